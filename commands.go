@@ -1,0 +1,358 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	goruntime "runtime"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+
+	"github.com/sandbox-dev/sandbox/config"
+	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/fuseoverlay"
+	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/userns"
+)
+
+func warn(msg string) { fmt.Fprintf(os.Stderr, "sandbox: %s\n", msg) }
+
+// setup is what every store-using command needs: the user's config, the id
+// map and the opened store.
+type setup struct {
+	paths config.Paths
+	user  config.User
+	store *image.Store
+}
+
+func openSetup() (*setup, error) {
+	s := &setup{paths: config.DefaultPaths()}
+	var err error
+	if s.user, err = config.Load(s.paths.Config); err != nil {
+		return nil, err
+	}
+	opts := userns.Options{}
+	if s.user.UserNS == "single" {
+		opts.Force = userns.ModeSingle
+	}
+	m, err := userns.Detect(opts)
+	if err != nil {
+		return nil, err
+	}
+	if m.Mode == userns.ModeSingle && opts.Force == "" {
+		warn("single-id mode (only root exists in containers): " + m.Reason)
+	}
+	root := s.paths.Data
+	if s.user.StorageRoot != "" {
+		root = s.user.StorageRoot
+	}
+	if s.store, err = image.Open(root, m, warn); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// runFlags are the flags shared by run and shell.
+type runFlags struct {
+	name, workdir, user, hostname, net, entrypoint, driver string
+	rm, interactive, tty, readOnly                         bool
+	env, envFiles, volumes                                 []string
+	limits                                                 map[string]*string
+}
+
+func (f *runFlags) add(fs *pflag.FlagSet, all bool) {
+	fs.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable (KEY=VALUE, or KEY to copy it)")
+	fs.StringArrayVar(&f.envFiles, "env-file", nil, "read KEY=VALUE lines from a file")
+	fs.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind a host path: SRC:DST[:ro]")
+	fs.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container")
+	fs.StringVarP(&f.user, "user", "u", "", "user to run as: name, uid, uid:gid or name:group")
+	fs.StringVar(&f.hostname, "hostname", "", "the container's hostname")
+	fs.BoolVar(&f.readOnly, "read-only", false, "mount the container's root read-only")
+	fs.StringVar(&f.net, "net", "", "network: host (share the host's) or none (only lo)")
+	fs.StringVar(&f.net, "network", "", "same as --net")
+	fs.StringVar(&f.entrypoint, "entrypoint", "", "replace the image's entrypoint")
+	fs.StringVar(&f.driver, "storage-driver", "", "overlay, fuse-overlayfs or vfs (default: the first that works)")
+	// Limits are refused until cgroups land: accepting and ignoring them
+	// would be the silent drop users complain about most.
+	f.limits = map[string]*string{}
+	for _, l := range []string{"memory", "memory-swap", "cpus", "pids-limit"} {
+		f.limits[l] = fs.String(l, "", "resource limit (not available yet: refused)")
+	}
+	if all {
+		fs.StringVar(&f.name, "name", "", "the container's name")
+		fs.BoolVar(&f.rm, "rm", false, "remove the container when it exits")
+		fs.BoolVarP(&f.interactive, "interactive", "i", false, "keep standard input open")
+		fs.BoolVarP(&f.tty, "tty", "t", false, "give the command a terminal")
+	}
+}
+
+// config turns the flags into a container.Config.
+func (f *runFlags) config(fs *pflag.FlagSet, s *setup, img string, cmd []string) (container.Config, error) {
+	cfg := container.Config{
+		Image: img, Cmd: cmd, Name: f.name, Rm: f.rm, Interactive: f.interactive, TTY: f.tty,
+		Workdir: f.workdir, User: f.user, Hostname: f.hostname, ReadOnly: f.readOnly,
+		Network: f.net, StorageDriver: fuseoverlay.Driver(f.driver),
+	}
+	if cfg.Network == "" {
+		cfg.Network = s.user.Network
+	}
+	if cfg.StorageDriver == "" {
+		cfg.StorageDriver = fuseoverlay.Driver(s.user.StorageDriver)
+	}
+	if fs.Changed("entrypoint") {
+		cfg.Entrypoint = &f.entrypoint
+	}
+	var errs []error
+	for name := range f.limits {
+		if fs.Changed(name) {
+			errs = append(errs, fmt.Errorf("--%s: resource limits are not available yet (cgroups v2 support is still to come); sandbox refuses to run without a limit you asked for", name))
+		}
+	}
+	for _, path := range f.envFiles {
+		env, err := container.ReadEnvFile(path)
+		errs = append(errs, err)
+		cfg.Env = append(cfg.Env, env...)
+	}
+	cfg.Env = append(cfg.Env, container.ParseEnv(f.env)...)
+	for _, v := range f.volumes {
+		m, err := container.ParseVolume(v)
+		errs = append(errs, err)
+		cfg.Volumes = append(cfg.Volumes, m)
+	}
+	return cfg, errors.Join(errs...)
+}
+
+func stdio() container.IO {
+	return container.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Warn: warn}
+}
+
+func runCommand() *command {
+	f := &runFlags{}
+	return &command{
+		name:    "run",
+		usage:   "[FLAGS] IMAGE [COMMAND [ARG...]]",
+		summary: "Create a container from IMAGE and run a command in it.",
+		flags:   func(fs *pflag.FlagSet) { f.add(fs, true) },
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) == 0 {
+				return &usageError{lookup("run"), errors.New("run needs an IMAGE")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			cfg, err := f.config(fs, s, args[0], args[1:])
+			if err != nil {
+				return err
+			}
+			code, err := container.Run(s.store, cfg, stdio())
+			if err != nil {
+				return err
+			}
+			return exitCode(code)
+		},
+	}
+}
+
+func shellCommand() *command {
+	f := &runFlags{}
+	return &command{
+		name:    "shell",
+		usage:   "[FLAGS] [IMAGE] [-- COMMAND [ARG...]]",
+		summary: "Open an interactive shell in a throwaway container (IMAGE defaults to host, the host's own system).",
+		flags:   func(fs *pflag.FlagSet) { f.add(fs, false) },
+		run: func(fs *pflag.FlagSet, args []string) error {
+			img := image.HostName
+			dash := fs.ArgsLenAtDash()
+			var cmd []string
+			switch {
+			case dash == 0:
+				cmd = args
+			case dash > 0:
+				img, cmd = args[0], args[dash:]
+				if dash > 1 {
+					return &usageError{lookup("shell"), fmt.Errorf("unexpected %q before --", args[1])}
+				}
+			case len(args) > 1:
+				return &usageError{lookup("shell"), fmt.Errorf("put the command after --: sandbox shell %s -- %s", args[0], args[1])}
+			case len(args) == 1:
+				img = args[0]
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			cfg, err := f.config(fs, s, img, cmd)
+			if err != nil {
+				return err
+			}
+			cfg.Rm, cfg.Interactive = true, true
+			cfg.TTY = term.IsTerminal(int(os.Stdin.Fd()))
+			code, err := container.Run(s.store, cfg, stdio())
+			if err != nil {
+				return err
+			}
+			return exitCode(code)
+		},
+	}
+}
+
+func importCommand() *command {
+	var quiet bool
+	return &command{
+		name:         "import",
+		usage:        "FILE.tar[.gz|.zst]|DIR NAME[:TAG]",
+		summary:      "Make a one-layer image from a root filesystem tarball or directory.",
+		flags:        func(fs *pflag.FlagSet) { fs.BoolVarP(&quiet, "quiet", "q", false, "print only the image ID") },
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) != 2 {
+				return &usageError{lookup("import"), errors.New("import needs a source and a name")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			img, err := s.store.Import(args[0], args[1], warn)
+			if err != nil {
+				return err
+			}
+			fmt.Println(img.ID)
+			return nil
+		},
+	}
+}
+
+func imagesCommand() *command {
+	var quiet bool
+	return &command{
+		name:         "images",
+		usage:        "[FLAGS]",
+		summary:      "List images.",
+		flags:        func(fs *pflag.FlagSet) { fs.BoolVarP(&quiet, "quiet", "q", false, "print only image IDs") },
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			list, err := s.store.List()
+			if err != nil {
+				return err
+			}
+			if quiet {
+				seen := map[string]bool{}
+				for _, r := range list {
+					if !seen[r.ID] {
+						fmt.Println(image.ShortID(r.ID))
+						seen[r.ID] = true
+					}
+				}
+				return nil
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
+			fmt.Fprintln(w, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
+			for _, r := range list {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, image.ShortID(r.ID), ago(r.Created), humanSize(r.Size))
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func infoCommand() *command {
+	return &command{
+		name:    "info",
+		usage:   "",
+		summary: "Show what sandbox found on this machine and which fallbacks apply.",
+		run: func(fs *pflag.FlagSet, args []string) error {
+			paths := config.DefaultPaths()
+			user, err := config.Load(paths.Config)
+			if err != nil {
+				return err
+			}
+			var u unix.Utsname
+			unix.Uname(&u)
+			kernel := unix.ByteSliceToString(u.Release[:])
+			fmt.Printf("sandbox %s (%s/%s)\nkernel: %s\n", version, goruntime.GOOS, goruntime.GOARCH, kernel)
+			opts := userns.Options{}
+			if user.UserNS == "single" {
+				opts.Force = userns.ModeSingle
+			}
+			m, err := userns.Detect(opts)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("user namespace:\n  mode: %s\n  reason: %s\n  uid map: %v\n  gid map: %v\n", m.Mode, m.Reason, m.UIDs, m.GIDs)
+			fmt.Printf("storage:\n")
+			switch user.StorageDriver {
+			case "", "auto":
+				ok, why := fuseoverlay.KernelOverlayExpected()
+				if ok {
+					fmt.Printf("  driver: overlay (%s)\n", why)
+				} else if _, err := fuseoverlay.FuseAvailable(); err == nil {
+					fmt.Printf("  driver: fuse-overlayfs (%s)\n", why)
+				} else {
+					fmt.Printf("  driver: vfs (%s; %v)\n", why, err)
+				}
+			default:
+				fmt.Printf("  driver: %s (set in %s)\n", user.StorageDriver, paths.Config)
+			}
+			if p, err := fuseoverlay.FuseAvailable(); err == nil {
+				fmt.Printf("  fuse-overlayfs: %s\n", p)
+			} else {
+				fmt.Printf("  fuse-overlayfs: unavailable: %v\n", err)
+			}
+			root := paths.Data
+			if user.StorageRoot != "" {
+				root = user.StorageRoot
+			}
+			fmt.Printf("  root: %s\n  config: %s\n  runtime: %s\n", root, paths.Config, paths.Runtime)
+			fmt.Printf("cgroups: resource limits are not implemented yet; --memory and friends are refused\n")
+			fmt.Printf("network: host (default) and none; slirp is not available yet\n")
+			return nil
+		},
+	}
+}
+
+func versionCommand() *command {
+	return &command{
+		name:    "version",
+		summary: "Print the version.",
+		run: func(fs *pflag.FlagSet, args []string) error {
+			fmt.Printf("sandbox version %s %s/%s %s\n", version, goruntime.GOOS, goruntime.GOARCH, goruntime.Version())
+			return nil
+		},
+	}
+}
+
+func ago(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d seconds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d minutes ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d hours ago", int(d.Hours()))
+	default:
+		return fmt.Sprintf("%d days ago", int(d.Hours()/24))
+	}
+}
+
+func humanSize(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.3g %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}

@@ -1,0 +1,147 @@
+package container
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sandbox-dev/sandbox/fuseoverlay"
+	"github.com/sandbox-dev/sandbox/runtime"
+)
+
+// Config is how a container is run: the run flags, parsed. It is stored in
+// container.json.
+type Config struct {
+	Image       string          `json:"image"`
+	Name        string          `json:"name,omitempty"`
+	Rm          bool            `json:"rm,omitempty"`
+	Interactive bool            `json:"interactive,omitempty"`
+	TTY         bool            `json:"tty,omitempty"`
+	Env         []string        `json:"env,omitempty"` // KEY=VALUE; later wins
+	Volumes     []runtime.Mount `json:"volumes,omitempty"`
+	Workdir     string          `json:"workdir,omitempty"`
+	User        string          `json:"user,omitempty"`
+	Hostname    string          `json:"hostname,omitempty"`
+	ReadOnly    bool            `json:"read_only,omitempty"`
+	Network     string          `json:"network,omitempty"` // "host" or "none"
+	// Entrypoint replaces the image's when non-nil; "" clears it.
+	Entrypoint    *string            `json:"entrypoint,omitempty"`
+	Cmd           []string           `json:"cmd,omitempty"`
+	StorageDriver fuseoverlay.Driver `json:"storage_driver,omitempty"`
+}
+
+// Validate checks the config before anything is created and reports every
+// problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Image == "" {
+		errs = append(errs, errors.New("no image given"))
+	}
+	if c.Name != "" && !nameRe.MatchString(c.Name) {
+		errs = append(errs, fmt.Errorf("invalid --name %q: use letters, digits, _ . and -, starting with a letter or digit", c.Name))
+	}
+	switch c.Network {
+	case "", "host", "none":
+	case "slirp":
+		errs = append(errs, errors.New("--net slirp is not available yet: use --net host (the default) or --net none"))
+	default:
+		errs = append(errs, fmt.Errorf("invalid --net %q: use host or none", c.Network))
+	}
+	if c.Workdir != "" && !filepath.IsAbs(c.Workdir) {
+		errs = append(errs, fmt.Errorf("invalid --workdir %q: it must be an absolute path", c.Workdir))
+	}
+	for _, kv := range c.Env {
+		if k, _, _ := strings.Cut(kv, "="); k == "" {
+			errs = append(errs, fmt.Errorf("invalid environment entry %q: want KEY=VALUE", kv))
+		}
+	}
+	for _, v := range c.Volumes {
+		if v.Type == "bind" {
+			if _, err := os.Stat(v.Source); err != nil {
+				errs = append(errs, fmt.Errorf("volume source %q: %w (create it first)", v.Source, errors.Unwrap(err)))
+			}
+		}
+	}
+	if c.Hostname != "" && (len(c.Hostname) > 64 || strings.ContainsAny(c.Hostname, " /\t\n")) {
+		errs = append(errs, fmt.Errorf("invalid --hostname %q: at most 64 characters, no spaces or slashes", c.Hostname))
+	}
+	if _, err := fuseoverlay.ParseDriver(string(c.StorageDriver)); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// ParseVolume parses -v SRC:DST[:OPTIONS]. A relative SRC is taken from the
+// current directory; OPTIONS is ro or rw.
+func ParseVolume(spec string) (runtime.Mount, error) {
+	parts := strings.Split(spec, ":")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return runtime.Mount{}, fmt.Errorf("invalid volume %q: want SRC:DST or SRC:DST:ro", spec)
+	}
+	src, err := filepath.Abs(parts[0])
+	if err != nil {
+		return runtime.Mount{}, err
+	}
+	if !filepath.IsAbs(parts[1]) {
+		return runtime.Mount{}, fmt.Errorf("invalid volume %q: the container path %q must be absolute", spec, parts[1])
+	}
+	m := runtime.Mount{Type: "bind", Source: src, Target: filepath.Clean(parts[1])}
+	if len(parts) == 3 {
+		for _, o := range strings.Split(parts[2], ",") {
+			switch o {
+			case "ro":
+				m.ReadOnly = true
+			case "rw":
+				m.ReadOnly = false
+			default:
+				return runtime.Mount{}, fmt.Errorf("invalid volume option %q in %q: use ro or rw", o, spec)
+			}
+		}
+	}
+	return m, nil
+}
+
+// ParseEnv turns -e values into KEY=VALUE entries. A bare KEY takes the
+// value from sandbox's own environment and is dropped when unset, as docker.
+func ParseEnv(values []string) []string {
+	var out []string
+	for _, v := range values {
+		if strings.Contains(v, "=") {
+			out = append(out, v)
+		} else if val, ok := os.LookupEnv(v); ok {
+			out = append(out, v+"="+val)
+		}
+	}
+	return out
+}
+
+// ReadEnvFile reads an --env-file: KEY=VALUE lines, # comments, blank
+// lines ignored; a bare KEY is taken from the environment.
+func ReadEnvFile(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading --env-file: %w", err)
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if k, _, _ := strings.Cut(line, "="); k == "" || strings.ContainsAny(k, " \t") {
+			return nil, fmt.Errorf("%s:%d: invalid line %q: want KEY=VALUE", path, n, line)
+		}
+		lines = append(lines, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading %q: %w", path, err)
+	}
+	return ParseEnv(lines), nil
+}

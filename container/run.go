@@ -1,0 +1,201 @@
+package container
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sandbox-dev/sandbox/fuseoverlay"
+	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/runtime"
+)
+
+// defaultPath is the PATH a container gets when its image sets none.
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// IO is the caller's side of a run.
+type IO struct {
+	Stdin, Stdout, Stderr *os.File
+	// Warn prints one line to the user.
+	Warn func(string)
+}
+
+// Run creates a container from cfg and runs it in the foreground; it
+// returns the payload's exit status, or an error (a *runtime.Error carries
+// the exit code) when sandbox itself fails. With cfg.Rm the container is
+// removed afterwards, whatever the exit.
+func Run(s *image.Store, cfg Config, stdio IO) (int, error) {
+	if err := cfg.Validate(); err != nil {
+		return 0, err
+	}
+	img, err := s.Resolve(cfg.Image)
+	if err != nil {
+		return 0, err
+	}
+	SweepRemoved(s)
+	c, lock, err := create(s, img, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer lock.Close()
+	if cfg.Rm {
+		defer func() {
+			if err := runtime.RemoveAll(s.Mapping, Dir(s, c.ID)); err != nil && stdio.Warn != nil {
+				stdio.Warn(fmt.Sprintf("removing container %s: %v", c.ID[:12], err))
+			}
+		}()
+	}
+	spec, err := buildSpec(s, c, img, stdio)
+	if err != nil {
+		return 0, err
+	}
+	opts := runtime.Options{Mapping: s.Mapping, Stdout: stdio.Stdout, Stderr: stdio.Stderr}
+	if cfg.Interactive {
+		opts.Stdin = stdio.Stdin
+	}
+	opts.OnRootfs = func(driver, reason string) {
+		if reason != "" && stdio.Warn != nil {
+			stdio.Warn("storage: " + reason)
+		}
+	}
+	return runtime.Run(spec, opts)
+}
+
+// buildSpec turns the container, its image and its config into what the
+// init needs.
+func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runtime.Spec, error) {
+	cfg := c.Config
+	dir := Dir(s, c.ID)
+	ic := img.Config.Config
+	spec := &runtime.Spec{
+		ID:          c.ID,
+		Network:     cfg.Network,
+		ReadOnly:    cfg.ReadOnly,
+		Mounts:      cfg.Volumes,
+		SysFromHost: cfg.Network != "none",
+		UIDs:        s.Mapping.Size(),
+		GIDs:        s.Mapping.Size(),
+	}
+	if spec.Network == "" {
+		spec.Network = "host"
+	}
+	spec.Hostname = cfg.Hostname
+	if spec.Hostname == "" {
+		// As docker: the host's name with the host's network, else the short ID.
+		spec.Hostname = c.ID[:12]
+		if spec.Network == "host" {
+			spec.Hostname, _ = os.Hostname()
+		}
+	}
+
+	// Entrypoint and Cmd combine as in docker: --entrypoint also drops the
+	// image's Cmd, and arguments after the image replace it.
+	args := ic.Entrypoint
+	cmd := ic.Cmd
+	if cfg.Entrypoint != nil {
+		args = nil
+		if *cfg.Entrypoint != "" {
+			args = []string{*cfg.Entrypoint}
+		}
+		cmd = nil
+	}
+	if len(cfg.Cmd) > 0 {
+		cmd = cfg.Cmd
+	}
+	spec.Process.Args = append(append([]string{}, args...), cmd...)
+	spec.Process.Env = mergeEnv(ic.Env, cfg.Env, spec.Hostname, cfg.TTY)
+	spec.Process.Cwd = cfg.Workdir
+	if spec.Process.Cwd == "" {
+		spec.Process.Cwd = ic.WorkingDir
+	}
+	spec.Process.User = cfg.User
+	if spec.Process.User == "" {
+		spec.Process.User = ic.User
+	}
+	if cfg.TTY {
+		spec.Process.Terminal = true
+		spec.Process.Rows, spec.Process.Cols, _ = runtime.TerminalSize(stdio.Stdin, stdio.Stdout)
+	}
+
+	spec.Rootfs = fuseoverlay.Layout{
+		Driver: cfg.StorageDriver,
+		Layers: img.Layers,
+		Upper:  filepath.Join(dir, "upper"),
+		Work:   filepath.Join(dir, "work"),
+		Target: filepath.Join(dir, "merged"),
+	}
+	if img.Host {
+		if err := hostLayout(spec, dir, stdio); err != nil {
+			return nil, err
+		}
+	}
+	if err := writeEtcFiles(spec, filepath.Join(dir, "userdata")); err != nil {
+		return nil, err
+	}
+	return spec, nil
+}
+
+// mergeEnv layers the image's environment, sandbox's defaults and the
+// user's -e/--env-file values; a later KEY replaces an earlier one.
+func mergeEnv(imageEnv, userEnv []string, hostname string, tty bool) []string {
+	var out []string
+	index := map[string]int{}
+	set := func(kv string) {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := index[k]; ok {
+			out[i] = kv
+			return
+		}
+		index[k] = len(out)
+		out = append(out, kv)
+	}
+	set(defaultPath)
+	set("HOSTNAME=" + hostname)
+	if tty {
+		set("TERM=xterm")
+	}
+	for _, kv := range imageEnv {
+		set(kv)
+	}
+	for _, kv := range userEnv {
+		set(kv)
+	}
+	return out
+}
+
+// writeEtcFiles generates /etc/hosts, /etc/resolv.conf and /etc/hostname.
+func writeEtcFiles(spec *runtime.Spec, dir string) error {
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	resolv := ""
+	if spec.Network == "host" {
+		if b, err := os.ReadFile("/etc/hosts"); err == nil {
+			hosts = string(b)
+			if len(hosts) > 0 && !strings.HasSuffix(hosts, "\n") {
+				hosts += "\n"
+			}
+		}
+		if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+			resolv = string(b)
+		}
+	}
+	if !strings.Contains(hosts, spec.Hostname) {
+		hosts += "127.0.1.1\t" + spec.Hostname + "\n"
+	}
+	files := []struct {
+		name, content string
+		dst           *string
+	}{
+		{"hosts", hosts, &spec.Hosts},
+		{"resolv.conf", resolv, &spec.Resolv},
+		{"hostname", spec.Hostname + "\n", &spec.HostnameFile},
+	}
+	for _, f := range files {
+		p := filepath.Join(dir, f.name)
+		if err := os.WriteFile(p, []byte(f.content), 0o644); err != nil {
+			return fmt.Errorf("writing the container's %s: %w", f.name, err)
+		}
+		*f.dst = p
+	}
+	return nil
+}

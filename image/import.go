@@ -1,0 +1,227 @@
+package image
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/sandbox-dev/sandbox/image/layer"
+	"github.com/sandbox-dev/sandbox/runtime"
+	"github.com/sandbox-dev/sandbox/userns"
+)
+
+func init() {
+	runtime.RegisterTask("unpack", unpackTask)
+}
+
+// layerStats is written beside an unpacked layer (layers/<hex>/layer.json).
+type layerStats struct {
+	DiffID         string `json:"diff_id"`
+	Size           int64  `json:"size"` // bytes of regular files
+	TarSize        int64  `json:"tar_size"`
+	Files          int    `json:"files"`
+	DevicesSkipped int    `json:"devices_skipped,omitempty"`
+}
+
+// unpackTask runs inside the user namespace: it unpacks the tar on stdin
+// into <staging>/diff and writes <staging>/layer.json. args: staging dir,
+// "chown" or "nochown".
+func unpackTask(args []string, stdin io.Reader) error {
+	if len(args) != 2 {
+		return errors.New("unpack: want staging dir and chown mode")
+	}
+	diff := filepath.Join(args[0], "diff")
+	if err := os.Mkdir(diff, 0o755); err != nil {
+		return err
+	}
+	st, err := layer.Unpack(stdin, diff, layer.Options{Chown: args[1] == "chown"})
+	if err != nil {
+		return err
+	}
+	// Read what follows the end-of-archive marker: the parent hashes the
+	// whole stream, and a reader that stops early would cut it short.
+	io.Copy(io.Discard, stdin)
+	ls := layerStats{Size: st.Bytes, Files: st.Files + st.Dirs + st.Symlinks + st.Hardlinks, DevicesSkipped: st.DevicesSkipped}
+	return os.WriteFile(filepath.Join(args[0], "layer.json"), mustJSON(ls), 0o644)
+}
+
+// countingWriter counts the bytes of the tar stream.
+type countingWriter struct{ n int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// addLayer unpacks the uncompressed tar stream r into the store (once: a
+// layer already there is kept and the new copy dropped) and returns its
+// diff ID and stats. Unpacking happens in a user namespace with the
+// store's id map, so owners come out right with no chown pass later.
+func (s *Store) addLayer(r io.Reader) (layerStats, error) {
+	staging, release, err := s.TempDir()
+	if err != nil {
+		return layerStats{}, err
+	}
+	defer release()
+	h := sha256.New()
+	n := &countingWriter{}
+	mode := "nochown"
+	if s.Mapping.Mode == userns.ModeSubID {
+		mode = "chown"
+	}
+	if err := runtime.RunTask(s.Mapping, "unpack", []string{staging, mode}, io.TeeReader(r, io.MultiWriter(h, n))); err != nil {
+		return layerStats{}, fmt.Errorf("unpacking layer: %w", err)
+	}
+	var ls layerStats
+	b, err := os.ReadFile(filepath.Join(staging, "layer.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &ls)
+	}
+	if err != nil {
+		return layerStats{}, fmt.Errorf("reading the unpacked layer's stats: %w", err)
+	}
+	ls.DiffID = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	ls.TarSize = n.n
+	if err := WriteFileAtomic(filepath.Join(staging, "layer.json"), mustJSON(ls), 0o644); err != nil {
+		return layerStats{}, err
+	}
+	unlock, err := s.Lock()
+	if err != nil {
+		return layerStats{}, err
+	}
+	defer unlock()
+	final := filepath.Dir(s.LayerDir(ls.DiffID))
+	if _, err := os.Stat(final); err == nil {
+		return ls, nil // already stored: release() drops our copy
+	}
+	if err := os.Rename(staging, final); err != nil {
+		return layerStats{}, fmt.Errorf("moving layer %s into place: %w", ShortID(ls.DiffID), err)
+	}
+	return ls, nil
+}
+
+// Import makes a one-layer image from a root filesystem: a tarball (plain,
+// gzip or zstd) or a directory, and names it ref. It returns the image.
+func (s *Store) Import(src, ref string, note func(string)) (*Image, error) {
+	norm, err := NormalizeRef(ref)
+	if err != nil {
+		return nil, err
+	}
+	if norm == HostName+":latest" {
+		return nil, fmt.Errorf("the name %q is reserved for the built-in host image", HostName)
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		return nil, fmt.Errorf("reading %q: %w", src, err)
+	}
+	s.SweepTemp()
+	var stream io.Reader
+	if fi.IsDir() {
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(layer.PackDir(src, pw)) }()
+		defer pr.Close()
+		stream = pr
+	} else {
+		f, err := os.Open(src)
+		if err != nil {
+			return nil, fmt.Errorf("opening %q: %w", src, err)
+		}
+		defer f.Close()
+		d, err := layer.Decompress(f)
+		if err != nil {
+			return nil, fmt.Errorf("reading %q: %w", src, err)
+		}
+		defer d.Close()
+		stream = d
+	}
+	ls, err := s.addLayer(stream)
+	if err != nil {
+		return nil, fmt.Errorf("importing %q: %w", src, err)
+	}
+	if ls.DevicesSkipped > 0 && note != nil {
+		note(fmt.Sprintf("skipped %d device nodes in %s: an unprivileged user cannot create them (the container's /dev provides the usual ones)", ls.DevicesSkipped, src))
+	}
+	now := time.Now().UTC()
+	cfg := v1.ConfigFile{
+		Architecture: goruntime.GOARCH,
+		OS:           "linux",
+		Created:      v1.Time{Time: now},
+		RootFS:       v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{mustHash(ls.DiffID)}},
+		History:      []v1.History{{Created: v1.Time{Time: now}, CreatedBy: "sandbox import " + filepath.Base(src)}},
+	}
+	return s.addImage(cfg, []layerStats{ls}, norm)
+}
+
+func mustHash(d string) v1.Hash {
+	h, err := v1.NewHash(d)
+	if err != nil {
+		panic(err)
+	}
+	return h
+}
+
+// addImage stores the config and a manifest for layers, records the image
+// and points ref at it.
+func (s *Store) addImage(cfg v1.ConfigFile, layers []layerStats, ref string) (*Image, error) {
+	cfgJSON, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	id, err := s.putBlob(cfgJSON)
+	if err != nil {
+		return nil, err
+	}
+	man := v1.Manifest{
+		SchemaVersion: 2,
+		MediaType:     types.OCIManifestSchema1,
+		Config:        v1.Descriptor{MediaType: types.OCIConfigJSON, Size: int64(len(cfgJSON)), Digest: mustHash(id)},
+	}
+	rec := &Record{ID: id, Created: cfg.Created.Time}
+	for _, l := range layers {
+		man.Layers = append(man.Layers, v1.Descriptor{MediaType: types.OCIUncompressedLayer, Size: l.TarSize, Digest: mustHash(l.DiffID)})
+		rec.Layers = append(rec.Layers, l.DiffID)
+		rec.Size += l.Size
+	}
+	manJSON, err := json.Marshal(man)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Manifest, err = s.putBlob(manJSON); err != nil {
+		return nil, err
+	}
+	unlock, err := s.Lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	idx, err := s.readIndex()
+	if err != nil {
+		return nil, err
+	}
+	idx.Images[id] = rec
+	if ref != "" {
+		idx.Refs[ref] = id
+	}
+	if err := s.writeIndex(idx); err != nil {
+		return nil, err
+	}
+	return s.image(idx, rec)
+}
+
+// putBlob stores data content-addressed and returns its digest.
+func (s *Store) putBlob(data []byte) (string, error) {
+	sum := sha256.Sum256(data)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	p := s.blobPath(digest)
+	if _, err := os.Stat(p); err == nil {
+		return digest, nil
+	}
+	return digest, WriteFileAtomic(p, data, 0o644)
+}

@@ -1,0 +1,239 @@
+package image
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/runtime"
+	"github.com/sandbox-dev/sandbox/userns"
+)
+
+// Sentinel errors for states callers act on.
+var (
+	ErrNotFound  = errors.New("image not found")
+	ErrAmbiguous = errors.New("ambiguous image reference")
+)
+
+// Store is the on-disk image store rooted at Root.
+type Store struct {
+	Root    string
+	Mapping userns.Mapping
+}
+
+// storeMeta (store.json) records what the store's layers were unpacked
+// with: their files' owners are only right under the same id map.
+type storeMeta struct {
+	Version int    `json:"version"`
+	IDMap   string `json:"idmap"`
+}
+
+// Record is one image in images.json.
+type Record struct {
+	ID       string    `json:"id"`       // sha256:<hex> of the config blob
+	Manifest string    `json:"manifest"` // sha256:<hex> of the manifest blob
+	Layers   []string  `json:"layers"`   // diff IDs, bottom first
+	Created  time.Time `json:"created"`
+	Size     int64     `json:"size"` // unpacked bytes of all layers
+}
+
+// index is images.json: references and image records.
+type index struct {
+	Refs   map[string]string  `json:"refs"`   // "name:tag" → image ID
+	Images map[string]*Record `json:"images"` // image ID → record
+}
+
+// Open opens (creating if needed) the store at root. warn receives one
+// line when the store was made with a different id map than m.
+func Open(root string, m userns.Mapping, warn func(string)) (*Store, error) {
+	s := &Store{Root: root, Mapping: m}
+	for _, d := range []string{"blobs/sha256", "layers", "containers", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o700); err != nil {
+			return nil, fmt.Errorf("creating the store at %q: %w", root, err)
+		}
+	}
+	metaPath := filepath.Join(root, "store.json")
+	var meta storeMeta
+	b, err := os.ReadFile(metaPath)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		meta = storeMeta{Version: 1, IDMap: m.String()}
+		if err := WriteFileAtomic(metaPath, mustJSON(meta), 0o600); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, fmt.Errorf("reading %q: %w", metaPath, err)
+	default:
+		if err := json.Unmarshal(b, &meta); err != nil {
+			return nil, fmt.Errorf("reading %q: %w (the file is not JSON; it is only ever replaced atomically, so it was edited by hand)", metaPath, err)
+		}
+		if meta.IDMap != m.String() && warn != nil {
+			warn(fmt.Sprintf("the store at %s was made with id map %s, but the map is now %s: files in existing layers may show wrong owners (nobody); re-import or re-pull images to fix", root, meta.IDMap, m.String()))
+		}
+	}
+	return s, nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		panic(err)
+	}
+	return append(b, '\n')
+}
+
+// Lock takes the store's writer lock (flock on Root/lock), waiting for it.
+// Readers need no lock: every file they read is replaced atomically.
+func (s *Store) Lock() (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(s.Root, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening the store lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking the store: %w", err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// TempDir makes a staging directory in tmp/, held by a lock file until
+// release is called. SweepTemp removes only staging directories whose lock
+// is free, so a live command's work is never swept.
+func (s *Store) TempDir() (dir string, release func(), err error) {
+	name := randomHex(16)
+	dir = filepath.Join(s.Root, "tmp", name)
+	lock, err := os.OpenFile(dir+".lock", os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", nil, fmt.Errorf("creating a staging lock in %q: %w", filepath.Dir(dir), err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		lock.Close()
+		return "", nil, fmt.Errorf("locking %q: %w", lock.Name(), err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		lock.Close()
+		os.Remove(lock.Name())
+		return "", nil, fmt.Errorf("creating a staging directory: %w", err)
+	}
+	release = func() {
+		runtime.RemoveAll(s.Mapping, dir)
+		os.Remove(lock.Name())
+		lock.Close()
+	}
+	return dir, release, nil
+}
+
+// SweepTemp removes staging directories left by killed commands.
+func (s *Store) SweepTemp() {
+	tmp := filepath.Join(s.Root, "tmp")
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".lock")
+		if !ok {
+			if _, err := os.Stat(filepath.Join(tmp, e.Name()+".lock")); errors.Is(err, os.ErrNotExist) {
+				runtime.RemoveAll(s.Mapping, filepath.Join(tmp, e.Name()))
+			}
+			continue
+		}
+		lock, err := os.OpenFile(filepath.Join(tmp, e.Name()), os.O_RDWR, 0)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			runtime.RemoveAll(s.Mapping, filepath.Join(tmp, name))
+			os.Remove(lock.Name())
+		}
+		lock.Close()
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// readIndex loads images.json; a missing file is an empty store.
+func (s *Store) readIndex() (*index, error) {
+	idx := &index{Refs: map[string]string{}, Images: map[string]*Record{}}
+	b, err := os.ReadFile(filepath.Join(s.Root, "images.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return idx, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the image list: %w", err)
+	}
+	if err := json.Unmarshal(b, idx); err != nil {
+		return nil, fmt.Errorf("reading %q: %w", filepath.Join(s.Root, "images.json"), err)
+	}
+	if idx.Refs == nil {
+		idx.Refs = map[string]string{}
+	}
+	if idx.Images == nil {
+		idx.Images = map[string]*Record{}
+	}
+	return idx, nil
+}
+
+// writeIndex replaces images.json atomically. Call with the lock held.
+func (s *Store) writeIndex(idx *index) error {
+	return WriteFileAtomic(filepath.Join(s.Root, "images.json"), mustJSON(idx), 0o600)
+}
+
+// WriteFileAtomic writes data to a temporary file beside path, syncs it,
+// renames it over path and syncs the directory: a reader sees the old
+// content or the new, never a mix, whenever the writer dies.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("writing %q: %w", path, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %q: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// blobPath is where a blob with digest "sha256:<hex>" lives.
+func (s *Store) blobPath(digest string) string {
+	return filepath.Join(s.Root, "blobs", "sha256", strings.TrimPrefix(digest, "sha256:"))
+}
+
+// LayerDir is the unpacked tree of the layer with the given diff ID.
+func (s *Store) LayerDir(diffID string) string {
+	return filepath.Join(s.Root, "layers", strings.TrimPrefix(diffID, "sha256:"), "diff")
+}
+
+// ContainersDir is where container records live.
+func (s *Store) ContainersDir() string { return filepath.Join(s.Root, "containers") }

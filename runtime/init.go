@@ -1,0 +1,208 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/fuseoverlay"
+)
+
+// IsInit reports whether this process was started by Run or RunTask as the
+// child side. The CLI checks it first thing in main.
+func IsInit() bool { return len(os.Args) > 1 && os.Args[0] == initName }
+
+// Main runs the child side: the container's PID 1, or a task. It never
+// returns. The stages are described in docs/handshake.md.
+func Main() {
+	args := os.Args[1:]
+	if args[0] == "wait" {
+		waitForMaps(args[1:])
+	}
+	switch args[0] {
+	case "protect":
+		protectExe()
+	case "setup":
+		runInit()
+	case "task":
+		runTask()
+	}
+	fail(125, "unknown sandbox-init stage %q", args[0])
+}
+
+// waitForMaps blocks until the parent has written our id maps, then
+// executes this binary again: capabilities in a user namespace are computed
+// at execve, and at our first execve the maps did not exist yet, so we
+// have none until we execute again as the now-mapped root.
+func waitForMaps(next []string) {
+	b := make([]byte, 1)
+	sync := os.NewFile(fdSync, "sync")
+	if n, _ := sync.Read(b); n != 1 {
+		// The parent failed to write the maps and said why; nothing to add.
+		os.Exit(125)
+	}
+	sync.Close()
+	err := syscall.Exec("/proc/self/exe", append([]string{initName}, next...), []string{})
+	fail(125, "re-executing the sandbox init after the id maps were written: %v", err)
+}
+
+// protectExe re-executes the init from a read-only bind mount of its own
+// binary, private to the container's mount namespace. The container's root
+// maps to the owner of the binary, so without this a process inside could
+// reopen /proc/1/exe (or its own /proc/self/exe after running it via
+// "#!/proc/self/exe") and overwrite the host's sandbox binary.
+func protectExe() {
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil || strings.HasSuffix(exe, " (deleted)") {
+		fail(125, "finding the sandbox binary to protect it (%q): %v; was it replaced while running?", exe, err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
+		fail(125, "making the mount namespace private: %v", err)
+	}
+	if err := unix.Mount(exe, exe, "", unix.MS_BIND, ""); err != nil {
+		fail(125, "binding %q read-only: %v", exe, err)
+	}
+	if err := fuseoverlay.RemountReadOnly(exe); err != nil {
+		fail(125, "%v", err)
+	}
+	err = syscall.Exec(exe, []string{initName, "setup"}, []string{})
+	fail(125, "re-executing the sandbox init from its read-only view: %v", err)
+}
+
+// report sends one status message to the parent.
+func report(st status) {
+	b, _ := json.Marshal(st)
+	unix.Write(fdStatus, append(b, '\n'))
+}
+
+// fail reports a sandbox error to the parent and exits with code.
+func fail(code int, format string, args ...any) {
+	report(status{Type: "error", Code: code, Msg: fmt.Sprintf(format, args...)})
+	os.Exit(code)
+}
+
+func readPayload(v any) {
+	f := os.NewFile(fdSpec, "spec")
+	if err := json.NewDecoder(f).Decode(v); err != nil {
+		fail(125, "reading the spec from the parent: %v", err)
+	}
+	f.Close()
+}
+
+// runInit is the container's PID 1.
+func runInit() {
+	for _, fd := range []int{fdSpec, fdStatus, fdConsole} {
+		unix.CloseOnExec(fd)
+	}
+	var spec Spec
+	readPayload(&spec)
+
+	if err := setupRootfs(&spec); err != nil {
+		fail(125, "%v", err)
+	}
+	pid, err := startPayload(&spec)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			fail(e.Code, "%s", e.Msg)
+		}
+		fail(125, "%v", err)
+	}
+	report(status{Type: "started", Pid: pid})
+	unix.Close(fdStatus)
+	os.Exit(superviseInit(pid))
+}
+
+// superviseInit forwards signals to the payload and reaps every child
+// (orphans re-parented to us included) until the payload exits; it returns
+// the payload's exit status. The kernel then kills whatever is left in the
+// PID namespace as we exit.
+func superviseInit(pid int) int {
+	sigs := make(chan os.Signal, 32)
+	signal.Notify(sigs, forwardedSignals...)
+	signal.Notify(sigs, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU)
+	go func() {
+		for s := range sigs {
+			unix.Kill(pid, s.(syscall.Signal))
+		}
+	}()
+	for {
+		var ws unix.WaitStatus
+		wpid, err := unix.Wait4(-1, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 125 // ECHILD: cannot happen while the payload lives
+		}
+		if wpid != pid {
+			continue
+		}
+		if ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ws.ExitStatus()
+	}
+}
+
+// tasks are functions a CLI package registers to run inside a fresh user
+// namespace with the store's id map (unpacking a layer, removing a tree
+// owned by subordinate ids).
+var tasks = map[string]func(args []string, stdin io.Reader) error{}
+
+// RegisterTask makes fn runnable with RunTask. Call it from an init func.
+func RegisterTask(name string, fn func(args []string, stdin io.Reader) error) {
+	tasks[name] = fn
+}
+
+func runTask() {
+	unix.CloseOnExec(fdSpec)
+	unix.CloseOnExec(fdStatus)
+	var t taskArgs
+	readPayload(&t)
+	fn, ok := tasks[t.Name]
+	if !ok {
+		names := make([]string, 0, len(tasks))
+		for n := range tasks {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		fail(125, "unknown task %q (known: %s)", t.Name, strings.Join(names, ", "))
+	}
+	if err := fn(t.Args, os.Stdin); err != nil {
+		fail(125, "%v", err)
+	}
+	os.Exit(0)
+}
+
+// lookPath finds name on the payload's PATH inside the container's root.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", &Error{Code: 127, Msg: fmt.Sprintf("running %q: executable file not found in $PATH", name)}
+}

@@ -1,0 +1,345 @@
+package runtime
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	goruntime "runtime"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/userns"
+)
+
+// The child's file descriptors, fixed by position in exec.Cmd.ExtraFiles.
+const (
+	fdSpec    = 3 // JSON Spec (or task arguments), parent → child
+	fdSync    = 4 // one byte once the id maps are written (subid mode)
+	fdStatus  = 5 // JSON status messages, child → parent
+	fdConsole = 6 // unix socket carrying the pty master (with -t)
+)
+
+// initName is argv[0] of the container's PID 1, as `ps` inside shows it.
+const initName = "sandbox-init"
+
+// Error is a failure of sandbox itself rather than of the payload, with the
+// exit code the CLI must use: 125 for sandbox's own errors, 126 when the
+// command cannot be executed, 127 when it is not found.
+type Error struct {
+	Code int
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// status is one message from the child on fdStatus.
+type status struct {
+	Type   string `json:"type"` // "error", "rootfs", "started"
+	Msg    string `json:"msg,omitempty"`
+	Code   int    `json:"code,omitempty"`
+	Driver string `json:"driver,omitempty"`
+	Pid    int    `json:"pid,omitempty"`
+}
+
+// Options are the parent's side of a run.
+type Options struct {
+	Mapping userns.Mapping
+	// Stdin is given to the payload when non-nil (-i); otherwise /dev/null.
+	Stdin          *os.File
+	Stdout, Stderr *os.File
+	// OnRootfs is called with the storage driver that assembled the root and
+	// the reason for a fallback, when there was one.
+	OnRootfs func(driver, reason string)
+}
+
+// Run starts the container described by spec, relays its terminal and
+// signals, and returns the payload's exit status: its exit code, or 128+N
+// when signal N killed it. A non-nil error is sandbox's own failure (an
+// *Error carries the exit code to use).
+func Run(spec *Spec, opts Options) (int, error) {
+	flags := uintptr(unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
+	if spec.Network == "none" {
+		flags |= unix.CLONE_NEWNET
+	}
+	spec.ProtectExe = exeWritableFromInside(opts.Mapping)
+	stage := "setup"
+	if spec.ProtectExe {
+		stage = "protect"
+	}
+	var stdin io.Reader
+	if opts.Stdin != nil && !spec.Process.Terminal {
+		stdin = opts.Stdin
+	}
+	cfg := childConfig{
+		mapping: opts.Mapping, cloneflags: flags, stage: stage, payload: spec,
+		stdin: stdin, console: spec.Process.Terminal,
+	}
+	// Only real files: a nil *os.File in an io.Writer is not a nil Writer.
+	if opts.Stdout != nil {
+		cfg.stdout = opts.Stdout
+	}
+	if opts.Stderr != nil {
+		cfg.stderr = opts.Stderr
+	}
+	c, err := startChild(cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer c.close()
+
+	// Forward the signals a user sends to sandbox to the payload, through
+	// the init, as docker's sig-proxy does.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwardedSignals...)
+	defer signal.Stop(sigs)
+	go func() {
+		for s := range sigs {
+			if s == unix.SIGWINCH {
+				continue // the tty relay handles resizes
+			}
+			c.cmd.Process.Signal(s)
+		}
+	}()
+
+	var tty *ttyRelay
+	if spec.Process.Terminal {
+		tty, err = receiveConsole(c.console, opts.Stdin, opts.Stdout)
+		if err != nil {
+			c.cmd.Process.Kill()
+			c.wait()
+			if serr := c.readStatus(opts.OnRootfs); serr != nil {
+				return 0, serr
+			}
+			return 0, &Error{Code: 125, Msg: err.Error()}
+		}
+		defer tty.restore()
+	}
+	serr := c.readStatus(opts.OnRootfs)
+	code := c.wait()
+	if tty != nil {
+		tty.drain()
+	}
+	if serr != nil {
+		return 0, serr
+	}
+	return code, nil
+}
+
+// forwardedSignals are relayed to the payload. SIGCHLD and SIGURG (used
+// by the Go runtime for preemption) never are.
+var forwardedSignals = []os.Signal{
+	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1,
+	unix.SIGUSR2, unix.SIGALRM, unix.SIGCONT, unix.SIGWINCH, unix.SIGPWR,
+}
+
+// child is a started init (or task) process and the parent's pipe ends.
+type child struct {
+	cmd     *exec.Cmd
+	status  *os.File
+	console *os.File
+	done    chan struct{}
+	pdeath  chan struct{}
+}
+
+// childConfig says how to start a child.
+type childConfig struct {
+	mapping    userns.Mapping
+	cloneflags uintptr
+	stage      string // what the child does once it has its capabilities
+	payload    any    // sent as JSON on fdSpec
+	stdin      io.Reader
+	stdout     io.Writer
+	stderr     io.Writer
+	console    bool // pass a socket for the pty master
+}
+
+// startChild re-executes this binary as argv[0]=sandbox-init in new
+// namespaces and completes the handshake (docs/handshake.md): in subid mode
+// it writes the id maps with newuidmap/newgidmap and releases the child; it
+// then sends the payload (spec) on fdSpec.
+func startChild(cfg childConfig) (*child, error) {
+	m := cfg.mapping
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("creating the spec pipe: %w", err)
+	}
+	defer specR.Close()
+	syncR, syncW, err := os.Pipe()
+	if err != nil {
+		specW.Close()
+		return nil, fmt.Errorf("creating the sync pipe: %w", err)
+	}
+	defer syncR.Close()
+	defer syncW.Close()
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		specW.Close()
+		return nil, fmt.Errorf("creating the status pipe: %w", err)
+	}
+	defer statusW.Close()
+	extra := []*os.File{specR, syncR, statusW}
+	c := &child{status: statusR, done: make(chan struct{}), pdeath: make(chan struct{})}
+	if cfg.console {
+		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			specW.Close()
+			return nil, fmt.Errorf("creating the console socket: %w", err)
+		}
+		c.console = os.NewFile(uintptr(pair[0]), "console")
+		theirs := os.NewFile(uintptr(pair[1]), "console-child")
+		defer theirs.Close()
+		extra = append(extra, theirs)
+	}
+
+	args := []string{initName, cfg.stage}
+	if m.Mode == userns.ModeSubID {
+		// Without caps until the maps exist: the child waits, then execs
+		// itself again to gain them (see docs/handshake.md).
+		args = []string{initName, "wait", cfg.stage}
+	}
+	c.cmd = &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       args,
+		Env:        []string{},
+		ExtraFiles: extra,
+		Stdin:      cfg.stdin,
+		Stdout:     cfg.stdout,
+		Stderr:     cfg.stderr,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: cfg.cloneflags,
+			// Its own session: the container can never reach the user's
+			// terminal with TIOCSTI, nor get its job-control signals.
+			Setsid:    true,
+			Pdeathsig: unix.SIGKILL,
+		},
+	}
+	if m.Mode != userns.ModeSubID {
+		c.cmd.SysProcAttr.UidMappings, c.cmd.SysProcAttr.GidMappings = m.SysProcIDMaps()
+	}
+	return c, c.start(m, specW, syncW, cfg.payload)
+}
+
+func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) error {
+	defer specW.Close()
+	// Pdeathsig fires when the thread that forked the child exits, not the
+	// process (go.dev/issue/27505): keep that thread alive and locked until
+	// the child is gone.
+	started := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread()
+		err := c.cmd.Start()
+		started <- err
+		if err != nil {
+			return
+		}
+		<-c.pdeath
+	}()
+	if err := <-started; err != nil {
+		c.status.Close()
+		return &Error{Code: 125, Msg: fmt.Sprintf("starting the sandbox init: %v", err)}
+	}
+	go func() {
+		c.cmd.Wait()
+		close(c.done)
+	}()
+	if m.Mode == userns.ModeSubID {
+		if err := m.Apply(c.cmd.Process.Pid); err != nil {
+			c.cmd.Process.Kill()
+			<-c.done
+			return &Error{Code: 125, Msg: err.Error()}
+		}
+		if _, err := syncW.Write([]byte{0}); err != nil {
+			c.cmd.Process.Kill()
+			<-c.done
+			return &Error{Code: 125, Msg: fmt.Sprintf("releasing the sandbox init: %v", err)}
+		}
+	}
+	if err := json.NewEncoder(specW).Encode(payload); err != nil && !errors.Is(err, unix.EPIPE) {
+		c.cmd.Process.Kill()
+		<-c.done
+		return &Error{Code: 125, Msg: fmt.Sprintf("sending the spec to the sandbox init: %v", err)}
+	}
+	return nil
+}
+
+// readStatus reads the child's messages until it closes the pipe (it
+// started the payload, or failed, or died). It returns the child's error.
+func (c *child) readStatus(onRootfs func(driver, reason string)) error {
+	sc := bufio.NewScanner(c.status)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	var failure error
+	for sc.Scan() {
+		var st status
+		if json.Unmarshal(sc.Bytes(), &st) != nil {
+			continue
+		}
+		switch st.Type {
+		case "error":
+			code := st.Code
+			if code == 0 {
+				code = 125
+			}
+			failure = &Error{Code: code, Msg: st.Msg}
+		case "rootfs":
+			if onRootfs != nil {
+				onRootfs(st.Driver, st.Msg)
+			}
+		}
+	}
+	return failure
+}
+
+// wait waits for the child and converts its status to an exit code.
+func (c *child) wait() int {
+	<-c.done
+	close(c.pdeath)
+	ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ok {
+		return 125
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+func (c *child) close() {
+	c.status.Close()
+	if c.console != nil {
+		c.console.Close()
+	}
+}
+
+// RunTask runs a task registered with RegisterTask in a new user namespace
+// (with the store's id map, so files it creates get the right owners) and
+// returns its error. stdin, when non-nil, is the task's input stream.
+func RunTask(m userns.Mapping, name string, args []string, stdin io.Reader) error {
+	c, err := startChild(childConfig{
+		mapping: m, cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, stage: "task",
+		payload: taskArgs{Name: name, Args: args}, stdin: stdin, stderr: os.Stderr,
+	})
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	serr := c.readStatus(nil)
+	code := c.wait()
+	if serr != nil {
+		return serr
+	}
+	if code != 0 {
+		return &Error{Code: 125, Msg: fmt.Sprintf("task %s exited with status %d", name, code)}
+	}
+	return nil
+}
+
+type taskArgs struct {
+	Name string
+	Args []string
+}

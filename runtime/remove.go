@@ -1,0 +1,37 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/sandbox-dev/sandbox/userns"
+)
+
+func init() {
+	RegisterTask("rm", func(args []string, _ io.Reader) error {
+		for _, p := range args {
+			if err := os.RemoveAll(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RemoveAll removes a tree the store owns. Files a container created may
+// belong to subordinate ids, or sit in directories without write
+// permission, which the user cannot remove directly: then the removal runs
+// again inside a user namespace with the store's map, where the user is
+// root over every id the map has.
+func RemoveAll(m userns.Mapping, path string) error {
+	err := os.RemoveAll(path)
+	if err == nil || errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if terr := RunTask(m, "rm", []string{path}, nil); terr != nil {
+		return fmt.Errorf("removing %q: %v (inside the user namespace: %w)", path, err, terr)
+	}
+	return nil
+}

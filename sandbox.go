@@ -1,0 +1,160 @@
+// Command sandbox runs rootless containers: images are read-only layer
+// stacks, containers add a private writable layer, and everything runs in
+// user namespaces without a daemon or root. This file is the command table
+// and flag wiring only; each command calls one library entry point.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/sandbox-dev/sandbox/runtime"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
+// command is one entry of the command table.
+type command struct {
+	name    string
+	usage   string // after "sandbox NAME "
+	summary string
+	// flags adds the command's flags; run gets the remaining arguments.
+	flags func(fs *pflag.FlagSet)
+	run   func(fs *pflag.FlagSet, args []string) error
+	// interspersed lets flags follow arguments; off for commands whose
+	// arguments after the image are the payload's own.
+	interspersed bool
+}
+
+var commands []*command
+
+func init() {
+	commands = []*command{
+		runCommand(),
+		shellCommand(),
+		importCommand(),
+		imagesCommand(),
+		infoCommand(),
+		versionCommand(),
+	}
+}
+
+func main() {
+	// The same binary is the container's init: it must take that path
+	// before anything else runs.
+	if runtime.IsInit() {
+		runtime.Main()
+	}
+	os.Exit(dispatch(os.Args[1:]))
+}
+
+// usageError is a command-line mistake: it prints the usage line too.
+type usageError struct {
+	cmd *command
+	err error
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+
+func dispatch(args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		if len(args) > 1 && args[0] == "help" {
+			if c := lookup(args[1]); c != nil {
+				printHelp(os.Stdout, c)
+				return 0
+			}
+		}
+		printMainHelp(os.Stdout)
+		if len(args) == 0 {
+			return 125
+		}
+		return 0
+	}
+	if args[0] == "--version" || args[0] == "-v" {
+		args[0] = "version"
+	}
+	c := lookup(args[0])
+	if c == nil {
+		fmt.Fprintf(os.Stderr, "sandbox: unknown command %q\nRun 'sandbox --help' for the list of commands.\n", args[0])
+		return 125
+	}
+	fs := pflag.NewFlagSet(c.name, pflag.ContinueOnError)
+	fs.SetInterspersed(c.interspersed)
+	fs.SetOutput(new(strings.Builder)) // errors are printed below, once
+	help := fs.BoolP("help", "h", false, "show this help")
+	if c.flags != nil {
+		c.flags(fs)
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			printHelp(os.Stdout, c)
+			return 0
+		}
+		return fail(&usageError{c, err})
+	}
+	if *help {
+		printHelp(os.Stdout, c)
+		return 0
+	}
+	return fail(c.run(fs, fs.Args()))
+}
+
+// exitCode is returned by commands that end with the payload's status.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// fail prints err the one way sandbox prints errors and picks the exit
+// code: the payload's own, or 125/126/127 for sandbox's failures.
+func fail(err error) int {
+	if err == nil {
+		return 0
+	}
+	var code exitCode
+	if errors.As(err, &code) {
+		return int(code)
+	}
+	fmt.Fprintf(os.Stderr, "sandbox: %v\n", err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(os.Stderr, "Usage: sandbox %s %s\nRun 'sandbox %s --help' for more.\n", ue.cmd.name, ue.cmd.usage, ue.cmd.name)
+		return 125
+	}
+	var re *runtime.Error
+	if errors.As(err, &re) {
+		return re.Code
+	}
+	return 125
+}
+
+func lookup(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func printMainHelp(w *os.File) {
+	fmt.Fprintf(w, "sandbox: rootless containers, no daemon, no root.\n\nUsage: sandbox COMMAND [FLAGS] [ARGS]\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'sandbox COMMAND --help' for a command's flags.\n")
+}
+
+func printHelp(w *os.File, c *command) {
+	fmt.Fprintf(w, "Usage: sandbox %s %s\n\n%s\n", c.name, c.usage, c.summary)
+	fs := pflag.NewFlagSet(c.name, pflag.ContinueOnError)
+	fs.BoolP("help", "h", false, "show this help")
+	if c.flags != nil {
+		c.flags(fs)
+	}
+	fmt.Fprintf(w, "\nFlags:\n%s", fs.FlagUsages())
+}

@@ -1,0 +1,88 @@
+package userns
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+)
+
+// helperDirs are searched for newuidmap/newgidmap when PATH has none: the
+// helpers live in sbin on some distributions, and sbin is often not in an
+// ordinary user's PATH. A variable so tests can empty it.
+var helperDirs = []string{"/usr/bin", "/usr/sbin", "/bin", "/sbin"}
+
+// helperInfo is what CheckHelper needs to know about a helper file.
+type helperInfo struct {
+	mode fs.FileMode
+	uid  uint32 // owner
+	caps bool   // has the security.capability xattr
+}
+
+// statHelper looks at a helper file. A variable because a setuid-root file
+// cannot be made by an unprivileged test; tests replace it.
+var statHelper = func(path string) (helperInfo, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return helperInfo{}, err
+	}
+	info := helperInfo{mode: fi.Mode()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		info.uid = st.Uid
+	}
+	// Any answer but a size means "no capabilities" (ENODATA: no such
+	// attribute, ENOTSUP: the file system has no xattrs).
+	if _, err := syscall.Getxattr(path, "security.capability", nil); err == nil {
+		info.caps = true
+	}
+	return info, nil
+}
+
+// CheckHelper explains whether a newuidmap-like helper is usable: the file
+// exists, is an executable regular file, and is either setuid root or has
+// file capabilities (Debian and Fedora ship it either way). nil means usable;
+// otherwise the error is one sentence saying what is wrong.
+func CheckHelper(path string) error {
+	name := filepath.Base(path)
+	info, err := statHelper(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s at %s does not exist (install the uidmap package)", name, path)
+	}
+	if err != nil {
+		return fmt.Errorf("checking %s: %w", name, err)
+	}
+	if !info.mode.IsRegular() || info.mode.Perm()&0o111 == 0 {
+		return fmt.Errorf("%s at %s is not an executable file; reinstall the uidmap package", name, path)
+	}
+	if info.caps {
+		return nil
+	}
+	if info.mode&fs.ModeSetuid != 0 && info.uid == 0 {
+		return nil
+	}
+	if info.mode&fs.ModeSetuid != 0 {
+		return fmt.Errorf("%s at %s is setuid but owned by uid %d instead of root, and has no file capabilities; reinstall the uidmap package", name, path, info.uid)
+	}
+	return fmt.Errorf("%s at %s is not setuid root and has no file capabilities; reinstall the uidmap package", name, path)
+}
+
+// findHelper returns the path of helper name: explicit if set, else the one
+// in PATH, else the first in helperDirs; "" if there is none.
+func findHelper(explicit, name string) string {
+	if explicit != "" {
+		return explicit
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range helperDirs {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p
+		}
+	}
+	return ""
+}

@@ -1,0 +1,106 @@
+package userns
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// maxMapLines is the most lines the kernel accepts in one uid_map or gid_map
+// (since Linux 4.15). The line for the user's own id counts too.
+const maxMapLines = 340
+
+// IDMap is one line of /proc/PID/uid_map or gid_map.
+type IDMap struct{ ContainerID, HostID, Size uint32 }
+
+// Range is a subordinate id range from /etc/subuid, /etc/subgid or getsubids.
+type Range struct{ Start, Count uint32 }
+
+// Mode names the kind of id mapping.
+type Mode string
+
+const (
+	// ModeSubID maps container 0 to the user and container 1…N to the user's
+	// subordinate range(s). Writing such maps needs newuidmap/newgidmap.
+	ModeSubID Mode = "subid"
+	// ModeSingle maps container 0 to the user; no other ids exist. The
+	// process can write this map itself, no helper needed.
+	ModeSingle Mode = "single"
+)
+
+// Mapping is the id mapping chosen for the current user, and why.
+type Mapping struct {
+	Mode      Mode
+	UIDs      []IDMap
+	GIDs      []IDMap
+	Reason    string // one sentence, always set: why this mode was chosen
+	NewUIDMap string // helper paths, set in subid mode
+	NewGIDMap string
+}
+
+// String renders the maps compactly and stably, e.g.
+// "u0:1000:1,u1:100000:65536;g0:1000:1,g1:100000:65536".
+// The image store records it to notice when the map changes, so the format
+// must not change.
+func (m Mapping) String() string {
+	var b strings.Builder
+	writeMaps(&b, 'u', m.UIDs)
+	b.WriteByte(';')
+	writeMaps(&b, 'g', m.GIDs)
+	return b.String()
+}
+
+func writeMaps(b *strings.Builder, kind byte, maps []IDMap) {
+	for i, e := range maps {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte(kind)
+		b.WriteString(strconv.FormatUint(uint64(e.ContainerID), 10))
+		b.WriteByte(':')
+		b.WriteString(strconv.FormatUint(uint64(e.HostID), 10))
+		b.WriteByte(':')
+		b.WriteString(strconv.FormatUint(uint64(e.Size), 10))
+	}
+}
+
+// Size returns how many container ids exist: 1 in single mode, 1 plus the sum
+// of the range sizes in subid mode. If the uid and gid maps differ in size the
+// smaller one counts, so that ids 0…Size()-1 are valid both as uid and as gid.
+func (m Mapping) Size() uint32 {
+	u, g := mapTotal(m.UIDs), mapTotal(m.GIDs)
+	return uint32(min(u, g, math.MaxUint32))
+}
+
+// mapTotal sums in 64 bits: the sizes of a valid map fit in 32 bits, but a
+// hand-made Mapping might not be valid.
+func mapTotal(maps []IDMap) uint64 {
+	var n uint64
+	for _, e := range maps {
+		n += uint64(e.Size)
+	}
+	return n
+}
+
+// SysProcIDMaps returns the maps in the form of Go's
+// syscall.SysProcAttr.UidMappings/GidMappings, which make the Go runtime
+// write the maps of the child itself. That only works for an unprivileged
+// user in single mode (a process may map just its own ids); subid maps need
+// Apply. For an unprivileged user, leave GidMappingsEnableSetgroups false:
+// the kernel refuses a gid_map written without "deny" in setgroups.
+func (m Mapping) SysProcIDMaps() (uids, gids []syscall.SysProcIDMap) {
+	return sysProcMaps(m.UIDs), sysProcMaps(m.GIDs)
+}
+
+func sysProcMaps(maps []IDMap) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, 0, len(maps))
+	for _, e := range maps {
+		out = append(out, syscall.SysProcIDMap{
+			ContainerID: int(e.ContainerID),
+			HostID:      int(e.HostID),
+			Size:        int(e.Size),
+		})
+	}
+	return out
+}
