@@ -43,15 +43,17 @@ func openSetup() (*setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.Mode == userns.ModeSingle && opts.Force == "" {
-		warn("single-id mode (only root exists in containers): " + m.Reason)
-	}
 	root := s.paths.Data
 	if s.user.StorageRoot != "" {
 		root = s.user.StorageRoot
 	}
 	if s.store, err = image.Open(root, m, warn); err != nil {
 		return nil, err
+	}
+	// Said once, when the store is made (and again by the store if the map
+	// later changes); `sandbox info` always shows it.
+	if s.store.New && m.Mode == userns.ModeSingle && opts.Force == "" {
+		warn("single-id mode (only root exists in containers): " + m.Reason)
 	}
 	return s, nil
 }

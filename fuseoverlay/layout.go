@@ -177,6 +177,16 @@ func RemountReadOnly(target string) error {
 func FuseAvailable() (string, error) {
 	p, err := exec.LookPath("fuse-overlayfs")
 	if err != nil {
+		// The container's init runs with an empty environment: look where
+		// packages install it.
+		for _, dir := range []string{"/usr/bin", "/usr/local/bin", "/bin", "/usr/sbin", "/sbin"} {
+			if unix.Access(dir+"/fuse-overlayfs", unix.X_OK) == nil {
+				p, err = dir+"/fuse-overlayfs", nil
+				break
+			}
+		}
+	}
+	if err != nil {
 		return "", errors.New("fuse-overlayfs is not installed (apt-get install fuse-overlayfs)")
 	}
 	if err := unix.Access("/dev/fuse", unix.R_OK|unix.W_OK); err != nil {

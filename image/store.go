@@ -27,6 +27,8 @@ var (
 type Store struct {
 	Root    string
 	Mapping userns.Mapping
+	// New is true when Open created the store.
+	New bool
 }
 
 // storeMeta (store.json) records what the store's layers were unpacked
@@ -65,6 +67,7 @@ func Open(root string, m userns.Mapping, warn func(string)) (*Store, error) {
 	b, err := os.ReadFile(metaPath)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
+		s.New = true
 		meta = storeMeta{Version: 1, IDMap: m.String()}
 		if err := WriteFileAtomic(metaPath, mustJSON(meta), 0o600); err != nil {
 			return nil, err

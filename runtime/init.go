@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -100,9 +101,14 @@ func readPayload(v any) {
 
 // runInit is the container's PID 1.
 func runInit() {
-	for _, fd := range []int{fdSpec, fdStatus, fdConsole} {
+	// Show as sandbox-init in ps, not as "exe" (we were run as /proc/self/exe).
+	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(initName + "\x00")[0])), 0, 0, 0)
+	for _, fd := range []int{fdSpec, fdSync, fdStatus, fdConsole} {
 		unix.CloseOnExec(fd)
 	}
+	// Whatever else the user's shell leaked to sandbox stays out of the
+	// container.
+	unix.CloseRange(fdConsole+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	var spec Spec
 	readPayload(&spec)
 
@@ -165,6 +171,7 @@ func RegisterTask(name string, fn func(args []string, stdin io.Reader) error) {
 }
 
 func runTask() {
+	unix.CloseOnExec(fdSync)
 	unix.CloseOnExec(fdSpec)
 	unix.CloseOnExec(fdStatus)
 	var t taskArgs

@@ -73,13 +73,13 @@ const (
 // directory entry over an existing directory merges with it.
 //
 // OCI whiteouts become their overlayfs form: "a/.wh.NAME" makes a 0/0
-// character device "a/NAME" (unprivileged processes may make those since
-// Linux 5.8), and "a/.wh..wh..opq" sets user.overlay.opaque=y on directory a,
-// for overlayfs mounted with userxattr. Other ".wh..wh." names, and
-// everything under a top-level ".wh..wh." directory, are aufs metadata and
-// are ignored. Device entries are skipped and counted (a 0/0
-// character device entry is skipped too: layers spell whiteouts ".wh.").
-// Fifos are made.
+// character device "a/NAME" with the entry's times (unprivileged processes
+// may make those since Linux 5.8), and "a/.wh..wh..opq" sets
+// user.overlay.opaque=y on directory a, for overlayfs mounted with
+// userxattr. Other ".wh..wh." names, and everything under a top-level
+// ".wh..wh." directory, are aufs metadata and are ignored. Device entries
+// are skipped and counted; a 0/0 character device entry is skipped too,
+// since layers spell whiteouts ".wh.". Fifos are made.
 //
 // Modes are applied exactly, umask ignored, set-id and sticky bits included.
 // Directory modes and times are applied last, deepest first, so that a
@@ -191,7 +191,9 @@ func (u *unpacker) node(tr *tar.Reader, hdr *tar.Header, name, dir, base string)
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 		return u.mkdir(hdr, name, dir, base)
-	case tar.TypeReg:
+	case tar.TypeReg, tar.TypeCont, tar.TypeGNUSparse:
+		// Contiguous files are plain files to Linux; the tar reader fills
+		// the holes of sparse ones with zeros.
 		return u.file(tr, hdr, name, dir, base)
 	case tar.TypeSymlink:
 		return u.symlink(hdr, name, dir, base)
