@@ -229,6 +229,38 @@ func importCommand() *command {
 	}
 }
 
+func loadCommand() *command {
+	var input string
+	return &command{
+		name:         "load",
+		usage:        "-i FILE.tar",
+		summary:      "Load images from a docker-archive (the `docker save` format).",
+		flags:        func(fs *pflag.FlagSet) { fs.StringVarP(&input, "input", "i", "", "the archive to read") },
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if input == "" && len(args) == 1 {
+				input = args[0]
+			}
+			if input == "" {
+				return &usageError{lookup("load"), errors.New("load needs an archive: -i FILE.tar")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			imgs, err := s.store.Load(input, warn)
+			for _, img := range imgs {
+				if len(img.Names) > 0 {
+					fmt.Printf("Loaded image: %s\n", img.Names[0])
+				} else {
+					fmt.Printf("Loaded image: %s\n", img.ID)
+				}
+			}
+			return err
+		},
+	}
+}
+
 func imagesCommand() *command {
 	var quiet bool
 	return &command{

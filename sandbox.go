@@ -38,6 +38,7 @@ func init() {
 		runCommand(),
 		shellCommand(),
 		importCommand(),
+		loadCommand(),
 		imagesCommand(),
 		infoCommand(),
 		versionCommand(),

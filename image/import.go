@@ -62,9 +62,10 @@ func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); re
 
 // addLayer unpacks the uncompressed tar stream r into the store (once: a
 // layer already there is kept and the new copy dropped) and returns its
-// diff ID and stats. Unpacking happens in a user namespace with the
+// diff ID and stats. When want is not empty the stream's digest must equal
+// it, or nothing is stored. Unpacking happens in a user namespace with the
 // store's id map, so owners come out right with no chown pass later.
-func (s *Store) addLayer(r io.Reader) (layerStats, error) {
+func (s *Store) addLayer(r io.Reader, want string) (layerStats, error) {
 	staging, release, err := s.TempDir()
 	if err != nil {
 		return layerStats{}, err
@@ -89,6 +90,9 @@ func (s *Store) addLayer(r io.Reader) (layerStats, error) {
 	}
 	ls.DiffID = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	ls.TarSize = n.n
+	if want != "" && ls.DiffID != want {
+		return layerStats{}, fmt.Errorf("layer content has digest %s, but the image says %s: the archive is corrupt", ls.DiffID, want)
+	}
 	if err := WriteFileAtomic(filepath.Join(staging, "layer.json"), mustJSON(ls), 0o644); err != nil {
 		return layerStats{}, err
 	}
@@ -141,7 +145,7 @@ func (s *Store) Import(src, ref string, note func(string)) (*Image, error) {
 		defer d.Close()
 		stream = d
 	}
-	ls, err := s.addLayer(stream)
+	ls, err := s.addLayer(stream, "")
 	if err != nil {
 		return nil, fmt.Errorf("importing %q: %w", src, err)
 	}
@@ -156,7 +160,11 @@ func (s *Store) Import(src, ref string, note func(string)) (*Image, error) {
 		RootFS:       v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{mustHash(ls.DiffID)}},
 		History:      []v1.History{{Created: v1.Time{Time: now}, CreatedBy: "sandbox import " + filepath.Base(src)}},
 	}
-	return s.addImage(cfg, []layerStats{ls}, norm)
+	cfgJSON, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return s.addImage(cfgJSON, now, []layerStats{ls}, []string{norm})
 }
 
 func mustHash(d string) v1.Hash {
@@ -168,12 +176,8 @@ func mustHash(d string) v1.Hash {
 }
 
 // addImage stores the config and a manifest for layers, records the image
-// and points ref at it.
-func (s *Store) addImage(cfg v1.ConfigFile, layers []layerStats, ref string) (*Image, error) {
-	cfgJSON, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, err
-	}
+// and points refs at it.
+func (s *Store) addImage(cfgJSON []byte, created time.Time, layers []layerStats, refs []string) (*Image, error) {
 	id, err := s.putBlob(cfgJSON)
 	if err != nil {
 		return nil, err
@@ -183,7 +187,7 @@ func (s *Store) addImage(cfg v1.ConfigFile, layers []layerStats, ref string) (*I
 		MediaType:     types.OCIManifestSchema1,
 		Config:        v1.Descriptor{MediaType: types.OCIConfigJSON, Size: int64(len(cfgJSON)), Digest: mustHash(id)},
 	}
-	rec := &Record{ID: id, Created: cfg.Created.Time}
+	rec := &Record{ID: id, Created: created}
 	for _, l := range layers {
 		man.Layers = append(man.Layers, v1.Descriptor{MediaType: types.OCIUncompressedLayer, Size: l.TarSize, Digest: mustHash(l.DiffID)})
 		rec.Layers = append(rec.Layers, l.DiffID)
@@ -206,7 +210,7 @@ func (s *Store) addImage(cfg v1.ConfigFile, layers []layerStats, ref string) (*I
 		return nil, err
 	}
 	idx.Images[id] = rec
-	if ref != "" {
+	for _, ref := range refs {
 		idx.Refs[ref] = id
 	}
 	if err := s.writeIndex(idx); err != nil {

@@ -238,5 +238,10 @@ func (s *Store) LayerDir(diffID string) string {
 	return filepath.Join(s.Root, "layers", strings.TrimPrefix(diffID, "sha256:"), "diff")
 }
 
+// layerJSON is the stats file of the layer with the given diff ID.
+func (s *Store) layerJSON(diffID string) string {
+	return filepath.Join(s.Root, "layers", strings.TrimPrefix(diffID, "sha256:"), "layer.json")
+}
+
 // ContainersDir is where container records live.
 func (s *Store) ContainersDir() string { return filepath.Join(s.Root, "containers") }
