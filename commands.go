@@ -16,6 +16,7 @@ import (
 	"github.com/sandbox-dev/sandbox/container"
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/runtime"
 	"github.com/sandbox-dev/sandbox/userns"
 )
 
@@ -47,6 +48,7 @@ func openSetup() (*setup, error) {
 	if s.user.StorageRoot != "" {
 		root = s.user.StorageRoot
 	}
+	runtime.Trace("id map detected")
 	if s.store, err = image.Open(root, m, warn); err != nil {
 		return nil, err
 	}

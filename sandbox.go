@@ -48,6 +48,7 @@ func init() {
 func main() {
 	// The same binary is the container's init: it must take that path
 	// before anything else runs.
+	runtime.Trace("main")
 	if runtime.IsInit() {
 		runtime.Main()
 	}

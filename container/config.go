@@ -40,7 +40,7 @@ func (c *Config) Validate() error {
 	if c.Image == "" {
 		errs = append(errs, errors.New("no image given"))
 	}
-	if c.Name != "" && !nameRe.MatchString(c.Name) {
+	if c.Name != "" && !nameRe().MatchString(c.Name) {
 		errs = append(errs, fmt.Errorf("invalid --name %q: use letters, digits, _ . and -, starting with a letter or digit", c.Name))
 	}
 	switch c.Network {

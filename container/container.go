@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -34,7 +35,7 @@ type Container struct {
 // Dir is where a container's records and writable layer live.
 func Dir(s *image.Store, id string) string { return filepath.Join(s.ContainersDir(), id) }
 
-var nameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+var nameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) })
 
 // create allocates an ID and a unique name and writes the container's
 // directory. The returned lock is held for as long as the container is
@@ -71,7 +72,14 @@ func create(s *image.Store, img *image.Image, cfg Config) (*Container, *os.File,
 		}
 	}
 	if err == nil {
-		err = image.WriteFileAtomic(filepath.Join(dir, "container.json"), mustJSON(c), 0o600)
+		// A --rm container is gone when this process ends, and a killed
+		// one is swept: its record need not survive a power cut, so spare
+		// it the fsyncs (2 ms of a 40 ms start).
+		write := image.WriteFileAtomic
+		if cfg.Rm {
+			write = writeFileNoSync
+		}
+		err = write(filepath.Join(dir, "container.json"), mustJSON(c), 0o600)
 	}
 	if err != nil {
 		os.RemoveAll(dir)
@@ -131,6 +139,15 @@ func SweepRemoved(s *image.Store) {
 		}
 		lock.Close()
 	}
+}
+
+// writeFileNoSync writes atomically (temp file and rename) without fsync.
+func writeFileNoSync(path string, data []byte, perm os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, perm); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 func mustJSON(v any) []byte {

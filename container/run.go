@@ -33,17 +33,20 @@ func Run(s *image.Store, cfg Config, stdio IO) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	runtime.Trace("image resolved")
 	SweepRemoved(s)
 	c, lock, err := create(s, img, cfg)
 	if err != nil {
 		return 0, err
 	}
+	runtime.Trace("container created")
 	defer lock.Close()
 	if cfg.Rm {
 		defer func() {
 			if err := runtime.RemoveAll(s.Mapping, Dir(s, c.ID)); err != nil && stdio.Warn != nil {
 				stdio.Warn(fmt.Sprintf("removing container %s: %v", c.ID[:12], err))
 			}
+			runtime.Trace("container removed")
 		}()
 	}
 	spec, err := buildSpec(s, c, img, stdio)

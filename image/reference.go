@@ -5,15 +5,20 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // HostName is the built-in image made of the host's own /usr, /etc, …
 const HostName = "host"
 
+// The patterns compile on first use: every sandbox process, the container
+// init included, would otherwise pay for them at start.
 var (
-	nameRe = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
-	tagRe  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	hexRe  = regexp.MustCompile(`^[a-f0-9]{1,64}$`)
+	nameRe = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
+	})
+	tagRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`) })
+	hexRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-f0-9]{1,64}$`) })
 )
 
 // NormalizeRef validates "name[:tag]" and adds ":latest" when no tag is
@@ -23,10 +28,10 @@ func NormalizeRef(ref string) (string, error) {
 	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
 		name, tag = ref[:i], ref[i+1:]
 	}
-	if !nameRe.MatchString(name) {
+	if !nameRe().MatchString(name) {
 		return "", fmt.Errorf("invalid image name %q: use lowercase letters, digits and . _ - / (like debian or registry:5000/team/app)", name)
 	}
-	if !tagRe.MatchString(tag) {
+	if !tagRe().MatchString(tag) {
 		return "", fmt.Errorf("invalid tag %q in %q: use up to 128 letters, digits, _ . and -", tag, ref)
 	}
 	return name + ":" + tag, nil
@@ -58,7 +63,7 @@ func (idx *index) resolve(ref string) (*Record, error) {
 		}
 	}
 	h := strings.TrimPrefix(ref, "sha256:")
-	if hexRe.MatchString(h) {
+	if hexRe().MatchString(h) {
 		var found []string
 		for id := range idx.Images {
 			if strings.HasPrefix(strings.TrimPrefix(id, "sha256:"), h) {

@@ -111,6 +111,8 @@ func runInit() {
 	unix.CloseRange(fdConsole+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	var spec Spec
 	readPayload(&spec)
+	traceOn = spec.Trace
+	Trace("init read spec")
 
 	if err := setupRootfs(&spec); err != nil {
 		fail(125, "%v", err)
@@ -123,6 +125,7 @@ func runInit() {
 		}
 		fail(125, "%v", err)
 	}
+	Trace("payload started")
 	report(status{Type: "started", Pid: pid})
 	unix.Close(fdStatus)
 	os.Exit(superviseInit(pid))

@@ -33,13 +33,16 @@ func setupRootfs(spec *Spec) error {
 		return err
 	}
 	report(status{Type: "rootfs", Driver: string(res.Driver), Msg: res.Reason})
+	Trace("rootfs mounted (%s)", res.Driver)
 	rootDir := spec.Rootfs.Target
 	if err := prepareRootfs(spec, rootDir); err != nil {
 		return err
 	}
+	Trace("mounts done")
 	if err := pivotRoot(rootDir); err != nil {
 		return err
 	}
+	Trace("pivoted")
 	if spec.ReadOnly {
 		if err := fuseoverlay.RemountReadOnly("/"); err != nil {
 			return fmt.Errorf("making the root read-only: %w", err)

@@ -68,6 +68,8 @@ func Run(spec *Spec, opts Options) (int, error) {
 		flags |= unix.CLONE_NEWNET
 	}
 	spec.ProtectExe = exeWritableFromInside(opts.Mapping)
+	spec.Trace = traceOn
+	Trace("starting init")
 	stage := "setup"
 	if spec.ProtectExe {
 		stage = "protect"
@@ -121,7 +123,9 @@ func Run(spec *Spec, opts Options) (int, error) {
 		defer tty.restore()
 	}
 	serr := c.readStatus(opts.OnRootfs)
+	Trace("init reported")
 	code := c.wait()
+	Trace("init exited")
 	if tty != nil {
 		tty.drain()
 	}
@@ -203,10 +207,14 @@ func startChild(cfg childConfig) (*child, error) {
 		// itself again to gain them (see docs/handshake.md).
 		args = []string{initName, "wait", cfg.stage}
 	}
+	env := []string{}
+	if traceOn {
+		env = append(env, "SANDBOX_TRACE=1")
+	}
 	c.cmd = &exec.Cmd{
 		Path:       "/proc/self/exe",
 		Args:       args,
-		Env:        []string{},
+		Env:        env,
 		ExtraFiles: extra,
 		Stdin:      cfg.stdin,
 		Stdout:     cfg.stdout,
@@ -240,7 +248,9 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 		}
 		<-c.pdeath
 	}()
-	if err := <-started; err != nil {
+	err := <-started
+	Trace("init forked")
+	if err != nil {
 		c.status.Close()
 		return &Error{Code: 125, Msg: fmt.Sprintf("starting the sandbox init: %v", err)}
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	goruntime "runtime"
 	"strings"
 	"syscall"
 
@@ -62,7 +63,10 @@ func startPayload(spec *Spec) (int, error) {
 	if spec.GIDs > 1 || u.UID != 0 || u.GID != 0 {
 		attr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: u.Groups, NoSetGroups: spec.GIDs <= 1}
 	}
-	if err := restrictInit(); err != nil {
+	// From here on this goroutine stays on one thread: the restricted one
+	// every container process is forked from.
+	goruntime.LockOSThread()
+	if err := restrictThread(); err != nil {
 		return 0, &Error{Code: 125, Msg: err.Error()}
 	}
 	proc, err := os.StartProcess(path, p.Args, &os.ProcAttr{Dir: cwd, Env: env, Files: files, Sys: attr})

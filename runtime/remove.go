@@ -30,6 +30,7 @@ func RemoveAll(m userns.Mapping, path string) error {
 	if err == nil || errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
+	Trace("removing %s in the user namespace: %v", path, err)
 	if terr := RunTask(m, "rm", []string{path}, nil); terr != nil {
 		return fmt.Errorf("removing %q: %v (inside the user namespace: %w)", path, err, terr)
 	}

@@ -30,6 +30,8 @@ type Spec struct {
 	// SysFromHost binds the host's /sys read-only instead of mounting a new
 	// sysfs, which the kernel refuses without a network namespace of our own.
 	SysFromHost bool
+	// Trace passes SANDBOX_TRACE on to the init.
+	Trace bool
 	// Tmpfs lists container paths that get a fresh tmpfs (the host image's /tmp).
 	Tmpfs []string
 }

@@ -35,8 +35,14 @@ type Options struct {
 	SubGIDFile string // default /etc/subgid
 
 	// Getsubids is the path of getsubids, which asks libsubid (and so
-	// nsswitch) for the ranges. Default: looked up in PATH; "-" disables it.
+	// nsswitch) for the ranges. Default: looked up in PATH, but only when
+	// NSSwitch names a subid source other than files (otherwise getsubids
+	// would read the same files, at the cost of a process); "-" disables it.
 	Getsubids string
+
+	// NSSwitch is the nsswitch.conf consulted for the default above.
+	// Default /etc/nsswitch.conf.
+	NSSwitch string
 
 	// NewUIDMap and NewGIDMap are the helper paths. Default: looked up in
 	// PATH, then in /usr/bin, /usr/sbin, /bin and /sbin.
@@ -102,11 +108,40 @@ func (o Options) resolve() (config, error) {
 	case "-":
 		c.getsubids = ""
 	case "":
-		if p, err := exec.LookPath("getsubids"); err == nil {
-			c.getsubids = p
+		nss := o.NSSwitch
+		if nss == "" {
+			nss = "/etc/nsswitch.conf"
+		}
+		if subidBeyondFiles(nss) {
+			if p, err := exec.LookPath("getsubids"); err == nil {
+				c.getsubids = p
+			}
 		}
 	}
 	return c, nil
+}
+
+// subidBeyondFiles reports whether nsswitch.conf has a "subid:" line naming
+// a source other than files (such as sss). Without one, libsubid reads
+// /etc/subuid and /etc/subgid, which we read ourselves.
+func subidBeyondFiles(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		db, sources, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(db) != "subid" {
+			continue
+		}
+		for _, src := range strings.Fields(sources) {
+			if src != "files" && !strings.HasPrefix(src, "[") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Detect chooses the id mapping for the user: subid mode when the user has
