@@ -22,12 +22,20 @@ func (m Mapping) Apply(pid int) error {
 	if err := m.validateApply(pid); err != nil {
 		return err
 	}
-	if err := runMapHelper(m.NewUIDMap, "newuidmap", pid, m.UIDs,
-		"check that the ranges in /etc/subuid belong to this user and that newuidmap is setuid root"); err != nil {
-		return err
+	// The two maps are independent files: write them at once, since each
+	// helper costs a process start on every container start.
+	gidErr := make(chan error, 1)
+	go func() {
+		gidErr <- runMapHelper(m.NewGIDMap, "newgidmap", pid, m.GIDs,
+			"check that the ranges in /etc/subgid belong to this user and that newgidmap is setuid root")
+	}()
+	uerr := runMapHelper(m.NewUIDMap, "newuidmap", pid, m.UIDs,
+		"check that the ranges in /etc/subuid belong to this user and that newuidmap is setuid root")
+	gerr := <-gidErr
+	if uerr != nil {
+		return uerr
 	}
-	return runMapHelper(m.NewGIDMap, "newgidmap", pid, m.GIDs,
-		"check that the ranges in /etc/subgid belong to this user and that newgidmap is setuid root")
+	return gerr
 }
 
 // validateApply checks that m can be applied to pid, before anything runs.

@@ -1,0 +1,282 @@
+// Command benchstart measures the start-to-exit time of `sandbox run --rm
+// IMAGE true` next to bubblewrap (same rootfs, --unshare-all) and, where
+// they work, rootless podman and crun, in the same run, and prints medians
+// and ratios. It is a benchmark, not a test: run it on a quiet machine as an
+// unprivileged user.
+//
+//	go run ./scripts/benchstart [-n 50] [-sandbox PATH]
+//
+// Each round runs every tool once, in turn, so that drift in the machine's
+// load hits all of them alike.
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+type tool struct {
+	name  string
+	argv  []string
+	times []time.Duration
+	err   string
+}
+
+func main() {
+	n := flag.Int("n", 50, "rounds")
+	sandbox := flag.String("sandbox", "", "sandbox binary (default: build it)")
+	flag.Parse()
+	if os.Getuid() == 0 {
+		fail("run as an unprivileged user: rootless start-up is what is measured (e.g. runuser -u USER -- go run ./scripts/benchstart)")
+	}
+	work, err := os.MkdirTemp("", "sandbox-bench-")
+	check(err)
+	defer os.RemoveAll(work)
+	if *sandbox == "" {
+		*sandbox = filepath.Join(work, "sandbox")
+		build := exec.Command("go", "build", "-o", *sandbox, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		build.Stderr = os.Stderr
+		check(build.Run())
+	}
+	rootfs := filepath.Join(work, "rootfs")
+	tarball := filepath.Join(work, "bb.tar")
+	check(busyboxRootfs(rootfs, tarball))
+
+	// A private store, so the user's own is left alone.
+	env := append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(work, "data"), "XDG_CONFIG_HOME="+filepath.Join(work, "config"))
+	imp := exec.Command(*sandbox, "import", tarball, "bb")
+	imp.Env = env
+	if out, err := imp.CombinedOutput(); err != nil {
+		fail("sandbox import: %v: %s", err, out)
+	}
+
+	tools := []*tool{{name: "sandbox", argv: []string{*sandbox, "run", "--rm", "bb", "true"}}}
+	if p, err := exec.LookPath("bwrap"); err == nil {
+		tools = append(tools, &tool{name: "bwrap", argv: []string{p, "--unshare-all", "--die-with-parent",
+			"--bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"}})
+	} else {
+		fmt.Println("bwrap: not installed (apt-get install bubblewrap)")
+	}
+	if p, err := exec.LookPath("podman"); err == nil {
+		if out, err := exec.Command(p, "import", tarball, "localhost/sandbox-bench-bb").CombinedOutput(); err != nil {
+			fmt.Printf("podman: import failed: %v: %s\n", err, firstLine(out))
+		} else {
+			defer exec.Command(p, "rmi", "-f", "localhost/sandbox-bench-bb").Run()
+			// Host network on both sides: the comparison is about starting
+			// a container, not about slirp4netns.
+			argv := []string{p, "run", "--rm", "--network=host", "localhost/sandbox-bench-bb", "true"}
+			if probe(argv) != nil {
+				// crun refuses cgroup v1/hybrid hosts; runc copes.
+				argv = []string{p, "--runtime", "runc", "run", "--rm", "--network=host", "localhost/sandbox-bench-bb", "true"}
+			}
+			tools = append(tools, &tool{name: "podman", argv: argv})
+		}
+	}
+	if p, err := exec.LookPath("crun"); err == nil {
+		bundle := filepath.Join(work, "crun-bundle")
+		if err := crunBundle(p, bundle, rootfs); err != nil {
+			fmt.Printf("crun: %v\n", err)
+		} else {
+			tools = append(tools, &tool{name: "crun", argv: []string{p, "--cgroup-manager=disabled", "run", "--bundle", bundle, "ID"}})
+			tools[len(tools)-1].argv = append([]string{p, "--root", filepath.Join(work, "crun-state")}, tools[len(tools)-1].argv[1:]...)
+		}
+	}
+
+	// Drop tools that do not work here, saying why, and warm the rest.
+	var ok []*tool
+	for _, t := range tools {
+		if err := probe(t.argv); err != nil {
+			fmt.Printf("%s: not measured: %v\n", t.name, err)
+			continue
+		}
+		ok = append(ok, t)
+	}
+	for i := 0; i < *n; i++ {
+		for _, t := range ok {
+			d, err := timeRun(t.argv, i)
+			if err != nil {
+				fail("%s: %v", t.name, err)
+			}
+			t.times = append(t.times, d)
+		}
+	}
+	fmt.Printf("\nstart-to-exit of `true`, median of %d rounds (%s)\n", *n, time.Now().Format(time.RFC3339))
+	var sb time.Duration
+	for _, t := range ok {
+		m := median(t.times)
+		if t.name == "sandbox" {
+			sb = m
+		}
+		fmt.Printf("  %-8s %8.2f ms   (p10 %.2f, p90 %.2f)\n", t.name, ms(m), ms(pct(t.times, 10)), ms(pct(t.times, 90)))
+	}
+	fmt.Println("\nratios (sandbox / other; targets: ≤ 1.5 against bwrap, ≤ 0.05 against podman)")
+	for _, t := range ok {
+		if t.name != "sandbox" {
+			fmt.Printf("  sandbox/%-7s %.2f\n", t.name, float64(sb)/float64(median(t.times)))
+		}
+	}
+}
+
+func probe(argv []string) error {
+	out, err := exec.Command(argv[0], subst(argv[1:], 0)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, firstLine(out))
+	}
+	return nil
+}
+
+func timeRun(argv []string, i int) (time.Duration, error) {
+	cmd := exec.Command(argv[0], subst(argv[1:], i+1)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	d := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("%v: %s", err, out.String())
+	}
+	return d, nil
+}
+
+// subst gives crun a fresh container ID each run.
+func subst(args []string, i int) []string {
+	out := append([]string{}, args...)
+	for j, a := range out {
+		if a == "ID" {
+			out[j] = fmt.Sprintf("sandbox-bench-%d-%d", os.Getpid(), i)
+		}
+	}
+	return out
+}
+
+func crunBundle(crun, bundle, rootfs string) error {
+	if err := os.MkdirAll(bundle, 0o755); err != nil {
+		return err
+	}
+	cmd := exec.Command(crun, "spec", "--rootless")
+	cmd.Dir = bundle
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("crun spec: %v: %s", err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return err
+	}
+	// The generated spec runs "sh" on a tty from ./rootfs: run true, no tty.
+	s := strings.Replace(string(b), `"terminal": true`, `"terminal": false`, 1)
+	s = strings.Replace(s, `"sh"`, `"/bin/true"`, 1)
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), []byte(s), 0o644); err != nil {
+		return err
+	}
+	return os.Symlink(rootfs, filepath.Join(bundle, "rootfs"))
+}
+
+// busyboxRootfs makes the same busybox root filesystem as a directory (for
+// bwrap and crun) and a tarball (for sandbox and podman).
+func busyboxRootfs(dir, tarball string) error {
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		return errors.New("busybox not found (apt-get install busybox-static)")
+	}
+	for _, d := range []string{"bin", "etc", "tmp", "proc", "dev", "sys"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	data, err := os.ReadFile(bb)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin/busybox"), data, 0o755); err != nil {
+		return err
+	}
+	out, err := exec.Command(bb, "--list").Output()
+	if err != nil {
+		return err
+	}
+	for _, a := range strings.Fields(string(out)) {
+		if a != "busybox" {
+			os.Symlink("busybox", filepath.Join(dir, "bin", a))
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "etc/group"), []byte("root:x:0:\n"), 0o644)
+	f, err := os.Create(tarball)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tw := tar.NewWriter(f)
+	err = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		link := ""
+		if fi.Mode()&os.ModeSymlink != 0 {
+			link, _ = os.Readlink(p)
+		}
+		hdr, err := tar.FileInfoHeader(fi, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name, _ = filepath.Rel(dir, p)
+		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			in, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			_, err = io.Copy(tw, in)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+func median(d []time.Duration) time.Duration { return pct(d, 50) }
+
+func pct(d []time.Duration, p int) time.Duration {
+	s := append([]time.Duration{}, d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[(len(s)-1)*p/100]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func firstLine(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+func check(err error) {
+	if err != nil {
+		fail("%v", err)
+	}
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "benchstart: "+format+"\n", args...)
+	os.Exit(1)
+}
