@@ -88,8 +88,8 @@ func main() {
 		if err := crunBundle(p, bundle, rootfs); err != nil {
 			fmt.Printf("crun: %v\n", err)
 		} else {
-			tools = append(tools, &tool{name: "crun", argv: []string{p, "--cgroup-manager=disabled", "run", "--bundle", bundle, "ID"}})
-			tools[len(tools)-1].argv = append([]string{p, "--root", filepath.Join(work, "crun-state")}, tools[len(tools)-1].argv[1:]...)
+			tools = append(tools, &tool{name: "crun", argv: []string{p, "--root", filepath.Join(work, "crun-state"),
+				"--cgroup-manager=disabled", "run", "--bundle", bundle, "ID"}})
 		}
 	}
 
