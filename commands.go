@@ -194,7 +194,7 @@ func shellCommand() *command {
 			if err != nil {
 				return err
 			}
-			cfg.Rm, cfg.Interactive = true, true
+			cfg.Rm, cfg.Interactive, cfg.Shell = true, true, true
 			cfg.TTY = term.IsTerminal(int(os.Stdin.Fd()))
 			code, err := container.Run(s.store, cfg, stdio())
 			if err != nil {
@@ -324,28 +324,32 @@ func infoCommand() *command {
 				return err
 			}
 			fmt.Printf("user namespace:\n  mode: %s\n  reason: %s\n  uid map: %v\n  gid map: %v\n", m.Mode, m.Reason, m.UIDs, m.GIDs)
+			root := paths.Data
+			if user.StorageRoot != "" {
+				root = user.StorageRoot
+			}
 			fmt.Printf("storage:\n")
-			switch user.StorageDriver {
-			case "", "auto":
-				ok, why := fuseoverlay.KernelOverlayExpected()
-				if ok {
-					fmt.Printf("  driver: overlay (%s)\n", why)
-				} else if _, err := fuseoverlay.FuseAvailable(); err == nil {
-					fmt.Printf("  driver: fuse-overlayfs (%s)\n", why)
-				} else {
-					fmt.Printf("  driver: vfs (%s; %v)\n", why, err)
-				}
-			default:
+			st, err := image.Open(root, m, nil)
+			if err != nil {
+				return err
+			}
+			if user.StorageDriver != "" && user.StorageDriver != "auto" {
 				fmt.Printf("  driver: %s (set in %s)\n", user.StorageDriver, paths.Config)
+			} else if scratch, release, err := st.TempDir(); err != nil {
+				fmt.Printf("  driver: unknown (%v)\n", err)
+			} else {
+				driver, why, err := runtime.ProbeStorage(m, scratch)
+				release()
+				if err != nil {
+					fmt.Printf("  driver: unknown: probing failed: %v\n", err)
+				} else {
+					fmt.Printf("  driver: %s (%s)\n", driver, why)
+				}
 			}
 			if p, err := fuseoverlay.FuseAvailable(); err == nil {
 				fmt.Printf("  fuse-overlayfs: %s\n", p)
 			} else {
 				fmt.Printf("  fuse-overlayfs: unavailable: %v\n", err)
-			}
-			root := paths.Data
-			if user.StorageRoot != "" {
-				root = user.StorageRoot
 			}
 			fmt.Printf("  root: %s\n  config: %s\n  runtime: %s\n", root, paths.Config, paths.Runtime)
 			fmt.Printf("cgroups: resource limits are not implemented yet; --memory and friends are refused\n")

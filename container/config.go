@@ -31,6 +31,9 @@ type Config struct {
 	Entrypoint    *string            `json:"entrypoint,omitempty"`
 	Cmd           []string           `json:"cmd,omitempty"`
 	StorageDriver fuseoverlay.Driver `json:"storage_driver,omitempty"`
+	// Shell runs /bin/sh when neither the user nor the image names a
+	// command (sandbox shell).
+	Shell bool `json:"shell,omitempty"`
 }
 
 // Validate checks the config before anything is created and reports every

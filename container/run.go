@@ -58,7 +58,9 @@ func Run(s *image.Store, cfg Config, stdio IO) (int, error) {
 		opts.Stdin = stdio.Stdin
 	}
 	opts.OnRootfs = func(driver, reason string) {
-		if reason != "" && stdio.Warn != nil {
+		// A fallback is said once per store (and again if it changes):
+		// `sandbox info` shows it any time.
+		if reason != "" && stdio.Warn != nil && s.Once("storage-fallback", reason) {
 			stdio.Warn("storage: " + reason)
 		}
 	}
@@ -107,6 +109,9 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 		cmd = cfg.Cmd
 	}
 	spec.Process.Args = append(append([]string{}, args...), cmd...)
+	if len(spec.Process.Args) == 0 && cfg.Shell {
+		spec.Process.Args = []string{"/bin/sh"}
+	}
 	spec.Process.Env = mergeEnv(ic.Env, cfg.Env, spec.Hostname, cfg.TTY)
 	spec.Process.Cwd = cfg.Workdir
 	if spec.Process.Cwd == "" {

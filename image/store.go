@@ -238,6 +238,18 @@ func (s *Store) LayerDir(diffID string) string {
 	return filepath.Join(s.Root, "layers", strings.TrimPrefix(diffID, "sha256:"), "diff")
 }
 
+// Once reports whether msg is new for key: it is said once, not on every
+// start, and again only when it changes (notes/<key> holds the last one).
+func (s *Store) Once(key, msg string) bool {
+	p := filepath.Join(s.Root, "notes", key)
+	if b, err := os.ReadFile(p); err == nil && string(b) == msg {
+		return false
+	}
+	os.MkdirAll(filepath.Dir(p), 0o700)
+	WriteFileAtomic(p, []byte(msg), 0o600)
+	return true
+}
+
 // layerJSON is the stats file of the layer with the given diff ID.
 func (s *Store) layerJSON(diffID string) string {
 	return filepath.Join(s.Root, "layers", strings.TrimPrefix(diffID, "sha256:"), "layer.json")

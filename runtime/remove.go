@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
+	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/userns"
 )
 
@@ -35,4 +38,26 @@ func RemoveAll(m userns.Mapping, path string) error {
 		return fmt.Errorf("removing %q: %v (inside the user namespace: %w)", path, err, terr)
 	}
 	return nil
+}
+
+func init() {
+	RegisterTask("probe-storage", func(args []string, _ io.Reader) error {
+		res := fuseoverlay.Probe(args[0])
+		return os.WriteFile(filepath.Join(args[0], "result"), []byte(string(res.Driver)+"\n"+res.Reason), 0o644)
+	})
+}
+
+// ProbeStorage reports which storage driver works for containers here, and
+// why, by trying in a user namespace like a container's. scratch is an
+// empty directory the caller removes afterwards.
+func ProbeStorage(m userns.Mapping, scratch string) (fuseoverlay.Driver, string, error) {
+	if err := RunTask(m, "probe-storage", []string{scratch}, nil); err != nil {
+		return "", "", err
+	}
+	b, err := os.ReadFile(filepath.Join(scratch, "result"))
+	if err != nil {
+		return "", "", err
+	}
+	driver, reason, _ := strings.Cut(string(b), "\n")
+	return fuseoverlay.Driver(driver), reason, nil
 }
