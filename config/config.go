@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -23,6 +24,9 @@ type User struct {
 	// Network is the default for --net: "host" or "none".
 	Network string `toml:"network"`
 }
+
+// validKeys lists config.toml's keys for error messages.
+const validKeys = "storage_driver, storage_root, userns, network"
 
 // Paths are where sandbox keeps its state.
 type Paths struct {
@@ -68,14 +72,22 @@ func Load(path string) (User, error) {
 	dec := toml.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&u); err != nil {
+		// Unknown keys first: that error also unwraps to DecodeErrors, one
+		// per key, and every one of them is worth reporting.
+		var se *toml.StrictMissingError
+		if errors.As(err, &se) {
+			var errs []error
+			for i := range se.Errors {
+				de := &se.Errors[i]
+				row, col := de.Position()
+				errs = append(errs, fmt.Errorf("%s:%d:%d: unknown key %q (valid keys: %s)", path, row, col, strings.Join(de.Key(), "."), validKeys))
+			}
+			return u, errors.Join(errs...)
+		}
 		var de *toml.DecodeError
 		if errors.As(err, &de) {
 			row, col := de.Position()
 			return u, fmt.Errorf("%s:%d:%d: %v", path, row, col, de.Error())
-		}
-		var se *toml.StrictMissingError
-		if errors.As(err, &se) {
-			return u, fmt.Errorf("%s: %v", path, se.String())
 		}
 		return u, fmt.Errorf("%s: %w", path, err)
 	}

@@ -172,6 +172,21 @@ func mergeEnv(imageEnv, userEnv []string, hostname string, tty bool) []string {
 	return out
 }
 
+// hostsHasName reports whether an /etc/hosts text maps name (a whole
+// field on a line that is not a comment).
+func hostsHasName(hosts, name string) bool {
+	for _, line := range strings.Split(hosts, "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		fields := strings.Fields(line)
+		for _, f := range fields[min(1, len(fields)):] {
+			if f == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // writeEtcFiles generates /etc/hosts, /etc/resolv.conf and /etc/hostname.
 func writeEtcFiles(spec *runtime.Spec, dir string) error {
 	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -187,7 +202,7 @@ func writeEtcFiles(spec *runtime.Spec, dir string) error {
 			resolv = string(b)
 		}
 	}
-	if !strings.Contains(hosts, spec.Hostname) {
+	if !hostsHasName(hosts, spec.Hostname) {
 		hosts += "127.0.1.1\t" + spec.Hostname + "\n"
 	}
 	files := []struct {

@@ -1,0 +1,234 @@
+package runtime
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestExecError(t *testing.T) {
+	tests := []struct {
+		name     string
+		err      error
+		wantCode int
+		wantMsg  string
+	}{
+		{"ENOENT", syscall.ENOENT, 127, "no such file or directory"},
+		{"ENOTDIR", syscall.ENOTDIR, 127, "no such file or directory"},
+		{"EACCES", syscall.EACCES, 126, "permission denied"},
+		{"EPERM", syscall.EPERM, 126, "operation not permitted"},
+		{"ENOEXEC", syscall.ENOEXEC, 126, "exec format error"},
+		{"EISDIR", syscall.EISDIR, 126, "is a directory"},
+		{"other errno", syscall.E2BIG, 126, "argument list too long"},
+		{"not an errno", errors.New("something odd"), 126, "something odd"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// os.StartProcess wraps the errno of execve in a *PathError.
+			wrapped := tt.err
+			var errno syscall.Errno
+			if errors.As(tt.err, &errno) {
+				wrapped = &os.PathError{Op: "fork/exec", Path: "/usr/bin/tool", Err: tt.err}
+			}
+			err := execError("tool", wrapped)
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("execError = %T %v, want *Error", err, err)
+			}
+			if e.Code != tt.wantCode {
+				t.Errorf("code = %d, want %d (%v)", e.Code, tt.wantCode, e)
+			}
+			if !strings.Contains(e.Msg, `"tool"`) || !strings.Contains(e.Msg, tt.wantMsg) {
+				t.Errorf("message %q, want the command name and %q", e.Msg, tt.wantMsg)
+			}
+			if e.Error() != e.Msg {
+				t.Errorf("Error() = %q, want the message %q", e.Error(), e.Msg)
+			}
+		})
+	}
+}
+
+// TestExecErrorFromStartProcess checks the mapping against the errors the
+// real os.StartProcess returns.
+func TestExecErrorFromStartProcess(t *testing.T) {
+	dir := t.TempDir()
+	noExec := filepath.Join(dir, "noexec")
+	if err := os.WriteFile(noExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	garbage := filepath.Join(dir, "garbage")
+	if err := os.WriteFile(garbage, []byte("\x00\x01\x02\x03 not a program"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		path     string
+		wantCode int
+	}{
+		{"missing", filepath.Join(dir, "missing"), 127},   // ENOENT
+		{"under a file", filepath.Join(noExec, "x"), 127}, // ENOTDIR
+		{"a directory", dir, 126},                         // EACCES
+		{"no execute bit, even for root", noExec, 126},    // EACCES
+		{"not a program", garbage, 126},                   // ENOEXEC
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := os.StartProcess(tt.path, []string{tt.path}, &os.ProcAttr{})
+			if err == nil {
+				p.Kill()
+				p.Wait()
+				t.Fatalf("os.StartProcess(%q) succeeded", tt.path)
+			}
+			var e *Error
+			if !errors.As(execError(tt.name, err), &e) || e.Code != tt.wantCode {
+				t.Errorf("execError(%v) = %v, want code %d", err, e, tt.wantCode)
+			}
+		})
+	}
+}
+
+func TestUnescapeMountinfo(t *testing.T) {
+	tests := []struct {
+		in, want string
+	}{
+		{"/mnt/plain", "/mnt/plain"},
+		{"", ""},
+		{`/mnt/with\040space`, "/mnt/with space"},
+		{`/mnt/tab\011here`, "/mnt/tab\there"},
+		{`/mnt/new\012line`, "/mnt/new\nline"},
+		{`/mnt/back\134slash`, `/mnt/back\slash`},
+		{`\040lead`, " lead"},
+		{`trail\040`, "trail "},
+		{`\040`, " "},
+		{`a\040\040b`, "a  b"},
+		{`a\134040`, `a\040`}, // an escaped backslash does not start an escape
+		// Not escapes: kept as they are.
+		{`a\04`, `a\04`},
+		{`a\`, `a\`},
+		{`a\9xy`, `a\9xy`},
+		{`a\777`, `a\777`}, // over 255
+		{`a\x41`, `a\x41`},
+	}
+	for _, tt := range tests {
+		if got := unescapeMountinfo(tt.in); got != tt.want {
+			t.Errorf("unescapeMountinfo(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestLookPath(t *testing.T) {
+	base := t.TempDir()
+	mk := func(rel string, mode os.FileMode) string {
+		p := filepath.Join(base, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	noexec := filepath.Join(base, "noexec")
+	mk("noexec/tool", 0o644)
+	isdir := filepath.Join(base, "isdir")
+	if err := os.MkdirAll(filepath.Join(isdir, "tool"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(base, "good")
+	goodTool := mk("good/tool", 0o755)
+	other := filepath.Join(base, "other")
+	otherTool := mk("other/tool", 0o700)
+	mk("other/grouponly", 0o010)
+	links := filepath.Join(base, "links")
+	if err := os.MkdirAll(links, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(goodTool, filepath.Join(links, "linked")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(base, "nowhere"), filepath.Join(links, "tool")); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(base, "missing")
+
+	tests := []struct {
+		name string
+		cmd  string
+		env  []string
+		want string
+	}{
+		{"first executable wins", "tool", []string{"PATH=" + good + ":" + other}, goodTool},
+		{"skips non-executables", "tool", []string{"PATH=" + noexec + ":" + other}, otherTool},
+		{"skips directories", "tool", []string{"A=1", "PATH=" + isdir + ":" + good, "B=2"}, goodTool},
+		{"skips missing dirs and dangling links", "tool", []string{"PATH=" + missing + ":" + links + ":" + noexec + ":" + isdir + ":" + other}, otherTool},
+		{"follows symlinks", "linked", []string{"PATH=" + links}, filepath.Join(links, "linked")},
+		{"any execute bit counts", "grouponly", []string{"PATH=" + other}, filepath.Join(other, "grouponly")},
+		{"slash: as is", "./tool", []string{"PATH=" + good}, "./tool"},
+		{"absolute: as is, even missing", "/no/such/tool", nil, "/no/such/tool"},
+		{"relative with dir: as is", "sub/tool", []string{"PATH=" + good}, "sub/tool"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := lookPath(tt.cmd, tt.env)
+			if err != nil {
+				t.Fatalf("lookPath(%q, %q): %v", tt.cmd, tt.env, err)
+			}
+			if got != tt.want {
+				t.Errorf("lookPath(%q, %q) = %q, want %q", tt.cmd, tt.env, got, tt.want)
+			}
+		})
+	}
+
+	notFound := []struct {
+		name string
+		cmd  string
+		env  []string
+	}{
+		{"only non-executables and dirs", "tool", []string{"PATH=" + noexec + ":" + isdir + ":" + missing}},
+		{"only missing directories", "tool", []string{"PATH=" + missing}},
+		{"not anywhere", "no-such-command-here", []string{"PATH=" + good + ":" + other}},
+		{"dangling link", "tool", []string{"PATH=" + links}},
+	}
+	for _, tt := range notFound {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := lookPath(tt.cmd, tt.env)
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("lookPath(%q, %q) = %q, %v; want an *Error", tt.cmd, tt.env, got, err)
+			}
+			if e.Code != 127 {
+				t.Errorf("code = %d, want 127", e.Code)
+			}
+			if !strings.Contains(e.Msg, `"`+tt.cmd+`"`) || !strings.Contains(e.Msg, "not found in $PATH") {
+				t.Errorf("message %q does not name %q and say it is not in $PATH", e.Msg, tt.cmd)
+			}
+		})
+	}
+}
+
+func TestLookPathDefaultPath(t *testing.T) {
+	defaults := []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
+	got, err := lookPath("sh", []string{"HOME=/root"})
+	if err != nil {
+		t.Skipf("no sh on this host's default PATH to find: %v", err)
+	}
+	if filepath.Base(got) != "sh" || !slices.Contains(defaults, filepath.Dir(got)) {
+		t.Errorf("lookPath(sh) without PATH = %q, want sh in one of %q", got, defaults)
+	}
+	// The first default directory that has it.
+	for _, d := range defaults {
+		if st, err := os.Stat(filepath.Join(d, "sh")); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			if want := filepath.Join(d, "sh"); got != want {
+				t.Errorf("lookPath(sh) = %q, want the first match %q", got, want)
+			}
+			break
+		}
+	}
+}
