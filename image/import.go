@@ -129,7 +129,7 @@ func (s *Store) Import(src, ref string, note func(string)) (*Image, error) {
 	var stream io.Reader
 	if fi.IsDir() {
 		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(layer.PackDir(src, pw)) }()
+		go func() { pw.CloseWithError(layer.PackDirAs(src, pw, s.Mapping.ToContainer)) }()
 		defer pr.Close()
 		stream = pr
 	} else {

@@ -51,7 +51,8 @@ func waitForMaps(next []string) {
 		// The parent failed to write the maps and said why; nothing to add.
 		os.Exit(125)
 	}
-	sync.Close()
+	// fd 4 stays open across the exec: the next stage watches it to learn
+	// whether the parent still lives (see watchParent).
 	err := syscall.Exec("/proc/self/exe", append([]string{initName}, next...), []string{})
 	fail(125, "re-executing the sandbox init after the id maps were written: %v", err)
 }
@@ -79,6 +80,20 @@ func protectExe() {
 	fail(125, "re-executing the sandbox init from its read-only view: %v", err)
 }
 
+// watchParent makes the kernel kill us when the sandbox process that
+// started us dies, and exits now if it already has. The clone set this up,
+// but an execve that gains capabilities (the subid mode's second stage)
+// clears the parent-death signal, so it is set again here. The parent holds
+// the write end of the sync pipe until it is done with us: a hang-up there
+// means it is gone (getppid says 0 in a new PID namespace either way).
+func watchParent() {
+	unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
+	fds := []unix.PollFd{{Fd: fdSync, Events: unix.POLLIN}}
+	if n, _ := unix.Poll(fds, 0); n > 0 && fds[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
+		os.Exit(125)
+	}
+}
+
 // report sends one status message to the parent.
 func report(st status) {
 	b, _ := json.Marshal(st)
@@ -101,6 +116,7 @@ func readPayload(v any) {
 
 // runInit is the container's PID 1.
 func runInit() {
+	watchParent()
 	// Show as sandbox-init in ps, not as "exe" (we were run as /proc/self/exe).
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(initName + "\x00")[0])), 0, 0, 0)
 	for _, fd := range []int{fdSpec, fdSync, fdStatus, fdConsole} {
@@ -174,6 +190,7 @@ func RegisterTask(name string, fn func(args []string, stdin io.Reader) error) {
 }
 
 func runTask() {
+	watchParent()
 	unix.CloseOnExec(fdSync)
 	unix.CloseOnExec(fdSpec)
 	unix.CloseOnExec(fdStatus)

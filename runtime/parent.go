@@ -146,6 +146,7 @@ var forwardedSignals = []os.Signal{
 type child struct {
 	cmd     *exec.Cmd
 	status  *os.File
+	sync    *os.File
 	console *os.File
 	done    chan struct{}
 	pdeath  chan struct{}
@@ -180,19 +181,22 @@ func startChild(cfg childConfig) (*child, error) {
 		return nil, fmt.Errorf("creating the sync pipe: %w", err)
 	}
 	defer syncR.Close()
-	defer syncW.Close()
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
 		specW.Close()
+		syncW.Close()
 		return nil, fmt.Errorf("creating the status pipe: %w", err)
 	}
 	defer statusW.Close()
 	extra := []*os.File{specR, syncR, statusW}
-	c := &child{status: statusR, done: make(chan struct{}), pdeath: make(chan struct{})}
+	// syncW stays open for as long as we need the child: its hang-up tells
+	// the child we died (watchParent).
+	c := &child{status: statusR, sync: syncW, done: make(chan struct{}), pdeath: make(chan struct{})}
 	if cfg.console {
 		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			specW.Close()
+			c.close()
 			return nil, fmt.Errorf("creating the console socket: %w", err)
 		}
 		c.console = os.NewFile(uintptr(pair[0]), "console")
@@ -251,7 +255,7 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 	err := <-started
 	Trace("init forked")
 	if err != nil {
-		c.status.Close()
+		c.close()
 		return &Error{Code: 125, Msg: fmt.Sprintf("starting the sandbox init: %v", err)}
 	}
 	go func() {
@@ -321,6 +325,7 @@ func (c *child) wait() int {
 
 func (c *child) close() {
 	c.status.Close()
+	c.sync.Close()
 	if c.console != nil {
 		c.console.Close()
 	}

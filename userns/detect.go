@@ -275,7 +275,7 @@ func (c config) missingRanges(uid, gid bool) string {
 	if login == "" {
 		login = "LOGIN"
 	}
-	const r = "100000-165535"
+	r := freeRange(c.subUIDFile, c.subGIDFile)
 	where := func(file string) string {
 		if c.getsubids != "" && c.name != "" {
 			return "from getsubids or in " + file
@@ -294,6 +294,33 @@ func (c config) missingRanges(uid, gid bool) string {
 			c.who(), where(c.subGIDFile), r, login)
 	}
 	return ""
+}
+
+// freeRange suggests a 65536-id range that no line of the subid files
+// uses yet: the first multiple of 65536 from 100000 up past every range.
+func freeRange(files ...string) string {
+	next := uint64(100000)
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Split(strings.TrimSpace(line), ":")
+			if len(f) != 3 {
+				continue
+			}
+			start, err1 := strconv.ParseUint(f[1], 10, 32)
+			count, err2 := strconv.ParseUint(f[2], 10, 32)
+			if err1 == nil && err2 == nil && start+count > next {
+				next = start + count
+			}
+		}
+	}
+	if next > 100000 {
+		next = (next + 65535) / 65536 * 65536
+	}
+	return fmt.Sprintf("%d-%d", next, next+65535)
 }
 
 // who names the user in messages.

@@ -65,6 +65,25 @@ func writeMaps(b *strings.Builder, kind byte, maps []IDMap) {
 	}
 }
 
+// OverflowID is what the kernel shows for an id outside the map.
+const OverflowID = 65534
+
+// ToContainer translates host ids to the ids they have inside a container
+// with this map, as the kernel would show them: the user's own ids become 0,
+// subordinate ids their place in the range, anything else OverflowID.
+func (m Mapping) ToContainer(uid, gid int) (int, int) {
+	return toContainer(m.UIDs, uid), toContainer(m.GIDs, gid)
+}
+
+func toContainer(maps []IDMap, id int) int {
+	for _, e := range maps {
+		if id >= int(e.HostID) && id < int(e.HostID)+int(e.Size) {
+			return int(e.ContainerID) + id - int(e.HostID)
+		}
+	}
+	return OverflowID
+}
+
 // Size returns how many container ids exist: 1 in single mode, 1 plus the sum
 // of the range sizes in subid mode. If the uid and gid maps differ in size the
 // smaller one counts, so that ids 0…Size()-1 are valid both as uid and as gid.

@@ -32,3 +32,22 @@ func TestSubidBeyondFiles(t *testing.T) {
 		t.Error("a missing nsswitch.conf must mean files only")
 	}
 }
+
+func TestToContainer(t *testing.T) {
+	m := Mapping{
+		UIDs: []IDMap{{0, 1000, 1}, {1, 100000, 65536}},
+		GIDs: []IDMap{{0, 1001, 1}, {1, 200000, 10}},
+	}
+	for _, tc := range []struct{ uid, gid, wantUID, wantGID int }{
+		{1000, 1001, 0, 0},
+		{100000, 200000, 1, 1},
+		{165535, 200009, 65536, 10},
+		{0, 0, OverflowID, OverflowID},
+		{165536, 200010, OverflowID, OverflowID},
+	} {
+		u, g := m.ToContainer(tc.uid, tc.gid)
+		if u != tc.wantUID || g != tc.wantGID {
+			t.Errorf("ToContainer(%d, %d) = %d, %d; want %d, %d", tc.uid, tc.gid, u, g, tc.wantUID, tc.wantGID)
+		}
+	}
+}

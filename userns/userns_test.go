@@ -292,14 +292,15 @@ func TestDetect(t *testing.T) {
 			name:   "no uid range",
 			subuid: "bob:100000:65536\n", subgid: std, setuid: true,
 			wantMode: ModeSingle, wantSize: 1,
-			wantMap:    "u0:1000:1;g0:1001:1",
-			wantReason: []string{`no subordinate uid range for "alice" in `, "(add one with: usermod --add-subuids 100000-165535 alice)"},
+			wantMap: "u0:1000:1;g0:1001:1",
+			// The suggestion starts past bob's 100000-165535, not over it.
+			wantReason: []string{`no subordinate uid range for "alice" in `, "(add one with: usermod --add-subuids 196608-262143 alice)"},
 		},
 		{
 			name:   "no gid range",
 			subuid: std, subgid: "", setuid: true,
 			wantMode:   ModeSingle,
-			wantReason: []string{`no subordinate gid range for "alice"`, "--add-subgids 100000-165535 alice"},
+			wantReason: []string{`no subordinate gid range for "alice"`, "--add-subgids 196608-262143 alice"},
 		},
 		{
 			name:   "no files",

@@ -33,7 +33,13 @@ import (
 // system.*) are left out, as Unpack would skip them. Sockets are left out:
 // tar cannot hold them. Nothing is followed out of dir: symlinks are stored
 // as links.
-func PackDir(dir string, w io.Writer) error {
+func PackDir(dir string, w io.Writer) error { return PackDirAs(dir, w, nil) }
+
+// PackDirAs is PackDir with every owner translated by ids, when not nil:
+// a directory on the host holds host ids, and the tar must hold the ids the
+// files have inside the container (the user's own files belong to root
+// there).
+func PackDirAs(dir string, w io.Writer, ids func(uid, gid int) (int, int)) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return fmt.Errorf("packing %q: %w", dir, err)
@@ -43,6 +49,11 @@ func PackDir(dir string, w io.Writer) error {
 	p := &packer{root: root, dir: dir}
 	if err := p.collectRoot(); err != nil {
 		return err
+	}
+	if ids != nil {
+		for _, e := range p.entries {
+			e.hdr.Uid, e.hdr.Gid = ids(e.hdr.Uid, e.hdr.Gid)
+		}
 	}
 	// Lexical order of the names as written puts every directory before its
 	// contents, since a prefix sorts first.
