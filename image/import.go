@@ -138,7 +138,7 @@ func (s *Store) Import(src, ref string, note func(string)) (*Image, error) {
 			return nil, fmt.Errorf("opening %q: %w", src, err)
 		}
 		defer f.Close()
-		d, err := layer.Decompress(f)
+		d, err := Decompress(f)
 		if err != nil {
 			return nil, fmt.Errorf("reading %q: %w", src, err)
 		}
