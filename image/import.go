@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,9 +19,6 @@ import (
 	"github.com/sandbox-dev/sandbox/userns"
 )
 
-func init() {
-	runtime.RegisterTask("unpack", unpackTask)
-}
 
 // layerStats is written beside an unpacked layer (layers/<hex>/layer.json).
 type layerStats struct {
@@ -31,28 +27,6 @@ type layerStats struct {
 	TarSize        int64  `json:"tar_size"`
 	Files          int    `json:"files"`
 	DevicesSkipped int    `json:"devices_skipped,omitempty"`
-}
-
-// unpackTask runs inside the user namespace: it unpacks the tar on stdin
-// into <staging>/diff and writes <staging>/layer.json. args: staging dir,
-// "chown" or "nochown".
-func unpackTask(args []string, stdin io.Reader) error {
-	if len(args) != 2 {
-		return errors.New("unpack: want staging dir and chown mode")
-	}
-	diff := filepath.Join(args[0], "diff")
-	if err := os.Mkdir(diff, 0o755); err != nil {
-		return err
-	}
-	st, err := layer.Unpack(stdin, diff, layer.Options{Chown: args[1] == "chown"})
-	if err != nil {
-		return err
-	}
-	// Read what follows the end-of-archive marker: the parent hashes the
-	// whole stream, and a reader that stops early would cut it short.
-	io.Copy(io.Discard, stdin)
-	ls := layerStats{Size: st.Bytes, Files: st.Files + st.Dirs + st.Symlinks + st.Hardlinks, DevicesSkipped: st.DevicesSkipped}
-	return os.WriteFile(filepath.Join(args[0], "layer.json"), mustJSON(ls), 0o644)
 }
 
 // countingWriter counts the bytes of the tar stream.
@@ -77,17 +51,22 @@ func (s *Store) addLayer(r io.Reader, want string) (layerStats, error) {
 	if s.Mapping.Mode == userns.ModeSubID {
 		mode = "chown"
 	}
-	if err := runtime.RunTask(s.Mapping, "unpack", []string{staging, mode}, io.TeeReader(r, io.MultiWriter(h, n))); err != nil {
+	// The task stops reading at the tar's end-of-archive marker; whatever
+	// follows (padding) is read here, since the digest covers the stream.
+	tee := io.TeeReader(r, io.MultiWriter(h, n))
+	if err := runtime.RunTask(s.Mapping, layer.UnpackTask, []string{staging, mode}, tee); err != nil {
 		return layerStats{}, fmt.Errorf("unpacking layer: %w", err)
 	}
-	var ls layerStats
-	b, err := os.ReadFile(filepath.Join(staging, "layer.json"))
+	io.Copy(io.Discard, tee)
+	var st layer.Stats
+	b, err := os.ReadFile(filepath.Join(staging, "stats.json"))
 	if err == nil {
-		err = json.Unmarshal(b, &ls)
+		err = json.Unmarshal(b, &st)
 	}
 	if err != nil {
 		return layerStats{}, fmt.Errorf("reading the unpacked layer's stats: %w", err)
 	}
+	ls := layerStats{Size: st.Bytes, Files: st.Files + st.Dirs + st.Symlinks + st.Hardlinks, DevicesSkipped: st.DevicesSkipped}
 	ls.DiffID = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	ls.TarSize = n.n
 	if want != "" && ls.DiffID != want {
