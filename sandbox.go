@@ -48,10 +48,10 @@ func init() {
 func main() {
 	// The same binary is the container's init: it must take that path
 	// before anything else runs.
-	runtime.Trace("main")
 	if runtime.IsInit() {
 		runtime.Main()
 	}
+	runtime.Trace("main")
 	os.Exit(dispatch(os.Args[1:]))
 }
 

@@ -20,11 +20,12 @@ import (
 
 // IsInit reports whether this process was started by Run or RunTask as the
 // child side. The CLI checks it first thing in main.
-func IsInit() bool { return len(os.Args) > 1 && os.Args[0] == initName }
+func IsInit() bool { return len(os.Args) > 1 && os.Getenv(initEnv) == "1" }
 
 // Main runs the child side: the container's PID 1, or a task. It never
 // returns. The stages are described in docs/handshake.md.
 func Main() {
+	Trace("init main (%s)", os.Args[1])
 	args := os.Args[1:]
 	if args[0] == "wait" {
 		waitForMaps(args[1:])
@@ -53,7 +54,7 @@ func waitForMaps(next []string) {
 	}
 	// fd 4 stays open across the exec: the next stage watches it to learn
 	// whether the parent still lives (see watchParent).
-	err := syscall.Exec("/proc/self/exe", append([]string{initName}, next...), []string{})
+	err := syscall.Exec("/proc/self/exe", append([]string{initName}, next...), os.Environ())
 	fail(125, "re-executing the sandbox init after the id maps were written: %v", err)
 }
 
@@ -76,7 +77,7 @@ func protectExe() {
 	if err := fuseoverlay.RemountReadOnly(exe); err != nil {
 		fail(125, "%v", err)
 	}
-	err = syscall.Exec(exe, []string{initName, "setup"}, []string{})
+	err = syscall.Exec(exe, []string{initName, "setup"}, os.Environ())
 	fail(125, "re-executing the sandbox init from its read-only view: %v", err)
 }
 

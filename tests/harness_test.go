@@ -438,6 +438,7 @@ type procInfo struct {
 	starttime string // with pid, identifies a process despite pid reuse
 	uid       uint32 // real uid, as the host sees it
 	cmdline   string // arguments joined by spaces
+	comm      string // the process name (sandbox's init names itself sandbox-init)
 	pidns     string // readlink of /proc/PID/ns/pid
 }
 
@@ -459,6 +460,9 @@ func readProc(pid int) (procInfo, bool) {
 		return procInfo{}, false
 	}
 	p := procInfo{pid: pid, state: fields[0][0], starttime: fields[19]}
+	if j := bytes.IndexByte(stat, '('); j >= 0 && j < i {
+		p.comm = string(stat[j+1 : i])
+	}
 	p.ppid, _ = strconv.Atoi(fields[1])
 	if status, err := os.ReadFile(dir + "/status"); err == nil {
 		for _, line := range strings.Split(string(status), "\n") {

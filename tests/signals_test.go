@@ -28,8 +28,8 @@ func containerProcs(t *testing.T, cli *proc) (payload, init procInfo) {
 		t.Fatalf("the container's sleep never showed up on the host:\n%s", r)
 	}
 	init, ok = readProc(payload.ppid)
-	if !ok || !strings.HasPrefix(init.cmdline, "sandbox-init") {
-		t.Fatalf("the payload's parent (pid %d) is %q, not sandbox-init", payload.ppid, init.cmdline)
+	if !ok || init.comm != "sandbox-init" {
+		t.Fatalf("the payload's parent (pid %d) is %q (%s), not sandbox-init", payload.ppid, init.comm, init.cmdline)
 	}
 	// Whatever the test finds, leak nothing: killing the init ends its PID
 	// namespace.
@@ -51,7 +51,7 @@ func leftovers(u *user, pidns string, known ...procInfo) []string {
 		if p.uid != u.uid || p.state == 'Z' {
 			continue
 		}
-		if !strings.Contains(p.cmdline, "sleep 1000") && !strings.Contains(p.cmdline, "sandbox-init") {
+		if !strings.Contains(p.cmdline, "sleep 1000") && p.comm != "sandbox-init" {
 			continue
 		}
 		isKnown := false
