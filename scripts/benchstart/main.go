@@ -6,8 +6,8 @@
 //
 //	go run ./scripts/benchstart [-n 50] [-sandbox PATH]
 //
-// Each round runs every tool once, in turn, so that drift in the machine's
-// load hits all of them alike.
+// Each round runs every tool once, in turn (starting with a different one
+// each round), so that drift in the machine's load hits all of them alike.
 package main
 
 import (
@@ -103,7 +103,11 @@ func main() {
 		ok = append(ok, t)
 	}
 	for i := 0; i < *n; i++ {
-		for _, t := range ok {
+		// Rotate who goes first: podman leaves cleanup processes running
+		// after it exits, which would otherwise always slow the same
+		// follower.
+		for j := range ok {
+			t := ok[(i+j)%len(ok)]
 			d, err := timeRun(t.argv, i)
 			if err != nil {
 				fail("%s: %v", t.name, err)
