@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -52,6 +53,7 @@ func openSetup() (*setup, error) {
 	if s.store, err = image.Open(root, m, warn); err != nil {
 		return nil, err
 	}
+	s.store.Search = s.user.SearchRegistries()
 	// Said once, when the store is made (and again by the store if the map
 	// later changes); `sandbox info` always shows it.
 	if s.store.New && m.Mode == userns.ModeSingle && opts.Force == "" {
@@ -60,8 +62,30 @@ func openSetup() (*setup, error) {
 	return s, nil
 }
 
+// pullFlags are the flags of commands that may reach a registry.
+type pullFlags struct {
+	platform  string
+	tlsVerify bool
+}
+
+func (f *pullFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.platform, "platform", "", "os/arch[/variant] to pull (default: this machine's)")
+	fs.BoolVar(&f.tlsVerify, "tls-verify", true, "require HTTPS with a valid certificate (false also allows plain HTTP)")
+}
+
+// options are the pull options, with a progress display when stderr is a
+// terminal and the user config's insecure registries.
+func (f *pullFlags) options(s *setup, quiet bool) *image.PullOptions {
+	o := &image.PullOptions{Platform: f.platform, TLSVerify: f.tlsVerify, Insecure: s.user.Registries.Insecure, Note: warn}
+	if !quiet && term.IsTerminal(int(os.Stderr.Fd())) {
+		o.Progress = os.Stderr
+	}
+	return o
+}
+
 // runFlags are the flags shared by run and shell.
 type runFlags struct {
+	pull                                                   pullFlags
 	name, workdir, user, hostname, net, entrypoint, driver string
 	rm, interactive, tty, readOnly                         bool
 	env, envFiles, volumes                                 []string
@@ -80,6 +104,7 @@ func (f *runFlags) add(fs *pflag.FlagSet, all bool) {
 	fs.StringVar(&f.net, "network", "", "same as --net")
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "replace the image's entrypoint")
 	fs.StringVar(&f.driver, "storage-driver", "", "overlay, fuse-overlayfs or vfs (default: the first that works)")
+	f.pull.add(fs)
 	// Limits are refused until cgroups land: accepting and ignoring them
 	// would be the silent drop users complain about most.
 	f.limits = map[string]*string{}
@@ -153,7 +178,9 @@ func runCommand() *command {
 			if err != nil {
 				return err
 			}
-			code, err := container.Run(s.store, cfg, stdio())
+			io := stdio()
+			io.Pull = f.pull.options(s, false)
+			code, err := container.Run(s.store, cfg, io)
 			if err != nil {
 				return err
 			}
@@ -196,7 +223,9 @@ func shellCommand() *command {
 			}
 			cfg.Rm, cfg.Interactive, cfg.Shell = true, true, true
 			cfg.TTY = term.IsTerminal(int(os.Stdin.Fd()))
-			code, err := container.Run(s.store, cfg, stdio())
+			io := stdio()
+			io.Pull = f.pull.options(s, false)
+			code, err := container.Run(s.store, cfg, io)
 			if err != nil {
 				return err
 			}
@@ -222,6 +251,36 @@ func importCommand() *command {
 				return err
 			}
 			img, err := s.store.Import(args[0], args[1], warn)
+			if err != nil {
+				return err
+			}
+			fmt.Println(img.ID)
+			return nil
+		},
+	}
+}
+
+func pullCommand() *command {
+	var f pullFlags
+	var quiet bool
+	return &command{
+		name:    "pull",
+		usage:   "[FLAGS] IMAGE",
+		summary: "Fetch an image from a registry (a name without one is looked up in the search list, docker.io by default).",
+		flags: func(fs *pflag.FlagSet) {
+			f.add(fs)
+			fs.BoolVarP(&quiet, "quiet", "q", false, "print only the image ID")
+		},
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) != 1 {
+				return &usageError{lookup("pull"), errors.New("pull needs one IMAGE")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			img, err := s.store.Pull(context.Background(), args[0], *f.options(s, quiet))
 			if err != nil {
 				return err
 			}
@@ -371,6 +430,9 @@ func versionCommand() *command {
 }
 
 func ago(t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
 	d := time.Since(t)
 	switch {
 	case d < time.Minute:

@@ -37,6 +37,7 @@ func init() {
 	commands = []*command{
 		runCommand(),
 		shellCommand(),
+		pullCommand(),
 		importCommand(),
 		loadCommand(),
 		imagesCommand(),

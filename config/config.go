@@ -23,10 +23,31 @@ type User struct {
 	UserNS string `toml:"userns"`
 	// Network is the default for --net: "host" or "none".
 	Network string `toml:"network"`
+	// Registries says where short names are looked up and which registries
+	// may be reached over plain HTTP.
+	Registries Registries `toml:"registries"`
+}
+
+// Registries is the [registries] table.
+type Registries struct {
+	// Search is tried in order for names without a registry ("debian").
+	// Default: docker.io.
+	Search []string `toml:"search"`
+	// Insecure registries are reached over HTTP, or HTTPS without
+	// certificate checks (like --tls-verify=false for them alone).
+	Insecure []string `toml:"insecure"`
+}
+
+// SearchRegistries returns the search list, with its default.
+func (u User) SearchRegistries() []string {
+	if len(u.Registries.Search) == 0 {
+		return []string{"docker.io"}
+	}
+	return u.Registries.Search
 }
 
 // validKeys lists config.toml's keys for error messages.
-const validKeys = "storage_driver, storage_root, userns, network"
+const validKeys = "storage_driver, storage_root, userns, network, [registries] search, insecure"
 
 // Paths are where sandbox keeps its state.
 type Paths struct {
@@ -111,6 +132,11 @@ func (u User) Validate(path string) error {
 	case "", "host", "none":
 	default:
 		errs = append(errs, fmt.Errorf("%s: network = %q: valid values are \"host\", \"none\"", path, u.Network))
+	}
+	for _, r := range append(append([]string{}, u.Registries.Search...), u.Registries.Insecure...) {
+		if r == "" || strings.ContainsAny(r, "/ \t") {
+			errs = append(errs, fmt.Errorf("%s: registries: %q is not a registry host (like docker.io or 127.0.0.1:5000)", path, r))
+		}
 	}
 	if u.StorageRoot != "" && !filepath.IsAbs(u.StorageRoot) {
 		errs = append(errs, fmt.Errorf("%s: storage_root = %q must be an absolute path", path, u.StorageRoot))

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -25,7 +26,7 @@ func TestLoadMissingFileIsZeroConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load of a missing file: %v, want no error", err)
 	}
-	if u != (User{}) {
+	if !reflect.DeepEqual(u, User{}) {
 		t.Errorf("Load of a missing file = %+v, want the zero config", u)
 	}
 }
@@ -51,6 +52,11 @@ network = "none"
 		{"fuse-overlayfs", `storage_driver = "fuse-overlayfs"`, User{StorageDriver: "fuse-overlayfs"}},
 		{"auto values", "storage_driver = \"auto\"\nuserns = \"auto\"\n", User{StorageDriver: "auto", UserNS: "auto"}},
 		{"overlay and host", "storage_driver = 'overlay'\nnetwork = 'host'\n", User{StorageDriver: "overlay", Network: "host"}},
+		{
+			name:    "registries",
+			content: "[registries]\nsearch = [\"quay.io\", \"docker.io\"]\ninsecure = [\"127.0.0.1:5000\"]\n",
+			want:    User{Registries: Registries{Search: []string{"quay.io", "docker.io"}, Insecure: []string{"127.0.0.1:5000"}}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,7 +65,7 @@ network = "none"
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Load = %+v, want %+v", got, tt.want)
 			}
 		})

@@ -1,6 +1,8 @@
 package container
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,6 +21,9 @@ type IO struct {
 	Stdin, Stdout, Stderr *os.File
 	// Warn prints one line to the user.
 	Warn func(string)
+	// Pull, when not nil, fetches an image the store lacks (docker's
+	// "Unable to find image locally" then pull).
+	Pull *image.PullOptions
 }
 
 // Run creates a container from cfg and runs it in the foreground; it
@@ -30,6 +35,9 @@ func Run(s *image.Store, cfg Config, stdio IO) (int, error) {
 		return 0, err
 	}
 	img, err := s.Resolve(cfg.Image)
+	if errors.Is(err, image.ErrNotFound) && stdio.Pull != nil {
+		img, err = s.Pull(context.Background(), cfg.Image, *stdio.Pull)
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -29,7 +29,7 @@ func (s *Store) Resolve(ref string) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := idx.resolve(ref)
+	rec, err := idx.resolve(ref, s.searchList()...)
 	if err != nil {
 		if ref == HostName || ref == HostName+":latest" {
 			return HostImage(), nil

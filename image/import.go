@@ -19,7 +19,6 @@ import (
 	"github.com/sandbox-dev/sandbox/userns"
 )
 
-
 // layerStats is written beside an unpacked layer (layers/<hex>/layer.json).
 type layerStats struct {
 	DiffID         string `json:"diff_id"`
@@ -39,7 +38,10 @@ func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); re
 // diff ID and stats. When want is not empty the stream's digest must equal
 // it, or nothing is stored. Unpacking happens in a user namespace with the
 // store's id map, so owners come out right with no chown pass later.
-func (s *Store) addLayer(r io.Reader, want string) (layerStats, error) {
+//
+// verify, when not nil, checks the source once it is consumed (the
+// compressed digest of a pulled layer); its error discards the layer.
+func (s *Store) addLayer(r io.Reader, want string, verify func() error) (layerStats, error) {
 	staging, release, err := s.TempDir()
 	if err != nil {
 		return layerStats{}, err
@@ -58,6 +60,11 @@ func (s *Store) addLayer(r io.Reader, want string) (layerStats, error) {
 		return layerStats{}, fmt.Errorf("unpacking layer: %w", err)
 	}
 	io.Copy(io.Discard, tee)
+	if verify != nil {
+		if err := verify(); err != nil {
+			return layerStats{}, err
+		}
+	}
 	var st layer.Stats
 	b, err := os.ReadFile(filepath.Join(staging, "stats.json"))
 	if err == nil {
@@ -124,7 +131,7 @@ func (s *Store) Import(src, ref string, note func(string)) (*Image, error) {
 		defer d.Close()
 		stream = d
 	}
-	ls, err := s.addLayer(stream, "")
+	ls, err := s.addLayer(stream, "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("importing %q: %w", src, err)
 	}
@@ -157,6 +164,13 @@ func mustHash(d string) v1.Hash {
 // addImage stores the config and a manifest for layers, records the image
 // and points refs at it.
 func (s *Store) addImage(cfgJSON []byte, created time.Time, layers []layerStats, refs []string) (*Image, error) {
+	return s.addImageWithManifest(cfgJSON, created, layers, refs, nil)
+}
+
+// addImageWithManifest is addImage keeping the registry's own manifest
+// (so its digest, the repo digest, stays the registry's); a nil manifest
+// means one is made for the layers as stored.
+func (s *Store) addImageWithManifest(cfgJSON []byte, created time.Time, layers []layerStats, refs []string, manifest []byte) (*Image, error) {
 	id, err := s.putBlob(cfgJSON)
 	if err != nil {
 		return nil, err
@@ -172,9 +186,11 @@ func (s *Store) addImage(cfgJSON []byte, created time.Time, layers []layerStats,
 		rec.Layers = append(rec.Layers, l.DiffID)
 		rec.Size += l.Size
 	}
-	manJSON, err := json.Marshal(man)
-	if err != nil {
-		return nil, err
+	manJSON := manifest
+	if manJSON == nil {
+		if manJSON, err = json.Marshal(man); err != nil {
+			return nil, err
+		}
 	}
 	if rec.Manifest, err = s.putBlob(manJSON); err != nil {
 		return nil, err

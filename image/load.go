@@ -133,7 +133,7 @@ func (s *Store) addV1Image(img v1.Image, refs []string, note func(string)) (*Ima
 		if err != nil {
 			return nil, fmt.Errorf("reading layer %d: %w", i+1, err)
 		}
-		ls, err := s.addLayer(rc, want)
+		ls, err := s.addLayer(rc, want, nil)
 		rc.Close()
 		if err != nil {
 			return nil, err

@@ -21,9 +21,20 @@ var (
 	hexRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-f0-9]{1,64}$`) })
 )
 
-// NormalizeRef validates "name[:tag]" and adds ":latest" when no tag is
-// given. Errors say what is wrong with the reference.
+// NormalizeRef validates "name[:tag]" or "name@sha256:HEX" and adds
+// ":latest" when neither tag nor digest is given. Errors say what is wrong
+// with the reference.
 func NormalizeRef(ref string) (string, error) {
+	if name, digest, ok := strings.Cut(ref, "@"); ok {
+		if !nameRe().MatchString(name) {
+			return "", fmt.Errorf("invalid image name %q: use lowercase letters, digits and . _ - / (like debian or registry:5000/team/app)", name)
+		}
+		h, ok := strings.CutPrefix(digest, "sha256:")
+		if !ok || len(h) != 64 || !hexRe().MatchString(h) {
+			return "", fmt.Errorf("invalid digest %q in %q: want sha256: and 64 hex digits", digest, ref)
+		}
+		return ref, nil
+	}
 	name, tag := ref, "latest"
 	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
 		name, tag = ref[:i], ref[i+1:]
@@ -37,10 +48,43 @@ func NormalizeRef(ref string) (string, error) {
 	return name + ":" + tag, nil
 }
 
-// SplitRef splits a normalized "name:tag".
+// SplitRef splits a normalized "name:tag"; for "name@digest" the tag is
+// "<none>".
 func SplitRef(ref string) (name, tag string) {
+	if name, _, ok := strings.Cut(ref, "@"); ok {
+		return name, "<none>"
+	}
 	i := strings.LastIndex(ref, ":")
 	return ref[:i], ref[i+1:]
+}
+
+// hasRegistry reports whether a reference names its registry: its first
+// component looks like a host (a dot, a port, or localhost).
+func hasRegistry(ref string) bool {
+	first, _, ok := strings.Cut(ref, "/")
+	return ok && (strings.ContainsAny(first, ".:") || first == "localhost")
+}
+
+// Candidates returns what a reference may mean, in the order to try: the
+// reference itself when it names a registry, else one per search registry
+// (docker.io adds library/ to one-component names, as docker does).
+func Candidates(ref string, search []string) []string {
+	norm, err := NormalizeRef(ref)
+	if err != nil {
+		return nil
+	}
+	if hasRegistry(norm) {
+		return []string{norm}
+	}
+	var out []string
+	for _, reg := range search {
+		name := norm
+		if reg == "docker.io" && !strings.Contains(strings.SplitN(strings.SplitN(norm, "@", 2)[0], ":", 2)[0], "/") {
+			name = "library/" + norm
+		}
+		out = append(out, reg+"/"+name)
+	}
+	return out
 }
 
 // ShortID is the 12-hex-digit form of an ID.
@@ -54,11 +98,14 @@ func ShortID(id string) string {
 
 // resolve finds the image a reference names: a name[:tag], a full ID
 // (with or without "sha256:"), or a unique prefix of an ID.
-func (idx *index) resolve(ref string) (*Record, error) {
+// A short name is also looked up as each search registry would qualify it.
+func (idx *index) resolve(ref string, search ...string) (*Record, error) {
 	if norm, err := NormalizeRef(ref); err == nil {
-		if id, ok := idx.Refs[norm]; ok {
-			if r, ok := idx.Images[id]; ok {
-				return r, nil
+		for _, cand := range append([]string{norm}, Candidates(ref, search)...) {
+			if id, ok := idx.Refs[cand]; ok {
+				if r, ok := idx.Images[id]; ok {
+					return r, nil
+				}
 			}
 		}
 	}

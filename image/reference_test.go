@@ -2,6 +2,7 @@ package image
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -50,7 +51,7 @@ func TestNormalizeRefErrors(t *testing.T) {
 		{"debian/", "invalid image name"},
 		{"a//b", "invalid image name"},
 		{"deb ian", "invalid image name"},
-		{"debian@sha256", "invalid image name"},
+		{"debian@sha256", "invalid digest"},
 		{"registry:port/app", "invalid image name"},
 		{":12", "invalid image name"},
 		{"debian:", "invalid tag"},
@@ -194,5 +195,28 @@ func TestIndexResolve(t *testing.T) {
 				t.Errorf("resolve(%q) error %q does not quote the reference", ref, err)
 			}
 		})
+	}
+}
+
+func TestCandidates(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		ref    string
+		search []string
+		want   []string
+	}{
+		{"debian", []string{"docker.io"}, []string{"docker.io/library/debian:latest"}},
+		{"debian:12", []string{"quay.io", "docker.io"}, []string{"quay.io/debian:12", "docker.io/library/debian:12"}},
+		{"team/app", []string{"docker.io"}, []string{"docker.io/team/app:latest"}},
+		{"127.0.0.1:5000/debian:bookworm", []string{"docker.io"}, []string{"127.0.0.1:5000/debian:bookworm"}},
+		{"localhost/app", []string{"docker.io"}, []string{"localhost/app:latest"}},
+		{"registry.example/app@" + digest, []string{"docker.io"}, []string{"registry.example/app@" + digest}},
+		{"debian@" + digest, []string{"docker.io"}, []string{"docker.io/library/debian@" + digest}},
+		{"Bad", []string{"docker.io"}, nil},
+	} {
+		got := Candidates(tc.ref, tc.search)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("Candidates(%q, %q) = %q, want %q", tc.ref, tc.search, got, tc.want)
+		}
 	}
 }

@@ -29,6 +29,9 @@ type Store struct {
 	Mapping userns.Mapping
 	// New is true when Open created the store.
 	New bool
+	// Search is where names without a registry are looked for, locally
+	// and in Pull. Default: docker.io.
+	Search []string
 }
 
 // storeMeta (store.json) records what the store's layers were unpacked
