@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	goruntime "runtime"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -322,43 +321,6 @@ func loadCommand() *command {
 	}
 }
 
-func imagesCommand() *command {
-	var quiet bool
-	return &command{
-		name:         "images",
-		usage:        "[FLAGS]",
-		summary:      "List images.",
-		flags:        func(fs *pflag.FlagSet) { fs.BoolVarP(&quiet, "quiet", "q", false, "print only image IDs") },
-		interspersed: true,
-		run: func(fs *pflag.FlagSet, args []string) error {
-			s, err := openSetup()
-			if err != nil {
-				return err
-			}
-			list, err := s.store.List()
-			if err != nil {
-				return err
-			}
-			if quiet {
-				seen := map[string]bool{}
-				for _, r := range list {
-					if !seen[r.ID] {
-						fmt.Println(image.ShortID(r.ID))
-						seen[r.ID] = true
-					}
-				}
-				return nil
-			}
-			w := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
-			fmt.Fprintln(w, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
-			for _, r := range list {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, image.ShortID(r.ID), ago(r.Created), humanSize(r.Size))
-			}
-			return w.Flush()
-		},
-	}
-}
-
 func infoCommand() *command {
 	return &command{
 		name:    "info",
@@ -458,3 +420,5 @@ func humanSize(n int64) string {
 	}
 	return fmt.Sprintf("%.3g %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

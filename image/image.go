@@ -86,6 +86,7 @@ func (s *Store) image(idx *index, rec *Record) (*Image, error) {
 type Summary struct {
 	Repository, Tag string
 	ID              string
+	Digest          string // the manifest's
 	Created         time.Time
 	Size            int64
 }
@@ -106,11 +107,11 @@ func (s *Store) List() ([]Summary, error) {
 		}
 		named[id] = true
 		name, tag := SplitRef(ref)
-		out = append(out, Summary{Repository: name, Tag: tag, ID: id, Created: rec.Created, Size: rec.Size})
+		out = append(out, Summary{Repository: name, Tag: tag, ID: id, Digest: rec.Manifest, Created: rec.Created, Size: rec.Size})
 	}
 	for id, rec := range idx.Images {
 		if !named[id] {
-			out = append(out, Summary{Repository: "<none>", Tag: "<none>", ID: id, Created: rec.Created, Size: rec.Size})
+			out = append(out, Summary{Repository: "<none>", Tag: "<none>", ID: id, Digest: rec.Manifest, Created: rec.Created, Size: rec.Size})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

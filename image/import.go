@@ -14,6 +14,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sandbox-dev/sandbox/image/layer"
 	"github.com/sandbox-dev/sandbox/runtime"
 	"github.com/sandbox-dev/sandbox/userns"
@@ -112,6 +114,11 @@ func (s *Store) Import(src, ref string, note func(string)) (*Image, error) {
 		return nil, fmt.Errorf("reading %q: %w", src, err)
 	}
 	s.SweepTemp()
+	release, err := s.gcLock(unix.LOCK_SH)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	var stream io.Reader
 	if fi.IsDir() {
 		pr, pw := io.Pipe()

@@ -7,10 +7,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/image/layer"
 )
 
 // archiveEntry is one image in a docker-archive's manifest.json.
@@ -20,15 +26,28 @@ type archiveEntry struct {
 	Layers   []string
 }
 
-// Load reads a docker-archive (`docker save` format) holding one or more
-// images and adds them to the store, each under the names the archive
-// gives. It returns the loaded images.
+// Load reads a docker-archive (`docker save` format) or an oci-archive (a
+// tarred OCI layout) holding one or more images and adds them to the
+// store, each under the names the archive gives. It returns the loaded
+// images.
 func (s *Store) Load(path string, note func(string)) ([]*Image, error) {
-	entries, err := readArchiveManifest(path)
+	format, err := archiveFormat(path)
 	if err != nil {
 		return nil, err
 	}
 	s.SweepTemp()
+	release, err := s.gcLock(unix.LOCK_SH)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if format == OCIArchive {
+		return s.loadOCI(path, note)
+	}
+	entries, err := readArchiveManifest(path)
+	if err != nil {
+		return nil, err
+	}
 	opener := func() (io.ReadCloser, error) { return os.Open(path) }
 	var out []*Image
 	for _, e := range entries {
@@ -157,4 +176,113 @@ func (s *Store) layerStats(diffID string) (layerStats, bool) {
 		return layerStats{}, false
 	}
 	return ls, true
+}
+
+// archiveFormat tells a docker-archive (manifest.json) from an oci-archive
+// (oci-layout, index.json). Newer docker archives hold both: their
+// manifest.json carries the names, so it wins.
+func archiveFormat(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("opening %q: %w", path, err)
+	}
+	defer f.Close()
+	oci := false
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading %q: %w (is it a tar archive?)", path, err)
+		}
+		switch strings.TrimPrefix(hdr.Name, "./") {
+		case "manifest.json":
+			return DockerArchive, nil
+		case "oci-layout", "index.json":
+			oci = true
+		}
+	}
+	if oci {
+		return OCIArchive, nil
+	}
+	return "", fmt.Errorf("%q is neither a docker archive (no manifest.json) nor an OCI archive (no index.json)", path)
+}
+
+// loadOCI unpacks an oci-archive into staging and loads every image its
+// index lists (for a nested index, the one for this machine).
+func (s *Store) loadOCI(path string, note func(string)) ([]*Image, error) {
+	dir, release, err := s.TempDir()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening %q: %w", path, err)
+	}
+	defer f.Close()
+	if _, err := layer.Unpack(f, dir, layer.Options{}); err != nil {
+		return nil, fmt.Errorf("reading %q: %w", path, err)
+	}
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading the OCI layout in %q: %w", path, err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("reading the index of %q: %w", path, err)
+	}
+	var out []*Image
+	for _, d := range im.Manifests {
+		var img v1.Image
+		if d.MediaType.IsIndex() {
+			child, err := idx.ImageIndex(d.Digest)
+			if err != nil {
+				return out, err
+			}
+			img, err = imageForPlatform(child)
+			if err != nil {
+				return out, fmt.Errorf("%s in %q: %w", d.Digest, path, err)
+			}
+		} else if img, err = idx.Image(d.Digest); err != nil {
+			return out, fmt.Errorf("reading image %s in %q: %w", d.Digest, path, err)
+		}
+		var refs []string
+		for _, key := range []string{annotationImageName, annotationRefName} {
+			// A bare tag ("latest", as skopeo writes) names nothing alone.
+			if v := d.Annotations[key]; strings.ContainsAny(v, "/:") {
+				if ref, err := NormalizeRef(shortName(v)); err == nil {
+					refs = append(refs, ref)
+					break
+				}
+			}
+		}
+		loaded, err := s.addV1Image(img, refs, note)
+		if err != nil {
+			return out, fmt.Errorf("loading %s from %q: %w", d.Digest, path, err)
+		}
+		out = append(out, loaded)
+	}
+	return out, nil
+}
+
+// imageForPlatform picks this machine's image from an index.
+func imageForPlatform(idx v1.ImageIndex) (v1.Image, error) {
+	want, _ := parsePlatform("")
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var seen []string
+	for _, d := range im.Manifests {
+		if d.Platform != nil && d.Platform.OS == want.OS && d.Platform.Architecture == want.Architecture {
+			return idx.Image(d.Digest)
+		}
+		if d.Platform != nil {
+			seen = append(seen, platformString(*d.Platform))
+		}
+	}
+	return nil, fmt.Errorf("no image for %s (it has: %s)", platformString(want), strings.Join(seen, ", "))
 }

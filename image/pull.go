@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/sys/unix"
 )
 
 // PullOptions says how to reach registries.
@@ -52,6 +53,11 @@ func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, er
 		return nil, err
 	}
 	s.SweepTemp()
+	release, err := s.gcLock(unix.LOCK_SH)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	var errs []string
 	for _, cand := range cands {
 		img, err := s.pullOne(ctx, cand, plat, o)

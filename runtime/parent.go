@@ -149,6 +149,7 @@ var forwardedSignals = []os.Signal{
 // child is a started init (or task) process and the parent's pipe ends.
 type child struct {
 	cmd     *exec.Cmd
+	waitErr error // from cmd.Wait: the exit, or a failed copy of stdio
 	status  *os.File
 	sync    *os.File
 	console *os.File
@@ -280,7 +281,7 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 		return &Error{Code: 125, Msg: fmt.Sprintf("starting the sandbox init: %v", err)}
 	}
 	go func() {
-		c.cmd.Wait()
+		c.waitErr = c.cmd.Wait()
 		close(c.done)
 	}()
 	if m.Mode == userns.ModeSubID {
@@ -356,10 +357,19 @@ func (c *child) close() {
 // (with the store's id map, so files it creates get the right owners) and
 // returns its error. stdin, when non-nil, is the task's input stream.
 func RunTask(m userns.Mapping, name string, args []string, stdin io.Reader) error {
-	c, err := startChild(childConfig{
+	return RunTaskIO(m, name, args, stdin, nil)
+}
+
+// RunTaskIO is RunTask with the task's standard output going to stdout.
+func RunTaskIO(m userns.Mapping, name string, args []string, stdin io.Reader, stdout io.Writer) error {
+	cfg := childConfig{
 		mapping: m, cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, stage: "task",
 		payload: taskArgs{Name: name, Args: args}, stdin: stdin, stderr: os.Stderr,
-	})
+	}
+	if stdout != nil {
+		cfg.stdout = stdout
+	}
+	c, err := startChild(cfg)
 	if err != nil {
 		return err
 	}
@@ -371,6 +381,11 @@ func RunTask(m userns.Mapping, name string, args []string, stdin io.Reader) erro
 	}
 	if code != 0 {
 		return &Error{Code: 125, Msg: fmt.Sprintf("task %s exited with status %d", name, code)}
+	}
+	// The exit was clean, but copying its input or output may have failed.
+	var exitErr *exec.ExitError
+	if c.waitErr != nil && !errors.As(c.waitErr, &exitErr) {
+		return fmt.Errorf("task %s: %w", name, c.waitErr)
 	}
 	return nil
 }

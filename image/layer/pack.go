@@ -40,13 +40,28 @@ func PackDir(dir string, w io.Writer) error { return PackDirAs(dir, w, nil) }
 // files have inside the container (the user's own files belong to root
 // there).
 func PackDirAs(dir string, w io.Writer, ids func(uid, gid int) (int, int)) error {
+	return PackDirWith(dir, w, PackOptions{IDs: ids})
+}
+
+// PackOptions refine PackDirWith.
+type PackOptions struct {
+	// IDs translates owners (see PackDirAs).
+	IDs func(uid, gid int) (int, int)
+	// Skip leaves out the file at rel (a slash-separated path), and what
+	// is below it when it is a directory.
+	Skip func(rel string, fi os.FileInfo) bool
+}
+
+// PackDirWith is PackDir with options.
+func PackDirWith(dir string, w io.Writer, opts PackOptions) error {
+	ids := opts.IDs
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return fmt.Errorf("packing %q: %w", dir, err)
 	}
 	defer root.Close()
 
-	p := &packer{root: root, dir: dir}
+	p := &packer{root: root, dir: dir, skip: opts.Skip}
 	if err := p.collectRoot(); err != nil {
 		return err
 	}
@@ -67,6 +82,7 @@ func PackDirAs(dir string, w io.Writer, ids func(uid, gid int) (int, int)) error
 // packer holds the state of one PackDir call.
 type packer struct {
 	root    *os.Root
+	skip    func(rel string, fi os.FileInfo) bool
 	dir     string
 	entries []*packEntry
 }
@@ -124,6 +140,9 @@ func (p *packer) collect(dir string) error {
 		fi, err := p.root.Lstat(rel)
 		if err != nil {
 			return p.errorf(rel, err)
+		}
+		if p.skip != nil && p.skip(rel, fi) {
+			continue
 		}
 		if err := p.add(dir, name, rel, fi); err != nil {
 			return p.errorf(rel, err)

@@ -1,8 +1,11 @@
 package layer
 
 import (
+	"bufio"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,6 +19,72 @@ import (
 // carries it and must stay small.
 func init() {
 	runtime.RegisterTask(UnpackTask, unpackTask)
+	runtime.RegisterTask(AssembleTask, assembleTask)
+	runtime.RegisterTask(PackTask, packTask)
+}
+
+// PackTask writes a container's writable layer (an overlay upper
+// directory) to stdout as a layer tar: whiteouts and opaque directories in
+// the OCI form, owners as the container sees them. Arguments: the
+// directory, then paths to leave out when they are empty (the mount points
+// sandbox itself made, such as etc/hosts).
+const PackTask = "pack"
+
+func packTask(args []string, _ io.Reader) error {
+	if len(args) < 1 {
+		return errors.New("pack: want a directory")
+	}
+	mountPoints := map[string]bool{}
+	for _, p := range args[1:] {
+		mountPoints[p] = true
+	}
+	skip := func(rel string, fi os.FileInfo) bool {
+		if !mountPoints[rel] {
+			return false
+		}
+		if fi.Mode().IsRegular() {
+			return fi.Size() == 0
+		}
+		if fi.IsDir() {
+			entries, err := os.ReadDir(filepath.Join(args[0], rel))
+			return err == nil && len(entries) == 0
+		}
+		return false
+	}
+	w := bufio.NewWriterSize(os.Stdout, 256<<10)
+	if err := PackDirWith(args[0], w, PackOptions{Skip: skip}); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// AssembleTask is the task that writes a stored layer's original tar to
+// its stdout; its argument is the layer directory (holding diff/ and the
+// split record). It runs in the user namespace because files owned by
+// subordinate ids may be unreadable to the user outside.
+const AssembleTask = "assemble"
+
+// SplitName is the split record's file name beside a layer's diff/.
+const SplitName = "tar-split.gz"
+
+func assembleTask(args []string, _ io.Reader) error {
+	if len(args) != 1 {
+		return errors.New("assemble: want a layer directory")
+	}
+	f, err := os.Open(filepath.Join(args[0], SplitName))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return fmt.Errorf("reading %q: %w", f.Name(), err)
+	}
+	w := bufio.NewWriterSize(os.Stdout, 256<<10)
+	if err := Assemble(zr, filepath.Join(args[0], "diff"), w); err != nil {
+		return err
+	}
+	return w.Flush()
 }
 
 // UnpackTask is the task's name: args are the staging directory and
@@ -31,9 +100,21 @@ func unpackTask(args []string, stdin io.Reader) error {
 	if err := os.Mkdir(diff, 0o755); err != nil {
 		return err
 	}
-	st, err := Unpack(stdin, diff, Options{Chown: args[1] == "chown"})
+	split, err := os.Create(filepath.Join(args[0], SplitName))
 	if err != nil {
 		return err
+	}
+	defer split.Close()
+	zw := gzip.NewWriter(split)
+	st, err := Unpack(stdin, diff, Options{Chown: args[1] == "chown", Split: zw})
+	if err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("writing the split record: %w", err)
+	}
+	if err := split.Close(); err != nil {
+		return fmt.Errorf("writing the split record: %w", err)
 	}
 	b, err := json.Marshal(st)
 	if err != nil {

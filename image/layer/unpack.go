@@ -20,6 +20,9 @@ type Options struct {
 	// owned by the calling process (single-id user namespaces, where other ids
 	// do not exist) and ownership in the tar is ignored.
 	Chown bool
+	// Split, when not nil, receives the split record that Assemble needs
+	// to rebuild the exact tar from dir later (see split.go).
+	Split io.Writer
 }
 
 // Stats counts what Unpack wrote and skipped.
@@ -108,6 +111,10 @@ func Unpack(r io.Reader, dir string, opts Options) (Stats, error) {
 	}
 	defer u.dropParent()
 
+	if opts.Split != nil {
+		u.split = newSplitRecorder(r, opts.Split)
+		r = u.split
+	}
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -127,6 +134,11 @@ func Unpack(r io.Reader, dir string, opts Options) (Stats, error) {
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return u.stats, fmt.Errorf("unpacking into %q: reading past the end of the tar: %w", dir, err)
 	}
+	if u.split != nil {
+		if err := u.split.close(); err != nil {
+			return u.stats, fmt.Errorf("unpacking into %q: writing the split record: %w", dir, err)
+		}
+	}
 	return u.stats, nil
 }
 
@@ -136,6 +148,7 @@ type unpacker struct {
 	opts  Options
 	stats Stats
 	buf   []byte
+	split *splitRecorder // nil unless Options.Split
 	// dirs holds directory modes and times, applied by finishDirs once
 	// nothing more will be written into the directories.
 	dirs map[string]dirMeta
@@ -265,7 +278,13 @@ func (u *unpacker) file(tr *tar.Reader, hdr *tar.Header, name, dir, base string)
 	defer f.Close()
 
 	// Hide f's ReadFrom so that CopyBuffer uses our buffer.
+	if u.split != nil {
+		u.split.beginFile()
+	}
 	n, err := io.CopyBuffer(struct{ io.Writer }{f}, tr, u.buf)
+	if u.split != nil {
+		u.split.endFile(name, n)
+	}
 	u.stats.Bytes += n
 	if err != nil {
 		return fmt.Errorf("writing file: %w", err)

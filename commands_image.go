@@ -1,0 +1,435 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/pflag"
+
+	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/image"
+)
+
+func imagesCommand() *command {
+	var quiet, all, digests bool
+	var format string
+	return &command{
+		name:    "images",
+		usage:   "[FLAGS]",
+		summary: "List images.",
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVarP(&quiet, "quiet", "q", false, "print only image IDs")
+			fs.BoolVarP(&all, "all", "a", false, "list every image (sandbox keeps no intermediate images, so the same list)")
+			fs.BoolVar(&digests, "digests", false, "show the manifest digest")
+			fs.StringVar(&format, "format", "", `"json" for a JSON array`)
+		},
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if format != "" && format != "json" {
+				return &usageError{lookup("images"), fmt.Errorf("--format %q: only json is supported", format)}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			list, err := s.store.List()
+			if err != nil {
+				return err
+			}
+			switch {
+			case quiet:
+				seen := map[string]bool{}
+				for _, r := range list {
+					if !seen[r.ID] {
+						fmt.Println(image.ShortID(r.ID))
+						seen[r.ID] = true
+					}
+				}
+				return nil
+			case format == "json":
+				return printJSON(list)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
+			if digests {
+				fmt.Fprintln(w, "REPOSITORY\tTAG\tDIGEST\tIMAGE ID\tCREATED\tSIZE")
+			} else {
+				fmt.Fprintln(w, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
+			}
+			for _, r := range list {
+				if digests {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, r.Digest, image.ShortID(r.ID), ago(r.Created), humanSize(r.Size))
+				} else {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, image.ShortID(r.ID), ago(r.Created), humanSize(r.Size))
+				}
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func printJSON(v any) error {
+	b, err := json.MarshalIndent(v, "", "    ")
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(b))
+	return nil
+}
+
+func inspectCommand() *command {
+	return &command{
+		name:         "inspect",
+		usage:        "IMAGE...",
+		summary:      "Show the details of images as JSON.",
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) == 0 {
+				return &usageError{lookup("inspect"), errors.New("inspect needs an IMAGE")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			var out []any
+			for _, a := range args {
+				d, err := s.store.Inspect(a)
+				if err != nil {
+					return err
+				}
+				out = append(out, d)
+			}
+			return printJSON(out)
+		},
+	}
+}
+
+func historyCommand() *command {
+	var quiet bool
+	return &command{
+		name:         "history",
+		usage:        "IMAGE",
+		summary:      "Show how an image was made, newest step first.",
+		flags:        func(fs *pflag.FlagSet) { fs.BoolVarP(&quiet, "quiet", "q", false, "print only IDs") },
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) != 1 {
+				return &usageError{lookup("history"), errors.New("history needs one IMAGE")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			rows, err := s.store.History(args[0])
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
+			if !quiet {
+				fmt.Fprintln(w, "IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT")
+			}
+			for _, r := range rows {
+				id := r.ID
+				if id != "<missing>" {
+					id = image.ShortID(id)
+				}
+				if quiet {
+					fmt.Fprintln(w, id)
+					continue
+				}
+				by := r.CreatedBy
+				if len(by) > 45 {
+					by = by[:42] + "..."
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", id, ago(r.Created), by, humanSize(r.Size), r.Comment)
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func tagCommand() *command {
+	return &command{
+		name:         "tag",
+		usage:        "IMAGE NAME[:TAG]",
+		summary:      "Give an image another name.",
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) != 2 {
+				return &usageError{lookup("tag"), errors.New("tag needs an IMAGE and a NAME")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			return s.store.Tag(args[0], args[1])
+		},
+	}
+}
+
+func rmiCommand() *command {
+	var force bool
+	return &command{
+		name:    "rmi",
+		usage:   "[-f] IMAGE...",
+		summary: "Remove images (a name of an image with several is only untagged).",
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVarP(&force, "force", "f", false, "untag an image even when containers use it")
+		},
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) == 0 {
+				return &usageError{lookup("rmi"), errors.New("rmi needs an IMAGE")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, a := range args {
+				users, err := container.UsersOf(s.store)
+				if err != nil {
+					return err
+				}
+				res, err := s.store.Remove(a, force, users)
+				printRemoved(res)
+				errs = append(errs, err)
+			}
+			return errors.Join(errs...)
+		},
+	}
+}
+
+func printRemoved(res image.RemoveResult) {
+	for _, n := range res.Untagged {
+		fmt.Printf("Untagged: %s\n", n)
+	}
+	for _, id := range res.Deleted {
+		fmt.Printf("Deleted: %s\n", id)
+	}
+}
+
+// imageCommand holds `image prune` (and `image ls`, the same as images).
+func imageCommand() *command {
+	var all bool
+	return &command{
+		name:         "image",
+		usage:        "prune [-a] | ls",
+		summary:      "Manage images: prune removes dangling images (-a: every image no container uses) and the layers only they used.",
+		flags:        func(fs *pflag.FlagSet) { fs.BoolVarP(&all, "all", "a", false, "prune every image no container uses") },
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) == 1 && (args[0] == "ls" || args[0] == "list") {
+				return lookup("images").run(fs, nil)
+			}
+			if len(args) != 1 || args[0] != "prune" {
+				return &usageError{lookup("image"), errors.New("image needs a subcommand: prune or ls")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			users, err := container.UsersOf(s.store)
+			if err != nil {
+				return err
+			}
+			res, err := s.store.Prune(all, users)
+			for _, id := range res.Deleted {
+				fmt.Printf("Deleted: %s\n", id)
+			}
+			fmt.Printf("Total reclaimed space: %s\n", humanSize(res.Freed))
+			return err
+		},
+	}
+}
+
+func saveCommand() *command {
+	var output, format string
+	return &command{
+		name:    "save",
+		usage:   "[-o FILE] [--format docker-archive|oci-archive] IMAGE...",
+		summary: "Write images to an archive (several images in one).",
+		flags: func(fs *pflag.FlagSet) {
+			fs.StringVarP(&output, "output", "o", "", "the archive to write (default: standard output)")
+			fs.StringVar(&format, "format", image.DockerArchive, "docker-archive or oci-archive")
+		},
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) == 0 {
+				return &usageError{lookup("save"), errors.New("save needs an IMAGE")}
+			}
+			if output == "" && isTerminal(os.Stdout) {
+				return &usageError{lookup("save"), errors.New("refusing to write an archive to a terminal: give -o FILE or redirect")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			w := os.Stdout
+			if output != "" {
+				// Written beside the target and renamed at the end: a failed
+				// save never leaves a truncated archive under the name.
+				tmp := output + ".partial"
+				f, err := os.Create(tmp)
+				if err != nil {
+					return err
+				}
+				defer os.Remove(tmp)
+				defer f.Close()
+				if err := s.store.Save(args, format, f); err != nil {
+					return err
+				}
+				if err := f.Close(); err != nil {
+					return err
+				}
+				return os.Rename(tmp, output)
+			}
+			return s.store.Save(args, format, w)
+		},
+	}
+}
+
+func pushCommand() *command {
+	var f pullFlags
+	var quiet bool
+	return &command{
+		name:    "push",
+		usage:   "[FLAGS] IMAGE [DESTINATION]",
+		summary: "Send an image to a registry (blobs it already has are not sent again).",
+		flags: func(fs *pflag.FlagSet) {
+			f.add(fs)
+			fs.BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
+		},
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) < 1 || len(args) > 2 {
+				return &usageError{lookup("push"), errors.New("push needs an IMAGE and optionally a DESTINATION")}
+			}
+			dest := ""
+			if len(args) == 2 {
+				dest = args[1]
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			digest, err := s.store.Push(context.Background(), args[0], dest, *f.options(s, true))
+			if err != nil {
+				return err
+			}
+			if !quiet {
+				fmt.Println(digest)
+			}
+			return nil
+		},
+	}
+}
+
+func commitCommand() *command {
+	var o image.CommitOptions
+	return &command{
+		name:    "commit",
+		usage:   "[FLAGS] CONTAINER [NAME[:TAG]]",
+		summary: "Make a new image from a container's changes.",
+		flags: func(fs *pflag.FlagSet) {
+			fs.StringArrayVarP(&o.Changes, "change", "c", nil, `apply an instruction: "CMD …", "ENTRYPOINT …", "ENV K=V", "WORKDIR …", "USER …", "LABEL K=V", "EXPOSE …" (or INSTR=VALUE)`)
+			fs.StringVarP(&o.Message, "message", "m", "", "a comment for the new layer")
+			fs.StringVarP(&o.Author, "author", "a", "", "the author")
+		},
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) < 1 || len(args) > 2 {
+				return &usageError{lookup("commit"), errors.New("commit needs a CONTAINER and optionally a NAME")}
+			}
+			if len(args) == 2 {
+				o.Ref = args[1]
+			}
+			// Every --change may hold commas (CMD=a,b): they are split only
+			// when each part names an instruction.
+			o.Changes = splitChanges(o.Changes)
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			img, err := container.Commit(s.store, args[0], o)
+			if err != nil {
+				return err
+			}
+			fmt.Println(img.ID)
+			return nil
+		},
+	}
+}
+
+// splitChanges splits "CMD=sh,ENV=A=1" into two changes, but leaves
+// "CMD [\"a\",\"b\"]" whole: a comma starts a new change only when what
+// follows it names an instruction.
+func splitChanges(changes []string) []string {
+	var out []string
+	instr := func(s string) bool {
+		up := strings.ToUpper(s)
+		for _, k := range []string{"CMD", "ENTRYPOINT", "ENV", "WORKDIR", "USER", "LABEL", "EXPOSE"} {
+			if strings.HasPrefix(up, k+"=") || strings.HasPrefix(up, k+" ") {
+				return true
+			}
+		}
+		return false
+	}
+	for _, c := range changes {
+		parts := strings.Split(c, ",")
+		cur := parts[0]
+		for _, p := range parts[1:] {
+			if instr(p) {
+				out = append(out, cur)
+				cur = p
+			} else {
+				cur += "," + p
+			}
+		}
+		out = append(out, cur)
+	}
+	return out
+}
+
+func systemCommand() *command {
+	return &command{
+		name:         "system",
+		usage:        "df",
+		summary:      "Show the disk space images, layers and containers use (shared layers counted once).",
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) != 1 || args[0] != "df" {
+				return &usageError{lookup("system"), errors.New("system needs a subcommand: df")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			u, err := s.store.DiskUsage()
+			if err != nil {
+				return err
+			}
+			cu, err := container.DiskUsage(s.store)
+			if err != nil {
+				return err
+			}
+			users, _ := container.UsersOf(s.store)
+			active := 0
+			for id := range u.PerImage {
+				if len(users[id]) > 0 {
+					active++
+				}
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
+			fmt.Fprintln(w, "TYPE\tTOTAL\tACTIVE\tSIZE\tSHARED")
+			fmt.Fprintf(w, "Images\t%d\t%d\t%s\t%s\n", u.Images, active, humanSize(u.Size), humanSize(u.Shared))
+			fmt.Fprintf(w, "Layers\t%d\t%d\t%s\t%s\n", u.Layers, u.Layers, humanSize(u.Size), humanSize(u.Shared))
+			fmt.Fprintf(w, "Containers\t%d\t%d\t%s\t-\n", cu.Count, cu.Count, humanSize(cu.Size))
+			return w.Flush()
+		},
+	}
+}

@@ -1,0 +1,101 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/sandbox-dev/sandbox/image"
+)
+
+// ErrNotFound is returned when no container has the given name or ID.
+var ErrNotFound = errors.New("no such container")
+
+// List returns every container record, newest first. Records a killed
+// create left half-written are skipped.
+func List(s *image.Store) ([]*Container, error) {
+	entries, err := os.ReadDir(s.ContainersDir())
+	if err != nil {
+		return nil, fmt.Errorf("listing containers: %w", err)
+	}
+	var out []*Container
+	for _, e := range entries {
+		if c, err := load(s, e.Name()); err == nil {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+// Find resolves a container by name, full ID, or unique ID prefix.
+func Find(s *image.Store, ref string) (*Container, error) {
+	all, err := List(s)
+	if err != nil {
+		return nil, err
+	}
+	var byPrefix []*Container
+	for _, c := range all {
+		if c.Name == ref || c.ID == ref {
+			return c, nil
+		}
+		if len(ref) >= 3 && strings.HasPrefix(c.ID, ref) {
+			byPrefix = append(byPrefix, c)
+		}
+	}
+	switch len(byPrefix) {
+	case 1:
+		return byPrefix[0], nil
+	case 0:
+		return nil, fmt.Errorf("%w: %q (see `sandbox ps -a`)", ErrNotFound, ref)
+	}
+	var ids []string
+	for _, c := range byPrefix {
+		ids = append(ids, c.ID[:12]+" ("+c.Name+")")
+	}
+	return nil, fmt.Errorf("container ID prefix %q is ambiguous: %s; give more digits", ref, strings.Join(ids, ", "))
+}
+
+// UsersOf maps image IDs to the names of the containers made from them.
+func UsersOf(s *image.Store) (map[string][]string, error) {
+	all, err := List(s)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string][]string{}
+	for _, c := range all {
+		m[c.ImageID] = append(m[c.ImageID], c.Name)
+	}
+	return m, nil
+}
+
+// Usage is the container half of `sandbox system df`.
+type Usage struct {
+	Count int
+	Size  int64 // bytes in the containers' writable layers
+}
+
+// DiskUsage totals the containers' writable layers. Directories a
+// container made unreadable to the user outside are not counted.
+func DiskUsage(s *image.Store) (Usage, error) {
+	all, err := List(s)
+	if err != nil {
+		return Usage{}, err
+	}
+	u := Usage{Count: len(all)}
+	for _, c := range all {
+		filepath.WalkDir(filepath.Join(Dir(s, c.ID), "upper"), func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				if fi, err := d.Info(); err == nil {
+					u.Size += fi.Size()
+				}
+			}
+			return nil
+		})
+	}
+	return u, nil
+}

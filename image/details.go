@@ -1,0 +1,135 @@
+package image
+
+import (
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Details is what `sandbox inspect IMAGE` prints, with docker's field names.
+type Details struct {
+	Id           string
+	RepoTags     []string
+	RepoDigests  []string
+	Created      time.Time
+	Architecture string
+	Os           string
+	Config       v1.Config
+	RootFS       v1.RootFS
+	Size         int64
+	History      []v1.History
+}
+
+// Inspect returns the details of an image.
+func (s *Store) Inspect(ref string) (*Details, error) {
+	img, err := s.Resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	d := &Details{
+		Id: img.ID, RepoTags: img.Names, Created: img.Created, Size: img.Size,
+		Architecture: img.Config.Architecture, Os: img.Config.OS, Config: img.Config.Config,
+		RootFS: img.Config.RootFS, History: img.Config.History,
+	}
+	if d.RepoTags == nil {
+		d.RepoTags = []string{}
+	}
+	if rec, ok := s.record(img.ID); ok {
+		for _, n := range img.Names {
+			repo, _ := SplitRef(n)
+			d.RepoDigests = append(d.RepoDigests, repo+"@"+rec.Manifest)
+		}
+	}
+	return d, nil
+}
+
+func (s *Store) record(id string) (*Record, bool) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return nil, false
+	}
+	r, ok := idx.Images[id]
+	return r, ok
+}
+
+// HistoryRow is one line of `sandbox history`.
+type HistoryRow struct {
+	ID        string // the image's ID on the newest row, else "<missing>"
+	Created   time.Time
+	CreatedBy string
+	Size      int64
+	Comment   string
+}
+
+// History lists how the image was built, newest first, each step with the
+// size of the layer it made (0 for steps that made none).
+func (s *Store) History(ref string) ([]HistoryRow, error) {
+	img, err := s.Resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	var sizes []int64
+	for _, d := range img.Config.RootFS.DiffIDs {
+		ls, _ := s.layerStats(d.String())
+		sizes = append(sizes, ls.Size)
+	}
+	hist := img.Config.History
+	if len(hist) == 0 {
+		// No history recorded: one row per layer.
+		for range sizes {
+			hist = append(hist, v1.History{})
+		}
+	}
+	var rows []HistoryRow
+	li := 0
+	for _, h := range hist {
+		row := HistoryRow{ID: "<missing>", Created: h.Created.Time, CreatedBy: h.CreatedBy, Comment: h.Comment}
+		if !h.EmptyLayer && li < len(sizes) {
+			row.Size = sizes[li]
+			li++
+		}
+		rows = append(rows, row)
+	}
+	for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
+		rows[i], rows[j] = rows[j], rows[i]
+	}
+	if len(rows) > 0 {
+		rows[0].ID = img.ID
+	}
+	return rows, nil
+}
+
+// Usage is the image half of `sandbox system df`.
+type Usage struct {
+	Images, Layers int
+	// Size counts every layer once, however many images share it;
+	// Shared is the part of Size in layers more than one image uses.
+	Size, Shared int64
+	// PerImage is each image's size: the sum of its layers.
+	PerImage map[string]int64
+}
+
+// DiskUsage totals the images and layers.
+func (s *Store) DiskUsage() (Usage, error) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return Usage{}, err
+	}
+	u := Usage{Images: len(idx.Images), PerImage: map[string]int64{}}
+	uses := map[string]int{}
+	for id, rec := range idx.Images {
+		u.PerImage[id] = rec.Size
+		for _, l := range rec.Layers {
+			uses[l]++
+		}
+	}
+	for l, n := range uses {
+		ls, _ := s.layerStats(l)
+		u.Layers++
+		u.Size += ls.Size
+		if n > 1 {
+			u.Shared += ls.Size
+		}
+	}
+	return u, nil
+}
