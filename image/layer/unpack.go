@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -104,10 +105,11 @@ func Unpack(r io.Reader, dir string, opts Options) (Stats, error) {
 	defer root.Close()
 
 	u := &unpacker{
-		root: root,
-		opts: opts,
-		buf:  make([]byte, copyBufferSize),
-		dirs: make(map[string]dirMeta),
+		root:  root,
+		opts:  opts,
+		buf:   make([]byte, copyBufferSize),
+		dirs:  make(map[string]dirMeta),
+		umask: currentUmask(),
 	}
 	defer u.dropParent()
 
@@ -149,6 +151,7 @@ type unpacker struct {
 	stats Stats
 	buf   []byte
 	split *splitRecorder // nil unless Options.Split
+	umask uint32
 	// dirs holds directory modes and times, applied by finishDirs once
 	// nothing more will be written into the directories.
 	dirs map[string]dirMeta
@@ -265,12 +268,18 @@ func (u *unpacker) file(tr *tar.Reader, hdr *tar.Header, name, dir, base string)
 	if err != nil {
 		return err
 	}
-	if err := u.clear(pfd, name, base); err != nil {
-		return err
+	// Create first and clear only if something is there: in a fresh layer
+	// nothing is, and the lookup would cost a system call per file.
+	// O_EXCL as well as O_NOFOLLOW: anything found at the name was not put
+	// there by this open.
+	mode := modeBits(hdr)
+	fd, err := openNoFollowMode(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, mode&0o777)
+	if errors.Is(err, unix.EEXIST) {
+		if err := u.clear(pfd, name, base); err != nil {
+			return err
+		}
+		fd, err = openNoFollowMode(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, mode&0o777)
 	}
-	// O_EXCL as well as O_NOFOLLOW: the name was just cleared, so anything
-	// there now was not put there by us.
-	fd, err := openNoFollow(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL)
 	if err != nil {
 		return fmt.Errorf("creating file: %w", err)
 	}
@@ -292,9 +301,13 @@ func (u *unpacker) file(tr *tar.Reader, hdr *tar.Header, name, dir, base string)
 	if err := u.ownAndXattrs(fd, hdr); err != nil {
 		return err
 	}
-	// After chown, which clears set-id bits.
-	if err := eintr(func() error { return unix.Fchmod(fd, modeBits(hdr)) }); err != nil {
-		return fmt.Errorf("changing mode: %w", err)
+	// The create already gave the mode, unless the umask took bits away or
+	// there are set-id or sticky bits (which chown clears, and which
+	// creation may not grant).
+	if mode&^0o777 != 0 || mode&u.umask != 0 {
+		if err := eintr(func() error { return unix.Fchmod(fd, mode) }); err != nil {
+			return fmt.Errorf("changing mode: %w", err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("writing file: %w", err)
@@ -725,12 +738,33 @@ func lstatAt(pfd int, base string) (unix.Stat_t, bool, error) {
 
 // openNoFollow opens base in pfd, refusing a symlink there.
 func openNoFollow(pfd int, base string, flags int) (int, error) {
+	return openNoFollowMode(pfd, base, flags, 0o600)
+}
+
+// openNoFollowMode is openNoFollow creating with perm (less the umask).
+func openNoFollowMode(pfd int, base string, flags int, perm uint32) (int, error) {
 	var fd int
 	err := eintr(func() (err error) {
-		fd, err = unix.Openat(pfd, base, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		fd, err = unix.Openat(pfd, base, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 		return err
 	})
 	return fd, err
+}
+
+// currentUmask reads the process's umask without changing it (changing it
+// to read it would race with other goroutines creating files).
+func currentUmask() uint32 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+				if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+					return uint32(m)
+				}
+			}
+		}
+	}
+	return 0o777 // unknown: always chmod
 }
 
 // eintr retries a system call interrupted by a signal, which the Go runtime
