@@ -273,12 +273,16 @@ func (u *unpacker) file(tr *tar.Reader, hdr *tar.Header, name, dir, base string)
 	// O_EXCL as well as O_NOFOLLOW: anything found at the name was not put
 	// there by this open.
 	mode := modeBits(hdr)
-	fd, err := openNoFollowMode(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, mode&0o777)
+	create := mode & 0o777
+	if len(xattrs(hdr)) > 0 {
+		create |= 0o200 // setting a user.* xattr needs write permission
+	}
+	fd, err := openNoFollowMode(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, create)
 	if errors.Is(err, unix.EEXIST) {
 		if err := u.clear(pfd, name, base); err != nil {
 			return err
 		}
-		fd, err = openNoFollowMode(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, mode&0o777)
+		fd, err = openNoFollowMode(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, create)
 	}
 	if err != nil {
 		return fmt.Errorf("creating file: %w", err)
@@ -304,7 +308,7 @@ func (u *unpacker) file(tr *tar.Reader, hdr *tar.Header, name, dir, base string)
 	// The create already gave the mode, unless the umask took bits away or
 	// there are set-id or sticky bits (which chown clears, and which
 	// creation may not grant).
-	if mode&^0o777 != 0 || mode&u.umask != 0 {
+	if mode&^0o777 != 0 || create&u.umask != 0 || create != mode&0o777 {
 		if err := eintr(func() error { return unix.Fchmod(fd, mode) }); err != nil {
 			return fmt.Errorf("changing mode: %w", err)
 		}
