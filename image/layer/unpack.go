@@ -105,11 +105,12 @@ func Unpack(r io.Reader, dir string, opts Options) (Stats, error) {
 	defer root.Close()
 
 	u := &unpacker{
-		root:  root,
-		opts:  opts,
-		buf:   make([]byte, copyBufferSize),
-		dirs:  make(map[string]dirMeta),
-		umask: currentUmask(),
+		root:     root,
+		opts:     opts,
+		buf:      make([]byte, copyBufferSize),
+		dirs:     make(map[string]dirMeta),
+		umask:    currentUmask(),
+		verified: make(map[string]bool),
 	}
 	defer u.dropParent()
 
@@ -152,6 +153,9 @@ type unpacker struct {
 	buf   []byte
 	split *splitRecorder // nil unless Options.Split
 	umask uint32
+	// verified holds the directories (relative names) known to be real
+	// directories, made or checked by this Unpack.
+	verified map[string]bool
 	// dirs holds directory modes and times, applied by finishDirs once
 	// nothing more will be written into the directories.
 	dirs map[string]dirMeta
@@ -232,33 +236,46 @@ func (u *unpacker) mkdir(hdr *tar.Header, name, dir, base string) error {
 	if err != nil {
 		return err
 	}
-	st, exists, err := lstatAt(pfd, base)
+	// Make it first and look only if something is there: in a fresh layer
+	// nothing is.
+	err = eintr(func() error { return unix.Mkdirat(pfd, base, 0o700) })
+	if errors.Is(err, unix.EEXIST) {
+		st, _, lerr := lstatAt(pfd, base)
+		if lerr != nil {
+			return lerr
+		}
+		err = nil
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			if err := u.clear(pfd, name, base); err != nil {
+				return err
+			}
+			err = eintr(func() error { return unix.Mkdirat(pfd, base, 0o700) })
+		}
+	}
 	if err != nil {
-		return err
-	}
-	if exists && st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		if err := u.clear(pfd, name, base); err != nil {
-			return err
-		}
-		exists = false
-	}
-	if !exists {
-		if err := eintr(func() error { return unix.Mkdirat(pfd, base, 0o700) }); err != nil {
-			return fmt.Errorf("making directory: %w", err)
-		}
+		return fmt.Errorf("making directory: %w", err)
 	}
 	fd, err := openNoFollow(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
 		return fmt.Errorf("opening directory: %w", err)
 	}
-	defer unix.Close(fd)
 	// Owner and xattrs now, while the directory is still writable: setting
 	// a user.* xattr needs write permission.
 	if err := u.ownAndXattrs(fd, hdr); err != nil {
+		unix.Close(fd)
 		return err
 	}
 	u.dirs[name] = dirMeta{mode: modeBits(hdr), atime: atimeOf(hdr), mtime: hdr.ModTime}
 	u.stats.Dirs++
+	// Tars list a directory's entries right after it: keep it open as the
+	// next parent.
+	if name != "." {
+		u.dropParent()
+		u.parentName, u.parentFile, u.parentFd = name, os.NewFile(uintptr(fd), name), fd
+		u.verified[name] = true
+	} else {
+		unix.Close(fd)
+	}
 	return nil
 }
 
@@ -546,11 +563,18 @@ func (u *unpacker) openParent(dir string) (int, error) {
 		return u.parentFd, nil
 	}
 	u.dropParent()
-	if err := u.checkNoSymlinks(dir); err != nil {
-		return -1, err
-	}
-	if err := u.root.MkdirAll(dir, 0o755); err != nil {
-		return -1, fmt.Errorf("making parent directory: %w", err)
+	// A directory this Unpack made or checked stays a real directory until
+	// clear removes it (which forgets it): no need to walk its path again.
+	if !u.verified[dir] {
+		if err := u.checkNoSymlinks(dir); err != nil {
+			return -1, err
+		}
+		if err := u.root.MkdirAll(dir, 0o755); err != nil {
+			return -1, fmt.Errorf("making parent directory: %w", err)
+		}
+		for d := dir; d != "." && !u.verified[d]; d = path.Dir(d) {
+			u.verified[d] = true
+		}
 	}
 	f, err := u.root.Open(dir)
 	if err != nil {
@@ -614,6 +638,11 @@ func (u *unpacker) clear(pfd int, name, base string) error {
 			return fmt.Errorf("replacing existing entry: %w", err)
 		}
 		return nil
+	}
+	for d := range u.verified {
+		if d == name || strings.HasPrefix(d, name+"/") {
+			delete(u.verified, d)
+		}
 	}
 	// Only names below pfd go, so the cached parent stays valid.
 	if err := u.root.RemoveAll(name); err != nil {
