@@ -5,6 +5,11 @@
 // unprivileged user.
 //
 //	go run ./scripts/benchstart [-n 50] [-sandbox PATH]
+//	go run ./scripts/benchstart -pull [-n 3] [-debian-rootfs FILE.tar]
+//
+// With -pull it measures pull+unpack from a local registry (Debian's
+// docker-registry) instead: sandbox, podman and skopeo+umoci, with times,
+// ratios and peak RSS.
 //
 // Each round runs every tool once, in turn (starting with a different one
 // each round), so that drift in the machine's load hits all of them alike.
@@ -35,6 +40,8 @@ type tool struct {
 func main() {
 	n := flag.Int("n", 50, "rounds")
 	sandbox := flag.String("sandbox", "", "sandbox binary (default: build it)")
+	pull := flag.Bool("pull", false, "measure pull+unpack from a local registry instead of start-up")
+	debian := flag.String("debian-rootfs", "", "with -pull: a Debian rootfs tarball to serve as debian:bookworm")
 	flag.Parse()
 	if os.Getuid() == 0 {
 		fail("run as an unprivileged user: rootless start-up is what is measured (e.g. runuser -u USER -- go run ./scripts/benchstart)")
@@ -48,6 +55,10 @@ func main() {
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		build.Stderr = os.Stderr
 		check(build.Run())
+	}
+	if *pull {
+		benchPull(*sandbox, work, *n, *debian)
+		return
 	}
 	rootfs := filepath.Join(work, "rootfs")
 	tarball := filepath.Join(work, "bb.tar")

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// benchPull measures pull+unpack from a local registry: sandbox pull into
+// a fresh store, podman pull (rootless, same registry) and skopeo copy +
+// umoci unpack --rootless, each with its wall time and peak RSS.
+func benchPull(sandbox, work string, n int, debianTar string) {
+	reg, stop := startRegistry(work)
+	defer stop()
+	images := map[string]string{}
+	if debianTar != "" {
+		ref := reg + "/debian:bookworm"
+		check(pushTarImage(ref, []string{debianTar}))
+		images["debian"] = ref
+	} else {
+		fmt.Println("debian: not measured (give -debian-rootfs FILE.tar, e.g. a debootstrap'd minbase tarred)")
+	}
+	var layers []string
+	for i := 0; i < 3; i++ {
+		p := filepath.Join(work, fmt.Sprintf("big%d.tar", i))
+		check(bigLayer(p, 200<<20, int64(i)))
+		layers = append(layers, p)
+	}
+	ref := reg + "/big:3x200"
+	check(pushTarImage(ref, layers))
+	images["3x200MB"] = ref
+	for _, p := range layers {
+		os.Remove(p)
+	}
+
+	for _, label := range []string{"debian", "3x200MB"} {
+		ref, ok := images[label]
+		if !ok {
+			continue
+		}
+		fmt.Printf("\npull+unpack of %s (%s), median of %d\n", label, ref, n)
+		tools := []struct {
+			name string
+			run  func(i int) (time.Duration, int64, error)
+		}{
+			{"sandbox", func(i int) (time.Duration, int64, error) {
+				store := filepath.Join(work, fmt.Sprintf("sb-%d", i))
+				defer os.RemoveAll(store)
+				return measure(nil, []string{"XDG_DATA_HOME=" + store}, sandbox, "pull", "-q", "--tls-verify=false", ref)
+			}},
+		}
+		if p, err := exec.LookPath("podman"); err == nil {
+			tools = append(tools, struct {
+				name string
+				run  func(i int) (time.Duration, int64, error)
+			}{"podman", func(i int) (time.Duration, int64, error) {
+				exec.Command(p, "rmi", "-f", ref).Run()
+				return measure(nil, nil, p, "pull", "-q", "--tls-verify=false", ref)
+			}})
+		}
+		if sk, err := exec.LookPath("skopeo"); err == nil {
+			if um, err := exec.LookPath("umoci"); err == nil {
+				tools = append(tools, struct {
+					name string
+					run  func(i int) (time.Duration, int64, error)
+				}{"skopeo+umoci", func(i int) (time.Duration, int64, error) {
+					dir := filepath.Join(work, fmt.Sprintf("oci-%d", i))
+					bundle := filepath.Join(work, fmt.Sprintf("bundle-%d", i))
+					defer os.RemoveAll(dir)
+					defer os.RemoveAll(bundle)
+					d1, r1, err := measure(nil, nil, sk, "copy", "--quiet", "--src-tls-verify=false", "docker://"+ref, "oci:"+dir+":x")
+					if err != nil {
+						return 0, 0, err
+					}
+					d2, r2, err := measure(nil, nil, um, "unpack", "--rootless", "--image", dir+":x", bundle)
+					return d1 + d2, max(r1, r2), err
+				}})
+			}
+		}
+		var sb time.Duration
+		for _, t := range tools {
+			var ds []time.Duration
+			var rss int64
+			failed := ""
+			for i := 0; i < n; i++ {
+				d, r, err := t.run(i)
+				if err != nil {
+					failed = err.Error()
+					break
+				}
+				ds = append(ds, d)
+				rss = max(rss, r)
+			}
+			if failed != "" {
+				fmt.Printf("  %-13s not measured: %s\n", t.name, firstLine([]byte(failed)))
+				continue
+			}
+			m := median(ds)
+			if t.name == "sandbox" {
+				sb = m
+			}
+			ratio := ""
+			if t.name != "sandbox" && sb > 0 {
+				ratio = fmt.Sprintf("   sandbox/%s = %.2f", t.name, float64(sb)/float64(m))
+			}
+			fmt.Printf("  %-13s %8.2f s   peak RSS %4d MiB%s\n", t.name, m.Seconds(), rss>>10, ratio)
+		}
+	}
+	fmt.Println("\ntarget: sandbox ≤ 0.5× podman's time; its RSS independent of layer size")
+}
+
+// measure runs a command and returns its wall time and peak RSS (KiB, the
+// largest of the command and the children it waited for).
+func measure(stdin io.Reader, env []string, argv0 string, args ...string) (time.Duration, int64, error) {
+	cmd := exec.Command(argv0, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &out, stdin
+	start := time.Now()
+	err := cmd.Run()
+	d := time.Since(start)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s %s: %v: %s", argv0, strings.Join(args, " "), err, out.String())
+	}
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss
+	}
+	return d, rss, nil
+}
+
+func startRegistry(work string) (string, func()) {
+	bin, err := exec.LookPath("docker-registry")
+	if err != nil {
+		fail("docker-registry not installed (apt-get install docker-registry)")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	addr := l.Addr().String()
+	l.Close()
+	cfg := filepath.Join(work, "registry.yml")
+	check(os.WriteFile(cfg, []byte(fmt.Sprintf("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(work, "registry"), addr)), 0o644))
+	cmd := exec.Command(bin, "serve", cfg)
+	check(cmd.Start())
+	for i := 0; i < 100; i++ {
+		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return addr, func() { cmd.Process.Kill(); cmd.Wait() }
+}
+
+// pushTarImage pushes an image whose layers are the given tarballs.
+func pushTarImage(ref string, tars []string) error {
+	img := empty.Image
+	for _, t := range tars {
+		l, err := tarball.LayerFromFile(t)
+		if err != nil {
+			return err
+		}
+		if img, err = mutate.AppendLayers(img, l); err != nil {
+			return err
+		}
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return err
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	cf.Config.Cmd = []string{"/bin/sh"}
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		return err
+	}
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		return err
+	}
+	return remote.Write(r, img)
+}
+
+// bigLayer writes a layer tar with one file of size bytes of text-like data
+// that gzip shrinks about as much as real binaries (≈ 2.5×).
+func bigLayer(path string, size int64, seed int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tw := tar.NewWriter(f)
+	if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("data%d.bin", seed), Mode: 0o644, Size: size, ModTime: time.Unix(0, 0)}); err != nil {
+		return err
+	}
+	rnd := rand.New(rand.NewSource(seed))
+	words := make([][]byte, 4096)
+	for i := range words {
+		w := make([]byte, 3+rnd.Intn(8))
+		rnd.Read(w)
+		words[i] = w
+	}
+	buf := make([]byte, 0, 1<<20)
+	var written int64
+	for written < size {
+		buf = buf[:0]
+		for len(buf) < cap(buf)-16 {
+			buf = append(buf, words[rnd.Intn(len(words))]...)
+		}
+		if rest := size - written; int64(len(buf)) > rest {
+			buf = buf[:rest]
+		}
+		n, err := tw.Write(buf)
+		written += int64(n)
+		if err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
