@@ -59,6 +59,13 @@ func (s *Store) addLayer(r io.Reader, want string, verify func() error) (layerSt
 	// follows (padding) is read here, since the digest covers the stream.
 	tee := io.TeeReader(r, io.MultiWriter(h, n))
 	if err := runtime.RunTask(s.Mapping, layer.UnpackTask, []string{staging, mode}, tee); err != nil {
+		// A corrupt download usually shows first as a broken tar: the
+		// digest check says what really happened.
+		if verify != nil {
+			if verr := verify(); verr != nil {
+				return layerStats{}, verr
+			}
+		}
 		return layerStats{}, fmt.Errorf("unpacking layer: %w", err)
 	}
 	io.Copy(io.Discard, tee)

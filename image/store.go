@@ -116,22 +116,32 @@ func (s *Store) Lock() (unlock func(), err error) {
 func (s *Store) TempDir() (dir string, release func(), err error) {
 	name := randomHex(16)
 	dir = filepath.Join(s.Root, "tmp", name)
-	lock, err := os.OpenFile(dir+".lock", os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	// The lock file appears under its real name already locked: made under
+	// a name the sweep leaves alone, locked, then renamed. Otherwise a sweep
+	// could take the free lock in between and remove our staging directory.
+	pending := filepath.Join(s.Root, "tmp", ".pending-"+name)
+	lock, err := os.OpenFile(pending, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", nil, fmt.Errorf("creating a staging lock in %q: %w", filepath.Dir(dir), err)
 	}
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		lock.Close()
+		os.Remove(pending)
 		return "", nil, fmt.Errorf("locking %q: %w", lock.Name(), err)
+	}
+	if err := os.Rename(pending, dir+".lock"); err != nil {
+		lock.Close()
+		os.Remove(pending)
+		return "", nil, fmt.Errorf("creating a staging lock in %q: %w", filepath.Dir(dir), err)
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		lock.Close()
-		os.Remove(lock.Name())
+		os.Remove(dir + ".lock")
 		return "", nil, fmt.Errorf("creating a staging directory: %w", err)
 	}
 	release = func() {
 		runtime.RemoveAll(s.Mapping, dir)
-		os.Remove(lock.Name())
+		os.Remove(dir + ".lock")
 		lock.Close()
 	}
 	return dir, release, nil
@@ -145,6 +155,14 @@ func (s *Store) SweepTemp() {
 		return
 	}
 	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".pending-") {
+			// A lock on its way to its name; one left by a killed command
+			// is removed once old enough that no live one can be it.
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
+				os.Remove(filepath.Join(tmp, e.Name()))
+			}
+			continue
+		}
 		name, ok := strings.CutSuffix(e.Name(), ".lock")
 		if !ok {
 			if _, err := os.Stat(filepath.Join(tmp, e.Name()+".lock")); errors.Is(err, os.ErrNotExist) {

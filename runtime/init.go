@@ -126,6 +126,13 @@ func runInit() {
 	// Whatever else the user's shell leaked to sandbox stays out of the
 	// container.
 	unix.CloseRange(fdConsole+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	// Catch the signals to forward from the start: PID 1 ignores what it
+	// does not handle, and Go's own handling of SIGTERM in a PID 1 that
+	// cannot die of it ends in exit(2). What comes before the payload exists
+	// is forwarded to it as soon as it does.
+	sigs := make(chan os.Signal, 32)
+	signal.Notify(sigs, forwardedSignals...)
+	signal.Notify(sigs, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU)
 	var spec Spec
 	readPayload(&spec)
 	traceOn = spec.Trace
@@ -145,17 +152,14 @@ func runInit() {
 	Trace("payload started")
 	report(status{Type: "started", Pid: pid})
 	unix.Close(fdStatus)
-	os.Exit(superviseInit(pid))
+	os.Exit(superviseInit(pid, sigs))
 }
 
 // superviseInit forwards signals to the payload and reaps every child
 // (orphans re-parented to us included) until the payload exits; it returns
 // the payload's exit status. The kernel then kills whatever is left in the
 // PID namespace as we exit.
-func superviseInit(pid int) int {
-	sigs := make(chan os.Signal, 32)
-	signal.Notify(sigs, forwardedSignals...)
-	signal.Notify(sigs, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU)
+func superviseInit(pid int, sigs chan os.Signal) int {
 	go func() {
 		for s := range sigs {
 			unix.Kill(pid, s.(syscall.Signal))
