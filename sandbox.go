@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -62,7 +63,7 @@ func main() {
 		runtime.Main()
 	}
 	runtime.Trace("main")
-	os.Exit(dispatch(os.Args[1:]))
+	os.Exit(profiled(func() int { return dispatch(os.Args[1:]) }))
 }
 
 // usageError is a command-line mistake: it prints the usage line too.
@@ -169,4 +170,22 @@ func printHelp(w *os.File, c *command) {
 		c.flags(fs)
 	}
 	fmt.Fprintf(w, "\nFlags:\n%s", fs.FlagUsages())
+}
+
+// profiled runs fn under the CPU profiler when SANDBOX_CPUPROFILE names a
+// file (for `go tool pprof`), the way to see where a slow command spends.
+func profiled(fn func() int) int {
+	path := os.Getenv("SANDBOX_CPUPROFILE")
+	if path == "" {
+		return fn()
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox: SANDBOX_CPUPROFILE: %v\n", err)
+		return fn()
+	}
+	defer f.Close()
+	pprof.StartCPUProfile(f)
+	defer pprof.StopCPUProfile()
+	return fn()
 }

@@ -23,7 +23,9 @@ var (
 // Media types are not trusted for this: registries and tools mislabel
 // layers, and the bytes cannot lie.
 func Decompress(r io.Reader) (io.ReadCloser, error) {
-	br := bufio.NewReader(r)
+	// A large buffer: the decoders read it byte by byte through
+	// io.ByteReader, and refilling it is a read from the network or a pipe.
+	br := bufio.NewReaderSize(r, 256<<10)
 	// A stream shorter than the longest magic is not compressed; let the
 	// tar reader judge it.
 	magic, err := br.Peek(len(zstdMagic))

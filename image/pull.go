@@ -121,7 +121,17 @@ func (s *Store) pullOne(ctx context.Context, ref string, plat v1.Platform, o Pul
 	if len(layers) != len(cfg.RootFS.DiffIDs) {
 		return nil, fmt.Errorf("%s has %d layers but its config lists %d diff IDs", ref, len(layers), len(cfg.RootFS.DiffIDs))
 	}
-	stats, err := s.fetchLayers(ref, layers, cfg.RootFS.DiffIDs, o)
+	man, err := img.Manifest()
+	if err != nil {
+		return nil, fmt.Errorf("reading the manifest of %s: %w", ref, err)
+	}
+	sizes := make([]int64, len(layers))
+	for i := range layers {
+		if i < len(man.Layers) {
+			sizes[i] = man.Layers[i].Size
+		}
+	}
+	stats, err := s.fetchLayers(ref, layers, sizes, cfg.RootFS.DiffIDs, o)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +141,7 @@ func (s *Store) pullOne(ctx context.Context, ref string, plat v1.Platform, o Pul
 
 // fetchLayers fetches and unpacks the layers the store lacks, a few at a
 // time, and returns every layer's stats in order.
-func (s *Store) fetchLayers(ref string, layers []v1.Layer, diffIDs []v1.Hash, o PullOptions) ([]layerStats, error) {
+func (s *Store) fetchLayers(ref string, layers []v1.Layer, sizes []int64, diffIDs []v1.Hash, o PullOptions) ([]layerStats, error) {
 	stats := make([]layerStats, len(layers))
 	bars := newProgress(o.Progress)
 	defer bars.stop()
@@ -153,7 +163,7 @@ func (s *Store) fetchLayers(ref string, layers []v1.Layer, diffIDs []v1.Hash, o 
 			defer wg.Done()
 			slots <- struct{}{}
 			defer func() { <-slots }()
-			ls, err := s.fetchLayer(l, want, bars)
+			ls, err := s.fetchLayer(l, sizes[i], want, bars)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -176,20 +186,20 @@ func (s *Store) fetchLayers(ref string, layers []v1.Layer, diffIDs []v1.Hash, o 
 // fetchLayer streams one layer from the registry into the store: the
 // compressed bytes are hashed against the layer's digest, decompressed,
 // hashed against the diff ID, and unpacked, all as they arrive.
-func (s *Store) fetchLayer(l v1.Layer, diffID string, bars *progress) (layerStats, error) {
+func (s *Store) fetchLayer(l v1.Layer, size int64, diffID string, bars *progress) (layerStats, error) {
 	digest, err := l.Digest()
 	if err != nil {
 		return layerStats{}, err
 	}
-	size, _ := l.Size()
 	rc, err := l.Compressed()
 	if err != nil {
 		return layerStats{}, fmt.Errorf("fetching layer %s: %w", digest, err)
 	}
 	defer rc.Close()
-	// The registry's bytes are checked against the digest we asked for:
-	// a mismatch fails the layer and nothing of it enters the store.
-	check := newDigestReader(bars.reader(diffID, rc, size), digest.String())
+	// go-containerregistry checks the bytes against the digest we asked
+	// for as the blob ends: a mismatch fails the layer and nothing of it
+	// enters the store.
+	check := &blobReader{r: bars.reader(diffID, rc, size), digest: digest.String()}
 	plain, err := Decompress(check)
 	if err != nil {
 		return layerStats{}, fmt.Errorf("reading layer %s: %w", digest, err)

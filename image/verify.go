@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 )
 
@@ -15,40 +14,32 @@ func digestOf(b []byte) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// digestReader hashes what passes through it, so that a stream can be
-// checked against the digest it was asked for once it has been consumed.
-// It remembers the first read error: a consumer that stops early (a tar
-// reader at its end-of-archive marker) must not hide a broken stream.
-type digestReader struct {
-	r    io.Reader
-	h    hash.Hash
-	want string
-	err  error
+// blobReader passes a registry blob through and remembers the first read
+// error: go-containerregistry checks the digest as the blob ends and
+// reports a mismatch as that error, and a consumer that stops early (a tar
+// reader at its end-of-archive marker) must not hide it. verify reads what
+// is left, so the check always runs.
+type blobReader struct {
+	r      io.Reader
+	digest string
+	err    error
 }
 
-func newDigestReader(r io.Reader, want string) *digestReader {
-	return &digestReader{r: r, h: sha256.New(), want: want}
-}
-
-func (d *digestReader) Read(p []byte) (int, error) {
-	n, err := d.r.Read(p)
-	d.h.Write(p[:n])
-	if err != nil && !errors.Is(err, io.EOF) && d.err == nil {
-		d.err = err
+func (b *blobReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && b.err == nil {
+		b.err = err
 	}
 	return n, err
 }
 
-// verify reads what is left and checks the digest.
-func (d *digestReader) verify() error {
-	if _, err := io.Copy(io.Discard, d); err != nil && d.err == nil {
-		d.err = err
+// verify reads what is left and returns the blob's error, naming it.
+func (b *blobReader) verify() error {
+	if _, err := io.Copy(io.Discard, b); err != nil && b.err == nil {
+		b.err = err
 	}
-	if d.err != nil {
-		return fmt.Errorf("reading blob %s: %w", d.want, d.err)
-	}
-	if got := "sha256:" + hex.EncodeToString(d.h.Sum(nil)); got != d.want {
-		return fmt.Errorf("blob %s does not match its digest (its content hashes to %s): the registry served corrupt data; nothing of it was stored", d.want, got)
+	if b.err != nil {
+		return fmt.Errorf("blob %s: %w (the registry served data that does not match its digest, or the transfer broke; nothing of it was stored)", b.digest, b.err)
 	}
 	return nil
 }

@@ -70,8 +70,15 @@ func benchPull(sandbox, work string, n int, debianTar string) {
 				name string
 				run  func(i int) (time.Duration, int64, error)
 			}{"podman", func(i int) (time.Duration, int64, error) {
-				exec.Command(p, "rmi", "-f", ref).Run()
-				return measure(nil, nil, p, "pull", "-q", "--tls-verify=false", ref)
+				// A fresh storage each time, as sandbox gets a fresh store:
+				// layers left from an earlier pull would make it a no-op.
+				root := filepath.Join(work, fmt.Sprintf("podman-%d", i))
+				defer func() {
+					exec.Command(p, "unshare", "rm", "-rf", root).Run()
+					os.RemoveAll(root)
+				}()
+				return measure(nil, nil, p, "--root", filepath.Join(root, "storage"), "--runroot", filepath.Join(root, "run"),
+					"pull", "-q", "--tls-verify=false", ref)
 			}})
 		}
 		if sk, err := exec.LookPath("skopeo"); err == nil {
