@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +25,9 @@ type Options struct {
 	// Split, when not nil, receives the split record that Assemble needs
 	// to rebuild the exact tar from dir later (see split.go).
 	Split io.Writer
+	// Workers is how many small files are written at once (see async.go);
+	// 0 means one per CPU (at least 2), 1 writes everything in order.
+	Workers int
 }
 
 // Stats counts what Unpack wrote and skipped.
@@ -113,6 +117,13 @@ func Unpack(r io.Reader, dir string, opts Options) (Stats, error) {
 		verified: make(map[string]bool),
 	}
 	defer u.dropParent()
+	if n := opts.Workers; n != 1 {
+		if n == 0 {
+			n = max(2, goruntime.NumCPU())
+		}
+		u.async = newWriters(u, n)
+		defer u.async.stop()
+	}
 
 	if opts.Split != nil {
 		u.split = newSplitRecorder(r, opts.Split)
@@ -128,8 +139,14 @@ func Unpack(r io.Reader, dir string, opts Options) (Stats, error) {
 			return u.stats, fmt.Errorf("unpacking into %q: reading tar: %w", dir, err)
 		}
 		if err := u.entry(tr, hdr); err != nil {
+			if u.async != nil {
+				u.async.drain()
+			}
 			return u.stats, err
 		}
+	}
+	if err := u.drain(); err != nil {
+		return u.stats, err
 	}
 	if err := u.finishDirs(); err != nil {
 		return u.stats, err
@@ -163,8 +180,10 @@ type unpacker struct {
 	// The parent directory of the previous entry, kept open because tar
 	// entries usually come grouped by directory.
 	parentName string
-	parentFile *os.File
-	parentFd   int
+	parent     *dirRef
+	// async writes small files in parallel; nil when Workers is 1.
+	async    *writers
+	draining bool
 }
 
 // dirMeta is what finishDirs applies to one directory.
@@ -185,6 +204,19 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header) error {
 		return fmt.Errorf("unpacking %q: %w", hdr.Name, err)
 	}
 	dir, base := splitName(name)
+	if u.async != nil {
+		if err := u.async.failed(); err != nil {
+			return err
+		}
+		// Entries that name other paths (links, whiteouts) or this name
+		// again wait for the files still being written.
+		special := hdr.Typeflag == tar.TypeLink || strings.HasPrefix(base, whiteoutPrefix)
+		if special || u.async.pending[name] {
+			if err := u.drain(); err != nil {
+				return err
+			}
+		}
+	}
 
 	switch {
 	case base == opaqueMarker:
@@ -271,7 +303,7 @@ func (u *unpacker) mkdir(hdr *tar.Header, name, dir, base string) error {
 	// next parent.
 	if name != "." {
 		u.dropParent()
-		u.parentName, u.parentFile, u.parentFd = name, os.NewFile(uintptr(fd), name), fd
+		u.parentName, u.parent = name, newDirRef(os.NewFile(uintptr(fd), name))
 		u.verified[name] = true
 	} else {
 		unix.Close(fd)
@@ -285,6 +317,45 @@ func (u *unpacker) file(tr *tar.Reader, hdr *tar.Header, name, dir, base string)
 	if err != nil {
 		return err
 	}
+	if u.async != nil {
+		if queued, err := u.async.submit(tr, hdr, name, base); queued || err != nil {
+			return err
+		}
+	}
+	if u.split != nil {
+		u.split.beginFile()
+	}
+	var n int64
+	err = u.writeFileFrom(pfd, name, base, hdr, func(f *os.File) error {
+		// Hide f's ReadFrom so that CopyBuffer uses our buffer.
+		var err error
+		n, err = io.CopyBuffer(struct{ io.Writer }{f}, tr, u.buf)
+		return err
+	}, true)
+	if u.split != nil {
+		u.split.endFile(name, n)
+	}
+	u.stats.Bytes += n
+	if err != nil {
+		return err
+	}
+	u.stats.Files++
+	return nil
+}
+
+// writeFile writes a file whose contents are in memory (see async.go).
+// Without clearExisting, something already at the name is an error that
+// wraps EEXIST.
+func (u *unpacker) writeFile(pfd int, name, base string, hdr *tar.Header, data []byte, clearExisting bool) error {
+	return u.writeFileFrom(pfd, name, base, hdr, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	}, clearExisting)
+}
+
+// writeFileFrom creates base in pfd, fills it, and sets its owner, xattrs,
+// mode and times.
+func (u *unpacker) writeFileFrom(pfd int, name, base string, hdr *tar.Header, fill func(*os.File) error, clearExisting bool) error {
 	// Create first and clear only if something is there: in a fresh layer
 	// nothing is, and the lookup would cost a system call per file.
 	// O_EXCL as well as O_NOFOLLOW: anything found at the name was not put
@@ -295,7 +366,7 @@ func (u *unpacker) file(tr *tar.Reader, hdr *tar.Header, name, dir, base string)
 		create |= 0o200 // setting a user.* xattr needs write permission
 	}
 	fd, err := openNoFollowMode(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, create)
-	if errors.Is(err, unix.EEXIST) {
+	if errors.Is(err, unix.EEXIST) && clearExisting {
 		if err := u.clear(pfd, name, base); err != nil {
 			return err
 		}
@@ -306,17 +377,7 @@ func (u *unpacker) file(tr *tar.Reader, hdr *tar.Header, name, dir, base string)
 	}
 	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
-
-	// Hide f's ReadFrom so that CopyBuffer uses our buffer.
-	if u.split != nil {
-		u.split.beginFile()
-	}
-	n, err := io.CopyBuffer(struct{ io.Writer }{f}, tr, u.buf)
-	if u.split != nil {
-		u.split.endFile(name, n)
-	}
-	u.stats.Bytes += n
-	if err != nil {
+	if err := fill(f); err != nil {
 		return fmt.Errorf("writing file: %w", err)
 	}
 	if err := u.ownAndXattrs(fd, hdr); err != nil {
@@ -333,11 +394,7 @@ func (u *unpacker) file(tr *tar.Reader, hdr *tar.Header, name, dir, base string)
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("writing file: %w", err)
 	}
-	if err := setTimes(pfd, base, hdr); err != nil {
-		return err
-	}
-	u.stats.Files++
-	return nil
+	return setTimes(pfd, base, hdr)
 }
 
 // fifo makes a named pipe.
@@ -557,15 +614,19 @@ func (u *unpacker) finishDirs() error {
 // and its parents (mode 0755) if needed. The descriptor stays valid until
 // the next call.
 func (u *unpacker) openParent(dir string) (int, error) {
-	if u.parentFile != nil && u.parentName == dir {
+	if u.parent != nil && u.parentName == dir {
 		// Entries since the last check only touched names below dir, so
 		// its path has not changed.
-		return u.parentFd, nil
+		return u.parent.fd, nil
 	}
 	u.dropParent()
 	// A directory this Unpack made or checked stays a real directory until
 	// clear removes it (which forgets it): no need to walk its path again.
 	if !u.verified[dir] {
+		// A file still queued could be one of its components.
+		if err := u.drain(); err != nil {
+			return -1, err
+		}
 		if err := u.checkNoSymlinks(dir); err != nil {
 			return -1, err
 		}
@@ -580,16 +641,26 @@ func (u *unpacker) openParent(dir string) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("opening parent directory: %w", err)
 	}
-	u.parentName, u.parentFile, u.parentFd = dir, f, int(f.Fd())
-	return u.parentFd, nil
+	u.parentName, u.parent = dir, newDirRef(f)
+	return u.parent.fd, nil
 }
 
 // dropParent closes the cached parent directory.
 func (u *unpacker) dropParent() {
-	if u.parentFile != nil {
-		u.parentFile.Close()
-		u.parentFile = nil
+	if u.parent != nil {
+		u.parent.release()
+		u.parent = nil
 	}
+}
+
+// drain finishes the files being written in parallel.
+func (u *unpacker) drain() error {
+	if u.async == nil || u.draining {
+		return nil
+	}
+	u.draining = true
+	defer func() { u.draining = false }()
+	return u.async.drain()
 }
 
 // checkNoSymlinks refuses a path whose existing components include a
@@ -638,6 +709,10 @@ func (u *unpacker) clear(pfd int, name, base string) error {
 			return fmt.Errorf("replacing existing entry: %w", err)
 		}
 		return nil
+	}
+	// Files below it may still be being written.
+	if err := u.drain(); err != nil {
+		return err
 	}
 	for d := range u.verified {
 		if d == name || strings.HasPrefix(d, name+"/") {
