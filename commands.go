@@ -53,6 +53,7 @@ func openSetup() (*setup, error) {
 		return nil, err
 	}
 	s.store.Search = s.user.SearchRegistries()
+	s.store.RunDir = s.paths.Runtime
 	// Said once, when the store is made (and again by the store if the map
 	// later changes); `sandbox info` always shows it.
 	if s.store.New && m.Mode == userns.ModeSingle && opts.Force == "" {
@@ -86,7 +87,7 @@ func (f *pullFlags) options(s *setup, quiet bool) *image.PullOptions {
 type runFlags struct {
 	pull                                                   pullFlags
 	name, workdir, user, hostname, net, entrypoint, driver string
-	rm, interactive, tty, readOnly                         bool
+	rm, interactive, tty, readOnly, detach                 bool
 	env, envFiles, volumes                                 []string
 	limits                                                 map[string]*string
 }
@@ -115,13 +116,14 @@ func (f *runFlags) add(fs *pflag.FlagSet, all bool) {
 		fs.BoolVar(&f.rm, "rm", false, "remove the container when it exits")
 		fs.BoolVarP(&f.interactive, "interactive", "i", false, "keep standard input open")
 		fs.BoolVarP(&f.tty, "tty", "t", false, "give the command a terminal")
+		fs.BoolVarP(&f.detach, "detach", "d", false, "run in the background and print the container ID")
 	}
 }
 
 // config turns the flags into a container.Config.
 func (f *runFlags) config(fs *pflag.FlagSet, s *setup, img string, cmd []string) (container.Config, error) {
 	cfg := container.Config{
-		Image: img, Cmd: cmd, Name: f.name, Rm: f.rm, Interactive: f.interactive, TTY: f.tty,
+		Image: img, Cmd: cmd, Name: f.name, Rm: f.rm, Detach: f.detach, Interactive: f.interactive, TTY: f.tty,
 		Workdir: f.workdir, User: f.user, Hostname: f.hostname, ReadOnly: f.readOnly,
 		Network: f.net, StorageDriver: fuseoverlay.Driver(f.driver),
 	}
@@ -179,9 +181,13 @@ func runCommand() *command {
 			}
 			io := stdio()
 			io.Pull = f.pull.options(s, false)
-			code, err := container.Run(s.store, cfg, io)
+			c, code, err := container.Run(s.store, cfg, io)
 			if err != nil {
 				return err
+			}
+			if cfg.Detach {
+				fmt.Println(c.ID)
+				return nil
 			}
 			return exitCode(code)
 		},
@@ -224,7 +230,7 @@ func shellCommand() *command {
 			cfg.TTY = term.IsTerminal(int(os.Stdin.Fd()))
 			io := stdio()
 			io.Pull = f.pull.options(s, false)
-			code, err := container.Run(s.store, cfg, io)
+			_, code, err := container.Run(s.store, cfg, io)
 			if err != nil {
 				return err
 			}

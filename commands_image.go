@@ -84,8 +84,8 @@ func printJSON(v any) error {
 func inspectCommand() *command {
 	return &command{
 		name:         "inspect",
-		usage:        "IMAGE...",
-		summary:      "Show the details of images as JSON.",
+		usage:        "CONTAINER|IMAGE...",
+		summary:      "Show the details of containers or images as JSON.",
 		interspersed: true,
 		run: func(fs *pflag.FlagSet, args []string) error {
 			if len(args) == 0 {
@@ -97,9 +97,14 @@ func inspectCommand() *command {
 			}
 			var out []any
 			for _, a := range args {
+				// A container by that name or ID first, as docker does.
+				if d, err := container.Inspect(s.store, a); err == nil {
+					out = append(out, d)
+					continue
+				}
 				d, err := s.store.Inspect(a)
 				if err != nil {
-					return err
+					return fmt.Errorf("no container or image %q: %w", a, err)
 				}
 				out = append(out, d)
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/sandbox-dev/sandbox/container"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
 
@@ -38,6 +39,18 @@ func init() {
 	commands = []*command{
 		runCommand(),
 		shellCommand(),
+		createCommand(),
+		startCommand(),
+		stopCommand(),
+		killCommand(),
+		waitCommand(),
+		restartCommand(),
+		rmCommand(),
+		psCommand(),
+		logsCommand(),
+		execCommand(),
+		renameCommand(),
+		containerCommand(),
 		pullCommand(),
 		pushCommand(),
 		importCommand(),
@@ -61,6 +74,9 @@ func main() {
 	// before anything else runs.
 	if runtime.IsInit() {
 		runtime.Main()
+	}
+	if container.IsMonitor() {
+		container.MonitorMain()
 	}
 	runtime.Trace("main")
 	os.Exit(profiled(func() int { return dispatch(os.Args[1:]) }))

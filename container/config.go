@@ -18,6 +18,7 @@ type Config struct {
 	Image       string          `json:"image"`
 	Name        string          `json:"name,omitempty"`
 	Rm          bool            `json:"rm,omitempty"`
+	Detach      bool            `json:"detach,omitempty"`
 	Interactive bool            `json:"interactive,omitempty"`
 	TTY         bool            `json:"tty,omitempty"`
 	Env         []string        `json:"env,omitempty"` // KEY=VALUE; later wins

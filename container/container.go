@@ -135,7 +135,11 @@ func SweepRemoved(s *image.Store) {
 			continue
 		}
 		if unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			runtime.RemoveAll(s.Mapping, dir)
+			if c != nil {
+				Remove(s, c)
+			} else {
+				runtime.RemoveAll(s.Mapping, dir)
+			}
 		}
 		lock.Close()
 	}

@@ -1,8 +1,6 @@
 package container
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,54 +24,6 @@ type IO struct {
 	Pull *image.PullOptions
 }
 
-// Run creates a container from cfg and runs it in the foreground; it
-// returns the payload's exit status, or an error (a *runtime.Error carries
-// the exit code) when sandbox itself fails. With cfg.Rm the container is
-// removed afterwards, whatever the exit.
-func Run(s *image.Store, cfg Config, stdio IO) (int, error) {
-	if err := cfg.Validate(); err != nil {
-		return 0, err
-	}
-	img, err := s.Resolve(cfg.Image)
-	if errors.Is(err, image.ErrNotFound) && stdio.Pull != nil {
-		img, err = s.Pull(context.Background(), cfg.Image, *stdio.Pull)
-	}
-	if err != nil {
-		return 0, err
-	}
-	runtime.Trace("image resolved")
-	SweepRemoved(s)
-	c, lock, err := create(s, img, cfg)
-	if err != nil {
-		return 0, err
-	}
-	runtime.Trace("container created")
-	defer lock.Close()
-	if cfg.Rm {
-		defer func() {
-			if err := runtime.RemoveAll(s.Mapping, Dir(s, c.ID)); err != nil && stdio.Warn != nil {
-				stdio.Warn(fmt.Sprintf("removing container %s: %v", c.ID[:12], err))
-			}
-			runtime.Trace("container removed")
-		}()
-	}
-	spec, err := buildSpec(s, c, img, stdio)
-	if err != nil {
-		return 0, err
-	}
-	opts := runtime.Options{Mapping: s.Mapping, Stdout: stdio.Stdout, Stderr: stdio.Stderr}
-	if cfg.Interactive {
-		opts.Stdin = stdio.Stdin
-	}
-	opts.OnRootfs = func(driver, reason string) {
-		// A fallback is said once per store (and again if it changes):
-		// `sandbox info` shows it any time.
-		if reason != "" && stdio.Warn != nil && s.Once("storage-fallback", reason) {
-			stdio.Warn("storage: " + reason)
-		}
-	}
-	return runtime.Run(spec, opts)
-}
 
 // buildSpec turns the container, its image and its config into what the
 // init needs.

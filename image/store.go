@@ -32,6 +32,9 @@ type Store struct {
 	// Search is where names without a registry are looked for, locally
 	// and in Pull. Default: docker.io.
 	Search []string
+	// RunDir holds live data of running containers (exec sockets), under
+	// $XDG_RUNTIME_DIR: it does not survive a reboot, as they do not.
+	RunDir string
 }
 
 // storeMeta (store.json) records what the store's layers were unpacked

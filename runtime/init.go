@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -138,10 +140,39 @@ func runInit() {
 	traceOn = spec.Trace
 	Trace("init read spec")
 
+	// The exec socket is made while its path is still in reach.
+	var execL *net.UnixListener
+	if spec.ExecSocket != "" {
+		l, err := listenExec(spec.ExecSocket)
+		if err != nil {
+			fail(125, "%v", err)
+		}
+		execL = l
+	}
 	if err := setupRootfs(&spec); err != nil {
 		fail(125, "%v", err)
 	}
-	pid, err := startPayload(&spec)
+	sp, err := newSpawner(&spec)
+	if err != nil {
+		fail(125, "%v", err)
+	}
+	// Reap every child, whoever started it; hand statuses to starters.
+	go func() {
+		for {
+			var ws unix.WaitStatus
+			wpid, err := unix.Wait4(-1, &ws, 0, nil)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				// ECHILD: nothing to reap until the next start.
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			sp.reaped(wpid, ws)
+		}
+	}()
+	pid, exit, err := startPayload(&spec, sp)
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
@@ -149,40 +180,22 @@ func runInit() {
 		}
 		fail(125, "%v", err)
 	}
+	if execL != nil {
+		go serveExec(execL, &spec, sp)
+	}
 	Trace("payload started")
 	report(status{Type: "started", Pid: pid})
 	unix.Close(fdStatus)
-	os.Exit(superviseInit(pid, sigs))
-}
-
-// superviseInit forwards signals to the payload and reaps every child
-// (orphans re-parented to us included) until the payload exits; it returns
-// the payload's exit status. The kernel then kills whatever is left in the
-// PID namespace as we exit.
-func superviseInit(pid int, sigs chan os.Signal) int {
 	go func() {
 		for s := range sigs {
 			unix.Kill(pid, s.(syscall.Signal))
 		}
 	}()
-	for {
-		var ws unix.WaitStatus
-		wpid, err := unix.Wait4(-1, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 125 // ECHILD: cannot happen while the payload lives
-		}
-		if wpid != pid {
-			continue
-		}
-		if ws.Signaled() {
-			return 128 + int(ws.Signal())
-		}
-		return ws.ExitStatus()
-	}
+	// The container ends with its payload; the kernel then kills what is
+	// left in the PID namespace as we exit.
+	os.Exit(exitCode(<-exit))
 }
+
 
 // tasks are functions a CLI package registers to run inside a fresh user
 // namespace with the store's id map (unpacking a layer, removing a tree

@@ -60,6 +60,9 @@ type Options struct {
 	// OnRootfs is called with the storage driver that assembled the root and
 	// the reason for a fallback, when there was one.
 	OnRootfs func(driver, reason string)
+	// OnStarted is called with the init's pid (in the host's PID
+	// namespace) once the payload runs.
+	OnStarted func(initPid int)
 }
 
 // Run starts the container described by spec, relays its terminal and
@@ -119,14 +122,14 @@ func Run(spec *Spec, opts Options) (int, error) {
 		if err != nil {
 			c.cmd.Process.Kill()
 			c.wait()
-			if serr := c.readStatus(opts.OnRootfs); serr != nil {
+			if serr := c.readStatus(opts); serr != nil {
 				return 0, serr
 			}
 			return 0, &Error{Code: 125, Msg: err.Error()}
 		}
 		defer tty.restore()
 	}
-	serr := c.readStatus(opts.OnRootfs)
+	serr := c.readStatus(opts)
 	Trace("init reported")
 	code := c.wait()
 	Trace("init exited")
@@ -306,7 +309,7 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 
 // readStatus reads the child's messages until it closes the pipe (it
 // started the payload, or failed, or died). It returns the child's error.
-func (c *child) readStatus(onRootfs func(driver, reason string)) error {
+func (c *child) readStatus(opts Options) error {
 	sc := bufio.NewScanner(c.status)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	var failure error
@@ -323,8 +326,12 @@ func (c *child) readStatus(onRootfs func(driver, reason string)) error {
 			}
 			failure = &Error{Code: code, Msg: st.Msg}
 		case "rootfs":
-			if onRootfs != nil {
-				onRootfs(st.Driver, st.Msg)
+			if opts.OnRootfs != nil {
+				opts.OnRootfs(st.Driver, st.Msg)
+			}
+		case "started":
+			if opts.OnStarted != nil {
+				opts.OnStarted(c.cmd.Process.Pid)
 			}
 		}
 	}
@@ -374,7 +381,7 @@ func RunTaskIO(m userns.Mapping, name string, args []string, stdin io.Reader, st
 		return err
 	}
 	defer c.close()
-	serr := c.readStatus(nil)
+	serr := c.readStatus(Options{})
 	code := c.wait()
 	if serr != nil {
 		return serr

@@ -32,6 +32,8 @@ type Spec struct {
 	SysFromHost bool
 	// Trace passes SANDBOX_TRACE on to the init.
 	Trace bool
+	// ExecSocket, when set, is where the init listens for `sandbox exec`.
+	ExecSocket string
 	// Tmpfs lists container paths that get a fresh tmpfs (the host image's /tmp).
 	Tmpfs []string
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
@@ -28,6 +29,12 @@ func receiveConsole(sock *os.File, stdin, stdout *os.File) (*ttyRelay, error) {
 	if err != nil {
 		return nil, err
 	}
+	return relayConsole(master, stdin, stdout)
+}
+
+// relayConsole relays between the user's terminal and a pty master.
+func relayConsole(master, stdin, stdout *os.File) (*ttyRelay, error) {
+	var err error
 	r := &ttyRelay{master: master, stdinFd: -1, out: make(chan struct{})}
 	if stdin != nil && term.IsTerminal(int(stdin.Fd())) {
 		r.stdinFd = int(stdin.Fd())
@@ -70,6 +77,14 @@ func (r *ttyRelay) resize(files ...*os.File) {
 // drain waits until the payload's last output has been written.
 func (r *ttyRelay) drain() { <-r.out }
 
+// drainFor is drain bounded in time.
+func (r *ttyRelay) drainFor(d time.Duration) {
+	select {
+	case <-r.out:
+	case <-time.After(d):
+	}
+}
+
 // restore puts the user's terminal back as it was. It runs on every exit
 // path of Run (deferred), so a failed or killed payload never leaves the
 // terminal raw.
@@ -101,7 +116,12 @@ func recvFd(sock *os.File) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("receiving the container's terminal: %w", err)
 	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	return fdFromOOB(oob[:oobn])
+}
+
+// fdFromOOB takes the one descriptor a message carried.
+func fdFromOOB(oob []byte) (*os.File, error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil || len(msgs) == 0 {
 		return nil, errors.New("the sandbox init ended before handing over the terminal")
 	}

@@ -1,0 +1,410 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/runtime"
+)
+
+func createCommand() *command {
+	f := &runFlags{}
+	return &command{
+		name:    "create",
+		usage:   "[FLAGS] IMAGE [COMMAND [ARG...]]",
+		summary: "Create a container without starting it; print its ID.",
+		flags:   func(fs *pflag.FlagSet) { f.add(fs, true) },
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) == 0 {
+				return &usageError{lookup("create"), errors.New("create needs an IMAGE")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			cfg, err := f.config(fs, s, args[0], args[1:])
+			if err != nil {
+				return err
+			}
+			io := stdio()
+			io.Pull = f.pull.options(s, false)
+			c, lock, err := container.Create(s.store, cfg, io)
+			if err != nil {
+				return err
+			}
+			lock.Close()
+			fmt.Println(c.ID)
+			return nil
+		},
+	}
+}
+
+func startCommand() *command {
+	var attach, interactive bool
+	return &command{
+		name:    "start",
+		usage:   "[-a] [-i] CONTAINER...",
+		summary: "Start created or stopped containers (on their own writable layer).",
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVarP(&attach, "attach", "a", false, "run in the foreground and return its exit code")
+			fs.BoolVarP(&interactive, "interactive", "i", false, "with -a: pass standard input")
+		},
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) == 0 {
+				return &usageError{lookup("start"), errors.New("start needs a CONTAINER")}
+			}
+			if attach && len(args) > 1 {
+				return &usageError{lookup("start"), errors.New("start -a takes one CONTAINER")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			io := stdio()
+			if !interactive {
+				io.Stdin = nil
+			}
+			var errs []error
+			for _, a := range args {
+				c, code, err := container.Start(s.store, a, attach, io)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if attach {
+					return exitCode(code)
+				}
+				fmt.Println(c.Name)
+			}
+			return errors.Join(errs...)
+		},
+	}
+}
+
+func stopCommand() *command {
+	var timeout int
+	return &command{
+		name:         "stop",
+		usage:        "[-t SECONDS] CONTAINER...",
+		summary:      "Stop containers: SIGTERM (or the image's stop signal), then SIGKILL after the timeout.",
+		flags:        func(fs *pflag.FlagSet) { fs.IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing") },
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			return eachContainer("stop", args, func(s *setup, ref string) error {
+				c, err := container.Stop(s.store, ref, time.Duration(timeout)*time.Second)
+				if err == nil {
+					fmt.Println(c.Name)
+				}
+				return err
+			})
+		},
+	}
+}
+
+func killCommand() *command {
+	var sig string
+	return &command{
+		name:         "kill",
+		usage:        "[-s SIGNAL] CONTAINER...",
+		summary:      "Send a signal (default SIGKILL) to containers.",
+		flags:        func(fs *pflag.FlagSet) { fs.StringVarP(&sig, "signal", "s", "KILL", "the signal: name or number") },
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			n, err := container.ParseSignal(sig)
+			if err != nil {
+				return &usageError{lookup("kill"), err}
+			}
+			return eachContainer("kill", args, func(s *setup, ref string) error {
+				c, err := container.Kill(s.store, ref, n)
+				if err == nil {
+					fmt.Println(c.Name)
+				}
+				return err
+			})
+		},
+	}
+}
+
+func waitCommand() *command {
+	return &command{
+		name:         "wait",
+		usage:        "CONTAINER...",
+		summary:      "Wait for containers to exit and print their exit codes.",
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			return eachContainer("wait", args, func(s *setup, ref string) error {
+				code, err := container.Wait(s.store, ref)
+				if err == nil {
+					fmt.Println(code)
+				}
+				return err
+			})
+		},
+	}
+}
+
+func restartCommand() *command {
+	var timeout int
+	return &command{
+		name:         "restart",
+		usage:        "[-t SECONDS] CONTAINER...",
+		summary:      "Stop and start containers again.",
+		flags:        func(fs *pflag.FlagSet) { fs.IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing") },
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			return eachContainer("restart", args, func(s *setup, ref string) error {
+				if _, err := container.Stop(s.store, ref, time.Duration(timeout)*time.Second); err != nil {
+					return err
+				}
+				c, _, err := container.Start(s.store, ref, false, stdio())
+				if err == nil {
+					fmt.Println(c.Name)
+				}
+				return err
+			})
+		},
+	}
+}
+
+func rmCommand() *command {
+	var force, volumes bool
+	return &command{
+		name:    "rm",
+		usage:   "[-f] CONTAINER...",
+		summary: "Remove containers (their writable layer and records; never a volume's host directory).",
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVarP(&force, "force", "f", false, "stop a running container first")
+			fs.BoolVarP(&volumes, "volumes", "v", false, "accepted for docker compatibility: sandbox has no named volumes to remove")
+		},
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			return eachContainer("rm", args, func(s *setup, ref string) error {
+				c, err := container.RemoveRef(s.store, ref, force)
+				if err == nil {
+					fmt.Println(c.Name)
+				}
+				return err
+			})
+		},
+	}
+}
+
+// eachContainer runs fn for each argument, going on past failures.
+func eachContainer(name string, args []string, fn func(s *setup, ref string) error) error {
+	if len(args) == 0 {
+		return &usageError{lookup(name), fmt.Errorf("%s needs a CONTAINER", name)}
+	}
+	s, err := openSetup()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, a := range args {
+		errs = append(errs, fn(s, a))
+	}
+	return errors.Join(errs...)
+}
+
+func renameCommand() *command {
+	return &command{
+		name:         "rename",
+		usage:        "CONTAINER NEW-NAME",
+		summary:      "Rename a container.",
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) != 2 {
+				return &usageError{lookup("rename"), errors.New("rename needs a CONTAINER and a NEW-NAME")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			return container.Rename(s.store, args[0], args[1])
+		},
+	}
+}
+
+func logsCommand() *command {
+	var o container.LogOptions
+	var tail string
+	return &command{
+		name:    "logs",
+		usage:   "[-f] [--tail N] [-t] CONTAINER",
+		summary: "Print what a detached container wrote.",
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVarP(&o.Follow, "follow", "f", false, "keep printing until the container exits")
+			fs.StringVar(&tail, "tail", "all", "print only the last N lines")
+			fs.BoolVarP(&o.Timestamps, "timestamps", "t", false, "prefix each line with its time")
+		},
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) != 1 {
+				return &usageError{lookup("logs"), errors.New("logs needs one CONTAINER")}
+			}
+			o.Tail = -1
+			if tail != "all" {
+				if _, err := fmt.Sscanf(tail, "%d", &o.Tail); err != nil || o.Tail < 0 {
+					return &usageError{lookup("logs"), fmt.Errorf("--tail %q: want a number of lines or all", tail)}
+				}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			return container.Logs(s.store, args[0], o, os.Stdout, os.Stderr)
+		},
+	}
+}
+
+func execCommand() *command {
+	var interactive, tty bool
+	var env []string
+	var workdir, user string
+	return &command{
+		name:    "exec",
+		usage:   "[FLAGS] CONTAINER COMMAND [ARG...]",
+		summary: "Run a command in a running container.",
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVarP(&interactive, "interactive", "i", false, "keep standard input open")
+			fs.BoolVarP(&tty, "tty", "t", false, "give the command a terminal")
+			fs.StringArrayVarP(&env, "env", "e", nil, "set an environment variable")
+			fs.StringVarP(&workdir, "workdir", "w", "", "working directory")
+			fs.StringVarP(&user, "user", "u", "", "user to run as")
+		},
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) < 2 {
+				return &usageError{lookup("exec"), errors.New("exec needs a CONTAINER and a COMMAND")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			io := stdio()
+			if !interactive {
+				io.Stdin = nil
+			}
+			req := runtime.ExecRequest{Args: args[1:], Env: container.ParseEnv(env), Cwd: workdir, User: user, TTY: tty}
+			code, err := container.Exec(s.store, args[0], req, io)
+			if err != nil {
+				return err
+			}
+			return exitCode(code)
+		},
+	}
+}
+
+func psCommand() *command {
+	var all, quiet bool
+	var format string
+	var filters []string
+	return &command{
+		name:    "ps",
+		usage:   "[-a] [-q] [--format json] [--filter KEY=VALUE]",
+		summary: "List running containers (-a: all).",
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVarP(&all, "all", "a", false, "list stopped containers too")
+			fs.BoolVarP(&quiet, "quiet", "q", false, "print only IDs")
+			fs.StringVar(&format, "format", "", `"json" for a JSON array`)
+			fs.StringArrayVarP(&filters, "filter", "f", nil, "status=created|running|exited, name=SUBSTRING, id=PREFIX, ancestor=IMAGE")
+		},
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if format != "" && format != "json" {
+				return &usageError{lookup("ps"), fmt.Errorf("--format %q: only json is supported", format)}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			rows, err := container.PS(s.store, all, filters)
+			if err != nil {
+				return &usageError{lookup("ps"), err}
+			}
+			switch {
+			case quiet:
+				for _, r := range rows {
+					fmt.Println(r.ID[:12])
+				}
+				return nil
+			case format == "json":
+				return printJSON(rows)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
+			fmt.Fprintln(w, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
+			for _, r := range rows {
+				cmd := strings.Join(r.Command, " ")
+				if len(cmd) > 20 {
+					cmd = cmd[:17] + "..."
+				}
+				fmt.Fprintf(w, "%s\t%s\t%q\t%s\t%s\t\t%s\n", r.ID[:12], r.Image, cmd, ago(r.Created), statusText(r.State), r.Name)
+			}
+			return w.Flush()
+		},
+	}
+}
+
+// statusText is docker's STATUS column.
+func statusText(st container.State) string {
+	switch st.Status {
+	case container.Running:
+		return "Up " + duration(time.Since(st.StartedAt))
+	case container.Exited:
+		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, duration(time.Since(st.FinishedAt)))
+	}
+	return "Created"
+}
+
+func duration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return "Less than a second"
+	case d < 2*time.Second:
+		return "1 second"
+	case d < time.Minute:
+		return fmt.Sprintf("%d seconds", int(d.Seconds()))
+	case d < 2*time.Minute:
+		return "About a minute"
+	case d < time.Hour:
+		return fmt.Sprintf("%d minutes", int(d.Minutes()))
+	case d < 2*time.Hour:
+		return "About an hour"
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d hours", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days", int(d.Hours()/24))
+}
+
+// containerCommand holds `container prune` (and `container ls`).
+func containerCommand() *command {
+	return &command{
+		name:         "container",
+		usage:        "prune | ls",
+		summary:      "Manage containers: prune removes every container that is not running.",
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) == 1 && (args[0] == "ls" || args[0] == "list") {
+				return lookup("ps").run(fs, nil)
+			}
+			if len(args) != 1 || args[0] != "prune" {
+				return &usageError{lookup("container"), errors.New("container needs a subcommand: prune or ls")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			removed, err := container.Prune(s.store)
+			for _, c := range removed {
+				fmt.Printf("Deleted: %s\n", c.ID)
+			}
+			return err
+		},
+	}
+}

@@ -1,0 +1,414 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/runtime"
+)
+
+// ErrRunning is returned when an operation needs a stopped container.
+var ErrRunning = errors.New("container is running")
+
+// Create makes a container from cfg without starting it (pulling the image
+// first when the store lacks it and stdio.Pull allows). The returned lock
+// file holds the container's lock: whoever runs the container keeps it.
+func Create(s *image.Store, cfg Config, stdio IO) (*Container, *os.File, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	img, err := s.Resolve(cfg.Image)
+	if errors.Is(err, image.ErrNotFound) && stdio.Pull != nil {
+		img, err = s.Pull(context.Background(), cfg.Image, *stdio.Pull)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	runtime.Trace("image resolved")
+	SweepRemoved(s)
+	c, lock, err := create(s, img, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	runtime.Trace("container created")
+	return c, lock, nil
+}
+
+// Run creates a container from cfg and runs it: in the foreground, returning
+// the payload's exit status, or with cfg.Detach in the background, returning
+// once it runs. With cfg.Rm the container is removed when it exits.
+func Run(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
+	c, lock, err := Create(s, cfg, stdio)
+	if err != nil {
+		return nil, 0, err
+	}
+	if cfg.Detach {
+		return c, 0, startDetached(s, c, lock)
+	}
+	code, err := runForeground(s, c, lock, stdio)
+	return c, code, err
+}
+
+// Start runs a created or exited container again, on the same writable
+// layer: attached (foreground) or detached.
+func Start(s *image.Store, ref string, attach bool, stdio IO) (*Container, int, error) {
+	c, err := Find(s, ref)
+	if err != nil {
+		return nil, 0, err
+	}
+	lock, err := lockContainer(s, c, false)
+	if err != nil {
+		return c, 0, err
+	}
+	if !attach {
+		return c, 0, startDetached(s, c, lock)
+	}
+	code, err := runForeground(s, c, lock, stdio)
+	return c, code, err
+}
+
+// lockContainer takes the container's lock: held by whoever runs it. With
+// wait it waits for the holder to finish; otherwise a held lock means the
+// container is running.
+func lockContainer(s *image.Store, c *Container, wait bool) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(Dir(s, c.ID), "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening the lock of container %s: %w", c.Name, err)
+	}
+	how := unix.LOCK_EX
+	if !wait {
+		how |= unix.LOCK_NB
+	}
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s (stop it with `sandbox stop %s`)", ErrRunning, c.Name, c.Name)
+		}
+		return nil, fmt.Errorf("locking container %s: %w", c.Name, err)
+	}
+	return f, nil
+}
+
+// runForeground runs c with this process as its recorder: it holds lock,
+// writes the state, and removes the container afterwards when it is --rm.
+func runForeground(s *image.Store, c *Container, lock *os.File, stdio IO) (int, error) {
+	defer lock.Close()
+	if c.Config.Rm {
+		defer func() {
+			if err := Remove(s, c); err != nil && stdio.Warn != nil {
+				stdio.Warn(fmt.Sprintf("removing container %s: %v", c.ID[:12], err))
+			}
+			runtime.Trace("container removed")
+		}()
+	}
+	img, err := s.Resolve(c.ImageID)
+	if err != nil {
+		return 0, fmt.Errorf("the image of container %s: %w", c.Name, err)
+	}
+	spec, err := buildSpec(s, c, img, stdio)
+	if err != nil {
+		return 0, err
+	}
+	opts := runtime.Options{Mapping: s.Mapping, Stdout: stdio.Stdout, Stderr: stdio.Stderr}
+	if c.Config.Interactive {
+		opts.Stdin = stdio.Stdin
+	}
+	return runRecorded(s, c, spec, opts, stdio.Warn, nil)
+}
+
+// runRecorded runs spec and records the container's state around it.
+func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.Options, warn func(string), onStarted func()) (int, error) {
+	opts.OnRootfs = func(driver, reason string) {
+		// A fallback is said once per store (and again if it changes):
+		// `sandbox info` shows it any time.
+		if reason != "" && warn != nil && s.Once("storage-fallback", reason) {
+			warn("storage: " + reason)
+		}
+	}
+	started := State{}
+	opts.OnStarted = func(pid int) {
+		start, _ := processStart(pid)
+		started = State{Status: Running, Pid: pid, PidStart: start, StartedAt: time.Now().UTC()}
+		writeState(s, c.ID, started)
+		if onStarted != nil {
+			onStarted()
+		}
+	}
+	// The exec socket lives in the user's runtime directory.
+	if dir, err := runDir(s, c); err == nil {
+		spec.ExecSocket = filepath.Join(dir, "exec.sock")
+	}
+	code, err := runtime.Run(spec, opts)
+	end := started
+	end.Status, end.Pid, end.FinishedAt = Exited, 0, time.Now().UTC()
+	end.ExitCode = code
+	if err != nil {
+		end.ExitCode = 125
+		var re *runtime.Error
+		if errors.As(err, &re) {
+			end.ExitCode = re.Code
+		}
+	}
+	writeState(s, c.ID, end)
+	if dir, derr := runDir(s, c); derr == nil {
+		os.RemoveAll(dir)
+	}
+	return code, err
+}
+
+// runDir is the container's directory under the user's runtime directory
+// (exec socket), made if missing. The short ID keeps the socket path under
+// the 108 bytes a unix socket address may have.
+func runDir(s *image.Store, c *Container) (string, error) {
+	if s.RunDir == "" {
+		return "", errors.New("no runtime directory")
+	}
+	if err := os.MkdirAll(s.RunDir, 0o700); err != nil {
+		return "", err
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(s.RunDir, &st); err != nil || int(st.Uid) != os.Getuid() || st.Mode&0o077 != 0 {
+		return "", fmt.Errorf("%q must be a directory of yours that only you can enter", s.RunDir)
+	}
+	dir := filepath.Join(s.RunDir, c.ID[:16])
+	return dir, os.MkdirAll(dir, 0o700)
+}
+
+// Stop asks the container to end with SIGTERM (or the image's stop
+// signal), waits up to timeout, then kills it. It returns when the
+// container has exited and its state is recorded.
+func Stop(s *image.Store, ref string, timeout time.Duration) (*Container, error) {
+	c, err := Find(s, ref)
+	if err != nil {
+		return nil, err
+	}
+	st := CurrentState(s, c.ID)
+	if st.Status != Running {
+		return c, nil
+	}
+	sig := unix.SIGTERM
+	if img, err := s.Resolve(c.ImageID); err == nil && img.Config.Config.StopSignal != "" {
+		if n, ok := signalByName(img.Config.Config.StopSignal); ok {
+			sig = n
+		}
+	}
+	if timeout > 0 {
+		if err := signalInit(st, sig); err != nil && !errors.Is(err, ErrNotRunning) {
+			return c, err
+		}
+	}
+	if timeout <= 0 || !waitExit(st, timeout) {
+		signalInit(st, unix.SIGKILL)
+		waitExit(st, 0)
+	}
+	waitRecorded(s, c)
+	return c, nil
+}
+
+// waitRecorded waits (briefly) for the recorder to write the exit, so that
+// what the caller reads next is the recorded code, not an inference.
+func waitRecorded(s *image.Store, c *Container) {
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if readState(s, c.ID).Status != Running {
+			return
+		}
+		if lock, err := lockContainer(s, c, false); err == nil {
+			lock.Close() // no recorder left: CurrentState infers the rest
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Kill sends sig to the container's init, which forwards it to the payload.
+func Kill(s *image.Store, ref string, sig unix.Signal) (*Container, error) {
+	c, err := Find(s, ref)
+	if err != nil {
+		return nil, err
+	}
+	st := CurrentState(s, c.ID)
+	if st.Status != Running {
+		return c, fmt.Errorf("%w: %s", ErrNotRunning, c.Name)
+	}
+	// SIGKILL and SIGSTOP cannot be forwarded by the init: they hit it,
+	// and with it the whole container.
+	return c, signalInit(st, sig)
+}
+
+// Wait blocks until the container exits and returns its exit code.
+func Wait(s *image.Store, ref string) (int, error) {
+	c, err := Find(s, ref)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		st := CurrentState(s, c.ID)
+		switch st.Status {
+		case Exited:
+			return st.ExitCode, nil
+		case Running:
+			waitExit(st, 0)
+			waitRecorded(s, c)
+		default:
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// Remove deletes a stopped container: its writable layer and records, never
+// a volume's host directory (binds live outside the container's directory).
+func Remove(s *image.Store, c *Container) error {
+	if dir, err := runDir(s, c); err == nil {
+		os.RemoveAll(dir)
+	}
+	dir := Dir(s, c.ID)
+	// Out of containers/ first, in one rename: a half-removed container is
+	// never listed.
+	trash := filepath.Join(s.Root, "tmp", "rm-"+c.ID)
+	if err := os.Rename(dir, trash); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("removing container %s: %w", c.Name, err)
+	}
+	return runtime.RemoveAll(s.Mapping, trash)
+}
+
+// RemoveRef removes the container ref names; force stops it first.
+func RemoveRef(s *image.Store, ref string, force bool) (*Container, error) {
+	c, err := Find(s, ref)
+	if err != nil {
+		return nil, err
+	}
+	st := CurrentState(s, c.ID)
+	if st.Status == Running {
+		if !force {
+			return c, fmt.Errorf("%w: %s: stop it first (sandbox stop %s) or use rm -f", ErrRunning, c.Name, c.Name)
+		}
+		signalInit(st, unix.SIGKILL)
+		waitExit(st, 0)
+	}
+	// Wait for whoever ran it to let go, then nobody can start it meanwhile.
+	lock, err := lockContainerTimeout(s, c, 10*time.Second)
+	if err != nil {
+		return c, err
+	}
+	defer lock.Close()
+	return c, Remove(s, c)
+}
+
+func lockContainerTimeout(s *image.Store, c *Container, d time.Duration) (*os.File, error) {
+	deadline := time.Now().Add(d)
+	for {
+		lock, err := lockContainer(s, c, false)
+		if err == nil || !errors.Is(err, ErrRunning) || time.Now().After(deadline) {
+			return lock, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Prune removes every container that is not running.
+func Prune(s *image.Store) ([]*Container, error) {
+	all, err := List(s)
+	if err != nil {
+		return nil, err
+	}
+	var removed []*Container
+	var errs []error
+	for _, c := range all {
+		if CurrentState(s, c.ID).Status == Running {
+			continue
+		}
+		lock, err := lockContainer(s, c, false)
+		if err != nil {
+			continue // started meanwhile
+		}
+		err = Remove(s, c)
+		lock.Close()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, c)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// Rename gives a container a new unique name.
+func Rename(s *image.Store, ref, name string) error {
+	if !nameRe().MatchString(name) {
+		return fmt.Errorf("invalid name %q: use letters, digits, _ . and -, starting with a letter or digit", name)
+	}
+	unlock, err := s.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	c, err := Find(s, ref)
+	if err != nil {
+		return err
+	}
+	taken, err := names(s)
+	if err != nil {
+		return err
+	}
+	if id := taken[name]; id != "" && id != c.ID[:12] {
+		return fmt.Errorf("%w: %q is used by container %s", ErrNameInUse, name, id)
+	}
+	c.Name = name
+	return image.WriteFileAtomic(filepath.Join(Dir(s, c.ID), "container.json"), mustJSON(c), 0o600)
+}
+
+// Exec runs a process in a running container.
+func Exec(s *image.Store, ref string, req runtime.ExecRequest, stdio IO) (int, error) {
+	c, err := Find(s, ref)
+	if err != nil {
+		return 0, err
+	}
+	if CurrentState(s, c.ID).Status != Running {
+		return 0, fmt.Errorf("%w: %s (start it with `sandbox start %s`)", ErrNotRunning, c.Name, c.Name)
+	}
+	dir, err := runDir(s, c)
+	if err != nil {
+		return 0, err
+	}
+	stdin := stdio.Stdin
+	if stdin == nil {
+		if stdin, err = os.Open(os.DevNull); err != nil {
+			return 0, err
+		}
+		defer stdin.Close()
+	}
+	return runtime.Exec(filepath.Join(dir, "exec.sock"), req, stdin, stdio.Stdout, stdio.Stderr)
+}
+
+// signalByName parses "SIGTERM", "TERM" or "15".
+func signalByName(name string) (unix.Signal, bool) {
+	if n, err := fmt.Sscanf(name, "%d", new(int)); err == nil && n == 1 {
+		var v int
+		fmt.Sscanf(name, "%d", &v)
+		return unix.Signal(v), v > 0 && v < 65
+	}
+	if len(name) < 3 || name[:3] != "SIG" {
+		name = "SIG" + name
+	}
+	s := unix.SignalNum(name)
+	return s, s != 0
+}
+
+// ParseSignal is signalByName for the CLI, with a sentence when it fails.
+func ParseSignal(name string) (unix.Signal, error) {
+	if s, ok := signalByName(name); ok {
+		return s, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q (like SIGTERM, TERM or 15)", name)
+}

@@ -1,0 +1,108 @@
+package container
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sandbox-dev/sandbox/image"
+)
+
+// LogOptions shape `sandbox logs`.
+type LogOptions struct {
+	Follow     bool
+	Tail       int // the last N lines; negative for all
+	Timestamps bool
+}
+
+// Logs writes what a detached container printed: its stdout lines to
+// stdout, its stderr lines to stderr. With Follow it keeps going until the
+// container has exited and everything it wrote is out.
+func Logs(s *image.Store, ref string, o LogOptions, stdout, stderr io.Writer) error {
+	c, err := Find(s, ref)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(filepath.Join(Dir(s, c.ID), "ctr.log"))
+	if errors.Is(err, os.ErrNotExist) {
+		if !o.Follow || CurrentState(s, c.ID).Status != Running {
+			return nil // never ran detached: nothing logged
+		}
+		for errors.Is(err, os.ErrNotExist) {
+			time.Sleep(50 * time.Millisecond)
+			f, err = os.Open(filepath.Join(Dir(s, c.ID), "ctr.log"))
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("reading the log of container %s: %w", c.Name, err)
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	print := func(line string) {
+		ts, rest, _ := strings.Cut(line, " ")
+		stream, rest, _ := strings.Cut(rest, " ")
+		tag, msg, _ := strings.Cut(rest, " ")
+		w := stdout
+		if stream == "stderr" {
+			w = stderr
+		}
+		if o.Timestamps {
+			fmt.Fprint(w, ts+" ")
+		}
+		if tag == "P" {
+			fmt.Fprint(w, msg)
+		} else {
+			fmt.Fprintln(w, msg)
+		}
+	}
+	// What is there now, the last Tail lines of it.
+	var lines []string
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			// A partial last line waits for its end (following) or goes.
+			if line != "" {
+				if _, serr := f.Seek(-int64(len(line)), io.SeekCurrent); serr == nil {
+					br.Reset(f)
+				}
+			}
+			break
+		}
+		lines = append(lines, strings.TrimSuffix(line, "\n"))
+		if o.Tail >= 0 && len(lines) > o.Tail {
+			lines = lines[1:]
+		}
+	}
+	for _, l := range lines {
+		print(l)
+	}
+	if !o.Follow {
+		return nil
+	}
+	for {
+		line, err := br.ReadString('\n')
+		if err == nil {
+			print(strings.TrimSuffix(line, "\n"))
+			continue
+		}
+		if line != "" {
+			f.Seek(-int64(len(line)), io.SeekCurrent)
+			br.Reset(f)
+		}
+		if CurrentState(s, c.ID).Status != Running {
+			// One more pass: lines written just before the exit.
+			if rest, _ := io.ReadAll(br); len(rest) > 0 {
+				for _, l := range strings.Split(strings.TrimSuffix(string(rest), "\n"), "\n") {
+					print(l)
+				}
+			}
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,157 @@
+package container
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/runtime"
+)
+
+// Row is one line of `sandbox ps`.
+type Row struct {
+	ID      string
+	Name    string
+	Image   string
+	Command []string
+	Created time.Time
+	State   State
+}
+
+// PS lists containers: running ones, or all; filters are "status=…",
+// "name=…" (substring), "id=…" (prefix), "ancestor=…" (image as given).
+func PS(s *image.Store, all bool, filters []string) ([]Row, error) {
+	want := map[string][]string{}
+	for _, f := range filters {
+		k, v, ok := strings.Cut(f, "=")
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("invalid filter %q: want KEY=VALUE", f)
+		case k == "status" && v != Created && v != Running && v != Exited:
+			return nil, fmt.Errorf("invalid status %q: use created, running or exited", v)
+		case k != "status" && k != "name" && k != "id" && k != "ancestor":
+			return nil, fmt.Errorf("unknown filter %q: use status, name, id or ancestor", k)
+		}
+		want[k] = append(want[k], v)
+	}
+	cs, err := List(s)
+	if err != nil {
+		return nil, err
+	}
+	var rows []Row
+	for _, c := range cs {
+		st := CurrentState(s, c.ID)
+		if !all && len(want["status"]) == 0 && st.Status != Running {
+			continue
+		}
+		if !matches(want["status"], func(v string) bool { return st.Status == v }) ||
+			!matches(want["name"], func(v string) bool { return strings.Contains(c.Name, v) }) ||
+			!matches(want["id"], func(v string) bool { return strings.HasPrefix(c.ID, v) }) ||
+			!matches(want["ancestor"], func(v string) bool {
+				return c.Image == v || strings.HasPrefix(c.ImageID, v) || strings.HasPrefix(strings.TrimPrefix(c.ImageID, "sha256:"), v)
+			}) {
+			continue
+		}
+		rows = append(rows, Row{ID: c.ID, Name: c.Name, Image: c.Image, Command: commandOf(s, c), Created: c.Created, State: st})
+	}
+	return rows, nil
+}
+
+// matches: no values means no filter; several values of one key are ORed.
+func matches(values []string, ok func(string) bool) bool {
+	if len(values) == 0 {
+		return true
+	}
+	for _, v := range values {
+		if ok(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// commandOf is the command the container runs, as its spec would have it.
+func commandOf(s *image.Store, c *Container) []string {
+	args := c.Config.Cmd
+	if img, err := s.Resolve(c.ImageID); err == nil {
+		ic := img.Config.Config
+		ep, cmd := ic.Entrypoint, ic.Cmd
+		if c.Config.Entrypoint != nil {
+			ep, cmd = nil, nil
+			if *c.Config.Entrypoint != "" {
+				ep = []string{*c.Config.Entrypoint}
+			}
+		}
+		if len(c.Config.Cmd) > 0 {
+			cmd = c.Config.Cmd
+		}
+		args = append(append([]string{}, ep...), cmd...)
+	}
+	return args
+}
+
+// Details is `sandbox inspect CONTAINER`, with docker's field names.
+type Details struct {
+	Id         string
+	Name       string
+	Created    time.Time
+	Path       string
+	Args       []string
+	Image      string // the image ID
+	ImageName  string
+	State      DetailsState
+	Config     Config
+	Mounts     []runtime.Mount
+	HostConfig HostConfig
+}
+
+// DetailsState is the State object of inspect.
+type DetailsState struct {
+	Status     string
+	Running    bool
+	Pid        int
+	ExitCode   int
+	OOMKilled  bool
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// HostConfig is the part of inspect about how the container runs.
+type HostConfig struct {
+	NetworkMode    string
+	ReadonlyRootfs bool
+	AutoRemove     bool
+	StorageDriver  string
+}
+
+// Inspect returns a container's details.
+func Inspect(s *image.Store, ref string) (*Details, error) {
+	c, err := Find(s, ref)
+	if err != nil {
+		return nil, err
+	}
+	st := CurrentState(s, c.ID)
+	cmd := commandOf(s, c)
+	d := &Details{
+		Id: c.ID, Name: c.Name, Created: c.Created, Image: c.ImageID, ImageName: c.Image,
+		State: DetailsState{Status: st.Status, Running: st.Status == Running, Pid: st.Pid, ExitCode: st.ExitCode,
+			OOMKilled: st.OOMKilled, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt},
+		Config: c.Config, Mounts: c.Config.Volumes,
+		HostConfig: HostConfig{NetworkMode: netMode(c.Config.Network), ReadonlyRootfs: c.Config.ReadOnly, AutoRemove: c.Config.Rm, StorageDriver: string(c.Config.StorageDriver)},
+	}
+	if len(cmd) > 0 {
+		d.Path, d.Args = cmd[0], cmd[1:]
+	}
+	if d.Mounts == nil {
+		d.Mounts = []runtime.Mount{}
+	}
+	return d, nil
+}
+
+func netMode(n string) string {
+	if n == "" {
+		return "host"
+	}
+	return n
+}

@@ -1,0 +1,158 @@
+package container
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/image"
+)
+
+// Statuses of a container.
+const (
+	Created = "created"
+	Running = "running"
+	Exited  = "exited"
+)
+
+// State is state.json: what the process that runs a container (the CLI in
+// the foreground, the monitor when detached) last recorded. Whether it is
+// running is never taken from here alone: Status derives it from the
+// recorded init process, by pid and start time, so a container whose
+// processes were killed, or that a reboot ended, is never shown running.
+type State struct {
+	Status     string    `json:"status"`
+	Pid        int       `json:"pid,omitempty"`         // the init, in the host's PID namespace
+	PidStart   uint64    `json:"pid_start,omitempty"`   // its start time, clock ticks since boot
+	ExitCode   int       `json:"exit_code"`             // meaningful once exited
+	OOMKilled  bool      `json:"oom_killed,omitempty"`  // set by the cgroup watcher (later)
+	StartedAt  time.Time `json:"started_at,omitempty"`  //
+	FinishedAt time.Time `json:"finished_at,omitempty"` //
+	// Killed says the exit was inferred: the recorder died (SIGKILL, a
+	// reboot) without writing it, so the init was killed with it.
+	Killed bool `json:"killed,omitempty"`
+}
+
+func statePath(s *image.Store, id string) string { return filepath.Join(Dir(s, id), "state.json") }
+
+// readState reads state.json; a container that has none was just created.
+func readState(s *image.Store, id string) State {
+	b, err := os.ReadFile(statePath(s, id))
+	if err != nil {
+		return State{Status: Created}
+	}
+	var st State
+	if json.Unmarshal(b, &st) != nil {
+		return State{Status: Created}
+	}
+	return st
+}
+
+func writeState(s *image.Store, id string, st State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	// Renamed into place, not synced: state is rebuilt from the processes
+	// when it is stale, and a power cut ends the container anyway.
+	return writeFileNoSync(statePath(s, id), append(b, '\n'), 0o600)
+}
+
+// CurrentState is the container's state as it truly is: a recorded
+// "running" whose init is gone reads as exited, killed.
+func CurrentState(s *image.Store, id string) State {
+	st := readState(s, id)
+	if st.Status == Running && !alive(st.Pid, st.PidStart) {
+		st.Status, st.ExitCode, st.Killed, st.Pid = Exited, 137, true, 0
+		if st.FinishedAt.IsZero() {
+			st.FinishedAt = time.Now().UTC()
+		}
+	}
+	return st
+}
+
+// processStart reads a process's start time (clock ticks since boot),
+// which tells it from a later process that got the same pid.
+func processStart(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("malformed /proc stat")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0, errors.New("malformed /proc stat")
+	}
+	if f[0] == "Z" || f[0] == "X" {
+		return 0, errors.New("exited")
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}
+
+func alive(pid int, start uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	got, err := processStart(pid)
+	return err == nil && got == start
+}
+
+// signalInit sends sig to the container's init, if it is still the process
+// that was recorded (a pidfd pins it against pid reuse between the check
+// and the signal).
+func signalInit(st State, sig unix.Signal) error {
+	if st.Pid <= 0 {
+		return ErrNotRunning
+	}
+	fd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil {
+		return ErrNotRunning
+	}
+	defer unix.Close(fd)
+	if !alive(st.Pid, st.PidStart) {
+		return ErrNotRunning
+	}
+	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
+		return fmt.Errorf("signalling the container's init: %w", err)
+	}
+	return nil
+}
+
+// waitExit waits until the recorded init is gone, up to timeout (0: for
+// ever); it reports whether it is gone.
+func waitExit(st State, timeout time.Duration) bool {
+	fd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil || !alive(st.Pid, st.PidStart) {
+		if err == nil {
+			unix.Close(fd)
+		}
+		return true
+	}
+	defer unix.Close(fd)
+	ms := -1
+	if timeout > 0 {
+		ms = int(timeout / time.Millisecond)
+	}
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, ms)
+		if err == unix.EINTR {
+			continue
+		}
+		return err == nil && n > 0
+	}
+}
+
+// ErrNotRunning is returned when signalling a container that is not running.
+var ErrNotRunning = errors.New("container is not running")

@@ -1,0 +1,275 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// `sandbox exec` needs no setns (impossible from a multi-threaded Go
+// process) and no helper: the container's init, already inside every
+// namespace, listens on a unix socket (SOCK_SEQPACKET, so each message
+// arrives whole) and starts the process itself. The CLI sends the request
+// and its own stdin, stdout and stderr as descriptors, or receives the
+// master of a pty the init made; then it forwards signals and waits for the
+// exit code. The socket file lives under the user's runtime directory,
+// which only the user can enter; the init also checks that the peer is the
+// user (uid 0 as the container's user namespace sees it).
+
+// ExecRequest is a process to start in a running container.
+type ExecRequest struct {
+	Args []string
+	Env  []string // added to the container's environment
+	Cwd  string   // default: the container's working directory
+	User string   // default: the container's user
+	TTY  bool
+	Rows uint16
+	Cols uint16
+}
+
+// execReply is the init's answer: the pid, then later the exit code; or an
+// error with the exit code to use.
+type execReply struct {
+	Pid   int    `json:"pid,omitempty"`
+	Exit  *int   `json:"exit,omitempty"`
+	Error string `json:"error,omitempty"`
+	Code  int    `json:"code,omitempty"`
+}
+
+// execControl is what the CLI sends while the process runs.
+type execControl struct {
+	Signal int `json:"signal"`
+}
+
+// listenExec creates the exec socket; called before pivot_root, while the
+// path is in reach.
+func listenExec(path string) (*net.UnixListener, error) {
+	os.Remove(path) // a stale one from a killed run
+	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
+	if err != nil {
+		return nil, fmt.Errorf("listening for exec on %q: %w", path, err)
+	}
+	l.SetUnlinkOnClose(false)
+	return l, nil
+}
+
+// serveExec answers exec requests for as long as the init lives.
+func serveExec(l *net.UnixListener, spec *Spec, sp *spawner) {
+	for {
+		conn, err := l.AcceptUnix()
+		if err != nil {
+			return
+		}
+		go handleExec(conn, spec, sp)
+	}
+}
+
+func handleExec(conn *net.UnixConn, spec *Spec, sp *spawner) {
+	defer conn.Close()
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return
+	}
+	var cred *unix.Ucred
+	raw.Control(func(fd uintptr) { cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
+	if err != nil || cred.Uid != 0 {
+		return // not the user who owns this container
+	}
+	buf := make([]byte, 64<<10)
+	oob := make([]byte, unix.CmsgSpace(3*4))
+	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return
+	}
+	var fds []int
+	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+		for _, m := range msgs {
+			if got, err := unix.ParseUnixRights(&m); err == nil {
+				fds = append(fds, got...)
+			}
+		}
+	}
+	var files []*os.File
+	for _, fd := range fds {
+		unix.CloseOnExec(fd)
+		files = append(files, os.NewFile(uintptr(fd), "exec-stdio"))
+	}
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	reply := func(r execReply, fds ...int) {
+		b, _ := json.Marshal(r)
+		conn.WriteMsgUnix(b, unix.UnixRights(fds...), nil)
+	}
+	var req ExecRequest
+	if err := json.Unmarshal(buf[:n], &req); err != nil {
+		reply(execReply{Error: "a malformed exec request", Code: 125})
+		return
+	}
+	pr := procRequest{Args: req.Args, Env: mergeEnvs(spec.Process.Env, req.Env), Cwd: req.Cwd, User: req.User}
+	if pr.Cwd == "" {
+		pr.Cwd = spec.Process.Cwd
+	}
+	if pr.User == "" {
+		pr.User = spec.Process.User
+	}
+	var master *os.File
+	if req.TTY {
+		m, slave, err := openPty(req.Rows, req.Cols)
+		if err != nil {
+			reply(execReply{Error: err.Error(), Code: 125})
+			return
+		}
+		master = m
+		defer master.Close()
+		files = append(files, slave)
+		pr.Files, pr.Ctty = []*os.File{slave, slave, slave}, true
+		pr.Env = mergeEnvs(pr.Env, []string{"TERM=xterm"})
+	} else {
+		if len(files) != 3 {
+			reply(execReply{Error: "an exec request without its three standard streams", Code: 125})
+			return
+		}
+		pr.Files = files
+	}
+	pid, exit, err := sp.spawn(pr)
+	if err != nil {
+		code := 125
+		var e *Error
+		if errors.As(err, &e) {
+			code = e.Code
+		}
+		reply(execReply{Error: err.Error(), Code: code})
+		return
+	}
+	if master != nil {
+		reply(execReply{Pid: pid}, int(master.Fd()))
+	} else {
+		reply(execReply{Pid: pid})
+	}
+	// Our copies of its stdio must go, or a reader of its output would
+	// never see the end.
+	for _, f := range files {
+		f.Close()
+	}
+	files = nil
+	if master != nil {
+		master.Close()
+	}
+	go func() {
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			var c execControl
+			if json.Unmarshal(buf[:n], &c) == nil && c.Signal > 0 {
+				unix.Kill(pid, unix.Signal(c.Signal))
+			}
+		}
+	}()
+	code := exitCode(<-exit)
+	reply(execReply{Exit: &code})
+}
+
+// mergeEnvs overlays extra KEY=VALUE entries on base.
+func mergeEnvs(base, extra []string) []string {
+	out := append([]string{}, base...)
+	for _, kv := range extra {
+		k := kv
+		if i := strings.IndexByte(kv, '='); i >= 0 {
+			k = kv[:i]
+		}
+		replaced := false
+		for i, e := range out {
+			if j := strings.IndexByte(e, '='); j >= 0 && e[:j] == k {
+				out[i], replaced = kv, true
+			}
+		}
+		if !replaced {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+
+// Exec runs req in the container whose init listens on socket, with the
+// given stdio (or, with req.TTY, a pty relayed to them), and returns the
+// process's exit code.
+func Exec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (int, error) {
+	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: socket, Net: "unixpacket"})
+	if err != nil {
+		return 0, &Error{Code: 125, Msg: fmt.Sprintf("reaching the container's init at %q: %v (is it running?)", socket, err)}
+	}
+	defer conn.Close()
+	if req.TTY {
+		req.Rows, req.Cols, _ = TerminalSize(stdin, stdout)
+	}
+	b, _ := json.Marshal(req)
+	var rights []byte
+	if !req.TTY {
+		rights = unix.UnixRights(int(stdin.Fd()), int(stdout.Fd()), int(stderr.Fd()))
+	}
+	if _, _, err := conn.WriteMsgUnix(b, rights, nil); err != nil {
+		return 0, &Error{Code: 125, Msg: fmt.Sprintf("sending the exec request: %v", err)}
+	}
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return 0, &Error{Code: 125, Msg: fmt.Sprintf("reading the init's answer: %v (did the container stop?)", err)}
+	}
+	var r execReply
+	if err := json.Unmarshal(buf[:n], &r); err != nil {
+		return 0, &Error{Code: 125, Msg: fmt.Sprintf("reading the init's answer: %v", err)}
+	}
+	if r.Error != "" {
+		return 0, &Error{Code: r.Code, Msg: r.Error}
+	}
+	if req.TTY {
+		master, err := fdFromOOB(oob[:oobn])
+		if err != nil {
+			return 0, &Error{Code: 125, Msg: err.Error()}
+		}
+		tty, err := relayConsole(master, stdin, stdout)
+		if err != nil {
+			return 0, &Error{Code: 125, Msg: err.Error()}
+		}
+		defer tty.restore()
+		// Background children of the process may hold the pty open: wait
+		// a moment for its last output, not for them.
+		defer tty.drainFor(time.Second)
+	}
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwardedSignals...)
+	defer signal.Stop(sigs)
+	go func() {
+		for s := range sigs {
+			if s == unix.SIGWINCH {
+				continue
+			}
+			b, _ := json.Marshal(execControl{Signal: int(s.(unix.Signal))})
+			conn.Write(b)
+		}
+	}()
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			return 0, &Error{Code: 125, Msg: "the container stopped before the process ended"}
+		}
+		var r execReply
+		if json.Unmarshal(buf[:n], &r) == nil && r.Exit != nil {
+			return *r.Exit, nil
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	goruntime "runtime"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// procRequest is a process to start in the container: the payload, or one
+// `sandbox exec` asks for.
+type procRequest struct {
+	Args []string
+	Env  []string
+	Cwd  string
+	User string
+	// Files are its stdin, stdout and stderr.
+	Files []*os.File
+	// Ctty makes Files[0] (a pty slave) its controlling terminal.
+	Ctty bool
+}
+
+// spawner starts every container process from one OS thread whose
+// bounding set and no_new_privs were restricted (both are per thread in
+// Linux and copied by fork). The init's other threads keep their
+// capabilities: it needs them for nothing after setup, but Go may run its
+// own work anywhere.
+type spawner struct {
+	spec *Spec
+	reqs chan spawnCall
+	// exits delivers the status of processes reaped by the init's wait
+	// loop to whoever started them.
+	mu    sync.Mutex
+	exits map[int]chan unix.WaitStatus
+}
+
+type spawnCall struct {
+	req   procRequest
+	reply chan spawnResult
+}
+
+type spawnResult struct {
+	pid  int
+	exit chan unix.WaitStatus
+	err  error
+}
+
+// newSpawner locks a goroutine to a fresh thread, restricts it, and serves
+// start requests from it.
+func newSpawner(spec *Spec) (*spawner, error) {
+	s := &spawner{spec: spec, reqs: make(chan spawnCall), exits: map[int]chan unix.WaitStatus{}}
+	ready := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread dies with the goroutine, not reused.
+		goruntime.LockOSThread()
+		if err := restrictThread(); err != nil {
+			ready <- err
+			return
+		}
+		ready <- nil
+		for call := range s.reqs {
+			call.reply <- s.start(call.req)
+		}
+	}()
+	if err := <-ready; err != nil {
+		return nil, &Error{Code: 125, Msg: err.Error()}
+	}
+	return s, nil
+}
+
+// spawn starts req and returns its pid and a channel that gets its wait
+// status once the init reaps it.
+func (s *spawner) spawn(req procRequest) (int, chan unix.WaitStatus, error) {
+	reply := make(chan spawnResult, 1)
+	s.reqs <- spawnCall{req: req, reply: reply}
+	r := <-reply
+	return r.pid, r.exit, r.err
+}
+
+func (s *spawner) start(req procRequest) spawnResult {
+	if len(req.Args) == 0 {
+		return spawnResult{err: &Error{Code: 125, Msg: "no command given and the image has neither Entrypoint nor Cmd"}}
+	}
+	u, err := resolveUser(req.User, s.spec.UIDs, s.spec.GIDs)
+	if err != nil {
+		return spawnResult{err: &Error{Code: 125, Msg: err.Error()}}
+	}
+	env := req.Env
+	if !hasEnv(env, "HOME") {
+		env = append(env, "HOME="+u.Home)
+	}
+	cwd := req.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	// Like docker, a missing working directory is created (owned by root).
+	if err := os.MkdirAll(cwd, 0o755); err != nil {
+		return spawnResult{err: &Error{Code: 125, Msg: fmt.Sprintf("creating the working directory %q: %v", cwd, err)}}
+	}
+	path, err := lookPath(req.Args[0], env)
+	if err != nil {
+		return spawnResult{err: err}
+	}
+	attr := &syscall.SysProcAttr{Setsid: true, Setctty: req.Ctty}
+	// With a full map, set the groups too: otherwise the process keeps the
+	// user's host groups, which show up as nogroup. In single-id mode the
+	// kernel denies setgroups (the gid map was written without privilege),
+	// so the groups stay as they are.
+	if s.spec.GIDs > 1 || u.UID != 0 || u.GID != 0 {
+		attr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: u.Groups, NoSetGroups: s.spec.GIDs <= 1}
+	}
+	exit := make(chan unix.WaitStatus, 1)
+	// Started and registered under the lock the reaper takes to deliver:
+	// a process that exits at once is reaped, but not delivered, before
+	// it is registered.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	proc, err := os.StartProcess(path, req.Args, &os.ProcAttr{Dir: cwd, Env: env, Files: req.Files, Sys: attr})
+	if err != nil {
+		return spawnResult{err: execError(req.Args[0], err)}
+	}
+	s.exits[proc.Pid] = exit
+	proc.Release()
+	return spawnResult{pid: proc.Pid, exit: exit}
+}
+
+// reaped hands a reaped child's status to its starter. Children nobody
+// started through the spawner (orphans re-parented to us, fuse-overlayfs)
+// are just forgotten.
+func (s *spawner) reaped(pid int, ws unix.WaitStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch, ok := s.exits[pid]; ok {
+		delete(s.exits, pid)
+		ch <- ws
+	}
+}
+
+// exitCode is docker's exit code for a wait status.
+func exitCode(ws unix.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
