@@ -24,7 +24,6 @@ type IO struct {
 	Pull *image.PullOptions
 }
 
-
 // buildSpec turns the container, its image and its config into what the
 // init needs.
 func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runtime.Spec, error) {

@@ -202,7 +202,6 @@ func mergeEnvs(base, extra []string) []string {
 	return out
 }
 
-
 // Exec runs req in the container whose init listens on socket, with the
 // given stdio (or, with req.TTY, a pty relayed to them), and returns the
 // process's exit code.

@@ -196,7 +196,6 @@ func runInit() {
 	os.Exit(exitCode(<-exit))
 }
 
-
 // tasks are functions a CLI package registers to run inside a fresh user
 // namespace with the store's id map (unpacking a layer, removing a tree
 // owned by subordinate ids).
