@@ -116,9 +116,10 @@ func load(s *image.Store, id string) (*Container, error) {
 	return &c, nil
 }
 
-// SweepRemoved removes --rm containers whose sandbox process is gone (a
-// SIGKILLed CLI cannot clean up after itself), and directories a killed
-// create left without a container.json. A container in use holds its lock.
+// SweepRemoved removes --rm containers that ran and whose recorder is gone
+// (a SIGKILLed CLI or monitor cannot clean up after itself), and
+// directories a killed create left without a container.json. A container
+// in use holds its lock.
 func SweepRemoved(s *image.Store) {
 	entries, err := os.ReadDir(s.ContainersDir())
 	if err != nil {
@@ -127,7 +128,9 @@ func SweepRemoved(s *image.Store) {
 	for _, e := range entries {
 		dir := Dir(s, e.Name())
 		c, err := load(s, e.Name())
-		if err == nil && !c.Config.Rm {
+		// A --rm container goes once it has run; one only created waits
+		// for its start (create --rm, then start).
+		if err == nil && (!c.Config.Rm || readState(s, c.ID).Status == Created) {
 			continue
 		}
 		lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR, 0)
