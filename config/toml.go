@@ -1,0 +1,236 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// Pos is a place in a TOML file, for error messages.
+type Pos struct {
+	File      string
+	Line, Col int
+}
+
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+
+// Kind is the type of a TOML value.
+type Kind int
+
+const (
+	KString Kind = iota
+	KInt
+	KFloat
+	KBool
+	KArray
+	KTable
+	KDate // a date or time: valid TOML, never a valid setting here
+)
+
+func (k Kind) String() string {
+	return [...]string{"a string", "an integer", "a number", "a boolean", "an array", "a table", "a date"}[k]
+}
+
+// Value is a TOML value that remembers where it was written, so that a
+// setting that is valid TOML but a wrong value can still be reported with
+// its line and column.
+type Value struct {
+	Kind  Kind
+	Str   string
+	Int   int64
+	Float float64
+	Bool  bool
+	Arr   []*Value
+	Table map[string]*Value
+	Keys  []string // table keys in file order
+	Pos   Pos
+	// KeyPos is where the key naming this value was written.
+	KeyPos Pos
+}
+
+// parseTOML reads a whole document into a positioned tree. Syntax errors
+// and keys defined twice are errors with their position.
+func parseTOML(file string, data []byte) (*Value, error) {
+	root := &Value{Kind: KTable, Table: map[string]*Value{}, Pos: Pos{File: file, Line: 1, Col: 1}}
+	var p unstable.Parser
+	p.Reset(data)
+	pos := func(r unstable.Range) Pos {
+		if r.Length == 0 && r.Offset == 0 {
+			return Pos{}
+		}
+		s := p.Shape(r)
+		return Pos{File: file, Line: s.Start.Line, Col: s.Start.Column}
+	}
+	current := root
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			keys, kpos := keyPath(e, pos)
+			t, err := descend(root, keys, kpos, e.Kind == unstable.ArrayTable, file)
+			if err != nil {
+				return nil, err
+			}
+			current = t
+		case unstable.KeyValue:
+			if err := setKeyValue(current, e, pos, file); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := p.Error(); err != nil {
+		var perr *unstable.ParserError
+		if asParserError(err, &perr) {
+			s := p.Shape(p.Range(perr.Highlight))
+			return nil, fmt.Errorf("%s:%d:%d: %s", file, s.Start.Line, s.Start.Column, perr.Message)
+		}
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return root, nil
+}
+
+func asParserError(err error, target **unstable.ParserError) bool {
+	pe, ok := err.(*unstable.ParserError)
+	if ok {
+		*target = pe
+	}
+	return ok
+}
+
+func keyPath(n *unstable.Node, pos func(unstable.Range) Pos) ([]string, []Pos) {
+	var keys []string
+	var ps []Pos
+	it := n.Key()
+	for it.Next() {
+		k := it.Node()
+		keys = append(keys, string(k.Data))
+		ps = append(ps, pos(k.Raw))
+	}
+	return keys, ps
+}
+
+// descend finds or makes the table a [header] or [[header]] names.
+func descend(root *Value, keys []string, kpos []Pos, arrayTable bool, file string) (*Value, error) {
+	t := root
+	for i, k := range keys {
+		last := i == len(keys)-1
+		next, ok := t.Table[k]
+		switch {
+		case !ok && last && arrayTable:
+			next = &Value{Kind: KArray, Pos: kpos[i], KeyPos: kpos[i]}
+			t.set(k, next)
+		case !ok:
+			next = &Value{Kind: KTable, Table: map[string]*Value{}, Pos: kpos[i], KeyPos: kpos[i]}
+			t.set(k, next)
+			if last {
+				return next, nil
+			}
+		}
+		if last && arrayTable {
+			if next.Kind != KArray {
+				return nil, fmt.Errorf("%s: %q is already %s, not an array of tables", kpos[i], k, next.Kind)
+			}
+			elem := &Value{Kind: KTable, Table: map[string]*Value{}, Pos: kpos[i], KeyPos: kpos[i]}
+			next.Arr = append(next.Arr, elem)
+			return elem, nil
+		}
+		if next.Kind == KArray && len(next.Arr) > 0 && next.Arr[len(next.Arr)-1].Kind == KTable {
+			next = next.Arr[len(next.Arr)-1] // [a] after [[a]]: its last table
+		}
+		if next.Kind != KTable {
+			return nil, fmt.Errorf("%s: %q is %s, not a table", kpos[i], k, next.Kind)
+		}
+		t = next
+	}
+	return t, nil
+}
+
+func (t *Value) set(k string, v *Value) {
+	t.Table[k] = v
+	t.Keys = append(t.Keys, k)
+}
+
+func setKeyValue(t *Value, e *unstable.Node, pos func(unstable.Range) Pos, file string) error {
+	keys, kpos := keyPath(e, pos)
+	for i, k := range keys[:len(keys)-1] {
+		next, ok := t.Table[k]
+		if !ok {
+			next = &Value{Kind: KTable, Table: map[string]*Value{}, Pos: kpos[i], KeyPos: kpos[i]}
+			t.set(k, next)
+		}
+		if next.Kind != KTable {
+			return fmt.Errorf("%s: %q is %s, not a table", kpos[i], k, next.Kind)
+		}
+		t = next
+	}
+	k := keys[len(keys)-1]
+	if prev, dup := t.Table[k]; dup {
+		return fmt.Errorf("%s: %q is set twice (first at line %d)", kpos[len(kpos)-1], k, prev.KeyPos.Line)
+	}
+	v, err := convert(e.Value(), pos, file)
+	if err != nil {
+		return err
+	}
+	v.KeyPos = kpos[len(kpos)-1]
+	if v.Pos.Line == 0 {
+		v.Pos = v.KeyPos
+	}
+	t.set(k, v)
+	return nil
+}
+
+// convert turns a parser node into a Value.
+func convert(n *unstable.Node, pos func(unstable.Range) Pos, file string) (*Value, error) {
+	v := &Value{Pos: pos(n.Raw)}
+	data := string(n.Data)
+	switch n.Kind {
+	case unstable.String:
+		v.Kind, v.Str = KString, data
+	case unstable.Bool:
+		v.Kind, v.Bool = KBool, data == "true"
+	case unstable.Integer:
+		v.Kind = KInt
+		i, err := strconv.ParseInt(strings.ReplaceAll(data, "_", ""), 0, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: integer %s: %v", v.Pos, data, err)
+		}
+		v.Int = i
+	case unstable.Float:
+		v.Kind = KFloat
+		f, err := strconv.ParseFloat(strings.ReplaceAll(data, "_", ""), 64)
+		if err != nil {
+			switch data {
+			case "inf", "+inf", "-inf", "nan", "+nan", "-nan":
+				return nil, fmt.Errorf("%s: %s is not a usable number", v.Pos, data)
+			}
+			return nil, fmt.Errorf("%s: number %s: %v", v.Pos, data, err)
+		}
+		v.Float = f
+	case unstable.Array:
+		v.Kind = KArray
+		it := n.Children()
+		for it.Next() {
+			c, err := convert(it.Node(), pos, file)
+			if err != nil {
+				return nil, err
+			}
+			if c.Pos.Line == 0 {
+				c.Pos = v.Pos
+			}
+			v.Arr = append(v.Arr, c)
+		}
+	case unstable.InlineTable:
+		v.Kind, v.Table = KTable, map[string]*Value{}
+		it := n.Children()
+		for it.Next() {
+			if err := setKeyValue(v, it.Node(), pos, file); err != nil {
+				return nil, err
+			}
+		}
+	default:
+		v.Kind = KDate
+	}
+	return v, nil
+}
