@@ -63,7 +63,7 @@ func FormatBytes(n int64) string {
 		size int64
 	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
 		if n >= u.size {
-			return strconv.FormatFloat(float64(n)/float64(u.size), 'f', -1, 64) + u.name
+			return strconv.FormatFloat(float64(n)/float64(u.size), 'g', 4, 64) + u.name
 		}
 	}
 	return strconv.FormatInt(n, 10)

@@ -44,7 +44,7 @@ func TestFormatBytes(t *testing.T) {
 	for _, tc := range []struct {
 		in   int64
 		want string
-	}{{512 << 20, "512MiB"}, {3 << 29, "1.5GiB"}, {100, "100"}, {1 << 40, "1TiB"}} {
+	}{{512 << 20, "512MiB"}, {3 << 29, "1536MiB"}, {3<<29 + 1, "1.5GiB"}, {100, "100"}, {1 << 40, "1TiB"}} {
 		if got := FormatBytes(tc.in); got != tc.want {
 			t.Errorf("FormatBytes(%d) = %q, want %q", tc.in, got, tc.want)
 		}
