@@ -98,15 +98,19 @@ func inspectCommand() *command {
 			var out []any
 			for _, a := range args {
 				// A container by that name or ID first, as docker does.
-				if d, err := container.Inspect(s.store, a); err == nil {
+				d, err := container.Inspect(s.store, a)
+				if err == nil {
 					out = append(out, d)
 					continue
 				}
-				d, err := s.store.Inspect(a)
+				if !errors.Is(err, container.ErrNotFound) {
+					return err // an ambiguous prefix, say
+				}
+				id, err := s.store.Inspect(a)
 				if err != nil {
 					return fmt.Errorf("no container or image %q: %w", a, err)
 				}
-				out = append(out, d)
+				out = append(out, id)
 			}
 			return printJSON(out)
 		},

@@ -121,10 +121,18 @@ func load(s *image.Store, id string) (*Container, error) {
 // directories a killed create left without a container.json. A container
 // in use holds its lock.
 func SweepRemoved(s *image.Store) {
-	entries, err := os.ReadDir(s.ContainersDir())
+	// Under the store lock, which create holds from mkdir to lock: a
+	// container being made is never mistaken for a dead one.
+	unlock, err := s.Lock()
 	if err != nil {
 		return
 	}
+	entries, err := os.ReadDir(s.ContainersDir())
+	if err != nil {
+		unlock()
+		return
+	}
+	var trash []string
 	for _, e := range entries {
 		dir := Dir(s, e.Name())
 		c, err := load(s, e.Name())
@@ -138,13 +146,21 @@ func SweepRemoved(s *image.Store) {
 			continue
 		}
 		if unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			if c != nil {
-				Remove(s, c)
-			} else {
-				runtime.RemoveAll(s.Mapping, dir)
+			t := filepath.Join(s.Root, "tmp", "rm-"+e.Name())
+			if os.Rename(dir, t) == nil {
+				trash = append(trash, t)
+				if c != nil {
+					if rd, err := runDir(s, c); err == nil {
+						os.RemoveAll(rd)
+					}
+				}
 			}
 		}
 		lock.Close()
+	}
+	unlock()
+	for _, t := range trash {
+		runtime.RemoveAll(s.Mapping, t)
 	}
 }
 

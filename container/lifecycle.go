@@ -120,11 +120,15 @@ func runForeground(s *image.Store, c *Container, lock *os.File, stdio IO) (int, 
 	if c.Config.Interactive {
 		opts.Stdin = stdio.Stdin
 	}
-	return runRecorded(s, c, spec, opts, stdio.Warn, nil)
+	return runRecorded(s, c, spec, opts, stdio.Warn, nil, nil)
 }
 
 // runRecorded runs spec and records the container's state around it.
-func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.Options, warn func(string), onStarted func()) (int, error) {
+//
+// beforeExit runs once the container ended and before its exit is
+// recorded: a monitor finishes its log there, so that whoever sees the exit
+// also sees all the output.
+func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.Options, warn func(string), onStarted, beforeExit func()) (int, error) {
 	opts.OnRootfs = func(driver, reason string) {
 		// A fallback is said once per store (and again if it changes):
 		// `sandbox info` shows it any time.
@@ -146,6 +150,9 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 		spec.ExecSocket = filepath.Join(dir, "exec.sock")
 	}
 	code, err := runtime.Run(spec, opts)
+	if beforeExit != nil {
+		beforeExit()
+	}
 	end := started
 	end.Status, end.Pid, end.FinishedAt = Exited, 0, time.Now().UTC()
 	end.ExitCode = code
@@ -212,18 +219,12 @@ func Stop(s *image.Store, ref string, timeout time.Duration) (*Container, error)
 	return c, nil
 }
 
-// waitRecorded waits (briefly) for the recorder to write the exit, so that
-// what the caller reads next is the recorded code, not an inference.
+// waitRecorded waits for the recorder to finish: the exit recorded, the
+// log complete, the lock released, so that what the caller does next (read
+// the code, start it again) sees the container truly stopped.
 func waitRecorded(s *image.Store, c *Container) {
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
-		if readState(s, c.ID).Status != Running {
-			return
-		}
-		if lock, err := lockContainer(s, c, false); err == nil {
-			lock.Close() // no recorder left: CurrentState infers the rest
-			return
-		}
+	deadline := time.Now().Add(10 * time.Second)
+	for recorderAlive(s, c.ID) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -146,10 +146,11 @@ func MonitorMain() {
 		}()
 	}
 	opts := runtime.Options{Mapping: s.Mapping, Stdout: outW, Stderr: errW}
-	code, err := runRecorded(s, c, spec, opts, nil, func() { say(monitorReport{Started: true}) })
-	outW.Close()
-	errW.Close()
-	wg.Wait()
+	code, err := runRecorded(s, c, spec, opts, nil, func() { say(monitorReport{Started: true}) }, func() {
+		outW.Close()
+		errW.Close()
+		wg.Wait()
+	})
 	if err != nil {
 		say(monitorReport{Error: err.Error(), Code: 125})
 	}

@@ -66,16 +66,45 @@ func writeState(s *image.Store, id string, st State) error {
 }
 
 // CurrentState is the container's state as it truly is: a recorded
-// "running" whose init is gone reads as exited, killed.
+// "running" whose init is gone reads as exited. When its recorder still
+// lives, the exit is being recorded: it waits for that, briefly. When the
+// recorder is gone too (killed, a reboot), the init was killed with it:
+// exited, 137.
 func CurrentState(s *image.Store, id string) State {
 	st := readState(s, id)
-	if st.Status == Running && !alive(st.Pid, st.PidStart) {
-		st.Status, st.ExitCode, st.Killed, st.Pid = Exited, 137, true, 0
-		if st.FinishedAt.IsZero() {
-			st.FinishedAt = time.Now().UTC()
+	if st.Status != Running || alive(st.Pid, st.PidStart) {
+		return st
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for recorderAlive(s, id) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		if st = readState(s, id); st.Status != Running {
+			return st
 		}
 	}
+	if st = readState(s, id); st.Status != Running {
+		return st
+	}
+	st.Status, st.ExitCode, st.Killed, st.Pid = Exited, 137, true, 0
+	if st.FinishedAt.IsZero() {
+		st.FinishedAt = time.Now().UTC()
+	}
 	return st
+}
+
+// recorderAlive reports whether some process holds the container's lock:
+// the CLI or monitor that runs it.
+func recorderAlive(s *image.Store, id string) bool {
+	f, err := os.Open(filepath.Join(Dir(s, id), "lock"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return true
+	}
+	unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return false
 }
 
 // processStart reads a process's start time (clock ticks since boot),

@@ -1,0 +1,839 @@
+package tests
+
+// The container lifecycle: detached containers and their monitor, stop,
+// kill, wait, logs, exec, start/restart on the same writable layer, rm and
+// prune, names, IDs and ID prefixes, and what is left (processes, mounts,
+// directories) when containers or the processes that run them are killed.
+// Every test has a store of its own (lcStore), so `ps -a` shows only what
+// it made.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestContainerRunStop: run -d prints the ID and ps shows the container up;
+// a taken name is refused; stop ends the container with SIGTERM (143) or,
+// past the timeout or with -t 0, with SIGKILL (137), in time.
+func TestContainerRunStop(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "runstop")
+
+		id := s.mustID(t, "run", "-d", "--name", "web", "bb", "sleep", "1000")
+		row, ok := s.psRow(t, "web")
+		if !ok || !strings.HasPrefix(row.status, "Up") {
+			t.Fatalf("ps shows no running container named web (found %v, row %+v): %+v", ok, row, s.psTable(t))
+		}
+		if row.id != id[:12] || row.image != "bb" {
+			t.Fatalf("ps row of web is %+v, want ID %s and IMAGE bb", row, id[:12])
+		}
+
+		r := s.do(t, "run", "--name", "web", "bb", "true")
+		wantCode(t, r, 125)
+		wantStderrContains(t, r, `"web"`)
+		wantStderrContains(t, r, "in use")
+		if n := len(s.psJSON(t)); n != 1 {
+			t.Fatalf("the refused run left a container: ps -a lists %d", n)
+		}
+
+		// The payload dies of the SIGTERM: 143, well within -t 2 + 1 s.
+		r = s.must(t, "stop", "-t", "2", "web")
+		wantStdout(t, r, "web\n")
+		if r.elapsed > 3*time.Second {
+			t.Fatalf("stop -t 2 took %v, want at most 3 s:\n%s", r.elapsed, r)
+		}
+		if row, _ := s.psRow(t, "web", "-a"); !strings.HasPrefix(row.status, "Exited (143)") {
+			t.Fatalf("after stop, ps -a shows web as %q, want Exited (143)", row.status)
+		}
+		if row, ok := s.psRow(t, "web"); ok {
+			t.Fatalf("ps (running only) still lists the stopped web: %+v", row)
+		}
+		// Stopping a stopped container is not an error.
+		s.must(t, "stop", "web")
+
+		// -t 0: SIGKILL at once.
+		s.mustID(t, "run", "-d", "--name", "web0", "bb", "sleep", "1000")
+		r = s.must(t, "stop", "-t", "0", "web0")
+		if r.elapsed > time.Second {
+			t.Fatalf("stop -t 0 took %v, want at most 1 s:\n%s", r.elapsed, r)
+		}
+		if row, _ := s.psRow(t, "web0", "-a"); !strings.HasPrefix(row.status, "Exited (137)") {
+			t.Fatalf("after stop -t 0, ps -a shows web0 as %q, want Exited (137)", row.status)
+		}
+
+		// SIGTERM ignored: stop waits the timeout, then kills.
+		s.mustID(t, "run", "-d", "--name", "stubborn", "bb", "sh", "-c", "trap '' TERM; sleep 1000")
+		r = s.must(t, "stop", "-t", "1", "stubborn")
+		if r.elapsed < 900*time.Millisecond || r.elapsed > 2*time.Second {
+			t.Fatalf("stop -t 1 of a container ignoring SIGTERM took %v, want 1 s to 2 s:\n%s", r.elapsed, r)
+		}
+		if row, _ := s.psRow(t, "stubborn", "-a"); !strings.HasPrefix(row.status, "Exited (137)") {
+			t.Fatalf("after stop -t 1, ps -a shows stubborn as %q, want Exited (137)", row.status)
+		}
+	})
+}
+
+// TestLogsAndWait: wait prints the exit code; logs replays stdout to
+// stdout and stderr to stderr; -f follows until the container exits,
+// --tail and -t shape the output; nothing written just before the exit is
+// lost.
+func TestLogsAndWait(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "logs")
+
+		s.mustID(t, "run", "-d", "--name", "five", "bb", "sh", "-c", "sleep 1; exit 5")
+		r := s.wantWait(t, "five", 5)
+		if r.elapsed < 500*time.Millisecond {
+			t.Fatalf("wait returned after %v, before the container's 1 s sleep could end:\n%s", r.elapsed, r)
+		}
+		if row, _ := s.psRow(t, "five", "-a"); !strings.HasPrefix(row.status, "Exited (5)") {
+			t.Fatalf("ps -a shows five as %q, want Exited (5)", row.status)
+		}
+		s.wantWait(t, "five", 5) // exited already
+
+		s.mustID(t, "run", "-d", "--name", "both", "bb", "sh", "-c", "echo out1; echo err1 >&2; echo out2; echo err2 >&2")
+		s.wantWait(t, "both", 0)
+		r = s.must(t, "logs", "both")
+		wantStdout(t, r, "out1\nout2\n")
+		if r.stderr != "err1\nerr2\n" {
+			t.Fatalf("logs' stderr is %q, want the container's stderr %q:\n%s", r.stderr, "err1\nerr2\n", r)
+		}
+
+		// -f: one line every 0.2 s for 1.6 s.
+		s.mustID(t, "run", "-d", "--name", "ticker", "bb", "sh", "-c",
+			`i=1; while [ $i -le 8 ]; do echo line$i; i=$((i+1)); usleep 200000; done`)
+		follow := s.start(t, "logs", "-f", "ticker")
+		time.Sleep(700 * time.Millisecond)
+		select {
+		case <-follow.done:
+			t.Fatalf("logs -f returned while the container still ran:\n%s", follow.res)
+		default:
+		}
+		r, ok := follow.wait(15 * time.Second)
+		if !ok {
+			t.Fatalf("logs -f did not return within 15 s of a container that runs 1.6 s:\n%s", r)
+		}
+		wantCode(t, r, 0)
+		var want strings.Builder
+		for i := 1; i <= 8; i++ {
+			fmt.Fprintf(&want, "line%d\n", i)
+		}
+		wantStdout(t, r, want.String())
+		if st := s.inspect(t, "ticker").State; st.Status != "exited" || st.ExitCode != 0 {
+			t.Fatalf("after logs -f returned, ticker is %+v, want exited with 0", st)
+		}
+
+		wantStdout(t, s.must(t, "logs", "--tail", "2", "ticker"), "line7\nline8\n")
+		wantStdout(t, s.must(t, "logs", "--tail", "0", "ticker"), "")
+
+		r = s.must(t, "logs", "-t", "ticker")
+		lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+		if len(lines) != 8 {
+			t.Fatalf("logs -t printed %d lines, want 8:\n%s", len(lines), r)
+		}
+		var prev time.Time
+		for i, l := range lines {
+			ts, msg, _ := strings.Cut(l, " ")
+			at, err := time.Parse(time.RFC3339Nano, ts)
+			if err != nil || msg != fmt.Sprintf("line%d", i+1) {
+				t.Fatalf("logs -t line %q is not \"RFC3339-TIME line%d\" (%v):\n%s", l, i+1, err, r)
+			}
+			if d := time.Since(at); d < 0 || d > time.Minute {
+				t.Fatalf("logs -t line %q: the time is %v away from now", l, d)
+			}
+			if at.Before(prev) {
+				t.Fatalf("logs -t times go backwards:\n%s", r)
+			}
+			prev = at
+		}
+		r = s.must(t, "logs", "-t", "--tail", "2", "ticker")
+		if got := regexp.MustCompile(`(?m)^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d) line(\d)$`).FindAllStringSubmatch(r.stdout, -1); len(got) != 2 || got[0][3] != "7" || got[1][3] != "8" {
+			t.Fatalf("logs -t --tail 2 is not the last two lines with times:\n%s", r)
+		}
+
+		// A burst right before the exit: whoever reads the log once the
+		// container has exited (logs -f returning, logs after wait) sees
+		// all of it.
+		s.mustID(t, "run", "-d", "--name", "burst", "bb", "sh", "-c",
+			"sleep 1; seq 1 10000; echo last >&2")
+		follow = s.start(t, "logs", "-f", "burst")
+		s.wantWait(t, "burst", 0)
+		r = s.must(t, "logs", "burst")
+		var burst strings.Builder
+		for i := 1; i <= 10000; i++ {
+			fmt.Fprintf(&burst, "%d\n", i)
+		}
+		afterWait := r
+		rf, ok := follow.wait(15 * time.Second)
+		if !ok {
+			t.Fatalf("logs -f of burst did not return:\n%s", rf)
+		}
+		wantCode(t, rf, 0)
+		if afterWait.stdout != burst.String() || afterWait.stderr != "last\n" || rf.stdout != burst.String() || rf.stderr != "last\n" {
+			// Late or lost? Ask again once the monitor surely finished.
+			time.Sleep(time.Second)
+			later := s.must(t, "logs", "burst")
+			lines := func(r result) int { return strings.Count(r.stdout, "\n") }
+			if afterWait.stdout != burst.String() || afterWait.stderr != "last\n" {
+				t.Errorf("logs right after wait lacks output: %d of 10000 stdout lines, stderr %q (a second later logs has %d lines, stderr %q)",
+					lines(afterWait), afterWait.stderr, lines(later), later.stderr)
+			}
+			if rf.stdout != burst.String() || rf.stderr != "last\n" {
+				t.Errorf("logs -f returned without all the output: %d of 10000 stdout lines, stderr %q (a second later logs has %d lines, stderr %q)",
+					lines(rf), rf.stderr, lines(later), later.stderr)
+			}
+		}
+	})
+}
+
+// TestExec: exec runs in the running container (its hostname, its
+// processes), returns the command's status, 127 for a missing command,
+// honours -e -w -i (-u with subordinate ids), gives -t a terminal sized
+// like the user's, and is refused once the container stopped.
+func TestExec(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "exec")
+		s.mustID(t, "run", "-d", "--name", "web", "--hostname", "myhost", "bb", "sleep", "1000")
+
+		wantStdout(t, s.must(t, "exec", "web", "cat", "/etc/hostname"), "myhost\n")
+		wantStdout(t, s.must(t, "exec", "web", "hostname"), "myhost\n")
+		wantCode(t, s.do(t, "exec", "web", "sh", "-c", "exit 7"), 7)
+		r := s.do(t, "exec", "web", "nosuchcmd")
+		wantCode(t, r, 127)
+		wantStderrContains(t, r, "nosuchcmd")
+
+		r = s.must(t, "exec", "web", "sh", "-c", "echo o; echo e >&2")
+		wantStdout(t, r, "o\n")
+		if r.stderr != "e\n" {
+			t.Fatalf("exec's stderr is %q, want %q:\n%s", r.stderr, "e\n", r)
+		}
+		wantStdout(t, s.must(t, "exec", "-e", "FOO=bar baz", "-w", "/tmp", "web", "sh", "-c", `echo "$FOO"; pwd`), "bar baz\n/tmp\n")
+		r = s.withStdin(t, "via stdin\n", "exec", "-i", "web", "cat")
+		wantCode(t, r, 0)
+		wantStdout(t, r, "via stdin\n")
+		r = s.withStdin(t, "not passed\n", "exec", "web", "cat")
+		wantCode(t, r, 0)
+		wantStdout(t, r, "")
+		if u.mode == "subid" {
+			wantStdout(t, s.must(t, "exec", "-u", "1000:1000", "web", "sh", "-c", "id -u; id -g"), "1000\n1000\n")
+		}
+
+		// The container's ps shows an exec'd process while it runs.
+		long := s.start(t, "exec", "web", "sleep", "3")
+		var seen result
+		if !waitFor(5*time.Second, func() bool {
+			seen = s.must(t, "exec", "web", "ps", "-o", "pid,args")
+			return strings.Contains(seen.stdout, "sleep 3")
+		}) {
+			t.Fatalf("ps in the container never showed the exec'd sleep 3:\n%s", seen)
+		}
+		wantStdoutContains(t, seen, "sleep 1000")
+		wantStdoutContains(t, seen, "ps -o pid,args")
+		r, ok := long.wait(15 * time.Second)
+		if !ok {
+			t.Fatalf("exec sleep 3 did not return:\n%s", r)
+		}
+		wantCode(t, r, 0)
+
+		t.Run("tty", func(t *testing.T) {
+			master, slave := openPTY(t)
+			if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 30, Col: 100}); err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			var out bytes.Buffer
+			go func() {
+				buf := make([]byte, 4096)
+				for {
+					n, err := master.Read(buf)
+					mu.Lock()
+					out.Write(buf[:n])
+					mu.Unlock()
+					if err != nil {
+						return
+					}
+				}
+			}()
+			screen := func() string {
+				mu.Lock()
+				defer mu.Unlock()
+				return out.String()
+			}
+			o := s.opts
+			o.tty = slave
+			cli := s.u.startWith(t, o, "exec", "-it", "web", "sh")
+			slave.Close()
+			prompt := regexp.MustCompile(`[#$] $|[#$] \x1b`)
+			if !waitFor(10*time.Second, func() bool { return prompt.MatchString(screen()) }) {
+				t.Fatalf("exec -it sh showed no prompt; the terminal showed %q", screen())
+			}
+			if _, err := master.Write([]byte("echo answer-$((6*7)); stty size\n")); err != nil {
+				t.Fatal(err)
+			}
+			if !waitFor(10*time.Second, func() bool {
+				sc := screen()
+				return strings.Contains(sc, "answer-42") && strings.Contains(sc, "30 100")
+			}) {
+				t.Fatalf("the shell did not answer with answer-42 and a 30x100 size; the terminal showed %q", screen())
+			}
+			if _, err := master.Write([]byte("exit 3\n")); err != nil {
+				t.Fatal(err)
+			}
+			r, ok := cli.wait(15 * time.Second)
+			if !ok {
+				t.Fatalf("exec -it did not end after exit 3; the terminal showed %q", screen())
+			}
+			if r.code != 3 {
+				t.Fatalf("exec -it sh ended with status %d, want 3; the terminal showed %q\n%s", r.code, screen(), r)
+			}
+		})
+
+		s.must(t, "stop", "-t", "0", "web")
+		r = s.do(t, "exec", "web", "true")
+		wantFailure(t, r)
+		wantStderrContains(t, r, "not running")
+	})
+}
+
+// TestContainerPersistence: a container's writable layer survives stop,
+// start and restart; start -a runs an exited container in the foreground
+// and returns its status; rm removes the container's directories and leaves
+// the image's layers as they were.
+func TestContainerPersistence(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "persist")
+		layers := filepath.Join(s.root, "layers")
+		before, n := hashTree(t, layers)
+		if n < 10 {
+			t.Fatalf("only %d entries under %s: is the store elsewhere?", n, layers)
+		}
+
+		id := s.mustID(t, "run", "-d", "--name", "keep", "bb", "sleep", "1000")
+		s.must(t, "exec", "keep", "sh", "-c", "mkdir -p /data && echo persisted > /data/x && rm /bin/ls && echo more >> /etc/passwd")
+		s.must(t, "stop", "-t", "1", "keep")
+		wantStdout(t, s.must(t, "start", "keep"), "keep\n")
+		if row, ok := s.psRow(t, "keep"); !ok || !strings.HasPrefix(row.status, "Up") {
+			t.Fatalf("after start, ps shows keep as %+v (listed: %v)", row, ok)
+		}
+		wantStdout(t, s.must(t, "exec", "keep", "sh", "-c", "cat /data/x; test ! -e /bin/ls && echo ls-gone; tail -n1 /etc/passwd"), "persisted\nls-gone\nmore\n")
+		if _, err := os.Stat(filepath.Join(s.runDir(id), "exec.sock")); err != nil {
+			t.Fatalf("the running container has no exec socket where expected: %v", err)
+		}
+		s.must(t, "restart", "-t", "1", "keep")
+		wantStdout(t, s.must(t, "exec", "keep", "cat", "/data/x"), "persisted\n")
+
+		// start -a: foreground, on the same layer, with the exit code.
+		oid := s.mustID(t, "run", "-d", "--name", "once", "bb", "sh", "-c", "echo run >> /runs; cat /runs; echo to-stderr >&2; exit 4")
+		s.wantWait(t, "once", 4)
+		r := s.do(t, "start", "-a", "once")
+		wantCode(t, r, 4)
+		wantStdout(t, r, "run\nrun\n")
+		wantStderrContains(t, r, "to-stderr")
+		if row, _ := s.psRow(t, "once", "-a"); !strings.HasPrefix(row.status, "Exited (4)") {
+			t.Fatalf("after start -a, ps -a shows once as %q, want Exited (4)", row.status)
+		}
+
+		// rm of a running container is refused without -f.
+		r = s.do(t, "rm", "keep")
+		wantFailure(t, r)
+		wantStderrContains(t, r, "running")
+		s.must(t, "stop", "-t", "0", "keep")
+		s.must(t, "rm", "keep", "once")
+		for _, c := range []string{id, oid} {
+			for _, d := range []string{s.ctrDir(c), s.runDir(c)} {
+				if _, err := os.Lstat(d); err == nil {
+					t.Errorf("rm left %s behind", d)
+				}
+			}
+		}
+		if left := s.psJSON(t); len(left) > 0 {
+			t.Errorf("ps -a still lists containers after rm: %+v", left)
+		}
+		if after, _ := hashTree(t, layers); after != before {
+			t.Fatalf("the image's layers under %s changed after containers wrote, were restarted and removed", layers)
+		}
+	})
+}
+
+// TestContainerInitKilled: SIGKILL of a detached container's init: ps
+// shows it exited within 1 s, rm works, and no process or mount of it
+// remains.
+func TestContainerInitKilled(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "initkill")
+		id := s.mustID(t, "run", "-d", "--name", "victim", "bb", "sleep", "1000")
+		init := s.initOf(t, id)
+		var payload procInfo
+		if !waitFor(5*time.Second, func() bool {
+			var ok bool
+			payload, ok = childOf(init, "sleep 1000")
+			return ok
+		}) {
+			t.Fatalf("no sleep 1000 under the container's init (pid %d)", init.pid)
+		}
+		monitor, _ := readProc(init.ppid)
+		if _, err := os.Stat(filepath.Join(s.runDir(id), "exec.sock")); err != nil {
+			t.Fatalf("the running container has no exec socket where expected: %v", err)
+		}
+
+		sent := time.Now()
+		if err := syscall.Kill(init.pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if row, ok := s.waitPS(t, "victim", "Exited", time.Second); !ok {
+			t.Fatalf("%v after SIGKILL of its init, ps -a shows victim as %q, want Exited", time.Since(sent).Round(time.Millisecond), row.status)
+		} else {
+			t.Logf("%v after SIGKILL of the init: %q", time.Since(sent).Round(time.Millisecond), row.status)
+		}
+		if st := s.inspect(t, "victim").State; st.Status != "exited" || st.Running {
+			t.Fatalf("inspect shows the killed container as %+v", st)
+		}
+
+		s.must(t, "rm", "victim")
+		for _, d := range []string{s.ctrDir(id), s.runDir(id)} {
+			if _, err := os.Lstat(d); err == nil {
+				t.Errorf("rm left %s behind", d)
+			}
+		}
+		if m := mountsUnder(t, s.root); len(m) > 0 {
+			t.Errorf("mounts under the store remain: %v", m)
+		}
+		same := func(a, b procInfo) bool { return a.pid == b.pid && a.starttime == b.starttime }
+		var left []procInfo
+		if !waitFor(time.Second, func() bool {
+			left = userProcs(u, func(p procInfo) bool {
+				return p.pidns == payload.pidns || same(p, init) || same(p, payload) ||
+					(monitor.pid > 1 && same(p, monitor)) || strings.Contains(p.cmdline, id[:12])
+			})
+			return len(left) == 0
+		}) {
+			t.Errorf("processes of the killed container remain: %+v", left)
+		}
+	})
+}
+
+// TestContainerForegroundCLIKilled: SIGKILL of the CLI running a container
+// in the foreground: ps shows it exited within 2 s and rm -f cleans it.
+func TestContainerForegroundCLIKilled(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "fgkill")
+		cli := s.start(t, "run", "--name", "fg", "bb", "sleep", "1000")
+		payload, init := containerProcs(t, cli)
+		if row, ok := s.psRow(t, "fg"); !ok || !strings.HasPrefix(row.status, "Up") {
+			t.Fatalf("ps shows the foreground container as %+v (listed: %v)", row, ok)
+		}
+		id := s.inspect(t, "fg").Id
+
+		sent := time.Now()
+		if err := syscall.Kill(cli.pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if row, ok := s.waitPS(t, "fg", "Exited", 2*time.Second); !ok {
+			t.Fatalf("%v after SIGKILL of sandbox run, ps -a shows fg as %q, want Exited", time.Since(sent).Round(time.Millisecond), row.status)
+		}
+		if row, ok := s.psRow(t, "fg"); ok {
+			t.Fatalf("ps (running only) still lists fg: %+v", row)
+		}
+		cli.wait(5 * time.Second)
+
+		s.must(t, "rm", "-f", "fg")
+		if _, err := os.Lstat(s.ctrDir(id)); err == nil {
+			t.Errorf("rm -f left %s behind", s.ctrDir(id))
+		}
+		var left []string
+		if !waitFor(time.Second, func() bool {
+			left = leftovers(u, payload.pidns, payload, init)
+			return len(left) == 0
+		}) {
+			t.Errorf("processes of the container remain: %v", left)
+		}
+		if m := mountsUnder(t, s.root); len(m) > 0 {
+			t.Errorf("mounts under the store remain: %v", m)
+		}
+	})
+}
+
+// TestContainerConcurrency: 20 run --rm and 10 run -d at once on one
+// store, then 10 rm -f at once: all succeed, IDs and names are unique, and
+// nothing of them is left.
+func TestContainerConcurrency(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "concurrent")
+		var rmRuns, detached []*proc
+		for i := 0; i < 20; i++ {
+			rmRuns = append(rmRuns, s.start(t, "run", "--rm", "bb", "true"))
+		}
+		for i := 0; i < 10; i++ {
+			detached = append(detached, s.start(t, "run", "-d", "bb", "sleep", "100"))
+		}
+		// A failed run is reported and the rest goes on with the ones
+		// that succeeded, so that the checks below still run.
+		for _, p := range rmRuns {
+			r, ok := p.wait(defaultTimeout)
+			if !ok {
+				t.Fatalf("timed out:\n%s", r)
+			}
+			if r.code != 0 || r.stdout != "" {
+				t.Errorf("one of 20 concurrent run --rm failed:\n%s", r)
+			}
+		}
+		var ids []string
+		for _, p := range detached {
+			r, ok := p.wait(defaultTimeout)
+			if !ok {
+				t.Fatalf("timed out:\n%s", r)
+			}
+			id := strings.TrimSuffix(r.stdout, "\n")
+			if r.code != 0 || !idRe.MatchString(id) {
+				t.Errorf("one of 10 concurrent run -d failed:\n%s", r)
+				continue
+			}
+			ids = append(ids, id)
+		}
+		if sorted := slices.Compact(slices.Sorted(slices.Values(ids))); len(sorted) != len(ids) {
+			t.Fatalf("run -d printed duplicate IDs: %v", ids)
+		}
+
+		rows := s.psJSON(t)
+		names := map[string]bool{}
+		var listed []string
+		for _, r := range rows {
+			if r.Name == "" || names[r.Name] {
+				t.Fatalf("empty or duplicate generated name %q in ps -a: %+v", r.Name, rows)
+			}
+			names[r.Name] = true
+			listed = append(listed, r.ID)
+			if r.State.Status != "running" {
+				t.Errorf("container %s (%s) is %q, want running", r.ID[:12], r.Name, r.State.Status)
+			}
+		}
+		slices.Sort(listed)
+		if want := slices.Sorted(slices.Values(ids)); !slices.Equal(listed, want) {
+			t.Fatalf("ps -a lists %v, want exactly the detached containers %v", listed, want)
+		}
+		if dirs := dirEntries(t, s.containersDir()); !slices.Equal(dirs, listed) {
+			t.Fatalf("containers/ holds %v, want exactly the detached containers %v (the --rm ones gone)", dirs, listed)
+		}
+
+		var rms []*proc
+		for _, id := range ids {
+			rms = append(rms, s.start(t, "rm", "-f", id))
+		}
+		for _, p := range rms {
+			r, ok := p.wait(defaultTimeout)
+			if !ok {
+				t.Fatalf("timed out:\n%s", r)
+			}
+			wantCode(t, r, 0)
+		}
+		if left := s.psJSON(t); len(left) > 0 {
+			t.Errorf("ps -a still lists containers after rm -f of all: %+v", left)
+		}
+		if left := dirEntries(t, s.containersDir()); len(left) > 0 {
+			t.Errorf("containers/ still holds %v", left)
+		}
+		var procs []procInfo
+		if !waitFor(2*time.Second, func() bool {
+			procs = userProcs(u, func(p procInfo) bool { return p.cmdline == "sleep 100" || p.comm == "sandbox-init" })
+			return len(procs) == 0
+		}) {
+			t.Errorf("container processes remain after rm -f: %+v", procs)
+		}
+	})
+}
+
+// TestContainerIDPrefix: a 12-character ID and a 5-character prefix name a
+// container for every command; shorter than 3 characters is no prefix; an
+// ambiguous prefix is refused with the candidates.
+func TestContainerIDPrefix(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "prefix")
+		id := s.mustID(t, "run", "-d", "bb", "sh", "-c", "echo started; sleep 1000")
+		short, p5 := id[:12], id[:5]
+
+		wantStdout(t, s.must(t, "exec", short, "echo", "hi"), "hi\n")
+		wantStdout(t, s.must(t, "exec", p5, "echo", "hi"), "hi\n")
+		for _, ref := range []string{short, p5} {
+			if !waitFor(5*time.Second, func() bool { return s.must(t, "logs", ref).stdout == "started\n" }) {
+				t.Fatalf("logs %s never showed the container's output:\n%s", ref, s.do(t, "logs", ref))
+			}
+			if got := s.inspect(t, ref); got.Id != id || got.State.Status != "running" {
+				t.Fatalf("inspect %s: Id %q status %q, want %s running", ref, got.Id, got.State.Status, id)
+			}
+		}
+		s.must(t, "stop", "-t", "1", p5)
+		if st := s.inspect(t, short).State; st.Status != "exited" {
+			t.Fatalf("after stop %s the container is %+v", p5, st)
+		}
+		s.must(t, "start", short)
+		if st := s.inspect(t, p5).State; st.Status != "running" {
+			t.Fatalf("after start %s the container is %+v", short, st)
+		}
+		waiter := s.start(t, "wait", p5)
+		time.Sleep(200 * time.Millisecond)
+		s.must(t, "stop", "-t", "1", short)
+		r, ok := waiter.wait(10 * time.Second)
+		if !ok {
+			t.Fatalf("wait %s did not return after the container stopped:\n%s", p5, r)
+		}
+		wantCode(t, r, 0)
+		wantStdout(t, r, "143\n")
+		wantStdout(t, s.must(t, "wait", short), "143\n")
+
+		// Two characters are not a prefix.
+		r = s.do(t, "rm", id[:2])
+		wantCode(t, r, 125)
+		wantStderrContains(t, r, "no such container")
+		s.must(t, "rm", p5)
+		if _, err := os.Lstat(s.ctrDir(id)); err == nil {
+			t.Fatalf("rm %s left %s", p5, s.ctrDir(id))
+		}
+
+		if u.mode != "single" {
+			return // the ambiguity part: one user is enough
+		}
+		// IDs are random: create until two share their first 3 digits
+		// (4096 values: ~80 on average; 400 fail to collide with
+		// probability e^-19).
+		byPrefix := map[string][]string{}
+		var shared string
+		for n := 0; shared == "" && n < 400; n += 8 {
+			var batch []*proc
+			for i := 0; i < 8; i++ {
+				batch = append(batch, s.start(t, "create", "bb", "true"))
+			}
+			for _, p := range batch {
+				r, ok := p.wait(defaultTimeout)
+				if !ok || r.code != 0 || !idRe.MatchString(strings.TrimSpace(r.stdout)) {
+					// A product failure: reported, and the search goes on so
+					// that the ambiguity checks still run.
+					t.Errorf("create (8 at a time) failed:\n%s", r)
+					continue
+				}
+				c := strings.TrimSpace(r.stdout)
+				byPrefix[c[:3]] = append(byPrefix[c[:3]], c)
+				if len(byPrefix[c[:3]]) > 1 {
+					shared = c[:3]
+				}
+			}
+		}
+		if shared == "" {
+			t.Fatalf("no two of the created containers' IDs share 3 leading digits (%d distinct prefixes): are the IDs random?", len(byPrefix))
+		}
+		cands := byPrefix[shared]
+		t.Logf("prefix %s is shared by %v", shared, cands)
+		for _, args := range [][]string{
+			{"rm", shared}, {"stop", shared}, {"start", shared}, {"kill", shared}, {"logs", shared},
+			{"exec", shared, "true"}, {"wait", shared}, {"inspect", shared}, {"rename", shared, "newname"},
+		} {
+			r := s.do(t, args...)
+			if r.code != 125 || !strings.Contains(r.stderr, "ambiguous") {
+				t.Errorf("want exit status 125 and a word that %q is ambiguous:\n%s", shared, r)
+				continue
+			}
+			for _, c := range cands {
+				if !strings.Contains(r.stderr, c[:12]) {
+					t.Errorf("the ambiguity error does not list candidate %s:\n%s", c[:12], r)
+				}
+			}
+		}
+		for _, c := range cands {
+			if _, err := os.Stat(s.ctrDir(c)); err != nil {
+				t.Errorf("a refused ambiguous command removed candidate %s: %v", c[:12], err)
+			}
+		}
+		// Each is still reachable by a longer prefix.
+		for _, c := range cands {
+			if got := s.inspect(t, c[:12]).Id; got != c {
+				t.Errorf("inspect %s is %s", c[:12], got)
+			}
+		}
+		r = s.must(t, "container", "prune")
+		total := 0
+		for _, v := range byPrefix {
+			total += len(v)
+		}
+		if got := strings.Count(r.stdout, "Deleted: "); got != total {
+			t.Errorf("container prune deleted %d containers, want all %d created ones:\n%s", got, total, r)
+		}
+		if left := dirEntries(t, s.containersDir()); len(left) > 0 {
+			t.Errorf("containers/ holds %d entries after prune", len(left))
+		}
+	})
+}
+
+// TestContainerPruneVolumes: container prune removes the stopped and
+// created containers and keeps a running one; rm (and rm -f) of a
+// container with a host directory as volume leaves that directory and its
+// files alone.
+func TestContainerPruneVolumes(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "prune")
+
+		runID := s.mustID(t, "run", "-d", "--name", "alive", "bb", "sleep", "1000")
+		s.must(t, "run", "--name", "done1", "bb", "true")
+		created := s.mustID(t, "create", "--name", "new1", "bb", "true")
+		s.mustID(t, "run", "-d", "--name", "done2", "bb", "sh", "-c", "exit 3")
+		s.wantWait(t, "done2", 3)
+		gone := map[string]bool{s.inspect(t, "done1").Id: true, created: true, s.inspect(t, "done2").Id: true}
+
+		r := s.must(t, "container", "prune")
+		for id := range gone {
+			wantStdoutContains(t, r, "Deleted: "+id)
+			if _, err := os.Lstat(s.ctrDir(id)); err == nil {
+				t.Errorf("container prune left %s", s.ctrDir(id))
+			}
+		}
+		rows := s.psJSON(t)
+		if len(rows) != 1 || rows[0].ID != runID || rows[0].State.Status != "running" {
+			t.Fatalf("after prune, ps -a lists %+v, want only the running container alive", rows)
+		}
+		wantStdout(t, s.must(t, "exec", "alive", "echo", "still"), "still\n")
+
+		host := u.mustMkdir(t, filepath.Join(u.home, "lc-volume"))
+		u.mustWrite(t, filepath.Join(host, "pre"), "before\n", 0o644)
+		s.must(t, "run", "--name", "vol", "-v", host+":/vol", "bb", "sh", "-c", "echo data > /vol/f && mkdir /vol/sub && echo g > /vol/sub/g && cat /vol/pre")
+		s.mustID(t, "run", "-d", "--name", "vol2", "-v", host+":/vol", "bb", "sh", "-c", "echo two > /vol/f2; sleep 1000")
+		if !waitFor(5*time.Second, func() bool { _, err := os.Stat(filepath.Join(host, "f2")); return err == nil }) {
+			t.Fatalf("the detached container never wrote /vol/f2")
+		}
+		s.must(t, "rm", "vol")
+		s.must(t, "rm", "-f", "vol2")
+		for f, want := range map[string]string{"pre": "before\n", "f": "data\n", "sub/g": "g\n", "f2": "two\n"} {
+			if b, err := os.ReadFile(filepath.Join(host, f)); err != nil || string(b) != want {
+				t.Errorf("after rm, the volume's host file %s is %q (%v), want %q", f, b, err, want)
+			}
+		}
+	})
+}
+
+// TestContainerCommands: kill -s TERM, restart, rename, inspect, create +
+// start, run -d --rm.
+func TestContainerCommands(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "commands")
+
+		t.Run("kill", func(t *testing.T) {
+			s.mustID(t, "run", "-d", "--name", "kt", "bb", "sleep", "1000")
+			wantStdout(t, s.must(t, "kill", "-s", "TERM", "kt"), "kt\n")
+			s.wantWait(t, "kt", 143)
+			s.mustID(t, "run", "-d", "--name", "kk", "bb", "sleep", "1000")
+			s.must(t, "kill", "kk")
+			s.wantWait(t, "kk", 137)
+			r := s.do(t, "kill", "kk")
+			wantFailure(t, r)
+			wantStderrContains(t, r, "not running")
+		})
+
+		t.Run("restart", func(t *testing.T) {
+			s.mustID(t, "run", "-d", "--name", "rs", "bb", "sleep", "1000")
+			before := s.inspect(t, "rs").State
+			wantStdout(t, s.must(t, "restart", "-t", "1", "rs"), "rs\n")
+			after := s.inspect(t, "rs").State
+			if after.Status != "running" || !after.Running || after.Pid == 0 || after.Pid == before.Pid {
+				t.Fatalf("after restart rs is %+v (before %+v), want running with a new init", after, before)
+			}
+			if row, ok := s.psRow(t, "rs"); !ok || !strings.HasPrefix(row.status, "Up") {
+				t.Fatalf("after restart ps shows rs as %+v (listed: %v)", row, ok)
+			}
+			// restart of an exited container starts it.
+			s.must(t, "stop", "-t", "0", "rs")
+			s.must(t, "restart", "rs")
+			if st := s.inspect(t, "rs").State; st.Status != "running" {
+				t.Fatalf("restart of the stopped rs left it %+v", st)
+			}
+		})
+
+		t.Run("rename", func(t *testing.T) {
+			id := s.mustID(t, "run", "-d", "--name", "old", "bb", "sleep", "1000")
+			s.mustID(t, "create", "--name", "other", "bb", "true")
+			s.must(t, "rename", "old", "new")
+			if got := s.inspect(t, "new"); got.Id != id || got.Name != "new" {
+				t.Fatalf("inspect new after rename: %+v", got)
+			}
+			if row, ok := s.psRow(t, "new"); !ok || row.id != id[:12] {
+				t.Fatalf("ps does not show the renamed container as new: %+v", s.psTable(t))
+			}
+			r := s.do(t, "inspect", "old")
+			wantFailure(t, r)
+			// The old name is free; a taken one is refused.
+			s.mustID(t, "create", "--name", "old", "bb", "true")
+			r = s.do(t, "rename", "new", "other")
+			wantCode(t, r, 125)
+			wantStderrContains(t, r, "in use")
+			wantStdout(t, s.must(t, "exec", "new", "echo", "ok"), "ok\n")
+		})
+
+		t.Run("inspect", func(t *testing.T) {
+			wantCode(t, s.do(t, "run", "--name", "ex", "bb", "sh", "-c", "exit 9"), 9)
+			r := s.must(t, "inspect", "ex")
+			// The raw JSON, docker's keys.
+			var raw []map[string]any
+			if err := json.Unmarshal([]byte(r.stdout), &raw); err != nil || len(raw) != 1 {
+				t.Fatalf("inspect is not a JSON array of one object (%v):\n%s", err, r)
+			}
+			state, _ := raw[0]["State"].(map[string]any)
+			id, _ := raw[0]["Id"].(string)
+			if !idRe.MatchString(id) || raw[0]["Name"] != "ex" || state == nil || state["Status"] != "exited" || state["ExitCode"] != 9.0 || state["Running"] != false {
+				t.Fatalf("inspect of the exited ex lacks Id, Name, State.Status exited, State.ExitCode 9:\n%s", r)
+			}
+			s.mustID(t, "run", "-d", "--name", "up", "bb", "sleep", "1000")
+			got := s.inspect(t, "up")
+			if !idRe.MatchString(got.Id) || got.Name != "up" || got.State.Status != "running" || !got.State.Running || got.State.ExitCode != 0 || got.State.Pid <= 0 {
+				t.Fatalf("inspect of the running up: %+v", got)
+			}
+		})
+
+		t.Run("create-start", func(t *testing.T) {
+			id := s.mustID(t, "create", "--name", "cs", "bb", "sh", "-c", "echo hello-from-cs; sleep 1000")
+			if row, ok := s.psRow(t, "cs", "-a"); !ok || row.status != "Created" || row.id != id[:12] {
+				t.Fatalf("ps -a shows the created cs as %+v (listed: %v), want Created", row, ok)
+			}
+			if st := s.inspect(t, "cs").State; st.Status != "created" || st.Running {
+				t.Fatalf("inspect shows the created cs as %+v", st)
+			}
+			r := s.must(t, "start", "cs")
+			wantStdout(t, r, "cs\n")
+			if r.elapsed > 10*time.Second {
+				t.Fatalf("start took %v: not detached?", r.elapsed)
+			}
+			if row, ok := s.psRow(t, "cs"); !ok || !strings.HasPrefix(row.status, "Up") {
+				t.Fatalf("after start ps shows cs as %+v (listed: %v)", row, ok)
+			}
+			if !waitFor(5*time.Second, func() bool { return s.must(t, "logs", "cs").stdout == "hello-from-cs\n" }) {
+				t.Fatalf("logs of the started cs:\n%s", s.do(t, "logs", "cs"))
+			}
+			r = s.do(t, "start", "cs")
+			wantFailure(t, r)
+			wantStderrContains(t, r, "running")
+		})
+
+		t.Run("run-d-rm", func(t *testing.T) {
+			id := s.mustID(t, "run", "-d", "--rm", "--name", "ephemeral", "bb", "sh", "-c", "usleep 300000")
+			if !waitFor(10*time.Second, func() bool {
+				_, err := os.Lstat(s.ctrDir(id))
+				_, listed := s.psRow(t, "ephemeral", "-a")
+				return os.IsNotExist(err) && !listed
+			}) {
+				t.Fatalf("run -d --rm left the container after it exited: ps -a %+v, containers/ %v", s.psTable(t, "-a"), dirEntries(t, s.containersDir()))
+			}
+			if _, err := os.Lstat(s.runDir(id)); err == nil {
+				t.Errorf("run -d --rm left %s", s.runDir(id))
+			}
+			// The name is free again.
+			s.must(t, "run", "--rm", "--name", "ephemeral", "bb", "true")
+		})
+	})
+}
