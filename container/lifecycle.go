@@ -145,9 +145,13 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 			onStarted()
 		}
 	}
-	// The exec socket lives in the user's runtime directory.
-	if dir, err := runDir(s, c); err == nil {
-		spec.ExecSocket = filepath.Join(dir, "exec.sock")
+	// The exec socket lives in the user's runtime directory. A throwaway
+	// foreground run (run --rm, shell) gets none: nothing to exec into
+	// from elsewhere that is worth a socket on every start.
+	if !c.Config.Rm || c.Config.Detach {
+		if dir, err := runDir(s, c); err == nil {
+			spec.ExecSocket = filepath.Join(dir, "exec.sock")
+		}
 	}
 	code, err := runtime.Run(spec, opts)
 	if beforeExit != nil {
@@ -164,8 +168,8 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 		}
 	}
 	writeState(s, c.ID, end)
-	if dir, derr := runDir(s, c); derr == nil {
-		os.RemoveAll(dir)
+	if spec.ExecSocket != "" {
+		os.RemoveAll(filepath.Dir(spec.ExecSocket))
 	}
 	return code, err
 }
@@ -267,8 +271,8 @@ func Wait(s *image.Store, ref string) (int, error) {
 // Remove deletes a stopped container: its writable layer and records, never
 // a volume's host directory (binds live outside the container's directory).
 func Remove(s *image.Store, c *Container) error {
-	if dir, err := runDir(s, c); err == nil {
-		os.RemoveAll(dir)
+	if s.RunDir != "" {
+		os.RemoveAll(filepath.Join(s.RunDir, c.ID[:16]))
 	}
 	dir := Dir(s, c.ID)
 	// Out of containers/ first, in one rename: a half-removed container is

@@ -156,22 +156,6 @@ func runInit() {
 	if err != nil {
 		fail(125, "%v", err)
 	}
-	// Reap every child, whoever started it; hand statuses to starters.
-	go func() {
-		for {
-			var ws unix.WaitStatus
-			wpid, err := unix.Wait4(-1, &ws, 0, nil)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				// ECHILD: nothing to reap until the next start.
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			sp.reaped(wpid, ws)
-		}
-	}()
 	pid, exit, err := startPayload(&spec, sp)
 	if err != nil {
 		var e *Error
@@ -180,6 +164,25 @@ func runInit() {
 		}
 		fail(125, "%v", err)
 	}
+	// Reap every child, whoever started it; hand statuses to starters.
+	// Started once the payload exists: before that wait4 has nothing to
+	// wait for, and a retry delay would delay noticing a quick payload.
+	go func() {
+		for {
+			var ws unix.WaitStatus
+			wpid, err := unix.Wait4(-1, &ws, 0, nil)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				// ECHILD: cannot happen while the payload lives, and we
+				// exit with it.
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			sp.reaped(wpid, ws)
+		}
+	}()
 	if execL != nil {
 		go serveExec(execL, &spec, sp)
 	}
