@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	goruntime "runtime"
 	"time"
 
@@ -83,16 +84,24 @@ func (f *pullFlags) options(s *setup, quiet bool) *image.PullOptions {
 	return o
 }
 
-// runFlags are the flags shared by run and shell.
+// runFlags are the flags shared by run, create and shell.
 type runFlags struct {
 	pull                                                   pullFlags
 	name, workdir, user, hostname, net, entrypoint, driver string
 	rm, interactive, tty, readOnly, detach                 bool
-	env, envFiles, volumes                                 []string
-	limits                                                 map[string]*string
+	env, envFiles, volumes, ports, capAdd, capDrop         []string
+	memory, memorySwap, restart, file                      string
+	cpus                                                   float64
+	pids                                                   int64
+	stopTimeout                                            int
+	readBPS, writeBPS                                      []string
+	dry, explain                                           bool
 }
 
 func (f *runFlags) add(fs *pflag.FlagSet, all bool) {
+	fs.StringVar(&f.file, "config", "", "launch settings from a TOML file (docs/config.md); flags override it")
+	fs.BoolVar(&f.dry, "dry-run", false, "print the merged settings as TOML and stop (nothing is created)")
+	fs.BoolVar(&f.explain, "explain", false, "with --dry-run: say where each setting came from")
 	fs.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable (KEY=VALUE, or KEY to copy it)")
 	fs.StringArrayVar(&f.envFiles, "env-file", nil, "read KEY=VALUE lines from a file")
 	fs.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind a host path: SRC:DST[:ro]")
@@ -102,15 +111,20 @@ func (f *runFlags) add(fs *pflag.FlagSet, all bool) {
 	fs.BoolVar(&f.readOnly, "read-only", false, "mount the container's root read-only")
 	fs.StringVar(&f.net, "net", "", "network: host (share the host's) or none (only lo)")
 	fs.StringVar(&f.net, "network", "", "same as --net")
+	fs.StringArrayVarP(&f.ports, "publish", "p", nil, "publish a port: [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (needs --net slirp)")
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "replace the image's entrypoint")
 	fs.StringVar(&f.driver, "storage-driver", "", "overlay, fuse-overlayfs or vfs (default: the first that works)")
+	fs.StringArrayVar(&f.capAdd, "cap-add", nil, "add a capability (like NET_ADMIN)")
+	fs.StringArrayVar(&f.capDrop, "cap-drop", nil, "drop a capability (or ALL)")
+	fs.StringVar(&f.memory, "memory", "", "memory limit, like 512MiB")
+	fs.StringVar(&f.memorySwap, "memory-swap", "", "memory plus swap limit")
+	fs.Float64Var(&f.cpus, "cpus", 0, "CPU limit, like 1.5")
+	fs.Int64Var(&f.pids, "pids-limit", 0, "process (thread) limit")
+	fs.StringArrayVar(&f.readBPS, "device-read-bps", nil, "read bandwidth limit: DEVICE:RATE, like /dev/vda:10MiB")
+	fs.StringArrayVar(&f.writeBPS, "device-write-bps", nil, "write bandwidth limit: DEVICE:RATE")
+	fs.StringVar(&f.restart, "restart", "", "with -d: restart policy no, on-failure or always")
+	fs.IntVar(&f.stopTimeout, "stop-timeout", 0, "seconds stop waits before killing")
 	f.pull.add(fs)
-	// Limits are refused until cgroups land: accepting and ignoring them
-	// would be the silent drop users complain about most.
-	f.limits = map[string]*string{}
-	for _, l := range []string{"memory", "memory-swap", "cpus", "pids-limit"} {
-		f.limits[l] = fs.String(l, "", "resource limit (not available yet: refused)")
-	}
 	if all {
 		fs.StringVar(&f.name, "name", "", "the container's name")
 		fs.BoolVar(&f.rm, "rm", false, "remove the container when it exits")
@@ -120,40 +134,202 @@ func (f *runFlags) add(fs *pflag.FlagSet, all bool) {
 	}
 }
 
-// config turns the flags into a container.Config.
-func (f *runFlags) config(fs *pflag.FlagSet, s *setup, img string, cmd []string) (container.Config, error) {
-	cfg := container.Config{
-		Image: img, Cmd: cmd, Name: f.name, Rm: f.rm, Detach: f.detach, Interactive: f.interactive, TTY: f.tty,
-		Workdir: f.workdir, User: f.user, Hostname: f.hostname, ReadOnly: f.readOnly,
-		Network: f.net, StorageDriver: fuseoverlay.Driver(f.driver),
+// layer turns the flags the user gave (and IMAGE and COMMAND) into the top
+// layer of the launch settings.
+func (f *runFlags) layer(fs *pflag.FlagSet, img string, cmd []string) (*config.App, error) {
+	a := &config.App{Env: map[string]string{}, Sources: map[string]string{}}
+	set := func(k string) { a.Sources[k] = "flag" }
+	var errs []error
+	if img != "" {
+		a.Image = img
+		set("image")
 	}
-	if cfg.Network == "" {
-		cfg.Network = s.user.Network
+	if len(cmd) > 0 {
+		a.Command = cmd
+		set("command")
 	}
-	if cfg.StorageDriver == "" {
-		cfg.StorageDriver = fuseoverlay.Driver(s.user.StorageDriver)
+	str := map[string]*string{"name": &a.Name, "workdir": &a.Workdir, "user": &a.User, "hostname": &a.Hostname, "restart": &a.Restart}
+	flagOf := map[string]string{"name": "name", "workdir": "workdir", "user": "user", "hostname": "hostname", "restart": "restart"}
+	vals := map[string]string{"name": f.name, "workdir": f.workdir, "user": f.user, "hostname": f.hostname, "restart": f.restart}
+	for k, p := range str {
+		if fs.Changed(flagOf[k]) {
+			*p = vals[k]
+			set(k)
+		}
+	}
+	if fs.Changed("net") || fs.Changed("network") {
+		a.Network = f.net
+		set("network")
+	}
+	if fs.Changed("read-only") {
+		a.ReadOnly = f.readOnly
+		set("read_only")
 	}
 	if fs.Changed("entrypoint") {
-		cfg.Entrypoint = &f.entrypoint
-	}
-	var errs []error
-	for name := range f.limits {
-		if fs.Changed(name) {
-			errs = append(errs, fmt.Errorf("--%s: resource limits are not available yet (cgroups v2 support is still to come); sandbox refuses to run without a limit you asked for", name))
+		a.Entrypoint, a.EntrypointSet = nil, true
+		if f.entrypoint != "" {
+			a.Entrypoint = []string{f.entrypoint}
 		}
+		set("entrypoint")
+	}
+	if fs.Changed("stop-timeout") {
+		a.StopTimeout = f.stopTimeout
+		set("stop_timeout")
+	}
+	if len(f.ports) > 0 {
+		a.Ports = f.ports
+		set("ports")
 	}
 	for _, path := range f.envFiles {
 		env, err := container.ReadEnvFile(path)
 		errs = append(errs, err)
-		cfg.Env = append(cfg.Env, env...)
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			a.Env[k] = v
+			set("env." + k)
+		}
 	}
-	cfg.Env = append(cfg.Env, container.ParseEnv(f.env)...)
+	for _, kv := range container.ParseEnv(f.env) {
+		k, v, _ := strings.Cut(kv, "=")
+		a.Env[k] = v
+		set("env." + k)
+	}
 	for _, v := range f.volumes {
 		m, err := container.ParseVolume(v)
-		errs = append(errs, err)
-		cfg.Volumes = append(cfg.Volumes, m)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		a.Mounts = append(a.Mounts, config.Mount{Type: "bind", Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+		set("mount " + m.Target)
 	}
-	return cfg, errors.Join(errs...)
+	for flag, dst := range map[string]*int64{"memory": &a.Resources.Memory, "memory-swap": &a.Resources.MemorySwap} {
+		if fs.Changed(flag) {
+			v, _ := fs.GetString(flag)
+			n, err := config.ParseBytes(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("--%s: %w", flag, err))
+				continue
+			}
+			*dst = n
+			set("resources." + strings.ReplaceAll(flag, "-", "_"))
+		}
+	}
+	if fs.Changed("cpus") {
+		if f.cpus <= 0 {
+			errs = append(errs, fmt.Errorf("--cpus %v: a number of CPUs more than zero, like 1.5", f.cpus))
+		}
+		a.Resources.CPUs = f.cpus
+		set("resources.cpus")
+	}
+	if fs.Changed("pids-limit") {
+		if f.pids < config.MinPids {
+			errs = append(errs, fmt.Errorf("--pids-limit %d: at least %d (sandbox's init alone runs about ten threads, and the kernel counts threads)", f.pids, config.MinPids))
+		}
+		a.Resources.Pids = f.pids
+		set("resources.pids")
+	}
+	for _, spec := range [][2]any{{f.readBPS, "read"}, {f.writeBPS, "write"}} {
+		for _, v := range spec[0].([]string) {
+			dev, rate, ok := strings.Cut(v, ":")
+			n, err := config.ParseBytes(rate)
+			if !ok || err != nil || !strings.HasPrefix(dev, "/dev/") {
+				errs = append(errs, fmt.Errorf("--device-%s-bps %q: want DEVICE:RATE, like /dev/vda:10MiB", spec[1], v))
+				continue
+			}
+			l := config.IOLimit{Device: dev}
+			for i := range a.Resources.IO {
+				if a.Resources.IO[i].Device == dev {
+					l = a.Resources.IO[i]
+				}
+			}
+			if spec[1] == "read" {
+				l.ReadBPS = n
+			} else {
+				l.WriteBPS = n
+			}
+			replaced := false
+			for i := range a.Resources.IO {
+				if a.Resources.IO[i].Device == dev {
+					a.Resources.IO[i], replaced = l, true
+				}
+			}
+			if !replaced {
+				a.Resources.IO = append(a.Resources.IO, l)
+			}
+			set("resources.io." + dev)
+		}
+	}
+	for flag, dst := range map[string]*[]string{"cap-add": &a.Security.CapAdd, "cap-drop": &a.Security.CapDrop} {
+		vals, _ := fs.GetStringArray(flag)
+		for _, c := range vals {
+			n, err := config.NormalizeCap(c)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("--%s: %w", flag, err))
+				continue
+			}
+			*dst = append(*dst, n)
+		}
+		if len(vals) > 0 {
+			set("security." + strings.ReplaceAll(flag, "-", "_"))
+		}
+	}
+	return a, errors.Join(errs...)
+}
+
+// launch merges the launch settings: defaults < config.toml < --config
+// file < flags, and turns them into a container config.
+func (f *runFlags) launch(fs *pflag.FlagSet, user config.User, img string, cmd []string) (*config.App, error) {
+	var file *config.App
+	if f.file != "" {
+		var err error
+		if file, err = config.LoadApp(f.file, nil); err != nil {
+			return nil, err
+		}
+	}
+	flags, err := f.layer(fs, img, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return config.Merge(config.Defaults(), user.Defaults, file, flags), nil
+}
+
+// config turns the flags into a container.Config.
+func (f *runFlags) config(fs *pflag.FlagSet, s *setup, img string, cmd []string) (container.Config, error) {
+	app, err := f.launch(fs, s.user, img, cmd)
+	if err != nil {
+		return container.Config{}, err
+	}
+	cfg := container.FromApp(app)
+	cfg.Rm, cfg.Detach, cfg.Interactive, cfg.TTY = f.rm, f.detach, f.interactive, f.tty
+	cfg.StorageDriver = fuseoverlay.Driver(f.driver)
+	if cfg.StorageDriver == "" {
+		cfg.StorageDriver = fuseoverlay.Driver(s.user.StorageDriver)
+	}
+	cfg.Cgroups = s.user.Cgroups
+	return cfg, nil
+}
+
+// dryRun prints the merged launch settings without opening the store.
+func (f *runFlags) dryRun(fs *pflag.FlagSet, img string, cmd []string) error {
+	paths := config.DefaultPaths()
+	user, err := config.Load(paths.Config)
+	if err != nil {
+		return err
+	}
+	if user.Defaults != nil {
+		for k, v := range user.Defaults.Sources {
+			if v != "default" && !strings.Contains(v, ":") {
+				user.Defaults.Sources[k] = paths.Config
+			}
+		}
+	}
+	app, err := f.launch(fs, user, img, cmd)
+	if err != nil {
+		return err
+	}
+	app.WriteTOML(os.Stdout, f.explain)
+	return nil
 }
 
 func stdio() container.IO {

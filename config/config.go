@@ -1,31 +1,37 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"github.com/pelletier/go-toml/v2"
 )
 
 // User is the user's config.toml. Unknown keys are errors: a typo must
 // never silently drop a setting.
 type User struct {
 	// StorageDriver forces a storage driver: "overlay", "fuse-overlayfs" or "vfs".
-	StorageDriver string `toml:"storage_driver"`
+	StorageDriver string
 	// StorageRoot replaces $XDG_DATA_HOME/sandbox.
-	StorageRoot string `toml:"storage_root"`
+	StorageRoot string
 	// UserNS is "auto" (subordinate ids when usable) or "single".
-	UserNS string `toml:"userns"`
+	UserNS string
 	// Network is the default for --net: "host" or "none".
-	Network string `toml:"network"`
+	Network string
 	// Registries says where short names are looked up and which registries
 	// may be reached over plain HTTP.
-	Registries Registries `toml:"registries"`
+	Registries Registries
+	// Cgroups is the policy for resource limits sandbox cannot enforce:
+	// "required" (the default: refuse to run), "best-effort" (run, with a
+	// warning per limit dropped) or "off" (no cgroups at all).
+	Cgroups string
+	// LogSize caps a detached container's log (bytes; 0: no cap).
+	LogSize int64
+	// Defaults are launch settings that apply to every container (network,
+	// env, resources, security, restart, stop_timeout, read_only, user).
+	Defaults *App
 }
 
 // Registries is the [registries] table.
@@ -45,9 +51,6 @@ func (u User) SearchRegistries() []string {
 	}
 	return u.Registries.Search
 }
-
-// validKeys lists config.toml's keys for error messages.
-const validKeys = "storage_driver, storage_root, userns, network, [registries] search, insecure"
 
 // Paths are where sandbox keeps its state.
 type Paths struct {
@@ -80,39 +83,82 @@ func DefaultPaths() Paths {
 	}
 }
 
+// userKeys are config.toml's own keys; appOnlyKeys belong in a launch file.
+var (
+	userKeys    = []string{"storage_driver", "storage_root", "userns", "registries", "cgroups", "log_size"}
+	appOnlyKeys = []string{"image", "name", "command", "entrypoint", "workdir", "hostname", "mount", "ports", "env_file"}
+)
+
 // Load reads config.toml at path; a missing file is the empty config.
+// Every mistake is reported at once, with file:line:column.
 func Load(path string) (User, error) {
-	var u User
-	b, err := os.ReadFile(path)
+	u := User{Defaults: &App{Sources: map[string]string{}}}
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return u, nil
 	}
 	if err != nil {
 		return u, fmt.Errorf("reading %q: %w", path, err)
 	}
-	dec := toml.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&u); err != nil {
-		// Unknown keys first: that error also unwraps to DecodeErrors, one
-		// per key, and every one of them is worth reporting.
-		var se *toml.StrictMissingError
-		if errors.As(err, &se) {
-			var errs []error
-			for i := range se.Errors {
-				de := &se.Errors[i]
-				row, col := de.Position()
-				errs = append(errs, fmt.Errorf("%s:%d:%d: unknown key %q (valid keys: %s)", path, row, col, strings.Join(de.Key(), "."), validKeys))
-			}
-			return u, errors.Join(errs...)
-		}
-		var de *toml.DecodeError
-		if errors.As(err, &de) {
-			row, col := de.Position()
-			return u, fmt.Errorf("%s:%d:%d: %v", path, row, col, de.Error())
-		}
-		return u, fmt.Errorf("%s: %w", path, err)
+	root, err := parseTOML(path, data)
+	if err != nil {
+		return u, err
 	}
-	return u, u.Validate(path)
+	d := &decoder{dir: filepath.Dir(path)}
+	valid := append(append([]string{}, userKeys...), "network", "env", "resources", "security", "restart", "stop_timeout", "read_only", "user")
+	u.Defaults = d.appKeys(root, func(k string, v *Value) bool {
+		switch k {
+		case "storage_driver":
+			u.StorageDriver, _ = d.str(k, v)
+		case "storage_root":
+			u.StorageRoot, _ = d.str(k, v)
+		case "userns":
+			u.UserNS, _ = d.str(k, v)
+		case "cgroups":
+			u.Cgroups, _ = d.str(k, v)
+		case "log_size":
+			u.LogSize, _ = d.size(k, v)
+		case "registries":
+			d.registries(&u.Registries, v)
+		default:
+			for _, a := range appOnlyKeys {
+				if k == a {
+					d.errorf(v.KeyPos, "%q belongs in a launch file (app.toml), not in config.toml", k)
+					return true
+				}
+			}
+			for _, a := range valid {
+				if k == a {
+					return false
+				}
+			}
+			d.unknown(k, v, valid)
+		}
+		return true
+	})
+	u.Network = u.Defaults.Network
+	if err := u.Validate(path); err != nil {
+		d.errs = append(d.errs, err.(interface{ Unwrap() []error }).Unwrap()...)
+	}
+	return u, errors.Join(d.errs...)
+}
+
+func (d *decoder) registries(r *Registries, v *Value) {
+	if v.Kind != KTable {
+		d.typeErr("registries", v, "a table")
+		return
+	}
+	for _, k := range v.Keys {
+		e := v.Table[k]
+		switch k {
+		case "search":
+			r.Search, _ = d.strings("registries.search", e)
+		case "insecure":
+			r.Insecure, _ = d.strings("registries.insecure", e)
+		default:
+			d.unknown(k, e, []string{"search", "insecure"})
+		}
+	}
 }
 
 // Validate checks values the decoder cannot.
@@ -128,10 +174,10 @@ func (u User) Validate(path string) error {
 	default:
 		errs = append(errs, fmt.Errorf("%s: userns = %q: valid values are \"auto\", \"single\"", path, u.UserNS))
 	}
-	switch u.Network {
-	case "", "host", "none":
+	switch u.Cgroups {
+	case "", "required", "best-effort", "off":
 	default:
-		errs = append(errs, fmt.Errorf("%s: network = %q: valid values are \"host\", \"none\"", path, u.Network))
+		errs = append(errs, fmt.Errorf("%s: cgroups = %q: valid values are \"required\", \"best-effort\", \"off\"", path, u.Cgroups))
 	}
 	for _, r := range append(append([]string{}, u.Registries.Search...), u.Registries.Insecure...) {
 		if r == "" || strings.ContainsAny(r, "/ \t") {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
@@ -28,13 +29,25 @@ type Config struct {
 	Hostname    string          `json:"hostname,omitempty"`
 	ReadOnly    bool            `json:"read_only,omitempty"`
 	Network     string          `json:"network,omitempty"` // "host" or "none"
-	// Entrypoint replaces the image's when non-nil; "" clears it.
-	Entrypoint    *string            `json:"entrypoint,omitempty"`
+	// Entrypoint replaces the image's when EntrypointSet; empty clears it.
+	Entrypoint    []string           `json:"entrypoint,omitempty"`
+	EntrypointSet bool               `json:"entrypoint_set,omitempty"`
 	Cmd           []string           `json:"cmd,omitempty"`
 	StorageDriver fuseoverlay.Driver `json:"storage_driver,omitempty"`
 	// Shell runs /bin/sh when neither the user nor the image names a
 	// command (sandbox shell).
 	Shell bool `json:"shell,omitempty"`
+	// Ports to publish ([IP:]HOST:CONTAINER[/proto]); they need a private
+	// network.
+	Ports []string `json:"ports,omitempty"`
+	// Resources are the limits asked for; Cgroups is the user's policy for
+	// limits sandbox cannot enforce ("required", "best-effort", "off").
+	Resources config.Resources `json:"resources,omitzero"`
+	Cgroups   string           `json:"cgroups,omitempty"`
+	Security  config.Security  `json:"security,omitzero"`
+	// Restart is the policy of detached runs: "no", "on-failure", "always".
+	Restart     string `json:"restart,omitempty"`
+	StopTimeout int    `json:"stop_timeout,omitempty"`
 }
 
 // Validate checks the config before anything is created and reports every
@@ -75,7 +88,40 @@ func (c *Config) Validate() error {
 	if _, err := fuseoverlay.ParseDriver(string(c.StorageDriver)); err != nil {
 		errs = append(errs, err)
 	}
+	if len(c.Ports) > 0 {
+		errs = append(errs, fmt.Errorf("publishing ports (%s) needs a private network (--net slirp), which is not available yet: with the host's network (the default) a port the container listens on is already the host's", strings.Join(c.Ports, ", ")))
+	}
+	switch c.Restart {
+	case "", "no", "on-failure", "always":
+	default:
+		errs = append(errs, fmt.Errorf("invalid --restart %q: use no, on-failure or always", c.Restart))
+	}
+	if lim := c.Limits(); len(lim) > 0 && (c.Cgroups == "" || c.Cgroups == "required") {
+		errs = append(errs, fmt.Errorf("%s: resource limits need cgroup v2 support, which sandbox does not have yet; sandbox never runs without a limit you asked for (to run anyway, with a warning per limit, set cgroups = \"best-effort\" in config.toml)", strings.Join(lim, ", ")))
+	}
 	return errors.Join(errs...)
+}
+
+// Limits names the resource limits asked for.
+func (c *Config) Limits() []string {
+	r := c.Resources
+	var out []string
+	if r.Memory != 0 {
+		out = append(out, "memory "+config.FormatBytes(r.Memory))
+	}
+	if r.MemorySwap != 0 {
+		out = append(out, "memory+swap "+config.FormatBytes(r.MemorySwap))
+	}
+	if r.CPUs != 0 {
+		out = append(out, fmt.Sprintf("cpus %v", r.CPUs))
+	}
+	if r.Pids != 0 {
+		out = append(out, fmt.Sprintf("pids %d", r.Pids))
+	}
+	for _, l := range r.IO {
+		out = append(out, "io "+l.Device)
+	}
+	return out
 }
 
 // ParseVolume parses -v SRC:DST[:OPTIONS]. A relative SRC is taken from the

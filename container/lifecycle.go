@@ -24,6 +24,11 @@ func Create(s *image.Store, cfg Config, stdio IO) (*Container, *os.File, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
+	if stdio.Warn != nil {
+		for _, l := range cfg.Limits() {
+			stdio.Warn(fmt.Sprintf("%s: not enforced (no cgroup v2 support yet; cgroups = %q in config.toml)", l, cfg.Cgroups))
+		}
+	}
 	img, err := s.Resolve(cfg.Image)
 	if errors.Is(err, image.ErrNotFound) && stdio.Pull != nil {
 		img, err = s.Pull(context.Background(), cfg.Image, *stdio.Pull)

@@ -77,11 +77,8 @@ func commandOf(s *image.Store, c *Container) []string {
 	if img, err := s.Resolve(c.ImageID); err == nil {
 		ic := img.Config.Config
 		ep, cmd := ic.Entrypoint, ic.Cmd
-		if c.Config.Entrypoint != nil {
-			ep, cmd = nil, nil
-			if *c.Config.Entrypoint != "" {
-				ep = []string{*c.Config.Entrypoint}
-			}
+		if c.Config.EntrypointSet {
+			ep, cmd = c.Config.Entrypoint, nil
 		}
 		if len(c.Config.Cmd) > 0 {
 			cmd = c.Config.Cmd

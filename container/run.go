@@ -31,7 +31,9 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 	dir := Dir(s, c.ID)
 	ic := img.Config.Config
 	spec := &runtime.Spec{
-		ID:          c.ID,
+		Caps:          runtime.BoundingSet(cfg.Security.CapAdd, cfg.Security.CapDrop),
+		AllowNewPrivs: cfg.Security.Seccomp != "" && !cfg.Security.NoNewPrivileges,
+		ID:            c.ID,
 		Network:     cfg.Network,
 		ReadOnly:    cfg.ReadOnly,
 		Mounts:      cfg.Volumes,
@@ -55,12 +57,8 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 	// image's Cmd, and arguments after the image replace it.
 	args := ic.Entrypoint
 	cmd := ic.Cmd
-	if cfg.Entrypoint != nil {
-		args = nil
-		if *cfg.Entrypoint != "" {
-			args = []string{*cfg.Entrypoint}
-		}
-		cmd = nil
+	if cfg.EntrypointSet {
+		args, cmd = cfg.Entrypoint, nil
 	}
 	if len(cfg.Cmd) > 0 {
 		cmd = cfg.Cmd

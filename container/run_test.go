@@ -225,7 +225,14 @@ func TestBuildSpecCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, c := specFixture(t, Config{Image: "img", Network: "none", Entrypoint: tt.entrypoint, Cmd: tt.cmd})
+			cfg := Config{Image: "img", Network: "none", Cmd: tt.cmd}
+			if tt.entrypoint != nil {
+				cfg.EntrypointSet = true
+				if *tt.entrypoint != "" {
+					cfg.Entrypoint = []string{*tt.entrypoint}
+				}
+			}
+			s, c := specFixture(t, cfg)
 			img := &image.Image{ID: "sha256:" + strings.Repeat("0", 64)}
 			img.Config.Config = v1.Config{Entrypoint: tt.imgEntrypoint, Cmd: tt.imgCmd}
 			spec, err := buildSpec(s, c, img, IO{})

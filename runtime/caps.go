@@ -3,10 +3,13 @@ package runtime
 import (
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/config"
 )
 
 // defaultCaps is docker's default capability set: what a container's root
@@ -26,18 +29,27 @@ var defaultCaps = map[int]bool{
 // container process from it, so each one inherits the limits. (Doing it on
 // all threads with AllThreadsSyscall stops the world once per capability,
 // which cost more than everything else in the init together.)
-func restrictThread() error {
+func restrictThread(keep []int, noNewPrivs bool) error {
+	kept := defaultCaps
+	if keep != nil {
+		kept = map[int]bool{}
+		for _, c := range keep {
+			kept[c] = true
+		}
+	}
 	last := lastCap()
 	for c := 0; c <= last; c++ {
-		if defaultCaps[c] {
+		if kept[c] {
 			continue
 		}
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
 			return fmt.Errorf("dropping capability %d from the bounding set: %v", c, err)
 		}
 	}
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("setting no_new_privs: %v", err)
+	if noNewPrivs {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("setting no_new_privs: %v", err)
+		}
 	}
 	// Not dumpable: /proc/1/* (exe, mem, fd) is out of reach of the
 	// container's processes, which lack CAP_SYS_PTRACE.
@@ -57,4 +69,36 @@ func lastCap() int {
 		return unix.CAP_LAST_CAP
 	}
 	return n
+}
+
+// BoundingSet is the capabilities a container keeps: docker's default set,
+// plus add, minus drop (each a CAP_ name, or ALL). Drops win.
+func BoundingSet(add, drop []string) []int {
+	kept := map[int]bool{}
+	for c := range defaultCaps {
+		kept[c] = true
+	}
+	last := lastCap()
+	for _, name := range add {
+		if name == "ALL" {
+			for c := 0; c <= last; c++ {
+				kept[c] = true
+			}
+		} else if n := config.CapNumber(name); n >= 0 {
+			kept[n] = true
+		}
+	}
+	for _, name := range drop {
+		if name == "ALL" {
+			kept = map[int]bool{}
+		} else if n := config.CapNumber(name); n >= 0 {
+			delete(kept, n)
+		}
+	}
+	out := []int{}
+	for c := range kept {
+		out = append(out, c)
+	}
+	sort.Ints(out)
+	return out
 }

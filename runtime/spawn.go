@@ -56,7 +56,7 @@ func newSpawner(spec *Spec) (*spawner, error) {
 	go func() {
 		// Never unlocked: the thread dies with the goroutine, not reused.
 		goruntime.LockOSThread()
-		if err := restrictThread(); err != nil {
+		if err := restrictThread(spec.Caps, !spec.AllowNewPrivs); err != nil {
 			ready <- err
 			return
 		}

@@ -34,6 +34,10 @@ type Spec struct {
 	Trace bool
 	// ExecSocket, when set, is where the init listens for `sandbox exec`.
 	ExecSocket string
+	// Caps is the bounding set container processes get (nil: docker's
+	// default 14); AllowNewPrivs leaves no_new_privs off.
+	Caps          []int
+	AllowNewPrivs bool
 	// Tmpfs lists container paths that get a fresh tmpfs (the host image's /tmp).
 	Tmpfs []string
 }

@@ -1,0 +1,754 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	goruntime "runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// App is one launch: what `sandbox run` is told by a TOML file (app.toml),
+// the user's defaults (config.toml) and flags, merged in that order.
+// Sources says, for each key that was set, where it came from: "default",
+// "FILE:LINE:COL", or "flag"; Merge keeps the last one.
+type App struct {
+	Image       string
+	Name        string
+	Command     []string
+	Entrypoint  []string // with EntrypointSet: [] clears the image's
+	Workdir     string
+	User        string
+	Hostname    string
+	ReadOnly    bool
+	Network     string
+	Ports       []string
+	Env         map[string]string
+	EnvFile     string
+	Mounts      []Mount
+	Resources   Resources
+	Security    Security
+	Restart     string
+	StopTimeout int // seconds
+
+	EntrypointSet bool
+	Sources       map[string]string
+}
+
+// Mount is a [[mount]] table.
+type Mount struct {
+	Type     string // "bind" or "tmpfs"
+	Source   string // absolute host path (bind)
+	Target   string // absolute container path
+	ReadOnly bool
+	Size     int64 // tmpfs bytes; 0: the kernel's default
+}
+
+// Resources is the [resources] table. Zero means no limit.
+type Resources struct {
+	Memory     int64   // bytes
+	MemorySwap int64   // bytes, memory plus swap (docker's meaning)
+	CPUs       float64 // CPUs' worth of time
+	Pids       int64
+	IO         []IOLimit
+}
+
+// IOLimit is a bandwidth limit on one block device.
+type IOLimit struct {
+	Device    string // path, like /dev/vda
+	ReadBPS   int64
+	WriteBPS  int64
+	ReadIOPS  int64
+	WriteIOPS int64
+}
+
+// Security is the [security] table.
+type Security struct {
+	CapAdd          []string
+	CapDrop         []string
+	NoNewPrivileges bool
+	Seccomp         string // "default", "unconfined" or a profile path
+}
+
+// MinPids is the fewest processes (threads, for the kernel) a container
+// may be limited to: sandbox's init alone runs about ten threads.
+const MinPids = 32
+
+// Defaults are the values nothing set.
+func Defaults() *App {
+	a := &App{Network: "host", Restart: "no", StopTimeout: 10, Security: Security{NoNewPrivileges: true, Seccomp: "default"}, Sources: map[string]string{}}
+	for _, k := range []string{"network", "restart", "stop_timeout", "security.no_new_privileges", "security.seccomp"} {
+		a.Sources[k] = "default"
+	}
+	return a
+}
+
+// appKeys are the keys an app.toml may hold, for errors and suggestions.
+var appKeys = []string{"image", "name", "command", "entrypoint", "workdir", "user", "hostname", "read_only",
+	"network", "ports", "env", "env_file", "mount", "resources", "security", "restart", "stop_timeout"}
+
+// LoadApp reads an app.toml. Every mistake in it is reported at once, each
+// with file:line:column, the key, the bad value and what would be valid.
+// Relative paths (mount sources, env_file) are taken from the file's
+// directory; "~" and "${VAR}" expand from env (an undefined variable is an
+// error).
+func LoadApp(path string, env func(string) (string, bool)) (*App, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %q: %w", path, err)
+	}
+	root, err := parseTOML(path, data)
+	if err != nil {
+		return nil, err
+	}
+	abs, _ := filepath.Abs(path)
+	d := &decoder{dir: filepath.Dir(abs), env: env}
+	a := d.app(root)
+	return a, errors.Join(d.errs...)
+}
+
+// decoder turns a positioned tree into an App, collecting every error.
+type decoder struct {
+	dir  string
+	env  func(string) (string, bool)
+	errs []error
+}
+
+func (d *decoder) errorf(p Pos, format string, args ...any) {
+	d.errs = append(d.errs, fmt.Errorf("%s: %s", p, fmt.Sprintf(format, args...)))
+}
+
+func (d *decoder) app(root *Value) *App {
+	return d.appKeys(root, nil)
+}
+
+// appKeys decodes the app keys of root; skip, when not nil, handles the
+// keys it recognizes (config.toml's own) and reports whether it did.
+func (d *decoder) appKeys(root *Value, skip func(k string, v *Value) bool) *App {
+	a := &App{Sources: map[string]string{}}
+	set := func(key string, v *Value) { a.Sources[key] = v.Pos.String() }
+	for _, k := range root.Keys {
+		v := root.Table[k]
+		if skip != nil && skip(k, v) {
+			continue
+		}
+		switch k {
+		case "image":
+			if s, ok := d.str(k, v); ok {
+				if err := validImageRef(s); err != nil {
+					d.errorf(v.Pos, "image = %q: %v", s, err)
+				}
+				a.Image = s
+				set(k, v)
+			}
+		case "name":
+			if s, ok := d.str(k, v); ok {
+				if !nameRe().MatchString(s) {
+					d.errorf(v.Pos, "name = %q: use letters, digits, _ . and -, starting with a letter or digit", s)
+				}
+				a.Name = s
+				set(k, v)
+			}
+		case "command":
+			if c, ok := d.command(k, v); ok {
+				a.Command = c
+				set(k, v)
+			}
+		case "entrypoint":
+			if c, ok := d.command(k, v); ok {
+				a.Entrypoint, a.EntrypointSet = c, true
+				set(k, v)
+			}
+		case "workdir":
+			if s, ok := d.str(k, v); ok {
+				if !filepath.IsAbs(s) {
+					d.errorf(v.Pos, "workdir = %q: it must be an absolute path in the container", s)
+				}
+				a.Workdir = s
+				set(k, v)
+			}
+		case "user":
+			if s, ok := d.str(k, v); ok {
+				a.User = s
+				set(k, v)
+			}
+		case "hostname":
+			if s, ok := d.str(k, v); ok {
+				if len(s) > 64 || strings.ContainsAny(s, " /\t") || s == "" {
+					d.errorf(v.Pos, "hostname = %q: 1 to 64 characters, no spaces or slashes", s)
+				}
+				a.Hostname = s
+				set(k, v)
+			}
+		case "read_only":
+			if b, ok := d.bool(k, v); ok {
+				a.ReadOnly = b
+				set(k, v)
+			}
+		case "network":
+			if s, ok := d.str(k, v); ok {
+				if s != "host" && s != "none" && s != "slirp" {
+					d.errorf(v.Pos, "network = %q: valid values are \"host\", \"none\", \"slirp\"", s)
+				}
+				a.Network = s
+				set(k, v)
+			}
+		case "ports":
+			if ps, ok := d.strings(k, v); ok {
+				for i, p := range ps {
+					if err := validPort(p); err != nil {
+						d.errorf(v.Arr[i].Pos, "ports: %q: %v", p, err)
+					}
+				}
+				a.Ports = ps
+				set(k, v)
+			}
+		case "env":
+			d.envTable(a, v)
+		case "env_file":
+			if s, ok := d.str(k, v); ok {
+				p := d.path(s)
+				if _, err := os.Stat(p); err != nil {
+					d.errorf(v.Pos, "env_file = %q: %v", s, errors.Unwrap(err))
+				}
+				a.EnvFile = p
+				set(k, v)
+			}
+		case "mount":
+			d.mounts(a, v)
+		case "resources":
+			d.resources(a, &a.Resources, v, "resources")
+		case "security":
+			d.security(a, v)
+		case "restart":
+			if s, ok := d.str(k, v); ok {
+				if s != "no" && s != "on-failure" && s != "always" {
+					d.errorf(v.Pos, "restart = %q: valid values are \"no\", \"on-failure\", \"always\"", s)
+				}
+				a.Restart = s
+				set(k, v)
+			}
+		case "stop_timeout":
+			if n, ok := d.int(k, v); ok {
+				if n < 0 {
+					d.errorf(v.Pos, "stop_timeout = %d: seconds, zero or more", n)
+				}
+				a.StopTimeout = int(n)
+				set(k, v)
+			}
+		default:
+			d.unknown(k, v, appKeys)
+		}
+	}
+	return a
+}
+
+// unknown reports a key that is not in the schema, suggesting the closest.
+func (d *decoder) unknown(k string, v *Value, valid []string) {
+	msg := fmt.Sprintf("unknown key %q", k)
+	if s := closest(k, valid); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	d.errorf(v.KeyPos, "%s; valid keys here: %s", msg, strings.Join(valid, ", "))
+}
+
+// closest is the valid key nearest to k by edit distance, if near enough.
+func closest(k string, valid []string) string {
+	best, bestD := "", 3
+	for _, v := range valid {
+		if dist := editDistance(k, v); dist < bestD {
+			best, bestD = v, dist
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+func (d *decoder) typeErr(k string, v *Value, want string) {
+	d.errorf(v.Pos, "%s: want %s, found %s", k, want, v.Kind)
+}
+
+// str reads a string, with ${VAR} and a leading ~ expanded.
+func (d *decoder) str(k string, v *Value) (string, bool) {
+	if v.Kind != KString {
+		d.typeErr(k, v, "a string")
+		return "", false
+	}
+	s, err := expand(v.Str, d.env)
+	if err != nil {
+		d.errorf(v.Pos, "%s = %q: %v", k, v.Str, err)
+		return "", false
+	}
+	return s, true
+}
+
+func (d *decoder) bool(k string, v *Value) (bool, bool) {
+	if v.Kind != KBool {
+		d.typeErr(k, v, "true or false")
+		return false, false
+	}
+	return v.Bool, true
+}
+
+func (d *decoder) int(k string, v *Value) (int64, bool) {
+	if v.Kind != KInt {
+		d.typeErr(k, v, "an integer")
+		return 0, false
+	}
+	return v.Int, true
+}
+
+func (d *decoder) strings(k string, v *Value) ([]string, bool) {
+	if v.Kind != KArray {
+		d.typeErr(k, v, "an array of strings")
+		return nil, false
+	}
+	out := []string{}
+	ok := true
+	for _, e := range v.Arr {
+		s, good := d.str(k, e)
+		ok = ok && good
+		out = append(out, s)
+	}
+	return out, ok
+}
+
+// command reads an array of arguments, or a string run by /bin/sh -c.
+func (d *decoder) command(k string, v *Value) ([]string, bool) {
+	if v.Kind == KString {
+		s, ok := d.str(k, v)
+		return []string{"/bin/sh", "-c", s}, ok
+	}
+	if v.Kind != KArray {
+		d.typeErr(k, v, "an array of arguments or a string for /bin/sh -c")
+		return nil, false
+	}
+	return d.strings(k, v)
+}
+
+// size reads a size: a string with a unit or a number of bytes.
+func (d *decoder) size(k string, v *Value) (int64, bool) {
+	switch v.Kind {
+	case KInt:
+		if v.Int <= 0 {
+			d.errorf(v.Pos, "%s = %d: a size must be more than zero", k, v.Int)
+			return 0, false
+		}
+		return v.Int, true
+	case KString:
+		n, err := ParseBytes(v.Str)
+		if err != nil {
+			d.errorf(v.Pos, "%s = %q: %v", k, v.Str, err)
+			return 0, false
+		}
+		return n, true
+	}
+	d.typeErr(k, v, `a size like "512MiB" or a number of bytes`)
+	return 0, false
+}
+
+// path makes a host path absolute against the TOML file's directory.
+func (d *decoder) path(p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(d.dir, p)
+}
+
+func (d *decoder) envTable(a *App, v *Value) {
+	if v.Kind != KTable {
+		d.typeErr("env", v, `a table, like env = { LANG = "C.UTF-8" }`)
+		return
+	}
+	if a.Env == nil {
+		a.Env = map[string]string{}
+	}
+	for _, k := range v.Keys {
+		e := v.Table[k]
+		var s string
+		switch e.Kind {
+		case KString:
+			var ok bool
+			if s, ok = d.str("env."+k, e); !ok {
+				continue
+			}
+		case KInt:
+			s = strconv.FormatInt(e.Int, 10)
+		case KFloat:
+			s = strconv.FormatFloat(e.Float, 'f', -1, 64)
+		case KBool:
+			s = strconv.FormatBool(e.Bool)
+		default:
+			d.typeErr("env."+k, e, "a string")
+			continue
+		}
+		if k == "" || strings.ContainsAny(k, "= ") {
+			d.errorf(e.KeyPos, "env: %q is not a variable name", k)
+			continue
+		}
+		a.Env[k] = s
+		a.Sources["env."+k] = e.Pos.String()
+	}
+}
+
+func (d *decoder) mounts(a *App, v *Value) {
+	if v.Kind != KArray {
+		d.errorf(v.Pos, "mount: write each mount as a [[mount]] table")
+		return
+	}
+	for _, t := range v.Arr {
+		if t.Kind != KTable {
+			d.typeErr("mount", t, "a table")
+			continue
+		}
+		m := Mount{Type: "bind"}
+		ok := true
+		for _, k := range t.Keys {
+			e := t.Table[k]
+			switch k {
+			case "type":
+				if s, good := d.str("mount.type", e); good {
+					if s != "bind" && s != "tmpfs" {
+						d.errorf(e.Pos, "mount.type = %q: valid values are \"bind\", \"tmpfs\"", s)
+						ok = false
+					}
+					m.Type = s
+				}
+			case "source":
+				if s, good := d.str("mount.source", e); good {
+					m.Source = d.path(s)
+				}
+			case "target":
+				if s, good := d.str("mount.target", e); good {
+					if !filepath.IsAbs(s) {
+						d.errorf(e.Pos, "mount.target = %q: it must be an absolute path in the container, like /%s", s, s)
+						ok = false
+					}
+					m.Target = filepath.Clean(s)
+				}
+			case "read_only":
+				m.ReadOnly, _ = d.bool("mount.read_only", e)
+			case "size":
+				m.Size, _ = d.size("mount.size", e)
+			default:
+				d.unknown(k, e, []string{"type", "source", "target", "read_only", "size"})
+				ok = false
+			}
+		}
+		switch {
+		case m.Target == "" && t.Table["target"] == nil:
+			d.errorf(t.Pos, "mount: a [[mount]] needs a target")
+		case m.Type == "bind" && m.Source == "":
+			d.errorf(t.Pos, "mount: a bind mount needs a source (a host path)")
+		case m.Type == "bind":
+			if _, err := os.Stat(m.Source); err != nil {
+				d.errorf(t.Table["source"].Pos, "mount.source = %q: %v (create it first)", m.Source, errors.Unwrap(err))
+				ok = false
+			}
+		case m.Type == "tmpfs" && m.Source != "":
+			d.errorf(t.Table["source"].Pos, "mount.source: a tmpfs mount has no source")
+		}
+		if m.Size != 0 && m.Type != "tmpfs" {
+			d.errorf(t.Table["size"].Pos, "mount.size: only a tmpfs mount has a size")
+		}
+		if ok {
+			a.Mounts = append(a.Mounts, m)
+			a.Sources["mount "+m.Target] = t.Pos.String()
+		}
+	}
+}
+
+func (d *decoder) resources(a *App, r *Resources, v *Value, prefix string) {
+	if v.Kind != KTable {
+		d.typeErr(prefix, v, "a table")
+		return
+	}
+	for _, k := range v.Keys {
+		e := v.Table[k]
+		key := prefix + "." + k
+		switch k {
+		case "memory":
+			if n, ok := d.size(key, e); ok {
+				r.Memory = n
+				a.Sources[key] = e.Pos.String()
+			}
+		case "memory_swap":
+			if n, ok := d.size(key, e); ok {
+				r.MemorySwap = n
+				a.Sources[key] = e.Pos.String()
+			}
+		case "cpus":
+			var f float64
+			switch e.Kind {
+			case KFloat:
+				f = e.Float
+			case KInt:
+				f = float64(e.Int)
+			default:
+				d.typeErr(key, e, "a number of CPUs, like 1.5")
+				continue
+			}
+			if f <= 0 {
+				d.errorf(e.Pos, "%s = %v: a number of CPUs more than zero, like 1.5", key, f)
+				continue
+			}
+			if n := goruntime.NumCPU(); f > float64(n) {
+				d.errorf(e.Pos, "%s = %v: this machine has %d CPUs", key, f, n)
+				continue
+			}
+			r.CPUs = f
+			a.Sources[key] = e.Pos.String()
+		case "pids":
+			if n, ok := d.int(key, e); ok {
+				if n < MinPids {
+					d.errorf(e.Pos, "%s = %d: at least %d (sandbox's init alone runs about ten threads, and the kernel counts threads)", key, n, MinPids)
+					continue
+				}
+				r.Pids = n
+				a.Sources[key] = e.Pos.String()
+			}
+		case "io":
+			d.io(a, r, e, key)
+		default:
+			d.unknown(k, e, []string{"memory", "memory_swap", "cpus", "pids", "io"})
+		}
+	}
+	if r.MemorySwap != 0 && r.Memory != 0 && r.MemorySwap < r.Memory {
+		d.errorf(v.Table["memory_swap"].Pos, "%s.memory_swap (%s) is memory plus swap: it cannot be less than memory (%s)", prefix, FormatBytes(r.MemorySwap), FormatBytes(r.Memory))
+	}
+}
+
+// io reads [resources.io]: a table per device path of read_bps, write_bps,
+// read_iops, write_iops.
+func (d *decoder) io(a *App, r *Resources, v *Value, prefix string) {
+	if v.Kind != KTable {
+		d.typeErr(prefix, v, `a table per device, like io."/dev/vda" = { write_bps = "10MiB" }`)
+		return
+	}
+	for _, dev := range v.Keys {
+		t := v.Table[dev]
+		if !strings.HasPrefix(dev, "/dev/") {
+			d.errorf(t.KeyPos, "%s: %q is not a device path (like /dev/vda)", prefix, dev)
+			continue
+		}
+		if t.Kind != KTable {
+			d.typeErr(prefix+"."+dev, t, "a table of read_bps, write_bps, read_iops, write_iops")
+			continue
+		}
+		l := IOLimit{Device: dev}
+		for _, k := range t.Keys {
+			e := t.Table[k]
+			key := prefix + "." + dev + "." + k
+			switch k {
+			case "read_bps":
+				l.ReadBPS, _ = d.size(key, e)
+			case "write_bps":
+				l.WriteBPS, _ = d.size(key, e)
+			case "read_iops":
+				if n, ok := d.int(key, e); ok && n > 0 {
+					l.ReadIOPS = n
+				} else if ok {
+					d.errorf(e.Pos, "%s = %d: more than zero", key, n)
+				}
+			case "write_iops":
+				if n, ok := d.int(key, e); ok && n > 0 {
+					l.WriteIOPS = n
+				} else if ok {
+					d.errorf(e.Pos, "%s = %d: more than zero", key, n)
+				}
+			default:
+				d.unknown(k, e, []string{"read_bps", "write_bps", "read_iops", "write_iops"})
+			}
+		}
+		r.IO = append(r.IO, l)
+		a.Sources[prefix+"."+dev] = t.Pos.String()
+	}
+}
+
+func (d *decoder) security(a *App, v *Value) {
+	if v.Kind != KTable {
+		d.typeErr("security", v, "a table")
+		return
+	}
+	for _, k := range v.Keys {
+		e := v.Table[k]
+		key := "security." + k
+		switch k {
+		case "cap_add", "cap_drop":
+			caps, ok := d.strings(key, e)
+			if !ok {
+				continue
+			}
+			for i, c := range caps {
+				norm, err := NormalizeCap(c)
+				if err != nil {
+					d.errorf(e.Arr[i].Pos, "%s: %v", key, err)
+					ok = false
+				}
+				caps[i] = norm
+			}
+			if !ok {
+				continue
+			}
+			if k == "cap_add" {
+				a.Security.CapAdd = caps
+			} else {
+				a.Security.CapDrop = caps
+			}
+			a.Sources[key] = e.Pos.String()
+		case "no_new_privileges":
+			if b, ok := d.bool(key, e); ok {
+				a.Security.NoNewPrivileges = b
+				a.Sources[key] = e.Pos.String()
+			}
+		case "seccomp":
+			if s, ok := d.str(key, e); ok {
+				if s != "default" && s != "unconfined" {
+					d.errorf(e.Pos, "%s = %q: only \"default\" and \"unconfined\" are supported yet (custom profiles are not)", key, s)
+					continue
+				}
+				a.Security.Seccomp = s
+				a.Sources[key] = e.Pos.String()
+			}
+		default:
+			d.unknown(k, e, []string{"cap_add", "cap_drop", "no_new_privileges", "seccomp"})
+		}
+	}
+}
+
+// capNames are the capabilities Linux knows, by their CAP_ names.
+var capNames = []string{"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+	"SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK",
+	"IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT",
+	"SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL",
+	"SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON",
+	"BPF", "CHECKPOINT_RESTORE"}
+
+// CapNumber is the number of a normalized capability name (CAP_X), or -1.
+func CapNumber(name string) int {
+	for i, n := range capNames {
+		if "CAP_"+n == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// NormalizeCap turns "net_admin", "NET_ADMIN" or "CAP_NET_ADMIN" into
+// "CAP_NET_ADMIN"; "ALL" stays.
+func NormalizeCap(c string) (string, error) {
+	u := strings.ToUpper(strings.TrimPrefix(strings.ToUpper(c), "CAP_"))
+	if u == "ALL" {
+		return "ALL", nil
+	}
+	for _, n := range capNames {
+		if n == u {
+			return "CAP_" + n, nil
+		}
+	}
+	return "", fmt.Errorf("%q is not a capability (like NET_ADMIN or CAP_SYS_PTRACE)", c)
+}
+
+// Compiled on first use, not at every start of sandbox.
+var (
+	nameRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) })
+	imageRe = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`)
+	})
+)
+
+// validImageRef checks the shape of an image reference (name[:tag][@digest],
+// a 12-64 hex ID, or "host").
+func validImageRef(s string) error {
+	if imageRe().MatchString(s) {
+		return nil
+	}
+	return errors.New("not an image reference: want name[:tag], like debian:bookworm or registry:5000/team/app:1")
+}
+
+// validPort checks [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp].
+func validPort(p string) error {
+	spec, proto, _ := strings.Cut(p, "/")
+	if proto != "" && proto != "tcp" && proto != "udp" {
+		return fmt.Errorf("protocol %q: use tcp or udp", proto)
+	}
+	parts := strings.Split(spec, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return errors.New("want [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp], like 8080:80")
+	}
+	for _, n := range parts[len(parts)-2:] {
+		if v, err := strconv.Atoi(n); err != nil || v < 1 || v > 65535 {
+			return fmt.Errorf("port %q: want a number from 1 to 65535", n)
+		}
+	}
+	return nil
+}
+
+// expand replaces ${VAR} from env (undefined is an error) and a leading ~
+// with the home directory.
+func expand(s string, env func(string) (string, bool)) (string, error) {
+	if env == nil {
+		env = os.LookupEnv
+	}
+	if s == "~" || strings.HasPrefix(s, "~/") {
+		home, ok := env("HOME")
+		if !ok || home == "" {
+			return "", errors.New("~ needs HOME to be set")
+		}
+		s = home + s[1:]
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String(), nil
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			return "", errors.New("an unclosed ${")
+		}
+		name := s[i+2 : i+j]
+		v, ok := env(name)
+		if !ok {
+			return "", fmt.Errorf("${%s} is not set in the environment", name)
+		}
+		b.WriteString(s[:i])
+		b.WriteString(v)
+		s = s[i+j+1:]
+	}
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
