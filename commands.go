@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	goruntime "runtime"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"

@@ -34,12 +34,12 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 		Caps:          runtime.BoundingSet(cfg.Security.CapAdd, cfg.Security.CapDrop),
 		AllowNewPrivs: cfg.Security.Seccomp != "" && !cfg.Security.NoNewPrivileges,
 		ID:            c.ID,
-		Network:     cfg.Network,
-		ReadOnly:    cfg.ReadOnly,
-		Mounts:      cfg.Volumes,
-		SysFromHost: cfg.Network != "none",
-		UIDs:        s.Mapping.Size(),
-		GIDs:        s.Mapping.Size(),
+		Network:       cfg.Network,
+		ReadOnly:      cfg.ReadOnly,
+		Mounts:        cfg.Volumes,
+		SysFromHost:   cfg.Network != "none",
+		UIDs:          s.Mapping.Size(),
+		GIDs:          s.Mapping.Size(),
 	}
 	if spec.Network == "" {
 		spec.Network = "host"
