@@ -295,41 +295,59 @@ func (f *runFlags) launch(fs *pflag.FlagSet, user config.User, img string, cmd [
 }
 
 // config turns the flags into a container.Config.
-func (f *runFlags) config(fs *pflag.FlagSet, s *setup, img string, cmd []string) (container.Config, error) {
-	app, err := f.launch(fs, s.user, img, cmd)
+func (f *runFlags) config(fs *pflag.FlagSet, user config.User, img string, cmd []string) (container.Config, error) {
+	app, err := f.launch(fs, user, img, cmd)
 	if err != nil {
 		return container.Config{}, err
 	}
+	return f.containerConfig(app, user), nil
+}
+
+func (f *runFlags) containerConfig(app *config.App, user config.User) container.Config {
 	cfg := container.FromApp(app)
 	cfg.Rm, cfg.Detach, cfg.Interactive, cfg.TTY = f.rm, f.detach, f.interactive, f.tty
 	cfg.StorageDriver = fuseoverlay.Driver(f.driver)
 	if cfg.StorageDriver == "" {
-		cfg.StorageDriver = fuseoverlay.Driver(s.user.StorageDriver)
+		cfg.StorageDriver = fuseoverlay.Driver(user.StorageDriver)
 	}
-	cfg.Cgroups = s.user.Cgroups
-	return cfg, nil
+	cfg.Cgroups = user.Cgroups
+	return cfg
 }
 
-// dryRun prints the merged launch settings without opening the store.
+// positional splits run's and create's arguments: [IMAGE [COMMAND...]].
+// With --config the image may come from the file, and `-- COMMAND...`
+// replaces only the command.
+func (f *runFlags) positional(cmd string, fs *pflag.FlagSet, args []string) (string, []string, error) {
+	if fs.ArgsLenAtDash() == 0 {
+		if f.file == "" {
+			return "", nil, &usageError{lookup(cmd), fmt.Errorf("%s needs an IMAGE before --", cmd)}
+		}
+		return "", args, nil
+	}
+	if len(args) == 0 {
+		if f.file == "" {
+			return "", nil, &usageError{lookup(cmd), fmt.Errorf("%s needs an IMAGE (or --config FILE that names one)", cmd)}
+		}
+		return "", nil, nil
+	}
+	return args[0], args[1:], nil
+}
+
+// dryRun prints the merged launch settings and checks them as a run
+// would, without opening the store: nothing is created.
 func (f *runFlags) dryRun(fs *pflag.FlagSet, img string, cmd []string) error {
 	paths := config.DefaultPaths()
 	user, err := config.Load(paths.Config)
 	if err != nil {
 		return err
 	}
-	if user.Defaults != nil {
-		for k, v := range user.Defaults.Sources {
-			if v != "default" && !strings.Contains(v, ":") {
-				user.Defaults.Sources[k] = paths.Config
-			}
-		}
-	}
 	app, err := f.launch(fs, user, img, cmd)
 	if err != nil {
 		return err
 	}
 	app.WriteTOML(os.Stdout, f.explain)
-	return nil
+	cfg := f.containerConfig(app, user)
+	return cfg.Validate()
 }
 
 func stdio() container.IO {
@@ -340,18 +358,22 @@ func runCommand() *command {
 	f := &runFlags{}
 	return &command{
 		name:    "run",
-		usage:   "[FLAGS] IMAGE [COMMAND [ARG...]]",
+		usage:   "[FLAGS] IMAGE [COMMAND [ARG...]]\n  sandbox run --config FILE [FLAGS] [IMAGE [COMMAND [ARG...]] | -- COMMAND [ARG...]]",
 		summary: "Create a container from IMAGE and run a command in it.",
 		flags:   func(fs *pflag.FlagSet) { f.add(fs, true) },
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) == 0 {
-				return &usageError{lookup("run"), errors.New("run needs an IMAGE")}
+			img, cmd, err := f.positional("run", fs, args)
+			if err != nil {
+				return err
+			}
+			if f.dry {
+				return f.dryRun(fs, img, cmd)
 			}
 			s, err := openSetup()
 			if err != nil {
 				return err
 			}
-			cfg, err := f.config(fs, s, args[0], args[1:])
+			cfg, err := f.config(fs, s.user, img, cmd)
 			if err != nil {
 				return err
 			}
@@ -394,11 +416,14 @@ func shellCommand() *command {
 			case len(args) == 1:
 				img = args[0]
 			}
+			if f.dry {
+				return f.dryRun(fs, img, cmd)
+			}
 			s, err := openSetup()
 			if err != nil {
 				return err
 			}
-			cfg, err := f.config(fs, s, img, cmd)
+			cfg, err := f.config(fs, s.user, img, cmd)
 			if err != nil {
 				return err
 			}

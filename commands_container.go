@@ -22,14 +22,18 @@ func createCommand() *command {
 		summary: "Create a container without starting it; print its ID.",
 		flags:   func(fs *pflag.FlagSet) { f.add(fs, true) },
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) == 0 {
-				return &usageError{lookup("create"), errors.New("create needs an IMAGE")}
+			img, cmd, err := f.positional("create", fs, args)
+			if err != nil {
+				return err
+			}
+			if f.dry {
+				return f.dryRun(fs, img, cmd)
 			}
 			s, err := openSetup()
 			if err != nil {
 				return err
 			}
-			cfg, err := f.config(fs, s, args[0], args[1:])
+			cfg, err := f.config(fs, s.user, img, cmd)
 			if err != nil {
 				return err
 			}
@@ -95,11 +99,11 @@ func stopCommand() *command {
 		name:         "stop",
 		usage:        "[-t SECONDS] CONTAINER...",
 		summary:      "Stop containers: SIGTERM (or the image's stop signal), then SIGKILL after the timeout.",
-		flags:        func(fs *pflag.FlagSet) { fs.IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing") },
+		flags:        func(fs *pflag.FlagSet) { stopTimeoutFlag(fs, &timeout) },
 		interspersed: true,
 		run: func(fs *pflag.FlagSet, args []string) error {
 			return eachContainer("stop", args, func(s *setup, ref string) error {
-				c, err := container.Stop(s.store, ref, time.Duration(timeout)*time.Second)
+				c, err := container.Stop(s.store, ref, stopTimeout(timeout))
 				if err == nil {
 					fmt.Println(c.Name)
 				}
@@ -157,11 +161,11 @@ func restartCommand() *command {
 		name:         "restart",
 		usage:        "[-t SECONDS] CONTAINER...",
 		summary:      "Stop and start containers again.",
-		flags:        func(fs *pflag.FlagSet) { fs.IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing") },
+		flags:        func(fs *pflag.FlagSet) { stopTimeoutFlag(fs, &timeout) },
 		interspersed: true,
 		run: func(fs *pflag.FlagSet, args []string) error {
 			return eachContainer("restart", args, func(s *setup, ref string) error {
-				if _, err := container.Stop(s.store, ref, time.Duration(timeout)*time.Second); err != nil {
+				if _, err := container.Stop(s.store, ref, stopTimeout(timeout)); err != nil {
 					return err
 				}
 				c, _, err := container.Start(s.store, ref, false, stdio())
@@ -357,6 +361,9 @@ func statusText(st container.State) string {
 	case container.Running:
 		return "Up " + duration(time.Since(st.StartedAt))
 	case container.Exited:
+		if st.Restarting {
+			return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, duration(time.Since(st.FinishedAt)))
+		}
 		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, duration(time.Since(st.FinishedAt)))
 	}
 	return "Created"
@@ -407,4 +414,17 @@ func containerCommand() *command {
 			return err
 		},
 	}
+}
+
+// stopTimeoutFlag is -t of stop and restart; without it, the container's
+// stop_timeout applies.
+func stopTimeoutFlag(fs *pflag.FlagSet, timeout *int) {
+	fs.IntVarP(timeout, "time", "t", -1, "seconds to wait before killing (default: the container's stop_timeout, 10 unless set)")
+}
+
+func stopTimeout(seconds int) time.Duration {
+	if seconds < 0 {
+		return -1
+	}
+	return time.Duration(seconds) * time.Second
 }

@@ -39,6 +39,8 @@ func init() {
 	commands = []*command{
 		runCommand(),
 		shellCommand(),
+		upCommand(),
+		downCommand(),
 		createCommand(),
 		startCommand(),
 		stopCommand(),

@@ -14,7 +14,7 @@ func FromApp(a *config.App) Config {
 	c := Config{
 		Image: a.Image, Name: a.Name, Cmd: a.Command, Workdir: a.Workdir, User: a.User,
 		Hostname: a.Hostname, ReadOnly: a.ReadOnly, Network: a.Network, Ports: a.Ports,
-		Resources: a.Resources, Security: a.Security, Restart: a.Restart, StopTimeout: a.StopTimeout,
+		Resources: a.Resources, Security: a.Security, Restart: a.Restart, StopTimeout: &a.StopTimeout,
 	}
 	c.Entrypoint, c.EntrypointSet = a.Entrypoint, a.EntrypointSet
 	if a.EnvFile != "" {

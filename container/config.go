@@ -46,8 +46,10 @@ type Config struct {
 	Cgroups   string           `json:"cgroups,omitempty"`
 	Security  config.Security  `json:"security,omitzero"`
 	// Restart is the policy of detached runs: "no", "on-failure", "always".
-	Restart     string `json:"restart,omitempty"`
-	StopTimeout int    `json:"stop_timeout,omitempty"`
+	Restart string `json:"restart,omitempty"`
+	// StopTimeout is how many seconds stop waits before killing; nil: the
+	// default.
+	StopTimeout *int `json:"stop_timeout,omitempty"`
 }
 
 // Validate checks the config before anything is created and reports every
@@ -95,6 +97,12 @@ func (c *Config) Validate() error {
 	case "", "no", "on-failure", "always":
 	default:
 		errs = append(errs, fmt.Errorf("invalid --restart %q: use no, on-failure or always", c.Restart))
+	}
+	if c.Rm && c.Restart != "" && c.Restart != "no" {
+		errs = append(errs, fmt.Errorf("--rm and restart = %q conflict: a container that restarts is not removed when it exits; drop one", c.Restart))
+	}
+	if c.StopTimeout != nil && *c.StopTimeout < 0 {
+		errs = append(errs, fmt.Errorf("invalid stop timeout %d: seconds, zero or more", *c.StopTimeout))
 	}
 	if lim := c.Limits(); len(lim) > 0 && (c.Cgroups == "" || c.Cgroups == "required") {
 		errs = append(errs, fmt.Errorf("%s: resource limits need cgroup v2 support, which sandbox does not have yet; sandbox never runs without a limit you asked for (to run anyway, with a warning per limit, set cgroups = \"best-effort\" in config.toml)", strings.Join(lim, ", ")))

@@ -1,7 +1,9 @@
 package container
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +15,10 @@ import (
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
+
+// DefaultStopTimeout is how long stop waits before killing, unless the
+// container's stop_timeout or stop -t says otherwise.
+const DefaultStopTimeout = 10 * time.Second
 
 // ErrRunning is returned when an operation needs a stopped container.
 var ErrRunning = errors.New("container is running")
@@ -50,6 +56,9 @@ func Create(s *image.Store, cfg Config, stdio IO) (*Container, *os.File, error) 
 // the payload's exit status, or with cfg.Detach in the background, returning
 // once it runs. With cfg.Rm the container is removed when it exits.
 func Run(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
+	if cfg.Restart != "" && cfg.Restart != "no" && !cfg.Detach {
+		return nil, 0, fmt.Errorf("restart = %q needs a detached run: add -d (or use sandbox up)", cfg.Restart)
+	}
 	c, lock, err := Create(s, cfg, stdio)
 	if err != nil {
 		return nil, 0, err
@@ -72,6 +81,7 @@ func Start(s *image.Store, ref string, attach bool, stdio IO) (*Container, int, 
 	if err != nil {
 		return c, 0, err
 	}
+	clearStop(s, c.ID)
 	if !attach {
 		return c, 0, startDetached(s, c, lock)
 	}
@@ -125,15 +135,22 @@ func runForeground(s *image.Store, c *Container, lock *os.File, stdio IO) (int, 
 	if c.Config.Interactive {
 		opts.Stdin = stdio.Stdin
 	}
-	return runRecorded(s, c, spec, opts, stdio.Warn, nil, nil)
+	return runRecorded(s, c, spec, opts, recording{warn: stdio.Warn})
+}
+
+// recording is what runRecorded does around the run besides recording.
+type recording struct {
+	warn func(string)
+	// onStarted runs once the payload runs; beforeExit once the container
+	// ended and before its exit is recorded: a monitor finishes its log
+	// there, so that whoever sees the exit also sees all the output.
+	onStarted, beforeExit func()
+	restarts              int // recorded as the state's RestartCount
 }
 
 // runRecorded runs spec and records the container's state around it.
-//
-// beforeExit runs once the container ended and before its exit is
-// recorded: a monitor finishes its log there, so that whoever sees the exit
-// also sees all the output.
-func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.Options, warn func(string), onStarted, beforeExit func()) (int, error) {
+func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.Options, r recording) (int, error) {
+	warn := r.warn
 	opts.OnRootfs = func(driver, reason string) {
 		// A fallback is said once per store (and again if it changes):
 		// `sandbox info` shows it any time.
@@ -144,10 +161,10 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 	started := State{}
 	opts.OnStarted = func(pid int) {
 		start, _ := processStart(pid)
-		started = State{Status: Running, Pid: pid, PidStart: start, StartedAt: time.Now().UTC()}
+		started = State{Status: Running, Pid: pid, PidStart: start, StartedAt: time.Now().UTC(), RestartCount: r.restarts}
 		writeState(s, c.ID, started)
-		if onStarted != nil {
-			onStarted()
+		if r.onStarted != nil {
+			r.onStarted()
 		}
 	}
 	// The exec socket lives in the user's runtime directory. A throwaway
@@ -159,12 +176,12 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 		}
 	}
 	code, err := runtime.Run(spec, opts)
-	if beforeExit != nil {
-		beforeExit()
+	if r.beforeExit != nil {
+		r.beforeExit()
 	}
 	end := started
 	end.Status, end.Pid, end.FinishedAt = Exited, 0, time.Now().UTC()
-	end.ExitCode = code
+	end.ExitCode, end.RestartCount = code, r.restarts
 	if err != nil {
 		end.ExitCode = 125
 		var re *runtime.Error
@@ -198,15 +215,24 @@ func runDir(s *image.Store, c *Container) (string, error) {
 }
 
 // Stop asks the container to end with SIGTERM (or the image's stop
-// signal), waits up to timeout, then kills it. It returns when the
-// container has exited and its state is recorded.
+// signal), waits up to timeout (negative: the container's stop_timeout),
+// then kills it. It returns when the container has exited and its state is
+// recorded; its restart policy does not start it again.
 func Stop(s *image.Store, ref string, timeout time.Duration) (*Container, error) {
 	c, err := Find(s, ref)
 	if err != nil {
 		return nil, err
 	}
+	if timeout < 0 {
+		timeout = DefaultStopTimeout
+		if c.Config.StopTimeout != nil {
+			timeout = time.Duration(*c.Config.StopTimeout) * time.Second
+		}
+	}
+	requestStop(s, c.ID)
 	st := CurrentState(s, c.ID)
 	if st.Status != Running {
+		waitRecorded(s, c) // a monitor waiting to restart it ends now
 		return c, nil
 	}
 	sig := unix.SIGTERM
@@ -247,6 +273,11 @@ func Kill(s *image.Store, ref string, sig unix.Signal) (*Container, error) {
 	st := CurrentState(s, c.ID)
 	if st.Status != Running {
 		return c, fmt.Errorf("%w: %s", ErrNotRunning, c.Name)
+	}
+	// A signal meant to end the container ends its restarts too.
+	switch sig {
+	case unix.SIGKILL, unix.SIGTERM, unix.SIGINT, unix.SIGQUIT:
+		requestStop(s, c.ID)
 	}
 	// SIGKILL and SIGSTOP cannot be forwarded by the init: they hit it,
 	// and with it the whole container.
@@ -299,10 +330,11 @@ func RemoveRef(s *image.Store, ref string, force bool) (*Container, error) {
 		return nil, err
 	}
 	st := CurrentState(s, c.ID)
-	if st.Status == Running {
+	if st.Status == Running || st.Restarting {
 		if !force {
 			return c, fmt.Errorf("%w: %s: stop it first (sandbox stop %s) or use rm -f", ErrRunning, c.Name, c.Name)
 		}
+		requestStop(s, c.ID)
 		signalInit(st, unix.SIGKILL)
 		waitExit(st, 0)
 	}
@@ -421,4 +453,19 @@ func ParseSignal(name string) (unix.Signal, error) {
 		return s, nil
 	}
 	return 0, fmt.Errorf("unknown signal %q (like SIGTERM, TERM or 15)", name)
+}
+
+// SameLaunch reports whether c was made from cfg (the same settings and
+// the image cfg names now), and whether it runs: `up` leaves such a
+// container alone.
+func SameLaunch(s *image.Store, c *Container, cfg Config) (same, running bool) {
+	st := CurrentState(s, c.ID)
+	running = st.Status == Running || st.Restarting
+	img, err := s.Resolve(cfg.Image)
+	if err != nil || img.ID != c.ImageID {
+		return false, running
+	}
+	a, errA := json.Marshal(c.Config)
+	b, errB := json.Marshal(cfg)
+	return errA == nil && errB == nil && bytes.Equal(a, b), running
 }

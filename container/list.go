@@ -99,3 +99,18 @@ func DiskUsage(s *image.Store) (Usage, error) {
 	}
 	return u, nil
 }
+
+// FindName finds the container named name: by name only, never by ID
+// prefix (for commands that replace a container by name).
+func FindName(s *image.Store, name string) (*Container, error) {
+	all, err := List(s)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range all {
+		if c.Name == name {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %q (see `sandbox ps -a`)", ErrNotFound, name)
+}

@@ -122,18 +122,63 @@ func MonitorMain() {
 	if err != nil {
 		fail(fmt.Errorf("the image of container %s: %w", c.Name, err))
 	}
-	spec, err := buildSpec(s, c, img, IO{})
-	if err != nil {
-		fail(err)
-	}
 	logf, err := os.OpenFile(filepath.Join(Dir(s, c.ID), "ctr.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		fail(fmt.Errorf("opening the log of container %s: %w", c.Name, err))
 	}
 	defer logf.Close()
 	lw := &logWriter{f: logf}
-	outR, outW, _ := os.Pipe()
-	errR, errW, _ := os.Pipe()
+	var delay time.Duration
+	for restarts := 0; ; restarts++ {
+		began := time.Now()
+		code, err := monitorRun(s, c, img, lw, restarts, func() { say(monitorReport{Started: true}) })
+		if err != nil {
+			code = 125
+			var re *runtime.Error
+			if errors.As(err, &re) {
+				code = re.Code
+			}
+			// Before the first start the CLI hears it; later, the log does.
+			if report != nil {
+				say(monitorReport{Error: err.Error(), Code: code})
+			} else {
+				lw.write("stderr", fmt.Sprintf("sandbox: starting container %s again: %v", c.Name, err))
+			}
+		}
+		if !shouldRestart(c.Config.Restart, code, err) || stopRequested(s, c.ID) {
+			if c.Config.Rm {
+				Remove(s, c)
+			}
+			os.Exit(code)
+		}
+		delay = restartDelay(delay, time.Since(began))
+		st := readState(s, c.ID)
+		st.Restarting = true
+		writeState(s, c.ID, st)
+		if !sleepUnlessStopped(s, c.ID, delay) {
+			st.Restarting = false
+			writeState(s, c.ID, st)
+			os.Exit(code)
+		}
+	}
+}
+
+// monitorRun runs the container once, its output going to the log.
+func monitorRun(s *image.Store, c *Container, img *image.Image, lw *logWriter, restarts int, onStarted func()) (int, error) {
+	spec, err := buildSpec(s, c, img, IO{})
+	if err != nil {
+		return 0, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return 0, err
+	}
 	var wg sync.WaitGroup
 	for _, p := range []struct {
 		r      *os.File
@@ -142,22 +187,16 @@ func MonitorMain() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer p.r.Close()
 			lw.copy(p.r, p.stream)
 		}()
 	}
 	opts := runtime.Options{Mapping: s.Mapping, Stdout: outW, Stderr: errW}
-	code, err := runRecorded(s, c, spec, opts, nil, func() { say(monitorReport{Started: true}) }, func() {
+	return runRecorded(s, c, spec, opts, recording{restarts: restarts, onStarted: onStarted, beforeExit: func() {
 		outW.Close()
 		errW.Close()
 		wg.Wait()
-	})
-	if err != nil {
-		say(monitorReport{Error: err.Error(), Code: 125})
-	}
-	if c.Config.Rm {
-		Remove(s, c)
-	}
-	os.Exit(code)
+	}})
 }
 
 // logWriter writes container output as lines of
@@ -177,12 +216,19 @@ func (l *logWriter) copy(r io.Reader, stream string) {
 			if isPrefix {
 				tag = "P"
 			}
-			l.mu.Lock()
-			fmt.Fprintf(l.f, "%s %s %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), stream, tag, line)
-			l.mu.Unlock()
+			l.writeTagged(stream, tag, string(line))
 		}
 		if err != nil {
 			return
 		}
 	}
+}
+
+// write adds one whole line to the log.
+func (l *logWriter) write(stream, line string) { l.writeTagged(stream, "F", line) }
+
+func (l *logWriter) writeTagged(stream, tag, line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.f, "%s %s %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), stream, tag, line)
 }

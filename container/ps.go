@@ -42,7 +42,7 @@ func PS(s *image.Store, all bool, filters []string) ([]Row, error) {
 	var rows []Row
 	for _, c := range cs {
 		st := CurrentState(s, c.ID)
-		if !all && len(want["status"]) == 0 && st.Status != Running {
+		if !all && len(want["status"]) == 0 && st.Status != Running && !st.Restarting {
 			continue
 		}
 		if !matches(want["status"], func(v string) bool { return st.Status == v }) ||
@@ -90,17 +90,18 @@ func commandOf(s *image.Store, c *Container) []string {
 
 // Details is `sandbox inspect CONTAINER`, with docker's field names.
 type Details struct {
-	Id         string
-	Name       string
-	Created    time.Time
-	Path       string
-	Args       []string
-	Image      string // the image ID
-	ImageName  string
-	State      DetailsState
-	Config     Config
-	Mounts     []runtime.Mount
-	HostConfig HostConfig
+	Id           string
+	Name         string
+	Created      time.Time
+	Path         string
+	Args         []string
+	Image        string // the image ID
+	ImageName    string
+	State        DetailsState
+	Config       Config
+	Mounts       []runtime.Mount
+	HostConfig   HostConfig
+	RestartCount int
 }
 
 // DetailsState is the State object of inspect.
@@ -110,6 +111,7 @@ type DetailsState struct {
 	Pid        int
 	ExitCode   int
 	OOMKilled  bool
+	Restarting bool
 	StartedAt  time.Time
 	FinishedAt time.Time
 }
@@ -120,7 +122,11 @@ type HostConfig struct {
 	ReadonlyRootfs bool
 	AutoRemove     bool
 	StorageDriver  string
+	RestartPolicy  RestartPolicy
 }
+
+// RestartPolicy is docker's HostConfig.RestartPolicy.
+type RestartPolicy struct{ Name string }
 
 // Inspect returns a container's details.
 func Inspect(s *image.Store, ref string) (*Details, error) {
@@ -133,9 +139,11 @@ func Inspect(s *image.Store, ref string) (*Details, error) {
 	d := &Details{
 		Id: c.ID, Name: c.Name, Created: c.Created, Image: c.ImageID, ImageName: c.Image,
 		State: DetailsState{Status: st.Status, Running: st.Status == Running, Pid: st.Pid, ExitCode: st.ExitCode,
-			OOMKilled: st.OOMKilled, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt},
-		Config: c.Config, Mounts: c.Config.Volumes,
-		HostConfig: HostConfig{NetworkMode: netMode(c.Config.Network), ReadonlyRootfs: c.Config.ReadOnly, AutoRemove: c.Config.Rm, StorageDriver: string(c.Config.StorageDriver)},
+			OOMKilled: st.OOMKilled, Restarting: st.Restarting, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt},
+		RestartCount: st.RestartCount,
+		Config:       c.Config, Mounts: c.Config.Volumes,
+		HostConfig: HostConfig{NetworkMode: netMode(c.Config.Network), ReadonlyRootfs: c.Config.ReadOnly, AutoRemove: c.Config.Rm, StorageDriver: string(c.Config.StorageDriver),
+			RestartPolicy: RestartPolicy{Name: c.Config.Restart}},
 	}
 	if len(cmd) > 0 {
 		d.Path, d.Args = cmd[0], cmd[1:]

@@ -38,6 +38,10 @@ type State struct {
 	// Killed says the exit was inferred: the recorder died (SIGKILL, a
 	// reboot) without writing it, so the init was killed with it.
 	Killed bool `json:"killed,omitempty"`
+	// Restarting says the monitor waits to start it again (its restart
+	// policy); RestartCount counts the restarts since the user started it.
+	Restarting   bool `json:"restarting,omitempty"`
+	RestartCount int  `json:"restart_count,omitempty"`
 }
 
 func statePath(s *image.Store, id string) string { return filepath.Join(Dir(s, id), "state.json") }
@@ -72,6 +76,9 @@ func writeState(s *image.Store, id string, st State) error {
 // exited, 137.
 func CurrentState(s *image.Store, id string) State {
 	st := readState(s, id)
+	if st.Restarting && !recorderAlive(s, id) {
+		st.Restarting = false // its monitor was killed while it waited
+	}
 	if st.Status != Running || alive(st.Pid, st.PidStart) {
 		return st
 	}
