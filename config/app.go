@@ -708,8 +708,10 @@ func validPort(p string) error {
 	return nil
 }
 
-// expand replaces ${VAR} from env (undefined is an error) and a leading ~
-// with the home directory.
+// expand replaces ${VAR} from env (undefined is an error), ${VAR:-WORD}
+// (WORD when VAR is unset or empty), $$ with one $, and a leading ~ with
+// the home directory. A $ before anything else is kept: "$HOME" is left
+// for a shell in the container to expand.
 func expand(s string, env func(string) (string, bool)) (string, error) {
 	if env == nil {
 		env = os.LookupEnv
@@ -723,25 +725,44 @@ func expand(s string, env func(string) (string, bool)) (string, error) {
 	}
 	var b strings.Builder
 	for {
-		i := strings.Index(s, "${")
-		if i < 0 {
+		i := strings.IndexByte(s, '$')
+		if i < 0 || i == len(s)-1 {
 			b.WriteString(s)
 			return b.String(), nil
 		}
+		b.WriteString(s[:i])
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			s = s[i+2:]
+			continue
+		case '{':
+		default:
+			b.WriteByte('$')
+			s = s[i+1:]
+			continue
+		}
 		j := strings.IndexByte(s[i:], '}')
 		if j < 0 {
-			return "", errors.New("an unclosed ${")
+			return "", errors.New("an unclosed ${ (write $$ for a literal $)")
 		}
-		name := s[i+2 : i+j]
+		name, def, hasDef := strings.Cut(s[i+2:i+j], ":-")
+		if !varName().MatchString(name) {
+			return "", fmt.Errorf("${%s}: %q is not a variable name (letters, digits and _; write $$ for a literal $)", s[i+2:i+j], name)
+		}
 		v, ok := env(name)
-		if !ok {
-			return "", fmt.Errorf("${%s} is not set in the environment", name)
+		switch {
+		case hasDef && v == "":
+			v = def
+		case !ok:
+			return "", fmt.Errorf("${%s} is not set in the environment (set it, or give a default: ${%s:-VALUE})", name, name)
 		}
-		b.WriteString(s[:i])
 		b.WriteString(v)
 		s = s[i+j+1:]
 	}
 }
+
+var varName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // sortedKeys returns m's keys in order.
 func sortedKeys[V any](m map[string]V) []string {
