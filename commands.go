@@ -32,11 +32,19 @@ type setup struct {
 }
 
 func openSetup() (*setup, error) {
-	s := &setup{paths: config.DefaultPaths()}
-	var err error
-	if s.user, err = config.Load(s.paths.Config); err != nil {
+	paths := config.DefaultPaths()
+	user, err := config.Load(paths.Config)
+	if err != nil {
 		return nil, err
 	}
+	return openStore(paths, user)
+}
+
+// openStore opens (making it if needed) the store that user's config
+// names.
+func openStore(paths config.Paths, user config.User) (*setup, error) {
+	s := &setup{paths: paths, user: user}
+	var err error
 	opts := userns.Options{}
 	if s.user.UserNS == "single" {
 		opts.Force = userns.ModeSingle
@@ -96,6 +104,14 @@ type runFlags struct {
 	stopTimeout                                            int
 	readBPS, writeBPS                                      []string
 	dry, explain                                           bool
+	// defaultImage and defaultName are used when neither the file nor the
+	// command line gives one (shell's host image, up's file name).
+	defaultImage, defaultName string
+	// adjust sets what the command itself decides (shell: --rm -i).
+	adjust func(*container.Config)
+	// validate checks the final config: Validate, or ValidateRun for a
+	// command that runs the container now.
+	validate func(*container.Config) error
 }
 
 func (f *runFlags) add(fs *pflag.FlagSet, all bool) {
@@ -291,17 +307,62 @@ func (f *runFlags) launch(fs *pflag.FlagSet, user config.User, img string, cmd [
 	if err != nil {
 		return nil, err
 	}
-	return config.Merge(config.Defaults(), user.Defaults, file, flags), nil
+	defaults := config.Defaults()
+	if f.defaultImage != "" {
+		defaults.Image, defaults.Sources["image"] = f.defaultImage, "default"
+	}
+	if f.defaultName != "" {
+		defaults.Name, defaults.Sources["name"] = f.defaultName, "default (the file's name)"
+	}
+	return config.Merge(defaults, user.Defaults, file, flags), nil
 }
 
-// config turns the flags into a container.Config.
-func (f *runFlags) config(fs *pflag.FlagSet, user config.User, img string, cmd []string) (container.Config, error) {
-	app, err := f.launch(fs, user, img, cmd)
-	if err != nil {
-		return container.Config{}, err
-	}
-	return f.containerConfig(app, user), nil
+// launched is a launch ready to run: checked, nothing made yet.
+type launched struct {
+	paths config.Paths
+	user  config.User
+	app   *config.App
+	cfg   container.Config
 }
+
+// prepare reads config.toml and the launch file, merges them with the
+// flags and checks the result, all before the store is opened: a mistake
+// makes nothing. With --dry-run it prints the merged launch and returns
+// errDryRun (or the check's error).
+func (f *runFlags) prepare(fs *pflag.FlagSet, img string, cmd []string) (*launched, error) {
+	l := &launched{paths: config.DefaultPaths()}
+	var err error
+	if l.user, err = config.Load(l.paths.Config); err != nil {
+		return nil, err
+	}
+	if l.app, err = f.launch(fs, l.user, img, cmd); err != nil {
+		return nil, err
+	}
+	l.cfg = f.containerConfig(l.app, l.user)
+	if f.adjust != nil {
+		f.adjust(&l.cfg)
+	}
+	if f.dry {
+		l.app.WriteTOML(os.Stdout, f.explain)
+	}
+	check := (*container.Config).ValidateRun
+	if f.validate != nil {
+		check = f.validate
+	}
+	if err := check(&l.cfg); err != nil {
+		return nil, err
+	}
+	if f.dry {
+		return nil, errDryRun
+	}
+	return l, nil
+}
+
+// errDryRun ends a --dry-run that found nothing wrong: exit 0.
+var errDryRun = errors.New("dry run")
+
+// open opens the store for a prepared launch.
+func (l *launched) open() (*setup, error) { return openStore(l.paths, l.user) }
 
 func (f *runFlags) containerConfig(app *config.App, user config.User) container.Config {
 	cfg := container.FromApp(app)
@@ -333,23 +394,6 @@ func (f *runFlags) positional(cmd string, fs *pflag.FlagSet, args []string) (str
 	return args[0], args[1:], nil
 }
 
-// dryRun prints the merged launch settings and checks them as a run
-// would, without opening the store: nothing is created.
-func (f *runFlags) dryRun(fs *pflag.FlagSet, img string, cmd []string) error {
-	paths := config.DefaultPaths()
-	user, err := config.Load(paths.Config)
-	if err != nil {
-		return err
-	}
-	app, err := f.launch(fs, user, img, cmd)
-	if err != nil {
-		return err
-	}
-	app.WriteTOML(os.Stdout, f.explain)
-	cfg := f.containerConfig(app, user)
-	return cfg.Validate()
-}
-
 func stdio() container.IO {
 	return container.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Warn: warn}
 }
@@ -366,17 +410,15 @@ func runCommand() *command {
 			if err != nil {
 				return err
 			}
-			if f.dry {
-				return f.dryRun(fs, img, cmd)
-			}
-			s, err := openSetup()
+			l, err := f.prepare(fs, img, cmd)
 			if err != nil {
 				return err
 			}
-			cfg, err := f.config(fs, s.user, img, cmd)
+			s, err := l.open()
 			if err != nil {
 				return err
 			}
+			cfg := l.cfg
 			io := stdio()
 			io.Pull = f.pull.options(s, false)
 			c, code, err := container.Run(s.store, cfg, io)
@@ -400,7 +442,8 @@ func shellCommand() *command {
 		summary: "Open an interactive shell in a throwaway container (IMAGE defaults to host, the host's own system).",
 		flags:   func(fs *pflag.FlagSet) { f.add(fs, false) },
 		run: func(fs *pflag.FlagSet, args []string) error {
-			img := image.HostName
+			img := ""
+			f.defaultImage = image.HostName
 			dash := fs.ArgsLenAtDash()
 			var cmd []string
 			switch {
@@ -416,19 +459,19 @@ func shellCommand() *command {
 			case len(args) == 1:
 				img = args[0]
 			}
-			if f.dry {
-				return f.dryRun(fs, img, cmd)
+			f.adjust = func(cfg *container.Config) {
+				cfg.Rm, cfg.Interactive, cfg.Shell = true, true, true
+				cfg.TTY = term.IsTerminal(int(os.Stdin.Fd()))
 			}
-			s, err := openSetup()
+			l, err := f.prepare(fs, img, cmd)
 			if err != nil {
 				return err
 			}
-			cfg, err := f.config(fs, s.user, img, cmd)
+			s, err := l.open()
 			if err != nil {
 				return err
 			}
-			cfg.Rm, cfg.Interactive, cfg.Shell = true, true, true
-			cfg.TTY = term.IsTerminal(int(os.Stdin.Fd()))
+			cfg := l.cfg
 			io := stdio()
 			io.Pull = f.pull.options(s, false)
 			_, code, err := container.Run(s.store, cfg, io)

@@ -26,17 +26,16 @@ func createCommand() *command {
 			if err != nil {
 				return err
 			}
-			if f.dry {
-				return f.dryRun(fs, img, cmd)
-			}
-			s, err := openSetup()
+			f.validate = (*container.Config).Validate
+			l, err := f.prepare(fs, img, cmd)
 			if err != nil {
 				return err
 			}
-			cfg, err := f.config(fs, s.user, img, cmd)
+			s, err := l.open()
 			if err != nil {
 				return err
 			}
+			cfg := l.cfg
 			io := stdio()
 			io.Pull = f.pull.options(s, false)
 			c, lock, err := container.Create(s.store, cfg, io)

@@ -50,31 +50,37 @@ func upCommand() *command {
 			if fs.Changed("config") {
 				return &usageError{lookup("up"), errors.New("give the launch file as the argument, not with --config")}
 			}
-			f.file, f.detach = args[0], true
-			if f.dry {
-				return f.dryRun(fs, "", nil)
-			}
-			s, err := openSetup()
+			f.file, f.detach, f.defaultName = args[0], true, upName(args[0])
+			l, err := f.prepare(fs, "", nil)
 			if err != nil {
 				return err
 			}
-			app, err := f.launch(fs, s.user, "", nil)
+			s, err := l.open()
 			if err != nil {
 				return err
 			}
-			if app.Name == "" {
-				app.Name = upName(f.file)
-			}
-			cfg := f.containerConfig(app, s.user)
-			if err := cfg.Validate(); err != nil {
-				return err
-			}
+			cfg := l.cfg
+			cfg.LaunchFile, _ = filepath.Abs(f.file)
 			if old, err := container.FindName(s.store, cfg.Name); err == nil {
+				if old.Config.LaunchFile != cfg.LaunchFile {
+					return fmt.Errorf("%w: %q is container %s, which `sandbox up %s` did not start; remove it (sandbox rm %s) or set another name in the file",
+						container.ErrNameInUse, old.Name, old.ID[:12], f.file, old.Name)
+				}
 				same, running := container.SameLaunch(s.store, old, cfg)
-				if same && running {
+				switch {
+				case same && running:
 					fmt.Printf("%s is up to date\n", old.Name)
 					return nil
+				case same:
+					// Unchanged and stopped: start it again, on its own
+					// writable layer, as compose does.
+					if _, _, err := container.Start(s.store, old.ID, false, stdio()); err != nil {
+						return err
+					}
+					fmt.Println(old.ID)
+					return nil
 				}
+				// The file changed: the old container makes way.
 				if _, err := container.Stop(s.store, old.ID, -1); err != nil {
 					return err
 				}
@@ -112,20 +118,23 @@ func downCommand() *command {
 			if err != nil {
 				return err
 			}
-			f := &runFlags{file: args[0]}
+			f := &runFlags{file: args[0], defaultName: upName(args[0])}
 			app, err := f.launch(pflag.NewFlagSet("down", pflag.ContinueOnError), s.user, "", nil)
 			if err != nil {
 				return err
 			}
 			name := app.Name
-			if name == "" {
-				name = upName(args[0])
-			}
-			if _, err := container.Stop(s.store, name, stopTimeout(timeout)); err != nil {
+			c, err := container.FindName(s.store, name)
+			if err != nil {
 				return err
 			}
-			c, err := container.RemoveRef(s.store, name, false)
-			if err != nil {
+			if abs, _ := filepath.Abs(args[0]); c.Config.LaunchFile != abs {
+				return fmt.Errorf("container %s was not started by `sandbox up %s`: left alone (remove it with sandbox rm)", name, args[0])
+			}
+			if _, err := container.Stop(s.store, c.ID, stopTimeout(timeout)); err != nil {
+				return err
+			}
+			if _, err := container.RemoveRef(s.store, c.ID, false); err != nil {
 				return err
 			}
 			fmt.Println(c.Name)

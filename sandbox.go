@@ -143,7 +143,7 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 // fail prints err the one way sandbox prints errors and picks the exit
 // code: the payload's own, or 125/126/127 for sandbox's failures.
 func fail(err error) int {
-	if err == nil {
+	if err == nil || errors.Is(err, errDryRun) {
 		return 0
 	}
 	var code exitCode

@@ -3,10 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
-	goruntime "runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -131,6 +131,7 @@ func (d *decoder) app(root *Value) *App {
 // keys it recognizes (config.toml's own) and reports whether it did.
 func (d *decoder) appKeys(root *Value, skip func(k string, v *Value) bool) *App {
 	a := &App{Sources: map[string]string{}}
+	var envFile *Value
 	set := func(key string, v *Value) { a.Sources[key] = v.Pos.String() }
 	for _, k := range root.Keys {
 		v := root.Table[k]
@@ -212,12 +213,9 @@ func (d *decoder) appKeys(root *Value, skip func(k string, v *Value) bool) *App 
 			d.envTable(a, v)
 		case "env_file":
 			if s, ok := d.str(k, v); ok {
-				p := d.path(s)
-				if _, err := os.Stat(p); err != nil {
-					d.errorf(v.Pos, "env_file = %q: %v", s, errors.Unwrap(err))
-				}
-				a.EnvFile = p
+				a.EnvFile = d.path(s)
 				set(k, v)
+				envFile = v
 			}
 		case "mount":
 			d.mounts(a, v)
@@ -245,7 +243,75 @@ func (d *decoder) appKeys(root *Value, skip func(k string, v *Value) bool) *App 
 			d.unknown(k, v, appKeys)
 		}
 	}
+	if envFile != nil {
+		d.envFile(a, envFile)
+	}
 	return a
+}
+
+// envFile adds env_file's variables under the [env] table's: a variable
+// both set is the table's.
+func (d *decoder) envFile(a *App, v *Value) {
+	vars, err := ReadEnvFile(a.EnvFile, d.lookup)
+	if err != nil {
+		d.errorf(v.Pos, "env_file = %q: %v", v.Str, err)
+		return
+	}
+	if a.Env == nil {
+		a.Env = map[string]string{}
+	}
+	for _, e := range vars {
+		if _, set := a.Sources["env."+e.Key]; set {
+			continue
+		}
+		a.Env[e.Key] = e.Value
+		a.Sources["env."+e.Key] = Pos{File: a.EnvFile, Line: e.Line, Col: 1}.String()
+	}
+}
+
+func (d *decoder) lookup(k string) (string, bool) {
+	if d.env == nil {
+		return os.LookupEnv(k)
+	}
+	return d.env(k)
+}
+
+// EnvVar is one variable of an env file.
+type EnvVar struct {
+	Key, Value string
+	Line       int
+}
+
+// ReadEnvFile reads an env file (env_file, --env-file): KEY=VALUE lines;
+// blank lines and lines starting with # are skipped; a bare KEY takes its
+// value from env (skipped when env lacks it), as docker does. A bad line
+// is an error naming path:line.
+func ReadEnvFile(path string, env func(string) (string, bool)) ([]EnvVar, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %q: %w", path, err)
+	}
+	var out []EnvVar
+	var errs []error
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, val, hasValue := strings.Cut(line, "=")
+		if !varName().MatchString(k) {
+			errs = append(errs, fmt.Errorf("%s:%d: invalid line %q: want KEY=VALUE (KEY: letters, digits and _)", path, i+1, line))
+			continue
+		}
+		if !hasValue {
+			var ok bool
+			if val, ok = env(k); !ok {
+				continue
+			}
+		}
+		out = append(out, EnvVar{Key: k, Value: val, Line: i + 1})
+	}
+	return out, errors.Join(errs...)
 }
 
 // unknown reports a key that is not in the schema, suggesting the closest.
@@ -289,7 +355,7 @@ func editDistance(a, b string) int {
 }
 
 func (d *decoder) typeErr(k string, v *Value, want string) {
-	d.errorf(v.Pos, "%s: want %s, found %s", k, want, v.Kind)
+	d.errorf(v.Pos, "%s = %s: want %s, found %s", k, v.Text(), want, v.Kind)
 }
 
 // str reads a string, with ${VAR} and a leading ~ expanded.
@@ -475,6 +541,10 @@ func (d *decoder) mounts(a *App, v *Value) {
 		if m.Size != 0 && m.Type != "tmpfs" {
 			d.errorf(t.Table["size"].Pos, "mount.size: only a tmpfs mount has a size")
 		}
+		if prev, dup := a.Sources["mount "+m.Target]; dup && ok && m.Target != "" {
+			d.errorf(t.Table["target"].Pos, "mount.target = %q: already mounted by the [[mount]] at %s; one mount per target", m.Target, prev)
+			ok = false
+		}
 		if ok {
 			a.Mounts = append(a.Mounts, m)
 			a.Sources["mount "+m.Target] = t.Pos.String()
@@ -512,12 +582,8 @@ func (d *decoder) resources(a *App, r *Resources, v *Value, prefix string) {
 				d.typeErr(key, e, "a number of CPUs, like 1.5")
 				continue
 			}
-			if f <= 0 {
+			if !(f > 0) || math.IsInf(f, 0) {
 				d.errorf(e.Pos, "%s = %v: a number of CPUs more than zero, like 1.5", key, f)
-				continue
-			}
-			if n := goruntime.NumCPU(); f > float64(n) {
-				d.errorf(e.Pos, "%s = %v: this machine has %d CPUs", key, f, n)
 				continue
 			}
 			r.CPUs = f

@@ -159,10 +159,10 @@ func (a *App) WriteTOML(w io.Writer, explain bool) {
 	if r.Memory != 0 || r.MemorySwap != 0 || r.CPUs != 0 || r.Pids != 0 || len(r.IO) > 0 {
 		fmt.Fprintln(w, "\n[resources]")
 		if r.Memory != 0 {
-			line("resources.memory", "memory = "+str(FormatBytes(r.Memory)))
+			line("resources.memory", "memory = "+str(ExactBytes(r.Memory)))
 		}
 		if r.MemorySwap != 0 {
-			line("resources.memory_swap", "memory_swap = "+str(FormatBytes(r.MemorySwap)))
+			line("resources.memory_swap", "memory_swap = "+str(ExactBytes(r.MemorySwap)))
 		}
 		if r.CPUs != 0 {
 			line("resources.cpus", "cpus = "+strconv.FormatFloat(r.CPUs, 'f', -1, 64))
@@ -205,7 +205,7 @@ func (a *App) WriteTOML(w io.Writer, explain bool) {
 			fmt.Fprintln(w, "read_only = true")
 		}
 		if m.Size != 0 {
-			fmt.Fprintln(w, "size = "+str(FormatBytes(m.Size)))
+			fmt.Fprintln(w, "size = "+str(ExactBytes(m.Size)))
 		}
 	}
 }

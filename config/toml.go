@@ -50,6 +50,31 @@ type Value struct {
 	KeyPos Pos
 }
 
+// Text is the value as it would be written, for error messages.
+func (v *Value) Text() string {
+	switch v.Kind {
+	case KString:
+		return strconv.Quote(v.Str)
+	case KInt:
+		return strconv.FormatInt(v.Int, 10)
+	case KFloat:
+		return strconv.FormatFloat(v.Float, 'g', -1, 64)
+	case KBool:
+		return strconv.FormatBool(v.Bool)
+	case KArray:
+		parts := make([]string, len(v.Arr))
+		for i, e := range v.Arr {
+			parts[i] = e.Text()
+		}
+		t := "[" + strings.Join(parts, ", ") + "]"
+		if len(t) > 60 {
+			t = t[:57] + "..."
+		}
+		return t
+	}
+	return "{...}"
+}
+
 // parseTOML reads a whole document into a positioned tree. Syntax errors
 // and keys defined twice are errors with their position.
 func parseTOML(file string, data []byte) (*Value, error) {

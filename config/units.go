@@ -42,13 +42,27 @@ func ParseBytes(s string) (int64, error) {
 		return 0, fmt.Errorf("%q: a size must be more than zero", s)
 	}
 	b := f * mult
-	if b > math.MaxInt64 {
+	switch {
+	case math.IsNaN(b) || math.IsInf(b, 0) || b >= math.MaxInt64:
 		return 0, fmt.Errorf("%q is too large", s)
+	case b < 1:
+		return 0, fmt.Errorf("%q is less than one byte", s)
+	case mult == 1 && b != math.Trunc(b):
+		return 0, fmt.Errorf("%q: a number of bytes is a whole number (or give a unit, like 1.5KiB)", s)
 	}
 	return int64(b), nil
 }
 
-// FormatBytes writes a size the way a user would ("512MiB").
+// ExactBytes writes a size so that ParseBytes reads back the same number:
+// with a unit when it is a whole multiple of one, else in bytes.
+func ExactBytes(n int64) string {
+	if s := FormatBytes(n); !strings.Contains(s, ".") {
+		return s
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// FormatBytes writes a size the way a user would ("512MiB"), rounded.
 func FormatBytes(n int64) string {
 	for _, u := range []struct {
 		name string

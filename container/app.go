@@ -1,6 +1,7 @@
 package container
 
 import (
+	"sort"
 	"strconv"
 
 	"github.com/sandbox-dev/sandbox/config"
@@ -8,8 +9,8 @@ import (
 )
 
 // FromApp turns merged launch settings into a container config (the
-// per-invocation choices, like --rm or -d, are the caller's to add). An
-// env_file's variables come under the env table's.
+// per-invocation choices, like --rm or -d, are the caller's to add).
+// Mounts are sorted by target, so a mount inside another comes after it.
 func FromApp(a *config.App) Config {
 	c := Config{
 		Image: a.Image, Name: a.Name, Cmd: a.Command, Workdir: a.Workdir, User: a.User,
@@ -17,11 +18,7 @@ func FromApp(a *config.App) Config {
 		Resources: a.Resources, Security: a.Security, Restart: a.Restart, StopTimeout: &a.StopTimeout,
 	}
 	c.Entrypoint, c.EntrypointSet = a.Entrypoint, a.EntrypointSet
-	if a.EnvFile != "" {
-		env, _ := ReadEnvFile(a.EnvFile) // checked when the file was loaded
-		c.Env = append(c.Env, env...)
-	}
-	c.Env = append(c.Env, a.EnvList()...)
+	c.Env = a.EnvList() // env_file's variables are in it (config.LoadApp)
 	for _, m := range a.Mounts {
 		rm := runtime.Mount{Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
 		if m.Type == "tmpfs" && m.Size > 0 {
@@ -29,5 +26,6 @@ func FromApp(a *config.App) Config {
 		}
 		c.Volumes = append(c.Volumes, rm)
 	}
+	sort.SliceStable(c.Volumes, func(i, j int) bool { return c.Volumes[i].Target < c.Volumes[j].Target })
 	return c
 }

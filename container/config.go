@@ -1,7 +1,6 @@
 package container
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -50,6 +49,9 @@ type Config struct {
 	// StopTimeout is how many seconds stop waits before killing; nil: the
 	// default.
 	StopTimeout *int `json:"stop_timeout,omitempty"`
+	// LaunchFile is the launch file `up` ran (absolute): up and down only
+	// touch the container of their own file.
+	LaunchFile string `json:"launch_file,omitempty"`
 }
 
 // Validate checks the config before anything is created and reports every
@@ -65,9 +67,9 @@ func (c *Config) Validate() error {
 	switch c.Network {
 	case "", "host", "none":
 	case "slirp":
-		errs = append(errs, errors.New("--net slirp is not available yet: use --net host (the default) or --net none"))
+		errs = append(errs, errors.New(`network "slirp" is not available yet: use "host" (the default) or "none"`))
 	default:
-		errs = append(errs, fmt.Errorf("invalid --net %q: use host or none", c.Network))
+		errs = append(errs, fmt.Errorf("invalid network %q: use host or none", c.Network))
 	}
 	if c.Workdir != "" && !filepath.IsAbs(c.Workdir) {
 		errs = append(errs, fmt.Errorf("invalid --workdir %q: it must be an absolute path", c.Workdir))
@@ -91,12 +93,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if len(c.Ports) > 0 {
-		errs = append(errs, fmt.Errorf("publishing ports (%s) needs a private network (--net slirp), which is not available yet: with the host's network (the default) a port the container listens on is already the host's", strings.Join(c.Ports, ", ")))
+		errs = append(errs, fmt.Errorf("publishing ports (%s) needs a private network (network = \"slirp\"), which is not available yet: with the host's network (the default) a port the container listens on is already the host's", strings.Join(c.Ports, ", ")))
 	}
 	switch c.Restart {
 	case "", "no", "on-failure", "always":
 	default:
-		errs = append(errs, fmt.Errorf("invalid --restart %q: use no, on-failure or always", c.Restart))
+		errs = append(errs, fmt.Errorf("invalid restart policy %q: use no, on-failure or always", c.Restart))
 	}
 	if c.Rm && c.Restart != "" && c.Restart != "no" {
 		errs = append(errs, fmt.Errorf("--rm and restart = %q conflict: a container that restarts is not removed when it exits; drop one", c.Restart))
@@ -108,6 +110,16 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: resource limits need cgroup v2 support, which sandbox does not have yet; sandbox never runs without a limit you asked for (to run anyway, with a warning per limit, set cgroups = \"best-effort\" in config.toml)", strings.Join(lim, ", ")))
 	}
 	return errors.Join(errs...)
+}
+
+// ValidateRun is Validate for a container about to run: a restart policy
+// needs a detached run, whose monitor restarts it.
+func (c *Config) ValidateRun() error {
+	err := c.Validate()
+	if c.Restart != "" && c.Restart != "no" && !c.Detach {
+		err = errors.Join(err, fmt.Errorf("restart = %q needs a detached run: add -d (or use sandbox up)", c.Restart))
+	}
+	return err
 }
 
 // Limits names the resource limits asked for.
@@ -176,30 +188,16 @@ func ParseEnv(values []string) []string {
 	return out
 }
 
-// ReadEnvFile reads an --env-file: KEY=VALUE lines, # comments, blank
-// lines ignored; a bare KEY is taken from the environment.
+// ReadEnvFile reads an --env-file (config.ReadEnvFile) as KEY=VALUE
+// entries; a bare KEY is taken from this process's environment.
 func ReadEnvFile(path string) ([]string, error) {
-	f, err := os.Open(path)
+	vars, err := config.ReadEnvFile(path, os.LookupEnv)
 	if err != nil {
-		return nil, fmt.Errorf("reading --env-file: %w", err)
+		return nil, fmt.Errorf("--env-file: %w", err)
 	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if k, _, _ := strings.Cut(line, "="); k == "" || strings.ContainsAny(k, " \t") {
-			return nil, fmt.Errorf("%s:%d: invalid line %q: want KEY=VALUE", path, n, line)
-		}
-		lines = append(lines, line)
+	out := make([]string, len(vars))
+	for i, v := range vars {
+		out[i] = v.Key + "=" + v.Value
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading %q: %w", path, err)
-	}
-	return ParseEnv(lines), nil
+	return out, nil
 }

@@ -253,7 +253,7 @@ func TestValidateReportsEveryError(t *testing.T) {
 	want := []string{
 		"no image given",
 		`invalid --name "-bad"`,
-		`invalid --net "bridge"`,
+		`invalid network "bridge"`,
 		`invalid --workdir "relative/dir"`,
 		`invalid environment entry "=oops"`,
 		`volume source "` + missing + `": no such file or directory`,
@@ -277,7 +277,7 @@ func TestValidateSingleErrors(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{"slirp not yet", Config{Image: "i", Network: "slirp"}, "--net slirp is not available yet"},
+		{"slirp not yet", Config{Image: "i", Network: "slirp"}, `network "slirp" is not available yet`},
 		{"name with slash", Config{Image: "i", Name: "a/b"}, `invalid --name "a/b"`},
 		{"name starting with dot", Config{Image: "i", Name: ".hidden"}, `invalid --name ".hidden"`},
 		{"hostname too long", Config{Image: "i", Hostname: strings.Repeat("h", 65)}, "invalid --hostname"},

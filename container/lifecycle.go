@@ -56,8 +56,8 @@ func Create(s *image.Store, cfg Config, stdio IO) (*Container, *os.File, error) 
 // the payload's exit status, or with cfg.Detach in the background, returning
 // once it runs. With cfg.Rm the container is removed when it exits.
 func Run(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
-	if cfg.Restart != "" && cfg.Restart != "no" && !cfg.Detach {
-		return nil, 0, fmt.Errorf("restart = %q needs a detached run: add -d (or use sandbox up)", cfg.Restart)
+	if err := cfg.ValidateRun(); err != nil {
+		return nil, 0, err
 	}
 	c, lock, err := Create(s, cfg, stdio)
 	if err != nil {
@@ -270,13 +270,19 @@ func Kill(s *image.Store, ref string, sig unix.Signal) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A signal meant to end the container ends its restarts too.
+	ending := sig == unix.SIGKILL || sig == unix.SIGTERM || sig == unix.SIGINT || sig == unix.SIGQUIT
 	st := CurrentState(s, c.ID)
 	if st.Status != Running {
+		if st.Restarting && ending {
+			// Between two runs: the monitor gives up its next start.
+			requestStop(s, c.ID)
+			waitRecorded(s, c)
+			return c, nil
+		}
 		return c, fmt.Errorf("%w: %s", ErrNotRunning, c.Name)
 	}
-	// A signal meant to end the container ends its restarts too.
-	switch sig {
-	case unix.SIGKILL, unix.SIGTERM, unix.SIGINT, unix.SIGQUIT:
+	if ending {
 		requestStop(s, c.ID)
 	}
 	// SIGKILL and SIGSTOP cannot be forwarded by the init: they hit it,

@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,27 +73,32 @@ func lastCap() int {
 }
 
 // BoundingSet is the capabilities a container keeps: docker's default set,
-// plus add, minus drop (each a CAP_ name, or ALL). Drops win.
+// plus add, minus drop (each a CAP_ name, or ALL).
 func BoundingSet(add, drop []string) []int {
+	// As docker: ALL sets the base (drop ALL: none; add ALL: every
+	// capability); then the named drops go and the named adds come, so
+	// cap_drop = ["ALL"] with cap_add = ["CHOWN"] keeps CHOWN alone. Names
+	// are config.NormalizeCap's (CAP_CHOWN).
 	kept := map[int]bool{}
 	for c := range defaultCaps {
 		kept[c] = true
 	}
-	last := lastCap()
-	for _, name := range add {
-		if name == "ALL" {
-			for c := 0; c <= last; c++ {
-				kept[c] = true
-			}
-		} else if n := config.CapNumber(name); n >= 0 {
-			kept[n] = true
+	if slices.Contains(drop, "ALL") {
+		kept = map[int]bool{}
+	}
+	if slices.Contains(add, "ALL") {
+		for c := 0; c <= lastCap(); c++ {
+			kept[c] = true
 		}
 	}
 	for _, name := range drop {
-		if name == "ALL" {
-			kept = map[int]bool{}
-		} else if n := config.CapNumber(name); n >= 0 {
+		if n := config.CapNumber(name); n >= 0 {
 			delete(kept, n)
+		}
+	}
+	for _, name := range add {
+		if n := config.CapNumber(name); n >= 0 {
+			kept[n] = true
 		}
 	}
 	out := []int{}
