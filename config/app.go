@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -254,14 +255,25 @@ func (d *decoder) appKeys(root *Value, skip func(k string, v *Value) bool) *App 
 func (d *decoder) envFile(a *App, v *Value) {
 	vars, err := ReadEnvFile(a.EnvFile, d.lookup)
 	if err != nil {
-		d.errorf(v.Pos, "env_file = %q: %v", v.Str, err)
+		var joined interface{ Unwrap() []error }
+		if errors.As(err, &joined) {
+			for _, e := range joined.Unwrap() {
+				d.errorf(v.Pos, "env_file = %q: %v", v.Str, e)
+			}
+		} else {
+			d.errorf(v.Pos, "env_file = %q: %v", v.Str, err)
+		}
 		return
 	}
 	if a.Env == nil {
 		a.Env = map[string]string{}
 	}
-	for _, e := range vars {
-		if _, set := a.Sources["env."+e.Key]; set {
+	inTable := map[string]bool{}
+	for k := range a.Env {
+		inTable[k] = true
+	}
+	for _, e := range vars { // a later line wins, as in docker
+		if inTable[e.Key] {
 			continue
 		}
 		a.Env[e.Key] = e.Value
@@ -505,7 +517,14 @@ func (d *decoder) mounts(a *App, v *Value) {
 					m.Type = s
 				}
 			case "source":
-				if s, good := d.str("mount.source", e); good {
+				s, good := d.str("mount.source", e)
+				switch {
+				case !good:
+					ok = false
+				case s == "":
+					d.errorf(e.Pos, `mount.source = "": give a host path, like "./data"`)
+					ok = false
+				default:
 					m.Source = d.path(s)
 				}
 			case "target":
@@ -528,8 +547,10 @@ func (d *decoder) mounts(a *App, v *Value) {
 		switch {
 		case m.Target == "" && t.Table["target"] == nil:
 			d.errorf(t.Pos, "mount: a [[mount]] needs a target")
-		case m.Type == "bind" && m.Source == "":
+		case m.Type == "bind" && t.Table["source"] == nil:
 			d.errorf(t.Pos, "mount: a bind mount needs a source (a host path)")
+		case m.Type == "bind" && m.Source == "":
+			// A bad source, already reported.
 		case m.Type == "bind":
 			if _, err := os.Stat(m.Source); err != nil {
 				d.errorf(t.Table["source"].Pos, "mount.source = %q: %v (create it first)", m.Source, errors.Unwrap(err))
@@ -762,11 +783,25 @@ func validPort(p string) error {
 	if proto != "" && proto != "tcp" && proto != "udp" {
 		return fmt.Errorf("protocol %q: use tcp or udp", proto)
 	}
+	ip := ""
+	if strings.HasPrefix(spec, "[") { // [::1]:8080:80
+		end := strings.Index(spec, "]:")
+		if end < 0 {
+			return errors.New("want [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp], like 8080:80 or [::1]:8080:80")
+		}
+		ip, spec = spec[1:end], spec[end+2:]
+	}
 	parts := strings.Split(spec, ":")
-	if len(parts) < 2 || len(parts) > 3 {
+	if len(parts) == 3 && ip == "" {
+		ip, parts = parts[0], parts[1:]
+	}
+	if len(parts) != 2 {
 		return errors.New("want [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp], like 8080:80")
 	}
-	for _, n := range parts[len(parts)-2:] {
+	if ip != "" && net.ParseIP(ip) == nil {
+		return fmt.Errorf("%q is not an IP address (like 127.0.0.1)", ip)
+	}
+	for _, n := range parts {
 		if v, err := strconv.Atoi(n); err != nil || v < 1 || v > 65535 {
 			return fmt.Errorf("port %q: want a number from 1 to 65535", n)
 		}
@@ -782,14 +817,15 @@ func expand(s string, env func(string) (string, bool)) (string, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
+	var b strings.Builder
 	if s == "~" || strings.HasPrefix(s, "~/") {
 		home, ok := env("HOME")
 		if !ok || home == "" {
 			return "", errors.New("~ needs HOME to be set")
 		}
-		s = home + s[1:]
+		b.WriteString(home) // as it is: not expanded again
+		s = s[1:]
 	}
-	var b strings.Builder
 	for {
 		i := strings.IndexByte(s, '$')
 		if i < 0 || i == len(s)-1 {

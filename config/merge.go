@@ -18,13 +18,68 @@ func Merge(layers ...*App) *App {
 		if l == nil {
 			continue
 		}
-		for key, src := range l.Sources {
+		for _, key := range orderedKeys(l) {
 			if apply(out, l, key) {
-				out.Sources[key] = src
+				out.Sources[key] = l.Sources[key]
 			}
 		}
 	}
 	return out
+}
+
+// orderedKeys are the keys a layer set, in an order that does not change
+// from run to run: mounts and io limits in the layer's own order (a mount
+// inside another comes after it), the rest sorted.
+func orderedKeys(l *App) []string {
+	var keys, listed []string
+	seen := map[string]bool{}
+	add := func(k string) {
+		if _, ok := l.Sources[k]; ok && !seen[k] {
+			listed = append(listed, k)
+			seen[k] = true
+		}
+	}
+	for _, m := range l.Mounts {
+		add("mount " + m.Target)
+	}
+	for _, io := range l.Resources.IO {
+		add("resources.io." + io.Device)
+	}
+	for _, k := range sortedKeys(l.Sources) {
+		if !seen[k] {
+			keys = append(keys, k)
+		}
+	}
+	return append(keys, listed...)
+}
+
+// tomlString quotes s as a TOML basic string that LoadApp reads back as
+// s: control characters escaped, and $ doubled (LoadApp expands ${VAR}).
+// TOML holds only UTF-8: invalid bytes become U+FFFD.
+func tomlString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\u%04X`, r)
+		case r == '$':
+			b.WriteString("$$")
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // apply copies one key from src to dst; false for a key it does not know.
@@ -128,7 +183,7 @@ func (a *App) WriteTOML(w io.Writer, explain bool) {
 			fmt.Fprintln(w, text)
 		}
 	}
-	str := strconv.Quote
+	str := tomlString
 	list := func(v []string) string {
 		q := make([]string, len(v))
 		for i, s := range v {
@@ -180,7 +235,7 @@ func (a *App) WriteTOML(w io.Writer, explain bool) {
 					parts = append(parts, p.k+" = "+strconv.FormatInt(p.v, 10))
 				}
 			}
-			line("resources.io."+l.Device, "io."+str(l.Device)+" = { "+strings.Join(parts, ", ")+" }")
+			line("resources.io."+l.Device, "io."+strconv.Quote(l.Device)+" = { "+strings.Join(parts, ", ")+" }")
 		}
 	}
 	fmt.Fprintln(w, "\n[security]")

@@ -48,6 +48,12 @@ type Value struct {
 	Pos   Pos
 	// KeyPos is where the key naming this value was written.
 	KeyPos Pos
+
+	// What TOML lets a later line do with a table: one written inline,
+	// or an array written as a value, is closed (fixed); one a [header]
+	// defined cannot be defined again; one dotted keys made cannot be
+	// opened by a header.
+	fixed, defined, dotted bool
 }
 
 // Text is the value as it would be written, for error messages.
@@ -71,6 +77,8 @@ func (v *Value) Text() string {
 			t = t[:57] + "..."
 		}
 		return t
+	case KDate:
+		return v.Str
 	}
 	return "{...}"
 }
@@ -142,30 +150,40 @@ func descend(root *Value, keys []string, kpos []Pos, arrayTable bool, file strin
 	for i, k := range keys {
 		last := i == len(keys)-1
 		next, ok := t.Table[k]
-		switch {
-		case !ok && last && arrayTable:
-			next = &Value{Kind: KArray, Pos: kpos[i], KeyPos: kpos[i]}
-			t.set(k, next)
-		case !ok:
-			next = &Value{Kind: KTable, Table: map[string]*Value{}, Pos: kpos[i], KeyPos: kpos[i]}
-			t.set(k, next)
-			if last {
-				return next, nil
+		if !ok {
+			kind := KTable
+			if last && arrayTable {
+				kind = KArray
 			}
+			next = &Value{Kind: kind, Table: map[string]*Value{}, Pos: kpos[i], KeyPos: kpos[i]}
+			t.set(k, next)
+		}
+		if next.fixed {
+			return nil, fmt.Errorf("%s: %q was written whole at line %d: it cannot be extended here", kpos[i], k, next.KeyPos.Line)
 		}
 		if last && arrayTable {
 			if next.Kind != KArray {
 				return nil, fmt.Errorf("%s: %q is already %s, not an array of tables", kpos[i], k, next.Kind)
 			}
-			elem := &Value{Kind: KTable, Table: map[string]*Value{}, Pos: kpos[i], KeyPos: kpos[i]}
+			elem := &Value{Kind: KTable, Table: map[string]*Value{}, Pos: kpos[i], KeyPos: kpos[i], defined: true}
 			next.Arr = append(next.Arr, elem)
 			return elem, nil
 		}
-		if next.Kind == KArray && len(next.Arr) > 0 && next.Arr[len(next.Arr)-1].Kind == KTable {
-			next = next.Arr[len(next.Arr)-1] // [a] after [[a]]: its last table
+		if next.Kind == KArray {
+			if last {
+				return nil, fmt.Errorf("%s: %q is an array of tables: write [[%s]]", kpos[i], k, k)
+			}
+			next = next.Arr[len(next.Arr)-1] // [a.b] after [[a]]: in its last table
 		}
 		if next.Kind != KTable {
 			return nil, fmt.Errorf("%s: %q is %s, not a table", kpos[i], k, next.Kind)
+		}
+		if last {
+			if next.defined || next.dotted {
+				return nil, fmt.Errorf("%s: table [%s] is defined twice (first at line %d)", kpos[i], strings.Join(keys, "."), next.KeyPos.Line)
+			}
+			next.defined = true
+			return next, nil
 		}
 		t = next
 	}
@@ -182,11 +200,14 @@ func setKeyValue(t *Value, e *unstable.Node, pos func(unstable.Range) Pos, file 
 	for i, k := range keys[:len(keys)-1] {
 		next, ok := t.Table[k]
 		if !ok {
-			next = &Value{Kind: KTable, Table: map[string]*Value{}, Pos: kpos[i], KeyPos: kpos[i]}
+			next = &Value{Kind: KTable, Table: map[string]*Value{}, Pos: kpos[i], KeyPos: kpos[i], dotted: true}
 			t.set(k, next)
 		}
 		if next.Kind != KTable {
 			return fmt.Errorf("%s: %q is %s, not a table", kpos[i], k, next.Kind)
+		}
+		if next.fixed || !next.dotted {
+			return fmt.Errorf("%s: %q is a table written elsewhere (line %d): a dotted key cannot add to it", kpos[i], k, next.KeyPos.Line)
 		}
 		t = next
 	}
@@ -194,21 +215,22 @@ func setKeyValue(t *Value, e *unstable.Node, pos func(unstable.Range) Pos, file 
 	if prev, dup := t.Table[k]; dup {
 		return fmt.Errorf("%s: %q is set twice (first at line %d)", kpos[len(kpos)-1], k, prev.KeyPos.Line)
 	}
-	v, err := convert(e.Value(), pos, file)
+	v, err := convert(e.Value(), pos, kpos[len(kpos)-1])
 	if err != nil {
 		return err
 	}
 	v.KeyPos = kpos[len(kpos)-1]
-	if v.Pos.Line == 0 {
-		v.Pos = v.KeyPos
-	}
 	t.set(k, v)
 	return nil
 }
 
-// convert turns a parser node into a Value.
-func convert(n *unstable.Node, pos func(unstable.Range) Pos, file string) (*Value, error) {
+// convert turns a parser node into a Value. A node the parser gives no
+// place (arrays) is placed at "at": its key, or the array holding it.
+func convert(n *unstable.Node, pos func(unstable.Range) Pos, at Pos) (*Value, error) {
 	v := &Value{Pos: pos(n.Raw)}
+	if v.Pos.Line == 0 {
+		v.Pos = at
+	}
 	data := string(n.Data)
 	switch n.Kind {
 	case unstable.String:
@@ -234,15 +256,12 @@ func convert(n *unstable.Node, pos func(unstable.Range) Pos, file string) (*Valu
 		}
 		v.Float = f
 	case unstable.Array:
-		v.Kind = KArray
+		v.Kind, v.fixed = KArray, true
 		it := n.Children()
 		for it.Next() {
-			c, err := convert(it.Node(), pos, file)
+			c, err := convert(it.Node(), pos, v.Pos)
 			if err != nil {
 				return nil, err
-			}
-			if c.Pos.Line == 0 {
-				c.Pos = v.Pos
 			}
 			v.Arr = append(v.Arr, c)
 		}
@@ -250,12 +269,13 @@ func convert(n *unstable.Node, pos func(unstable.Range) Pos, file string) (*Valu
 		v.Kind, v.Table = KTable, map[string]*Value{}
 		it := n.Children()
 		for it.Next() {
-			if err := setKeyValue(v, it.Node(), pos, file); err != nil {
+			if err := setKeyValue(v, it.Node(), pos, at.File); err != nil {
 				return nil, err
 			}
 		}
+		v.fixed = true
 	default:
-		v.Kind = KDate
+		v.Kind, v.Str = KDate, data
 	}
 	return v, nil
 }

@@ -56,8 +56,13 @@ func ParseBytes(s string) (int64, error) {
 // ExactBytes writes a size so that ParseBytes reads back the same number:
 // with a unit when it is a whole multiple of one, else in bytes.
 func ExactBytes(n int64) string {
-	if s := FormatBytes(n); !strings.Contains(s, ".") {
-		return s
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.name
+		}
 	}
 	return strconv.FormatInt(n, 10)
 }
@@ -77,7 +82,7 @@ func FormatBytes(n int64) string {
 		size int64
 	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
 		if n >= u.size {
-			return strconv.FormatFloat(float64(n)/float64(u.size), 'g', 4, 64) + u.name
+			return strconv.FormatFloat(float64(n)/float64(u.size), 'f', 1, 64) + u.name
 		}
 	}
 	return strconv.FormatInt(n, 10)
