@@ -349,7 +349,12 @@ func (f *runFlags) prepare(fs *pflag.FlagSet, img string, cmd []string) (*launch
 	if f.validate != nil {
 		check = f.validate
 	}
-	if err := check(&l.cfg); err != nil {
+	err = check(&l.cfg)
+	if err == nil {
+		// Limits that cannot be enforced here: the same check as a run's.
+		err = container.CheckLimits(&l.cfg)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if f.dry {

@@ -49,6 +49,7 @@ func init() {
 		restartCommand(),
 		rmCommand(),
 		psCommand(),
+		statsCommand(),
 		logsCommand(),
 		execCommand(),
 		renameCommand(),

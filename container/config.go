@@ -106,9 +106,6 @@ func (c *Config) Validate() error {
 	if c.StopTimeout != nil && *c.StopTimeout < 0 {
 		errs = append(errs, fmt.Errorf("invalid stop timeout %d: seconds, zero or more", *c.StopTimeout))
 	}
-	if lim := c.Limits(); len(lim) > 0 && (c.Cgroups == "" || c.Cgroups == "required") {
-		errs = append(errs, fmt.Errorf("%s: resource limits need cgroup v2 support, which sandbox does not have yet; sandbox never runs without a limit you asked for (to run anyway, with a warning per limit, set cgroups = \"best-effort\" in config.toml)", strings.Join(lim, ", ")))
-	}
 	return errors.Join(errs...)
 }
 
@@ -122,27 +119,6 @@ func (c *Config) ValidateRun() error {
 	return err
 }
 
-// Limits names the resource limits asked for.
-func (c *Config) Limits() []string {
-	r := c.Resources
-	var out []string
-	if r.Memory != 0 {
-		out = append(out, "memory "+config.FormatBytes(r.Memory))
-	}
-	if r.MemorySwap != 0 {
-		out = append(out, "memory+swap "+config.FormatBytes(r.MemorySwap))
-	}
-	if r.CPUs != 0 {
-		out = append(out, fmt.Sprintf("cpus %v", r.CPUs))
-	}
-	if r.Pids != 0 {
-		out = append(out, fmt.Sprintf("pids %d", r.Pids))
-	}
-	for _, l := range r.IO {
-		out = append(out, "io "+l.Device)
-	}
-	return out
-}
 
 // ParseVolume parses -v SRC:DST[:OPTIONS]. A relative SRC is taken from the
 // current directory; OPTIONS is ro or rw.

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/cgroups"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
@@ -30,10 +31,8 @@ func Create(s *image.Store, cfg Config, stdio IO) (*Container, *os.File, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
-	if stdio.Warn != nil {
-		for _, l := range cfg.Limits() {
-			stdio.Warn(fmt.Sprintf("%s: not enforced (no cgroup v2 support yet; cgroups = %q in config.toml)", l, cfg.Cgroups))
-		}
+	if err := CheckLimits(&cfg); err != nil {
+		return nil, nil, err
 	}
 	img, err := s.Resolve(cfg.Image)
 	if errors.Is(err, image.ErrNotFound) && stdio.Pull != nil {
@@ -158,10 +157,14 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 			warn("storage: " + reason)
 		}
 	}
+	var cg *cgroups.Cgroup
 	started := State{}
 	opts.OnStarted = func(pid int) {
 		start, _ := processStart(pid)
 		started = State{Status: Running, Pid: pid, PidStart: start, StartedAt: time.Now().UTC(), RestartCount: r.restarts}
+		if cg != nil {
+			started.Cgroup = cg.Path
+		}
 		writeState(s, c.ID, started)
 		if r.onStarted != nil {
 			r.onStarted()
@@ -175,13 +178,24 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 			spec.ExecSocket = filepath.Join(dir, "exec.sock")
 		}
 	}
+	cg, err := containerCgroup(c, warn)
+	if err != nil {
+		return 0, &runtime.Error{Code: 125, Msg: err.Error()}
+	}
+	if cg != nil {
+		opts.CgroupFD = cg.FD()
+	}
 	code, err := runtime.Run(spec, opts)
+	oom := false
+	if cg != nil {
+		oom = endCgroup(cg, code, warn)
+	}
 	if r.beforeExit != nil {
 		r.beforeExit()
 	}
 	end := started
-	end.Status, end.Pid, end.FinishedAt = Exited, 0, time.Now().UTC()
-	end.ExitCode, end.RestartCount = code, r.restarts
+	end.Status, end.Pid, end.FinishedAt, end.Cgroup = Exited, 0, time.Now().UTC(), ""
+	end.ExitCode, end.RestartCount, end.OOMKilled = code, r.restarts, oom
 	if err != nil {
 		end.ExitCode = 125
 		var re *runtime.Error

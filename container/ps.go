@@ -112,6 +112,7 @@ type DetailsState struct {
 	ExitCode   int
 	OOMKilled  bool
 	Restarting bool
+	Cgroup     string // while running: its cgroup under /sys/fs/cgroup
 	StartedAt  time.Time
 	FinishedAt time.Time
 }
@@ -139,7 +140,7 @@ func Inspect(s *image.Store, ref string) (*Details, error) {
 	d := &Details{
 		Id: c.ID, Name: c.Name, Created: c.Created, Image: c.ImageID, ImageName: c.Image,
 		State: DetailsState{Status: st.Status, Running: st.Status == Running, Pid: st.Pid, ExitCode: st.ExitCode,
-			OOMKilled: st.OOMKilled, Restarting: st.Restarting, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt},
+			OOMKilled: st.OOMKilled, Restarting: st.Restarting, Cgroup: st.Cgroup, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt},
 		RestartCount: st.RestartCount,
 		Config:       c.Config, Mounts: c.Config.Volumes,
 		HostConfig: HostConfig{NetworkMode: netMode(c.Config.Network), ReadonlyRootfs: c.Config.ReadOnly, AutoRemove: c.Config.Rm, StorageDriver: string(c.Config.StorageDriver),

@@ -32,7 +32,8 @@ type State struct {
 	Pid        int       `json:"pid,omitempty"`         // the init, in the host's PID namespace
 	PidStart   uint64    `json:"pid_start,omitempty"`   // its start time, clock ticks since boot
 	ExitCode   int       `json:"exit_code"`             // meaningful once exited
-	OOMKilled  bool      `json:"oom_killed,omitempty"`  // set by the cgroup watcher (later)
+	OOMKilled  bool      `json:"oom_killed,omitempty"`  // memory.events counted an OOM kill
+	Cgroup     string    `json:"cgroup,omitempty"`      // while running: its cgroup, under /sys/fs/cgroup
 	StartedAt  time.Time `json:"started_at,omitempty"`  //
 	FinishedAt time.Time `json:"finished_at,omitempty"` //
 	// Killed says the exit was inferred: the recorder died (SIGKILL, a

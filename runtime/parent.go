@@ -63,6 +63,10 @@ type Options struct {
 	// OnStarted is called with the init's pid (in the host's PID
 	// namespace) once the payload runs.
 	OnStarted func(initPid int)
+	// CgroupFD, when more than 0, is a cgroup directory the init starts in
+	// (clone3 CLONE_INTO_CGROUP): it is under its limits from its first
+	// instruction, and so is everything it starts.
+	CgroupFD int
 }
 
 // Run starts the container described by spec, relays its terminal and
@@ -87,7 +91,12 @@ func Run(spec *Spec, opts Options) (int, error) {
 	}
 	cfg := childConfig{
 		mapping: opts.Mapping, cloneflags: flags, stage: stage, payload: spec,
-		stdin: stdin, console: spec.Process.Terminal,
+		stdin: stdin, console: spec.Process.Terminal, cgroupFD: -1,
+	}
+	if opts.CgroupFD > 0 {
+		cfg.cgroupFD = opts.CgroupFD
+		// Its own cgroup namespace: the container sees its cgroup as /.
+		cfg.cloneflags |= unix.CLONE_NEWCGROUP
 	}
 	// Only real files: a nil *os.File in an io.Writer is not a nil Writer.
 	if opts.Stdout != nil {
@@ -164,6 +173,7 @@ type child struct {
 type childConfig struct {
 	mapping    userns.Mapping
 	cloneflags uintptr
+	cgroupFD   int // -1: this process's cgroup
 	stage      string // what the child does once it has its capabilities
 	payload    any    // sent as JSON on fdSpec
 	stdin      io.Reader
@@ -231,7 +241,8 @@ func startChild(cfg childConfig) (*child, error) {
 		// the waiting: it starts in a fraction of this binary's time.
 		if unix.Access("/bin/sh", unix.X_OK) == nil {
 			path = "/bin/sh"
-			args = []string{initName, "-c", fmt.Sprintf(`read -r _ <&%d && exec /proc/self/fd/%d "$@"`, fdSync, selfFd), initName, cfg.stage}
+			// argv[0] stays "sh": a busybox /bin/sh picks its applet by it.
+			args = []string{"sh", "-c", fmt.Sprintf(`read -r _ <&%d && exec /proc/self/fd/%d "$@"`, fdSync, selfFd), initName, cfg.stage}
 		} else {
 			args = []string{initName, "wait", cfg.stage}
 		}
@@ -258,6 +269,9 @@ func startChild(cfg childConfig) (*child, error) {
 	}
 	if m.Mode != userns.ModeSubID {
 		c.cmd.SysProcAttr.UidMappings, c.cmd.SysProcAttr.GidMappings = m.SysProcIDMaps()
+	}
+	if cfg.cgroupFD >= 0 {
+		c.cmd.SysProcAttr.UseCgroupFD, c.cmd.SysProcAttr.CgroupFD = true, cfg.cgroupFD
 	}
 	return c, c.start(m, specW, syncW, cfg.payload)
 }
@@ -370,7 +384,7 @@ func RunTask(m userns.Mapping, name string, args []string, stdin io.Reader) erro
 // RunTaskIO is RunTask with the task's standard output going to stdout.
 func RunTaskIO(m userns.Mapping, name string, args []string, stdin io.Reader, stdout io.Writer) error {
 	cfg := childConfig{
-		mapping: m, cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, stage: "task",
+		mapping: m, cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, stage: "task", cgroupFD: -1,
 		payload: taskArgs{Name: name, Args: args}, stdin: stdin, stderr: os.Stderr,
 	}
 	if stdout != nil {
