@@ -119,7 +119,6 @@ func (c *Config) ValidateRun() error {
 	return err
 }
 
-
 // ParseVolume parses -v SRC:DST[:OPTIONS]. A relative SRC is taken from the
 // current directory; OPTIONS is ro or rw.
 func ParseVolume(spec string) (runtime.Mount, error) {

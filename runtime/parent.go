@@ -173,7 +173,7 @@ type child struct {
 type childConfig struct {
 	mapping    userns.Mapping
 	cloneflags uintptr
-	cgroupFD   int // -1: this process's cgroup
+	cgroupFD   int    // -1: this process's cgroup
 	stage      string // what the child does once it has its capabilities
 	payload    any    // sent as JSON on fdSpec
 	stdin      io.Reader
