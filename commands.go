@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
+	"github.com/sandbox-dev/sandbox/cgroups"
 	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/container"
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
@@ -628,7 +629,7 @@ func infoCommand() *command {
 				fmt.Printf("  fuse-overlayfs: unavailable: %v\n", err)
 			}
 			fmt.Printf("  root: %s\n  config: %s\n  runtime: %s\n", root, paths.Config, paths.Runtime)
-			fmt.Printf("cgroups: resource limits are not implemented yet; --memory and friends are refused\n")
+			printCgroups(user)
 			fmt.Printf("network: host (default) and none; slirp is not available yet\n")
 			return nil
 		},
@@ -677,3 +678,49 @@ func humanSize(n int64) string {
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// printCgroups is info's cgroups section: the version, where containers'
+// cgroups go, the delegated controllers and which limits will work.
+func printCgroups(user config.User) {
+	sys := cgroups.Detect()
+	policy := user.Cgroups
+	if policy == "" {
+		policy = cgroups.PolicyRequired
+	}
+	fmt.Printf("cgroups:\n  version: %s\n", map[int]string{0: "none", 1: "v1 or hybrid", 2: "v2"}[sys.Version])
+	if sys.Own != "" {
+		fmt.Printf("  this process: %s\n", sys.Own)
+	}
+	switch sys.Route {
+	case cgroups.RouteDelegated:
+		fmt.Printf("  containers go in: %s/sandbox-<id> (a subtree delegated to you)\n", sys.Base)
+	case cgroups.RouteSystemd:
+		fmt.Printf("  containers go in: a scope per limited container, from the systemd user manager\n")
+	default:
+		fmt.Printf("  containers go in: nowhere: %s\n", sys.Reason)
+		if sys.Fix != "" {
+			fmt.Printf("  to fix: %s\n", sys.Fix)
+		}
+	}
+	delegated := strings.Join(sys.Controllers, " ")
+	if delegated == "" {
+		delegated = "none"
+	}
+	fmt.Printf("  delegated controllers: %s\n", delegated)
+	for _, l := range []struct{ what, ctrl string }{
+		{"memory, memory_swap", "memory"}, {"cpus", "cpu"}, {"pids", "pids"}, {"io", "io"},
+	} {
+		works := sys.Route != "" && sys.Has(l.ctrl)
+		state := "enforced"
+		if !works {
+			state = "refused (cgroups = \"required\")"
+			if policy != cgroups.PolicyRequired {
+				state = "not enforced, with a warning (cgroups = \"" + policy + "\")"
+			}
+		}
+		if policy == cgroups.PolicyOff {
+			state = "not enforced, with a warning (cgroups = \"off\")"
+		}
+		fmt.Printf("  %s limits: %s\n", l.what, state)
+	}
+}

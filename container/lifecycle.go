@@ -330,6 +330,12 @@ func Remove(s *image.Store, c *Container) error {
 	if s.RunDir != "" {
 		os.RemoveAll(filepath.Join(s.RunDir, c.ID[:16]))
 	}
+	// A cgroup its recorder did not live to remove (killed with -9).
+	if st := readState(s, c.ID); st.Cgroup != "" {
+		cg := cgroups.Open(st.Cgroup)
+		cg.Kill()
+		cg.Remove()
+	}
 	dir := Dir(s, c.ID)
 	// Out of containers/ first, in one rename: a half-removed container is
 	// never listed.

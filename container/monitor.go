@@ -192,7 +192,8 @@ func monitorRun(s *image.Store, c *Container, img *image.Image, lw *logWriter, r
 		}()
 	}
 	opts := runtime.Options{Mapping: s.Mapping, Stdout: outW, Stderr: errW}
-	return runRecorded(s, c, spec, opts, recording{restarts: restarts, onStarted: onStarted, beforeExit: func() {
+	warn := func(msg string) { lw.write("stderr", "sandbox: "+msg) }
+	return runRecorded(s, c, spec, opts, recording{warn: warn, restarts: restarts, onStarted: onStarted, beforeExit: func() {
 		outW.Close()
 		errW.Close()
 		wg.Wait()

@@ -176,6 +176,17 @@ func TestMemoryLimit(t *testing.T) {
 	}
 	must(t, "rm", "oom")
 
+	// Detached, the message is in the log.
+	args = append([]string{"run", "-d", "--name", "oomd", "--memory", "64m", "-e", "VM_HOG_MIB=256"}, hogArgs...)
+	must(t, append(args, img, "/payload")...)
+	if r := must(t, "wait", "oomd"); r.stdout != "137\n" {
+		t.Fatalf("wait oomd printed %q, want 137", r.stdout)
+	}
+	if r := must(t, "logs", "oomd"); !strings.Contains(r.stderr+r.stdout, "killed: out of memory (limit 64MiB)") {
+		t.Fatalf("the detached container's log lacks the OOM message:\n%s", r)
+	}
+	must(t, "rm", "oomd")
+
 	args = append([]string{"run", "--rm", "--memory", "64m", "--memory-swap", "64m", "-e", "VM_HOG_MIB=32"}, hogArgs...)
 	r = run(t, nil, append(args, img, "/payload")...)
 	if r.code != 0 || !strings.Contains(r.stdout, "allocated 32 MiB") || strings.Contains(r.stderr, "out of memory") {
@@ -416,4 +427,21 @@ func TestStockDelegation(t *testing.T) {
 		}
 	}
 	must(t, "run", "--rm", "--memory", "64m", img, "true")
+	r = must(t, "info")
+	for _, want := range []string{"version: v2", "delegated controllers: cpu memory pids", "memory, memory_swap limits: enforced", "io limits: refused"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("info lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+// TestInfo: info says where containers' cgroups go and that every limit
+// works with all four controllers delegated.
+func TestInfo(t *testing.T) {
+	r := must(t, "info")
+	for _, want := range []string{"version: v2", "containers go in: /user.slice/user-1000.slice/user@1000.service/app.slice/sandbox-<id>", "io limits: enforced", "pids limits: enforced"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("info lacks %q:\n%s", want, r.stdout)
+		}
+	}
 }
