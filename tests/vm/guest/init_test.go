@@ -47,13 +47,16 @@ type testUser struct {
 }
 
 var testUsers = []testUser{
-	{1000, "cpu io memory pids", ".", "^TestStockDelegation$"},
+	{1000, "cpu io memory pids", ".", "^TestStockDelegation$|^TestSystemd"},
 	{1001, "cpu memory pids", "^TestStockDelegation$", "^$"},
 }
 
 // vmInit is PID 1. It never returns: it powers the VM off.
 func vmInit() {
 	if os.Getenv("VM_SWITCHED") == "" {
+		if systemdMode() {
+			bootSystemd() // never returns
+		}
 		switchRoot()
 	}
 	status := os.Stderr // the console, until /dev is mounted

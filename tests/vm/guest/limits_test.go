@@ -71,7 +71,11 @@ func bb(t *testing.T) string {
 			os.MkdirAll(filepath.Join(root, d), 0o755)
 		}
 		os.Chmod(filepath.Join(root, "tmp"), 0o1777)
-		bin, err := os.ReadFile("/bin/busybox")
+		busybox := "/bin/busybox"
+		if _, err := os.Stat("/opt/busybox"); err == nil {
+			busybox = "/opt/busybox" // the systemd image has none of its own
+		}
+		bin, err := os.ReadFile(busybox)
 		if err != nil {
 			image.err = err
 			return
@@ -80,7 +84,7 @@ func bb(t *testing.T) string {
 			image.err = err
 			return
 		}
-		list, err := exec.Command("/bin/busybox", "--list").Output()
+		list, err := exec.Command(busybox, "--list").Output()
 		if err != nil {
 			image.err = err
 			return
@@ -104,7 +108,17 @@ func bb(t *testing.T) string {
 
 // hogArgs run this test binary in the container as a payload (hog or
 // forker, by environment): bound read-only at /payload.
-var hogArgs = []string{"-v", "/init:/payload:ro"}
+var hogArgs = []string{"-v", selfPath() + ":/payload:ro"}
+
+// selfPath is this test binary: /init in the busybox VM,
+// /opt/guest.test in the systemd one.
+func selfPath() string {
+	p, err := os.Executable()
+	if err != nil {
+		return "/init"
+	}
+	return p
+}
 
 // inspected is what the tests read of inspect.
 type inspected struct {
@@ -323,7 +337,7 @@ command = ["/payload"]
 VM_HOG_MIB = "256"
 
 [[mount]]
-source = "/init"
+source = %q
 target = "/payload"
 read_only = true
 
@@ -332,7 +346,7 @@ memory = "64MiB"
 memory_swap = "64MiB"
 pids = 64
 cpus = 0.5
-`, img)), 0o644)
+`, img, selfPath())), 0o644)
 	r := run(t, nil, "run", "--name", "fromtoml", "--config", file)
 	defer run(t, nil, "rm", "-f", "fromtoml")
 	if r.code != 137 || !strings.Contains(r.stderr, "killed: out of memory (limit 64MiB)") {
