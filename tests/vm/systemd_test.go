@@ -218,11 +218,11 @@ func buildSystemdImage(t *testing.T) string {
 	id := make([]byte, 16)
 	rand.Read(id)
 	files := map[string]string{
-		"etc/hostname":   "sandboxvm\n",
-		"etc/fstab":      "",
-		"etc/machine-id": hex.EncodeToString(id) + "\n",
-		"etc/subuid":     "dev:100000:65536\n",
-		"etc/subgid":     "dev:100000:65536\n",
+		"etc/hostname":                         "sandboxvm\n",
+		"etc/fstab":                            "",
+		"etc/machine-id":                       hex.EncodeToString(id) + "\n",
+		"etc/subuid":                           "dev:100000:65536\n",
+		"etc/subgid":                           "dev:100000:65536\n",
 		"etc/systemd/system/vmsd-test.service": testUnit,
 		"var/lib/systemd/linger/dev":           "",
 	}
