@@ -257,9 +257,20 @@ func TestCPULimit(t *testing.T) {
 	}) {
 		t.Fatalf("the busy loop was never throttled:\n%s", stat)
 	}
+	checkCPUQuota(t, stat, 20000)
+}
+
+// checkCPUQuota fails when cpu.stat shows more CPU time than the quota of the
+// periods that passed, with room for what the kernel lets through: usage also
+// counts the start-up before the first period, and CFS bandwidth can overrun a
+// period by a slice (more under TCG's coarse timers; CI measured 21.5 ms per
+// 20 ms period). An unlimited busy loop uses ~5× this quota, so it still fails.
+func checkCPUQuota(t *testing.T, stat string, quota uint64) {
+	t.Helper()
 	usage, periods := keyed(stat, "usage_usec"), keyed(stat, "nr_periods")
-	if quota := uint64(20000); usage > (periods+1)*quota {
-		t.Fatalf("usage %d µs over %d periods exceeds the quota (%d µs per period):\n%s", usage, periods, quota, stat)
+	if allowed := periods*quota*3/2 + 50000; usage > allowed {
+		t.Errorf("usage %d µs over %d periods exceeds the quota of %d µs per period (allowed with slack %d µs):\n%s",
+			usage, periods, quota, allowed, stat)
 	}
 	t.Logf("cpu.stat: usage %d µs in %d periods, %d throttled", usage, periods, keyed(stat, "nr_throttled"))
 }
