@@ -18,6 +18,7 @@ import (
 	"github.com/sandbox-dev/sandbox/container"
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/network"
 	"github.com/sandbox-dev/sandbox/runtime"
 	"github.com/sandbox-dev/sandbox/userns"
 )
@@ -99,6 +100,7 @@ type runFlags struct {
 	name, workdir, user, hostname, net, entrypoint, driver string
 	rm, interactive, tty, readOnly, detach                 bool
 	env, envFiles, volumes, ports, capAdd, capDrop         []string
+	dns, addHosts                                          []string
 	memory, memorySwap, restart, file                      string
 	cpus                                                   float64
 	pids                                                   int64
@@ -126,9 +128,11 @@ func (f *runFlags) add(fs *pflag.FlagSet, all bool) {
 	fs.StringVarP(&f.user, "user", "u", "", "user to run as: name, uid, uid:gid or name:group")
 	fs.StringVar(&f.hostname, "hostname", "", "the container's hostname")
 	fs.BoolVar(&f.readOnly, "read-only", false, "mount the container's root read-only")
-	fs.StringVar(&f.net, "net", "", "network: host (share the host's) or none (only lo)")
+	fs.StringVar(&f.net, "net", "", "network: host (share the host's), none (only lo), or slirp (private, with outbound access; pasta or slirp4netns)")
 	fs.StringVar(&f.net, "network", "", "same as --net")
-	fs.StringArrayVarP(&f.ports, "publish", "p", nil, "publish a port: [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (needs --net slirp)")
+	fs.StringArrayVarP(&f.ports, "publish", "p", nil, "publish a port: [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (needs --net slirp; IP defaults to 127.0.0.1)")
+	fs.StringArrayVar(&f.dns, "dns", nil, "a nameserver for /etc/resolv.conf (replaces the default ones)")
+	fs.StringArrayVar(&f.addHosts, "add-host", nil, "an /etc/hosts entry: NAME:IP (IP may be host-gateway)")
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "replace the image's entrypoint")
 	fs.StringVar(&f.driver, "storage-driver", "", "overlay, fuse-overlayfs or vfs (default: the first that works)")
 	fs.StringArrayVar(&f.capAdd, "cap-add", nil, "add a capability (like NET_ADMIN)")
@@ -196,6 +200,14 @@ func (f *runFlags) layer(fs *pflag.FlagSet, img string, cmd []string) (*config.A
 	if len(f.ports) > 0 {
 		a.Ports = f.ports
 		set("ports")
+	}
+	if len(f.dns) > 0 {
+		a.DNS = f.dns
+		set("dns")
+	}
+	if len(f.addHosts) > 0 {
+		a.AddHosts = f.addHosts
+		set("add_hosts")
 	}
 	for _, path := range f.envFiles {
 		env, err := container.ReadEnvFile(path)
@@ -630,7 +642,7 @@ func infoCommand() *command {
 			}
 			fmt.Printf("  root: %s\n  config: %s\n  runtime: %s\n", root, paths.Config, paths.Runtime)
 			printCgroups(user)
-			fmt.Printf("network: host (default) and none; slirp is not available yet\n")
+			printNetwork(user)
 			return nil
 		},
 	}
@@ -722,5 +734,29 @@ func printCgroups(user config.User) {
 			state = "not enforced, with a warning (cgroups = \"off\")"
 		}
 		fmt.Printf("  %s limits: %s\n", l.what, state)
+	}
+}
+
+// printNetwork is info's network section: the default and what --net
+// slirp would use.
+func printNetwork(user config.User) {
+	def, from := "host", "built in"
+	if user.Network != "" {
+		def, from = user.Network, "config.toml"
+	}
+	fmt.Printf("network:\n  default: %s (%s)\n", def, from)
+	for _, h := range []network.Helper{network.Pasta, network.Slirp4netns} {
+		if _, path, err := network.Find(string(h)); err != nil {
+			fmt.Printf("  %s: not installed\n", h)
+		} else {
+			fmt.Printf("  %s: %s\n", h, path)
+		}
+	}
+	if h, _, err := network.Find("slirp"); err != nil {
+		fmt.Printf("  --net slirp: unavailable: %v\n", err)
+	} else {
+		fmt.Printf("  --net slirp: uses %s\n", h)
+		fmt.Printf("  private network: %s/%d, host's loopback at %s (%s), DNS forwarder %s\n",
+			network.ContainerIP, network.PrefixLen, network.HostLoopback, network.HostAlias, network.DNS)
 	}
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/network"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
 
@@ -347,7 +350,7 @@ func psCommand() *command {
 				if len(cmd) > 20 {
 					cmd = cmd[:17] + "..."
 				}
-				fmt.Fprintf(w, "%s\t%s\t%q\t%s\t%s\t\t%s\n", r.ID[:12], r.Image, cmd, ago(r.Created), statusText(r.State), r.Name)
+				fmt.Fprintf(w, "%s\t%s\t%q\t%s\t%s\t%s\t%s\n", r.ID[:12], r.Image, cmd, ago(r.Created), statusText(r.State), strings.Join(r.Ports, ", "), r.Name)
 			}
 			return w.Flush()
 		},
@@ -426,4 +429,55 @@ func stopTimeout(seconds int) time.Duration {
 		return -1
 	}
 	return time.Duration(seconds) * time.Second
+}
+
+func portCommand() *command {
+	return &command{
+		name:         "port",
+		usage:        "CONTAINER [PORT[/PROTO]]",
+		summary:      "List a container's published ports (or where one port is published).",
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) < 1 || len(args) > 2 {
+				return &usageError{lookup("port"), errors.New("port needs a CONTAINER, and optionally one of its ports")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			c, err := container.Find(s.store, args[0])
+			if err != nil {
+				return err
+			}
+			ports := container.Ports(c)
+			if len(args) == 2 {
+				num, proto, _ := strings.Cut(args[1], "/")
+				if proto == "" {
+					proto = "tcp"
+				}
+				want, err := strconv.Atoi(num)
+				if err != nil || (proto != "tcp" && proto != "udp") {
+					return &usageError{lookup("port"), fmt.Errorf("invalid port %q: want a number, optionally with /tcp or /udp", args[1])}
+				}
+				var match []network.Port
+				for _, p := range ports {
+					if p.ContainerPort == want && p.Proto == proto {
+						match = append(match, p)
+					}
+				}
+				if len(match) == 0 {
+					return fmt.Errorf("container %s does not publish port %d/%s", c.Name, want, proto)
+				}
+				for _, p := range match {
+					fmt.Println(net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort)))
+				}
+				return nil
+			}
+			// docker's and podman's form: "80/tcp -> 127.0.0.1:8080".
+			for _, p := range ports {
+				fmt.Printf("%d/%s -> %s\n", p.ContainerPort, p.Proto, net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort)))
+			}
+			return nil
+		},
+	}
 }

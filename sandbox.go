@@ -53,6 +53,7 @@ func init() {
 		logsCommand(),
 		execCommand(),
 		renameCommand(),
+		portCommand(),
 		containerCommand(),
 		pullCommand(),
 		pushCommand(),

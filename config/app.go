@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/sandbox-dev/sandbox/network"
 )
 
 // App is one launch: what `sandbox run` is told by a TOML file (app.toml),
@@ -29,6 +31,8 @@ type App struct {
 	ReadOnly    bool
 	Network     string
 	Ports       []string
+	DNS         []string // nameservers for /etc/resolv.conf
+	AddHosts    []string // extra /etc/hosts entries, "NAME:IP"
 	Env         map[string]string
 	EnvFile     string
 	Mounts      []Mount
@@ -91,7 +95,7 @@ func Defaults() *App {
 
 // appKeys are the keys an app.toml may hold, for errors and suggestions.
 var appKeys = []string{"image", "name", "command", "entrypoint", "workdir", "user", "hostname", "read_only",
-	"network", "ports", "env", "env_file", "mount", "resources", "security", "restart", "stop_timeout"}
+	"network", "ports", "dns", "add_hosts", "env", "env_file", "mount", "resources", "security", "restart", "stop_timeout"}
 
 // LoadApp reads an app.toml. Every mistake in it is reported at once, each
 // with file:line:column, the key, the bad value and what would be valid.
@@ -194,8 +198,8 @@ func (d *decoder) appKeys(root *Value, skip func(k string, v *Value) bool) *App 
 			}
 		case "network":
 			if s, ok := d.str(k, v); ok {
-				if s != "host" && s != "none" && s != "slirp" {
-					d.errorf(v.Pos, "network = %q: valid values are \"host\", \"none\", \"slirp\"", s)
+				if s != "host" && s != "none" && s != "slirp" && s != "pasta" && s != "slirp4netns" {
+					d.errorf(v.Pos, "network = %q: valid values are \"host\", \"none\", \"slirp\" (or \"pasta\", \"slirp4netns\" to force one helper)", s)
 				}
 				a.Network = s
 				set(k, v)
@@ -203,11 +207,32 @@ func (d *decoder) appKeys(root *Value, skip func(k string, v *Value) bool) *App 
 		case "ports":
 			if ps, ok := d.strings(k, v); ok {
 				for i, p := range ps {
-					if err := validPort(p); err != nil {
+					if _, err := network.ParsePort(p); err != nil {
 						d.errorf(v.Arr[i].Pos, "ports: %q: %v", p, err)
 					}
 				}
 				a.Ports = ps
+				set(k, v)
+			}
+		case "dns":
+			if ds, ok := d.strings(k, v); ok {
+				for i, s := range ds {
+					if net.ParseIP(s) == nil {
+						d.errorf(v.Arr[i].Pos, "dns: %q is not an IP address: give nameservers' addresses, like \"1.1.1.1\"", s)
+					}
+				}
+				a.DNS = ds
+				set(k, v)
+			}
+		case "add_hosts":
+			if hs, ok := d.strings(k, v); ok {
+				for i, h := range hs {
+					name, ip, found := strings.Cut(h, ":")
+					if !found || name == "" || strings.ContainsAny(name, " \t/") || (ip != "host-gateway" && net.ParseIP(ip) == nil) {
+						d.errorf(v.Arr[i].Pos, "add_hosts: %q: want \"NAME:IP\", like \"db:10.0.2.2\" or \"api:host-gateway\"", h)
+					}
+				}
+				a.AddHosts = hs
 				set(k, v)
 			}
 		case "env":
@@ -775,38 +800,6 @@ func validImageRef(s string) error {
 		return nil
 	}
 	return errors.New("not an image reference: want name[:tag], like debian:bookworm or registry:5000/team/app:1")
-}
-
-// validPort checks [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp].
-func validPort(p string) error {
-	spec, proto, _ := strings.Cut(p, "/")
-	if proto != "" && proto != "tcp" && proto != "udp" {
-		return fmt.Errorf("protocol %q: use tcp or udp", proto)
-	}
-	ip := ""
-	if strings.HasPrefix(spec, "[") { // [::1]:8080:80
-		end := strings.Index(spec, "]:")
-		if end < 0 {
-			return errors.New("want [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp], like 8080:80 or [::1]:8080:80")
-		}
-		ip, spec = spec[1:end], spec[end+2:]
-	}
-	parts := strings.Split(spec, ":")
-	if len(parts) == 3 && ip == "" {
-		ip, parts = parts[0], parts[1:]
-	}
-	if len(parts) != 2 {
-		return errors.New("want [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp], like 8080:80")
-	}
-	if ip != "" && net.ParseIP(ip) == nil {
-		return fmt.Errorf("%q is not an IP address (like 127.0.0.1)", ip)
-	}
-	for _, n := range parts {
-		if v, err := strconv.Atoi(n); err != nil || v < 1 || v > 65535 {
-			return fmt.Errorf("port %q: want a number from 1 to 65535", n)
-		}
-	}
-	return nil
 }
 
 // expand replaces ${VAR} from env (undefined is an error), ${VAR:-WORD}

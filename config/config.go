@@ -18,7 +18,7 @@ type User struct {
 	StorageRoot string
 	// UserNS is "auto" (subordinate ids when usable) or "single".
 	UserNS string
-	// Network is the default for --net: "host" or "none".
+	// Network is the default for --net: "host", "none" or "slirp".
 	Network string
 	// Registries says where short names are looked up and which registries
 	// may be reached over plain HTTP.
@@ -105,7 +105,7 @@ func Load(path string) (User, error) {
 		return u, err
 	}
 	d := &decoder{dir: filepath.Dir(path)}
-	valid := append(append([]string{}, userKeys...), "network", "env", "resources", "security", "restart", "stop_timeout", "read_only", "user")
+	valid := append(append([]string{}, userKeys...), "network", "dns", "add_hosts", "env", "resources", "security", "restart", "stop_timeout", "read_only", "user")
 	u.Defaults = d.appKeys(root, func(k string, v *Value) bool {
 		switch k {
 		case "storage_driver":

@@ -141,6 +141,10 @@ func apply(dst, src *App, key string) bool {
 		dst.Network = src.Network
 	case "ports":
 		dst.Ports = src.Ports
+	case "dns":
+		dst.DNS = src.DNS
+	case "add_hosts":
+		dst.AddHosts = src.AddHosts
 	case "env_file":
 		dst.EnvFile = src.EnvFile
 	case "restart":
@@ -198,6 +202,7 @@ func (a *App) WriteTOML(w io.Writer, explain bool) {
 		{"image", str(a.Image)}, {"name", str(a.Name)}, {"command", list(a.Command)}, {"entrypoint", list(a.Entrypoint)},
 		{"workdir", str(a.Workdir)}, {"user", str(a.User)}, {"hostname", str(a.Hostname)},
 		{"read_only", strconv.FormatBool(a.ReadOnly)}, {"network", str(a.Network)}, {"ports", list(a.Ports)},
+		{"dns", list(a.DNS)}, {"add_hosts", list(a.AddHosts)},
 		{"env_file", str(a.EnvFile)}, {"restart", str(a.Restart)}, {"stop_timeout", strconv.Itoa(a.StopTimeout)},
 	} {
 		if has(f.key) {

@@ -15,6 +15,7 @@ func FromApp(a *config.App) Config {
 	c := Config{
 		Image: a.Image, Name: a.Name, Cmd: a.Command, Workdir: a.Workdir, User: a.User,
 		Hostname: a.Hostname, ReadOnly: a.ReadOnly, Network: a.Network, Ports: a.Ports,
+		DNS: a.DNS, AddHosts: a.AddHosts,
 		Resources: a.Resources, Security: a.Security, Restart: a.Restart, StopTimeout: &a.StopTimeout,
 	}
 	c.Entrypoint, c.EntrypointSet = a.Entrypoint, a.EntrypointSet

@@ -3,12 +3,14 @@ package container
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
+	"github.com/sandbox-dev/sandbox/network"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
 
@@ -27,7 +29,11 @@ type Config struct {
 	User        string          `json:"user,omitempty"`
 	Hostname    string          `json:"hostname,omitempty"`
 	ReadOnly    bool            `json:"read_only,omitempty"`
-	Network     string          `json:"network,omitempty"` // "host" or "none"
+	Network     string          `json:"network,omitempty"` // "host", "none", or private: "slirp", "pasta", "slirp4netns"
+	// DNS replaces the nameservers of /etc/resolv.conf; AddHosts are
+	// extra /etc/hosts lines, "NAME:IP" (IP may be host-gateway).
+	DNS      []string `json:"dns,omitempty"`
+	AddHosts []string `json:"add_hosts,omitempty"`
 	// Entrypoint replaces the image's when EntrypointSet; empty clears it.
 	Entrypoint    []string           `json:"entrypoint,omitempty"`
 	EntrypointSet bool               `json:"entrypoint_set,omitempty"`
@@ -64,12 +70,24 @@ func (c *Config) Validate() error {
 	if c.Name != "" && !nameRe().MatchString(c.Name) {
 		errs = append(errs, fmt.Errorf("invalid --name %q: use letters, digits, _ . and -, starting with a letter or digit", c.Name))
 	}
-	switch c.Network {
-	case "", "host", "none":
-	case "slirp":
-		errs = append(errs, errors.New(`network "slirp" is not available yet: use "host" (the default) or "none"`))
+	switch {
+	case c.Network == "" || c.Network == "host" || c.Network == "none":
+	case network.IsPrivate(c.Network):
+		if _, _, err := network.Find(c.Network); err != nil {
+			errs = append(errs, err)
+		}
 	default:
-		errs = append(errs, fmt.Errorf("invalid network %q: use host or none", c.Network))
+		errs = append(errs, fmt.Errorf("invalid network %q: use host, none or slirp (slirp4netns or pasta to force one helper)", c.Network))
+	}
+	for _, d := range c.DNS {
+		if net.ParseIP(d) == nil {
+			errs = append(errs, fmt.Errorf("invalid --dns %q: give a nameserver's IP address, like 1.1.1.1", d))
+		}
+	}
+	for _, h := range c.AddHosts {
+		if _, _, err := parseAddHost(h); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.Workdir != "" && !filepath.IsAbs(c.Workdir) {
 		errs = append(errs, fmt.Errorf("invalid --workdir %q: it must be an absolute path", c.Workdir))
@@ -92,8 +110,10 @@ func (c *Config) Validate() error {
 	if _, err := fuseoverlay.ParseDriver(string(c.StorageDriver)); err != nil {
 		errs = append(errs, err)
 	}
-	if len(c.Ports) > 0 {
-		errs = append(errs, fmt.Errorf("publishing ports (%s) needs a private network (network = \"slirp\"), which is not available yet: with the host's network (the default) a port the container listens on is already the host's", strings.Join(c.Ports, ", ")))
+	if _, err := network.ParsePorts(c.Ports); err != nil {
+		errs = append(errs, err)
+	} else if len(c.Ports) > 0 && !network.IsPrivate(c.Network) {
+		errs = append(errs, fmt.Errorf("publishing ports (%s) needs a private network: add --net slirp (network = \"slirp\"); with the host's network a port the container listens on is already the host's", strings.Join(c.Ports, ", ")))
 	}
 	switch c.Restart {
 	case "", "no", "on-failure", "always":
@@ -175,4 +195,17 @@ func ReadEnvFile(path string) ([]string, error) {
 		out[i] = v.Key + "=" + v.Value
 	}
 	return out, nil
+}
+
+// parseAddHost reads --add-host NAME:IP (docker's form; IP may be
+// host-gateway, the address that reaches the host).
+func parseAddHost(h string) (name, ip string, err error) {
+	name, ip, ok := strings.Cut(h, ":")
+	if !ok || name == "" || strings.ContainsAny(name, " \t/") {
+		return "", "", fmt.Errorf("invalid --add-host %q: want NAME:IP, like db:10.0.2.2 or api:host-gateway", h)
+	}
+	if ip != "host-gateway" && net.ParseIP(ip) == nil {
+		return "", "", fmt.Errorf("invalid --add-host %q: %q is not an IP address (or host-gateway)", h, ip)
+	}
+	return name, ip, nil
 }

@@ -277,7 +277,13 @@ func TestValidateSingleErrors(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{"slirp not yet", Config{Image: "i", Network: "slirp"}, `network "slirp" is not available yet`},
+		{"unknown network", Config{Image: "i", Network: "bridge"}, `invalid network "bridge"`},
+		{"ports on the host network", Config{Image: "i", Ports: []string{"8080:80"}}, "needs a private network: add --net slirp"},
+		{"bad port", Config{Image: "i", Network: "none", Ports: []string{"8080:80/sctp"}}, `invalid port "8080:80/sctp"`},
+		{"same host port twice", Config{Image: "i", Network: "none", Ports: []string{"8080:80", "127.0.0.1:8080:81"}}, `both publish 127.0.0.1:8080/tcp`},
+		{"dns not an address", Config{Image: "i", DNS: []string{"dns.example"}}, `invalid --dns "dns.example"`},
+		{"add-host without ip", Config{Image: "i", AddHosts: []string{"db"}}, `invalid --add-host "db"`},
+		{"add-host bad ip", Config{Image: "i", AddHosts: []string{"db:10.0.0"}}, `"10.0.0" is not an IP address`},
 		{"name with slash", Config{Image: "i", Name: "a/b"}, `invalid --name "a/b"`},
 		{"name starting with dot", Config{Image: "i", Name: ".hidden"}, `invalid --name ".hidden"`},
 		{"hostname too long", Config{Image: "i", Hostname: strings.Repeat("h", 65)}, "invalid --hostname"},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sandbox-dev/sandbox/cgroups"
 	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/network"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
 
@@ -57,6 +58,15 @@ func Create(s *image.Store, cfg Config, stdio IO) (*Container, *os.File, error) 
 func Run(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 	if err := cfg.ValidateRun(); err != nil {
 		return nil, 0, err
+	}
+	// A published port something else holds is refused before the
+	// container exists: nothing is left behind.
+	if network.IsPrivate(cfg.Network) {
+		if ports, err := network.ParsePorts(cfg.Ports); err == nil {
+			if err := network.CheckFree(ports); err != nil {
+				return nil, 0, err
+			}
+		}
 	}
 	c, lock, err := Create(s, cfg, stdio)
 	if err != nil {
@@ -158,10 +168,13 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 		}
 	}
 	var cg *cgroups.Cgroup
+	var netHelper string
+	var netPid int
 	started := State{}
 	opts.OnStarted = func(pid int) {
 		start, _ := processStart(pid)
-		started = State{Status: Running, Pid: pid, PidStart: start, StartedAt: time.Now().UTC(), RestartCount: r.restarts}
+		started = State{Status: Running, Pid: pid, PidStart: start, StartedAt: time.Now().UTC(), RestartCount: r.restarts,
+			NetHelper: netHelper, NetHelperPid: netPid}
 		if cg != nil {
 			started.Cgroup = cg.Path
 		}
@@ -173,10 +186,29 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 	// The exec socket lives in the user's runtime directory. A throwaway
 	// foreground run (run --rm, shell) gets none: nothing to exec into
 	// from elsewhere that is worth a socket on every start.
+	liveDir := ""
 	if !c.Config.Rm || c.Config.Detach {
 		if dir, err := runDir(s, c); err == nil {
 			spec.ExecSocket = filepath.Join(dir, "exec.sock")
+			liveDir = dir
 		}
+	}
+	defer func() {
+		if liveDir != "" {
+			os.RemoveAll(liveDir)
+		}
+	}()
+	if spec.NetworkWait {
+		dir, err := runDir(s, c)
+		if err != nil {
+			return 0, &runtime.Error{Code: 125, Msg: fmt.Sprintf("the network helper of container %s needs a runtime directory: %v", c.Name, err)}
+		}
+		liveDir = dir
+		connect, err := networkConnector(c, dir, &netHelper, &netPid)
+		if err != nil {
+			return 0, &runtime.Error{Code: 125, Msg: err.Error()}
+		}
+		opts.Network = connect
 	}
 	cg, err := containerCgroup(c, warn)
 	if err != nil {
@@ -203,11 +235,35 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 			end.ExitCode = re.Code
 		}
 	}
+	end.NetHelper, end.NetHelperPid = "", 0
 	writeState(s, c.ID, end)
-	if spec.ExecSocket != "" {
-		os.RemoveAll(filepath.Dir(spec.ExecSocket))
-	}
 	return code, err
+}
+
+// networkConnector checks what a private network needs before anything
+// starts (a helper, free host ports) and returns the runtime hook that
+// starts the helper against the init, setting *name and *pid for the
+// state written when the payload starts.
+func networkConnector(c *Container, dir string, name *string, pid *int) (func(int) (func(), error), error) {
+	helper, path, err := network.Find(c.Config.Network)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := network.ParsePorts(c.Config.Ports)
+	if err != nil {
+		return nil, err
+	}
+	if err := network.CheckFree(ports); err != nil {
+		return nil, err
+	}
+	return func(initPid int) (func(), error) {
+		r, err := network.Start(network.Options{Helper: helper, Path: path, Pid: initPid, Dir: dir, Ports: ports})
+		if err != nil {
+			return nil, err
+		}
+		*name, *pid = string(helper), r.Pid()
+		return r.Stop, nil
+	}, nil
 }
 
 // runDir is the container's directory under the user's runtime directory

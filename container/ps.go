@@ -2,10 +2,12 @@ package container
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/network"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
 
@@ -17,6 +19,8 @@ type Row struct {
 	Command []string
 	Created time.Time
 	State   State
+	// Ports are the published ports, as "127.0.0.1:8080->80/tcp".
+	Ports []string
 }
 
 // PS lists containers: running ones, or all; filters are "status=…",
@@ -53,7 +57,7 @@ func PS(s *image.Store, all bool, filters []string) ([]Row, error) {
 			}) {
 			continue
 		}
-		rows = append(rows, Row{ID: c.ID, Name: c.Name, Image: c.Image, Command: commandOf(s, c), Created: c.Created, State: st})
+		rows = append(rows, Row{ID: c.ID, Name: c.Name, Image: c.Image, Command: commandOf(s, c), Created: c.Created, State: st, Ports: portStrings(c)})
 	}
 	return rows, nil
 }
@@ -90,18 +94,38 @@ func commandOf(s *image.Store, c *Container) []string {
 
 // Details is `sandbox inspect CONTAINER`, with docker's field names.
 type Details struct {
-	Id           string
-	Name         string
-	Created      time.Time
-	Path         string
-	Args         []string
-	Image        string // the image ID
-	ImageName    string
-	State        DetailsState
-	Config       Config
-	Mounts       []runtime.Mount
-	HostConfig   HostConfig
-	RestartCount int
+	Id              string
+	Name            string
+	Created         time.Time
+	Path            string
+	Args            []string
+	Image           string // the image ID
+	ImageName       string
+	State           DetailsState
+	Config          Config
+	Mounts          []runtime.Mount
+	HostConfig      HostConfig
+	RestartCount    int
+	NetworkSettings NetworkSettings
+}
+
+// NetworkSettings is the part of inspect about the container's network:
+// in a private network its address, gateway (the host's loopback) and the
+// helper; and the published ports, docker style
+// ("8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]).
+type NetworkSettings struct {
+	IPAddress   string `json:",omitempty"`
+	IPPrefixLen int    `json:",omitempty"`
+	Gateway     string `json:",omitempty"`
+	Helper      string `json:",omitempty"` // while running: pasta or slirp4netns
+	HelperPid   int    `json:",omitempty"`
+	Ports       map[string][]PortBinding
+}
+
+// PortBinding is one host side of a published port.
+type PortBinding struct {
+	HostIp   string
+	HostPort string
 }
 
 // DetailsState is the State object of inspect.
@@ -149,6 +173,16 @@ func Inspect(s *image.Store, ref string) (*Details, error) {
 	if len(cmd) > 0 {
 		d.Path, d.Args = cmd[0], cmd[1:]
 	}
+	d.NetworkSettings.Ports = map[string][]PortBinding{}
+	if network.IsPrivate(c.Config.Network) {
+		d.NetworkSettings.IPAddress, d.NetworkSettings.IPPrefixLen = network.ContainerIP, network.PrefixLen
+		d.NetworkSettings.Gateway = network.HostLoopback
+		d.NetworkSettings.Helper, d.NetworkSettings.HelperPid = st.NetHelper, st.NetHelperPid
+	}
+	for _, p := range Ports(c) {
+		k := fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto)
+		d.NetworkSettings.Ports[k] = append(d.NetworkSettings.Ports[k], PortBinding{HostIp: p.HostIP, HostPort: strconv.Itoa(p.HostPort)})
+	}
 	if d.Mounts == nil {
 		d.Mounts = []runtime.Mount{}
 	}
@@ -160,4 +194,19 @@ func netMode(n string) string {
 		return "host"
 	}
 	return n
+}
+
+// Ports are the container's published ports (validated when it was
+// created).
+func Ports(c *Container) []network.Port {
+	ports, _ := network.ParsePorts(c.Config.Ports)
+	return ports
+}
+
+func portStrings(c *Container) []string {
+	var out []string
+	for _, p := range Ports(c) {
+		out = append(out, p.String())
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/network"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
 
@@ -37,7 +38,8 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 		Network:       cfg.Network,
 		ReadOnly:      cfg.ReadOnly,
 		Mounts:        cfg.Volumes,
-		SysFromHost:   cfg.Network != "none",
+		SysFromHost:   cfg.Network == "" || cfg.Network == "host",
+		NetworkWait:   network.IsPrivate(cfg.Network),
 		UIDs:          s.Mapping.Size(),
 		GIDs:          s.Mapping.Size(),
 	}
@@ -93,7 +95,7 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 			return nil, err
 		}
 	}
-	if err := writeEtcFiles(spec, filepath.Join(dir, "userdata")); err != nil {
+	if err := writeEtcFiles(spec, cfg, filepath.Join(dir, "userdata")); err != nil {
 		return nil, err
 	}
 	return spec, nil
@@ -143,19 +145,38 @@ func hostsHasName(hosts, name string) bool {
 }
 
 // writeEtcFiles generates /etc/hosts, /etc/resolv.conf and /etc/hostname.
-func writeEtcFiles(spec *runtime.Spec, dir string) error {
+// With the host's network they start from the host's; in a private network
+// the hostname is the container's address, host.containers.internal the
+// host's loopback, and the nameserver the helper's DNS forwarder (the
+// host's search domains and options kept). --dns replaces the nameservers;
+// --add-host lines are appended, as docker does.
+func writeEtcFiles(spec *runtime.Spec, cfg Config, dir string) error {
+	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
 	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	hostGateway := "127.0.0.1"
 	resolv := ""
-	if spec.Network == "host" {
+	switch {
+	case spec.Network == "host":
 		if b, err := os.ReadFile("/etc/hosts"); err == nil {
 			hosts = string(b)
 			if len(hosts) > 0 && !strings.HasSuffix(hosts, "\n") {
 				hosts += "\n"
 			}
 		}
-		if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
-			resolv = string(b)
+		resolv = resolvConf(string(hostResolv), cfg.DNS, nil)
+	case network.IsPrivate(spec.Network):
+		hostGateway = network.HostLoopback
+		hosts += fmt.Sprintf("%s\t%s\n%s\t%s\n", network.ContainerIP, spec.Hostname, network.HostLoopback, network.HostAlias)
+		resolv = resolvConf(string(hostResolv), cfg.DNS, []string{network.DNS})
+	default: // none: nothing to resolve with, unless the user says so
+		resolv = resolvConf("", cfg.DNS, nil)
+	}
+	for _, h := range cfg.AddHosts {
+		name, ip, _ := parseAddHost(h) // validated at create
+		if ip == "host-gateway" {
+			ip = hostGateway
 		}
+		hosts += ip + "\t" + name + "\n"
 	}
 	if !hostsHasName(hosts, spec.Hostname) {
 		hosts += "127.0.1.1\t" + spec.Hostname + "\n"
@@ -176,4 +197,27 @@ func writeEtcFiles(spec *runtime.Spec, dir string) error {
 		*f.dst = p
 	}
 	return nil
+}
+
+// resolvConf is base with its nameserver lines replaced by dns (when
+// given) or by fallback (when given); search and options lines are kept.
+func resolvConf(base string, dns, fallback []string) string {
+	servers := dns
+	if len(servers) == 0 {
+		servers = fallback
+	}
+	if len(servers) == 0 {
+		return base
+	}
+	var b strings.Builder
+	for _, line := range strings.Split(base, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && (f[0] == "search" || f[0] == "domain" || f[0] == "options") {
+			b.WriteString(line + "\n")
+		}
+	}
+	for _, ns := range servers {
+		b.WriteString("nameserver " + ns + "\n")
+	}
+	return b.String()
 }

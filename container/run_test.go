@@ -125,7 +125,7 @@ func TestWriteEtcFilesNetNone(t *testing.T) {
 		t.Run(tt.hostname, func(t *testing.T) {
 			dir := t.TempDir()
 			spec := &runtime.Spec{Network: "none", Hostname: tt.hostname}
-			if err := writeEtcFiles(spec, dir); err != nil {
+			if err := writeEtcFiles(spec, Config{}, dir); err != nil {
 				t.Fatalf("writeEtcFiles: %v", err)
 			}
 			wantPaths := [3]string{filepath.Join(dir, "hosts"), filepath.Join(dir, "resolv.conf"), filepath.Join(dir, "hostname")}
@@ -161,7 +161,7 @@ func TestWriteEtcFilesNetHost(t *testing.T) {
 	}
 	dir := t.TempDir()
 	spec := &runtime.Spec{Network: "host", Hostname: name}
-	if err := writeEtcFiles(spec, dir); err != nil {
+	if err := writeEtcFiles(spec, Config{}, dir); err != nil {
 		t.Fatalf("writeEtcFiles: %v", err)
 	}
 	hosts := readFile(t, spec.Hosts)
@@ -182,7 +182,7 @@ func TestWriteEtcFilesNetHost(t *testing.T) {
 
 func TestWriteEtcFilesError(t *testing.T) {
 	spec := &runtime.Spec{Network: "none", Hostname: "box"}
-	err := writeEtcFiles(spec, filepath.Join(t.TempDir(), "missing"))
+	err := writeEtcFiles(spec, Config{}, filepath.Join(t.TempDir(), "missing"))
 	if err == nil || !strings.Contains(err.Error(), "hosts") {
 		t.Fatalf("writeEtcFiles into a missing directory = %v, want an error naming hosts", err)
 	}
@@ -343,5 +343,52 @@ func TestBuildSpecLayoutAndNetwork(t *testing.T) {
 				t.Errorf("hostname file = %q, want %q", got, tt.wantHostname+"\n")
 			}
 		})
+	}
+}
+
+// TestEtcFilesPrivateNetwork: in a private network the hostname is the
+// container's address, the host has a name, the nameserver is the helper's
+// forwarder (unless --dns), and --add-host lines are appended with
+// host-gateway meaning the host's loopback as seen from inside.
+func TestEtcFilesPrivateNetwork(t *testing.T) {
+	dir := t.TempDir()
+	spec := &runtime.Spec{Network: "slirp", Hostname: "web"}
+	cfg := Config{AddHosts: []string{"db:10.1.2.3", "api:host-gateway"}}
+	if err := writeEtcFiles(spec, cfg, dir); err != nil {
+		t.Fatal(err)
+	}
+	hosts := readFile(t, spec.Hosts)
+	for _, want := range []string{"10.0.2.100\tweb\n", "10.0.2.2\thost.containers.internal\n", "10.1.2.3\tdb\n", "10.0.2.2\tapi\n"} {
+		if !strings.Contains(hosts, want) {
+			t.Errorf("hosts lacks %q:\n%s", want, hosts)
+		}
+	}
+	if strings.Contains(hosts, "127.0.1.1") {
+		t.Errorf("hosts maps the hostname to 127.0.1.1 as well:\n%s", hosts)
+	}
+	resolv := readFile(t, spec.Resolv)
+	if !strings.Contains(resolv, "nameserver 10.0.2.3\n") || strings.Count(resolv, "nameserver") != 1 {
+		t.Errorf("resolv.conf = %q, want only the helper's forwarder", resolv)
+	}
+
+	cfg.DNS = []string{"192.0.2.53", "2001:db8::53"}
+	if err := writeEtcFiles(spec, cfg, dir); err != nil {
+		t.Fatal(err)
+	}
+	resolv = readFile(t, spec.Resolv)
+	if !strings.Contains(resolv, "nameserver 192.0.2.53\nnameserver 2001:db8::53\n") || strings.Contains(resolv, "10.0.2.3") {
+		t.Errorf("resolv.conf with --dns = %q", resolv)
+	}
+}
+
+func TestResolvConfKeepsSearchAndOptions(t *testing.T) {
+	base := "# generated\nnameserver 127.0.0.53\nsearch example.org\noptions edns0 trust-ad\n"
+	got := resolvConf(base, nil, []string{"10.0.2.3"})
+	want := "search example.org\noptions edns0 trust-ad\nnameserver 10.0.2.3\n"
+	if got != want {
+		t.Errorf("resolvConf = %q, want %q", got, want)
+	}
+	if got := resolvConf(base, nil, nil); got != base {
+		t.Errorf("without servers the file should be kept, got %q", got)
 	}
 }

@@ -43,6 +43,10 @@ type State struct {
 	// policy); RestartCount counts the restarts since the user started it.
 	Restarting   bool `json:"restarting,omitempty"`
 	RestartCount int  `json:"restart_count,omitempty"`
+	// NetHelper and NetHelperPid are the user-mode network helper of a
+	// private network while the container runs.
+	NetHelper    string `json:"net_helper,omitempty"`
+	NetHelperPid int    `json:"net_helper_pid,omitempty"`
 }
 
 func statePath(s *image.Store, id string) string { return filepath.Join(Dir(s, id), "state.json") }

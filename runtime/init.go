@@ -60,6 +60,19 @@ func waitForMaps(next []string) {
 	fail(125, "re-executing the sandbox init after the id maps were written: %v", err)
 }
 
+// waitNetwork asks the parent to connect the network namespace and waits
+// for its byte on the sync pipe. End of file means the parent failed (and
+// said why) or died.
+func waitNetwork() {
+	Trace("init waits for the network")
+	report(status{Type: "network"})
+	b := make([]byte, 1)
+	if n, _ := unix.Read(fdSync, b); n != 1 {
+		os.Exit(125)
+	}
+	Trace("network connected")
+}
+
 // protectExe re-executes the init from a read-only bind mount of its own
 // binary, private to the container's mount namespace. The container's root
 // maps to the owner of the binary, so without this a process inside could
@@ -155,6 +168,9 @@ func runInit() {
 	sp, err := newSpawner(&spec)
 	if err != nil {
 		fail(125, "%v", err)
+	}
+	if spec.NetworkWait {
+		waitNetwork()
 	}
 	pid, exit, err := startPayload(&spec, sp)
 	if err != nil {

@@ -67,6 +67,12 @@ type Options struct {
 	// (clone3 CLONE_INTO_CGROUP): it is under its limits from its first
 	// instruction, and so is everything it starts.
 	CgroupFD int
+	// Network, when set, connects the sandbox's new network namespace
+	// (spec.NetworkWait): it is called with the init's pid once the id
+	// maps exist, while the init assembles the root, and returns how to
+	// disconnect. The payload starts only once it returned without error;
+	// the disconnect runs when the init has exited.
+	Network func(initPid int) (stop func(), err error)
 }
 
 // Run starts the container described by spec, relays its terminal and
@@ -75,7 +81,7 @@ type Options struct {
 // *Error carries the exit code to use).
 func Run(spec *Spec, opts Options) (int, error) {
 	flags := uintptr(unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
-	if spec.Network == "none" {
+	if spec.Network != "host" {
 		flags |= unix.CLONE_NEWNET
 	}
 	spec.ProtectExe = exeWritableFromInside(opts.Mapping)
@@ -110,6 +116,15 @@ func Run(spec *Spec, opts Options) (int, error) {
 		return 0, err
 	}
 	defer c.close()
+	if spec.NetworkWait && opts.Network != nil {
+		c.network = make(chan networkResult, 1)
+		go func() {
+			stop, err := opts.Network(c.cmd.Process.Pid)
+			c.network <- networkResult{stop, err}
+		}()
+		// Whatever ends the init, the helper ends after it.
+		defer c.stopNetwork()
+	}
 
 	// Forward the signals a user sends to sandbox to the payload, through
 	// the init, as docker's sig-proxy does.
@@ -126,6 +141,12 @@ func Run(spec *Spec, opts Options) (int, error) {
 	}()
 
 	var tty *ttyRelay
+	if spec.Process.Terminal && c.network != nil {
+		if err := c.readStatusUntil(opts, "network"); err != nil {
+			c.wait()
+			return 0, err
+		}
+	}
 	if spec.Process.Terminal {
 		tty, err = receiveConsole(c.console, opts.Stdin, opts.Stdout)
 		if err != nil {
@@ -167,6 +188,50 @@ type child struct {
 	console *os.File
 	done    chan struct{}
 	pdeath  chan struct{}
+	// network delivers the result of Options.Network once; netStop is
+	// the disconnect it returned.
+	network chan networkResult
+	netStop func()
+	// scanner reads the status pipe; failure is the child's error so far.
+	scanner *bufio.Scanner
+	failure error
+}
+
+type networkResult struct {
+	stop func()
+	err  error
+}
+
+// awaitNetwork waits for the network to be connected, then releases the
+// init waiting for it with a byte on the sync pipe.
+func (c *child) awaitNetwork() error {
+	if c.network == nil {
+		return &Error{Code: 125, Msg: "the sandbox init waits for a network nobody connects"}
+	}
+	res := <-c.network
+	c.network = nil
+	c.netStop = res.stop
+	if res.err != nil {
+		return &Error{Code: 125, Msg: fmt.Sprintf("connecting the sandbox's network: %v", res.err)}
+	}
+	if _, err := c.sync.Write([]byte{'n'}); err != nil {
+		return &Error{Code: 125, Msg: fmt.Sprintf("releasing the sandbox init after connecting its network: %v", err)}
+	}
+	return nil
+}
+
+// stopNetwork disconnects the network once the init has exited (or the
+// connection is still being made: it is waited for, then undone).
+func (c *child) stopNetwork() {
+	if c.network != nil {
+		res := <-c.network
+		c.network = nil
+		c.netStop = res.stop
+	}
+	if c.netStop != nil {
+		c.netStop()
+		c.netStop = nil
+	}
 }
 
 // childConfig says how to start a child.
@@ -324,9 +389,20 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 // readStatus reads the child's messages until it closes the pipe (it
 // started the payload, or failed, or died). It returns the child's error.
 func (c *child) readStatus(opts Options) error {
-	sc := bufio.NewScanner(c.status)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	var failure error
+	return c.readStatusUntil(opts, "")
+}
+
+// readStatusUntil is readStatus stopping after a message of type until
+// (a run with a terminal connects the network before it waits for the
+// console, which the init sends only after).
+func (c *child) readStatusUntil(opts Options, until string) error {
+	if c.scanner == nil {
+		c.scanner = bufio.NewScanner(c.status)
+		c.scanner.Buffer(make([]byte, 64*1024), 1<<20)
+	}
+	sc := c.scanner
+	failure := c.failure
+	defer func() { c.failure = failure }()
 	for sc.Scan() {
 		var st status
 		if json.Unmarshal(sc.Bytes(), &st) != nil {
@@ -343,10 +419,20 @@ func (c *child) readStatus(opts Options) error {
 			if opts.OnRootfs != nil {
 				opts.OnRootfs(st.Driver, st.Msg)
 			}
+		case "network":
+			// The init waits on the sync pipe until its network is
+			// connected; if that fails it is killed, and its root with it.
+			if err := c.awaitNetwork(); err != nil {
+				failure = err
+				c.cmd.Process.Kill()
+			}
 		case "started":
 			if opts.OnStarted != nil {
 				opts.OnStarted(c.cmd.Process.Pid)
 			}
+		}
+		if st.Type == until {
+			break
 		}
 	}
 	return failure

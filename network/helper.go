@@ -1,0 +1,222 @@
+package network
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	goruntime "runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The addresses inside a private network, the same with either helper
+// (slirp4netns's defaults; pasta is told to use them).
+const (
+	ContainerIP  = "10.0.2.100"
+	PrefixLen    = 24
+	HostLoopback = "10.0.2.2" // the gateway; connections to it reach the host's 127.0.0.1
+	DNS          = "10.0.2.3" // forwards to the host's resolvers
+	Interface    = "eth0"
+	MTU          = 65520
+)
+
+// HostAlias is the name /etc/hosts gives HostLoopback, as podman's.
+const HostAlias = "host.containers.internal"
+
+// Helper is a user-mode network stack.
+type Helper string
+
+const (
+	Pasta       Helper = "pasta"
+	Slirp4netns Helper = "slirp4netns"
+)
+
+// ErrNoHelper means neither helper is installed.
+var ErrNoHelper = errors.New("no user-mode network helper")
+
+// Modes are the values of --net that make a private network: "slirp"
+// takes pasta when installed, else slirp4netns; the others force one.
+func IsPrivate(mode string) bool {
+	return mode == "slirp" || mode == string(Pasta) || mode == string(Slirp4netns)
+}
+
+// Find returns the helper a network mode uses and its path.
+func Find(mode string) (Helper, string, error) {
+	candidates := []Helper{Pasta, Slirp4netns}
+	if mode != "slirp" {
+		candidates = []Helper{Helper(mode)}
+	}
+	for _, h := range candidates {
+		if p, err := exec.LookPath(string(h)); err == nil {
+			return h, p, nil
+		}
+	}
+	switch mode {
+	case string(Pasta):
+		return "", "", fmt.Errorf("%w: --net pasta needs pasta in $PATH: install the passt package (apt-get install passt), or use --net slirp", ErrNoHelper)
+	case string(Slirp4netns):
+		return "", "", fmt.Errorf("%w: --net slirp4netns needs slirp4netns in $PATH: install the slirp4netns package, or use --net slirp", ErrNoHelper)
+	}
+	return "", "", fmt.Errorf("%w: --net slirp needs pasta or slirp4netns in $PATH: install the passt package (apt-get install passt) or the slirp4netns package, or use --net host", ErrNoHelper)
+}
+
+// Options say which sandbox to connect.
+type Options struct {
+	Helper Helper
+	Path   string // the helper's binary
+	// Pid is the sandbox's init, in this process's PID namespace; the
+	// helper joins its user and network namespaces.
+	Pid int
+	// Dir is a private directory for the helper's pid file or API socket.
+	Dir   string
+	Ports []Port
+}
+
+// Running is a started helper.
+type Running struct {
+	Helper Helper
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	done   chan struct{}
+	// release lets the goroutine holding the locked thread that started
+	// the helper end; see start.
+	release chan struct{}
+	extra   []*os.File // our ends of the helper's pipes (slirp4netns)
+}
+
+// readyTimeout bounds how long a helper may take to configure the
+// namespace; pasta takes 150-250 ms on a loaded 2-core machine.
+const readyTimeout = 20 * time.Second
+
+// Start runs the helper against the sandbox's namespaces and returns once
+// the sandbox's interface is configured and every port is published. On
+// error nothing is left running.
+func Start(o Options) (*Running, error) {
+	switch o.Helper {
+	case Pasta:
+		return startPasta(o)
+	case Slirp4netns:
+		return startSlirp(o)
+	}
+	return nil, fmt.Errorf("unknown network helper %q", o.Helper)
+}
+
+// start runs cmd with the parent-death signal set, from a locked OS
+// thread that stays alive until Stop: the kernel sends the signal when
+// the thread that forked the child exits, not the process
+// (go.dev/issue/27505). So if this process is SIGKILLed, the helper goes
+// with it.
+func start(h Helper, cmd *exec.Cmd) (*Running, error) {
+	r := &Running{Helper: h, cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{}), release: make(chan struct{})}
+	cmd.Stderr = r.stderr
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	// Its own process group: a ^C at the user's terminal reaches the
+	// sandbox through the init's signal relay, never the helper directly.
+	cmd.SysProcAttr.Setpgid = true
+	started := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread()
+		err := cmd.Start()
+		started <- err
+		if err != nil {
+			return
+		}
+		<-r.release
+	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("starting %s: %w", h, err)
+	}
+	go func() {
+		cmd.Wait()
+		close(r.done)
+	}()
+	return r, nil
+}
+
+// Stop ends the helper (SIGTERM, then SIGKILL after a second) and waits
+// for it. It is safe to call more than once.
+func (r *Running) Stop() {
+	if r == nil {
+		return
+	}
+	select {
+	case <-r.done:
+	default:
+		r.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-r.done:
+		case <-time.After(time.Second):
+			r.cmd.Process.Kill()
+			<-r.done
+		}
+	}
+	for _, f := range r.extra {
+		f.Close()
+	}
+	r.extra = nil
+	select {
+	case <-r.release:
+	default:
+		close(r.release)
+	}
+}
+
+// Pid is the helper's process ID.
+func (r *Running) Pid() int { return r.cmd.Process.Pid }
+
+// failed stops the helper and returns err with what it printed.
+func (r *Running) failed(err error) error {
+	r.Stop()
+	if msg := r.stderr.Text(); msg != "" {
+		return fmt.Errorf("%w: %s", err, msg)
+	}
+	return err
+}
+
+// exited reports whether the helper has ended.
+func (r *Running) exited() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// lockedBuffer collects a helper's stderr, at most 64 KiB of it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if room := 64<<10 - l.b.Len(); room > 0 {
+		l.b.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+// Text is what the helper printed, without pasta's complaints that it has
+// no syslog to write to, on one line.
+func (l *lockedBuffer) Text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var lines []string
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || (strings.HasPrefix(line, "Failed to send") && strings.HasSuffix(line, "to syslog")) {
+			continue
+		}
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "; ")
+}
