@@ -139,7 +139,7 @@ func childOf(parent procInfo, cmdline string) (procInfo, bool) {
 
 // psLine is one row of the `ps` table.
 type psLine struct {
-	id, image, command, created, status, names string
+	id, image, command, created, status, ports, names string
 }
 
 // psTable runs `ps ARGS` and parses its table by the header's columns.
@@ -170,7 +170,7 @@ func (s *store) psTable(t *testing.T, args ...string) []psLine {
 		if l == "" {
 			continue
 		}
-		out = append(out, psLine{cell(l, 0), cell(l, 1), cell(l, 2), cell(l, 3), cell(l, 4), cell(l, 6)})
+		out = append(out, psLine{cell(l, 0), cell(l, 1), cell(l, 2), cell(l, 3), cell(l, 4), cell(l, 5), cell(l, 6)})
 	}
 	return out
 }
