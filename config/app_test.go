@@ -522,6 +522,8 @@ var loadAppErrorCases = []struct {
 	// Ports.
 	{name: "port without container port", content: "ports = [\"80\"]\n", line: 1, col: 10, mentions: []string{"ports", `"80"`, "8080:80"}},
 	{name: "port protocol", content: "ports = [\"8080:80\", \"53:53/sctp\"]\n", line: 1, col: 21, mentions: []string{"ports", `"53:53/sctp"`, "tcp or udp"}},
+	{name: "dns not an address", content: "dns = [\"1.1.1.1\", \"dns.example\"]\n", line: 1, col: 19, mentions: []string{"dns", `"dns.example"`, "IP address"}},
+	{name: "add_hosts without ip", content: "add_hosts = [\"db\"]\n", line: 1, col: 14, mentions: []string{"add_hosts", `"db"`, "NAME:IP"}},
 	{name: "port zero", content: "ports = [\"0:80\"]\n", line: 1, col: 10, mentions: []string{"ports", `"0:80"`, "1 to 65535"}},
 	{name: "port too big", content: "ports = [\"8080:65536\"]\n", line: 1, col: 10, mentions: []string{"ports", "65536"}},
 	{name: "port not a number", content: "ports = [\"http:80\"]\n", line: 1, col: 10, mentions: []string{"ports", `"http"`}},
@@ -1029,5 +1031,32 @@ func TestLoadAppEnvFile(t *testing.T) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not mention %s", err, w)
 		}
+	}
+}
+
+func TestLoadAppNetworkKeys(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, dir, "app.toml", `network = "pasta"
+ports = ["8080:80", "127.0.0.1:5353:53/udp"]
+dns = ["192.0.2.53", "2001:db8::53"]
+add_hosts = ["db:192.0.2.10", "api:host-gateway"]
+`)
+	a, err := LoadApp(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Network != "pasta" || len(a.Ports) != 2 || !reflect.DeepEqual(a.DNS, []string{"192.0.2.53", "2001:db8::53"}) ||
+		!reflect.DeepEqual(a.AddHosts, []string{"db:192.0.2.10", "api:host-gateway"}) {
+		t.Errorf("LoadApp = network %q ports %q dns %q add_hosts %q", a.Network, a.Ports, a.DNS, a.AddHosts)
+	}
+	// Merged into the dry-run TOML and read back unchanged.
+	var b strings.Builder
+	a.WriteTOML(&b, false)
+	back, err := LoadApp(writeFile(t, dir, "back.toml", b.String()), nil)
+	if err != nil {
+		t.Fatalf("reading back:\n%s\n%v", b.String(), err)
+	}
+	if !reflect.DeepEqual(back.DNS, a.DNS) || !reflect.DeepEqual(back.AddHosts, a.AddHosts) {
+		t.Errorf("round trip lost dns/add_hosts:\n%s", b.String())
 	}
 }
