@@ -6,10 +6,13 @@
 //
 //	go run ./scripts/benchstart [-n 50] [-sandbox PATH]
 //	go run ./scripts/benchstart -pull [-n 3] [-debian-rootfs FILE.tar]
+//	go run ./scripts/benchstart -net [-n 20]
 //
 // With -pull it measures pull+unpack from a local registry (Debian's
 // docker-registry) instead: sandbox, podman and skopeo+umoci, with times,
-// ratios and peak RSS.
+// ratios and peak RSS. With -net it measures private networks: start-to-exit
+// with --net host, pasta and slirp4netns next to podman's default network,
+// and the throughput of 256 MiB sent through a published port.
 //
 // Each round runs every tool once, in turn (starting with a different one
 // each round), so that drift in the machine's load hits all of them alike.
@@ -42,6 +45,7 @@ func main() {
 	sandbox := flag.String("sandbox", "", "sandbox binary (default: build it)")
 	pull := flag.Bool("pull", false, "measure pull+unpack from a local registry instead of start-up")
 	debian := flag.String("debian-rootfs", "", "with -pull: a Debian rootfs tarball to serve as debian:bookworm")
+	netMode := flag.Bool("net", false, "measure private networks (start-up and published-port throughput) instead")
 	flag.Parse()
 	if os.Getuid() == 0 {
 		fail("run as an unprivileged user: rootless start-up is what is measured (e.g. runuser -u USER -- go run ./scripts/benchstart)")
@@ -63,6 +67,10 @@ func main() {
 	rootfs := filepath.Join(work, "rootfs")
 	tarball := filepath.Join(work, "bb.tar")
 	check(busyboxRootfs(rootfs, tarball))
+	if *netMode {
+		benchNet(*sandbox, work, tarball, *n)
+		return
+	}
 
 	// A private store, so the user's own is left alone.
 	env := append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(work, "data"), "XDG_CONFIG_HOME="+filepath.Join(work, "config"))
