@@ -60,8 +60,10 @@ func ParsePort(s string) (Port, error) {
 	if ip == "" {
 		ip = DefaultHostIP
 	}
-	if net.ParseIP(ip) == nil {
+	if parsed := net.ParseIP(ip); parsed == nil {
 		return Port{}, fmt.Errorf("%q is not an IP address (like 127.0.0.1)", ip)
+	} else if parsed.To4() == nil {
+		return Port{}, fmt.Errorf("%s is an IPv6 address: the private network is IPv4 only (as slirp4netns's); publish on 127.0.0.1 or 0.0.0.0", ip)
 	}
 	var nums [2]int
 	for i, n := range parts {
