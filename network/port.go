@@ -26,8 +26,9 @@ type Port struct {
 // ErrPortInUse is a published host port that something else holds.
 var ErrPortInUse = errors.New("already in use")
 
-// ParsePort reads -p's [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (an IPv6
-// address in brackets: [::1]:8080:80).
+// ParsePort reads -p's [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp]. An IPv6
+// address in brackets ([::1]:8080:80) is understood, and refused: the
+// private network is IPv4 only.
 func ParsePort(s string) (Port, error) {
 	spec, proto, _ := strings.Cut(s, "/")
 	if proto == "" {
