@@ -72,10 +72,12 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// TestExampleStaticSite: `up` serves ./public on the host's port, the
-// page is the file's content, the mount and the root are read-only, and
-// `down` removes the container.
+// TestExampleStaticSite: `up` serves ./public from a private network on
+// a published port of the host's loopback, the page is the file's content,
+// the mount and the root are read-only, and `down` removes the container
+// (and its network helper: the port stops answering).
 func TestExampleStaticSite(t *testing.T) {
+	netHelpers(t) // the example asks for network = "slirp"
 	forEachUser(t, func(t *testing.T, u *user) {
 		s, _ := u.launchStore(t, "site")
 		dir := u.copyExample(t, "static-site")
