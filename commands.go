@@ -746,13 +746,13 @@ func printNetwork(user config.User) {
 	}
 	fmt.Printf("network:\n  default: %s (%s)\n", def, from)
 	for _, h := range []network.Helper{network.Pasta, network.Slirp4netns} {
-		if _, path, err := network.Find(string(h)); err != nil {
+		if _, path, err := network.Find(string(h), nil); err != nil {
 			fmt.Printf("  %s: not installed\n", h)
 		} else {
 			fmt.Printf("  %s: %s\n", h, path)
 		}
 	}
-	if h, _, err := network.Find("slirp"); err != nil {
+	if h, _, err := network.Find("slirp", nil); err != nil {
 		fmt.Printf("  --net slirp: unavailable: %v\n", err)
 	} else {
 		fmt.Printf("  --net slirp: uses %s\n", h)

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/container"
 	"github.com/sandbox-dev/sandbox/runtime"
@@ -83,6 +84,10 @@ func main() {
 		container.MonitorMain()
 	}
 	runtime.Trace("main")
+	// Whatever the user's shell leaked to us stays out of what we start
+	// (a network helper, a monitor): children get only what is passed
+	// explicitly. Kernels before 5.11 lack the flag; then nothing changes.
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	os.Exit(profiled(func() int { return dispatch(os.Args[1:]) }))
 }
 

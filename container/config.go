@@ -73,15 +73,20 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Network == "" || c.Network == "host" || c.Network == "none":
 	case network.IsPrivate(c.Network):
-		if _, _, err := network.Find(c.Network); err != nil {
+		ports, _ := network.ParsePorts(c.Ports) // reported below
+		if _, _, err := network.Find(c.Network, ports); err != nil {
 			errs = append(errs, err)
 		}
 	default:
 		errs = append(errs, fmt.Errorf("invalid network %q: use host, none or slirp (slirp4netns or pasta to force one helper)", c.Network))
 	}
 	for _, d := range c.DNS {
-		if net.ParseIP(d) == nil {
+		ip := net.ParseIP(d)
+		switch {
+		case ip == nil:
 			errs = append(errs, fmt.Errorf("invalid --dns %q: give a nameserver's IP address, like 1.1.1.1", d))
+		case ip.To4() == nil && network.IsPrivate(c.Network):
+			errs = append(errs, fmt.Errorf("--dns %s: an IPv6 nameserver cannot be reached from the private network, which is IPv4 only", d))
 		}
 	}
 	for _, h := range c.AddHosts {
@@ -201,11 +206,19 @@ func ReadEnvFile(path string) ([]string, error) {
 // host-gateway, the address that reaches the host).
 func parseAddHost(h string) (name, ip string, err error) {
 	name, ip, ok := strings.Cut(h, ":")
-	if !ok || name == "" || strings.ContainsAny(name, " \t/") {
+	if !ok || !validHostName(name) {
 		return "", "", fmt.Errorf("invalid --add-host %q: want NAME:IP, like db:10.0.2.2 or api:host-gateway", h)
 	}
 	if ip != "host-gateway" && net.ParseIP(ip) == nil {
 		return "", "", fmt.Errorf("invalid --add-host %q: %q is not an IP address (or host-gateway)", h, ip)
 	}
 	return name, ip, nil
+}
+
+// validHostName accepts an /etc/hosts name: no spaces, control characters,
+// comment signs or slashes, which would change the file's meaning.
+func validHostName(name string) bool {
+	return name != "" && strings.IndexFunc(name, func(r rune) bool {
+		return r <= ' ' || r == 0x7f || r == '#' || r == '/'
+	}) < 0
 }

@@ -284,6 +284,7 @@ func TestValidateSingleErrors(t *testing.T) {
 		{"dns not an address", Config{Image: "i", DNS: []string{"dns.example"}}, `invalid --dns "dns.example"`},
 		{"add-host without ip", Config{Image: "i", AddHosts: []string{"db"}}, `invalid --add-host "db"`},
 		{"add-host bad ip", Config{Image: "i", AddHosts: []string{"db:10.0.0"}}, `"10.0.0" is not an IP address`},
+		{"add-host injecting a line", Config{Image: "i", AddHosts: []string{"db\n1.2.3.4 evil:10.0.0.1"}}, `invalid --add-host`},
 		{"name with slash", Config{Image: "i", Name: "a/b"}, `invalid --name "a/b"`},
 		{"name starting with dot", Config{Image: "i", Name: ".hidden"}, `invalid --name ".hidden"`},
 		{"hostname too long", Config{Image: "i", Hostname: strings.Repeat("h", 65)}, "invalid --hostname"},

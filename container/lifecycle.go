@@ -204,7 +204,7 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 			return 0, &runtime.Error{Code: 125, Msg: fmt.Sprintf("the network helper of container %s needs a runtime directory: %v", c.Name, err)}
 		}
 		liveDir = dir
-		connect, err := networkConnector(c, dir, &netHelper, &netPid)
+		connect, err := networkConnector(c, dir, warn, &netHelper, &netPid)
 		if err != nil {
 			return 0, &runtime.Error{Code: 125, Msg: err.Error()}
 		}
@@ -244,14 +244,17 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 // starts (a helper, free host ports) and returns the runtime hook that
 // starts the helper against the init, setting *name and *pid for the
 // state written when the payload starts.
-func networkConnector(c *Container, dir string, name *string, pid *int) (func(int) (func(), error), error) {
-	helper, path, err := network.Find(c.Config.Network)
-	if err != nil {
-		return nil, err
-	}
+func networkConnector(c *Container, dir string, warn func(string), name *string, pid *int) (func(int) (func(), error), error) {
 	ports, err := network.ParsePorts(c.Config.Ports)
 	if err != nil {
 		return nil, err
+	}
+	helper, path, err := network.Find(c.Config.Network, ports)
+	if err != nil {
+		return nil, err
+	}
+	if helper == network.Pasta && network.LoopbackUDP(ports) && warn != nil {
+		warn("pasta delivers datagrams to a udp port published on a loopback address, but not their replies (install slirp4netns, or publish on another address)")
 	}
 	if err := network.CheckFree(ports); err != nil {
 		return nil, err

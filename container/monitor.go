@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/runtime"
 	"github.com/sandbox-dev/sandbox/userns"
@@ -113,6 +115,10 @@ func MonitorMain() {
 	}
 	lock := os.NewFile(5, "lock") // inherited, already locked: ours now
 	defer lock.Close()
+	// The helpers this monitor starts (a network helper) must hold none of
+	// these, the container's lock least of all, nor anything the user's
+	// shell leaked to the CLI.
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	s := &image.Store{Root: a.Root, Mapping: a.Mapping, Search: a.Search, RunDir: a.RunDir}
 	c, err := load(s, a.ID)
 	if err != nil {

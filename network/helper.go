@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	goruntime "runtime"
@@ -44,9 +45,15 @@ func IsPrivate(mode string) bool {
 	return mode == "slirp" || mode == string(Pasta) || mode == string(Slirp4netns)
 }
 
-// Find returns the helper a network mode uses and its path.
-func Find(mode string) (Helper, string, error) {
+// Find returns the helper a network mode uses and its path. "slirp" takes
+// pasta, else slirp4netns; but when a udp port is published on a loopback
+// address slirp4netns goes first, because pasta (Debian 12's, 2023-03-09)
+// delivers datagrams from the host's loopback but never their replies.
+func Find(mode string, ports []Port) (Helper, string, error) {
 	candidates := []Helper{Pasta, Slirp4netns}
+	if LoopbackUDP(ports) {
+		candidates = []Helper{Slirp4netns, Pasta}
+	}
 	if mode != "slirp" {
 		candidates = []Helper{Helper(mode)}
 	}
@@ -62,6 +69,17 @@ func Find(mode string) (Helper, string, error) {
 		return "", "", fmt.Errorf("%w: --net slirp4netns needs slirp4netns in $PATH: install the slirp4netns package, or use --net slirp", ErrNoHelper)
 	}
 	return "", "", fmt.Errorf("%w: --net slirp needs pasta or slirp4netns in $PATH: install the passt package (apt-get install passt) or the slirp4netns package, or use --net host", ErrNoHelper)
+}
+
+// LoopbackUDP reports whether a udp port is published on a loopback
+// address (127.0.0.1 by default), where pasta loses the replies.
+func LoopbackUDP(ports []Port) bool {
+	for _, p := range ports {
+		if ip := net.ParseIP(p.HostIP); p.Proto == "udp" && ip != nil && ip.IsLoopback() {
+			return true
+		}
+	}
+	return false
 }
 
 // Options say which sandbox to connect.
@@ -205,8 +223,9 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Text is what the helper printed, without pasta's complaints that it has
-// no syslog to write to, on one line.
+// Text is the end of what the helper printed (its last three lines: the
+// error is last, slirp4netns logs its whole set-up before it), without
+// pasta's complaints that it has no syslog to write to, on one line.
 func (l *lockedBuffer) Text() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -218,5 +237,5 @@ func (l *lockedBuffer) Text() string {
 		}
 		lines = append(lines, line)
 	}
-	return strings.Join(lines, "; ")
+	return strings.Join(lines[max(0, len(lines)-3):], "; ")
 }

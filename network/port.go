@@ -61,11 +61,15 @@ func ParsePort(s string) (Port, error) {
 	if ip == "" {
 		ip = DefaultHostIP
 	}
-	if parsed := net.ParseIP(ip); parsed == nil {
+	parsed := net.ParseIP(ip)
+	if parsed == nil {
 		return Port{}, fmt.Errorf("%q is not an IP address (like 127.0.0.1)", ip)
-	} else if parsed.To4() == nil {
+	}
+	if parsed.To4() == nil {
 		return Port{}, fmt.Errorf("%s is an IPv6 address: the private network is IPv4 only (as slirp4netns's); publish on 127.0.0.1 or 0.0.0.0", ip)
 	}
+	// ::ffff:127.0.0.1 is 127.0.0.1, and is written so for the helpers.
+	ip = parsed.To4().String()
 	var nums [2]int
 	for i, n := range parts {
 		v, err := strconv.Atoi(n)
@@ -78,23 +82,30 @@ func ParsePort(s string) (Port, error) {
 }
 
 // ParsePorts parses every spec and refuses two that publish the same host
-// address and port.
+// port and protocol on overlapping addresses (the same one, or 0.0.0.0 and
+// any other): the helper could bind only the first.
 func ParsePorts(specs []string) ([]Port, error) {
 	var ports []Port
+	var specOf []string
 	var errs []error
-	seen := map[string]string{}
 	for _, s := range specs {
 		p, err := ParsePort(s)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("invalid port %q: %w", s, err))
 			continue
 		}
-		if prev, ok := seen[p.HostAddr()]; ok {
-			errs = append(errs, fmt.Errorf("ports %q and %q both publish %s", prev, s, p.HostAddr()))
-			continue
+		clash := false
+		for i, q := range ports {
+			if q.HostPort == p.HostPort && q.Proto == p.Proto && (q.HostIP == p.HostIP || q.HostIP == "0.0.0.0" || p.HostIP == "0.0.0.0") {
+				errs = append(errs, fmt.Errorf("ports %q and %q both publish %s", specOf[i], s, p.HostAddr()))
+				clash = true
+				break
+			}
 		}
-		seen[p.HostAddr()] = s
-		ports = append(ports, p)
+		if !clash {
+			ports = append(ports, p)
+			specOf = append(specOf, s)
+		}
 	}
 	return ports, errors.Join(errs...)
 }
@@ -116,14 +127,16 @@ func CheckFree(ports []Port) error {
 	for _, p := range ports {
 		addr := net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort))
 		var err error
+		// tcp4/udp4: the helpers bind IPv4 only, and "tcp" on 0.0.0.0
+		// would be a dual-stack socket that an IPv6-only holder blocks.
 		if p.Proto == "udp" {
 			var c net.PacketConn
-			if c, err = net.ListenPacket("udp", addr); err == nil {
+			if c, err = net.ListenPacket("udp4", addr); err == nil {
 				c.Close()
 			}
 		} else {
 			var l net.Listener
-			if l, err = net.Listen("tcp", addr); err == nil {
+			if l, err = net.Listen("tcp4", addr); err == nil {
 				l.Close()
 			}
 		}

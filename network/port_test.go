@@ -3,6 +3,8 @@ package network
 import (
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -113,9 +115,56 @@ func TestHelperTextDropsSyslogNoise(t *testing.T) {
 func TestFindNamesThePackages(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	for mode, want := range map[string]string{"slirp": "passt", "pasta": "passt", "slirp4netns": "slirp4netns package"} {
-		_, _, err := Find(mode)
+		_, _, err := Find(mode, nil)
 		if !errors.Is(err, ErrNoHelper) || !strings.Contains(err.Error(), want) {
 			t.Errorf("Find(%q) = %v, want ErrNoHelper naming %q", mode, err, want)
+		}
+	}
+}
+
+func TestParsePortsRefusesOverlappingAddresses(t *testing.T) {
+	for _, specs := range [][]string{
+		{"0.0.0.0:8080:80", "8080:81"},
+		{"127.0.0.1:8080:80", "0.0.0.0:8080:81"},
+	} {
+		if _, err := ParsePorts(specs); err == nil || !strings.Contains(err.Error(), "both publish") {
+			t.Errorf("ParsePorts(%q) = %v, want a clash", specs, err)
+		}
+	}
+	// Different addresses, or protocols, do not clash.
+	if _, err := ParsePorts([]string{"127.0.0.1:8080:80", "192.0.2.1:8080:80", "0.0.0.0:8080:80/udp"}); err != nil {
+		t.Errorf("no clash expected: %v", err)
+	}
+}
+
+func TestParsePortMappedIPv4(t *testing.T) {
+	p, err := ParsePort("[::ffff:127.0.0.1]:9090:80")
+	if err != nil || p.HostIP != "127.0.0.1" {
+		t.Fatalf("ParsePort = %+v, %v; want host IP 127.0.0.1", p, err)
+	}
+}
+
+func TestFindPrefersSlirp4netnsForLoopbackUDP(t *testing.T) {
+	dir := t.TempDir()
+	for _, h := range []string{"pasta", "slirp4netns"} {
+		if err := os.WriteFile(filepath.Join(dir, h), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", dir)
+	tcp := []Port{{"127.0.0.1", 8080, 80, "tcp"}}
+	udp := []Port{{"127.0.0.1", 5353, 53, "udp"}}
+	udpOut := []Port{{"0.0.0.0", 5353, 53, "udp"}}
+	for _, tt := range []struct {
+		mode  string
+		ports []Port
+		want  Helper
+	}{
+		{"slirp", nil, Pasta}, {"slirp", tcp, Pasta}, {"slirp", udp, Slirp4netns}, {"slirp", udpOut, Pasta},
+		{"pasta", udp, Pasta}, {"slirp4netns", tcp, Slirp4netns},
+	} {
+		if h, _, err := Find(tt.mode, tt.ports); err != nil || h != tt.want {
+			t.Errorf("Find(%q, %v) = %q, %v; want %q", tt.mode, tt.ports, h, err, tt.want)
 		}
 	}
 }
