@@ -244,7 +244,7 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 // starts (a helper, free host ports) and returns the runtime hook that
 // starts the helper against the init, setting *name and *pid for the
 // state written when the payload starts.
-func networkConnector(c *Container, dir string, warn func(string), name *string, pid *int) (func(int) (func(), error), error) {
+func networkConnector(c *Container, dir string, warn func(string), name *string, pid *int) (func(int, <-chan struct{}) (func(), error), error) {
 	ports, err := network.ParsePorts(c.Config.Ports)
 	if err != nil {
 		return nil, err
@@ -259,8 +259,8 @@ func networkConnector(c *Container, dir string, warn func(string), name *string,
 	if err := network.CheckFree(ports); err != nil {
 		return nil, err
 	}
-	return func(initPid int) (func(), error) {
-		r, err := network.Start(network.Options{Helper: helper, Path: path, Pid: initPid, Dir: dir, Ports: ports})
+	return func(initPid int, initDone <-chan struct{}) (func(), error) {
+		r, err := network.Start(network.Options{Helper: helper, Path: path, Pid: initPid, Dir: dir, Ports: ports, Cancel: initDone})
 		if err != nil {
 			return nil, err
 		}

@@ -92,6 +92,20 @@ type Options struct {
 	// Dir is a private directory for the helper's pid file or API socket.
 	Dir   string
 	Ports []Port
+	// Cancel, when closed, makes Start give up (the sandbox ended first).
+	Cancel <-chan struct{}
+}
+
+// ErrCanceled is a start given up because Options.Cancel was closed.
+var ErrCanceled = errors.New("the sandbox ended before its network was up")
+
+func canceled(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // Running is a started helper.

@@ -32,6 +32,9 @@ func startPasta(o Options) (*Running, error) {
 		if r.exited() {
 			return nil, r.failed(fmt.Errorf("pasta exited before the network was up (%s)", r.cmd.ProcessState))
 		}
+		if canceled(o.Cancel) {
+			return nil, r.failed(ErrCanceled)
+		}
 		if time.Now().After(deadline) {
 			return nil, r.failed(errors.New("pasta did not bring the network up within 20 s"))
 		}

@@ -48,8 +48,20 @@ func startSlirp(o Options) (*Running, error) {
 	// The ready fd gets "1" when the network is configured, and EOF when
 	// slirp4netns fails first.
 	readyR.SetReadDeadline(time.Now().Add(readyTimeout))
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	go func() {
+		select {
+		case <-o.Cancel:
+			readyR.SetReadDeadline(time.Now()) // ends the Read below
+		case <-stopWatch:
+		}
+	}()
 	b := make([]byte, 1)
 	if n, err := readyR.Read(b); n != 1 {
+		if canceled(o.Cancel) {
+			return nil, r.failed(ErrCanceled)
+		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, r.failed(errors.New("slirp4netns did not bring the network up within 20 s"))
 		}

@@ -62,15 +62,41 @@ func waitForMaps(next []string) {
 
 // waitNetwork asks the parent to connect the network namespace and waits
 // for its byte on the sync pipe. End of file means the parent failed (and
-// said why) or died.
-func waitNetwork() {
+// said why) or died. A terminating signal meanwhile (^C while a helper is
+// slow) ends the sandbox at once, as it would have ended the payload;
+// other signals are kept for the payload.
+func waitNetwork(sigs chan os.Signal) {
 	Trace("init waits for the network")
 	report(status{Type: "network"})
-	b := make([]byte, 1)
-	if n, _ := unix.Read(fdSync, b); n != 1 {
-		os.Exit(125)
+	got := make(chan bool, 1)
+	go func() {
+		b := make([]byte, 1)
+		n, _ := unix.Read(fdSync, b)
+		got <- n == 1
+	}()
+	var kept []os.Signal
+	for {
+		select {
+		case ok := <-got:
+			if !ok {
+				os.Exit(125)
+			}
+			for _, s := range kept {
+				select {
+				case sigs <- s:
+				default:
+				}
+			}
+			Trace("network connected")
+			return
+		case s := <-sigs:
+			switch s {
+			case unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT:
+				os.Exit(128 + int(s.(syscall.Signal)))
+			}
+			kept = append(kept, s)
+		}
 	}
-	Trace("network connected")
 }
 
 // protectExe re-executes the init from a read-only bind mount of its own
@@ -170,7 +196,7 @@ func runInit() {
 		fail(125, "%v", err)
 	}
 	if spec.NetworkWait {
-		waitNetwork()
+		waitNetwork(sigs)
 	}
 	pid, exit, err := startPayload(&spec, sp)
 	if err != nil {

@@ -70,9 +70,10 @@ type Options struct {
 	// Network, when set, connects the sandbox's new network namespace
 	// (spec.NetworkWait): it is called with the init's pid once the id
 	// maps exist, while the init assembles the root, and returns how to
-	// disconnect. The payload starts only once it returned without error;
-	// the disconnect runs when the init has exited.
-	Network func(initPid int) (stop func(), err error)
+	// disconnect. initDone is closed if the init exits meanwhile: it
+	// should give up then. The payload starts only once it returned
+	// without error; the disconnect runs when the init has exited.
+	Network func(initPid int, initDone <-chan struct{}) (stop func(), err error)
 }
 
 // Run starts the container described by spec, relays its terminal and
@@ -111,6 +112,13 @@ func Run(spec *Spec, opts Options) (int, error) {
 	if opts.Stderr != nil {
 		cfg.stderr = opts.Stderr
 	}
+	// Forward the signals a user sends to sandbox to the payload, through
+	// the init, as docker's sig-proxy does. Caught from before the init
+	// exists, so that none arriving meanwhile kills us instead: they wait
+	// in the channel.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwardedSignals...)
+	defer signal.Stop(sigs)
 	c, err := startChild(cfg)
 	if err != nil {
 		return 0, err
@@ -119,18 +127,13 @@ func Run(spec *Spec, opts Options) (int, error) {
 	if spec.NetworkWait && opts.Network != nil {
 		c.network = make(chan networkResult, 1)
 		go func() {
-			stop, err := opts.Network(c.cmd.Process.Pid)
+			stop, err := opts.Network(c.cmd.Process.Pid, c.done)
 			c.network <- networkResult{stop, err}
 		}()
 		// Whatever ends the init, the helper ends after it.
 		defer c.stopNetwork()
 	}
 
-	// Forward the signals a user sends to sandbox to the payload, through
-	// the init, as docker's sig-proxy does.
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, forwardedSignals...)
-	defer signal.Stop(sigs)
 	go func() {
 		for s := range sigs {
 			if s == unix.SIGWINCH {
@@ -212,6 +215,13 @@ func (c *child) awaitNetwork() error {
 	c.network = nil
 	c.netStop = res.stop
 	if res.err != nil {
+		select {
+		case <-c.done:
+			// The init ended first (a signal, a kill): its exit status
+			// says why, not the abandoned connection.
+			return nil
+		default:
+		}
 		return &Error{Code: 125, Msg: fmt.Sprintf("connecting the sandbox's network: %v", res.err)}
 	}
 	if _, err := c.sync.Write([]byte{'n'}); err != nil {

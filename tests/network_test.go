@@ -468,3 +468,97 @@ func TestNetworkNoHelper(t *testing.T) {
 		}
 	})
 }
+
+// fakeHelperPath is a PATH holding the id-map helpers and a fake pasta
+// script, for the failure paths a real helper rarely takes.
+func fakeHelperPath(t *testing.T, u *user, name, script string) string {
+	t.Helper()
+	bin := u.mustMkdir(t, filepath.Join(u.home, "path-"+name))
+	for _, tool := range []string{"newuidmap", "newgidmap", "fuse-overlayfs"} {
+		if p, err := exec.LookPath(tool); err == nil {
+			os.Symlink(p, filepath.Join(bin, tool))
+		}
+	}
+	u.mustWrite(t, filepath.Join(bin, "pasta"), "#!/bin/sh\n"+script, 0o755)
+	return bin
+}
+
+// TestNetworkHelperFails: a helper that fails before the network is up
+// makes the run exit 125 with the helper's own message, and the payload
+// never runs.
+func TestNetworkHelperFails(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "net-fail")
+		o := s.opts
+		o.env = append(append([]string{}, o.env...), "PATH="+fakeHelperPath(t, u, "fail", "echo 'Failed to open tun socket: boom' >&2\nexit 1\n"))
+		marker := filepath.Join(u.home, "payload-ran")
+		r := s.u.runWith(t, o, "run", "--rm", "--net", "pasta", "-v", u.home+":/h", "bb", "touch", "/h/payload-ran")
+		wantCode(t, r, 125)
+		wantStderrContains(t, r, "Failed to open tun socket: boom")
+		if _, err := os.Stat(marker); err == nil {
+			t.Errorf("the payload ran although the network never came up")
+		}
+	})
+}
+
+// TestNetworkInterruptWhileConnecting: ^C (SIGINT to the CLI) while the
+// helper is still starting ends the run at once with 130, and the helper
+// with it.
+func TestNetworkInterruptWhileConnecting(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "net-int")
+		o := s.opts
+		o.env = append(append([]string{}, o.env...), "PATH="+fakeHelperPath(t, u, "slow", "exec /bin/sleep 1000\n"))
+		p := u.startWith(t, o, "run", "--rm", "--net", "pasta", "bb", "true")
+		defer p.kill()
+		var fake []procInfo
+		if !waitFor(10*time.Second, func() bool {
+			fake = userProcs(u, func(q procInfo) bool { return q.cmdline == "/bin/sleep 1000" && descendantOf(q.pid, p.pid) })
+			return len(fake) == 1
+		}) {
+			t.Fatalf("the fake helper never started")
+		}
+		// The init must be waiting for its network: before its Go runtime
+		// has installed handlers, a signal to a namespace's PID 1 is lost
+		// on the kernel's protection of it and Go exits 2.
+		initWaiting := func() bool {
+			for _, q := range listProcs() {
+				if q.comm == "sandbox-init" && descendantOf(q.pid, p.pid) && blockedReadingFD(q.pid, 4) {
+					return true
+				}
+			}
+			return false
+		}
+		if !waitFor(3*time.Second, initWaiting) {
+			t.Logf("cannot see the init block on fd 4 (no access to /proc/PID/syscall?): waiting a second instead")
+			time.Sleep(time.Second)
+		}
+		sent := time.Now()
+		syscall.Kill(p.pid, syscall.SIGINT)
+		r, ok := p.wait(10 * time.Second)
+		if !ok {
+			t.Fatalf("the run did not end after SIGINT")
+		}
+		t.Logf("ended %v after SIGINT", time.Since(sent).Round(time.Millisecond))
+		wantCode(t, r, 130)
+		if alive(fake[0]) {
+			t.Errorf("the helper (pid %d) outlived the interrupted run", fake[0].pid)
+		}
+	})
+}
+
+// blockedReadingFD reports whether a thread of pid sits in read(fd)
+// (/proc/PID/task/TID/syscall: "0 0xFD ..." on x86-64; readable by root).
+func blockedReadingFD(pid, fd int) bool {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/syscall", pid, task.Name()))
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) > 1 && f[0] == "0" && f[1] == fmt.Sprintf("0x%x", fd) {
+			return true
+		}
+	}
+	return false
+}
