@@ -79,7 +79,7 @@ func netprobe(t *testing.T) string {
 	t.Helper()
 	netprobeOnce.Do(func() {
 		bin := filepath.Join(filepath.Dir(sandboxBin), "netprobe")
-		cmd := exec.Command("go", "build", "-o", bin, "./testdata/netprobe")
+		cmd := exec.Command("go", "build", "-buildvcs=false", "-o", bin, "./testdata/netprobe")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			netprobeErr = fmt.Errorf("building netprobe: %v: %s", err, out)
