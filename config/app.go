@@ -227,10 +227,8 @@ func (d *decoder) appKeys(root *Value, skip func(k string, v *Value) bool) *App 
 		case "add_hosts":
 			if hs, ok := d.strings(k, v); ok {
 				for i, h := range hs {
-					name, ip, found := strings.Cut(h, ":")
-					badName := name == "" || strings.IndexFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '#' || r == '/' }) >= 0
-					if !found || badName || (ip != "host-gateway" && net.ParseIP(ip) == nil) {
-						d.errorf(v.Arr[i].Pos, "add_hosts: %q: want \"NAME:IP\", like \"db:10.0.2.2\" or \"api:host-gateway\"", h)
+					if _, _, err := network.ParseAddHost(h); err != nil {
+						d.errorf(v.Arr[i].Pos, "add_hosts: %q: %v", h, err)
 					}
 				}
 				a.AddHosts = hs

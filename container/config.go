@@ -90,8 +90,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, h := range c.AddHosts {
-		if _, _, err := parseAddHost(h); err != nil {
-			errs = append(errs, err)
+		if _, _, err := network.ParseAddHost(h); err != nil {
+			errs = append(errs, fmt.Errorf("invalid --add-host %q: %w", h, err))
 		}
 	}
 	if c.Workdir != "" && !filepath.IsAbs(c.Workdir) {
@@ -200,25 +200,4 @@ func ReadEnvFile(path string) ([]string, error) {
 		out[i] = v.Key + "=" + v.Value
 	}
 	return out, nil
-}
-
-// parseAddHost reads --add-host NAME:IP (docker's form; IP may be
-// host-gateway, the address that reaches the host).
-func parseAddHost(h string) (name, ip string, err error) {
-	name, ip, ok := strings.Cut(h, ":")
-	if !ok || !validHostName(name) {
-		return "", "", fmt.Errorf("invalid --add-host %q: want NAME:IP, like db:10.0.2.2 or api:host-gateway", h)
-	}
-	if ip != "host-gateway" && net.ParseIP(ip) == nil {
-		return "", "", fmt.Errorf("invalid --add-host %q: %q is not an IP address (or host-gateway)", h, ip)
-	}
-	return name, ip, nil
-}
-
-// validHostName accepts an /etc/hosts name: no spaces, control characters,
-// comment signs or slashes, which would change the file's meaning.
-func validHostName(name string) bool {
-	return name != "" && strings.IndexFunc(name, func(r rune) bool {
-		return r <= ' ' || r == 0x7f || r == '#' || r == '/'
-	}) < 0
 }

@@ -172,8 +172,8 @@ func writeEtcFiles(spec *runtime.Spec, cfg Config, dir string) error {
 		resolv = resolvConf("", cfg.DNS, nil)
 	}
 	for _, h := range cfg.AddHosts {
-		name, ip, _ := parseAddHost(h) // validated at create
-		if ip == "host-gateway" {
+		name, ip, _ := network.ParseAddHost(h) // validated at create
+		if ip == network.HostGateway {
 			ip = hostGateway
 		}
 		hosts += ip + "\t" + name + "\n"

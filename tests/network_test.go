@@ -467,15 +467,8 @@ func TestNetworkHelperEndsWithSandbox(t *testing.T) {
 func TestNetworkNoHelper(t *testing.T) {
 	forEachUser(t, func(t *testing.T, u *user) {
 		s := u.lcStore(t, "net-none")
-		// A PATH with the id-map helpers only.
-		bin := u.mustMkdir(t, filepath.Join(u.home, "path-without-helpers"))
-		for _, tool := range []string{"newuidmap", "newgidmap", "fuse-overlayfs"} {
-			if p, err := exec.LookPath(tool); err == nil {
-				os.Symlink(p, filepath.Join(bin, tool))
-			}
-		}
 		o := s.opts
-		o.env = append(append([]string{}, o.env...), "PATH="+bin)
+		o.env = append(append([]string{}, o.env...), "PATH="+fakeHelperPath(t, u, "none", ""))
 		r := s.u.runWith(t, o, "run", "--rm", "--net", "slirp", "-p", "8080:80", "bb", "true")
 		wantCode(t, r, 125)
 		for _, want := range []string{"pasta", "passt", "slirp4netns", "--net host"} {
@@ -487,8 +480,9 @@ func TestNetworkNoHelper(t *testing.T) {
 	})
 }
 
-// fakeHelperPath is a PATH holding the id-map helpers and a fake pasta
-// script, for the failure paths a real helper rarely takes.
+// fakeHelperPath is a PATH holding the id-map helpers and, unless script
+// is empty, a fake pasta running it: for the failure paths a real helper
+// rarely takes, or for no helper at all.
 func fakeHelperPath(t *testing.T, u *user, name, script string) string {
 	t.Helper()
 	bin := u.mustMkdir(t, filepath.Join(u.home, "path-"+name))
@@ -497,7 +491,9 @@ func fakeHelperPath(t *testing.T, u *user, name, script string) string {
 			os.Symlink(p, filepath.Join(bin, tool))
 		}
 	}
-	u.mustWrite(t, filepath.Join(bin, "pasta"), "#!/bin/sh\n"+script, 0o755)
+	if script != "" {
+		u.mustWrite(t, filepath.Join(bin, "pasta"), "#!/bin/sh\n"+script, 0o755)
+	}
 	return bin
 }
 
