@@ -576,3 +576,47 @@ func blockedReadingFD(pid, fd int) bool {
 	}
 	return false
 }
+
+// TestNetworkWithTerminal: -it and a private network together (the
+// network is connected before the init sends the pty master).
+func TestNetworkWithTerminal(t *testing.T) {
+	netHelpers(t)
+	forEachUser(t, func(t *testing.T, u *user) {
+		bb := u.bb(t)
+		master, slave := openPTY(t)
+		var out strings.Builder
+		var mu sync.Mutex
+		readDone := make(chan struct{})
+		go func() {
+			defer close(readDone)
+			buf := make([]byte, 4096)
+			for {
+				n, err := master.Read(buf)
+				mu.Lock()
+				out.Write(buf[:n])
+				mu.Unlock()
+				if err != nil {
+					return // EIO once no slave is open
+				}
+			}
+		}()
+		cli := u.startWith(t, runOpts{tty: slave}, "run", "--rm", "-it", "--net", "slirp", bb, "sh", "-c", "tty; ip -4 addr show eth0")
+		slave.Close()
+		r, ok := cli.wait(defaultTimeout)
+		select {
+		case <-readDone:
+		case <-time.After(5 * time.Second):
+		}
+		mu.Lock()
+		screen := out.String()
+		mu.Unlock()
+		if !ok || r.code != 0 {
+			t.Fatalf("run -it --net slirp: exit %d (finished %v); the terminal showed %q", r.code, ok, screen)
+		}
+		for _, want := range []string{"/dev/pts/0", "inet 10.0.2.100/24"} {
+			if !strings.Contains(screen, want) {
+				t.Errorf("the terminal lacks %q; it showed %q", want, screen)
+			}
+		}
+	})
+}
