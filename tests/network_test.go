@@ -463,7 +463,8 @@ func TestNetworkHelperEndsWithSandbox(t *testing.T) {
 }
 
 // TestNetworkNoHelper: without pasta and slirp4netns, --net slirp is 125
-// naming the packages, and nothing is created.
+// naming the packages, and nothing is created; `info` says which helper
+// --net slirp uses, or that none is there.
 func TestNetworkNoHelper(t *testing.T) {
 	forEachUser(t, func(t *testing.T, u *user) {
 		s := u.lcStore(t, "net-none")
@@ -473,6 +474,15 @@ func TestNetworkNoHelper(t *testing.T) {
 		wantCode(t, r, 125)
 		for _, want := range []string{"pasta", "passt", "slirp4netns", "--net host"} {
 			wantStderrContains(t, r, want)
+		}
+		r = s.u.runWith(t, o, "info")
+		wantCode(t, r, 0)
+		wantStdoutContains(t, r, "pasta: not installed")
+		wantStdoutContains(t, r, "--net slirp: unavailable")
+		if h, err := exec.LookPath("pasta"); err == nil {
+			r = s.must(t, "info")
+			wantStdoutContains(t, r, "pasta: "+h)
+			wantStdoutContains(t, r, "--net slirp: uses pasta")
 		}
 		if n := len(s.psJSON(t)); n != 0 {
 			t.Errorf("ps -a lists %d containers after the refused run, want none", n)
