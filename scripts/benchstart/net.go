@@ -111,9 +111,10 @@ func benchNet(sandbox, work, tarball string, n int) {
 	// listens on can connect the socket to itself.
 	line := make([]byte, 10)
 	io.ReadFull(sinkOut, line)
-	results["loopback"] = bestOf3(port)
+	results["loopback"], err = bestOf3(port)
 	sink.Process.Kill()
 	sink.Wait()
+	check(err)
 	for _, t := range ok {
 		if t.name == "host" || t.name == "podman" {
 			continue
@@ -126,8 +127,15 @@ func benchNet(sandbox, work, tarball string, n int) {
 			fmt.Printf("  %s: %v: %s\n", t.name, err, out)
 			continue
 		}
-		results["sandbox "+t.name] = bestOf3(port)
+		// Measured, then removed whatever happened: a failed measurement
+		// must not leave a container (and its helper) running.
+		rate, err := bestOf3(port)
 		exec.Command(sandbox, "rm", "-f", name).Run()
+		if err != nil {
+			fmt.Printf("  sandbox %s: %v\n", t.name, err)
+			continue
+		}
+		results["sandbox "+t.name] = rate
 	}
 	if podman != "" {
 		port := freePort()
@@ -136,8 +144,13 @@ func benchNet(sandbox, work, tarball string, n int) {
 		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
 			fmt.Printf("  podman: %v: %s\n", err, firstLine(out))
 		} else {
-			results["podman"] = bestOf3(port)
+			rate, err := bestOf3(port)
 			exec.Command(podman, "rm", "-f", "sandbox-bench-net").Run()
+			if err != nil {
+				fmt.Printf("  podman: %v\n", err)
+			} else {
+				results["podman"] = rate
+			}
 		}
 	}
 	for _, k := range []string{"loopback", "sandbox pasta", "sandbox slirp4netns", "podman"} {
@@ -159,13 +172,13 @@ func benchNet(sandbox, work, tarball string, n int) {
 // were counted in full by the sink, and returns the best rate in MiB/s.
 // Failures are retried for 30 s: a helper accepts connections before the
 // sink inside listens, and then closes them.
-func bestOf3(port int) float64 {
+func bestOf3(port int) (float64, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	best, good := 0.0, 0
 	var lastErr error
 	for deadline := time.Now().Add(30 * time.Second); good < 3; {
 		if time.Now().After(deadline) {
-			fail("sending %d MiB to %s: %v", transferSize>>20, addr, lastErr)
+			return 0, fmt.Errorf("sending %d MiB to %s: %v", transferSize>>20, addr, lastErr)
 		}
 		d, err := send(addr)
 		if err != nil {
@@ -178,7 +191,7 @@ func bestOf3(port int) float64 {
 			best = r
 		}
 	}
-	return best
+	return best, nil
 }
 
 // send sends transferSize bytes and checks the count the sink answers.
