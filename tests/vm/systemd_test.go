@@ -32,8 +32,7 @@ func TestSystemdUserScopeInVM(t *testing.T) {
 		t.Skip("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)")
 	}
 	work := t.TempDir()
-	_, modDir := fetchKernel(t)
-	kernel, _ := fetchKernel(t)
+	kernel, modDir := fetchKernel(t)
 	image := buildSystemdImage(t)
 	guest := filepath.Join(work, "guest.test")
 	sandbox := filepath.Join(work, "sandbox")
@@ -71,41 +70,18 @@ func TestSystemdUserScopeInVM(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	logs := map[string]string{}
-	for _, n := range []string{"console", "output", "status"} {
-		logs[n] = filepath.Join(work, n+".log")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
 	// One vCPU: under TCG two compete for the host's two cores, and the
 	// boot is slower.
-	cmd := exec.CommandContext(ctx, qemu,
-		"-accel", "tcg,thread=multi", "-cpu", "max", "-m", "1024", "-smp", "1",
-		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-		"-kernel", kernel, "-initrd", initrd,
-		"-append", "console=ttyS0 panic=-1 quiet systemd.show_status=false cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 vm.mode=systemd",
-		"-serial", "file:"+logs["console"], "-serial", "file:"+logs["output"], "-serial", "file:"+logs["status"],
-		"-drive", "file="+image+",format=raw,if=none,id=root,snapshot=on,cache=unsafe",
-		"-device", "virtio-blk-pci,drive=root,serial=vmsdroot",
-		"-drive", "file="+payload+",format=raw,if=none,id=payload,readonly=on",
-		"-device", "virtio-blk-pci,drive=payload,serial=vmsdpayload",
-	)
-	var qemuOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &qemuOut, &qemuOut
-	start := time.Now()
-	runErr := cmd.Run()
-	output, _ := os.ReadFile(logs["output"])
-	status, _ := os.ReadFile(logs["status"])
-	console, _ := os.ReadFile(logs["console"])
-	t.Logf("the systemd VM ran for %v", time.Since(start).Round(100*time.Millisecond))
-	t.Logf("guest test output:\n%s", output)
-	if runErr != nil {
-		t.Fatalf("qemu: %v\n%s\nconsole:\n%s", runErr, qemuOut.String(), tail(console, 4000))
-	}
-	st := parseStatus(status)
-	if st["VM_DONE"] != "1" {
-		t.Fatalf("the VM stopped before the tests ended (status %q)\nconsole:\n%s", status, tail(console, 6000))
-	}
+	run := bootVM(t, vmBoot{
+		qemu: qemu, name: "the systemd VM", work: work, timeout: 15 * time.Minute, cpus: 1,
+		kernel: kernel, initrd: initrd,
+		cmdline: "console=ttyS0 panic=-1 quiet systemd.show_status=false cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 vm.mode=systemd",
+		drives: []string{
+			"file=" + image + ",format=raw,if=none,id=root,snapshot=on,cache=unsafe", "vmsdroot",
+			"file=" + payload + ",format=raw,if=none,id=payload,readonly=on", "vmsdpayload",
+		},
+	})
+	output, st := run.output, run.status
 	if st["VM_RC"] != "0" {
 		t.Errorf("the guest tests failed (exit status %s)", st["VM_RC"])
 	}

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -58,39 +59,14 @@ func TestCgroupV2InVM(t *testing.T) {
 		t.Fatalf("making the scratch disk: %v", err)
 	}
 
-	logs := map[string]string{}
-	for _, n := range []string{"console", "output", "status"} {
-		logs[n] = filepath.Join(work, n+".log")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, qemu,
-		"-accel", "tcg,thread=multi", "-cpu", "max", "-m", "1024", "-smp", "2",
-		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-		"-kernel", kernel, "-initrd", initrd,
-		"-append", "console=ttyS0 quiet panic=-1 cgroup_no_v1=all",
-		"-serial", "file:"+logs["console"], "-serial", "file:"+logs["output"], "-serial", "file:"+logs["status"],
-		"-drive", "file="+scratch+",format=raw,if=none,id=scratch,cache=unsafe",
-		"-device", "virtio-blk-pci,drive=scratch,serial=scratch",
-	)
-	var qemuOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &qemuOut, &qemuOut
-	start := time.Now()
-	runErr := cmd.Run()
-	output, _ := os.ReadFile(logs["output"])
-	status, _ := os.ReadFile(logs["status"])
-	console, _ := os.ReadFile(logs["console"])
-	t.Logf("the VM ran for %v", time.Since(start).Round(100*time.Millisecond))
-	t.Logf("guest test output:\n%s", output)
-	if runErr != nil {
-		t.Fatalf("qemu: %v\n%s\nconsole:\n%s", runErr, qemuOut.String(), tail(console, 4000))
-	}
-	st := parseStatus(status)
+	run := bootVM(t, vmBoot{
+		qemu: qemu, name: "the VM", work: work, timeout: 20 * time.Minute, cpus: 2,
+		kernel: kernel, initrd: initrd, cmdline: "console=ttyS0 quiet panic=-1 cgroup_no_v1=all",
+		drives: []string{"file=" + scratch + ",format=raw,if=none,id=scratch,cache=unsafe", "scratch"},
+	})
+	output, st := run.output, run.status
 	if st["VM_ERROR"] != "" {
-		t.Fatalf("the VM's init failed: %s\nconsole:\n%s", st["VM_ERROR"], tail(console, 4000))
-	}
-	if st["VM_DONE"] != "1" {
-		t.Fatalf("the VM stopped before the tests ended (status %q)\nconsole:\n%s", status, tail(console, 4000))
+		t.Fatalf("the VM's init failed: %s\nconsole:\n%s", st["VM_ERROR"], tail(run.console, 4000))
 	}
 	for _, uid := range []string{"1000", "1001"} {
 		if rc := st["VM_RC_"+uid]; rc != "0" {
@@ -103,6 +79,75 @@ func TestCgroupV2InVM(t *testing.T) {
 	if !bytes.Contains(output, []byte("--- PASS: TestMemoryLimit")) {
 		t.Errorf("TestMemoryLimit did not pass in the VM")
 	}
+}
+
+// vmBoot is one qemu boot of a test VM.
+type vmBoot struct {
+	qemu       string // the qemu-system-x86_64 binary
+	name, work string
+	timeout    time.Duration
+	cpus       int
+	kernel     string
+	initrd     string
+	cmdline    string
+	// drives are pairs: a qemu -drive value (with id=ID) and the serial
+	// the guest finds the virtio disk by.
+	drives []string
+}
+
+// vmResult is what a guest left on its serial ports: its console, the
+// guest tests' output, and KEY=VALUE status lines.
+type vmResult struct {
+	output, console []byte
+	status          map[string]string
+}
+
+// bootVM runs qemu (TCG, no display, no reboot) until the guest powers
+// off, with three serial ports captured to files in b.work: console,
+// output, status. It logs the run time and the output, and fails the test
+// unless qemu exited cleanly and the guest said VM_DONE=1.
+func bootVM(t *testing.T, b vmBoot) vmResult {
+	t.Helper()
+	logs := map[string]string{}
+	for _, n := range []string{"console", "output", "status"} {
+		logs[n] = filepath.Join(b.work, n+".log")
+	}
+	args := []string{
+		"-accel", "tcg,thread=multi", "-cpu", "max", "-m", "1024", "-smp", strconv.Itoa(b.cpus),
+		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+		"-kernel", b.kernel, "-initrd", b.initrd, "-append", b.cmdline,
+		"-serial", "file:" + logs["console"], "-serial", "file:" + logs["output"], "-serial", "file:" + logs["status"],
+	}
+	for i := 0; i+1 < len(b.drives); i += 2 {
+		id := ""
+		for _, opt := range strings.Split(b.drives[i], ",") {
+			if v, ok := strings.CutPrefix(opt, "id="); ok {
+				id = v
+			}
+		}
+		args = append(args, "-drive", b.drives[i], "-device", "virtio-blk-pci,drive="+id+",serial="+b.drives[i+1])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, b.qemu, args...)
+	var qemuOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &qemuOut, &qemuOut
+	start := time.Now()
+	runErr := cmd.Run()
+	var r vmResult
+	r.output, _ = os.ReadFile(logs["output"])
+	status, _ := os.ReadFile(logs["status"])
+	r.console, _ = os.ReadFile(logs["console"])
+	r.status = parseStatus(status)
+	t.Logf("%s ran for %v", b.name, time.Since(start).Round(100*time.Millisecond))
+	t.Logf("guest test output:\n%s", r.output)
+	if runErr != nil {
+		t.Fatalf("qemu: %v\n%s\nconsole:\n%s", runErr, qemuOut.String(), tail(r.console, 4000))
+	}
+	if r.status["VM_ERROR"] == "" && r.status["VM_DONE"] != "1" {
+		t.Fatalf("the VM stopped before the tests ended (status %q)\nconsole:\n%s", status, tail(r.console, 6000))
+	}
+	return r
 }
 
 func tail(b []byte, n int) string {
