@@ -594,32 +594,11 @@ func TestNetworkWithTerminal(t *testing.T) {
 	forEachUser(t, func(t *testing.T, u *user) {
 		bb := u.bb(t)
 		master, slave := openPTY(t)
-		var out strings.Builder
-		var mu sync.Mutex
-		readDone := make(chan struct{})
-		go func() {
-			defer close(readDone)
-			buf := make([]byte, 4096)
-			for {
-				n, err := master.Read(buf)
-				mu.Lock()
-				out.Write(buf[:n])
-				mu.Unlock()
-				if err != nil {
-					return // EIO once no slave is open
-				}
-			}
-		}()
+		shown := readTerminal(master)
 		cli := u.startWith(t, runOpts{tty: slave}, "run", "--rm", "-it", "--net", "slirp", bb, "sh", "-c", "tty; ip -4 addr show eth0")
 		slave.Close()
 		r, ok := cli.wait(defaultTimeout)
-		select {
-		case <-readDone:
-		case <-time.After(5 * time.Second):
-		}
-		mu.Lock()
-		screen := out.String()
-		mu.Unlock()
+		screen := shown()
 		if !ok || r.code != 0 {
 			t.Fatalf("run -it --net slirp: exit %d (finished %v); the terminal showed %q", r.code, ok, screen)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -34,6 +35,36 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	return m, s
 }
 
+// readTerminal reads everything the terminal shows, until the last slave
+// closes; the returned function waits for that (up to 5 s) and returns it.
+func readTerminal(master *os.File) func() string {
+	var out bytes.Buffer
+	var mu sync.Mutex
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			mu.Lock()
+			out.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return // EIO once no slave is open
+			}
+		}
+	}()
+	return func() string {
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return out.String()
+	}
+}
+
 // TestTTY: with -it the payload gets a terminal of the container's own
 // devpts, sized like the user's, and the user's terminal is put back as it
 // was when sandbox exits.
@@ -53,43 +84,21 @@ func TestTTY(t *testing.T) {
 		}
 		slaveName := slave.Name()
 
-		// Everything the terminal shows, read until the last slave closes.
-		var out bytes.Buffer
-		var mu sync.Mutex
-		readDone := make(chan struct{})
-		go func() {
-			defer close(readDone)
-			buf := make([]byte, 4096)
-			for {
-				n, err := master.Read(buf)
-				mu.Lock()
-				out.Write(buf[:n])
-				mu.Unlock()
-				if err != nil {
-					return // EIO once no slave is open
-				}
-			}
-		}()
+		screen := readTerminal(master)
 
 		cli := u.startWith(t, runOpts{tty: slave}, "run", "--rm", "-it", bb, "sh", "-c", "stty size; tty")
 		slave.Close() // the child has its own copies
 		r, ok := cli.wait(defaultTimeout)
-		select {
-		case <-readDone:
-		case <-time.After(5 * time.Second):
-		}
-		mu.Lock()
-		screen := out.String()
-		mu.Unlock()
+		shown := screen()
 		if !ok {
-			t.Fatalf("sandbox run -it timed out; the terminal showed %q", screen)
+			t.Fatalf("sandbox run -it timed out; the terminal showed %q", shown)
 		}
 		if r.code != 0 {
-			t.Fatalf("sandbox run -it exited %d; the terminal showed %q", r.code, screen)
+			t.Fatalf("sandbox run -it exited %d; the terminal showed %q", r.code, shown)
 		}
 		for _, want := range []string{"40 120", "/dev/pts/0"} {
-			if !bytes.Contains([]byte(screen), []byte(want)) {
-				t.Errorf("the terminal lacks %q; it showed %q", want, screen)
+			if !strings.Contains(shown, want) {
+				t.Errorf("the terminal lacks %q; it showed %q", want, shown)
 			}
 		}
 
