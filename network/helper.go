@@ -59,7 +59,7 @@ func Find(mode string, ports []Port) (Helper, string, error) {
 	}
 	for _, h := range candidates {
 		if p, err := exec.LookPath(string(h)); err == nil {
-			return h, p, nil
+			return h, p, checkTun()
 		}
 	}
 	switch mode {
@@ -80,6 +80,26 @@ func LoopbackUDP(ports []Port) bool {
 		}
 	}
 	return false
+}
+
+// tunPath is the device both helpers make the sandbox's interface with.
+var tunPath = "/dev/net/tun"
+
+// checkTun says, before anything starts, what the helper would otherwise
+// report as a bare "Failed to open tun socket": udev makes the device
+// 0666, but a machine without udev leaves it to root.
+func checkTun() error {
+	f, err := os.OpenFile(tunPath, os.O_RDWR, 0)
+	switch {
+	case err == nil:
+		f.Close()
+		return nil
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("%s is not usable by you, and pasta and slirp4netns need it: ask root to run `chmod 0666 %s` (what udev does by default), or use --net host", tunPath, tunPath)
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%s does not exist, and pasta and slirp4netns need it: ask root to load the tun module (modprobe tun), or use --net host", tunPath)
+	}
+	return fmt.Errorf("opening %s, which pasta and slirp4netns need: %w", tunPath, err)
 }
 
 // Options say which sandbox to connect.

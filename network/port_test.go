@@ -168,3 +168,18 @@ func TestFindPrefersSlirp4netnsForLoopbackUDP(t *testing.T) {
 		}
 	}
 }
+
+func TestFindChecksTheTunDevice(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pasta"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	old := tunPath
+	defer func() { tunPath = old }()
+	tunPath = filepath.Join(dir, "missing-tun")
+	_, _, err := Find("slirp", nil)
+	if err == nil || !strings.Contains(err.Error(), tunPath) || !strings.Contains(err.Error(), "modprobe tun") {
+		t.Fatalf("Find with no tun device = %v", err)
+	}
+}
