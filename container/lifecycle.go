@@ -508,14 +508,7 @@ func Exec(s *image.Store, ref string, req runtime.ExecRequest, stdio IO) (int, e
 	if err != nil {
 		return 0, err
 	}
-	stdin := stdio.Stdin
-	if stdin == nil {
-		if stdin, err = os.Open(os.DevNull); err != nil {
-			return 0, err
-		}
-		defer stdin.Close()
-	}
-	return runtime.Exec(filepath.Join(dir, "exec.sock"), req, stdin, stdio.Stdout, stdio.Stderr)
+	return runtime.Exec(filepath.Join(dir, "exec.sock"), req, stdio.Stdin, stdio.Stdout, stdio.Stderr)
 }
 
 // signalByName parses "SIGTERM", "TERM" or "15".

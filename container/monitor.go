@@ -197,7 +197,7 @@ func monitorRun(s *image.Store, c *Container, img *image.Image, lw *logWriter, r
 			lw.copy(p.r, p.stream)
 		}()
 	}
-	opts := runtime.Options{Mapping: s.Mapping, Stdout: outW, Stderr: errW}
+	opts := runtime.Options{Mapping: s.Mapping, Stdout: outW, Stderr: errW, PayloadPipes: true}
 	warn := func(msg string) { lw.write("stderr", "sandbox: "+msg) }
 	return runRecorded(s, c, spec, opts, recording{warn: warn, restarts: restarts, onStarted: onStarted, beforeExit: func() {
 		outW.Close()

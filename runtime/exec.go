@@ -216,10 +216,22 @@ func Exec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (int, 
 	}
 	b, _ := json.Marshal(req)
 	var rights []byte
+	var relay *Relay
 	if !req.TTY {
-		rights = unix.UnixRights(int(stdin.Fd()), int(stdout.Fd()), int(stderr.Fd()))
+		// Pipes, never our own descriptors: a process the exec leaves
+		// behind must not keep the user's terminal (stdio.go).
+		if relay, err = NewRelay(stdin, stdout, stderr); err != nil {
+			return 0, &Error{Code: 125, Msg: err.Error()}
+		}
+		defer relay.Finish()
+		child := relay.Child()
+		rights = unix.UnixRights(int(child[0].Fd()), int(child[1].Fd()), int(child[2].Fd()))
 	}
-	if _, _, err := conn.WriteMsgUnix(b, rights, nil); err != nil {
+	_, _, err = conn.WriteMsgUnix(b, rights, nil)
+	if relay != nil {
+		relay.CloseChild()
+	}
+	if err != nil {
 		return 0, &Error{Code: 125, Msg: fmt.Sprintf("sending the exec request: %v", err)}
 	}
 	buf := make([]byte, 4096)
@@ -268,6 +280,9 @@ func Exec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (int, 
 		}
 		var r execReply
 		if json.Unmarshal(buf[:n], &r) == nil && r.Exit != nil {
+			if relay != nil {
+				relay.Finish()
+			}
 			return *r.Exit, nil
 		}
 	}

@@ -54,9 +54,16 @@ type status struct {
 // Options are the parent's side of a run.
 type Options struct {
 	Mapping userns.Mapping
-	// Stdin is given to the payload when non-nil (-i); otherwise /dev/null.
+	// Stdin, when non-nil, is relayed to the payload (-i); otherwise it
+	// reads /dev/null. Stdout and Stderr get the payload's output. These
+	// are the user's files: the payload gets pipes relayed to them
+	// (Relay), or with a terminal the pty, never the files themselves.
 	Stdin          *os.File
 	Stdout, Stderr *os.File
+	// PayloadPipes says that Stdout and Stderr are pipes made for this
+	// run (a detached container's monitor logs what comes out of them),
+	// not the user's: the payload gets them as they are.
+	PayloadPipes bool
 	// OnRootfs is called with the storage driver that assembled the root and
 	// the reason for a fallback, when there was one.
 	OnRootfs func(driver, reason string)
@@ -92,25 +99,38 @@ func Run(spec *Spec, opts Options) (int, error) {
 	if spec.ProtectExe {
 		stage = "protect"
 	}
-	var stdin io.Reader
-	if opts.Stdin != nil && !spec.Process.Terminal {
-		stdin = opts.Stdin
-	}
 	cfg := childConfig{
 		mapping: opts.Mapping, cloneflags: flags, stage: stage, payload: spec,
-		stdin: stdin, console: spec.Process.Terminal, cgroupFD: -1,
+		console: spec.Process.Terminal, cgroupFD: -1,
 	}
 	if opts.CgroupFD > 0 {
 		cfg.cgroupFD = opts.CgroupFD
 		// Its own cgroup namespace: the container sees its cgroup as /.
 		cfg.cloneflags |= unix.CLONE_NEWCGROUP
 	}
-	// Only real files: a nil *os.File in an io.Writer is not a nil Writer.
-	if opts.Stdout != nil {
-		cfg.stdout = opts.Stdout
-	}
-	if opts.Stderr != nil {
-		cfg.stderr = opts.Stderr
+	var relay *Relay
+	if opts.PayloadPipes {
+		// Only real files: a nil *os.File in an io.Writer is not a nil Writer.
+		if opts.Stdout != nil {
+			cfg.stdout = opts.Stdout
+		}
+		if opts.Stderr != nil {
+			cfg.stderr = opts.Stderr
+		}
+	} else {
+		// With a terminal the payload's stdio is the pty; the init's own
+		// (where only a crash would write) still goes through pipes.
+		stdin := opts.Stdin
+		if spec.Process.Terminal {
+			stdin = nil
+		}
+		var err error
+		if relay, err = NewRelay(stdin, opts.Stdout, opts.Stderr); err != nil {
+			return 0, &Error{Code: 125, Msg: err.Error()}
+		}
+		child := relay.Child()
+		cfg.stdin, cfg.stdout, cfg.stderr = child[0], child[1], child[2]
+		defer relay.Finish()
 	}
 	// Forward the signals a user sends to sandbox to the payload, through
 	// the init, as docker's sig-proxy does. Caught from before the init
@@ -120,6 +140,9 @@ func Run(spec *Spec, opts Options) (int, error) {
 	signal.Notify(sigs, forwardedSignals...)
 	defer signal.Stop(sigs)
 	c, err := startChild(cfg)
+	if relay != nil {
+		relay.CloseChild()
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -168,6 +191,11 @@ func Run(spec *Spec, opts Options) (int, error) {
 	Trace("init exited")
 	if tty != nil {
 		tty.drain()
+	}
+	if relay != nil {
+		// Everything in the sandbox is gone with its init: what it wrote
+		// is in the pipes.
+		relay.Finish()
 	}
 	if serr != nil {
 		return 0, serr

@@ -1,0 +1,154 @@
+package runtime
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func pipe(t *testing.T) (*os.File, *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	return r, w
+}
+
+// TestRelayOutputAndLeftover: what the payload wrote before it exited
+// arrives whole, and Finish returns even though a process it left behind
+// still holds the write end.
+func TestRelayOutputAndLeftover(t *testing.T) {
+	outR, outW := pipe(t)
+	r, err := NewRelay(nil, outW, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := r.Child()
+	leftover, err := dupFile(child[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leftover.Close()
+	r.CloseChild()
+	want := bytes.Repeat([]byte("0123456789abcdef"), 1<<14) // 256 KiB: more than a pipe holds
+	got := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(outR)
+		got <- b
+	}()
+	if _, err := leftover.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() { done <- r.Finish() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Finish waits for the process left behind")
+	}
+	outW.Close()
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Fatalf("relayed %d bytes, want %d", len(b), len(want))
+	}
+	// The leftover's later writes go nowhere: its pipe has no reader.
+	if _, err := leftover.Write([]byte("late")); err == nil {
+		t.Fatal("a write after Finish still had a reader")
+	}
+}
+
+// TestRelayStdin: input reaches the payload, its end is the payload's end
+// of file, and nothing is read from the user's stdin after Finish.
+func TestRelayStdin(t *testing.T) {
+	inR, inW := pipe(t)
+	r, err := NewRelay(inR, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payloadIn := r.Child()[0]
+	inW.Write([]byte("typed\n"))
+	buf := make([]byte, 64)
+	n, err := payloadIn.Read(buf)
+	if err != nil || string(buf[:n]) != "typed\n" {
+		t.Fatalf("payload read %q, %v", buf[:n], err)
+	}
+	if err := r.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	inW.Write([]byte("password\n"))
+	inR.SetReadDeadline(time.Now().Add(time.Second))
+	n, err = inR.Read(buf)
+	if err != nil || string(buf[:n]) != "password\n" {
+		t.Fatalf("after Finish the user's input was taken: left %q, %v", buf[:n], err)
+	}
+}
+
+// TestRelayStdinEOF: the end of the user's input is the end of the
+// payload's.
+func TestRelayStdinEOF(t *testing.T) {
+	inR, inW := pipe(t)
+	r, err := NewRelay(inR, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Finish()
+	inW.Write([]byte("last"))
+	inW.Close()
+	b, err := io.ReadAll(r.Child()[0])
+	if err != nil || string(b) != "last" {
+		t.Fatalf("payload read %q, %v", b, err)
+	}
+}
+
+// TestRelayClosedReader: a user who stops reading (| head) does not block
+// the payload: its output is emptied until it ends.
+func TestRelayClosedReader(t *testing.T) {
+	outR, outW := pipe(t)
+	r, err := NewRelay(nil, outW, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outR.Close()
+	w := r.Child()[1]
+	wrote := make(chan error)
+	go func() {
+		_, err := w.Write(make([]byte, 1<<20))
+		w.Close()
+		wrote <- err
+	}()
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatalf("payload's write failed: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the payload is blocked writing to a user who left")
+	}
+	if err := r.Finish(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dupFile(f *os.File) (*os.File, error) {
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var nfd int
+	var derr error
+	sc.Control(func(fd uintptr) { nfd, derr = dupCloexec(int(fd)) })
+	if derr != nil {
+		return nil, derr
+	}
+	return os.NewFile(uintptr(nfd), f.Name()), nil
+}
+
+func dupCloexec(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0) }
