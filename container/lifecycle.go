@@ -217,6 +217,9 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 	if cg != nil {
 		opts.CgroupFD = cg.FD()
 	}
+	if cg == nil || cg.Limits.Pids == 0 {
+		spec.Nproc = ProcessLimit
+	}
 	code, err := runtime.Run(spec, opts)
 	oom := false
 	if cg != nil {

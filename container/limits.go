@@ -7,6 +7,12 @@ import (
 	"github.com/sandbox-dev/sandbox/config"
 )
 
+// ProcessLimit bounds the processes (threads, for the kernel) of each id
+// in a sandbox that has no pids limit of its cgroup (--pids-limit): its
+// RLIMIT_NPROC, which the kernel counts per user namespace, so the user's
+// processes outside do not count. It is podman's default pids limit.
+const ProcessLimit = 2048
+
 // CheckLimits reports, before anything is created, a limit in cfg that
 // cannot be enforced here (unless the user's policy lets it go with a
 // warning). It only reads the system.

@@ -38,7 +38,7 @@ type spawner struct {
 }
 
 type spawnCall struct {
-	req   procRequest
+	req   prepared
 	reply chan spawnResult
 }
 
@@ -55,8 +55,11 @@ func newSpawner(spec *Spec) (*spawner, error) {
 	ready := make(chan error, 1)
 	go func() {
 		// Never unlocked: the thread dies with the goroutine, not reused.
+		// New threads of the init are never cloned from a locked one (the
+		// Go runtime asks its template thread), so nothing done to this
+		// one spreads to them.
 		goruntime.LockOSThread()
-		if err := restrictThread(spec.Caps, !spec.AllowNewPrivs); err != nil {
+		if err := sealThread(spec); err != nil {
 			ready <- err
 			return
 		}
@@ -72,21 +75,37 @@ func newSpawner(spec *Spec) (*spawner, error) {
 }
 
 // spawn starts req and returns its pid and a channel that gets its wait
-// status once the init reaps it.
+// status once the init reaps it. Everything but the fork and exec is done
+// here, on the caller's thread: the sealed one is under the seccomp
+// filter, which may refuse what preparing needs (a profile that denies
+// mkdir must not keep the working directory from being made).
 func (s *spawner) spawn(req procRequest) (int, chan unix.WaitStatus, error) {
+	p, err := s.prepare(req)
+	if err != nil {
+		return 0, nil, err
+	}
 	reply := make(chan spawnResult, 1)
-	s.reqs <- spawnCall{req: req, reply: reply}
+	s.reqs <- spawnCall{req: p, reply: reply}
 	r := <-reply
 	return r.pid, r.exit, r.err
 }
 
-func (s *spawner) start(req procRequest) spawnResult {
+// prepared is a procRequest resolved against the container's files.
+type prepared struct {
+	name, path string
+	args, env  []string
+	cwd        string
+	files      []*os.File
+	attr       *syscall.SysProcAttr
+}
+
+func (s *spawner) prepare(req procRequest) (prepared, error) {
 	if len(req.Args) == 0 {
-		return spawnResult{err: &Error{Code: 125, Msg: "no command given and the image has neither Entrypoint nor Cmd"}}
+		return prepared{}, &Error{Code: 125, Msg: "no command given and the image has neither Entrypoint nor Cmd"}
 	}
 	u, err := resolveUser(req.User, s.spec.UIDs, s.spec.GIDs)
 	if err != nil {
-		return spawnResult{err: &Error{Code: 125, Msg: err.Error()}}
+		return prepared{}, &Error{Code: 125, Msg: err.Error()}
 	}
 	env := req.Env
 	if !hasEnv(env, "HOME") {
@@ -98,11 +117,11 @@ func (s *spawner) start(req procRequest) spawnResult {
 	}
 	// Like docker, a missing working directory is created (owned by root).
 	if err := os.MkdirAll(cwd, 0o755); err != nil {
-		return spawnResult{err: &Error{Code: 125, Msg: fmt.Sprintf("creating the working directory %q: %v", cwd, err)}}
+		return prepared{}, &Error{Code: 125, Msg: fmt.Sprintf("creating the working directory %q: %v", cwd, err)}
 	}
 	path, err := lookPath(req.Args[0], env)
 	if err != nil {
-		return spawnResult{err: err}
+		return prepared{}, err
 	}
 	attr := &syscall.SysProcAttr{Setsid: true, Setctty: req.Ctty}
 	// With a full map, set the groups too: otherwise the process keeps the
@@ -112,15 +131,20 @@ func (s *spawner) start(req procRequest) spawnResult {
 	if s.spec.GIDs > 1 || u.UID != 0 || u.GID != 0 {
 		attr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: u.Groups, NoSetGroups: s.spec.GIDs <= 1}
 	}
+	return prepared{name: req.Args[0], path: path, args: req.Args, env: env, cwd: cwd, files: req.Files, attr: attr}, nil
+}
+
+// start forks and executes p; it runs on the sealed thread.
+func (s *spawner) start(p prepared) spawnResult {
 	exit := make(chan unix.WaitStatus, 1)
 	// Started and registered under the lock the reaper takes to deliver:
 	// a process that exits at once is reaped, but not delivered, before
 	// it is registered.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	proc, err := os.StartProcess(path, req.Args, &os.ProcAttr{Dir: cwd, Env: env, Files: req.Files, Sys: attr})
+	proc, err := os.StartProcess(p.path, p.args, &os.ProcAttr{Dir: p.cwd, Env: p.env, Files: p.files, Sys: p.attr})
 	if err != nil {
-		return spawnResult{err: execError(req.Args[0], err)}
+		return spawnResult{err: execError(p.name, err)}
 	}
 	s.exits[proc.Pid] = exit
 	proc.Release()

@@ -44,6 +44,14 @@ type Spec struct {
 	AllowNewPrivs bool
 	// Tmpfs lists container paths that get a fresh tmpfs (the host image's /tmp).
 	Tmpfs []string
+	// Seccomp is the filter every container process starts under: struct
+	// sock_filter entries as raw bytes, compiled by the CLI (the seccomp
+	// package); empty means none. SeccompFlags are SECCOMP_FILTER_FLAG_*.
+	Seccomp      []byte
+	SeccompFlags uint
+	// Nproc, when more than 0, is RLIMIT_NPROC (soft and hard) for the
+	// sandbox's processes: their bound where no pids cgroup limit applies.
+	Nproc uint64
 }
 
 // Mount is a volume: a host path bound into the container, or a tmpfs.
