@@ -104,8 +104,10 @@ func (c *Config) Validate() error {
 	}
 	for _, v := range c.Volumes {
 		if v.Type == "bind" {
-			if _, err := os.Stat(v.Source); err != nil {
-				errs = append(errs, fmt.Errorf("volume source %q: %w (create it first)", v.Source, errors.Unwrap(err)))
+			if _, _, _, err := runtime.ResolveVolumeSource(v.Source); errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("%w (create it first)", err))
+			} else if err != nil {
+				errs = append(errs, err)
 			}
 		}
 	}
@@ -132,6 +134,24 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("invalid stop timeout %d: seconds, zero or more", *c.StopTimeout))
 	}
 	return errors.Join(errs...)
+}
+
+// resolveVolumes returns vols with each bind source resolved once and for
+// all (runtime.ResolveVolumeSource): what container.json records, and
+// inspect shows, is the path that is mounted.
+func resolveVolumes(vols []runtime.Mount) ([]runtime.Mount, error) {
+	out := append([]runtime.Mount(nil), vols...)
+	for i, v := range out {
+		if v.Type != "bind" {
+			continue
+		}
+		resolved, dev, ino, err := runtime.ResolveVolumeSource(v.Source)
+		if err != nil {
+			return nil, err
+		}
+		out[i].Source, out[i].Dev, out[i].Ino = resolved, dev, ino
+	}
+	return out, nil
 }
 
 // ValidateRun is Validate for a container about to run: a restart policy

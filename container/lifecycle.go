@@ -35,6 +35,14 @@ func Create(s *image.Store, cfg Config, stdio IO) (*Container, *os.File, error) 
 	if err := CheckLimits(&cfg); err != nil {
 		return nil, nil, err
 	}
+	vols, err := resolveVolumes(cfg.Volumes)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range vols {
+		vols[i].Dev, vols[i].Ino = 0, 0 // checked again at each start
+	}
+	cfg.Volumes = vols
 	img, err := s.Resolve(cfg.Image)
 	if errors.Is(err, image.ErrNotFound) && stdio.Pull != nil {
 		img, err = s.Pull(context.Background(), cfg.Image, *stdio.Pull)

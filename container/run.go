@@ -98,6 +98,12 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 	if err := writeEtcFiles(spec, cfg, filepath.Join(dir, "userdata")); err != nil {
 		return nil, err
 	}
+	// The init binds a source only if it is still what this resolves.
+	mounts, err := resolveVolumes(spec.Mounts)
+	if err != nil {
+		return nil, err
+	}
+	spec.Mounts = mounts
 	return spec, nil
 }
 

@@ -300,10 +300,11 @@ func TestBuildSpecLayoutAndNetwork(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			src := t.TempDir()
 			s, c := specFixture(t, Config{
 				Image: "img", Network: tt.network, Hostname: tt.hostname, ReadOnly: true,
 				Env: []string{"USER_VAR=1"}, StorageDriver: "vfs",
-				Volumes: []runtime.Mount{{Type: "bind", Source: "/src", Target: "/dst"}},
+				Volumes: []runtime.Mount{{Type: "bind", Source: src, Target: "/dst"}},
 			})
 			img := &image.Image{
 				ID:     "sha256:" + strings.Repeat("0", 64),
@@ -326,8 +327,8 @@ func TestBuildSpecLayoutAndNetwork(t *testing.T) {
 				l.Work != filepath.Join(dir, "work") || l.Target != filepath.Join(dir, "merged") || len(l.HostDirs) != 0 {
 				t.Errorf("Rootfs = %+v, want the image's layers under %s", l, dir)
 			}
-			if len(spec.Mounts) != 1 || spec.Mounts[0].Target != "/dst" {
-				t.Errorf("Mounts = %+v, want the one volume", spec.Mounts)
+			if len(spec.Mounts) != 1 || spec.Mounts[0].Target != "/dst" || spec.Mounts[0].Ino == 0 {
+				t.Errorf("Mounts = %+v, want the one volume, with the identity of its source", spec.Mounts)
 			}
 			wantEnv := []string{defaultPath, "HOSTNAME=" + tt.wantHostname, "IMG_VAR=2", "USER_VAR=1"}
 			if !slices.Equal(spec.Process.Env, wantEnv) {

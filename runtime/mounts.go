@@ -28,6 +28,20 @@ func setupRootfs(spec *Spec) error {
 			return fmt.Errorf("setting the hostname %q: %w", spec.Hostname, err)
 		}
 	}
+	// Volumes are cloned before the root exists, so that no clone can
+	// hold the sandbox's own mounts (volume.go).
+	vols := make([]detachedVolume, len(spec.Mounts))
+	for i, m := range spec.Mounts {
+		if m.Type != "bind" {
+			continue
+		}
+		v, err := cloneVolume(m)
+		if err != nil {
+			return err
+		}
+		defer v.tree.Close()
+		vols[i] = v
+	}
 	res, err := fuseoverlay.Mount(spec.Rootfs)
 	if err != nil {
 		return err
@@ -35,7 +49,7 @@ func setupRootfs(spec *Spec) error {
 	report(status{Type: "rootfs", Driver: string(res.Driver), Msg: res.Reason})
 	Trace("rootfs mounted (%s)", res.Driver)
 	rootDir := spec.Rootfs.Target
-	if err := prepareRootfs(spec, rootDir); err != nil {
+	if err := prepareRootfs(spec, rootDir, vols); err != nil {
 		return err
 	}
 	Trace("mounts done")
@@ -65,7 +79,7 @@ var (
 	readOnlyPaths = []string{"proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus", "proc/fs", "proc/asound"}
 )
 
-func prepareRootfs(spec *Spec, rootDir string) error {
+func prepareRootfs(spec *Spec, rootDir string, vols []detachedVolume) error {
 	root, err := os.OpenRoot(rootDir)
 	if err != nil {
 		return fmt.Errorf("opening the container root %q: %w", rootDir, err)
@@ -108,7 +122,7 @@ func prepareRootfs(spec *Spec, rootDir string) error {
 			m.bind(f.src, f.dst, false, false)
 		}
 	}
-	for _, v := range spec.Mounts {
+	for i, v := range spec.Mounts {
 		target := strings.TrimPrefix(filepath.Clean(v.Target), "/")
 		switch v.Type {
 		case "tmpfs":
@@ -118,7 +132,7 @@ func prepareRootfs(spec *Spec, rootDir string) error {
 			}
 			m.mount(target, "tmpfs", "tmpfs", flags, v.Options)
 		default:
-			m.bind(v.Source, target, true, v.ReadOnly)
+			m.attach(vols[i], target)
 		}
 	}
 	for _, p := range maskedFiles {
@@ -212,6 +226,21 @@ func (m *mounter) bind(src, rel string, rec, readOnly bool) {
 	}
 	if err != nil {
 		m.err = fmt.Errorf("binding %q on /%s: %w", src, rel, err)
+	}
+}
+
+// attach moves a detached volume tree onto rel.
+func (m *mounter) attach(v detachedVolume, rel string) {
+	if m.err != nil {
+		return
+	}
+	t, err := m.target(rel, !v.dir)
+	if err == nil {
+		err = unix.MoveMount(int(v.tree.Fd()), "", int(t.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
+		t.Close()
+	}
+	if err != nil {
+		m.err = fmt.Errorf("mounting volume %q on /%s: %w", v.tree.Name(), rel, err)
 	}
 }
 

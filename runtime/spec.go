@@ -57,10 +57,14 @@ type Spec struct {
 // Mount is a volume: a host path bound into the container, or a tmpfs.
 type Mount struct {
 	Type     string // "bind" or "tmpfs"
-	Source   string // host path (bind)
+	Source   string // host path (bind), with no symbolic link left (ResolveVolumeSource)
 	Target   string // absolute path in the container
 	ReadOnly bool
 	Options  string // tmpfs data, e.g. "size=64m"
+	// Dev and Ino are what Source named when the CLI resolved it before
+	// this start: the init binds it only if it still is that file.
+	Dev uint64 `json:",omitempty"`
+	Ino uint64 `json:",omitempty"`
 }
 
 // Process is the payload.
