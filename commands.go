@@ -100,6 +100,7 @@ type runFlags struct {
 	name, workdir, user, hostname, net, entrypoint, driver string
 	rm, interactive, tty, readOnly, detach                 bool
 	env, envFiles, volumes, ports, capAdd, capDrop         []string
+	securityOpts                                           []string
 	dns, addHosts                                          []string
 	memory, memorySwap, restart, file                      string
 	cpus                                                   float64
@@ -137,6 +138,7 @@ func (f *runFlags) add(fs *pflag.FlagSet, all bool) {
 	fs.StringVar(&f.driver, "storage-driver", "", "overlay, fuse-overlayfs or vfs (default: the first that works)")
 	fs.StringArrayVar(&f.capAdd, "cap-add", nil, "add a capability (like NET_ADMIN)")
 	fs.StringArrayVar(&f.capDrop, "cap-drop", nil, "drop a capability (or ALL)")
+	fs.StringArrayVar(&f.securityOpts, "security-opt", nil, "seccomp=default|unconfined|PROFILE.json, no-new-privileges[=false], fakeroot=true|false")
 	fs.StringVar(&f.memory, "memory", "", "memory limit, like 512MiB")
 	fs.StringVar(&f.memorySwap, "memory-swap", "", "memory plus swap limit")
 	fs.Float64Var(&f.cpus, "cpus", 0, "CPU limit, like 1.5")
@@ -301,6 +303,14 @@ func (f *runFlags) layer(fs *pflag.FlagSet, img string, cmd []string) (*config.A
 		}
 		if len(vals) > 0 {
 			set("security." + strings.ReplaceAll(flag, "-", "_"))
+		}
+	}
+	for _, opt := range f.securityOpts {
+		key, err := config.ParseSecurityOpt(opt, &a.Security)
+		if err != nil {
+			errs = append(errs, err)
+		} else if key != "" {
+			set(key)
 		}
 	}
 	return a, errors.Join(errs...)

@@ -77,7 +77,83 @@ type Security struct {
 	CapAdd          []string
 	CapDrop         []string
 	NoNewPrivileges bool
-	Seccomp         string // "default", "unconfined" or a profile path
+	Seccomp         string // "default", "unconfined" or a profile's absolute path
+	// FakeRoot is root emulation in single-id mode (a seccomp filter that
+	// makes chown and setuid-family calls succeed without effect): nil is
+	// the default, on in single-id mode; it is never on with subordinate
+	// ids, where the ids exist.
+	FakeRoot *bool `json:",omitempty"`
+}
+
+// securityKeys are the keys of [security], as launch files, config.toml
+// and --security-opt spell them.
+var securityKeys = []string{"cap_add", "cap_drop", "no_new_privileges", "seccomp", "fakeroot"}
+
+// SeccompProfile checks a seccomp setting ("default", "unconfined", or a
+// profile file) and returns it with a path made absolute against dir.
+func SeccompProfile(v, dir string) (string, error) {
+	switch v {
+	case "default", "unconfined":
+		return v, nil
+	case "":
+		return "", errors.New(`empty: use "default", "unconfined" or a profile file (Docker's JSON format)`)
+	}
+	if !filepath.IsAbs(v) {
+		v = filepath.Join(dir, v)
+	}
+	f, err := os.Open(v)
+	if err != nil {
+		return "", fmt.Errorf("%w (a profile file in Docker's JSON format, or \"default\" or \"unconfined\")", err)
+	}
+	f.Close()
+	return v, nil
+}
+
+// ParseSecurityOpt applies one --security-opt value to sec, as Docker and
+// Podman spell them (KEY=VALUE, or the older KEY:VALUE), and returns the
+// launch key it set ("" for an accepted no-op).
+func ParseSecurityOpt(opt string, sec *Security) (string, error) {
+	k, v, hasValue := strings.Cut(opt, "=")
+	if !hasValue {
+		k, v, hasValue = strings.Cut(opt, ":")
+	}
+	boolValue := func() (bool, error) {
+		if !hasValue {
+			return true, nil
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, fmt.Errorf("--security-opt %s: %q is not true or false", k, v)
+		}
+		return b, nil
+	}
+	switch k {
+	case "seccomp":
+		wd, _ := os.Getwd()
+		p, err := SeccompProfile(v, wd)
+		if err != nil {
+			return "", fmt.Errorf("--security-opt seccomp=%s: %w", v, err)
+		}
+		sec.Seccomp = p
+		return "security.seccomp", nil
+	case "no-new-privileges":
+		b, err := boolValue()
+		sec.NoNewPrivileges = b
+		return "security.no_new_privileges", err
+	case "fakeroot":
+		b, err := boolValue()
+		sec.FakeRoot = &b
+		return "security.fakeroot", err
+	case "label", "apparmor":
+		// Podman's scripts say label=disable or apparmor=unconfined: sandbox
+		// applies neither SELinux labels nor AppArmor profiles to payloads,
+		// so that is what they get anyway.
+		if v == "disable" || v == "unconfined" {
+			return "", nil
+		}
+		return "", fmt.Errorf("--security-opt %s: sandbox applies no %s to payloads (only %s=%s is accepted, as a no-op)", opt, map[string]string{"label": "SELinux labels", "apparmor": "AppArmor profiles"}[k], k, map[string]string{"label": "disable", "apparmor": "unconfined"}[k])
+	}
+	return "", fmt.Errorf("--security-opt %q: unknown option; use seccomp=default|unconfined|PROFILE.json, no-new-privileges[=true|false] or fakeroot=true|false", opt)
 }
 
 // MinPids is the fewest processes (threads, for the kernel) a container
@@ -738,15 +814,21 @@ func (d *decoder) security(a *App, v *Value) {
 			}
 		case "seccomp":
 			if s, ok := d.str(key, e); ok {
-				if s != "default" && s != "unconfined" {
-					d.errorf(e.Pos, "%s = %q: only \"default\" and \"unconfined\" are supported yet (custom profiles are not)", key, s)
+				p, err := SeccompProfile(s, d.dir)
+				if err != nil {
+					d.errorf(e.Pos, "%s = %q: %v", key, s, err)
 					continue
 				}
-				a.Security.Seccomp = s
+				a.Security.Seccomp = p
+				a.Sources[key] = e.Pos.String()
+			}
+		case "fakeroot":
+			if b, ok := d.bool(key, e); ok {
+				a.Security.FakeRoot = &b
 				a.Sources[key] = e.Pos.String()
 			}
 		default:
-			d.unknown(k, e, []string{"cap_add", "cap_drop", "no_new_privileges", "seccomp"})
+			d.unknown(k, e, securityKeys)
 		}
 	}
 }

@@ -167,6 +167,8 @@ func apply(dst, src *App, key string) bool {
 		dst.Security.NoNewPrivileges = src.Security.NoNewPrivileges
 	case "security.seccomp":
 		dst.Security.Seccomp = src.Security.Seccomp
+	case "security.fakeroot":
+		dst.Security.FakeRoot = src.Security.FakeRoot
 	default:
 		return false
 	}
@@ -247,6 +249,7 @@ func (a *App) WriteTOML(w io.Writer, explain bool) {
 	for _, f := range []struct{ key, val string }{
 		{"cap_add", list(a.Security.CapAdd)}, {"cap_drop", list(a.Security.CapDrop)},
 		{"no_new_privileges", strconv.FormatBool(a.Security.NoNewPrivileges)}, {"seccomp", str(a.Security.Seccomp)},
+		{"fakeroot", strconv.FormatBool(a.Security.FakeRoot != nil && *a.Security.FakeRoot)},
 	} {
 		if has("security." + f.key) {
 			line("security."+f.key, f.key+" = "+f.val)
