@@ -60,7 +60,7 @@ func NewRelay(stdin, stdout, stderr *os.File) (*Relay, error) {
 			return fail(err)
 		}
 	} else {
-		pr, pw, err := os.Pipe()
+		pr, pw, err := relayPipe()
 		if err != nil {
 			return fail(fmt.Errorf("creating the stdin pipe: %w", err))
 		}
@@ -75,7 +75,7 @@ func NewRelay(stdin, stdout, stderr *os.File) (*Relay, error) {
 			}
 			continue
 		}
-		pr, pw, err := os.Pipe()
+		pr, pw, err := relayPipe()
 		if err != nil {
 			return fail(fmt.Errorf("creating an output pipe: %w", err))
 		}
@@ -85,6 +85,21 @@ func NewRelay(stdin, stdout, stderr *os.File) (*Relay, error) {
 	}
 	return r, nil
 }
+
+// relayPipe is a pipe as large as an unprivileged user may make one (1 MiB
+// by default): a payload that writes in small pieces runs on while the
+// relay sleeps, instead of waking it every 64 KiB.
+func relayPipe() (r, w *os.File, err error) {
+	if r, w, err = os.Pipe(); err != nil {
+		return nil, nil, err
+	}
+	unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, relayPipeSize)
+	return r, w, nil
+}
+
+// relayPipeSize is fs.pipe-max-size's default; a smaller limit just leaves
+// the pipe as it was.
+const relayPipeSize = 1 << 20
 
 // Child returns the payload's ends of the streams.
 func (r *Relay) Child() [3]*os.File { return r.child }

@@ -7,12 +7,15 @@
 //	go run ./scripts/benchstart [-n 50] [-sandbox PATH]
 //	go run ./scripts/benchstart -pull [-n 3] [-debian-rootfs FILE.tar]
 //	go run ./scripts/benchstart -net [-n 20]
+//	go run ./scripts/benchstart -seal [-n 50]
 //
 // With -pull it measures pull+unpack from a local registry (Debian's
 // docker-registry) instead: sandbox, podman and skopeo+umoci, with times,
 // ratios and peak RSS. With -net it measures private networks: start-to-exit
 // with --net host, pasta and slirp4netns next to podman's default network,
-// and the throughput of 256 MiB sent through a published port.
+// and the throughput of 256 MiB sent through a published port. With -seal
+// it measures what sealing the sandbox costs: the seccomp filter's share of
+// start-up, and the stdio relay's throughput next to bwrap and podman.
 //
 // Each round runs every tool once, in turn (starting with a different one
 // each round), so that drift in the machine's load hits all of them alike.
@@ -46,6 +49,7 @@ func main() {
 	pull := flag.Bool("pull", false, "measure pull+unpack from a local registry instead of start-up")
 	debian := flag.String("debian-rootfs", "", "with -pull: a Debian rootfs tarball to serve as debian:bookworm")
 	netMode := flag.Bool("net", false, "measure private networks (start-up and published-port throughput) instead")
+	seal := flag.Bool("seal", false, "measure the seccomp filter's start-up cost and the stdio relay's throughput instead")
 	flag.Parse()
 	if os.Getuid() == 0 {
 		fail("run as an unprivileged user: rootless start-up is what is measured (e.g. runuser -u USER -- go run ./scripts/benchstart)")
@@ -69,6 +73,10 @@ func main() {
 	check(busyboxRootfs(rootfs, tarball))
 	if *netMode {
 		benchNet(*sandbox, work, tarball, *n)
+		return
+	}
+	if *seal {
+		benchSeal(*sandbox, work, rootfs, tarball, *n)
 		return
 	}
 
