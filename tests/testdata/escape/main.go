@@ -41,6 +41,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,6 +50,12 @@ import (
 
 	"golang.org/x/sys/unix"
 )
+
+// Keyrings and seccomp filters belong to a thread, not to the process: the
+// main goroutine stays on the main thread, so that the keyring hostkeys
+// joins is the one it adds keys to, checks and hands to sandbox (forked
+// from this thread), and the one keys joins is the one it reads from.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	if len(os.Args) < 2 {
