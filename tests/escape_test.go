@@ -333,6 +333,7 @@ func (e *escEnv) testTerminal(t *testing.T) {
 		if strings.Contains(got, "hunter2") {
 			t.Errorf("a process left behind by sandbox exec read what the user typed afterwards: %q\nits descriptors: %s", got, log)
 		}
+		t.Logf("exec returned after %v; the background probe's log:\n%s", r.elapsed.Round(time.Millisecond), log)
 		_ = screen
 	})
 }
@@ -365,10 +366,12 @@ func (e *escEnv) testSymlinkVolume(t *testing.T) {
 				if !strings.Contains(r.stderr, "symbolic link") {
 					t.Errorf("refused, but the message does not say it is a symbolic link:\n%s", r)
 				}
+				t.Logf("refused: %s", strings.TrimSpace(r.stderr))
 			case r.code == 0:
 				if strings.Contains(r.stdout, c.marker) {
 					t.Errorf("-v %s:/data followed the link the sandbox planted: /data lists %s of the user's home:\n%s", c.src, c.marker, r)
 				}
+				t.Logf("bound without following the link; /data lists %q", r.stdout)
 			default:
 				t.Errorf("want 125 naming the symbolic link, or a volume of the link's own location:\n%s", r)
 			}
