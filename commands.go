@@ -482,6 +482,9 @@ func shellCommand() *command {
 				if dash > 1 {
 					return &usageError{lookup("shell"), fmt.Errorf("unexpected %q before --", args[1])}
 				}
+			case len(args) > 1 && args[1] == "--":
+				// Flags end at IMAGE, so pflag kept this -- as an argument.
+				img, cmd = args[0], args[2:]
 			case len(args) > 1:
 				return &usageError{lookup("shell"), fmt.Errorf("put the command after --: sandbox shell %s -- %s", args[0], args[1])}
 			case len(args) == 1:
