@@ -1,0 +1,262 @@
+package seccomp
+
+import (
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// archGroup is the architectures that share one audit arch: x86_64 and
+// x32 do, told apart by __X32_SYSCALL_BIT in the syscall number.
+type archGroup struct {
+	audit       uint32
+	at          label
+	native, x32 *archInfo
+}
+
+// program lays out the filter:
+//
+//	load arch; one jeq per audit arch; ret KILL_PROCESS
+//	per audit arch: load nr; [x86_64: split off x32]; binary search
+//	shared verdicts (argument checks used by several ranges)
+func (c *compiler) program(archs []*archInfo, spans map[*archInfo][]span) ([]bpf.Instruction, error) {
+	a := &c.asm
+	var groups []*archGroup
+	for _, ar := range archs {
+		for _, s := range spans[ar] {
+			if len(s.v.checks) > 0 {
+				c.uses[s.key]++
+			}
+		}
+		var g *archGroup
+		for _, e := range groups {
+			if e.audit == ar.audit {
+				g = e
+			}
+		}
+		if g == nil {
+			g = &archGroup{audit: ar.audit, at: a.newLabel()}
+			groups = append(groups, g)
+		}
+		if ar.isX32() {
+			g.x32 = ar
+		} else {
+			g.native = ar
+		}
+	}
+
+	a.load(offArch)
+	for _, g := range groups {
+		a.jump(bpf.JumpEqual, g.audit, g.at, next)
+	}
+	a.ret(retKillProcess)
+	for _, g := range groups {
+		a.mark(g.at)
+		a.load(offNr)
+		if g.audit == unix.AUDIT_ARCH_X86_64 {
+			// Numbers with __X32_SYSCALL_BIT are x32 calls, except -1
+			// (no syscall, as a tracer may set it), which libseccomp
+			// leaves to x86_64.
+			low := a.newLabel()
+			a.jump(bpf.JumpGreaterOrEqual, x32SyscallBit, next, low)
+			a.jump(bpf.JumpEqual, 0xffffffff, low, next)
+			if g.x32 != nil {
+				c.search(spans[g.x32])
+			} else {
+				a.ret(retKillProcess)
+			}
+			a.mark(low)
+		}
+		if g.native != nil {
+			c.search(spans[g.native])
+		} else {
+			a.ret(retKillProcess)
+		}
+	}
+	for i, v := range c.order {
+		a.mark(c.orderAt[i])
+		c.emitVerdict(v)
+	}
+	return a.assemble()
+}
+
+// search emits a balanced binary search over spans, which are sorted and
+// cover every number: each level halves them with one jge.
+func (c *compiler) search(s []span) {
+	if len(s) == 1 {
+		c.leaf(s[0])
+		return
+	}
+	mid := len(s) / 2
+	right := c.asm.newLabel()
+	c.asm.jump(bpf.JumpGreaterOrEqual, s[mid].lo, right, next)
+	c.search(s[:mid])
+	c.asm.mark(right)
+	c.search(s[mid:])
+}
+
+// leaf emits a span's verdict: a return, or its argument checks, inline
+// when no other span has the same, else as a jump to a shared block.
+func (c *compiler) leaf(s span) {
+	if len(s.v.checks) == 0 {
+		c.asm.ret(s.v.final)
+		return
+	}
+	if c.uses[s.key] == 1 {
+		c.emitVerdict(s.v)
+		return
+	}
+	l, ok := c.blocks[s.key]
+	if !ok {
+		l = c.asm.newLabel()
+		c.blocks[s.key] = l
+		c.order = append(c.order, s.v)
+		c.orderAt = append(c.orderAt, l)
+	}
+	c.asm.jumpTo(l)
+}
+
+// emitVerdict emits checks tried in order, the first that holds deciding.
+func (c *compiler) emitVerdict(v *verdict) {
+	for i := 0; i < len(v.checks); {
+		if n := eqRun(v.checks[i:]); n > 1 {
+			c.eqSet(v.checks[i : i+n])
+			i += n
+			continue
+		}
+		ch := v.checks[i]
+		fail := c.asm.newLabel()
+		for _, cd := range ch.conds {
+			c.cond(cd, fail)
+		}
+		c.asm.ret(ch.action)
+		c.asm.mark(fail)
+		i++
+	}
+	c.asm.ret(v.final)
+}
+
+// eqRun counts the checks at the start of cs that each test one argument
+// for equality and return the same: Docker's rules for socket (one per
+// address family) and personality are such runs.
+func eqRun(cs []check) int {
+	n := 0
+	for _, ch := range cs {
+		if len(ch.conds) != 1 || ch.conds[0].op != specs.OpEqualTo || ch.action != cs[0].action {
+			break
+		}
+		c, c0 := ch.conds[0], cs[0].conds[0]
+		if c.index != c0.index || c.wide != c0.wide || (c.wide && c.value>>32 != c0.value>>32) {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// eqSet emits a run of eqRun as one set test: the argument is loaded
+// once and compared with each value in turn.
+func (c *compiler) eqSet(cs []check) {
+	a := &c.asm
+	first := cs[0].conds[0]
+	lo, hi := argOffsets(first.index)
+	hit, fail := a.newLabel(), a.newLabel()
+	if first.wide {
+		a.load(hi)
+		a.jump(bpf.JumpEqual, uint32(first.value>>32), next, fail)
+	}
+	a.load(lo)
+	for i, ch := range cs {
+		miss := next
+		if i == len(cs)-1 {
+			miss = fail
+		}
+		a.jump(bpf.JumpEqual, uint32(ch.conds[0].value), hit, miss)
+	}
+	a.mark(hit)
+	a.ret(cs[0].action)
+	a.mark(fail)
+}
+
+// cond emits one argument comparison, falling through when it holds and
+// jumping to fail when not. On 64-bit architectures the high words decide
+// unless they are equal; the comparisons are unsigned, as in libseccomp.
+func (c *compiler) cond(cd cond, fail label) {
+	a := &c.asm
+	lo, hi := argOffsets(cd.index)
+	vlo, vhi := uint32(cd.value), uint32(cd.value>>32)
+	dlo, dhi := uint32(cd.value2), uint32(cd.value2>>32)
+	if !cd.wide {
+		a.load(lo)
+		switch cd.op {
+		case specs.OpEqualTo:
+			a.jump(bpf.JumpEqual, vlo, next, fail)
+		case specs.OpNotEqual:
+			a.jump(bpf.JumpEqual, vlo, fail, next)
+		case specs.OpGreaterThan:
+			a.jump(bpf.JumpGreaterThan, vlo, next, fail)
+		case specs.OpGreaterEqual:
+			a.jump(bpf.JumpGreaterOrEqual, vlo, next, fail)
+		case specs.OpLessThan:
+			a.jump(bpf.JumpGreaterOrEqual, vlo, fail, next)
+		case specs.OpLessEqual:
+			a.jump(bpf.JumpGreaterThan, vlo, fail, next)
+		case specs.OpMaskedEqual:
+			c.masked(vlo, dlo, fail)
+		}
+		return
+	}
+	pass := a.newLabel()
+	switch cd.op {
+	case specs.OpEqualTo:
+		a.load(hi)
+		a.jump(bpf.JumpEqual, vhi, next, fail)
+		a.load(lo)
+		a.jump(bpf.JumpEqual, vlo, next, fail)
+	case specs.OpNotEqual:
+		a.load(hi)
+		a.jump(bpf.JumpEqual, vhi, next, pass)
+		a.load(lo)
+		a.jump(bpf.JumpEqual, vlo, fail, next)
+	case specs.OpGreaterThan, specs.OpGreaterEqual:
+		a.load(hi)
+		a.jump(bpf.JumpGreaterThan, vhi, pass, next)
+		a.jump(bpf.JumpEqual, vhi, next, fail)
+		a.load(lo)
+		if cd.op == specs.OpGreaterThan {
+			a.jump(bpf.JumpGreaterThan, vlo, next, fail)
+		} else {
+			a.jump(bpf.JumpGreaterOrEqual, vlo, next, fail)
+		}
+	case specs.OpLessThan, specs.OpLessEqual:
+		a.load(hi)
+		a.jump(bpf.JumpGreaterThan, vhi, fail, next)
+		a.jump(bpf.JumpEqual, vhi, next, pass)
+		a.load(lo)
+		if cd.op == specs.OpLessThan {
+			a.jump(bpf.JumpGreaterOrEqual, vlo, fail, next)
+		} else {
+			a.jump(bpf.JumpGreaterThan, vlo, fail, next)
+		}
+	case specs.OpMaskedEqual:
+		// A word the mask clears entirely holds (specialize made sure
+		// the value has no bits there).
+		if vhi != 0 {
+			a.load(hi)
+			c.masked(vhi, dhi, fail)
+		}
+		if vlo != 0 {
+			a.load(lo)
+			c.masked(vlo, dlo, fail)
+		}
+	}
+	a.mark(pass)
+}
+
+// masked tests (A & mask) == want.
+func (c *compiler) masked(mask, want uint32, fail label) {
+	if mask != 0xffffffff {
+		c.asm.and(mask)
+	}
+	c.asm.jump(bpf.JumpEqual, want, next, fail)
+}
