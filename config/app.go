@@ -851,6 +851,14 @@ func CapNumber(name string) int {
 	return -1
 }
 
+// CapName is the CAP_ name of capability number n ("" if unknown).
+func CapName(n int) string {
+	if n < 0 || n >= len(capNames) {
+		return ""
+	}
+	return "CAP_" + capNames[n]
+}
+
 // NormalizeCap turns "net_admin", "NET_ADMIN" or "CAP_NET_ADMIN" into
 // "CAP_NET_ADMIN"; "ALL" stays.
 func NormalizeCap(c string) (string, error) {

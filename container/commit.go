@@ -15,7 +15,7 @@ import (
 // mountPoints are what sandbox itself may create in a container's writable
 // layer as mount targets; commit leaves them out while they are empty, as
 // docker does, so that an image never carries an empty /etc/hosts.
-var mountPoints = []string{"proc", "sys", "dev", "etc/hosts", "etc/resolv.conf", "etc/hostname"}
+var mountPoints = []string{"proc", "sys", "dev", "etc/hosts", "etc/resolv.conf", "etc/hostname", runtime.AptConfigPath}
 
 // Commit makes a new image of the container ref: its image plus the
 // container's writable layer as one more layer (deletions as whiteouts).

@@ -12,6 +12,7 @@ import (
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/network"
 	"github.com/sandbox-dev/sandbox/runtime"
+	"github.com/sandbox-dev/sandbox/userns"
 )
 
 // Config is how a container is run: the run flags, parsed. It is stored in
@@ -109,6 +110,13 @@ func (c *Config) Validate() error {
 			} else if err != nil {
 				errs = append(errs, err)
 			}
+		}
+	}
+	if p := c.Security.Seccomp; p != "" && p != "default" && p != "unconfined" {
+		// A profile file is read and compiled now, so that a mistake in it
+		// makes nothing.
+		if _, err := seccompFilter(c.Security, runtime.BoundingSet(c.Security.CapAdd, c.Security.CapDrop), userns.Mapping{}); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.Hostname != "" && (len(c.Hostname) > 64 || strings.ContainsAny(c.Hostname, " /\t\n")) {

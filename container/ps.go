@@ -148,6 +148,12 @@ type HostConfig struct {
 	AutoRemove     bool
 	StorageDriver  string
 	RestartPolicy  RestartPolicy
+	CapAdd         []string
+	CapDrop        []string
+	// SecurityOpt is what applies, in --security-opt's words:
+	// seccomp=default|unconfined|PROFILE, no-new-privileges=BOOL,
+	// fakeroot=BOOL (fake root in effect, which only single-id mode has).
+	SecurityOpt []string
 }
 
 // RestartPolicy is docker's HostConfig.RestartPolicy.
@@ -168,7 +174,9 @@ func Inspect(s *image.Store, ref string) (*Details, error) {
 		RestartCount: st.RestartCount,
 		Config:       c.Config, Mounts: c.Config.Volumes,
 		HostConfig: HostConfig{NetworkMode: netMode(c.Config.Network), ReadonlyRootfs: c.Config.ReadOnly, AutoRemove: c.Config.Rm, StorageDriver: string(c.Config.StorageDriver),
-			RestartPolicy: RestartPolicy{Name: c.Config.Restart}},
+			RestartPolicy: RestartPolicy{Name: c.Config.Restart},
+			CapAdd:        c.Config.Security.CapAdd, CapDrop: c.Config.Security.CapDrop,
+			SecurityOpt: securityOpts(c.Config.Security, s.Mapping)},
 	}
 	if len(cmd) > 0 {
 		d.Path, d.Args = cmd[0], cmd[1:]

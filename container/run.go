@@ -104,6 +104,20 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 		return nil, err
 	}
 	spec.Mounts = mounts
+	filter, err := seccompFilter(cfg.Security, spec.Caps, s.Mapping)
+	if err != nil {
+		return nil, err
+	}
+	if filter != nil {
+		spec.Seccomp, spec.SeccompFlags = filter.Bytes(), filter.Flags
+	}
+	if FakeRoot(cfg.Security, s.Mapping) {
+		p := filepath.Join(dir, "userdata", "apt-fakeroot.conf")
+		if err := os.WriteFile(p, []byte(aptFakeRoot), 0o644); err != nil {
+			return nil, fmt.Errorf("writing the container's apt configuration: %w", err)
+		}
+		spec.AptConfig = p
+	}
 	return spec, nil
 }
 

@@ -69,6 +69,9 @@ func setupRootfs(spec *Spec) error {
 // always nodev, so device nodes must come from the host's devtmpfs.
 var devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
+// AptConfigPath is where Spec.AptConfig goes, relative to the root.
+const AptConfigPath = "etc/apt/apt.conf.d/00sandbox-fakeroot"
+
 // maskedFiles and maskedDirs hide kernel information a container has no
 // business reading; readOnlyPaths may be read but never written. These are
 // the lists docker and podman use.
@@ -121,6 +124,9 @@ func prepareRootfs(spec *Spec, rootDir string, vols []detachedVolume) error {
 		if f.src != "" {
 			m.bind(f.src, f.dst, false, false)
 		}
+	}
+	if fi, err := root.Lstat(filepath.Dir(AptConfigPath)); spec.AptConfig != "" && err == nil && fi.IsDir() {
+		m.bind(spec.AptConfig, AptConfigPath, false, true)
 	}
 	for i, v := range spec.Mounts {
 		target := strings.TrimPrefix(filepath.Clean(v.Target), "/")

@@ -49,8 +49,8 @@ func fakerootDebs(t *testing.T) string {
 					content string
 					mode    os.FileMode
 				}{
-					"DEBIAN/control": {fmt.Sprintf("Package: %s\nVersion: 1.0\nArchitecture: all\nMaintainer: sandbox tests <tests@example.invalid>\nDescription: fake root test package\n", name), 0o644},
-					"DEBIAN/postinst": {fmt.Sprintf("#!/bin/sh\nset -e\nif [ \"$1\" = configure ]; then\n\ttouch /opt/%[1]s/by-postinst\n\tchown 1000:1000 /opt/%[1]s/by-postinst\nfi\n", name), 0o755},
+					"DEBIAN/control":                 {fmt.Sprintf("Package: %s\nVersion: 1.0\nArchitecture: all\nMaintainer: sandbox tests <tests@example.invalid>\nDescription: fake root test package\n", name), 0o644},
+					"DEBIAN/postinst":                {fmt.Sprintf("#!/bin/sh\nset -e\nif [ \"$1\" = configure ]; then\n\ttouch /opt/%[1]s/by-postinst\n\tchown 1000:1000 /opt/%[1]s/by-postinst\nfi\n", name), 0o755},
 					"opt/" + name + "/owned-by-1000": {"owned by 1000\n", 0o644},
 				}
 				for rel, f := range files {
