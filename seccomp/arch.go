@@ -3,8 +3,6 @@ package seccomp
 import (
 	"encoding/binary"
 	"runtime"
-	"slices"
-	"strings"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -47,13 +45,19 @@ func (a *archInfo) isX32() bool { return a.name == specs.ArchX32 }
 
 // lookup returns the number of a syscall on this architecture.
 func (a *archInfo) lookup(name string) (uint32, bool) {
-	i, ok := slices.BinarySearchFunc(a.table, name, func(e sysno, name string) int {
-		return strings.Compare(e.name, name)
-	})
-	if !ok {
-		return 0, false
+	lo, hi := 0, len(a.table)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if a.table[m].name < name {
+			lo = m + 1
+		} else {
+			hi = m
+		}
 	}
-	return a.table[i].nr, true
+	if lo < len(a.table) && a.table[lo].name == name {
+		return a.table[lo].nr, true
+	}
+	return 0, false
 }
 
 func archByName(name specs.Arch) *archInfo {

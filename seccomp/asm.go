@@ -8,7 +8,7 @@ import (
 
 // label names a place in a program under construction. Label 0 (next) is
 // the instruction after the jump.
-type label int
+type label int32
 
 const next label = 0
 

@@ -1,11 +1,13 @@
 package seccomp
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -72,26 +74,21 @@ type check struct {
 }
 
 // verdict is what the filter does for one syscall number: the checks in
-// order, then final.
+// order, then final. key tells verdicts with checks apart ("" without).
 type verdict struct {
 	checks []check
 	final  uint32
+	key    string
 }
 
-func (v *verdict) key() string {
-	var b strings.Builder
-	for _, c := range v.checks {
-		fmt.Fprintf(&b, "%v>%#x;", c.conds, c.action)
-	}
-	fmt.Fprintf(&b, "%#x", v.final)
-	return b.String()
+func (v *verdict) same(w *verdict) bool {
+	return v.final == w.final && v.key == w.key
 }
 
 // span is a range of syscall numbers with one verdict.
 type span struct {
 	lo, hi uint32
-	v      *verdict
-	key    string
+	v      verdict
 }
 
 // Compile turns a profile (nil: allow everything) and rules that take
@@ -145,6 +142,7 @@ func Compile(p *specs.LinuxSeccomp, first []specs.LinuxSyscall) (*Program, error
 	}
 
 	c := &compiler{def: def, blocks: map[string]label{}, uses: map[string]int{}}
+	c.asm.items = make([]asmItem, 0, 2048)
 	spans := make(map[*archInfo][]span)
 	for _, a := range archs {
 		spans[a] = c.spans(a, rules)
@@ -224,50 +222,55 @@ type compiler struct {
 // architecture and returns the ranges of equal verdicts, covering 0 to
 // 2^32-1.
 func (c *compiler) spans(a *archInfo, rules []rule) []span {
-	byNr := map[uint32][]int{} // rule indexes per syscall number, in order
-	var largest uint32
-	known := false
+	// Which rules name which numbers, by number, each in rule order.
+	type use struct {
+		nr   uint32
+		rule int
+	}
+	var uses []use
 	for i, r := range rules {
 		for _, name := range r.names {
-			nr, ok := a.lookup(name)
-			if !ok {
-				continue
+			if nr, ok := a.lookup(name); ok {
+				uses = append(uses, use{nr, i})
 			}
-			if l := byNr[nr]; len(l) == 0 || l[len(l)-1] != i {
-				byNr[nr] = append(l, i)
-			}
-			known = true
-			largest = max(largest, nr)
 		}
 	}
-	nrs := make([]uint32, 0, len(byNr))
-	for nr := range byNr {
-		nrs = append(nrs, nr)
-	}
-	slices.Sort(nrs)
+	slices.SortFunc(uses, func(x, y use) int {
+		if x.nr != y.nr {
+			return cmp.Compare(x.nr, y.nr)
+		}
+		return cmp.Compare(x.rule, y.rule)
+	})
 
-	defV := &verdict{final: c.def}
-	var out []span
-	appendSpan := func(lo, hi uint32, v *verdict) {
-		k := v.key()
-		if n := len(out); n > 0 && out[n-1].key == k && out[n-1].hi+1 == lo {
+	defV := verdict{final: c.def}
+	out := make([]span, 0, len(uses)/2)
+	appendSpan := func(lo, hi uint32, v verdict) {
+		if n := len(out); n > 0 && out[n-1].v.same(&v) && out[n-1].hi+1 == lo {
 			out[n-1].hi = hi
 			return
 		}
-		out = append(out, span{lo: lo, hi: hi, v: v, key: k})
+		out = append(out, span{lo: lo, hi: hi, v: v})
 	}
 	var lo uint64
-	for _, nr := range nrs {
-		if uint64(nr) > lo {
-			appendSpan(uint32(lo), nr-1, defV)
+	var idx []int
+	for i, u := range uses {
+		if len(idx) == 0 || idx[len(idx)-1] != u.rule {
+			idx = append(idx, u.rule)
 		}
-		appendSpan(nr, nr, c.verdict(a, rules, byNr[nr]))
-		lo = uint64(nr) + 1
+		if i+1 < len(uses) && uses[i+1].nr == u.nr {
+			continue
+		}
+		if uint64(u.nr) > lo {
+			appendSpan(uint32(lo), u.nr-1, defV)
+		}
+		appendSpan(u.nr, u.nr, c.verdict(a, rules, idx))
+		lo = uint64(u.nr) + 1
+		idx = idx[:0]
 	}
 	if lo <= math.MaxUint32 {
 		rest := defV
-		if known && !allowsAll(c.def) {
-			rest = &verdict{final: retErrno | uint32(unix.ENOSYS)}
+		if len(uses) > 0 && !allowsAll(c.def) {
+			rest = verdict{final: retErrno | uint32(unix.ENOSYS)}
 		}
 		appendSpan(uint32(lo), math.MaxUint32, rest)
 	}
@@ -276,8 +279,8 @@ func (c *compiler) spans(a *archInfo, rules []rule) []span {
 
 // verdict is what the rules say for one syscall: the first rule whose
 // conditions all hold decides; when none does, the default action.
-func (c *compiler) verdict(a *archInfo, rules []rule, idx []int) *verdict {
-	v := &verdict{final: c.def}
+func (c *compiler) verdict(a *archInfo, rules []rule, idx []int) verdict {
+	v := verdict{final: c.def}
 	for _, i := range idx {
 		r := rules[i]
 		conds, ok := specialize(r.args, a.wide)
@@ -294,7 +297,31 @@ func (c *compiler) verdict(a *archInfo, rules []rule, idx []int) *verdict {
 	for n := len(v.checks); n > 0 && v.checks[n-1].action == v.final; n-- {
 		v.checks = v.checks[:n-1]
 	}
+	if len(v.checks) > 0 {
+		v.key = checksKey(v.checks)
+	}
 	return v
+}
+
+// checksKey spells out checks, so that ranges and blocks with the same
+// can be merged.
+func checksKey(checks []check) string {
+	var b []byte
+	for _, ch := range checks {
+		for _, c := range ch.conds {
+			b = strconv.AppendUint(b, uint64(c.index), 10)
+			b = append(b, c.op...)
+			b = strconv.AppendUint(b, c.value, 16)
+			b = append(b, ',')
+			b = strconv.AppendUint(b, c.value2, 16)
+			b = strconv.AppendBool(b, c.wide)
+			b = append(b, '&')
+		}
+		b = append(b, '>')
+		b = strconv.AppendUint(b, uint64(ch.action), 16)
+		b = append(b, ';')
+	}
+	return string(b)
 }
 
 // specialize prepares a rule's conditions for one architecture. It drops

@@ -24,8 +24,8 @@ func (c *compiler) program(archs []*archInfo, spans map[*archInfo][]span) ([]bpf
 	var groups []*archGroup
 	for _, ar := range archs {
 		for _, s := range spans[ar] {
-			if len(s.v.checks) > 0 {
-				c.uses[s.key]++
+			if s.v.key != "" {
+				c.uses[s.v.key]++
 			}
 		}
 		var g *archGroup
@@ -98,19 +98,19 @@ func (c *compiler) search(s []span) {
 // leaf emits a span's verdict: a return, or its argument checks, inline
 // when no other span has the same, else as a jump to a shared block.
 func (c *compiler) leaf(s span) {
-	if len(s.v.checks) == 0 {
+	if s.v.key == "" {
 		c.asm.ret(s.v.final)
 		return
 	}
-	if c.uses[s.key] == 1 {
-		c.emitVerdict(s.v)
+	if c.uses[s.v.key] == 1 {
+		c.emitVerdict(&s.v)
 		return
 	}
-	l, ok := c.blocks[s.key]
+	l, ok := c.blocks[s.v.key]
 	if !ok {
 		l = c.asm.newLabel()
-		c.blocks[s.key] = l
-		c.order = append(c.order, s.v)
+		c.blocks[s.v.key] = l
+		c.order = append(c.order, &s.v)
 		c.orderAt = append(c.orderAt, l)
 	}
 	c.asm.jumpTo(l)
