@@ -626,7 +626,9 @@ func infoCommand() *command {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("user namespace:\n  mode: %s\n  reason: %s\n  uid map: %v\n  gid map: %v\n", m.Mode, m.Reason, m.UIDs, m.GIDs)
+			fmt.Printf("user namespace:\n")
+			refusal := printUsernsAvailable()
+			fmt.Printf("  mode: %s\n  reason: %s\n  uid map: %v\n  gid map: %v\n", m.Mode, m.Reason, m.UIDs, m.GIDs)
 			root := paths.Data
 			if user.StorageRoot != "" {
 				root = user.StorageRoot
@@ -643,7 +645,9 @@ func infoCommand() *command {
 			} else {
 				driver, why, err := runtime.ProbeStorage(m, scratch)
 				release()
-				if err != nil {
+				if err != nil && refusal != nil {
+					fmt.Printf("  driver: unknown: probing failed: %v (user namespaces are refused: see above)\n", err)
+				} else if err != nil {
 					fmt.Printf("  driver: unknown: probing failed: %v\n", err)
 				} else {
 					fmt.Printf("  driver: %s (%s)\n", driver, why)
@@ -704,6 +708,19 @@ func humanSize(n int64) string {
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// printUsernsAvailable is the user namespace section's first line: whether
+// a host setting refuses user namespaces and, if one does, which and the
+// fix (every container and most commands need one). It returns the refusal.
+func printUsernsAvailable() *userns.Refusal {
+	r := userns.CheckRefusal("")
+	if r == nil {
+		fmt.Printf("  available: yes (no host setting refuses them)\n")
+		return nil
+	}
+	fmt.Printf("  available: no: refused by %s (%s)\n  to fix: %s\n", r.Setting, r.Why, r.Fix)
+	return r
+}
 
 // printCgroups is info's cgroups section: the version, where containers'
 // cgroups go, the delegated controllers and which limits will work.
