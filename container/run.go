@@ -111,7 +111,9 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 	if filter != nil {
 		spec.Seccomp, spec.SeccompFlags = filter.Bytes(), filter.Flags
 	}
-	if FakeRoot(cfg.Security, s.Mapping) {
+	// The host image's apt is the host's, which sandbox has no business
+	// configuring (and its /etc/apt is not the container's to write).
+	if FakeRoot(cfg.Security, s.Mapping) && !img.Host {
 		p := filepath.Join(dir, "userdata", "apt-fakeroot.conf")
 		if err := os.WriteFile(p, []byte(aptFakeRoot), 0o644); err != nil {
 			return nil, fmt.Errorf("writing the container's apt configuration: %w", err)
