@@ -137,7 +137,7 @@ func Compile(p *specs.LinuxSeccomp, first []specs.LinuxSyscall) (*Program, error
 	if err != nil {
 		return nil, err
 	}
-	if err := someKnown(rules, archs); err != nil {
+	if err := someKnown(rules[len(first):], archs); err != nil {
 		return nil, err
 	}
 
@@ -183,8 +183,8 @@ func profileArches(list []specs.Arch) ([]*archInfo, error) {
 	return out, nil
 }
 
-// someKnown refuses rules of which no syscall is known anywhere: such a
-// profile is most likely not meant for this machine. Unknown names
+// someKnown refuses a profile of which no syscall is known anywhere: it
+// is most likely not meant for this machine. Unknown names
 // otherwise are skipped, as runc does, because profiles list calls of
 // every architecture and kernel.
 func someKnown(rules []rule, archs []*archInfo) error {

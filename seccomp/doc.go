@@ -8,11 +8,13 @@
 // package only hands it the instructions and the flags.
 //
 // What the compiled filter does is what runc and libseccomp do with the
-// same profile: the same architectures (a call from an architecture the
-// profile does not name kills the process), the same actions and
-// errnos, 64-bit argument comparisons on 64-bit architectures and 32-bit
+// same profile: the same architectures (the native one always, plus
+// those listed that sandbox has a table for; a call from any other
+// kills the process), the same actions and errnos (EPERM when none is
+// given), 64-bit argument comparisons on 64-bit architectures and 32-bit
 // ones elsewhere (x86, x32, arm), unknown syscall names skipped, and
-// runc's ENOSYS for calls numbered above every call the profile names.
+// runc's ENOSYS for calls numbered above every call the profile names
+// when the default action is not ALLOW, LOG or TRACE.
 // The differences:
 //
 //   - Rules are ordered. Where several rules name one syscall, they are
