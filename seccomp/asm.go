@@ -15,7 +15,7 @@ const next label = 0
 // asmItem is an instruction, a jump to labels, or the place of a label.
 type asmItem struct {
 	ins    bpf.Instruction // a plain instruction; nil for jumps and labels
-	cond   bpf.JumpTest    // for conditional jumps (jt or jf set)
+	cond   bpf.JumpTest    // for conditional jumps (isCond)
 	k      uint32
 	jt, jf label
 	ja     label // an unconditional jump
