@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	goruntime "runtime"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -398,7 +399,7 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 	Trace("init forked")
 	if err != nil {
 		c.close()
-		return &Error{Code: 125, Msg: fmt.Sprintf("starting the sandbox init: %v", err)}
+		return &Error{Code: 125, Msg: fmt.Sprintf("starting the sandbox init: %v", userns.ExplainStart(err, ""))}
 	}
 	go func() {
 		c.waitErr = c.cmd.Wait()
@@ -408,7 +409,7 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 		if err := m.Apply(c.cmd.Process.Pid); err != nil {
 			c.cmd.Process.Kill()
 			<-c.done
-			return &Error{Code: 125, Msg: err.Error()}
+			return explainRefusal(&Error{Code: 125, Msg: err.Error()})
 		}
 		if _, err := syncW.Write([]byte{'\n'}); err != nil {
 			c.cmd.Process.Kill()
@@ -453,6 +454,9 @@ func (c *child) readStatusUntil(opts Options, until string) error {
 				code = 125
 			}
 			failure = &Error{Code: code, Msg: st.Msg}
+			if code == 125 {
+				failure = explainRefusal(failure.(*Error))
+			}
 		case "rootfs":
 			if opts.OnRootfs != nil {
 				opts.OnRootfs(st.Driver, st.Msg)
@@ -474,6 +478,21 @@ func (c *child) readStatusUntil(opts Options, until string) error {
 		}
 	}
 	return failure
+}
+
+// explainRefusal adds to a failure inside a new user namespace (its maps,
+// a mount refused) the host setting that refuses such namespaces, when
+// one does: under Ubuntu's AppArmor restriction the namespace is made, but
+// without capabilities, so the refusal surfaces only later, as EPERM.
+func explainRefusal(e *Error) *Error {
+	msg := strings.ToLower(e.Msg) // newuidmap says "Operation not permitted"
+	if !strings.Contains(msg, "operation not permitted") && !strings.Contains(msg, "permission denied") {
+		return e
+	}
+	if r := userns.CheckRefusal(""); r != nil {
+		e.Msg += ": " + r.Error()
+	}
+	return e
 }
 
 // wait waits for the child and converts its status to an exit code.
