@@ -661,6 +661,7 @@ func infoCommand() *command {
 			fmt.Printf("  root: %s\n  config: %s\n  runtime: %s\n", root, paths.Config, paths.Runtime)
 			printCgroups(user)
 			printNetwork(user)
+			printSecurity(user, m)
 			return nil
 		},
 	}
@@ -770,6 +771,33 @@ func printCgroups(user config.User) {
 
 // printNetwork is info's network section: the default and what --net
 // slirp would use.
+// printSecurity says what seals a sandbox here, with config.toml's
+// settings applied (docs/security.md).
+func printSecurity(user config.User, m userns.Mapping) {
+	sec := config.Merge(config.Defaults(), user.Defaults).Security
+	fmt.Printf("security:\n")
+	switch sec.Seccomp {
+	case "default":
+		fmt.Printf("  seccomp: Docker's default profile (moby/profiles), on every process of every sandbox\n")
+	case "unconfined":
+		fmt.Printf("  seccomp: none (seccomp = \"unconfined\" in %s)\n", config.DefaultPaths().Config)
+	default:
+		fmt.Printf("  seccomp: the profile %s (from config.toml)\n", sec.Seccomp)
+	}
+	switch {
+	case container.FakeRoot(sec, m):
+		fmt.Printf("  fake root: on (single-id mode: chown and setuid-family calls succeed without effect; --security-opt fakeroot=false turns it off)\n")
+	case m.Mode != userns.ModeSingle:
+		fmt.Printf("  fake root: off (subordinate ids exist: chown and setuid are real)\n")
+	default:
+		fmt.Printf("  fake root: off (fakeroot = false in config.toml)\n")
+	}
+	fmt.Printf("  no_new_privileges: %t\n", sec.NoNewPrivileges)
+	fmt.Printf("  keyring: a new, empty session keyring for each sandbox\n")
+	fmt.Printf("  stdio: pipes relayed by sandbox (the sandbox's own pty with -t); never your terminal\n")
+	fmt.Printf("  processes: --pids-limit through the pids cgroup; otherwise at most %d per id in a sandbox (RLIMIT_NPROC, counted in its user namespace)\n", container.ProcessLimit)
+}
+
 func printNetwork(user config.User) {
 	def, from := "host", "built in"
 	if user.Network != "" {
