@@ -3,6 +3,7 @@ package container
 import (
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/runtime"
+	"github.com/sandbox-dev/sandbox/seccomp"
 	"github.com/sandbox-dev/sandbox/userns"
 )
 
@@ -391,5 +393,18 @@ func TestResolvConfKeepsSearchAndOptions(t *testing.T) {
 	}
 	if got := resolvConf(base, nil, nil); got != base {
 		t.Errorf("without servers the file should be kept, got %q", got)
+	}
+}
+
+// TestDefaultFilterPrecompiled: a container that adds or drops no
+// capability gets the seccomp filter compiled when sandbox was built
+// (seccomp/zdefault_amd64.go): the set it was made for is the one the
+// runtime gives.
+func TestDefaultFilterPrecompiled(t *testing.T) {
+	if goruntime.GOARCH != "amd64" {
+		t.Skip("the precompiled profile is made for amd64 (go generate ./seccomp on another architecture makes its own)")
+	}
+	if !seccomp.DefaultIsPrecompiled(capNames(runtime.BoundingSet(nil, nil))) {
+		t.Fatalf("Docker's default capabilities %v have no precompiled filter: run go generate ./seccomp", capNames(runtime.BoundingSet(nil, nil)))
 	}
 }

@@ -37,12 +37,7 @@ func securityOpts(sec config.Security, m userns.Mapping) []string {
 // seccompProfile is the profile a container's settings name, expanded for
 // its bounding set: Docker's default, a file, or nil for "unconfined".
 func seccompProfile(sec config.Security, caps []int) (*specs.LinuxSeccomp, error) {
-	names := make([]string, 0, len(caps))
-	for _, c := range caps {
-		if n := config.CapName(c); n != "" {
-			names = append(names, n)
-		}
-	}
+	names := capNames(caps)
 	switch sec.Seccomp {
 	case "unconfined":
 		return nil, nil
@@ -58,7 +53,12 @@ func seccompProfile(sec config.Security, caps []int) (*specs.LinuxSeccomp, error
 
 // seccompFilter compiles what every process of the container starts
 // under: the profile, with the fake-root rules first when they apply.
+// Docker's default profile for the usual capabilities was compiled when
+// sandbox was built.
 func seccompFilter(sec config.Security, caps []int, m userns.Mapping) (*seccomp.Program, error) {
+	if sec.Seccomp == "" || sec.Seccomp == "default" {
+		return seccomp.DefaultProgram(capNames(caps), FakeRoot(sec, m))
+	}
 	p, err := seccompProfile(sec, caps)
 	if err != nil {
 		return nil, err
@@ -81,3 +81,13 @@ const aptFakeRoot = `// sandbox: fake root (single-id mode). apt's privilege dro
 // apt checks it: download as root instead. Not committed into images.
 APT::Sandbox::User "root";
 `
+
+func capNames(caps []int) []string {
+	names := make([]string, 0, len(caps))
+	for _, c := range caps {
+		if n := config.CapName(c); n != "" {
+			names = append(names, n)
+		}
+	}
+	return names
+}
