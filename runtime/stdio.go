@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,8 +19,8 @@ import (
 // Docker's and Podman's runtimes do. With -t the payload gets a pty of the
 // sandbox's own devpts instead (tty.go).
 
-// relayBuf is the size of one copy: pipes hold 64 KiB, and a bigger read
-// empties a full one in one call.
+// relayBuf is the most one copy moves (a quarter of a relay pipe; 1 MiB
+// measured no faster).
 const relayBuf = 256 << 10
 
 // Relay is the payload's standard streams as pipes, relayed by this
@@ -28,14 +29,14 @@ type Relay struct {
 	// child are the payload's stdin, stdout and stderr. Close them here
 	// once the process that uses them started (CloseChild).
 	child [3]*os.File
-	// stopR becomes readable when stopW is closed: every copy loop then
-	// finishes what is already in its pipe and returns.
-	stopR, stopW *os.File
-	wg           sync.WaitGroup
-	finish       sync.Once
-	mu           sync.Mutex
-	err          error
-	ours         []*os.File // our pipe ends, closed by Finish
+	// stop makes every copy loop finish what is already in its pipe and
+	// return.
+	stop   stopper
+	wg     sync.WaitGroup
+	finish sync.Once
+	mu     sync.Mutex
+	err    error
+	ours   []*os.File // our pipe ends, closed by Finish
 }
 
 // NewRelay makes the pipes and starts copying. stdin nil gives the payload
@@ -43,13 +44,13 @@ type Relay struct {
 func NewRelay(stdin, stdout, stderr *os.File) (*Relay, error) {
 	r := &Relay{}
 	var err error
-	if r.stopR, r.stopW, err = os.Pipe(); err != nil {
+	if r.stop.r, r.stop.w, err = os.Pipe(); err != nil {
 		return nil, fmt.Errorf("creating the relay's stop pipe: %w", err)
 	}
-	r.ours = append(r.ours, r.stopR)
+	r.ours = append(r.ours, r.stop.r)
 	fail := func(err error) (*Relay, error) {
 		r.CloseChild()
-		r.stopW.Close()
+		r.stop.w.Close()
 		for _, f := range r.ours {
 			f.Close()
 		}
@@ -121,7 +122,7 @@ func (r *Relay) CloseChild() {
 // is not waited for, so no leftover process can hold the command open.
 func (r *Relay) Finish() error {
 	r.finish.Do(func() {
-		r.stopW.Close()
+		r.stop.stop()
 		r.wg.Wait()
 		for _, f := range r.ours {
 			f.Close()
@@ -154,7 +155,7 @@ func (r *Relay) copyOut(dst, src *os.File) error {
 	if err := unix.SetNonblock(sfd, true); err != nil {
 		return err
 	}
-	err := pump(int(dst.Fd()), sfd, int(r.stopR.Fd()), true)
+	err := pump(int(dst.Fd()), sfd, &r.stop, true, false)
 	var we writeError
 	if errors.As(err, &we) {
 		// The user's side is gone (a closed pipe): keep emptying the
@@ -164,7 +165,7 @@ func (r *Relay) copyOut(dst, src *os.File) error {
 			return nerr
 		}
 		defer null.Close()
-		if perr := pump(int(null.Fd()), sfd, int(r.stopR.Fd()), true); perr != nil {
+		if perr := pump(int(null.Fd()), sfd, &r.stop, true, false); perr != nil {
 			return perr
 		}
 		if we.err == unix.EPIPE {
@@ -189,7 +190,7 @@ func (r *Relay) copyIn(dst, src *os.File) error {
 	if err := unix.SetNonblock(dfd, true); err != nil {
 		return err
 	}
-	err := pump(dfd, int(src.Fd()), int(r.stopR.Fd()), false)
+	err := pump(dfd, int(src.Fd()), &r.stop, false, true)
 	var we writeError
 	if errors.As(err, &we) && we.err == unix.EPIPE {
 		return nil // the payload closed its stdin
@@ -206,32 +207,51 @@ type writeError struct{ err error }
 
 func (e writeError) Error() string { return e.err.Error() }
 
-// pump copies src to dst until src ends. Once stop is readable (closed),
-// a pump with drain finishes what src holds at that moment; one without
-// returns at once. It splices when it can: between pipes that moves pages
-// instead of copying them.
-func pump(dfd, sfd, stop int, drain bool) error {
+// pump copies src to dst until src ends, splicing when it can (between
+// pipes that moves pages instead of copying them).
+//
+// Once stopped (stopped is set and stop closed), a pump with drain relays
+// what src holds at that moment and returns, even if something keeps
+// writing; one without drain returns at once. A source that may block
+// (the user's stdin, which is not ours to make non-blocking) is waited for
+// before each read, so that nothing is taken from it once stopped; a
+// non-blocking one (our pipe) is read first and waited for only when it
+// is empty.
+func pump(dfd, sfd int, stop *stopper, drain, srcMayBlock bool) error {
 	canSplice := true
 	var buf []byte
-	stopping := false
-	for {
-		if !stopping {
-			ready, err := waitReadable(sfd, stop)
+	left := -1 // once stopped: the bytes still to relay
+	for left != 0 {
+		if left < 0 && stop.stopped.Load() {
+			if !drain {
+				return nil
+			}
+			n, err := unix.IoctlGetInt(sfd, unix.TIOCINQ) // FIONREAD
+			if err != nil {
+				return err
+			}
+			if left = n; left == 0 {
+				return nil
+			}
+		}
+		if srcMayBlock && left < 0 {
+			ready, err := waitReadable(sfd, stop.fd())
 			if err != nil {
 				return err
 			}
 			if !ready {
-				if !drain {
-					return nil
-				}
-				stopping = true
+				continue // stopped: the top of the loop decides
 			}
+		}
+		size := relayBuf
+		if left > 0 {
+			size = min(size, left)
 		}
 		var n int
 		var err error
 		if canSplice {
 			var n64 int64
-			n64, err = unix.Splice(sfd, nil, dfd, nil, relayBuf, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+			n64, err = unix.Splice(sfd, nil, dfd, nil, size, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 			n = int(n64)
 			if err == unix.EINVAL || err == unix.ENOSYS {
 				// A terminal, a file opened to append: plain copies.
@@ -245,33 +265,51 @@ func pump(dfd, sfd, stop int, drain bool) error {
 			if buf == nil {
 				buf = make([]byte, relayBuf)
 			}
-			n, err = unix.Read(sfd, buf)
+			n, err = unix.Read(sfd, buf[:size])
 			if err == nil && n > 0 {
 				if werr := writeAll(dfd, buf[:n]); werr != nil {
 					return writeError{werr}
 				}
-				continue
 			}
 		}
 		switch {
 		case err == unix.EINTR:
 		case err == unix.EAGAIN:
-			if !readableNow(sfd) {
-				if stopping {
-					return nil
+			if readableNow(sfd) {
+				// The source has data, so the destination (a pipe) is full.
+				if err := waitOut(dfd); err != nil {
+					return writeError{err}
 				}
-				continue
-			}
-			// The source has data, so the destination (a pipe) is full.
-			if err := waitOut(dfd); err != nil {
-				return writeError{err}
+			} else if left > 0 {
+				return nil // someone else emptied it
+			} else if !srcMayBlock {
+				if _, err := waitReadable(sfd, stop.fd()); err != nil {
+					return err
+				}
 			}
 		case err != nil:
 			return err
 		case n == 0:
 			return nil
+		case left > 0:
+			left -= n
 		}
 	}
+	return nil
+}
+
+// stopper tells the copy loops to finish: stopped is what they check
+// between two copies, and closing w wakes those that wait.
+type stopper struct {
+	stopped atomic.Bool
+	r, w    *os.File
+}
+
+func (s *stopper) fd() int { return int(s.r.Fd()) }
+
+func (s *stopper) stop() {
+	s.stopped.Store(true)
+	s.w.Close()
 }
 
 func readableNow(fd int) bool {

@@ -152,3 +152,49 @@ func dupFile(f *os.File) (*os.File, error) {
 }
 
 func dupCloexec(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0) }
+
+// TestRelayEndlessWriter: a process left behind that never stops writing
+// does not keep Finish from returning.
+func TestRelayEndlessWriter(t *testing.T) {
+	outR, outW := pipe(t)
+	// The user reads slower than the leftover writes: the payload's pipe
+	// is never empty.
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := outR.Read(buf); err != nil {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	r, err := NewRelay(nil, outW, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := dupFile(r.Child()[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.CloseChild()
+	go func() {
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				w.Close()
+				return
+			}
+		}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	done := make(chan error)
+	go func() { done <- r.Finish() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Finish waits for a writer that never stops")
+	}
+}

@@ -18,7 +18,8 @@ const relaySize = 1 << 30
 //     next to --security-opt seccomp=unconfined (target: ≤ 0.5 ms more);
 //   - 1 GiB from stdin to stdout through `run --rm -i bb cat`, whose
 //     payload gets pipes the CLI relays, next to bwrap running the same cat
-//     on the descriptors themselves, and podman (conmon relays too)
+//     on the descriptors themselves, the same cat between two host cats
+//     (pipes on both sides, no sandbox), and podman (conmon relays too)
 //     (target: ≥ 1 GiB/s).
 func benchSeal(sandbox, work, rootfs, tarball string, n int) {
 	os.Setenv("XDG_DATA_HOME", filepath.Join(work, "data"))
@@ -71,6 +72,10 @@ func benchSeal(sandbox, work, rootfs, tarball string, n int) {
 		cats = append(cats, &tool{name: "bwrap", argv: []string{p, "--unshare-all", "--die-with-parent",
 			"--bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev", "/bin/cat"}})
 	}
+	// The same cat between two relays and no sandbox: what pipes on both
+	// sides cost busybox's cat, which reads a file with sendfile but a pipe
+	// 64 KiB at a time.
+	cats = append(cats, &tool{name: "pipes", argv: []string{"sh", "-c", "cat | " + filepath.Join(rootfs, "bin/cat") + " | cat"}})
 	if p, err := exec.LookPath("podman"); err == nil {
 		image := "localhost/sandbox-bench-bb"
 		if out, err := exec.Command(p, "import", tarball, image).CombinedOutput(); err == nil {
@@ -99,7 +104,8 @@ func benchSeal(sandbox, work, rootfs, tarball string, n int) {
 	for _, t := range cats {
 		fmt.Printf("  %-8s %6.2f GiB/s  (%.0f ms)\n", t.name, gibPerSec(median(t.times)), ms(median(t.times)))
 	}
-	fmt.Println("  sandbox relays through pipes (target ≥ 1 GiB/s); bwrap hands cat the descriptors themselves")
+	fmt.Println("  sandbox relays through pipes (target ≥ 1 GiB/s); bwrap hands cat the descriptors themselves;")
+	fmt.Println("  pipes is `cat | busybox cat | cat` on the host: the same data path with no sandbox")
 }
 
 // timeCat runs argv with the file as stdin and a pipe as stdout, read to
