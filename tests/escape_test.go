@@ -15,12 +15,10 @@ package tests
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,32 +34,10 @@ func escapeBin() string {
 	return sandboxBin
 }
 
-var (
-	escProbeOnce sync.Once
-	escProbeBin  string
-	escProbeErr  error
-)
-
 // escapeProbe builds testdata/escape (static, like netprobe) next to the
 // sandbox binary: root-owned in a root-owned directory, so the test users
 // can run it on the host and bind it into their sandboxes.
-func escapeProbe(t *testing.T) string {
-	t.Helper()
-	escProbeOnce.Do(func() {
-		bin := filepath.Join(filepath.Dir(sandboxBin), "escape-probe")
-		cmd := exec.Command("go", "build", "-buildvcs=false", "-o", bin, "./testdata/escape")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			escProbeErr = fmt.Errorf("building the escape probe: %v: %s", err, out)
-			return
-		}
-		escProbeBin, escProbeErr = bin, os.Chmod(bin, 0o755)
-	})
-	if escProbeErr != nil {
-		t.Fatal(escProbeErr)
-	}
-	return escProbeBin
-}
+func escapeProbe(t *testing.T) string { return testProgram(t, "escape") }
 
 // escEnv is one user's set-up for the escape tests: a store of its own
 // with the busybox image, the probe, and (made on first use) one detached

@@ -668,3 +668,37 @@ func fuseUnusable() string {
 	}
 	return ""
 }
+
+// testPrograms are the static helper programs of tests/testdata, built
+// once per run (testProgram).
+var testPrograms sync.Map // name → *builtProgram
+
+type builtProgram struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// testProgram builds tests/testdata/NAME as a static binary next to the
+// sandbox binary (root-owned, in a root-owned directory, when the suite
+// runs as root: the test users can run it and bind it into sandboxes, but
+// not replace it) and returns its path.
+func testProgram(t *testing.T, name string) string {
+	t.Helper()
+	v, _ := testPrograms.LoadOrStore(name, &builtProgram{})
+	p := v.(*builtProgram)
+	p.once.Do(func() {
+		bin := filepath.Join(filepath.Dir(sandboxBin), name)
+		cmd := exec.Command("go", "build", "-buildvcs=false", "-o", bin, "./testdata/"+name)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			p.err = fmt.Errorf("building testdata/%s: %v: %s", name, err, out)
+			return
+		}
+		p.path, p.err = bin, os.Chmod(bin, 0o755)
+	})
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+	return p.path
+}

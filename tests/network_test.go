@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -67,31 +66,9 @@ func forEachHelper(t *testing.T, fn func(t *testing.T, u *user, helper string)) 
 	})
 }
 
-var (
-	netprobeOnce sync.Once
-	netprobeBin  string
-	netprobeErr  error
-)
-
 // netprobe builds tests/testdata/netprobe (a static UDP echo and TCP sink:
 // busybox's nc has no UDP) next to the sandbox binary.
-func netprobe(t *testing.T) string {
-	t.Helper()
-	netprobeOnce.Do(func() {
-		bin := filepath.Join(filepath.Dir(sandboxBin), "netprobe")
-		cmd := exec.Command("go", "build", "-buildvcs=false", "-o", bin, "./testdata/netprobe")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			netprobeErr = fmt.Errorf("building netprobe: %v: %s", err, out)
-			return
-		}
-		netprobeBin, netprobeErr = bin, os.Chmod(bin, 0o755)
-	})
-	if netprobeErr != nil {
-		t.Fatal(netprobeErr)
-	}
-	return netprobeBin
-}
+func netprobe(t *testing.T) string { return testProgram(t, "netprobe") }
 
 // netInspect is what the tests read of inspect's network part.
 type netInspect struct {

@@ -120,28 +120,8 @@ func main() {
 		}
 	}
 
-	// Drop tools that do not work here, saying why, and warm the rest.
-	var ok []*tool
-	for _, t := range tools {
-		if err := probe(t.argv); err != nil {
-			fmt.Printf("%s: not measured: %v\n", t.name, err)
-			continue
-		}
-		ok = append(ok, t)
-	}
-	for i := 0; i < *n; i++ {
-		// Rotate who goes first: podman leaves cleanup processes running
-		// after it exits, which would otherwise always slow the same
-		// follower.
-		for j := range ok {
-			t := ok[(i+j)%len(ok)]
-			d, err := timeRun(t.argv, i)
-			if err != nil {
-				fail("%s: %v", t.name, err)
-			}
-			t.times = append(t.times, d)
-		}
-	}
+	ok := working(tools)
+	rounds(ok, *n, timeRun)
 	fmt.Printf("\nstart-to-exit of `true`, median of %d rounds (%s)\n", *n, time.Now().Format(time.RFC3339))
 	var sb time.Duration
 	for _, t := range ok {
@@ -155,6 +135,36 @@ func main() {
 	for _, t := range ok {
 		if t.name != "sandbox" {
 			fmt.Printf("  sandbox/%-7s %.2f\n", t.name, float64(sb)/float64(median(t.times)))
+		}
+	}
+}
+
+// working drops the tools that do not work here, saying why, and warms
+// the rest.
+func working(tools []*tool) []*tool {
+	var ok []*tool
+	for _, t := range tools {
+		if err := probe(t.argv); err != nil {
+			fmt.Printf("%s: not measured: %v\n", t.name, err)
+			continue
+		}
+		ok = append(ok, t)
+	}
+	return ok
+}
+
+// rounds runs every tool once per round, n rounds, recording run's times.
+// Who goes first rotates: podman leaves cleanup processes running after
+// it exits, which would otherwise always slow the same follower.
+func rounds(tools []*tool, n int, run func(argv []string, i int) (time.Duration, error)) {
+	for i := 0; i < n; i++ {
+		for j := range tools {
+			t := tools[(i+j)%len(tools)]
+			d, err := run(t.argv, i)
+			if err != nil {
+				fail("%s: %v", t.name, err)
+			}
+			t.times = append(t.times, d)
 		}
 	}
 }

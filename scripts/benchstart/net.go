@@ -57,24 +57,8 @@ func benchNet(sandbox, work, tarball string, n int) {
 			tools = append(tools, &tool{name: "podman", argv: append(append([]string{}, podmanArgs...), "run", "--rm", podmanImage, "true")})
 		}
 	}
-	var ok []*tool
-	for _, t := range tools {
-		if err := probe(t.argv); err != nil {
-			fmt.Printf("%s: not measured: %v\n", t.name, err)
-			continue
-		}
-		ok = append(ok, t)
-	}
-	for i := 0; i < n; i++ {
-		for j := range ok {
-			t := ok[(i+j)%len(ok)]
-			d, err := timeRun(t.argv, i)
-			if err != nil {
-				fail("%s: %v", t.name, err)
-			}
-			t.times = append(t.times, d)
-		}
-	}
+	ok := working(tools)
+	rounds(ok, n, timeRun)
 	fmt.Printf("\nstart-to-exit of `run --rm bb true`, median of %d rounds (%s)\n", n, time.Now().Format(time.RFC3339))
 	var host time.Duration
 	for _, t := range ok {

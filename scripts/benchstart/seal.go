@@ -31,21 +31,10 @@ func benchSeal(sandbox, work, rootfs, tarball string, n int) {
 		{name: "default", argv: []string{sandbox, "run", "--rm", "bb", "true"}},
 		{name: "unconfined", argv: []string{sandbox, "run", "--rm", "--security-opt", "seccomp=unconfined", "bb", "true"}},
 	}
-	for _, t := range tools {
-		if err := probe(t.argv); err != nil {
-			fail("%s: %v", t.name, err)
-		}
+	if len(working(tools)) != len(tools) {
+		fail("sandbox does not run here")
 	}
-	for i := 0; i < n; i++ {
-		for j := range tools {
-			t := tools[(i+j)%len(tools)]
-			d, err := timeRun(t.argv, i)
-			if err != nil {
-				fail("%s: %v", t.name, err)
-			}
-			t.times = append(t.times, d)
-		}
-	}
+	rounds(tools, n, timeRun)
 	fmt.Printf("\nstart-to-exit of `run --rm bb true`, median of %d rounds (%s)\n", n, time.Now().Format(time.RFC3339))
 	for _, t := range tools {
 		fmt.Printf("  %-10s %8.2f ms   (p10 %.2f, p90 %.2f)\n", t.name, ms(median(t.times)), ms(pct(t.times, 10)), ms(pct(t.times, 90)))
@@ -89,18 +78,9 @@ func benchSeal(sandbox, work, rootfs, tarball string, n int) {
 			fmt.Printf("podman: import failed: %v: %s\n", err, firstLine(out))
 		}
 	}
-	rounds := max(3, n/10)
-	for i := 0; i < rounds; i++ {
-		for j := range cats {
-			t := cats[(i+j)%len(cats)]
-			d, err := timeCat(t.argv, in.Name())
-			if err != nil {
-				fail("%s: %v", t.name, err)
-			}
-			t.times = append(t.times, d)
-		}
-	}
-	fmt.Printf("\n1 GiB from stdin to stdout through cat, median of %d rounds\n", rounds)
+	catRounds := max(3, n/10)
+	rounds(cats, catRounds, func(argv []string, _ int) (time.Duration, error) { return timeCat(argv, in.Name()) })
+	fmt.Printf("\n1 GiB from stdin to stdout through cat, median of %d rounds\n", catRounds)
 	for _, t := range cats {
 		fmt.Printf("  %-8s %6.2f GiB/s  (%.0f ms)\n", t.name, gibPerSec(median(t.times)), ms(median(t.times)))
 	}
