@@ -453,10 +453,11 @@ func (c *child) readStatusUntil(opts Options, until string) error {
 			if code == 0 {
 				code = 125
 			}
-			failure = &Error{Code: code, Msg: st.Msg}
+			e := &Error{Code: code, Msg: st.Msg}
 			if code == 125 {
-				failure = explainRefusal(failure.(*Error))
+				e = explainRefusal(e)
 			}
+			failure = e
 		case "rootfs":
 			if opts.OnRootfs != nil {
 				opts.OnRootfs(st.Driver, st.Msg)

@@ -21,6 +21,7 @@ import (
 // Credentials, the keyring and the filter are per thread in Linux and
 // copied by fork, so each payload and exec'd process starts with them.
 func sealThread(spec *Spec) error {
+	Trace("sealing a thread")
 	if err := joinNewSessionKeyring(); err != nil {
 		return err
 	}
@@ -40,10 +41,12 @@ func sealThread(spec *Spec) error {
 			return fmt.Errorf("setting the process limit (RLIMIT_NPROC %d): %w", spec.Nproc, err)
 		}
 	}
+	Trace("thread restricted")
 	if len(spec.Seccomp) > 0 {
 		if err := installFilter(spec.Seccomp, spec.SeccompFlags); err != nil {
 			return err
 		}
+		Trace("seccomp filter installed")
 	}
 	return nil
 }

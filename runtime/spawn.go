@@ -31,6 +31,8 @@ type procRequest struct {
 type spawner struct {
 	spec *Spec
 	reqs chan spawnCall
+	// sealed gets the result of sealing the thread.
+	sealed chan error
 	// exits delivers the status of processes reaped by the init's wait
 	// loop to whoever started them.
 	mu    sync.Mutex
@@ -48,11 +50,12 @@ type spawnResult struct {
 	err  error
 }
 
-// newSpawner locks a goroutine to a fresh thread, restricts it, and serves
-// start requests from it.
-func newSpawner(spec *Spec) (*spawner, error) {
-	s := &spawner{spec: spec, reqs: make(chan spawnCall), exits: map[int]chan unix.WaitStatus{}}
-	ready := make(chan error, 1)
+// newSpawner locks a goroutine to a fresh thread, seals it (sealThread)
+// and serves start requests from it. The sealing goes on while the caller
+// goes on (the init assembles the root meanwhile); wait reports how it
+// went, and must be called before the first spawn.
+func newSpawner(spec *Spec) *spawner {
+	s := &spawner{spec: spec, reqs: make(chan spawnCall), exits: map[int]chan unix.WaitStatus{}, sealed: make(chan error, 1)}
 	go func() {
 		// Never unlocked: the thread dies with the goroutine, not reused.
 		// New threads of the init are never cloned from a locked one (the
@@ -60,18 +63,23 @@ func newSpawner(spec *Spec) (*spawner, error) {
 		// one spreads to them.
 		goruntime.LockOSThread()
 		if err := sealThread(spec); err != nil {
-			ready <- err
+			s.sealed <- err
 			return
 		}
-		ready <- nil
+		s.sealed <- nil
 		for call := range s.reqs {
 			call.reply <- s.start(call.req)
 		}
 	}()
-	if err := <-ready; err != nil {
-		return nil, &Error{Code: 125, Msg: err.Error()}
+	return s
+}
+
+// wait waits until the spawner's thread is sealed.
+func (s *spawner) wait() error {
+	if err := <-s.sealed; err != nil {
+		return &Error{Code: 125, Msg: err.Error()}
 	}
-	return s, nil
+	return nil
 }
 
 // spawn starts req and returns its pid and a channel that gets its wait

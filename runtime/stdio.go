@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,6 +18,12 @@ import (
 // monitor of a detached one) copies between them and the user's files, as
 // Docker's and Podman's runtimes do. With -t the payload gets a pty of the
 // sandbox's own devpts instead (tty.go).
+//
+// The outputs are copied by goroutines that wait in Go's netpoller, not
+// in a system call of their own: a goroutine blocked in poll(2) costs an
+// OS thread, and making one cost a millisecond of every start here. Only
+// the user's stdin (-i), which is not ours to make non-blocking, is
+// waited for with poll(2) on a thread.
 
 // relayBuf is the most one copy moves (a quarter of a relay pipe; 1 MiB
 // measured no faster).
@@ -29,39 +35,43 @@ type Relay struct {
 	// child are the payload's stdin, stdout and stderr. Close them here
 	// once the process that uses them started (CloseChild).
 	child [3]*os.File
-	// stop makes every copy loop finish what is already in its pipe and
-	// return.
-	stop   stopper
-	wg     sync.WaitGroup
-	finish sync.Once
-	mu     sync.Mutex
-	err    error
-	ours   []*os.File // our pipe ends, closed by Finish
+	// outs are our ends of the output pipes; Finish ends their copies
+	// with a read deadline.
+	outs []*os.File
+	// stopR becomes readable when stopW is closed: the stdin copy, waiting
+	// in poll(2), returns.
+	stopR, stopW *os.File
+	ours         []*os.File // our pipe ends, closed by Finish
+	wg           sync.WaitGroup
+	finish       sync.Once
+	mu           sync.Mutex
+	err          error
 }
 
 // NewRelay makes the pipes and starts copying. stdin nil gives the payload
 // /dev/null (no -i); stdout or stderr nil discards that stream.
 func NewRelay(stdin, stdout, stderr *os.File) (*Relay, error) {
 	r := &Relay{}
-	var err error
-	if r.stop.r, r.stop.w, err = os.Pipe(); err != nil {
-		return nil, fmt.Errorf("creating the relay's stop pipe: %w", err)
-	}
-	r.ours = append(r.ours, r.stop.r)
 	fail := func(err error) (*Relay, error) {
 		r.CloseChild()
-		r.stop.w.Close()
-		for _, f := range r.ours {
-			f.Close()
+		for _, f := range append(r.ours, r.stopW) {
+			if f != nil {
+				f.Close()
+			}
 		}
 		return nil, err
 	}
+	var err error
 	if stdin == nil {
 		if r.child[0], err = os.Open(os.DevNull); err != nil {
 			return fail(err)
 		}
 	} else {
-		pr, pw, err := relayPipe()
+		if r.stopR, r.stopW, err = os.Pipe(); err != nil {
+			return fail(fmt.Errorf("creating the relay's stop pipe: %w", err))
+		}
+		r.ours = append(r.ours, r.stopR)
+		pr, pw, err := relayPipe(false)
 		if err != nil {
 			return fail(fmt.Errorf("creating the stdin pipe: %w", err))
 		}
@@ -76,25 +86,35 @@ func NewRelay(stdin, stdout, stderr *os.File) (*Relay, error) {
 			}
 			continue
 		}
-		pr, pw, err := relayPipe()
+		pr, pw, err := relayPipe(true)
 		if err != nil {
 			return fail(fmt.Errorf("creating an output pipe: %w", err))
 		}
 		r.child[i+1] = pw
 		r.ours = append(r.ours, pr)
-		r.start(func() error { return r.copyOut(dst, pr) })
+		r.outs = append(r.outs, pr)
+		r.start(func() error { return copyOut(dst, pr) })
 	}
 	return r, nil
 }
 
 // relayPipe is a pipe as large as an unprivileged user may make one (1 MiB
 // by default): a payload that writes in small pieces runs on while the
-// relay sleeps, instead of waking it every 64 KiB.
-func relayPipe() (r, w *os.File, err error) {
+// relay sleeps, instead of waking it every 64 KiB. Both ends are
+// non-blocking and in Go's poller; ours stays so (it is never asked for
+// Fd, which would make it blocking), the payload's becomes blocking when
+// it is handed over.
+func relayPipe(output bool) (r, w *os.File, err error) {
 	if r, w, err = os.Pipe(); err != nil {
 		return nil, nil, err
 	}
-	unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, relayPipeSize)
+	ours := w
+	if output {
+		ours = r
+	}
+	if rc, err := ours.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { unix.FcntlInt(fd, unix.F_SETPIPE_SZ, relayPipeSize) })
+	}
 	return r, w, nil
 }
 
@@ -122,7 +142,12 @@ func (r *Relay) CloseChild() {
 // is not waited for, so no leftover process can hold the command open.
 func (r *Relay) Finish() error {
 	r.finish.Do(func() {
-		r.stop.stop()
+		if r.stopW != nil {
+			r.stopW.Close()
+		}
+		for _, f := range r.outs {
+			f.SetReadDeadline(time.Now())
+		}
 		r.wg.Wait()
 		for _, f := range r.ours {
 			f.Close()
@@ -137,158 +162,87 @@ func (r *Relay) start(loop func() error) {
 	go func() {
 		defer r.wg.Done()
 		if err := loop(); err != nil {
-			r.fail(err)
+			r.mu.Lock()
+			r.err = errors.Join(r.err, err)
+			r.mu.Unlock()
 		}
 	}()
 }
 
-func (r *Relay) fail(err error) {
-	r.mu.Lock()
-	r.err = errors.Join(r.err, err)
-	r.mu.Unlock()
-}
-
 // copyOut copies the pipe src to the user's dst until end of file, or,
-// once stopped, until the pipe is empty.
-func (r *Relay) copyOut(dst, src *os.File) error {
-	sfd := int(src.Fd())
-	if err := unix.SetNonblock(sfd, true); err != nil {
-		return err
-	}
-	err := pump(int(dst.Fd()), sfd, &r.stop, true, false)
+// once Finish set src's deadline, until what the pipe held then is out.
+func copyOut(dst, src *os.File) error {
+	err := pumpOut(int(dst.Fd()), src)
 	var we writeError
-	if errors.As(err, &we) {
-		// The user's side is gone (a closed pipe): keep emptying the
-		// payload's pipe, so that the payload is not blocked on it.
-		null, nerr := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-		if nerr != nil {
-			return nerr
+	if !errors.As(err, &we) {
+		if err != nil {
+			return fmt.Errorf("relaying the payload's output: %w", err)
 		}
-		defer null.Close()
-		if perr := pump(int(null.Fd()), sfd, &r.stop, true, false); perr != nil {
-			return perr
-		}
-		if we.err == unix.EPIPE {
-			return nil
-		}
-		return fmt.Errorf("writing the payload's output: %w", we.err)
+		return nil
 	}
-	if err != nil {
+	// The user's side is gone (a closed pipe): keep emptying the payload's
+	// pipe, so that the payload is not blocked on it.
+	null, nerr := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if nerr != nil {
+		return nerr
+	}
+	defer null.Close()
+	if err := pumpOut(int(null.Fd()), src); err != nil {
 		return fmt.Errorf("relaying the payload's output: %w", err)
 	}
-	return nil
+	if we.err == unix.EPIPE {
+		return nil
+	}
+	return fmt.Errorf("writing the payload's output: %w", we.err)
 }
 
-// copyIn copies the user's stdin to the payload until end of file (then
-// the payload sees end of file too) or until stopped. The user's stdin is
-// not ours to make non-blocking (the shell shares it): pump waits until it
-// is readable, or until we are stopped, so that nothing typed after the
-// command returned is taken.
-func (r *Relay) copyIn(dst, src *os.File) error {
-	defer dst.Close()
-	dfd := int(dst.Fd())
-	if err := unix.SetNonblock(dfd, true); err != nil {
+// pumpOut copies src (our end of an output pipe, in the poller) to dfd,
+// splicing while it can: between pipes that moves pages instead of
+// copying them. It waits, in the poller, only when the pipe is empty.
+// Once src's read deadline passed it relays what the pipe holds at that
+// moment (FIONREAD) and returns, even if something goes on writing.
+func pumpOut(dfd int, src *os.File) error {
+	rc, err := src.SyscallConn()
+	if err != nil {
 		return err
 	}
-	err := pump(dfd, int(src.Fd()), &r.stop, false, true)
-	var we writeError
-	if errors.As(err, &we) && we.err == unix.EPIPE {
-		return nil // the payload closed its stdin
-	}
-	if err != nil {
-		return fmt.Errorf("relaying the payload's input: %w", err)
-	}
-	return nil
-}
-
-// writeError is a failed write to pump's destination (a read failure is
-// returned as it is).
-type writeError struct{ err error }
-
-func (e writeError) Error() string { return e.err.Error() }
-
-// pump copies src to dst until src ends, splicing when it can (between
-// pipes that moves pages instead of copying them).
-//
-// Once stopped (stopped is set and stop closed), a pump with drain relays
-// what src holds at that moment and returns, even if something keeps
-// writing; one without drain returns at once. A source that may block
-// (the user's stdin, which is not ours to make non-blocking) is waited for
-// before each read, so that nothing is taken from it once stopped; a
-// non-blocking one (our pipe) is read first and waited for only when it
-// is empty.
-func pump(dfd, sfd int, stop *stopper, drain, srcMayBlock bool) error {
-	canSplice := true
-	var buf []byte
+	m := mover{dfd: dfd, splice: true}
 	left := -1 // once stopped: the bytes still to relay
 	for left != 0 {
-		if left < 0 && stop.stopped.Load() {
-			if !drain {
-				return nil
-			}
-			n, err := unix.IoctlGetInt(sfd, unix.TIOCINQ) // FIONREAD
-			if err != nil {
-				return err
-			}
-			if left = n; left == 0 {
-				return nil
-			}
-		}
-		if srcMayBlock && left < 0 {
-			ready, err := waitReadable(sfd, stop.fd())
-			if err != nil {
-				return err
-			}
-			if !ready {
-				continue // stopped: the top of the loop decides
-			}
-		}
 		size := relayBuf
 		if left > 0 {
 			size = min(size, left)
 		}
 		var n int
-		var err error
-		if canSplice {
-			var n64 int64
-			n64, err = unix.Splice(sfd, nil, dfd, nil, size, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
-			n = int(n64)
-			if err == unix.EINVAL || err == unix.ENOSYS {
-				// A terminal, a file opened to append: plain copies.
-				canSplice = false
-				continue
+		var opErr error
+		empty := false
+		err := rc.Read(func(fd uintptr) bool {
+			n, opErr = m.move(int(fd), size)
+			empty = opErr == unix.EAGAIN && !readableNow(int(fd))
+			return !(empty && left < 0) // false: wait until readable
+		})
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			var cerr error
+			rc.Control(func(fd uintptr) { left, cerr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }) // FIONREAD
+			if cerr != nil {
+				return cerr
 			}
-			if err == unix.EPIPE {
-				return writeError{err}
-			}
-		} else {
-			if buf == nil {
-				buf = make([]byte, relayBuf)
-			}
-			n, err = unix.Read(sfd, buf[:size])
-			if err == nil && n > 0 {
-				if werr := writeAll(dfd, buf[:n]); werr != nil {
-					return writeError{werr}
-				}
-			}
+			src.SetReadDeadline(time.Time{})
+			continue
 		}
 		switch {
-		case err == unix.EINTR:
-		case err == unix.EAGAIN:
-			if readableNow(sfd) {
-				// The source has data, so the destination (a pipe) is full.
-				if err := waitOut(dfd); err != nil {
-					return writeError{err}
-				}
-			} else if left > 0 {
-				return nil // someone else emptied it
-			} else if !srcMayBlock {
-				if _, err := waitReadable(sfd, stop.fd()); err != nil {
-					return err
-				}
-			}
 		case err != nil:
 			return err
+		case opErr == unix.EINTR:
+		case opErr == unix.EAGAIN && empty:
+			return nil // stopped, and someone else emptied it
+		case opErr == unix.EAGAIN:
+			// The pipe has data, so the destination (a pipe) is full.
+			if err := waitOut(dfd); err != nil {
+				return writeError{err}
+			}
+		case opErr != nil:
+			return opErr
 		case n == 0:
 			return nil
 		case left > 0:
@@ -298,19 +252,87 @@ func pump(dfd, sfd int, stop *stopper, drain, srcMayBlock bool) error {
 	return nil
 }
 
-// stopper tells the copy loops to finish: stopped is what they check
-// between two copies, and closing w wakes those that wait.
-type stopper struct {
-	stopped atomic.Bool
-	r, w    *os.File
+// mover moves data from a pipe to dfd: splice, or read and write where
+// the destination cannot be spliced to (a terminal, a file opened to
+// append).
+type mover struct {
+	dfd    int
+	splice bool
+	buf    []byte
 }
 
-func (s *stopper) fd() int { return int(s.r.Fd()) }
-
-func (s *stopper) stop() {
-	s.stopped.Store(true)
-	s.w.Close()
+// move moves up to size bytes from sfd; a failed write is a writeError.
+func (m *mover) move(sfd, size int) (int, error) {
+	if m.splice {
+		n, err := unix.Splice(sfd, nil, m.dfd, nil, size, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		switch err {
+		case unix.EINVAL, unix.ENOSYS:
+			m.splice = false
+		case unix.EPIPE:
+			return 0, writeError{err}
+		default:
+			return int(n), err
+		}
+	}
+	if m.buf == nil {
+		m.buf = make([]byte, relayBuf)
+	}
+	n, err := unix.Read(sfd, m.buf[:min(size, len(m.buf))])
+	if err == nil && n > 0 {
+		if werr := writeAll(m.dfd, m.buf[:n]); werr != nil {
+			return 0, writeError{werr}
+		}
+	}
+	return n, err
 }
+
+// copyIn copies the user's stdin to the payload until end of file (then
+// the payload sees end of file too) or until stopped. The user's stdin is
+// not ours to make non-blocking (the shell shares it): it is waited for
+// with poll(2) before each read, together with the stop pipe, so that
+// nothing is taken from it once stopped.
+func (r *Relay) copyIn(dst, src *os.File) error {
+	defer dst.Close()
+	rc, err := dst.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var m mover
+	rc.Control(func(fd uintptr) { m = mover{dfd: int(fd), splice: true} })
+	sfd, stop := int(src.Fd()), int(r.stopR.Fd())
+	for {
+		ready, err := waitReadable(sfd, stop)
+		if err != nil || !ready {
+			return err
+		}
+		var n int
+		var opErr error
+		err = rc.Write(func(uintptr) bool {
+			n, opErr = m.move(sfd, relayBuf)
+			// The payload's pipe is full: wait in the poller until it
+			// takes more (the user's input waits meanwhile).
+			return !(opErr == unix.EAGAIN && readableNow(sfd))
+		})
+		var we writeError
+		switch {
+		case err != nil:
+			return err
+		case errors.As(opErr, &we) && we.err == unix.EPIPE:
+			return nil // the payload closed its stdin
+		case errors.As(opErr, &we):
+			return fmt.Errorf("writing the payload's input: %w", we.err)
+		case opErr == unix.EINTR || opErr == unix.EAGAIN:
+		case opErr != nil || n == 0:
+			return nil // end of the user's input (or it failed): EOF inside
+		}
+	}
+}
+
+// writeError is a failed write to the destination (a read failure is
+// returned as it is).
+type writeError struct{ err error }
+
+func (e writeError) Error() string { return e.err.Error() }
 
 func readableNow(fd int) bool {
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
