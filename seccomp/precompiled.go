@@ -19,9 +19,9 @@ type precompiled struct {
 	caps []string // sorted
 	// minKernel is the newest kernel any rule of the profile depends on
 	// ("4.8"): on an older kernel the expansion differs.
-	minKernel          [2]int
+	minKernel           [2]int
 	plain, withFakeRoot string // Program.Bytes()
-	flags              uint
+	flags               uint
 }
 
 // defaultPrecompiled is set by zdefault_GOARCH.go where one was generated.
