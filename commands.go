@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
+	"github.com/sandbox-dev/sandbox/capability"
 	"github.com/sandbox-dev/sandbox/cgroups"
 	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/container"
@@ -295,7 +296,7 @@ func (f *runFlags) layer(fs *pflag.FlagSet, img string, cmd []string) (*config.A
 	for flag, dst := range map[string]*[]string{"cap-add": &a.Security.CapAdd, "cap-drop": &a.Security.CapDrop} {
 		vals, _ := fs.GetStringArray(flag)
 		for _, c := range vals {
-			n, err := config.NormalizeCap(c)
+			n, err := capability.Normalize(c)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("--%s: %w", flag, err))
 				continue

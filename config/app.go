@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sandbox-dev/sandbox/capability"
 	"github.com/sandbox-dev/sandbox/network"
 )
 
@@ -791,7 +792,7 @@ func (d *decoder) security(a *App, v *Value) {
 				continue
 			}
 			for i, c := range caps {
-				norm, err := NormalizeCap(c)
+				norm, err := capability.Normalize(c)
 				if err != nil {
 					d.errorf(e.Arr[i].Pos, "%s: %v", key, err)
 					ok = false
@@ -831,47 +832,6 @@ func (d *decoder) security(a *App, v *Value) {
 			d.unknown(k, e, securityKeys)
 		}
 	}
-}
-
-// capNames are the capabilities Linux knows, by their CAP_ names.
-var capNames = []string{"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
-	"SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK",
-	"IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT",
-	"SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL",
-	"SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON",
-	"BPF", "CHECKPOINT_RESTORE"}
-
-// CapNumber is the number of a normalized capability name (CAP_X), or -1.
-func CapNumber(name string) int {
-	for i, n := range capNames {
-		if "CAP_"+n == name {
-			return i
-		}
-	}
-	return -1
-}
-
-// CapName is the CAP_ name of capability number n ("" if unknown).
-func CapName(n int) string {
-	if n < 0 || n >= len(capNames) {
-		return ""
-	}
-	return "CAP_" + capNames[n]
-}
-
-// NormalizeCap turns "net_admin", "NET_ADMIN" or "CAP_NET_ADMIN" into
-// "CAP_NET_ADMIN"; "ALL" stays.
-func NormalizeCap(c string) (string, error) {
-	u := strings.ToUpper(strings.TrimPrefix(strings.ToUpper(c), "CAP_"))
-	if u == "ALL" {
-		return "ALL", nil
-	}
-	for _, n := range capNames {
-		if n == u {
-			return "CAP_" + n, nil
-		}
-	}
-	return "", fmt.Errorf("%q is not a capability (like NET_ADMIN or CAP_SYS_PTRACE)", c)
 }
 
 // Compiled on first use, not at every start of sandbox.

@@ -607,37 +607,6 @@ func TestLoadAppInvalidTOML(t *testing.T) {
 	}
 }
 
-func TestNormalizeCap(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"net_admin", "CAP_NET_ADMIN"},
-		{"NET_ADMIN", "CAP_NET_ADMIN"},
-		{"CAP_NET_ADMIN", "CAP_NET_ADMIN"},
-		{"cap_sys_ptrace", "CAP_SYS_PTRACE"},
-		{"all", "ALL"},
-		{"ALL", "ALL"},
-		{"CAP_ALL", "ALL"},
-		{"checkpoint_restore", "CAP_CHECKPOINT_RESTORE"},
-	} {
-		got, err := NormalizeCap(tc.in)
-		if err != nil || got != tc.want {
-			t.Errorf("NormalizeCap(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
-		}
-		if tc.want != "ALL" && CapNumber(got) < 0 {
-			t.Errorf("CapNumber(%q) = -1", got)
-		}
-	}
-	if CapNumber("CAP_CHOWN") != 0 || CapNumber("CAP_NET_ADMIN") != 12 || CapNumber("CAP_CHECKPOINT_RESTORE") != 40 {
-		t.Errorf("CapNumber does not follow linux/capability.h")
-	}
-	for _, in := range []string{"", "CAP_", "fly", "CAP_CAP_CHOWN", "NET ADMIN"} {
-		if got, err := NormalizeCap(in); err == nil {
-			t.Errorf("NormalizeCap(%q) = %q, want an error", in, got)
-		} else if !strings.Contains(err.Error(), fmt.Sprintf("%q", in)) {
-			t.Errorf("NormalizeCap(%q) error %q does not quote the input", in, err)
-		}
-	}
-}
-
 // mergeFixture loads the layers of a launch: Defaults, a config.toml, an
 // app.toml and a flags layer built the way the run command builds it.
 type mergeFixture struct {

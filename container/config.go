@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sandbox-dev/sandbox/capability"
 	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/network"
@@ -115,7 +116,7 @@ func (c *Config) Validate() error {
 	if p := c.Security.Seccomp; p != "" && p != "default" && p != "unconfined" {
 		// A profile file is read and compiled now, so that a mistake in it
 		// makes nothing.
-		if _, err := seccompFilter(c.Security, runtime.BoundingSet(c.Security.CapAdd, c.Security.CapDrop), userns.Mapping{}); err != nil {
+		if _, err := seccompFilter(c.Security, capability.BoundingSet(c.Security.CapAdd, c.Security.CapDrop), userns.Mapping{}); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sandbox-dev/sandbox/capability"
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/network"
@@ -32,7 +33,7 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 	dir := Dir(s, c.ID)
 	ic := img.Config.Config
 	spec := &runtime.Spec{
-		Caps:          runtime.BoundingSet(cfg.Security.CapAdd, cfg.Security.CapDrop),
+		Caps:          capability.BoundingSet(cfg.Security.CapAdd, cfg.Security.CapDrop),
 		AllowNewPrivs: cfg.Security.Seccomp != "" && !cfg.Security.NoNewPrivileges,
 		ID:            c.ID,
 		Network:       cfg.Network,

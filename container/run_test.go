@@ -10,6 +10,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/sandbox-dev/sandbox/capability"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/runtime"
 	"github.com/sandbox-dev/sandbox/seccomp"
@@ -404,7 +405,7 @@ func TestDefaultFilterPrecompiled(t *testing.T) {
 	if goruntime.GOARCH != "amd64" {
 		t.Skip("the precompiled profile is made for amd64 (go generate ./seccomp on another architecture makes its own)")
 	}
-	if !seccomp.DefaultIsPrecompiled(capNames(runtime.BoundingSet(nil, nil))) {
-		t.Fatalf("Docker's default capabilities %v have no precompiled filter: run go generate ./seccomp", capNames(runtime.BoundingSet(nil, nil)))
+	if !seccomp.DefaultIsPrecompiled(capNames(capability.BoundingSet(nil, nil))) {
+		t.Fatalf("Docker's default capabilities %v have no precompiled filter: run go generate ./seccomp", capNames(capability.BoundingSet(nil, nil)))
 	}
 }

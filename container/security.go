@@ -5,6 +5,7 @@ import (
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/sandbox-dev/sandbox/capability"
 	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/seccomp"
 	"github.com/sandbox-dev/sandbox/userns"
@@ -85,7 +86,7 @@ APT::Sandbox::User "root";
 func capNames(caps []int) []string {
 	names := make([]string, 0, len(caps))
 	for _, c := range caps {
-		if n := config.CapName(c); n != "" {
+		if n := capability.Name(c); n != "" {
 			names = append(names, n)
 		}
 	}

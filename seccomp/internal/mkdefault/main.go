@@ -20,16 +20,15 @@ import (
 
 	moby "github.com/moby/profiles/seccomp"
 
-	"github.com/sandbox-dev/sandbox/config"
-	sbxruntime "github.com/sandbox-dev/sandbox/runtime"
+	"github.com/sandbox-dev/sandbox/capability"
 	"github.com/sandbox-dev/sandbox/seccomp"
 )
 
 func main() {
 	// The bounding set a container gets when nothing adds or drops.
 	var caps []string
-	for _, c := range sbxruntime.BoundingSet(nil, nil) {
-		caps = append(caps, config.CapName(c))
+	for _, c := range capability.BoundingSet(nil, nil) {
+		caps = append(caps, capability.Name(c))
 	}
 	slices.Sort(caps)
 	minKernel := newestKernelCondition()
