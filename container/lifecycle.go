@@ -168,6 +168,7 @@ type recording struct {
 // runRecorded runs spec and records the container's state around it.
 func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.Options, r recording) (int, error) {
 	warn := r.warn
+	opts.InitDir = s.RunDir
 	opts.OnRootfs = func(driver, reason string) {
 		// A fallback is said once per store (and again if it changes):
 		// `sandbox info` shows it any time.

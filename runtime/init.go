@@ -24,9 +24,24 @@ import (
 // child side. The CLI checks it first thing in main.
 func IsInit() bool { return len(os.Args) > 1 && os.Getenv(initEnv) == "1" }
 
-// Main runs the child side: the container's PID 1, or a task. It never
-// returns. The stages are described in docs/handshake.md.
+// Main runs the child side in this binary: a task, or the container's
+// PID 1 where no init blob is carried (InitMain). It never returns. The
+// stages are described in docs/handshake.md.
 func Main() {
+	args := os.Args[1:]
+	if args[0] == "task" || (args[0] == "wait" && len(args) > 1 && args[1] == "task") {
+		Trace("task main")
+		if args[0] == "wait" {
+			waitForMaps(args[1:])
+		}
+		runTask()
+	}
+	InitMain()
+}
+
+// InitMain is the container's PID 1: cmd/sandbox-init's main, or Main's
+// when this binary is its own init. It never returns.
+func InitMain() {
 	Trace("init main (%s)", os.Args[1])
 	args := os.Args[1:]
 	if args[0] == "wait" {
@@ -37,8 +52,6 @@ func Main() {
 		protectExe()
 	case "setup":
 		runInit()
-	case "task":
-		runTask()
 	}
 	fail(125, "unknown sandbox-init stage %q", args[0])
 }

@@ -71,6 +71,9 @@ type Options struct {
 	// OnStarted is called with the init's pid (in the host's PID
 	// namespace) once the payload runs.
 	OnStarted func(initPid int)
+	// InitDir is the user's private runtime directory, where the init
+	// program is installed (initexe.go); empty: a memfd holds it.
+	InitDir string
 	// CgroupFD, when more than 0, is a cgroup directory the init starts in
 	// (clone3 CLONE_INTO_CGROUP): it is under its limits from its first
 	// instruction, and so is everything it starts.
@@ -93,16 +96,23 @@ func Run(spec *Spec, opts Options) (int, error) {
 	if spec.Network != "host" {
 		flags |= unix.CLONE_NEWNET
 	}
-	spec.ProtectExe = exeWritableFromInside(opts.Mapping)
 	spec.Trace = traceOn
 	Trace("starting init")
+	exe := openInit(opts.InitDir)
+	Trace("init opened")
+	if exe != nil {
+		defer exe.Close()
+		spec.ProtectExe = false
+	} else {
+		spec.ProtectExe = exeWritableFromInside(opts.Mapping)
+	}
 	stage := "setup"
 	if spec.ProtectExe {
 		stage = "protect"
 	}
 	cfg := childConfig{
 		mapping: opts.Mapping, cloneflags: flags, stage: stage, payload: spec,
-		console: spec.Process.Terminal, cgroupFD: -1,
+		console: spec.Process.Terminal, cgroupFD: -1, exe: exe,
 	}
 	if opts.CgroupFD > 0 {
 		cfg.cgroupFD = opts.CgroupFD
@@ -284,6 +294,9 @@ type childConfig struct {
 	stdout     io.Writer
 	stderr     io.Writer
 	console    bool // pass a socket for the pty master
+	// exe is the program the child runs (the sealed init); nil: this
+	// binary.
+	exe *os.File
 }
 
 // startChild re-executes this binary as argv[0]=sandbox-init in new
@@ -327,15 +340,18 @@ func startChild(cfg childConfig) (*child, error) {
 		extra = append(extra, theirs)
 	}
 
-	// The child gets our binary as a descriptor, so it runs exactly this
-	// version even if the file is replaced meanwhile.
-	self, err := os.Open("/proc/self/exe")
-	if err != nil {
-		specW.Close()
-		c.close()
-		return nil, &Error{Code: 125, Msg: fmt.Sprintf("opening the sandbox binary: %v", err)}
+	// The child gets its program as a descriptor: the sealed init, or our
+	// own binary, so that it runs exactly this version even if the file
+	// is replaced meanwhile.
+	self := cfg.exe
+	if self == nil {
+		if self, err = os.Open("/proc/self/exe"); err != nil {
+			specW.Close()
+			c.close()
+			return nil, &Error{Code: 125, Msg: fmt.Sprintf("opening the sandbox binary: %v", err)}
+		}
+		defer self.Close()
 	}
-	defer self.Close()
 	selfFd := 3 + len(extra)
 	extra = append(extra, self)
 	path, args := fmt.Sprintf("/proc/self/fd/%d", selfFd), []string{initName, cfg.stage}

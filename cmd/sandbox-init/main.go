@@ -1,0 +1,13 @@
+// Command sandbox-init is the container's PID 1: the child side of the
+// parent/child handshake (docs/handshake.md). It is small on purpose — it
+// links only the runtime's child side, the standard library and x/sys —
+// because every sandbox start pays for its start-up and every running
+// sandbox for its memory. The sandbox binary carries it built
+// (runtime/initbin) and executes it from a sealed memfd.
+package main
+
+import "github.com/sandbox-dev/sandbox/runtime"
+
+func main() {
+	runtime.InitMain()
+}

@@ -1,0 +1,20 @@
+package initbin
+
+import _ "embed"
+
+//go:generate go run gen.go -o sandbox-init.amd64
+
+// Binary is the sandbox init for linux/amd64, built by gen.go.
+//
+//go:embed sandbox-init.amd64
+var Binary []byte
+
+// GoVersion is the toolchain that built Binary.
+//
+//go:embed sandbox-init.amd64.goversion
+var GoVersion string
+
+// Digest is the SHA-256 of Binary, in hex.
+//
+//go:embed sandbox-init.amd64.sha256
+var Digest string

@@ -1,0 +1,102 @@
+package runtime
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/runtime/initbin"
+)
+
+// The init's memfd holds exactly the blob and can never be written again,
+// not even through a descriptor opened for writing before it was sealed.
+func TestSealedInit(t *testing.T) {
+	if len(initbin.Binary) == 0 {
+		t.Skip("no init blob for this architecture: the whole binary is the init")
+	}
+	f, err := newSealedMemfd("sandbox-init", initbin.Binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := io.ReadAll(io.NewSectionReader(f, 0, int64(len(initbin.Binary))+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, initbin.Binary) {
+		t.Fatalf("the memfd holds %d bytes that differ from the %d-byte blob", len(got), len(initbin.Binary))
+	}
+	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []int{unix.F_SEAL_WRITE, unix.F_SEAL_SHRINK, unix.F_SEAL_GROW, unix.F_SEAL_SEAL} {
+		if seals&want == 0 {
+			t.Errorf("seals %#x lack %#x", seals, want)
+		}
+	}
+	w, err := os.OpenFile(fdPath(f), os.O_WRONLY, 0)
+	if err == nil {
+		_, err = w.Write([]byte("x"))
+		w.Close()
+		if err == nil {
+			t.Fatal("wrote to the sealed init")
+		}
+	}
+}
+
+// BenchmarkSealedInit is what every container start pays for its init's
+// memfd.
+func BenchmarkSealedInit(b *testing.B) {
+	for b.Loop() {
+		f, err := newSealedMemfd("sandbox-init", initbin.Binary)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+}
+
+// The installed init is the blob, read-only, in a private directory, and
+// a tampered copy (wrong size, writable) is replaced rather than run.
+func TestInstalledInit(t *testing.T) {
+	if len(initbin.Binary) == 0 {
+		t.Skip("no init blob for this architecture: the whole binary is the init")
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	f, err := installedInit(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := f.Name()
+	f.Close()
+	st, err := os.Stat(name)
+	if err != nil || st.Mode().Perm() != 0o500 || st.Size() != int64(len(initbin.Binary)) {
+		t.Fatalf("installed %q: %v, %v", name, st.Mode(), err)
+	}
+	if err := os.Chmod(name, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, []byte("#!/bin/sh\necho pwned\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err = installedInit(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := io.ReadAll(f)
+	if err != nil || !bytes.Equal(got, initbin.Binary) {
+		t.Fatalf("a tampered init was kept (%d bytes, %v)", len(got), err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := installedInit(dir); err == nil {
+		t.Fatal("installed into a directory others can enter")
+	}
+}
