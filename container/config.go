@@ -148,7 +148,7 @@ func (c *Config) Validate() error {
 // resolveVolumes returns vols with each bind source resolved once and for
 // all (runtime.ResolveVolumeSource): what container.json records, and
 // inspect shows, is the path that is mounted.
-func resolveVolumes(vols []runtime.Mount) ([]runtime.Mount, error) {
+func resolveVolumes(vols []runtime.Mount, runDir string) ([]runtime.Mount, error) {
 	out := append([]runtime.Mount(nil), vols...)
 	for i, v := range out {
 		if v.Type != "bind" {
@@ -158,9 +158,32 @@ func resolveVolumes(vols []runtime.Mount) ([]runtime.Mount, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := outsideRunDir(resolved, runDir); err != nil {
+			return nil, err
+		}
 		out[i].Source, out[i].Dev, out[i].Ino = resolved, dev, ino
 	}
 	return out, nil
+}
+
+// ErrVolumeRunDir is a volume that would show sandbox's own
+// runtime directory: every sandbox's exec socket, and the init program
+// each sandbox starts with (runtime/initexe.go).
+var ErrVolumeRunDir = errors.New("volume source contains sandbox's runtime directory")
+
+// outsideRunDir refuses a volume source that is runDir or holds it.
+func outsideRunDir(source, runDir string) error {
+	if runDir == "" {
+		return nil
+	}
+	dir := runDir
+	if r, err := filepath.EvalSymlinks(runDir); err == nil {
+		dir = r
+	}
+	if dir == source || strings.HasPrefix(dir, strings.TrimSuffix(source, "/")+"/") {
+		return fmt.Errorf("%w: %q holds %q (the exec sockets of your sandboxes and the init they start from, which no sandbox may reach); bind the files you need from it instead, e.g. -v %s/wayland-0:/run/wayland-0", ErrVolumeRunDir, source, runDir, filepath.Dir(runDir))
+	}
+	return nil
 }
 
 // ValidateRun is Validate for a container about to run: a restart policy

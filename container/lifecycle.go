@@ -35,7 +35,7 @@ func Create(s *image.Store, cfg Config, stdio IO) (*Container, *os.File, error) 
 	if err := CheckLimits(&cfg); err != nil {
 		return nil, nil, err
 	}
-	vols, err := resolveVolumes(cfg.Volumes)
+	vols, err := resolveVolumes(cfg.Volumes, s.RunDir)
 	if err != nil {
 		return nil, nil, err
 	}

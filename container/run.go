@@ -100,7 +100,7 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 		return nil, err
 	}
 	// The init binds a source only if it is still what this resolves.
-	mounts, err := resolveVolumes(spec.Mounts)
+	mounts, err := resolveVolumes(spec.Mounts, s.RunDir)
 	if err != nil {
 		return nil, err
 	}

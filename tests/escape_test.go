@@ -168,7 +168,27 @@ func TestEscape(t *testing.T) {
 		t.Run("symlink-volume", e.testSymlinkVolume)
 		t.Run("store-volume", e.testStoreVolume)
 		t.Run("seccomp", e.testSeccomp)
+		t.Run("rundir-volume", e.testRunDirVolume)
 	})
+}
+
+// testRunDirVolume: the user's runtime directory holds every sandbox's
+// exec socket and the init program sandboxes start from; a volume that
+// holds it (the directory itself, or one above it) is refused before
+// anything is created.
+func (e *escEnv) testRunDirVolume(t *testing.T) {
+	rt := e.u.runtimeDir()
+	// A run first, so that the directory and the installed init exist.
+	e.s.mustRun(t, "run", "--rm", "bb", "true")
+	before := e.s.mustRun(t, "ps", "-a", "-q").stdout
+	for _, src := range []string{filepath.Join(rt, "sandbox"), rt, filepath.Dir(rt)} {
+		r := e.s.do(t, "run", "--rm", "-v", src+":/r", "bb", "ls", "/r")
+		wantCode(t, r, 125)
+		wantStderrContains(t, r, "runtime directory")
+	}
+	if after := e.s.mustRun(t, "ps", "-a", "-q").stdout; after != before {
+		t.Errorf("a refused run left a container: ps -a -q was %q, is %q", before, after)
+	}
 }
 
 // keyChecks are the checks the probe's keys mode must report.

@@ -90,6 +90,8 @@ func TestExeProtection(t *testing.T) {
 				switch {
 				case r.code == 125 && strings.Contains(r.stderr, `unknown command "/v/evil"`):
 					t.Logf("the sandbox binary ran as the payload and exited")
+				case r.code == 125 && strings.Contains(r.stderr, "sandbox-init: only sandbox starts this program"):
+					t.Logf("the sandbox init ran as the payload and exited")
 				case r.code == 126:
 					t.Logf("executing #!/proc/self/exe was refused")
 				default:
@@ -98,6 +100,14 @@ func TestExeProtection(t *testing.T) {
 			})
 		}
 
+		// The init each sandbox starts from (runtime/initexe.go) is named
+		// by its digest: it must still have it.
+		inits, _ := filepath.Glob(filepath.Join(u.runtimeDir(), "sandbox", "init-*"))
+		for _, p := range inits {
+			if h := fileSHA256(t, p); !strings.HasPrefix(h, strings.TrimPrefix(filepath.Base(p), "init-")) {
+				t.Errorf("the installed init %s was modified from inside a container (sha256 %s)", p, h)
+			}
+		}
 		if h := fileSHA256(t, sandboxBin); h != suiteHash {
 			t.Errorf("the suite's sandbox binary %s was modified from inside a container", sandboxBin)
 		}

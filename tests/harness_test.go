@@ -73,7 +73,9 @@ func newUser(mode, name string, switchIDs bool) (*user, error) {
 		return nil, err
 	}
 	tmp := filepath.Join(u.home, "tmp")
-	runtimeDir := filepath.Join(u.home, "run")
+	// Outside the home, as /run/user/UID is: sandbox refuses a volume
+	// that holds its runtime directory, and tests bind the home.
+	runtimeDir := filepath.Join(baseDir, "run-"+mode)
 	for _, d := range []string{tmp, runtimeDir} {
 		if err := u.mkdirAll(d); err != nil {
 			return nil, err
@@ -703,4 +705,14 @@ func testProgram(t *testing.T, name string) string {
 		t.Fatal(p.err)
 	}
 	return p.path
+}
+
+// runtimeDir is the user's XDG_RUNTIME_DIR.
+func (u *user) runtimeDir() string {
+	for _, kv := range u.env {
+		if v, ok := strings.CutPrefix(kv, "XDG_RUNTIME_DIR="); ok {
+			return v
+		}
+	}
+	return ""
 }

@@ -6,8 +6,18 @@
 // (runtime/initbin) and executes it from a sealed memfd.
 package main
 
-import "github.com/sandbox-dev/sandbox/runtime"
+import (
+	"os"
+
+	"github.com/sandbox-dev/sandbox/runtime"
+)
 
 func main() {
+	if !runtime.IsInit() {
+		// Run some other way than by sandbox's handshake (a script in a
+		// container whose interpreter is /proc/self/exe, say).
+		os.Stderr.WriteString("sandbox-init: only sandbox starts this program\n")
+		os.Exit(125)
+	}
 	runtime.InitMain()
 }
