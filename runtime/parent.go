@@ -397,7 +397,22 @@ func startChild(cfg childConfig) (*child, error) {
 }
 
 func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) error {
-	defer specW.Close()
+	// The spec goes into its pipe before the clone: the init, which
+	// starts in a millisecond or two, reads it as soon as it runs instead
+	// of waiting for us to encode it. In subid mode it reads it only once
+	// its maps exist, whatever is in the pipe.
+	b, err := json.Marshal(payload)
+	if err != nil {
+		specW.Close()
+		c.close()
+		return &Error{Code: 125, Msg: fmt.Sprintf("encoding the spec for the sandbox init: %v", err)}
+	}
+	sent := make(chan error, 1)
+	go func() {
+		_, err := specW.Write(append(b, '\n'))
+		specW.Close()
+		sent <- err
+	}()
 	// Pdeathsig fires when the thread that forked the child exits, not the
 	// process (go.dev/issue/27505): keep that thread alive and locked until
 	// the child is gone.
@@ -411,7 +426,7 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 		}
 		<-c.pdeath
 	}()
-	err := <-started
+	err = <-started
 	Trace("init forked")
 	if err != nil {
 		c.close()
@@ -433,7 +448,7 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 			return &Error{Code: 125, Msg: fmt.Sprintf("releasing the sandbox init: %v", err)}
 		}
 	}
-	if err := json.NewEncoder(specW).Encode(payload); err != nil && !errors.Is(err, unix.EPIPE) {
+	if err := <-sent; err != nil && !errors.Is(err, unix.EPIPE) {
 		c.cmd.Process.Kill()
 		<-c.done
 		return &Error{Code: 125, Msg: fmt.Sprintf("sending the spec to the sandbox init: %v", err)}
