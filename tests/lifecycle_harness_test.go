@@ -87,7 +87,7 @@ func (s *store) ctrDir(id string) string { return filepath.Join(s.containersDir(
 // runDir is a container's directory under the user's runtime directory
 // (its exec socket).
 func (s *store) runDir(id string) string {
-	return filepath.Join(s.u.home, "run", "sandbox", id[:16])
+	return filepath.Join(s.u.runtimeDir(), "sandbox", id[:16])
 }
 
 // recordedState reads containers/<id>/state.json as the store has it.
