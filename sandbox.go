@@ -163,11 +163,7 @@ func fail(err error) int {
 		fmt.Fprintf(os.Stderr, "Usage: sandbox %s %s\nRun 'sandbox %s --help' for more.\n", ue.cmd.name, ue.cmd.usage, ue.cmd.name)
 		return 125
 	}
-	var re *runtime.Error
-	if errors.As(err, &re) {
-		return re.Code
-	}
-	return 125
+	return runtime.ExitCode(err)
 }
 
 func lookup(name string) *command {

@@ -210,18 +210,18 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 	if spec.NetworkWait {
 		dir, err := runDir(s, c)
 		if err != nil {
-			return 0, &runtime.Error{Code: 125, Msg: fmt.Sprintf("the network helper of container %s needs a runtime directory: %v", c.Name, err)}
+			return 0, &runtime.Error{Code: 125, Msg: fmt.Sprintf("the network helper of container %s needs a runtime directory: %v", c.Name, err), Err: err}
 		}
 		liveDir = dir
 		connect, err := networkConnector(c, dir, warn, &netHelper, &netPid)
 		if err != nil {
-			return 0, &runtime.Error{Code: 125, Msg: err.Error()}
+			return 0, &runtime.Error{Code: 125, Msg: err.Error(), Err: err}
 		}
 		opts.Network = connect
 	}
 	cg, err := containerCgroup(c, warn)
 	if err != nil {
-		return 0, &runtime.Error{Code: 125, Msg: err.Error()}
+		return 0, &runtime.Error{Code: 125, Msg: err.Error(), Err: err}
 	}
 	if cg != nil {
 		opts.CgroupFD = cg.FD()
@@ -241,11 +241,7 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 	end.Status, end.Pid, end.FinishedAt, end.Cgroup = Exited, 0, time.Now().UTC(), ""
 	end.ExitCode, end.RestartCount, end.OOMKilled = code, r.restarts, oom
 	if err != nil {
-		end.ExitCode = 125
-		var re *runtime.Error
-		if errors.As(err, &re) {
-			end.ExitCode = re.Code
-		}
+		end.ExitCode = runtime.ExitCode(err)
 	}
 	end.NetHelper, end.NetHelperPid = "", 0
 	writeState(s, c.ID, end)

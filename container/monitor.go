@@ -3,7 +3,6 @@ package container
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -101,11 +100,7 @@ func MonitorMain() {
 		}
 	}
 	fail := func(err error) {
-		code := 125
-		var re *runtime.Error
-		if errors.As(err, &re) {
-			code = re.Code
-		}
+		code := runtime.ExitCode(err)
 		say(monitorReport{Error: err.Error(), Code: code})
 		os.Exit(code)
 	}
@@ -139,11 +134,7 @@ func MonitorMain() {
 		began := time.Now()
 		code, err := monitorRun(s, c, img, lw, restarts, func() { say(monitorReport{Started: true}) })
 		if err != nil {
-			code = 125
-			var re *runtime.Error
-			if errors.As(err, &re) {
-				code = re.Code
-			}
+			code = runtime.ExitCode(err)
 			// Before the first start the CLI hears it; later, the log does.
 			if report != nil {
 				say(monitorReport{Error: err.Error(), Code: code})

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -143,12 +142,7 @@ func handleExec(conn *net.UnixConn, spec *Spec, sp *spawner) {
 	}
 	pid, exit, err := sp.spawn(pr)
 	if err != nil {
-		code := 125
-		var e *Error
-		if errors.As(err, &e) {
-			code = e.Code
-		}
-		reply(execReply{Error: err.Error(), Code: code})
+		reply(execReply{Error: err.Error(), Code: ExitCode(err)})
 		return
 	}
 	if master != nil {
@@ -208,7 +202,7 @@ func mergeEnvs(base, extra []string) []string {
 func Exec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (int, error) {
 	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: socket, Net: "unixpacket"})
 	if err != nil {
-		return 0, &Error{Code: 125, Msg: fmt.Sprintf("reaching the container's init at %q: %v (is it running?)", socket, err)}
+		return 0, &Error{Code: 125, Msg: fmt.Sprintf("reaching the container's init at %q: %v (is it running?)", socket, err), Err: err}
 	}
 	defer conn.Close()
 	if req.TTY {
@@ -221,7 +215,7 @@ func Exec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (int, 
 		// Pipes, never our own descriptors: a process the exec leaves
 		// behind must not keep the user's terminal (stdio.go).
 		if relay, err = NewRelay(stdin, stdout, stderr); err != nil {
-			return 0, &Error{Code: 125, Msg: err.Error()}
+			return 0, &Error{Code: 125, Msg: err.Error(), Err: err}
 		}
 		defer relay.Finish()
 		child := relay.Child()
@@ -232,17 +226,17 @@ func Exec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (int, 
 		relay.CloseChild()
 	}
 	if err != nil {
-		return 0, &Error{Code: 125, Msg: fmt.Sprintf("sending the exec request: %v", err)}
+		return 0, &Error{Code: 125, Msg: fmt.Sprintf("sending the exec request: %v", err), Err: err}
 	}
 	buf := make([]byte, 4096)
 	oob := make([]byte, unix.CmsgSpace(4))
 	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
 	if err != nil {
-		return 0, &Error{Code: 125, Msg: fmt.Sprintf("reading the init's answer: %v (did the container stop?)", err)}
+		return 0, &Error{Code: 125, Msg: fmt.Sprintf("reading the init's answer: %v (did the container stop?)", err), Err: err}
 	}
 	var r execReply
 	if err := json.Unmarshal(buf[:n], &r); err != nil {
-		return 0, &Error{Code: 125, Msg: fmt.Sprintf("reading the init's answer: %v", err)}
+		return 0, &Error{Code: 125, Msg: fmt.Sprintf("reading the init's answer: %v", err), Err: err}
 	}
 	if r.Error != "" {
 		return 0, &Error{Code: r.Code, Msg: r.Error}
@@ -250,11 +244,11 @@ func Exec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (int, 
 	if req.TTY {
 		master, err := fdFromOOB(oob[:oobn])
 		if err != nil {
-			return 0, &Error{Code: 125, Msg: err.Error()}
+			return 0, &Error{Code: 125, Msg: err.Error(), Err: err}
 		}
 		tty, err := relayConsole(master, stdin, stdout)
 		if err != nil {
-			return 0, &Error{Code: 125, Msg: err.Error()}
+			return 0, &Error{Code: 125, Msg: err.Error(), Err: err}
 		}
 		defer tty.restore()
 		// Background children of the process may hold the pty open: wait

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -216,11 +215,7 @@ func runInit() {
 	}
 	pid, exit, err := startPayload(&spec, sp)
 	if err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			fail(e.Code, "%s", e.Msg)
-		}
-		fail(125, "%v", err)
+		fail(ExitCode(err), "%v", err)
 	}
 	// Reap every child, whoever started it; hand statuses to starters.
 	// Started once the payload exists: before that wait4 has nothing to

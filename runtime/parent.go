@@ -39,9 +39,27 @@ const initEnv = "_SANDBOX_INIT_UNDOCUMENTED"
 type Error struct {
 	Code int
 	Msg  string
+	// Err is the cause, when there is one: errors.Is and errors.As see
+	// it through the Error.
+	Err error
 }
 
 func (e *Error) Error() string { return e.Msg }
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ExitCode is the exit code err calls for: an *Error's own code anywhere
+// in its chain, else 125 (sandbox's own failure); 0 for nil.
+func ExitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var e *Error
+	if errors.As(err, &e) && e.Code != 0 {
+		return e.Code
+	}
+	return 125
+}
 
 // status is one message from the child on fdStatus.
 type status struct {
@@ -137,7 +155,7 @@ func Run(spec *Spec, opts Options) (int, error) {
 		}
 		var err error
 		if relay, err = NewRelay(stdin, opts.Stdout, opts.Stderr); err != nil {
-			return 0, &Error{Code: 125, Msg: err.Error()}
+			return 0, &Error{Code: 125, Msg: err.Error(), Err: err}
 		}
 		child := relay.Child()
 		cfg.stdin, cfg.stdout, cfg.stderr = child[0], child[1], child[2]
@@ -192,7 +210,7 @@ func Run(spec *Spec, opts Options) (int, error) {
 			if serr := c.readStatus(opts); serr != nil {
 				return 0, serr
 			}
-			return 0, &Error{Code: 125, Msg: err.Error()}
+			return 0, &Error{Code: 125, Msg: err.Error(), Err: err}
 		}
 		defer tty.restore()
 	}
@@ -264,7 +282,7 @@ func (c *child) awaitNetwork() error {
 		return &Error{Code: 125, Msg: fmt.Sprintf("connecting the sandbox's network: %v", res.err)}
 	}
 	if _, err := c.sync.Write([]byte{'n'}); err != nil {
-		return &Error{Code: 125, Msg: fmt.Sprintf("releasing the sandbox init after connecting its network: %v", err)}
+		return &Error{Code: 125, Msg: fmt.Sprintf("releasing the sandbox init after connecting its network: %v", err), Err: err}
 	}
 	return nil
 }
@@ -348,7 +366,7 @@ func startChild(cfg childConfig) (*child, error) {
 		if self, err = os.Open("/proc/self/exe"); err != nil {
 			specW.Close()
 			c.close()
-			return nil, &Error{Code: 125, Msg: fmt.Sprintf("opening the sandbox binary: %v", err)}
+			return nil, &Error{Code: 125, Msg: fmt.Sprintf("opening the sandbox binary: %v", err), Err: err}
 		}
 		defer self.Close()
 	}
@@ -405,7 +423,7 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 	if err != nil {
 		specW.Close()
 		c.close()
-		return &Error{Code: 125, Msg: fmt.Sprintf("encoding the spec for the sandbox init: %v", err)}
+		return &Error{Code: 125, Msg: fmt.Sprintf("encoding the spec for the sandbox init: %v", err), Err: err}
 	}
 	sent := make(chan error, 1)
 	go func() {
@@ -440,18 +458,18 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 		if err := m.Apply(c.cmd.Process.Pid); err != nil {
 			c.cmd.Process.Kill()
 			<-c.done
-			return explainRefusal(&Error{Code: 125, Msg: err.Error()})
+			return explainRefusal(&Error{Code: 125, Msg: err.Error(), Err: err})
 		}
 		if _, err := syncW.Write([]byte{'\n'}); err != nil {
 			c.cmd.Process.Kill()
 			<-c.done
-			return &Error{Code: 125, Msg: fmt.Sprintf("releasing the sandbox init: %v", err)}
+			return &Error{Code: 125, Msg: fmt.Sprintf("releasing the sandbox init: %v", err), Err: err}
 		}
 	}
 	if err := <-sent; err != nil && !errors.Is(err, unix.EPIPE) {
 		c.cmd.Process.Kill()
 		<-c.done
-		return &Error{Code: 125, Msg: fmt.Sprintf("sending the spec to the sandbox init: %v", err)}
+		return &Error{Code: 125, Msg: fmt.Sprintf("sending the spec to the sandbox init: %v", err), Err: err}
 	}
 	return nil
 }

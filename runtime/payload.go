@@ -19,10 +19,10 @@ func startPayload(spec *Spec, sp *spawner) (int, chan unix.WaitStatus, error) {
 	if p.Terminal {
 		master, slave, err := openPty(p.Rows, p.Cols)
 		if err != nil {
-			return 0, nil, &Error{Code: 125, Msg: err.Error()}
+			return 0, nil, &Error{Code: 125, Msg: err.Error(), Err: err}
 		}
 		if err := sendFd(os.NewFile(fdConsole, "console"), master); err != nil {
-			return 0, nil, &Error{Code: 125, Msg: fmt.Sprintf("handing the terminal to sandbox: %v", err)}
+			return 0, nil, &Error{Code: 125, Msg: fmt.Sprintf("handing the terminal to sandbox: %v", err), Err: err}
 		}
 		master.Close()
 		defer slave.Close()
@@ -43,7 +43,7 @@ func execError(name string, err error) error {
 			return &Error{Code: 126, Msg: fmt.Sprintf("running %q: %v", name, errno)}
 		}
 	}
-	return &Error{Code: 126, Msg: fmt.Sprintf("running %q: %v", name, err)}
+	return &Error{Code: 126, Msg: fmt.Sprintf("running %q: %v", name, err), Err: err}
 }
 
 func hasEnv(env []string, key string) bool {

@@ -77,7 +77,7 @@ func newSpawner(spec *Spec) *spawner {
 // wait waits until the spawner's thread is sealed.
 func (s *spawner) wait() error {
 	if err := <-s.sealed; err != nil {
-		return &Error{Code: 125, Msg: err.Error()}
+		return &Error{Code: 125, Msg: err.Error(), Err: err}
 	}
 	return nil
 }
@@ -113,7 +113,7 @@ func (s *spawner) prepare(req procRequest) (prepared, error) {
 	}
 	u, err := resolveUser(req.User, s.spec.UIDs, s.spec.GIDs)
 	if err != nil {
-		return prepared{}, &Error{Code: 125, Msg: err.Error()}
+		return prepared{}, &Error{Code: 125, Msg: err.Error(), Err: err}
 	}
 	env := req.Env
 	if !hasEnv(env, "HOME") {
@@ -125,7 +125,7 @@ func (s *spawner) prepare(req procRequest) (prepared, error) {
 	}
 	// Like docker, a missing working directory is created (owned by root).
 	if err := os.MkdirAll(cwd, 0o755); err != nil {
-		return prepared{}, &Error{Code: 125, Msg: fmt.Sprintf("creating the working directory %q: %v", cwd, err)}
+		return prepared{}, &Error{Code: 125, Msg: fmt.Sprintf("creating the working directory %q: %v", cwd, err), Err: err}
 	}
 	path, err := lookPath(req.Args[0], env)
 	if err != nil {
