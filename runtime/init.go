@@ -3,12 +3,10 @@ package runtime
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
+	"github.com/sandbox-dev/sandbox/task"
 )
 
 // IsInit reports whether this process was started by Run or RunTask as the
@@ -252,16 +251,6 @@ func runInit() {
 	os.Exit(exitCode(<-exit))
 }
 
-// tasks are functions a CLI package registers to run inside a fresh user
-// namespace with the store's id map (unpacking a layer, removing a tree
-// owned by subordinate ids).
-var tasks = map[string]func(args []string, stdin io.Reader) error{}
-
-// RegisterTask makes fn runnable with RunTask. Call it from an init func.
-func RegisterTask(name string, fn func(args []string, stdin io.Reader) error) {
-	tasks[name] = fn
-}
-
 func runTask() {
 	watchParent()
 	unix.CloseOnExec(fdSync)
@@ -269,14 +258,9 @@ func runTask() {
 	unix.CloseOnExec(fdStatus)
 	var t taskArgs
 	readPayload(&t)
-	fn, ok := tasks[t.Name]
+	fn, ok := task.Lookup(t.Name)
 	if !ok {
-		names := make([]string, 0, len(tasks))
-		for n := range tasks {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		fail(125, "unknown task %q (known: %s)", t.Name, strings.Join(names, ", "))
+		fail(125, "unknown task %q (known: %s)", t.Name, strings.Join(task.Names(), ", "))
 	}
 	if err := fn(t.Args, os.Stdin); err != nil {
 		fail(125, "%v", err)

@@ -567,7 +567,7 @@ func (c *child) close() {
 	}
 }
 
-// RunTask runs a task registered with RegisterTask in a new user namespace
+// RunTask runs a task registered with task.Register in a new user namespace
 // (with the store's id map, so files it creates get the right owners) and
 // returns its error. stdin, when non-nil, is the task's input stream.
 func RunTask(m userns.Mapping, name string, args []string, stdin io.Reader) error {

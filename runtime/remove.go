@@ -9,11 +9,12 @@ import (
 	"strings"
 
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
+	"github.com/sandbox-dev/sandbox/task"
 	"github.com/sandbox-dev/sandbox/userns"
 )
 
 func init() {
-	RegisterTask("rm", func(args []string, _ io.Reader) error {
+	task.Register("rm", func(args []string, _ io.Reader) error {
 		for _, p := range args {
 			if err := os.RemoveAll(p); err != nil {
 				return err
@@ -41,7 +42,7 @@ func RemoveAll(m userns.Mapping, path string) error {
 }
 
 func init() {
-	RegisterTask("probe-storage", func(args []string, _ io.Reader) error {
+	task.Register("probe-storage", func(args []string, _ io.Reader) error {
 		res := fuseoverlay.Probe(args[0])
 		return os.WriteFile(filepath.Join(args[0], "result"), []byte(string(res.Driver)+"\n"+res.Reason), 0o644)
 	})

@@ -10,17 +10,17 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/sandbox-dev/sandbox/runtime"
+	"github.com/sandbox-dev/sandbox/task"
 )
 
 // The unpack task runs inside a user namespace with the store's id map (see
 // runtime.RunTask), so that what Unpack chowns lands on the right host ids.
-// It lives here, not in package image, because the container init binary
-// carries it and must stay small.
+// Tasks are registered with package task, which the whole sandbox binary
+// carries and the small container init does not.
 func init() {
-	runtime.RegisterTask(UnpackTask, unpackTask)
-	runtime.RegisterTask(AssembleTask, assembleTask)
-	runtime.RegisterTask(PackTask, packTask)
+	task.Register(UnpackTask, unpackTask)
+	task.Register(AssembleTask, assembleTask)
+	task.Register(PackTask, packTask)
 }
 
 // PackTask writes a container's writable layer (an overlay upper
