@@ -43,3 +43,29 @@ func TestBlobMatchesSource(t *testing.T) {
 		t.Fatalf("Digest %s is not the blob's SHA-256 %x", strings.TrimSpace(Digest), sum)
 	}
 }
+
+// TestInitStaysSmall: the init links only the standard library, x/sys,
+// x/term and sandbox's own light packages. A heavy import (the registry
+// client, cgroups, TOML) would cost every start its package
+// initialisation and every sandbox its memory.
+func TestInitStaysSmall(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "../../cmd/sandbox-init").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	allowed := map[string]bool{
+		"golang.org/x/sys/unix": true, "golang.org/x/term": true,
+		"github.com/sandbox-dev/sandbox/runtime": true, "github.com/sandbox-dev/sandbox/runtime/initbin": true,
+		"github.com/sandbox-dev/sandbox/capability": true, "github.com/sandbox-dev/sandbox/fuseoverlay": true,
+		"github.com/sandbox-dev/sandbox/userns": true, "github.com/sandbox-dev/sandbox/task": true,
+		"github.com/sandbox-dev/sandbox/cmd/sandbox-init": true,
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if !allowed[p] {
+			t.Errorf("cmd/sandbox-init imports %s: keep heavy packages out of the init (or allow this one here with a reason)", p)
+		}
+	}
+	if len(Binary) > 4<<20 {
+		t.Errorf("the init blob is %d bytes: over 4 MiB, it no longer starts in a fraction of the CLI's time", len(Binary))
+	}
+}
