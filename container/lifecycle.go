@@ -284,12 +284,8 @@ func runDir(s *image.Store, c *Container) (string, error) {
 	if s.RunDir == "" {
 		return "", errors.New("no runtime directory")
 	}
-	if err := os.MkdirAll(s.RunDir, 0o700); err != nil {
+	if err := runtime.PrivateDir(s.RunDir); err != nil {
 		return "", err
-	}
-	var st unix.Stat_t
-	if err := unix.Stat(s.RunDir, &st); err != nil || int(st.Uid) != os.Getuid() || st.Mode&0o077 != 0 {
-		return "", fmt.Errorf("%q must be a directory of yours that only you can enter", s.RunDir)
 	}
 	dir := filepath.Join(s.RunDir, c.ID[:16])
 	return dir, os.MkdirAll(dir, 0o700)

@@ -55,7 +55,7 @@ func openInit(dir string) *os.File {
 
 // installedInit opens dir/init-<digest>, installing it first if needed.
 func installedInit(dir string) (*os.File, error) {
-	if err := privateDir(dir); err != nil {
+	if err := PrivateDir(dir); err != nil {
 		return nil, err
 	}
 	path := filepath.Join(dir, "init-"+strings.TrimSpace(initbin.Digest)[:16])
@@ -116,14 +116,14 @@ func checkInstalled(f *os.File) error {
 	return nil
 }
 
-// privateDir makes dir if missing and checks that only this user can
+// PrivateDir makes dir if missing and checks that only this user can
 // enter it.
-func privateDir(dir string) error {
+func PrivateDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	var st unix.Stat_t
-	if err := unix.Lstat(dir, &st); err != nil {
+	if err := unix.Stat(dir, &st); err != nil {
 		return err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Getuid() || st.Mode&0o077 != 0 {
