@@ -30,11 +30,6 @@ type layerStats struct {
 	DevicesSkipped int    `json:"devices_skipped,omitempty"`
 }
 
-// countingWriter counts the bytes of the tar stream.
-type countingWriter struct{ n int64 }
-
-func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
-
 // addLayer unpacks the uncompressed tar stream r into the store (once: a
 // layer already there is kept and the new copy dropped) and returns its
 // diff ID and stats. When want is not empty the stream's digest must equal
@@ -49,26 +44,38 @@ func (s *Store) addLayer(r io.Reader, want string, verify func() error) (layerSt
 		return layerStats{}, err
 	}
 	defer release()
-	h := sha256.New()
-	n := &countingWriter{}
 	mode := "nochown"
 	if s.Mapping.Mode == userns.ModeSubID {
 		mode = "chown"
 	}
+	pr, pw, err := newLayerPipe()
+	if err != nil {
+		return layerStats{}, fmt.Errorf("unpacking layer: %w", err)
+	}
 	// The task stops reading at the tar's end-of-archive marker; whatever
-	// follows (padding) is read here, since the digest covers the stream.
-	tee := io.TeeReader(r, io.MultiWriter(h, n))
-	if err := runtime.RunTask(s.Mapping, layer.UnpackTask, []string{staging, mode}, tee); err != nil {
-		// A corrupt download usually shows first as a broken tar: the
-		// digest check says what really happened.
+	// follows (padding) is read by finish, since the digest covers the
+	// whole stream.
+	f := startFeed(r, pw)
+	runtime.Trace("layer: starting the unpack task")
+	terr := runtime.RunTask(s.Mapping, layer.UnpackTask, []string{staging, mode}, pr)
+	// Ours was the last reader left: a feed still writing gets EPIPE.
+	pr.Close()
+	runtime.Trace("layer: unpack task done")
+	diffID, tarSize, rerr := f.finish(r)
+	if terr != nil || rerr != nil {
+		// A corrupt download usually shows first as a broken tar or a
+		// broken compressed stream: the digest check says what really
+		// happened.
 		if verify != nil {
 			if verr := verify(); verr != nil {
 				return layerStats{}, verr
 			}
 		}
-		return layerStats{}, fmt.Errorf("unpacking layer: %w", err)
+		if rerr != nil {
+			return layerStats{}, fmt.Errorf("reading layer: %w", rerr)
+		}
+		return layerStats{}, fmt.Errorf("unpacking layer: %w", terr)
 	}
-	io.Copy(io.Discard, tee)
 	if verify != nil {
 		if err := verify(); err != nil {
 			return layerStats{}, err
@@ -83,14 +90,14 @@ func (s *Store) addLayer(r io.Reader, want string, verify func() error) (layerSt
 		return layerStats{}, fmt.Errorf("reading the unpacked layer's stats: %w", err)
 	}
 	ls := layerStats{Size: st.Bytes, Files: st.Files + st.Dirs + st.Symlinks + st.Hardlinks, DevicesSkipped: st.DevicesSkipped}
-	ls.DiffID = "sha256:" + hex.EncodeToString(h.Sum(nil))
-	ls.TarSize = n.n
+	ls.DiffID, ls.TarSize = diffID, tarSize
 	if want != "" && ls.DiffID != want {
 		return layerStats{}, fmt.Errorf("layer content has digest %s, but the image says %s: the archive is corrupt", ls.DiffID, want)
 	}
 	if err := WriteFileAtomic(filepath.Join(staging, "layer.json"), mustJSON(ls), 0o644); err != nil {
 		return layerStats{}, err
 	}
+	runtime.Trace("layer: layer.json written")
 	unlock, err := s.Lock()
 	if err != nil {
 		return layerStats{}, err
@@ -103,6 +110,7 @@ func (s *Store) addLayer(r io.Reader, want string, verify func() error) (layerSt
 	if err := os.Rename(staging, final); err != nil {
 		return layerStats{}, fmt.Errorf("moving layer %s into place: %w", ShortID(ls.DiffID), err)
 	}
+	runtime.Trace("layer: renamed into place")
 	return ls, nil
 }
 

@@ -17,6 +17,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/runtime"
 )
 
 // PullOptions says how to reach registries.
@@ -85,6 +87,7 @@ func (s *Store) pullOne(ctx context.Context, ref string, plat v1.Platform, o Pul
 		return nil, fmt.Errorf("parsing %q: %w", ref, err)
 	}
 	opts := remoteOptions(ctx, ref, plat, o)
+	runtime.Trace("pull: fetching the manifest of %s", ref)
 	desc, err := remote.Get(r, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("fetching the manifest of %s: %w", ref, err)
@@ -131,12 +134,16 @@ func (s *Store) pullOne(ctx context.Context, ref string, plat v1.Platform, o Pul
 			sizes[i] = man.Layers[i].Size
 		}
 	}
+	runtime.Trace("pull: manifest and config fetched")
 	stats, err := s.fetchLayers(ref, layers, sizes, cfg.RootFS.DiffIDs, o)
 	if err != nil {
 		return nil, err
 	}
+	runtime.Trace("pull: layers stored")
 	refs := []string{ref}
-	return s.addImageWithManifest(cfgJSON, cfg.Created.Time, stats, refs, manifest)
+	rec, err := s.addImageWithManifest(cfgJSON, cfg.Created.Time, stats, refs, manifest)
+	runtime.Trace("pull: image recorded")
+	return rec, err
 }
 
 // fetchLayers fetches and unpacks the layers the store lacks, a few at a

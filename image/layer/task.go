@@ -2,13 +2,14 @@ package layer
 
 import (
 	"bufio"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/sandbox-dev/sandbox/task"
 )
@@ -92,6 +93,9 @@ func assembleTask(args []string, _ io.Reader) error {
 // <staging>/diff and writes the Stats as JSON to <staging>/stats.json.
 const UnpackTask = "unpack"
 
+// stdinBuffer is the unpack task's read buffer.
+const stdinBuffer = 64 << 10
+
 func unpackTask(args []string, stdin io.Reader) error {
 	if len(args) != 2 {
 		return errors.New("unpack: want a staging directory and a chown mode")
@@ -105,8 +109,17 @@ func unpackTask(args []string, stdin io.Reader) error {
 		return err
 	}
 	defer split.Close()
-	zw := gzip.NewWriter(split)
-	st, err := Unpack(stdin, diff, Options{Chown: args[1] == "chown", Split: zw})
+	// The split record is mostly tar headers and zero padding: the
+	// fastest level shrinks it nearly as well as the default, at a fraction
+	// of the time spent in the task.
+	zw, err := gzip.NewWriterLevel(split, gzip.BestSpeed)
+	if err != nil {
+		return err
+	}
+	// stdin is a pipe: buffered, a tar header or a small file is not a
+	// system call of its own.
+	in := bufio.NewReaderSize(stdin, stdinBuffer)
+	st, err := Unpack(in, diff, Options{Chown: args[1] == "chown", Split: zw})
 	if err != nil {
 		return err
 	}
