@@ -230,9 +230,17 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 		spec.Nproc = ProcessLimit
 	}
 	code, err := runtime.Run(spec, opts)
+	recordEnd(s, c, started, cg, code, err, r)
+	return code, err
+}
+
+// recordEnd records how a run ended, once the container's processes are
+// gone: an OOM kill read from its cgroup (then removed), and the exit
+// state. r.beforeExit runs before the state says exited.
+func recordEnd(s *image.Store, c *Container, started State, cg *cgroups.Cgroup, code int, err error, r recording) {
 	oom := false
 	if cg != nil {
-		oom = endCgroup(cg, code, warn)
+		oom = endCgroup(cg, code, r.warn)
 	}
 	if r.beforeExit != nil {
 		r.beforeExit()
@@ -245,7 +253,6 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 	}
 	end.NetHelper, end.NetHelperPid = "", 0
 	writeState(s, c.ID, end)
-	return code, err
 }
 
 // networkConnector checks what a private network needs before anything
@@ -287,9 +294,12 @@ func runDir(s *image.Store, c *Container) (string, error) {
 	if err := runtime.PrivateDir(s.RunDir); err != nil {
 		return "", err
 	}
-	dir := filepath.Join(s.RunDir, c.ID[:16])
+	dir := liveDir(s, c)
 	return dir, os.MkdirAll(dir, 0o700)
 }
+
+// liveDir is where runDir makes the container's runtime directory.
+func liveDir(s *image.Store, c *Container) string { return filepath.Join(s.RunDir, c.ID[:16]) }
 
 // Stop asks the container to end with SIGTERM (or the image's stop
 // signal), waits up to timeout (negative: the container's stop_timeout),

@@ -1,19 +1,19 @@
 package container
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/cgroups"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/runtime"
 	"github.com/sandbox-dev/sandbox/userns"
@@ -89,9 +89,31 @@ func startDetached(s *image.Store, c *Container, lock *os.File) error {
 	return nil
 }
 
+// resumeEnv carries a monitor's state across its watcher (runtime.Handoff)
+// to the CLI executed again when the container has exited.
+const resumeEnv = "_SANDBOX_MONITOR_RESUME_UNDOCUMENTED"
+
+// monitorResume is what the resumed monitor needs to record the end.
+type monitorResume struct {
+	Args     monitorArgs
+	Restarts int
+	LockFD   int
+}
+
 // MonitorMain is the monitor process. It never returns.
 func MonitorMain() {
 	report := os.NewFile(4, "report")
+	var resume monitorResume
+	resumed := false
+	if v := os.Getenv(resumeEnv); v != "" {
+		// Executed again by the watcher: fd 4 is not a report pipe.
+		report = nil
+		if err := json.Unmarshal([]byte(v), &resume); err != nil {
+			fmt.Fprintf(os.Stderr, "sandbox-monitor: reading what the watcher kept: %v\n", err)
+			os.Exit(125)
+		}
+		resumed = true
+	}
 	say := func(r monitorReport) {
 		if report != nil {
 			json.NewEncoder(report).Encode(r)
@@ -104,11 +126,14 @@ func MonitorMain() {
 		say(monitorReport{Error: err.Error(), Code: code})
 		os.Exit(code)
 	}
-	var a monitorArgs
-	if err := json.NewDecoder(os.NewFile(3, "args")).Decode(&a); err != nil {
-		fail(fmt.Errorf("reading the monitor's arguments: %w", err))
+	a, lockFD := resume.Args, resume.LockFD
+	if !resumed {
+		if err := json.NewDecoder(os.NewFile(3, "args")).Decode(&a); err != nil {
+			fail(fmt.Errorf("reading the monitor's arguments: %w", err))
+		}
+		lockFD = 5
 	}
-	lock := os.NewFile(5, "lock") // inherited, already locked: ours now
+	lock := os.NewFile(uintptr(lockFD), "lock") // inherited, already locked: ours now
 	defer lock.Close()
 	// The helpers this monitor starts (a network helper) must hold none of
 	// these, the container's lock least of all, nor anything the user's
@@ -128,18 +153,26 @@ func MonitorMain() {
 		fail(fmt.Errorf("opening the log of container %s: %w", c.Name, err))
 	}
 	defer logf.Close()
-	lw := &logWriter{f: logf}
+	m := &monitor{s: s, c: c, img: img, lw: runtime.NewLogWriter(logf), lock: lock, args: a}
 	var delay time.Duration
-	for restarts := 0; ; restarts++ {
+	for restarts := resume.Restarts; ; restarts++ {
 		began := time.Now()
-		code, err := monitorRun(s, c, img, lw, restarts, func() { say(monitorReport{Started: true}) })
+		var code int
+		var err error
+		if resumed {
+			code, err = m.resumed(restarts), nil
+			began = readState(s, c.ID).StartedAt
+			resumed = false
+		} else {
+			code, err = m.run(restarts, func() { say(monitorReport{Started: true}) })
+		}
 		if err != nil {
 			code = runtime.ExitCode(err)
 			// Before the first start the CLI hears it; later, the log does.
 			if report != nil {
 				say(monitorReport{Error: err.Error(), Code: code})
 			} else {
-				lw.write("stderr", fmt.Sprintf("sandbox: starting container %s again: %v", c.Name, err))
+				m.lw.Write("stderr", fmt.Sprintf("sandbox: starting container %s again: %v", c.Name, err))
 			}
 		}
 		if !shouldRestart(c.Config.Restart, code, err) || stopRequested(s, c.ID) {
@@ -160,9 +193,25 @@ func MonitorMain() {
 	}
 }
 
-// monitorRun runs the container once, its output going to the log.
-func monitorRun(s *image.Store, c *Container, img *image.Image, lw *logWriter, restarts int, onStarted func()) (int, error) {
-	spec, err := buildSpec(s, c, img, IO{})
+// monitor runs a detached container, again after each exit its restart
+// policy asks for.
+type monitor struct {
+	s    *image.Store
+	c    *Container
+	img  *image.Image
+	lw   *runtime.LogWriter
+	lock *os.File
+	args monitorArgs
+}
+
+func (m *monitor) warn(msg string) { m.lw.Write("stderr", "sandbox: "+msg) }
+
+// run runs the container once, its output going to the log. Once the
+// payload runs this process normally becomes the watcher (handoff) and
+// run does not return; resumed records the end then.
+func (m *monitor) run(restarts int, onStarted func()) (int, error) {
+	s, c := m.s, m.c
+	spec, err := buildSpec(s, c, m.img, IO{})
 	if err != nil {
 		return 0, err
 	}
@@ -176,57 +225,83 @@ func monitorRun(s *image.Store, c *Container, img *image.Image, lw *logWriter, r
 		outW.Close()
 		return 0, err
 	}
+	// The copying starts only if this process keeps watching: the
+	// watcher must find the pipes unread.
 	var wg sync.WaitGroup
-	for _, p := range []struct {
-		r      *os.File
-		stream string
-	}{{outR, "stdout"}, {errR, "stderr"}} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer p.r.Close()
-			lw.copy(p.r, p.stream)
-		}()
+	copyOutput := func() {
+		for _, p := range []struct {
+			r      *os.File
+			stream string
+		}{{outR, "stdout"}, {errR, "stderr"}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer p.r.Close()
+				m.lw.Copy(p.r, p.stream)
+			}()
+		}
 	}
 	opts := runtime.Options{Mapping: s.Mapping, Stdout: outW, Stderr: errW, PayloadPipes: true}
-	warn := func(msg string) { lw.write("stderr", "sandbox: "+msg) }
-	return runRecorded(s, c, spec, opts, recording{warn: warn, restarts: restarts, onStarted: onStarted, beforeExit: func() {
+	if h := m.handoff(restarts, outR, errR); h != nil {
+		opts.Handoff = h
+		opts.HandoffFailed = func(err error) {
+			if err != nil {
+				m.warn(fmt.Sprintf("the monitor stays the whole CLI: %v", err))
+			}
+			copyOutput()
+		}
+		// What the payload writes before the handoff waits in the
+		// pipes; the monitor's own ends must be closed by then (they
+		// are close-on-exec).
+	} else {
+		copyOutput()
+	}
+	return runRecorded(s, c, spec, opts, recording{warn: m.warn, restarts: restarts, onStarted: onStarted, beforeExit: func() {
 		outW.Close()
 		errW.Close()
 		wg.Wait()
 	}})
 }
 
-// logWriter writes container output as lines of
-// "TIME STREAM F|P MESSAGE" (the CRI log format): F ends a line, P is a
-// part of one longer than a read.
-type logWriter struct {
-	mu sync.Mutex
-	f  *os.File
-}
-
-func (l *logWriter) copy(r io.Reader, stream string) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	for {
-		line, isPrefix, err := br.ReadLine()
-		if len(line) > 0 || (err == nil && !isPrefix) {
-			tag := "F"
-			if isPrefix {
-				tag = "P"
-			}
-			l.writeTagged(stream, tag, string(line))
-		}
-		if err != nil {
-			return
-		}
+// handoff plans the exec to the watcher, or says nil when it cannot be
+// planned (the CLI's own executable out of reach).
+func (m *monitor) handoff(restarts int, outR, errR *os.File) *runtime.Handoff {
+	exe, err := os.OpenFile("/proc/self/exe", unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	b, err := json.Marshal(monitorResume{Args: m.args, Restarts: restarts, LockFD: int(m.lock.Fd())})
+	if err != nil {
+		exe.Close()
+		return nil
+	}
+	env := []string{monitorEnv + "=1", resumeEnv + "=" + string(b), "PATH=" + os.Getenv("PATH")}
+	if v, ok := os.LookupEnv("SANDBOX_TRACE"); ok {
+		env = append(env, "SANDBOX_TRACE="+v)
+	}
+	return &runtime.Handoff{
+		Log: m.lw.File(), Stdout: outR, Stderr: errR, Keep: []*os.File{m.lock},
+		Resume: exe, Args: []string{"sandbox-monitor", m.c.ID[:12]}, Env: env,
 	}
 }
 
-// write adds one whole line to the log.
-func (l *logWriter) write(stream, line string) { l.writeTagged(stream, "F", line) }
-
-func (l *logWriter) writeTagged(stream, tag, line string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	fmt.Fprintf(l.f, "%s %s %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), stream, tag, line)
+// resumed records the end of a run the watcher saw (its exit status in
+// the environment) and returns the exit status.
+func (m *monitor) resumed(restarts int) int {
+	s, c := m.s, m.c
+	code, err := strconv.Atoi(os.Getenv(runtime.WatchExitEnv))
+	if err != nil {
+		code = 125
+	}
+	started := readState(s, c.ID)
+	var cg *cgroups.Cgroup
+	if started.Cgroup != "" {
+		cg = cgroups.Open(started.Cgroup)
+		if plan, err := cgroups.Detect().MakePlan(c.Config.Resources, c.Config.Cgroups); err == nil {
+			cg.Limits = plan.Resources
+		}
+	}
+	recordEnd(s, c, started, cg, code, nil, recording{warn: m.warn, restarts: restarts})
+	os.RemoveAll(liveDir(s, c))
+	return code
 }

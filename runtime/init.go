@@ -50,6 +50,8 @@ func InitMain() {
 		protectExe()
 	case "setup":
 		runInit()
+	case "watch":
+		watchMain(args[1:])
 	}
 	fail(125, "unknown sandbox-init stage %q", args[0])
 }

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	goruntime "runtime"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -103,6 +104,16 @@ type Options struct {
 	// should give up then. The payload starts only once it returned
 	// without error; the disconnect runs when the init has exited.
 	Network func(initPid int, initDone <-chan struct{}) (stop func(), err error)
+	// Handoff, when set, replaces this process by the small watcher once
+	// the payload runs, so that a detached container is not watched by the
+	// whole CLI (watch.go). It applies only with PayloadPipes, no terminal
+	// and no network helper, and with the init program carried as a blob;
+	// otherwise, or if the exec fails (HandoffFailed says why), Run waits
+	// as it always does.
+	Handoff *Handoff
+	// HandoffFailed is called when Handoff was set but this process goes
+	// on watching the container (nil error: it did not apply).
+	HandoffFailed func(error)
 }
 
 // Run starts the container described by spec, relays its terminal and
@@ -216,6 +227,15 @@ func Run(spec *Spec, opts Options) (int, error) {
 	}
 	serr := c.readStatus(opts)
 	Trace("init reported")
+	if opts.Handoff != nil {
+		var herr error
+		if serr == nil && exe != nil && opts.PayloadPipes && !spec.Process.Terminal && c.network == nil && c.netStop == nil {
+			herr = c.handOff(exe, opts.Handoff) // returns only on failure
+		}
+		if opts.HandoffFailed != nil {
+			opts.HandoffFailed(herr)
+		}
+	}
 	code := c.wait()
 	Trace("init exited")
 	if tty != nil {
@@ -248,6 +268,12 @@ type child struct {
 	console *os.File
 	done    chan struct{}
 	pdeath  chan struct{}
+	// handoff takes an execve to the thread that started the init.
+	handoff chan handoffRequest
+	// reap is held from the init's exit to its reaping, and by a handoff:
+	// the watcher must find its child unreaped.
+	reap   sync.Mutex
+	exited bool
 	// network delivers the result of Options.Network once; netStop is
 	// the disconnect it returned.
 	network chan networkResult
@@ -344,7 +370,7 @@ func startChild(cfg childConfig) (*child, error) {
 	extra := []*os.File{specR, syncR, statusW}
 	// syncW stays open for as long as we need the child: its hang-up tells
 	// the child we died (watchParent).
-	c := &child{status: statusR, sync: syncW, done: make(chan struct{}), pdeath: make(chan struct{})}
+	c := &child{status: statusR, sync: syncW, done: make(chan struct{}), pdeath: make(chan struct{}), handoff: make(chan handoffRequest)}
 	if cfg.console {
 		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
@@ -442,7 +468,13 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 		if err != nil {
 			return
 		}
-		<-c.pdeath
+		select {
+		case <-c.pdeath:
+		case req := <-c.handoff:
+			// Only a failed exec comes back; the init is still ours.
+			req.err <- req.exec()
+			<-c.pdeath
+		}
 	}()
 	err = <-started
 	Trace("init forked")
@@ -451,6 +483,15 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 		return &Error{Code: 125, Msg: fmt.Sprintf("starting the sandbox init: %v", userns.ExplainStart(err, ""))}
 	}
 	go func() {
+		// Learn of the exit first without reaping: a handoff in progress
+		// leaves the zombie to the watcher, which reaps it for its status.
+		pid := c.cmd.Process.Pid
+		var info unix.Siginfo
+		for unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
+		}
+		c.reap.Lock()
+		c.exited = true
+		c.reap.Unlock()
 		c.waitErr = c.cmd.Wait()
 		close(c.done)
 	}()
@@ -553,10 +594,7 @@ func (c *child) wait() int {
 	if !ok {
 		return 125
 	}
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
+	return statusCode(ws)
 }
 
 func (c *child) close() {

@@ -249,9 +249,16 @@ func TestExampleService(t *testing.T) {
 		if !waitFor(5*time.Second, func() bool { _, err := os.Stat(alive); return err == nil }) {
 			t.Fatalf("no heartbeat in state/alive:\n%s", s.do(t, "logs", "worker"))
 		}
-		logs := s.must(t, "logs", "worker")
+		// The log is written by the container's monitor as the output
+		// comes, not in step with the payload's side effects (as docker's
+		// copier is not): what the payload printed before its heartbeat
+		// may reach the log a few milliseconds after it.
+		var logs result
 		for _, want := range []string{"attempt 1: the dependency is not ready", "attempt 2: the dependency is not ready", "attempt 3: ready"} {
-			if !strings.Contains(logs.stdout+logs.stderr, want) {
+			if !waitFor(5*time.Second, func() bool {
+				logs = s.must(t, "logs", "worker")
+				return strings.Contains(logs.stdout+logs.stderr, want)
+			}) {
 				t.Fatalf("the worker's log lacks %q:\n%s", want, logs)
 			}
 		}

@@ -424,6 +424,61 @@ func TestContainerInitKilled(t *testing.T) {
 	})
 }
 
+// TestContainerMonitorKilled: a detached container is watched by the
+// small watcher (the init program's "watch" stage, named sandbox-monitor),
+// not by the whole CLI; SIGKILL of it ends the container (its init's
+// parent-death signal), ps shows it exited, and rm leaves nothing. A
+// container that exits by itself is recorded by the CLI the watcher
+// executes again, with its exit code and its output in the log.
+func TestContainerMonitorKilled(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "monkill")
+		id := s.mustID(t, "run", "-d", "--name", "watched", "bb", "sleep", "1000")
+		init := s.initOf(t, id)
+		// It names itself as it starts; its argv says what it is at once.
+		var monitor procInfo
+		ok := waitFor(2*time.Second, func() bool {
+			var alive bool
+			monitor, alive = readProc(init.ppid)
+			return alive && monitor.comm == "sandbox-monitor"
+		})
+		if !ok || !strings.HasPrefix(monitor.cmdline, "sandbox-monitor watch ") {
+			t.Fatalf("the init's parent (pid %d) is %q (%q), want the watcher sandbox-monitor", init.ppid, monitor.comm, monitor.cmdline)
+		}
+		// The watcher is the init program, not the CLI: same executable.
+		initExe, err1 := os.Readlink(fmt.Sprintf("/proc/%d/exe", init.pid))
+		monExe, err2 := os.Readlink(fmt.Sprintf("/proc/%d/exe", monitor.pid))
+		if err1 != nil || err2 != nil || initExe != monExe {
+			t.Fatalf("the watcher runs %q (%v), the init %q (%v): want the same small program", monExe, err2, initExe, err1)
+		}
+		if err := syscall.Kill(monitor.pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if row, ok := s.waitPS(t, "watched", "Exited", 5*time.Second); !ok {
+			t.Fatalf("after SIGKILL of its monitor, ps -a shows watched as %q, want Exited", row.status)
+		}
+		if !waitFor(5*time.Second, func() bool { _, alive := readProc(init.pid); return !alive }) {
+			t.Fatalf("the init (pid %d) outlived its monitor", init.pid)
+		}
+		s.must(t, "rm", "watched")
+		for _, d := range []string{s.ctrDir(id), s.runDir(id)} {
+			if _, err := os.Lstat(d); err == nil {
+				t.Errorf("rm left %s behind", d)
+			}
+		}
+
+		// Ends by itself: the resumed CLI records code and output.
+		s.mustID(t, "run", "-d", "--name", "self", "bb", "sh", "-c", "sleep 0.5; echo last words; exit 7")
+		s.wantWait(t, "self", 7)
+		if r := s.must(t, "logs", "self"); r.stdout != "last words\n" {
+			t.Fatalf("logs of a container the watcher saw end:\n%s", r)
+		}
+		if st := s.inspect(t, "self").State; st.Status != "exited" || st.ExitCode != 7 {
+			t.Fatalf("inspect shows %+v, want exited with 7", st)
+		}
+	})
+}
+
 // TestContainerForegroundCLIKilled: SIGKILL of the CLI running a container
 // in the foreground: ps shows it exited within 2 s and rm -f cleans it.
 func TestContainerForegroundCLIKilled(t *testing.T) {

@@ -1,0 +1,55 @@
+package runtime
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// LogWriter writes a detached container's output as lines of
+// "TIME STREAM F|P MESSAGE" (the CRI log format, which `sandbox logs`
+// reads): F ends a line, P is a part of one longer than a read. Both the
+// CLI's monitor and the small watcher that replaces it write through it.
+type LogWriter struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+// NewLogWriter writes to f, a file opened for appending.
+func NewLogWriter(f *os.File) *LogWriter { return &LogWriter{f: f} }
+
+// File is the log file written to.
+func (l *LogWriter) File() *os.File { return l.f }
+
+// logLineMax is the longest part of a line written as one record.
+const logLineMax = 64 << 10
+
+// Copy writes what r yields, line by line, until r ends.
+func (l *LogWriter) Copy(r io.Reader, stream string) {
+	br := bufio.NewReaderSize(r, logLineMax)
+	for {
+		line, isPrefix, err := br.ReadLine()
+		if len(line) > 0 || (err == nil && !isPrefix) {
+			tag := "F"
+			if isPrefix {
+				tag = "P"
+			}
+			l.writeTagged(stream, tag, line)
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Write adds one whole line to the log.
+func (l *LogWriter) Write(stream, line string) { l.writeTagged(stream, "F", []byte(line)) }
+
+func (l *LogWriter) writeTagged(stream, tag string, line []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.f, "%s %s %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), stream, tag, line)
+}
