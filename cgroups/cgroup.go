@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containerd/cgroups/v3/cgroup2"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/config"
@@ -45,7 +44,7 @@ func Create(s System, id string, r config.Resources) (*Cgroup, error) {
 	default:
 		return nil, fmt.Errorf("no cgroup to make: %s", s.Reason)
 	}
-	res, err := resources(r, hasSwapAccounting())
+	sets, err := settings(r, hasSwapAccounting())
 	if err != nil {
 		return nil, err
 	}
@@ -54,8 +53,8 @@ func Create(s System, id string, r config.Resources) (*Cgroup, error) {
 		// Left by a recorder that was killed: its processes died with it.
 		removeDir(dir)
 	}
-	if _, err := cgroup2.NewManager(Mount, group, res); err != nil {
-		return nil, fmt.Errorf("making cgroup %s: %w", dir, explain(dir, err))
+	if err := makeGroup(dir, sets); err != nil {
+		return nil, fmt.Errorf("making cgroup %s: %w", dir, err)
 	}
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -65,19 +64,57 @@ func Create(s System, id string, r config.Resources) (*Cgroup, error) {
 	return &Cgroup{Path: group, Limits: r, fd: fd}, nil
 }
 
-// explain turns the library's errors into what is wrong: it writes
-// interface files with O_CREAT, so one that does not exist reads as
-// "permission denied".
-func explain(dir string, err error) error {
-	if !errors.Is(err, os.ErrPermission) {
+// makeGroup makes dir, enables the controllers sets need in its
+// ancestors' cgroup.subtree_control (from the mount down; as a user the
+// upper ones refuse, which is fine once the nearest one has them), and
+// writes sets. On error dir is removed again.
+func makeGroup(dir string, sets []setting) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for _, f := range []string{"memory.max", "memory.swap.max", "cpu.max", "pids.max", "io.max"} {
-		if _, serr := os.Stat(filepath.Join(dir, f)); errors.Is(serr, os.ErrNotExist) && strings.Contains(err.Error(), f) {
-			return fmt.Errorf("%s does not exist (the %s controller is not enabled there): %w", f, strings.Split(f, ".")[0], err)
+	if ctrls := controllersOf(sets); len(ctrls) > 0 {
+		var lastErr error
+		line := "+" + strings.Join(ctrls, " +")
+		for p := Mount; p != dir; {
+			f := filepath.Join(p, "cgroup.subtree_control")
+			if err := os.WriteFile(f, []byte(line), 0); err != nil {
+				lastErr = fmt.Errorf("enabling %s in %s: %w", line, f, err)
+			} else {
+				lastErr = nil
+			}
+			rest, _ := filepath.Rel(p, dir)
+			p = filepath.Join(p, strings.Split(rest, "/")[0])
+		}
+		if lastErr != nil {
+			os.Remove(dir)
+			return lastErr
 		}
 	}
-	return err
+	for _, st := range sets {
+		if err := writeSetting(dir, st); err != nil {
+			os.Remove(dir)
+			return err
+		}
+	}
+	return nil
+}
+
+// writeSetting writes one interface file (never creating it: a missing
+// one means its controller is not enabled there).
+func writeSetting(dir string, st setting) error {
+	f, err := os.OpenFile(filepath.Join(dir, st.file), os.O_WRONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		c, _, _ := strings.Cut(st.file, ".")
+		return fmt.Errorf("writing %s=%q: %s does not exist (the %s controller is not enabled there): %w", st.file, st.value, st.file, c, err)
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s=%q: %w", st.file, st.value, err)
+	}
+	defer f.Close()
+	if _, err := f.Write([]byte(st.value)); err != nil {
+		return fmt.Errorf("writing %s=%q: %w", st.file, st.value, err)
+	}
+	return nil
 }
 
 func shortID(id string) string {

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
-	"github.com/containerd/cgroups/v3/cgroup2"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/config"
@@ -165,31 +165,46 @@ func drop(r config.Resources, controller string) config.Resources {
 // CPUPeriod is the cpu.max period: cpus × period is the quota.
 const CPUPeriod = 100000
 
-// resources turns limits into the library's form. Memory without
-// memory_swap gets no swap: swap would otherwise hide the limit (docker
-// would allow as much swap again).
-func resources(r config.Resources, swapAccounted bool) (*cgroup2.Resources, error) {
-	res := &cgroup2.Resources{}
-	if r.Memory != 0 || r.MemorySwap != 0 {
-		res.Memory = &cgroup2.Memory{}
-		if r.Memory != 0 {
-			res.Memory.Max = ptr(r.Memory)
+// setting is one interface file of a cgroup and the value written to it.
+type setting struct{ file, value string }
+
+// controllersOf are the controllers settings need, in the order their
+// files are written.
+func controllersOf(settings []setting) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, st := range settings {
+		c, _, _ := strings.Cut(st.file, ".")
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
 		}
+	}
+	return out
+}
+
+// settings turns limits into the interface files to write, in order.
+// Memory without memory_swap gets no swap: swap would otherwise hide the
+// limit (docker would allow as much swap again).
+func settings(r config.Resources, swapAccounted bool) ([]setting, error) {
+	var out []setting
+	if r.CPUs != 0 {
+		out = append(out, setting{"cpu.max", fmt.Sprintf("%d %d", int64(r.CPUs*CPUPeriod), CPUPeriod)})
+	}
+	if r.Memory != 0 || r.MemorySwap != 0 {
 		if swapAccounted {
 			swap := int64(0)
 			if r.MemorySwap > r.Memory && r.Memory != 0 {
 				swap = r.MemorySwap - r.Memory
 			}
-			res.Memory.Swap = &swap
+			out = append(out, setting{"memory.swap.max", strconv.FormatInt(swap, 10)})
+		}
+		if r.Memory != 0 {
+			out = append(out, setting{"memory.max", strconv.FormatInt(r.Memory, 10)})
 		}
 	}
-	if r.CPUs != 0 {
-		quota := int64(r.CPUs * CPUPeriod)
-		period := uint64(CPUPeriod)
-		res.CPU = &cgroup2.CPU{Max: cgroup2.NewCPUMax(&quota, &period)}
-	}
 	if r.Pids != 0 {
-		res.Pids = &cgroup2.Pids{Max: r.Pids}
+		out = append(out, setting{"pids.max", strconv.FormatInt(r.Pids, 10)})
 	}
 	for _, l := range r.IO {
 		var st unix.Stat_t
@@ -199,25 +214,20 @@ func resources(r config.Resources, swapAccounted bool) (*cgroup2.Resources, erro
 		if st.Mode&unix.S_IFMT != unix.S_IFBLK {
 			return nil, fmt.Errorf("io limit on %q: not a block device", l.Device)
 		}
-		major, minor := int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
-		if res.IO == nil {
-			res.IO = &cgroup2.IO{}
-		}
 		for _, e := range []struct {
-			t cgroup2.IOType
-			v int64
-		}{{cgroup2.ReadBPS, l.ReadBPS}, {cgroup2.WriteBPS, l.WriteBPS}, {cgroup2.ReadIOPS, l.ReadIOPS}, {cgroup2.WriteIOPS, l.WriteIOPS}} {
+			key string
+			v   int64
+		}{{"rbps", l.ReadBPS}, {"wbps", l.WriteBPS}, {"riops", l.ReadIOPS}, {"wiops", l.WriteIOPS}} {
 			if e.v != 0 {
-				res.IO.Max = append(res.IO.Max, cgroup2.Entry{Type: e.t, Major: major, Minor: minor, Rate: uint64(e.v)})
+				out = append(out, setting{"io.max", fmt.Sprintf("%d:%d %s=%d", unix.Major(st.Rdev), unix.Minor(st.Rdev), e.key, e.v)})
 			}
 		}
 	}
-	return res, nil
+	return out, nil
 }
 
 // hasSwapAccounting reports whether the kernel accounts swap (memory.swap.max
-// exists): the library writes with O_CREAT, so a missing file would read
-// as "permission denied".
+// exists).
 func hasSwapAccounting() bool {
 	own, err := OwnCgroup()
 	if err != nil {
@@ -238,5 +248,3 @@ func parentOf(p string) string {
 	}
 	return p[:i]
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -2,6 +2,8 @@ package cgroups
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -54,29 +56,56 @@ func TestMakePlan(t *testing.T) {
 	}
 }
 
-func TestResources(t *testing.T) {
-	r, err := resources(config.Resources{Memory: 64 << 20, CPUs: 1.5, Pids: 100}, true)
+func TestSettings(t *testing.T) {
+	str := func(sets []setting) string {
+		var b []string
+		for _, st := range sets {
+			b = append(b, st.file+"="+st.value)
+		}
+		return strings.Join(b, " ")
+	}
+	sets, err := settings(config.Resources{Memory: 64 << 20, CPUs: 1.5, Pids: 100}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *r.Memory.Max != 64<<20 || *r.Memory.Swap != 0 {
-		t.Errorf("memory without memory_swap: max %d swap %d, want 64MiB and no swap", *r.Memory.Max, *r.Memory.Swap)
+	// Memory without memory_swap: no swap at all.
+	if got, want := str(sets), "cpu.max=150000 100000 memory.swap.max=0 memory.max=67108864 pids.max=100"; got != want {
+		t.Errorf("settings = %q, want %q", got, want)
 	}
-	if got := string(r.CPU.Max); got != "150000 100000" {
-		t.Errorf("cpu.max = %q, want \"150000 100000\"", got)
+	if got := strings.Join(controllersOf(sets), " "); got != "cpu memory pids" {
+		t.Errorf("controllers = %q, want cpu memory pids", got)
 	}
-	if r.Pids.Max != 100 {
-		t.Errorf("pids.max = %d", r.Pids.Max)
+	sets, _ = settings(config.Resources{Memory: 64 << 20, MemorySwap: 96 << 20}, true)
+	if got, want := str(sets), "memory.swap.max=33554432 memory.max=67108864"; got != want {
+		t.Errorf("memory_swap 96MiB over memory 64MiB: %q, want %q", got, want)
 	}
-	r, _ = resources(config.Resources{Memory: 64 << 20, MemorySwap: 96 << 20}, true)
-	if *r.Memory.Swap != 32<<20 {
-		t.Errorf("memory_swap 96MiB over memory 64MiB: swap.max %d, want 32MiB", *r.Memory.Swap)
+	sets, _ = settings(config.Resources{Memory: 64 << 20}, false)
+	if got, want := str(sets), "memory.max=67108864"; got != want {
+		t.Errorf("without swap accounting: %q, want %q", got, want)
 	}
-	r, _ = resources(config.Resources{Memory: 64 << 20}, false)
-	if r.Memory.Swap != nil {
-		t.Error("swap.max set on a kernel without swap accounting")
-	}
-	if _, err := resources(config.Resources{IO: []config.IOLimit{{Device: "/dev/null", WriteBPS: 1}}}, true); err == nil || !strings.Contains(err.Error(), "not a block device") {
+	if _, err := settings(config.Resources{IO: []config.IOLimit{{Device: "/dev/null", WriteBPS: 1}}}, true); err == nil || !strings.Contains(err.Error(), "not a block device") {
 		t.Errorf("io on /dev/null: %v, want 'not a block device'", err)
+	}
+}
+
+func TestMakeGroup(t *testing.T) {
+	// A directory standing in for a cgroup: the interface files that
+	// exist are written, a missing one names its controller.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pids.max"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeSetting(dir, setting{"pids.max", "64"}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "pids.max")); string(b) != "64" {
+		t.Errorf("pids.max holds %q, want 64", b)
+	}
+	err := writeSetting(dir, setting{"memory.max", "1"})
+	if err == nil || !strings.Contains(err.Error(), "the memory controller is not enabled there") {
+		t.Errorf("writing a missing memory.max: %v", err)
+	}
+	if _, serr := os.Stat(filepath.Join(dir, "memory.max")); serr == nil {
+		t.Error("writing a missing interface file created it")
 	}
 }
