@@ -148,7 +148,7 @@ func (u *user) writeFile(path, content string, perm os.FileMode) error {
 }
 
 // mustMkdir and mustWrite are mkdirAll and writeFile for tests.
-func (u *user) mustMkdir(t *testing.T, dir string) string {
+func (u *user) mustMkdir(t testing.TB, dir string) string {
 	t.Helper()
 	if err := u.mkdirAll(dir); err != nil {
 		t.Fatal(err)
@@ -251,7 +251,7 @@ func (u *user) start(t *testing.T, args ...string) *proc {
 	return u.startWith(t, runOpts{}, args...)
 }
 
-func (u *user) startWith(t *testing.T, o runOpts, args ...string) *proc {
+func (u *user) startWith(t testing.TB, o runOpts, args ...string) *proc {
 	t.Helper()
 	c := u.command(o, args...)
 	p := &proc{cmd: c, cmdline: "sandbox " + shellJoin(args), done: make(chan struct{})}
@@ -332,7 +332,7 @@ func (u *user) run(t *testing.T, args ...string) result {
 	return u.runWith(t, runOpts{}, args...)
 }
 
-func (u *user) runWith(t *testing.T, o runOpts, args ...string) result {
+func (u *user) runWith(t testing.TB, o runOpts, args ...string) result {
 	t.Helper()
 	timeout := o.timeout
 	if timeout == 0 {
@@ -396,7 +396,7 @@ func shellJoin(args []string) string {
 
 // ---- assertions ----
 
-func wantCode(t *testing.T, r result, code int) {
+func wantCode(t testing.TB, r result, code int) {
 	t.Helper()
 	if r.code != code || r.signal != "" {
 		t.Fatalf("want exit status %d:\n%s", code, r)

@@ -48,7 +48,7 @@ var tarTime = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // tarBytes writes entries as a tarball owned by root. Names are written as
 // given, hostile ones ("../x", "/abs") included.
-func tarBytes(t *testing.T, entries []tarEntry) []byte {
+func tarBytes(t testing.TB, entries []tarEntry) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -123,7 +123,7 @@ func findBusybox() {
 // busyboxRootfs is the busybox image's tree: bin/busybox and a symlink per
 // applet, /etc/passwd with root (0) and user (1000), /etc/group, and a
 // world-writable sticky /tmp. Everything is owned by root.
-func busyboxRootfs(t *testing.T) []tarEntry {
+func busyboxRootfs(t testing.TB) []tarEntry {
 	t.Helper()
 	busybox.once.Do(findBusybox)
 	if busybox.skip != "" {
@@ -157,7 +157,7 @@ var busyboxTarOnce sync.Once
 
 // busyboxTar writes the busybox rootfs tarball once per run and returns
 // its path (readable by the test users).
-func busyboxTar(t *testing.T) string {
+func busyboxTar(t testing.TB) string {
 	t.Helper()
 	entries := busyboxRootfs(t)
 	busyboxTarOnce.Do(func() {

@@ -25,7 +25,7 @@ var idRe = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // lcStore makes a fresh store for the user (so that `ps -a` shows only
 // what the test made), imports the busybox image into it as "bb", and
 // removes every container of it when the test ends.
-func (u *user) lcStore(t *testing.T, name string) *store {
+func (u *user) lcStore(t testing.TB, name string) *store {
 	t.Helper()
 	s := u.newStore(t, "lc-"+name)
 	s.mustRun(t, "import", busyboxTar(t), "bb")
@@ -247,7 +247,7 @@ func (s *store) waitPS(t *testing.T, name, prefix string, timeout time.Duration)
 // removeAll removes every container of the store (rm -f), and kills by
 // PID any init still recorded as running should sandbox fail to: no test
 // may leave a container's processes behind. It reports a failing rm -f.
-func (s *store) removeAll(t *testing.T) {
+func (s *store) removeAll(t testing.TB) {
 	var ids []string
 	entries, err := os.ReadDir(s.containersDir())
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {

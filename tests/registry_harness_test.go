@@ -663,7 +663,7 @@ type store struct {
 
 // newStore makes a fresh, empty store for the user (name must be unique
 // in the user's home).
-func (u *user) newStore(t *testing.T, name string) *store {
+func (u *user) newStore(t testing.TB, name string) *store {
 	t.Helper()
 	data := u.mustMkdir(t, filepath.Join(u.home, "data-"+name))
 	return &store{u: u, root: filepath.Join(data, "sandbox"), opts: runOpts{env: []string{"XDG_DATA_HOME=" + data}}}
@@ -672,14 +672,14 @@ func (u *user) newStore(t *testing.T, name string) *store {
 // pullTimeout bounds a pull (Debian unpacks for a while; ten at once longer).
 const pullTimeout = 3 * time.Minute
 
-func (s *store) run(t *testing.T, args ...string) result {
+func (s *store) run(t testing.TB, args ...string) result {
 	t.Helper()
 	o := s.opts
 	o.timeout = pullTimeout
 	return s.u.runWith(t, o, args...)
 }
 
-func (s *store) mustRun(t *testing.T, args ...string) result {
+func (s *store) mustRun(t testing.TB, args ...string) result {
 	t.Helper()
 	r := s.run(t, args...)
 	wantCode(t, r, 0)

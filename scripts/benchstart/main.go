@@ -8,6 +8,7 @@
 //	go run ./scripts/benchstart -pull [-n 3] [-debian-rootfs FILE.tar]
 //	go run ./scripts/benchstart -net [-n 20]
 //	go run ./scripts/benchstart -seal [-n 50]
+//	go build -o /tmp/benchstart ./scripts/benchstart && sudo /tmp/benchstart -all -n 30 -user-single U1 -user-subid U2
 //
 // With -pull it measures pull+unpack from a local registry (Debian's
 // docker-registry) instead: sandbox, podman and skopeo+umoci, with times,
@@ -15,7 +16,12 @@
 // with --net host, pasta and slirp4netns next to podman's default network,
 // and the throughput of 256 MiB sent through a published port. With -seal
 // it measures what sealing the sandbox costs: the seccomp filter's share of
-// start-up, and the stdio relay's throughput next to bwrap and podman.
+// start-up, and the stdio relay's throughput next to bwrap and podman. With
+// -all (as root) it prints issue 11's whole table in one run: start to exit
+// and exec next to bwrap and podman for a user without and one with
+// subordinate ids, the PSS of sandbox's processes behind 1 and 10 detached
+// containers next to podman's conmon, and pull next to podman, each with its
+// target and whether it is met.
 //
 // Each round runs every tool once, in turn (starting with a different one
 // each round), so that drift in the machine's load hits all of them alike.
@@ -50,8 +56,11 @@ func main() {
 	debian := flag.String("debian-rootfs", "", "with -pull: a Debian rootfs tarball to serve as debian:bookworm")
 	netMode := flag.Bool("net", false, "measure private networks (start-up and published-port throughput) instead")
 	seal := flag.Bool("seal", false, "measure the seccomp filter's start-up cost and the stdio relay's throughput instead")
+	all := flag.Bool("all", false, "as root: the whole table (start, exec, memory, pull) for -user-single and -user-subid, with ratios and targets")
+	single := flag.String("user-single", "", "with -all: a user without subordinate ids")
+	subid := flag.String("user-subid", "", "with -all: a user with subordinate ids")
 	flag.Parse()
-	if os.Getuid() == 0 {
+	if os.Getuid() == 0 && !*all {
 		fail("run as an unprivileged user: rootless start-up is what is measured (e.g. runuser -u USER -- go run ./scripts/benchstart)")
 	}
 	work, err := os.MkdirTemp("", "sandbox-bench-")
@@ -66,6 +75,13 @@ func main() {
 	}
 	if *pull {
 		benchPull(*sandbox, work, *n, *debian)
+		return
+	}
+	if *all {
+		rootfs := filepath.Join(work, "rootfs")
+		tarball := filepath.Join(work, "bb.tar")
+		check(busyboxRootfs(rootfs, tarball))
+		benchAll(*sandbox, work, rootfs, tarball, *n, *single, *subid, *debian)
 		return
 	}
 	rootfs := filepath.Join(work, "rootfs")

@@ -1,0 +1,333 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// -all: the whole table of issue 11 in one run, as root, measuring each
+// user's part as that user (one without subordinate ids, one with):
+// start to exit next to bwrap and podman, exec next to podman exec and
+// bwrap's run, the PSS of sandbox's own processes behind 1 and 10
+// detached containers next to podman's conmon, and pull next to podman.
+
+// benchUser is an unprivileged user the commands run as.
+type benchUser struct {
+	name     string
+	uid, gid int
+	env      []string
+	dir      string // the user's own work directory
+}
+
+// current is the user measure (pull.go) runs commands as; nil: this one.
+var current *benchUser
+
+func lookupUser(name, work string) *benchUser {
+	u, err := user.Lookup(name)
+	check(err)
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	dir := filepath.Join(work, name)
+	run := filepath.Join("/tmp", "benchstart-run-"+u.Uid)
+	for _, d := range []string{dir, filepath.Join(dir, "data"), filepath.Join(dir, "config"), run} {
+		check(os.MkdirAll(d, 0o700))
+		check(os.Chown(d, uid, gid))
+	}
+	return &benchUser{name: name, uid: uid, gid: gid, dir: dir, env: []string{
+		"HOME=" + u.HomeDir, "USER=" + name, "LOGNAME=" + name, "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+		"XDG_RUNTIME_DIR=" + run, "XDG_DATA_HOME=" + filepath.Join(dir, "data"), "XDG_CONFIG_HOME=" + filepath.Join(dir, "config"),
+	}}
+}
+
+// command makes argv run as u (or as this process when u is nil).
+func (u *benchUser) command(argv ...string) *exec.Cmd {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	if u != nil {
+		cmd.Env = u.env
+		cmd.Dir = u.dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid), Groups: []uint32{}}}
+	}
+	return cmd
+}
+
+func (u *benchUser) run(argv ...string) (string, error) {
+	out, err := u.command(argv...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, firstLine(out))
+	}
+	return string(out), nil
+}
+
+func (u *benchUser) time(argv ...string) (time.Duration, error) {
+	start := time.Now()
+	_, err := u.run(argv...)
+	return time.Since(start), err
+}
+
+// row is one line of the summary table.
+type row struct {
+	measure, sandbox, peer, target string
+	met                            bool
+	measured                       bool
+}
+
+func benchAll(sandbox, work, rootfs, tarball string, n int, single, subid, debianTar string) {
+	if os.Getuid() != 0 {
+		fail("-all runs as root: it measures each user's part as that user (-user-single, -user-subid)")
+	}
+	// Everyone must reach the binaries and the rootfs.
+	check(os.Chmod(work, 0o755))
+	var rows []row
+	var podmanStart time.Duration
+	for _, who := range []struct{ name, label string }{{single, "no subids"}, {subid, "subids"}} {
+		if who.name == "" {
+			continue
+		}
+		u := lookupUser(who.name, work)
+		fmt.Printf("\n== as %s (%s)\n", u.name, who.label)
+		if _, err := u.run(sandbox, "import", tarball, "bb"); err != nil {
+			fail("%v", err)
+		}
+		podmanPath, _ := exec.LookPath("podman")
+		var podman []string // podman and its global flags
+		if podmanPath != "" {
+			if _, err := u.run(podmanPath, "import", tarball, "localhost/sandbox-bench-bb"); err != nil {
+				fmt.Printf("podman: not measured: %v\n", err)
+			} else {
+				defer u.run(podmanPath, "rmi", "-f", "localhost/sandbox-bench-bb")
+				podman = []string{podmanPath}
+				if _, err := u.run(podmanPath, "run", "--rm", "--network=host", "localhost/sandbox-bench-bb", "true"); err != nil {
+					// crun refuses cgroup v1/hybrid hosts; runc copes.
+					podman = []string{podmanPath, "--runtime", "runc"}
+				}
+			}
+		}
+		podmanOK := podman != nil
+		pod := func(args ...string) []string { return append(append([]string{}, podman...), args...) }
+		bwrap, _ := exec.LookPath("bwrap")
+		bwrapArgv := []string{bwrap, "--unshare-all", "--die-with-parent", "--bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"}
+
+		// Start to exit.
+		tools := map[string][]string{"sandbox": {sandbox, "run", "--rm", "bb", "true"}}
+		if bwrap != "" {
+			tools["bwrap"] = bwrapArgv
+		}
+		if podmanOK {
+			tools["podman"] = pod("run", "--rm", "--network=host", "localhost/sandbox-bench-bb", "true")
+		}
+		start := pairedRounds(u, tools, n)
+		printMedians("run --rm true, start to exit", start, n)
+		rows = append(rows, ratioRow(fmt.Sprintf("run --rm true (%s) vs bwrap", who.label), start, "sandbox", "bwrap", 1.5))
+		rows = append(rows, ratioRow(fmt.Sprintf("run --rm true (%s) vs podman", who.label), start, "sandbox", "podman", 0.05))
+		if who.label == "no subids" {
+			podmanStart = start["podman"]
+		}
+
+		// Exec into a running container.
+		if _, err := u.run(sandbox, "run", "-d", "--name", "bench-exec", "bb", "sleep", "1000"); err != nil {
+			fail("%v", err)
+		}
+		tools = map[string][]string{"sandbox": {sandbox, "exec", "bench-exec", "true"}}
+		if bwrap != "" {
+			tools["bwrap"] = bwrapArgv
+		}
+		if podmanOK {
+			if _, err := u.run(pod("run", "-d", "--network=host", "--name", "bench-exec", "localhost/sandbox-bench-bb", "sleep", "1000")...); err == nil {
+				tools["podman"] = pod("exec", "bench-exec", "true")
+				defer u.run(pod("rm", "-f", "-t", "0", "bench-exec")...)
+			}
+		}
+		exe := pairedRounds(u, tools, n)
+		u.run(sandbox, "rm", "-f", "bench-exec")
+		printMedians("exec CTR true", exe, n)
+		rows = append(rows, ratioRow(fmt.Sprintf("exec true (%s) vs bwrap's run", who.label), exe, "sandbox", "bwrap", 2))
+		rows = append(rows, ratioRow(fmt.Sprintf("exec true (%s) vs podman exec", who.label), exe, "sandbox", "podman", 1))
+
+		// Memory behind detached containers.
+		for _, k := range []int{1, 10} {
+			sb := detachedPSS(u, k, func(i int) []string {
+				return []string{sandbox, "run", "-d", "--name", fmt.Sprintf("bench-mem-%d", i), "bb", "sleep", "1000"}
+			}, func(i int) []string { return []string{sandbox, "rm", "-f", fmt.Sprintf("bench-mem-%d", i)} }, isSandboxProc(sandbox, u))
+			r := row{measure: fmt.Sprintf("PSS per detached container, %d running (%s)", k, who.label), target: "≤ 1 MiB each",
+				sandbox: fmt.Sprintf("%.2f MiB", sb), measured: sb > 0, met: sb > 0 && sb <= 1}
+			if podmanOK {
+				pm := detachedPSS(u, k, func(i int) []string {
+					return pod("run", "-d", "--network=host", "--name", fmt.Sprintf("bench-mem-%d", i), "localhost/sandbox-bench-bb", "sleep", "1000")
+				}, func(i int) []string { return pod("rm", "-f", "-t", "0", fmt.Sprintf("bench-mem-%d", i)) },
+					func(pid int) bool { return comm(pid) == "conmon" })
+				r.peer = fmt.Sprintf("conmon %.2f MiB", pm)
+			}
+			fmt.Printf("%s: sandbox %s, %s\n", r.measure, r.sandbox, r.peer)
+			rows = append(rows, r)
+		}
+
+		// Pull, once (as the user without subids: the store's unpack is
+		// the same code either way).
+		if who.label == "no subids" {
+			if debianTar == "" {
+				if _, err := os.Stat(debianCache); err == nil {
+					debianTar = debianCache
+				}
+			}
+			if debianTar == "" {
+				rows = append(rows, row{measure: "pull Debian minbase vs podman", target: "≤ 0.5×", sandbox: "not measured (no -debian-rootfs, no " + debianCache + ")"})
+				continue
+			}
+			current = u
+			sbPull, pmPull := benchPull(sandbox, u.dir, min(n, 3), debianTar)
+			current = nil
+			r := row{measure: "pull Debian minbase (local registry) vs podman", target: "≤ 0.5×", sandbox: fmt.Sprintf("%.2f s", sbPull.Seconds())}
+			if pmPull > 0 && sbPull > 0 {
+				x := float64(sbPull) / float64(pmPull)
+				r.peer, r.measured, r.met = fmt.Sprintf("podman %.2f s (%.2f×)", pmPull.Seconds(), x), true, x <= 0.5
+			}
+			rows = append(rows, r)
+		}
+	}
+	_ = podmanStart
+	fmt.Printf("\nsummary (%s, %d rounds, medians)\n", time.Now().Format(time.RFC3339), n)
+	fmt.Printf("| %-58s | %-12s | %-28s | %-14s | %s |\n", "measure", "sandbox", "peer, same run", "target", "met")
+	for _, r := range rows {
+		met := "no"
+		if !r.measured {
+			met = "-"
+		} else if r.met {
+			met = "yes"
+		}
+		fmt.Printf("| %-58s | %-12s | %-28s | %-14s | %s |\n", r.measure, r.sandbox, r.peer, r.target, met)
+	}
+}
+
+// debianCache is where the test suite keeps its debootstrapped Debian.
+const debianCache = "/var/tmp/sandbox-tests-debian-bookworm.tar"
+
+// pairedRounds runs each tool once per round, in a rotating order, and
+// returns the medians. A tool that fails is dropped with a note.
+func pairedRounds(u *benchUser, tools map[string][]string, n int) map[string]time.Duration {
+	var names []string
+	for _, name := range []string{"sandbox", "bwrap", "podman"} {
+		if argv, ok := tools[name]; ok {
+			if _, err := u.run(argv...); err != nil { // also warms caches
+				fmt.Printf("%s: not measured: %v\n", name, err)
+				continue
+			}
+			names = append(names, name)
+		}
+	}
+	times := map[string][]time.Duration{}
+	for i := 0; i < n; i++ {
+		for j := range names {
+			name := names[(i+j)%len(names)]
+			d, err := u.time(tools[name]...)
+			if err != nil {
+				fail("%s: %v", name, err)
+			}
+			times[name] = append(times[name], d)
+		}
+	}
+	out := map[string]time.Duration{}
+	for name, ds := range times {
+		out[name] = median(ds)
+	}
+	return out
+}
+
+func printMedians(what string, m map[string]time.Duration, n int) {
+	fmt.Printf("%s, median of %d:", what, n)
+	for _, name := range []string{"sandbox", "bwrap", "podman"} {
+		if d, ok := m[name]; ok {
+			fmt.Printf("  %s %.2f ms", name, ms(d))
+		}
+	}
+	fmt.Println()
+}
+
+// ratioRow compares a with b (a/b) against target (a/b ≤ target).
+func ratioRow(measure string, m map[string]time.Duration, a, b string, target float64) row {
+	r := row{measure: measure, target: fmt.Sprintf("≤ %g×", target)}
+	da, oka := m[a]
+	db, okb := m[b]
+	if oka {
+		r.sandbox = fmt.Sprintf("%.1f ms", ms(da))
+	}
+	if !oka || !okb {
+		r.peer = b + ": not measured"
+		return r
+	}
+	x := float64(da) / float64(db)
+	r.peer = fmt.Sprintf("%s %.1f ms (%.2f×)", b, ms(db), x)
+	r.measured, r.met = true, x <= target
+	return r
+}
+
+// detachedPSS starts k detached containers as u, sums the PSS of the
+// processes of u that mine selects, removes the containers and returns
+// the sum per container, in MiB.
+func detachedPSS(u *benchUser, k int, start, rm func(i int) []string, mine func(pid int) bool) float64 {
+	defer func() {
+		for i := 0; i < k; i++ {
+			u.run(rm(i)...)
+		}
+	}()
+	for i := 0; i < k; i++ {
+		if _, err := u.run(start(i)...); err != nil {
+			fmt.Printf("not measured: %v\n", err)
+			return 0
+		}
+	}
+	time.Sleep(time.Second) // let the monitors settle into their steady state
+	var kib int64
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		var st syscall.Stat_t
+		if syscall.Stat("/proc/"+e.Name(), &st) != nil || int(st.Uid) != u.uid || !mine(pid) {
+			continue
+		}
+		kib += pss(pid)
+	}
+	return float64(kib) / 1024 / float64(k)
+}
+
+// isSandboxProc selects sandbox's own processes: the monitor and watcher,
+// the init (by name), and anything still running the CLI's binary.
+func isSandboxProc(sandbox string, u *benchUser) func(pid int) bool {
+	return func(pid int) bool {
+		switch comm(pid) {
+		case "sandbox-init", "sandbox-monitor":
+			return true
+		}
+		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		return exe == sandbox
+	}
+}
+
+func comm(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return strings.TrimSpace(string(b))
+}
+
+// pss reads a process's proportional set size in KiB.
+func pss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
