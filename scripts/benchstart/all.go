@@ -168,9 +168,9 @@ func benchAll(sandbox, work, rootfs, tarball string, n int, single, subid, debia
 			rows = append(rows, r)
 		}
 
-		// Pull, once (as the user without subids: the store's unpack is
-		// the same code either way).
-		if who.label == "no subids" {
+		// Pull, once, as the user with subids: rootless podman cannot
+		// unpack Debian (files owned by group shadow) without them.
+		if who.label == "subids" {
 			if debianTar == "" {
 				if _, err := os.Stat(debianCache); err == nil {
 					debianTar = debianCache
