@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,7 +67,7 @@ func (c *child) handOff(exe *os.File, h *Handoff) error {
 	files := append([]*os.File{h.Log, h.Stdout, h.Stderr, h.Resume}, h.Keep...)
 	argv := []string{watchName, "watch", strconv.Itoa(c.cmd.Process.Pid), fd(h.Log), fd(h.Stdout), fd(h.Stderr), fd(h.Resume), "--"}
 	argv = append(argv, h.Args...)
-	env := append([]string{initEnv + "=1"}, h.Env...)
+	env := append(append([]string{initEnv + "=1"}, initRuntimeEnv...), h.Env...)
 	req := handoffRequest{path: fmt.Sprintf("/proc/self/fd/%d", exe.Fd()), argv: argv, env: env, err: make(chan error, 1), inheritFDs: files}
 	c.reap.Lock()
 	defer c.reap.Unlock()
@@ -163,7 +164,7 @@ func watchMain(args []string) {
 	Trace("watcher: the init exited (%d)", code)
 	env := []string{WatchExitEnv + "=" + strconv.Itoa(code)}
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, initEnv+"=") && !strings.HasPrefix(kv, WatchExitEnv+"=") {
+		if !strings.HasPrefix(kv, initEnv+"=") && !strings.HasPrefix(kv, WatchExitEnv+"=") && !slices.Contains(initRuntimeEnv, kv) {
 			env = append(env, kv)
 		}
 	}
