@@ -134,7 +134,8 @@ func runForeground(s *image.Store, c *Container, lock *os.File, stdio IO) (int, 
 	defer lock.Close()
 	if c.Config.Rm {
 		defer func() {
-			if err := Remove(s, c); err != nil && stdio.Warn != nil {
+			// Its recorder is this process, which removed the cgroup.
+			if err := remove(s, c, false); err != nil && stdio.Warn != nil {
 				stdio.Warn(fmt.Sprintf("removing container %s: %v", c.ID[:12], err))
 			}
 			runtime.Trace("container removed")
@@ -152,7 +153,7 @@ func runForeground(s *image.Store, c *Container, lock *os.File, stdio IO) (int, 
 	if c.Config.Interactive {
 		opts.Stdin = stdio.Stdin
 	}
-	return runRecorded(s, c, spec, opts, recording{warn: stdio.Warn})
+	return runRecorded(s, c, spec, opts, recording{warn: stdio.Warn, removed: c.Config.Rm})
 }
 
 // recording is what runRecorded does around the run besides recording.
@@ -163,6 +164,9 @@ type recording struct {
 	// there, so that whoever sees the exit also sees all the output.
 	onStarted, beforeExit func()
 	restarts              int // recorded as the state's RestartCount
+	// removed says the container is removed once it ended: its end is
+	// not recorded (whoever reads the state meanwhile sees its init gone).
+	removed bool
 }
 
 // runRecorded runs spec and records the container's state around it.
@@ -252,7 +256,9 @@ func recordEnd(s *image.Store, c *Container, started State, cg *cgroups.Cgroup, 
 		end.ExitCode = runtime.ExitCode(err)
 	}
 	end.NetHelper, end.NetHelperPid = "", 0
-	writeState(s, c.ID, end)
+	if !r.removed {
+		writeState(s, c.ID, end)
+	}
 }
 
 // networkConnector checks what a private network needs before anything
@@ -399,20 +405,26 @@ func Wait(s *image.Store, ref string) (int, error) {
 
 // Remove deletes a stopped container: its writable layer and records, never
 // a volume's host directory (binds live outside the container's directory).
-func Remove(s *image.Store, c *Container) error {
+func Remove(s *image.Store, c *Container) error { return remove(s, c, true) }
+
+// remove removes c's directories; leftCgroup looks for a cgroup its
+// recorder did not live to remove.
+func remove(s *image.Store, c *Container, leftCgroup bool) error {
 	if s.RunDir != "" {
-		os.RemoveAll(filepath.Join(s.RunDir, c.ID[:16]))
+		os.RemoveAll(liveDir(s, c))
 	}
 	// A cgroup its recorder did not live to remove (killed with -9).
-	if st := readState(s, c.ID); st.Cgroup != "" {
-		cg := cgroups.Open(st.Cgroup)
-		cg.Kill()
-		cg.Remove()
+	if leftCgroup {
+		if st := readState(s, c.ID); st.Cgroup != "" {
+			cg := cgroups.Open(st.Cgroup)
+			cg.Kill()
+			cg.Remove()
+		}
 	}
 	dir := Dir(s, c.ID)
 	// Out of containers/ first, in one rename: a half-removed container is
 	// never listed.
-	trash := filepath.Join(s.Root, "tmp", "rm-"+c.ID)
+	trash := filepath.Join(s.Root, "tmp", trashPrefix+c.ID)
 	if err := os.Rename(dir, trash); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
@@ -421,6 +433,9 @@ func Remove(s *image.Store, c *Container) error {
 	}
 	return runtime.RemoveAll(s.Mapping, trash)
 }
+
+// trashPrefix names a removed container's directory in the store's tmp/.
+const trashPrefix = "rm-"
 
 // RemoveRef removes the container ref names; force stops it first.
 func RemoveRef(s *image.Store, ref string, force bool) (*Container, error) {

@@ -114,7 +114,7 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 	}
 	// The host image's apt is the host's, which sandbox has no business
 	// configuring (and its /etc/apt is not the container's to write).
-	if FakeRoot(cfg.Security, s.Mapping) && !img.Host {
+	if FakeRoot(cfg.Security, s.Mapping) && !img.Host && hasPath(spec.Rootfs, filepath.Dir(runtime.AptConfigPath)) {
 		p := filepath.Join(dir, "userdata", "apt-fakeroot.conf")
 		if err := os.WriteFile(p, []byte(aptFakeRoot), 0o644); err != nil {
 			return nil, fmt.Errorf("writing the container's apt configuration: %w", err)
@@ -122,6 +122,19 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 		spec.AptConfig = p
 	}
 	return spec, nil
+}
+
+// hasPath reports whether rel exists in the container's writable layer or
+// in any of its image's layers (a whiteout above is not looked for: at
+// worst a file is written that the init then does not bind). Cheaper than
+// writing, on every start, a file that most images have no use for.
+func hasPath(l fuseoverlay.Layout, rel string) bool {
+	for _, d := range append([]string{l.Upper}, l.Layers...) {
+		if _, err := os.Lstat(filepath.Join(d, rel)); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // mergeEnv layers the image's environment, sandbox's defaults and the

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"strings"
 	"time"
 
@@ -256,8 +255,8 @@ func Exec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (int, 
 		defer tty.drainFor(time.Second)
 	}
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, forwardedSignals...)
-	defer signal.Stop(sigs)
+	_, stopSignals := notifyAsync(sigs, forwardedSignals...)
+	defer stopSignals()
 	go func() {
 		for s := range sigs {
 			if s == unix.SIGWINCH {

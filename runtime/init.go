@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -183,10 +182,10 @@ func runInit() {
 	// Catch the signals to forward from the start: PID 1 ignores what it
 	// does not handle, and Go's own handling of SIGTERM in a PID 1 that
 	// cannot die of it ends in exit(2). What comes before the payload exists
-	// is forwarded to it as soon as it does.
+	// is forwarded to it as soon as it does. Set up while the root is
+	// assembled, and waited for before anything can depend on it.
 	sigs := make(chan os.Signal, 32)
-	signal.Notify(sigs, forwardedSignals...)
-	signal.Notify(sigs, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU)
+	caught, _ := notifyAsync(sigs, append([]os.Signal{unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU}, forwardedSignals...)...)
 	var spec Spec
 	readPayload(&spec)
 	traceOn = spec.Trace
@@ -211,6 +210,7 @@ func runInit() {
 	if err := sp.wait(); err != nil {
 		fail(125, "%v", err)
 	}
+	<-caught
 	if spec.NetworkWait {
 		waitNetwork(sigs)
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	goruntime "runtime"
 	"strings"
 	"sync"
@@ -179,12 +178,13 @@ func Run(spec *Spec, opts Options) (int, error) {
 		defer relay.Finish()
 	}
 	// Forward the signals a user sends to sandbox to the payload, through
-	// the init, as docker's sig-proxy does. Caught from before the init
-	// exists, so that none arriving meanwhile kills us instead: they wait
-	// in the channel.
+	// the init, as docker's sig-proxy does. Caught while the init starts,
+	// so that none arriving later kills us instead: they wait in the
+	// channel. (One in the first millisecond ends this process as it
+	// would have a moment earlier, and the init with it.)
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, forwardedSignals...)
-	defer signal.Stop(sigs)
+	_, stopSignals := notifyAsync(sigs, forwardedSignals...)
+	defer stopSignals()
 	c, err := startChild(cfg)
 	if relay != nil {
 		relay.CloseChild()
