@@ -217,7 +217,13 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 			return 0, &runtime.Error{Code: 125, Msg: fmt.Sprintf("the network helper of container %s needs a runtime directory: %v", c.Name, err), Err: err}
 		}
 		liveDir = dir
-		connect, err := networkConnector(c, dir, warn, &netHelper, &netPid)
+		// A monitor that hands off keeps the helper's pipes open through
+		// the exec (the helper runs while one is open).
+		var keep *[]*os.File
+		if opts.Handoff != nil {
+			keep = &opts.Handoff.Keep
+		}
+		connect, err := networkConnector(c, dir, warn, &netHelper, &netPid, keep)
 		if err != nil {
 			return 0, &runtime.Error{Code: 125, Msg: err.Error(), Err: err}
 		}
@@ -265,7 +271,7 @@ func recordEnd(s *image.Store, c *Container, started State, cg *cgroups.Cgroup, 
 // starts (a helper, free host ports) and returns the runtime hook that
 // starts the helper against the init, setting *name and *pid for the
 // state written when the payload starts.
-func networkConnector(c *Container, dir string, warn func(string), name *string, pid *int) (func(int, <-chan struct{}) (func(), error), error) {
+func networkConnector(c *Container, dir string, warn func(string), name *string, pid *int, keep *[]*os.File) (func(int, <-chan struct{}, func(func())) (func(), error), error) {
 	ports, err := network.ParsePorts(c.Config.Ports)
 	if err != nil {
 		return nil, err
@@ -280,12 +286,15 @@ func networkConnector(c *Container, dir string, warn func(string), name *string,
 	if err := network.CheckFree(ports); err != nil {
 		return nil, err
 	}
-	return func(initPid int, initDone <-chan struct{}) (func(), error) {
-		r, err := network.Start(network.Options{Helper: helper, Path: path, Pid: initPid, Dir: dir, Ports: ports, Cancel: initDone})
+	return func(initPid int, initDone <-chan struct{}, onThread func(func())) (func(), error) {
+		r, err := network.Start(network.Options{Helper: helper, Path: path, Pid: initPid, Dir: dir, Ports: ports, Cancel: initDone, StartOn: onThread})
 		if err != nil {
 			return nil, err
 		}
 		*name, *pid = string(helper), r.Pid()
+		if keep != nil {
+			*keep = append(*keep, r.Files()...)
+		}
 		return r.Stop, nil
 	}, nil
 }

@@ -294,6 +294,9 @@ func (m *monitor) resumed(restarts int) int {
 		code = 125
 	}
 	started := readState(s, c.ID)
+	if started.NetHelperPid > 0 {
+		stopHelper(started.NetHelperPid)
+	}
 	var cg *cgroups.Cgroup
 	if started.Cgroup != "" {
 		cg = cgroups.Open(started.Cgroup)
@@ -304,4 +307,27 @@ func (m *monitor) resumed(restarts int) int {
 	recordEnd(s, c, started, cg, code, nil, recording{warn: m.warn, restarts: restarts})
 	os.RemoveAll(liveDir(s, c))
 	return code
+}
+
+// stopHelper ends the network helper this process inherited through the
+// watcher (its child, started from the thread that became the watcher's),
+// as network.Running.Stop would: SIGTERM, then SIGKILL after a second.
+func stopHelper(pid int) {
+	reaped := func() bool {
+		var ws unix.WaitStatus
+		wpid, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		return wpid == pid || err != nil // err: not ours, or gone
+	}
+	if reaped() {
+		return
+	}
+	unix.Kill(pid, unix.SIGTERM)
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if reaped() {
+			return
+		}
+	}
+	unix.Kill(pid, unix.SIGKILL)
+	var ws unix.WaitStatus
+	unix.Wait4(pid, &ws, 0, nil)
 }

@@ -114,6 +114,12 @@ type Options struct {
 	Ports []Port
 	// Cancel, when closed, makes Start give up (the sandbox ended first).
 	Cancel <-chan struct{}
+	// StartOn, when set, runs the helper's start on the thread the
+	// sandbox's init was started from (runtime's Options.Network gives
+	// it): the helper's parent-death signal is then tied to that thread,
+	// which outlives the exec of a detached sandbox's monitor into its
+	// watcher. Without it the helper is started from a thread of its own.
+	StartOn func(func())
 }
 
 // ErrCanceled is a start given up because Options.Cancel was closed.
@@ -162,7 +168,7 @@ func Start(o Options) (*Running, error) {
 // the thread that forked the child exits, not the process
 // (go.dev/issue/27505). So if this process is SIGKILLed, the helper goes
 // with it.
-func start(h Helper, cmd *exec.Cmd) (*Running, error) {
+func start(h Helper, cmd *exec.Cmd, startOn func(func())) (*Running, error) {
 	r := &Running{Helper: h, cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{}), release: make(chan struct{})}
 	cmd.Stderr = r.stderr
 	if cmd.SysProcAttr == nil {
@@ -173,15 +179,19 @@ func start(h Helper, cmd *exec.Cmd) (*Running, error) {
 	// sandbox through the init's signal relay, never the helper directly.
 	cmd.SysProcAttr.Setpgid = true
 	started := make(chan error, 1)
-	go func() {
-		goruntime.LockOSThread()
-		err := cmd.Start()
-		started <- err
-		if err != nil {
-			return
-		}
-		<-r.release
-	}()
+	if startOn != nil {
+		startOn(func() { started <- cmd.Start() })
+	} else {
+		go func() {
+			goruntime.LockOSThread()
+			err := cmd.Start()
+			started <- err
+			if err != nil {
+				return
+			}
+			<-r.release
+		}()
+	}
 	if err := <-started; err != nil {
 		return nil, fmt.Errorf("starting %s: %w", h, err)
 	}
@@ -222,6 +232,10 @@ func (r *Running) Stop() {
 
 // Pid is the helper's process ID.
 func (r *Running) Pid() int { return r.cmd.Process.Pid }
+
+// Files are this process's ends of the helper's pipes: while one is open
+// the helper runs (slirp4netns's exit pipe).
+func (r *Running) Files() []*os.File { return r.extra }
 
 // failed stops the helper and returns err with what it printed.
 func (r *Running) failed(err error) error {

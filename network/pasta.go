@@ -20,7 +20,7 @@ func startPasta(o Options) (*Running, error) {
 	pidFile := filepath.Join(o.Dir, "pasta.pid")
 	os.Remove(pidFile)
 	cmd := exec.Command(o.Path, pastaArgs(o, pidFile)...)
-	r, err := start(Pasta, cmd)
+	r, err := start(Pasta, cmd, o.StartOn)
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func startSlirp(o Options) (*Running, error) {
 		"--userns-path="+fmt.Sprintf("/proc/%d/ns/user", o.Pid),
 		strconv.Itoa(o.Pid), Interface)
 	cmd.ExtraFiles = []*os.File{readyW, exitR}
-	r, err := start(Slirp4netns, cmd)
+	r, err := start(Slirp4netns, cmd, o.StartOn)
 	readyW.Close()
 	exitR.Close()
 	if err != nil {

@@ -108,7 +108,11 @@ type Options struct {
 	// disconnect. initDone is closed if the init exits meanwhile: it
 	// should give up then. The payload starts only once it returned
 	// without error; the disconnect runs when the init has exited.
-	Network func(initPid int, initDone <-chan struct{}) (stop func(), err error)
+	//
+	// onThread runs a function on the thread the init was started from,
+	// and returns when it has: the network's processes are started there,
+	// so that their parent-death signals survive a Handoff.
+	Network func(initPid int, initDone <-chan struct{}, onThread func(func())) (stop func(), err error)
 	// Handoff, when set, replaces this process by the small watcher once
 	// the payload runs, so that a detached container is not watched by the
 	// whole CLI (watch.go). It applies only with PayloadPipes, no terminal
@@ -196,7 +200,7 @@ func Run(spec *Spec, opts Options) (int, error) {
 	if spec.NetworkWait && opts.Network != nil {
 		c.network = make(chan networkResult, 1)
 		go func() {
-			stop, err := opts.Network(c.cmd.Process.Pid, c.done)
+			stop, err := opts.Network(c.cmd.Process.Pid, c.done, c.runOnThread)
 			c.network <- networkResult{stop, err}
 		}()
 		// Whatever ends the init, the helper ends after it.
@@ -235,7 +239,9 @@ func Run(spec *Spec, opts Options) (int, error) {
 	Trace("init reported")
 	if opts.Handoff != nil {
 		var herr error
-		if serr == nil && exe != nil && opts.PayloadPipes && !spec.Process.Terminal && c.network == nil && c.netStop == nil {
+		// A network helper, started on the init's thread, goes along:
+		// what remains of it is for the resumed program to stop.
+		if serr == nil && exe != nil && opts.PayloadPipes && !spec.Process.Terminal && c.network == nil {
 			herr = c.handOff(exe, opts.Handoff) // returns only on failure
 		}
 		if opts.HandoffFailed != nil {
@@ -274,8 +280,13 @@ type child struct {
 	console *os.File
 	done    chan struct{}
 	pdeath  chan struct{}
-	// handoff takes an execve to the thread that started the init.
-	handoff chan handoffRequest
+	// handoff takes an execve to the thread that started the init, and
+	// onThread other work that must be done from it.
+	handoff  chan handoffRequest
+	onThread chan func()
+	// pdeathOnce closes pdeath, which ends that thread (close: only once
+	// the network helper started from it is stopped too).
+	pdeathOnce sync.Once
 	// reap is held from the init's exit to its reaping, and by a handoff:
 	// the watcher must find its child unreaped.
 	reap   sync.Mutex
@@ -376,7 +387,7 @@ func startChild(cfg childConfig) (*child, error) {
 	extra := []*os.File{specR, syncR, statusW}
 	// syncW stays open for as long as we need the child: its hang-up tells
 	// the child we died (watchParent).
-	c := &child{status: statusR, sync: syncW, done: make(chan struct{}), pdeath: make(chan struct{}), handoff: make(chan handoffRequest)}
+	c := &child{status: statusR, sync: syncW, done: make(chan struct{}), pdeath: make(chan struct{}), handoff: make(chan handoffRequest), onThread: make(chan func())}
 	if cfg.console {
 		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
@@ -477,12 +488,16 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 		if err != nil {
 			return
 		}
-		select {
-		case <-c.pdeath:
-		case req := <-c.handoff:
-			// Only a failed exec comes back; the init is still ours.
-			req.err <- req.exec()
-			<-c.pdeath
+		for {
+			select {
+			case <-c.pdeath:
+				return
+			case fn := <-c.onThread:
+				fn()
+			case req := <-c.handoff:
+				// Only a failed exec comes back; the init is still ours.
+				req.err <- req.exec()
+			}
 		}
 	}()
 	err = <-started
@@ -598,7 +613,6 @@ func explainRefusal(e *Error) *Error {
 // wait waits for the child and converts its status to an exit code.
 func (c *child) wait() int {
 	<-c.done
-	close(c.pdeath)
 	ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if !ok {
 		return 125
@@ -606,7 +620,19 @@ func (c *child) wait() int {
 	return statusCode(ws)
 }
 
+// runOnThread runs fn on the thread that started the init.
+func (c *child) runOnThread(fn func()) {
+	done := make(chan struct{})
+	select {
+	case c.onThread <- func() { fn(); close(done) }:
+		<-done
+	case <-c.pdeath:
+		fn() // the thread is gone: nothing is tied to it any more
+	}
+}
+
 func (c *child) close() {
+	c.pdeathOnce.Do(func() { close(c.pdeath) })
 	c.status.Close()
 	c.sync.Close()
 	if c.console != nil {
