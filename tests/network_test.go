@@ -409,6 +409,22 @@ func TestNetworkHelperEndsWithSandbox(t *testing.T) {
 			t.Errorf("victim is not Exited (137) after its init was killed")
 		}
 
+		// The watcher of a detached sandbox is its helper's parent too:
+		// killed, it takes the init and the helper along.
+		id = s.mustID(t, "run", "-d", "--name", "watched", "--net", helper, "bb", "sleep", "1000")
+		init = s.initOf(t, id)
+		helperP = s.helperProc(t, "watched", helper)
+		if helperP.ppid != init.ppid {
+			t.Errorf("the helper's parent is pid %d, the init's %d: want the same (the watcher)", helperP.ppid, init.ppid)
+		}
+		syscall.Kill(init.ppid, syscall.SIGKILL)
+		if !waitFor(2*time.Second, func() bool { return !alive(helperP) && !alive(init) }) {
+			t.Fatalf("2 s after SIGKILL of the watcher: helper alive %v, init alive %v", alive(helperP), alive(init))
+		}
+		if _, ok := s.waitPS(t, "watched", "Exited", 10*time.Second); !ok {
+			t.Errorf("watched is not Exited after its watcher was killed")
+		}
+
 		p := u.startWith(t, s.opts, "run", "--name", "fg", "--net", helper, "bb", "sleep", "1000")
 		defer p.kill()
 		var fgID string
