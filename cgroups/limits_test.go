@@ -64,28 +64,90 @@ func TestSettings(t *testing.T) {
 		}
 		return strings.Join(b, " ")
 	}
-	sets, err := settings(config.Resources{Memory: 64 << 20, CPUs: 1.5, Pids: 100}, true)
-	if err != nil {
-		t.Fatal(err)
+	dev, devNum := blockDevice(t)
+	for _, tc := range []struct {
+		name     string
+		r        config.Resources
+		noSwap   bool   // the kernel does not account swap
+		needsDev bool   // r names dev, a real block device
+		want     string // file=value, in the order written
+		ctrls    string // the controllers enabled, in that order
+	}{
+		{name: "none", want: "", ctrls: ""},
+		{name: "memory, cpus, pids: memory without memory_swap gets no swap",
+			r:    config.Resources{Memory: 64 << 20, CPUs: 1.5, Pids: 100},
+			want: "cpu.max=150000 100000 memory.swap.max=0 memory.max=67108864 pids.max=100", ctrls: "cpu memory pids"},
+		{name: "memory_swap over memory: swap is the difference",
+			r:    config.Resources{Memory: 64 << 20, MemorySwap: 96 << 20},
+			want: "memory.swap.max=33554432 memory.max=67108864", ctrls: "memory"},
+		{name: "memory_swap equal to memory: no swap",
+			r:    config.Resources{Memory: 64 << 20, MemorySwap: 64 << 20},
+			want: "memory.swap.max=0 memory.max=67108864", ctrls: "memory"},
+		{name: "memory_swap alone: no swap, memory unlimited",
+			r:    config.Resources{MemorySwap: 96 << 20},
+			want: "memory.swap.max=0", ctrls: "memory"},
+		{name: "without swap accounting: no memory.swap.max",
+			r: config.Resources{Memory: 64 << 20, MemorySwap: 96 << 20}, noSwap: true,
+			want: "memory.max=67108864", ctrls: "memory"},
+		{name: "cpus below one: quota out of the same period",
+			r:    config.Resources{CPUs: 0.25},
+			want: "cpu.max=25000 100000", ctrls: "cpu"},
+		{name: "whole cpus",
+			r:    config.Resources{CPUs: 2},
+			want: "cpu.max=200000 100000", ctrls: "cpu"},
+		{name: "io: one io.max line per rate, rbps wbps riops wiops, zero rates left out",
+			r:        config.Resources{IO: []config.IOLimit{{Device: dev, ReadBPS: 1 << 20, WriteBPS: 2 << 20, WriteIOPS: 50}}},
+			needsDev: true,
+			want:     "io.max=" + devNum + " rbps=1048576 io.max=" + devNum + " wbps=2097152 io.max=" + devNum + " wiops=50", ctrls: "io"},
+		{name: "everything: cpu, memory, pids, io",
+			r:        config.Resources{Memory: 1 << 30, MemorySwap: 2 << 30, CPUs: 0.5, Pids: 64, IO: []config.IOLimit{{Device: dev, ReadIOPS: 10}}},
+			needsDev: true,
+			want:     "cpu.max=50000 100000 memory.swap.max=1073741824 memory.max=1073741824 pids.max=64 io.max=" + devNum + " riops=10", ctrls: "cpu memory pids io"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.needsDev && dev == "" {
+				t.Skip("no block device in /dev to point an io limit at")
+			}
+			sets, err := settings(tc.r, !tc.noSwap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := str(sets); got != tc.want {
+				t.Errorf("settings = %q, want %q", got, tc.want)
+			}
+			if got := strings.Join(controllersOf(sets), " "); got != tc.ctrls {
+				t.Errorf("controllers = %q, want %q", got, tc.ctrls)
+			}
+		})
 	}
-	// Memory without memory_swap: no swap at all.
-	if got, want := str(sets), "cpu.max=150000 100000 memory.swap.max=0 memory.max=67108864 pids.max=100"; got != want {
-		t.Errorf("settings = %q, want %q", got, want)
+
+	for _, tc := range []struct{ device, want string }{
+		{"/dev/null", `io limit on "/dev/null": not a block device`},
+		{"/dev/sandbox-test-no-such-device", `io limit on "/dev/sandbox-test-no-such-device": `},
+	} {
+		sets, err := settings(config.Resources{Memory: 1 << 20, IO: []config.IOLimit{{Device: tc.device, WriteBPS: 1}}}, true)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) || sets != nil {
+			t.Errorf("io on %s: %v, %v; want no settings and an error starting %q", tc.device, sets, err, tc.want)
+		}
 	}
-	if got := strings.Join(controllersOf(sets), " "); got != "cpu memory pids" {
-		t.Errorf("controllers = %q, want cpu memory pids", got)
+}
+
+// blockDevice is a block device under /dev and its "MAJ:MIN" (read
+// independently of settings, from /sys/class/block), or "" when there
+// is none.
+func blockDevice(t *testing.T) (path, majMin string) {
+	entries, _ := os.ReadDir("/sys/class/block")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/sys/class/block", e.Name(), "dev"))
+		if err != nil {
+			continue
+		}
+		p := filepath.Join("/dev", e.Name())
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0 {
+			return p, strings.TrimSpace(string(b))
+		}
 	}
-	sets, _ = settings(config.Resources{Memory: 64 << 20, MemorySwap: 96 << 20}, true)
-	if got, want := str(sets), "memory.swap.max=33554432 memory.max=67108864"; got != want {
-		t.Errorf("memory_swap 96MiB over memory 64MiB: %q, want %q", got, want)
-	}
-	sets, _ = settings(config.Resources{Memory: 64 << 20}, false)
-	if got, want := str(sets), "memory.max=67108864"; got != want {
-		t.Errorf("without swap accounting: %q, want %q", got, want)
-	}
-	if _, err := settings(config.Resources{IO: []config.IOLimit{{Device: "/dev/null", WriteBPS: 1}}}, true); err == nil || !strings.Contains(err.Error(), "not a block device") {
-		t.Errorf("io on /dev/null: %v, want 'not a block device'", err)
-	}
+	return "", ""
 }
 
 func TestMakeGroup(t *testing.T) {
