@@ -130,34 +130,57 @@ type Options struct {
 // when signal N killed it. A non-nil error is sandbox's own failure (an
 // *Error carries the exit code to use).
 func Run(spec *Spec, opts Options) (int, error) {
+	e, err := Begin(opts, spec.Network != "host", spec.Process.Terminal)
+	if err != nil {
+		return 0, err
+	}
+	return e.Run(spec, opts)
+}
+
+// Early is a sandbox's init cloned before its spec is ready: it starts up
+// (a millisecond or two) while the caller resolves the image and makes the
+// container, then waits on its spec pipe. Its Run sends the spec and goes
+// on as Run does; Abort ends it instead.
+type Early struct {
+	c           *child
+	exe         *os.File
+	relay       *Relay
+	sigs        chan os.Signal
+	stopSignals func()
+	protectExe  bool
+	privateNet  bool
+	terminal    bool
+	released    bool
+}
+
+// Begin clones the init for a spec whose network is private (or the
+// host's) and which has (or has no) terminal. opts is what Run will get:
+// its mapping, stdio, cgroup and init directory are used now.
+func Begin(opts Options, privateNet, terminal bool) (*Early, error) {
 	flags := uintptr(unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
-	if spec.Network != "host" {
+	if privateNet {
 		flags |= unix.CLONE_NEWNET
 	}
-	spec.Trace = traceOn
 	Trace("starting init")
-	exe := openInit(opts.InitDir)
+	e := &Early{privateNet: privateNet, terminal: terminal}
+	e.exe = openInit(opts.InitDir)
 	Trace("init opened")
-	if exe != nil {
-		defer exe.Close()
-		spec.ProtectExe = false
-	} else {
-		spec.ProtectExe = exeWritableFromInside(opts.Mapping)
+	if e.exe == nil {
+		e.protectExe = exeWritableFromInside(opts.Mapping)
 	}
 	stage := "setup"
-	if spec.ProtectExe {
+	if e.protectExe {
 		stage = "protect"
 	}
 	cfg := childConfig{
-		mapping: opts.Mapping, cloneflags: flags, stage: stage, payload: spec,
-		console: spec.Process.Terminal, cgroupFD: -1, exe: exe,
+		mapping: opts.Mapping, cloneflags: flags, stage: stage,
+		console: terminal, cgroupFD: -1, exe: e.exe,
 	}
 	if opts.CgroupFD > 0 {
 		cfg.cgroupFD = opts.CgroupFD
 		// Its own cgroup namespace: the container sees its cgroup as /.
 		cfg.cloneflags |= unix.CLONE_NEWCGROUP
 	}
-	var relay *Relay
 	if opts.PayloadPipes {
 		// Only real files: a nil *os.File in an io.Writer is not a nil Writer.
 		if opts.Stdout != nil {
@@ -170,33 +193,81 @@ func Run(spec *Spec, opts Options) (int, error) {
 		// With a terminal the payload's stdio is the pty; the init's own
 		// (where only a crash would write) still goes through pipes.
 		stdin := opts.Stdin
-		if spec.Process.Terminal {
+		if terminal {
 			stdin = nil
 		}
 		var err error
-		if relay, err = NewRelay(stdin, opts.Stdout, opts.Stderr); err != nil {
-			return 0, &Error{Code: 125, Msg: err.Error(), Err: err}
+		if e.relay, err = NewRelay(stdin, opts.Stdout, opts.Stderr); err != nil {
+			e.release()
+			return nil, &Error{Code: 125, Msg: err.Error(), Err: err}
 		}
-		child := relay.Child()
+		child := e.relay.Child()
 		cfg.stdin, cfg.stdout, cfg.stderr = child[0], child[1], child[2]
-		defer relay.Finish()
 	}
 	// Forward the signals a user sends to sandbox to the payload, through
 	// the init, as docker's sig-proxy does. Caught while the init starts,
 	// so that none arriving later kills us instead: they wait in the
 	// channel. (One in the first millisecond ends this process as it
 	// would have a moment earlier, and the init with it.)
-	sigs := make(chan os.Signal, 16)
-	_, stopSignals := notifyAsync(sigs, forwardedSignals...)
-	defer stopSignals()
+	e.sigs = make(chan os.Signal, 16)
+	_, e.stopSignals = notifyAsync(e.sigs, forwardedSignals...)
 	c, err := startChild(cfg)
-	if relay != nil {
-		relay.CloseChild()
+	if e.relay != nil {
+		e.relay.CloseChild()
 	}
 	if err != nil {
-		return 0, err
+		e.release()
+		return nil, err
 	}
-	defer c.close()
+	e.c = c
+	return e, nil
+}
+
+// release frees what Begin took, once the init is gone.
+func (e *Early) release() {
+	if e.released {
+		return
+	}
+	e.released = true
+	if e.c != nil {
+		e.c.close()
+	}
+	if e.stopSignals != nil {
+		e.stopSignals()
+	}
+	if e.relay != nil {
+		e.relay.Finish()
+	}
+	if e.exe != nil {
+		e.exe.Close()
+	}
+}
+
+// Abort ends an init that will get no spec.
+func (e *Early) Abort() {
+	if e.released {
+		return
+	}
+	e.c.cmd.Process.Kill()
+	e.c.specW.Close()
+	e.c.wait()
+	e.release()
+}
+
+// Run sends spec to the init and runs the container as Run does.
+func (e *Early) Run(spec *Spec, opts Options) (int, error) {
+	defer e.release()
+	c, exe, relay, sigs := e.c, e.exe, e.relay, e.sigs
+	if (spec.Network != "host") != e.privateNet || spec.Process.Terminal != e.terminal {
+		e.Abort()
+		return 0, &Error{Code: 125, Msg: "internal error: the sandbox init was started for another network or terminal than its spec has"}
+	}
+	spec.Trace = traceOn
+	spec.ProtectExe = e.protectExe
+	if err := <-c.sendPayload(spec); err != nil {
+		e.Abort()
+		return 0, specError(err)
+	}
 	if spec.NetworkWait && opts.Network != nil {
 		c.network = make(chan networkResult, 1)
 		go func() {
@@ -224,6 +295,7 @@ func Run(spec *Spec, opts Options) (int, error) {
 		}
 	}
 	if spec.Process.Terminal {
+		var err error
 		tty, err = receiveConsole(c.console, opts.Stdin, opts.Stdout)
 		if err != nil {
 			c.cmd.Process.Kill()
@@ -280,6 +352,8 @@ type child struct {
 	console *os.File
 	done    chan struct{}
 	pdeath  chan struct{}
+	// specW is the spec pipe, until the payload is sent.
+	specW *os.File
 	// handoff takes an execve to the thread that started the init, and
 	// onThread other work that must be done from it.
 	handoff  chan handoffRequest
@@ -460,23 +534,38 @@ func startChild(cfg childConfig) (*child, error) {
 	return c, c.start(m, specW, syncW, cfg.payload)
 }
 
+// sendPayload writes payload into the spec pipe, in the background (it
+// may exceed the pipe's buffer before the child reads), and closes it.
+func (c *child) sendPayload(payload any) <-chan error {
+	sent := make(chan error, 1)
+	b, err := json.Marshal(payload)
+	if err != nil {
+		c.specW.Close()
+		sent <- &Error{Code: 125, Msg: fmt.Sprintf("encoding the spec for the sandbox init: %v", err), Err: err}
+		return sent
+	}
+	go func() {
+		_, err := c.specW.Write(append(b, '\n'))
+		c.specW.Close()
+		if errors.Is(err, unix.EPIPE) {
+			err = nil // the child is gone: its status says why
+		}
+		sent <- err
+	}()
+	return sent
+}
+
 func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) error {
 	// The spec goes into its pipe before the clone: the init, which
 	// starts in a millisecond or two, reads it as soon as it runs instead
 	// of waiting for us to encode it. In subid mode it reads it only once
-	// its maps exist, whatever is in the pipe.
-	b, err := json.Marshal(payload)
-	if err != nil {
-		specW.Close()
-		c.close()
-		return &Error{Code: 125, Msg: fmt.Sprintf("encoding the spec for the sandbox init: %v", err), Err: err}
+	// its maps exist, whatever is in the pipe. Without a payload yet (an
+	// Early start) the child waits on the pipe until sendPayload.
+	c.specW = specW
+	var sent <-chan error
+	if payload != nil {
+		sent = c.sendPayload(payload)
 	}
-	sent := make(chan error, 1)
-	go func() {
-		_, err := specW.Write(append(b, '\n'))
-		specW.Close()
-		sent <- err
-	}()
 	// Pdeathsig fires when the thread that forked the child exits, not the
 	// process (go.dev/issue/27505): keep that thread alive and locked until
 	// the child is gone.
@@ -500,7 +589,7 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 			}
 		}
 	}()
-	err = <-started
+	err := <-started
 	Trace("init forked")
 	if err != nil {
 		c.close()
@@ -531,12 +620,22 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 			return &Error{Code: 125, Msg: fmt.Sprintf("releasing the sandbox init: %v", err), Err: err}
 		}
 	}
-	if err := <-sent; err != nil && !errors.Is(err, unix.EPIPE) {
-		c.cmd.Process.Kill()
-		<-c.done
-		return &Error{Code: 125, Msg: fmt.Sprintf("sending the spec to the sandbox init: %v", err), Err: err}
+	if sent != nil {
+		if err := <-sent; err != nil {
+			c.cmd.Process.Kill()
+			<-c.done
+			return specError(err)
+		}
 	}
 	return nil
+}
+
+func specError(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Code: 125, Msg: fmt.Sprintf("sending the spec to the sandbox init: %v", err), Err: err}
 }
 
 // readStatus reads the child's messages until it closes the pipe (it
