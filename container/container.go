@@ -40,8 +40,11 @@ var nameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^
 // create allocates an ID and a unique name and writes the container's
 // directory. The returned lock is held for as long as the container is
 // being run by this process: a sweeper that can take it knows nobody is.
-func create(s *image.Store, img *image.Image, cfg Config) (*Container, *os.File, error) {
-	c := &Container{ID: randomHex(32), Name: cfg.Name, Image: cfg.Image, ImageID: img.ID, Created: time.Now().UTC(), Config: cfg}
+func create(s *image.Store, img *image.Image, cfg Config, id string) (*Container, *os.File, error) {
+	if id == "" {
+		id = randomHex(32)
+	}
+	c := &Container{ID: id, Name: cfg.Name, Image: cfg.Image, ImageID: img.ID, Created: time.Now().UTC(), Config: cfg}
 	unlock, err := s.Lock()
 	if err != nil {
 		return nil, nil, err

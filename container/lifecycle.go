@@ -29,6 +29,12 @@ var ErrRunning = errors.New("container is running")
 // first when the store lacks it and stdio.Pull allows). The returned lock
 // file holds the container's lock: whoever runs the container keeps it.
 func Create(s *image.Store, cfg Config, stdio IO) (*Container, *os.File, error) {
+	return createAs(s, cfg, stdio, "")
+}
+
+// createAs is Create with the container's ID chosen beforehand ("": a new
+// one).
+func createAs(s *image.Store, cfg Config, stdio IO, id string) (*Container, *os.File, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
@@ -52,7 +58,7 @@ func Create(s *image.Store, cfg Config, stdio IO) (*Container, *os.File, error) 
 	}
 	runtime.Trace("image resolved")
 	SweepRemoved(s)
-	c, lock, err := create(s, img, cfg)
+	c, lock, err := create(s, img, cfg, id)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -76,15 +82,70 @@ func Run(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 			}
 		}
 	}
+	if !cfg.Detach {
+		return runEarly(s, cfg, stdio)
+	}
 	c, lock, err := Create(s, cfg, stdio)
 	if err != nil {
 		return nil, 0, err
 	}
-	if cfg.Detach {
-		return c, 0, startDetached(s, c, lock)
+	return c, 0, startDetached(s, c, lock)
+}
+
+// runEarly runs a container in the foreground with its init cloned before
+// the store work (image resolution, the container's record and directory):
+// the init's start-up, a millisecond or two, overlaps that work instead of
+// following it. Its ID and cgroup are chosen first, since the clone puts
+// the init in the cgroup.
+func runEarly(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, 0, err
 	}
-	code, err := runForeground(s, c, lock, stdio)
+	if err := CheckLimits(&cfg); err != nil {
+		return nil, 0, err
+	}
+	id := randomHex(32)
+	cg, err := containerCgroup(&Container{ID: id, Config: cfg}, stdio.Warn)
+	if err != nil {
+		return nil, 0, &runtime.Error{Code: 125, Msg: err.Error(), Err: err}
+	}
+	abandon := func() {
+		if cg != nil {
+			cg.Remove()
+		}
+	}
+	opts := foregroundOptions(s, cfg, stdio)
+	if cg != nil {
+		opts.CgroupFD = cg.FD()
+	}
+	early, err := runtime.Begin(opts, cfg.Network != "" && cfg.Network != "host", cfg.TTY)
+	if err != nil {
+		abandon()
+		return nil, 0, err
+	}
+	c, lock, err := createAs(s, cfg, stdio, id)
+	if err != nil {
+		early.Abort()
+		abandon()
+		return nil, 0, err
+	}
+	code, err := runForeground(s, c, lock, stdio, &prepared{early: early, cg: cg})
 	return c, code, err
+}
+
+// prepared is what runEarly made before the container existed.
+type prepared struct {
+	early *runtime.Early
+	cg    *cgroups.Cgroup
+}
+
+// foregroundOptions are the runtime options of a foreground run.
+func foregroundOptions(s *image.Store, cfg Config, stdio IO) runtime.Options {
+	opts := runtime.Options{Mapping: s.Mapping, Stdout: stdio.Stdout, Stderr: stdio.Stderr, InitDir: s.RunDir}
+	if cfg.Interactive {
+		opts.Stdin = stdio.Stdin
+	}
+	return opts
 }
 
 // Start runs a created or exited container again, on the same writable
@@ -102,7 +163,7 @@ func Start(s *image.Store, ref string, attach bool, stdio IO) (*Container, int, 
 	if !attach {
 		return c, 0, startDetached(s, c, lock)
 	}
-	code, err := runForeground(s, c, lock, stdio)
+	code, err := runForeground(s, c, lock, stdio, nil)
 	return c, code, err
 }
 
@@ -130,7 +191,16 @@ func lockContainer(s *image.Store, c *Container, wait bool) (*os.File, error) {
 
 // runForeground runs c with this process as its recorder: it holds lock,
 // writes the state, and removes the container afterwards when it is --rm.
-func runForeground(s *image.Store, c *Container, lock *os.File, stdio IO) (int, error) {
+func runForeground(s *image.Store, c *Container, lock *os.File, stdio IO, p *prepared) (int, error) {
+	if p != nil {
+		// Whatever ends this run before the init gets its spec ends it,
+		// and the cgroup made for it.
+		defer func() {
+			if p.early.Abort() && p.cg != nil {
+				p.cg.Remove()
+			}
+		}()
+	}
 	defer lock.Close()
 	if c.Config.Rm {
 		defer func() {
@@ -149,11 +219,7 @@ func runForeground(s *image.Store, c *Container, lock *os.File, stdio IO) (int, 
 	if err != nil {
 		return 0, err
 	}
-	opts := runtime.Options{Mapping: s.Mapping, Stdout: stdio.Stdout, Stderr: stdio.Stderr}
-	if c.Config.Interactive {
-		opts.Stdin = stdio.Stdin
-	}
-	return runRecorded(s, c, spec, opts, recording{warn: stdio.Warn, removed: c.Config.Rm})
+	return runRecorded(s, c, spec, foregroundOptions(s, c.Config, stdio), recording{warn: stdio.Warn, removed: c.Config.Rm, prepared: p})
 }
 
 // recording is what runRecorded does around the run besides recording.
@@ -167,6 +233,8 @@ type recording struct {
 	// removed says the container is removed once it ended: its end is
 	// not recorded (whoever reads the state meanwhile sees its init gone).
 	removed bool
+	// prepared, when set, holds the init already started and its cgroup.
+	prepared *prepared
 }
 
 // runRecorded runs spec and records the container's state around it.
@@ -229,8 +297,10 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 		}
 		opts.Network = connect
 	}
-	cg, err := containerCgroup(c, warn)
-	if err != nil {
+	var err error
+	if r.prepared != nil {
+		cg = r.prepared.cg
+	} else if cg, err = containerCgroup(c, warn); err != nil {
 		return 0, &runtime.Error{Code: 125, Msg: err.Error(), Err: err}
 	}
 	if cg != nil {
@@ -239,7 +309,12 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 	if cg == nil || cg.Limits.Pids == 0 {
 		spec.Nproc = ProcessLimit
 	}
-	code, err := runtime.Run(spec, opts)
+	var code int
+	if r.prepared != nil {
+		code, err = r.prepared.early.Run(spec, opts)
+	} else {
+		code, err = runtime.Run(spec, opts)
+	}
 	recordEnd(s, c, started, cg, code, err, r)
 	return code, err
 }

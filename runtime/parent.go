@@ -243,15 +243,17 @@ func (e *Early) release() {
 	}
 }
 
-// Abort ends an init that will get no spec.
-func (e *Early) Abort() {
+// Abort ends an init that will get no spec, and says so; after Run it
+// does nothing and returns false.
+func (e *Early) Abort() bool {
 	if e.released {
-		return
+		return false
 	}
 	e.c.cmd.Process.Kill()
 	e.c.specW.Close()
 	e.c.wait()
 	e.release()
+	return true
 }
 
 // Run sends spec to the init and runs the container as Run does.
