@@ -333,7 +333,19 @@ func check(err error) {
 	}
 }
 
+// cleanups undo what a run made outside its work directory (detached
+// containers, podman's pause process); fail runs them too.
+var cleanups []func()
+
+func runCleanups() {
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+	cleanups = nil
+}
+
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "benchstart: "+format+"\n", args...)
+	runCleanups()
 	os.Exit(1)
 }
