@@ -89,10 +89,11 @@ type row struct {
 	measured                       bool
 }
 
-func benchAll(sandbox, work, rootfs, tarball string, n int, single, subid, debianTar string) {
+func benchAll(sandbox, work, rootfs, tarball string, n int, single, subid, debianTar string, debootstrap bool) {
 	if os.Getuid() != 0 {
 		fail("-all runs as root: it measures each user's part as that user (-user-single, -user-subid)")
 	}
+	debianTar, noDebian := debianTarball(debianTar, debootstrap)
 	// Everyone must reach the binaries and the rootfs.
 	check(os.Chmod(work, 0o755))
 	cleanups = append(cleanups, func() { os.RemoveAll(work) })
@@ -189,12 +190,7 @@ func benchAll(sandbox, work, rootfs, tarball string, n int, single, subid, debia
 		// unpack Debian (files owned by group shadow) without them.
 		if who.label == "subids" {
 			if debianTar == "" {
-				if _, err := os.Stat(debianCache); err == nil {
-					debianTar = debianCache
-				}
-			}
-			if debianTar == "" {
-				rows = append(rows, row{measure: "pull Debian minbase vs podman", target: "≤ 0.5×", sandbox: "not measured (no -debian-rootfs, no " + debianCache + ")"})
+				rows = append(rows, row{measure: "pull Debian minbase vs podman", target: "≤ 0.5×", sandbox: "not measured", peer: noDebian})
 				continue
 			}
 			current = u
@@ -221,8 +217,81 @@ func benchAll(sandbox, work, rootfs, tarball string, n int, single, subid, debia
 	}
 }
 
-// debianCache is where the test suite keeps its debootstrapped Debian.
-const debianCache = "/var/tmp/sandbox-tests-debian-bookworm.tar"
+// debianCache is where the test suite keeps its debootstrapped Debian
+// (minbase bookworm, as here); benchDebianCache is this script's own.
+const (
+	debianCache      = "/var/tmp/sandbox-tests-debian-bookworm.tar"
+	benchDebianCache = "/var/tmp/benchstart-debian.tar"
+)
+
+// debianTarball finds the Debian minbase rootfs tarball for the pull row:
+// the one given, this script's cache, one debootstrap makes now (when
+// build says so), or the test suite's. With none it says why.
+func debianTarball(given string, build bool) (string, string) {
+	if given != "" {
+		return given, ""
+	}
+	if fi, err := os.Stat(benchDebianCache); err == nil && fi.Size() > 0 {
+		return benchDebianCache, ""
+	}
+	if !build {
+		if fi, err := os.Stat(debianCache); err == nil && fi.Size() > 0 {
+			return debianCache, ""
+		}
+		return "", "no -debian-rootfs, no " + benchDebianCache + " (-debootstrap makes it)"
+	}
+	mirror := debianMirror()
+	if mirror == "" {
+		return "", "no Debian mirror in /etc/apt/sources.list*"
+	}
+	dir, err := os.MkdirTemp("/var/tmp", "benchstart-debootstrap-")
+	check(err)
+	fmt.Printf("debootstrap --variant=minbase bookworm %s %s\n", dir, mirror)
+	out, err := exec.Command("debootstrap", "--variant=minbase", "bookworm", dir, mirror).CombinedOutput()
+	// debootstrap mounts /proc and /sys in the target: never remove
+	// through them.
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	lines := strings.Split(string(mounts), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if f := strings.Fields(lines[i]); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			syscall.Unmount(f[4], syscall.MNT_DETACH)
+		}
+	}
+	defer os.RemoveAll(dir)
+	if err != nil {
+		s := strings.TrimSpace(string(out))
+		return "", fmt.Sprintf("debootstrap failed: %v: %s", err, s[strings.LastIndexByte(s, '\n')+1:])
+	}
+	tmp := benchDebianCache + ".partial"
+	defer os.Remove(tmp)
+	if out, err := exec.Command("tar", "--numeric-owner", "--exclude=./dev/*", "-C", dir, "-cf", tmp, ".").CombinedOutput(); err != nil {
+		return "", fmt.Sprintf("tar: %v: %s", err, firstLine(out))
+	}
+	check(os.Chmod(tmp, 0o644))
+	check(os.Rename(tmp, benchDebianCache))
+	return benchDebianCache, ""
+}
+
+// debianMirror is the first Debian archive apt is configured with
+// (a URI ending in /debian in /etc/apt/sources.list*), or "".
+func debianMirror() string {
+	files, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
+	more, _ := filepath.Glob("/etc/apt/sources.list.d/*.list")
+	for _, p := range append(append([]string{"/etc/apt/sources.list"}, files...), more...) {
+		b, _ := os.ReadFile(p)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "#") {
+				continue
+			}
+			for _, w := range strings.Fields(line) {
+				if strings.HasPrefix(w, "http") && strings.HasSuffix(strings.TrimSuffix(w, "/"), "/debian") {
+					return w
+				}
+			}
+		}
+	}
+	return ""
+}
 
 // pairedRounds runs each tool once per round, in a rotating order, and
 // returns the medians. A tool that fails is dropped with a note.

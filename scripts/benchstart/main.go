@@ -8,7 +8,7 @@
 //	go run ./scripts/benchstart -pull [-n 3] [-debian-rootfs FILE.tar]
 //	go run ./scripts/benchstart -net [-n 20]
 //	go run ./scripts/benchstart -seal [-n 50]
-//	go build -o /tmp/benchstart ./scripts/benchstart && sudo /tmp/benchstart -all -n 30 -user-single U1 -user-subid U2
+//	go build -o /tmp/benchstart ./scripts/benchstart && sudo /tmp/benchstart -all -n 30 -user-single U1 -user-subid U2 [-debootstrap]
 //
 // With -pull it measures pull+unpack from a local registry (Debian's
 // docker-registry) instead: sandbox, podman and skopeo+umoci, with times,
@@ -59,6 +59,7 @@ func main() {
 	all := flag.Bool("all", false, "as root: the whole table (start, exec, memory, pull) for -user-single and -user-subid, with ratios and targets")
 	single := flag.String("user-single", "", "with -all: a user without subordinate ids")
 	subid := flag.String("user-subid", "", "with -all: a user with subordinate ids")
+	debootstrap := flag.Bool("debootstrap", false, "with -all and no -debian-rootfs: make "+benchDebianCache+" with debootstrap (needs the network) unless it exists")
 	flag.Parse()
 	if os.Getuid() == 0 && !*all {
 		fail("run as an unprivileged user: rootless start-up is what is measured (e.g. runuser -u USER -- go run ./scripts/benchstart)")
@@ -81,7 +82,7 @@ func main() {
 		rootfs := filepath.Join(work, "rootfs")
 		tarball := filepath.Join(work, "bb.tar")
 		check(busyboxRootfs(rootfs, tarball))
-		benchAll(*sandbox, work, rootfs, tarball, *n, *single, *subid, *debian)
+		benchAll(*sandbox, work, rootfs, tarball, *n, *single, *subid, *debian, *debootstrap)
 		return
 	}
 	rootfs := filepath.Join(work, "rootfs")
