@@ -892,3 +892,26 @@ func TestContainerCommands(t *testing.T) {
 		})
 	})
 }
+
+// TestRunAbortedStart: a foreground run clones its init before the store
+// work; when that work fails (the name is taken) the waiting init is ended
+// and nothing of the run is left: no process, no container.
+func TestRunAbortedStart(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "abort")
+		s.mustID(t, "create", "--name", "taken", "bb", "true")
+		r := s.do(t, "run", "--rm", "--name", "taken", "bb", "true")
+		wantCode(t, r, 125)
+		wantStderrContains(t, r, "taken")
+		var left []procInfo
+		if !waitFor(2*time.Second, func() bool {
+			left = userProcs(u, func(p procInfo) bool { return p.comm == "sandbox-init" || strings.HasPrefix(p.cmdline, "sandbox-init") })
+			return len(left) == 0
+		}) {
+			t.Errorf("the aborted run left processes: %+v", left)
+		}
+		if rows := s.psTable(t, "-a"); len(rows) != 1 {
+			t.Errorf("ps -a after the aborted run lists %d containers, want only the one created: %+v", len(rows), rows)
+		}
+	})
+}
