@@ -248,6 +248,7 @@ func (m *monitor) run(restarts int, onStarted func()) (int, error) {
 			if err != nil {
 				m.warn(fmt.Sprintf("the monitor stays the whole CLI: %v", err))
 			}
+			h.Resume.Close()
 			copyOutput()
 		}
 		// What the payload writes before the handoff waits in the
