@@ -101,9 +101,8 @@ func runEarly(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, 0, err
 	}
-	if err := CheckLimits(&cfg); err != nil {
-		return nil, 0, err
-	}
+	// The cgroup's plan refuses limits that cannot be enforced, as
+	// CheckLimits does.
 	id := randomHex(32)
 	cg, err := containerCgroup(&Container{ID: id, Config: cfg}, stdio.Warn)
 	if err != nil {
