@@ -29,21 +29,22 @@ var ErrRunning = errors.New("container is running")
 // first when the store lacks it and stdio.Pull allows). The returned lock
 // file holds the container's lock: whoever runs the container keeps it.
 func Create(s *image.Store, cfg Config, stdio IO) (*Container, *os.File, error) {
-	return createAs(s, cfg, stdio, "")
+	c, _, lock, err := createAs(s, cfg, stdio, "")
+	return c, lock, err
 }
 
 // createAs is Create with the container's ID chosen beforehand ("": a new
-// one).
-func createAs(s *image.Store, cfg Config, stdio IO, id string) (*Container, *os.File, error) {
+// one); it returns the image too.
+func createAs(s *image.Store, cfg Config, stdio IO, id string) (*Container, *image.Image, *os.File, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := CheckLimits(&cfg); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	vols, err := resolveVolumes(cfg.Volumes, s.RunDir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for i := range vols {
 		vols[i].Dev, vols[i].Ino = 0, 0 // checked again at each start
@@ -54,16 +55,16 @@ func createAs(s *image.Store, cfg Config, stdio IO, id string) (*Container, *os.
 		img, err = s.Pull(context.Background(), cfg.Image, *stdio.Pull)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	runtime.Trace("image resolved")
 	SweepRemoved(s)
 	c, lock, err := create(s, img, cfg, id)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	runtime.Trace("container created")
-	return c, lock, nil
+	return c, img, lock, nil
 }
 
 // Run creates a container from cfg and runs it: in the foreground, returning
@@ -122,13 +123,13 @@ func runEarly(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 		abandon()
 		return nil, 0, err
 	}
-	c, lock, err := createAs(s, cfg, stdio, id)
+	c, img, lock, err := createAs(s, cfg, stdio, id)
 	if err != nil {
 		early.Abort()
 		abandon()
 		return nil, 0, err
 	}
-	code, err := runForeground(s, c, lock, stdio, &prepared{early: early, cg: cg})
+	code, err := runForeground(s, c, lock, stdio, &prepared{early: early, cg: cg, img: img})
 	return c, code, err
 }
 
@@ -136,6 +137,7 @@ func runEarly(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 type prepared struct {
 	early *runtime.Early
 	cg    *cgroups.Cgroup
+	img   *image.Image // resolved already
 }
 
 // foregroundOptions are the runtime options of a foreground run.
@@ -210,8 +212,11 @@ func runForeground(s *image.Store, c *Container, lock *os.File, stdio IO, p *pre
 			runtime.Trace("container removed")
 		}()
 	}
-	img, err := s.Resolve(c.ImageID)
-	if err != nil {
+	var img *image.Image
+	var err error
+	if p != nil {
+		img = p.img
+	} else if img, err = s.Resolve(c.ImageID); err != nil {
 		return 0, fmt.Errorf("the image of container %s: %w", c.Name, err)
 	}
 	spec, err := buildSpec(s, c, img, stdio)
