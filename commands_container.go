@@ -7,12 +7,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/format"
 	"github.com/sandbox-dev/sandbox/network"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
@@ -309,22 +309,23 @@ func execCommand() *command {
 
 func psCommand() *command {
 	var all, quiet bool
-	var format string
+	var spec string
 	var filters []string
 	return &command{
 		name:    "ps",
-		usage:   "[-a] [-q] [--format json] [--filter KEY=VALUE]",
+		usage:   "[-a] [-q] [--format json|TEMPLATE] [--filter KEY=VALUE]",
 		summary: "List running containers (-a: all).",
 		flags: func(fs *pflag.FlagSet) {
 			fs.BoolVarP(&all, "all", "a", false, "list stopped containers too")
 			fs.BoolVarP(&quiet, "quiet", "q", false, "print only IDs")
-			fs.StringVar(&format, "format", "", `"json" for a JSON array`)
+			fs.StringVar(&spec, "format", "", `"json" for a JSON array, or a Go template ("table {{.Names}}\t{{.Status}}"): ID, Image, Command, CreatedAt, RunningFor, Status, State, Ports, Names`)
 			fs.StringArrayVarP(&filters, "filter", "f", nil, "status=created|running|exited, name=SUBSTRING, id=PREFIX, ancestor=IMAGE")
 		},
 		interspersed: true,
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if format != "" && format != "json" {
-				return &usageError{lookup("ps"), fmt.Errorf("--format %q: only json is supported", format)}
+			out, err := listFormat(spec, psTable, psRow{}, "ps")
+			if err != nil {
+				return err
 			}
 			s, err := openSetup()
 			if err != nil {
@@ -340,55 +341,28 @@ func psCommand() *command {
 					fmt.Println(r.ID[:12])
 				}
 				return nil
-			case format == "json":
+			case out == nil:
 				return printJSON(rows)
 			}
-			w := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
-			fmt.Fprintln(w, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
-			for _, r := range rows {
-				cmd := strings.Join(r.Command, " ")
-				if len(cmd) > 20 {
-					cmd = cmd[:17] + "..."
-				}
-				fmt.Fprintf(w, "%s\t%s\t%q\t%s\t%s\t%s\t%s\n", r.ID[:12], r.Image, cmd, ago(r.Created), statusText(r.State), strings.Join(r.Ports, ", "), r.Name)
-			}
-			return w.Flush()
+			return out.Execute(os.Stdout, psRows(rows), psColumns)
 		},
 	}
 }
 
-// statusText is docker's STATUS column.
-func statusText(st container.State) string {
-	switch st.Status {
-	case container.Running:
-		return "Up " + duration(time.Since(st.StartedAt))
-	case container.Exited:
-		if st.Restarting {
-			return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, duration(time.Since(st.FinishedAt)))
-		}
-		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, duration(time.Since(st.FinishedAt)))
+// listFormat parses a list command's --format: nil for "json", the
+// default table for "". A mistake is a usage error naming the fields.
+func listFormat(spec, table string, row any, cmd string) (*format.Template, error) {
+	if spec == format.JSON {
+		return nil, nil
 	}
-	return "Created"
-}
-
-func duration(d time.Duration) string {
-	switch {
-	case d < time.Second:
-		return "Less than a second"
-	case d < 2*time.Second:
-		return "1 second"
-	case d < time.Minute:
-		return fmt.Sprintf("%d seconds", int(d.Seconds()))
-	case d < 2*time.Minute:
-		return "About a minute"
-	case d < time.Hour:
-		return fmt.Sprintf("%d minutes", int(d.Minutes()))
-	case d < 2*time.Hour:
-		return "About an hour"
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%d hours", int(d.Hours()))
+	if spec == "" {
+		spec = table
 	}
-	return fmt.Sprintf("%d days", int(d.Hours()/24))
+	t, err := format.Parse(spec, row)
+	if err != nil {
+		return nil, &usageError{lookup(cmd), err}
+	}
+	return t, nil
 }
 
 // containerCommand holds `container prune` (and `container ls`).

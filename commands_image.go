@@ -12,12 +12,13 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/format"
 	"github.com/sandbox-dev/sandbox/image"
 )
 
 func imagesCommand() *command {
 	var quiet, all, digests bool
-	var format string
+	var spec string
 	return &command{
 		name:    "images",
 		usage:   "[FLAGS]",
@@ -26,12 +27,17 @@ func imagesCommand() *command {
 			fs.BoolVarP(&quiet, "quiet", "q", false, "print only image IDs")
 			fs.BoolVarP(&all, "all", "a", false, "list every image (sandbox keeps no intermediate images, so the same list)")
 			fs.BoolVar(&digests, "digests", false, "show the manifest digest")
-			fs.StringVar(&format, "format", "", `"json" for a JSON array`)
+			fs.StringVar(&spec, "format", "", `"json" for a JSON array, or a Go template ("table {{.Repository}}\t{{.ID}}"): Repository, Tag, Digest, ID, CreatedSince, CreatedAt, Size`)
 		},
 		interspersed: true,
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if format != "" && format != "json" {
-				return &usageError{lookup("images"), fmt.Errorf("--format %q: only json is supported", format)}
+			table := imagesTable
+			if digests {
+				table = imagesDigestsTable
+			}
+			out, err := listFormat(spec, table, imageRow{}, "images")
+			if err != nil {
+				return err
 			}
 			s, err := openSetup()
 			if err != nil {
@@ -51,23 +57,10 @@ func imagesCommand() *command {
 					}
 				}
 				return nil
-			case format == "json":
+			case out == nil:
 				return printJSON(list)
 			}
-			w := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
-			if digests {
-				fmt.Fprintln(w, "REPOSITORY\tTAG\tDIGEST\tIMAGE ID\tCREATED\tSIZE")
-			} else {
-				fmt.Fprintln(w, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
-			}
-			for _, r := range list {
-				if digests {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, r.Digest, image.ShortID(r.ID), ago(r.Created), humanSize(r.Size))
-				} else {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, image.ShortID(r.ID), ago(r.Created), humanSize(r.Size))
-				}
-			}
-			return w.Flush()
+			return out.Execute(os.Stdout, imageRows(list), imageColumns)
 		},
 	}
 }
@@ -82,10 +75,14 @@ func printJSON(v any) error {
 }
 
 func inspectCommand() *command {
+	var spec string
 	return &command{
-		name:         "inspect",
-		usage:        "CONTAINER|IMAGE...",
-		summary:      "Show the details of containers or images as JSON.",
+		name:    "inspect",
+		usage:   "[-f TEMPLATE] CONTAINER|IMAGE...",
+		summary: "Show the details of containers or images as JSON, or through a Go template.",
+		flags: func(fs *pflag.FlagSet) {
+			fs.StringVarP(&spec, "format", "f", "", `a Go template applied to each ("{{.State.Status}}", "{{json .Config}}"); default: a JSON array`)
+		},
 		interspersed: true,
 		run: func(fs *pflag.FlagSet, args []string) error {
 			if len(args) == 0 {
@@ -112,7 +109,19 @@ func inspectCommand() *command {
 				}
 				out = append(out, id)
 			}
-			return printJSON(out)
+			if spec == "" || spec == format.JSON {
+				return printJSON(out)
+			}
+			for _, o := range out {
+				t, err := format.Parse(spec, o)
+				if err != nil {
+					return &usageError{lookup("inspect"), err}
+				}
+				if err := t.Execute(os.Stdout, []any{o}, nil); err != nil {
+					return &usageError{lookup("inspect"), err}
+				}
+			}
+			return nil
 		},
 	}
 }
@@ -154,7 +163,7 @@ func historyCommand() *command {
 				if len(by) > 45 {
 					by = by[:42] + "..."
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", id, ago(r.Created), by, humanSize(r.Size), r.Comment)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", id, format.Ago(r.Created), by, format.Size(r.Size), r.Comment)
 			}
 			return w.Flush()
 		},
@@ -250,7 +259,7 @@ func imageCommand() *command {
 			for _, id := range res.Deleted {
 				fmt.Printf("Deleted: %s\n", id)
 			}
-			fmt.Printf("Total reclaimed space: %s\n", humanSize(res.Freed))
+			fmt.Printf("Total reclaimed space: %s\n", format.Size(res.Freed))
 			return err
 		},
 	}
@@ -435,9 +444,9 @@ func systemCommand() *command {
 			}
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
 			fmt.Fprintln(w, "TYPE\tTOTAL\tACTIVE\tSIZE\tSHARED")
-			fmt.Fprintf(w, "Images\t%d\t%d\t%s\t%s\n", u.Images, active, humanSize(u.Size), humanSize(u.Shared))
-			fmt.Fprintf(w, "Layers\t%d\t%d\t%s\t%s\n", u.Layers, u.Layers, humanSize(u.Size), humanSize(u.Shared))
-			fmt.Fprintf(w, "Containers\t%d\t%d\t%s\t-\n", cu.Count, cu.Count, humanSize(cu.Size))
+			fmt.Fprintf(w, "Images\t%d\t%d\t%s\t%s\n", u.Images, active, format.Size(u.Size), format.Size(u.Shared))
+			fmt.Fprintf(w, "Layers\t%d\t%d\t%s\t%s\n", u.Layers, u.Layers, format.Size(u.Size), format.Size(u.Shared))
+			fmt.Fprintf(w, "Containers\t%d\t%d\t%s\t-\n", cu.Count, cu.Count, format.Size(cu.Size))
 			return w.Flush()
 		},
 	}

@@ -64,7 +64,11 @@ func Parse(spec string, row any) (*Template, error) {
 	t.tmpl = tmpl
 	// A wrong field is found now, even with no rows to show it on. (Other
 	// failures on a zero row, a method that wants data, are not errors.)
-	if err := t.tmpl.Execute(io.Discard, reflect.New(t.row).Elem().Interface()); err != nil {
+	zero := reflect.New(t.row).Elem()
+	if t.row.Kind() == reflect.Pointer {
+		zero = reflect.New(t.row.Elem())
+	}
+	if err := t.tmpl.Execute(io.Discard, zero.Interface()); err != nil {
 		if err := t.explain(spec, err); IsFieldError(err) {
 			return nil, err
 		}
@@ -139,6 +143,10 @@ func (t *Template) explain(spec string, err error) error {
 // fieldNames are a row type's exported fields and argument-free methods.
 func fieldNames(t reflect.Type) []string {
 	var out []string
+	methods := t
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
 	if t.Kind() == reflect.Struct {
 		for i := 0; i < t.NumField(); i++ {
 			if f := t.Field(i); f.IsExported() {
@@ -146,8 +154,8 @@ func fieldNames(t reflect.Type) []string {
 			}
 		}
 	}
-	for i := 0; i < t.NumMethod(); i++ {
-		if m := t.Method(i); m.Type.NumIn() == 1 {
+	for i := 0; i < methods.NumMethod(); i++ {
+		if m := methods.Method(i); m.Type.NumIn() == 1 {
 			out = append(out, m.Name)
 		}
 	}

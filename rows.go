@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/format"
+	"github.com/sandbox-dev/sandbox/image"
+)
+
+// What list commands print, one struct per command, with Docker's field
+// names: the default table and --format templates read the same rows.
+
+// psRow is a line of `ps`.
+type psRow struct {
+	ID, Image, Command, CreatedAt, RunningFor, Status, State, Ports, Names string
+}
+
+var psColumns = format.Columns{
+	"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+	"RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES",
+}
+
+const psTable = `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}`
+
+func psRows(rows []container.Row) []psRow {
+	out := make([]psRow, 0, len(rows))
+	for _, r := range rows {
+		cmd := strings.Join(r.Command, " ")
+		if len(cmd) > 20 {
+			cmd = cmd[:17] + "..."
+		}
+		out = append(out, psRow{
+			ID: r.ID[:12], Image: r.Image, Command: fmt.Sprintf("%q", cmd),
+			CreatedAt: r.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"), RunningFor: format.Ago(r.Created),
+			Status: statusText(r.State), State: string(r.State.Status), Ports: strings.Join(r.Ports, ", "), Names: r.Name,
+		})
+	}
+	return out
+}
+
+// statusText is docker's STATUS column.
+func statusText(st container.State) string {
+	switch st.Status {
+	case container.Running:
+		return "Up " + format.Duration(time.Since(st.StartedAt))
+	case container.Exited:
+		if st.Restarting {
+			return fmt.Sprintf("Restarting (%d) %s", st.ExitCode, format.Ago(st.FinishedAt))
+		}
+		return fmt.Sprintf("Exited (%d) %s", st.ExitCode, format.Ago(st.FinishedAt))
+	}
+	return "Created"
+}
+
+// imageRow is a line of `images`.
+type imageRow struct {
+	Repository, Tag, Digest, ID, CreatedSince, CreatedAt, Size string
+}
+
+var imageColumns = format.Columns{
+	"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "ID": "IMAGE ID",
+	"CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
+}
+
+const (
+	imagesTable        = `table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}`
+	imagesDigestsTable = `table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}`
+)
+
+func imageRows(list []image.Summary) []imageRow {
+	out := make([]imageRow, 0, len(list))
+	for _, r := range list {
+		out = append(out, imageRow{
+			Repository: r.Repository, Tag: r.Tag, Digest: r.Digest, ID: image.ShortID(r.ID),
+			CreatedSince: format.Ago(r.Created), CreatedAt: r.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
+			Size: format.Size(r.Size),
+		})
+	}
+	return out
+}

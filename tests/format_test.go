@@ -1,0 +1,56 @@
+package tests
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestFormatTemplates: --format takes Go templates with Docker's field
+// names in ps, images and inspect, "table" adds the header, {{json .}}
+// gives one object per line, "json" stays a JSON array, and a field that
+// does not exist is a 125 that lists the fields.
+func TestFormatTemplates(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "format")
+		id := s.mustID(t, "run", "-d", "--name", "fmt1", "bb", "sleep", "1000")
+
+		r := s.must(t, "ps", "--format", "{{.Names}} {{.Status}}")
+		if !strings.HasPrefix(r.stdout, "fmt1 Up ") || strings.Count(r.stdout, "\n") != 1 {
+			t.Errorf("ps --format '{{.Names}} {{.Status}}':\n%s", r)
+		}
+		r = s.must(t, "ps", "-a", "--format", `table {{.ID}}\t{{.Names}}`)
+		lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+		if len(lines) != 2 || strings.Join(strings.Fields(lines[0]), " ") != "CONTAINER ID NAMES" || strings.Join(strings.Fields(lines[1]), " ") != id[:12]+" fmt1" {
+			t.Errorf("ps --format 'table {{.ID}}\\t{{.Names}}':\n%s", r)
+		}
+		r = s.must(t, "images", "--format", `table {{.Repository}}\t{{.ID}}`)
+		lines = strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+		if len(lines) != 2 || strings.Join(strings.Fields(lines[0]), " ") != "REPOSITORY IMAGE ID" || strings.Fields(lines[1])[0] != "bb" {
+			t.Errorf("images --format 'table {{.Repository}}\\t{{.ID}}':\n%s", r)
+		}
+		r = s.must(t, "images", "--format", "{{json .}}")
+		var img struct{ Repository, Tag, ID, Size string }
+		if err := json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &img); err != nil || img.Repository != "bb" || img.Tag != "latest" || len(img.ID) != 12 {
+			t.Errorf("images --format '{{json .}}' (%v):\n%s", err, r)
+		}
+		r = s.must(t, "inspect", "-f", "{{.State.Status}} {{.Name}}", "fmt1")
+		wantStdout(t, r, "running fmt1\n")
+		r = s.must(t, "ps", "--format", "json")
+		var rows []map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 1 {
+			t.Errorf("ps --format json is not a JSON array of one (%v):\n%s", err, r)
+		}
+
+		for _, args := range [][]string{
+			{"ps", "--format", "{{.Names}} {{.Nope}}"},
+			{"images", "--format", "table {{.Nope}}"},
+			{"inspect", "-f", "{{.Nope}}", "fmt1"},
+		} {
+			r := s.do(t, args...)
+			wantCode(t, r, 125)
+			wantStderrContains(t, r, `"Nope" is not a field`)
+		}
+		wantStderrContains(t, s.do(t, "ps", "--format", "{{.Nope}}"), "Names, Ports, RunningFor, State, Status")
+	})
+}
