@@ -3,30 +3,30 @@ package main
 import (
 	"fmt"
 	"os"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
 
-	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/format"
 )
 
 func statsCommand() *command {
 	var noStream bool
-	var format string
+	var spec string
 	return &command{
 		name:    "stats",
-		usage:   "[--no-stream] [--format json] [CONTAINER...]",
+		usage:   "[--no-stream] [--format json|TEMPLATE] [CONTAINER...]",
 		summary: "Show containers' CPU, memory, process and block I/O use, live (default: every running container).",
 		flags: func(fs *pflag.FlagSet) {
 			fs.BoolVar(&noStream, "no-stream", false, "print one reading and exit")
-			fs.StringVar(&format, "format", "", `"json" for a JSON array (one per reading)`)
+			fs.StringVar(&spec, "format", "", `"json" for a JSON array (one per reading), or a Go template: ID, Container, Name, CPUPerc, MemUsage, MemPerc, PIDs, BlockIO`)
 		},
 		interspersed: true,
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if format != "" && format != "json" {
-				return &usageError{lookup("stats"), fmt.Errorf("--format %q: only json is supported", format)}
+			out, err := listFormat(spec, statsTable, statsRow{}, "stats")
+			if err != nil {
+				return err
 			}
 			s, err := openSetup()
 			if err != nil {
@@ -37,7 +37,7 @@ func statsCommand() *command {
 				return err
 			}
 			if len(cs) == 0 && len(args) == 0 && noStream {
-				return printStats(nil, format, false)
+				return printStats(nil, out, false)
 			}
 			prev := container.Sample(s.store, cs)
 			// CPU use is a rate: the first reading needs a second one.
@@ -52,7 +52,7 @@ func statsCommand() *command {
 				for _, c := range cs {
 					rows = append(rows, container.StatsOf(c, prev, cur))
 				}
-				if err := printStats(rows, format, !noStream && format == ""); err != nil {
+				if err := printStats(rows, out, !noStream && spec == ""); err != nil {
 					return err
 				}
 				if noStream {
@@ -64,8 +64,9 @@ func statsCommand() *command {
 	}
 }
 
-func printStats(rows []container.Stats, format string, clear bool) error {
-	if format == "json" {
+// printStats prints one reading: a JSON array when out is nil.
+func printStats(rows []container.Stats, out *format.Template, clear bool) error {
+	if out == nil {
 		if rows == nil {
 			rows = []container.Stats{}
 		}
@@ -74,25 +75,5 @@ func printStats(rows []container.Stats, format string, clear bool) error {
 	if clear {
 		fmt.Print("\033[H\033[2J")
 	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(w, "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tPIDS\tBLOCK I/O")
-	for _, r := range rows {
-		if r.NoCgroup {
-			fmt.Fprintf(w, "%s\t%s\t--\t-- / --\t--\t--\t--\n", r.ID[:12], r.Name)
-			continue
-		}
-		memPct := 0.0
-		if r.MemoryLimit > 0 {
-			memPct = float64(r.MemoryUsage) / float64(r.MemoryLimit) * 100
-		}
-		pids := fmt.Sprint(r.Pids)
-		if r.PidsLimit > 0 {
-			pids += fmt.Sprintf(" / %d", r.PidsLimit)
-		}
-		fmt.Fprintf(w, "%s\t%s\t%.2f%%\t%s / %s\t%.2f%%\t%s\t%s / %s\n", r.ID[:12], r.Name, r.CPUPercent,
-			size(r.MemoryUsage), size(r.MemoryLimit), memPct, pids, size(r.BlockRead), size(r.BlockWrite))
-	}
-	return w.Flush()
+	return out.Execute(os.Stdout, statsRows(rows), statsColumns)
 }
-
-func size(n uint64) string { return config.FormatBytes(int64(n)) }

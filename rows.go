@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/container"
 	"github.com/sandbox-dev/sandbox/format"
 	"github.com/sandbox-dev/sandbox/image"
@@ -81,3 +82,45 @@ func imageRows(list []image.Summary) []imageRow {
 	}
 	return out
 }
+
+// statsRow is a line of `stats`.
+type statsRow struct {
+	ID, Container, Name, CPUPerc, MemUsage, MemPerc, PIDs, BlockIO string
+}
+
+var statsColumns = format.Columns{
+	"ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME", "CPUPerc": "CPU %", "MemUsage": "MEM USAGE / LIMIT",
+	"MemPerc": "MEM %", "PIDs": "PIDS", "BlockIO": "BLOCK I/O",
+}
+
+const statsTable = `table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.PIDs}}\t{{.BlockIO}}`
+
+func statsRows(rows []container.Stats) []statsRow {
+	out := make([]statsRow, 0, len(rows))
+	for _, r := range rows {
+		row := statsRow{ID: r.ID[:12], Container: r.ID[:12], Name: r.Name}
+		if r.NoCgroup {
+			// Nothing can be measured without a cgroup of its own.
+			row.CPUPerc, row.MemUsage, row.MemPerc, row.PIDs, row.BlockIO = "--", "-- / --", "--", "--", "--"
+			out = append(out, row)
+			continue
+		}
+		memPct := 0.0
+		if r.MemoryLimit > 0 {
+			memPct = float64(r.MemoryUsage) / float64(r.MemoryLimit) * 100
+		}
+		row.CPUPerc = fmt.Sprintf("%.2f%%", r.CPUPercent)
+		row.MemUsage = binarySize(r.MemoryUsage) + " / " + binarySize(r.MemoryLimit)
+		row.MemPerc = fmt.Sprintf("%.2f%%", memPct)
+		row.PIDs = fmt.Sprint(r.Pids)
+		if r.PidsLimit > 0 {
+			row.PIDs += fmt.Sprintf(" / %d", r.PidsLimit)
+		}
+		row.BlockIO = binarySize(r.BlockRead) + " / " + binarySize(r.BlockWrite)
+		out = append(out, row)
+	}
+	return out
+}
+
+// binarySize is a size in binary units, as stats shows them ("64MiB").
+func binarySize(n uint64) string { return config.FormatBytes(int64(n)) }
