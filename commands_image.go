@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/pflag"
 
@@ -128,15 +127,27 @@ func inspectCommand() *command {
 
 func historyCommand() *command {
 	var quiet bool
+	var spec string
 	return &command{
-		name:         "history",
-		usage:        "IMAGE",
-		summary:      "Show how an image was made, newest step first.",
-		flags:        func(fs *pflag.FlagSet) { fs.BoolVarP(&quiet, "quiet", "q", false, "print only IDs") },
+		name:    "history",
+		usage:   "[-q] [--format json|TEMPLATE] IMAGE",
+		summary: "Show how an image was made, newest step first.",
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVarP(&quiet, "quiet", "q", false, "print only IDs")
+			fs.StringVar(&spec, "format", "", `"json" for a JSON array, or a Go template: ID, CreatedSince, CreatedAt, CreatedBy, Size, Comment`)
+		},
 		interspersed: true,
 		run: func(fs *pflag.FlagSet, args []string) error {
 			if len(args) != 1 {
 				return &usageError{lookup("history"), errors.New("history needs one IMAGE")}
+			}
+			table := historyTable
+			if quiet {
+				table = "{{.ID}}"
+			}
+			out, err := listFormat(spec, table, historyRow{}, "history")
+			if err != nil {
+				return err
 			}
 			s, err := openSetup()
 			if err != nil {
@@ -146,26 +157,10 @@ func historyCommand() *command {
 			if err != nil {
 				return err
 			}
-			w := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
-			if !quiet {
-				fmt.Fprintln(w, "IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT")
+			if out == nil {
+				return printJSON(rows)
 			}
-			for _, r := range rows {
-				id := r.ID
-				if id != "<missing>" {
-					id = image.ShortID(id)
-				}
-				if quiet {
-					fmt.Fprintln(w, id)
-					continue
-				}
-				by := r.CreatedBy
-				if len(by) > 45 {
-					by = by[:42] + "..."
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", id, format.Ago(r.Created), by, format.Size(r.Size), r.Comment)
-			}
-			return w.Flush()
+			return out.Execute(os.Stdout, historyRows(rows), historyColumns)
 		},
 	}
 }
@@ -414,14 +409,22 @@ func splitChanges(changes []string) []string {
 }
 
 func systemCommand() *command {
+	var spec string
 	return &command{
-		name:         "system",
-		usage:        "df",
-		summary:      "Show the disk space images, layers and containers use (shared layers counted once).",
+		name:    "system",
+		usage:   "df [--format json|TEMPLATE]",
+		summary: "Show the disk space images, layers and containers use (shared layers counted once).",
+		flags: func(fs *pflag.FlagSet) {
+			fs.StringVar(&spec, "format", "", `"json" for a JSON array, or a Go template: Type, TotalCount, Active, Size, Shared`)
+		},
 		interspersed: true,
 		run: func(fs *pflag.FlagSet, args []string) error {
 			if len(args) != 1 || args[0] != "df" {
 				return &usageError{lookup("system"), errors.New("system needs a subcommand: df")}
+			}
+			out, err := listFormat(spec, dfTable, dfRow{}, "system")
+			if err != nil {
+				return err
 			}
 			s, err := openSetup()
 			if err != nil {
@@ -442,12 +445,15 @@ func systemCommand() *command {
 					active++
 				}
 			}
-			w := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
-			fmt.Fprintln(w, "TYPE\tTOTAL\tACTIVE\tSIZE\tSHARED")
-			fmt.Fprintf(w, "Images\t%d\t%d\t%s\t%s\n", u.Images, active, format.Size(u.Size), format.Size(u.Shared))
-			fmt.Fprintf(w, "Layers\t%d\t%d\t%s\t%s\n", u.Layers, u.Layers, format.Size(u.Size), format.Size(u.Shared))
-			fmt.Fprintf(w, "Containers\t%d\t%d\t%s\t-\n", cu.Count, cu.Count, format.Size(cu.Size))
-			return w.Flush()
+			rows := []dfRow{
+				{Type: "Images", TotalCount: u.Images, Active: active, Size: format.Size(u.Size), Shared: format.Size(u.Shared)},
+				{Type: "Layers", TotalCount: u.Layers, Active: u.Layers, Size: format.Size(u.Size), Shared: format.Size(u.Shared)},
+				{Type: "Containers", TotalCount: cu.Count, Active: cu.Count, Size: format.Size(cu.Size), Shared: "-"},
+			}
+			if out == nil {
+				return printJSON(rows)
+			}
+			return out.Execute(os.Stdout, rows, dfColumns)
 		},
 	}
 }

@@ -35,7 +35,7 @@ func psRows(rows []container.Row) []psRow {
 		}
 		out = append(out, psRow{
 			ID: r.ID[:12], Image: r.Image, Command: fmt.Sprintf("%q", cmd),
-			CreatedAt: r.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"), RunningFor: format.Ago(r.Created),
+			CreatedAt: r.Created.Local().Format(timeLayout), RunningFor: format.Ago(r.Created),
 			Status: statusText(r.State), State: string(r.State.Status), Ports: strings.Join(r.Ports, ", "), Names: r.Name,
 		})
 	}
@@ -76,7 +76,7 @@ func imageRows(list []image.Summary) []imageRow {
 	for _, r := range list {
 		out = append(out, imageRow{
 			Repository: r.Repository, Tag: r.Tag, Digest: r.Digest, ID: image.ShortID(r.ID),
-			CreatedSince: format.Ago(r.Created), CreatedAt: r.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
+			CreatedSince: format.Ago(r.Created), CreatedAt: r.Created.Local().Format(timeLayout),
 			Size: format.Size(r.Size),
 		})
 	}
@@ -124,3 +124,46 @@ func statsRows(rows []container.Stats) []statsRow {
 
 // binarySize is a size in binary units, as stats shows them ("64MiB").
 func binarySize(n uint64) string { return config.FormatBytes(int64(n)) }
+
+// historyRow is a line of `history`.
+type historyRow struct {
+	ID, CreatedSince, CreatedAt, CreatedBy, Size, Comment string
+}
+
+var historyColumns = format.Columns{
+	"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
+	"Size": "SIZE", "Comment": "COMMENT",
+}
+
+const historyTable = `table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}`
+
+func historyRows(rows []image.HistoryRow) []historyRow {
+	out := make([]historyRow, 0, len(rows))
+	for _, r := range rows {
+		id := r.ID
+		if id != "<missing>" {
+			id = image.ShortID(id)
+		}
+		by := r.CreatedBy
+		if len(by) > 45 {
+			by = by[:42] + "..."
+		}
+		out = append(out, historyRow{ID: id, CreatedSince: format.Ago(r.Created), CreatedAt: r.Created.Local().Format(timeLayout),
+			CreatedBy: by, Size: format.Size(r.Size), Comment: r.Comment})
+	}
+	return out
+}
+
+// dfRow is a line of `system df`.
+type dfRow struct {
+	Type               string
+	TotalCount, Active int
+	Size, Shared       string
+}
+
+var dfColumns = format.Columns{"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Shared": "SHARED"}
+
+const dfTable = `table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Shared}}`
+
+// timeLayout is how CreatedAt columns print a time, as Docker's do.
+const timeLayout = "2006-01-02 15:04:05 -0700 MST"

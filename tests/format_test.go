@@ -36,6 +36,13 @@ func TestFormatTemplates(t *testing.T) {
 		}
 		r = s.must(t, "inspect", "-f", "{{.State.Status}} {{.Name}}", "fmt1")
 		wantStdout(t, r, "running fmt1\n")
+		r = s.must(t, "history", "--format", "{{.ID}} {{.CreatedBy}}", "bb")
+		if f := strings.Fields(r.stdout); len(f) < 2 || len(f[0]) != 12 || f[1] != "sandbox" {
+			t.Errorf("history --format '{{.ID}} {{.CreatedBy}}':\n%s", r)
+		}
+		r = s.must(t, "system", "df", "--format", "{{.Type}} {{.TotalCount}}")
+		wantStdoutContains(t, r, "Images 1\n")
+		wantStdoutContains(t, r, "Containers 1\n")
 		r = s.must(t, "ps", "--format", "json")
 		var rows []map[string]any
 		if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 1 {
