@@ -124,6 +124,9 @@ func load(s *image.Store, id string) (*Container, error) {
 // directories a killed create left without a container.json. A container
 // in use holds its lock.
 func SweepRemoved(s *image.Store) {
+	// Staging left by a killed command (a commit, a pull) goes too: every
+	// command that writes the store sweeps it.
+	s.SweepTemp()
 	// Under the store lock, which create holds from mkdir to lock: a
 	// container being made is never mistaken for a dead one.
 	unlock, err := s.Lock()

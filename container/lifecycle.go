@@ -546,6 +546,7 @@ func RemoveRef(s *image.Store, ref string, force bool) (*Container, error) {
 		return c, err
 	}
 	defer lock.Close()
+	s.SweepTemp()
 	return c, Remove(s, c)
 }
 
@@ -562,6 +563,7 @@ func lockContainerTimeout(s *image.Store, c *Container, d time.Duration) (*os.Fi
 
 // Prune removes every container that is not running.
 func Prune(s *image.Store) ([]*Container, error) {
+	s.SweepTemp()
 	all, err := List(s)
 	if err != nil {
 		return nil, err

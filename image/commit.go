@@ -44,6 +44,7 @@ func (s *Store) Commit(base *Image, layerTar io.Reader, o CommitOptions) (*Image
 	if base.Host {
 		return nil, fmt.Errorf("a container of the host image cannot be committed: its files are this machine's own")
 	}
+	s.SweepTemp()
 	for _, c := range o.Changes {
 		if err := applyChange(&cfg.Config, c); err != nil {
 			return nil, err

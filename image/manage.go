@@ -58,6 +58,7 @@ type RemoveResult struct {
 // uses them any more.
 func (s *Store) Remove(ref string, force bool, users map[string][]string) (RemoveResult, error) {
 	var res RemoveResult
+	s.SweepTemp()
 	unlock, err := s.Lock()
 	if err != nil {
 		return res, err
@@ -120,6 +121,7 @@ func (s *Store) Remove(ref string, force bool, users map[string][]string) (Remov
 // container uses, and then the layers nothing uses any more.
 func (s *Store) Prune(all bool, users map[string][]string) (RemoveResult, error) {
 	var res RemoveResult
+	s.SweepTemp()
 	unlock, err := s.Lock()
 	if err != nil {
 		return res, err

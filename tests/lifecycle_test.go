@@ -915,3 +915,34 @@ func TestRunAbortedStart(t *testing.T) {
 		}
 	})
 }
+
+// TestStagingSwept: what a killed command leaves in the store's tmp/ (a
+// staging directory whose lock nobody holds, a removed container's
+// directory not yet deleted) is swept by the next command that writes the
+// store — run, rm, rmi, commit, pull — not only by the next pull.
+func TestStagingSwept(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "staging")
+		tmp := filepath.Join(s.root, "tmp")
+		leave := func() {
+			t.Helper()
+			u.mustMkdir(t, filepath.Join(tmp, "0123456789abcdef0123456789abcdef", "diff"))
+			u.mustWrite(t, filepath.Join(tmp, "0123456789abcdef0123456789abcdef.lock"), "", 0o600)
+			u.mustMkdir(t, filepath.Join(tmp, "rm-"+strings.Repeat("ab", 32), "upper"))
+		}
+		for _, args := range [][]string{
+			{"run", "--rm", "bb", "true"},
+			{"rm", "-f", "gone"},
+			{"commit", "gone", "bb:swept"},
+		} {
+			if args[0] != "run" {
+				s.mustID(t, "create", "--name", "gone", "bb", "true")
+			}
+			leave()
+			s.must(t, args...)
+			if left := dirEntries(t, tmp); len(left) > 0 {
+				t.Errorf("after %v, tmp/ still holds %v", args, left)
+			}
+		}
+	})
+}
