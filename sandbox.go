@@ -58,6 +58,8 @@ func init() {
 		containerCommand(),
 		pullCommand(),
 		pushCommand(),
+		loginCommand(),
+		logoutCommand(),
 		importCommand(),
 		loadCommand(),
 		saveCommand(),

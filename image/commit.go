@@ -194,7 +194,7 @@ func (s *Store) Push(ctx context.Context, ref, dest string, o PullOptions) (stri
 	}
 	plat, _ := parsePlatform("")
 	if err := remote.Write(r, vi, remoteOptions(ctx, dest, plat, o)...); err != nil {
-		return "", fmt.Errorf("pushing %s to %s: %w", ShortID(img.ID), dest, err)
+		return "", loginHint(fmt.Errorf("pushing %s to %s: %w", ShortID(img.ID), dest, err), r.Context().RegistryStr())
 	}
 	d, err := vi.Digest()
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -90,7 +89,7 @@ func (s *Store) pullOne(ctx context.Context, ref string, plat v1.Platform, o Pul
 	runtime.Trace("pull: fetching the manifest of %s", ref)
 	desc, err := remote.Get(r, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("fetching the manifest of %s: %w", ref, err)
+		return nil, loginHint(fmt.Errorf("fetching the manifest of %s: %w", ref, err), r.Context().RegistryStr())
 	}
 	img, err := desc.Image()
 	if err != nil {
@@ -246,7 +245,7 @@ func registryOf(ref string) string {
 func remoteOptions(ctx context.Context, ref string, plat v1.Platform, o PullOptions) []remote.Option {
 	opts := []remote.Option{
 		remote.WithContext(ctx),
-		remote.WithAuthFromKeychain(authn.DefaultKeychain),
+		remote.WithAuthFromKeychain(keychain),
 		remote.WithPlatform(plat),
 		remote.WithJobs(parallelLayers),
 	}

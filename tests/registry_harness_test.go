@@ -64,7 +64,11 @@ var regStorage struct {
 
 // startRegistry starts a docker-registry on a free port of 127.0.0.1 and
 // stops it (the process it started, by PID) when the test ends.
-func startRegistry(t *testing.T) *registry {
+func startRegistry(t *testing.T) *registry { t.Helper(); return startRegistryWith(t, "") }
+
+// startRegistryWith is startRegistry with more of the registry's
+// configuration (YAML at the top level, e.g. an auth section).
+func startRegistryWith(t *testing.T, extra string) *registry {
 	t.Helper()
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
@@ -104,7 +108,7 @@ storage:
     enabled: true
 http:
   addr: %s
-`, regStorage.root, host)
+%s`, regStorage.root, host, extra)
 		if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +140,8 @@ http:
 				return false
 			}
 			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
+			// 401: it answers, and wants a password (an auth section).
+			return resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized
 		})
 		select {
 		case <-exited:
