@@ -338,7 +338,8 @@ func (f *runFlags) launch(fs *pflag.FlagSet, user config.User, img string, cmd [
 	if f.defaultName != "" {
 		defaults.Name, defaults.Sources["name"] = f.defaultName, "default (the file's name)"
 	}
-	return config.Merge(defaults, user.Defaults, file, flags), nil
+	merged := config.Merge(defaults, user.Defaults, file, flags)
+	return merged, merged.Check()
 }
 
 // launched is a launch ready to run: checked, nothing made yet.

@@ -725,9 +725,8 @@ func (d *decoder) resources(a *App, r *Resources, v *Value, prefix string) {
 			d.unknown(k, e, []string{"memory", "memory_swap", "cpus", "pids", "io"})
 		}
 	}
-	if r.MemorySwap != 0 && r.Memory != 0 && r.MemorySwap < r.Memory {
-		d.errorf(v.Table["memory_swap"].Pos, "%s.memory_swap (%s) is memory plus swap: it cannot be less than memory (%s)", prefix, FormatBytes(r.MemorySwap), FormatBytes(r.Memory))
-	}
+	// memory_swap against memory is checked on the merged launch (Check):
+	// either may come from another layer.
 }
 
 // io reads [resources.io]: a table per device path of read_bps, write_bps,

@@ -474,7 +474,6 @@ var loadAppErrorCases = []struct {
 	{name: "memory a bool", content: "[resources]\nmemory = true\n", line: 2, col: 10, mentions: []string{"resources.memory", "512MiB"}},
 	{name: "memory under a byte", content: "[resources]\nmemory = \"0.5\"\n", line: 2, col: 10, mentions: []string{"resources.memory", `"0.5"`}},
 	{name: "memory 2^63 bytes", content: "[resources]\nmemory = \"8388608TiB\"\n", line: 2, col: 10, mentions: []string{"resources.memory", `"8388608TiB"`, "too large"}},
-	{name: "memory_swap below memory", content: "[resources]\nmemory = \"1G\"\nmemory_swap = \"512M\"\n", line: 3, col: 15, mentions: []string{"memory_swap", "512MiB", "1GiB"}},
 	{name: "cpus zero", content: "[resources]\ncpus = 0\n", line: 2, col: 8, mentions: []string{"resources.cpus = 0", "more than zero"}},
 	{name: "cpus negative", content: "[resources]\ncpus = -1.5\n", line: 2, col: 8, mentions: []string{"resources.cpus = -1.5", "more than zero"}},
 	{name: "cpus inf", content: "[resources]\ncpus = inf\n", line: 2, col: 8, mentions: []string{"resources.cpus"}},

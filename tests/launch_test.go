@@ -516,3 +516,36 @@ func treeListing(t *testing.T, root string) string {
 	}
 	return b.String()
 }
+
+// TestLaunchSameLimitMessage: memory_swap below memory is refused (125,
+// nothing made) with the same words whether it comes from flags, from a
+// launch file, from config.toml, or from a mix; only how each key is named
+// differs (the flag, or file:line:col).
+func TestLaunchSameLimitMessage(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s, cfgToml := u.launchStore(t, "limit-msg")
+		dir := u.mustMkdir(t, filepath.Join(u.home, "limit-msg"))
+		both := u.mustWrite(t, filepath.Join(dir, "both.toml"), "image = \"busybox\"\ncommand = [\"true\"]\n[resources]\nmemory = \"64m\"\nmemory_swap = \"32m\"\n", 0o644)
+		mem := u.mustWrite(t, filepath.Join(dir, "mem.toml"), "image = \"busybox\"\ncommand = [\"true\"]\n[resources]\nmemory = \"64m\"\n", 0o644)
+		const core = "(32MiB) is memory plus swap: it cannot be less than"
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"run", "--rm", "--memory", "64m", "--memory-swap", "32m", "busybox", "true"}, "--memory-swap " + core + " --memory (64MiB)"},
+			{[]string{"run", "--rm", "--config", both}, both + ":5:15: resources.memory_swap " + core + " resources.memory (64MiB)"},
+			{[]string{"run", "--rm", "--config", mem, "--memory-swap", "32m"}, "--memory-swap " + core + " resources.memory (64MiB)"},
+		} {
+			r := s.do(t, tc.args...)
+			wantCode(t, r, 125)
+			wantStderrContains(t, r, tc.want)
+		}
+		u.mustWrite(t, cfgToml, "[resources]\nmemory_swap = \"32m\"\n", 0o644)
+		r := s.do(t, "run", "--rm", "--memory", "64m", "busybox", "true")
+		wantCode(t, r, 125)
+		wantStderrContains(t, r, cfgToml+":2:15: resources.memory_swap "+core+" --memory (64MiB)")
+		if n := len(s.psTable(t, "-a")); n != 0 {
+			t.Errorf("the refused runs left %d containers", n)
+		}
+	})
+}
