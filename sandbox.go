@@ -11,6 +11,7 @@ import (
 	"runtime/pprof"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
@@ -102,46 +103,66 @@ type usageError struct {
 func (e *usageError) Error() string { return e.err.Error() }
 
 func dispatch(args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		if len(args) > 1 && args[0] == "help" {
-			if c := lookup(args[1]); c != nil {
-				printHelp(os.Stdout, c)
-				return 0
-			}
-		}
+	if len(args) == 0 {
 		printMainHelp(os.Stdout)
-		if len(args) == 0 {
-			return 125
-		}
-		return 0
+		return 125
 	}
 	if args[0] == "--version" || args[0] == "-v" {
 		args[0] = "version"
 	}
-	c := lookup(args[0])
-	if c == nil {
-		fmt.Fprintf(os.Stderr, "sandbox: unknown command %q\nRun 'sandbox --help' for the list of commands.\n", args[0])
+	root := rootCommand()
+	root.SetArgs(args)
+	_, err := root.ExecuteC()
+	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
+		// cobra's sentence, with its "did you mean" when one is close.
+		fmt.Fprintf(os.Stderr, "sandbox: %s\nRun 'sandbox --help' for the list of commands.\n", strings.TrimSpace(err.Error()))
 		return 125
 	}
-	fs := pflag.NewFlagSet(c.name, pflag.ContinueOnError)
-	fs.SetInterspersed(c.interspersed)
-	fs.SetOutput(new(strings.Builder)) // errors are printed below, once
-	help := fs.BoolP("help", "h", false, "show this help")
-	if c.flags != nil {
-		c.flags(fs)
+	return fail(err)
+}
+
+// rootCommand is the command tree, on cobra, made from the command table:
+// each entry a subcommand with its flags, usage line and help. cobra adds
+// `help`, `completion bash|zsh|fish` and "did you mean".
+func rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "sandbox",
+		Short:         "rootless containers, no daemon, no root.",
+		SilenceErrors: true,
+		SilenceUsage:  true,
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
+	root.SetHelpFunc(func(cmd *cobra.Command, _ []string) {
+		if c := lookup(cmd.Name()); c != nil {
 			printHelp(os.Stdout, c)
-			return 0
+			return
 		}
-		return fail(&usageError{c, err})
+		if cmd != root {
+			// cobra's own commands (completion) keep their help.
+			fmt.Fprint(os.Stdout, cmd.UsageString())
+			return
+		}
+		printMainHelp(os.Stdout)
+	})
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		if c := lookup(cmd.Name()); c != nil {
+			return &usageError{c, err}
+		}
+		return err
+	})
+	for _, c := range commands {
+		cc := &cobra.Command{
+			Use:   c.name,
+			Short: c.summary,
+			Args:  cobra.ArbitraryArgs,
+			RunE:  func(cmd *cobra.Command, args []string) error { return c.run(cmd.Flags(), args) },
+		}
+		if c.flags != nil {
+			c.flags(cc.Flags())
+		}
+		cc.Flags().SetInterspersed(c.interspersed)
+		root.AddCommand(cc)
 	}
-	if *help {
-		printHelp(os.Stdout, c)
-		return 0
-	}
-	return fail(c.run(fs, fs.Args()))
+	return root
 }
 
 // exitCode is returned by commands that end with the payload's status.
