@@ -162,6 +162,7 @@ func rootCommand() *cobra.Command {
 		cc.Flags().SetInterspersed(c.interspersed)
 		root.AddCommand(cc)
 	}
+	addCompletions(root)
 	return root
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -275,7 +276,7 @@ func (d *decoder) appKeys(root *Value, skip func(k string, v *Value) bool) *App 
 			}
 		case "network":
 			if s, ok := d.str(k, v); ok {
-				if s != "host" && s != "none" && s != "slirp" && s != "pasta" && s != "slirp4netns" {
+				if !slices.Contains(NetworkModes, s) {
 					d.errorf(v.Pos, "network = %q: valid values are \"host\", \"none\", \"slirp\" (or \"pasta\", \"slirp4netns\" to force one helper)", s)
 				}
 				a.Network = s
@@ -327,7 +328,7 @@ func (d *decoder) appKeys(root *Value, skip func(k string, v *Value) bool) *App 
 			d.security(a, v)
 		case "restart":
 			if s, ok := d.str(k, v); ok {
-				if s != "no" && s != "on-failure" && s != "always" {
+				if !slices.Contains(RestartPolicies, s) {
 					d.errorf(v.Pos, "restart = %q: valid values are \"no\", \"on-failure\", \"always\"", s)
 				}
 				a.Restart = s

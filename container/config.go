@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/sandbox-dev/sandbox/capability"
@@ -131,10 +132,8 @@ func (c *Config) Validate() error {
 	} else if len(c.Ports) > 0 && !network.IsPrivate(c.Network) {
 		errs = append(errs, fmt.Errorf("publishing ports (%s) needs a private network: add --net slirp (network = \"slirp\"); with the host's network a port the container listens on is already the host's", strings.Join(c.Ports, ", ")))
 	}
-	switch c.Restart {
-	case "", "no", "on-failure", "always":
-	default:
-		errs = append(errs, fmt.Errorf("invalid restart policy %q: use no, on-failure or always", c.Restart))
+	if c.Restart != "" && !slices.Contains(config.RestartPolicies, c.Restart) {
+		errs = append(errs, fmt.Errorf("invalid restart policy %q: use %s", c.Restart, strings.Join(config.RestartPolicies, ", ")))
 	}
 	if c.Rm && c.Restart != "" && c.Restart != "no" {
 		errs = append(errs, fmt.Errorf("--rm and restart = %q conflict: a container that restarts is not removed when it exits; drop one", c.Restart))
