@@ -366,18 +366,16 @@ func listFormat(spec, table string, row any, cmd string) (*format.Template, erro
 }
 
 // containerCommand holds `container prune` (and `container ls`).
-func containerCommand() *command {
+// containerPruneCommand is `container prune`.
+func containerPruneCommand() *command {
 	return &command{
-		name:         "container",
-		usage:        "prune | ls",
-		summary:      "Manage containers: prune removes every container that is not running.",
+		name:         "container prune",
+		usage:        "",
+		summary:      "Remove every container that is not running.",
 		interspersed: true,
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) == 1 && (args[0] == "ls" || args[0] == "list") {
-				return lookup("ps").run(fs, nil)
-			}
-			if len(args) != 1 || args[0] != "prune" {
-				return &usageError{lookup("container"), errors.New("container needs a subcommand: prune or ls")}
+			if len(args) != 0 {
+				return &usageError{containerPrune, errors.New("prune takes no arguments")}
 			}
 			s, err := openSetup()
 			if err != nil {

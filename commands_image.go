@@ -227,20 +227,18 @@ func printRemoved(res image.RemoveResult) {
 }
 
 // imageCommand holds `image prune` (and `image ls`, the same as images).
-func imageCommand() *command {
+// imagePruneCommand is `image prune`.
+func imagePruneCommand() *command {
 	var all bool
 	return &command{
-		name:         "image",
-		usage:        "prune [-a] | ls",
-		summary:      "Manage images: prune removes dangling images (-a: every image no container uses) and the layers only they used.",
+		name:         "image prune",
+		usage:        "[-a]",
+		summary:      "Remove dangling images (-a: every image no container uses) and the layers only they used.",
 		flags:        func(fs *pflag.FlagSet) { fs.BoolVarP(&all, "all", "a", false, "prune every image no container uses") },
 		interspersed: true,
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) == 1 && (args[0] == "ls" || args[0] == "list") {
-				return lookup("images").run(fs, nil)
-			}
-			if len(args) != 1 || args[0] != "prune" {
-				return &usageError{lookup("image"), errors.New("image needs a subcommand: prune or ls")}
+			if len(args) != 0 {
+				return &usageError{imagePrune, errors.New("prune takes no arguments")}
 			}
 			s, err := openSetup()
 			if err != nil {

@@ -38,10 +38,11 @@ var flagCompletions = map[string]cobra.CompletionFunc{
 	"config":         tomlFiles,
 }
 
-// addCompletions sets them on the command tree.
-func addCompletions(root *cobra.Command) {
-	for _, cmd := range root.Commands() {
-		if f, ok := argCompletions[cmd.Name()]; ok {
+// addCompletions sets them on the command tree: cmds maps each cobra
+// command to the table's command it runs (a noun's subcommand too).
+func addCompletions(cmds map[*cobra.Command]*command) {
+	for cmd, c := range cmds {
+		if f, ok := argCompletions[c.name]; ok {
 			cmd.ValidArgsFunction = f
 		}
 		for name, f := range flagCompletions {

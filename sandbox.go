@@ -37,7 +37,30 @@ type command struct {
 
 var commands []*command
 
+// The prune subcommands of the nouns, which have no top-level name.
+var containerPrune, imagePrune *command
+
+// nouns are Podman's noun forms: each subcommand is a command of the
+// table under another name (or a prune of its own).
+var nouns = []struct {
+	name, summary string
+	subs          [][2]string // name, table command ("" for prune)
+}{
+	{"container", "Manage containers (Podman's and Docker's noun forms).", [][2]string{
+		{"ls", "ps"}, {"list", "ps"}, {"ps", "ps"}, {"rm", "rm"}, {"inspect", "inspect"}, {"create", "create"},
+		{"run", "run"}, {"start", "start"}, {"stop", "stop"}, {"kill", "kill"}, {"restart", "restart"},
+		{"wait", "wait"}, {"logs", "logs"}, {"exec", "exec"}, {"rename", "rename"}, {"port", "port"},
+		{"stats", "stats"}, {"commit", "commit"}, {"prune", ""},
+	}},
+	{"image", "Manage images (Podman's and Docker's noun forms).", [][2]string{
+		{"ls", "images"}, {"list", "images"}, {"rm", "rmi"}, {"inspect", "inspect"}, {"pull", "pull"},
+		{"push", "push"}, {"tag", "tag"}, {"history", "history"}, {"save", "save"}, {"load", "load"},
+		{"import", "import"}, {"prune", ""},
+	}},
+}
+
 func init() {
+	containerPrune, imagePrune = containerPruneCommand(), imagePruneCommand()
 	commands = []*command{
 		runCommand(),
 		shellCommand(),
@@ -56,7 +79,6 @@ func init() {
 		execCommand(),
 		renameCommand(),
 		portCommand(),
-		containerCommand(),
 		pullCommand(),
 		pushCommand(),
 		loginCommand(),
@@ -65,7 +87,6 @@ func init() {
 		loadCommand(),
 		saveCommand(),
 		imagesCommand(),
-		imageCommand(),
 		inspectCommand(),
 		historyCommand(),
 		tagCommand(),
@@ -122,8 +143,9 @@ func dispatch(args []string) int {
 }
 
 // rootCommand is the command tree, on cobra, made from the command table:
-// each entry a subcommand with its flags, usage line and help. cobra adds
-// `help`, `completion bash|zsh|fish` and "did you mean".
+// each entry a subcommand with its flags, usage line and help, and the
+// nouns' subcommands made from the same entries. cobra adds `help`,
+// `completion bash|zsh|fish` and "did you mean".
 func rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "sandbox",
@@ -131,27 +153,11 @@ func rootCommand() *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	root.SetHelpFunc(func(cmd *cobra.Command, _ []string) {
-		if c := lookup(cmd.Name()); c != nil {
-			printHelp(os.Stdout, c)
-			return
-		}
-		if cmd != root {
-			// cobra's own commands (completion) keep their help.
-			fmt.Fprint(os.Stdout, cmd.UsageString())
-			return
-		}
-		printMainHelp(os.Stdout)
-	})
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		if c := lookup(cmd.Name()); c != nil {
-			return &usageError{c, err}
-		}
-		return err
-	})
-	for _, c := range commands {
+	// Which table entry each cobra command runs, for its help and usage.
+	of := map[*cobra.Command]*command{}
+	build := func(c *command, use string) *cobra.Command {
 		cc := &cobra.Command{
-			Use:   c.name,
+			Use:   use,
 			Short: c.summary,
 			Args:  cobra.ArbitraryArgs,
 			RunE:  func(cmd *cobra.Command, args []string) error { return c.run(cmd.Flags(), args) },
@@ -160,9 +166,52 @@ func rootCommand() *cobra.Command {
 			c.flags(cc.Flags())
 		}
 		cc.Flags().SetInterspersed(c.interspersed)
-		root.AddCommand(cc)
+		of[cc] = c
+		return cc
 	}
-	addCompletions(root)
+	root.SetHelpFunc(func(cmd *cobra.Command, _ []string) {
+		switch c := of[cmd]; {
+		case c != nil:
+			printHelp(os.Stdout, cmd.CommandPath(), c)
+		case cmd != root:
+			// cobra's own commands and the nouns keep cobra's help.
+			fmt.Fprint(os.Stdout, cmd.UsageString())
+		default:
+			printMainHelp(os.Stdout)
+		}
+	})
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		if c := of[cmd]; c != nil {
+			return &usageError{c, err}
+		}
+		return err
+	})
+	for _, c := range commands {
+		root.AddCommand(build(c, c.name))
+	}
+	for _, n := range nouns {
+		noun := &cobra.Command{Use: n.name, Short: n.summary, Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				var names []string
+				for _, sub := range cmd.Commands() {
+					names = append(names, sub.Name())
+				}
+				return fmt.Errorf("%s needs a subcommand: %s (sandbox %s --help)", cmd.Name(), strings.Join(names, ", "), cmd.Name())
+			}}
+		for _, sub := range n.subs {
+			c := lookup(sub[1])
+			switch {
+			case sub[1] != "":
+			case n.name == "container":
+				c = containerPrune
+			default:
+				c = imagePrune
+			}
+			noun.AddCommand(build(c, sub[0]))
+		}
+		root.AddCommand(noun)
+	}
+	addCompletions(of)
 	return root
 }
 
@@ -207,8 +256,8 @@ func printMainHelp(w *os.File) {
 	fmt.Fprintf(w, "\nRun 'sandbox COMMAND --help' for a command's flags.\n")
 }
 
-func printHelp(w *os.File, c *command) {
-	fmt.Fprintf(w, "Usage: sandbox %s %s\n\n%s\n", c.name, c.usage, c.summary)
+func printHelp(w *os.File, path string, c *command) {
+	fmt.Fprintf(w, "Usage: %s %s\n\n%s\n", path, c.usage, c.summary)
 	fs := pflag.NewFlagSet(c.name, pflag.ContinueOnError)
 	fs.BoolP("help", "h", false, "show this help")
 	if c.flags != nil {

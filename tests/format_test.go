@@ -61,3 +61,25 @@ func TestFormatTemplates(t *testing.T) {
 		wantStderrContains(t, s.do(t, "ps", "--format", "{{.Nope}}"), "Names, Ports, RunningFor, State, Status")
 	})
 }
+
+// TestNounForms: Podman's and Docker's noun forms run the same commands
+// with their own flags (container ls -a, image rm, container inspect -f, …),
+// and a noun alone or with an unknown subcommand is a 125.
+func TestNounForms(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "nouns")
+		s.mustID(t, "container", "create", "--name", "noun1", "bb", "true")
+		wantStdout(t, s.must(t, "container", "ls", "-a", "--format", "{{.Names}}"), "noun1\n")
+		wantStdout(t, s.must(t, "container", "ls", "--format", "{{.Names}}"), "")
+		wantStdout(t, s.must(t, "container", "inspect", "-f", "{{.State.Status}}", "noun1"), "created\n")
+		r := s.must(t, "image", "ls", "--format", "{{.Repository}}:{{.Tag}}")
+		wantStdout(t, r, "bb:latest\n")
+		s.must(t, "image", "tag", "bb", "bb:noun")
+		s.must(t, "image", "rm", "bb:noun")
+		s.must(t, "container", "rm", "noun1")
+		wantStdout(t, s.must(t, "container", "ls", "-a", "-q"), "")
+		for _, args := range [][]string{{"container"}, {"container", "bogus"}, {"image", "ls", "--bogus"}} {
+			wantCode(t, s.do(t, args...), 125)
+		}
+	})
+}
