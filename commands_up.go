@@ -61,42 +61,17 @@ func upCommand() *command {
 			}
 			cfg := l.cfg
 			cfg.LaunchFile, _ = filepath.Abs(f.file)
-			if old, err := container.FindName(s.store, cfg.Name); err == nil {
-				if old.Config.LaunchFile != cfg.LaunchFile {
-					return fmt.Errorf("%w: %q is container %s, which `sandbox up %s` did not start; remove it (sandbox rm %s) or set another name in the file",
-						container.ErrNameInUse, old.Name, old.ID[:12], f.file, old.Name)
-				}
-				same, running := container.SameLaunch(s.store, old, cfg)
-				switch {
-				case same && running:
-					fmt.Printf("%s is up to date\n", old.Name)
-					return nil
-				case same:
-					// Unchanged and stopped: start it again, on its own
-					// writable layer, as compose does.
-					if _, _, err := container.Start(s.store, old.ID, false, stdio()); err != nil {
-						return err
-					}
-					fmt.Println(old.ID)
-					return nil
-				}
-				// The file changed: the old container makes way.
-				if _, err := container.Stop(s.store, old.ID, -1); err != nil {
-					return err
-				}
-				if _, err := container.RemoveRef(s.store, old.ID, false); err != nil {
-					return fmt.Errorf("replacing container %s: %w", old.Name, err)
-				}
-			} else if !errors.Is(err, container.ErrNotFound) {
-				return err
-			}
 			io := stdio()
 			io.Pull = f.pull.options(s, false)
-			c, _, err := container.Run(s.store, cfg, io)
+			res, err := container.Up(s.store, cfg, f.file, io)
 			if err != nil {
 				return err
 			}
-			fmt.Println(c.ID)
+			if res.UpToDate {
+				fmt.Printf("%s is up to date\n", res.Container.Name)
+				return nil
+			}
+			fmt.Println(res.Container.ID)
 			return nil
 		},
 	}
@@ -123,18 +98,9 @@ func downCommand() *command {
 			if err != nil {
 				return err
 			}
-			name := app.Name
-			c, err := container.FindName(s.store, name)
+			abs, _ := filepath.Abs(args[0])
+			c, err := container.Down(s.store, app.Name, abs, args[0], stopTimeout(timeout))
 			if err != nil {
-				return err
-			}
-			if abs, _ := filepath.Abs(args[0]); c.Config.LaunchFile != abs {
-				return fmt.Errorf("container %s was not started by `sandbox up %s`: left alone (remove it with sandbox rm)", name, args[0])
-			}
-			if _, err := container.Stop(s.store, c.ID, stopTimeout(timeout)); err != nil {
-				return err
-			}
-			if _, err := container.RemoveRef(s.store, c.ID, false); err != nil {
 				return err
 			}
 			fmt.Println(c.Name)
