@@ -38,21 +38,18 @@ var flagCompletions = map[string]cobra.CompletionFunc{
 	"config":         tomlFiles,
 }
 
-// addCompletions sets them on the command tree: cmds maps each cobra
-// command to the table's command it runs (a noun's subcommand too).
-func addCompletions(cmds map[*cobra.Command]*command) {
-	for cmd, c := range cmds {
-		if f, ok := argCompletions[c.name]; ok {
-			cmd.ValidArgsFunction = f
+// addCompletions sets them on cmd, which runs c.
+func addCompletions(cmd *cobra.Command, c *command) {
+	if f, ok := argCompletions[c.name]; ok {
+		cmd.ValidArgsFunction = f
+	}
+	for name, f := range flagCompletions {
+		if cmd.Flags().Lookup(name) != nil {
+			cmd.RegisterFlagCompletionFunc(name, f)
 		}
-		for name, f := range flagCompletions {
-			if cmd.Flags().Lookup(name) != nil {
-				cmd.RegisterFlagCompletionFunc(name, f)
-			}
-		}
-		if fl := cmd.Flags().Lookup("format"); fl != nil && strings.Contains(fl.Usage, "json") {
-			cmd.RegisterFlagCompletionFunc("format", fixed("json", "table"))
-		}
+	}
+	if fl := cmd.Flags().Lookup("format"); fl != nil && strings.Contains(fl.Usage, "json") {
+		cmd.RegisterFlagCompletionFunc("format", fixed("json", "table"))
 	}
 }
 
