@@ -8,9 +8,15 @@ package main
 
 import (
 	"os"
+	goruntime "runtime"
 
 	"github.com/sandbox-dev/sandbox/runtime"
 )
+
+// The main goroutine stays on the main thread: the name it gives itself
+// (PR_SET_NAME, per thread) is then the process's, which ps shows, and
+// not that of whichever thread the goroutine had moved to.
+func init() { goruntime.LockOSThread() }
 
 func main() {
 	if !runtime.IsInit() {
