@@ -455,3 +455,91 @@ func systemCommand() *command {
 		},
 	}
 }
+
+func importCommand() *command {
+	var quiet bool
+	return &command{
+		name:         "import",
+		usage:        "FILE.tar[.gz|.zst]|DIR NAME[:TAG]",
+		summary:      "Make a one-layer image from a root filesystem tarball or directory.",
+		flags:        func(fs *pflag.FlagSet) { fs.BoolVarP(&quiet, "quiet", "q", false, "print only the image ID") },
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) != 2 {
+				return &usageError{lookup("import"), errors.New("import needs a source and a name")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			img, err := s.store.Import(args[0], args[1], warn)
+			if err != nil {
+				return err
+			}
+			fmt.Println(img.ID)
+			return nil
+		},
+	}
+}
+
+func pullCommand() *command {
+	var f pullFlags
+	var quiet bool
+	return &command{
+		name:    "pull",
+		usage:   "[FLAGS] IMAGE",
+		summary: "Fetch an image from a registry (a name without one is looked up in the search list, docker.io by default).",
+		flags: func(fs *pflag.FlagSet) {
+			f.add(fs)
+			fs.BoolVarP(&quiet, "quiet", "q", false, "print only the image ID")
+		},
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if len(args) != 1 {
+				return &usageError{lookup("pull"), errors.New("pull needs one IMAGE")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			img, err := s.store.Pull(context.Background(), args[0], *f.options(s, quiet))
+			if err != nil {
+				return err
+			}
+			fmt.Println(img.ID)
+			return nil
+		},
+	}
+}
+
+func loadCommand() *command {
+	var input string
+	return &command{
+		name:         "load",
+		usage:        "-i FILE.tar",
+		summary:      "Load images from a docker-archive (the `docker save` format).",
+		flags:        func(fs *pflag.FlagSet) { fs.StringVarP(&input, "input", "i", "", "the archive to read") },
+		interspersed: true,
+		run: func(fs *pflag.FlagSet, args []string) error {
+			if input == "" && len(args) == 1 {
+				input = args[0]
+			}
+			if input == "" {
+				return &usageError{lookup("load"), errors.New("load needs an archive: -i FILE.tar")}
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			imgs, err := s.store.Load(input, warn)
+			for _, img := range imgs {
+				if len(img.Names) > 0 {
+					fmt.Printf("Loaded image: %s\n", img.Names[0])
+				} else {
+					fmt.Printf("Loaded image: %s\n", img.ID)
+				}
+			}
+			return err
+		},
+	}
+}

@@ -1,0 +1,438 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/sandbox-dev/sandbox/capability"
+	"github.com/sandbox-dev/sandbox/config"
+	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/fuseoverlay"
+	"github.com/sandbox-dev/sandbox/image"
+)
+
+// runFlags are the flags shared by run, create and shell.
+type runFlags struct {
+	pull                                                   pullFlags
+	name, workdir, user, hostname, net, entrypoint, driver string
+	rm, interactive, tty, readOnly, detach                 bool
+	env, envFiles, volumes, ports, capAdd, capDrop         []string
+	securityOpts                                           []string
+	dns, addHosts                                          []string
+	memory, memorySwap, restart, file                      string
+	cpus                                                   float64
+	pids                                                   int64
+	stopTimeout                                            int
+	readBPS, writeBPS                                      []string
+	dry, explain                                           bool
+	// defaultImage and defaultName are used when neither the file nor the
+	// command line gives one (shell's host image, up's file name).
+	defaultImage, defaultName string
+	// adjust sets what the command itself decides (shell: --rm -i).
+	adjust func(*container.Config)
+	// validate checks the final config: Validate, or ValidateRun for a
+	// command that runs the container now.
+	validate func(*container.Config) error
+}
+
+func (f *runFlags) add(fs *pflag.FlagSet, all bool) {
+	fs.StringVar(&f.file, "config", "", "launch settings from a TOML file (docs/config.md); flags override it")
+	fs.BoolVar(&f.dry, "dry-run", false, "print the merged settings as TOML and stop (nothing is created)")
+	fs.BoolVar(&f.explain, "explain", false, "with --dry-run: say where each setting came from")
+	fs.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable (KEY=VALUE, or KEY to copy it)")
+	fs.StringArrayVar(&f.envFiles, "env-file", nil, "read KEY=VALUE lines from a file")
+	fs.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind a host path: SRC:DST[:ro]")
+	fs.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container")
+	fs.StringVarP(&f.user, "user", "u", "", "user to run as: name, uid, uid:gid or name:group")
+	fs.StringVar(&f.hostname, "hostname", "", "the container's hostname")
+	fs.BoolVar(&f.readOnly, "read-only", false, "mount the container's root read-only")
+	fs.StringVar(&f.net, "net", "", "network: host (share the host's), none (only lo), or slirp (private, with outbound access; pasta or slirp4netns)")
+	fs.StringVar(&f.net, "network", "", "same as --net")
+	fs.StringArrayVarP(&f.ports, "publish", "p", nil, "publish a port: [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (needs --net slirp; IP defaults to 127.0.0.1)")
+	fs.StringArrayVar(&f.dns, "dns", nil, "a nameserver for /etc/resolv.conf (replaces the default ones)")
+	fs.StringArrayVar(&f.addHosts, "add-host", nil, "an /etc/hosts entry: NAME:IP (IP may be host-gateway)")
+	fs.StringVar(&f.entrypoint, "entrypoint", "", "replace the image's entrypoint")
+	fs.StringVar(&f.driver, "storage-driver", "", "overlay, fuse-overlayfs or vfs (default: the first that works)")
+	fs.StringArrayVar(&f.capAdd, "cap-add", nil, "add a capability (like NET_ADMIN)")
+	fs.StringArrayVar(&f.capDrop, "cap-drop", nil, "drop a capability (or ALL)")
+	fs.StringArrayVar(&f.securityOpts, "security-opt", nil, "seccomp=default|unconfined|PROFILE.json, no-new-privileges[=false], fakeroot=true|false")
+	fs.StringVar(&f.memory, "memory", "", "memory limit, like 512MiB")
+	fs.StringVar(&f.memorySwap, "memory-swap", "", "memory plus swap limit")
+	fs.Float64Var(&f.cpus, "cpus", 0, "CPU limit, like 1.5")
+	fs.Int64Var(&f.pids, "pids-limit", 0, "process (thread) limit")
+	fs.StringArrayVar(&f.readBPS, "device-read-bps", nil, "read bandwidth limit: DEVICE:RATE, like /dev/vda:10MiB")
+	fs.StringArrayVar(&f.writeBPS, "device-write-bps", nil, "write bandwidth limit: DEVICE:RATE")
+	fs.StringVar(&f.restart, "restart", "", "with -d: restart policy no, on-failure or always")
+	fs.IntVar(&f.stopTimeout, "stop-timeout", 0, "seconds stop waits before killing")
+	f.pull.add(fs)
+	if all {
+		fs.StringVar(&f.name, "name", "", "the container's name")
+		fs.BoolVar(&f.rm, "rm", false, "remove the container when it exits")
+		fs.BoolVarP(&f.interactive, "interactive", "i", false, "keep standard input open")
+		fs.BoolVarP(&f.tty, "tty", "t", false, "give the command a terminal")
+		fs.BoolVarP(&f.detach, "detach", "d", false, "run in the background and print the container ID")
+	}
+}
+
+// layer turns the flags the user gave (and IMAGE and COMMAND) into the top
+// layer of the launch settings.
+func (f *runFlags) layer(fs *pflag.FlagSet, img string, cmd []string) (*config.App, error) {
+	a := &config.App{Env: map[string]string{}, Sources: map[string]string{}}
+	set := func(k string) { a.Sources[k] = "flag" }
+	var errs []error
+	if img != "" {
+		a.Image = img
+		set("image")
+	}
+	if len(cmd) > 0 {
+		a.Command = cmd
+		set("command")
+	}
+	str := map[string]*string{"name": &a.Name, "workdir": &a.Workdir, "user": &a.User, "hostname": &a.Hostname, "restart": &a.Restart}
+	flagOf := map[string]string{"name": "name", "workdir": "workdir", "user": "user", "hostname": "hostname", "restart": "restart"}
+	vals := map[string]string{"name": f.name, "workdir": f.workdir, "user": f.user, "hostname": f.hostname, "restart": f.restart}
+	for k, p := range str {
+		if fs.Changed(flagOf[k]) {
+			*p = vals[k]
+			set(k)
+		}
+	}
+	if fs.Changed("net") || fs.Changed("network") {
+		a.Network = f.net
+		set("network")
+	}
+	if fs.Changed("read-only") {
+		a.ReadOnly = f.readOnly
+		set("read_only")
+	}
+	if fs.Changed("entrypoint") {
+		a.Entrypoint, a.EntrypointSet = nil, true
+		if f.entrypoint != "" {
+			a.Entrypoint = []string{f.entrypoint}
+		}
+		set("entrypoint")
+	}
+	if fs.Changed("stop-timeout") {
+		a.StopTimeout = f.stopTimeout
+		set("stop_timeout")
+	}
+	if len(f.ports) > 0 {
+		a.Ports = f.ports
+		set("ports")
+	}
+	if len(f.dns) > 0 {
+		a.DNS = f.dns
+		set("dns")
+	}
+	if len(f.addHosts) > 0 {
+		a.AddHosts = f.addHosts
+		set("add_hosts")
+	}
+	for _, path := range f.envFiles {
+		env, err := container.ReadEnvFile(path)
+		errs = append(errs, err)
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			a.Env[k] = v
+			set("env." + k)
+		}
+	}
+	for _, kv := range container.ParseEnv(f.env) {
+		k, v, _ := strings.Cut(kv, "=")
+		a.Env[k] = v
+		set("env." + k)
+	}
+	for _, v := range f.volumes {
+		m, err := container.ParseVolume(v)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		a.Mounts = append(a.Mounts, config.Mount{Type: "bind", Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+		set("mount " + m.Target)
+	}
+	for flag, dst := range map[string]*int64{"memory": &a.Resources.Memory, "memory-swap": &a.Resources.MemorySwap} {
+		if fs.Changed(flag) {
+			v, _ := fs.GetString(flag)
+			n, err := config.ParseBytes(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("--%s: %w", flag, err))
+				continue
+			}
+			*dst = n
+			set("resources." + strings.ReplaceAll(flag, "-", "_"))
+		}
+	}
+	if fs.Changed("cpus") {
+		if f.cpus <= 0 {
+			errs = append(errs, fmt.Errorf("--cpus %v: a number of CPUs more than zero, like 1.5", f.cpus))
+		}
+		a.Resources.CPUs = f.cpus
+		set("resources.cpus")
+	}
+	if fs.Changed("pids-limit") {
+		if f.pids < config.MinPids {
+			errs = append(errs, fmt.Errorf("--pids-limit %d: at least %d (sandbox's init alone runs about ten threads, and the kernel counts threads)", f.pids, config.MinPids))
+		}
+		a.Resources.Pids = f.pids
+		set("resources.pids")
+	}
+	for _, spec := range [][2]any{{f.readBPS, "read"}, {f.writeBPS, "write"}} {
+		for _, v := range spec[0].([]string) {
+			dev, rate, ok := strings.Cut(v, ":")
+			n, err := config.ParseBytes(rate)
+			if !ok || err != nil || !strings.HasPrefix(dev, "/dev/") {
+				errs = append(errs, fmt.Errorf("--device-%s-bps %q: want DEVICE:RATE, like /dev/vda:10MiB", spec[1], v))
+				continue
+			}
+			l := config.IOLimit{Device: dev}
+			for i := range a.Resources.IO {
+				if a.Resources.IO[i].Device == dev {
+					l = a.Resources.IO[i]
+				}
+			}
+			if spec[1] == "read" {
+				l.ReadBPS = n
+			} else {
+				l.WriteBPS = n
+			}
+			replaced := false
+			for i := range a.Resources.IO {
+				if a.Resources.IO[i].Device == dev {
+					a.Resources.IO[i], replaced = l, true
+				}
+			}
+			if !replaced {
+				a.Resources.IO = append(a.Resources.IO, l)
+			}
+			set("resources.io." + dev)
+		}
+	}
+	for flag, dst := range map[string]*[]string{"cap-add": &a.Security.CapAdd, "cap-drop": &a.Security.CapDrop} {
+		vals, _ := fs.GetStringArray(flag)
+		for _, c := range vals {
+			n, err := capability.Normalize(c)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("--%s: %w", flag, err))
+				continue
+			}
+			*dst = append(*dst, n)
+		}
+		if len(vals) > 0 {
+			set("security." + strings.ReplaceAll(flag, "-", "_"))
+		}
+	}
+	for _, opt := range f.securityOpts {
+		key, err := config.ParseSecurityOpt(opt, &a.Security)
+		if err != nil {
+			errs = append(errs, err)
+		} else if key != "" {
+			set(key)
+		}
+	}
+	return a, errors.Join(errs...)
+}
+
+// launch merges the launch settings: defaults < config.toml < --config
+// file < flags, and turns them into a container config.
+func (f *runFlags) launch(fs *pflag.FlagSet, user config.User, img string, cmd []string) (*config.App, error) {
+	var file *config.App
+	if f.file != "" {
+		var err error
+		if file, err = config.LoadApp(f.file, nil); err != nil {
+			return nil, err
+		}
+	}
+	flags, err := f.layer(fs, img, cmd)
+	if err != nil {
+		return nil, err
+	}
+	defaults := config.Defaults()
+	if f.defaultImage != "" {
+		defaults.Image, defaults.Sources["image"] = f.defaultImage, "default"
+	}
+	if f.defaultName != "" {
+		defaults.Name, defaults.Sources["name"] = f.defaultName, "default (the file's name)"
+	}
+	merged := config.Merge(defaults, user.Defaults, file, flags)
+	return merged, merged.Check()
+}
+
+// launched is a launch ready to run: checked, nothing made yet.
+type launched struct {
+	paths config.Paths
+	user  config.User
+	app   *config.App
+	cfg   container.Config
+}
+
+// prepare reads config.toml and the launch file, merges them with the
+// flags and checks the result, all before the store is opened: a mistake
+// makes nothing. With --dry-run it prints the merged launch and returns
+// errDryRun (or the check's error).
+func (f *runFlags) prepare(fs *pflag.FlagSet, img string, cmd []string) (*launched, error) {
+	l := &launched{paths: config.DefaultPaths()}
+	var err error
+	if l.user, err = config.Load(l.paths.Config); err != nil {
+		return nil, err
+	}
+	if l.app, err = f.launch(fs, l.user, img, cmd); err != nil {
+		return nil, err
+	}
+	l.cfg = f.containerConfig(l.app, l.user)
+	if f.adjust != nil {
+		f.adjust(&l.cfg)
+	}
+	if f.dry {
+		l.app.WriteTOML(os.Stdout, f.explain)
+	}
+	check := (*container.Config).ValidateRun
+	if f.validate != nil {
+		check = f.validate
+	}
+	err = check(&l.cfg)
+	if err == nil {
+		// Limits that cannot be enforced here: the same check as a run's.
+		err = container.CheckLimits(&l.cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if f.dry {
+		return nil, errDryRun
+	}
+	return l, nil
+}
+
+// errDryRun ends a --dry-run that found nothing wrong: exit 0.
+var errDryRun = errors.New("dry run")
+
+// open opens the store for a prepared launch.
+func (l *launched) open() (*setup, error) { return openStore(l.paths, l.user) }
+
+func (f *runFlags) containerConfig(app *config.App, user config.User) container.Config {
+	cfg := container.FromApp(app)
+	cfg.Rm, cfg.Detach, cfg.Interactive, cfg.TTY = f.rm, f.detach, f.interactive, f.tty
+	cfg.StorageDriver = fuseoverlay.Driver(f.driver)
+	if cfg.StorageDriver == "" {
+		cfg.StorageDriver = fuseoverlay.Driver(user.StorageDriver)
+	}
+	cfg.Cgroups = user.Cgroups
+	return cfg
+}
+
+// positional splits run's and create's arguments: [IMAGE [COMMAND...]].
+// With --config the image may come from the file, and `-- COMMAND...`
+// replaces only the command.
+func (f *runFlags) positional(cmd string, fs *pflag.FlagSet, args []string) (string, []string, error) {
+	if fs.ArgsLenAtDash() == 0 {
+		if f.file == "" {
+			return "", nil, &usageError{lookup(cmd), fmt.Errorf("%s needs an IMAGE before --", cmd)}
+		}
+		return "", args, nil
+	}
+	if len(args) == 0 {
+		if f.file == "" {
+			return "", nil, &usageError{lookup(cmd), fmt.Errorf("%s needs an IMAGE (or --config FILE that names one)", cmd)}
+		}
+		return "", nil, nil
+	}
+	return args[0], args[1:], nil
+}
+
+func stdio() container.IO {
+	return container.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Warn: warn}
+}
+
+func runCommand() *command {
+	f := &runFlags{}
+	return &command{
+		name:    "run",
+		usage:   "[FLAGS] IMAGE [COMMAND [ARG...]]\n  sandbox run --config FILE [FLAGS] [IMAGE [COMMAND [ARG...]] | -- COMMAND [ARG...]]",
+		summary: "Create a container from IMAGE and run a command in it.",
+		flags:   func(fs *pflag.FlagSet) { f.add(fs, true) },
+		run: func(fs *pflag.FlagSet, args []string) error {
+			img, cmd, err := f.positional("run", fs, args)
+			if err != nil {
+				return err
+			}
+			l, err := f.prepare(fs, img, cmd)
+			if err != nil {
+				return err
+			}
+			s, err := l.open()
+			if err != nil {
+				return err
+			}
+			cfg := l.cfg
+			io := stdio()
+			io.Pull = f.pull.options(s, false)
+			c, code, err := container.Run(s.store, cfg, io)
+			if err != nil {
+				return err
+			}
+			if cfg.Detach {
+				fmt.Println(c.ID)
+				return nil
+			}
+			return exitCode(code)
+		},
+	}
+}
+
+func shellCommand() *command {
+	f := &runFlags{}
+	return &command{
+		name:    "shell",
+		usage:   "[FLAGS] [IMAGE] [-- COMMAND [ARG...]]",
+		summary: "Open an interactive shell in a throwaway container (IMAGE defaults to host, the host's own system).",
+		flags:   func(fs *pflag.FlagSet) { f.add(fs, false) },
+		run: func(fs *pflag.FlagSet, args []string) error {
+			img := ""
+			f.defaultImage = image.HostName
+			dash := fs.ArgsLenAtDash()
+			var cmd []string
+			switch {
+			case dash == 0:
+				cmd = args
+			case dash > 0:
+				img, cmd = args[0], args[dash:]
+				if dash > 1 {
+					return &usageError{lookup("shell"), fmt.Errorf("unexpected %q before --", args[1])}
+				}
+			case len(args) > 1 && args[1] == "--":
+				// Flags end at IMAGE, so pflag kept this -- as an argument.
+				img, cmd = args[0], args[2:]
+			case len(args) > 1:
+				return &usageError{lookup("shell"), fmt.Errorf("put the command after --: sandbox shell %s -- %s", args[0], args[1])}
+			case len(args) == 1:
+				img = args[0]
+			}
+			f.adjust = func(cfg *container.Config) {
+				cfg.Rm, cfg.Interactive, cfg.Shell = true, true, true
+				cfg.TTY = term.IsTerminal(int(os.Stdin.Fd()))
+			}
+			l, err := f.prepare(fs, img, cmd)
+			if err != nil {
+				return err
+			}
+			s, err := l.open()
+			if err != nil {
+				return err
+			}
+			cfg := l.cfg
+			io := stdio()
+			io.Pull = f.pull.options(s, false)
+			_, code, err := container.Run(s.store, cfg, io)
+			if err != nil {
+				return err
+			}
+			return exitCode(code)
+		},
+	}
+}
