@@ -30,17 +30,10 @@ func createCommand() *command {
 				return err
 			}
 			f.validate = (*container.Config).Validate
-			l, err := f.prepare(fs, img, cmd)
+			s, cfg, io, err := f.ready(fs, img, cmd)
 			if err != nil {
 				return err
 			}
-			s, err := l.open()
-			if err != nil {
-				return err
-			}
-			cfg := l.cfg
-			io := stdio()
-			io.Pull = f.pull.options(s, false)
 			c, lock, err := container.Create(s.store, cfg, io)
 			if err != nil {
 				return err

@@ -315,6 +315,22 @@ var errDryRun = errors.New("dry run")
 // open opens the store for a prepared launch.
 func (l *launched) open() (*setup, error) { return openStore(l.paths, l.user) }
 
+// ready prepares the launch and opens the store: what run, create, shell
+// and up do first. The stdio it returns may pull the image.
+func (f *runFlags) ready(fs *pflag.FlagSet, img string, cmd []string) (*setup, container.Config, container.IO, error) {
+	l, err := f.prepare(fs, img, cmd)
+	if err != nil {
+		return nil, container.Config{}, container.IO{}, err
+	}
+	s, err := l.open()
+	if err != nil {
+		return nil, container.Config{}, container.IO{}, err
+	}
+	io := stdio()
+	io.Pull = f.pull.options(s, false)
+	return s, l.cfg, io, nil
+}
+
 func (f *runFlags) containerConfig(app *config.App, user config.User) container.Config {
 	cfg := container.FromApp(app)
 	cfg.Rm, cfg.Detach, cfg.Interactive, cfg.TTY = f.rm, f.detach, f.interactive, f.tty
@@ -361,17 +377,10 @@ func runCommand() *command {
 			if err != nil {
 				return err
 			}
-			l, err := f.prepare(fs, img, cmd)
+			s, cfg, io, err := f.ready(fs, img, cmd)
 			if err != nil {
 				return err
 			}
-			s, err := l.open()
-			if err != nil {
-				return err
-			}
-			cfg := l.cfg
-			io := stdio()
-			io.Pull = f.pull.options(s, false)
 			c, code, err := container.Run(s.store, cfg, io)
 			if err != nil {
 				return err
@@ -417,17 +426,10 @@ func shellCommand() *command {
 				cfg.Rm, cfg.Interactive, cfg.Shell = true, true, true
 				cfg.TTY = term.IsTerminal(int(os.Stdin.Fd()))
 			}
-			l, err := f.prepare(fs, img, cmd)
+			s, cfg, io, err := f.ready(fs, img, cmd)
 			if err != nil {
 				return err
 			}
-			s, err := l.open()
-			if err != nil {
-				return err
-			}
-			cfg := l.cfg
-			io := stdio()
-			io.Pull = f.pull.options(s, false)
 			_, code, err := container.Run(s.store, cfg, io)
 			if err != nil {
 				return err

@@ -51,18 +51,11 @@ func upCommand() *command {
 				return &usageError{lookup("up"), errors.New("give the launch file as the argument, not with --config")}
 			}
 			f.file, f.detach, f.defaultName = args[0], true, upName(args[0])
-			l, err := f.prepare(fs, "", nil)
+			s, cfg, io, err := f.ready(fs, "", nil)
 			if err != nil {
 				return err
 			}
-			s, err := l.open()
-			if err != nil {
-				return err
-			}
-			cfg := l.cfg
 			cfg.LaunchFile, _ = filepath.Abs(f.file)
-			io := stdio()
-			io.Pull = f.pull.options(s, false)
 			res, err := container.Up(s.store, cfg, f.file, io)
 			if err != nil {
 				return err

@@ -29,19 +29,20 @@ var ErrRunning = errors.New("container is running")
 // first when the store lacks it and stdio.Pull allows). The returned lock
 // file holds the container's lock: whoever runs the container keeps it.
 func Create(s *image.Store, cfg Config, stdio IO) (*Container, *os.File, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if err := CheckLimits(&cfg); err != nil {
+		return nil, nil, err
+	}
 	c, _, lock, err := createAs(s, cfg, stdio, "")
 	return c, lock, err
 }
 
-// createAs is Create with the container's ID chosen beforehand ("": a new
+// createAs is Create for a config its caller checked (Validate and the
+// cgroup plan), with the container's ID chosen beforehand ("": a new
 // one); it returns the image too.
 func createAs(s *image.Store, cfg Config, stdio IO, id string) (*Container, *image.Image, *os.File, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, nil, nil, err
-	}
-	if err := CheckLimits(&cfg); err != nil {
-		return nil, nil, nil, err
-	}
 	vols, err := resolveVolumes(cfg.Volumes, s.RunDir)
 	if err != nil {
 		return nil, nil, nil, err
@@ -86,7 +87,10 @@ func Run(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 	if !cfg.Detach {
 		return runEarly(s, cfg, stdio)
 	}
-	c, lock, err := Create(s, cfg, stdio)
+	if err := CheckLimits(&cfg); err != nil {
+		return nil, 0, err
+	}
+	c, _, lock, err := createAs(s, cfg, stdio, "")
 	if err != nil {
 		return nil, 0, err
 	}
@@ -97,13 +101,9 @@ func Run(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 // the store work (image resolution, the container's record and directory):
 // the init's start-up, a millisecond or two, overlaps that work instead of
 // following it. Its ID and cgroup are chosen first, since the clone puts
-// the init in the cgroup.
+// the init in the cgroup. Run validated cfg; the cgroup's plan refuses
+// limits that cannot be enforced, as CheckLimits does.
 func runEarly(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, 0, err
-	}
-	// The cgroup's plan refuses limits that cannot be enforced, as
-	// CheckLimits does.
 	id := randomHex(32)
 	cg, err := containerCgroup(&Container{ID: id, Config: cfg}, stdio.Warn)
 	if err != nil {
