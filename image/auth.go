@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -169,20 +168,6 @@ func Logout(registry string, all bool) error {
 	}
 	delete(c.Auths, reg.RegistryStr())
 	return c.write(path)
-}
-
-// LoggedIn lists the registries with stored credentials.
-func LoggedIn() ([]string, error) {
-	c, err := readAuth(AuthFile())
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for r := range c.Auths {
-		out = append(out, r)
-	}
-	sort.Strings(out)
-	return out, nil
 }
 
 func registryName(registry string, o PullOptions) (name.Registry, error) {

@@ -115,10 +115,11 @@ type Options struct {
 	Network func(initPid int, initDone <-chan struct{}, onThread func(func())) (stop func(), err error)
 	// Handoff, when set, replaces this process by the small watcher once
 	// the payload runs, so that a detached container is not watched by the
-	// whole CLI (watch.go). It applies only with PayloadPipes, no terminal
-	// and no network helper, and with the init program carried as a blob;
-	// otherwise, or if the exec fails (HandoffFailed says why), Run waits
-	// as it always does.
+	// whole CLI (watch.go). It applies only with PayloadPipes and no
+	// terminal, and with the init program carried as a blob (a network
+	// helper goes along: it was started on the init's thread); otherwise,
+	// or if the exec fails (HandoffFailed says why), Run waits as it always
+	// does.
 	Handoff *Handoff
 	// HandoffFailed is called when Handoff was set but this process goes
 	// on watching the container (nil error: it did not apply).
