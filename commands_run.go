@@ -9,27 +9,22 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
-	"github.com/sandbox-dev/sandbox/capability"
 	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/container"
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/image"
 )
 
-// runFlags are the flags shared by run, create and shell.
+// runFlags are the flags shared by run, create and shell. The flags that
+// set one launch key each come from config.Keys (launchFlags); the fields
+// here are the rest.
 type runFlags struct {
-	pull                                                   pullFlags
-	name, workdir, user, hostname, net, entrypoint, driver string
-	rm, interactive, tty, readOnly, detach                 bool
-	env, envFiles, volumes, ports, capAdd, capDrop         []string
-	securityOpts                                           []string
-	dns, addHosts                                          []string
-	memory, memorySwap, restart, file                      string
-	cpus                                                   float64
-	pids                                                   int64
-	stopTimeout                                            int
-	readBPS, writeBPS                                      []string
-	dry, explain                                           bool
+	pull                            pullFlags
+	entrypoint, driver, file        string
+	rm, interactive, tty, detach    bool
+	env, envFiles, volumes          []string
+	securityOpts, readBPS, writeBPS []string
+	dry, explain                    bool
 	// defaultImage and defaultName are used when neither the file nor the
 	// command line gives one (shell's host image, up's file name).
 	defaultImage, defaultName string
@@ -44,39 +39,97 @@ func (f *runFlags) add(fs *pflag.FlagSet, all bool) {
 	fs.StringVar(&f.file, "config", "", "launch settings from a TOML file (docs/config.md); flags override it")
 	fs.BoolVar(&f.dry, "dry-run", false, "print the merged settings as TOML and stop (nothing is created)")
 	fs.BoolVar(&f.explain, "explain", false, "with --dry-run: say where each setting came from")
+	launchFlags(fs, all)
+	// The flags whose value is not one key's as it is.
 	fs.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable (KEY=VALUE, or KEY to copy it)")
 	fs.StringArrayVar(&f.envFiles, "env-file", nil, "read KEY=VALUE lines from a file")
 	fs.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind a host path: SRC:DST[:ro]")
-	fs.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container")
-	fs.StringVarP(&f.user, "user", "u", "", "user to run as: name, uid, uid:gid or name:group")
-	fs.StringVar(&f.hostname, "hostname", "", "the container's hostname")
-	fs.BoolVar(&f.readOnly, "read-only", false, "mount the container's root read-only")
-	fs.StringVar(&f.net, "net", "", "network: host (share the host's), none (only lo), or slirp (private, with outbound access; pasta or slirp4netns)")
-	fs.StringVar(&f.net, "network", "", "same as --net")
-	fs.StringArrayVarP(&f.ports, "publish", "p", nil, "publish a port: [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (needs --net slirp; IP defaults to 127.0.0.1)")
-	fs.StringArrayVar(&f.dns, "dns", nil, "a nameserver for /etc/resolv.conf (replaces the default ones)")
-	fs.StringArrayVar(&f.addHosts, "add-host", nil, "an /etc/hosts entry: NAME:IP (IP may be host-gateway)")
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "replace the image's entrypoint")
-	fs.StringVar(&f.driver, "storage-driver", "", "overlay, fuse-overlayfs or vfs (default: the first that works)")
-	fs.StringArrayVar(&f.capAdd, "cap-add", nil, "add a capability (like NET_ADMIN)")
-	fs.StringArrayVar(&f.capDrop, "cap-drop", nil, "drop a capability (or ALL)")
 	fs.StringArrayVar(&f.securityOpts, "security-opt", nil, "seccomp=default|unconfined|PROFILE.json, no-new-privileges[=false], fakeroot=true|false")
-	fs.StringVar(&f.memory, "memory", "", "memory limit, like 512MiB")
-	fs.StringVar(&f.memorySwap, "memory-swap", "", "memory plus swap limit")
-	fs.Float64Var(&f.cpus, "cpus", 0, "CPU limit, like 1.5")
-	fs.Int64Var(&f.pids, "pids-limit", 0, "process (thread) limit")
 	fs.StringArrayVar(&f.readBPS, "device-read-bps", nil, "read bandwidth limit: DEVICE:RATE, like /dev/vda:10MiB")
 	fs.StringArrayVar(&f.writeBPS, "device-write-bps", nil, "write bandwidth limit: DEVICE:RATE")
-	fs.StringVar(&f.restart, "restart", "", "with -d: restart policy no, on-failure or always")
-	fs.IntVar(&f.stopTimeout, "stop-timeout", 0, "seconds stop waits before killing")
+	fs.StringVar(&f.driver, "storage-driver", "", "overlay, fuse-overlayfs or vfs (default: the first that works)")
 	f.pull.add(fs)
 	if all {
-		fs.StringVar(&f.name, "name", "", "the container's name")
 		fs.BoolVar(&f.rm, "rm", false, "remove the container when it exits")
 		fs.BoolVarP(&f.interactive, "interactive", "i", false, "keep standard input open")
 		fs.BoolVarP(&f.tty, "tty", "t", false, "give the command a terminal")
 		fs.BoolVarP(&f.detach, "detach", "d", false, "run in the background and print the container ID")
 	}
+}
+
+// launchFlags defines a flag for each launch key set by one flag as it is
+// (config.Keys); name only with all (shell and up have their own).
+func launchFlags(fs *pflag.FlagSet, all bool) {
+	for _, k := range config.Keys {
+		if k.Flag == "" || k.Custom || (k.Name == "name" && !all) {
+			continue
+		}
+		for i, name := range append([]string{k.Flag}, k.Aliases...) {
+			short, usage := k.Short, k.Doc
+			if i > 0 {
+				short, usage = "", "same as --"+k.Flag
+			}
+			switch k.Type {
+			case config.Bool:
+				fs.BoolP(name, short, false, usage)
+			case config.Int:
+				fs.Int64P(name, short, 0, usage)
+			case config.Number:
+				fs.Float64P(name, short, 0, usage)
+			case config.Strings:
+				fs.StringArrayP(name, short, nil, usage)
+			default:
+				fs.StringP(name, short, "", usage)
+			}
+		}
+	}
+}
+
+// keyFlag reads the value of k's flag (or alias) name, checked as a launch
+// file's value is, with the same message naming the flag.
+func keyFlag(fs *pflag.FlagSet, k *config.Key, name string) (any, error) {
+	wd, _ := os.Getwd()
+	switch k.Type {
+	case config.Bool:
+		return fs.GetBool(name)
+	case config.Int:
+		n, _ := fs.GetInt64(name)
+		if err := k.CheckNumber(float64(n)); err != nil {
+			return nil, k.FlagError(n, err)
+		}
+		return n, nil
+	case config.Number:
+		n, _ := fs.GetFloat64(name)
+		if err := k.CheckNumber(n); err != nil {
+			return nil, k.FlagError(n, err)
+		}
+		return n, nil
+	case config.Size:
+		v, _ := fs.GetString(name)
+		n, err := config.ParseBytes(v)
+		if err != nil {
+			return nil, k.FlagError(v, err)
+		}
+		return n, nil
+	case config.Strings:
+		vals, _ := fs.GetStringArray(name)
+		var errs []error
+		out := make([]string, len(vals))
+		for i, v := range vals {
+			var err error
+			if out[i], err = k.CheckString(v, wd); err != nil {
+				errs = append(errs, k.FlagError(v, err))
+			}
+		}
+		return out, errors.Join(errs...)
+	}
+	v, _ := fs.GetString(name)
+	norm, err := k.CheckString(v, wd)
+	if err != nil {
+		return nil, k.FlagError(v, err)
+	}
+	return norm, nil
 }
 
 // layer turns the flags the user gave (and IMAGE and COMMAND) into the top
@@ -93,22 +146,20 @@ func (f *runFlags) layer(fs *pflag.FlagSet, img string, cmd []string) (*config.A
 		a.Command = cmd
 		set("command")
 	}
-	str := map[string]*string{"name": &a.Name, "workdir": &a.Workdir, "user": &a.User, "hostname": &a.Hostname, "restart": &a.Restart}
-	flagOf := map[string]string{"name": "name", "workdir": "workdir", "user": "user", "hostname": "hostname", "restart": "restart"}
-	vals := map[string]string{"name": f.name, "workdir": f.workdir, "user": f.user, "hostname": f.hostname, "restart": f.restart}
-	for k, p := range str {
-		if fs.Changed(flagOf[k]) {
-			*p = vals[k]
-			set(k)
+	for _, k := range config.Keys {
+		if k.Flag == "" || k.Custom {
+			continue
 		}
-	}
-	if fs.Changed("net") || fs.Changed("network") {
-		a.Network = f.net
-		set("network")
-	}
-	if fs.Changed("read-only") {
-		a.ReadOnly = f.readOnly
-		set("read_only")
+		for _, name := range append([]string{k.Flag}, k.Aliases...) {
+			if fs.Lookup(name) == nil || !fs.Changed(name) {
+				continue
+			}
+			if v, err := keyFlag(fs, k, name); err != nil {
+				errs = append(errs, err)
+			} else {
+				k.Set(a, v, "flag")
+			}
+		}
 	}
 	if fs.Changed("entrypoint") {
 		a.Entrypoint, a.EntrypointSet = nil, true
@@ -116,22 +167,6 @@ func (f *runFlags) layer(fs *pflag.FlagSet, img string, cmd []string) (*config.A
 			a.Entrypoint = []string{f.entrypoint}
 		}
 		set("entrypoint")
-	}
-	if fs.Changed("stop-timeout") {
-		a.StopTimeout = f.stopTimeout
-		set("stop_timeout")
-	}
-	if len(f.ports) > 0 {
-		a.Ports = f.ports
-		set("ports")
-	}
-	if len(f.dns) > 0 {
-		a.DNS = f.dns
-		set("dns")
-	}
-	if len(f.addHosts) > 0 {
-		a.AddHosts = f.addHosts
-		set("add_hosts")
 	}
 	for _, path := range f.envFiles {
 		env, err := container.ReadEnvFile(path)
@@ -155,32 +190,6 @@ func (f *runFlags) layer(fs *pflag.FlagSet, img string, cmd []string) (*config.A
 		}
 		a.Mounts = append(a.Mounts, config.Mount{Type: "bind", Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 		set("mount " + m.Target)
-	}
-	for flag, dst := range map[string]*int64{"memory": &a.Resources.Memory, "memory-swap": &a.Resources.MemorySwap} {
-		if fs.Changed(flag) {
-			v, _ := fs.GetString(flag)
-			n, err := config.ParseBytes(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("--%s: %w", flag, err))
-				continue
-			}
-			*dst = n
-			set("resources." + strings.ReplaceAll(flag, "-", "_"))
-		}
-	}
-	if fs.Changed("cpus") {
-		if f.cpus <= 0 {
-			errs = append(errs, fmt.Errorf("--cpus %v: a number of CPUs more than zero, like 1.5", f.cpus))
-		}
-		a.Resources.CPUs = f.cpus
-		set("resources.cpus")
-	}
-	if fs.Changed("pids-limit") {
-		if f.pids < config.MinPids {
-			errs = append(errs, fmt.Errorf("--pids-limit %d: at least %d (sandbox's init alone runs about ten threads, and the kernel counts threads)", f.pids, config.MinPids))
-		}
-		a.Resources.Pids = f.pids
-		set("resources.pids")
 	}
 	for _, spec := range [][2]any{{f.readBPS, "read"}, {f.writeBPS, "write"}} {
 		for _, v := range spec[0].([]string) {
@@ -211,20 +220,6 @@ func (f *runFlags) layer(fs *pflag.FlagSet, img string, cmd []string) (*config.A
 				a.Resources.IO = append(a.Resources.IO, l)
 			}
 			set("resources.io." + dev)
-		}
-	}
-	for flag, dst := range map[string]*[]string{"cap-add": &a.Security.CapAdd, "cap-drop": &a.Security.CapDrop} {
-		vals, _ := fs.GetStringArray(flag)
-		for _, c := range vals {
-			n, err := capability.Normalize(c)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("--%s: %w", flag, err))
-				continue
-			}
-			*dst = append(*dst, n)
-		}
-		if len(vals) > 0 {
-			set("security." + strings.ReplaceAll(flag, "-", "_"))
 		}
 	}
 	for _, opt := range f.securityOpts {

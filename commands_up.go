@@ -40,7 +40,7 @@ func upCommand() *command {
 		interspersed: true,
 		flags: func(fs *pflag.FlagSet) {
 			f.add(fs, false)
-			fs.StringVar(&f.name, "name", "", "the container's name (default: the file's name key, or its base name)")
+			fs.String("name", "", "the container's name (default: the file's name key, or its base name)")
 			fs.MarkHidden("config") // the file is the argument
 		},
 		run: func(fs *pflag.FlagSet, args []string) error {

@@ -3,19 +3,13 @@ package config
 import (
 	"errors"
 	"fmt"
-	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-
-	"github.com/sandbox-dev/sandbox/capability"
-	"github.com/sandbox-dev/sandbox/network"
 )
 
 // App is one launch: what `sandbox run` is told by a TOML file (app.toml),
@@ -86,10 +80,6 @@ type Security struct {
 	// ids, where the ids exist.
 	FakeRoot *bool `json:",omitempty"`
 }
-
-// securityKeys are the keys of [security], as launch files, config.toml
-// and --security-opt spell them.
-var securityKeys = []string{"cap_add", "cap_drop", "no_new_privileges", "seccomp", "fakeroot"}
 
 // SeccompProfile checks a seccomp setting ("default", "unconfined", or a
 // profile file) and returns it with a path made absolute against dir.
@@ -164,16 +154,18 @@ const MinPids = 32
 
 // Defaults are the values nothing set.
 func Defaults() *App {
-	a := &App{Network: "host", Restart: "no", StopTimeout: 10, Security: Security{NoNewPrivileges: true, Seccomp: "default"}, Sources: map[string]string{}}
-	for _, k := range []string{"network", "restart", "stop_timeout", "security.no_new_privileges", "security.seccomp"} {
-		a.Sources[k] = "default"
+	a := &App{Sources: map[string]string{}}
+	for _, k := range Keys {
+		switch v := k.Default.(type) {
+		case nil:
+		case int:
+			k.Set(a, int64(v), "default")
+		default:
+			k.Set(a, v, "default")
+		}
 	}
 	return a
 }
-
-// appKeys are the keys an app.toml may hold, for errors and suggestions.
-var appKeys = []string{"image", "name", "command", "entrypoint", "workdir", "user", "hostname", "read_only",
-	"network", "ports", "dns", "add_hosts", "env", "env_file", "mount", "resources", "security", "restart", "stop_timeout"}
 
 // LoadApp reads an app.toml. Every mistake in it is reported at once, each
 // with file:line:column, the key, the bad value and what would be valid.
@@ -215,135 +207,29 @@ func (d *decoder) app(root *Value) *App {
 func (d *decoder) appKeys(root *Value, skip func(k string, v *Value) bool) *App {
 	a := &App{Sources: map[string]string{}}
 	var envFile *Value
-	set := func(key string, v *Value) { a.Sources[key] = v.Pos.String() }
 	for _, k := range root.Keys {
 		v := root.Table[k]
 		if skip != nil && skip(k, v) {
 			continue
 		}
 		switch k {
-		case "image":
-			if s, ok := d.str(k, v); ok {
-				if err := validImageRef(s); err != nil {
-					d.errorf(v.Pos, "image = %q: %v", s, err)
-				}
-				a.Image = s
-				set(k, v)
-			}
-		case "name":
-			if s, ok := d.str(k, v); ok {
-				if !nameRe().MatchString(s) {
-					d.errorf(v.Pos, "name = %q: use letters, digits, _ . and -, starting with a letter or digit", s)
-				}
-				a.Name = s
-				set(k, v)
-			}
-		case "command":
-			if c, ok := d.command(k, v); ok {
-				a.Command = c
-				set(k, v)
-			}
-		case "entrypoint":
-			if c, ok := d.command(k, v); ok {
-				a.Entrypoint, a.EntrypointSet = c, true
-				set(k, v)
-			}
-		case "workdir":
-			if s, ok := d.str(k, v); ok {
-				if !filepath.IsAbs(s) {
-					d.errorf(v.Pos, "workdir = %q: it must be an absolute path in the container", s)
-				}
-				a.Workdir = s
-				set(k, v)
-			}
-		case "user":
-			if s, ok := d.str(k, v); ok {
-				a.User = s
-				set(k, v)
-			}
-		case "hostname":
-			if s, ok := d.str(k, v); ok {
-				if len(s) > 64 || strings.ContainsAny(s, " /\t") || s == "" {
-					d.errorf(v.Pos, "hostname = %q: 1 to 64 characters, no spaces or slashes", s)
-				}
-				a.Hostname = s
-				set(k, v)
-			}
-		case "read_only":
-			if b, ok := d.bool(k, v); ok {
-				a.ReadOnly = b
-				set(k, v)
-			}
-		case "network":
-			if s, ok := d.str(k, v); ok {
-				if !slices.Contains(NetworkModes, s) {
-					d.errorf(v.Pos, "network = %q: valid values are \"host\", \"none\", \"slirp\" (or \"pasta\", \"slirp4netns\" to force one helper)", s)
-				}
-				a.Network = s
-				set(k, v)
-			}
-		case "ports":
-			if ps, ok := d.strings(k, v); ok {
-				for i, p := range ps {
-					if _, err := network.ParsePort(p); err != nil {
-						d.errorf(v.Arr[i].Pos, "ports: %q: %v", p, err)
-					}
-				}
-				a.Ports = ps
-				set(k, v)
-			}
-		case "dns":
-			if ds, ok := d.strings(k, v); ok {
-				for i, s := range ds {
-					if net.ParseIP(s) == nil {
-						d.errorf(v.Arr[i].Pos, "dns: %q is not an IP address: give nameservers' addresses, like \"1.1.1.1\"", s)
-					}
-				}
-				a.DNS = ds
-				set(k, v)
-			}
-		case "add_hosts":
-			if hs, ok := d.strings(k, v); ok {
-				for i, h := range hs {
-					if _, _, err := network.ParseAddHost(h); err != nil {
-						d.errorf(v.Arr[i].Pos, "add_hosts: %q: %v", h, err)
-					}
-				}
-				a.AddHosts = hs
-				set(k, v)
-			}
 		case "env":
 			d.envTable(a, v)
-		case "env_file":
-			if s, ok := d.str(k, v); ok {
-				a.EnvFile = d.path(s)
-				set(k, v)
-				envFile = v
-			}
 		case "mount":
 			d.mounts(a, v)
-		case "resources":
-			d.resources(a, &a.Resources, v, "resources")
-		case "security":
-			d.security(a, v)
-		case "restart":
-			if s, ok := d.str(k, v); ok {
-				if !slices.Contains(RestartPolicies, s) {
-					d.errorf(v.Pos, "restart = %q: valid values are \"no\", \"on-failure\", \"always\"", s)
-				}
-				a.Restart = s
-				set(k, v)
-			}
-		case "stop_timeout":
-			if n, ok := d.int(k, v); ok {
-				if n < 0 {
-					d.errorf(v.Pos, "stop_timeout = %d: seconds, zero or more", n)
-				}
-				a.StopTimeout = int(n)
-				set(k, v)
-			}
+		case "resources", "security":
+			d.table(a, k, v)
 		default:
-			d.unknown(k, v, appKeys)
+			key := Lookup(k)
+			if key == nil || key.Type == Table {
+				d.unknown(k, v, keysIn("", false))
+				continue
+			}
+			d.value(a, key, v)
+			if k == "env_file" && a.Sources[k] != "" {
+				a.EnvFile = d.path(a.EnvFile)
+				envFile = v
+			}
 		}
 	}
 	if envFile != nil {
@@ -675,59 +561,99 @@ func (d *decoder) mounts(a *App, v *Value) {
 	}
 }
 
-func (d *decoder) resources(a *App, r *Resources, v *Value, prefix string) {
+// table decodes [resources] or [security].
+func (d *decoder) table(a *App, table string, v *Value) {
 	if v.Kind != KTable {
-		d.typeErr(prefix, v, "a table")
+		d.typeErr(table, v, "a table")
 		return
 	}
 	for _, k := range v.Keys {
 		e := v.Table[k]
-		key := prefix + "." + k
-		switch k {
-		case "memory":
-			if n, ok := d.size(key, e); ok {
-				r.Memory = n
-				a.Sources[key] = e.Pos.String()
-			}
-		case "memory_swap":
-			if n, ok := d.size(key, e); ok {
-				r.MemorySwap = n
-				a.Sources[key] = e.Pos.String()
-			}
-		case "cpus":
-			var f float64
-			switch e.Kind {
-			case KFloat:
-				f = e.Float
-			case KInt:
-				f = float64(e.Int)
-			default:
-				d.typeErr(key, e, "a number of CPUs, like 1.5")
-				continue
-			}
-			if !(f > 0) || math.IsInf(f, 0) {
-				d.errorf(e.Pos, "%s = %v: a number of CPUs more than zero, like 1.5", key, f)
-				continue
-			}
-			r.CPUs = f
-			a.Sources[key] = e.Pos.String()
-		case "pids":
-			if n, ok := d.int(key, e); ok {
-				if n < MinPids {
-					d.errorf(e.Pos, "%s = %d: at least %d (sandbox's init alone runs about ten threads, and the kernel counts threads)", key, n, MinPids)
-					continue
-				}
-				r.Pids = n
-				a.Sources[key] = e.Pos.String()
-			}
-		case "io":
-			d.io(a, r, e, key)
+		name := table + "." + k
+		key := Lookup(name)
+		switch {
+		case name == "resources.io":
+			d.io(a, &a.Resources, e, name)
+		case key == nil:
+			d.unknown(k, e, keysIn(table, false))
 		default:
-			d.unknown(k, e, []string{"memory", "memory_swap", "cpus", "pids", "io"})
+			d.value(a, key, e)
 		}
 	}
 	// memory_swap against memory is checked on the merged launch (Check):
 	// either may come from another layer.
+}
+
+// value decodes one key by its type and checks it.
+func (d *decoder) value(a *App, key *Key, v *Value) {
+	name, src := key.Name, v.Pos.String()
+	switch key.Type {
+	case String:
+		s, ok := d.str(name, v)
+		if !ok {
+			return
+		}
+		// A bad value is kept too: Load's caller sees what was read.
+		norm, err := key.CheckString(s, d.dir)
+		if err != nil {
+			d.errorf(v.Pos, "%s = %q: %v", name, s, err)
+		}
+		key.Set(a, norm, src)
+	case Bool:
+		if b, ok := d.bool(name, v); ok {
+			key.Set(a, b, src)
+		}
+	case Int:
+		n, ok := d.int(name, v)
+		if !ok {
+			return
+		}
+		if err := key.CheckNumber(float64(n)); err != nil {
+			d.errorf(v.Pos, "%s = %d: %v", name, n, err)
+			return
+		}
+		key.Set(a, n, src)
+	case Number:
+		var f float64
+		switch v.Kind {
+		case KFloat:
+			f = v.Float
+		case KInt:
+			f = float64(v.Int)
+		default:
+			d.typeErr(name, v, "a number, like 1.5")
+			return
+		}
+		if err := key.CheckNumber(f); err != nil {
+			d.errorf(v.Pos, "%s = %v: %v", name, f, err)
+			return
+		}
+		key.Set(a, f, src)
+	case Size:
+		if n, ok := d.size(name, v); ok {
+			key.Set(a, n, src)
+		}
+	case Strings:
+		list, ok := d.strings(name, v)
+		if !ok {
+			return
+		}
+		for i, s := range list {
+			norm, err := key.CheckString(s, d.dir)
+			if err != nil {
+				d.errorf(v.Arr[i].Pos, "%s: %q: %v", name, s, err)
+				ok = false
+			}
+			list[i] = norm
+		}
+		if ok {
+			key.Set(a, list, src)
+		}
+	case Command:
+		if c, ok := d.command(name, v); ok {
+			key.Set(a, c, src)
+		}
+	}
 }
 
 // io reads [resources.io]: a table per device path of read_bps, write_bps,
@@ -774,63 +700,6 @@ func (d *decoder) io(a *App, r *Resources, v *Value, prefix string) {
 		}
 		r.IO = append(r.IO, l)
 		a.Sources[prefix+"."+dev] = t.Pos.String()
-	}
-}
-
-func (d *decoder) security(a *App, v *Value) {
-	if v.Kind != KTable {
-		d.typeErr("security", v, "a table")
-		return
-	}
-	for _, k := range v.Keys {
-		e := v.Table[k]
-		key := "security." + k
-		switch k {
-		case "cap_add", "cap_drop":
-			caps, ok := d.strings(key, e)
-			if !ok {
-				continue
-			}
-			for i, c := range caps {
-				norm, err := capability.Normalize(c)
-				if err != nil {
-					d.errorf(e.Arr[i].Pos, "%s: %v", key, err)
-					ok = false
-				}
-				caps[i] = norm
-			}
-			if !ok {
-				continue
-			}
-			if k == "cap_add" {
-				a.Security.CapAdd = caps
-			} else {
-				a.Security.CapDrop = caps
-			}
-			a.Sources[key] = e.Pos.String()
-		case "no_new_privileges":
-			if b, ok := d.bool(key, e); ok {
-				a.Security.NoNewPrivileges = b
-				a.Sources[key] = e.Pos.String()
-			}
-		case "seccomp":
-			if s, ok := d.str(key, e); ok {
-				p, err := SeccompProfile(s, d.dir)
-				if err != nil {
-					d.errorf(e.Pos, "%s = %q: %v", key, s, err)
-					continue
-				}
-				a.Security.Seccomp = p
-				a.Sources[key] = e.Pos.String()
-			}
-		case "fakeroot":
-			if b, ok := d.bool(key, e); ok {
-				a.Security.FakeRoot = &b
-				a.Sources[key] = e.Pos.String()
-			}
-		default:
-			d.unknown(k, e, securityKeys)
-		}
 	}
 }
 

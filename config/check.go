@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // Check validates what only the merged launch can tell: rules between
@@ -20,19 +19,12 @@ func (a *App) Check() error {
 	return errors.Join(errs...)
 }
 
-// flagNames are the command-line flags of launch keys whose flag is not
-// the key's last part with "_" as "-".
-var flagNames = map[string]string{"network": "--net", "resources.pids": "--pids-limit"}
-
 // name is key as its source spells it: a flag, or the key.
 func (a *App) name(key string) string {
-	if a.Sources[key] != "flag" {
-		return key
+	if k := Lookup(key); k != nil && a.Sources[key] == "flag" {
+		return k.FlagName()
 	}
-	if f, ok := flagNames[key]; ok {
-		return f
-	}
-	return "--" + strings.ReplaceAll(key[strings.LastIndexByte(key, '.')+1:], "_", "-")
+	return key
 }
 
 // where is name with the file position the key came from, if any.

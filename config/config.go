@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -83,11 +84,9 @@ func DefaultPaths() Paths {
 	}
 }
 
-// userKeys are config.toml's own keys; appOnlyKeys belong in a launch file.
-var (
-	userKeys    = []string{"storage_driver", "storage_root", "userns", "registries", "cgroups", "log_size"}
-	appOnlyKeys = []string{"image", "name", "command", "entrypoint", "workdir", "hostname", "mount", "ports", "env_file"}
-)
+// userKeys are config.toml's own keys (the launch keys it may set are
+// Keys with User).
+var userKeys = []string{"storage_driver", "storage_root", "userns", "registries", "cgroups", "log_size"}
 
 // Load reads config.toml at path; a missing file is the empty config.
 // Every mistake is reported at once, with file:line:column.
@@ -105,7 +104,8 @@ func Load(path string) (User, error) {
 		return u, err
 	}
 	d := &decoder{dir: filepath.Dir(path)}
-	valid := append(append([]string{}, userKeys...), "network", "dns", "add_hosts", "env", "resources", "security", "restart", "stop_timeout", "read_only", "user")
+	launch := keysIn("", true)
+	valid := append(append([]string{}, userKeys...), launch...)
 	u.Defaults = d.appKeys(root, func(k string, v *Value) bool {
 		switch k {
 		case "storage_driver":
@@ -121,16 +121,12 @@ func Load(path string) (User, error) {
 		case "registries":
 			d.registries(&u.Registries, v)
 		default:
-			for _, a := range appOnlyKeys {
-				if k == a {
-					d.errorf(v.KeyPos, "%q belongs in a launch file (app.toml), not in config.toml", k)
-					return true
-				}
+			if slices.Contains(launch, k) {
+				return false
 			}
-			for _, a := range valid {
-				if k == a {
-					return false
-				}
+			if slices.Contains(keysIn("", false), k) {
+				d.errorf(v.KeyPos, "%q belongs in a launch file (app.toml), not in config.toml", k)
+				return true
 			}
 			d.unknown(k, v, valid)
 		}

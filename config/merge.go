@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -120,58 +121,11 @@ func apply(dst, src *App, key string) bool {
 		}
 		return false
 	}
-	switch key {
-	case "image":
-		dst.Image = src.Image
-	case "name":
-		dst.Name = src.Name
-	case "command":
-		dst.Command = src.Command
-	case "entrypoint":
-		dst.Entrypoint, dst.EntrypointSet = src.Entrypoint, true
-	case "workdir":
-		dst.Workdir = src.Workdir
-	case "user":
-		dst.User = src.User
-	case "hostname":
-		dst.Hostname = src.Hostname
-	case "read_only":
-		dst.ReadOnly = src.ReadOnly
-	case "network":
-		dst.Network = src.Network
-	case "ports":
-		dst.Ports = src.Ports
-	case "dns":
-		dst.DNS = src.DNS
-	case "add_hosts":
-		dst.AddHosts = src.AddHosts
-	case "env_file":
-		dst.EnvFile = src.EnvFile
-	case "restart":
-		dst.Restart = src.Restart
-	case "stop_timeout":
-		dst.StopTimeout = src.StopTimeout
-	case "resources.memory":
-		dst.Resources.Memory = src.Resources.Memory
-	case "resources.memory_swap":
-		dst.Resources.MemorySwap = src.Resources.MemorySwap
-	case "resources.cpus":
-		dst.Resources.CPUs = src.Resources.CPUs
-	case "resources.pids":
-		dst.Resources.Pids = src.Resources.Pids
-	case "security.cap_add":
-		dst.Security.CapAdd = src.Security.CapAdd
-	case "security.cap_drop":
-		dst.Security.CapDrop = src.Security.CapDrop
-	case "security.no_new_privileges":
-		dst.Security.NoNewPrivileges = src.Security.NoNewPrivileges
-	case "security.seccomp":
-		dst.Security.Seccomp = src.Security.Seccomp
-	case "security.fakeroot":
-		dst.Security.FakeRoot = src.Security.FakeRoot
-	default:
+	k := Lookup(key)
+	if k == nil || k.field == nil {
 		return false
 	}
+	k.copyTo(dst, src)
 	return true
 }
 
@@ -190,49 +144,36 @@ func (a *App) WriteTOML(w io.Writer, explain bool) {
 		}
 	}
 	str := tomlString
-	list := func(v []string) string {
-		q := make([]string, len(v))
-		for i, s := range v {
-			q[i] = str(s)
-		}
-		return "[" + strings.Join(q, ", ") + "]"
-	}
 	has := func(k string) bool { _, ok := a.Sources[k]; return ok }
-	for _, f := range []struct {
-		key, val string
-	}{
-		{"image", str(a.Image)}, {"name", str(a.Name)}, {"command", list(a.Command)}, {"entrypoint", list(a.Entrypoint)},
-		{"workdir", str(a.Workdir)}, {"user", str(a.User)}, {"hostname", str(a.Hostname)},
-		{"read_only", strconv.FormatBool(a.ReadOnly)}, {"network", str(a.Network)}, {"ports", list(a.Ports)},
-		{"dns", list(a.DNS)}, {"add_hosts", list(a.AddHosts)},
-		{"env_file", str(a.EnvFile)}, {"restart", str(a.Restart)}, {"stop_timeout", strconv.Itoa(a.StopTimeout)},
-	} {
-		if has(f.key) {
-			line(f.key, f.key+" = "+f.val)
+	// keys writes the plain keys of one table (Keys' order), under its
+	// header once one is set.
+	keys := func(table string) {
+		header := table == ""
+		for _, k := range Keys {
+			t, last := tableOf(k.Name)
+			if t != table || k.field == nil || !has(k.Name) {
+				continue
+			}
+			if !header {
+				fmt.Fprintf(w, "\n[%s]\n", table)
+				header = true
+			}
+			line(k.Name, last+" = "+k.toml(a))
 		}
 	}
+	keys("")
 	if len(a.Env) > 0 {
 		fmt.Fprintln(w, "\n[env]")
 		for _, k := range sortedKeys(a.Env) {
 			line("env."+k, strconv.Quote(k)+" = "+str(a.Env[k]))
 		}
 	}
-	r := a.Resources
-	if r.Memory != 0 || r.MemorySwap != 0 || r.CPUs != 0 || r.Pids != 0 || len(r.IO) > 0 {
-		fmt.Fprintln(w, "\n[resources]")
-		if r.Memory != 0 {
-			line("resources.memory", "memory = "+str(ExactBytes(r.Memory)))
+	keys("resources")
+	if io := a.Resources.IO; len(io) > 0 {
+		if !slices.ContainsFunc(Keys, func(k *Key) bool { return strings.HasPrefix(k.Name, "resources.") && k.field != nil && has(k.Name) }) {
+			fmt.Fprintln(w, "\n[resources]")
 		}
-		if r.MemorySwap != 0 {
-			line("resources.memory_swap", "memory_swap = "+str(ExactBytes(r.MemorySwap)))
-		}
-		if r.CPUs != 0 {
-			line("resources.cpus", "cpus = "+strconv.FormatFloat(r.CPUs, 'f', -1, 64))
-		}
-		if r.Pids != 0 {
-			line("resources.pids", "pids = "+strconv.FormatInt(r.Pids, 10))
-		}
-		for _, l := range r.IO {
+		for _, l := range io {
 			var parts []string
 			for _, p := range []struct {
 				k string
@@ -245,16 +186,7 @@ func (a *App) WriteTOML(w io.Writer, explain bool) {
 			line("resources.io."+l.Device, "io."+strconv.Quote(l.Device)+" = { "+strings.Join(parts, ", ")+" }")
 		}
 	}
-	fmt.Fprintln(w, "\n[security]")
-	for _, f := range []struct{ key, val string }{
-		{"cap_add", list(a.Security.CapAdd)}, {"cap_drop", list(a.Security.CapDrop)},
-		{"no_new_privileges", strconv.FormatBool(a.Security.NoNewPrivileges)}, {"seccomp", str(a.Security.Seccomp)},
-		{"fakeroot", strconv.FormatBool(a.Security.FakeRoot != nil && *a.Security.FakeRoot)},
-	} {
-		if has("security." + f.key) {
-			line("security."+f.key, f.key+" = "+f.val)
-		}
-	}
+	keys("security")
 	mounts := append([]Mount{}, a.Mounts...)
 	sort.SliceStable(mounts, func(i, j int) bool { return mounts[i].Target < mounts[j].Target })
 	for _, m := range mounts {

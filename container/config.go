@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/sandbox-dev/sandbox/capability"
@@ -70,8 +69,12 @@ func (c *Config) Validate() error {
 	if c.Image == "" {
 		errs = append(errs, errors.New("no image given"))
 	}
-	if c.Name != "" && !nameRe().MatchString(c.Name) {
-		errs = append(errs, fmt.Errorf("invalid --name %q: use letters, digits, _ . and -, starting with a letter or digit", c.Name))
+	// The launch keys' own rules and messages (config.Keys), for a config
+	// that did not come through a launch (a restart, the API).
+	for _, kv := range [][2]string{{"name", c.Name}, {"workdir", c.Workdir}, {"hostname", c.Hostname}, {"restart", c.Restart}} {
+		if kv[1] != "" {
+			errs = append(errs, checkKey(kv[0], kv[1]))
+		}
 	}
 	switch {
 	case c.Network == "" || c.Network == "host" || c.Network == "none":
@@ -97,9 +100,6 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("invalid --add-host %q: %w", h, err))
 		}
 	}
-	if c.Workdir != "" && !filepath.IsAbs(c.Workdir) {
-		errs = append(errs, fmt.Errorf("invalid --workdir %q: it must be an absolute path", c.Workdir))
-	}
 	for _, kv := range c.Env {
 		if k, _, _ := strings.Cut(kv, "="); k == "" {
 			errs = append(errs, fmt.Errorf("invalid environment entry %q: want KEY=VALUE", kv))
@@ -121,9 +121,6 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if c.Hostname != "" && (len(c.Hostname) > 64 || strings.ContainsAny(c.Hostname, " /\t\n")) {
-		errs = append(errs, fmt.Errorf("invalid --hostname %q: at most 64 characters, no spaces or slashes", c.Hostname))
-	}
 	if _, err := fuseoverlay.ParseDriver(string(c.StorageDriver)); err != nil {
 		errs = append(errs, err)
 	}
@@ -132,16 +129,26 @@ func (c *Config) Validate() error {
 	} else if len(c.Ports) > 0 && !network.IsPrivate(c.Network) {
 		errs = append(errs, fmt.Errorf("publishing ports (%s) needs a private network: add --net slirp (network = \"slirp\"); with the host's network a port the container listens on is already the host's", strings.Join(c.Ports, ", ")))
 	}
-	if c.Restart != "" && !slices.Contains(config.RestartPolicies, c.Restart) {
-		errs = append(errs, fmt.Errorf("invalid restart policy %q: use %s", c.Restart, strings.Join(config.RestartPolicies, ", ")))
-	}
 	if c.Rm && c.Restart != "" && c.Restart != "no" {
 		errs = append(errs, fmt.Errorf("--rm and restart = %q conflict: a container that restarts is not removed when it exits; drop one", c.Restart))
 	}
-	if c.StopTimeout != nil && *c.StopTimeout < 0 {
-		errs = append(errs, fmt.Errorf("invalid stop timeout %d: seconds, zero or more", *c.StopTimeout))
+	if c.StopTimeout != nil {
+		k := config.Lookup("stop_timeout")
+		if err := k.CheckNumber(float64(*c.StopTimeout)); err != nil {
+			errs = append(errs, k.FlagError(*c.StopTimeout, err))
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkKey checks a value of the launch key named key, with its flag's
+// message.
+func checkKey(key, v string) error {
+	k := config.Lookup(key)
+	if _, err := k.CheckString(v, ""); err != nil {
+		return k.FlagError(v, err)
+	}
+	return nil
 }
 
 // resolveVolumes returns vols with each bind source resolved once and for

@@ -252,12 +252,12 @@ func TestValidateReportsEveryError(t *testing.T) {
 	err := cfg.Validate()
 	want := []string{
 		"no image given",
-		`invalid --name "-bad"`,
+		`--name "-bad"`,
+		`--workdir "relative/dir"`,
+		`--hostname "has space"`,
 		`invalid network "bridge"`,
-		`invalid --workdir "relative/dir"`,
 		`invalid environment entry "=oops"`,
 		`volume source "` + missing + `": no such file or directory`,
-		`invalid --hostname "has space"`,
 		`unknown storage driver "btrfs"`,
 	}
 	errs := joined(err)
@@ -285,10 +285,10 @@ func TestValidateSingleErrors(t *testing.T) {
 		{"add-host without ip", Config{Image: "i", AddHosts: []string{"db"}}, `invalid --add-host "db"`},
 		{"add-host bad ip", Config{Image: "i", AddHosts: []string{"db:10.0.0"}}, `"10.0.0" is not an IP address`},
 		{"add-host injecting a line", Config{Image: "i", AddHosts: []string{"db\n1.2.3.4 evil:10.0.0.1"}}, `invalid --add-host`},
-		{"name with slash", Config{Image: "i", Name: "a/b"}, `invalid --name "a/b"`},
-		{"name starting with dot", Config{Image: "i", Name: ".hidden"}, `invalid --name ".hidden"`},
-		{"hostname too long", Config{Image: "i", Hostname: strings.Repeat("h", 65)}, "invalid --hostname"},
-		{"hostname with slash", Config{Image: "i", Hostname: "a/b"}, "invalid --hostname"},
+		{"name with slash", Config{Image: "i", Name: "a/b"}, `--name "a/b"`},
+		{"name starting with dot", Config{Image: "i", Name: ".hidden"}, `--name ".hidden"`},
+		{"hostname too long", Config{Image: "i", Hostname: strings.Repeat("h", 65)}, "--hostname"},
+		{"hostname with slash", Config{Image: "i", Hostname: "a/b"}, "--hostname"},
 		{"driver in capitals", Config{Image: "i", StorageDriver: "VFS"}, `unknown storage driver "VFS"`},
 	}
 	for _, tt := range tests {

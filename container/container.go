@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -34,8 +32,6 @@ type Container struct {
 
 // Dir is where a container's records and writable layer live.
 func Dir(s *image.Store, id string) string { return filepath.Join(s.ContainersDir(), id) }
-
-var nameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) })
 
 // create allocates an ID and a unique name and writes the container's
 // directory. The returned lock is held for as long as the container is

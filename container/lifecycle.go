@@ -591,8 +591,8 @@ func Prune(s *image.Store) ([]*Container, error) {
 
 // Rename gives a container a new unique name.
 func Rename(s *image.Store, ref, name string) error {
-	if !nameRe().MatchString(name) {
-		return fmt.Errorf("invalid name %q: use letters, digits, _ . and -, starting with a letter or digit", name)
+	if err := checkKey("name", name); err != nil {
+		return err
 	}
 	unlock, err := s.Lock()
 	if err != nil {

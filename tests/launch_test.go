@@ -540,6 +540,32 @@ func TestLaunchSameLimitMessage(t *testing.T) {
 			wantCode(t, r, 125)
 			wantStderrContains(t, r, tc.want)
 		}
+		// A value a key's own rule refuses: the same words after the flag
+		// as after the file's key (config.Keys holds the one check).
+		for _, tc := range []struct {
+			flag []string
+			toml string
+			file string // what the file's message names
+			core string
+		}{
+			{[]string{"--pids-limit", "8"}, "[resources]\npids = 8\n", ":4:8: resources.pids = 8", ": at least 32 "},
+			{[]string{"--cpus", "0"}, "[resources]\ncpus = 0\n", ":4:8: resources.cpus = 0", ": a number of CPUs more than zero"},
+			{[]string{"--restart", "sometimes"}, "restart = \"sometimes\"\n", `:3:11: restart = "sometimes"`, `: valid values are "no", "on-failure", "always"`},
+			{[]string{"--cap-add", "NOPE"}, "[security]\ncap_add = [\"NOPE\"]\n", `:4:12: security.cap_add: "NOPE"`, ": not a capability"},
+			{[]string{"--hostname", "a b"}, "hostname = \"a b\"\n", `:3:12: hostname = "a b"`, ": 1 to 64 characters"},
+		} {
+			r := s.do(t, append(append([]string{"run", "--rm"}, tc.flag...), "busybox", "true")...)
+			wantCode(t, r, 125)
+			flagWords := tc.flag[0] + " " + tc.flag[1]
+			if tc.flag[1] == "sometimes" || tc.flag[1] == "NOPE" || tc.flag[1] == "a b" {
+				flagWords = tc.flag[0] + ` "` + tc.flag[1] + `"`
+			}
+			wantStderrContains(t, r, flagWords+tc.core)
+			f := u.mustWrite(t, filepath.Join(dir, "bad.toml"), "image = \"busybox\"\ncommand = [\"true\"]\n"+tc.toml, 0o644)
+			r = s.do(t, "run", "--rm", "--config", f)
+			wantCode(t, r, 125)
+			wantStderrContains(t, r, f+tc.file+tc.core)
+		}
 		u.mustWrite(t, cfgToml, "[resources]\nmemory_swap = \"32m\"\n", 0o644)
 		r := s.do(t, "run", "--rm", "--memory", "64m", "busybox", "true")
 		wantCode(t, r, 125)

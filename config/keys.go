@@ -1,0 +1,418 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/sandbox-dev/sandbox/capability"
+	"github.com/sandbox-dev/sandbox/network"
+)
+
+// Type is how a launch key's value is written.
+type Type int
+
+const (
+	String  Type = iota
+	Bool         // true or false
+	Int          // an integer
+	Number       // an integer or a decimal
+	Size         // "512MiB" or a number of bytes
+	Strings      // an array of strings
+	Command      // an array of arguments, or a string for /bin/sh -c
+	Table        // read by its own code: env, [[mount]], io
+)
+
+var typeNames = map[Type]string{
+	String: "string", Bool: "boolean", Int: "integer", Number: "number", Size: "size",
+	Strings: "array of strings", Command: "array or string", Table: "table",
+}
+
+func (t Type) String() string { return typeNames[t] }
+
+// Key is one launch setting. Keys is the one list of them: the launch
+// file's decoder, config.toml's, the merge, --dry-run's TOML, Check's
+// names, the run flags that map one to one, and docs/config.md's key
+// table (TestKeysDoc) all read it.
+type Key struct {
+	// Name is the TOML key; a key in a table is "table.key".
+	Name string
+	Type Type
+	// Flag is the run flag that sets it, without dashes ("" for none); a
+	// key whose flag does not give its value as is (-v, -e,
+	// --security-opt) has Custom set and is read by the command line's
+	// own code.
+	Flag    string
+	Short   string
+	Aliases []string
+	Custom  bool
+	// FlagDoc is how docs/config.md spells the flag when it is not --Flag.
+	FlagDoc string
+	// Doc says what the key means, for --help and docs/config.md.
+	Doc string
+	// Default is the value Defaults sets (nil: none); DefaultDoc is what
+	// applies when nothing sets the key and there is no Default.
+	Default    any
+	DefaultDoc string
+	// User keys may also be set in config.toml, for every launch.
+	User bool
+	// field is the App field the key sets: *string, *bool, *int, *int64,
+	// *float64, *[]string or **bool.
+	field func(*App) any
+	// check refuses a bad value and may normalize it (a capability name,
+	// a seccomp path made absolute against dir). It gets one element of
+	// a Strings key. Its message names neither the key nor the value.
+	check func(s, dir string) (string, error)
+	// checkNum refuses a bad Int or Number.
+	checkNum func(float64) error
+}
+
+// Keys are the launch keys, in the order docs/config.md and --dry-run
+// list them.
+var Keys = []*Key{
+	{Name: "image", Type: String, FlagDoc: "IMAGE argument", Doc: "the image to run", DefaultDoc: "required",
+		field: func(a *App) any { return &a.Image }, check: checkImageRef},
+	{Name: "name", Type: String, Flag: "name", Doc: "the container's name", DefaultDoc: "generated",
+		field: func(a *App) any { return &a.Name }, check: checkName},
+	{Name: "command", Type: Command, FlagDoc: "COMMAND arguments", Doc: "the command, replacing the image's", DefaultDoc: "the image's",
+		field: func(a *App) any { return &a.Command }},
+	{Name: "entrypoint", Type: Command, Flag: "entrypoint", Custom: true, Doc: "replace the image's entrypoint (`[]` clears it)", DefaultDoc: "the image's",
+		field: func(a *App) any { return &a.Entrypoint }},
+	{Name: "workdir", Type: String, Flag: "workdir", Short: "w", Doc: "working directory inside the container", DefaultDoc: "the image's",
+		field: func(a *App) any { return &a.Workdir }, check: checkAbsInContainer},
+	{Name: "user", Type: String, Flag: "user", Short: "u", User: true, Doc: "user to run as: name, uid, uid:gid or name:group", DefaultDoc: "the image's",
+		field: func(a *App) any { return &a.User }},
+	{Name: "hostname", Type: String, Flag: "hostname", Doc: "the container's hostname", DefaultDoc: "the container's short ID",
+		field: func(a *App) any { return &a.Hostname }, check: checkHostname},
+	{Name: "read_only", Type: Bool, Flag: "read-only", User: true, Doc: "mount the container's root read-only", DefaultDoc: "`false`",
+		field: func(a *App) any { return &a.ReadOnly }},
+	{Name: "network", Type: String, Flag: "net", Aliases: []string{"network"}, User: true, Default: "host",
+		Doc:   "host (share the host's), none (only lo), or slirp (private, with outbound access; pasta or slirp4netns)",
+		field: func(a *App) any { return &a.Network }, check: oneOf(NetworkModes)},
+	{Name: "ports", Type: Strings, Flag: "publish", Short: "p", Doc: "publish a port: [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (needs a private network; IP defaults to 127.0.0.1)", DefaultDoc: "none",
+		field: func(a *App) any { return &a.Ports }, check: checkPort},
+	{Name: "dns", Type: Strings, Flag: "dns", User: true, Doc: "nameservers for /etc/resolv.conf (replace the default ones)", DefaultDoc: "the host's",
+		field: func(a *App) any { return &a.DNS }, check: checkIP},
+	{Name: "add_hosts", Type: Strings, Flag: "add-host", User: true, Doc: "/etc/hosts entries: NAME:IP (IP may be host-gateway)", DefaultDoc: "none",
+		field: func(a *App) any { return &a.AddHosts }, check: checkAddHost},
+	{Name: "env", Type: Table, Flag: "env", Short: "e", Custom: true, User: true, Doc: "environment variables (KEY=VALUE, or KEY to copy it)", DefaultDoc: "the image's"},
+	{Name: "env_file", Type: String, Flag: "env-file", Custom: true, Doc: "read KEY=VALUE lines from a file", DefaultDoc: "none",
+		field: func(a *App) any { return &a.EnvFile }},
+	{Name: "mount", Type: Table, Flag: "volume", Short: "v", Custom: true, FlagDoc: "--volume, -v SRC:DST[:ro]", Doc: "a bind or tmpfs mount ([[mount]] tables)", DefaultDoc: "none"},
+	{Name: "resources.memory", Type: Size, Flag: "memory", User: true, Doc: "memory limit, like 512MiB", DefaultDoc: "no limit",
+		field: func(a *App) any { return &a.Resources.Memory }},
+	{Name: "resources.memory_swap", Type: Size, Flag: "memory-swap", User: true, Doc: "memory plus swap limit (Docker's meaning); not less than memory", DefaultDoc: "no limit",
+		field: func(a *App) any { return &a.Resources.MemorySwap }},
+	{Name: "resources.cpus", Type: Number, Flag: "cpus", User: true, Doc: "CPUs' worth of time, like 1.5", DefaultDoc: "no limit",
+		field: func(a *App) any { return &a.Resources.CPUs }, checkNum: checkCPUs},
+	{Name: "resources.pids", Type: Int, Flag: "pids-limit", User: true, Doc: fmt.Sprintf("processes and threads; at least %d", MinPids), DefaultDoc: "no limit",
+		field: func(a *App) any { return &a.Resources.Pids }, checkNum: checkPids},
+	{Name: "resources.io", Type: Table, Flag: "device-read-bps", Custom: true, User: true, FlagDoc: "--device-read-bps, --device-write-bps DEVICE:RATE",
+		Doc: "per-device I/O limits: read_bps, write_bps, read_iops, write_iops", DefaultDoc: "no limit"},
+	{Name: "security.cap_add", Type: Strings, Flag: "cap-add", User: true, Doc: "add capabilities (like NET_ADMIN)", DefaultDoc: "none",
+		field: func(a *App) any { return &a.Security.CapAdd }, check: checkCap},
+	{Name: "security.cap_drop", Type: Strings, Flag: "cap-drop", User: true, Doc: "drop capabilities (or ALL)", DefaultDoc: "none",
+		field: func(a *App) any { return &a.Security.CapDrop }, check: checkCap},
+	{Name: "security.no_new_privileges", Type: Bool, Flag: "security-opt", Custom: true, User: true, FlagDoc: "--security-opt no-new-privileges[=true|false]",
+		Doc: "setuid programs gain nothing", Default: true, field: func(a *App) any { return &a.Security.NoNewPrivileges }},
+	{Name: "security.seccomp", Type: String, Flag: "security-opt", Custom: true, User: true, FlagDoc: "--security-opt seccomp=…",
+		Doc: `"default", "unconfined", or a profile file in Docker's JSON format`, Default: "default",
+		field: func(a *App) any { return &a.Security.Seccomp }, check: SeccompProfile},
+	{Name: "security.fakeroot", Type: Bool, Flag: "security-opt", Custom: true, User: true, FlagDoc: "--security-opt fakeroot=true|false",
+		Doc: "root emulation (chown and setuid calls succeed without effect); never with subordinate ids", DefaultDoc: "on in single-id mode",
+		field: func(a *App) any { return &a.Security.FakeRoot }},
+	{Name: "restart", Type: String, Flag: "restart", User: true, Doc: "with -d: restart policy " + strings.Join(RestartPolicies, ", "), Default: "no",
+		field: func(a *App) any { return &a.Restart }, check: oneOf(RestartPolicies)},
+	{Name: "stop_timeout", Type: Int, Flag: "stop-timeout", User: true, Doc: "seconds stop waits before killing", Default: 10,
+		field: func(a *App) any { return &a.StopTimeout }, checkNum: checkStopTimeout},
+}
+
+// Lookup is the key named name, or nil.
+func Lookup(name string) *Key {
+	for _, k := range Keys {
+		if k.Name == name {
+			return k
+		}
+	}
+	return nil
+}
+
+// tableOf is the table a key is in ("" for the top level) and its last part.
+func tableOf(name string) (table, last string) {
+	if i := strings.IndexByte(name, '.'); i >= 0 {
+		return name[:i], name[i+1:]
+	}
+	return "", name
+}
+
+// keysIn are the key names a table holds (a sub-table by its name),
+// config.toml's only when user.
+func keysIn(table string, user bool) []string {
+	var out []string
+	for _, k := range Keys {
+		if user && !k.User {
+			continue
+		}
+		t, last := tableOf(k.Name)
+		if t == table {
+			out = append(out, last)
+		} else if table == "" && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// FlagName is the key as a flag: "--memory-swap", or the key's name when
+// no flag sets it alone.
+func (k *Key) FlagName() string {
+	if k.Flag == "" || k.Custom {
+		return k.Name
+	}
+	return "--" + k.Flag
+}
+
+// CheckString checks a String key's value, or one element of a Strings
+// key's, and returns it normalized (dir: where relative paths start).
+func (k *Key) CheckString(s, dir string) (string, error) {
+	if k.check == nil {
+		return s, nil
+	}
+	return k.check(s, dir)
+}
+
+// CheckNumber checks an Int or Number key's value.
+func (k *Key) CheckNumber(f float64) error {
+	if k.checkNum == nil {
+		return nil
+	}
+	return k.checkNum(f)
+}
+
+// FlagError is a bad value given to k's flag, worded as a launch file's
+// mistake is (Key.fileError) but naming the flag.
+func (k *Key) FlagError(value any, err error) error {
+	return fmt.Errorf("%s %s: %w", k.FlagName(), showValue(value), err)
+}
+
+func showValue(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(v)
+}
+
+// Set sets k's field in a to v (a string, bool, int64, float64 or
+// []string, as k.Type reads) and records src as where it came from.
+func (k *Key) Set(a *App, v any, src string) {
+	switch p := k.field(a).(type) {
+	case *string:
+		*p = v.(string)
+	case *bool:
+		*p = v.(bool)
+	case **bool:
+		b := v.(bool)
+		*p = &b
+	case *int:
+		*p = int(v.(int64))
+	case *int64:
+		*p = v.(int64)
+	case *float64:
+		*p = v.(float64)
+	case *[]string:
+		*p = v.([]string)
+		if k.Name == "entrypoint" {
+			a.EntrypointSet = true
+		}
+	}
+	a.Sources[k.Name] = src
+}
+
+// copyTo copies k's value from src to dst.
+func (k *Key) copyTo(dst, src *App) {
+	switch p := k.field(dst).(type) {
+	case *string:
+		*p = *k.field(src).(*string)
+	case *bool:
+		*p = *k.field(src).(*bool)
+	case **bool:
+		*p = *k.field(src).(**bool)
+	case *int:
+		*p = *k.field(src).(*int)
+	case *int64:
+		*p = *k.field(src).(*int64)
+	case *float64:
+		*p = *k.field(src).(*float64)
+	case *[]string:
+		*p = *k.field(src).(*[]string)
+		if k.Name == "entrypoint" {
+			dst.EntrypointSet = true
+		}
+	}
+}
+
+// toml is k's value in a as TOML.
+func (k *Key) toml(a *App) string {
+	switch p := k.field(a).(type) {
+	case *string:
+		return tomlString(*p)
+	case *bool:
+		return strconv.FormatBool(*p)
+	case **bool:
+		return strconv.FormatBool(*p != nil && **p)
+	case *int:
+		return strconv.Itoa(*p)
+	case *int64:
+		if k.Type == Size {
+			return tomlString(ExactBytes(*p))
+		}
+		return strconv.FormatInt(*p, 10)
+	case *float64:
+		return strconv.FormatFloat(*p, 'f', -1, 64)
+	case *[]string:
+		q := make([]string, len(*p))
+		for i, s := range *p {
+			q[i] = tomlString(s)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	}
+	return ""
+}
+
+// The value checks. Each message says what is wrong and what is valid,
+// without the key or the value, which the caller adds as its source
+// spells them.
+
+func oneOf(valid []string) func(s, dir string) (string, error) {
+	return func(s, _ string) (string, error) {
+		if slices.Contains(valid, s) {
+			return s, nil
+		}
+		return s, fmt.Errorf("valid values are %s", quoteList(valid))
+	}
+}
+
+func quoteList(vals []string) string {
+	q := make([]string, len(vals))
+	for i, v := range vals {
+		q[i] = strconv.Quote(v)
+	}
+	return strings.Join(q, ", ")
+}
+
+func checkImageRef(s, _ string) (string, error) { return s, validImageRef(s) }
+
+func checkName(s, _ string) (string, error) {
+	if !nameRe().MatchString(s) {
+		return s, errors.New("use letters, digits, _ . and -, starting with a letter or digit")
+	}
+	return s, nil
+}
+
+func checkAbsInContainer(s, _ string) (string, error) {
+	if !filepath.IsAbs(s) {
+		return s, errors.New("it must be an absolute path in the container")
+	}
+	return s, nil
+}
+
+func checkHostname(s, _ string) (string, error) {
+	if s == "" || len(s) > 64 || strings.ContainsAny(s, " /\t\n") {
+		return s, errors.New("1 to 64 characters, no spaces or slashes")
+	}
+	return s, nil
+}
+
+func checkPort(s, _ string) (string, error) {
+	_, err := network.ParsePort(s)
+	return s, err
+}
+
+func checkIP(s, _ string) (string, error) {
+	if net.ParseIP(s) == nil {
+		return s, errors.New(`not an IP address: give nameservers' addresses, like "1.1.1.1"`)
+	}
+	return s, nil
+}
+
+func checkAddHost(s, _ string) (string, error) {
+	_, _, err := network.ParseAddHost(s)
+	return s, err
+}
+
+func checkCap(s, _ string) (string, error) {
+	n, err := capability.Normalize(s)
+	if err != nil {
+		return s, errors.New("not a capability (like NET_ADMIN or CAP_SYS_PTRACE)")
+	}
+	return n, nil
+}
+
+func checkCPUs(f float64) error {
+	if !(f > 0) || math.IsInf(f, 0) {
+		return errors.New("a number of CPUs more than zero, like 1.5")
+	}
+	return nil
+}
+
+func checkPids(f float64) error {
+	if f < MinPids {
+		return fmt.Errorf("at least %d (sandbox's init alone runs about ten threads, and the kernel counts threads)", MinPids)
+	}
+	return nil
+}
+
+func checkStopTimeout(f float64) error {
+	if f < 0 {
+		return errors.New("seconds, zero or more")
+	}
+	return nil
+}
+
+// KeysMarkdown is the key table of docs/config.md.
+func KeysMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| Key | Type | Default | Flag | config.toml | Meaning |\n|---|---|---|---|---|---|\n")
+	for _, k := range Keys {
+		key := "`" + k.Name + "`"
+		if t, last := tableOf(k.Name); t != "" {
+			key = "`[" + t + "]` `" + last + "`"
+		}
+		if k.Name == "mount" {
+			key = "`[[mount]]`"
+		}
+		def := k.DefaultDoc
+		if k.Default != nil {
+			def = "`" + fmt.Sprint(showTOML(k.Default)) + "`"
+		}
+		flag := "—"
+		switch {
+		case k.FlagDoc != "":
+			flag = "`" + k.FlagDoc + "`"
+		case k.Flag != "":
+			flag = "`--" + k.Flag + "`"
+			if k.Short != "" {
+				flag = "`--" + k.Flag + "`, `-" + k.Short + "`"
+			}
+		}
+		user := "no"
+		if k.User {
+			user = "yes"
+		}
+		doc := strings.ReplaceAll(k.Doc, "|", `\|`)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", key, k.Type, def, strings.ReplaceAll(flag, "|", `\|`), user, doc)
+	}
+	return b.String()
+}
+
+func showTOML(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(v)
+}
