@@ -368,7 +368,7 @@ func containerPruneCommand() *command {
 		interspersed: true,
 		run: func(fs *pflag.FlagSet, args []string) error {
 			if len(args) != 0 {
-				return &usageError{containerPrune, errors.New("prune takes no arguments")}
+				return &usageError{nounOnly["container prune"], errors.New("prune takes no arguments")}
 			}
 			s, err := openSetup()
 			if err != nil {

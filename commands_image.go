@@ -238,7 +238,7 @@ func imagePruneCommand() *command {
 		interspersed: true,
 		run: func(fs *pflag.FlagSet, args []string) error {
 			if len(args) != 0 {
-				return &usageError{imagePrune, errors.New("prune takes no arguments")}
+				return &usageError{nounOnly["image prune"], errors.New("prune takes no arguments")}
 			}
 			s, err := openSetup()
 			if err != nil {
@@ -404,56 +404,6 @@ func splitChanges(changes []string) []string {
 		out = append(out, cur)
 	}
 	return out
-}
-
-func systemCommand() *command {
-	var spec string
-	return &command{
-		name:    "system",
-		usage:   "df [--format json|TEMPLATE]",
-		summary: "Show the disk space images, layers and containers use (shared layers counted once).",
-		flags: func(fs *pflag.FlagSet) {
-			fs.StringVar(&spec, "format", "", `"json" for a JSON array, or a Go template: Type, TotalCount, Active, Size, Shared`)
-		},
-		interspersed: true,
-		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) != 1 || args[0] != "df" {
-				return &usageError{lookup("system"), errors.New("system needs a subcommand: df")}
-			}
-			out, err := listFormat(spec, dfTable, dfRow{}, "system")
-			if err != nil {
-				return err
-			}
-			s, err := openSetup()
-			if err != nil {
-				return err
-			}
-			u, err := s.store.DiskUsage()
-			if err != nil {
-				return err
-			}
-			cu, err := container.DiskUsage(s.store)
-			if err != nil {
-				return err
-			}
-			users, _ := container.UsersOf(s.store)
-			active := 0
-			for id := range u.PerImage {
-				if len(users[id]) > 0 {
-					active++
-				}
-			}
-			rows := []dfRow{
-				{Type: "Images", TotalCount: u.Images, Active: active, Size: format.Size(u.Size), Shared: format.Size(u.Shared)},
-				{Type: "Layers", TotalCount: u.Layers, Active: u.Layers, Size: format.Size(u.Size), Shared: format.Size(u.Shared)},
-				{Type: "Containers", TotalCount: cu.Count, Active: cu.Count, Size: format.Size(cu.Size), Shared: "-"},
-			}
-			if out == nil {
-				return printJSON(rows)
-			}
-			return out.Execute(os.Stdout, rows, dfColumns)
-		},
-	}
 }
 
 func importCommand() *command {

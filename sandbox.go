@@ -37,11 +37,12 @@ type command struct {
 
 var commands []*command
 
-// The prune subcommands of the nouns, which have no top-level name.
-var containerPrune, imagePrune *command
+// nounOnly are the commands that exist only under a noun ("system df",
+// "image prune"), by their full name.
+var nounOnly = map[string]*command{}
 
 // nouns are Podman's noun forms: each subcommand is a command of the
-// table under another name (or a prune of its own).
+// table under another name, or ("") one of nounOnly.
 var nouns = []struct {
 	name, summary string
 	subs          [][2]string // name, table command ("" for prune)
@@ -57,10 +58,15 @@ var nouns = []struct {
 		{"push", "push"}, {"tag", "tag"}, {"history", "history"}, {"save", "save"}, {"load", "load"},
 		{"import", "import"}, {"prune", ""},
 	}},
+	{"system", "Manage the store: disk use, checks and repair, reset.", [][2]string{
+		{"df", ""}, {"check", ""}, {"reset", ""}, {"info", "info"},
+	}},
 }
 
 func init() {
-	containerPrune, imagePrune = containerPruneCommand(), imagePruneCommand()
+	for _, c := range []*command{containerPruneCommand(), imagePruneCommand(), systemDfCommand(), systemCheckCommand(), systemResetCommand()} {
+		nounOnly[c.name] = c
+	}
 	commands = []*command{
 		runCommand(),
 		shellCommand(),
@@ -92,7 +98,6 @@ func init() {
 		tagCommand(),
 		rmiCommand(),
 		commitCommand(),
-		systemCommand(),
 		infoCommand(),
 		versionCommand(),
 	}
@@ -199,12 +204,8 @@ func rootCommand(args []string) *cobra.Command {
 			}}
 		for _, sub := range n.subs {
 			c := lookup(sub[1])
-			switch {
-			case sub[1] != "":
-			case n.name == "container":
-				c = containerPrune
-			default:
-				c = imagePrune
+			if sub[1] == "" {
+				c = nounOnly[n.name+" "+sub[0]]
 			}
 			noun.AddCommand(build(c, sub[0]))
 		}
@@ -263,7 +264,11 @@ func lookup(name string) *command {
 func printMainHelp(w *os.File) {
 	fmt.Fprintf(w, "sandbox: rootless containers, no daemon, no root.\n\nUsage: sandbox COMMAND [FLAGS] [ARGS]\n\nCommands:\n")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nGroups (sandbox GROUP --help):\n")
+	for _, n := range nouns {
+		fmt.Fprintf(w, "  %-9s %s\n", n.name, n.summary)
 	}
 	fmt.Fprintf(w, "\nRun 'sandbox COMMAND --help' for a command's flags.\n")
 }

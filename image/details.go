@@ -15,9 +15,16 @@ type Details struct {
 	Architecture string
 	Os           string
 	Config       v1.Config
-	RootFS       v1.RootFS
+	RootFS       RootFS
 	Size         int64
 	History      []v1.History
+}
+
+// RootFS is inspect's RootFS as Docker prints it: the layers' diff IDs,
+// bottom first, under "Layers" (the image config's "diff_ids").
+type RootFS struct {
+	Type   string
+	Layers []string
 }
 
 // Inspect returns the details of an image.
@@ -29,7 +36,10 @@ func (s *Store) Inspect(ref string) (*Details, error) {
 	d := &Details{
 		Id: img.ID, RepoTags: img.Names, Created: img.Created, Size: img.Size,
 		Architecture: img.Config.Architecture, Os: img.Config.OS, Config: img.Config.Config,
-		RootFS: img.Config.RootFS, History: img.Config.History,
+		RootFS: RootFS{Type: img.Config.RootFS.Type, Layers: []string{}}, History: img.Config.History,
+	}
+	for _, l := range img.Config.RootFS.DiffIDs {
+		d.RootFS.Layers = append(d.RootFS.Layers, l.String())
 	}
 	if d.RepoTags == nil {
 		d.RepoTags = []string{}

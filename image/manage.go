@@ -183,6 +183,11 @@ func (s *Store) collectGarbage() (int64, error) {
 		return 0, err
 	}
 	defer unlock()
+	return s.collectLocked()
+}
+
+// collectLocked is collectGarbage with both its locks held.
+func (s *Store) collectLocked() (int64, error) {
 	idx, err := s.readIndex()
 	if err != nil {
 		return 0, err

@@ -152,36 +152,8 @@ func (s *Store) TempDir() (dir string, release func(), err error) {
 
 // SweepTemp removes staging directories left by killed commands.
 func (s *Store) SweepTemp() {
-	tmp := filepath.Join(s.Root, "tmp")
-	entries, err := os.ReadDir(tmp)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".pending-") {
-			// A lock on its way to its name; one left by a killed command
-			// is removed once old enough that no live one can be it.
-			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
-				os.Remove(filepath.Join(tmp, e.Name()))
-			}
-			continue
-		}
-		name, ok := strings.CutSuffix(e.Name(), ".lock")
-		if !ok {
-			if _, err := os.Stat(filepath.Join(tmp, e.Name()+".lock")); errors.Is(err, os.ErrNotExist) {
-				runtime.RemoveAll(s.Mapping, filepath.Join(tmp, e.Name()))
-			}
-			continue
-		}
-		lock, err := os.OpenFile(filepath.Join(tmp, e.Name()), os.O_RDWR, 0)
-		if err != nil {
-			continue
-		}
-		if unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			runtime.RemoveAll(s.Mapping, filepath.Join(tmp, name))
-			os.Remove(lock.Name())
-		}
-		lock.Close()
+	for _, name := range s.deadStaging() {
+		runtime.RemoveAll(s.Mapping, filepath.Join(s.Root, "tmp", name))
 	}
 }
 

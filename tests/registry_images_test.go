@@ -199,7 +199,7 @@ func TestRegistryImageCommands(t *testing.T) {
 			RepoTags    []string
 			RepoDigests []string
 			RootFS      struct {
-				Layers []string `json:"diff_ids"`
+				Layers []string
 			}
 			Config struct{ Cmd []string }
 		}
