@@ -397,14 +397,25 @@ func stopTimeout(seconds int) time.Duration {
 }
 
 func portCommand() *command {
+	var spec string
 	return &command{
-		name:         "port",
-		usage:        "CONTAINER [PORT[/PROTO]]",
-		summary:      "List a container's published ports (or where one port is published).",
+		name:    "port",
+		usage:   "[--format json|TEMPLATE] CONTAINER [PORT[/PROTO]]",
+		summary: "List a container's published ports (or where one port is published).",
+		flags: func(fs *pflag.FlagSet) {
+			fs.StringVar(&spec, "format", "", `"json" for a JSON array, or a Go template: ContainerPort, Protocol, HostIP, HostPort`)
+		},
 		interspersed: true,
 		run: func(fs *pflag.FlagSet, args []string) error {
 			if len(args) < 1 || len(args) > 2 {
 				return &usageError{lookup("port"), errors.New("port needs a CONTAINER, and optionally one of its ports")}
+			}
+			var out *format.Template
+			if spec != "" {
+				var err error
+				if out, err = listFormat(spec, "", portRow{}, "port"); err != nil {
+					return err
+				}
 			}
 			s, err := openSetup()
 			if err != nil {
@@ -433,14 +444,28 @@ func portCommand() *command {
 				if len(match) == 0 {
 					return fmt.Errorf("container %s does not publish port %d/%s", c.Name, want, proto)
 				}
-				for _, p := range match {
-					fmt.Println(net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort)))
+				if spec == "" {
+					// Docker's form for one port: only where it is published.
+					for _, p := range match {
+						fmt.Println(net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort)))
+					}
+					return nil
 				}
-				return nil
+				ports = match
 			}
-			// docker's and podman's form: "80/tcp -> 127.0.0.1:8080".
+			rows := []portRow{}
 			for _, p := range ports {
-				fmt.Printf("%d/%s -> %s\n", p.ContainerPort, p.Proto, net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort)))
+				rows = append(rows, portRow{ContainerPort: p.ContainerPort, Protocol: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort})
+			}
+			switch {
+			case spec == format.JSON:
+				return printJSON(rows)
+			case out != nil:
+				return out.Execute(os.Stdout, rows, portColumns)
+			}
+			// Docker's and Podman's form: "80/tcp -> 127.0.0.1:8080".
+			for _, p := range rows {
+				fmt.Printf("%d/%s -> %s\n", p.ContainerPort, p.Protocol, net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort)))
 			}
 			return nil
 		},

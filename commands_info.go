@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	goruntime "runtime"
 	"strings"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/sandbox-dev/sandbox/cgroups"
 	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/format"
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/network"
@@ -18,111 +21,184 @@ import (
 	"github.com/sandbox-dev/sandbox/userns"
 )
 
+// infoData is what `info` found: the text output, `--format json` and
+// templates (`{{.Store.Driver}}`) are all made from it.
+type infoData struct {
+	Version, GoOS, GoArch, Kernel string
+	UserNS                        infoUserNS
+	Store                         infoStore
+	Cgroups                       infoCgroups
+	Network                       infoNetwork
+	Security                      infoSecurity
+}
+
+type infoUserNS struct {
+	Available         bool
+	Refusal, Why, Fix string `json:",omitempty"` // when not available
+	Mode, Reason      string
+	UIDMap, GIDMap    string
+}
+
+type infoStore struct {
+	Driver, DriverReason  string // DriverReason: why that driver, or why unknown
+	FuseOverlayfs         string // its path, or why it is unavailable
+	FuseAvailable         bool
+	Root, Config, Runtime string
+}
+
+type infoCgroups struct {
+	Version     string
+	Own         string `json:",omitempty"`
+	Route       string // "delegated", "systemd" or "" (nowhere)
+	Where       string // where containers' cgroups go, in words
+	Fix         string `json:",omitempty"`
+	Controllers []string
+	Limits      []infoLimit
+}
+
+type infoLimit struct{ Limit, State string }
+
+type infoNetwork struct {
+	Default, DefaultFrom string
+	Helpers              []infoHelper
+	Slirp                string // the helper --net slirp uses, or why it cannot
+	SlirpAvailable       bool
+	PrivateNetwork       string `json:",omitempty"`
+}
+
+type infoHelper struct{ Name, Path string } // Path "": not installed
+
+type infoSecurity struct {
+	Seccomp, FakeRoot         string
+	NoNewPrivileges           bool
+	Keyring, Stdio, Processes string
+}
+
 func infoCommand() *command {
+	var spec string
 	return &command{
 		name:    "info",
-		usage:   "",
+		usage:   "[--format json|TEMPLATE]",
 		summary: "Show what sandbox found on this machine and which fallbacks apply.",
+		flags: func(fs *pflag.FlagSet) {
+			fs.StringVarP(&spec, "format", "f", "", `"json", or a Go template over the fields of --format json, like {{.Store.Driver}}`)
+		},
+		interspersed: true,
 		run: func(fs *pflag.FlagSet, args []string) error {
-			paths := config.DefaultPaths()
-			user, err := config.Load(paths.Config)
-			if err != nil {
-				return err
+			if len(args) != 0 {
+				return &usageError{lookup("info"), errors.New("info takes no arguments")}
 			}
-			var u unix.Utsname
-			unix.Uname(&u)
-			kernel := unix.ByteSliceToString(u.Release[:])
-			fmt.Printf("sandbox %s (%s/%s)\nkernel: %s\n", version, goruntime.GOOS, goruntime.GOARCH, kernel)
-			opts := userns.Options{}
-			if user.UserNS == "single" {
-				opts.Force = userns.ModeSingle
-			}
-			m, err := userns.Detect(opts)
-			if err != nil {
-				return err
-			}
-			fmt.Printf("user namespace:\n")
-			refusal := printUsernsAvailable()
-			fmt.Printf("  mode: %s\n  reason: %s\n  uid map: %v\n  gid map: %v\n", m.Mode, m.Reason, m.UIDs, m.GIDs)
-			root := paths.Data
-			if user.StorageRoot != "" {
-				root = user.StorageRoot
-			}
-			fmt.Printf("storage:\n")
-			st, err := image.Open(root, m, nil)
-			if err != nil {
-				return err
-			}
-			if user.StorageDriver != "" && user.StorageDriver != "auto" {
-				fmt.Printf("  driver: %s (set in %s)\n", user.StorageDriver, paths.Config)
-			} else if scratch, release, err := st.TempDir(); err != nil {
-				fmt.Printf("  driver: unknown (%v)\n", err)
-			} else {
-				driver, why, err := runtime.ProbeStorage(m, scratch)
-				release()
-				if err != nil && refusal != nil {
-					fmt.Printf("  driver: unknown: probing failed: %v (user namespaces are refused: see above)\n", err)
-				} else if err != nil {
-					fmt.Printf("  driver: unknown: probing failed: %v\n", err)
-				} else {
-					fmt.Printf("  driver: %s (%s)\n", driver, why)
+			var out *format.Template
+			if spec != "" && spec != format.JSON {
+				t, err := format.Parse(spec, infoData{})
+				if err != nil {
+					return &usageError{lookup("info"), err}
 				}
+				out = t
 			}
-			if p, err := fuseoverlay.FuseAvailable(); err == nil {
-				fmt.Printf("  fuse-overlayfs: %s\n", p)
-			} else {
-				fmt.Printf("  fuse-overlayfs: unavailable: %v\n", err)
+			d, err := gatherInfo()
+			if err != nil {
+				return err
 			}
-			fmt.Printf("  root: %s\n  config: %s\n  runtime: %s\n", root, paths.Config, paths.Runtime)
-			printCgroups(user)
-			printNetwork(user)
-			printSecurity(user, m)
+			switch {
+			case spec == format.JSON:
+				return printJSON(d)
+			case out != nil:
+				return out.Execute(os.Stdout, []infoData{*d}, nil)
+			}
+			printInfo(d)
 			return nil
 		},
 	}
 }
 
-// printUsernsAvailable is the user namespace section's first line: whether
-// a host setting refuses user namespaces and, if one does, which and the
-// fix (every container and most commands need one). It returns the refusal.
-func printUsernsAvailable() *userns.Refusal {
-	r := userns.CheckRefusal("")
-	if r == nil {
-		fmt.Printf("  available: yes (no host setting refuses them)\n")
-		return nil
+// gatherInfo looks at the machine, the user's config and the store.
+func gatherInfo() (*infoData, error) {
+	paths := config.DefaultPaths()
+	user, err := config.Load(paths.Config)
+	if err != nil {
+		return nil, err
 	}
-	fmt.Printf("  available: no: refused by %s (%s)\n  to fix: %s\n", r.Setting, r.Why, r.Fix)
-	return r
+	var u unix.Utsname
+	unix.Uname(&u)
+	d := &infoData{Version: version, GoOS: goruntime.GOOS, GoArch: goruntime.GOARCH, Kernel: unix.ByteSliceToString(u.Release[:])}
+	opts := userns.Options{}
+	if user.UserNS == "single" {
+		opts.Force = userns.ModeSingle
+	}
+	m, err := userns.Detect(opts)
+	if err != nil {
+		return nil, err
+	}
+	refusal := userns.CheckRefusal("")
+	d.UserNS = infoUserNS{Available: refusal == nil, Mode: string(m.Mode), Reason: m.Reason, UIDMap: fmt.Sprint(m.UIDs), GIDMap: fmt.Sprint(m.GIDs)}
+	if refusal != nil {
+		d.UserNS.Refusal, d.UserNS.Why, d.UserNS.Fix = refusal.Setting, refusal.Why, refusal.Fix
+	}
+	d.Store = storeInfo(paths, user, m, refusal != nil)
+	d.Cgroups = cgroupsInfo(user)
+	d.Network = networkInfo(user)
+	d.Security = securityInfo(user, m)
+	return d, nil
 }
 
-// printCgroups is info's cgroups section: the version, where containers'
-// cgroups go, the delegated controllers and which limits will work.
-func printCgroups(user config.User) {
+func storeInfo(paths config.Paths, user config.User, m userns.Mapping, refused bool) infoStore {
+	st := infoStore{Root: paths.Data, Config: paths.Config, Runtime: paths.Runtime}
+	if user.StorageRoot != "" {
+		st.Root = user.StorageRoot
+	}
+	if p, err := fuseoverlay.FuseAvailable(); err == nil {
+		st.FuseOverlayfs, st.FuseAvailable = p, true
+	} else {
+		st.FuseOverlayfs = err.Error()
+	}
+	if user.StorageDriver != "" && user.StorageDriver != "auto" {
+		st.Driver, st.DriverReason = user.StorageDriver, "set in "+paths.Config
+		return st
+	}
+	s, err := image.Open(st.Root, m, nil)
+	if err != nil {
+		st.Driver, st.DriverReason = "unknown", err.Error()
+		return st
+	}
+	scratch, release, err := s.TempDir()
+	if err != nil {
+		st.Driver, st.DriverReason = "unknown", err.Error()
+		return st
+	}
+	driver, why, err := runtime.ProbeStorage(m, scratch)
+	release()
+	switch {
+	case err != nil && refused:
+		st.Driver, st.DriverReason = "unknown", fmt.Sprintf("probing failed: %v (user namespaces are refused: see above)", err)
+	case err != nil:
+		st.Driver, st.DriverReason = "unknown", fmt.Sprintf("probing failed: %v", err)
+	default:
+		st.Driver, st.DriverReason = string(driver), why
+	}
+	return st
+}
+
+// cgroupsInfo: the version, where containers' cgroups go, the delegated
+// controllers and which limits will work.
+func cgroupsInfo(user config.User) infoCgroups {
 	sys := cgroups.Detect()
 	policy := user.Cgroups
 	if policy == "" {
 		policy = cgroups.PolicyRequired
 	}
-	fmt.Printf("cgroups:\n  version: %s\n", map[int]string{0: "none", 1: "v1 or hybrid", 2: "v2"}[sys.Version])
-	if sys.Own != "" {
-		fmt.Printf("  this process: %s\n", sys.Own)
+	c := infoCgroups{Version: map[int]string{0: "none", 1: "v1 or hybrid", 2: "v2"}[sys.Version], Own: sys.Own, Route: string(sys.Route), Controllers: sys.Controllers}
+	if c.Controllers == nil {
+		c.Controllers = []string{}
 	}
 	switch sys.Route {
 	case cgroups.RouteDelegated:
-		fmt.Printf("  containers go in: %s/sandbox-<id> (a subtree delegated to you)\n", sys.Base)
+		c.Where = sys.Base + "/sandbox-<id> (a subtree delegated to you)"
 	case cgroups.RouteSystemd:
-		fmt.Printf("  containers go in: a scope per limited container, from the systemd user manager\n")
+		c.Where = "a scope per limited container, from the systemd user manager"
 	default:
-		fmt.Printf("  containers go in: nowhere: %s\n", sys.Reason)
-		if sys.Fix != "" {
-			fmt.Printf("  to fix: %s\n", sys.Fix)
-		}
+		c.Where, c.Fix = "nowhere: "+sys.Reason, sys.Fix
 	}
-	delegated := strings.Join(sys.Controllers, " ")
-	if delegated == "" {
-		delegated = "none"
-	}
-	fmt.Printf("  delegated controllers: %s\n", delegated)
 	for _, l := range []struct{ what, ctrl string }{
 		{"memory, memory_swap", "memory"}, {"cpus", "cpu"}, {"pids", "pids"}, {"io", "io"},
 	} {
@@ -137,57 +213,119 @@ func printCgroups(user config.User) {
 		if policy == cgroups.PolicyOff {
 			state = "not enforced, with a warning (cgroups = \"off\")"
 		}
-		fmt.Printf("  %s limits: %s\n", l.what, state)
+		c.Limits = append(c.Limits, infoLimit{l.what, state})
 	}
+	return c
 }
 
-// printNetwork is info's network section: the default and what --net
-// slirp would use.
-// printSecurity says what seals a sandbox here, with config.toml's
+// networkInfo: the default and what --net slirp would use.
+func networkInfo(user config.User) infoNetwork {
+	n := infoNetwork{Default: "host", DefaultFrom: "built in"}
+	if user.Network != "" {
+		n.Default, n.DefaultFrom = user.Network, "config.toml"
+	}
+	for _, h := range []network.Helper{network.Pasta, network.Slirp4netns} {
+		_, path, err := network.Find(string(h), nil)
+		if err != nil {
+			path = ""
+		}
+		n.Helpers = append(n.Helpers, infoHelper{string(h), path})
+	}
+	if h, _, err := network.Find("slirp", nil); err != nil {
+		n.Slirp = err.Error()
+	} else {
+		n.Slirp, n.SlirpAvailable = string(h), true
+		n.PrivateNetwork = fmt.Sprintf("%s/%d, host's loopback at %s (%s), DNS forwarder %s",
+			network.ContainerIP, network.PrefixLen, network.HostLoopback, network.HostAlias, network.DNS)
+	}
+	return n
+}
+
+// securityInfo says what seals a sandbox here, with config.toml's
 // settings applied (docs/security.md).
-func printSecurity(user config.User, m userns.Mapping) {
+func securityInfo(user config.User, m userns.Mapping) infoSecurity {
 	sec := config.Merge(config.Defaults(), user.Defaults).Security
-	fmt.Printf("security:\n")
+	s := infoSecurity{NoNewPrivileges: sec.NoNewPrivileges,
+		Keyring:   "a new, empty session keyring for each sandbox",
+		Stdio:     "pipes relayed by sandbox (the sandbox's own pty with -t); never your terminal",
+		Processes: fmt.Sprintf("--pids-limit through the pids cgroup; otherwise at most %d per id in a sandbox (RLIMIT_NPROC, counted in its user namespace)", container.ProcessLimit),
+	}
 	switch sec.Seccomp {
 	case "default":
-		fmt.Printf("  seccomp: Docker's default profile (moby/profiles), on every process of every sandbox\n")
+		s.Seccomp = "Docker's default profile (moby/profiles), on every process of every sandbox"
 	case "unconfined":
-		fmt.Printf("  seccomp: none (seccomp = \"unconfined\" in %s)\n", config.DefaultPaths().Config)
+		s.Seccomp = fmt.Sprintf("none (seccomp = \"unconfined\" in %s)", config.DefaultPaths().Config)
 	default:
-		fmt.Printf("  seccomp: the profile %s (from config.toml)\n", sec.Seccomp)
+		s.Seccomp = fmt.Sprintf("the profile %s (from config.toml)", sec.Seccomp)
 	}
 	switch {
 	case container.FakeRoot(sec, m):
-		fmt.Printf("  fake root: on (single-id mode: chown and setuid-family calls succeed without effect; --security-opt fakeroot=false turns it off)\n")
+		s.FakeRoot = "on (single-id mode: chown and setuid-family calls succeed without effect; --security-opt fakeroot=false turns it off)"
 	case m.Mode != userns.ModeSingle:
-		fmt.Printf("  fake root: off (subordinate ids exist: chown and setuid are real)\n")
+		s.FakeRoot = "off (subordinate ids exist: chown and setuid are real)"
 	default:
-		fmt.Printf("  fake root: off (fakeroot = false in config.toml)\n")
+		s.FakeRoot = "off (fakeroot = false in config.toml)"
 	}
-	fmt.Printf("  no_new_privileges: %t\n", sec.NoNewPrivileges)
-	fmt.Printf("  keyring: a new, empty session keyring for each sandbox\n")
-	fmt.Printf("  stdio: pipes relayed by sandbox (the sandbox's own pty with -t); never your terminal\n")
-	fmt.Printf("  processes: --pids-limit through the pids cgroup; otherwise at most %d per id in a sandbox (RLIMIT_NPROC, counted in its user namespace)\n", container.ProcessLimit)
+	return s
 }
 
-func printNetwork(user config.User) {
-	def, from := "host", "built in"
-	if user.Network != "" {
-		def, from = user.Network, "config.toml"
+// printInfo is info's text.
+func printInfo(d *infoData) {
+	fmt.Printf("sandbox %s (%s/%s)\nkernel: %s\n", d.Version, d.GoOS, d.GoArch, d.Kernel)
+	u := d.UserNS
+	fmt.Printf("user namespace:\n")
+	if u.Available {
+		fmt.Printf("  available: yes (no host setting refuses them)\n")
+	} else {
+		fmt.Printf("  available: no: refused by %s (%s)\n  to fix: %s\n", u.Refusal, u.Why, u.Fix)
 	}
-	fmt.Printf("network:\n  default: %s (%s)\n", def, from)
-	for _, h := range []network.Helper{network.Pasta, network.Slirp4netns} {
-		if _, path, err := network.Find(string(h), nil); err != nil {
-			fmt.Printf("  %s: not installed\n", h)
+	fmt.Printf("  mode: %s\n  reason: %s\n  uid map: %s\n  gid map: %s\n", u.Mode, u.Reason, u.UIDMap, u.GIDMap)
+	st := d.Store
+	fmt.Printf("storage:\n")
+	switch {
+	case st.Driver == "unknown":
+		fmt.Printf("  driver: unknown: %s\n", st.DriverReason)
+	default:
+		fmt.Printf("  driver: %s (%s)\n", st.Driver, st.DriverReason)
+	}
+	if st.FuseAvailable {
+		fmt.Printf("  fuse-overlayfs: %s\n", st.FuseOverlayfs)
+	} else {
+		fmt.Printf("  fuse-overlayfs: unavailable: %s\n", st.FuseOverlayfs)
+	}
+	fmt.Printf("  root: %s\n  config: %s\n  runtime: %s\n", st.Root, st.Config, st.Runtime)
+	c := d.Cgroups
+	fmt.Printf("cgroups:\n  version: %s\n", c.Version)
+	if c.Own != "" {
+		fmt.Printf("  this process: %s\n", c.Own)
+	}
+	fmt.Printf("  containers go in: %s\n", c.Where)
+	if c.Fix != "" {
+		fmt.Printf("  to fix: %s\n", c.Fix)
+	}
+	delegated := strings.Join(c.Controllers, " ")
+	if delegated == "" {
+		delegated = "none"
+	}
+	fmt.Printf("  delegated controllers: %s\n", delegated)
+	for _, l := range c.Limits {
+		fmt.Printf("  %s limits: %s\n", l.Limit, l.State)
+	}
+	n := d.Network
+	fmt.Printf("network:\n  default: %s (%s)\n", n.Default, n.DefaultFrom)
+	for _, h := range n.Helpers {
+		if h.Path == "" {
+			fmt.Printf("  %s: not installed\n", h.Name)
 		} else {
-			fmt.Printf("  %s: %s\n", h, path)
+			fmt.Printf("  %s: %s\n", h.Name, h.Path)
 		}
 	}
-	if h, _, err := network.Find("slirp", nil); err != nil {
-		fmt.Printf("  --net slirp: unavailable: %v\n", err)
+	if n.SlirpAvailable {
+		fmt.Printf("  --net slirp: uses %s\n  private network: %s\n", n.Slirp, n.PrivateNetwork)
 	} else {
-		fmt.Printf("  --net slirp: uses %s\n", h)
-		fmt.Printf("  private network: %s/%d, host's loopback at %s (%s), DNS forwarder %s\n",
-			network.ContainerIP, network.PrefixLen, network.HostLoopback, network.HostAlias, network.DNS)
+		fmt.Printf("  --net slirp: unavailable: %s\n", n.Slirp)
 	}
+	s := d.Security
+	fmt.Printf("security:\n  seccomp: %s\n  fake root: %s\n  no_new_privileges: %t\n  keyring: %s\n  stdio: %s\n  processes: %s\n",
+		s.Seccomp, s.FakeRoot, s.NoNewPrivileges, s.Keyring, s.Stdio, s.Processes)
 }

@@ -167,3 +167,14 @@ const dfTable = `table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Sh
 
 // timeLayout is how CreatedAt columns print a time, as Docker's do.
 const timeLayout = "2006-01-02 15:04:05 -0700 MST"
+
+// portRow is a line of `port`: a published port, with Podman's field
+// names (inspect's PortBindings say HostIp and HostPort too).
+type portRow struct {
+	ContainerPort int
+	Protocol      string
+	HostIP        string
+	HostPort      int
+}
+
+var portColumns = format.Columns{"ContainerPort": "CONTAINER PORT", "Protocol": "PROTOCOL", "HostIP": "HOST IP", "HostPort": "HOST PORT"}

@@ -44,6 +44,16 @@ func TestFormatTemplates(t *testing.T) {
 		}
 		r = s.must(t, "inspect", "-f", "{{.State.Status}} {{.Name}}", "fmt1")
 		wantStdout(t, r, "running fmt1\n")
+		r = s.must(t, "info", "--format", "{{.UserNS.Mode}} {{len .Cgroups.Limits}}")
+		wantStdout(t, r, u.mode+" 4\n")
+		r = s.do(t, "info", "--format", "{{.Driver}}")
+		wantCode(t, r, 125)
+		wantStderrContains(t, r, "Store, UserNS")
+		r = s.must(t, "info", "--format", "json")
+		var info struct{ Store struct{ Root string } }
+		if err := json.Unmarshal([]byte(r.stdout), &info); err != nil || info.Store.Root != s.root {
+			t.Errorf("info --format json: Store.Root = %q (%v), want %q", info.Store.Root, err, s.root)
+		}
 		r = s.must(t, "history", "--format", "{{.ID}} {{.CreatedBy}}", "bb")
 		if f := strings.Fields(r.stdout); len(f) < 2 || len(f[0]) != 12 || f[1] != "sandbox" {
 			t.Errorf("history --format '{{.ID}} {{.CreatedBy}}':\n%s", r)

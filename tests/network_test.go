@@ -191,6 +191,8 @@ func TestNetworkPublishTCP(t *testing.T) {
 
 		wantStdout(t, s.must(t, "port", "web"), fmt.Sprintf("8000/tcp -> 127.0.0.1:%d\n", port))
 		wantStdout(t, s.must(t, "port", "web", "8000/tcp"), fmt.Sprintf("127.0.0.1:%d\n", port))
+		wantStdout(t, s.must(t, "port", "--format", "{{.HostIP}} {{.HostPort}} {{.ContainerPort}}/{{.Protocol}}", "web"), fmt.Sprintf("127.0.0.1 %d 8000/tcp\n", port))
+		wantStdout(t, s.must(t, "port", "--format", "json", "web", "8000"), fmt.Sprintf("[\n    {\n        \"ContainerPort\": 8000,\n        \"Protocol\": \"tcp\",\n        \"HostIP\": \"127.0.0.1\",\n        \"HostPort\": %d\n    }\n]\n", port))
 		if row, ok := s.psRow(t, "web"); !ok || row.ports != fmt.Sprintf("127.0.0.1:%d->8000/tcp", port) {
 			t.Errorf("ps PORTS of web = %q, want 127.0.0.1:%d->8000/tcp", row.ports, port)
 		}
