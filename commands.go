@@ -90,6 +90,7 @@ func versionCommand() *command {
 	return &command{
 		name:    "version",
 		summary: "Print the version.",
+		args:    exactly(0, "takes no arguments"),
 		run: func(fs *pflag.FlagSet, args []string) error {
 			fmt.Printf("sandbox version %s %s/%s %s\n", version, goruntime.GOOS, goruntime.GOARCH, goruntime.Version())
 			return nil

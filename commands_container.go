@@ -56,10 +56,8 @@ func startCommand() *command {
 			fs.BoolVarP(&interactive, "interactive", "i", false, "with -a: pass standard input")
 		},
 		interspersed: true,
+		args:         atLeast(1, "needs a CONTAINER"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) == 0 {
-				return &usageError{lookup("start"), errors.New("start needs a CONTAINER")}
-			}
 			if attach && len(args) > 1 {
 				return &usageError{lookup("start"), errors.New("start -a takes one CONTAINER")}
 			}
@@ -218,10 +216,8 @@ func renameCommand() *command {
 		usage:        "CONTAINER NEW-NAME",
 		summary:      "Rename a container.",
 		interspersed: true,
+		args:         exactly(2, "needs a CONTAINER and a NEW-NAME"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) != 2 {
-				return &usageError{lookup("rename"), errors.New("rename needs a CONTAINER and a NEW-NAME")}
-			}
 			s, err := openSetup()
 			if err != nil {
 				return err
@@ -244,10 +240,8 @@ func logsCommand() *command {
 			fs.BoolVarP(&o.Timestamps, "timestamps", "t", false, "prefix each line with its time")
 		},
 		interspersed: true,
+		args:         exactly(1, "needs one CONTAINER"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) != 1 {
-				return &usageError{lookup("logs"), errors.New("logs needs one CONTAINER")}
-			}
 			o.Tail = -1
 			if tail != "all" {
 				if _, err := fmt.Sscanf(tail, "%d", &o.Tail); err != nil || o.Tail < 0 {
@@ -278,10 +272,8 @@ func execCommand() *command {
 			fs.StringVarP(&workdir, "workdir", "w", "", "working directory")
 			fs.StringVarP(&user, "user", "u", "", "user to run as")
 		},
+		args: atLeast(2, "needs a CONTAINER and a COMMAND"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) < 2 {
-				return &usageError{lookup("exec"), errors.New("exec needs a CONTAINER and a COMMAND")}
-			}
 			s, err := openSetup()
 			if err != nil {
 				return err
@@ -315,6 +307,7 @@ func psCommand() *command {
 			fs.StringArrayVarP(&filters, "filter", "f", nil, "status=created|running|exited, name=SUBSTRING, id=PREFIX, ancestor=IMAGE")
 		},
 		interspersed: true,
+		args:         exactly(0, "takes no arguments"),
 		run: func(fs *pflag.FlagSet, args []string) error {
 			out, err := listFormat(spec, psTable, psRow{}, "ps")
 			if err != nil {
@@ -366,10 +359,8 @@ func containerPruneCommand() *command {
 		usage:        "",
 		summary:      "Remove every container that is not running.",
 		interspersed: true,
+		args:         exactly(0, "takes no arguments"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) != 0 {
-				return &usageError{nounOnly["container prune"], errors.New("prune takes no arguments")}
-			}
 			s, err := openSetup()
 			if err != nil {
 				return err
@@ -406,10 +397,8 @@ func portCommand() *command {
 			fs.StringVar(&spec, "format", "", `"json" for a JSON array, or a Go template: ContainerPort, Protocol, HostIP, HostPort`)
 		},
 		interspersed: true,
+		args:         between(1, 2, "needs a CONTAINER, and optionally one of its ports"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) < 1 || len(args) > 2 {
-				return &usageError{lookup("port"), errors.New("port needs a CONTAINER, and optionally one of its ports")}
-			}
 			var out *format.Template
 			if spec != "" {
 				var err error

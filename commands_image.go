@@ -29,6 +29,7 @@ func imagesCommand() *command {
 			fs.StringVar(&spec, "format", "", `"json" for a JSON array, or a Go template ("table {{.Repository}}\t{{.ID}}"): Repository, Tag, Digest, ID, CreatedSince, CreatedAt, Size`)
 		},
 		interspersed: true,
+		args:         exactly(0, "takes no arguments"),
 		run: func(fs *pflag.FlagSet, args []string) error {
 			table := imagesTable
 			if digests {
@@ -83,10 +84,8 @@ func inspectCommand() *command {
 			fs.StringVarP(&spec, "format", "f", "", `a Go template applied to each ("{{.State.Status}}", "{{json .Config}}"); default: a JSON array`)
 		},
 		interspersed: true,
+		args:         atLeast(1, "needs an IMAGE"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) == 0 {
-				return &usageError{lookup("inspect"), errors.New("inspect needs an IMAGE")}
-			}
 			s, err := openSetup()
 			if err != nil {
 				return err
@@ -137,10 +136,8 @@ func historyCommand() *command {
 			fs.StringVar(&spec, "format", "", `"json" for a JSON array, or a Go template: ID, CreatedSince, CreatedAt, CreatedBy, Size, Comment`)
 		},
 		interspersed: true,
+		args:         exactly(1, "needs one IMAGE"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) != 1 {
-				return &usageError{lookup("history"), errors.New("history needs one IMAGE")}
-			}
 			table := historyTable
 			if quiet {
 				table = "{{.ID}}"
@@ -171,10 +168,8 @@ func tagCommand() *command {
 		usage:        "IMAGE NAME[:TAG]",
 		summary:      "Give an image another name.",
 		interspersed: true,
+		args:         exactly(2, "needs an IMAGE and a NAME"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) != 2 {
-				return &usageError{lookup("tag"), errors.New("tag needs an IMAGE and a NAME")}
-			}
 			s, err := openSetup()
 			if err != nil {
 				return err
@@ -194,10 +189,8 @@ func rmiCommand() *command {
 			fs.BoolVarP(&force, "force", "f", false, "untag an image even when containers use it")
 		},
 		interspersed: true,
+		args:         atLeast(1, "needs an IMAGE"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) == 0 {
-				return &usageError{lookup("rmi"), errors.New("rmi needs an IMAGE")}
-			}
 			s, err := openSetup()
 			if err != nil {
 				return err
@@ -236,10 +229,8 @@ func imagePruneCommand() *command {
 		summary:      "Remove dangling images (-a: every image no container uses) and the layers only they used.",
 		flags:        func(fs *pflag.FlagSet) { fs.BoolVarP(&all, "all", "a", false, "prune every image no container uses") },
 		interspersed: true,
+		args:         exactly(0, "takes no arguments"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) != 0 {
-				return &usageError{nounOnly["image prune"], errors.New("prune takes no arguments")}
-			}
 			s, err := openSetup()
 			if err != nil {
 				return err
@@ -269,10 +260,8 @@ func saveCommand() *command {
 			fs.StringVar(&format, "format", image.DockerArchive, "docker-archive or oci-archive")
 		},
 		interspersed: true,
+		args:         atLeast(1, "needs an IMAGE"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) == 0 {
-				return &usageError{lookup("save"), errors.New("save needs an IMAGE")}
-			}
 			if output == "" && isTerminal(os.Stdout) {
 				return &usageError{lookup("save"), errors.New("refusing to write an archive to a terminal: give -o FILE or redirect")}
 			}
@@ -316,10 +305,8 @@ func pushCommand() *command {
 			fs.BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
 		},
 		interspersed: true,
+		args:         between(1, 2, "needs an IMAGE and optionally a DESTINATION"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) < 1 || len(args) > 2 {
-				return &usageError{lookup("push"), errors.New("push needs an IMAGE and optionally a DESTINATION")}
-			}
 			dest := ""
 			if len(args) == 2 {
 				dest = args[1]
@@ -352,10 +339,8 @@ func commitCommand() *command {
 			fs.StringVarP(&o.Author, "author", "a", "", "the author")
 		},
 		interspersed: true,
+		args:         between(1, 2, "needs a CONTAINER and optionally a NAME"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) < 1 || len(args) > 2 {
-				return &usageError{lookup("commit"), errors.New("commit needs a CONTAINER and optionally a NAME")}
-			}
 			if len(args) == 2 {
 				o.Ref = args[1]
 			}
@@ -414,10 +399,8 @@ func importCommand() *command {
 		summary:      "Make a one-layer image from a root filesystem tarball or directory.",
 		flags:        func(fs *pflag.FlagSet) { fs.BoolVarP(&quiet, "quiet", "q", false, "print only the image ID") },
 		interspersed: true,
+		args:         exactly(2, "needs a source and a name"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) != 2 {
-				return &usageError{lookup("import"), errors.New("import needs a source and a name")}
-			}
 			s, err := openSetup()
 			if err != nil {
 				return err
@@ -444,10 +427,8 @@ func pullCommand() *command {
 			fs.BoolVarP(&quiet, "quiet", "q", false, "print only the image ID")
 		},
 		interspersed: true,
+		args:         exactly(1, "needs one IMAGE"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) != 1 {
-				return &usageError{lookup("pull"), errors.New("pull needs one IMAGE")}
-			}
 			s, err := openSetup()
 			if err != nil {
 				return err

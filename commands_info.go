@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	goruntime "runtime"
@@ -84,10 +83,8 @@ func infoCommand() *command {
 			fs.StringVarP(&spec, "format", "f", "", `"json", or a Go template over the fields of --format json, like {{.Store.Driver}}`)
 		},
 		interspersed: true,
+		args:         exactly(0, "takes no arguments"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) != 0 {
-				return &usageError{lookup("info"), errors.New("info takes no arguments")}
-			}
 			var out *format.Template
 			if spec != "" && spec != format.JSON {
 				t, err := format.Parse(spec, infoData{})

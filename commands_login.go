@@ -30,10 +30,8 @@ func loginCommand() *command {
 			fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input")
 		},
 		interspersed: true,
+		args:         exactly(1, "needs one REGISTRY (HOST[:PORT])"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) != 1 {
-				return &usageError{lookup("login"), errors.New("login needs one REGISTRY (HOST[:PORT])")}
-			}
 			if passwordStdin && password != "" {
 				return &usageError{lookup("login"), errors.New("--password and --password-stdin: give one")}
 			}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -23,10 +22,8 @@ func systemDfCommand() *command {
 			fs.StringVar(&spec, "format", "", `"json" for a JSON array, or a Go template: Type, TotalCount, Active, Size, Shared`)
 		},
 		interspersed: true,
+		args:         exactly(0, "takes no arguments"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) != 0 {
-				return &usageError{nounOnly["system df"], errors.New("system df takes no arguments")}
-			}
 			out, err := listFormat(spec, dfTable, dfRow{}, "system df")
 			if err != nil {
 				return err
@@ -77,10 +74,8 @@ func systemCheckCommand() *command {
 			fs.BoolVar(&repair, "repair", false, "remove what is damaged and what depends on it (never what a running container uses)")
 		},
 		interspersed: true,
+		args:         exactly(0, "takes no arguments"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) != 0 {
-				return &usageError{nounOnly["system check"], errors.New("system check takes no arguments")}
-			}
 			s, err := openSetup()
 			if err != nil {
 				return err
@@ -120,10 +115,8 @@ func systemResetCommand() *command {
 			fs.BoolVarP(&force, "force", "f", false, "do not ask for confirmation")
 		},
 		interspersed: true,
+		args:         exactly(0, "takes no arguments"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) != 0 {
-				return &usageError{nounOnly["system reset"], errors.New("system reset takes no arguments")}
-			}
 			s, err := openSetup()
 			if err != nil {
 				return err

@@ -43,10 +43,8 @@ func upCommand() *command {
 			fs.String("name", "", "the container's name (default: the file's name key, or its base name)")
 			fs.MarkHidden("config") // the file is the argument
 		},
+		args: exactly(1, "needs one launch FILE (see docs/config.md)"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) != 1 {
-				return &usageError{lookup("up"), errors.New("up needs one launch FILE (see docs/config.md)")}
-			}
 			if fs.Changed("config") {
 				return &usageError{lookup("up"), errors.New("give the launch file as the argument, not with --config")}
 			}
@@ -78,10 +76,8 @@ func downCommand() *command {
 		summary:      "Stop and remove the container a launch file's `up` started.",
 		flags:        func(fs *pflag.FlagSet) { stopTimeoutFlag(fs, &timeout) },
 		interspersed: true,
+		args:         exactly(1, "needs the launch FILE given to up"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			if len(args) != 1 {
-				return &usageError{lookup("down"), errors.New("down needs the launch FILE given to up")}
-			}
 			s, err := openSetup()
 			if err != nil {
 				return err

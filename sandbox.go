@@ -33,6 +33,29 @@ type command struct {
 	// interspersed lets flags follow arguments; off for commands whose
 	// arguments after the image are the payload's own.
 	interspersed bool
+	// args, when set, is how many arguments run may be given; a count
+	// outside it is a usage error saying what the command needs.
+	args *argRange
+}
+
+// argRange is how many arguments a command takes (max < 0: no limit),
+// and the words a wrong count gets ("needs one IMAGE").
+type argRange struct {
+	min, max int
+	want     string
+}
+
+func exactly(n int, want string) *argRange    { return &argRange{n, n, want} }
+func atLeast(n int, want string) *argRange    { return &argRange{n, -1, want} }
+func between(a, b int, want string) *argRange { return &argRange{a, b, want} }
+
+// check is the usage error for a wrong count, naming the command as it
+// was called (path: "sandbox system check").
+func (r *argRange) check(c *command, path string, args []string) error {
+	if len(args) >= r.min && (r.max < 0 || len(args) <= r.max) {
+		return nil
+	}
+	return &usageError{c, fmt.Errorf("%s %s", strings.TrimPrefix(path, "sandbox "), r.want)}
 }
 
 var commands []*command
@@ -168,7 +191,14 @@ func rootCommand(args []string) *cobra.Command {
 			Use:   use,
 			Short: c.summary,
 			Args:  cobra.ArbitraryArgs,
-			RunE:  func(cmd *cobra.Command, args []string) error { return c.run(cmd.Flags(), args) },
+			RunE: func(cmd *cobra.Command, args []string) error {
+				if c.args != nil {
+					if err := c.args.check(c, cmd.CommandPath(), args); err != nil {
+						return err
+					}
+				}
+				return c.run(cmd.Flags(), args)
+			},
 		}
 		of[cc] = c
 		return cc
