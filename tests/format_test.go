@@ -168,6 +168,9 @@ func TestFormatMatchesPodman(t *testing.T) {
 				t.Fatalf("sandbox %v:\n%s", st, r)
 			}
 		}
+		// Ages in words ("Less than a second", "1 second", "N seconds")
+		// are compared once both are past two seconds.
+		time.Sleep(2 * time.Second)
 		digits := regexp.MustCompile(`[0-9a-f]{12}|[0-9]+`)
 		norm := func(out string) string {
 			out = strings.ReplaceAll(out, "localhost/", "")
