@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -24,7 +25,7 @@ func imagesCommand() *command {
 		summary: "List images.",
 		flags: func(fs *pflag.FlagSet) {
 			fs.BoolVarP(&quiet, "quiet", "q", false, "print only image IDs")
-			fs.BoolVarP(&all, "all", "a", false, "list every image (sandbox keeps no intermediate images, so the same list)")
+			fs.BoolVarP(&all, "all", "a", false, "list intermediate images too (the unnamed steps of builds)")
 			fs.BoolVar(&digests, "digests", false, "show the manifest digest")
 			fs.StringVar(&spec, "format", "", `"json" for a JSON array, or a Go template ("table {{.Repository}}\t{{.ID}}"): Repository, Tag, Digest, ID, CreatedSince, CreatedAt, Size`)
 		},
@@ -46,6 +47,9 @@ func imagesCommand() *command {
 			list, err := s.store.List()
 			if err != nil {
 				return err
+			}
+			if !all {
+				list = slices.DeleteFunc(list, func(r image.Summary) bool { return r.Intermediate })
 			}
 			switch {
 			case quiet:

@@ -121,6 +121,7 @@ func init() {
 		tagCommand(),
 		rmiCommand(),
 		commitCommand(),
+		buildCommand(),
 		infoCommand(),
 		versionCommand(),
 	}

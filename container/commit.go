@@ -5,7 +5,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/image/layer"
@@ -33,27 +35,41 @@ func Commit(s *image.Store, ref string, o image.CommitOptions) (*image.Image, er
 	if base.Host {
 		return nil, fmt.Errorf("container %s runs the host image, whose files are this machine's own: it cannot be committed", c.Name)
 	}
-	dir := Dir(s, c.ID)
-	_, err = os.Stat(filepath.Join(dir, "work", "vfs-complete"))
-	o.Squash = err == nil
 	if o.CreatedBy == "" {
 		o.CreatedBy = "sandbox commit " + c.Name
 	}
-	skip := append([]string{}, mountPoints...)
-	for _, v := range c.Config.Volumes {
-		skip = append(skip, strings.TrimPrefix(filepath.Clean(v.Target), "/"))
-	}
-	// The writable layer may hold files of subordinate ids the user cannot
-	// read: pack it inside the user namespace, streaming into the store.
-	pr, pw := io.Pipe()
-	go func() {
-		args := append([]string{filepath.Join(dir, "upper")}, skip...)
-		pw.CloseWithError(runtime.RunTaskIO(s.Mapping, layer.PackTask, args, nil, pw))
-	}()
+	pr, squash := Layer(s, c, nil)
+	o.Squash = squash
 	defer pr.Close()
 	img, err := s.Commit(base, pr, o)
 	if err != nil {
 		return nil, fmt.Errorf("committing container %s: %w", c.Name, err)
 	}
 	return img, nil
+}
+
+// Layer streams c's writable layer as a layer tar (OCI whiteouts, owners
+// as the container sees them, sandbox's own empty mount points left out),
+// packed inside the user namespace: it may hold files of subordinate ids
+// the user cannot read. whole is set for a vfs container, whose writable
+// layer is a copy of its whole root. mtime, when set, is every entry's
+// modification time (a reproducible build).
+func Layer(s *image.Store, c *Container, mtime *time.Time) (r io.ReadCloser, whole bool) {
+	dir := Dir(s, c.ID)
+	_, err := os.Stat(filepath.Join(dir, "work", "vfs-complete"))
+	whole = err == nil
+	skip := append([]string{}, mountPoints...)
+	for _, v := range c.Config.Volumes {
+		skip = append(skip, strings.TrimPrefix(filepath.Clean(v.Target), "/"))
+	}
+	var args []string
+	if mtime != nil {
+		args = append(args, layer.MtimeArg+strconv.FormatInt(mtime.Unix(), 10))
+	}
+	args = append(append(args, filepath.Join(dir, "upper")), skip...)
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(runtime.RunTaskIO(s.Mapping, layer.PackTask, args, nil, pw))
+	}()
+	return pr, whole
 }

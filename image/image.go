@@ -89,6 +89,9 @@ type Summary struct {
 	Digest          string // the manifest's
 	Created         time.Time
 	Size            int64
+	// Intermediate is an unnamed build step another image was built on:
+	// `images` shows it only with -a, as Docker and Podman do.
+	Intermediate bool
 }
 
 // List returns one row per name of each image, and one row for an image
@@ -109,9 +112,13 @@ func (s *Store) List() ([]Summary, error) {
 		name, tag := SplitRef(ref)
 		out = append(out, Summary{Repository: name, Tag: tag, ID: id, Digest: rec.Manifest, Created: rec.Created, Size: rec.Size})
 	}
+	parents := map[string]bool{}
+	for _, rec := range idx.Images {
+		parents[rec.Parent] = true
+	}
 	for id, rec := range idx.Images {
 		if !named[id] {
-			out = append(out, Summary{Repository: "<none>", Tag: "<none>", ID: id, Digest: rec.Manifest, Created: rec.Created, Size: rec.Size})
+			out = append(out, Summary{Repository: "<none>", Tag: "<none>", ID: id, Digest: rec.Manifest, Created: rec.Created, Size: rec.Size, Intermediate: parents[id]})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -51,6 +51,9 @@ type Record struct {
 	Layers   []string  `json:"layers"`   // diff IDs, bottom first
 	Created  time.Time `json:"created"`
 	Size     int64     `json:"size"` // unpacked bytes of all layers
+	// Parent is the image a build step made this one from; an unnamed
+	// image that is another's parent is a build's intermediate step.
+	Parent string `json:"parent,omitempty"`
 }
 
 // index is images.json: references and image records.

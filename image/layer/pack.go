@@ -50,6 +50,9 @@ type PackOptions struct {
 	// Skip leaves out the file at rel (a slash-separated path), and what
 	// is below it when it is a directory.
 	Skip func(rel string, fi os.FileInfo) bool
+	// Mtime, when set, is every entry's modification time: a build with
+	// --timestamp makes the same layer wherever and whenever it runs.
+	Mtime *time.Time
 }
 
 // PackDirWith is PackDir with options.
@@ -68,6 +71,11 @@ func PackDirWith(dir string, w io.Writer, opts PackOptions) error {
 	if ids != nil {
 		for _, e := range p.entries {
 			e.hdr.Uid, e.hdr.Gid = ids(e.hdr.Uid, e.hdr.Gid)
+		}
+	}
+	if opts.Mtime != nil {
+		for _, e := range p.entries {
+			e.hdr.ModTime = *opts.Mtime
 		}
 	}
 	// Lexical order of the names as written puts every directory before its

@@ -10,7 +10,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 
@@ -35,7 +37,20 @@ func init() {
 // sandbox itself made, such as etc/hosts).
 const PackTask = "pack"
 
+// MtimeArg, as the pack task's first argument with seconds since the epoch
+// after it, sets every entry's mtime (PackOptions.Mtime).
+const MtimeArg = "--mtime="
+
 func packTask(args []string, _ io.Reader) error {
+	var opts PackOptions
+	if len(args) > 0 && strings.HasPrefix(args[0], MtimeArg) {
+		sec, err := strconv.ParseInt(strings.TrimPrefix(args[0], MtimeArg), 10, 64)
+		if err != nil {
+			return fmt.Errorf("pack: %q: %w", args[0], err)
+		}
+		t := time.Unix(sec, 0).UTC()
+		opts.Mtime, args = &t, args[1:]
+	}
 	if len(args) < 1 {
 		return errors.New("pack: want a directory")
 	}
@@ -57,7 +72,8 @@ func packTask(args []string, _ io.Reader) error {
 		return false
 	}
 	w := bufio.NewWriterSize(os.Stdout, 256<<10)
-	if err := PackDirWith(args[0], w, PackOptions{Skip: skip}); err != nil {
+	opts.Skip = skip
+	if err := PackDirWith(args[0], w, opts); err != nil {
 		return err
 	}
 	return w.Flush()
