@@ -71,7 +71,9 @@ type contextSource struct {
 	ignore *patternmatcher.PatternMatcher
 }
 
-func (c *contextSource) path(rel string) string { return filepath.Join(c.root, filepath.FromSlash(rel)) }
+func (c *contextSource) path(rel string) string {
+	return filepath.Join(c.root, filepath.FromSlash(rel))
+}
 
 func (c *contextSource) ignored(rel string) bool {
 	if c.ignore == nil || rel == "." || rel == "" {
@@ -103,8 +105,8 @@ func (c *contextSource) readDir(rel string) ([]string, error) {
 }
 
 func (c *contextSource) open(rel string) (io.ReadCloser, error) { return os.Open(c.path(rel)) }
-func (c *contextSource) readlink(rel string) (string, error)  { return os.Readlink(c.path(rel)) }
-func (c *contextSource) owner(fs.FileInfo) (int, int)          { return 0, 0 }
+func (c *contextSource) readlink(rel string) (string, error)    { return os.Readlink(c.path(rel)) }
+func (c *contextSource) owner(fs.FileInfo) (int, int)           { return 0, 0 }
 
 // layered is an image's files as its containers see them: its layer
 // directories, the top one first, with overlay whiteouts hiding what is
