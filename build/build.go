@@ -86,7 +86,10 @@ type builder struct {
 	results map[int]*stageResult
 	stages  []instructions.Stage
 	created time.Time
-	noted   bool
+	// fileTime is the Containerfile's mtime: the time of what a step
+	// writes that has none of its own (heredoc files, made directories).
+	fileTime time.Time
+	noted    bool
 }
 
 // stageResult is a built stage: its image (nil for an empty scratch).
@@ -113,6 +116,9 @@ func Build(s *image.Store, o Options) (*image.Image, error) {
 	data, err := os.ReadFile(b.file)
 	if err != nil {
 		return nil, fmt.Errorf("reading %q: %w", b.file, err)
+	}
+	if fi, err := os.Stat(b.file); err == nil {
+		b.fileTime = fi.ModTime()
 	}
 	res, err := parser.Parse(bytes.NewReader(data))
 	if err != nil {

@@ -458,7 +458,9 @@ func (b *builder) copy(st *state, cmd instructions.Command, sd instructions.Sour
 		}
 	}
 	if c.dirTime.IsZero() {
-		c.dirTime = b.created
+		// No file to take a time from (a heredoc, a URL): the
+		// Containerfile's own, so that the same step makes the same layer.
+		c.dirTime = b.fileTime
 	}
 	for _, m := range matches {
 		switch {
@@ -505,7 +507,7 @@ func (b *builder) copy(st *state, cmd instructions.Command, sd instructions.Sour
 		if err := c.ensureDir(path.Dir(target)); err != nil {
 			return err
 		}
-		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: target, Mode: 0o644, Size: int64(len(sc.Data)), ModTime: c.time(b.created)}
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: target, Mode: 0o644, Size: int64(len(sc.Data)), ModTime: c.time(b.fileTime)}
 		if c.uid != nil {
 			hdr.Uid, hdr.Gid = *c.uid, *c.gid
 		}
@@ -520,7 +522,7 @@ func (b *builder) copy(st *state, cmd instructions.Command, sd instructions.Sour
 		}
 	}
 	for _, u := range urls {
-		if err := c.download(u, resolved, destDir, b.created); err != nil {
+		if err := c.download(u, resolved, destDir, b.fileTime); err != nil {
 			return fmt.Errorf("ADD %s: %w", u, err)
 		}
 	}

@@ -1,0 +1,286 @@
+package tests
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// buildContext writes a build context: files maps a relative path to its
+// content. It returns the directory.
+func (u *user) buildContext(t *testing.T, name string, files map[string]string) string {
+	t.Helper()
+	dir := u.mustMkdir(t, filepath.Join(u.home, "ctx-"+name))
+	for rel, content := range files {
+		p := filepath.Join(dir, rel)
+		u.mustMkdir(t, filepath.Dir(p))
+		u.mustWrite(t, p, content, 0o644)
+	}
+	return dir
+}
+
+// lastLine is a command's last line of output: build's image ID.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// serveFile serves one file over HTTP on loopback, for ADD of a URL.
+func serveFile(t *testing.T, name, body string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/"+name {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT")
+		fmt.Fprint(w, body)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + l.Addr().String() + "/" + name
+}
+
+// gzipTar is a gzipped tar of entries.
+func gzipTar(t *testing.T, entries []tarEntry) string {
+	t.Helper()
+	var b strings.Builder
+	zw := gzip.NewWriter(&b)
+	zw.Write(tarBytes(t, entries))
+	zw.Close()
+	return b.String()
+}
+
+const buildFile = `# a comment
+ARG BASE=bb
+FROM ${BASE} AS builder
+RUN echo built > /built.txt
+
+FROM bb
+ARG WHO=nobody
+ARG RUNAS=1000
+ENV GREETING="hello" \
+    OTHER=2
+LABEL org.example.kind=test
+EXPOSE 8080 53/udp
+VOLUME /data
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s CMD true
+ONBUILD RUN echo child
+WORKDIR /app
+COPY --from=builder /built.txt ./
+COPY *.txt sub/
+COPY --chown=1000:1000 --chmod=640 owned.conf /etc/owned.conf
+COPY tree /app/tree
+ADD archive.tar.gz /unpacked/
+ADD {{URL}} /downloaded/
+SHELL ["/bin/sh", "-ec"]
+RUN echo "$GREETING $WHO" > /app/greeting
+RUN <<EOF
+echo from a heredoc > /app/heredoc
+EOF
+USER ${RUNAS}
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /app/greeting /app/built.txt"]
+`
+
+// TestBuild builds a two-stage Containerfile on busybox that uses every
+// instruction the issue lists and checks what the image holds, its
+// config, the cache, --target, --timestamp, a syntax error and a failing
+// RUN, as both users.
+func TestBuild(t *testing.T) {
+	reg := startRegistry(t)
+	url := serveFile(t, "remote.txt", "from the web\n")
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "build")
+		ctx := u.buildContext(t, "build", map[string]string{
+			"Containerfile":  strings.ReplaceAll(buildFile, "{{URL}}", url),
+			"a.txt":          "a\n",
+			"b.txt":          "b\n",
+			"secret.txt":     "must not be copied\n",
+			"owned.conf":     "owned\n",
+			"tree/one":       "1\n",
+			"tree/deep/two":  "2\n",
+			".dockerignore":  "secret.txt\n",
+			"archive.tar.gz": gzipTar(t, []tarEntry{dirEntry("pkg/", 0o755), fileEntry("pkg/inside", "unpacked\n", 0o644)}),
+		})
+		// Single-id mode has no uid 1000 to run as, nor to own files.
+		runAs, owner := "1000", "1000:1000"
+		if u.mode == "single" {
+			runAs, owner = "0", "0:0"
+		}
+		args := []string{"--build-arg", "WHO=tester", "--build-arg", "RUNAS=" + runAs}
+		r := s.must(t, append(append([]string{"build", "-t", "built"}, args...), ctx)...)
+		id := lastLine(r.stdout)
+		if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(id) {
+			t.Fatalf("build's last line is not an image ID:\n%s", r)
+		}
+		for _, want := range []string{"[1/2] STEP 1/2: FROM ${BASE} AS builder", "[2/2] STEP 1/23: FROM bb", "STEP 23/23: CMD", "Successfully tagged built:latest"} {
+			wantStdoutContains(t, r, want)
+		}
+
+		// What runs: ENTRYPOINT, CMD, USER, the ARG given, the first stage.
+		r = s.must(t, "run", "--rm", "built")
+		wantStdout(t, r, "hello tester\nbuilt\n")
+		r = s.must(t, "run", "--rm", "--entrypoint", "", "built", "id", "-u")
+		wantStdout(t, r, runAs+"\n")
+		r = s.must(t, "run", "--rm", "-u", "0", "--entrypoint", "", "built", "sh", "-c",
+			"pwd; cat sub/a.txt sub/b.txt tree/one tree/deep/two /unpacked/pkg/inside /downloaded/remote.txt /app/heredoc; "+
+				"stat -c '%a %u:%g' /downloaded/remote.txt /etc/owned.conf; test ! -e sub/secret.txt && echo ignored")
+		wantStdout(t, r, "/app\na\nb\n1\n2\nunpacked\nfrom the web\nfrom a heredoc\n"+
+			"600 0:0\n640 "+owner+"\nignored\n")
+		r = s.must(t, "inspect", "-f", "{{json .Config}}", "built")
+		var cfg struct {
+			Env          []string
+			WorkingDir   string
+			User         string
+			Labels       map[string]string
+			ExposedPorts map[string]struct{}
+			Volumes      map[string]struct{}
+			StopSignal   string
+			Healthcheck  struct{ Test []string }
+			OnBuild      []string
+			Entrypoint   []string
+			Cmd          []string
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &cfg); err != nil {
+			t.Fatalf("inspect -f '{{json .Config}}': %v\n%s", err, r)
+		}
+		if !strings.Contains(strings.Join(cfg.Env, " "), "GREETING=hello OTHER=2") || cfg.WorkingDir != "/app" || cfg.User != runAs ||
+			cfg.Labels["org.example.kind"] != "test" || len(cfg.ExposedPorts) != 2 || len(cfg.Volumes) != 1 || cfg.StopSignal != "SIGTERM" ||
+			len(cfg.Healthcheck.Test) == 0 || len(cfg.OnBuild) != 1 || len(cfg.Entrypoint) != 2 || len(cfg.Cmd) != 1 {
+			t.Errorf("the built config: %+v", cfg)
+		}
+		if strings.Contains(strings.Join(cfg.Env, " "), "WHO=") {
+			t.Errorf("an ARG is kept in the image's environment: %v", cfg.Env)
+		}
+
+		// A second build: every step from the cache, the same image.
+		r = s.must(t, append(append([]string{"build", "-t", "built"}, args...), ctx)...)
+		if got := lastLine(r.stdout); got != id {
+			t.Errorf("the cached build made %s, want %s", got, id)
+		}
+		if n := strings.Count(r.stdout, "--> Using cache"); n != 21 {
+			t.Errorf("the second build used the cache %d times, want 21 (every step but FROM and ARG):\n%s", n, r.stdout)
+		}
+		// One context file changed: its COPY and what follows run again.
+		u.mustWrite(t, filepath.Join(ctx, "owned.conf"), "changed\n", 0o644)
+		r = s.must(t, append(append([]string{"build", "-t", "built"}, args...), ctx)...)
+		before, after, _ := strings.Cut(r.stdout, "COPY --chown")
+		if strings.Count(before, "--> Using cache") != 11 || strings.Contains(after, "Using cache") {
+			t.Errorf("after owned.conf changed, want the 11 steps before its COPY cached and none after:\n%s", r.stdout)
+		}
+
+		// --target: only the first stage.
+		r = s.must(t, "build", "-q", "--target", "builder", "-t", "stage1", ctx)
+		r = s.must(t, "run", "--rm", "stage1", "sh", "-c", "cat /built.txt; test -e /app || echo no-app")
+		wantStdout(t, r, "built\nno-app\n")
+
+		// --timestamp 0 from scratch twice: the same ID.
+		a := lastLine(s.must(t, append(append([]string{"build", "-q", "--no-cache", "--timestamp", "0", "-t", "ts:a"}, args...), ctx)...).stdout)
+		b := lastLine(s.must(t, append(append([]string{"build", "-q", "--no-cache", "--timestamp", "0", "-t", "ts:b"}, args...), ctx)...).stdout)
+		if a != b {
+			t.Errorf("--timestamp 0 twice gave %s and %s", a, b)
+		}
+		r = s.must(t, "inspect", "-f", "{{.Created}}", "ts:a")
+		wantStdoutContains(t, r, "1970-01-01")
+
+		// It pushes and pulls back the same.
+		ref := reg.ref(u.mode + "-built:1")
+		id = strings.TrimPrefix(s.imageID(t, "built"), "sha256:") // rebuilt since
+		s.must(t, "push", "--tls-verify=false", "built", ref)
+		s.must(t, "rmi", "built")
+		r = s.must(t, "pull", "--tls-verify=false", ref)
+		if got := strings.TrimPrefix(s.imageID(t, ref), "sha256:"); got != id {
+			t.Errorf("pulled back %s, want %s", got, id)
+		}
+
+		// A syntax error: 125, the file and line, nothing run.
+		bad := u.buildContext(t, "bad", map[string]string{"Dockerfile": "FROM bb\nRUN true\nCOPY\n"})
+		r = s.do(t, "build", bad)
+		wantCode(t, r, 125)
+		wantStderrContains(t, r, filepath.Join(bad, "Dockerfile")+":3")
+		if strings.Contains(r.stdout, "STEP") {
+			t.Errorf("a file with a syntax error started building:\n%s", r.stdout)
+		}
+		// A failing RUN: its status, named; no image tagged.
+		fails := u.buildContext(t, "fails", map[string]string{"Containerfile": "FROM bb\nRUN echo before > /f\nRUN exit 7\nCMD [\"true\"]\n"})
+		r = s.do(t, "build", "-t", "never", fails)
+		wantCode(t, r, 7)
+		wantStderrContains(t, r, "status 7")
+		if r := s.do(t, "inspect", "never"); r.code == 0 {
+			t.Errorf("a failed build tagged its image:\n%s", r)
+		}
+		if n := len(s.psTable(t, "-a")); n != 0 {
+			t.Errorf("the builds left %d containers", n)
+		}
+	})
+}
+
+// TestBuildDebian builds on a debootstrapped Debian: a local .deb
+// installed with dpkg -i, a user made with useradd, COPY --chown by name.
+func TestBuildDebian(t *testing.T) {
+	reg := startRegistry(t)
+	debian := reg.debianImage(t)
+	deb := makeDeb(t)
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.newStore(t, "build-debian")
+		s.pull(t, debian)
+		data, err := os.ReadFile(deb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := u.buildContext(t, "debian", map[string]string{
+			"Containerfile": "FROM " + debian + "\n" +
+				"COPY hello-sandbox.deb /tmp/\n" +
+				"RUN dpkg -i /tmp/hello-sandbox.deb && rm /tmp/hello-sandbox.deb\n" +
+				"RUN useradd -m app\n" +
+				"COPY --chown=app:app notes.txt /home/app/\n" +
+				"ARG RUNAS=app\nUSER $RUNAS\nWORKDIR /home/app\nCMD [\"cat\", \"/usr/share/hello-sandbox/message\"]\n",
+			"hello-sandbox.deb": string(data),
+			"notes.txt":         "notes\n",
+		})
+		// Single-id mode has only root: the build runs, chown is emulated,
+		// and the image cannot run as app.
+		runAs, owner := "app", "app:app"
+		if u.mode == "single" {
+			runAs, owner = "root", "root:root"
+		}
+		s.mustRun(t, "build", "-t", "deb-built", "--build-arg", "RUNAS="+runAs, ctx)
+		r := s.mustRun(t, "run", "--rm", "deb-built")
+		wantStdout(t, r, "installed from a local package\n")
+		r = s.mustRun(t, "run", "--rm", "deb-built", "sh", "-c", "dpkg-query -W -f '${Status}\\n' hello-sandbox; stat -c '%U:%G %n' notes.txt; id -un; pwd")
+		wantStdout(t, r, "install ok installed\n"+owner+" notes.txt\n"+runAs+"\n/home/app\n")
+	})
+}
+
+// makeDeb builds a tiny Debian package with dpkg-deb.
+func makeDeb(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("dpkg-deb"); err != nil {
+		t.Skip("dpkg-deb is not installed")
+	}
+	dir := filepath.Join(baseDir, "deb")
+	os.MkdirAll(filepath.Join(dir, "pkg", "DEBIAN"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "pkg", "usr", "share", "hello-sandbox"), 0o755)
+	os.WriteFile(filepath.Join(dir, "pkg", "DEBIAN", "control"), []byte("Package: hello-sandbox\nVersion: 1.0\nArchitecture: all\nMaintainer: tests <tests@example.org>\nDescription: a package for the build test\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "pkg", "usr", "share", "hello-sandbox", "message"), []byte("installed from a local package\n"), 0o644)
+	out := filepath.Join(dir, "hello-sandbox.deb")
+	if b, err := exec.Command("dpkg-deb", "--root-owner-group", "--build", filepath.Join(dir, "pkg"), out).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb: %v\n%s", err, b)
+	}
+	os.Chmod(out, 0o644)
+	return out
+}
