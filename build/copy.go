@@ -420,7 +420,10 @@ func (b *builder) copy(st *state, cmd instructions.Command, sd instructions.Sour
 		}
 		dest = path.Join(wd, dest)
 	}
-	destDir := strings.HasSuffix(sd.DestPath, "/") || len(sd.SourcePaths)+len(sd.SourceContents) > 1
+	// A destination ending in "/" or "." is a directory, as is one the
+	// image has, or one that gets several sources.
+	destDir := strings.HasSuffix(sd.DestPath, "/") || sd.DestPath == "." || strings.HasSuffix(sd.DestPath, "/.") ||
+		len(sd.SourcePaths)+len(sd.SourceContents) > 1
 	resolved := c.lower.resolve(dest)
 	if fi, err := c.lower.lstat(resolved); err == nil && fi.IsDir() {
 		destDir = true

@@ -1,15 +1,20 @@
 package tests
 
 import (
+	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -283,4 +288,105 @@ func makeDeb(t *testing.T) string {
 	}
 	os.Chmod(out, 0o644)
 	return out
+}
+
+// archiveLayers reads a docker-archive (save's format) and returns, per
+// layer, bottom first, its entries' names ("./" and a trailing "/" taken
+// off), sorted.
+func archiveLayers(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	files := map[string][]byte{}
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("reading %s: %v", path, err)
+		}
+		b, _ := io.ReadAll(tr)
+		files[strings.TrimPrefix(hdr.Name, "./")] = b
+	}
+	var manifest []struct{ Layers []string }
+	if err := json.Unmarshal(files["manifest.json"], &manifest); err != nil || len(manifest) != 1 {
+		t.Fatalf("%s: manifest.json: %v", path, err)
+	}
+	var out [][]string
+	for _, l := range manifest[0].Layers {
+		data := files[strings.TrimPrefix(l, "./")]
+		r, err := gzip.NewReader(bytes.NewReader(data))
+		var lr io.Reader = bytes.NewReader(data)
+		if err == nil {
+			lr = r
+		}
+		var names []string
+		ltr := tar.NewReader(lr)
+		for {
+			hdr, err := ltr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: layer %s: %v", path, l, err)
+			}
+			n := strings.TrimSuffix(strings.TrimPrefix(hdr.Name, "./"), "/")
+			if n != "" && n != "." {
+				names = append(names, n)
+			}
+		}
+		sort.Strings(names)
+		out = append(out, names)
+	}
+	return out
+}
+
+// TestBuildMatchesPodman builds one Containerfile with podman and with
+// sandbox, on the same busybox image, and compares the file lists of the
+// layers each made.
+func TestBuildMatchesPodman(t *testing.T) {
+	u, s, pod := podmanUser(t, "podman-build")
+	pod("import", busyboxTar(t), "bb")
+	ctx := u.buildContext(t, "podman-build", map[string]string{
+		"Containerfile": "FROM bb\n" +
+			"COPY a.txt /app/\n" +
+			"COPY tree /app/tree\n" +
+			"COPY a.txt b.txt /opt/deep/dir/\n" +
+			"RUN mkdir -p /var/x && echo hi > /var/x/f && rm /etc/group && echo more >> /etc/passwd\n" +
+			"WORKDIR /work\n" +
+			"COPY b.txt .\n" +
+			"ENV A=1\n" +
+			"CMD [\"sh\"]\n",
+		"a.txt":        "a\n",
+		"b.txt":        "b\n",
+		"tree/one":     "1\n",
+		"tree/sub/two": "2\n",
+	})
+	pod("build", "-t", "built", ctx)
+	s.must(t, "build", "-t", "built", ctx)
+	theirs := filepath.Join(s.root, "..", "podman.tar")
+	ours := filepath.Join(s.root, "..", "sandbox.tar")
+	pod("save", "--format", "docker-archive", "-o", theirs, "localhost/built")
+	s.must(t, "save", "-o", ours, "built")
+	want, got := archiveLayers(t, theirs), archiveLayers(t, ours)
+	// Buildah leaves a RUN's empty mount points in its layer; sandbox,
+	// like Docker, does not (container.mountPoints).
+	for i := range want {
+		want[i] = slices.DeleteFunc(want[i], func(n string) bool {
+			return slices.Contains([]string{"dev", "proc", "sys", "run", "etc/hostname", "etc/hosts", "etc/resolv.conf"}, n) && !slices.Contains(got[min(i, len(got)-1)], n)
+		})
+	}
+	if len(got) != len(want) {
+		t.Fatalf("sandbox made %d layers, podman %d:\nsandbox: %q\npodman: %q", len(got), len(want), got, want)
+	}
+	for i := range want {
+		if strings.Join(got[i], "\n") != strings.Join(want[i], "\n") {
+			t.Errorf("layer %d:\nsandbox: %q\npodman:  %q", i, got[i], want[i])
+		}
+	}
 }

@@ -2,14 +2,9 @@ package tests
 
 import (
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -113,98 +108,57 @@ func TestNounForms(t *testing.T) {
 // Podman runs rootless as the subid user only: the
 // single-id user has no subordinate ids, which rootless podman needs.
 func TestFormatMatchesPodman(t *testing.T) {
-	podman, err := exec.LookPath("podman")
-	if err != nil {
-		t.Skip("podman is not installed (.ci/run installs it)")
+	_, s, pod := podmanUser(t, "podman-format")
+	pod("import", busyboxTar(t), "bb")
+	// The same containers, made in the same order in both: one only
+	// created, one that exited 0, one that exited 3.
+	steps := [][]string{
+		{"create", "--name", "made", "bb", "true"},
+		{"run", "--name", "ok", "bb", "true"},
+		{"run", "--name", "failed", "bb", "sh", "-c", "exit 3"},
 	}
-	for _, u := range users {
-		if u.mode != "subid" {
-			continue
+	for _, st := range steps {
+		pod(st...)
+		if r := s.do(t, st...); r.code != 0 && r.code != 3 {
+			t.Fatalf("sandbox %v:\n%s", st, r)
 		}
-		if u.skip != "" {
-			t.Skip(u.skip)
+	}
+	// Ages in words ("Less than a second", "1 second", "N seconds")
+	// are compared once both are past two seconds.
+	time.Sleep(2 * time.Second)
+	digits := regexp.MustCompile(`[0-9a-f]{12}|[0-9]+`)
+	norm := func(out string) string {
+		out = strings.ReplaceAll(out, "localhost/", "")
+		// "localhost/bb" is 3 columns wider than "bb": the table's
+		// padding differs by as much.
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		for i, l := range lines {
+			lines[i] = strings.Join(strings.Fields(l), " ")
 		}
-		s := u.lcStore(t, "podman-format")
-		// podman refuses a run root longer than 50 characters.
-		short, err := os.MkdirTemp("/tmp", "pf")
-		if err != nil {
-			t.Fatal(err)
+		// Podman lists containers oldest first, Docker (and sandbox)
+		// newest first: the rows are compared as a set, after the
+		// header.
+		if len(lines) > 1 && (strings.HasPrefix(lines[0], "NAMES") || strings.HasPrefix(lines[0], "REPOSITORY")) {
+			sort.Strings(lines[1:])
+		} else {
+			sort.Strings(lines)
 		}
-		t.Cleanup(func() { os.RemoveAll(short) })
-		if err := u.chown(short); err != nil {
-			t.Fatal(err)
-		}
-		p := runOpts{bin: podman, timeout: 2 * time.Minute, env: append(append([]string{}, s.opts.env...),
-			"XDG_CONFIG_HOME="+u.mustMkdir(t, filepath.Join(u.home, "podman-config")))}
-		// podman keeps a pause process for its user namespace: end it.
-		t.Cleanup(func() {
-			u.runWith(t, p, "rm", "-af")
-			if b, err := os.ReadFile(filepath.Join(u.runtimeDir(), "libpod", "tmp", "pause.pid")); err == nil {
-				if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
-					syscall.Kill(pid, syscall.SIGKILL)
-				}
-			}
-		})
-		pod := func(args ...string) result {
-			t.Helper()
-			base := []string{"--runtime", "runc", "--cgroup-manager=cgroupfs", "--events-backend=file", "--root", filepath.Join(s.root, "..", "podman"), "--runroot", short}
-			r := u.runWith(t, p, append(base, args...)...)
-			if r.code != 0 && !(r.code == 3 && strings.Contains(strings.Join(args, " "), "exit 3")) {
-				t.Fatalf("podman %v:\n%s", args, r)
-			}
-			return r
-		}
-		pod("import", busyboxTar(t), "bb")
-		// The same containers, made in the same order in both: one only
-		// created, one that exited 0, one that exited 3.
-		steps := [][]string{
-			{"create", "--name", "made", "bb", "true"},
-			{"run", "--name", "ok", "bb", "true"},
-			{"run", "--name", "failed", "bb", "sh", "-c", "exit 3"},
-		}
-		for _, st := range steps {
-			pod(st...)
-			if r := s.do(t, st...); r.code != 0 && r.code != 3 {
-				t.Fatalf("sandbox %v:\n%s", st, r)
-			}
-		}
-		// Ages in words ("Less than a second", "1 second", "N seconds")
-		// are compared once both are past two seconds.
-		time.Sleep(2 * time.Second)
-		digits := regexp.MustCompile(`[0-9a-f]{12}|[0-9]+`)
-		norm := func(out string) string {
-			out = strings.ReplaceAll(out, "localhost/", "")
-			// "localhost/bb" is 3 columns wider than "bb": the table's
-			// padding differs by as much.
-			lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-			for i, l := range lines {
-				lines[i] = strings.Join(strings.Fields(l), " ")
-			}
-			// Podman lists containers oldest first, Docker (and sandbox)
-			// newest first: the rows are compared as a set, after the
-			// header.
-			if len(lines) > 1 && (strings.HasPrefix(lines[0], "NAMES") || strings.HasPrefix(lines[0], "REPOSITORY")) {
-				sort.Strings(lines[1:])
-			} else {
-				sort.Strings(lines)
-			}
-			return digits.ReplaceAllString(strings.Join(lines, "\n"), "N")
-		}
-		for _, args := range [][]string{
-			{"ps", "-a", "--format", "{{.Names}} {{.Status}}"},
-			{"ps", "-a", "--format", "table {{.Names}}\t{{.Status}}"},
-			{"images", "--format", "table {{.Repository}}\t{{.ID}}"},
-			{"images", "--format", "{{.Repository}}:{{.Tag}}"},
-			{"inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "made"},
-			{"inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "ok"},
-			{"inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "failed"},
-			{"inspect", "-f", "{{.Name}} {{.Config.Cmd}}", "failed"},
-		} {
-			want := pod(args...).stdout
-			got := s.must(t, args...).stdout
-			if norm(got) != norm(want) {
-				t.Errorf("%v:\nsandbox printed:\n%s\npodman printed:\n%s", args, got, want)
-			}
+		return digits.ReplaceAllString(strings.Join(lines, "\n"), "N")
+	}
+	for _, args := range [][]string{
+		{"ps", "-a", "--format", "{{.Names}} {{.Status}}"},
+		{"ps", "-a", "--format", "table {{.Names}}\t{{.Status}}"},
+		{"images", "--format", "table {{.Repository}}\t{{.ID}}"},
+		{"images", "--format", "{{.Repository}}:{{.Tag}}"},
+		{"inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "made"},
+		{"inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "ok"},
+		{"inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "failed"},
+		{"inspect", "-f", "{{.Name}} {{.Config.Cmd}}", "failed"},
+	} {
+		want := pod(args...).stdout
+		got := s.must(t, args...).stdout
+		if norm(got) != norm(want) {
+			t.Errorf("%v:\nsandbox printed:\n%s\npodman printed:\n%s", args, got, want)
 		}
 	}
 }
