@@ -55,6 +55,7 @@ func main() {
 	pull := flag.Bool("pull", false, "measure pull+unpack from a local registry instead of start-up")
 	debian := flag.String("debian-rootfs", "", "with -pull: a Debian rootfs tarball to serve as debian:bookworm")
 	netMode := flag.Bool("net", false, "measure private networks (start-up and published-port throughput) instead")
+	buildMode := flag.Bool("build", false, "measure a six-step build, cold and cached, against podman build instead")
 	seal := flag.Bool("seal", false, "measure the seccomp filter's start-up cost and the stdio relay's throughput instead")
 	all := flag.Bool("all", false, "as root: the whole table (start, exec, memory, pull) for -user-single and -user-subid, with ratios and targets")
 	single := flag.String("user-single", "", "with -all: a user without subordinate ids")
@@ -90,6 +91,10 @@ func main() {
 	check(busyboxRootfs(rootfs, tarball))
 	if *netMode {
 		benchNet(*sandbox, work, tarball, *n)
+		return
+	}
+	if *buildMode {
+		benchBuild(*sandbox, work, tarball, *n)
 		return
 	}
 	if *seal {
