@@ -166,10 +166,24 @@ func Build(s *image.Store, o Options) (*image.Image, error) {
 					names = append(names, st.Name)
 				}
 			}
+			if len(names) == 0 {
+				return nil, fmt.Errorf("--target %q: %s names no stage (name one with FROM IMAGE AS NAME)", o.Target, b.file)
+			}
 			return nil, fmt.Errorf("--target %q: %s has no stage of that name (its named stages: %s)", o.Target, b.file, strings.Join(names, ", "))
 		}
 	}
 	needed := b.needed(target)
+	// What sandbox cannot build is refused before any step runs.
+	for i, st := range stages {
+		if !needed[i] {
+			continue
+		}
+		for _, cmd := range st.Commands {
+			if err := check(cmd); err != nil {
+				return nil, b.locatedAt(cmd.Location(), err)
+			}
+		}
+	}
 	for i := range stages {
 		if !needed[i] {
 			continue
@@ -454,6 +468,41 @@ func (b *builder) step(st *state, cmd instructions.Command) error {
 	return b.commit(st, cmd, nil, "")
 }
 
+// check refuses what sandbox does not build, rather than building
+// something other than what was asked.
+func check(cmd instructions.Command) error {
+	switch c := cmd.(type) {
+	case *instructions.RunCommand:
+		if len(c.FlagsUsed) > 0 {
+			return fmt.Errorf("RUN --%s: not supported by sandbox build (docs/build.md)", c.FlagsUsed[0])
+		}
+	case *instructions.CopyCommand:
+		return unsupported(c.Link, c.Parents, len(c.ExcludePatterns) > 0, false)
+	case *instructions.AddCommand:
+		for _, p := range c.SourcePaths {
+			if strings.HasPrefix(p, "git@") || strings.HasSuffix(p, ".git") {
+				return fmt.Errorf("ADD %s: git sources are not supported by sandbox build (docs/build.md)", p)
+			}
+		}
+		return unsupported(c.Link, false, len(c.ExcludePatterns) > 0, c.Checksum != "")
+	}
+	return nil
+}
+
+// unsupported refuses the COPY and ADD flags sandbox does not implement,
+// rather than building something else than asked.
+func unsupported(link, parents, exclude, checksum bool) error {
+	for _, f := range []struct {
+		used bool
+		flag string
+	}{{link, "--link"}, {parents, "--parents"}, {exclude, "--exclude"}, {checksum, "--checksum"}} {
+		if f.used {
+			return fmt.Errorf("%s: not supported by sandbox build (docs/build.md)", f.flag)
+		}
+	}
+	return nil
+}
+
 // configStep applies an instruction that changes only the config.
 func (b *builder) configStep(st *state, cmd instructions.Command) error {
 	c := &st.cfg.Config
@@ -645,9 +694,6 @@ func historyOf(cmd instructions.Command) string {
 // run runs a RUN step as a sandbox of the current image and makes its
 // writable layer the step's layer.
 func (b *builder) run(st *state, c *instructions.RunCommand) error {
-	if len(c.FlagsUsed) > 0 {
-		return fmt.Errorf("RUN --%s: not supported by sandbox build (docs/build.md)", c.FlagsUsed[0])
-	}
 	if st.img == nil {
 		return errors.New("RUN in a stage FROM scratch that has no files yet: there is nothing to run")
 	}

@@ -439,9 +439,6 @@ func (b *builder) copy(st *state, cmd instructions.Command, sd instructions.Sour
 			urls = append(urls, p)
 			continue
 		}
-		if add && (strings.HasPrefix(p, "git@") || strings.HasSuffix(p, ".git")) {
-			return fmt.Errorf("ADD %s: git sources are not supported by sandbox build (docs/build.md)", p)
-		}
 		rels, err := glob(src, p)
 		if err != nil {
 			return err

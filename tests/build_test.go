@@ -220,6 +220,14 @@ func TestBuild(t *testing.T) {
 		if strings.Contains(r.stdout, "STEP") {
 			t.Errorf("a file with a syntax error started building:\n%s", r.stdout)
 		}
+		// What sandbox does not build is refused before any step runs.
+		unsup := u.buildContext(t, "unsupported", map[string]string{"Containerfile": "FROM bb\nRUN echo ran\nRUN --mount=type=cache,target=/c true\n"})
+		r = s.do(t, "build", unsup)
+		wantCode(t, r, 125)
+		wantStderrContains(t, r, filepath.Join(unsup, "Containerfile")+":3: RUN --mount: not supported")
+		if strings.Contains(r.stdout, "ran") {
+			t.Errorf("a file with an unsupported step ran steps:\n%s", r.stdout)
+		}
 		// A failing RUN: its status, named; no image tagged.
 		fails := u.buildContext(t, "fails", map[string]string{"Containerfile": "FROM bb\nRUN echo before > /f\nRUN exit 7\nCMD [\"true\"]\n"})
 		r = s.do(t, "build", "-t", "never", fails)
