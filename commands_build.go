@@ -12,6 +12,7 @@ import (
 
 	"github.com/sandbox-dev/sandbox/build"
 	"github.com/sandbox-dev/sandbox/config"
+	"github.com/sandbox-dev/sandbox/container"
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
@@ -83,8 +84,11 @@ func buildCommand() *command {
 				return err
 			}
 			o.Pull = *pull.options(s, quiet)
-			o.StorageDriver = fuseoverlay.Driver(s.user.StorageDriver)
-			o.Cgroups = s.user.Cgroups
+			// RUN starts from config.toml's launch defaults, as run does.
+			o.Run = container.FromApp(config.Merge(config.Defaults(), s.user.Defaults))
+			o.Run.StorageDriver = fuseoverlay.Driver(s.user.StorageDriver)
+			o.Run.Cgroups = s.user.Cgroups
+			o.Run.StopTimeout = nil
 			img, err := build.Build(s.store, o)
 			var se *build.StepError
 			switch {

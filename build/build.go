@@ -25,7 +25,6 @@ import (
 	"github.com/moby/patternmatcher"
 
 	"github.com/sandbox-dev/sandbox/container"
-	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/userns"
 )
@@ -49,11 +48,13 @@ type Options struct {
 	// Quiet prints only the final image ID.
 	Quiet bool
 	// Pull fetches a FROM image the store lacks.
-	Pull          image.PullOptions
-	Out           *os.File // step lines and RUN's output
-	Warn          func(string)
-	StorageDriver fuseoverlay.Driver
-	Cgroups       string
+	Pull image.PullOptions
+	Out  *os.File // step lines and RUN's output
+	Warn func(string)
+	// Run is what every RUN's sandbox starts from: config.toml's launch
+	// defaults (resources, security, dns, add_hosts), the storage driver
+	// and the cgroups policy. The build sets the rest.
+	Run container.Config
 }
 
 // proxyArgs are the build args every build accepts without an ARG: RUN
@@ -377,6 +378,9 @@ func (b *builder) buildStage(i int, needed map[int]bool) error {
 	if err := b.from(st, stage); err != nil {
 		return b.locatedAt(stage.Location, err)
 	}
+	if err := b.onbuild(st); err != nil {
+		return b.locatedAt(stage.Location, err)
+	}
 	for n, cmd := range stage.Commands {
 		fmt.Fprintf(b.out, "%sSTEP %d/%d: %s\n", prefix, n+2, total, text(cmd))
 		if err := b.step(st, cmd); err != nil {
@@ -388,6 +392,34 @@ func (b *builder) buildStage(i int, needed map[int]bool) error {
 		}
 	}
 	b.results[i] = &stageResult{img: st.img, cfg: st.cfg}
+	return nil
+}
+
+// onbuild runs the base image's ONBUILD triggers, as Docker does at FROM,
+// and clears them: the new image does not inherit them.
+func (b *builder) onbuild(st *state) error {
+	triggers := st.cfg.Config.OnBuild
+	if len(triggers) == 0 {
+		return nil
+	}
+	st.cfg.Config.OnBuild = nil
+	for _, t := range triggers {
+		res, err := parser.Parse(strings.NewReader(t))
+		if err != nil || len(res.AST.Children) != 1 {
+			return fmt.Errorf("the base image's ONBUILD %q: %v", t, err)
+		}
+		cmd, err := instructions.ParseCommand(res.AST.Children[0])
+		if err != nil {
+			return fmt.Errorf("the base image's ONBUILD %q: %w", t, err)
+		}
+		if err := check(cmd); err != nil {
+			return fmt.Errorf("the base image's ONBUILD %q: %w", t, err)
+		}
+		fmt.Fprintf(b.out, "ONBUILD %s\n", t)
+		if err := b.step(st, cmd); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -703,19 +735,21 @@ func (b *builder) run(st *state, c *instructions.RunCommand) error {
 	}
 	if b.s.Mapping.Mode == userns.ModeSingle && !b.noted {
 		b.noted = true
-		b.warn("single-id mode: RUN steps have only your own id mapped (root in the sandbox); chown to other ids is emulated and not recorded in layers")
+		msg := "single-id mode: RUN steps have only your own id mapped (root in the sandbox); chown to other ids is emulated and not recorded in layers (docs/build.md)"
+		if b.s.Once("build-single-id", msg) {
+			b.warn(msg)
+		}
 	}
 	argv, err := st.runArgv(c)
 	if err != nil {
 		return err
 	}
-	cfg := container.Config{
-		Image: st.img.ID, Cmd: argv, Entrypoint: []string{}, EntrypointSet: true,
-		Env: append(b.runArgs(st), st.cfg.Config.Env...), Workdir: st.cfg.Config.WorkingDir, User: st.cfg.Config.User,
-		Network: b.o.Network, StorageDriver: b.o.StorageDriver, Cgroups: b.o.Cgroups,
-		Name: "sandbox-build-" + randomName(),
-	}
-	cfg.Security.NoNewPrivileges, cfg.Security.Seccomp = true, "default"
+	cfg := b.o.Run
+	cfg.Image, cfg.Cmd, cfg.Entrypoint, cfg.EntrypointSet = st.img.ID, argv, []string{}, true
+	cfg.Env = append(b.runArgs(st), st.cfg.Config.Env...)
+	cfg.Workdir, cfg.User, cfg.Network = st.cfg.Config.WorkingDir, st.cfg.Config.User, b.o.Network
+	cfg.Name = "sandbox-build-" + randomName()
+	cfg.Rm, cfg.Detach, cfg.Interactive, cfg.TTY, cfg.Restart = false, false, false, false, ""
 	if cfg.Workdir == "" {
 		cfg.Workdir = "/"
 	}

@@ -188,6 +188,13 @@ func TestBuild(t *testing.T) {
 			t.Errorf("after owned.conf changed, want the 11 steps before its COPY cached and none after:\n%s", r.stdout)
 		}
 
+		// An image FROM it runs its ONBUILD trigger, and does not keep it.
+		child := u.buildContext(t, "child", map[string]string{"Containerfile": "FROM built\nLABEL child=1\n"})
+		r = s.must(t, "build", "-t", "child", child)
+		wantStdoutContains(t, r, "ONBUILD RUN echo child\nchild\n")
+		r = s.must(t, "inspect", "-f", "{{len .Config.OnBuild}}", "child")
+		wantStdout(t, r, "0\n")
+
 		// --target: only the first stage.
 		r = s.must(t, "build", "-q", "--target", "builder", "-t", "stage1", ctx)
 		r = s.must(t, "run", "--rm", "stage1", "sh", "-c", "cat /built.txt; test -e /app || echo no-app")
