@@ -27,6 +27,7 @@ var argCompletions = map[string]cobra.CompletionFunc{
 	"run":     firstArg(images), "shell": firstArg(images), "create": firstArg(images),
 	"rmi": images, "push": firstArg(images), "save": images, "tag": firstArg(images), "history": firstArg(images),
 	"up": tomlFiles, "down": tomlFiles,
+	"build": dirs,
 }
 
 // flagCompletions are the values of flags, whichever command has them.
@@ -67,6 +68,10 @@ func firstArg(f cobra.CompletionFunc) cobra.CompletionFunc {
 		}
 		return f(cmd, args, toComplete)
 	}
+}
+
+func dirs(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return nil, cobra.ShellCompDirectiveFilterDirs
 }
 
 func tomlFiles(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
