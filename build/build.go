@@ -691,6 +691,12 @@ func (b *builder) commit(st *state, cmd instructions.Command, layer io.Reader, c
 	if b.cached(st, key) {
 		return nil
 	}
+	return b.store(st, cmd, layer, key)
+}
+
+// store adds the step's image (the config as it now is, plus the layer
+// read from layer, if any), records it under key and moves on to it.
+func (b *builder) store(st *state, cmd instructions.Command, layer io.Reader, key string) error {
 	img, err := b.s.AddStep(st.img, layer, st.cfg, b.created, v1.History{CreatedBy: historyOf(cmd)})
 	if err != nil {
 		return err
@@ -777,16 +783,7 @@ func (b *builder) run(st *state, c *instructions.RunCommand) error {
 	if whole {
 		return errors.New("RUN with the vfs storage driver: its writable layer is a whole copy of the root, which a build cannot add as one step; use overlay or fuse-overlayfs")
 	}
-	img, err := b.s.AddStep(st.img, layer, st.cfg, b.created, v1.History{CreatedBy: historyOf(c)})
-	if err != nil {
-		return err
-	}
-	if err := b.s.CacheStep(key, img.ID); err != nil {
-		return err
-	}
-	fmt.Fprintf(b.out, "--> %s\n", image.ShortID(img.ID))
-	b.advance(st, img)
-	return nil
+	return b.store(st, c, layer, key)
 }
 
 // runArgv is what RUN executes: the exec form as written; the shell form

@@ -648,12 +648,7 @@ func lookupID(l *layered, file, name string, user bool) (int, int, error) {
 // isArchive reports whether a file is a tar archive, plain or compressed
 // (gzip, zstd), which ADD unpacks.
 func isArchive(src source, rel string) bool {
-	f, err := src.open(rel)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	r, err := image.Decompress(f)
+	r, err := openArchive(src, rel)
 	if err != nil {
 		return false
 	}
@@ -665,15 +660,38 @@ func isArchive(src source, rel string) bool {
 	return bytes.Equal(buf[257:262], []byte("ustar"))
 }
 
+// openArchive opens a file of src decompressed (gzip, zstd or plain).
+func openArchive(src source, rel string) (io.ReadCloser, error) {
+	f, err := src.open(rel)
+	if err != nil {
+		return nil, err
+	}
+	r, err := image.Decompress(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{r, closers{r, f}}, nil
+}
+
+// closers closes each in turn.
+type closers []io.Closer
+
+func (c closers) Close() error {
+	var errs []error
+	for _, x := range c {
+		errs = append(errs, x.Close())
+	}
+	return errors.Join(errs...)
+}
+
 // extract writes an archive's entries under dst, owners and modes as the
 // archive has them.
 func (c *copier) extract(src source, rel, dst string) error {
-	f, err := src.open(rel)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	r, err := image.Decompress(f)
+	r, err := openArchive(src, rel)
 	if err != nil {
 		return err
 	}
