@@ -522,6 +522,9 @@ func (b *builder) copy(st *state, cmd instructions.Command, sd instructions.Sour
 		}
 	}
 	for _, u := range urls {
+		if b.o.Network == "none" {
+			return fmt.Errorf("ADD %s: the build has no network (--net none)", u)
+		}
 		if err := c.download(u, resolved, destDir, b.fileTime); err != nil {
 			return fmt.Errorf("ADD %s: %w", u, err)
 		}
