@@ -16,6 +16,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
+	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/userns"
@@ -65,14 +67,21 @@ type source interface {
 	owner(fi fs.FileInfo) (int, int)
 }
 
-// contextSource is the build context, with the ignore file applied.
+// contextSource is the build context, with the ignore file applied. Every
+// access goes through an os.Root: a symbolic link in the context that
+// leads out of it (or is absolute) is refused, never followed to the
+// user's other files.
 type contextSource struct {
-	root   string
+	root   *os.Root
 	ignore *patternmatcher.PatternMatcher
 }
 
-func (c *contextSource) path(rel string) string {
-	return filepath.Join(c.root, filepath.FromSlash(rel))
+func openContext(dir string, ignore *patternmatcher.PatternMatcher) (*contextSource, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening the build context: %w", err)
+	}
+	return &contextSource{root: r, ignore: ignore}, nil
 }
 
 func (c *contextSource) ignored(rel string) bool {
@@ -87,43 +96,62 @@ func (c *contextSource) lstat(rel string) (fs.FileInfo, error) {
 	if c.ignored(rel) {
 		return nil, fmt.Errorf("%s: excluded by the context's ignore file", rel)
 	}
-	return os.Lstat(c.path(rel))
+	return c.root.Lstat(rel)
 }
 
 func (c *contextSource) readDir(rel string) ([]string, error) {
-	entries, err := os.ReadDir(c.path(rel))
+	names, err := readDirNames(c.root, rel)
 	if err != nil {
 		return nil, err
 	}
-	var names []string
-	for _, e := range entries {
-		if !c.ignored(path.Join(rel, e.Name())) {
-			names = append(names, e.Name())
-		}
-	}
-	return names, nil
+	return slices.DeleteFunc(names, func(n string) bool { return c.ignored(path.Join(rel, n)) }), nil
 }
 
-func (c *contextSource) open(rel string) (io.ReadCloser, error) { return os.Open(c.path(rel)) }
-func (c *contextSource) readlink(rel string) (string, error)    { return os.Readlink(c.path(rel)) }
+func (c *contextSource) open(rel string) (io.ReadCloser, error) { return c.root.Open(rel) }
+func (c *contextSource) readlink(rel string) (string, error)    { return c.root.Readlink(rel) }
 func (c *contextSource) owner(fs.FileInfo) (int, int)           { return 0, 0 }
+
+// readDirNames lists a directory of r, sorted.
+func readDirNames(r *os.Root, rel string) ([]string, error) {
+	f, err := r.Open(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	sort.Strings(names)
+	return names, err
+}
 
 // layered is an image's files as its containers see them: its layer
 // directories, the top one first, with overlay whiteouts hiding what is
-// below them.
+// below them. Each layer is read through an os.Root, so a symbolic link in
+// an image never leads to the host's files: paths are resolved in the
+// image (resolve) and then opened inside one layer.
 type layered struct {
-	dirs []string
-	m    userns.Mapping
+	roots []*os.Root
+	m     userns.Mapping
 }
 
-func newLayered(img *image.Image, m userns.Mapping) *layered {
+func newLayered(img *image.Image, m userns.Mapping) (*layered, error) {
 	l := &layered{m: m}
 	if img != nil {
 		for i := len(img.Layers) - 1; i >= 0; i-- {
-			l.dirs = append(l.dirs, img.Layers[i])
+			r, err := os.OpenRoot(img.Layers[i])
+			if err != nil {
+				l.close()
+				return nil, fmt.Errorf("opening a layer of the image: %w", err)
+			}
+			l.roots = append(l.roots, r)
 		}
 	}
-	return l
+	return l, nil
+}
+
+func (l *layered) close() {
+	for _, r := range l.roots {
+		r.Close()
+	}
 }
 
 func isWhiteout(fi fs.FileInfo) bool {
@@ -134,18 +162,18 @@ func isWhiteout(fi fs.FileInfo) bool {
 	return ok && st.Rdev == 0
 }
 
-// find is the layer directory that holds rel, and its info.
-func (l *layered) find(rel string) (string, fs.FileInfo, error) {
-	for _, d := range l.dirs {
-		fi, err := os.Lstat(filepath.Join(d, filepath.FromSlash(rel)))
+// find is the layer that holds rel, and its info.
+func (l *layered) find(rel string) (*os.Root, fs.FileInfo, error) {
+	for _, r := range l.roots {
+		fi, err := r.Lstat(rel)
 		if err == nil {
 			if isWhiteout(fi) {
 				break
 			}
-			return d, fi, nil
+			return r, fi, nil
 		}
 	}
-	return "", nil, &fs.PathError{Op: "lstat", Path: "/" + rel, Err: fs.ErrNotExist}
+	return nil, nil, &fs.PathError{Op: "lstat", Path: "/" + rel, Err: fs.ErrNotExist}
 }
 
 func (l *layered) lstat(rel string) (fs.FileInfo, error) {
@@ -156,23 +184,22 @@ func (l *layered) lstat(rel string) (fs.FileInfo, error) {
 func (l *layered) readDir(rel string) ([]string, error) {
 	seen := map[string]bool{}
 	hidden := map[string]bool{}
-	for _, d := range l.dirs {
-		p := filepath.Join(d, filepath.FromSlash(rel))
-		entries, err := os.ReadDir(p)
+	for _, r := range l.roots {
+		names, err := readDirNames(r, rel)
 		if err != nil {
 			continue
 		}
-		for _, e := range entries {
-			if hidden[e.Name()] || seen[e.Name()] {
+		for _, n := range names {
+			if hidden[n] || seen[n] {
 				continue
 			}
-			if fi, err := e.Info(); err == nil && isWhiteout(fi) {
-				hidden[e.Name()] = true
+			if fi, err := r.Lstat(path.Join(rel, n)); err == nil && isWhiteout(fi) {
+				hidden[n] = true
 				continue
 			}
-			seen[e.Name()] = true
+			seen[n] = true
 		}
-		if opaque(p) {
+		if opaque(r, rel) {
 			break
 		}
 	}
@@ -185,10 +212,15 @@ func (l *layered) readDir(rel string) ([]string, error) {
 }
 
 // opaque reports whether a layer's directory hides the layers below it.
-func opaque(dir string) bool {
+func opaque(r *os.Root, rel string) bool {
+	f, err := r.Open(rel)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
 	buf := make([]byte, 1)
 	for _, attr := range []string{"user.overlay.opaque", "trusted.overlay.opaque"} {
-		if n, err := syscall.Getxattr(dir, attr, buf); err == nil && n == 1 && buf[0] == 'y' {
+		if n, err := unix.Fgetxattr(int(f.Fd()), attr, buf); err == nil && n == 1 && buf[0] == 'y' {
 			return true
 		}
 	}
@@ -196,11 +228,11 @@ func opaque(dir string) bool {
 }
 
 func (l *layered) open(rel string) (io.ReadCloser, error) {
-	d, _, err := l.find(rel)
+	r, _, err := l.find(rel)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(filepath.Join(d, filepath.FromSlash(rel)))
+	f, err := r.Open(rel)
 	if errors.Is(err, fs.ErrPermission) {
 		return nil, fmt.Errorf("%w (a file of another id in the image, which COPY --from cannot read outside the user namespace yet)", err)
 	}
@@ -208,11 +240,11 @@ func (l *layered) open(rel string) (io.ReadCloser, error) {
 }
 
 func (l *layered) readlink(rel string) (string, error) {
-	d, _, err := l.find(rel)
+	r, _, err := l.find(rel)
 	if err != nil {
 		return "", err
 	}
-	return os.Readlink(filepath.Join(d, filepath.FromSlash(rel)))
+	return r.Readlink(rel)
 }
 
 func (l *layered) owner(fi fs.FileInfo) (int, int) {
@@ -388,7 +420,12 @@ func (b *builder) copy(st *state, cmd instructions.Command, sd instructions.Sour
 	}
 	defer f.Close()
 	h := sha256.New()
-	c := &copier{tw: tar.NewWriter(io.MultiWriter(f, h)), lower: newLayered(st.img, b.s.Mapping), written: map[string]bool{}, mtime: b.o.Timestamp}
+	lower, err := newLayered(st.img, b.s.Mapping)
+	if err != nil {
+		return err
+	}
+	defer lower.close()
+	c := &copier{tw: tar.NewWriter(io.MultiWriter(f, h)), lower: lower, written: map[string]bool{}, mtime: b.o.Timestamp}
 	if chown != "" {
 		uid, gid, err := resolveOwner(c.lower, chown)
 		if err != nil {
@@ -404,13 +441,25 @@ func (b *builder) copy(st *state, cmd instructions.Command, sd instructions.Sour
 		mode := fs.FileMode(m)
 		c.chmod = &mode
 	}
-	var src source = &contextSource{root: b.o.Context, ignore: b.ignore}
+	var src source
 	if from != "" {
 		img, err := b.fromSource(from)
 		if err != nil {
 			return err
 		}
-		src = newLayered(img, b.s.Mapping)
+		l, err := newLayered(img, b.s.Mapping)
+		if err != nil {
+			return err
+		}
+		defer l.close()
+		src = l
+	} else {
+		cs, err := openContext(b.o.Context, b.ignore)
+		if err != nil {
+			return err
+		}
+		defer cs.root.Close()
+		src = cs
 	}
 	dest := sd.DestPath
 	if !path.IsAbs(dest) {
@@ -562,6 +611,10 @@ func (b *builder) fromSource(from string) (*image.Image, error) {
 // its last part, relative to the source's root (never above it).
 func glob(src source, p string) ([]string, error) {
 	rel := strings.TrimPrefix(path.Clean("/"+filepath.ToSlash(p)), "/")
+	if l, ok := src.(*layered); ok && rel != "" {
+		// An image's links are followed as its containers would see them.
+		rel = l.resolve(rel)
+	}
 	if rel == "" {
 		rel = "."
 	}

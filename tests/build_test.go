@@ -405,3 +405,37 @@ func TestBuildMatchesPodman(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildEscape: a symbolic link in the context or in an image never
+// leads COPY to the host's files.
+func TestBuildEscape(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "build-escape")
+		hostDir := u.mustMkdir(t, filepath.Join(u.home, "host-secrets"))
+		u.mustWrite(t, filepath.Join(hostDir, "secret.txt"), "HOSTSECRET\n", 0o644)
+		for name, file := range map[string]string{
+			// A link in the context, absolute and relative, to outside it.
+			"abs": "FROM bb\nCOPY abs/secret.txt /got\n",
+			"rel": "FROM bb\nCOPY rel/secret.txt /got\n",
+			// A link in an image, to the host's directory.
+			"image": "FROM bb AS evil\nRUN ln -s " + hostDir + " /hostdir\nFROM bb\nCOPY --from=evil /hostdir/secret.txt /got\n",
+		} {
+			ctx := u.buildContext(t, "escape-"+name, map[string]string{"Containerfile": file})
+			for link, target := range map[string]string{"abs": hostDir, "rel": "../host-secrets"} {
+				if err := os.Symlink(target, filepath.Join(ctx, link)); err != nil {
+					t.Fatal(err)
+				}
+				os.Lchown(filepath.Join(ctx, link), int(u.uid), int(u.gid))
+			}
+			r := s.do(t, "build", "-t", "escape-"+name, ctx)
+			if r.code == 0 {
+				got := s.must(t, "run", "--rm", "escape-"+name, "cat", "/got")
+				t.Errorf("%s: the build of a COPY through a link out of its source succeeded; /got holds %q", name, got.stdout)
+				continue
+			}
+			if strings.Contains(r.stdout+r.stderr, "HOSTSECRET") {
+				t.Errorf("%s: the host's file reached the output:\n%s", name, r)
+			}
+		}
+	})
+}
