@@ -574,7 +574,7 @@ func (b *builder) copy(st *state, cmd instructions.Command, sd instructions.Sour
 		if b.o.Network == "none" {
 			return fmt.Errorf("ADD %s: the build has no network (--net none)", u)
 		}
-		if err := c.download(u, resolved, destDir, b.fileTime); err != nil {
+		if err := c.download(u, resolved, destDir, b.fileTime, dir); err != nil {
 			return fmt.Errorf("ADD %s: %w", u, err)
 		}
 	}
@@ -791,7 +791,7 @@ func (c *copier) extract(src source, rel, dst string) error {
 
 // download fetches a URL for ADD into dst (or dst/NAME when dst is a
 // directory): mode 0600, its mtime the server's Last-Modified.
-func (c *copier) download(u, dst string, dstDir bool, now time.Time) error {
+func (c *copier) download(u, dst string, dstDir bool, now time.Time, scratch string) error {
 	pu, err := url.Parse(u)
 	if err != nil {
 		return err
@@ -805,8 +805,18 @@ func (c *copier) download(u, dst string, dstDir bool, now time.Time) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("the server answered %s", resp.Status)
 	}
-	data, err := io.ReadAll(resp.Body)
+	// To a file first: a tar entry's size comes before its bytes, and a
+	// download may not fit in memory.
+	tmp, err := os.CreateTemp(scratch, "download-")
 	if err != nil {
+		return err
+	}
+	defer tmp.Close()
+	size, err := io.Copy(tmp, resp.Body)
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
 	target := dst
@@ -824,7 +834,7 @@ func (c *copier) download(u, dst string, dstDir bool, now time.Time) error {
 	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
 		mtime = lm
 	}
-	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: target, Mode: 0o600, Size: int64(len(data)), ModTime: c.time(mtime)}
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: target, Mode: 0o600, Size: size, ModTime: c.time(mtime)}
 	if c.uid != nil {
 		hdr.Uid, hdr.Gid = *c.uid, *c.gid
 	}
@@ -834,6 +844,6 @@ func (c *copier) download(u, dst string, dstDir bool, now time.Time) error {
 	if err := c.tw.WriteHeader(hdr); err != nil {
 		return err
 	}
-	_, err = c.tw.Write(data)
+	_, err = io.Copy(c.tw, tmp)
 	return err
 }
