@@ -21,7 +21,7 @@ func imagesCommand() *command {
 	var spec string
 	return &command{
 		name:    "images",
-		usage:   "[FLAGS]",
+		usage:   "[FLAGS] [REPOSITORY[:TAG]]",
 		summary: "List images.",
 		flags: func(fs *pflag.FlagSet) {
 			fs.BoolVarP(&quiet, "quiet", "q", false, "print only image IDs")
@@ -30,7 +30,7 @@ func imagesCommand() *command {
 			fs.StringVar(&spec, "format", "", `"json" for a JSON array, or a Go template ("table {{.Repository}}\t{{.ID}}"): Repository, Tag, Digest, ID, CreatedSince, CreatedAt, Size`)
 		},
 		interspersed: true,
-		args:         exactly(0, "takes no arguments"),
+		args:         between(0, 1, "takes at most one REPOSITORY[:TAG]"),
 		run: func(fs *pflag.FlagSet, args []string) error {
 			table := imagesTable
 			if digests {
@@ -50,6 +50,20 @@ func imagesCommand() *command {
 			}
 			if !all {
 				list = slices.DeleteFunc(list, func(r image.Summary) bool { return r.Intermediate })
+			}
+			if len(args) == 1 {
+				// Docker's filter: the repository, and the tag if given.
+				repo, tag, hasTag := args[0], "", false
+				if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+					repo, tag, hasTag = repo[:i], repo[i+1:], true
+				}
+				norm := repo
+				if n, err := image.NormalizeRef(repo); err == nil {
+					norm, _ = image.SplitRef(n)
+				}
+				list = slices.DeleteFunc(list, func(r image.Summary) bool {
+					return (r.Repository != repo && r.Repository != norm) || (hasTag && r.Tag != tag)
+				})
 			}
 			switch {
 			case quiet:

@@ -106,6 +106,21 @@ func (s *Store) History(ref string) ([]HistoryRow, error) {
 	if len(rows) > 0 {
 		rows[0].ID = img.ID
 	}
+	// The steps a build made are images of their own, each the parent of
+	// the next (Record.Parent): Docker shows their IDs where they are
+	// still in the store, <missing> where not.
+	if idx, err := s.readIndex(); err == nil {
+		id := img.ID
+		for i := 0; i < len(rows) && id != ""; i++ {
+			rec := idx.Images[id]
+			if rec == nil {
+				break
+			}
+			rows[i].ID = id
+			// The parent's history is this one's less its last entry.
+			id = rec.Parent
+		}
+	}
 	return rows, nil
 }
 

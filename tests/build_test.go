@@ -172,6 +172,17 @@ func TestBuild(t *testing.T) {
 			t.Errorf("an ARG is kept in the image's environment: %v", cfg.Env)
 		}
 
+		// Every step is an image of the store: history shows their IDs;
+		// images hides them without -a.
+		r = s.must(t, "history", "--format", "{{.ID}}", "built")
+		if strings.Contains(r.stdout, "missing") || strings.Count(r.stdout, "\n") != 21 {
+			t.Errorf("history of the built image, want 21 entries (the base and 20 steps) with IDs:\n%s", r.stdout)
+		}
+		wantStdout(t, s.must(t, "images", "--format", "{{.Repository}}:{{.Tag}}", "built"), "built:latest\n")
+		if n := strings.Count(s.must(t, "images", "-a", "-q").stdout, "\n"); n < 20 {
+			t.Errorf("images -a lists %d images, want the steps too", n)
+		}
+
 		// A second build: every step from the cache, the same image.
 		r = s.must(t, append(append([]string{"build", "-t", "built"}, args...), ctx)...)
 		if got := lastLine(r.stdout); got != id {
