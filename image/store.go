@@ -122,22 +122,8 @@ func (s *Store) Lock() (unlock func(), err error) {
 func (s *Store) TempDir() (dir string, release func(), err error) {
 	name := randomHex(16)
 	dir = filepath.Join(s.Root, "tmp", name)
-	// The lock file appears under its real name already locked: made under
-	// a name the sweep leaves alone, locked, then renamed. Otherwise a sweep
-	// could take the free lock in between and remove our staging directory.
-	pending := filepath.Join(s.Root, "tmp", ".pending-"+name)
-	lock, err := os.OpenFile(pending, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	lock, err := lockedFile(dir + ".lock")
 	if err != nil {
-		return "", nil, fmt.Errorf("creating a staging lock in %q: %w", filepath.Dir(dir), err)
-	}
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		lock.Close()
-		os.Remove(pending)
-		return "", nil, fmt.Errorf("locking %q: %w", lock.Name(), err)
-	}
-	if err := os.Rename(pending, dir+".lock"); err != nil {
-		lock.Close()
-		os.Remove(pending)
 		return "", nil, fmt.Errorf("creating a staging lock in %q: %w", filepath.Dir(dir), err)
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil {
@@ -151,6 +137,44 @@ func (s *Store) TempDir() (dir string, release func(), err error) {
 		lock.Close()
 	}
 	return dir, release, nil
+}
+
+// lockedFile makes path appear already locked (flock), so that no sweep
+// can take its lock between its creation and ours and remove what it
+// guards: an unnamed file (O_TMPFILE) locked, then linked in. A file system
+// without O_TMPFILE gets a ".pending-" name the sweep leaves alone for an
+// hour, locked, then renamed.
+func lockedFile(path string) (*os.File, error) {
+	dir := filepath.Dir(path)
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		f := os.NewFile(uintptr(fd), path)
+		err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			err = unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", fd), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+		}
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		return f, nil
+	}
+	pending := filepath.Join(dir, ".pending-"+filepath.Base(path))
+	f, err := os.OpenFile(pending, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(pending)
+		return nil, fmt.Errorf("locking %q: %w", pending, err)
+	}
+	if err := os.Rename(pending, path); err != nil {
+		f.Close()
+		os.Remove(pending)
+		return nil, err
+	}
+	return f, nil
 }
 
 // SweepTemp removes staging directories left by killed commands.
