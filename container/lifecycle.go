@@ -313,11 +313,22 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 	if cg == nil || cg.Limits.Pids == 0 {
 		spec.Nproc = ProcessLimit
 	}
+	// A record a resident init wrote for an earlier run is not this one's
+	// (a resident run truncates it when it opens it for its init).
+	if opts.Resident == nil {
+		os.Remove(filepath.Join(Dir(s, c.ID), runtime.ExitRecordName))
+	}
 	var code int
 	if r.prepared != nil {
 		code, err = r.prepared.early.Run(spec, opts)
 	} else {
 		code, err = runtime.Run(spec, opts)
+	}
+	if errors.Is(err, runtime.ErrResident) {
+		// The init runs on alone, its exec socket with it: the end is
+		// recorded by whoever next looks (completeResident).
+		liveDir = ""
+		return 0, err
 	}
 	recordEnd(s, c, started, cg, code, err, r)
 	return code, err

@@ -2,6 +2,7 @@ package container
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -165,6 +166,9 @@ func MonitorMain() {
 			resumed = false
 		} else {
 			code, err = m.run(restarts, func() { say(monitorReport{Started: true}) })
+			if errors.Is(err, runtime.ErrResident) {
+				os.Exit(0)
+			}
 		}
 		if err != nil {
 			code = runtime.ExitCode(err)
@@ -242,7 +246,17 @@ func (m *monitor) run(restarts int, onStarted func()) (int, error) {
 		}
 	}
 	opts := runtime.Options{Mapping: s.Mapping, Stdout: outW, Stderr: errW, PayloadPipes: true}
-	if h := m.handoff(restarts, outR, errR); h != nil {
+	var record *os.File
+	if residentEligible(c, spec) {
+		// Empty until the init writes how the run ended.
+		record, _ = os.OpenFile(filepath.Join(Dir(s, c.ID), runtime.ExitRecordName), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	}
+	if record != nil {
+		// The init alone stays: it copies the output, holds the lock and
+		// records the end (runtime/resident.go).
+		defer record.Close()
+		opts.Resident = &runtime.Resident{Log: m.lw.File(), Stdout: outR, Stderr: errR, Record: record, Keep: []*os.File{m.lock}}
+	} else if h := m.handoff(restarts, outR, errR); h != nil {
 		opts.Handoff = h
 		opts.HandoffFailed = func(err error) {
 			if err != nil {
@@ -262,6 +276,13 @@ func (m *monitor) run(restarts int, onStarted func()) (int, error) {
 		errW.Close()
 		wg.Wait()
 	}})
+}
+
+// residentEligible says whether the init can be c's only resident
+// process: nothing outside it has to act when it ends (no restart policy,
+// no network helper to stop, no --rm removal) and no terminal to relay.
+func residentEligible(c *Container, spec *runtime.Spec) bool {
+	return (c.Config.Restart == "" || c.Config.Restart == "no") && !c.Config.Rm && !c.Config.TTY && !spec.NetworkWait && !spec.Process.Terminal
 }
 
 // handoff plans the exec to the watcher, or says nil when it cannot be

@@ -12,7 +12,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/cgroups"
 	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/runtime"
 )
 
 // Statuses of a container.
@@ -96,6 +98,9 @@ func CurrentState(s *image.Store, id string) State {
 	}
 	if st = readState(s, id); st.Status != Running {
 		return st
+	}
+	if end, ok := completeResident(s, id, st); ok {
+		return end
 	}
 	st.Status, st.ExitCode, st.Killed, st.Pid = Exited, 137, true, 0
 	if st.FinishedAt.IsZero() {
@@ -197,3 +202,56 @@ func waitExit(st State, timeout time.Duration) bool {
 
 // ErrNotRunning is returned when signalling a container that is not running.
 var ErrNotRunning = errors.New("container is not running")
+
+// completeResident records the end a resident init wrote
+// (runtime.ExitRecord) once it is gone: the state says exited with its
+// status, an OOM kill is read from the cgroup (said in the log, as the
+// monitor says it), which is then removed, and so is the directory of the
+// exec socket. Any command that looks at the container may be the one to
+// do it; doing it twice writes the same.
+func completeResident(s *image.Store, id string, st State) (State, bool) {
+	path := filepath.Join(Dir(s, id), runtime.ExitRecordName)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return st, false
+	}
+	var rec runtime.ExitRecord
+	if len(b) == 0 {
+		// This run's init made no record: it was killed (SIGKILL, the
+		// OOM killer). It ended as a killed process does; the rest of
+		// its record (the cgroup, an OOM kill) is completed all the same.
+		rec = runtime.ExitRecord{ExitCode: 137, FinishedAt: time.Now().UTC()}
+	} else if json.Unmarshal(b, &rec) != nil || rec.FinishedAt.Before(st.StartedAt) {
+		return st, false
+	}
+	c, err := load(s, id)
+	if err != nil {
+		return st, false
+	}
+	oom := false
+	if st.Cgroup != "" {
+		cg := cgroups.Open(st.Cgroup)
+		if plan, err := cgroups.Detect().MakePlan(c.Config.Resources, c.Config.Cgroups); err == nil {
+			cg.Limits = plan.Resources
+		}
+		warn := func(string) {}
+		if f, err := os.OpenFile(filepath.Join(Dir(s, id), "ctr.log"), os.O_WRONLY|os.O_APPEND, 0); err == nil {
+			defer f.Close()
+			lw := runtime.NewLogWriter(f)
+			warn = func(msg string) { lw.Write("stderr", "sandbox: "+msg) }
+		}
+		oom = endCgroup(cg, rec.ExitCode, warn)
+	}
+	end := st
+	end.Status, end.Pid, end.FinishedAt, end.Cgroup = Exited, 0, rec.FinishedAt, ""
+	end.ExitCode, end.OOMKilled, end.Killed = rec.ExitCode, oom, len(b) == 0
+	end.NetHelper, end.NetHelperPid = "", 0
+	if err := writeState(s, id, end); err != nil {
+		return st, false
+	}
+	os.Remove(path)
+	if s.RunDir != "" {
+		os.RemoveAll(liveDir(s, c))
+	}
+	return end, true
+}

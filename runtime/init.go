@@ -242,12 +242,15 @@ func runInit() {
 	}
 	Trace("payload started")
 	report(status{Type: "started", Pid: pid})
-	unix.Close(fdStatus)
 	go func() {
 		for s := range sigs {
 			unix.Kill(pid, s.(syscall.Signal))
 		}
 	}()
+	if spec.Resident != nil {
+		residentInit(spec.Resident, exit) // never returns
+	}
+	unix.Close(fdStatus)
 	// The container ends with its payload; the kernel then kills what is
 	// left in the PID namespace as we exit.
 	os.Exit(exitCode(<-exit))

@@ -124,6 +124,11 @@ type Options struct {
 	// HandoffFailed is called when Handoff was set but this process goes
 	// on watching the container (nil error: it did not apply).
 	HandoffFailed func(error)
+	// Resident, when set, makes the init the container's only resident
+	// process (resident.go): Run returns ErrResident once the payload runs
+	// and the init has taken over. It applies with PayloadPipes, no
+	// terminal and no private network.
+	Resident *Resident
 }
 
 // Run starts the container described by spec, relays its terminal and
@@ -152,6 +157,7 @@ type Early struct {
 	privateNet  bool
 	terminal    bool
 	released    bool
+	resident    bool // the init got Options.Resident's descriptors
 }
 
 // Begin clones the init for a spec whose network is private (or the
@@ -176,6 +182,11 @@ func Begin(opts Options, privateNet, terminal bool) (*Early, error) {
 	cfg := childConfig{
 		mapping: opts.Mapping, cloneflags: flags, stage: stage,
 		console: terminal, cgroupFD: -1, exe: e.exe,
+	}
+	if r := opts.Resident; r != nil && opts.PayloadPipes && !terminal && !privateNet {
+		cfg.keep = []*os.File{r.Log, r.Stdout, r.Stderr, r.Record}
+		cfg.keep = append(cfg.keep, r.Keep...)
+		e.resident = true
 	}
 	if opts.CgroupFD > 0 {
 		cfg.cgroupFD = opts.CgroupFD
@@ -267,6 +278,10 @@ func (e *Early) Run(spec *Spec, opts Options) (int, error) {
 	}
 	spec.Trace = traceOn
 	spec.ProtectExe = e.protectExe
+	if e.resident {
+		k := c.keepFDs
+		spec.Resident = &ResidentFDs{Log: k[0], Out: k[1], Err: k[2], Record: k[3]}
+	}
 	if err := <-c.sendPayload(spec); err != nil {
 		e.Abort()
 		return 0, specError(err)
@@ -309,6 +324,9 @@ func (e *Early) Run(spec *Spec, opts Options) (int, error) {
 			return 0, &Error{Code: 125, Msg: err.Error(), Err: err}
 		}
 		defer tty.restore()
+	}
+	if e.resident {
+		return 0, c.detach(opts)
 	}
 	serr := c.readStatus(opts)
 	Trace("init reported")
@@ -357,6 +375,8 @@ type child struct {
 	pdeath  chan struct{}
 	// specW is the spec pipe, until the payload is sent.
 	specW *os.File
+	// keepFDs are the numbers childConfig.keep have in the child.
+	keepFDs []int
 	// handoff takes an execve to the thread that started the init, and
 	// onThread other work that must be done from it.
 	handoff  chan handoffRequest
@@ -435,6 +455,9 @@ type childConfig struct {
 	// exe is the program the child runs (the sealed init); nil: this
 	// binary.
 	exe *os.File
+	// keep are more descriptors the child gets, after the others
+	// (child.keepFDs says where).
+	keep []*os.File
 }
 
 // startChild re-executes this binary as argv[0]=sandbox-init in new
@@ -492,6 +515,10 @@ func startChild(cfg childConfig) (*child, error) {
 	}
 	selfFd := 3 + len(extra)
 	extra = append(extra, self)
+	for _, f := range cfg.keep {
+		c.keepFDs = append(c.keepFDs, 3+len(extra))
+		extra = append(extra, f)
+	}
 	path, args := fmt.Sprintf("/proc/self/fd/%d", selfFd), []string{initName, cfg.stage}
 	if m.Mode == userns.ModeSubID {
 		// Without caps until the maps exist: the child waits, then executes

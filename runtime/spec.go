@@ -40,6 +40,9 @@ type Spec struct {
 	SysFromHost bool
 	// Trace passes SANDBOX_TRACE on to the init.
 	Trace bool
+	// Resident, when set, lets the init go on alone once the parent
+	// detaches (Options.Resident): the descriptors it got at its start.
+	Resident *ResidentFDs `json:",omitempty"`
 	// ExecSocket, when set, is where the init listens for `sandbox exec`.
 	ExecSocket string
 	// Caps is the bounding set container processes get (nil: docker's
@@ -83,3 +86,7 @@ type Process struct {
 	Terminal   bool
 	Rows, Cols uint16
 }
+
+// ResidentFDs are the init's descriptors of a resident run: the log, the
+// read ends of the payload's output pipes, and its exit record's file.
+type ResidentFDs struct{ Log, Out, Err, Record int }

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -169,7 +170,29 @@ func TestEscape(t *testing.T) {
 		t.Run("store-volume", e.testStoreVolume)
 		t.Run("seccomp", e.testSeccomp)
 		t.Run("rundir-volume", e.testRunDirVolume)
+		t.Run("init-descriptors", e.testInitDescriptors)
 	})
+}
+
+// testInitDescriptors: a detached container's init holds host descriptors
+// once it runs alone (the log, its output pipes, the exit record, the
+// lock: docs/handshake.md, "The resident init"). The payload cannot reach
+// them; given CAP_SYS_PTRACE, it reaches files and pipes only, never a
+// directory it could walk up from.
+func (e *escEnv) testInitDescriptors(t *testing.T) {
+	for _, caps := range [][]string{nil, {"--cap-add", "SYS_PTRACE"}} {
+		name := "alone-" + strconv.Itoa(len(caps))
+		args := append(append([]string{"run", "-d", "--name", name}, caps...), "bb", "sleep", "300")
+		e.s.mustRun(t, args...)
+		r := e.s.do(t, "exec", name, "sh", "-c", `for f in /proc/1/fd/*; do if [ -d "$f/" ]; then echo "dir $f -> $(readlink $f)"; fi; done; ls /proc/1/fd >/dev/null 2>&1 && echo listed`)
+		e.s.mustRun(t, "rm", "-f", name)
+		if strings.Contains(r.stdout, "dir ") {
+			t.Errorf("%v: the payload reaches a directory through its init's descriptors:\n%s", caps, r.stdout)
+		}
+		if caps == nil && strings.Contains(r.stdout, "listed") {
+			t.Errorf("without CAP_SYS_PTRACE the payload lists its init's descriptors:\n%s", r)
+		}
+	}
 }
 
 // testRunDirVolume: the user's runtime directory holds every sandbox's

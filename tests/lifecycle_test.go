@@ -424,16 +424,19 @@ func TestContainerInitKilled(t *testing.T) {
 	})
 }
 
-// TestContainerMonitorKilled: a detached container is watched by the
-// small watcher (the init program's "watch" stage, named sandbox-monitor),
-// not by the whole CLI; SIGKILL of it ends the container (its init's
-// parent-death signal), ps shows it exited, and rm leaves nothing. A
-// container that exits by itself is recorded by the CLI the watcher
-// executes again, with its exit code and its output in the log.
+// TestContainerMonitorKilled: a detached container with a restart policy
+// is watched by the small watcher (the init program's "watch" stage, named
+// sandbox-monitor), not by the whole CLI; SIGKILL of it ends the container
+// (its init's parent-death signal), ps shows it exited, and rm leaves
+// nothing. Without a policy the init is alone: SIGKILL of it shows as
+// Exited (137); a container that exits by itself has its exit code and
+// its output recorded by its init.
 func TestContainerMonitorKilled(t *testing.T) {
 	forEachUser(t, func(t *testing.T, u *user) {
 		s := u.lcStore(t, "monkill")
-		id := s.mustID(t, "run", "-d", "--name", "watched", "bb", "sleep", "1000")
+		// A restart policy needs a process outside the container: the
+		// watcher, the small init program's other stage.
+		id := s.mustID(t, "run", "-d", "--restart", "on-failure", "--name", "watched", "bb", "sleep", "1000")
 		init := s.initOf(t, id)
 		// It names itself as it starts; its argv says what it is at once.
 		var monitor procInfo
@@ -467,11 +470,32 @@ func TestContainerMonitorKilled(t *testing.T) {
 			}
 		}
 
-		// Ends by itself: the resumed CLI records code and output.
+		// Without one, the init is the container's only resident process
+		// (runtime/resident.go): no monitor, and a SIGKILL of the init
+		// leaves a true state.
+		id = s.mustID(t, "run", "-d", "--name", "alone", "bb", "sleep", "1000")
+		init = s.initOf(t, id)
+		if parent, alive := readProc(init.ppid); alive && (parent.comm == "sandbox-monitor" || strings.HasPrefix(parent.comm, "sandbox")) {
+			t.Fatalf("the init's parent is %q (%q): want no sandbox process beside the init", parent.comm, parent.cmdline)
+		}
+		if err := syscall.Kill(init.pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if row, ok := s.waitPS(t, "alone", "Exited (137)", 5*time.Second); !ok {
+			t.Fatalf("after SIGKILL of its init, ps -a shows alone as %q, want Exited (137)", row.status)
+		}
+		s.must(t, "rm", "alone")
+		for _, d := range []string{s.ctrDir(id), s.runDir(id)} {
+			if _, err := os.Lstat(d); err == nil {
+				t.Errorf("rm left %s behind", d)
+			}
+		}
+
+		// Ends by itself: the init records code and output.
 		s.mustID(t, "run", "-d", "--name", "self", "bb", "sh", "-c", "sleep 0.5; echo last words; exit 7")
 		s.wantWait(t, "self", 7)
 		if r := s.must(t, "logs", "self"); r.stdout != "last words\n" {
-			t.Fatalf("logs of a container the watcher saw end:\n%s", r)
+			t.Fatalf("logs of a container whose init recorded its end:\n%s", r)
 		}
 		if st := s.inspect(t, "self").State; st.Status != "exited" || st.ExitCode != 7 {
 			t.Fatalf("inspect shows %+v, want exited with 7", st)
