@@ -204,10 +204,10 @@ func Build(s *image.Store, o Options) (*image.Image, error) {
 	}
 	for _, t := range o.Tags {
 		fmt.Fprintf(b.out, "COMMIT %s\n", t)
-		name, err := s.Name(final.img.ID, t)
-		if err != nil {
+		if err := s.Tag(final.img.ID, t); err != nil {
 			return nil, fmt.Errorf("naming the image %q: %w", t, err)
 		}
+		name, _ := image.NormalizeRef(t)
 		fmt.Fprintf(b.out, "--> %s\nSuccessfully tagged %s\n", image.ShortID(final.img.ID), name)
 	}
 	var unused []string

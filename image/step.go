@@ -86,29 +86,6 @@ func (s *Store) setParent(id, parent string) error {
 	return nil
 }
 
-// Name gives the image id the name ref (name:tag), moving the name from
-// any image that had it.
-func (s *Store) Name(id, ref string) (string, error) {
-	norm, err := NormalizeRef(ref)
-	if err != nil {
-		return "", err
-	}
-	unlock, err := s.Lock()
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	idx, err := s.readIndex()
-	if err != nil {
-		return "", err
-	}
-	if idx.Images[id] == nil {
-		return "", fmt.Errorf("%w: %s", ErrNotFound, ShortID(id))
-	}
-	idx.Refs[norm] = id
-	return norm, s.writeIndex(idx)
-}
-
 // buildCache is buildcache.json: a build step's cache key → the image it
 // made. An entry whose image is gone (pruned) is a miss.
 const buildCacheFile = "buildcache.json"
