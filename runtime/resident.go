@@ -19,6 +19,8 @@ import (
 // container stays, not two.
 
 // Resident gives the init what it needs to go on alone (Options.Resident).
+// Run closes Options.Stdout and Options.Stderr, the caller's write ends of
+// the output pipes, once the init has its own.
 type Resident struct {
 	// Log is the CRI log (LogWriter's format), opened for appending.
 	Log *os.File
@@ -51,16 +53,20 @@ type ExitRecord struct {
 // answers "detached" (or ends first: a payload that exited at once has
 // written its record already).
 func (c *child) detach(opts Options) error {
+	// The init and the payload have their own ends of the output pipes:
+	// ours would keep the pipes open, and the init's copying, after the
+	// payload has exited.
+	opts.Stdout.Close()
+	opts.Stderr.Close()
 	if err := c.readStatusUntil(opts, "started"); err != nil {
 		c.wait()
 		return err
 	}
-	if _, err := c.sync.Write([]byte{'D'}); err != nil {
-		c.wait()
-		return &Error{Code: 125, Msg: "handing the container to its init: " + err.Error(), Err: err}
-	}
-	if err := c.readStatusUntil(opts, "detached"); err != nil {
-		return err
+	// A payload that exited at once may have taken the init with it
+	// before the byte arrives (the write fails): its record is written,
+	// or it reads as killed; either way the init had taken over.
+	if _, err := c.sync.Write([]byte{'D'}); err == nil {
+		c.readStatusUntil(opts, "detached")
 	}
 	Trace("init detached")
 	return ErrResident
