@@ -50,8 +50,7 @@ type ExitRecord struct {
 
 // detach waits for the payload to start, then lets the init go on alone:
 // a byte on the sync pipe makes it clear its parent-death signal, and it
-// answers "detached" (or ends first: a payload that exited at once has
-// written its record already).
+// answers "detached".
 func (c *child) detach(opts Options) error {
 	// The init and the payload have their own ends of the output pipes:
 	// ours would keep the pipes open, and the init's copying, after the
@@ -62,11 +61,14 @@ func (c *child) detach(opts Options) error {
 		c.wait()
 		return err
 	}
-	// A payload that exited at once may have taken the init with it
-	// before the byte arrives (the write fails): its record is written,
-	// or it reads as killed; either way the init had taken over.
-	if _, err := c.sync.Write([]byte{'D'}); err == nil {
-		c.readStatusUntil(opts, "detached")
+	// The init waits for this byte before anything else, even a payload
+	// that has already exited.
+	if _, err := c.sync.Write([]byte{'D'}); err != nil {
+		c.wait()
+		return &Error{Code: 125, Msg: "handing the container to its init: " + err.Error(), Err: err}
+	}
+	if err := c.readStatusUntil(opts, "detached"); err != nil {
+		return err
 	}
 	Trace("init detached")
 	return ErrResident
@@ -92,29 +94,21 @@ func residentInit(fds *ResidentFDs, exit chan unix.WaitStatus) {
 			lw.Copy(f, p.stream)
 		}()
 	}
-	detach := make(chan bool, 1)
-	go func() {
-		b := make([]byte, 1)
-		n, _ := unix.Read(fdSync, b)
-		detach <- n == 1 && b[0] == 'D'
-	}()
-	var ws unix.WaitStatus
-	for waiting := true; waiting; {
-		select {
-		case ok := <-detach:
-			if !ok {
-				// The parent died before it let go: the container goes
-				// with it, as a foreground one does.
-				os.Exit(125)
-			}
-			// On the main thread, where the signal was set.
-			unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
-			report(status{Type: "detached"})
-			unix.Close(fdStatus)
-		case ws = <-exit:
-			waiting = false
-		}
+	// First the parent lets go (one byte on the sync pipe), then the
+	// payload's end: in that order always, so the parent never has to
+	// tell a detached init from one that ended first. A payload's status
+	// waits in its channel meanwhile.
+	d := make([]byte, 1)
+	if n, _ := unix.Read(fdSync, d); n != 1 || d[0] != 'D' {
+		// The parent died before it let go: the container goes with it,
+		// as a foreground one does.
+		os.Exit(125)
 	}
+	// On the main thread, where the signal was set.
+	unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
+	report(status{Type: "detached"})
+	unix.Close(fdStatus)
+	ws := <-exit
 	code := exitCode(ws)
 	// Whatever else runs in the container ends with it now, and the pipes
 	// reach their end once their last writer is gone (ours included).
