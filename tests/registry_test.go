@@ -154,8 +154,15 @@ func TestRegistryPullKilled(t *testing.T) {
 			}
 			syscall.Kill(p.pid, syscall.SIGKILL)
 			res, _ := p.wait(30 * time.Second)
-			if res.signal != "killed" {
+			if res.signal != "killed" && !(res.code == 0 && pt.name == points[len(points)-1].name) {
 				t.Fatalf("kill point %q: the pull was not killed by SIGKILL (it ended first?):\n%s", pt.name, res)
+			}
+			if res.signal != "killed" {
+				// The last point is near the pull's end: on a fast run the
+				// pull may finish before the signal lands. Its image is
+				// then checked whole below, like one the kill came too
+				// late for.
+				t.Logf("kill point %q: the pull ended (0) before the kill", pt.name)
 			}
 			t.Logf("kill point %q: killed after %v; new in tmp/: %v", pt.name, res.elapsed.Round(time.Millisecond), staged)
 			if pt.staged && len(staged) == 0 {
