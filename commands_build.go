@@ -69,10 +69,9 @@ func buildCommand() *command {
 				t := time.Unix(sec, 0).UTC()
 				o.Timestamp = &t
 			}
-			if k := config.Lookup("network"); true {
-				if _, err := k.CheckString(network, ""); err != nil {
-					return &usageError{u, k.FlagError(network, err)}
-				}
+			net := config.Lookup("network")
+			if _, err := net.CheckString(network, ""); err != nil {
+				return &usageError{u, net.FlagError(network, err)}
 			}
 			for _, t := range tags {
 				if _, err := config.Lookup("image").CheckString(t, ""); err != nil {

@@ -3,6 +3,7 @@ package build
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -809,10 +810,6 @@ func (st *state) runArgv(c *instructions.RunCommand) ([]string, error) {
 
 func randomName() string {
 	var b [6]byte
-	f, err := os.Open("/dev/urandom")
-	if err == nil {
-		io.ReadFull(f, b[:])
-		f.Close()
-	}
+	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }

@@ -148,7 +148,7 @@ func SweepRemoved(s *image.Store) {
 			continue
 		}
 		if unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			t := filepath.Join(s.Root, "tmp", trashPrefix+e.Name())
+			t := filepath.Join(s.Root, "tmp", image.TrashContainerPrefix+e.Name())
 			if os.Rename(dir, t) == nil {
 				trash = append(trash, t)
 				if c != nil {

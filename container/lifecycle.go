@@ -523,7 +523,7 @@ func remove(s *image.Store, c *Container, leftCgroup bool) error {
 	dir := Dir(s, c.ID)
 	// Out of containers/ first, in one rename: a half-removed container is
 	// never listed.
-	trash := filepath.Join(s.Root, "tmp", trashPrefix+c.ID)
+	trash := filepath.Join(s.Root, "tmp", image.TrashContainerPrefix+c.ID)
 	if err := os.Rename(dir, trash); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
@@ -532,9 +532,6 @@ func remove(s *image.Store, c *Container, leftCgroup bool) error {
 	}
 	return runtime.RemoveAll(s.Mapping, trash)
 }
-
-// trashPrefix names a removed container's directory in the store's tmp/.
-const trashPrefix = "rm-"
 
 // RemoveRef removes the container ref names; force stops it first.
 func RemoveRef(s *image.Store, ref string, force bool) (*Container, error) {

@@ -236,15 +236,19 @@ func (s *Store) checkStaging(c *Check) {
 			what = "a layer a killed command was removing"
 		case strings.HasPrefix(name, ".pending-"):
 			what = "a lock file a killed command left"
-		case strings.Contains(name, "rm-"):
+		case strings.HasPrefix(name, TrashContainerPrefix):
 			what = "a container a killed command was removing"
 		}
 		c.add(Problem{Kind: "staging", ID: "tmp/" + name, What: what, Repair: "remove it"})
 	}
 }
 
-// trashPrefixGC names a layer collectGarbage is removing, in tmp/.
-const trashPrefixGC = "gc-"
+// The names of what is being removed, in tmp/: a layer collectGarbage
+// removes, and a container's directory (container.Remove).
+const (
+	trashPrefixGC        = "gc-"
+	TrashContainerPrefix = "rm-"
+)
 
 // deadStaging are the tmp/ entries no live command holds: a directory
 // whose lock file is free or gone, a lock file whose directory is gone, a
@@ -329,13 +333,4 @@ func (s *Store) RepairImages(c *Check, keep map[string]bool) error {
 func (s *Store) HasImage(id string) bool {
 	idx, err := s.readIndex()
 	return err == nil && idx.Images[id] != nil
-}
-
-// ImageNames are the names of the image with this ID, for reports.
-func (s *Store) ImageNames(id string) []string {
-	idx, err := s.readIndex()
-	if err != nil {
-		return nil
-	}
-	return namesOf(idx, id)
 }
