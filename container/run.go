@@ -90,6 +90,8 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 		Upper:  filepath.Join(dir, "upper"),
 		Work:   filepath.Join(dir, "work"),
 		Target: filepath.Join(dir, "merged"),
+		// Only a throwaway layer: one kept for restarts must survive a crash.
+		Volatile: cfg.Rm,
 	}
 	if img.Host {
 		if err := hostLayout(spec, dir, stdio); err != nil {

@@ -50,6 +50,11 @@ type Layout struct {
 	// Target is the directory the root filesystem is mounted on.
 	Target   string
 	HostDirs []HostDir
+	// Volatile says the writable layer is thrown away after one run (a
+	// --rm container): kernel overlay then skips its syncs, the largest of
+	// which, at unmount, would hold up the container's end. After a crash
+	// such a layer cannot be mounted again, which nobody asks of it.
+	Volatile bool
 }
 
 // Result says what Mount did.
@@ -71,22 +76,22 @@ func Mount(l Layout) (Result, error) {
 	if len(l.Layers) == 0 {
 		return mountHost(l)
 	}
-	return mountWith(l.Driver, l.Layers, l.Upper, l.Work, l.Target, mountCopy)
+	return mountWith(l.Driver, l.Layers, l.Upper, l.Work, l.Target, l.Volatile, mountCopy)
 }
 
 // mountWith mounts one overlay stack with the given driver, or, for Auto,
 // with the first driver that works. vfs is the caller's last resort: a copy
 // for image layers, a read-only bind for host directories.
-func mountWith(d Driver, layers []string, upper, work, target string, vfs func(layers []string, upper, work, target string) error) (Result, error) {
+func mountWith(d Driver, layers []string, upper, work, target string, volatile bool, vfs func(layers []string, upper, work, target string) error) (Result, error) {
 	switch d {
 	case Overlay:
-		return Result{Driver: Overlay}, mountOverlay(layers, upper, work, target)
+		return Result{Driver: Overlay}, mountOverlay(layers, upper, work, target, volatile)
 	case FuseOverlayfs:
 		return Result{Driver: FuseOverlayfs}, mountFuse(layers, upper, work, target)
 	case VFS:
 		return Result{Driver: VFS}, vfs(layers, upper, work, target)
 	}
-	kerr := mountOverlay(layers, upper, work, target)
+	kerr := mountOverlay(layers, upper, work, target, volatile)
 	if kerr == nil {
 		return Result{Driver: Overlay}, nil
 	}
@@ -118,7 +123,7 @@ func mountHost(l Layout) (Result, error) {
 	res := Result{Driver: l.Driver}
 	roBind := func(layers []string, _, _, target string) error { return bindReadOnly(layers[0], target) }
 	for _, hd := range l.HostDirs {
-		r, err := mountWith(res.Driver, []string{hd.Path}, hd.Upper, hd.Work, l.Target+hd.Path, roBind)
+		r, err := mountWith(res.Driver, []string{hd.Path}, hd.Upper, hd.Work, l.Target+hd.Path, l.Volatile, roBind)
 		if err != nil {
 			return Result{}, fmt.Errorf("mounting host directory %q: %w", hd.Path, err)
 		}

@@ -16,7 +16,7 @@ const maxOverlayData = 4095
 // open file descriptors, relative to /proc/self/fd, so that the option
 // string stays far below the one-page limit however long the store's paths
 // are: 150 layers cost ~600 bytes instead of ~15 KiB.
-func mountOverlay(layers []string, upper, work, target string) error {
+func mountOverlay(layers []string, upper, work, target string, volatile bool) error {
 	fds := make([]int, 0, len(layers))
 	defer func() {
 		for _, fd := range fds {
@@ -35,6 +35,9 @@ func mountOverlay(layers []string, upper, work, target string) error {
 	}
 	data := "lowerdir=" + strings.Join(names, ":") +
 		",upperdir=" + escape(upper) + ",workdir=" + escape(work) + ",userxattr"
+	if volatile {
+		data += ",volatile"
+	}
 	if len(data) > maxOverlayData {
 		return fmt.Errorf("overlay options for %d layers are %d bytes, over the kernel's one-page limit", len(layers), len(data))
 	}

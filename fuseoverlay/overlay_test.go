@@ -77,7 +77,7 @@ func TestMountWithForcedVFS(t *testing.T) {
 		got = append(append(got, l...), upper, work, target)
 		return nil
 	}
-	res, err := mountWith(VFS, layers, "/u", "/w", "/t", vfs)
+	res, err := mountWith(VFS, layers, "/u", "/w", "/t", false, vfs)
 	if err != nil {
 		t.Fatalf("mountWith(vfs): %v", err)
 	}
@@ -89,7 +89,7 @@ func TestMountWithForcedVFS(t *testing.T) {
 	}
 
 	boom := errors.New("boom")
-	_, err = mountWith(VFS, layers, "/u", "/w", "/t", func([]string, string, string, string) error { return boom })
+	_, err = mountWith(VFS, layers, "/u", "/w", "/t", false, func([]string, string, string, string) error { return boom })
 	if !errors.Is(err, boom) {
 		t.Errorf("mountWith(vfs) with a failing copy = %v, want that error", err)
 	}

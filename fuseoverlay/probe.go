@@ -19,7 +19,7 @@ func Probe(scratch string) Result {
 			return Result{Driver: VFS, Reason: fmt.Sprintf("cannot even make a scratch directory: %v", err)}
 		}
 	}
-	kerr := mountOverlay([]string{dirs["lower"]}, dirs["upper"], dirs["work"], dirs["merged"])
+	kerr := mountOverlay([]string{dirs["lower"]}, dirs["upper"], dirs["work"], dirs["merged"], false)
 	if kerr == nil {
 		unix.Unmount(dirs["merged"], unix.MNT_DETACH)
 		_, why := KernelOverlayExpected()

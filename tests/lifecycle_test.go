@@ -970,3 +970,40 @@ func TestStagingSwept(t *testing.T) {
 		}
 	})
 }
+
+// TestRunRmThrowaway: a --rm container's writable layer is mounted
+// volatile (overlayfs skips the sync that would hold up its end; a kept
+// container's is not), and its removal never needs a process in the user
+// namespace for what the kernel and the init made there (overlay's mode-0
+// work directory, the volatile marker, mount points).
+func TestRunRmThrowaway(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "throwaway")
+		o := s.opts
+		o.env = append(append([]string{}, o.env...), "SANDBOX_TRACE=1")
+		showRoot := []string{"sh", "-c", `grep "^overlay / " /proc/mounts`}
+		r := s.u.runWith(t, o, append([]string{"run", "--rm", "bb"}, showRoot...)...)
+		wantCode(t, r, 0)
+		if !strings.Contains(r.stdout, "volatile") {
+			t.Errorf("a --rm container's root is not volatile: %q", r.stdout)
+		}
+		if strings.Contains(r.stderr, "in the user namespace") {
+			t.Errorf("removing a --rm container needed the user namespace:\n%s", r.stderr)
+		}
+		for _, d := range []string{"containers", "tmp"} {
+			if left := dirEntries(t, filepath.Join(s.root, d)); len(left) > 0 {
+				t.Errorf("after run --rm, %s/ holds %v", d, left)
+			}
+		}
+		r = s.must(t, append([]string{"run", "--name", "kept", "bb"}, showRoot...)...)
+		if strings.Contains(r.stdout, "volatile") {
+			t.Errorf("a kept container's root is volatile: %q", r.stdout)
+		}
+		s.must(t, "start", "kept") // a second mount of the same layer
+		r = s.u.runWith(t, o, "rm", "kept")
+		wantCode(t, r, 0)
+		if strings.Contains(r.stderr, "in the user namespace") {
+			t.Errorf("removing a stopped container needed the user namespace:\n%s", r.stderr)
+		}
+	})
+}
