@@ -85,6 +85,16 @@ func installedInit(dir string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("installing the sandbox init as %q: %w", path, err)
 	}
+	// Other versions' inits are left by upgrades (3 MB each). One in use
+	// keeps running from its open file; a start of an older binary that
+	// comes later installs its own again.
+	if old, _ := filepath.Glob(filepath.Join(dir, "init-*")); len(old) > 0 {
+		for _, o := range old {
+			if o != path {
+				os.Remove(o)
+			}
+		}
+	}
 	if f, err = os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0); err != nil {
 		return nil, err
 	}

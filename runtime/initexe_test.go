@@ -68,12 +68,30 @@ func TestInstalledInit(t *testing.T) {
 		t.Skip("no init blob for this architecture: the whole binary is the init")
 	}
 	dir := filepath.Join(t.TempDir(), "run")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// An older version's init, left by an upgrade, goes when this one is
+	// installed; other files stay.
+	older := filepath.Join(dir, "init-0000000000000000")
+	other := filepath.Join(dir, "exec-socket")
+	for _, p := range []string{older, other} {
+		if err := os.WriteFile(p, []byte("x"), 0o500); err != nil {
+			t.Fatal(err)
+		}
+	}
 	f, err := installedInit(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	name := f.Name()
 	f.Close()
+	if _, err := os.Stat(older); !os.IsNotExist(err) {
+		t.Errorf("an older init is still there after installing %s: %v", filepath.Base(name), err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("installing the init removed another file: %v", err)
+	}
 	st, err := os.Stat(name)
 	if err != nil || st.Mode().Perm() != 0o500 || st.Size() != int64(len(initbin.Binary)) {
 		t.Fatalf("installed %q: %v, %v", name, st.Mode(), err)
