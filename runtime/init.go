@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -218,25 +218,7 @@ func runInit() {
 	if err != nil {
 		fail(ExitCode(err), "%v", err)
 	}
-	// Reap every child, whoever started it; hand statuses to starters.
-	// Started once the payload exists: before that wait4 has nothing to
-	// wait for, and a retry delay would delay noticing a quick payload.
-	go func() {
-		for {
-			var ws unix.WaitStatus
-			wpid, err := unix.Wait4(-1, &ws, 0, nil)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				// ECHILD: cannot happen while the payload lives, and we
-				// exit with it.
-				time.Sleep(time.Millisecond)
-				continue
-			}
-			sp.reaped(wpid, ws)
-		}
-	}()
+	go reap(sp)
 	if execL != nil {
 		go serveExec(execL, &spec, sp)
 	}
@@ -254,6 +236,31 @@ func runInit() {
 	// The container ends with its payload; the kernel then kills what is
 	// left in the PID namespace as we exit.
 	os.Exit(exitCode(<-exit))
+}
+
+// reap reaps every child, whoever started it, and hands statuses to their
+// starters. It waits for SIGCHLD rather than in wait4: a goroutine blocked
+// in a system call holds a thread of its own for the init's whole life,
+// where the signal arrives through the thread os/signal keeps anyway.
+func reap(sp *spawner) {
+	chld := make(chan os.Signal, 1)
+	signal.Notify(chld, unix.SIGCHLD)
+	for {
+		// All that ended, then wait for more: a SIGCHLD that comes
+		// meanwhile waits in the channel, so no exit is missed.
+		for {
+			var ws unix.WaitStatus
+			wpid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil || wpid <= 0 {
+				break
+			}
+			sp.reaped(wpid, ws)
+		}
+		<-chld
+	}
 }
 
 func runTask() {

@@ -98,8 +98,11 @@ func residentInit(fds *ResidentFDs, exit chan unix.WaitStatus) {
 	// payload's end: in that order always, so the parent never has to
 	// tell a detached init from one that ended first. A payload's status
 	// waits in its channel meanwhile.
+	// Read through the poller: a blocking read would take a thread of
+	// its own, kept idle for the rest of the init's life.
 	d := make([]byte, 1)
-	if n, _ := unix.Read(fdSync, d); n != 1 || d[0] != 'D' {
+	unix.SetNonblock(fdSync, true)
+	if n, _ := os.NewFile(fdSync, "sync").Read(d); n != 1 || d[0] != 'D' {
 		// The parent died before it let go: the container goes with it,
 		// as a foreground one does.
 		os.Exit(125)
@@ -108,6 +111,7 @@ func residentInit(fds *ResidentFDs, exit chan unix.WaitStatus) {
 	unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
 	report(status{Type: "detached"})
 	unix.Close(fdStatus)
+	dropProgramPages()
 	ws := <-exit
 	code := exitCode(ws)
 	// Whatever else runs in the container ends with it now, and the pipes

@@ -1,0 +1,43 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// dropProgramPages unmaps from this process the pages of its own program
+// file (code and read-only data) that it has touched so far. A resident
+// init has run its whole start-up (spec decoding, mounts, seccomp) by the
+// time it settles, and the kernel maps the program 64 KiB around every
+// fault: 2.7 MiB of its 3 MiB stay mapped, although the rest of its life
+// runs a few loops. The pages stay in the page cache, shared; what runs
+// later faults its own back in. Writable mappings are never touched: their
+// changed pages would be lost.
+func dropProgramPages() {
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		// address perms offset dev inode path
+		f := bytes.Fields(sc.Bytes())
+		if len(f) < 6 || f[5][0] != '/' || (string(f[1]) != "r-xp" && string(f[1]) != "r--p") {
+			continue
+		}
+		lo, hi, ok := bytes.Cut(f[0], []byte("-"))
+		if !ok {
+			continue
+		}
+		start, err1 := strconv.ParseUint(string(lo), 16, 64)
+		end, err2 := strconv.ParseUint(string(hi), 16, 64)
+		if err1 != nil || err2 != nil || end <= start {
+			continue
+		}
+		unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
+	}
+}
