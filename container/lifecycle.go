@@ -223,7 +223,29 @@ func runForeground(s *image.Store, c *Container, lock *os.File, stdio IO, p *pre
 	if err != nil {
 		return 0, err
 	}
-	return runRecorded(s, c, spec, foregroundOptions(s, c.Config, stdio), recording{warn: stdio.Warn, removed: c.Config.Rm, prepared: p})
+	opts := foregroundOptions(s, c.Config, stdio)
+	if c.Config.Rm {
+		opts.HandOffRemoval = func() (runtime.Removal, bool) { return handOffRemoval(s, c, lock) }
+	}
+	return runRecorded(s, c, spec, opts, recording{warn: stdio.Warn, removed: c.Config.Rm, prepared: p})
+}
+
+// handOffRemoval takes a throwaway container out of the store for its init
+// to remove (runtime.Removal): its directory goes into tmp/ in one rename,
+// as remove does, and the init holds its lock until the files are gone, so
+// that a sweep leaves them to it. The remove that follows finds nothing
+// left to do.
+func handOffRemoval(s *image.Store, c *Container, lock *os.File) (runtime.Removal, bool) {
+	tmp, err := os.Open(filepath.Join(s.Root, "tmp"))
+	if err != nil {
+		return runtime.Removal{}, false
+	}
+	name := image.TrashContainerPrefix + c.ID
+	if err := os.Rename(Dir(s, c.ID), filepath.Join(s.Root, "tmp", name)); err != nil {
+		tmp.Close()
+		return runtime.Removal{}, false
+	}
+	return runtime.Removal{Dir: tmp, Name: name, Keep: lock}, true
 }
 
 // recording is what runRecorded does around the run besides recording.

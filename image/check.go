@@ -269,7 +269,7 @@ func (s *Store) deadStaging() []string {
 		}
 		base, isLock := strings.CutSuffix(name, ".lock")
 		if !isLock {
-			if _, err := os.Stat(filepath.Join(tmp, name+".lock")); errors.Is(err, os.ErrNotExist) {
+			if _, err := os.Stat(filepath.Join(tmp, name+".lock")); errors.Is(err, os.ErrNotExist) && !removing(tmp, name) {
 				dead = append(dead, name)
 			}
 			continue
@@ -287,6 +287,21 @@ func (s *Store) deadStaging() []string {
 		lock.Close()
 	}
 	return dead
+}
+
+// removing says whether a container's directory in tmp/ is being removed
+// by a live process: one that holds the container's lock in it (the
+// container's own init removes a --rm container's files as it ends).
+func removing(tmp, name string) bool {
+	if !strings.HasPrefix(name, TrashContainerPrefix) {
+		return false
+	}
+	lock, err := os.OpenFile(filepath.Join(tmp, name, "lock"), os.O_RDWR|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return false
+	}
+	defer lock.Close()
+	return unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) == unix.EWOULDBLOCK
 }
 
 // RepairImages removes what c found, with LockAll held: images that are

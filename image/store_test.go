@@ -1,6 +1,8 @@
 package image
 
 import (
+	"golang.org/x/sys/unix"
+
 	"encoding/json"
 	"errors"
 	"os"
@@ -500,5 +502,41 @@ func TestHostImage(t *testing.T) {
 				t.Errorf("Env = %q, want %q", img.Config.Config.Env, want)
 			}
 		})
+	}
+}
+
+// TestSweepLeavesRemovalInProgress: a container's directory in tmp/ whose
+// lock someone holds (the init of a --rm run, removing it as it ends) is
+// left alone; once the lock is free it is dead staging like any other.
+func TestSweepLeavesRemovalInProgress(t *testing.T) {
+	s, err := Open(t.TempDir(), mapA, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trash := filepath.Join(s.Root, "tmp", TrashContainerPrefix+strings.Repeat("cd", 32))
+	if err := os.MkdirAll(filepath.Join(trash, "upper"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := os.OpenFile(filepath.Join(trash, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	s.SweepTemp()
+	if !exists(filepath.Join(trash, "upper")) {
+		t.Fatal("a sweep removed a container directory whose remover holds its lock")
+	}
+	var c Check
+	s.checkStaging(&c)
+	if len(c.Problems) > 0 {
+		t.Errorf("check reports a removal in progress: %+v", c.Problems)
+	}
+	unix.Flock(int(lock.Fd()), unix.LOCK_UN)
+	s.SweepTemp()
+	if exists(trash) {
+		t.Error("a sweep left a container directory nobody holds")
 	}
 }

@@ -256,7 +256,7 @@ func Exec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (int, 
 	}
 	sigs := make(chan os.Signal, 16)
 	_, stopSignals := notifyAsync(sigs, forwardedSignals...)
-	defer stopSignals()
+	defer func() { go stopSignals() }() // as Early.release does
 	go func() {
 		for s := range sigs {
 			if s == unix.SIGWINCH {

@@ -232,6 +232,9 @@ func runInit() {
 	if spec.Resident != nil {
 		residentInit(spec.Resident, exit) // never returns
 	}
+	if spec.HandsOffRemoval {
+		removeAfterExit(exit) // never returns
+	}
 	unix.Close(fdStatus)
 	// The container ends with its payload; the kernel then kills what is
 	// left in the PID namespace as we exit.

@@ -69,7 +69,7 @@ func ExitCode(err error) int {
 
 // status is one message from the child on fdStatus.
 type status struct {
-	Type   string `json:"type"` // "error", "rootfs", "started"
+	Type   string `json:"type"` // "error", "rootfs", "started", "exited", "removing"
 	Msg    string `json:"msg,omitempty"`
 	Code   int    `json:"code,omitempty"`
 	Driver string `json:"driver,omitempty"`
@@ -129,6 +129,13 @@ type Options struct {
 	// and the init has taken over. It applies with PayloadPipes, no
 	// terminal and no private network.
 	Resident *Resident
+	// HandOffRemoval, when set, is called once the payload has exited
+	// and its output is relayed, with the init still alive: it takes the
+	// container out of the store and says where its files now are. The
+	// init removes them as it ends, and Run returns without waiting for
+	// that (throwaway.go). It applies with no terminal, no private
+	// network, no cgroup and no Handoff; false: Run goes on as usual.
+	HandOffRemoval func() (Removal, bool)
 }
 
 // Run starts the container described by spec, relays its terminal and
@@ -158,6 +165,7 @@ type Early struct {
 	terminal    bool
 	released    bool
 	resident    bool // the init got Options.Resident's descriptors
+	cgroup      bool // the init started in a cgroup of its own
 }
 
 // Begin clones the init for a spec whose network is private (or the
@@ -189,6 +197,7 @@ func Begin(opts Options, privateNet, terminal bool) (*Early, error) {
 		e.resident = true
 	}
 	if opts.CgroupFD > 0 {
+		e.cgroup = true
 		cfg.cgroupFD = opts.CgroupFD
 		// Its own cgroup namespace: the container sees its cgroup as /.
 		cfg.cloneflags |= unix.CLONE_NEWCGROUP
@@ -245,7 +254,10 @@ func (e *Early) release() {
 		e.c.close()
 	}
 	if e.stopSignals != nil {
-		e.stopSignals()
+		// In the background: undoing Notify costs a round trip to the
+		// runtime's signal thread per signal (0.5–1 ms for the ten), and
+		// the command is usually about to exit.
+		go e.stopSignals()
 	}
 	if e.relay != nil {
 		e.relay.Finish()
@@ -278,6 +290,8 @@ func (e *Early) Run(spec *Spec, opts Options) (int, error) {
 	}
 	spec.Trace = traceOn
 	spec.ProtectExe = e.protectExe
+	spec.HandsOffRemoval = opts.HandOffRemoval != nil && !e.resident && !e.terminal && !e.privateNet &&
+		!e.cgroup && opts.Handoff == nil
 	if e.resident {
 		k := c.keepFDs
 		spec.Resident = &ResidentFDs{Log: k[0], Out: k[1], Err: k[2], Record: k[3]}
@@ -327,6 +341,11 @@ func (e *Early) Run(spec *Spec, opts Options) (int, error) {
 	}
 	if e.resident {
 		return 0, c.detach(opts)
+	}
+	if spec.HandsOffRemoval {
+		if code, ok := c.handOffRemoval(opts, relay); ok {
+			return code, nil
+		}
 	}
 	serr := c.readStatus(opts)
 	Trace("init reported")
@@ -395,6 +414,10 @@ type child struct {
 	// scanner reads the status pipe; failure is the child's error so far.
 	scanner *bufio.Scanner
 	failure error
+	// exited holds the payload's status once the init reported it
+	// (Spec.HandsOffRemoval); removing, that the init took the removal.
+	payloadExit  *int
+	removalTaken bool
 }
 
 type networkResult struct {
@@ -471,11 +494,15 @@ func startChild(cfg childConfig) (*child, error) {
 		return nil, fmt.Errorf("creating the spec pipe: %w", err)
 	}
 	defer specR.Close()
-	syncR, syncW, err := os.Pipe()
+	// The sync channel is a socket, not a pipe: at the end of a throwaway
+	// run it carries descriptors to the init (throwaway.go). Each write is
+	// one message, read whole.
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		specW.Close()
-		return nil, fmt.Errorf("creating the sync pipe: %w", err)
+		return nil, fmt.Errorf("creating the sync socket: %w", err)
 	}
+	syncR, syncW := os.NewFile(uintptr(pair[1]), "sync-child"), os.NewFile(uintptr(pair[0]), "sync")
 	defer syncR.Close()
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
@@ -716,6 +743,11 @@ func (c *child) readStatusUntil(opts Options, until string) error {
 			if opts.OnStarted != nil {
 				opts.OnStarted(c.cmd.Process.Pid)
 			}
+		case "exited":
+			code := st.Code
+			c.payloadExit = &code
+		case "removing":
+			c.removalTaken = true
 		}
 		if st.Type == until {
 			break

@@ -43,6 +43,9 @@ type Spec struct {
 	// Resident, when set, lets the init go on alone once the parent
 	// detaches (Options.Resident): the descriptors it got at its start.
 	Resident *ResidentFDs `json:",omitempty"`
+	// HandsOffRemoval: when the payload exits, report "exited" and wait
+	// for the container's files (Options.HandOffRemoval).
+	HandsOffRemoval bool `json:",omitempty"`
 	// ExecSocket, when set, is where the init listens for `sandbox exec`.
 	ExecSocket string
 	// Caps is the bounding set container processes get (nil: docker's

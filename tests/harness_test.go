@@ -648,6 +648,26 @@ func dirEntries(t *testing.T, dir string) []string {
 	return names
 }
 
+// settledEntries is dirEntries once what is being removed in the
+// background is gone: a --rm run returns as soon as its container is out
+// of the store, and its init removes the files as it ends (tmp/rm-ID).
+// It waits up to five seconds for the container trash to go.
+func settledEntries(t *testing.T, dir string) []string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		names := dirEntries(t, dir)
+		busy := false
+		for _, n := range names {
+			busy = busy || strings.HasPrefix(n, "rm-")
+		}
+		if !busy || time.Now().After(deadline) {
+			return names
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // fuseUnusable says why the test users cannot use fuse-overlayfs here, or
 // "" when they can.
 func fuseUnusable() string {

@@ -964,7 +964,14 @@ func TestStagingSwept(t *testing.T) {
 			}
 			leave()
 			s.must(t, args...)
-			if left := dirEntries(t, tmp); len(left) > 0 {
+			// What was planted is gone when the command returns; a --rm
+			// run's own directory goes with its init, just after.
+			for _, n := range dirEntries(t, tmp) {
+				if strings.HasPrefix(n, "0123456789abcdef") || n == "rm-"+strings.Repeat("ab", 32) {
+					t.Errorf("after %v, tmp/ still holds %s", args, n)
+				}
+			}
+			if left := settledEntries(t, tmp); len(left) > 0 {
 				t.Errorf("after %v, tmp/ still holds %v", args, left)
 			}
 		}
@@ -990,10 +997,23 @@ func TestRunRmThrowaway(t *testing.T) {
 		if strings.Contains(r.stderr, "in the user namespace") {
 			t.Errorf("removing a --rm container needed the user namespace:\n%s", r.stderr)
 		}
-		for _, d := range []string{"containers", "tmp"} {
-			if left := dirEntries(t, filepath.Join(s.root, d)); len(left) > 0 {
-				t.Errorf("after run --rm, %s/ holds %v", d, left)
-			}
+		// Out of the store at once; its files go with its init.
+		if left := dirEntries(t, filepath.Join(s.root, "containers")); len(left) > 0 {
+			t.Errorf("after run --rm, containers/ holds %v", left)
+		}
+		if left := settledEntries(t, filepath.Join(s.root, "tmp")); len(left) > 0 {
+			t.Errorf("after run --rm, tmp/ holds %v", left)
+		}
+		// Files of other ids, in a directory closed to its owner: its
+		// init removes them, with no process in the user namespace.
+		r = s.u.runWith(t, o, "run", "--rm", "bb", "sh", "-c",
+			"mkdir -p /d/e && touch /d/e/f && chown -R 1000:1000 /d && chmod 000 /d/e /d && exit 7")
+		wantCode(t, r, 7)
+		if strings.Contains(r.stderr, "in the user namespace") {
+			t.Errorf("removing files of other ids needed a process in the user namespace:\n%s", r.stderr)
+		}
+		if left := settledEntries(t, filepath.Join(s.root, "tmp")); len(left) > 0 {
+			t.Errorf("after run --rm with files of other ids, tmp/ holds %v", left)
 		}
 		r = s.must(t, append([]string{"run", "--name", "kept", "bb"}, showRoot...)...)
 		if strings.Contains(r.stdout, "volatile") {
