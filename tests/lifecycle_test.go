@@ -1019,7 +1019,7 @@ func TestRunRmThrowaway(t *testing.T) {
 		if strings.Contains(r.stdout, "volatile") {
 			t.Errorf("a kept container's root is volatile: %q", r.stdout)
 		}
-		s.must(t, "start", "kept") // a second mount of the same layer
+		s.must(t, "start", "-a", "kept") // a second mount of the same layer
 		r = s.u.runWith(t, o, "rm", "kept")
 		wantCode(t, r, 0)
 		if strings.Contains(r.stderr, "in the user namespace") {
