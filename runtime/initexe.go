@@ -45,7 +45,7 @@ func openInit(dir string) *os.File {
 		}
 		Trace("no installed init: %v", err)
 	}
-	f, err := newSealedMemfd("sandbox-init", initbin.Binary)
+	f, err := NewSealedMemfd("sandbox-init", initbin.Binary)
 	if err != nil {
 		Trace("no init memfd either, re-executing the whole binary: %v", err)
 		return nil
@@ -142,8 +142,9 @@ func PrivateDir(dir string) error {
 	return nil
 }
 
-// newSealedMemfd makes a memfd holding b that can never change again.
-func newSealedMemfd(name string, b []byte) (*os.File, error) {
+// NewSealedMemfd makes a memfd holding b that can never change again: a
+// program to execute that nothing, not even a descriptor to it, can alter.
+func NewSealedMemfd(name string, b []byte) (*os.File, error) {
 	flags := unix.MFD_CLOEXEC | unix.MFD_ALLOW_SEALING
 	// MFD_EXEC: under vm.memfd_noexec=1 a memfd is otherwise not
 	// executable. Linux before 6.3 does not know the flag (EINVAL).

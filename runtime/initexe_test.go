@@ -18,7 +18,7 @@ func TestSealedInit(t *testing.T) {
 	if len(initbin.Binary) == 0 {
 		t.Skip("no init blob for this architecture: the whole binary is the init")
 	}
-	f, err := newSealedMemfd("sandbox-init", initbin.Binary)
+	f, err := NewSealedMemfd("sandbox-init", initbin.Binary)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestSealedInit(t *testing.T) {
 // memfd.
 func BenchmarkSealedInit(b *testing.B) {
 	for b.Loop() {
-		f, err := newSealedMemfd("sandbox-init", initbin.Binary)
+		f, err := NewSealedMemfd("sandbox-init", initbin.Binary)
 		if err != nil {
 			b.Fatal(err)
 		}

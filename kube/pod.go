@@ -1,0 +1,75 @@
+package kube
+
+// Kinds are the Kubernetes objects `kube generate --type` writes.
+var Kinds = []string{"pod", "deployment", "job"}
+
+// Pod is one pod: containers that run together, with one restart policy.
+type Pod struct {
+	Name string `json:"name"`
+	// Restart is sandbox's policy: "no" (or empty), "on-failure", "always".
+	Restart string `json:"restart,omitempty"`
+	// Hostname is the pod's hostname, when one was given.
+	Hostname string `json:"hostname,omitempty"`
+	// Network is sandbox's network mode: "host" (or empty), "none", or a
+	// private one ("slirp", "pasta", "slirp4netns").
+	Network string `json:"network,omitempty"`
+	// AddHosts are extra /etc/hosts lines, "NAME:IP".
+	AddHosts   []string    `json:"add_hosts,omitempty"`
+	DNS        []string    `json:"dns,omitempty"`
+	Containers []Container `json:"containers"`
+}
+
+// Container is one container of a pod.
+type Container struct {
+	Name  string `json:"name"`
+	Image string `json:"image"`
+	// Command replaces the image's entrypoint when CommandSet (Kubernetes'
+	// command); Args replace its cmd (Kubernetes' args).
+	Command    []string `json:"command,omitempty"`
+	CommandSet bool     `json:"command_set,omitempty"`
+	Args       []string `json:"args,omitempty"`
+	Env        []EnvVar `json:"env,omitempty"`
+	Workdir    string   `json:"workdir,omitempty"`
+	// User is "uid[:gid]" or a name.
+	User     string  `json:"user,omitempty"`
+	ReadOnly bool    `json:"read_only,omitempty"`
+	Ports    []Port  `json:"ports,omitempty"`
+	Mounts   []Mount `json:"mounts,omitempty"`
+	// Limits; zero is none.
+	Memory     int64   `json:"memory,omitempty"`
+	MemorySwap int64   `json:"memory_swap,omitempty"`
+	CPUs       float64 `json:"cpus,omitempty"`
+	Pids       int64   `json:"pids,omitempty"`
+	IOLimits   int     `json:"io_limits,omitempty"` // how many device limits; Kubernetes has none
+	// Security.
+	CapAdd          []string `json:"cap_add,omitempty"`
+	CapDrop         []string `json:"cap_drop,omitempty"`
+	NoNewPrivileges bool     `json:"no_new_privileges,omitempty"`
+	// Seccomp is "default" (or empty), "unconfined" or a profile's path.
+	Seccomp string `json:"seccomp,omitempty"`
+	// StopTimeout is seconds, when set.
+	StopTimeout *int `json:"stop_timeout,omitempty"`
+}
+
+// EnvVar is one environment variable, in order.
+type EnvVar struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Port is a container port, published on the host when HostPort is set.
+type Port struct {
+	ContainerPort int    `json:"container_port"`
+	HostPort      int    `json:"host_port,omitempty"`
+	HostIP        string `json:"host_ip,omitempty"`
+	Protocol      string `json:"protocol,omitempty"` // "tcp" (or empty), "udp"
+}
+
+// Mount is a bind of a host path or a tmpfs.
+type Mount struct {
+	Type     string `json:"type"` // "bind" or "tmpfs"
+	Source   string `json:"source,omitempty"`
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"read_only,omitempty"`
+	Size     int64  `json:"size,omitempty"` // tmpfs bytes
+}
