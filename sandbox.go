@@ -84,10 +84,13 @@ var nouns = []struct {
 	{"system", "Manage the store: disk use, checks and repair, reset.", [][2]string{
 		{"df", ""}, {"check", ""}, {"reset", ""}, {"info", "info"},
 	}},
+	{"kube", "Kubernetes YAML from containers and launch files.", [][2]string{
+		{"generate", ""},
+	}},
 }
 
 func init() {
-	for _, c := range []*command{containerPruneCommand(), imagePruneCommand(), systemDfCommand(), systemCheckCommand(), systemResetCommand()} {
+	for _, c := range []*command{containerPruneCommand(), imagePruneCommand(), systemDfCommand(), systemCheckCommand(), systemResetCommand(), kubeGenerateCommand()} {
 		nounOnly[c.name] = c
 	}
 	commands = []*command{
