@@ -292,7 +292,7 @@ func lookup(name string) *command {
 			return c
 		}
 	}
-	return nil
+	return nounOnly[name]
 }
 
 func printMainHelp(w *os.File) {
