@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -97,4 +100,137 @@ func launchConfig(file string) (container.Config, error) {
 		return container.Config{}, err
 	}
 	return cfg, nil
+}
+
+// kubeDataDir is where the pods `kube play` of file makes keep their own
+// volumes (emptyDir, ConfigMap files): one directory per YAML file.
+func kubeDataDir(s *setup, abs string) string {
+	sum := sha256.Sum256([]byte(abs))
+	return filepath.Join(s.store.Root, "kube", hex.EncodeToString(sum[:8]))
+}
+
+func kubePlayCommand() *command {
+	start := true
+	return &command{
+		name:  "kube play",
+		usage: "[--start=false] FILE.yaml",
+		summary: "Run the Pods, Deployments (one replica) and Jobs of Kubernetes YAML, with its ConfigMaps, " +
+			"as detached containers; what sandbox cannot honour is listed with its line.",
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVar(&start, "start", true, "start the containers (false: only create them)")
+		},
+		interspersed: true,
+		args:         exactly(1, "needs one YAML FILE"),
+		run: func(fs *pflag.FlagSet, args []string) error {
+			b, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			plan, err := container.KubeParse(b)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			for _, u := range plan.Unsupported {
+				msg := fmt.Sprintf("kube play: %s:%d: %s (%s) is not honoured", args[0], u.Line, u.Field, u.Object)
+				if u.Why != "" {
+					msg += ": " + u.Why
+				}
+				warn(msg)
+			}
+			abs, err := filepath.Abs(args[0])
+			if err != nil {
+				return err
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			dataDir := kubeDataDir(s, abs)
+			apps, err := container.KubePlay(plan, abs, dataDir)
+			if err != nil {
+				return err
+			}
+			// The pods' own volumes exist before the check, which wants
+			// every mount's source; a failed check takes them away again.
+			_, statErr := os.Stat(dataDir)
+			if err := container.WriteKubeVolumes(plan, dataDir); err != nil {
+				return err
+			}
+			// Every container is made and checked as `up` makes its
+			// own, before any runs: a mistake starts nothing.
+			var cfgs []container.Config
+			for _, app := range apps {
+				cfg, err := kubeConfig(s, app, abs)
+				if err != nil {
+					if os.IsNotExist(statErr) {
+						os.RemoveAll(dataDir)
+					}
+					return err
+				}
+				cfgs = append(cfgs, cfg)
+			}
+			io := stdio()
+			io.Pull = (&pullFlags{tlsVerify: true}).options(s, false)
+			for _, cfg := range cfgs {
+				var c *container.Container
+				var err error
+				if start {
+					c, _, err = container.Run(s.store, cfg, io)
+				} else {
+					var lock *os.File
+					if c, lock, err = container.Create(s.store, cfg, io); err == nil {
+						lock.Close()
+					}
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Println(c.ID)
+			}
+			return nil
+		},
+	}
+}
+
+// kubeConfig lays a container's launch layer over the defaults and
+// config.toml, as up does with a file, and checks it as run does.
+func kubeConfig(s *setup, app *config.App, abs string) (container.Config, error) {
+	merged := config.Merge(config.Defaults(), s.user.Defaults, app)
+	if err := merged.Check(); err != nil {
+		return container.Config{}, err
+	}
+	f := &runFlags{detach: true}
+	cfg := f.containerConfig(merged, s.user)
+	cfg.LaunchFile = abs
+	if err := cfg.ValidateRun(); err != nil {
+		return container.Config{}, err
+	}
+	return cfg, container.CheckLimits(&cfg)
+}
+
+func kubeDownCommand() *command {
+	var timeout int
+	return &command{
+		name:         "kube down",
+		usage:        "[-t SECONDS] FILE.yaml",
+		summary:      "Stop and remove the containers `kube play FILE` started, and their pods' volumes.",
+		flags:        func(fs *pflag.FlagSet) { stopTimeoutFlag(fs, &timeout) },
+		interspersed: true,
+		args:         exactly(1, "needs the YAML FILE given to kube play"),
+		run: func(fs *pflag.FlagSet, args []string) error {
+			abs, err := filepath.Abs(args[0])
+			if err != nil {
+				return err
+			}
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			done, err := container.KubeDown(s.store, abs, kubeDataDir(s, abs), stopTimeout(timeout))
+			for _, c := range done {
+				fmt.Println(c.Name)
+			}
+			return err
+		},
+	}
 }

@@ -85,12 +85,12 @@ var nouns = []struct {
 		{"df", ""}, {"check", ""}, {"reset", ""}, {"info", "info"},
 	}},
 	{"kube", "Kubernetes YAML from containers and launch files.", [][2]string{
-		{"generate", ""},
+		{"generate", ""}, {"play", ""}, {"down", ""},
 	}},
 }
 
 func init() {
-	for _, c := range []*command{containerPruneCommand(), imagePruneCommand(), systemDfCommand(), systemCheckCommand(), systemResetCommand(), kubeGenerateCommand()} {
+	for _, c := range []*command{containerPruneCommand(), imagePruneCommand(), systemDfCommand(), systemCheckCommand(), systemResetCommand(), kubeGenerateCommand(), kubePlayCommand(), kubeDownCommand()} {
 		nounOnly[c.name] = c
 	}
 	commands = []*command{

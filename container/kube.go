@@ -1,10 +1,16 @@
 package container
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/sandbox-dev/sandbox/config"
+	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/kube"
 	"github.com/sandbox-dev/sandbox/kube/kubebin"
 	"github.com/sandbox-dev/sandbox/network"
@@ -39,7 +45,7 @@ func kubeContainer(name string, cfg Config) (kube.Container, error) {
 		Memory: cfg.Resources.Memory, MemorySwap: cfg.Resources.MemorySwap, CPUs: cfg.Resources.CPUs,
 		Pids: cfg.Resources.Pids, IOLimits: len(cfg.Resources.IO),
 		CapAdd: cfg.Security.CapAdd, CapDrop: cfg.Security.CapDrop,
-		NoNewPrivileges: cfg.Security.NoNewPrivileges, Seccomp: cfg.Security.Seccomp,
+		NoNewPrivileges: &cfg.Security.NoNewPrivileges, Seccomp: cfg.Security.Seccomp,
 		StopTimeout: cfg.StopTimeout,
 	}
 	// Later values of a name win, in the place of its first.
@@ -87,4 +93,175 @@ func tmpfsSize(opts string) int64 {
 // notes on what the object cannot say.
 func KubeGenerate(p kube.Pod, kind string) ([]byte, []string, error) {
 	return kubebin.Run([]string{"generate", "--type", kind}, mustJSON(p))
+}
+
+// KubePlay is what `kube play` runs: one container per container of each
+// pod, named POD-CONTAINER as Podman names them, each as a launch layer
+// (config.App) for the caller to lay over its defaults as `up` does. Pods
+// of several containers need pods, which sandbox does not have yet: they
+// are refused before anything runs. dataDir holds the pods' own volumes
+// (emptyDir on disk, ConfigMap files); WriteKubeVolumes fills it.
+func KubePlay(plan kube.Plan, file, dataDir string) ([]*config.App, error) {
+	var apps []*config.App
+	for _, p := range plan.Pods {
+		if len(p.Containers) != 1 {
+			return nil, fmt.Errorf("kube play: %s %q has %d containers: a pod of several containers needs `sandbox pod`, which is not built yet; split it into one pod per container",
+				p.Kind, p.Name, len(p.Containers))
+		}
+		for _, c := range p.Containers {
+			apps = append(apps, kubeApp(p, c, file, dataDir))
+		}
+	}
+	return apps, nil
+}
+
+// kubeApp is one container of a pod as a launch layer whose source is the
+// YAML file.
+func kubeApp(p kube.Pod, c kube.Container, file, dataDir string) *config.App {
+	a := &config.App{Env: map[string]string{}, Sources: map[string]string{}}
+	set := func(key string, v any) { config.Lookup(key).Set(a, v, file) }
+	set("image", c.Image)
+	set("name", p.Name+"-"+c.Name)
+	if c.CommandSet {
+		set("entrypoint", c.Command)
+	}
+	if c.Args != nil {
+		set("command", c.Args)
+	}
+	for key, v := range map[string]string{"workdir": c.Workdir, "user": c.User, "hostname": p.Hostname,
+		"network": p.Network, "restart": p.Restart, "security.seccomp": c.Seccomp} {
+		if v != "" {
+			set(key, v)
+		}
+	}
+	if c.ReadOnly {
+		set("read_only", true)
+	}
+	var ports []string
+	for _, pt := range c.Ports {
+		if pt.HostPort == 0 {
+			continue // in Kubernetes too, a port that is not published is only a note
+		}
+		s := fmt.Sprintf("%d:%d", pt.HostPort, pt.ContainerPort)
+		if pt.HostIP != "" {
+			s = pt.HostIP + ":" + s
+		}
+		if pt.Protocol == "udp" {
+			s += "/udp"
+		}
+		ports = append(ports, s)
+	}
+	for key, v := range map[string][]string{"ports": ports, "dns": p.DNS, "add_hosts": p.AddHosts,
+		"security.cap_add": c.CapAdd, "security.cap_drop": c.CapDrop} {
+		if len(v) > 0 {
+			set(key, v)
+		}
+	}
+	for _, e := range c.Env {
+		a.Env[e.Name] = e.Value
+		a.Sources["env."+e.Name] = file
+	}
+	for _, m := range c.Mounts {
+		cm := config.Mount{Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Size: m.Size}
+		switch m.Type {
+		case "dir", "files":
+			cm.Type, cm.Source = "bind", filepath.Join(dataDir, p.Name, m.Volume)
+			cm.ReadOnly = m.ReadOnly || m.Type == "files" // as Kubernetes mounts a ConfigMap
+		}
+		a.Mounts = append(a.Mounts, cm)
+		a.Sources["mount "+m.Target] = file
+	}
+	if c.Memory > 0 {
+		set("resources.memory", c.Memory)
+	}
+	if c.CPUs > 0 {
+		set("resources.cpus", c.CPUs)
+	}
+	if c.MemorySwap > 0 {
+		set("resources.memory_swap", c.MemorySwap)
+	}
+	if c.Pids > 0 {
+		set("resources.pids", c.Pids)
+	}
+	if c.NoNewPrivileges != nil {
+		set("security.no_new_privileges", *c.NoNewPrivileges)
+	}
+	if c.StopTimeout != nil {
+		set("stop_timeout", int64(*c.StopTimeout))
+	}
+	return a
+}
+
+// WriteKubeVolumes makes the pods' own volumes in dataDir: a directory per
+// emptyDir, and a ConfigMap's files.
+func WriteKubeVolumes(plan kube.Plan, dataDir string) error {
+	for _, p := range plan.Pods {
+		for _, c := range p.Containers {
+			for _, m := range c.Mounts {
+				if m.Type != "dir" && m.Type != "files" {
+					continue
+				}
+				dir := filepath.Join(dataDir, p.Name, m.Volume)
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					return fmt.Errorf("kube play: making volume %s of %s: %w", m.Volume, p.Name, err)
+				}
+				for rel, content := range m.Files {
+					path := filepath.Join(dir, filepath.Clean("/"+rel))
+					if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+						return err
+					}
+					if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+						return fmt.Errorf("kube play: writing %s of volume %s: %w", rel, m.Volume, err)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// KubeParse reads Kubernetes YAML (Pods, Deployments, Jobs, ConfigMaps)
+// into a plan, with the fields sandbox does not honour.
+func KubeParse(yaml []byte) (kube.Plan, error) {
+	out, _, err := kubebin.Run([]string{"play"}, yaml)
+	if err != nil {
+		return kube.Plan{}, err
+	}
+	var plan kube.Plan
+	if err := json.Unmarshal(out, &plan); err != nil {
+		return kube.Plan{}, fmt.Errorf("kube play: reading the kube program's plan: %w", err)
+	}
+	return plan, nil
+}
+
+// KubeDown stops and removes every container `kube play` of file (an
+// absolute path) started, and the pods' own volumes in dataDir.
+func KubeDown(s *image.Store, file, dataDir string, timeout time.Duration) ([]*Container, error) {
+	all, err := List(s)
+	if err != nil {
+		return nil, err
+	}
+	var done []*Container
+	var errs []error
+	for _, c := range all {
+		if c.Config.LaunchFile != file {
+			continue
+		}
+		if _, err := Stop(s, c.ID, timeout); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, err := RemoveRef(s, c.ID, false); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		done = append(done, c)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return done, err
+	}
+	if len(done) == 0 {
+		return nil, fmt.Errorf("%w: none was started by `sandbox kube play %s`", ErrNotFound, file)
+	}
+	return done, os.RemoveAll(dataDir)
 }

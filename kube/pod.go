@@ -6,6 +6,9 @@ var Kinds = []string{"pod", "deployment", "job"}
 // Pod is one pod: containers that run together, with one restart policy.
 type Pod struct {
 	Name string `json:"name"`
+	// Kind is the object the pod came from or goes to: "pod" (or
+	// empty), "deployment", "job".
+	Kind string `json:"kind,omitempty"`
 	// Restart is sandbox's policy: "no" (or empty), "on-failure", "always".
 	Restart string `json:"restart,omitempty"`
 	// Hostname is the pod's hostname, when one was given.
@@ -44,7 +47,8 @@ type Container struct {
 	// Security.
 	CapAdd          []string `json:"cap_add,omitempty"`
 	CapDrop         []string `json:"cap_drop,omitempty"`
-	NoNewPrivileges bool     `json:"no_new_privileges,omitempty"`
+	// NoNewPrivileges is nil when not said (sandbox's default applies).
+	NoNewPrivileges *bool `json:"no_new_privileges,omitempty"`
 	// Seccomp is "default" (or empty), "unconfined" or a profile's path.
 	Seccomp string `json:"seccomp,omitempty"`
 	// StopTimeout is seconds, when set.
@@ -65,11 +69,32 @@ type Port struct {
 	Protocol      string `json:"protocol,omitempty"` // "tcp" (or empty), "udp"
 }
 
-// Mount is a bind of a host path or a tmpfs.
+// Mount is a bind of a host path, a tmpfs, a directory of the pod's own
+// (Kubernetes' emptyDir on disk), or files (a ConfigMap's keys).
 type Mount struct {
-	Type     string `json:"type"` // "bind" or "tmpfs"
+	Type     string `json:"type"` // "bind", "tmpfs", "dir" or "files"
 	Source   string `json:"source,omitempty"`
+	// Volume names the pod's volume a "dir" or "files" mount is.
+	Volume string `json:"volume,omitempty"`
+	// Files are a "files" mount's content, by path relative to Target.
+	Files map[string]string `json:"files,omitempty"`
 	Target   string `json:"target"`
 	ReadOnly bool   `json:"read_only,omitempty"`
 	Size     int64  `json:"size,omitempty"` // tmpfs bytes
+}
+
+// Plan is what `kube play` runs, read from YAML by the kube program: the
+// pods (each object's kind in Kind), and what the YAML asks that sandbox
+// cannot honour, each with the line it came from.
+type Plan struct {
+	Pods        []Pod         `json:"pods"`
+	Unsupported []Unsupported `json:"unsupported,omitempty"`
+}
+
+// Unsupported is one field of the YAML that sandbox does not honour.
+type Unsupported struct {
+	Line   int    `json:"line"`
+	Field  string `json:"field"`  // its path, like spec.nodeSelector
+	Object string `json:"object"` // Kind/name of the object it is in
+	Why    string `json:"why,omitempty"`
 }

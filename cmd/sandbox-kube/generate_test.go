@@ -14,7 +14,7 @@ import (
 )
 
 func fullPod() kube.Pod {
-	timeout := 7
+	timeout, yes := 7, true
 	return kube.Pod{
 		Name: "web-pod", Restart: "on-failure", Hostname: "web", Network: "slirp",
 		AddHosts: []string{"db:10.0.0.5", "cache:10.0.0.5", "gw:host-gateway"},
@@ -22,14 +22,14 @@ func fullPod() kube.Pod {
 			Name: "web_1", Image: "busybox", Command: []string{"/bin/sh", "-c"}, CommandSet: true, Args: []string{"httpd -f"},
 			Env:     []kube.EnvVar{{Name: "A", Value: "1"}, {Name: "B", Value: "x=y"}},
 			Workdir: "/srv", User: "1000:100", ReadOnly: true,
-			Ports: []kube.Port{{ContainerPort: 80, HostPort: 8080, HostIP: "127.0.0.1"}, {ContainerPort: 53, Protocol: "udp"}},
+			Ports: []kube.Port{{ContainerPort: 80, HostPort: 8080, HostIP: "127.0.0.1", Protocol: "tcp"}, {ContainerPort: 53, Protocol: "udp"}},
 			Mounts: []kube.Mount{
 				{Type: "bind", Source: "/home/u/www", Target: "/www", ReadOnly: true},
 				{Type: "tmpfs", Target: "/tmp", Size: 64 << 20},
 				{Type: "bind", Source: "/home/u/other", Target: "/www/"},
 			},
 			Memory: 256 << 20, CPUs: 1.5, Pids: 100, MemorySwap: 512 << 20, IOLimits: 1,
-			CapAdd: []string{"CAP_NET_ADMIN"}, CapDrop: []string{"all"}, NoNewPrivileges: true,
+			CapAdd: []string{"CAP_NET_ADMIN"}, CapDrop: []string{"all"}, NoNewPrivileges: &yes,
 			Seccomp: "unconfined", StopTimeout: &timeout,
 		}},
 	}

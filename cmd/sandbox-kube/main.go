@@ -4,10 +4,13 @@
 // run by hand.
 //
 //	sandbox-kube generate --type pod|deployment|job  < pod.json  > pod.yaml
+//	sandbox-kube play  < file.yaml  > plan.json
 //
 // generate reads one kube.Pod as JSON and writes the Kubernetes object as
 // YAML; what the object cannot say is written to stderr, one line each,
-// prefixed "note: ". Bad input exits 125 with the reason on stderr.
+// prefixed "note: ". play reads Pods, Deployments, Jobs and ConfigMaps and
+// writes a kube.Plan as JSON. Bad input exits 125 with the reason on
+// stderr.
 package main
 
 import (
@@ -58,6 +61,17 @@ func main() {
 			fmt.Fprintln(os.Stderr, "note: "+n)
 		}
 		os.Stdout.Write(out)
+	case "play":
+		in, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			fail("play: reading the YAML: %v", err)
+		}
+		plan, err := play(in)
+		if err != nil {
+			fail("%v", err)
+		}
+		b, _ := json.Marshal(plan)
+		os.Stdout.Write(b)
 	default:
 		fail("unknown command %q", os.Args[1])
 	}
