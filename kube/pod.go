@@ -45,8 +45,8 @@ type Container struct {
 	Pids       int64   `json:"pids,omitempty"`
 	IOLimits   int     `json:"io_limits,omitempty"` // how many device limits; Kubernetes has none
 	// Security.
-	CapAdd          []string `json:"cap_add,omitempty"`
-	CapDrop         []string `json:"cap_drop,omitempty"`
+	CapAdd  []string `json:"cap_add,omitempty"`
+	CapDrop []string `json:"cap_drop,omitempty"`
 	// NoNewPrivileges is nil when not said (sandbox's default applies).
 	NoNewPrivileges *bool `json:"no_new_privileges,omitempty"`
 	// Seccomp is "default" (or empty), "unconfined" or a profile's path.
@@ -72,15 +72,15 @@ type Port struct {
 // Mount is a bind of a host path, a tmpfs, a directory of the pod's own
 // (Kubernetes' emptyDir on disk), or files (a ConfigMap's keys).
 type Mount struct {
-	Type     string `json:"type"` // "bind", "tmpfs", "dir" or "files"
-	Source   string `json:"source,omitempty"`
+	Type   string `json:"type"` // "bind", "tmpfs", "dir" or "files"
+	Source string `json:"source,omitempty"`
 	// Volume names the pod's volume a "dir" or "files" mount is.
 	Volume string `json:"volume,omitempty"`
 	// Files are a "files" mount's content, by path relative to Target.
-	Files map[string]string `json:"files,omitempty"`
-	Target   string `json:"target"`
-	ReadOnly bool   `json:"read_only,omitempty"`
-	Size     int64  `json:"size,omitempty"` // tmpfs bytes
+	Files    map[string]string `json:"files,omitempty"`
+	Target   string            `json:"target"`
+	ReadOnly bool              `json:"read_only,omitempty"`
+	Size     int64             `json:"size,omitempty"` // tmpfs bytes
 }
 
 // Plan is what `kube play` runs, read from YAML by the kube program: the

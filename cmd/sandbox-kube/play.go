@@ -135,7 +135,7 @@ func splitDocs(in []byte) ([]doc, error) {
 		d := doc{node: n.Content[0], raw: raw, index: i}
 		var probe struct {
 			metav1.TypeMeta `json:",inline"`
-			Metadata         struct{ Name string } `json:"metadata"`
+			Metadata        struct{ Name string } `json:"metadata"`
 		}
 		if err := yaml.Unmarshal(raw, &probe); err != nil {
 			return nil, fmt.Errorf("document %d: %w", i, err)
