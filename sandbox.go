@@ -84,13 +84,17 @@ var nouns = []struct {
 	{"system", "Manage the store: disk use, checks and repair, reset.", [][2]string{
 		{"df", ""}, {"check", ""}, {"reset", ""}, {"info", "info"},
 	}},
+	{"pod", "Pods: containers that share a network, its ports, IPC and a hostname.", [][2]string{
+		{"create", ""}, {"ps", ""}, {"rm", ""}, {"stop", ""},
+	}},
 	{"kube", "Kubernetes YAML from containers and launch files.", [][2]string{
 		{"generate", ""}, {"play", ""}, {"down", ""},
 	}},
 }
 
 func init() {
-	for _, c := range []*command{containerPruneCommand(), imagePruneCommand(), systemDfCommand(), systemCheckCommand(), systemResetCommand(), kubeGenerateCommand(), kubePlayCommand(), kubeDownCommand()} {
+	for _, c := range []*command{containerPruneCommand(), imagePruneCommand(), systemDfCommand(), systemCheckCommand(), systemResetCommand(), kubeGenerateCommand(), kubePlayCommand(), kubeDownCommand(),
+		podCreateCommand(), podPsCommand(), podRmCommand(), podStopCommand()} {
 		nounOnly[c.name] = c
 	}
 	commands = []*command{

@@ -24,6 +24,7 @@ type App struct {
 	Workdir     string
 	User        string
 	Hostname    string
+	Pod         string
 	ReadOnly    bool
 	Network     string
 	Ports       []string

@@ -89,6 +89,8 @@ var Keys = []*Key{
 		field: func(a *App) any { return &a.User }},
 	{Name: "hostname", Type: String, Flag: "hostname", Doc: "the container's hostname", DefaultDoc: "the container's short ID",
 		field: func(a *App) any { return &a.Hostname }, check: checkHostname},
+	{Name: "pod", Type: String, Flag: "pod", Doc: "run in this pod (`sandbox pod create`): its network, ports and hostname are the pod's", DefaultDoc: "none",
+		field: func(a *App) any { return &a.Pod }, check: checkName},
 	{Name: "read_only", Type: Bool, Flag: "read-only", User: true, Doc: "mount the container's root read-only", DefaultDoc: "`false`",
 		field: func(a *App) any { return &a.ReadOnly }},
 	{Name: "network", Type: String, Flag: "net", Aliases: []string{"network"}, User: true, Default: "host",

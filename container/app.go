@@ -14,7 +14,7 @@ import (
 func FromApp(a *config.App) Config {
 	c := Config{
 		Image: a.Image, Name: a.Name, Cmd: a.Command, Workdir: a.Workdir, User: a.User,
-		Hostname: a.Hostname, ReadOnly: a.ReadOnly, Network: a.Network, Ports: a.Ports,
+		Hostname: a.Hostname, Pod: a.Pod, ReadOnly: a.ReadOnly, Network: a.Network, Ports: a.Ports,
 		DNS: a.DNS, AddHosts: a.AddHosts,
 		Resources: a.Resources, Security: a.Security, Restart: a.Restart, StopTimeout: &a.StopTimeout,
 	}

@@ -60,6 +60,10 @@ type Config struct {
 	// LaunchFile is the launch file `up` ran (absolute): up and down only
 	// touch the container of their own file.
 	LaunchFile string `json:"launch_file,omitempty"`
+	// Pod is the pod the container belongs to (pod.go); PodInfra marks
+	// the pod's infra container, which holds the pod's namespaces.
+	Pod      string `json:"pod,omitempty"`
+	PodInfra bool   `json:"pod_infra,omitempty"`
 }
 
 // Validate checks the config before anything is created and reports every

@@ -72,6 +72,11 @@ func createAs(s *image.Store, cfg Config, stdio IO, id string) (*Container, *ima
 // the payload's exit status, or with cfg.Detach in the background, returning
 // once it runs. With cfg.Rm the container is removed when it exits.
 func Run(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
+	if cfg.Pod != "" && !cfg.PodInfra {
+		if _, err := joinPod(s, &cfg); err != nil {
+			return nil, 0, err
+		}
+	}
 	if err := cfg.ValidateRun(); err != nil {
 		return nil, 0, err
 	}
@@ -117,6 +122,10 @@ func runEarly(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 	opts := foregroundOptions(s, cfg, stdio)
 	if cg != nil {
 		opts.CgroupFD = cg.FD()
+	}
+	if err := podOptions(s, cfg, &opts); err != nil {
+		abandon()
+		return nil, 0, err
 	}
 	early, err := runtime.Begin(opts, cfg.Network != "" && cfg.Network != "host", cfg.TTY)
 	if err != nil {
@@ -339,6 +348,9 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 	// (a resident run truncates it when it opens it for its init).
 	if opts.Resident == nil {
 		os.Remove(filepath.Join(Dir(s, c.ID), runtime.ExitRecordName))
+	}
+	if err := podOptions(s, c.Config, &opts); err != nil {
+		return 0, &runtime.Error{Code: 125, Msg: err.Error(), Err: err}
 	}
 	var code int
 	if r.prepared != nil {

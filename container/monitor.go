@@ -256,7 +256,8 @@ func (m *monitor) run(restarts int, onStarted func()) (int, error) {
 		// records the end (runtime/resident.go).
 		defer record.Close()
 		opts.Resident = &runtime.Resident{Log: m.lw.File(), Stdout: outR, Stderr: errR, Record: record, Keep: []*os.File{m.lock}}
-	} else if h := m.handoff(restarts, outR, errR); h != nil {
+	} else if h := m.handoff(restarts, outR, errR); h != nil && (c.Config.Pod == "" || c.Config.PodInfra) {
+		// (A pod's member is the infra's child, not ours to hand over.)
 		opts.Handoff = h
 		opts.HandoffFailed = func(err error) {
 			if err != nil {

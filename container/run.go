@@ -47,6 +47,11 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 	if spec.Network == "" {
 		spec.Network = "host"
 	}
+	// A pod's infra holds the network; its members find it connected.
+	spec.PodInfra = cfg.PodInfra
+	if cfg.Pod != "" && !cfg.PodInfra {
+		spec.NetworkWait = false
+	}
 	spec.Hostname = cfg.Hostname
 	if spec.Hostname == "" {
 		// As docker: the host's name with the host's network, else the short ID.

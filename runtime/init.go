@@ -200,6 +200,10 @@ func runInit() {
 		}
 		execL = l
 	}
+	if spec.PodInfra {
+		<-caught
+		podInfra(&spec, execL, sigs) // never returns
+	}
 	// The thread every container process is forked from is sealed while
 	// the root is assembled: installing the seccomp filter alone costs the
 	// kernel half a millisecond.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	goruntime "runtime"
@@ -136,6 +137,13 @@ type Options struct {
 	// that (throwaway.go). It applies with no terminal, no private
 	// network, no cgroup and no Handoff; false: Run goes on as usual.
 	HandOffRemoval func() (Removal, bool)
+	// PodInfra starts the init as a pod's infra: in the host's PID
+	// namespace (its members' pids are then the host's), with no root of
+	// its own (Spec.PodInfra). PodSocket, instead, starts the init as a
+	// member of the pod whose infra listens there: the infra starts it, in
+	// the pod's namespaces (pod.go).
+	PodInfra  bool
+	PodSocket string
 }
 
 // Run starts the container described by spec, relays its terminal and
@@ -173,6 +181,9 @@ type Early struct {
 // its mapping, stdio, cgroup and init directory are used now.
 func Begin(opts Options, privateNet, terminal bool) (*Early, error) {
 	flags := uintptr(unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
+	if opts.PodInfra {
+		flags &^= unix.CLONE_NEWPID
+	}
 	if privateNet {
 		flags |= unix.CLONE_NEWNET
 	}
@@ -189,7 +200,7 @@ func Begin(opts Options, privateNet, terminal bool) (*Early, error) {
 	}
 	cfg := childConfig{
 		mapping: opts.Mapping, cloneflags: flags, stage: stage,
-		console: terminal, cgroupFD: -1, exe: e.exe,
+		console: terminal, cgroupFD: -1, exe: e.exe, podSocket: opts.PodSocket,
 	}
 	if r := opts.Resident; r != nil && opts.PayloadPipes && !terminal && !privateNet {
 		cfg.keep = []*os.File{r.Log, r.Stdout, r.Stderr, r.Record}
@@ -273,7 +284,7 @@ func (e *Early) Abort() bool {
 	if e.released {
 		return false
 	}
-	e.c.cmd.Process.Kill()
+	e.c.kill()
 	e.c.specW.Close()
 	e.c.wait()
 	e.release()
@@ -303,7 +314,7 @@ func (e *Early) Run(spec *Spec, opts Options) (int, error) {
 	if spec.NetworkWait && opts.Network != nil {
 		c.network = make(chan networkResult, 1)
 		go func() {
-			stop, err := opts.Network(c.cmd.Process.Pid, c.done, c.runOnThread)
+			stop, err := opts.Network(c.pid(), c.done, c.runOnThread)
 			c.network <- networkResult{stop, err}
 		}()
 		// Whatever ends the init, the helper ends after it.
@@ -315,7 +326,7 @@ func (e *Early) Run(spec *Spec, opts Options) (int, error) {
 			if s == unix.SIGWINCH {
 				continue // the tty relay handles resizes
 			}
-			c.cmd.Process.Signal(s)
+			c.signal(s)
 		}
 	}()
 
@@ -330,7 +341,7 @@ func (e *Early) Run(spec *Spec, opts Options) (int, error) {
 		var err error
 		tty, err = receiveConsole(c.console, opts.Stdin, opts.Stdout)
 		if err != nil {
-			c.cmd.Process.Kill()
+			c.kill()
 			c.wait()
 			if serr := c.readStatus(opts); serr != nil {
 				return 0, serr
@@ -418,6 +429,11 @@ type child struct {
 	// (Spec.HandsOffRemoval); removing, that the init took the removal.
 	payloadExit  *int
 	removalTaken bool
+	// pod is the connection to the infra that started this child (a
+	// pod's member), which says its pid and then its exit status.
+	pod     *net.UnixConn
+	podPid  int
+	podExit int
 }
 
 type networkResult struct {
@@ -481,6 +497,8 @@ type childConfig struct {
 	// keep are more descriptors the child gets, after the others
 	// (child.keepFDs says where).
 	keep []*os.File
+	// podSocket, when set, has the pod's infra start the child (pod.go).
+	podSocket string
 }
 
 // startChild re-executes this binary as argv[0]=sandbox-init in new
@@ -587,6 +605,11 @@ func startChild(cfg childConfig) (*child, error) {
 	}
 	if cfg.cgroupFD >= 0 {
 		c.cmd.SysProcAttr.UseCgroupFD, c.cmd.SysProcAttr.CgroupFD = true, cfg.cgroupFD
+	}
+	if cfg.podSocket != "" {
+		// In the pod's user namespace the maps exist: no waiting.
+		c.cmd.Path, c.cmd.Args = fmt.Sprintf("/proc/self/fd/%d", selfFd), []string{initName, cfg.stage}
+		return c, c.startInPod(cfg.podSocket, specW, cfg.payload)
 	}
 	return c, c.start(m, specW, syncW, cfg.payload)
 }
@@ -737,11 +760,11 @@ func (c *child) readStatusUntil(opts Options, until string) error {
 			// connected; if that fails it is killed, and its root with it.
 			if err := c.awaitNetwork(); err != nil {
 				failure = err
-				c.cmd.Process.Kill()
+				c.kill()
 			}
 		case "started":
 			if opts.OnStarted != nil {
-				opts.OnStarted(c.cmd.Process.Pid)
+				opts.OnStarted(c.pid())
 			}
 		case "exited":
 			code := st.Code
@@ -774,6 +797,9 @@ func explainRefusal(e *Error) *Error {
 // wait waits for the child and converts its status to an exit code.
 func (c *child) wait() int {
 	<-c.done
+	if c.pod != nil {
+		return c.podExit
+	}
 	ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if !ok {
 		return 125

@@ -43,6 +43,9 @@ type Spec struct {
 	// Resident, when set, lets the init go on alone once the parent
 	// detaches (Options.Resident): the descriptors it got at its start.
 	Resident *ResidentFDs `json:",omitempty"`
+	// PodInfra makes the init a pod's infra (pod.go): no root, no
+	// payload; it starts members that ask on ExecSocket.
+	PodInfra bool `json:",omitempty"`
 	// HandsOffRemoval: when the payload exits, report "exited" and wait
 	// for the container's files (Options.HandOffRemoval).
 	HandsOffRemoval bool `json:",omitempty"`

@@ -1,0 +1,170 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/runtime"
+)
+
+// A pod is containers that share a network (with its helper and its
+// published ports), IPC and a hostname: a web app and its sidecar reach
+// each other on localhost. Its infra container, POD-infra, holds the
+// namespaces: its init runs nothing of the user's and starts each
+// member's init in them (runtime/pod.go). Members are ordinary containers
+// otherwise (records, logs, exec, ps), with Config.Pod set.
+
+// ErrNoPod is a pod that does not exist.
+var ErrNoPod = errors.New("no such pod")
+
+// InfraName is the name of pod's infra container.
+func InfraName(pod string) string { return pod + "-infra" }
+
+// CreatePod makes pod name and starts its infra with cfg's network, ports
+// and hostname (a private network unless cfg says otherwise).
+func CreatePod(s *image.Store, name string, cfg Config, stdio IO) (*Container, error) {
+	if err := checkKey("name", name); err != nil {
+		return nil, err
+	}
+	if _, err := FindPod(s, name); err == nil {
+		return nil, fmt.Errorf("%w: pod %q exists", ErrNameInUse, name)
+	}
+	cfg.Image, cfg.Name, cfg.Pod, cfg.PodInfra, cfg.Detach = "host", InfraName(name), name, true, true
+	if cfg.Network == "" {
+		cfg.Network = "slirp"
+	}
+	c, _, err := Run(s, cfg, stdio)
+	return c, err
+}
+
+// FindPod returns the infra container of pod name.
+func FindPod(s *image.Store, name string) (*Container, error) {
+	c, err := FindName(s, InfraName(name))
+	if err != nil || !c.Config.PodInfra || c.Config.Pod != name {
+		return nil, fmt.Errorf("%w: %q (see `sandbox pod ps`)", ErrNoPod, name)
+	}
+	return c, nil
+}
+
+// PodMembers are the containers of pod name, the infra first.
+func PodMembers(s *image.Store, name string) ([]*Container, error) {
+	all, err := List(s)
+	if err != nil {
+		return nil, err
+	}
+	var infra, members []*Container
+	for _, c := range all {
+		switch {
+		case c.Config.Pod != name:
+		case c.Config.PodInfra:
+			infra = append(infra, c)
+		default:
+			members = append(members, c)
+		}
+	}
+	return append(infra, members...), nil
+}
+
+// joinPod makes cfg a member of its pod: the pod's network and hostname,
+// nothing of its own there. The pod must run.
+func joinPod(s *image.Store, cfg *Config) (*Container, error) {
+	infra, err := FindPod(s, cfg.Pod)
+	if err != nil {
+		return nil, err
+	}
+	if CurrentState(s, infra.ID).Status != Running {
+		return nil, fmt.Errorf("%w: pod %s is not running (sandbox pod start %s)", ErrNotRunning, cfg.Pod, cfg.Pod)
+	}
+	var errs []error
+	if len(cfg.Ports) > 0 {
+		errs = append(errs, errors.New("ports are the pod's: publish them with `sandbox pod create -p`"))
+	}
+	// "host" is also every launch's default: only another choice is one.
+	if cfg.Network != "" && cfg.Network != "host" && cfg.Network != infra.Config.Network {
+		errs = append(errs, fmt.Errorf("network %q: a member has the pod's network (%s)", cfg.Network, infra.Config.Network))
+	}
+	if cfg.Hostname != "" {
+		errs = append(errs, errors.New("the hostname is the pod's: set it with `sandbox pod create --hostname`"))
+	}
+	if cfg.Resources.Memory > 0 || cfg.Resources.CPUs > 0 || cfg.Resources.Pids > 0 || len(cfg.Resources.IO) > 0 {
+		errs = append(errs, errors.New("limits on a member of a pod are not supported yet"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("--pod %s: %w", cfg.Pod, err)
+	}
+	cfg.Network = infra.Config.Network
+	cfg.Hostname = infra.Config.Hostname
+	if cfg.Hostname == "" {
+		cfg.Hostname = infra.ID[:12] // the infra's own default
+	}
+	return infra, nil
+}
+
+// podOptions sets the runtime options of a pod's infra or member.
+func podOptions(s *image.Store, cfg Config, opts *runtime.Options) error {
+	switch {
+	case cfg.PodInfra:
+		opts.PodInfra = true
+	case cfg.Pod != "":
+		infra, err := FindPod(s, cfg.Pod)
+		if err != nil {
+			return err
+		}
+		opts.PodSocket = filepath.Join(liveDir(s, infra), "exec.sock")
+	}
+	return nil
+}
+
+// RemovePod removes pod name: its members and its infra. Without force a
+// running pod is refused.
+func RemovePod(s *image.Store, name string, force bool) ([]*Container, error) {
+	all, err := PodMembers(s, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(all) == 0 || !all[0].Config.PodInfra {
+		return nil, fmt.Errorf("%w: %q", ErrNoPod, name)
+	}
+	if !force {
+		for _, c := range all {
+			if CurrentState(s, c.ID).Status == Running {
+				return nil, fmt.Errorf("%w: pod %s has running containers: stop it first (sandbox pod stop %s) or use pod rm -f", ErrRunning, name, name)
+			}
+		}
+	}
+	// Members first: the infra holds their namespaces.
+	var removed []*Container
+	var errs []error
+	for i := len(all) - 1; i >= 0; i-- {
+		if _, err := RemoveRef(s, all[i].ID, force); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, all[i])
+	}
+	return removed, errors.Join(errs...)
+}
+
+// StopPod stops pod name's members, then its infra.
+func StopPod(s *image.Store, name string, timeout time.Duration) error {
+	all, err := PodMembers(s, name)
+	if err != nil {
+		return err
+	}
+	if len(all) == 0 || !all[0].Config.PodInfra {
+		return fmt.Errorf("%w: %q", ErrNoPod, name)
+	}
+	var errs []error
+	for i := len(all) - 1; i >= 0; i-- {
+		if CurrentState(s, all[i].ID).Status != Running {
+			continue
+		}
+		if _, err := Stop(s, all[i].ID, timeout); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
