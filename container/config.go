@@ -130,6 +130,8 @@ func (c *Config) Validate() error {
 	}
 	if _, err := network.ParsePorts(c.Ports); err != nil {
 		errs = append(errs, err)
+	} else if len(c.Ports) > 0 && c.Pod != "" && !c.PodInfra {
+		errs = append(errs, fmt.Errorf("--pod %s: %w", c.Pod, errPodPorts))
 	} else if len(c.Ports) > 0 && !network.IsPrivate(c.Network) {
 		errs = append(errs, fmt.Errorf("publishing ports (%s) needs a private network: add --net slirp (network = \"slirp\"); with the host's network a port the container listens on is already the host's", strings.Join(c.Ports, ", ")))
 	}

@@ -20,6 +20,8 @@ import (
 // ErrNoPod is a pod that does not exist.
 var ErrNoPod = errors.New("no such pod")
 
+var errPodPorts = errors.New("ports are the pod's: publish them with `sandbox pod create -p`")
+
 // InfraName is the name of pod's infra container.
 func InfraName(pod string) string { return pod + "-infra" }
 
@@ -80,7 +82,7 @@ func joinPod(s *image.Store, cfg *Config) (*Container, error) {
 	}
 	var errs []error
 	if len(cfg.Ports) > 0 {
-		errs = append(errs, errors.New("ports are the pod's: publish them with `sandbox pod create -p`"))
+		errs = append(errs, errPodPorts)
 	}
 	// "host" is also every launch's default: only another choice is one.
 	if cfg.Network != "" && cfg.Network != "host" && cfg.Network != infra.Config.Network {
