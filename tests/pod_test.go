@@ -105,7 +105,9 @@ func TestPod(t *testing.T) {
 			t.Errorf("pod ps still lists app: %q", row)
 		}
 		waitFor(5*time.Second, func() bool {
-			return len(userProcs(u, func(p procInfo) bool { return p.comm == "sandbox-init" || isHelperComm(p.comm) || p.cmdline == "httpd -f -p 127.0.0.1:8080 -h /www" })) == 0
+			return len(userProcs(u, func(p procInfo) bool {
+				return p.comm == "sandbox-init" || isHelperComm(p.comm) || p.cmdline == "httpd -f -p 127.0.0.1:8080 -h /www"
+			})) == 0
 		})
 		if left := userProcs(u, func(p procInfo) bool {
 			return p.comm == "sandbox-init" || isHelperComm(p.comm) || strings.HasPrefix(p.cmdline, "httpd")
