@@ -293,7 +293,7 @@ func execCommand() *command {
 }
 
 func psCommand() *command {
-	var all, quiet bool
+	var all, quiet, pod bool
 	var spec string
 	var filters []string
 	return &command{
@@ -303,13 +303,18 @@ func psCommand() *command {
 		flags: func(fs *pflag.FlagSet) {
 			fs.BoolVarP(&all, "all", "a", false, "list stopped containers too")
 			fs.BoolVarP(&quiet, "quiet", "q", false, "print only IDs")
-			fs.StringVar(&spec, "format", "", `"json" for a JSON array, or a Go template ("table {{.Names}}\t{{.Status}}"): ID, Image, Command, CreatedAt, RunningFor, Status, State, Ports, Names`)
-			fs.StringArrayVarP(&filters, "filter", "f", nil, "status=created|running|exited, name=SUBSTRING, id=PREFIX, ancestor=IMAGE")
+			fs.StringVar(&spec, "format", "", `"json" for a JSON array, or a Go template ("table {{.Names}}\t{{.Status}}"): ID, Image, Command, CreatedAt, RunningFor, Status, State, Ports, Names, PodName`)
+			fs.StringArrayVarP(&filters, "filter", "f", nil, "status=created|running|exited, name=SUBSTRING, id=PREFIX, ancestor=IMAGE, pod=NAME")
+			fs.BoolVar(&pod, "pod", false, "add the pod's name (PODNAME) to the table")
 		},
 		interspersed: true,
 		args:         exactly(0, "takes no arguments"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			out, err := listFormat(spec, psTable, psRow{}, "ps")
+			table := psTable
+			if pod {
+				table = psPodTable
+			}
+			out, err := listFormat(spec, table, psRow{}, "ps")
 			if err != nil {
 				return err
 			}

@@ -20,8 +20,8 @@ func kubeGenerateCommand() *command {
 	var kind, file, out string
 	return &command{
 		name:  "kube generate",
-		usage: "[--type pod|deployment|job] [-f FILE] (CONTAINER... | --config FILE.toml)",
-		summary: "Write Kubernetes YAML for containers (one pod holding them all) or for a launch file; " +
+		usage: "[--type pod|deployment|job] [-f FILE] (CONTAINER... | POD | --config FILE.toml)",
+		summary: "Write Kubernetes YAML for containers (one pod holding them all), a pod or a launch file; " +
 			"what Kubernetes cannot say is noted on stderr.",
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&kind, "type", "pod", "the object to write: "+strings.Join(kube.Kinds, ", "))
@@ -35,6 +35,7 @@ func kubeGenerateCommand() *command {
 			}
 			var cfgs []container.Config
 			var names []string
+			var podName string
 			switch {
 			case file != "" && len(args) > 0:
 				return &usageError{lookup("kube generate"), fmt.Errorf("give containers or --config FILE, not both")}
@@ -52,6 +53,29 @@ func kubeGenerateCommand() *command {
 					return err
 				}
 				for _, ref := range args {
+					if len(args) == 1 {
+						// A pod: its members, its network, ports and hostname.
+						if infra, err := container.FindPod(s.store, ref); err == nil {
+							podName = ref
+							members, err := container.PodMembers(s.store, ref)
+							if err != nil {
+								return err
+							}
+							for i, m := range members[1:] {
+								cfg := m.Config
+								if i == 0 {
+									// The pod's own, not the default a
+									// member was given.
+									cfg.Ports, cfg.Hostname = infra.Config.Ports, infra.Config.Hostname
+								}
+								cfgs, names = append(cfgs, cfg), append(names, m.Name)
+							}
+							if len(cfgs) == 0 {
+								return fmt.Errorf("pod %s has no containers to describe", ref)
+							}
+							break
+						}
+					}
 					c, err := container.Find(s.store, ref)
 					if err != nil {
 						return err
@@ -59,7 +83,10 @@ func kubeGenerateCommand() *command {
 					cfgs, names = append(cfgs, c.Config), append(names, c.Name)
 				}
 			}
-			pod, err := container.KubePod(names[0]+"-pod", cfgs, names)
+			if podName == "" {
+				podName = names[0] + "-pod"
+			}
+			pod, err := container.KubePod(podName, cfgs, names)
 			if err != nil {
 				return err
 			}
@@ -146,7 +173,7 @@ func kubePlayCommand() *command {
 				return err
 			}
 			dataDir := kubeDataDir(s, abs)
-			apps, err := container.KubePlay(plan, abs, dataDir)
+			apps, pods, err := container.KubePlay(plan, abs, dataDir)
 			if err != nil {
 				return err
 			}
@@ -171,6 +198,15 @@ func kubePlayCommand() *command {
 			}
 			io := stdio()
 			io.Pull = (&pullFlags{tlsVerify: true}).options(s, false)
+			// Pods of several containers first: their members join them.
+			for _, p := range pods {
+				p.Config.Cgroups = s.user.Cgroups
+				c, err := container.CreatePod(s.store, p.Name, p.Config, io)
+				if err != nil {
+					return err
+				}
+				fmt.Println(c.ID)
+			}
 			for _, cfg := range cfgs {
 				var c *container.Container
 				var err error

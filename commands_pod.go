@@ -137,3 +137,49 @@ func podStopCommand() *command {
 		},
 	}
 }
+
+func podStartCommand() *command {
+	return &command{
+		name:    "pod start",
+		usage:   "POD...",
+		summary: "Start pods: the infra, then their containers, detached.",
+		args:    atLeast(1, "needs a POD"),
+		run: func(fs *pflag.FlagSet, args []string) error {
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			for _, name := range args {
+				if err := container.StartPod(s.store, name, stdio()); err != nil {
+					return err
+				}
+				fmt.Println(name)
+			}
+			return nil
+		},
+	}
+}
+
+func podInspectCommand() *command {
+	return &command{
+		name:    "pod inspect",
+		usage:   "POD...",
+		summary: "Show pods as JSON: network, ports, hostname and containers.",
+		args:    atLeast(1, "needs a POD"),
+		run: func(fs *pflag.FlagSet, args []string) error {
+			s, err := openSetup()
+			if err != nil {
+				return err
+			}
+			var out []container.PodInfo
+			for _, name := range args {
+				info, err := container.InspectPod(s.store, name)
+				if err != nil {
+					return err
+				}
+				out = append(out, info)
+			}
+			return printJSON(out)
+		},
+	}
+}

@@ -16,15 +16,20 @@ import (
 
 // psRow is a line of `ps`.
 type psRow struct {
-	ID, Image, Command, CreatedAt, RunningFor, Status, State, Ports, Names string
+	ID, Image, Command, CreatedAt, RunningFor, Status, State, Ports, Names, PodName string
 }
 
 var psColumns = format.Columns{
 	"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
 	"RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES",
+	"PodName": "PODNAME",
 }
 
-const psTable = `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}`
+const (
+	psTable = `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}`
+	// psPodTable is `ps --pod`'s, as Podman's adds the pod's name.
+	psPodTable = psTable + `\t{{.PodName}}`
+)
 
 func psRows(rows []container.Row) []psRow {
 	out := make([]psRow, 0, len(rows))
@@ -36,7 +41,7 @@ func psRows(rows []container.Row) []psRow {
 		out = append(out, psRow{
 			ID: r.ID[:12], Image: r.Image, Command: fmt.Sprintf("%q", cmd),
 			CreatedAt: r.Created.Local().Format(timeLayout), RunningFor: format.Ago(r.Created),
-			Status: statusText(r.State), State: string(r.State.Status), Ports: strings.Join(r.Ports, ", "), Names: r.Name,
+			Status: statusText(r.State), State: string(r.State.Status), Ports: strings.Join(r.Ports, ", "), Names: r.Name, PodName: r.Pod,
 		})
 	}
 	return out

@@ -85,7 +85,7 @@ var nouns = []struct {
 		{"df", ""}, {"check", ""}, {"reset", ""}, {"info", "info"},
 	}},
 	{"pod", "Pods: containers that share a network, its ports, IPC and a hostname.", [][2]string{
-		{"create", ""}, {"ps", ""}, {"rm", ""}, {"stop", ""},
+		{"create", ""}, {"ps", ""}, {"rm", ""}, {"start", ""}, {"stop", ""}, {"inspect", ""},
 	}},
 	{"kube", "Kubernetes YAML from containers and launch files.", [][2]string{
 		{"generate", ""}, {"play", ""}, {"down", ""},
@@ -94,7 +94,7 @@ var nouns = []struct {
 
 func init() {
 	for _, c := range []*command{containerPruneCommand(), imagePruneCommand(), systemDfCommand(), systemCheckCommand(), systemResetCommand(), kubeGenerateCommand(), kubePlayCommand(), kubeDownCommand(),
-		podCreateCommand(), podPsCommand(), podRmCommand(), podStopCommand()} {
+		podCreateCommand(), podPsCommand(), podRmCommand(), podStartCommand(), podStopCommand(), podInspectCommand()} {
 		nounOnly[c.name] = c
 	}
 	commands = []*command{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -101,18 +102,55 @@ func KubeGenerate(p kube.Pod, kind string) ([]byte, []string, error) {
 // of several containers need pods, which sandbox does not have yet: they
 // are refused before anything runs. dataDir holds the pods' own volumes
 // (emptyDir on disk, ConfigMap files); WriteKubeVolumes fills it.
-func KubePlay(plan kube.Plan, file, dataDir string) ([]*config.App, error) {
+func KubePlay(plan kube.Plan, file, dataDir string) ([]*config.App, []PodPlan, error) {
 	var apps []*config.App
+	var pods []PodPlan
 	for _, p := range plan.Pods {
-		if len(p.Containers) != 1 {
-			return nil, fmt.Errorf("kube play: %s %q has %d containers: a pod of several containers needs `sandbox pod`, which is not built yet; split it into one pod per container",
-				p.Kind, p.Name, len(p.Containers))
+		if len(p.Containers) == 1 {
+			apps = append(apps, kubeApp(p, p.Containers[0], file, dataDir))
+			continue
 		}
+		// Several containers: a sandbox pod holds the network, its
+		// ports and the hostname; its members hold the rest.
+		kp := PodPlan{Name: p.Name, Config: Config{Network: p.Network, Hostname: p.Hostname, DNS: p.DNS, AddHosts: p.AddHosts, LaunchFile: file}}
 		for _, c := range p.Containers {
-			apps = append(apps, kubeApp(p, c, file, dataDir))
+			kp.Config.Ports = append(kp.Config.Ports, portSpecs(c.Ports)...)
+			member := p
+			member.Network, member.Hostname, member.DNS, member.AddHosts = "", "", nil, nil
+			c.Ports = nil
+			a := kubeApp(member, c, file, dataDir)
+			config.Lookup("pod").Set(a, p.Name, file)
+			apps = append(apps, a)
 		}
+		pods = append(pods, kp)
 	}
-	return apps, nil
+	return apps, pods, nil
+}
+
+// PodPlan is a pod `kube play` makes before its members: its name and the
+// infra's network, ports and hostname.
+type PodPlan struct {
+	Name   string
+	Config Config
+}
+
+// portSpecs are the published ones of ports, as -p writes them.
+func portSpecs(ports []kube.Port) []string {
+	var out []string
+	for _, pt := range ports {
+		if pt.HostPort == 0 {
+			continue // in Kubernetes too, a port that is not published is only a note
+		}
+		s := fmt.Sprintf("%d:%d", pt.HostPort, pt.ContainerPort)
+		if pt.HostIP != "" {
+			s = pt.HostIP + ":" + s
+		}
+		if pt.Protocol == "udp" {
+			s += "/udp"
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // kubeApp is one container of a pod as a launch layer whose source is the
@@ -137,21 +175,7 @@ func kubeApp(p kube.Pod, c kube.Container, file, dataDir string) *config.App {
 	if c.ReadOnly {
 		set("read_only", true)
 	}
-	var ports []string
-	for _, pt := range c.Ports {
-		if pt.HostPort == 0 {
-			continue // in Kubernetes too, a port that is not published is only a note
-		}
-		s := fmt.Sprintf("%d:%d", pt.HostPort, pt.ContainerPort)
-		if pt.HostIP != "" {
-			s = pt.HostIP + ":" + s
-		}
-		if pt.Protocol == "udp" {
-			s += "/udp"
-		}
-		ports = append(ports, s)
-	}
-	for key, v := range map[string][]string{"ports": ports, "dns": p.DNS, "add_hosts": p.AddHosts,
+	for key, v := range map[string][]string{"ports": portSpecs(c.Ports), "dns": p.DNS, "add_hosts": p.AddHosts,
 		"security.cap_add": c.CapAdd, "security.cap_drop": c.CapDrop} {
 		if len(v) > 0 {
 			set(key, v)
@@ -241,6 +265,8 @@ func KubeDown(s *image.Store, file, dataDir string, timeout time.Duration) ([]*C
 	if err != nil {
 		return nil, err
 	}
+	// Members before the infras that hold their namespaces.
+	sort.SliceStable(all, func(i, j int) bool { return !all[i].Config.PodInfra && all[j].Config.PodInfra })
 	var done []*Container
 	var errs []error
 	for _, c := range all {

@@ -29,6 +29,11 @@ var ErrRunning = errors.New("container is running")
 // first when the store lacks it and stdio.Pull allows). The returned lock
 // file holds the container's lock: whoever runs the container keeps it.
 func Create(s *image.Store, cfg Config, stdio IO) (*Container, *os.File, error) {
+	if cfg.Pod != "" && !cfg.PodInfra {
+		if _, err := joinPod(s, &cfg, false); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
@@ -73,7 +78,7 @@ func createAs(s *image.Store, cfg Config, stdio IO, id string) (*Container, *ima
 // once it runs. With cfg.Rm the container is removed when it exits.
 func Run(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 	if cfg.Pod != "" && !cfg.PodInfra {
-		if _, err := joinPod(s, &cfg); err != nil {
+		if _, err := joinPod(s, &cfg, true); err != nil {
 			return nil, 0, err
 		}
 	}

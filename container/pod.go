@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/sandbox-dev/sandbox/image"
@@ -58,6 +59,8 @@ func PodMembers(s *image.Store, name string) ([]*Container, error) {
 		return nil, err
 	}
 	var infra, members []*Container
+	// In the order they were made.
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Created.Before(all[j].Created) })
 	for _, c := range all {
 		switch {
 		case c.Config.Pod != name:
@@ -71,8 +74,8 @@ func PodMembers(s *image.Store, name string) ([]*Container, error) {
 }
 
 // joinPod makes cfg a member of its pod: the pod's network and hostname,
-// nothing of its own there. The pod must run.
-func joinPod(s *image.Store, cfg *Config) (*Container, error) {
+// nothing of its own there. With running, the pod must run.
+func joinPod(s *image.Store, cfg *Config, running bool) (*Container, error) {
 	infra, err := FindPod(s, cfg.Pod)
 	if err != nil {
 		return nil, err
@@ -169,4 +172,69 @@ func StopPod(s *image.Store, name string, timeout time.Duration) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// StartPod starts pod name's infra, then its members, detached.
+func StartPod(s *image.Store, name string, stdio IO) error {
+	all, err := PodMembers(s, name)
+	if err != nil {
+		return err
+	}
+	if len(all) == 0 || !all[0].Config.PodInfra {
+		return fmt.Errorf("%w: %q", ErrNoPod, name)
+	}
+	var errs []error
+	for _, c := range all {
+		if CurrentState(s, c.ID).Status == Running {
+			continue
+		}
+		if _, _, err := Start(s, c.ID, false, stdio); err != nil {
+			errs = append(errs, err)
+			if c.Config.PodInfra {
+				break // members cannot start without it
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// PodInfo is what `pod inspect` shows.
+type PodInfo struct {
+	ID         string         `json:"Id"`
+	Name       string         `json:"Name"`
+	Created    time.Time      `json:"Created"`
+	State      string         `json:"State"`
+	Hostname   string         `json:"Hostname"`
+	Network    string         `json:"Network"`
+	Ports      []string       `json:"Ports"`
+	Containers []PodContainer `json:"Containers"`
+}
+
+// PodContainer is a container of a pod in PodInfo.
+type PodContainer struct {
+	ID    string `json:"Id"`
+	Name  string `json:"Name"`
+	State string `json:"State"`
+	Infra bool   `json:"Infra,omitempty"`
+}
+
+// InspectPod describes pod name.
+func InspectPod(s *image.Store, name string) (PodInfo, error) {
+	all, err := PodMembers(s, name)
+	if err != nil {
+		return PodInfo{}, err
+	}
+	if len(all) == 0 || !all[0].Config.PodInfra {
+		return PodInfo{}, fmt.Errorf("%w: %q", ErrNoPod, name)
+	}
+	infra := all[0]
+	info := PodInfo{ID: infra.ID, Name: name, Created: infra.Created, State: string(CurrentState(s, infra.ID).Status),
+		Hostname: infra.Config.Hostname, Network: infra.Config.Network, Ports: infra.Config.Ports}
+	if info.Hostname == "" {
+		info.Hostname = infra.ID[:12]
+	}
+	for _, c := range all {
+		info.Containers = append(info.Containers, PodContainer{ID: c.ID, Name: c.Name, State: string(CurrentState(s, c.ID).Status), Infra: c.Config.PodInfra})
+	}
+	return info, nil
 }

@@ -21,10 +21,13 @@ type Row struct {
 	State   State
 	// Ports are the published ports, as "127.0.0.1:8080->80/tcp".
 	Ports []string
+	// Pod is the pod the container is in (its infra's included).
+	Pod string
 }
 
 // PS lists containers: running ones, or all; filters are "status=…",
-// "name=…" (substring), "id=…" (prefix), "ancestor=…" (image as given).
+// "name=…" (substring), "id=…" (prefix), "ancestor=…" (image as given),
+// "pod=…" (its name).
 func PS(s *image.Store, all bool, filters []string) ([]Row, error) {
 	want := map[string][]string{}
 	for _, f := range filters {
@@ -34,8 +37,8 @@ func PS(s *image.Store, all bool, filters []string) ([]Row, error) {
 			return nil, fmt.Errorf("invalid filter %q: want KEY=VALUE", f)
 		case k == "status" && v != Created && v != Running && v != Exited:
 			return nil, fmt.Errorf("invalid status %q: use created, running or exited", v)
-		case k != "status" && k != "name" && k != "id" && k != "ancestor":
-			return nil, fmt.Errorf("unknown filter %q: use status, name, id or ancestor", k)
+		case k != "status" && k != "name" && k != "id" && k != "ancestor" && k != "pod":
+			return nil, fmt.Errorf("unknown filter %q: use status, name, id, ancestor or pod", k)
 		}
 		want[k] = append(want[k], v)
 	}
@@ -52,12 +55,13 @@ func PS(s *image.Store, all bool, filters []string) ([]Row, error) {
 		if !matches(want["status"], func(v string) bool { return st.Status == v }) ||
 			!matches(want["name"], func(v string) bool { return strings.Contains(c.Name, v) }) ||
 			!matches(want["id"], func(v string) bool { return strings.HasPrefix(c.ID, v) }) ||
+			!matches(want["pod"], func(v string) bool { return c.Config.Pod == v }) ||
 			!matches(want["ancestor"], func(v string) bool {
 				return c.Image == v || strings.HasPrefix(c.ImageID, v) || strings.HasPrefix(strings.TrimPrefix(c.ImageID, "sha256:"), v)
 			}) {
 			continue
 		}
-		rows = append(rows, Row{ID: c.ID, Name: c.Name, Image: c.Image, Command: commandOf(s, c), Created: c.Created, State: st, Ports: portStrings(c)})
+		rows = append(rows, Row{ID: c.ID, Name: c.Name, Image: c.Image, Command: commandOf(s, c), Created: c.Created, State: st, Ports: portStrings(c), Pod: c.Config.Pod})
 	}
 	return rows, nil
 }

@@ -123,3 +123,52 @@ func TestPod(t *testing.T) {
 		wantCode(t, s.do(t, "pod", "rm", "app"), 125)
 	})
 }
+
+// TestKubePod: kube generate of a pod writes one Pod holding its
+// containers, with the pod's published port; kube play of that YAML makes
+// a pod again whose members share localhost; kube down removes it all.
+func TestKubePod(t *testing.T) {
+	netHelpers(t)
+	forEachUser(t, func(t *testing.T, u *user) {
+		s, conf := u.launchStore(t, "kubepod")
+		u.mustWrite(t, conf, "cgroups = \"best-effort\"\n", 0o644)
+		port := freePort(t)
+		s.mustID(t, "pod", "create", "--name", "app", "-p", fmt.Sprintf("127.0.0.1:%d:8080", port))
+		s.mustID(t, "create", "--pod", "app", "--name", "web", "-e", "ROLE=web", "busybox", "httpd", "-f", "-p", "8080", "-h", "/etc")
+		s.mustID(t, "create", "--pod", "app", "--name", "side", "busybox", "sleep", "1000")
+		r := s.must(t, "kube", "generate", "app")
+		pod := decodePod(t, r.stdout)
+		if pod.Name != "app" || len(pod.Spec.Containers) != 2 || pod.Spec.Containers[0].Name != "web" || pod.Spec.Containers[1].Name != "side" {
+			t.Fatalf("pod %q with containers %+v", pod.Name, pod.Spec.Containers)
+		}
+		if p := pod.Spec.Containers[0].Ports; len(p) != 1 || int(p[0].HostPort) != port || p[0].ContainerPort != 8080 {
+			t.Errorf("the pod's published port is %+v, want %d -> 8080", p, port)
+		}
+		yamlFile := u.mustWrite(t, filepath.Join(u.home, "app.yaml"), r.stdout, 0o644)
+		s.must(t, "pod", "rm", "-f", "app")
+
+		s.must(t, "kube", "play", yamlFile)
+		r = s.must(t, "ps", "--pod", "--format", "{{.Names}} {{.PodName}}")
+		for _, want := range []string{"app-web app", "app-side app", "app-infra app"} {
+			if !strings.Contains(r.stdout, want+"\n") {
+				t.Errorf("ps lacks %q:\n%s", want, r.stdout)
+			}
+		}
+		var got result
+		waitFor(10*time.Second, func() bool {
+			got = s.do(t, "exec", "app-side", "wget", "-qO-", "http://127.0.0.1:8080/hostname")
+			return got.code == 0
+		})
+		wantCode(t, got, 0)
+		if body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/hostname", port), 10*time.Second); err != nil || body != got.stdout {
+			t.Errorf("the pod's port served %q (%v), the sidecar got %q", body, err, got.stdout)
+		}
+		s.must(t, "kube", "down", yamlFile)
+		if r := s.must(t, "ps", "-aq"); r.stdout != "" {
+			t.Errorf("containers left after kube down: %q", r.stdout)
+		}
+		if row := s.podRow(t, "app"); row != nil {
+			t.Errorf("pod left after kube down: %q", row)
+		}
+	})
+}
