@@ -26,7 +26,9 @@ var argCompletions = map[string]cobra.CompletionFunc{
 	"inspect": containersAndImages,
 	"run":     firstArg(images), "shell": firstArg(images), "create": firstArg(images),
 	"rmi": images, "push": firstArg(images), "save": images, "tag": firstArg(images), "history": firstArg(images),
-	"up": tomlFiles, "down": tomlFiles,
+	"up": tomlFiles, "down": tomlFiles, "kube play": yamlFiles, "kube down": yamlFiles,
+	"kube generate": allContainers,
+	"pod rm": podNames, "pod start": podNames, "pod stop": podNames, "pod inspect": podNames,
 	"build": dirs,
 }
 
@@ -76,6 +78,27 @@ func dirs(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective)
 
 func tomlFiles(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	return []string{"toml"}, cobra.ShellCompDirectiveFilterFileExt
+}
+
+func yamlFiles(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return []string{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
+}
+
+// podNames are the pods' names (their infra containers say them).
+func podNames(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	s, err := openSetup()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	rows, _ := container.PS(s.store, true, nil)
+	var names []string
+	for _, r := range rows {
+		if r.Pod != "" && r.Name == container.InfraName(r.Pod) {
+			names = append(names, r.Pod)
+		}
+	}
+	sort.Strings(names)
+	return names, cobra.ShellCompDirectiveNoFileComp
 }
 
 func runningContainers(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
