@@ -198,13 +198,31 @@ func kubePlayCommand() *command {
 			}
 			io := stdio()
 			io.Pull = (&pullFlags{tlsVerify: true}).options(s, false)
+			// What fails to start (an image without a command, a port
+			// taken) is found only now: then everything this play made
+			// goes, and the store is as it was.
+			var made []string
+			var madePods []string
+			undo := func(err error) error {
+				for i := len(made) - 1; i >= 0; i-- {
+					container.RemoveRef(s.store, made[i], true)
+				}
+				for _, p := range madePods {
+					container.RemovePod(s.store, p, true)
+				}
+				if os.IsNotExist(statErr) {
+					os.RemoveAll(dataDir)
+				}
+				return err
+			}
 			// Pods of several containers first: their members join them.
 			for _, p := range pods {
 				p.Config.Cgroups = s.user.Cgroups
 				c, err := container.CreatePod(s.store, p.Name, p.Config, io)
 				if err != nil {
-					return err
+					return undo(err)
 				}
+				madePods = append(madePods, p.Name)
 				fmt.Println(c.ID)
 			}
 			for _, cfg := range cfgs {
@@ -219,8 +237,12 @@ func kubePlayCommand() *command {
 					}
 				}
 				if err != nil {
-					return err
+					if c != nil {
+						made = append(made, c.ID)
+					}
+					return undo(err)
 				}
+				made = append(made, c.ID)
 				fmt.Println(c.ID)
 			}
 			return nil

@@ -281,9 +281,13 @@ func (m *monitor) run(restarts int, onStarted func()) (int, error) {
 
 // residentEligible says whether the init can be c's only resident
 // process: nothing outside it has to act when it ends (no restart policy,
-// no network helper to stop, no --rm removal) and no terminal to relay.
+// no network helper to stop, no --rm removal, no pod) and no terminal to
+// relay.
 func residentEligible(c *Container, spec *runtime.Spec) bool {
-	return (c.Config.Restart == "" || c.Config.Restart == "no") && !c.Config.Rm && !c.Config.TTY && !spec.NetworkWait && !spec.Process.Terminal
+	// A pod's infra runs no payload to hand over, and a member must die
+	// with its infra: both keep their monitor.
+	return (c.Config.Restart == "" || c.Config.Restart == "no") && !c.Config.Rm && !c.Config.TTY && !spec.NetworkWait && !spec.Process.Terminal &&
+		c.Config.Pod == ""
 }
 
 // handoff plans the exec to the watcher, or says nil when it cannot be

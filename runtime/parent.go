@@ -202,7 +202,9 @@ func Begin(opts Options, privateNet, terminal bool) (*Early, error) {
 		mapping: opts.Mapping, cloneflags: flags, stage: stage,
 		console: terminal, cgroupFD: -1, exe: e.exe, podSocket: opts.PodSocket,
 	}
-	if r := opts.Resident; r != nil && opts.PayloadPipes && !terminal && !privateNet {
+	// A pod's member is never resident: it must die with the infra that
+	// started it, whose death it learns by its parent-death signal.
+	if r := opts.Resident; r != nil && opts.PayloadPipes && !terminal && !privateNet && opts.PodSocket == "" {
 		cfg.keep = []*os.File{r.Log, r.Stdout, r.Stderr, r.Record}
 		cfg.keep = append(cfg.keep, r.Keep...)
 		e.resident = true

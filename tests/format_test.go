@@ -71,7 +71,7 @@ func TestFormatTemplates(t *testing.T) {
 			wantCode(t, r, 125)
 			wantStderrContains(t, r, `"Nope" is not a field`)
 		}
-		wantStderrContains(t, s.do(t, "ps", "--format", "{{.Nope}}"), "Names, Ports, RunningFor, State, Status")
+		wantStderrContains(t, s.do(t, "ps", "--format", "{{.Nope}}"), "Names, PodName, Ports, RunningFor, State, Status")
 	})
 }
 

@@ -274,7 +274,8 @@ func TestKubePlay(t *testing.T) {
 
 		// Refused before anything is made.
 		for _, bad := range []struct{ yaml, want string }{
-			{"apiVersion: v1\nkind: Pod\nmetadata: {name: two}\nspec:\n  containers:\n  - {name: a, image: busybox}\n  - {name: b, image: busybox}\n", "has 2 containers"},
+			{"apiVersion: v1\nkind: Pod\nmetadata: {name: two}\nspec:\n  containers:\n  - {name: a, image: busybox, args: [sleep, '100']}\n  - {name: b}\n", "image"},
+			{"apiVersion: v1\nkind: Pod\nmetadata: {name: nocmd}\nspec:\n  containers:\n  - {name: a, image: busybox, args: [sleep, '100']}\n  - {name: b, image: busybox}\n", "no command given"},
 			{"apiVersion: v1\nkind: Pod\nmetadata: {name: typo}\nspec:\n  containers:\n  - {name: a, image: busybox, comand: [true]}\n", `line 6: spec.containers[].comand: unknown field`},
 			{"apiVersion: v1\nkind: Service\nmetadata: {name: svc}\n", `kind "Service"`},
 		} {
