@@ -26,8 +26,7 @@ var argCompletions = map[string]cobra.CompletionFunc{
 	"inspect": containersAndImages,
 	"run":     firstArg(images), "shell": firstArg(images), "create": firstArg(images),
 	"rmi": images, "push": firstArg(images), "save": images, "tag": firstArg(images), "history": firstArg(images),
-	"up": tomlFiles, "down": tomlFiles, "kube play": yamlFiles, "kube down": yamlFiles,
-	"kube generate": allContainers,
+	"up": tomlFiles, "down": tomlFiles, "kube play": yamlFiles, "kube down": yamlFiles, "kube generate": allContainers,
 	"pod rm": podNames, "pod start": podNames, "pod stop": podNames, "pod inspect": podNames,
 	"build": dirs,
 }
