@@ -69,35 +69,43 @@ func serveExec(l *net.UnixListener, spec *Spec, sp *spawner) {
 	}
 }
 
-func handleExec(conn *net.UnixConn, spec *Spec, sp *spawner) {
-	defer conn.Close()
+// readRequest reads one request from conn: its JSON and the descriptors
+// that came with it (close-on-exec, for the caller to close). ok is false
+// when the peer is not the user who owns the container (uid 0 as its user
+// namespace sees it) or nothing could be read.
+func readRequest(conn *net.UnixConn, maxFDs int) (payload []byte, files []*os.File, ok bool) {
 	raw, err := conn.SyscallConn()
 	if err != nil {
-		return
+		return nil, nil, false
 	}
 	var cred *unix.Ucred
 	raw.Control(func(fd uintptr) { cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
 	if err != nil || cred.Uid != 0 {
-		return // not the user who owns this container
+		return nil, nil, false
 	}
 	buf := make([]byte, 64<<10)
-	oob := make([]byte, unix.CmsgSpace(3*4))
+	oob := make([]byte, unix.CmsgSpace(maxFDs*4))
 	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
 	if err != nil {
-		return
+		return nil, nil, false
 	}
-	var fds []int
 	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
 		for _, m := range msgs {
-			if got, err := unix.ParseUnixRights(&m); err == nil {
-				fds = append(fds, got...)
+			fds, _ := unix.ParseUnixRights(&m)
+			for _, fd := range fds {
+				unix.CloseOnExec(fd)
+				files = append(files, os.NewFile(uintptr(fd), "request"))
 			}
 		}
 	}
-	var files []*os.File
-	for _, fd := range fds {
-		unix.CloseOnExec(fd)
-		files = append(files, os.NewFile(uintptr(fd), "exec-stdio"))
+	return buf[:n], files, true
+}
+
+func handleExec(conn *net.UnixConn, spec *Spec, sp *spawner) {
+	defer conn.Close()
+	payload, files, ok := readRequest(conn, 3)
+	if !ok {
+		return
 	}
 	defer func() {
 		for _, f := range files {
@@ -109,7 +117,7 @@ func handleExec(conn *net.UnixConn, spec *Spec, sp *spawner) {
 		conn.WriteMsgUnix(b, unix.UnixRights(fds...), nil)
 	}
 	var req ExecRequest
-	if err := json.Unmarshal(buf[:n], &req); err != nil {
+	if err := json.Unmarshal(payload, &req); err != nil {
 		reply(execReply{Error: "a malformed exec request", Code: 125})
 		return
 	}
@@ -159,6 +167,7 @@ func handleExec(conn *net.UnixConn, spec *Spec, sp *spawner) {
 		master.Close()
 	}
 	go func() {
+		buf := make([]byte, 4096)
 		for {
 			n, err := conn.Read(buf)
 			if err != nil {

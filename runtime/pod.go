@@ -82,30 +82,9 @@ func podInfra(spec *Spec, l *net.UnixListener, sigs chan os.Signal) {
 // then its exit status.
 func startMember(conn *net.UnixConn, started chan<- *os.Process) {
 	defer conn.Close()
-	raw, err := conn.SyscallConn()
-	if err != nil {
+	payload, files, ok := readRequest(conn, 32)
+	if !ok {
 		return
-	}
-	var cred *unix.Ucred
-	raw.Control(func(fd uintptr) { cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
-	if err != nil || cred.Uid != 0 {
-		return // not the user who owns this pod
-	}
-	buf := make([]byte, 64<<10)
-	oob := make([]byte, unix.CmsgSpace(32*4))
-	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
-	if err != nil {
-		return
-	}
-	var files []*os.File
-	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
-		for _, m := range msgs {
-			fds, _ := unix.ParseUnixRights(&m)
-			for _, fd := range fds {
-				unix.CloseOnExec(fd)
-				files = append(files, os.NewFile(uintptr(fd), "member"))
-			}
-		}
 	}
 	defer func() {
 		for _, f := range files {
@@ -117,7 +96,7 @@ func startMember(conn *net.UnixConn, started chan<- *os.Process) {
 		conn.Write(b)
 	}
 	var req memberRequest
-	if err := json.Unmarshal(buf[:n], &req); err != nil || len(files) < 6 {
+	if err := json.Unmarshal(payload, &req); err != nil || len(files) < 6 {
 		reply(execReply{Error: "a malformed member request", Code: 125})
 		return
 	}

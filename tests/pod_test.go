@@ -96,6 +96,25 @@ func TestPod(t *testing.T) {
 			t.Errorf("after SIGKILL of web's init, pod ps row = %q, want 0 running", row)
 		}
 
+		// The infra's init killed: the pod and its members are exited, as
+		// a container's state is after a SIGKILL.
+		s.must(t, "pod", "start", "app")
+		ipid, _ := strconv.Atoi(strings.TrimSpace(s.must(t, "inspect", "--format", "{{.State.Pid}}", "app-infra").stdout))
+		if ipid <= 0 {
+			t.Fatalf("the infra's init pid %d", ipid)
+		}
+		syscall.Kill(ipid, syscall.SIGKILL)
+		waitFor(5*time.Second, func() bool {
+			row := s.podRow(t, "app")
+			return len(row) > 2 && row[2] == "Exited" && row[len(row)-1] == "0"
+		})
+		if row := s.podRow(t, "app"); len(row) < 3 || row[2] != "Exited" || row[len(row)-1] != "0" {
+			t.Errorf("after SIGKILL of the infra's init, pod ps row = %q, want Exited with 0 running", row)
+		}
+		if st := s.must(t, "inspect", "--format", "{{.State.Status}}", "web").stdout; st != "exited\n" {
+			t.Errorf("web is %q after its infra was killed", st)
+		}
+
 		// rm -f takes everything: containers, processes, helper, directories.
 		s.must(t, "pod", "rm", "-f", "app")
 		if r := s.must(t, "ps", "-aq"); r.stdout != "" {
