@@ -667,6 +667,9 @@ func Exec(s *image.Store, ref string, req runtime.ExecRequest, stdio IO) (int, e
 	if err != nil {
 		return 0, err
 	}
+	if c.Config.PodInfra {
+		return 0, fmt.Errorf("%s is the infra of pod %s: it runs nothing to exec into (exec into one of the pod's containers: sandbox ps --filter pod=%s)", c.Name, c.Config.Pod, c.Config.Pod)
+	}
 	if CurrentState(s, c.ID).Status != Running {
 		return 0, fmt.Errorf("%w: %s (start it with `sandbox start %s`)", ErrNotRunning, c.Name, c.Name)
 	}

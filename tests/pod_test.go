@@ -74,6 +74,7 @@ func TestPod(t *testing.T) {
 			{[]string{"run", "--pod", "app", "-p", "9000:9000", "bb", "true"}, "publish them with `sandbox pod create -p`"},
 			{[]string{"run", "--pod", "app", "--hostname", "h", "bb", "true"}, "the hostname is the pod's"},
 			{[]string{"run", "--pod", "nosuch", "bb", "true"}, `no such pod: "nosuch"`},
+			{[]string{"exec", "app-infra", "true"}, "runs nothing to exec into"},
 		} {
 			r := s.do(t, bad.args...)
 			wantCode(t, r, 125)
