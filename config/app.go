@@ -30,6 +30,7 @@ type App struct {
 	Ports       []string
 	DNS         []string // nameservers for /etc/resolv.conf
 	AddHosts    []string // extra /etc/hosts entries, "NAME:IP"
+	Devices     []string // --device values
 	Env         map[string]string
 	EnvFile     string
 	Mounts      []Mount

@@ -102,6 +102,8 @@ var Keys = []*Key{
 		field: func(a *App) any { return &a.DNS }, check: checkIP},
 	{Name: "add_hosts", Type: Strings, Flag: "add-host", User: true, Doc: "/etc/hosts entries: NAME:IP (IP may be host-gateway)", DefaultDoc: "none",
 		field: func(a *App) any { return &a.AddHosts }, check: checkAddHost},
+	{Name: "devices", Type: Strings, Flag: "device", Doc: "host devices to give: HOSTPATH[:CONTAINERPATH][:rwm], bound with the host's owner and mode (docs/devices.md)", DefaultDoc: "none",
+		field: func(a *App) any { return &a.Devices }, check: checkDevice},
 	{Name: "env", Type: Table, Flag: "env", Short: "e", Custom: true, User: true, Doc: "environment variables (KEY=VALUE, or KEY to copy it)", DefaultDoc: "the image's"},
 	{Name: "env_file", Type: String, Flag: "env-file", Custom: true, Doc: "read KEY=VALUE lines from a file", DefaultDoc: "none",
 		field: func(a *App) any { return &a.EnvFile }},
@@ -340,6 +342,11 @@ func checkIP(s, _ string) (string, error) {
 		return s, errors.New(`not an IP address: give nameservers' addresses, like "1.1.1.1"`)
 	}
 	return s, nil
+}
+
+func checkDevice(s, _ string) (string, error) {
+	_, err := ParseDevice(s)
+	return s, err
 }
 
 func checkAddHost(s, _ string) (string, error) {

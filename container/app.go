@@ -15,7 +15,7 @@ func FromApp(a *config.App) Config {
 	c := Config{
 		Image: a.Image, Name: a.Name, Cmd: a.Command, Workdir: a.Workdir, User: a.User,
 		Hostname: a.Hostname, Pod: a.Pod, ReadOnly: a.ReadOnly, Network: a.Network, Ports: a.Ports,
-		DNS: a.DNS, AddHosts: a.AddHosts,
+		DNS: a.DNS, AddHosts: a.AddHosts, Devices: a.Devices,
 		Resources: a.Resources, Security: a.Security, Restart: a.Restart, StopTimeout: &a.StopTimeout,
 	}
 	c.Entrypoint, c.EntrypointSet = a.Entrypoint, a.EntrypointSet

@@ -36,6 +36,8 @@ type Config struct {
 	// extra /etc/hosts lines, "NAME:IP" (IP may be host-gateway).
 	DNS      []string `json:"dns,omitempty"`
 	AddHosts []string `json:"add_hosts,omitempty"`
+	// Devices are --device values, HOSTPATH[:CTRPATH][:rwm].
+	Devices []string `json:"devices,omitempty"`
 	// Entrypoint replaces the image's when EntrypointSet; empty clears it.
 	Entrypoint    []string           `json:"entrypoint,omitempty"`
 	EntrypointSet bool               `json:"entrypoint_set,omitempty"`
@@ -134,6 +136,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--pod %s: %w", c.Pod, errPodPorts))
 	} else if len(c.Ports) > 0 && !network.IsPrivate(c.Network) {
 		errs = append(errs, fmt.Errorf("publishing ports (%s) needs a private network: add --net slirp (network = \"slirp\"); with the host's network a port the container listens on is already the host's", strings.Join(c.Ports, ", ")))
+	}
+	if _, err := devices(c.Devices); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Rm && c.Restart != "" && c.Restart != "no" {
 		errs = append(errs, fmt.Errorf("--rm and restart = %q conflict: a container that restarts is not removed when it exits; drop one", c.Restart))

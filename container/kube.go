@@ -47,7 +47,7 @@ func kubeContainer(name string, cfg Config) (kube.Container, error) {
 		Pids: cfg.Resources.Pids, IOLimits: len(cfg.Resources.IO),
 		CapAdd: cfg.Security.CapAdd, CapDrop: cfg.Security.CapDrop,
 		NoNewPrivileges: &cfg.Security.NoNewPrivileges, Seccomp: cfg.Security.Seccomp,
-		StopTimeout: cfg.StopTimeout,
+		StopTimeout: cfg.StopTimeout, Devices: cfg.Devices,
 	}
 	// Later values of a name win, in the place of its first.
 	at := map[string]int{}
@@ -176,7 +176,7 @@ func kubeApp(p kube.Pod, c kube.Container, file, dataDir string) *config.App {
 		set("read_only", true)
 	}
 	for key, v := range map[string][]string{"ports": portSpecs(c.Ports), "dns": p.DNS, "add_hosts": p.AddHosts,
-		"security.cap_add": c.CapAdd, "security.cap_drop": c.CapDrop} {
+		"security.cap_add": c.CapAdd, "security.cap_drop": c.CapDrop, "devices": c.Devices} {
 		if len(v) > 0 {
 			set(key, v)
 		}

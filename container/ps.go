@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/network"
 	"github.com/sandbox-dev/sandbox/runtime"
@@ -158,6 +159,30 @@ type HostConfig struct {
 	// seccomp=default|unconfined|PROFILE, no-new-privileges=BOOL,
 	// fakeroot=BOOL (fake root in effect, which only single-id mode has).
 	SecurityOpt []string
+	// Devices are --device's, in Docker's words.
+	Devices []DeviceMapping
+}
+
+// DeviceMapping is docker's HostConfig.Devices entry.
+type DeviceMapping struct {
+	PathOnHost, PathInContainer, CgroupPermissions string
+}
+
+// deviceMappings are c's --device values as inspect shows them.
+func deviceMappings(values []string) []DeviceMapping {
+	out := []DeviceMapping{}
+	for _, v := range values {
+		d, err := config.ParseDevice(v)
+		if err != nil {
+			continue
+		}
+		perms := "rwm"
+		if d.ReadOnly {
+			perms = "r"
+		}
+		out = append(out, DeviceMapping{PathOnHost: d.Source, PathInContainer: d.Target, CgroupPermissions: perms})
+	}
+	return out
 }
 
 // RestartPolicy is docker's HostConfig.RestartPolicy.
@@ -180,7 +205,7 @@ func Inspect(s *image.Store, ref string) (*Details, error) {
 		HostConfig: HostConfig{NetworkMode: netMode(c.Config.Network), ReadonlyRootfs: c.Config.ReadOnly, AutoRemove: c.Config.Rm, StorageDriver: string(c.Config.StorageDriver),
 			RestartPolicy: RestartPolicy{Name: c.Config.Restart},
 			CapAdd:        c.Config.Security.CapAdd, CapDrop: c.Config.Security.CapDrop,
-			SecurityOpt: securityOpts(c.Config.Security, s.Mapping)},
+			SecurityOpt: securityOpts(c.Config.Security, s.Mapping), Devices: deviceMappings(c.Config.Devices)},
 	}
 	if len(cmd) > 0 {
 		d.Path, d.Args = cmd[0], cmd[1:]

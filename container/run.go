@@ -106,6 +106,11 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 	if err := writeEtcFiles(spec, cfg, filepath.Join(dir, "userdata")); err != nil {
 		return nil, err
 	}
+	devs, err := devices(cfg.Devices)
+	if err != nil {
+		return nil, err
+	}
+	spec.Devices = devs
 	// The init binds a source only if it is still what this resolves.
 	mounts, err := resolveVolumes(spec.Mounts, s.RunDir)
 	if err != nil {

@@ -51,6 +51,8 @@ type Container struct {
 	NoNewPrivileges *bool `json:"no_new_privileges,omitempty"`
 	// Seccomp is "default" (or empty), "unconfined" or a profile's path.
 	Seccomp string `json:"seccomp,omitempty"`
+	// Devices are --device values, HOSTPATH[:CTRPATH][:rwm].
+	Devices []string `json:"devices,omitempty"`
 	// StopTimeout is seconds, when set.
 	StopTimeout *int `json:"stop_timeout,omitempty"`
 }

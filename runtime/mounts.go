@@ -95,6 +95,9 @@ func prepareRootfs(spec *Spec, rootDir string, vols []detachedVolume) error {
 	for _, d := range devices {
 		m.bind("/dev/"+d, "dev/"+d, false, false)
 	}
+	for _, d := range spec.Devices {
+		m.bind(d.Source, strings.TrimPrefix(d.Target, "/"), false, d.ReadOnly)
+	}
 	ptsOpts := "newinstance,ptmxmode=0666,mode=0620"
 	if spec.GIDs > 5 {
 		ptsOpts += ",gid=5" // the tty group, when the map has it

@@ -27,6 +27,7 @@ type Spec struct {
 	// fake root mode apt must not try to drop to its sandbox user.
 	AptConfig string
 	Mounts    []Mount
+	Devices   []Device `json:",omitempty"`
 	Process   Process
 	// UIDs and GIDs are how many ids the user namespace maps (container ids
 	// 0 to UIDs-1 exist). A user outside them is refused before exec.

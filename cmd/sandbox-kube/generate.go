@@ -19,8 +19,9 @@ import (
 // The annotations that keep, per container, the limits Kubernetes has no
 // field for: kube play reads them back.
 const (
-	pidsAnnotation = "pids-limit.sandbox.dev/"
-	swapAnnotation = "memory-swap.sandbox.dev/"
+	pidsAnnotation    = "pids-limit.sandbox.dev/"
+	swapAnnotation    = "memory-swap.sandbox.dev/"
+	devicesAnnotation = "devices.sandbox.dev/"
 )
 
 // header starts every document generate writes.
@@ -210,6 +211,10 @@ func (g *generator) container(c kube.Container, spec *corev1.PodSpec) corev1.Con
 	if c.MemorySwap > 0 {
 		g.annotate(swapAnnotation+name, strconv.FormatInt(c.MemorySwap, 10))
 		g.note("container %s: memory_swap has no Kubernetes field; kept as an annotation", name)
+	}
+	if len(c.Devices) > 0 {
+		g.annotate(devicesAnnotation+name, strings.Join(c.Devices, ","))
+		g.note("container %s: devices have no Kubernetes field (a device plugin or CDI gives them in a cluster); kept as an annotation", name)
 	}
 	if c.IOLimits > 0 {
 		g.note("container %s: %d block-device I/O limits have no Kubernetes field; left out", name, c.IOLimits)

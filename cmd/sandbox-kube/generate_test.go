@@ -30,7 +30,7 @@ func fullPod() kube.Pod {
 			},
 			Memory: 256 << 20, CPUs: 1.5, Pids: 100, MemorySwap: 512 << 20, IOLimits: 1,
 			CapAdd: []string{"CAP_NET_ADMIN"}, CapDrop: []string{"all"}, NoNewPrivileges: &yes,
-			Seccomp: "unconfined", StopTimeout: &timeout,
+			Seccomp: "unconfined", StopTimeout: &timeout, Devices: []string{"/dev/fuse", "/dev/zero:/dev/z"},
 		}},
 	}
 }
@@ -100,7 +100,10 @@ func TestGeneratePod(t *testing.T) {
 		t.Errorf("annotations = %v", pod.Annotations)
 	}
 	joined := strings.Join(notes, "\n")
-	for _, want := range []string{"host-gateway", "pids limit", "memory_swap", "I/O limits"} {
+	if pod.Annotations["devices.sandbox.dev/web-1"] != "/dev/fuse,/dev/zero:/dev/z" {
+		t.Errorf("devices annotation = %q", pod.Annotations["devices.sandbox.dev/web-1"])
+	}
+	for _, want := range []string{"host-gateway", "pids limit", "memory_swap", "I/O limits", "devices have no Kubernetes field"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("no note says %q:\n%s", want, joined)
 		}

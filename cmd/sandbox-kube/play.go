@@ -110,6 +110,9 @@ func readAnnotations(p *kube.Pod, ann map[string]string) {
 		if n, err := strconv.ParseInt(ann[swapAnnotation+c.Name], 10, 64); err == nil {
 			c.MemorySwap = n
 		}
+		if d := ann[devicesAnnotation+c.Name]; d != "" {
+			c.Devices = strings.Split(d, ",")
+		}
 	}
 }
 
