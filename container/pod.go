@@ -130,7 +130,8 @@ func RemovePod(s *image.Store, name string, force bool) ([]*Container, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(all) == 0 || !all[0].Config.PodInfra {
+	// Members whose infra was removed on its own are still the pod's.
+	if len(all) == 0 {
 		return nil, fmt.Errorf("%w: %q", ErrNoPod, name)
 	}
 	if !force {

@@ -46,14 +46,14 @@ func podInfra(spec *Spec, l *net.UnixListener, sigs chan os.Signal) {
 	if l == nil {
 		fail(125, "a pod's infra needs a socket for its members")
 	}
-	members := make(chan *os.Process, 16)
+	started, ended := make(chan *os.Process, 16), make(chan *os.Process, 16)
 	go func() {
 		for {
 			conn, err := l.AcceptUnix()
 			if err != nil {
 				return
 			}
-			go startMember(conn, members)
+			go startMember(conn, started, ended)
 		}
 	}()
 	report(status{Type: "started", Pid: os.Getpid()})
@@ -63,8 +63,10 @@ func podInfra(spec *Spec, l *net.UnixListener, sigs chan os.Signal) {
 	live := map[*os.Process]bool{}
 	for {
 		select {
-		case p := <-members:
+		case p := <-started:
 			live[p] = true
+		case p := <-ended:
+			delete(live, p)
 		case s := <-sigs:
 			switch s {
 			case unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT:
@@ -80,7 +82,7 @@ func podInfra(spec *Spec, l *net.UnixListener, sigs chan os.Signal) {
 
 // startMember starts one member's init as asked on conn, answers its pid,
 // then its exit status.
-func startMember(conn *net.UnixConn, started chan<- *os.Process) {
+func startMember(conn *net.UnixConn, started, ended chan<- *os.Process) {
 	defer conn.Close()
 	payload, files, ok := readRequest(conn, 32)
 	if !ok {
@@ -121,6 +123,7 @@ func startMember(conn *net.UnixConn, started chan<- *os.Process) {
 	files = nil
 	reply(execReply{Pid: p.Pid})
 	st, err := p.Wait()
+	ended <- p
 	code := 125
 	if err == nil {
 		code = statusCode(st.Sys().(syscall.WaitStatus))
