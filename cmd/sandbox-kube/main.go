@@ -5,12 +5,13 @@
 //
 //	sandbox-kube generate --type pod|deployment|job  < pod.json  > pod.yaml
 //	sandbox-kube play  < file.yaml  > plan.json
+//	sandbox-kube cdi  < request.json  > answer.json
 //
 // generate reads one kube.Pod as JSON and writes the Kubernetes object as
 // YAML; what the object cannot say is written to stderr, one line each,
 // prefixed "note: ". play reads Pods, Deployments, Jobs and ConfigMaps and
-// writes a kube.Plan as JSON. Bad input exits 125 with the reason on
-// stderr.
+// writes a kube.Plan as JSON. cdi resolves Container Device Interface
+// names (package cdi). Bad input exits 125 with the reason on stderr.
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sandbox-dev/sandbox/cdi"
 	"github.com/sandbox-dev/sandbox/kube"
 )
 
@@ -61,6 +63,21 @@ func main() {
 			fmt.Fprintln(os.Stderr, "note: "+n)
 		}
 		os.Stdout.Write(out)
+	case "cdi":
+		in, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			fail("cdi: reading the request: %v", err)
+		}
+		var req cdi.Request
+		if err := json.Unmarshal(in, &req); err != nil {
+			fail("cdi: decoding the request: %v", err)
+		}
+		ans, err := resolveCDI(req)
+		if err != nil {
+			fail("%v", err)
+		}
+		b, _ := json.Marshal(ans)
+		os.Stdout.Write(b)
 	case "play":
 		in, err := io.ReadAll(os.Stdin)
 		if err != nil {
