@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/sandbox-dev/sandbox/cdi"
+
 	"fmt"
 	"os"
 	goruntime "runtime"
@@ -29,6 +31,15 @@ type infoData struct {
 	Cgroups                       infoCgroups
 	Network                       infoNetwork
 	Security                      infoSecurity
+	CDI                           infoCDI
+}
+
+// infoCDI is what the Container Device Interface specs here define.
+type infoCDI struct {
+	Dirs    []string
+	Devices []string
+	Errors  []string `json:",omitempty"` // "FILE: why"
+	Fix     string   `json:",omitempty"` // when the specs could not be read
 }
 
 type infoUserNS struct {
@@ -136,6 +147,18 @@ func gatherInfo() (*infoData, error) {
 	d.Cgroups = cgroupsInfo(user)
 	d.Network = networkInfo(user)
 	d.Security = securityInfo(user, m)
+	d.CDI.Dirs = user.CDISpecDirs
+	if len(d.CDI.Dirs) == 0 {
+		d.CDI.Dirs = cdi.DefaultDirs
+	}
+	if ans, err := container.ResolveCDI(cdi.Request{Dirs: d.CDI.Dirs, List: true}); err != nil {
+		d.CDI.Fix = err.Error()
+	} else {
+		d.CDI.Devices = ans.Known
+		for _, e := range ans.SpecErrors {
+			d.CDI.Errors = append(d.CDI.Errors, e.File+": "+e.Error)
+		}
+	}
 	return d, nil
 }
 
@@ -325,4 +348,17 @@ func printInfo(d *infoData) {
 	s := d.Security
 	fmt.Printf("security:\n  seccomp: %s\n  fake root: %s\n  no_new_privileges: %t\n  keyring: %s\n  stdio: %s\n  processes: %s\n",
 		s.Seccomp, s.FakeRoot, s.NoNewPrivileges, s.Keyring, s.Stdio, s.Processes)
+	cd := d.CDI
+	fmt.Printf("cdi (--device VENDOR/CLASS=NAME):\n  spec dirs: %s\n", strings.Join(cd.Dirs, ", "))
+	switch {
+	case cd.Fix != "":
+		fmt.Printf("  devices: unknown: %s\n", cd.Fix)
+	case len(cd.Devices) == 0:
+		fmt.Printf("  devices: none\n")
+	default:
+		fmt.Printf("  devices: %s\n", strings.Join(cd.Devices, ", "))
+	}
+	for _, e := range cd.Errors {
+		fmt.Printf("  spec with errors: %s\n", e)
+	}
 }

@@ -334,6 +334,7 @@ func (f *runFlags) containerConfig(app *config.App, user config.User) container.
 		cfg.StorageDriver = fuseoverlay.Driver(user.StorageDriver)
 	}
 	cfg.Cgroups = user.Cgroups
+	cfg.CDISpecDirs = user.CDISpecDirs
 	return cfg
 }
 

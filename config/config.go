@@ -30,6 +30,9 @@ type User struct {
 	Cgroups string
 	// LogSize caps a detached container's log (bytes; 0: no cap).
 	LogSize int64
+	// CDISpecDirs are where Container Device Interface specs are read
+	// (default: cdi.DefaultDirs).
+	CDISpecDirs []string
 	// Defaults are launch settings that apply to every container (network,
 	// env, resources, security, restart, stop_timeout, read_only, user).
 	Defaults *App
@@ -86,7 +89,7 @@ func DefaultPaths() Paths {
 
 // userKeys are config.toml's own keys (the launch keys it may set are
 // Keys with User).
-var userKeys = []string{"storage_driver", "storage_root", "userns", "registries", "cgroups", "log_size"}
+var userKeys = []string{"storage_driver", "storage_root", "userns", "registries", "cgroups", "log_size", "cdi_spec_dirs"}
 
 // Load reads config.toml at path; a missing file is the empty config.
 // Every mistake is reported at once, with file:line:column.
@@ -118,6 +121,8 @@ func Load(path string) (User, error) {
 			u.Cgroups, _ = d.str(k, v)
 		case "log_size":
 			u.LogSize, _ = d.size(k, v)
+		case "cdi_spec_dirs":
+			u.CDISpecDirs, _ = d.strings(k, v)
 		case "registries":
 			d.registries(&u.Registries, v)
 		default:

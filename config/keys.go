@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/sandbox-dev/sandbox/cdi"
+
 	"errors"
 	"fmt"
 	"math"
@@ -345,6 +347,9 @@ func checkIP(s, _ string) (string, error) {
 }
 
 func checkDevice(s, _ string) (string, error) {
+	if cdi.IsName(s) {
+		return s, nil // resolved when the container is made
+	}
 	_, err := ParseDevice(s)
 	return s, err
 }

@@ -1,6 +1,8 @@
 package container
 
 import (
+	"github.com/sandbox-dev/sandbox/cdi"
+
 	"errors"
 	"fmt"
 	"net"
@@ -36,8 +38,14 @@ type Config struct {
 	// extra /etc/hosts lines, "NAME:IP" (IP may be host-gateway).
 	DNS      []string `json:"dns,omitempty"`
 	AddHosts []string `json:"add_hosts,omitempty"`
-	// Devices are --device values, HOSTPATH[:CTRPATH][:rwm].
-	Devices []string `json:"devices,omitempty"`
+	// Devices are --device values: HOSTPATH[:CTRPATH][:rwm], or CDI
+	// names, whose nodes (as HOSTPATH:CTRPATH) and hooks are resolved
+	// into CDINodes and Hooks when the container is made (expandCDI).
+	Devices  []string   `json:"devices,omitempty"`
+	CDINodes []string   `json:"cdi_nodes,omitempty"`
+	Hooks    []cdi.Hook `json:"hooks,omitempty"`
+	// CDISpecDirs are config.toml's cdi_spec_dirs, for expandCDI.
+	CDISpecDirs []string `json:"-"`
 	// Entrypoint replaces the image's when EntrypointSet; empty clears it.
 	Entrypoint    []string           `json:"entrypoint,omitempty"`
 	EntrypointSet bool               `json:"entrypoint_set,omitempty"`

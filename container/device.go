@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/cdi"
 	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
@@ -16,6 +17,9 @@ import (
 func devices(values []string) ([]runtime.Device, error) {
 	var out []runtime.Device
 	for _, v := range values {
+		if cdi.IsName(v) {
+			continue // expandCDI resolves it when the container is made
+		}
 		d, err := config.ParseDevice(v)
 		if err != nil {
 			return nil, fmt.Errorf("--device %s: %w", v, err)

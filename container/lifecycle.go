@@ -34,6 +34,9 @@ func Create(s *image.Store, cfg Config, stdio IO) (*Container, *os.File, error) 
 			return nil, nil, err
 		}
 	}
+	if err := expandCDI(&cfg); err != nil {
+		return nil, nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
@@ -81,6 +84,9 @@ func Run(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 		if _, err := joinPod(s, &cfg, true); err != nil {
 			return nil, 0, err
 		}
+	}
+	if err := expandCDI(&cfg); err != nil {
+		return nil, 0, err
 	}
 	if err := cfg.ValidateRun(); err != nil {
 		return nil, 0, err
@@ -356,6 +362,9 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 	}
 	if err := podOptions(s, c.Config, &opts); err != nil {
 		return 0, &runtime.Error{Code: 125, Msg: err.Error(), Err: err}
+	}
+	if len(c.Config.Hooks) > 0 {
+		spec.HookWait, opts.Hooks = true, hookRunner(s, c)
 	}
 	var code int
 	if r.prepared != nil {

@@ -205,7 +205,7 @@ func Inspect(s *image.Store, ref string) (*Details, error) {
 		HostConfig: HostConfig{NetworkMode: netMode(c.Config.Network), ReadonlyRootfs: c.Config.ReadOnly, AutoRemove: c.Config.Rm, StorageDriver: string(c.Config.StorageDriver),
 			RestartPolicy: RestartPolicy{Name: c.Config.Restart},
 			CapAdd:        c.Config.Security.CapAdd, CapDrop: c.Config.Security.CapDrop,
-			SecurityOpt: securityOpts(c.Config.Security, s.Mapping), Devices: deviceMappings(c.Config.Devices)},
+			SecurityOpt: securityOpts(c.Config.Security, s.Mapping), Devices: deviceMappings(append(append([]string{}, c.Config.Devices...), c.Config.CDINodes...))},
 	}
 	if len(cmd) > 0 {
 		d.Path, d.Args = cmd[0], cmd[1:]

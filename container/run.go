@@ -106,7 +106,7 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 	if err := writeEtcFiles(spec, cfg, filepath.Join(dir, "userdata")); err != nil {
 		return nil, err
 	}
-	devs, err := devices(cfg.Devices)
+	devs, err := devices(append(append([]string{}, cfg.Devices...), cfg.CDINodes...))
 	if err != nil {
 		return nil, err
 	}

@@ -215,6 +215,13 @@ func runInit() {
 		fail(125, "%v", err)
 	}
 	<-caught
+	if spec.HookWait {
+		report(status{Type: "hooks"})
+		b := make([]byte, 1)
+		if n, _ := unix.Read(fdSync, b); n != 1 || b[0] != 'h' {
+			os.Exit(125) // a hook failed, and the parent said why
+		}
+	}
 	if spec.NetworkWait {
 		waitNetwork(sigs)
 	}

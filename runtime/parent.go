@@ -144,6 +144,10 @@ type Options struct {
 	// the pod's namespaces (pod.go).
 	PodInfra  bool
 	PodSocket string
+	// Hooks, with Spec.HookWait, runs once the root is assembled and
+	// before the payload starts, with the init's pid; an error ends the
+	// start (OCI's createRuntime and createContainer hooks, from CDI).
+	Hooks func(initPid int) error
 }
 
 // Run starts the container described by spec, relays its terminal and
@@ -756,6 +760,23 @@ func (c *child) readStatusUntil(opts Options, until string) error {
 		case "rootfs":
 			if opts.OnRootfs != nil {
 				opts.OnRootfs(st.Driver, st.Msg)
+			}
+		case "hooks":
+			// The init waits, its root assembled, while the hooks run;
+			// one that fails ends the start (and the init with it).
+			err := &Error{Code: 125, Msg: "the sandbox init waits for hooks nobody runs"}
+			if opts.Hooks != nil {
+				if herr := opts.Hooks(c.pid()); herr != nil {
+					err = &Error{Code: 125, Msg: herr.Error(), Err: herr}
+				} else if _, werr := c.sync.Write([]byte{'h'}); werr != nil {
+					err = &Error{Code: 125, Msg: "releasing the sandbox init after its hooks: " + werr.Error(), Err: werr}
+				} else {
+					err = nil
+				}
+			}
+			if err != nil {
+				failure = err
+				c.kill()
 			}
 		case "network":
 			// The init waits on the sync pipe until its network is

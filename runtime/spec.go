@@ -44,6 +44,9 @@ type Spec struct {
 	// Resident, when set, lets the init go on alone once the parent
 	// detaches (Options.Resident): the descriptors it got at its start.
 	Resident *ResidentFDs `json:",omitempty"`
+	// HookWait makes the init report "hooks" once its root is assembled
+	// and wait for a byte on the sync socket (Options.Hooks).
+	HookWait bool `json:",omitempty"`
 	// PodInfra makes the init a pod's infra (pod.go): no root, no
 	// payload; it starts members that ask on ExecSocket.
 	PodInfra bool `json:",omitempty"`
