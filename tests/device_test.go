@@ -109,6 +109,12 @@ devices:
         - path: "/dev/cdi-zero"
           hostPath: "/dev/zero"
       env: ["CDI_PAIR=yes"]
+  - name: "refuser"
+    containerEdits:
+      hooks:
+        - hookName: createContainer
+          path: /bin/sh
+          args: ["sh", "-c", "echo the hook says no >&2; exit 3"]
   - name: "closed"
     containerEdits:
       deviceNodes:
@@ -150,13 +156,14 @@ containerEdits:
 		s.must(t, "rm", id)
 
 		info := s.must(t, "info").stdout
-		if !strings.Contains(info, "sandbox.test/dev=closed, sandbox.test/dev=pair") || !strings.Contains(info, "broken.yaml") {
+		if !strings.Contains(info, "sandbox.test/dev=closed, sandbox.test/dev=pair, sandbox.test/dev=refuser") || !strings.Contains(info, "broken.yaml") {
 			t.Errorf("info does not list the CDI devices and the broken spec:\n%s", info)
 		}
 		for _, bad := range []struct{ dev, want string }{
 			{"sandbox.test/dev=closed", "CDI spec " + filepath.Join(specs, "test.yaml") + ": --device " + closed},
-			{"sandbox.test/dev=nope", "unknown CDI device sandbox.test/dev=nope (the specs in " + specs + " define: sandbox.test/dev=closed, sandbox.test/dev=pair)"},
+			{"sandbox.test/dev=nope", "unknown CDI device sandbox.test/dev=nope (the specs in " + specs + " define: sandbox.test/dev=closed, sandbox.test/dev=pair, sandbox.test/dev=refuser)"},
 			{"broken.test/x=one", "broken.yaml"},
+			{"sandbox.test/dev=refuser", "CDI hook /bin/sh (createContainer, from " + filepath.Join(specs, "test.yaml") + ") failed: exit status 3: the hook says no"},
 		} {
 			r := s.do(t, "run", "--rm", "--device", bad.dev, "busybox", "true")
 			wantCode(t, r, 125)
