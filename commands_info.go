@@ -151,7 +151,7 @@ func gatherInfo() (*infoData, error) {
 	if len(d.CDI.Dirs) == 0 {
 		d.CDI.Dirs = cdi.DefaultDirs
 	}
-	if ans, err := container.ResolveCDI(cdi.Request{Dirs: d.CDI.Dirs, List: true}); err != nil {
+	if ans, err := container.ResolveCDI(paths.Runtime, cdi.Request{Dirs: d.CDI.Dirs, List: true}); err != nil {
 		d.CDI.Fix = err.Error()
 	} else {
 		d.CDI.Devices = ans.Known

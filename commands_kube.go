@@ -90,7 +90,7 @@ func kubeGenerateCommand() *command {
 			if err != nil {
 				return err
 			}
-			yaml, notes, err := container.KubeGenerate(pod, kind)
+			yaml, notes, err := container.KubeGenerate(config.DefaultPaths().Runtime, pod, kind)
 			if err != nil {
 				return err
 			}
@@ -153,7 +153,7 @@ func kubePlayCommand() *command {
 			if err != nil {
 				return err
 			}
-			plan, err := container.KubeParse(b)
+			plan, err := container.KubeParse(config.DefaultPaths().Runtime, b)
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}

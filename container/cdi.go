@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sandbox-dev/sandbox/cdi"
+	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/kube/kubebin"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
@@ -18,7 +19,7 @@ import (
 // cfg.Volumes, their env to cfg.Env (under the user's own), their hooks to
 // cfg.Hooks; the names stay in cfg.Devices. An unknown name, or a node the
 // user cannot open, is refused naming the spec file: nothing is made.
-func expandCDI(cfg *Config) error {
+func expandCDI(s *image.Store, cfg *Config) error {
 	var names, nodes []string
 	for _, d := range cfg.Devices {
 		if cdi.IsName(d) {
@@ -32,7 +33,7 @@ func expandCDI(cfg *Config) error {
 	if len(dirs) == 0 {
 		dirs = cdi.DefaultDirs
 	}
-	ans, err := ResolveCDI(cdi.Request{Dirs: dirs, Names: names})
+	ans, err := ResolveCDI(s.RunDir, cdi.Request{Dirs: dirs, Names: names})
 	if err != nil {
 		return fmt.Errorf("--device %s: %w", strings.Join(names, ", "), err)
 	}
@@ -74,8 +75,8 @@ func expandCDI(cfg *Config) error {
 }
 
 // ResolveCDI asks the helper program what the CDI specs say.
-func ResolveCDI(req cdi.Request) (cdi.Answer, error) {
-	out, _, err := kubebin.Run([]string{"cdi"}, mustJSON(req))
+func ResolveCDI(runDir string, req cdi.Request) (cdi.Answer, error) {
+	out, _, err := kubebin.Run(runDir, []string{"cdi"}, mustJSON(req))
 	if err != nil {
 		return cdi.Answer{}, err
 	}

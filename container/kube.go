@@ -91,9 +91,10 @@ func tmpfsSize(opts string) int64 {
 }
 
 // KubeGenerate writes p as a Kubernetes object of kind (kube.Kinds), with
-// notes on what the object cannot say.
-func KubeGenerate(p kube.Pod, kind string) ([]byte, []string, error) {
-	return kubebin.Run([]string{"generate", "--type", kind}, mustJSON(p))
+// notes on what the object cannot say. runDir is where the helper program
+// is installed (kubebin.Run).
+func KubeGenerate(runDir string, p kube.Pod, kind string) ([]byte, []string, error) {
+	return kubebin.Run(runDir, []string{"generate", "--type", kind}, mustJSON(p))
 }
 
 // KubePlay is what `kube play` runs: one container per container of each
@@ -246,8 +247,8 @@ func WriteKubeVolumes(plan kube.Plan, dataDir string) error {
 
 // KubeParse reads Kubernetes YAML (Pods, Deployments, Jobs, ConfigMaps)
 // into a plan, with the fields sandbox does not honour.
-func KubeParse(yaml []byte) (kube.Plan, error) {
-	out, _, err := kubebin.Run([]string{"play"}, yaml)
+func KubeParse(runDir string, yaml []byte) (kube.Plan, error) {
+	out, _, err := kubebin.Run(runDir, []string{"play"}, yaml)
 	if err != nil {
 		return kube.Plan{}, err
 	}

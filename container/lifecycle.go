@@ -34,7 +34,7 @@ func Create(s *image.Store, cfg Config, stdio IO) (*Container, *os.File, error) 
 			return nil, nil, err
 		}
 	}
-	if err := expandCDI(&cfg); err != nil {
+	if err := expandCDI(s, &cfg); err != nil {
 		return nil, nil, err
 	}
 	if err := cfg.Validate(); err != nil {
@@ -85,7 +85,7 @@ func Run(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 			return nil, 0, err
 		}
 	}
-	if err := expandCDI(&cfg); err != nil {
+	if err := expandCDI(s, &cfg); err != nil {
 		return nil, 0, err
 	}
 	if err := cfg.ValidateRun(); err != nil {

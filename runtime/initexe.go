@@ -55,24 +55,38 @@ func openInit(dir string) *os.File {
 
 // installedInit opens dir/init-<digest>, installing it first if needed.
 func installedInit(dir string) (*os.File, error) {
+	return InstalledProgram(dir, "init", initbin.Digest, int64(len(initbin.Binary)),
+		func() ([]byte, error) { return initbin.Binary, nil })
+}
+
+// InstalledProgram opens dir/NAME-<digest>, a program carried in this
+// binary, installing it first if needed (read-only, in a directory only
+// the user can enter) with the bytes content returns. An installed copy is
+// accepted when it is the user's own read-only regular file of size bytes
+// (size < 0: any). Installing removes other versions' copies.
+func InstalledProgram(dir, name, digest string, size int64, content func() ([]byte, error)) (*os.File, error) {
 	if err := PrivateDir(dir); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, "init-"+strings.TrimSpace(initbin.Digest)[:16])
+	path := filepath.Join(dir, name+"-"+strings.TrimSpace(digest)[:16])
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err == nil {
-		if err = checkInstalled(f); err == nil {
+		if err = checkInstalled(f, size); err == nil {
 			return f, nil
 		}
 		f.Close()
 		Trace("reinstalling %s: %v", path, err)
 	}
-	tmp, err := os.CreateTemp(dir, ".init-*")
+	b, err := content()
 	if err != nil {
-		return nil, fmt.Errorf("installing the sandbox init in %q: %w", dir, err)
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(dir, "."+name+"-*")
+	if err != nil {
+		return nil, fmt.Errorf("installing the sandbox %s in %q: %w", name, dir, err)
 	}
 	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(initbin.Binary)
+	_, err = tmp.Write(b)
 	if err == nil {
 		err = tmp.Chmod(0o500)
 	}
@@ -83,12 +97,12 @@ func installedInit(dir string) (*os.File, error) {
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("installing the sandbox init as %q: %w", path, err)
+		return nil, fmt.Errorf("installing the sandbox %s as %q: %w", name, path, err)
 	}
-	// Other versions' inits are left by upgrades (3 MB each). One in use
-	// keeps running from its open file; a start of an older binary that
-	// comes later installs its own again.
-	if old, _ := filepath.Glob(filepath.Join(dir, "init-*")); len(old) > 0 {
+	// Other versions' copies are left by upgrades (megabytes each). One
+	// in use keeps running from its open file; a start of an older binary
+	// that comes later installs its own again.
+	if old, _ := filepath.Glob(filepath.Join(dir, name+"-*")); len(old) > 0 {
 		for _, o := range old {
 			if o != path {
 				os.Remove(o)
@@ -98,17 +112,17 @@ func installedInit(dir string) (*os.File, error) {
 	if f, err = os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0); err != nil {
 		return nil, err
 	}
-	if err := checkInstalled(f); err != nil {
+	if err := checkInstalled(f, size); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return f, nil
 }
 
-// checkInstalled accepts the user's own read-only regular file of the
-// blob's size. (Its name carries the digest; who could have changed its
-// content could also change this binary.)
-func checkInstalled(f *os.File) error {
+// checkInstalled accepts the user's own read-only regular file of size
+// bytes (size < 0: any). (Its name carries the digest; who could have
+// changed its content could also change this binary.)
+func checkInstalled(f *os.File, size int64) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return err
@@ -120,8 +134,8 @@ func checkInstalled(f *os.File) error {
 		return fmt.Errorf("owned by uid %d", st.Uid)
 	case st.Mode&0o222 != 0:
 		return fmt.Errorf("writable (mode %o)", st.Mode&0o777)
-	case st.Size != int64(len(initbin.Binary)):
-		return fmt.Errorf("%d bytes, not %d", st.Size, len(initbin.Binary))
+	case size >= 0 && st.Size != size:
+		return fmt.Errorf("%d bytes, not %d", st.Size, size)
 	}
 	return nil
 }

@@ -58,7 +58,13 @@ func TestRunGenerate(t *testing.T) {
 	if len(compressed) == 0 {
 		t.Skip("no kube program for this architecture")
 	}
-	out, notes, err := Run([]string{"generate", "--type", "pod"}, []byte(`{"name":"web","containers":[{"name":"web","image":"busybox","args":["httpd","-f"],"pids":10}]}`))
+	dir := t.TempDir()
+	os.Chmod(dir, 0o700) // a runtime directory only the user can enter
+	// An older version's copy goes when this one is installed.
+	if err := os.WriteFile(filepath.Join(dir, "helper-0000000000000000"), []byte("x"), 0o500); err != nil {
+		t.Fatal(err)
+	}
+	out, notes, err := Run(dir, []string{"generate", "--type", "pod"}, []byte(`{"name":"web","containers":[{"name":"web","image":"busybox","args":["httpd","-f"],"pids":10}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +76,12 @@ func TestRunGenerate(t *testing.T) {
 	if len(notes) != 1 || !strings.Contains(notes[0], "pids") {
 		t.Errorf("notes = %q, want one about the pids limit", notes)
 	}
-	if _, _, err := Run([]string{"generate", "--type", "cronjob"}, []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "valid types are pod, deployment, job") {
+	installed, _ := filepath.Glob(filepath.Join(dir, "helper-*"))
+	if len(installed) != 1 || !strings.HasSuffix(installed[0], strings.TrimSpace(Digest)[:16]) {
+		t.Errorf("installed helpers: %q, want this version's alone", installed)
+	}
+	// Without a directory: from a memfd, each time.
+	if _, _, err := Run("", []string{"generate", "--type", "cronjob"}, []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "valid types are pod, deployment, job") {
 		t.Errorf("an unknown type: %v", err)
 	}
 }
