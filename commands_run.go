@@ -23,6 +23,7 @@ type runFlags struct {
 	entrypoint, driver, file        string
 	rm, interactive, tty, detach    bool
 	env, envFiles, volumes          []string
+	mounts, tmpfs                   []string
 	securityOpts, readBPS, writeBPS []string
 	dry, explain                    bool
 	// defaultImage and defaultName are used when neither the file nor the
@@ -44,6 +45,8 @@ func (f *runFlags) add(fs *pflag.FlagSet, all bool) {
 	fs.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable (KEY=VALUE, or KEY to copy it)")
 	fs.StringArrayVar(&f.envFiles, "env-file", nil, "read KEY=VALUE lines from a file")
 	fs.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind a host path: SRC:DST[:ro]")
+	fs.StringArrayVar(&f.mounts, "mount", nil, "a mount, Docker's way: type=bind,source=SRC,target=DST[,readonly] or type=tmpfs,target=DST[,tmpfs-size=SIZE][,tmpfs-mode=OCTAL]")
+	fs.StringArrayVar(&f.tmpfs, "tmpfs", nil, "a tmpfs: PATH[:size=SIZE,mode=OCTAL,ro]")
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "replace the image's entrypoint")
 	fs.StringArrayVar(&f.securityOpts, "security-opt", nil, "seccomp=default|unconfined|PROFILE.json, no-new-privileges[=false], fakeroot=true|false")
 	fs.StringArrayVar(&f.readBPS, "device-read-bps", nil, "read bandwidth limit: DEVICE:RATE, like /dev/vda:10MiB")
@@ -190,6 +193,20 @@ func (f *runFlags) layer(fs *pflag.FlagSet, img string, cmd []string) (*config.A
 		}
 		a.Mounts = append(a.Mounts, config.Mount{Type: "bind", Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 		set("mount " + m.Target)
+	}
+	for _, list := range []struct {
+		values []string
+		parse  func(string) (config.Mount, error)
+	}{{f.mounts, container.ParseMount}, {f.tmpfs, container.ParseTmpfs}} {
+		for _, v := range list.values {
+			m, err := list.parse(v)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			a.Mounts = append(a.Mounts, m)
+			set("mount " + m.Target)
+		}
 	}
 	for _, spec := range [][2]any{{f.readBPS, "read"}, {f.writeBPS, "write"}} {
 		for _, v := range spec[0].([]string) {

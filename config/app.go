@@ -31,6 +31,7 @@ type App struct {
 	DNS         []string // nameservers for /etc/resolv.conf
 	AddHosts    []string // extra /etc/hosts entries, "NAME:IP"
 	Devices     []string // --device values
+	ShmSize     int64    // /dev/shm's size, bytes
 	Env         map[string]string
 	EnvFile     string
 	Mounts      []Mount
@@ -49,7 +50,8 @@ type Mount struct {
 	Source   string // absolute host path (bind)
 	Target   string // absolute container path
 	ReadOnly bool
-	Size     int64 // tmpfs bytes; 0: the kernel's default
+	Size     int64  // tmpfs bytes; 0: the kernel's default
+	Mode     uint32 // tmpfs permissions; 0: 1777
 }
 
 // Resources is the [resources] table. Zero means no limit.

@@ -3,6 +3,7 @@ package container
 import (
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/runtime"
@@ -15,16 +16,21 @@ func FromApp(a *config.App) Config {
 	c := Config{
 		Image: a.Image, Name: a.Name, Cmd: a.Command, Workdir: a.Workdir, User: a.User,
 		Hostname: a.Hostname, Pod: a.Pod, ReadOnly: a.ReadOnly, Network: a.Network, Ports: a.Ports,
-		DNS: a.DNS, AddHosts: a.AddHosts, Devices: a.Devices,
+		DNS: a.DNS, AddHosts: a.AddHosts, Devices: a.Devices, ShmSize: a.ShmSize,
 		Resources: a.Resources, Security: a.Security, Restart: a.Restart, StopTimeout: &a.StopTimeout,
 	}
 	c.Entrypoint, c.EntrypointSet = a.Entrypoint, a.EntrypointSet
 	c.Env = a.EnvList() // env_file's variables are in it (config.LoadApp)
 	for _, m := range a.Mounts {
 		rm := runtime.Mount{Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
+		var opts []string
 		if m.Type == "tmpfs" && m.Size > 0 {
-			rm.Options = "size=" + strconv.FormatInt(m.Size, 10)
+			opts = append(opts, "size="+strconv.FormatInt(m.Size, 10))
 		}
+		if m.Type == "tmpfs" && m.Mode != 0 {
+			opts = append(opts, "mode="+strconv.FormatUint(uint64(m.Mode), 8))
+		}
+		rm.Options = strings.Join(opts, ",")
 		c.Volumes = append(c.Volumes, rm)
 	}
 	sort.SliceStable(c.Volumes, func(i, j int) bool { return c.Volumes[i].Target < c.Volumes[j].Target })

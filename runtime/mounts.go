@@ -104,7 +104,11 @@ func prepareRootfs(spec *Spec, rootDir string, vols []detachedVolume) error {
 	}
 	m.mount("dev/pts", "devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, ptsOpts)
 	m.symlink("pts/ptmx", "dev/ptmx")
-	m.mount("dev/shm", "shm", "tmpfs", nsd|unix.MS_NOEXEC, "mode=1777,size=65536k")
+	shm := "size=65536k"
+	if spec.ShmSize > 0 {
+		shm = "size=" + strconv.FormatInt(spec.ShmSize, 10)
+	}
+	m.mount("dev/shm", "shm", "tmpfs", nsd|unix.MS_NOEXEC, "mode=1777,"+shm)
 	m.mount("dev/mqueue", "mqueue", "mqueue", nsd|unix.MS_NOEXEC, "")
 	m.symlink("/proc/self/fd", "dev/fd")
 	m.symlink("/proc/self/fd/0", "dev/stdin")

@@ -28,6 +28,8 @@ type Spec struct {
 	AptConfig string
 	Mounts    []Mount
 	Devices   []Device `json:",omitempty"`
+	// ShmSize is /dev/shm's size in bytes (0: 64 MiB).
+	ShmSize int64 `json:",omitempty"`
 	Process   Process
 	// UIDs and GIDs are how many ids the user namespace maps (container ids
 	// 0 to UIDs-1 exist). A user outside them is refused before exec.
