@@ -42,10 +42,10 @@ type Config struct {
 	// names, whose nodes (as HOSTPATH:CTRPATH) and hooks are resolved
 	// into CDINodes and Hooks when the container is made (expandCDI).
 	Devices  []string   `json:"devices,omitempty"`
-	// ShmSize is /dev/shm's size in bytes (0: 64 MiB).
-	ShmSize int64 `json:"shm_size,omitempty"`
 	CDINodes []string   `json:"cdi_nodes,omitempty"`
 	Hooks    []cdi.Hook `json:"hooks,omitempty"`
+	// ShmSize is /dev/shm's size in bytes (0: 64 MiB).
+	ShmSize int64 `json:"shm_size,omitempty"`
 	// CDISpecDirs are config.toml's cdi_spec_dirs, for expandCDI.
 	CDISpecDirs []string `json:"-"`
 	// Entrypoint replaces the image's when EntrypointSet; empty clears it.
