@@ -98,17 +98,10 @@ func podRmCommand() *command {
 		interspersed: true,
 		args:         atLeast(1, "needs a POD"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			s, err := openSetup()
-			if err != nil {
+			return eachPod(args, func(s *setup, name string) error {
+				_, err := container.RemovePod(s.store, name, force)
 				return err
-			}
-			for _, name := range args {
-				if _, err := container.RemovePod(s.store, name, force); err != nil {
-					return err
-				}
-				fmt.Println(name)
-			}
-			return nil
+			})
 		},
 	}
 }
@@ -123,17 +116,9 @@ func podStopCommand() *command {
 		interspersed: true,
 		args:         atLeast(1, "needs a POD"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			s, err := openSetup()
-			if err != nil {
-				return err
-			}
-			for _, name := range args {
-				if err := container.StopPod(s.store, name, stopTimeout(timeout)); err != nil {
-					return err
-				}
-				fmt.Println(name)
-			}
-			return nil
+			return eachPod(args, func(s *setup, name string) error {
+				return container.StopPod(s.store, name, stopTimeout(timeout))
+			})
 		},
 	}
 }
@@ -145,17 +130,9 @@ func podStartCommand() *command {
 		summary: "Start pods: the infra, then their containers, detached.",
 		args:    atLeast(1, "needs a POD"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			s, err := openSetup()
-			if err != nil {
-				return err
-			}
-			for _, name := range args {
-				if err := container.StartPod(s.store, name, stdio()); err != nil {
-					return err
-				}
-				fmt.Println(name)
-			}
-			return nil
+			return eachPod(args, func(s *setup, name string) error {
+				return container.StartPod(s.store, name, stdio())
+			})
 		},
 	}
 }
@@ -182,4 +159,20 @@ func podInspectCommand() *command {
 			return printJSON(out)
 		},
 	}
+}
+
+// eachPod opens the store and does op to each named pod, printing its name
+// once done; the first failure stops there.
+func eachPod(names []string, op func(s *setup, name string) error) error {
+	s, err := openSetup()
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := op(s, name); err != nil {
+			return err
+		}
+		fmt.Println(name)
+	}
+	return nil
 }
