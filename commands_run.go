@@ -191,7 +191,7 @@ func (f *runFlags) layer(fs *pflag.FlagSet, img string, cmd []string) (*config.A
 			errs = append(errs, err)
 			continue
 		}
-		a.Mounts = append(a.Mounts, config.Mount{Type: "bind", Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+		a.Mounts = append(a.Mounts, config.Mount{Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 		set("mount " + m.Target)
 	}
 	for _, list := range []struct {

@@ -87,6 +87,9 @@ var nouns = []struct {
 	{"pod", "Pods: containers that share a network, its ports, IPC and a hostname.", [][2]string{
 		{"create", ""}, {"ps", ""}, {"rm", ""}, {"start", ""}, {"stop", ""}, {"inspect", ""},
 	}},
+	{"volume", "Named volumes: data that outlives the containers that mount it.", [][2]string{
+		{"create", ""}, {"ls", ""}, {"inspect", ""}, {"rm", ""}, {"prune", ""},
+	}},
 	{"kube", "Kubernetes YAML from containers and launch files.", [][2]string{
 		{"generate", ""}, {"play", ""}, {"down", ""},
 	}},
@@ -94,7 +97,8 @@ var nouns = []struct {
 
 func init() {
 	for _, c := range []*command{containerPruneCommand(), imagePruneCommand(), systemDfCommand(), systemCheckCommand(), systemResetCommand(), kubeGenerateCommand(), kubePlayCommand(), kubeDownCommand(),
-		podCreateCommand(), podPsCommand(), podRmCommand(), podStartCommand(), podStopCommand(), podInspectCommand()} {
+		podCreateCommand(), podPsCommand(), podRmCommand(), podStartCommand(), podStopCommand(), podInspectCommand(),
+		volumeCreateCommand(), volumeLsCommand(), volumeInspectCommand(), volumeRmCommand(), volumePruneCommand()} {
 		nounOnly[c.name] = c
 	}
 	commands = []*command{

@@ -223,21 +223,29 @@ func (c *Config) ValidateRun() error {
 	return err
 }
 
-// ParseVolume parses -v SRC:DST[:OPTIONS]. A relative SRC is taken from the
-// current directory; OPTIONS is ro or rw.
+// ParseVolume parses -v SRC:DST[:OPTIONS]: SRC is a named volume when it
+// has no slash, else a host path (a relative one taken from the current
+// directory); OPTIONS is ro or rw.
 func ParseVolume(spec string) (runtime.Mount, error) {
 	parts := strings.Split(spec, ":")
 	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
 		return runtime.Mount{}, fmt.Errorf("invalid volume %q: want SRC:DST or SRC:DST:ro", spec)
 	}
-	src, err := filepath.Abs(parts[0])
-	if err != nil {
-		return runtime.Mount{}, err
-	}
 	if !filepath.IsAbs(parts[1]) {
 		return runtime.Mount{}, fmt.Errorf("invalid volume %q: the container path %q must be absolute", spec, parts[1])
 	}
-	m := runtime.Mount{Type: "bind", Source: src, Target: filepath.Clean(parts[1])}
+	// As Docker: a source without a slash names a volume (./dir is a
+	// directory here).
+	m := runtime.Mount{Type: "volume", Source: parts[0], Target: filepath.Clean(parts[1])}
+	if strings.Contains(parts[0], "/") {
+		src, err := filepath.Abs(parts[0])
+		if err != nil {
+			return runtime.Mount{}, err
+		}
+		m.Type, m.Source = "bind", src
+	} else if err := checkKey("name", parts[0]); err != nil {
+		return runtime.Mount{}, fmt.Errorf("invalid volume %q: %q is not a volume name (a host directory needs a slash, like ./%s): %w", spec, parts[0], parts[0], err)
+	}
 	if len(parts) == 3 {
 		for _, o := range strings.Split(parts[2], ",") {
 			switch o {

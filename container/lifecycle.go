@@ -37,6 +37,9 @@ func Create(s *image.Store, cfg Config, stdio IO) (*Container, *os.File, error) 
 	if err := expandCDI(s, &cfg); err != nil {
 		return nil, nil, err
 	}
+	if err := attachVolumes(s, &cfg); err != nil {
+		return nil, nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
@@ -86,6 +89,9 @@ func Run(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 		}
 	}
 	if err := expandCDI(s, &cfg); err != nil {
+		return nil, 0, err
+	}
+	if err := attachVolumes(s, &cfg); err != nil {
 		return nil, 0, err
 	}
 	if err := cfg.ValidateRun(); err != nil {

@@ -16,7 +16,8 @@ var mountKeys = [][]string{{"type"}, {"source", "src"}, {"target", "dst", "desti
 	{"readonly", "ro"}, {"bind-propagation"}, {"tmpfs-size"}, {"tmpfs-mode"}}
 
 // ParseMount reads --mount's KEY=VALUE,… with Docker's keys: a bind
-// (type=bind, source, target, readonly) or a tmpfs (type=tmpfs, target,
+// (type=bind, source, target, readonly), a named volume (type=volume,
+// source=NAME, target, readonly) or a tmpfs (type=tmpfs, target,
 // tmpfs-size, tmpfs-mode). Every mistake names its key.
 func ParseMount(s string) (config.Mount, error) {
 	var m config.Mount
@@ -29,10 +30,8 @@ func ParseMount(s string) (config.Mount, error) {
 		switch canonical(k) {
 		case "type":
 			m.Type = v
-			if v == "volume" {
-				bad(k, "named volumes are not supported yet: use type=bind with a host directory")
-			} else if v != "bind" && v != "tmpfs" {
-				bad(k, "%q: use bind or tmpfs", v)
+			if v != "bind" && v != "tmpfs" && v != "volume" {
+				bad(k, "%q: use bind, volume or tmpfs", v)
 			}
 		case "source":
 			m.Source = v
@@ -76,10 +75,17 @@ func ParseMount(s string) (config.Mount, error) {
 		bad("target", "missing or not absolute: the path in the container")
 	case m.Type == "bind" && m.Source == "":
 		bad("source", "missing: the host path to bind")
+	case m.Type == "volume" && m.Source == "":
+		bad("source", "missing: the volume's name")
 	case m.Type == "tmpfs" && m.Source != "":
 		bad("source", "a tmpfs has no source")
-	case m.Type == "bind" && (m.Size != 0 || m.Mode != 0):
+	case m.Type != "tmpfs" && (m.Size != 0 || m.Mode != 0):
 		bad("tmpfs-size", "only for type=tmpfs")
+	}
+	if m.Type == "volume" && m.Source != "" {
+		if err := checkKey("name", m.Source); err != nil {
+			bad("source", "%q is not a volume name: %v", m.Source, err)
+		}
 	}
 	if m.Type == "bind" && m.Source != "" {
 		abs, err := filepath.Abs(m.Source)

@@ -80,6 +80,8 @@ type Mount struct {
 	Target   string // absolute path in the container
 	ReadOnly bool
 	Options  string // tmpfs data, e.g. "size=64m"
+	// Volume names the named volume a bind's Source is the data of.
+	Volume string `json:",omitempty"`
 	// Dev and Ino are what Source named when the CLI resolved it before
 	// this start: the init binds it only if it still is that file.
 	Dev uint64 `json:",omitempty"`

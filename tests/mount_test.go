@@ -33,7 +33,8 @@ func TestMountFlags(t *testing.T) {
 		}{
 			{[]string{"--mount", "type=bind,source=/tmp,target=/x,bind-propagation=rshared"}, "bind-propagation: not supported"},
 			{[]string{"--mount", "type=tmpfs,target=/x,size=1m"}, "size: unknown key (the keys are type, source/src"},
-			{[]string{"--mount", "type=volume,source=v,target=/x"}, "type: named volumes are not supported yet"},
+			{[]string{"--mount", "type=volume,target=/x"}, "source: missing: the volume's name"},
+			{[]string{"--mount", "type=nfs,target=/x"}, `type: "nfs": use bind, volume or tmpfs`},
 			{[]string{"--mount", "type=tmpfs,target=/x,tmpfs-mode=999"}, `tmpfs-mode: "999": an octal mode`},
 			{[]string{"--mount", "type=bind,target=/x"}, "source: missing"},
 			{[]string{"--mount", "type=tmpfs,dst=x"}, "target: missing or not absolute"},
@@ -45,6 +46,49 @@ func TestMountFlags(t *testing.T) {
 			if !strings.Contains(r.stderr, bad.want) {
 				t.Errorf("%v: stderr lacks %q:\n%s", bad.args, bad.want, r)
 			}
+		}
+	})
+}
+
+// TestVolumes: a named volume's data survives the container and is seen by
+// the next; -v NAME makes it on first use; volume rm of one in use is
+// refused naming the container; rm never removes it; prune takes the
+// unused ones only.
+func TestVolumes(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "volumes")
+		s.must(t, "run", "--name", "writer", "-v", "data:/data", "bb", "sh", "-c", "echo kept > /data/f")
+		s.must(t, "rm", "writer")
+		wantStdout(t, s.must(t, "run", "--rm", "--mount", "type=volume,src=data,dst=/d,readonly", "bb", "cat", "/d/f"), "kept\n")
+		if r := s.do(t, "run", "--rm", "-v", "data:/d:ro", "bb", "sh", "-c", "echo x > /d/g"); r.code == 0 {
+			t.Errorf("a read-only volume was written:\n%s", r)
+		}
+
+		wantStdout(t, s.must(t, "volume", "create", "spare"), "spare\n")
+		wantStdout(t, s.must(t, "volume", "ls", "-q"), "data\nspare\n")
+		r := s.must(t, "volume", "inspect", "data")
+		if !strings.Contains(r.stdout, `"Name": "data"`) || !strings.Contains(r.stdout, filepath.Join(s.root, "volumes", "data", "_data")) {
+			t.Errorf("volume inspect:\n%s", r.stdout)
+		}
+
+		s.must(t, "create", "--name", "holder", "-v", "data:/data", "bb", "true")
+		r = s.do(t, "volume", "rm", "data")
+		wantCode(t, r, 125)
+		if !strings.Contains(r.stderr, "volume data is used by holder") {
+			t.Errorf("volume rm in use:\n%s", r)
+		}
+		wantStdout(t, s.must(t, "volume", "prune"), "spare\n")
+		s.must(t, "rm", "holder")
+		wantStdout(t, s.must(t, "volume", "ls", "-q"), "data\n")
+		s.must(t, "volume", "rm", "data")
+		if r := s.must(t, "volume", "ls", "-q"); r.stdout != "" {
+			t.Errorf("volumes left: %q", r.stdout)
+		}
+		wantCode(t, s.do(t, "volume", "rm", "data"), 125)
+		r = s.do(t, "run", "--rm", "-v", "bad name:/x", "bb", "true")
+		wantCode(t, r, 125)
+		if !strings.Contains(r.stderr, "is not a volume name") {
+			t.Errorf("a bad volume name:\n%s", r)
 		}
 	})
 }

@@ -1,0 +1,166 @@
+package container
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/runtime"
+)
+
+// Named volumes are directories the store keeps, volumes/NAME/_data, that
+// containers mount by name (-v NAME:/path, --mount type=volume) and that
+// outlive them: rm never removes one; `volume rm` refuses one in use.
+
+// ErrNoVolume is a volume that does not exist.
+var ErrNoVolume = errors.New("no such volume")
+
+// Volume is what `volume inspect` shows, in Docker's words.
+type Volume struct {
+	Name       string    `json:"Name"`
+	Driver     string    `json:"Driver"`
+	Mountpoint string    `json:"Mountpoint"`
+	CreatedAt  time.Time `json:"CreatedAt"`
+}
+
+func volumeDir(s *image.Store, name string) string { return filepath.Join(s.Root, "volumes", name) }
+
+// CreateVolume makes volume name (a random one when empty), or returns it
+// if it exists.
+func CreateVolume(s *image.Store, name string) (Volume, error) {
+	if name == "" {
+		name = randomHex(32)
+	}
+	if err := checkKey("name", name); err != nil {
+		return Volume{}, fmt.Errorf("volume name %q: %w", name, err)
+	}
+	dir := volumeDir(s, name)
+	if v, err := InspectVolume(s, name); err == nil {
+		return v, nil
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "_data"), 0o755); err != nil {
+		return Volume{}, fmt.Errorf("making volume %s: %w", name, err)
+	}
+	v := Volume{Name: name, Driver: "local", Mountpoint: filepath.Join(dir, "_data"), CreatedAt: time.Now().UTC()}
+	if err := image.WriteFileAtomic(filepath.Join(dir, "volume.json"), mustJSON(v), 0o600); err != nil {
+		return Volume{}, err
+	}
+	return v, nil
+}
+
+// InspectVolume describes volume name.
+func InspectVolume(s *image.Store, name string) (Volume, error) {
+	dir := volumeDir(s, name)
+	if _, err := os.Stat(filepath.Join(dir, "_data")); err != nil {
+		return Volume{}, fmt.Errorf("%w: %q (see `sandbox volume ls`)", ErrNoVolume, name)
+	}
+	v := Volume{Name: name, Driver: "local", Mountpoint: filepath.Join(dir, "_data")}
+	if b, err := os.ReadFile(filepath.Join(dir, "volume.json")); err == nil {
+		json.Unmarshal(b, &v)
+	}
+	return v, nil
+}
+
+// Volumes lists the volumes, by name.
+func Volumes(s *image.Store) ([]Volume, error) {
+	entries, err := os.ReadDir(filepath.Join(s.Root, "volumes"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	var out []Volume
+	for _, e := range entries {
+		if v, err := InspectVolume(s, e.Name()); err == nil {
+			out = append(out, v)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// volumeUsers are the containers that mount volume name.
+func volumeUsers(s *image.Store, name string) ([]*Container, error) {
+	all, err := List(s)
+	if err != nil {
+		return nil, err
+	}
+	var users []*Container
+	for _, c := range all {
+		for _, m := range c.Config.Volumes {
+			if m.Volume == name {
+				users = append(users, c)
+				break
+			}
+		}
+	}
+	return users, nil
+}
+
+// RemoveVolume removes volume name and its data; one a container mounts
+// (running or not) is refused, naming the containers.
+func RemoveVolume(s *image.Store, name string) error {
+	if _, err := InspectVolume(s, name); err != nil {
+		return err
+	}
+	users, err := volumeUsers(s, name)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		var names []string
+		for _, c := range users {
+			names = append(names, c.Name)
+		}
+		return fmt.Errorf("%w: volume %s is used by %s: remove them first (sandbox rm)", ErrRunning, name, strings.Join(names, ", "))
+	}
+	// Out of volumes/ in one rename, then removed: files a container
+	// wrote may belong to subordinate ids.
+	trash := filepath.Join(s.Root, "tmp", "vol-"+name+"-"+randomHex(4))
+	if err := os.Rename(volumeDir(s, name), trash); err != nil {
+		return fmt.Errorf("removing volume %s: %w", name, err)
+	}
+	return runtime.RemoveAll(s.Mapping, trash)
+}
+
+// PruneVolumes removes every volume no container mounts.
+func PruneVolumes(s *image.Store) ([]string, error) {
+	vols, err := Volumes(s)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, v := range vols {
+		if users, _ := volumeUsers(s, v.Name); len(users) > 0 {
+			continue
+		}
+		if err := RemoveVolume(s, v.Name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, v.Name)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// attachVolumes makes cfg's named volumes (creating those that do not
+// exist yet, as Docker does) into binds of their data, each remembering
+// its volume.
+func attachVolumes(s *image.Store, cfg *Config) error {
+	for i, m := range cfg.Volumes {
+		if m.Type != "volume" {
+			continue
+		}
+		v, err := CreateVolume(s, m.Source)
+		if err != nil {
+			return err
+		}
+		cfg.Volumes[i].Type, cfg.Volumes[i].Source, cfg.Volumes[i].Volume = "bind", v.Mountpoint, v.Name
+	}
+	return nil
+}
