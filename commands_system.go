@@ -17,7 +17,7 @@ func systemDfCommand() *command {
 	return &command{
 		name:    "system df",
 		usage:   "[--format json|TEMPLATE]",
-		summary: "Show the disk space images, layers and containers use (shared layers counted once).",
+		summary: "Show the disk space images, layers, containers and volumes use (shared layers counted once).",
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&spec, "format", "", `"json" for a JSON array, or a Go template: Type, TotalCount, Active, Size, Shared`)
 		},
@@ -52,6 +52,11 @@ func systemDfCommand() *command {
 				{Type: "Layers", TotalCount: u.Layers, Active: u.Layers, Size: format.Size(u.Size), Shared: format.Size(u.Shared)},
 				{Type: "Containers", TotalCount: cu.Count, Active: cu.Count, Size: format.Size(cu.Size), Shared: "-"},
 			}
+			vn, va, vs, err := container.VolumeUsage(s.store)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, dfRow{Type: "Local Volumes", TotalCount: vn, Active: va, Size: format.Size(vs), Shared: "-"})
 			if out == nil {
 				return printJSON(rows)
 			}

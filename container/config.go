@@ -234,10 +234,10 @@ func ParseVolume(spec string) (runtime.Mount, error) {
 	if !filepath.IsAbs(parts[1]) {
 		return runtime.Mount{}, fmt.Errorf("invalid volume %q: the container path %q must be absolute", spec, parts[1])
 	}
-	// As Docker: a source without a slash names a volume (./dir is a
-	// directory here).
+	// As Docker: a source without a slash names a volume; one with a
+	// slash, or ".", "..", is a host path (./dir is a directory here).
 	m := runtime.Mount{Type: "volume", Source: parts[0], Target: filepath.Clean(parts[1])}
-	if strings.Contains(parts[0], "/") {
+	if strings.Contains(parts[0], "/") || strings.HasPrefix(parts[0], ".") {
 		src, err := filepath.Abs(parts[0])
 		if err != nil {
 			return runtime.Mount{}, err

@@ -43,7 +43,7 @@ func TestParseVolumeRelativeSource(t *testing.T) {
 	tests := []struct {
 		spec, wantSrc string
 	}{
-		{"data:/data", filepath.Join(dir, "data")},
+		{"./data:/data", filepath.Join(dir, "data")},
 		{"./a/b:/data", filepath.Join(dir, "a", "b")},
 		{".:/data", dir},
 		{"../up:/data", filepath.Join(filepath.Dir(dir), "up")},
@@ -61,6 +61,18 @@ func TestParseVolumeRelativeSource(t *testing.T) {
 				t.Errorf("ParseVolume(%q).Source = %q is not absolute", tt.spec, got.Source)
 			}
 		})
+	}
+}
+
+// TestParseVolumeNamed: a source without a slash names a volume, as in
+// Docker.
+func TestParseVolumeNamed(t *testing.T) {
+	got, err := ParseVolume("data:/data:ro")
+	if err != nil || got.Type != "volume" || got.Source != "data" || got.Target != "/data" || !got.ReadOnly {
+		t.Errorf("ParseVolume(data:/data:ro) = %+v, %v; want the volume data, read-only", got, err)
+	}
+	if _, err := ParseVolume("no good:/data"); err == nil || !strings.Contains(err.Error(), "not a volume name") {
+		t.Errorf("a bad volume name: %v", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -163,4 +164,27 @@ func attachVolumes(s *image.Store, cfg *Config) error {
 		cfg.Volumes[i].Type, cfg.Volumes[i].Source, cfg.Volumes[i].Volume = "bind", v.Mountpoint, v.Name
 	}
 	return nil
+}
+
+// VolumeUsage is the volumes' line of `system df`: how many, how many a
+// container mounts, and the bytes in their data (what the user can read).
+func VolumeUsage(s *image.Store) (count, active int, size int64, err error) {
+	vols, err := Volumes(s)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	for _, v := range vols {
+		if users, _ := volumeUsers(s, v.Name); len(users) > 0 {
+			active++
+		}
+		filepath.WalkDir(v.Mountpoint, func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				if fi, err := d.Info(); err == nil {
+					size += fi.Size()
+				}
+			}
+			return nil
+		})
+	}
+	return len(vols), active, size, nil
 }

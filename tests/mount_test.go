@@ -72,6 +72,7 @@ func TestVolumes(t *testing.T) {
 		}
 
 		s.must(t, "create", "--name", "holder", "-v", "data:/data", "bb", "true")
+		wantStdoutContains(t, s.must(t, "system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}"), "Local Volumes 2 1\n")
 		r = s.do(t, "volume", "rm", "data")
 		wantCode(t, r, 125)
 		if !strings.Contains(r.stderr, "volume data is used by holder") {
