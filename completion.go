@@ -28,6 +28,7 @@ var argCompletions = map[string]cobra.CompletionFunc{
 	"rmi": images, "push": firstArg(images), "save": images, "tag": firstArg(images), "history": firstArg(images),
 	"up": tomlFiles, "down": tomlFiles, "kube play": yamlFiles, "kube down": yamlFiles, "kube generate": allContainers,
 	"pod rm": podNames, "pod start": podNames, "pod stop": podNames, "pod inspect": podNames,
+	"volume rm": volumeNames, "volume inspect": volumeNames,
 	"build": dirs,
 }
 
@@ -81,6 +82,19 @@ func tomlFiles(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirec
 
 func yamlFiles(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	return []string{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
+}
+
+func volumeNames(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	s, err := openSetup()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	vols, _ := container.Volumes(s.store)
+	var names []string
+	for _, v := range vols {
+		names = append(names, v.Name)
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
 }
 
 // podNames are the pods' names (their infra containers say them).
