@@ -38,7 +38,10 @@ type App struct {
 	Resources   Resources
 	Security    Security
 	Restart     string
-	StopTimeout int // seconds
+	StopTimeout int      // seconds
+	Labels      []string // KEY=VALUE
+	CIDFile     string   // where to write the container's ID
+	Init        bool     // --init: accepted, always so
 
 	EntrypointSet bool
 	Sources       map[string]string

@@ -2,6 +2,7 @@ package config
 
 import (
 	"github.com/sandbox-dev/sandbox/cdi"
+	"os"
 
 	"errors"
 	"fmt"
@@ -138,6 +139,12 @@ var Keys = []*Key{
 		field: func(a *App) any { return &a.Restart }, check: oneOf(RestartPolicies)},
 	{Name: "stop_timeout", Type: Int, Flag: "stop-timeout", User: true, Doc: "seconds stop waits before killing", Default: 10,
 		field: func(a *App) any { return &a.StopTimeout }, checkNum: checkStopTimeout},
+	{Name: "labels", Type: Strings, Flag: "label", Short: "l", Doc: "labels: KEY=VALUE (ps --filter label=KEY[=VALUE] finds them)", DefaultDoc: "none",
+		field: func(a *App) any { return &a.Labels }, check: checkLabel},
+	{Name: "cidfile", Type: String, Flag: "cidfile", Doc: "write the container's ID to this file, which must not exist", DefaultDoc: "none",
+		field: func(a *App) any { return &a.CIDFile }, check: checkCIDFile},
+	{Name: "init", Type: Bool, Flag: "init", Doc: "accepted for Docker's sake: sandbox's own init is always the container's PID 1, reaping and forwarding signals", DefaultDoc: "`true` (always)",
+		field: func(a *App) any { return &a.Init }},
 }
 
 // Lookup is the key named name, or nil.
@@ -354,6 +361,23 @@ func checkDevice(s, _ string) (string, error) {
 	}
 	_, err := ParseDevice(s)
 	return s, err
+}
+
+func checkLabel(s, _ string) (string, error) {
+	if k, _, _ := strings.Cut(s, "="); k == "" {
+		return s, errors.New("want KEY=VALUE (or KEY)")
+	}
+	return s, nil
+}
+
+func checkCIDFile(s, dir string) (string, error) {
+	if !filepath.IsAbs(s) {
+		s = filepath.Join(dir, s)
+	}
+	if _, err := os.Lstat(s); err == nil {
+		return s, errors.New("the file exists: remove it first (a stale ID would name another container)")
+	}
+	return s, nil
 }
 
 func checkAddHost(s, _ string) (string, error) {

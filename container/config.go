@@ -46,6 +46,9 @@ type Config struct {
 	Hooks    []cdi.Hook `json:"hooks,omitempty"`
 	// ShmSize is /dev/shm's size in bytes (0: 64 MiB).
 	ShmSize int64 `json:"shm_size,omitempty"`
+	// Labels are KEY=VALUE; CIDFile is where create writes the ID.
+	Labels  []string `json:"labels,omitempty"`
+	CIDFile string   `json:"cidfile,omitempty"`
 	// CDISpecDirs are config.toml's cdi_spec_dirs, for expandCDI.
 	CDISpecDirs []string `json:"-"`
 	// Entrypoint replaces the image's when EntrypointSet; empty clears it.

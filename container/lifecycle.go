@@ -75,6 +75,21 @@ func createAs(s *image.Store, cfg Config, stdio IO, id string) (*Container, *ima
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if cfg.CIDFile != "" {
+		// Made, not replaced: a stale file would name another container.
+		f, err := os.OpenFile(cfg.CIDFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			_, err = f.WriteString(c.ID)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			lock.Close()
+			Remove(s, c)
+			return nil, nil, nil, fmt.Errorf("--cidfile: %w", err)
+		}
+	}
 	runtime.Trace("container created")
 	return c, img, lock, nil
 }

@@ -28,7 +28,7 @@ type Row struct {
 
 // PS lists containers: running ones, or all; filters are "status=…",
 // "name=…" (substring), "id=…" (prefix), "ancestor=…" (image as given),
-// "pod=…" (its name).
+// "pod=…" (its name), "label=KEY" or "label=KEY=VALUE" (all must hold).
 func PS(s *image.Store, all bool, filters []string) ([]Row, error) {
 	want := map[string][]string{}
 	for _, f := range filters {
@@ -38,8 +38,8 @@ func PS(s *image.Store, all bool, filters []string) ([]Row, error) {
 			return nil, fmt.Errorf("invalid filter %q: want KEY=VALUE", f)
 		case k == "status" && v != Created && v != Running && v != Exited:
 			return nil, fmt.Errorf("invalid status %q: use created, running or exited", v)
-		case k != "status" && k != "name" && k != "id" && k != "ancestor" && k != "pod":
-			return nil, fmt.Errorf("unknown filter %q: use status, name, id, ancestor or pod", k)
+		case k != "status" && k != "name" && k != "id" && k != "ancestor" && k != "pod" && k != "label":
+			return nil, fmt.Errorf("unknown filter %q: use status, name, id, ancestor, pod or label", k)
 		}
 		want[k] = append(want[k], v)
 	}
@@ -57,6 +57,7 @@ func PS(s *image.Store, all bool, filters []string) ([]Row, error) {
 			!matches(want["name"], func(v string) bool { return strings.Contains(c.Name, v) }) ||
 			!matches(want["id"], func(v string) bool { return strings.HasPrefix(c.ID, v) }) ||
 			!matches(want["pod"], func(v string) bool { return c.Config.Pod == v }) ||
+			!matchesAll(want["label"], func(v string) bool { return hasLabel(c.Config.Labels, v) }) ||
 			!matches(want["ancestor"], func(v string) bool {
 				return c.Image == v || strings.HasPrefix(c.ImageID, v) || strings.HasPrefix(strings.TrimPrefix(c.ImageID, "sha256:"), v)
 			}) {
@@ -65,6 +66,28 @@ func PS(s *image.Store, all bool, filters []string) ([]Row, error) {
 		rows = append(rows, Row{ID: c.ID, Name: c.Name, Image: c.Image, Command: commandOf(s, c), Created: c.Created, State: st, Ports: portStrings(c), Pod: c.Config.Pod})
 	}
 	return rows, nil
+}
+
+// matchesAll: every value must hold (labels, as Docker ANDs them).
+func matchesAll(values []string, ok func(string) bool) bool {
+	for _, v := range values {
+		if !ok(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasLabel says whether labels has KEY (want "KEY") or KEY=VALUE.
+func hasLabel(labels []string, want string) bool {
+	wk, wv, withValue := strings.Cut(want, "=")
+	for _, l := range labels {
+		k, v, _ := strings.Cut(l, "=")
+		if k == wk && (!withValue || v == wv) {
+			return true
+		}
+	}
+	return false
 }
 
 // matches: no values means no filter; several values of one key are ORed.

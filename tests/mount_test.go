@@ -4,7 +4,9 @@ package tests
 // the asked size and mode, every mistake naming its key.
 
 import (
+	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -91,5 +93,37 @@ func TestVolumes(t *testing.T) {
 		if !strings.Contains(r.stderr, "is not a volume name") {
 			t.Errorf("a bad volume name:\n%s", r)
 		}
+	})
+}
+
+// TestLabelsCidfileInit: --label with ps --filter label=, --cidfile, and
+// --init accepted (sandbox's init is always there).
+func TestLabelsCidfileInit(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "labels")
+		cid := filepath.Join(u.home, "web.cid")
+		id := s.mustID(t, "run", "-d", "--init", "--name", "web", "-l", "app=shop", "--label", "tier", "--cidfile", cid, "bb", "sleep", "100")
+		s.mustID(t, "create", "--name", "other", "-l", "app=blog", "bb", "true")
+		b, err := os.ReadFile(cid)
+		if err != nil || string(b) != id {
+			t.Errorf("--cidfile wrote %q (%v), want the ID %s", b, err, id)
+		}
+		for filter, want := range map[string]string{"label=app=shop": "web\n", "label=tier": "web\n", "label=app": "other\nweb\n", "label=app=none": ""} {
+			r := s.must(t, "ps", "-a", "--filter", filter, "--format", "{{.Names}}")
+			got := strings.Split(strings.TrimSpace(r.stdout), "\n")
+			sort.Strings(got)
+			if strings.TrimSpace(strings.Join(got, "\n")) != strings.TrimSpace(want) {
+				t.Errorf("ps --filter %s: %q, want %q", filter, r.stdout, want)
+			}
+		}
+		if r := s.must(t, "inspect", id).stdout; !strings.Contains(r, `"app=shop"`) {
+			t.Errorf("inspect does not show the labels:\n%s", r)
+		}
+		r := s.do(t, "run", "--rm", "--cidfile", cid, "bb", "true")
+		wantCode(t, r, 125)
+		if !strings.Contains(r.stderr, "the file exists") {
+			t.Errorf("--cidfile over an existing file:\n%s", r)
+		}
+		s.must(t, "rm", "-f", "web", "other")
 	})
 }
