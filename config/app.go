@@ -42,6 +42,7 @@ type App struct {
 	Labels      []string // KEY=VALUE
 	CIDFile     string   // where to write the container's ID
 	Init        bool     // --init: accepted, always so
+	Pull        string   // missing, always, never
 
 	EntrypointSet bool
 	Sources       map[string]string

@@ -143,6 +143,8 @@ var Keys = []*Key{
 		field: func(a *App) any { return &a.Labels }, check: checkLabel},
 	{Name: "cidfile", Type: String, Flag: "cidfile", Doc: "write the container's ID to this file, which must not exist", DefaultDoc: "none",
 		field: func(a *App) any { return &a.CIDFile }, check: checkCIDFile},
+	{Name: "pull", Type: String, Flag: "pull", Doc: "when to pull the image: missing (when it is not here), always, or never", DefaultDoc: "`\"missing\"`",
+		field: func(a *App) any { return &a.Pull }, check: oneOf(PullPolicies)},
 	{Name: "init", Type: Bool, Flag: "init", Doc: "accepted for Docker's sake: sandbox's own init is always the container's PID 1, reaping and forwarding signals", DefaultDoc: "`true` (always)",
 		field: func(a *App) any { return &a.Init }},
 }
@@ -362,6 +364,9 @@ func checkDevice(s, _ string) (string, error) {
 	_, err := ParseDevice(s)
 	return s, err
 }
+
+// PullPolicies are the values of the pull key.
+var PullPolicies = []string{"missing", "always", "never"}
 
 func checkLabel(s, _ string) (string, error) {
 	if k, _, _ := strings.Cut(s, "="); k == "" {

@@ -49,6 +49,9 @@ type Config struct {
 	// Labels are KEY=VALUE; CIDFile is where create writes the ID.
 	Labels  []string `json:"labels,omitempty"`
 	CIDFile string   `json:"cidfile,omitempty"`
+	// Pull is when the image is pulled: "missing" (or empty), "always",
+	// "never".
+	Pull string `json:"pull,omitempty"`
 	// CDISpecDirs are config.toml's cdi_spec_dirs, for expandCDI.
 	CDISpecDirs []string `json:"-"`
 	// Entrypoint replaces the image's when EntrypointSet; empty clears it.

@@ -62,9 +62,17 @@ func createAs(s *image.Store, cfg Config, stdio IO, id string) (*Container, *ima
 		vols[i].Dev, vols[i].Ino = 0, 0 // checked again at each start
 	}
 	cfg.Volumes = vols
-	img, err := s.Resolve(cfg.Image)
-	if errors.Is(err, image.ErrNotFound) && stdio.Pull != nil {
+	var img *image.Image
+	switch {
+	case cfg.Pull == "always" && stdio.Pull != nil && cfg.Image != image.HostName:
 		img, err = s.Pull(context.Background(), cfg.Image, *stdio.Pull)
+	default:
+		img, err = s.Resolve(cfg.Image)
+		if errors.Is(err, image.ErrNotFound) && cfg.Pull == "never" {
+			err = fmt.Errorf("%w (and --pull never: pull it first, or drop --pull never)", err)
+		} else if errors.Is(err, image.ErrNotFound) && stdio.Pull != nil {
+			img, err = s.Pull(context.Background(), cfg.Image, *stdio.Pull)
+		}
 	}
 	if err != nil {
 		return nil, nil, nil, err

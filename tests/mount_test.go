@@ -127,3 +127,29 @@ func TestLabelsCidfileInit(t *testing.T) {
 		s.must(t, "rm", "-f", "web", "other")
 	})
 }
+
+// TestPullPolicy: --pull never refuses an image that is not here and runs
+// one that is; --pull always pulls even an image that is here.
+func TestPullPolicy(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s, conf := u.launchStore(t, "pullpolicy")
+		// Short names go to a registry that refuses at once.
+		u.mustWrite(t, conf, "[registries]\nsearch = [\"127.0.0.1:1\"]\n", 0o644)
+		wantStdout(t, s.must(t, "run", "--rm", "--pull", "never", "busybox", "echo", "here"), "here\n")
+		r := s.do(t, "run", "--rm", "--pull", "never", "nosuch", "true")
+		wantCode(t, r, 125)
+		if !strings.Contains(r.stderr, "--pull never") {
+			t.Errorf("--pull never of a missing image:\n%s", r)
+		}
+		r = s.do(t, "run", "--rm", "--pull", "always", "busybox", "true")
+		wantCode(t, r, 125)
+		if !strings.Contains(r.stderr, "127.0.0.1:1") {
+			t.Errorf("--pull always did not try the registry:\n%s", r)
+		}
+		r = s.do(t, "run", "--rm", "--pull", "sometimes", "busybox", "true")
+		wantCode(t, r, 125)
+		if !strings.Contains(r.stderr, `valid values are "missing", "always", "never"`) {
+			t.Errorf("a bad --pull:\n%s", r)
+		}
+	})
+}
