@@ -43,6 +43,7 @@ type App struct {
 	CIDFile     string   // where to write the container's ID
 	Init        bool     // --init: accepted, always so
 	Pull        string   // missing, always, never
+	Privileged  bool     // --privileged
 
 	EntrypointSet bool
 	Sources       map[string]string

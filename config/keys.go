@@ -143,6 +143,8 @@ var Keys = []*Key{
 		field: func(a *App) any { return &a.Labels }, check: checkLabel},
 	{Name: "cidfile", Type: String, Flag: "cidfile", Doc: "write the container's ID to this file, which must not exist", DefaultDoc: "none",
 		field: func(a *App) any { return &a.CIDFile }, check: checkCIDFile},
+	{Name: "privileged", Type: Bool, Flag: "privileged", Doc: "every capability, no seccomp filter, nothing of /proc or /sys masked: all inside the user namespace, which still keeps the host's root out of reach", DefaultDoc: "`false`",
+		field: func(a *App) any { return &a.Privileged }},
 	{Name: "pull", Type: String, Flag: "pull", Doc: "when to pull the image: missing (when it is not here), always, or never", DefaultDoc: "`\"missing\"`",
 		field: func(a *App) any { return &a.Pull }, check: oneOf(PullPolicies)},
 	{Name: "init", Type: Bool, Flag: "init", Doc: "accepted for Docker's sake: sandbox's own init is always the container's PID 1, reaping and forwarding signals", DefaultDoc: "`true` (always)",

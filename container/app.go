@@ -20,6 +20,14 @@ func FromApp(a *config.App) Config {
 		Resources: a.Resources, Security: a.Security, Restart: a.Restart, StopTimeout: &a.StopTimeout,
 	}
 	c.Entrypoint, c.EntrypointSet = a.Entrypoint, a.EntrypointSet
+	if a.Privileged {
+		// As Docker's --privileged, within what a user namespace gives.
+		c.Privileged = true
+		c.Security.CapAdd, c.Security.CapDrop = []string{"ALL"}, nil
+		c.Security.Seccomp, c.Security.NoNewPrivileges = "unconfined", false
+		off := false
+		c.Security.FakeRoot = &off // its filter too: no seccomp filter at all
+	}
 	c.Env = a.EnvList() // env_file's variables are in it (config.LoadApp)
 	for _, m := range a.Mounts {
 		rm := runtime.Mount{Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}

@@ -52,6 +52,9 @@ type Config struct {
 	// Pull is when the image is pulled: "missing" (or empty), "always",
 	// "never".
 	Pull string `json:"pull,omitempty"`
+	// Privileged is --privileged (FromApp sets its capabilities and
+	// seccomp too).
+	Privileged bool `json:"privileged,omitempty"`
 	// CDISpecDirs are config.toml's cdi_spec_dirs, for expandCDI.
 	CDISpecDirs []string `json:"-"`
 	// Entrypoint replaces the image's when EntrypointSet; empty clears it.

@@ -54,6 +54,9 @@ func Create(s *image.Store, cfg Config, stdio IO) (*Container, *os.File, error) 
 // cgroup plan), with the container's ID chosen beforehand ("": a new
 // one); it returns the image too.
 func createAs(s *image.Store, cfg Config, stdio IO, id string) (*Container, *image.Image, *os.File, error) {
+	if cfg.Privileged && stdio.Warn != nil {
+		stdio.Warn("--privileged: every capability, no seccomp filter, /proc and /sys unmasked, all inside the user namespace: the host's root stays out of reach")
+	}
 	vols, err := resolveVolumes(cfg.Volumes, s.RunDir)
 	if err != nil {
 		return nil, nil, nil, err

@@ -48,7 +48,7 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 		spec.Network = "host"
 	}
 	// A pod's infra holds the network; its members find it connected.
-	spec.PodInfra, spec.ShmSize = cfg.PodInfra, cfg.ShmSize
+	spec.PodInfra, spec.ShmSize, spec.Privileged = cfg.PodInfra, cfg.ShmSize, cfg.Privileged
 	if cfg.Pod != "" && !cfg.PodInfra {
 		spec.NetworkWait = false
 	}

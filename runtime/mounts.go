@@ -148,6 +148,9 @@ func prepareRootfs(spec *Spec, rootDir string, vols []detachedVolume) error {
 			m.attach(vols[i], target)
 		}
 	}
+	if spec.Privileged {
+		return m.err // --privileged: nothing of /proc or /sys is hidden
+	}
 	for _, p := range maskedFiles {
 		if _, err := root.Lstat(p); err == nil {
 			m.bind(filepath.Join(rootDir, "dev/null"), p, false, false)

@@ -30,7 +30,10 @@ type Spec struct {
 	Devices   []Device `json:",omitempty"`
 	// ShmSize is /dev/shm's size in bytes (0: 64 MiB).
 	ShmSize int64 `json:",omitempty"`
-	Process Process
+	// Privileged leaves /proc and /sys unmasked and writable where the
+	// kernel lets the sandbox's user namespace write (--privileged).
+	Privileged bool `json:",omitempty"`
+	Process    Process
 	// UIDs and GIDs are how many ids the user namespace maps (container ids
 	// 0 to UIDs-1 exist). A user outside them is refused before exec.
 	UIDs, GIDs uint32

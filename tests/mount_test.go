@@ -153,3 +153,24 @@ func TestPullPolicy(t *testing.T) {
 		}
 	})
 }
+
+// TestPrivileged: every capability, no seccomp filter, /proc unmasked,
+// and said so.
+func TestPrivileged(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "privileged")
+		show := []string{"sh", "-c", "grep -E '^(CapEff|Seccomp):' /proc/self/status | awk '{print $2}'; mount | grep -c -E ' /proc/(keys|timer_list|kcore|sched_debug) ' || true"}
+		r := s.must(t, append([]string{"run", "--rm", "--privileged", "bb"}, show...)...)
+		f := strings.Fields(r.stdout)
+		if len(f) != 3 || !strings.HasSuffix(f[0], "ffffffffff") || f[1] != "0" || f[2] != "0" {
+			t.Errorf("--privileged: CapEff, Seccomp, masks in /proc = %q; want all caps, 0, 0", f)
+		}
+		if !strings.Contains(r.stderr, "inside the user namespace") {
+			t.Errorf("--privileged was not said:\n%s", r)
+		}
+		f = strings.Fields(s.must(t, append([]string{"run", "--rm", "bb"}, show...)...).stdout)
+		if len(f) != 3 || strings.HasSuffix(f[0], "ffffffffff") || f[1] != "2" || f[2] == "0" {
+			t.Errorf("without --privileged: CapEff, Seccomp, masks in /proc = %q; want fewer caps, 2, masks", f)
+		}
+	})
+}
