@@ -44,6 +44,7 @@ type App struct {
 	Init        bool     // --init: accepted, always so
 	Pull        string   // missing, always, never
 	Privileged  bool     // --privileged
+	Ulimits     []string // NAME=SOFT[:HARD]
 
 	EntrypointSet bool
 	Sources       map[string]string

@@ -145,6 +145,8 @@ var Keys = []*Key{
 		field: func(a *App) any { return &a.CIDFile }, check: checkCIDFile},
 	{Name: "privileged", Type: Bool, Flag: "privileged", Doc: "every capability, no seccomp filter, nothing of /proc or /sys masked: all inside the user namespace, which still keeps the host's root out of reach", DefaultDoc: "`false`",
 		field: func(a *App) any { return &a.Privileged }},
+	{Name: "ulimits", Type: Strings, Flag: "ulimit", Doc: "resource limits of the container's processes: NAME=SOFT[:HARD], like nofile=1024:4096 (a hard limit above the host's needs root)", DefaultDoc: "the user's",
+		field: func(a *App) any { return &a.Ulimits }, check: checkUlimit},
 	{Name: "pull", Type: String, Flag: "pull", Doc: "when to pull the image: missing (when it is not here), always, or never", DefaultDoc: "`\"missing\"`",
 		field: func(a *App) any { return &a.Pull }, check: oneOf(PullPolicies)},
 	{Name: "init", Type: Bool, Flag: "init", Doc: "accepted for Docker's sake: sandbox's own init is always the container's PID 1, reaping and forwarding signals", DefaultDoc: "`true` (always)",
@@ -369,6 +371,11 @@ func checkDevice(s, _ string) (string, error) {
 
 // PullPolicies are the values of the pull key.
 var PullPolicies = []string{"missing", "always", "never"}
+
+func checkUlimit(s, _ string) (string, error) {
+	_, err := ParseUlimit(s)
+	return s, err
+}
 
 func checkLabel(s, _ string) (string, error) {
 	if k, _, _ := strings.Cut(s, "="); k == "" {

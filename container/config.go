@@ -55,6 +55,8 @@ type Config struct {
 	// Privileged is --privileged (FromApp sets its capabilities and
 	// seccomp too).
 	Privileged bool `json:"privileged,omitempty"`
+	// Ulimits are --ulimit's NAME=SOFT[:HARD].
+	Ulimits []string `json:"ulimits,omitempty"`
 	// CDISpecDirs are config.toml's cdi_spec_dirs, for expandCDI.
 	CDISpecDirs []string `json:"-"`
 	// Entrypoint replaces the image's when EntrypointSet; empty clears it.

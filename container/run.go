@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sandbox-dev/sandbox/capability"
+	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/network"
@@ -49,6 +50,13 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 	}
 	// A pod's infra holds the network; its members find it connected.
 	spec.PodInfra, spec.ShmSize, spec.Privileged = cfg.PodInfra, cfg.ShmSize, cfg.Privileged
+	for _, v := range cfg.Ulimits {
+		u, err := config.ParseUlimit(v)
+		if err != nil {
+			return nil, fmt.Errorf("--ulimit %s: %w", v, err)
+		}
+		spec.Rlimits = append(spec.Rlimits, runtime.Rlimit{Name: u.Name, Resource: config.Ulimits[u.Name], Soft: u.Soft, Hard: u.Hard})
+	}
 	if cfg.Pod != "" && !cfg.PodInfra {
 		spec.NetworkWait = false
 	}

@@ -3,6 +3,7 @@ package runtime
 import (
 	"encoding/binary"
 	"fmt"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -39,6 +40,13 @@ func sealThread(spec *Spec) error {
 		}
 		if err := unix.Setrlimit(unix.RLIMIT_NPROC, &lim); err != nil {
 			return fmt.Errorf("setting the process limit (RLIMIT_NPROC %d): %w", spec.Nproc, err)
+		}
+	}
+	// Per process: the init's too. syscall's Setrlimit, so that the Go
+	// runtime gives children this NOFILE rather than its own start's.
+	for _, r := range spec.Rlimits {
+		if err := syscall.Setrlimit(r.Resource, &syscall.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {
+			return fmt.Errorf("--ulimit %s=%d:%d: %w (a hard limit above the host's needs root)", r.Name, r.Soft, r.Hard, err)
 		}
 	}
 	Trace("thread restricted")

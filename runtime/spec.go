@@ -30,6 +30,8 @@ type Spec struct {
 	Devices   []Device `json:",omitempty"`
 	// ShmSize is /dev/shm's size in bytes (0: 64 MiB).
 	ShmSize int64 `json:",omitempty"`
+	// Rlimits are set for the container's processes (--ulimit).
+	Rlimits []Rlimit `json:",omitempty"`
 	// Privileged leaves /proc and /sys unmasked and writable where the
 	// kernel lets the sandbox's user namespace write (--privileged).
 	Privileged bool `json:",omitempty"`
@@ -107,3 +109,10 @@ type Process struct {
 // ResidentFDs are the init's descriptors of a resident run: the log, the
 // read ends of the payload's output pipes, and its exit record's file.
 type ResidentFDs struct{ Log, Out, Err, Record int }
+
+// Rlimit is one resource limit (setrlimit(2)).
+type Rlimit struct {
+	Name       string // for messages
+	Resource   int
+	Soft, Hard uint64
+}

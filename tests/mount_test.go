@@ -174,3 +174,22 @@ func TestPrivileged(t *testing.T) {
 		}
 	})
 }
+
+// TestUlimit: --ulimit sets the container's limits; a hard limit above
+// the host's is refused with the reason.
+func TestUlimit(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "ulimit")
+		wantStdout(t, s.must(t, "run", "--rm", "--ulimit", "nofile=100:200", "--ulimit", "core=0", "bb", "sh", "-c", "ulimit -n; ulimit -Hn; ulimit -c"), "100\n200\n0\n")
+		r := s.do(t, "run", "--rm", "--ulimit", "nofile=100:999999999", "bb", "true")
+		wantCode(t, r, 125)
+		if !strings.Contains(r.stderr, "a hard limit above the host's needs root") {
+			t.Errorf("a hard limit above the host's:\n%s", r)
+		}
+		r = s.do(t, "run", "--rm", "--ulimit", "files=1", "bb", "true")
+		wantCode(t, r, 125)
+		if !strings.Contains(r.stderr, "NAME one of as, core") {
+			t.Errorf("an unknown limit:\n%s", r)
+		}
+	})
+}
