@@ -74,7 +74,9 @@ func TestContainerRunStop(t *testing.T) {
 		}
 
 		// SIGTERM ignored: stop waits the timeout, then kills.
-		s.mustID(t, "run", "-d", "--name", "stubborn", "bb", "sh", "-c", "trap '' TERM; sleep 1000")
+		s.mustID(t, "run", "-d", "--name", "stubborn", "bb", "sh", "-c", "trap '' TERM; echo trapped; sleep 1000")
+		// run -d returns once the shell runs, maybe before its trap is set.
+		waitFor(5*time.Second, func() bool { return strings.Contains(s.do(t, "logs", "stubborn").stdout, "trapped") })
 		r = s.must(t, "stop", "-t", "1", "stubborn")
 		if r.elapsed < 900*time.Millisecond || r.elapsed > 2*time.Second {
 			t.Fatalf("stop -t 1 of a container ignoring SIGTERM took %v, want 1 s to 2 s:\n%s", r.elapsed, r)
