@@ -45,6 +45,7 @@ type App struct {
 	Pull        string   // missing, always, never
 	Privileged  bool     // --privileged
 	Ulimits     []string // NAME=SOFT[:HARD]
+	Sysctls     []string // NAME=VALUE
 
 	EntrypointSet bool
 	Sources       map[string]string

@@ -147,6 +147,8 @@ var Keys = []*Key{
 		field: func(a *App) any { return &a.Privileged }},
 	{Name: "ulimits", Type: Strings, Flag: "ulimit", Doc: "resource limits of the container's processes: NAME=SOFT[:HARD], like nofile=1024:4096 (a hard limit above the host's needs root)", DefaultDoc: "the user's",
 		field: func(a *App) any { return &a.Ulimits }, check: checkUlimit},
+	{Name: "sysctls", Type: Strings, Flag: "sysctl", Doc: "namespaced kernel settings: NAME=VALUE, net.* (with a network of its own), kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*", DefaultDoc: "none",
+		field: func(a *App) any { return &a.Sysctls }, check: checkSysctl},
 	{Name: "pull", Type: String, Flag: "pull", Doc: "when to pull the image: missing (when it is not here), always, or never", DefaultDoc: "`\"missing\"`",
 		field: func(a *App) any { return &a.Pull }, check: oneOf(PullPolicies)},
 	{Name: "init", Type: Bool, Flag: "init", Doc: "accepted for Docker's sake: sandbox's own init is always the container's PID 1, reaping and forwarding signals", DefaultDoc: "`true` (always)",
@@ -375,6 +377,24 @@ var PullPolicies = []string{"missing", "always", "never"}
 func checkUlimit(s, _ string) (string, error) {
 	_, err := ParseUlimit(s)
 	return s, err
+}
+
+// namespacedSysctls are the settings a sandbox's own namespaces hold
+// (IPC, mqueue, network): any other would be the host's.
+var namespacedSysctls = []string{"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+	"kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced", "fs.mqueue.", "net."}
+
+func checkSysctl(s, _ string) (string, error) {
+	name, _, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return s, errors.New("want NAME=VALUE, like net.ipv4.ip_forward=1")
+	}
+	for _, p := range namespacedSysctls {
+		if name == p || strings.HasSuffix(p, ".") && strings.HasPrefix(name, p) {
+			return s, nil
+		}
+	}
+	return s, fmt.Errorf("%s is not namespaced: setting it would change the host (namespaced: net.*, kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*)", name)
 }
 
 func checkLabel(s, _ string) (string, error) {

@@ -57,6 +57,8 @@ type Config struct {
 	Privileged bool `json:"privileged,omitempty"`
 	// Ulimits are --ulimit's NAME=SOFT[:HARD].
 	Ulimits []string `json:"ulimits,omitempty"`
+	// Sysctls are --sysctl's NAME=VALUE, namespaced ones only.
+	Sysctls []string `json:"sysctls,omitempty"`
 	// CDISpecDirs are config.toml's cdi_spec_dirs, for expandCDI.
 	CDISpecDirs []string `json:"-"`
 	// Entrypoint replaces the image's when EntrypointSet; empty clears it.
@@ -157,6 +159,11 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--pod %s: %w", c.Pod, errPodPorts))
 	} else if len(c.Ports) > 0 && !network.IsPrivate(c.Network) {
 		errs = append(errs, fmt.Errorf("publishing ports (%s) needs a private network: add --net slirp (network = \"slirp\"); with the host's network a port the container listens on is already the host's", strings.Join(c.Ports, ", ")))
+	}
+	for _, sc := range c.Sysctls {
+		if strings.HasPrefix(sc, "net.") && (c.Network == "" || c.Network == "host") {
+			errs = append(errs, fmt.Errorf("--sysctl %s: net.* settings need a network of the container's own (--net slirp or none): with the host's they would be the host's", sc))
+		}
 	}
 	if _, err := devices(c.Devices); err != nil {
 		errs = append(errs, err)

@@ -50,6 +50,7 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 	}
 	// A pod's infra holds the network; its members find it connected.
 	spec.PodInfra, spec.ShmSize, spec.Privileged = cfg.PodInfra, cfg.ShmSize, cfg.Privileged
+	spec.Sysctls = cfg.Sysctls
 	for _, v := range cfg.Ulimits {
 		u, err := config.ParseUlimit(v)
 		if err != nil {

@@ -148,6 +148,16 @@ func prepareRootfs(spec *Spec, rootDir string, vols []detachedVolume) error {
 			m.attach(vols[i], target)
 		}
 	}
+	for _, sc := range spec.Sysctls {
+		name, value, _ := strings.Cut(sc, "=")
+		if m.err == nil {
+			// Through the root: proc/sys is the sandbox's own procfs.
+			rel := "proc/sys/" + strings.ReplaceAll(name, ".", "/")
+			if err := m.root.WriteFile(rel, []byte(value), 0); err != nil {
+				m.err = fmt.Errorf("--sysctl %s: %w", sc, err)
+			}
+		}
+	}
 	if spec.Privileged {
 		return m.err // --privileged: nothing of /proc or /sys is hidden
 	}

@@ -30,6 +30,9 @@ type Spec struct {
 	Devices   []Device `json:",omitempty"`
 	// ShmSize is /dev/shm's size in bytes (0: 64 MiB).
 	ShmSize int64 `json:",omitempty"`
+	// Sysctls are NAME=VALUE written to /proc/sys before it is made
+	// read-only (--sysctl; namespaced ones only, checked by the CLI).
+	Sysctls []string `json:",omitempty"`
 	// Rlimits are set for the container's processes (--ulimit).
 	Rlimits []Rlimit `json:",omitempty"`
 	// Privileged leaves /proc and /sys unmasked and writable where the

@@ -193,3 +193,28 @@ func TestUlimit(t *testing.T) {
 		}
 	})
 }
+
+// TestSysctl: namespaced settings are set in the sandbox; a setting of the
+// host's, or net.* with the host's network, is refused.
+func TestSysctl(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "sysctl")
+		r := s.must(t, "run", "--rm", "--net", "none", "--sysctl", "net.ipv4.ip_forward=1", "--sysctl", "kernel.shmmni=1234",
+			"bb", "cat", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/kernel/shmmni")
+		wantStdout(t, r, "1\n1234\n")
+		for _, bad := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--sysctl", "vm.swappiness=1"}, "vm.swappiness is not namespaced"},
+			{[]string{"--sysctl", "net.ipv4.ip_forward=1"}, "net.* settings need a network of the container's own"},
+			{[]string{"--sysctl", "kernel.shmmni"}, "want NAME=VALUE"},
+		} {
+			r := s.do(t, append(append([]string{"run", "--rm"}, bad.args...), "bb", "true")...)
+			wantCode(t, r, 125)
+			if !strings.Contains(r.stderr, bad.want) {
+				t.Errorf("%v: stderr lacks %q:\n%s", bad.args, bad.want, r)
+			}
+		}
+	})
+}
