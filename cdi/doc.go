@@ -39,8 +39,6 @@ type Edits struct {
 	Nodes  []Node   `json:"nodes,omitempty"`
 	Mounts []Mount  `json:"mounts,omitempty"`
 	Hooks  []Hook   `json:"hooks,omitempty"`
-	// From names the spec file of each device, for messages.
-	From map[string]string `json:"from,omitempty"`
 }
 
 // Node is a device node: HostPath on the host (default Path), Path inside.

@@ -19,8 +19,12 @@ import (
 // containers mount by name (-v NAME:/path, --mount type=volume) and that
 // outlive them: rm never removes one; `volume rm` refuses one in use.
 
-// ErrNoVolume is a volume that does not exist.
-var ErrNoVolume = errors.New("no such volume")
+// ErrNoVolume is a volume that does not exist; ErrVolumeInUse one a
+// container mounts.
+var (
+	ErrNoVolume    = errors.New("no such volume")
+	ErrVolumeInUse = errors.New("volume in use")
+)
 
 // Volume is what `volume inspect` shows, in Docker's words.
 type Volume struct {
@@ -117,7 +121,7 @@ func RemoveVolume(s *image.Store, name string) error {
 		for _, c := range users {
 			names = append(names, c.Name)
 		}
-		return fmt.Errorf("%w: volume %s is used by %s: remove them first (sandbox rm)", ErrRunning, name, strings.Join(names, ", "))
+		return fmt.Errorf("%w: volume %s is used by %s: remove them first (sandbox rm)", ErrVolumeInUse, name, strings.Join(names, ", "))
 	}
 	// Out of volumes/ in one rename, then removed: files a container
 	// wrote may belong to subordinate ids.

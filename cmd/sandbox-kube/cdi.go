@@ -16,7 +16,7 @@ func resolveCDI(req cdi.Request) (cdi.Answer, error) {
 	if cache == nil {
 		return cdi.Answer{}, fmt.Errorf("reading CDI specs: %w", err)
 	}
-	ans := cdi.Answer{Known: cache.ListDevices(), Edits: cdi.Edits{From: map[string]string{}}}
+	ans := cdi.Answer{Known: cache.ListDevices()}
 	sort.Strings(ans.Known)
 	for file, errs := range cache.GetErrors() {
 		for _, e := range errs {
@@ -32,7 +32,6 @@ func resolveCDI(req cdi.Request) (cdi.Answer, error) {
 			continue
 		}
 		spec := d.GetSpec()
-		ans.Edits.From[name] = spec.GetPath()
 		// The spec's own edits apply once, with its first device.
 		if !specsDone[spec.GetPath()] {
 			specsDone[spec.GetPath()] = true
