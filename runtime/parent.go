@@ -357,7 +357,7 @@ func (e *Early) Run(spec *Spec, opts Options) (int, error) {
 		defer tty.restore()
 	}
 	if e.resident {
-		return 0, c.detach(opts)
+		return c.detach(opts)
 	}
 	if spec.HandsOffRemoval {
 		if code, ok := c.handOffRemoval(opts, relay); ok {
@@ -431,6 +431,9 @@ type child struct {
 	// scanner reads the status pipe; failure is the child's error so far.
 	scanner *bufio.Scanner
 	failure error
+	// seen is the type of the last status read: whether readStatusUntil
+	// met what it waited for or the pipe's end (the init gone).
+	seen string
 	// exited holds the payload's status once the init reported it
 	// (Spec.HandsOffRemoval); removing, that the init took the removal.
 	payloadExit  *int
@@ -746,6 +749,7 @@ func (c *child) readStatusUntil(opts Options, until string) error {
 		if json.Unmarshal(sc.Bytes(), &st) != nil {
 			continue
 		}
+		c.seen = st.Type
 		switch st.Type {
 		case "error":
 			code := st.Code

@@ -3,6 +3,7 @@ package runtime
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -50,8 +51,10 @@ type ExitRecord struct {
 
 // detach waits for the payload to start, then lets the init go on alone:
 // a byte on the sync pipe makes it clear its parent-death signal, and it
-// answers "detached".
-func (c *child) detach(opts Options) error {
+// answers "detached". An init that dies before it answers (a SIGKILL as
+// the container started) never went on alone: its end is this run's end,
+// with the status it died of, for the caller to record.
+func (c *child) detach(opts Options) (int, error) {
 	// The init and the payload have their own ends of the output pipes:
 	// ours would keep the pipes open, and the init's copying, after the
 	// payload has exited.
@@ -59,19 +62,25 @@ func (c *child) detach(opts Options) error {
 	opts.Stderr.Close()
 	if err := c.readStatusUntil(opts, "started"); err != nil {
 		c.wait()
-		return err
+		return 0, err
+	}
+	if c.seen != "started" {
+		code := c.wait()
+		return 0, &Error{Code: 125, Msg: fmt.Sprintf("the sandbox init ended (status %d) before its payload started", code)}
 	}
 	// The init waits for this byte before anything else, even a payload
-	// that has already exited.
+	// that has already exited. Writing to an init already gone fails.
 	if _, err := c.sync.Write([]byte{'D'}); err != nil {
-		c.wait()
-		return &Error{Code: 125, Msg: "handing the container to its init: " + err.Error(), Err: err}
+		return c.wait(), nil
 	}
 	if err := c.readStatusUntil(opts, "detached"); err != nil {
-		return err
+		return 0, err
+	}
+	if c.seen != "detached" {
+		return c.wait(), nil
 	}
 	Trace("init detached")
-	return ErrResident
+	return 0, ErrResident
 }
 
 // residentInit is the rest of a resident init's life, from the payload's
