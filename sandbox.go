@@ -90,6 +90,9 @@ var nouns = []struct {
 	{"volume", "Named volumes: data that outlives the containers that mount it.", [][2]string{
 		{"create", ""}, {"ls", ""}, {"inspect", ""}, {"rm", ""}, {"prune", ""},
 	}},
+	{"network", "Networks: containers on one reach each other by name.", [][2]string{
+		{"create", ""}, {"ls", ""}, {"inspect", ""}, {"rm", ""}, {"prune", ""}, {"connect", ""}, {"disconnect", ""},
+	}},
 	{"kube", "Kubernetes YAML from containers and launch files.", [][2]string{
 		{"generate", ""}, {"play", ""}, {"down", ""},
 	}},
@@ -98,7 +101,8 @@ var nouns = []struct {
 func init() {
 	for _, c := range []*command{containerPruneCommand(), imagePruneCommand(), systemDfCommand(), systemCheckCommand(), systemResetCommand(), kubeGenerateCommand(), kubePlayCommand(), kubeDownCommand(),
 		podCreateCommand(), podPsCommand(), podRmCommand(), podStartCommand(), podStopCommand(), podInspectCommand(),
-		volumeCreateCommand(), volumeLsCommand(), volumeInspectCommand(), volumeRmCommand(), volumePruneCommand()} {
+		volumeCreateCommand(), volumeLsCommand(), volumeInspectCommand(), volumeRmCommand(), volumePruneCommand(),
+		networkCreateCommand(), networkLsCommand(), networkInspectCommand(), networkRmCommand(), networkPruneCommand(), networkConnectCommand(), networkDisconnectCommand()} {
 		nounOnly[c.name] = c
 	}
 	commands = []*command{

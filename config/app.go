@@ -17,35 +17,36 @@ import (
 // Sources says, for each key that was set, where it came from: "default",
 // "FILE:LINE:COL", or "flag"; Merge keeps the last one.
 type App struct {
-	Image       string
-	Name        string
-	Command     []string
-	Entrypoint  []string // with EntrypointSet: [] clears the image's
-	Workdir     string
-	User        string
-	Hostname    string
-	Pod         string
-	ReadOnly    bool
-	Network     string
-	Ports       []string
-	DNS         []string // nameservers for /etc/resolv.conf
-	AddHosts    []string // extra /etc/hosts entries, "NAME:IP"
-	Devices     []string // --device values
-	ShmSize     int64    // /dev/shm's size, bytes
-	Env         map[string]string
-	EnvFile     string
-	Mounts      []Mount
-	Resources   Resources
-	Security    Security
-	Restart     string
-	StopTimeout int      // seconds
-	Labels      []string // KEY=VALUE
-	CIDFile     string   // where to write the container's ID
-	Init        bool     // --init: accepted, always so
-	Pull        string   // missing, always, never
-	Privileged  bool     // --privileged
-	Ulimits     []string // NAME=SOFT[:HARD]
-	Sysctls     []string // NAME=VALUE
+	Image          string
+	Name           string
+	Command        []string
+	Entrypoint     []string // with EntrypointSet: [] clears the image's
+	Workdir        string
+	User           string
+	Hostname       string
+	Pod            string
+	ReadOnly       bool
+	Network        string
+	NetworkAliases []string
+	Ports          []string
+	DNS            []string // nameservers for /etc/resolv.conf
+	AddHosts       []string // extra /etc/hosts entries, "NAME:IP"
+	Devices        []string // --device values
+	ShmSize        int64    // /dev/shm's size, bytes
+	Env            map[string]string
+	EnvFile        string
+	Mounts         []Mount
+	Resources      Resources
+	Security       Security
+	Restart        string
+	StopTimeout    int      // seconds
+	Labels         []string // KEY=VALUE
+	CIDFile        string   // where to write the container's ID
+	Init           bool     // --init: accepted, always so
+	Pull           string   // missing, always, never
+	Privileged     bool     // --privileged
+	Ulimits        []string // NAME=SOFT[:HARD]
+	Sysctls        []string // NAME=VALUE
 
 	EntrypointSet bool
 	Sources       map[string]string

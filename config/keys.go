@@ -97,8 +97,10 @@ var Keys = []*Key{
 	{Name: "read_only", Type: Bool, Flag: "read-only", User: true, Doc: "mount the container's root read-only", DefaultDoc: "`false`",
 		field: func(a *App) any { return &a.ReadOnly }},
 	{Name: "network", Type: String, Flag: "net", Aliases: []string{"network"}, User: true, Default: "host",
-		Doc:   "host (share the host's), none (only lo), or slirp (private, with outbound access; pasta or slirp4netns)",
-		field: func(a *App) any { return &a.Network }, check: oneOf(NetworkModes)},
+		Doc:   "host (share the host's), none (only lo), slirp (private, with outbound access; pasta or slirp4netns), or networks made by `sandbox network create`, comma separated",
+		field: func(a *App) any { return &a.Network }, check: checkNetwork},
+	{Name: "network_aliases", Type: Strings, Flag: "network-alias", Doc: "more names the container has on its user-defined networks", DefaultDoc: "none",
+		field: func(a *App) any { return &a.NetworkAliases }, check: checkName},
 	{Name: "ports", Type: Strings, Flag: "publish", Short: "p", Doc: "publish a port: [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (needs a private network; IP defaults to 127.0.0.1)", DefaultDoc: "none",
 		field: func(a *App) any { return &a.Ports }, check: checkPort},
 	{Name: "dns", Type: Strings, Flag: "dns", User: true, Doc: "nameservers for /etc/resolv.conf (replace the default ones)", DefaultDoc: "the host's",
@@ -310,6 +312,22 @@ func (k *Key) toml(a *App) string {
 // The value checks. Each message says what is wrong and what is valid,
 // without the key or the value, which the caller adds as its source
 // spells them.
+
+// checkNetwork takes a mode, or the names of networks.
+func checkNetwork(s, dir string) (string, error) {
+	if network.IsMode(s) {
+		return s, nil
+	}
+	for _, n := range strings.Split(s, ",") {
+		if strings.TrimSpace(n) == "bridge" {
+			return s, fmt.Errorf("Docker's default network is \"slirp\" here (a private network of the container's own); for containers that reach each other by name, make a network (`sandbox network create NAME`) and name it")
+		}
+		if _, err := checkName(strings.TrimSpace(n), dir); err != nil || network.IsMode(strings.TrimSpace(n)) {
+			return s, fmt.Errorf("valid values are %s, or the names of networks (`sandbox network ls`), comma separated", quoteList(NetworkModes))
+		}
+	}
+	return s, nil
+}
 
 func oneOf(valid []string) func(s, dir string) (string, error) {
 	return func(s, _ string) (string, error) {

@@ -15,7 +15,7 @@ import (
 func FromApp(a *config.App) Config {
 	c := Config{
 		Image: a.Image, Name: a.Name, Cmd: a.Command, Workdir: a.Workdir, User: a.User,
-		Hostname: a.Hostname, Pod: a.Pod, ReadOnly: a.ReadOnly, Network: a.Network, Ports: a.Ports,
+		Hostname: a.Hostname, Pod: a.Pod, ReadOnly: a.ReadOnly, Network: a.Network, NetworkAliases: a.NetworkAliases, Ports: a.Ports,
 		DNS: a.DNS, AddHosts: a.AddHosts, Devices: a.Devices, ShmSize: a.ShmSize, Labels: a.Labels, CIDFile: a.CIDFile, Pull: a.Pull, Ulimits: a.Ulimits, Sysctls: a.Sysctls,
 		Resources: a.Resources, Security: a.Security, Restart: a.Restart, StopTimeout: &a.StopTimeout,
 	}

@@ -33,7 +33,11 @@ type Config struct {
 	User        string          `json:"user,omitempty"`
 	Hostname    string          `json:"hostname,omitempty"`
 	ReadOnly    bool            `json:"read_only,omitempty"`
-	Network     string          `json:"network,omitempty"` // "host", "none", or private: "slirp", "pasta", "slirp4netns"
+	// Network is a mode ("host", "none", or private: "slirp", "pasta",
+	// "slirp4netns") or user-defined networks' names, comma separated
+	// (network.Names); NetworkAliases are more names on those.
+	Network        string   `json:"network,omitempty"`
+	NetworkAliases []string `json:"network_aliases,omitempty"`
 	// DNS replaces the nameservers of /etc/resolv.conf; AddHosts are
 	// extra /etc/hosts lines, "NAME:IP" (IP may be host-gateway).
 	DNS      []string `json:"dns,omitempty"`
@@ -100,20 +104,18 @@ func (c *Config) Validate() error {
 	}
 	// The launch keys' own rules and messages (config.Keys), for a config
 	// that did not come through a launch (a restart, the API).
-	for _, kv := range [][2]string{{"name", c.Name}, {"workdir", c.Workdir}, {"hostname", c.Hostname}, {"restart", c.Restart}} {
+	for _, kv := range [][2]string{{"name", c.Name}, {"workdir", c.Workdir}, {"hostname", c.Hostname}, {"restart", c.Restart}, {"network", c.Network}} {
 		if kv[1] != "" {
 			errs = append(errs, checkKey(kv[0], kv[1]))
 		}
 	}
-	switch {
-	case c.Network == "" || c.Network == "host" || c.Network == "none":
-	case network.IsPrivate(c.Network):
+	// The network's value is checked with the keys above; networks by
+	// name exist (checkNetworks) and need a private network's helper.
+	if network.IsPrivate(c.Network) {
 		ports, _ := network.ParsePorts(c.Ports) // reported below
 		if _, _, err := network.Find(c.Network, ports); err != nil {
 			errs = append(errs, err)
 		}
-	default:
-		errs = append(errs, fmt.Errorf("invalid network %q: use host, none or slirp (slirp4netns or pasta to force one helper)", c.Network))
 	}
 	for _, d := range c.DNS {
 		ip := net.ParseIP(d)

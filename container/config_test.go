@@ -267,7 +267,7 @@ func TestValidateReportsEveryError(t *testing.T) {
 		`--name "-bad"`,
 		`--workdir "relative/dir"`,
 		`--hostname "has space"`,
-		`invalid network "bridge"`,
+		"--net \"bridge\": Docker's default network",
 		`invalid environment entry "=oops"`,
 		`volume source "` + missing + `": no such file or directory`,
 		`unknown storage driver "btrfs"`,
@@ -289,7 +289,7 @@ func TestValidateSingleErrors(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{"unknown network", Config{Image: "i", Network: "bridge"}, `invalid network "bridge"`},
+		{"unknown network", Config{Image: "i", Network: "bridge"}, "--net \"bridge\": Docker's default network"},
 		{"ports on the host network", Config{Image: "i", Ports: []string{"8080:80"}}, "needs a private network: add --net slirp"},
 		{"bad port", Config{Image: "i", Network: "none", Ports: []string{"8080:80/sctp"}}, `invalid port "8080:80/sctp"`},
 		{"same host port twice", Config{Image: "i", Network: "none", Ports: []string{"8080:80", "127.0.0.1:8080:81"}}, `both publish 127.0.0.1:8080/tcp`},

@@ -15,6 +15,7 @@ import (
 	"github.com/sandbox-dev/sandbox/cgroups"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/network"
+	"github.com/sandbox-dev/sandbox/network/bridge"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
 
@@ -54,6 +55,9 @@ func Create(s *image.Store, cfg Config, stdio IO) (*Container, *os.File, error) 
 // cgroup plan), with the container's ID chosen beforehand ("": a new
 // one); it returns the image too.
 func createAs(s *image.Store, cfg Config, stdio IO, id string) (*Container, *image.Image, *os.File, error) {
+	if err := checkNetworks(s, cfg); err != nil {
+		return nil, nil, nil, err
+	}
 	if cfg.Privileged && stdio.Warn != nil {
 		stdio.Warn("--privileged: every capability, no seccomp filter, /proc and /sys unmasked, all inside the user namespace: the host's root stays out of reach")
 	}
@@ -329,11 +333,12 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 	var cg *cgroups.Cgroup
 	var netHelper string
 	var netPid int
+	var networks []bridge.Endpoint
 	started := State{}
 	opts.OnStarted = func(pid int) {
 		start, _ := processStart(pid)
 		started = State{Status: Running, Pid: pid, PidStart: start, StartedAt: time.Now().UTC(), RestartCount: r.restarts,
-			NetHelper: netHelper, NetHelperPid: netPid}
+			NetHelper: netHelper, NetHelperPid: netPid, Networks: networks}
 		if cg != nil {
 			started.Cgroup = cg.Path
 		}
@@ -374,6 +379,32 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 			return 0, &runtime.Error{Code: 125, Msg: err.Error(), Err: err}
 		}
 		opts.Network = connect
+		leases, err := joinNetworks(s, c)
+		if err != nil {
+			return 0, &runtime.Error{Code: 125, Msg: err.Error(), Err: err}
+		}
+		defer func() {
+			for _, l := range leases {
+				l.Close()
+			}
+		}()
+		if len(leases) > 0 {
+			spec.Taps = tapsFor(leases)
+			for _, l := range leases {
+				networks = append(networks, l.Endpoint)
+			}
+			if err := writeEtcFiles(spec, c.Config, filepath.Join(Dir(s, c.ID), "userdata"), networks); err != nil {
+				return 0, &runtime.Error{Code: 125, Msg: err.Error(), Err: err}
+			}
+			opts.Taps = func(initPid int, taps []*os.File) error {
+				for i, l := range leases {
+					if err := l.Attach(taps[i], initPid); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+		}
 	}
 	var err error
 	if r.prepared != nil {
@@ -431,7 +462,7 @@ func recordEnd(s *image.Store, c *Container, started State, cg *cgroups.Cgroup, 
 	if err != nil {
 		end.ExitCode = runtime.ExitCode(err)
 	}
-	end.NetHelper, end.NetHelperPid = "", 0
+	end.NetHelper, end.NetHelperPid, end.Networks = "", 0, nil
 	if !r.removed {
 		writeState(s, c.ID, end)
 	}

@@ -148,6 +148,21 @@ type NetworkSettings struct {
 	Helper      string `json:",omitempty"` // while running: pasta or slirp4netns
 	HelperPid   int    `json:",omitempty"`
 	Ports       map[string][]PortBinding
+	// Networks are the user-defined networks it is on, by name: its
+	// address there while it runs.
+	Networks map[string]EndpointSettings `json:",omitempty"`
+}
+
+// EndpointSettings is the container's place on one network, in Docker's
+// words.
+type EndpointSettings struct {
+	NetworkID   string
+	IPAddress   string `json:",omitempty"`
+	IPPrefixLen int    `json:",omitempty"`
+	Gateway     string `json:",omitempty"`
+	MacAddress  string `json:",omitempty"`
+	Aliases     []string
+	DNSNames    []string
 }
 
 // PortBinding is one host side of a published port.
@@ -238,6 +253,21 @@ func Inspect(s *image.Store, ref string) (*Details, error) {
 		d.NetworkSettings.IPAddress, d.NetworkSettings.IPPrefixLen = network.ContainerIP, network.PrefixLen
 		d.NetworkSettings.Gateway = network.HostLoopback
 		d.NetworkSettings.Helper, d.NetworkSettings.HelperPid = st.NetHelper, st.NetHelperPid
+	}
+	for _, name := range network.Names(c.Config.Network) {
+		e := EndpointSettings{Aliases: c.Config.NetworkAliases, DNSNames: append([]string{c.Name, c.ID[:12]}, c.Config.NetworkAliases...)}
+		if rec, err := InspectNetwork(s, name); err == nil {
+			e.NetworkID = rec.ID
+		}
+		for _, ep := range st.Networks {
+			if ep.Network == name {
+				e.IPAddress, e.IPPrefixLen, e.Gateway, e.MacAddress = ep.IP, ep.Prefix, ep.Gateway, ep.MAC
+			}
+		}
+		if d.NetworkSettings.Networks == nil {
+			d.NetworkSettings.Networks = map[string]EndpointSettings{}
+		}
+		d.NetworkSettings.Networks[name] = e
 	}
 	for _, p := range Ports(c) {
 		k := fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto)

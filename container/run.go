@@ -11,6 +11,7 @@ import (
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/network"
+	"github.com/sandbox-dev/sandbox/network/bridge"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
 
@@ -37,7 +38,7 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 		Caps:          capability.BoundingSet(cfg.Security.CapAdd, cfg.Security.CapDrop),
 		AllowNewPrivs: cfg.Security.Seccomp != "" && !cfg.Security.NoNewPrivileges,
 		ID:            c.ID,
-		Network:       cfg.Network,
+		Network:       network.Mode(cfg.Network),
 		ReadOnly:      cfg.ReadOnly,
 		Mounts:        cfg.Volumes,
 		SysFromHost:   cfg.Network == "" || cfg.Network == "host",
@@ -112,7 +113,7 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 			return nil, err
 		}
 	}
-	if err := writeEtcFiles(spec, cfg, filepath.Join(dir, "userdata")); err != nil {
+	if err := writeEtcFiles(spec, cfg, filepath.Join(dir, "userdata"), nil); err != nil {
 		return nil, err
 	}
 	devs, err := devices(append(append([]string{}, cfg.Devices...), cfg.CDINodes...))
@@ -207,7 +208,7 @@ func hostsHasName(hosts, name string) bool {
 // host's loopback, and the nameserver the helper's DNS forwarder (the
 // host's search domains and options kept). --dns replaces the nameservers;
 // --add-host lines are appended, as docker does.
-func writeEtcFiles(spec *runtime.Spec, cfg Config, dir string) error {
+func writeEtcFiles(spec *runtime.Spec, cfg Config, dir string, networks []bridge.Endpoint) error {
 	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
 	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 	hostGateway := "127.0.0.1"
@@ -221,6 +222,17 @@ func writeEtcFiles(spec *runtime.Spec, cfg Config, dir string) error {
 			}
 		}
 		resolv = resolvConf(string(hostResolv), cfg.DNS, nil)
+	case network.IsPrivate(spec.Network) && len(networks) > 0:
+		// On user-defined networks: its name is its address on the first,
+		// and their switches answer DNS (the members' names in
+		// bridge.SearchDomain, searched first).
+		hostGateway = network.HostLoopback
+		hosts += fmt.Sprintf("%s\t%s\n%s\t%s\n", networks[0].IP, spec.Hostname, network.HostLoopback, network.HostAlias)
+		var servers []string
+		for _, n := range networks[:min(3, len(networks))] {
+			servers = append(servers, n.Gateway)
+		}
+		resolv = resolvConf("search "+bridge.SearchDomain+"\n"+string(hostResolv), cfg.DNS, servers)
 	case network.IsPrivate(spec.Network):
 		hostGateway = network.HostLoopback
 		hosts += fmt.Sprintf("%s\t%s\n%s\t%s\n", network.ContainerIP, spec.Hostname, network.HostLoopback, network.HostAlias)

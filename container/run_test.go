@@ -128,7 +128,7 @@ func TestWriteEtcFilesNetNone(t *testing.T) {
 		t.Run(tt.hostname, func(t *testing.T) {
 			dir := t.TempDir()
 			spec := &runtime.Spec{Network: "none", Hostname: tt.hostname}
-			if err := writeEtcFiles(spec, Config{}, dir); err != nil {
+			if err := writeEtcFiles(spec, Config{}, dir, nil); err != nil {
 				t.Fatalf("writeEtcFiles: %v", err)
 			}
 			wantPaths := [3]string{filepath.Join(dir, "hosts"), filepath.Join(dir, "resolv.conf"), filepath.Join(dir, "hostname")}
@@ -164,7 +164,7 @@ func TestWriteEtcFilesNetHost(t *testing.T) {
 	}
 	dir := t.TempDir()
 	spec := &runtime.Spec{Network: "host", Hostname: name}
-	if err := writeEtcFiles(spec, Config{}, dir); err != nil {
+	if err := writeEtcFiles(spec, Config{}, dir, nil); err != nil {
 		t.Fatalf("writeEtcFiles: %v", err)
 	}
 	hosts := readFile(t, spec.Hosts)
@@ -185,7 +185,7 @@ func TestWriteEtcFilesNetHost(t *testing.T) {
 
 func TestWriteEtcFilesError(t *testing.T) {
 	spec := &runtime.Spec{Network: "none", Hostname: "box"}
-	err := writeEtcFiles(spec, Config{}, filepath.Join(t.TempDir(), "missing"))
+	err := writeEtcFiles(spec, Config{}, filepath.Join(t.TempDir(), "missing"), nil)
 	if err == nil || !strings.Contains(err.Error(), "hosts") {
 		t.Fatalf("writeEtcFiles into a missing directory = %v, want an error naming hosts", err)
 	}
@@ -358,7 +358,7 @@ func TestEtcFilesPrivateNetwork(t *testing.T) {
 	dir := t.TempDir()
 	spec := &runtime.Spec{Network: "slirp", Hostname: "web"}
 	cfg := Config{AddHosts: []string{"db:10.1.2.3", "api:host-gateway"}}
-	if err := writeEtcFiles(spec, cfg, dir); err != nil {
+	if err := writeEtcFiles(spec, cfg, dir, nil); err != nil {
 		t.Fatal(err)
 	}
 	hosts := readFile(t, spec.Hosts)
@@ -376,7 +376,7 @@ func TestEtcFilesPrivateNetwork(t *testing.T) {
 	}
 
 	cfg.DNS = []string{"192.0.2.53", "2001:db8::53"}
-	if err := writeEtcFiles(spec, cfg, dir); err != nil {
+	if err := writeEtcFiles(spec, cfg, dir, nil); err != nil {
 		t.Fatal(err)
 	}
 	resolv = readFile(t, spec.Resolv)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sandbox-dev/sandbox/cgroups"
 	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/network/bridge"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
 
@@ -49,6 +50,8 @@ type State struct {
 	// private network while the container runs.
 	NetHelper    string `json:"net_helper,omitempty"`
 	NetHelperPid int    `json:"net_helper_pid,omitempty"`
+	// Networks are its places on user-defined networks while it runs.
+	Networks []bridge.Endpoint `json:"networks,omitempty"`
 }
 
 func statePath(s *image.Store, id string) string { return filepath.Join(Dir(s, id), "state.json") }
@@ -245,7 +248,7 @@ func completeResident(s *image.Store, id string, st State) (State, bool) {
 	end := st
 	end.Status, end.Pid, end.FinishedAt, end.Cgroup = Exited, 0, rec.FinishedAt, ""
 	end.ExitCode, end.OOMKilled, end.Killed = rec.ExitCode, oom, len(b) == 0
-	end.NetHelper, end.NetHelperPid = "", 0
+	end.NetHelper, end.NetHelperPid, end.Networks = "", 0, nil
 	if err := writeState(s, id, end); err != nil {
 		return st, false
 	}

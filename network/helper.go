@@ -41,7 +41,9 @@ var ErrNoHelper = errors.New("no user-mode network helper")
 
 // Modes are the values of --net that make a private network: "slirp"
 // takes pasta when installed, else slirp4netns; the others force one.
+// A setting that names user-defined networks is private too (mode.go).
 func IsPrivate(mode string) bool {
+	mode = Mode(mode)
 	return mode == "slirp" || mode == string(Pasta) || mode == string(Slirp4netns)
 }
 
@@ -50,6 +52,7 @@ func IsPrivate(mode string) bool {
 // address slirp4netns goes first, because pasta (Debian 12's, 2023-03-09)
 // delivers datagrams from the host's loopback but never their replies.
 func Find(mode string, ports []Port) (Helper, string, error) {
+	mode = Mode(mode)
 	candidates := []Helper{Pasta, Slirp4netns}
 	if LoopbackUDP(ports) {
 		candidates = []Helper{Slirp4netns, Pasta}

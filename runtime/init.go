@@ -51,6 +51,8 @@ func InitMain() {
 		runInit()
 	case "watch":
 		watchMain(args[1:])
+	case "bridge":
+		switchMain(args[1:])
 	}
 	fail(125, "unknown sandbox-init stage %q", args[0])
 }
@@ -77,8 +79,13 @@ func waitForMaps(next []string) {
 // said why) or died. A terminating signal meanwhile (^C while a helper is
 // slow) ends the sandbox at once, as it would have ended the payload;
 // other signals are kept for the payload.
-func waitNetwork(sigs chan os.Signal) {
+func waitNetwork(sigs chan os.Signal, taps []int) {
 	Trace("init waits for the network")
+	if len(taps) > 0 {
+		if err := sendTaps(taps); err != nil {
+			fail(125, "%v", err)
+		}
+	}
 	report(status{Type: "network"})
 	got := make(chan bool, 1)
 	go func() {
@@ -204,6 +211,12 @@ func runInit() {
 		<-caught
 		podInfra(&spec, execL, sigs) // never returns
 	}
+	// The taps of user-defined networks are made while /dev/net/tun is
+	// the host's.
+	taps, err := makeTaps(spec.Taps)
+	if err != nil {
+		fail(125, "%v", err)
+	}
 	// The thread every container process is forked from is sealed while
 	// the root is assembled: installing the seccomp filter alone costs the
 	// kernel half a millisecond.
@@ -223,7 +236,7 @@ func runInit() {
 		}
 	}
 	if spec.NetworkWait {
-		waitNetwork(sigs)
+		waitNetwork(sigs, taps)
 	}
 	pid, exit, err := startPayload(&spec, sp)
 	if err != nil {

@@ -114,6 +114,11 @@ type Options struct {
 	// and returns when it has: the network's processes are started there,
 	// so that their parent-death signals survive a Handoff.
 	Network func(initPid int, initDone <-chan struct{}, onThread func(func())) (stop func(), err error)
+	// Taps, with spec.Taps, gets the taps the init made, in the spec's
+	// order, once Network has connected: the caller hands them on (to the
+	// networks' switches) and Run closes them after. An error ends the
+	// start.
+	Taps func(initPid int, taps []*os.File) error
 	// Handoff, when set, replaces this process by the small watcher once
 	// the payload runs, so that a detached container is not watched by the
 	// whole CLI (watch.go). It applies only with PayloadPipes and no
@@ -318,6 +323,7 @@ func (e *Early) Run(spec *Spec, opts Options) (int, error) {
 		return 0, specError(err)
 	}
 	if spec.NetworkWait && opts.Network != nil {
+		c.taps = len(spec.Taps)
 		c.network = make(chan networkResult, 1)
 		go func() {
 			stop, err := opts.Network(c.pid(), c.done, c.runOnThread)
@@ -434,6 +440,8 @@ type child struct {
 	// seen is the type of the last status read: whether readStatusUntil
 	// met what it waited for or the pipe's end (the init gone).
 	seen string
+	// taps is how many taps the init sends at the network stage.
+	taps int
 	// exited holds the payload's status once the init reported it
 	// (Spec.HandsOffRemoval); removing, that the init took the removal.
 	payloadExit  *int
@@ -452,7 +460,7 @@ type networkResult struct {
 
 // awaitNetwork waits for the network to be connected, then releases the
 // init waiting for it with a byte on the sync pipe.
-func (c *child) awaitNetwork() error {
+func (c *child) awaitNetwork(opts Options) error {
 	if c.network == nil {
 		return &Error{Code: 125, Msg: "the sandbox init waits for a network nobody connects"}
 	}
@@ -468,6 +476,22 @@ func (c *child) awaitNetwork() error {
 		default:
 		}
 		return &Error{Code: 125, Msg: fmt.Sprintf("connecting the sandbox's network: %v", res.err)}
+	}
+	if c.taps > 0 {
+		taps, err := c.receiveTaps(c.taps)
+		if err == nil {
+			if opts.Taps == nil {
+				err = errors.New("nobody takes the sandbox's network interfaces")
+			} else {
+				err = opts.Taps(c.pid(), taps)
+			}
+			for _, t := range taps {
+				t.Close()
+			}
+		}
+		if err != nil {
+			return &Error{Code: 125, Msg: fmt.Sprintf("connecting the sandbox's networks: %v", err), Err: err}
+		}
 	}
 	if _, err := c.sync.Write([]byte{'n'}); err != nil {
 		return &Error{Code: 125, Msg: fmt.Sprintf("releasing the sandbox init after connecting its network: %v", err), Err: err}
@@ -785,7 +809,7 @@ func (c *child) readStatusUntil(opts Options, until string) error {
 		case "network":
 			// The init waits on the sync pipe until its network is
 			// connected; if that fails it is killed, and its root with it.
-			if err := c.awaitNetwork(); err != nil {
+			if err := c.awaitNetwork(opts); err != nil {
 				failure = err
 				c.kill()
 			}

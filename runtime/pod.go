@@ -41,7 +41,7 @@ func podInfra(spec *Spec, l *net.UnixListener, sigs chan os.Signal) {
 		}
 	}
 	if spec.NetworkWait {
-		waitNetwork(sigs)
+		waitNetwork(sigs, nil)
 	}
 	if l == nil {
 		fail(125, "a pod's infra needs a socket for its members")

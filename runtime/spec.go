@@ -16,6 +16,9 @@ type Spec struct {
 	// NetworkWait makes the init wait, before it starts the payload, until
 	// the parent has connected the new network namespace.
 	NetworkWait bool
+	// Taps are the interfaces of the container's user-defined networks
+	// (tap.go), made by the init and handed to Options.Taps.
+	Taps []Tap `json:",omitempty"`
 	Rootfs      fuseoverlay.Layout
 	// ReadOnly remounts the root read-only once everything is mounted.
 	ReadOnly bool

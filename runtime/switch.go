@@ -1,0 +1,98 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/network/bridge"
+)
+
+// switchName is how a network's switch shows in ps.
+const switchName = "sandbox-bridge"
+
+// StartSwitch returns the bridge.Starter that runs a network's switch as
+// the small init program's "bridge" stage (runDir: where the program is
+// installed). The switch gets its own session, outlives whoever started
+// it, and logs to NAME.log beside its socket.
+func StartSwitch(runDir string) bridge.Starter {
+	return func(dir string, n bridge.Network) error {
+		exe := openInit(runDir)
+		if exe == nil {
+			self, err := os.Open("/proc/self/exe")
+			if err != nil {
+				return err
+			}
+			exe = self
+		}
+		defer exe.Close()
+		logPath := filepath.Join(dir, n.Name+".log")
+		logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		defer logf.Close()
+		readyR, readyW, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		defer readyR.Close()
+		cmd := &exec.Cmd{
+			Path:        fmt.Sprintf("/proc/self/fd/%d", exe.Fd()),
+			Args:        []string{switchName, "bridge", dir, n.Name, n.Subnet.String(), n.Gateway.String()},
+			Env:         append([]string{initEnv + "=1"}, initRuntimeEnv...),
+			Dir:         "/",
+			Stdout:      logf,
+			Stderr:      logf,
+			ExtraFiles:  []*os.File{readyW},
+			SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+		}
+		err = cmd.Start()
+		readyW.Close()
+		if err != nil {
+			return err
+		}
+		// Reaped here if it ends while we live; adopted by init after.
+		go cmd.Wait()
+		// The switch closes its end once it listens, or exits.
+		io.Copy(io.Discard, readyR)
+		if _, err := os.Stat(filepath.Join(dir, n.Name+".sock")); err != nil {
+			b, _ := os.ReadFile(logPath)
+			return errors.New(strings.TrimSpace("the switch did not start: " + string(b)))
+		}
+		return nil
+	}
+}
+
+// switchMain is the "bridge" stage: DIR NAME SUBNET GATEWAY; fd 3 is the
+// pipe it closes once it listens. It never returns.
+func switchMain(args []string) {
+	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(switchName + "\x00")[0])), 0, 0, 0)
+	unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	if len(args) != 4 {
+		fmt.Fprintln(os.Stderr, "sandbox-bridge: bad arguments")
+		os.Exit(125)
+	}
+	subnet, err1 := netip.ParsePrefix(args[2])
+	gw, err2 := netip.ParseAddr(args[3])
+	if err1 != nil || err2 != nil {
+		fmt.Fprintf(os.Stderr, "sandbox-bridge: bad subnet %q or gateway %q\n", args[2], args[3])
+		os.Exit(125)
+	}
+	ready := os.NewFile(3, "ready")
+	unix.CloseOnExec(3)
+	if err := bridge.Serve(args[0], bridge.Network{Name: args[1], Subnet: subnet, Gateway: gw}, ready); err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox-bridge: network %s: %v\n", args[1], err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
