@@ -163,8 +163,10 @@ func networkConnectCommand() *command {
 		name:    "network connect",
 		usage:   "[--alias NAME] NETWORK CONTAINER",
 		summary: "Put a stopped container on a network, from its next start.",
-		flags:   func(fs *pflag.FlagSet) { fs.StringArrayVar(&aliases, "alias", nil, "another name for it on its networks") },
-		args:    exactly(2, "needs a NETWORK and a CONTAINER"),
+		flags: func(fs *pflag.FlagSet) {
+			fs.StringArrayVar(&aliases, "alias", nil, "another name for it on its networks")
+		},
+		args: exactly(2, "needs a NETWORK and a CONTAINER"),
 		run: func(fs *pflag.FlagSet, args []string) error {
 			s, err := openSetup()
 			if err != nil {

@@ -326,7 +326,7 @@ func joinNetworks(s *image.Store, c *Container) ([]*bridge.Lease, error) {
 			return fail(fmt.Errorf("network %s: bad subnet %q or gateway %q in its record", name, rec.Subnets[0].Subnet, rec.Subnets[0].Gateway))
 		}
 		m := bridge.Member{ID: c.ID, Name: c.Name, Aliases: c.Config.NetworkAliases}
-		l, err := bridge.Join(dir, bridge.Network{Name: name, Subnet: subnet, Gateway: gw}, m, runtime.StartSwitch(s.RunDir))
+		l, err := bridge.Join(dir, bridge.Network{Key: rec.ID[:16], Name: name, Subnet: subnet, Gateway: gw}, m, runtime.StartSwitch(s.RunDir))
 		if err != nil {
 			return fail(err)
 		}

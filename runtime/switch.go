@@ -35,7 +35,7 @@ func StartSwitch(runDir string) bridge.Starter {
 			exe = self
 		}
 		defer exe.Close()
-		logPath := filepath.Join(dir, n.Name+".log")
+		logPath := filepath.Join(dir, n.Key+".log")
 		logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {
 			return err
@@ -48,7 +48,7 @@ func StartSwitch(runDir string) bridge.Starter {
 		defer readyR.Close()
 		cmd := &exec.Cmd{
 			Path:        fmt.Sprintf("/proc/self/fd/%d", exe.Fd()),
-			Args:        []string{switchName, "bridge", dir, n.Name, n.Subnet.String(), n.Gateway.String()},
+			Args:        []string{switchName, "bridge", dir, n.Key, n.Name, n.Subnet.String(), n.Gateway.String()},
 			Env:         append([]string{initEnv + "=1"}, initRuntimeEnv...),
 			Dir:         "/",
 			Stdout:      logf,
@@ -65,7 +65,7 @@ func StartSwitch(runDir string) bridge.Starter {
 		go cmd.Wait()
 		// The switch closes its end once it listens, or exits.
 		io.Copy(io.Discard, readyR)
-		if _, err := os.Stat(filepath.Join(dir, n.Name+".sock")); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, n.Key+".sock")); err != nil {
 			b, _ := os.ReadFile(logPath)
 			return errors.New(strings.TrimSpace("the switch did not start: " + string(b)))
 		}
@@ -73,26 +73,29 @@ func StartSwitch(runDir string) bridge.Starter {
 	}
 }
 
-// switchMain is the "bridge" stage: DIR NAME SUBNET GATEWAY; fd 3 is the
+// switchMain is the "bridge" stage: DIR KEY NAME SUBNET GATEWAY; fd 3 is the
 // pipe it closes once it listens. It never returns.
 func switchMain(args []string) {
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(switchName + "\x00")[0])), 0, 0, 0)
 	unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
-	if len(args) != 4 {
+	if len(args) != 5 {
 		fmt.Fprintln(os.Stderr, "sandbox-bridge: bad arguments")
 		os.Exit(125)
 	}
-	subnet, err1 := netip.ParsePrefix(args[2])
-	gw, err2 := netip.ParseAddr(args[3])
+	subnet, err1 := netip.ParsePrefix(args[3])
+	gw, err2 := netip.ParseAddr(args[4])
 	if err1 != nil || err2 != nil {
-		fmt.Fprintf(os.Stderr, "sandbox-bridge: bad subnet %q or gateway %q\n", args[2], args[3])
+		fmt.Fprintf(os.Stderr, "sandbox-bridge: bad subnet %q or gateway %q\n", args[3], args[4])
 		os.Exit(125)
 	}
 	ready := os.NewFile(3, "ready")
 	unix.CloseOnExec(3)
-	if err := bridge.Serve(args[0], bridge.Network{Name: args[1], Subnet: subnet, Gateway: gw}, ready); err != nil {
-		fmt.Fprintf(os.Stderr, "sandbox-bridge: network %s: %v\n", args[1], err)
+	if err := bridge.Serve(args[0], bridge.Network{Key: args[1], Name: args[2], Subnet: subnet, Gateway: gw}, ready); err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox-bridge: network %s: %v\n", args[2], err)
 		os.Exit(1)
 	}
+	// A clean end leaves no log; the lock file stays (removing a lock
+	// others may hold is a race), a few bytes per network.
+	os.Remove(filepath.Join(args[0], args[1]+".log"))
 	os.Exit(0)
 }

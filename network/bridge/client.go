@@ -23,6 +23,9 @@ func Interface(n int) string { return fmt.Sprintf("eth%d", n+1) }
 
 // Network is what the switch of one network needs to know.
 type Network struct {
+	// Key names the switch's socket and lock: unique per network made
+	// (its ID), so that two stores' networks of one name stay apart.
+	Key     string
 	Name    string
 	Subnet  netip.Prefix
 	Gateway netip.Addr
@@ -58,8 +61,8 @@ type reply struct {
 
 // Paths are where a network's switch listens and locks, in dir (the
 // user's runtime directory for networks).
-func socketPath(dir, name string) string { return filepath.Join(dir, name+".sock") }
-func lockPath(dir, name string) string   { return filepath.Join(dir, name+".lock") }
+func socketPath(dir, key string) string { return filepath.Join(dir, key+".sock") }
+func lockPath(dir, key string) string   { return filepath.Join(dir, key+".lock") }
 
 // Lease is a member's reservation on a network, held by its connection to
 // the switch: an address kept for it until Attach hands over its tap (the
@@ -78,7 +81,7 @@ type Starter func(dir string, n Network) error
 // exit apart: the switch exits only while it holds the lock and has no
 // member and no connection.
 func Join(dir string, n Network, m Member, start Starter) (*Lease, error) {
-	lock, err := os.OpenFile(lockPath(dir, n.Name), os.O_RDWR|os.O_CREATE, 0o600)
+	lock, err := os.OpenFile(lockPath(dir, n.Key), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("network %s: %w", n.Name, err)
 	}
@@ -86,12 +89,12 @@ func Join(dir string, n Network, m Member, start Starter) (*Lease, error) {
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
 		return nil, fmt.Errorf("locking network %s: %w", n.Name, err)
 	}
-	fd, err := dial(socketPath(dir, n.Name))
+	fd, err := dial(socketPath(dir, n.Key))
 	if err != nil {
 		if err := start(dir, n); err != nil {
 			return nil, fmt.Errorf("starting the switch of network %s: %w", n.Name, err)
 		}
-		if fd, err = dial(socketPath(dir, n.Name)); err != nil {
+		if fd, err = dial(socketPath(dir, n.Key)); err != nil {
 			return nil, fmt.Errorf("reaching the switch of network %s: %w", n.Name, err)
 		}
 	}

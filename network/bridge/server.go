@@ -15,12 +15,12 @@ import (
 // listens in dir, says it is ready by closing ready, and returns when it
 // exits. It is run as its own process (runtime.InitMain, stage "bridge").
 func Serve(dir string, n Network, ready *os.File) error {
-	lock, err := os.OpenFile(lockPath(dir, n.Name), os.O_RDWR|os.O_CREATE, 0o600)
+	lock, err := os.OpenFile(lockPath(dir, n.Key), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}
 	defer lock.Close()
-	sock := socketPath(dir, n.Name)
+	sock := socketPath(dir, n.Key)
 	os.Remove(sock) // a switch that was killed; we are started under the lock
 	lfd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
