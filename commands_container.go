@@ -179,12 +179,12 @@ func rmCommand() *command {
 		summary: "Remove containers (their writable layer and records; never a volume's host directory).",
 		flags: func(fs *pflag.FlagSet) {
 			fs.BoolVarP(&force, "force", "f", false, "stop a running container first")
-			fs.BoolVarP(&volumes, "volumes", "v", false, "accepted for docker compatibility: sandbox has no named volumes to remove")
+			fs.BoolVarP(&volumes, "volumes", "v", false, "remove its anonymous volumes too (-v /path, the image's VOLUME); named volumes never")
 		},
 		interspersed: true,
 		run: func(fs *pflag.FlagSet, args []string) error {
 			return eachContainer("rm", args, func(s *setup, ref string) error {
-				c, err := container.RemoveRef(s.store, ref, force)
+				c, err := container.RemoveRef(s.store, ref, force, volumes)
 				if err == nil {
 					fmt.Println(c.Name)
 				}

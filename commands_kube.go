@@ -205,7 +205,7 @@ func kubePlayCommand() *command {
 			var madePods []string
 			undo := func(err error) error {
 				for i := len(made) - 1; i >= 0; i-- {
-					container.RemoveRef(s.store, made[i], true)
+					container.RemoveRef(s.store, made[i], true, true)
 				}
 				for _, p := range madePods {
 					container.RemovePod(s.store, p, true)

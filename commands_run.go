@@ -44,7 +44,7 @@ func (f *runFlags) add(fs *pflag.FlagSet, all bool) {
 	// The flags whose value is not one key's as it is.
 	fs.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable (KEY=VALUE, or KEY to copy it)")
 	fs.StringArrayVar(&f.envFiles, "env-file", nil, "read KEY=VALUE lines from a file")
-	fs.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind a host path: SRC:DST[:ro]")
+	fs.StringArrayVarP(&f.volumes, "volume", "v", nil, "mount a host path or a named volume: SRC:DST[:ro]; /DST alone: an anonymous volume")
 	fs.StringArrayVar(&f.mounts, "mount", nil, "a mount, Docker's way: type=bind,source=SRC,target=DST[,readonly] or type=tmpfs,target=DST[,tmpfs-size=SIZE][,tmpfs-mode=OCTAL]")
 	fs.StringArrayVar(&f.tmpfs, "tmpfs", nil, "a tmpfs: PATH[:size=SIZE,mode=OCTAL,ro]")
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "replace the image's entrypoint")

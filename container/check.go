@@ -165,7 +165,7 @@ func Reset(s *image.Store) error {
 	}
 	var errs []error
 	for _, c := range cs {
-		if _, err := RemoveRef(s, c.ID, true); err != nil {
+		if _, err := RemoveRef(s, c.ID, true, false); err != nil {
 			errs = append(errs, err)
 		}
 	}

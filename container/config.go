@@ -245,8 +245,12 @@ func (c *Config) ValidateRun() error {
 
 // ParseVolume parses -v SRC:DST[:OPTIONS]: SRC is a named volume when it
 // has no slash, else a host path (a relative one taken from the current
-// directory); OPTIONS is ro or rw.
+// directory); OPTIONS is ro or rw. -v /path alone is an anonymous volume.
 func ParseVolume(spec string) (runtime.Mount, error) {
+	if filepath.IsAbs(spec) && !strings.Contains(spec, ":") {
+		// -v /path: an anonymous volume, as Docker makes one.
+		return runtime.Mount{Type: "volume", Target: filepath.Clean(spec)}, nil
+	}
 	parts := strings.Split(spec, ":")
 	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
 		return runtime.Mount{}, fmt.Errorf("invalid volume %q: want SRC:DST or SRC:DST:ro", spec)

@@ -23,6 +23,8 @@ func TestParseVolume(t *testing.T) {
 		{"/src:/dst:rw,ro", runtime.Mount{Type: "bind", Source: "/src", Target: "/dst", ReadOnly: true}},
 		{"/src:/dst:ro,rw", runtime.Mount{Type: "bind", Source: "/src", Target: "/dst"}},
 		{"/src/./a/:/dst/../data/", runtime.Mount{Type: "bind", Source: "/src/a", Target: "/data"}},
+		// A container path alone: an anonymous volume.
+		{"/data/", runtime.Mount{Type: "volume", Target: "/data"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {
@@ -81,7 +83,7 @@ func TestParseVolumeErrors(t *testing.T) {
 		name, spec, want string
 	}{
 		{"empty", "", "want SRC:DST"},
-		{"missing DST", "/src", "want SRC:DST"},
+		{"missing DST", "src", "want SRC:DST"},
 		{"empty DST", "/src:", "want SRC:DST"},
 		{"empty SRC", ":/dst", "want SRC:DST"},
 		{"relative DST", "/src:dst", `the container path "dst" must be absolute`},

@@ -278,7 +278,7 @@ func KubeDown(s *image.Store, file, dataDir string, timeout time.Duration) ([]*C
 			errs = append(errs, err)
 			continue
 		}
-		if _, err := RemoveRef(s, c.ID, false); err != nil {
+		if _, err := RemoveRef(s, c.ID, false, true); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -85,6 +85,11 @@ func createAs(s *image.Store, cfg Config, stdio IO, id string) (*Container, *ima
 		return nil, nil, nil, err
 	}
 	runtime.Trace("image resolved")
+	if len(img.Config.Config.Volumes) > 0 {
+		if err := imageVolumes(s, img, &cfg); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	SweepRemoved(s)
 	c, lock, err := create(s, img, cfg, id)
 	if err != nil {
@@ -620,6 +625,10 @@ func Remove(s *image.Store, c *Container) error { return remove(s, c, true) }
 // remove removes c's directories; leftCgroup looks for a cgroup its
 // recorder did not live to remove.
 func remove(s *image.Store, c *Container, leftCgroup bool) error {
+	if c.Config.Rm {
+		// As Docker's --rm: the container's anonymous volumes go with it.
+		removeAnonymousVolumes(s, c)
+	}
 	if s.RunDir != "" {
 		os.RemoveAll(liveDir(s, c))
 	}
@@ -644,8 +653,9 @@ func remove(s *image.Store, c *Container, leftCgroup bool) error {
 	return runtime.RemoveAll(s.Mapping, trash)
 }
 
-// RemoveRef removes the container ref names; force stops it first.
-func RemoveRef(s *image.Store, ref string, force bool) (*Container, error) {
+// RemoveRef removes the container ref names; force stops it first, and
+// volumes removes its anonymous volumes too (named ones never).
+func RemoveRef(s *image.Store, ref string, force, volumes bool) (*Container, error) {
 	c, err := Find(s, ref)
 	if err != nil {
 		return nil, err
@@ -666,6 +676,11 @@ func RemoveRef(s *image.Store, ref string, force bool) (*Container, error) {
 	}
 	defer lock.Close()
 	s.SweepTemp()
+	if volumes {
+		if err := removeAnonymousVolumes(s, c); err != nil {
+			return c, err
+		}
+	}
 	return c, Remove(s, c)
 }
 

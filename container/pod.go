@@ -145,7 +145,7 @@ func RemovePod(s *image.Store, name string, force bool) ([]*Container, error) {
 	var removed []*Container
 	var errs []error
 	for i := len(all) - 1; i >= 0; i-- {
-		if _, err := RemoveRef(s, all[i].ID, force); err != nil {
+		if _, err := RemoveRef(s, all[i].ID, force, true); err != nil {
 			errs = append(errs, err)
 			continue
 		}

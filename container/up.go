@@ -44,7 +44,7 @@ func Up(s *image.Store, cfg Config, file string, stdio IO) (UpResult, error) {
 		if _, err := Stop(s, old.ID, -1); err != nil {
 			return UpResult{}, err
 		}
-		if _, err := RemoveRef(s, old.ID, false); err != nil {
+		if _, err := RemoveRef(s, old.ID, false, true); err != nil {
 			return UpResult{}, fmt.Errorf("replacing container %s: %w", old.Name, err)
 		}
 	}
@@ -65,7 +65,7 @@ func Down(s *image.Store, name, launchFile, file string, timeout time.Duration) 
 	if _, err := Stop(s, c.ID, timeout); err != nil {
 		return nil, err
 	}
-	if _, err := RemoveRef(s, c.ID, false); err != nil {
+	if _, err := RemoveRef(s, c.ID, false, true); err != nil {
 		return nil, err
 	}
 	return c, nil

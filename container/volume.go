@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -123,6 +124,14 @@ func RemoveVolume(s *image.Store, name string) error {
 		}
 		return fmt.Errorf("%w: volume %s is used by %s: remove them first (sandbox rm)", ErrVolumeInUse, name, strings.Join(names, ", "))
 	}
+	return removeVolumeData(s, name)
+}
+
+// removeVolumeData removes volume name, in use or not.
+func removeVolumeData(s *image.Store, name string) error {
+	if _, err := InspectVolume(s, name); err != nil {
+		return err
+	}
 	// Out of volumes/ in one rename, then removed: files a container
 	// wrote may belong to subordinate ids.
 	trash := filepath.Join(s.Root, "tmp", "vol-"+name+"-"+randomHex(4))
@@ -165,6 +174,7 @@ func attachVolumes(s *image.Store, cfg *Config) error {
 		if err != nil {
 			return err
 		}
+		cfg.Volumes[i].Anonymous = m.Source == ""
 		cfg.Volumes[i].Type, cfg.Volumes[i].Source, cfg.Volumes[i].Volume = "bind", v.Mountpoint, v.Name
 	}
 	return nil
@@ -191,4 +201,38 @@ func VolumeUsage(s *image.Store) (count, active int, size int64, err error) {
 		})
 	}
 	return len(vols), active, size, nil
+}
+
+// imageVolumes adds an anonymous volume for each VOLUME of the image that
+// no mount of cfg covers, as Docker does.
+func imageVolumes(s *image.Store, img *image.Image, cfg *Config) error {
+	var paths []string
+	for p := range img.Config.Config.Volumes {
+		paths = append(paths, filepath.Clean(p))
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		if !filepath.IsAbs(p) || slices.ContainsFunc(cfg.Volumes, func(m runtime.Mount) bool { return filepath.Clean(m.Target) == p }) {
+			continue
+		}
+		v, err := CreateVolume(s, "")
+		if err != nil {
+			return err
+		}
+		cfg.Volumes = append(cfg.Volumes, runtime.Mount{Type: "bind", Source: v.Mountpoint, Target: p, Volume: v.Name, Anonymous: true})
+	}
+	return nil
+}
+
+// removeAnonymousVolumes removes the volumes made for c alone.
+func removeAnonymousVolumes(s *image.Store, c *Container) error {
+	var errs []error
+	for _, m := range c.Config.Volumes {
+		if m.Anonymous && m.Volume != "" {
+			if err := removeVolumeData(s, m.Volume); err != nil && !errors.Is(err, ErrNoVolume) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

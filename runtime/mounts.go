@@ -145,6 +145,11 @@ func prepareRootfs(spec *Spec, rootDir string, vols []detachedVolume) error {
 			}
 			m.mount(target, "tmpfs", "tmpfs", flags, v.Options)
 		default:
+			if v.Volume != "" && m.err == nil {
+				if err := seedVolume(m.root, target, vols[i]); err != nil {
+					m.err = seedError(v, err)
+				}
+			}
 			m.attach(vols[i], target)
 		}
 	}

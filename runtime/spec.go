@@ -91,8 +91,12 @@ type Mount struct {
 	Target   string // absolute path in the container
 	ReadOnly bool
 	Options  string // tmpfs data, e.g. "size=64m"
-	// Volume names the named volume a bind's Source is the data of.
-	Volume string `json:",omitempty"`
+	// Volume names the named volume a bind's Source is the data of; an
+	// empty one is seeded with the image's content there (seed.go).
+	// Anonymous marks a volume made for this container alone (-v /path,
+	// the image's VOLUME): rm -v and --rm remove it with the container.
+	Volume    string `json:",omitempty"`
+	Anonymous bool   `json:",omitempty"`
 	// Dev and Ino are what Source named when the CLI resolved it before
 	// this start: the init binds it only if it still is that file.
 	Dev uint64 `json:",omitempty"`

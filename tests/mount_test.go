@@ -218,3 +218,59 @@ func TestSysctl(t *testing.T) {
 		}
 	})
 }
+
+// TestVolumeSeeding: an empty named volume gets the image's content at its
+// mount point (owner kept), once; the image's VOLUME gets an anonymous
+// volume, which rm keeps and rm -v (or --rm) removes, never a named one.
+func TestVolumeSeeding(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "volseed")
+		owner := "1000:1000"
+		if u.mode == "single" {
+			owner = "0:0" // single-id mode has no other owner
+		}
+		ctx := u.buildContext(t, "volseed", map[string]string{
+			"Containerfile": "FROM bb\nCOPY --chown=" + owner + " seed.txt /srv/data/seed.txt\nVOLUME /srv/data\n",
+			"seed.txt":      "seeded\n",
+		})
+		s.must(t, "build", "-q", "-t", "withvol", ctx)
+		uid, _, _ := strings.Cut(owner, ":")
+
+		// A named volume, new: seeded from the image, owner kept; no
+		// anonymous volume where it is mounted.
+		r := s.must(t, "run", "--rm", "-v", "fresh:/srv/data", "withvol", "sh", "-c", "cat /srv/data/seed.txt; stat -c %u /srv/data/seed.txt; rm /srv/data/seed.txt; echo mine > /srv/data/own")
+		wantStdout(t, r, "seeded\n"+uid+"\n")
+		wantStdout(t, s.must(t, "volume", "ls", "-q"), "fresh\n")
+		// Not empty any more: not seeded again.
+		wantStdout(t, s.must(t, "run", "--rm", "-v", "fresh:/srv/data", "withvol", "ls", "/srv/data"), "own\n")
+
+		// The image's VOLUME: an anonymous volume, seeded.
+		wantStdout(t, s.must(t, "run", "--name", "a", "withvol", "cat", "/srv/data/seed.txt"), "seeded\n")
+		vols := strings.Fields(s.must(t, "volume", "ls", "-q").stdout)
+		var anon []string
+		for _, v := range vols {
+			if v != "fresh" {
+				anon = append(anon, v)
+			}
+		}
+		if len(anon) != 1 || len(anon[0]) != 64 {
+			t.Fatalf("volumes after a run of an image with VOLUME: %q, want fresh and one anonymous", vols)
+		}
+		s.must(t, "rm", "a") // without -v: kept, as Docker keeps it
+		if got := s.must(t, "volume", "ls", "-q").stdout; !strings.Contains(got, anon[0]) {
+			t.Errorf("rm without -v removed the anonymous volume: %q", got)
+		}
+		s.must(t, "volume", "rm", anon[0])
+
+		// rm -v: its anonymous volumes only.
+		s.must(t, "run", "--name", "b", "-v", "fresh:/named", "-v", "/scratch", "withvol", "true")
+		if n := len(strings.Fields(s.must(t, "volume", "ls", "-q").stdout)); n != 3 {
+			t.Errorf("b has %d volumes, want fresh and two anonymous", n)
+		}
+		s.must(t, "rm", "-v", "b")
+		wantStdout(t, s.must(t, "volume", "ls", "-q"), "fresh\n")
+		// --rm: the same.
+		s.must(t, "run", "--rm", "-v", "/scratch", "withvol", "true")
+		wantStdout(t, s.must(t, "volume", "ls", "-q"), "fresh\n")
+	})
+}
