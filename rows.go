@@ -9,6 +9,7 @@ import (
 	"github.com/sandbox-dev/sandbox/container"
 	"github.com/sandbox-dev/sandbox/format"
 	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/runtime"
 )
 
 // What list commands print, one struct per command, with Docker's field
@@ -41,17 +42,25 @@ func psRows(rows []container.Row) []psRow {
 		out = append(out, psRow{
 			ID: r.ID[:12], Image: r.Image, Command: fmt.Sprintf("%q", cmd),
 			CreatedAt: r.Created.Local().Format(timeLayout), RunningFor: format.Ago(r.Created),
-			Status: statusText(r.State), State: string(r.State.Status), Ports: strings.Join(r.Ports, ", "), Names: r.Name, PodName: r.Pod,
+			Status: statusText(r.State, r.Health), State: string(r.State.Status), Ports: strings.Join(r.Ports, ", "), Names: r.Name, PodName: r.Pod,
 		})
 	}
 	return out
 }
 
 // statusText is docker's STATUS column.
-func statusText(st container.State) string {
+func statusText(st container.State, health string) string {
 	switch st.Status {
 	case container.Running:
-		return "Up " + format.Duration(time.Since(st.StartedAt))
+		up := "Up " + format.Duration(time.Since(st.StartedAt))
+		switch health {
+		case "":
+		case runtime.HealthStarting:
+			up += " (health: starting)"
+		default:
+			up += " (" + health + ")"
+		}
+		return up
 	case container.Exited:
 		if st.Restarting {
 			return fmt.Sprintf("Restarting (%d) %s", st.ExitCode, format.Ago(st.FinishedAt))

@@ -93,6 +93,7 @@ var nouns = []struct {
 	{"network", "Networks: containers on one reach each other by name.", [][2]string{
 		{"create", ""}, {"ls", ""}, {"inspect", ""}, {"rm", ""}, {"prune", ""}, {"connect", ""}, {"disconnect", ""},
 	}},
+	{"healthcheck", "Health checks: run a container's now.", [][2]string{{"run", ""}}},
 	{"kube", "Kubernetes YAML from containers and launch files.", [][2]string{
 		{"generate", ""}, {"play", ""}, {"down", ""},
 	}},
@@ -102,7 +103,7 @@ func init() {
 	for _, c := range []*command{containerPruneCommand(), imagePruneCommand(), systemDfCommand(), systemCheckCommand(), systemResetCommand(), kubeGenerateCommand(), kubePlayCommand(), kubeDownCommand(),
 		podCreateCommand(), podPsCommand(), podRmCommand(), podStartCommand(), podStopCommand(), podInspectCommand(),
 		volumeCreateCommand(), volumeLsCommand(), volumeInspectCommand(), volumeRmCommand(), volumePruneCommand(),
-		networkCreateCommand(), networkLsCommand(), networkInspectCommand(), networkRmCommand(), networkPruneCommand(), networkConnectCommand(), networkDisconnectCommand()} {
+		networkCreateCommand(), networkLsCommand(), networkInspectCommand(), networkRmCommand(), networkPruneCommand(), networkConnectCommand(), networkDisconnectCommand(), healthcheckRunCommand()} {
 		nounOnly[c.name] = c
 	}
 	commands = []*command{

@@ -44,6 +44,10 @@ type App struct {
 	CIDFile        string   // where to write the container's ID
 	Init           bool     // --init: accepted, always so
 	Pull           string   // missing, always, never
+	// The health check: HealthCmd (shell form) every HealthInterval.
+	HealthCmd, HealthInterval, HealthTimeout, HealthStartPeriod string
+	HealthRetries                                               int
+	NoHealthcheck                                               bool
 	Privileged     bool     // --privileged
 	Ulimits        []string // NAME=SOFT[:HARD]
 	Sysctls        []string // NAME=VALUE

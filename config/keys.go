@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sandbox-dev/sandbox/capability"
 	"github.com/sandbox-dev/sandbox/network"
@@ -153,6 +154,18 @@ var Keys = []*Key{
 		field: func(a *App) any { return &a.Sysctls }, check: checkSysctl},
 	{Name: "pull", Type: String, Flag: "pull", Doc: "when to pull the image: missing (when it is not here), always, or never", DefaultDoc: "`\"missing\"`",
 		field: func(a *App) any { return &a.Pull }, check: oneOf(PullPolicies)},
+	{Name: "health_cmd", Type: String, Flag: "health-cmd", Doc: "a health check: a shell command run in the container every health_interval, healthy when it exits 0 (`sandbox healthcheck run`)", DefaultDoc: "the image's HEALTHCHECK",
+		field: func(a *App) any { return &a.HealthCmd }},
+	{Name: "health_interval", Type: String, Flag: "health-interval", Doc: "time between health checks, like 30s", DefaultDoc: "`\"30s\"`",
+		field: func(a *App) any { return &a.HealthInterval }, check: checkDuration},
+	{Name: "health_timeout", Type: String, Flag: "health-timeout", Doc: "how long a health check may take before it counts as failed", DefaultDoc: "`\"30s\"`",
+		field: func(a *App) any { return &a.HealthTimeout }, check: checkDuration},
+	{Name: "health_start_period", Type: String, Flag: "health-start-period", Doc: "time after the start when failed checks do not count", DefaultDoc: "`\"0s\"`",
+		field: func(a *App) any { return &a.HealthStartPeriod }, check: checkDuration},
+	{Name: "health_retries", Type: Int, Flag: "health-retries", Doc: "failed checks in a row that make the container unhealthy", DefaultDoc: "`3`",
+		field: func(a *App) any { return &a.HealthRetries }, checkNum: checkPositive},
+	{Name: "no_healthcheck", Type: Bool, Flag: "no-healthcheck", Doc: "no health check, not even the image's", DefaultDoc: "`false`",
+		field: func(a *App) any { return &a.NoHealthcheck }},
 	{Name: "init", Type: Bool, Flag: "init", Doc: "accepted for Docker's sake: sandbox's own init is always the container's PID 1, reaping and forwarding signals", DefaultDoc: "`true` (always)",
 		field: func(a *App) any { return &a.Init }},
 }
@@ -312,6 +325,22 @@ func (k *Key) toml(a *App) string {
 // The value checks. Each message says what is wrong and what is valid,
 // without the key or the value, which the caller adds as its source
 // spells them.
+
+// checkDuration takes a Go duration of zero or more, like 30s or 1m30s.
+func checkDuration(s, _ string) (string, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return s, errors.New("give a duration, like 30s, 500ms or 1m30s")
+	}
+	return s, nil
+}
+
+func checkPositive(f float64) error {
+	if f < 1 || f != math.Trunc(f) {
+		return errors.New("give a whole number of 1 or more")
+	}
+	return nil
+}
 
 // checkNetwork takes a mode, or the names of networks.
 func checkNetwork(s, dir string) (string, error) {

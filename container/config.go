@@ -63,6 +63,11 @@ type Config struct {
 	Ulimits []string `json:"ulimits,omitempty"`
 	// Sysctls are --sysctl's NAME=VALUE, namespaced ones only.
 	Sysctls []string `json:"sysctls,omitempty"`
+	// Health is the health check (--health-*; the image's HEALTHCHECK
+	// fills what the flags leave out, at create); NoHealthcheck turns
+	// the image's off.
+	Health        *runtime.HealthCheck `json:"healthcheck,omitempty"`
+	NoHealthcheck bool                 `json:"no_healthcheck,omitempty"`
 	// CDISpecDirs are config.toml's cdi_spec_dirs, for expandCDI.
 	CDISpecDirs []string `json:"-"`
 	// Entrypoint replaces the image's when EntrypointSet; empty clears it.

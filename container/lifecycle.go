@@ -90,6 +90,7 @@ func createAs(s *image.Store, cfg Config, stdio IO, id string) (*Container, *ima
 			return nil, nil, nil, err
 		}
 	}
+	cfg.Health = healthCheck(cfg, img)
 	SweepRemoved(s)
 	c, lock, err := create(s, img, cfg, id)
 	if err != nil {
@@ -348,6 +349,11 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 			started.Cgroup = cg.Path
 		}
 		writeState(s, c.ID, started)
+		if hc := c.Config.Health; hc != nil && spec.ExecSocket != "" {
+			if err := runtime.StartHealthChecker(s.RunDir, spec.ExecSocket, Dir(s, c.ID), pid, *hc); err != nil && warn != nil {
+				warn(err.Error())
+			}
+		}
 		if r.onStarted != nil {
 			r.onStarted()
 		}

@@ -24,6 +24,9 @@ type Row struct {
 	Ports []string
 	// Pod is the pod the container is in (its infra's included).
 	Pod string
+	// Health is its health while it runs with a check: starting,
+	// healthy or unhealthy.
+	Health string
 }
 
 // PS lists containers: running ones, or all; filters are "status=…",
@@ -63,7 +66,7 @@ func PS(s *image.Store, all bool, filters []string) ([]Row, error) {
 			}) {
 			continue
 		}
-		rows = append(rows, Row{ID: c.ID, Name: c.Name, Image: c.Image, Command: commandOf(s, c), Created: c.Created, State: st, Ports: portStrings(c), Pod: c.Config.Pod})
+		rows = append(rows, Row{ID: c.ID, Name: c.Name, Image: c.Image, Command: commandOf(s, c), Created: c.Created, State: st, Ports: portStrings(c), Pod: c.Config.Pod, Health: healthStatus(s, c, st)})
 	}
 	return rows, nil
 }
@@ -180,6 +183,8 @@ type DetailsState struct {
 	OOMKilled  bool
 	Restarting bool
 	Cgroup     string // while running: its cgroup under /sys/fs/cgroup
+	// Health is the health check's record while it runs with one.
+	Health *runtime.Health `json:",omitempty"`
 	StartedAt  time.Time
 	FinishedAt time.Time
 }
@@ -237,7 +242,8 @@ func Inspect(s *image.Store, ref string) (*Details, error) {
 	d := &Details{
 		Id: c.ID, Name: c.Name, Created: c.Created, Image: c.ImageID, ImageName: c.Image,
 		State: DetailsState{Status: st.Status, Running: st.Status == Running, Pid: st.Pid, ExitCode: st.ExitCode,
-			OOMKilled: st.OOMKilled, Restarting: st.Restarting, Cgroup: st.Cgroup, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt},
+			OOMKilled: st.OOMKilled, Restarting: st.Restarting, Cgroup: st.Cgroup, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt,
+			Health: HealthOf(s, c, st)},
 		RestartCount: st.RestartCount,
 		Config:       c.Config, Mounts: c.Config.Volumes,
 		HostConfig: HostConfig{NetworkMode: netMode(c.Config.Network), ReadonlyRootfs: c.Config.ReadOnly, AutoRemove: c.Config.Rm, StorageDriver: string(c.Config.StorageDriver),
@@ -299,4 +305,11 @@ func portStrings(c *Container) []string {
 		out = append(out, p.String())
 	}
 	return out
+}
+
+func healthStatus(s *image.Store, c *Container, st State) string {
+	if h := HealthOf(s, c, st); h != nil {
+		return h.Status
+	}
+	return ""
 }

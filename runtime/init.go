@@ -53,6 +53,8 @@ func InitMain() {
 		watchMain(args[1:])
 	case "bridge":
 		switchMain(args[1:])
+	case "health":
+		healthMain(args[1:])
 	}
 	fail(125, "unknown sandbox-init stage %q", args[0])
 }

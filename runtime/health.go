@@ -1,0 +1,238 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Health checks (--health-cmd, the image's HEALTHCHECK): a test command run
+// in the container through its exec socket, every interval, by a small
+// process of its own (the init program's "health" stage, sandbox-health in
+// ps) that lives as long as the container's init, or on demand by
+// `sandbox healthcheck run`. Both record the result the same way
+// (RecordHealth) in the container's health.json, which ps and inspect read.
+
+// HealthName is the file the results go to, in the container's directory.
+const HealthName = "health.json"
+
+// Health statuses, in Docker's words.
+const (
+	HealthStarting  = "starting"
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+)
+
+// HealthCheck is how a container's health is tested.
+type HealthCheck struct {
+	// Test is the command, run as exec runs one (a shell form is
+	// ["/bin/sh", "-c", CMD]).
+	Test        []string      `json:"test"`
+	Interval    time.Duration `json:"interval"`
+	Timeout     time.Duration `json:"timeout"`
+	StartPeriod time.Duration `json:"start_period,omitempty"`
+	Retries     int           `json:"retries"`
+}
+
+// Health is health.json: the status, the failures in a row, the last
+// results.
+type Health struct {
+	Status        string      `json:"Status"`
+	FailingStreak int         `json:"FailingStreak"`
+	Log           []HealthLog `json:"Log"`
+}
+
+// HealthLog is one test's result.
+type HealthLog struct {
+	Start    time.Time `json:"Start"`
+	End      time.Time `json:"End"`
+	ExitCode int       `json:"ExitCode"`
+	Output   string    `json:"Output"`
+}
+
+// ReadHealth reads dir's health.json; nil if none.
+func ReadHealth(dir string) *Health {
+	b, err := os.ReadFile(filepath.Join(dir, HealthName))
+	if err != nil {
+		return nil
+	}
+	var h Health
+	if json.Unmarshal(b, &h) != nil {
+		return nil
+	}
+	return &h
+}
+
+// RunHealthCheck runs hc's test once through the exec socket and records
+// the result in dir; inStart says the container is still in its start
+// period, when failures do not count. It returns the result.
+func RunHealthCheck(socket, dir string, hc HealthCheck, inStart bool) HealthLog {
+	res := HealthLog{Start: time.Now().UTC(), ExitCode: -1}
+	out, err := runCapturing(socket, hc)
+	res.End = time.Now().UTC()
+	switch {
+	case err == errHealthTimeout:
+		res.Output = fmt.Sprintf("timed out after %s", hc.Timeout)
+	case err != nil:
+		res.Output = err.Error()
+	default:
+		res.ExitCode, res.Output = out.code, out.output
+	}
+	recordHealth(dir, res, hc.Retries, inStart)
+	return res
+}
+
+var errHealthTimeout = fmt.Errorf("health check timed out")
+
+type capture struct {
+	code   int
+	output string
+}
+
+func runCapturing(socket string, hc HealthCheck) (capture, error) {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return capture{}, err
+	}
+	defer null.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return capture{}, err
+	}
+	got := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(r, 4096))
+		io.Copy(io.Discard, r)
+		r.Close()
+		got <- string(b)
+	}()
+	done := make(chan capture, 1)
+	errc := make(chan error, 1)
+	go func() {
+		code, err := Exec(socket, ExecRequest{Args: hc.Test}, null, w, w)
+		w.Close()
+		if err != nil {
+			errc <- err
+			return
+		}
+		done <- capture{code: code, output: <-got}
+	}()
+	timeout := hc.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	select {
+	case c := <-done:
+		return c, nil
+	case err := <-errc:
+		return capture{}, err
+	case <-time.After(timeout):
+		return capture{}, errHealthTimeout
+	}
+}
+
+// recordHealth adds res to dir's health.json: healthy on a success,
+// unhealthy after retries failures in a row (none counted in the start
+// period), starting before either. The last five results are kept.
+func recordHealth(dir string, res HealthLog, retries int, inStart bool) {
+	h := ReadHealth(dir)
+	if h == nil {
+		h = &Health{Status: HealthStarting}
+	}
+	if res.ExitCode == 0 {
+		h.Status, h.FailingStreak = HealthHealthy, 0
+	} else if !inStart {
+		h.FailingStreak++
+		if retries <= 0 {
+			retries = 3
+		}
+		if h.FailingStreak >= retries {
+			h.Status = HealthUnhealthy
+		}
+	}
+	h.Log = append(h.Log, res)
+	if len(h.Log) > 5 {
+		h.Log = h.Log[len(h.Log)-5:]
+	}
+	b, _ := json.Marshal(h)
+	tmp := filepath.Join(dir, HealthName+".tmp"+strconv.Itoa(os.Getpid()))
+	if os.WriteFile(tmp, b, 0o600) == nil {
+		os.Rename(tmp, filepath.Join(dir, HealthName))
+	}
+}
+
+// healthName is how the checker shows in ps.
+const healthName = "sandbox-health"
+
+// StartHealthChecker starts the checker of a container whose init is
+// initPid: detached, in its own session, ending with the init.
+func StartHealthChecker(runDir, socket, dir string, initPid int, hc HealthCheck) error {
+	exe := openInit(runDir)
+	if exe == nil {
+		self, err := os.Open("/proc/self/exe")
+		if err != nil {
+			return err
+		}
+		exe = self
+	}
+	defer exe.Close()
+	spec, _ := json.Marshal(hc)
+	os.WriteFile(filepath.Join(dir, HealthName), []byte(`{"Status":"starting","FailingStreak":0,"Log":[]}`), 0o600)
+	cmd := &exec.Cmd{
+		Path:        fmt.Sprintf("/proc/self/fd/%d", exe.Fd()),
+		Args:        []string{healthName, "health", socket, dir, strconv.Itoa(initPid), string(spec)},
+		Env:         append([]string{initEnv + "=1"}, initRuntimeEnv...),
+		Dir:         "/",
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the health checker: %w", err)
+	}
+	go cmd.Wait()
+	return nil
+}
+
+// healthMain is the "health" stage: SOCKET DIR INITPID CHECK-JSON. It
+// tests every interval until the init exits. It never returns.
+func healthMain(args []string) {
+	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(healthName + "\x00")[0])), 0, 0, 0)
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	var hc HealthCheck
+	if len(args) != 4 {
+		args = []string{"", "", "", ""}
+	}
+	pid, err := strconv.Atoi(args[2])
+	if err != nil || json.Unmarshal([]byte(args[3]), &hc) != nil {
+		fmt.Fprintln(os.Stderr, "sandbox-health: bad arguments")
+		os.Exit(125)
+	}
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		os.Exit(0) // the container has ended already
+	}
+	interval := hc.Interval
+	if interval <= 0 {
+		interval = 30 * time.Second
+	}
+	started := time.Now()
+	for {
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, int(interval/time.Millisecond))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n > 0 {
+			os.Exit(0) // the init exited: so does its checker
+		}
+		RunHealthCheck(args[0], args[1], hc, time.Since(started) < hc.StartPeriod)
+	}
+}
