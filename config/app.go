@@ -48,9 +48,9 @@ type App struct {
 	HealthCmd, HealthInterval, HealthTimeout, HealthStartPeriod string
 	HealthRetries                                               int
 	NoHealthcheck                                               bool
-	Privileged     bool     // --privileged
-	Ulimits        []string // NAME=SOFT[:HARD]
-	Sysctls        []string // NAME=VALUE
+	Privileged                                                  bool     // --privileged
+	Ulimits                                                     []string // NAME=SOFT[:HARD]
+	Sysctls                                                     []string // NAME=VALUE
 
 	EntrypointSet bool
 	Sources       map[string]string

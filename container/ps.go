@@ -184,7 +184,7 @@ type DetailsState struct {
 	Restarting bool
 	Cgroup     string // while running: its cgroup under /sys/fs/cgroup
 	// Health is the health check's record while it runs with one.
-	Health *runtime.Health `json:",omitempty"`
+	Health     *runtime.Health `json:",omitempty"`
 	StartedAt  time.Time
 	FinishedAt time.Time
 }
