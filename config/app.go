@@ -28,6 +28,7 @@ type App struct {
 	ReadOnly       bool
 	Network        string
 	NetworkAliases []string
+	GroupAdd       []string
 	Ports          []string
 	DNS            []string // nameservers for /etc/resolv.conf
 	AddHosts       []string // extra /etc/hosts entries, "NAME:IP"

@@ -91,6 +91,8 @@ var Keys = []*Key{
 		field: func(a *App) any { return &a.Workdir }, check: checkAbsInContainer},
 	{Name: "user", Type: String, Flag: "user", Short: "u", User: true, Doc: "user to run as: name, uid, uid:gid or name:group", DefaultDoc: "the image's",
 		field: func(a *App) any { return &a.User }},
+	{Name: "group_add", Type: Strings, Flag: "group-add", Doc: "more supplementary groups for the container's processes: group ids, or names in the image's /etc/group", DefaultDoc: "none",
+		field: func(a *App) any { return &a.GroupAdd }, check: checkGroup},
 	{Name: "hostname", Type: String, Flag: "hostname", Doc: "the container's hostname", DefaultDoc: "the container's short ID",
 		field: func(a *App) any { return &a.Hostname }, check: checkHostname},
 	{Name: "pod", Type: String, Flag: "pod", Doc: "run in this pod (`sandbox pod create`): its network, ports and hostname are the pod's", DefaultDoc: "none",
@@ -325,6 +327,17 @@ func (k *Key) toml(a *App) string {
 // The value checks. Each message says what is wrong and what is valid,
 // without the key or the value, which the caller adds as its source
 // spells them.
+
+// checkGroup takes a group id or a group name.
+func checkGroup(s, _ string) (string, error) {
+	if s == "" || strings.ContainsAny(s, ":, \t\n") {
+		return s, errors.New("give a group id or a group name")
+	}
+	if s == "keep-groups" {
+		return s, errors.New("keep-groups (the user's own groups) is not supported: give the group ids the container needs")
+	}
+	return s, nil
+}
 
 // checkDuration takes a Go duration of zero or more, like 30s or 1m30s.
 func checkDuration(s, _ string) (string, error) {

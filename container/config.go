@@ -66,8 +66,10 @@ type Config struct {
 	// Health is the health check (--health-*; the image's HEALTHCHECK
 	// fills what the flags leave out, at create); NoHealthcheck turns
 	// the image's off.
-	Health        *runtime.HealthCheck `json:"healthcheck,omitempty"`
-	NoHealthcheck bool                 `json:"no_healthcheck,omitempty"`
+	Health *runtime.HealthCheck `json:"healthcheck,omitempty"`
+	// GroupAdd are --group-add's groups.
+	GroupAdd      []string `json:"group_add,omitempty"`
+	NoHealthcheck bool     `json:"no_healthcheck,omitempty"`
 	// CDISpecDirs are config.toml's cdi_spec_dirs, for expandCDI.
 	CDISpecDirs []string `json:"-"`
 	// Entrypoint replaces the image's when EntrypointSet; empty clears it.

@@ -90,7 +90,7 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 	if spec.Process.Cwd == "" {
 		spec.Process.Cwd = ic.WorkingDir
 	}
-	spec.Process.User = cfg.User
+	spec.Process.User, spec.Process.GroupAdd = cfg.User, cfg.GroupAdd
 	if spec.Process.User == "" {
 		spec.Process.User = ic.User
 	}

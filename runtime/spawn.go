@@ -111,7 +111,7 @@ func (s *spawner) prepare(req procRequest) (prepared, error) {
 	if len(req.Args) == 0 {
 		return prepared{}, &Error{Code: 125, Msg: "no command given and the image has neither Entrypoint nor Cmd"}
 	}
-	u, err := resolveUser(req.User, s.spec.UIDs, s.spec.GIDs)
+	u, err := resolveUser(req.User, s.spec.Process.GroupAdd, s.spec.UIDs, s.spec.GIDs)
 	if err != nil {
 		return prepared{}, &Error{Code: 125, Msg: err.Error(), Err: err}
 	}

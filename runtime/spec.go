@@ -111,7 +111,10 @@ type Process struct {
 	// User is what -u/--user said ("", "name", "uid", "uid:gid",
 	// "name:group"); the init resolves it against the container's
 	// /etc/passwd and /etc/group.
-	User       string
+	User string
+	// GroupAdd are more supplementary groups (--group-add): ids or names
+	// in the container's /etc/group, for every process of the container.
+	GroupAdd   []string `json:",omitempty"`
 	Terminal   bool
 	Rows, Cols uint16
 }

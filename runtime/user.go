@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -20,7 +21,7 @@ type execUser struct {
 // into ids, using the container's /etc/passwd and /etc/group as docker
 // does. Ids the user namespace does not map are refused here, with the
 // reason, rather than failing obscurely in setuid.
-func resolveUser(spec string, uids, gids uint32) (execUser, error) {
+func resolveUser(spec string, groupAdd []string, uids, gids uint32) (execUser, error) {
 	passwd, _ := os.Open("/etc/passwd")
 	group, _ := os.Open("/etc/group")
 	defer closeIf(passwd)
@@ -28,6 +29,23 @@ func resolveUser(spec string, uids, gids uint32) (execUser, error) {
 	u, err := resolveUserFrom(spec, passwd, group)
 	if err != nil {
 		return u, err
+	}
+	if len(groupAdd) > 0 {
+		if group != nil {
+			group.Seek(0, io.SeekStart)
+		}
+		extra, err := resolveGroups(groupAdd, group)
+		if err != nil {
+			return u, err
+		}
+		for _, g := range extra {
+			if g >= gids {
+				return u, fmt.Errorf("--group-add: group %d is outside the user namespace, which maps group ids 0 to %d", g, gids-1)
+			}
+			if !slices.Contains(u.Groups, g) && g != u.GID {
+				u.Groups = append(u.Groups, g)
+			}
+		}
 	}
 	if u.UID >= uids || u.GID >= gids {
 		why := ""
@@ -114,6 +132,35 @@ func resolveUserFrom(spec string, passwd, group io.Reader) (execUser, error) {
 		}
 	}
 	return u, nil
+}
+
+// resolveGroups turns --group-add values (group ids or names in the
+// container's /etc/group) into ids.
+func resolveGroups(names []string, group io.Reader) ([]uint32, error) {
+	var groups [][]string
+	if group != nil {
+		groups = readColonFile(group, 4)
+	}
+	var out []uint32
+	for _, n := range names {
+		if g, err := strconv.ParseUint(n, 10, 32); err == nil {
+			out = append(out, uint32(g))
+			continue
+		}
+		found := false
+		for _, f := range groups {
+			if f[0] == n {
+				if g, err := strconv.ParseUint(f[2], 10, 32); err == nil {
+					out, found = append(out, uint32(g)), true
+					break
+				}
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("--group-add %s: no such group in the container's /etc/group (give a group id instead)", n)
+		}
+	}
+	return out, nil
 }
 
 // readColonFile parses /etc/passwd-style lines with at least n fields.

@@ -131,3 +131,16 @@ func TestResolveUserFromMissingFiles(t *testing.T) {
 		})
 	}
 }
+
+func TestResolveGroups(t *testing.T) {
+	got, err := resolveGroups([]string{"wheel", "42", "docker"}, strings.NewReader(testGroup))
+	if err != nil || !slices.Equal(got, []uint32{10, 42, 999}) {
+		t.Errorf("resolveGroups(wheel, 42, docker) = %v, %v; want [10 42 999]", got, err)
+	}
+	if _, err := resolveGroups([]string{"nosuch"}, strings.NewReader(testGroup)); err == nil || !strings.Contains(err.Error(), "--group-add nosuch") {
+		t.Errorf("an unknown group name: %v", err)
+	}
+	if _, err := resolveGroups([]string{"bad"}, strings.NewReader(testGroup)); err == nil {
+		t.Error("a group whose id is not a number was taken")
+	}
+}

@@ -274,3 +274,28 @@ func TestVolumeSeeding(t *testing.T) {
 		wantStdout(t, s.must(t, "volume", "ls", "-q"), "fresh\n")
 	})
 }
+
+// TestGroupAdd: --group-add gives the payload (and exec) more groups, by
+// id; in single-id mode an id outside the map is refused with the reason.
+func TestGroupAdd(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "groupadd")
+		if u.mode == "single" {
+			r := s.do(t, "run", "--rm", "--group-add", "5", "bb", "id", "-G")
+			wantCode(t, r, 125)
+			if !strings.Contains(r.stderr, "group 5 is outside the user namespace") {
+				t.Errorf("--group-add 5 in single-id mode:\n%s", r)
+			}
+			return
+		}
+		wantStdout(t, s.must(t, "run", "--rm", "--group-add", "5", "--group-add", "70", "bb", "id", "-G"), "0 5 70\n")
+		s.mustID(t, "run", "-d", "--name", "g", "--group-add", "70", "bb", "sleep", "100")
+		wantStdout(t, s.must(t, "exec", "g", "id", "-G"), "0 70\n")
+		s.must(t, "rm", "-f", "g")
+		r := s.do(t, "run", "--rm", "--group-add", "nosuch", "bb", "true")
+		wantCode(t, r, 125)
+		if !strings.Contains(r.stderr, "--group-add nosuch: no such group") {
+			t.Errorf("an unknown group name:\n%s", r)
+		}
+	})
+}
