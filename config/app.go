@@ -29,6 +29,7 @@ type App struct {
 	Network        string
 	NetworkAliases []string
 	GroupAdd       []string
+	UserNS         string
 	Ports          []string
 	DNS            []string // nameservers for /etc/resolv.conf
 	AddHosts       []string // extra /etc/hosts entries, "NAME:IP"

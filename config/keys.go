@@ -91,6 +91,8 @@ var Keys = []*Key{
 		field: func(a *App) any { return &a.Workdir }, check: checkAbsInContainer},
 	{Name: "user", Type: String, Flag: "user", Short: "u", User: true, Doc: "user to run as: name, uid, uid:gid or name:group", DefaultDoc: "the image's",
 		field: func(a *App) any { return &a.User }},
+	{Name: "userns", Type: String, Flag: "userns", Doc: "keep-id: your own uid and gid inside (not root), so that files you write to a bind mount are yours; needs subordinate ids, and copies the image's files once per container", DefaultDoc: "your uid is the container's root",
+		field: func(a *App) any { return &a.UserNS }, check: checkUserNS},
 	{Name: "group_add", Type: Strings, Flag: "group-add", Doc: "more supplementary groups for the container's processes: group ids, or names in the image's /etc/group", DefaultDoc: "none",
 		field: func(a *App) any { return &a.GroupAdd }, check: checkGroup},
 	{Name: "hostname", Type: String, Flag: "hostname", Doc: "the container's hostname", DefaultDoc: "the container's short ID",
@@ -327,6 +329,14 @@ func (k *Key) toml(a *App) string {
 // The value checks. Each message says what is wrong and what is valid,
 // without the key or the value, which the caller adds as its source
 // spells them.
+
+// checkUserNS takes keep-id, the one mode besides the default.
+func checkUserNS(s, _ string) (string, error) {
+	if s == "" || s == "keep-id" {
+		return s, nil
+	}
+	return s, errors.New(`valid values are "keep-id" (Podman's other modes, host, auto and nomap, have no rootless meaning here: a sandbox always has a user namespace of its own)`)
+}
 
 // checkGroup takes a group id or a group name.
 func checkGroup(s, _ string) (string, error) {

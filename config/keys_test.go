@@ -53,7 +53,7 @@ func TestKeysDecodeEveryKey(t *testing.T) {
 		"dns": `["1.1.1.1"]`, "add_hosts": `["db:10.0.0.2"]`, "security.cap_add": `["NET_ADMIN"]`,
 		"security.cap_drop": `["ALL"]`, "security.seccomp": `"unconfined"`, "restart": `"always"`,
 		"env_file": `"env"`, "devices": `["/dev/zero:/dev/z:rw"]`, "pull": `"never"`, "ulimits": `["nofile=100:200"]`, "sysctls": `["net.ipv4.ip_forward=1"]`,
-		"health_interval": `"2s"`, "health_timeout": `"1s"`, "health_start_period": `"0s"`,
+		"health_interval": `"2s"`, "health_timeout": `"1s"`, "health_start_period": `"0s"`, "userns": `"keep-id"`,
 	}
 	writeFile(t, dir, "env", "A=1\n")
 	for _, k := range Keys {

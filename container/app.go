@@ -25,7 +25,7 @@ func FromApp(a *config.App) Config {
 		Resources: a.Resources, Security: a.Security, Restart: a.Restart, StopTimeout: &a.StopTimeout,
 	}
 	c.Entrypoint, c.EntrypointSet = a.Entrypoint, a.EntrypointSet
-	c.Health, c.NoHealthcheck, c.GroupAdd = healthFromApp(a), a.NoHealthcheck, a.GroupAdd
+	c.Health, c.NoHealthcheck, c.GroupAdd, c.UserNS = healthFromApp(a), a.NoHealthcheck, a.GroupAdd, a.UserNS
 	if a.Privileged {
 		// As Docker's --privileged, within what a user namespace gives.
 		c.Privileged = true

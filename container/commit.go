@@ -32,6 +32,9 @@ func Commit(s *image.Store, ref string, o image.CommitOptions) (*image.Image, er
 	if err != nil {
 		return nil, fmt.Errorf("the image of container %s: %w", c.Name, err)
 	}
+	if c.Config.UserNS == KeepID {
+		return nil, fmt.Errorf("container %s runs with --userns=keep-id, whose files are a copy with shifted owners: it cannot be committed (commit a container without keep-id)", c.Name)
+	}
 	if base.Host {
 		return nil, fmt.Errorf("container %s runs the host image, whose files are this machine's own: it cannot be committed", c.Name)
 	}

@@ -67,6 +67,8 @@ type Config struct {
 	// fills what the flags leave out, at create); NoHealthcheck turns
 	// the image's off.
 	Health *runtime.HealthCheck `json:"healthcheck,omitempty"`
+	// UserNS is "" or KeepID (--userns).
+	UserNS string `json:"userns,omitempty"`
 	// GroupAdd are --group-add's groups.
 	GroupAdd      []string `json:"group_add,omitempty"`
 	NoHealthcheck bool     `json:"no_healthcheck,omitempty"`

@@ -58,6 +58,9 @@ func createAs(s *image.Store, cfg Config, stdio IO, id string) (*Container, *ima
 	if err := checkNetworks(s, cfg); err != nil {
 		return nil, nil, nil, err
 	}
+	if _, err := mappingFor(s, cfg); err != nil {
+		return nil, nil, nil, err
+	}
 	if cfg.Privileged && stdio.Warn != nil {
 		stdio.Warn("--privileged: every capability, no seccomp filter, /proc and /sys unmasked, all inside the user namespace: the host's root stays out of reach")
 	}
@@ -204,7 +207,11 @@ type prepared struct {
 
 // foregroundOptions are the runtime options of a foreground run.
 func foregroundOptions(s *image.Store, cfg Config, stdio IO) runtime.Options {
-	opts := runtime.Options{Mapping: s.Mapping, Stdout: stdio.Stdout, Stderr: stdio.Stderr, InitDir: s.RunDir}
+	m, err := mappingFor(s, cfg)
+	if err != nil {
+		m = s.Mapping // createAs refuses the container, saying why
+	}
+	opts := runtime.Options{Mapping: m, Stdout: stdio.Stdout, Stderr: stdio.Stderr, InitDir: s.RunDir}
 	if cfg.Interactive {
 		opts.Stdin = stdio.Stdin
 	}

@@ -245,7 +245,8 @@ func (m *monitor) run(restarts int, onStarted func()) (int, error) {
 			}()
 		}
 	}
-	opts := runtime.Options{Mapping: s.Mapping, Stdout: outW, Stderr: errW, PayloadPipes: true}
+	mapping, _ := mappingFor(s, m.c.Config) // checked when it was made
+	opts := runtime.Options{Mapping: mapping, Stdout: outW, Stderr: errW, PayloadPipes: true}
 	var record *os.File
 	if residentEligible(c, spec) {
 		// Empty until the init writes how the run ended.

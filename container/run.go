@@ -13,6 +13,7 @@ import (
 	"github.com/sandbox-dev/sandbox/network"
 	"github.com/sandbox-dev/sandbox/network/bridge"
 	"github.com/sandbox-dev/sandbox/runtime"
+	"github.com/sandbox-dev/sandbox/userns"
 )
 
 // defaultPath is the PATH a container gets when its image sets none.
@@ -91,6 +92,9 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 		spec.Process.Cwd = ic.WorkingDir
 	}
 	spec.Process.User, spec.Process.GroupAdd = cfg.User, cfg.GroupAdd
+	if spec.Process.User == "" && cfg.UserNS == KeepID {
+		spec.Process.User = fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()) // as Podman's keep-id
+	}
 	if spec.Process.User == "" {
 		spec.Process.User = ic.User
 	}
@@ -107,6 +111,12 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 		Target: filepath.Join(dir, "merged"),
 		// Only a throwaway layer: one kept for restarts must survive a crash.
 		Volatile: cfg.Rm,
+	}
+	if cfg.UserNS == KeepID && !img.Host {
+		// The layers' owners are laid out for the store's map: the root
+		// is a copy with them shifted (keepid.go).
+		spec.Rootfs.Shift = &userns.Shift{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
+		spec.Rootfs.Volatile = false
 	}
 	if img.Host {
 		if err := hostLayout(spec, dir, stdio); err != nil {

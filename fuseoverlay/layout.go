@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/userns"
 )
 
 // Driver names a way to assemble the root filesystem.
@@ -55,6 +57,10 @@ type Layout struct {
 	// which, at unmount, would hold up the container's end. After a crash
 	// such a layer cannot be mounted again, which nobody asks of it.
 	Volatile bool
+	// Shift, for a --userns=keep-id container, makes the root a copy of
+	// the layers (the vfs driver, whatever Driver says) whose owners are
+	// shifted to look as the image gave them under its map.
+	Shift *userns.Shift `json:",omitempty"`
 }
 
 // Result says what Mount did.
@@ -75,6 +81,9 @@ var ErrNoDriver = errors.New("no storage driver could assemble the root filesyst
 func Mount(l Layout) (Result, error) {
 	if len(l.Layers) == 0 {
 		return mountHost(l)
+	}
+	if l.Shift != nil {
+		return Result{Driver: VFS}, copyShifted(l.Layers, l.Upper, l.Work, l.Target, l.Shift)
 	}
 	return mountWith(l.Driver, l.Layers, l.Upper, l.Work, l.Target, l.Volatile, mountCopy)
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/userns"
 )
 
 // vfsMarker, in the work directory, says the copy in the upper directory is
@@ -18,6 +20,11 @@ const vfsMarker = "vfs-complete"
 // whiteouts applied, into upper, which then becomes the root. The copy is
 // made once per container; a restarted container finds it complete.
 func mountCopy(layers []string, upper, work, target string) error {
+	return copyShifted(layers, upper, work, target, nil)
+}
+
+// copyShifted is mountCopy with each copy's owner shifted (nil: kept).
+func copyShifted(layers []string, upper, work, target string, shift *userns.Shift) error {
 	marker := filepath.Join(work, vfsMarker)
 	if _, err := os.Lstat(marker); err != nil {
 		if err := os.RemoveAll(upper); err != nil {
@@ -27,8 +34,16 @@ func mountCopy(layers []string, upper, work, target string) error {
 			return err
 		}
 		for _, l := range layers {
-			if err := CopyLayer(l, upper); err != nil {
+			if err := copyLayer(l, upper, shift); err != nil {
 				return err
+			}
+		}
+		if shift != nil && len(layers) > 0 {
+			// The root's own owner, as the first layer has it.
+			var st unix.Stat_t
+			if err := unix.Lstat(layers[0], &st); err == nil {
+				uid, gid := shift.Owner(st.Uid, st.Gid)
+				os.Lchown(upper, int(uid), int(gid))
 			}
 		}
 		if err := os.WriteFile(marker, nil, 0o644); err != nil {
@@ -42,7 +57,9 @@ func mountCopy(layers []string, upper, work, target string) error {
 // dst: whiteouts delete, opaque directories hide what lower layers put there,
 // everything else is copied with its mode and owner. All writes go through
 // an os.Root, so a symlink in dst can never redirect them outside it.
-func CopyLayer(layer, dst string) error {
+func CopyLayer(layer, dst string) error { return copyLayer(layer, dst, nil) }
+
+func copyLayer(layer, dst string, shift *userns.Shift) error {
 	root, err := os.OpenRoot(dst)
 	if err != nil {
 		return fmt.Errorf("opening %q: %w", dst, err)
@@ -60,6 +77,9 @@ func CopyLayer(layer, dst string) error {
 		var st unix.Stat_t
 		if err := unix.Lstat(path, &st); err != nil {
 			return fmt.Errorf("reading %q: %w", path, err)
+		}
+		if shift != nil {
+			st.Uid, st.Gid = shift.Owner(st.Uid, st.Gid)
 		}
 		if err := copyEntry(root, path, rel, &st, links); err != nil {
 			return fmt.Errorf("copying %q from layer %q: %w", rel, layer, err)

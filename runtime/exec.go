@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -55,8 +56,25 @@ func listenExec(path string) (*net.UnixListener, error) {
 		return nil, fmt.Errorf("listening for exec on %q: %w", path, err)
 	}
 	l.SetUnlinkOnClose(false)
+	// The user who owns the container made the socket's directory: the
+	// ids it has here are theirs (0, or their own under keep-id). The
+	// socket is theirs too, and only they may use it (readRequest).
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Dir(path), &st); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("listening for exec on %q: %w", path, err)
+	}
+	execOwner = st.Uid
+	if err := os.Lchown(path, int(st.Uid), int(st.Gid)); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("giving the exec socket %q to its user: %w", path, err)
+	}
 	return l, nil
 }
+
+// execOwner is the uid, as the container's user namespace sees it, of the
+// user who owns the container: the only peer readRequest answers.
+var execOwner uint32
 
 // serveExec answers exec requests for as long as the init lives.
 func serveExec(l *net.UnixListener, spec *Spec, sp *spawner) {
@@ -71,8 +89,8 @@ func serveExec(l *net.UnixListener, spec *Spec, sp *spawner) {
 
 // readRequest reads one request from conn: its JSON and the descriptors
 // that came with it (close-on-exec, for the caller to close). ok is false
-// when the peer is not the user who owns the container (uid 0 as its user
-// namespace sees it) or nothing could be read.
+// when the peer is not the user who owns the container (execOwner) or
+// nothing could be read.
 func readRequest(conn *net.UnixConn, maxFDs int) (payload []byte, files []*os.File, ok bool) {
 	raw, err := conn.SyscallConn()
 	if err != nil {
@@ -80,7 +98,7 @@ func readRequest(conn *net.UnixConn, maxFDs int) (payload []byte, files []*os.Fi
 	}
 	var cred *unix.Ucred
 	raw.Control(func(fd uintptr) { cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
-	if err != nil || cred.Uid != 0 {
+	if err != nil || cred.Uid != execOwner {
 		return nil, nil, false
 	}
 	buf := make([]byte, 64<<10)

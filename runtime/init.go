@@ -70,6 +70,26 @@ func waitForMaps(next []string) {
 		// The parent failed to write the maps and said why; nothing to add.
 		os.Exit(125)
 	}
+	// Under a map that makes our ids not the container's root (keep-id),
+	// become root first: our capabilities in the new namespace last until
+	// the exec, and only root keeps them through it.
+	if os.Getuid() != 0 || os.Getgid() != 0 {
+		if err := unix.Setresgid(0, 0, 0); err != nil {
+			fail(125, "becoming the container's root (gid 0): %v", err)
+		}
+		if err := unix.Setresuid(0, 0, 0); err != nil {
+			fail(125, "becoming the container's root (uid 0): %v", err)
+		}
+		// The two capabilities were raised as ambient, which made them
+		// inheritable too: nothing of that may reach the payload.
+		unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var data [2]unix.CapUserData
+		if err := unix.Capget(&hdr, &data[0]); err == nil {
+			data[0].Inheritable, data[1].Inheritable = 0, 0
+			unix.Capset(&hdr, &data[0])
+		}
+	}
 	// fd 4 stays open across the exec: the next stage watches it to learn
 	// whether the parent still lives (see watchParent).
 	err := syscall.Exec("/proc/self/exe", append([]string{initName}, next...), os.Environ())

@@ -88,7 +88,11 @@ func InstalledProgram(dir, name, digest string, size int64, content func() ([]by
 	defer os.Remove(tmp.Name())
 	_, err = tmp.Write(b)
 	if err == nil {
-		err = tmp.Chmod(0o500)
+		// Executable by anyone who holds it, read-only: the directory
+		// (0700, the user's) keeps everyone else from its path, and a
+		// keep-id container's root, a subordinate id, must execute the
+		// init through its descriptor.
+		err = tmp.Chmod(0o555)
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
@@ -136,6 +140,10 @@ func checkInstalled(f *os.File, size int64) error {
 		return fmt.Errorf("writable (mode %o)", st.Mode&0o777)
 	case size >= 0 && st.Size != size:
 		return fmt.Errorf("%d bytes, not %d", st.Size, size)
+	}
+	if st.Mode&0o555 != 0o555 {
+		// Installed by a version that made it 0500 (install's comment).
+		return unix.Fchmod(int(f.Fd()), 0o555)
 	}
 	return nil
 }

@@ -93,7 +93,7 @@ func TestInstalledInit(t *testing.T) {
 		t.Errorf("installing the init removed another file: %v", err)
 	}
 	st, err := os.Stat(name)
-	if err != nil || st.Mode().Perm() != 0o500 || st.Size() != int64(len(initbin.Binary)) {
+	if err != nil || st.Mode().Perm() != 0o555 || st.Size() != int64(len(initbin.Binary)) {
 		t.Fatalf("installed %q: %v, %v", name, st.Mode(), err)
 	}
 	if err := os.Chmod(name, 0o700); err != nil {

@@ -602,7 +602,10 @@ func startChild(cfg childConfig) (*child, error) {
 		// Without caps until the maps exist: the child waits, then executes
 		// the init again to gain them (see docs/handshake.md). /bin/sh does
 		// the waiting: it starts in a fraction of this binary's time.
-		if unix.Access("/bin/sh", unix.X_OK) == nil {
+		// A map under which we are not the container's root (keep-id)
+		// needs the init's own wait stage: it becomes root before it
+		// executes again, which a shell cannot.
+		if unix.Access("/bin/sh", unix.X_OK) == nil && callerIsRoot(m) {
 			path = "/bin/sh"
 			// argv[0] stays "sh": a busybox /bin/sh picks its applet by it.
 			args = []string{"sh", "-c", fmt.Sprintf(`read -r _ <&%d && exec /proc/self/fd/%d "$@"`, fdSync, selfFd), initName, cfg.stage}
@@ -635,6 +638,13 @@ func startChild(cfg childConfig) (*child, error) {
 	}
 	if m.Mode != userns.ModeSubID {
 		c.cmd.SysProcAttr.UidMappings, c.cmd.SysProcAttr.GidMappings = m.SysProcIDMaps()
+	} else if !callerIsRoot(m) {
+		// Under keep-id's map our ids are not the container's root, so
+		// executing again would not give the init its capabilities. The
+		// two it needs to become root first survive the wait stage's
+		// exec as ambient capabilities (of the new namespace only), and
+		// that stage drops them as it becomes root (waitForMaps).
+		c.cmd.SysProcAttr.AmbientCaps = []uintptr{unix.CAP_SETUID, unix.CAP_SETGID}
 	}
 	if cfg.cgroupFD >= 0 {
 		c.cmd.SysProcAttr.UseCgroupFD, c.cmd.SysProcAttr.CgroupFD = true, cfg.cgroupFD
@@ -918,4 +928,18 @@ func RunTaskIO(m userns.Mapping, name string, args []string, stdin io.Reader, st
 type taskArgs struct {
 	Name string
 	Args []string
+}
+
+// callerIsRoot reports whether m maps this process's uid and gid to the
+// container's 0.
+func callerIsRoot(m userns.Mapping) bool {
+	is := func(maps []userns.IDMap, id int) bool {
+		for _, e := range maps {
+			if e.ContainerID == 0 && e.Size > 0 {
+				return int(e.HostID) == id
+			}
+		}
+		return false
+	}
+	return is(m.UIDs, os.Getuid()) && is(m.GIDs, os.Getgid())
 }

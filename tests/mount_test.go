@@ -4,10 +4,12 @@ package tests
 // the asked size and mode, every mistake naming its key.
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -296,6 +298,53 @@ func TestGroupAdd(t *testing.T) {
 		wantCode(t, r, 125)
 		if !strings.Contains(r.stderr, "--group-add nosuch: no such group") {
 			t.Errorf("an unknown group name:\n%s", r)
+		}
+	})
+}
+
+// TestUserNSKeepID: --userns=keep-id runs as the user's own uid and gid,
+// a file it writes to a bind mount is the user's on the host, the image's
+// files still belong to root inside, and -u 0 is root with capabilities.
+// Without subordinate ids it is refused with the reason.
+func TestUserNSKeepID(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "keepid")
+		if u.mode == "single" {
+			r := s.do(t, "run", "--rm", "--userns", "keep-id", "bb", "true")
+			wantCode(t, r, 125)
+			if !strings.Contains(r.stderr, "needs subordinate ids") {
+				t.Errorf("keep-id without subordinate ids:\n%s", r)
+			}
+			return
+		}
+		dir := u.mustMkdir(t, filepath.Join(u.home, "keepid-w"))
+		r := s.must(t, "run", "--rm", "--userns", "keep-id", "-v", dir+":/w", "bb", "sh", "-c",
+			"id -u; id -g; stat -c %u:%g /bin/busybox; echo mine > /w/f")
+		want := fmt.Sprintf("%d\n%d\n0:0\n", u.uid, u.gid)
+		wantStdout(t, r, want)
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(dir, "f"), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Uid != u.uid || st.Gid != u.gid {
+			t.Errorf("a file keep-id wrote to a bind mount is %d:%d on the host, want the user's %d:%d", st.Uid, st.Gid, u.uid, u.gid)
+		}
+		// Root inside is still root, with its capabilities, over the
+		// image's files.
+		wantStdout(t, s.must(t, "run", "--rm", "--userns", "keep-id", "-u", "0", "bb", "sh", "-c", "touch /etc/x && id -u"), "0\n")
+		// Its ids stay across a restart; commit is refused.
+		s.mustID(t, "run", "-d", "--name", "k", "--userns", "keep-id", "bb", "sleep", "100")
+		s.must(t, "stop", "-t", "0", "k")
+		s.must(t, "start", "k")
+		wantStdout(t, s.must(t, "exec", "k", "id", "-u"), fmt.Sprintf("%d\n", u.uid))
+		r = s.do(t, "commit", "k", "kimg")
+		wantCode(t, r, 125)
+		if !strings.Contains(r.stderr, "keep-id") {
+			t.Errorf("commit of a keep-id container:\n%s", r)
+		}
+		s.must(t, "rm", "-f", "k")
+		if r := s.do(t, "run", "--rm", "--userns", "host", "bb", "true"); r.code != 125 || !strings.Contains(r.stderr, "keep-id") {
+			t.Errorf("--userns host:\n%s", r)
 		}
 	})
 }
