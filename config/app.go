@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,10 +59,10 @@ type App struct {
 	Sources       map[string]string
 }
 
-// Mount is a [[mount]] table.
+// Mount is a [[mount]] or [[volume]] table.
 type Mount struct {
-	Type     string // "bind" or "tmpfs"
-	Source   string // absolute host path (bind)
+	Type     string // "bind", "volume" or "tmpfs"
+	Source   string // absolute host path (bind), a volume's name ("": anonymous)
 	Target   string // absolute container path
 	ReadOnly bool
 	Size     int64  // tmpfs bytes; 0: the kernel's default
@@ -234,7 +235,9 @@ func (d *decoder) appKeys(root *Value, skip func(k string, v *Value) bool) *App 
 		case "env":
 			d.envTable(a, v)
 		case "mount":
-			d.mounts(a, v)
+			d.mounts(a, v, "mount")
+		case "volume":
+			d.mounts(a, v, "volume")
 		case "resources", "security":
 			d.table(a, k, v)
 		default:
@@ -499,77 +502,108 @@ func (d *decoder) envTable(a *App, v *Value) {
 	}
 }
 
-func (d *decoder) mounts(a *App, v *Value) {
+// mounts decodes [[mount]] tables (table "mount") or [[volume]] tables,
+// which are [[mount]]s of type volume whose source is called name.
+func (d *decoder) mounts(a *App, v *Value, table string) {
 	if v.Kind != KArray {
-		d.errorf(v.Pos, "mount: write each mount as a [[mount]] table")
+		d.errorf(v.Pos, "%s: write each one as a [[%s]] table", table, table)
 		return
+	}
+	keys := []string{"type", "source", "target", "read_only", "size", "mode"}
+	srcKey := "source"
+	if table == "volume" {
+		keys, srcKey = []string{"name", "target", "read_only"}, "name"
 	}
 	for _, t := range v.Arr {
 		if t.Kind != KTable {
-			d.typeErr("mount", t, "a table")
+			d.typeErr(table, t, "a table")
 			continue
 		}
 		m := Mount{Type: "bind"}
+		if table == "volume" {
+			m.Type = "volume"
+		}
 		ok := true
 		for _, k := range t.Keys {
 			e := t.Table[k]
+			if !slices.Contains(keys, k) {
+				d.unknown(k, e, keys)
+				ok = false
+				continue
+			}
+			name := table + "." + k
 			switch k {
 			case "type":
-				if s, good := d.str("mount.type", e); good {
-					if s != "bind" && s != "tmpfs" {
-						d.errorf(e.Pos, "mount.type = %q: valid values are \"bind\", \"tmpfs\"", s)
+				if s, good := d.str(name, e); good {
+					if s != "bind" && s != "volume" && s != "tmpfs" {
+						d.errorf(e.Pos, "%s = %q: valid values are \"bind\", \"volume\", \"tmpfs\"", name, s)
 						ok = false
 					}
 					m.Type = s
 				}
-			case "source":
-				s, good := d.str("mount.source", e)
-				switch {
-				case !good:
+			case "source", "name":
+				s, good := d.str(name, e)
+				if !good {
 					ok = false
-				case s == "":
-					d.errorf(e.Pos, `mount.source = "": give a host path, like "./data"`)
-					ok = false
-				default:
-					m.Source = d.path(s)
+				} else {
+					m.Source = s // made a path below, for a bind
 				}
 			case "target":
-				if s, good := d.str("mount.target", e); good {
+				if s, good := d.str(name, e); good {
 					if !filepath.IsAbs(s) {
-						d.errorf(e.Pos, "mount.target = %q: it must be an absolute path in the container, like /%s", s, s)
+						d.errorf(e.Pos, "%s = %q: it must be an absolute path in the container, like /%s", name, s, s)
 						ok = false
 					}
 					m.Target = filepath.Clean(s)
 				}
 			case "read_only":
-				m.ReadOnly, _ = d.bool("mount.read_only", e)
+				m.ReadOnly, _ = d.bool(name, e)
 			case "size":
-				m.Size, _ = d.size("mount.size", e)
-			default:
-				d.unknown(k, e, []string{"type", "source", "target", "read_only", "size"})
-				ok = false
+				m.Size, _ = d.size(name, e)
+			case "mode":
+				if s, good := d.str(name, e); good {
+					mode, err := strconv.ParseUint(s, 8, 32)
+					if err != nil || mode > 0o7777 {
+						d.errorf(e.Pos, "%s = %q: give octal permissions, like \"1777\" or \"700\"", name, s)
+						ok = false
+					}
+					m.Mode = uint32(mode)
+				}
 			}
 		}
+		src := t.Table[srcKey]
 		switch {
 		case m.Target == "" && t.Table["target"] == nil:
-			d.errorf(t.Pos, "mount: a [[mount]] needs a target")
-		case m.Type == "bind" && t.Table["source"] == nil:
-			d.errorf(t.Pos, "mount: a bind mount needs a source (a host path)")
+			d.errorf(t.Pos, "%s: a [[%s]] needs a target", table, table)
+		case m.Type == "bind" && src == nil:
+			d.errorf(t.Pos, "%s: a bind mount needs a source (a host path)", table)
 		case m.Type == "bind" && m.Source == "":
-			// A bad source, already reported.
-		case m.Type == "bind":
-			if _, err := os.Stat(m.Source); err != nil {
-				d.errorf(t.Table["source"].Pos, "mount.source = %q: %v (create it first)", m.Source, errors.Unwrap(err))
+			if ok {
+				d.errorf(src.Pos, `%s.source = "": give a host path, like "./data"`, table)
 				ok = false
 			}
-		case m.Type == "tmpfs" && m.Source != "":
-			d.errorf(t.Table["source"].Pos, "mount.source: a tmpfs mount has no source")
+		case m.Type == "bind":
+			m.Source = d.path(m.Source)
+			if _, err := os.Stat(m.Source); err != nil {
+				d.errorf(src.Pos, "%s.source = %q: %v (create it first)", table, m.Source, errors.Unwrap(err))
+				ok = false
+			}
+		case m.Type == "volume" && m.Source != "":
+			if _, err := checkName(m.Source, ""); err != nil {
+				d.errorf(src.Pos, "%s.%s = %q: a volume's name: %v (a host path goes in a [[mount]] of type bind)", table, srcKey, m.Source, err)
+				ok = false
+			}
+		case m.Type == "tmpfs" && src != nil:
+			d.errorf(src.Pos, "%s.source: a tmpfs mount has no source", table)
 		}
 		if m.Size != 0 && m.Type != "tmpfs" {
-			d.errorf(t.Table["size"].Pos, "mount.size: only a tmpfs mount has a size")
+			d.errorf(t.Table["size"].Pos, "%s.size: only a tmpfs mount has a size", table)
+		}
+		if m.Mode != 0 && m.Type != "tmpfs" {
+			d.errorf(t.Table["mode"].Pos, "%s.mode: only a tmpfs mount has a mode", table)
 		}
 		if prev, dup := a.Sources["mount "+m.Target]; dup && ok && m.Target != "" {
-			d.errorf(t.Table["target"].Pos, "mount.target = %q: already mounted by the [[mount]] at %s; one mount per target", m.Target, prev)
+			d.errorf(t.Table["target"].Pos, "%s.target = %q: already mounted by the mount at %s; one mount per target", table, m.Target, prev)
 			ok = false
 		}
 		if ok {

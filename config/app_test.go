@@ -494,7 +494,10 @@ var loadAppErrorCases = []struct {
 	{name: "bind without source", content: "\n[[mount]]\ntarget = \"/x\"\n", line: 2, col: 3, mentions: []string{"mount", "needs a source"}},
 	{name: "bind with an empty source", content: "[[mount]]\nsource = \"\"\ntarget = \"/x\"\n", line: 2, col: 10, mentions: []string{"mount.source"}},
 	{name: "mount without target", content: "[[mount]]\ntype = \"tmpfs\"\n", line: 1, col: 3, mentions: []string{"mount", "needs a target"}},
-	{name: "mount type unknown", content: "[[mount]]\ntype = \"volume\"\ntarget = \"/x\"\n", line: 2, col: 8, mentions: []string{"mount.type", `"volume"`, `"tmpfs"`}},
+	{name: "mount type unknown", content: "[[mount]]\ntype = \"overlay\"\ntarget = \"/x\"\n", line: 2, col: 8, mentions: []string{"mount.type", `"overlay"`, `"volume"`, `"tmpfs"`}},
+	{name: "volume with a path", content: "[[volume]]\nname = \"./data\"\ntarget = \"/x\"\n", line: 2, col: 8, mentions: []string{"volume.name", "a host path goes in a [[mount]]"}},
+	{name: "volume with a source", content: "[[volume]]\nsource = \"data\"\ntarget = \"/x\"\n", line: 2, col: 1, mentions: []string{"source", "name"}},
+	{name: "mode of a bind", content: "[[mount]]\nsource = \".\"\ntarget = \"/x\"\nmode = \"700\"\n", line: 4, col: 8, mentions: []string{"mount.mode", "only a tmpfs"}},
 	{name: "mount unknown key", content: "[[mount]]\ntype = \"tmpfs\"\ntarget = \"/x\"\nreadonly = true\n", line: 4, col: 1, mentions: []string{`"readonly"`, `did you mean "read_only"?`}},
 	{name: "size on a bind mount", content: "[[mount]]\nsource = \".\"\ntarget = \"/x\"\nsize = \"1M\"\n", line: 4, col: 8, mentions: []string{"mount.size", "tmpfs"}},
 	{name: "source on a tmpfs", content: "[[mount]]\ntype = \"tmpfs\"\nsource = \".\"\ntarget = \"/x\"\n", line: 3, col: 10, mentions: []string{"mount.source", "tmpfs"}},
@@ -1026,5 +1029,23 @@ add_hosts = ["db:192.0.2.10", "api:host-gateway"]
 	}
 	if !reflect.DeepEqual(back.DNS, a.DNS) || !reflect.DeepEqual(back.AddHosts, a.AddHosts) {
 		t.Errorf("round trip lost dns/add_hosts:\n%s", b.String())
+	}
+}
+
+func TestVolumeTables(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "app.toml", "image = \"bb\"\n[[volume]]\nname = \"data\"\ntarget = \"/data\"\nread_only = true\n\n[[volume]]\ntarget = \"/cache\"\n\n[[mount]]\ntype = \"tmpfs\"\ntarget = \"/t\"\nmode = \"700\"\n\n[[mount]]\ntype = \"volume\"\nsource = \"logs\"\ntarget = \"/logs\"\n")
+	a, err := LoadApp(filepath.Join(dir, "app.toml"), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Mount{
+		{Type: "volume", Source: "data", Target: "/data", ReadOnly: true},
+		{Type: "volume", Target: "/cache"},
+		{Type: "tmpfs", Target: "/t", Mode: 0o700},
+		{Type: "volume", Source: "logs", Target: "/logs"},
+	}
+	if !reflect.DeepEqual(a.Mounts, want) {
+		t.Errorf("mounts = %+v\nwant %+v", a.Mounts, want)
 	}
 }

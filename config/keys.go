@@ -117,7 +117,8 @@ var Keys = []*Key{
 	{Name: "env", Type: Table, Flag: "env", Short: "e", Custom: true, User: true, Doc: "environment variables (KEY=VALUE, or KEY to copy it)", DefaultDoc: "the image's"},
 	{Name: "env_file", Type: String, Flag: "env-file", Custom: true, Doc: "read KEY=VALUE lines from a file", DefaultDoc: "none",
 		field: func(a *App) any { return &a.EnvFile }},
-	{Name: "mount", Type: Table, Flag: "volume", Short: "v", Custom: true, FlagDoc: "--volume, -v SRC:DST[:ro]; --mount type=bind|tmpfs,…; --tmpfs PATH[:size=…,mode=…]", Doc: "a bind or tmpfs mount ([[mount]] tables)", DefaultDoc: "none"},
+	{Name: "mount", Type: Table, Flag: "volume", Short: "v", Custom: true, FlagDoc: "--volume, -v SRC:DST[:ro]; --mount type=bind|tmpfs,…; --tmpfs PATH[:size=…,mode=…]", Doc: "a bind, volume or tmpfs mount ([[mount]] tables: type, source, target, read_only; size and mode for tmpfs)", DefaultDoc: "none"},
+	{Name: "volume", Type: Table, Custom: true, FlagDoc: "-v NAME:DST[:ro], --mount type=volume,…", Doc: "a named volume, made on first use ([[volume]] tables: name, target, read_only; no name: an anonymous volume)", DefaultDoc: "none"},
 	{Name: "shm_size", Type: Size, Flag: "shm-size", Doc: "the size of /dev/shm, like 256MiB", DefaultDoc: "64MiB",
 		field: func(a *App) any { return &a.ShmSize }},
 	{Name: "resources.memory", Type: Size, Flag: "memory", User: true, Doc: "memory limit, like 512MiB", DefaultDoc: "no limit",
@@ -527,8 +528,8 @@ func KeysMarkdown() string {
 		if t, last := tableOf(k.Name); t != "" {
 			key = "`[" + t + "]` `" + last + "`"
 		}
-		if k.Name == "mount" {
-			key = "`[[mount]]`"
+		if k.Name == "mount" || k.Name == "volume" {
+			key = "`[[" + k.Name + "]]`"
 		}
 		def := k.DefaultDoc
 		if k.Default != nil {
