@@ -102,6 +102,22 @@ func TestUserNetwork(t *testing.T) {
 			}
 		}
 
+		// On two networks: both networks' names resolve, whichever
+		// switch the resolver asks.
+		www2 := u.mustMkdir(t, filepath.Join(u.home, "usernet-www2"))
+		page2 := "served on network other\n"
+		u.mustWrite(t, filepath.Join(www2, "index.html"), page2, 0o644)
+		s.mustID(t, "run", "-d", "--name", "db", "--network", "other", "-v", www2+":/www:ro", "bb", "httpd", "-f", "-p", "8000", "-h", "/www")
+		both := `timeout 10 wget -qO- http://web:8000/; timeout 10 wget -qO- http://db:8000/; ip -o -4 addr show`
+		waitFor(10*time.Second, func() bool {
+			r = s.do(t, "run", "--rm", "--network", "app,other", "bb", "sh", "-c", both)
+			return strings.Contains(r.stdout, page) && strings.Contains(r.stdout, page2)
+		})
+		if !strings.Contains(r.stdout, page) || !strings.Contains(r.stdout, page2) || !strings.Contains(r.stdout, "eth2") {
+			t.Errorf("a container on app and other did not reach web and db by name (eth1, eth2):\n%s", r)
+		}
+		s.must(t, "rm", "-f", "db")
+
 		// The published port reaches it from the host.
 		if body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/", port), 10*time.Second); err != nil || body != page {
 			t.Errorf("web's published port served %q (%v), want %q", body, err, page)

@@ -15,7 +15,7 @@ import (
 // address; other types: no records), any name in SearchDomain that is not
 // one (NXDOMAIN, without asking anyone), and other names by asking the
 // host's resolvers. nil: no answer at all (an unreadable query).
-func (s *switch_) dns(query []byte) []byte {
+func (s *switch_) dns(from *member, query []byte) []byte {
 	var p dnsmessage.Parser
 	h, err := p.Start(query)
 	if err != nil || h.Response {
@@ -26,7 +26,7 @@ func (s *switch_) dns(query []byte) []byte {
 		return nil
 	}
 	name := strings.TrimSuffix(strings.ToLower(q.Name.String()), ".")
-	ip, ours := s.lookup(name)
+	ip, ours := s.lookup(from, name)
 	if !ours && !strings.HasSuffix(name, "."+SearchDomain) && name != SearchDomain {
 		if r := forward(s.upstream, query); r != nil {
 			return r

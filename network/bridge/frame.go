@@ -145,7 +145,7 @@ func (s *switch_) toGateway(from *member, f []byte) {
 		}
 		query := append([]byte(nil), payload[8:ulen]...)
 		go func() {
-			answer := s.dns(query)
+			answer := s.dns(from, query)
 			if answer == nil {
 				return
 			}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -33,7 +35,9 @@ func Serve(dir string, n Network, ready *os.File) error {
 		return err
 	}
 	s := newSwitch(n)
+	s.dir = dir
 	s.upstream = hostResolvers("/etc/resolv.conf")
+	defer os.Remove(membersPath(dir, n.Key))
 	s.idle = make(chan struct{}, 1)
 	go s.accept(lfd)
 	go s.followMembers()
@@ -61,9 +65,11 @@ func Serve(dir string, n Network, ready *os.File) error {
 // switch_ is one network's switch: its members by address and MAC.
 type switch_ struct {
 	n        Network
+	dir      string // where the networks' sockets and member lists are
 	gwMAC    [6]byte
 	upstream []string
 
+	pubMu   sync.Mutex // one publishMembers at a time
 	mu      sync.Mutex
 	members map[netip.Addr]*member // reserved or attached
 	byMAC   map[[6]byte]*member
@@ -238,6 +244,7 @@ func (s *switch_) attach(m *member, tapFD, pidfd int) {
 	m.pidfd = pidfd
 	s.mu.Unlock()
 	unix.Write(s.wakeW, []byte{0})
+	s.publishMembers()
 	go s.readTap(m)
 }
 
@@ -288,6 +295,7 @@ func (s *switch_) followMembers() {
 		}
 		s.mu.Unlock()
 		if gone {
+			s.publishMembers()
 			s.nudge()
 		}
 	}
@@ -305,25 +313,83 @@ func (s *switch_) readTap(m *member) {
 	}
 }
 
-// lookup answers a name on the network: a member's name, alias or short
-// ID, alone or in SearchDomain.
-func (s *switch_) lookup(name string) (netip.Addr, bool) {
+// lookup answers a name for member from: a member's name, alias or short
+// ID, alone or in SearchDomain, on this network or on another network
+// from is on too (its switch's member list), so that a container on two
+// networks resolves both networks' names whichever nameserver it asks.
+func (s *switch_) lookup(from *member, name string) (netip.Addr, bool) {
 	name = strings.TrimSuffix(strings.ToLower(name), ".")
 	name = strings.TrimSuffix(name, "."+SearchDomain)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var here []listedMember
 	for _, m := range s.members {
-		if m.tap == nil {
+		if m.tap != nil {
+			here = append(here, listedMember{Member: m.Member, IP: m.ip.String()})
+		}
+	}
+	s.mu.Unlock()
+	if ip, ok := findName(here, name); ok {
+		return ip, true
+	}
+	lists, _ := filepath.Glob(filepath.Join(s.dir, "*"+membersSuffix))
+	for _, path := range lists {
+		if path == membersPath(s.dir, s.n.Key) {
 			continue
 		}
-		if strings.EqualFold(m.Name, name) || (len(name) >= 12 && strings.HasPrefix(m.ID, name)) {
-			return m.ip, true
+		var other []listedMember
+		b, err := os.ReadFile(path)
+		if err != nil || json.Unmarshal(b, &other) != nil {
+			continue
 		}
-		for _, a := range m.Aliases {
-			if strings.EqualFold(a, name) {
-				return m.ip, true
-			}
+		if !slices.ContainsFunc(other, func(o listedMember) bool { return o.ID == from.ID }) {
+			continue // from is not on that network
+		}
+		if ip, ok := findName(other, name); ok {
+			return ip, true
 		}
 	}
 	return netip.Addr{}, false
+}
+
+func findName(members []listedMember, name string) (netip.Addr, bool) {
+	for _, m := range members {
+		match := strings.EqualFold(m.Name, name) || (len(name) >= 12 && strings.HasPrefix(m.ID, name))
+		for _, a := range m.Aliases {
+			match = match || strings.EqualFold(a, name)
+		}
+		if ip, err := netip.ParseAddr(m.IP); match && err == nil {
+			return ip, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// A switch lists its attached members beside its socket, for the other
+// switches' lookups.
+const membersSuffix = ".members.json"
+
+func membersPath(dir, key string) string { return filepath.Join(dir, key+membersSuffix) }
+
+type listedMember struct {
+	Member
+	IP string `json:"ip"`
+}
+
+func (s *switch_) publishMembers() {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	s.mu.Lock()
+	list := []listedMember{}
+	for _, m := range s.members {
+		if m.tap != nil {
+			list = append(list, listedMember{Member: m.Member, IP: m.ip.String()})
+		}
+	}
+	s.mu.Unlock()
+	b, _ := json.Marshal(list)
+	path := membersPath(s.dir, s.n.Key)
+	tmp := path + ".tmp"
+	if os.WriteFile(tmp, b, 0o600) == nil {
+		os.Rename(tmp, path)
+	}
 }
