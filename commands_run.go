@@ -347,11 +347,7 @@ func (f *runFlags) containerConfig(app *config.App, user config.User) container.
 	cfg := container.FromApp(app)
 	cfg.Rm, cfg.Detach, cfg.Interactive, cfg.TTY = f.rm, f.detach, f.interactive, f.tty
 	cfg.StorageDriver = fuseoverlay.Driver(f.driver)
-	if cfg.StorageDriver == "" {
-		cfg.StorageDriver = fuseoverlay.Driver(user.StorageDriver)
-	}
-	cfg.Cgroups = user.Cgroups
-	cfg.CDISpecDirs = user.CDISpecDirs
+	container.ApplyUser(&cfg, user)
 	return cfg
 }
 

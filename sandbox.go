@@ -82,7 +82,7 @@ var nouns = []struct {
 		{"import", "import"}, {"prune", ""},
 	}},
 	{"system", "Manage the store: disk use, checks and repair, reset.", [][2]string{
-		{"df", ""}, {"check", ""}, {"reset", ""}, {"info", "info"},
+		{"df", ""}, {"check", ""}, {"reset", ""}, {"info", "info"}, {"service", ""},
 	}},
 	{"pod", "Pods: containers that share a network, its ports, IPC and a hostname.", [][2]string{
 		{"create", ""}, {"ps", ""}, {"rm", ""}, {"start", ""}, {"stop", ""}, {"inspect", ""},
@@ -103,7 +103,7 @@ func init() {
 	for _, c := range []*command{containerPruneCommand(), imagePruneCommand(), systemDfCommand(), systemCheckCommand(), systemResetCommand(), kubeGenerateCommand(), kubePlayCommand(), kubeDownCommand(),
 		podCreateCommand(), podPsCommand(), podRmCommand(), podStartCommand(), podStopCommand(), podInspectCommand(),
 		volumeCreateCommand(), volumeLsCommand(), volumeInspectCommand(), volumeRmCommand(), volumePruneCommand(),
-		networkCreateCommand(), networkLsCommand(), networkInspectCommand(), networkRmCommand(), networkPruneCommand(), networkConnectCommand(), networkDisconnectCommand(), healthcheckRunCommand()} {
+		networkCreateCommand(), networkLsCommand(), networkInspectCommand(), networkRmCommand(), networkPruneCommand(), networkConnectCommand(), networkDisconnectCommand(), healthcheckRunCommand(), systemServiceCommand()} {
 		nounOnly[c.name] = c
 	}
 	commands = []*command{

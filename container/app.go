@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sandbox-dev/sandbox/config"
+	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
@@ -144,4 +145,15 @@ func HealthOf(s *image.Store, c *Container, st State) *runtime.Health {
 		return nil
 	}
 	return runtime.ReadHealth(Dir(s, c.ID))
+}
+
+// ApplyUser gives a config the user's config.toml choices that are not
+// launch keys: the storage driver (unless one was asked for), the cgroups
+// policy, the CDI spec directories.
+func ApplyUser(cfg *Config, user config.User) {
+	if cfg.StorageDriver == "" {
+		cfg.StorageDriver = fuseoverlay.Driver(user.StorageDriver)
+	}
+	cfg.Cgroups = user.Cgroups
+	cfg.CDISpecDirs = user.CDISpecDirs
 }

@@ -67,6 +67,9 @@ type Config struct {
 	// fills what the flags leave out, at create); NoHealthcheck turns
 	// the image's off.
 	Health *runtime.HealthCheck `json:"healthcheck,omitempty"`
+	// KeepExit, with Rm, keeps the exit code of the removed container in
+	// the runtime directory for RemovedExit (the API's waiters).
+	KeepExit bool `json:"keep_exit,omitempty"`
 	// UserNS is "" or KeepID (--userns).
 	UserNS string `json:"userns,omitempty"`
 	// GroupAdd are --group-add's groups.

@@ -43,23 +43,7 @@ func Logs(s *image.Store, ref string, o LogOptions, stdout, stderr io.Writer) er
 	}
 	defer f.Close()
 	br := bufio.NewReader(f)
-	print := func(line string) {
-		ts, rest, _ := strings.Cut(line, " ")
-		stream, rest, _ := strings.Cut(rest, " ")
-		tag, msg, _ := strings.Cut(rest, " ")
-		w := stdout
-		if stream == "stderr" {
-			w = stderr
-		}
-		if o.Timestamps {
-			fmt.Fprint(w, ts+" ")
-		}
-		if tag == "P" {
-			fmt.Fprint(w, msg)
-		} else {
-			fmt.Fprintln(w, msg)
-		}
-	}
+	print := func(line string) { printLogLine(line, o.Timestamps, stdout, stderr) }
 	// What is there now, the last Tail lines of it.
 	var lines []string
 	for {
@@ -105,4 +89,45 @@ func Logs(s *image.Store, ref string, o LogOptions, stdout, stderr io.Writer) er
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// printLogLine writes one line of a CRI log (TIME STREAM TAG MESSAGE) to
+// the stream it came from.
+func printLogLine(line string, timestamps bool, stdout, stderr io.Writer) {
+	ts, rest, _ := strings.Cut(line, " ")
+	stream, rest, _ := strings.Cut(rest, " ")
+	tag, msg, _ := strings.Cut(rest, " ")
+	w := stdout
+	if stream == "stderr" {
+		w = stderr
+	}
+	if timestamps {
+		msg = ts + " " + msg
+	}
+	if tag == "P" {
+		fmt.Fprint(w, msg)
+	} else {
+		fmt.Fprint(w, msg+"\n")
+	}
+}
+
+// RemovedLogs writes the log a removed container with KeepExit left (its
+// monitor keeps it with its exit code) and forgets it; false when there
+// is none.
+func RemovedLogs(s *image.Store, id string, stdout, stderr io.Writer) bool {
+	if s.RunDir == "" {
+		return false
+	}
+	p := filepath.Join(exitsDir(s), id+".log")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return false
+	}
+	os.Remove(p)
+	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if line != "" {
+			printLogLine(line, false, stdout, stderr)
+		}
+	}
+	return true
 }

@@ -181,6 +181,9 @@ func MonitorMain() {
 		}
 		if !shouldRestart(c.Config.Restart, code, err) || stopRequested(s, c.ID) {
 			if c.Config.Rm {
+				if c.Config.KeepExit {
+					keepRemovedExit(s, c, code)
+				}
 				Remove(s, c)
 			}
 			os.Exit(code)

@@ -258,3 +258,46 @@ func completeResident(s *image.Store, id string, st State) (State, bool) {
 	}
 	return end, true
 }
+
+// A removed container's exit code, for whoever waited on it (the API's
+// wait with condition=removed): a small file in the runtime directory,
+// read and removed by RemovedExit; ones nobody read go after an hour.
+func exitsDir(s *image.Store) string { return filepath.Join(s.RunDir, "exits") }
+
+func keepRemovedExit(s *image.Store, c *Container, code int) {
+	if s.RunDir == "" {
+		return
+	}
+	dir := exitsDir(s)
+	if os.MkdirAll(dir, 0o700) != nil {
+		return
+	}
+	if old, err := os.ReadDir(dir); err == nil {
+		for _, e := range old {
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	// Its log too: whoever attached may not have opened it before the
+	// container was gone.
+	if b, err := os.ReadFile(filepath.Join(Dir(s, c.ID), "ctr.log")); err == nil {
+		writeFileNoSync(filepath.Join(dir, c.ID+".log"), b, 0o600)
+	}
+	writeFileNoSync(filepath.Join(dir, c.ID), []byte(strconv.Itoa(code)), 0o600)
+}
+
+// RemovedExit is the exit code a removed container with KeepExit left.
+func RemovedExit(s *image.Store, id string) (int, bool) {
+	if s.RunDir == "" {
+		return 0, false
+	}
+	p := filepath.Join(exitsDir(s), id)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return 0, false
+	}
+	os.Remove(p)
+	code, err := strconv.Atoi(string(b))
+	return code, err == nil
+}

@@ -29,10 +29,11 @@ var (
 
 // Volume is what `volume inspect` shows, in Docker's words.
 type Volume struct {
-	Name       string    `json:"Name"`
-	Driver     string    `json:"Driver"`
-	Mountpoint string    `json:"Mountpoint"`
-	CreatedAt  time.Time `json:"CreatedAt"`
+	Name       string            `json:"Name"`
+	Driver     string            `json:"Driver"`
+	Mountpoint string            `json:"Mountpoint"`
+	CreatedAt  time.Time         `json:"CreatedAt"`
+	Labels     map[string]string `json:"Labels,omitempty"`
 }
 
 func volumeDir(s *image.Store, name string) string { return filepath.Join(s.Root, "volumes", name) }
@@ -40,6 +41,11 @@ func volumeDir(s *image.Store, name string) string { return filepath.Join(s.Root
 // CreateVolume makes volume name (a random one when empty), or returns it
 // if it exists.
 func CreateVolume(s *image.Store, name string) (Volume, error) {
+	return CreateVolumeWith(s, name, nil)
+}
+
+// CreateVolumeWith is CreateVolume with labels for a new volume.
+func CreateVolumeWith(s *image.Store, name string, labels map[string]string) (Volume, error) {
 	if name == "" {
 		name = randomHex(32)
 	}
@@ -53,7 +59,7 @@ func CreateVolume(s *image.Store, name string) (Volume, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "_data"), 0o755); err != nil {
 		return Volume{}, fmt.Errorf("making volume %s: %w", name, err)
 	}
-	v := Volume{Name: name, Driver: "local", Mountpoint: filepath.Join(dir, "_data"), CreatedAt: time.Now().UTC()}
+	v := Volume{Name: name, Driver: "local", Mountpoint: filepath.Join(dir, "_data"), CreatedAt: time.Now().UTC(), Labels: labels}
 	if err := image.WriteFileAtomic(filepath.Join(dir, "volume.json"), mustJSON(v), 0o600); err != nil {
 		return Volume{}, err
 	}

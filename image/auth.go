@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -119,7 +118,7 @@ func Login(ctx context.Context, registry, user, password string, o PullOptions) 
 // transport answers its challenge (basic, or a token fetched with them).
 func checkLogin(ctx context.Context, reg name.Registry, auth authn.Authenticator, o PullOptions) error {
 	base := remote.DefaultTransport.(*http.Transport).Clone()
-	if !o.TLSVerify || slices.Contains(o.Insecure, reg.RegistryStr()) {
+	if o.insecure(reg.RegistryStr()) {
 		base.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 	}
 	tr, err := transport.NewWithContext(ctx, reg, auth, base, []string{reg.Scope(transport.PullScope)})
@@ -172,7 +171,7 @@ func Logout(registry string, all bool) error {
 
 func registryName(registry string, o PullOptions) (name.Registry, error) {
 	var opts []name.Option
-	if !o.TLSVerify || slices.Contains(o.Insecure, registry) {
+	if o.insecure(registry) {
 		opts = append(opts, name.Insecure)
 	}
 	reg, err := name.NewRegistry(registry, opts...)

@@ -12,6 +12,10 @@ import (
 // so callers need no conditionals.
 type progress struct {
 	w     io.Writer
+	// events, when set instead of w, gets each layer's progress (the
+	// API's JSON stream) in place of the drawing.
+	events func(ProgressEvent)
+	said   map[string]bool
 	mu    sync.Mutex
 	bars  map[string]*bar
 	order []string
@@ -25,9 +29,18 @@ type bar struct {
 	status      string
 }
 
-func newProgress(w io.Writer) *progress {
-	p := &progress{w: w, bars: map[string]*bar{}, quit: make(chan struct{})}
-	if w == nil {
+// ProgressEvent is one layer's progress of a pull (PullOptions.Events):
+// "Downloading" with bytes so far and in all, then "Pull complete", or
+// "Already exists".
+type ProgressEvent struct {
+	Layer          string // the layer's short ID
+	Status         string
+	Current, Total int64
+}
+
+func newProgress(w io.Writer, events func(ProgressEvent)) *progress {
+	p := &progress{w: w, events: events, said: map[string]bool{}, bars: map[string]*bar{}, quit: make(chan struct{})}
+	if !p.on() {
 		return p
 	}
 	p.wg.Add(1)
@@ -48,6 +61,8 @@ func newProgress(w io.Writer) *progress {
 	return p
 }
 
+func (p *progress) on() bool { return p.w != nil || p.events != nil }
+
 func (p *progress) get(key string) *bar {
 	b, ok := p.bars[key]
 	if !ok {
@@ -60,7 +75,7 @@ func (p *progress) get(key string) *bar {
 
 // reader counts what passes through r against the layer's size.
 func (p *progress) reader(key string, r io.Reader, size int64) io.Reader {
-	if p.w == nil {
+	if !p.on() {
 		return r
 	}
 	p.mu.Lock()
@@ -70,7 +85,7 @@ func (p *progress) reader(key string, r io.Reader, size int64) io.Reader {
 }
 
 func (p *progress) done(key, status string) {
-	if p.w == nil {
+	if !p.on() {
 		return
 	}
 	p.mu.Lock()
@@ -79,7 +94,7 @@ func (p *progress) done(key, status string) {
 }
 
 func (p *progress) stop() {
-	if p.w == nil {
+	if !p.on() {
 		return
 	}
 	close(p.quit)
@@ -89,6 +104,23 @@ func (p *progress) stop() {
 func (p *progress) draw() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.events != nil {
+		for _, k := range p.order {
+			b := p.bars[k]
+			switch {
+			case p.said[k]:
+			case b.status == "already exists":
+				p.events(ProgressEvent{Layer: ShortID(k), Status: "Already exists"})
+				p.said[k] = true
+			case b.status != "":
+				p.events(ProgressEvent{Layer: ShortID(k), Status: "Pull complete"})
+				p.said[k] = true
+			default:
+				p.events(ProgressEvent{Layer: ShortID(k), Status: "Downloading", Current: b.done, Total: b.total})
+			}
+		}
+		return
+	}
 	if p.drawn > 0 {
 		fmt.Fprintf(p.w, "\x1b[%dA", p.drawn)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	goruntime "runtime"
 	"slices"
@@ -28,8 +29,13 @@ type PullOptions struct {
 	// registry; Insecure lists registries allowed that anyway.
 	TLSVerify bool
 	Insecure  []string
-	// Progress, when not nil, receives per-layer progress (a terminal).
+	// InsecureLoopback allows plain HTTP to registries on a loopback
+	// address (127.0.0.0/8, ::1, localhost), as Docker's daemon does.
+	InsecureLoopback bool
+	// Progress, when not nil, receives per-layer progress (a terminal);
+	// Events, when not nil, gets it as events instead.
 	Progress io.Writer
+	Events   func(ProgressEvent)
 	// Note receives one-line remarks (skipped device nodes).
 	Note func(string)
 }
@@ -149,7 +155,7 @@ func (s *Store) pullOne(ctx context.Context, ref string, plat v1.Platform, o Pul
 // time, and returns every layer's stats in order.
 func (s *Store) fetchLayers(ref string, layers []v1.Layer, sizes []int64, diffIDs []v1.Hash, o PullOptions) ([]layerStats, error) {
 	stats := make([]layerStats, len(layers))
-	bars := newProgress(o.Progress)
+	bars := newProgress(o.Progress, o.Events)
 	defer bars.stop()
 	var (
 		wg    sync.WaitGroup
@@ -229,9 +235,25 @@ func notFound(err error) bool {
 	return false
 }
 
+// insecure reports whether registry may be reached without TLS checks.
+func (o PullOptions) insecure(registry string) bool {
+	if !o.TLSVerify || slices.Contains(o.Insecure, registry) {
+		return true
+	}
+	if !o.InsecureLoopback {
+		return false
+	}
+	host := registry
+	if h, _, err := net.SplitHostPort(registry); err == nil {
+		host = h
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
 // nameOptions allow plain HTTP to registries the user marked insecure.
 func nameOptions(ref string, o PullOptions) []name.Option {
-	if !o.TLSVerify || slices.Contains(o.Insecure, registryOf(ref)) {
+	if o.insecure(registryOf(ref)) {
 		return []name.Option{name.Insecure}
 	}
 	return nil
@@ -249,7 +271,7 @@ func remoteOptions(ctx context.Context, ref string, plat v1.Platform, o PullOpti
 		remote.WithPlatform(plat),
 		remote.WithJobs(parallelLayers),
 	}
-	if !o.TLSVerify || slices.Contains(o.Insecure, registryOf(ref)) {
+	if o.insecure(registryOf(ref)) {
 		t := remote.DefaultTransport.(*http.Transport).Clone()
 		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 		opts = append(opts, remote.WithTransport(t))

@@ -1,0 +1,270 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/config"
+	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/image"
+)
+
+// The API versions served: the newest is what Debian 12's docker.io
+// (20.10) speaks; a newer client negotiates down to it (/_ping's
+// API-Version header).
+const (
+	Version    = "1.41"
+	MinVersion = "1.24"
+)
+
+// Server serves the API over one store.
+type Server struct {
+	Store *image.Store
+	// User is config.toml: launch defaults, the cgroups policy, the
+	// storage driver; Pull how images are fetched (registries, TLS).
+	User config.User
+	Pull image.PullOptions
+	// Idle ends Serve after that long with no request in flight (0:
+	// never).
+	Idle time.Duration
+	// SandboxVersion is sandbox's own, for /version.
+	SandboxVersion string
+	// Warn says one line to whoever runs the service.
+	Warn func(string)
+
+	execs sync.Map // exec ID → *execSession
+
+	mu       sync.Mutex
+	inflight int
+	last     time.Time
+}
+
+// Listen makes the unix socket at uri (unix:///path, or a path): its
+// directory made 0700 if missing, a stale socket replaced, the socket
+// 0600. Only a unix socket: a TCP port would serve every local user.
+func Listen(uri string) (net.Listener, error) {
+	path, ok := strings.CutPrefix(uri, "unix://")
+	if !ok && strings.Contains(uri, "://") {
+		return nil, fmt.Errorf("%q: only unix:///PATH is served (a TCP port would let every user of this machine drive your containers)", uri)
+	}
+	if !filepath.IsAbs(path) {
+		return nil, fmt.Errorf("%q: give an absolute socket path, like unix:///run/user/1000/sandbox/sandbox.sock", uri)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("%s: a service already listens there", path)
+	}
+	os.Remove(path)
+	old := unix.Umask(0o177)
+	l, err := net.Listen("unix", path)
+	unix.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", path, err)
+	}
+	return l, os.Chmod(path, 0o600)
+}
+
+// Serve answers requests on l until the idle time passes (or forever).
+func (s *Server) Serve(l net.Listener) error {
+	s.last = time.Now()
+	srv := &http.Server{Handler: s.wrap(s.routes()), ReadHeaderTimeout: 30 * time.Second}
+	done := make(chan struct{})
+	defer close(done)
+	if s.Idle > 0 {
+		go func() {
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+				}
+				s.mu.Lock()
+				idle := s.inflight == 0 && time.Since(s.last) >= s.Idle
+				s.mu.Unlock()
+				if idle {
+					srv.Close()
+					return
+				}
+			}
+		}()
+	}
+	err := srv.Serve(ownerOnly{l})
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// ownerOnly accepts connections from the user who runs the service only;
+// any other uid gets a 403 and the connection closed.
+type ownerOnly struct{ net.Listener }
+
+func (o ownerOnly) Accept() (net.Conn, error) {
+	for {
+		c, err := o.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		uc, ok := c.(*net.UnixConn)
+		if !ok {
+			c.Close()
+			continue
+		}
+		raw, err := uc.SyscallConn()
+		var cred *unix.Ucred
+		if err == nil {
+			raw.Control(func(fd uintptr) { cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
+		}
+		if err != nil || int(cred.Uid) != os.Getuid() {
+			msg := `{"message":"this sandbox service serves only the user who runs it"}`
+			fmt.Fprintf(c, "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(msg), msg)
+			c.Close()
+			continue
+		}
+		return c, nil
+	}
+}
+
+var versionPrefix = regexp.MustCompile(`^/v([0-9]+\.[0-9]+)(/.*)$`)
+
+// wrap counts requests in flight (for the idle exit), strips the version
+// prefix, refuses versions out of range, and sets the headers every
+// answer has.
+func (s *Server) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.inflight++
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			s.inflight--
+			s.last = time.Now()
+			s.mu.Unlock()
+		}()
+		w.Header().Set("Api-Version", Version)
+		w.Header().Set("Server", "sandbox/"+s.SandboxVersion)
+		w.Header().Set("Ostype", "linux")
+		w.Header().Set("Docker-Experimental", "false")
+		if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
+			if versionLess(Version, m[1]) {
+				writeError(w, badRequest(fmt.Errorf("client version %s is too new. Maximum supported API version is %s", m[1], Version)))
+				return
+			}
+			if versionLess(m[1], MinVersion) {
+				writeError(w, badRequest(fmt.Errorf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", m[1], MinVersion)))
+				return
+			}
+			r.URL.Path = m[2]
+			r.URL.RawPath = ""
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// versionLess compares "1.41"-style versions.
+func versionLess(a, b string) bool {
+	am, an, _ := strings.Cut(a, ".")
+	bm, bn, _ := strings.Cut(b, ".")
+	x, _ := strconv.Atoi(am)
+	y, _ := strconv.Atoi(bm)
+	if x != y {
+		return x < y
+	}
+	x, _ = strconv.Atoi(an)
+	y, _ = strconv.Atoi(bn)
+	return x < y
+}
+
+// httpError is an error with the status it answers with.
+type httpError struct {
+	status int
+	err    error
+}
+
+func (e *httpError) Error() string { return e.err.Error() }
+func (e *httpError) Unwrap() error { return e.err }
+
+func badRequest(err error) error { return &httpError{http.StatusBadRequest, err} }
+func notFound(err error) error   { return &httpError{http.StatusNotFound, err} }
+func conflict(err error) error   { return &httpError{http.StatusConflict, err} }
+
+// status is the HTTP status an error answers with: the store's sentinels
+// say which.
+func status(err error) int {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		return he.status
+	case errors.Is(err, container.ErrNotFound), errors.Is(err, image.ErrNotFound), errors.Is(err, container.ErrNoVolume),
+		errors.Is(err, container.ErrNoNetwork), errors.Is(err, container.ErrNoPod):
+		return http.StatusNotFound
+	case errors.Is(err, container.ErrNameInUse), errors.Is(err, container.ErrRunning), errors.Is(err, container.ErrVolumeInUse),
+		errors.Is(err, container.ErrNetworkInUse), errors.Is(err, image.ErrInUse), errors.Is(err, container.ErrNotRunning),
+		errors.Is(err, image.ErrAmbiguous):
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+// writeError answers with the API's error body.
+func writeError(w http.ResponseWriter, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status(err))
+	json.NewEncoder(w).Encode(map[string]string{"message": err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// handler adapts a handler that may fail.
+func handler(f func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := f(w, r); err != nil {
+			writeError(w, err)
+		}
+	}
+}
+
+// boolParam reads a query flag as Docker's clients send it: 1, true.
+func boolParam(r *http.Request, name string) bool {
+	v := strings.ToLower(r.URL.Query().Get(name))
+	return v == "1" || v == "true" || v == "yes"
+}
+
+// decodeBody reads a JSON body into v; an empty body leaves v as it is.
+func decodeBody(r *http.Request, v any) error {
+	if r.Body == nil || r.ContentLength == 0 {
+		return nil
+	}
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return badRequest(fmt.Errorf("reading the request body: %w", err))
+	}
+	return nil
+}
+
+
+
+func errNotServed(r *http.Request) error {
+	return fmt.Errorf("%s %s is not served by sandbox (docs/api.md lists what is)", r.Method, r.URL.Path)
+}
