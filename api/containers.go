@@ -202,7 +202,7 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) error 
 		HostConfig: &ctypes.HostConfig{NetworkMode: ctypes.NetworkMode(networkMode(cfg.Network)), AutoRemove: cfg.Rm,
 			RestartPolicy: ctypes.RestartPolicy{Name: ctypes.RestartPolicyMode(restartName(cfg.Restart))}, ReadonlyRootfs: cfg.ReadOnly,
 			Privileged: cfg.Privileged, CapAdd: cfg.Security.CapAdd, CapDrop: cfg.Security.CapDrop, PortBindings: ntypes.PortMap{}},
-		Mounts: mountPoints(c),
+		Mounts:          mountPoints(c),
 		NetworkSettings: &ctypes.NetworkSettings{Ports: ntypes.PortMap{}, Networks: map[string]*ntypes.EndpointSettings{}},
 	}
 	for _, p := range container.Ports(c) {
@@ -599,4 +599,3 @@ func (s *Server) containerResize(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
-

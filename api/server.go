@@ -263,8 +263,6 @@ func decodeBody(r *http.Request, v any) error {
 	return nil
 }
 
-
-
 func errNotServed(r *http.Request) error {
 	return fmt.Errorf("%s %s is not served by sandbox (docs/api.md lists what is)", r.Method, r.URL.Path)
 }

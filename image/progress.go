@@ -11,17 +11,17 @@ import (
 // in place a few times a second. With a nil writer every method is a no-op,
 // so callers need no conditionals.
 type progress struct {
-	w     io.Writer
+	w io.Writer
 	// events, when set instead of w, gets each layer's progress (the
 	// API's JSON stream) in place of the drawing.
 	events func(ProgressEvent)
 	said   map[string]bool
-	mu    sync.Mutex
-	bars  map[string]*bar
-	order []string
-	drawn int // lines drawn last time, to move the cursor back over
-	quit  chan struct{}
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	bars   map[string]*bar
+	order  []string
+	drawn  int // lines drawn last time, to move the cursor back over
+	quit   chan struct{}
+	wg     sync.WaitGroup
 }
 
 type bar struct {
