@@ -24,6 +24,10 @@ func (s *Server) routes() *http.ServeMux {
 	m.Handle("POST /containers/{id}/resize", handler(s.containerResize))
 	m.Handle("GET /containers/{id}/logs", handler(s.containerLogs))
 	m.Handle("DELETE /containers/{id}", handler(s.containerRemove))
+	m.Handle("POST /containers/{id}/exec", handler(s.execCreate))
+	m.Handle("POST /exec/{id}/start", handler(s.execStart))
+	m.Handle("POST /exec/{id}/resize", handler(s.execResize))
+	m.Handle("GET /exec/{id}/json", handler(s.execInspect))
 
 	m.Handle("GET /images/json", handler(s.imageList))
 	m.Handle("POST /images/create", handler(s.imageCreate))

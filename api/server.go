@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -265,4 +267,11 @@ func decodeBody(r *http.Request, v any) error {
 
 func errNotServed(r *http.Request) error {
 	return fmt.Errorf("%s %s is not served by sandbox (docs/api.md lists what is)", r.Method, r.URL.Path)
+}
+
+// randomID is a new 64-hex ID (an exec's).
+func randomID() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }

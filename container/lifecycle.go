@@ -761,6 +761,18 @@ func Rename(s *image.Store, ref, name string) error {
 	return image.WriteFileAtomic(filepath.Join(Dir(s, c.ID), "container.json"), mustJSON(c), 0o600)
 }
 
+// ExecSocket is where a running container's init takes exec requests.
+func ExecSocket(s *image.Store, ref string) (string, error) {
+	c, err := Find(s, ref)
+	if err != nil {
+		return "", err
+	}
+	if CurrentState(s, c.ID).Status != Running {
+		return "", fmt.Errorf("%w: %s", ErrNotRunning, c.Name)
+	}
+	return filepath.Join(liveDir(s, c), "exec.sock"), nil
+}
+
 // Exec runs a process in a running container.
 func Exec(s *image.Store, ref string, req runtime.ExecRequest, stdio IO) (int, error) {
 	c, err := Find(s, ref)

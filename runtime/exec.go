@@ -224,55 +224,19 @@ func mergeEnvs(base, extra []string) []string {
 
 // Exec runs req in the container whose init listens on socket, with the
 // given stdio (or, with req.TTY, a pty relayed to them), and returns the
-// process's exit code.
+// process's exit code. This process's terminating signals are forwarded
+// to it.
 func Exec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (int, error) {
-	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: socket, Net: "unixpacket"})
-	if err != nil {
-		return 0, &Error{Code: 125, Msg: fmt.Sprintf("reaching the container's init at %q: %v (is it running?)", socket, err), Err: err}
-	}
-	defer conn.Close()
 	if req.TTY {
 		req.Rows, req.Cols, _ = TerminalSize(stdin, stdout)
 	}
-	b, _ := json.Marshal(req)
-	var rights []byte
-	var relay *Relay
-	if !req.TTY {
-		// Pipes, never our own descriptors: a process the exec leaves
-		// behind must not keep the user's terminal (stdio.go).
-		if relay, err = NewRelay(stdin, stdout, stderr); err != nil {
-			return 0, &Error{Code: 125, Msg: err.Error(), Err: err}
-		}
-		defer relay.Finish()
-		child := relay.Child()
-		rights = unix.UnixRights(int(child[0].Fd()), int(child[1].Fd()), int(child[2].Fd()))
-	}
-	_, _, err = conn.WriteMsgUnix(b, rights, nil)
-	if relay != nil {
-		relay.CloseChild()
-	}
+	e, err := StartExec(socket, req, stdin, stdout, stderr)
 	if err != nil {
-		return 0, &Error{Code: 125, Msg: fmt.Sprintf("sending the exec request: %v", err), Err: err}
+		return 0, err
 	}
-	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(4))
-	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
-	if err != nil {
-		return 0, &Error{Code: 125, Msg: fmt.Sprintf("reading the init's answer: %v (did the container stop?)", err), Err: err}
-	}
-	var r execReply
-	if err := json.Unmarshal(buf[:n], &r); err != nil {
-		return 0, &Error{Code: 125, Msg: fmt.Sprintf("reading the init's answer: %v", err), Err: err}
-	}
-	if r.Error != "" {
-		return 0, &Error{Code: r.Code, Msg: r.Error}
-	}
+	defer e.Close()
 	if req.TTY {
-		master, err := fdFromOOB(oob[:oobn])
-		if err != nil {
-			return 0, &Error{Code: 125, Msg: err.Error(), Err: err}
-		}
-		tty, err := relayConsole(master, stdin, stdout)
+		tty, err := relayConsole(e.Console, stdin, stdout)
 		if err != nil {
 			return 0, &Error{Code: 125, Msg: err.Error(), Err: err}
 		}
@@ -289,21 +253,109 @@ func Exec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (int, 
 			if s == unix.SIGWINCH {
 				continue
 			}
-			b, _ := json.Marshal(execControl{Signal: int(s.(unix.Signal))})
-			conn.Write(b)
+			e.Signal(s.(unix.Signal))
 		}
 	}()
+	return e.Wait()
+}
+
+// ExecSession is a process started through a container's exec socket,
+// driven by its caller: Exec for the command line, the API's exec for
+// its clients.
+type ExecSession struct {
+	conn  *net.UnixConn
+	relay *Relay
+	// Console is the pty's master with req.TTY: the caller relays it.
+	Console *os.File
+}
+
+// StartExec starts req in the container whose init listens on socket.
+// Without req.TTY the process's stdio are pipes copied to and from the
+// given files; with it, Console is its terminal (stdin, stdout and stderr
+// are unused). Wait returns its exit code.
+func StartExec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (*ExecSession, error) {
+	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: socket, Net: "unixpacket"})
+	if err != nil {
+		return nil, &Error{Code: 125, Msg: fmt.Sprintf("reaching the container's init at %q: %v (is it running?)", socket, err), Err: err}
+	}
+	e := &ExecSession{conn: conn}
+	b, _ := json.Marshal(req)
+	var rights []byte
+	if !req.TTY {
+		// Pipes, never our own descriptors: a process the exec leaves
+		// behind must not keep the user's terminal (stdio.go).
+		if e.relay, err = NewRelay(stdin, stdout, stderr); err != nil {
+			conn.Close()
+			return nil, &Error{Code: 125, Msg: err.Error(), Err: err}
+		}
+		child := e.relay.Child()
+		rights = unix.UnixRights(int(child[0].Fd()), int(child[1].Fd()), int(child[2].Fd()))
+	}
+	_, _, err = conn.WriteMsgUnix(b, rights, nil)
+	if e.relay != nil {
+		e.relay.CloseChild()
+	}
+	if err != nil {
+		e.Close()
+		return nil, &Error{Code: 125, Msg: fmt.Sprintf("sending the exec request: %v", err), Err: err}
+	}
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+	if err != nil {
+		e.Close()
+		return nil, &Error{Code: 125, Msg: fmt.Sprintf("reading the init's answer: %v (did the container stop?)", err), Err: err}
+	}
+	var r execReply
+	if err := json.Unmarshal(buf[:n], &r); err != nil {
+		e.Close()
+		return nil, &Error{Code: 125, Msg: fmt.Sprintf("reading the init's answer: %v", err), Err: err}
+	}
+	if r.Error != "" {
+		e.Close()
+		return nil, &Error{Code: r.Code, Msg: r.Error}
+	}
+	if req.TTY {
+		master, err := fdFromOOB(oob[:oobn])
+		if err != nil {
+			e.Close()
+			return nil, &Error{Code: 125, Msg: err.Error(), Err: err}
+		}
+		e.Console = master
+	}
+	return e, nil
+}
+
+// Signal sends sig to the process, through its init.
+func (e *ExecSession) Signal(sig unix.Signal) error {
+	b, _ := json.Marshal(execControl{Signal: int(sig)})
+	_, err := e.conn.Write(b)
+	return err
+}
+
+// Wait returns the process's exit code once it has ended and its output
+// is copied.
+func (e *ExecSession) Wait() (int, error) {
+	buf := make([]byte, 4096)
 	for {
-		n, err := conn.Read(buf)
+		n, err := e.conn.Read(buf)
 		if err != nil {
 			return 0, &Error{Code: 125, Msg: "the container stopped before the process ended"}
 		}
 		var r execReply
 		if json.Unmarshal(buf[:n], &r) == nil && r.Exit != nil {
-			if relay != nil {
-				relay.Finish()
+			if e.relay != nil {
+				e.relay.Finish()
 			}
 			return *r.Exit, nil
 		}
 	}
+}
+
+// Close lets go of the session (the process goes on if it has not ended).
+func (e *ExecSession) Close() {
+	if e.relay != nil {
+		e.relay.Finish()
+	}
+	e.conn.Close()
 }
