@@ -24,13 +24,18 @@ import (
 
 // ExecRequest is a process to start in a running container.
 type ExecRequest struct {
-	Args []string
-	Env  []string // added to the container's environment
-	Cwd  string   // default: the container's working directory
-	User string   // default: the container's user
-	TTY  bool
-	Rows uint16
-	Cols uint16
+	// Archive, when set, is a copy the init answers itself (archive.go):
+	// "stat", "get" or "put" of Path; KeepOwners keeps a put's owners.
+	Archive    string `json:",omitempty"`
+	Path       string `json:",omitempty"`
+	KeepOwners bool   `json:",omitempty"`
+	Args       []string
+	Env        []string // added to the container's environment
+	Cwd        string   // default: the container's working directory
+	User       string   // default: the container's user
+	TTY        bool
+	Rows       uint16
+	Cols       uint16
 }
 
 // execReply is the init's answer: the pid, then later the exit code; or an
@@ -137,6 +142,20 @@ func handleExec(conn *net.UnixConn, spec *Spec, sp *spawner) {
 	var req ExecRequest
 	if err := json.Unmarshal(payload, &req); err != nil {
 		reply(execReply{Error: "a malformed exec request", Code: 125})
+		return
+	}
+	if req.Archive != "" {
+		if len(files) != 3 {
+			reply(execReply{Error: "a copy request without its three standard streams", Code: 125})
+			return
+		}
+		reply(execReply{})
+		code := serveArchive(req, files[0], files[1], files[2])
+		for _, f := range files {
+			f.Close()
+		}
+		files = nil
+		reply(execReply{Exit: &code})
 		return
 	}
 	pr := procRequest{Args: req.Args, Env: mergeEnvs(spec.Process.Env, req.Env), Cwd: req.Cwd, User: req.User}
