@@ -33,6 +33,7 @@ func (s *Server) routes() *http.ServeMux {
 	m.Handle("GET /exec/{id}/json", handler(s.execInspect))
 
 	m.Handle("GET /images/json", handler(s.imageList))
+	m.Handle("POST /build", handler(s.imageBuild))
 	m.Handle("POST /images/create", handler(s.imageCreate))
 	m.Handle("POST /images/prune", handler(s.imagePrune))
 	m.Handle("/images/{rest...}", handler(s.imageRoutes))
