@@ -128,8 +128,14 @@ func appFromRequest(req ctypes.CreateRequest, name string) (*config.App, error) 
 			set("health_retries", int64(h.Retries))
 		}
 	}
+	// A mount counts in the merge only with its source noted, as a flag's.
+	addMount := func(m config.Mount) {
+		a.Mounts = append(a.Mounts, m)
+		a.Sources["mount "+m.Target] = "flag"
+	}
+	var anonymous []string
 	for path := range c.Volumes {
-		a.Mounts = append(a.Mounts, config.Mount{Type: "volume", Target: path})
+		anonymous = append(anonymous, path)
 	}
 	hc := req.HostConfig
 	if hc == nil {
@@ -180,7 +186,7 @@ func appFromRequest(req ctypes.CreateRequest, name string) (*config.App, error) 
 			errs = append(errs, err)
 			continue
 		}
-		a.Mounts = append(a.Mounts, config.Mount{Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+		addMount(config.Mount{Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 	}
 	for _, m := range hc.Mounts {
 		cm, err := mountFromAPI(m)
@@ -188,7 +194,7 @@ func appFromRequest(req ctypes.CreateRequest, name string) (*config.App, error) 
 			errs = append(errs, err)
 			continue
 		}
-		a.Mounts = append(a.Mounts, cm)
+		addMount(cm)
 	}
 	for path, opts := range hc.Tmpfs {
 		spec := path
@@ -200,7 +206,14 @@ func appFromRequest(req ctypes.CreateRequest, name string) (*config.App, error) 
 			errs = append(errs, err)
 			continue
 		}
-		a.Mounts = append(a.Mounts, m)
+		addMount(m)
+	}
+	// Config.Volumes without a mount of their own: anonymous volumes.
+	sort.Strings(anonymous)
+	for _, p := range anonymous {
+		if a.Sources["mount "+p] == "" {
+			addMount(config.Mount{Type: "volume", Target: p})
+		}
 	}
 	if p := hc.RestartPolicy.Name; p != "" && p != "no" {
 		switch p {
