@@ -30,6 +30,8 @@ type execSession struct {
 	code    *int
 	console *os.File
 	size    *unix.Winsize // asked before the console existed
+	sized   chan struct{} // closed by the first resize
+	once    sync.Once
 }
 
 var errNoExec = errors.New("no such exec instance")
@@ -52,7 +54,7 @@ func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) error {
 	if req.Privileged {
 		return badRequest(errors.New("a privileged exec is not served: exec gets the container's own capabilities (make the container --privileged)"))
 	}
-	e := &execSession{id: randomID(), container: c.ID, req: req}
+	e := &execSession{id: randomID(), container: c.ID, req: req, sized: make(chan struct{})}
 	s.execs.Store(e.id, e)
 	writeJSON(w, http.StatusCreated, ctypes.ExecCreateResponse{ID: e.id})
 	return nil
@@ -102,6 +104,19 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer conn.Close()
+	if req.TTY && req.Rows == 0 {
+		// A 1.41 client gives the size in a resize right after the
+		// start: wait a moment for it, so the process starts at its size.
+		select {
+		case <-e.sized:
+		case <-time.After(500 * time.Millisecond):
+		}
+		e.mu.Lock()
+		if e.size != nil {
+			req.Rows, req.Cols = e.size.Row, e.size.Col
+		}
+		e.mu.Unlock()
+	}
 	code, err := s.runExec(e, socket, req, conn)
 	if err != nil {
 		// Said on the process's stderr, as the stream's format has it.
@@ -237,6 +252,7 @@ func (s *Server) execResize(w http.ResponseWriter, r *http.Request) error {
 		e.size = ws
 	}
 	e.mu.Unlock()
+	e.once.Do(func() { close(e.sized) })
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
