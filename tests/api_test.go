@@ -284,7 +284,9 @@ volumes:
 		}
 		wantStdout(t, s.must(t, "volume", "ls", "-q"), "")
 		wantStdout(t, s.must(t, "network", "ls", "-q"), "")
-		if left := userProcs(u, func(p procInfo) bool { return p.comm == "sandbox-init" || p.comm == "sandbox-bridge" || isHelperComm(p.comm) }); len(left) > 0 {
+		if left := userProcs(u, func(p procInfo) bool {
+			return p.comm == "sandbox-init" || p.comm == "sandbox-bridge" || isHelperComm(p.comm)
+		}); len(left) > 0 {
 			t.Errorf("processes left after down -v: %+v", left)
 		}
 	})
