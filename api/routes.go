@@ -9,6 +9,8 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("HEAD /_ping", s.ping)
 	m.HandleFunc("GET /version", s.version)
 	m.Handle("GET /info", handler(s.info))
+	m.Handle("GET /events", handler(s.events))
+	m.Handle("GET /system/df", handler(s.systemDF))
 
 	m.Handle("GET /containers/json", handler(s.containerList))
 	m.Handle("POST /containers/create", handler(s.containerCreate))
@@ -23,6 +25,8 @@ func (s *Server) routes() *http.ServeMux {
 	m.Handle("POST /containers/{id}/attach", handler(s.containerAttach))
 	m.Handle("POST /containers/{id}/resize", handler(s.containerResize))
 	m.Handle("GET /containers/{id}/logs", handler(s.containerLogs))
+	m.Handle("GET /containers/{id}/stats", handler(s.containerStats))
+	m.Handle("GET /containers/{id}/top", handler(s.containerTop))
 	m.Handle("DELETE /containers/{id}", handler(s.containerRemove))
 	m.Handle("POST /containers/{id}/exec", handler(s.execCreate))
 	m.Handle("HEAD /containers/{id}/archive", handler(s.archiveHead))

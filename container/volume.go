@@ -242,3 +242,20 @@ func removeAnonymousVolumes(s *image.Store, c *Container) error {
 	}
 	return errors.Join(errs...)
 }
+
+// VolumeUsers counts, per volume, the containers that mount it.
+func VolumeUsers(s *image.Store) (map[string]int, error) {
+	all, err := List(s)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, c := range all {
+		for _, m := range c.Config.Volumes {
+			if m.Volume != "" {
+				out[m.Volume]++
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,341 @@
+package api
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	ctypes "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	itypes "github.com/moby/moby/api/types/image"
+	vtypes "github.com/moby/moby/api/types/volume"
+
+	"github.com/sandbox-dev/sandbox/cgroups"
+	"github.com/sandbox-dev/sandbox/container"
+)
+
+// containerStats is GET /containers/ID/stats: one sample (stream=false),
+// or one a second until the client goes. CPU use is the cgroup's against
+// the machine's (/proc/stat), as Docker computes it; a container without a
+// cgroup of its own (no cgroup v2 delegation) reads as zeros.
+func (s *Server) containerStats(w http.ResponseWriter, r *http.Request) error {
+	c, err := container.Find(s.Store, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	stream := r.URL.Query().Get("stream") == "" || boolParam(r, "stream")
+	sample := func() (ctypes.StatsResponse, bool) {
+		st := container.CurrentState(s.Store, c.ID)
+		out := ctypes.StatsResponse{ID: c.ID, Name: "/" + c.Name, OSType: "linux", Read: time.Now()}
+		out.CPUStats.SystemUsage = systemCPUNanos()
+		out.CPUStats.OnlineCPUs = uint32(goruntime.NumCPU())
+		if st.Status != container.Running || st.Cgroup == "" {
+			return out, st.Status == container.Running
+		}
+		u, err := cgroups.Open(st.Cgroup).Usage()
+		if err != nil {
+			return out, true
+		}
+		out.CPUStats.CPUUsage.TotalUsage = u.CPUUsec * 1000
+		out.CPUStats.ThrottlingData = ctypes.ThrottlingData{Periods: u.NrPeriods, ThrottledPeriods: u.NrThrottled}
+		out.MemoryStats = ctypes.MemoryStats{Usage: u.Memory, Limit: u.MemoryLimit, Stats: map[string]uint64{}}
+		if out.MemoryStats.Limit == 0 {
+			out.MemoryStats.Limit = uint64(memTotal())
+		}
+		out.PidsStats = ctypes.PidsStats{Current: u.Pids, Limit: u.PidsLimit}
+		out.BlkioStats.IoServiceBytesRecursive = []ctypes.BlkioStatEntry{{Op: "read", Value: u.IORead}, {Op: "write", Value: u.IOWrite}}
+		return out, true
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	prev, _ := sample()
+	if !stream {
+		time.Sleep(100 * time.Millisecond)
+	}
+	for {
+		cur, running := sample()
+		cur.PreCPUStats, cur.PreRead = prev.CPUStats, prev.Read
+		if err := json.NewEncoder(w).Encode(cur); err != nil || !stream || !running {
+			return nil
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		prev = cur
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// systemCPUNanos is the machine's CPU time, all CPUs, from /proc/stat.
+func systemCPUNanos() uint64 {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 1 && fields[0] == "cpu" {
+			var ticks uint64
+			for _, v := range fields[1:] {
+				n, _ := strconv.ParseUint(v, 10, 64)
+				ticks += n
+			}
+			return ticks * uint64(time.Second) / 100 // USER_HZ
+		}
+	}
+	return 0
+}
+
+// containerTop lists the container's processes: its init's descendants.
+func (s *Server) containerTop(w http.ResponseWriter, r *http.Request) error {
+	c, err := container.Find(s.Store, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	st := container.CurrentState(s.Store, c.ID)
+	if st.Status != container.Running {
+		return conflict(fmt.Errorf("container %s is not running", c.Name))
+	}
+	if a := r.URL.Query().Get("ps_args"); a != "" && a != "-ef" {
+		return badRequest(fmt.Errorf("ps_args %q: only the default columns are served", a))
+	}
+	children := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, ok := procPPID(pid); ok {
+			children[ppid] = append(children[ppid], pid)
+		}
+	}
+	out := ctypes.TopResponse{Titles: []string{"UID", "PID", "PPID", "CMD"}, Processes: [][]string{}}
+	var walk func(pid int)
+	walk = func(pid int) {
+		for _, child := range children[pid] {
+			ppid, _ := procPPID(child)
+			out.Processes = append(out.Processes, []string{procUID(child), strconv.Itoa(child), strconv.Itoa(ppid), procCmdline(child)})
+			walk(child)
+		}
+	}
+	walk(st.Pid)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func procPPID(pid int) (int, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndex(s, ")")+1:])
+	if len(fields) < 2 {
+		return 0, false
+	}
+	ppid, err := strconv.Atoi(fields[1])
+	return ppid, err == nil
+}
+
+func procUID(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Uid:"); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				return f[0]
+			}
+		}
+	}
+	return "?"
+}
+
+func procCmdline(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+}
+
+// events streams container events (create, start, die, destroy) as they
+// happen, by watching the store: sandbox keeps no log of past events, so
+// since and until only bound the stream.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
+	fs, err := filters(r)
+	if err != nil {
+		return err
+	}
+	var until time.Time
+	if u := r.URL.Query().Get("until"); u != "" {
+		sec, err := strconv.ParseFloat(u, 64)
+		if err != nil {
+			return badRequest(fmt.Errorf("until=%q: give seconds since the epoch", u))
+		}
+		until = time.Unix(0, int64(sec*1e9))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	if flusher != nil {
+		flusher.Flush()
+	}
+	type seen struct {
+		status, name, image string
+		labels                map[string]string
+		finished              time.Time
+		code                  int
+	}
+	snapshot := func() map[string]seen {
+		out := map[string]seen{}
+		rows, _ := container.PS(s.Store, true, nil)
+		for _, row := range rows {
+			c, err := container.Find(s.Store, row.ID)
+			if err != nil {
+				continue
+			}
+			out[row.ID] = seen{row.State.Status, row.Name, row.Image, labelMap(c.Config.Labels), row.State.FinishedAt, row.State.ExitCode}
+		}
+		return out
+	}
+	send := func(id string, c seen, action string, attrs map[string]string) bool {
+		a := map[string]string{"name": c.name, "image": c.image}
+		for k, v := range c.labels {
+			a[k] = v
+		}
+		for k, v := range attrs {
+			a[k] = v
+		}
+		now := time.Now()
+		m := events.Message{Type: events.ContainerEventType, Action: events.Action(action),
+			Actor: events.Actor{ID: id, Attributes: a}, Scope: "local", Time: now.Unix(), TimeNano: now.UnixNano()}
+		if !eventMatches(m, fs) {
+			return true
+		}
+		if err := json.NewEncoder(w).Encode(m); err != nil {
+			return false
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return true
+	}
+	prev := snapshot()
+	for {
+		if !until.IsZero() && time.Now().After(until) {
+			return nil
+		}
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-time.After(200 * time.Millisecond):
+		}
+		cur := snapshot()
+		for id, c := range cur {
+			p, existed := prev[id]
+			ok := true
+			if !existed {
+				ok = send(id, c, "create", nil)
+			}
+			if c.status == container.Running && (!existed || p.status != container.Running) {
+				ok = ok && send(id, c, "start", nil)
+			}
+			if c.status == container.Exited && (existed && p.status == container.Running || !c.finished.Equal(p.finished) && existed) {
+				ok = ok && send(id, c, "die", map[string]string{"exitCode": strconv.Itoa(c.code)})
+			}
+			if !ok {
+				return nil
+			}
+		}
+		for id, p := range prev {
+			if _, ok := cur[id]; !ok {
+				if p.status == container.Running && !send(id, p, "die", map[string]string{"exitCode": strconv.Itoa(p.code)}) {
+					return nil
+				}
+				if !send(id, p, "destroy", nil) {
+					return nil
+				}
+			}
+		}
+		prev = cur
+	}
+}
+
+// eventMatches applies type=, container=, event= and label= filters.
+func eventMatches(m events.Message, fs []string) bool {
+	byKey := map[string][]string{}
+	for _, f := range fs {
+		k, v, _ := strings.Cut(f, "=")
+		byKey[k] = append(byKey[k], v)
+	}
+	any := func(key string, ok func(string) bool) bool {
+		vs, present := byKey[key]
+		if !present {
+			return true
+		}
+		for _, v := range vs {
+			if ok(v) {
+				return true
+			}
+		}
+		return false
+	}
+	return any("type", func(v string) bool { return v == string(m.Type) }) &&
+		any("event", func(v string) bool { return v == string(m.Action) }) &&
+		any("container", func(v string) bool { return v == m.Actor.Attributes["name"] || strings.HasPrefix(m.Actor.ID, v) }) &&
+		any("label", func(v string) bool {
+			k, val, hasV := strings.Cut(v, "=")
+			have, ok := m.Actor.Attributes[k]
+			return ok && (!hasV || have == val)
+		})
+}
+
+// systemDF is GET /system/df in the shape API 1.41 clients read.
+func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) error {
+	imgs, err := s.Store.List()
+	if err != nil {
+		return err
+	}
+	usage, err := s.Store.DiskUsage()
+	if err != nil {
+		return err
+	}
+	images := []itypes.Summary{}
+	seen := map[string]bool{}
+	for _, im := range imgs {
+		if seen[im.ID] {
+			continue
+		}
+		seen[im.ID] = true
+		images = append(images, itypes.Summary{ID: withSHA(im.ID), Created: im.Created.Unix(), Size: im.Size, RepoTags: []string{}, RepoDigests: []string{}, Labels: map[string]string{}})
+	}
+	rows, err := container.PS(s.Store, true, nil)
+	if err != nil {
+		return err
+	}
+	ctrs := []ctypes.Summary{}
+	for _, row := range rows {
+		ctrs = append(ctrs, ctypes.Summary{ID: row.ID, Names: []string{"/" + row.Name}, Image: row.Image, Created: row.Created.Unix(),
+			State: ctypes.ContainerState(row.State.Status), Status: statusText(row)})
+	}
+	vols, _ := container.Volumes(s.Store)
+	volumes := []vtypes.Volume{}
+	users, _ := container.VolumeUsers(s.Store)
+	for _, v := range vols {
+		vo := volumeOut(v)
+		vo.UsageData = &vtypes.UsageData{Size: -1, RefCount: int64(users[v.Name])}
+		volumes = append(volumes, vo)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"LayersSize": usage.Size, "Images": images, "Containers": ctrs, "Volumes": volumes, "BuildCache": []any{}})
+	return nil
+}
