@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -106,6 +108,16 @@ func (s *Server) imageRoutes(w http.ResponseWriter, r *http.Request) error {
 		return s.imageTag(w, r, name)
 	case r.Method == http.MethodDelete && action == "":
 		return s.imageRemove(w, r, name)
+	case r.Method == http.MethodPost && action == "push":
+		return s.imagePush(w, r, name)
+	case r.Method == http.MethodGet && action == "get" && name == "get":
+		return s.imageSave(w, r.URL.Query()["names"])
+	case r.Method == http.MethodGet && action == "get":
+		return s.imageSave(w, []string{name})
+	case r.Method == http.MethodGet && rest == "get":
+		return s.imageSave(w, r.URL.Query()["names"])
+	case r.Method == http.MethodPost && rest == "load":
+		return s.imageLoad(w, r)
 	}
 	return notFound(fmt.Errorf("page not found: %s %s", r.Method, r.URL.Path))
 }
@@ -292,4 +304,87 @@ func withSHA(id string) string {
 		return id
 	}
 	return "sha256:" + id
+}
+
+// imagePush is POST /images/NAME/push: the image goes to the registry its
+// name holds, with Docker's JSON stream.
+func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) error {
+	ref := name
+	if tag := r.URL.Query().Get("tag"); tag != "" {
+		ref += ":" + tag
+	}
+	if _, err := s.Store.Resolve(ref); err != nil {
+		return notFoundImage(ref, err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	enc.Encode(jsonstream.Message{Status: "The push refers to repository [" + name + "]"})
+	digest, err := s.Store.Push(context.Background(), ref, ref, s.Pull)
+	if err != nil {
+		enc.Encode(jsonstream.Message{Error: &jsonstream.Error{Message: err.Error()}})
+		return nil
+	}
+	tag := ref[strings.LastIndex(ref, ":")+1:]
+	enc.Encode(jsonstream.Message{Status: fmt.Sprintf("%s: digest: %s", tag, digest)})
+	aux := json.RawMessage(fmt.Sprintf(`{"Tag":%q,"Digest":%q}`, tag, digest))
+	enc.Encode(jsonstream.Message{Aux: &aux})
+	return nil
+}
+
+// imageSave is GET /images/NAME/get and GET /images/get?names=…: a
+// docker-archive tar.
+func (s *Server) imageSave(w http.ResponseWriter, names []string) error {
+	if len(names) == 0 {
+		return badRequest(errors.New("no image named"))
+	}
+	for _, n := range names {
+		if _, err := s.Store.Resolve(n); err != nil {
+			return notFoundImage(n, err)
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	w.WriteHeader(http.StatusOK)
+	if err := s.Store.Save(names, "docker-archive", w); err != nil && s.Warn != nil {
+		s.Warn("saving " + strings.Join(names, ", ") + ": " + err.Error())
+	}
+	return nil
+}
+
+// imageLoad is POST /images/load: a docker-archive or OCI tar in the body.
+func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) error {
+	dir, release, err := s.Store.TempDir()
+	if err != nil {
+		return err
+	}
+	defer release()
+	p := dir + "/load.tar"
+	f, err := os.Create(p)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, r.Body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return badRequest(fmt.Errorf("reading the archive: %w", err))
+	}
+	imgs, err := s.Store.Load(p, s.Warn)
+	if err != nil {
+		return badRequest(err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	for _, img := range imgs {
+		names := img.Names
+		if len(names) == 0 {
+			names = []string{"ID " + withSHA(img.ID)}
+		}
+		for _, n := range names {
+			enc.Encode(jsonstream.Message{Stream: "Loaded image: " + n + "\n"})
+		}
+	}
+	return nil
 }

@@ -117,6 +117,25 @@ func TestAPIDockerCLI(t *testing.T) {
 			t.Errorf("docker images lacks %s or bb:latest:\n%s", ref, imgs)
 		}
 
+		// push, with the JSON stream; sandbox pulls back the same.
+		pushed := reg.ref(u.mode + "-apipushed:1")
+		a.mustDocker(t, "tag", "bb", pushed)
+		if r := a.mustDocker(t, "push", pushed); !strings.Contains(r.stdout, "digest: sha256:") {
+			t.Errorf("docker push did not say its digest:\n%s", r)
+		}
+		s.must(t, "rmi", pushed)
+		s.mustRun(t, "pull", "--tls-verify=false", pushed)
+		s.must(t, "rmi", pushed)
+
+		// save and load.
+		archive := filepath.Join(u.home, "api-saved.tar")
+		a.mustDocker(t, "save", "-o", archive, "bb")
+		a.mustDocker(t, "tag", "bb", "saved:1")
+		a.mustDocker(t, "rmi", "saved:1")
+		if r := a.mustDocker(t, "load", "-i", archive); !strings.Contains(r.stdout, "Loaded image: bb:latest") {
+			t.Errorf("docker load:\n%s", r)
+		}
+
 		// run --rm: the output, and exit codes as the API reports them.
 		r = a.docker(t, "run", "--rm", "bb", "sh", "-c", "echo attached; exit 3")
 		wantCode(t, r, 3)
