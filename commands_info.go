@@ -17,6 +17,7 @@ import (
 	"github.com/sandbox-dev/sandbox/format"
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/api"
 	"github.com/sandbox-dev/sandbox/network"
 	"github.com/sandbox-dev/sandbox/runtime"
 	"github.com/sandbox-dev/sandbox/userns"
@@ -32,6 +33,12 @@ type infoData struct {
 	Network                       infoNetwork
 	Security                      infoSecurity
 	CDI                           infoCDI
+	API                           infoAPI
+}
+
+// infoAPI says how to reach the Docker API service.
+type infoAPI struct {
+	Version, Socket, Start, DockerHost string
 }
 
 // infoCDI is what the Container Device Interface specs here define.
@@ -147,6 +154,8 @@ func gatherInfo() (*infoData, error) {
 	d.Cgroups = cgroupsInfo(user)
 	d.Network = networkInfo(user)
 	d.Security = securityInfo(user, m)
+	sock := serviceSocket(paths)
+	d.API = infoAPI{Version: api.Version, Socket: sock, Start: "sandbox system service", DockerHost: "export DOCKER_HOST=" + sock}
 	d.CDI.Dirs = user.CDISpecDirs
 	if len(d.CDI.Dirs) == 0 {
 		d.CDI.Dirs = cdi.DefaultDirs
@@ -361,4 +370,5 @@ func printInfo(d *infoData) {
 	for _, e := range cd.Errors {
 		fmt.Printf("  spec with errors: %s\n", e)
 	}
+	fmt.Printf("docker api (%s, docs/api.md):\n  serve it: %s\n  point clients at it: %s\n", d.API.Version, d.API.Start, d.API.DockerHost)
 }

@@ -192,9 +192,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	}
 	type seen struct {
 		status, name, image string
-		labels                map[string]string
-		finished              time.Time
-		code                  int
+		labels              map[string]string
+		finished            time.Time
+		code                int
 	}
 	snapshot := func() map[string]seen {
 		out := map[string]seen{}
