@@ -250,6 +250,10 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 	if req.Config == nil {
 		return badRequest(errors.New("the request has no container config"))
 	}
+	if req.OpenStdin || req.AttachStdin {
+		// Better said now than a prompt that never hears the keyboard.
+		return badRequest(errors.New("OpenStdin: standard input cannot reach a container started through the API (it runs detached); drop -i, or run it and use `docker exec -it` (or `sandbox run -it`)"))
+	}
 	cfg, err := s.configFor(req, r.URL.Query().Get("name"))
 	if err != nil {
 		return err

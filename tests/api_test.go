@@ -148,6 +148,11 @@ func TestAPIDockerCLI(t *testing.T) {
 		if !strings.Contains(r.stderr, "CpuShares") {
 			t.Errorf("an unsupported limit was not refused by name:\n%s", r)
 		}
+		r = a.docker(t, "run", "--rm", "-i", "bb", "cat")
+		wantCode(t, r, 125)
+		if !strings.Contains(r.stderr, "OpenStdin") {
+			t.Errorf("docker run -i was not refused with the reason:\n%s", r)
+		}
 		if names := s.psNames(t); len(names) != 0 {
 			t.Errorf("run --rm left containers: %q", names)
 		}
