@@ -308,7 +308,9 @@ volumes:
 		}
 		wantStdout(t, s.must(t, "volume", "ls", "-q"), "")
 		wantStdout(t, s.must(t, "network", "ls", "-q"), "")
-		ours := func(p procInfo) bool { return p.comm == "sandbox-init" || p.comm == "sandbox-bridge" || isHelperComm(p.comm) }
+		ours := func(p procInfo) bool {
+			return p.comm == "sandbox-init" || p.comm == "sandbox-bridge" || isHelperComm(p.comm)
+		}
 		waitFor(5*time.Second, func() bool { return len(userProcs(u, ours)) == 0 })
 		if left := userProcs(u, ours); len(left) > 0 {
 			t.Errorf("processes left after down -v: %+v", left)
