@@ -1,6 +1,7 @@
 package api
 
 import (
+	"archive/tar"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -124,16 +125,89 @@ func (s *Server) archiveGet(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("X-Docker-Container-Path-Stat", header)
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.WriteHeader(http.StatusOK)
-	if err := s.archiveRun(id, runtime.ExecRequest{Archive: "get", Path: path}, nil, w); err != nil && s.Warn != nil {
+	// The init sends entries; they become tar here.
+	pr, pw := io.Pipe()
+	converted := make(chan error, 1)
+	go func() { converted <- entriesToTar(pr, w); io.Copy(io.Discard, pr) }()
+	err = s.archiveRun(id, runtime.ExecRequest{Archive: "get", Path: path}, nil, pw)
+	pw.CloseWithError(err)
+	if cerr := <-converted; err == nil {
+		err = cerr
+	}
+	if err != nil && s.Warn != nil {
 		s.Warn("copying out of " + id + ": " + err.Error())
 	}
 	return nil
 }
 
+// entriesToTar writes the init's copy stream as a tar.
+func entriesToTar(r io.Reader, w io.Writer) error {
+	ar := runtime.NewArchiveReader(r)
+	tw := tar.NewWriter(w)
+	for {
+		e, err := ar.Next()
+		if err == io.EOF {
+			return tw.Close()
+		}
+		if err != nil {
+			return err
+		}
+		h := &tar.Header{Name: e.Name, Mode: int64(e.Mode), Uid: e.UID, Gid: e.GID, ModTime: e.Mtime, Format: tar.FormatPAX}
+		switch e.Type {
+		case "dir":
+			h.Typeflag, h.Name = tar.TypeDir, strings.TrimSuffix(e.Name, "/")+"/"
+		case "file":
+			h.Typeflag, h.Size = tar.TypeReg, e.Size
+		case "symlink":
+			h.Typeflag, h.Linkname = tar.TypeSymlink, e.Link
+		default:
+			continue
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, ar.Content); err != nil {
+			return err
+		}
+	}
+}
+
+// tarToEntries writes a client's tar as the init's copy stream.
+func tarToEntries(r io.Reader, w io.Writer) error {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return badRequest(fmt.Errorf("reading the archive: %w", err))
+		}
+		e := runtime.ArchiveEntry{Name: strings.TrimSuffix(h.Name, "/"), Mode: uint32(h.Mode & 0o7777), UID: h.Uid, GID: h.Gid, Mtime: h.ModTime}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			e.Type = "dir"
+		case tar.TypeReg:
+			e.Type, e.Size = "file", h.Size
+		case tar.TypeSymlink:
+			e.Type, e.Link = "symlink", h.Linkname
+		default:
+			continue // hard links, devices: not copied
+		}
+		if err := runtime.WriteArchiveEntry(w, e, tr); err != nil {
+			return err
+		}
+	}
+}
+
 func (s *Server) archivePut(w http.ResponseWriter, r *http.Request) error {
 	path := r.URL.Query().Get("path")
 	req := runtime.ExecRequest{Archive: "put", Path: path, KeepOwners: boolParam(r, "copyUIDGID")}
-	if err := s.archiveRun(r.PathValue("id"), req, r.Body, io.Discard); err != nil {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(tarToEntries(r.Body, pw)) }()
+	err := s.archiveRun(r.PathValue("id"), req, pr, io.Discard)
+	pr.Close()
+	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

@@ -1,0 +1,137 @@
+package api
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	ctypes "github.com/moby/moby/api/types/container"
+	ntypes "github.com/moby/moby/api/types/network"
+)
+
+func TestVersionLess(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		less bool
+	}{{"1.24", "1.41", true}, {"1.41", "1.41", false}, {"1.9", "1.41", true}, {"1.41", "1.40", false}, {"2.0", "1.99", false}} {
+		if got := versionLess(c.a, c.b); got != c.less {
+			t.Errorf("versionLess(%s, %s) = %v", c.a, c.b, got)
+		}
+	}
+}
+
+func TestFilters(t *testing.T) {
+	for _, raw := range []string{`{"label":{"a=b":true},"status":{"exited":true}}`, `{"label":["a=b"],"status":["exited"]}`} {
+		r := httptest.NewRequest("GET", "/containers/json?filters="+raw, nil)
+		got, err := filters(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(sortedStrings(got), " ") != "label=a=b status=exited" {
+			t.Errorf("filters(%s) = %q", raw, got)
+		}
+	}
+	r := httptest.NewRequest("GET", "/containers/json?filters=nonsense", nil)
+	if _, err := filters(r); err == nil || status(err) != 400 {
+		t.Errorf("bad filters: %v", err)
+	}
+}
+
+func sortedStrings(in []string) []string {
+	out := append([]string{}, in...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+// A create request becomes the same launch values as the flags would;
+// what sandbox cannot honour is refused by name.
+func TestAppFromRequest(t *testing.T) {
+	pids := int64(50)
+	req := ctypes.CreateRequest{
+		Config: &ctypes.Config{Image: "bb", Cmd: []string{"sh", "-c", "true"}, Env: []string{"A=1"}, Labels: map[string]string{"k": "v"}},
+		HostConfig: &ctypes.HostConfig{NetworkMode: "app", Binds: []string{"data:/data:ro"}, AutoRemove: true,
+			RestartPolicy: ctypes.RestartPolicy{Name: "unless-stopped"},
+			Resources:     ctypes.Resources{Memory: 64 << 20, NanoCPUs: 1500000000, PidsLimit: &pids}},
+		NetworkingConfig: &ntypes.NetworkingConfig{EndpointsConfig: map[string]*ntypes.EndpointSettings{"app": {Aliases: []string{"web"}}}},
+	}
+	a, err := appFromRequest(req, "/named")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Image != "bb" || a.Name != "named" || a.Network != "app" || strings.Join(a.NetworkAliases, ",") != "web" ||
+		a.Env["A"] != "1" || a.Restart != "always" || a.Resources.Memory != 64<<20 || a.Resources.CPUs != 1.5 || a.Resources.Pids != 50 {
+		t.Errorf("launch from the request: %+v", a)
+	}
+	if len(a.Mounts) != 1 || a.Mounts[0].Type != "volume" || a.Mounts[0].Source != "data" || !a.Mounts[0].ReadOnly || a.Sources["mount /data"] == "" {
+		t.Errorf("mounts: %+v (sources %v)", a.Mounts, a.Sources)
+	}
+
+	req.HostConfig.CPUShares = 512
+	req.HostConfig.Links = []string{"x:y"}
+	_, err = appFromRequest(req, "")
+	if err == nil || !strings.Contains(err.Error(), "CpuShares") || !strings.Contains(err.Error(), "Links") {
+		t.Errorf("unsupported fields were not refused by name: %v", err)
+	}
+	req.HostConfig.CPUShares, req.HostConfig.Links = 0, nil
+	req.HostConfig.NetworkMode = "bridge"
+	req.NetworkingConfig = nil
+	a, err = appFromRequest(req, "")
+	if err != nil || a.Network != "slirp" {
+		t.Errorf("Docker's bridge: network %q, %v; want slirp", a.Network, err)
+	}
+	req.Config.Labels = map[string]string{"=bad": "x"}
+	if _, err := appFromRequest(req, ""); err == nil {
+		t.Error("a label without a key passed its key's check")
+	}
+}
+
+// What the init sends becomes a tar, and a tar what the init reads,
+// with nothing lost either way.
+func TestArchiveRoundTrip(t *testing.T) {
+	var in bytes.Buffer
+	tw := tar.NewWriter(&in)
+	mtime := time.Unix(1700000000, 0)
+	files := []*tar.Header{
+		{Name: "d/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mtime},
+		{Name: "d/f", Typeflag: tar.TypeReg, Mode: 0o4750, Size: 5, Uid: 1000, Gid: 1000, ModTime: mtime},
+		{Name: "d/l", Typeflag: tar.TypeSymlink, Linkname: "f", Mode: 0o777, ModTime: mtime},
+	}
+	for _, h := range files {
+		tw.WriteHeader(h)
+		if h.Size > 0 {
+			tw.Write([]byte("hello"))
+		}
+	}
+	tw.Close()
+	var entries bytes.Buffer
+	if err := tarToEntries(&in, &entries); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := entriesToTar(&entries, &out); err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(&out)
+	for _, want := range files {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Name != want.Name || h.Typeflag != want.Typeflag || h.Mode != want.Mode || h.Uid != want.Uid || h.Linkname != want.Linkname || !h.ModTime.Equal(want.ModTime) {
+			t.Errorf("round trip: got %+v, want %+v", h, want)
+		}
+		if b, _ := io.ReadAll(tr); h.Typeflag == tar.TypeReg && string(b) != "hello" {
+			t.Errorf("content %q", b)
+		}
+	}
+}
