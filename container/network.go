@@ -339,14 +339,20 @@ func joinNetworks(s *image.Store, c *Container) ([]*bridge.Lease, error) {
 func tapsFor(leases []*bridge.Lease) []runtime.Tap {
 	var taps []runtime.Tap
 	for i, l := range leases {
-		taps = append(taps, runtime.Tap{Name: bridge.Interface(i), MAC: l.Endpoint.MAC, Addr: fmt.Sprintf("%s/%d", l.Endpoint.IP, l.Endpoint.Prefix)})
+		l.Endpoint.Interface = bridge.Interface(i)
+		taps = append(taps, tapOf(l.Endpoint))
 	}
 	return taps
 }
 
-// ConnectNetwork puts container ref on network name (with more aliases),
-// from its next start: a running container is refused, since its
-// interfaces are made as it starts.
+func tapOf(ep bridge.Endpoint) runtime.Tap {
+	return runtime.Tap{Name: ep.Interface, MAC: ep.MAC, Addr: fmt.Sprintf("%s/%d", ep.IP, ep.Prefix)}
+}
+
+// ConnectNetwork puts container ref on network name (with more aliases).
+// A running container joins it at once: its init makes one more
+// interface, handed to the network's switch, and its resolv.conf gains
+// the network's nameserver; a stopped one joins at its next start.
 func ConnectNetwork(s *image.Store, name, ref string, aliases []string) error {
 	return editNetworks(s, ref, func(c *Container, names []string) ([]string, error) {
 		if _, err := InspectNetwork(s, name); err != nil {
@@ -363,7 +369,6 @@ func ConnectNetwork(s *image.Store, name, ref string, aliases []string) error {
 		if m := c.Config.Network; network.IsMode(m) && m != "" && m != "slirp" {
 			return nil, fmt.Errorf("container %s has network mode %s, which cannot be joined with a network: make it anew with --network %s", c.Name, m, name)
 		}
-		names = append(names, name)
 		for _, a := range aliases {
 			if err := checkKey("network_aliases", a); err != nil {
 				return nil, err
@@ -372,19 +377,20 @@ func ConnectNetwork(s *image.Store, name, ref string, aliases []string) error {
 				c.Config.NetworkAliases = append(c.Config.NetworkAliases, a)
 			}
 		}
-		return names, nil
+		return append(names, name), nil
 	})
 }
 
-// DisconnectNetwork takes container ref off network name, from its next
-// start; with no network left it keeps a private network of its own.
+// DisconnectNetwork takes container ref off network name: a running one at
+// once (its interface goes), a stopped one from its next start. With no
+// network left it keeps a private network of its own.
 func DisconnectNetwork(s *image.Store, name, ref string) error {
 	return editNetworks(s, ref, func(c *Container, names []string) ([]string, error) {
 		i := slices.Index(names, name)
 		if i < 0 {
 			return nil, fmt.Errorf("container %s is not on network %s", c.Name, name)
 		}
-		return slices.Delete(names, i, i+1), nil
+		return slices.Delete(slices.Clone(names), i, i+1), nil
 	})
 }
 
@@ -398,16 +404,112 @@ func editNetworks(s *image.Store, ref string, edit func(c *Container, names []st
 	if err != nil {
 		return err
 	}
-	if st := CurrentState(s, c.ID); st.Status == Running {
-		return fmt.Errorf("%w: container %s runs; its networks are joined as it starts: stop it first (sandbox stop %s)", ErrRunning, c.Name, c.Name)
-	}
-	names, err := edit(c, network.Names(c.Config.Network))
+	before := network.Names(c.Config.Network)
+	names, err := edit(c, before)
 	if err != nil {
 		return err
+	}
+	if st := CurrentState(s, c.ID); st.Status == Running {
+		if !network.IsPrivate(c.Config.Network) {
+			return fmt.Errorf("%w: container %s runs on the host's network (or none): networks can be joined live only by a container with a network of its own; stop it first", ErrRunning, c.Name)
+		}
+		if err := changeLive(s, c, st, before, names); err != nil {
+			return err
+		}
 	}
 	c.Config.Network = strings.Join(names, ",")
 	if len(names) == 0 {
 		c.Config.Network, c.Config.NetworkAliases = "slirp", nil
 	}
 	return image.WriteFileAtomic(filepath.Join(Dir(s, c.ID), "container.json"), mustJSON(c), 0o600)
+}
+
+// changeLive joins or leaves networks for a running container: the one
+// network names has and before has not, or the other way round.
+func changeLive(s *image.Store, c *Container, st State, before, after []string) error {
+	dir, err := switchDir(s)
+	if err != nil {
+		return err
+	}
+	for _, name := range before {
+		if slices.Contains(after, name) {
+			continue
+		}
+		rec, err := InspectNetwork(s, name)
+		if err != nil {
+			return err
+		}
+		if err := bridge.Leave(dir, bridge.Network{Key: rec.ID[:16], Name: name}, c.ID); err != nil {
+			return err
+		}
+		st.Networks = slices.DeleteFunc(st.Networks, func(ep bridge.Endpoint) bool { return ep.Network == name })
+	}
+	for _, name := range after {
+		if slices.Contains(before, name) {
+			continue
+		}
+		ep, err := joinLive(s, c, st, dir, name)
+		if err != nil {
+			return err
+		}
+		st.Networks = append(st.Networks, ep)
+	}
+	if err := writeState(s, c.ID, st); err != nil {
+		return err
+	}
+	return rewriteResolv(s, c, st.Networks)
+}
+
+// joinLive puts a running container on network name.
+func joinLive(s *image.Store, c *Container, st State, dir, name string) (bridge.Endpoint, error) {
+	rec, err := InspectNetwork(s, name)
+	if err != nil {
+		return bridge.Endpoint{}, err
+	}
+	subnet, err1 := netip.ParsePrefix(rec.Subnets[0].Subnet)
+	gw, err2 := netip.ParseAddr(rec.Subnets[0].Gateway)
+	if err1 != nil || err2 != nil {
+		return bridge.Endpoint{}, fmt.Errorf("network %s: bad subnet or gateway in its record", name)
+	}
+	// The lowest interface name no network of it has.
+	iface := ""
+	for i := 0; iface == ""; i++ {
+		n := bridge.Interface(i)
+		if !slices.ContainsFunc(st.Networks, func(ep bridge.Endpoint) bool { return ep.Interface == n }) {
+			iface = n
+		}
+	}
+	m := bridge.Member{ID: c.ID, Name: c.Name, Aliases: c.Config.NetworkAliases}
+	l, err := bridge.Join(dir, bridge.Network{Key: rec.ID[:16], Name: name, Subnet: subnet, Gateway: gw}, m, runtime.StartSwitch(s.RunDir))
+	if err != nil {
+		return bridge.Endpoint{}, err
+	}
+	defer l.Close()
+	l.Endpoint.Interface = iface
+	tap, err := runtime.MakeTap(filepath.Join(liveDir(s, c), "exec.sock"), tapOf(l.Endpoint))
+	if err != nil {
+		return bridge.Endpoint{}, fmt.Errorf("making %s in container %s: %w", iface, c.Name, err)
+	}
+	defer tap.Close()
+	if err := l.Attach(tap, st.Pid); err != nil {
+		return bridge.Endpoint{}, err
+	}
+	return l.Endpoint, nil
+}
+
+// rewriteResolv rewrites a running container's resolv.conf in place (it is
+// bound into the container: a new file would not be seen) for the
+// networks it is on now.
+func rewriteResolv(s *image.Store, c *Container, networks []bridge.Endpoint) error {
+	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
+	content := resolvFor(c.Config, string(hostResolv), networks)
+	f, err := os.OpenFile(filepath.Join(Dir(s, c.ID), "userdata", "resolv.conf"), os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(content)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

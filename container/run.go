@@ -238,15 +238,11 @@ func writeEtcFiles(spec *runtime.Spec, cfg Config, dir string, networks []bridge
 		// bridge.SearchDomain, searched first).
 		hostGateway = network.HostLoopback
 		hosts += fmt.Sprintf("%s\t%s\n%s\t%s\n", networks[0].IP, spec.Hostname, network.HostLoopback, network.HostAlias)
-		var servers []string
-		for _, n := range networks[:min(3, len(networks))] {
-			servers = append(servers, n.Gateway)
-		}
-		resolv = resolvConf("search "+bridge.SearchDomain+"\n"+string(hostResolv), cfg.DNS, servers)
+		resolv = resolvFor(cfg, string(hostResolv), networks)
 	case network.IsPrivate(spec.Network):
 		hostGateway = network.HostLoopback
 		hosts += fmt.Sprintf("%s\t%s\n%s\t%s\n", network.ContainerIP, spec.Hostname, network.HostLoopback, network.HostAlias)
-		resolv = resolvConf(string(hostResolv), cfg.DNS, []string{network.DNS})
+		resolv = resolvFor(cfg, string(hostResolv), nil)
 	default: // none: nothing to resolve with, unless the user says so
 		resolv = resolvConf("", cfg.DNS, nil)
 	}
@@ -276,6 +272,20 @@ func writeEtcFiles(spec *runtime.Spec, cfg Config, dir string, networks []bridge
 		*f.dst = p
 	}
 	return nil
+}
+
+// resolvFor is a private network's resolv.conf: on user-defined networks
+// their switches answer DNS (the members' names in bridge.SearchDomain,
+// searched first), else the helper's forwarder.
+func resolvFor(cfg Config, hostResolv string, networks []bridge.Endpoint) string {
+	if len(networks) == 0 {
+		return resolvConf(hostResolv, cfg.DNS, []string{network.DNS})
+	}
+	var servers []string
+	for _, n := range networks[:min(3, len(networks))] {
+		servers = append(servers, n.Gateway)
+	}
+	return resolvConf("search "+bridge.SearchDomain+"\n"+hostResolv, cfg.DNS, servers)
 }
 
 // resolvConf is base with its nameserver lines replaced by dns (when

@@ -26,7 +26,10 @@ import (
 type ExecRequest struct {
 	// Archive, when set, is a copy the init answers itself (archive.go):
 	// "stat", "get" or "put" of Path; KeepOwners keeps a put's owners.
-	Archive    string `json:",omitempty"`
+	Archive string `json:",omitempty"`
+	// Tap, when set, asks for one more network interface (tap.go): the
+	// answer carries its descriptor.
+	Tap        *Tap   `json:",omitempty"`
 	Path       string `json:",omitempty"`
 	KeepOwners bool   `json:",omitempty"`
 	Args       []string
@@ -142,6 +145,16 @@ func handleExec(conn *net.UnixConn, spec *Spec, sp *spawner) {
 	var req ExecRequest
 	if err := json.Unmarshal(payload, &req); err != nil {
 		reply(execReply{Error: "a malformed exec request", Code: 125})
+		return
+	}
+	if req.Tap != nil {
+		fds, err := makeTaps([]Tap{*req.Tap})
+		if err != nil {
+			reply(execReply{Error: err.Error(), Code: 125})
+			return
+		}
+		reply(execReply{}, fds[0])
+		unix.Close(fds[0])
 		return
 	}
 	if req.Archive != "" {

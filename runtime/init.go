@@ -239,6 +239,9 @@ func runInit() {
 	if err != nil {
 		fail(125, "%v", err)
 	}
+	if spec.NetworkWait && spec.ExecSocket != "" {
+		keepTunDevice()
+	}
 	// The thread every container process is forked from is sealed while
 	// the root is assembled: installing the seccomp filter alone costs the
 	// kernel half a millisecond.

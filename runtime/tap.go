@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -16,6 +18,50 @@ import (
 // host's then), and at the network stage sends their descriptors to the
 // parent on the sync socket, which hands them to the networks' switches
 // (Options.Taps). The init keeps none: a tap whose switch exits goes away.
+
+// tunDevice is where the init opens /dev/net/tun: the host's by path while
+// its root is being assembled; after pivot_root, through the O_PATH
+// descriptor keepTunDevice kept (each open makes a new tap in the opener's
+// network namespace, so a later `network connect` can make one).
+var tunDevice = "/dev/net/tun"
+
+// keepTunDevice keeps a way back to /dev/net/tun for a container with a
+// network of its own. The init's descriptors reach no payload (close-on-
+// exec) and the init is not dumpable.
+func keepTunDevice() {
+	fd, err := unix.Open("/dev/net/tun", unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err == nil {
+		tunDevice = fmt.Sprintf("/proc/self/fd/%d", fd)
+	}
+}
+
+// MakeTap asks the init listening on socket for one more tap (a network
+// connected to a running container) and returns its descriptor.
+func MakeTap(socket string, t Tap) (*os.File, error) {
+	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: socket, Net: "unixpacket"})
+	if err != nil {
+		return nil, fmt.Errorf("reaching the container's init: %w", err)
+	}
+	defer conn.Close()
+	b, _ := json.Marshal(ExecRequest{Tap: &t})
+	if _, _, err := conn.WriteMsgUnix(b, nil, nil); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil, fmt.Errorf("reading the init's answer: %w", err)
+	}
+	var r execReply
+	if err := json.Unmarshal(buf[:n], &r); err != nil {
+		return nil, err
+	}
+	if r.Error != "" {
+		return nil, errors.New(r.Error)
+	}
+	return fdFromOOB(oob[:oobn])
+}
 
 // Tap is one interface the init makes.
 type Tap struct {
@@ -72,7 +118,7 @@ func makeTap(sock int, t Tap) (int, error) {
 	if err != nil || len(mac) != 6 {
 		return -1, fmt.Errorf("bad MAC address %q", t.MAC)
 	}
-	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(tunDevice, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if os.IsPermission(err) {
 			return -1, fmt.Errorf("opening /dev/net/tun: %w (root can allow it: chmod 0666 /dev/net/tun, as Debian has it)", err)

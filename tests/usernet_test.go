@@ -118,6 +118,28 @@ func TestUserNetwork(t *testing.T) {
 		}
 		s.must(t, "rm", "-f", "db")
 
+		// Connected while it runs: an interface at once, and names; gone
+		// again when disconnected.
+		s.mustID(t, "run", "-d", "--name", "late", "--net", "slirp", "bb", "sleep", "100")
+		s.must(t, "network", "connect", "--alias", "latecomer", "app", "late")
+		var lr result
+		waitFor(10*time.Second, func() bool {
+			lr = s.do(t, "exec", "late", "sh", "-c", "timeout 5 wget -qO- http://web:8000/; ip -o -4 addr show")
+			return strings.Contains(lr.stdout, page)
+		})
+		if !strings.Contains(lr.stdout, page) || !strings.Contains(lr.stdout, "eth1") {
+			t.Errorf("a running container connected to app did not reach web on a new eth1:\n%s", lr)
+		}
+		if r := s.do(t, "exec", "web", "sh", "-c", "timeout 5 nslookup latecomer 2>&1"); !strings.Contains(r.stdout, "10.89.") {
+			t.Errorf("web cannot resolve the alias of a container connected live:\n%s", r)
+		}
+		s.must(t, "network", "disconnect", "app", "late")
+		lr = s.do(t, "exec", "late", "sh", "-c", "timeout 5 wget -qO- http://web:8000/; ip -o link show")
+		if strings.Contains(lr.stdout, page) || strings.Contains(lr.stdout, "eth1") {
+			t.Errorf("after disconnect, late still reaches web or has eth1:\n%s", lr)
+		}
+		s.must(t, "rm", "-f", "late")
+
 		// The published port reaches it from the host.
 		if body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/", port), 10*time.Second); err != nil || body != page {
 			t.Errorf("web's published port served %q (%v), want %q", body, err, page)

@@ -45,12 +45,14 @@ type Endpoint struct {
 	Prefix  int    `json:"prefix"`
 	MAC     string `json:"mac"`
 	Gateway string `json:"gateway"`
+	// Interface is the member's interface on it (eth1…), set by the caller.
+	Interface string `json:"interface,omitempty"`
 }
 
 // request and reply are the messages on the switch's socket, one per
 // SOCK_SEQPACKET datagram.
 type request struct {
-	Op     string  `json:"op"` // "join", then "attach" with the tap and a pidfd
+	Op     string  `json:"op"` // "join", then "attach" with the tap and a pidfd; "leave"
 	Member *Member `json:"member,omitempty"`
 }
 
@@ -172,4 +174,24 @@ func (l *Lease) call(req request, fds []int, r *reply) error {
 		return errors.New("the switch closed the connection")
 	}
 	return json.Unmarshal(buf[:n], r)
+}
+
+// Leave takes container id off network n: its switch closes its tap, and
+// the interface goes from the container. A network whose switch is not
+// running has no members to take off.
+func Leave(dir string, n Network, id string) error {
+	fd, err := dial(socketPath(dir, n.Key))
+	if err != nil {
+		return nil
+	}
+	l := &Lease{fd: fd}
+	defer l.Close()
+	var r reply
+	if err := l.call(request{Op: "leave", Member: &Member{ID: id}}, nil, &r); err != nil {
+		return fmt.Errorf("leaving network %s: %w", n.Name, err)
+	}
+	if r.Error != "" {
+		return fmt.Errorf("leaving network %s: %s", n.Name, r.Error)
+	}
+	return nil
 }

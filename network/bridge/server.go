@@ -168,6 +168,8 @@ func (s *switch_) serveConn(fd int) {
 				} else {
 					r.Endpoint = &ep
 				}
+			case req.Op == "leave" && req.Member != nil:
+				s.leave(req.Member.ID)
 			case req.Op == "attach" && m != nil && m.tap == nil && len(fds) == 2:
 				s.attach(m, fds[0], fds[1])
 				fds = nil
@@ -392,4 +394,18 @@ func (s *switch_) publishMembers() {
 	if os.WriteFile(tmp, b, 0o600) == nil {
 		os.Rename(tmp, path)
 	}
+}
+
+// leave drops the attached member with container ID id.
+func (s *switch_) leave(id string) {
+	s.mu.Lock()
+	for _, m := range s.members {
+		if m.ID == id && m.tap != nil {
+			s.drop(m)
+		}
+	}
+	s.mu.Unlock()
+	unix.Write(s.wakeW, []byte{0})
+	s.publishMembers()
+	s.nudge()
 }
