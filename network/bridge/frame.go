@@ -43,19 +43,21 @@ func (s *switch_) frame(from *member, f []byte) {
 	default:
 		s.mu.Lock()
 		to := s.byMAC[dst]
-		var tap = (*member)(nil)
-		if to != nil && to.tap != nil && to != from {
-			tap = to
+		if to == from || (to != nil && to.tap == nil) {
+			to = nil
 		}
 		s.mu.Unlock()
-		if tap != nil {
-			tap.tap.Write(f)
+		if to != nil {
+			to.tap.Write(f)
 		}
 	}
 }
 
 // sourceIsMember checks the IPv4 and ARP sender address of f.
 func (s *switch_) sourceIsMember(from *member, f []byte) bool {
+	if len(f) < 14 {
+		return false
+	}
 	switch binary.BigEndian.Uint16(f[12:14]) {
 	case etherIPv4:
 		if len(f) < 34 {
