@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,17 +42,7 @@ func TestFilters(t *testing.T) {
 	}
 }
 
-func sortedStrings(in []string) []string {
-	out := append([]string{}, in...)
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
-	return out
-}
+func sortedStrings(in []string) []string { return slices.Sorted(slices.Values(in)) }
 
 // A create request becomes the same launch values as the flags would;
 // what sandbox cannot honour is refused by name.

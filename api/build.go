@@ -12,7 +12,6 @@ import (
 	"os"
 	"path"
 	"strings"
-	"sync"
 
 	"github.com/moby/moby/api/types/jsonstream"
 
@@ -78,18 +77,7 @@ func (s *Server) imageBuild(w http.ResponseWriter, r *http.Request) error {
 	container.ApplyUser(&o.Run, s.User)
 	o.Run.StopTimeout = nil
 
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
-	var mu sync.Mutex
-	send := func(m jsonstream.Message) {
-		mu.Lock()
-		defer mu.Unlock()
-		json.NewEncoder(w).Encode(m)
-		if flusher != nil {
-			flusher.Flush()
-		}
-	}
+	send := jsonStream(w)
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return err

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	itypes "github.com/moby/moby/api/types/image"
@@ -259,18 +258,7 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	case !strings.Contains(ref[strings.LastIndex(ref, "/")+1:], ":") && !strings.Contains(ref, "@"):
 		ref += ":latest"
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
-	var mu sync.Mutex
-	send := func(m jsonstream.Message) {
-		mu.Lock()
-		defer mu.Unlock()
-		json.NewEncoder(w).Encode(m)
-		if flusher != nil {
-			flusher.Flush()
-		}
-	}
+	send := jsonStream(w)
 	short := ref
 	if i := strings.LastIndexAny(ref, ":@"); i > strings.LastIndex(ref, "/") {
 		short = ref[i+1:]
@@ -316,19 +304,17 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 	if _, err := s.Store.Resolve(ref); err != nil {
 		return notFoundImage(ref, err)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
-	enc.Encode(jsonstream.Message{Status: "The push refers to repository [" + name + "]"})
+	send := jsonStream(w)
+	send(jsonstream.Message{Status: "The push refers to repository [" + name + "]"})
 	digest, err := s.Store.Push(context.Background(), ref, ref, s.Pull)
 	if err != nil {
-		enc.Encode(jsonstream.Message{Error: &jsonstream.Error{Message: err.Error()}})
+		send(jsonstream.Message{Error: &jsonstream.Error{Message: err.Error()}})
 		return nil
 	}
 	tag := ref[strings.LastIndex(ref, ":")+1:]
-	enc.Encode(jsonstream.Message{Status: fmt.Sprintf("%s: digest: %s", tag, digest)})
+	send(jsonstream.Message{Status: fmt.Sprintf("%s: digest: %s", tag, digest)})
 	aux := json.RawMessage(fmt.Sprintf(`{"Tag":%q,"Digest":%q}`, tag, digest))
-	enc.Encode(jsonstream.Message{Aux: &aux})
+	send(jsonstream.Message{Aux: &aux})
 	return nil
 }
 
@@ -374,16 +360,14 @@ func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequest(err)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
+	send := jsonStream(w)
 	for _, img := range imgs {
 		names := img.Names
 		if len(names) == 0 {
 			names = []string{"ID " + withSHA(img.ID)}
 		}
 		for _, n := range names {
-			enc.Encode(jsonstream.Message{Stream: "Loaded image: " + n + "\n"})
+			send(jsonstream.Message{Stream: "Loaded image: " + n + "\n"})
 		}
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/types/jsonstream"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/config"
@@ -274,4 +275,22 @@ func randomID() string {
 	b := make([]byte, 32)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// jsonStream starts a 200 answer of Docker's JSON messages (pull, push,
+// build, load) and returns the function that sends each one at once; it
+// may be called from several goroutines.
+func jsonStream(w http.ResponseWriter) func(jsonstream.Message) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	var mu sync.Mutex
+	return func(m jsonstream.Message) {
+		mu.Lock()
+		defer mu.Unlock()
+		json.NewEncoder(w).Encode(m)
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -231,17 +232,7 @@ func TestAPIDockerCLI(t *testing.T) {
 	})
 }
 
-func sortedCopy(in []string) []string {
-	out := append([]string{}, in...)
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
-	return out
-}
+func sortedCopy(in []string) []string { return slices.Sorted(slices.Values(in)) }
 
 // TestAPICompose: docker-compose up -d of a web server and a client on a
 // network of the file's, with a named volume and a published port; the
