@@ -146,7 +146,16 @@ func (s *switch_) toGateway(from *member, f []byte) {
 			return
 		}
 		query := append([]byte(nil), payload[8:ulen]...)
+		// Bounded: a member that floods the gateway with queries for
+		// names the host must resolve gets answers for some, and takes
+		// nothing from the others.
+		select {
+		case s.dnsSlots <- struct{}{}:
+		default:
+			return
+		}
 		go func() {
+			defer func() { <-s.dnsSlots }()
 			answer := s.dns(from, query)
 			if answer == nil {
 				return

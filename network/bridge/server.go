@@ -68,6 +68,7 @@ type switch_ struct {
 	dir      string // where the networks' sockets and member lists are
 	gwMAC    [6]byte
 	upstream []string
+	dnsSlots chan struct{} // DNS answers in flight, bounded
 
 	pubMu   sync.Mutex // one publishMembers at a time
 	mu      sync.Mutex
@@ -88,7 +89,7 @@ type member struct {
 }
 
 func newSwitch(n Network) *switch_ {
-	s := &switch_{n: n, members: map[netip.Addr]*member{}, byMAC: map[[6]byte]*member{}}
+	s := &switch_{n: n, members: map[netip.Addr]*member{}, byMAC: map[[6]byte]*member{}, dnsSlots: make(chan struct{}, 64)}
 	s.gwMAC = macFor(n.Gateway)
 	p := make([]int, 2)
 	unix.Pipe2(p, unix.O_CLOEXEC|unix.O_NONBLOCK)
