@@ -131,6 +131,8 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	e.mu.Lock()
 	e.running, e.code, e.console = false, &code, nil
 	e.mu.Unlock()
+	// Its client asks for the exit code right after; nobody later.
+	time.AfterFunc(5*time.Minute, func() { s.execs.Delete(e.id) })
 	return nil
 }
 
