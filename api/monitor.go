@@ -222,7 +222,15 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		if !eventMatches(m, fs) {
 			return true
 		}
-		if err := json.NewEncoder(w).Encode(m); err != nil {
+		// API 1.41's clients (docker-compose 1.29) read the legacy fields
+		// too, which the newer types dropped.
+		legacy := struct {
+			Status string `json:"status"`
+			ID     string `json:"id"`
+			From   string `json:"from"`
+			events.Message
+		}{action, id, c.image, m}
+		if err := json.NewEncoder(w).Encode(legacy); err != nil {
 			return false
 		}
 		if flusher != nil {

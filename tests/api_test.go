@@ -299,6 +299,16 @@ volumes:
 		}
 		wantStdout(t, s.must(t, "volume", "ls", "-q"), "")
 		wantStdout(t, s.must(t, "network", "ls", "-q"), "")
+		// Attached: compose follows the output and the container's end
+		// through attach and events.
+		u.mustWrite(t, filepath.Join(dir, "docker-compose.yml"), "version: \"3.7\"\nservices:\n  one:\n    image: bb\n    command: sh -c 'echo from-one; sleep 0.5; echo bye; exit 0'\n", 0o644)
+		up := run("up")
+		wantCode(t, up, 0)
+		if !strings.Contains(up.stdout, "from-one") || !strings.Contains(up.stdout, "bye") || !strings.Contains(up.stdout, "exited with code 0") {
+			t.Errorf("docker-compose up (attached) did not show the output and the end:\n%s", up)
+		}
+		wantCode(t, run("down"), 0)
+
 		ours := func(p procInfo) bool {
 			return p.comm == "sandbox-init" || p.comm == "sandbox-bridge" || isHelperComm(p.comm)
 		}
