@@ -250,10 +250,6 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 	if req.Config == nil {
 		return badRequest(errors.New("the request has no container config"))
 	}
-	if req.OpenStdin || req.AttachStdin {
-		// Better said now than a prompt that never hears the keyboard.
-		return badRequest(errors.New("OpenStdin: standard input cannot reach a container started through the API (it runs detached); drop -i, or run it and use `docker exec -it` (or `sandbox run -it`)"))
-	}
 	cfg, err := s.configFor(req, r.URL.Query().Get("name"))
 	if err != nil {
 		return err
@@ -517,6 +513,24 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 	return container.Logs(s.Store, c.ID, o, out, errw)
 }
 
+// hijacked is a connection taken over from HTTP: reads come through the
+// server's buffer first (bytes the client sent right after its request,
+// standard input already).
+type hijacked struct {
+	net.Conn
+	r io.Reader
+}
+
+func (h hijacked) Read(p []byte) (int, error) { return h.r.Read(p) }
+
+// CloseWrite ends the stream's output, for a client that waits for it.
+func (h hijacked) CloseWrite() error {
+	if cw, ok := h.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // hijack takes the connection over for a raw stream, answering 101 when
 // the client asked to upgrade (the docker CLI does) or 200.
 func hijack(w http.ResponseWriter, r *http.Request, contentType string) (net.Conn, error) {
@@ -524,14 +538,11 @@ func hijack(w http.ResponseWriter, r *http.Request, contentType string) (net.Con
 	if !ok {
 		return nil, errors.New("the connection cannot be taken over")
 	}
-	conn, buf, err := hj.Hijack()
+	raw, buf, err := hj.Hijack()
 	if err != nil {
 		return nil, err
 	}
-	if buf.Reader.Buffered() > 0 {
-		// Bytes the client sent after its request (stdin): not served.
-		buf.Reader.Discard(buf.Reader.Buffered())
-	}
+	conn := hijacked{Conn: raw, r: buf.Reader}
 	if r.Header.Get("Upgrade") != "" {
 		fmt.Fprintf(conn, "HTTP/1.1 101 UPGRADED\r\nContent-Type: %s\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n", contentType)
 	} else {
@@ -584,6 +595,20 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	if boolParam(r, "stdin") && c.Config.Interactive {
+		// The client's input, to the monitor that holds the payload's.
+		go func() {
+			in, err := container.AttachStdin(s.Store, c.ID)
+			if err != nil {
+				return
+			}
+			defer in.Close()
+			io.Copy(in, conn)
+			if cw, ok := in.(interface{ CloseWrite() error }); ok {
+				cw.CloseWrite()
+			}
+		}()
+	}
 	o := container.LogOptions{Follow: boolParam(r, "stream"), Tail: -1}
 	if err := container.Logs(s.Store, c.ID, o, out, errw); err != nil && gone() {
 		return nil
@@ -594,11 +619,17 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// containerResize is accepted and does nothing: a detached sandbox's
-// terminal, if any, is its own.
+// containerResize sizes an interactive container's terminal (through its
+// monitor); for others it is accepted and does nothing, as Docker does.
 func (s *Server) containerResize(w http.ResponseWriter, r *http.Request) error {
-	if _, err := container.Find(s.Store, r.PathValue("id")); err != nil {
+	c, err := container.Find(s.Store, r.PathValue("id"))
+	if err != nil {
 		return err
+	}
+	h, err1 := strconv.Atoi(r.URL.Query().Get("h"))
+	wd, err2 := strconv.Atoi(r.URL.Query().Get("w"))
+	if err1 == nil && err2 == nil {
+		container.ResizeTTY(s.Store, c.ID, h, wd)
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil

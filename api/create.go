@@ -33,7 +33,7 @@ func (s *Server) configFor(req ctypes.CreateRequest, name string) (container.Con
 	cfg.Detach = true
 	cfg.Rm = req.HostConfig != nil && req.HostConfig.AutoRemove
 	cfg.KeepExit = cfg.Rm // its waiter learns its code after it is gone
-	cfg.Interactive, cfg.TTY = req.OpenStdin, req.Tty
+	cfg.Interactive, cfg.TTY, cfg.StdinOnce = req.OpenStdin, req.Tty, req.StdinOnce
 	container.ApplyUser(&cfg, s.User)
 	if err := cfg.Validate(); err != nil {
 		return container.Config{}, badRequest(err)

@@ -67,6 +67,9 @@ type Config struct {
 	// fills what the flags leave out, at create); NoHealthcheck turns
 	// the image's off.
 	Health *runtime.HealthCheck `json:"healthcheck,omitempty"`
+	// StdinOnce, with Interactive and Detach, ends the payload's input
+	// when the first attached client ends its own (docker run -i).
+	StdinOnce bool `json:"stdin_once,omitempty"`
 	// KeepExit, with Rm, keeps the exit code of the removed container in
 	// the runtime directory for RemovedExit (the API's waiters).
 	KeepExit bool `json:"keep_exit,omitempty"`

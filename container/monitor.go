@@ -250,8 +250,29 @@ func (m *monitor) run(restarts int, onStarted func()) (int, error) {
 	}
 	mapping, _ := mappingFor(s, m.c.Config) // checked when it was made
 	opts := runtime.Options{Mapping: mapping, Stdout: outW, Stderr: errW, PayloadPipes: true}
+	interactive := c.Config.Interactive
+	if interactive {
+		// Input through attach.sock (attach.go): this monitor stays, as
+		// the holder of the payload's stdin or of its terminal.
+		dir, err := runDir(s, c)
+		if err != nil {
+			return 0, err
+		}
+		inR, inW, err := os.Pipe()
+		if err != nil {
+			return 0, err
+		}
+		defer inR.Close()
+		ap, err := listenAttach(dir, inW, c.Config.StdinOnce)
+		if err != nil {
+			inW.Close()
+			return 0, err
+		}
+		defer ap.close()
+		opts.Stdin, opts.OnConsole = inR, ap.setConsole
+	}
 	var record *os.File
-	if residentEligible(c, spec) {
+	if residentEligible(c, spec) && !interactive {
 		// Empty until the init writes how the run ended.
 		record, _ = os.OpenFile(filepath.Join(Dir(s, c.ID), runtime.ExitRecordName), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	}
@@ -260,7 +281,7 @@ func (m *monitor) run(restarts int, onStarted func()) (int, error) {
 		// records the end (runtime/resident.go).
 		defer record.Close()
 		opts.Resident = &runtime.Resident{Log: m.lw.File(), Stdout: outR, Stderr: errR, Record: record, Keep: []*os.File{m.lock}}
-	} else if h := m.handoff(restarts, outR, errR); h != nil && (c.Config.Pod == "" || c.Config.PodInfra) {
+	} else if h := m.handoffUnless(interactive, restarts, outR, errR); h != nil && (c.Config.Pod == "" || c.Config.PodInfra) {
 		// (A pod's member is the infra's child, not ours to hand over.)
 		opts.Handoff = h
 		opts.HandoffFailed = func(err error) {
@@ -292,6 +313,15 @@ func residentEligible(c *Container, spec *runtime.Spec) bool {
 	// with its infra: both keep their monitor.
 	return (c.Config.Restart == "" || c.Config.Restart == "no") && !c.Config.Rm && !c.Config.TTY && !spec.NetworkWait && !spec.Process.Terminal &&
 		c.Config.Pod == ""
+}
+
+// handoffUnless is handoff, unless this monitor must stay (it holds an
+// interactive container's input).
+func (m *monitor) handoffUnless(stay bool, restarts int, outR, errR *os.File) *runtime.Handoff {
+	if stay {
+		return nil
+	}
+	return m.handoff(restarts, outR, errR)
 }
 
 // handoff plans the exec to the watcher, or says nil when it cannot be

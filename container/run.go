@@ -101,6 +101,11 @@ func buildSpec(s *image.Store, c *Container, img *image.Image, stdio IO) (*runti
 	if cfg.TTY {
 		spec.Process.Terminal = true
 		spec.Process.Rows, spec.Process.Cols, _ = runtime.TerminalSize(stdio.Stdin, stdio.Stdout)
+		if spec.Process.Rows == 0 {
+			// Detached: no terminal of the user's to take the size from
+			// until a client attaches and resizes it.
+			spec.Process.Rows, spec.Process.Cols = 24, 80
+		}
 	}
 
 	spec.Rootfs = fuseoverlay.Layout{

@@ -96,6 +96,9 @@ type Options struct {
 	// OnStarted is called with the init's pid (in the host's PID
 	// namespace) once the payload runs.
 	OnStarted func(initPid int)
+	// OnConsole, with a terminal, gets the pty's master once it is
+	// relayed (a detached container's monitor resizes it for attach).
+	OnConsole func(master *os.File)
 	// InitDir is the user's private runtime directory, where the init
 	// program is installed (initexe.go); empty: a memfd holds it.
 	InitDir string
@@ -226,6 +229,9 @@ func Begin(opts Options, privateNet, terminal bool) (*Early, error) {
 	}
 	if opts.PayloadPipes {
 		// Only real files: a nil *os.File in an io.Writer is not a nil Writer.
+		if opts.Stdin != nil && !terminal {
+			cfg.stdin = opts.Stdin // a pipe of the monitor's (attach)
+		}
 		if opts.Stdout != nil {
 			cfg.stdout = opts.Stdout
 		}
@@ -361,6 +367,9 @@ func (e *Early) Run(spec *Spec, opts Options) (int, error) {
 			return 0, &Error{Code: 125, Msg: err.Error(), Err: err}
 		}
 		defer tty.restore()
+		if opts.OnConsole != nil {
+			opts.OnConsole(tty.master)
+		}
 	}
 	if e.resident {
 		return c.detach(opts)

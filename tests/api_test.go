@@ -149,10 +149,29 @@ func TestAPIDockerCLI(t *testing.T) {
 		if !strings.Contains(r.stderr, "CpuShares") {
 			t.Errorf("an unsupported limit was not refused by name:\n%s", r)
 		}
-		r = a.docker(t, "run", "--rm", "-i", "bb", "cat")
-		wantCode(t, r, 125)
-		if !strings.Contains(r.stderr, "OpenStdin") {
-			t.Errorf("docker run -i was not refused with the reason:\n%s", r)
+		// Standard input: piped (its end is the payload's), and typed
+		// into a terminal, which the client also sizes.
+		o := a.clientOpts(dockerCLI)
+		o.stdin = strings.NewReader("line one\nline two\n")
+		r = u.runWith(t, o, "run", "-i", "--rm", "bb", "sh", "-c", "cat; echo done; exit 4")
+		wantCode(t, r, 4)
+		wantStdout(t, r, "line one\nline two\ndone\n")
+		{
+			master, slave := openPTY(t)
+			unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 99})
+			read := readTerminal(master)
+			o := a.clientOpts(dockerCLI)
+			o.tty = slave
+			go func() {
+				time.Sleep(2 * time.Second)
+				master.Write([]byte("typed-in\r"))
+			}()
+			r := u.runWith(t, o, "run", "-it", "--rm", "bb", "sh", "-c", "read x; stty size; echo got $x; exit 6")
+			slave.Close()
+			wantCode(t, r, 6)
+			if out := read(); !strings.Contains(out, "got typed-in") || !strings.Contains(out, "33 99") {
+				t.Errorf("docker run -it showed %q, want the typed line back and a 33x99 terminal", out)
+			}
 		}
 		if names := s.psNames(t); len(names) != 0 {
 			t.Errorf("run --rm left containers: %q", names)
@@ -178,7 +197,7 @@ func TestAPIDockerCLI(t *testing.T) {
 		master, slave := openPTY(t)
 		unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 30, Col: 90})
 		read := readTerminal(master)
-		o := a.clientOpts(dockerCLI)
+		o = a.clientOpts(dockerCLI)
 		o.tty = slave
 		r = u.runWith(t, o, "exec", "-it", "d1", "sh", "-c", "tty; stty size; echo in-the-tty; exit 5")
 		slave.Close()
