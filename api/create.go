@@ -117,7 +117,12 @@ func appFromRequest(req ctypes.CreateRequest, name string) (*config.App, error) 
 				set("health_cmd", h.Test[1])
 			}
 		case "CMD":
-			refuse("Healthcheck.Test", "the exec form (CMD) is not served; give a shell command (CMD-SHELL)")
+			// The launch key takes a shell command: the words, quoted.
+			var words []string
+			for _, w := range h.Test[1:] {
+				words = append(words, "'"+strings.ReplaceAll(w, "'", `'\''`)+"'")
+			}
+			set("health_cmd", strings.Join(words, " "))
 		}
 		for key, d := range map[string]time.Duration{"health_interval": h.Interval, "health_timeout": h.Timeout, "health_start_period": h.StartPeriod} {
 			if d > 0 {

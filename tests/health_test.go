@@ -50,6 +50,17 @@ func TestHealthcheck(t *testing.T) {
 			t.Errorf("the health checker outlived its container: %+v", checkers())
 		}
 
+		// The image's HEALTHCHECK, with no flag: ps shows it too.
+		ctx := u.buildContext(t, "health-img", map[string]string{
+			"Containerfile": "FROM bb\nHEALTHCHECK --interval=1s --retries=1 CMD test -e /ok\n",
+		})
+		s.must(t, "build", "-q", "-t", "checked", ctx)
+		s.mustID(t, "run", "-d", "--name", "hc", "checked", "sh", "-c", "touch /ok; sleep 100")
+		if !waitFor(10*time.Second, func() bool { return strings.Contains(status(), "(healthy)") }) {
+			t.Errorf("the image's HEALTHCHECK never made hc healthy: %q", status())
+		}
+		s.must(t, "rm", "-f", "hc")
+
 		// No check: refused; --no-healthcheck drops one.
 		s.mustID(t, "run", "-d", "--name", "plain", "--health-cmd", "true", "--no-healthcheck", "bb", "sleep", "100")
 		r = s.do(t, "healthcheck", "run", "plain")
