@@ -126,3 +126,15 @@ func TestArchiveRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A healthcheck's exec form becomes a shell command of its quoted words.
+func TestHealthcheckExecForm(t *testing.T) {
+	req := ctypes.CreateRequest{Config: &ctypes.Config{Image: "bb", Healthcheck: &ctypes.HealthConfig{Test: []string{"CMD", "test", "-e", "/it's"}, Interval: 2 * time.Second}}}
+	a, err := appFromRequest(req, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `'test' '-e' '/it'\''s'`; a.HealthCmd != want || a.HealthInterval != "2s" {
+		t.Errorf("health_cmd %q, interval %q; want %q, 2s", a.HealthCmd, a.HealthInterval, want)
+	}
+}
