@@ -40,8 +40,14 @@ func systemServiceCommand() *command {
 			if len(args) == 1 {
 				uri = args[0]
 			}
-			l, err := api.Listen(uri)
+			// Socket activation (a systemd user socket unit) first.
+			l, err := api.Activated()
 			if err != nil {
+				return err
+			}
+			if l != nil {
+				uri = "the socket systemd passed"
+			} else if l, err = api.Listen(uri); err != nil {
 				return err
 			}
 			defer l.Close()

@@ -83,6 +83,24 @@ func Listen(uri string) (net.Listener, error) {
 	return l, os.Chmod(path, 0o600)
 }
 
+// Activated returns the listener systemd passed this process (socket
+// activation: LISTEN_PID is ours, LISTEN_FDS is 1, the socket is fd 3),
+// or nil.
+func Activated() (net.Listener, error) {
+	if os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) || os.Getenv("LISTEN_FDS") != "1" {
+		return nil, nil
+	}
+	os.Unsetenv("LISTEN_PID")
+	os.Unsetenv("LISTEN_FDS")
+	os.Unsetenv("LISTEN_FDNAMES")
+	unix.CloseOnExec(3)
+	l, err := net.FileListener(os.NewFile(3, "systemd socket"))
+	if err != nil {
+		return nil, fmt.Errorf("the socket systemd passed (fd 3): %w", err)
+	}
+	return l, nil
+}
+
 // Serve answers requests on l until the idle time passes (or forever).
 func (s *Server) Serve(l net.Listener) error {
 	s.last = time.Now()
