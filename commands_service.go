@@ -45,8 +45,9 @@ func systemServiceCommand() *command {
 			if err != nil {
 				return err
 			}
+			where := fmt.Sprintf("%s (export DOCKER_HOST=%s)", uri, uri)
 			if l != nil {
-				uri = "the socket systemd passed"
+				where = "the socket systemd passed"
 			} else if l, err = api.Listen(uri); err != nil {
 				return err
 			}
@@ -54,7 +55,7 @@ func systemServiceCommand() *command {
 			srv := &api.Server{Store: s.store, User: s.user, Idle: time.Duration(idle) * time.Second, SandboxVersion: version, Warn: warn,
 				Pull: *(&pullFlags{tlsVerify: true}).options(s, true)}
 			srv.Pull.InsecureLoopback = true // as Docker's daemon: 127.0.0.0/8 may be plain HTTP
-			fmt.Fprintf(os.Stderr, "sandbox: serving the Docker API %s on %s (export DOCKER_HOST=%s)\n", api.Version, uri, uri)
+			fmt.Fprintf(os.Stderr, "sandbox: serving the Docker API %s on %s\n", api.Version, where)
 			return srv.Serve(l)
 		},
 	}

@@ -413,3 +413,35 @@ func TestAPIService(t *testing.T) {
 		}
 	})
 }
+
+// TestAPISocketActivation: systemd-socket-activate holds the socket and
+// starts the service on the first connection, as a systemd user socket
+// unit would; the service takes the socket it is given and, with --time,
+// exits once idle.
+func TestAPISocketActivation(t *testing.T) {
+	needDocker(t)
+	activate, err := lookPath("systemd-socket-activate")
+	if err != nil {
+		t.Skip("systemd-socket-activate is not installed (package systemd; .ci/run installs it)")
+	}
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "api-act")
+		sock := filepath.Join(u.home, "api-act-"+u.mode+".sock")
+		o := s.opts
+		o.bin = activate
+		act := u.startWith(t, o, "-l", sock, sandboxBin, "system", "service", "--time", "1")
+		waitFor(5*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
+		a := &apiService{s: s, sock: sock, p: act}
+		r := a.docker(t, "version", "--format", "{{.Server.APIVersion}}")
+		wantCode(t, r, 0)
+		wantStdout(t, r, "1.41\n")
+		select {
+		case <-act.done:
+			if !strings.Contains(act.res.stderr, "serving the Docker API 1.41 on the socket systemd passed") {
+				t.Errorf("the activated service said:\n%s", act.res)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("the activated service with --time 1 still runs 30 s after its request")
+		}
+	})
+}
