@@ -19,6 +19,7 @@ import (
 	ntypes "github.com/moby/moby/api/types/network"
 
 	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/network"
 )
 
 // filters turns the API's filters parameter ({"label": {"a=b": true}} or,
@@ -89,6 +90,17 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
 		}
 		sum.HostConfig.NetworkMode = networkMode(c.Config.Network)
 		sum.NetworkSettings = &ctypes.NetworkSettingsSummary{Networks: map[string]*ntypes.EndpointSettings{}}
+		for _, name := range network.Names(c.Config.Network) {
+			ep := &ntypes.EndpointSettings{Aliases: c.Config.NetworkAliases}
+			for _, e := range row.State.Networks {
+				if e.Network == name {
+					ep.IPAddress, _ = netip.ParseAddr(e.IP)
+					ep.Gateway, _ = netip.ParseAddr(e.Gateway)
+					ep.IPPrefixLen = e.Prefix
+				}
+			}
+			sum.NetworkSettings.Networks[name] = ep
+		}
 		out = append(out, sum)
 	}
 	writeJSON(w, http.StatusOK, out)
