@@ -305,6 +305,9 @@ volumes:
 		if body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/", port), 10*time.Second); err != nil || body != "served-by-compose\n" {
 			t.Errorf("web's published port served %q (%v)", body, err)
 		}
+		if nets := a.mustDocker(t, "ps", "--format", "{{.Names}} {{.Networks}}").stdout; !strings.Contains(nets, "proj_web_1 proj_appnet") {
+			t.Errorf("docker ps does not show web on the file's network:\n%s", nets)
+		}
 		ps := run("ps")
 		if strings.Count(ps.stdout, " Up ") < 2 {
 			t.Errorf("docker-compose ps does not show both services up:\n%s", ps)
