@@ -138,3 +138,27 @@ func TestHealthcheckExecForm(t *testing.T) {
 		t.Errorf("health_cmd %q, interval %q; want %q, 2s", a.HealthCmd, a.HealthInterval, want)
 	}
 }
+
+// A published port without a host port gets a free one, as Docker's
+// ephemeral ports; PublishAllPorts publishes every exposed port so.
+func TestEphemeralPorts(t *testing.T) {
+	p80, _ := ntypes.ParsePort("80/tcp")
+	p53, _ := ntypes.ParsePort("53/udp")
+	req := ctypes.CreateRequest{
+		Config:     &ctypes.Config{Image: "bb", ExposedPorts: ntypes.PortSet{p80: {}, p53: {}}},
+		HostConfig: &ctypes.HostConfig{PortBindings: ntypes.PortMap{p80: {{HostPort: ""}}}, PublishAllPorts: true},
+	}
+	a, err := appFromRequest(req, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Ports) != 2 {
+		t.Fatalf("ports %q, want two", a.Ports)
+	}
+	for _, p := range a.Ports {
+		host, rest, _ := strings.Cut(p, ":")
+		if host == "" || host == "0" || (rest != "80/tcp" && rest != "53/udp") {
+			t.Errorf("port %q: want a picked host port for 80/tcp and 53/udp", p)
+		}
+	}
+}

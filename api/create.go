@@ -3,6 +3,8 @@ package api
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -10,6 +12,7 @@ import (
 
 	ctypes "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+	ntypes "github.com/moby/moby/api/types/network"
 
 	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/container"
@@ -164,22 +167,34 @@ func appFromRequest(req ctypes.CreateRequest, name string) (*config.App, error) 
 		}
 	}
 	var ports []string
+	publish := func(port ntypes.Port, b ntypes.PortBinding) {
+		host := b.HostPort
+		if host == "" || host == "0" {
+			// Docker's ephemeral port: a free one, picked now.
+			free, err := freePort(string(port.Proto()), b.HostIP)
+			if err != nil {
+				refuse("PortBindings", fmt.Sprintf("%s: no free host port: %v", port, err))
+				return
+			}
+			host = strconv.Itoa(free)
+		}
+		spec := host + ":" + port.Port() + "/" + string(port.Proto())
+		if b.HostIP.IsValid() {
+			spec = b.HostIP.String() + ":" + spec
+		}
+		ports = append(ports, spec)
+	}
 	for port, binds := range hc.PortBindings {
 		for _, b := range binds {
-			host := b.HostPort
-			if host == "" {
-				refuse("PortBindings", fmt.Sprintf("%s needs a host port: sandbox does not pick one", port))
-				continue
-			}
-			spec := host + ":" + port.Port() + "/" + string(port.Proto())
-			if b.HostIP.IsValid() {
-				spec = b.HostIP.String() + ":" + spec
-			}
-			ports = append(ports, spec)
+			publish(port, b)
 		}
 	}
 	if hc.PublishAllPorts {
-		refuse("PublishAllPorts", "sandbox does not pick host ports: publish each one")
+		for port := range c.ExposedPorts {
+			if _, bound := hc.PortBindings[port]; !bound {
+				publish(port, ntypes.PortBinding{})
+			}
+		}
 	}
 	if len(ports) > 0 {
 		sort.Strings(ports)
@@ -422,4 +437,25 @@ var errNoImage = errors.New("no such image")
 
 func isNoImage(err error) bool { return errors.Is(err, image.ErrNotFound) }
 
-var _ = strconv.Itoa
+// freePort is a host port free now on ip (127.0.0.1, sandbox's default
+// address, when not given), for proto.
+func freePort(proto string, ip netip.Addr) (int, error) {
+	addr := "127.0.0.1"
+	if ip.IsValid() {
+		addr = ip.String()
+	}
+	if proto == "udp" {
+		c, err := net.ListenPacket("udp", net.JoinHostPort(addr, "0"))
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port, nil
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
