@@ -601,7 +601,15 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		}
 		return false
 	}
+	// Attached before its start (docker run), it gets everything from the
+	// start; attached to a running one, only what comes next, unless
+	// logs=1 asks for the past too (docker attach).
+	tail := 0
+	if boolParam(r, "logs") {
+		tail = -1
+	}
 	for container.CurrentState(s.Store, c.ID).Status == container.Created {
+		tail = -1
 		if gone() {
 			return nil
 		}
@@ -621,7 +629,7 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 			}
 		}()
 	}
-	o := container.LogOptions{Follow: boolParam(r, "stream"), Tail: -1}
+	o := container.LogOptions{Follow: boolParam(r, "stream"), Tail: tail}
 	if err := container.Logs(s.Store, c.ID, o, out, errw); err != nil && gone() {
 		return nil
 	}
