@@ -193,6 +193,12 @@ func TestAPIDockerCLI(t *testing.T) {
 			t.Errorf("sandbox sees d1 %q", st)
 		}
 
+		// attach to a running container: what comes next only.
+		a.mustDocker(t, "run", "-d", "--name", "att", "bb", "sh", "-c", "echo early; sleep 1.5; echo late")
+		waitFor(5*time.Second, func() bool { return strings.Contains(a.mustDocker(t, "logs", "att").stdout, "early") })
+		wantStdout(t, a.mustDocker(t, "attach", "att"), "late\n")
+		a.mustDocker(t, "rm", "att")
+
 		// exec -it through a terminal.
 		master, slave := openPTY(t)
 		unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 30, Col: 90})
