@@ -341,7 +341,7 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) error {
 	users, _ := container.VolumeUsers(s.Store)
 	for _, v := range vols {
 		vo := volumeOut(v)
-		vo.UsageData = &vtypes.UsageData{Size: -1, RefCount: int64(users[v.Name])}
+		vo.UsageData = &vtypes.UsageData{Size: -1, RefCount: int64(len(users[v.Name]))}
 		volumes = append(volumes, vo)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"LayersSize": usage.Size, "Images": images, "Containers": ctrs, "Volumes": volumes, "BuildCache": []any{}})

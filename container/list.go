@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -113,4 +114,32 @@ func FindName(s *image.Store, name string) (*Container, error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: %q (see `sandbox ps -a`)", ErrNotFound, name)
+}
+
+// usersBy maps each name key gives a container (the volumes it mounts,
+// the networks it is on) to those containers, running or not, in one
+// reading of the store.
+func usersBy(s *image.Store, key func(*Container) []string) (map[string][]*Container, error) {
+	all, err := List(s)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]*Container{}
+	for _, c := range all {
+		for _, k := range key(c) {
+			if !slices.Contains(out[k], c) {
+				out[k] = append(out[k], c)
+			}
+		}
+	}
+	return out, nil
+}
+
+// containerNames is cs's names, for a message.
+func containerNames(cs []*Container) string {
+	var names []string
+	for _, c := range cs {
+		names = append(names, c.Name)
+	}
+	return strings.Join(names, ", ")
 }

@@ -200,23 +200,8 @@ func Networks(s *image.Store) ([]Network, error) {
 	return out, nil
 }
 
-// networkUsers are the containers (running or not) on network name.
-func networkUsers(s *image.Store, name string) ([]*Container, error) {
-	all, err := List(s)
-	if err != nil {
-		return nil, err
-	}
-	var users []*Container
-	for _, c := range all {
-		for _, n := range network.Names(c.Config.Network) {
-			if n == name {
-				users = append(users, c)
-				break
-			}
-		}
-	}
-	return users, nil
-}
+// networksOf are the user-defined networks c is on (usersBy's key).
+func networksOf(c *Container) []string { return network.Names(c.Config.Network) }
 
 // RemoveNetwork removes network name; one a container is on (running or
 // not) is refused, naming the containers.
@@ -224,16 +209,12 @@ func RemoveNetwork(s *image.Store, name string) error {
 	if _, err := InspectNetwork(s, name); err != nil {
 		return err
 	}
-	users, err := networkUsers(s, name)
+	users, err := usersBy(s, networksOf)
 	if err != nil {
 		return err
 	}
-	if len(users) > 0 {
-		var names []string
-		for _, c := range users {
-			names = append(names, c.Name)
-		}
-		return fmt.Errorf("%w: network %s has containers %s: remove them first (sandbox rm), or take them off it (sandbox network disconnect)", ErrNetworkInUse, name, strings.Join(names, ", "))
+	if len(users[name]) > 0 {
+		return fmt.Errorf("%w: network %s has containers %s: remove them first (sandbox rm), or take them off it (sandbox network disconnect)", ErrNetworkInUse, name, containerNames(users[name]))
 	}
 	return os.Remove(networkPath(s, name))
 }
@@ -244,10 +225,14 @@ func PruneNetworks(s *image.Store) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	users, err := usersBy(s, networksOf)
+	if err != nil {
+		return nil, err
+	}
 	var removed []string
 	var errs []error
 	for _, n := range nets {
-		if users, _ := networkUsers(s, n.Name); len(users) > 0 {
+		if len(users[n.Name]) > 0 {
 			continue
 		}
 		if err := RemoveNetwork(s, n.Name); err != nil {

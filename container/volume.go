@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/sandbox-dev/sandbox/image"
@@ -95,23 +94,19 @@ func Volumes(s *image.Store) ([]Volume, error) {
 	return out, nil
 }
 
-// volumeUsers are the containers that mount volume name.
-func volumeUsers(s *image.Store, name string) ([]*Container, error) {
-	all, err := List(s)
-	if err != nil {
-		return nil, err
-	}
-	var users []*Container
-	for _, c := range all {
-		for _, m := range c.Config.Volumes {
-			if m.Volume == name {
-				users = append(users, c)
-				break
-			}
+// volumesOf are the named volumes c mounts (usersBy's key).
+func volumesOf(c *Container) []string {
+	var out []string
+	for _, m := range c.Config.Volumes {
+		if m.Volume != "" {
+			out = append(out, m.Volume)
 		}
 	}
-	return users, nil
+	return out
 }
+
+// VolumeUsers maps each volume to the containers that mount it.
+func VolumeUsers(s *image.Store) (map[string][]*Container, error) { return usersBy(s, volumesOf) }
 
 // RemoveVolume removes volume name and its data; one a container mounts
 // (running or not) is refused, naming the containers.
@@ -119,16 +114,12 @@ func RemoveVolume(s *image.Store, name string) error {
 	if _, err := InspectVolume(s, name); err != nil {
 		return err
 	}
-	users, err := volumeUsers(s, name)
+	users, err := VolumeUsers(s)
 	if err != nil {
 		return err
 	}
-	if len(users) > 0 {
-		var names []string
-		for _, c := range users {
-			names = append(names, c.Name)
-		}
-		return fmt.Errorf("%w: volume %s is used by %s: remove them first (sandbox rm)", ErrVolumeInUse, name, strings.Join(names, ", "))
+	if len(users[name]) > 0 {
+		return fmt.Errorf("%w: volume %s is used by %s: remove them first (sandbox rm)", ErrVolumeInUse, name, containerNames(users[name]))
 	}
 	return removeVolumeData(s, name)
 }
@@ -153,10 +144,14 @@ func PruneVolumes(s *image.Store) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	users, err := VolumeUsers(s)
+	if err != nil {
+		return nil, err
+	}
 	var removed []string
 	var errs []error
 	for _, v := range vols {
-		if users, _ := volumeUsers(s, v.Name); len(users) > 0 {
+		if len(users[v.Name]) > 0 {
 			continue
 		}
 		if err := RemoveVolume(s, v.Name); err != nil {
@@ -193,8 +188,12 @@ func VolumeUsage(s *image.Store) (count, active int, size int64, err error) {
 	if err != nil {
 		return 0, 0, 0, err
 	}
+	users, err := VolumeUsers(s)
+	if err != nil {
+		return 0, 0, 0, err
+	}
 	for _, v := range vols {
-		if users, _ := volumeUsers(s, v.Name); len(users) > 0 {
+		if len(users[v.Name]) > 0 {
 			active++
 		}
 		filepath.WalkDir(v.Mountpoint, func(_ string, d fs.DirEntry, err error) error {
@@ -241,21 +240,4 @@ func removeAnonymousVolumes(s *image.Store, c *Container) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// VolumeUsers counts, per volume, the containers that mount it.
-func VolumeUsers(s *image.Store) (map[string]int, error) {
-	all, err := List(s)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]int{}
-	for _, c := range all {
-		for _, m := range c.Config.Volumes {
-			if m.Volume != "" {
-				out[m.Volume]++
-			}
-		}
-	}
-	return out, nil
 }
