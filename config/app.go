@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
+
+	"github.com/sandbox-dev/sandbox/image/reference"
 )
 
 // App is one launch: what `sandbox run` is told by a TOML file (app.toml),
@@ -320,7 +320,7 @@ func ReadEnvFile(path string, env func(string) (string, bool)) ([]EnvVar, error)
 			continue
 		}
 		k, val, hasValue := strings.Cut(line, "=")
-		if !varName().MatchString(k) {
+		if !validVarName(k) {
 			errs = append(errs, fmt.Errorf("%s:%d: invalid line %q: want KEY=VALUE (KEY: letters, digits and _)", path, i+1, line))
 			continue
 		}
@@ -755,18 +755,23 @@ func (d *decoder) io(a *App, r *Resources, v *Value, prefix string) {
 	}
 }
 
-// Compiled on first use, not at every start of sandbox.
-var (
-	nameRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) })
-	imageRe = sync.OnceValue(func() *regexp.Regexp {
-		return regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`)
-	})
-)
+// validName reports whether s is a container, network or volume name:
+// letters, digits, "_", "." and "-", starting with a letter or digit.
+func validName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		alnum := '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z'
+		if !alnum && (i == 0 || b != '_' && b != '.' && b != '-') {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // validImageRef checks the shape of an image reference (name[:tag][@digest],
 // a 12-64 hex ID, or "host").
 func validImageRef(s string) error {
-	if imageRe().MatchString(s) {
+	if reference.Valid(s) {
 		return nil
 	}
 	return errors.New("not an image reference: want name[:tag], like debian:bookworm or registry:5000/team/app:1")
@@ -812,7 +817,7 @@ func expand(s string, env func(string) (string, bool)) (string, error) {
 			return "", errors.New("an unclosed ${ (write $$ for a literal $)")
 		}
 		name, def, hasDef := strings.Cut(s[i+2:i+j], ":-")
-		if !varName().MatchString(name) {
+		if !validVarName(name) {
 			return "", fmt.Errorf("${%s}: %q is not a variable name (letters, digits and _; write $$ for a literal $)", s[i+2:i+j], name)
 		}
 		v, ok := env(name)
@@ -827,7 +832,18 @@ func expand(s string, env func(string) (string, bool)) (string, error) {
 	}
 }
 
-var varName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
+// validVarName reports whether s is an environment variable's name:
+// letters, digits and "_", not starting with a digit.
+func validVarName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		ok := b == '_' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || i > 0 && '0' <= b && b <= '9'
+		if !ok {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // sortedKeys returns m's keys in order.
 func sortedKeys[V any](m map[string]V) []string {

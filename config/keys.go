@@ -402,7 +402,7 @@ func quoteList(vals []string) string {
 func checkImageRef(s, _ string) (string, error) { return s, validImageRef(s) }
 
 func checkName(s, _ string) (string, error) {
-	if !nameRe().MatchString(s) {
+	if !validName(s) {
 		return s, errors.New("use letters, digits, _ . and -, starting with a letter or digit")
 	}
 	return s, nil

@@ -2,35 +2,24 @@ package image
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
-	"sync"
+
+	"github.com/sandbox-dev/sandbox/image/reference"
 )
 
 // HostName is the built-in image made of the host's own /usr, /etc, …
 const HostName = "host"
-
-// The patterns compile on first use: every sandbox process, the container
-// init included, would otherwise pay for them at start.
-var (
-	nameRe = sync.OnceValue(func() *regexp.Regexp {
-		return regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
-	})
-	tagRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`) })
-	hexRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-f0-9]{1,64}$`) })
-)
 
 // NormalizeRef validates "name[:tag]" or "name@sha256:HEX" and adds
 // ":latest" when neither tag nor digest is given. Errors say what is wrong
 // with the reference.
 func NormalizeRef(ref string) (string, error) {
 	if name, digest, ok := strings.Cut(ref, "@"); ok {
-		if !nameRe().MatchString(name) {
+		if !reference.ValidName(name) {
 			return "", fmt.Errorf("invalid image name %q: use lowercase letters, digits and . _ - / (like debian or registry:5000/team/app)", name)
 		}
-		h, ok := strings.CutPrefix(digest, "sha256:")
-		if !ok || len(h) != 64 || !hexRe().MatchString(h) {
+		if !reference.ValidDigest(digest) {
 			return "", fmt.Errorf("invalid digest %q in %q: want sha256: and 64 hex digits", digest, ref)
 		}
 		return ref, nil
@@ -39,10 +28,10 @@ func NormalizeRef(ref string) (string, error) {
 	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
 		name, tag = ref[:i], ref[i+1:]
 	}
-	if !nameRe().MatchString(name) {
+	if !reference.ValidName(name) {
 		return "", fmt.Errorf("invalid image name %q: use lowercase letters, digits and . _ - / (like debian or registry:5000/team/app)", name)
 	}
-	if !tagRe().MatchString(tag) {
+	if !reference.ValidTag(tag) {
 		return "", fmt.Errorf("invalid tag %q in %q: use up to 128 letters, digits, _ . and -", tag, ref)
 	}
 	return name + ":" + tag, nil
@@ -110,7 +99,7 @@ func (idx *index) resolve(ref string, search ...string) (*Record, error) {
 		}
 	}
 	h := strings.TrimPrefix(ref, "sha256:")
-	if hexRe().MatchString(h) {
+	if reference.IsHex(h) {
 		var found []string
 		for id := range idx.Images {
 			if strings.HasPrefix(strings.TrimPrefix(id, "sha256:"), h) {
