@@ -194,6 +194,14 @@ func runEarly(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 		abandon()
 		return nil, 0, err
 	}
+	if err := early.Started(); err != nil {
+		// As if the clone had failed before the container was made.
+		early.Abort()
+		lock.Close()
+		Remove(s, c)
+		abandon()
+		return nil, 0, err
+	}
 	code, err := runForeground(s, c, lock, stdio, &prepared{early: early, cg: cg, img: img})
 	return c, code, err
 }

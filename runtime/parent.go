@@ -186,11 +186,18 @@ type Early struct {
 	released    bool
 	resident    bool // the init got Options.Resident's descriptors
 	cgroup      bool // the init started in a cgroup of its own
+	// The clone (and, in subid mode, newuidmap and newgidmap) runs in the
+	// background while the caller resolves the image and makes the
+	// container: started is closed once c or startErr is set.
+	started  chan struct{}
+	startErr error
 }
 
 // Begin clones the init for a spec whose network is private (or the
 // host's) and which has (or has no) terminal. opts is what Run will get:
-// its mapping, stdio, cgroup and init directory are used now.
+// its mapping, stdio, cgroup and init directory are used now. The clone
+// runs in the background (Started waits for it): its 3–5 ms, and in
+// subid mode newuidmap's and newgidmap's, overlap the caller's work.
 func Begin(opts Options, privateNet, terminal bool) (*Early, error) {
 	flags := uintptr(unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
 	if opts.PodInfra {
@@ -260,16 +267,23 @@ func Begin(opts Options, privateNet, terminal bool) (*Early, error) {
 	// would have a moment earlier, and the init with it.)
 	e.sigs = make(chan os.Signal, 16)
 	_, e.stopSignals = notifyAsync(e.sigs, forwardedSignals...)
-	c, err := startChild(cfg)
-	if e.relay != nil {
-		e.relay.CloseChild()
-	}
-	if err != nil {
-		e.release()
-		return nil, err
-	}
-	e.c = c
+	e.started = make(chan struct{})
+	go func() {
+		defer close(e.started)
+		e.c, e.startErr = startChild(cfg)
+		if e.relay != nil {
+			e.relay.CloseChild()
+		}
+	}()
 	return e, nil
+}
+
+// Started waits for the clone Begin started and returns its error: the
+// init is running, or it could not be started (and Run and Abort say so
+// too).
+func (e *Early) Started() error {
+	<-e.started
+	return e.startErr
 }
 
 // release frees what Begin took, once the init is gone.
@@ -298,19 +312,25 @@ func (e *Early) release() {
 // Abort ends an init that will get no spec, and says so; after Run it
 // does nothing and returns false.
 func (e *Early) Abort() bool {
-	if e.released {
+	if e.Started(); e.released {
 		return false
 	}
-	e.c.kill()
-	e.c.specW.Close()
-	e.c.wait()
+	if e.c != nil {
+		e.c.kill()
+		e.c.specW.Close()
+		e.c.wait()
+	}
 	e.release()
 	return true
 }
 
 // Run sends spec to the init and runs the container as Run does.
 func (e *Early) Run(spec *Spec, opts Options) (int, error) {
+	err := e.Started()
 	defer e.release()
+	if err != nil {
+		return 0, err
+	}
 	c, exe, relay, sigs := e.c, e.exe, e.relay, e.sigs
 	if (spec.Network != "host") != e.privateNet || spec.Process.Terminal != e.terminal {
 		e.Abort()
