@@ -270,7 +270,11 @@ func Begin(opts Options, privateNet, terminal bool) (*Early, error) {
 	e.started = make(chan struct{})
 	go func() {
 		defer close(e.started)
-		e.c, e.startErr = startChild(cfg)
+		c, err := startChild(cfg)
+		if err != nil {
+			c = nil // what it returns with an error is closed already
+		}
+		e.c, e.startErr = c, err
 		if e.relay != nil {
 			e.relay.CloseChild()
 		}
