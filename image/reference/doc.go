@@ -6,7 +6,7 @@
 //
 // The checks are plain loops, not regular expressions: compiling the
 // grammar's expression cost every `sandbox run` ~160 page faults (3–4 ms
-// on a virtual machine without nested paging), more than resolving the
+// on the virtual machines the tests run on), more than resolving the
 // image itself. A leaf package, so that config can check a reference
 // without linking the image store.
 package reference
