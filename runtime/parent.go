@@ -316,7 +316,8 @@ func (e *Early) release() {
 // Abort ends an init that will get no spec, and says so; after Run it
 // does nothing and returns false.
 func (e *Early) Abort() bool {
-	if e.Started(); e.released {
+	e.Started()
+	if e.released {
 		return false
 	}
 	if e.c != nil {
