@@ -99,3 +99,51 @@ func versionCommand() *command {
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// inspectEach opens the store and prints, as one JSON array, what inspect
+// returns for each name; the first it cannot find ends it.
+func inspectEach[T any](names []string, inspect func(*image.Store, string) (T, error)) error {
+	s, err := openSetup()
+	if err != nil {
+		return err
+	}
+	var out []T
+	for _, name := range names {
+		v, err := inspect(s.store, name)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+	}
+	return printJSON(out)
+}
+
+// eachName opens the store and does op to each name in turn (rm, stop,
+// start), printing the name once done; the first failure ends it.
+func eachName(names []string, op func(*image.Store, string) error) error {
+	s, err := openSetup()
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := op(s.store, name); err != nil {
+			return err
+		}
+		fmt.Println(name)
+	}
+	return nil
+}
+
+// prune opens the store, runs a prune and prints what it removed, even
+// when it failed part-way.
+func prune(run func(*image.Store) ([]string, error)) error {
+	s, err := openSetup()
+	if err != nil {
+		return err
+	}
+	removed, err := run(s.store)
+	for _, name := range removed {
+		fmt.Println(name)
+	}
+	return err
+}

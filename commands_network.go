@@ -98,19 +98,7 @@ func networkInspectCommand() *command {
 		summary: "Show networks as JSON.",
 		args:    atLeast(1, "needs a network NAME"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			s, err := openSetup()
-			if err != nil {
-				return err
-			}
-			var out []container.Network
-			for _, name := range args {
-				n, err := container.InspectNetwork(s.store, name)
-				if err != nil {
-					return err
-				}
-				out = append(out, n)
-			}
-			return printJSON(out)
+			return inspectEach(args, container.InspectNetwork)
 		},
 	}
 }
@@ -122,17 +110,7 @@ func networkRmCommand() *command {
 		summary: "Remove networks; one a container is on is refused, naming it.",
 		args:    atLeast(1, "needs a network NAME"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			s, err := openSetup()
-			if err != nil {
-				return err
-			}
-			for _, name := range args {
-				if err := container.RemoveNetwork(s.store, name); err != nil {
-					return err
-				}
-				fmt.Println(name)
-			}
-			return nil
+			return eachName(args, container.RemoveNetwork)
 		},
 	}
 }
@@ -144,15 +122,7 @@ func networkPruneCommand() *command {
 		summary: "Remove every network no container is on.",
 		args:    exactly(0, "takes no arguments"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			s, err := openSetup()
-			if err != nil {
-				return err
-			}
-			removed, err := container.PruneNetworks(s.store)
-			for _, name := range removed {
-				fmt.Println(name)
-			}
-			return err
+			return prune(container.PruneNetworks)
 		},
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sandbox-dev/sandbox/container"
 	"github.com/sandbox-dev/sandbox/format"
+	"github.com/sandbox-dev/sandbox/image"
 )
 
 func podCreateCommand() *command {
@@ -98,8 +99,8 @@ func podRmCommand() *command {
 		interspersed: true,
 		args:         atLeast(1, "needs a POD"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			return eachPod(args, func(s *setup, name string) error {
-				_, err := container.RemovePod(s.store, name, force)
+			return eachName(args, func(st *image.Store, name string) error {
+				_, err := container.RemovePod(st, name, force)
 				return err
 			})
 		},
@@ -116,8 +117,8 @@ func podStopCommand() *command {
 		interspersed: true,
 		args:         atLeast(1, "needs a POD"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			return eachPod(args, func(s *setup, name string) error {
-				return container.StopPod(s.store, name, stopTimeout(timeout))
+			return eachName(args, func(st *image.Store, name string) error {
+				return container.StopPod(st, name, stopTimeout(timeout))
 			})
 		},
 	}
@@ -130,8 +131,8 @@ func podStartCommand() *command {
 		summary: "Start pods: the infra, then their containers, detached.",
 		args:    atLeast(1, "needs a POD"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			return eachPod(args, func(s *setup, name string) error {
-				return container.StartPod(s.store, name, stdio())
+			return eachName(args, func(st *image.Store, name string) error {
+				return container.StartPod(st, name, stdio())
 			})
 		},
 	}
@@ -144,35 +145,7 @@ func podInspectCommand() *command {
 		summary: "Show pods as JSON: network, ports, hostname and containers.",
 		args:    atLeast(1, "needs a POD"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			s, err := openSetup()
-			if err != nil {
-				return err
-			}
-			var out []container.PodInfo
-			for _, name := range args {
-				info, err := container.InspectPod(s.store, name)
-				if err != nil {
-					return err
-				}
-				out = append(out, info)
-			}
-			return printJSON(out)
+			return inspectEach(args, container.InspectPod)
 		},
 	}
-}
-
-// eachPod opens the store and does op to each named pod, printing its name
-// once done; the first failure stops there.
-func eachPod(names []string, op func(s *setup, name string) error) error {
-	s, err := openSetup()
-	if err != nil {
-		return err
-	}
-	for _, name := range names {
-		if err := op(s, name); err != nil {
-			return err
-		}
-		fmt.Println(name)
-	}
-	return nil
 }

@@ -75,19 +75,7 @@ func volumeInspectCommand() *command {
 		summary: "Show named volumes as JSON.",
 		args:    atLeast(1, "needs a volume NAME"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			s, err := openSetup()
-			if err != nil {
-				return err
-			}
-			var out []container.Volume
-			for _, name := range args {
-				v, err := container.InspectVolume(s.store, name)
-				if err != nil {
-					return err
-				}
-				out = append(out, v)
-			}
-			return printJSON(out)
+			return inspectEach(args, container.InspectVolume)
 		},
 	}
 }
@@ -99,17 +87,7 @@ func volumeRmCommand() *command {
 		summary: "Remove named volumes and their data; one a container mounts is refused.",
 		args:    atLeast(1, "needs a volume NAME"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			s, err := openSetup()
-			if err != nil {
-				return err
-			}
-			for _, name := range args {
-				if err := container.RemoveVolume(s.store, name); err != nil {
-					return err
-				}
-				fmt.Println(name)
-			}
-			return nil
+			return eachName(args, container.RemoveVolume)
 		},
 	}
 }
@@ -121,15 +99,7 @@ func volumePruneCommand() *command {
 		summary: "Remove every named volume no container mounts.",
 		args:    exactly(0, "takes no arguments"),
 		run: func(fs *pflag.FlagSet, args []string) error {
-			s, err := openSetup()
-			if err != nil {
-				return err
-			}
-			removed, err := container.PruneVolumes(s.store)
-			for _, name := range removed {
-				fmt.Println(name)
-			}
-			return err
+			return prune(container.PruneVolumes)
 		},
 	}
 }
