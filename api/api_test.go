@@ -162,3 +162,32 @@ func TestEphemeralPorts(t *testing.T) {
 		}
 	}
 }
+
+// The die event waits while an attach stream is open, and for dieGrace
+// after the last one ends, so a client that asks for the exit code when
+// its stream ends has it before die (docker-compose's attached up).
+func TestAttachDrained(t *testing.T) {
+	var s Server
+	if !s.attachDrained("c1", time.Now()) {
+		t.Fatal("a container never attached to is not drained")
+	}
+	s.attachBegin("c1")
+	s.attachBegin("c1")
+	if s.attachDrained("c1", time.Now()) {
+		t.Fatal("drained with two attach streams open")
+	}
+	s.attachEnd("c1")
+	if s.attachDrained("c1", time.Now()) {
+		t.Fatal("drained with one attach stream still open")
+	}
+	s.attachEnd("c1")
+	if s.attachDrained("c1", time.Now()) {
+		t.Fatal("drained at once after the last stream ended, before dieGrace")
+	}
+	if !s.attachDrained("c1", time.Now().Add(dieGrace)) {
+		t.Fatal("not drained dieGrace after the last stream ended")
+	}
+	if !s.attachDrained("c2", time.Now()) || !s.attachDrained("c1", time.Now()) {
+		t.Fatal("drained containers must stay drained")
+	}
+}

@@ -583,6 +583,8 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer conn.Close()
+	s.attachBegin(c.ID)
+	defer s.attachEnd(c.ID)
 	out, errw := streams(conn, c.Config.TTY, nil)
 	if !boolParam(r, "stdout") {
 		out = io.Discard

@@ -239,14 +239,35 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		return true
 	}
 	prev := snapshot()
+	// held are the containers whose die waits for their attach streams
+	// (attachDrained), since when; not past maxHold, for a client that
+	// stopped reading its stream.
+	const maxHold = 5 * time.Second
+	held := map[string]time.Time{}
+	mayDie := func(id string) bool {
+		since, ok := held[id]
+		if !ok {
+			since = time.Now()
+			held[id] = since
+		}
+		if s.attachDrained(id, time.Now()) || time.Since(since) > maxHold {
+			delete(held, id)
+			return true
+		}
+		return false
+	}
 	for {
 		if !until.IsZero() && time.Now().After(until) {
 			return nil
 		}
+		tick := 200 * time.Millisecond
+		if len(held) > 0 {
+			tick = 25 * time.Millisecond
+		}
 		select {
 		case <-r.Context().Done():
 			return nil
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(tick):
 		}
 		cur := snapshot()
 		for id, c := range cur {
@@ -259,6 +280,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 				ok = ok && send(id, c, "start", nil)
 			}
 			if c.status == container.Exited && (existed && p.status == container.Running || !c.finished.Equal(p.finished) && existed) {
+				if !mayDie(id) {
+					cur[id] = p // seen again at the next tick
+					continue
+				}
 				ok = ok && send(id, c, "die", map[string]string{"exitCode": strconv.Itoa(c.code)})
 			}
 			if !ok {
@@ -267,8 +292,14 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		}
 		for id, p := range prev {
 			if _, ok := cur[id]; !ok {
-				if p.status == container.Running && !send(id, p, "die", map[string]string{"exitCode": strconv.Itoa(p.code)}) {
-					return nil
+				if p.status == container.Running {
+					if !mayDie(id) {
+						cur[id] = p
+						continue
+					}
+					if !send(id, p, "die", map[string]string{"exitCode": strconv.Itoa(p.code)}) {
+						return nil
+					}
 				}
 				if !send(id, p, "destroy", nil) {
 					return nil

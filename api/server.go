@@ -50,6 +50,11 @@ type Server struct {
 
 	execs sync.Map // exec ID → *execSession
 
+	// attaches are the attach streams open per container and when the
+	// last of them ended: the die event waits for them (attachDrained).
+	attachMu sync.Mutex
+	attaches map[string]*attachCount
+
 	mu       sync.Mutex
 	inflight int
 	last     time.Time
@@ -311,4 +316,59 @@ func jsonStream(w http.ResponseWriter) func(jsonstream.Message) {
 			flusher.Flush()
 		}
 	}
+}
+
+type attachCount struct {
+	open  int
+	ended time.Time
+}
+
+// attachBegin and attachEnd bracket one attach stream of container id.
+func (s *Server) attachBegin(id string) {
+	s.attachMu.Lock()
+	defer s.attachMu.Unlock()
+	if s.attaches == nil {
+		s.attaches = map[string]*attachCount{}
+	}
+	a := s.attaches[id]
+	if a == nil {
+		a = &attachCount{}
+		s.attaches[id] = a
+	}
+	a.open++
+}
+
+func (s *Server) attachEnd(id string) {
+	s.attachMu.Lock()
+	defer s.attachMu.Unlock()
+	if a := s.attaches[id]; a != nil {
+		a.open--
+		a.ended = time.Now()
+	}
+}
+
+// dieGrace is how long after its last attach stream ended a container's
+// die event waits. Docker sends die only once the output is drained, and
+// docker-compose 1.29's attached `up` relies on that: when it sees die it
+// stops waiting for the container, and unless the line "exited with code
+// N" (which it gets by calling wait once the stream ends) is already
+// queued, it drops it. The grace covers that one wait call.
+const dieGrace = 150 * time.Millisecond
+
+// attachDrained says whether container id's die event may go: no attach
+// stream is open and the last one ended at least dieGrace before now.
+func (s *Server) attachDrained(id string, now time.Time) bool {
+	s.attachMu.Lock()
+	defer s.attachMu.Unlock()
+	a := s.attaches[id]
+	if a == nil {
+		return true
+	}
+	if a.open > 0 || now.Sub(a.ended) < dieGrace {
+		return false
+	}
+	if a.open == 0 {
+		delete(s.attaches, id)
+	}
+	return true
 }
