@@ -442,8 +442,12 @@ var forwardedSignals = []os.Signal{
 
 // child is a started init (or task) process and the parent's pipe ends.
 type child struct {
-	cmd     *exec.Cmd
-	waitErr error // from cmd.Wait: the exit, or a failed copy of stdio
+	cmd *exec.Cmd
+	// procPid is the started child's pid; ws its end, and waitErr what
+	// cmd.Wait said (a failed copy of stdio), once done is closed.
+	procPid int
+	ws      syscall.WaitStatus
+	waitErr error
 	status  *os.File
 	sync    *os.File
 	console *os.File
@@ -729,7 +733,7 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 	started := make(chan error, 1)
 	go func() {
 		goruntime.LockOSThread()
-		err := c.cmd.Start()
+		err := c.startProcess()
 		started <- err
 		if err != nil {
 			return
@@ -755,35 +759,59 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 	go func() {
 		// Learn of the exit first without reaping: a handoff in progress
 		// leaves the zombie to the watcher, which reaps it for its status.
-		pid := c.cmd.Process.Pid
+		pid := c.procPid
 		var info unix.Siginfo
 		for unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
 		}
 		c.reap.Lock()
 		c.exited = true
 		c.reap.Unlock()
-		c.waitErr = c.cmd.Wait()
+		if c.cmd.Process != nil {
+			c.waitErr = c.cmd.Wait()
+			c.ws, _ = c.cmd.ProcessState.Sys().(syscall.WaitStatus)
+		} else {
+			for {
+				if _, err := syscall.Wait4(pid, &c.ws, 0, nil); err != syscall.EINTR {
+					break
+				}
+			}
+		}
 		close(c.done)
 	}()
 	if m.Mode == userns.ModeSubID {
-		if err := m.Apply(c.cmd.Process.Pid); err != nil {
-			c.cmd.Process.Kill()
+		if err := m.Apply(c.procPid); err != nil {
+			c.kill()
 			<-c.done
 			return explainRefusal(&Error{Code: 125, Msg: err.Error(), Err: err})
 		}
 		if _, err := syncW.Write([]byte{'\n'}); err != nil {
-			c.cmd.Process.Kill()
+			c.kill()
 			<-c.done
 			return &Error{Code: 125, Msg: fmt.Sprintf("releasing the sandbox init: %v", err), Err: err}
 		}
 	}
 	if sent != nil {
 		if err := <-sent; err != nil {
-			c.cmd.Process.Kill()
+			c.kill()
 			<-c.done
 			return specError(err)
 		}
 	}
+	return nil
+}
+
+// startProcess starts the child c.cmd describes: through startVfork where
+// it can (vfork.go), else os/exec.
+func (c *child) startProcess() error {
+	if v, ok := vforkFromCmd(c.cmd); ok {
+		pid, err := startVfork(v)
+		c.procPid = pid
+		return err
+	}
+	if err := c.cmd.Start(); err != nil {
+		return err
+	}
+	c.procPid = c.cmd.Process.Pid
 	return nil
 }
 
@@ -895,11 +923,7 @@ func (c *child) wait() int {
 	if c.pod != nil {
 		return c.podExit
 	}
-	ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
-	if !ok {
-		return 125
-	}
-	return statusCode(ws)
+	return statusCode(c.ws)
 }
 
 // runOnThread runs fn on the thread that started the init.

@@ -136,7 +136,7 @@ func (c *child) pid() int {
 	if c.pod != nil {
 		return c.podPid
 	}
-	return c.cmd.Process.Pid
+	return c.procPid
 }
 
 // signal sends s to the child.
@@ -144,7 +144,17 @@ func (c *child) signal(s os.Signal) error {
 	if c.pod != nil {
 		return unix.Kill(c.podPid, s.(syscall.Signal))
 	}
-	return c.cmd.Process.Signal(s)
+	// Only while it is unreaped: after that the pid may be another's.
+	c.reap.Lock()
+	defer c.reap.Unlock()
+	if c.exited {
+		return os.ErrProcessDone
+	}
+	sig, ok := s.(syscall.Signal)
+	if !ok {
+		return fmt.Errorf("signal %v: not a system signal", s)
+	}
+	return unix.Kill(c.procPid, sig)
 }
 
 func (c *child) kill() { c.signal(unix.SIGKILL) }

@@ -65,7 +65,7 @@ type handoffRequest struct {
 func (c *child) handOff(exe *os.File, h *Handoff) error {
 	fd := func(f *os.File) string { return strconv.Itoa(int(f.Fd())) }
 	files := append([]*os.File{h.Log, h.Stdout, h.Stderr, h.Resume}, h.Keep...)
-	argv := []string{watchName, "watch", strconv.Itoa(c.cmd.Process.Pid), fd(h.Log), fd(h.Stdout), fd(h.Stderr), fd(h.Resume), "--"}
+	argv := []string{watchName, "watch", strconv.Itoa(c.procPid), fd(h.Log), fd(h.Stdout), fd(h.Stderr), fd(h.Resume), "--"}
 	argv = append(argv, h.Args...)
 	env := append(append([]string{initEnv + "=1"}, initRuntimeEnv...), h.Env...)
 	req := handoffRequest{path: fmt.Sprintf("/proc/self/fd/%d", exe.Fd()), argv: argv, env: env, err: make(chan error, 1), inheritFDs: files}

@@ -1,0 +1,316 @@
+package runtime
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	goruntime "runtime"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Go's os/exec clones a child into a new user namespace with a full fork
+// (no CLONE_VM|CLONE_VFORK), because its child waits for the parent to
+// write the id maps, which a parent suspended by vfork could not. A full
+// fork of the CLI copies its page tables, makes both processes fault on
+// every page either writes, and tears the copy down again at the execve:
+// 3–5 ms here, on the critical path of every start. startVfork clones
+// with CLONE_VM|CLONE_VFORK instead: in single-id mode the child writes
+// its own one-line maps (allowed to the namespace's creator), so nothing
+// needs the parent before the execve; in subid mode the child executes
+// the waiter at once, as before (docs/handshake.md).
+
+// vforkStart describes a child for startVfork, the way exec.Cmd does.
+type vforkStart struct {
+	path       string
+	args, env  []string
+	files      []*os.File // become descriptors 0, 1, 2, …
+	cloneflags uintptr
+	cgroupFD   int // -1: ours
+	setsid     bool
+	pdeathsig  syscall.Signal
+	// uidMap and gidMap, when set, are the lines the child writes to its
+	// own uid_map and gid_map (after "deny" to setgroups) before its
+	// execve, so that it executes as root in its namespace.
+	uidMap, gidMap string
+}
+
+// vforkFromCmd is cmd's child as a vforkStart, or false when it needs
+// what startVfork does not do (ambient capabilities, stdio that is not a
+// file, id maps other than a single line each).
+func vforkFromCmd(cmd *exec.Cmd) (*vforkStart, bool) {
+	sys := cmd.SysProcAttr
+	if !haveVfork || sys == nil || len(sys.AmbientCaps) > 0 || os.Getenv("SANDBOX_NO_VFORK") != "" {
+		return nil, false
+	}
+	v := &vforkStart{path: cmd.Path, args: cmd.Args, env: cmd.Env, cloneflags: sys.Cloneflags, cgroupFD: -1, setsid: sys.Setsid, pdeathsig: sys.Pdeathsig}
+	if sys.UseCgroupFD {
+		v.cgroupFD = sys.CgroupFD
+	}
+	if len(sys.UidMappings) > 1 || len(sys.GidMappings) > 1 || (len(sys.UidMappings) == 1) != (len(sys.GidMappings) == 1) {
+		return nil, false
+	}
+	if len(sys.UidMappings) == 1 {
+		u, g := sys.UidMappings[0], sys.GidMappings[0]
+		v.uidMap = fmt.Sprintf("%d %d %d\n", u.ContainerID, u.HostID, u.Size)
+		v.gidMap = fmt.Sprintf("%d %d %d\n", g.ContainerID, g.HostID, g.Size)
+	}
+	for _, s := range []any{cmd.Stdin, cmd.Stdout, cmd.Stderr} {
+		switch f := s.(type) {
+		case nil:
+			v.files = append(v.files, nil)
+		case *os.File:
+			v.files = append(v.files, f) // nil (a typed nil) too: /dev/null
+		default:
+			return nil, false
+		}
+	}
+	v.files = append(v.files, cmd.ExtraFiles...)
+	return v, true
+}
+
+// cloneArgs is struct clone_args of clone3(2), up to its cgroup field.
+type cloneArgs struct {
+	flags, pidfd, childTID, parentTID, exitSignal, stack, stackSize, tls, setTID, setTIDSize, cgroup uint64
+}
+
+// vforkReq is everything the child does between the clone and its
+// execve, prepared by the parent: the child shares our memory and runs on
+// our stack, so it may only make system calls (no allocation, no stack
+// growth, nothing of the Go runtime).
+type vforkReq struct {
+	clone  cloneArgs
+	path   *byte
+	argv   **byte
+	envp   **byte
+	fds    []int32 // fds[i] becomes descriptor i; every fds[i] ≥ len(fds)
+	errW   uintptr // close-on-exec: a failure is written here
+	setsid bool
+	pdeath uintptr
+	writes []fileWrite // the id maps, in order
+	mask   unix.Sigset_t
+	dfl    [4]uint64 // a struct sigaction that says SIG_DFL
+}
+
+type fileWrite struct {
+	path, data *byte
+	n          uintptr
+}
+
+// The steps a child can fail at, reported with the errno.
+const (
+	stepSetsid = iota + 1
+	stepPdeath
+	stepMaps // + the index of the write
+	stepDup  = stepMaps + 8
+	stepExec = stepDup + 1
+)
+
+// startVfork starts the child v describes and returns its pid; the caller
+// reaps it. The calling goroutine must be locked to its thread: the
+// parent-death signal is tied to the thread. (No os.Process: finding one
+// costs a test clone, Go's check that pidfds work, 1.5 ms here.)
+func startVfork(v *vforkStart) (int, error) {
+	r := &vforkReq{setsid: v.setsid, pdeath: uintptr(v.pdeathsig)}
+	r.clone.flags = uint64(v.cloneflags) | unix.CLONE_VM | unix.CLONE_VFORK
+	r.clone.exitSignal = uint64(unix.SIGCHLD)
+	if v.cgroupFD >= 0 {
+		r.clone.flags |= unix.CLONE_INTO_CGROUP
+		r.clone.cgroup = uint64(v.cgroupFD)
+	}
+	var err error
+	if r.path, err = syscall.BytePtrFromString(v.path); err != nil {
+		return 0, err
+	}
+	argv, err := syscall.SlicePtrFromStrings(v.args)
+	if err != nil {
+		return 0, err
+	}
+	envp, err := syscall.SlicePtrFromStrings(v.env)
+	if err != nil {
+		return 0, err
+	}
+	r.argv, r.envp = &argv[0], &envp[0]
+	if v.uidMap != "" {
+		for _, w := range [][2]string{{"/proc/self/setgroups", "deny"}, {"/proc/self/uid_map", v.uidMap}, {"/proc/self/gid_map", v.gidMap}} {
+			p, err := syscall.BytePtrFromString(w[0])
+			if err != nil {
+				return 0, err
+			}
+			d := []byte(w[1])
+			r.writes = append(r.writes, fileWrite{path: p, data: &d[0], n: uintptr(len(d))})
+		}
+	}
+	// Each descriptor is passed as a duplicate numbered above every target,
+	// so that putting one in place never overwrites another not yet moved.
+	var devNull *os.File
+	defer func() {
+		for _, fd := range r.fds {
+			unix.Close(int(fd))
+		}
+		if devNull != nil {
+			devNull.Close()
+		}
+	}()
+	for _, f := range v.files {
+		if f == nil {
+			if devNull == nil {
+				if devNull, err = os.Open(os.DevNull); err != nil {
+					return 0, err
+				}
+			}
+			f = devNull
+		}
+		// Fd, as os/exec does, also puts the file in blocking mode: the
+		// child gets the file description, flags and all.
+		fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, len(v.files))
+		if err != nil {
+			return 0, fmt.Errorf("passing descriptor %d: %w", len(r.fds), err)
+		}
+		r.fds = append(r.fds, int32(fd))
+	}
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return 0, err
+	}
+	errR := os.NewFile(uintptr(p[0]), "vfork-status")
+	defer errR.Close()
+	r.errW = uintptr(p[1])
+
+	// No signal handler of ours may run in the child: block them all on
+	// this thread (the child inherits the mask) until the child is gone.
+	var all unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^uint64(0)
+	}
+	unix.PthreadSigmask(unix.SIG_SETMASK, &all, &r.mask)
+	pid, errno := vforkSpawn(r)
+	unix.PthreadSigmask(unix.SIG_SETMASK, &r.mask, nil)
+	unix.Close(int(r.errW))
+	goruntime.KeepAlive(argv)
+	goruntime.KeepAlive(envp)
+	if errno != 0 {
+		return 0, os.NewSyscallError("clone3", syscall.Errno(errno))
+	}
+	// The child has executed (its end of the pipe closed) or exited.
+	var buf [8]byte
+	if n, _ := errR.Read(buf[:]); n == len(buf) {
+		var ws unix.WaitStatus
+		for {
+			if _, err := unix.Wait4(int(pid), &ws, 0, nil); err != unix.EINTR {
+				break
+			}
+		}
+		step, e := binary.NativeEndian.Uint32(buf[:4]), syscall.Errno(binary.NativeEndian.Uint32(buf[4:]))
+		return 0, fmt.Errorf("%s: %w", stepName(step, v), e)
+	}
+	return int(pid), nil
+}
+
+func stepName(step uint32, v *vforkStart) string {
+	switch {
+	case step == stepSetsid:
+		return "setsid"
+	case step == stepPdeath:
+		return "setting the parent-death signal"
+	case step >= stepMaps && step < stepDup:
+		return "writing the id maps (" + strings.TrimSpace(v.uidMap) + ")"
+	case step == stepDup:
+		return "passing descriptors"
+	case step == stepExec:
+		return "executing " + v.path
+	}
+	return fmt.Sprintf("step %d", step)
+}
+
+// vforkSpawn clones the child and, in it, runs vforkChild. In the parent
+// it returns at once: the child may have written anything below this
+// frame, and only rawVfork's results (written after the child left) and
+// the return address are sure to be ours.
+//
+//go:nosplit
+//go:norace
+func vforkSpawn(r *vforkReq) (pid, errno uintptr) {
+	pid, errno = rawVfork(unix.SYS_CLONE3, uintptr(unsafe.Pointer(&r.clone)), unsafe.Sizeof(r.clone))
+	if errno != 0 || pid != 0 {
+		return
+	}
+	vforkChild(r)
+	return
+}
+
+// vforkChild is the child's side: system calls only, then execve.
+//
+//go:nosplit
+//go:norace
+func vforkChild(r *vforkReq) {
+	// Our handlers are the parent's code: back to the defaults before the
+	// signals are unblocked.
+	for sig := uintptr(1); sig <= 64; sig++ {
+		if sig != uintptr(unix.SIGKILL) && sig != uintptr(unix.SIGSTOP) {
+			syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&r.dfl)), 0, 8, 0, 0)
+		}
+	}
+	if r.setsid {
+		if _, _, e := syscall.RawSyscall(unix.SYS_SETSID, 0, 0, 0); e != 0 {
+			vforkFail(r, stepSetsid, e)
+		}
+	}
+	if r.pdeath != 0 {
+		if _, _, e := syscall.RawSyscall(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, r.pdeath, 0); e != 0 {
+			vforkFail(r, stepPdeath, e)
+		}
+	}
+	writes, fds := r.writes, r.fds
+	for i := 0; i < len(writes); i++ {
+		w := &writes[i]
+		fd, _, e := syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(w.path)), unix.O_WRONLY|unix.O_CLOEXEC, 0, 0, 0)
+		if e != 0 {
+			vforkFail(r, uint32(stepMaps+i), e)
+		}
+		n, _, e := syscall.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(w.data)), w.n)
+		if e == 0 && n != w.n {
+			e = unix.EIO
+		}
+		if e != 0 {
+			vforkFail(r, uint32(stepMaps+i), e)
+		}
+		syscall.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+	}
+	for i := 0; i < len(fds); i++ {
+		if _, _, e := syscall.RawSyscall(unix.SYS_DUP3, uintptr(fds[i]), uintptr(i), 0); e != 0 {
+			vforkFail(r, stepDup, e)
+		}
+	}
+	// Only the descriptors listed go through the execve, even one of ours
+	// that is not close-on-exec (kernels before 5.11 lack the flag: there
+	// the CLI's own start marked them all, main.go).
+	syscall.RawSyscall(unix.SYS_CLOSE_RANGE, uintptr(len(fds)), ^uintptr(0), unix.CLOSE_RANGE_CLOEXEC)
+	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&r.mask)), 0, 8, 0, 0)
+	_, _, e := syscall.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(r.path)), uintptr(unsafe.Pointer(r.argv)), uintptr(unsafe.Pointer(r.envp)))
+	vforkFail(r, stepExec, e)
+}
+
+// vforkFail reports the step and errno on the status pipe and exits.
+//
+//go:nosplit
+//go:norace
+func vforkFail(r *vforkReq, step uint32, e syscall.Errno) {
+	// Signals again blocked: nothing may run between here and the exit.
+	var all [1]uint64
+	all[0] = ^uint64(0)
+	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&all)), 0, 8, 0, 0)
+	var b [2]uint32
+	b[0], b[1] = step, uint32(e)
+	syscall.RawSyscall(unix.SYS_WRITE, r.errW, uintptr(unsafe.Pointer(&b)), 8)
+	for {
+		syscall.RawSyscall(unix.SYS_EXIT_GROUP, 253, 0, 0)
+	}
+}
+
+// atFDCWD is AT_FDCWD (-100) as a system call argument.
+const atFDCWD = ^uintptr(99)

@@ -1,0 +1,8 @@
+package runtime
+
+// haveVfork says rawVfork exists on this architecture (vfork_amd64.s).
+const haveVfork = true
+
+// rawVfork makes the system call trap(a1, a2) as a vfork-style clone:
+// see vfork_amd64.s.
+func rawVfork(trap, a1, a2 uintptr) (r1, errno uintptr)

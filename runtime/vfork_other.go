@@ -1,0 +1,11 @@
+//go:build !amd64
+
+package runtime
+
+import "golang.org/x/sys/unix"
+
+// haveVfork is false: without rawVfork's assembly, children start
+// through os/exec (startChild's other path).
+const haveVfork = false
+
+func rawVfork(trap, a1, a2 uintptr) (r1, errno uintptr) { return ^uintptr(0), uintptr(unix.ENOSYS) }
