@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/spawn"
 	"github.com/sandbox-dev/sandbox/userns"
 )
 
@@ -770,11 +771,7 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 			c.waitErr = c.cmd.Wait()
 			c.ws, _ = c.cmd.ProcessState.Sys().(syscall.WaitStatus)
 		} else {
-			for {
-				if _, err := syscall.Wait4(pid, &c.ws, 0, nil); err != syscall.EINTR {
-					break
-				}
-			}
+			c.ws, _ = spawn.Wait(pid)
 		}
 		close(c.done)
 	}()
@@ -800,11 +797,11 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 	return nil
 }
 
-// startProcess starts the child c.cmd describes: through startVfork where
-// it can (vfork.go), else os/exec.
+// startProcess starts the child c.cmd describes: with spawn, a
+// vfork-style clone, where it can; else with os/exec.
 func (c *child) startProcess() error {
-	if v, ok := vforkFromCmd(c.cmd); ok {
-		pid, err := startVfork(v)
+	if a, ok := spawn.FromCmd(c.cmd); ok {
+		pid, err := spawn.Start(a)
 		c.procPid = pid
 		return err
 	}

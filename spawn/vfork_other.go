@@ -1,6 +1,6 @@
 //go:build !amd64
 
-package runtime
+package spawn
 
 import "golang.org/x/sys/unix"
 

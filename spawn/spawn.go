@@ -1,7 +1,8 @@
-package runtime
+package spawn
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,64 +14,62 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Go's os/exec clones a child into a new user namespace with a full fork
-// (no CLONE_VM|CLONE_VFORK), because its child waits for the parent to
-// write the id maps, which a parent suspended by vfork could not. A full
-// fork of the CLI copies its page tables, makes both processes fault on
-// every page either writes, and tears the copy down again at the execve:
-// 3–5 ms here, on the critical path of every start. startVfork clones
-// with CLONE_VM|CLONE_VFORK instead: in single-id mode the child writes
-// its own one-line maps (allowed to the namespace's creator), so nothing
-// needs the parent before the execve; in subid mode the child executes
-// the waiter at once, as before (docs/handshake.md).
-
-// vforkStart describes a child for startVfork, the way exec.Cmd does.
-type vforkStart struct {
-	path       string
-	args, env  []string
-	files      []*os.File // become descriptors 0, 1, 2, …
-	cloneflags uintptr
-	cgroupFD   int // -1: ours
-	setsid     bool
-	pdeathsig  syscall.Signal
-	// uidMap and gidMap, when set, are the lines the child writes to its
+// Attr describes a child the way exec.Cmd does.
+type Attr struct {
+	Path       string
+	Args, Env  []string
+	Files      []*os.File // become descriptors 0, 1, 2, …; nil: /dev/null
+	Cloneflags uintptr    // namespaces (CLONE_NEW*)
+	CgroupFD   int        // -1: the caller's cgroup
+	Setsid     bool
+	Pdeathsig  syscall.Signal
+	// UIDMap and GIDMap, when set, are the lines the child writes to its
 	// own uid_map and gid_map (after "deny" to setgroups) before its
-	// execve, so that it executes as root in its namespace.
-	uidMap, gidMap string
+	// execve, so that it executes as root in its new user namespace.
+	UIDMap, GIDMap string
 }
 
-// vforkFromCmd is cmd's child as a vforkStart, or false when it needs
-// what startVfork does not do (ambient capabilities, stdio that is not a
-// file, id maps other than a single line each).
-func vforkFromCmd(cmd *exec.Cmd) (*vforkStart, bool) {
+// Supported says whether Start works on this architecture.
+func Supported() bool { return haveVfork && os.Getenv("SANDBOX_NO_VFORK") == "" }
+
+// FromCmd is cmd's child as an Attr, or false when it needs what Start
+// does not do: ambient capabilities, stdio that is not a file, id maps
+// other than a single line each. cmd is not started.
+func FromCmd(cmd *exec.Cmd) (*Attr, bool) {
 	sys := cmd.SysProcAttr
-	if !haveVfork || sys == nil || len(sys.AmbientCaps) > 0 || os.Getenv("SANDBOX_NO_VFORK") != "" {
+	if sys == nil {
+		sys = &syscall.SysProcAttr{}
+	}
+	if !Supported() || len(sys.AmbientCaps) > 0 {
 		return nil, false
 	}
-	v := &vforkStart{path: cmd.Path, args: cmd.Args, env: cmd.Env, cloneflags: sys.Cloneflags, cgroupFD: -1, setsid: sys.Setsid, pdeathsig: sys.Pdeathsig}
+	a := &Attr{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Cloneflags: sys.Cloneflags, CgroupFD: -1, Setsid: sys.Setsid, Pdeathsig: sys.Pdeathsig}
+	if a.Env == nil {
+		a.Env = os.Environ()
+	}
 	if sys.UseCgroupFD {
-		v.cgroupFD = sys.CgroupFD
+		a.CgroupFD = sys.CgroupFD
 	}
 	if len(sys.UidMappings) > 1 || len(sys.GidMappings) > 1 || (len(sys.UidMappings) == 1) != (len(sys.GidMappings) == 1) {
 		return nil, false
 	}
 	if len(sys.UidMappings) == 1 {
 		u, g := sys.UidMappings[0], sys.GidMappings[0]
-		v.uidMap = fmt.Sprintf("%d %d %d\n", u.ContainerID, u.HostID, u.Size)
-		v.gidMap = fmt.Sprintf("%d %d %d\n", g.ContainerID, g.HostID, g.Size)
+		a.UIDMap = fmt.Sprintf("%d %d %d\n", u.ContainerID, u.HostID, u.Size)
+		a.GIDMap = fmt.Sprintf("%d %d %d\n", g.ContainerID, g.HostID, g.Size)
 	}
 	for _, s := range []any{cmd.Stdin, cmd.Stdout, cmd.Stderr} {
 		switch f := s.(type) {
 		case nil:
-			v.files = append(v.files, nil)
+			a.Files = append(a.Files, nil)
 		case *os.File:
-			v.files = append(v.files, f) // nil (a typed nil) too: /dev/null
+			a.Files = append(a.Files, f) // nil (a typed nil) too: /dev/null
 		default:
 			return nil, false
 		}
 	}
-	v.files = append(v.files, cmd.ExtraFiles...)
-	return v, true
+	a.Files = append(a.Files, cmd.ExtraFiles...)
+	return a, true
 }
 
 // cloneArgs is struct clone_args of clone3(2), up to its cgroup field.
@@ -110,33 +109,40 @@ const (
 	stepExec = stepDup + 1
 )
 
-// startVfork starts the child v describes and returns its pid; the caller
-// reaps it. The calling goroutine must be locked to its thread: the
-// parent-death signal is tied to the thread. (No os.Process: finding one
-// costs a test clone, Go's check that pidfds work, 1.5 ms here.)
-func startVfork(v *vforkStart) (int, error) {
-	r := &vforkReq{setsid: v.setsid, pdeath: uintptr(v.pdeathsig)}
-	r.clone.flags = uint64(v.cloneflags) | unix.CLONE_VM | unix.CLONE_VFORK
+// Start starts the child a describes and returns its pid; the caller
+// reaps it (Wait). A parent-death signal is tied to the calling thread,
+// as with os/exec: a caller that sets one keeps its goroutine locked to
+// its thread for the child's life. (No os.Process: finding one costs a
+// test clone, Go's check that pidfds work, 1.5 ms here.)
+func Start(a *Attr) (int, error) {
+	if !haveVfork {
+		return 0, fmt.Errorf("starting %s: %w", a.Path, errors.ErrUnsupported)
+	}
+	// The signal mask is set on this thread and must be restored on it.
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+	r := &vforkReq{setsid: a.Setsid, pdeath: uintptr(a.Pdeathsig)}
+	r.clone.flags = uint64(a.Cloneflags) | unix.CLONE_VM | unix.CLONE_VFORK
 	r.clone.exitSignal = uint64(unix.SIGCHLD)
-	if v.cgroupFD >= 0 {
+	if a.CgroupFD >= 0 {
 		r.clone.flags |= unix.CLONE_INTO_CGROUP
-		r.clone.cgroup = uint64(v.cgroupFD)
+		r.clone.cgroup = uint64(a.CgroupFD)
 	}
 	var err error
-	if r.path, err = syscall.BytePtrFromString(v.path); err != nil {
+	if r.path, err = syscall.BytePtrFromString(a.Path); err != nil {
 		return 0, err
 	}
-	argv, err := syscall.SlicePtrFromStrings(v.args)
+	argv, err := syscall.SlicePtrFromStrings(a.Args)
 	if err != nil {
 		return 0, err
 	}
-	envp, err := syscall.SlicePtrFromStrings(v.env)
+	envp, err := syscall.SlicePtrFromStrings(a.Env)
 	if err != nil {
 		return 0, err
 	}
 	r.argv, r.envp = &argv[0], &envp[0]
-	if v.uidMap != "" {
-		for _, w := range [][2]string{{"/proc/self/setgroups", "deny"}, {"/proc/self/uid_map", v.uidMap}, {"/proc/self/gid_map", v.gidMap}} {
+	if a.UIDMap != "" {
+		for _, w := range [][2]string{{"/proc/self/setgroups", "deny"}, {"/proc/self/uid_map", a.UIDMap}, {"/proc/self/gid_map", a.GIDMap}} {
 			p, err := syscall.BytePtrFromString(w[0])
 			if err != nil {
 				return 0, err
@@ -156,7 +162,7 @@ func startVfork(v *vforkStart) (int, error) {
 			devNull.Close()
 		}
 	}()
-	for _, f := range v.files {
+	for _, f := range a.Files {
 		if f == nil {
 			if devNull == nil {
 				if devNull, err = os.Open(os.DevNull); err != nil {
@@ -167,7 +173,7 @@ func startVfork(v *vforkStart) (int, error) {
 		}
 		// Fd, as os/exec does, also puts the file in blocking mode: the
 		// child gets the file description, flags and all.
-		fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, len(v.files))
+		fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, len(a.Files))
 		if err != nil {
 			return 0, fmt.Errorf("passing descriptor %d: %w", len(r.fds), err)
 		}
@@ -206,23 +212,23 @@ func startVfork(v *vforkStart) (int, error) {
 			}
 		}
 		step, e := binary.NativeEndian.Uint32(buf[:4]), syscall.Errno(binary.NativeEndian.Uint32(buf[4:]))
-		return 0, fmt.Errorf("%s: %w", stepName(step, v), e)
+		return 0, fmt.Errorf("%s: %w", stepName(step, a), e)
 	}
 	return int(pid), nil
 }
 
-func stepName(step uint32, v *vforkStart) string {
+func stepName(step uint32, a *Attr) string {
 	switch {
 	case step == stepSetsid:
 		return "setsid"
 	case step == stepPdeath:
 		return "setting the parent-death signal"
 	case step >= stepMaps && step < stepDup:
-		return "writing the id maps (" + strings.TrimSpace(v.uidMap) + ")"
+		return "writing the id maps (" + strings.TrimSpace(a.UIDMap) + ")"
 	case step == stepDup:
 		return "passing descriptors"
 	case step == stepExec:
-		return "executing " + v.path
+		return "executing " + a.Path
 	}
 	return fmt.Sprintf("step %d", step)
 }
@@ -314,3 +320,14 @@ func vforkFail(r *vforkReq, step uint32, e syscall.Errno) {
 
 // atFDCWD is AT_FDCWD (-100) as a system call argument.
 const atFDCWD = ^uintptr(99)
+
+// Wait reaps child pid (retrying on EINTR) and returns its status.
+func Wait(pid int) (syscall.WaitStatus, error) {
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		if err != syscall.EINTR {
+			return ws, err
+		}
+	}
+}

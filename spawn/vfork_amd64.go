@@ -1,4 +1,4 @@
-package runtime
+package spawn
 
 // haveVfork says rawVfork exists on this architecture (vfork_amd64.s).
 const haveVfork = true

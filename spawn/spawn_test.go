@@ -1,4 +1,4 @@
-package runtime
+package spawn
 
 import (
 	"errors"
@@ -13,33 +13,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// startVforkOnThread runs startVfork as startChild does, from a locked
-// thread, and reaps the child.
-func startVforkOnThread(t *testing.T, v *vforkStart) (syscall.WaitStatus, error) {
+// run starts a and reaps it.
+func run(t *testing.T, a *Attr) (syscall.WaitStatus, error) {
 	t.Helper()
-	type result struct {
-		ws  syscall.WaitStatus
-		err error
+	pid, err := Start(a)
+	if err != nil {
+		return 0, err
 	}
-	done := make(chan result)
-	go func() {
-		goruntime.LockOSThread()
-		defer goruntime.UnlockOSThread()
-		pid, err := startVfork(v)
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		var ws syscall.WaitStatus
-		for {
-			if _, err := syscall.Wait4(pid, &ws, 0, nil); err != syscall.EINTR {
-				break
-			}
-		}
-		done <- result{ws: ws}
-	}()
-	r := <-done
-	return r.ws, r.err
+	return Wait(pid)
 }
 
 // A vfork-started child in new namespaces wrote its own maps (so it runs
@@ -47,7 +28,7 @@ func startVforkOnThread(t *testing.T, v *vforkStart) (syscall.WaitStatus, error)
 // was given at 0, 1, 2, 3, its own session, and default signal handling.
 func TestStartVfork(t *testing.T) {
 	if !haveVfork {
-		t.Skip("no rawVfork on " + goruntime.GOARCH + ": startChild uses os/exec")
+		t.Skip("no rawVfork on " + goruntime.GOARCH + ": callers use os/exec")
 	}
 	if err := unix.Access("/proc/self/ns/user", unix.R_OK); err != nil {
 		t.Skip("no user namespaces here")
@@ -77,14 +58,14 @@ read -r pid _ _ _ _ sid _ </proc/self/stat; [ "$pid" = "$sid" ] && echo own-sess
 ls /proc/self/fd
 cat <&3; echo`
 	uid, gid := os.Geteuid(), os.Getegid()
-	v := &vforkStart{
-		path: sh, args: []string{"sh", "-c", script}, env: []string{"PATH=/usr/bin:/bin"},
-		files:      []*os.File{nil, outW, outW, extraR},
-		cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID,
-		cgroupFD:   -1, setsid: true, pdeathsig: unix.SIGKILL,
-		uidMap: fmt.Sprintf("0 %d 1\n", uid), gidMap: fmt.Sprintf("0 %d 1\n", gid),
+	v := &Attr{
+		Path: sh, Args: []string{"sh", "-c", script}, Env: []string{"PATH=/usr/bin:/bin"},
+		Files:      []*os.File{nil, outW, outW, extraR},
+		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID,
+		CgroupFD:   -1, Setsid: true, Pdeathsig: unix.SIGKILL,
+		UIDMap: fmt.Sprintf("0 %d 1\n", uid), GIDMap: fmt.Sprintf("0 %d 1\n", gid),
 	}
-	ws, err := startVforkOnThread(t, v)
+	ws, err := run(t, v)
 	outW.Close()
 	unix.Close(leak)
 	if err != nil {
@@ -125,8 +106,8 @@ func TestStartVforkExecFailure(t *testing.T) {
 	if !haveVfork {
 		t.Skip("no rawVfork on " + goruntime.GOARCH)
 	}
-	v := &vforkStart{path: "/nonexistent/init", args: []string{"init"}, cgroupFD: -1}
-	_, err := startVforkOnThread(t, v)
+	v := &Attr{Path: "/nonexistent/init", Args: []string{"init"}, CgroupFD: -1}
+	_, err := run(t, v)
 	if err == nil {
 		t.Fatal("startVfork of a missing program succeeded")
 	}
@@ -135,8 +116,8 @@ func TestStartVforkExecFailure(t *testing.T) {
 	}
 	// Its maps cannot be written outside a new user namespace: the step
 	// says so.
-	v = &vforkStart{path: "/bin/true", args: []string{"true"}, cgroupFD: -1, uidMap: "0 0 1\n", gidMap: "0 0 1\n"}
-	if _, err := startVforkOnThread(t, v); err == nil || !strings.Contains(err.Error(), "writing the id maps") {
+	v = &Attr{Path: "/bin/true", Args: []string{"true"}, CgroupFD: -1, UIDMap: "0 0 1\n", GIDMap: "0 0 1\n"}
+	if _, err := run(t, v); err == nil || !strings.Contains(err.Error(), "writing the id maps") {
 		t.Errorf("writing maps without a new user namespace: error = %v, want one naming the id maps", err)
 	}
 }
