@@ -32,6 +32,12 @@ func restrictThread(keep []int, noNewPrivs bool) error {
 			return fmt.Errorf("dropping capability %d from the bounding set: %v", c, err)
 		}
 	}
+	// No ambient capability reaches a payload, whoever it runs as: a
+	// subid-mode init held them all until its maps existed (mapWait
+	// cleared them; this thread makes sure for what it starts).
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clearing the ambient capabilities: %v", err)
+	}
 	if noNewPrivs {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("setting no_new_privs: %v", err)

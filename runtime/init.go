@@ -26,10 +26,10 @@ func IsInit() bool { return len(os.Args) > 1 && os.Getenv(initEnv) == "1" }
 // stages are described in docs/handshake.md.
 func Main() {
 	args := os.Args[1:]
-	if args[0] == "task" || (args[0] == "wait" && len(args) > 1 && args[1] == "task") {
+	if args[0] == "task" || (args[0] == "mapwait" && len(args) > 1 && args[1] == "task") {
 		Trace("task main")
-		if args[0] == "wait" {
-			waitForMaps(args[1:])
+		if args[0] == "mapwait" {
+			mapWait()
 		}
 		runTask()
 	}
@@ -41,8 +41,9 @@ func Main() {
 func InitMain() {
 	Trace("init main (%s)", os.Args[1])
 	args := os.Args[1:]
-	if args[0] == "wait" {
-		waitForMaps(args[1:])
+	if args[0] == "mapwait" {
+		mapWait()
+		args = args[1:]
 	}
 	switch args[0] {
 	case "protect":
@@ -59,40 +60,49 @@ func InitMain() {
 	fail(125, "unknown sandbox-init stage %q", args[0])
 }
 
-// waitForMaps blocks until the parent has written our id maps, then
-// executes this binary again: capabilities in a user namespace are computed
-// at execve, and at our first execve the maps did not exist yet, so we
-// have none until we execute again as the now-mapped root.
-func waitForMaps(next []string) {
+// mapWait is the first stage of a child started before its id maps
+// exist (subid mode): it holds every capability of its namespace as
+// ambient, which is how they survived its execve. It waits for the
+// parent's byte (the maps are written), becomes the container's root,
+// and clears the ambient and inheritable sets on every thread, so that
+// nothing of them reaches any program it starts; then the next stage
+// runs in this same process.
+func mapWait() {
 	b := make([]byte, 1)
-	sync := os.NewFile(fdSync, "sync")
-	if n, _ := sync.Read(b); n != 1 {
+	if n, _ := os.NewFile(fdSync, "sync").Read(b); n != 1 {
 		// The parent failed to write the maps and said why; nothing to add.
 		os.Exit(125)
 	}
-	// Under a map that makes our ids not the container's root (keep-id),
-	// become root first: our capabilities in the new namespace last until
-	// the exec, and only root keeps them through it.
-	if os.Getuid() != 0 || os.Getgid() != 0 {
-		if err := unix.Setresgid(0, 0, 0); err != nil {
-			fail(125, "becoming the container's root (gid 0): %v", err)
-		}
-		if err := unix.Setresuid(0, 0, 0); err != nil {
-			fail(125, "becoming the container's root (uid 0): %v", err)
-		}
-		// The two capabilities were raised as ambient, which made them
-		// inheritable too: nothing of that may reach the payload.
-		unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-		var data [2]unix.CapUserData
-		if err := unix.Capget(&hdr, &data[0]); err == nil {
-			data[0].Inheritable, data[1].Inheritable = 0, 0
-			unix.Capset(&hdr, &data[0])
-		}
+	Trace("maps written")
+	// setresgid and setresuid apply to every thread (Go's syscall
+	// package). Our ids may be any in the map (keep-id gives the user's
+	// own inside): root is what the init must be.
+	if err := syscall.Setresgid(0, 0, 0); err != nil {
+		fail(125, "becoming the container's root (gid 0): %v", err)
 	}
-	// fd 4 stays open across the exec: the next stage watches it to learn
-	// whether the parent still lives (see watchParent).
-	err := syscall.Exec("/proc/self/exe", append([]string{initName}, next...), os.Environ())
+	if err := syscall.Setresuid(0, 0, 0); err != nil {
+		fail(125, "becoming the container's root (uid 0): %v", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		fail(125, "reading capabilities: %v", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	_, _, e1 := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0)
+	_, _, e2 := syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
+	if e1 == 0 && e2 == 0 {
+		return
+	}
+	if e1 != syscall.ENOTSUP {
+		fail(125, "clearing the ambient capabilities: %v %v", e1, e2)
+	}
+	// A binary built with cgo cannot change every thread's sets: clear
+	// them on this one and execute again without this stage; the execve
+	// leaves one thread, and as root it keeps every capability.
+	unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+	unix.Capset(&hdr, &data[0])
+	err := syscall.Exec("/proc/self/exe", append([]string{initName}, os.Args[2:]...), os.Environ())
 	fail(125, "re-executing the sandbox init after the id maps were written: %v", err)
 }
 

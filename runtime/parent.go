@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/capability"
 	"github.com/sandbox-dev/sandbox/spawn"
 	"github.com/sandbox-dev/sandbox/userns"
 )
@@ -638,19 +639,14 @@ func startChild(cfg childConfig) (*child, error) {
 	}
 	path, args := fmt.Sprintf("/proc/self/fd/%d", selfFd), []string{initName, cfg.stage}
 	if m.Mode == userns.ModeSubID {
-		// Without caps until the maps exist: the child waits, then executes
-		// the init again to gain them (see docs/handshake.md). /bin/sh does
-		// the waiting: it starts in a fraction of this binary's time.
-		// A map under which we are not the container's root (keep-id)
-		// needs the init's own wait stage: it becomes root before it
-		// executes again, which a shell cannot.
-		if unix.Access("/bin/sh", unix.X_OK) == nil && callerIsRoot(m) {
-			path = "/bin/sh"
-			// argv[0] stays "sh": a busybox /bin/sh picks its applet by it.
-			args = []string{"sh", "-c", fmt.Sprintf(`read -r _ <&%d && exec /proc/self/fd/%d "$@"`, fdSync, selfFd), initName, cfg.stage}
-		} else {
-			args = []string{initName, "wait", cfg.stage}
-		}
+		// Capabilities in a user namespace are computed at execve, and at
+		// the child's the maps do not exist yet (newuidmap writes them
+		// after the clone): so every capability of the new namespace
+		// goes through it as ambient, and the init's mapwait stage waits
+		// for the maps, becomes the container's root and clears the
+		// ambient and inheritable sets on every thread before anything
+		// else (see docs/handshake.md). Its start-up overlaps newuidmap.
+		args = []string{initName, "mapwait", cfg.stage}
 	}
 	env := []string{initEnv + "=1"}
 	if cfg.exe != nil {
@@ -677,13 +673,8 @@ func startChild(cfg childConfig) (*child, error) {
 	}
 	if m.Mode != userns.ModeSubID {
 		c.cmd.SysProcAttr.UidMappings, c.cmd.SysProcAttr.GidMappings = m.SysProcIDMaps()
-	} else if !callerIsRoot(m) {
-		// Under keep-id's map our ids are not the container's root, so
-		// executing again would not give the init its capabilities. The
-		// two it needs to become root first survive the wait stage's
-		// exec as ambient capabilities (of the new namespace only), and
-		// that stage drops them as it becomes root (waitForMaps).
-		c.cmd.SysProcAttr.AmbientCaps = []uintptr{unix.CAP_SETUID, unix.CAP_SETGID}
+	} else {
+		c.cmd.SysProcAttr.AmbientCaps = allCaps()
 	}
 	if cfg.cgroupFD >= 0 {
 		c.cmd.SysProcAttr.UseCgroupFD, c.cmd.SysProcAttr.CgroupFD = true, cfg.cgroupFD
@@ -810,6 +801,17 @@ func (c *child) startProcess() error {
 	}
 	c.procPid = c.cmd.Process.Pid
 	return nil
+}
+
+// allCaps is every capability this kernel has, for a child that must keep
+// them through an execve made before its maps exist.
+func allCaps() []uintptr {
+	last := capability.Last()
+	caps := make([]uintptr, 0, last+1)
+	for c := 0; c <= last; c++ {
+		caps = append(caps, uintptr(c))
+	}
+	return caps
 }
 
 func specError(err error) error {
@@ -983,18 +985,4 @@ func RunTaskIO(m userns.Mapping, name string, args []string, stdin io.Reader, st
 type taskArgs struct {
 	Name string
 	Args []string
-}
-
-// callerIsRoot reports whether m maps this process's uid and gid to the
-// container's 0.
-func callerIsRoot(m userns.Mapping) bool {
-	is := func(maps []userns.IDMap, id int) bool {
-		for _, e := range maps {
-			if e.ContainerID == 0 && e.Size > 0 {
-				return int(e.HostID) == id
-			}
-		}
-		return false
-	}
-	return is(m.UIDs, os.Getuid()) && is(m.GIDs, os.Getgid())
 }

@@ -10,8 +10,9 @@
 // 4–5 ms per container start on the test machines. Here the child writes
 // its own one-line maps (the namespace's creator may), so nothing needs
 // the parent before the execve. A multi-line map (subordinate ids) needs
-// newuidmap after the clone: the caller starts a waiter that executes the
-// real program once the maps exist (docs/handshake.md).
+// newuidmap after the clone: the child then keeps its capabilities
+// through the execve as ambient ones (Attr.AmbientCaps), and the program
+// waits for its maps (docs/handshake.md, "Subid mode").
 //
 // The caller gets a pid and reaps it with Wait: no os.Process, whose
 // making (os.FindProcess) costs Go's check that pidfds work, a test clone

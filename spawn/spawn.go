@@ -27,28 +27,35 @@ type Attr struct {
 	// own uid_map and gid_map (after "deny" to setgroups) before its
 	// execve, so that it executes as root in its new user namespace.
 	UIDMap, GIDMap string
+	// AmbientCaps are raised in the ambient set (and so the inheritable
+	// one) before the execve, as SysProcAttr.AmbientCaps: they survive
+	// it although the child is not root (its maps are not written yet).
+	AmbientCaps []uintptr
 }
 
 // Supported says whether Start works on this architecture.
 func Supported() bool { return haveVfork && os.Getenv("SANDBOX_NO_VFORK") == "" }
 
 // FromCmd is cmd's child as an Attr, or false when it needs what Start
-// does not do: ambient capabilities, stdio that is not a file, id maps
-// other than a single line each. cmd is not started.
+// does not do: stdio that is not a file, id maps other than a single line
+// each, a credential. cmd is not started.
 func FromCmd(cmd *exec.Cmd) (*Attr, bool) {
 	sys := cmd.SysProcAttr
 	if sys == nil {
 		sys = &syscall.SysProcAttr{}
 	}
-	if !Supported() || len(sys.AmbientCaps) > 0 {
+	if !Supported() {
 		return nil, false
 	}
-	a := &Attr{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Cloneflags: sys.Cloneflags, CgroupFD: -1, Setsid: sys.Setsid, Pdeathsig: sys.Pdeathsig}
+	a := &Attr{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Cloneflags: sys.Cloneflags, CgroupFD: -1, Setsid: sys.Setsid, Pdeathsig: sys.Pdeathsig, AmbientCaps: sys.AmbientCaps}
 	if a.Env == nil {
 		a.Env = os.Environ()
 	}
 	if sys.UseCgroupFD {
 		a.CgroupFD = sys.CgroupFD
+	}
+	if sys.Credential != nil || sys.Chroot != "" || sys.Setpgid || sys.Setctty || sys.Noctty || sys.Unshareflags != 0 {
+		return nil, false
 	}
 	if len(sys.UidMappings) > 1 || len(sys.GidMappings) > 1 || (len(sys.UidMappings) == 1) != (len(sys.GidMappings) == 1) {
 		return nil, false
@@ -91,7 +98,12 @@ type vforkReq struct {
 	setsid bool
 	pdeath uintptr
 	writes []fileWrite // the id maps, in order
-	mask   unix.Sigset_t
+	// ambient: the capabilities to raise, as a mask of capset's two
+	// words; capHdr and capData are capget's buffers.
+	ambient [2]uint32
+	capHdr  unix.CapUserHeader
+	capData [2]unix.CapUserData
+	mask    unix.Sigset_t
 	dfl    [4]uint64 // a struct sigaction that says SIG_DFL
 }
 
@@ -105,8 +117,9 @@ const (
 	stepSetsid = iota + 1
 	stepPdeath
 	stepMaps // + the index of the write
-	stepDup  = stepMaps + 8
-	stepExec = stepDup + 1
+	stepDup     = stepMaps + 8
+	stepExec    = stepDup + 1
+	stepAmbient = stepExec + 1
 )
 
 // Start starts the child a describes and returns its pid; the caller
@@ -151,6 +164,13 @@ func Start(a *Attr) (int, error) {
 			r.writes = append(r.writes, fileWrite{path: p, data: &d[0], n: uintptr(len(d))})
 		}
 	}
+	for _, c := range a.AmbientCaps {
+		if c >= 64 {
+			return 0, fmt.Errorf("ambient capability %d: out of range", c)
+		}
+		r.ambient[c/32] |= 1 << (c % 32)
+	}
+	r.capHdr.Version = unix.LINUX_CAPABILITY_VERSION_3
 	// Each descriptor is passed as a duplicate numbered above every target,
 	// so that putting one in place never overwrites another not yet moved.
 	var devNull *os.File
@@ -229,6 +249,8 @@ func stepName(step uint32, a *Attr) string {
 		return "passing descriptors"
 	case step == stepExec:
 		return "executing " + a.Path
+	case step == stepAmbient:
+		return "raising ambient capabilities"
 	}
 	return fmt.Sprintf("step %d", step)
 }
@@ -286,6 +308,25 @@ func vforkChild(r *vforkReq) {
 			vforkFail(r, uint32(stepMaps+i), e)
 		}
 		syscall.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+	}
+	if r.ambient[0]|r.ambient[1] != 0 {
+		// Ambient needs each capability permitted and inheritable.
+		if _, _, e := syscall.RawSyscall(unix.SYS_CAPGET, uintptr(unsafe.Pointer(&r.capHdr)), uintptr(unsafe.Pointer(&r.capData[0])), 0); e != 0 {
+			vforkFail(r, stepAmbient, e)
+		}
+		r.capData[0].Inheritable |= r.ambient[0]
+		r.capData[1].Inheritable |= r.ambient[1]
+		if _, _, e := syscall.RawSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&r.capHdr)), uintptr(unsafe.Pointer(&r.capData[0])), 0); e != 0 {
+			vforkFail(r, stepAmbient, e)
+		}
+		for c := uintptr(0); c < 64; c++ {
+			if r.ambient[c/32]&(1<<(c%32)) == 0 {
+				continue
+			}
+			if _, _, e := syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, c, 0, 0, 0); e != 0 {
+				vforkFail(r, stepAmbient, e)
+			}
+		}
 	}
 	for i := 0; i < len(fds); i++ {
 		if _, _, e := syscall.RawSyscall(unix.SYS_DUP3, uintptr(fds[i]), uintptr(i), 0); e != 0 {

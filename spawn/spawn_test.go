@@ -121,3 +121,34 @@ func TestStartVforkExecFailure(t *testing.T) {
 		t.Errorf("writing maps without a new user namespace: error = %v, want one naming the id maps", err)
 	}
 }
+
+// AmbientCaps survive the execve of a child whose id maps do not exist
+// yet (so it is not root in its namespace): the subid-mode start.
+func TestStartVforkAmbient(t *testing.T) {
+	if !haveVfork {
+		t.Skip("no rawVfork on " + goruntime.GOARCH)
+	}
+	if err := unix.Access("/proc/self/ns/user", unix.R_OK); err != nil {
+		t.Skip("no user namespaces here")
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	a := &Attr{
+		Path: "/bin/sh", Args: []string{"sh", "-c", "grep -E '^Cap(Amb|Eff):' /proc/self/status"},
+		Files: []*os.File{nil, outW, outW}, Cloneflags: unix.CLONE_NEWUSER, CgroupFD: -1,
+		AmbientCaps: []uintptr{unix.CAP_NET_ADMIN, unix.CAP_SYS_ADMIN},
+	}
+	ws, err := run(t, a)
+	outW.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(outR)
+	want := fmt.Sprintf("%016x", 1<<unix.CAP_NET_ADMIN|1<<unix.CAP_SYS_ADMIN)
+	if !ws.Exited() || ws.ExitStatus() != 0 || strings.Count(string(out), want) != 2 {
+		t.Errorf("child (%v) printed:\n%s\nwant CapEff and CapAmb %s", ws, out, want)
+	}
+}

@@ -171,7 +171,51 @@ func TestEscape(t *testing.T) {
 		t.Run("seccomp", e.testSeccomp)
 		t.Run("rundir-volume", e.testRunDirVolume)
 		t.Run("init-descriptors", e.testInitDescriptors)
+		t.Run("capabilities", e.testCapabilities)
 	})
+}
+
+// testCapabilities: in subid mode the init keeps its namespace's
+// capabilities through its first execve as ambient ones (docs/handshake.md,
+// "Subid mode"). None of that may reach the payload, an exec'd process
+// or the init as it runs: the ambient and inheritable sets are empty
+// everywhere, root gets Docker's default set and another user none.
+func (e *escEnv) testCapabilities(t *testing.T) {
+	const dockerDefault = "00000000a80425fb"
+	caps := func(out, name string) map[string]string {
+		m := map[string]string{}
+		for _, l := range strings.Split(out, "\n") {
+			k, v, ok := strings.Cut(l, ":")
+			if ok && strings.HasPrefix(k, name+"Cap") {
+				m[strings.TrimPrefix(k, name)] = strings.TrimSpace(v)
+			}
+		}
+		return m
+	}
+	probe := `for f in /proc/self/status /proc/1/status; do n=self; [ $f = /proc/1/status ] && n=init; sed -n "s/^Cap/${n}Cap/p" $f; done`
+	check := func(what, out string, eff string) {
+		t.Helper()
+		for _, who := range []string{"self", "init"} {
+			m := caps(out, who)
+			if len(m) != 5 {
+				t.Errorf("%s: no capability lines for %s:\n%s", what, who, out)
+				continue
+			}
+			if m["CapAmb"] != "0000000000000000" || m["CapInh"] != "0000000000000000" {
+				t.Errorf("%s: %s has ambient %s, inheritable %s: want none", what, who, m["CapAmb"], m["CapInh"])
+			}
+		}
+		if m := caps(out, "self"); m["CapEff"] != eff || m["CapPrm"] != eff {
+			t.Errorf("%s: the payload has effective %s, permitted %s: want %s", what, m["CapEff"], m["CapPrm"], eff)
+		}
+	}
+	check("run as root", e.s.mustRun(t, "run", "--rm", "bb", "sh", "-c", probe).stdout, dockerDefault)
+	if e.u.mode == "subid" { // single-id mode has no other user
+		check("run as uid 1000", e.s.mustRun(t, "run", "--rm", "--user", "1000", "bb", "sh", "-c", probe).stdout, "0000000000000000")
+	}
+	e.s.mustRun(t, "run", "-d", "--name", "caps", "bb", "sleep", "300")
+	defer e.s.mustRun(t, "rm", "-f", "caps")
+	check("exec", e.s.mustRun(t, "exec", "caps", "sh", "-c", probe).stdout, dockerDefault)
 }
 
 // testInitDescriptors: a detached container's init holds host descriptors
