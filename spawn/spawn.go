@@ -104,7 +104,7 @@ type vforkReq struct {
 	capHdr  unix.CapUserHeader
 	capData [2]unix.CapUserData
 	mask    unix.Sigset_t
-	dfl    [4]uint64 // a struct sigaction that says SIG_DFL
+	dfl     [4]uint64 // a struct sigaction that says SIG_DFL
 }
 
 type fileWrite struct {
@@ -116,7 +116,7 @@ type fileWrite struct {
 const (
 	stepSetsid = iota + 1
 	stepPdeath
-	stepMaps // + the index of the write
+	stepMaps    // + the index of the write
 	stepDup     = stepMaps + 8
 	stepExec    = stepDup + 1
 	stepAmbient = stepExec + 1
