@@ -793,8 +793,10 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 func (c *child) startProcess() error {
 	if a, ok := spawn.FromCmd(c.cmd); ok {
 		pid, err := spawn.Start(a)
-		c.procPid = pid
-		return err
+		if !errors.Is(err, errors.ErrUnsupported) {
+			c.procPid = pid
+			return err
+		}
 	}
 	if err := c.cmd.Start(); err != nil {
 		return err

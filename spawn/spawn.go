@@ -123,7 +123,9 @@ const (
 )
 
 // Start starts the child a describes and returns its pid; the caller
-// reaps it (Wait). A parent-death signal is tied to the calling thread,
+// reaps it (Wait). An error that is errors.ErrUnsupported (no clone3, or
+// no assembly for this architecture) means nothing was started: use
+// os/exec. A parent-death signal is tied to the calling thread,
 // as with os/exec: a caller that sets one keeps its goroutine locked to
 // its thread for the child's life. (No os.Process: finding one costs a
 // test clone, Go's check that pidfds work, 1.5 ms here.)
@@ -219,6 +221,10 @@ func Start(a *Attr) (int, error) {
 	unix.Close(int(r.errW))
 	goruntime.KeepAlive(argv)
 	goruntime.KeepAlive(envp)
+	if errno == uintptr(unix.ENOSYS) {
+		// Kernels before 5.3 lack clone3: the caller uses os/exec.
+		return 0, fmt.Errorf("clone3: %w", errors.ErrUnsupported)
+	}
 	if errno != 0 {
 		return 0, os.NewSyscallError("clone3", syscall.Errno(errno))
 	}
@@ -255,6 +261,9 @@ func stepName(step uint32, a *Attr) string {
 	return fmt.Sprintf("step %d", step)
 }
 
+// clone3Trap is clone3's number; a test makes it one the kernel lacks.
+var clone3Trap uintptr = unix.SYS_CLONE3
+
 // vforkSpawn clones the child and, in it, runs vforkChild. In the parent
 // it returns at once: the child may have written anything below this
 // frame, and only rawVfork's results (written after the child left) and
@@ -263,7 +272,7 @@ func stepName(step uint32, a *Attr) string {
 //go:nosplit
 //go:norace
 func vforkSpawn(r *vforkReq) (pid, errno uintptr) {
-	pid, errno = rawVfork(unix.SYS_CLONE3, uintptr(unsafe.Pointer(&r.clone)), unsafe.Sizeof(r.clone))
+	pid, errno = rawVfork(clone3Trap, uintptr(unsafe.Pointer(&r.clone)), unsafe.Sizeof(r.clone))
 	if errno != 0 || pid != 0 {
 		return
 	}

@@ -187,3 +187,21 @@ func BenchmarkStart(b *testing.B) {
 		}
 	})
 }
+
+// A kernel without clone3 (before 5.3) makes Start say ErrUnsupported, on
+// which callers use os/exec, and start nothing.
+func TestStartWithoutClone3(t *testing.T) {
+	if !haveVfork {
+		t.Skip("no rawVfork on " + goruntime.GOARCH)
+	}
+	defer func(n uintptr) { clone3Trap = n }(clone3Trap)
+	clone3Trap = 1 << 20 // no such system call: ENOSYS
+	_, err := Start(&Attr{Path: "/bin/true", Args: []string{"true"}, CgroupFD: -1})
+	if !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("Start without clone3: %v, want ErrUnsupported", err)
+	}
+	var ws unix.WaitStatus
+	if pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil); err != unix.ECHILD {
+		t.Errorf("a child exists after the failed start: pid %d, %v", pid, err)
+	}
+}
