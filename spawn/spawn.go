@@ -38,7 +38,8 @@ func Supported() bool { return haveVfork && os.Getenv("SANDBOX_NO_VFORK") == "" 
 
 // FromCmd is cmd's child as an Attr, or false when it needs what Start
 // does not do: stdio that is not a file, id maps other than a single line
-// each, a credential. cmd is not started.
+// each, a working directory, a credential, a process group or terminal.
+// cmd is not started.
 func FromCmd(cmd *exec.Cmd) (*Attr, bool) {
 	sys := cmd.SysProcAttr
 	if sys == nil {
@@ -54,7 +55,9 @@ func FromCmd(cmd *exec.Cmd) (*Attr, bool) {
 	if sys.UseCgroupFD {
 		a.CgroupFD = sys.CgroupFD
 	}
-	if sys.Credential != nil || sys.Chroot != "" || sys.Setpgid || sys.Setctty || sys.Noctty || sys.Unshareflags != 0 {
+	// What Start does not do, os/exec does.
+	if cmd.Dir != "" || sys.Credential != nil || sys.Chroot != "" || sys.Setpgid || sys.Setctty || sys.Noctty ||
+		sys.Foreground || sys.Ptrace || sys.Unshareflags != 0 || sys.PidFD != nil {
 		return nil, false
 	}
 	if len(sys.UidMappings) > 1 || len(sys.GidMappings) > 1 || (len(sys.UidMappings) == 1) != (len(sys.GidMappings) == 1) {

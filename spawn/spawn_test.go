@@ -205,3 +205,45 @@ func TestStartWithoutClone3(t *testing.T) {
 		t.Errorf("a child exists after the failed start: pid %d, %v", pid, err)
 	}
 }
+
+// FromCmd takes what Start does and refuses the rest, for os/exec.
+func TestFromCmd(t *testing.T) {
+	if !Supported() {
+		t.Skip("spawn is not supported here")
+	}
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command("/bin/true", "x")
+	cmd.Stdout, cmd.ExtraFiles = f, []*os.File{f}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER, Setsid: true, Pdeathsig: unix.SIGKILL,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 1000, Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 100, Size: 1}}}
+	a, ok := FromCmd(cmd)
+	if !ok {
+		t.Fatal("FromCmd refused a command Start can run")
+	}
+	if a.Path != "/bin/true" || len(a.Args) != 2 || len(a.Files) != 4 || a.Files[0] != nil || a.Files[1] != f || a.Files[3] != f ||
+		a.UIDMap != "0 1000 1\n" || a.GIDMap != "0 100 1\n" || !a.Setsid || a.Pdeathsig != unix.SIGKILL || a.CgroupFD != -1 || len(a.Env) == 0 {
+		t.Errorf("FromCmd = %+v", a)
+	}
+	for name, change := range map[string]func(*exec.Cmd){
+		"stdin a reader": func(c *exec.Cmd) { c.Stdin = strings.NewReader("x") },
+		"a directory":    func(c *exec.Cmd) { c.Dir = "/tmp" },
+		"a credential":   func(c *exec.Cmd) { c.SysProcAttr.Credential = &syscall.Credential{Uid: 1} },
+		"two map lines": func(c *exec.Cmd) {
+			c.SysProcAttr.UidMappings = append(c.SysProcAttr.UidMappings, syscall.SysProcIDMap{ContainerID: 1, HostID: 100000, Size: 10})
+		},
+		"a process group": func(c *exec.Cmd) { c.SysProcAttr.Setpgid = true },
+	} {
+		c := *cmd
+		sys := *cmd.SysProcAttr
+		c.SysProcAttr = &sys
+		change(&c)
+		if _, ok := FromCmd(&c); ok {
+			t.Errorf("FromCmd took a command with %s", name)
+		}
+	}
+}
