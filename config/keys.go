@@ -153,7 +153,7 @@ var Keys = []*Key{
 		field: func(a *App) any { return &a.CIDFile }, check: checkCIDFile},
 	{Name: "privileged", Type: Bool, Flag: "privileged", Doc: "every capability, no seccomp filter, nothing of /proc or /sys masked: all inside the user namespace, which still keeps the host's root out of reach", DefaultDoc: "`false`",
 		field: func(a *App) any { return &a.Privileged }},
-	{Name: "ulimits", Type: Strings, Flag: "ulimit", Doc: "resource limits of the container's processes: NAME=SOFT[:HARD], like nofile=1024:4096 (a hard limit above the host's needs root)", DefaultDoc: "the user's",
+	{Name: "ulimits", Type: Strings, Flag: "ulimit", Doc: "resource limits of the container's processes: NAME=SOFT[:HARD], like nofile=1024:4096 (a hard limit above the host's needs root)", DefaultDoc: "the user's; open files: the user's hard limit, soft and hard, as Podman gives",
 		field: func(a *App) any { return &a.Ulimits }, check: checkUlimit},
 	{Name: "sysctls", Type: Strings, Flag: "sysctl", Doc: "namespaced kernel settings: NAME=VALUE, net.* (with a network of its own), kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*", DefaultDoc: "none",
 		field: func(a *App) any { return &a.Sysctls }, check: checkSysctl},

@@ -447,14 +447,15 @@ type child struct {
 	cmd *exec.Cmd
 	// procPid is the started child's pid; ws its end, and waitErr what
 	// cmd.Wait said (a failed copy of stdio), once done is closed.
-	procPid int
-	ws      syscall.WaitStatus
-	waitErr error
-	status  *os.File
-	sync    *os.File
-	console *os.File
-	done    chan struct{}
-	pdeath  chan struct{}
+	procPid    int
+	ws         syscall.WaitStatus
+	waitFailed bool
+	waitErr    error
+	status     *os.File
+	sync       *os.File
+	console    *os.File
+	done       chan struct{}
+	pdeath     chan struct{}
 	// specW is the spec pipe, until the payload is sent.
 	specW *os.File
 	// keepFDs are the numbers childConfig.keep have in the child.
@@ -762,7 +763,10 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 			c.waitErr = c.cmd.Wait()
 			c.ws, _ = c.cmd.ProcessState.Sys().(syscall.WaitStatus)
 		} else {
-			c.ws, _ = spawn.Wait(pid)
+			var err error
+			if c.ws, err = spawn.Wait(pid); err != nil {
+				c.waitFailed = true // never reaped: no status to tell
+			}
 		}
 		close(c.done)
 	}()
@@ -793,7 +797,7 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 func (c *child) startProcess() error {
 	if a, ok := spawn.FromCmd(c.cmd); ok {
 		pid, err := spawn.Start(a)
-		if !errors.Is(err, errors.ErrUnsupported) {
+		if !errors.Is(err, spawn.ErrUnsupported) {
 			c.procPid = pid
 			return err
 		}
@@ -923,6 +927,9 @@ func (c *child) wait() int {
 	<-c.done
 	if c.pod != nil {
 		return c.podExit
+	}
+	if c.waitFailed {
+		return 125
 	}
 	return statusCode(c.ws)
 }

@@ -42,6 +42,22 @@ func sealThread(spec *Spec) error {
 			return fmt.Errorf("setting the process limit (RLIMIT_NPROC %d): %w", spec.Nproc, err)
 		}
 	}
+	// Without --ulimit nofile the container's open-file limit is the
+	// user's hard one, soft and hard, as Podman gives. (The init is a Go
+	// program: its runtime raised its soft limit as it started, and gives
+	// its children back whatever it started with, which depends on how
+	// it was started.) syscall's Setrlimit also stops that giving back.
+	nofile := false
+	for _, r := range spec.Rlimits {
+		nofile = nofile || r.Resource == unix.RLIMIT_NOFILE
+	}
+	if !nofile {
+		var lim syscall.Rlimit
+		if err := syscall.Getrlimit(unix.RLIMIT_NOFILE, &lim); err == nil {
+			lim.Cur = lim.Max
+			syscall.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+		}
+	}
 	// Per process: the init's too. syscall's Setrlimit, so that the Go
 	// runtime gives children this NOFILE rather than its own start's.
 	for _, r := range spec.Rlimits {

@@ -33,6 +33,11 @@ type Attr struct {
 	AmbientCaps []uintptr
 }
 
+// ErrUnsupported is Start's answer when it cannot start anything here (no
+// assembly for this architecture, or no clone3 for a cgroup descriptor):
+// nothing was started, and the caller uses os/exec.
+var ErrUnsupported = errors.New("a vfork-style start is not supported here")
+
 // Supported says whether Start works on this architecture.
 func Supported() bool { return haveVfork && os.Getenv("SANDBOX_NO_VFORK") == "" }
 
@@ -92,15 +97,18 @@ type cloneArgs struct {
 // our stack, so it may only make system calls (no allocation, no stack
 // growth, nothing of the Go runtime).
 type vforkReq struct {
-	clone  cloneArgs
-	path   *byte
-	argv   **byte
-	envp   **byte
-	fds    []int32 // fds[i] becomes descriptor i; every fds[i] ≥ len(fds)
-	errW   uintptr // close-on-exec: a failure is written here
-	setsid bool
-	pdeath uintptr
-	writes []fileWrite // the id maps, in order
+	// trap, arg1 and arg2 are the clone system call: clone, or clone3
+	// with clone's arguments.
+	trap, arg1, arg2 uintptr
+	clone            cloneArgs
+	path             *byte
+	argv             **byte
+	envp             **byte
+	fds              []int32 // fds[i] becomes descriptor i; every fds[i] ≥ len(fds)
+	errW             uintptr // close-on-exec: a failure is written here
+	setsid           bool
+	pdeath           uintptr
+	writes           []fileWrite // the id maps, in order
 	// ambient: the capabilities to raise, as a mask of capset's two
 	// words; capHdr and capData are capget's buffers.
 	ambient [2]uint32
@@ -108,6 +116,7 @@ type vforkReq struct {
 	capData [2]unix.CapUserData
 	mask    unix.Sigset_t
 	dfl     [4]uint64 // a struct sigaction that says SIG_DFL
+	ignored uint64    // signal N ignored in the parent: bit N-1
 }
 
 type fileWrite struct {
@@ -126,25 +135,27 @@ const (
 )
 
 // Start starts the child a describes and returns its pid; the caller
-// reaps it (Wait). An error that is errors.ErrUnsupported (no clone3, or
-// no assembly for this architecture) means nothing was started: use
+// reaps it (Wait). ErrUnsupported means nothing was started: use
 // os/exec. A parent-death signal is tied to the calling thread,
 // as with os/exec: a caller that sets one keeps its goroutine locked to
 // its thread for the child's life. (No os.Process: finding one costs a
 // test clone, Go's check that pidfds work, 1.5 ms here.)
 func Start(a *Attr) (int, error) {
 	if !haveVfork {
-		return 0, fmt.Errorf("starting %s: %w", a.Path, errors.ErrUnsupported)
+		return 0, fmt.Errorf("starting %s: %w", a.Path, ErrUnsupported)
 	}
 	// The signal mask is set on this thread and must be restored on it.
 	goruntime.LockOSThread()
 	defer goruntime.UnlockOSThread()
 	r := &vforkReq{setsid: a.Setsid, pdeath: uintptr(a.Pdeathsig)}
-	r.clone.flags = uint64(a.Cloneflags) | unix.CLONE_VM | unix.CLONE_VFORK
-	r.clone.exitSignal = uint64(unix.SIGCHLD)
+	// clone3 only where it is needed (a cgroup to start in), as Go does:
+	// some seccomp filters refuse it (with EPERM or ENOSYS) but not clone.
+	r.trap, r.arg1, r.arg2 = unix.SYS_CLONE, uintptr(a.Cloneflags)|unix.CLONE_VM|unix.CLONE_VFORK|uintptr(unix.SIGCHLD), 0
 	if a.CgroupFD >= 0 {
-		r.clone.flags |= unix.CLONE_INTO_CGROUP
+		r.clone.flags = uint64(a.Cloneflags) | unix.CLONE_VM | unix.CLONE_VFORK | unix.CLONE_INTO_CGROUP
+		r.clone.exitSignal = uint64(unix.SIGCHLD)
 		r.clone.cgroup = uint64(a.CgroupFD)
+		r.trap, r.arg1, r.arg2 = clone3Trap, uintptr(unsafe.Pointer(&r.clone)), unsafe.Sizeof(r.clone)
 	}
 	var err error
 	if r.path, err = syscall.BytePtrFromString(a.Path); err != nil {
@@ -190,7 +201,7 @@ func Start(a *Attr) (int, error) {
 	for _, f := range a.Files {
 		if f == nil {
 			if devNull == nil {
-				if devNull, err = os.Open(os.DevNull); err != nil {
+				if devNull, err = os.OpenFile(os.DevNull, os.O_RDWR, 0); err != nil {
 					return 0, err
 				}
 			}
@@ -210,8 +221,24 @@ func Start(a *Attr) (int, error) {
 	}
 	errR := os.NewFile(uintptr(p[0]), "vfork-status")
 	defer errR.Close()
-	r.errW = uintptr(p[1])
+	// The write end too goes above every target: a free number below
+	// them would be overwritten by a dup3 in the child.
+	w, err := unix.FcntlInt(uintptr(p[1]), unix.F_DUPFD_CLOEXEC, len(a.Files))
+	unix.Close(p[1])
+	if err != nil {
+		return 0, err
+	}
+	r.errW = uintptr(w)
 
+	// Signals ignored here stay ignored in the child, as with os/exec (a
+	// CLI started by nohup); every other one goes back to its default.
+	for sig := 1; sig <= 64; sig++ {
+		var old [4]uint64
+		_, _, e := syscall.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+		if e == 0 && old[0] == 1 { // SIG_IGN
+			r.ignored |= 1 << (sig - 1)
+		}
+	}
 	// No signal handler of ours may run in the child: block them all on
 	// this thread (the child inherits the mask) until the child is gone.
 	var all unix.Sigset_t
@@ -224,12 +251,16 @@ func Start(a *Attr) (int, error) {
 	unix.Close(int(r.errW))
 	goruntime.KeepAlive(argv)
 	goruntime.KeepAlive(envp)
-	if errno == uintptr(unix.ENOSYS) {
+	if errno == uintptr(unix.ENOSYS) && r.trap == clone3Trap {
 		// Kernels before 5.3 lack clone3: the caller uses os/exec.
-		return 0, fmt.Errorf("clone3: %w", errors.ErrUnsupported)
+		return 0, fmt.Errorf("clone3: %w", ErrUnsupported)
 	}
 	if errno != 0 {
-		return 0, os.NewSyscallError("clone3", syscall.Errno(errno))
+		name := "clone"
+		if r.trap == clone3Trap {
+			name = "clone3"
+		}
+		return 0, os.NewSyscallError(name, syscall.Errno(errno))
 	}
 	// The child has executed (its end of the pipe closed) or exited.
 	var buf [8]byte
@@ -275,7 +306,7 @@ var clone3Trap uintptr = unix.SYS_CLONE3
 //go:nosplit
 //go:norace
 func vforkSpawn(r *vforkReq) (pid, errno uintptr) {
-	pid, errno = rawVfork(clone3Trap, uintptr(unsafe.Pointer(&r.clone)), unsafe.Sizeof(r.clone))
+	pid, errno = rawVfork(r.trap, r.arg1, r.arg2)
 	if errno != 0 || pid != 0 {
 		return
 	}
@@ -291,7 +322,7 @@ func vforkChild(r *vforkReq) {
 	// Our handlers are the parent's code: back to the defaults before the
 	// signals are unblocked.
 	for sig := uintptr(1); sig <= 64; sig++ {
-		if sig != uintptr(unix.SIGKILL) && sig != uintptr(unix.SIGSTOP) {
+		if sig != uintptr(unix.SIGKILL) && sig != uintptr(unix.SIGSTOP) && r.ignored&(1<<(sig-1)) == 0 {
 			syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&r.dfl)), 0, 8, 0, 0)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	goruntime "runtime"
 	"strings"
 	"syscall"
@@ -188,16 +189,22 @@ func BenchmarkStart(b *testing.B) {
 	})
 }
 
-// A kernel without clone3 (before 5.3) makes Start say ErrUnsupported, on
-// which callers use os/exec, and start nothing.
+// A kernel without clone3 (before 5.3) makes Start say ErrUnsupported
+// when it needs clone3 (a cgroup to start in), on which callers use
+// os/exec, and start nothing.
 func TestStartWithoutClone3(t *testing.T) {
 	if !haveVfork {
 		t.Skip("no rawVfork on " + goruntime.GOARCH)
 	}
 	defer func(n uintptr) { clone3Trap = n }(clone3Trap)
 	clone3Trap = 1 << 20 // no such system call: ENOSYS
-	_, err := Start(&Attr{Path: "/bin/true", Args: []string{"true"}, CgroupFD: -1})
-	if !errors.Is(err, errors.ErrUnsupported) {
+	cg, err := os.Open("/sys/fs/cgroup")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer cg.Close()
+	_, err = Start(&Attr{Path: "/bin/true", Args: []string{"true"}, CgroupFD: int(cg.Fd())})
+	if !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("Start without clone3: %v, want ErrUnsupported", err)
 	}
 	var ws unix.WaitStatus
@@ -245,5 +252,54 @@ func TestFromCmd(t *testing.T) {
 		if _, ok := FromCmd(&c); ok {
 			t.Errorf("FromCmd took a command with %s", name)
 		}
+	}
+}
+
+// A nil stdout or stderr is /dev/null open for writing; a signal ignored
+// here stays ignored in the child (nohup), and a failure is reported even
+// when a free descriptor number lies below the ones passed.
+func TestStartDetails(t *testing.T) {
+	if !haveVfork {
+		t.Skip("no rawVfork on " + goruntime.GOARCH)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	signal.Ignore(syscall.SIGHUP)
+	defer signal.Reset(syscall.SIGHUP)
+	ws, err := run(t, &Attr{Path: "/bin/sh", Args: []string{"sh", "-c", "echo to-null && grep SigIgn /proc/self/status >&2"},
+		Files: []*os.File{nil, nil, outW}, CgroupFD: -1})
+	outW.Close()
+	out, _ := io.ReadAll(outR)
+	if err != nil || !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Fatalf("echo to a nil stdout: %v %v %s", ws, err, out)
+	}
+	if !strings.Contains(string(out), "SigIgn:\t0000000000000001") {
+		t.Errorf("SIGHUP, ignored here, is not ignored in the child: %s", out)
+	}
+	// Free numbers below the passed ones: the error pipe must not land
+	// there, or the child's dup3 would overwrite it and the failure be
+	// lost.
+	var held []*os.File
+	for i := 0; i < 6; i++ {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, f)
+	}
+	held[0].Close()
+	held[2].Close()
+	defer func() {
+		for _, f := range held[3:] {
+			f.Close()
+		}
+		held[1].Close()
+	}()
+	files := []*os.File{nil, nil, nil, held[1], held[3], held[4], held[5], held[1], held[1], held[1], held[1], held[1]}
+	if _, err := Start(&Attr{Path: "/nonexistent/x", Args: []string{"x"}, Files: files, CgroupFD: -1}); err == nil || !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("a failed execve with free low descriptors: %v, want ENOENT", err)
 	}
 }

@@ -183,6 +183,17 @@ func TestUlimit(t *testing.T) {
 	forEachUser(t, func(t *testing.T, u *user) {
 		s := u.lcStore(t, "ulimit")
 		wantStdout(t, s.must(t, "run", "--rm", "--ulimit", "nofile=100:200", "--ulimit", "core=0", "bb", "sh", "-c", "ulimit -n; ulimit -Hn; ulimit -c"), "100\n200\n0\n")
+		// Without --ulimit nofile: the user's hard limit, soft and hard,
+		// as Podman gives, in a run and in an exec'd process.
+		var hard syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &hard); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("%d\n%d\n", hard.Max, hard.Max)
+		wantStdout(t, s.must(t, "run", "--rm", "bb", "sh", "-c", "ulimit -n; ulimit -Hn"), want)
+		s.must(t, "run", "-d", "--name", "nofile", "bb", "sleep", "300")
+		wantStdout(t, s.must(t, "exec", "nofile", "sh", "-c", "ulimit -n; ulimit -Hn"), want)
+		s.must(t, "rm", "-f", "nofile")
 		r := s.do(t, "run", "--rm", "--ulimit", "nofile=100:999999999", "bb", "true")
 		wantCode(t, r, 125)
 		if !strings.Contains(r.stderr, "a hard limit above the host's needs root") {
