@@ -240,17 +240,25 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	}
 	prev := snapshot()
 	// held are the containers whose die waits for their attach streams
-	// (attachDrained), since when; not past maxHold, for a client that
-	// stopped reading its stream.
+	// (attachDrained): since when, and the exit it is for. Not past
+	// maxHold, for a client that stopped reading its stream; and no
+	// longer once the container has changed again (a restart): the held
+	// die goes out first.
 	const maxHold = 5 * time.Second
-	held := map[string]time.Time{}
-	mayDie := func(id string) bool {
-		since, ok := held[id]
+	type hold struct {
+		since  time.Time
+		exited seen
+	}
+	held := map[string]hold{}
+	dieAttrs := func(c seen) map[string]string { return map[string]string{"exitCode": strconv.Itoa(c.code)} }
+	// release says whether id's die may go now (and forgets the hold).
+	release := func(id string, exited seen) bool {
+		h, ok := held[id]
 		if !ok {
-			since = time.Now()
-			held[id] = since
+			h = hold{since: time.Now(), exited: exited}
+			held[id] = h
 		}
-		if s.attachDrained(id, time.Now()) || time.Since(since) > maxHold {
+		if s.attachDrained(id, time.Now()) || time.Since(h.since) > maxHold {
 			delete(held, id)
 			return true
 		}
@@ -272,6 +280,20 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		cur := snapshot()
 		for id, c := range cur {
 			p, existed := prev[id]
+			if h, ok := held[id]; ok {
+				sameExit := c.status == container.Exited && c.finished.Equal(h.exited.finished)
+				if sameExit && !release(id, h.exited) {
+					cur[id] = p // seen again at the next tick
+					continue
+				}
+				// Its die goes now; what changed since the exit (a
+				// restart, another exit) is compared with the exit.
+				delete(held, id)
+				if !send(id, h.exited, "die", dieAttrs(h.exited)) {
+					return nil
+				}
+				p, existed = h.exited, true
+			}
 			ok := true
 			if !existed {
 				ok = send(id, c, "create", nil)
@@ -280,30 +302,36 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 				ok = ok && send(id, c, "start", nil)
 			}
 			if c.status == container.Exited && (existed && p.status == container.Running || !c.finished.Equal(p.finished) && existed) {
-				if !mayDie(id) {
-					cur[id] = p // seen again at the next tick
+				if !release(id, c) {
+					cur[id] = p
 					continue
 				}
-				ok = ok && send(id, c, "die", map[string]string{"exitCode": strconv.Itoa(c.code)})
+				ok = ok && send(id, c, "die", dieAttrs(c))
 			}
 			if !ok {
 				return nil
 			}
 		}
 		for id, p := range prev {
-			if _, ok := cur[id]; !ok {
-				if p.status == container.Running {
-					if !mayDie(id) {
-						cur[id] = p
-						continue
-					}
-					if !send(id, p, "die", map[string]string{"exitCode": strconv.Itoa(p.code)}) {
-						return nil
-					}
+			if _, ok := cur[id]; ok {
+				continue
+			}
+			// Removed: a die still held, or for a container removed while
+			// running, goes before its destroy.
+			if h, isHeld := held[id]; isHeld || p.status == container.Running {
+				if !isHeld {
+					h.exited = p
 				}
-				if !send(id, p, "destroy", nil) {
+				if !release(id, h.exited) {
+					cur[id] = p
+					continue
+				}
+				if !send(id, h.exited, "die", dieAttrs(h.exited)) {
 					return nil
 				}
+			}
+			if !send(id, p, "destroy", nil) {
+				return nil
 			}
 		}
 		prev = cur

@@ -341,9 +341,17 @@ func (s *Server) attachBegin(id string) {
 func (s *Server) attachEnd(id string) {
 	s.attachMu.Lock()
 	defer s.attachMu.Unlock()
+	now := time.Now()
 	if a := s.attaches[id]; a != nil {
 		a.open--
-		a.ended = time.Now()
+		a.ended = now
+	}
+	// Entries whose grace is over say nothing attachDrained would not
+	// say without them: forget them, events stream or not.
+	for k, a := range s.attaches {
+		if a.open == 0 && now.Sub(a.ended) >= dieGrace {
+			delete(s.attaches, k)
+		}
 	}
 }
 
