@@ -797,6 +797,7 @@ func Exec(s *image.Store, ref string, req runtime.ExecRequest, stdio IO) (int, e
 	if err != nil {
 		return 0, err
 	}
+	runtime.Trace("exec: container found")
 	return runtime.Exec(filepath.Join(dir, "exec.sock"), req, stdio.Stdin, stdio.Stdout, stdio.Stderr)
 }
 

@@ -266,6 +266,7 @@ func Exec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (int, 
 	if err != nil {
 		return 0, err
 	}
+	Trace("exec: started")
 	defer e.Close()
 	if req.TTY {
 		tty, err := relayConsole(e.Console, stdin, stdout)
@@ -376,6 +377,7 @@ func (e *ExecSession) Wait() (int, error) {
 		}
 		var r execReply
 		if json.Unmarshal(buf[:n], &r) == nil && r.Exit != nil {
+			Trace("exec: exit status read")
 			if e.relay != nil {
 				e.relay.Finish()
 			}
