@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/moby/moby/api/types/jsonstream"
 	"golang.org/x/sys/unix"
 
@@ -89,19 +90,20 @@ func Listen(uri string) (net.Listener, error) {
 }
 
 // Activated returns the listener systemd passed this process (socket
-// activation: LISTEN_PID is ours, LISTEN_FDS is 1, the socket is fd 3),
-// or nil.
+// activation, read by go-systemd's activation package), or nil when it
+// passed none.
 func Activated() (net.Listener, error) {
-	if os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) || os.Getenv("LISTEN_FDS") != "1" {
+	files := activation.Files(true)
+	if len(files) == 0 {
 		return nil, nil
 	}
-	os.Unsetenv("LISTEN_PID")
-	os.Unsetenv("LISTEN_FDS")
-	os.Unsetenv("LISTEN_FDNAMES")
-	unix.CloseOnExec(3)
-	l, err := net.FileListener(os.NewFile(3, "systemd socket"))
+	if len(files) > 1 {
+		return nil, fmt.Errorf("systemd passed %d sockets: the service listens on one (a socket unit with one ListenStream=)", len(files))
+	}
+	l, err := net.FileListener(files[0])
+	files[0].Close()
 	if err != nil {
-		return nil, fmt.Errorf("the socket systemd passed (fd 3): %w", err)
+		return nil, fmt.Errorf("the socket systemd passed (%s): %w", files[0].Name(), err)
 	}
 	return l, nil
 }
@@ -169,7 +171,9 @@ func (o ownerOnly) Accept() (net.Conn, error) {
 	}
 }
 
-var versionPrefix = regexp.MustCompile(`^/v([0-9]+\.[0-9]+)(/.*)$`)
+// versionPrefix is compiled on the service's first request, not at every
+// start of the CLI, which links this package.
+var versionPrefix = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^/v([0-9]+\.[0-9]+)(/.*)$`) })
 
 // wrap counts requests in flight (for the idle exit), strips the version
 // prefix, refuses versions out of range, and sets the headers every
@@ -189,7 +193,7 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 		w.Header().Set("Server", "sandbox/"+s.SandboxVersion)
 		w.Header().Set("Ostype", "linux")
 		w.Header().Set("Docker-Experimental", "false")
-		if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
+		if m := versionPrefix().FindStringSubmatch(r.URL.Path); m != nil {
 			if versionLess(Version, m[1]) {
 				writeError(w, badRequest(fmt.Errorf("client version %s is too new. Maximum supported API version is %s", m[1], Version)))
 				return
@@ -375,8 +379,6 @@ func (s *Server) attachDrained(id string, now time.Time) bool {
 	if a.open > 0 || now.Sub(a.ended) < dieGrace {
 		return false
 	}
-	if a.open == 0 {
-		delete(s.attaches, id)
-	}
+	delete(s.attaches, id)
 	return true
 }

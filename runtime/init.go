@@ -94,8 +94,11 @@ func mapWait() {
 	if e1 == 0 && e2 == 0 {
 		return
 	}
-	if e1 != syscall.ENOTSUP {
-		fail(125, "clearing the ambient capabilities: %v %v", e1, e2)
+	if e1 != 0 && e1 != syscall.ENOTSUP {
+		fail(125, "clearing the ambient capabilities: %v", e1)
+	}
+	if e1 == 0 {
+		fail(125, "clearing the inheritable capabilities: %v", e2)
 	}
 	// A binary built with cgo cannot change every thread's sets: clear
 	// them on this one and execute again without this stage; the execve

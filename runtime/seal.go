@@ -3,6 +3,7 @@ package runtime
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"syscall"
 	"unsafe"
 
@@ -47,11 +48,7 @@ func sealThread(spec *Spec) error {
 	// program: its runtime raised its soft limit as it started, and gives
 	// its children back whatever it started with, which depends on how
 	// it was started.) syscall's Setrlimit also stops that giving back.
-	nofile := false
-	for _, r := range spec.Rlimits {
-		nofile = nofile || r.Resource == unix.RLIMIT_NOFILE
-	}
-	if !nofile {
+	if !slices.ContainsFunc(spec.Rlimits, func(r Rlimit) bool { return r.Resource == unix.RLIMIT_NOFILE }) {
 		var lim syscall.Rlimit
 		if err := syscall.Getrlimit(unix.RLIMIT_NOFILE, &lim); err == nil {
 			lim.Cur = lim.Max

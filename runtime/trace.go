@@ -14,8 +14,8 @@ var traceOn = os.Getenv("SANDBOX_TRACE") == "1"
 
 // Trace prints a phase mark with the monotonic clock, which all processes
 // share, so marks from the CLI and the init line up, and the page faults
-// the process has taken so far: on the virtual machines the tests run on
-// each costs 10–25 µs, and a start's faults are most of its time.
+// the process has taken so far: the pages of code and data each phase
+// touched (docs/ARCHITECTURE.md, "Where a start's time goes").
 func Trace(format string, args ...any) {
 	if !traceOn {
 		return
