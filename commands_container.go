@@ -66,6 +66,7 @@ func startCommand() *command {
 				return err
 			}
 			io := stdio()
+			io.StartHere = true // this process exits once they are started
 			if !interactive {
 				io.Stdin = nil
 			}
@@ -161,7 +162,9 @@ func restartCommand() *command {
 				if _, err := container.Stop(s.store, ref, stopTimeout(timeout)); err != nil {
 					return err
 				}
-				c, _, err := container.Start(s.store, ref, false, stdio())
+				io := stdio()
+				io.StartHere = true
+				c, _, err := container.Start(s.store, ref, false, io)
 				if err == nil {
 					fmt.Println(c.Name)
 				}

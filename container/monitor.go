@@ -50,9 +50,17 @@ type monitorReport struct {
 }
 
 // startDetached hands c (and its lock) to a new monitor and returns once
-// the payload runs, or with the monitor's error.
-func startDetached(s *image.Store, c *Container, lock *os.File) error {
+// the payload runs, or with the monitor's error. With here (a caller about
+// to exit) a container whose init will be its only process is started
+// from this process instead (startResident): a monitor would only start
+// it and exit, and its own start-up costs as much as the rest.
+func startDetached(s *image.Store, c *Container, lock *os.File, here bool) error {
 	defer lock.Close()
+	if here {
+		if err := startResident(s, c, lock); !errors.Is(err, errNotResident) {
+			return err
+		}
+	}
 	argsR, argsW, err := os.Pipe()
 	if err != nil {
 		return err
@@ -88,6 +96,38 @@ func startDetached(s *image.Store, c *Container, lock *os.File) error {
 		return &runtime.Error{Code: rep.Code, Msg: rep.Error}
 	}
 	return nil
+}
+
+// errNotResident: startResident started nothing, the container needs a
+// monitor.
+var errNotResident = errors.New("the container needs a monitor")
+
+// startResident starts c from this process, when its init will be its
+// only process (runtime.Resides): this process is the init's parent only
+// until the init has taken over, as a monitor would be. The caller must
+// exit soon after: until then the init's thread stays locked here, and an
+// init that ends meanwhile waits here to be reaped. errNotResident: c
+// needs a monitor, nothing was started.
+func startResident(s *image.Store, c *Container, lock *os.File) error {
+	if !residentEligible(c) || c.Config.Interactive {
+		return errNotResident
+	}
+	img, err := s.Resolve(c.ImageID)
+	if err != nil {
+		return fmt.Errorf("the image of container %s: %w", c.Name, err)
+	}
+	logf, err := os.OpenFile(filepath.Join(Dir(s, c.ID), "ctr.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening the log of container %s: %w", c.Name, err)
+	}
+	defer logf.Close()
+	m := &monitor{s: s, c: c, img: img, lw: runtime.NewLogWriter(logf), lock: lock,
+		args: monitorArgs{Root: s.Root, RunDir: s.RunDir, Mapping: s.Mapping, Search: s.Search, ID: c.ID}}
+	_, err = m.run(0, nil, true)
+	if errors.Is(err, runtime.ErrResident) {
+		return nil
+	}
+	return err
 }
 
 // resumeEnv carries a monitor's state across its watcher (runtime.Handoff)
@@ -165,7 +205,7 @@ func MonitorMain() {
 			began = readState(s, c.ID).StartedAt
 			resumed = false
 		} else {
-			code, err = m.run(restarts, func() { say(monitorReport{Started: true}) })
+			code, err = m.run(restarts, func() { say(monitorReport{Started: true}) }, false)
 			if errors.Is(err, runtime.ErrResident) {
 				os.Exit(0)
 			}
@@ -215,8 +255,9 @@ func (m *monitor) warn(msg string) { m.lw.Write("stderr", "sandbox: "+msg) }
 
 // run runs the container once, its output going to the log. Once the
 // payload runs this process normally becomes the watcher (handoff) and
-// run does not return; resumed records the end then.
-func (m *monitor) run(restarts int, onStarted func()) (int, error) {
+// run does not return; resumed records the end then. With mustReside it
+// starts nothing (errNotResident) unless the init will stay alone.
+func (m *monitor) run(restarts int, onStarted func(), mustReside bool) (int, error) {
 	s, c := m.s, m.c
 	spec, err := buildSpec(s, c, m.img, IO{})
 	if err != nil {
@@ -272,9 +313,15 @@ func (m *monitor) run(restarts int, onStarted func()) (int, error) {
 		opts.Stdin, opts.OnConsole = inR, ap.setConsole
 	}
 	var record *os.File
-	if residentEligible(c, spec) && !interactive {
+	if residentEligible(c) && !interactive && runtime.Resides(spec, opts) {
 		// Empty until the init writes how the run ended.
 		record, _ = os.OpenFile(filepath.Join(Dir(s, c.ID), runtime.ExitRecordName), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	}
+	if record == nil && mustReside {
+		for _, f := range []*os.File{outR, outW, errR, errW} {
+			f.Close()
+		}
+		return 0, errNotResident
 	}
 	if record != nil {
 		// The init alone stays: it copies the output, holds the lock and
@@ -305,14 +352,13 @@ func (m *monitor) run(restarts int, onStarted func()) (int, error) {
 }
 
 // residentEligible says whether the init can be c's only resident
-// process: nothing outside it has to act when it ends (no restart policy,
-// no network helper to stop, no --rm removal, no pod) and no terminal to
-// relay.
-func residentEligible(c *Container, spec *runtime.Spec) bool {
+// process as far as the container's end goes: nothing outside it has to
+// act when it ends (no restart policy, no --rm removal, no pod). What the
+// run itself needs (a terminal, a network) runtime.Resides says.
+func residentEligible(c *Container) bool {
 	// A pod's infra runs no payload to hand over, and a member must die
 	// with its infra: both keep their monitor.
-	return (c.Config.Restart == "" || c.Config.Restart == "no") && !c.Config.Rm && !c.Config.TTY && !spec.NetworkWait && !spec.Process.Terminal &&
-		c.Config.Pod == ""
+	return (c.Config.Restart == "" || c.Config.Restart == "no") && !c.Config.Rm && c.Config.Pod == ""
 }
 
 // handoffUnless is handoff, unless this monitor must stay (it holds an

@@ -27,6 +27,12 @@ type IO struct {
 	// Pull, when not nil, fetches an image the store lacks (docker's
 	// "Unable to find image locally" then pull).
 	Pull *image.PullOptions
+	// StartHere lets a detached start run in this process when the
+	// container's init will be its only process (no monitor process):
+	// for a caller that exits right after, as the CLI's run -d and start
+	// do. A caller that stays (the API service, up) would keep the init's
+	// thread and its zombie.
+	StartHere bool
 }
 
 // buildSpec turns the container, its image and its config into what the

@@ -137,8 +137,7 @@ type Options struct {
 	HandoffFailed func(error)
 	// Resident, when set, makes the init the container's only resident
 	// process (resident.go): Run returns ErrResident once the payload runs
-	// and the init has taken over. It applies with PayloadPipes, no
-	// terminal and no private network.
+	// and the init has taken over. It applies where Resides says so.
 	Resident *Resident
 	// HandOffRemoval, when set, is called once the payload has exited
 	// and its output is relayed, with the init still alive: it takes the
@@ -165,6 +164,9 @@ type Options struct {
 // when signal N killed it. A non-nil error is sandbox's own failure (an
 // *Error carries the exit code to use).
 func Run(spec *Spec, opts Options) (int, error) {
+	if !Resides(spec, opts) {
+		opts.Resident = nil
+	}
 	e, err := Begin(opts, spec.Network != "host", spec.Process.Terminal)
 	if err != nil {
 		return 0, err
@@ -188,6 +190,7 @@ type Early struct {
 	released    bool
 	resident    bool // the init got Options.Resident's descriptors
 	cgroup      bool // the init started in a cgroup of its own
+	trace       bool // the init traces its phases (childConfig.trace)
 	// The clone (and, in subid mode, newuidmap and newgidmap) runs in the
 	// background while the caller resolves the image and makes the
 	// container: started is closed once c or startErr is set.
@@ -222,14 +225,18 @@ func Begin(opts Options, privateNet, terminal bool) (*Early, error) {
 	cfg := childConfig{
 		mapping: opts.Mapping, cloneflags: flags, stage: stage,
 		console: terminal, cgroupFD: -1, exe: e.exe, podSocket: opts.PodSocket,
+		// Where the init's stderr is the payload's (a log), its trace
+		// would be the container's output.
+		trace: traceOn && !opts.PayloadPipes,
 	}
-	// A pod's member is never resident: it must die with the infra that
-	// started it, whose death it learns by its parent-death signal.
-	if r := opts.Resident; r != nil && opts.PayloadPipes && !terminal && !privateNet && opts.PodSocket == "" {
+	// Run keeps Resident only where Resides says so; an early start
+	// (runEarly) has none.
+	if r := opts.Resident; r != nil {
 		cfg.keep = []*os.File{r.Log, r.Stdout, r.Stderr, r.Record}
 		cfg.keep = append(cfg.keep, r.Keep...)
 		e.resident = true
 	}
+	e.trace = cfg.trace
 	if opts.CgroupFD > 0 {
 		e.cgroup = true
 		cfg.cgroupFD = opts.CgroupFD
@@ -282,6 +289,18 @@ func Begin(opts Options, privateNet, terminal bool) (*Early, error) {
 		}
 	}()
 	return e, nil
+}
+
+// Resides says whether the init of spec can be its container's only
+// process once the payload runs (Options.Resident): nothing outside it has
+// to act while the container runs. Not with a terminal to relay, a
+// network to connect (a helper, taps), or a pod: a pod's infra answers
+// its members, and a member must die with the infra that started it,
+// whose death it learns by its parent-death signal. Its output must go
+// through pipes, which it copies to the log itself.
+func Resides(spec *Spec, opts Options) bool {
+	return opts.PayloadPipes && !spec.Process.Terminal && !spec.NetworkWait && len(spec.Taps) == 0 &&
+		!spec.PodInfra && opts.PodSocket == ""
 }
 
 // Started waits for the clone Begin started and returns its error: the
@@ -343,7 +362,7 @@ func (e *Early) Run(spec *Spec, opts Options) (int, error) {
 		e.Abort()
 		return 0, &Error{Code: 125, Msg: "internal error: the sandbox init was started for another network or terminal than its spec has"}
 	}
-	spec.Trace = traceOn
+	spec.Trace = e.trace
 	spec.ProtectExe = e.protectExe
 	spec.HandsOffRemoval = opts.HandOffRemoval != nil && !e.resident && !e.terminal && !e.privateNet &&
 		!e.cgroup && opts.Handoff == nil
@@ -560,11 +579,13 @@ type childConfig struct {
 	cloneflags uintptr
 	cgroupFD   int    // -1: this process's cgroup
 	stage      string // what the child does once it has its capabilities
-	payload    any    // sent as JSON on fdSpec
-	stdin      io.Reader
-	stdout     io.Writer
-	stderr     io.Writer
-	console    bool // pass a socket for the pty master
+	// trace: the child traces its phases (SANDBOX_TRACE) on its stderr.
+	trace   bool
+	payload any // sent as JSON on fdSpec
+	stdin   io.Reader
+	stdout  io.Writer
+	stderr  io.Writer
+	console bool // pass a socket for the pty master
 	// exe is the program the child runs (the sealed init); nil: this
 	// binary.
 	exe *os.File
@@ -653,7 +674,7 @@ func startChild(cfg childConfig) (*child, error) {
 	if cfg.exe != nil {
 		env = append(env, initRuntimeEnv...)
 	}
-	if traceOn {
+	if cfg.trace {
 		env = append(env, "SANDBOX_TRACE=1")
 	}
 	c.cmd = &exec.Cmd{

@@ -87,6 +87,67 @@ func TestContainerRunStop(t *testing.T) {
 	})
 }
 
+// TestDetachedStart: run -d and start start a container whose init will be
+// its only process from the CLI's own process (no monitor process, which
+// would only start it and exit), and it runs as one started by a monitor:
+// its output in the log, exec, stop, start again. A container with no
+// network (--network none) is one of them: its output reaches the log (it
+// used to be lost). One with a restart policy keeps its monitor.
+func TestDetachedStart(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "detached")
+		// The CLI's trace says "init detached" when it started the init
+		// itself; a monitor's trace never reaches the CLI's stderr.
+		traced := func(args ...string) result {
+			o := s.opts
+			o.env = append(slices.Clone(o.env), "SANDBOX_TRACE=1")
+			r := s.u.runWith(t, o, args...)
+			wantCode(t, r, 0)
+			return r
+		}
+		startedHere := func(r result) bool { return strings.Contains(r.stderr, "init detached") }
+		logsAre := func(name, stdout, stderr string) {
+			t.Helper()
+			var r result
+			if !waitFor(10*time.Second, func() bool {
+				r = s.must(t, "logs", name)
+				return r.stdout == stdout && r.stderr == stderr
+			}) {
+				t.Fatalf("logs of %s: stdout %q, stderr %q; want %q and %q:\n%s", name, r.stdout, r.stderr, stdout, stderr, r)
+			}
+		}
+
+		r := traced("run", "-d", "--name", "here", "bb", "sh", "-c", "echo out-here; echo err-here >&2; sleep 30")
+		if !startedHere(r) {
+			t.Fatalf("run -d started the resident init through a monitor, not from its own process:\n%s", r)
+		}
+		logsAre("here", "out-here\n", "err-here\n")
+		wantStdout(t, s.must(t, "exec", "here", "echo", "in"), "in\n")
+		if row, _ := s.psRow(t, "here", "-a"); !strings.HasPrefix(row.status, "Up") {
+			t.Fatalf("ps shows here as %q, want Up", row.status)
+		}
+		s.must(t, "stop", "-t", "1", "here")
+		if row, _ := s.psRow(t, "here", "-a"); !strings.HasPrefix(row.status, "Exited") {
+			t.Fatalf("after stop, ps shows here as %q, want Exited", row.status)
+		}
+		if r := traced("start", "here"); !startedHere(r) {
+			t.Fatalf("start started the resident init through a monitor:\n%s", r)
+		}
+		logsAre("here", "out-here\nout-here\n", "err-here\nerr-here\n")
+
+		s.mustID(t, "run", "-d", "--network", "none", "--name", "none", "bb", "sh", "-c", "echo out-none; echo err-none >&2")
+		s.wantWait(t, "none", 0)
+		logsAre("none", "out-none\n", "err-none\n")
+
+		if r := traced("run", "-d", "--restart", "always", "--name", "kept", "bb", "sleep", "30"); startedHere(r) {
+			t.Fatalf("a container with a restart policy lost its monitor:\n%s", r)
+		}
+		if row, _ := s.psRow(t, "kept", "-a"); !strings.HasPrefix(row.status, "Up") {
+			t.Fatalf("ps shows kept as %q, want Up", row.status)
+		}
+	})
+}
+
 // TestLogsAndWait: wait prints the exit code; logs replays stdout to
 // stdout and stderr to stderr; -f follows until the container exits,
 // --tail and -t shape the output; nothing written just before the exit is
