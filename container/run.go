@@ -29,9 +29,9 @@ type IO struct {
 	Pull *image.PullOptions
 	// StartHere lets a detached start run in this process when the
 	// container's init will be its only process (no monitor process):
-	// for a caller that exits right after, as the CLI's run -d and start
-	// do. A caller that stays (the API service, up) would keep the init's
-	// thread and its zombie.
+	// for a caller that exits right after, as the CLI's run -d, start and
+	// up do. A caller that stays (the API service) would keep a thread
+	// waiting for each such init, and its zombie until it reaps it.
 	StartHere bool
 }
 

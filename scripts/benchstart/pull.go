@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -25,7 +26,9 @@ import (
 // benchPull measures pull+unpack from a local registry: sandbox pull into
 // a fresh store, podman pull (rootless, same registry) and skopeo copy +
 // umoci unpack --rootless, each with its wall time and peak RSS.
-func benchPull(sandbox, work string, n int, debianTar string) (sbDebian, podmanDebian time.Duration) {
+// For Debian it returns sandbox's and podman's medians and the median of
+// the rounds' ratios (0: podman not measured).
+func benchPull(sandbox, work string, n int, debianTar string) (sbDebian, podmanDebian time.Duration, ratio float64) {
 	reg, stop := startRegistry(work)
 	defer stop()
 	images := map[string]string{}
@@ -103,43 +106,61 @@ func benchPull(sandbox, work string, n int, debianTar string) (sbDebian, podmanD
 				}})
 			}
 		}
-		var sb time.Duration
-		for _, t := range tools {
-			var ds []time.Duration
-			var rss int64
-			failed := ""
-			for i := 0; i < n; i++ {
+		// Turn by turn: round i runs every tool once, so that the machine's
+		// drift over the minutes this takes weighs on each alike; the
+		// ratio is the median of each round's own ratio.
+		ds := make([][]time.Duration, len(tools))
+		rss := make([]int64, len(tools))
+		failed := make([]string, len(tools))
+		for i := 0; i < n; i++ {
+			for k, t := range tools {
+				if failed[k] != "" {
+					continue
+				}
 				d, r, err := t.run(i)
 				if err != nil {
-					failed = err.Error()
-					break
+					failed[k] = err.Error()
+					continue
 				}
-				ds = append(ds, d)
-				rss = max(rss, r)
+				ds[k] = append(ds[k], d)
+				rss[k] = max(rss[k], r)
 			}
-			if failed != "" {
-				fmt.Printf("  %-13s not measured: %s\n", t.name, firstLine([]byte(failed)))
+		}
+		for k, t := range tools {
+			if failed[k] != "" {
+				fmt.Printf("  %-13s not measured: %s\n", t.name, firstLine([]byte(failed[k])))
 				continue
 			}
-			m := median(ds)
-			if t.name == "sandbox" {
-				sb = m
-			}
+			m := median(ds[k])
 			if label == "debian" && t.name == "sandbox" {
 				sbDebian = m
 			}
-			if label == "debian" && t.name == "podman" {
-				podmanDebian = m
+			shown := ""
+			if k > 0 && failed[0] == "" && len(ds[k]) == len(ds[0]) {
+				r := pairedRatio(ds[0], ds[k])
+				shown = fmt.Sprintf("   sandbox/%s = %.2f (median of %d rounds' ratios)", t.name, r, len(ds[k]))
+				if label == "debian" && t.name == "podman" {
+					podmanDebian, ratio = m, r
+				}
 			}
-			ratio := ""
-			if t.name != "sandbox" && sb > 0 {
-				ratio = fmt.Sprintf("   sandbox/%s = %.2f", t.name, float64(sb)/float64(m))
-			}
-			fmt.Printf("  %-13s %8.2f s   peak RSS %4d MiB%s\n", t.name, m.Seconds(), rss>>10, ratio)
+			fmt.Printf("  %-13s %8.2f s   peak RSS %4d MiB%s\n", t.name, m.Seconds(), rss[k]>>10, shown)
 		}
 	}
 	fmt.Println("\ntarget: sandbox ≤ 0.5× podman's time; its RSS independent of layer size")
-	return sbDebian, podmanDebian
+	return sbDebian, podmanDebian, ratio
+}
+
+// pairedRatio is the median of a[i]/b[i].
+func pairedRatio(a, b []time.Duration) float64 {
+	r := make([]float64, len(a))
+	for i := range a {
+		r[i] = float64(a[i]) / float64(b[i])
+	}
+	sort.Float64s(r)
+	if len(r)%2 == 1 {
+		return r[len(r)/2]
+	}
+	return (r[len(r)/2-1] + r[len(r)/2]) / 2
 }
 
 // measure runs a command and returns its wall time and peak RSS (KiB, the
