@@ -66,7 +66,6 @@ func startCommand() *command {
 				return err
 			}
 			io := stdio()
-			io.StartHere = true // this process exits once they are started
 			if !interactive {
 				io.Stdin = nil
 			}
@@ -162,9 +161,7 @@ func restartCommand() *command {
 				if _, err := container.Stop(s.store, ref, stopTimeout(timeout)); err != nil {
 					return err
 				}
-				io := stdio()
-				io.StartHere = true
-				c, _, err := container.Start(s.store, ref, false, io)
+				c, _, err := container.Start(s.store, ref, false, stdio())
 				if err == nil {
 					fmt.Println(c.Name)
 				}

@@ -390,7 +390,6 @@ func runCommand() *command {
 			if err != nil {
 				return err
 			}
-			io.StartHere = true // this process exits once it is started
 			c, code, err := container.Run(s.store, cfg, io)
 			if err != nil {
 				return err

@@ -54,7 +54,6 @@ func upCommand() *command {
 				return err
 			}
 			cfg.LaunchFile, _ = filepath.Abs(f.file)
-			io.StartHere = true // this process exits once it is started
 			res, err := container.Up(s.store, cfg, f.file, io)
 			if err != nil {
 				return err

@@ -155,7 +155,7 @@ func Run(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	return c, 0, startDetached(s, c, lock, stdio.StartHere)
+	return c, 0, startDetached(s, c, lock)
 }
 
 // runEarly runs a container in the foreground with its init cloned before
@@ -239,7 +239,7 @@ func Start(s *image.Store, ref string, attach bool, stdio IO) (*Container, int, 
 	}
 	clearStop(s, c.ID)
 	if !attach {
-		return c, 0, startDetached(s, c, lock, stdio.StartHere)
+		return c, 0, startDetached(s, c, lock)
 	}
 	code, err := runForeground(s, c, lock, stdio, nil)
 	return c, code, err

@@ -50,16 +50,14 @@ type monitorReport struct {
 }
 
 // startDetached hands c (and its lock) to a new monitor and returns once
-// the payload runs, or with the monitor's error. With here (a caller about
-// to exit) a container whose init will be its only process is started
-// from this process instead (startResident): a monitor would only start
-// it and exit, and its own start-up costs as much as the rest.
-func startDetached(s *image.Store, c *Container, lock *os.File, here bool) error {
+// the payload runs, or with the monitor's error. A container whose init
+// will be its only process is started from this process instead
+// (startResident): a monitor would only start it and exit, and its own
+// start-up costs as much as the rest.
+func startDetached(s *image.Store, c *Container, lock *os.File) error {
 	defer lock.Close()
-	if here {
-		if err := startResident(s, c, lock); !errors.Is(err, errNotResident) {
-			return err
-		}
+	if err := startResident(s, c, lock); !errors.Is(err, errNotResident) {
+		return err
 	}
 	argsR, argsW, err := os.Pipe()
 	if err != nil {
@@ -85,6 +83,9 @@ func startDetached(s *image.Store, c *Container, lock *os.File, here bool) error
 		argsW.Close()
 		return fmt.Errorf("starting the monitor of container %s: %w", c.Name, err)
 	}
+	// Reaped when it ends, by a process that stays (the API service)
+	// as well: its own zombie would stay otherwise.
+	go runtime.Reap(cmd.Process.Pid)
 	cmd.Process.Release()
 	json.NewEncoder(argsW).Encode(monitorArgs{Root: s.Root, RunDir: s.RunDir, Mapping: s.Mapping, Search: s.Search, ID: c.ID})
 	argsW.Close()
@@ -103,11 +104,12 @@ func startDetached(s *image.Store, c *Container, lock *os.File, here bool) error
 var errNotResident = errors.New("the container needs a monitor")
 
 // startResident starts c from this process, when its init will be its
-// only process (runtime.Resides): this process is the init's parent only
-// until the init has taken over, as a monitor would be. The caller must
-// exit soon after: until then the init's thread stays locked here, and an
-// init that ends meanwhile waits here to be reaped. errNotResident: c
-// needs a monitor, nothing was started.
+// only process (runtime.Resides): this process is the init's parent, but
+// holds it only until the init has taken over, as a monitor would. A
+// process that stays (the API service) reaps it when it ends, waiting in
+// Go's poller, with no thread of its own (runtime's waitExited); one that
+// exits leaves it to the system's reaper. errNotResident: c needs a
+// monitor, nothing was started.
 func startResident(s *image.Store, c *Container, lock *os.File) error {
 	if !residentEligible(c) || c.Config.Interactive {
 		return errNotResident

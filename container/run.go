@@ -27,12 +27,6 @@ type IO struct {
 	// Pull, when not nil, fetches an image the store lacks (docker's
 	// "Unable to find image locally" then pull).
 	Pull *image.PullOptions
-	// StartHere lets a detached start run in this process when the
-	// container's init will be its only process (no monitor process):
-	// for a caller that exits right after, as the CLI's run -d, start and
-	// up do. A caller that stays (the API service) would keep a thread
-	// waiting for each such init, and its zombie until it reaps it.
-	StartHere bool
 }
 
 // buildSpec turns the container, its image and its config into what the

@@ -274,8 +274,13 @@ func Begin(opts Options, privateNet, terminal bool) (*Early, error) {
 	// so that none arriving later kills us instead: they wait in the
 	// channel. (One in the first millisecond ends this process as it
 	// would have a moment earlier, and the init with it.)
-	e.sigs = make(chan os.Signal, 16)
-	_, e.stopSignals = notifyAsync(e.sigs, forwardedSignals...)
+	// Not for a resident (detached) start: a signal to whoever starts it
+	// is not for the container, and a process that stays (the API
+	// service) would get none of its own meanwhile.
+	if !e.resident {
+		e.sigs = make(chan os.Signal, 16)
+		_, e.stopSignals = notifyAsync(e.sigs, forwardedSignals...)
+	}
 	e.started = make(chan struct{})
 	go func() {
 		defer close(e.started)
@@ -385,14 +390,16 @@ func (e *Early) Run(spec *Spec, opts Options) (int, error) {
 		defer c.stopNetwork()
 	}
 
-	go func() {
-		for s := range sigs {
-			if s == unix.SIGWINCH {
-				continue // the tty relay handles resizes
+	if sigs != nil {
+		go func() {
+			for s := range sigs {
+				if s == unix.SIGWINCH {
+					continue // the tty relay handles resizes
+				}
+				c.signal(s)
 			}
-			c.signal(s)
-		}
-	}()
+		}()
+	}
 
 	var tty *ttyRelay
 	if spec.Process.Terminal && c.network != nil {
@@ -774,9 +781,7 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 		// Learn of the exit first without reaping: a handoff in progress
 		// leaves the zombie to the watcher, which reaps it for its status.
 		pid := c.procPid
-		var info unix.Siginfo
-		for unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
-		}
+		waitExited(pid)
 		c.reap.Lock()
 		c.exited = true
 		c.reap.Unlock()
@@ -828,6 +833,40 @@ func (c *child) startProcess() error {
 	}
 	c.procPid = c.cmd.Process.Pid
 	return nil
+}
+
+// Reap waits for our child pid to end, as waitExited does (no thread of
+// its own meanwhile), and reaps it.
+func Reap(pid int) {
+	waitExited(pid)
+	spawn.Wait(pid)
+}
+
+// waitExited returns once our child pid has exited, leaving it unreaped.
+// It waits in Go's poller on a pidfd where it can: a goroutine blocked in
+// waitid holds a thread of its own for as long as the child lives, one
+// per running container in a process that stays (the API service).
+// Kernels before 5.10 (no PIDFD_NONBLOCK) wait in waitid.
+func waitExited(pid int) {
+	if fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK); err == nil {
+		f := os.NewFile(uintptr(fd), "pidfd")
+		defer f.Close()
+		if rc, err := f.SyscallConn(); err == nil {
+			exited := false
+			err = rc.Read(func(fd uintptr) bool {
+				var info unix.Siginfo // stays zero while the child runs
+				err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOWAIT|unix.WNOHANG, nil)
+				exited = err == nil && info.Signo != 0
+				return exited || (err != nil && err != unix.EINTR)
+			})
+			if err == nil && exited {
+				return
+			}
+		}
+	}
+	var info unix.Siginfo
+	for unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
+	}
 }
 
 // allCaps is every capability this kernel has, for a child that must keep

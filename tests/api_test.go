@@ -7,6 +7,7 @@ package tests
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -386,6 +388,53 @@ func TestAPIService(t *testing.T) {
 			c.Close()
 		}
 
+		// The service starts a detached container itself (its init is the
+		// service's child, no monitor in between), keeps no thread for
+		// each one that runs, and reaps those that end, and the monitors
+		// it starts for others ("netted": a private network) once they
+		// end.
+		threads := func() int {
+			entries, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", a.p.pid))
+			return len(entries)
+		}
+		// (Docker's default network is a private one, whose helper needs a
+		// monitor: these have the host's.)
+		a.mustDocker(t, "run", "-d", "--network", "host", "--name", "warm", "bb", "true")
+		before := threads()
+		const many = 6
+		for i := 0; i < many; i++ {
+			a.mustDocker(t, "run", "-d", "--network", "host", "--name", fmt.Sprintf("many%d", i), "bb", "sleep", "100")
+		}
+		a.mustDocker(t, "run", "-d", "--name", "netted", "bb", "sleep", "100")
+		monitors := childrenOf(a.p.pid)
+		pid, _ := strconv.Atoi(strings.TrimSpace(s.must(t, "inspect", "--format", "{{.State.Pid}}", "many0").stdout))
+		if ppid := parentOf(pid); ppid != a.p.pid {
+			t.Errorf("the init of a container the service started has parent %d, not the service (%d)", ppid, a.p.pid)
+		}
+		if after := threads(); after >= before+many {
+			t.Errorf("the service has %d threads with %d more containers running, %d before: one for each", after, many, before)
+		}
+		for i := 0; i < many; i++ {
+			s.must(t, "kill", fmt.Sprintf("many%d", i))
+		}
+		s.must(t, "kill", "netted")
+		// Every child the service had (inits, netted's monitor) ends, and
+		// none stays a zombie.
+		if !waitFor(10*time.Second, func() bool {
+			for _, p := range monitors {
+				if _, err := os.Stat(fmt.Sprintf("/proc/%d", p)); err == nil {
+					return false
+				}
+			}
+			return len(zombiesOf(a.p.pid)) == 0
+		}) {
+			t.Errorf("the service's children that ended stay unreaped (zombies %v; its children before: %v)", zombiesOf(a.p.pid), monitors)
+		}
+		for i := 0; i < many; i++ {
+			s.must(t, "rm", "-f", fmt.Sprintf("many%d", i))
+		}
+		s.must(t, "rm", "-f", "warm", "netted")
+
 		// Killing the service stops no container.
 		a.mustDocker(t, "run", "-d", "--name", "kept", "bb", "sleep", "100")
 		syscall.Kill(a.p.pid, syscall.SIGKILL)
@@ -453,4 +502,52 @@ func TestAPISocketActivation(t *testing.T) {
 			t.Errorf("the activated service with --time 1 still runs 30 s after its request")
 		}
 	})
+}
+
+// parentOf is pid's parent pid (0 when it cannot be read).
+func parentOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// pid (comm) state ppid …: comm may hold spaces and parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+// childrenOf lists the children of pid.
+func childrenOf(pid int) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if p, err := strconv.Atoi(e.Name()); err == nil && parentOf(p) == pid {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// zombiesOf lists the zombie children of pid.
+func zombiesOf(pid int) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) >= 2 && f[0] == "Z" && f[1] == strconv.Itoa(pid) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
