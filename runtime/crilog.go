@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -16,6 +15,12 @@ import (
 type LogWriter struct {
 	mu sync.Mutex
 	f  *os.File
+	// rec is the record being written, its storage reused: a resident
+	// init writes every line its container prints through here, for the
+	// container's whole life, and a record allocated per line made its
+	// heap grow to Go's 4 MiB collection goal (0.9 → 4.3 MiB of
+	// anonymous memory over 30000 lines).
+	rec []byte
 }
 
 // NewLogWriter writes to f, a file opened for appending.
@@ -51,5 +56,14 @@ func (l *LogWriter) Write(stream, line string) { l.writeTagged(stream, "F", []by
 func (l *LogWriter) writeTagged(stream, tag string, line []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(l.f, "%s %s %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), stream, tag, line)
+	b := time.Now().UTC().AppendFormat(l.rec[:0], time.RFC3339Nano)
+	b = append(b, ' ')
+	b = append(b, stream...)
+	b = append(b, ' ')
+	b = append(b, tag...)
+	b = append(b, ' ')
+	b = append(b, line...)
+	b = append(b, '\n')
+	l.f.Write(b)
+	l.rec = b
 }

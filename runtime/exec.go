@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -80,6 +81,23 @@ func listenExec(path string) (*net.UnixListener, error) {
 	return l, nil
 }
 
+// trimAfterExec gives back to the system what serving an exec left: the
+// init lives as long as its container, and every exec and health check
+// allocates (about 10 KiB); without a collection the heap grows to Go's
+// 4 MiB minimum goal before one runs, and its pages stay resident (a
+// resident init went from 0.9 to 5 MiB of anonymous memory over 100
+// execs). A collection of this small heap takes well under a
+// millisecond, after the exec's status is sent.
+func trimAfterExec() {
+	debug.FreeOSMemory()
+	// The collection read the program's tables (stack maps, pointer
+	// bitmaps): unmap them again, as a resident init did once detached.
+	dropProgramPages()
+}
+
+// maxRequest bounds an exec request (its command line and environment).
+const maxRequest = 1 << 20
+
 // execOwner is the uid, as the container's user namespace sees it, of the
 // user who owns the container: the only peer readRequest answers.
 var execOwner uint32
@@ -91,7 +109,10 @@ func serveExec(l *net.UnixListener, spec *Spec, sp *spawner) {
 		if err != nil {
 			return
 		}
-		go handleExec(conn, spec, sp)
+		go func() {
+			handleExec(conn, spec, sp)
+			trimAfterExec()
+		}()
 	}
 }
 
@@ -109,7 +130,19 @@ func readRequest(conn *net.UnixConn, maxFDs int) (payload []byte, files []*os.Fi
 	if err != nil || cred.Uid != execOwner {
 		return nil, nil, false
 	}
-	buf := make([]byte, 64<<10)
+	// A buffer of the request's own size, which a peek that truncates
+	// tells: a long-lived init serves every exec and health check, and
+	// what it allocates for each stays until a collection.
+	size := 0
+	var perr error
+	err = raw.Read(func(fd uintptr) bool {
+		size, _, perr = unix.Recvfrom(int(fd), nil, unix.MSG_PEEK|unix.MSG_TRUNC|unix.MSG_DONTWAIT)
+		return perr != unix.EAGAIN
+	})
+	if err != nil || perr != nil || size <= 0 || size > maxRequest {
+		return nil, nil, false
+	}
+	buf := make([]byte, size)
 	oob := make([]byte, unix.CmsgSpace(maxFDs*4))
 	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
 	if err != nil {
