@@ -234,5 +234,6 @@ func healthMain(args []string) {
 			os.Exit(0) // the init exited: so does its checker
 		}
 		RunHealthCheck(args[0], args[1], hc, time.Since(started) < hc.StartPeriod)
+		trimMemory()
 	}
 }
