@@ -90,7 +90,8 @@ func TestContainerRunStop(t *testing.T) {
 
 // TestResidentInitStaysSmall: a resident init's memory does not grow with
 // what its container does: 100 execs, and 30000 lines of output; nor does
-// a health checker's with its checks. (Each grew to Go's 4 MiB collection
+// a health checker's with its checks, nor a network's switch with the
+// containers that come and go. (Each grew to Go's 4 MiB collection
 // goal or beyond: an init from 0.9 to 5 MiB of anonymous memory after 100
 // execs, to 4.3 MiB after 30000 lines; a health checker to 3.2 MiB after
 // 20 checks and 6.4 MiB after 200.) The bound is twice what the fixed
@@ -161,6 +162,27 @@ func TestResidentInitStaysSmall(t *testing.T) {
 		time.Sleep(6 * time.Second)
 		if after := anonOf(checkers[0].pid); after-before > bound/2 || before == 0 {
 			t.Errorf("60 health checks grew the health checker from %d to %d KiB of anonymous memory", before, after)
+		}
+
+		// About 11 KiB a container grew the switch, up to Go's 4 MiB goal.
+		s.must(t, "network", "create", "smallnet")
+		t.Cleanup(func() { s.do(t, "network", "rm", "smallnet") })
+		// A member that stays keeps the switch (it ends with its last).
+		s.mustID(t, "run", "-d", "--name", "stayer", "--network", "smallnet", "bb", "sleep", "1000")
+		visit := func(n int) {
+			for i := 0; i < n; i++ {
+				s.must(t, "run", "--rm", "--network", "smallnet", "bb", "true")
+			}
+		}
+		visit(5)
+		switches := userProcs(u, func(p procInfo) bool { return p.comm == "sandbox-bridge" })
+		if len(switches) != 1 {
+			t.Fatalf("%d network switches run, want 1: %+v", len(switches), switches)
+		}
+		before = anonOf(switches[0].pid)
+		visit(60)
+		if after := anonOf(switches[0].pid); after-before > 400 || before == 0 {
+			t.Errorf("60 containers on a network grew its switch from %d to %d KiB of anonymous memory", before, after)
 		}
 	})
 }
