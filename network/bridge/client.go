@@ -159,14 +159,18 @@ func (l *Lease) call(req request, fds []int, r *reply) error {
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
-	if err := unix.Sendmsg(l.fd, b, oob, nil, 0); err != nil {
+	if err := retryEINTR(func() error { return unix.Sendmsg(l.fd, b, oob, nil, 0) }); err != nil {
 		return err
 	}
 	// The switch answers at once; a switch that hangs must not hang a start.
 	tv := unix.NsecToTimeval(int64(10 * time.Second))
 	unix.SetsockoptTimeval(l.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	buf := make([]byte, 4096)
-	n, _, _, _, err := unix.Recvmsg(l.fd, buf, nil, 0)
+	var n int
+	err := retryEINTR(func() (err error) {
+		n, _, _, _, err = unix.Recvmsg(l.fd, buf, nil, 0)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -194,4 +198,17 @@ func Leave(dir string, n Network, id string) error {
 		return fmt.Errorf("leaving network %s: %s", n.Name, r.Error)
 	}
 	return nil
+}
+
+// retryEINTR runs call again while a signal interrupts it. A socket with a
+// receive timeout (SO_RCVTIMEO) is never restarted by the kernel after a
+// signal handler ran, SA_RESTART or not (signal(7)), and Go's runtime
+// signals its threads (preemption, SIGCHLD): a slow answer from the
+// switch failed a start with "interrupted system call".
+func retryEINTR(call func() error) error {
+	for {
+		if err := call(); err != unix.EINTR {
+			return err
+		}
+	}
 }
