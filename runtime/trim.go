@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,10 +19,20 @@ import (
 // later faults its own back in. Writable mappings are never touched: their
 // changed pages would be lost.
 func dropProgramPages() {
+	for _, r := range programRanges() {
+		unix.Syscall(unix.SYS_MADVISE, r[0], r[1]-r[0], unix.MADV_DONTNEED)
+	}
+}
+
+// programRanges are those mappings, read from /proc/self/maps once: a
+// static program's mappings never move, and trimMemory drops its pages
+// after every exec.
+var programRanges = sync.OnceValue(func() [][2]uintptr {
 	b, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
-		return
+		return nil
 	}
+	var out [][2]uintptr
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		// address perms offset dev inode path
@@ -38,6 +49,7 @@ func dropProgramPages() {
 		if err1 != nil || err2 != nil || end <= start {
 			continue
 		}
-		unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
+		out = append(out, [2]uintptr{uintptr(start), uintptr(end)})
 	}
-}
+	return out
+})
