@@ -327,8 +327,13 @@ func (m *monitor) run(restarts int, onStarted func(), mustReside bool) (int, err
 	}
 	if record != nil {
 		// The init alone stays: it copies the output, holds the lock and
-		// records the end (runtime/resident.go).
+		// records the end (runtime/resident.go). Our ends of the pipes go
+		// once it runs, or the run failed: a process that stays (the API
+		// service) would hold two descriptors per container otherwise.
 		defer record.Close()
+		for _, f := range []*os.File{outR, outW, errR, errW} {
+			defer f.Close()
+		}
 		opts.Resident = &runtime.Resident{Log: m.lw.File(), Stdout: outR, Stderr: errR, Record: record, Keep: []*os.File{m.lock}}
 	} else if h := m.handoffUnless(interactive, restarts, outR, errR); h != nil && (c.Config.Pod == "" || c.Config.PodInfra) {
 		// (A pod's member is the infra's child, not ours to hand over.)

@@ -197,7 +197,10 @@ func StartHealthChecker(runDir, socket, dir string, initPid int, hc HealthCheck)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting the health checker: %w", err)
 	}
-	go cmd.Wait()
+	// Reaped in the poller: a process that stays (the API service) would
+	// hold a thread waiting for each checker otherwise.
+	go Reap(cmd.Process.Pid)
+	cmd.Process.Release()
 	return nil
 }
 

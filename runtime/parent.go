@@ -274,13 +274,12 @@ func Begin(opts Options, privateNet, terminal bool) (*Early, error) {
 	// so that none arriving later kills us instead: they wait in the
 	// channel. (One in the first millisecond ends this process as it
 	// would have a moment earlier, and the init with it.)
-	// Not for a resident (detached) start: a signal to whoever starts it
-	// is not for the container, and a process that stays (the API
-	// service) would get none of its own meanwhile.
-	if !e.resident {
-		e.sigs = make(chan os.Signal, 16)
-		_, e.stopSignals = notifyAsync(e.sigs, forwardedSignals...)
-	}
+	// A resident (detached) start catches them too, but forwards none: a
+	// signal to whoever starts it is not for the container, and must not
+	// end the start half-way (the init would die with its parent) either,
+	// as it did not when a monitor in its own session started it.
+	e.sigs = make(chan os.Signal, 16)
+	_, e.stopSignals = notifyAsync(e.sigs, forwardedSignals...)
 	e.started = make(chan struct{})
 	go func() {
 		defer close(e.started)
@@ -329,7 +328,10 @@ func (e *Early) release() {
 		// In the background: undoing Notify costs a round trip to the
 		// runtime's signal thread per signal (0.5–1 ms for the ten), and
 		// the command is usually about to exit.
-		go e.stopSignals()
+		go func() {
+			e.stopSignals()
+			close(e.sigs) // the forwarding goroutine ends
+		}()
 	}
 	if e.relay != nil {
 		e.relay.Finish()
@@ -390,7 +392,7 @@ func (e *Early) Run(spec *Spec, opts Options) (int, error) {
 		defer c.stopNetwork()
 	}
 
-	if sigs != nil {
+	if !e.resident {
 		go func() {
 			for s := range sigs {
 				if s == unix.SIGWINCH {

@@ -24,32 +24,59 @@ func dropProgramPages() {
 	}
 }
 
-// programRanges are those mappings, read from /proc/self/maps once: a
-// static program's mappings never move, and trimMemory drops its pages
-// after every exec.
+// programRanges are those mappings, read from /proc/self/smaps once: a
+// program's mappings never move, and trimMemory drops their pages after
+// every exec. Only the program's own file, and only mappings none of
+// whose pages is a private copy: in a PIE or cgo build the dynamic linker
+// has written some read-only pages (relocations) before main, and
+// dropping those would put the file's bytes back under running code. In
+// a static pure Go program (the init blob) none is.
 var programRanges = sync.OnceValue(func() [][2]uintptr {
-	b, err := os.ReadFile("/proc/self/maps")
+	var exe unix.Stat_t
+	if err := unix.Stat("/proc/self/exe", &exe); err != nil {
+		return nil
+	}
+	b, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
 		return nil
 	}
 	var out [][2]uintptr
+	var cur [2]uintptr
+	ours := false
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		// address perms offset dev inode path
 		f := bytes.Fields(sc.Bytes())
-		if len(f) < 6 || f[5][0] != '/' || (string(f[1]) != "r-xp" && string(f[1]) != "r--p") {
+		if len(f) == 0 {
 			continue
 		}
-		lo, hi, ok := bytes.Cut(f[0], []byte("-"))
-		if !ok {
+		if !bytes.HasSuffix(f[0], []byte(":")) {
+			// A mapping: address perms offset dev inode path.
+			ours = false
+			if len(f) < 6 || (string(f[1]) != "r-xp" && string(f[1]) != "r--p") {
+				continue
+			}
+			if ino, err := strconv.ParseUint(string(f[4]), 10, 64); err != nil || ino != exe.Ino {
+				continue
+			}
+			lo, hi, ok := bytes.Cut(f[0], []byte("-"))
+			if !ok {
+				continue
+			}
+			start, err1 := strconv.ParseUint(string(lo), 16, 64)
+			end, err2 := strconv.ParseUint(string(hi), 16, 64)
+			if err1 != nil || err2 != nil || end <= start {
+				continue
+			}
+			cur, ours = [2]uintptr{uintptr(start), uintptr(end)}, true
 			continue
 		}
-		start, err1 := strconv.ParseUint(string(lo), 16, 64)
-		end, err2 := strconv.ParseUint(string(hi), 16, 64)
-		if err1 != nil || err2 != nil || end <= start {
-			continue
+		// Anonymous comes once per mapping: its private copies.
+		if ours && string(f[0]) == "Anonymous:" {
+			if len(f) >= 2 && string(f[1]) == "0" {
+				out = append(out, cur)
+			}
+			ours = false
 		}
-		out = append(out, [2]uintptr{uintptr(start), uintptr(end)})
 	}
 	return out
 })

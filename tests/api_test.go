@@ -403,7 +403,9 @@ func TestAPIService(t *testing.T) {
 		before := threads()
 		const many = 6
 		for i := 0; i < many; i++ {
-			a.mustDocker(t, "run", "-d", "--network", "host", "--name", fmt.Sprintf("many%d", i), "bb", "sleep", "100")
+			// Each with a health checker, another child of the service.
+			a.mustDocker(t, "run", "-d", "--network", "host", "--health-cmd", "true", "--health-interval", "1s",
+				"--name", fmt.Sprintf("many%d", i), "bb", "sleep", "100")
 		}
 		a.mustDocker(t, "run", "-d", "--name", "netted", "bb", "sleep", "100")
 		monitors := childrenOf(a.p.pid)

@@ -162,12 +162,18 @@ func (l *Lease) call(req request, fds []int, r *reply) error {
 	if err := retryEINTR(func() error { return unix.Sendmsg(l.fd, b, oob, nil, 0) }); err != nil {
 		return err
 	}
-	// The switch answers at once; a switch that hangs must not hang a start.
-	tv := unix.NsecToTimeval(int64(10 * time.Second))
-	unix.SetsockoptTimeval(l.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	// The switch answers at once; a switch that hangs must not hang a
+	// start: 10 s in all, however many signals interrupt the wait.
+	deadline := time.Now().Add(10 * time.Second)
 	buf := make([]byte, 4096)
 	var n int
 	err := retryEINTR(func() (err error) {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return unix.EAGAIN
+		}
+		tv := unix.NsecToTimeval(left.Nanoseconds())
+		unix.SetsockoptTimeval(l.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 		n, _, _, _, err = unix.Recvmsg(l.fd, buf, nil, 0)
 		return err
 	})
