@@ -36,47 +36,51 @@ var programRanges = sync.OnceValue(func() [][2]uintptr {
 	if err := unix.Stat("/proc/self/exe", &exe); err != nil {
 		return nil
 	}
-	b, err := os.ReadFile("/proc/self/smaps")
+	// Read as a stream: a resident init calls this once it has detached,
+	// and what it allocates then stays for the container's life (smaps is
+	// tens of KiB, most of it lines that do not matter here).
+	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return nil
 	}
+	defer f.Close()
 	var out [][2]uintptr
 	var cur [2]uintptr
 	ours := false
-	sc := bufio.NewScanner(bytes.NewReader(b))
+	anon := []byte("Anonymous:")
+	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		f := bytes.Fields(sc.Bytes())
-		if len(f) == 0 {
-			continue
-		}
-		if !bytes.HasSuffix(f[0], []byte(":")) {
-			// A mapping: address perms offset dev inode path.
-			ours = false
-			if len(f) < 6 || (string(f[1]) != "r-xp" && string(f[1]) != "r--p") {
-				continue
-			}
-			if ino, err := strconv.ParseUint(string(f[4]), 10, 64); err != nil || ino != exe.Ino {
-				continue
-			}
-			lo, hi, ok := bytes.Cut(f[0], []byte("-"))
-			if !ok {
-				continue
-			}
-			start, err1 := strconv.ParseUint(string(lo), 16, 64)
-			end, err2 := strconv.ParseUint(string(hi), 16, 64)
-			if err1 != nil || err2 != nil || end <= start {
-				continue
-			}
-			cur, ours = [2]uintptr{uintptr(start), uintptr(end)}, true
-			continue
-		}
-		// Anonymous comes once per mapping: its private copies.
-		if ours && string(f[0]) == "Anonymous:" {
-			if len(f) >= 2 && string(f[1]) == "0" {
+		line := sc.Bytes()
+		if bytes.HasPrefix(line, anon) {
+			// Once per mapping: its private copies.
+			if ours && bytes.Equal(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(line[len(anon):]), []byte("kB"))), []byte("0")) {
 				out = append(out, cur)
 			}
 			ours = false
+			continue
 		}
+		if len(line) == 0 || bytes.IndexByte(line, ':') < bytes.IndexByte(line, ' ') || bytes.IndexByte(line, '-') < 0 {
+			continue // another field of a mapping
+		}
+		// A mapping: address perms offset dev inode path.
+		ours = false
+		fs := bytes.Fields(line)
+		if len(fs) < 6 || (string(fs[1]) != "r-xp" && string(fs[1]) != "r--p") {
+			continue
+		}
+		if ino, err := strconv.ParseUint(string(fs[4]), 10, 64); err != nil || ino != exe.Ino {
+			continue
+		}
+		lo, hi, ok := bytes.Cut(fs[0], []byte("-"))
+		if !ok {
+			continue
+		}
+		start, err1 := strconv.ParseUint(string(lo), 16, 64)
+		end, err2 := strconv.ParseUint(string(hi), 16, 64)
+		if err1 != nil || err2 != nil || end <= start {
+			continue
+		}
+		cur, ours = [2]uintptr{uintptr(start), uintptr(end)}, true
 	}
 	return out
 })
