@@ -114,17 +114,11 @@ func startResident(s *image.Store, c *Container, lock *os.File) error {
 	if !residentEligible(c) || c.Config.Interactive {
 		return errNotResident
 	}
-	img, err := s.Resolve(c.ImageID)
+	m, err := newMonitor(s, c, lock, monitorArgs{Root: s.Root, RunDir: s.RunDir, Mapping: s.Mapping, Search: s.Search, ID: c.ID})
 	if err != nil {
-		return fmt.Errorf("the image of container %s: %w", c.Name, err)
+		return err
 	}
-	logf, err := os.OpenFile(filepath.Join(Dir(s, c.ID), "ctr.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("opening the log of container %s: %w", c.Name, err)
-	}
-	defer logf.Close()
-	m := &monitor{s: s, c: c, img: img, lw: runtime.NewLogWriter(logf), lock: lock,
-		args: monitorArgs{Root: s.Root, RunDir: s.RunDir, Mapping: s.Mapping, Search: s.Search, ID: c.ID}}
+	defer m.lw.File().Close()
 	_, err = m.run(0, nil, true)
 	if errors.Is(err, runtime.ErrResident) {
 		return nil
@@ -187,16 +181,11 @@ func MonitorMain() {
 	if err != nil {
 		fail(err)
 	}
-	img, err := s.Resolve(c.ImageID)
+	m, err := newMonitor(s, c, lock, a)
 	if err != nil {
-		fail(fmt.Errorf("the image of container %s: %w", c.Name, err))
+		fail(err)
 	}
-	logf, err := os.OpenFile(filepath.Join(Dir(s, c.ID), "ctr.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		fail(fmt.Errorf("opening the log of container %s: %w", c.Name, err))
-	}
-	defer logf.Close()
-	m := &monitor{s: s, c: c, img: img, lw: runtime.NewLogWriter(logf), lock: lock, args: a}
+	defer m.lw.File().Close()
 	var delay time.Duration
 	for restarts := resume.Restarts; ; restarts++ {
 		began := time.Now()
@@ -240,6 +229,20 @@ func MonitorMain() {
 			os.Exit(code)
 		}
 	}
+}
+
+// newMonitor resolves c's image and opens its log for a monitor (or a
+// start from this process, startResident); the caller closes the log.
+func newMonitor(s *image.Store, c *Container, lock *os.File, a monitorArgs) (*monitor, error) {
+	img, err := s.Resolve(c.ImageID)
+	if err != nil {
+		return nil, fmt.Errorf("the image of container %s: %w", c.Name, err)
+	}
+	logf, err := os.OpenFile(filepath.Join(Dir(s, c.ID), "ctr.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening the log of container %s: %w", c.Name, err)
+	}
+	return &monitor{s: s, c: c, img: img, lw: runtime.NewLogWriter(logf), lock: lock, args: a}, nil
 }
 
 // monitor runs a detached container, again after each exit its restart

@@ -7,7 +7,6 @@ package tests
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -506,28 +505,18 @@ func TestAPISocketActivation(t *testing.T) {
 	})
 }
 
-// parentOf is pid's parent pid (0 when it cannot be read).
+// parentOf is pid's parent pid (0 when it is gone).
 func parentOf(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// pid (comm) state ppid …: comm may hold spaces and parentheses.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
+	p, _ := readProc(pid)
+	return p.ppid
 }
 
 // childrenOf lists the children of pid.
 func childrenOf(pid int) []int {
 	var out []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		if p, err := strconv.Atoi(e.Name()); err == nil && parentOf(p) == pid {
-			out = append(out, p)
+	for _, p := range listProcs() {
+		if p.ppid == pid {
+			out = append(out, p.pid)
 		}
 	}
 	return out
@@ -536,19 +525,9 @@ func childrenOf(pid int) []int {
 // zombiesOf lists the zombie children of pid.
 func zombiesOf(pid int) []int {
 	var out []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(f) >= 2 && f[0] == "Z" && f[1] == strconv.Itoa(pid) {
-			out = append(out, p)
+	for _, p := range listProcs() {
+		if p.ppid == pid && p.state == 'Z' {
+			out = append(out, p.pid)
 		}
 	}
 	return out

@@ -100,23 +100,6 @@ func TestContainerRunStop(t *testing.T) {
 func TestResidentInitStaysSmall(t *testing.T) {
 	forEachUser(t, func(t *testing.T, u *user) {
 		s := u.lcStore(t, "small")
-		anon := func(name string) int {
-			t.Helper()
-			pid := strings.TrimSpace(s.must(t, "inspect", "--format", "{{.State.Pid}}", name).stdout)
-			b, err := os.ReadFile("/proc/" + pid + "/smaps_rollup")
-			if err != nil {
-				t.Fatalf("reading the init's memory: %v", err)
-			}
-			for _, l := range strings.Split(string(b), "\n") {
-				if f := strings.Fields(l); len(f) >= 2 && f[0] == "Anonymous:" {
-					kb, _ := strconv.Atoi(f[1])
-					return kb
-				}
-			}
-			t.Fatalf("no Anonymous line in %s", b)
-			return 0
-		}
-		const bound = 1600 // KiB of growth
 		anonOf := func(pid int) int {
 			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 			for _, l := range strings.Split(string(b), "\n") {
@@ -127,6 +110,16 @@ func TestResidentInitStaysSmall(t *testing.T) {
 			}
 			return 0
 		}
+		anon := func(name string) int {
+			t.Helper()
+			pid, _ := strconv.Atoi(strings.TrimSpace(s.must(t, "inspect", "--format", "{{.State.Pid}}", name).stdout))
+			kb := anonOf(pid)
+			if kb == 0 {
+				t.Fatalf("no anonymous memory read for %s's init (pid %d)", name, pid)
+			}
+			return kb
+		}
+		const bound = 1600 // KiB of growth
 
 		s.mustID(t, "run", "-d", "--name", "execd", "bb", "sleep", "1000")
 		before := anon("execd")
