@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -40,6 +41,10 @@ type ExecRequest struct {
 	TTY        bool
 	Rows       uint16
 	Cols       uint16
+	// InFile says that the request itself is in the last descriptor that
+	// came with it (a sealed memfd): one longer than maxInline, which a
+	// packet could not carry.
+	InFile bool `json:",omitempty"`
 }
 
 // execReply is the init's answer: the pid, then later the exit code; or an
@@ -96,8 +101,59 @@ func trimMemory() {
 	dropProgramPages()
 }
 
-// maxRequest bounds an exec request (its command line and environment).
-const maxRequest = 1 << 20
+// maxRequest bounds an exec request (its command line and environment):
+// twice the kernel's own bound for an execve (2 MiB with the usual 8 MiB
+// stack), as JSON may escape some bytes. Requests longer than maxInline
+// travel in a memfd: a SOCK_SEQPACKET message must fit the socket's send
+// buffer (208 KiB by default), and Podman's exec takes command lines and
+// environments up to the kernel's bound.
+const (
+	maxRequest = 4 << 20
+	maxInline  = 64 << 10
+)
+
+// errRequestTooLong is both ends' answer to a request above maxRequest.
+func errRequestTooLong(n int) error {
+	return fmt.Errorf("the command line and environment of the exec take %d bytes; the limit is %d MiB", n, maxRequest>>20)
+}
+
+// requestInFile is the request b carried as a sealed memfd, and the small
+// message that points to it.
+func requestInFile(b []byte) (*os.File, []byte, error) {
+	fd, err := unix.MemfdCreate("exec-request", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating a memfd for the exec request: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "exec-request")
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("writing the exec request to its memfd: %w", err)
+	}
+	// The init reads what was sent, not what a later write would make it.
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE); err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("sealing the exec request's memfd: %w", err)
+	}
+	m, _ := json.Marshal(ExecRequest{InFile: true})
+	return f, m, nil
+}
+
+// requestFromFile reads a request that came as a file (requestInFile):
+// a regular file only, which a read cannot block on, up to maxRequest.
+func requestFromFile(f *os.File) ([]byte, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, errors.New("an exec request whose file is not a regular file")
+	}
+	if st.Size > maxRequest {
+		return nil, errRequestTooLong(int(st.Size))
+	}
+	b := make([]byte, st.Size)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return nil, fmt.Errorf("reading the exec request: %w", err)
+	}
+	return b, nil
+}
 
 // execOwner is the uid, as the container's user namespace sees it, of the
 // user who owns the container: the only peer readRequest answers.
@@ -163,7 +219,7 @@ func readRequest(conn *net.UnixConn, maxFDs int) (payload []byte, files []*os.Fi
 
 func handleExec(conn *net.UnixConn, spec *Spec, sp *spawner) {
 	defer conn.Close()
-	payload, files, ok := readRequest(conn, 3)
+	payload, files, ok := readRequest(conn, 4)
 	if !ok {
 		return
 	}
@@ -180,6 +236,25 @@ func handleExec(conn *net.UnixConn, spec *Spec, sp *spawner) {
 	if err := json.Unmarshal(payload, &req); err != nil {
 		reply(execReply{Error: "a malformed exec request", Code: 125})
 		return
+	}
+	if req.InFile {
+		if len(files) == 0 {
+			reply(execReply{Error: "an exec request without its file", Code: 125})
+			return
+		}
+		f := files[len(files)-1]
+		files = files[:len(files)-1]
+		payload, err := requestFromFile(f)
+		f.Close()
+		if err != nil {
+			reply(execReply{Error: err.Error(), Code: 125})
+			return
+		}
+		req = ExecRequest{}
+		if err := json.Unmarshal(payload, &req); err != nil || req.InFile {
+			reply(execReply{Error: "a malformed exec request", Code: 125})
+			return
+		}
 	}
 	if req.Tap != nil {
 		fds, err := makeTaps([]Tap{*req.Tap})
@@ -350,13 +425,25 @@ type ExecSession struct {
 // given files; with it, Console is its terminal (stdin, stdout and stderr
 // are unused). Wait returns its exit code.
 func StartExec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (*ExecSession, error) {
+	b, _ := json.Marshal(req)
+	if len(b) > maxRequest {
+		err := errRequestTooLong(len(b))
+		return nil, &Error{Code: 125, Msg: err.Error(), Err: err}
+	}
+	var reqFile *os.File
+	if len(b) > maxInline {
+		var err error
+		if reqFile, b, err = requestInFile(b); err != nil {
+			return nil, &Error{Code: 125, Msg: err.Error(), Err: err}
+		}
+		defer reqFile.Close()
+	}
 	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: socket, Net: "unixpacket"})
 	if err != nil {
 		return nil, &Error{Code: 125, Msg: fmt.Sprintf("reaching the container's init at %q: %v (is it running?)", socket, err), Err: err}
 	}
 	e := &ExecSession{conn: conn}
-	b, _ := json.Marshal(req)
-	var rights []byte
+	var fds []int
 	if !req.TTY {
 		// Pipes, never our own descriptors: a process the exec leaves
 		// behind must not keep the user's terminal (stdio.go).
@@ -365,7 +452,14 @@ func StartExec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (
 			return nil, &Error{Code: 125, Msg: err.Error(), Err: err}
 		}
 		child := e.relay.Child()
-		rights = unix.UnixRights(int(child[0].Fd()), int(child[1].Fd()), int(child[2].Fd()))
+		fds = []int{int(child[0].Fd()), int(child[1].Fd()), int(child[2].Fd())}
+	}
+	if reqFile != nil {
+		fds = append(fds, int(reqFile.Fd())) // last, where the init looks
+	}
+	var rights []byte
+	if len(fds) > 0 {
+		rights = unix.UnixRights(fds...)
 	}
 	_, _, err = conn.WriteMsgUnix(b, rights, nil)
 	if e.relay != nil {

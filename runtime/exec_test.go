@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -230,5 +231,51 @@ func TestLookPathDefaultPath(t *testing.T) {
 			}
 			break
 		}
+	}
+}
+
+// TestExecRequestBounds: a request above maxRequest is refused before any
+// socket is reached, with the limit in the message; one above maxInline
+// travels in a sealed file that the init's reader takes back whole, and
+// the reader refuses anything that is not a regular file.
+func TestExecRequestBounds(t *testing.T) {
+	huge := ExecRequest{Args: []string{"true"}, Env: []string{"BIG=" + strings.Repeat("x", maxRequest)}}
+	_, err := StartExec(filepath.Join(t.TempDir(), "no-socket"), huge, nil, nil, nil)
+	var e *Error
+	if !errors.As(err, &e) || e.Code != 125 || !strings.Contains(e.Msg, "the limit is 4 MiB") {
+		t.Fatalf("StartExec of a %d-byte request = %v, want a 125 error naming the 4 MiB limit", maxRequest, err)
+	}
+
+	big := ExecRequest{Args: []string{"sh", "-c", "true", strings.Repeat("a", 3*maxInline)}}
+	b, _ := json.Marshal(big)
+	f, msg, err := requestInFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var pointer ExecRequest
+	if err := json.Unmarshal(msg, &pointer); err != nil || !pointer.InFile || len(msg) > maxInline {
+		t.Fatalf("the message for a file request is %q, want a short one with InFile", msg)
+	}
+	if _, err := f.Write([]byte("more")); err == nil {
+		t.Fatal("the request's memfd took a write after it was sent: it is not sealed")
+	}
+	got, err := requestFromFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back ExecRequest
+	if err := json.Unmarshal(got, &back); err != nil || !slices.Equal(back.Args, big.Args) {
+		t.Fatalf("the request read back from its file differs (%v)", err)
+	}
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if _, err := requestFromFile(r); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("requestFromFile(a pipe) = %v, want a refusal", err)
 	}
 }

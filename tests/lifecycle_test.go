@@ -363,7 +363,8 @@ func TestLogsAndWait(t *testing.T) {
 
 // TestExec: exec runs in the running container (its hostname, its
 // processes), returns the command's status, 127 for a missing command,
-// honours -e -w -i (-u with subordinate ids), gives -t a terminal sized
+// honours -e -w -i (-u with subordinate ids), takes a 1.3 MB command
+// line and environment, gives -t a terminal sized
 // like the user's, and is refused once the container stopped.
 func TestExec(t *testing.T) {
 	forEachUser(t, func(t *testing.T, u *user) {
@@ -383,6 +384,15 @@ func TestExec(t *testing.T) {
 			t.Fatalf("exec's stderr is %q, want %q:\n%s", r.stderr, "e\n", r)
 		}
 		wantStdout(t, s.must(t, "exec", "-e", "FOO=bar baz", "-w", "/tmp", "web", "sh", "-c", `echo "$FOO"; pwd`), "bar baz\n/tmp\n")
+		// A command line and environment larger than one socket message
+		// holds (208 KiB by default) reach the process whole, as Podman's
+		// exec gives them.
+		arg := strings.Repeat("a", 120000)
+		big := []string{"exec", "-e", "BIG=" + arg, "web", "sh", "-c", `echo "$# ${#1} ${#BIG}"`, "x"}
+		for range 10 {
+			big = append(big, arg)
+		}
+		wantStdout(t, s.must(t, big...), "10 120000 120000\n")
 		r = s.withStdin(t, "via stdin\n", "exec", "-i", "web", "cat")
 		wantCode(t, r, 0)
 		wantStdout(t, r, "via stdin\n")
