@@ -204,13 +204,24 @@ func StartHealthChecker(runDir, socket, dir string, initPid int, hc HealthCheck)
 	return nil
 }
 
-// healthMain is the "health" stage: SOCKET DIR INITPID CHECK-JSON. It
-// tests every interval until the init exits. It never returns.
+// healthMain is the "health" stage: SOCKET DIR INITPID CHECK-JSON, and
+// after its first check also PIDFD STARTED. It tests every interval until
+// the init exits. It never returns.
+//
+// After each check the checker executes itself again, with the same pid
+// and the init's pidfd (no pid to reuse) and the container's start time
+// carried in its arguments; all its other state is in health.json. A
+// check allocates (the exec client, its pipes and goroutines), and a Go
+// process keeps what it allocated, or after a collection the collector's
+// own bookkeeping: a checker that stayed the same process held 1.2 MiB of
+// anonymous memory once it had checked, against 0.6 MiB for a fresh one
+// that has not. A start costs about 7 ms of CPU, once an interval (30 s
+// by default).
 func healthMain(args []string) {
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(healthName + "\x00")[0])), 0, 0, 0)
 	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	var hc HealthCheck
-	if len(args) != 4 {
+	if len(args) != 4 && len(args) != 6 {
 		args = []string{"", "", "", ""}
 	}
 	pid, err := strconv.Atoi(args[2])
@@ -218,15 +229,25 @@ func healthMain(args []string) {
 		fmt.Fprintln(os.Stderr, "sandbox-health: bad arguments")
 		os.Exit(125)
 	}
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
+	pidfd, started := -1, time.Now()
+	if len(args) == 6 {
+		fd, err1 := strconv.Atoi(args[4])
+		ns, err2 := strconv.ParseInt(args[5], 10, 64)
+		if err1 != nil || err2 != nil {
+			fmt.Fprintln(os.Stderr, "sandbox-health: bad arguments")
+			os.Exit(125)
+		}
+		pidfd, started = fd, time.Unix(0, ns)
+	} else if pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
 		os.Exit(0) // the container has ended already
 	}
+	// What the start touched of the program stays in the page cache,
+	// shared; waiting touches little of it.
+	dropProgramPages()
 	interval := hc.Interval
 	if interval <= 0 {
 		interval = 30 * time.Second
 	}
-	started := time.Now()
 	for {
 		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
 		n, err := unix.Poll(fds, int(interval/time.Millisecond))
@@ -237,6 +258,12 @@ func healthMain(args []string) {
 			os.Exit(0) // the init exited: so does its checker
 		}
 		RunHealthCheck(args[0], args[1], hc, time.Since(started) < hc.StartPeriod)
+		if _, err := unix.FcntlInt(uintptr(pidfd), unix.F_SETFD, 0); err == nil {
+			next := []string{healthName, "health", args[0], args[1], args[2], args[3], strconv.Itoa(pidfd), strconv.FormatInt(started.UnixNano(), 10)}
+			unix.Exec("/proc/self/exe", next, os.Environ())
+			unix.CloseOnExec(pidfd)
+		}
+		// Could not start afresh: go on in this process.
 		trimMemory()
 	}
 }
