@@ -35,8 +35,11 @@ const initName = "sandbox-init"
 // initRuntimeEnv tunes the Go runtime of the init program, which stays
 // resident for as long as its container runs, for size: one P (it runs one
 // thing at a time; fewer threads and per-P caches), and no watching of the
-// cgroup's CPU limit (which keeps two files open and a timer going).
-var initRuntimeEnv = []string{"GOMAXPROCS=1", "GODEBUG=updatemaxprocs=0"}
+// cgroup's CPU limit (a timer going). containermaxprocs=0 makes the
+// runtime close the host's CPU limit files it reads as it starts: it kept
+// them open for ever otherwise, two descriptors of the host's cgroup tree
+// in every container's PID 1.
+var initRuntimeEnv = []string{"GOMAXPROCS=1", "GODEBUG=updatemaxprocs=0,containermaxprocs=0"}
 
 // initEnv marks the child side in its (otherwise empty) environment; the
 // payload's environment is built from the spec and never carries it.

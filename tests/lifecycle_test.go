@@ -229,6 +229,20 @@ func TestDetachedStart(t *testing.T) {
 			t.Fatalf("run -d started the resident init through a monitor, not from its own process:\n%s", r)
 		}
 		logsAre("here", "out-here\n", "err-here\n")
+		// The init holds what it serves (log, pipes, record, lock, exec
+		// socket) and nothing of the host's cgroup tree: Go's runtime
+		// keeps the CPU limit files it reads at start open for ever,
+		// unless told it need not.
+		pid, _ := strconv.Atoi(strings.TrimSpace(s.must(t, "inspect", "--format", "{{.State.Pid}}", "here").stdout))
+		fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil || len(fds) == 0 {
+			t.Fatalf("reading the init's descriptors (pid %d): %v", pid, err)
+		}
+		for _, fd := range fds {
+			if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); strings.HasPrefix(target, "/sys/fs/cgroup") {
+				t.Errorf("the resident init holds descriptor %s on %s", fd.Name(), target)
+			}
+		}
 		wantStdout(t, s.must(t, "exec", "here", "echo", "in"), "in\n")
 		if row, _ := s.psRow(t, "here", "-a"); !strings.HasPrefix(row.status, "Up") {
 			t.Fatalf("ps shows here as %q, want Up", row.status)
