@@ -71,6 +71,9 @@ func Open(root string, m userns.Mapping, warn func(string)) (*Store, error) {
 			return nil, fmt.Errorf("creating the store at %q: %w", root, err)
 		}
 	}
+	for _, d := range []string{"containers", "tmp"} {
+		spreadSubdirs(filepath.Join(root, d))
+	}
 	metaPath := filepath.Join(root, "store.json")
 	var meta storeMeta
 	b, err := os.ReadFile(metaPath)
@@ -114,6 +117,31 @@ func (s *Store) Lock() (unlock func(), err error) {
 		return nil, fmt.Errorf("locking the store: %w", err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// fsTopDir is FS_TOPDIR_FL (chattr +T), which x/sys does not name.
+const fsTopDir = 0x00020000
+
+// spreadSubdirs marks dir as the top of directory hierarchies (chattr +T),
+// where the file system takes the mark (ext4; elsewhere nothing changes).
+// ext4 then places each directory made in dir as it places home
+// directories: in a block group with free inodes and few directories,
+// chosen afresh each time, rather than in dir's own group. A layer being
+// unpacked (in tmp/) and a container's files are thousands of new inodes
+// made right after thousands were freed in the same place (the layer or
+// container before); on a file system without a journal, ext4 skips over
+// every inode freed in the last half minute or so, one inode table block
+// at a time. Measured here, a pull of Debian minbase went from 1.65 s,
+// rising to 2.6 s over four pulls, to 1.2 s each.
+func spreadSubdirs(dir string) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	if fl, err := unix.IoctlGetUint32(fd, unix.FS_IOC_GETFLAGS); err == nil && fl&fsTopDir == 0 {
+		unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, int(fl|fsTopDir))
+	}
 }
 
 // TempDir makes a staging directory in tmp/, held by a lock file until

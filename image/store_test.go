@@ -161,6 +161,63 @@ func TestOpenCreatesLayout(t *testing.T) {
 	}
 }
 
+// TestOpenSpreadsSubdirs: on ext4, tmp/ and containers/ carry the
+// top-directory flag (chattr +T), so that what is made in them is spread
+// over the block groups (spreadSubdirs); a store made before gets it when
+// opened.
+func TestOpenSpreadsSubdirs(t *testing.T) {
+	base := t.TempDir()
+	var st unix.Statfs_t
+	if err := unix.Statfs(base, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type != unix.EXT4_SUPER_MAGIC {
+		t.Skipf("the flag is ext4's; %s is on a file system of type %#x", base, st.Type)
+	}
+	flags := func(dir string) uint32 {
+		t.Helper()
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		fl, err := unix.IoctlGetUint32(fd, unix.FS_IOC_GETFLAGS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fl
+	}
+	root := filepath.Join(base, "store")
+	if _, err := Open(root, mapA, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"tmp", "containers"} {
+		if flags(filepath.Join(root, d))&fsTopDir == 0 {
+			t.Errorf("%s/ lacks the top-directory flag", d)
+		}
+	}
+	if flags(filepath.Join(root, "layers"))&fsTopDir != 0 {
+		t.Errorf("layers/ has the top-directory flag: its layers are renamed in, never made there")
+	}
+	// An older store: the flag cleared, then the store opened again.
+	tmp := filepath.Join(root, "tmp")
+	fd, err := unix.Open(tmp, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, int(flags(tmp)&^fsTopDir))
+	unix.Close(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(root, mapA, nil); err != nil {
+		t.Fatal(err)
+	}
+	if flags(tmp)&fsTopDir == 0 {
+		t.Error("opening a store whose tmp/ lacks the flag did not set it")
+	}
+}
+
 func TestOpenExisting(t *testing.T) {
 	tests := []struct {
 		name      string
