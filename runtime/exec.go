@@ -120,7 +120,10 @@ func errRequestTooLong(n int) error {
 // requestInFile is the request b carried as a sealed memfd, and the small
 // message that points to it.
 func requestInFile(b []byte) (*os.File, []byte, error) {
-	fd, err := unix.MemfdCreate("exec-request", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	fd, err := unix.MemfdCreate("exec-request", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_NOEXEC_SEAL)
+	if errors.Is(err, unix.EINVAL) { // MFD_NOEXEC_SEAL is Linux 6.3+
+		fd, err = unix.MemfdCreate("exec-request", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating a memfd for the exec request: %w", err)
 	}
@@ -129,8 +132,9 @@ func requestInFile(b []byte) (*os.File, []byte, error) {
 		f.Close()
 		return nil, nil, fmt.Errorf("writing the exec request to its memfd: %w", err)
 	}
-	// The init reads what was sent, not what a later write would make it.
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE); err != nil {
+	// The init reads what was sent, not what a later write would make it
+	// (and checks that it cannot be).
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|requestSeals); err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("sealing the exec request's memfd: %w", err)
 	}
@@ -138,12 +142,20 @@ func requestInFile(b []byte) (*os.File, []byte, error) {
 	return f, m, nil
 }
 
+// requestSeals are the seals a request's memfd must carry: what is read
+// is then what was sent, whatever the sender does with its descriptor.
+const requestSeals = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+
 // requestFromFile reads a request that came as a file (requestInFile):
-// a regular file only, which a read cannot block on, up to maxRequest.
+// only a sealed memfd (a regular file, which a read cannot block on, that
+// nobody can change meanwhile), up to maxRequest.
 func requestFromFile(f *os.File) ([]byte, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, errors.New("an exec request whose file is not a regular file")
+	}
+	if seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0); err != nil || seals&requestSeals != requestSeals {
+		return nil, errors.New("an exec request whose file is not a sealed memfd")
 	}
 	if st.Size > maxRequest {
 		return nil, errRequestTooLong(int(st.Size))
@@ -431,6 +443,7 @@ func StartExec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (
 		return nil, &Error{Code: 125, Msg: err.Error(), Err: err}
 	}
 	var reqFile *os.File
+	reqSize := len(b)
 	if len(b) > maxInline {
 		var err error
 		if reqFile, b, err = requestInFile(b); err != nil {
@@ -483,6 +496,11 @@ func StartExec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (
 	}
 	if r.Error != "" {
 		e.Close()
+		if reqFile != nil && strings.HasPrefix(r.Error, "an exec request without") {
+			// An init started by an older sandbox, which knows no request
+			// in a file and counted the file as a stream.
+			return nil, &Error{Code: 125, Msg: fmt.Sprintf("the container's init is older than this sandbox and takes no exec request above %d KiB (this one is %d); restart the container", maxInline>>10, reqSize)}
+		}
 		return nil, &Error{Code: r.Code, Msg: r.Error}
 	}
 	if req.TTY {

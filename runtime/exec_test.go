@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestExecError(t *testing.T) {
@@ -277,5 +279,24 @@ func TestExecRequestBounds(t *testing.T) {
 	defer w.Close()
 	if _, err := requestFromFile(r); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Fatalf("requestFromFile(a pipe) = %v, want a refusal", err)
+	}
+	// A file its sender could still change as it is read: an unsealed
+	// memfd, a plain file.
+	fd, err := unix.MemfdCreate("unsealed", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsealed := os.NewFile(uintptr(fd), "unsealed")
+	defer unsealed.Close()
+	plain, err := os.Create(filepath.Join(t.TempDir(), "request"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	for _, f := range []*os.File{unsealed, plain} {
+		f.Write(b)
+		if _, err := requestFromFile(f); err == nil || !strings.Contains(err.Error(), "not a sealed memfd") {
+			t.Errorf("requestFromFile(%s) = %v, want a refusal", f.Name(), err)
+		}
 	}
 }

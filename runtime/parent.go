@@ -34,12 +34,16 @@ const initName = "sandbox-init"
 
 // initRuntimeEnv tunes the Go runtime of the init program, which stays
 // resident for as long as its container runs, for size: one P (it runs one
-// thing at a time; fewer threads and per-P caches), and no watching of the
-// cgroup's CPU limit (a timer going). containermaxprocs=0 makes the
-// runtime close the host's CPU limit files it reads as it starts: it kept
-// them open for ever otherwise, two descriptors of the host's cgroup tree
-// in every container's PID 1.
-var initRuntimeEnv = []string{"GOMAXPROCS=1", "GODEBUG=updatemaxprocs=0,containermaxprocs=0"}
+// thing at a time; fewer threads and per-P caches), and initGODEBUG.
+var initRuntimeEnv = []string{"GOMAXPROCS=1", initGODEBUG}
+
+// initGODEBUG is for every process that is a container's PID 1, the CLI
+// too where it is its own init: no watching of the cgroup's CPU limit (a
+// timer going), and (containermaxprocs=0) the runtime closes the CPU limit
+// files it reads as it starts. It kept them open for ever otherwise:
+// descriptors of the host's cgroup tree (two with cgroup v1, one with v2)
+// in the container's PID 1.
+const initGODEBUG = "GODEBUG=updatemaxprocs=0,containermaxprocs=0"
 
 // initEnv marks the child side in its (otherwise empty) environment; the
 // payload's environment is built from the spec and never carries it.
@@ -685,6 +689,8 @@ func startChild(cfg childConfig) (*child, error) {
 	env := []string{initEnv + "=1"}
 	if cfg.exe != nil {
 		env = append(env, initRuntimeEnv...)
+	} else {
+		env = append(env, initGODEBUG)
 	}
 	if cfg.trace {
 		env = append(env, "SANDBOX_TRACE=1")

@@ -40,7 +40,7 @@ func TestHealthcheck(t *testing.T) {
 			t.Errorf("inspect's health: %q, want unhealthy with 2 or more failures in a row", health)
 		}
 		checkers := func() []procInfo {
-			return userProcs(u, func(p procInfo) bool { return p.comm == "sandbox-health" })
+			return healthCheckers(u)
 		}
 		if len(checkers()) != 1 {
 			t.Errorf("health checkers running: %+v, want one", checkers())

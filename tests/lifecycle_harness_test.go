@@ -299,3 +299,10 @@ func userProcs(u *user, match func(p procInfo) bool) []procInfo {
 	}
 	return out
 }
+
+// healthCheckers are u's health checkers, found by their argv[0]: their
+// name (comm) is "exe" for a moment after each check, when a checker
+// executes itself again (/proc/self/exe) and has not yet renamed itself.
+func healthCheckers(u *user) []procInfo {
+	return userProcs(u, func(p procInfo) bool { return strings.HasPrefix(p.cmdline, "sandbox-health ") })
+}

@@ -148,7 +148,7 @@ func TestResidentInitStaysSmall(t *testing.T) {
 		}) {
 			t.Fatalf("checked never became healthy")
 		}
-		checkers := userProcs(u, func(p procInfo) bool { return p.comm == "sandbox-health" })
+		checkers := healthCheckers(u)
 		if len(checkers) != 1 {
 			t.Fatalf("%d health checkers run, want 1: %+v", len(checkers), checkers)
 		}
