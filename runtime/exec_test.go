@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -299,4 +301,35 @@ func TestExecRequestBounds(t *testing.T) {
 			t.Errorf("requestFromFile(%s) = %v, want a refusal", f.Name(), err)
 		}
 	}
+}
+
+// TestLazyDrop: the drop runs once the delay has passed since the last
+// kick, not while kicks keep coming, and again after a later kick.
+func TestLazyDrop(t *testing.T) {
+	var drops atomic.Int32
+	d := newLazyDrop(300*time.Millisecond, func() { drops.Add(1) })
+	for range 20 {
+		d.kick()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := drops.Load(); n != 0 {
+		t.Fatalf("%d drops while kicks came every 10 ms, want none", n)
+	}
+	waitDrops := func(want int32) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for drops.Load() < want && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := drops.Load(); n != want {
+			t.Fatalf("%d drops, want %d", n, want)
+		}
+	}
+	waitDrops(1)
+	time.Sleep(600 * time.Millisecond)
+	if n := drops.Load(); n != 1 {
+		t.Fatalf("%d drops with no kick since the first, want 1", n)
+	}
+	d.kick()
+	waitDrops(2)
 }

@@ -25,8 +25,8 @@ func dropProgramPages() {
 }
 
 // programRanges are those mappings, read from /proc/self/smaps once: a
-// program's mappings never move, and trimMemory drops their pages after
-// every exec. Only the program's own file, and only mappings none of
+// program's mappings never move, and an init drops them again once its
+// execs have stopped for a while. Only the program's own file, and only mappings none of
 // whose pages is a private copy: in a PIE or cgo build the dynamic linker
 // has written some read-only pages (relocations) before main, and
 // dropping those would put the file's bytes back under running code. In
