@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -175,7 +176,9 @@ var execOwner uint32
 
 // serveExec answers exec requests for as long as the init lives.
 func serveExec(l *net.UnixListener, spec *Spec, sp *spawner) {
-	drop := newLazyDrop(execDropDelay, dropProgramPages)
+	// Made at the first exec: a container never exec'd into keeps no
+	// goroutine and no timer for it.
+	drop := sync.OnceValue(func() *lazyDrop { return newLazyDrop(execDropDelay, dropProgramPages) })
 	for {
 		conn, err := l.AcceptUnix()
 		if err != nil {
@@ -184,7 +187,7 @@ func serveExec(l *net.UnixListener, spec *Spec, sp *spawner) {
 		go func() {
 			handleExec(conn, spec, sp)
 			debug.FreeOSMemory()
-			drop.kick()
+			drop().kick()
 		}()
 	}
 }
