@@ -160,7 +160,10 @@ func benchAll(sandbox, work, rootfs, tarball string, n int, single, subid, debia
 		exe := pairedRounds(u, tools, n)
 		// A container that works, not one that sleeps: its processes'
 		// PSS after those n execs (a long-lived process's heap is not
-		// collected until it reaches Go's 4 MiB goal).
+		// collected until it reaches Go's 4 MiB goal), once settled: the
+		// init unmaps its program's pages when its execs have stopped for
+		// a second.
+		time.Sleep(2 * time.Second)
 		worked := row{measure: fmt.Sprintf("PSS of a detached container after %d execs (%s)", n, who.label), target: "none set",
 			sandbox: fmt.Sprintf("%.2f MiB", float64(sumPSS(u, isSandboxProc(sandbox, u)))/1024)}
 		if _, ok := tools["podman"]; ok {
