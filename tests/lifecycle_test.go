@@ -136,14 +136,19 @@ func TestResidentInitStaysSmall(t *testing.T) {
 		// it ended, 1.1–2.0 MiB stayed.
 		pid, _ := strconv.Atoi(strings.TrimSpace(s.must(t, "inspect", "--format", "{{.State.Pid}}", "execd").stdout))
 		programKB := func() int {
-			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+			// By inode: the program may be a file or a memfd, whose name
+			// smaps and /proc/PID/exe spell differently.
+			var exe unix.Stat_t
+			if unix.Stat(fmt.Sprintf("/proc/%d/exe", pid), &exe) != nil {
+				return 0
+			}
 			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
 			kb, ours := 0, false
 			for _, l := range strings.Split(string(b), "\n") {
 				f := strings.Fields(l)
 				switch {
 				case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
-					ours = exe != "" && len(f) >= 6 && f[5] == exe
+					ours = f[4] == strconv.FormatUint(exe.Ino, 10)
 				case ours && len(f) >= 2 && f[0] == "Rss:":
 					n, _ := strconv.Atoi(f[1])
 					kb += n
