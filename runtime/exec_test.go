@@ -307,7 +307,7 @@ func TestExecRequestBounds(t *testing.T) {
 // kick, not while kicks keep coming, and again after a later kick.
 func TestLazyDrop(t *testing.T) {
 	var drops atomic.Int32
-	d := newLazyDrop(300*time.Millisecond, func() { drops.Add(1) })
+	d := newLazyDrop(time.Second, func() { drops.Add(1) })
 	for range 20 {
 		d.kick()
 		time.Sleep(10 * time.Millisecond)
@@ -326,7 +326,7 @@ func TestLazyDrop(t *testing.T) {
 		}
 	}
 	waitDrops(1)
-	time.Sleep(600 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond)
 	if n := drops.Load(); n != 1 {
 		t.Fatalf("%d drops with no kick since the first, want 1", n)
 	}
