@@ -123,49 +123,64 @@ func errRequestTooLong(n int) error {
 // requestInFile is the request b carried as a sealed memfd, and the small
 // message that points to it.
 func requestInFile(b []byte) (*os.File, []byte, error) {
-	fd, err := unix.MemfdCreate("exec-request", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_NOEXEC_SEAL)
-	if errors.Is(err, unix.EINVAL) { // MFD_NOEXEC_SEAL is Linux 6.3+
-		fd, err = unix.MemfdCreate("exec-request", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
-	}
+	f, err := newDataMemfd("exec-request", b)
 	if err != nil {
-		return nil, nil, fmt.Errorf("creating a memfd for the exec request: %w", err)
-	}
-	f := os.NewFile(uintptr(fd), "exec-request")
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("writing the exec request to its memfd: %w", err)
-	}
-	// The init reads what was sent, not what a later write would make it
-	// (and checks that it cannot be).
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|requestSeals); err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("sealing the exec request's memfd: %w", err)
+		return nil, nil, err
 	}
 	m, _ := json.Marshal(ExecRequest{InFile: true})
 	return f, m, nil
 }
 
-// requestSeals are the seals a request's memfd must carry: what is read
-// is then what was sent, whatever the sender does with its descriptor.
-const requestSeals = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
-
-// requestFromFile reads a request that came as a file (requestInFile):
-// only a sealed memfd (a regular file, which a read cannot block on, that
-// nobody can change meanwhile), up to maxRequest.
+// requestFromFile reads a request that came as a file (requestInFile).
 func requestFromFile(f *os.File) ([]byte, error) {
+	return readDataMemfd(f, "an exec request", maxRequest, errRequestTooLong)
+}
+
+// newDataMemfd makes a memfd holding b that nobody can change, nor run:
+// what its reader reads is then what was written, whatever the writer
+// (or anyone else holding a descriptor) does afterwards. NewSealedMemfd
+// is the same for a program.
+func newDataMemfd(name string, b []byte) (*os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_NOEXEC_SEAL)
+	if errors.Is(err, unix.EINVAL) { // MFD_NOEXEC_SEAL is Linux 6.3+
+		fd, err = unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("creating a memfd for the %s: %w", name, err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("writing the %s to its memfd: %w", name, err)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|dataSeals); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sealing the %s's memfd: %w", name, err)
+	}
+	return f, nil
+}
+
+// dataSeals are the seals a data memfd must carry (readDataMemfd).
+const dataSeals = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+
+// readDataMemfd reads what came as a file (newDataMemfd): only a sealed
+// memfd (a regular file, which a read cannot block on, that nobody can
+// change meanwhile) of at most max bytes; tooLong is the error above it.
+// what names it in errors ("an exec request").
+func readDataMemfd(f *os.File, what string, max int, tooLong func(int) error) ([]byte, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, errors.New("an exec request whose file is not a regular file")
+		return nil, fmt.Errorf("%s whose file is not a regular file", what)
 	}
-	if seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0); err != nil || seals&requestSeals != requestSeals {
-		return nil, errors.New("an exec request whose file is not a sealed memfd")
+	if seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0); err != nil || seals&dataSeals != dataSeals {
+		return nil, fmt.Errorf("%s whose file is not a sealed memfd", what)
 	}
-	if st.Size > maxRequest {
-		return nil, errRequestTooLong(int(st.Size))
+	if st.Size > int64(max) {
+		return nil, tooLong(int(st.Size))
 	}
 	b := make([]byte, st.Size)
 	if _, err := f.ReadAt(b, 0); err != nil {
-		return nil, fmt.Errorf("reading the exec request: %w", err)
+		return nil, fmt.Errorf("reading %s: %w", what, err)
 	}
 	return b, nil
 }

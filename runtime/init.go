@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -50,6 +51,8 @@ func InitMain() {
 		protectExe()
 	case "setup":
 		runInit()
+	case "resident":
+		residentMain(args[1:])
 	case "watch":
 		watchMain(args[1:])
 	case "bridge":
@@ -221,8 +224,7 @@ func readPayload(v any) {
 // runInit is the container's PID 1.
 func runInit() {
 	watchParent()
-	// Show as sandbox-init in ps, not as "exe" (we were run as /proc/self/exe).
-	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(initName + "\x00")[0])), 0, 0, 0)
+	setInitName()
 	for _, fd := range []int{fdSpec, fdSync, fdStatus, fdConsole} {
 		unix.CloseOnExec(fd)
 	}
@@ -289,7 +291,8 @@ func runInit() {
 		fail(ExitCode(err), "%v", err)
 	}
 	go reap(sp)
-	if execL != nil {
+	// A resident init serves execs from its next image (residentInit).
+	if execL != nil && spec.Resident == nil {
 		go serveExec(execL, &spec, sp)
 	}
 	Trace("payload started")
@@ -300,7 +303,7 @@ func runInit() {
 		}
 	}()
 	if spec.Resident != nil {
-		residentInit(spec.Resident, exit) // never returns
+		residentInit(&spec, pid, exit, execL, sp) // never returns
 	}
 	if spec.HandsOffRemoval {
 		removeAfterExit(exit) // never returns
@@ -310,6 +313,16 @@ func runInit() {
 	// left in the PID namespace as we exit.
 	os.Exit(exitCode(<-exit))
 }
+
+// setInitName makes ps show the init as sandbox-init, not as "exe" (it
+// was run as /proc/self/exe).
+func setInitName() {
+	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(initName + "\x00")[0])), 0, 0, 0)
+}
+
+// reapMu is held by reap while it reaps. reexecResident takes it for
+// good: a status reaped in this image would be lost to the next one.
+var reapMu sync.Mutex
 
 // reap reaps every child, whoever started it, and hands statuses to their
 // starters. It waits for SIGCHLD rather than in wait4: a goroutine blocked
@@ -321,6 +334,7 @@ func reap(sp *spawner) {
 	for {
 		// All that ended, then wait for more: a SIGCHLD that comes
 		// meanwhile waits in the channel, so no exit is missed.
+		reapMu.Lock()
 		for {
 			var ws unix.WaitStatus
 			wpid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
@@ -332,6 +346,7 @@ func reap(sp *spawner) {
 			}
 			sp.reaped(wpid, ws)
 		}
+		reapMu.Unlock()
 		<-chld
 	}
 }

@@ -382,7 +382,7 @@ func (e *Early) Run(spec *Spec, opts Options) (int, error) {
 		!e.cgroup && opts.Handoff == nil
 	if e.resident {
 		k := c.keepFDs
-		spec.Resident = &ResidentFDs{Log: k[0], Out: k[1], Err: k[2], Record: k[3]}
+		spec.Resident = &ResidentFDs{Log: k[0], Out: k[1], Err: k[2], Record: k[3], Keep: k[4:]}
 	}
 	if err := <-c.sendPayload(spec); err != nil {
 		e.Abort()

@@ -31,8 +31,8 @@ type procRequest struct {
 type spawner struct {
 	spec *Spec
 	reqs chan spawnCall
-	// sealed gets the result of sealing the thread.
-	sealed chan error
+	// sealed starts the thread, once, and reports how its sealing went.
+	sealed func() error
 	// exits delivers the status of processes reaped by the init's wait
 	// loop to whoever started them.
 	mu    sync.Mutex
@@ -53,30 +53,45 @@ type spawnResult struct {
 // newSpawner locks a goroutine to a fresh thread, seals it (sealThread)
 // and serves start requests from it. The sealing goes on while the caller
 // goes on (the init assembles the root meanwhile); wait reports how it
-// went, and must be called before the first spawn.
+// went.
 func newSpawner(spec *Spec) *spawner {
-	s := &spawner{spec: spec, reqs: make(chan spawnCall), exits: map[int]chan unix.WaitStatus{}, sealed: make(chan error, 1)}
-	go func() {
-		// Never unlocked: the thread dies with the goroutine, not reused.
-		// New threads of the init are never cloned from a locked one (the
-		// Go runtime asks its template thread), so nothing done to this
-		// one spreads to them.
-		goruntime.LockOSThread()
-		if err := sealThread(spec); err != nil {
-			s.sealed <- err
-			return
-		}
-		s.sealed <- nil
-		for call := range s.reqs {
-			call.reply <- s.start(call.req)
-		}
-	}()
+	s := newLazySpawner(spec)
+	go s.sealed()
 	return s
 }
 
-// wait waits until the spawner's thread is sealed.
+// newLazySpawner is a spawner whose thread is made at its first spawn
+// (or wait): a resident init that is never asked for an exec keeps one
+// thread fewer (about 30 KiB of stacks), and no template thread, which
+// the Go runtime starts only once a locked thread exists.
+func newLazySpawner(spec *Spec) *spawner {
+	s := &spawner{spec: spec, reqs: make(chan spawnCall), exits: map[int]chan unix.WaitStatus{}}
+	s.sealed = sync.OnceValue(func() error {
+		sealed := make(chan error, 1)
+		go func() {
+			// Never unlocked: the thread dies with the goroutine, not reused.
+			// New threads of the init are never cloned from a locked one (the
+			// Go runtime asks its template thread), so nothing done to this
+			// one spreads to them.
+			goruntime.LockOSThread()
+			if err := sealThread(spec); err != nil {
+				sealed <- err
+				return
+			}
+			sealed <- nil
+			for call := range s.reqs {
+				call.reply <- s.start(call.req)
+			}
+		}()
+		return <-sealed
+	})
+	return s
+}
+
+// wait waits until the spawner's thread is sealed, making it first if
+// need be.
 func (s *spawner) wait() error {
-	if err := <-s.sealed; err != nil {
+	if err := s.sealed(); err != nil {
 		return &Error{Code: 125, Msg: err.Error(), Err: err}
 	}
 	return nil
@@ -88,6 +103,9 @@ func (s *spawner) wait() error {
 // filter, which may refuse what preparing needs (a profile that denies
 // mkdir must not keep the working directory from being made).
 func (s *spawner) spawn(req procRequest) (int, chan unix.WaitStatus, error) {
+	if err := s.wait(); err != nil {
+		return 0, nil, err
+	}
 	p, err := s.prepare(req)
 	if err != nil {
 		return 0, nil, err
@@ -154,9 +172,22 @@ func (s *spawner) start(p prepared) spawnResult {
 	if err != nil {
 		return spawnResult{err: execError(p.name, err)}
 	}
-	s.exits[proc.Pid] = exit
+	// Release sets proc.Pid to -1: a pid of -1 taken afterwards sent
+	// every signal meant for the payload to the whole container.
+	pid := proc.Pid
+	s.exits[pid] = exit
 	proc.Release()
-	return spawnResult{pid: proc.Pid, exit: exit}
+	return spawnResult{pid: pid, exit: exit}
+}
+
+// adopt registers pid, a child an earlier image of this init started
+// (reexecResident), for its status. Called before the reaper starts.
+func (s *spawner) adopt(pid int) chan unix.WaitStatus {
+	exit := make(chan unix.WaitStatus, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.exits[pid] = exit
+	return exit
 }
 
 // reaped hands a reaped child's status to its starter. Children nobody

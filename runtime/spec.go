@@ -120,8 +120,12 @@ type Process struct {
 }
 
 // ResidentFDs are the init's descriptors of a resident run: the log, the
-// read ends of the payload's output pipes, and its exit record's file.
-type ResidentFDs struct{ Log, Out, Err, Record int }
+// read ends of the payload's output pipes, its exit record's file, and
+// those it only holds (Resident.Keep).
+type ResidentFDs struct {
+	Log, Out, Err, Record int
+	Keep                  []int `json:",omitempty"`
+}
 
 // Rlimit is one resource limit (setrlimit(2)).
 type Rlimit struct {

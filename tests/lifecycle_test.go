@@ -273,6 +273,16 @@ func TestDetachedStart(t *testing.T) {
 				t.Errorf("the resident init holds descriptor %s on %s", fd.Name(), target)
 			}
 		}
+		// Once its parent let go, the init started afresh as its program's
+		// resident stage (runtime.reexecResident): still PID 1, its
+		// program still out of the container's reach.
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if args := strings.Split(string(cmdline), "\x00"); len(args) < 2 || args[1] != "resident" {
+			t.Errorf("the detached init runs as %q, want its resident stage", args)
+		}
+		if r := s.do(t, "exec", "here", "sh", "-c", "echo x > /proc/1/exe"); r.code == 0 {
+			t.Errorf("a container process opened the resident init's program for writing:\n%s", r)
+		}
 		wantStdout(t, s.must(t, "exec", "here", "echo", "in"), "in\n")
 		if row, _ := s.psRow(t, "here", "-a"); !strings.HasPrefix(row.status, "Up") {
 			t.Fatalf("ps shows here as %q, want Up", row.status)
@@ -285,6 +295,33 @@ func TestDetachedStart(t *testing.T) {
 			t.Fatalf("start started the resident init through a monitor:\n%s", r)
 		}
 		logsAre("here", "out-here\nout-here\n", "err-here\nerr-here\n")
+
+		// A signal for the container reaches its payload, one for an exec
+		// its process, and nothing else: each init (the first image and
+		// the resident one) once sent both to every process of the
+		// container (kill(-1), a pid taken after os.Process.Release).
+		s.mustID(t, "run", "-d", "--name", "sig", "bb", "sh", "-c", `trap "echo payload-usr1" USR1; while :; do sleep 0.1; done`)
+		ex := s.start(t, "exec", "sig", "sh", "-c", `trap "echo exec-usr1; exit 7" USR1; touch /tmp/ready; while :; do sleep 0.1; done`)
+		if !waitFor(10*time.Second, func() bool { return s.do(t, "exec", "sig", "test", "-e", "/tmp/ready").code == 0 }) {
+			t.Fatalf("the exec'd shell never started:\n%s", ex.res)
+		}
+		s.must(t, "kill", "-s", "USR1", "sig")
+		logsAre("sig", "payload-usr1\n", "")
+		select {
+		case <-ex.done:
+			t.Fatalf("the exec'd process ended when the container's payload was signalled:\n%s", ex.res)
+		case <-time.After(300 * time.Millisecond):
+		}
+		if err := syscall.Kill(ex.pid, syscall.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		r, ok := ex.wait(10 * time.Second)
+		if !ok || r.code != 7 || r.stdout != "exec-usr1\n" {
+			t.Fatalf("sandbox exec, sent SIGUSR1: want its process to trap it and exit 7:\n%s", r)
+		}
+		time.Sleep(300 * time.Millisecond)
+		logsAre("sig", "payload-usr1\n", "")
+		s.must(t, "rm", "-f", "sig")
 
 		s.mustID(t, "run", "-d", "--network", "none", "--name", "none", "bb", "sh", "-c", "echo out-none; echo err-none >&2")
 		s.wantWait(t, "none", 0)
