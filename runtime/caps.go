@@ -15,15 +15,17 @@ import (
 // container process from it, so each one inherits the limits. (Doing it on
 // all threads with AllThreadsSyscall stops the world once per capability,
 // which cost more than everything else in the init together.)
-func restrictThread(keep []int, noNewPrivs bool) error {
+func restrictThread(keep []int, noNewPrivs bool, last int) error {
 	if keep == nil {
 		keep = capability.Default
+	}
+	if last <= 0 {
+		last = capability.Last()
 	}
 	kept := map[int]bool{}
 	for _, c := range keep {
 		kept[c] = true
 	}
-	last := capability.Last()
 	for c := 0; c <= last; c++ {
 		if kept[c] {
 			continue

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/capability"
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/task"
 )
@@ -242,6 +243,15 @@ func runInit() {
 	readPayload(&spec)
 	traceOn = spec.Trace
 	Trace("init read spec")
+	// What a resident init's next image needs from the host's /proc,
+	// taken while nothing of the container runs (reexecResident).
+	exe := -1
+	if spec.Resident != nil {
+		spec.CapLast = capability.Last()
+		if fd, err := unix.Open("/proc/self/exe", unix.O_PATH|unix.O_CLOEXEC, 0); err == nil {
+			exe = fd
+		}
+	}
 
 	// The exec socket is made while its path is still in reach.
 	var execL *net.UnixListener
@@ -303,7 +313,7 @@ func runInit() {
 		}
 	}()
 	if spec.Resident != nil {
-		residentInit(&spec, pid, exit, execL, sp) // never returns
+		residentInit(&spec, pid, exit, execL, sp, exe) // never returns
 	}
 	if spec.HandsOffRemoval {
 		removeAfterExit(exit) // never returns

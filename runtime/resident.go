@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	goruntime "runtime"
 	"strconv"
+	"unsafe"
 	"sync"
 	"syscall"
 	"time"
@@ -94,7 +95,7 @@ func (c *child) detach(opts Options) (int, error) {
 // output to the log and, when the payload exits, ends the container,
 // writes the record and exits with the payload's status. Where that
 // fails it goes on in this image, only bigger.
-func residentInit(spec *Spec, pid int, exit chan unix.WaitStatus, execL *net.UnixListener, sp *spawner) {
+func residentInit(spec *Spec, pid int, exit chan unix.WaitStatus, execL *net.UnixListener, sp *spawner, exe int) {
 	// First the parent lets go (one byte on the sync pipe), then the
 	// payload's end: in that order always, so the parent never has to
 	// tell a detached init from one that ended first. A payload's status
@@ -110,9 +111,10 @@ func residentInit(spec *Spec, pid int, exit chan unix.WaitStatus, execL *net.Uni
 	}
 	// On the main thread, where the signal was set.
 	unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
-	if err := reexecResident(spec, pid, exit, execL); err != nil {
+	if err := reexecResident(spec, pid, exit, execL, exe); err != nil {
 		Trace("the init goes on in its first image: %v", err)
 	}
+	unix.Close(exe)
 	if execL != nil {
 		go serveExec(execL, spec, sp)
 	}
@@ -137,19 +139,26 @@ const maxResidentState = 4 << 20
 // stage, in this same process: the container's PID 1 stays. Why: a Go
 // process keeps what it ever allocated until a collection, and a
 // collection itself touches as much again in the runtime's metadata. The
-// setup left 0.9 MiB of anonymous memory (decoded spec, mount plans, the
-// threads its system calls took); a fresh image that only waits holds
-// about 0.65. What crosses the execve: the descriptors the resident
-// stage needs (made inheritable for it only), the state in a sealed
-// memfd named in the arguments, the id maps, namespaces and limits (a
-// process's own), and the children. Not the parent-death signal
-// (cleared: the parent has let go) nor non-dumpability, which the execve
-// resets and residentMain sets again first thing; meanwhile a container
+// setup left 0.9–1.0 MiB of anonymous memory (decoded spec, mount plans,
+// the threads its system calls took); the fresh image holds about 0.83.
+// What crosses the execve: the descriptors the resident stage needs
+// (made inheritable for it only), the state in a sealed memfd named in
+// the arguments, the id maps, namespaces and limits (a process's own),
+// and the children. Not the parent-death signal (cleared: the parent has
+// let go) nor non-dumpability, which the execve resets and the resident
+// stage sets again first thing (residentEarly); meanwhile a container
 // process could open /proc/1 only with every capability the init has
-// (commoncap's check), as it could with the init dumpable.
+// (commoncap's ptrace check), as it could with the init dumpable.
+//
+// The program is exe, a descriptor opened before the payload ran: a
+// payload given CAP_SYS_ADMIN could mount its own /proc, and with it its
+// own /proc/self/exe, by now.
 //
 // It returns only if the execve could not be made, everything as it was.
-func reexecResident(spec *Spec, pid int, exit chan unix.WaitStatus, execL *net.UnixListener) error {
+func reexecResident(spec *Spec, pid int, exit chan unix.WaitStatus, execL *net.UnixListener, exe int) error {
+	if exe < 0 {
+		return errors.New("no descriptor of the init's program")
+	}
 	// No status may be reaped here from now on: the next image reaps.
 	reapMu.Lock()
 	defer reapMu.Unlock()
@@ -173,11 +182,7 @@ func reexecResident(spec *Spec, pid int, exit chan unix.WaitStatus, execL *net.U
 		return err
 	}
 	defer f.Close()
-	fds := spec.Resident
-	pass := append([]int{int(f.Fd()), fdStatus, fds.Log, fds.Out, fds.Err, fds.Record}, fds.Keep...)
-	if st.ExecFD >= 0 {
-		pass = append(pass, st.ExecFD)
-	}
+	pass := append(residentFDs(&st), int(f.Fd()))
 	for _, fd := range pass {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
 			restoreCloseOnExec(pass)
@@ -185,10 +190,46 @@ func reexecResident(spec *Spec, pid int, exit chan unix.WaitStatus, execL *net.U
 		}
 	}
 	Trace("init re-executes")
-	err = unix.Exec("/proc/self/exe", []string{initName, "resident", strconv.Itoa(int(f.Fd()))}, os.Environ())
+	err = execFD(exe, []string{initName, "resident", strconv.Itoa(int(f.Fd()))}, os.Environ())
 	// Still this image: nothing of the above may reach what it starts.
 	restoreCloseOnExec(pass)
 	return fmt.Errorf("executing the resident stage: %w", err)
+}
+
+// residentFDs are the descriptors the resident stage keeps from its
+// first image, besides the state's own.
+func residentFDs(st *residentState) []int {
+	fds := st.Spec.Resident
+	out := append([]int{fdStatus, fds.Log, fds.Out, fds.Err, fds.Record}, fds.Keep...)
+	if st.ExecFD >= 0 {
+		out = append(out, st.ExecFD)
+	}
+	return out
+}
+
+// execFD executes the program fd refers to (execveat, AT_EMPTY_PATH), as
+// syscall.Exec executes a path. syscall.Exec also holds the Go runtime's
+// lock against starting a thread meanwhile (a thread started during an
+// execve can fail, and the runtime dies of that), which nothing outside
+// the standard library can take. Here the init runs with GOMAXPROCS 1
+// and this goroutine holds its only P throughout (a raw system call does
+// not give it up): no goroutine can run that would start a thread.
+func execFD(fd int, argv, envv []string) error {
+	argvp, err := syscall.SlicePtrFromStrings(argv)
+	if err != nil {
+		return err
+	}
+	envvp, err := syscall.SlicePtrFromStrings(envv)
+	if err != nil {
+		return err
+	}
+	empty := []byte{0}
+	_, _, errno := syscall.RawSyscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafe.Pointer(&empty[0])),
+		uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envvp[0])), unix.AT_EMPTY_PATH, 0)
+	goruntime.KeepAlive(argvp)
+	goruntime.KeepAlive(envvp)
+	goruntime.KeepAlive(empty)
+	return errno
 }
 
 func restoreCloseOnExec(fds []int) {
@@ -197,21 +238,47 @@ func restoreCloseOnExec(fds []int) {
 	}
 }
 
+// ResidentStage reports whether this process is a resident init's next
+// image (reexecResident). cmd/sandbox-init leaves its main thread
+// unlocked then: locked, it would idle for the container's life while
+// the runtime made another in its place, and the first LockOSThread
+// starts the runtime's template thread.
+func ResidentStage() bool { return IsInit() && os.Args[1] == "resident" }
+
+// residentSigs are the signals the resident stage forwards, caught by
+// residentEarly.
+var residentSigs chan os.Signal
+
+// residentEarly starts the resident stage as early as a Go program can:
+// package initialisation runs on the main thread (the runtime keeps it
+// there until main), so the name set here is the process's. The execve
+// made the process dumpable, and passed it descriptors no process it
+// starts may inherit. And a forwarded signal that comes before the
+// Notify here ends the init and its container: Go's default for SIGTERM,
+// SIGINT and SIGHUP in a process that cannot die of them (a PID 1) is to
+// exit with status 2 (before the runtime's own start, such a signal is
+// lost instead). The window closes before `run -d` returns: the stage
+// answers "detached" only later, in residentRun.
+func residentEarly() {
+	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	residentSigs = make(chan os.Signal, 32)
+	signal.Notify(residentSigs, append([]os.Signal{unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU}, forwardedSignals...)...)
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	setInitName()
+}
+
+func init() {
+	if ResidentStage() {
+		residentEarly()
+	}
+}
+
 // residentMain is the resident stage: the next image of a resident init
 // (reexecResident), run as the container's PID 1 while its payload runs.
 // It has the status descriptor still: what fails before it answers
 // "detached" fails the run, which then ends the container.
 func residentMain(args []string) {
-	// Before anything else: the execve made this process dumpable, and
-	// handed it descriptors no process it starts may inherit.
-	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
-	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
-	setInitName()
-	// Signals for the payload, as in the first image; one that came
-	// between the execve and here was lost (PID 1 ignores what it does not
-	// handle): `sandbox stop` then waits out its timeout and kills.
-	sigs := make(chan os.Signal, 32)
-	signal.Notify(sigs, append([]os.Signal{unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU}, forwardedSignals...)...)
+	sigs := residentSigs
 	if len(args) != 1 {
 		fail(125, "the resident stage takes one argument, its state's descriptor")
 	}
@@ -229,16 +296,17 @@ func residentMain(args []string) {
 	}
 	var st residentState
 	if err := json.Unmarshal(b, &st); err != nil || st.Spec.Resident == nil || st.Pid <= 0 {
-		fail(125, "a malformed resident state: %v (%d bytes, pid %d, resident %v)", err, len(b), st.Pid, st.Spec.Resident != nil)
+		fail(125, "a malformed resident state (%v)", err)
 	}
 	b = nil
+	// residentEarly did this for all at once; where close_range cannot
+	// (Linux before 5.11), this does it for those we know.
+	for _, fd := range residentFDs(&st) {
+		unix.CloseOnExec(fd)
+	}
 	traceOn = st.Spec.Trace
 	execOwner = st.ExecOwner
 	Trace("resident stage")
-	// The main thread was locked for its name only. Unlocked, it runs
-	// goroutines like any other, where locked it would idle for the
-	// container's life and the runtime would make another in its place.
-	goruntime.UnlockOSThread()
 	sp := newLazySpawner(&st.Spec)
 	exit := sp.adopt(st.Pid)
 	go reap(sp)

@@ -27,7 +27,7 @@ func sealThread(spec *Spec) error {
 	if err := joinNewSessionKeyring(); err != nil {
 		return err
 	}
-	if err := restrictThread(spec.Caps, !spec.AllowNewPrivs); err != nil {
+	if err := restrictThread(spec.Caps, !spec.AllowNewPrivs, spec.CapLast); err != nil {
 		return err
 	}
 	if spec.Nproc > 0 {

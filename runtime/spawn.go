@@ -63,10 +63,19 @@ func newSpawner(spec *Spec) *spawner {
 // newLazySpawner is a spawner whose thread is made at its first spawn
 // (or wait): a resident init that is never asked for an exec keeps one
 // thread fewer (about 30 KiB of stacks), and no template thread, which
-// the Go runtime starts only once a locked thread exists.
+// the Go runtime starts at the first LockOSThread.
 func newLazySpawner(spec *Spec) *spawner {
 	s := &spawner{spec: spec, reqs: make(chan spawnCall), exits: map[int]chan unix.WaitStatus{}}
-	s.sealed = sync.OnceValue(func() error {
+	var mu sync.Mutex
+	ok := false
+	// Not sync.OnceValue: a failed sealing (the user's key quota full,
+	// say) is tried again at the next spawn, on a fresh thread.
+	s.sealed = func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if ok {
+			return nil
+		}
 		sealed := make(chan error, 1)
 		go func() {
 			// Never unlocked: the thread dies with the goroutine, not reused.
@@ -83,8 +92,10 @@ func newLazySpawner(spec *Spec) *spawner {
 				call.reply <- s.start(call.req)
 			}
 		}()
-		return <-sealed
-	})
+		err := <-sealed
+		ok = err == nil
+		return err
+	}
 	return s
 }
 

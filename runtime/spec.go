@@ -82,6 +82,11 @@ type Spec struct {
 	// Nproc, when more than 0, is RLIMIT_NPROC (soft and hard) for the
 	// sandbox's processes: their bound where no pids cgroup limit applies.
 	Nproc uint64
+	// CapLast is the highest capability number the kernel knows, read by
+	// the init before the payload runs (a payload with CAP_SYS_ADMIN
+	// could mount over the container's /proc/sys later); the spawner's
+	// thread drops every capability up to it. 0: read it when sealing.
+	CapLast int `json:",omitempty"`
 }
 
 // Mount is a volume: a host path bound into the container, or a tmpfs.

@@ -300,9 +300,11 @@ func TestDetachedStart(t *testing.T) {
 		// its process, and nothing else: each init (the first image and
 		// the resident one) once sent both to every process of the
 		// container (kill(-1), a pid taken after os.Process.Release).
-		s.mustID(t, "run", "-d", "--name", "sig", "bb", "sh", "-c", `trap "echo payload-usr1" USR1; while :; do sleep 0.1; done`)
+		s.mustID(t, "run", "-d", "--name", "sig", "bb", "sh", "-c", `trap "echo payload-usr1" USR1; touch /tmp/pready; while :; do sleep 0.1; done`)
 		ex := s.start(t, "exec", "sig", "sh", "-c", `trap "echo exec-usr1; exit 7" USR1; touch /tmp/ready; while :; do sleep 0.1; done`)
-		if !waitFor(10*time.Second, func() bool { return s.do(t, "exec", "sig", "test", "-e", "/tmp/ready").code == 0 }) {
+		if !waitFor(10*time.Second, func() bool {
+			return s.do(t, "exec", "sig", "test", "-e", "/tmp/ready", "-a", "-e", "/tmp/pready").code == 0
+		}) {
 			t.Fatalf("the exec'd shell never started:\n%s", ex.res)
 		}
 		s.must(t, "kill", "-s", "USR1", "sig")

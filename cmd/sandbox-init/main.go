@@ -15,8 +15,14 @@ import (
 
 // The main goroutine stays on the main thread: the name it gives itself
 // (PR_SET_NAME, per thread) is then the process's, which ps shows, and
-// not that of whichever thread the goroutine had moved to.
-func init() { goruntime.LockOSThread() }
+// not that of whichever thread the goroutine had moved to. Not in the
+// resident stage, which names itself while package initialisation still
+// runs there (runtime.ResidentStage).
+func init() {
+	if !runtime.ResidentStage() {
+		goruntime.LockOSThread()
+	}
+}
 
 func main() {
 	if !runtime.IsInit() {
