@@ -190,6 +190,9 @@ func reexecResident(spec *Spec, pid int, exit chan unix.WaitStatus, execL *net.U
 		}
 	}
 	Trace("init re-executes")
+	// execFD's safety rests on this (the init blob runs with it already;
+	// the CLI as its own init does not).
+	goruntime.GOMAXPROCS(1)
 	err = execFD(exe, []string{initName, "resident", strconv.Itoa(int(f.Fd()))}, os.Environ())
 	// Still this image: nothing of the above may reach what it starts.
 	restoreCloseOnExec(pass)
@@ -256,8 +259,8 @@ var residentSigs chan os.Signal
 // starts may inherit. And a forwarded signal that comes before the
 // Notify here ends the init and its container: Go's default for SIGTERM,
 // SIGINT and SIGHUP in a process that cannot die of them (a PID 1) is to
-// exit with status 2 (before the runtime's own start, such a signal is
-// lost instead). The window closes before `run -d` returns: the stage
+// exit with status 2, and SIGQUIT throws (before the runtime's own
+// start, such a signal is lost instead). The window closes before `run -d` returns: the stage
 // answers "detached" only later, in residentRun.
 func residentEarly() {
 	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)

@@ -53,7 +53,7 @@ type spawnResult struct {
 // newSpawner locks a goroutine to a fresh thread, seals it (sealThread)
 // and serves start requests from it. The sealing goes on while the caller
 // goes on (the init assembles the root meanwhile); wait reports how it
-// went.
+// went (if it failed, wait tries once more and reports that).
 func newSpawner(spec *Spec) *spawner {
 	s := newLazySpawner(spec)
 	go s.sealed()
@@ -63,7 +63,12 @@ func newSpawner(spec *Spec) *spawner {
 // newLazySpawner is a spawner whose thread is made at its first spawn
 // (or wait): a resident init that is never asked for an exec keeps one
 // thread fewer (about 30 KiB of stacks), and no template thread, which
-// the Go runtime starts at the first LockOSThread.
+// the Go runtime starts at the first LockOSThread. Its main thread being
+// unlocked there, the sealed thread may be the main one: /proc/1/status
+// then shows the sealing (bounding set, no_new_privs, seccomp), which
+// only the processes started from it have anyway; a sealing that fails
+// there leaves that thread idle, as the runtime cannot end a process's
+// main thread.
 func newLazySpawner(spec *Spec) *spawner {
 	s := &spawner{spec: spec, reqs: make(chan spawnCall), exits: map[int]chan unix.WaitStatus{}}
 	var mu sync.Mutex
