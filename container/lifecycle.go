@@ -333,6 +333,11 @@ type recording struct {
 	// there, so that whoever sees the exit also sees all the output.
 	onStarted, beforeExit func()
 	restarts              int // recorded as the state's RestartCount
+	// policy is the monitor's restart policy: an end it will start again
+	// after is recorded as restarting in the same write, so that no
+	// command sees the container exited between two runs (a kill then
+	// said "not running" where it should end the restarts).
+	policy string
 	// removed says the container is removed once it ended: its end is
 	// not recorded (whoever reads the state meanwhile sees its init gone).
 	removed bool
@@ -489,6 +494,7 @@ func recordEnd(s *image.Store, c *Container, started State, cg *cgroups.Cgroup, 
 		end.ExitCode = runtime.ExitCode(err)
 	}
 	end.NetHelper, end.NetHelperPid, end.Networks = "", 0, nil
+	end.Restarting = shouldRestart(r.policy, code, err) && !stopRequested(s, c.ID)
 	if !r.removed {
 		writeState(s, c.ID, end)
 	}

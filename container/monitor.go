@@ -211,6 +211,12 @@ func MonitorMain() {
 			}
 		}
 		if !shouldRestart(c.Config.Restart, code, err) || stopRequested(s, c.ID) {
+			// The end may have been recorded as restarting (recordEnd),
+			// and a stop asked for since.
+			if st := readState(s, c.ID); st.Restarting {
+				st.Restarting = false
+				writeState(s, c.ID, st)
+			}
 			if c.Config.Rm {
 				if c.Config.KeepExit {
 					keepRemovedExit(s, c, code)
@@ -354,7 +360,7 @@ func (m *monitor) run(restarts int, onStarted func(), mustReside bool) (int, err
 	} else {
 		copyOutput()
 	}
-	return runRecorded(s, c, spec, opts, recording{warn: m.warn, restarts: restarts, onStarted: onStarted, beforeExit: func() {
+	return runRecorded(s, c, spec, opts, recording{warn: m.warn, restarts: restarts, policy: c.Config.Restart, onStarted: onStarted, beforeExit: func() {
 		outW.Close()
 		errW.Close()
 		wg.Wait()
@@ -421,7 +427,7 @@ func (m *monitor) resumed(restarts int) int {
 			cg.Limits = plan.Resources
 		}
 	}
-	recordEnd(s, c, started, cg, code, nil, recording{warn: m.warn, restarts: restarts})
+	recordEnd(s, c, started, cg, code, nil, recording{warn: m.warn, restarts: restarts, policy: c.Config.Restart})
 	os.RemoveAll(liveDir(s, c))
 	return code
 }

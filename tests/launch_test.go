@@ -319,6 +319,25 @@ func TestRestartAlwaysAndKill(t *testing.T) {
 		if r := s.do(t, "run", "-d", "--rm", "--restart", "on-failure", "busybox", "true"); r.code != 125 || !strings.Contains(r.stderr, "--rm") {
 			t.Fatalf("--rm with a restart policy should be refused (125, naming --rm):\n%s", r)
 		}
+		// Between two runs it is restarting, never exited: an end the
+		// monitor starts again after is recorded so in one write (a kill
+		// in between once said "not running"). The record itself, read
+		// as fast as it can be for 2 s (eight runs), as each command
+		// reads it first.
+		statePath := filepath.Join(s.ctrDir(d.Id), "state.json")
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+			var st struct {
+				Status     string `json:"status"`
+				Restarting bool   `json:"restarting"`
+			}
+			b, err := os.ReadFile(statePath)
+			if err != nil || json.Unmarshal(b, &st) != nil {
+				t.Fatalf("reading %s: %v\n%s", statePath, err, b)
+			}
+			if st.Status == "exited" && !st.Restarting {
+				t.Fatalf("between two runs the container is recorded exited, not restarting:\n%s", b)
+			}
+		}
 		// Killed while it runs (137) or between two runs (its last code, 0).
 		s.must(t, "kill", "tick")
 		if r := s.must(t, "wait", "tick"); r.stdout != "137\n" && r.stdout != "0\n" {
