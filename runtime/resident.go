@@ -9,10 +9,10 @@ import (
 	"os/signal"
 	goruntime "runtime"
 	"strconv"
-	"unsafe"
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
