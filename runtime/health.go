@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -225,7 +224,7 @@ func StartHealthChecker(runDir, socket, dir string, initPid int, hc HealthCheck)
 // fails after (out of memory) ends it, and health.json keeps its last
 // status.
 func healthMain(args []string) {
-	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(healthName + "\x00")[0])), 0, 0, 0)
+	setName(healthName)
 	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	var hc HealthCheck
 	if len(args) != 4 && len(args) != 6 {

@@ -225,7 +225,7 @@ func readPayload(v any) {
 // runInit is the container's PID 1.
 func runInit() {
 	watchParent()
-	setInitName()
+	setName(initName)
 	for _, fd := range []int{fdSpec, fdSync, fdStatus, fdConsole} {
 		unix.CloseOnExec(fd)
 	}
@@ -238,7 +238,7 @@ func runInit() {
 	// is forwarded to it as soon as it does. Set up while the root is
 	// assembled, and waited for before anything can depend on it.
 	sigs := make(chan os.Signal, 32)
-	caught, _ := notifyAsync(sigs, append([]os.Signal{unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU}, forwardedSignals...)...)
+	caught, _ := notifyAsync(sigs, initSignals...)
 	var spec Spec
 	readPayload(&spec)
 	traceOn = spec.Trace
@@ -307,11 +307,7 @@ func runInit() {
 	}
 	Trace("payload started")
 	report(status{Type: "started", Pid: pid})
-	go func() {
-		for s := range sigs {
-			unix.Kill(pid, s.(syscall.Signal))
-		}
-	}()
+	go forwardSignals(sigs, pid)
 	if spec.Resident != nil {
 		residentInit(&spec, pid, exit, execL, sp, exe) // never returns
 	}
@@ -324,10 +320,24 @@ func runInit() {
 	os.Exit(exitCode(<-exit))
 }
 
-// setInitName makes ps show the init as sandbox-init, not as "exe" (it
-// was run as /proc/self/exe).
-func setInitName() {
-	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(initName + "\x00")[0])), 0, 0, 0)
+// setName makes ps show a stage of the init program by its name, not as
+// "exe" (it was run as /proc/self/exe) or a descriptor's number. The name
+// is the calling thread's: the process's only on the main thread.
+func setName(name string) {
+	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&append([]byte(name), 0)[0])), 0, 0, 0)
+}
+
+// initSignals are those a container's PID 1 catches, to forward to its
+// payload (forwardSignals): the job-control stops too, which the
+// payload, not the init, should get.
+var initSignals = append([]os.Signal{unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU}, forwardedSignals...)
+
+// forwardSignals sends each signal that comes on sigs to pid, the
+// payload's, for as long as the init lives.
+func forwardSignals(sigs chan os.Signal, pid int) {
+	for s := range sigs {
+		unix.Kill(pid, s.(syscall.Signal))
+	}
 }
 
 // reapMu is held by reap while it reaps. reexecResident takes it for

@@ -185,7 +185,7 @@ func reexecResident(spec *Spec, pid int, exit chan unix.WaitStatus, execL *net.U
 	pass := append(residentFDs(&st), int(f.Fd()))
 	for _, fd := range pass {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
-			restoreCloseOnExec(pass)
+			closeOnExec(pass)
 			return fmt.Errorf("passing descriptor %d on: %w", fd, err)
 		}
 	}
@@ -195,7 +195,7 @@ func reexecResident(spec *Spec, pid int, exit chan unix.WaitStatus, execL *net.U
 	goruntime.GOMAXPROCS(1)
 	err = execFD(exe, []string{initName, "resident", strconv.Itoa(int(f.Fd()))}, os.Environ())
 	// Still this image: nothing of the above may reach what it starts.
-	restoreCloseOnExec(pass)
+	closeOnExec(pass)
 	return fmt.Errorf("executing the resident stage: %w", err)
 }
 
@@ -235,7 +235,8 @@ func execFD(fd int, argv, envv []string) error {
 	return errno
 }
 
-func restoreCloseOnExec(fds []int) {
+// closeOnExec marks fds close-on-exec.
+func closeOnExec(fds []int) {
 	for _, fd := range fds {
 		unix.CloseOnExec(fd)
 	}
@@ -265,9 +266,9 @@ var residentSigs chan os.Signal
 func residentEarly() {
 	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	residentSigs = make(chan os.Signal, 32)
-	signal.Notify(residentSigs, append([]os.Signal{unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU}, forwardedSignals...)...)
+	signal.Notify(residentSigs, initSignals...)
 	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
-	setInitName()
+	setName(initName)
 }
 
 func init() {
@@ -301,23 +302,16 @@ func residentMain(args []string) {
 	if err := json.Unmarshal(b, &st); err != nil || st.Spec.Resident == nil || st.Pid <= 0 {
 		fail(125, "a malformed resident state (%v)", err)
 	}
-	b = nil
 	// residentEarly did this for all at once; where close_range cannot
 	// (Linux before 5.11), this does it for those we know.
-	for _, fd := range residentFDs(&st) {
-		unix.CloseOnExec(fd)
-	}
+	closeOnExec(residentFDs(&st))
 	traceOn = st.Spec.Trace
 	execOwner = st.ExecOwner
 	Trace("resident stage")
 	sp := newLazySpawner(&st.Spec)
 	exit := sp.adopt(st.Pid)
 	go reap(sp)
-	go func() {
-		for s := range sigs {
-			unix.Kill(st.Pid, s.(syscall.Signal))
-		}
-	}()
+	go forwardSignals(sigs, st.Pid)
 	if st.ExecFD >= 0 {
 		lf := os.NewFile(uintptr(st.ExecFD), "exec")
 		l, err := net.FileListener(lf)

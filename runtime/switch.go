@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -76,7 +75,7 @@ func StartSwitch(runDir string) bridge.Starter {
 // switchMain is the "bridge" stage: DIR KEY NAME SUBNET GATEWAY; fd 3 is the
 // pipe it closes once it listens. It never returns.
 func switchMain(args []string) {
-	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(switchName + "\x00")[0])), 0, 0, 0)
+	setName(switchName)
 	unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	if len(args) != 5 {
 		fmt.Fprintln(os.Stderr, "sandbox-bridge: bad arguments")

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -97,7 +96,7 @@ func (r handoffRequest) exec() error {
 // watchMain is the watcher: argv is "watch PID LOG OUT ERR RESUME -- ARGS…".
 // It never returns.
 func watchMain(args []string) {
-	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(watchName + "\x00")[0])), 0, 0, 0)
+	setName(watchName)
 	traceOn = os.Getenv("SANDBOX_TRACE") == "1"
 	Trace("watcher main")
 	if len(args) < 6 || args[5] != "--" {
