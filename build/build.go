@@ -1,7 +1,6 @@
 package build
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -20,12 +19,12 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	"github.com/moby/patternmatcher"
 
 	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/containerfile"
+	"github.com/sandbox-dev/sandbox/containerfile/containerfilebin"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/userns"
 )
@@ -82,11 +81,12 @@ type builder struct {
 	out     io.Writer
 	file    string
 	lex     *shell.Lex
-	meta    map[string]string // ARGs before the first FROM, with values
-	used    map[string]bool   // build args some ARG declared
+	parser  *containerfilebin.Parser // BuildKit's, in its own program
+	meta    map[string]string        // ARGs before the first FROM, with values
+	used    map[string]bool          // build args some ARG declared
 	ignore  *patternmatcher.PatternMatcher
 	results map[int]*stageResult
-	stages  []instructions.Stage
+	stages  []containerfile.Stage
 	created time.Time
 	// fileTime is the Containerfile's mtime: the time of what a step
 	// writes that has none of its own (heredoc files, made directories).
@@ -122,25 +122,22 @@ func Build(s *image.Store, o Options) (*image.Image, error) {
 	if fi, err := os.Stat(b.file); err == nil {
 		b.fileTime = fi.ModTime()
 	}
-	res, err := parser.Parse(bytes.NewReader(data))
+	if b.parser, err = containerfilebin.Start(s.RunDir); err != nil {
+		return nil, err
+	}
+	defer b.parser.Close()
+	res, err := b.parser.Parse(data)
 	if err != nil {
 		return nil, b.located(err)
 	}
 	for _, w := range res.Warnings {
-		line := 0
-		if w.Location != nil {
-			line = w.Location.Start.Line
-		}
-		b.warn(fmt.Sprintf("%s:%d: %s", b.file, line, w.Short))
+		b.warn(fmt.Sprintf("%s:%d: %s", b.file, w.Line, w.Short))
 	}
-	if syntax, _, _, ok := parser.ParseDirective("syntax", data); ok {
-		b.warn(fmt.Sprintf("%s: the # syntax=%s directive is ignored: sandbox builds with BuildKit's parser as it is built in", b.file, syntax))
+	if res.Syntax != "" {
+		b.warn(fmt.Sprintf("%s: the # syntax=%s directive is ignored: sandbox builds with BuildKit's parser as it is built in", b.file, res.Syntax))
 	}
-	b.lex = shell.NewLex(res.EscapeToken)
-	stages, metaArgs, err := instructions.Parse(res.AST, nil)
-	if err != nil {
-		return nil, b.located(err)
-	}
+	b.lex = shell.NewLex(res.Escape)
+	stages, metaArgs := res.Stages, res.MetaArgs
 	if len(stages) == 0 {
 		return nil, fmt.Errorf("%w: %s has no FROM", ErrSyntax, b.file)
 	}
@@ -149,7 +146,7 @@ func Build(s *image.Store, o Options) (*image.Image, error) {
 		for _, kv := range a.Args {
 			v, err := b.argValue(kv, b.metaEnv())
 			if err != nil {
-				return nil, b.locatedAt(a.Location(), err)
+				return nil, b.locatedAt(a.Line, err)
 			}
 			if v != nil {
 				b.meta[kv.Key] = *v
@@ -182,7 +179,7 @@ func Build(s *image.Store, o Options) (*image.Image, error) {
 		}
 		for _, cmd := range st.Commands {
 			if err := check(cmd); err != nil {
-				return nil, b.locatedAt(cmd.Location(), err)
+				return nil, b.locatedAt(cmd.Line, err)
 			}
 		}
 	}
@@ -246,22 +243,18 @@ func findFile(ctx, file string) (string, error) {
 
 // located names the file and line of a parse error.
 func (b *builder) located(err error) error {
-	var le *parser.LocationError
-	if errors.As(err, &le) && len(le.Locations) > 0 && len(le.Locations[0]) > 0 {
-		return fmt.Errorf("%w: %s:%d: %s", ErrSyntax, b.file, le.Locations[0][0].Start.Line, errors.Unwrap(le))
+	var pe *containerfile.Error
+	if !errors.As(err, &pe) || !pe.Syntax {
+		return err
 	}
-	return fmt.Errorf("%w: %s: %v", ErrSyntax, b.file, err)
+	if pe.Line > 0 {
+		return fmt.Errorf("%w: %s:%d: %s", ErrSyntax, b.file, pe.Line, pe.Msg)
+	}
+	return fmt.Errorf("%w: %s: %s", ErrSyntax, b.file, pe.Msg)
 }
 
-func (b *builder) locatedAt(loc []parser.Range, err error) error {
-	return fmt.Errorf("%s:%d: %w", b.file, lineOf(loc), err)
-}
-
-func lineOf(loc []parser.Range) int {
-	if len(loc) == 0 {
-		return 0
-	}
-	return loc[0].Start.Line
+func (b *builder) locatedAt(line int, err error) error {
+	return fmt.Errorf("%s:%d: %w", b.file, line, err)
 }
 
 func (b *builder) warn(msg string) {
@@ -272,7 +265,7 @@ func (b *builder) warn(msg string) {
 
 // argValue is an ARG's value: the build arg given for it, else its
 // default expanded; nil when neither exists.
-func (b *builder) argValue(kv instructions.KeyValuePairOptional, env []string) (*string, error) {
+func (b *builder) argValue(kv containerfile.Arg, env []string) (*string, error) {
 	b.used[kv.Key] = true
 	if v, ok := b.o.BuildArgs[kv.Key]; ok {
 		return &v, nil
@@ -323,8 +316,8 @@ func (b *builder) needed(target int) map[int]bool {
 			visit(j)
 		}
 		for _, c := range b.stages[i].Commands {
-			if cp, ok := c.(*instructions.CopyCommand); ok && cp.From != "" {
-				if j := b.stageIndex(b.expandMeta(cp.From)); j >= 0 && j < i {
+			if c.Kind == "COPY" && c.From != "" {
+				if j := b.stageIndex(b.expandMeta(c.From)); j >= 0 && j < i {
 					visit(j)
 				}
 			}
@@ -377,19 +370,19 @@ func (b *builder) buildStage(i int, needed map[int]bool) error {
 	fmt.Fprintf(b.out, "%sSTEP 1/%d: %s\n", prefix, total, stage.SourceCode)
 	st := &state{args: map[string]string{}, shell: []string{"/bin/sh", "-c"}}
 	if err := b.from(st, stage); err != nil {
-		return b.locatedAt(stage.Location, err)
+		return b.locatedAt(stage.Line, err)
 	}
 	if err := b.onbuild(st); err != nil {
-		return b.locatedAt(stage.Location, err)
+		return b.locatedAt(stage.Line, err)
 	}
 	for n, cmd := range stage.Commands {
-		fmt.Fprintf(b.out, "%sSTEP %d/%d: %s\n", prefix, n+2, total, text(cmd))
+		fmt.Fprintf(b.out, "%sSTEP %d/%d: %s\n", prefix, n+2, total, cmd.Text)
 		if err := b.step(st, cmd); err != nil {
 			var se *StepError
 			if errors.As(err, &se) {
 				return err
 			}
-			return b.locatedAt(cmd.Location(), err)
+			return b.locatedAt(cmd.Line, err)
 		}
 	}
 	b.results[i] = &stageResult{img: st.img, cfg: st.cfg}
@@ -405,11 +398,7 @@ func (b *builder) onbuild(st *state) error {
 	}
 	st.cfg.Config.OnBuild = nil
 	for _, t := range triggers {
-		res, err := parser.Parse(strings.NewReader(t))
-		if err != nil || len(res.AST.Children) != 1 {
-			return fmt.Errorf("the base image's ONBUILD %q: %v", t, err)
-		}
-		cmd, err := instructions.ParseCommand(res.AST.Children[0])
+		cmd, err := b.parser.ParseInstruction(t)
 		if err != nil {
 			return fmt.Errorf("the base image's ONBUILD %q: %w", t, err)
 		}
@@ -426,7 +415,7 @@ func (b *builder) onbuild(st *state) error {
 
 // from starts a stage on its base: an earlier stage, scratch, or an image
 // (pulled when the store lacks it).
-func (b *builder) from(st *state, stage instructions.Stage) error {
+func (b *builder) from(st *state, stage containerfile.Stage) error {
 	base := b.expandMeta(stage.BaseName)
 	if j := b.stageIndex(base); j >= 0 && b.results[j] != nil {
 		r := b.results[j]
@@ -453,10 +442,10 @@ func (b *builder) from(st *state, stage instructions.Stage) error {
 }
 
 // step runs one instruction.
-func (b *builder) step(st *state, cmd instructions.Command) error {
-	if arg, ok := cmd.(*instructions.ArgCommand); ok {
+func (b *builder) step(st *state, cmd containerfile.Instruction) error {
+	if cmd.Kind == "ARG" {
 		// ARG changes what later steps see, not the image.
-		for _, kv := range arg.Args {
+		for _, kv := range cmd.Args {
 			env := append(b.metaEnv(), st.env()...)
 			if v, ok := b.meta[kv.Key]; ok && kv.Value == nil {
 				// An ARG repeated from before FROM takes that value.
@@ -478,22 +467,17 @@ func (b *builder) step(st *state, cmd instructions.Command) error {
 		}
 		return nil
 	}
-	if ex, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {
-		env := shell.EnvsFromSlice(st.env())
-		if err := ex.Expand(func(word string) (string, error) {
-			v, _, err := b.lex.ProcessWord(word, env)
-			return v, err
-		}); err != nil {
-			return err
-		}
+	cmd, err := b.parser.Expand(cmd, st.env())
+	if err != nil {
+		return err
 	}
-	switch c := cmd.(type) {
-	case *instructions.RunCommand:
-		return b.run(st, c)
-	case *instructions.CopyCommand:
-		return b.copy(st, cmd, c.SourcesAndDest, c.From, c.Chown, c.Chmod, false)
-	case *instructions.AddCommand:
-		return b.copy(st, cmd, c.SourcesAndDest, "", c.Chown, c.Chmod, true)
+	switch cmd.Kind {
+	case "RUN":
+		return b.run(st, cmd)
+	case "COPY":
+		return b.copy(st, cmd, cmd.From, false)
+	case "ADD":
+		return b.copy(st, cmd, "", true)
 	}
 	if err := b.configStep(st, cmd); err != nil {
 		return err
@@ -503,21 +487,21 @@ func (b *builder) step(st *state, cmd instructions.Command) error {
 
 // check refuses what sandbox does not build, rather than building
 // something other than what was asked.
-func check(cmd instructions.Command) error {
-	switch c := cmd.(type) {
-	case *instructions.RunCommand:
+func check(c containerfile.Instruction) error {
+	switch c.Kind {
+	case "RUN":
 		if len(c.FlagsUsed) > 0 {
 			return fmt.Errorf("RUN --%s: not supported by sandbox build (docs/build.md)", c.FlagsUsed[0])
 		}
-	case *instructions.CopyCommand:
-		return unsupported(c.Link, c.Parents, len(c.ExcludePatterns) > 0, false)
-	case *instructions.AddCommand:
-		for _, p := range c.SourcePaths {
+	case "COPY":
+		return unsupported(c.Link, c.Parents, len(c.Exclude) > 0, false)
+	case "ADD":
+		for _, p := range c.Sources {
 			if strings.HasPrefix(p, "git@") || strings.HasSuffix(p, ".git") {
 				return fmt.Errorf("ADD %s: git sources are not supported by sandbox build (docs/build.md)", p)
 			}
 		}
-		return unsupported(c.Link, false, len(c.ExcludePatterns) > 0, c.Checksum != "")
+		return unsupported(c.Link, false, len(c.Exclude) > 0, c.Checksum != "")
 	}
 	return nil
 }
@@ -537,70 +521,71 @@ func unsupported(link, parents, exclude, checksum bool) error {
 }
 
 // configStep applies an instruction that changes only the config.
-func (b *builder) configStep(st *state, cmd instructions.Command) error {
+func (b *builder) configStep(st *state, x containerfile.Instruction) error {
 	c := &st.cfg.Config
-	switch x := cmd.(type) {
-	case *instructions.EnvCommand:
-		for _, kv := range x.Env {
+	switch x.Kind {
+	case "ENV":
+		for _, kv := range x.Pairs {
 			c.Env = setEnv(c.Env, kv.Key, kv.Value)
 		}
-	case *instructions.WorkdirCommand:
-		p := x.Path
+	case "WORKDIR":
+		p := x.Value
 		if !path.IsAbs(p) {
 			p = path.Join("/", c.WorkingDir, p)
 		}
 		c.WorkingDir = path.Clean(p)
-	case *instructions.UserCommand:
-		c.User = x.User
-	case *instructions.CmdCommand:
-		c.Cmd = st.command(x.ShellDependantCmdLine)
-	case *instructions.EntrypointCommand:
-		c.Entrypoint = st.command(x.ShellDependantCmdLine)
+	case "USER":
+		c.User = x.Value
+	case "CMD":
+		c.Cmd = st.command(x)
+	case "ENTRYPOINT":
+		c.Entrypoint = st.command(x)
 		// An entrypoint set here drops the Cmd inherited with the base,
 		// as Docker does.
 		if !st.cmdSetHere {
 			c.Cmd = nil
 		}
-	case *instructions.LabelCommand:
+	case "LABEL":
 		if c.Labels == nil {
 			c.Labels = map[string]string{}
 		}
-		for _, kv := range x.Labels {
+		for _, kv := range x.Pairs {
 			c.Labels[kv.Key] = kv.Value
 		}
-	case *instructions.ExposeCommand:
+	case "EXPOSE":
 		if c.ExposedPorts == nil {
 			c.ExposedPorts = map[string]struct{}{}
 		}
-		for _, p := range x.Ports {
+		for _, p := range x.Words {
 			if !strings.Contains(p, "/") {
 				p += "/tcp"
 			}
 			c.ExposedPorts[p] = struct{}{}
 		}
-	case *instructions.VolumeCommand:
+	case "VOLUME":
 		if c.Volumes == nil {
 			c.Volumes = map[string]struct{}{}
 		}
-		for _, v := range x.Volumes {
+		for _, v := range x.Words {
 			c.Volumes[v] = struct{}{}
 		}
-	case *instructions.StopSignalCommand:
-		c.StopSignal = x.Signal
-	case *instructions.HealthCheckCommand:
-		h := x.Health
-		c.Healthcheck = &v1.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: h.Retries}
-	case *instructions.OnbuildCommand:
-		c.OnBuild = append(c.OnBuild, x.Expression)
-	case *instructions.ShellCommand:
-		st.shell = append([]string{}, x.Shell...)
+	case "STOPSIGNAL":
+		c.StopSignal = x.Value
+	case "HEALTHCHECK":
+		if h := x.Health; h != nil {
+			c.Healthcheck = &v1.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: h.Retries}
+		}
+	case "ONBUILD":
+		c.OnBuild = append(c.OnBuild, x.Value)
+	case "SHELL":
+		st.shell = append([]string{}, x.Words...)
 		c.Shell = st.shell
-	case *instructions.MaintainerCommand:
-		st.cfg.Author = x.Maintainer
+	case "MAINTAINER":
+		st.cfg.Author = x.Value
 	default:
-		return fmt.Errorf("%s: not supported by sandbox build (docs/build.md)", cmd.Name())
+		return fmt.Errorf("%s: not supported by sandbox build (docs/build.md)", x.Kind)
 	}
-	if _, ok := cmd.(*instructions.CmdCommand); ok {
+	if x.Kind == "CMD" {
 		st.cmdSetHere = true
 	}
 	return nil
@@ -618,7 +603,7 @@ func setEnv(env []string, k, v string) []string {
 
 // command is a CMD, ENTRYPOINT or RUN line as arguments: the exec form as
 // written, the shell form run by the stage's SHELL.
-func (st *state) command(c instructions.ShellDependantCmdLine) []string {
+func (st *state) command(c containerfile.Instruction) []string {
 	if !c.PrependShell {
 		return append([]string{}, c.CmdLine...)
 	}
@@ -628,13 +613,13 @@ func (st *state) command(c instructions.ShellDependantCmdLine) []string {
 // cacheKey identifies a step: its parent image, its instruction, the args
 // and proxy build args in scope, the timestamp asked for and, for COPY and
 // ADD, the digest of the layer it makes.
-func (b *builder) cacheKey(st *state, cmd instructions.Command, content string) string {
+func (b *builder) cacheKey(st *state, cmd containerfile.Instruction, content string) string {
 	h := sha256.New()
 	parent := "scratch"
 	if st.img != nil {
 		parent = st.img.ID
 	}
-	fmt.Fprintf(h, "parent %s\ninstruction %s\n", parent, text(cmd))
+	fmt.Fprintf(h, "parent %s\ninstruction %s\n", parent, cmd.Text)
 	for _, e := range b.runArgs(st) {
 		fmt.Fprintf(h, "arg %s\n", e)
 	}
@@ -687,7 +672,7 @@ func (b *builder) advance(st *state, img *image.Image) {
 
 // commit stores the step's image: the config as it now is, plus the layer
 // read from layer (nil: none), under its cache key.
-func (b *builder) commit(st *state, cmd instructions.Command, layer io.Reader, content string) error {
+func (b *builder) commit(st *state, cmd containerfile.Instruction, layer io.Reader, content string) error {
 	key := b.cacheKey(st, cmd, content)
 	if b.cached(st, key) {
 		return nil
@@ -697,7 +682,7 @@ func (b *builder) commit(st *state, cmd instructions.Command, layer io.Reader, c
 
 // store adds the step's image (the config as it now is, plus the layer
 // read from layer, if any), records it under key and moves on to it.
-func (b *builder) store(st *state, cmd instructions.Command, layer io.Reader, key string) error {
+func (b *builder) store(st *state, cmd containerfile.Instruction, layer io.Reader, key string) error {
 	img, err := b.s.AddStep(st.img, layer, st.cfg, b.created, v1.History{CreatedBy: historyOf(cmd)})
 	if err != nil {
 		return err
@@ -710,29 +695,20 @@ func (b *builder) store(st *state, cmd instructions.Command, layer io.Reader, ke
 	return nil
 }
 
-// text is an instruction as written (every command's String gives it).
-func text(cmd instructions.Command) string {
-	if s, ok := cmd.(fmt.Stringer); ok {
-		return s.String()
-	}
-	return cmd.Name()
-}
-
 // historyOf is the step's created_by, as Podman writes it.
-func historyOf(cmd instructions.Command) string {
-	switch c := cmd.(type) {
-	case *instructions.RunCommand:
+func historyOf(c containerfile.Instruction) string {
+	if c.Kind == "RUN" {
 		if c.PrependShell {
 			return "/bin/sh -c " + strings.Join(c.CmdLine, " ")
 		}
 		return "/bin/sh -c #(nop) RUN " + strings.Join(c.CmdLine, " ")
 	}
-	return "/bin/sh -c #(nop) " + text(cmd)
+	return "/bin/sh -c #(nop) " + c.Text
 }
 
 // run runs a RUN step as a sandbox of the current image and makes its
 // writable layer the step's layer.
-func (b *builder) run(st *state, c *instructions.RunCommand) error {
+func (b *builder) run(st *state, c containerfile.Instruction) error {
 	if st.img == nil {
 		return errors.New("RUN in a stage FROM scratch that has no files yet: there is nothing to run")
 	}
@@ -777,7 +753,7 @@ func (b *builder) run(st *state, c *instructions.RunCommand) error {
 		return err
 	}
 	if code != 0 {
-		return &StepError{Step: c.String(), Code: code}
+		return &StepError{Step: c.Text, Code: code}
 	}
 	layer, whole := container.Layer(b.s, ctr, b.o.Timestamp)
 	defer layer.Close()
@@ -790,18 +766,17 @@ func (b *builder) run(st *state, c *instructions.RunCommand) error {
 // runArgv is what RUN executes: the exec form as written; the shell form
 // by the stage's SHELL; a heredoc's script by the shell, or the command
 // line with its heredocs after it.
-func (st *state) runArgv(c *instructions.RunCommand) ([]string, error) {
+func (st *state) runArgv(c containerfile.Instruction) ([]string, error) {
 	if len(c.Files) == 0 {
-		return st.command(c.ShellDependantCmdLine), nil
+		return st.command(c), nil
 	}
 	if !c.PrependShell {
 		return nil, errors.New("a heredoc needs the shell form of RUN")
 	}
-	line := strings.Join(c.CmdLine, " ")
-	if h := parser.MustParseHeredoc(line); h != nil && len(c.Files) == 1 && strings.TrimSpace(line) == strings.TrimSpace(c.CmdLine[0]) {
+	if c.HeredocOnly {
 		return append(append([]string{}, st.shell...), c.Files[0].Data), nil
 	}
-	script := line
+	script := strings.Join(c.CmdLine, " ")
 	for _, f := range c.Files {
 		script += "\n" + f.Data + f.Name
 	}

@@ -23,11 +23,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/containerfile"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/userns"
 )
@@ -408,7 +408,8 @@ func (c *copier) add(src source, rel string, dst string) error {
 }
 
 // copy runs a COPY or ADD step.
-func (b *builder) copy(st *state, cmd instructions.Command, sd instructions.SourcesAndDest, from, chown, chmod string, add bool) error {
+func (b *builder) copy(st *state, cmd containerfile.Instruction, from string, add bool) error {
+	chown, chmod := cmd.Chown, cmd.Chmod
 	dir, release, err := b.s.TempDir()
 	if err != nil {
 		return err
@@ -461,7 +462,7 @@ func (b *builder) copy(st *state, cmd instructions.Command, sd instructions.Sour
 		defer cs.root.Close()
 		src = cs
 	}
-	dest := sd.DestPath
+	dest := cmd.Dest
 	if !path.IsAbs(dest) {
 		wd := st.cfg.Config.WorkingDir
 		if wd == "" {
@@ -471,8 +472,8 @@ func (b *builder) copy(st *state, cmd instructions.Command, sd instructions.Sour
 	}
 	// A destination ending in "/" or "." is a directory, as is one the
 	// image has, or one that gets several sources.
-	destDir := strings.HasSuffix(sd.DestPath, "/") || sd.DestPath == "." || strings.HasSuffix(sd.DestPath, "/.") ||
-		len(sd.SourcePaths)+len(sd.SourceContents) > 1
+	destDir := strings.HasSuffix(cmd.Dest, "/") || cmd.Dest == "." || strings.HasSuffix(cmd.Dest, "/.") ||
+		len(cmd.Sources)+len(cmd.SourceContents) > 1
 	resolved := c.lower.resolve(dest)
 	if fi, err := c.lower.lstat(resolved); err == nil && fi.IsDir() {
 		destDir = true
@@ -483,7 +484,7 @@ func (b *builder) copy(st *state, cmd instructions.Command, sd instructions.Sour
 	}
 	var matches []match
 	var urls []string
-	for _, p := range sd.SourcePaths {
+	for _, p := range cmd.Sources {
 		if add && (strings.HasPrefix(p, "http://") || strings.HasPrefix(p, "https://")) {
 			urls = append(urls, p)
 			continue
@@ -548,10 +549,10 @@ func (b *builder) copy(st *state, cmd instructions.Command, sd instructions.Sour
 			}
 		}
 	}
-	for _, sc := range sd.SourceContents {
+	for _, sc := range cmd.SourceContents {
 		target := resolved
 		if destDir {
-			target = path.Join(resolved, path.Base(sc.Path))
+			target = path.Join(resolved, path.Base(sc.Name))
 		}
 		if err := c.ensureDir(path.Dir(target)); err != nil {
 			return err

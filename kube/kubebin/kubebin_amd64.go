@@ -2,10 +2,10 @@ package kubebin
 
 import _ "embed"
 
-//go:generate go run gen.go -o sandbox-kube.amd64
+//go:generate go run ../../program/gen -zstd -o sandbox-kube.amd64 ../../cmd/sandbox-kube
 
-// compressed is the kube program for linux/amd64, zstd-compressed, built by
-// gen.go.
+// compressed is the kube program for linux/amd64, zstd-compressed, built
+// by program/gen.
 //
 //go:embed sandbox-kube.amd64.zst
 var compressed []byte

@@ -1,56 +1,20 @@
 package kubebin
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
+	"github.com/sandbox-dev/sandbox/program/programtest"
 )
 
-// TestBlobMatchesSource rebuilds cmd/sandbox-kube exactly as go generate
-// does and compares the program with the embedded one: a change to its
-// source (or to package kube) without `go generate ./kube/kubebin` fails
-// here.
+// TestBlobMatchesSource: a change to the kube program's source (or to
+// package kube) without `go generate ./kube/kubebin` fails here.
 func TestBlobMatchesSource(t *testing.T) {
-	if runtime.GOARCH != "amd64" {
-		t.Skip("the blob is built for linux/amd64 only")
-	}
-	have, err := exec.Command("go", "env", "GOVERSION").Output()
-	if err != nil {
-		t.Skipf("no go toolchain to rebuild the kube program with: %v", err)
-	}
-	if v := strings.TrimSpace(string(have)); v != strings.TrimSpace(GoVersion) {
-		t.Skipf("the blob was built by %s, this toolchain is %s: the bytes can only match with the same one", strings.TrimSpace(GoVersion), v)
-	}
-	out := filepath.Join(t.TempDir(), "sandbox-kube.amd64")
-	if msg, err := exec.Command("go", "run", "gen.go", "-o", out).CombinedOutput(); err != nil {
-		t.Fatalf("go run gen.go: %v\n%s", err, msg)
-	}
-	built, err := os.ReadFile(out + ".zst")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec, _ := zstd.NewReader(nil)
-	defer dec.Close()
-	want, err := dec.DecodeAll(built, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := dec.DecodeAll(compressed, nil)
-	if err != nil {
-		t.Fatalf("the embedded blob does not decompress: %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("the embedded kube program (%d bytes) is not what its source builds (%d bytes): run go generate ./kube/kubebin", len(got), len(want))
-	}
-	if sum, _ := os.ReadFile(out + ".sha256"); strings.TrimSpace(string(sum)) != strings.TrimSpace(Digest) {
-		t.Fatalf("Digest %s is not the program's SHA-256 %s", strings.TrimSpace(Digest), sum)
-	}
+	programtest.CheckBlob(t, programtest.Blob{Package: "../../cmd/sandbox-kube", Program: compressed, Compressed: true,
+		Digest: Digest, GoVersion: GoVersion, Generate: "go generate ./kube/kubebin"})
 }
 
 // TestRunGenerate runs the embedded program on a small pod.

@@ -2,37 +2,15 @@ package kubebin
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 
-	"github.com/klauspost/compress/zstd"
-
-	"github.com/sandbox-dev/sandbox/runtime"
+	"github.com/sandbox-dev/sandbox/program"
 )
 
-// decompress is the program, checked against its digest: a damaged blob
-// must not run.
-func decompress() ([]byte, error) {
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
-	if err != nil {
-		return nil, err
-	}
-	defer dec.Close()
-	prog, err := dec.DecodeAll(compressed, nil)
-	if err != nil {
-		return nil, fmt.Errorf("kube: decompressing its program: %w", err)
-	}
-	sum := sha256.Sum256(prog)
-	if hex.EncodeToString(sum[:]) != strings.TrimSpace(Digest) {
-		return nil, errors.New("kube: its program does not match its digest (a damaged build)")
-	}
-	return prog, nil
-}
+// blob is the kube program; its installed copy is named helper-<digest>.
+var blob = program.Blob{Name: "helper", Compressed: compressed, Digest: Digest}
 
 // ErrUnavailable is Run's error where no kube program is carried.
 var ErrUnavailable = errors.New("kube: not available in this build (its program is built for linux/amd64 only)")
@@ -44,35 +22,17 @@ var ErrUnavailable = errors.New("kube: not available in this build (its program 
 // version and executed from its file; otherwise it is decompressed into a
 // sealed memfd each time (about 40 ms).
 func Run(dir string, args []string, stdin []byte) (stdout []byte, notes []string, err error) {
-	if len(compressed) == 0 {
+	if !blob.Available() {
 		return nil, nil, ErrUnavailable
 	}
-	var f *os.File
-	if dir != "" {
-		if f, err = runtime.InstalledProgram(dir, "helper", Digest, -1, decompress); err != nil {
-			runtime.Trace("no installed helper: %v", err)
-		}
-	}
-	if f == nil {
-		prog, err := decompress()
-		if err != nil {
-			return nil, nil, err
-		}
-		if f, err = runtime.NewSealedMemfd("sandbox-kube", prog); err != nil {
-			return nil, nil, fmt.Errorf("kube: %w", err)
-		}
+	f, err := blob.Open(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kube: %w", err)
 	}
 	defer f.Close()
 	var out, errb bytes.Buffer
-	cmd := &exec.Cmd{
-		Path:       "/proc/self/fd/3",
-		Args:       append([]string{"sandbox-kube"}, args...),
-		Env:        []string{},
-		Stdin:      bytes.NewReader(stdin),
-		Stdout:     &out,
-		Stderr:     &errb,
-		ExtraFiles: []*os.File{f},
-	}
+	cmd := program.Command(f, "sandbox-kube", args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(stdin), &out, &errb
 	runErr := cmd.Run()
 	var msgs []string
 	for _, line := range strings.Split(strings.TrimSpace(errb.String()), "\n") {

@@ -2,9 +2,9 @@ package initbin
 
 import _ "embed"
 
-//go:generate go run gen.go -o sandbox-init.amd64
+//go:generate go run ../../program/gen -o sandbox-init.amd64 ../../cmd/sandbox-init
 
-// Binary is the sandbox init for linux/amd64, built by gen.go.
+// Binary is the sandbox init for linux/amd64, built by program/gen.
 //
 //go:embed sandbox-init.amd64
 var Binary []byte

@@ -1,0 +1,111 @@
+package containerfilebin
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/sandbox-dev/sandbox/containerfile"
+	"github.com/sandbox-dev/sandbox/program"
+)
+
+var blob = program.Blob{Name: "containerfile", Compressed: compressed, Digest: Digest}
+
+// ErrUnavailable is Start's error where no parser program is carried.
+var ErrUnavailable = errors.New("build: not available in this build (its Containerfile parser is built for linux/amd64 only)")
+
+// Parser is a running parser program and the session with it.
+type Parser struct {
+	*containerfile.Session
+	stdin  io.Closer
+	stderr bytes.Buffer
+	wait   func() error
+	// closed: Close has waited for the program, which ended with
+	// closeErr.
+	closed   bool
+	closeErr error
+}
+
+// Start runs the parser program (installed in dir, the user's private
+// runtime directory, once per version; "": from a memfd) for one build.
+func Start(dir string) (*Parser, error) {
+	if !blob.Available() {
+		return nil, ErrUnavailable
+	}
+	f, err := blob.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("build: %w", err)
+	}
+	defer f.Close()
+	p := &Parser{}
+	cmd := program.Command(f, "sandbox-containerfile")
+	cmd.Stderr = &p.stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("build: starting the Containerfile parser: %w", err)
+	}
+	p.Session = containerfile.NewSession(in, out)
+	p.stdin, p.wait = in, cmd.Wait
+	return p, nil
+}
+
+// Parse is Session.Parse, with the program's own words if it has died.
+func (p *Parser) Parse(data []byte) (*containerfile.File, error) {
+	f, err := p.Session.Parse(data)
+	return f, p.explain(err)
+}
+
+// Expand is Session.Expand, with the program's own words if it has died.
+func (p *Parser) Expand(in containerfile.Instruction, env []string) (containerfile.Instruction, error) {
+	out, err := p.Session.Expand(in, env)
+	return out, p.explain(err)
+}
+
+// ParseInstruction is Session.ParseInstruction, with the program's own
+// words if it has died.
+func (p *Parser) ParseInstruction(line string) (containerfile.Instruction, error) {
+	in, err := p.Session.ParseInstruction(line)
+	return in, p.explain(err)
+}
+
+// explain replaces a session's ErrClosed by why the program ended.
+func (p *Parser) explain(err error) error {
+	if !errors.Is(err, containerfile.ErrClosed) {
+		return err
+	}
+	if cerr := p.Close(); cerr != nil {
+		return cerr
+	}
+	return fmt.Errorf("build: %w", err)
+}
+
+// Close ends the session and waits for the program; its error carries
+// what the program said, if it failed.
+func (p *Parser) Close() error {
+	if p.closed {
+		return p.closeErr
+	}
+	p.closed = true
+	p.stdin.Close()
+	p.closeErr = p.waitErr()
+	return p.closeErr
+}
+
+func (p *Parser) waitErr() error {
+	if err := p.wait(); err != nil {
+		if msg := strings.TrimSpace(p.stderr.String()); msg != "" {
+			return fmt.Errorf("build: the Containerfile parser: %s", msg)
+		}
+		return fmt.Errorf("build: the Containerfile parser: %w", err)
+	}
+	return nil
+}

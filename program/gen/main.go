@@ -1,0 +1,76 @@
+// Command gen builds one of the programs sandbox carries, the one
+// reproducible way: the go:generate step of each blob package and the
+// test that checks the blob (programtest.CheckBlob) both run it.
+//
+//	go run ../../program/gen [-zstd] -o FILE PACKAGE
+//
+// writes FILE (or FILE.zst, compressed), FILE.goversion (the toolchain,
+// which is part of the source: another one builds other bytes) and
+// FILE.sha256 (the digest of the program, uncompressed, which names its
+// installed copy: computing it at every start would cost milliseconds).
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+func main() {
+	out := flag.String("o", "", "output file (before .zst)")
+	compress := flag.Bool("zstd", false, "write FILE.zst, compressed, instead of FILE")
+	flag.Parse()
+	if *out == "" || flag.NArg() != 1 {
+		die("usage: gen [-zstd] -o FILE PACKAGE")
+	}
+	raw := *out
+	if *compress {
+		raw = *out + ".raw"
+		defer os.Remove(raw)
+	}
+	// -trimpath and an empty build ID make the bytes depend only on the
+	// source and the toolchain, not on where or when it was built.
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", raw, flag.Arg(0))
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOAMD64=v1", "GOFLAGS=")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		die("building %s: %v", flag.Arg(0), err)
+	}
+	v, err := exec.Command("go", "env", "GOVERSION").Output()
+	if err != nil {
+		die("go env GOVERSION: %v", err)
+	}
+	b, err := os.ReadFile(raw)
+	if err != nil {
+		die("%v", err)
+	}
+	sum := sha256.Sum256(b)
+	files := map[string][]byte{
+		*out + ".goversion": []byte(strings.TrimSpace(string(v)) + "\n"),
+		*out + ".sha256":    []byte(hex.EncodeToString(sum[:]) + "\n"),
+	}
+	if *compress {
+		// One encoder thread: the same input always gives the same bytes.
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			die("%v", err)
+		}
+		files[*out+".zst"] = enc.EncodeAll(b, nil)
+	}
+	for name, content := range files {
+		if err := os.WriteFile(name, content, 0o644); err != nil {
+			die("%v", err)
+		}
+	}
+}
+
+func die(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "gen: "+format+"\n", args...)
+	os.Exit(1)
+}

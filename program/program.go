@@ -1,0 +1,82 @@
+package program
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/sandbox-dev/sandbox/runtime"
+)
+
+// Blob is a carried program.
+type Blob struct {
+	// Name names the installed copy (Name-<digest>) and the process.
+	Name string
+	// Compressed is the program, zstd-compressed; empty where no program
+	// is built for this architecture.
+	Compressed []byte
+	// Digest is the SHA-256 of the program (uncompressed), in hex.
+	Digest string
+}
+
+// Available says whether this build carries the program.
+func (b Blob) Available() bool { return len(b.Compressed) > 0 }
+
+// decompress is the program, checked against its digest: a damaged blob
+// must not run.
+func (b Blob) decompress() ([]byte, error) {
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	prog, err := dec.DecodeAll(b.Compressed, nil)
+	if err != nil {
+		return nil, fmt.Errorf("decompressing the %s program: %w", b.Name, err)
+	}
+	sum := sha256.Sum256(prog)
+	if hex.EncodeToString(sum[:]) != strings.TrimSpace(b.Digest) {
+		return nil, fmt.Errorf("the %s program does not match its digest (a damaged build)", b.Name)
+	}
+	return prog, nil
+}
+
+// Open returns a descriptor of the program. With dir (the user's private
+// runtime directory) it is installed there once per version and opened
+// from its file; otherwise, or if that fails, it is decompressed into a
+// sealed memfd (tens of milliseconds each time).
+func (b Blob) Open(dir string) (*os.File, error) {
+	if dir != "" {
+		f, err := runtime.InstalledProgram(dir, b.Name, b.Digest, -1, b.decompress)
+		if err == nil {
+			return f, nil
+		}
+		runtime.Trace("no installed %s: %v", b.Name, err)
+	}
+	prog, err := b.decompress()
+	if err != nil {
+		return nil, err
+	}
+	f, err := runtime.NewSealedMemfd("sandbox-"+b.Name, prog)
+	if err != nil {
+		return nil, fmt.Errorf("loading the %s program: %w", b.Name, err)
+	}
+	return f, nil
+}
+
+// Command runs the program opened as f, named argv0, with args, an empty
+// environment and f as its descriptor 3. The caller sets its stdio and
+// closes f once it has started.
+func Command(f *os.File, argv0 string, args ...string) *exec.Cmd {
+	return &exec.Cmd{
+		Path:       "/proc/self/fd/3",
+		Args:       append([]string{argv0}, args...),
+		Env:        []string{},
+		ExtraFiles: []*os.File{f},
+	}
+}

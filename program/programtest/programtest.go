@@ -1,0 +1,83 @@
+// Package programtest checks a carried program against its source, for
+// the tests of the blob packages (runtime/initbin, kube/kubebin,
+// containerfile/containerfilebin).
+package programtest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Blob is what a blob package embeds.
+type Blob struct {
+	// Package is the program's source, relative to the blob package.
+	Package string
+	// Program is the embedded program; Compressed says it is zstd.
+	Program    []byte
+	Compressed bool
+	Digest     string
+	GoVersion  string
+	// Generate is the go generate command to name in the failure.
+	Generate string
+}
+
+// CheckBlob rebuilds the program exactly as go generate does and compares
+// the bytes with the embedded ones: a change to the program's source (or
+// to a package it links) without go generate fails here.
+func CheckBlob(t *testing.T, b Blob) {
+	t.Helper()
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the blob is built for linux/amd64 only")
+	}
+	have, err := exec.Command("go", "env", "GOVERSION").Output()
+	if err != nil {
+		t.Skipf("no go toolchain to rebuild the program with: %v", err)
+	}
+	if v := strings.TrimSpace(string(have)); v != strings.TrimSpace(b.GoVersion) {
+		t.Skipf("the blob was built by %s, this toolchain is %s: the bytes can only match with the same one", strings.TrimSpace(b.GoVersion), v)
+	}
+	out := filepath.Join(t.TempDir(), "program")
+	args := []string{"run", "../../program/gen", "-o", out, b.Package}
+	if b.Compressed {
+		args = []string{"run", "../../program/gen", "-zstd", "-o", out, b.Package}
+	}
+	if msg, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, msg)
+	}
+	name, got := out, b.Program
+	if b.Compressed {
+		name = out + ".zst"
+		dec, _ := zstd.NewReader(nil)
+		defer dec.Close()
+		if got, err = dec.DecodeAll(b.Program, nil); err != nil {
+			t.Fatalf("the embedded blob does not decompress: %v", err)
+		}
+	}
+	built, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Compressed {
+		dec, _ := zstd.NewReader(nil)
+		defer dec.Close()
+		if built, err = dec.DecodeAll(built, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, built) {
+		t.Fatalf("the embedded program (%d bytes) is not what %s builds (%d bytes): run %s", len(got), b.Package, len(built), b.Generate)
+	}
+	sum := sha256.Sum256(got)
+	if hex.EncodeToString(sum[:]) != strings.TrimSpace(b.Digest) {
+		t.Fatalf("the digest %s is not the program's SHA-256 %x", strings.TrimSpace(b.Digest), sum)
+	}
+}
