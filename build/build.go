@@ -1,6 +1,7 @@
 package build
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
@@ -122,6 +124,16 @@ func Build(s *image.Store, o Options) (*image.Image, error) {
 	if fi, err := os.Stat(b.file); err == nil {
 		b.fileTime = fi.ModTime()
 	}
+	// The parser's session is JSON, which would turn other bytes into
+	// U+FFFD: say so rather than build from something else.
+	if line := notUTF8(data); line > 0 {
+		return nil, fmt.Errorf("%w: %s:%d: not UTF-8 text (sandbox build reads a Containerfile as UTF-8: convert it, with iconv for one)", ErrSyntax, b.file, line)
+	}
+	for k, v := range o.BuildArgs {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return nil, fmt.Errorf("--build-arg %s: not UTF-8 text", strings.ToValidUTF8(k, "?"))
+		}
+	}
 	if b.parser, err = containerfilebin.Start(s.RunDir); err != nil {
 		return nil, err
 	}
@@ -219,6 +231,19 @@ func Build(s *image.Store, o Options) (*image.Image, error) {
 		b.warn(fmt.Sprintf("--build-arg %s: no ARG of the Containerfile declares it, so nothing used it", strings.Join(unused, ", ")))
 	}
 	return final.img, nil
+}
+
+// notUTF8 is the first line of data that is not UTF-8 text, or 0.
+func notUTF8(data []byte) int {
+	if utf8.Valid(data) {
+		return 0
+	}
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		if !utf8.Valid(line) {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // findFile is -f FILE, or Containerfile, then Dockerfile, in the context.

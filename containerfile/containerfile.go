@@ -35,11 +35,11 @@ type Stage struct {
 // below it uses. Words are as written until the helper expands them
 // (Session.Expand).
 type Instruction struct {
-	// ID is the helper's handle on it, for Expand; 0 for one that cannot
-	// be expanded (ARG, RUN and the like).
+	// ID is the helper's handle on it, for Expand; 0 for one BuildKit
+	// does not expand (ARG, whose words the builder expands itself).
 	ID int `json:"id,omitempty"`
-	// Kind is the instruction's name as BuildKit gives it: "RUN",
-	// "COPY", ...
+	// Kind is the instruction's keyword in capitals, however it was
+	// written: "RUN", "COPY", ...
 	Kind string `json:"kind"`
 	// Text is the instruction as written.
 	Text string `json:"text"`

@@ -11,4 +11,8 @@
 // stdout. The helper keeps the parsed instructions, so that a build can
 // have one expanded (its variables replaced) when its step runs, with the
 // environment of that moment, as BuildKit's own dispatcher does.
+//
+// JSON carries text, and it turns bytes that are not UTF-8 into U+FFFD:
+// the builder refuses such a Containerfile or build arg before anything
+// is sent, rather than build from something else than was written.
 package containerfile

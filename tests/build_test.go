@@ -16,7 +16,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // buildContext writes a build context: files maps a relative path to its
@@ -449,4 +451,65 @@ func TestBuildEscape(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestBuildParserProgram: the Containerfile parser runs in a program of
+// its own (cmd/sandbox-containerfile). What that must not change: keywords
+// in any case, a Ctrl-C during a RUN step (for the step, which traps it,
+// not for the parser the steps after it need), and a Containerfile that
+// is not UTF-8, which is refused by line rather than rebuilt from other
+// bytes.
+func TestBuildParserProgram(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "build-parser")
+		ctx := u.buildContext(t, "parser-case", map[string]string{
+			"Containerfile": "from bb\narg X=lower\nrun echo built-$X > /out\nCopy a.txt /a\nenv Y=$X\n",
+			"a.txt":         "from the context\n",
+		})
+		s.must(t, "build", "-t", "lowercase", ctx)
+		r := s.must(t, "run", "--rm", "lowercase", "sh", "-c", "cat /out /a; echo $Y")
+		wantStdout(t, r, "built-lower\nfrom the context\nlower\n")
+
+		// SIGINT to the build's process group, as a terminal's Ctrl-C,
+		// while its RUN step waits.
+		ctx = u.buildContext(t, "parser-int", map[string]string{
+			"Containerfile": "FROM bb\nRUN trap 'echo got-int' INT; i=0; while [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done\nENV AFTER=yes\n",
+		})
+		p := s.start(t, "build", "-t", "interrupted", ctx)
+		deadline := time.Now().Add(defaultTimeout)
+		for !hasDescendant(p.pid, "sleep") {
+			if time.Now().After(deadline) {
+				t.Fatal("the RUN step never started")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		syscall.Kill(-p.pid, syscall.SIGINT)
+		r, ok := p.wait(defaultTimeout)
+		if !ok {
+			t.Fatal("the build did not end")
+		}
+		wantCode(t, r, 0)
+		wantStdoutContains(t, r, "got-int")
+		r = s.must(t, "inspect", "-f", "{{json .Config.Env}}", "interrupted")
+		if !strings.Contains(r.stdout, "AFTER=yes") {
+			t.Errorf("the step after the interrupted RUN is missing: %s", r.stdout)
+		}
+
+		ctx = u.buildContext(t, "parser-latin1", map[string]string{
+			"Containerfile": "FROM bb\nLABEL x=\"caf\xe9\"\n",
+		})
+		r = s.do(t, "build", "-t", "latin1", ctx)
+		wantCode(t, r, 125)
+		wantStderrContains(t, r, "Containerfile:2: not UTF-8 text")
+	})
+}
+
+// hasDescendant says whether a process named comm descends from pid.
+func hasDescendant(pid int, comm string) bool {
+	for _, q := range listProcs() {
+		if q.comm == comm && descendantOf(q.pid, pid) {
+			return true
+		}
+	}
+	return false
 }

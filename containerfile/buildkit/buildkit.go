@@ -194,7 +194,9 @@ func lineOf(loc []parser.Range) int {
 // convert is cmd as plain data. With n (its node) an instruction that
 // can be expanded gets an ID.
 func (s *server) convert(cmd instructions.Command, n *parser.Node) containerfile.Instruction {
-	in := containerfile.Instruction{Kind: cmd.Name(), Line: lineOf(cmd.Location()), Text: cmd.Name()}
+	// Name is the keyword as written ("run", "Copy"): instructions are
+	// not case-sensitive.
+	in := containerfile.Instruction{Kind: strings.ToUpper(cmd.Name()), Line: lineOf(cmd.Location()), Text: cmd.Name()}
 	if str, ok := cmd.(fmt.Stringer); ok {
 		in.Text = str.String()
 	}

@@ -160,3 +160,24 @@ func TestErrors(t *testing.T) {
 		t.Errorf("after errors: %v", err)
 	}
 }
+
+// TestKeywordCase: instructions are not case-sensitive, and Kind is in
+// capitals whatever the file says.
+func TestKeywordCase(t *testing.T) {
+	s := session(t)
+	f, err := s.Parse([]byte("from a\narg X\nrun echo hi\nCopy --from=a b c\nEnV K=v\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, in := range append(f.Stages[0].Commands, f.MetaArgs...) {
+		kinds = append(kinds, in.Kind)
+	}
+	if got := strings.Join(kinds, " "); got != "ARG RUN COPY ENV" {
+		t.Errorf("kinds: %s, want ARG RUN COPY ENV", got)
+	}
+	in, err := s.ParseInstruction("workdir /x")
+	if err != nil || in.Kind != "WORKDIR" {
+		t.Errorf("an ONBUILD trigger in lower case: %+v, %v", in, err)
+	}
+}

@@ -1,6 +1,9 @@
 package containerfilebin
 
-import _ "embed"
+import (
+	_ "embed"
+	"io"
+)
 
 //go:generate go run ../../program/gen -zstd -o sandbox-containerfile.amd64 ../../cmd/sandbox-containerfile
 
@@ -18,3 +21,6 @@ var GoVersion string
 //
 //go:embed sandbox-containerfile.amd64.sha256
 var Digest string
+
+// serveInProcess is nil: the program above is carried instead.
+var serveInProcess func(r io.Reader, w io.Writer) error

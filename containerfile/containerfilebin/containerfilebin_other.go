@@ -2,7 +2,14 @@
 
 package containerfilebin
 
-// No parser program is built for this architecture.
+import (
+	"io"
+
+	"github.com/sandbox-dev/sandbox/containerfile/buildkit"
+)
+
+// No parser program is built for this architecture: the parser runs in
+// the sandbox process itself, which then links BuildKit's parser.
 var compressed []byte
 
 // GoVersion is empty without a blob.
@@ -10,3 +17,5 @@ var GoVersion string
 
 // Digest is empty without a blob.
 var Digest string
+
+var serveInProcess func(r io.Reader, w io.Writer) error = buildkit.Serve

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"syscall"
 
 	"github.com/sandbox-dev/sandbox/containerfile"
 	"github.com/sandbox-dev/sandbox/program"
@@ -13,13 +14,15 @@ import (
 
 var blob = program.Blob{Name: "containerfile", Compressed: compressed, Digest: Digest}
 
-// ErrUnavailable is Start's error where no parser program is carried.
+// ErrUnavailable is Start's error where no parser program is carried and
+// none runs in this process either.
 var ErrUnavailable = errors.New("build: not available in this build (its Containerfile parser is built for linux/amd64 only)")
 
 // Parser is a running parser program and the session with it.
 type Parser struct {
 	*containerfile.Session
 	stdin  io.Closer
+	stdout io.Closer
 	stderr bytes.Buffer
 	wait   func() error
 	// closed: Close has waited for the program, which ended with
@@ -30,9 +33,14 @@ type Parser struct {
 
 // Start runs the parser program (installed in dir, the user's private
 // runtime directory, once per version; "": from a memfd) for one build.
+// Where no program is carried (other architectures than amd64), the
+// parser runs in this process instead, if this build links it.
 func Start(dir string) (*Parser, error) {
 	if !blob.Available() {
-		return nil, ErrUnavailable
+		if serveInProcess == nil {
+			return nil, ErrUnavailable
+		}
+		return startInProcess(), nil
 	}
 	f, err := blob.Open(dir)
 	if err != nil {
@@ -42,20 +50,42 @@ func Start(dir string) (*Parser, error) {
 	p := &Parser{}
 	cmd := program.Command(f, "sandbox-containerfile")
 	cmd.Stderr = &p.stderr
+	// Its own process group: a Ctrl-C at the terminal is for the build's
+	// RUN step (which the CLI forwards it to), not for the parser, which
+	// must answer the steps after it. It ends when its stdin does.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
+		in.Close()
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("build: starting the Containerfile parser: %w", err)
 	}
 	p.Session = containerfile.NewSession(in, out)
-	p.stdin, p.wait = in, cmd.Wait
+	p.stdin, p.stdout, p.wait = in, out, cmd.Wait
 	return p, nil
+}
+
+// startInProcess runs the parser in a goroutine of this process, behind
+// the same session.
+func startInProcess() *Parser {
+	reqR, reqW := io.Pipe()
+	repR, repW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := serveInProcess(reqR, repW)
+		repW.CloseWithError(io.EOF)
+		reqR.Close()
+		done <- err
+	}()
+	p := &Parser{Session: containerfile.NewSession(reqW, repR), stdin: reqW, stdout: repR}
+	p.wait = func() error { return <-done }
+	return p
 }
 
 // Parse is Session.Parse, with the program's own words if it has died.
@@ -96,6 +126,8 @@ func (p *Parser) Close() error {
 	}
 	p.closed = true
 	p.stdin.Close()
+	// Unread replies must not keep it blocked on a full pipe.
+	p.stdout.Close()
 	p.closeErr = p.waitErr()
 	return p.closeErr
 }
