@@ -15,8 +15,10 @@ import (
 
 // Blob is a carried program.
 type Blob struct {
-	// Name names the installed copy (Name-<digest>) and the process.
+	// Name names the installed copy: Name-<digest>.
 	Name string
+	// Program is the program's own name: its processes' and its memfd's.
+	Program string
 	// Compressed is the program, zstd-compressed; empty where no program
 	// is built for this architecture.
 	Compressed []byte
@@ -62,20 +64,20 @@ func (b Blob) Open(dir string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := runtime.NewSealedMemfd("sandbox-"+b.Name, prog)
+	f, err := runtime.NewSealedMemfd(b.Program, prog)
 	if err != nil {
 		return nil, fmt.Errorf("loading the %s program: %w", b.Name, err)
 	}
 	return f, nil
 }
 
-// Command runs the program opened as f, named argv0, with args, an empty
+// Command runs the program opened as f (by Open) with args, an empty
 // environment and f as its descriptor 3. The caller sets its stdio and
 // closes f once it has started.
-func Command(f *os.File, argv0 string, args ...string) *exec.Cmd {
+func (b Blob) Command(f *os.File, args ...string) *exec.Cmd {
 	return &exec.Cmd{
 		Path:       "/proc/self/fd/3",
-		Args:       append([]string{argv0}, args...),
+		Args:       append([]string{b.Program}, args...),
 		Env:        []string{},
 		ExtraFiles: []*os.File{f},
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/sandbox-dev/sandbox/program"
 )
 
-var blob = program.Blob{Name: "containerfile", Compressed: compressed, Digest: Digest}
+var blob = program.Blob{Name: "containerfile", Program: "sandbox-containerfile", Compressed: compressed, Digest: Digest}
 
 // ErrUnavailable is Start's error where no parser program is carried and
 // none runs in this process either.
@@ -48,7 +48,7 @@ func Start(dir string) (*Parser, error) {
 	}
 	defer f.Close()
 	p := &Parser{}
-	cmd := program.Command(f, "sandbox-containerfile")
+	cmd := blob.Command(f)
 	cmd.Stderr = &p.stderr
 	// Its own process group: a Ctrl-C at the terminal is for the build's
 	// RUN step (which the CLI forwards it to), not for the parser, which

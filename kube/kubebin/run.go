@@ -10,7 +10,7 @@ import (
 )
 
 // blob is the kube program; its installed copy is named helper-<digest>.
-var blob = program.Blob{Name: "helper", Compressed: compressed, Digest: Digest}
+var blob = program.Blob{Name: "helper", Program: "sandbox-kube", Compressed: compressed, Digest: Digest}
 
 // ErrUnavailable is Run's error where no kube program is carried.
 var ErrUnavailable = errors.New("kube: not available in this build (its program is built for linux/amd64 only)")
@@ -31,7 +31,7 @@ func Run(dir string, args []string, stdin []byte) (stdout []byte, notes []string
 	}
 	defer f.Close()
 	var out, errb bytes.Buffer
-	cmd := program.Command(f, "sandbox-kube", args...)
+	cmd := blob.Command(f, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(stdin), &out, &errb
 	runErr := cmd.Run()
 	var msgs []string
