@@ -8,6 +8,7 @@
 //	go run ./scripts/benchstart -pull [-n 3] [-debian-rootfs FILE.tar]
 //	go run ./scripts/benchstart -net [-n 20]
 //	go run ./scripts/benchstart -seal [-n 50]
+//	go run ./scripts/benchstart -phases [-n 30]
 //	go build -o /tmp/benchstart ./scripts/benchstart && sudo /tmp/benchstart -all -n 30 -user-single U1 -user-subid U2 [-debootstrap]
 //
 // With -pull it measures pull+unpack from a local registry (Debian's
@@ -17,6 +18,8 @@
 // and the throughput of 256 MiB sent through a published port. With -seal
 // it measures what sealing the sandbox costs: the seccomp filter's share of
 // start-up, and the stdio relay's throughput next to bwrap and podman. With
+// -phases it traces `run --rm` (SANDBOX_TRACE=1) and prints each phase's
+// median time from the command's start: where the time goes. With
 // -all (as root) it prints issue 11's whole table in one run: start to exit
 // and exec next to bwrap and podman for a user without and one with
 // subordinate ids, the PSS of sandbox's processes behind 1 and 10 detached
@@ -57,6 +60,7 @@ func main() {
 	netMode := flag.Bool("net", false, "measure private networks (start-up and published-port throughput) instead")
 	buildMode := flag.Bool("build", false, "measure a six-step build, cold and cached, against podman build instead")
 	seal := flag.Bool("seal", false, "measure the seccomp filter's start-up cost and the stdio relay's throughput instead")
+	phases := flag.Bool("phases", false, "trace run --rm and print each phase's median time from the command's start instead")
 	all := flag.Bool("all", false, "as root: the whole table (start, exec, memory, pull) for -user-single and -user-subid, with ratios and targets")
 	single := flag.String("user-single", "", "with -all: a user without subordinate ids")
 	subid := flag.String("user-subid", "", "with -all: a user with subordinate ids")
@@ -99,6 +103,10 @@ func main() {
 	}
 	if *seal {
 		benchSeal(*sandbox, work, rootfs, tarball, *n)
+		return
+	}
+	if *phases {
+		benchPhases(*sandbox, work, tarball, *n)
 		return
 	}
 
