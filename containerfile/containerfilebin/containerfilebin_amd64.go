@@ -22,5 +22,5 @@ var GoVersion string
 //go:embed sandbox-containerfile.amd64.sha256
 var Digest string
 
-// serveInProcess is nil: the program above is carried instead.
+// serveInProcess is not needed: the program above is carried instead.
 var serveInProcess func(r io.Reader, w io.Writer) error

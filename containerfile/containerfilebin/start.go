@@ -14,10 +14,6 @@ import (
 
 var blob = program.Blob{Name: "containerfile", Program: "sandbox-containerfile", Compressed: compressed, Digest: Digest}
 
-// ErrUnavailable is Start's error where no parser program is carried and
-// none runs in this process either.
-var ErrUnavailable = errors.New("build: not available in this build (its Containerfile parser is built for linux/amd64 only)")
-
 // Parser is a running parser program and the session with it.
 type Parser struct {
 	*containerfile.Session
@@ -34,12 +30,9 @@ type Parser struct {
 // Start runs the parser program (installed in dir, the user's private
 // runtime directory, once per version; "": from a memfd) for one build.
 // Where no program is carried (other architectures than amd64), the
-// parser runs in this process instead, if this build links it.
+// parser runs in this process instead: that build links it.
 func Start(dir string) (*Parser, error) {
 	if !blob.Available() {
-		if serveInProcess == nil {
-			return nil, ErrUnavailable
-		}
 		return startInProcess(), nil
 	}
 	f, err := blob.Open(dir)
