@@ -174,26 +174,16 @@ func (r *Relay) start(loop func() error) {
 func copyOut(dst, src *os.File) error {
 	err := pumpOut(int(dst.Fd()), src)
 	var we writeError
-	if !errors.As(err, &we) {
-		if err != nil {
-			return fmt.Errorf("relaying the payload's output: %w", err)
-		}
+	switch {
+	case err == nil:
 		return nil
-	}
-	// The user's side is gone (a closed pipe): keep emptying the payload's
-	// pipe, so that the payload is not blocked on it.
-	null, nerr := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if nerr != nil {
-		return nerr
-	}
-	defer null.Close()
-	if err := pumpOut(int(null.Fd()), src); err != nil {
+	case !errors.As(err, &we):
 		return fmt.Errorf("relaying the payload's output: %w", err)
+	case we.err == unix.EPIPE:
+		return nil // the user stopped reading (| head): not an error
+	default:
+		return fmt.Errorf("writing the payload's output: %w", we.err)
 	}
-	if we.err == unix.EPIPE {
-		return nil
-	}
-	return fmt.Errorf("writing the payload's output: %w", we.err)
 }
 
 // pumpOut copies src (our end of an output pipe, in the poller) to dfd,
@@ -201,13 +191,20 @@ func copyOut(dst, src *os.File) error {
 // copying them. It waits, in the poller, only when the pipe is empty.
 // Once src's read deadline passed it relays what the pipe holds at that
 // moment (FIONREAD) and returns, even if something goes on writing.
+//
+// When writing to dfd fails (the user's side is gone: a closed pipe), it
+// goes on emptying src into /dev/null, so that the payload is not blocked
+// on it, in the same loop: a drain that Finish started stays a drain, and
+// a process left behind holding the pipe open cannot make it wait for an
+// end of file. The write error is returned at the end.
 func pumpOut(dfd int, src *os.File) error {
 	rc, err := src.SyscallConn()
 	if err != nil {
 		return err
 	}
 	m := mover{dfd: dfd, splice: true}
-	left := -1 // once stopped: the bytes still to relay
+	var failed error // the first write error, once writing goes to /dev/null
+	left := -1       // once stopped: the bytes still to relay
 	for left != 0 {
 		size := relayBuf
 		if left > 0 {
@@ -230,26 +227,34 @@ func pumpOut(dfd int, src *os.File) error {
 			src.SetReadDeadline(time.Time{})
 			continue
 		}
+		var we writeError
 		switch {
 		case err != nil:
 			return err
+		case errors.As(opErr, &we) && failed == nil:
+			null, nerr := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+			if nerr != nil {
+				return nerr
+			}
+			defer null.Close()
+			failed, m = opErr, mover{dfd: int(null.Fd()), splice: true}
 		case opErr == unix.EINTR:
 		case opErr == unix.EAGAIN && empty:
-			return nil // stopped, and someone else emptied it
+			return failed // stopped, and someone else emptied it
 		case opErr == unix.EAGAIN:
 			// The pipe has data, so the destination (a pipe) is full.
-			if err := waitOut(dfd); err != nil {
+			if err := waitOut(m.dfd); err != nil {
 				return writeError{err}
 			}
 		case opErr != nil:
 			return opErr
 		case n == 0:
-			return nil
+			return failed
 		case left > 0:
 			left -= n
 		}
 	}
-	return nil
+	return failed
 }
 
 // mover moves data from a pipe to dfd: splice, or read and write where
@@ -263,7 +268,7 @@ type mover struct {
 
 // move moves up to size bytes from sfd; a failed write is a writeError.
 func (m *mover) move(sfd, size int) (int, error) {
-	if m.splice {
+	if m.splice && wholePages(sfd) {
 		n, err := unix.Splice(sfd, nil, m.dfd, nil, size, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 		switch err {
 		case unix.EINVAL, unix.ENOSYS:
@@ -284,6 +289,21 @@ func (m *mover) move(sfd, size int) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// spliceMin is the least a splice moves. A splice into a pipe takes one of
+// its slots (16 in a default pipe) per page it moves, however little of
+// the page is used, where a write fills the last page first: spliced a
+// line at a time, 16 lines filled the user's pipe, and a reader that
+// reads only once the command ends (a script's "wait, then read") never
+// got the 17th.
+const spliceMin = 4096
+
+// wholePages tells whether sfd holds at least spliceMin bytes, or cannot
+// say (not a pipe, socket or terminal): then a splice is worth its slots.
+func wholePages(sfd int) bool {
+	n, err := unix.IoctlGetInt(sfd, unix.TIOCINQ) // FIONREAD
+	return err != nil || n >= spliceMin
 }
 
 // copyIn copies the user's stdin to the payload until end of file (then

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"testing"
@@ -196,5 +197,95 @@ func TestRelayEndlessWriter(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Finish waits for a writer that never stops")
+	}
+}
+
+// finishWithin fails the test if Finish does not return in 10 seconds: a
+// relay that waits for something that never comes hangs the user's
+// command.
+func finishWithin(t *testing.T, r *Relay, why string) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- r.Finish() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal(why)
+	}
+}
+
+// TestRelaySmallWritesToIdleReader: a user's pipe whose reader reads only
+// once the command ends (a script's "wait, then read") still takes a
+// payload's output line by line. Spliced one line at a time, each line
+// took one of the pipe's 16 slots, and the 17th line blocked the command
+// for good although the pipe held 600 bytes.
+func TestRelaySmallWritesToIdleReader(t *testing.T) {
+	outR, outW := pipe(t)
+	r, err := NewRelay(nil, outW, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := dupFile(r.Child()[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r.CloseChild()
+	var want []byte
+	for i := range 40 {
+		line := []byte(fmt.Sprintf("line %02d of the payload's output\n", i))
+		want = append(want, line...)
+		if _, err := w.Write(line); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond) // the relay wakes for each line
+	}
+	finishWithin(t, r, "Finish blocks on a user's pipe that holds a few hundred bytes")
+	outW.Close()
+	got, _ := io.ReadAll(outR)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("relayed %q, want %q", got, want)
+	}
+}
+
+// TestRelayReaderLeavesWhileDraining: a user who stops reading while
+// Finish relays what the payload left (| head, or a killed pager) does
+// not keep the command waiting for an end of file that a process left
+// behind never gives.
+func TestRelayReaderLeavesWhileDraining(t *testing.T) {
+	outR, outW := pipe(t)
+	r, err := NewRelay(nil, outW, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leftover, err := dupFile(r.Child()[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leftover.Close()
+	r.CloseChild()
+	// More than the user's pipe holds: the relay waits for the user.
+	if _, err := leftover.Write(make([]byte, 256<<10)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- r.Finish() }()
+	// The user reads a little, so that the relay drains what was left,
+	// then goes away.
+	time.Sleep(50 * time.Millisecond)
+	outR.Read(make([]byte, 4096))
+	time.Sleep(50 * time.Millisecond)
+	outR.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Finish waits for the end of a pipe that a process left behind holds open")
 	}
 }

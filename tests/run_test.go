@@ -1,13 +1,17 @@
 package tests
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestHelp: help and version work and exit 0.
@@ -286,5 +290,48 @@ func TestRunFlags(t *testing.T) {
 			r = u.run(t, "run", "--rm", bb)
 			wantCode(t, r, 125)
 		})
+	})
+}
+
+// TestRunOutputToIdleReader: a caller that reads the command's output
+// only once it has exited (a script's "wait, then read") gets every line
+// of a payload that writes a line at a time. The relay used to splice
+// each line into its own slot of the caller's pipe: the 17th line
+// blocked the command for good, with a few hundred bytes in the pipe.
+func TestRunOutputToIdleReader(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		bb := u.bb(t)
+		outR, outW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer outR.Close()
+		c := u.command(runOpts{}, "run", "--rm", bb, "sh", "-c", "for i in $(seq 40); do echo line $i; usleep 3000; done")
+		var stderr bytes.Buffer
+		c.Stdout, c.Stderr = outW, &stderr
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		outW.Close()
+		done := make(chan error, 1)
+		go func() { done <- c.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%v\n%s", err, stderr.String())
+			}
+		case <-time.After(defaultTimeout):
+			syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+			<-done
+			t.Fatal("run --rm blocked writing 40 short lines to a pipe read only after it exits")
+		}
+		got, _ := io.ReadAll(outR)
+		var want strings.Builder
+		for i := 1; i <= 40; i++ {
+			fmt.Fprintf(&want, "line %d\n", i)
+		}
+		if string(got) != want.String() {
+			t.Fatalf("stdout %q, want %q", got, want.String())
+		}
 	})
 }
