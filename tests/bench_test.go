@@ -35,6 +35,22 @@ func BenchmarkRunTrue(b *testing.B) {
 	})
 }
 
+// BenchmarkRunTrueFullStore: `run --rm bb true` with 50 stopped
+// containers in the store: every run passes over the store under its
+// lock (sweeping dead --rm containers, and for a unique name), so a cost
+// per container shows here and not in BenchmarkRunTrue.
+func BenchmarkRunTrueFullStore(b *testing.B) {
+	benchEachUser(b, "bench-full", func(b *testing.B, s *store) {
+		for range 50 {
+			wantCode(b, s.u.runWith(b, s.opts, "create", "bb", "true"), 0)
+		}
+		for b.Loop() {
+			r := s.u.runWith(b, s.opts, "run", "--rm", "bb", "true")
+			wantCode(b, r, 0)
+		}
+	})
+}
+
 // BenchmarkExecTrue: `exec CTR true` into a running detached container.
 func BenchmarkExecTrue(b *testing.B) {
 	benchEachUser(b, "bench-exec", func(b *testing.B, s *store) {
