@@ -121,8 +121,9 @@ func load(s *image.Store, id string) (*Container, error) {
 // record is what a pass over the whole store needs of each container:
 // its name, and whether it goes once it has run. Every run passes over
 // the store (to sweep, and for a unique name), so that pass decodes only
-// these fields, once each: reading every record whole, twice, cost a run
-// 0.12 ms per container in the store (2.6 ms with 50 stopped ones).
+// these fields, once each: reading every record whole, twice, made a run
+// 49 µs longer per container in the store (2.45 ms with 50 stopped ones;
+// 29 µs this way).
 type record struct {
 	dir    string // the directory's name
 	err    error  // reading container.json failed: a killed create's leftover, or damage
