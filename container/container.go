@@ -213,6 +213,9 @@ func sweepLocked(s *image.Store) (names map[string]string, trash []string, err e
 		dir := Dir(s, r.dir)
 		lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR, 0)
 		if err != nil {
+			if r.err == nil {
+				names[r.Name] = r.ID[:12] // not swept: its name stays taken
+			}
 			continue
 		}
 		taken := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil

@@ -31,7 +31,7 @@ func sweepFixture(t *testing.T) (*image.Store, map[string]string) {
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		if key != "f" { // f: no lock file, as a create killed before it made one
+		if key != "f" && key != "g" { // no lock file: f as a create killed before it made one
 			if err := os.WriteFile(filepath.Join(dir, "lock"), nil, 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -60,6 +60,7 @@ func sweepFixture(t *testing.T) (*image.Store, map[string]string) {
 	add("d", &Container{Name: "running_rm", Config: Config{Rm: true}}, Exited, "") // held below: in use
 	add("e", nil, "", "")                                                          // a killed create's leftover: swept
 	add("f", nil, "", "{not json")                                                 // no lock file: left alone
+	add("g", &Container{Name: "nolock_rm", Config: Config{Rm: true}}, Exited, "")  // no lock file: left alone, its name taken
 	return s, ids
 }
 
@@ -86,7 +87,7 @@ func TestSweepAndNames(t *testing.T) {
 		got = append(got, name)
 	}
 	slices.Sort(got)
-	if want := []string{"created_rm", "kept", "running_rm"}; !slices.Equal(got, want) {
+	if want := []string{"created_rm", "kept", "nolock_rm", "running_rm"}; !slices.Equal(got, want) {
 		t.Errorf("names taken = %v, want %v", got, want)
 	}
 	if names["kept"] != ids["a"][:12] {
@@ -100,7 +101,7 @@ func TestSweepAndNames(t *testing.T) {
 	if want := []string{ids["c"], ids["e"]}; !slices.Equal(swept, want) {
 		t.Errorf("swept %v, want %v", swept, want)
 	}
-	for _, key := range []string{"a", "b", "d", "f"} {
+	for _, key := range []string{"a", "b", "d", "f", "g"} {
 		if _, err := os.Stat(Dir(s, ids[key])); err != nil {
 			t.Errorf("container %s should stay: %v", key, err)
 		}
