@@ -202,7 +202,7 @@ func pumpOut(dfd int, src *os.File) error {
 	if err != nil {
 		return err
 	}
-	m := mover{dfd: dfd, splice: true}
+	m := mover{dfd: dfd, splice: true, output: true}
 	var failed error // the first write error, once writing goes to /dev/null
 	left := -1       // once stopped: the bytes still to relay
 	for left != 0 {
@@ -237,7 +237,7 @@ func pumpOut(dfd int, src *os.File) error {
 				return nerr
 			}
 			defer null.Close()
-			failed, m = opErr, mover{dfd: int(null.Fd()), splice: true}
+			failed, m = opErr, mover{dfd: int(null.Fd()), splice: true, output: true}
 		case opErr == unix.EINTR:
 		case opErr == unix.EAGAIN && empty:
 			return failed // stopped, and someone else emptied it
@@ -263,12 +263,13 @@ func pumpOut(dfd int, src *os.File) error {
 type mover struct {
 	dfd    int
 	splice bool
+	output bool // to the user's side: splice only a pipe's worth (spliceMin)
 	buf    []byte
 }
 
 // move moves up to size bytes from sfd; a failed write is a writeError.
 func (m *mover) move(sfd, size int) (int, error) {
-	if m.splice && wholePages(sfd) {
+	if m.splice && (!m.output || wholePages(sfd)) {
 		n, err := unix.Splice(sfd, nil, m.dfd, nil, size, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 		switch err {
 		case unix.EINVAL, unix.ENOSYS:
@@ -297,7 +298,13 @@ func (m *mover) move(sfd, size int) (int, error) {
 // line at a time, 16 lines filled the user's pipe, and a reader that
 // reads only once the command ends (a script's "wait, then read") never
 // got the 17th.
-const spliceMin = 4096
+//
+// A splice of a page and a bit takes two slots, the next write a third:
+// only a pipe's worth (64 KiB, a default pipe) is spliced, below that it
+// could all wait in the user's pipe, so it is read and written. Output
+// only: on the input side a read takes what the user typed even when the
+// payload has closed its stdin, where a splice takes nothing (mover.output).
+const spliceMin = 64 << 10
 
 // wholePages tells whether sfd holds at least spliceMin bytes, or cannot
 // say (not a pipe, socket or terminal): then a splice is worth its slots.

@@ -289,3 +289,56 @@ func TestRelayReaderLeavesWhileDraining(t *testing.T) {
 		t.Fatal("Finish waits for the end of a pipe that a process left behind holds open")
 	}
 }
+
+// TestRelayChunksToIdleReader: output in pieces of a page and a bit
+// (each spliced, it took two of the user's pipe slots) still fits a
+// pipe read only after Finish, as it would written there directly.
+func TestRelayChunksToIdleReader(t *testing.T) {
+	outR, outW := pipe(t)
+	r, err := NewRelay(nil, outW, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := dupFile(r.Child()[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r.CloseChild()
+	var want []byte
+	for i := range 10 {
+		chunk := bytes.Repeat([]byte{byte('a' + i)}, 4097)
+		want = append(want, chunk...)
+		if _, err := w.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	finishWithin(t, r, "Finish blocks on a user's pipe that 41 KB of output should fit")
+	outW.Close()
+	got, _ := io.ReadAll(outR)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("relayed %d bytes, want %d", len(got), len(want))
+	}
+}
+
+// TestRelayStdinAfterPayloadClosed: once the payload has closed its
+// stdin, what the user types next stays in the user's stdin.
+func TestRelayStdinAfterPayloadClosed(t *testing.T) {
+	inR, inW := pipe(t)
+	r, err := NewRelay(inR, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Child()[0].Close()
+	r.CloseChild()
+	inW.Write([]byte("typed ahead\n"))
+	time.Sleep(50 * time.Millisecond)
+	finishWithin(t, r, "Finish blocks")
+	buf := make([]byte, 64)
+	inR.SetReadDeadline(time.Now().Add(time.Second))
+	n, err := inR.Read(buf)
+	if err != nil || string(buf[:n]) != "typed ahead\n" {
+		t.Fatalf("the user's typed-ahead input was taken: left %q, %v", buf[:n], err)
+	}
+}
