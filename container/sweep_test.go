@@ -61,6 +61,8 @@ func sweepFixture(t *testing.T) (*image.Store, map[string]string) {
 	add("e", nil, "", "")                                                          // a killed create's leftover: swept
 	add("f", nil, "", "{not json")                                                 // no lock file: left alone
 	add("g", &Container{Name: "nolock_rm", Config: Config{Rm: true}}, Exited, "")  // no lock file: left alone, its name taken
+	add("h", nil, "", "{not json")                                                 // damaged, lock free: left for system check
+	add("i", nil, "", "{}")                                                        // damaged (no ID), lock free: left for system check
 	return s, ids
 }
 
@@ -101,7 +103,7 @@ func TestSweepAndNames(t *testing.T) {
 	if want := []string{ids["c"], ids["e"]}; !slices.Equal(swept, want) {
 		t.Errorf("swept %v, want %v", swept, want)
 	}
-	for _, key := range []string{"a", "b", "d", "f", "g"} {
+	for _, key := range []string{"a", "b", "d", "f", "g", "h", "i"} {
 		if _, err := os.Stat(Dir(s, ids[key])); err != nil {
 			t.Errorf("container %s should stay: %v", key, err)
 		}
