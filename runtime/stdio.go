@@ -269,7 +269,7 @@ type mover struct {
 
 // move moves up to size bytes from sfd; a failed write is a writeError.
 func (m *mover) move(sfd, size int) (int, error) {
-	if m.splice && (!m.output || wholePages(sfd)) {
+	if m.splice && (!m.output || worthSplicing(sfd)) {
 		n, err := unix.Splice(sfd, nil, m.dfd, nil, size, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 		switch err {
 		case unix.EINVAL, unix.ENOSYS:
@@ -292,23 +292,21 @@ func (m *mover) move(sfd, size int) (int, error) {
 	return n, err
 }
 
-// spliceMin is the least a splice moves. A splice into a pipe takes one of
-// its slots (16 in a default pipe) per page it moves, however little of
-// the page is used, where a write fills the last page first: spliced a
-// line at a time, 16 lines filled the user's pipe, and a reader that
-// reads only once the command ends (a script's "wait, then read") never
-// got the 17th.
-//
-// A splice of a page and a bit takes two slots, the next write a third:
-// only a pipe's worth (64 KiB, a default pipe) is spliced, below that it
-// could all wait in the user's pipe, so it is read and written. Output
-// only: on the input side a read takes what the user typed even when the
-// payload has closed its stdin, where a splice takes nothing (mover.output).
+// spliceMin is the least output a splice moves. A splice into a pipe
+// takes one of its slots (16 in a default pipe) per page it moves, however
+// little of the page it fills, where a write fills the last page first:
+// spliced a line, or a page and a bit, at a time, the user's pipe filled
+// long before it held 64 KiB, and a reader that reads only once the
+// command ends (a script's "wait, then read") waited for good. Below a
+// default pipe's size all of it could wait in the user's pipe, so it is
+// read and written. Output only: on the input side a read takes what the
+// user typed even once the payload has closed its stdin, where a splice
+// takes nothing (mover.output).
 const spliceMin = 64 << 10
 
-// wholePages tells whether sfd holds at least spliceMin bytes, or cannot
-// say (not a pipe, socket or terminal): then a splice is worth its slots.
-func wholePages(sfd int) bool {
+// worthSplicing tells whether sfd holds at least spliceMin bytes, or
+// cannot say (not a pipe, socket or terminal).
+func worthSplicing(sfd int) bool {
 	n, err := unix.IoctlGetInt(sfd, unix.TIOCINQ) // FIONREAD
 	return err != nil || n >= spliceMin
 }

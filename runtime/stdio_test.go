@@ -200,6 +200,24 @@ func TestRelayEndlessWriter(t *testing.T) {
 	}
 }
 
+// relayWithWriter is a relay of stdout to out, and a writer on the
+// payload's end that outlives the relay's own copy of it: a payload, or
+// a process it left behind.
+func relayWithWriter(t *testing.T, out *os.File) (*Relay, *os.File) {
+	t.Helper()
+	r, err := NewRelay(nil, out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := dupFile(r.Child()[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	r.CloseChild()
+	return r, w
+}
+
 // finishWithin fails the test if Finish does not return in 10 seconds: a
 // relay that waits for something that never comes hangs the user's
 // command.
@@ -224,16 +242,7 @@ func finishWithin(t *testing.T, r *Relay, why string) {
 // for good although the pipe held 600 bytes.
 func TestRelaySmallWritesToIdleReader(t *testing.T) {
 	outR, outW := pipe(t)
-	r, err := NewRelay(nil, outW, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := dupFile(r.Child()[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	r.CloseChild()
+	r, w := relayWithWriter(t, outW)
 	var want []byte
 	for i := range 40 {
 		line := []byte(fmt.Sprintf("line %02d of the payload's output\n", i))
@@ -257,16 +266,7 @@ func TestRelaySmallWritesToIdleReader(t *testing.T) {
 // behind never gives.
 func TestRelayReaderLeavesWhileDraining(t *testing.T) {
 	outR, outW := pipe(t)
-	r, err := NewRelay(nil, outW, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leftover, err := dupFile(r.Child()[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer leftover.Close()
-	r.CloseChild()
+	r, leftover := relayWithWriter(t, outW)
 	// More than the user's pipe holds: the relay waits for the user.
 	if _, err := leftover.Write(make([]byte, 256<<10)); err != nil {
 		t.Fatal(err)
@@ -295,16 +295,7 @@ func TestRelayReaderLeavesWhileDraining(t *testing.T) {
 // pipe read only after Finish, as it would written there directly.
 func TestRelayChunksToIdleReader(t *testing.T) {
 	outR, outW := pipe(t)
-	r, err := NewRelay(nil, outW, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := dupFile(r.Child()[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	r.CloseChild()
+	r, w := relayWithWriter(t, outW)
 	var want []byte
 	for i := range 10 {
 		chunk := bytes.Repeat([]byte{byte('a' + i)}, 4097)
