@@ -35,6 +35,11 @@ func openSetup() (*setup, error) {
 
 // openStore opens (making it if needed) the store that user's config
 // names.
+// textRunDir is the runtime directory of the store this command opened,
+// for main to start the text stage in as the command ends
+// (runtime.StartTextHeal); empty when it opened none.
+var textRunDir string
+
 func openStore(paths config.Paths, user config.User) (*setup, error) {
 	s := &setup{paths: paths, user: user}
 	var err error
@@ -56,6 +61,7 @@ func openStore(paths config.Paths, user config.User) (*setup, error) {
 	}
 	s.store.Search = s.user.SearchRegistries()
 	s.store.RunDir = s.paths.Runtime
+	textRunDir = s.paths.Runtime
 	// Said once, when the store is made (and again by the store if the map
 	// later changes); `sandbox info` always shows it.
 	if s.store.New && m.Mode == userns.ModeSingle && opts.Force == "" {

@@ -157,7 +157,12 @@ func main() {
 	// (a network helper, a monitor): children get only what is passed
 	// explicitly. Kernels before 5.11 lack the flag; then nothing changes.
 	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
-	os.Exit(profiled(func() int { return dispatch(os.Args[1:]) }))
+	code := profiled(func() int { return dispatch(os.Args[1:]) })
+	// After the command, not before: the stage works once this process,
+	// which holds the pages it must drop, has exited, and a command that
+	// lasts (a shell) would keep it waiting.
+	runtime.StartTextHeal(textRunDir)
+	os.Exit(code)
 }
 
 // usageError is a command-line mistake: it prints the usage line too.

@@ -60,6 +60,8 @@ func InitMain() {
 		switchMain(args[1:])
 	case "health":
 		healthMain(args[1:])
+	case "text":
+		textMain()
 	}
 	fail(125, "unknown sandbox-init stage %q", args[0])
 }

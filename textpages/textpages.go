@@ -1,0 +1,251 @@
+package textpages
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Size is the size of a huge page, of the folios this package makes, and
+// of the regions it makes them for.
+const Size = 2 << 20
+
+// ErrNotProgram is Regions' answer for a file that is not a 64-bit
+// little-endian ELF program.
+var ErrNotProgram = errors.New("not a 64-bit little-endian ELF program")
+
+// ELF's names, from its specification. The header is read by hand rather
+// than with debug/elf, which would bring DWARF, zlib and zstd into the
+// init program for sixty bytes.
+const (
+	elfHeaderSize = 64
+	phdrSize      = 56
+	ptLoad        = 1
+	pfWrite       = 2
+)
+
+// Regions returns the file offsets of the 2 MiB regions of program f
+// that a process executing it maps with one entry each: those wholly
+// inside a read-only loadable segment whose address and offset agree
+// modulo 2 MiB. The writable segment is left out: it is mapped private
+// and its pages are soon the process's own copies.
+func Regions(f *os.File) ([]int64, error) {
+	var h [elfHeaderSize]byte
+	if _, err := f.ReadAt(h[:], 0); err != nil {
+		return nil, ErrNotProgram
+	}
+	le := binary.LittleEndian
+	if string(h[:4]) != "\x7fELF" || h[4] != 2 || h[5] != 1 {
+		return nil, ErrNotProgram
+	}
+	phoff := int64(le.Uint64(h[0x20:]))
+	entSize, num := int(le.Uint16(h[0x36:])), int(le.Uint16(h[0x38:]))
+	if entSize < phdrSize || num > 256 {
+		return nil, ErrNotProgram
+	}
+	ph := make([]byte, entSize*num)
+	if _, err := f.ReadAt(ph, phoff); err != nil {
+		return nil, ErrNotProgram
+	}
+	var out []int64
+	for i := 0; i < num; i++ {
+		p := ph[i*entSize:]
+		if le.Uint32(p) != ptLoad || le.Uint32(p[4:])&pfWrite != 0 {
+			continue
+		}
+		off, vaddr, size := le.Uint64(p[8:]), le.Uint64(p[16:]), le.Uint64(p[32:])
+		if (vaddr-off)%Size != 0 {
+			continue
+		}
+		for r := (off + Size - 1) &^ (Size - 1); r+Size <= off+size; r += Size {
+			out = append(out, int64(r))
+		}
+	}
+	return out, nil
+}
+
+// Heal makes f's regions 2 MiB folios in the page cache, trying again
+// for those some process holds (first after a quarter of a second, then
+// less and less often, up to every 5 s) until all are or until is past.
+// It returns how many are. f is open for reading; nothing in its content
+// changes.
+func Heal(f *os.File, regions []int64, until time.Time) (int, error) {
+	fd := int(f.Fd())
+	// A program written moments ago still has dirty pages, which cannot
+	// be dropped until they are written back.
+	unix.Fdatasync(fd)
+	huge := make([]bool, len(regions))
+	wait := 250 * time.Millisecond
+	for {
+		n, err := pass(fd, regions, huge, true)
+		if err != nil || n == len(regions) || time.Now().Add(wait).After(until) {
+			return n, err
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// Huge returns how many of f's regions the page cache holds as 2 MiB
+// folios: each is mapped (without any advice, as an execve maps it) and
+// touched, and the kernel's count of its PMD-mapped bytes read.
+func Huge(f *os.File, regions []int64) (int, error) {
+	return pass(int(f.Fd()), regions, make([]bool, len(regions)), false)
+}
+
+// sink keeps the compiler from dropping the reads that fault a region in.
+var sink byte
+
+// pass maps each region not yet huge at a 2 MiB-aligned address, touches
+// it and marks those the kernel mapped whole. With heal, each region's
+// small folios are dropped first and the mapping is advised
+// MADV_HUGEPAGE, so that the read that follows fills a 2 MiB folio.
+func pass(fd int, regions []int64, huge []bool, heal bool) (int, error) {
+	var todo []int
+	for i := range regions {
+		if !huge[i] {
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) > 0 {
+		// One reservation, with a region's room between two regions
+		// (mappings of a file's adjacent ranges side by side would merge
+		// into one, which smaps then counts as one) and one more to be
+		// aligned inside.
+		span := uintptr(2*len(todo)+1) * Size
+		res, err := unix.MmapPtr(-1, 0, nil, span, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+		if err != nil {
+			return 0, err
+		}
+		defer unix.MunmapPtr(res, span)
+		skip := (Size - uintptr(res)%Size) % Size
+		addrs := make([]unsafe.Pointer, len(todo))
+		slots := map[uintptr]int{}
+		for k, i := range todo {
+			addr := unsafe.Add(res, skip+uintptr(2*k)*Size)
+			if heal {
+				unix.Fadvise(fd, regions[i], Size, unix.FADV_DONTNEED)
+			}
+			if _, err := unix.MmapPtr(fd, regions[i], addr, Size, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_FIXED); err != nil {
+				return 0, err
+			}
+			if heal {
+				unix.Syscall(unix.SYS_MADVISE, uintptr(addr), Size, unix.MADV_HUGEPAGE)
+			}
+			sink += *(*byte)(addr)
+			addrs[k] = addr
+			slots[uintptr(addr)] = i
+		}
+		mapped, err := pmdMapped(slots)
+		if err != nil {
+			return 0, err
+		}
+		for _, i := range mapped {
+			huge[i] = true
+		}
+		for k, i := range todo {
+			if heal && !huge[i] {
+				// Some process holds a page of this region, so it could
+				// not become one folio, and the drop took its other pages
+				// from the cache: read them back, or the next start of the
+				// program would wait on the disk for them.
+				for off := uintptr(0); off < Size; off += 4096 {
+					sink += *(*byte)(unsafe.Add(addrs[k], off))
+				}
+			}
+		}
+	}
+	n := 0
+	for _, h := range huge {
+		if h {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// pmdMapped returns the regions (slots' values) whose mapping at the
+// slot's address /proc/self/smaps shows mapped whole.
+func pmdMapped(slots map[uintptr]int) ([]int, error) {
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []int
+	cur, ours := 0, false
+	key := []byte("FilePmdMapped:")
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if dash := bytes.IndexByte(line, '-'); dash > 0 && !bytes.ContainsRune(line[:dash], ':') {
+			// A mapping's first line: "start-end perms ...".
+			a, err := strconv.ParseUint(string(line[:dash]), 16, 64)
+			i, ok := slots[uintptr(a)]
+			cur, ours = i, err == nil && ok
+			continue
+		}
+		if ours && bytes.HasPrefix(line, key) {
+			kb, _ := strconv.Atoi(string(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(line[len(key):]), []byte("kB")))))
+			if kb*1024 >= Size {
+				out = append(out, cur)
+			}
+			ours = false
+		}
+	}
+	return out, sc.Err()
+}
+
+// Claim reports whether the caller should start Heal for the program
+// this process runs: the first command of each boot to ask, for each
+// build of the program. It marks that in dir (a directory only the user
+// can enter), with a file named after the program's device, inode and
+// modification time, and returns that file open for writing (Heal's
+// starter passes it on, for the outcome), or nil. A mark older than the
+// boot is stale (dir need not be cleared at boot: /tmp is not always).
+func Claim(dir string) *os.File {
+	var st unix.Stat_t
+	if unix.Stat("/proc/self/exe", &st) != nil {
+		return nil
+	}
+	path := MarkPath(dir, &st)
+	var m unix.Stat_t
+	if unix.Lstat(path, &m) == nil {
+		if !beforeBoot(time.Unix(m.Mtim.Unix())) {
+			return nil
+		}
+		os.Remove(path)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		// Another command claimed it first, or dir does not exist yet
+		// (the next command, once a start made it, claims it then).
+		return nil
+	}
+	return f
+}
+
+// MarkPath is the mark in dir of the program whose status st is: Heal's
+// starter writes the outcome there.
+func MarkPath(dir string, st *unix.Stat_t) string {
+	return filepath.Join(dir, "text-"+strconv.FormatUint(st.Dev, 16)+"-"+strconv.FormatUint(st.Ino, 16)+"-"+strconv.FormatInt(st.Mtim.Nano(), 16))
+}
+
+// beforeBoot reports whether t is before this boot, with a minute to
+// spare for the clock's steps.
+func beforeBoot(t time.Time) bool {
+	var up unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &up) != nil {
+		return false
+	}
+	boot := time.Now().Add(-time.Duration(up.Nano()))
+	return t.Before(boot.Add(-time.Minute))
+}

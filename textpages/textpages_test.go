@@ -1,0 +1,249 @@
+package textpages
+
+import (
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+type segment struct {
+	flags              uint32
+	off, vaddr, filesz uint64
+}
+
+// writeProgram writes an ELF header with segs as its program headers,
+// then zeros up to size bytes, in chunk-sized writes.
+func writeProgram(t *testing.T, path string, size int64, chunk int, segs []segment) {
+	t.Helper()
+	h := make([]byte, elfHeaderSize+phdrSize*len(segs))
+	copy(h, "\x7fELF")
+	h[4], h[5], h[6] = 2, 1, 1
+	le := binary.LittleEndian
+	le.PutUint64(h[0x20:], elfHeaderSize)
+	le.PutUint16(h[0x36:], phdrSize)
+	le.PutUint16(h[0x38:], uint16(len(segs)))
+	for i, s := range segs {
+		p := h[elfHeaderSize+i*phdrSize:]
+		le.PutUint32(p, ptLoad)
+		le.PutUint32(p[4:], s.flags)
+		le.PutUint64(p[8:], s.off)
+		le.PutUint64(p[16:], s.vaddr)
+		le.PutUint64(p[32:], s.filesz)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, size)
+	copy(b, h)
+	for i := range b[len(h):] {
+		b[len(h)+i] = byte(i)
+	}
+	for off := 0; off < len(b); off += chunk {
+		if _, err := f.Write(b[off:min(off+chunk, len(b))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRegions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "prog")
+	// The layout of a static Go program: code, read-only data, then the
+	// writable segment; and a read-only segment whose address and offset
+	// disagree modulo 2 MiB.
+	writeProgram(t, path, 64<<10, 64<<10, []segment{
+		{flags: 5, off: 0, vaddr: 0x400000, filesz: 0x6b34b1},
+		{flags: 4, off: 0x6b4000, vaddr: 0xab4000, filesz: 0x706a58},
+		{flags: 6, off: 0xdbb000, vaddr: 0x11bb000, filesz: 0x8fe040},
+		{flags: 4, off: 0x1800000, vaddr: 0x2801000, filesz: 0x800000},
+	})
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := Regions(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{0, 0x200000, 0x400000, 0x800000, 0xa00000}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Regions = %#x, want %#x", got, want)
+	}
+
+	notELF := filepath.Join(t.TempDir(), "script")
+	os.WriteFile(notELF, []byte("#!/bin/sh\nexit 0\n"), 0o755)
+	g, _ := os.Open(notELF)
+	defer g.Close()
+	if _, err := Regions(g); !errors.Is(err, ErrNotProgram) {
+		t.Errorf("Regions of a script: %v, want ErrNotProgram", err)
+	}
+}
+
+// TestRegionsOfThisProgram checks Regions against debug/elf's reading of
+// the test binary itself.
+func TestRegionsOfThisProgram(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ef, err := elf.Open(exe)
+	if err != nil {
+		t.Skipf("the test binary is not ELF: %v", err)
+	}
+	defer ef.Close()
+	var want []int64
+	for _, p := range ef.Progs {
+		if p.Type != elf.PT_LOAD || p.Flags&elf.PF_W != 0 || (p.Vaddr-p.Off)%Size != 0 {
+			continue
+		}
+		for r := (p.Off + Size - 1) / Size * Size; r+Size <= p.Off+p.Filesz; r += Size {
+			want = append(want, int64(r))
+		}
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := Regions(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Regions = %#x, debug/elf says %#x", got, want)
+	}
+}
+
+// hugeFoliosHere reports whether the page cache of dir's filesystem can
+// hold 2 MiB folios at all: a file written 2 MiB a write gets them on
+// filesystems with large folios (ext4 and xfs from Linux 6.16).
+func hugeFoliosHere(t *testing.T, dir string) bool {
+	path := filepath.Join(dir, "probe")
+	writeProgram(t, path, 4<<20, 2<<20, []segment{{flags: 5, off: 0, vaddr: 0x400000, filesz: 4 << 20}})
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n, err := Huge(f, []int64{0, 2 << 20})
+	return err == nil && n > 0
+}
+
+// smallFolioProgram writes a program of size bytes whose code is its
+// first code bytes, 64 KiB a write as a copied program is (its page cache
+// is in small folios), and opens it. It skips where the page cache holds
+// no 2 MiB folios.
+func smallFolioProgram(t *testing.T, size, code int64) (string, *os.File, []int64) {
+	dir := t.TempDir()
+	if !hugeFoliosHere(t, dir) {
+		t.Skip("this filesystem's page cache holds no 2 MiB folios (it needs large folios: ext4 or xfs on Linux 6.16 or later, and transparent huge pages)")
+	}
+	path := filepath.Join(dir, "prog")
+	writeProgram(t, path, size, 64<<10, []segment{{flags: 5, off: 0, vaddr: 0x400000, filesz: uint64(code)}})
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	regions, err := Regions(f)
+	if err != nil || int64(len(regions)) != code/Size {
+		t.Fatalf("Regions = %v, %v; want %d", regions, err, code/Size)
+	}
+	return path, f, regions
+}
+
+func TestHeal(t *testing.T) {
+	path, f, regions := smallFolioProgram(t, 9<<20, 8<<20)
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := Huge(f, regions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Heal(f, regions, time.Now().Add(5*time.Second))
+	if err != nil || n != len(regions) {
+		t.Fatalf("Heal = %d, %v; want %d (before it, %d were)", n, err, len(regions), small)
+	}
+	if n, err := Huge(f, regions); err != nil || n != len(regions) {
+		t.Errorf("after Heal, Huge = %d, %v; want %d", n, err, len(regions))
+	}
+	after, _ := os.ReadFile(path)
+	if !reflect.DeepEqual(before, after) {
+		t.Error("the program's content changed")
+	}
+	t.Logf("%d of %d regions were 2 MiB folios before Heal", small, len(regions))
+}
+
+// TestHealHeld: a region that a mapping holds a page of cannot become
+// one folio until it is let go; Heal tries again until then.
+func TestHealHeld(t *testing.T) {
+	_, f, regions := smallFolioProgram(t, 5<<20, 4<<20)
+	hold, err := hold(f, regions[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Heal(f, regions, time.Now()); err != nil || n != 1 {
+		t.Fatalf("Heal with region 1 held = %d, %v; want 1", n, err)
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		hold()
+	}()
+	if n, err := Heal(f, regions, time.Now().Add(5*time.Second)); err != nil || n != 2 {
+		t.Fatalf("Heal once let go = %d, %v; want 2", n, err)
+	}
+}
+
+// hold maps f's page at off and touches it; the returned func lets go.
+func hold(f *os.File, off int64) (func(), error) {
+	b, err := unix.Mmap(int(f.Fd()), off, 4096, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil, err
+	}
+	sink += *(*byte)(unsafe.Pointer(&b[0]))
+	return func() { unix.Munmap(b) }, nil
+}
+
+func TestClaim(t *testing.T) {
+	dir := t.TempDir()
+	f := Claim(dir)
+	if f == nil {
+		t.Fatal("the first Claim got no mark")
+	}
+	f.Close()
+	if g := Claim(dir); g != nil {
+		g.Close()
+		t.Fatal("a second Claim in the same boot got a mark")
+	}
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/exe", &st); err != nil {
+		t.Fatal(err)
+	}
+	path := MarkPath(dir, &st)
+	old := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
+	}
+	g := Claim(dir)
+	if g == nil {
+		t.Fatal("a mark from before the boot was not claimed again")
+	}
+	g.Close()
+	if h := Claim(filepath.Join(dir, "missing")); h != nil {
+		t.Fatal("Claim in a missing directory got a mark")
+	}
+}
