@@ -86,7 +86,7 @@ func InstalledProgram(dir, name, digest string, size int64, content func() ([]by
 		return nil, fmt.Errorf("installing the sandbox %s in %q: %w", name, dir, err)
 	}
 	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(b)
+	err = writeSmall(tmp, b)
 	if err == nil {
 		// Executable by anyone who holds it, read-only: the directory
 		// (0700, the user's) keeps everyone else from its path, and a
@@ -121,6 +121,28 @@ func InstalledProgram(dir, name, digest string, size int64, content func() ([]by
 		return nil, err
 	}
 	return f, nil
+}
+
+// installChunk is how much of a program InstalledProgram writes at a
+// time. On filesystems with large folios (ext4 from Linux 6.16) a write
+// fills the page cache with folios as large as it is, up to 2 MiB, and
+// the kernel maps a large folio whole at a fault where it fits in the
+// mapping (6.18): one write of the init program left a 1 MiB folio in
+// its read-only data, and a resident init that touched one page of it
+// kept all 1024 KiB mapped. Written 64 KiB at a time, no folio is larger
+// than the 64 KiB a fault maps around itself anyway.
+const installChunk = 64 << 10
+
+// writeSmall writes b to f installChunk bytes at a time.
+func writeSmall(f *os.File, b []byte) error {
+	for len(b) > 0 {
+		n := min(len(b), installChunk)
+		if _, err := f.Write(b[:n]); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
 }
 
 // checkInstalled accepts the user's own read-only regular file of size
