@@ -68,12 +68,15 @@ func startText(runDir string, mark *os.File) error {
 	}
 	starter := os.NewFile(uintptr(pidfd), "pidfd")
 	defer starter.Close()
+	// The program to execute is passed as descriptor 6 and executed by
+	// that number: the child puts ExtraFiles in place before its execve,
+	// which would have replaced exe's own number had it been 3, 4 or 5.
 	cmd := &exec.Cmd{
-		Path:        fmt.Sprintf("/proc/self/fd/%d", exe.Fd()),
+		Path:        "/proc/self/fd/6",
 		Args:        []string{textName, "text"},
 		Env:         append([]string{initEnv + "=1"}, initRuntimeEnv...),
 		Dir:         "/",
-		ExtraFiles:  []*os.File{self, starter, mark},
+		ExtraFiles:  []*os.File{self, starter, mark, exe},
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
 	if err := cmd.Start(); err != nil {
@@ -88,10 +91,11 @@ func startText(runDir string, mark *os.File) error {
 
 // textMain is the "text" stage: descriptor 3 is the program whose code
 // to put in 2 MiB folios, 4 a pidfd of the command that started the
-// stage, 5 the mark (textpages.Claim), where the outcome is written. It
-// never returns.
+// stage, 5 the mark (textpages.Claim), where the outcome is written, and
+// 6 the init program this runs, which it closes. It never returns.
 func textMain() {
 	setName(textName)
+	unix.Close(6)
 	prog, starter, mark := os.NewFile(3, "program"), 4, os.NewFile(5, "mark")
 	pfd := []unix.PollFd{{Fd: int32(starter), Events: unix.POLLIN}}
 	for {
