@@ -20,6 +20,7 @@ import (
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/network"
 	"github.com/sandbox-dev/sandbox/runtime"
+	"github.com/sandbox-dev/sandbox/textpages"
 	"github.com/sandbox-dev/sandbox/userns"
 )
 
@@ -34,6 +35,14 @@ type infoData struct {
 	Security                      infoSecurity
 	CDI                           infoCDI
 	API                           infoAPI
+	Startup                       infoStartup
+}
+
+// infoStartup is how this binary's code is mapped (docs/ARCHITECTURE.md,
+// "The CLI's code in 2 MiB pages").
+type infoStartup struct {
+	Regions, HugeRegions int
+	TextStage            string // what the text stage wrote this boot, or why it has not
 }
 
 // infoAPI says how to reach the Docker API service.
@@ -156,6 +165,7 @@ func gatherInfo() (*infoData, error) {
 	d.Security = securityInfo(user, m)
 	sock := serviceSocket(paths)
 	d.API = infoAPI{Version: api.Version, Socket: sock, Start: "sandbox system service", DockerHost: "export DOCKER_HOST=" + sock}
+	d.Startup = startupInfo(paths.Runtime)
 	d.CDI.Dirs = user.CDISpecDirs
 	if len(d.CDI.Dirs) == 0 {
 		d.CDI.Dirs = cdi.DefaultDirs
@@ -169,6 +179,18 @@ func gatherInfo() (*infoData, error) {
 		}
 	}
 	return d, nil
+}
+
+func startupInfo(runDir string) infoStartup {
+	st, err := textpages.SelfStatus(runDir)
+	if err != nil {
+		return infoStartup{TextStage: "not for this binary: " + err.Error()}
+	}
+	i := infoStartup{Regions: st.Regions, HugeRegions: st.Huge, TextStage: st.Said}
+	if i.TextStage == "" {
+		i.TextStage = "not run this boot for this build: it runs as the next command that opens the store ends"
+	}
+	return i
 }
 
 func storeInfo(paths config.Paths, user config.User, m userns.Mapping, refused bool) infoStore {
@@ -370,5 +392,6 @@ func printInfo(d *infoData) {
 	for _, e := range cd.Errors {
 		fmt.Printf("  spec with errors: %s\n", e)
 	}
+	fmt.Printf("start-up:\n  code in 2 MiB pages: %d of %d regions\n  text stage: %s\n", d.Startup.HugeRegions, d.Startup.Regions, d.Startup.TextStage)
 	fmt.Printf("docker api (%s, docs/api.md):\n  serve it: %s\n  point clients at it: %s\n", d.API.Version, d.API.Start, d.API.DockerHost)
 }

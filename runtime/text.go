@@ -116,6 +116,10 @@ func textMain() {
 	}
 	start := time.Now()
 	n, err := textpages.Heal(prog, regions, start.Add(textRetry))
-	fmt.Fprintf(mark, "%d of %d regions in 2 MiB folios after %v (err %v)\n", n, len(regions), time.Since(start).Round(time.Millisecond), err)
+	said := fmt.Sprintf("%d of %d regions in 2 MiB folios after %v", n, len(regions), time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		said += ", then: " + err.Error()
+	}
+	fmt.Fprintln(mark, said)
 	os.Exit(0)
 }

@@ -70,6 +70,10 @@ func TestCodeInHugePages(t *testing.T) {
 		if n, err := textpages.Huge(f, regions); err != nil || n != len(regions) {
 			t.Errorf("after the text stage, %d of %d regions are 2 MiB folios (%v)", n, len(regions), err)
 		}
+		// info says so, from the binary's own mapping.
+		r := u.runWith(t, o, "info", "--format", "{{.Startup.HugeRegions}} of {{.Startup.Regions}}: {{.Startup.TextStage}}")
+		wantCode(t, r, 0)
+		wantStdout(t, r, fmt.Sprintf("%d of %d: %s\n", len(regions), len(regions), strings.TrimSpace(got)))
 
 		// Once per boot: the next command leaves the mark as it is.
 		wantCode(t, u.runWith(t, o, "run", "--rm", bb, "true"), 0)

@@ -233,6 +233,41 @@ func Claim(dir string) *os.File {
 	return f
 }
 
+// Status is how the program this process runs is mapped, for `sandbox
+// info`: how many of its regions are 2 MiB folios now, and what Heal's
+// starter wrote in this boot's mark in dir ("" when none).
+type Status struct {
+	Regions, Huge int
+	Said          string
+}
+
+// SelfStatus reads Status for the program this process runs.
+func SelfStatus(dir string) (Status, error) {
+	var st Status
+	f, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return st, err
+	}
+	defer f.Close()
+	regions, err := Regions(f)
+	if err != nil {
+		return st, err
+	}
+	st.Regions = len(regions)
+	if st.Huge, err = Huge(f, regions); err != nil {
+		return st, err
+	}
+	var fst, mst unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &fst) == nil {
+		path := MarkPath(dir, &fst)
+		if unix.Lstat(path, &mst) == nil && !beforeBoot(time.Unix(mst.Mtim.Unix())) {
+			b, _ := os.ReadFile(path)
+			st.Said = string(bytes.TrimSpace(b))
+		}
+	}
+	return st, nil
+}
+
 // MarkPath is the mark in dir of the program whose status st is: Heal's
 // starter writes the outcome there.
 func MarkPath(dir string, st *unix.Stat_t) string {
