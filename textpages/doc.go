@@ -20,7 +20,8 @@
 // 2 MiB region again through such a mapping; a folio that some process
 // maps cannot be dropped, so Heal runs when the program's own command has
 // exited, and tries again for a while. Claim makes that happen once per
-// boot for each build of a program.
+// boot for each build of a program, and again when the kernel has taken
+// the folios back (reclaim of a cold program: they come back small).
 //
 // The package imports only the standard library and x/sys: the init
 // program, which every sandbox start executes, links it.

@@ -204,22 +204,35 @@ func pmdMapped(slots map[uintptr]int) ([]int, error) {
 	return out, sc.Err()
 }
 
+// Recheck is how long a mark stands before a command checks again that
+// the program's regions are still 2 MiB folios. The kernel may take a
+// program's pages from the cache when it goes unused (the test machine's
+// runs DAMON, which reclaims what stays cold: a binary healed and then
+// left alone was back in small folios within twenty minutes), and
+// executing it then reads them back in small ones.
+const Recheck = 5 * time.Minute
+
 // Claim reports whether the caller should start Heal for the program
 // this process runs: the first command of each boot to ask, for each
-// build of the program. It marks that in dir (a directory only the user
-// can enter), with a file named after the program's device, inode and
-// modification time, and returns that file open for writing (Heal's
-// starter passes it on, for the outcome), or nil. A mark older than the
-// boot is stale (dir need not be cleared at boot: /tmp is not always).
-func Claim(dir string) *os.File {
+// build of the program, and later one command every Recheck at most if
+// the regions an earlier Heal made whole have gone back to small folios.
+// It marks that in dir (a directory only the user can enter), with a file
+// named after the program's device, inode and modification time, and
+// returns that file open for writing (Heal's starter writes the outcome
+// there), or nil. A mark older than the boot is stale (dir need not be
+// cleared at boot: /tmp is not always).
+func Claim(dir string) *os.File { return claim(dir, "/proc/self/exe") }
+
+func claim(dir, exe string) *os.File {
 	var st unix.Stat_t
-	if unix.Stat("/proc/self/exe", &st) != nil {
+	if unix.Stat(exe, &st) != nil {
 		return nil
 	}
 	path := MarkPath(dir, &st)
 	var m unix.Stat_t
 	if unix.Lstat(path, &m) == nil {
-		if !beforeBoot(time.Unix(m.Mtim.Unix())) {
+		t := time.Unix(m.Mtim.Unix())
+		if !beforeBoot(t) && (time.Since(t) < Recheck || !lost(path, exe)) {
 			return nil
 		}
 		os.Remove(path)
@@ -231,6 +244,35 @@ func Claim(dir string) *os.File {
 		return nil
 	}
 	return f
+}
+
+// lost reports whether the regions of program exe that the Heal its mark
+// (path) tells of made 2 MiB folios are no longer all such folios. The
+// check is the mark's new time, so that commands after this one wait
+// Recheck again. A mark where Heal made no region whole (a filesystem
+// without large folios, or every region held for as long as it tried) or
+// has not said yet (a stage still waiting) is never lost: the next boot
+// tries again.
+func lost(path, exe string) bool {
+	now := time.Now()
+	if os.Chtimes(path, now, now) != nil {
+		return false
+	}
+	said, err := os.ReadFile(path)
+	if err != nil || len(said) == 0 || said[0] < '1' || said[0] > '9' {
+		return false
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	regions, err := Regions(f)
+	if err != nil {
+		return false
+	}
+	n, err := Huge(f, regions)
+	return err == nil && n < len(regions)
 }
 
 // Status is how the program this process runs is mapped, for `sandbox

@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -246,4 +247,69 @@ func TestClaim(t *testing.T) {
 	if h := Claim(filepath.Join(dir, "missing")); h != nil {
 		t.Fatal("Claim in a missing directory got a mark")
 	}
+}
+
+// TestClaimRecheck: a mark older than Recheck is claimed again only when
+// the regions its Heal made whole have gone back to small folios.
+func TestClaimRecheck(t *testing.T) {
+	path, f, regions := smallFolioProgram(t, 5<<20, 4<<20)
+	dir := t.TempDir()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	mark := MarkPath(dir, &st)
+	old := time.Now().Add(-2 * Recheck)
+	write := func(said string, when time.Time) {
+		t.Helper()
+		if err := os.WriteFile(mark, []byte(said), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(mark, when, when); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkedNow := func(what string) {
+		t.Helper()
+		var m unix.Stat_t
+		if err := unix.Stat(mark, &m); err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(time.Unix(m.Mtim.Unix())) > time.Minute {
+			t.Errorf("%s: the check did not become the mark's time", what)
+		}
+	}
+	whole := "2 of 2 regions in 2 MiB folios after 5ms\n"
+
+	write(whole, time.Now())
+	if g := claim(dir, path); g != nil {
+		g.Close()
+		t.Fatal("a mark younger than Recheck was claimed again")
+	}
+	write(whole, old)
+	g := claim(dir, path)
+	if g == nil {
+		t.Fatal("the regions are small folios again, but the old mark was not claimed again")
+	}
+	g.Close()
+	if b, _ := os.ReadFile(mark); len(b) != 0 {
+		t.Errorf("claimed again, the mark still says %q", b)
+	}
+	for _, said := range []string{"0 of 2 regions in 2 MiB folios after 10m0s\n", ""} {
+		write(said, old)
+		if g := claim(dir, path); g != nil {
+			g.Close()
+			t.Errorf("a mark saying %q was claimed again", said)
+		}
+		checkedNow(fmt.Sprintf("mark %q", said))
+	}
+	if n, err := Heal(f, regions, time.Now().Add(5*time.Second)); err != nil || n != len(regions) {
+		t.Fatalf("Heal = %d, %v", n, err)
+	}
+	write(whole, old)
+	if g := claim(dir, path); g != nil {
+		g.Close()
+		t.Error("the regions are whole, but the old mark was claimed again")
+	}
+	checkedNow("whole regions")
 }
