@@ -84,8 +84,8 @@ func startText(runDir string, mark *os.File) error {
 		return fmt.Errorf("starting the text stage: %w", err)
 	}
 	Trace("text stage started")
-	// A process that stays (the API service) reaps it.
-	go Reap(cmd.Process.Pid)
+	// Not waited for: the command exits next, and the stage with it
+	// goes to the reaper.
 	cmd.Process.Release()
 	return nil
 }
@@ -103,6 +103,10 @@ func textMain() {
 		n, err := unix.Poll(pfd, int(textWaitStarter/time.Millisecond))
 		if err == unix.EINTR {
 			continue
+		}
+		if err != nil {
+			fmt.Fprintf(mark, "waiting for the starting command: %v\n", err)
+			os.Exit(0)
 		}
 		if n != 1 {
 			fmt.Fprintf(mark, "the starting command still runs after %v\n", textWaitStarter)

@@ -10,12 +10,12 @@
 // about 5 µs each. sandbox's CLI touches most of its 7 MB of code as it
 // starts, and its start is what every command waits for. With its code
 // in 2 MiB folios, `sandbox version` took 9.6 ms instead of 13.4 ms and
-// `run --rm` 26.1 instead of 29.7 ms (docs/ARCHITECTURE.md, "The CLI's
+// `run --rm` 32.6 instead of 36.8 ms (docs/ARCHITECTURE.md, "The CLI's
 // code in 2 MiB pages").
 //
 // The page cache gets such folios only when a read fills them through a
-// mapping advised MADV_HUGEPAGE, on a filesystem with large folios (ext4
-// and xfs on Linux 6.16 and later): installing a program, or executing it,
+// mapping advised MADV_HUGEPAGE, on a filesystem with large folios (xfs
+// since Linux 5.18, ext4 since 6.16): installing a program, or executing it,
 // leaves small ones. Heal drops the program's small folios and reads each
 // 2 MiB region again through such a mapping; a folio that some process
 // maps cannot be dropped, so Heal runs when the program's own command has

@@ -18,6 +18,12 @@ import (
 // of the regions it makes them for.
 const Size = 2 << 20
 
+// ErrNoHugeFolios is Heal's answer where a region dropped whole from the
+// cache came back in small folios all the same: this kernel or
+// filesystem makes no 2 MiB folios, and trying again would only empty
+// and refill the cache.
+var ErrNoHugeFolios = errors.New("the page cache makes no 2 MiB folios here (large folios need ext4 on Linux 6.16 or later, or xfs, and transparent huge pages not set to never)")
+
 // ErrNotProgram is Regions' answer for a file that is not a 64-bit
 // little-endian ELF program.
 var ErrNotProgram = errors.New("not a 64-bit little-endian ELF program")
@@ -74,7 +80,7 @@ func Regions(f *os.File) ([]int64, error) {
 
 // Heal makes f's regions 2 MiB folios in the page cache, trying again
 // for those some process holds (first after a quarter of a second, then
-// less and less often, up to every 5 s) until all are or until is past.
+// less and less often, up to every 30 s) until all are or until is past.
 // It returns how many are. f is open for reading; nothing in its content
 // changes.
 func Heal(f *os.File, regions []int64, until time.Time) (int, error) {
@@ -90,7 +96,7 @@ func Heal(f *os.File, regions []int64, until time.Time) (int, error) {
 			return n, err
 		}
 		time.Sleep(wait)
-		wait = min(2*wait, 5*time.Second)
+		wait = min(2*wait, 30*time.Second)
 	}
 }
 
@@ -128,16 +134,20 @@ func pass(fd int, regions []int64, huge []bool, heal bool) (int, error) {
 		defer unix.MunmapPtr(res, span)
 		skip := (Size - uintptr(res)%Size) % Size
 		addrs := make([]unsafe.Pointer, len(todo))
+		dropped := make([]bool, len(todo))
 		slots := map[uintptr]int{}
+		vec := make([]byte, Size/4096)
 		for k, i := range todo {
 			addr := unsafe.Add(res, skip+uintptr(2*k)*Size)
-			if heal {
-				unix.Fadvise(fd, regions[i], Size, unix.FADV_DONTNEED)
-			}
 			if _, err := unix.MmapPtr(fd, regions[i], addr, Size, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_FIXED); err != nil {
 				return 0, err
 			}
 			if heal {
+				unix.Fadvise(fd, regions[i], Size, unix.FADV_DONTNEED)
+				// Did the whole region leave the cache? (mincore looks,
+				// it does not fault anything in.)
+				_, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(addr), Size, uintptr(unsafe.Pointer(&vec[0])))
+				dropped[k] = e == 0 && bytes.IndexByte(vec, 1) < 0 // bit 0: resident, the only one Linux sets
 				unix.Syscall(unix.SYS_MADVISE, uintptr(addr), Size, unix.MADV_HUGEPAGE)
 			}
 			sink += *(*byte)(addr)
@@ -151,7 +161,11 @@ func pass(fd int, regions []int64, huge []bool, heal bool) (int, error) {
 		for _, i := range mapped {
 			huge[i] = true
 		}
+		unsupported := false
 		for k, i := range todo {
+			if heal && !huge[i] && dropped[k] {
+				unsupported = true
+			}
 			if heal && !huge[i] {
 				// Some process holds a page of this region, so it could
 				// not become one folio, and the drop took its other pages
@@ -162,14 +176,21 @@ func pass(fd int, regions []int64, huge []bool, heal bool) (int, error) {
 				}
 			}
 		}
+		if unsupported {
+			return count(huge), ErrNoHugeFolios
+		}
 	}
+	return count(huge), nil
+}
+
+func count(huge []bool) int {
 	n := 0
 	for _, h := range huge {
 		if h {
 			n++
 		}
 	}
-	return n, nil
+	return n
 }
 
 // pmdMapped returns the regions (slots' values) whose mapping at the
@@ -230,48 +251,64 @@ func claim(dir, exe string) *os.File {
 	}
 	path := MarkPath(dir, &st)
 	var m unix.Stat_t
-	if unix.Lstat(path, &m) == nil {
-		t := time.Unix(m.Mtim.Unix())
-		if !beforeBoot(t) && (time.Since(t) < Recheck || !lost(path, exe)) {
-			return nil
-		}
-		os.Remove(path)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
-	if err != nil {
-		// Another command claimed it first, or dir does not exist yet
-		// (the next command, once a start made it, claims it then).
+	existed := unix.Lstat(path, &m) == nil
+	if existed && !beforeBoot(time.Unix(m.Mtim.Unix())) && time.Since(time.Unix(m.Mtim.Unix())) < Recheck {
 		return nil
 	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		// dir does not exist yet (the next command, once a start made
+		// it, claims it then).
+		return nil
+	}
+	// One claimer at a time, and none while a stage works: the stage
+	// holds this lock (it shares this open file) until it exits.
+	var now unix.Stat_t
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil || unix.Fstat(int(f.Fd()), &now) != nil ||
+		(existed && (now.Ino != m.Ino || now.Mtim != m.Mtim)) || (!existed && now.Size != 0) {
+		// Another command dealt with it between our look and our lock.
+		f.Close()
+		return nil
+	}
+	if existed && !beforeBoot(time.Unix(m.Mtim.Unix())) && !lost(f, exe) {
+		f.Close()
+		return nil
+	}
+	if f.Truncate(0) != nil {
+		f.Close()
+		return nil
+	}
+	t := time.Now()
+	os.Chtimes(path, t, t)
 	return f
 }
 
 // lost reports whether the regions of program exe that the Heal its mark
-// (path) tells of made 2 MiB folios are no longer all such folios. The
+// (f) tells of made 2 MiB folios are no longer all such folios. The
 // check is the mark's new time, so that commands after this one wait
 // Recheck again. A mark where Heal made no region whole (a filesystem
 // without large folios, or every region held for as long as it tried) or
-// has not said yet (a stage still waiting) is never lost: the next boot
-// tries again.
-func lost(path, exe string) bool {
+// has not said yet (a stage that ended before it could) is never lost:
+// the next boot tries again.
+func lost(f *os.File, exe string) bool {
 	now := time.Now()
-	if os.Chtimes(path, now, now) != nil {
+	if os.Chtimes(f.Name(), now, now) != nil {
 		return false
 	}
-	said, err := os.ReadFile(path)
-	if err != nil || len(said) == 0 || said[0] < '1' || said[0] > '9' {
+	said := make([]byte, 1)
+	if n, _ := f.ReadAt(said, 0); n != 1 || said[0] < '1' || said[0] > '9' {
 		return false
 	}
-	f, err := os.Open(exe)
+	p, err := os.Open(exe)
 	if err != nil {
 		return false
 	}
-	defer f.Close()
-	regions, err := Regions(f)
+	defer p.Close()
+	regions, err := Regions(p)
 	if err != nil {
 		return false
 	}
-	n, err := Huge(f, regions)
+	n, err := Huge(p, regions)
 	return err == nil && n < len(regions)
 }
 
