@@ -299,17 +299,24 @@ func lost(f *os.File, exe string) bool {
 	if n, _ := f.ReadAt(said, 0); n != 1 || said[0] < '1' || said[0] > '9' {
 		return false
 	}
-	p, err := os.Open(exe)
+	n, total, err := count2M(exe)
+	return err == nil && n < total
+}
+
+// count2M returns how many of program exe's regions are 2 MiB folios
+// now, and how many it has.
+func count2M(exe string) (int, int, error) {
+	f, err := os.Open(exe)
 	if err != nil {
-		return false
+		return 0, 0, err
 	}
-	defer p.Close()
-	regions, err := Regions(p)
+	defer f.Close()
+	regions, err := Regions(f)
 	if err != nil {
-		return false
+		return 0, 0, err
 	}
-	n, err := Huge(p, regions)
-	return err == nil && n < len(regions)
+	n, err := Huge(f, regions)
+	return n, len(regions), err
 }
 
 // Status is how the program this process runs is mapped, for `sandbox
@@ -323,21 +330,12 @@ type Status struct {
 // SelfStatus reads Status for the program this process runs.
 func SelfStatus(dir string) (Status, error) {
 	var st Status
-	f, err := os.Open("/proc/self/exe")
-	if err != nil {
-		return st, err
-	}
-	defer f.Close()
-	regions, err := Regions(f)
-	if err != nil {
-		return st, err
-	}
-	st.Regions = len(regions)
-	if st.Huge, err = Huge(f, regions); err != nil {
+	var err error
+	if st.Huge, st.Regions, err = count2M("/proc/self/exe"); err != nil {
 		return st, err
 	}
 	var fst, mst unix.Stat_t
-	if unix.Fstat(int(f.Fd()), &fst) == nil {
+	if unix.Stat("/proc/self/exe", &fst) == nil {
 		path := MarkPath(dir, &fst)
 		if unix.Lstat(path, &mst) == nil && !beforeBoot(time.Unix(mst.Mtim.Unix())) {
 			b, _ := os.ReadFile(path)
