@@ -24,6 +24,12 @@ const Size = 2 << 20
 // and refill the cache.
 var ErrNoHugeFolios = errors.New("the page cache makes no 2 MiB folios here (large folios need ext4 on Linux 6.16 or later, or xfs, and transparent huge pages not set to never)")
 
+// ErrInMemory is Heal's answer for a program on a tmpfs or a ramfs,
+// whose pages are the file itself: they cannot be dropped and read again,
+// and such a filesystem makes 2 MiB folios only as it is written (tmpfs
+// with huge=), not later.
+var ErrInMemory = errors.New("the program is on a tmpfs or ramfs, whose pages are its only copy and cannot be read again as 2 MiB folios (a program installed on a disk filesystem can)")
+
 // ErrNotProgram is Regions' answer for a file that is not a 64-bit
 // little-endian ELF program.
 var ErrNotProgram = errors.New("not a 64-bit little-endian ELF program")
@@ -82,9 +88,20 @@ func Regions(f *os.File) ([]int64, error) {
 // for those some process holds (first after a quarter of a second, then
 // less and less often, up to every 30 s) until all are or until is past.
 // It returns how many are. f is open for reading; nothing in its content
-// changes.
+// changes. A program on a tmpfs or ramfs is only counted (ErrInMemory
+// when some region is small).
 func Heal(f *os.File, regions []int64, until time.Time) (int, error) {
 	fd := int(f.Fd())
+	// Dropping such a program's pages would fail at every try until
+	// until: say so at once.
+	var fs unix.Statfs_t
+	if unix.Fstatfs(fd, &fs) == nil && (fs.Type == unix.TMPFS_MAGIC || fs.Type == unix.RAMFS_MAGIC) {
+		n, err := Huge(f, regions)
+		if err == nil && n < len(regions) {
+			err = ErrInMemory
+		}
+		return n, err
+	}
 	// A program written moments ago still has dirty pages, which cannot
 	// be dropped until they are written back.
 	unix.Fdatasync(fd)

@@ -165,6 +165,42 @@ func smallFolioProgram(t *testing.T, size, code int64) (string, *os.File, []int6
 	return path, f, regions
 }
 
+// TestHealInMemory: a program on a tmpfs cannot be read again, so Heal
+// says so at once instead of trying until its deadline (ten minutes in
+// the text stage).
+func TestHealInMemory(t *testing.T) {
+	var fs unix.Statfs_t
+	if err := unix.Statfs("/dev/shm", &fs); err != nil || fs.Type != unix.TMPFS_MAGIC {
+		t.Skipf("/dev/shm is not a tmpfs here (%v)", err)
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "textpages-")
+	if err != nil {
+		t.Skipf("no room on /dev/shm: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "prog")
+	writeProgram(t, path, 5<<20, 64<<10, []segment{{flags: 5, off: 0, vaddr: 0x400000, filesz: 4 << 20}})
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	regions, err := Regions(f)
+	if err != nil || len(regions) != 2 {
+		t.Fatalf("Regions = %v, %v; want 2", regions, err)
+	}
+	// Without the check, Heal tries until this deadline and returns no
+	// error: its pages never leave the cache.
+	n, err := Heal(f, regions, time.Now().Add(2*time.Second))
+	// A tmpfs mounted huge=always may have made them whole as written.
+	if n < len(regions) && !errors.Is(err, ErrInMemory) {
+		t.Errorf("Heal on a tmpfs = %d, %v; want ErrInMemory", n, err)
+	}
+	if n == len(regions) && err != nil {
+		t.Errorf("Heal on a tmpfs made all regions whole but says %v", err)
+	}
+}
+
 func TestHeal(t *testing.T) {
 	path, f, regions := smallFolioProgram(t, 9<<20, 8<<20)
 	before, err := os.ReadFile(path)
