@@ -125,12 +125,12 @@ func benchAll(sandbox, work, rootfs, tarball string, n int, single, subid, debia
 		podmanOK := podman != nil
 		pod := func(args ...string) []string { return append(append([]string{}, podman...), args...) }
 		bwrap, _ := exec.LookPath("bwrap")
-		bwrapArgv := []string{bwrap, "--unshare-all", "--die-with-parent", "--bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"}
+		bwrapTrue := bwrapArgv(bwrap, rootfs, "/bin/true")
 
 		// Start to exit.
 		tools := map[string][]string{"sandbox": {sandbox, "run", "--rm", "bb", "true"}}
 		if bwrap != "" {
-			tools["bwrap"] = bwrapArgv
+			tools["bwrap"] = bwrapTrue
 		}
 		if podmanOK {
 			tools["podman"] = pod("run", "--rm", "--network=host", "localhost/sandbox-bench-bb", "true")
@@ -149,7 +149,7 @@ func benchAll(sandbox, work, rootfs, tarball string, n int, single, subid, debia
 		}
 		tools = map[string][]string{"sandbox": {sandbox, "exec", "bench-exec", "true"}}
 		if bwrap != "" {
-			tools["bwrap"] = bwrapArgv
+			tools["bwrap"] = bwrapTrue
 		}
 		rmPodExec := func() { u.run(pod("rm", "-f", "-t", "0", "bench-exec")...) }
 		if podmanOK {

@@ -65,8 +65,7 @@ func benchSeal(sandbox, work, rootfs, tarball string, n int) {
 	in.Close()
 	cats := []*tool{{name: "sandbox", argv: []string{sandbox, "run", "--rm", "-i", "bb", "cat"}}}
 	if p, err := exec.LookPath("bwrap"); err == nil {
-		cats = append(cats, &tool{name: "bwrap", argv: []string{p, "--unshare-all", "--die-with-parent",
-			"--bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev", "/bin/cat"}})
+		cats = append(cats, &tool{name: "bwrap", argv: bwrapArgv(p, rootfs, "/bin/cat")})
 	}
 	// The same cat between two relays and no sandbox: what pipes on both
 	// sides cost busybox's cat, which reads a file with sendfile but a pipe
