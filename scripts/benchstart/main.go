@@ -1,8 +1,8 @@
 // Command benchstart measures the start-to-exit time of `sandbox run --rm
 // IMAGE true` next to bubblewrap (same rootfs, and every namespace but the
 // network, as sandbox makes them) and, where they work, rootless podman
-// and crun, in the same run, and prints medians and ratios. It is a benchmark, not a test: run it on a quiet machine as an
-// unprivileged user.
+// and crun, in the same run, and prints medians and ratios. It is a
+// benchmark, not a test: run it on a quiet machine as an unprivileged user.
 //
 //	go run ./scripts/benchstart [-n 50] [-sandbox PATH]
 //	go run ./scripts/benchstart -pull [-n 3] [-debian-rootfs FILE.tar]
