@@ -286,7 +286,6 @@ func Begin(opts Options, privateNet, terminal bool) (*Early, error) {
 	// end the start half-way (the init would die with its parent) either,
 	// as it did not when a monitor in its own session started it.
 	e.sigs = make(chan os.Signal, 16)
-	_, e.stopSignals = notifyAsync(e.sigs, forwardedSignals...)
 	e.started = make(chan struct{})
 	go func() {
 		defer close(e.started)
@@ -299,6 +298,12 @@ func Begin(opts Options, privateNet, terminal bool) (*Early, error) {
 			e.relay.CloseChild()
 		}
 	}()
+	// After the clone's goroutine, not before: the first Notify takes a
+	// millisecond or two (it starts Go's signal loop and installs each
+	// handler), and a goroutine started last is the one its processor
+	// runs next, leaving the one before it to be stolen by the other
+	// processor. Started first, the clone waited 1–3 ms for that.
+	_, e.stopSignals = notifyAsync(e.sigs, forwardedSignals...)
 	return e, nil
 }
 
