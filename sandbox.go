@@ -17,6 +17,7 @@ import (
 
 	"github.com/sandbox-dev/sandbox/container"
 	"github.com/sandbox-dev/sandbox/runtime"
+	"github.com/sandbox-dev/sandbox/teardown"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -162,6 +163,10 @@ func main() {
 	// which holds the pages it must drop, has exited, and a command that
 	// lasts (a shell) would keep it waiting.
 	runtime.StartTextHeal(textRunDir)
+	// The kernel's unmapping of our memory then comes after the shell
+	// has our status, not before (package teardown). Without a holder
+	// the exit is as it always was.
+	teardown.Defer()
 	os.Exit(code)
 }
 

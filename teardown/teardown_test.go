@@ -1,0 +1,108 @@
+package teardown
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// kcmpVM is KCMP_VM of linux/kcmp.h, which x/sys does not name.
+const kcmpVM = 1
+
+// helperEnv makes the test binary a process that calls Defer, prints the
+// holder's pid, and exits once its stdin closes.
+const helperEnv = "TEARDOWN_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "1" {
+		pid, err := Defer()
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		fmt.Println(pid)
+		bufio.NewReader(os.Stdin).ReadString('\n')
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// The holder shares the helper's memory, holds none of its descriptors,
+// and ends once the helper has.
+func TestHolder(t *testing.T) {
+	if goruntime.GOARCH != "amd64" {
+		t.Skip("the holder is written for amd64 only")
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the helper: %v", err)
+	}
+	holder, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatalf("the helper said %q", line)
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", holder))
+	if err != nil {
+		t.Fatalf("the holder %d: %v", holder, err)
+	}
+	if len(fds) != 0 {
+		t.Errorf("the holder has %d descriptors open, want none (a pipe it held would keep the CLI's reader waiting)", len(fds))
+	}
+	// kcmp says 0 where the two share one address space.
+	if r, _, errno := unix.Syscall6(unix.SYS_KCMP, uintptr(cmd.Process.Pid), uintptr(holder), kcmpVM, 0, 0, 0); errno != 0 || r != 0 {
+		t.Errorf("kcmp(KCMP_VM) of the helper and the holder: %d (%v), want 0: they must share the address space", r, errno)
+	}
+	if st := state(holder); st != "S" {
+		t.Errorf("the holder is in state %q, want S (waiting)", st)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the helper: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st := state(holder)
+		if st == "" || st == "Z" || st == "X" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the holder %d is still in state %q 5 s after the helper exited", holder, st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// state is the process's state letter from /proc, or "" once it is gone.
+func state(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return ""
+	}
+	return s[i+2 : i+3]
+}
