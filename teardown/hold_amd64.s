@@ -30,13 +30,17 @@ ok:
 
 child:
 	// close_range(0, ~0, 0): a copy of a pipe held here would keep a
-	// reader of the CLI's output waiting.
+	// reader of the CLI's output waiting. A kernel without it (before
+	// 5.9): end at once, the CLI's exit then tears down as before.
 	MOVQ	$436, AX
 	MOVQ	$0, DI
 	MOVQ	$-1, SI
 	MOVQ	$0, DX
 	SYSCALL
-	// prctl(PR_SET_PDEATHSIG, SIGKILL): end with the CLI.
+	CMPQ	AX, $0
+	JNE	done
+	// prctl(PR_SET_PDEATHSIG, SIGKILL): end with the CLI. Without it
+	// nothing would end the holder: end at once.
 	MOVQ	$157, AX
 	MOVQ	$1, DI
 	MOVQ	$9, SI
@@ -44,6 +48,8 @@ child:
 	MOVQ	$0, R10
 	MOVQ	$0, R8
 	SYSCALL
+	CMPQ	AX, $0
+	JNE	done
 	// The CLI may have exited before the signal was set: then our parent
 	// is no longer the pid it had.
 	MOVQ	$110, AX // SYS_getppid
