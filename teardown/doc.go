@@ -18,5 +18,7 @@
 // The holder runs only the assembly in hold_amd64.s: system calls on a
 // stack of its own, with every signal blocked (the Go runtime's handlers
 // must never run in it). It lives for as long as the CLI's exit and its
-// own teardown take. Elsewhere than linux/amd64, Defer does nothing.
+// own teardown take, and ends an orphan, reaped by whoever reaps the
+// CLI's orphans (init, or the nearest subreaper), as a throwaway run's
+// init is. Elsewhere than linux/amd64, Defer does nothing.
 package teardown
