@@ -57,9 +57,9 @@ func TestExecError(t *testing.T) {
 	}
 }
 
-// TestExecErrorFromStartProcess checks the mapping against the errors the
-// real os.StartProcess returns.
-func TestExecErrorFromStartProcess(t *testing.T) {
+// TestExecErrorFromForkExec checks the mapping against the errors the
+// real syscall.ForkExec returns, which the spawner calls.
+func TestExecErrorFromForkExec(t *testing.T) {
 	dir := t.TempDir()
 	noExec := filepath.Join(dir, "noexec")
 	if err := os.WriteFile(noExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
@@ -82,11 +82,12 @@ func TestExecErrorFromStartProcess(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := os.StartProcess(tt.path, []string{tt.path}, &os.ProcAttr{})
+			pid, err := syscall.ForkExec(tt.path, []string{tt.path}, &syscall.ProcAttr{})
 			if err == nil {
-				p.Kill()
-				p.Wait()
-				t.Fatalf("os.StartProcess(%q) succeeded", tt.path)
+				syscall.Kill(pid, syscall.SIGKILL)
+				var ws syscall.WaitStatus
+				syscall.Wait4(pid, &ws, 0, nil)
+				t.Fatalf("syscall.ForkExec(%q) succeeded", tt.path)
 			}
 			var e *Error
 			if !errors.As(execError(tt.name, err), &e) || e.Code != tt.wantCode {
