@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	goruntime "runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -62,6 +63,9 @@ func TestHolder(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the helper said %q", line)
 	}
+	// Defer returns as soon as the holder exists, maybe before it has
+	// closed its descriptors: wait until it sleeps in pause.
+	waitState(t, holder, "S")
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", holder))
 	if err != nil {
 		t.Fatalf("the holder %d: %v", holder, err)
@@ -78,21 +82,24 @@ func TestHolder(t *testing.T) {
 	case errno != 0 || r != 0:
 		t.Errorf("kcmp(KCMP_VM) of the helper and the holder: %d (%v), want 0: they must share the address space", r, errno)
 	}
-	if st := state(holder); st != "S" {
-		t.Errorf("the holder is in state %q, want S (waiting)", st)
-	}
 	stdin.Close()
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("the helper: %v", err)
 	}
+	waitState(t, holder, "", "Z", "X")
+}
+
+// waitState waits up to 5 s for pid to be in one of the states ("": gone).
+func waitState(t *testing.T, pid int, want ...string) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		st := state(holder)
-		if st == "" || st == "Z" || st == "X" {
-			break
+		st := state(pid)
+		if slices.Contains(want, st) {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the holder %d is still in state %q 5 s after the helper exited", holder, st)
+			t.Fatalf("the holder %d is in state %q after 5 s, want one of %q", pid, st, want)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
