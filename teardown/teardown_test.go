@@ -63,6 +63,8 @@ func TestHolder(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the helper said %q", line)
 	}
+	// A holder this test finds broken must not outlive it.
+	t.Cleanup(func() { unix.Kill(holder, unix.SIGKILL) })
 	// Defer returns as soon as the holder exists, maybe before it has
 	// closed its descriptors: wait until it sleeps in pause.
 	waitState(t, holder, "S")
