@@ -63,8 +63,14 @@ func TestHolder(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the helper said %q", line)
 	}
-	// A holder this test finds broken must not outlive it.
-	t.Cleanup(func() { unix.Kill(holder, unix.SIGKILL) })
+	// A holder this test finds broken must not outlive it. Only then:
+	// a holder that ended as it should was reaped, and its pid may be
+	// another process's by now.
+	t.Cleanup(func() {
+		if t.Failed() && state(holder) == "S" {
+			unix.Kill(holder, unix.SIGKILL)
+		}
+	})
 	// Defer returns as soon as the holder exists, maybe before it has
 	// closed its descriptors: wait until it sleeps in pause.
 	waitState(t, holder, "S")

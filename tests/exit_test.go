@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -31,6 +32,9 @@ func TestExitHolder(t *testing.T) {
 			wantCode(t, r, 0)
 			waitFor(5*time.Second, func() bool { return len(marked()) == 0 })
 			if left := marked(); len(left) > 0 {
+				for _, p := range left {
+					syscall.Kill(p.pid, syscall.SIGKILL)
+				}
 				t.Fatalf("run %d: %d process(es) of `sandbox version` still there 5 s after it exited: %+v", i, len(left), left)
 			}
 		}
