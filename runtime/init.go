@@ -231,8 +231,8 @@ func runInit() {
 	// resident one needs, and a P fewer to make; but its setup runs on
 	// two strands, the mounts and the sealing of the thread its processes
 	// are forked from, and with one P they took turns: a start took about
-	// 1 ms more (medians of 40–60). A resident init goes back to one
-	// before it executes its next image (reexecResident).
+	// 1 ms more (medians of 40–60). Once the payload runs (or for a
+	// pod's infra, which assembles nothing), it goes back to one.
 	goruntime.GOMAXPROCS(min(2, goruntime.NumCPU()))
 	watchParent()
 	setName(initName)
@@ -273,6 +273,7 @@ func runInit() {
 		execL = l
 	}
 	if spec.PodInfra {
+		goruntime.GOMAXPROCS(1)
 		<-caught
 		podInfra(&spec, execL, sigs) // never returns
 	}
@@ -317,6 +318,8 @@ func runInit() {
 	}
 	Trace("payload started")
 	report(status{Type: "started", Pid: pid})
+	// The setup is over: one P is all the rest needs.
+	goruntime.GOMAXPROCS(1)
 	go forwardSignals(sigs, pid)
 	if spec.Resident != nil {
 		residentInit(&spec, pid, exit, execL, sp, exe) // never returns
