@@ -1,0 +1,27 @@
+package idle
+
+import "strconv"
+
+// entered is set by the entry, before the Go runtime starts.
+var entered bool
+
+// Entered reports whether this program started through the idle stage's
+// entry, so that it can execute itself as the idle stage.
+func Entered() bool { return entered }
+
+// Stage is the name of the idle stage, its program's first argument.
+const Stage = "idle"
+
+// Args is the idle stage's argument vector: the payload's pid, the
+// program's descriptor, the descriptors whose reading means work for the
+// Go stage (the output pipes and the exec socket; -1 for none), the
+// signals to forward (a mask, bit n-1 for signal n), and then the
+// argument vector of the Go stage that it executes on work. The entry
+// reads them by position (idle_amd64.s).
+func Args(name string, pid, exe, stdout, stderr, exec int, forward uint64, resume []string) []string {
+	return append([]string{name, Stage,
+		strconv.Itoa(pid), strconv.Itoa(exe),
+		strconv.Itoa(stdout), strconv.Itoa(stderr), strconv.Itoa(exec),
+		strconv.FormatUint(forward, 10),
+	}, resume...)
+}

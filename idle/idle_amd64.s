@@ -1,0 +1,265 @@
+#include "textflag.h"
+
+// System calls and constants, linux/amd64.
+#define SYS_READ		0
+#define SYS_RT_SIGPROCMASK	14
+#define SYS_WAIT4		61
+#define SYS_KILL		62
+#define SYS_PRCTL		157
+#define SYS_EXIT_GROUP		231
+#define SYS_WAITID		247
+#define SYS_PPOLL		271
+#define SYS_SIGNALFD4		289
+#define SYS_EXECVEAT		322
+
+#define PR_SET_DUMPABLE	4
+#define SIGCHLD		17
+#define SIG_SETMASK	2
+#define EINTR		4
+#define POLLIN		1
+#define WAIT_FLAGS	0x1000005	// WEXITED|WNOHANG|WNOWAIT
+#define WNOHANG		1
+#define SFD_FLAGS	0x80800		// SFD_CLOEXEC|SFD_NONBLOCK
+#define AT_EMPTY_PATH	0x1000
+
+// The arguments (idle.Args): argv[2] the payload's pid, [3] the program's
+// descriptor, [4] [5] [6] stdout, stderr, the exec socket, [7] the mask of
+// signals to forward, [8:] the Go stage's argument vector.
+#define ARGC_MIN	9
+#define RESUME_ARGV	(8*8)
+
+// The frame, below the stack the kernel made.
+#define F_POLL		0	// 4 struct pollfd: the signalfd, stdout, stderr, exec
+#define F_PID		32
+#define F_EXE		40
+#define F_MASK		48
+#define F_ARGV		56
+#define F_ENVP		64
+#define F_ZERO		72	// an empty signal set, and an empty path
+#define F_SIGFD		80
+#define F_SSI		128	// struct signalfd_siginfo (128 bytes)
+#define F_WSI		256	// siginfo_t (128 bytes)
+#define FRAME		384
+
+// entry is where the kernel starts the program: 0(SP) is argc, then
+// argv, a nil, envp. With argv[1] == "idle" it is the idle stage; else it
+// starts the Go runtime as the linker's own entry would.
+TEXT ·entry(SB), NOSPLIT|NOFRAME, $0-0
+	MOVB	$1, ·entered(SB)
+	MOVQ	0(SP), AX
+	CMPQ	AX, $ARGC_MIN
+	JLT	goruntime
+	MOVQ	16(SP), SI
+	CMPL	0(SI), $0x656c6469	// "idle"
+	JNE	goruntime
+	CMPB	4(SI), $0
+	JNE	goruntime
+	JMP	idleMain<>(SB)
+goruntime:
+	JMP	_rt0_amd64_linux(SB)
+
+// atoi parses the decimal number, perhaps negative, at SI into AX. DX is
+// 0, or 1 where the string is not a number.
+TEXT atoi<>(SB), NOSPLIT|NOFRAME, $0-0
+	XORQ	AX, AX
+	XORQ	DX, DX
+	XORQ	R8, R8
+	MOVBQZX	0(SI), CX
+	TESTQ	CX, CX
+	JEQ	bad
+	CMPQ	CX, $'-'
+	JNE	digits
+	MOVQ	$1, R8
+	INCQ	SI
+	MOVBQZX	0(SI), CX
+	TESTQ	CX, CX
+	JEQ	bad
+digits:
+	MOVBQZX	0(SI), CX
+	TESTQ	CX, CX
+	JEQ	sign
+	SUBQ	$'0', CX
+	CMPQ	CX, $9
+	JHI	bad
+	IMULQ	$10, AX
+	ADDQ	CX, AX
+	INCQ	SI
+	JMP	digits
+sign:
+	TESTQ	R8, R8
+	JEQ	ok
+	NEGQ	AX
+ok:
+	RET
+bad:
+	MOVQ	$1, DX
+	RET
+
+// arg parses argv[n] (R12 is argv) into AX, or fails the stage.
+#define ARG(n) \
+	MOVQ	(n*8)(R12), SI; \
+	CALL	atoi<>(SB); \
+	TESTQ	DX, DX; \
+	JNE	fail
+
+TEXT idleMain<>(SB), NOSPLIT|NOFRAME, $0-0
+	MOVQ	SP, R13
+	SUBQ	$FRAME, SP
+	ANDQ	$~15, SP
+	// Not dumpable, as the Go stages: no ptrace, no /proc/1/mem, no
+	// /proc/1/fd for the container's processes. First, before anything
+	// else is read.
+	MOVQ	$SYS_PRCTL, AX
+	MOVQ	$PR_SET_DUMPABLE, DI
+	XORQ	SI, SI
+	XORQ	DX, DX
+	XORQ	R10, R10
+	XORQ	R8, R8
+	SYSCALL
+	TESTQ	AX, AX
+	JNE	fail
+	LEAQ	8(R13), R12		// argv
+	MOVQ	R12, F_ARGV(SP)
+	MOVQ	0(R13), AX
+	LEAQ	16(R13)(AX*8), AX	// envp, past argv's nil
+	MOVQ	AX, F_ENVP(SP)
+	MOVQ	$0, F_ZERO(SP)
+	ARG(2)
+	MOVQ	AX, F_PID(SP)
+	ARG(3)
+	MOVQ	AX, F_EXE(SP)
+	ARG(4)
+	MOVL	AX, (F_POLL+8)(SP)
+	ARG(5)
+	MOVL	AX, (F_POLL+16)(SP)
+	ARG(6)
+	MOVL	AX, (F_POLL+24)(SP)
+	ARG(7)
+	BTSQ	$(SIGCHLD-1), AX
+	MOVQ	AX, F_MASK(SP)
+	MOVW	$POLLIN, (F_POLL+4)(SP)
+	MOVW	$POLLIN, (F_POLL+12)(SP)
+	MOVW	$POLLIN, (F_POLL+20)(SP)
+	MOVW	$POLLIN, (F_POLL+28)(SP)
+	// The Go stage blocked every signal before its execve, and the mask
+	// stays: what comes now waits here.
+	MOVQ	$SYS_SIGNALFD4, AX
+	MOVQ	$-1, DI
+	LEAQ	F_MASK(SP), SI
+	MOVQ	$8, DX
+	MOVQ	$SFD_FLAGS, R10
+	SYSCALL
+	CMPQ	AX, $0
+	JLT	fail
+	MOVQ	AX, F_SIGFD(SP)
+	MOVL	AX, (F_POLL+0)(SP)
+	// A child may have ended while the Go stage went: look first.
+	JMP	children
+
+loop:
+	MOVW	$0, (F_POLL+6)(SP)
+	MOVW	$0, (F_POLL+14)(SP)
+	MOVW	$0, (F_POLL+22)(SP)
+	MOVW	$0, (F_POLL+30)(SP)
+	MOVQ	$SYS_PPOLL, AX
+	LEAQ	F_POLL(SP), DI
+	MOVQ	$4, SI
+	XORQ	DX, DX
+	XORQ	R10, R10
+	MOVQ	$8, R8
+	SYSCALL
+	CMPQ	AX, $-EINTR
+	JEQ	loop
+	CMPQ	AX, $0
+	JLT	fail
+	// Output or an exec: the Go stage's work.
+	MOVW	(F_POLL+14)(SP), AX
+	ORW	(F_POLL+22)(SP), AX
+	ORW	(F_POLL+30)(SP), AX
+	TESTW	AX, AX
+	JNE	wake
+	MOVW	(F_POLL+6)(SP), AX
+	TESTW	AX, AX
+	JEQ	loop
+
+signals:
+	MOVQ	$SYS_READ, AX
+	MOVQ	F_SIGFD(SP), DI
+	LEAQ	F_SSI(SP), SI
+	MOVQ	$128, DX
+	SYSCALL
+	CMPQ	AX, $128
+	JNE	loop			// none left (EAGAIN)
+	MOVL	F_SSI(SP), SI		// ssi_signo
+	CMPL	SI, $SIGCHLD
+	JEQ	children
+	MOVQ	$SYS_KILL, AX
+	MOVQ	F_PID(SP), DI
+	SYSCALL
+	JMP	signals
+
+// children reaps every child that has ended, but leaves the payload's
+// status to the Go stage, which records it.
+children:
+	MOVL	$0, (F_WSI+16)(SP)	// si_pid
+	MOVQ	$SYS_WAITID, AX
+	XORQ	DI, DI			// P_ALL
+	XORQ	SI, SI
+	LEAQ	F_WSI(SP), DX
+	MOVQ	$WAIT_FLAGS, R10
+	XORQ	R8, R8
+	SYSCALL
+	CMPQ	AX, $-EINTR
+	JEQ	children
+	CMPQ	AX, $0
+	JNE	signals			// ECHILD
+	MOVLQSX	(F_WSI+16)(SP), DI
+	TESTQ	DI, DI
+	JEQ	signals			// none has ended
+	CMPQ	DI, F_PID(SP)
+	JEQ	wake
+	MOVQ	$SYS_WAIT4, AX
+	XORQ	SI, SI
+	MOVQ	$WNOHANG, DX
+	XORQ	R10, R10
+	SYSCALL
+	JMP	children
+
+// wake forwards the signals still waiting, unblocks them all (a Go
+// program's processes inherit its mask) and executes the Go stage.
+wake:
+	MOVQ	$SYS_READ, AX
+	MOVQ	F_SIGFD(SP), DI
+	LEAQ	F_SSI(SP), SI
+	MOVQ	$128, DX
+	SYSCALL
+	CMPQ	AX, $128
+	JNE	exec
+	MOVL	F_SSI(SP), SI
+	CMPL	SI, $SIGCHLD
+	JEQ	wake
+	MOVQ	$SYS_KILL, AX
+	MOVQ	F_PID(SP), DI
+	SYSCALL
+	JMP	wake
+exec:
+	MOVQ	$SYS_RT_SIGPROCMASK, AX
+	MOVQ	$SIG_SETMASK, DI
+	LEAQ	F_ZERO(SP), SI
+	XORQ	DX, DX
+	MOVQ	$8, R10
+	SYSCALL
+	MOVQ	$SYS_EXECVEAT, AX
+	MOVQ	F_EXE(SP), DI
+	LEAQ	F_ZERO(SP), SI
+	MOVQ	F_ARGV(SP), DX
+	ADDQ	$RESUME_ARGV, DX
+	MOVQ	F_ENVP(SP), R10
+	MOVQ	$AT_EMPTY_PATH, R8
+	SYSCALL
+fail:
+	// The container's PID 1 can go on neither way: the container ends.
+	MOVQ	$SYS_EXIT_GROUP, AX
+	MOVQ	$125, DI
+	SYSCALL
+	JMP	fail

@@ -1,0 +1,121 @@
+package idle_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildHelper links internal/idletest with the idle stage's entry, as
+// program/gen links the init.
+func buildHelper(t *testing.T) string {
+	t.Helper()
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the idle stage is written for linux/amd64 only")
+	}
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("no /bin/sh for the payload")
+	}
+	bin := filepath.Join(t.TempDir(), "idletest")
+	cmd := exec.Command("go", "build", "-ldflags=-E github.com/sandbox-dev/sandbox/idle.entry", "-o", bin, "./internal/idletest")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the helper: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startIdle starts the helper, which starts script as its payload and goes
+// idle, and waits until it is idle (its argv says so).
+func startIdle(t *testing.T, bin, script string, extra *os.File) (*exec.Cmd, *strings.Builder) {
+	t.Helper()
+	out := &strings.Builder{}
+	fd := "-1"
+	cmd := exec.Command(bin, "start", script, fd)
+	if extra != nil {
+		cmd.ExtraFiles = []*os.File{extra}
+		cmd.Args[3] = "3"
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile("/proc/" + itoa(cmd.Process.Pid) + "/cmdline")
+		if args := strings.Split(string(b), "\x00"); len(args) > 1 && args[1] == "idle" {
+			return cmd, out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the helper never went idle: %s", out)
+		}
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func waitOut(t *testing.T, cmd *exec.Cmd, out *strings.Builder) string {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the resumed helper: %v\n%s", err, out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the idle stage never woke:\n%s", out)
+	}
+	return out.String()
+}
+
+// A signal to the idle stage reaches the payload; the payload's end wakes
+// the Go stage, which finds its status still there to take, and no signal
+// left blocked for the processes it will start.
+func TestIdleForwardsSignalAndWakesOnExit(t *testing.T) {
+	bin := buildHelper(t)
+	cmd, out := startIdle(t, bin, "exec sleep 30", nil)
+	status, _ := os.ReadFile("/proc/" + itoa(cmd.Process.Pid) + "/status")
+	if !strings.Contains(string(status), "\nState:\tS") {
+		t.Fatalf("the idle stage is not asleep:\n%s", status)
+	}
+	cmd.Process.Signal(syscall.SIGUSR1)
+	got := waitOut(t, cmd, out)
+	for _, want := range []string{"payload: signal 10", "SigBlk: 0000000000000000"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("resumed stage said:\n%s\nwant a line %q", got, want)
+		}
+	}
+}
+
+// Orphans that end while the stage is idle are reaped there; readable
+// input wakes the Go stage with the input still unread.
+func TestIdleReapsOrphansAndWakesOnInput(t *testing.T) {
+	bin := buildHelper(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	cmd, out := startIdle(t, bin, "(sleep 0.1 &); exec sleep 30", r)
+	time.Sleep(500 * time.Millisecond)
+	if _, err := w.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	got := waitOut(t, cmd, out)
+	for _, want := range []string{"payload: running", `output: "hello"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("resumed stage said:\n%s\nwant a line %q", got, want)
+		}
+	}
+	if strings.Contains(got, "unreaped child") {
+		t.Errorf("the idle stage left a zombie:\n%s", got)
+	}
+}
