@@ -13,6 +13,7 @@
 #define SYS_EXECVEAT		322
 
 #define PR_SET_DUMPABLE	4
+#define PR_SET_NAME	15
 #define SIGCHLD		17
 #define SIG_SETMASK	2
 #define EINTR		4
@@ -119,6 +120,12 @@ TEXT idleMain<>(SB), NOSPLIT|NOFRAME, $0-0
 	TESTQ	AX, AX
 	JNE	fail
 	LEAQ	8(R13), R12		// argv
+	// The process's name, which ps shows: argv[0], as the Go stages
+	// name themselves (an execveat of a descriptor names it by number).
+	MOVQ	$SYS_PRCTL, AX
+	MOVQ	$PR_SET_NAME, DI
+	MOVQ	0(R12), SI
+	SYSCALL
 	MOVQ	R12, F_ARGV(SP)
 	MOVQ	0(R13), AX
 	LEAQ	16(R13)(AX*8), AX	// envp, past argv's nil

@@ -85,6 +85,9 @@ func TestIdleForwardsSignalAndWakesOnExit(t *testing.T) {
 	if !strings.Contains(string(status), "\nState:\tS") {
 		t.Fatalf("the idle stage is not asleep:\n%s", status)
 	}
+	if comm, _ := os.ReadFile("/proc/" + itoa(cmd.Process.Pid) + "/comm"); strings.TrimSpace(string(comm)) != "idletest" {
+		t.Errorf("the idle stage is named %q, want its argv[0], idletest", comm)
+	}
 	cmd.Process.Signal(syscall.SIGUSR1)
 	got := waitOut(t, cmd, out)
 	for _, want := range []string{"payload: signal 10", "SigBlk: 0000000000000000"} {

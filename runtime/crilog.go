@@ -32,20 +32,32 @@ func (l *LogWriter) File() *os.File { return l.f }
 // logLineMax is the longest part of a line written as one record.
 const logLineMax = 64 << 10
 
-// Copy writes what r yields, line by line, until r ends.
-func (l *LogWriter) Copy(r io.Reader, stream string) {
+// Copy writes what r yields, line by line, until r ends, and returns
+// why: r's error, io.EOF at its end. What a read before another error
+// left of a line (a resident init stops its copying with a deadline
+// before it goes idle) is written as a part: the rest comes later,
+// through another Copy of the same stream.
+func (l *LogWriter) Copy(r io.Reader, stream string) error {
 	br := bufio.NewReaderSize(r, logLineMax)
 	for {
-		line, isPrefix, err := br.ReadLine()
-		if len(line) > 0 || (err == nil && !isPrefix) {
-			tag := "F"
-			if isPrefix {
-				tag = "P"
+		line, err := br.ReadSlice('\n')
+		switch {
+		case err == nil:
+			line = line[:len(line)-1]
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				line = line[:n-1]
 			}
-			l.writeTagged(stream, tag, line)
+			l.writeTagged(stream, "F", line)
+		case err == bufio.ErrBufferFull:
+			l.writeTagged(stream, "P", line)
+			continue
+		case len(line) > 0 && err == io.EOF:
+			l.writeTagged(stream, "F", line)
+		case len(line) > 0:
+			l.writeTagged(stream, "P", line)
 		}
 		if err != nil {
-			return
+			return err
 		}
 	}
 }

@@ -199,8 +199,11 @@ func serveExec(l *net.UnixListener, spec *Spec, sp *spawner) {
 		if err != nil {
 			return
 		}
+		execsActive.Add(1)
 		go func() {
 			handleExec(conn, spec, sp)
+			touchActive()
+			execsActive.Add(-1)
 			debug.FreeOSMemory()
 			drop().kick()
 		}()

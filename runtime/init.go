@@ -207,9 +207,17 @@ func watchParent() {
 
 // report sends one status message to the parent.
 func report(st status) {
+	if statusGone {
+		return
+	}
 	b, _ := json.Marshal(st)
 	unix.Write(fdStatus, append(b, '\n'))
 }
+
+// statusGone is set once the status pipe is closed: a resident init
+// closes it once it has answered "detached", and its number may then be
+// another descriptor's.
+var statusGone bool
 
 // fail reports a sandbox error to the parent and exits with code.
 func fail(code int, format string, args ...any) {

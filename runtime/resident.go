@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	goruntime "runtime"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -115,10 +114,11 @@ func residentInit(spec *Spec, pid int, exit chan unix.WaitStatus, execL *net.Uni
 		Trace("the init goes on in its first image: %v", err)
 	}
 	unix.Close(exe)
+	var ex *execServer
 	if execL != nil {
-		go serveExec(execL, spec, sp)
+		ex = &execServer{l: execL, spec: spec, sp: sp}
 	}
-	residentRun(spec.Resident, exit)
+	residentRun(spec.Resident, exit, ex, nil)
 }
 
 // residentState is what a resident init hands to its next image.
@@ -129,6 +129,10 @@ type residentState struct {
 	// ExecFD is the exec socket's listening descriptor, or -1.
 	ExecFD    int
 	ExecOwner uint32
+	// ExeFD is the init's program, opened before the payload ran: what
+	// the resident stage executes as the idle stage, and the idle stage
+	// as the resident one again.
+	ExeFD int
 }
 
 // maxResidentState bounds the state the resident stage reads: a spec is
@@ -165,7 +169,7 @@ func reexecResident(spec *Spec, pid int, exit chan unix.WaitStatus, execL *net.U
 	if len(exit) > 0 {
 		return errors.New("the payload has ended already")
 	}
-	st := residentState{Spec: *spec, Pid: pid, ExecFD: -1, ExecOwner: execOwner}
+	st := residentState{Spec: *spec, Pid: pid, ExecFD: -1, ExecOwner: execOwner, ExeFD: exe}
 	if execL != nil {
 		rc, err := execL.SyscallConn()
 		if err != nil {
@@ -206,6 +210,9 @@ func residentFDs(st *residentState) []int {
 	out := append([]int{fdStatus, fds.Log, fds.Out, fds.Err, fds.Record}, fds.Keep...)
 	if st.ExecFD >= 0 {
 		out = append(out, st.ExecFD)
+	}
+	if st.ExeFD >= 0 {
+		out = append(out, st.ExeFD)
 	}
 	return out
 }
@@ -283,24 +290,41 @@ func init() {
 // "detached" fails the run, which then ends the container.
 func residentMain(args []string) {
 	sigs := residentSigs
-	if len(args) != 1 {
-		fail(125, "the resident stage takes one argument, its state's descriptor")
+	// STATE, or STATE resume GEN EXEC when the idle stage executes it
+	// again (goIdle): its GENth wake, the exec socket under the number
+	// it has now (a listener taken over is a duplicate).
+	resume := len(args) == 4 && args[1] == "resume"
+	if len(args) != 1 && !resume {
+		fail(125, "the resident stage takes its state's descriptor, and on resuming its wake count and exec socket")
+	}
+	gen := 0
+	if resume {
+		// The status pipe was closed once the first image answered
+		// "detached"; its number may be another's now.
+		statusGone = true
+		gen, _ = strconv.Atoi(args[2])
 	}
 	fd, err := strconv.Atoi(args[0])
 	if err != nil || fd < 3 {
 		fail(125, "the resident stage's state descriptor %q is not one", args[0])
 	}
+	// Kept, close-on-exec (residentEarly), for the next wake, and
+	// referenced for as long (a collected os.File closes its descriptor).
 	f := os.NewFile(uintptr(fd), "resident-state")
 	b, err := readDataMemfd(f, "the resident state", maxResidentState, func(n int) error {
 		return fmt.Errorf("the resident state takes %d bytes, more than %d", n, maxResidentState)
 	})
-	f.Close()
 	if err != nil {
 		fail(125, "%v", err)
 	}
 	var st residentState
 	if err := json.Unmarshal(b, &st); err != nil || st.Spec.Resident == nil || st.Pid <= 0 {
 		fail(125, "a malformed resident state (%v)", err)
+	}
+	if resume {
+		if st.ExecFD, err = strconv.Atoi(args[3]); err != nil {
+			fail(125, "the resumed stage's exec socket %q is not a descriptor", args[3])
+		}
 	}
 	// residentEarly did this for all at once; where close_range cannot
 	// (Linux before 5.11), this does it for those we know.
@@ -312,6 +336,7 @@ func residentMain(args []string) {
 	exit := sp.adopt(st.Pid)
 	go reap(sp)
 	go forwardSignals(sigs, st.Pid)
+	var ex *execServer
 	if st.ExecFD >= 0 {
 		lf := os.NewFile(uintptr(st.ExecFD), "exec")
 		l, err := net.FileListener(lf)
@@ -323,9 +348,9 @@ func residentMain(args []string) {
 		if !ok {
 			fail(125, "the exec socket is not a unix socket")
 		}
-		go serveExec(ul, &st.Spec, sp)
+		ex = &execServer{l: ul, spec: &st.Spec, sp: sp}
 	}
-	residentRun(st.Spec.Resident, exit)
+	residentRun(st.Spec.Resident, exit, ex, &idleStage{st: &st, state: f, gen: gen})
 }
 
 // residentSettle is how long a resident init runs before it unmaps its
@@ -333,48 +358,69 @@ func residentMain(args []string) {
 const residentSettle = 200 * time.Millisecond
 
 // residentRun copies the payload's output to the log, tells the parent
-// it runs alone, and when the payload exits ends the container, writes
-// the record and exits with the payload's status.
-func residentRun(fds *ResidentFDs, exit chan unix.WaitStatus) {
+// it runs alone (unless it resumes from the idle stage), serves execs,
+// goes idle when it has had nothing to do for a while (is, the idle
+// stage, if it has one) and when the payload exits ends the container,
+// writes the record and exits with the payload's status.
+func residentRun(fds *ResidentFDs, exit chan unix.WaitStatus, ex *execServer, is *idleStage) {
 	lw := NewLogWriter(os.NewFile(uintptr(fds.Log), "log"))
-	var wg sync.WaitGroup
-	for _, p := range []struct {
-		fd     int
-		stream string
-	}{{fds.Out, "stdout"}, {fds.Err, "stderr"}} {
-		unix.SetNonblock(p.fd, true)
-		f := os.NewFile(uintptr(p.fd), p.stream)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer f.Close()
-			lw.Copy(f, p.stream)
-		}()
+	outs := []*output{newOutput(fds.Out, "stdout"), newOutput(fds.Err, "stderr")}
+	for _, o := range outs {
+		o.start(lw)
 	}
-	report(status{Type: "detached"})
-	unix.Close(fdStatus)
+	if ex != nil {
+		ex.start()
+	}
+	if !statusGone {
+		report(status{Type: "detached"})
+		unix.Close(fdStatus)
+		statusGone = true
+	}
+	gen := 0
+	if is != nil {
+		is.outs, is.ex, is.lw, is.exit = outs, ex, lw, exit
+		gen = is.gen
+	}
+	touchActive()
 	// Once what was started last (the copying, the reaper, the exec
 	// socket's accept) has run its first time: unmapped before, those
 	// pages came straight back, 64 KiB a fault (1.3 MiB of the program
 	// stayed mapped, against 0.7 unmapped after).
+	quiet := quietFor(gen)
+	timer := time.NewTimer(quiet)
+	dropped := false
 	var ws unix.WaitStatus
-	select {
-	case ws = <-exit:
-	case <-time.After(residentSettle):
-		dropProgramPages()
-		ws = <-exit
+wait:
+	for {
+		select {
+		case ws = <-exit:
+			break wait
+		case <-timer.C:
+			if since := time.Duration(time.Now().UnixNano() - lastActive.Load()); since < quiet {
+				timer.Reset(quiet - since)
+				continue
+			}
+			if is != nil {
+				err := is.goIdle()
+				Trace("the init stays in its Go stage: %v", err)
+			}
+			if !dropped {
+				dropProgramPages()
+				dropped = true
+			}
+			timer.Reset(quiet)
+		}
 	}
+	timer.Stop()
 	code := exitCode(ws)
 	// Whatever else runs in the container ends with it now, and the pipes
 	// reach their end once their last writer is gone (ours included).
 	unix.Kill(-1, unix.SIGKILL)
 	unix.Close(1)
 	unix.Close(2)
-	copied := make(chan struct{})
-	go func() { wg.Wait(); close(copied) }()
-	select {
-	case <-copied:
-	case <-time.After(5 * time.Second):
+	deadline := time.After(5 * time.Second)
+	for _, o := range outs {
+		o.wait(deadline)
 	}
 	// One small write, before the init is gone: whoever finds it gone
 	// finds the record whole.

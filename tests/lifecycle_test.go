@@ -1290,3 +1290,62 @@ func TestRunRmThrowaway(t *testing.T) {
 		}
 	})
 }
+
+// TestResidentInitGoesIdle: a detached container's init that has nothing
+// to do runs as the idle stage (package idle, no Go runtime), and does
+// all a resident init does: it reaps orphans, copies output that comes
+// while it is idle (the part of a line before it went idle, and the rest
+// after), serves execs and goes idle again, forwards a stop's SIGTERM,
+// and records the payload's status.
+func TestResidentInitGoesIdle(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "idle")
+		s.mustID(t, "run", "-d", "--name", "idler", "bb", "sh", "-c",
+			"trap 'echo term; exit 3' TERM; (sleep 1 &); printf par; sleep 2; echo t; while :; do sleep 0.1; done")
+		pid, _ := strconv.Atoi(strings.TrimSpace(s.must(t, "inspect", "--format", "{{.State.Pid}}", "idler").stdout))
+		stage := func() string {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if args := strings.Split(string(b), "\x00"); len(args) > 1 {
+				return args[1]
+			}
+			return ""
+		}
+		idleSoon := func(why string) {
+			t.Helper()
+			if !waitFor(15*time.Second, func() bool { return stage() == "idle" }) {
+				t.Fatalf("%s: the init (pid %d) is still in its %q stage", why, pid, stage())
+			}
+		}
+		idleSoon("started")
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		for _, l := range strings.Split(string(b), "\n") {
+			// The Go stage keeps 1.5 MiB or more resident; the idle stage
+			// a few pages.
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+				if kb, _ := strconv.Atoi(f[1]); kb == 0 || kb > 512 {
+					t.Errorf("the idle stage has %d KiB resident, want at most 512", kb)
+				}
+			}
+		}
+		// The orphan (sleep 1) ended while the init was idle: reaped.
+		time.Sleep(1500 * time.Millisecond)
+		if z := zombiesOf(pid); len(z) > 0 {
+			t.Errorf("the idle init left zombies: %v", z)
+		}
+		if !waitFor(15*time.Second, func() bool { return s.must(t, "logs", "idler").stdout == "part\n" }) {
+			t.Fatalf("the log is %q, want the line written across the idle stage, %q", s.must(t, "logs", "idler").stdout, "part\n")
+		}
+		idleSoon("after output")
+		if got := s.must(t, "exec", "idler", "echo", "hi").stdout; got != "hi\n" {
+			t.Fatalf("exec from the idle stage printed %q, want hi", got)
+		}
+		idleSoon("after an exec")
+		s.must(t, "stop", "idler")
+		if row, _ := s.psRow(t, "idler", "-a"); !strings.HasPrefix(row.status, "Exited (3)") {
+			t.Fatalf("after a stop of the idle init, ps -a shows %q, want Exited (3) (the payload's SIGTERM trap)", row.status)
+		}
+		if got := s.must(t, "logs", "idler").stdout; got != "part\nterm\n" {
+			t.Fatalf("the log is %q, want %q", got, "part\nterm\n")
+		}
+	})
+}

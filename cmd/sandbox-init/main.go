@@ -6,10 +6,16 @@
 // (runtime/initbin) and executes it from a sealed memfd.
 package main
 
+// The program starts at the idle stage's entry, which starts the Go
+// runtime unless it is to be a resident init's idle stage (package idle).
+//
+//sandbox:entry github.com/sandbox-dev/sandbox/idle.entry
+
 import (
 	"os"
 	goruntime "runtime"
 
+	_ "github.com/sandbox-dev/sandbox/idle"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
 

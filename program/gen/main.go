@@ -17,10 +17,42 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
 )
+
+// entryDirective names a program's ELF entry point, in a line of one of
+// its main package's files: "//sandbox:entry SYMBOL". The init's is the
+// idle stage's (package idle), which starts the Go runtime itself unless
+// it is to run without it.
+const entryDirective = "//sandbox:entry "
+
+// entry is the symbol the program in dir names as its entry, or "" for
+// the linker's own.
+func entry(dir string) (string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		return "", err
+	}
+	sym := ""
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, entryDirective); ok {
+				if sym != "" {
+					return "", fmt.Errorf("%s names its entry twice", dir)
+				}
+				sym = strings.TrimSpace(v)
+			}
+		}
+	}
+	return sym, nil
+}
 
 func main() {
 	out := flag.String("o", "", "output file (before .zst)")
@@ -36,7 +68,15 @@ func main() {
 	}
 	// -trimpath and an empty build ID make the bytes depend only on the
 	// source and the toolchain, not on where or when it was built.
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", raw, flag.Arg(0))
+	ldflags := "-s -w -buildid="
+	sym, err := entry(flag.Arg(0))
+	if err != nil {
+		die("%v", err)
+	}
+	if sym != "" {
+		ldflags += " -E " + sym
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags="+ldflags, "-o", raw, flag.Arg(0))
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOAMD64=v1", "GOFLAGS=")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {

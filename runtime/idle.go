@@ -1,0 +1,250 @@
+package runtime
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	goruntime "runtime"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/idle"
+)
+
+// A resident init that nothing has asked anything of for a while
+// executes its program as the idle stage (package idle), which keeps
+// two pages of stack where the Go stage keeps its runtime (about 1.5 MiB
+// of PSS with one container): it holds the same descriptors, reaps
+// orphans, forwards signals, and on work for the Go stage (output, an
+// exec, the payload's end) executes the Go stage again, with "resume".
+// docs/handshake.md, "The idle stage".
+
+// idleBackoffMax bounds how far the quiet time before going idle grows:
+// residentSettle, doubled at each wake (a container that prints every
+// few seconds would otherwise wake the Go stage for each line), up to
+// 32 times it.
+const idleBackoffMax = 5
+
+// quietFor is how long a resident Go stage that woke gen times waits
+// with nothing to do before it goes idle.
+func quietFor(gen int) time.Duration { return residentSettle << min(gen, idleBackoffMax) }
+
+// lastActive is when the Go stage last copied output or served an exec
+// (UnixNano).
+var lastActive atomic.Int64
+
+func touchActive() { lastActive.Store(time.Now().UnixNano()) }
+
+// execsActive counts the exec sessions being served: the Go stage does
+// not go idle under one.
+var execsActive atomic.Int32
+
+// activeReader notes, at each read that returns bytes, that the Go stage
+// has work.
+type activeReader struct{ r io.Reader }
+
+func (a activeReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if n > 0 {
+		touchActive()
+	}
+	return n, err
+}
+
+// output copies one of the payload's output streams to the log, and can
+// be stopped between two reads, for the idle stage.
+type output struct {
+	fd     int
+	f      *os.File
+	stream string
+	// done gets the copy's end: os.ErrDeadlineExceeded when stopped,
+	// else the stream has ended and f is closed.
+	done  chan error
+	ended bool
+}
+
+func newOutput(fd int, stream string) *output {
+	unix.SetNonblock(fd, true)
+	return &output{fd: fd, f: os.NewFile(uintptr(fd), stream), stream: stream}
+}
+
+func (o *output) start(lw *LogWriter) {
+	o.done = make(chan error, 1)
+	o.f.SetReadDeadline(time.Time{})
+	go func() {
+		err := lw.Copy(activeReader{o.f}, o.stream)
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			o.f.Close()
+		}
+		o.done <- err
+	}()
+}
+
+// stop stops the copy, or finds it ended; it reports whether it was
+// still running (and so must be started again unless the stage goes).
+func (o *output) stop() bool {
+	if o.ended {
+		return false
+	}
+	o.f.SetReadDeadline(time.Unix(1, 0))
+	err := <-o.done
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	o.ended = true
+	return false
+}
+
+// wait waits until the copy ends, up to the deadline.
+func (o *output) wait(deadline <-chan time.Time) {
+	if o.ended {
+		return
+	}
+	select {
+	case <-o.done:
+		o.ended = true
+	case <-deadline:
+	}
+}
+
+// fdOrNone is the stream's descriptor for the idle stage to watch, or -1
+// once it has ended.
+func (o *output) fdOrNone() int {
+	if o.ended {
+		return -1
+	}
+	return o.fd
+}
+
+// execServer serves the exec socket and can be stopped between two
+// connections.
+type execServer struct {
+	l    *net.UnixListener
+	spec *Spec
+	sp   *spawner
+	done chan struct{}
+}
+
+func (e *execServer) start() {
+	e.done = make(chan struct{})
+	e.l.SetDeadline(time.Time{})
+	go func() {
+		serveExec(e.l, e.spec, e.sp)
+		close(e.done)
+	}()
+}
+
+func (e *execServer) stop() {
+	e.l.SetDeadline(time.Unix(1, 0))
+	<-e.done
+}
+
+func (e *execServer) fd() int {
+	if e == nil {
+		return -1
+	}
+	fd := -1
+	if rc, err := e.l.SyscallConn(); err == nil {
+		rc.Control(func(f uintptr) { fd = int(f) })
+	}
+	return fd
+}
+
+// idleStage is what the Go stage needs to go idle.
+type idleStage struct {
+	st    *residentState
+	state *os.File // the state's memfd
+	gen   int
+	outs  []*output
+	ex    *execServer
+	lw    *LogWriter
+	exit  chan unix.WaitStatus
+}
+
+// goIdle executes the idle stage if nothing is under way: no exec
+// served, the payload running, the output copied up to its last byte.
+// It returns, with everything as it was, where it could not.
+func (s *idleStage) goIdle() error {
+	if !idle.Entered() || s.st.ExeFD < 0 {
+		return errors.New("the program has no idle stage")
+	}
+	if execsActive.Load() > 0 || len(s.exit) > 0 {
+		return errors.New("busy")
+	}
+	if s.ex != nil {
+		s.ex.stop()
+	}
+	var running []*output
+	for _, o := range s.outs {
+		if o.stop() {
+			running = append(running, o)
+		}
+	}
+	undo := func() {
+		for _, o := range running {
+			o.start(s.lw)
+		}
+		if s.ex != nil {
+			s.ex.start()
+		}
+	}
+	// From here no status may be reaped in this image: the next one
+	// reaps the payload.
+	reapMu.Lock()
+	if execsActive.Load() > 0 || len(s.exit) > 0 {
+		reapMu.Unlock()
+		undo()
+		return errors.New("busy")
+	}
+	pass := s.idleFDs()
+	for _, fd := range pass {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
+			closeOnExec(pass)
+			reapMu.Unlock()
+			undo()
+			return err
+		}
+	}
+	var forward uint64
+	for _, sig := range initSignals {
+		forward |= 1 << (uint(sig.(unix.Signal)) - 1)
+	}
+	args := idle.Args(initName, s.st.Pid, s.st.ExeFD, s.outs[0].fdOrNone(), s.outs[1].fdOrNone(), s.ex.fd(), forward,
+		[]string{initName, "resident", strconv.Itoa(int(s.state.Fd())), "resume", strconv.Itoa(s.gen + 1), strconv.Itoa(s.ex.fd())})
+	Trace("init goes idle")
+	// Every signal blocked on the thread that executes: what comes from
+	// now on waits for the idle stage's signalfd. (One the runtime has
+	// caught already on another thread and not yet forwarded is lost.)
+	goruntime.LockOSThread()
+	all := unix.Sigset_t{Val: [16]uint64{^uint64(0)}}
+	var old unix.Sigset_t
+	unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old)
+	err := execFD(s.st.ExeFD, args, os.Environ())
+	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	goruntime.UnlockOSThread()
+	closeOnExec(pass)
+	reapMu.Unlock()
+	undo()
+	return err
+}
+
+// idleFDs are the descriptors the idle stage holds and hands back: the
+// resident ones but the status pipe (closed once detached) and output
+// pipes that have ended, the state's and the program's.
+func (s *idleStage) idleFDs() []int {
+	fds := s.st.Spec.Resident
+	out := append([]int{fds.Log, fds.Record, int(s.state.Fd()), s.st.ExeFD}, fds.Keep...)
+	for _, o := range s.outs {
+		if fd := o.fdOrNone(); fd >= 0 {
+			out = append(out, fd)
+		}
+	}
+	if fd := s.ex.fd(); fd >= 0 {
+		out = append(out, fd)
+	}
+	return out
+}
