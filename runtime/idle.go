@@ -165,6 +165,10 @@ type idleStage struct {
 	exit  chan unix.WaitStatus
 }
 
+// errBusy: the Go stage has work under way; it tries again after the
+// next quiet while. Any other error of goIdle is for good.
+var errBusy = errors.New("work under way")
+
 // goIdle executes the idle stage if nothing is under way: no exec
 // served, the payload running, the output copied up to its last byte.
 // It returns, with everything as it was, where it could not.
@@ -173,7 +177,7 @@ func (s *idleStage) goIdle() error {
 		return errors.New("the program has no idle stage")
 	}
 	if execsActive.Load() > 0 || len(s.exit) > 0 {
-		return errors.New("busy")
+		return errBusy
 	}
 	if s.ex != nil {
 		s.ex.stop()
@@ -198,7 +202,7 @@ func (s *idleStage) goIdle() error {
 	if execsActive.Load() > 0 || len(s.exit) > 0 {
 		reapMu.Unlock()
 		undo()
-		return errors.New("busy")
+		return errBusy
 	}
 	pass := s.idleFDs()
 	for _, fd := range pass {

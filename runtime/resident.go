@@ -403,6 +403,11 @@ wait:
 			if is != nil {
 				err := is.goIdle()
 				Trace("the init stays in its Go stage: %v", err)
+				if !errors.Is(err, errBusy) {
+					// For good: trying again at every quiet while would
+					// only churn the heap (each try restarts the copying).
+					is = nil
+				}
 			}
 			if !dropped {
 				dropProgramPages()
