@@ -1340,6 +1340,21 @@ func TestResidentInitGoesIdle(t *testing.T) {
 			t.Fatalf("exec from the idle stage printed %q, want hi", got)
 		}
 		idleSoon("after an exec")
+		// From inside, while the init is idle (the payload waits until
+		// PID 1's arguments say so): its descriptors, its memory and its
+		// program are out of reach, as the Go stage's are.
+		s.mustID(t, "run", "-d", "--name", "prober", "bb", "sh", "-c", `
+until case "$(cat /proc/1/cmdline)" in sandbox-initidle*) true;; *) false;; esac; do sleep 0.05; done
+for f in /proc/1/fd/*; do ( : < "$f" ) 2>/dev/null && echo "opened $f"; done
+( : < /proc/1/mem ) 2>/dev/null && echo "read its memory"
+( echo x >> /proc/1/exe ) 2>/dev/null && echo "wrote its program"
+echo probed; sleep 1000`)
+		if !waitFor(15*time.Second, func() bool { return strings.Contains(s.must(t, "logs", "prober").stdout, "probed") }) {
+			t.Fatalf("the probe of the idle init never ran: %q", s.must(t, "logs", "prober").stdout)
+		}
+		if got := s.must(t, "logs", "prober").stdout; got != "probed\n" {
+			t.Errorf("a payload reached its idle init:\n%s", got)
+		}
 		s.must(t, "stop", "idler")
 		if row, _ := s.psRow(t, "idler", "-a"); !strings.HasPrefix(row.status, "Exited (3)") {
 			t.Fatalf("after a stop of the idle init, ps -a shows %q, want Exited (3) (the payload's SIGTERM trap)", row.status)
