@@ -107,6 +107,7 @@ TEXT idleMain<>(SB), NOSPLIT|NOFRAME, $0-0
 	MOVQ	SP, R13
 	SUBQ	$FRAME, SP
 	ANDQ	$~15, SP
+	MOVQ	SP, R15			// the frame, for drain<> too
 	// Not dumpable, as the Go stages: no ptrace, no /proc/1/mem, no
 	// /proc/1/fd for the container's processes. First, before anything
 	// else is read.
@@ -126,50 +127,50 @@ TEXT idleMain<>(SB), NOSPLIT|NOFRAME, $0-0
 	MOVQ	$PR_SET_NAME, DI
 	MOVQ	0(R12), SI
 	SYSCALL
-	MOVQ	R12, F_ARGV(SP)
+	MOVQ	R12, F_ARGV(R15)
 	MOVQ	0(R13), AX
 	LEAQ	16(R13)(AX*8), AX	// envp, past argv's nil
-	MOVQ	AX, F_ENVP(SP)
-	MOVQ	$0, F_ZERO(SP)
+	MOVQ	AX, F_ENVP(R15)
+	MOVQ	$0, F_ZERO(R15)
 	ARG(2)
-	MOVQ	AX, F_PID(SP)
+	MOVQ	AX, F_PID(R15)
 	ARG(3)
-	MOVQ	AX, F_EXE(SP)
+	MOVQ	AX, F_EXE(R15)
 	ARG(4)
-	MOVL	AX, (F_POLL+8)(SP)
+	MOVL	AX, (F_POLL+8)(R15)
 	ARG(5)
-	MOVL	AX, (F_POLL+16)(SP)
+	MOVL	AX, (F_POLL+16)(R15)
 	ARG(6)
-	MOVL	AX, (F_POLL+24)(SP)
+	MOVL	AX, (F_POLL+24)(R15)
 	ARG(7)
 	BTSQ	$(SIGCHLD-1), AX
-	MOVQ	AX, F_MASK(SP)
-	MOVW	$POLLIN, (F_POLL+4)(SP)
-	MOVW	$POLLIN, (F_POLL+12)(SP)
-	MOVW	$POLLIN, (F_POLL+20)(SP)
-	MOVW	$POLLIN, (F_POLL+28)(SP)
+	MOVQ	AX, F_MASK(R15)
+	MOVW	$POLLIN, (F_POLL+4)(R15)
+	MOVW	$POLLIN, (F_POLL+12)(R15)
+	MOVW	$POLLIN, (F_POLL+20)(R15)
+	MOVW	$POLLIN, (F_POLL+28)(R15)
 	// The Go stage blocked every signal before its execve, and the mask
 	// stays: what comes now waits here.
 	MOVQ	$SYS_SIGNALFD4, AX
 	MOVQ	$-1, DI
-	LEAQ	F_MASK(SP), SI
+	LEAQ	F_MASK(R15), SI
 	MOVQ	$8, DX
 	MOVQ	$SFD_FLAGS, R10
 	SYSCALL
 	CMPQ	AX, $0
 	JLT	fail
-	MOVQ	AX, F_SIGFD(SP)
-	MOVL	AX, (F_POLL+0)(SP)
+	MOVQ	AX, F_SIGFD(R15)
+	MOVL	AX, (F_POLL+0)(R15)
 	// A child may have ended while the Go stage went: look first.
 	JMP	children
 
 loop:
-	MOVW	$0, (F_POLL+6)(SP)
-	MOVW	$0, (F_POLL+14)(SP)
-	MOVW	$0, (F_POLL+22)(SP)
-	MOVW	$0, (F_POLL+30)(SP)
+	MOVW	$0, (F_POLL+6)(R15)
+	MOVW	$0, (F_POLL+14)(R15)
+	MOVW	$0, (F_POLL+22)(R15)
+	MOVW	$0, (F_POLL+30)(R15)
 	MOVQ	$SYS_PPOLL, AX
-	LEAQ	F_POLL(SP), DI
+	LEAQ	F_POLL(R15), DI
 	MOVQ	$4, SI
 	XORQ	DX, DX
 	XORQ	R10, R10
@@ -180,50 +181,39 @@ loop:
 	CMPQ	AX, $0
 	JLT	fail
 	// Output or an exec: the Go stage's work.
-	MOVW	(F_POLL+14)(SP), AX
-	ORW	(F_POLL+22)(SP), AX
-	ORW	(F_POLL+30)(SP), AX
+	MOVW	(F_POLL+14)(R15), AX
+	ORW	(F_POLL+22)(R15), AX
+	ORW	(F_POLL+30)(R15), AX
 	TESTW	AX, AX
 	JNE	wake
-	MOVW	(F_POLL+6)(SP), AX
+	MOVW	(F_POLL+6)(R15), AX
 	TESTW	AX, AX
 	JEQ	loop
 
 signals:
-	MOVQ	$SYS_READ, AX
-	MOVQ	F_SIGFD(SP), DI
-	LEAQ	F_SSI(SP), SI
-	MOVQ	$128, DX
-	SYSCALL
-	CMPQ	AX, $128
-	JNE	loop			// none left (EAGAIN)
-	MOVL	F_SSI(SP), SI		// ssi_signo
-	CMPL	SI, $SIGCHLD
-	JEQ	children
-	MOVQ	$SYS_KILL, AX
-	MOVQ	F_PID(SP), DI
-	SYSCALL
-	JMP	signals
+	CALL	drain<>(SB)
+	TESTQ	AX, AX
+	JEQ	loop
 
 // children reaps every child that has ended, but leaves the payload's
 // status to the Go stage, which records it.
 children:
-	MOVL	$0, (F_WSI+16)(SP)	// si_pid
+	MOVL	$0, (F_WSI+16)(R15)	// si_pid
 	MOVQ	$SYS_WAITID, AX
 	XORQ	DI, DI			// P_ALL
 	XORQ	SI, SI
-	LEAQ	F_WSI(SP), DX
+	LEAQ	F_WSI(R15), DX
 	MOVQ	$WAIT_FLAGS, R10
 	XORQ	R8, R8
 	SYSCALL
 	CMPQ	AX, $-EINTR
 	JEQ	children
 	CMPQ	AX, $0
-	JNE	signals			// ECHILD
-	MOVLQSX	(F_WSI+16)(SP), DI
+	JNE	loop			// ECHILD
+	MOVLQSX	(F_WSI+16)(R15), DI
 	TESTQ	DI, DI
-	JEQ	signals			// none has ended
-	CMPQ	DI, F_PID(SP)
+	JEQ	loop			// none has ended
+	CMPQ	DI, F_PID(R15)
 	JEQ	wake
 	MOVQ	$SYS_WAIT4, AX
 	XORQ	SI, SI
@@ -235,33 +225,20 @@ children:
 // wake forwards the signals still waiting, unblocks them all (a Go
 // program's processes inherit its mask) and executes the Go stage.
 wake:
-	MOVQ	$SYS_READ, AX
-	MOVQ	F_SIGFD(SP), DI
-	LEAQ	F_SSI(SP), SI
-	MOVQ	$128, DX
-	SYSCALL
-	CMPQ	AX, $128
-	JNE	exec
-	MOVL	F_SSI(SP), SI
-	CMPL	SI, $SIGCHLD
-	JEQ	wake
-	MOVQ	$SYS_KILL, AX
-	MOVQ	F_PID(SP), DI
-	SYSCALL
-	JMP	wake
+	CALL	drain<>(SB)
 exec:
 	MOVQ	$SYS_RT_SIGPROCMASK, AX
 	MOVQ	$SIG_SETMASK, DI
-	LEAQ	F_ZERO(SP), SI
+	LEAQ	F_ZERO(R15), SI
 	XORQ	DX, DX
 	MOVQ	$8, R10
 	SYSCALL
 	MOVQ	$SYS_EXECVEAT, AX
-	MOVQ	F_EXE(SP), DI
-	LEAQ	F_ZERO(SP), SI
-	MOVQ	F_ARGV(SP), DX
+	MOVQ	F_EXE(R15), DI
+	LEAQ	F_ZERO(R15), SI
+	MOVQ	F_ARGV(R15), DX
 	ADDQ	$RESUME_ARGV, DX
-	MOVQ	F_ENVP(SP), R10
+	MOVQ	F_ENVP(R15), R10
 	MOVQ	$AT_EMPTY_PATH, R8
 	SYSCALL
 fail:
@@ -270,3 +247,30 @@ fail:
 	MOVQ	$125, DI
 	SYSCALL
 	JMP	fail
+
+// drain reads the signalfd until it is empty, sending each forwarded
+// signal to the payload; AX is 1 if SIGCHLD was among them, else 0.
+// R15 is idleMain's frame.
+TEXT drain<>(SB), NOSPLIT|NOFRAME, $0-0
+	XORQ	R9, R9
+next:
+	MOVQ	$SYS_READ, AX
+	MOVQ	F_SIGFD(R15), DI
+	LEAQ	F_SSI(R15), SI
+	MOVQ	$128, DX
+	SYSCALL
+	CMPQ	AX, $128
+	JNE	done			// none left (EAGAIN)
+	MOVL	F_SSI(R15), SI		// ssi_signo
+	CMPL	SI, $SIGCHLD
+	JNE	forward
+	MOVQ	$1, R9
+	JMP	next
+forward:
+	MOVQ	$SYS_KILL, AX
+	MOVQ	F_PID(R15), DI
+	SYSCALL
+	JMP	next
+done:
+	MOVQ	R9, AX
+	RET
