@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -220,16 +221,7 @@ func (s *idleStage) goIdle() error {
 	args := idle.Args(initName, s.st.Pid, s.st.ExeFD, s.outs[0].fdOrNone(), s.outs[1].fdOrNone(), s.ex.fd(), forward,
 		[]string{initName, "resident", strconv.Itoa(int(s.state.Fd())), "resume", strconv.Itoa(s.gen + 1), strconv.Itoa(s.ex.fd())})
 	Trace("init goes idle")
-	// Every signal blocked on the thread that executes: what comes from
-	// now on waits for the idle stage's signalfd. (One the runtime has
-	// caught already on another thread and not yet forwarded is lost.)
-	goruntime.LockOSThread()
-	all := unix.Sigset_t{Val: [16]uint64{^uint64(0)}}
-	var old unix.Sigset_t
-	unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old)
-	err := execFD(s.st.ExeFD, args, os.Environ())
-	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
-	goruntime.UnlockOSThread()
+	err := execIdle(s.st.ExeFD, args)
 	closeOnExec(pass)
 	reapMu.Unlock()
 	undo()
@@ -251,4 +243,21 @@ func (s *idleStage) idleFDs() []int {
 		out = append(out, fd)
 	}
 	return out
+}
+
+// execIdle executes the program exe as the idle stage, args from
+// idle.Args, with every signal blocked on the thread that executes: what
+// comes from then on waits for the idle stage's signalfd. (One the
+// runtime has caught already on another thread and not yet forwarded is
+// lost.) It returns only if the execve failed, the mask as it was. The
+// caller runs with GOMAXPROCS 1 (execFD).
+func execIdle(exe int, args []string) error {
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+	all := unix.Sigset_t{Val: [16]uint64{^uint64(0)}}
+	var old unix.Sigset_t
+	unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old)
+	err := execFD(exe, args, os.Environ())
+	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	return fmt.Errorf("executing the idle stage: %w", err)
 }

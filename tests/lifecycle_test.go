@@ -1364,3 +1364,42 @@ echo probed; sleep 1000`)
 		}
 	})
 }
+
+// TestWatcherGoesIdle: the watcher of a detached container that keeps
+// one (a restart policy here) runs as the idle stage while nothing comes,
+// and wakes for the output and for the init's end, which it records: the
+// policy restarts the container after its failure (status 4), and the
+// second end (0) is recorded too.
+func TestWatcherGoesIdle(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "widle")
+		s.mustID(t, "run", "-d", "--restart", "on-failure", "--name", "watched", "bb", "sh", "-c",
+			"printf par; sleep 2; echo t; [ -e /again ] && exit 0; touch /again; exit 4")
+		pid, _ := strconv.Atoi(strings.TrimSpace(s.must(t, "inspect", "--format", "{{.State.Pid}}", "watched").stdout))
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		st := string(b)
+		f := strings.Fields(st[strings.LastIndexByte(st, ')')+1:])
+		if len(f) < 2 {
+			t.Fatalf("no parent read for the init (pid %d): %q", pid, st)
+		}
+		watcher, _ := strconv.Atoi(f[1])
+		if !waitFor(1900*time.Millisecond, func() bool {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", watcher))
+			args := strings.Split(string(b), "\x00")
+			return len(args) > 1 && args[0] == "sandbox-monitor" && args[1] == "idle"
+		}) {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", watcher))
+			t.Fatalf("the watcher (pid %d) never went idle while the payload slept: %q", watcher, b)
+		}
+		if !waitFor(20*time.Second, func() bool {
+			row, _ := s.psRow(t, "watched", "-a")
+			return strings.HasPrefix(row.status, "Exited (0)") && s.must(t, "logs", "watched").stdout == "part\npart\n"
+		}) {
+			row, _ := s.psRow(t, "watched", "-a")
+			t.Fatalf("after two runs, ps -a shows %q and the log is %q; want Exited (0) and %q", row.status, s.must(t, "logs", "watched").stdout, "part\npart\n")
+		}
+		if got := strings.TrimSpace(s.must(t, "inspect", "--format", "{{.RestartCount}}", "watched").stdout); got != "1" {
+			t.Errorf("restart count %s, want 1", got)
+		}
+	})
+}
