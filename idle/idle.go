@@ -15,13 +15,19 @@ const Stage = "idle"
 // Args is the idle stage's argument vector: the payload's pid, the
 // program's descriptor, the descriptors whose reading means work for the
 // Go stage (the output pipes and the exec socket; -1 for none), the
-// signals to forward (a mask, bit n-1 for signal n), and then the
-// argument vector of the Go stage that it executes on work. The entry
-// reads them by position (idle_amd64.s).
-func Args(name string, pid, exe, stdout, stderr, exec int, forward uint64, resume []string) []string {
+// signals to forward (a mask, bit n-1 for signal n), whether to reap
+// other children that end (a PID 1 must; a watcher must leave its
+// network helper to the program it resumes), and then the argument
+// vector of the Go stage that it executes on work. The entry reads them
+// by position (idle_amd64.s).
+func Args(name string, pid, exe, stdout, stderr, exec int, forward uint64, reapOthers bool, resume []string) []string {
+	reap := "0"
+	if reapOthers {
+		reap = "1"
+	}
 	return append([]string{name, Stage,
 		strconv.Itoa(pid), strconv.Itoa(exe),
 		strconv.Itoa(stdout), strconv.Itoa(stderr), strconv.Itoa(exec),
-		strconv.FormatUint(forward, 10),
+		strconv.FormatUint(forward, 10), reap,
 	}, resume...)
 }

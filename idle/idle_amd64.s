@@ -20,14 +20,16 @@
 #define POLLIN		1
 #define WAIT_FLAGS	0x1000005	// WEXITED|WNOHANG|WNOWAIT
 #define WNOHANG		1
+#define P_PID		1
 #define SFD_FLAGS	0x80800		// SFD_CLOEXEC|SFD_NONBLOCK
 #define AT_EMPTY_PATH	0x1000
 
 // The arguments (idle.Args): argv[2] the payload's pid, [3] the program's
 // descriptor, [4] [5] [6] stdout, stderr, the exec socket, [7] the mask of
-// signals to forward, [8:] the Go stage's argument vector.
-#define ARGC_MIN	9
-#define RESUME_ARGV	(8*8)
+// signals to forward, [8] 1 to reap other children, [9:] the Go stage's
+// argument vector.
+#define ARGC_MIN	10
+#define RESUME_ARGV	(9*8)
 
 // The frame, below the stack the kernel made.
 #define F_POLL		0	// 4 struct pollfd: the signalfd, stdout, stderr, exec
@@ -38,6 +40,7 @@
 #define F_ENVP		64
 #define F_ZERO		72	// an empty signal set, and an empty path
 #define F_SIGFD		80
+#define F_REAP		88	// 1: reap the other children too
 #define F_SSI		128	// struct signalfd_siginfo (128 bytes)
 #define F_WSI		256	// siginfo_t (128 bytes)
 #define FRAME		384
@@ -145,6 +148,8 @@ TEXT idleMain<>(SB), NOSPLIT|NOFRAME, $0-0
 	ARG(7)
 	BTSQ	$(SIGCHLD-1), AX
 	MOVQ	AX, F_MASK(R15)
+	ARG(8)
+	MOVQ	AX, F_REAP(R15)
 	MOVW	$POLLIN, (F_POLL+4)(R15)
 	MOVW	$POLLIN, (F_POLL+12)(R15)
 	MOVW	$POLLIN, (F_POLL+20)(R15)
@@ -202,6 +207,11 @@ children:
 	MOVQ	$SYS_WAITID, AX
 	XORQ	DI, DI			// P_ALL
 	XORQ	SI, SI
+	CMPQ	F_REAP(R15), $0
+	JNE	waitany
+	MOVQ	$P_PID, DI		// only the payload: the others are not ours
+	MOVQ	F_PID(R15), SI
+waitany:
 	LEAQ	F_WSI(R15), DX
 	MOVQ	$WAIT_FLAGS, R10
 	XORQ	R8, R8

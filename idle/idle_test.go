@@ -33,11 +33,11 @@ func buildHelper(t *testing.T) string {
 
 // startIdle starts the helper, which starts script as its payload and goes
 // idle, and waits until it is idle (its argv says so).
-func startIdle(t *testing.T, bin, script string, extra *os.File) (*exec.Cmd, *strings.Builder) {
+func startIdle(t *testing.T, bin, script string, extra *os.File, reap string) (*exec.Cmd, *strings.Builder) {
 	t.Helper()
 	out := &strings.Builder{}
 	fd := "-1"
-	cmd := exec.Command(bin, "start", script, fd)
+	cmd := exec.Command(bin, "start", script, fd, reap)
 	if extra != nil {
 		cmd.ExtraFiles = []*os.File{extra}
 		cmd.Args[3] = "3"
@@ -80,7 +80,7 @@ func waitOut(t *testing.T, cmd *exec.Cmd, out *strings.Builder) string {
 // left blocked for the processes it will start.
 func TestIdleForwardsSignalAndWakesOnExit(t *testing.T) {
 	bin := buildHelper(t)
-	cmd, out := startIdle(t, bin, "exec sleep 30", nil)
+	cmd, out := startIdle(t, bin, "exec sleep 30", nil, "reap")
 	status, _ := os.ReadFile("/proc/" + itoa(cmd.Process.Pid) + "/status")
 	if !strings.Contains(string(status), "\nState:\tS") {
 		t.Fatalf("the idle stage is not asleep:\n%s", status)
@@ -97,28 +97,32 @@ func TestIdleForwardsSignalAndWakesOnExit(t *testing.T) {
 	}
 }
 
-// Orphans that end while the stage is idle are reaped there; readable
-// input wakes the Go stage with the input still unread.
+// Orphans that end while the stage is idle are reaped there, or left to
+// the Go stage when it is told to leave other children alone (a
+// watcher's network helper); readable input wakes the Go stage with the
+// input still unread.
 func TestIdleReapsOrphansAndWakesOnInput(t *testing.T) {
 	bin := buildHelper(t)
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
-	cmd, out := startIdle(t, bin, "(sleep 0.1 &); exec sleep 30", r)
-	time.Sleep(500 * time.Millisecond)
-	if _, err := w.Write([]byte("hello")); err != nil {
-		t.Fatal(err)
-	}
-	got := waitOut(t, cmd, out)
-	for _, want := range []string{"payload: running", `output: "hello"`} {
-		if !strings.Contains(got, want) {
-			t.Errorf("resumed stage said:\n%s\nwant a line %q", got, want)
+	for _, reap := range []string{"reap", "keep"} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if strings.Contains(got, "unreaped child") {
-		t.Errorf("the idle stage left a zombie:\n%s", got)
+		defer r.Close()
+		defer w.Close()
+		cmd, out := startIdle(t, bin, "(sleep 0.1 &); exec sleep 30", r, reap)
+		time.Sleep(500 * time.Millisecond)
+		if _, err := w.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		got := waitOut(t, cmd, out)
+		for _, want := range []string{"payload: running", `output: "hello"`} {
+			if !strings.Contains(got, want) {
+				t.Errorf("%s: resumed stage said:\n%s\nwant a line %q", reap, got, want)
+			}
+		}
+		if left := strings.Contains(got, "unreaped child"); left != (reap == "keep") {
+			t.Errorf("%s: an orphan left to the Go stage: %v, want %v:\n%s", reap, left, reap == "keep", got)
+		}
 	}
 }

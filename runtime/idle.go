@@ -218,7 +218,7 @@ func (s *idleStage) goIdle() error {
 	for _, sig := range initSignals {
 		forward |= 1 << (uint(sig.(unix.Signal)) - 1)
 	}
-	args := idle.Args(initName, s.st.Pid, s.st.ExeFD, s.outs[0].fdOrNone(), s.outs[1].fdOrNone(), s.ex.fd(), forward,
+	args := idle.Args(initName, s.st.Pid, s.st.ExeFD, s.outs[0].fdOrNone(), s.outs[1].fdOrNone(), s.ex.fd(), forward, true,
 		[]string{initName, "resident", strconv.Itoa(int(s.state.Fd())), "resume", strconv.Itoa(s.gen + 1), strconv.Itoa(s.ex.fd())})
 	Trace("init goes idle")
 	err := execIdle(s.st.ExeFD, args)

@@ -239,7 +239,8 @@ func watchSignals() []os.Signal {
 
 // watchIdle executes the watcher's program as the idle stage (package
 // idle), with the watcher's own arguments, its wake count one more, to
-// execute again on output or the init's end. As goIdle for a resident
+// execute again on output or the init's end. It reaps no other child:
+// the network helper is the resumed monitor's to stop and reap. As goIdle for a resident
 // init: it returns, everything as it was, where it could not.
 func watchIdle(w watchState, outs []*output, lw *LogWriter, resume []string, waitMu *sync.Mutex) error {
 	var running []*output
@@ -265,7 +266,7 @@ func watchIdle(w watchState, outs []*output, lw *LogWriter, resume []string, wai
 	for _, sig := range watchSignals() {
 		forward |= 1 << (uint(sig.(unix.Signal)) - 1)
 	}
-	args := idle.Args(watchName, w.pid, w.exe, w.out, w.err, -1, forward, watchArgs(w, resume))
+	args := idle.Args(watchName, w.pid, w.exe, w.out, w.err, -1, forward, false, watchArgs(w, resume))
 	pass := []int{w.log, w.resume, w.exe}
 	for _, fd := range []int{w.out, w.err} {
 		if fd >= 0 {

@@ -17,7 +17,7 @@ import (
 func main() {
 	switch os.Args[1] {
 	case "start":
-		start(os.Args[2], os.Args[3])
+		start(os.Args[2], os.Args[3], os.Args[4] == "reap")
 	case "resumed":
 		resumed(os.Args[2:])
 	default:
@@ -27,8 +27,8 @@ func main() {
 }
 
 // start: start SCRIPT under sh as the payload, then go idle watching the
-// descriptor OUTFD (or -1).
-func start(script, outfd string) {
+// descriptor OUTFD (or -1), reaping other children or not.
+func start(script, outfd string, reap bool) {
 	if !idle.Entered() {
 		fmt.Println("not entered through the idle entry")
 		os.Exit(3)
@@ -50,7 +50,7 @@ func start(script, outfd string) {
 	}
 	fmt.Printf("payload %d\n", pid)
 	forward := uint64(1)<<(unix.SIGUSR1-1) | uint64(1)<<(unix.SIGTERM-1)
-	args := idle.Args("idletest", pid, exe, out, -1, -1, forward, []string{"idletest", "resumed", strconv.Itoa(pid), outfd})
+	args := idle.Args("idletest", pid, exe, out, -1, -1, forward, reap, []string{"idletest", "resumed", strconv.Itoa(pid), outfd})
 	argv, _ := syscall.SlicePtrFromStrings(args)
 	envv, _ := syscall.SlicePtrFromStrings(os.Environ())
 	empty := []byte{0}
