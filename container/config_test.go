@@ -305,6 +305,14 @@ func TestValidateSingleErrors(t *testing.T) {
 		{"hostname with slash", Config{Image: "i", Hostname: "a/b"}, "--hostname"},
 		{"driver in capitals", Config{Image: "i", StorageDriver: "VFS"}, `unknown storage driver "VFS"`},
 	}
+	// A user-mode network helper on PATH, whatever this machine has: a
+	// missing one is an error of its own (tested elsewhere), which would
+	// come with the one each case wants.
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "pasta"), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			errs := joined(tt.cfg.Validate())
