@@ -148,11 +148,7 @@ func (e *execServer) fd() int {
 	if e == nil {
 		return -1
 	}
-	fd := -1
-	if rc, err := e.l.SyscallConn(); err == nil {
-		rc.Control(func(f uintptr) { fd = int(f) })
-	}
-	return fd
+	return listenerFD(e.l)
 }
 
 // idleStage is what the Go stage needs to go idle.
@@ -176,6 +172,14 @@ var errBusy = errors.New("work under way")
 func (s *idleStage) goIdle() error {
 	if !idle.Entered() || s.st.ExeFD < 0 {
 		return errors.New("the program has no idle stage")
+	}
+	if s.state == nil {
+		// Made at the first try, not on the start's path.
+		f, err := s.st.memfd()
+		if err != nil {
+			return err
+		}
+		s.state = f
 	}
 	if execsActive.Load() > 0 || len(s.exit) > 0 {
 		return errBusy
@@ -221,7 +225,7 @@ func (s *idleStage) goIdle() error {
 	args := idle.Args(initName, s.st.Pid, s.st.ExeFD, s.outs[0].fdOrNone(), s.outs[1].fdOrNone(), s.ex.fd(), forward, true,
 		[]string{initName, "resident", strconv.Itoa(int(s.state.Fd())), "resume", strconv.Itoa(s.gen + 1), strconv.Itoa(s.ex.fd())})
 	Trace("init goes idle")
-	err := execIdle(s.st.ExeFD, args)
+	err := execIdle(s.st.ExeFD, args, s.st.DiesWithParent)
 	closeOnExec(pass)
 	reapMu.Unlock()
 	undo()
@@ -232,8 +236,10 @@ func (s *idleStage) goIdle() error {
 // resident ones but the status pipe (closed once detached) and output
 // pipes that have ended, the state's and the program's.
 func (s *idleStage) idleFDs() []int {
-	fds := s.st.Spec.Resident
-	out := append([]int{fds.Log, fds.Record, int(s.state.Fd()), s.st.ExeFD}, fds.Keep...)
+	out := []int{int(s.state.Fd()), s.st.ExeFD}
+	if fds := s.st.Spec.Resident; fds != nil {
+		out = append(append(out, fds.Log, fds.Record), fds.Keep...)
+	}
 	for _, o := range s.outs {
 		if fd := o.fdOrNone(); fd >= 0 {
 			out = append(out, fd)
@@ -251,13 +257,46 @@ func (s *idleStage) idleFDs() []int {
 // runtime has caught already on another thread and not yet forwarded is
 // lost.) It returns only if the execve failed, the mask as it was. The
 // caller runs with GOMAXPROCS 1 (execFD).
-func execIdle(exe int, args []string) error {
+//
+// With diesWithParent, the parent-death signal is set on the executing
+// thread first: it is a thread's (the main thread's, where it was set at
+// the start), and the thread that executes is the one the next image
+// keeps.
+func execIdle(exe int, args []string, diesWithParent bool) error {
 	goruntime.LockOSThread()
 	defer goruntime.UnlockOSThread()
+	if diesWithParent {
+		keepParentDeath()
+	}
 	all := unix.Sigset_t{Val: [16]uint64{^uint64(0)}}
 	var old unix.Sigset_t
 	unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old)
 	err := execFD(exe, args, os.Environ())
 	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	return fmt.Errorf("executing the idle stage: %w", err)
+}
+
+// quietCandidate reports whether an init whose parent stays (a watcher's,
+// or a foreground run's CLI) can go idle once its payload runs: one with
+// the idle stage, and nothing more to do than reap, forward signals and
+// serve execs (no terminal to hold, no removal to make, no pod to keep).
+func quietCandidate(spec *Spec) bool {
+	return idle.Entered() && spec.Resident == nil && !spec.Process.Terminal && !spec.PodInfra && !spec.HandsOffRemoval
+}
+
+// quietInit is the rest of such an init's life: it serves execs, goes
+// idle after a quiet while, and exits with the payload's status (its
+// parent records it). Its parent-death signal stays across both stages
+// (an execve clears it only where it changes credentials).
+func quietInit(spec *Spec, pid int, exit chan unix.WaitStatus, ex *execServer, exe int) {
+	st := &residentState{Spec: *spec, Pid: pid, ExecFD: ex.fd(), ExecOwner: execOwner, ExeFD: exe, DiesWithParent: true}
+	residentRun(nil, exit, ex, &idleStage{st: st})
+}
+
+// keepParentDeath sets the parent-death signal (SIGKILL) on the calling
+// thread. No check that the parent lives follows, as watchParent's: the
+// signal has been set on the thread executing, all along, since the
+// init's start (and a PID 1's getppid says 0 whatever happens outside).
+func keepParentDeath() {
+	unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
 }

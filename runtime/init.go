@@ -264,7 +264,7 @@ func runInit() {
 	// What a resident init's next image needs from the host's /proc,
 	// taken while nothing of the container runs (reexecResident).
 	exe := -1
-	if spec.Resident != nil {
+	if spec.Resident != nil || quietCandidate(&spec) {
 		spec.CapLast = capability.Last()
 		if fd, err := unix.Open("/proc/self/exe", unix.O_PATH|unix.O_CLOEXEC, 0); err == nil {
 			exe = fd
@@ -321,8 +321,12 @@ func runInit() {
 	}
 	go reap(sp)
 	// A resident init serves execs from its next image (residentInit).
+	var ex *execServer
 	if execL != nil && spec.Resident == nil {
-		go serveExec(execL, &spec, sp)
+		ex = &execServer{l: execL, spec: &spec, sp: sp}
+		if exe < 0 {
+			ex.start()
+		}
 	}
 	Trace("payload started")
 	report(status{Type: "started", Pid: pid})
@@ -336,6 +340,10 @@ func runInit() {
 		removeAfterExit(exit) // never returns
 	}
 	unix.Close(fdStatus)
+	statusGone = true
+	if exe >= 0 {
+		quietInit(&spec, pid, exit, ex, exe) // never returns
+	}
 	// The container ends with its payload; the kernel then kills what is
 	// left in the PID namespace as we exit.
 	os.Exit(exitCode(<-exit))

@@ -133,6 +133,10 @@ type residentState struct {
 	// the resident stage executes as the idle stage, and the idle stage
 	// as the resident one again.
 	ExeFD int
+	// DiesWithParent: the init keeps its parent-death signal (a watcher's
+	// or a foreground run's init: quietInit); a resident one has cleared
+	// it.
+	DiesWithParent bool
 }
 
 // maxResidentState bounds the state the resident stage reads: a spec is
@@ -169,19 +173,8 @@ func reexecResident(spec *Spec, pid int, exit chan unix.WaitStatus, execL *net.U
 	if len(exit) > 0 {
 		return errors.New("the payload has ended already")
 	}
-	st := residentState{Spec: *spec, Pid: pid, ExecFD: -1, ExecOwner: execOwner, ExeFD: exe}
-	if execL != nil {
-		rc, err := execL.SyscallConn()
-		if err != nil {
-			return err
-		}
-		rc.Control(func(fd uintptr) { st.ExecFD = int(fd) })
-	}
-	b, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	f, err := newDataMemfd("resident-state", b)
+	st := residentState{Spec: *spec, Pid: pid, ExecFD: listenerFD(execL), ExecOwner: execOwner, ExeFD: exe}
+	f, err := st.memfd()
 	if err != nil {
 		return err
 	}
@@ -203,11 +196,34 @@ func reexecResident(spec *Spec, pid int, exit chan unix.WaitStatus, execL *net.U
 	return fmt.Errorf("executing the resident stage: %w", err)
 }
 
+// memfd is the state in a sealed memfd, for the next image to read.
+func (st *residentState) memfd() (*os.File, error) {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	return newDataMemfd("resident-state", b)
+}
+
+// listenerFD is l's descriptor, or -1 for none.
+func listenerFD(l *net.UnixListener) int {
+	fd := -1
+	if l == nil {
+		return fd
+	}
+	if rc, err := l.SyscallConn(); err == nil {
+		rc.Control(func(f uintptr) { fd = int(f) })
+	}
+	return fd
+}
+
 // residentFDs are the descriptors the resident stage keeps from its
 // first image, besides the state's own.
 func residentFDs(st *residentState) []int {
-	fds := st.Spec.Resident
-	out := append([]int{fdStatus, fds.Log, fds.Out, fds.Err, fds.Record}, fds.Keep...)
+	out := []int{fdStatus}
+	if fds := st.Spec.Resident; fds != nil {
+		out = append(append(out, fds.Log, fds.Out, fds.Err, fds.Record), fds.Keep...)
+	}
 	if st.ExecFD >= 0 {
 		out = append(out, st.ExecFD)
 	}
@@ -318,7 +334,7 @@ func residentMain(args []string) {
 		fail(125, "%v", err)
 	}
 	var st residentState
-	if err := json.Unmarshal(b, &st); err != nil || st.Spec.Resident == nil || st.Pid <= 0 {
+	if err := json.Unmarshal(b, &st); err != nil || st.Pid <= 0 {
 		fail(125, "a malformed resident state (%v)", err)
 	}
 	if resume {
@@ -329,6 +345,9 @@ func residentMain(args []string) {
 	// residentEarly did this for all at once; where close_range cannot
 	// (Linux before 5.11), this does it for those we know.
 	closeOnExec(residentFDs(&st))
+	if st.DiesWithParent {
+		keepParentDeath()
+	}
 	traceOn = st.Spec.Trace
 	execOwner = st.ExecOwner
 	Trace("resident stage")
@@ -362,11 +381,19 @@ const residentSettle = 200 * time.Millisecond
 // goes idle when it has had nothing to do for a while (is, the idle
 // stage, if it has one) and when the payload exits ends the container,
 // writes the record and exits with the payload's status.
+//
+// Without fds (an init whose parent stays: a watcher, or the CLI of a
+// foreground run, quietInit) it copies nothing and records nothing: its
+// parent learns the end from its exit status.
 func residentRun(fds *ResidentFDs, exit chan unix.WaitStatus, ex *execServer, is *idleStage) {
-	lw := NewLogWriter(os.NewFile(uintptr(fds.Log), "log"))
-	outs := []*output{newOutput(fds.Out, "stdout"), newOutput(fds.Err, "stderr")}
-	for _, o := range outs {
-		o.start(lw)
+	var lw *LogWriter
+	outs := []*output{{fd: -1, stream: "stdout", ended: true}, {fd: -1, stream: "stderr", ended: true}}
+	if fds != nil {
+		lw = NewLogWriter(os.NewFile(uintptr(fds.Log), "log"))
+		outs = []*output{newOutput(fds.Out, "stdout"), newOutput(fds.Err, "stderr")}
+		for _, o := range outs {
+			o.start(lw)
+		}
 	}
 	if ex != nil {
 		ex.start()
@@ -429,7 +456,9 @@ wait:
 	}
 	// One small write, before the init is gone: whoever finds it gone
 	// finds the record whole.
-	b, _ := json.Marshal(ExitRecord{ExitCode: code, FinishedAt: time.Now().UTC()})
-	unix.Pwrite(fds.Record, append(b, '\n'), 0)
+	if fds != nil {
+		b, _ := json.Marshal(ExitRecord{ExitCode: code, FinishedAt: time.Now().UTC()})
+		unix.Pwrite(fds.Record, append(b, '\n'), 0)
+	}
 	os.Exit(code)
 }

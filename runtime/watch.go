@@ -281,7 +281,7 @@ func watchIdle(w watchState, outs []*output, lw *LogWriter, resume []string, wai
 		}
 	}
 	Trace("the watcher goes idle")
-	err := execIdle(w.exe, args)
+	err := execIdle(w.exe, args, false)
 	closeOnExec(pass)
 	undo()
 	return err

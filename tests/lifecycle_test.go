@@ -708,7 +708,8 @@ func TestContainerMonitorKilled(t *testing.T) {
 			monitor, alive = readProc(init.ppid)
 			return alive && monitor.comm == "sandbox-monitor"
 		})
-		if !ok || !strings.HasPrefix(monitor.cmdline, "sandbox-monitor watch ") {
+		// Its Go stage, or already its idle stage (TestWatcherGoesIdle).
+		if !ok || !(strings.HasPrefix(monitor.cmdline, "sandbox-monitor watch ") || strings.HasPrefix(monitor.cmdline, "sandbox-monitor idle ")) {
 			t.Fatalf("the init's parent (pid %d) is %q (%q), want the watcher sandbox-monitor", init.ppid, monitor.comm, monitor.cmdline)
 		}
 		// The watcher is the init program, not the CLI: same executable.
@@ -732,6 +733,31 @@ func TestContainerMonitorKilled(t *testing.T) {
 				t.Errorf("rm left %s behind", d)
 			}
 		}
+
+		// The same once both have gone idle: the init's parent-death
+		// signal crosses its stages (each sets it again on the thread
+		// that executes the next).
+		id = s.mustID(t, "run", "-d", "--restart", "on-failure", "--name", "watched-idle", "bb", "sleep", "1000")
+		init = s.initOf(t, id)
+		if !waitFor(15*time.Second, func() bool {
+			i, _ := readProc(init.pid)
+			m, _ := readProc(init.ppid)
+			return strings.HasPrefix(i.cmdline, "sandbox-init idle ") && strings.HasPrefix(m.cmdline, "sandbox-monitor idle ")
+		}) {
+			i, _ := readProc(init.pid)
+			m, _ := readProc(init.ppid)
+			t.Fatalf("the init (%q) and its watcher (%q) never both went idle", i.cmdline, m.cmdline)
+		}
+		if err := syscall.Kill(init.ppid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if row, ok := s.waitPS(t, "watched-idle", "Exited", 5*time.Second); !ok {
+			t.Fatalf("after SIGKILL of its idle monitor, ps -a shows watched-idle as %q, want Exited", row.status)
+		}
+		if !waitFor(5*time.Second, func() bool { _, alive := readProc(init.pid); return !alive }) {
+			t.Fatalf("the idle init (pid %d) outlived its idle monitor", init.pid)
+		}
+		s.must(t, "rm", "watched-idle")
 
 		// Without one, the init is the container's only resident process
 		// (runtime/resident.go): no monitor, and a SIGKILL of the init

@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,6 +55,10 @@ func start(script, outfd string, reap bool) {
 	argv, _ := syscall.SlicePtrFromStrings(args)
 	envv, _ := syscall.SlicePtrFromStrings(os.Environ())
 	empty := []byte{0}
+	runtime.LockOSThread()
+	if os.Getenv("IDLETEST_PDEATHSIG") != "" {
+		unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
+	}
 	// Every signal blocked, on the only thread the execve keeps.
 	all := unix.Sigset_t{Val: [16]uint64{^uint64(0)}}
 	unix.PthreadSigmask(unix.SIG_SETMASK, &all, nil)
