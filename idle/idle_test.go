@@ -126,3 +126,45 @@ func TestIdleReapsOrphansAndWakesOnInput(t *testing.T) {
 		}
 	}
 }
+
+// The parent-death signal set on the thread that executes the idle stage
+// stays: the idle stage dies with its parent (a watcher's init must).
+func TestIdleKeepsParentDeathSignal(t *testing.T) {
+	bin := buildHelper(t)
+	// sh starts the helper, says its pid, and exits once it is idle.
+	said := filepath.Join(t.TempDir(), "said")
+	cmd := exec.Command("/bin/sh", "-c", `"$0" start 'exec sleep 30' -1 reap >"$1" 2>&1 & echo $!; sleep 1`, bin, said)
+	cmd.Env = append(os.Environ(), "IDLETEST_PDEATHSIG=1")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sh: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("sh said %q, not a pid", out)
+	}
+	// The payload outlives it here (no PID namespace takes it down): the
+	// test ends it.
+	b, _ := os.ReadFile(said)
+	if _, p, ok := strings.Cut(strings.TrimSpace(string(b)), "payload "); ok {
+		if n, err := strconv.Atoi(p); err == nil {
+			defer syscall.Kill(n, syscall.SIGKILL)
+		}
+	}
+	gone := func() bool {
+		b, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
+		if err != nil {
+			return true
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		return len(f) > 0 && f[0] == "Z"
+	}
+	for deadline := time.Now().Add(5 * time.Second); !gone(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile("/proc/" + itoa(pid) + "/cmdline")
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the idle stage (pid %d, %q) outlived its parent", pid, b)
+		}
+	}
+}
