@@ -23,7 +23,8 @@
 // -all (as root) it prints issue 11's whole table in one run: start to exit
 // and exec next to bwrap and podman for a user without and one with
 // subordinate ids, the PSS of sandbox's processes behind 1 and 10 detached
-// containers next to podman's conmon, and pull next to podman, each with its
+// containers and behind one with a restart policy (a watcher beside its
+// init) next to podman's conmon, and pull next to podman, each with its
 // target and whether it is met.
 //
 // Each round runs every tool once, in turn (starting with a different one
