@@ -718,15 +718,21 @@ func TestContainerMonitorKilled(t *testing.T) {
 		if err1 != nil || err2 != nil || initExe != monExe {
 			t.Fatalf("the watcher runs %q (%v), the init %q (%v): want the same small program", monExe, err2, initExe, err1)
 		}
-		if err := syscall.Kill(monitor.pid, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
+		// A SIGKILL of the watcher takes the init with it, and the state
+		// says the container exited.
+		killWatcher := func(name string, init procInfo) {
+			t.Helper()
+			if err := syscall.Kill(init.ppid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			if row, ok := s.waitPS(t, name, "Exited", 5*time.Second); !ok {
+				t.Fatalf("after SIGKILL of its monitor, ps -a shows %s as %q, want Exited", name, row.status)
+			}
+			if !waitFor(5*time.Second, func() bool { _, alive := readProc(init.pid); return !alive }) {
+				t.Fatalf("%s's init (pid %d) outlived its monitor", name, init.pid)
+			}
 		}
-		if row, ok := s.waitPS(t, "watched", "Exited", 5*time.Second); !ok {
-			t.Fatalf("after SIGKILL of its monitor, ps -a shows watched as %q, want Exited", row.status)
-		}
-		if !waitFor(5*time.Second, func() bool { _, alive := readProc(init.pid); return !alive }) {
-			t.Fatalf("the init (pid %d) outlived its monitor", init.pid)
-		}
+		killWatcher("watched", init)
 		s.must(t, "rm", "watched")
 		for _, d := range []string{s.ctrDir(id), s.runDir(id)} {
 			if _, err := os.Lstat(d); err == nil {
@@ -748,15 +754,7 @@ func TestContainerMonitorKilled(t *testing.T) {
 			m, _ := readProc(init.ppid)
 			t.Fatalf("the init (%q) and its watcher (%q) never both went idle", i.cmdline, m.cmdline)
 		}
-		if err := syscall.Kill(init.ppid, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		if row, ok := s.waitPS(t, "watched-idle", "Exited", 5*time.Second); !ok {
-			t.Fatalf("after SIGKILL of its idle monitor, ps -a shows watched-idle as %q, want Exited", row.status)
-		}
-		if !waitFor(5*time.Second, func() bool { _, alive := readProc(init.pid); return !alive }) {
-			t.Fatalf("the idle init (pid %d) outlived its idle monitor", init.pid)
-		}
+		killWatcher("watched-idle", init)
 		s.must(t, "rm", "watched-idle")
 
 		// Without one, the init is the container's only resident process
