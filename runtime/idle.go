@@ -16,13 +16,14 @@ import (
 	"github.com/sandbox-dev/sandbox/idle"
 )
 
-// A resident init that nothing has asked anything of for a while
-// executes its program as the idle stage (package idle), which keeps
-// two pages of stack where the Go stage keeps its runtime (about 1.5 MiB
-// of PSS with one container): it holds the same descriptors, reaps
-// orphans, forwards signals, and on work for the Go stage (output, an
-// exec, the payload's end) executes the Go stage again, with "resume".
-// docs/handshake.md, "The idle stage".
+// An init that nothing has asked anything of for a while (a resident
+// one, or one whose parent stays: quietInit) executes its program as the
+// idle stage (package idle), which keeps two pages of stack where the Go
+// stage keeps its runtime (about 1.5 MiB of PSS with one container): it
+// holds the same descriptors, reaps orphans, forwards signals, and on
+// work for the Go stage (output, an exec, the payload's end) executes
+// the Go stage again, with "resume". A watcher does the same with its
+// own stage (watchIdle). docs/handshake.md, "The idle stage".
 
 // idleBackoffMax bounds how far the quiet time before going idle grows:
 // residentSettle, doubled at each wake (a container that prints every
