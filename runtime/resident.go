@@ -265,12 +265,9 @@ func closeOnExec(fds []int) {
 	}
 }
 
-// ResidentStage reports whether this process is a resident init's next
-// image (reexecResident). cmd/sandbox-init leaves its main thread
-// unlocked then: locked, it would idle for the container's life while
-// the runtime made another in its place, and the first LockOSThread
-// starts the runtime's template thread.
-func ResidentStage() bool { return IsInit() && os.Args[1] == "resident" }
+// residentStage reports whether this process is a resident init's next
+// image (reexecResident).
+func residentStage() bool { return IsInit() && os.Args[1] == "resident" }
 
 // residentSigs are the signals the resident stage forwards, caught by
 // residentEarly.
@@ -295,7 +292,7 @@ func residentEarly() {
 }
 
 func init() {
-	if ResidentStage() {
+	if residentStage() {
 		residentEarly()
 	}
 }

@@ -21,13 +21,14 @@ import (
 
 // The main goroutine stays on the main thread: the name it gives itself
 // (PR_SET_NAME, per thread) is then the process's, which ps shows, and
-// not that of whichever thread the goroutine had moved to. Not in the
-// resident stage, which names itself while package initialisation still
-// runs there (runtime.ResidentStage).
+// not that of whichever thread the goroutine had moved to. In every
+// stage, the resident one too: it executes the idle stage from its main
+// goroutine, and an execve from another thread ends the main one first,
+// which for that moment makes /proc/PID/stat say the process is a
+// zombie; a command that looked then took the container for ended (the
+// health test caught it, a check waking the init every half second).
 func init() {
-	if !runtime.ResidentStage() {
-		goruntime.LockOSThread()
-	}
+	goruntime.LockOSThread()
 }
 
 func main() {
