@@ -69,6 +69,19 @@ type output struct {
 	ended bool
 }
 
+// endedOutput stands for a stream there is none of (an init whose
+// parent copies the output) or none left of.
+func endedOutput(stream string) *output { return &output{fd: -1, stream: stream, ended: true} }
+
+// signalMask is sigs as the idle stage's mask: bit n-1 for signal n.
+func signalMask(sigs []os.Signal) uint64 {
+	var m uint64
+	for _, sig := range sigs {
+		m |= 1 << (uint(sig.(unix.Signal)) - 1)
+	}
+	return m
+}
+
 func newOutput(fd int, stream string) *output {
 	unix.SetNonblock(fd, true)
 	return &output{fd: fd, f: os.NewFile(uintptr(fd), stream), stream: stream}
@@ -219,14 +232,10 @@ func (s *idleStage) goIdle() error {
 			return err
 		}
 	}
-	var forward uint64
-	for _, sig := range initSignals {
-		forward |= 1 << (uint(sig.(unix.Signal)) - 1)
-	}
-	args := idle.Args(initName, s.st.Pid, s.st.ExeFD, s.outs[0].fdOrNone(), s.outs[1].fdOrNone(), s.ex.fd(), forward, true,
+	args := idle.Args(initName, s.st.Pid, s.st.ExeFD, s.outs[0].fdOrNone(), s.outs[1].fdOrNone(), s.ex.fd(), signalMask(initSignals), true,
 		[]string{initName, "resident", strconv.Itoa(int(s.state.Fd())), "resume", strconv.Itoa(s.gen + 1), strconv.Itoa(s.ex.fd())})
 	Trace("init goes idle")
-	err := execIdle(s.st.ExeFD, args, s.st.DiesWithParent)
+	err := execIdle(s.st.ExeFD, args, s.st.diesWithParent())
 	closeOnExec(pass)
 	reapMu.Unlock()
 	undo()
@@ -290,7 +299,7 @@ func quietCandidate(spec *Spec) bool {
 // parent records it). Its parent-death signal stays across both stages
 // (an execve clears it only where it changes credentials).
 func quietInit(spec *Spec, pid int, exit chan unix.WaitStatus, ex *execServer, exe int) {
-	st := &residentState{Spec: *spec, Pid: pid, ExecFD: ex.fd(), ExecOwner: execOwner, ExeFD: exe, DiesWithParent: true}
+	st := &residentState{Spec: *spec, Pid: pid, ExecFD: ex.fd(), ExecOwner: execOwner, ExeFD: exe}
 	residentRun(nil, exit, ex, &idleStage{st: st})
 }
 

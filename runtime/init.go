@@ -214,10 +214,16 @@ func report(st status) {
 	unix.Write(fdStatus, append(b, '\n'))
 }
 
-// statusGone is set once the status pipe is closed: a resident init
-// closes it once it has answered "detached", and its number may then be
-// another descriptor's.
+// statusGone is set once the status pipe is closed (closeStatus): its
+// number may then be another descriptor's, which report must not write.
 var statusGone bool
+
+// closeStatus closes the status pipe, which tells the parent the start
+// is over.
+func closeStatus() {
+	unix.Close(fdStatus)
+	statusGone = true
+}
 
 // fail reports a sandbox error to the parent and exits with code.
 func fail(code int, format string, args ...any) {
@@ -339,8 +345,7 @@ func runInit() {
 	if spec.HandsOffRemoval {
 		removeAfterExit(exit) // never returns
 	}
-	unix.Close(fdStatus)
-	statusGone = true
+	closeStatus()
 	if exe >= 0 {
 		quietInit(&spec, pid, exit, ex, exe) // never returns
 	}

@@ -57,7 +57,7 @@ func podInfra(spec *Spec, l *net.UnixListener, sigs chan os.Signal) {
 		}
 	}()
 	report(status{Type: "started", Pid: os.Getpid()})
-	unix.Close(fdStatus)
+	closeStatus()
 	// SIGCHLD is not for us to forward: members are reaped by their
 	// starters (Process.Wait).
 	live := map[*os.Process]bool{}

@@ -133,11 +133,13 @@ type residentState struct {
 	// the resident stage executes as the idle stage, and the idle stage
 	// as the resident one again.
 	ExeFD int
-	// DiesWithParent: the init keeps its parent-death signal (a watcher's
-	// or a foreground run's init: quietInit); a resident one has cleared
-	// it.
-	DiesWithParent bool
 }
+
+// diesWithParent reports whether the init keeps its parent-death signal:
+// one whose parent stays (a watcher's, a foreground run's: quietInit)
+// does, with no resident descriptors; a resident one cleared it when its
+// parent let go.
+func (st *residentState) diesWithParent() bool { return st.Spec.Resident == nil }
 
 // maxResidentState bounds the state the resident stage reads: a spec is
 // a few KiB, its seccomp filter included.
@@ -342,7 +344,7 @@ func residentMain(args []string) {
 	// residentEarly did this for all at once; where close_range cannot
 	// (Linux before 5.11), this does it for those we know.
 	closeOnExec(residentFDs(&st))
-	if st.DiesWithParent {
+	if st.diesWithParent() {
 		keepParentDeath()
 	}
 	traceOn = st.Spec.Trace
@@ -384,7 +386,7 @@ const residentSettle = 200 * time.Millisecond
 // parent learns the end from its exit status.
 func residentRun(fds *ResidentFDs, exit chan unix.WaitStatus, ex *execServer, is *idleStage) {
 	var lw *LogWriter
-	outs := []*output{{fd: -1, stream: "stdout", ended: true}, {fd: -1, stream: "stderr", ended: true}}
+	outs := []*output{endedOutput("stdout"), endedOutput("stderr")}
 	if fds != nil {
 		lw = NewLogWriter(os.NewFile(uintptr(fds.Log), "log"))
 		outs = []*output{newOutput(fds.Out, "stdout"), newOutput(fds.Err, "stderr")}
@@ -397,8 +399,7 @@ func residentRun(fds *ResidentFDs, exit chan unix.WaitStatus, ex *execServer, is
 	}
 	if !statusGone {
 		report(status{Type: "detached"})
-		unix.Close(fdStatus)
-		statusGone = true
+		closeStatus()
 	}
 	gen := 0
 	if is != nil {

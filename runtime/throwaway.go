@@ -97,7 +97,7 @@ func removeAfterExit(exit chan unix.WaitStatus) {
 	// as soon as it reads the answer.
 	unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
 	report(status{Type: "removing"})
-	unix.Close(fdStatus)
+	closeStatus()
 	if err := removeAt(fds[0], string(buf[1:n])); err != nil {
 		Trace("removing the container's files: %v", err)
 	}

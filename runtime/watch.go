@@ -160,7 +160,7 @@ func watchMain(args []string) {
 		fd     int
 		stream string
 	}{{w.out, "stdout"}, {w.err, "stderr"}} {
-		o := &output{fd: -1, stream: p.stream, ended: true}
+		o := endedOutput(p.stream)
 		if p.fd >= 0 {
 			// Non-blocking, the reads wait in Go's poller rather than
 			// each holding a thread.
@@ -262,11 +262,7 @@ func watchIdle(w watchState, outs []*output, lw *LogWriter, resume []string, wai
 		return errBusy // it has ended (or is gone): the Go stage records it
 	}
 	w.out, w.err, w.gen = outs[0].fdOrNone(), outs[1].fdOrNone(), w.gen+1
-	var forward uint64
-	for _, sig := range watchSignals() {
-		forward |= 1 << (uint(sig.(unix.Signal)) - 1)
-	}
-	args := idle.Args(watchName, w.pid, w.exe, w.out, w.err, -1, forward, false, watchArgs(w, resume))
+	args := idle.Args(watchName, w.pid, w.exe, w.out, w.err, -1, signalMask(watchSignals()), false, watchArgs(w, resume))
 	pass := []int{w.log, w.resume, w.exe}
 	for _, fd := range []int{w.out, w.err} {
 		if fd >= 0 {

@@ -52,9 +52,6 @@ func start(script, outfd string, reap bool) {
 	fmt.Printf("payload %d\n", pid)
 	forward := uint64(1)<<(unix.SIGUSR1-1) | uint64(1)<<(unix.SIGTERM-1)
 	args := idle.Args("idletest", pid, exe, out, -1, -1, forward, reap, []string{"idletest", "resumed", strconv.Itoa(pid), outfd})
-	argv, _ := syscall.SlicePtrFromStrings(args)
-	envv, _ := syscall.SlicePtrFromStrings(os.Environ())
-	empty := []byte{0}
 	runtime.LockOSThread()
 	if os.Getenv("IDLETEST_PDEATHSIG") != "" {
 		unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
@@ -62,9 +59,8 @@ func start(script, outfd string, reap bool) {
 	// Every signal blocked, on the only thread the execve keeps.
 	all := unix.Sigset_t{Val: [16]uint64{^uint64(0)}}
 	unix.PthreadSigmask(unix.SIG_SETMASK, &all, nil)
-	_, _, errno := syscall.RawSyscall6(unix.SYS_EXECVEAT, uintptr(exe), uintptr(unsafePtr(&empty[0])),
-		uintptr(unsafePtr(&argv[0])), uintptr(unsafePtr(&envv[0])), unix.AT_EMPTY_PATH, 0)
-	fmt.Println("execveat:", errno)
+	err = syscall.Exec(fmt.Sprintf("/proc/self/fd/%d", exe), args, os.Environ())
+	fmt.Println("exec:", err)
 	os.Exit(6)
 }
 
