@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
+	"github.com/sandbox-dev/sandbox/plan"
 )
 
 // setupRootfs builds the container's filesystem view and pivots into it.
@@ -82,224 +83,169 @@ var (
 	readOnlyPaths = []string{"proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus", "proc/fs", "proc/asound"}
 )
 
+// prepareRootfs mounts what the container sees under rootDir: the base
+// (rootfsPlan), then its volumes and sysctls, then, unless privileged, the
+// masks (maskPlan).
 func prepareRootfs(spec *Spec, rootDir string, vols []detachedVolume) error {
-	root, err := os.OpenRoot(rootDir)
+	base, err := rootfsPlan(spec, rootDir)
 	if err != nil {
-		return fmt.Errorf("opening the container root %q: %w", rootDir, err)
+		return err
 	}
-	defer root.Close()
-	m := mounter{root: root, rootDir: rootDir}
+	if err := base.Run(); err != nil {
+		return err
+	}
+	if len(spec.Mounts) > 0 || len(spec.Sysctls) > 0 {
+		if err := mountVolumes(spec, rootDir, vols); err != nil {
+			return err
+		}
+	}
+	if spec.Privileged {
+		return nil // --privileged: nothing of /proc or /sys is hidden
+	}
+	return maskPlan(rootDir).Run()
+}
+
+// rootfsPlan is what every container has: /proc, /dev and its nodes,
+// /sys, the --tmpfs mounts and the generated /etc files. Host paths are
+// looked at here (a bind's target is a directory or a file as its source
+// is); nothing inside the root is, so the plan can be made before the
+// root exists.
+func rootfsPlan(spec *Spec, rootDir string) (*plan.Plan, error) {
+	p := plan.New(rootDir)
 	const nsd = unix.MS_NOSUID | unix.MS_NODEV
-	m.mount("proc", "proc", "proc", nsd|unix.MS_NOEXEC, "")
-	m.mount("dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k")
+	var err error
+	bind := func(src, rel string, rec, ro bool) {
+		if err != nil {
+			return
+		}
+		fi, e := os.Stat(src)
+		if e != nil {
+			err = fmt.Errorf("binding %q: %w", src, e)
+			return
+		}
+		p.Bind(src, rel, fi.IsDir(), rec, ro)
+	}
+	p.Mount("proc", "proc", "proc", nsd|unix.MS_NOEXEC, "")
+	p.Mount("dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k")
 	for _, d := range devices {
-		m.bind("/dev/"+d, "dev/"+d, false, false)
+		bind("/dev/"+d, "dev/"+d, false, false)
 	}
 	for _, d := range spec.Devices {
-		m.bind(d.Source, strings.TrimPrefix(d.Target, "/"), false, d.ReadOnly)
+		bind(d.Source, d.Target, false, d.ReadOnly)
 	}
 	ptsOpts := "newinstance,ptmxmode=0666,mode=0620"
 	if spec.GIDs > 5 {
 		ptsOpts += ",gid=5" // the tty group, when the map has it
 	}
-	m.mount("dev/pts", "devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, ptsOpts)
-	m.symlink("pts/ptmx", "dev/ptmx")
+	p.Mount("dev/pts", "devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, ptsOpts)
+	p.Symlink("pts/ptmx", "dev/ptmx")
 	shm := "size=65536k"
 	if spec.ShmSize > 0 {
 		shm = "size=" + strconv.FormatInt(spec.ShmSize, 10)
 	}
-	m.mount("dev/shm", "shm", "tmpfs", nsd|unix.MS_NOEXEC, "mode=1777,"+shm)
-	m.mount("dev/mqueue", "mqueue", "mqueue", nsd|unix.MS_NOEXEC, "")
-	m.symlink("/proc/self/fd", "dev/fd")
-	m.symlink("/proc/self/fd/0", "dev/stdin")
-	m.symlink("/proc/self/fd/1", "dev/stdout")
-	m.symlink("/proc/self/fd/2", "dev/stderr")
+	p.Mount("dev/shm", "shm", "tmpfs", nsd|unix.MS_NOEXEC, "mode=1777,"+shm)
+	p.Mount("dev/mqueue", "mqueue", "mqueue", nsd|unix.MS_NOEXEC, "")
+	p.Symlink("/proc/self/fd", "dev/fd")
+	p.Symlink("/proc/self/fd/0", "dev/stdin")
+	p.Symlink("/proc/self/fd/1", "dev/stdout")
+	p.Symlink("/proc/self/fd/2", "dev/stderr")
 	if spec.SysFromHost {
 		// Mounting sysfs needs a network namespace of our own; with the
 		// host's network, show the host's /sys read-only instead.
-		m.bind("/sys", "sys", true, true)
-		m.readOnlySubmounts(filepath.Join(rootDir, "sys"))
+		bind("/sys", "sys", true, true)
+		p.ReadOnlyTree("sys", func() error { return readOnlySubmounts(filepath.Join(rootDir, "sys")) })
 	} else {
-		m.mount("sys", "sysfs", "sysfs", nsd|unix.MS_NOEXEC|unix.MS_RDONLY, "")
+		p.Mount("sys", "sysfs", "sysfs", nsd|unix.MS_NOEXEC|unix.MS_RDONLY, "")
 	}
 	for _, t := range spec.Tmpfs {
-		m.mount(strings.TrimPrefix(t, "/"), "tmpfs", "tmpfs", nsd, "mode=1777")
+		p.Mount(t, "tmpfs", "tmpfs", nsd, "mode=1777")
 	}
 	for _, f := range []struct{ src, dst string }{
 		{spec.Hosts, "etc/hosts"}, {spec.Resolv, "etc/resolv.conf"}, {spec.HostnameFile, "etc/hostname"},
 	} {
 		if f.src != "" {
-			m.bind(f.src, f.dst, false, false)
+			bind(f.src, f.dst, false, false)
 		}
 	}
-	if fi, err := root.Lstat(filepath.Dir(AptConfigPath)); spec.AptConfig != "" && err == nil && fi.IsDir() {
-		m.bind(spec.AptConfig, AptConfigPath, false, true)
+	if spec.AptConfig != "" {
+		p.IfExists(filepath.Dir(AptConfigPath), true)
+		bind(spec.AptConfig, AptConfigPath, false, true)
 	}
+	if err == nil {
+		err = p.Err()
+	}
+	return p, err
+}
+
+// maskPlan hides what docker and podman hide: each path that exists in the
+// root is masked (a file by /dev/null, a directory by an empty read-only
+// tmpfs) or made read-only.
+func maskPlan(rootDir string) *plan.Plan {
+	p := plan.New(rootDir)
+	for _, f := range maskedFiles {
+		p.IfExists(f, false)
+		p.BindIn("dev/null", f, false, false)
+	}
+	for _, d := range maskedDirs {
+		p.IfExists(d, true)
+		p.Mount(d, "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_RDONLY, "size=0")
+	}
+	for _, r := range readOnlyPaths {
+		p.IfExists(r, false)
+		p.BindIn(r, r, true, true)
+	}
+	return p
+}
+
+// mountVolumes mounts spec.Mounts in order (a volume is seeded with the
+// image's content at its target first, which takes Go) and writes the
+// sysctls through the container's own /proc/sys.
+func mountVolumes(spec *Spec, rootDir string, vols []detachedVolume) error {
+	root, err := os.OpenRoot(rootDir)
+	if err != nil {
+		return fmt.Errorf("opening the container root %q: %w", rootDir, err)
+	}
+	defer root.Close()
 	for i, v := range spec.Mounts {
 		target := strings.TrimPrefix(filepath.Clean(v.Target), "/")
+		p := plan.New(rootDir)
 		switch v.Type {
 		case "tmpfs":
-			flags := uintptr(nsd)
+			flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
 			if v.ReadOnly {
 				flags |= unix.MS_RDONLY
 			}
-			m.mount(target, "tmpfs", "tmpfs", flags, v.Options)
+			p.Mount(target, "tmpfs", "tmpfs", flags, v.Options)
 		default:
-			if v.Volume != "" && m.err == nil {
-				if err := seedVolume(m.root, target, vols[i]); err != nil {
-					m.err = seedError(v, err)
+			if v.Volume != "" {
+				if err := seedVolume(root, target, vols[i]); err != nil {
+					return seedError(v, err)
 				}
 			}
-			m.attach(vols[i], target)
+			p.Attach(int(vols[i].tree.Fd()), vols[i].tree.Name(), target, vols[i].dir)
+		}
+		if err := p.Run(); err != nil {
+			return err
 		}
 	}
 	for _, sc := range spec.Sysctls {
 		name, value, _ := strings.Cut(sc, "=")
-		if m.err == nil {
-			// Through the root: proc/sys is the sandbox's own procfs.
-			rel := "proc/sys/" + strings.ReplaceAll(name, ".", "/")
-			if err := m.root.WriteFile(rel, []byte(value), 0); err != nil {
-				m.err = fmt.Errorf("--sysctl %s: %w", sc, err)
-			}
+		// Through the root: proc/sys is the sandbox's own procfs.
+		rel := "proc/sys/" + strings.ReplaceAll(name, ".", "/")
+		if err := root.WriteFile(rel, []byte(value), 0); err != nil {
+			return fmt.Errorf("--sysctl %s: %w", sc, err)
 		}
 	}
-	if spec.Privileged {
-		return m.err // --privileged: nothing of /proc or /sys is hidden
-	}
-	for _, p := range maskedFiles {
-		if _, err := root.Lstat(p); err == nil {
-			m.bind(filepath.Join(rootDir, "dev/null"), p, false, false)
-		}
-	}
-	for _, p := range maskedDirs {
-		if fi, err := root.Lstat(p); err == nil && fi.IsDir() {
-			m.mount(p, "tmpfs", "tmpfs", nsd|unix.MS_RDONLY, "size=0")
-		}
-	}
-	for _, p := range readOnlyPaths {
-		if _, err := root.Lstat(p); err == nil {
-			m.bind(filepath.Join(rootDir, p), p, true, true)
-		}
-	}
-	return m.err
+	return nil
 }
 
-// mounter mounts onto paths inside the container root. Each target is
-// resolved through an os.Root, so that a symlink in the image (say /proc ->
-// /etc) can never point a mount at the host's tree; the mount then goes to
-// /proc/self/fd/N of the opened target. The first error sticks.
-type mounter struct {
-	root    *os.Root
-	rootDir string
-	err     error
-}
-
-// target creates rel (a directory, or an empty file when file is true)
-// if missing and opens it for use as a mount point.
-func (m *mounter) target(rel string, file bool) (*os.File, error) {
-	if file {
-		if err := m.root.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
-			return nil, err
-		}
-		if _, err := m.root.Lstat(rel); err != nil {
-			f, err := m.root.OpenFile(rel, os.O_CREATE|os.O_WRONLY, 0o644)
-			if err != nil {
-				return nil, err
-			}
-			f.Close()
-		}
-	} else if err := m.root.MkdirAll(rel, 0o755); err != nil {
-		return nil, err
-	}
-	return m.root.OpenFile(rel, unix.O_PATH, 0)
-}
-
-func (m *mounter) mount(rel, source, fstype string, flags uintptr, data string) {
-	if m.err != nil {
-		return
-	}
-	t, err := m.target(rel, false)
-	if err == nil {
-		err = unix.Mount(source, fdPath(t), fstype, flags, data)
-		t.Close()
-	}
-	if err != nil {
-		m.err = fmt.Errorf("mounting %s on /%s: %w", fstype, rel, err)
-	}
-}
-
-// bind binds the host path src onto rel, recursively when rec.
-func (m *mounter) bind(src, rel string, rec, readOnly bool) {
-	if m.err != nil {
-		return
-	}
-	fi, err := os.Stat(src)
-	if err != nil {
-		m.err = fmt.Errorf("binding %q: %w", src, err)
-		return
-	}
-	t, err := m.target(rel, !fi.IsDir())
-	if err == nil {
-		flags := uintptr(unix.MS_BIND)
-		if rec {
-			flags |= unix.MS_REC
-		}
-		err = unix.Mount(src, fdPath(t), "", flags, "")
-		t.Close()
-		if err == nil && readOnly {
-			// The old descriptor names the directory under the new mount;
-			// open the path again to reach the mount itself.
-			if t, err = m.root.OpenFile(rel, unix.O_PATH, 0); err == nil {
-				err = fuseoverlay.RemountReadOnly(fdPath(t))
-				t.Close()
-			}
-		}
-	}
-	if err != nil {
-		m.err = fmt.Errorf("binding %q on /%s: %w", src, rel, err)
-	}
-}
-
-// attach moves a detached volume tree onto rel.
-func (m *mounter) attach(v detachedVolume, rel string) {
-	if m.err != nil {
-		return
-	}
-	t, err := m.target(rel, !v.dir)
-	if err == nil {
-		err = unix.MoveMount(int(v.tree.Fd()), "", int(t.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
-		t.Close()
-	}
-	if err != nil {
-		m.err = fmt.Errorf("mounting volume %q on /%s: %w", v.tree.Name(), rel, err)
-	}
-}
-
-func (m *mounter) symlink(target, rel string) {
-	if m.err != nil {
-		return
-	}
-	if err := m.root.Symlink(target, rel); err != nil && !os.IsExist(err) {
-		m.err = fmt.Errorf("creating /%s: %w", rel, err)
-	}
-}
-
-// readOnlySubmounts remounts read-only every mount below dir (a recursive
-// bind keeps the submounts' own flags).
-func (m *mounter) readOnlySubmounts(dir string) {
-	if m.err != nil {
-		return
-	}
-	// One call for the whole subtree (Linux 5.12+; all or nothing): the
-	// host's /sys can hold a dozen submounts, each a remount otherwise.
-	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
-	if unix.MountSetattr(unix.AT_FDCWD, dir, unix.AT_RECURSIVE, &attr) == nil {
-		return
-	}
+// readOnlySubmounts remounts read-only every mount below dir, one at a
+// time: ReadOnlyTree's fallback where mount_setattr fails (before Linux
+// 5.12, or a submount that refuses, which makes the call fail for all).
+func readOnlySubmounts(dir string) error {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		m.err = err
-		return
+		return err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -316,6 +262,7 @@ func (m *mounter) readOnlySubmounts(dir string) {
 			fuseoverlay.RemountReadOnly(mp)
 		}
 	}
+	return sc.Err()
 }
 
 func unescapeMountinfo(s string) string {

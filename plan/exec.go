@@ -1,0 +1,260 @@
+package plan
+
+import (
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The executor. Everything here may run in the child of a vfork-style
+// clone, on the stack of the goroutine that cloned it, while the rest of
+// the process runs on: system calls only, no allocation, no stack growth
+// (every function is nosplit, so the linker proves the frames fit), no
+// pointer stored anywhere but on the stack.
+
+// execute runs p's ops from index from on the root open at rootFD. It
+// returns the index of the op that failed and its errno, or -1.
+//
+//go:nosplit
+//go:norace
+func execute(p *Plan, rootFD uintptr, from int) (int, syscall.Errno) {
+	ops := p.ops
+	for i := from; i < len(ops); i++ {
+		o := &ops[i]
+		var e syscall.Errno
+		switch o.kind {
+		case opMount:
+			e = doMount(p, o, rootFD)
+		case opBind:
+			e = doBind(p, o, rootFD)
+		case opBindIn:
+			e = doBindIn(p, o, rootFD)
+		case opSymlink:
+			var fd uintptr
+			if fd, e = openIn(rootFD, o.parent, &p.howPath); e == 0 {
+				_, _, e = syscall.RawSyscall(unix.SYS_SYMLINKAT, uintptr(unsafe.Pointer(o.src)), fd, uintptr(unsafe.Pointer(o.name)))
+				closeFD(fd)
+				if e == syscall.EEXIST {
+					e = 0
+				}
+			}
+		case opIfExists:
+			how := &p.howLstat
+			if o.dir {
+				how = &p.howLstatDir
+			}
+			if fd, e := openIn(rootFD, o.rel, how); e == 0 {
+				closeFD(fd)
+			} else {
+				i++ // whatever the reason, as lstat's error would
+			}
+		case opReadOnlyTree:
+			var fd uintptr
+			if fd, e = openIn(rootFD, o.rel, &p.howPath); e == 0 {
+				_, _, e = syscall.RawSyscall6(unix.SYS_MOUNT_SETATTR, fd, uintptr(unsafe.Pointer(p.empty)),
+					unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, uintptr(unsafe.Pointer(&p.attrRO)), unsafe.Sizeof(p.attrRO), 0)
+				closeFD(fd)
+			}
+		case opAttach:
+			var fd uintptr
+			if fd, e = target(p, o, rootFD); e == 0 {
+				_, _, e = syscall.RawSyscall6(unix.SYS_MOVE_MOUNT, o.flags, uintptr(unsafe.Pointer(p.empty)), fd, uintptr(unsafe.Pointer(p.empty)),
+					unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH, 0)
+				closeFD(fd)
+			}
+		default:
+			e = syscall.EINVAL
+		}
+		if e != 0 {
+			return i, e
+		}
+	}
+	return -1, 0
+}
+
+//go:nosplit
+//go:norace
+func doMount(p *Plan, o *op, rootFD uintptr) syscall.Errno {
+	fd, e := target(p, o, rootFD)
+	if e != 0 {
+		return e
+	}
+	_, _, e = syscall.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(o.src)), p.pathA.of(fd),
+		uintptr(unsafe.Pointer(o.fstype)), o.flags, uintptr(unsafe.Pointer(o.data)), 0)
+	closeFD(fd)
+	return e
+}
+
+//go:nosplit
+//go:norace
+func doBind(p *Plan, o *op, rootFD uintptr) syscall.Errno {
+	fd, e := target(p, o, rootFD)
+	if e != 0 {
+		return e
+	}
+	_, _, e = syscall.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(o.src)), p.pathA.of(fd), uintptr(unsafe.Pointer(p.empty)),
+		bindFlags(o), uintptr(unsafe.Pointer(p.empty)), 0)
+	closeFD(fd)
+	if e != 0 || !o.ro {
+		return e
+	}
+	return reopenReadOnly(p, o, rootFD)
+}
+
+//go:nosplit
+//go:norace
+func doBindIn(p *Plan, o *op, rootFD uintptr) syscall.Errno {
+	src, e := openIn(rootFD, o.src, &p.howPath)
+	if e != 0 {
+		return e
+	}
+	dst, e := openIn(rootFD, o.rel, &p.howPath)
+	if e != 0 {
+		closeFD(src)
+		return e
+	}
+	_, _, e = syscall.RawSyscall6(unix.SYS_MOUNT, p.pathA.of(src), p.pathB.of(dst), uintptr(unsafe.Pointer(p.empty)),
+		bindFlags(o), uintptr(unsafe.Pointer(p.empty)), 0)
+	closeFD(src)
+	closeFD(dst)
+	if e != 0 || !o.ro {
+		return e
+	}
+	return reopenReadOnly(p, o, rootFD)
+}
+
+//go:nosplit
+func bindFlags(o *op) uintptr {
+	if o.rec {
+		return unix.MS_BIND | unix.MS_REC
+	}
+	return unix.MS_BIND
+}
+
+// reopenReadOnly makes the mount now at o.rel read-only: the descriptor
+// the bind went to names the directory under the new mount, so the path
+// is opened again to reach the mount itself.
+//
+//go:nosplit
+//go:norace
+func reopenReadOnly(p *Plan, o *op, rootFD uintptr) syscall.Errno {
+	fd, e := openIn(rootFD, o.rel, &p.howPath)
+	if e != 0 {
+		return e
+	}
+	_, _, e = syscall.RawSyscall6(unix.SYS_MOUNT_SETATTR, fd, uintptr(unsafe.Pointer(p.empty)),
+		unix.AT_EMPTY_PATH, uintptr(unsafe.Pointer(&p.attrRO)), unsafe.Sizeof(p.attrRO), 0)
+	if e == syscall.ENOSYS {
+		e = remountReadOnly(p, fd)
+	}
+	closeFD(fd)
+	return e
+}
+
+// remountReadOnly is reopenReadOnly before Linux 5.12: a remount, which
+// must repeat the flags the mount has (the locked ones at least).
+//
+//go:nosplit
+//go:norace
+func remountReadOnly(p *Plan, fd uintptr) syscall.Errno {
+	if _, _, e := syscall.RawSyscall(unix.SYS_FSTATFS, fd, uintptr(unsafe.Pointer(&p.statfs)), 0); e != 0 {
+		return e
+	}
+	flags := uintptr(unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY)
+	f := uintptr(p.statfs.Flags)
+	if f&unix.ST_NOSUID != 0 {
+		flags |= unix.MS_NOSUID
+	}
+	if f&unix.ST_NODEV != 0 {
+		flags |= unix.MS_NODEV
+	}
+	if f&unix.ST_NOEXEC != 0 {
+		flags |= unix.MS_NOEXEC
+	}
+	if f&unix.ST_NOATIME != 0 {
+		flags |= unix.MS_NOATIME
+	}
+	if f&unix.ST_NODIRATIME != 0 {
+		flags |= unix.MS_NODIRATIME
+	}
+	if f&unix.ST_RELATIME != 0 {
+		flags |= unix.MS_RELATIME
+	}
+	_, _, e := syscall.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(p.empty)), p.pathA.of(fd), uintptr(unsafe.Pointer(p.empty)),
+		flags, uintptr(unsafe.Pointer(p.empty)), 0)
+	return e
+}
+
+// target opens o's target for a mount, making it (and the directories on
+// the way) first if it is missing.
+//
+//go:nosplit
+//go:norace
+func target(p *Plan, o *op, rootFD uintptr) (uintptr, syscall.Errno) {
+	fd, e := openIn(rootFD, o.rel, &p.howPath)
+	if e != syscall.ENOENT {
+		return fd, e
+	}
+	for j := 0; j < len(o.mkdirs); j++ {
+		m := &o.mkdirs[j]
+		dfd, e := openIn(rootFD, m.parent, &p.howPath)
+		if e != 0 {
+			return 0, e
+		}
+		_, _, e = syscall.RawSyscall(unix.SYS_MKDIRAT, dfd, uintptr(unsafe.Pointer(m.name)), 0o755)
+		closeFD(dfd)
+		if e != 0 && e != syscall.EEXIST {
+			return 0, e
+		}
+	}
+	if !o.dir {
+		fd, e := openIn(rootFD, o.rel, &p.howCreate)
+		if e != 0 {
+			return 0, e
+		}
+		closeFD(fd)
+	}
+	return openIn(rootFD, o.rel, &p.howPath)
+}
+
+// openIn is openat2 of rel in the root.
+//
+//go:nosplit
+//go:norace
+func openIn(rootFD uintptr, rel *byte, how *openHow) (uintptr, syscall.Errno) {
+	fd, _, e := syscall.RawSyscall6(unix.SYS_OPENAT2, rootFD, uintptr(unsafe.Pointer(rel)),
+		uintptr(unsafe.Pointer(how)), unsafe.Sizeof(*how), 0, 0)
+	return fd, e
+}
+
+//go:nosplit
+func closeFD(fd uintptr) { syscall.RawSyscall(unix.SYS_CLOSE, fd, 0, 0) }
+
+// fdPath holds "/proc/self/fd/N", NUL-terminated: the path through which
+// a mount reaches a target opened in the root. Plans keep two, so that
+// the executor's frames stay small.
+type fdPath [32]byte
+
+// of writes the path of descriptor fd and returns its address. Bytes go
+// in through unsafe.Add, not indexing: a bounds check's panic is a call
+// that the nosplit frames could not hold.
+//
+//go:nosplit
+func (b *fdPath) of(fd uintptr) uintptr {
+	const prefix = "/proc/self/fd/"
+	base := unsafe.Pointer(b)
+	for i := uintptr(0); i < uintptr(len(prefix)); i++ {
+		*(*byte)(unsafe.Add(base, i)) = prefix[i]
+	}
+	n := uintptr(1)
+	for t := fd / 10; t > 0 && n < 10; t /= 10 {
+		n++
+	}
+	for i := n; i > 0; i-- {
+		*(*byte)(unsafe.Add(base, uintptr(len(prefix))+i-1)) = byte('0' + fd%10)
+		fd /= 10
+	}
+	*(*byte)(unsafe.Add(base, uintptr(len(prefix))+n)) = 0
+	return uintptr(base)
+}

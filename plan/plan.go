@@ -1,0 +1,225 @@
+package plan
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// kind is what an op does; each is a few system calls (exec.go).
+type kind uint8
+
+const (
+	// opMount mounts a filesystem on a directory in the root, made if
+	// missing.
+	opMount kind = iota + 1
+	// opBind binds a host path on a directory or file in the root, made
+	// if missing; recursively when rec, then read-only when ro.
+	opBind
+	// opBindIn binds a path in the root on another path in the root,
+	// which must exist.
+	opBindIn
+	// opSymlink makes a symlink in the root unless the name exists.
+	opSymlink
+	// opIfExists skips the next op unless its path exists (a directory
+	// when dir), its last component not followed, as lstat would.
+	opIfExists
+	// opReadOnlyTree makes every mount at and below a path read-only.
+	opReadOnlyTree
+	// opAttach moves a detached mount tree (a descriptor of open_tree)
+	// on a directory or file in the root, made if missing.
+	opAttach
+)
+
+// mkdir is one directory to make on the way to a target: mkdirat of name
+// in parent (both relative to the root, NUL-terminated).
+type mkdir struct{ parent, name *byte }
+
+// op is one step. Its strings are NUL-terminated copies kept by the
+// Plan; the executor only reads them.
+type op struct {
+	kind         kind
+	dir, rec, ro bool
+	flags        uintptr
+	rel          *byte // the target, relative to the root
+	parent, name *byte // rel's directory ("." at the top) and last component
+	src          *byte // a host path (opBind), a path in the root (opBindIn), a symlink's text
+	fstype, data *byte
+	mkdirs       []mkdir
+	fallback     func() error // Run's answer to ENOSYS from this op
+	what         string       // for errors: "mounting proc on /proc"
+}
+
+// openHow is struct open_how of openat2(2).
+type openHow struct{ flags, mode, resolve uint64 }
+
+// Plan is a list of ops on the container root at Root. Build one with New
+// and its methods; each method records where a mistake in its own
+// arguments (a path that leaves the root) made it fail, and Err returns
+// the first.
+type Plan struct {
+	root *byte
+	Root string
+	ops  []op
+	err  error
+	// What the executor passes to openat2 and mount_setattr, here so
+	// that it need not build them on a stack it shares.
+	howPath, howCreate, howLstat, howLstatDir openHow
+	attrRO                                    unix.MountAttr
+	empty                                     *byte
+	// The executor's scratch: fd paths and fstatfs's answer. Only bytes,
+	// so that writing them needs no write barrier.
+	pathA, pathB fdPath
+	statfs       unix.Statfs_t
+}
+
+const resolve = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
+
+// New starts a plan for the root directory root (an absolute path).
+func New(root string) *Plan {
+	p := &Plan{Root: root}
+	p.root = cstr(root)
+	p.howPath = openHow{flags: unix.O_PATH | unix.O_CLOEXEC, resolve: resolve}
+	p.howCreate = openHow{flags: unix.O_CREAT | unix.O_WRONLY | unix.O_CLOEXEC, mode: 0o644, resolve: resolve}
+	p.howLstat = openHow{flags: unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC, resolve: resolve}
+	p.howLstatDir = openHow{flags: unix.O_PATH | unix.O_NOFOLLOW | unix.O_DIRECTORY | unix.O_CLOEXEC, resolve: resolve}
+	p.attrRO = unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+	p.empty = cstr("")
+	return p
+}
+
+// Len is the number of ops so far.
+func (p *Plan) Len() int { return len(p.ops) }
+
+// Err is the first mistake a method found in its arguments.
+func (p *Plan) Err() error { return p.err }
+
+// add records o for the target rel ("dev/pts": relative, cleaned); made
+// says whether the target is made if missing, as a directory when dir.
+func (p *Plan) add(o op, rel string, made bool) {
+	clean := path.Clean(strings.TrimPrefix(rel, "/"))
+	if clean == "." || clean == ".." || strings.HasPrefix(clean, "../") {
+		if p.err == nil {
+			p.err = fmt.Errorf("%s: the path %q is not inside the container", o.what, rel)
+		}
+		return
+	}
+	o.rel = cstr(clean)
+	dir, name := path.Split(clean)
+	o.name = cstr(name)
+	if dir == "" {
+		o.parent = cstr(".")
+	} else {
+		o.parent = cstr(strings.TrimSuffix(dir, "/"))
+	}
+	if made {
+		// Every ancestor, and the target itself when it is a directory.
+		parts := strings.Split(clean, "/")
+		if !o.dir {
+			parts = parts[:len(parts)-1]
+		}
+		for i := range parts {
+			parent := "."
+			if i > 0 {
+				parent = strings.Join(parts[:i], "/")
+			}
+			o.mkdirs = append(o.mkdirs, mkdir{parent: cstr(parent), name: cstr(parts[i])})
+		}
+	}
+	p.ops = append(p.ops, o)
+}
+
+// Mount mounts a filesystem (mount(2)'s source, fstype, flags and data) on
+// the directory rel, made if missing.
+func (p *Plan) Mount(rel, source, fstype string, flags uintptr, data string) {
+	p.add(op{kind: opMount, dir: true, src: cstr(source), fstype: cstr(fstype), flags: flags, data: cstr(data),
+		what: fmt.Sprintf("mounting %s on /%s", fstype, strings.TrimPrefix(rel, "/"))}, rel, true)
+}
+
+// Bind binds the host path src on rel, which is made if missing (a
+// directory when dir, else an empty file); recursively when rec, and
+// then, when ro, made read-only.
+func (p *Plan) Bind(src, rel string, dir, rec, ro bool) {
+	p.add(op{kind: opBind, dir: dir, rec: rec, ro: ro, src: cstr(src),
+		what: fmt.Sprintf("binding %q on /%s", src, strings.TrimPrefix(rel, "/"))}, rel, true)
+}
+
+// BindIn binds srcRel, a path in the root, on rel, which must exist
+// (IfExists before it): both are resolved in the root.
+func (p *Plan) BindIn(srcRel, rel string, rec, ro bool) {
+	src := path.Clean(strings.TrimPrefix(srcRel, "/"))
+	if src == ".." || strings.HasPrefix(src, "../") {
+		if p.err == nil {
+			p.err = fmt.Errorf("binding /%s: the path %q is not inside the container", rel, srcRel)
+		}
+		return
+	}
+	p.add(op{kind: opBindIn, rec: rec, ro: ro, src: cstr(src),
+		what: fmt.Sprintf("binding /%s on /%s", src, strings.TrimPrefix(rel, "/"))}, rel, false)
+}
+
+// Symlink makes rel a symlink to target unless rel exists; its directory
+// must exist.
+func (p *Plan) Symlink(target, rel string) {
+	p.add(op{kind: opSymlink, src: cstr(target), what: "creating /" + strings.TrimPrefix(rel, "/")}, rel, false)
+}
+
+// IfExists makes the next op run only if rel exists (as a directory, when
+// dir), rel's last component not followed.
+func (p *Plan) IfExists(rel string, dir bool) {
+	p.add(op{kind: opIfExists, dir: dir, what: "looking up /" + strings.TrimPrefix(rel, "/")}, rel, false)
+}
+
+// ReadOnlyTree makes every mount at and below rel read-only, in one call
+// (mount_setattr, Linux 5.12; all or nothing). Where that call fails, Run
+// calls fallback instead (a mount at a time, say); an executor without
+// Go fails there.
+func (p *Plan) ReadOnlyTree(rel string, fallback func() error) {
+	p.add(op{kind: opReadOnlyTree, fallback: fallback, what: "making /" + strings.TrimPrefix(rel, "/") + " read-only"}, rel, false)
+}
+
+// Attach moves the detached mount tree open at fd (open_tree's, named
+// name in errors) on rel, which is made if missing (a directory when dir,
+// else an empty file). fd must stay open until the plan has run.
+func (p *Plan) Attach(fd int, name, rel string, dir bool) {
+	p.add(op{kind: opAttach, dir: dir, flags: uintptr(fd),
+		what: fmt.Sprintf("mounting volume %q on /%s", name, strings.TrimPrefix(rel, "/"))}, rel, true)
+}
+
+// Run executes the plan in this process: it opens the root, runs every
+// op, and returns the first failure as "what: errno".
+func (p *Plan) Run() error {
+	if p.err != nil {
+		return p.err
+	}
+	fd, err := unix.Open(p.Root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening the container root %q: %w", p.Root, err)
+	}
+	defer unix.Close(fd)
+	for from := 0; ; {
+		at, e := execute(p, uintptr(fd), from)
+		if at < 0 {
+			return nil
+		}
+		o := &p.ops[at]
+		if o.fallback != nil {
+			if err := o.fallback(); err != nil {
+				return fmt.Errorf("%s: %w", o.what, err)
+			}
+			from = at + 1
+			continue
+		}
+		return fmt.Errorf("%s: %w", o.what, e)
+	}
+}
+
+// cstr is s as a NUL-terminated string that the executor can pass to the
+// kernel as it is.
+func cstr(s string) *byte {
+	b := make([]byte, len(s)+1)
+	copy(b, s)
+	return &b[0]
+}

@@ -1,0 +1,186 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestFdPath(t *testing.T) {
+	for _, fd := range []uintptr{0, 7, 10, 12345, 2147483647} {
+		var b fdPath
+		b.of(fd)
+		got := unix.ByteSliceToString(b[:])
+		if want := fmt.Sprintf("/proc/self/fd/%d", fd); got != want {
+			t.Errorf("of(%d) = %q, want %q", fd, got, want)
+		}
+	}
+}
+
+func TestPathOutsideRoot(t *testing.T) {
+	for _, rel := range []string{"..", "../etc", "/", "a/../../b"} {
+		p := New(t.TempDir())
+		p.Mount(rel, "tmpfs", "tmpfs", 0, "")
+		if p.Err() == nil || p.Run() == nil {
+			t.Errorf("Mount(%q): no error", rel)
+		}
+	}
+	p := New(t.TempDir())
+	p.BindIn("../x", "y", false, false)
+	if p.Err() == nil {
+		t.Errorf("BindIn(../x): no error")
+	}
+}
+
+// TestSymlinkAndIfExists needs no privilege: symlinks and lookups only.
+func TestSymlinkAndIfExists(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "f"), nil, 0o644)
+	// "out" leaves the root if followed naively: it must resolve inside.
+	os.Symlink("/", filepath.Join(root, "out"))
+	p := New(root)
+	p.IfExists("missing", false)
+	p.Symlink("x", "d/never") // skipped
+	p.IfExists("f", true)     // a file, not a directory
+	p.Symlink("x", "d/never2")
+	p.IfExists("d", true)
+	p.Symlink("target", "d/made")
+	p.Symlink("other", "d/made") // exists: left alone
+	p.IfExists("out", true)      // a symlink: lstat says not a directory
+	p.Symlink("x", "d/never3")
+	p.Symlink("x", "out/d/inside") // through the link, inside the root
+	if err := p.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"never", "never2", "never3"} {
+		if _, err := os.Lstat(filepath.Join(root, "d", n)); err == nil {
+			t.Errorf("d/%s was made although its IfExists was false", n)
+		}
+	}
+	if got, err := os.Readlink(filepath.Join(root, "d/made")); err != nil || got != "target" {
+		t.Errorf("d/made -> %q, %v; want target", got, err)
+	}
+	if got, err := os.Readlink(filepath.Join(root, "d/inside")); err != nil || got != "x" {
+		t.Errorf("d/inside -> %q, %v; want the link made through out/ inside the root", got, err)
+	}
+	p = New(root)
+	p.Symlink("x", "nodir/y")
+	if err := p.Run(); err == nil || !errors.Is(err, syscall.ENOENT) || !strings.Contains(err.Error(), "creating /nodir/y") {
+		t.Errorf("Symlink in a missing directory: %v, want creating /nodir/y: ENOENT", err)
+	}
+}
+
+// TestMounts runs the mounting ops in a user and mount namespace of a
+// child of the test binary (TestMain's helper).
+func TestMounts(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PLAN_TEST_HELPER=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+	}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Skipf("no user namespace here: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "helper ok") {
+		t.Fatalf("helper said nothing:\n%s", out)
+	}
+}
+
+func TestMain(m *testing.M) {
+	if os.Getenv("PLAN_TEST_HELPER") == "1" {
+		if err := mountHelper(); err != nil {
+			fmt.Println("helper:", err)
+			os.Exit(1)
+		}
+		fmt.Println("helper ok")
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func mountHelper() error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return err
+	}
+	root, err := os.MkdirTemp("", "plan-root")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(root)
+	host, err := os.MkdirTemp("", "plan-host")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(host)
+	os.WriteFile(filepath.Join(host, "file"), []byte("host"), 0o644)
+	os.Symlink("/", filepath.Join(root, "out"))
+	os.Symlink("../../..", filepath.Join(root, "up"))
+	if err := os.WriteFile(filepath.Join(root, "null"), []byte("null"), 0o644); err != nil {
+		return err
+	}
+	fallbackRan := false
+	p := New(root)
+	p.Mount("a/b/c", "tmpfs", "tmpfs", unix.MS_NOSUID, "size=1m")
+	p.Mount("out/escaped", "tmpfs", "tmpfs", 0, "size=1m") // lands in root/escaped
+	p.Mount("up/up2", "tmpfs", "tmpfs", 0, "size=1m")      // root/up2
+	p.Bind(filepath.Join(host, "file"), "etc/f", false, false, true)
+	p.Bind(host, "hostdir", true, true, false)
+	p.IfExists("hostdir/file", false)
+	p.BindIn("null", "hostdir/file", false, false)
+	p.IfExists("nothing", false)
+	p.BindIn("null", "nothing", false, false) // skipped, or it would fail
+	p.ReadOnlyTree("missing", func() error { fallbackRan = true; return nil })
+	p.Mount("after", "tmpfs", "tmpfs", 0, "size=1m")
+	if err := p.Run(); err != nil {
+		return err
+	}
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	for _, rel := range []string{"a/b/c", "escaped", "up2", "etc/f", "hostdir", "hostdir/file", "after"} {
+		if !strings.Contains(string(mounts), " "+filepath.Join(root, rel)+" ") {
+			return fmt.Errorf("nothing mounted on %s:\n%s", rel, mounts)
+		}
+	}
+	for _, leak := range []string{"/escaped", "/up2"} {
+		if _, err := os.Lstat(leak); err == nil {
+			return fmt.Errorf("%s made outside the root", leak)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "etc/f")); err != nil || string(b) != "host" {
+		return fmt.Errorf("etc/f reads %q, %v", b, err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/f"), []byte("x"), 0); !errors.Is(err, syscall.EROFS) {
+		return fmt.Errorf("writing the read-only bind: %v, want EROFS", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "hostdir/file")); string(b) != "null" {
+		return fmt.Errorf("hostdir/file reads %q, want the masking file", b)
+	}
+	if !fallbackRan {
+		return fmt.Errorf("ReadOnlyTree's fallback did not run after its failure")
+	}
+	p = New(root)
+	p.Mount("x", "nosuchfs", "nosuchfs", 0, "")
+	if err := p.Run(); err == nil || !strings.HasPrefix(err.Error(), "mounting nosuchfs on /x: ") {
+		return fmt.Errorf("a mount that fails: %v", err)
+	}
+	return nil
+}
