@@ -132,14 +132,19 @@ func mountHelper() error {
 	os.WriteFile(filepath.Join(host, "file"), []byte("host"), 0o644)
 	os.Symlink("/", filepath.Join(root, "out"))
 	os.Symlink("../../..", filepath.Join(root, "up"))
+	// Names that, should the plan escape, land in the host's / (this
+	// mount namespace's): unusual ones, removed again.
+	escaped, up2 := fmt.Sprintf("plan-test-escaped-%d", os.Getpid()), fmt.Sprintf("plan-test-up-%d", os.Getpid())
+	defer os.Remove("/" + escaped)
+	defer os.Remove("/" + up2)
 	if err := os.WriteFile(filepath.Join(root, "null"), []byte("null"), 0o644); err != nil {
 		return err
 	}
 	fallbackRan := false
 	p := New(root)
 	p.Mount("a/b/c", "tmpfs", "tmpfs", unix.MS_NOSUID, "size=1m")
-	p.Mount("out/escaped", "tmpfs", "tmpfs", 0, "size=1m") // lands in root/escaped
-	p.Mount("up/up2", "tmpfs", "tmpfs", 0, "size=1m")      // root/up2
+	p.Mount("out/"+escaped, "tmpfs", "tmpfs", 0, "size=1m") // lands in root/escaped
+	p.Mount("up/"+up2, "tmpfs", "tmpfs", 0, "size=1m")      // root/up2
 	p.Bind(filepath.Join(host, "file"), "etc/f", false, false, true)
 	p.Bind(host, "hostdir", true, true, false)
 	p.IfExists("hostdir/file", false)
@@ -155,13 +160,14 @@ func mountHelper() error {
 	if err != nil {
 		return err
 	}
-	for _, rel := range []string{"a/b/c", "escaped", "up2", "etc/f", "hostdir", "hostdir/file", "after"} {
+	for _, rel := range []string{"a/b/c", escaped, up2, "etc/f", "hostdir", "hostdir/file", "after"} {
 		if !strings.Contains(string(mounts), " "+filepath.Join(root, rel)+" ") {
 			return fmt.Errorf("nothing mounted on %s:\n%s", rel, mounts)
 		}
 	}
-	for _, leak := range []string{"/escaped", "/up2"} {
+	for _, leak := range []string{"/" + escaped, "/" + up2} {
 		if _, err := os.Lstat(leak); err == nil {
+			unix.Unmount(leak, unix.MNT_DETACH)
 			return fmt.Errorf("%s made outside the root", leak)
 		}
 	}
