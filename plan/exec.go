@@ -13,70 +13,161 @@ import (
 // (every function is nosplit, so the linker proves the frames fit), no
 // pointer stored anywhere but on the stack.
 
-// execute runs p's ops from index from on the root open at rootFD. It
-// returns the index of the op that failed and its errno, or -1.
+// Execute runs p's ops, in this process or in a vfork-style child: it
+// returns the index of the op that failed and its errno, or -1. The root
+// descriptor an OpenRoot made stays open (close-on-exec) after a failure.
 //
 //go:nosplit
 //go:norace
-func execute(p *Plan, rootFD uintptr, from int) (int, syscall.Errno) {
+func Execute(p *Plan) (int, syscall.Errno) { return execute(p, 0) }
+
+// execute runs p's ops from index from. It returns the index of the op
+// that failed and its errno, or -1.
+//
+//go:nosplit
+//go:norace
+func execute(p *Plan, from int) (int, syscall.Errno) {
 	ops := p.ops
 	for i := from; i < len(ops); i++ {
 		o := &ops[i]
-		var e syscall.Errno
-		switch o.kind {
-		case opMount:
-			e = doMount(p, o, rootFD)
-		case opBind:
-			e = doBind(p, o, rootFD)
-		case opBindIn:
-			e = doBindIn(p, o, rootFD)
-		case opSymlink:
-			var fd uintptr
-			if fd, e = openIn(rootFD, o.parent, &p.howPath); e == 0 {
-				_, _, e = syscall.RawSyscall(unix.SYS_SYMLINKAT, uintptr(unsafe.Pointer(o.src)), fd, uintptr(unsafe.Pointer(o.name)))
-				closeFD(fd)
-				if e == syscall.EEXIST {
-					e = 0
-				}
-			}
-		case opIfExists:
-			how := &p.howLstat
-			if o.dir {
-				how = &p.howLstatDir
-			}
-			if fd, e := openIn(rootFD, o.rel, how); e == 0 {
-				closeFD(fd)
-			} else {
+		if o.kind == opIfExists {
+			if !exists(p, o) {
 				i++ // whatever the reason, as lstat's error would
 			}
-		case opReadOnlyTree:
-			var fd uintptr
-			if fd, e = openIn(rootFD, o.rel, &p.howPath); e == 0 {
-				_, _, e = syscall.RawSyscall6(unix.SYS_MOUNT_SETATTR, fd, uintptr(unsafe.Pointer(p.empty)),
-					unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, uintptr(unsafe.Pointer(&p.attrRO)), unsafe.Sizeof(p.attrRO), 0)
-				closeFD(fd)
-			}
-		case opAttach:
-			var fd uintptr
-			if fd, e = target(p, o, rootFD); e == 0 {
-				_, _, e = syscall.RawSyscall6(unix.SYS_MOVE_MOUNT, o.flags, uintptr(unsafe.Pointer(p.empty)), fd, uintptr(unsafe.Pointer(p.empty)),
-					unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH, 0)
-				closeFD(fd)
-			}
-		default:
-			e = syscall.EINVAL
+			continue
 		}
-		if e != 0 {
+		if e := step(p, o); e != 0 {
 			return i, e
 		}
 	}
 	return -1, 0
 }
 
+// step runs one op other than opIfExists.
+//
 //go:nosplit
 //go:norace
-func doMount(p *Plan, o *op, rootFD uintptr) syscall.Errno {
-	fd, e := target(p, o, rootFD)
+func step(p *Plan, o *op) syscall.Errno {
+	switch o.kind {
+	case opMount:
+		return doMount(p, o)
+	case opBind:
+		return doBind(p, o)
+	case opBindIn:
+		return doBindIn(p, o)
+	case opSymlink:
+		return doSymlink(p, o)
+	case opReadOnlyTree:
+		return doReadOnlyTree(p, o)
+	case opAttach:
+		return doAttach(p, o)
+	case opMkdirAll:
+		fd, e := target(p, o)
+		if e == 0 {
+			closeFD(fd)
+		}
+		return e
+	case opOpenRoot:
+		return doOpenRoot(p)
+	case opCloseRoot:
+		if p.rootFD != ^uintptr(0) {
+			closeFD(p.rootFD)
+			p.rootFD = ^uintptr(0)
+		}
+		return 0
+	case opSyscall:
+		_, _, e := syscall.RawSyscall6(o.trap, o.args[0], o.args[1], o.args[2], o.args[3], o.args[4], o.args[5])
+		if e == o.ok {
+			e = 0
+		}
+		return e
+	case opReadOnlyAt:
+		fd, _, e := syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(o.src)), unix.O_PATH|unix.O_CLOEXEC, 0, 0, 0)
+		if e != 0 {
+			return e
+		}
+		e = readOnly(p, fd)
+		closeFD(fd)
+		return e
+	}
+	return syscall.EINVAL
+}
+
+//go:nosplit
+//go:norace
+func exists(p *Plan, o *op) bool {
+	how := &p.howLstat
+	if o.dir {
+		how = &p.howLstatDir
+	}
+	fd, e := openIn(p.rootFD, o.rel, how)
+	if e != 0 {
+		return false
+	}
+	closeFD(fd)
+	return true
+}
+
+//go:nosplit
+//go:norace
+func doSymlink(p *Plan, o *op) syscall.Errno {
+	fd, e := openIn(p.rootFD, o.parent, &p.howPath)
+	if e != 0 {
+		return e
+	}
+	_, _, e = syscall.RawSyscall6(unix.SYS_SYMLINKAT, uintptr(unsafe.Pointer(o.src)), fd, uintptr(unsafe.Pointer(o.name)), 0, 0, 0)
+	closeFD(fd)
+	if e == syscall.EEXIST {
+		e = 0
+	}
+	return e
+}
+
+//go:nosplit
+//go:norace
+func doReadOnlyTree(p *Plan, o *op) syscall.Errno {
+	fd, e := openIn(p.rootFD, o.rel, &p.howPath)
+	if e != 0 {
+		return e
+	}
+	_, _, e = syscall.RawSyscall6(unix.SYS_MOUNT_SETATTR, fd, uintptr(unsafe.Pointer(p.empty)),
+		unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, uintptr(unsafe.Pointer(&p.attrRO)), unsafe.Sizeof(p.attrRO), 0)
+	closeFD(fd)
+	return e
+}
+
+//go:nosplit
+//go:norace
+func doAttach(p *Plan, o *op) syscall.Errno {
+	fd, e := target(p, o)
+	if e != 0 {
+		return e
+	}
+	_, _, e = syscall.RawSyscall6(unix.SYS_MOVE_MOUNT, o.flags, uintptr(unsafe.Pointer(p.empty)), fd, uintptr(unsafe.Pointer(p.empty)),
+		unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH, 0)
+	closeFD(fd)
+	return e
+}
+
+//go:nosplit
+//go:norace
+func doOpenRoot(p *Plan) syscall.Errno {
+	if p.rootFD != ^uintptr(0) {
+		closeFD(p.rootFD)
+	}
+	fd, _, e := syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(p.root)), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, 0, 0)
+	if e != 0 {
+		p.rootFD = ^uintptr(0)
+		return e
+	}
+	p.rootFD = fd
+	return 0
+}
+
+//go:nosplit
+//go:norace
+func doMount(p *Plan, o *op) syscall.Errno {
+	fd, e := target(p, o)
 	if e != 0 {
 		return e
 	}
@@ -88,8 +179,8 @@ func doMount(p *Plan, o *op, rootFD uintptr) syscall.Errno {
 
 //go:nosplit
 //go:norace
-func doBind(p *Plan, o *op, rootFD uintptr) syscall.Errno {
-	fd, e := target(p, o, rootFD)
+func doBind(p *Plan, o *op) syscall.Errno {
+	fd, e := target(p, o)
 	if e != 0 {
 		return e
 	}
@@ -99,12 +190,13 @@ func doBind(p *Plan, o *op, rootFD uintptr) syscall.Errno {
 	if e != 0 || !o.ro {
 		return e
 	}
-	return reopenReadOnly(p, o, rootFD)
+	return reopenReadOnly(p, o)
 }
 
 //go:nosplit
 //go:norace
-func doBindIn(p *Plan, o *op, rootFD uintptr) syscall.Errno {
+func doBindIn(p *Plan, o *op) syscall.Errno {
+	rootFD := p.rootFD
 	src, e := openIn(rootFD, o.src, &p.howPath)
 	if e != 0 {
 		return e
@@ -121,7 +213,7 @@ func doBindIn(p *Plan, o *op, rootFD uintptr) syscall.Errno {
 	if e != 0 || !o.ro {
 		return e
 	}
-	return reopenReadOnly(p, o, rootFD)
+	return reopenReadOnly(p, o)
 }
 
 //go:nosplit
@@ -138,19 +230,31 @@ func bindFlags(o *op) uintptr {
 //
 //go:nosplit
 //go:norace
-func reopenReadOnly(p *Plan, o *op, rootFD uintptr) syscall.Errno {
-	fd, e := openIn(rootFD, o.rel, &p.howPath)
+func reopenReadOnly(p *Plan, o *op) syscall.Errno {
+	fd, e := openIn(p.rootFD, o.rel, &p.howPath)
 	if e != 0 {
 		return e
 	}
-	_, _, e = syscall.RawSyscall6(unix.SYS_MOUNT_SETATTR, fd, uintptr(unsafe.Pointer(p.empty)),
+	e = readOnly(p, fd)
+	closeFD(fd)
+	return e
+}
+
+// readOnly makes the mount open at fd read-only.
+//
+//go:nosplit
+//go:norace
+func readOnly(p *Plan, fd uintptr) syscall.Errno {
+	_, _, e := syscall.RawSyscall6(unix.SYS_MOUNT_SETATTR, fd, uintptr(unsafe.Pointer(p.empty)),
 		unix.AT_EMPTY_PATH, uintptr(unsafe.Pointer(&p.attrRO)), unsafe.Sizeof(p.attrRO), 0)
 	if e == syscall.ENOSYS {
 		e = remountReadOnly(p, fd)
 	}
-	closeFD(fd)
 	return e
 }
+
+// atFDCWD is AT_FDCWD (-100) as a system call argument.
+const atFDCWD = ^uintptr(99)
 
 // remountReadOnly is reopenReadOnly before Linux 5.12: a remount, which
 // must repeat the flags the mount has (the locked ones at least).
@@ -191,7 +295,8 @@ func remountReadOnly(p *Plan, fd uintptr) syscall.Errno {
 //
 //go:nosplit
 //go:norace
-func target(p *Plan, o *op, rootFD uintptr) (uintptr, syscall.Errno) {
+func target(p *Plan, o *op) (uintptr, syscall.Errno) {
+	rootFD := p.rootFD
 	fd, e := openIn(rootFD, o.rel, &p.howPath)
 	if e != syscall.ENOENT {
 		return fd, e
@@ -229,7 +334,7 @@ func openIn(rootFD uintptr, rel *byte, how *openHow) (uintptr, syscall.Errno) {
 }
 
 //go:nosplit
-func closeFD(fd uintptr) { syscall.RawSyscall(unix.SYS_CLOSE, fd, 0, 0) }
+func closeFD(fd uintptr) { syscall.RawSyscall6(unix.SYS_CLOSE, fd, 0, 0, 0, 0, 0) }
 
 // fdPath holds "/proc/self/fd/N", NUL-terminated: the path through which
 // a mount reaches a target opened in the root. Plans keep two, so that

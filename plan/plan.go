@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,6 +33,17 @@ const (
 	// opAttach moves a detached mount tree (a descriptor of open_tree)
 	// on a directory or file in the root, made if missing.
 	opAttach
+	// opMkdirAll makes a directory in the root and those on the way.
+	opMkdirAll
+	// opOpenRoot opens the root, which ops with a path in it need; a
+	// plan opens it after the root filesystem is mounted there.
+	opOpenRoot
+	// opCloseRoot closes it again.
+	opCloseRoot
+	// opSyscall is one system call with arguments fixed in advance.
+	opSyscall
+	// opReadOnlyAt makes the mount at an absolute path read-only.
+	opReadOnlyAt
 )
 
 // mkdir is one directory to make on the way to a target: mkdirat of name
@@ -48,8 +61,15 @@ type op struct {
 	src          *byte // a host path (opBind), a path in the root (opBindIn), a symlink's text
 	fstype, data *byte
 	mkdirs       []mkdir
-	fallback     func() error // Run's answer to ENOSYS from this op
+	fallback     func() error // Run's answer to this op's failure
 	what         string       // for errors: "mounting proc on /proc"
+	// opSyscall's number and arguments, and an errno that counts as
+	// success (EEXIST for a mkdir, say).
+	trap uintptr
+	args [6]uintptr
+	ok   syscall.Errno
+	// explain adds to an errno what the user can do about it.
+	explain map[syscall.Errno]string
 }
 
 // openHow is struct open_how of openat2(2).
@@ -73,13 +93,17 @@ type Plan struct {
 	// so that writing them needs no write barrier.
 	pathA, pathB fdPath
 	statfs       unix.Statfs_t
+	// rootFD is the root's descriptor once opOpenRoot ran, else -1.
+	rootFD uintptr
+	// keep holds what opSyscall's arguments point to.
+	keep []any
 }
 
 const resolve = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
 
 // New starts a plan for the root directory root (an absolute path).
 func New(root string) *Plan {
-	p := &Plan{Root: root}
+	p := &Plan{Root: root, rootFD: ^uintptr(0)}
 	p.root = cstr(root)
 	p.howPath = openHow{flags: unix.O_PATH | unix.O_CLOEXEC, resolve: resolve}
 	p.howCreate = openHow{flags: unix.O_CREAT | unix.O_WRONLY | unix.O_CLOEXEC, mode: 0o644, resolve: resolve}
@@ -188,19 +212,73 @@ func (p *Plan) Attach(fd int, name, rel string, dir bool) {
 		what: fmt.Sprintf("mounting volume %q on /%s", name, strings.TrimPrefix(rel, "/"))}, rel, true)
 }
 
-// Run executes the plan in this process: it opens the root, runs every
-// op, and returns the first failure as "what: errno".
+// MkdirAll makes the directory rel in the root, and those on the way.
+func (p *Plan) MkdirAll(rel string) {
+	p.add(op{kind: opMkdirAll, dir: true, what: "creating the directory /" + strings.TrimPrefix(rel, "/")}, rel, true)
+}
+
+// OpenRoot opens Root for the ops after it that name a path in it: after
+// the root filesystem is mounted there, so that they see the mount.
+func (p *Plan) OpenRoot() {
+	p.ops = append(p.ops, op{kind: opOpenRoot, what: fmt.Sprintf("opening the container root %q", p.Root)})
+}
+
+// CloseRoot closes what OpenRoot opened (before a pivot_root, say).
+func (p *Plan) CloseRoot() {
+	p.ops = append(p.ops, op{kind: opCloseRoot, what: "closing the container root"})
+}
+
+// Syscall adds system call trap with arguments args, each a number or
+// what Ptr and Str return; an errno in ok counts as success.
+func (p *Plan) Syscall(what string, trap uintptr, args ...uintptr) {
+	o := op{kind: opSyscall, what: what, trap: trap}
+	copy(o.args[:], args)
+	p.ops = append(p.ops, o)
+}
+
+// SyscallOK is Syscall where errno ok is no failure.
+func (p *Plan) SyscallOK(what string, ok syscall.Errno, trap uintptr, args ...uintptr) {
+	p.Syscall(what, trap, args...)
+	p.ops[len(p.ops)-1].ok = ok
+}
+
+// Explain adds hint to the error of the last op when it fails with e.
+func (p *Plan) Explain(e syscall.Errno, hint string) {
+	o := &p.ops[len(p.ops)-1]
+	if o.explain == nil {
+		o.explain = map[syscall.Errno]string{}
+	}
+	o.explain[e] = hint
+}
+
+// Str is s as a system call argument: a NUL-terminated copy the plan
+// keeps for as long as it lives.
+func (p *Plan) Str(s string) uintptr {
+	b := cstr(s)
+	p.keep = append(p.keep, b)
+	return uintptr(unsafe.Pointer(b))
+}
+
+// Ptr is v, a pointer, as a system call argument; the plan keeps v.
+func (p *Plan) Ptr(v any, ptr unsafe.Pointer) uintptr {
+	p.keep = append(p.keep, v)
+	return uintptr(ptr)
+}
+
+// ReadOnlyAt makes the mount at path, an absolute path, read-only.
+func (p *Plan) ReadOnlyAt(what, path string) {
+	p.ops = append(p.ops, op{kind: opReadOnlyAt, src: cstr(path), what: what})
+}
+
+// Run executes the plan in this process and returns the first failure
+// as "what: errno".
 func (p *Plan) Run() error {
 	if p.err != nil {
 		return p.err
 	}
-	fd, err := unix.Open(p.Root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("opening the container root %q: %w", p.Root, err)
-	}
-	defer unix.Close(fd)
+	defer p.closeRoot()
 	for from := 0; ; {
-		at, e := execute(p, uintptr(fd), from)
+		at, e := execute(p, from)
 		if at < 0 {
 			return nil
 		}
@@ -212,7 +290,27 @@ func (p *Plan) Run() error {
 			from = at + 1
 			continue
 		}
-		return fmt.Errorf("%s: %w", o.what, e)
+		return p.Failure(at, e)
+	}
+}
+
+// Failure is the error of op at failing with errno e, for an executor
+// that reports the two.
+func (p *Plan) Failure(at int, e syscall.Errno) error {
+	if at < 0 || at >= len(p.ops) {
+		return fmt.Errorf("step %d of the container's setup: %w", at, e)
+	}
+	o := &p.ops[at]
+	if hint := o.explain[e]; hint != "" {
+		return fmt.Errorf("%s: %w (%s)", o.what, e, hint)
+	}
+	return fmt.Errorf("%s: %w", o.what, e)
+}
+
+func (p *Plan) closeRoot() {
+	if p.rootFD != ^uintptr(0) {
+		unix.Close(int(p.rootFD))
+		p.rootFD = ^uintptr(0)
 	}
 }
 

@@ -49,6 +49,7 @@ func TestSymlinkAndIfExists(t *testing.T) {
 	// "out" leaves the root if followed naively: it must resolve inside.
 	os.Symlink("/", filepath.Join(root, "out"))
 	p := New(root)
+	p.OpenRoot()
 	p.IfExists("missing", false)
 	p.Symlink("x", "d/never") // skipped
 	p.IfExists("f", true)     // a file, not a directory
@@ -74,6 +75,7 @@ func TestSymlinkAndIfExists(t *testing.T) {
 		t.Errorf("d/inside -> %q, %v; want the link made through out/ inside the root", got, err)
 	}
 	p = New(root)
+	p.OpenRoot()
 	p.Symlink("x", "nodir/y")
 	if err := p.Run(); err == nil || !errors.Is(err, syscall.ENOENT) || !strings.Contains(err.Error(), "creating /nodir/y") {
 		t.Errorf("Symlink in a missing directory: %v, want creating /nodir/y: ENOENT", err)
@@ -142,6 +144,7 @@ func mountHelper() error {
 	}
 	fallbackRan := false
 	p := New(root)
+	p.OpenRoot()
 	p.Mount("a/b/c", "tmpfs", "tmpfs", unix.MS_NOSUID, "size=1m")
 	p.Mount("out/"+escaped, "tmpfs", "tmpfs", 0, "size=1m") // lands in root/escaped
 	p.Mount("up/"+up2, "tmpfs", "tmpfs", 0, "size=1m")      // root/up2
@@ -184,6 +187,7 @@ func mountHelper() error {
 		return fmt.Errorf("ReadOnlyTree's fallback did not run after its failure")
 	}
 	p = New(root)
+	p.OpenRoot()
 	p.Mount("x", "nosuchfs", "nosuchfs", 0, "")
 	if err := p.Run(); err == nil || !strings.HasPrefix(err.Error(), "mounting nosuchfs on /x: ") {
 		return fmt.Errorf("a mount that fails: %v", err)

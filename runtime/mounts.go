@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -18,16 +19,11 @@ import (
 // It runs in the init, inside the new user and mount namespaces, as root
 // there with every capability.
 func setupRootfs(spec *Spec) error {
-	// Nothing we mount may leak back into the host's view. In a namespace
-	// owned by an unprivileged user the kernel already demotes shared
-	// mounts to slaves; say so explicitly rather than rely on it.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
-		return fmt.Errorf("making the mount namespace private: %w", err)
-	}
-	if spec.Hostname != "" {
-		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
-			return fmt.Errorf("setting the hostname %q: %w", spec.Hostname, err)
-		}
+	rootDir := spec.Rootfs.Target
+	pre := plan.New(rootDir)
+	addNamespaceSetup(pre, spec)
+	if err := pre.Run(); err != nil {
+		return err
 	}
 	// Volumes are cloned before the root exists, so that no clone can
 	// hold the sandbox's own mounts (volume.go).
@@ -49,21 +45,45 @@ func setupRootfs(spec *Spec) error {
 	}
 	report(status{Type: "rootfs", Driver: string(res.Driver), Msg: res.Reason})
 	Trace("rootfs mounted (%s)", res.Driver)
-	rootDir := spec.Rootfs.Target
 	if err := prepareRootfs(spec, rootDir, vols); err != nil {
 		return err
 	}
 	Trace("mounts done")
-	if err := pivotRoot(rootDir); err != nil {
+	post := plan.New(rootDir)
+	addPivot(post, rootDir, spec.ReadOnly)
+	if err := post.Run(); err != nil {
 		return err
 	}
 	Trace("pivoted")
-	if spec.ReadOnly {
-		if err := fuseoverlay.RemountReadOnly("/"); err != nil {
-			return fmt.Errorf("making the root read-only: %w", err)
-		}
-	}
 	return nil
+}
+
+// addNamespaceSetup adds what comes before the root filesystem: the
+// mount namespace's propagation and the hostname.
+func addNamespaceSetup(p *plan.Plan, spec *Spec) {
+	// Nothing we mount may leak back into the host's view. In a namespace
+	// owned by an unprivileged user the kernel already demotes shared
+	// mounts to slaves; say so explicitly rather than rely on it.
+	p.Syscall("making the mount namespace private", unix.SYS_MOUNT, p.Str(""), p.Str("/"), p.Str(""), unix.MS_REC|unix.MS_SLAVE, 0)
+	if spec.Hostname != "" {
+		name := []byte(spec.Hostname)
+		p.Syscall(fmt.Sprintf("setting the hostname %q", spec.Hostname), unix.SYS_SETHOSTNAME, p.Ptr(name, unsafe.Pointer(&name[0])), uintptr(len(name)))
+	}
+}
+
+// addPivot makes rootDir the root and detaches the old one, so nothing of
+// the host's tree stays reachable: pivot_root(".", ".") stacks the old
+// root on top of the new one, where a lazy unmount removes it. Then the
+// root is made read-only if asked.
+func addPivot(p *plan.Plan, rootDir string, readOnly bool) {
+	p.Syscall(fmt.Sprintf("entering %q", rootDir), unix.SYS_CHDIR, p.Str(rootDir))
+	dot := p.Str(".")
+	p.Syscall(fmt.Sprintf("pivot_root to %q", rootDir), unix.SYS_PIVOT_ROOT, dot, dot)
+	p.Syscall("detaching the old root", unix.SYS_UMOUNT2, dot, unix.MNT_DETACH)
+	p.Syscall("entering /", unix.SYS_CHDIR, p.Str("/"))
+	if readOnly {
+		p.ReadOnlyAt("making the root read-only", "/")
+	}
 }
 
 // devices are bound from the host: a tmpfs made in a user namespace is
@@ -84,34 +104,42 @@ var (
 )
 
 // prepareRootfs mounts what the container sees under rootDir: the base
-// (rootfsPlan), then its volumes and sysctls, then, unless privileged, the
-// masks (maskPlan).
+// (addRootfs), then its volumes and sysctls, then, unless privileged, the
+// masks (addMasks). Without volumes and sysctls that is one plan.
 func prepareRootfs(spec *Spec, rootDir string, vols []detachedVolume) error {
-	base, err := rootfsPlan(spec, rootDir)
-	if err != nil {
+	p := plan.New(rootDir)
+	if err := addRootfs(p, spec); err != nil {
 		return err
 	}
-	if err := base.Run(); err != nil {
-		return err
-	}
-	if len(spec.Mounts) > 0 || len(spec.Sysctls) > 0 {
-		if err := mountVolumes(spec, rootDir, vols); err != nil {
-			return err
+	if len(spec.Mounts) == 0 && len(spec.Sysctls) == 0 {
+		if !spec.Privileged {
+			addMasks(p)
 		}
+		return p.Run()
+	}
+	if err := p.Run(); err != nil {
+		return err
+	}
+	if err := mountVolumes(spec, rootDir, vols); err != nil {
+		return err
 	}
 	if spec.Privileged {
 		return nil // --privileged: nothing of /proc or /sys is hidden
 	}
-	return maskPlan(rootDir).Run()
+	m := plan.New(rootDir)
+	m.OpenRoot()
+	addMasks(m)
+	return m.Run()
 }
 
-// rootfsPlan is what every container has: /proc, /dev and its nodes,
-// /sys, the --tmpfs mounts and the generated /etc files. Host paths are
-// looked at here (a bind's target is a directory or a file as its source
-// is); nothing inside the root is, so the plan can be made before the
-// root exists.
-func rootfsPlan(spec *Spec, rootDir string) (*plan.Plan, error) {
-	p := plan.New(rootDir)
+// addRootfs adds what every container has, once its root filesystem is
+// mounted: /proc, /dev and its nodes, /sys, the --tmpfs mounts and the
+// generated /etc files. Host paths are looked at here (a bind's target is
+// a directory or a file as its source is); nothing inside the root is, so
+// the plan can be made before the root exists.
+func addRootfs(p *plan.Plan, spec *Spec) error {
+	rootDir := p.Root
+	p.OpenRoot()
 	const nsd = unix.MS_NOSUID | unix.MS_NODEV
 	var err error
 	bind := func(src, rel string, rec, ro bool) {
@@ -174,14 +202,13 @@ func rootfsPlan(spec *Spec, rootDir string) (*plan.Plan, error) {
 	if err == nil {
 		err = p.Err()
 	}
-	return p, err
+	return err
 }
 
-// maskPlan hides what docker and podman hide: each path that exists in the
-// root is masked (a file by /dev/null, a directory by an empty read-only
-// tmpfs) or made read-only.
-func maskPlan(rootDir string) *plan.Plan {
-	p := plan.New(rootDir)
+// addMasks hides what docker and podman hide: each path that exists in
+// the root is masked (a file by /dev/null, a directory by an empty
+// read-only tmpfs) or made read-only. The root is open already.
+func addMasks(p *plan.Plan) {
 	for _, f := range maskedFiles {
 		p.IfExists(f, false)
 		p.BindIn("dev/null", f, false, false)
@@ -194,7 +221,6 @@ func maskPlan(rootDir string) *plan.Plan {
 		p.IfExists(r, false)
 		p.BindIn(r, r, true, true)
 	}
-	return p
 }
 
 // mountVolumes mounts spec.Mounts in order (a volume is seeded with the
@@ -209,6 +235,7 @@ func mountVolumes(spec *Spec, rootDir string, vols []detachedVolume) error {
 	for i, v := range spec.Mounts {
 		target := strings.TrimPrefix(filepath.Clean(v.Target), "/")
 		p := plan.New(rootDir)
+		p.OpenRoot()
 		switch v.Type {
 		case "tmpfs":
 			flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
@@ -284,19 +311,3 @@ func unescapeMountinfo(s string) string {
 }
 
 func fdPath(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
-
-// pivotRoot makes rootDir the root and detaches the old one, so nothing of
-// the host's tree stays reachable. pivot_root(".", ".") stacks the old root
-// on top of the new one, where a lazy unmount removes it.
-func pivotRoot(rootDir string) error {
-	if err := unix.Chdir(rootDir); err != nil {
-		return fmt.Errorf("entering %q: %w", rootDir, err)
-	}
-	if err := unix.PivotRoot(".", "."); err != nil {
-		return fmt.Errorf("pivot_root to %q: %w", rootDir, err)
-	}
-	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("detaching the old root: %w", err)
-	}
-	return unix.Chdir("/")
-}
