@@ -77,7 +77,7 @@ func step(p *Plan, o *op) syscall.Errno {
 		return 0
 	case opSyscall:
 		_, _, e := syscall.RawSyscall6(o.trap, o.args[0], o.args[1], o.args[2], o.args[3], o.args[4], o.args[5])
-		if e == o.ok {
+		if e == o.ok || o.try {
 			e = 0
 		}
 		return e

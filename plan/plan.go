@@ -68,6 +68,7 @@ type op struct {
 	trap uintptr
 	args [6]uintptr
 	ok   syscall.Errno
+	try  bool // any errno counts as success
 	// explain adds to an errno what the user can do about it.
 	explain map[syscall.Errno]string
 }
@@ -240,6 +241,12 @@ func (p *Plan) Syscall(what string, trap uintptr, args ...uintptr) {
 func (p *Plan) SyscallOK(what string, ok syscall.Errno, trap uintptr, args ...uintptr) {
 	p.Syscall(what, trap, args...)
 	p.ops[len(p.ops)-1].ok = ok
+}
+
+// Try is Syscall whose failure is no failure of the plan.
+func (p *Plan) Try(what string, trap uintptr, args ...uintptr) {
+	p.Syscall(what, trap, args...)
+	p.ops[len(p.ops)-1].try = true
 }
 
 // Explain adds hint to the error of the last op when it fails with e.

@@ -4,7 +4,7 @@
 // file), the fake-root rules of single-id mode, and the compiler that
 // turns them into a classic BPF program for seccomp(2). There is no
 // libseccomp: sandbox is one static binary (CGO_ENABLED=0). Installing
-// the program is the runtime's business (runtime.installFilter); this
+// the program is the runtime's business (runtime.addFilter, a step of the seal's plan); this
 // package only hands it the instructions and the flags.
 //
 // What the compiled filter does is what runc and libseccomp do with the
