@@ -19,7 +19,12 @@ const Stage = "idle"
 // other children that end (a PID 1 must; a watcher must leave its
 // network helper to the program it resumes), and then the argument
 // vector of the Go stage that it executes on work. The entry reads them
-// by position (idle_amd64.s).
+// by position (idle_amd64.s). With exe -1 there is no Go stage: the
+// payload's end ends the idle stage, with the payload's exit code (or 128
+// and its signal) as its own, and nothing else wakes it.
+//
+// (A raw start, which has no Go stage at all, gives -1 for exe and the
+// descriptors.)
 func Args(name string, pid, exe, stdout, stderr, exec int, forward uint64, reapOthers bool, resume []string) []string {
 	reap := "0"
 	if reapOthers {

@@ -15,6 +15,7 @@
 #define PR_SET_DUMPABLE	4
 #define PR_SET_NAME	15
 #define SIGCHLD		17
+#define CLD_EXITED	1
 #define SIG_SETMASK	2
 #define EINTR		4
 #define POLLIN		1
@@ -224,13 +225,36 @@ waitany:
 	TESTQ	DI, DI
 	JEQ	loop			// none has ended
 	CMPQ	DI, F_PID(R15)
-	JEQ	wake
+	JEQ	payloadEnded
 	MOVQ	$SYS_WAIT4, AX
 	XORQ	SI, SI
 	MOVQ	$WNOHANG, DX
 	XORQ	R10, R10
 	SYSCALL
 	JMP	children
+
+// payloadEnded: with a Go stage to go to, it records the status (wake);
+// without one (EXE is -1: a raw start, docs/handshake.md) the container
+// ends here, with the payload's status as this process's: its exit code,
+// or 128 and the signal that ended it.
+payloadEnded:
+	CMPQ	F_EXE(R15), $0
+	JGE	wake
+	MOVLQSX	(F_WSI+24)(R15), BX	// si_status
+	CMPL	(F_WSI+8)(R15), $CLD_EXITED	// si_code
+	JEQ	reaped
+	ADDQ	$128, BX
+reaped:
+	MOVQ	$SYS_WAIT4, AX
+	MOVQ	F_PID(R15), DI
+	XORQ	SI, SI
+	MOVQ	$WNOHANG, DX
+	XORQ	R10, R10
+	SYSCALL
+	MOVQ	$SYS_EXIT_GROUP, AX
+	MOVQ	BX, DI
+	SYSCALL
+	JMP	fail
 
 // wake forwards the signals still waiting, unblocks them all (a Go
 // program's processes inherit its mask) and executes the Go stage.

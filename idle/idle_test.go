@@ -168,3 +168,34 @@ func TestIdleKeepsParentDeathSignal(t *testing.T) {
 		}
 	}
 }
+
+// Without a Go stage to go to (EXE -1, a raw start), the idle stage ends
+// with its payload, the payload's status as its own: the exit code, or
+// 128 and the signal.
+func TestEndsWithPayload(t *testing.T) {
+	bin := buildHelper(t)
+	t.Setenv("IDLETEST_NOSTAGE", "1")
+	for _, tt := range []struct {
+		script string
+		want   int
+	}{
+		{"sleep 0.2; exit 7", 7},
+		{"sleep 0.2; exit 0", 0},
+		{"sleep 0.2; kill -TERM $$", 128 + 15},
+	} {
+		cmd, out := startIdle(t, bin, tt.script, nil, "reap")
+		err := cmd.Wait()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("%q: %v", tt.script, err)
+		}
+		if code != tt.want {
+			t.Errorf("%q: the idle stage exited %d, want %d\n%s", tt.script, code, tt.want, out)
+		}
+		if strings.Contains(out.String(), "resumed") {
+			t.Errorf("%q: a Go stage ran:\n%s", tt.script, out)
+		}
+	}
+}
