@@ -17,6 +17,7 @@ import (
 	"github.com/sandbox-dev/sandbox/network"
 	"github.com/sandbox-dev/sandbox/network/bridge"
 	"github.com/sandbox-dev/sandbox/runtime"
+	"github.com/sandbox-dev/sandbox/userns"
 )
 
 // DefaultStopTimeout is how long stop waits before killing, unless the
@@ -182,6 +183,17 @@ func runEarly(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 		abandon()
 		return nil, 0, err
 	}
+	if rawCandidate(cfg, opts) {
+		// No init to clone early: the raw start clones once the spec
+		// exists (runtime.RunRaw).
+		c, img, lock, err := createAs(s, cfg, stdio, id)
+		if err != nil {
+			abandon()
+			return nil, 0, err
+		}
+		code, err := runForeground(s, c, lock, stdio, &prepared{cg: cg, img: img, raw: true})
+		return c, code, err
+	}
 	early, err := runtime.Begin(opts, cfg.Network != "" && cfg.Network != "host", cfg.TTY)
 	if err != nil {
 		abandon()
@@ -205,11 +217,24 @@ func runEarly(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 	return c, code, err
 }
 
-// prepared is what runEarly made before the container existed.
+// prepared is what runEarly made before the container existed: the init
+// already started, or, with raw, none (a raw start, runtime.RunRaw).
 type prepared struct {
 	early *runtime.Early
 	cg    *cgroups.Cgroup
 	img   *image.Image // resolved already
+	raw   bool
+}
+
+// rawCandidate says whether cfg may run from a raw start, which has no
+// Go in the container (runtime.RunRaw decides once the spec exists, and
+// falls back to the Go init): a throwaway foreground run (no exec socket)
+// as root of single-id mode on the host's network, with nothing of what
+// only the Go init does. SANDBOX_NO_RAW=1 turns it off, for comparisons.
+func rawCandidate(cfg Config, opts runtime.Options) bool {
+	return cfg.Rm && !cfg.TTY && (cfg.Network == "" || cfg.Network == "host") && opts.Mapping.Mode != userns.ModeSubID &&
+		len(cfg.Volumes) == 0 && len(cfg.Sysctls) == 0 && len(cfg.Hooks) == 0 && cfg.Pod == "" && !cfg.PodInfra &&
+		os.Getenv("SANDBOX_NO_RAW") == ""
 }
 
 // foregroundOptions are the runtime options of a foreground run.
@@ -273,7 +298,7 @@ func runForeground(s *image.Store, c *Container, lock *os.File, stdio IO, p *pre
 		// Whatever ends this run before the init gets its spec ends it,
 		// and the cgroup made for it.
 		defer func() {
-			if p.early.Abort() && p.cg != nil {
+			if p.early != nil && p.early.Abort() && p.cg != nil {
 				p.cg.Remove()
 			}
 		}()
@@ -460,9 +485,15 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 		spec.HookWait, opts.Hooks = true, hookRunner(s, c)
 	}
 	var code int
-	if r.prepared != nil {
+	switch {
+	case r.prepared != nil && r.prepared.raw:
+		var ran bool
+		if code, err, ran = runtime.RunRaw(spec, opts); !ran {
+			code, err = runtime.Run(spec, opts)
+		}
+	case r.prepared != nil:
 		code, err = r.prepared.early.Run(spec, opts)
-	} else {
+	default:
 		code, err = runtime.Run(spec, opts)
 	}
 	if errors.Is(err, runtime.ErrResident) {

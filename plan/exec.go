@@ -13,84 +13,65 @@ import (
 // (every function is nosplit, so the linker proves the frames fit), no
 // pointer stored anywhere but on the stack.
 
-// Execute runs p's ops, in this process or in a vfork-style child: it
-// returns the index of the op that failed and its errno, or -1. The root
-// descriptor an OpenRoot made stays open (close-on-exec) after a failure.
+// Execute runs p's ops from index from, in this process or in a
+// vfork-style child: it returns the index of the op that failed and its
+// errno, or -1. The root descriptor an OpenRoot made stays open
+// (close-on-exec) after a failure.
 //
 //go:nosplit
 //go:norace
-func Execute(p *Plan) (int, syscall.Errno) { return execute(p, 0) }
-
-// execute runs p's ops from index from. It returns the index of the op
-// that failed and its errno, or -1.
-//
-//go:nosplit
-//go:norace
-func execute(p *Plan, from int) (int, syscall.Errno) {
+func Execute(p *Plan, from int) (int, syscall.Errno) {
 	ops := p.ops
 	for i := from; i < len(ops); i++ {
 		o := &ops[i]
-		if o.kind == opIfExists {
+		var e syscall.Errno
+		switch o.kind {
+		case opIfExists:
 			if !exists(p, o) {
 				i++ // whatever the reason, as lstat's error would
 			}
-			continue
+		case opMount:
+			e = doMount(p, o)
+		case opBind:
+			e = doBind(p, o)
+		case opBindIn:
+			e = doBindIn(p, o)
+		case opSymlink:
+			e = doSymlink(p, o)
+		case opReadOnlyTree:
+			e = doReadOnlyTree(p, o)
+		case opAttach:
+			e = doAttach(p, o)
+		case opMkdirAll:
+			var fd uintptr
+			if fd, e = target(p, o); e == 0 {
+				closeFD(fd)
+			}
+		case opOpenRoot:
+			e = doOpenRoot(p)
+		case opCloseRoot:
+			if p.rootFD != ^uintptr(0) {
+				closeFD(p.rootFD)
+				p.rootFD = ^uintptr(0)
+			}
+		case opSyscall:
+			if _, e = sys6(o.trap, o.args[0], o.args[1], o.args[2], o.args[3], o.args[4], o.args[5]); e == o.ok || o.try {
+				e = 0
+			}
+		case opReadOnlyAt:
+			var fd uintptr
+			if fd, e = sys6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(o.src)), unix.O_PATH|unix.O_CLOEXEC, 0, 0, 0); e == 0 {
+				e = readOnly(p, fd)
+				closeFD(fd)
+			}
+		default:
+			e = syscall.EINVAL
 		}
-		if e := step(p, o); e != 0 {
+		if e != 0 {
 			return i, e
 		}
 	}
 	return -1, 0
-}
-
-// step runs one op other than opIfExists.
-//
-//go:nosplit
-//go:norace
-func step(p *Plan, o *op) syscall.Errno {
-	switch o.kind {
-	case opMount:
-		return doMount(p, o)
-	case opBind:
-		return doBind(p, o)
-	case opBindIn:
-		return doBindIn(p, o)
-	case opSymlink:
-		return doSymlink(p, o)
-	case opReadOnlyTree:
-		return doReadOnlyTree(p, o)
-	case opAttach:
-		return doAttach(p, o)
-	case opMkdirAll:
-		fd, e := target(p, o)
-		if e == 0 {
-			closeFD(fd)
-		}
-		return e
-	case opOpenRoot:
-		return doOpenRoot(p)
-	case opCloseRoot:
-		if p.rootFD != ^uintptr(0) {
-			closeFD(p.rootFD)
-			p.rootFD = ^uintptr(0)
-		}
-		return 0
-	case opSyscall:
-		_, _, e := syscall.RawSyscall6(o.trap, o.args[0], o.args[1], o.args[2], o.args[3], o.args[4], o.args[5])
-		if e == o.ok || o.try {
-			e = 0
-		}
-		return e
-	case opReadOnlyAt:
-		fd, _, e := syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(o.src)), unix.O_PATH|unix.O_CLOEXEC, 0, 0, 0)
-		if e != 0 {
-			return e
-		}
-		e = readOnly(p, fd)
-		closeFD(fd)
-		return e
-	}
-	return syscall.EINVAL
 }
 
 //go:nosplit
@@ -115,7 +96,7 @@ func doSymlink(p *Plan, o *op) syscall.Errno {
 	if e != 0 {
 		return e
 	}
-	_, _, e = syscall.RawSyscall6(unix.SYS_SYMLINKAT, uintptr(unsafe.Pointer(o.src)), fd, uintptr(unsafe.Pointer(o.name)), 0, 0, 0)
+	_, e = sys6(unix.SYS_SYMLINKAT, uintptr(unsafe.Pointer(o.src)), fd, uintptr(unsafe.Pointer(o.name)), 0, 0, 0)
 	closeFD(fd)
 	if e == syscall.EEXIST {
 		e = 0
@@ -130,7 +111,7 @@ func doReadOnlyTree(p *Plan, o *op) syscall.Errno {
 	if e != 0 {
 		return e
 	}
-	_, _, e = syscall.RawSyscall6(unix.SYS_MOUNT_SETATTR, fd, uintptr(unsafe.Pointer(p.empty)),
+	_, e = sys6(unix.SYS_MOUNT_SETATTR, fd, uintptr(unsafe.Pointer(p.empty)),
 		unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, uintptr(unsafe.Pointer(&p.attrRO)), unsafe.Sizeof(p.attrRO), 0)
 	closeFD(fd)
 	return e
@@ -143,7 +124,7 @@ func doAttach(p *Plan, o *op) syscall.Errno {
 	if e != 0 {
 		return e
 	}
-	_, _, e = syscall.RawSyscall6(unix.SYS_MOVE_MOUNT, o.flags, uintptr(unsafe.Pointer(p.empty)), fd, uintptr(unsafe.Pointer(p.empty)),
+	_, e = sys6(unix.SYS_MOVE_MOUNT, o.flags, uintptr(unsafe.Pointer(p.empty)), fd, uintptr(unsafe.Pointer(p.empty)),
 		unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH, 0)
 	closeFD(fd)
 	return e
@@ -155,7 +136,7 @@ func doOpenRoot(p *Plan) syscall.Errno {
 	if p.rootFD != ^uintptr(0) {
 		closeFD(p.rootFD)
 	}
-	fd, _, e := syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(p.root)), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, 0, 0)
+	fd, e := sys6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(p.root)), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, 0, 0)
 	if e != 0 {
 		p.rootFD = ^uintptr(0)
 		return e
@@ -171,7 +152,7 @@ func doMount(p *Plan, o *op) syscall.Errno {
 	if e != 0 {
 		return e
 	}
-	_, _, e = syscall.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(o.src)), p.pathA.of(fd),
+	_, e = sys6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(o.src)), p.pathA.of(fd),
 		uintptr(unsafe.Pointer(o.fstype)), o.flags, uintptr(unsafe.Pointer(o.data)), 0)
 	closeFD(fd)
 	return e
@@ -184,13 +165,20 @@ func doBind(p *Plan, o *op) syscall.Errno {
 	if e != 0 {
 		return e
 	}
-	_, _, e = syscall.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(o.src)), p.pathA.of(fd), uintptr(unsafe.Pointer(p.empty)),
+	_, e = sys6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(o.src)), p.pathA.of(fd), uintptr(unsafe.Pointer(p.empty)),
 		bindFlags(o), uintptr(unsafe.Pointer(p.empty)), 0)
 	closeFD(fd)
 	if e != 0 || !o.ro {
 		return e
 	}
-	return reopenReadOnly(p, o)
+	// The descriptor the bind went to names the directory under the new
+	// mount: the path is opened again to reach the mount itself.
+	if fd, e = openIn(p.rootFD, o.rel, &p.howPath); e != 0 {
+		return e
+	}
+	e = readOnly(p, fd)
+	closeFD(fd)
+	return e
 }
 
 //go:nosplit
@@ -206,14 +194,21 @@ func doBindIn(p *Plan, o *op) syscall.Errno {
 		closeFD(src)
 		return e
 	}
-	_, _, e = syscall.RawSyscall6(unix.SYS_MOUNT, p.pathA.of(src), p.pathB.of(dst), uintptr(unsafe.Pointer(p.empty)),
+	_, e = sys6(unix.SYS_MOUNT, p.pathA.of(src), p.pathB.of(dst), uintptr(unsafe.Pointer(p.empty)),
 		bindFlags(o), uintptr(unsafe.Pointer(p.empty)), 0)
 	closeFD(src)
 	closeFD(dst)
 	if e != 0 || !o.ro {
 		return e
 	}
-	return reopenReadOnly(p, o)
+	// The descriptor the bind went to names the directory under the new
+	// mount: the path is opened again to reach the mount itself.
+	if dst, e = openIn(p.rootFD, o.rel, &p.howPath); e != 0 {
+		return e
+	}
+	e = readOnly(p, dst)
+	closeFD(dst)
+	return e
 }
 
 //go:nosplit
@@ -224,49 +219,32 @@ func bindFlags(o *op) uintptr {
 	return unix.MS_BIND
 }
 
-// reopenReadOnly makes the mount now at o.rel read-only: the descriptor
-// the bind went to names the directory under the new mount, so the path
-// is opened again to reach the mount itself.
-//
-//go:nosplit
-//go:norace
-func reopenReadOnly(p *Plan, o *op) syscall.Errno {
-	fd, e := openIn(p.rootFD, o.rel, &p.howPath)
-	if e != 0 {
-		return e
-	}
-	e = readOnly(p, fd)
-	closeFD(fd)
-	return e
-}
-
-// readOnly makes the mount open at fd read-only.
+// readOnly makes the mount open at fd read-only: mount_setattr, or before
+// Linux 5.12 a remount, which must repeat the flags the mount has (the
+// locked ones at least).
 //
 //go:nosplit
 //go:norace
 func readOnly(p *Plan, fd uintptr) syscall.Errno {
-	_, _, e := syscall.RawSyscall6(unix.SYS_MOUNT_SETATTR, fd, uintptr(unsafe.Pointer(p.empty)),
+	_, e := sys6(unix.SYS_MOUNT_SETATTR, fd, uintptr(unsafe.Pointer(p.empty)),
 		unix.AT_EMPTY_PATH, uintptr(unsafe.Pointer(&p.attrRO)), unsafe.Sizeof(p.attrRO), 0)
-	if e == syscall.ENOSYS {
-		e = remountReadOnly(p, fd)
+	if e != syscall.ENOSYS {
+		return e
 	}
+	if _, e := sys6(unix.SYS_FSTATFS, fd, uintptr(unsafe.Pointer(&p.statfs)), 0, 0, 0, 0); e != 0 {
+		return e
+	}
+	_, e = sys6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(p.empty)), p.pathB.of(fd), uintptr(unsafe.Pointer(p.empty)),
+		remountFlags(uintptr(p.statfs.Flags)), uintptr(unsafe.Pointer(p.empty)), 0)
 	return e
 }
 
-// atFDCWD is AT_FDCWD (-100) as a system call argument.
-const atFDCWD = ^uintptr(99)
-
-// remountReadOnly is reopenReadOnly before Linux 5.12: a remount, which
-// must repeat the flags the mount has (the locked ones at least).
+// remountFlags are the flags of a read-only remount of a mount whose
+// statfs flags are f.
 //
 //go:nosplit
-//go:norace
-func remountReadOnly(p *Plan, fd uintptr) syscall.Errno {
-	if _, _, e := syscall.RawSyscall(unix.SYS_FSTATFS, fd, uintptr(unsafe.Pointer(&p.statfs)), 0); e != 0 {
-		return e
-	}
+func remountFlags(f uintptr) uintptr {
 	flags := uintptr(unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY)
-	f := uintptr(p.statfs.Flags)
 	if f&unix.ST_NOSUID != 0 {
 		flags |= unix.MS_NOSUID
 	}
@@ -285,9 +263,7 @@ func remountReadOnly(p *Plan, fd uintptr) syscall.Errno {
 	if f&unix.ST_RELATIME != 0 {
 		flags |= unix.MS_RELATIME
 	}
-	_, _, e := syscall.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(p.empty)), p.pathA.of(fd), uintptr(unsafe.Pointer(p.empty)),
-		flags, uintptr(unsafe.Pointer(p.empty)), 0)
-	return e
+	return flags
 }
 
 // target opens o's target for a mount, making it (and the directories on
@@ -296,31 +272,29 @@ func remountReadOnly(p *Plan, fd uintptr) syscall.Errno {
 //go:nosplit
 //go:norace
 func target(p *Plan, o *op) (uintptr, syscall.Errno) {
-	rootFD := p.rootFD
-	fd, e := openIn(rootFD, o.rel, &p.howPath)
+	fd, e := openIn(p.rootFD, o.rel, &p.howPath)
 	if e != syscall.ENOENT {
 		return fd, e
 	}
+	// The directories on the way, then the target.
 	for j := 0; j < len(o.mkdirs); j++ {
 		m := &o.mkdirs[j]
-		dfd, e := openIn(rootFD, m.parent, &p.howPath)
-		if e != 0 {
+		if fd, e = openIn(p.rootFD, m.parent, &p.howPath); e != 0 {
 			return 0, e
 		}
-		_, _, e = syscall.RawSyscall(unix.SYS_MKDIRAT, dfd, uintptr(unsafe.Pointer(m.name)), 0o755)
-		closeFD(dfd)
+		_, e = sys6(unix.SYS_MKDIRAT, fd, uintptr(unsafe.Pointer(m.name)), 0o755, 0, 0, 0)
+		closeFD(fd)
 		if e != 0 && e != syscall.EEXIST {
 			return 0, e
 		}
 	}
 	if !o.dir {
-		fd, e := openIn(rootFD, o.rel, &p.howCreate)
-		if e != 0 {
+		if fd, e = openIn(p.rootFD, o.rel, &p.howCreate); e != 0 {
 			return 0, e
 		}
 		closeFD(fd)
 	}
-	return openIn(rootFD, o.rel, &p.howPath)
+	return openIn(p.rootFD, o.rel, &p.howPath)
 }
 
 // openIn is openat2 of rel in the root.
@@ -328,13 +302,16 @@ func target(p *Plan, o *op) (uintptr, syscall.Errno) {
 //go:nosplit
 //go:norace
 func openIn(rootFD uintptr, rel *byte, how *openHow) (uintptr, syscall.Errno) {
-	fd, _, e := syscall.RawSyscall6(unix.SYS_OPENAT2, rootFD, uintptr(unsafe.Pointer(rel)),
+	fd, e := sys6(unix.SYS_OPENAT2, rootFD, uintptr(unsafe.Pointer(rel)),
 		uintptr(unsafe.Pointer(how)), unsafe.Sizeof(*how), 0, 0)
 	return fd, e
 }
 
 //go:nosplit
-func closeFD(fd uintptr) { syscall.RawSyscall6(unix.SYS_CLOSE, fd, 0, 0, 0, 0, 0) }
+func closeFD(fd uintptr) { sys6(unix.SYS_CLOSE, fd, 0, 0, 0, 0, 0) }
+
+// atFDCWD is AT_FDCWD (-100) as a system call argument.
+const atFDCWD = ^uintptr(99)
 
 // fdPath holds "/proc/self/fd/N", NUL-terminated: the path through which
 // a mount reaches a target opened in the root. Plans keep two, so that

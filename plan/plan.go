@@ -214,8 +214,8 @@ func (p *Plan) Attach(fd int, name, rel string, dir bool) {
 }
 
 // MkdirAll makes the directory rel in the root, and those on the way.
-func (p *Plan) MkdirAll(rel string) {
-	p.add(op{kind: opMkdirAll, dir: true, what: "creating the directory /" + strings.TrimPrefix(rel, "/")}, rel, true)
+func (p *Plan) MkdirAll(what, rel string) {
+	p.add(op{kind: opMkdirAll, dir: true, what: what}, rel, true)
 }
 
 // OpenRoot opens Root for the ops after it that name a path in it: after
@@ -285,7 +285,7 @@ func (p *Plan) Run() error {
 	}
 	defer p.closeRoot()
 	for from := 0; ; {
-		at, e := execute(p, from)
+		at, e := Execute(p, from)
 		if at < 0 {
 			return nil
 		}

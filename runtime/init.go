@@ -63,6 +63,8 @@ func InitMain() {
 		healthMain(args[1:])
 	case "text":
 		textMain()
+	case "remove":
+		removeMain(args[1:])
 	}
 	fail(125, "unknown sandbox-init stage %q", args[0])
 }
@@ -424,8 +426,24 @@ func runTask() {
 
 // lookPath finds name on the payload's PATH inside the container's root.
 func lookPath(name string, env []string) (string, error) {
-	if strings.Contains(name, "/") {
+	paths, search := candidates(name, env)
+	if !search {
 		return name, nil
+	}
+	for _, p := range paths {
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", notFound(name)
+}
+
+// candidates are where the payload name may be: itself when it has a
+// slash, else each directory of the payload's PATH (docker's default
+// without one) joined with it, in order, and search is true.
+func candidates(name string, env []string) (paths []string, search bool) {
+	if strings.Contains(name, "/") {
+		return []string{name}, false
 	}
 	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	for _, kv := range env {
@@ -437,10 +455,12 @@ func lookPath(name string, env []string) (string, error) {
 		if dir == "" {
 			dir = "."
 		}
-		p := filepath.Join(dir, name)
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
+		paths = append(paths, filepath.Join(dir, name))
 	}
-	return "", &Error{Code: 127, Msg: fmt.Sprintf("running %q: executable file not found in $PATH", name)}
+	return paths, true
+}
+
+// notFound is a PATH search's failure, as docker says it.
+func notFound(name string) error {
+	return &Error{Code: 127, Msg: fmt.Sprintf("running %q: executable file not found in $PATH", name)}
 }

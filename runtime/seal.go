@@ -22,6 +22,11 @@ func sealThread(spec *Spec) error {
 	Trace("sealing a thread")
 	p := plan.New("/")
 	addRestrict(p, spec)
+	// Not dumpable: /proc/1/* (exe, mem, fd) is out of reach of the
+	// container's processes, which lack CAP_SYS_PTRACE. A property of
+	// the address space, not of the thread: the whole init's. (Not in
+	// addRestrict: a raw start's payload child shares the CLI's.)
+	p.Syscall("making the init non-dumpable", unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, 0)
 	if err := p.Run(); err != nil {
 		return err
 	}
@@ -53,7 +58,7 @@ func sealThread(spec *Spec) error {
 //     ecryptfs keys) a payload could otherwise read, add to or revoke;
 //     KEYCTL_JOIN_SESSION_KEYRING with no name, as runc does;
 //  2. the bounding set (docker's default set, or the container's), no
-//     ambient capabilities, no_new_privs and not dumpable;
+//     ambient capabilities and no_new_privs;
 //  3. RLIMIT_NPROC, where no pids cgroup bounds the processes; the
 //     open-file limit; the container's --ulimit ones.
 //
@@ -80,9 +85,6 @@ func addRestrict(p *plan.Plan, spec *Spec) {
 	if !spec.AllowNewPrivs {
 		p.Syscall("setting no_new_privs", unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1)
 	}
-	// Not dumpable: /proc/1/* (exe, mem, fd) is out of reach of the
-	// container's processes, which lack CAP_SYS_PTRACE.
-	p.Syscall("making the init non-dumpable", unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, 0)
 	if spec.Nproc > 0 {
 		// A lower limit the user already has stays.
 		lim := &unix.Rlimit{Cur: spec.Nproc, Max: spec.Nproc}

@@ -3,8 +3,13 @@ package runtime
 import (
 	"errors"
 	"os"
+	"os/exec"
+	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/spawn"
+	"github.com/sandbox-dev/sandbox/userns"
 )
 
 // A throwaway run (run --rm in the foreground) ends with its container's
@@ -138,4 +143,43 @@ func removeAt(dirfd int, name string) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// startRemoval hands a throwaway container's files (a Removal) to a
+// process of its own, the init program's "remove" stage, which removes
+// them as root of a user namespace with the store's map while the command
+// returns: a raw start's PID 1 has no Go to do it. It runs in a session
+// of its own with no parent-death signal, and holds the container's lock
+// until the files are gone, as the Go init does.
+func startRemoval(m userns.Mapping, exe *os.File, r Removal) error {
+	env := append([]string{initEnv + "=1"}, initRuntimeEnv...)
+	cmd := &exec.Cmd{
+		Path: "/proc/self/fd/5", Args: []string{initName, "remove", r.Name}, Env: env,
+		ExtraFiles:  []*os.File{r.Dir, r.Keep, exe},
+		SysProcAttr: &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER, Setsid: true},
+	}
+	cmd.SysProcAttr.UidMappings, cmd.SysProcAttr.GidMappings = m.SysProcIDMaps()
+	if a, ok := spawn.FromCmd(cmd); ok {
+		if _, err := spawn.Start(a); !errors.Is(err, spawn.ErrUnsupported) {
+			return err
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	return cmd.Process.Release()
+}
+
+// removeMain is the "remove" stage: descriptor 3 is the directory that
+// holds the files named NAME, 4 the lock it holds until they are gone.
+func removeMain(args []string) {
+	setName("sandbox-rm")
+	if len(args) != 1 {
+		os.Exit(125)
+	}
+	if err := removeAt(3, args[0]); err != nil {
+		Trace("removing the container's files: %v", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }

@@ -22,6 +22,15 @@ func Trace(format string, args ...any) {
 	}
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	traceAt(ts, format, args...)
+}
+
+// traceAt is Trace of something that happened at ts (CLOCK_MONOTONIC),
+// in a process that could not say so itself (a raw start's child).
+func traceAt(ts unix.Timespec, format string, args ...any) {
+	if !traceOn || ts.Sec == 0 {
+		return
+	}
 	ms := float64(ts.Sec)*1000 + float64(ts.Nsec)/1e6
 	var ru unix.Rusage
 	unix.Getrusage(unix.RUSAGE_SELF, &ru)

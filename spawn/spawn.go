@@ -4,14 +4,18 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	goruntime "runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/plan"
 )
 
 // Attr describes a child the way exec.Cmd does.
@@ -31,7 +35,66 @@ type Attr struct {
 	// one) before the execve, as SysProcAttr.AmbientCaps: they survive
 	// it although the child is not root (its maps are not written yet).
 	AmbientCaps []uintptr
+	// Setup, when set, runs in the child once its maps are written and
+	// its descriptors in place (package plan): a container's mounts.
+	Setup *plan.Plan
+	// Payload, when set, makes the child a container's PID 1 that needs
+	// no Go: after Setup it starts the payload from a vfork-style clone
+	// of its own, then executes the program open at Files[Payload.Init]
+	// (execveat) with Args, the payload's pid at Args[Payload.PidArg].
+	// Path is not used.
+	Payload *Payload
+	// Stamps, when set, gets CLOCK_MONOTONIC at the child's steps (a
+	// raw start's): its maps written, its setup done, the payload's seal
+	// done, and PID 1's execve; zero where a step did not happen.
+	Stamps *[4]unix.Timespec
 }
+
+// Payload is the process a raw PID 1 starts (Attr.Payload).
+type Payload struct {
+	// Seal runs in the payload's child, after setsid, while PID 1 runs
+	// Attr.Setup beside it: its keyring, bounding set, limits and seccomp
+	// filter. Enter runs once PID 1 has pivoted into the container's
+	// root: its working directory.
+	Seal, Enter *plan.Plan
+	// Paths are the executable's candidates, tried in order: one path,
+	// or the directories of a PATH search joined with the name (Search).
+	Paths  []string
+	Search bool
+	Args   []string
+	Env    []string
+	// Init is the index in Attr.Files of the program PID 1 becomes;
+	// PidArg the index in Attr.Args that gets the payload's pid.
+	Init, PidArg int
+}
+
+// StepError is a raw start's failure in its child: the step (StepSetup:
+// op Index of Attr.Setup; StepSeal: op Index of Payload.Seal; StepEnter:
+// op Index of Payload.Enter; StepExec:
+// the execve of Payload.Paths[Index]; StepNotFound: a search that found
+// nothing, Errno the last refusal) and its errno.
+type StepError struct {
+	Step  int
+	Index int
+	Errno syscall.Errno
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("step %d.%d of a raw start: %v", e.Step, e.Index, e.Errno)
+}
+
+func (e *StepError) Unwrap() error { return e.Errno }
+
+// The steps of a raw start, as StepError.Step.
+const (
+	StepSetup = iota + 1
+	StepSeal
+	StepExec
+	StepNotFound
+	StepInit
+	StepClone
+	StepEnter
+)
 
 // ErrUnsupported is Start's answer when it cannot start anything here (no
 // assembly for this architecture, or no clone3 for a cgroup descriptor):
@@ -117,6 +180,27 @@ type vforkReq struct {
 	mask    unix.Sigset_t
 	dfl     [4]uint64 // a struct sigaction that says SIG_DFL
 	ignored uint64    // signal N ignored in the parent: bit N-1
+	setup   *plan.Plan
+	// A raw PID 1 (Attr.Payload): the payload's seal, candidates and
+	// vectors, the init's descriptor, and where the payload's pid goes
+	// (pidBuf, argv[pidArg] of the init). payloadFailed is set by the
+	// payload's child, which shares this memory, when it reported a
+	// failure and exited.
+	raw         bool
+	seal, enter *plan.Plan
+	// The payload's child runs on a stack of its own (stackTop, in
+	// stack) beside PID 1, which sets pivoted to 1 once the root is in
+	// place (2: it failed) and wakes it.
+	stack         []byte
+	stackTop      uintptr
+	pivoted       uint32
+	paths         []*byte
+	search        bool
+	pArgv, pEnvp  **byte
+	initFD        uintptr
+	pidBuf        [24]byte
+	payloadFailed uint32
+	stamps        *[4]unix.Timespec
 }
 
 type fileWrite struct {
@@ -132,6 +216,8 @@ const (
 	stepDup     = stepMaps + 8
 	stepExec    = stepDup + 1
 	stepAmbient = stepExec + 1
+	// A raw start's steps: stepRaw*StepX + index (StepError).
+	stepRaw = 1 << 16
 )
 
 // Start starts the child a describes and returns its pid; the caller
@@ -187,6 +273,32 @@ func Start(a *Attr) (int, error) {
 		r.ambient[c/32] |= 1 << (c % 32)
 	}
 	r.capHdr.Version = unix.LINUX_CAPABILITY_VERSION_3
+	r.setup = a.Setup
+	r.stamps = a.Stamps
+	var pArgv, pEnvp, paths []*byte
+	if p := a.Payload; p != nil {
+		if p.Init < 0 || p.Init >= len(a.Files) || p.PidArg < 0 || p.PidArg >= len(argv)-1 || len(p.Paths) == 0 || len(p.Args) == 0 {
+			return 0, fmt.Errorf("starting %s: a raw PID 1 needs its program among the files, a pid argument and a payload", a.Path)
+		}
+		r.raw, r.seal, r.enter, r.search, r.initFD = true, p.Seal, p.Enter, p.Search, uintptr(p.Init)
+		r.stack = make([]byte, payloadStack)
+		r.stackTop = (uintptr(unsafe.Pointer(&r.stack[0])) + payloadStack) &^ 15
+		argv[p.PidArg] = &r.pidBuf[0]
+		if pArgv, err = syscall.SlicePtrFromStrings(p.Args); err != nil {
+			return 0, err
+		}
+		if pEnvp, err = syscall.SlicePtrFromStrings(p.Env); err != nil {
+			return 0, err
+		}
+		for _, path := range p.Paths {
+			b, err := syscall.BytePtrFromString(path)
+			if err != nil {
+				return 0, err
+			}
+			paths = append(paths, b)
+		}
+		r.pArgv, r.pEnvp, r.paths = &pArgv[0], &pEnvp[0], paths
+	}
 	// Each descriptor is passed as a duplicate numbered above every target,
 	// so that putting one in place never overwrites another not yet moved.
 	var devNull *os.File
@@ -249,8 +361,16 @@ func Start(a *Attr) (int, error) {
 	pid, errno := vforkSpawn(r)
 	unix.PthreadSigmask(unix.SIG_SETMASK, &r.mask, nil)
 	unix.Close(int(r.errW))
-	goruntime.KeepAlive(argv)
-	goruntime.KeepAlive(envp)
+	// What the children read stays until they are done with it: a raw
+	// start's payload child outlives PID 1's execve.
+	defer func() {
+		goruntime.KeepAlive(r)
+		goruntime.KeepAlive(argv)
+		goruntime.KeepAlive(envp)
+		goruntime.KeepAlive(pArgv)
+		goruntime.KeepAlive(pEnvp)
+		goruntime.KeepAlive(a)
+	}()
 	if errno == uintptr(unix.ENOSYS) && r.trap == clone3Trap {
 		// Kernels before 5.3 lack clone3: the caller uses os/exec.
 		return 0, fmt.Errorf("clone3: %w", ErrUnsupported)
@@ -262,9 +382,10 @@ func Start(a *Attr) (int, error) {
 		}
 		return 0, os.NewSyscallError(name, syscall.Errno(errno))
 	}
-	// The child has executed (its end of the pipe closed) or exited.
+	// The child has executed (its end of the pipe closed) or exited; a
+	// raw start's payload child too.
 	var buf [8]byte
-	if n, _ := errR.Read(buf[:]); n == len(buf) {
+	if n, _ := io.ReadFull(errR, buf[:]); n == len(buf) {
 		var ws unix.WaitStatus
 		for {
 			if _, err := unix.Wait4(int(pid), &ws, 0, nil); err != unix.EINTR {
@@ -272,6 +393,9 @@ func Start(a *Attr) (int, error) {
 			}
 		}
 		step, e := binary.NativeEndian.Uint32(buf[:4]), syscall.Errno(binary.NativeEndian.Uint32(buf[4:]))
+		if step >= stepRaw {
+			return 0, &StepError{Step: int(step / stepRaw), Index: int(step % stepRaw), Errno: e}
+		}
 		return 0, fmt.Errorf("%s: %w", stepName(step, a), e)
 	}
 	return int(pid), nil
@@ -311,6 +435,13 @@ func vforkSpawn(r *vforkReq) (pid, errno uintptr) {
 		return
 	}
 	vforkChild(r)
+	// Frames of their own, not vforkChild's: the plan's executor needs
+	// the room (the linker checks that nosplit frames fit).
+	if r.raw {
+		rawInit(r) // never returns
+	}
+	vforkSetup(r)
+	vforkExec(r)
 	return
 }
 
@@ -380,9 +511,169 @@ func vforkChild(r *vforkReq) {
 	// that is not close-on-exec (kernels before 5.11 lack the flag: there
 	// the CLI's own start marked them all, main.go).
 	syscall.RawSyscall(unix.SYS_CLOSE_RANGE, uintptr(len(fds)), ^uintptr(0), unix.CLOSE_RANGE_CLOEXEC)
+}
+
+// vforkSetup runs the setup plan, if any.
+//
+//go:nosplit
+//go:norace
+func vforkSetup(r *vforkReq) {
+	stamp(r, 0)
+	if r.setup != nil {
+		if at, e := plan.Execute(r.setup, 0); at >= 0 {
+			vforkFail(r, uint32(stepRaw*StepSetup+at), e)
+		}
+		stamp(r, 1)
+	}
+}
+
+// stamp records the time of step i, if asked (Attr.Stamps).
+//
+//go:nosplit
+//go:norace
+func stamp(r *vforkReq, i uintptr) {
+	if r.stamps != nil {
+		syscall.RawSyscall(unix.SYS_CLOCK_GETTIME, unix.CLOCK_MONOTONIC, uintptr(unsafe.Pointer(&r.stamps[i&3])), 0)
+	}
+}
+
+// vforkExec restores the signal mask and executes the program.
+//
+//go:nosplit
+//go:norace
+func vforkExec(r *vforkReq) {
 	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&r.mask)), 0, 8, 0, 0)
 	_, _, e := syscall.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(r.path)), uintptr(unsafe.Pointer(r.argv)), uintptr(unsafe.Pointer(r.envp)))
 	vforkFail(r, stepExec, e)
+}
+
+// FUTEX_WAIT and FUTEX_WAKE, process-private (the two share one memory).
+const (
+	futexWaitPrivate = 0 | 128
+	futexWakePrivate = 1 | 128
+)
+
+// payloadStack is the size of the payload child's stack: nosplit frames
+// only, which the linker keeps under a kilobyte each chain.
+const payloadStack = 16 << 10
+
+// rawInit is a raw PID 1: it starts the payload's child beside it
+// (payloadChild, which seals itself meanwhile), runs the setup, tells the
+// child that the root is in place, and executes its program as the idle
+// stage, every signal still blocked, so that what came meanwhile waits.
+//
+//go:nosplit
+//go:norace
+func rawInit(r *vforkReq) {
+	pid, errno := rawCloneStack(unix.CLONE_VM|uintptr(unix.SIGCHLD), r.stackTop, r)
+	if errno != 0 {
+		vforkFail(r, uint32(stepRaw*StepClone), syscall.Errno(errno))
+	}
+	stamp(r, 0)
+	if r.setup != nil {
+		if at, e := plan.Execute(r.setup, 0); at >= 0 {
+			release(r, 2)
+			vforkFail(r, uint32(stepRaw*StepSetup+at), e)
+		}
+	}
+	stamp(r, 1)
+	release(r, 1)
+	putPid(&r.pidBuf, pid)
+	stamp(r, 3)
+	_, _, e := syscall.RawSyscall6(unix.SYS_EXECVEAT, r.initFD, uintptr(unsafe.Pointer(&r.pidBuf[len(r.pidBuf)-1])),
+		uintptr(unsafe.Pointer(r.argv)), uintptr(unsafe.Pointer(r.envp)), unix.AT_EMPTY_PATH, 0)
+	vforkFail(r, uint32(stepRaw*StepInit), e)
+}
+
+// release tells the payload's child how the setup went (1: the root is
+// in place; 2: it failed) and wakes it.
+//
+//go:nosplit
+//go:norace
+func release(r *vforkReq, v uint32) {
+	atomic.StoreUint32(&r.pivoted, v)
+	syscall.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&r.pivoted)), futexWakePrivate, 1, 0, 0, 0)
+}
+
+// payloadChild is the payload's side, on a stack of its own beside PID 1
+// (rawCloneStack): its own session, the seal, then, once PID 1 has put
+// the root in place, its working directory and each candidate's execve
+// until one works. Its descriptors 0, 1 and 2 are PID 1's; every other is
+// closed by the execve.
+//
+//go:nosplit
+//go:norace
+func payloadChild(r *vforkReq) {
+	if _, _, e := syscall.RawSyscall(unix.SYS_SETSID, 0, 0, 0); e != 0 {
+		payloadFail(r, stepSetsid, e)
+	}
+	if r.seal != nil {
+		if at, e := plan.Execute(r.seal, 0); at >= 0 {
+			payloadFail(r, uint32(stepRaw*StepSeal+at), e)
+		}
+	}
+	stamp(r, 2)
+	for atomic.LoadUint32(&r.pivoted) == 0 {
+		syscall.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&r.pivoted)), futexWaitPrivate, 0, 0, 0, 0)
+	}
+	if atomic.LoadUint32(&r.pivoted) != 1 {
+		for {
+			syscall.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0) // PID 1 says why
+		}
+	}
+	if r.enter != nil {
+		if at, e := plan.Execute(r.enter, 0); at >= 0 {
+			payloadFail(r, uint32(stepRaw*StepEnter+at), e)
+		}
+	}
+	payloadExec(r)
+}
+
+// payloadExec executes the payload: each candidate in turn.
+//
+//go:nosplit
+//go:norace
+func payloadExec(r *vforkReq) {
+	syscall.RawSyscall(unix.SYS_CLOSE_RANGE, 3, ^uintptr(0), unix.CLOSE_RANGE_CLOEXEC)
+	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&r.mask)), 0, 8, 0, 0)
+	paths := r.paths
+	last := syscall.ENOENT
+	for i := 0; i < len(paths); i++ {
+		_, _, e := syscall.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(paths[i])), uintptr(unsafe.Pointer(r.pArgv)), uintptr(unsafe.Pointer(r.pEnvp)))
+		if !r.search || (e != syscall.ENOENT && e != syscall.ENOTDIR && e != syscall.EACCES) {
+			payloadFail(r, uint32(stepRaw*StepExec+i), e)
+		}
+		last = e
+	}
+	payloadFail(r, uint32(stepRaw*StepNotFound), last)
+}
+
+// payloadFail is vforkFail for the payload's child, which tells PID 1
+// too: they share this memory.
+//
+//go:nosplit
+//go:norace
+func payloadFail(r *vforkReq, step uint32, e syscall.Errno) {
+	r.payloadFailed = 1
+	vforkFail(r, step, e)
+}
+
+// putPid writes pid in decimal, NUL-terminated, at the start of b; b's
+// last byte stays 0 (the empty path of execveat). Bytes go in through
+// unsafe.Add: a bounds check's panic is a call no nosplit frame holds.
+//
+//go:nosplit
+func putPid(b *[24]byte, pid uintptr) {
+	base := unsafe.Pointer(b)
+	n := uintptr(1)
+	for t := pid / 10; t > 0 && n < 20; t /= 10 {
+		n++
+	}
+	for i := n; i > 0; i-- {
+		*(*byte)(unsafe.Add(base, i-1)) = byte('0' + pid%10)
+		pid /= 10
+	}
+	*(*byte)(unsafe.Add(base, n)) = 0
 }
 
 // vforkFail reports the step and errno on the status pipe and exits.

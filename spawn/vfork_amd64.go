@@ -6,3 +6,7 @@ const haveVfork = true
 // rawVfork makes the system call trap(a1, a2) as a vfork-style clone:
 // see vfork_amd64.s.
 func rawVfork(trap, a1, a2 uintptr) (r1, errno uintptr)
+
+// rawCloneStack clones a child that shares this memory and starts on
+// stack, in payloadChild(r): see vfork_amd64.s.
+func rawCloneStack(flags, stack uintptr, r *vforkReq) (pid, errno uintptr)

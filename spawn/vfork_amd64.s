@@ -28,3 +28,44 @@ ok:
 	MOVQ	AX, r1+24(FP)
 	MOVQ	$0, errno+32(FP)
 	RET
+
+// func rawCloneStack(flags, stack uintptr, r *vforkReq) (pid, errno uintptr)
+//
+// A clone whose child starts on stack (its top, 16-byte aligned) and
+// calls payloadChild(r), which never returns: a child that runs beside
+// its parent in the same memory (CLONE_VM without CLONE_VFORK).
+TEXT ·rawCloneStack(SB),NOSPLIT|NOFRAME,$0-40
+	MOVQ	flags+0(FP), DI
+	MOVQ	stack+8(FP), SI
+	MOVQ	r+16(FP), R12
+	XORQ	DX, DX
+	XORQ	R10, R10
+	XORQ	R8, R8
+	MOVQ	$56, AX		// SYS_clone
+	SYSCALL
+	TESTQ	AX, AX
+	JEQ	child
+	CMPQ	AX, $0xfffffffffffff001
+	JLS	ok
+	MOVQ	$-1, pid+24(FP)
+	NEGQ	AX
+	MOVQ	AX, errno+32(FP)
+	RET
+ok:
+	MOVQ	AX, pid+24(FP)
+	MOVQ	$0, errno+32(FP)
+	RET
+child:
+	// The kernel put SP at stack: room below for the call's argument
+	// and return address.
+	// An indirect call: the linker's check of nosplit frames would add
+	// the child's to the parent's, which it does not run on.
+	SUBQ	$64, SP
+	MOVQ	R12, 0(SP)
+	MOVQ	$·payloadChild(SB), AX
+	CALL	AX
+exit:
+	MOVQ	$231, AX	// SYS_exit_group, should it return
+	MOVQ	$253, DI
+	SYSCALL
+	JMP	exit

@@ -9,3 +9,7 @@ import "golang.org/x/sys/unix"
 const haveVfork = false
 
 func rawVfork(trap, a1, a2 uintptr) (r1, errno uintptr) { return ^uintptr(0), uintptr(unix.ENOSYS) }
+
+func rawCloneStack(flags, stack uintptr, r *vforkReq) (pid, errno uintptr) {
+	return ^uintptr(0), uintptr(unix.ENOSYS)
+}

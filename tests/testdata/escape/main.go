@@ -28,6 +28,12 @@
 //	escape storevol ROOT STORE...
 //	    inside: no mount below ROOT/STORE, no proc under any container's
 //	    merged/ there.
+//	escape ptrace1 SECONDS
+//	    inside: for SECONDS, try to attach to PID 1 with ptrace, without
+//	    pause, while printing a line now and then (output wakes an idle
+//	    init, which then executes its Go stage, and goes idle again after
+//	    a quiet while: no moment of a stage change may leave PID 1
+//	    dumpable).
 //	escape true
 //	    exit 0 (the child of the clone checks).
 package main
@@ -93,6 +99,11 @@ func main() {
 			usage()
 		}
 		storeVolume(args[0], args[1:])
+	case "ptrace1":
+		if len(args) != 1 {
+			usage()
+		}
+		ptracePID1(time.Duration(atoi(args[0])) * time.Second)
 	case "true":
 		os.Exit(0)
 	default:
@@ -104,7 +115,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: escape hostkeys|keys|term|capture|seccomp|storevol|true ARGS (see the source)")
+	fmt.Fprintln(os.Stderr, "usage: escape hostkeys|keys|term|capture|seccomp|storevol|ptrace1|true ARGS (see the source)")
 	os.Exit(2)
 }
 
@@ -686,4 +697,30 @@ func unescape(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// ptracePID1 tries PTRACE_SEIZE on PID 1 without pause for d (on this,
+// the main, thread: a tracer is a thread), while another goroutine prints.
+func ptracePID1(d time.Duration) {
+	deadline := time.Now().Add(d)
+	go func() {
+		// Gaps longer each time, as an idle init's quiet wait grows.
+		for gap := 300 * time.Millisecond; time.Now().Before(deadline); gap = gap * 3 / 2 {
+			fmt.Println("tick")
+			time.Sleep(gap)
+		}
+	}()
+	tries := 0
+	for time.Now().Before(deadline) {
+		for range 1000 {
+			tries++
+			_, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_SEIZE, 1, 0, 0, 0, 0)
+			if e == 0 {
+				b, _ := os.ReadFile("/proc/1/cmdline")
+				fail("ptrace1", "attached to PID 1 after %d tries, in its stage %q", tries, strings.ReplaceAll(string(b), "\x00", " "))
+				return
+			}
+		}
+	}
+	ok("ptrace1")
 }

@@ -1,0 +1,332 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/fuseoverlay"
+	"github.com/sandbox-dev/sandbox/idle"
+	"github.com/sandbox-dev/sandbox/plan"
+	"github.com/sandbox-dev/sandbox/spawn"
+	"github.com/sandbox-dev/sandbox/userns"
+)
+
+// errNotRaw says a spec needs the Go init after all (RunRaw's ok).
+var errNotRaw = errors.New("the spec needs the Go init")
+
+// RunRaw runs spec from a raw start (docs/handshake.md, "A raw start"):
+// a vfork-style child of this process mounts the root, pivots, starts
+// the payload from a clone of its own and executes the init program's
+// idle stage as PID 1, so that no Go runtime starts between the CLI and
+// the payload. It returns the payload's exit code. ok is false, and
+// nothing was started, where spec needs what only the Go init does
+// (rawRefusal says what): the caller runs it with Run then.
+func RunRaw(spec *Spec, opts Options) (code int, err error, ok bool) {
+	if why := rawRefusal(spec, opts); why != "" {
+		Trace("no raw start: %s", why)
+		return 0, nil, false
+	}
+	exe := openInit(opts.InitDir)
+	if exe == nil {
+		Trace("no raw start: no installed init program")
+		return 0, nil, false
+	}
+	defer exe.Close()
+	r, err := prepareRaw(spec)
+	if errors.Is(err, errNotRaw) {
+		Trace("no raw start: %v", err)
+		return 0, nil, false
+	}
+	if err != nil {
+		return 0, err, true
+	}
+	relay, err := NewRelay(opts.Stdin, opts.Stdout, opts.Stderr)
+	if err != nil {
+		return 0, &Error{Code: 125, Msg: err.Error(), Err: err}, true
+	}
+	child := relay.Child()
+	flags := uintptr(unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
+	cmd := &exec.Cmd{
+		Path: "/proc/self/fd/3", Stdin: child[0], Stdout: child[1], Stderr: child[2], ExtraFiles: []*os.File{exe},
+		Args: idle.Args(initName, 0, -1, -1, -1, -1, signalMask(initSignals), true, []string{"-"}),
+		Env:  []string{},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: flags, Setsid: true, Pdeathsig: unix.SIGKILL,
+		},
+	}
+	cmd.SysProcAttr.UidMappings, cmd.SysProcAttr.GidMappings = opts.Mapping.SysProcIDMaps()
+	if opts.CgroupFD > 0 {
+		cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWCGROUP
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, opts.CgroupFD
+	}
+	a, fits := spawn.FromCmd(cmd)
+	if !fits {
+		relay.CloseChild()
+		Trace("no raw start: the clone needs os/exec")
+		return 0, nil, false
+	}
+	a.Setup = r.setup
+	var stamps [4]unix.Timespec
+	if traceOn {
+		a.Stamps = &stamps
+	}
+	a.Payload = &spawn.Payload{Seal: r.seal, Enter: r.enter, Paths: r.paths, Search: r.search, Args: spec.Process.Args, Env: r.env, Init: 3, PidArg: 2}
+
+	// The signals the user sends go to PID 1, which forwards them to the
+	// payload; caught from before the clone, so that none kills us.
+	sigs := make(chan os.Signal, 16)
+	_, stop := notifyAsync(sigs, forwardedSignals...)
+	defer stop()
+	Trace("raw start")
+	// The parent-death signal is tied to the thread that clones: it stays
+	// locked, and waits, until PID 1 is gone.
+	type result struct {
+		pid int
+		err error
+	}
+	started, ended := make(chan result, 1), make(chan syscall.WaitStatus, 1)
+	go func() {
+		goruntime.LockOSThread()
+		pid, err := spawn.Start(a)
+		started <- result{pid, err}
+		if err != nil {
+			return
+		}
+		ws, _ := spawn.Wait(pid)
+		ended <- ws
+	}()
+	res := <-started
+	for i, what := range []string{"raw: payload's child cloned", "raw: mounts done, pivoted", "raw: payload sealed", "raw: PID 1 executes its idle stage"} {
+		traceAt(stamps[i], "%s", what)
+	}
+	relay.CloseChild()
+	if res.err != nil {
+		relay.Finish()
+		var se *spawn.StepError
+		if errors.As(res.err, &se) && se.Step == spawn.StepSetup && se.Index == r.overlay {
+			// The kernel refused the overlay: the Go init tries the other
+			// drivers, and says why. What the refused mount left in the
+			// work directory (a volatile mount's mark) would make the
+			// kernel refuse the next one too.
+			Trace("no raw start: overlay refused (%v)", se.Errno)
+			clearWorkDir(spec.Rootfs.Work)
+			return 0, nil, false
+		}
+		return 0, r.explain(spec, res.err), true
+	}
+	Trace("payload started")
+	if opts.OnRootfs != nil {
+		opts.OnRootfs(string(fuseoverlay.Overlay), "")
+	}
+	if opts.OnStarted != nil {
+		opts.OnStarted(res.pid)
+	}
+	for {
+		select {
+		case s := <-sigs:
+			if s != unix.SIGWINCH {
+				unix.Kill(res.pid, s.(syscall.Signal))
+			}
+			continue
+		case ws := <-ended:
+			Trace("init exited")
+			// Everything in the sandbox is gone with its PID 1: what it
+			// wrote is in the pipes.
+			relay.Finish()
+			if opts.HandOffRemoval != nil {
+				if rm, ok := opts.HandOffRemoval(); ok {
+					if err := startRemoval(opts.Mapping, exe, rm); err != nil {
+						Trace("no removal process: %v", err) // the next sweep removes the files
+					}
+					rm.Dir.Close()
+					Trace("removal handed over")
+				}
+			}
+			return statusCode(ws), nil, true
+		}
+	}
+}
+
+// clearWorkDir empties an overlay's work directory, which a refused
+// mount may have marked.
+func clearWorkDir(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
+}
+
+// rawRefusal says why spec needs the Go init, or "" if a raw start runs
+// it: a plain foreground run of an image, as root in single-id mode, on
+// the host's network, with no volume, terminal, hook or pod.
+func rawRefusal(spec *Spec, opts Options) string {
+	l := spec.Rootfs
+	switch {
+	case !spawn.Supported():
+		return "no vfork-style start here"
+	case opts.Mapping.Mode == userns.ModeSubID || spec.UIDs > 1 || spec.GIDs > 1:
+		return "subordinate ids (newuidmap writes the maps after the clone)"
+	case spec.Process.Terminal:
+		return "a terminal"
+	case opts.PayloadPipes || opts.Resident != nil || spec.Resident != nil || opts.Handoff != nil:
+		return "a detached run"
+	case spec.Network != "host" || spec.NetworkWait || len(spec.Taps) > 0:
+		return "a network of its own"
+	case spec.PodInfra || opts.PodSocket != "":
+		return "a pod"
+	case spec.HookWait || opts.Hooks != nil:
+		return "hooks"
+	case spec.ExecSocket != "":
+		return "an exec socket"
+	case len(spec.Mounts) > 0 || len(spec.Sysctls) > 0:
+		return "volumes or sysctls"
+	case len(spec.Process.GroupAdd) > 0:
+		return "--group-add"
+	case len(spec.Process.Args) == 0:
+		return "no command"
+	case len(l.Layers) == 0 || len(l.HostDirs) > 0 || l.Shift != nil || (l.Driver != fuseoverlay.Auto && l.Driver != fuseoverlay.Overlay):
+		return "a root that is not a kernel overlay of image layers"
+	}
+	return ""
+}
+
+// rawStart is what a raw start runs: the setup plan (PID 1's, up to the
+// pivot), the seal and enter plans (the payload's, before and after the
+// pivot), and the payload's candidates and environment.
+type rawStart struct {
+	setup, seal, enter *plan.Plan
+	overlay            int // the index of the overlay's mount in setup
+	paths              []string
+	search             bool
+	env                []string
+}
+
+// prepareRaw builds a raw start for spec: the same plan steps the Go init
+// runs (setupRootfs, sealThread, the spawner's payload), in one plan.
+func prepareRaw(spec *Spec) (*rawStart, error) {
+	r := &rawStart{}
+	u, err := rawUser(spec)
+	if err != nil {
+		return r, err
+	}
+	r.env = spec.Process.Env
+	if !hasEnv(r.env, "HOME") {
+		r.env = append(r.env[:len(r.env):len(r.env)], "HOME="+u.Home)
+	}
+	r.paths, r.search = candidates(spec.Process.Args[0], r.env)
+
+	l := spec.Rootfs
+	p := plan.New(l.Target)
+	addNamespaceSetup(p, spec)
+	// The layers by path: descriptors opened here would be of this mount
+	// namespace, whose mounts an overlay in the child's refuses.
+	data, err := fuseoverlay.OverlayPathOptions(l.Layers, l.Upper, l.Work, l.Volatile)
+	if err != nil {
+		return r, fmt.Errorf("%w: %v", errNotRaw, err)
+	}
+	r.overlay = p.Len()
+	p.Syscall(fmt.Sprintf("mounting overlay at %q with %d layers", l.Target, len(l.Layers)),
+		unix.SYS_MOUNT, p.Str("overlay"), p.Str(l.Target), p.Str("overlay"), 0, p.Str(data))
+	if err := addRootfs(p, spec); err != nil {
+		return r, &Error{Code: 125, Msg: err.Error(), Err: err}
+	}
+	if !spec.Privileged {
+		addMasks(p)
+	}
+	p.CloseRoot()
+	addPivot(p, l.Target, spec.ReadOnly)
+	r.setup = p
+
+	cwd := spec.Process.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	e := plan.New("/")
+	if cwd != "/" {
+		// Like docker, a missing working directory is made (owned by root).
+		e.OpenRoot()
+		e.MkdirAll(fmt.Sprintf("creating the working directory %q", cwd), cwd)
+		e.CloseRoot()
+	}
+	e.Syscall(fmt.Sprintf("entering the working directory %q", cwd), unix.SYS_CHDIR, e.Str(cwd))
+	if err := e.Err(); err != nil {
+		return r, &Error{Code: 125, Msg: err.Error(), Err: err}
+	}
+	r.enter = e
+	s := plan.New("/")
+	addRestrict(s, spec)
+	if len(spec.Seccomp) > 0 {
+		if err := addFilter(s, spec); err != nil {
+			return r, &Error{Code: 125, Msg: err.Error(), Err: err}
+		}
+	}
+	if err := s.Err(); err != nil {
+		return r, &Error{Code: 125, Msg: err.Error(), Err: err}
+	}
+	r.seal = s
+	return r, nil
+}
+
+// rawUser is who the payload runs as, from the image's /etc/passwd and
+// /etc/group read through the layers: root only (errNotRaw otherwise), so
+// that the payload needs no credentials of its own.
+func rawUser(spec *Spec) (execUser, error) {
+	var files [2]io.Reader
+	for i, rel := range []string{"etc/passwd", "etc/group"} {
+		files[i] = strings.NewReader("")
+		path, err := spec.Rootfs.Lookup(rel)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return execUser{}, fmt.Errorf("%w: /%s: %v", errNotRaw, rel, err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return execUser{}, fmt.Errorf("%w: /%s: %v", errNotRaw, rel, err)
+		}
+		files[i] = strings.NewReader(string(b))
+	}
+	u, err := resolveUserFrom(spec.Process.User, files[0], files[1])
+	if err != nil || u.UID != 0 || u.GID != 0 {
+		// The Go init says what is wrong, or sets the credentials.
+		return u, fmt.Errorf("%w: user %q", errNotRaw, spec.Process.User)
+	}
+	return u, nil
+}
+
+// explain turns a raw start's failure into the error the Go init gives
+// for the same failure.
+func (r *rawStart) explain(spec *Spec, err error) error {
+	var se *spawn.StepError
+	if !errors.As(err, &se) {
+		return &Error{Code: 125, Msg: fmt.Sprintf("starting the sandbox init: %v", userns.ExplainStart(err, "")), Err: err}
+	}
+	name := spec.Process.Args[0]
+	switch se.Step {
+	case spawn.StepSetup:
+		e := r.setup.Failure(se.Index, se.Errno)
+		return explainRefusal(&Error{Code: 125, Msg: e.Error(), Err: e})
+	case spawn.StepSeal:
+		e := r.seal.Failure(se.Index, se.Errno)
+		return &Error{Code: 125, Msg: e.Error(), Err: e}
+	case spawn.StepEnter:
+		e := r.enter.Failure(se.Index, se.Errno)
+		return &Error{Code: 125, Msg: e.Error(), Err: e}
+	case spawn.StepExec:
+		return execError(name, se.Errno)
+	case spawn.StepNotFound:
+		return notFound(name)
+	}
+	return &Error{Code: 125, Msg: fmt.Sprintf("starting the sandbox init: %v", err), Err: err}
+}
