@@ -48,7 +48,7 @@ func Execute(p *Plan, from int) (int, syscall.Errno) {
 				closeFD(fd)
 			}
 		case opOpenRoot:
-			e = doOpenRoot(p)
+			e = doOpenRoot(p, o)
 		case opCloseRoot:
 			if p.rootFD != ^uintptr(0) {
 				closeFD(p.rootFD)
@@ -132,11 +132,15 @@ func doAttach(p *Plan, o *op) syscall.Errno {
 
 //go:nosplit
 //go:norace
-func doOpenRoot(p *Plan) syscall.Errno {
+func doOpenRoot(p *Plan, o *op) syscall.Errno {
 	if p.rootFD != ^uintptr(0) {
 		closeFD(p.rootFD)
 	}
-	fd, e := sys6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(p.root)), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, 0, 0)
+	path := p.root
+	if o.src != nil {
+		path = o.src
+	}
+	fd, e := sys6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(path)), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, 0, 0)
 	if e != 0 {
 		p.rootFD = ^uintptr(0)
 		return e

@@ -224,6 +224,22 @@ func (p *Plan) OpenRoot() {
 	p.ops = append(p.ops, op{kind: opOpenRoot, what: fmt.Sprintf("opening the container root %q", p.Root)})
 }
 
+// OpenRootAt is OpenRoot of another directory, path: "/" once the plan
+// has pivoted into the container's root, say.
+func (p *Plan) OpenRootAt(path string) {
+	p.ops = append(p.ops, op{kind: opOpenRoot, src: cstr(path), what: fmt.Sprintf("opening %q", path)})
+}
+
+// Append adds q's ops after p's: the same steps in one plan. An OpenRoot
+// of q's opens p's root: q should name its own (OpenRootAt).
+func (p *Plan) Append(q *Plan) {
+	if p.err == nil {
+		p.err = q.err
+	}
+	p.ops = append(p.ops, q.ops...)
+	p.keep = append(p.keep, q.keep...)
+}
+
 // CloseRoot closes what OpenRoot opened (before a pivot_root, say).
 func (p *Plan) CloseRoot() {
 	p.ops = append(p.ops, op{kind: opCloseRoot, what: "closing the container root"})

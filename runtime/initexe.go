@@ -21,8 +21,9 @@ import (
 // milliseconds and every running sandbox megabytes.
 //
 // The init runs from a file installed once per boot and version in the
-// user's runtime directory ($XDG_RUNTIME_DIR/sandbox/init-<digest>, read-
-// only, in a directory only the user can enter), executed through an open
+// user's runtime directory ($XDG_RUNTIME_DIR/sandbox/init-<digest>/
+// sandbox-init, read-only, in directories only the user can enter),
+// executed through an open
 // descriptor. A file, not a memfd per start: copying the 3 MB blob into a
 // memfd costs 2.5–3.5 ms here, and each memfd is a private copy in memory,
 // where a file's pages are shared by every running sandbox. Nothing in a
@@ -53,22 +54,31 @@ func openInit(dir string) *os.File {
 	return f
 }
 
-// installedInit opens dir/init-<digest>, installing it first if needed.
+// installedInit opens dir/init-<digest>/sandbox-init, installing it first
+// if needed.
 func installedInit(dir string) (*os.File, error) {
 	return InstalledProgram(dir, "init", initbin.Digest, int64(len(initbin.Binary)),
 		func() ([]byte, error) { return initbin.Binary, nil })
 }
 
-// InstalledProgram opens dir/NAME-<digest>, a program carried in this
-// binary, installing it first if needed (read-only, in a directory only
-// the user can enter) with the bytes content returns. An installed copy is
-// accepted when it is the user's own read-only regular file of size bytes
-// (size < 0: any). Installing removes other versions' copies.
+// InstalledProgram opens dir/NAME-<digest>/sandbox-NAME, a program
+// carried in this binary, installing it first if needed (read-only, in
+// directories only the user can enter) with the bytes content returns. An
+// installed copy is accepted when it is the user's own read-only regular
+// file of size bytes (size < 0: any). Installing removes other versions'
+// copies. The file is named as its process is to be called: the kernel
+// names a process executed from a descriptor after the file, before the
+// program can name itself (a raw start's PID 1 runs beside its payload
+// from that moment).
 func InstalledProgram(dir, name, digest string, size int64, content func() ([]byte, error)) (*os.File, error) {
 	if err := PrivateDir(dir); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, name+"-"+strings.TrimSpace(digest)[:16])
+	version := filepath.Join(dir, name+"-"+strings.TrimSpace(digest)[:16])
+	if err := PrivateDir(version); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(version, "sandbox-"+name)
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err == nil {
 		if err = checkInstalled(f, size); err == nil {
@@ -103,13 +113,14 @@ func InstalledProgram(dir, name, digest string, size int64, content func() ([]by
 	if err != nil {
 		return nil, fmt.Errorf("installing the sandbox %s as %q: %w", name, path, err)
 	}
-	// Other versions' copies are left by upgrades (megabytes each). One
-	// in use keeps running from its open file; a start of an older binary
-	// that comes later installs its own again.
+	// Other versions' copies are left by upgrades (megabytes each): a
+	// directory each, or a file where an older layout put it. One in use
+	// keeps running from its open file; a start of an older binary that
+	// comes later installs its own again.
 	if old, _ := filepath.Glob(filepath.Join(dir, name+"-*")); len(old) > 0 {
 		for _, o := range old {
-			if o != path {
-				os.Remove(o)
+			if o != version {
+				os.RemoveAll(o)
 			}
 		}
 	}

@@ -71,11 +71,16 @@ func TestInstalledInit(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	// An older version's init, left by an upgrade, goes when this one is
-	// installed; other files stay.
+	// Older versions' inits, left by upgrades (a directory each, or a
+	// file in an older layout), go when this one is installed; other
+	// files stay.
 	older := filepath.Join(dir, "init-0000000000000000")
+	oldest := filepath.Join(dir, "init-1111111111111111")
 	other := filepath.Join(dir, "exec-socket")
-	for _, p := range []string{older, other} {
+	if err := os.MkdirAll(older, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(older, "sandbox-init"), oldest, other} {
 		if err := os.WriteFile(p, []byte("x"), 0o500); err != nil {
 			t.Fatal(err)
 		}
@@ -86,8 +91,15 @@ func TestInstalledInit(t *testing.T) {
 	}
 	name := f.Name()
 	f.Close()
-	if _, err := os.Stat(older); !os.IsNotExist(err) {
-		t.Errorf("an older init is still there after installing %s: %v", filepath.Base(name), err)
+	for _, o := range []string{older, oldest} {
+		if _, err := os.Stat(o); !os.IsNotExist(err) {
+			t.Errorf("an older init (%s) is still there after installing %s: %v", o, name, err)
+		}
+	}
+	// Named as its process is called: the kernel names a process
+	// executed from a descriptor after its file.
+	if filepath.Base(name) != "sandbox-init" {
+		t.Errorf("the installed init is %s, want a file named sandbox-init", name)
 	}
 	if _, err := os.Stat(other); err != nil {
 		t.Errorf("installing the init removed another file: %v", err)

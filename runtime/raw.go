@@ -245,19 +245,20 @@ func prepareRaw(spec *Spec) (*rawStart, error) {
 	}
 	p.CloseRoot()
 	addPivot(p, l.Target, spec.ReadOnly)
-	r.setup = p
-
 	cwd := spec.Process.Cwd
 	if cwd == "" {
 		cwd = "/"
 	}
-	e := plan.New("/")
-	if cwd != "/" {
-		// Like docker, a missing working directory is made (owned by root).
-		e.OpenRoot()
-		e.MkdirAll(fmt.Sprintf("creating the working directory %q", cwd), cwd)
-		e.CloseRoot()
+	// The working directory is made by PID 1, as the Go init makes it,
+	// so that a seccomp profile refusing mkdir to the payload does not
+	// refuse this.
+	p.Append(workDirPlan(cwd))
+	if err := p.Err(); err != nil {
+		return r, &Error{Code: 125, Msg: err.Error(), Err: err}
 	}
+	r.setup = p
+
+	e := plan.New("/")
 	e.Syscall(fmt.Sprintf("entering the working directory %q", cwd), unix.SYS_CHDIR, e.Str(cwd))
 	if err := e.Err(); err != nil {
 		return r, &Error{Code: 125, Msg: err.Error(), Err: err}

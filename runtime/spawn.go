@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/plan"
 )
 
 // procRequest is a process to start in the container: the payload, or one
@@ -158,8 +160,8 @@ func (s *spawner) prepare(req procRequest) (prepared, error) {
 		cwd = "/"
 	}
 	// Like docker, a missing working directory is created (owned by root).
-	if err := os.MkdirAll(cwd, 0o755); err != nil {
-		return prepared{}, &Error{Code: 125, Msg: fmt.Sprintf("creating the working directory %q: %v", cwd, err), Err: err}
+	if err := workDirPlan(cwd).Run(); err != nil {
+		return prepared{}, &Error{Code: 125, Msg: err.Error(), Err: err}
 	}
 	path, err := lookPath(req.Args[0], env)
 	if err != nil {
@@ -232,4 +234,16 @@ func exitCode(ws unix.WaitStatus) int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
+}
+
+// workDirPlan makes the working directory cwd if it is missing, in the
+// root the calling process has (after the pivot).
+func workDirPlan(cwd string) *plan.Plan {
+	p := plan.New("/")
+	if cwd != "/" {
+		p.OpenRootAt("/")
+		p.MkdirAll(fmt.Sprintf("creating the working directory %q", cwd), cwd)
+		p.CloseRoot()
+	}
+	return p
 }

@@ -191,9 +191,14 @@ type vforkReq struct {
 	// The payload's child runs on a stack of its own (stackTop, in
 	// stack) beside PID 1, which sets pivoted to 1 once the root is in
 	// place (2: it failed) and wakes it.
-	stack         []byte
-	stackTop      uintptr
-	pivoted       uint32
+	stack    []byte
+	stackTop uintptr
+	pivoted  uint32
+	// execed is 1 until PID 1's execve: the kernel clears it then and
+	// wakes its waiter (set_tid_address), so that the payload never sees
+	// a PID 1 that is still the CLI's clone.
+	execed        uint32
+	execWait      unix.Timespec // 20 ms
 	paths         []*byte
 	search        bool
 	pArgv, pEnvp  **byte
@@ -282,6 +287,7 @@ func Start(a *Attr) (int, error) {
 		}
 		r.raw, r.seal, r.enter, r.search, r.initFD = true, p.Seal, p.Enter, p.Search, uintptr(p.Init)
 		r.stack = make([]byte, payloadStack)
+		r.execed, r.execWait = 1, unix.Timespec{Nsec: 20e6}
 		r.stackTop = (uintptr(unsafe.Pointer(&r.stack[0])) + payloadStack) &^ 15
 		argv[p.PidArg] = &r.pidBuf[0]
 		if pArgv, err = syscall.SlicePtrFromStrings(p.Args); err != nil {
@@ -549,6 +555,7 @@ func vforkExec(r *vforkReq) {
 
 // FUTEX_WAIT and FUTEX_WAKE, process-private (the two share one memory).
 const (
+	futexWait        = 0
 	futexWaitPrivate = 0 | 128
 	futexWakePrivate = 1 | 128
 )
@@ -565,6 +572,7 @@ const payloadStack = 16 << 10
 //go:nosplit
 //go:norace
 func rawInit(r *vforkReq) {
+	syscall.RawSyscall(unix.SYS_SET_TID_ADDRESS, uintptr(unsafe.Pointer(&r.execed)), 0, 0)
 	pid, errno := rawCloneStack(unix.CLONE_VM|uintptr(unix.SIGCHLD), r.stackTop, r)
 	if errno != 0 {
 		vforkFail(r, uint32(stepRaw*StepClone), syscall.Errno(errno))
@@ -597,8 +605,8 @@ func release(r *vforkReq, v uint32) {
 
 // payloadChild is the payload's side, on a stack of its own beside PID 1
 // (rawCloneStack): its own session, the seal, then, once PID 1 has put
-// the root in place, its working directory and each candidate's execve
-// until one works. Its descriptors 0, 1 and 2 are PID 1's; every other is
+// the root in place, its working directory, and once PID 1 has executed
+// its program, each candidate's execve until one works. Its descriptors 0, 1 and 2 are PID 1's; every other is
 // closed by the execve.
 //
 //go:nosplit
@@ -625,6 +633,12 @@ func payloadChild(r *vforkReq) {
 		if at, e := plan.Execute(r.enter, 0); at >= 0 {
 			payloadFail(r, uint32(stepRaw*StepEnter+at), e)
 		}
+	}
+	for atomic.LoadUint32(&r.execed) != 0 {
+		// Not process-private: the kernel's wake at the execve is not.
+		// With a timeout, so that a wake missed costs a look again, not
+		// the container.
+		syscall.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&r.execed)), futexWait, 1, uintptr(unsafe.Pointer(&r.execWait)), 0, 0)
 	}
 	payloadExec(r)
 }

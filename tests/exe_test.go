@@ -102,9 +102,12 @@ func TestExeProtection(t *testing.T) {
 
 		// The init each sandbox starts from (runtime/initexe.go) is named
 		// by its digest: it must still have it.
-		inits, _ := filepath.Glob(filepath.Join(u.runtimeDir(), "sandbox", "init-*"))
+		inits, _ := filepath.Glob(filepath.Join(u.runtimeDir(), "sandbox", "init-*", "sandbox-init"))
+		if len(inits) == 0 {
+			t.Errorf("no installed init in %s", filepath.Join(u.runtimeDir(), "sandbox"))
+		}
 		for _, p := range inits {
-			if h := fileSHA256(t, p); !strings.HasPrefix(h, strings.TrimPrefix(filepath.Base(p), "init-")) {
+			if h := fileSHA256(t, p); !strings.HasPrefix(h, strings.TrimPrefix(filepath.Base(filepath.Dir(p)), "init-")) {
 				t.Errorf("the installed init %s was modified from inside a container (sha256 %s)", p, h)
 			}
 		}

@@ -1,0 +1,107 @@
+package tests
+
+import (
+	"strings"
+	"testing"
+)
+
+// rawProbe prints what a payload sees of its sandbox, with what differs
+// between two containers of the same image (ids, the overlay's options,
+// namespaces, pids: the Go init's threads take pids before its payload)
+// left out.
+const rawProbe = `
+echo "ids: $(id)"; echo "pwd: $(pwd)"; echo "home: $HOME"; echo "host: $(hostname)"; echo "umask: $(umask)"
+env | grep -v -e '^HOSTNAME=' -e '^PWD=' | sort
+mount | sed 's/^overlay on \/ type overlay .*/overlay on \/ type overlay/'
+grep -E '^(Cap|NoNewPrivs|Seccomp|Sig(Blk|Ign))' /proc/self/status
+grep -v '^Limit' /proc/self/limits
+ls -ln /dev /dev/pts | awk '{print $1, $3, $4, $NF}'
+cat /proc/self/uid_map /proc/self/gid_map
+head -c 16 /proc/keys | wc -c
+set -- $(cut -d' ' -f4-6 /proc/$$/stat)
+echo "parent: $1"; [ "$2" = $$ ] && echo "its own process group"; [ "$3" = $$ ] && echo "its own session"
+`
+
+// TestRawStart: a throwaway run as root of single-id mode starts raw (no
+// Go stage in the container: PID 1 is the idle stage from the start), and
+// what its payload sees is what the Go init's would have seen, flag by
+// flag. In subid mode the Go init starts it.
+func TestRawStart(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		bb := u.bb(t)
+		stage := u.mustRun(t, "run", "--rm", bb, "cat", "/proc/1/cmdline").stdout
+		if args := strings.Split(stage, "\x00"); len(args) < 2 || (args[1] == "idle") != (u.mode == "single") {
+			t.Fatalf("%s mode: PID 1 is %q; want the idle stage exactly in single-id mode", u.mode, strings.ReplaceAll(stage, "\x00", " "))
+		}
+		if u.mode != "single" {
+			return
+		}
+		goInit := runOpts{env: []string{"SANDBOX_NO_RAW=1"}}
+		for _, flags := range [][]string{
+			nil,
+			{"-w", "/made/for/it", "-e", "FOO=bar", "--hostname", "named"},
+			{"--read-only", "--tmpfs", "/scratch", "--shm-size", "1m"},
+			{"--ulimit", "nofile=512:1024", "--cap-drop", "CHOWN", "--device", "/dev/null:/dev/extra"},
+			{"--privileged"},
+			{"--security-opt", "seccomp=unconfined", "--cap-add", "SYS_PTRACE"},
+		} {
+			args := append(append([]string{"run", "--rm"}, flags...), bb, "sh", "-c", rawProbe)
+			raw, old := u.mustRun(t, args...), u.runWith(t, goInit, args...)
+			wantCode(t, old, 0)
+			if raw.stdout != old.stdout {
+				t.Errorf("%v: a raw start shows its payload\n%s\nwhere the Go init shows\n%s", flags, raw.stdout, old.stdout)
+			}
+		}
+		// Failures say what the Go init says, with its codes.
+		for _, c := range []struct {
+			args []string
+			code int
+		}{
+			{[]string{bb, "nosuchcmd"}, 127},
+			{[]string{bb, "/bin/nosuch"}, 127},
+			{[]string{bb, "/etc/hosts"}, 126},
+			{[]string{"--read-only", "-w", "/not/there", bb, "true"}, 125},
+			{[]string{"--ulimit", "nofile=1:99999999", bb, "true"}, 125},
+		} {
+			args := append([]string{"run", "--rm"}, c.args...)
+			raw, old := u.run(t, args...), u.runWith(t, goInit, args...)
+			wantCode(t, raw, c.code)
+			wantCode(t, old, c.code)
+			if raw.stderr != old.stderr {
+				t.Errorf("%v: a raw start says %q where the Go init says %q", c.args, raw.stderr, old.stderr)
+			}
+		}
+	})
+}
+
+// TestRawStartEscape: the escape probe as a raw start's payload, from an
+// image that holds it (a volume would make the start the Go init's): the
+// keyring, the terminal, the seccomp filter and PID 1 are out of reach as
+// they are behind the Go init.
+func TestRawStartEscape(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		if u.mode != "single" {
+			t.Skip("a raw start is single-id mode's")
+		}
+		e := newEscEnv(t, u, "rawesc")
+		e.s.mustRun(t, append(append([]string{"run", "--name", "mk"}, e.probeVol()...), "bb", "cp", "/probe", "/escape")...)
+		e.s.mustRun(t, "commit", "mk", "bbprobe")
+		e.s.mustRun(t, "rm", "mk")
+		stage := e.s.mustRun(t, "run", "--rm", "bbprobe", "cat", "/proc/1/cmdline").stdout
+		if !strings.HasPrefix(stage, "sandbox-init\x00idle\x00") {
+			t.Fatalf("PID 1 is %q: not a raw start", strings.ReplaceAll(stage, "\x00", " "))
+		}
+		for _, args := range [][]string{{"seccomp", "default"}, {"term", "notty"}, {"ptrace1", "2"}} {
+			r := e.s.run(t, append([]string{"run", "--rm", "bbprobe", "/escape"}, args...)...)
+			checks := parseChecks(r.stdout)
+			if len(checks) == 0 {
+				t.Errorf("escape %v printed no check:\n%s", args, r)
+			}
+			for name, v := range checks {
+				if v != "ok" {
+					t.Errorf("escape %v: %s: %s", args, name, v)
+				}
+			}
+		}
+	})
+}
