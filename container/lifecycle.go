@@ -17,7 +17,6 @@ import (
 	"github.com/sandbox-dev/sandbox/network"
 	"github.com/sandbox-dev/sandbox/network/bridge"
 	"github.com/sandbox-dev/sandbox/runtime"
-	"github.com/sandbox-dev/sandbox/userns"
 )
 
 // DefaultStopTimeout is how long stop waits before killing, unless the
@@ -183,16 +182,21 @@ func runEarly(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 		abandon()
 		return nil, 0, err
 	}
-	if rawCandidate(cfg, opts) {
-		// No init to clone early: the raw start clones once the spec
-		// exists (runtime.RunRaw).
-		c, img, lock, err := createAs(s, cfg, stdio, id)
-		if err != nil {
-			abandon()
-			return nil, 0, err
+	if rawCandidate(cfg) {
+		// A raw start's PID 1, held until its spec exists
+		// (runtime.BeginRaw); where one cannot start, the Go init.
+		raw, err := runtime.BeginRaw(opts)
+		if err == nil {
+			c, img, lock, err := createAs(s, cfg, stdio, id)
+			if err != nil {
+				raw.Abort()
+				abandon()
+				return nil, 0, err
+			}
+			code, err := runForeground(s, c, lock, stdio, &prepared{cg: cg, img: img, raw: raw})
+			return c, code, err
 		}
-		code, err := runForeground(s, c, lock, stdio, &prepared{cg: cg, img: img, raw: true})
-		return c, code, err
+		runtime.Trace("no raw start: %v", err)
 	}
 	early, err := runtime.Begin(opts, cfg.Network != "" && cfg.Network != "host", cfg.TTY)
 	if err != nil {
@@ -223,16 +227,16 @@ type prepared struct {
 	early *runtime.Early
 	cg    *cgroups.Cgroup
 	img   *image.Image // resolved already
-	raw   bool
+	raw   *runtime.RawEarly
 }
 
 // rawCandidate says whether cfg may run from a raw start, which has no
-// Go in the container (runtime.RunRaw decides once the spec exists, and
-// falls back to the Go init): a throwaway foreground run (no exec socket)
-// as root of single-id mode on the host's network, with nothing of what
-// only the Go init does. SANDBOX_NO_RAW=1 turns it off, for comparisons.
-func rawCandidate(cfg Config, opts runtime.Options) bool {
-	return cfg.Rm && !cfg.TTY && (cfg.Network == "" || cfg.Network == "host") && opts.Mapping.Mode != userns.ModeSubID &&
+// Go in the container (runtime.RawEarly.Run decides once the spec exists,
+// and falls back to the Go init): a throwaway foreground run (no exec
+// socket) on the host's network, with nothing of what only the Go init
+// does. SANDBOX_NO_RAW=1 turns it off, for comparisons.
+func rawCandidate(cfg Config) bool {
+	return cfg.Rm && !cfg.TTY && (cfg.Network == "" || cfg.Network == "host") &&
 		len(cfg.Volumes) == 0 && len(cfg.Sysctls) == 0 && len(cfg.Hooks) == 0 && cfg.Pod == "" && !cfg.PodInfra &&
 		os.Getenv("SANDBOX_NO_RAW") == ""
 }
@@ -299,6 +303,10 @@ func runForeground(s *image.Store, c *Container, lock *os.File, stdio IO, p *pre
 		// and the cgroup made for it.
 		defer func() {
 			if p.early != nil && p.early.Abort() && p.cg != nil {
+				p.cg.Remove()
+			}
+			// A raw start that never got its spec (no-op once it ran).
+			if p.raw.Abort() && p.cg != nil {
 				p.cg.Remove()
 			}
 		}()
@@ -486,9 +494,9 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 	}
 	var code int
 	switch {
-	case r.prepared != nil && r.prepared.raw:
+	case r.prepared != nil && r.prepared.raw != nil:
 		var ran bool
-		if code, err, ran = runtime.RunRaw(spec, opts); !ran {
+		if code, err, ran = r.prepared.raw.Run(spec, opts); !ran {
 			code, err = runtime.Run(spec, opts)
 		}
 	case r.prepared != nil:

@@ -9,8 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -25,68 +27,82 @@ import (
 var errNotRaw = errors.New("the spec needs the Go init")
 
 // RunRaw runs spec from a raw start (docs/handshake.md, "A raw start"):
-// a vfork-style child of this process mounts the root, pivots, starts
-// the payload from a clone of its own and executes the init program's
-// idle stage as PID 1, so that no Go runtime starts between the CLI and
-// the payload. It returns the payload's exit code. ok is false, and
-// nothing was started, where spec needs what only the Go init does
-// (rawRefusal says what): the caller runs it with Run then.
+// BeginRaw, then RawEarly.Run. ok is false, and nothing is left started,
+// where spec needs what only the Go init does: the caller runs it with Run
+// then.
 func RunRaw(spec *Spec, opts Options) (code int, err error, ok bool) {
-	if why := rawRefusal(spec, opts); why != "" {
-		Trace("no raw start: %s", why)
-		return 0, nil, false
-	}
-	exe := openInit(opts.InitDir)
-	if exe == nil {
-		Trace("no raw start: no installed init program")
-		return 0, nil, false
-	}
-	defer exe.Close()
-	r, err := prepareRaw(spec)
-	if errors.Is(err, errNotRaw) {
+	e, err := BeginRaw(opts)
+	if err != nil {
 		Trace("no raw start: %v", err)
 		return 0, nil, false
 	}
-	if err != nil {
-		return 0, err, true
+	return e.Run(spec, opts)
+}
+
+// RawEarly is a raw start begun before its spec exists: PID 1 cloned
+// beside this process with its namespaces and descriptors (package
+// spawn, Attr.Hold), waiting for its setup, so that the clone (and, in
+// subid mode, newuidmap and newgidmap) overlaps the image resolution and
+// the container's record.
+type RawEarly struct {
+	exe     *os.File
+	relay   *Relay
+	hold    *spawn.Hold
+	stamps  [4]unix.Timespec
+	pid     int
+	maps    chan error // subid mode: the maps' writing
+	ended   chan syscall.WaitStatus
+	sigs    chan os.Signal
+	stop    func()
+	cgroup  bool
+	aborted bool
+}
+
+// BeginRaw clones a raw start's PID 1 for opts (their stdio, map, init
+// directory and cgroup), to be given its spec by Run or ended by Abort.
+// An error means nothing was started: the caller starts the Go init.
+func BeginRaw(opts Options) (*RawEarly, error) {
+	if !spawn.Supported() {
+		return nil, errors.New("no vfork-style start here")
 	}
-	relay, err := NewRelay(opts.Stdin, opts.Stdout, opts.Stderr)
-	if err != nil {
-		return 0, &Error{Code: 125, Msg: err.Error(), Err: err}, true
+	e := &RawEarly{ended: make(chan syscall.WaitStatus, 1)}
+	if e.exe = openInit(opts.InitDir); e.exe == nil {
+		return nil, errors.New("no installed init program")
 	}
-	child := relay.Child()
-	flags := uintptr(unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
+	var err error
+	if e.relay, err = NewRelay(opts.Stdin, opts.Stdout, opts.Stderr); err != nil {
+		e.exe.Close()
+		return nil, err
+	}
+	child := e.relay.Child()
 	cmd := &exec.Cmd{
-		Path: "/proc/self/fd/3", Stdin: child[0], Stdout: child[1], Stderr: child[2], ExtraFiles: []*os.File{exe},
+		Path: "/proc/self/fd/3", Stdin: child[0], Stdout: child[1], Stderr: child[2], ExtraFiles: []*os.File{e.exe},
 		Args: idle.Args(initName, 0, -1, -1, -1, -1, signalMask(initSignals), true, []string{"-"}),
 		Env:  []string{},
 		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: flags, Setsid: true, Pdeathsig: unix.SIGKILL,
+			Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC,
+			Setsid:     true, Pdeathsig: unix.SIGKILL,
 		},
 	}
-	cmd.SysProcAttr.UidMappings, cmd.SysProcAttr.GidMappings = opts.Mapping.SysProcIDMaps()
-	if opts.CgroupFD > 0 {
-		cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWCGROUP
-		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, opts.CgroupFD
+	if opts.Mapping.Mode != userns.ModeSubID {
+		cmd.SysProcAttr.UidMappings, cmd.SysProcAttr.GidMappings = opts.Mapping.SysProcIDMaps()
 	}
 	a, fits := spawn.FromCmd(cmd)
 	if !fits {
-		relay.CloseChild()
-		Trace("no raw start: the clone needs os/exec")
-		return 0, nil, false
+		e.relay.CloseChild()
+		e.relay.Finish()
+		e.exe.Close()
+		return nil, errors.New("the clone needs os/exec")
 	}
-	a.Setup = r.setup
-	var stamps [4]unix.Timespec
+	a.Hold = &spawn.Hold{}
+	a.Payload = &spawn.Payload{Init: 3, PidArg: 2}
 	if traceOn {
-		a.Stamps = &stamps
+		a.Stamps = &e.stamps
 	}
-	a.Payload = &spawn.Payload{Seal: r.seal, Enter: r.enter, Paths: r.paths, Search: r.search, Args: spec.Process.Args, Env: r.env, Init: 3, PidArg: 2}
-
 	// The signals the user sends go to PID 1, which forwards them to the
 	// payload; caught from before the clone, so that none kills us.
-	sigs := make(chan os.Signal, 16)
-	_, stop := notifyAsync(sigs, forwardedSignals...)
-	defer stop()
+	e.sigs = make(chan os.Signal, 16)
+	_, e.stop = notifyAsync(e.sigs, forwardedSignals...)
 	Trace("raw start")
 	// The parent-death signal is tied to the thread that clones: it stays
 	// locked, and waits, until PID 1 is gone.
@@ -94,7 +110,7 @@ func RunRaw(spec *Spec, opts Options) (code int, err error, ok bool) {
 		pid int
 		err error
 	}
-	started, ended := make(chan result, 1), make(chan syscall.WaitStatus, 1)
+	started := make(chan result, 1)
 	go func() {
 		goruntime.LockOSThread()
 		pid, err := spawn.Start(a)
@@ -103,17 +119,98 @@ func RunRaw(spec *Spec, opts Options) (code int, err error, ok bool) {
 			return
 		}
 		ws, _ := spawn.Wait(pid)
-		ended <- ws
+		e.ended <- ws
 	}()
 	res := <-started
-	for i, what := range []string{"raw: payload's child cloned", "raw: mounts done, pivoted", "raw: payload sealed", "raw: PID 1 executes its idle stage"} {
-		traceAt(stamps[i], "%s", what)
-	}
-	relay.CloseChild()
+	e.relay.CloseChild()
 	if res.err != nil {
-		relay.Finish()
+		e.stop()
+		e.relay.Finish()
+		e.exe.Close()
+		return nil, res.err
+	}
+	e.pid, e.hold = res.pid, a.Hold
+	if opts.CgroupFD > 0 {
+		// Into its cgroup before it does anything (a held start cannot
+		// be cloned into it); its cgroup namespace comes with its setup.
+		e.cgroup = true
+		if err := joinCgroup(opts.CgroupFD, e.pid); err != nil {
+			e.Abort()
+			return nil, err
+		}
+	}
+	if opts.Mapping.Mode == userns.ModeSubID {
+		e.maps = make(chan error, 1)
+		go func() { e.maps <- opts.Mapping.Apply(e.pid) }()
+	}
+	return e, nil
+}
+
+// joinCgroup moves pid into the cgroup open at fd.
+func joinCgroup(fd, pid int) error {
+	f, err := unix.Openat(fd, "cgroup.procs", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		_, err = unix.Write(f, []byte(strconv.Itoa(pid)))
+		unix.Close(f)
+	}
+	if err != nil {
+		return fmt.Errorf("moving the sandbox init into its cgroup: %w", err)
+	}
+	return nil
+}
+
+// Abort ends a raw start that will not run: PID 1 exits, and is reaped.
+// It says whether it did (false: there was none, or it ran).
+func (e *RawEarly) Abort() bool {
+	if e == nil || e.aborted {
+		return false
+	}
+	e.aborted = true
+	e.hold.Abort()
+	<-e.ended
+	e.stop()
+	e.relay.Finish()
+	e.exe.Close()
+	return true
+}
+
+// Run gives PID 1 its setup and runs spec to its end, returning the
+// payload's exit code. ok is false, and PID 1 is gone, where spec needs
+// what only the Go init does (rawRefusal says what).
+func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) {
+	if why := rawRefusal(spec, opts); why != "" {
+		Trace("no raw start: %s", why)
+		e.Abort()
+		return 0, nil, false
+	}
+	r, err := prepareRaw(spec, e.cgroup)
+	if errors.Is(err, errNotRaw) {
+		Trace("no raw start: %v", err)
+		e.Abort()
+		return 0, nil, false
+	}
+	if err != nil {
+		e.Abort()
+		return 0, err, true
+	}
+	if e.maps != nil {
+		if err := <-e.maps; err != nil {
+			e.Abort()
+			return 0, explainRefusal(&Error{Code: 125, Msg: err.Error(), Err: err}), true
+		}
+	}
+	e.aborted = true // from here on, PID 1 ends by itself
+	defer e.stop()
+	defer e.exe.Close()
+	err = e.hold.Go(r.setup, &spawn.Payload{Seal: r.seal, Enter: r.enter, Paths: r.paths, Search: r.search, Args: spec.Process.Args, Env: r.env, Init: 3, PidArg: 2})
+	for i, what := range []string{"raw: payload's child cloned", "raw: mounts done, pivoted", "raw: payload sealed", "raw: PID 1 executes its idle stage"} {
+		traceAt(e.stamps[i], "%s", what)
+	}
+	if err != nil {
+		<-e.ended
+		e.relay.Finish()
 		var se *spawn.StepError
-		if errors.As(res.err, &se) && se.Step == spawn.StepSetup && se.Index == r.overlay {
+		if errors.As(err, &se) && se.Step == spawn.StepSetup && se.Index == r.overlay {
 			// The kernel refused the overlay: the Go init tries the other
 			// drivers, and says why. What the refused mount left in the
 			// work directory (a volatile mount's mark) would make the
@@ -122,30 +219,29 @@ func RunRaw(spec *Spec, opts Options) (code int, err error, ok bool) {
 			clearWorkDir(spec.Rootfs.Work)
 			return 0, nil, false
 		}
-		return 0, r.explain(spec, res.err), true
+		return 0, r.explain(spec, err), true
 	}
 	Trace("payload started")
 	if opts.OnRootfs != nil {
 		opts.OnRootfs(string(fuseoverlay.Overlay), "")
 	}
 	if opts.OnStarted != nil {
-		opts.OnStarted(res.pid)
+		opts.OnStarted(e.pid)
 	}
 	for {
 		select {
-		case s := <-sigs:
+		case s := <-e.sigs:
 			if s != unix.SIGWINCH {
-				unix.Kill(res.pid, s.(syscall.Signal))
+				unix.Kill(e.pid, s.(syscall.Signal))
 			}
-			continue
-		case ws := <-ended:
+		case ws := <-e.ended:
 			Trace("init exited")
 			// Everything in the sandbox is gone with its PID 1: what it
 			// wrote is in the pipes.
-			relay.Finish()
+			e.relay.Finish()
 			if opts.HandOffRemoval != nil {
 				if rm, ok := opts.HandOffRemoval(); ok {
-					if err := startRemoval(opts.Mapping, exe, rm); err != nil {
+					if err := startRemoval(opts.Mapping, e.exe, rm); err != nil {
 						Trace("no removal process: %v", err) // the next sweep removes the files
 					}
 					rm.Dir.Close()
@@ -167,15 +263,15 @@ func clearWorkDir(dir string) {
 }
 
 // rawRefusal says why spec needs the Go init, or "" if a raw start runs
-// it: a plain foreground run of an image, as root in single-id mode, on
-// the host's network, with no volume, terminal, hook or pod.
+// it: a plain foreground run of an image, as root, on the host's
+// network, with no volume, terminal, hook or pod.
 func rawRefusal(spec *Spec, opts Options) string {
 	l := spec.Rootfs
 	switch {
 	case !spawn.Supported():
 		return "no vfork-style start here"
-	case opts.Mapping.Mode == userns.ModeSubID || spec.UIDs > 1 || spec.GIDs > 1:
-		return "subordinate ids (newuidmap writes the maps after the clone)"
+	case spec.Rootfs.Shift != nil:
+		return "--userns=keep-id"
 	case spec.Process.Terminal:
 		return "a terminal"
 	case opts.PayloadPipes || opts.Resident != nil || spec.Resident != nil || opts.Handoff != nil:
@@ -213,7 +309,7 @@ type rawStart struct {
 
 // prepareRaw builds a raw start for spec: the same plan steps the Go init
 // runs (setupRootfs, sealThread, the spawner's payload), in one plan.
-func prepareRaw(spec *Spec) (*rawStart, error) {
+func prepareRaw(spec *Spec, cgroup bool) (*rawStart, error) {
 	r := &rawStart{}
 	u, err := rawUser(spec)
 	if err != nil {
@@ -227,6 +323,11 @@ func prepareRaw(spec *Spec) (*rawStart, error) {
 
 	l := spec.Rootfs
 	p := plan.New(l.Target)
+	if cgroup {
+		// Its own cgroup namespace, rooted at the cgroup it was moved
+		// to: the container sees its cgroup as /.
+		p.Syscall("making the sandbox's cgroup namespace", unix.SYS_UNSHARE, unix.CLONE_NEWCGROUP)
+	}
 	addNamespaceSetup(p, spec)
 	// The layers by path: descriptors opened here would be of this mount
 	// namespace, whose mounts an overlay in the child's refuses.
@@ -265,6 +366,21 @@ func prepareRaw(spec *Spec) (*rawStart, error) {
 	}
 	r.enter = e
 	s := plan.New("/")
+	if spec.GIDs > 1 {
+		// With a full map, root's groups from the image (the Go init's
+		// Credential sets them too); single-id mode denies setgroups.
+		var groups []uint32
+		for _, g := range u.Groups {
+			if g < spec.GIDs { // as resolveUser keeps them
+				groups = append(groups, g)
+			}
+		}
+		ptr := uintptr(0)
+		if len(groups) > 0 {
+			ptr = s.Ptr(groups, unsafe.Pointer(&groups[0]))
+		}
+		s.Syscall("setting the payload's groups", unix.SYS_SETGROUPS, uintptr(len(groups)), ptr)
+	}
 	addRestrict(s, spec)
 	if len(spec.Seccomp) > 0 {
 		if err := addFilter(s, spec); err != nil {

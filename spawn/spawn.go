@@ -44,6 +44,14 @@ type Attr struct {
 	// (execveat) with Args, the payload's pid at Args[Payload.PidArg].
 	// Path is not used.
 	Payload *Payload
+	// Hold, when set, makes this a held start (a raw PID 1 only): the
+	// child is cloned beside the caller on a stack of its own rather than
+	// vfork-style, Start returns its pid at once, and the child waits,
+	// its namespaces made and descriptors in place, for Hold.Go to give
+	// it Setup and the rest of Payload (Init and PidArg are needed at
+	// once), or for Hold.Abort. A cgroup to start in is the caller's to
+	// join it to.
+	Hold *Hold
 	// Stamps, when set, gets CLOCK_MONOTONIC at the child's steps (a
 	// raw start's): its maps written, its setup done, the payload's seal
 	// done, and PID 1's execve; zero where a step did not happen.
@@ -197,7 +205,14 @@ type vforkReq struct {
 	// execed is 1 until PID 1's execve: the kernel clears it then and
 	// wakes its waiter (set_tid_address), so that the payload never sees
 	// a PID 1 that is still the CLI's clone.
-	execed        uint32
+	execed uint32
+	// A held start (Attr.Hold): PID 1's own stack, and go, set by
+	// Hold.Go (1) or Hold.Abort (2).
+	heldStack     []byte
+	heldStackTop  uintptr
+	goState       uint32
+	holdWait      unix.Timespec // 50 ms
+	keep          []any
 	execWait      unix.Timespec // 20 ms
 	paths         []*byte
 	search        bool
@@ -280,30 +295,25 @@ func Start(a *Attr) (int, error) {
 	r.capHdr.Version = unix.LINUX_CAPABILITY_VERSION_3
 	r.setup = a.Setup
 	r.stamps = a.Stamps
-	var pArgv, pEnvp, paths []*byte
 	if p := a.Payload; p != nil {
-		if p.Init < 0 || p.Init >= len(a.Files) || p.PidArg < 0 || p.PidArg >= len(argv)-1 || len(p.Paths) == 0 || len(p.Args) == 0 {
-			return 0, fmt.Errorf("starting %s: a raw PID 1 needs its program among the files, a pid argument and a payload", a.Path)
+		if p.Init < 0 || p.Init >= len(a.Files) || p.PidArg < 0 || p.PidArg >= len(argv)-1 {
+			return 0, fmt.Errorf("starting %s: a raw PID 1 needs its program among the files and a pid argument", a.Path)
 		}
-		r.raw, r.seal, r.enter, r.search, r.initFD = true, p.Seal, p.Enter, p.Search, uintptr(p.Init)
-		r.stack = make([]byte, payloadStack)
-		r.execed, r.execWait = 1, unix.Timespec{Nsec: 20e6}
-		r.stackTop = (uintptr(unsafe.Pointer(&r.stack[0])) + payloadStack) &^ 15
+		r.raw, r.initFD = true, uintptr(p.Init)
 		argv[p.PidArg] = &r.pidBuf[0]
-		if pArgv, err = syscall.SlicePtrFromStrings(p.Args); err != nil {
-			return 0, err
-		}
-		if pEnvp, err = syscall.SlicePtrFromStrings(p.Env); err != nil {
-			return 0, err
-		}
-		for _, path := range p.Paths {
-			b, err := syscall.BytePtrFromString(path)
-			if err != nil {
+		if a.Hold == nil {
+			if err := r.setPayload(p); err != nil {
 				return 0, err
 			}
-			paths = append(paths, b)
 		}
-		r.pArgv, r.pEnvp, r.paths = &pArgv[0], &pEnvp[0], paths
+	}
+	if a.Hold != nil {
+		if !r.raw || a.CgroupFD >= 0 || a.UIDMap == "" && len(a.AmbientCaps) > 0 {
+			return 0, fmt.Errorf("starting %s: only a raw PID 1 with no cgroup to start in can be held", a.Path)
+		}
+		r.heldStack = make([]byte, payloadStack)
+		r.heldStackTop = (uintptr(unsafe.Pointer(&r.heldStack[0])) + payloadStack) &^ 15
+		r.holdWait = unix.Timespec{Nsec: 50e6}
 	}
 	// Each descriptor is passed as a duplicate numbered above every target,
 	// so that putting one in place never overwrites another not yet moved.
@@ -338,7 +348,12 @@ func Start(a *Attr) (int, error) {
 		return 0, err
 	}
 	errR := os.NewFile(uintptr(p[0]), "vfork-status")
-	defer errR.Close()
+	held := false
+	defer func() {
+		if !held {
+			errR.Close()
+		}
+	}()
 	// The write end too goes above every target: a free number below
 	// them would be overwritten by a dup3 in the child.
 	w, err := unix.FcntlInt(uintptr(p[1]), unix.F_DUPFD_CLOEXEC, len(a.Files))
@@ -364,6 +379,18 @@ func Start(a *Attr) (int, error) {
 		all.Val[i] = ^uint64(0)
 	}
 	unix.PthreadSigmask(unix.SIG_SETMASK, &all, &r.mask)
+	if h := a.Hold; h != nil {
+		pid, errno := rawCloneHeld(r.arg1&^unix.CLONE_VFORK, r.heldStackTop, r)
+		unix.PthreadSigmask(unix.SIG_SETMASK, &r.mask, nil)
+		unix.Close(int(r.errW))
+		if errno != 0 {
+			return 0, os.NewSyscallError("clone", syscall.Errno(errno))
+		}
+		held = true
+		h.r, h.pid, h.errR, h.attr = r, int(pid), errR, a
+		r.keep = append(r.keep, argv, envp)
+		return int(pid), nil
+	}
 	pid, errno := vforkSpawn(r)
 	unix.PthreadSigmask(unix.SIG_SETMASK, &r.mask, nil)
 	unix.Close(int(r.errW))
@@ -373,8 +400,6 @@ func Start(a *Attr) (int, error) {
 		goruntime.KeepAlive(r)
 		goruntime.KeepAlive(argv)
 		goruntime.KeepAlive(envp)
-		goruntime.KeepAlive(pArgv)
-		goruntime.KeepAlive(pEnvp)
 		goruntime.KeepAlive(a)
 	}()
 	if errno == uintptr(unix.ENOSYS) && r.trap == clone3Trap {
@@ -388,23 +413,129 @@ func Start(a *Attr) (int, error) {
 		}
 		return 0, os.NewSyscallError(name, syscall.Errno(errno))
 	}
-	// The child has executed (its end of the pipe closed) or exited; a
-	// raw start's payload child too.
+	if err := waitExec(errR, int(pid), a); err != nil {
+		return 0, err
+	}
+	return int(pid), nil
+}
+
+// waitExec waits until the child has executed (its end of the status
+// pipe closed) or exited, and a raw start's payload child too, and
+// returns the failure either reported, having reaped the child then.
+func waitExec(errR *os.File, pid int, a *Attr) error {
 	var buf [8]byte
 	if n, _ := io.ReadFull(errR, buf[:]); n == len(buf) {
 		var ws unix.WaitStatus
 		for {
-			if _, err := unix.Wait4(int(pid), &ws, 0, nil); err != unix.EINTR {
+			if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
 				break
 			}
 		}
 		step, e := binary.NativeEndian.Uint32(buf[:4]), syscall.Errno(binary.NativeEndian.Uint32(buf[4:]))
 		if step >= stepRaw {
-			return 0, &StepError{Step: int(step / stepRaw), Index: int(step % stepRaw), Errno: e}
+			return &StepError{Step: int(step / stepRaw), Index: int(step % stepRaw), Errno: e}
 		}
-		return 0, fmt.Errorf("%s: %w", stepName(step, a), e)
+		return fmt.Errorf("%s: %w", stepName(step, a), e)
 	}
-	return int(pid), nil
+	return nil
+}
+
+// setPayload fills in what a raw PID 1's payload child needs.
+func (r *vforkReq) setPayload(p *Payload) error {
+	if len(p.Paths) == 0 || len(p.Args) == 0 {
+		return errors.New("a raw PID 1 needs a payload to start")
+	}
+	pArgv, err := syscall.SlicePtrFromStrings(p.Args)
+	if err != nil {
+		return err
+	}
+	pEnvp, err := syscall.SlicePtrFromStrings(p.Env)
+	if err != nil {
+		return err
+	}
+	var paths []*byte
+	for _, path := range p.Paths {
+		b, err := syscall.BytePtrFromString(path)
+		if err != nil {
+			return err
+		}
+		paths = append(paths, b)
+	}
+	r.seal, r.enter, r.search = p.Seal, p.Enter, p.Search
+	r.stack = make([]byte, payloadStack)
+	r.execed, r.execWait = 1, unix.Timespec{Nsec: 20e6}
+	r.stackTop = (uintptr(unsafe.Pointer(&r.stack[0])) + payloadStack) &^ 15
+	r.pArgv, r.pEnvp, r.paths = &pArgv[0], &pEnvp[0], paths
+	r.keep = append(r.keep, pArgv, pEnvp, p)
+	return nil
+}
+
+// Hold is a held start (Attr.Hold): its child waits, cloned with its
+// namespaces and descriptors, for its setup and payload, so that its
+// clone overlaps the caller's work (and, in subid mode, newuidmap writes
+// its maps meanwhile: the child needs nothing of them until it mounts).
+type Hold struct {
+	r    *vforkReq
+	pid  int
+	errR *os.File
+	attr *Attr
+	done bool
+}
+
+// Go gives the held child its setup and the rest of its payload, lets
+// it go on, and waits until it and the payload's child have executed
+// (nil) or one failed (its error; the child is reaped then).
+func (h *Hold) Go(setup *plan.Plan, p *Payload) error {
+	if h.r == nil || h.done {
+		return errors.New("no held child to go on")
+	}
+	h.done = true
+	defer h.errR.Close()
+	if err := h.r.setPayload(p); err != nil {
+		h.abort()
+		return err
+	}
+	h.r.setup = setup
+	h.r.keep = append(h.r.keep, setup)
+	atomic.StoreUint32(&h.r.goState, 1)
+	syscall.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&h.r.goState)), futexWakePrivate, 1, 0, 0, 0)
+	err := waitExec(h.errR, h.pid, h.attr)
+	goruntime.KeepAlive(h.r)
+	return err
+}
+
+// Abort ends the held child, which exits at once; the caller reaps it.
+func (h *Hold) Abort() {
+	if h.r == nil || h.done {
+		return
+	}
+	h.done = true
+	h.errR.Close()
+	h.abort()
+}
+
+func (h *Hold) abort() {
+	atomic.StoreUint32(&h.r.goState, 2)
+	syscall.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&h.r.goState)), futexWakePrivate, 1, 0, 0, 0)
+}
+
+// heldChild is a held start's child, on a stack of its own beside the
+// caller (rawCloneHeld): the child's early steps, then a wait for
+// Hold.Go, then a raw PID 1's.
+//
+//go:nosplit
+//go:norace
+func heldChild(r *vforkReq) {
+	vforkChild(r)
+	for atomic.LoadUint32(&r.goState) == 0 {
+		syscall.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&r.goState)), futexWaitPrivate, 0, uintptr(unsafe.Pointer(&r.holdWait)), 0, 0)
+	}
+	if atomic.LoadUint32(&r.goState) != 1 {
+		for {
+			syscall.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0)
+		}
+	}
+	rawInit(r)
 }
 
 func stepName(step uint32, a *Attr) string {

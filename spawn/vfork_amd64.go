@@ -10,3 +10,6 @@ func rawVfork(trap, a1, a2 uintptr) (r1, errno uintptr)
 // rawCloneStack clones a child that shares this memory and starts on
 // stack, in payloadChild(r): see vfork_amd64.s.
 func rawCloneStack(flags, stack uintptr, r *vforkReq) (pid, errno uintptr)
+
+// rawCloneHeld is rawCloneStack for a held start's child (heldChild).
+func rawCloneHeld(flags, stack uintptr, r *vforkReq) (pid, errno uintptr)

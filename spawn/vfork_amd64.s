@@ -69,3 +69,38 @@ exit:
 	MOVQ	$253, DI
 	SYSCALL
 	JMP	exit
+
+// func rawCloneHeld(flags, stack uintptr, r *vforkReq) (pid, errno uintptr)
+//
+// rawCloneStack for a held start's child, which begins in heldChild(r).
+TEXT ·rawCloneHeld(SB),NOSPLIT|NOFRAME,$0-40
+	MOVQ	flags+0(FP), DI
+	MOVQ	stack+8(FP), SI
+	MOVQ	r+16(FP), R12
+	XORQ	DX, DX
+	XORQ	R10, R10
+	XORQ	R8, R8
+	MOVQ	$56, AX		// SYS_clone
+	SYSCALL
+	TESTQ	AX, AX
+	JEQ	heldchild
+	CMPQ	AX, $0xfffffffffffff001
+	JLS	heldok
+	MOVQ	$-1, pid+24(FP)
+	NEGQ	AX
+	MOVQ	AX, errno+32(FP)
+	RET
+heldok:
+	MOVQ	AX, pid+24(FP)
+	MOVQ	$0, errno+32(FP)
+	RET
+heldchild:
+	SUBQ	$64, SP
+	MOVQ	R12, 0(SP)
+	MOVQ	$·heldChild(SB), AX
+	CALL	AX
+heldexit:
+	MOVQ	$231, AX	// SYS_exit_group, should it return
+	MOVQ	$253, DI
+	SYSCALL
+	JMP	heldexit

@@ -13,3 +13,7 @@ func rawVfork(trap, a1, a2 uintptr) (r1, errno uintptr) { return ^uintptr(0), ui
 func rawCloneStack(flags, stack uintptr, r *vforkReq) (pid, errno uintptr) {
 	return ^uintptr(0), uintptr(unix.ENOSYS)
 }
+
+func rawCloneHeld(flags, stack uintptr, r *vforkReq) (pid, errno uintptr) {
+	return ^uintptr(0), uintptr(unix.ENOSYS)
+}
