@@ -56,6 +56,9 @@ type RawEarly struct {
 	stop    func()
 	cgroup  bool
 	aborted bool
+	// userns is PID 1's user namespace, held past its end for the
+	// removal (startRemoval).
+	userns *os.File
 }
 
 // BeginRaw clones a raw start's PID 1 for opts (their stdio, map, init
@@ -130,6 +133,9 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		return nil, res.err
 	}
 	e.pid, e.hold = res.pid, a.Hold
+	if f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", e.pid)); err == nil {
+		e.userns = f
+	}
 	if opts.CgroupFD > 0 {
 		// Into its cgroup before it does anything (a held start cannot
 		// be cloned into it); its cgroup namespace comes with its setup.
@@ -171,7 +177,15 @@ func (e *RawEarly) Abort() bool {
 	e.stop()
 	e.relay.Finish()
 	e.exe.Close()
+	e.closeUserns()
 	return true
+}
+
+func (e *RawEarly) closeUserns() {
+	if e.userns != nil {
+		e.userns.Close()
+		e.userns = nil
+	}
 }
 
 // Run gives PID 1 its setup and runs spec to its end, returning the
@@ -202,6 +216,7 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 	e.aborted = true // from here on, PID 1 ends by itself
 	defer e.stop()
 	defer e.exe.Close()
+	defer e.closeUserns()
 	err = e.hold.Go(r.setup, &spawn.Payload{Seal: r.seal, Enter: r.enter, Paths: r.paths, Search: r.search, Args: spec.Process.Args, Env: r.env, Init: 3, PidArg: 2})
 	for i, what := range []string{"raw: payload's child cloned", "raw: mounts done, pivoted", "raw: payload sealed", "raw: PID 1 executes its idle stage"} {
 		traceAt(e.stamps[i], "%s", what)
@@ -239,9 +254,9 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 			// Everything in the sandbox is gone with its PID 1: what it
 			// wrote is in the pipes.
 			e.relay.Finish()
-			if opts.HandOffRemoval != nil {
+			if opts.HandOffRemoval != nil && e.userns != nil {
 				if rm, ok := opts.HandOffRemoval(); ok {
-					if err := startRemoval(opts.Mapping, e.exe, rm); err != nil {
+					if err := startRemoval(e.userns, e.exe, rm); err != nil {
 						Trace("no removal process: %v", err) // the next sweep removes the files
 					}
 					rm.Dir.Close()

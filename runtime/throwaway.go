@@ -8,8 +8,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/plan"
 	"github.com/sandbox-dev/sandbox/spawn"
-	"github.com/sandbox-dev/sandbox/userns"
 )
 
 // A throwaway run (run --rm in the foreground) ends with its container's
@@ -147,27 +147,29 @@ func removeAt(dirfd int, name string) error {
 
 // startRemoval hands a throwaway container's files (a Removal) to a
 // process of its own, the init program's "remove" stage, which removes
-// them as root of a user namespace with the store's map while the command
-// returns: a raw start's PID 1 has no Go to do it. It runs in a session
-// of its own with no parent-death signal, and holds the container's lock
-// until the files are gone, as the Go init does.
-func startRemoval(m userns.Mapping, exe *os.File, r Removal) error {
+// them as root of the container's user namespace (userns, held open past
+// PID 1's end: files of any id in its map) while the command returns: a
+// raw start's PID 1 has no Go to do it. It runs in a session of its own
+// with no parent-death signal, and holds the container's lock until the
+// files are gone, as the Go init does.
+func startRemoval(userns, exe *os.File, r Removal) error {
 	env := append([]string{initEnv + "=1"}, initRuntimeEnv...)
 	cmd := &exec.Cmd{
 		Path: "/proc/self/fd/5", Args: []string{initName, "remove", r.Name}, Env: env,
-		ExtraFiles:  []*os.File{r.Dir, r.Keep, exe},
-		SysProcAttr: &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER, Setsid: true},
+		ExtraFiles:  []*os.File{r.Dir, r.Keep, exe, userns},
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
-	cmd.SysProcAttr.UidMappings, cmd.SysProcAttr.GidMappings = m.SysProcIDMaps()
-	if a, ok := spawn.FromCmd(cmd); ok {
-		if _, err := spawn.Start(a); !errors.Is(err, spawn.ErrUnsupported) {
-			return err
-		}
+	a, ok := spawn.FromCmd(cmd)
+	if !ok {
+		return errors.New("entering the container's user namespace needs a vfork-style start")
 	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	return cmd.Process.Release()
+	// setns before the execve: its own thread, nothing shared but the
+	// memory of a child that only makes system calls.
+	p := plan.New("/")
+	p.Syscall("entering the container's user namespace", unix.SYS_SETNS, 6, unix.CLONE_NEWUSER)
+	a.Setup = p
+	_, err := spawn.Start(a)
+	return err
 }
 
 // removeMain is the "remove" stage: descriptor 3 is the directory that

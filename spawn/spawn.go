@@ -214,6 +214,8 @@ type vforkReq struct {
 	holdWait      unix.Timespec // 50 ms
 	keep          []any
 	execWait      unix.Timespec // 20 ms
+	probe         [8]byte
+	probeWait     unix.Timespec // 50 µs
 	paths         []*byte
 	search        bool
 	pArgv, pEnvp  **byte
@@ -463,7 +465,7 @@ func (r *vforkReq) setPayload(p *Payload) error {
 	}
 	r.seal, r.enter, r.search = p.Seal, p.Enter, p.Search
 	r.stack = make([]byte, payloadStack)
-	r.execed, r.execWait = 1, unix.Timespec{Nsec: 20e6}
+	r.execed, r.execWait, r.probeWait = 1, unix.Timespec{Nsec: 20e6}, unix.Timespec{Nsec: 50e3}
 	r.stackTop = (uintptr(unsafe.Pointer(&r.stack[0])) + payloadStack) &^ 15
 	r.pArgv, r.pEnvp, r.paths = &pArgv[0], &pEnvp[0], paths
 	r.keep = append(r.keep, pArgv, pEnvp, p)
@@ -765,14 +767,41 @@ func payloadChild(r *vforkReq) {
 			payloadFail(r, uint32(stepRaw*StepEnter+at), e)
 		}
 	}
+	waitInitExec(r)
+	payloadExec(r)
+}
+
+// waitInitExec waits until PID 1 has executed its program: the kernel
+// clears r.execed as the execve replaces PID 1's memory, and the new
+// program's arguments are in place a moment later, which /proc/1/cmdline
+// shows (the payload's root and /proc are the container's by now). At
+// most a second: an init that never gets there ends the container anyway.
+//
+//go:nosplit
+//go:norace
+func waitInitExec(r *vforkReq) {
 	for atomic.LoadUint32(&r.execed) != 0 {
 		// Not process-private: the kernel's wake at the execve is not.
 		// With a timeout, so that a wake missed costs a look again, not
 		// the container.
 		syscall.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&r.execed)), futexWait, 1, uintptr(unsafe.Pointer(&r.execWait)), 0, 0)
 	}
-	payloadExec(r)
+	for i := 0; i < 20000; i++ {
+		fd, _, e := syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(&procInitCmdline[0])), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+		if e != 0 {
+			return
+		}
+		n, _, _ := syscall.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&r.probe[0])), uintptr(len(r.probe)))
+		syscall.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+		if n > 0 && n <= uintptr(len(r.probe)) {
+			return
+		}
+		syscall.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&r.probeWait)), 0, 0)
+	}
 }
+
+// procInitCmdline is PID 1's argument vector, NUL-terminated.
+var procInitCmdline = [...]byte{'/', 'p', 'r', 'o', 'c', '/', '1', '/', 'c', 'm', 'd', 'l', 'i', 'n', 'e', 0}
 
 // payloadExec executes the payload: each candidate in turn.
 //
