@@ -45,12 +45,14 @@ func RunRaw(spec *Spec, opts Options) (code int, err error, ok bool) {
 // subid mode, newuidmap and newgidmap) overlaps the image resolution and
 // the container's record.
 type RawEarly struct {
-	exe     *os.File
-	relay   *Relay
-	hold    *spawn.Hold
-	stamps  [4]unix.Timespec
-	pid     int
-	maps    chan error // subid mode: the maps' writing
+	exe    *os.File
+	relay  *Relay
+	hold   *spawn.Hold
+	stamps [4]unix.Timespec
+	pid    int
+	// ready says how the clone went (errNotRaw: nothing was started),
+	// and then its cgroup and, in subid mode, its maps.
+	ready   chan error
 	ended   chan syscall.WaitStatus
 	sigs    chan os.Signal
 	stop    func()
@@ -107,48 +109,43 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 	e.sigs = make(chan os.Signal, 16)
 	_, e.stop = notifyAsync(e.sigs, forwardedSignals...)
 	Trace("raw start")
-	// The parent-death signal is tied to the thread that clones: it stays
-	// locked, and waits, until PID 1 is gone.
-	type result struct {
-		pid int
-		err error
-	}
-	started := make(chan result, 1)
+	e.hold, e.cgroup = a.Hold, opts.CgroupFD > 0
+	e.ready = make(chan error, 1)
+	// All of it on a thread of its own, so that the caller goes on with
+	// the store work at once: the clone, the cgroup, the maps, and then
+	// the wait for PID 1's end. The parent-death signal is tied to the
+	// thread that clones: it stays locked, and waits, until PID 1 is
+	// gone.
 	go func() {
 		goruntime.LockOSThread()
 		pid, err := spawn.Start(a)
-		started <- result{pid, err}
+		e.relay.CloseChild()
 		if err != nil {
+			e.ready <- fmt.Errorf("%w: %v", errNotRaw, err)
 			return
 		}
+		e.pid = pid
+		if f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", pid)); err == nil {
+			e.userns = f
+		}
+		if e.cgroup {
+			// Into its cgroup before it does anything (a held start
+			// cannot be cloned into it); its cgroup namespace comes with
+			// its setup.
+			err = joinCgroup(opts.CgroupFD, pid)
+		}
+		if err == nil && opts.Mapping.Mode == userns.ModeSubID {
+			if err = opts.Mapping.Apply(pid); err != nil {
+				err = explainRefusal(&Error{Code: 125, Msg: err.Error(), Err: err})
+			}
+		}
+		if err != nil {
+			a.Hold.Abort()
+		}
+		e.ready <- err
 		ws, _ := spawn.Wait(pid)
 		e.ended <- ws
 	}()
-	res := <-started
-	e.relay.CloseChild()
-	if res.err != nil {
-		e.stop()
-		e.relay.Finish()
-		e.exe.Close()
-		return nil, res.err
-	}
-	e.pid, e.hold = res.pid, a.Hold
-	if f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", e.pid)); err == nil {
-		e.userns = f
-	}
-	if opts.CgroupFD > 0 {
-		// Into its cgroup before it does anything (a held start cannot
-		// be cloned into it); its cgroup namespace comes with its setup.
-		e.cgroup = true
-		if err := joinCgroup(opts.CgroupFD, e.pid); err != nil {
-			e.Abort()
-			return nil, err
-		}
-	}
-	if opts.Mapping.Mode == userns.ModeSubID {
-		e.maps = make(chan error, 1)
-		go func() { e.maps <- opts.Mapping.Apply(e.pid) }()
-	}
 	return e, nil
 }
 
@@ -172,8 +169,10 @@ func (e *RawEarly) Abort() bool {
 		return false
 	}
 	e.aborted = true
-	e.hold.Abort()
-	<-e.ended
+	if err := <-e.ready; !errors.Is(err, errNotRaw) {
+		e.hold.Abort()
+		<-e.ended
+	}
 	e.stop()
 	e.relay.Finish()
 	e.exe.Close()
@@ -207,13 +206,21 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 		e.Abort()
 		return 0, err, true
 	}
-	if e.maps != nil {
-		if err := <-e.maps; err != nil {
-			e.Abort()
-			return 0, explainRefusal(&Error{Code: 125, Msg: err.Error(), Err: err}), true
-		}
-	}
 	e.aborted = true // from here on, PID 1 ends by itself
+	if err := <-e.ready; err != nil {
+		if !errors.Is(err, errNotRaw) {
+			<-e.ended // aborted on the clone's thread
+		}
+		e.stop()
+		e.relay.Finish()
+		e.exe.Close()
+		e.closeUserns()
+		if errors.Is(err, errNotRaw) {
+			Trace("no raw start: %v", err)
+			return 0, nil, false
+		}
+		return 0, err, true
+	}
 	defer e.stop()
 	defer e.exe.Close()
 	defer e.closeUserns()
