@@ -199,9 +199,10 @@ type vforkReq struct {
 	// The payload's child runs on a stack of its own (stackTop, in
 	// stack) beside PID 1, which sets pivoted to 1 once the root is in
 	// place (2: it failed) and wakes it.
-	stack    []byte
-	stackTop uintptr
-	pivoted  uint32
+	stack     []byte
+	stackTop  uintptr
+	payloadPC uintptr // where the payload's child begins (payloadEntry)
+	pivoted   uint32
 	// execed is 1 until PID 1's execve: the kernel clears it then and
 	// wakes its waiter (set_tid_address), so that the payload never sees
 	// a PID 1 that is still the CLI's clone.
@@ -382,7 +383,7 @@ func Start(a *Attr) (int, error) {
 	}
 	unix.PthreadSigmask(unix.SIG_SETMASK, &all, &r.mask)
 	if h := a.Hold; h != nil {
-		pid, errno := rawCloneHeld(r.arg1&^unix.CLONE_VFORK, r.heldStackTop, r)
+		pid, errno := rawCloneStack(r.arg1&^unix.CLONE_VFORK, r.heldStackTop, r, heldEntry())
 		unix.PthreadSigmask(unix.SIG_SETMASK, &r.mask, nil)
 		unix.Close(int(r.errW))
 		if errno != 0 {
@@ -467,6 +468,7 @@ func (r *vforkReq) setPayload(p *Payload) error {
 	r.stack = make([]byte, payloadStack)
 	r.execed, r.execWait, r.probeWait = 1, unix.Timespec{Nsec: 20e6}, unix.Timespec{Nsec: 50e3}
 	r.stackTop = (uintptr(unsafe.Pointer(&r.stack[0])) + payloadStack) &^ 15
+	r.payloadPC = payloadEntry()
 	r.pArgv, r.pEnvp, r.paths = &pArgv[0], &pEnvp[0], paths
 	r.keep = append(r.keep, pArgv, pEnvp, p)
 	return nil
@@ -522,7 +524,7 @@ func (h *Hold) abort() {
 }
 
 // heldChild is a held start's child, on a stack of its own beside the
-// caller (rawCloneHeld): the child's early steps, then a wait for
+// caller (rawCloneStack): the child's early steps, then a wait for
 // Hold.Go, then a raw PID 1's.
 //
 //go:nosplit
@@ -706,7 +708,7 @@ const payloadStack = 16 << 10
 //go:norace
 func rawInit(r *vforkReq) {
 	syscall.RawSyscall(unix.SYS_SET_TID_ADDRESS, uintptr(unsafe.Pointer(&r.execed)), 0, 0)
-	pid, errno := rawCloneStack(unix.CLONE_VM|uintptr(unix.SIGCHLD), r.stackTop, r)
+	pid, errno := rawCloneStack(unix.CLONE_VM|uintptr(unix.SIGCHLD), r.stackTop, r, r.payloadPC)
 	if errno != 0 {
 		vforkFail(r, uint32(stepRaw*StepClone), syscall.Errno(errno))
 	}

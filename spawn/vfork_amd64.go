@@ -8,8 +8,9 @@ const haveVfork = true
 func rawVfork(trap, a1, a2 uintptr) (r1, errno uintptr)
 
 // rawCloneStack clones a child that shares this memory and starts on
-// stack, in payloadChild(r): see vfork_amd64.s.
-func rawCloneStack(flags, stack uintptr, r *vforkReq) (pid, errno uintptr)
+// stack, in entry(r) (payloadEntry, heldEntry): see vfork_amd64.s.
+func rawCloneStack(flags, stack uintptr, r *vforkReq, entry uintptr) (pid, errno uintptr)
 
-// rawCloneHeld is rawCloneStack for a held start's child (heldChild).
-func rawCloneHeld(flags, stack uintptr, r *vforkReq) (pid, errno uintptr)
+// payloadEntry and heldEntry are the entries rawCloneStack takes.
+func payloadEntry() uintptr
+func heldEntry() uintptr

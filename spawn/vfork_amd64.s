@@ -29,15 +29,17 @@ ok:
 	MOVQ	$0, errno+32(FP)
 	RET
 
-// func rawCloneStack(flags, stack uintptr, r *vforkReq) (pid, errno uintptr)
+// func rawCloneStack(flags, stack uintptr, r *vforkReq, entry uintptr) (pid, errno uintptr)
 //
 // A clone whose child starts on stack (its top, 16-byte aligned) and
-// calls payloadChild(r), which never returns: a child that runs beside
-// its parent in the same memory (CLONE_VM without CLONE_VFORK).
-TEXT ·rawCloneStack(SB),NOSPLIT|NOFRAME,$0-40
+// calls entry(r) (payloadEntry or heldEntry), which never returns: a
+// child that runs beside its parent in the same memory (CLONE_VM without
+// CLONE_VFORK).
+TEXT ·rawCloneStack(SB),NOSPLIT|NOFRAME,$0-48
 	MOVQ	flags+0(FP), DI
 	MOVQ	stack+8(FP), SI
 	MOVQ	r+16(FP), R12
+	MOVQ	entry+24(FP), R13
 	XORQ	DX, DX
 	XORQ	R10, R10
 	XORQ	R8, R8
@@ -47,60 +49,38 @@ TEXT ·rawCloneStack(SB),NOSPLIT|NOFRAME,$0-40
 	JEQ	child
 	CMPQ	AX, $0xfffffffffffff001
 	JLS	ok
-	MOVQ	$-1, pid+24(FP)
+	MOVQ	$-1, pid+32(FP)
 	NEGQ	AX
-	MOVQ	AX, errno+32(FP)
+	MOVQ	AX, errno+40(FP)
 	RET
 ok:
-	MOVQ	AX, pid+24(FP)
-	MOVQ	$0, errno+32(FP)
+	MOVQ	AX, pid+32(FP)
+	MOVQ	$0, errno+40(FP)
 	RET
 child:
 	// The kernel put SP at stack: room below for the call's argument
-	// and return address.
-	// An indirect call: the linker's check of nosplit frames would add
-	// the child's to the parent's, which it does not run on.
+	// and return address. An indirect call: the linker's check of
+	// nosplit frames would add the child's to the parent's, which it
+	// does not run on.
 	SUBQ	$64, SP
 	MOVQ	R12, 0(SP)
-	MOVQ	$·payloadChild(SB), AX
-	CALL	AX
+	CALL	R13
 exit:
 	MOVQ	$231, AX	// SYS_exit_group, should it return
 	MOVQ	$253, DI
 	SYSCALL
 	JMP	exit
 
-// func rawCloneHeld(flags, stack uintptr, r *vforkReq) (pid, errno uintptr)
+// func payloadEntry() uintptr
+// func heldEntry() uintptr
 //
-// rawCloneStack for a held start's child, which begins in heldChild(r).
-TEXT ·rawCloneHeld(SB),NOSPLIT|NOFRAME,$0-40
-	MOVQ	flags+0(FP), DI
-	MOVQ	stack+8(FP), SI
-	MOVQ	r+16(FP), R12
-	XORQ	DX, DX
-	XORQ	R10, R10
-	XORQ	R8, R8
-	MOVQ	$56, AX		// SYS_clone
-	SYSCALL
-	TESTQ	AX, AX
-	JEQ	heldchild
-	CMPQ	AX, $0xfffffffffffff001
-	JLS	heldok
-	MOVQ	$-1, pid+24(FP)
-	NEGQ	AX
-	MOVQ	AX, errno+32(FP)
+// The addresses rawCloneStack calls: payloadChild's and heldChild's.
+TEXT ·payloadEntry(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ	$·payloadChild(SB), AX
+	MOVQ	AX, ret+0(FP)
 	RET
-heldok:
-	MOVQ	AX, pid+24(FP)
-	MOVQ	$0, errno+32(FP)
-	RET
-heldchild:
-	SUBQ	$64, SP
-	MOVQ	R12, 0(SP)
+
+TEXT ·heldEntry(SB),NOSPLIT|NOFRAME,$0-8
 	MOVQ	$·heldChild(SB), AX
-	CALL	AX
-heldexit:
-	MOVQ	$231, AX	// SYS_exit_group, should it return
-	MOVQ	$253, DI
-	SYSCALL
-	JMP	heldexit
+	MOVQ	AX, ret+0(FP)
+	RET

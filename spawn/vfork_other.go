@@ -10,10 +10,9 @@ const haveVfork = false
 
 func rawVfork(trap, a1, a2 uintptr) (r1, errno uintptr) { return ^uintptr(0), uintptr(unix.ENOSYS) }
 
-func rawCloneStack(flags, stack uintptr, r *vforkReq) (pid, errno uintptr) {
+func rawCloneStack(flags, stack uintptr, r *vforkReq, entry uintptr) (pid, errno uintptr) {
 	return ^uintptr(0), uintptr(unix.ENOSYS)
 }
 
-func rawCloneHeld(flags, stack uintptr, r *vforkReq) (pid, errno uintptr) {
-	return ^uintptr(0), uintptr(unix.ENOSYS)
-}
+func payloadEntry() uintptr { return 0 }
+func heldEntry() uintptr    { return 0 }
