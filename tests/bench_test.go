@@ -35,6 +35,20 @@ func BenchmarkRunTrue(b *testing.B) {
 	})
 }
 
+// BenchmarkRunTrueGoInit: BenchmarkRunTrue with the Go init instead of
+// a raw start (SANDBOX_NO_RAW=1): what the raw start saves, and a run
+// that the raw start does not take (a volume, a terminal, a pod) costs.
+func BenchmarkRunTrueGoInit(b *testing.B) {
+	benchEachUser(b, "bench-goinit", func(b *testing.B, s *store) {
+		o := s.opts
+		o.env = append(append([]string{}, o.env...), "SANDBOX_NO_RAW=1")
+		for b.Loop() {
+			r := s.u.runWith(b, o, "run", "--rm", "bb", "true")
+			wantCode(b, r, 0)
+		}
+	})
+}
+
 // BenchmarkRunTrueFullStore: `run --rm bb true` with 50 stopped
 // containers in the store: every run passes over the store under its
 // lock (sweeping dead --rm containers, and for a unique name), so a cost
