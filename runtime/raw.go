@@ -285,8 +285,8 @@ func clearWorkDir(dir string) {
 }
 
 // rawRefusal says why spec needs the Go init, or "" if a raw start runs
-// it: a plain foreground run of an image, as root, on the host's
-// network, with no volume, terminal, hook or pod.
+// it: a plain foreground run of an image on the host's network, with no
+// volume, terminal, hook or pod.
 func rawRefusal(spec *Spec, opts Options) string {
 	l := spec.Rootfs
 	switch {
@@ -388,27 +388,13 @@ func prepareRaw(spec *Spec, cgroup bool) (*rawStart, error) {
 	}
 	r.enter = e
 	s := plan.New("/")
-	if spec.GIDs > 1 {
-		// With a full map, root's groups from the image (the Go init's
-		// Credential sets them too); single-id mode denies setgroups.
-		var groups []uint32
-		for _, g := range u.Groups {
-			if g < spec.GIDs { // as resolveUser keeps them
-				groups = append(groups, g)
-			}
-		}
-		ptr := uintptr(0)
-		if len(groups) > 0 {
-			ptr = s.Ptr(groups, unsafe.Pointer(&groups[0]))
-		}
-		s.Syscall("setting the payload's groups", unix.SYS_SETGROUPS, uintptr(len(groups)), ptr)
-	}
 	addRestrict(s, spec)
 	if len(spec.Seccomp) > 0 {
 		if err := addFilter(s, spec); err != nil {
 			return r, &Error{Code: 125, Msg: err.Error(), Err: err}
 		}
 	}
+	addCredential(s, spec, u)
 	if err := s.Err(); err != nil {
 		return r, &Error{Code: 125, Msg: err.Error(), Err: err}
 	}
@@ -416,9 +402,33 @@ func prepareRaw(spec *Spec, cgroup bool) (*rawStart, error) {
 	return r, nil
 }
 
+// addCredential adds who the payload runs as, after the seal, as the Go
+// init's fork does with its Credential: with a full map the groups (as
+// resolveUser keeps them; single-id mode denies setgroups), then the
+// group and the user when either is not root's.
+func addCredential(p *plan.Plan, spec *Spec, u execUser) {
+	if spec.GIDs > 1 {
+		var groups []uint32
+		for _, g := range u.Groups {
+			if g < spec.GIDs {
+				groups = append(groups, g)
+			}
+		}
+		ptr := uintptr(0)
+		if len(groups) > 0 {
+			ptr = p.Ptr(groups, unsafe.Pointer(&groups[0]))
+		}
+		p.Syscall("setting the payload's groups", unix.SYS_SETGROUPS, uintptr(len(groups)), ptr)
+	}
+	if u.UID != 0 || u.GID != 0 {
+		p.Syscall(fmt.Sprintf("becoming group %d", u.GID), unix.SYS_SETGID, uintptr(u.GID))
+		p.Syscall(fmt.Sprintf("becoming user %d", u.UID), unix.SYS_SETUID, uintptr(u.UID))
+	}
+}
+
 // rawUser is who the payload runs as, from the image's /etc/passwd and
-// /etc/group read through the layers: root only (errNotRaw otherwise), so
-// that the payload needs no credentials of its own.
+// /etc/group read through the layers; errNotRaw where the Go init must
+// say what is wrong (an unknown name, an id outside the map).
 func rawUser(spec *Spec) (execUser, error) {
 	var files [2]io.Reader
 	for i, rel := range []string{"etc/passwd", "etc/group"} {
@@ -437,8 +447,7 @@ func rawUser(spec *Spec) (execUser, error) {
 		files[i] = strings.NewReader(string(b))
 	}
 	u, err := resolveUserFrom(spec.Process.User, files[0], files[1])
-	if err != nil || u.UID != 0 || u.GID != 0 {
-		// The Go init says what is wrong, or sets the credentials.
+	if err != nil || u.UID >= spec.UIDs || u.GID >= spec.GIDs {
 		return u, fmt.Errorf("%w: user %q", errNotRaw, spec.Process.User)
 	}
 	return u, nil

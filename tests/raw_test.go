@@ -25,7 +25,7 @@ echo "parent: $1"; [ "$2" = $$ ] && echo "its own process group"; [ "$3" = $$ ] 
 // TestRawStart: a throwaway run as root starts raw (no Go stage in the
 // container: PID 1 is the idle stage from the start), in both modes, and
 // what its payload sees is what the Go init's would have seen, flag by
-// flag; a run as another user is the Go init's.
+// flag, as root or (with subordinate ids) another user.
 func TestRawStart(t *testing.T) {
 	forEachUser(t, func(t *testing.T, u *user) {
 		bb := u.bb(t)
@@ -34,20 +34,24 @@ func TestRawStart(t *testing.T) {
 			t.Fatalf("PID 1 is %q; want the idle stage", strings.ReplaceAll(stage, "\x00", " "))
 		}
 		if u.mode == "subid" {
-			stage = u.mustRun(t, "run", "--rm", "-u", "1000", bb, "cat", "/proc/1/cmdline").stdout
-			if args := strings.Split(stage, "\x00"); len(args) < 2 || args[1] == "idle" {
-				t.Errorf("as uid 1000, PID 1 is %q; want the Go init", strings.ReplaceAll(stage, "\x00", " "))
+			stage = u.mustRun(t, "run", "--rm", "-u", "1000:1000", bb, "cat", "/proc/1/cmdline").stdout
+			if args := strings.Split(stage, "\x00"); len(args) < 2 || args[1] != "idle" {
+				t.Errorf("as uid 1000, PID 1 is %q; want the idle stage", strings.ReplaceAll(stage, "\x00", " "))
 			}
 		}
 		goInit := runOpts{env: []string{"SANDBOX_NO_RAW=1"}}
-		for _, flags := range [][]string{
+		users := [][]string{}
+		if u.mode == "subid" {
+			users = [][]string{{"-u", "1000"}, {"-u", "1000:1000", "-w", "/home/x"}, {"-u", "0:5"}}
+		}
+		for _, flags := range append([][]string{
 			nil,
 			{"-w", "/made/for/it", "-e", "FOO=bar", "--hostname", "named"},
 			{"--read-only", "--tmpfs", "/scratch", "--shm-size", "1m"},
 			{"--ulimit", "nofile=512:1024", "--cap-drop", "CHOWN", "--device", "/dev/null:/dev/extra"},
 			{"--privileged"},
 			{"--security-opt", "seccomp=unconfined", "--cap-add", "SYS_PTRACE"},
-		} {
+		}, users...) {
 			args := append(append([]string{"run", "--rm"}, flags...), bb, "sh", "-c", rawProbe)
 			raw, old := u.mustRun(t, args...), u.runWith(t, goInit, args...)
 			wantCode(t, old, 0)
@@ -65,6 +69,7 @@ func TestRawStart(t *testing.T) {
 			{[]string{bb, "/etc/hosts"}, 126},
 			{[]string{"--read-only", "-w", "/not/there", bb, "true"}, 125},
 			{[]string{"--ulimit", "nofile=1:99999999", bb, "true"}, 125},
+			{[]string{"-u", "nobody", bb, "true"}, 125}, // the image has no /etc/passwd
 		} {
 			args := append([]string{"run", "--rm"}, c.args...)
 			raw, old := u.run(t, args...), u.runWith(t, goInit, args...)
