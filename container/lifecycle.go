@@ -222,7 +222,8 @@ func runEarly(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 }
 
 // prepared is what runEarly made before the container existed: the init
-// already started, or, with raw, none (a raw start, runtime.RunRaw).
+// already started, or, with raw, a raw start's PID 1 held for its spec
+// (runtime.BeginRaw).
 type prepared struct {
 	early *runtime.Early
 	cg    *cgroups.Cgroup

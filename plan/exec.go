@@ -55,7 +55,7 @@ func Execute(p *Plan, from int) (int, syscall.Errno) {
 				p.rootFD = ^uintptr(0)
 			}
 		case opSyscall:
-			if _, e = sys6(o.trap, o.args[0], o.args[1], o.args[2], o.args[3], o.args[4], o.args[5]); e == o.ok || o.try {
+			if _, e = sys6(o.trap, o.args[0], o.args[1], o.args[2], o.args[3], o.args[4], o.args[5]); e == 0 || o.try {
 				e = 0
 			}
 		case opReadOnlyAt:
@@ -176,7 +176,9 @@ func doBind(p *Plan, o *op) syscall.Errno {
 		return e
 	}
 	// The descriptor the bind went to names the directory under the new
-	// mount: the path is opened again to reach the mount itself.
+	// mount: the path is opened again to reach the mount itself. (Here
+	// and in doBindIn, not in a function of its own: its frame would not
+	// fit under a raw start's nosplit chain.)
 	if fd, e = openIn(p.rootFD, o.rel, &p.howPath); e != 0 {
 		return e
 	}
@@ -205,8 +207,7 @@ func doBindIn(p *Plan, o *op) syscall.Errno {
 	if e != 0 || !o.ro {
 		return e
 	}
-	// The descriptor the bind went to names the directory under the new
-	// mount: the path is opened again to reach the mount itself.
+	// As in doBind.
 	if dst, e = openIn(p.rootFD, o.rel, &p.howPath); e != 0 {
 		return e
 	}
@@ -320,11 +321,9 @@ const atFDCWD = ^uintptr(99)
 // fdPath holds "/proc/self/fd/N", NUL-terminated: the path through which
 // a mount reaches a target opened in the root. Plans keep two, so that
 // the executor's frames stay small.
-type fdPath [32]byte
+type fdPath [40]byte
 
-// of writes the path of descriptor fd and returns its address. Bytes go
-// in through unsafe.Add, not indexing: a bounds check's panic is a call
-// that the nosplit frames could not hold.
+// of writes the path of descriptor fd and returns its address.
 //
 //go:nosplit
 func (b *fdPath) of(fd uintptr) uintptr {
@@ -333,14 +332,24 @@ func (b *fdPath) of(fd uintptr) uintptr {
 	for i := uintptr(0); i < uintptr(len(prefix)); i++ {
 		*(*byte)(unsafe.Add(base, i)) = prefix[i]
 	}
+	WriteDecimal(unsafe.Add(base, len(prefix)), fd)
+	return uintptr(base)
+}
+
+// WriteDecimal writes v in decimal and then a NUL at dst, which has room
+// for 21 bytes, for code that may not allocate (a raw start's PID 1
+// writes its payload's pid so). Bytes go in through unsafe.Add, not
+// indexing: a bounds check's panic is a call no nosplit frame holds.
+//
+//go:nosplit
+func WriteDecimal(dst unsafe.Pointer, v uintptr) {
 	n := uintptr(1)
-	for t := fd / 10; t > 0 && n < 10; t /= 10 {
+	for t := v / 10; t > 0; t /= 10 {
 		n++
 	}
 	for i := n; i > 0; i-- {
-		*(*byte)(unsafe.Add(base, uintptr(len(prefix))+i-1)) = byte('0' + fd%10)
-		fd /= 10
+		*(*byte)(unsafe.Add(dst, i-1)) = byte('0' + v%10)
+		v /= 10
 	}
-	*(*byte)(unsafe.Add(base, uintptr(len(prefix))+n)) = 0
-	return uintptr(base)
+	*(*byte)(unsafe.Add(dst, n)) = 0
 }

@@ -63,11 +63,9 @@ type op struct {
 	mkdirs       []mkdir
 	fallback     func() error // Run's answer to this op's failure
 	what         string       // for errors: "mounting proc on /proc"
-	// opSyscall's number and arguments, and an errno that counts as
-	// success (EEXIST for a mkdir, say).
+	// opSyscall's number and arguments.
 	trap uintptr
 	args [6]uintptr
-	ok   syscall.Errno
 	try  bool // any errno counts as success
 	// explain adds to an errno what the user can do about it.
 	explain map[syscall.Errno]string
@@ -246,17 +244,11 @@ func (p *Plan) CloseRoot() {
 }
 
 // Syscall adds system call trap with arguments args, each a number or
-// what Ptr and Str return; an errno in ok counts as success.
+// what Ptr and Str return.
 func (p *Plan) Syscall(what string, trap uintptr, args ...uintptr) {
 	o := op{kind: opSyscall, what: what, trap: trap}
 	copy(o.args[:], args)
 	p.ops = append(p.ops, o)
-}
-
-// SyscallOK is Syscall where errno ok is no failure.
-func (p *Plan) SyscallOK(what string, ok syscall.Errno, trap uintptr, args ...uintptr) {
-	p.Syscall(what, trap, args...)
-	p.ops[len(p.ops)-1].ok = ok
 }
 
 // Try is Syscall whose failure is no failure of the plan.
@@ -315,6 +307,12 @@ func (p *Plan) Run() error {
 		}
 		return p.Failure(at, e)
 	}
+}
+
+// HasFallback says whether op at has a fallback (ReadOnlyTree's): what
+// Run does there, an executor without Go cannot.
+func (p *Plan) HasFallback(at int) bool {
+	return at >= 0 && at < len(p.ops) && p.ops[at].fallback != nil
 }
 
 // Failure is the error of op at failing with errno e, for an executor

@@ -46,6 +46,15 @@ func execError(name string, err error) error {
 	return &Error{Code: 126, Msg: fmt.Sprintf("running %q: %v", name, err), Err: err}
 }
 
+// withHome is env with HOME=home added unless it has a HOME, as docker
+// gives the user's home from the image's /etc/passwd. env is not changed.
+func withHome(env []string, home string) []string {
+	if hasEnv(env, "HOME") {
+		return env
+	}
+	return append(env[:len(env):len(env)], "HOME="+home)
+}
+
 func hasEnv(env []string, key string) bool {
 	for _, kv := range env {
 		if strings.HasPrefix(kv, key+"=") {

@@ -23,21 +23,8 @@ import (
 	"github.com/sandbox-dev/sandbox/userns"
 )
 
-// errNotRaw says a spec needs the Go init after all (RunRaw's ok).
+// errNotRaw says a spec needs the Go init after all (RawEarly.Run's ok).
 var errNotRaw = errors.New("the spec needs the Go init")
-
-// RunRaw runs spec from a raw start (docs/handshake.md, "A raw start"):
-// BeginRaw, then RawEarly.Run. ok is false, and nothing is left started,
-// where spec needs what only the Go init does: the caller runs it with Run
-// then.
-func RunRaw(spec *Spec, opts Options) (code int, err error, ok bool) {
-	e, err := BeginRaw(opts)
-	if err != nil {
-		Trace("no raw start: %v", err)
-		return 0, nil, false
-	}
-	return e.Run(spec, opts)
-}
 
 // RawEarly is a raw start begun before its spec exists: PID 1 cloned
 // beside this process with its namespaces and descriptors (package
@@ -80,6 +67,9 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		return nil, err
 	}
 	child := e.relay.Child()
+	// The idle stage's arguments: the payload's pid (0 here) is put in
+	// place by PID 1 once it knows it (spawn.Payload.PidArg); with no Go
+	// stage (exe -1) the stage to resume is never executed ("-").
 	cmd := &exec.Cmd{
 		Path: "/proc/self/fd/3", Stdin: child[0], Stdout: child[1], Stderr: child[2], ExtraFiles: []*os.File{e.exe},
 		Args: idle.Args(initName, 0, -1, -1, -1, -1, signalMask(initSignals), true, []string{"-"}),
@@ -173,17 +163,17 @@ func (e *RawEarly) Abort() bool {
 		e.hold.Abort()
 		<-e.ended
 	}
-	e.stop()
-	e.relay.Finish()
-	e.exe.Close()
-	e.closeUserns()
+	e.release()
 	return true
 }
 
-func (e *RawEarly) closeUserns() {
+// release lets go of what BeginRaw took, once PID 1 is gone.
+func (e *RawEarly) release() {
+	e.stop()
+	e.relay.Finish()
+	e.exe.Close()
 	if e.userns != nil {
 		e.userns.Close()
-		e.userns = nil
 	}
 }
 
@@ -211,33 +201,28 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 		if !errors.Is(err, errNotRaw) {
 			<-e.ended // aborted on the clone's thread
 		}
-		e.stop()
-		e.relay.Finish()
-		e.exe.Close()
-		e.closeUserns()
+		e.release()
 		if errors.Is(err, errNotRaw) {
 			Trace("no raw start: %v", err)
 			return 0, nil, false
 		}
 		return 0, err, true
 	}
-	defer e.stop()
-	defer e.exe.Close()
-	defer e.closeUserns()
+	defer e.release()
 	err = e.hold.Go(r.setup, &spawn.Payload{Seal: r.seal, Enter: r.enter, Paths: r.paths, Search: r.search, Args: spec.Process.Args, Env: r.env, Init: 3, PidArg: 2})
 	for i, what := range []string{"raw: payload's child cloned", "raw: mounts done, pivoted", "raw: payload sealed", "raw: PID 1 executes its idle stage"} {
 		traceAt(e.stamps[i], "%s", what)
 	}
 	if err != nil {
 		<-e.ended
-		e.relay.Finish()
 		var se *spawn.StepError
-		if errors.As(err, &se) && se.Step == spawn.StepSetup && se.Index == r.overlay {
-			// The kernel refused the overlay: the Go init tries the other
-			// drivers, and says why. What the refused mount left in the
-			// work directory (a volatile mount's mark) would make the
-			// kernel refuse the next one too.
-			Trace("no raw start: overlay refused (%v)", se.Errno)
+		if errors.As(err, &se) && se.Step == spawn.StepSetup && (se.Index == r.overlay || r.setup.HasFallback(se.Index)) {
+			// The kernel refused the overlay, or a step the Go init has
+			// another way for (a /sys submount that refuses to be made
+			// read-only): the Go init starts it, and says why. What the
+			// overlay left in the work directory (a volatile mount's mark)
+			// would make the kernel refuse the next one.
+			Trace("no raw start: %v", r.setup.Failure(se.Index, se.Errno))
 			clearWorkDir(spec.Rootfs.Work)
 			return 0, nil, false
 		}
@@ -259,7 +244,7 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 		case ws := <-e.ended:
 			Trace("init exited")
 			// Everything in the sandbox is gone with its PID 1: what it
-			// wrote is in the pipes.
+			// wrote is in the pipes (release's Finish, again, is a no-op).
 			e.relay.Finish()
 			if opts.HandOffRemoval != nil && e.userns != nil {
 				if rm, ok := opts.HandOffRemoval(); ok {
@@ -290,9 +275,7 @@ func clearWorkDir(dir string) {
 func rawRefusal(spec *Spec, opts Options) string {
 	l := spec.Rootfs
 	switch {
-	case !spawn.Supported():
-		return "no vfork-style start here"
-	case spec.Rootfs.Shift != nil:
+	case l.Shift != nil:
 		return "--userns=keep-id"
 	case spec.Process.Terminal:
 		return "a terminal"
@@ -312,7 +295,7 @@ func rawRefusal(spec *Spec, opts Options) string {
 		return "--group-add"
 	case len(spec.Process.Args) == 0:
 		return "no command"
-	case len(l.Layers) == 0 || len(l.HostDirs) > 0 || l.Shift != nil || (l.Driver != fuseoverlay.Auto && l.Driver != fuseoverlay.Overlay):
+	case len(l.Layers) == 0 || len(l.HostDirs) > 0 || (l.Driver != fuseoverlay.Auto && l.Driver != fuseoverlay.Overlay):
 		return "a root that is not a kernel overlay of image layers"
 	}
 	return ""
@@ -329,18 +312,16 @@ type rawStart struct {
 	env                []string
 }
 
-// prepareRaw builds a raw start for spec: the same plan steps the Go init
-// runs (setupRootfs, sealThread, the spawner's payload), in one plan.
+// prepareRaw builds a raw start for spec from the plan steps the Go init
+// runs (setupRootfs, sealThread, the spawner's prepare): PID 1's setup,
+// and the payload child's seal and entry.
 func prepareRaw(spec *Spec, cgroup bool) (*rawStart, error) {
 	r := &rawStart{}
 	u, err := rawUser(spec)
 	if err != nil {
 		return r, err
 	}
-	r.env = spec.Process.Env
-	if !hasEnv(r.env, "HOME") {
-		r.env = append(r.env[:len(r.env):len(r.env)], "HOME="+u.Home)
-	}
+	r.env = withHome(spec.Process.Env, u.Home)
 	r.paths, r.search = candidates(spec.Process.Args[0], r.env)
 
 	l := spec.Rootfs

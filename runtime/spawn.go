@@ -151,10 +151,7 @@ func (s *spawner) prepare(req procRequest) (prepared, error) {
 	if err != nil {
 		return prepared{}, &Error{Code: 125, Msg: err.Error(), Err: err}
 	}
-	env := req.Env
-	if !hasEnv(env, "HOME") {
-		env = append(env, "HOME="+u.Home)
-	}
+	env := withHome(req.Env, u.Home)
 	cwd := req.Cwd
 	if cwd == "" {
 		cwd = "/"

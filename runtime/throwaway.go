@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
@@ -153,11 +154,14 @@ func removeAt(dirfd int, name string) error {
 // with no parent-death signal, and holds the container's lock until the
 // files are gone, as the Go init does.
 func startRemoval(userns, exe *os.File, r Removal) error {
+	// Descriptors 3 and 4 are what removeMain reads; the program and the
+	// namespace follow.
+	extra := []*os.File{r.Dir, r.Keep, exe, userns}
+	exeFD, nsFD := 3+2, 3+3
 	env := append([]string{initEnv + "=1"}, initRuntimeEnv...)
 	cmd := &exec.Cmd{
-		Path: "/proc/self/fd/5", Args: []string{initName, "remove", r.Name}, Env: env,
-		ExtraFiles:  []*os.File{r.Dir, r.Keep, exe, userns},
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+		Path: fmt.Sprintf("/proc/self/fd/%d", exeFD), Args: []string{initName, "remove", r.Name}, Env: env,
+		ExtraFiles: extra, SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
 	a, ok := spawn.FromCmd(cmd)
 	if !ok {
@@ -166,7 +170,7 @@ func startRemoval(userns, exe *os.File, r Removal) error {
 	// setns before the execve: its own thread, nothing shared but the
 	// memory of a child that only makes system calls.
 	p := plan.New("/")
-	p.Syscall("entering the container's user namespace", unix.SYS_SETNS, 6, unix.CLONE_NEWUSER)
+	p.Syscall("entering the container's user namespace", unix.SYS_SETNS, uintptr(nsFD), unix.CLONE_NEWUSER)
 	a.Setup = p
 	_, err := spawn.Start(a)
 	return err

@@ -38,23 +38,21 @@ type Attr struct {
 	// Setup, when set, runs in the child once its maps are written and
 	// its descriptors in place (package plan): a container's mounts.
 	Setup *plan.Plan
-	// Payload, when set, makes the child a container's PID 1 that needs
-	// no Go: after Setup it starts the payload from a vfork-style clone
-	// of its own, then executes the program open at Files[Payload.Init]
-	// (execveat) with Args, the payload's pid at Args[Payload.PidArg].
-	// Path is not used.
+	// Payload and Hold, set together, make the child a container's PID 1
+	// that needs no Go (a raw start): the child is cloned beside the
+	// caller on a stack of its own rather than vfork-style, Start returns
+	// its pid at once, and the child waits, its namespaces made and
+	// descriptors in place, for Hold.Go to give it Setup and the rest of
+	// Payload (Init and PidArg are needed at once), or for Hold.Abort.
+	// It then runs Setup, starts the payload from a clone of its own, and
+	// executes the program open at Files[Payload.Init] (execveat) with
+	// Args, the payload's pid at Args[Payload.PidArg]; Path is not used.
+	// A cgroup to start in is the caller's to join it to.
 	Payload *Payload
-	// Hold, when set, makes this a held start (a raw PID 1 only): the
-	// child is cloned beside the caller on a stack of its own rather than
-	// vfork-style, Start returns its pid at once, and the child waits,
-	// its namespaces made and descriptors in place, for Hold.Go to give
-	// it Setup and the rest of Payload (Init and PidArg are needed at
-	// once), or for Hold.Abort. A cgroup to start in is the caller's to
-	// join it to.
-	Hold *Hold
-	// Stamps, when set, gets CLOCK_MONOTONIC at the child's steps (a
-	// raw start's): its maps written, its setup done, the payload's seal
-	// done, and PID 1's execve; zero where a step did not happen.
+	Hold    *Hold
+	// Stamps, when set, gets CLOCK_MONOTONIC at a raw start's steps: the
+	// payload's child cloned, the setup done, the payload's seal done,
+	// and PID 1's execve; zero where a step did not happen.
 	Stamps *[4]unix.Timespec
 }
 
@@ -191,9 +189,7 @@ type vforkReq struct {
 	setup   *plan.Plan
 	// A raw PID 1 (Attr.Payload): the payload's seal, candidates and
 	// vectors, the init's descriptor, and where the payload's pid goes
-	// (pidBuf, argv[pidArg] of the init). payloadFailed is set by the
-	// payload's child, which shares this memory, when it reported a
-	// failure and exited.
+	// (pidBuf, argv[pidArg] of the init).
 	raw         bool
 	seal, enter *plan.Plan
 	// The payload's child runs on a stack of its own (stackTop, in
@@ -209,21 +205,20 @@ type vforkReq struct {
 	execed uint32
 	// A held start (Attr.Hold): PID 1's own stack, and go, set by
 	// Hold.Go (1) or Hold.Abort (2).
-	heldStack     []byte
-	heldStackTop  uintptr
-	goState       uint32
-	holdWait      unix.Timespec // 50 ms
-	keep          []any
-	execWait      unix.Timespec // 20 ms
-	probe         [8]byte
-	probeWait     unix.Timespec // 50 µs
-	paths         []*byte
-	search        bool
-	pArgv, pEnvp  **byte
-	initFD        uintptr
-	pidBuf        [24]byte
-	payloadFailed uint32
-	stamps        *[4]unix.Timespec
+	heldStack    []byte
+	heldStackTop uintptr
+	goState      uint32
+	holdWait     unix.Timespec // 50 ms
+	keep         []any
+	execWait     unix.Timespec // 20 ms
+	probe        [8]byte
+	probeWait    unix.Timespec // 50 µs
+	paths        []*byte
+	search       bool
+	pArgv, pEnvp **byte
+	initFD       uintptr
+	pidBuf       [24]byte
+	stamps       *[4]unix.Timespec
 }
 
 type fileWrite struct {
@@ -304,16 +299,11 @@ func Start(a *Attr) (int, error) {
 		}
 		r.raw, r.initFD = true, uintptr(p.Init)
 		argv[p.PidArg] = &r.pidBuf[0]
-		if a.Hold == nil {
-			if err := r.setPayload(p); err != nil {
-				return 0, err
-			}
-		}
+	}
+	if (a.Hold != nil) != r.raw || r.raw && (a.CgroupFD >= 0 || len(a.AmbientCaps) > 0) {
+		return 0, fmt.Errorf("starting %s: a raw PID 1 needs a Hold, and neither a cgroup to start in nor ambient capabilities", a.Path)
 	}
 	if a.Hold != nil {
-		if !r.raw || a.CgroupFD >= 0 || a.UIDMap == "" && len(a.AmbientCaps) > 0 {
-			return 0, fmt.Errorf("starting %s: only a raw PID 1 with no cgroup to start in can be held", a.Path)
-		}
 		r.heldStack = make([]byte, payloadStack)
 		r.heldStackTop = (uintptr(unsafe.Pointer(&r.heldStack[0])) + payloadStack) &^ 15
 		r.holdWait = unix.Timespec{Nsec: 50e6}
@@ -576,11 +566,8 @@ func vforkSpawn(r *vforkReq) (pid, errno uintptr) {
 		return
 	}
 	vforkChild(r)
-	// Frames of their own, not vforkChild's: the plan's executor needs
+	// A frame of its own, not vforkChild's: the plan's executor needs
 	// the room (the linker checks that nosplit frames fit).
-	if r.raw {
-		rawInit(r) // never returns
-	}
 	vforkSetup(r)
 	vforkExec(r)
 	return
@@ -659,12 +646,10 @@ func vforkChild(r *vforkReq) {
 //go:nosplit
 //go:norace
 func vforkSetup(r *vforkReq) {
-	stamp(r, 0)
 	if r.setup != nil {
 		if at, e := plan.Execute(r.setup, 0); at >= 0 {
 			vforkFail(r, uint32(stepRaw*StepSetup+at), e)
 		}
-		stamp(r, 1)
 	}
 }
 
@@ -721,7 +706,7 @@ func rawInit(r *vforkReq) {
 	}
 	stamp(r, 1)
 	release(r, 1)
-	putPid(&r.pidBuf, pid)
+	plan.WriteDecimal(unsafe.Pointer(&r.pidBuf), pid) // its last byte stays 0: execveat's empty path
 	stamp(r, 3)
 	_, _, e := syscall.RawSyscall6(unix.SYS_EXECVEAT, r.initFD, uintptr(unsafe.Pointer(&r.pidBuf[len(r.pidBuf)-1])),
 		uintptr(unsafe.Pointer(r.argv)), uintptr(unsafe.Pointer(r.envp)), unix.AT_EMPTY_PATH, 0)
@@ -748,11 +733,11 @@ func release(r *vforkReq, v uint32) {
 //go:norace
 func payloadChild(r *vforkReq) {
 	if _, _, e := syscall.RawSyscall(unix.SYS_SETSID, 0, 0, 0); e != 0 {
-		payloadFail(r, stepSetsid, e)
+		vforkFail(r, stepSetsid, e)
 	}
 	if r.seal != nil {
 		if at, e := plan.Execute(r.seal, 0); at >= 0 {
-			payloadFail(r, uint32(stepRaw*StepSeal+at), e)
+			vforkFail(r, uint32(stepRaw*StepSeal+at), e)
 		}
 	}
 	stamp(r, 2)
@@ -766,7 +751,7 @@ func payloadChild(r *vforkReq) {
 	}
 	if r.enter != nil {
 		if at, e := plan.Execute(r.enter, 0); at >= 0 {
-			payloadFail(r, uint32(stepRaw*StepEnter+at), e)
+			vforkFail(r, uint32(stepRaw*StepEnter+at), e)
 		}
 	}
 	waitInitExec(r)
@@ -817,39 +802,11 @@ func payloadExec(r *vforkReq) {
 	for i := 0; i < len(paths); i++ {
 		_, _, e := syscall.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(paths[i])), uintptr(unsafe.Pointer(r.pArgv)), uintptr(unsafe.Pointer(r.pEnvp)))
 		if !r.search || (e != syscall.ENOENT && e != syscall.ENOTDIR && e != syscall.EACCES) {
-			payloadFail(r, uint32(stepRaw*StepExec+i), e)
+			vforkFail(r, uint32(stepRaw*StepExec+i), e)
 		}
 		last = e
 	}
-	payloadFail(r, uint32(stepRaw*StepNotFound), last)
-}
-
-// payloadFail is vforkFail for the payload's child, which tells PID 1
-// too: they share this memory.
-//
-//go:nosplit
-//go:norace
-func payloadFail(r *vforkReq, step uint32, e syscall.Errno) {
-	r.payloadFailed = 1
-	vforkFail(r, step, e)
-}
-
-// putPid writes pid in decimal, NUL-terminated, at the start of b; b's
-// last byte stays 0 (the empty path of execveat). Bytes go in through
-// unsafe.Add: a bounds check's panic is a call no nosplit frame holds.
-//
-//go:nosplit
-func putPid(b *[24]byte, pid uintptr) {
-	base := unsafe.Pointer(b)
-	n := uintptr(1)
-	for t := pid / 10; t > 0 && n < 20; t /= 10 {
-		n++
-	}
-	for i := n; i > 0; i-- {
-		*(*byte)(unsafe.Add(base, i-1)) = byte('0' + pid%10)
-		pid /= 10
-	}
-	*(*byte)(unsafe.Add(base, n)) = 0
+	vforkFail(r, uint32(stepRaw*StepNotFound), last)
 }
 
 // vforkFail reports the step and errno on the status pipe and exits.
