@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/plan"
 	"github.com/sandbox-dev/sandbox/userns"
 )
 
@@ -171,17 +172,7 @@ func RemountReadOnly(target string) error {
 	if err := unix.Statfs(target, &st); err != nil {
 		return fmt.Errorf("reading mount flags of %q: %w", target, err)
 	}
-	flags := uintptr(unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY)
-	for _, f := range []struct{ st, ms uintptr }{
-		{unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV},
-		{unix.ST_NOEXEC, unix.MS_NOEXEC}, {unix.ST_NOATIME, unix.MS_NOATIME},
-		{unix.ST_NODIRATIME, unix.MS_NODIRATIME}, {unix.ST_RELATIME, unix.MS_RELATIME},
-	} {
-		if uintptr(st.Flags)&f.st != 0 {
-			flags |= f.ms
-		}
-	}
-	if err := unix.Mount("", target, "", flags, ""); err != nil {
+	if err := unix.Mount("", target, "", plan.RemountFlags(uintptr(st.Flags)), ""); err != nil {
 		return fmt.Errorf("remounting %q read-only: %w", target, err)
 	}
 	return nil

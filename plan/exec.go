@@ -240,15 +240,16 @@ func readOnly(p *Plan, fd uintptr) syscall.Errno {
 		return e
 	}
 	_, e = sys6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(p.empty)), p.pathB.of(fd), uintptr(unsafe.Pointer(p.empty)),
-		remountFlags(uintptr(p.statfs.Flags)), uintptr(unsafe.Pointer(p.empty)), 0)
+		RemountFlags(uintptr(p.statfs.Flags)), uintptr(unsafe.Pointer(p.empty)), 0)
 	return e
 }
 
-// remountFlags are the flags of a read-only remount of a mount whose
-// statfs flags are f.
+// RemountFlags are the flags of a read-only remount of a mount whose
+// statfs flags are f: the ones the mount has must be repeated (the locked
+// ones at least).
 //
 //go:nosplit
-func remountFlags(f uintptr) uintptr {
+func RemountFlags(f uintptr) uintptr {
 	flags := uintptr(unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY)
 	if f&unix.ST_NOSUID != 0 {
 		flags |= unix.MS_NOSUID
