@@ -466,16 +466,10 @@ func Exec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (int, 
 	}
 	sigs := make(chan os.Signal, 16)
 	_, stopSignals := notifyAsync(sigs, forwardedSignals...)
-	// As Early.release does, in the background; then the forwarding
-	// goroutine ends (Stop guarantees that nothing is sent after it),
-	// which matters to a caller that execs again and again (the health
-	// checker: one goroutine left per check).
-	defer func() {
-		go func() {
-			stopSignals()
-			close(sigs)
-		}()
-	}()
+	// Then the forwarding goroutine ends, which matters to a caller that
+	// execs again and again (the health checker: one goroutine left per
+	// check).
+	defer stopSignals()
 	go func() {
 		for s := range sigs {
 			if s == unix.SIGWINCH {

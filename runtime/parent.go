@@ -337,13 +337,7 @@ func (e *Early) release() {
 		e.c.close()
 	}
 	if e.stopSignals != nil {
-		// In the background: undoing Notify costs a round trip to the
-		// runtime's signal thread per signal (0.5–1 ms for the ten), and
-		// the command is usually about to exit.
-		go func() {
-			e.stopSignals()
-			close(e.sigs) // the forwarding goroutine ends
-		}()
+		e.stopSignals() // in the background; the forwarding goroutine ends
 	}
 	if e.relay != nil {
 		e.relay.Finish()

@@ -169,7 +169,7 @@ func (e *RawEarly) Abort() bool {
 
 // release lets go of what BeginRaw took, once PID 1 is gone.
 func (e *RawEarly) release() {
-	e.stop()
+	e.stop() // in the background (notifyAsync)
 	e.relay.Finish()
 	e.exe.Close()
 	if e.userns != nil {
