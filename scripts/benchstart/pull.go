@@ -28,7 +28,7 @@ import (
 // umoci unpack --rootless, each with its wall time and peak RSS.
 // For Debian it returns sandbox's and podman's medians and the median of
 // the rounds' ratios (0: podman not measured).
-func benchPull(sandbox, work string, n int, debianTar string) (sbDebian, podmanDebian time.Duration, ratio float64) {
+func benchPull(sandbox, work string, n int, debianTar string) (sbDebian, podmanDebian time.Duration, ratio float64, sbMemory treeMemory) {
 	reg, stop := startRegistry(work)
 	defer stop()
 	images := map[string]string{}
@@ -133,7 +133,7 @@ func benchPull(sandbox, work string, n int, debianTar string) (sbDebian, podmanD
 			}
 			m := median(ds[k])
 			if label == "debian" && t.name == "sandbox" {
-				sbDebian = m
+				sbDebian, sbMemory.peak = m, rss[k]
 			}
 			shown := ""
 			if k > 0 && failed[0] == "" && len(ds[k]) == len(ds[0]) {
@@ -145,9 +145,29 @@ func benchPull(sandbox, work string, n int, debianTar string) (sbDebian, podmanD
 			}
 			fmt.Printf("  %-13s %8.2f s   peak RSS %4d MiB%s\n", t.name, m.Seconds(), rss[k]>>10, shown)
 		}
+		// One more round, untimed, sampling each tool's processes: what of
+		// the peak RSS is the command's own memory, and what its code.
+		fmt.Println("  memory, sampled every 2 ms on an untimed round:")
+		for k, t := range tools {
+			if failed[k] != "" {
+				continue
+			}
+			var m treeMemory
+			sampled = &m
+			_, _, err := t.run(n)
+			sampled = nil
+			if err != nil {
+				fmt.Printf("  %-13s not sampled: %v\n", t.name, err)
+				continue
+			}
+			fmt.Printf("  %-13s %v\n", t.name, m)
+			if label == "debian" && t.name == "sandbox" {
+				m.peak, sbMemory = sbMemory.peak, m
+			}
+		}
 	}
 	fmt.Println("\ntarget: sandbox ≤ 0.5× podman's time; its RSS independent of layer size")
-	return sbDebian, podmanDebian, ratio
+	return sbDebian, podmanDebian, ratio, sbMemory
 }
 
 // pairedRatio is the median of a[i]/b[i].
@@ -163,6 +183,10 @@ func pairedRatio(a, b []time.Duration) float64 {
 	return (r[len(r)/2-1] + r[len(r)/2]) / 2
 }
 
+// sampled, when set, receives what sampling saw of the next command
+// measure runs (an untimed round).
+var sampled *treeMemory
+
 // measure runs a command and returns its wall time and peak RSS (KiB, the
 // largest of the command and the children it waited for).
 func measure(stdin io.Reader, env []string, argv0 string, args ...string) (time.Duration, int64, error) {
@@ -171,7 +195,17 @@ func measure(stdin io.Reader, env []string, argv0 string, args ...string) (time.
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &out, stdin
 	start := time.Now()
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		var s *memSampler
+		if sampled != nil {
+			s = sampleTree(cmd.Process.Pid)
+		}
+		err = cmd.Wait()
+		if s != nil {
+			*sampled = s.Stop()
+		}
+	}
 	d := time.Since(start)
 	if err != nil {
 		return 0, 0, fmt.Errorf("%s %s: %v: %s", argv0, strings.Join(args, " "), err, out.String())
