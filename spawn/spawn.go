@@ -761,8 +761,10 @@ func payloadChild(r *vforkReq) {
 // waitInitExec waits until PID 1 has executed its program: the kernel
 // clears r.execed as the execve replaces PID 1's memory, and the new
 // program's arguments are in place a moment later, which /proc/1/cmdline
-// shows (the payload's root and /proc are the container's by now). At
-// most a second: an init that never gets there ends the container anyway.
+// shows (the payload's root and /proc are the container's by now): some
+// tens of microseconds, which a sleep between looks made 50–100 (the
+// timer's slack), so the first looks only yield. At most a second or so:
+// an init that never gets there ends the container anyway.
 //
 //go:nosplit
 //go:norace
@@ -783,7 +785,11 @@ func waitInitExec(r *vforkReq) {
 		if n > 0 && n <= uintptr(len(r.probe)) {
 			return
 		}
-		syscall.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&r.probeWait)), 0, 0)
+		if i < 500 {
+			syscall.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) // PID 1 may be waiting for this CPU
+		} else {
+			syscall.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&r.probeWait)), 0, 0)
+		}
 	}
 }
 
