@@ -162,7 +162,8 @@ func benchPull(sandbox, work string, n int, debianTar string) (sbDebian, podmanD
 			}
 			fmt.Printf("  %-13s %v\n", t.name, m)
 			if label == "debian" && t.name == "sandbox" {
-				m.peak, sbMemory = sbMemory.peak, m
+				m.peak = sbMemory.peak // from the timed rounds
+				sbMemory = m
 			}
 		}
 	}
