@@ -11,8 +11,9 @@ import (
 )
 
 // treeMemory is what a sampler saw of a command's process tree: the
-// largest anonymous and file-backed resident sizes any one process had
-// (KiB), and the largest sum of anonymous memory over the tree at once.
+// largest resident size any one process had, split into anonymous and
+// file-backed memory (KiB), and the largest sum of anonymous memory over
+// the tree at once.
 // A peak RSS (ru_maxrss) counts a process's mapped file pages too, which
 // for a Go program are mostly its own code: page cache that every
 // process running that binary shares, in 2 MiB folios for sandbox's
@@ -70,8 +71,9 @@ func (s *memSampler) sample(root int) {
 			continue
 		}
 		sum += anon
-		s.got.anon = max(s.got.anon, anon)
-		s.got.file = max(s.got.file, file)
+		if anon+file > s.got.anon+s.got.file {
+			s.got.anon, s.got.file = anon, file
+		}
 	}
 	s.got.treeAnon = max(s.got.treeAnon, sum)
 }
