@@ -62,7 +62,9 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		return nil, errors.New("no installed init program")
 	}
 	var err error
-	if e.relay, err = NewRelay(opts.Stdin, opts.Stdout, opts.Stderr); err != nil {
+	// The input waits for the payload: should this start give way to the
+	// Go init (Run's ok false), that one reads it.
+	if e.relay, err = NewHeldRelay(opts.Stdin, opts.Stdout, opts.Stderr); err != nil {
 		e.exe.Close()
 		return nil, err
 	}
@@ -229,6 +231,7 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 		return 0, r.explain(spec, err), true
 	}
 	Trace("payload started")
+	e.relay.StartInput()
 	if opts.OnRootfs != nil {
 		opts.OnRootfs(string(fuseoverlay.Overlay), "")
 	}

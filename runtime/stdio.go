@@ -41,16 +41,32 @@ type Relay struct {
 	// stopR becomes readable when stopW is closed: the stdin copy, waiting
 	// in poll(2), returns.
 	stopR, stopW *os.File
-	ours         []*os.File // our pipe ends, closed by Finish
-	wg           sync.WaitGroup
-	finish       sync.Once
-	mu           sync.Mutex
-	err          error
+	// input starts the stdin copy where NewHeldRelay left it to
+	// StartInput; nil once started, or with nothing to copy.
+	input  func()
+	ours   []*os.File // our pipe ends, closed by Finish
+	wg     sync.WaitGroup
+	finish sync.Once
+	mu     sync.Mutex
+	err    error
 }
 
 // NewRelay makes the pipes and starts copying. stdin nil gives the payload
 // /dev/null (no -i); stdout or stderr nil discards that stream.
 func NewRelay(stdin, stdout, stderr *os.File) (*Relay, error) {
+	r, err := NewHeldRelay(stdin, stdout, stderr)
+	if err == nil {
+		r.StartInput()
+	}
+	return r, err
+}
+
+// NewHeldRelay is NewRelay, except that nothing is read from stdin until
+// StartInput: a start that may yet give way to another (a raw start's
+// fallback to the Go init, which makes a relay of its own) must leave the
+// user's input to whichever runs the payload. What a copy already took
+// from a pipe could not be given back.
+func NewHeldRelay(stdin, stdout, stderr *os.File) (*Relay, error) {
 	r := &Relay{}
 	fail := func(err error) (*Relay, error) {
 		r.CloseChild()
@@ -77,7 +93,7 @@ func NewRelay(stdin, stdout, stderr *os.File) (*Relay, error) {
 		}
 		r.child[0] = pr
 		r.ours = append(r.ours, pw)
-		r.start(func() error { return r.copyIn(pw, stdin) })
+		r.input = func() { r.start(func() error { return r.copyIn(pw, stdin) }) }
 	}
 	for i, dst := range []*os.File{stdout, stderr} {
 		if dst == nil {
@@ -121,6 +137,15 @@ func relayPipe(output bool) (r, w *os.File, err error) {
 // relayPipeSize is fs.pipe-max-size's default; a smaller limit just leaves
 // the pipe as it was.
 const relayPipeSize = 1 << 20
+
+// StartInput starts copying the user's stdin to the payload (once; a
+// no-op without -i).
+func (r *Relay) StartInput() {
+	if r.input != nil {
+		r.input()
+		r.input = nil
+	}
+}
 
 // Child returns the payload's ends of the streams.
 func (r *Relay) Child() [3]*os.File { return r.child }
