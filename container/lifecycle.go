@@ -415,7 +415,7 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 	// foreground run (run --rm, shell) gets none: nothing to exec into
 	// from elsewhere that is worth a socket on every start.
 	liveDir := ""
-	if !c.Config.Rm || c.Config.Detach {
+	if c.Config.servesExec() {
 		if dir, err := runDir(s, c); err == nil {
 			spec.ExecSocket = filepath.Join(dir, "exec.sock")
 			liveDir = dir
@@ -823,7 +823,25 @@ func ExecSocket(s *image.Store, ref string) (string, error) {
 	if CurrentState(s, c.ID).Status != Running {
 		return "", fmt.Errorf("%w: %s", ErrNotRunning, c.Name)
 	}
+	if err := c.noExec(); err != nil {
+		return "", err
+	}
 	return filepath.Join(liveDir(s, c), "exec.sock"), nil
+}
+
+// servesExec says whether a run of the container takes exec requests:
+// every run but a throwaway one in the foreground (run --rm, shell),
+// whose start is the one kept short (no socket, and no Go init either
+// when it starts raw). Docker and Podman exec into those too.
+func (c *Config) servesExec() bool { return !c.Rm || c.Detach }
+
+// noExec is the error for an exec into a running container that takes
+// none, saying how to run one that does.
+func (c *Container) noExec() error {
+	if c.Config.servesExec() {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is a throwaway run (run --rm in the foreground, or shell), which serves no exec; run it detached (run -d --rm) or without --rm to exec into it", ErrNoExec, c.Name)
 }
 
 // Exec runs a process in a running container.
@@ -837,6 +855,9 @@ func Exec(s *image.Store, ref string, req runtime.ExecRequest, stdio IO) (int, e
 	}
 	if CurrentState(s, c.ID).Status != Running {
 		return 0, fmt.Errorf("%w: %s (start it with `sandbox start %s`)", ErrNotRunning, c.Name, c.Name)
+	}
+	if err := c.noExec(); err != nil {
+		return 0, err
 	}
 	dir, err := runDir(s, c)
 	if err != nil {

@@ -206,6 +206,9 @@ func waitExit(st State, timeout time.Duration) bool {
 // ErrNotRunning is returned when signalling a container that is not running.
 var ErrNotRunning = errors.New("container is not running")
 
+// ErrNoExec: the container runs, but takes no exec (Config.servesExec).
+var ErrNoExec = errors.New("container takes no exec")
+
 // completeResident records the end a resident init wrote
 // (runtime.ExitRecord) once it is gone: the state says exited with its
 // status, an OOM kill is read from the cgroup (said in the log, as the

@@ -3,6 +3,7 @@ package tests
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // rawProbe prints what a payload sees of its sandbox, with what differs
@@ -130,5 +131,27 @@ func TestRawStartInput(t *testing.T) {
 				t.Errorf("run --rm -i %v: the payload read %q of %q", args, r.stdout, in)
 			}
 		}
+	})
+}
+
+// TestExecThrowaway: a throwaway run (run --rm in the foreground) serves
+// no exec, and an exec into one says so and how to run one that does,
+// instead of failing to reach a socket that was never made.
+func TestExecThrowaway(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		bb := u.bb(t)
+		p := u.start(t, "run", "--rm", "--name", "throwaway", bb, "sleep", "30")
+		if !waitFor(10*time.Second, func() bool {
+			return strings.Contains(u.run(t, "ps", "--format", "{{.Names}}").stdout, "throwaway")
+		}) {
+			t.Fatalf("the throwaway run never showed in ps")
+		}
+		r := u.run(t, "exec", "throwaway", "true")
+		wantCode(t, r, 125)
+		if !strings.Contains(r.stderr, "throwaway run") || !strings.Contains(r.stderr, "run -d --rm") {
+			t.Errorf("exec into a throwaway run says %q; want why and what to do", r.stderr)
+		}
+		u.mustRun(t, "stop", "-t", "1", "throwaway")
+		p.wait(10 * time.Second)
 	})
 }
