@@ -830,10 +830,13 @@ func ExecSocket(s *image.Store, ref string) (string, error) {
 }
 
 // servesExec says whether a run of the container takes exec requests:
-// every run but a throwaway one in the foreground (run --rm, shell),
-// whose start is the one kept short (no socket, and no Go init either
-// when it starts raw). Docker and Podman exec into those too.
-func (c *Config) servesExec() bool { return !c.Rm || c.Detach }
+// every run but a throwaway one in the foreground without a terminal
+// (run --rm, shell with piped input), whose start is the one kept short:
+// no socket, and no Go init either when it starts raw. Docker and Podman
+// exec into those too. One with a terminal (shell, run --rm -it) serves
+// exec, as a second terminal's `exec` into a `shell` expects: it has the
+// Go init anyway, and a person's pace.
+func (c *Config) servesExec() bool { return !c.Rm || c.Detach || c.TTY }
 
 // noExec is the error for an exec into a running container that takes
 // none, saying how to run one that does.
@@ -841,7 +844,7 @@ func (c *Container) noExec() error {
 	if c.Config.servesExec() {
 		return nil
 	}
-	return fmt.Errorf("%w: %s is a throwaway run (run --rm in the foreground, or shell), which serves no exec; run it detached (run -d --rm) or without --rm to exec into it", ErrNoExec, c.Name)
+	return fmt.Errorf("%w: %s is a throwaway run without a terminal (run --rm in the foreground), which serves no exec; run it with -t, detached (run -d --rm) or without --rm to exec into it", ErrNoExec, c.Name)
 }
 
 // Exec runs a process in a running container.

@@ -134,9 +134,10 @@ func TestRawStartInput(t *testing.T) {
 	})
 }
 
-// TestExecThrowaway: a throwaway run (run --rm in the foreground) serves
-// no exec, and an exec into one says so and how to run one that does,
-// instead of failing to reach a socket that was never made.
+// TestExecThrowaway: a throwaway run without a terminal (run --rm in the
+// foreground) serves no exec, and an exec into one says so and how to run
+// one that does, instead of failing to reach a socket that was never
+// made; with a terminal it serves exec.
 func TestExecThrowaway(t *testing.T) {
 	forEachUser(t, func(t *testing.T, u *user) {
 		bb := u.bb(t)
@@ -148,10 +149,26 @@ func TestExecThrowaway(t *testing.T) {
 		}
 		r := u.run(t, "exec", "throwaway", "true")
 		wantCode(t, r, 125)
-		if !strings.Contains(r.stderr, "throwaway run") || !strings.Contains(r.stderr, "run -d --rm") {
+		if !strings.Contains(r.stderr, "throwaway run") || !strings.Contains(r.stderr, "with -t, detached (run -d --rm)") {
 			t.Errorf("exec into a throwaway run says %q; want why and what to do", r.stderr)
 		}
 		u.mustRun(t, "stop", "-t", "1", "throwaway")
+		p.wait(10 * time.Second)
+
+		// With a terminal (shell, run --rm -it) it serves exec: a second
+		// terminal's exec into a shell.
+		_, slave := openPTY(t)
+		p = u.startWith(t, runOpts{tty: slave}, "run", "--rm", "-it", "--name", "interactive", bb, "sleep", "30")
+		slave.Close()
+		if !waitFor(10*time.Second, func() bool {
+			return strings.Contains(u.run(t, "ps", "--format", "{{.Names}}").stdout, "interactive")
+		}) {
+			t.Fatalf("the run with a terminal never showed in ps")
+		}
+		if r := u.mustRun(t, "exec", "interactive", "echo", "in"); r.stdout != "in\n" {
+			t.Errorf("exec into a throwaway run with a terminal printed %q", r.stdout)
+		}
+		u.mustRun(t, "stop", "-t", "1", "interactive")
 		p.wait(10 * time.Second)
 	})
 }
