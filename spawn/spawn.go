@@ -521,6 +521,7 @@ func (h *Hold) abort() {
 //go:norace
 func heldChild(r *vforkReq) {
 	vforkChild(r)
+	closeInherited(r)
 	for atomic.LoadUint32(&r.goState) == 0 {
 		syscall.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&r.goState)), futexWaitPrivate, 0, uintptr(unsafe.Pointer(&r.holdWait)), 0, 0)
 	}
@@ -639,6 +640,38 @@ func vforkChild(r *vforkReq) {
 	// that is not close-on-exec (kernels before 5.11 lack the flag: there
 	// the CLI's own start marked them all, main.go).
 	syscall.RawSyscall(unix.SYS_CLOSE_RANGE, uintptr(len(fds)), ^uintptr(0), unix.CLOSE_RANGE_CLOEXEC)
+}
+
+// closeInherited closes, in a held child, every descriptor the parent had
+// open at the clone but its own (put in place by vforkChild) and the
+// status pipe. A child that executes at once loses them to close-on-exec;
+// a held one would keep them while it waits, and a pipe whose end another
+// start of the parent waits for (a task's status pipe, made just before
+// this clone) would then not end until the wait does: a deadlock, since
+// the hold is released only after that task.
+//
+//go:nosplit
+//go:norace
+func closeInherited(r *vforkReq) {
+	first := uintptr(len(r.fds))
+	if r.errW > first {
+		closeFrom(first, r.errW-1)
+	}
+	closeFrom(r.errW+1, ^uintptr(0))
+}
+
+// closeFrom closes descriptors lo to hi: close_range, or before Linux 5.9
+// each of those below 1024 in turn.
+//
+//go:nosplit
+//go:norace
+func closeFrom(lo, hi uintptr) {
+	if _, _, e := syscall.RawSyscall(unix.SYS_CLOSE_RANGE, lo, hi, 0); e != unix.ENOSYS {
+		return
+	}
+	for fd := lo; fd <= hi && fd < 1024; fd++ {
+		syscall.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+	}
 }
 
 // vforkSetup runs the setup plan, if any.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -301,5 +302,40 @@ func TestStartDetails(t *testing.T) {
 	files := []*os.File{nil, nil, nil, held[1], held[3], held[4], held[5], held[1], held[1], held[1], held[1], held[1]}
 	if _, err := Start(&Attr{Path: "/nonexistent/x", Args: []string{"x"}, Files: files, CgroupFD: -1}); err == nil || !errors.Is(err, syscall.ENOENT) {
 		t.Errorf("a failed execve with free low descriptors: %v, want ENOENT", err)
+	}
+}
+
+// A held child keeps none of the caller's descriptors but its own while it
+// waits: a pipe the caller had open at the clone (another start's status
+// pipe, whose end that start waits for) ends when the caller closes its
+// write end, not when the hold is released.
+func TestHeldChildKeepsNoInheritedDescriptor(t *testing.T) {
+	if !haveVfork {
+		t.Skip("no rawVfork on " + goruntime.GOARCH + ": callers use os/exec")
+	}
+	exe, err := os.Open("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exe.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	a := &Attr{Args: []string{"true", "0"}, Files: []*os.File{nil, nil, nil, exe}, CgroupFD: -1,
+		Hold: &Hold{}, Payload: &Payload{Init: 3, PidArg: 1}}
+	pid, err := Start(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		a.Hold.Abort()
+		Wait(pid)
+	}()
+	w.Close()
+	r.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := r.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("reading a pipe whose only write end we closed: %d bytes, %v; want end of file (the held child keeps a copy)", n, err)
 	}
 }
