@@ -31,13 +31,17 @@ func (s *Store) Resolve(ref string) (*Image, error) {
 	}
 	rec, err := idx.resolve(ref, s.searchList()...)
 	if err != nil {
-		if ref == HostName || ref == HostName+":latest" {
+		if IsHostRef(ref) {
 			return HostImage(), nil
 		}
 		return nil, err
 	}
 	return s.image(idx, rec)
 }
+
+// IsHostRef says whether ref names the built-in host image ("host" or
+// "host:latest"), which no stored image can be named (import refuses it).
+func IsHostRef(ref string) bool { return ref == HostName || ref == HostName+":latest" }
 
 // HostImage is the built-in image made of the host's own directories. Its
 // environment is the user's PATH, locale and HOME, and its command the

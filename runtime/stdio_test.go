@@ -92,6 +92,52 @@ func TestRelayStdin(t *testing.T) {
 	}
 }
 
+// TestHeldRelayInput: a held relay reads nothing of the user's input
+// until StartInput, so a start that gives way to another leaves all of it
+// to the next relay; once started, the input reaches the payload.
+func TestHeldRelayInput(t *testing.T) {
+	inR, inW := pipe(t)
+	inW.Write([]byte("for whoever runs it\n"))
+	r, err := NewHeldRelay(inR, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // time for a copy that should not run
+	if err := r.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	// In a goroutine: a copy that ran has made the user's file blocking
+	// (Fd), where a deadline no longer applies.
+	left := make(chan string, 1)
+	go func() {
+		b := make([]byte, 64)
+		n, _ := inR.Read(b)
+		left <- string(b[:n])
+	}()
+	select {
+	case got := <-left:
+		if got != "for whoever runs it\n" {
+			t.Fatalf("a held relay that never started took the input: left %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a held relay that never started took the input: none left")
+	}
+	buf := make([]byte, 64)
+
+	inW.Write([]byte("typed\n"))
+	r, err = NewHeldRelay(inR, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Finish()
+	r.StartInput()
+	payloadIn := r.Child()[0]
+	payloadIn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := payloadIn.Read(buf); err != nil || string(buf[:n]) != "typed\n" {
+		t.Fatalf("after StartInput the payload read %q, %v", buf[:n], err)
+	}
+}
+
 // TestRelayStdinEOF: the end of the user's input is the end of the
 // payload's.
 func TestRelayStdinEOF(t *testing.T) {

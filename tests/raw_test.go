@@ -113,16 +113,16 @@ func TestRawStartEscape(t *testing.T) {
 }
 
 // TestRawStartInput: the user's input reaches the payload whichever init
-// runs it. A raw start is begun before it is known whether it can run
-// the container; where it gives way to the Go init (the host image, a
-// flag only the Go init handles), the input must still be unread then.
+// runs it: a raw start, or the Go init for what only it handles (a flag,
+// the host image). A raw start that gives way to the Go init once begun
+// leaves the input unread (runtime's TestHeldRelayInput).
 func TestRawStartInput(t *testing.T) {
 	forEachUser(t, func(t *testing.T, u *user) {
 		bb := u.bb(t)
 		for _, args := range [][]string{
 			{bb, "cat"},                     // a raw start
-			{"--group-add", "0", bb, "cat"}, // given way to the Go init
-			{"host", "/bin/cat"},            // the same, for the host's root
+			{"--group-add", "0", bb, "cat"}, // the Go init
+			{"host", "/bin/cat"},            // the Go init, for the host's root
 		} {
 			in := "piped to the payload\n"
 			r := u.runWith(t, runOpts{stdin: strings.NewReader(in)}, append([]string{"run", "--rm", "-i"}, args...)...)
