@@ -14,7 +14,7 @@ const maxOverlayData = 4095
 
 // mountOverlay mounts kernel overlayfs at target (OverlayOptions).
 func mountOverlay(layers []string, upper, work, target string, volatile bool) error {
-	data, fds, err := OverlayOptions(layers, upper, work, volatile, 0)
+	data, fds, err := overlayOptions(layers, upper, work, volatile)
 	defer func() {
 		for _, fd := range fds {
 			unix.Close(fd)
@@ -40,14 +40,14 @@ func mountOverlay(layers []string, upper, work, target string, volatile bool) er
 	return nil
 }
 
-// OverlayOptions opens the layers (bottom first) and returns the option
+// overlayOptions opens the layers (bottom first) and returns the option
 // string of a kernel overlay mount of them, and the descriptors, which the
 // caller closes once the mount is made (also after an error). Lower layers
 // are named by their descriptors, relative to /proc/self/fd, where the
 // mount must be made from, so that the string stays far below the
 // one-page limit however long the store's paths are: 150 layers cost
-// ~600 bytes instead of ~15 KiB. Descriptors are numbered minFD or above.
-func OverlayOptions(layers []string, upper, work string, volatile bool, minFD int) (string, []int, error) {
+// ~600 bytes instead of ~15 KiB.
+func overlayOptions(layers []string, upper, work string, volatile bool) (string, []int, error) {
 	fds := make([]int, 0, len(layers))
 	// overlayfs lists the top layer first; ours are bottom first.
 	names := make([]string, 0, len(layers))
@@ -55,14 +55,6 @@ func OverlayOptions(layers []string, upper, work string, volatile bool, minFD in
 		fd, err := unix.Open(layers[i], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return "", fds, fmt.Errorf("opening layer %q: %w", layers[i], err)
-		}
-		if fd < minFD {
-			high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, minFD)
-			unix.Close(fd)
-			if err != nil {
-				return "", fds, fmt.Errorf("opening layer %q: %w", layers[i], err)
-			}
-			fd = high
 		}
 		fds = append(fds, fd)
 		names = append(names, strconv.Itoa(fd))
