@@ -80,7 +80,7 @@ func create(s *image.Store, img *image.Image, cfg Config, id string) (*Container
 		// it the fsyncs (2 ms of a 40 ms start).
 		write := image.WriteFileAtomic
 		if cfg.Rm {
-			write = writeFileNoSync
+			write = image.WriteFileNoSync
 		}
 		err = write(filepath.Join(dir, "container.json"), mustJSON(c), 0o600)
 	}
@@ -216,15 +216,6 @@ func removeTrash(s *image.Store, trash []string) {
 		runtime.RemoveAll(s.Mapping, t)
 	}
 	s.SweepTemp()
-}
-
-// writeFileNoSync writes atomically (temp file and rename) without fsync.
-func writeFileNoSync(path string, data []byte, perm os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, perm); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 func mustJSON(v any) []byte {

@@ -76,7 +76,7 @@ func writeState(s *image.Store, id string, st State) error {
 	}
 	// Renamed into place, not synced: state is rebuilt from the processes
 	// when it is stale, and a power cut ends the container anyway.
-	return writeFileNoSync(statePath(s, id), append(b, '\n'), 0o600)
+	return image.WriteFileNoSync(statePath(s, id), append(b, '\n'), 0o600)
 }
 
 // CurrentState is the container's state as it truly is: a recorded
@@ -104,6 +104,12 @@ func CurrentState(s *image.Store, id string) State {
 	}
 	if end, ok := completeResident(s, id, st); ok {
 		return end
+	}
+	// Another command may have recorded the end between our reading the
+	// state and the record: it writes the state before it removes the
+	// record, so the state read now has it.
+	if st = readState(s, id); st.Status != Running {
+		return st
 	}
 	st.Status, st.ExitCode, st.Killed, st.Pid = Exited, 137, true, 0
 	if st.FinishedAt.IsZero() {
@@ -285,9 +291,9 @@ func keepRemovedExit(s *image.Store, c *Container, code int) {
 	// Its log too: whoever attached may not have opened it before the
 	// container was gone.
 	if b, err := os.ReadFile(filepath.Join(Dir(s, c.ID), "ctr.log")); err == nil {
-		writeFileNoSync(filepath.Join(dir, c.ID+".log"), b, 0o600)
+		image.WriteFileNoSync(filepath.Join(dir, c.ID+".log"), b, 0o600)
 	}
-	writeFileNoSync(filepath.Join(dir, c.ID), []byte(strconv.Itoa(code)), 0o600)
+	image.WriteFileNoSync(filepath.Join(dir, c.ID), []byte(strconv.Itoa(code)), 0o600)
 }
 
 // RemovedExit is the exit code a removed container with KeepExit left.

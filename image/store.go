@@ -252,6 +252,20 @@ func (s *Store) writeIndex(idx *index) error {
 // renames it over path and syncs the directory: a reader sees the old
 // content or the new, never a mix, whenever the writer dies.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return writeRenamed(path, data, perm, true)
+}
+
+// WriteFileNoSync is WriteFileAtomic without the syncs, for what need not
+// survive a power cut (a container's state, which is rebuilt from its
+// processes): readers and concurrent writers still see one whole content.
+func WriteFileNoSync(path string, data []byte, perm os.FileMode) error {
+	return writeRenamed(path, data, perm, false)
+}
+
+// writeRenamed writes through a temporary file of its own name, so that
+// two writers at once (two commands recording a container's end) cannot
+// truncate each other's file before its rename.
+func writeRenamed(path string, data []byte, perm os.FileMode, sync bool) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -259,10 +273,10 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
-	if err == nil {
+	if err == nil && perm != 0o600 { // CreateTemp made it 0600
 		err = f.Chmod(perm)
 	}
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -274,6 +288,9 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("writing %q: %w", path, err)
+	}
+	if !sync {
+		return nil
 	}
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
