@@ -50,6 +50,14 @@ type Attr struct {
 	// A cgroup to start in is the caller's to join it to.
 	Payload *Payload
 	Hold    *Hold
+	// UserNS, with Hold, is a user namespace made beforehand, its maps
+	// written (a spare: docs/handshake.md, "A spare user namespace"),
+	// for the child to start in instead of a new one: Cloneflags must
+	// then not ask for CLONE_NEWUSER, nor UIDMap for maps. A child of
+	// ours enters it (setns) and clones the held child, its parent ours
+	// (CLONE_PARENT), with the other namespaces, which a namespace
+	// entered after them would not own.
+	UserNS *os.File
 	// Stamps, when set, gets CLOCK_MONOTONIC at a raw start's steps: the
 	// payload's child cloned, the setup done, the payload's seal done,
 	// and PID 1's execve; zero where a step did not happen.
@@ -208,6 +216,15 @@ type vforkReq struct {
 	heldStack    []byte
 	heldStackTop uintptr
 	goState      uint32
+	// A held start into a user namespace (Attr.UserNS): the namespace's
+	// descriptor, the stack of the child that enters it, the flags it
+	// clones the held child with, and that child's pid, which it leaves
+	// here before it exits.
+	userNS       uintptr
+	nsStack      []byte
+	nsStackTop   uintptr
+	innerFlags   uintptr
+	innerPid     uint64
 	holdWait     unix.Timespec // 50 ms
 	keep         []any
 	execWait     unix.Timespec // 20 ms
@@ -234,6 +251,8 @@ const (
 	stepDup     = stepMaps + 8
 	stepExec    = stepDup + 1
 	stepAmbient = stepExec + 1
+	stepUserNS  = stepAmbient + 1
+	stepInner   = stepUserNS + 1
 	// A raw start's steps: stepRaw*StepX + index (StepError).
 	stepRaw = 1 << 16
 )
@@ -308,6 +327,16 @@ func Start(a *Attr) (int, error) {
 		r.heldStackTop = (uintptr(unsafe.Pointer(&r.heldStack[0])) + payloadStack) &^ 15
 		r.holdWait = unix.Timespec{Nsec: 50e6}
 	}
+	if a.UserNS != nil {
+		if a.Hold == nil || a.Cloneflags&unix.CLONE_NEWUSER != 0 || a.UIDMap != "" {
+			return 0, fmt.Errorf("starting %s: a user namespace to enter needs a held start, and neither a new user namespace nor maps", a.Path)
+		}
+		r.nsStack = make([]byte, nsStack)
+		r.nsStackTop = (uintptr(unsafe.Pointer(&r.nsStack[0])) + nsStack) &^ 15
+		// Its exit signal is the entering child's (SIGCHLD): CLONE_PARENT
+		// takes the caller's.
+		r.innerFlags = (r.arg1 &^ (unix.CLONE_VFORK | 0xff)) | unix.CLONE_PARENT
+	}
 	// Each descriptor is passed as a duplicate numbered above every target,
 	// so that putting one in place never overwrites another not yet moved.
 	var devNull *os.File
@@ -319,7 +348,12 @@ func Start(a *Attr) (int, error) {
 			devNull.Close()
 		}
 	}()
-	for _, f := range a.Files {
+	files := a.Files
+	if a.UserNS != nil {
+		// Passed like the others, above every target; not among them.
+		files = append(files[:len(files):len(files)], a.UserNS)
+	}
+	for i, f := range files {
 		if f == nil {
 			if devNull == nil {
 				if devNull, err = os.OpenFile(os.DevNull, os.O_RDWR, 0); err != nil {
@@ -333,6 +367,11 @@ func Start(a *Attr) (int, error) {
 		fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, len(a.Files))
 		if err != nil {
 			return 0, fmt.Errorf("passing descriptor %d: %w", len(r.fds), err)
+		}
+		if i == len(a.Files) {
+			r.userNS = uintptr(fd)
+			defer unix.Close(fd)
+			continue
 		}
 		r.fds = append(r.fds, int32(fd))
 	}
@@ -373,11 +412,22 @@ func Start(a *Attr) (int, error) {
 	}
 	unix.PthreadSigmask(unix.SIG_SETMASK, &all, &r.mask)
 	if h := a.Hold; h != nil {
-		pid, errno := rawCloneStack(r.arg1&^unix.CLONE_VFORK, r.heldStackTop, r, heldEntry())
+		var pid, errno uintptr
+		if a.UserNS != nil {
+			pid, errno = rawCloneStack(unix.CLONE_VM|uintptr(unix.SIGCHLD), r.nsStackTop, r, nsEntry())
+		} else {
+			pid, errno = rawCloneStack(r.arg1&^unix.CLONE_VFORK, r.heldStackTop, r, heldEntry())
+		}
 		unix.PthreadSigmask(unix.SIG_SETMASK, &r.mask, nil)
 		unix.Close(int(r.errW))
 		if errno != 0 {
 			return 0, os.NewSyscallError("clone", syscall.Errno(errno))
+		}
+		if a.UserNS != nil {
+			var err error
+			if pid, err = enteredChild(r, int(pid), errR, a); err != nil {
+				return 0, err
+			}
 		}
 		held = true
 		h.r, h.pid, h.errR, h.attr = r, int(pid), errR, a
@@ -464,6 +514,51 @@ func (r *vforkReq) setPayload(p *Payload) error {
 	return nil
 }
 
+// enteredChild waits for the child that entered a user namespace
+// (nsChild) and returns the pid of the held child it cloned, or why it
+// could not.
+func enteredChild(r *vforkReq, pid int, errR *os.File, a *Attr) (uintptr, error) {
+	ws, err := Wait(pid)
+	if err != nil {
+		return 0, fmt.Errorf("waiting for the child entering the user namespace: %w", err)
+	}
+	if ws.Exited() && ws.ExitStatus() == 0 {
+		return uintptr(atomic.LoadUint64(&r.innerPid)), nil
+	}
+	// It said why on the status pipe, which the held child (had it been
+	// cloned) keeps open: only these 8 bytes are there to read.
+	var buf [8]byte
+	if n, _ := io.ReadFull(errR, buf[:]); n == len(buf) {
+		step, e := binary.NativeEndian.Uint32(buf[:4]), syscall.Errno(binary.NativeEndian.Uint32(buf[4:]))
+		return 0, fmt.Errorf("%s: %w", stepName(step, a), e)
+	}
+	return 0, fmt.Errorf("the child entering the user namespace ended (%v)", ws)
+}
+
+// nsChild enters the user namespace (Attr.UserNS) and clones the held
+// child in it, with the other namespaces (which it then owns) and this
+// process's parent for its own; it leaves the held child's pid for the
+// caller and exits.
+//
+//go:nosplit
+//go:norace
+func nsChild(r *vforkReq) {
+	if _, _, e := syscall.RawSyscall(unix.SYS_SETNS, r.userNS, unix.CLONE_NEWUSER, 0); e != 0 {
+		vforkFail(r, stepUserNS, e)
+	}
+	pid, errno := rawCloneStack(r.innerFlags, r.heldStackTop, r, heldEntry())
+	if errno != 0 {
+		vforkFail(r, stepInner, syscall.Errno(errno))
+	}
+	atomic.StoreUint64(&r.innerPid, uint64(pid))
+	for {
+		syscall.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0)
+	}
+}
+
+// nsStack is the size of nsChild's stack: two nosplit frames.
+const nsStack = 4 << 10
+
 // Hold is a held start (Attr.Hold): its child waits, cloned with its
 // namespaces and descriptors, for its setup and payload, so that its
 // clone overlaps the caller's work (and, in subid mode, newuidmap writes
@@ -547,6 +642,10 @@ func stepName(step uint32, a *Attr) string {
 		return "executing " + a.Path
 	case step == stepAmbient:
 		return "raising ambient capabilities"
+	case step == stepUserNS:
+		return "entering the spare user namespace"
+	case step == stepInner:
+		return "cloning the child in the spare user namespace"
 	}
 	return fmt.Sprintf("step %d", step)
 }

@@ -339,3 +339,84 @@ func TestHeldChildKeepsNoInheritedDescriptor(t *testing.T) {
 		t.Fatalf("reading a pipe whose only write end we closed: %d bytes, %v; want end of file (the held child keeps a copy)", n, err)
 	}
 }
+
+// A held start into a user namespace made beforehand: the held child is
+// ours (CLONE_PARENT, so we reap it), in that namespace, and PID 1 of a
+// new PID namespace that the entered one owns. One that cannot enter
+// (not a namespace) fails with the step, and leaves no child.
+func TestHeldChildInUserNS(t *testing.T) {
+	if !haveVfork {
+		t.Skip("no rawVfork on " + goruntime.GOARCH + ": callers use os/exec")
+	}
+	if err := unix.Access("/proc/self/ns/user", unix.R_OK); err != nil {
+		t.Skip("no user namespaces here")
+	}
+	holder := exec.Command("sleep", "60")
+	holder.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  unix.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+	}
+	if err := holder.Start(); err != nil {
+		t.Skipf("no user namespace for the test: %v", err)
+	}
+	defer func() {
+		holder.Process.Kill()
+		holder.Wait()
+	}()
+	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", holder.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	exe, err := os.Open("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exe.Close()
+	start := func(userNS *os.File) (*Attr, int, error) {
+		a := &Attr{Args: []string{"true", "0"}, Files: []*os.File{nil, nil, nil, exe}, CgroupFD: -1,
+			Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS,
+			Hold:       &Hold{}, Payload: &Payload{Init: 3, PidArg: 1}, UserNS: userNS}
+		pid, err := Start(a)
+		return a, pid, err
+	}
+	a, pid, err := start(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		a.Hold.Abort()
+		if _, err := Wait(pid); err != nil {
+			t.Errorf("reaping the held child: %v (is it ours?)", err)
+		}
+	}()
+	var want, got unix.Stat_t
+	if err := unix.Fstat(int(ns.Fd()), &want); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/user", pid), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Ino != want.Ino {
+		t.Errorf("the held child's user namespace is %d, want the one given, %d", got.Ino, want.Ino)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{fmt.Sprintf("NSpid:\t%d\t1\n", pid), fmt.Sprintf("PPid:\t%d\n", os.Getpid())} {
+		if !strings.Contains(string(status), want) {
+			t.Errorf("the held child's status lacks %q (PID 1 of a new PID namespace, our child):\n%s", want, status)
+		}
+	}
+
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	if _, pid, err := start(null); err == nil || !strings.Contains(err.Error(), "entering the spare user namespace") {
+		t.Errorf("a start into /dev/null as a user namespace: pid %d, %v; want the failure to enter it", pid, err)
+	}
+}

@@ -11,6 +11,8 @@ func rawVfork(trap, a1, a2 uintptr) (r1, errno uintptr)
 // stack, in entry(r) (payloadEntry, heldEntry): see vfork_amd64.s.
 func rawCloneStack(flags, stack uintptr, r *vforkReq, entry uintptr) (pid, errno uintptr)
 
-// payloadEntry and heldEntry are the entries rawCloneStack takes.
+// payloadEntry, heldEntry and nsEntry are the entries rawCloneStack
+// takes.
 func payloadEntry() uintptr
 func heldEntry() uintptr
+func nsEntry() uintptr

@@ -73,8 +73,10 @@ exit:
 
 // func payloadEntry() uintptr
 // func heldEntry() uintptr
+// func nsEntry() uintptr
 //
-// The addresses rawCloneStack calls: payloadChild's and heldChild's.
+// The addresses rawCloneStack calls: payloadChild's, heldChild's and
+// nsChild's.
 TEXT ·payloadEntry(SB),NOSPLIT|NOFRAME,$0-8
 	MOVQ	$·payloadChild(SB), AX
 	MOVQ	AX, ret+0(FP)
@@ -82,5 +84,10 @@ TEXT ·payloadEntry(SB),NOSPLIT|NOFRAME,$0-8
 
 TEXT ·heldEntry(SB),NOSPLIT|NOFRAME,$0-8
 	MOVQ	$·heldChild(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·nsEntry(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ	$·nsChild(SB), AX
 	MOVQ	AX, ret+0(FP)
 	RET
