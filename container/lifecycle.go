@@ -399,7 +399,7 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 	var networks []bridge.Endpoint
 	started := State{}
 	opts.OnStarted = func(pid int) {
-		start, _ := processStart(pid)
+		start, _, _ := runtime.ProcessStart(pid)
 		started = State{Status: Running, Pid: pid, PidStart: start, StartedAt: time.Now().UTC(), RestartCount: r.restarts,
 			NetHelper: netHelper, NetHelperPid: netPid, Networks: networks}
 		if cg != nil {

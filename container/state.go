@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -133,33 +132,11 @@ func recorderAlive(s *image.Store, id string) bool {
 	return false
 }
 
-// processStart reads a process's start time (clock ticks since boot),
-// which tells it from a later process that got the same pid.
-func processStart(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("malformed /proc stat")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0, errors.New("malformed /proc stat")
-	}
-	if f[0] == "Z" || f[0] == "X" {
-		return 0, errors.New("exited")
-	}
-	return strconv.ParseUint(f[19], 10, 64)
-}
-
 func alive(pid int, start uint64) bool {
 	if pid <= 0 {
 		return false
 	}
-	got, err := processStart(pid)
+	got, _, err := runtime.ProcessStart(pid)
 	return err == nil && got == start
 }
 

@@ -65,6 +65,10 @@ func InitMain() {
 		textMain()
 	case "remove":
 		removeMain(args[1:])
+	case "spare":
+		spareMain(args[1:])
+	case "spare-hold":
+		spareHoldMain()
 	}
 	fail(125, "unknown sandbox-init stage %q", args[0])
 }

@@ -48,6 +48,9 @@ type RawEarly struct {
 	// userns is PID 1's user namespace, held past its end for the
 	// removal (startRemoval).
 	userns *os.File
+	// spare, in subid mode, asks the removal to make the next spare user
+	// namespace (spare.go).
+	spare *spareRequest
 }
 
 // BeginRaw clones a raw start's PID 1 for opts (their stdio, map, init
@@ -69,6 +72,14 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		return nil, err
 	}
 	child := e.relay.Child()
+	// In subid mode, a spare user namespace spares this start newuidmap
+	// and newgidmap (spare.go).
+	spare, next := takeSpare(opts.InitDir, opts.Mapping)
+	e.spare = next
+	cloneflags := uintptr(unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
+	if spare != nil {
+		cloneflags &^= unix.CLONE_NEWUSER
+	}
 	// The idle stage's arguments: the payload's pid (0 here) is put in
 	// place by PID 1 once it knows it (spawn.Payload.PidArg); with no Go
 	// stage (exe -1) the stage to resume is never executed ("-").
@@ -77,7 +88,7 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		Args: idle.Args(initName, 0, -1, -1, -1, -1, signalMask(initSignals), true, []string{"-"}),
 		Env:  []string{},
 		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC,
+			Cloneflags: cloneflags,
 			Setsid:     true, Pdeathsig: unix.SIGKILL,
 		},
 	}
@@ -89,9 +100,12 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		e.relay.CloseChild()
 		e.relay.Finish()
 		e.exe.Close()
+		if spare != nil {
+			spare.Close()
+		}
 		return nil, errors.New("the clone needs os/exec")
 	}
-	a.Hold = &spawn.Hold{}
+	a.Hold, a.UserNS = &spawn.Hold{}, spare
 	a.Payload = &spawn.Payload{Init: 3, PidArg: 2}
 	if traceOn {
 		a.Stamps = &e.stamps
@@ -112,6 +126,9 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		goruntime.LockOSThread()
 		pid, err := spawn.Start(a)
 		e.relay.CloseChild()
+		if spare != nil {
+			spare.Close()
+		}
 		if err != nil {
 			e.ready <- fmt.Errorf("%w: %v", errNotRaw, err)
 			return
@@ -126,7 +143,7 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 			// its setup.
 			err = joinCgroup(opts.CgroupFD, pid)
 		}
-		if err == nil && opts.Mapping.Mode == userns.ModeSubID {
+		if err == nil && opts.Mapping.Mode == userns.ModeSubID && spare == nil {
 			if err = opts.Mapping.Apply(pid); err != nil {
 				err = explainRefusal(&Error{Code: 125, Msg: err.Error(), Err: err})
 			}
@@ -251,7 +268,7 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 			e.relay.Finish()
 			if opts.HandOffRemoval != nil && e.userns != nil {
 				if rm, ok := opts.HandOffRemoval(); ok {
-					if err := startRemoval(e.userns, e.exe, rm); err != nil {
+					if err := startRemoval(e.userns, e.exe, rm, e.spare); err != nil {
 						Trace("no removal process: %v", err) // the next sweep removes the files
 					}
 					rm.Dir.Close()

@@ -153,7 +153,12 @@ func removeAt(dirfd int, name string) error {
 // raw start's PID 1 has no Go to do it. It runs in a session of its own
 // with no parent-death signal, and holds the container's lock until the
 // files are gone, as the Go init does.
-func startRemoval(userns, exe *os.File, r Removal) error {
+//
+// With spare (subid mode), the process started is the maker of the next
+// spare user namespace instead (spare.go), in this user namespace: it
+// starts the removal, then makes the spare, so that the command's path
+// has one process start either way.
+func startRemoval(userns, exe *os.File, r Removal, spare *spareRequest) error {
 	// Descriptors 3 and 4 are what removeMain reads; the program and the
 	// namespace follow.
 	extra := []*os.File{r.Dir, r.Keep, exe, userns}
@@ -163,15 +168,20 @@ func startRemoval(userns, exe *os.File, r Removal) error {
 		Path: fmt.Sprintf("/proc/self/fd/%d", exeFD), Args: []string{initName, "remove", r.Name}, Env: env,
 		ExtraFiles: extra, SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
+	if spare != nil {
+		cmd.Args = append(spareArgs(spare), r.Name)
+	}
 	a, ok := spawn.FromCmd(cmd)
 	if !ok {
 		return errors.New("entering the container's user namespace needs a vfork-style start")
 	}
-	// setns before the execve: its own thread, nothing shared but the
-	// memory of a child that only makes system calls.
-	p := plan.New("/")
-	p.Syscall("entering the container's user namespace", unix.SYS_SETNS, uintptr(nsFD), unix.CLONE_NEWUSER)
-	a.Setup = p
+	if spare == nil {
+		// setns before the execve: its own thread, nothing shared but the
+		// memory of a child that only makes system calls.
+		p := plan.New("/")
+		p.Syscall("entering the container's user namespace", unix.SYS_SETNS, uintptr(nsFD), unix.CLONE_NEWUSER)
+		a.Setup = p
+	}
 	_, err := spawn.Start(a)
 	return err
 }

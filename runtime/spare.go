@@ -1,0 +1,387 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/idle"
+	"github.com/sandbox-dev/sandbox/userns"
+)
+
+// A spare user namespace (docs/handshake.md, "A spare user namespace")
+// is one made, and its subid maps written by newuidmap and newgidmap,
+// after a command, for the next raw start in subid mode to begin in:
+// those two setuid helpers cost that start about a millisecond of its
+// path and three of CPU. Each spare serves one container, so containers
+// share no user namespace (nor the keyrings and counts it holds).
+//
+// A maker (the init program's "spare" stage, started as a command ends)
+// clones the holder, the "spare-hold" stage, into a new user namespace,
+// writes its maps and leaves a record, ready-PID, holding "PID START",
+// in the spare directory of the user's runtime directory. A start takes
+// the record (renames it to taken-PID: one start gets it), checks that
+// the process is that holder (its start time and name), that its maps
+// are the ones it would write and that the namespace is the user's,
+// opens the namespace and kills the holder. A holder nobody takes ends
+// after spareLife.
+const (
+	spareDirName   = "spare"
+	spareReady     = "ready-"
+	spareTaken     = "taken-"
+	spareLock      = "make.lock"
+	spareMakerName = "sandbox-spare-mk"
+	spareHoldName  = "sandbox-spare"
+	spareLife      = 10 * time.Minute
+)
+
+// spareRequest is what the maker of the next spare needs: the user's
+// runtime directory and the map.
+type spareRequest struct {
+	runDir string
+	m      userns.Mapping
+}
+
+// spareOff says spares are not used (SANDBOX_NO_SPARE=1, for comparing).
+func spareOff() bool { return os.Getenv("SANDBOX_NO_SPARE") != "" }
+
+// takeSpare is a spare user namespace with m's maps, open, or nil, and,
+// in subid mode, the request for the next one (startRemoval makes it).
+func takeSpare(runDir string, m userns.Mapping) (*os.File, *spareRequest) {
+	if runDir == "" || m.Mode != userns.ModeSubID || spareOff() {
+		return nil, nil
+	}
+	next := &spareRequest{runDir: runDir, m: m}
+	dir := filepath.Join(runDir, spareDirName)
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, next
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	for _, name := range names {
+		id, ok := strings.CutPrefix(name, spareReady)
+		if !ok {
+			continue
+		}
+		taken := filepath.Join(dir, spareTaken+id)
+		if os.Rename(filepath.Join(dir, name), taken) != nil {
+			continue // another start took it
+		}
+		b, err := os.ReadFile(taken)
+		os.Remove(taken)
+		if err != nil {
+			continue
+		}
+		ns, err := useSpare(string(b), m)
+		if err != nil {
+			Trace("spare user namespace %s not used: %v", id, err)
+			continue
+		}
+		Trace("spare user namespace taken")
+		return ns, next
+	}
+	return nil, next
+}
+
+// useSpare opens the user namespace of the holder a record names, once
+// it has checked it, and ends the holder.
+func useSpare(record string, m userns.Mapping) (*os.File, error) {
+	f := strings.Fields(record)
+	if len(f) != 2 {
+		return nil, fmt.Errorf("a malformed record %q", record)
+	}
+	pid, err1 := strconv.Atoi(f[0])
+	start, err2 := strconv.ParseUint(f[1], 10, 64)
+	if err1 != nil || err2 != nil || pid <= 0 {
+		return nil, fmt.Errorf("a malformed record %q", record)
+	}
+	// The pidfd pins the process: between the checks below and the kill,
+	// its pid cannot become another's.
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("its holder %d: %w", pid, err)
+	}
+	defer unix.Close(pidfd)
+	kill := func() { unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0) }
+	got, name, err := ProcessStart(pid)
+	if err != nil || got != start || name != spareHoldName {
+		return nil, fmt.Errorf("process %d is not the holder that was recorded (%q, started %d, %v)", pid, name, got, err)
+	}
+	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", pid))
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSpare(ns, pid, m); err != nil {
+		ns.Close()
+		kill()
+		return nil, err
+	}
+	// Still the holder that was checked (the pidfd says so), it goes:
+	// only the container will be in the namespace.
+	if err := unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0); err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("ending its holder: %w", err)
+	}
+	return ns, nil
+}
+
+// nsGetOwnerUID is NS_GET_OWNER_UID, _IO(0xb7, 0x4), which x/sys lacks.
+const nsGetOwnerUID = 0xb704
+
+// checkSpare checks that ns (the user namespace of pid) is the user's own
+// and has exactly m's maps.
+func checkSpare(ns *os.File, pid int, m userns.Mapping) error {
+	var owner uint32
+	if _, _, e := syscall.Syscall(unix.SYS_IOCTL, ns.Fd(), nsGetOwnerUID, uintptr(unsafe.Pointer(&owner))); e != 0 {
+		return fmt.Errorf("its owner: %w", e)
+	}
+	if int(owner) != os.Getuid() {
+		return fmt.Errorf("it belongs to uid %d", owner)
+	}
+	for _, mp := range []struct {
+		file string
+		want []userns.IDMap
+	}{{"uid_map", m.UIDs}, {"gid_map", m.GIDs}} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, mp.file))
+		if err != nil {
+			return err
+		}
+		if !sameMaps(string(b), mp.want) {
+			return fmt.Errorf("its %s is %q, not this store's map", mp.file, b)
+		}
+	}
+	return nil
+}
+
+// sameMaps says whether text (a uid_map or gid_map as /proc shows it,
+// in whatever order) has exactly the lines want.
+func sameMaps(text string, want []userns.IDMap) bool {
+	got, ok := parseMapText(text)
+	if !ok {
+		return false
+	}
+	byContainer := func(a, b userns.IDMap) int { return int(int64(a.ContainerID) - int64(b.ContainerID)) }
+	w := slices.Clone(want)
+	slices.SortFunc(got, byContainer)
+	slices.SortFunc(w, byContainer)
+	return slices.Equal(got, w)
+}
+
+// mapText is maps as the lines of a uid_map: "INSIDE OUTSIDE COUNT".
+func mapText(maps []userns.IDMap) string {
+	var b strings.Builder
+	for _, e := range maps {
+		fmt.Fprintf(&b, "%d %d %d\n", e.ContainerID, e.HostID, e.Size)
+	}
+	return b.String()
+}
+
+// parseMapText reads what mapText writes, or /proc shows.
+func parseMapText(text string) ([]userns.IDMap, bool) {
+	var maps []userns.IDMap
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			return nil, false
+		}
+		var v [3]uint32
+		for i := range f {
+			n, err := strconv.ParseUint(f[i], 10, 32)
+			if err != nil {
+				return nil, false
+			}
+			v[i] = uint32(n)
+		}
+		maps = append(maps, userns.IDMap{ContainerID: v[0], HostID: v[1], Size: v[2]})
+	}
+	return maps, len(maps) > 0
+}
+
+// ProcessStart reads a live process's start time (clock ticks since
+// boot), which tells it from a later process given the same pid, and its
+// name; a zombie reads as ended.
+func ProcessStart(pid int) (start uint64, name string, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, "", err
+	}
+	s := string(b)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open {
+		return 0, "", errors.New("malformed /proc stat")
+	}
+	f := strings.Fields(s[end+1:])
+	if len(f) < 20 {
+		return 0, "", errors.New("malformed /proc stat")
+	}
+	if f[0] == "Z" || f[0] == "X" {
+		return 0, "", errors.New("exited")
+	}
+	start, err = strconv.ParseUint(f[19], 10, 64)
+	return start, s[open+1 : end], err
+}
+
+// spareArgs are the maker's arguments for req: the runtime directory, the
+// maps and the helpers that write them.
+func spareArgs(req *spareRequest) []string {
+	return []string{spareMakerName, "spare", req.runDir, mapText(req.m.UIDs), mapText(req.m.GIDs), req.m.NewUIDMap, req.m.NewGIDMap}
+}
+
+// spareMain is the "spare" stage, the maker: RUNDIR UIDMAP GIDMAP
+// NEWUIDMAP NEWGIDMAP, and NAME when it starts a removal first (as
+// startRemoval passes it: descriptors 3 to 6). It makes one spare
+// unless one is there or another maker is at work, and exits.
+func spareMain(args []string) {
+	setName(spareMakerName)
+	if len(args) != 5 && len(args) != 6 {
+		os.Exit(125)
+	}
+	if len(args) == 6 {
+		rm := Removal{Dir: os.NewFile(3, "dir"), Keep: os.NewFile(4, "lock"), Name: args[5]}
+		err := startRemoval(os.NewFile(6, "userns"), os.NewFile(5, "exe"), rm, nil)
+		// The lock stays with the removal alone.
+		unix.CloseRange(3, 6, 0)
+		if err != nil {
+			Trace("no removal process: %v", err)
+		}
+	}
+	uids, ok1 := parseMapText(args[1])
+	gids, ok2 := parseMapText(args[2])
+	if !ok1 || !ok2 {
+		os.Exit(125)
+	}
+	m := userns.Mapping{Mode: userns.ModeSubID, UIDs: uids, GIDs: gids, NewUIDMap: args[3], NewGIDMap: args[4]}
+	if err := makeSpare(filepath.Join(args[0], spareDirName), m); err != nil {
+		Trace("making a spare user namespace: %v", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// makeSpare makes a spare with m's maps in dir, unless one is there or
+// another maker is at work.
+func makeSpare(dir string, m userns.Mapping) error {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	dirFD := int(d.Fd())
+	lock, err := unix.Openat(dirFD, spareLock, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := unix.Flock(lock, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return nil // another maker is at work
+	}
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, spareReady) {
+			return nil // one is there
+		}
+	}
+	named, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer named.Close()
+	hold := &exec.Cmd{
+		Path: "/proc/self/exe", Args: []string{spareHoldName, "spare-hold"},
+		Env:         append([]string{initEnv + "=1"}, initRuntimeEnv...),
+		Stdout:      w,
+		SysProcAttr: &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER, Setsid: true},
+	}
+	err = hold.Start()
+	w.Close()
+	if err != nil {
+		return fmt.Errorf("starting the holder: %w", err)
+	}
+	pid := hold.Process.Pid
+	err = m.Apply(pid)
+	if err == nil {
+		// Its end of the pipe closes once it has its name, which a start
+		// checks.
+		named.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, rerr := named.Read(make([]byte, 1)); rerr != io.EOF {
+			err = fmt.Errorf("the holder did not get ready: %v", rerr)
+		}
+	}
+	if err == nil {
+		var ns *os.File
+		if ns, err = os.Open(fmt.Sprintf("/proc/%d/ns/user", pid)); err == nil {
+			err = checkSpare(ns, pid, m)
+			ns.Close()
+		}
+	}
+	var start uint64
+	if err == nil {
+		start, _, err = ProcessStart(pid)
+	}
+	if err == nil {
+		tmp := fmt.Sprintf(".new-%d", pid)
+		err = writeAt(dirFD, tmp, fmt.Sprintf("%d %d\n", pid, start))
+		if err == nil {
+			err = unix.Renameat(dirFD, tmp, dirFD, spareReady+strconv.Itoa(pid))
+		}
+	}
+	if err != nil {
+		hold.Process.Kill()
+		hold.Wait()
+		return err
+	}
+	Trace("spare user namespace %d ready", pid)
+	return hold.Process.Release()
+}
+
+// writeAt writes a new file name in the directory open at dirFD.
+func writeAt(dirFD int, name, data string) error {
+	fd, err := unix.Openat(dirFD, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = unix.Write(fd, []byte(data))
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// spareHoldMain is the "spare-hold" stage, the holder: it holds its user
+// namespace until a start takes it (and kills it) or spareLife passes.
+// It names itself, sets an alarm for spareLife (which outlives the
+// execve, and whose default action ends the process), closes its
+// descriptors (the maker waits for that: the name is then in place) and
+// executes its program's idle stage: two pages of stack and the few of
+// the stage's code, instead of a Go runtime (1.5 MiB of PSS).
+func spareHoldMain() {
+	setName(spareHoldName)
+	unix.Alarm(uint(spareLife / time.Second))
+	unix.CloseRange(0, ^uint(0), 0)
+	if idle.Entered() {
+		// No forwarding, and no payload: SIGALRM, SIGTERM or SIGKILL end
+		// it, each the default way.
+		syscall.Exec("/proc/self/exe", idle.Args(spareHoldName, 0, -1, -1, -1, -1, 0, true, []string{"-"}), nil)
+	}
+	// The CLI as its own init (no idle stage): the Go runtime ignores
+	// SIGALRM, so the sleep ends it.
+	time.Sleep(spareLife)
+	os.Exit(0)
+}
