@@ -1,7 +1,12 @@
 package tests
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -170,5 +175,99 @@ func TestExecThrowaway(t *testing.T) {
 		}
 		u.mustRun(t, "stop", "-t", "1", "interactive")
 		p.wait(10 * time.Second)
+	})
+}
+
+// TestSpareUserNS: with subordinate ids, a throwaway run leaves a spare
+// user namespace (its maps written by newuidmap and newgidmap) for the
+// next one, which takes it: its payload sees the maps a start without a
+// spare gets, each container has a namespace of its own, and the holder
+// is gone once taken. A record that names no holder is dropped and the
+// run goes on without it. Without subordinate ids nothing is made.
+func TestSpareUserNS(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		bb := u.bb(t)
+		dir := filepath.Join(u.runtimeDir(), "sandbox", "spare")
+		records := func() []string {
+			m, _ := filepath.Glob(filepath.Join(dir, "ready-*"))
+			return m
+		}
+		// A spare is made as a run's removal is handed over: wait for it.
+		waitSpare := func() string {
+			t.Helper()
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				if m := records(); len(m) > 0 {
+					return m[0]
+				}
+			}
+			t.Fatalf("no spare user namespace in %s 10 s after a throwaway run", dir)
+			return ""
+		}
+		u.mustRun(t, "run", "--rm", bb, "true")
+		if u.mode != "subid" {
+			time.Sleep(200 * time.Millisecond)
+			if m := records(); len(m) > 0 {
+				t.Fatalf("single-id mode made spare user namespaces: %v", m)
+			}
+			return
+		}
+		probe := []string{"run", "--rm", bb, "sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; readlink /proc/self/ns/user"}
+		trace := runOpts{env: []string{"SANDBOX_TRACE=1"}}
+		var seen []string
+		for round := 0; round < 2; round++ {
+			rec := waitSpare()
+			b, err := os.ReadFile(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var holder int
+			fmt.Sscan(string(b), &holder)
+			r := u.runWith(t, trace, probe...)
+			wantCode(t, r, 0)
+			if !strings.Contains(r.stderr, "spare user namespace taken") {
+				t.Fatalf("round %d: the run did not take the spare %s:\n%s", round, rec, r)
+			}
+			if _, err := os.Stat(rec); !os.IsNotExist(err) {
+				t.Errorf("round %d: the spare's record %s is still there (%v)", round, rec, err)
+			}
+			if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", holder)); err == nil && !strings.Contains(string(st), ") Z ") {
+				t.Errorf("round %d: the holder %d of the spare taken still runs: %s", round, holder, st)
+			}
+			without := u.runWith(t, runOpts{env: []string{"SANDBOX_NO_SPARE=1"}}, probe...)
+			wantCode(t, without, 0)
+			maps := func(s string) string { return s[:strings.LastIndex(strings.TrimSuffix(s, "\n"), "\n")+1] }
+			if maps(r.stdout) != maps(without.stdout) {
+				t.Errorf("round %d: in a spare user namespace the payload sees the maps\n%s\nwhere a start without one shows\n%s", round, r.stdout, without.stdout)
+			}
+			ns := strings.TrimPrefix(r.stdout, maps(r.stdout))
+			if slices.Contains(seen, ns) || ns == strings.TrimPrefix(without.stdout, maps(without.stdout)) {
+				t.Errorf("round %d: the user namespace %q was another container's too (%v)", round, ns, seen)
+			}
+			seen = append(seen, ns)
+		}
+
+		// A record that names no holder (pid 1, another start time): the
+		// run drops it and makes its own namespace. The real spare is put
+		// aside (and ended) so that the bad one is the only one there.
+		real := waitSpare()
+		b, _ := os.ReadFile(real)
+		var holder int
+		fmt.Sscan(string(b), &holder)
+		os.Remove(real)
+		if holder > 0 {
+			syscall.Kill(holder, syscall.SIGKILL)
+		}
+		bad := filepath.Join(dir, "ready-1")
+		if err := os.WriteFile(bad, []byte("1 1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := u.runWith(t, trace, probe...)
+		wantCode(t, r, 0)
+		if strings.Contains(r.stderr, "spare user namespace taken") || !strings.Contains(r.stderr, "not used") {
+			t.Errorf("a record naming pid 1 was not refused:\n%s", r)
+		}
+		if _, err := os.Stat(bad); !os.IsNotExist(err) {
+			t.Errorf("the refused record is still there (%v)", err)
+		}
 	})
 }

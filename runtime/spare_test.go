@@ -1,0 +1,57 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/sandbox-dev/sandbox/userns"
+)
+
+// TestSameMaps: a spare's maps, as /proc shows them (padded, in any
+// order), match the store's lines exactly or not at all; mapText writes
+// what parseMapText reads.
+func TestSameMaps(t *testing.T) {
+	want := []userns.IDMap{{ContainerID: 0, HostID: 1000, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}}
+	for _, c := range []struct {
+		text string
+		same bool
+	}{
+		{"         0       1000          1\n         1     100000      65536\n", true},
+		{"         1     100000      65536\n         0       1000          1\n", true},
+		{mapText(want), true},
+		{"         0       1000          1\n", false},
+		{"         0       1000          1\n         1     100000      65535\n", false},
+		{"         0       1000          1\n         1     100000      65536\n         65537 200000 1\n", false},
+		{"0 1000\n1 100000 65536\n", false},
+		{"", false},
+	} {
+		if got := sameMaps(c.text, want); got != c.same {
+			t.Errorf("sameMaps(%q) = %v, want %v", c.text, got, c.same)
+		}
+	}
+}
+
+// TestUseSpareRefuses: a record that is malformed, or names a process
+// that is not a holder (this test, with its true start time), is refused
+// before anything is opened or killed.
+func TestUseSpareRefuses(t *testing.T) {
+	m := userns.Mapping{Mode: userns.ModeSubID, UIDs: []userns.IDMap{{ContainerID: 0, HostID: 1000, Size: 1}}, GIDs: []userns.IDMap{{ContainerID: 0, HostID: 1000, Size: 1}}}
+	start, _, err := ProcessStart(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range []string{"", "12", "x y", "-3 5", fmt.Sprintf("%d %d", os.Getpid(), start), fmt.Sprintf("%d %d", os.Getpid(), start+1)} {
+		ns, err := useSpare(rec, m)
+		if ns != nil || err == nil {
+			t.Errorf("useSpare(%q) = %v, %v; want a refusal", rec, ns, err)
+		}
+		if ns != nil {
+			ns.Close()
+		}
+	}
+	if _, name, _ := ProcessStart(os.Getpid()); name == "" || strings.ContainsAny(name, "()") {
+		t.Errorf("ProcessStart names this process %q", name)
+	}
+}
