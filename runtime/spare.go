@@ -41,7 +41,7 @@ const (
 	spareReady     = "ready-"
 	spareTaken     = "taken-"
 	spareLock      = "make.lock"
-	spareMakerName = "sandbox-spare-mk"
+	spareMakerName = "sandbox-mkspare"
 	spareHoldName  = "sandbox-spare"
 	spareLife      = 10 * time.Minute
 )

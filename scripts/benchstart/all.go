@@ -451,7 +451,7 @@ func sumPSS(u *benchUser, mine func(pid int) bool) int64 {
 func isSandboxProc(sandbox string, u *benchUser) func(pid int) bool {
 	return func(pid int) bool {
 		switch comm(pid) {
-		case "sandbox-init", "sandbox-monitor":
+		case "sandbox-init", "sandbox-monitor", "sandbox-spare": // a spare user namespace's holder too
 			return true
 		}
 		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
