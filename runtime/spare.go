@@ -298,6 +298,15 @@ func makeSpare(dir string, m userns.Mapping) error {
 			return nil // one is there
 		}
 	}
+	// What a start or a maker killed midway left: a record taken but not
+	// removed, or one never renamed into place.
+	for _, n := range names {
+		var st unix.Stat_t
+		if (strings.HasPrefix(n, spareTaken) || strings.HasPrefix(n, ".new-")) &&
+			unix.Fstatat(dirFD, n, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && time.Since(time.Unix(st.Mtim.Unix())) > time.Minute {
+			unix.Unlinkat(dirFD, n, 0)
+		}
+	}
 	named, w, err := os.Pipe()
 	if err != nil {
 		return err
