@@ -163,6 +163,7 @@ func main() {
 	// which holds the pages it must drop, has exited, and a command that
 	// lasts (a shell) would keep it waiting.
 	runtime.StartTextHeal(textRunDir)
+	runtime.StartSpare()
 	// The kernel's unmapping of our memory then comes after the shell
 	// has our status, not before (package teardown). Without a holder
 	// the exit is as it always was.

@@ -231,7 +231,7 @@ func Begin(opts Options, privateNet, terminal bool) (*Early, error) {
 	}
 	cfg := childConfig{
 		mapping: opts.Mapping, cloneflags: flags, stage: stage,
-		console: terminal, cgroupFD: -1, exe: e.exe, podSocket: opts.PodSocket,
+		console: terminal, cgroupFD: -1, exe: e.exe, podSocket: opts.PodSocket, spareDir: opts.InitDir,
 		// Where the init's stderr is the payload's (a log), its trace
 		// would be the container's output.
 		trace: traceOn && !opts.PayloadPipes,
@@ -479,6 +479,9 @@ var forwardedSignals = []os.Signal{
 // child is a started init (or task) process and the parent's pipe ends.
 type child struct {
 	cmd *exec.Cmd
+	// userns is a spare user namespace the child starts in (spare.go),
+	// or nil: it makes its own.
+	userns *os.File
 	// procPid is the started child's pid; ws its end, and waitErr what
 	// cmd.Wait said (a failed copy of stdio), once done is closed.
 	procPid    int
@@ -609,6 +612,9 @@ type childConfig struct {
 	keep []*os.File
 	// podSocket, when set, has the pod's infra start the child (pod.go).
 	podSocket string
+	// spareDir, in subid mode, is the runtime directory a spare user
+	// namespace may be taken from (spare.go): a container's start.
+	spareDir string
 }
 
 // startChild re-executes this binary as argv[0]=sandbox-init in new
@@ -675,7 +681,16 @@ func startChild(cfg childConfig) (*child, error) {
 		extra = append(extra, f)
 	}
 	path, args := fmt.Sprintf("/proc/self/fd/%d", selfFd), []string{initName, cfg.stage}
-	if m.Mode == userns.ModeSubID {
+	// A spare user namespace has its maps already: no helpers, no wait,
+	// and the init executes as its root. Only where spawn can enter it
+	// (os/exec cannot), and with no cgroup to start in.
+	if cfg.spareDir != "" && m.Mode == userns.ModeSubID && cfg.podSocket == "" && cfg.cgroupFD < 0 && spawn.Supported() {
+		c.userns, pendingSpare = takeSpare(cfg.spareDir, m)
+		if c.userns != nil {
+			cfg.cloneflags &^= unix.CLONE_NEWUSER
+		}
+	}
+	if m.Mode == userns.ModeSubID && c.userns == nil {
 		// Capabilities in a user namespace are computed at execve, and at
 		// the child's the maps do not exist yet (newuidmap writes them
 		// after the clone): so every capability of the new namespace
@@ -712,7 +727,7 @@ func startChild(cfg childConfig) (*child, error) {
 	}
 	if m.Mode != userns.ModeSubID {
 		c.cmd.SysProcAttr.UidMappings, c.cmd.SysProcAttr.GidMappings = m.SysProcIDMaps()
-	} else {
+	} else if c.userns == nil {
 		c.cmd.SysProcAttr.AmbientCaps = allCaps()
 	}
 	if cfg.cgroupFD >= 0 {
@@ -806,7 +821,7 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 		}
 		close(c.done)
 	}()
-	if m.Mode == userns.ModeSubID {
+	if m.Mode == userns.ModeSubID && c.userns == nil {
 		if err := m.Apply(c.procPid); err != nil {
 			c.kill()
 			<-c.done
@@ -831,6 +846,19 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 // startProcess starts the child c.cmd describes: with spawn, a
 // vfork-style clone, where it can; else with os/exec.
 func (c *child) startProcess() error {
+	if c.userns != nil {
+		// Into a spare user namespace: spawn only. os/exec would start
+		// the init in ours, its clone flags lacking CLONE_NEWUSER.
+		defer c.userns.Close()
+		a, ok := spawn.FromCmd(c.cmd)
+		if !ok {
+			return errors.New("entering a spare user namespace needs a vfork-style start")
+		}
+		a.UserNS = c.userns
+		pid, err := spawn.Start(a)
+		c.procPid = pid
+		return err
+	}
 	if a, ok := spawn.FromCmd(c.cmd); ok {
 		pid, err := spawn.Start(a)
 		if !errors.Is(err, spawn.ErrUnsupported) {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/idle"
+	"github.com/sandbox-dev/sandbox/spawn"
 	"github.com/sandbox-dev/sandbox/userns"
 )
 
@@ -51,6 +52,46 @@ const (
 type spareRequest struct {
 	runDir string
 	m      userns.Mapping
+}
+
+// pendingSpare is the request for the next spare after a start of the Go
+// init that looked for one: StartSpare makes it as the command ends. (A
+// raw start has its removal make it: startRemoval.)
+var pendingSpare *spareRequest
+
+// StartSpare starts the maker of the next spare user namespace if a
+// start of the Go init in this process looked for one: called as the
+// command ends, so that the maker's work (newuidmap, newgidmap, the
+// holder's start) comes after it. It costs the command one process start.
+func StartSpare() {
+	req := pendingSpare
+	if req == nil {
+		return
+	}
+	pendingSpare = nil
+	exe := openInit(req.runDir)
+	if exe == nil {
+		return
+	}
+	defer exe.Close()
+	cmd := &exec.Cmd{
+		Path: "/proc/self/fd/3", Args: spareArgs(req),
+		Env:        append([]string{initEnv + "=1"}, initRuntimeEnv...),
+		ExtraFiles: []*os.File{exe},
+		// Its own session, no parent-death signal: it outlives us.
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+	var err error
+	if a, ok := spawn.FromCmd(cmd); ok {
+		_, err = spawn.Start(a)
+	} else {
+		err = cmd.Start()
+	}
+	if err != nil {
+		Trace("no spare user namespace made: %v", err)
+		return
+	}
+	Trace("spare maker started")
 }
 
 // spareOff says spares are not used (SANDBOX_NO_SPARE=1, for comparing).

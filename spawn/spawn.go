@@ -50,13 +50,14 @@ type Attr struct {
 	// A cgroup to start in is the caller's to join it to.
 	Payload *Payload
 	Hold    *Hold
-	// UserNS, with Hold, is a user namespace made beforehand, its maps
-	// written (a spare: docs/handshake.md, "A spare user namespace"),
-	// for the child to start in instead of a new one: Cloneflags must
-	// then not ask for CLONE_NEWUSER, nor UIDMap for maps. A child of
-	// ours enters it (setns) and clones the held child, its parent ours
-	// (CLONE_PARENT), with the other namespaces, which a namespace
-	// entered after them would not own.
+	// UserNS is a user namespace made beforehand, its maps written (a
+	// spare: docs/handshake.md, "A spare user namespace"), for the child
+	// to start in instead of a new one: Cloneflags must then not ask for
+	// CLONE_NEWUSER, nor UIDMap or AmbientCaps for maps. A child of ours
+	// enters it (setns) and clones the child, held or vfork-style, its
+	// parent ours (CLONE_PARENT), with the other namespaces, which a
+	// namespace entered after them would not own. Not with a cgroup to
+	// start in (the inner clone is clone's, not clone3's).
 	UserNS *os.File
 	// Stamps, when set, gets CLOCK_MONOTONIC at a raw start's steps: the
 	// payload's child cloned, the setup done, the payload's seal done,
@@ -216,14 +217,15 @@ type vforkReq struct {
 	heldStack    []byte
 	heldStackTop uintptr
 	goState      uint32
-	// A held start into a user namespace (Attr.UserNS): the namespace's
-	// descriptor, the stack of the child that enters it, the flags it
-	// clones the held child with, and that child's pid, which it leaves
-	// here before it exits.
+	// A start into a user namespace (Attr.UserNS): the namespace's
+	// descriptor, the stack of the child that enters it, the flags and
+	// entry it clones the child with (on heldStack), and that child's
+	// pid, which it leaves here before it exits.
 	userNS       uintptr
 	nsStack      []byte
 	nsStackTop   uintptr
 	innerFlags   uintptr
+	innerPC      uintptr
 	innerPid     uint64
 	holdWait     unix.Timespec // 50 ms
 	keep         []any
@@ -322,20 +324,27 @@ func Start(a *Attr) (int, error) {
 	if (a.Hold != nil) != r.raw || r.raw && (a.CgroupFD >= 0 || len(a.AmbientCaps) > 0) {
 		return 0, fmt.Errorf("starting %s: a raw PID 1 needs a Hold, and neither a cgroup to start in nor ambient capabilities", a.Path)
 	}
-	if a.Hold != nil {
+	if a.Hold != nil || a.UserNS != nil {
 		r.heldStack = make([]byte, payloadStack)
 		r.heldStackTop = (uintptr(unsafe.Pointer(&r.heldStack[0])) + payloadStack) &^ 15
 		r.holdWait = unix.Timespec{Nsec: 50e6}
 	}
 	if a.UserNS != nil {
-		if a.Hold == nil || a.Cloneflags&unix.CLONE_NEWUSER != 0 || a.UIDMap != "" {
-			return 0, fmt.Errorf("starting %s: a user namespace to enter needs a held start, and neither a new user namespace nor maps", a.Path)
+		if a.Cloneflags&unix.CLONE_NEWUSER != 0 || a.UIDMap != "" || len(a.AmbientCaps) > 0 || a.CgroupFD >= 0 {
+			return 0, fmt.Errorf("starting %s: a user namespace to enter takes neither a new user namespace, maps, ambient capabilities nor a cgroup to start in", a.Path)
 		}
 		r.nsStack = make([]byte, nsStack)
 		r.nsStackTop = (uintptr(unsafe.Pointer(&r.nsStack[0])) + nsStack) &^ 15
 		// Its exit signal is the entering child's (SIGCHLD): CLONE_PARENT
-		// takes the caller's.
-		r.innerFlags = (r.arg1 &^ (unix.CLONE_VFORK | 0xff)) | unix.CLONE_PARENT
+		// takes the caller's. A held child runs beside the entering one; a
+		// vfork-style one suspends it until its execve, so that the
+		// entering child exits, and we go on, only then.
+		r.innerFlags = (r.arg1 &^ 0xff) | unix.CLONE_PARENT
+		r.innerPC = innerEntry()
+		if a.Hold != nil {
+			r.innerFlags &^= unix.CLONE_VFORK
+			r.innerPC = heldEntry()
+		}
 	}
 	// Each descriptor is passed as a duplicate numbered above every target,
 	// so that putting one in place never overwrites another not yet moved.
@@ -434,7 +443,12 @@ func Start(a *Attr) (int, error) {
 		r.keep = append(r.keep, argv, envp)
 		return int(pid), nil
 	}
-	pid, errno := vforkSpawn(r)
+	var pid, errno uintptr
+	if a.UserNS != nil {
+		pid, errno = rawCloneStack(unix.CLONE_VM|uintptr(unix.SIGCHLD), r.nsStackTop, r, nsEntry())
+	} else {
+		pid, errno = vforkSpawn(r)
+	}
 	unix.PthreadSigmask(unix.SIG_SETMASK, &r.mask, nil)
 	unix.Close(int(r.errW))
 	// What the children read stays until they are done with it: a raw
@@ -455,6 +469,12 @@ func Start(a *Attr) (int, error) {
 			name = "clone3"
 		}
 		return 0, os.NewSyscallError(name, syscall.Errno(errno))
+	}
+	if a.UserNS != nil {
+		var err error
+		if pid, err = enteredChild(r, int(pid), errR, a); err != nil {
+			return 0, err
+		}
 	}
 	if err := waitExec(errR, int(pid), a); err != nil {
 		return 0, err
@@ -515,8 +535,8 @@ func (r *vforkReq) setPayload(p *Payload) error {
 }
 
 // enteredChild waits for the child that entered a user namespace
-// (nsChild) and returns the pid of the held child it cloned, or why it
-// could not.
+// (nsChild) and returns the pid of the child it cloned, or why it could
+// not.
 func enteredChild(r *vforkReq, pid int, errR *os.File, a *Attr) (uintptr, error) {
 	ws, err := Wait(pid)
 	if err != nil {
@@ -535,10 +555,10 @@ func enteredChild(r *vforkReq, pid int, errR *os.File, a *Attr) (uintptr, error)
 	return 0, fmt.Errorf("the child entering the user namespace ended (%v)", ws)
 }
 
-// nsChild enters the user namespace (Attr.UserNS) and clones the held
-// child in it, with the other namespaces (which it then owns) and this
-// process's parent for its own; it leaves the held child's pid for the
-// caller and exits.
+// nsChild enters the user namespace (Attr.UserNS) and clones the child
+// in it (held, or vfork-style: then it waits for its execve), with the
+// other namespaces (which it then owns) and this process's parent for
+// its own; it leaves the child's pid for the caller and exits.
 //
 //go:nosplit
 //go:norace
@@ -546,7 +566,7 @@ func nsChild(r *vforkReq) {
 	if _, _, e := syscall.RawSyscall(unix.SYS_SETNS, r.userNS, unix.CLONE_NEWUSER, 0); e != 0 {
 		vforkFail(r, stepUserNS, e)
 	}
-	pid, errno := rawCloneStack(r.innerFlags, r.heldStackTop, r, heldEntry())
+	pid, errno := rawCloneStack(r.innerFlags, r.heldStackTop, r, r.innerPC)
 	if errno != 0 {
 		vforkFail(r, stepInner, syscall.Errno(errno))
 	}
@@ -554,6 +574,17 @@ func nsChild(r *vforkReq) {
 	for {
 		syscall.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0)
 	}
+}
+
+// innerChild is the vfork-style child that nsChild clones in the user
+// namespace, on a stack of its own: what vforkSpawn's child does.
+//
+//go:nosplit
+//go:norace
+func innerChild(r *vforkReq) {
+	vforkChild(r)
+	vforkSetup(r)
+	vforkExec(r)
 }
 
 // nsStack is the size of nsChild's stack: two nosplit frames.

@@ -340,16 +340,14 @@ func TestHeldChildKeepsNoInheritedDescriptor(t *testing.T) {
 	}
 }
 
-// A held start into a user namespace made beforehand: the held child is
-// ours (CLONE_PARENT, so we reap it), in that namespace, and PID 1 of a
-// new PID namespace that the entered one owns. One that cannot enter
-// (not a namespace) fails with the step, and leaves no child.
-func TestHeldChildInUserNS(t *testing.T) {
+// madeUserNS is a user namespace made beforehand, as a spare is (one id
+// mapped: this test's), held by a process of its own until the test
+// ends, and its /proc link. It skips where spawn or user namespaces do not
+// work.
+func madeUserNS(t *testing.T) (*os.File, string) {
+	t.Helper()
 	if !haveVfork {
 		t.Skip("no rawVfork on " + goruntime.GOARCH + ": callers use os/exec")
-	}
-	if err := unix.Access("/proc/self/ns/user", unix.R_OK); err != nil {
-		t.Skip("no user namespaces here")
 	}
 	holder := exec.Command("sleep", "60")
 	holder.SysProcAttr = &syscall.SysProcAttr{
@@ -360,15 +358,29 @@ func TestHeldChildInUserNS(t *testing.T) {
 	if err := holder.Start(); err != nil {
 		t.Skipf("no user namespace for the test: %v", err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		holder.Process.Kill()
 		holder.Wait()
-	}()
-	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", holder.Process.Pid))
+	})
+	path := fmt.Sprintf("/proc/%d/ns/user", holder.Process.Pid)
+	ns, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ns.Close()
+	t.Cleanup(func() { ns.Close() })
+	link, err := os.Readlink(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns, link
+}
+
+// A held start into a user namespace made beforehand: the held child is
+// ours (CLONE_PARENT, so we reap it), in that namespace, and PID 1 of a
+// new PID namespace that the entered one owns. One that cannot enter
+// (not a namespace) fails with the step, and leaves no child.
+func TestHeldChildInUserNS(t *testing.T) {
+	ns, _ := madeUserNS(t)
 	exe, err := os.Open("/bin/true")
 	if err != nil {
 		t.Fatal(err)
@@ -418,5 +430,40 @@ func TestHeldChildInUserNS(t *testing.T) {
 	defer null.Close()
 	if _, pid, err := start(null); err == nil || !strings.Contains(err.Error(), "entering the spare user namespace") {
 		t.Errorf("a start into /dev/null as a user namespace: pid %d, %v; want the failure to enter it", pid, err)
+	}
+}
+
+// A vfork-style start into a user namespace made beforehand: the child
+// executes in that namespace as PID 1 of a new PID namespace, our child;
+// an execve that fails is reported and leaves no child.
+func TestStartInUserNS(t *testing.T) {
+	ns, link := madeUserNS(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	a := &Attr{Path: "/bin/sh", Args: []string{"sh", "-c", `readlink /proc/self/ns/user; echo "pid $$ uid $(id -u)"`}, Env: []string{},
+		Files: []*os.File{nil, w, nil}, CgroupFD: -1, Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS, UserNS: ns}
+	pid, err := Start(a)
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(r)
+	if ws, err := Wait(pid); err != nil || ws.ExitStatus() != 0 {
+		t.Errorf("the child ended %v, %v (is it ours?)", ws, err)
+	}
+	if want := link + "\npid 1 uid 0\n"; string(out) != want {
+		t.Errorf("the child printed %q, want %q", out, want)
+	}
+	a = &Attr{Path: "/nonexistent/program", Args: []string{"x"}, Env: []string{}, CgroupFD: -1, Cloneflags: unix.CLONE_NEWPID, UserNS: ns}
+	if pid, err := Start(a); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("a start of a missing program into the namespace: pid %d, %v; want ENOENT", pid, err)
+	}
+	// The holder is our only child left, still running: no zombie.
+	var ws unix.WaitStatus
+	if pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil); pid != 0 {
+		t.Errorf("a child (%d, %v) is left after the failed start", pid, err)
 	}
 }

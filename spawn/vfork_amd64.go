@@ -11,8 +11,9 @@ func rawVfork(trap, a1, a2 uintptr) (r1, errno uintptr)
 // stack, in entry(r) (payloadEntry, heldEntry): see vfork_amd64.s.
 func rawCloneStack(flags, stack uintptr, r *vforkReq, entry uintptr) (pid, errno uintptr)
 
-// payloadEntry, heldEntry and nsEntry are the entries rawCloneStack
-// takes.
+// payloadEntry, heldEntry, nsEntry and innerEntry are the entries
+// rawCloneStack takes.
 func payloadEntry() uintptr
 func heldEntry() uintptr
 func nsEntry() uintptr
+func innerEntry() uintptr

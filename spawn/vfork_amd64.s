@@ -74,9 +74,10 @@ exit:
 // func payloadEntry() uintptr
 // func heldEntry() uintptr
 // func nsEntry() uintptr
+// func innerEntry() uintptr
 //
-// The addresses rawCloneStack calls: payloadChild's, heldChild's and
-// nsChild's.
+// The addresses rawCloneStack calls: payloadChild's, heldChild's,
+// nsChild's and innerChild's.
 TEXT ·payloadEntry(SB),NOSPLIT|NOFRAME,$0-8
 	MOVQ	$·payloadChild(SB), AX
 	MOVQ	AX, ret+0(FP)
@@ -89,5 +90,10 @@ TEXT ·heldEntry(SB),NOSPLIT|NOFRAME,$0-8
 
 TEXT ·nsEntry(SB),NOSPLIT|NOFRAME,$0-8
 	MOVQ	$·nsChild(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·innerEntry(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ	$·innerChild(SB), AX
 	MOVQ	AX, ret+0(FP)
 	RET

@@ -17,3 +17,4 @@ func rawCloneStack(flags, stack uintptr, r *vforkReq, entry uintptr) (pid, errno
 func payloadEntry() uintptr { return 0 }
 func heldEntry() uintptr    { return 0 }
 func nsEntry() uintptr      { return 0 }
+func innerEntry() uintptr   { return 0 }

@@ -182,8 +182,9 @@ func TestExecThrowaway(t *testing.T) {
 // user namespace (its maps written by newuidmap and newgidmap) for the
 // next one, which takes it: its payload sees the maps a start without a
 // spare gets, each container has a namespace of its own, and the holder
-// is gone once taken. A record that names no holder is dropped and the
-// run goes on without it. Without subordinate ids nothing is made.
+// is gone once taken. A start of the Go init takes one too. A record
+// that names no holder is dropped and the run goes on without it.
+// Without subordinate ids nothing is made.
 func TestSpareUserNS(t *testing.T) {
 	forEachUser(t, func(t *testing.T, u *user) {
 		bb := u.bb(t)
@@ -246,6 +247,20 @@ func TestSpareUserNS(t *testing.T) {
 			seen = append(seen, ns)
 		}
 
+		// The Go init's start (--group-add rules out a raw one) takes a
+		// spare too, and has the next one made as the command ends.
+		rec := waitSpare()
+		goInit := append([]string{"run", "--rm", "--group-add", "0"}, probe[2:]...)
+		r := u.runWith(t, trace, goInit...)
+		wantCode(t, r, 0)
+		if !strings.Contains(r.stderr, "spare user namespace taken") || strings.Contains(r.stderr, "raw start") {
+			t.Fatalf("the Go init's start did not take the spare %s:\n%s", rec, r)
+		}
+		without := u.runWith(t, runOpts{env: []string{"SANDBOX_NO_SPARE=1"}}, goInit...)
+		if maps := strings.Count(r.stdout, "\n") - 1; maps < 2 || strings.Join(strings.Split(r.stdout, "\n")[:maps], "\n") != strings.Join(strings.Split(without.stdout, "\n")[:maps], "\n") {
+			t.Errorf("the Go init in a spare user namespace shows\n%s\nwhere one without shows\n%s", r.stdout, without.stdout)
+		}
+
 		// A record that names no holder (pid 1, another start time): the
 		// run drops it and makes its own namespace. The real spare is put
 		// aside (and ended) so that the bad one is the only one there.
@@ -261,7 +276,7 @@ func TestSpareUserNS(t *testing.T) {
 		if err := os.WriteFile(bad, []byte("1 1\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		r := u.runWith(t, trace, probe...)
+		r = u.runWith(t, trace, probe...)
 		wantCode(t, r, 0)
 		if strings.Contains(r.stderr, "spare user namespace taken") || !strings.Contains(r.stderr, "not used") {
 			t.Errorf("a record naming pid 1 was not refused:\n%s", r)
