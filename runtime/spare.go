@@ -100,7 +100,7 @@ func spareOff() bool { return os.Getenv("SANDBOX_NO_SPARE") != "" }
 // takeSpare is a spare user namespace with m's maps, open, or nil, and,
 // in subid mode, the request for the next one (startRemoval makes it).
 func takeSpare(runDir string, m userns.Mapping) (*os.File, *spareRequest) {
-	if runDir == "" || m.Mode != userns.ModeSubID || spareOff() {
+	if runDir == "" || m.Mode != userns.ModeSubID || !rootIsUser(m) || spareOff() {
 		return nil, nil
 	}
 	next := &spareRequest{runDir: runDir, m: m}
@@ -134,6 +134,23 @@ func takeSpare(runDir string, m userns.Mapping) (*os.File, *spareRequest) {
 		return ns, next
 	}
 	return nil, next
+}
+
+// rootIsUser says whether m maps the container's root to the user, as
+// the store's map does: a process of ours that enters such a namespace
+// executes as its root, with every capability. Not so with keep-id's map
+// (root is a subordinate id there, and the user is itself): that start
+// needs its mapwait stage, which only a namespace made for it has.
+func rootIsUser(m userns.Mapping) bool {
+	own := func(maps []userns.IDMap, id int) bool {
+		for _, e := range maps {
+			if e.ContainerID == 0 {
+				return int(e.HostID) == id
+			}
+		}
+		return false
+	}
+	return own(m.UIDs, os.Getuid()) && own(m.GIDs, os.Getgid())
 }
 
 // useSpare opens the user namespace of the holder a record names, once

@@ -55,3 +55,24 @@ func TestUseSpareRefuses(t *testing.T) {
 		t.Errorf("ProcessStart names this process %q", name)
 	}
 }
+
+// TestRootIsUser: spares serve the store's map, whose root is the user,
+// and not keep-id's, whose root is a subordinate id.
+func TestRootIsUser(t *testing.T) {
+	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+	store := userns.Mapping{Mode: userns.ModeSubID,
+		UIDs: []userns.IDMap{{ContainerID: 0, HostID: uid, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}},
+		GIDs: []userns.IDMap{{ContainerID: 0, HostID: gid, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}}}
+	keepID := userns.Mapping{Mode: userns.ModeSubID,
+		UIDs: []userns.IDMap{{ContainerID: 0, HostID: 100000, Size: uid}, {ContainerID: uid, HostID: uid, Size: 1}},
+		GIDs: []userns.IDMap{{ContainerID: 0, HostID: 100000, Size: gid}, {ContainerID: gid, HostID: gid, Size: 1}}}
+	if !rootIsUser(store) {
+		t.Error("the store's map is refused")
+	}
+	if rootIsUser(keepID) {
+		t.Error("keep-id's map is taken for one whose root is the user")
+	}
+	if ns, next := takeSpare(t.TempDir(), keepID); ns != nil || next != nil {
+		t.Errorf("takeSpare for keep-id's map: %v, %v; want neither a spare nor a request for one", ns, next)
+	}
+}
