@@ -522,7 +522,11 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 	if !boolParam(r, "stderr") {
 		errw = io.Discard
 	}
-	return container.Logs(s.Store, c.ID, o, out, errw)
+	err = container.Logs(s.Store, c.ID, o, out, errw)
+	if errors.Is(err, container.ErrNotFound) {
+		return nil // removed since: its status is sent already
+	}
+	return err
 }
 
 // hijacked is a connection taken over from HTTP: reads come through the

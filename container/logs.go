@@ -30,6 +30,13 @@ func Logs(s *image.Store, ref string, o LogOptions, stdout, stderr io.Writer) er
 	}
 	f, err := os.Open(filepath.Join(Dir(s, c.ID), "ctr.log"))
 	if errors.Is(err, os.ErrNotExist) {
+		if _, serr := os.Stat(Dir(s, c.ID)); errors.Is(serr, os.ErrNotExist) {
+			// Removed since we found it (a --rm container that ended):
+			// its log may have been kept (RemovedLogs), which a caller
+			// that attached before the start wants. Nothing logged is
+			// another answer.
+			return fmt.Errorf("%w: %q (removed)", ErrNotFound, ref)
+		}
 		if !o.Follow || CurrentState(s, c.ID).Status != Running {
 			return nil // never ran detached: nothing logged
 		}
