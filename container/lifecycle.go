@@ -682,6 +682,14 @@ func Wait(s *image.Store, ref string) (int, error) {
 			waitExit(st, 0)
 			waitRecorded(s, c)
 		default:
+			// Removed (a --rm one that ended, an rm): its state reads as
+			// created from then on. A detached --rm one left its code.
+			if _, err := os.Stat(Dir(s, c.ID)); errors.Is(err, os.ErrNotExist) {
+				if code, ok := removedExit(s, c.ID); ok {
+					return code, nil
+				}
+				return 0, fmt.Errorf("%w: %q was removed before its exit status could be read", ErrNotFound, ref)
+			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}

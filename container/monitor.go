@@ -218,9 +218,9 @@ func MonitorMain() {
 				writeState(s, c.ID, st)
 			}
 			if c.Config.Rm {
-				if c.Config.KeepExit {
-					keepRemovedExit(s, c, code)
-				}
+				// Its code outlives it, for a `wait` begun before; its log
+				// too for the API's attach (KeepExit).
+				keepRemovedExit(s, c, code, c.Config.KeepExit)
 				Remove(s, c)
 			}
 			os.Exit(code)

@@ -246,11 +246,12 @@ func completeResident(s *image.Store, id string, st State) (State, bool) {
 }
 
 // A removed container's exit code, for whoever waited on it (the API's
-// wait with condition=removed): a small file in the runtime directory,
-// read and removed by RemovedExit; ones nobody read go after an hour.
+// wait with condition=removed, a `sandbox wait` that began before the
+// removal): a small file in the runtime directory, read and removed by
+// RemovedExit; ones nobody read go after an hour.
 func exitsDir(s *image.Store) string { return filepath.Join(s.RunDir, "exits") }
 
-func keepRemovedExit(s *image.Store, c *Container, code int) {
+func keepRemovedExit(s *image.Store, c *Container, code int, withLog bool) {
 	if s.RunDir == "" {
 		return
 	}
@@ -265,25 +266,35 @@ func keepRemovedExit(s *image.Store, c *Container, code int) {
 			}
 		}
 	}
-	// Its log too: whoever attached may not have opened it before the
-	// container was gone.
-	if b, err := os.ReadFile(filepath.Join(Dir(s, c.ID), "ctr.log")); err == nil {
-		image.WriteFileNoSync(filepath.Join(dir, c.ID+".log"), b, 0o600)
+	// Its log too, where asked (KeepExit): whoever attached may not have
+	// opened it before the container was gone.
+	if withLog {
+		if b, err := os.ReadFile(filepath.Join(Dir(s, c.ID), "ctr.log")); err == nil {
+			image.WriteFileNoSync(filepath.Join(dir, c.ID+".log"), b, 0o600)
+		}
 	}
 	image.WriteFileNoSync(filepath.Join(dir, c.ID), []byte(strconv.Itoa(code)), 0o600)
 }
 
-// RemovedExit is the exit code a removed container with KeepExit left.
+// RemovedExit is the exit code a removed container left (a detached
+// --rm one), which it takes: the API's waiter is its one reader.
 func RemovedExit(s *image.Store, id string) (int, bool) {
+	code, ok := removedExit(s, id)
+	if ok {
+		os.Remove(filepath.Join(exitsDir(s), id))
+	}
+	return code, ok
+}
+
+// removedExit is RemovedExit's code, left in place.
+func removedExit(s *image.Store, id string) (int, bool) {
 	if s.RunDir == "" {
 		return 0, false
 	}
-	p := filepath.Join(exitsDir(s), id)
-	b, err := os.ReadFile(p)
+	b, err := os.ReadFile(filepath.Join(exitsDir(s), id))
 	if err != nil {
 		return 0, false
 	}
-	os.Remove(p)
 	code, err := strconv.Atoi(string(b))
 	return code, err == nil
 }

@@ -2,6 +2,7 @@ package container
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -56,6 +57,54 @@ func TestCurrentStateConcurrentCompletion(t *testing.T) {
 			if st.Status != Exited || st.ExitCode != 3 || st.Killed {
 				t.Fatalf("round %d: a concurrent look at the ended container answered %+v, want exited with the recorded 3", round, st)
 			}
+		}
+	}
+}
+
+// TestWaitRemoved: a wait on a container that is removed meanwhile (a
+// --rm one that ended) returns: with the code it left, where it left one,
+// else saying it was removed. It used to wait for ever, the state of a
+// removed container reading as created.
+func TestWaitRemoved(t *testing.T) {
+	for _, kept := range []bool{false, true} {
+		s := &image.Store{Root: t.TempDir(), RunDir: t.TempDir()}
+		if err := os.Mkdir(filepath.Join(s.Root, "containers"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		const id = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+		c := &Container{ID: id, Name: "gone", Config: Config{Image: "img", Rm: true}}
+		if err := os.Mkdir(Dir(s, id), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(Dir(s, id), "container.json"), mustJSON(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		type result struct {
+			code int
+			err  error
+		}
+		done := make(chan result, 1)
+		go func() {
+			code, err := Wait(s, "gone")
+			done <- result{code, err}
+		}()
+		time.Sleep(100 * time.Millisecond)
+		if kept {
+			keepRemovedExit(s, c, 7, false)
+		}
+		if err := os.RemoveAll(Dir(s, id)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case r := <-done:
+			if kept && (r.err != nil || r.code != 7) {
+				t.Errorf("wait on a removed container that left 7: %d, %v", r.code, r.err)
+			}
+			if !kept && !errors.Is(r.err, ErrNotFound) {
+				t.Errorf("wait on a removed container that left no code: %d, %v; want ErrNotFound", r.code, r.err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("wait on a container removed meanwhile (kept code: %v) did not return", kept)
 		}
 	}
 }
