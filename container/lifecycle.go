@@ -748,6 +748,11 @@ func RemoveRef(s *image.Store, ref string, force, volumes bool) (*Container, err
 	}
 	// Wait for whoever ran it to let go, then nobody can start it meanwhile.
 	lock, err := lockContainerTimeout(s, c, 10*time.Second)
+	if errors.Is(err, os.ErrNotExist) {
+		if _, serr := os.Stat(Dir(s, c.ID)); errors.Is(serr, os.ErrNotExist) {
+			return c, nil // removed meanwhile: by its --rm, another rm, a prune
+		}
+	}
 	if err != nil {
 		return c, err
 	}

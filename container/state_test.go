@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/runtime"
@@ -106,5 +109,55 @@ func TestWaitRemoved(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("wait on a container removed meanwhile (kept code: %v) did not return", kept)
 		}
+	}
+}
+
+// TestRemoveRefRemovedMeanwhile: rm -f of a running container that is
+// removed while rm waits for its recorder to let go (its --rm, another
+// rm) succeeds: the container is gone, as asked. It used to fail on the
+// lock file's directory being gone.
+func TestRemoveRefRemovedMeanwhile(t *testing.T) {
+	s := &image.Store{Root: t.TempDir()}
+	for _, d := range []string{"containers", "tmp"} {
+		if err := os.Mkdir(filepath.Join(s.Root, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const id = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	c := &Container{ID: id, Name: "busy", Config: Config{Image: "img", Rm: true}}
+	if err := os.Mkdir(Dir(s, id), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(Dir(s, id), "container.json"), mustJSON(c), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Its recorder: the lock, held; its init: a sleep.
+	lock, err := os.OpenFile(filepath.Join(Dir(s, id), "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	init := exec.Command("sleep", "30")
+	if err := init.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go init.Wait()
+	start, _, err := runtime.ProcessStart(init.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeState(s, id, State{Status: Running, Pid: init.Process.Pid, PidStart: start}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		// The recorder removes it, as a --rm one's does, and lets go.
+		time.Sleep(200 * time.Millisecond)
+		os.Rename(Dir(s, id), filepath.Join(s.Root, "tmp", "gone"))
+		lock.Close()
+	}()
+	if _, err := RemoveRef(s, "busy", true, false); err != nil {
+		t.Errorf("rm -f of a container removed meanwhile: %v", err)
 	}
 }
