@@ -270,6 +270,11 @@ func Start(s *image.Store, ref string, attach bool, stdio IO) (*Container, int, 
 	if err != nil {
 		return c, 0, err
 	}
+	// The last run's end first, where nobody recorded it yet (a resident
+	// init's): the start empties its record for the new run.
+	if st := readState(s, c.ID); st.Status == Running && !alive(st.Pid, st.PidStart) {
+		completeLocked(s, c.ID, st)
+	}
 	clearStop(s, c.ID)
 	if !attach {
 		return c, 0, startDetached(s, c, lock)

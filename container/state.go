@@ -88,26 +88,34 @@ func CurrentState(s *image.Store, id string) State {
 	if st.Restarting && !recorderAlive(s, id) {
 		st.Restarting = false // its monitor was killed while it waited
 	}
-	if st.Status != Running || alive(st.Pid, st.PidStart) {
+	// Settled: what the state says is so (an end recorded, or an init
+	// that lives: this run's, or a new run's that a start wrote).
+	settled := func(st State) bool { return st.Status != Running || alive(st.Pid, st.PidStart) }
+	if settled(st) {
 		return st
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for recorderAlive(s, id) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-		if st = readState(s, id); st.Status != Running {
+	for {
+		// Whoever holds the lock (the recorder, a start, another command
+		// completing this end) is about to write the state: wait for it.
+		for recorderAlive(s, id) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+			if st = readState(s, id); settled(st) {
+				return st
+			}
+		}
+		if st = readState(s, id); settled(st) {
 			return st
 		}
+		end, err := completeResident(s, id)
+		if err == nil {
+			return end
+		}
+		if !errors.Is(err, ErrRunning) || time.Now().After(deadline) {
+			break
+		}
 	}
-	if st = readState(s, id); st.Status != Running {
-		return st
-	}
-	if end, ok := completeResident(s, id, st); ok {
-		return end
-	}
-	// Another command may have recorded the end between our reading the
-	// state and the record: it writes the state before it removes the
-	// record, so the state read now has it.
-	if st = readState(s, id); st.Status != Running {
+	if st = readState(s, id); settled(st) {
 		return st
 	}
 	st.Status, st.ExitCode, st.Killed, st.Pid = Exited, 137, true, 0
@@ -197,8 +205,27 @@ var ErrNoExec = errors.New("container takes no exec")
 // status, an OOM kill is read from the cgroup (said in the log, as the
 // monitor says it), which is then removed, and so is the directory of the
 // exec socket. Any command that looks at the container may be the one to
-// do it; doing it twice writes the same.
-func completeResident(s *image.Store, id string, st State) (State, bool) {
+// do it, under the container's lock: so no start (which empties the
+// record for its own run while it holds the lock) and no other command
+// doing the same goes on meanwhile. ErrRunning: someone holds the lock.
+func completeResident(s *image.Store, id string) (State, error) {
+	lock, err := lockContainer(s, &Container{ID: id, Name: id[:12]}, false)
+	if err != nil {
+		return State{}, err
+	}
+	defer lock.Close()
+	st := readState(s, id)
+	if st.Status != Running || alive(st.Pid, st.PidStart) {
+		return st, nil
+	}
+	if end, ok := completeLocked(s, id, st); ok {
+		return end, nil
+	}
+	return st, errors.New("no exit record")
+}
+
+// completeLocked is completeResident's work, the lock held.
+func completeLocked(s *image.Store, id string, st State) (State, bool) {
 	path := filepath.Join(Dir(s, id), runtime.ExitRecordName)
 	b, err := os.ReadFile(path)
 	if err != nil {

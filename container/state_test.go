@@ -161,3 +161,77 @@ func TestRemoveRefRemovedMeanwhile(t *testing.T) {
 		t.Errorf("rm -f of a container removed meanwhile: %v", err)
 	}
 }
+
+// TestCurrentStateDuringRestart: a command that looks at a resident
+// container while a restart starts it again (the old init gone, the lock
+// the start's, the record emptied for the new run) answers with the new
+// run, and leaves the new run's state and record alone. It used to wait
+// for the lock to be let go, give up, and record the new run as killed
+// (137), after which no command could control it.
+func TestCurrentStateDuringRestart(t *testing.T) {
+	s := &image.Store{Root: t.TempDir()}
+	if err := os.Mkdir(filepath.Join(s.Root, "containers"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const id = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+	if err := os.Mkdir(Dir(s, id), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(Dir(s, id), "container.json"), mustJSON(&Container{ID: id, Name: "svc", Config: Config{Image: "img"}}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The old run: its init gone (this process, another start time), its
+	// record written.
+	started := time.Now().UTC().Add(-time.Minute)
+	if err := writeState(s, id, State{Status: Running, Pid: os.Getpid(), PidStart: 1, StartedAt: started}); err != nil {
+		t.Fatal(err)
+	}
+	record := filepath.Join(Dir(s, id), runtime.ExitRecordName)
+	rec, _ := json.Marshal(runtime.ExitRecord{ExitCode: 0, FinishedAt: time.Now().UTC()})
+	if err := os.WriteFile(record, rec, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The restart's start: it holds the lock.
+	lock, err := lockContainer(s, &Container{ID: id, Name: "svc"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	looked := make(chan State, 1)
+	go func() { looked <- CurrentState(s, id) }()
+	time.Sleep(100 * time.Millisecond)
+	// It empties the record and records its new init, which lives.
+	init := exec.Command("sleep", "30")
+	if err := init.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		init.Process.Kill()
+		init.Wait()
+	}()
+	pidStart, _, err := runtime.ProcessStart(init.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(record, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	running := State{Status: Running, Pid: init.Process.Pid, PidStart: pidStart, StartedAt: time.Now().UTC()}
+	if err := writeState(s, id, running); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case st := <-looked:
+		if st.Status != Running || st.Pid != running.Pid {
+			t.Errorf("a look during the restart answered %+v, want the new run, running as %d", st, running.Pid)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a look during the restart did not return")
+	}
+	if st := readState(s, id); st.Status != Running || st.Pid != running.Pid {
+		t.Errorf("after the look, the state is %+v, want the new run's", st)
+	}
+	if _, err := os.Stat(record); err != nil {
+		t.Errorf("the new run's exit record is gone: %v", err)
+	}
+}
