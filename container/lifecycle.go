@@ -411,6 +411,12 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 			started.Cgroup = cg.Path
 		}
 		writeState(s, c.ID, started)
+		if stopRequested(s, c.ID) {
+			// A stop came after this start was decided on (a restart
+			// policy's next run, begun as the stop read "restarting"):
+			// the stop wins, as it would have a moment later.
+			unix.Kill(pid, unix.SIGKILL)
+		}
 		if hc := c.Config.Health; hc != nil && spec.ExecSocket != "" {
 			if err := runtime.StartHealthChecker(s.RunDir, spec.ExecSocket, Dir(s, c.ID), pid, *hc); err != nil && warn != nil {
 				warn(err.Error())
