@@ -439,7 +439,15 @@ func changeLive(s *image.Store, c *Container, st State, before, after []string) 
 		}
 		st.Networks = append(st.Networks, ep)
 	}
-	if err := writeState(s, c.ID, st); err != nil {
+	// Only the networks are ours to change, and only while the run we
+	// joined is the one recorded: one that ended or was started again
+	// meanwhile (its recorder wrote the state) keeps its own record.
+	cur := readState(s, c.ID)
+	if cur.Status != Running || cur.Pid != st.Pid || cur.PidStart != st.PidStart {
+		return nil
+	}
+	cur.Networks = st.Networks
+	if err := writeState(s, c.ID, cur); err != nil {
 		return err
 	}
 	return rewriteResolv(s, c, st.Networks)
