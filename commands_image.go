@@ -214,11 +214,8 @@ func rmiCommand() *command {
 				return err
 			}
 			var errs []error
+			users := func() (map[string][]string, error) { return container.UsersOf(s.store) }
 			for _, a := range args {
-				users, err := container.UsersOf(s.store)
-				if err != nil {
-					return err
-				}
 				res, err := s.store.Remove(a, force, users)
 				printRemoved(res)
 				errs = append(errs, err)
@@ -253,11 +250,7 @@ func imagePruneCommand() *command {
 			if err != nil {
 				return err
 			}
-			users, err := container.UsersOf(s.store)
-			if err != nil {
-				return err
-			}
-			res, err := s.store.Prune(all, users)
+			res, err := s.store.Prune(all, func() (map[string][]string, error) { return container.UsersOf(s.store) })
 			for _, id := range res.Deleted {
 				fmt.Printf("Deleted: %s\n", id)
 			}

@@ -191,11 +191,7 @@ func (s *Server) imageTag(w http.ResponseWriter, r *http.Request, name string) e
 }
 
 func (s *Server) imageRemove(w http.ResponseWriter, r *http.Request, name string) error {
-	users, err := container.UsersOf(s.Store)
-	if err != nil {
-		return err
-	}
-	res, err := s.Store.Remove(name, boolParam(r, "force"), users)
+	res, err := s.Store.Remove(name, boolParam(r, "force"), func() (map[string][]string, error) { return container.UsersOf(s.Store) })
 	if err != nil {
 		return notFoundImage(name, err)
 	}
@@ -221,11 +217,7 @@ func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request) error {
 			all = true
 		}
 	}
-	users, err := container.UsersOf(s.Store)
-	if err != nil {
-		return err
-	}
-	res, err := s.Store.Prune(all, users)
+	res, err := s.Store.Prune(all, func() (map[string][]string, error) { return container.UsersOf(s.Store) })
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,12 @@ func create(s *image.Store, img *image.Image, cfg Config, id string) (*Container
 	if err != nil {
 		return nil, nil, err
 	}
+	// An rmi or prune between the resolution and now (they decide under
+	// this lock which images containers use).
+	if !s.StillHas(img) {
+		unlock()
+		return nil, nil, fmt.Errorf("%w: %s was removed while the container was being made; pull or build it again", image.ErrNotFound, img.ID)
+	}
 	// One pass over the store: the sweep reads every record anyway, and
 	// the names come from the same reads.
 	names, trash, err := sweepLocked(s)

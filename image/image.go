@@ -20,6 +20,8 @@ type Image struct {
 	// Host marks the built-in host image: no layers, the host's own
 	// directories instead.
 	Host bool
+	// stamp is the image list it was resolved from (StillHas).
+	stamp indexStamp
 }
 
 // Resolve finds an image by name[:tag], ID or unique ID prefix. "host" is
@@ -73,7 +75,7 @@ func (s *Store) image(idx *index, rec *Record) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing the config of image %s: %w", ShortID(rec.ID), err)
 	}
-	img := &Image{ID: rec.ID, Config: *cfg, Created: rec.Created, Size: rec.Size}
+	img := &Image{ID: rec.ID, Config: *cfg, Created: rec.Created, Size: rec.Size, stamp: idx.stamp}
 	for ref, id := range idx.Refs {
 		if id == rec.ID {
 			img.Names = append(img.Names, ref)

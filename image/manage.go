@@ -52,11 +52,13 @@ type RemoveResult struct {
 
 // Remove removes what ref names, as `docker rmi` does: a name of an image
 // that has other names is only untagged; the last name, or an ID, deletes
-// the image. An image that containers use (users maps image IDs to
+// the image. An image that containers use (usersOf maps image IDs to
 // container names) is refused, or with force only untagged: it stays, as
 // <none>, until its containers are gone. Layers go only when no image
-// uses them any more.
-func (s *Store) Remove(ref string, force bool, users map[string][]string) (RemoveResult, error) {
+// uses them any more. usersOf is asked under the store lock, under which
+// a container is created (checking its image is still there, StillHas):
+// so no container made meanwhile is missed.
+func (s *Store) Remove(ref string, force bool, usersOf func() (map[string][]string, error)) (RemoveResult, error) {
 	var res RemoveResult
 	s.SweepTemp()
 	unlock, err := s.Lock()
@@ -90,6 +92,11 @@ func (s *Store) Remove(ref string, force bool, users map[string][]string) (Remov
 		unlock()
 		return res, err
 	}
+	users, err := usersOf()
+	if err != nil {
+		unlock()
+		return res, err
+	}
 	if u := users[rec.ID]; len(u) > 0 {
 		if !force {
 			unlock()
@@ -118,8 +125,9 @@ func (s *Store) Remove(ref string, force bool, users map[string][]string) (Remov
 }
 
 // Prune deletes dangling images (no name), or with all every image no
-// container uses, and then the layers nothing uses any more.
-func (s *Store) Prune(all bool, users map[string][]string) (RemoveResult, error) {
+// container uses (usersOf, asked under the store lock as Remove asks it),
+// and then the layers nothing uses any more.
+func (s *Store) Prune(all bool, usersOf func() (map[string][]string, error)) (RemoveResult, error) {
 	var res RemoveResult
 	s.SweepTemp()
 	unlock, err := s.Lock()
@@ -127,6 +135,11 @@ func (s *Store) Prune(all bool, users map[string][]string) (RemoveResult, error)
 		return res, err
 	}
 	idx, err := s.readIndex()
+	if err != nil {
+		unlock()
+		return res, err
+	}
+	users, err := usersOf()
 	if err != nil {
 		unlock()
 		return res, err

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -60,6 +62,24 @@ type Record struct {
 type index struct {
 	Refs   map[string]string  `json:"refs"`   // "name:tag" → image ID
 	Images map[string]*Record `json:"images"` // image ID → record
+	// stamp is the file this was read from, as it was (StillHas).
+	stamp indexStamp
+}
+
+// indexStamp tells one images.json from another: each write renames a
+// new file into place.
+type indexStamp struct {
+	ino, size uint64
+	mtime     int64
+}
+
+// stampOf is the stamp of the file f, or the zero stamp.
+func stampOf(fi os.FileInfo) indexStamp {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return indexStamp{}
+	}
+	return indexStamp{ino: st.Ino, size: uint64(st.Size), mtime: fi.ModTime().UnixNano()}
 }
 
 // Open opens (creating if needed) the store at root. warn receives one
@@ -224,10 +244,19 @@ func randomHex(n int) string {
 // readIndex loads images.json; a missing file is an empty store.
 func (s *Store) readIndex() (*index, error) {
 	idx := &index{Refs: map[string]string{}, Images: map[string]*Record{}}
-	b, err := os.ReadFile(filepath.Join(s.Root, "images.json"))
+	f, err := os.Open(filepath.Join(s.Root, "images.json"))
 	if errors.Is(err, os.ErrNotExist) {
 		return idx, nil
 	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the image list: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading the image list: %w", err)
+	}
+	b, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("reading the image list: %w", err)
 	}
@@ -240,7 +269,22 @@ func (s *Store) readIndex() (*index, error) {
 	if idx.Images == nil {
 		idx.Images = map[string]*Record{}
 	}
+	idx.stamp = stampOf(fi)
 	return idx, nil
+}
+
+// StillHas says whether img, resolved earlier, is still in the store:
+// at once where the image list has not been written since (one stat),
+// else by reading it. The caller holds the store lock, so that no rmi or
+// prune can go on between this and what it records (a container).
+func (s *Store) StillHas(img *Image) bool {
+	if img.Host {
+		return true
+	}
+	if fi, err := os.Stat(filepath.Join(s.Root, "images.json")); err == nil && img.stamp != (indexStamp{}) && stampOf(fi) == img.stamp {
+		return true
+	}
+	return s.HasImage(img.ID)
 }
 
 // writeIndex replaces images.json atomically. Call with the lock held.

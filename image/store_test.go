@@ -607,3 +607,53 @@ func TestSweepLeavesRemovalInProgress(t *testing.T) {
 		t.Error("a sweep left a container directory nobody holds")
 	}
 }
+
+// TestStillHas: an image resolved earlier is still there while the image
+// list is unchanged, and after a write that kept it (a tag), and no longer
+// once rmi took it out; a prune deciding which images containers use asks
+// under the same lock a container is made under.
+func TestStillHas(t *testing.T) {
+	s, err := Open(t.TempDir(), mapA, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgJSON := []byte(`{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[]}}`)
+	id, err := s.putBlob(cfgJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := &index{Refs: map[string]string{"app:latest": id}, Images: map[string]*Record{id: {ID: id}}}
+	if err := s.writeIndex(idx); err != nil {
+		t.Fatal(err)
+	}
+	img, err := s.Resolve("app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.StillHas(img) {
+		t.Error("an image is gone with its list unchanged")
+	}
+	idx.Refs["app:v2"] = id
+	if err := s.writeIndex(idx); err != nil {
+		t.Fatal(err)
+	}
+	if !s.StillHas(img) {
+		t.Error("an image is gone after a tag")
+	}
+	asked := 0
+	if _, err := s.Remove("app:latest", false, func() (map[string][]string, error) { asked++; return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Remove("app:v2", false, func() (map[string][]string, error) { asked++; return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if s.StillHas(img) {
+		t.Error("an image removed by rmi is still there")
+	}
+	if asked != 1 {
+		t.Errorf("Remove asked for the image's users %d times, want once (the untag of one name of two needs none)", asked)
+	}
+	if !s.StillHas(HostImage()) {
+		t.Error("the host image is gone")
+	}
+}
