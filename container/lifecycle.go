@@ -267,6 +267,16 @@ func Start(s *image.Store, ref string, attach bool, stdio IO) (*Container, int, 
 		return nil, 0, err
 	}
 	lock, err := lockContainer(s, c, false)
+	// A command completing the last run's end, or looking whether its
+	// recorder lives, holds the lock for a moment: only a living init
+	// means the container runs.
+	for deadline := time.Now().Add(2 * time.Second); errors.Is(err, ErrRunning) && time.Now().Before(deadline); {
+		if st := readState(s, c.ID); st.Status == Running && alive(st.Pid, st.PidStart) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+		lock, err = lockContainer(s, c, false)
+	}
 	if err != nil {
 		return c, 0, err
 	}

@@ -119,7 +119,7 @@ func TestSweepAndNames(t *testing.T) {
 // holds, frees the name of one it sweeps, and picks a free name itself.
 func TestCreateNameAfterSweep(t *testing.T) {
 	s, _ := sweepFixture(t)
-	img := &image.Image{ID: "sha256:" + strings.Repeat("0", 64)}
+	img := image.HostImage() // in no image list: still there whatever is removed
 	if _, _, err := create(s, img, Config{Name: "kept"}, ""); !errors.Is(err, ErrNameInUse) {
 		t.Fatalf("create --name kept = %v, want ErrNameInUse", err)
 	}
