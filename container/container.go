@@ -51,6 +51,13 @@ func create(s *image.Store, img *image.Image, cfg Config, id string) (*Container
 		unlock()
 		return nil, nil, fmt.Errorf("%w: %s was removed while the container was being made; pull or build it again", image.ErrNotFound, img.ID)
 	}
+	// And a volume rm or prune (they too decide under this lock).
+	for _, v := range volumesOf(c) {
+		if _, err := os.Stat(volumeDir(s, v)); err != nil {
+			unlock()
+			return nil, nil, fmt.Errorf("volume %s was removed while the container was being made: %w", v, err)
+		}
+	}
 	// One pass over the store: the sweep reads every record anyway, and
 	// the names come from the same reads.
 	names, trash, err := sweepLocked(s)

@@ -109,19 +109,34 @@ func volumesOf(c *Container) []string {
 func VolumeUsers(s *image.Store) (map[string][]*Container, error) { return usersBy(s, volumesOf) }
 
 // RemoveVolume removes volume name and its data; one a container mounts
-// (running or not) is refused, naming the containers.
+// (running or not) is refused, naming the containers. Its users are
+// found, and it is taken out of volumes/, under the store lock, under
+// which a container is made (checking its volumes are still there): so
+// no container made meanwhile is missed.
 func RemoveVolume(s *image.Store, name string) error {
+	unlock, err := s.Lock()
+	if err != nil {
+		return err
+	}
 	if _, err := InspectVolume(s, name); err != nil {
+		unlock()
 		return err
 	}
 	users, err := VolumeUsers(s)
 	if err != nil {
+		unlock()
 		return err
 	}
 	if len(users[name]) > 0 {
+		unlock()
 		return fmt.Errorf("%w: volume %s is used by %s: remove them first (sandbox rm)", ErrVolumeInUse, name, containerNames(users[name]))
 	}
-	return removeVolumeData(s, name)
+	trash, err := takeVolumeOut(s, name)
+	unlock()
+	if err != nil {
+		return err
+	}
+	return runtime.RemoveAll(s.Mapping, trash)
 }
 
 // removeVolumeData removes volume name, in use or not.
@@ -129,13 +144,22 @@ func removeVolumeData(s *image.Store, name string) error {
 	if _, err := InspectVolume(s, name); err != nil {
 		return err
 	}
-	// Out of volumes/ in one rename, then removed: files a container
-	// wrote may belong to subordinate ids.
-	trash := filepath.Join(s.Root, "tmp", "vol-"+name+"-"+randomHex(4))
-	if err := os.Rename(volumeDir(s, name), trash); err != nil {
-		return fmt.Errorf("removing volume %s: %w", name, err)
+	trash, err := takeVolumeOut(s, name)
+	if err != nil {
+		return err
 	}
 	return runtime.RemoveAll(s.Mapping, trash)
+}
+
+// takeVolumeOut moves volume name out of volumes/ in one rename, into
+// tmp/ where the caller removes it: files a container wrote may belong
+// to subordinate ids.
+func takeVolumeOut(s *image.Store, name string) (string, error) {
+	trash := filepath.Join(s.Root, "tmp", "vol-"+name+"-"+randomHex(4))
+	if err := os.Rename(volumeDir(s, name), trash); err != nil {
+		return "", fmt.Errorf("removing volume %s: %w", name, err)
+	}
+	return trash, nil
 }
 
 // PruneVolumes removes every volume no container mounts.
