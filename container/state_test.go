@@ -76,12 +76,7 @@ func TestWaitRemoved(t *testing.T) {
 		}
 		const id = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
 		c := &Container{ID: id, Name: "gone", Config: Config{Image: "img", Rm: true}}
-		if err := os.Mkdir(Dir(s, id), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(Dir(s, id), "container.json"), mustJSON(c), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		addContainer(t, s, c)
 		type result struct {
 			code int
 			err  error
@@ -125,12 +120,7 @@ func TestRemoveRefRemovedMeanwhile(t *testing.T) {
 	}
 	const id = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 	c := &Container{ID: id, Name: "busy", Config: Config{Image: "img", Rm: true}}
-	if err := os.Mkdir(Dir(s, id), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(Dir(s, id), "container.json"), mustJSON(c), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	addContainer(t, s, c)
 	// Its recorder: the lock, held; its init: a sleep.
 	lock, err := os.OpenFile(filepath.Join(Dir(s, id), "lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -174,12 +164,7 @@ func TestCurrentStateDuringRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	const id = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
-	if err := os.Mkdir(Dir(s, id), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(Dir(s, id), "container.json"), mustJSON(&Container{ID: id, Name: "svc", Config: Config{Image: "img"}}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	addContainer(t, s, &Container{ID: id, Name: "svc", Config: Config{Image: "img"}})
 	// The old run: its init gone (this process, another start time), its
 	// record written.
 	started := time.Now().UTC().Add(-time.Minute)
@@ -233,5 +218,16 @@ func TestCurrentStateDuringRestart(t *testing.T) {
 	}
 	if _, err := os.Stat(record); err != nil {
 		t.Errorf("the new run's exit record is gone: %v", err)
+	}
+}
+
+// addContainer makes c's directory and record in s.
+func addContainer(t *testing.T, s *image.Store, c *Container) {
+	t.Helper()
+	if err := os.Mkdir(Dir(s, c.ID), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(Dir(s, c.ID), "container.json"), mustJSON(c), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
