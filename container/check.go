@@ -104,8 +104,18 @@ func CheckStore(s *image.Store, repair bool) (*CheckReport, error) {
 		if c == nil {
 			c = &Container{ID: d.id, Name: d.name}
 		}
+		// Under its lock: one started since it was looked at stays.
+		lock, err := lockContainer(s, c, false)
+		if errors.Is(err, ErrRunning) {
+			r.Problems[d.problem].Kept = "it started meanwhile: stop it, then run system check --repair again"
+			r.Remaining++
+			continue
+		}
 		if err := remove(s, c, d.c != nil); err != nil {
 			errs = append(errs, err)
+		}
+		if lock != nil {
+			lock.Close()
 		}
 	}
 	errs = append(errs, s.RepairImages(ic, keep))
