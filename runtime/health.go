@@ -144,6 +144,12 @@ func runCapturing(socket string, hc HealthCheck) (capture, error) {
 // unhealthy after retries failures in a row (none counted in the start
 // period), starting before either. The last five results are kept.
 func recordHealth(dir string, res HealthLog, retries int, inStart bool) {
+	// The checker and `healthcheck run` may both record at once: one at a
+	// time, or one's result is lost.
+	if lock, err := os.OpenFile(filepath.Join(dir, HealthName+".lock"), os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+		defer lock.Close()
+		unix.Flock(int(lock.Fd()), unix.LOCK_EX)
+	}
 	h := ReadHealth(dir)
 	if h == nil {
 		h = &Health{Status: HealthStarting}
@@ -164,6 +170,12 @@ func recordHealth(dir string, res HealthLog, retries int, inStart bool) {
 		h.Log = h.Log[len(h.Log)-5:]
 	}
 	b, _ := json.Marshal(h)
+	writeHealth(dir, b)
+}
+
+// writeHealth replaces dir's health.json whole: a reader never sees it
+// half written.
+func writeHealth(dir string, b []byte) {
 	tmp := filepath.Join(dir, HealthName+".tmp"+strconv.Itoa(os.Getpid()))
 	if os.WriteFile(tmp, b, 0o600) == nil {
 		os.Rename(tmp, filepath.Join(dir, HealthName))
@@ -186,7 +198,7 @@ func StartHealthChecker(runDir, socket, dir string, initPid int, hc HealthCheck)
 	}
 	defer exe.Close()
 	spec, _ := json.Marshal(hc)
-	os.WriteFile(filepath.Join(dir, HealthName), []byte(`{"Status":"starting","FailingStreak":0,"Log":[]}`), 0o600)
+	writeHealth(dir, []byte(`{"Status":"starting","FailingStreak":0,"Log":[]}`))
 	cmd := &exec.Cmd{
 		Path:        fmt.Sprintf("/proc/self/fd/%d", exe.Fd()),
 		Args:        []string{healthName, "health", socket, dir, strconv.Itoa(initPid), string(spec)},

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"os"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -31,5 +32,21 @@ func TestIsPidfdOf(t *testing.T) {
 	defer f.Close()
 	if isPidfdOf(int(f.Fd()), os.Getpid()) {
 		t.Errorf("%s is taken as a pidfd", os.DevNull)
+	}
+}
+
+// TestRecordHealthConcurrent: results recorded at once (the checker and
+// `healthcheck run`) are all counted: none is lost to another's rewrite.
+func TestRecordHealthConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	const n = 20
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Go(func() { recordHealth(dir, HealthLog{ExitCode: 1, Output: "failed"}, 100, false) })
+	}
+	wg.Wait()
+	h := ReadHealth(dir)
+	if h == nil || h.FailingStreak != n || len(h.Log) != 5 {
+		t.Fatalf("after %d failures recorded at once: %+v; want a streak of %d and the last 5 kept", n, h, n)
 	}
 }
