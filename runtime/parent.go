@@ -685,7 +685,9 @@ func startChild(cfg childConfig) (*child, error) {
 	// and the init executes as its root. Only where spawn can enter it
 	// (os/exec cannot), and with no cgroup to start in.
 	if cfg.spareDir != "" && m.Mode == userns.ModeSubID && cfg.podSocket == "" && cfg.cgroupFD < 0 && spawn.Supported() {
-		c.userns, pendingSpare = takeSpare(cfg.spareDir, m)
+		var next *spareRequest
+		c.userns, next = takeSpare(cfg.spareDir, m)
+		pendingSpare.Store(next)
 		if c.userns != nil {
 			cfg.cloneflags &^= unix.CLONE_NEWUSER
 		}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -56,19 +57,19 @@ type spareRequest struct {
 
 // pendingSpare is the request for the next spare after a start of the Go
 // init that looked for one: StartSpare makes it as the command ends. (A
-// raw start has its removal make it: startRemoval.)
-var pendingSpare *spareRequest
+// raw start has its removal make it: startRemoval.) Starts may run at
+// once (the API service).
+var pendingSpare atomic.Pointer[spareRequest]
 
 // StartSpare starts the maker of the next spare user namespace if a
 // start of the Go init in this process looked for one: called as the
 // command ends, so that the maker's work (newuidmap, newgidmap, the
 // holder's start) comes after it. It costs the command one process start.
 func StartSpare() {
-	req := pendingSpare
+	req := pendingSpare.Swap(nil)
 	if req == nil {
 		return
 	}
-	pendingSpare = nil
 	exe := openInit(req.runDir)
 	if exe == nil {
 		return
