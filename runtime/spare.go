@@ -24,12 +24,13 @@ import (
 
 // A spare user namespace (docs/handshake.md, "A spare user namespace")
 // is one made, and its subid maps written by newuidmap and newgidmap,
-// after a command, for the next raw start in subid mode to begin in:
-// those two setuid helpers cost that start about a millisecond of its
-// path and three of CPU. Each spare serves one container, so containers
+// after a command, for the next container start in subid mode (a raw
+// one or the Go init's) to begin in: those two setuid helpers cost that
+// start about a millisecond of its path and three of CPU. Each spare serves one container, so containers
 // share no user namespace (nor the keyrings and counts it holds).
 //
-// A maker (the init program's "spare" stage, started as a command ends)
+// A maker (the init program's "spare" stage, started as a command ends:
+// by a raw start's removal hand-off, or by StartSpare)
 // clones the holder, the "spare-hold" stage, into a new user namespace,
 // writes its maps and leaves a record, ready-PID, holding "PID START",
 // in the spare directory of the user's runtime directory. A start takes
