@@ -681,18 +681,15 @@ func startChild(cfg childConfig) (*child, error) {
 		extra = append(extra, f)
 	}
 	path, args := fmt.Sprintf("/proc/self/fd/%d", selfFd), []string{initName, cfg.stage}
-	// A spare user namespace has its maps already: no helpers, no wait,
-	// and the init executes as its root. Only where spawn can enter it
-	// (os/exec cannot), and with no cgroup to start in.
+	// A spare user namespace has its maps already (startProcess starts
+	// the child in it). Only where spawn can enter it (os/exec cannot),
+	// and with no cgroup to start in.
 	if cfg.spareDir != "" && m.Mode == userns.ModeSubID && cfg.podSocket == "" && cfg.cgroupFD < 0 && spawn.Supported() {
 		var next *spareRequest
 		c.userns, next = takeSpare(cfg.spareDir, m)
 		pendingSpare.Store(next)
-		if c.userns != nil {
-			cfg.cloneflags &^= unix.CLONE_NEWUSER
-		}
 	}
-	if m.Mode == userns.ModeSubID && c.userns == nil {
+	if m.Mode == userns.ModeSubID {
 		// Capabilities in a user namespace are computed at execve, and at
 		// the child's the maps do not exist yet (newuidmap writes them
 		// after the clone): so every capability of the new namespace
@@ -729,7 +726,7 @@ func startChild(cfg childConfig) (*child, error) {
 	}
 	if m.Mode != userns.ModeSubID {
 		c.cmd.SysProcAttr.UidMappings, c.cmd.SysProcAttr.GidMappings = m.SysProcIDMaps()
-	} else if c.userns == nil {
+	} else {
 		c.cmd.SysProcAttr.AmbientCaps = allCaps()
 	}
 	if cfg.cgroupFD >= 0 {
@@ -845,21 +842,38 @@ func (c *child) start(m userns.Mapping, specW, syncW *os.File, payload any) erro
 	return nil
 }
 
+// startInSpare starts c.cmd's child in the spare user namespace
+// c.userns: spawn only (os/exec cannot enter it). c.cmd is made for a
+// namespace of its own in subid mode; in the spare, whose maps exist
+// already, the init is its root from its execve: no CLONE_NEWUSER, no
+// mapwait stage, no ambient capabilities.
+func (c *child) startInSpare() error {
+	a, ok := spawn.FromCmd(c.cmd)
+	if !ok || len(a.Args) < 3 || a.Args[1] != "mapwait" {
+		return errors.New("the init's start takes what spawn cannot do")
+	}
+	a.Args = append([]string{a.Args[0]}, a.Args[2:]...)
+	a.Cloneflags &^= unix.CLONE_NEWUSER
+	a.AmbientCaps = nil
+	a.UserNS = c.userns
+	pid, err := spawn.Start(a)
+	c.procPid = pid
+	return err
+}
+
 // startProcess starts the child c.cmd describes: with spawn, a
 // vfork-style clone, where it can; else with os/exec.
 func (c *child) startProcess() error {
 	if c.userns != nil {
-		// Into a spare user namespace: spawn only. os/exec would start
-		// the init in ours, its clone flags lacking CLONE_NEWUSER.
-		defer c.userns.Close()
-		a, ok := spawn.FromCmd(c.cmd)
-		if !ok {
-			return errors.New("entering a spare user namespace needs a vfork-style start")
+		err := c.startInSpare()
+		c.userns.Close()
+		if err == nil {
+			return nil
 		}
-		a.UserNS = c.userns
-		pid, err := spawn.Start(a)
-		c.procPid = pid
-		return err
+		// As without a spare, then: c.cmd makes its own namespace, and
+		// start runs the helpers.
+		Trace("no start in the spare user namespace: %v", err)
+		c.userns = nil
 	}
 	if a, ok := spawn.FromCmd(c.cmd); ok {
 		pid, err := spawn.Start(a)

@@ -174,7 +174,6 @@ func useSpare(record string, m userns.Mapping) (*os.File, error) {
 		return nil, fmt.Errorf("its holder %d: %w", pid, err)
 	}
 	defer unix.Close(pidfd)
-	kill := func() { unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0) }
 	got, name, err := ProcessStart(pid)
 	if err != nil || got != start || name != spareHoldName {
 		return nil, fmt.Errorf("process %d is not the holder that was recorded (%q, started %d, %v)", pid, name, got, err)
@@ -183,16 +182,16 @@ func useSpare(record string, m userns.Mapping) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSpare(ns, pid, m); err != nil {
-		ns.Close()
-		kill()
-		return nil, err
+	// Still the holder that was checked (the pidfd says so), it goes
+	// whatever the checks say: only the container will be in the
+	// namespace, and a holder of the wrong one is of no use.
+	err = checkSpare(ns, pid, m)
+	if kerr := unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0); err == nil && kerr != nil {
+		err = fmt.Errorf("ending its holder: %w", kerr)
 	}
-	// Still the holder that was checked (the pidfd says so), it goes:
-	// only the container will be in the namespace.
-	if err := unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0); err != nil {
+	if err != nil {
 		ns.Close()
-		return nil, fmt.Errorf("ending its holder: %w", err)
+		return nil, err
 	}
 	return ns, nil
 }
@@ -301,7 +300,7 @@ func spareArgs(req *spareRequest) []string {
 
 // spareMain is the "spare" stage, the maker: RUNDIR UIDMAP GIDMAP
 // NEWUIDMAP NEWGIDMAP, and NAME when it starts a removal first (as
-// startRemoval passes it: descriptors 3 to 6). It makes one spare
+// startRemoval passes it: the removal descriptors). It makes one spare
 // unless one is there or another maker is at work, and exits.
 func spareMain(args []string) {
 	setName(spareMakerName)
@@ -309,10 +308,10 @@ func spareMain(args []string) {
 		os.Exit(125)
 	}
 	if len(args) == 6 {
-		rm := Removal{Dir: os.NewFile(3, "dir"), Keep: os.NewFile(4, "lock"), Name: args[5]}
-		err := startRemoval(os.NewFile(6, "userns"), os.NewFile(5, "exe"), rm, nil)
+		rm := Removal{Dir: os.NewFile(removalDirFD, "dir"), Keep: os.NewFile(removalLockFD, "lock"), Name: args[5]}
+		err := startRemoval(os.NewFile(removalNSFD, "userns"), os.NewFile(removalExeFD, "exe"), rm, nil)
 		// The lock stays with the removal alone.
-		unix.CloseRange(3, 6, 0)
+		unix.CloseRange(removalDirFD, removalNSFD, 0)
 		if err != nil {
 			Trace("no removal process: %v", err)
 		}
@@ -336,35 +335,29 @@ func makeSpare(dir string, m userns.Mapping) error {
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
-	d, err := os.Open(dir)
+	lock, err := os.OpenFile(filepath.Join(dir, spareLock), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	dirFD := int(d.Fd())
-	lock, err := unix.Openat(dirFD, spareLock, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return err
-	}
-	if err := unix.Flock(lock, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		return nil // another maker is at work
 	}
-	names, err := d.Readdirnames(-1)
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
-	for _, n := range names {
-		if strings.HasPrefix(n, spareReady) {
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), spareReady) {
 			return nil // one is there
 		}
 	}
 	// What a start or a maker killed midway left: a record taken but not
 	// removed, or one never renamed into place.
-	for _, n := range names {
-		var st unix.Stat_t
-		if (strings.HasPrefix(n, spareTaken) || strings.HasPrefix(n, ".new-")) &&
-			unix.Fstatat(dirFD, n, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && time.Since(time.Unix(st.Mtim.Unix())) > time.Minute {
-			unix.Unlinkat(dirFD, n, 0)
+	for _, e := range entries {
+		n := e.Name()
+		if fi, err := e.Info(); err == nil && (strings.HasPrefix(n, spareTaken) || strings.HasPrefix(n, ".new-")) && time.Since(fi.ModTime()) > time.Minute {
+			os.Remove(filepath.Join(dir, n))
 		}
 	}
 	named, w, err := os.Pipe()
@@ -405,10 +398,10 @@ func makeSpare(dir string, m userns.Mapping) error {
 		start, _, err = ProcessStart(pid)
 	}
 	if err == nil {
-		tmp := fmt.Sprintf(".new-%d", pid)
-		err = writeAt(dirFD, tmp, fmt.Sprintf("%d %d\n", pid, start))
-		if err == nil {
-			err = unix.Renameat(dirFD, tmp, dirFD, spareReady+strconv.Itoa(pid))
+		// Whole or not at all: renamed into place once written.
+		tmp := filepath.Join(dir, fmt.Sprintf(".new-%d", pid))
+		if err = os.WriteFile(tmp, fmt.Appendf(nil, "%d %d\n", pid, start), 0o600); err == nil {
+			err = os.Rename(tmp, filepath.Join(dir, spareReady+strconv.Itoa(pid)))
 		}
 	}
 	if err != nil {
@@ -418,19 +411,6 @@ func makeSpare(dir string, m userns.Mapping) error {
 	}
 	Trace("spare user namespace %d ready", pid)
 	return hold.Process.Release()
-}
-
-// writeAt writes a new file name in the directory open at dirFD.
-func writeAt(dirFD int, name, data string) error {
-	fd, err := unix.Openat(dirFD, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = unix.Write(fd, []byte(data))
-	if cerr := unix.Close(fd); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // spareHoldMain is the "spare-hold" stage, the holder: it holds its user

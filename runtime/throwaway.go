@@ -159,14 +159,11 @@ func removeAt(dirfd int, name string) error {
 // starts the removal, then makes the spare, so that the command's path
 // has one process start either way.
 func startRemoval(userns, exe *os.File, r Removal, spare *spareRequest) error {
-	// Descriptors 3 and 4 are what removeMain reads; the program and the
-	// namespace follow.
-	extra := []*os.File{r.Dir, r.Keep, exe, userns}
-	exeFD, nsFD := 3+2, 3+3
 	env := append([]string{initEnv + "=1"}, initRuntimeEnv...)
 	cmd := &exec.Cmd{
-		Path: fmt.Sprintf("/proc/self/fd/%d", exeFD), Args: []string{initName, "remove", r.Name}, Env: env,
-		ExtraFiles: extra, SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+		Path: fmt.Sprintf("/proc/self/fd/%d", removalExeFD), Args: []string{initName, "remove", r.Name}, Env: env,
+		// In the order of the removal descriptors' numbers.
+		ExtraFiles: []*os.File{r.Dir, r.Keep, exe, userns}, SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
 	if spare != nil {
 		cmd.Args = append(spareArgs(spare), r.Name)
@@ -179,12 +176,21 @@ func startRemoval(userns, exe *os.File, r Removal, spare *spareRequest) error {
 		// setns before the execve: its own thread, nothing shared but the
 		// memory of a child that only makes system calls.
 		p := plan.New("/")
-		p.Syscall("entering the container's user namespace", unix.SYS_SETNS, uintptr(nsFD), unix.CLONE_NEWUSER)
+		p.Syscall("entering the container's user namespace", unix.SYS_SETNS, removalNSFD, unix.CLONE_NEWUSER)
 		a.Setup = p
 	}
 	_, err := spawn.Start(a)
 	return err
 }
+
+// The descriptors a removal process gets (startRemoval), which the
+// remove stage, and the spare maker that starts it, read.
+const (
+	removalDirFD  = 3 // the directory holding the files
+	removalLockFD = 4 // the container's lock, held until they are gone
+	removalExeFD  = 5 // the init program
+	removalNSFD   = 6 // the container's user namespace
+)
 
 // removeMain is the "remove" stage: descriptor 3 is the directory that
 // holds the files named NAME, 4 the lock it holds until they are gone.
@@ -193,7 +199,7 @@ func removeMain(args []string) {
 	if len(args) != 1 {
 		os.Exit(125)
 	}
-	if err := removeAt(3, args[0]); err != nil {
+	if err := removeAt(removalDirFD, args[0]); err != nil {
 		Trace("removing the container's files: %v", err)
 		os.Exit(1)
 	}
