@@ -266,17 +266,13 @@ func Start(s *image.Store, ref string, attach bool, stdio IO) (*Container, int, 
 	if err != nil {
 		return nil, 0, err
 	}
-	lock, err := lockContainer(s, c, false)
 	// A command completing the last run's end, or looking whether its
 	// recorder lives, holds the lock for a moment: only a living init
 	// means the container runs.
-	for deadline := time.Now().Add(2 * time.Second); errors.Is(err, ErrRunning) && time.Now().Before(deadline); {
-		if st := readState(s, c.ID); st.Status == Running && alive(st.Pid, st.PidStart) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-		lock, err = lockContainer(s, c, false)
-	}
+	lock, err := lockContainerTimeout(s, c, 2*time.Second, func() bool {
+		st := readState(s, c.ID)
+		return st.Status == Running && alive(st.Pid, st.PidStart)
+	})
 	if err != nil {
 		return c, 0, err
 	}
@@ -705,7 +701,7 @@ func Wait(s *image.Store, ref string) (int, error) {
 		default:
 			// Removed (a --rm one that ended, an rm): its state reads as
 			// created from then on. A detached --rm one left its code.
-			if _, err := os.Stat(Dir(s, c.ID)); errors.Is(err, os.ErrNotExist) {
+			if removed(s, c.ID) {
 				if code, ok := removedExit(s, c.ID); ok {
 					return code, nil
 				}
@@ -768,11 +764,9 @@ func RemoveRef(s *image.Store, ref string, force, volumes bool) (*Container, err
 		waitExit(st, 0)
 	}
 	// Wait for whoever ran it to let go, then nobody can start it meanwhile.
-	lock, err := lockContainerTimeout(s, c, 10*time.Second)
-	if errors.Is(err, os.ErrNotExist) {
-		if _, serr := os.Stat(Dir(s, c.ID)); errors.Is(serr, os.ErrNotExist) {
-			return c, nil // removed meanwhile: by its --rm, another rm, a prune
-		}
+	lock, err := lockContainerTimeout(s, c, 10*time.Second, nil)
+	if errors.Is(err, os.ErrNotExist) && removed(s, c.ID) {
+		return c, nil // removed meanwhile: by its --rm, another rm, a prune
 	}
 	if err != nil {
 		return c, err
@@ -787,15 +781,25 @@ func RemoveRef(s *image.Store, ref string, force, volumes bool) (*Container, err
 	return c, Remove(s, c)
 }
 
-func lockContainerTimeout(s *image.Store, c *Container, d time.Duration) (*os.File, error) {
+// lockContainerTimeout takes c's lock, trying again for up to d while
+// someone holds it, unless running (when set) says the holder is the
+// container's living run: ErrRunning then, at once.
+func lockContainerTimeout(s *image.Store, c *Container, d time.Duration, running func() bool) (*os.File, error) {
 	deadline := time.Now().Add(d)
 	for {
 		lock, err := lockContainer(s, c, false)
-		if err == nil || !errors.Is(err, ErrRunning) || time.Now().After(deadline) {
+		if err == nil || !errors.Is(err, ErrRunning) || time.Now().After(deadline) || running != nil && running() {
 			return lock, err
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// removed says whether container id's directory is gone: its --rm, an
+// rm or a prune took it out (its state then reads as created).
+func removed(s *image.Store, id string) bool {
+	_, err := os.Stat(Dir(s, id))
+	return errors.Is(err, os.ErrNotExist)
 }
 
 // Prune removes every container that is not running.

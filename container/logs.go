@@ -30,7 +30,7 @@ func Logs(s *image.Store, ref string, o LogOptions, stdout, stderr io.Writer) er
 	}
 	f, err := os.Open(filepath.Join(Dir(s, c.ID), "ctr.log"))
 	if errors.Is(err, os.ErrNotExist) {
-		if _, serr := os.Stat(Dir(s, c.ID)); errors.Is(serr, os.ErrNotExist) {
+		if removed(s, c.ID) {
 			// Removed since we found it (a --rm container that ended):
 			// its log may have been kept (RemovedLogs), which a caller
 			// that attached before the start wants. Nothing logged is

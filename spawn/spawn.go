@@ -212,7 +212,8 @@ type vforkReq struct {
 	// wakes its waiter (set_tid_address), so that the payload never sees
 	// a PID 1 that is still the CLI's clone.
 	execed uint32
-	// A held start (Attr.Hold): PID 1's own stack, and go, set by
+	// A held start (Attr.Hold): PID 1's own stack (also the stack of a
+	// child cloned in a user namespace, Attr.UserNS), and go, set by
 	// Hold.Go (1) or Hold.Abort (2).
 	heldStack    []byte
 	heldStackTop uintptr
