@@ -183,13 +183,21 @@ func working(tools []*tool) []*tool {
 	return ok
 }
 
+// settle is the pause before each timed run: what the previous command
+// left working after it exited (podman's cleanup processes, sandbox's
+// maker of a spare user namespace, a few milliseconds of newuidmap and
+// newgidmap) must not run beside the next tool's start on a two-core
+// machine, slowing it.
+const settle = 60 * time.Millisecond
+
 // rounds runs every tool once per round, n rounds, recording run's times.
-// Who goes first rotates: podman leaves cleanup processes running after
-// it exits, which would otherwise always slow the same follower.
+// Who goes first rotates, and each run waits for the last one's
+// leftovers to settle.
 func rounds(tools []*tool, n int, run func(argv []string, i int) (time.Duration, error)) {
 	for i := 0; i < n; i++ {
 		for j := range tools {
 			t := tools[(i+j)%len(tools)]
+			time.Sleep(settle)
 			d, err := run(t.argv, i)
 			if err != nil {
 				fail("%s: %v", t.name, err)
