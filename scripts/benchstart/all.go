@@ -345,6 +345,7 @@ func pairedRounds(u *benchUser, tools map[string][]string, n int) map[string]tim
 	for i := 0; i < n; i++ {
 		for j := range names {
 			name := names[(i+j)%len(names)]
+			time.Sleep(settle) // the last run's leftovers (rounds says why)
 			d, err := u.time(tools[name]...)
 			if err != nil {
 				fail("%s: %v", name, err)
