@@ -55,6 +55,7 @@ type tool struct {
 
 func main() {
 	n := flag.Int("n", 50, "rounds")
+	flag.DurationVar(&settle, "settle", settle, "pause before each timed run")
 	sandbox := flag.String("sandbox", "", "sandbox binary (default: build it)")
 	pull := flag.Bool("pull", false, "measure pull+unpack from a local registry instead of start-up")
 	debian := flag.String("debian-rootfs", "", "with -pull: a Debian rootfs tarball to serve as debian:bookworm")
@@ -184,11 +185,12 @@ func working(tools []*tool) []*tool {
 }
 
 // settle is the pause before each timed run: what the previous command
-// left working after it exited (podman's cleanup processes, sandbox's
-// maker of a spare user namespace, a few milliseconds of newuidmap and
-// newgidmap) must not run beside the next tool's start on a two-core
-// machine, slowing it.
-const settle = 60 * time.Millisecond
+// left working after it exited (sandbox's maker of a spare user
+// namespace: 3–4 ms of newuidmap and newgidmap) must not run beside the
+// next tool's start on a two-core machine, slowing it. Not much longer:
+// after 60 ms idle every start here is slower (bwrap's 2.5 → 3.0 ms),
+// which flattered the ratios in the other direction.
+var settle = 10 * time.Millisecond
 
 // rounds runs every tool once per round, n rounds, recording run's times.
 // Who goes first rotates, and each run waits for the last one's
