@@ -28,7 +28,9 @@
 // target and whether it is met.
 //
 // Each round runs every tool once, in turn (starting with a different one
-// each round), so that drift in the machine's load hits all of them alike.
+// each round), so that drift in the machine's load hits all of them alike,
+// each run after a short pause (-settle) for what the last one left
+// working to finish.
 package main
 
 import (
