@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -36,7 +37,27 @@ func run(t *testing.T, env []string, args ...string) result {
 	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("sandbox %v: %v", args, err)
+	}
+	// A command that hangs is shown, then ended, well before the VM's
+	// time runs out: what every process waits in, and the Go stacks
+	// SIGQUIT makes the CLI print.
+	hung := make(chan struct{})
+	watchdog := time.AfterFunc(commandTimeout, func() {
+		locks, _ := os.ReadFile("/proc/locks")
+		t.Errorf("sandbox %s still runs after %v; the processes:\n%s\n/proc/locks:\n%s",
+			strings.Join(args, " "), commandTimeout, processTable(), locks)
+		close(hung)
+		cmd.Process.Signal(syscall.SIGQUIT)
+		time.Sleep(3 * time.Second)
+		cmd.Process.Kill()
+	})
+	err := cmd.Wait()
+	if !watchdog.Stop() {
+		<-hung
+		t.Errorf("its output:\n%s\n%s", out.String(), errb.String())
+	}
 	r := result{stdout: out.String(), stderr: errb.String()}
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()
@@ -45,6 +66,45 @@ func run(t *testing.T, env []string, args ...string) result {
 	}
 	t.Logf("$ sandbox %s  → %d", strings.Join(args, " "), r.code)
 	return r
+}
+
+// commandTimeout is how long one sandbox command may run before the
+// watchdog of run shows and ends it: minutes more than any takes in the
+// VM (the slowest, an OOM kill, takes seconds).
+const commandTimeout = 4 * time.Minute
+
+// processTable is every process's pid, parent, state, wait channel and
+// command line, and the wait channel of each of its threads, as /proc
+// shows them to this user.
+func processTable() string {
+	var b strings.Builder
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		stat, err := os.ReadFile(d + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		cmdline, _ := os.ReadFile(d + "/cmdline")
+		name := s[strings.IndexByte(s, '(')+1 : strings.LastIndexByte(s, ')')]
+		var waits []string
+		tasks, _ := filepath.Glob(d + "/task/[0-9]*")
+		for _, task := range tasks {
+			// wchan names the kernel function (or says 0: running, or
+			// hidden); syscall's first field is the system call it
+			// waits in, or "running".
+			w, _ := os.ReadFile(task + "/wchan")
+			sc, _ := os.ReadFile(task + "/syscall")
+			call, _, _ := strings.Cut(string(sc), " ")
+			waits = append(waits, fmt.Sprintf("%s:%s/%s", filepath.Base(task), w, strings.TrimSpace(call)))
+		}
+		if len(f) > 1 && f[1] != "2" && filepath.Base(d) != "2" { // not the kernel's threads
+			fmt.Fprintf(&b, "%s ppid %s %s (%s) %q waits %s\n", filepath.Base(d), f[1], f[0], name,
+				strings.ReplaceAll(string(cmdline), "\x00", " "), strings.Join(waits, ","))
+		}
+	}
+	return b.String()
 }
 
 func must(t *testing.T, args ...string) result {
