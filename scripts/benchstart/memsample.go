@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,7 +15,8 @@ import (
 // treeMemory is what a sampler saw of a command's process tree: the
 // largest resident size any one process had, split into anonymous and
 // file-backed memory (KiB), and the largest sum of anonymous memory over
-// the tree at once.
+// the tree at once, and the largest resident size of each process name
+// (the CLI, a task it started, …).
 // A peak RSS (ru_maxrss) counts a process's mapped file pages too, which
 // for a Go program are mostly its own code: page cache that every
 // process running that binary shares, in 2 MiB folios for sandbox's
@@ -22,11 +25,17 @@ import (
 type treeMemory struct {
 	anon, file, treeAnon int64
 	peak                 int64 // ru_maxrss over the timed rounds, when known
+	byName               map[string]int64
 }
 
 func (m treeMemory) String() string {
-	return fmt.Sprintf("largest process: %.1f MiB anonymous + %.1f MiB file-backed (code); whole tree at once: %.1f MiB anonymous",
-		float64(m.anon)/1024, float64(m.file)/1024, float64(m.treeAnon)/1024)
+	names := slices.Sorted(maps.Keys(m.byName))
+	var each []string
+	for _, n := range names {
+		each = append(each, fmt.Sprintf("%s %.1f", n, float64(m.byName[n])/1024))
+	}
+	return fmt.Sprintf("largest process: %.1f MiB anonymous + %.1f MiB file-backed (code); whole tree at once: %.1f MiB anonymous; largest of each name (MiB): %s",
+		float64(m.anon)/1024, float64(m.file)/1024, float64(m.treeAnon)/1024, strings.Join(each, ", "))
 }
 
 // memSampler samples a process tree every few milliseconds until stopped.
@@ -38,7 +47,7 @@ type memSampler struct {
 }
 
 func sampleTree(pid int) *memSampler {
-	s := &memSampler{stop: make(chan struct{})}
+	s := &memSampler{stop: make(chan struct{}), got: treeMemory{byName: map[string]int64{}}}
 	s.done.Add(1)
 	go func() {
 		defer s.done.Done()
@@ -66,10 +75,11 @@ func (s *memSampler) Stop() treeMemory {
 func (s *memSampler) sample(root int) {
 	var sum int64
 	for _, pid := range tree(root) {
-		anon, file, ok := rss(pid)
+		anon, file, name, ok := rss(pid)
 		if !ok {
 			continue
 		}
+		s.got.byName[name] = max(s.got.byName[name], anon+file)
 		sum += anon
 		if anon+file > s.got.anon+s.got.file {
 			s.got.anon, s.got.file = anon, file
@@ -95,11 +105,11 @@ func tree(root int) []int {
 	return out
 }
 
-// rss reads a process's RssAnon and RssFile (KiB).
-func rss(pid int) (anon, file int64, ok bool) {
+// rss reads a process's RssAnon and RssFile (KiB) and its name.
+func rss(pid int) (anon, file int64, name string, ok bool) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, false
+		return 0, 0, "", false
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -111,7 +121,9 @@ func rss(pid int) (anon, file int64, ok bool) {
 			anon, ok = n, true
 		case "RssFile":
 			file = n
+		case "Name":
+			name = strings.TrimSpace(v)
 		}
 	}
-	return anon, file, ok
+	return anon, file, name, ok
 }
