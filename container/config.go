@@ -5,6 +5,7 @@ import (
 
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -233,7 +234,12 @@ func resolveVolumes(vols []runtime.Mount, runDir string) ([]runtime.Mount, error
 // each sandbox starts with (runtime/initexe.go).
 var ErrVolumeRunDir = errors.New("volume source contains sandbox's runtime directory")
 
-// outsideRunDir refuses a volume source that is runDir or holds it.
+// outsideRunDir refuses a volume source that is runDir, holds it, or is in
+// it and not a socket. A directory or file in it is sandbox's own: the
+// installed init (which runs outside any sandbox too, as the watcher and
+// the spare maker), the spare user namespaces' records, a container's
+// live directory. A socket in it is a service the user chooses to hand
+// over, as with Podman's API socket: the API service's sandbox.sock.
 func outsideRunDir(source, runDir string) error {
 	if runDir == "" {
 		return nil
@@ -244,6 +250,11 @@ func outsideRunDir(source, runDir string) error {
 	}
 	if dir == source || strings.HasPrefix(dir, strings.TrimSuffix(source, "/")+"/") {
 		return fmt.Errorf("%w: %q holds %q (the exec sockets of your sandboxes and the init they start from, which no sandbox may reach); bind the files you need from it instead, e.g. -v %s/wayland-0:/run/wayland-0", ErrVolumeRunDir, source, runDir, filepath.Dir(runDir))
+	}
+	if strings.HasPrefix(source, dir+"/") {
+		if fi, err := os.Stat(source); err != nil || fi.Mode().Type() != fs.ModeSocket {
+			return fmt.Errorf("%w: %q is in %q, sandbox's own (the init your sandboxes start from, and their live state), which no sandbox may reach; only a socket in it may be bound, such as the API service's sandbox.sock", ErrVolumeRunDir, source, runDir)
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package container
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -323,5 +324,42 @@ func TestValidateSingleErrors(t *testing.T) {
 				t.Errorf("Validate(%+v) = %q, want it to contain %q", tt.cfg, errs[0], tt.want)
 			}
 		})
+	}
+}
+
+// TestOutsideRunDir: a volume source that is the runtime directory, holds
+// it, or is a directory or file in it is refused; a socket in it (the API
+// service's) may be bound.
+func TestOutsideRunDir(t *testing.T) {
+	home := t.TempDir()
+	run := filepath.Join(home, "run", "sandbox")
+	initDir := filepath.Join(run, "init-0123")
+	if err := os.MkdirAll(initDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	prog := filepath.Join(initDir, "sandbox-init")
+	if err := os.WriteFile(prog, []byte("x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(run, "sandbox.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	other := filepath.Join(home, "data")
+	os.Mkdir(other, 0o755)
+	for _, tc := range []struct {
+		source  string
+		refused bool
+	}{
+		{run, true}, {filepath.Dir(run), true}, {home, true},
+		{initDir, true}, {prog, true}, {filepath.Join(run, "spare"), true},
+		{sock, false}, {other, false},
+	} {
+		err := outsideRunDir(tc.source, run)
+		if tc.refused != errors.Is(err, ErrVolumeRunDir) {
+			t.Errorf("outsideRunDir(%q) = %v, refused: want %v", tc.source, err, tc.refused)
+		}
 	}
 }

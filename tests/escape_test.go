@@ -249,14 +249,26 @@ func (e *escEnv) testInitDescriptors(t *testing.T) {
 
 // testRunDirVolume: the user's runtime directory holds every sandbox's
 // exec socket and the init program sandboxes start from; a volume that
-// holds it (the directory itself, or one above it) is refused before
-// anything is created.
+// holds it (the directory itself, or one above it), or that is a
+// directory or file in it (the installed init's directory and program,
+// the spare user namespaces' records) is refused before anything is
+// created: a container that could replace the installed init would run
+// its own program outside any sandbox, as the watcher or the spare maker.
 func (e *escEnv) testRunDirVolume(t *testing.T) {
 	rt := e.u.runtimeDir()
 	// A run first, so that the directory and the installed init exist.
 	e.s.mustRun(t, "run", "--rm", "bb", "true")
 	before := e.s.mustRun(t, "ps", "-a", "-q").stdout
-	for _, src := range []string{filepath.Join(rt, "sandbox"), rt, filepath.Dir(rt)} {
+	inits, _ := filepath.Glob(filepath.Join(rt, "sandbox", "init-*"))
+	if len(inits) == 0 {
+		t.Fatalf("no installed init in %s after a run", filepath.Join(rt, "sandbox"))
+	}
+	progs, _ := filepath.Glob(filepath.Join(inits[0], "*"))
+	sources := append([]string{filepath.Join(rt, "sandbox"), rt, filepath.Dir(rt), inits[0]}, progs...)
+	if spare := filepath.Join(rt, "sandbox", "spare"); exists(spare) { // subid mode makes it
+		sources = append(sources, spare)
+	}
+	for _, src := range sources {
 		r := e.s.do(t, "run", "--rm", "-v", src+":/r", "bb", "ls", "/r")
 		wantCode(t, r, 125)
 		wantStderrContains(t, r, "runtime directory")
