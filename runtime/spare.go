@@ -32,7 +32,8 @@ import (
 // A maker (the init program's "spare" stage, started as a command ends:
 // by a raw start's removal hand-off, or by StartSpare)
 // clones the holder, the "spare-hold" stage, into a new user namespace,
-// writes its maps and leaves a record, ready-PID, holding "PID START",
+// writes its maps and leaves a record, ready-PID, holding "PID START
+// LIMITS" (nsLimits),
 // in the spare directory of the user's runtime directory. A start takes
 // the record (renames it to taken-PID: one start gets it), checks that
 // the process is that holder (its start time and name), that its maps
@@ -105,6 +106,13 @@ func takeSpare(runDir string, m userns.Mapping) (*os.File, *spareRequest) {
 	if runDir == "" || m.Mode != userns.ModeSubID || !rootIsUser(m) || spareOff() {
 		return nil, nil
 	}
+	// Only in a runtime directory no one else can enter: without
+	// XDG_RUNTIME_DIR it is /tmp/sandbox-UID, which another user could
+	// make first and fill with records naming processes of ours (one in
+	// a running container: its namespace has our maps and is ours).
+	if PrivateDir(runDir) != nil {
+		return nil, nil
+	}
 	next := &spareRequest{runDir: runDir, m: m}
 	dir := filepath.Join(runDir, spareDirName)
 	d, err := os.Open(dir)
@@ -159,16 +167,22 @@ func rootIsUser(m userns.Mapping) bool {
 // it has checked it, and ends the holder.
 func useSpare(record string, m userns.Mapping) (*os.File, error) {
 	f := strings.Fields(record)
-	if len(f) != 2 {
+	if len(f) != 3 {
 		return nil, fmt.Errorf("a malformed record %q", record)
+	}
+	if f[2] != nsLimits() {
+		return nil, fmt.Errorf("made under other limits (%s, not %s)", f[2], nsLimits())
 	}
 	pid, err1 := strconv.Atoi(f[0])
 	start, err2 := strconv.ParseUint(f[1], 10, 64)
 	if err1 != nil || err2 != nil || pid <= 0 {
 		return nil, fmt.Errorf("a malformed record %q", record)
 	}
-	// The pidfd pins the process: between the checks below and the kill,
-	// its pid cannot become another's.
+	// The pidfd names this process whatever becomes of its pid: the
+	// checks below read /proc by pid, so the kill through the pidfd,
+	// whose result is checked, is what proves they read the holder (had
+	// it ended and its pid been reused, the kill fails with ESRCH, and
+	// the namespace is not used).
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return nil, fmt.Errorf("its holder %d: %w", pid, err)
@@ -194,6 +208,27 @@ func useSpare(record string, m userns.Mapping) (*os.File, error) {
 		return nil, err
 	}
 	return ns, nil
+}
+
+// nsLimits are the soft limits a new user namespace keeps as its own
+// ceilings, checked against the user's count on the host whatever the
+// limits of the processes in it (RLIMIT_NPROC, MSGQUEUE, SIGPENDING and
+// MEMLOCK, as create_user_ns records them from its creator), as one
+// word. A spare's are its maker's, inherited from the command before:
+// a start takes only one made under its own, or a `ulimit -u` of that
+// command would bind this one's container, or one of this command
+// would not.
+func nsLimits() string {
+	var b strings.Builder
+	for i, r := range []int{unix.RLIMIT_NPROC, unix.RLIMIT_MSGQUEUE, unix.RLIMIT_SIGPENDING, unix.RLIMIT_MEMLOCK} {
+		var l unix.Rlimit
+		unix.Getrlimit(r, &l)
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatUint(l.Cur, 10))
+	}
+	return b.String()
 }
 
 // nsGetOwnerUID is NS_GET_OWNER_UID, _IO(0xb7, 0x4), which x/sys lacks.
@@ -322,6 +357,10 @@ func spareMain(args []string) {
 		os.Exit(125)
 	}
 	m := userns.Mapping{Mode: userns.ModeSubID, UIDs: uids, GIDs: gids, NewUIDMap: args[3], NewGIDMap: args[4]}
+	if err := PrivateDir(args[0]); err != nil { // as takeSpare checks it
+		Trace("no spare user namespace: %v", err)
+		os.Exit(1)
+	}
 	if err := makeSpare(filepath.Join(args[0], spareDirName), m); err != nil {
 		Trace("making a spare user namespace: %v", err)
 		os.Exit(1)
@@ -395,12 +434,24 @@ func makeSpare(dir string, m userns.Mapping) error {
 	}
 	var start uint64
 	if err == nil {
-		start, _, err = ProcessStart(pid)
+		// Its execve of the idle stage names it "exe" until the stage
+		// names itself again: a start that read it then would refuse it.
+		// The record waits for the name (microseconds, at most 100 ms).
+		var name string
+		for deadline := time.Now().Add(100 * time.Millisecond); ; time.Sleep(50 * time.Microsecond) {
+			start, name, err = ProcessStart(pid)
+			if err != nil || name == spareHoldName || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err == nil && name != spareHoldName {
+			err = fmt.Errorf("the holder is named %q, not %q", name, spareHoldName)
+		}
 	}
 	if err == nil {
 		// Whole or not at all: renamed into place once written.
 		tmp := filepath.Join(dir, fmt.Sprintf(".new-%d", pid))
-		if err = os.WriteFile(tmp, fmt.Appendf(nil, "%d %d\n", pid, start), 0o600); err == nil {
+		if err = os.WriteFile(tmp, fmt.Appendf(nil, "%d %d %s\n", pid, start, nsLimits()), 0o600); err == nil {
 			err = os.Rename(tmp, filepath.Join(dir, spareReady+strconv.Itoa(pid)))
 		}
 	}

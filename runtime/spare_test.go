@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -33,16 +34,22 @@ func TestSameMaps(t *testing.T) {
 	}
 }
 
-// TestUseSpareRefuses: a record that is malformed, or names a process
-// that is not a holder (this test, with its true start time), is refused
-// before anything is opened or killed.
+// TestUseSpareRefuses: a record that is malformed, was made under other
+// limits, or names a process that is not a holder (this test, with its
+// true start time), is refused before anything is opened or killed.
 func TestUseSpareRefuses(t *testing.T) {
 	m := userns.Mapping{Mode: userns.ModeSubID, UIDs: []userns.IDMap{{ContainerID: 0, HostID: 1000, Size: 1}}, GIDs: []userns.IDMap{{ContainerID: 0, HostID: 1000, Size: 1}}}
 	start, _, err := ProcessStart(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, rec := range []string{"", "12", "x y", "-3 5", fmt.Sprintf("%d %d", os.Getpid(), start), fmt.Sprintf("%d %d", os.Getpid(), start+1)} {
+	lim := nsLimits()
+	if strings.Count(lim, ",") != 3 {
+		t.Fatalf("nsLimits() = %q, want four limits", lim)
+	}
+	for _, rec := range []string{"", "12", "x y", "-3 5 " + lim, fmt.Sprintf("%d %d", os.Getpid(), start),
+		fmt.Sprintf("%d %d %s", os.Getpid(), start, lim), fmt.Sprintf("%d %d %s", os.Getpid(), start+1, lim),
+		fmt.Sprintf("%d %d 1,2,3,4", os.Getpid(), start)} {
 		ns, err := useSpare(rec, m)
 		if ns != nil || err == nil {
 			t.Errorf("useSpare(%q) = %v, %v; want a refusal", rec, ns, err)
@@ -74,5 +81,41 @@ func TestRootIsUser(t *testing.T) {
 	}
 	if ns, next := takeSpare(t.TempDir(), keepID); ns != nil || next != nil {
 		t.Errorf("takeSpare for keep-id's map: %v, %v; want neither a spare nor a request for one", ns, next)
+	}
+}
+
+// TestTakeSpareNeedsPrivateDir: in a runtime directory others can enter
+// (another user may have made /tmp/sandbox-UID first), no record is read
+// and no spare asked for; in a private one the same record is taken
+// (and, naming pid 1, refused).
+func TestTakeSpareNeedsPrivateDir(t *testing.T) {
+	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+	m := userns.Mapping{Mode: userns.ModeSubID,
+		UIDs: []userns.IDMap{{ContainerID: 0, HostID: uid, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}},
+		GIDs: []userns.IDMap{{ContainerID: 0, HostID: gid, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}}}
+	for _, mode := range []os.FileMode{0o755, 0o700} {
+		run := filepath.Join(t.TempDir(), "run")
+		if err := os.MkdirAll(filepath.Join(run, spareDirName), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(run, mode)
+		start, _, _ := ProcessStart(1)
+		record := filepath.Join(run, spareDirName, spareReady+"1")
+		if err := os.WriteFile(record, fmt.Appendf(nil, "1 %d %s\n", start, nsLimits()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ns, next := takeSpare(run, m)
+		if ns != nil {
+			ns.Close()
+			t.Fatalf("mode %v: a spare was taken from a record naming pid 1", mode)
+		}
+		_, err := os.Stat(record)
+		if shared := mode&0o077 != 0; shared {
+			if next != nil || err != nil {
+				t.Errorf("runtime directory of mode %v: request %v, record read: %v; want neither", mode, next, err != nil)
+			}
+		} else if next == nil || err == nil {
+			t.Errorf("private runtime directory: request %v, record still there: %v; want a request and the record taken", next, err == nil)
+		}
 	}
 }

@@ -261,12 +261,33 @@ func TestSpareUserNS(t *testing.T) {
 			t.Errorf("the Go init in a spare user namespace shows\n%s\nwhere one without shows\n%s", r.stdout, without.stdout)
 		}
 
-		// A record that names no holder (pid 1, another start time): the
-		// run drops it and makes its own namespace. The real spare is put
-		// aside (and ended) so that the bad one is the only one there.
+		// A spare made under other limits (a `ulimit -u` of the command
+		// before) is not used: the namespace would keep that command's
+		// limits as its own. The run drops it and makes its own
+		// namespace; the test ends the holder it left.
 		real := waitSpare()
 		b, _ := os.ReadFile(real)
 		var holder int
+		var start uint64
+		fmt.Sscan(string(b), &holder, &start)
+		if err := os.WriteFile(real, fmt.Appendf(nil, "%d %d 1,2,3,4\n", holder, start), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r = u.runWith(t, trace, probe...)
+		wantCode(t, r, 0)
+		if strings.Contains(r.stderr, "spare user namespace taken") || !strings.Contains(r.stderr, "made under other limits") {
+			t.Errorf("a spare made under other limits was not refused:\n%s", r)
+		}
+		if holder > 0 {
+			syscall.Kill(holder, syscall.SIGKILL)
+		}
+
+		// A record that names no holder (pid 1, another start time): the
+		// run drops it and makes its own namespace. The spare the last
+		// run left is put aside (and ended) so that the bad one is the
+		// only one there.
+		real = waitSpare()
+		b, _ = os.ReadFile(real)
 		fmt.Sscan(string(b), &holder)
 		os.Remove(real)
 		if holder > 0 {
