@@ -81,8 +81,12 @@ func InitMain() {
 // nothing of them reaches any program it starts; then the next stage
 // runs in this same process.
 func mapWait() {
+	// By number, not through an *os.File: one dropped here would close
+	// fd 4 whenever a collection ran its cleanup, and fd 4 is read and
+	// written by number again (the network, hooks, the resident init's
+	// release, which then read another descriptor given that number).
 	b := make([]byte, 1)
-	if n, _ := os.NewFile(fdSync, "sync").Read(b); n != 1 {
+	if n, _ := unix.Read(fdSync, b); n != 1 {
 		// The parent failed to write the maps and said why; nothing to add.
 		os.Exit(125)
 	}

@@ -74,8 +74,11 @@ func (c *child) detach(opts Options) (int, error) {
 		return 0, &Error{Code: 125, Msg: fmt.Sprintf("the sandbox init ended (status %d) before its payload started", code)}
 	}
 	// The init waits for this byte before anything else, even a payload
-	// that has already exited. Writing to an init already gone fails.
+	// that has already exited. Writing to an init already gone fails;
+	// one that lives on without its end of the pipe (it should not) is
+	// ended, not waited for with its payload.
 	if _, err := c.sync.Write([]byte{'D'}); err != nil {
+		c.kill()
 		return c.wait(), nil
 	}
 	if err := c.readStatusUntil(opts, "detached"); err != nil {
@@ -87,6 +90,12 @@ func (c *child) detach(opts Options) (int, error) {
 	Trace("init detached")
 	return 0, ErrResident
 }
+
+// syncFile is fd 4 as the resident init reads it, through the poller,
+// and kept for the process's life: an *os.File dropped would close fd 4
+// whenever a collection ran its cleanup, after which the number could
+// name another descriptor.
+var syncFile *os.File
 
 // residentInit is the rest of a resident init's life, from the payload's
 // start: it waits for its parent to let go, then starts afresh as the
@@ -103,7 +112,8 @@ func residentInit(spec *Spec, pid int, exit chan unix.WaitStatus, execL *net.Uni
 	// its own, kept idle for the rest of the init's life.
 	d := make([]byte, 1)
 	unix.SetNonblock(fdSync, true)
-	if n, _ := os.NewFile(fdSync, "sync").Read(d); n != 1 || d[0] != 'D' {
+	syncFile = os.NewFile(fdSync, "sync")
+	if n, _ := syncFile.Read(d); n != 1 || d[0] != 'D' {
 		// The parent died before it let go: the container goes with it,
 		// as a foreground one does.
 		os.Exit(125)

@@ -344,9 +344,14 @@ func spareMain(args []string) {
 	}
 	if len(args) == 6 {
 		rm := Removal{Dir: os.NewFile(removalDirFD, "dir"), Keep: os.NewFile(removalLockFD, "lock"), Name: args[5]}
-		err := startRemoval(os.NewFile(removalNSFD, "userns"), os.NewFile(removalExeFD, "exe"), rm, nil)
-		// The lock stays with the removal alone.
-		unix.CloseRange(removalDirFD, removalNSFD, 0)
+		ns, exe := os.NewFile(removalNSFD, "userns"), os.NewFile(removalExeFD, "exe")
+		err := startRemoval(ns, exe, rm, nil)
+		// The lock stays with the removal alone. Closed through their
+		// files, not by number: a file left to the collector would close
+		// its number again later, by then the spare's lock or pipe.
+		for _, f := range []*os.File{rm.Dir, rm.Keep, exe, ns} {
+			f.Close()
+		}
 		if err != nil {
 			Trace("no removal process: %v", err)
 		}
