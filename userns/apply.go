@@ -75,6 +75,10 @@ func runMapHelper(path, name string, pid int, maps []IDMap, hint string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
+	// Killed at the timeout, it is not waited for past a second more:
+	// without this, the wait lasts until whatever inherited its output
+	// closes it.
+	cmd.WaitDelay = time.Second
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Run(); err != nil {

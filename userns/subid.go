@@ -119,6 +119,7 @@ func runGetsubids(path, name string, group bool) ([]Range, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), getsubidsTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.WaitDelay = time.Second // as runMapHelper's
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
