@@ -46,8 +46,10 @@ func run(t *testing.T, env []string, args ...string) result {
 	hung := make(chan struct{})
 	watchdog := time.AfterFunc(commandTimeout, func() {
 		locks, _ := os.ReadFile("/proc/locks")
-		t.Errorf("sandbox %s still runs after %v; the processes:\n%s\n/proc/locks:\n%s",
-			strings.Join(args, " "), commandTimeout, processTable(), locks)
+		first := processTable()
+		time.Sleep(3 * time.Second)
+		t.Errorf("sandbox %s still runs after %v; the processes:\n%s\n3 s later:\n%s\n/proc/locks:\n%s",
+			strings.Join(args, " "), commandTimeout, first, processTable(), locks)
 		close(hung)
 		cmd.Process.Signal(syscall.SIGQUIT)
 		time.Sleep(3 * time.Second)
@@ -99,9 +101,17 @@ func processTable() string {
 			call, _, _ := strings.Cut(string(sc), " ")
 			waits = append(waits, fmt.Sprintf("%s:%s/%s", filepath.Base(task), w, strings.TrimSpace(call)))
 		}
-		if len(f) > 1 && f[1] != "2" && filepath.Base(d) != "2" { // not the kernel's threads
-			fmt.Fprintf(&b, "%s ppid %s %s (%s) %q waits %s\n", filepath.Base(d), f[1], f[0], name,
-				strings.ReplaceAll(string(cmdline), "\x00", " "), strings.Join(waits, ","))
+		if len(f) > 13 && f[1] != "2" && filepath.Base(d) != "2" { // not the kernel's threads
+			// Its descriptors (pipes and sockets by inode, to match ends)
+			// and its CPU time in ticks (user, system: do they move?).
+			var fds []string
+			links, _ := filepath.Glob(d + "/fd/[0-9]*")
+			for _, l := range links {
+				to, _ := os.Readlink(l)
+				fds = append(fds, filepath.Base(l)+"="+to)
+			}
+			fmt.Fprintf(&b, "%s ppid %s %s (%s) %q cpu %s+%s waits %s fds %s\n", filepath.Base(d), f[1], f[0], name,
+				strings.ReplaceAll(string(cmdline), "\x00", " "), f[11], f[12], strings.Join(waits, ","), strings.Join(fds, " "))
 		}
 	}
 	return b.String()
