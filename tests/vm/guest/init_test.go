@@ -299,6 +299,10 @@ func runAs(u testUser, scope string, out *os.File) int {
 	os.MkdirAll(home, 0o755)
 	os.Chown(home, u.uid, u.uid)
 	runtimeDir := fmt.Sprintf("/run/user/%d", u.uid)
+	// /run/user as logind makes it, open to all: MkdirAll would make it
+	// 0700 too, and the user could not reach their own directory (every
+	// start then ran without its runtime directory: no installed init).
+	os.MkdirAll("/run/user", 0o755)
 	os.MkdirAll(runtimeDir, 0o700)
 	os.Chown(runtimeDir, u.uid, u.uid)
 	dir, err := os.Open(scope)
