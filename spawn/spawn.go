@@ -222,13 +222,19 @@ type vforkReq struct {
 	// descriptor, the stack of the child that enters it, the flags and
 	// entry it clones the child with (on heldStack), and that child's
 	// pid, which it leaves here before it exits.
-	userNS       uintptr
-	nsStack      []byte
-	nsStackTop   uintptr
-	innerFlags   uintptr
-	innerPC      uintptr
-	innerPid     uint64
-	holdWait     unix.Timespec // 50 ms
+	userNS     uintptr
+	nsStack    []byte
+	nsStackTop uintptr
+	innerFlags uintptr
+	innerPC    uintptr
+	innerPid   uint64
+	holdWait   unix.Timespec // 50 ms
+	// callerPoll asks, with no wait (noWait), whether errW's read end is
+	// gone: the caller (the only holder of it) has died. A held child
+	// set its parent-death signal after its clone, so a caller killed
+	// in between leaves none to end it; it looks each holdWait instead.
+	callerPoll   unix.PollFd
+	noWait       unix.Timespec
 	keep         []any
 	execWait     unix.Timespec // 20 ms
 	probe        [8]byte
@@ -404,6 +410,7 @@ func Start(a *Attr) (int, error) {
 		return 0, err
 	}
 	r.errW = uintptr(w)
+	r.callerPoll = unix.PollFd{Fd: int32(w)}
 
 	// Signals ignored here stay ignored in the child, as with os/exec (a
 	// CLI started by nohup); every other one goes back to its default.
@@ -651,6 +658,11 @@ func heldChild(r *vforkReq) {
 	closeInherited(r)
 	for atomic.LoadUint32(&r.goState) == 0 {
 		syscall.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&r.goState)), futexWaitPrivate, 0, uintptr(unsafe.Pointer(&r.holdWait)), 0, 0)
+		if atomic.LoadUint32(&r.goState) == 0 && callerGone(r) {
+			for {
+				syscall.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0)
+			}
+		}
 	}
 	if atomic.LoadUint32(&r.goState) != 1 {
 		for {
@@ -658,6 +670,18 @@ func heldChild(r *vforkReq) {
 		}
 	}
 	rawInit(r)
+}
+
+// callerGone says whether the caller that holds this held child has
+// died: the read end of the child's status pipe, which only the caller
+// holds, is closed (the write end polls as an error then).
+//
+//go:nosplit
+//go:norace
+func callerGone(r *vforkReq) bool {
+	r.callerPoll.Revents = 0
+	n, _, e := syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&r.callerPoll)), 1, uintptr(unsafe.Pointer(&r.noWait)), 0, 0, 0)
+	return e == 0 && n == 1 && r.callerPoll.Revents&unix.POLLERR != 0
 }
 
 func stepName(step uint32, a *Attr) string {

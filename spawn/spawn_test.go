@@ -467,3 +467,76 @@ func TestStartInUserNS(t *testing.T) {
 		t.Errorf("a child (%d, %v) is left after the failed start", pid, err)
 	}
 }
+
+// TestHeldChildEndsWithCaller: a held child whose caller dies ends by
+// itself, even with no parent-death signal (as when the caller was killed
+// between the clone and the child's prctl): it sees its status pipe's
+// read end gone. The caller is this test binary run again as a helper
+// (heldChildHelper), killed once it reported the child's pid.
+func TestHeldChildEndsWithCaller(t *testing.T) {
+	if !haveVfork {
+		t.Skip("no rawVfork on " + goruntime.GOARCH + ": callers use os/exec")
+	}
+	helper := exec.Command(os.Args[0])
+	helper.Env = append(os.Environ(), "SPAWN_HELD_HELPER=1")
+	out, err := helper.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	var start string
+	if _, err := fmt.Fscan(out, &pid, &start); err != nil || pid <= 0 {
+		helper.Process.Kill()
+		helper.Wait()
+		t.Fatalf("the helper reported no held child: %v", err)
+	}
+	helper.Process.Kill()
+	helper.Wait()
+	// The child, now another's (the reaper's), is gone or a zombie once
+	// it ended; its start time tells it from a later process of that pid.
+	running := func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return false
+		}
+		f := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+1:])
+		return len(f) > 19 && f[19] == start && f[0] != "Z"
+	}
+	for deadline := time.Now().Add(5 * time.Second); running(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the held child %d still waits 5 s after its caller died", pid)
+		}
+	}
+}
+
+func TestMain(m *testing.M) {
+	if os.Getenv("SPAWN_HELD_HELPER") != "" {
+		heldChildHelper()
+	}
+	os.Exit(m.Run())
+}
+
+// heldChildHelper is TestHeldChildEndsWithCaller's caller (this test
+// binary run again): it holds a child with no parent-death signal,
+// prints its pid and start time, and waits to be killed.
+func heldChildHelper() {
+	exe, err := os.Open("/bin/true")
+	if err != nil {
+		os.Exit(2)
+	}
+	a := &Attr{Args: []string{"true", "0"}, Files: []*os.File{nil, nil, nil, exe}, CgroupFD: -1,
+		Hold: &Hold{}, Payload: &Payload{Init: 3, PidArg: 1}}
+	pid, err := Start(a)
+	if err != nil {
+		os.Exit(2)
+	}
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+1:])
+	fmt.Printf("%d %s\n", pid, f[19])
+	time.Sleep(time.Minute)
+	os.Exit(0)
+}
