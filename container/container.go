@@ -101,6 +101,7 @@ func create(s *image.Store, img *image.Image, cfg Config, id string) (*Container
 		os.RemoveAll(dir)
 		return nil, nil, fmt.Errorf("creating container %s: %w", c.ID[:12], err)
 	}
+	addNameEntry(s, c.ID, c.Name, c.Config.Rm)
 	return c, lock, nil
 }
 
@@ -149,14 +150,25 @@ type record struct {
 	} `json:"config"`
 }
 
-// scan reads the record of every container directory in the store.
+// scan gives what the store says of every container directory in it:
+// from the name index (names.go) where it has an entry, else from the
+// record, which then gets one. It mends the index as it goes, so the
+// caller holds the store lock.
 func scan(s *image.Store) ([]record, error) {
 	ents, err := os.ReadDir(s.ContainersDir())
 	if err != nil {
 		return nil, fmt.Errorf("listing containers: %w", err)
 	}
+	idx := readNameIndex(s)
 	out := make([]record, 0, len(ents))
 	for _, e := range ents {
+		if r, ok := idx[e.Name()]; ok && r.err == nil {
+			delete(idx, e.Name())
+			r.dir = e.Name()
+			out = append(out, r)
+			continue
+		}
+		delete(idx, e.Name())
 		r := record{dir: e.Name()}
 		b, err := os.ReadFile(filepath.Join(Dir(s, e.Name()), "container.json"))
 		switch {
@@ -166,8 +178,16 @@ func scan(s *image.Store) ([]record, error) {
 			r.err = fmt.Errorf("reading container %s: not a container record", e.Name())
 		case len(r.ID) < 16:
 			r.err = fmt.Errorf("reading container %s: no ID in its record", e.Name())
+		case r.ID == e.Name():
+			addNameEntry(s, r.ID, r.Name, r.Config.Rm)
 		}
 		out = append(out, r)
+	}
+	// What is left names containers that are gone.
+	for _, r := range idx {
+		if r.dir != "" {
+			os.Remove(filepath.Join(namesDir(s), r.dir))
+		}
 	}
 	return out, nil
 }
@@ -210,6 +230,7 @@ func sweepLocked(s *image.Store) (names map[string]string, trash []string, err e
 		if taken && os.Rename(dir, t) == nil {
 			trash = append(trash, t)
 			if r.err == nil {
+				os.Remove(filepath.Join(namesDir(s), nameEntry(r.ID, r.Name, r.Config.Rm)))
 				if rd, err := runDir(s, &Container{ID: r.ID}); err == nil {
 					os.RemoveAll(rd)
 				}

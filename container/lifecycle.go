@@ -851,8 +851,19 @@ func Rename(s *image.Store, ref, name string) error {
 	if id := taken[name]; id != "" && id != c.ID[:12] {
 		return fmt.Errorf("%w: %q is used by container %s", ErrNameInUse, name, id)
 	}
+	// The index names it twice until the record is written: a rename
+	// killed in between leaves two entries, which the next pass trusts
+	// neither of, reading the record instead (readNameIndex).
+	old := nameEntry(c.ID, c.Name, c.Config.Rm)
+	addNameEntry(s, c.ID, name, c.Config.Rm)
 	c.Name = name
-	return image.WriteFileAtomic(filepath.Join(Dir(s, c.ID), "container.json"), mustJSON(c), 0o600)
+	if err := image.WriteFileAtomic(filepath.Join(Dir(s, c.ID), "container.json"), mustJSON(c), 0o600); err != nil {
+		return err
+	}
+	if old != nameEntry(c.ID, name, c.Config.Rm) {
+		os.Remove(filepath.Join(namesDir(s), old))
+	}
+	return nil
 }
 
 // ExecSocket is where a running container's init takes exec requests.
