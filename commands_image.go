@@ -92,18 +92,53 @@ func printJSON(v any) error {
 	return nil
 }
 
-func inspectCommand() *command {
-	var spec string
+func inspectCommand() *command { return inspectCommandFor("inspect", "") }
+
+// imageInspectCommand and containerInspectCommand are the noun forms:
+// `image inspect X` never answers with a container whose ID begins with
+// X, as Docker's does not.
+func imageInspectCommand() *command { return inspectCommandFor("image inspect", inspectImage) }
+func containerInspectCommand() *command {
+	return inspectCommandFor("container inspect", inspectContainer)
+}
+
+// The kinds of object inspect looks for (Docker's --type).
+const (
+	inspectContainer = "container"
+	inspectImage     = "image"
+)
+
+// inspectCommandFor is inspect under name: of kind only, or (kind "")
+// a container by that name or ID first, then an image, as Docker's, with
+// --type to choose.
+func inspectCommandFor(name, kind string) *command {
+	var spec, typ string
+	usage := "[-f TEMPLATE] [--type container|image] CONTAINER|IMAGE..."
+	switch kind {
+	case inspectImage:
+		usage = "[-f TEMPLATE] IMAGE..."
+	case inspectContainer:
+		usage = "[-f TEMPLATE] CONTAINER..."
+	}
 	return &command{
-		name:    "inspect",
-		usage:   "[-f TEMPLATE] CONTAINER|IMAGE...",
+		name:    name,
+		usage:   usage,
 		summary: "Show the details of containers or images as JSON, or through a Go template.",
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVarP(&spec, "format", "f", "", `a Go template applied to each ("{{.State.Status}}", "{{json .Config}}"); default: a JSON array`)
+			if kind == "" {
+				fs.StringVar(&typ, "type", "", "look only for a container or only for an image (container|image)")
+			}
 		},
 		interspersed: true,
 		args:         atLeast(1, "needs an IMAGE"),
 		run: func(fs *pflag.FlagSet, args []string) error {
+			if kind != "" {
+				typ = kind
+			}
+			if typ != "" && typ != inspectContainer && typ != inspectImage {
+				return &usageError{lookup("inspect"), fmt.Errorf("--type %q: want %s or %s", typ, inspectContainer, inspectImage)}
+			}
 			s, err := openSetup()
 			if err != nil {
 				return err
@@ -111,16 +146,21 @@ func inspectCommand() *command {
 			var out []any
 			for _, a := range args {
 				// A container by that name or ID first, as docker does.
-				d, err := container.Inspect(s.store, a)
-				if err == nil {
-					out = append(out, d)
-					continue
-				}
-				if !errors.Is(err, container.ErrNotFound) {
-					return err // an ambiguous prefix, say
+				if typ != inspectImage {
+					d, err := container.Inspect(s.store, a)
+					if err == nil {
+						out = append(out, d)
+						continue
+					}
+					if !errors.Is(err, container.ErrNotFound) || typ == inspectContainer {
+						return err // an ambiguous prefix, say
+					}
 				}
 				id, err := s.store.Inspect(a)
 				if err != nil {
+					if typ == inspectImage {
+						return err
+					}
 					return fmt.Errorf("no container or image %q: %w", a, err)
 				}
 				out = append(out, id)

@@ -72,13 +72,13 @@ var nouns = []struct {
 	subs          [][2]string // name, table command ("" for prune)
 }{
 	{"container", "Manage containers (Podman's and Docker's noun forms).", [][2]string{
-		{"ls", "ps"}, {"list", "ps"}, {"ps", "ps"}, {"rm", "rm"}, {"inspect", "inspect"}, {"create", "create"},
+		{"ls", "ps"}, {"list", "ps"}, {"ps", "ps"}, {"rm", "rm"}, {"inspect", ""}, {"create", "create"},
 		{"run", "run"}, {"start", "start"}, {"stop", "stop"}, {"kill", "kill"}, {"restart", "restart"},
 		{"wait", "wait"}, {"logs", "logs"}, {"exec", "exec"}, {"rename", "rename"}, {"port", "port"},
 		{"stats", "stats"}, {"commit", "commit"}, {"prune", ""},
 	}},
 	{"image", "Manage images (Podman's and Docker's noun forms).", [][2]string{
-		{"ls", "images"}, {"list", "images"}, {"rm", "rmi"}, {"inspect", "inspect"}, {"pull", "pull"},
+		{"ls", "images"}, {"list", "images"}, {"rm", "rmi"}, {"inspect", ""}, {"pull", "pull"},
 		{"push", "push"}, {"tag", "tag"}, {"history", "history"}, {"save", "save"}, {"load", "load"},
 		{"import", "import"}, {"prune", ""},
 	}},
@@ -101,7 +101,7 @@ var nouns = []struct {
 }
 
 func init() {
-	for _, c := range []*command{containerPruneCommand(), imagePruneCommand(), systemDfCommand(), systemCheckCommand(), systemResetCommand(), kubeGenerateCommand(), kubePlayCommand(), kubeDownCommand(),
+	for _, c := range []*command{containerPruneCommand(), imagePruneCommand(), containerInspectCommand(), imageInspectCommand(), systemDfCommand(), systemCheckCommand(), systemResetCommand(), kubeGenerateCommand(), kubePlayCommand(), kubeDownCommand(),
 		podCreateCommand(), podPsCommand(), podRmCommand(), podStartCommand(), podStopCommand(), podInspectCommand(),
 		volumeCreateCommand(), volumeLsCommand(), volumeInspectCommand(), volumeRmCommand(), volumePruneCommand(),
 		networkCreateCommand(), networkLsCommand(), networkInspectCommand(), networkRmCommand(), networkPruneCommand(), networkConnectCommand(), networkDisconnectCommand(), healthcheckRunCommand(), systemServiceCommand()} {

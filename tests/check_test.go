@@ -14,7 +14,7 @@ import (
 // inspectLayers is an image's layer diff IDs, from inspect's RootFS.Layers.
 func (s *store) inspectLayers(t *testing.T, ref string) []string {
 	t.Helper()
-	r := s.must(t, "inspect", ref)
+	r := s.must(t, "image", "inspect", ref) // not a container whose ID begins with ref
 	var d []struct{ RootFS struct{ Layers []string } }
 	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil || len(d) != 1 || len(d[0].RootFS.Layers) == 0 {
 		t.Fatalf("inspect %s: want one image with RootFS.Layers (%v):\n%s", ref, err, r)

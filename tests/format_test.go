@@ -162,3 +162,42 @@ func TestFormatMatchesPodman(t *testing.T) {
 		}
 	}
 }
+
+// TestInspectType: plain inspect looks for a container first (by name, ID
+// or ID prefix), then an image, as Docker's; `image inspect`,
+// `container inspect` and --type look for one kind only, so an image
+// named like the start of a container's ID ("bb3") is still found.
+func TestInspectType(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		bb := u.bb(t)
+		id := strings.TrimSpace(u.mustRun(t, "create", bb, "true").stdout)
+		defer u.run(t, "rm", id)
+		prefix := id[:6]
+		u.mustRun(t, "tag", bb, prefix)
+		defer u.run(t, "rmi", prefix)
+		kind := func(r result) string {
+			var d []map[string]any
+			if err := json.Unmarshal([]byte(r.stdout), &d); err != nil || len(d) != 1 {
+				t.Fatalf("want one object:\n%s", r)
+			}
+			if _, ok := d[0]["State"]; ok {
+				return "container"
+			}
+			return "image"
+		}
+		if k := kind(u.mustRun(t, "inspect", prefix)); k != "container" {
+			t.Errorf("inspect %s (a container's ID prefix and an image's name) found the %s, want the container, as Docker", prefix, k)
+		}
+		for _, args := range [][]string{{"image", "inspect", prefix}, {"inspect", "--type", "image", prefix}} {
+			if k := kind(u.mustRun(t, args...)); k != "image" {
+				t.Errorf("%v found the %s, want the image", args, k)
+			}
+		}
+		for _, args := range [][]string{{"container", "inspect", bb}, {"inspect", "--type", "container", bb}} {
+			r := u.run(t, args...)
+			wantCode(t, r, 125)
+			wantStderrContains(t, r, "no such container")
+		}
+		wantCode(t, u.run(t, "image", "inspect", id), 125)
+	})
+}

@@ -705,7 +705,9 @@ func (s *store) pull(t *testing.T, ref string) result {
 // imageID is the full ID (sha256:…) of ref, from inspect.
 func (s *store) imageID(t *testing.T, ref string) string {
 	t.Helper()
-	r := s.mustRun(t, "inspect", ref)
+	// image inspect: plain inspect prefers a container, and one whose ID
+	// begins with ref ("bb3…") would answer.
+	r := s.mustRun(t, "image", "inspect", ref)
 	var d []struct{ Id string }
 	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil || len(d) != 1 {
 		t.Fatalf("inspect %s: want a JSON array of one object (%v):\n%s", ref, err, r)
