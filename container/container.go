@@ -152,33 +152,25 @@ type record struct {
 
 // scan gives what the store says of every container directory in it:
 // from the name index (names.go) where it has an entry, else from the
-// record, which then gets one. It mends the index as it goes, so the
-// caller holds the store lock.
+// record, which then gets one (a container that stays). It mends the
+// index as it goes, so the caller holds the store lock.
 func scan(s *image.Store) ([]record, error) {
 	ents, err := os.ReadDir(s.ContainersDir())
 	if err != nil {
 		return nil, fmt.Errorf("listing containers: %w", err)
 	}
-	idx := readNameIndex(s)
+	idx := readNameIndex(s, true)
 	out := make([]record, 0, len(ents))
 	for _, e := range ents {
-		if r, ok := idx[e.Name()]; ok && r.err == nil {
-			delete(idx, e.Name())
+		r, ok := idx[e.Name()]
+		delete(idx, e.Name())
+		if ok && r.err == nil {
 			r.dir = e.Name()
 			out = append(out, r)
 			continue
 		}
-		delete(idx, e.Name())
-		r := record{dir: e.Name()}
-		b, err := os.ReadFile(filepath.Join(Dir(s, e.Name()), "container.json"))
-		switch {
-		case err != nil:
-			r.err, r.missing = err, errors.Is(err, os.ErrNotExist)
-		case json.Unmarshal(b, &r) != nil:
-			r.err = fmt.Errorf("reading container %s: not a container record", e.Name())
-		case len(r.ID) < 16:
-			r.err = fmt.Errorf("reading container %s: no ID in its record", e.Name())
-		case r.ID == e.Name():
+		r = readRecord(s, e.Name())
+		if r.err == nil && r.ID == e.Name() {
 			addNameEntry(s, r.ID, r.Name, r.Config.Rm)
 		}
 		out = append(out, r)
@@ -230,7 +222,6 @@ func sweepLocked(s *image.Store) (names map[string]string, trash []string, err e
 		if taken && os.Rename(dir, t) == nil {
 			trash = append(trash, t)
 			if r.err == nil {
-				os.Remove(filepath.Join(namesDir(s), nameEntry(r.ID, r.Name, r.Config.Rm)))
 				if rd, err := runDir(s, &Container{ID: r.ID}); err == nil {
 					os.RemoveAll(rd)
 				}

@@ -854,13 +854,13 @@ func Rename(s *image.Store, ref, name string) error {
 	// The index names it twice until the record is written: a rename
 	// killed in between leaves two entries, which the next pass trusts
 	// neither of, reading the record instead (readNameIndex).
-	old := nameEntry(c.ID, c.Name, c.Config.Rm)
+	old := nameEntry(c.ID, c.Name)
 	addNameEntry(s, c.ID, name, c.Config.Rm)
 	c.Name = name
 	if err := image.WriteFileAtomic(filepath.Join(Dir(s, c.ID), "container.json"), mustJSON(c), 0o600); err != nil {
 		return err
 	}
-	if old != nameEntry(c.ID, name, c.Config.Rm) {
+	if old != nameEntry(c.ID, name) {
 		os.Remove(filepath.Join(namesDir(s), old))
 	}
 	return nil

@@ -64,36 +64,30 @@ func Find(s *image.Store, ref string) (*Container, error) {
 	return nil, fmt.Errorf("container ID prefix %q is ambiguous: %s; give more digits", ref, strings.Join(ids, ", "))
 }
 
-// findIndexed is Find's answer from the name index and the containers
-// directory's listing, reading one record: where the index names every
-// container, what Find would pick is known without reading them all
-// (17 µs each). Nil where it cannot tell (a container the index lacks,
-// no match, an ambiguous prefix): Find then reads every record.
+// findIndexed is Find's answer from the name index, the containers
+// directory's listing and the records of the containers the index lacks
+// (--rm ones, an older sandbox's), reading one more record: what Find
+// would pick, without reading every record (17 µs each). Nil where it
+// cannot tell (no match, an ambiguous prefix, a damaged record, an index
+// the records contradict): Find then reads them all.
 func findIndexed(s *image.Store, ref string) *Container {
 	dirs, err := os.ReadDir(s.ContainersDir())
 	if err != nil {
 		return nil
 	}
-	idx := map[string]string{} // ID → name
-	ents, _ := os.ReadDir(namesDir(s))
-	for _, e := range ents {
-		if id, name, _, ok := parseNameEntry(e.Name()); ok {
-			if _, dup := idx[id]; dup {
-				return nil
-			}
-			idx[id] = name
-		}
-	}
+	idx := readNameIndex(s, false)
 	var byName, byID string
 	var byPrefix []string
 	for _, d := range dirs {
 		id := d.Name()
-		name, ok := idx[id]
-		if !ok {
-			return nil
+		r, ok := idx[id]
+		if !ok || r.err != nil {
+			if r = readRecord(s, id); r.err != nil {
+				return nil
+			}
 		}
 		switch {
-		case name == ref:
+		case r.Name == ref:
 			byName = id
 		case id == ref:
 			byID = id
