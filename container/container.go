@@ -159,26 +159,25 @@ func scan(s *image.Store) ([]record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing containers: %w", err)
 	}
-	idx := readNameIndex(s, true)
+	idx := readNameIndex(s)
 	out := make([]record, 0, len(ents))
 	for _, e := range ents {
-		r, ok := idx[e.Name()]
+		ids := idx[e.Name()]
 		delete(idx, e.Name())
-		if ok && r.err == nil {
-			r.dir = e.Name()
-			out = append(out, r)
+		if name, ok := trustedName(s, e.Name(), ids, true); ok {
+			out = append(out, record{dir: e.Name(), ID: e.Name(), Name: name})
 			continue
 		}
-		r = readRecord(s, e.Name())
+		r := readRecord(s, e.Name())
 		if r.err == nil && r.ID == e.Name() {
 			addNameEntry(s, r.ID, r.Name, r.Config.Rm)
 		}
 		out = append(out, r)
 	}
 	// What is left names containers that are gone.
-	for _, r := range idx {
-		if r.dir != "" {
-			os.Remove(filepath.Join(namesDir(s), r.dir))
+	for _, ents := range idx {
+		for _, e := range ents {
+			os.Remove(filepath.Join(namesDir(s), e.file))
 		}
 	}
 	return out, nil

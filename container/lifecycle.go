@@ -851,18 +851,15 @@ func Rename(s *image.Store, ref, name string) error {
 	if id := taken[name]; id != "" && id != c.ID[:12] {
 		return fmt.Errorf("%w: %q is used by container %s", ErrNameInUse, name, id)
 	}
-	// The index names it twice until the record is written: a rename
-	// killed in between leaves two entries, which the next pass trusts
-	// neither of, reading the record instead (readNameIndex).
-	old := nameEntry(c.ID, c.Name)
-	addNameEntry(s, c.ID, name, c.Config.Rm)
+	// The record first: the entry's proof names the record it was made
+	// from, so the old entry is distrusted from then on, whatever kills
+	// this rename, and the next pass reads the record.
 	c.Name = name
 	if err := image.WriteFileAtomic(filepath.Join(Dir(s, c.ID), "container.json"), mustJSON(c), 0o600); err != nil {
 		return err
 	}
-	if old != nameEntry(c.ID, name) {
-		os.Remove(filepath.Join(namesDir(s), old))
-	}
+	dropNameEntries(s, c.ID)
+	addNameEntry(s, c.ID, name, c.Config.Rm)
 	return nil
 }
 

@@ -75,19 +75,21 @@ func findIndexed(s *image.Store, ref string) *Container {
 	if err != nil {
 		return nil
 	}
-	idx := readNameIndex(s, false)
+	idx := readNameIndex(s)
 	var byName, byID string
 	var byPrefix []string
 	for _, d := range dirs {
 		id := d.Name()
-		r, ok := idx[id]
-		if !ok || r.err != nil {
-			if r = readRecord(s, id); r.err != nil {
+		name, ok := trustedName(s, id, idx[id], false)
+		if !ok {
+			r := readRecord(s, id)
+			if r.err != nil {
 				return nil
 			}
+			name = r.Name
 		}
 		switch {
-		case r.Name == ref:
+		case name == ref:
 			byName = id
 		case id == ref:
 			byID = id

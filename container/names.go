@@ -8,36 +8,53 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sandbox-dev/sandbox/image"
 )
 
-// The name index is a directory of entries, NAME@ID, one per container
-// that stays (not --rm): what every create must know of the containers
-// (the names taken), read with one directory listing instead of one
-// record each. A create read every record: 17 µs per container in the
-// store, so a `run --rm` with 60 stopped containers beside it took 1 ms
-// more. A --rm container lives for one run: indexing it would cost each
-// such run an entry made and, at the next pass, removed (two metadata
-// writes), so it has none and is read, as the few there are at a time.
+// The name index is a directory of entries, NAME@ID@PROOF, one per
+// container that stays (not --rm): what every create must know of the
+// containers (the names taken), read with one directory listing and a
+// stat per container instead of one record each. A create read every
+// record: 17 µs per container in the store, so a `run --rm` with 60
+// stopped containers beside it took 1 ms more. A --rm container lives
+// for one run: it has no entry and is read, as the few there are at a
+// time.
 //
-// The records stay the truth; the index is kept under the store lock by
-// create, rename and the sweep, and mended by every pass over it
-// (scan): an entry whose container is gone is removed, and a container
-// with no entry (made by an older sandbox, or a create killed between
-// its record and its entry) is read, and gets one. A removal outside the
-// lock (rm) leaves its entry for the next pass.
+// The records stay the truth. PROOF is the inode and modification time
+// of the container.json the entry was made from: every write of a record
+// renames a new file into place, so an entry whose proof differs from
+// the record's (a rename by an older sandbox, a record lost or rewritten
+// since, a rename killed midway) is not trusted, and the record is read
+// instead. The index is kept under the store lock by create, rename and
+// every pass over it (scan), which drops the entries not trusted and of
+// containers gone, and indexes a container with none.
 const namesDirName = "names"
 
 // namesDir is the store's name index.
 func namesDir(s *image.Store) string { return filepath.Join(s.Root, namesDirName) }
 
 // nameEntry is the index entry's name for a container.
-func nameEntry(id, name string) string { return name + "@" + id }
+func nameEntry(id, name, proof string) string { return name + "@" + id + "@" + proof }
 
-// parseNameEntry reads a name the index holds.
-func parseNameEntry(e string) (id, name string, ok bool) {
-	name, id, ok = strings.Cut(e, "@")
-	return id, name, ok && name != "" && len(id) >= 16
+// recordProof is the proof of id's container.json as it is now.
+func recordProof(s *image.Store, id string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(Dir(s, id), "container.json"), &st); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%x.%x", st.Ino, st.Mtim.Nano()), nil
+}
+
+// indexEntry is one entry of the index.
+type indexEntry struct{ file, name, proof string }
+
+// parseNameEntry reads an entry's name.
+func parseNameEntry(e string) (id string, ent indexEntry, ok bool) {
+	name, rest, ok1 := strings.Cut(e, "@")
+	id, proof, ok2 := strings.Cut(rest, "@")
+	return id, indexEntry{file: e, name: name, proof: proof}, ok1 && ok2 && name != "" && len(id) >= 16 && proof != ""
 }
 
 // indexable says whether name can be part of a file name in the index:
@@ -45,47 +62,61 @@ func parseNameEntry(e string) (id, name string, ok bool) {
 // through may not, and its container is then read at every pass.
 func indexable(name string) bool { return checkKey("name", name) == nil }
 
-// addNameEntry indexes a container that stays; a failure only costs the
-// next pass a read of its record.
+// addNameEntry indexes a container that stays, as its record is now; a
+// failure only costs the next pass a read of its record.
 func addNameEntry(s *image.Store, id, name string, rm bool) {
 	if rm || !indexable(name) {
+		return
+	}
+	proof, err := recordProof(s, id)
+	if err != nil {
 		return
 	}
 	// A symbolic link, dangling (to the ID: a walk that follows links
 	// finds nothing): one system call, where a file is an open and a
 	// close; its name is all that is read.
-	entry := filepath.Join(namesDir(s), nameEntry(id, name))
+	entry := filepath.Join(namesDir(s), nameEntry(id, name, proof))
 	if err := os.Symlink(id, entry); errors.Is(err, os.ErrNotExist) && os.MkdirAll(namesDir(s), 0o700) == nil {
 		os.Symlink(id, entry)
 	}
 }
 
-// errDuplicateEntry marks an ID the index named twice.
-var errDuplicateEntry = errors.New("named twice in the name index")
-
-// readNameIndex maps the IDs the index names to their entries (record.dir
-// is the entry's name). Two entries for one ID (a rename killed midway)
-// are both removed and the ID marked, so that its record decides.
-// Without the store lock the caller only reads.
-func readNameIndex(s *image.Store, mend bool) map[string]record {
+// readNameIndex maps the IDs the index names to their entries.
+func readNameIndex(s *image.Store) map[string][]indexEntry {
 	ents, _ := os.ReadDir(namesDir(s))
-	idx := make(map[string]record, len(ents))
+	idx := make(map[string][]indexEntry, len(ents))
 	for _, e := range ents {
-		id, name, ok := parseNameEntry(e.Name())
-		if !ok {
-			continue
+		if id, ent, ok := parseNameEntry(e.Name()); ok {
+			idx[id] = append(idx[id], ent)
 		}
-		if old, dup := idx[id]; dup {
-			if mend {
-				os.Remove(filepath.Join(namesDir(s), old.dir))
-				os.Remove(filepath.Join(namesDir(s), e.Name()))
-			}
-			idx[id] = record{err: errDuplicateEntry}
-			continue
-		}
-		idx[id] = record{dir: e.Name(), ID: id, Name: name}
 	}
 	return idx
+}
+
+// trustedName is the name id's entries give, if one of them has the
+// proof of its record as it is now. With mend (the store lock held), the
+// others are removed.
+func trustedName(s *image.Store, id string, ents []indexEntry, mend bool) (string, bool) {
+	if len(ents) == 0 {
+		return "", false
+	}
+	proof, err := recordProof(s, id)
+	name, ok := "", false
+	for _, e := range ents {
+		if err == nil && e.proof == proof && !ok {
+			name, ok = e.name, true
+		} else if mend {
+			os.Remove(filepath.Join(namesDir(s), e.file))
+		}
+	}
+	return name, ok
+}
+
+// dropNameEntries removes every entry of id (the store lock held).
+func dropNameEntries(s *image.Store, id string) {
+	for _, e := range readNameIndex(s)[id] {
+		os.Remove(filepath.Join(namesDir(s), e.file))
+	}
 }
 
 // readRecord reads what a pass needs of the container in directory dir.

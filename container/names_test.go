@@ -21,7 +21,10 @@ func indexEntries(t *testing.T, s *image.Store) []string {
 	}
 	var out []string
 	for _, e := range ents {
-		out = append(out, e.Name())
+		// NAME@ID, without the proof (which the tests cannot know).
+		if id, ent, ok := parseNameEntry(e.Name()); ok {
+			out = append(out, ent.name+"@"+id)
+		}
 	}
 	slices.Sort(out)
 	return out
@@ -43,7 +46,7 @@ func TestNameIndex(t *testing.T) {
 	if _, _, err := sweepLocked(s); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{nameEntry(ids["a"], "kept")}
+	want := []string{"kept@" + ids["a"]}
 	if got := indexEntries(t, s); !slices.Equal(got, want) {
 		t.Fatalf("index after the first pass = %v, want %v", got, want)
 	}
@@ -54,9 +57,16 @@ func TestNameIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fi, err := os.Stat(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Garbage in place, the same file and time: the proof still holds,
+	// so a name that still comes can only come from the index.
 	if err := os.WriteFile(record, []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	os.Chtimes(record, fi.ModTime(), fi.ModTime())
 	names, _, err := sweepLocked(s)
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +79,11 @@ func TestNameIndex(t *testing.T) {
 	if err := os.WriteFile(record, good, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range []string{nameEntry(strings.Repeat("9", 64), "ghost"), nameEntry(ids["a"], "renamed")} {
+	proof, err := recordProof(s, ids["a"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []string{nameEntry(strings.Repeat("9", 64), "ghost", proof), nameEntry(ids["a"], "renamed", "1.2")} {
 		if err := os.Symlink("x", filepath.Join(namesDir(s), e)); err != nil {
 			t.Fatal(err)
 		}
@@ -97,13 +111,13 @@ func TestRenameAndFindIndexed(t *testing.T) {
 		t.Fatal(err)
 	}
 	lock.Close()
-	if !slices.Contains(indexEntries(t, s), nameEntry(c.ID, "web")) {
+	if !slices.Contains(indexEntries(t, s), "web@"+c.ID) {
 		t.Fatalf("create did not index web: %v", indexEntries(t, s))
 	}
 	if err := Rename(s, "web", "api"); err != nil {
 		t.Fatal(err)
 	}
-	if got := indexEntries(t, s); !slices.Contains(got, nameEntry(c.ID, "api")) || slices.Contains(got, nameEntry(c.ID, "web")) {
+	if got := indexEntries(t, s); !slices.Contains(got, "api@"+c.ID) || slices.Contains(got, "web@"+c.ID) {
 		t.Errorf("index after rename web → api: %v", got)
 	}
 	// The fixture's damaged containers: findIndexed cannot tell what
@@ -130,7 +144,7 @@ func TestRenameAndFindIndexed(t *testing.T) {
 	lock.Close()
 
 	// As an older sandbox would leave it: no entry.
-	os.Remove(filepath.Join(namesDir(s), nameEntry(w.ID, "web")))
+	dropNameEntries(s, w.ID)
 	if got := findIndexed(s, "web"); got == nil || got.ID != w.ID {
 		t.Errorf("findIndexed(web) with no entry = %v, want %s (its record read)", got, w.ID[:12])
 	}
@@ -140,7 +154,77 @@ func TestRenameAndFindIndexed(t *testing.T) {
 	if _, _, err := create(s, img, Config{Name: "web"}, ""); !errors.Is(err, ErrNameInUse) {
 		t.Errorf("create --name web while an unindexed web exists = %v, want ErrNameInUse", err)
 	}
-	if !slices.Contains(indexEntries(t, s), nameEntry(w.ID, "web")) {
+	if !slices.Contains(indexEntries(t, s), "web@"+w.ID) {
 		t.Error("the pass did not index the container that lacked an entry")
+	}
+}
+
+// namesStore is an empty store for the index's tests.
+func namesStore(t *testing.T) *image.Store {
+	t.Helper()
+	s := &image.Store{Root: t.TempDir()}
+	for _, d := range []string{"containers", "tmp"} {
+		if err := os.Mkdir(filepath.Join(s.Root, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func mustCreate(t *testing.T, s *image.Store, cfg Config) *Container {
+	t.Helper()
+	c, lock, err := create(s, image.HostImage(), cfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock.Close()
+	return c
+}
+
+// TestNameIndexStaleEntries: an entry that no longer matches its record
+// is not believed (the cases a review found with entries trusted
+// unchecked): a rename the index did not see (an older sandbox's) leaves
+// the new name taken and Find answering by it, not by an ID prefix; an
+// entry for a name the record never held frees nothing; and a lost
+// record of a --rm container is swept, its name free.
+func TestNameIndexStaleEntries(t *testing.T) {
+	s := namesStore(t)
+	x := mustCreate(t, s, Config{Name: "web"})
+	y := mustCreate(t, s, Config{Name: "db"})
+	ref := y.ID[:6]
+	x.Name = ref // renamed by an older sandbox: the record only
+	if err := image.WriteFileAtomic(filepath.Join(Dir(s, x.ID), "container.json"), mustJSON(x), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Find(s, ref); err != nil || got.ID != x.ID {
+		t.Errorf("Find(%q) = %v, %v; want %s, named so (a name wins over an ID prefix)", ref, got, err, x.ID[:12])
+	}
+	if _, _, err := create(s, image.HostImage(), Config{Name: ref}, ""); !errors.Is(err, ErrNameInUse) {
+		t.Errorf("create --name %s, which %s's record holds: %v, want ErrNameInUse", ref, x.ID[:12], err)
+	}
+	c := mustCreate(t, s, Config{Name: "web"}) // free: no record holds it
+	if c.Name != "web" {
+		t.Fatalf("created %q", c.Name)
+	}
+
+	// An entry for a name no record holds, with a proof that is not
+	// the record's (a rename killed midway).
+	addNameEntry(s, y.ID, "short", false)
+	for _, e := range readNameIndex(s)[y.ID] {
+		if e.name == "short" {
+			os.Rename(filepath.Join(namesDir(s), e.file), filepath.Join(namesDir(s), nameEntry(y.ID, "short", "0.0")))
+		}
+	}
+	mustCreate(t, s, Config{Name: "short"})
+	if _, _, err := create(s, image.HostImage(), Config{Name: "db"}, ""); !errors.Is(err, ErrNameInUse) {
+		t.Errorf("create --name db, which %s's record holds: %v", y.ID[:12], err)
+	}
+
+	// A --rm container's record lost (written unsynced, then a power cut).
+	r := mustCreate(t, s, Config{Name: "tmp1", Rm: true})
+	os.Remove(filepath.Join(Dir(s, r.ID), "container.json"))
+	mustCreate(t, s, Config{Name: "tmp1"})
+	if _, err := os.Stat(Dir(s, r.ID)); err == nil {
+		t.Error("the directory whose record was lost was not swept")
 	}
 }
