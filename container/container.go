@@ -33,6 +33,10 @@ type Container struct {
 // Dir is where a container's records and writable layer live.
 func Dir(s *image.Store, id string) string { return filepath.Join(s.ContainersDir(), id) }
 
+// recordPath is container id's record, container.json: only ever
+// replaced whole (the name index's proof relies on it).
+func recordPath(s *image.Store, id string) string { return filepath.Join(Dir(s, id), "container.json") }
+
 // create allocates an ID and a unique name and writes the container's
 // directory. The returned lock is held for as long as the container is
 // being run by this process: a sweeper that can take it knows nobody is.
@@ -121,7 +125,7 @@ func names(s *image.Store) (map[string]string, error) {
 }
 
 func load(s *image.Store, id string) (*Container, error) {
-	b, err := os.ReadFile(filepath.Join(Dir(s, id), "container.json"))
+	b, err := os.ReadFile(recordPath(s, id))
 	if err != nil {
 		return nil, err
 	}

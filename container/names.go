@@ -41,7 +41,7 @@ func nameEntry(id, name, proof string) string { return name + "@" + id + "@" + p
 // recordProof is the proof of id's container.json as it is now.
 func recordProof(s *image.Store, id string) (string, error) {
 	var st unix.Stat_t
-	if err := unix.Lstat(filepath.Join(Dir(s, id), "container.json"), &st); err != nil {
+	if err := unix.Lstat(recordPath(s, id), &st); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("%x.%x", st.Ino, st.Mtim.Nano()), nil
@@ -122,7 +122,7 @@ func dropNameEntries(s *image.Store, id string) {
 // readRecord reads what a pass needs of the container in directory dir.
 func readRecord(s *image.Store, dir string) record {
 	r := record{dir: dir}
-	b, err := os.ReadFile(filepath.Join(Dir(s, dir), "container.json"))
+	b, err := os.ReadFile(recordPath(s, dir))
 	switch {
 	case err != nil:
 		r.err, r.missing = err, errors.Is(err, os.ErrNotExist)
