@@ -2,8 +2,8 @@
 // compressed: programs that link a library too heavy for every start of
 // sandbox (the Kubernetes API types, BuildKit's Containerfile parser and
 // the protobuf it brings). Each is built from its cmd/ directory by a
-// go:generate step, committed as a zstd blob with its digest, and checked
-// against its source by a test. A Blob is installed once per version in
-// the user's runtime directory and executed from there; without one it is
-// decompressed into a sealed memfd.
+// go:generate step, committed compressed (Blob.Gzipped) with its digest,
+// and checked against its source by a test. A Blob is installed once per
+// version in the user's runtime directory and executed from there;
+// without one it is decompressed into a sealed memfd.
 package program

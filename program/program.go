@@ -1,14 +1,15 @@
 package program
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
-
-	"github.com/klauspost/compress/zstd"
 
 	"github.com/sandbox-dev/sandbox/runtime"
 )
@@ -19,28 +20,35 @@ type Blob struct {
 	Name string
 	// Program is the program's own name: its processes' and its memfd's.
 	Program string
-	// Compressed is the program, zstd-compressed; empty where no program
-	// is built for this architecture.
-	Compressed []byte
+	// Gzipped is the program, gzip-compressed (program/gen -gzip: the
+	// standard library's decoder, so the CLI links no other); empty where
+	// no program is built for this architecture.
+	Gzipped []byte
 	// Digest is the SHA-256 of the program (uncompressed), in hex.
 	Digest string
 }
 
 // Available says whether this build carries the program.
-func (b Blob) Available() bool { return len(b.Compressed) > 0 }
+func (b Blob) Available() bool { return len(b.Gzipped) > 0 }
 
 // decompress is the program, checked against its digest: a damaged blob
 // must not run.
 func (b Blob) decompress() ([]byte, error) {
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
-	if err != nil {
-		return nil, err
-	}
-	defer dec.Close()
-	prog, err := dec.DecodeAll(b.Compressed, nil)
+	zr, err := gzip.NewReader(bytes.NewReader(b.Gzipped))
 	if err != nil {
 		return nil, fmt.Errorf("decompressing the %s program: %w", b.Name, err)
 	}
+	var out bytes.Buffer
+	// The trailer's last 4 bytes are the size (mod 4 GiB): one buffer of
+	// that size, not a dozen regrown ones. Only a hint, bounded: a damaged
+	// trailer must not allocate gigabytes.
+	if n := len(b.Gzipped); n >= 4 {
+		out.Grow(min(int(binary.LittleEndian.Uint32(b.Gzipped[n-4:])), 16*n) + bytes.MinRead)
+	}
+	if _, err := out.ReadFrom(zr); err != nil {
+		return nil, fmt.Errorf("decompressing the %s program: %w", b.Name, err)
+	}
+	prog := out.Bytes()
 	sum := sha256.Sum256(prog)
 	if hex.EncodeToString(sum[:]) != strings.TrimSpace(b.Digest) {
 		return nil, fmt.Errorf("the %s program does not match its digest (a damaged build)", b.Name)

@@ -1,14 +1,14 @@
 package program
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/klauspost/compress/zstd"
 )
 
 // blobOf carries a copy of a real program (busybox's or coreutils' true).
@@ -18,13 +18,19 @@ func blobOf(t *testing.T, digest string) Blob {
 	if err != nil {
 		t.Skipf("no /bin/true to carry: %v", err)
 	}
-	enc, _ := zstd.NewWriter(nil)
-	defer enc.Close()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if _, err := zw.Write(prog); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if digest == "" {
 		sum := sha256.Sum256(prog)
 		digest = hex.EncodeToString(sum[:])
 	}
-	return Blob{Name: "truth", Program: "sandbox-truth", Compressed: enc.EncodeAll(prog, nil), Digest: digest + "\n"}
+	return Blob{Name: "truth", Program: "sandbox-truth", Gzipped: gz.Bytes(), Digest: digest + "\n"}
 }
 
 func TestOpenAndRun(t *testing.T) {

@@ -5,12 +5,13 @@ import (
 	"io"
 )
 
-//go:generate go run ../../program/gen -zstd -o sandbox-containerfile.amd64 ../../cmd/sandbox-containerfile
+//go:generate go run ../../program/gen -gzip -o sandbox-containerfile.amd64 ../../cmd/sandbox-containerfile
 
-// compressed is the parser program for linux/amd64, zstd-compressed.
+// gzipped is the parser program for linux/amd64, built and compressed by
+// program/gen (program.Blob.Gzipped).
 //
-//go:embed sandbox-containerfile.amd64.zst
-var compressed []byte
+//go:embed sandbox-containerfile.amd64.gz
+var gzipped []byte
 
 // GoVersion is the toolchain that built the program.
 //

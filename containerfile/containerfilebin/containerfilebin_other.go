@@ -10,7 +10,7 @@ import (
 
 // No parser program is built for this architecture: the parser runs in
 // the sandbox process itself, which then links BuildKit's parser.
-var compressed []byte
+var gzipped []byte
 
 // GoVersion is empty without a blob.
 var GoVersion string

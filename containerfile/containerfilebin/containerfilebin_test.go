@@ -14,7 +14,7 @@ import (
 // package containerfile/buildkit or containerfile) without `go generate
 // ./containerfile/containerfilebin` fails here.
 func TestBlobMatchesSource(t *testing.T) {
-	programtest.CheckBlob(t, programtest.Blob{Package: "../../cmd/sandbox-containerfile", Program: compressed, Compressed: true,
+	programtest.CheckBlob(t, programtest.Blob{Package: "../../cmd/sandbox-containerfile", Program: gzipped, Gzipped: true,
 		Digest: Digest, GoVersion: GoVersion, Generate: "go generate ./containerfile/containerfilebin"})
 }
 

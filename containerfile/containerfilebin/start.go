@@ -12,7 +12,7 @@ import (
 	"github.com/sandbox-dev/sandbox/program"
 )
 
-var blob = program.Blob{Name: "containerfile", Program: "sandbox-containerfile", Compressed: compressed, Digest: Digest}
+var blob = program.Blob{Name: "containerfile", Program: "sandbox-containerfile", Gzipped: gzipped, Digest: Digest}
 
 // Parser is a running parser program and the session with it.
 type Parser struct {

@@ -2,13 +2,13 @@ package kubebin
 
 import _ "embed"
 
-//go:generate go run ../../program/gen -zstd -o sandbox-kube.amd64 ../../cmd/sandbox-kube
+//go:generate go run ../../program/gen -gzip -o sandbox-kube.amd64 ../../cmd/sandbox-kube
 
-// compressed is the kube program for linux/amd64, zstd-compressed, built
-// by program/gen.
+// gzipped is the kube program for linux/amd64, built and compressed by
+// program/gen (program.Blob.Gzipped).
 //
-//go:embed sandbox-kube.amd64.zst
-var compressed []byte
+//go:embed sandbox-kube.amd64.gz
+var gzipped []byte
 
 // GoVersion is the toolchain that built the program.
 //

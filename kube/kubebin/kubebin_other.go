@@ -3,7 +3,7 @@
 package kubebin
 
 // No kube program is built for this architecture.
-var compressed []byte
+var gzipped []byte
 
 // GoVersion is empty without a blob.
 var GoVersion string

@@ -13,13 +13,13 @@ import (
 // TestBlobMatchesSource: a change to the kube program's source (or to
 // package kube) without `go generate ./kube/kubebin` fails here.
 func TestBlobMatchesSource(t *testing.T) {
-	programtest.CheckBlob(t, programtest.Blob{Package: "../../cmd/sandbox-kube", Program: compressed, Compressed: true,
+	programtest.CheckBlob(t, programtest.Blob{Package: "../../cmd/sandbox-kube", Program: gzipped, Gzipped: true,
 		Digest: Digest, GoVersion: GoVersion, Generate: "go generate ./kube/kubebin"})
 }
 
 // TestRunGenerate runs the embedded program on a small pod.
 func TestRunGenerate(t *testing.T) {
-	if len(compressed) == 0 {
+	if len(gzipped) == 0 {
 		t.Skip("no kube program for this architecture")
 	}
 	dir := t.TempDir()

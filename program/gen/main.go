@@ -2,15 +2,17 @@
 // reproducible way: the go:generate step of each blob package and the
 // test that checks the blob (programtest.CheckBlob) both run it.
 //
-//	go run ../../program/gen [-zstd] -o FILE PACKAGE
+//	go run ../../program/gen [-gzip] -o FILE PACKAGE
 //
-// writes FILE (or FILE.zst, compressed), FILE.goversion (the toolchain,
+// writes FILE (or FILE.gz, compressed), FILE.goversion (the toolchain,
 // which is part of the source: another one builds other bytes) and
 // FILE.sha256 (the digest of the program, uncompressed, which names its
 // installed copy: computing it at every start would cost milliseconds).
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"flag"
@@ -19,8 +21,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-
-	"github.com/klauspost/compress/zstd"
 )
 
 // entryDirective names a program's ELF entry point, in a line of one of
@@ -55,11 +55,11 @@ func entry(dir string) (string, error) {
 }
 
 func main() {
-	out := flag.String("o", "", "output file (before .zst)")
-	compress := flag.Bool("zstd", false, "write FILE.zst, compressed, instead of FILE")
+	out := flag.String("o", "", "output file (before .gz)")
+	compress := flag.Bool("gzip", false, "write FILE.gz, compressed, instead of FILE")
 	flag.Parse()
 	if *out == "" || flag.NArg() != 1 {
-		die("usage: gen [-zstd] -o FILE PACKAGE")
+		die("usage: gen [-gzip] -o FILE PACKAGE")
 	}
 	raw := *out
 	if *compress {
@@ -96,18 +96,33 @@ func main() {
 		*out + ".sha256":    []byte(hex.EncodeToString(sum[:]) + "\n"),
 	}
 	if *compress {
-		// One encoder thread: the same input always gives the same bytes.
-		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
-		if err != nil {
-			die("%v", err)
-		}
-		files[*out+".zst"] = enc.EncodeAll(b, nil)
+		files[*out+".gz"] = gzipped(b)
 	}
 	for name, content := range files {
 		if err := os.WriteFile(name, content, 0o644); err != nil {
 			die("%v", err)
 		}
 	}
+}
+
+// gzipped is b compressed as program.Blob decompresses it: the standard
+// library's gzip at its best compression, with a header that names no
+// file and no time (gzip.Writer's zero Header), so the bytes depend only
+// on b and the Go version.
+func gzipped(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		die("%v", err)
+	}
+	zw.Header = gzip.Header{OS: 255} // no Name, ModTime zero: written as 0
+	if _, err := zw.Write(b); err != nil {
+		die("compressing: %v", err)
+	}
+	if err := zw.Close(); err != nil {
+		die("compressing: %v", err)
+	}
+	return buf.Bytes()
 }
 
 func die(format string, args ...any) {
