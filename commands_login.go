@@ -73,7 +73,7 @@ func loginCommand() *command {
 			if err != nil {
 				return err
 			}
-			if err := image.Login(context.Background(), args[0], user, password, *f.options(s, true)); err != nil {
+			if err := image.Login(context.Background(), s.store.RunDir, args[0], user, password, *f.options(s, true)); err != nil {
 				return err
 			}
 			fmt.Println("Login Succeeded!")

@@ -296,6 +296,9 @@ type copier struct {
 	uid     *int       // --chown
 	gid     *int
 	chmod   *fs.FileMode // --chmod
+	// runDir is where the transfer program that decodes zstd is
+	// installed (image.Decompress).
+	runDir string
 }
 
 func (c *copier) time(t time.Time) time.Time {
@@ -426,7 +429,7 @@ func (b *builder) copy(st *state, cmd containerfile.Instruction, from string, ad
 		return err
 	}
 	defer lower.close()
-	c := &copier{tw: tar.NewWriter(io.MultiWriter(f, h)), lower: lower, written: map[string]bool{}, mtime: b.o.Timestamp}
+	c := &copier{tw: tar.NewWriter(io.MultiWriter(f, h)), lower: lower, written: map[string]bool{}, mtime: b.o.Timestamp, runDir: b.s.RunDir}
 	if chown != "" {
 		uid, gid, err := resolveOwner(c.lower, chown)
 		if err != nil {
@@ -527,7 +530,7 @@ func (b *builder) copy(st *state, cmd containerfile.Instruction, from string, ad
 					return err
 				}
 			}
-		case add && from == "" && m.fi.Mode().IsRegular() && isArchive(src, m.rel):
+		case add && from == "" && m.fi.Mode().IsRegular() && isArchive(src, m.rel, c.runDir):
 			if err := c.ensureDir(resolved); err != nil {
 				return err
 			}
@@ -704,8 +707,8 @@ func lookupID(l *layered, file, name string, user bool) (int, int, error) {
 
 // isArchive reports whether a file is a tar archive, plain or compressed
 // (gzip, zstd), which ADD unpacks.
-func isArchive(src source, rel string) bool {
-	r, err := openArchive(src, rel)
+func isArchive(src source, rel, runDir string) bool {
+	r, err := openArchive(src, rel, runDir)
 	if err != nil {
 		return false
 	}
@@ -718,12 +721,12 @@ func isArchive(src source, rel string) bool {
 }
 
 // openArchive opens a file of src decompressed (gzip, zstd or plain).
-func openArchive(src source, rel string) (io.ReadCloser, error) {
+func openArchive(src source, rel, runDir string) (io.ReadCloser, error) {
 	f, err := src.open(rel)
 	if err != nil {
 		return nil, err
 	}
-	r, err := image.Decompress(f)
+	r, err := image.Decompress(f, runDir)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -748,7 +751,7 @@ func (c closers) Close() error {
 // extract writes an archive's entries under dst, owners and modes as the
 // archive has them.
 func (c *copier) extract(src source, rel, dst string) error {
-	r, err := openArchive(src, rel)
+	r, err := openArchive(src, rel, c.runDir)
 	if err != nil {
 		return err
 	}

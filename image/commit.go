@@ -8,10 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/transfer"
 )
 
 // CommitOptions describe the image Commit makes.
@@ -184,21 +184,18 @@ func (s *Store) Push(ctx context.Context, ref, dest string, o PullOptions) (stri
 		return "", err
 	}
 	dest = cands[0]
-	r, err := name.ParseReference(dest, nameOptions(dest, o)...)
-	if err != nil {
-		return "", fmt.Errorf("parsing %q: %w", dest, err)
-	}
-	vi, err := s.V1Image(img)
+	wi, err := s.wireImage(img, "")
 	if err != nil {
 		return "", err
 	}
-	plat, _ := parsePlatform("")
-	if err := remote.Write(r, vi, remoteOptions(ctx, dest, plat, o)...); err != nil {
-		return "", loginHint(fmt.Errorf("pushing %s to %s: %w", ShortID(img.ID), dest, err), r.Context().RegistryStr())
-	}
-	d, err := vi.Digest()
+	sess, err := transfer.Start(ctx, s.RunDir, s.OpenLayer)
 	if err != nil {
 		return "", err
 	}
-	return d.String(), nil
+	defer sess.Close()
+	digest, err := sess.Push(dest, o.insecure(registryOf(dest)), wi)
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", ShortID(img.ID), err)
+	}
+	return digest, nil
 }

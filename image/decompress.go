@@ -8,7 +8,8 @@ import (
 	"io"
 
 	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
+
+	"github.com/sandbox-dev/sandbox/transfer"
 )
 
 var (
@@ -18,11 +19,14 @@ var (
 
 // Decompress sniffs the first bytes of r: gzip (1f 8b), zstd (28 b5 2f fd),
 // or plain tar; it returns the uncompressed stream. Close releases decoders;
-// it does not close r.
+// it does not close r. zstd is decoded by the transfer program (installed
+// in runDir, the user's private runtime directory, if it is not ""): the
+// CLI does not link a zstd decoder, whose initialisation every start
+// would pay.
 //
 // Media types are not trusted for this: registries and tools mislabel
 // layers, and the bytes cannot lie.
-func Decompress(r io.Reader) (io.ReadCloser, error) {
+func Decompress(r io.Reader, runDir string) (io.ReadCloser, error) {
 	// A large buffer: the decoders read it byte by byte through
 	// io.ByteReader, and refilling it is a read from the network or a pipe.
 	br := bufio.NewReaderSize(r, 256<<10)
@@ -40,12 +44,12 @@ func Decompress(r io.Reader) (io.ReadCloser, error) {
 		}
 		return zr, nil
 	case bytes.HasPrefix(magic, zstdMagic):
-		zr, err := zstd.NewReader(br)
+		zr, err := transfer.Unzstd(runDir, br)
 		if err != nil {
 			return nil, fmt.Errorf("starting zstd decoder: %w", err)
 		}
-		// Its Close stops the decoder's goroutines.
-		return zr.IOReadCloser(), nil
+		// Its Close ends the program.
+		return zr, nil
 	default:
 		return io.NopCloser(br), nil
 	}

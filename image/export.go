@@ -10,12 +10,9 @@ import (
 	"os"
 	"path/filepath"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/partial"
-	"github.com/google/go-containerregistry/pkg/v1/types"
-
 	"github.com/sandbox-dev/sandbox/image/layer"
 	"github.com/sandbox-dev/sandbox/runtime"
+	"github.com/sandbox-dev/sandbox/transfer/wire"
 )
 
 // OpenLayer streams the original tar of a stored layer, rebuilt from its
@@ -56,44 +53,21 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 
 func (c *checkedReader) Close() error { return c.c.Close() }
 
-// V1Image presents a stored image as a go-containerregistry image: its
-// config as stored (so its ID is kept) and its layers rebuilt from disk,
-// compressed on demand for registries and archives.
-func (s *Store) V1Image(img *Image) (v1.Image, error) {
+// wireImage is a stored image as the transfer program writes it: its
+// config as stored (so its ID is kept), whose diff IDs name the layers
+// the program then asks for (OpenLayer), and name, the one name to
+// record ("" for none).
+func (s *Store) wireImage(img *Image, name string) (wire.Image, error) {
 	if img.Host {
-		return nil, errors.New("the host image is made of this machine's own directories: it cannot be saved or pushed")
+		return wire.Image{}, errors.New("the host image is made of this machine's own directories: it cannot be saved or pushed")
 	}
 	cfg, err := os.ReadFile(s.blobPath(img.ID))
 	if err != nil {
-		return nil, fmt.Errorf("reading the config of %s: %w", ShortID(img.ID), err)
+		return wire.Image{}, fmt.Errorf("reading the config of %s: %w", ShortID(img.ID), err)
 	}
-	return partial.UncompressedToImage(&storedImage{s: s, cfg: cfg})
+	wi := wire.Image{Config: cfg}
+	if name != "" {
+		wi.Names = []string{name}
+	}
+	return wi, nil
 }
-
-// storedImage implements partial.UncompressedImageCore.
-type storedImage struct {
-	s   *Store
-	cfg []byte
-}
-
-func (si *storedImage) RawConfigFile() ([]byte, error) { return si.cfg, nil }
-
-// Docker schema 2, the manifest go-containerregistry builds for
-// uncompressed images: its layers must say the same.
-func (si *storedImage) MediaType() (types.MediaType, error) { return types.DockerManifestSchema2, nil }
-
-func (si *storedImage) LayerByDiffID(h v1.Hash) (partial.UncompressedLayer, error) {
-	return &storedLayer{s: si.s, diffID: h}, nil
-}
-
-// storedLayer implements partial.UncompressedLayer.
-type storedLayer struct {
-	s      *Store
-	diffID v1.Hash
-}
-
-func (l *storedLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
-
-func (l *storedLayer) Uncompressed() (io.ReadCloser, error) { return l.s.OpenLayer(l.diffID.String()) }
-
-func (l *storedLayer) MediaType() (types.MediaType, error) { return types.DockerLayer, nil }

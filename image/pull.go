@@ -1,24 +1,23 @@
 package image
 
 import (
+	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/runtime"
+	"github.com/sandbox-dev/sandbox/transfer"
+	"github.com/sandbox-dev/sandbox/transfer/wire"
 )
 
 // PullOptions says how to reach registries.
@@ -65,9 +64,14 @@ func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, er
 		return nil, err
 	}
 	defer release()
+	sess, err := transfer.Start(ctx, s.RunDir, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
 	var errs []string
 	for _, cand := range cands {
-		img, err := s.pullOne(ctx, cand, plat, o)
+		img, err := s.pullOne(sess, cand, plat, o)
 		if err == nil {
 			return img, nil
 		}
@@ -86,75 +90,34 @@ func (s *Store) searchList() []string {
 	return s.Search
 }
 
-func (s *Store) pullOne(ctx context.Context, ref string, plat v1.Platform, o PullOptions) (*Image, error) {
-	r, err := name.ParseReference(ref, nameOptions(ref, o)...)
-	if err != nil {
-		return nil, fmt.Errorf("parsing %q: %w", ref, err)
-	}
-	opts := remoteOptions(ctx, ref, plat, o)
+func (s *Store) pullOne(sess *transfer.Session, ref string, plat v1.Platform, o PullOptions) (*Image, error) {
 	runtime.Trace("pull: fetching the manifest of %s", ref)
-	desc, err := remote.Get(r, opts...)
-	if err != nil {
-		return nil, loginHint(fmt.Errorf("fetching the manifest of %s: %w", ref, err), r.Context().RegistryStr())
-	}
-	img, err := desc.Image()
-	if err != nil {
-		return nil, fmt.Errorf("choosing the %s image in %s: %w", platformString(plat), ref, err)
-	}
-	manifest, err := img.RawManifest()
-	if err != nil {
-		return nil, fmt.Errorf("reading the manifest of %s: %w", ref, err)
-	}
-	cfgJSON, err := img.RawConfigFile()
-	if err != nil {
-		return nil, fmt.Errorf("fetching the config of %s: %w", ref, err)
-	}
-	cfgName, err := img.ConfigName()
+	img, err := sess.Resolve(ref, platformString(plat), o.insecure(registryOf(ref)))
 	if err != nil {
 		return nil, err
 	}
-	// The registry hands us the config by digest: check it, since the
-	// image ID is that digest.
-	if got := digestOf(cfgJSON); got != cfgName.String() {
-		return nil, fmt.Errorf("the config of %s has digest %s, not %s as its manifest says: the registry served corrupt data", ref, got, cfgName)
-	}
-	cfg, err := img.ConfigFile()
+	cfg, err := v1.ParseConfigFile(bytes.NewReader(img.Config))
 	if err != nil {
 		return nil, fmt.Errorf("parsing the config of %s: %w", ref, err)
 	}
-	layers, err := img.Layers()
-	if err != nil {
-		return nil, fmt.Errorf("listing the layers of %s: %w", ref, err)
-	}
-	if len(layers) != len(cfg.RootFS.DiffIDs) {
-		return nil, fmt.Errorf("%s has %d layers but its config lists %d diff IDs", ref, len(layers), len(cfg.RootFS.DiffIDs))
-	}
-	man, err := img.Manifest()
-	if err != nil {
-		return nil, fmt.Errorf("reading the manifest of %s: %w", ref, err)
-	}
-	sizes := make([]int64, len(layers))
-	for i := range layers {
-		if i < len(man.Layers) {
-			sizes[i] = man.Layers[i].Size
-		}
+	if len(img.Layers) != len(cfg.RootFS.DiffIDs) {
+		return nil, fmt.Errorf("%s has %d layers but its config lists %d diff IDs", ref, len(img.Layers), len(cfg.RootFS.DiffIDs))
 	}
 	runtime.Trace("pull: manifest and config fetched")
-	stats, err := s.fetchLayers(ref, layers, sizes, cfg.RootFS.DiffIDs, o)
+	stats, err := s.fetchLayers(sess, ref, img, cfg.RootFS.DiffIDs, o)
 	if err != nil {
 		return nil, err
 	}
 	runtime.Trace("pull: layers stored")
-	refs := []string{ref}
-	rec, err := s.addImageWithManifest(cfgJSON, cfg.Created.Time, stats, refs, manifest)
+	rec, err := s.addImageWithManifest(img.Config, cfg.Created.Time, stats, []string{ref}, img.Manifest)
 	runtime.Trace("pull: image recorded")
 	return rec, err
 }
 
 // fetchLayers fetches and unpacks the layers the store lacks, a few at a
 // time, and returns every layer's stats in order.
-func (s *Store) fetchLayers(ref string, layers []v1.Layer, sizes []int64, diffIDs []v1.Hash, o PullOptions) ([]layerStats, error) {
-	stats := make([]layerStats, len(layers))
+func (s *Store) fetchLayers(sess *transfer.Session, ref string, img wire.Image, diffIDs []v1.Hash, o PullOptions) ([]layerStats, error) {
+	stats := make([]layerStats, len(img.Layers))
 	bars := newProgress(o.Progress, o.Events)
 	defer bars.stop()
 	var (
@@ -163,7 +126,7 @@ func (s *Store) fetchLayers(ref string, layers []v1.Layer, sizes []int64, diffID
 		errs  []error
 		slots = make(chan struct{}, parallelLayers)
 	)
-	for i, l := range layers {
+	for i := range img.Layers {
 		want := diffIDs[i].String()
 		if ls, ok := s.layerStats(want); ok {
 			stats[i] = ls
@@ -175,7 +138,7 @@ func (s *Store) fetchLayers(ref string, layers []v1.Layer, sizes []int64, diffID
 			defer wg.Done()
 			slots <- struct{}{}
 			defer func() { <-slots }()
-			ls, err := s.fetchLayer(l, sizes[i], want, bars)
+			ls, err := s.fetchLayer(sess, img, i, want, bars)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -198,41 +161,31 @@ func (s *Store) fetchLayers(ref string, layers []v1.Layer, sizes []int64, diffID
 // fetchLayer streams one layer from the registry into the store: the
 // compressed bytes are hashed against the layer's digest, decompressed,
 // hashed against the diff ID, and unpacked, all as they arrive.
-func (s *Store) fetchLayer(l v1.Layer, size int64, diffID string, bars *progress) (layerStats, error) {
-	digest, err := l.Digest()
+func (s *Store) fetchLayer(sess *transfer.Session, img wire.Image, i int, diffID string, bars *progress) (layerStats, error) {
+	l := img.Layers[i]
+	rc, err := sess.Layer(img, i, false)
 	if err != nil {
-		return layerStats{}, err
-	}
-	rc, err := l.Compressed()
-	if err != nil {
-		return layerStats{}, fmt.Errorf("fetching layer %s: %w", digest, err)
+		return layerStats{}, fmt.Errorf("fetching layer %s: %w", l.Digest, err)
 	}
 	defer rc.Close()
-	// go-containerregistry checks the bytes against the digest we asked
-	// for as the blob ends: a mismatch fails the layer and nothing of it
-	// enters the store.
-	check := &blobReader{r: bars.reader(diffID, rc, size), digest: digest.String()}
-	plain, err := Decompress(check)
+	check := newBlobReader(bars.reader(diffID, rc, l.Size), l.Digest)
+	plain, err := Decompress(check, s.RunDir)
 	if err != nil {
-		return layerStats{}, fmt.Errorf("reading layer %s: %w", digest, err)
+		return layerStats{}, fmt.Errorf("reading layer %s: %w", l.Digest, err)
 	}
 	defer plain.Close()
 	ls, err := s.addLayer(plain, diffID, check.verify)
 	if err != nil {
-		return layerStats{}, fmt.Errorf("layer %s: %w", digest, err)
+		return layerStats{}, fmt.Errorf("layer %s: %w", l.Digest, err)
 	}
 	bars.done(diffID, "done")
 	return ls, nil
 }
 
+// notFound says the registry has no such image, or will not say: the
+// next search registry may have it.
 func notFound(err error) bool {
-	var te interface{ Error() string }
-	if errors.As(err, &te) {
-		msg := err.Error()
-		return strings.Contains(msg, "MANIFEST_UNKNOWN") || strings.Contains(msg, "NAME_UNKNOWN") ||
-			strings.Contains(msg, "404") || strings.Contains(msg, "UNAUTHORIZED") || strings.Contains(msg, "DENIED")
-	}
-	return false
+	return errors.Is(err, wire.ErrNotFound) || errors.Is(err, wire.ErrUnauthorized)
 }
 
 // insecure reports whether registry may be reached without TLS checks.
@@ -251,32 +204,9 @@ func (o PullOptions) insecure(registry string) bool {
 	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
-// nameOptions allow plain HTTP to registries the user marked insecure.
-func nameOptions(ref string, o PullOptions) []name.Option {
-	if o.insecure(registryOf(ref)) {
-		return []name.Option{name.Insecure}
-	}
-	return nil
-}
-
 func registryOf(ref string) string {
 	first, _, _ := strings.Cut(ref, "/")
 	return first
-}
-
-func remoteOptions(ctx context.Context, ref string, plat v1.Platform, o PullOptions) []remote.Option {
-	opts := []remote.Option{
-		remote.WithContext(ctx),
-		remote.WithAuthFromKeychain(keychain),
-		remote.WithPlatform(plat),
-		remote.WithJobs(parallelLayers),
-	}
-	if o.insecure(registryOf(ref)) {
-		t := remote.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
-		opts = append(opts, remote.WithTransport(t))
-	}
-	return opts
 }
 
 // parsePlatform parses "os/arch[/variant]"; empty is this machine.

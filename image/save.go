@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -9,24 +10,14 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/sandbox-dev/sandbox/transfer"
+	"github.com/sandbox-dev/sandbox/transfer/wire"
 )
 
 // Archive formats of Save and Load.
 const (
 	DockerArchive = "docker-archive"
 	OCIArchive    = "oci-archive"
-)
-
-// refAnnotations name an image inside an OCI layout: the full reference
-// (containerd's key, which podman and skopeo read too) and the OCI key.
-const (
-	annotationImageName = "io.containerd.image.name"
-	annotationRefName   = "org.opencontainers.image.ref.name"
 )
 
 // Save writes the images refs name to w as one archive in format. Each
@@ -44,57 +35,34 @@ func (s *Store) Save(refs []string, format string, w io.Writer) error {
 		}
 		imgs = append(imgs, named{img, s.nameFor(img, r)})
 	}
-	switch format {
-	case DockerArchive, "":
-		m := map[name.Reference]v1.Image{}
-		for _, n := range imgs {
-			vi, err := s.V1Image(n.img)
-			if err != nil {
-				return err
-			}
-			var ref name.Reference
-			if n.ref != "" {
-				ref, err = name.ParseReference(n.ref)
-			} else {
-				// No name: docker-archive then records the image without
-				// RepoTags, as `docker save ID` does.
-				ref, err = name.NewDigest("unnamed@" + n.img.ID)
-			}
-			if err != nil {
-				return fmt.Errorf("naming %s in the archive: %w", n.ref, err)
-			}
-			m[ref] = vi
+	if format != DockerArchive && format != OCIArchive && format != "" {
+		return fmt.Errorf("unknown archive format %q (valid: %s, %s)", format, DockerArchive, OCIArchive)
+	}
+	var wis []wire.Image
+	for _, n := range imgs {
+		wi, err := s.wireImage(n.img, n.ref)
+		if err != nil {
+			return err
 		}
-		if err := tarball.MultiRefWrite(m, w); err != nil {
-			return fmt.Errorf("writing the docker archive: %w", err)
-		}
-		return nil
-	case OCIArchive:
+		wis = append(wis, wi)
+	}
+	sess, err := transfer.Start(context.Background(), s.RunDir, s.OpenLayer)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	if format == OCIArchive {
 		dir, release, err := s.TempDir()
 		if err != nil {
 			return err
 		}
 		defer release()
-		lp, err := layout.Write(dir, empty.Index)
-		if err != nil {
-			return fmt.Errorf("writing an OCI layout: %w", err)
-		}
-		for _, n := range imgs {
-			vi, err := s.V1Image(n.img)
-			if err != nil {
-				return err
-			}
-			var opts []layout.Option
-			if n.ref != "" {
-				opts = append(opts, layout.WithAnnotations(map[string]string{annotationImageName: n.ref, annotationRefName: n.ref}))
-			}
-			if err := lp.AppendImage(vi, opts...); err != nil {
-				return fmt.Errorf("writing %s to the OCI layout: %w", ShortID(n.img.ID), err)
-			}
+		if err := sess.WriteOCILayout(dir, wis); err != nil {
+			return err
 		}
 		return tarDir(dir, w)
 	}
-	return fmt.Errorf("unknown archive format %q (valid: %s, %s)", format, DockerArchive, OCIArchive)
+	return sess.WriteDockerArchive(w, wis)
 }
 
 // nameFor picks the name to record for img when the user named it by r:

@@ -1,0 +1,36 @@
+// Command sandbox-transfer is the part of sandbox that speaks to
+// registries and reads and writes image archives: it links
+// go-containerregistry, net/http, TLS and the zstd decoder, which cost
+// every start of a program that links them (their package initialisation
+// and code pages, about a millisecond), so the CLI carries this program
+// (transfer/transferbin) and runs it only to pull, push, log in, save or
+// load. It is not meant to be run by hand.
+//
+// The CLI starts it with a unix stream socket as descriptor 4 and asks
+// its questions there (package transfer/wire); the program ends when the
+// CLI closes the socket. It reads and writes only what it is asked to
+// and stores nothing: layers flow to the CLI, which checks and unpacks
+// them, and stored layers flow from the CLI to be pushed or saved.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/sandbox-dev/sandbox/transfer/wire"
+)
+
+// socketFD is the descriptor the CLI passes the socket as (3 is the
+// program's own executable, which it was started through).
+const socketFD = 4
+
+func main() {
+	f := os.NewFile(socketFD, "socket")
+	if f == nil {
+		fmt.Fprintln(os.Stderr, "sandbox-transfer: no socket on descriptor 4 (the CLI starts this program; it is not meant to be run by hand)")
+		os.Exit(125)
+	}
+	s := newServer()
+	s.peer = wire.NewPeer(f, s.handle)
+	<-s.peer.Done()
+}

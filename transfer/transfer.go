@@ -1,0 +1,268 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/program"
+	"github.com/sandbox-dev/sandbox/transfer/transferbin"
+	"github.com/sandbox-dev/sandbox/transfer/wire"
+)
+
+// blob is the transfer program; its installed copy is transfer-<digest>.
+var blob = program.Blob{Name: "transfer", Program: "sandbox-transfer", Gzipped: transferbin.Gzipped, Digest: transferbin.Digest}
+
+// ErrUnavailable is Start's error where no transfer program is carried.
+var ErrUnavailable = errors.New("pull, push, login, save and load are not available in this build (the transfer program is built for linux/amd64 only)")
+
+// StoredLayer opens the uncompressed tar of a stored layer, for a write
+// (push, save) that needs it.
+type StoredLayer func(diffID string) (io.ReadCloser, error)
+
+// Session is one running transfer program.
+type Session struct {
+	cmd    *exec.Cmd
+	peer   *wire.Peer
+	stored StoredLayer
+	stop   func() bool // stops the context watch
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start runs the program. runDir (the user's private runtime directory,
+// or "") is where it is installed once per version; stored serves the
+// stored layers a write asks for (nil when there is none to serve). When
+// ctx ends the program is killed, and calls still waiting fail.
+func Start(ctx context.Context, runDir string, stored StoredLayer) (*Session, error) {
+	if !blob.Available() {
+		return nil, ErrUnavailable
+	}
+	exe, err := blob.Open(runDir)
+	if err != nil {
+		return nil, fmt.Errorf("transfer: %w", err)
+	}
+	defer exe.Close()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("transfer: making its socket: %w", err)
+	}
+	local, remote := os.NewFile(uintptr(fds[0]), "transfer"), os.NewFile(uintptr(fds[1]), "transfer")
+	defer remote.Close()
+	cmd := blob.Command(exe)
+	// The program reads the user's registry configuration as the CLI
+	// would: credentials (REGISTRY_AUTH_FILE, DOCKER_CONFIG, HOME and the
+	// credential helpers on PATH), proxies and certificate locations.
+	cmd.Env = os.Environ()
+	cmd.ExtraFiles = append(cmd.ExtraFiles, remote) // descriptor 4
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		local.Close()
+		return nil, fmt.Errorf("transfer: starting its program: %w", err)
+	}
+	s := &Session{cmd: cmd, stored: stored}
+	s.peer = wire.NewPeer(local, s.handle)
+	s.stop = context.AfterFunc(ctx, func() { cmd.Process.Kill() })
+	return s, nil
+}
+
+// Close ends the program once the calls under way are answered.
+func (s *Session) Close() error {
+	s.closeOnce.Do(func() {
+		s.stop()
+		// Shutting down only our side lets a write still asking for
+		// stored layers be answered; the program ends at the end of
+		// what we send.
+		s.peer.Shutdown()
+		done := make(chan error, 1)
+		go func() { done <- s.cmd.Wait() }()
+		select {
+		case s.closeErr = <-done:
+		case <-time.After(10 * time.Second):
+			s.cmd.Process.Kill()
+			s.closeErr = <-done
+		}
+		s.peer.Close()
+		if s.closeErr != nil {
+			s.closeErr = fmt.Errorf("transfer program: %w", s.closeErr)
+		}
+	})
+	return s.closeErr
+}
+
+// handle serves the program's requests: stored layers for a write.
+func (s *Session) handle(m *wire.Msg, files []*os.File) (*wire.Msg, error) {
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	if m.Op != wire.OpStoredLayer || len(files) != 1 || s.stored == nil {
+		return nil, fmt.Errorf("unexpected request %q", m.Op)
+	}
+	rc, err := s.stored(m.DiffID)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if _, err := io.Copy(files[0], rc); err != nil {
+		return nil, fmt.Errorf("sending layer %s: %w", m.DiffID, err)
+	}
+	return nil, nil
+}
+
+// Resolve finds ref's image for platform ("os/arch[/variant]") in its
+// registry. insecure allows plain HTTP and unverified TLS to it. A
+// registry without the name or tag gives an error that is
+// wire.ErrNotFound; one that asks for credentials, wire.ErrUnauthorized.
+func (s *Session) Resolve(ref, platform string, insecure bool) (wire.Image, error) {
+	r, err := s.peer.Call(&wire.Msg{Op: wire.OpResolve, Ref: ref, Platform: platform, Insecure: insecure})
+	if err != nil {
+		return wire.Image{}, err
+	}
+	if len(r.Images) != 1 {
+		return wire.Image{}, fmt.Errorf("transfer: resolving %s gave %d images", ref, len(r.Images))
+	}
+	return r.Images[0], nil
+}
+
+// Archive opens the images of a docker-archive (a tar file at path) or
+// an OCI layout (a directory at path).
+func (s *Session) Archive(format, path string) ([]wire.Image, error) {
+	r, err := s.peer.Call(&wire.Msg{Op: wire.OpArchive, Format: format, Path: path})
+	if err != nil {
+		return nil, err
+	}
+	return r.Images, nil
+}
+
+// Layer streams layer index of img: as served (compressed) or, with
+// uncompressed, as a tar. A failure midway ends the stream with its
+// error.
+func (s *Session) Layer(img wire.Image, index int, uncompressed bool) (io.ReadCloser, error) {
+	return s.peer.Stream(&wire.Msg{Op: wire.OpLayer, Handle: img.Handle, Index: index, Uncompressed: uncompressed})
+}
+
+// Push sends img (its Config and DiffIDs) to the registry as ref and
+// returns the manifest's digest.
+func (s *Session) Push(ref string, insecure bool, img wire.Image) (string, error) {
+	r, err := s.peer.Call(&wire.Msg{Op: wire.OpWrite, Format: wire.Registry, Ref: ref, Insecure: insecure, Images: []wire.Image{img}})
+	if err != nil {
+		return "", err
+	}
+	return r.Digest, nil
+}
+
+// WriteDockerArchive writes imgs to w as a docker-archive.
+func (s *Session) WriteDockerArchive(w io.Writer, imgs []wire.Image) error {
+	m := &wire.Msg{Op: wire.OpWrite, Format: wire.DockerArchive, Images: imgs}
+	if f, ok := w.(*os.File); ok {
+		// A descriptor the program can write to itself: dup it, as Call
+		// closes what it sends.
+		fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("writing the docker archive: %w", err)
+		}
+		_, err = s.peer.Call(m, os.NewFile(uintptr(fd), f.Name()))
+		return err
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("writing the docker archive: %w", err)
+	}
+	copied := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(w, pr)
+		pr.Close()
+		copied <- err
+	}()
+	_, err = s.peer.Call(m, pw)
+	if cerr := <-copied; err == nil && cerr != nil {
+		err = fmt.Errorf("writing the docker archive: %w", cerr)
+	}
+	return err
+}
+
+// WriteOCILayout writes imgs as a new OCI layout in dir.
+func (s *Session) WriteOCILayout(dir string, imgs []wire.Image) error {
+	_, err := s.peer.Call(&wire.Msg{Op: wire.OpWrite, Format: wire.OCILayout, Path: dir, Images: imgs})
+	return err
+}
+
+// Login checks user and password against registry (HOST[:PORT]); a
+// refusal is wire.ErrUnauthorized.
+func (s *Session) Login(registry, user, password string, insecure bool) error {
+	_, err := s.peer.Call(&wire.Msg{Op: wire.OpLogin, Ref: registry, User: user, Password: password, Insecure: insecure})
+	return err
+}
+
+// Unzstd decompresses r with a program of its own, which ends with the
+// stream: Close the result.
+func Unzstd(runDir string, r io.Reader) (io.ReadCloser, error) {
+	s, err := Start(context.Background(), runDir, nil)
+	if err != nil {
+		return nil, err
+	}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		s.Close()
+		return nil, err
+	}
+	u := &unzstdReader{s: s, f: outR, done: make(chan error, 1), fed: make(chan struct{})}
+	go func() {
+		io.Copy(inW, r)
+		inW.Close()
+		close(u.fed)
+	}()
+	go func() {
+		_, err := s.peer.Call(&wire.Msg{Op: wire.OpUnzstd}, inR, outW)
+		u.done <- err
+	}()
+	return u, nil
+}
+
+type unzstdReader struct {
+	s    *Session
+	f    *os.File
+	done chan error
+	fed  chan struct{} // closed when the feeder has stopped reading r
+	err  error
+	got  bool
+}
+
+func (u *unzstdReader) Read(b []byte) (int, error) {
+	n, err := u.f.Read(b)
+	if errors.Is(err, io.EOF) {
+		if !u.got {
+			u.err, u.got = <-u.done, true
+		}
+		if u.err != nil {
+			return n, u.err
+		}
+	}
+	return n, err
+}
+
+// Close ends the program and waits until nothing reads r any more: the
+// caller may read what is left of it (to check its digest).
+func (u *unzstdReader) Close() error {
+	u.f.Close()
+	err := u.s.Close()
+	<-u.fed
+	return err
+}

@@ -1,0 +1,174 @@
+package wire
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxFiles bounds the descriptors one message carries.
+const maxFiles = 4
+
+// maxFrame bounds one message: images' configs and manifests are tens of
+// kilobytes; a larger frame is a broken peer, not an image.
+const maxFrame = 64 << 20
+
+// Conn frames messages on a unix stream socket. Each frame is an 8-byte
+// header (the JSON's length and the number of descriptors) sent alone
+// with its descriptors, then the JSON. A stream socket keeps descriptors
+// with the bytes they were sent with, and the reader takes the header in
+// one recvmsg of exactly its size and then exactly the JSON's length, so
+// it never reads into the next frame's header and its descriptors.
+type Conn struct {
+	f   *os.File
+	fd  int
+	wmu sync.Mutex
+}
+
+// NewConn uses f, a connected unix stream socket. Its reads and writes
+// block their goroutine: one reader and the writers, each briefly.
+func NewConn(f *os.File) *Conn {
+	return &Conn{f: f, fd: int(f.Fd())}
+}
+
+// Close closes the socket: the peer's next read sees the end.
+func (c *Conn) Close() error { return c.f.Close() }
+
+// Shutdown ends what this side sends, and keeps the socket open to read
+// the answers still to come.
+func (c *Conn) Shutdown() error { return unix.Shutdown(c.fd, unix.SHUT_WR) }
+
+// Send writes m with files attached. The files stay open: the caller
+// closes its copies (the peer has its own once Send returns).
+func (c *Conn) Send(m *Msg, files ...*os.File) error {
+	if len(files) > maxFiles {
+		return fmt.Errorf("a message carries at most %d descriptors, not %d", maxFiles, len(files))
+	}
+	body, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	var hdr [8]byte
+	binary.LittleEndian.PutUint32(hdr[0:], uint32(len(body)))
+	binary.LittleEndian.PutUint32(hdr[4:], uint32(len(files)))
+	var oob []byte
+	if len(files) > 0 {
+		fds := make([]int, len(files))
+		for i, f := range files {
+			fds[i] = int(f.Fd())
+		}
+		oob = unix.UnixRights(fds...)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for {
+		err = unix.Sendmsg(c.fd, hdr[:], oob, nil, 0)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("sending to the transfer peer: %w", err)
+	}
+	for len(body) > 0 {
+		n, err := unix.Write(c.fd, body)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sending to the transfer peer: %w", err)
+		}
+		body = body[n:]
+	}
+	return nil
+}
+
+// Recv reads the next message and the descriptors it carries. At the
+// peer's end it returns io.EOF.
+func (c *Conn) Recv() (*Msg, []*os.File, error) {
+	var hdr [8]byte
+	oob := make([]byte, unix.CmsgSpace(maxFiles*4))
+	var n, oobn int
+	var err error
+	for {
+		n, oobn, _, _, err = unix.Recvmsg(c.fd, hdr[:], oob, unix.MSG_CMSG_CLOEXEC)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading from the transfer peer: %w", err)
+	}
+	files, ferr := parseFiles(oob[:oobn])
+	if n == 0 {
+		closeAll(files)
+		return nil, nil, io.EOF
+	}
+	if ferr != nil || n != len(hdr) {
+		closeAll(files)
+		return nil, nil, fmt.Errorf("reading from the transfer peer: a broken frame header (%d bytes, %v)", n, ferr)
+	}
+	size := binary.LittleEndian.Uint32(hdr[0:])
+	if want := int(binary.LittleEndian.Uint32(hdr[4:])); want != len(files) || size > maxFrame {
+		closeAll(files)
+		return nil, nil, fmt.Errorf("reading from the transfer peer: a frame of %d bytes with %d of %d descriptors", size, len(files), want)
+	}
+	body := make([]byte, size)
+	for got := 0; got < len(body); {
+		k, err := unix.Read(c.fd, body[got:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err == nil && k == 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			closeAll(files)
+			return nil, nil, fmt.Errorf("reading from the transfer peer: %w", err)
+		}
+		got += k
+	}
+	m := new(Msg)
+	if err := json.Unmarshal(body, m); err != nil {
+		closeAll(files)
+		return nil, nil, fmt.Errorf("reading from the transfer peer: %w", err)
+	}
+	return m, files, nil
+}
+
+func parseFiles(oob []byte) ([]*os.File, error) {
+	if len(oob) == 0 {
+		return nil, nil
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, err
+	}
+	var files []*os.File
+	for _, cm := range msgs {
+		fds, err := unix.ParseUnixRights(&cm)
+		if err != nil {
+			closeAll(files)
+			return nil, err
+		}
+		for _, fd := range fds {
+			files = append(files, os.NewFile(uintptr(fd), "transfer-pipe"))
+		}
+	}
+	return files, nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// errClosed is a call on a peer whose connection has ended.
+var errClosed = errors.New("the transfer program has gone")

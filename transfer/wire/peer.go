@@ -1,0 +1,145 @@
+package wire
+
+import (
+	"errors"
+	"io"
+	"os"
+	"sync"
+)
+
+// Handler answers a request. It owns files (it closes them) and returns
+// the answer's fields; Peer fills in the ID and the error.
+type Handler func(m *Msg, files []*os.File) (*Msg, error)
+
+// Peer is one side of a connection: it sends requests and matches their
+// answers, and runs handle for each request the other side sends, each
+// on its own goroutine.
+type Peer struct {
+	c      *Conn
+	handle Handler
+
+	mu      sync.Mutex
+	next    int64
+	pending map[int64]chan *Msg
+	err     error // set once the connection has ended
+	done    chan struct{}
+}
+
+// NewPeer starts reading f. Done is closed when the other side has gone.
+func NewPeer(f *os.File, handle Handler) *Peer {
+	p := &Peer{c: NewConn(f), handle: handle, pending: map[int64]chan *Msg{}, done: make(chan struct{})}
+	go p.read()
+	return p
+}
+
+// Done is closed when the connection has ended.
+func (p *Peer) Done() <-chan struct{} { return p.done }
+
+// Close ends the connection; calls still waiting fail.
+func (p *Peer) Close() error { return p.c.Close() }
+
+// Shutdown tells the other side nothing more will be asked, keeping the
+// connection open for the answers and requests still to come.
+func (p *Peer) Shutdown() error { return p.c.Shutdown() }
+
+// Call sends m with files and waits for its answer. A failed request is
+// an *Error. Call closes files once they are sent (or could not be): the
+// other side holds its own copies, and a pipe's end left open here would
+// keep its reader from ever seeing the end.
+func (p *Peer) Call(m *Msg, files ...*os.File) (*Msg, error) {
+	ch := make(chan *Msg, 1)
+	p.mu.Lock()
+	if p.err != nil {
+		p.mu.Unlock()
+		closeAll(files)
+		return nil, p.err
+	}
+	p.next++
+	m.ID = p.next
+	p.pending[m.ID] = ch
+	p.mu.Unlock()
+	err := p.c.Send(m, files...)
+	closeAll(files)
+	if err != nil {
+		p.mu.Lock()
+		delete(p.pending, m.ID)
+		p.mu.Unlock()
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		if r.Err != "" || r.Code != "" {
+			return r, &Error{Code: r.Code, Msg: r.Err}
+		}
+		return r, nil
+	case <-p.done:
+		// An answer sent just before the end is still in ch.
+		select {
+		case r := <-ch:
+			if r.Err != "" || r.Code != "" {
+				return r, &Error{Code: r.Code, Msg: r.Err}
+			}
+			return r, nil
+		default:
+		}
+		return nil, p.err
+	}
+}
+
+func (p *Peer) read() {
+	var err error
+	for {
+		var m *Msg
+		var files []*os.File
+		m, files, err = p.c.Recv()
+		if err != nil {
+			break
+		}
+		if m.Reply {
+			closeAll(files)
+			p.mu.Lock()
+			ch := p.pending[m.ID]
+			delete(p.pending, m.ID)
+			p.mu.Unlock()
+			if ch != nil {
+				ch <- m
+			}
+			continue
+		}
+		go p.serve(m, files)
+	}
+	p.mu.Lock()
+	p.err = errClosed
+	if err != nil && !errors.Is(err, io.EOF) {
+		p.err = errors.Join(errClosed, err)
+	}
+	p.mu.Unlock()
+	close(p.done)
+}
+
+func (p *Peer) serve(m *Msg, files []*os.File) {
+	var r *Msg
+	var err error
+	if p.handle == nil {
+		closeAll(files)
+		err = errors.New("this side answers no requests")
+	} else {
+		r, err = p.handle(m, files)
+	}
+	if r == nil {
+		r = &Msg{}
+	}
+	r.ID, r.Reply, r.Op = m.ID, true, ""
+	if err != nil {
+		r.Err = err.Error()
+		var e *Error
+		if errors.As(err, &e) {
+			r.Code = e.Code
+		}
+		if r.Err == "" {
+			r.Err = "failed"
+		}
+	}
+	// The other side may have gone; it no longer needs the answer.
+	_ = p.c.Send(r)
+}
