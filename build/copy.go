@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"net/url"
 	"os"
 	"path"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/sandbox-dev/sandbox/containerfile"
 	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/transfer"
 	"github.com/sandbox-dev/sandbox/userns"
 )
 
@@ -800,15 +800,18 @@ func (c *copier) download(u, dst string, dstDir bool, now time.Time, scratch str
 	if err != nil {
 		return err
 	}
-	client := &http.Client{Timeout: 10 * time.Minute}
-	resp, err := client.Get(u)
+	// The transfer program downloads: net/http and TLS stay out of the
+	// CLI (package transfer).
+	sess, err := transfer.Start(context.Background(), c.runDir, nil)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("the server answered %s", resp.Status)
+	defer sess.Close()
+	body, err := sess.Fetch(u)
+	if err != nil {
+		return err
 	}
+	defer body.Close()
 	// To a file first: a tar entry's size comes before its bytes, and a
 	// download may not fit in memory.
 	tmp, err := os.CreateTemp(scratch, "download-")
@@ -816,7 +819,7 @@ func (c *copier) download(u, dst string, dstDir bool, now time.Time, scratch str
 		return err
 	}
 	defer tmp.Close()
-	size, err := io.Copy(tmp, resp.Body)
+	size, err := io.Copy(tmp, body)
 	if err != nil {
 		return err
 	}
@@ -835,7 +838,7 @@ func (c *copier) download(u, dst string, dstDir bool, now time.Time, scratch str
 		return err
 	}
 	mtime := now
-	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+	if lm, ok := body.Modified(); ok {
 		mtime = lm
 	}
 	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: target, Mode: 0o600, Size: size, ModTime: c.time(mtime)}

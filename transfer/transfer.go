@@ -148,7 +148,35 @@ func (s *Session) Archive(format, path string) ([]wire.Image, error) {
 // uncompressed, as a tar. A failure midway ends the stream with its
 // error.
 func (s *Session) Layer(img wire.Image, index int, uncompressed bool) (io.ReadCloser, error) {
-	return s.peer.Stream(&wire.Msg{Op: wire.OpLayer, Handle: img.Handle, Index: index, Uncompressed: uncompressed})
+	st, err := s.peer.Stream(&wire.Msg{Op: wire.OpLayer, Handle: img.Handle, Index: index, Uncompressed: uncompressed})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// Fetch downloads url (http or https, through the user's proxies). Once
+// the stream has ended, Modified on it is the server's Last-Modified.
+func (s *Session) Fetch(url string) (*Download, error) {
+	st, err := s.peer.Stream(&wire.Msg{Op: wire.OpFetch, Ref: url})
+	if err != nil {
+		return nil, err
+	}
+	return &Download{st}, nil
+}
+
+// Download is a URL's body being read.
+type Download struct{ *wire.Stream }
+
+// Modified is the server's Last-Modified, once the body has been read to
+// its end; ok is false if it gave none.
+func (d *Download) Modified() (t time.Time, ok bool) {
+	a := d.Answer()
+	if a == nil || a.Modified == "" {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, a.Modified)
+	return t, err == nil
 }
 
 // Push sends img (its Config and DiffIDs) to the registry as ref and

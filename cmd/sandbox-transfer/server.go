@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -41,7 +42,7 @@ type server struct {
 func newServer() *server { return &server{images: map[int]v1.Image{}} }
 
 func (s *server) handle(m *wire.Msg, files []*os.File) (*wire.Msg, error) {
-	want := map[string]int{wire.OpLayer: 1, wire.OpUnzstd: 2}[m.Op]
+	want := map[string]int{wire.OpLayer: 1, wire.OpFetch: 1, wire.OpUnzstd: 2}[m.Op]
 	if m.Op == wire.OpWrite && m.Format == wire.DockerArchive {
 		want = 1
 	}
@@ -61,6 +62,8 @@ func (s *server) handle(m *wire.Msg, files []*os.File) (*wire.Msg, error) {
 		return s.write(m, files)
 	case wire.OpLogin:
 		return nil, login(m)
+	case wire.OpFetch:
+		return fetch(m.Ref, files[0])
 	case wire.OpUnzstd:
 		return nil, unzstd(files[0], files[1])
 	}
@@ -265,6 +268,30 @@ func login(m *wire.Msg) error {
 		return fmt.Errorf("logging in to %s: GET /v2/ answered %s", reg.RegistryStr(), resp.Status)
 	}
 	return nil
+}
+
+// fetchTimeout bounds a download (a build's ADD of a URL).
+const fetchTimeout = 10 * time.Minute
+
+// fetch downloads url into out, and answers with its Last-Modified.
+func fetch(url string, out *os.File) (*wire.Msg, error) {
+	client := &http.Client{Timeout: fetchTimeout}
+	resp, err := client.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("the server answered %s", resp.Status)
+	}
+	if _, err := io.CopyBuffer(out, resp.Body, make([]byte, copyBuffer)); err != nil {
+		return nil, err
+	}
+	r := &wire.Msg{}
+	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		r.Modified = lm.Format(time.RFC3339Nano)
+	}
+	return r, nil
 }
 
 func unzstd(in, out *os.File) error {

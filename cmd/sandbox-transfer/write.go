@@ -114,7 +114,11 @@ type storedLayer struct {
 func (l *storedLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
 
 func (l *storedLayer) Uncompressed() (io.ReadCloser, error) {
-	return l.s.peer.Stream(&wire.Msg{Op: wire.OpStoredLayer, DiffID: l.diffID.String()})
+	st, err := l.s.peer.Stream(&wire.Msg{Op: wire.OpStoredLayer, DiffID: l.diffID.String()})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 func (l *storedLayer) MediaType() (types.MediaType, error) { return types.DockerLayer, nil }

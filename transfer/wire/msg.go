@@ -21,6 +21,10 @@ const (
 	OpWrite = "write"
 	// OpLogin checks User and Password against the registry Ref.
 	OpLogin = "login"
+	// OpFetch downloads the URL Ref (http or https, through the user's
+	// proxies) into the pipe the request carries; the answer's Modified
+	// is the server's Last-Modified, if it gave one.
+	OpFetch = "fetch"
 	// OpUnzstd decompresses the first descriptor the request carries
 	// into the second.
 	OpUnzstd = "unzstd"
@@ -60,6 +64,8 @@ type Msg struct {
 	DiffID       string  `json:"diffID,omitempty"`
 	Images       []Image `json:"images,omitempty"`
 	Digest       string  `json:"digest,omitempty"`
+	// Modified is a time in RFC 3339 form, with nanoseconds.
+	Modified string `json:"modified,omitempty"`
 }
 
 // Image is an image as the program found it (OpResolve, OpArchive) or as

@@ -17,7 +17,7 @@ const pipeSize = 1 << 20
 // its read end. The stream ends with the answer's error, if any, in place
 // of io.EOF: a writer that failed midway (a digest mismatch found as a
 // blob ends, a registry gone) is never taken for a short stream.
-func (p *Peer) Stream(m *Msg) (io.ReadCloser, error) {
+func (p *Peer) Stream(m *Msg) (*Stream, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("making a pipe for %s: %w", m.Op, err)
@@ -25,33 +25,48 @@ func (p *Peer) Stream(m *Msg) (io.ReadCloser, error) {
 	// Best effort, as the layer pipes of package image: a smaller pipe
 	// only costs more switches between the two processes.
 	unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, pipeSize)
-	s := &stream{f: pr, done: make(chan error, 1)}
+	s := &Stream{f: pr, done: make(chan answer, 1)}
 	go func() {
-		_, err := p.Call(m, pw)
-		s.done <- err
+		r, err := p.Call(m, pw)
+		s.done <- answer{r, err}
 	}()
 	return s, nil
 }
 
-type stream struct {
+type answer struct {
+	m   *Msg
+	err error
+}
+
+// Stream is the read end of a stream and, once it has ended, the answer.
+type Stream struct {
 	f    *os.File
-	done chan error
-	err  error
+	done chan answer
+	ans  answer
 	got  bool
 }
 
-func (s *stream) Read(b []byte) (int, error) {
+func (s *Stream) Read(b []byte) (int, error) {
 	n, err := s.f.Read(b)
 	if errors.Is(err, io.EOF) {
 		if !s.got {
-			s.err, s.got = <-s.done, true
+			s.ans, s.got = <-s.done, true
 		}
-		if s.err != nil {
-			return n, s.err
+		if s.ans.err != nil {
+			return n, s.ans.err
 		}
 	}
 	return n, err
 }
 
+// Answer is the answer's fields, once Read has returned io.EOF; nil
+// before, or for a failed request.
+func (s *Stream) Answer() *Msg {
+	if !s.got || s.ans.err != nil {
+		return nil
+	}
+	return s.ans.m
+}
+
 // Close drops the stream: a writer still writing gets EPIPE.
-func (s *stream) Close() error { return s.f.Close() }
+func (s *Stream) Close() error { return s.f.Close() }
