@@ -1,0 +1,171 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/sandbox-dev/sandbox/transfer/wire"
+)
+
+// runDir is a private runtime directory for the program's installed copy.
+func runDir(t *testing.T) string {
+	t.Helper()
+	if !blob.Available() {
+		t.Skip("no transfer program for this architecture")
+	}
+	d := t.TempDir()
+	os.Chmod(d, 0o700)
+	return d
+}
+
+// TestUnzstd decodes through the program, and a broken stream ends with
+// the decoder's error instead of a short read.
+func TestUnzstd(t *testing.T) {
+	dir := runDir(t)
+	want := bytes.Repeat([]byte("sandbox layer bytes "), 50000)
+	enc, _ := zstd.NewWriter(nil)
+	packed := enc.EncodeAll(want, nil)
+	rc, err := Unzstd(dir, bytes.NewReader(packed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	if cerr := rc.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("decoded %d bytes (want %d), %v", len(got), len(want), err)
+	}
+	rc, err = Unzstd(dir, bytes.NewReader(packed[:len(packed)/2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(rc)
+	rc.Close()
+	if err == nil {
+		t.Fatal("a truncated zstd stream decoded without an error")
+	}
+}
+
+// TestFetch downloads through the program, with the server's
+// Last-Modified, and a refusal is an error naming the status.
+func TestFetch(t *testing.T) {
+	dir := runDir(t)
+	modified := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/file.txt" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Last-Modified", modified.Format(http.TimeFormat))
+		fmt.Fprint(w, "remote content")
+	}))
+	defer srv.Close()
+	s, err := Start(context.Background(), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d, err := s.Fetch(srv.URL + "/file.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(d)
+	d.Close()
+	if err != nil || string(got) != "remote content" {
+		t.Fatalf("fetched %q, %v", got, err)
+	}
+	if m, ok := d.Modified(); !ok || !m.Equal(modified) {
+		t.Errorf("Modified() = %v, %v; want %v", m, ok, modified)
+	}
+	d, err = s.Fetch(srv.URL + "/missing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(d)
+	d.Close()
+	if err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("a missing file: %v, want the server's 404", err)
+	}
+}
+
+// TestResolveCodes: a registry that has no such tag answers not-found
+// (the CLI then tries its next search registry), and one that wants
+// credentials answers unauthorized, with how to log in.
+func TestResolveCodes(t *testing.T) {
+	dir := runDir(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/v2/":
+			w.WriteHeader(http.StatusOK)
+		case strings.HasPrefix(r.URL.Path, "/v2/private/"):
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}`)
+		}
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	s, err := Start(context.Background(), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Resolve(host+"/library/nothing:1", "linux/amd64", true)
+	if !errors.Is(err, wire.ErrNotFound) || errors.Is(err, wire.ErrUnauthorized) {
+		t.Errorf("an unknown tag: %v, want not-found", err)
+	}
+	_, err = s.Resolve(host+"/private/thing:1", "linux/amd64", true)
+	if !errors.Is(err, wire.ErrUnauthorized) || !strings.Contains(err.Error(), "sandbox login "+host) {
+		t.Errorf("a private repository: %v, want unauthorized with the login hint", err)
+	}
+}
+
+// TestCancel: the program dies with the context, and a call under way
+// fails instead of waiting for ever.
+func TestCancel(t *testing.T) {
+	dir := runDir(t)
+	block := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-block }))
+	defer srv.Close()
+	defer close(block)
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := Start(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d, err := s.Fetch(srv.URL + "/slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(100*time.Millisecond, cancel)
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(d)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a download cut by the context ended without an error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a download still waits 10 s after its context ended")
+	}
+}
