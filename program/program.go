@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -31,29 +32,22 @@ type Blob struct {
 // Available says whether this build carries the program.
 func (b Blob) Available() bool { return len(b.Gzipped) > 0 }
 
-// decompress is the program, checked against its digest: a damaged blob
-// must not run.
-func (b Blob) decompress() ([]byte, error) {
+// decompress writes the program to w, checked against its digest as it
+// goes: a damaged blob must not run, and an error at the end tells the
+// installer to keep nothing of it.
+func (b Blob) decompress(w io.Writer) error {
 	zr, err := gzip.NewReader(bytes.NewReader(b.Gzipped))
 	if err != nil {
-		return nil, fmt.Errorf("decompressing the %s program: %w", b.Name, err)
+		return fmt.Errorf("decompressing the %s program: %w", b.Name, err)
 	}
-	var out bytes.Buffer
-	// The trailer's last 4 bytes are the size (mod 4 GiB): one buffer of
-	// that size, not a dozen regrown ones. Only a hint, bounded: a damaged
-	// trailer must not allocate gigabytes.
-	if n := len(b.Gzipped); n >= 4 {
-		out.Grow(min(int(binary.LittleEndian.Uint32(b.Gzipped[n-4:])), 16*n) + bytes.MinRead)
+	h := sha256.New()
+	if _, err := io.CopyBuffer(io.MultiWriter(w, h), zr, make([]byte, 64<<10)); err != nil {
+		return fmt.Errorf("decompressing the %s program: %w", b.Name, err)
 	}
-	if _, err := out.ReadFrom(zr); err != nil {
-		return nil, fmt.Errorf("decompressing the %s program: %w", b.Name, err)
+	if hex.EncodeToString(h.Sum(nil)) != strings.TrimSpace(b.Digest) {
+		return fmt.Errorf("the %s program does not match its digest (a damaged build)", b.Name)
 	}
-	prog := out.Bytes()
-	sum := sha256.Sum256(prog)
-	if hex.EncodeToString(sum[:]) != strings.TrimSpace(b.Digest) {
-		return nil, fmt.Errorf("the %s program does not match its digest (a damaged build)", b.Name)
-	}
-	return prog, nil
+	return nil
 }
 
 // Open returns a descriptor of the program. With dir (the user's private
@@ -68,11 +62,17 @@ func (b Blob) Open(dir string) (*os.File, error) {
 		}
 		runtime.Trace("no installed %s: %v", b.Name, err)
 	}
-	prog, err := b.decompress()
-	if err != nil {
+	var prog bytes.Buffer
+	// The trailer's last 4 bytes are the size (mod 4 GiB): one buffer of
+	// that size, not a dozen regrown ones. Only a hint, bounded: a damaged
+	// trailer must not allocate gigabytes.
+	if n := len(b.Gzipped); n >= 4 {
+		prog.Grow(min(int(binary.LittleEndian.Uint32(b.Gzipped[n-4:])), 16*n))
+	}
+	if err := b.decompress(&prog); err != nil {
 		return nil, err
 	}
-	f, err := runtime.NewSealedMemfd(b.Program, prog)
+	f, err := runtime.NewSealedMemfd(b.Program, prog.Bytes())
 	if err != nil {
 		return nil, fmt.Errorf("loading the %s program: %w", b.Name, err)
 	}

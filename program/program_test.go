@@ -68,6 +68,14 @@ func TestDamagedBlob(t *testing.T) {
 			}
 			t.Errorf("a blob that does not match its digest opened (dir %q): %v", d, err)
 		}
+		// Decompressed straight into the file it installs: nothing of
+		// it may be left there, under its name or a temporary one.
+		if left, _ := filepath.Glob(filepath.Join(d, "*", "sandbox-truth")); d != "" && len(left) > 0 {
+			t.Errorf("a damaged blob left %q installed", left)
+		}
+		if left, _ := filepath.Glob(filepath.Join(d, ".truth-*")); d != "" && len(left) > 0 {
+			t.Errorf("a damaged blob left %q behind", left)
+		}
 	}
 	if (Blob{}).Available() {
 		t.Error("an empty Blob says it is available")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -58,7 +59,10 @@ func openInit(dir string) *os.File {
 // if needed.
 func installedInit(dir string) (*os.File, error) {
 	return InstalledProgram(dir, "init", initbin.Digest, int64(len(initbin.Binary)),
-		func() ([]byte, error) { return initbin.Binary, nil })
+		func(w io.Writer) error {
+			_, err := w.Write(initbin.Binary)
+			return err
+		})
 }
 
 // InstalledProgram opens dir/NAME-<digest>/sandbox-NAME, a program
@@ -70,7 +74,7 @@ func installedInit(dir string) (*os.File, error) {
 // names a process executed from a descriptor after the file, before the
 // program can name itself (a raw start's PID 1 runs beside its payload
 // from that moment).
-func InstalledProgram(dir, name, digest string, size int64, content func() ([]byte, error)) (*os.File, error) {
+func InstalledProgram(dir, name, digest string, size int64, write func(io.Writer) error) (*os.File, error) {
 	if err := PrivateDir(dir); err != nil {
 		return nil, err
 	}
@@ -87,16 +91,12 @@ func InstalledProgram(dir, name, digest string, size int64, content func() ([]by
 		f.Close()
 		Trace("reinstalling %s: %v", path, err)
 	}
-	b, err := content()
-	if err != nil {
-		return nil, err
-	}
 	tmp, err := os.CreateTemp(dir, "."+name+"-*")
 	if err != nil {
 		return nil, fmt.Errorf("installing the sandbox %s in %q: %w", name, dir, err)
 	}
 	defer os.Remove(tmp.Name())
-	err = writeSmall(tmp, b)
+	err = write(chunkWriter{tmp})
 	if err == nil {
 		// Executable by anyone who holds it, read-only: the directory
 		// (0700, the user's) keeps everyone else from its path, and a
@@ -145,15 +145,20 @@ func InstalledProgram(dir, name, digest string, size int64, content func() ([]by
 const installChunk = 64 << 10
 
 // writeSmall writes b to f installChunk bytes at a time.
-func writeSmall(f *os.File, b []byte) error {
+// chunkWriter writes to f at most installChunk bytes at a time.
+type chunkWriter struct{ f *os.File }
+
+func (c chunkWriter) Write(b []byte) (int, error) {
+	n := 0
 	for len(b) > 0 {
-		n := min(len(b), installChunk)
-		if _, err := f.Write(b[:n]); err != nil {
-			return err
+		k, err := c.f.Write(b[:min(len(b), installChunk)])
+		n += k
+		if err != nil {
+			return n, err
 		}
-		b = b[n:]
+		b = b[k:]
 	}
-	return nil
+	return n, nil
 }
 
 // checkInstalled accepts the user's own read-only regular file of size
