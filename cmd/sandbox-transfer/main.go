@@ -16,6 +16,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/transfer/wire"
 )
@@ -24,7 +27,13 @@ import (
 // program's own executable, which it was started through).
 const socketFD = 4
 
+// progName is the process's name, NUL-terminated (at most 15 bytes).
+var progName = []byte("sandbox-transfe\x00")
+
 func main() {
+	// Executed through /proc/self/fd/3, the kernel named this process
+	// "3": ps and the CLI's memory figures should say what it is.
+	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&progName[0])), 0, 0, 0)
 	f := os.NewFile(socketFD, "socket")
 	if f == nil {
 		fmt.Fprintln(os.Stderr, "sandbox-transfer: no socket on descriptor 4 (the CLI starts this program; it is not meant to be run by hand)")
