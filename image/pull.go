@@ -96,6 +96,9 @@ func (s *Store) pullOne(sess *transfer.Session, ref string, plat v1.Platform, o 
 	if err != nil {
 		return nil, err
 	}
+	if err := checkManifest(img); err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, err)
+	}
 	cfg, err := v1.ParseConfigFile(bytes.NewReader(img.Config))
 	if err != nil {
 		return nil, fmt.Errorf("parsing the config of %s: %w", ref, err)
@@ -180,6 +183,28 @@ func (s *Store) fetchLayer(sess *transfer.Session, img wire.Image, i int, diffID
 	}
 	bars.done(diffID, "done")
 	return ls, nil
+}
+
+// checkManifest checks, in the CLI and not only in the transfer program,
+// what the store keeps: the config is the one the manifest names (its
+// digest is the image ID), and the layers fetched are the manifest's.
+func checkManifest(img wire.Image) error {
+	man, err := v1.ParseManifest(bytes.NewReader(img.Manifest))
+	if err != nil {
+		return fmt.Errorf("parsing the manifest: %w", err)
+	}
+	if got := digestOf(img.Config); got != man.Config.Digest.String() {
+		return fmt.Errorf("the config has digest %s, not %s as its manifest says: the registry served corrupt data", got, man.Config.Digest)
+	}
+	if len(man.Layers) != len(img.Layers) {
+		return fmt.Errorf("the manifest lists %d layers, the transfer program %d", len(man.Layers), len(img.Layers))
+	}
+	for i, l := range man.Layers {
+		if l.Digest.String() != img.Layers[i].Digest || l.Size != img.Layers[i].Size {
+			return fmt.Errorf("layer %d is %s (%d bytes) in the manifest, %s (%d bytes) from the transfer program", i+1, l.Digest, l.Size, img.Layers[i].Digest, img.Layers[i].Size)
+		}
+	}
+	return nil
 }
 
 // notFound says the registry has no such image, or will not say: the

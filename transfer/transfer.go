@@ -192,9 +192,11 @@ func (s *Session) Push(ref string, insecure bool, img wire.Image) (string, error
 // WriteDockerArchive writes imgs to w as a docker-archive.
 func (s *Session) WriteDockerArchive(w io.Writer, imgs []wire.Image) error {
 	m := &wire.Msg{Op: wire.OpWrite, Format: wire.DockerArchive, Images: imgs}
-	if f, ok := w.(*os.File); ok {
+	if f, ok := w.(*os.File); ok && f.Fd() > 2 {
 		// A descriptor the program can write to itself: dup it, as Call
-		// closes what it sends.
+		// closes what it sends. Not standard output: a reader that
+		// stops early (save | head) must end the CLI with SIGPIPE, as
+		// a write of its own to descriptor 1 does, not with an error.
 		fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
 			return fmt.Errorf("writing the docker archive: %w", err)
@@ -233,7 +235,10 @@ func (s *Session) Login(registry, user, password string, insecure bool) error {
 }
 
 // Unzstd decompresses r with a program of its own, which ends with the
-// stream: Close the result.
+// stream: Close the result. The stream's end (EOF or an error) comes only
+// once nothing reads r any more, so its caller may then read what is
+// left of r itself (to check its digest); a read error of r is the
+// stream's error, never a clean end.
 func Unzstd(runDir string, r io.Reader) (io.ReadCloser, error) {
 	s, err := Start(context.Background(), runDir, nil)
 	if err != nil {
@@ -253,8 +258,12 @@ func Unzstd(runDir string, r io.Reader) (io.ReadCloser, error) {
 	}
 	u := &unzstdReader{s: s, f: outR, done: make(chan error, 1), fed: make(chan struct{})}
 	go func() {
-		io.Copy(inW, r)
+		_, err := io.Copy(inW, r)
 		inW.Close()
+		if !errors.Is(err, unix.EPIPE) {
+			// EPIPE: the program stopped reading, and says why.
+			u.feedErr = err
+		}
 		close(u.fed)
 	}()
 	go func() {
@@ -265,29 +274,40 @@ func Unzstd(runDir string, r io.Reader) (io.ReadCloser, error) {
 }
 
 type unzstdReader struct {
-	s    *Session
-	f    *os.File
-	done chan error
-	fed  chan struct{} // closed when the feeder has stopped reading r
-	err  error
-	got  bool
+	s       *Session
+	f       *os.File
+	done    chan error
+	fed     chan struct{} // closed when the feeder has stopped reading r
+	feedErr error         // the feeder's read error, set before fed closes
+	err     error         // the stream's end, once ended
+	ended   bool
 }
 
 func (u *unzstdReader) Read(b []byte) (int, error) {
-	n, err := u.f.Read(b)
-	if errors.Is(err, io.EOF) {
-		if !u.got {
-			u.err, u.got = <-u.done, true
-		}
-		if u.err != nil {
-			return n, u.err
-		}
+	if u.ended {
+		return 0, u.err
 	}
+	n, err := u.f.Read(b)
+	if err == nil {
+		return n, nil
+	}
+	// The end, or the program's failure: first let the feeder stop.
+	if !errors.Is(err, io.EOF) {
+		u.f.Close() // a program still writing gets EPIPE and ends
+	}
+	<-u.fed
+	perr := <-u.done
+	switch {
+	case u.feedErr != nil:
+		err = fmt.Errorf("reading the zstd stream: %w", u.feedErr)
+	case perr != nil:
+		err = perr
+	}
+	u.err, u.ended = err, true
 	return n, err
 }
 
-// Close ends the program and waits until nothing reads r any more: the
-// caller may read what is left of it (to check its digest).
+// Close ends the program and waits until nothing reads r any more.
 func (u *unzstdReader) Close() error {
 	u.f.Close()
 	err := u.s.Close()

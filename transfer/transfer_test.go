@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -167,5 +168,65 @@ func TestCancel(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a download still waits 10 s after its context ended")
+	}
+}
+
+// slowSource gives its bytes a chunk at a time, each after a pause (a
+// registry's response arriving), and notes whether two reads ever
+// overlapped.
+type slowSource struct {
+	b       []byte
+	reading atomic.Int32
+	overlap atomic.Bool
+}
+
+func (s *slowSource) Read(p []byte) (int, error) {
+	if s.reading.Add(1) > 1 {
+		s.overlap.Store(true)
+	}
+	defer s.reading.Add(-1)
+	time.Sleep(5 * time.Millisecond)
+	if len(s.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), 16<<10)], s.b)
+	s.b = s.b[n:]
+	return n, nil
+}
+
+// TestUnzstdEndsAfterFeeder: a stream that fails early (its first frame
+// is corrupt, more follow) ends with the decoder's error only once
+// nothing reads the source any more, so that its caller can read the
+// source's rest (to check its digest) without racing the feeder (review
+// finding: two readers at once hung a pull).
+func TestUnzstdEndsAfterFeeder(t *testing.T) {
+	dir := runDir(t)
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderCRC(true))
+	first := enc.EncodeAll(bytes.Repeat([]byte("layer "), 20000), nil)
+	first[len(first)-2] ^= 0xff // the first frame's checksum
+	rest := enc.EncodeAll(bytes.Repeat([]byte("more "), 200000), nil)
+	src := &slowSource{b: append(first, rest...)}
+	rc, err := Unzstd(dir, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, rc)
+		done <- err
+	}()
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream has not ended 10 s on")
+	}
+	if err == nil {
+		t.Fatal("a stream with a bad checksum ended without an error")
+	}
+	// What a digest check does next: read the rest of the source.
+	io.Copy(io.Discard, src)
+	rc.Close()
+	if src.overlap.Load() {
+		t.Fatal("the source was read by the caller while the feeder still read it")
 	}
 }

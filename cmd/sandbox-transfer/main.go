@@ -27,6 +27,10 @@ import (
 // program's own executable, which it was started through).
 const socketFD = 4
 
+// exeFD is the program's own executable, which the CLI started it
+// through.
+const exeFD = 3
+
 // progName is the process's name, NUL-terminated (at most 15 bytes).
 var progName = []byte("sandbox-transfe\x00")
 
@@ -34,12 +38,18 @@ func main() {
 	// Executed through /proc/self/fd/3, the kernel named this process
 	// "3": ps and the CLI's memory figures should say what it is.
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&progName[0])), 0, 0, 0)
-	f := os.NewFile(socketFD, "socket")
-	if f == nil {
+	// Nothing this program starts (a credential helper) may inherit the
+	// socket, which can ask the CLI for any stored layer and would keep
+	// the CLI from seeing this program's end, nor the program itself.
+	unix.Close(exeFD)
+	if _, err := unix.FcntlInt(socketFD, unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
 		fmt.Fprintln(os.Stderr, "sandbox-transfer: no socket on descriptor 4 (the CLI starts this program; it is not meant to be run by hand)")
 		os.Exit(125)
 	}
+	f := os.NewFile(socketFD, "socket")
 	s := newServer()
 	s.peer = wire.NewPeer(f, s.handle)
-	<-s.peer.Done()
+	// Ends when the CLI has closed its side and every request it made
+	// has been answered.
+	s.peer.Wait()
 }

@@ -26,9 +26,12 @@ const maxFrame = 64 << 20
 // one recvmsg of exactly its size and then exactly the JSON's length, so
 // it never reads into the next frame's header and its descriptors.
 type Conn struct {
-	f   *os.File
-	fd  int
-	wmu sync.Mutex
+	f  *os.File
+	fd int
+	// wmu orders writers, and guards closed: once set, the descriptor
+	// number may name another file, and nothing may use it.
+	wmu    sync.Mutex
+	closed bool
 }
 
 // NewConn uses f, a connected unix stream socket. Its reads and writes
@@ -37,12 +40,29 @@ func NewConn(f *os.File) *Conn {
 	return &Conn{f: f, fd: int(f.Fd())}
 }
 
-// Close closes the socket: the peer's next read sees the end.
-func (c *Conn) Close() error { return c.f.Close() }
+// Close closes the socket: the peer's next read sees the end. It must not
+// run while Recv does (Peer closes from its reader, once it has stopped);
+// a Send after it fails.
+func (c *Conn) Close() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	return c.f.Close()
+}
 
-// Shutdown ends what this side sends, and keeps the socket open to read
-// the answers still to come.
-func (c *Conn) Shutdown() error { return unix.Shutdown(c.fd, unix.SHUT_WR) }
+// Shutdown ends what this side sends (how: unix.SHUT_WR), or, with
+// unix.SHUT_RDWR, both ways, which also wakes a Recv waiting on it.
+func (c *Conn) Shutdown(how int) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed {
+		return nil
+	}
+	return unix.Shutdown(c.fd, how)
+}
 
 // Send writes m with files attached. The files stay open: the caller
 // closes its copies (the peer has its own once Send returns).
@@ -67,6 +87,9 @@ func (c *Conn) Send(m *Msg, files ...*os.File) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.closed {
+		return errClosed
+	}
 	for {
 		err = unix.Sendmsg(c.fd, hdr[:], oob, nil, 0)
 		if err != unix.EINTR {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // Handler answers a request. It owns files (it closes them) and returns
@@ -23,6 +25,7 @@ type Peer struct {
 	pending map[int64]chan *Msg
 	err     error // set once the connection has ended
 	done    chan struct{}
+	serving sync.WaitGroup // requests being handled
 }
 
 // NewPeer starts reading f. Done is closed when the other side has gone.
@@ -35,12 +38,25 @@ func NewPeer(f *os.File, handle Handler) *Peer {
 // Done is closed when the connection has ended.
 func (p *Peer) Done() <-chan struct{} { return p.done }
 
-// Close ends the connection; calls still waiting fail.
-func (p *Peer) Close() error { return p.c.Close() }
+// Close ends the connection both ways and waits until the reader has
+// stopped; calls still waiting fail. Handlers still running then find it
+// closed when they answer.
+func (p *Peer) Close() error {
+	err := p.c.Shutdown(unix.SHUT_RDWR)
+	<-p.done
+	return err
+}
 
 // Shutdown tells the other side nothing more will be asked, keeping the
 // connection open for the answers and requests still to come.
-func (p *Peer) Shutdown() error { return p.c.Shutdown() }
+func (p *Peer) Shutdown() error { return p.c.Shutdown(unix.SHUT_WR) }
+
+// Wait waits until the other side has gone and every request it made has
+// been answered (or found the connection closed).
+func (p *Peer) Wait() {
+	<-p.done
+	p.serving.Wait()
+}
 
 // Call sends m with files and waits for its answer. A failed request is
 // an *Error. Call closes files once they are sent (or could not be): the
@@ -106,6 +122,7 @@ func (p *Peer) read() {
 			}
 			continue
 		}
+		p.serving.Add(1)
 		go p.serve(m, files)
 	}
 	p.mu.Lock()
@@ -114,10 +131,14 @@ func (p *Peer) read() {
 		p.err = errors.Join(errClosed, err)
 	}
 	p.mu.Unlock()
+	// The reader alone closes the descriptor, once it no longer reads
+	// it: a number closed under a read could be reused meanwhile.
+	p.c.Close()
 	close(p.done)
 }
 
 func (p *Peer) serve(m *Msg, files []*os.File) {
+	defer p.serving.Done()
 	var r *Msg
 	var err error
 	if p.handle == nil {

@@ -25,10 +25,10 @@ func (p *Peer) Stream(m *Msg) (*Stream, error) {
 	// Best effort, as the layer pipes of package image: a smaller pipe
 	// only costs more switches between the two processes.
 	unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, pipeSize)
-	s := &Stream{f: pr, done: make(chan answer, 1)}
+	s := &Stream{f: pr, ready: make(chan struct{})}
 	go func() {
-		r, err := p.Call(m, pw)
-		s.done <- answer{r, err}
+		s.ans.m, s.ans.err = p.Call(m, pw)
+		close(s.ready)
 	}()
 	return s, nil
 }
@@ -39,19 +39,17 @@ type answer struct {
 }
 
 // Stream is the read end of a stream and, once it has ended, the answer.
+// Reads from several goroutines each see the same answer at the end.
 type Stream struct {
-	f    *os.File
-	done chan answer
-	ans  answer
-	got  bool
+	f     *os.File
+	ready chan struct{} // closed once ans is set
+	ans   answer
 }
 
 func (s *Stream) Read(b []byte) (int, error) {
 	n, err := s.f.Read(b)
 	if errors.Is(err, io.EOF) {
-		if !s.got {
-			s.ans, s.got = <-s.done, true
-		}
+		<-s.ready
 		if s.ans.err != nil {
 			return n, s.ans.err
 		}
@@ -62,7 +60,12 @@ func (s *Stream) Read(b []byte) (int, error) {
 // Answer is the answer's fields, once Read has returned io.EOF; nil
 // before, or for a failed request.
 func (s *Stream) Answer() *Msg {
-	if !s.got || s.ans.err != nil {
+	select {
+	case <-s.ready:
+	default:
+		return nil
+	}
+	if s.ans.err != nil {
 		return nil
 	}
 	return s.ans.m

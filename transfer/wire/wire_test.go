@@ -48,7 +48,7 @@ func TestFramesKeepTheirDescriptors(t *testing.T) {
 				f.Close()
 			}
 		}
-		ca.Shutdown()
+		ca.Shutdown(unix.SHUT_WR)
 	}()
 	for i := range n {
 		m, files, err := cb.Recv()
