@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -228,5 +229,53 @@ func TestUnzstdEndsAfterFeeder(t *testing.T) {
 	rc.Close()
 	if src.overlap.Load() {
 		t.Fatal("the source was read by the caller while the feeder still read it")
+	}
+}
+
+// TestHelperInheritsNothing: a Docker credential helper the program runs
+// (a third party's program) gets none of its descriptors beyond stdio:
+// not the socket, which can ask the CLI for any stored layer, nor the
+// program's own executable (review finding).
+func TestHelperInheritsNothing(t *testing.T) {
+	dir := runDir(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/" {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}`)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	bin, cfg := t.TempDir(), t.TempDir()
+	seen := filepath.Join(t.TempDir(), "fds")
+	helper := "#!/bin/sh\nls /proc/$$/fd > " + seen + "\necho '{\"ServerURL\":\"" + host + "\",\"Username\":\"u\",\"Secret\":\"p\"}'\n"
+	if err := os.WriteFile(filepath.Join(bin, "docker-credential-probe"), []byte(helper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg, "config.json"), []byte(`{"credHelpers":{"`+host+`":"probe"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	t.Setenv("DOCKER_CONFIG", cfg)
+	t.Setenv("REGISTRY_AUTH_FILE", filepath.Join(cfg, "none.json"))
+	s, err := Start(context.Background(), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Resolve(host+"/x/y:1", "linux/amd64", true)
+	b, err := os.ReadFile(seen)
+	if err != nil {
+		t.Fatalf("the credential helper did not run: %v", err)
+	}
+	// The shell keeps descriptors of its own from 10 up; 3 and 4 are
+	// where the program's executable and socket would be.
+	for _, fd := range strings.Fields(string(b)) {
+		if fd == "3" || fd == "4" {
+			t.Errorf("the credential helper inherited descriptor %s (all it had: %q)", fd, strings.Fields(string(b)))
+		}
 	}
 }
