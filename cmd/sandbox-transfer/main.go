@@ -16,6 +16,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -50,6 +51,21 @@ func main() {
 	s := newServer()
 	s.peer = wire.NewPeer(f, s.handle)
 	// Ends when the CLI has closed its side and every request it made
-	// has been answered.
-	s.peer.Wait()
+	// has been answered; the CLI closes only then, unless it was killed.
+	// A request still waiting on a stalled registry must not keep an
+	// orphan alive after a killed CLI: a grace period, then the end.
+	<-s.peer.Done()
+	answered := make(chan struct{})
+	go func() {
+		s.peer.Wait()
+		close(answered)
+	}()
+	select {
+	case <-answered:
+	case <-time.After(orphanGrace):
+	}
 }
+
+// orphanGrace bounds the wait for requests under way once the CLI has
+// gone.
+const orphanGrace = 5 * time.Second
