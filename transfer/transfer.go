@@ -74,13 +74,14 @@ func Start(ctx context.Context, runDir string, stored StoredLayer) (*Session, er
 	return s, nil
 }
 
-// Close ends the program once the calls under way are answered.
+// Close ends the program. Call it once the calls made are answered (or
+// their streams given up): what the program is still doing then is for
+// no one.
 func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
 		s.stop()
-		// Shutting down only our side lets a write still asking for
-		// stored layers be answered; the program ends at the end of
-		// what we send.
+		// The program ends at the end of what we send; it answers
+		// nothing after that, and nothing is asked of it any more.
 		s.peer.Shutdown()
 		done := make(chan error, 1)
 		go func() { done <- s.cmd.Wait() }()
@@ -307,10 +308,10 @@ func (u *unzstdReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// Close ends the program and waits until nothing reads r any more.
+// Close ends the program. A feeder still reading r (the stream was given
+// up before its end) stops at its next read or write; Close does not wait
+// for it, as r may be stalled until its own closing.
 func (u *unzstdReader) Close() error {
 	u.f.Close()
-	err := u.s.Close()
-	<-u.fed
-	return err
+	return u.s.Close()
 }

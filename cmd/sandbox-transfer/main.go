@@ -16,7 +16,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -41,7 +40,10 @@ func main() {
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&progName[0])), 0, 0, 0)
 	// Nothing this program starts (a credential helper) may inherit the
 	// socket, which can ask the CLI for any stored layer and would keep
-	// the CLI from seeing this program's end, nor the program itself.
+	// the CLI from seeing this program's end, nor the program itself,
+	// nor anything else. (Kernels before 5.11 lack the flag; the CLI
+	// has already marked what it inherited, and 4 is marked below.)
+	unix.CloseRange(exeFD+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	unix.Close(exeFD)
 	if _, err := unix.FcntlInt(socketFD, unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
 		fmt.Fprintln(os.Stderr, "sandbox-transfer: no socket on descriptor 4 (the CLI starts this program; it is not meant to be run by hand)")
@@ -50,22 +52,9 @@ func main() {
 	f := os.NewFile(socketFD, "socket")
 	s := newServer()
 	s.peer = wire.NewPeer(f, s.handle)
-	// Ends when the CLI has closed its side and every request it made
-	// has been answered; the CLI closes only then, unless it was killed.
-	// A request still waiting on a stalled registry must not keep an
-	// orphan alive after a killed CLI: a grace period, then the end.
+	// Ends when the CLI has closed its side. It does that once every
+	// call it made has been answered, or when it gives a stream up (and
+	// then the request still under way, perhaps waiting on a stalled
+	// registry, is for no one), or when it was killed.
 	<-s.peer.Done()
-	answered := make(chan struct{})
-	go func() {
-		s.peer.Wait()
-		close(answered)
-	}()
-	select {
-	case <-answered:
-	case <-time.After(orphanGrace):
-	}
 }
-
-// orphanGrace bounds the wait for requests under way once the CLI has
-// gone.
-const orphanGrace = 5 * time.Second

@@ -28,39 +28,69 @@ const maxFrame = 64 << 20
 type Conn struct {
 	f  *os.File
 	fd int
-	// wmu orders writers, and guards closed: once set, the descriptor
-	// number may name another file, and nothing may use it.
-	wmu    sync.Mutex
-	closed bool
+	// mu guards the descriptor number's life: users counts the Sends
+	// and Shutdowns using it; once closing is set none starts, and Close
+	// waits for those under way (woken by its shutdown) before the
+	// number is closed and may name another file.
+	mu      sync.Mutex
+	idle    *sync.Cond // signalled when users drops to 0
+	users   int
+	closing bool
+	// wmu orders writers: a frame's header and body go out together.
+	wmu sync.Mutex
 }
 
 // NewConn uses f, a connected unix stream socket. Its reads and writes
 // block their goroutine: one reader and the writers, each briefly.
 func NewConn(f *os.File) *Conn {
-	return &Conn{f: f, fd: int(f.Fd())}
+	c := &Conn{f: f, fd: int(f.Fd())}
+	c.idle = sync.NewCond(&c.mu)
+	return c
 }
 
-// Close closes the socket: the peer's next read sees the end. It must not
-// run while Recv does (Peer closes from its reader, once it has stopped);
-// a Send after it fails.
+func (c *Conn) acquire() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return false
+	}
+	c.users++
+	return true
+}
+
+func (c *Conn) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.users--; c.users == 0 {
+		c.idle.Broadcast()
+	}
+}
+
+// Close shuts the socket down both ways (a Send blocked on a peer that
+// reads nothing fails at once) and closes it when no Send or Shutdown
+// uses it any more. It must not run while Recv does: Peer closes from
+// its reader, once it has stopped. A Send after it fails.
 func (c *Conn) Close() error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.closed {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
 		return nil
 	}
-	c.closed = true
+	c.closing = true
+	unix.Shutdown(c.fd, unix.SHUT_RDWR)
+	for c.users > 0 {
+		c.idle.Wait()
+	}
 	return c.f.Close()
 }
 
 // Shutdown ends what this side sends (how: unix.SHUT_WR), or, with
 // unix.SHUT_RDWR, both ways, which also wakes a Recv waiting on it.
 func (c *Conn) Shutdown(how int) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.closed {
+	if !c.acquire() {
 		return nil
 	}
+	defer c.release()
 	return unix.Shutdown(c.fd, how)
 }
 
@@ -85,11 +115,12 @@ func (c *Conn) Send(m *Msg, files ...*os.File) error {
 		}
 		oob = unix.UnixRights(fds...)
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.closed {
+	if !c.acquire() {
 		return errClosed
 	}
+	defer c.release()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	for {
 		err = unix.Sendmsg(c.fd, hdr[:], oob, nil, 0)
 		if err != unix.EINTR {

@@ -25,7 +25,6 @@ type Peer struct {
 	pending map[int64]chan *Msg
 	err     error // set once the connection has ended
 	done    chan struct{}
-	serving sync.WaitGroup // requests being handled
 }
 
 // NewPeer starts reading f. Done is closed when the other side has gone.
@@ -47,16 +46,11 @@ func (p *Peer) Close() error {
 	return err
 }
 
-// Shutdown tells the other side nothing more will be asked, keeping the
-// connection open for the answers and requests still to come.
+// Shutdown tells the other side that this one has ended: it sends
+// nothing more, neither requests nor answers (the other side's reader
+// then ends, and its calls fail). Call it once every call made has been
+// answered.
 func (p *Peer) Shutdown() error { return p.c.Shutdown(unix.SHUT_WR) }
-
-// Wait waits until the other side has gone and every request it made has
-// been answered (or found the connection closed).
-func (p *Peer) Wait() {
-	<-p.done
-	p.serving.Wait()
-}
 
 // Call sends m with files and waits for its answer. A failed request is
 // an *Error. Call closes files once they are sent (or could not be): the
@@ -122,7 +116,6 @@ func (p *Peer) read() {
 			}
 			continue
 		}
-		p.serving.Add(1)
 		go p.serve(m, files)
 	}
 	p.mu.Lock()
@@ -138,7 +131,6 @@ func (p *Peer) read() {
 }
 
 func (p *Peer) serve(m *Msg, files []*os.File) {
-	defer p.serving.Done()
 	var r *Msg
 	var err error
 	if p.handle == nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -143,5 +144,38 @@ func TestCallsAndStreams(t *testing.T) {
 	server.Close()
 	if _, err := client.Call(&Msg{Op: "echo"}); err == nil {
 		t.Fatal("a call to a closed peer succeeded")
+	}
+}
+
+// TestCloseUnblocksSend: closing a peer whose other side reads nothing
+// fails a call stuck sending a large frame, instead of waiting on it for
+// ever (review finding: Close waited for the send's lock).
+func TestCloseUnblocksSend(t *testing.T) {
+	a, b := socketPair(t)
+	defer b.Close() // open, never read
+	p := NewPeer(a, nil)
+	failed := make(chan error, 1)
+	go func() {
+		_, err := p.Call(&Msg{Op: "big", Ref: strings.Repeat("x", 8<<20)})
+		failed <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the send fills the socket and blocks
+	closed := make(chan struct{})
+	go func() {
+		p.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close still waits 5 s on a blocked send")
+	}
+	select {
+	case err := <-failed:
+		if err == nil {
+			t.Fatal("a call whose frame never went out succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the blocked call has not failed 5 s after Close")
 	}
 }
