@@ -217,11 +217,15 @@ func copyOut(dst, src *os.File) error {
 // Once src's read deadline passed it relays what the pipe holds at that
 // moment (FIONREAD) and returns, even if something goes on writing.
 //
-// When writing to dfd fails (the user's side is gone: a closed pipe), it
-// goes on emptying src into /dev/null, so that the payload is not blocked
-// on it, in the same loop: a drain that Finish started stays a drain, and
-// a process left behind holding the pipe open cannot make it wait for an
-// end of file. The write error is returned at the end.
+// When the user's side is gone (a closed pipe: | head), it closes src, as
+// a pipe the payload wrote to directly would be: the payload's next
+// write fails with EPIPE (SIGPIPE unless it ignores that), so an endless
+// writer ends instead of running on into /dev/null for ever. When writing
+// to dfd fails otherwise, it goes on emptying src into /dev/null, so that
+// the payload is not blocked on it, in the same loop: a drain that Finish
+// started stays a drain, and a process left behind holding the pipe open
+// cannot make it wait for an end of file. The write error is returned at
+// the end.
 func pumpOut(dfd int, src *os.File) error {
 	rc, err := src.SyscallConn()
 	if err != nil {
@@ -256,6 +260,9 @@ func pumpOut(dfd int, src *os.File) error {
 		switch {
 		case err != nil:
 			return err
+		case errors.As(opErr, &we) && we.err == unix.EPIPE:
+			src.Close()
+			return opErr
 		case errors.As(opErr, &we) && failed == nil:
 			null, nerr := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 			if nerr != nil {

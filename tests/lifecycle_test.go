@@ -1432,3 +1432,35 @@ func TestWatcherGoesIdle(t *testing.T) {
 		}
 	})
 }
+
+// TestRunIntoClosedPipe: `run --rm … | head -1` with a payload that never
+// stops writing ends as the same pipeline without sandbox does: the
+// payload's next write after head has gone fails (SIGPIPE), the run
+// exits 141, and the --rm container is gone. Before, the relay emptied
+// the payload's output into /dev/null for ever.
+func TestRunIntoClosedPipe(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "pipe")
+		o := s.opts
+		bin := o.bin
+		if bin == "" {
+			bin = sandboxBin
+		}
+		o.bin = "/bin/sh"
+		o.timeout = 30 * time.Second
+		// The left side's status goes to stderr: sh has no pipefail.
+		script := "(" + shellJoin([]string{bin, "run", "--rm", "bb", "sh", "-c", "while :; do echo y; done"}) + `; echo "status $?" >&2) | head -1; ` +
+			shellJoin([]string{bin, "run", "--rm", "bb", "cat", "/dev/zero"}) + " | head -c 5 | wc -c"
+		r := s.u.runWith(t, o, "-c", script)
+		wantCode(t, r, 0)
+		if got := strings.Fields(r.stdout); len(got) != 2 || got[0] != "y" || got[1] != "5" {
+			t.Fatalf("stdout %q, want y and 5:\n%s", r.stdout, r)
+		}
+		if !strings.Contains(r.stderr, "status 141") {
+			t.Errorf("the run into a closed pipe did not exit 141 (the payload's SIGPIPE):\n%s", r)
+		}
+		if left := dirEntries(t, filepath.Join(s.root, "containers")); len(left) > 0 {
+			t.Errorf("after the pipelines, containers/ holds %v", left)
+		}
+	})
+}
