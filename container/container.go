@@ -28,6 +28,11 @@ type Container struct {
 	ImageID string    `json:"image_id"` // what it resolved to
 	Created time.Time `json:"created"`
 	Config  Config    `json:"config"`
+	// Run says `run` made it, to start it at once: unlike one made by
+	// `create --rm` (which waits for its `start`), a --rm container of a
+	// run that died before the start will never be started, and a sweep
+	// removes it once its lock is free.
+	Run bool `json:"run,omitempty"`
 }
 
 // Dir is where a container's records and writable layer live.
@@ -40,11 +45,11 @@ func recordPath(s *image.Store, id string) string { return filepath.Join(Dir(s, 
 // create allocates an ID and a unique name and writes the container's
 // directory. The returned lock is held for as long as the container is
 // being run by this process: a sweeper that can take it knows nobody is.
-func create(s *image.Store, img *image.Image, cfg Config, id string) (*Container, *os.File, error) {
+func create(s *image.Store, img *image.Image, cfg Config, id string, run bool) (*Container, *os.File, error) {
 	if id == "" {
 		id = randomHex(32)
 	}
-	c := &Container{ID: id, Name: cfg.Name, Image: cfg.Image, ImageID: img.ID, Created: time.Now().UTC(), Config: cfg}
+	c := &Container{ID: id, Name: cfg.Name, Image: cfg.Image, ImageID: img.ID, Created: time.Now().UTC(), Config: cfg, Run: run}
 	unlock, err := s.Lock()
 	if err != nil {
 		return nil, nil, err
@@ -152,6 +157,7 @@ type record struct {
 	Config  struct {
 		Rm bool `json:"rm"`
 	} `json:"config"`
+	Run bool `json:"run"` // Container.Run
 }
 
 // scan gives what the store says of every container directory in it:
@@ -204,11 +210,13 @@ func sweepLocked(s *image.Store) (names map[string]string, trash []string, err e
 	names = make(map[string]string, len(recs))
 	for _, r := range recs {
 		// A --rm container goes once it has run; one only created waits
-		// for its start (create --rm, then start).
+		// for its start (create --rm, then start), unless a run made it
+		// (its lock, held from the making through the run, tells whether
+		// that run lives).
 		if r.err != nil && !r.missing {
 			continue // damaged
 		}
-		if r.err == nil && (!r.Config.Rm || readState(s, r.ID).Status == Created) {
+		if r.err == nil && (!r.Config.Rm || (!r.Run && readState(s, r.ID).Status == Created)) {
 			names[r.Name] = r.ID[:12]
 			continue
 		}

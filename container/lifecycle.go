@@ -47,14 +47,15 @@ func Create(s *image.Store, cfg Config, stdio IO) (*Container, *os.File, error) 
 	if err := CheckLimits(&cfg); err != nil {
 		return nil, nil, err
 	}
-	c, _, lock, err := createAs(s, cfg, stdio, "")
+	c, _, lock, err := createAs(s, cfg, stdio, "", false)
 	return c, lock, err
 }
 
 // createAs is Create for a config its caller checked (Validate and the
 // cgroup plan), with the container's ID chosen beforehand ("": a new
-// one); it returns the image too.
-func createAs(s *image.Store, cfg Config, stdio IO, id string) (*Container, *image.Image, *os.File, error) {
+// one), and run set when a run makes it to start it at once
+// (Container.Run); it returns the image too.
+func createAs(s *image.Store, cfg Config, stdio IO, id string, run bool) (*Container, *image.Image, *os.File, error) {
 	if err := checkNetworks(s, cfg); err != nil {
 		return nil, nil, nil, err
 	}
@@ -94,7 +95,7 @@ func createAs(s *image.Store, cfg Config, stdio IO, id string) (*Container, *ima
 		}
 	}
 	cfg.Health = healthCheck(cfg, img)
-	c, lock, err := create(s, img, cfg, id) // sweeps the store too
+	c, lock, err := create(s, img, cfg, id, run) // sweeps the store too
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -150,7 +151,7 @@ func Run(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 	if err := CheckLimits(&cfg); err != nil {
 		return nil, 0, err
 	}
-	c, _, lock, err := createAs(s, cfg, stdio, "")
+	c, _, lock, err := createAs(s, cfg, stdio, "", true)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -187,7 +188,7 @@ func runEarly(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 		// (runtime.BeginRaw); where one cannot start, the Go init.
 		raw, err := runtime.BeginRaw(opts)
 		if err == nil {
-			c, img, lock, err := createAs(s, cfg, stdio, id)
+			c, img, lock, err := createAs(s, cfg, stdio, id, true)
 			if err != nil {
 				raw.Abort()
 				abandon()
@@ -203,7 +204,7 @@ func runEarly(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 		abandon()
 		return nil, 0, err
 	}
-	c, img, lock, err := createAs(s, cfg, stdio, id)
+	c, img, lock, err := createAs(s, cfg, stdio, id, true)
 	if err != nil {
 		early.Abort()
 		abandon()

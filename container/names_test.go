@@ -106,7 +106,7 @@ func TestNameIndex(t *testing.T) {
 func TestRenameAndFindIndexed(t *testing.T) {
 	s, _ := sweepFixture(t)
 	img := image.HostImage()
-	c, lock, err := create(s, img, Config{Name: "web"}, "")
+	c, lock, err := create(s, img, Config{Name: "web"}, "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestRenameAndFindIndexed(t *testing.T) {
 			t.Errorf("findIndexed(%q) = %v, want %s", ref, got, c.ID[:12])
 		}
 	}
-	w, lock, err := create(s, img, Config{Name: "web"}, "")
+	w, lock, err := create(s, img, Config{Name: "web"}, "", false)
 	if err != nil {
 		t.Fatalf("create --name web after web was renamed: %v", err)
 	}
@@ -151,7 +151,7 @@ func TestRenameAndFindIndexed(t *testing.T) {
 	if got, err := Find(s, "web"); err != nil || got.ID != w.ID {
 		t.Errorf("Find(web) with no entry = %v, %v", got, err)
 	}
-	if _, _, err := create(s, img, Config{Name: "web"}, ""); !errors.Is(err, ErrNameInUse) {
+	if _, _, err := create(s, img, Config{Name: "web"}, "", false); !errors.Is(err, ErrNameInUse) {
 		t.Errorf("create --name web while an unindexed web exists = %v, want ErrNameInUse", err)
 	}
 	if !slices.Contains(indexEntries(t, s), "web@"+w.ID) {
@@ -173,7 +173,7 @@ func namesStore(t *testing.T) *image.Store {
 
 func mustCreate(t *testing.T, s *image.Store, cfg Config) *Container {
 	t.Helper()
-	c, lock, err := create(s, image.HostImage(), cfg, "")
+	c, lock, err := create(s, image.HostImage(), cfg, "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestNameIndexStaleEntries(t *testing.T) {
 	if got, err := Find(s, ref); err != nil || got.ID != x.ID {
 		t.Errorf("Find(%q) = %v, %v; want %s, named so (a name wins over an ID prefix)", ref, got, err, x.ID[:12])
 	}
-	if _, _, err := create(s, image.HostImage(), Config{Name: ref}, ""); !errors.Is(err, ErrNameInUse) {
+	if _, _, err := create(s, image.HostImage(), Config{Name: ref}, "", false); !errors.Is(err, ErrNameInUse) {
 		t.Errorf("create --name %s, which %s's record holds: %v, want ErrNameInUse", ref, x.ID[:12], err)
 	}
 	c := mustCreate(t, s, Config{Name: "web"}) // free: no record holds it
@@ -216,7 +216,7 @@ func TestNameIndexStaleEntries(t *testing.T) {
 		}
 	}
 	mustCreate(t, s, Config{Name: "short"})
-	if _, _, err := create(s, image.HostImage(), Config{Name: "db"}, ""); !errors.Is(err, ErrNameInUse) {
+	if _, _, err := create(s, image.HostImage(), Config{Name: "db"}, "", false); !errors.Is(err, ErrNameInUse) {
 		t.Errorf("create --name db, which %s's record holds: %v", y.ID[:12], err)
 	}
 

@@ -55,14 +55,16 @@ func sweepFixture(t *testing.T) (*image.Store, map[string]string) {
 		}
 	}
 	add("a", &Container{Name: "kept", Config: Config{Image: "img"}}, Exited, "")
-	add("b", &Container{Name: "created_rm", Config: Config{Rm: true}}, "", "")     // create --rm: waits for its start
-	add("c", &Container{Name: "ran_rm", Config: Config{Rm: true}}, Exited, "")     // ran, nobody holds it: swept
-	add("d", &Container{Name: "running_rm", Config: Config{Rm: true}}, Exited, "") // held below: in use
-	add("e", nil, "", "")                                                          // a killed create's leftover: swept
-	add("f", nil, "", "{not json")                                                 // no lock file: left alone
-	add("g", &Container{Name: "nolock_rm", Config: Config{Rm: true}}, Exited, "")  // no lock file: left alone, its name taken
-	add("h", nil, "", "{not json")                                                 // damaged, lock free: left for system check
-	add("i", nil, "", "{}")                                                        // damaged (no ID), lock free: left for system check
+	add("b", &Container{Name: "created_rm", Config: Config{Rm: true}}, "", "")               // create --rm: waits for its start
+	add("c", &Container{Name: "ran_rm", Config: Config{Rm: true}}, Exited, "")               // ran, nobody holds it: swept
+	add("d", &Container{Name: "running_rm", Config: Config{Rm: true}}, Exited, "")           // held below: in use
+	add("e", nil, "", "")                                                                    // a killed create's leftover: swept
+	add("f", nil, "", "{not json")                                                           // no lock file: left alone
+	add("g", &Container{Name: "nolock_rm", Config: Config{Rm: true}}, Exited, "")            // no lock file: left alone, its name taken
+	add("h", nil, "", "{not json")                                                           // damaged, lock free: left for system check
+	add("i", nil, "", "{}")                                                                  // damaged (no ID), lock free: left for system check
+	add("j", &Container{Name: "killed_run_rm", Run: true, Config: Config{Rm: true}}, "", "") // a run killed before its start: swept
+	add("k", &Container{Name: "starting_rm", Run: true, Config: Config{Rm: true}}, "", "")   // a run before its start, held below: in use
 	return s, ids
 }
 
@@ -79,6 +81,14 @@ func TestSweepAndNames(t *testing.T) {
 	if err := unix.Flock(int(held.Fd()), unix.LOCK_EX); err != nil {
 		t.Fatal(err)
 	}
+	starting, err := os.OpenFile(filepath.Join(Dir(s, ids["k"]), "lock"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer starting.Close()
+	if err := unix.Flock(int(starting.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
 
 	names, trash, err := sweepLocked(s)
 	if err != nil {
@@ -89,7 +99,7 @@ func TestSweepAndNames(t *testing.T) {
 		got = append(got, name)
 	}
 	slices.Sort(got)
-	if want := []string{"created_rm", "kept", "nolock_rm", "running_rm"}; !slices.Equal(got, want) {
+	if want := []string{"created_rm", "kept", "nolock_rm", "running_rm", "starting_rm"}; !slices.Equal(got, want) {
 		t.Errorf("names taken = %v, want %v", got, want)
 	}
 	if names["kept"] != ids["a"][:12] {
@@ -100,15 +110,17 @@ func TestSweepAndNames(t *testing.T) {
 		swept = append(swept, strings.TrimPrefix(filepath.Base(p), image.TrashContainerPrefix))
 	}
 	slices.Sort(swept)
-	if want := []string{ids["c"], ids["e"]}; !slices.Equal(swept, want) {
+	want := []string{ids["c"], ids["e"], ids["j"]}
+	slices.Sort(want)
+	if !slices.Equal(swept, want) {
 		t.Errorf("swept %v, want %v", swept, want)
 	}
-	for _, key := range []string{"a", "b", "d", "f", "g", "h", "i"} {
+	for _, key := range []string{"a", "b", "d", "f", "g", "h", "i", "k"} {
 		if _, err := os.Stat(Dir(s, ids[key])); err != nil {
 			t.Errorf("container %s should stay: %v", key, err)
 		}
 	}
-	for _, key := range []string{"c", "e"} {
+	for _, key := range []string{"c", "e", "j"} {
 		if _, err := os.Stat(Dir(s, ids[key])); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("container %s should have left the containers directory: %v", key, err)
 		}
@@ -120,10 +132,10 @@ func TestSweepAndNames(t *testing.T) {
 func TestCreateNameAfterSweep(t *testing.T) {
 	s, _ := sweepFixture(t)
 	img := image.HostImage() // in no image list: still there whatever is removed
-	if _, _, err := create(s, img, Config{Name: "kept"}, ""); !errors.Is(err, ErrNameInUse) {
+	if _, _, err := create(s, img, Config{Name: "kept"}, "", false); !errors.Is(err, ErrNameInUse) {
 		t.Fatalf("create --name kept = %v, want ErrNameInUse", err)
 	}
-	c, lock, err := create(s, img, Config{Name: "ran_rm"}, "")
+	c, lock, err := create(s, img, Config{Name: "ran_rm"}, "", false)
 	if err != nil {
 		t.Fatalf("create --name ran_rm (its holder was swept): %v", err)
 	}
@@ -131,7 +143,7 @@ func TestCreateNameAfterSweep(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(Dir(s, c.ID), "container.json")); err != nil {
 		t.Fatal(err)
 	}
-	c, lock, err = create(s, img, Config{}, "")
+	c, lock, err = create(s, img, Config{}, "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
