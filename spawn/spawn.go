@@ -431,9 +431,9 @@ func Start(a *Attr) (int, error) {
 	if h := a.Hold; h != nil {
 		var pid, errno uintptr
 		if a.UserNS != nil {
-			pid, errno = rawCloneStack(unix.CLONE_VM|uintptr(unix.SIGCHLD), r.nsStackTop, r, nsEntry())
+			pid, errno = rawCloneStack(unix.CLONE_VM|uintptr(unix.SIGCHLD), r.nsStackTop, r, nsEntry(), 0)
 		} else {
-			pid, errno = rawCloneStack(r.arg1&^unix.CLONE_VFORK, r.heldStackTop, r, heldEntry())
+			pid, errno = rawCloneStack(r.arg1&^unix.CLONE_VFORK, r.heldStackTop, r, heldEntry(), 0)
 		}
 		unix.PthreadSigmask(unix.SIG_SETMASK, &r.mask, nil)
 		unix.Close(int(r.errW))
@@ -453,7 +453,7 @@ func Start(a *Attr) (int, error) {
 	}
 	var pid, errno uintptr
 	if a.UserNS != nil {
-		pid, errno = rawCloneStack(unix.CLONE_VM|uintptr(unix.SIGCHLD), r.nsStackTop, r, nsEntry())
+		pid, errno = rawCloneStack(unix.CLONE_VM|uintptr(unix.SIGCHLD), r.nsStackTop, r, nsEntry(), 0)
 	} else {
 		pid, errno = vforkSpawn(r)
 	}
@@ -553,6 +553,14 @@ func enteredChild(r *vforkReq, pid int, errR *os.File, a *Attr) (uintptr, error)
 	if ws.Exited() && ws.ExitStatus() == 0 {
 		return uintptr(atomic.LoadUint64(&r.innerPid)), nil
 	}
+	if inner := int(atomic.LoadUint64(&r.innerPid)); inner > 0 {
+		// It died after its clone: the child it made is ours
+		// (CLONE_PARENT) and must not run on, or wait for ever to be
+		// released. Ended and reaped here.
+		unix.Kill(inner, unix.SIGKILL)
+		Wait(inner)
+		return 0, fmt.Errorf("the child entering the user namespace ended after it made the container's (%v); that one was ended too", ws)
+	}
 	// It said why on the status pipe, which the held child (had it been
 	// cloned) keeps open: only these 8 bytes are there to read.
 	var buf [8]byte
@@ -574,7 +582,11 @@ func nsChild(r *vforkReq) {
 	if _, _, e := syscall.RawSyscall(unix.SYS_SETNS, r.userNS, unix.CLONE_NEWUSER, 0); e != 0 {
 		vforkFail(r, stepUserNS, e)
 	}
-	pid, errno := rawCloneStack(r.innerFlags, r.heldStackTop, r, r.innerPC)
+	// The kernel stores the child's pid in r.innerPid as it makes it
+	// (CLONE_PARENT_SETTID), before this child could die: a signal that
+	// ended it right after the clone would otherwise leave the caller a
+	// child of its own (CLONE_PARENT) it does not know about.
+	pid, errno := rawCloneStack(r.innerFlags|unix.CLONE_PARENT_SETTID, r.heldStackTop, r, r.innerPC, uintptr(unsafe.Pointer(&r.innerPid)))
 	if errno != 0 {
 		vforkFail(r, stepInner, syscall.Errno(errno))
 	}
@@ -881,7 +893,7 @@ const payloadStack = 16 << 10
 //go:norace
 func rawInit(r *vforkReq) {
 	syscall.RawSyscall(unix.SYS_SET_TID_ADDRESS, uintptr(unsafe.Pointer(&r.execed)), 0, 0)
-	pid, errno := rawCloneStack(unix.CLONE_VM|uintptr(unix.SIGCHLD), r.stackTop, r, r.payloadPC)
+	pid, errno := rawCloneStack(unix.CLONE_VM|uintptr(unix.SIGCHLD), r.stackTop, r, r.payloadPC, 0)
 	if errno != 0 {
 		vforkFail(r, uint32(stepRaw*StepClone), syscall.Errno(errno))
 	}

@@ -558,3 +558,32 @@ func heldChildHelper() {
 	time.Sleep(time.Minute)
 	os.Exit(0)
 }
+
+// TestEnteredChildKilledAfterClone: a child entering the user namespace
+// that dies by a signal after it made the container's child (whose pid
+// the kernel stored for us, CLONE_PARENT_SETTID) leaves no child of ours
+// running: it is ended and reaped, and the start fails.
+func TestEnteredChildKilledAfterClone(t *testing.T) {
+	inner := exec.Command("sleep", "30")
+	if err := inner.Start(); err != nil {
+		t.Skipf("no sleep to stand in for the container's child: %v", err)
+	}
+	entering := exec.Command("sleep", "30")
+	if err := entering.Start(); err != nil {
+		t.Fatal(err)
+	}
+	entering.Process.Kill()
+	r := &vforkReq{innerPid: uint64(inner.Process.Pid)}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errR.Close()
+	errW.Close() // nothing said on the status pipe: the child was killed
+	if _, err := enteredChild(r, entering.Process.Pid, errR, &Attr{}); err == nil {
+		t.Fatal("a start whose entering child was killed succeeded")
+	}
+	if err := unix.Kill(inner.Process.Pid, 0); err != unix.ESRCH {
+		t.Fatalf("the container's child is still there (kill 0: %v)", err)
+	}
+}

@@ -8,8 +8,10 @@ const haveVfork = true
 func rawVfork(trap, a1, a2 uintptr) (r1, errno uintptr)
 
 // rawCloneStack clones a child that shares this memory and starts on
-// stack, in entry(r) (payloadEntry, heldEntry): see vfork_amd64.s.
-func rawCloneStack(flags, stack uintptr, r *vforkReq, entry uintptr) (pid, errno uintptr)
+// stack, in entry(r) (payloadEntry, heldEntry): see vfork_amd64.s. ptid
+// is where the kernel stores the child's pid with CLONE_PARENT_SETTID
+// (0 without).
+func rawCloneStack(flags, stack uintptr, r *vforkReq, entry, ptid uintptr) (pid, errno uintptr)
 
 // payloadEntry, heldEntry, nsEntry and innerEntry are the entries
 // rawCloneStack takes.

@@ -35,12 +35,12 @@ ok:
 // calls entry(r) (payloadEntry or heldEntry), which never returns: a
 // child that runs beside its parent in the same memory (CLONE_VM without
 // CLONE_VFORK).
-TEXT ·rawCloneStack(SB),NOSPLIT|NOFRAME,$0-48
+TEXT ·rawCloneStack(SB),NOSPLIT|NOFRAME,$0-56
 	MOVQ	flags+0(FP), DI
 	MOVQ	stack+8(FP), SI
 	MOVQ	r+16(FP), R12
 	MOVQ	entry+24(FP), R13
-	XORQ	DX, DX
+	MOVQ	ptid+32(FP), DX	// CLONE_PARENT_SETTID's word, or 0
 	XORQ	R10, R10
 	XORQ	R8, R8
 	MOVQ	$56, AX		// SYS_clone
@@ -49,13 +49,13 @@ TEXT ·rawCloneStack(SB),NOSPLIT|NOFRAME,$0-48
 	JEQ	child
 	CMPQ	AX, $0xfffffffffffff001
 	JLS	ok
-	MOVQ	$-1, pid+32(FP)
+	MOVQ	$-1, pid+40(FP)
 	NEGQ	AX
-	MOVQ	AX, errno+40(FP)
+	MOVQ	AX, errno+48(FP)
 	RET
 ok:
-	MOVQ	AX, pid+32(FP)
-	MOVQ	$0, errno+40(FP)
+	MOVQ	AX, pid+40(FP)
+	MOVQ	$0, errno+48(FP)
 	RET
 child:
 	// The kernel put SP at stack: room below for the call's argument

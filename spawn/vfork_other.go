@@ -10,7 +10,7 @@ const haveVfork = false
 
 func rawVfork(trap, a1, a2 uintptr) (r1, errno uintptr) { return ^uintptr(0), uintptr(unix.ENOSYS) }
 
-func rawCloneStack(flags, stack uintptr, r *vforkReq, entry uintptr) (pid, errno uintptr) {
+func rawCloneStack(flags, stack uintptr, r *vforkReq, entry, ptid uintptr) (pid, errno uintptr) {
 	return ^uintptr(0), uintptr(unix.ENOSYS)
 }
 
