@@ -153,7 +153,7 @@ func checkContainer(s *image.Store, id string, ic *image.Check) (*Container, str
 	if len(missing) > 0 {
 		why = append(why, "its writable layer is incomplete (no "+strings.Join(missing, ", no ")+")")
 	}
-	if c.Config.Rm && readState(s, id).Status != Created && !recorderAlive(s, id) {
+	if c.Config.Rm && (c.Run || readState(s, id).Status != Created) && !recorderAlive(s, id) {
 		why = append(why, "it was to be removed when it exited (--rm), but its run was killed")
 	}
 	sort.Strings(why)

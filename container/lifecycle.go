@@ -109,8 +109,10 @@ func createAs(s *image.Store, cfg Config, stdio IO, id string, run bool) (*Conta
 			}
 		}
 		if err != nil {
-			lock.Close()
+			// Removed before the lock goes: a sweep must not find it
+			// free in between (Container.Run).
 			Remove(s, c)
+			lock.Close()
 			return nil, nil, nil, fmt.Errorf("--cidfile: %w", err)
 		}
 	}
@@ -213,8 +215,8 @@ func runEarly(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 	if err := early.Started(); err != nil {
 		// As if the clone had failed before the container was made.
 		early.Abort()
-		lock.Close()
 		Remove(s, c)
+		lock.Close()
 		abandon()
 		return nil, 0, err
 	}

@@ -156,3 +156,25 @@ func TestCreateNameAfterSweep(t *testing.T) {
 		t.Errorf("tmp/ still holds %d entries after create", len(left))
 	}
 }
+
+// TestCheckKilledRun: `system check` reports a --rm container whose run
+// died before its start as a sweep sees it (one a run made, lock free),
+// and not one made by create --rm, nor one whose run still holds it.
+func TestCheckKilledRun(t *testing.T) {
+	s, ids := sweepFixture(t)
+	held, err := os.OpenFile(filepath.Join(Dir(s, ids["k"]), "lock"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := unix.Flock(int(held.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	ic := &image.Check{Images: map[string]bool{}, BadIndex: true}
+	for key, want := range map[string]bool{"j": true, "k": false, "b": false} {
+		_, why := checkContainer(s, ids[key], ic)
+		if got := strings.Contains(why, "its run was killed"); got != want {
+			t.Errorf("container %s: %q; reported as a killed run: %v, want %v", key, why, got, want)
+		}
+	}
+}

@@ -204,7 +204,7 @@ func copyOut(dst, src *os.File) error {
 		return nil
 	case !errors.As(err, &we):
 		return fmt.Errorf("relaying the payload's output: %w", err)
-	case we.err == unix.EPIPE:
+	case we.err == unix.EPIPE, we.err == unix.ECONNRESET:
 		return nil // the user stopped reading (| head): not an error
 	default:
 		return fmt.Errorf("writing the payload's output: %w", we.err)
@@ -217,7 +217,8 @@ func copyOut(dst, src *os.File) error {
 // Once src's read deadline passed it relays what the pipe holds at that
 // moment (FIONREAD) and returns, even if something goes on writing.
 //
-// When the user's side is gone (a closed pipe: | head), it closes src, as
+// When the user's side is gone (a closed pipe: | head; a socket's peer
+// that left), it closes src, as
 // a pipe the payload wrote to directly would be: the payload's next
 // write fails with EPIPE (SIGPIPE unless it ignores that), so an endless
 // writer ends instead of running on into /dev/null for ever. When writing
@@ -260,7 +261,7 @@ func pumpOut(dfd int, src *os.File) error {
 		switch {
 		case err != nil:
 			return err
-		case errors.As(opErr, &we) && we.err == unix.EPIPE:
+		case errors.As(opErr, &we) && (we.err == unix.EPIPE || we.err == unix.ECONNRESET):
 			src.Close()
 			return opErr
 		case errors.As(opErr, &we) && failed == nil:

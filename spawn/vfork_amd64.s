@@ -29,7 +29,7 @@ ok:
 	MOVQ	$0, errno+32(FP)
 	RET
 
-// func rawCloneStack(flags, stack uintptr, r *vforkReq, entry uintptr) (pid, errno uintptr)
+// func rawCloneStack(flags, stack uintptr, r *vforkReq, entry, ptid uintptr) (pid, errno uintptr)
 //
 // A clone whose child starts on stack (its top, 16-byte aligned) and
 // calls entry(r) (payloadEntry or heldEntry), which never returns: a
