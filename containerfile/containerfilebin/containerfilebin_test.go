@@ -2,7 +2,6 @@ package containerfilebin
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,14 +51,8 @@ func TestSession(t *testing.T) {
 // leaf) and nothing else of BuildKit, nor protobuf, which its parser
 // brings (2 ms of package initialisation at every start, 3 MB).
 func TestCLIStaysLight(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "../..").Output()
-	if err != nil {
-		t.Skipf("go list: %v", err)
-	}
-	for _, p := range strings.Fields(string(out)) {
-		if (strings.HasPrefix(p, "github.com/moby/buildkit/") && p != "github.com/moby/buildkit/frontend/dockerfile/shell") ||
-			strings.HasPrefix(p, "google.golang.org/protobuf/") || p == "github.com/sandbox-dev/sandbox/containerfile/buildkit" {
-			t.Errorf("the sandbox binary imports %s: keep BuildKit's parser in cmd/sandbox-containerfile", p)
-		}
-	}
+	programtest.CheckCLIStaysLight(t, func(p string) bool {
+		return (strings.HasPrefix(p, "github.com/moby/buildkit/") && p != "github.com/moby/buildkit/frontend/dockerfile/shell") ||
+			strings.HasPrefix(p, "google.golang.org/protobuf/") || p == "github.com/sandbox-dev/sandbox/containerfile/buildkit"
+	}, "BuildKit's parser", "cmd/sandbox-containerfile")
 }

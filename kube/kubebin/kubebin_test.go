@@ -2,7 +2,6 @@ package kubebin
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,13 +53,7 @@ func TestRunGenerate(t *testing.T) {
 // API types (10 MB, 2 ms of package initialisation at every start) nor the
 // CDI library; only the helper program does.
 func TestCLIStaysLight(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "../..").Output()
-	if err != nil {
-		t.Skipf("go list: %v", err)
-	}
-	for _, p := range strings.Fields(string(out)) {
-		if strings.HasPrefix(p, "k8s.io/") || strings.HasPrefix(p, "sigs.k8s.io/") || strings.HasPrefix(p, "tags.cncf.io/") {
-			t.Errorf("the sandbox binary imports %s: keep the Kubernetes types and the CDI library in cmd/sandbox-kube", p)
-		}
-	}
+	programtest.CheckCLIStaysLight(t, func(p string) bool {
+		return strings.HasPrefix(p, "k8s.io/") || strings.HasPrefix(p, "sigs.k8s.io/") || strings.HasPrefix(p, "tags.cncf.io/")
+	}, "the Kubernetes types and the CDI library", "cmd/sandbox-kube")
 }

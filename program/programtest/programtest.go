@@ -86,3 +86,20 @@ func gunzip(b []byte) ([]byte, error) {
 	}
 	return io.ReadAll(zr)
 }
+
+// CheckCLIStaysLight fails t for each package the sandbox binary (the
+// module's root, two directories above a blob package) links that heavy
+// says belongs to a carried program instead: what it is, kept in where.
+// Without a go command to list them it skips.
+func CheckCLIStaysLight(t *testing.T, heavy func(pkg string) bool, what, where string) {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", "../..").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if heavy(p) {
+			t.Errorf("the sandbox binary imports %s: keep %s in %s", p, what, where)
+		}
+	}
+}
