@@ -20,16 +20,16 @@ import (
 // blob is the transfer program; its installed copy is transfer-<digest>.
 var blob = program.Blob{Name: "transfer", Program: "sandbox-transfer", Gzipped: transferbin.Gzipped, Digest: transferbin.Digest}
 
-// ErrUnavailable is Start's error where no transfer program is carried.
-var ErrUnavailable = errors.New("pull, push, login, save and load are not available in this build (the transfer program is built for linux/amd64 only)")
 
 // StoredLayer opens the uncompressed tar of a stored layer, for a write
 // (push, save) that needs it.
 type StoredLayer func(diffID string) (io.ReadCloser, error)
 
-// Session is one running transfer program.
+// Session is one running transfer program, or, where none is carried,
+// its server on a goroutine of this process.
 type Session struct {
-	cmd    *exec.Cmd
+	cmd    *exec.Cmd     // the program; nil in process
+	served chan struct{} // in process: closed when the server has ended
 	peer   *wire.Peer
 	stored StoredLayer
 	stop   func() bool // stops the context watch
@@ -44,7 +44,7 @@ type Session struct {
 // ctx ends the program is killed, and calls still waiting fail.
 func Start(ctx context.Context, runDir string, stored StoredLayer) (*Session, error) {
 	if !blob.Available() {
-		return nil, ErrUnavailable
+		return startInProcess(ctx, stored)
 	}
 	exe, err := blob.Open(runDir)
 	if err != nil {
@@ -83,6 +83,15 @@ func (s *Session) Close() error {
 		// The program ends at the end of what we send; it answers
 		// nothing after that, and nothing is asked of it any more.
 		s.peer.Shutdown()
+		if s.cmd == nil {
+			select {
+			case <-s.served:
+			case <-time.After(10 * time.Second):
+				// A request still under way; it ends when its I/O fails.
+			}
+			s.peer.Close()
+			return
+		}
 		done := make(chan error, 1)
 		go func() { done <- s.cmd.Wait() }()
 		select {

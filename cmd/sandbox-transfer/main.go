@@ -11,6 +11,7 @@
 // CLI closes the socket. It reads and writes only what it is asked to
 // and stores nothing: layers flow to the CLI, which checks and unpacks
 // them, and stored layers flow from the CLI to be pushed or saved.
+// Package transfer/server answers; this program only sets it up.
 package main
 
 import (
@@ -20,7 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sandbox-dev/sandbox/transfer/wire"
+	"github.com/sandbox-dev/sandbox/transfer/server"
 )
 
 // socketFD is the descriptor the CLI passes the socket as (3 is the
@@ -49,12 +50,5 @@ func main() {
 		fmt.Fprintln(os.Stderr, "sandbox-transfer: no socket on descriptor 4 (the CLI starts this program; it is not meant to be run by hand)")
 		os.Exit(125)
 	}
-	f := os.NewFile(socketFD, "socket")
-	s := newServer()
-	s.peer = wire.NewPeer(f, s.handle)
-	// Ends when the CLI has closed its side. It does that once every
-	// call it made has been answered, or when it gives a stream up (and
-	// then the request still under way, perhaps waiting on a stalled
-	// registry, is for no one), or when it was killed.
-	<-s.peer.Done()
+	server.Serve(os.NewFile(socketFD, "socket"))
 }

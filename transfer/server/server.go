@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -39,7 +39,16 @@ type server struct {
 	next   int
 }
 
-func newServer() *server { return &server{images: map[int]v1.Image{}} }
+// Serve answers the CLI on f, a connected unix stream socket, until the
+// CLI closes its side. It does that once every call it made has been
+// answered, or when it gives a stream up (and then the request still
+// under way, perhaps waiting on a stalled registry, is for no one), or
+// when it was killed.
+func Serve(f *os.File) {
+	s := &server{images: map[int]v1.Image{}}
+	s.peer = wire.NewPeer(f, s.handle)
+	<-s.peer.Done()
+}
 
 func (s *server) handle(m *wire.Msg, files []*os.File) (*wire.Msg, error) {
 	want := map[string]int{wire.OpLayer: 1, wire.OpFetch: 1, wire.OpUnzstd: 2}[m.Op]
