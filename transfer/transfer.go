@@ -20,7 +20,6 @@ import (
 // blob is the transfer program; its installed copy is transfer-<digest>.
 var blob = program.Blob{Name: "transfer", Program: "sandbox-transfer", Gzipped: transferbin.Gzipped, Digest: transferbin.Digest}
 
-
 // StoredLayer opens the uncompressed tar of a stored layer, for a write
 // (push, save) that needs it.
 type StoredLayer func(diffID string) (io.ReadCloser, error)
