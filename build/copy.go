@@ -800,8 +800,8 @@ func (c *copier) download(u, dst string, dstDir bool, now time.Time, scratch str
 	if err != nil {
 		return err
 	}
-	// The transfer program downloads: net/http and TLS stay out of the
-	// CLI (package transfer).
+	// The transfer program downloads (package transfer), as it pulls:
+	// one HTTP client, with the user's proxies and certificates.
 	sess, err := transfer.Start(context.Background(), c.runDir, nil)
 	if err != nil {
 		return err

@@ -67,7 +67,7 @@ func installedInit(dir string) (*os.File, error) {
 
 // InstalledProgram opens dir/NAME-<digest>/sandbox-NAME, a program
 // carried in this binary, installing it first if needed (read-only, in
-// directories only the user can enter) with the bytes content returns. An
+// directories only the user can enter) with the bytes write writes. An
 // installed copy is accepted when it is the user's own read-only regular
 // file of size bytes (size < 0: any). Installing removes other versions'
 // copies. The file is named as its process is to be called: the kernel
@@ -144,7 +144,6 @@ func InstalledProgram(dir, name, digest string, size int64, write func(io.Writer
 // than the 64 KiB a fault maps around itself anyway.
 const installChunk = 64 << 10
 
-// writeSmall writes b to f installChunk bytes at a time.
 // chunkWriter writes to f at most installChunk bytes at a time.
 type chunkWriter struct{ f *os.File }
 

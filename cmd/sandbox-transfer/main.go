@@ -1,10 +1,11 @@
 // Command sandbox-transfer is the part of sandbox that speaks to
 // registries and reads and writes image archives: it links
-// go-containerregistry, net/http, TLS and the zstd decoder, which cost
-// every start of a program that links them (their package initialisation
-// and code pages, about a millisecond), so the CLI carries this program
-// (transfer/transferbin) and runs it only to pull, push, log in, save or
-// load. It is not meant to be run by hand.
+// go-containerregistry's registry client, reference names and archive
+// formats and the zstd decoder, which cost every start of a program that
+// links them (their package initialisation and code pages, about half a
+// millisecond), so the CLI carries this program (transfer/transferbin) and
+// runs it only to pull, push, log in, save, load, download a build's URL
+// or decode zstd. It is not meant to be run by hand.
 //
 // The CLI starts it with a unix stream socket as descriptor 4 and asks
 // its questions there (package transfer/wire); the program ends when the

@@ -3,5 +3,5 @@
 // program, and starts a session with it. The blob is committed and
 // regenerated with `go generate ./containerfile/containerfilebin`;
 // TestBlobMatchesSource rebuilds the program and compares the bytes. Only
-// linux/amd64 has a blob; elsewhere Start says build is unavailable.
+// linux/amd64 has a blob; elsewhere Start serves the session in process.
 package containerfilebin

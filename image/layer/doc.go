@@ -11,6 +11,6 @@
 // ownership from the tar is applied only when asked.
 //
 // PackDir does the reverse, deterministically, turning the overlay form back
-// into OCI whiteouts; Decompress recognises gzip and zstd layers by their
-// first bytes.
+// into OCI whiteouts. (Compressed layers are decoded before they get
+// here: image.Decompress.)
 package layer

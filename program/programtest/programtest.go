@@ -1,6 +1,6 @@
 // Package programtest checks a carried program against its source, for
 // the tests of the blob packages (runtime/initbin, kube/kubebin,
-// containerfile/containerfilebin).
+// containerfile/containerfilebin, transfer/transferbin).
 package programtest
 
 import (

@@ -1,7 +1,8 @@
 // Package authfile reads and changes the file registry credentials live
 // in, where Podman keeps them: $REGISTRY_AUTH_FILE, else
-// $XDG_RUNTIME_DIR/containers/auth.json (a Docker-style config file with
-// only "auths"), so that `podman login` and `sandbox login` share them.
+// $XDG_RUNTIME_DIR/containers/auth.json, else
+// $XDG_CONFIG_HOME/containers/auth.json (~/.config by default), a
+// Docker-style config file with only "auths", so that `podman login` and `sandbox login` share them.
 // The CLI writes it (login, logout); the transfer program reads it, ahead
 // of Docker's own configuration, whenever a registry asks who we are.
 package authfile
