@@ -26,6 +26,7 @@ func buildCommand() *command {
 	)
 	return &command{
 		name:    "build",
+		long:    true,
 		usage:   "[-f FILE] [-t NAME[:TAG]]... [--build-arg K=V]... [--target STAGE] [--no-cache] [--net host|none|slirp] [--timestamp SECONDS] CONTEXT",
 		summary: "Build an image from a Containerfile (or Dockerfile) and a context directory.",
 		flags: func(fs *pflag.FlagSet) {

@@ -304,6 +304,7 @@ func saveCommand() *command {
 	var output, format string
 	return &command{
 		name:    "save",
+		long:    true,
 		usage:   "[-o FILE] [--format docker-archive|oci-archive] IMAGE...",
 		summary: "Write images to an archive (several images in one).",
 		flags: func(fs *pflag.FlagSet) {
@@ -349,6 +350,7 @@ func pushCommand() *command {
 	var quiet bool
 	return &command{
 		name:    "push",
+		long:    true,
 		usage:   "[FLAGS] IMAGE [DESTINATION]",
 		summary: "Send an image to a registry (blobs it already has are not sent again).",
 		flags: func(fs *pflag.FlagSet) {
@@ -382,6 +384,7 @@ func commitCommand() *command {
 	var o image.CommitOptions
 	return &command{
 		name:    "commit",
+		long:    true,
 		usage:   "[FLAGS] CONTAINER [NAME[:TAG]]",
 		summary: "Make a new image from a container's changes.",
 		flags: func(fs *pflag.FlagSet) {
@@ -446,6 +449,7 @@ func importCommand() *command {
 	var quiet bool
 	return &command{
 		name:         "import",
+		long:         true,
 		usage:        "FILE.tar[.gz|.zst]|DIR NAME[:TAG]",
 		summary:      "Make a one-layer image from a root filesystem tarball or directory.",
 		flags:        func(fs *pflag.FlagSet) { fs.BoolVarP(&quiet, "quiet", "q", false, "print only the image ID") },
@@ -471,6 +475,7 @@ func pullCommand() *command {
 	var quiet bool
 	return &command{
 		name:    "pull",
+		long:    true,
 		usage:   "[FLAGS] IMAGE",
 		summary: "Fetch an image from a registry (a name without one is looked up in the search list, docker.io by default).",
 		flags: func(fs *pflag.FlagSet) {
@@ -498,6 +503,7 @@ func loadCommand() *command {
 	var input string
 	return &command{
 		name:         "load",
+		long:         true,
 		usage:        "-i FILE.tar",
 		summary:      "Load images from a docker-archive (the `docker save` format).",
 		flags:        func(fs *pflag.FlagSet) { fs.StringVarP(&input, "input", "i", "", "the archive to read") },

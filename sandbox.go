@@ -18,6 +18,7 @@ import (
 	"github.com/sandbox-dev/sandbox/container"
 	"github.com/sandbox-dev/sandbox/runtime"
 	"github.com/sandbox-dev/sandbox/teardown"
+	"github.com/sandbox-dev/sandbox/textpages"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -37,6 +38,11 @@ type command struct {
 	// args, when set, is how many arguments run may be given; a count
 	// outside it is a usage error saying what the command needs.
 	args *argRange
+	// long marks a command that moves or builds images, for seconds: it
+	// lets go of the code pages its start mapped (textpages.Release), so
+	// that its memory is what it goes on to use. Not the starts, whose
+	// speed those mappings make.
+	long bool
 }
 
 // argRange is how many arguments a command takes (max < 0: no limit),
@@ -224,6 +230,9 @@ func rootCommand(args []string) *cobra.Command {
 					if err := c.args.check(c, cmd.CommandPath(), args); err != nil {
 						return err
 					}
+				}
+				if c.long {
+					textpages.Release() // best effort: only memory is at stake
 				}
 				return c.run(cmd.Flags(), args)
 			},
