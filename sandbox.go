@@ -18,7 +18,6 @@ import (
 	"github.com/sandbox-dev/sandbox/container"
 	"github.com/sandbox-dev/sandbox/runtime"
 	"github.com/sandbox-dev/sandbox/teardown"
-	"github.com/sandbox-dev/sandbox/textpages"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -39,7 +38,7 @@ type command struct {
 	// outside it is a usage error saying what the command needs.
 	args *argRange
 	// long marks a command that moves or builds images, for seconds: it
-	// lets go of the code pages its start mapped (textpages.Release), so
+	// lets go of the code pages its start mapped (runtime.DropProgramPages), so
 	// that its memory is what it goes on to use. Not the starts, whose
 	// speed those mappings make.
 	long bool
@@ -232,7 +231,7 @@ func rootCommand(args []string) *cobra.Command {
 					}
 				}
 				if c.long {
-					textpages.Release() // best effort: only memory is at stake
+					runtime.DropProgramPages()
 				}
 				return c.run(cmd.Flags(), args)
 			},

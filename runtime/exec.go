@@ -101,7 +101,7 @@ func trimMemory() {
 	debug.FreeOSMemory()
 	// The collection read the program's tables (stack maps, pointer
 	// bitmaps): unmap them again, as a resident init did once detached.
-	dropProgramPages()
+	DropProgramPages()
 }
 
 // maxRequest bounds an exec request (its command line and environment):
@@ -193,7 +193,7 @@ var execOwner uint32
 func serveExec(l *net.UnixListener, spec *Spec, sp *spawner) {
 	// Made at the first exec: a container never exec'd into keeps no
 	// goroutine and no timer for it.
-	drop := sync.OnceValue(func() *lazyDrop { return newLazyDrop(execDropDelay, dropProgramPages) })
+	drop := sync.OnceValue(func() *lazyDrop { return newLazyDrop(execDropDelay, DropProgramPages) })
 	for {
 		conn, err := l.AcceptUnix()
 		if err != nil {
@@ -216,7 +216,7 @@ func serveExec(l *net.UnixListener, spec *Spec, sp *spawner) {
 // faulted them back in: 2.7 ms of its 27 (execs in a row, measured here).
 const execDropDelay = time.Second
 
-// lazyDrop runs drop (dropProgramPages) once its delay has passed with no
+// lazyDrop runs drop (DropProgramPages) once its delay has passed with no
 // kick, from one goroutine that lives as long as the process: whatever
 // runs after the unmapping faults pages back in, and a goroutine that
 // exits reads the program's function tables (its name, for the count of

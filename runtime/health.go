@@ -261,7 +261,7 @@ func healthMain(args []string) {
 	}
 	// What the start touched of the program stays in the page cache,
 	// shared; waiting touches little of it.
-	dropProgramPages()
+	DropProgramPages()
 	interval := hc.Interval
 	if interval <= 0 {
 		interval = 30 * time.Second

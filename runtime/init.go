@@ -18,7 +18,6 @@ import (
 	"github.com/sandbox-dev/sandbox/capability"
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/task"
-	"github.com/sandbox-dev/sandbox/textpages"
 )
 
 // IsInit reports whether this process was started by Run or RunTask as the
@@ -419,8 +418,8 @@ func reap(sp *spawner) {
 func runTask() {
 	// A task (a layer unpacked, packed or checked) runs for as long as
 	// its data takes: its memory is what it uses, not the code pages the
-	// program's start mapped (textpages.Release).
-	textpages.Release()
+	// program's start mapped.
+	DropProgramPages()
 	watchParent()
 	unix.CloseOnExec(fdSync)
 	unix.CloseOnExec(fdSpec)

@@ -445,7 +445,7 @@ wait:
 				}
 			}
 			if !dropped {
-				dropProgramPages()
+				DropProgramPages()
 				dropped = true
 			}
 			timer.Reset(quiet)

@@ -55,7 +55,7 @@ func TestDropProgramPages(t *testing.T) {
 	if before == 0 {
 		t.Skip("this program's mappings are not named in /proc/self/smaps")
 	}
-	dropProgramPages()
+	DropProgramPages()
 	after, writable := programRSS(t)
 	if after >= before {
 		t.Errorf("read-only program pages resident: %d KiB before, %d KiB after", before, after)
@@ -63,7 +63,34 @@ func TestDropProgramPages(t *testing.T) {
 	if writable == 0 {
 		t.Errorf("no writable program mapping is resident after the drop")
 	}
+	if flags := codeFlags(t); !strings.Contains(flags, " nh") {
+		t.Errorf("the program's code mapping may come back in 2 MiB pieces after the drop: %q", flags)
+	}
 	if got := strings.Join(trimCanary, " "); got != "a global written at run time after start" {
 		t.Errorf("data changed by the drop: %q", got)
 	}
+}
+
+// codeFlags is the VmFlags line of this process's mapping of its own code.
+func codeFlags(t *testing.T) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
+			in = len(f) >= 6 && f[1] == "r-xp" && f[5] == exe
+		case in && len(f) > 0 && f[0] == "VmFlags:":
+			return line
+		}
+	}
+	return ""
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 	"unsafe"
 
@@ -378,68 +377,4 @@ func beforeBoot(t time.Time) bool {
 	}
 	boot := time.Now().Add(-time.Duration(up.Nano()))
 	return t.Before(boot.Add(-time.Minute))
-}
-
-// Release drops this process's mappings of its own program's read-only
-// segments (code and read-only data) and keeps them from coming back
-// whole: a long command (a pull, a layer task) then holds, and counts in
-// its RSS, only the pages it goes on to use, 4 KiB at a time, not every
-// 2 MiB region its start touched (and, without such regions, not all
-// that fault-around mapped). The pages stay in the page cache, for every
-// process; those used again fault back in. Measured on `sandbox version`:
-// RSS 9.5 MB before, 3.4 MB after. Starts do not call it: there the 2 MiB
-// mappings are what makes them fast.
-func Release() error {
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/self/exe", &st); err != nil {
-		return err
-	}
-	f, err := os.Open("/proc/self/maps")
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	dev := strconv.FormatUint(uint64(unix.Major(st.Dev)), 16) + ":" + strconv.FormatUint(uint64(unix.Minor(st.Dev)), 16)
-	ino := strconv.FormatUint(st.Ino, 10)
-	var ranges [][2]uintptr
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// ADDR-ADDR PERMS OFFSET DEV INODE PATH
-		fl := bytes.Fields(sc.Bytes())
-		if len(fl) < 5 || string(fl[4]) != ino || !sameDev(string(fl[3]), dev) || bytes.ContainsRune(fl[1], 'w') {
-			continue
-		}
-		lo, hi, ok := bytes.Cut(fl[0], []byte("-"))
-		if !ok {
-			continue
-		}
-		a, err1 := strconv.ParseUint(string(lo), 16, 64)
-		b, err2 := strconv.ParseUint(string(hi), 16, 64)
-		if err1 == nil && err2 == nil && b > a {
-			ranges = append(ranges, [2]uintptr{uintptr(a), uintptr(b)})
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	for _, r := range ranges {
-		for _, advice := range []uintptr{unix.MADV_NOHUGEPAGE, unix.MADV_DONTNEED} {
-			if _, _, e := unix.Syscall(unix.SYS_MADVISE, r[0], r[1]-r[0], advice); e != 0 {
-				return e
-			}
-		}
-	}
-	return nil
-}
-
-// sameDev compares a maps line's device ("fd:01", at least two hex digits
-// each) with "fd:1".
-func sameDev(field, dev string) bool {
-	maj, min, ok := strings.Cut(field, ":")
-	if !ok {
-		return false
-	}
-	a, err1 := strconv.ParseUint(maj, 16, 32)
-	b, err2 := strconv.ParseUint(min, 16, 32)
-	return err1 == nil && err2 == nil && strconv.FormatUint(a, 16)+":"+strconv.FormatUint(b, 16) == dev
 }

@@ -8,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -351,51 +349,4 @@ func TestClaimRecheck(t *testing.T) {
 		t.Error("the regions are whole, but the old mark was claimed again")
 	}
 	checkedNow("whole regions")
-}
-
-// exeText is the Rss (kB) and VmFlags of this process's mapping of its
-// own code, from /proc/self/smaps.
-func exeText(t *testing.T) (rss int, flags string) {
-	t.Helper()
-	exe, err := os.Readlink("/proc/self/exe")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile("/proc/self/smaps")
-	if err != nil {
-		t.Skipf("no smaps: %v", err)
-	}
-	in := false
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		switch {
-		case len(f) >= 6 && strings.Contains(f[0], "-") && f[1] == "r-xp":
-			in = f[5] == exe
-		case len(f) >= 6 && strings.Contains(f[0], "-"):
-			in = false
-		case in && len(f) >= 2 && f[0] == "Rss:":
-			rss, _ = strconv.Atoi(f[1])
-		case in && len(f) >= 1 && f[0] == "VmFlags:":
-			flags = line
-		}
-	}
-	return rss, flags
-}
-
-// TestRelease: the program's code stays mapped and runs after Release,
-// holds fewer resident pages than before, and is marked to come back 4 KiB
-// at a time (nh).
-func TestRelease(t *testing.T) {
-	before, _ := exeText(t)
-	if err := Release(); err != nil {
-		t.Fatal(err)
-	}
-	after, flags := exeText(t)
-	if !strings.Contains(flags, " nh") {
-		t.Errorf("the code's mapping is not marked no-huge after Release: %q", flags)
-	}
-	if after >= before {
-		t.Errorf("the code's RSS went from %d kB to %d kB", before, after)
-	}
-	t.Logf("code RSS %d kB → %d kB", before, after)
 }
