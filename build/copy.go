@@ -726,7 +726,7 @@ func openArchive(src source, rel, runDir string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := image.Decompress(f, runDir)
+	r, err := image.Decompress(f, image.UnzstdWith(runDir))
 	if err != nil {
 		f.Close()
 		return nil, err

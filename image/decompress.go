@@ -19,14 +19,10 @@ var (
 
 // Decompress sniffs the first bytes of r: gzip (1f 8b), zstd (28 b5 2f fd),
 // or plain tar; it returns the uncompressed stream. Close releases decoders;
-// it does not close r. zstd is decoded by the transfer program (installed
-// in runDir, the user's private runtime directory, if it is not ""): the
-// CLI does not link a zstd decoder, whose initialisation every start
-// would pay.
-//
-// Media types are not trusted for this: registries and tools mislabel
-// layers, and the bytes cannot lie.
-func Decompress(r io.Reader, runDir string) (io.ReadCloser, error) {
+// it does not close r. zstd is decoded by the transfer program, through
+// unzstd (a session's Unzstd, or UnzstdWith): the CLI does not link a zstd
+// decoder, whose initialisation every start would pay.
+func Decompress(r io.Reader, unzstd Unzstd) (io.ReadCloser, error) {
 	// A large buffer: the decoders read it byte by byte through
 	// io.ByteReader, and refilling it is a read from the network or a pipe.
 	br := bufio.NewReaderSize(r, 256<<10)
@@ -44,7 +40,7 @@ func Decompress(r io.Reader, runDir string) (io.ReadCloser, error) {
 		}
 		return zr, nil
 	case bytes.HasPrefix(magic, zstdMagic):
-		zr, err := transfer.Unzstd(runDir, br)
+		zr, err := unzstd(br)
 		if err != nil {
 			return nil, fmt.Errorf("starting zstd decoder: %w", err)
 		}
@@ -53,4 +49,14 @@ func Decompress(r io.Reader, runDir string) (io.ReadCloser, error) {
 	default:
 		return io.NopCloser(br), nil
 	}
+}
+
+// Unzstd decodes a zstd stream for Decompress.
+type Unzstd func(io.Reader) (io.ReadCloser, error)
+
+// UnzstdWith decodes with a transfer program of its own, installed in
+// runDir (the user's private runtime directory, or "": a memfd): for a
+// command that has no transfer session open.
+func UnzstdWith(runDir string) Unzstd {
+	return func(r io.Reader) (io.ReadCloser, error) { return transfer.Unzstd(runDir, r) }
 }

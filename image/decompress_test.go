@@ -36,7 +36,7 @@ func TestDecompress(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rc, err := Decompress(bytes.NewReader(tt.input), "")
+			rc, err := Decompress(bytes.NewReader(tt.input), UnzstdWith(""))
 			if err != nil {
 				t.Fatalf("Decompress: %v", err)
 			}
@@ -60,7 +60,7 @@ func TestDecompress(t *testing.T) {
 
 func TestDecompressShortInput(t *testing.T) {
 	for _, input := range [][]byte{nil, {0x1f}, {0x28, 0xb5, 0x2f}} {
-		rc, err := Decompress(bytes.NewReader(input), "")
+		rc, err := Decompress(bytes.NewReader(input), UnzstdWith(""))
 		if err != nil {
 			t.Fatalf("Decompress(%x): %v", input, err)
 		}

@@ -146,7 +146,7 @@ func (s *Store) Import(src, ref string, note func(string)) (*Image, error) {
 			return nil, fmt.Errorf("opening %q: %w", src, err)
 		}
 		defer f.Close()
-		d, err := Decompress(f, s.RunDir)
+		d, err := Decompress(f, UnzstdWith(s.RunDir))
 		if err != nil {
 			return nil, fmt.Errorf("reading %q: %w", src, err)
 		}

@@ -172,7 +172,7 @@ func (s *Store) fetchLayer(sess *transfer.Session, img wire.Image, i int, diffID
 	}
 	defer rc.Close()
 	check := newBlobReader(bars.reader(diffID, rc, l.Size), l.Digest)
-	plain, err := Decompress(check, s.RunDir)
+	plain, err := Decompress(check, sess.Unzstd)
 	if err != nil {
 		return layerStats{}, fmt.Errorf("reading layer %s: %w", l.Digest, err)
 	}

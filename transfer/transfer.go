@@ -244,28 +244,46 @@ func (s *Session) Login(registry, user, password string, insecure bool) error {
 }
 
 // Unzstd decompresses r with a program of its own, which ends with the
-// stream: Close the result. The stream's end (EOF or an error) comes only
-// once nothing reads r any more, so its caller may then read what is
-// left of r itself (to check its digest); a read error of r is the
-// stream's error, never a clean end.
+// stream: Close the result. A command that has a session already (a pull)
+// uses its Unzstd instead.
 func Unzstd(runDir string, r io.Reader) (io.ReadCloser, error) {
 	s, err := Start(context.Background(), runDir, nil)
 	if err != nil {
 		return nil, err
 	}
-	inR, inW, err := os.Pipe()
+	u, err := s.unzstd(r)
 	if err != nil {
 		s.Close()
+		return nil, err
+	}
+	u.own = s
+	return u, nil
+}
+
+// Unzstd decompresses r through the session's program. The stream's end
+// (EOF or an error) comes only once nothing reads r any more, so its
+// caller may then read what is left of r itself (to check its digest); a
+// read error of r is the stream's error, never a clean end.
+func (s *Session) Unzstd(r io.Reader) (io.ReadCloser, error) {
+	u, err := s.unzstd(r)
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+func (s *Session) unzstd(r io.Reader) (*unzstdReader, error) {
+	inR, inW, err := os.Pipe()
+	if err != nil {
 		return nil, err
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		inR.Close()
 		inW.Close()
-		s.Close()
 		return nil, err
 	}
-	u := &unzstdReader{s: s, f: outR, done: make(chan error, 1), fed: make(chan struct{})}
+	u := &unzstdReader{f: outR, done: make(chan error, 1), fed: make(chan struct{})}
 	go func() {
 		_, err := io.Copy(inW, r)
 		inW.Close()
@@ -283,7 +301,7 @@ func Unzstd(runDir string, r io.Reader) (io.ReadCloser, error) {
 }
 
 type unzstdReader struct {
-	s       *Session
+	own     *Session // the session made for this stream alone, if any
 	f       *os.File
 	done    chan error
 	fed     chan struct{} // closed when the feeder has stopped reading r
@@ -316,10 +334,14 @@ func (u *unzstdReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// Close ends the program. A feeder still reading r (the stream was given
-// up before its end) stops at its next read or write; Close does not wait
-// for it, as r may be stalled until its own closing.
+// Close drops the stream (a program still writing it gets EPIPE), and
+// ends the session made for it alone. A feeder still reading r (the
+// stream was given up before its end) stops at its next read or write;
+// Close does not wait for it, as r may be stalled until its own closing.
 func (u *unzstdReader) Close() error {
 	u.f.Close()
-	return u.s.Close()
+	if u.own != nil {
+		return u.own.Close()
+	}
+	return nil
 }

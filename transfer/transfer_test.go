@@ -49,6 +49,24 @@ func TestUnzstd(t *testing.T) {
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("decoded %d bytes (want %d), %v", len(got), len(want), err)
 	}
+	// Through a session that goes on (a pull's): the same bytes, and the
+	// session still answers once the stream is closed.
+	s, err := Start(context.Background(), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for range 2 {
+		rc, err := s.Unzstd(bytes.NewReader(packed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("decoded in a session %d bytes (want %d), %v", len(got), len(want), err)
+		}
+	}
 	rc, err = Unzstd(dir, bytes.NewReader(packed[:len(packed)/2]))
 	if err != nil {
 		t.Fatal(err)
