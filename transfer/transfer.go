@@ -109,11 +109,7 @@ func (s *Session) Close() error {
 
 // handle serves the program's requests: stored layers for a write.
 func (s *Session) handle(m *wire.Msg, files []*os.File) (*wire.Msg, error) {
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
+	defer wire.CloseFiles(files)
 	if m.Op != wire.OpStoredLayer || len(files) != 1 || s.stored == nil {
 		return nil, fmt.Errorf("unexpected request %q", m.Op)
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	goruntime "runtime"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -160,7 +161,7 @@ func (s *server) ociLayout(dir string) ([]wire.Image, error) {
 
 // imageForPlatform picks this machine's image from an index.
 func imageForPlatform(idx v1.ImageIndex) (v1.Image, error) {
-	want := v1.Platform{OS: "linux", Architecture: goarch()}
+	want := v1.Platform{OS: "linux", Architecture: goruntime.GOARCH}
 	im, err := idx.IndexManifest()
 	if err != nil {
 		return nil, err

@@ -56,10 +56,10 @@ func (s *server) handle(m *wire.Msg, files []*os.File) (*wire.Msg, error) {
 		want = 1
 	}
 	if len(files) != want {
-		closeAll(files)
+		wire.CloseFiles(files)
 		return nil, fmt.Errorf("%s: %d descriptors, not %d", m.Op, len(files), want)
 	}
-	defer closeAll(files)
+	defer wire.CloseFiles(files)
 	switch m.Op {
 	case wire.OpResolve:
 		return s.resolve(m)
@@ -77,12 +77,6 @@ func (s *server) handle(m *wire.Msg, files []*os.File) (*wire.Msg, error) {
 		return nil, unzstd(files[0], files[1])
 	}
 	return nil, fmt.Errorf("unknown request %q", m.Op)
-}
-
-func closeAll(files []*os.File) {
-	for _, f := range files {
-		f.Close()
-	}
 }
 
 func (s *server) add(img v1.Image) int {

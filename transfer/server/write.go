@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	goruntime "runtime"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -17,8 +16,6 @@ import (
 
 	"github.com/sandbox-dev/sandbox/transfer/wire"
 )
-
-func goarch() string { return goruntime.GOARCH }
 
 // write writes the images the CLI hands over, each layer asked of the CLI
 // (OpStoredLayer) as it is needed and compressed here.

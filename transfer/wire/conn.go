@@ -161,16 +161,16 @@ func (c *Conn) Recv() (*Msg, []*os.File, error) {
 	}
 	files, ferr := parseFiles(oob[:oobn])
 	if n == 0 {
-		closeAll(files)
+		CloseFiles(files)
 		return nil, nil, io.EOF
 	}
 	if ferr != nil || n != len(hdr) {
-		closeAll(files)
+		CloseFiles(files)
 		return nil, nil, fmt.Errorf("reading from the transfer peer: a broken frame header (%d bytes, %v)", n, ferr)
 	}
 	size := binary.LittleEndian.Uint32(hdr[0:])
 	if want := int(binary.LittleEndian.Uint32(hdr[4:])); want != len(files) || size > maxFrame {
-		closeAll(files)
+		CloseFiles(files)
 		return nil, nil, fmt.Errorf("reading from the transfer peer: a frame of %d bytes with %d of %d descriptors", size, len(files), want)
 	}
 	body := make([]byte, size)
@@ -183,14 +183,14 @@ func (c *Conn) Recv() (*Msg, []*os.File, error) {
 			err = io.ErrUnexpectedEOF
 		}
 		if err != nil {
-			closeAll(files)
+			CloseFiles(files)
 			return nil, nil, fmt.Errorf("reading from the transfer peer: %w", err)
 		}
 		got += k
 	}
 	m := new(Msg)
 	if err := json.Unmarshal(body, m); err != nil {
-		closeAll(files)
+		CloseFiles(files)
 		return nil, nil, fmt.Errorf("reading from the transfer peer: %w", err)
 	}
 	return m, files, nil
@@ -208,7 +208,7 @@ func parseFiles(oob []byte) ([]*os.File, error) {
 	for _, cm := range msgs {
 		fds, err := unix.ParseUnixRights(&cm)
 		if err != nil {
-			closeAll(files)
+			CloseFiles(files)
 			return nil, err
 		}
 		for _, fd := range fds {
@@ -218,7 +218,9 @@ func parseFiles(oob []byte) ([]*os.File, error) {
 	return files, nil
 }
 
-func closeAll(files []*os.File) {
+// CloseFiles closes the descriptors a message brought: a Handler owns
+// them.
+func CloseFiles(files []*os.File) {
 	for _, f := range files {
 		f.Close()
 	}

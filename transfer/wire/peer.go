@@ -61,7 +61,7 @@ func (p *Peer) Call(m *Msg, files ...*os.File) (*Msg, error) {
 	p.mu.Lock()
 	if p.err != nil {
 		p.mu.Unlock()
-		closeAll(files)
+		CloseFiles(files)
 		return nil, p.err
 	}
 	p.next++
@@ -69,7 +69,7 @@ func (p *Peer) Call(m *Msg, files ...*os.File) (*Msg, error) {
 	p.pending[m.ID] = ch
 	p.mu.Unlock()
 	err := p.c.Send(m, files...)
-	closeAll(files)
+	CloseFiles(files)
 	if err != nil {
 		p.mu.Lock()
 		delete(p.pending, m.ID)
@@ -106,7 +106,7 @@ func (p *Peer) read() {
 			break
 		}
 		if m.Reply {
-			closeAll(files)
+			CloseFiles(files)
 			p.mu.Lock()
 			ch := p.pending[m.ID]
 			delete(p.pending, m.ID)
@@ -134,7 +134,7 @@ func (p *Peer) serve(m *Msg, files []*os.File) {
 	var r *Msg
 	var err error
 	if p.handle == nil {
-		closeAll(files)
+		CloseFiles(files)
 		err = errors.New("this side answers no requests")
 	} else {
 		r, err = p.handle(m, files)

@@ -85,7 +85,7 @@ func TestFramesKeepTheirDescriptors(t *testing.T) {
 func TestCallsAndStreams(t *testing.T) {
 	a, b := socketPair(t)
 	server := NewPeer(b, func(m *Msg, files []*os.File) (*Msg, error) {
-		defer closeAll(files)
+		defer CloseFiles(files)
 		switch m.Op {
 		case "echo":
 			return &Msg{Ref: m.Ref}, nil
