@@ -120,14 +120,18 @@ func (c *Config) Validate() error {
 	}
 	// The launch keys' own rules and messages (config.Keys), for a config
 	// that did not come through a launch (a restart, the API).
+	netOK := true
 	for _, kv := range [][2]string{{"name", c.Name}, {"workdir", c.Workdir}, {"hostname", c.Hostname}, {"restart", c.Restart}, {"network", c.Network}} {
 		if kv[1] != "" {
-			errs = append(errs, checkKey(kv[0], kv[1]))
+			err := checkKey(kv[0], kv[1])
+			errs = append(errs, err)
+			netOK = netOK && (kv[0] != "network" || err == nil)
 		}
 	}
 	// The network's value is checked with the keys above; networks by
-	// name exist (checkNetworks) and need a private network's helper.
-	if network.IsPrivate(c.Network) {
+	// name exist (checkNetworks) and need a private network's helper. A
+	// refused value gets no second error about its helper.
+	if netOK && network.IsPrivate(c.Network) {
 		ports, _ := network.ParsePorts(c.Ports) // reported below
 		if _, _, err := network.Find(c.Network, ports); err != nil {
 			errs = append(errs, err)

@@ -371,10 +371,20 @@ func MarkPath(dir string, st *unix.Stat_t) string {
 // beforeBoot reports whether t is before this boot, with a minute to
 // spare for the clock's steps.
 func beforeBoot(t time.Time) bool {
-	var up unix.Timespec
-	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &up) != nil {
+	up, err := uptime()
+	if err != nil {
 		return false
 	}
-	boot := time.Now().Add(-time.Duration(up.Nano()))
-	return t.Before(boot.Add(-time.Minute))
+	return t.Before(time.Now().Add(-up - time.Minute))
+}
+
+// uptime is how long this boot has lasted. A variable so that a test on a
+// machine booted minutes ago (CI's) can still place a mark after the boot
+// and older than Recheck.
+var uptime = func() (time.Duration, error) {
+	var up unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &up); err != nil {
+		return 0, err
+	}
+	return time.Duration(up.Nano()), nil
 }
