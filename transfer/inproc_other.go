@@ -28,6 +28,7 @@ func startInProcess(ctx context.Context, stored StoredLayer) (*Session, error) {
 		close(s.served)
 	}()
 	s.peer = wire.NewPeer(local, s.handle)
+	s.peer.Start()
 	// No process to kill: ending the connection fails the calls under
 	// way, and the server's requests end as their I/O does.
 	s.stop = context.AfterFunc(ctx, func() { s.peer.Close() })

@@ -69,6 +69,7 @@ func Start(ctx context.Context, runDir string, stored StoredLayer) (*Session, er
 	}
 	s := &Session{cmd: cmd, stored: stored}
 	s.peer = wire.NewPeer(local, s.handle)
+	s.peer.Start()
 	s.stop = context.AfterFunc(ctx, func() { cmd.Process.Kill() })
 	return s, nil
 }

@@ -47,6 +47,7 @@ type server struct {
 func Serve(f *os.File) {
 	s := &server{images: map[int]v1.Image{}}
 	s.peer = wire.NewPeer(f, s.handle)
+	s.peer.Start()
 	<-s.peer.Done()
 }
 

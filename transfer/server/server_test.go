@@ -43,6 +43,7 @@ func TestServeInProcess(t *testing.T) {
 		close(served)
 	}()
 	client := wire.NewPeer(os.NewFile(uintptr(fds[0]), "client"), nil)
+	client.Start()
 	st, err := client.Stream(&wire.Msg{Op: wire.OpFetch, Ref: srv.URL + "/file"})
 	if err != nil {
 		t.Fatal(err)

@@ -27,12 +27,17 @@ type Peer struct {
 	done    chan struct{}
 }
 
-// NewPeer starts reading f. Done is closed when the other side has gone.
+// NewPeer makes the peer of f; it reads nothing until Start. The two are
+// apart so that the caller can store the peer where handle finds it
+// before the first request runs handle (a handler that called back on a
+// peer not stored yet found nil).
 func NewPeer(f *os.File, handle Handler) *Peer {
-	p := &Peer{c: NewConn(f), handle: handle, pending: map[int64]chan *Msg{}, done: make(chan struct{})}
-	go p.read()
-	return p
+	return &Peer{c: NewConn(f), handle: handle, pending: map[int64]chan *Msg{}, done: make(chan struct{})}
 }
+
+// Start starts reading: answers to calls, requests for handle. Done is
+// closed when the other side has gone.
+func (p *Peer) Start() { go p.read() }
 
 // Done is closed when the connection has ended.
 func (p *Peer) Done() <-chan struct{} { return p.done }

@@ -99,7 +99,9 @@ func TestCallsAndStreams(t *testing.T) {
 		}
 		return nil, errors.New("unknown")
 	})
+	server.Start()
 	client := NewPeer(a, nil)
+	client.Start()
 	defer client.Close()
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -154,6 +156,7 @@ func TestCloseUnblocksSend(t *testing.T) {
 	a, b := socketPair(t)
 	defer b.Close() // open, never read
 	p := NewPeer(a, nil)
+	p.Start()
 	failed := make(chan error, 1)
 	go func() {
 		_, err := p.Call(&Msg{Op: "big", Ref: strings.Repeat("x", 8<<20)})
@@ -177,5 +180,48 @@ func TestCloseUnblocksSend(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the blocked call has not failed 5 s after Close")
+	}
+}
+
+// TestHandlerFindsItsPeer: a request already waiting when the peer is made
+// runs its handler only after Start, so a handler that calls back through
+// the peer as its maker stored it finds it there (the transfer program's
+// push once called back on a peer not stored yet, and crashed).
+func TestHandlerFindsItsPeer(t *testing.T) {
+	a, b := socketPair(t)
+	client := NewPeer(a, func(m *Msg, files []*os.File) (*Msg, error) {
+		CloseFiles(files)
+		return &Msg{Ref: "back:" + m.Ref}, nil
+	})
+	client.Start()
+	defer client.Close()
+	answered := make(chan *Msg, 1)
+	go func() {
+		r, err := client.Call(&Msg{Op: "ask", Ref: "x"})
+		if err != nil {
+			t.Error(err)
+		}
+		answered <- r
+	}()
+	// Let the request reach b before its peer exists.
+	time.Sleep(20 * time.Millisecond)
+	var server *Peer
+	server = NewPeer(b, func(m *Msg, files []*os.File) (*Msg, error) {
+		CloseFiles(files)
+		r, err := server.Call(&Msg{Op: "back", Ref: m.Ref})
+		if err != nil {
+			return nil, err
+		}
+		return &Msg{Ref: r.Ref}, nil
+	})
+	server.Start()
+	defer server.Close()
+	select {
+	case r := <-answered:
+		if r == nil || r.Ref != "back:x" {
+			t.Fatalf("answer = %+v, want Ref back:x", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer")
 	}
 }
