@@ -122,7 +122,7 @@ func main() {
 		fail("sandbox import: %v: %s", err, out)
 	}
 
-	tools := []*tool{{name: "sandbox", argv: []string{*sandbox, "run", "--rm", "bb", "true"}}}
+	tools := []*tool{{name: "sandbox", argv: append(env[len(env)-2:], *sandbox, "run", "--rm", "bb", "true")}}
 	if p, err := exec.LookPath("bwrap"); err == nil {
 		tools = append(tools, &tool{name: "bwrap", argv: bwrapArgv(p, rootfs, "/bin/true")})
 	} else {
@@ -212,7 +212,7 @@ func rounds(tools []*tool, n int, run func(argv []string, i int) (time.Duration,
 }
 
 func probe(argv []string) error {
-	out, err := exec.Command(argv[0], subst(argv[1:], 0)...).CombinedOutput()
+	out, err := command(argv, 0).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%v: %s", err, firstLine(out))
 	}
@@ -220,7 +220,7 @@ func probe(argv []string) error {
 }
 
 func timeRun(argv []string, i int) (time.Duration, error) {
-	cmd := exec.Command(argv[0], subst(argv[1:], i+1)...)
+	cmd := command(argv, i+1)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
@@ -230,6 +230,21 @@ func timeRun(argv []string, i int) (time.Duration, error) {
 		return 0, fmt.Errorf("%v: %s", err, out.String())
 	}
 	return d, nil
+}
+
+// command is argv's command for run i. Leading KEY=VALUE words are
+// added to its environment, as a shell does: sandbox's run needs the
+// private store it imported bb into.
+func command(argv []string, i int) *exec.Cmd {
+	var env []string
+	for len(argv) > 0 && strings.Contains(argv[0], "=") {
+		env, argv = append(env, argv[0]), argv[1:]
+	}
+	cmd := exec.Command(argv[0], subst(argv[1:], i)...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	return cmd
 }
 
 // subst gives crun a fresh container ID each run.
