@@ -59,6 +59,7 @@ func main() {
 	n := flag.Int("n", 50, "rounds")
 	flag.DurationVar(&settle, "settle", settle, "pause before each timed run")
 	sandbox := flag.String("sandbox", "", "sandbox binary (default: build it)")
+	against := flag.String("against", "", "another sandbox binary (an older build) to time in the same rounds, with the paired difference")
 	pull := flag.Bool("pull", false, "measure pull+unpack from a local registry instead of start-up")
 	debian := flag.String("debian-rootfs", "", "with -pull: a Debian rootfs tarball to serve as debian:bookworm")
 	netMode := flag.Bool("net", false, "measure private networks (start-up and published-port throughput) instead")
@@ -123,6 +124,9 @@ func main() {
 	}
 
 	tools := []*tool{{name: "sandbox", argv: append(env[len(env)-2:], *sandbox, "run", "--rm", "bb", "true")}}
+	if *against != "" {
+		tools = append(tools, &tool{name: "against", argv: append(env[len(env)-2:], *against, "run", "--rm", "bb", "true")})
+	}
 	if p, err := exec.LookPath("bwrap"); err == nil {
 		tools = append(tools, &tool{name: "bwrap", argv: bwrapArgv(p, rootfs, "/bin/true")})
 	} else {
@@ -163,6 +167,15 @@ func main() {
 			sb = m
 		}
 		fmt.Printf("  %-8s %8.2f ms   (p10 %.2f, p90 %.2f)\n", t.name, ms(m), ms(pct(t.times, 10)), ms(pct(t.times, 90)))
+	}
+	if len(ok) > 1 && ok[0].name == "sandbox" && ok[1].name == "against" {
+		// Both ran in every round: the difference round by round is a
+		// fairer measure of a change than the difference of medians.
+		var d []time.Duration
+		for i := range ok[0].times {
+			d = append(d, ok[0].times[i]-ok[1].times[i])
+		}
+		fmt.Printf("  sandbox - against, paired: median %+.2f ms\n", ms(median(d)))
 	}
 	fmt.Println("\nratios (sandbox / other; targets: ≤ 1.5 against bwrap, ≤ 0.05 against podman)")
 	for _, t := range ok {
