@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sandbox-dev/sandbox/api"
+	"github.com/sandbox-dev/sandbox/api/backend"
 	"github.com/sandbox-dev/sandbox/config"
 )
 
@@ -52,9 +53,9 @@ func systemServiceCommand() *command {
 				return err
 			}
 			defer l.Close()
-			srv := &api.Server{Store: s.store, User: s.user, Idle: time.Duration(idle) * time.Second, SandboxVersion: version, Warn: warn,
-				Pull: *(&pullFlags{tlsVerify: true}).options(s, true)}
-			srv.Pull.InsecureLoopback = true // as Docker's daemon: 127.0.0.0/8 may be plain HTTP
+			b := &backend.Backend{Store: s.store, User: s.user, Warn: warn, PullOptions: *(&pullFlags{tlsVerify: true}).options(s, true)}
+			b.PullOptions.InsecureLoopback = true // as Docker's daemon: 127.0.0.0/8 may be plain HTTP
+			srv := &api.Server{B: b, Idle: time.Duration(idle) * time.Second, SandboxVersion: version, Warn: warn}
 			fmt.Fprintf(os.Stderr, "sandbox: serving the Docker API %s on %s\n", api.Version, where)
 			return srv.Serve(l)
 		},

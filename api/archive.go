@@ -23,13 +23,6 @@ import (
 // archiveRun runs one copy request: in feeds its stdin, out takes its
 // stdout; what it says on stderr becomes the error.
 func (s *Server) archiveRun(id string, req runtime.ExecRequest, in io.Reader, out io.Writer) error {
-	socket, err := container.ExecSocket(s.Store, id)
-	if err != nil {
-		if errors.Is(err, container.ErrNotRunning) {
-			return conflict(fmt.Errorf("%w: copying needs a running container here", err))
-		}
-		return err
-	}
 	files := make([]*os.File, 3)
 	var ours []*os.File
 	defer func() {
@@ -67,10 +60,13 @@ func (s *Server) archiveRun(id string, req runtime.ExecRequest, in io.Reader, ou
 	copied := make(chan struct{}, 2)
 	go func() { io.Copy(out, outR); copied <- struct{}{} }()
 	go func() { io.Copy(&stderr, io.LimitReader(errR, 8192)); io.Copy(io.Discard, errR); copied <- struct{}{} }()
-	sess, err := runtime.StartExec(socket, req, files[0], files[1], files[2])
+	sess, err := s.B.Exec(id, req, files[0], files[1], files[2])
 	if err != nil {
 		outW.Close()
 		errW.Close()
+		if errors.Is(err, container.ErrNotRunning) {
+			return conflict(fmt.Errorf("%w: copying needs a running container here", err))
+		}
 		return err
 	}
 	code, err := sess.Wait()

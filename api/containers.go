@@ -18,7 +18,9 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	ntypes "github.com/moby/moby/api/types/network"
 
+	"github.com/sandbox-dev/sandbox/api/calls"
 	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/network"
 )
 
@@ -72,13 +74,13 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
 			return badRequest(fmt.Errorf("invalid filter %q (served: %s)", k, strings.Join(supportedPSFilters, ", ")))
 		}
 	}
-	rows, err := container.PS(s.Store, boolParam(r, "all"), fs)
+	rows, err := s.B.PS(boolParam(r, "all"), fs)
 	if err != nil {
 		return badRequest(err)
 	}
 	out := []ctypes.Summary{}
 	for _, row := range rows {
-		c, err := container.Find(s.Store, row.ID)
+		c, err := s.B.Find(row.ID)
 		if err != nil {
 			continue // removed meanwhile
 		}
@@ -185,11 +187,11 @@ func mountPoints(c *container.Container) []ctypes.MountPoint {
 }
 
 func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) error {
-	d, err := container.Inspect(s.Store, r.PathValue("id"))
+	d, err := s.B.Inspect(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	c, err := container.Find(s.Store, d.Id)
+	c, err := s.B.Find(d.Id)
 	if err != nil {
 		return err
 	}
@@ -262,33 +264,37 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 	if req.Config == nil {
 		return badRequest(errors.New("the request has no container config"))
 	}
-	cfg, err := s.configFor(req, r.URL.Query().Get("name"))
+	layer, err := appFromRequest(req, r.URL.Query().Get("name"))
 	if err != nil {
-		return err
+		return badRequest(err)
 	}
-	c, lock, err := container.Create(s.Store, cfg, container.IO{Warn: s.Warn})
+	opts := calls.CreateOptions{Rm: req.HostConfig != nil && req.HostConfig.AutoRemove,
+		Interactive: req.OpenStdin, TTY: req.Tty, StdinOnce: req.StdinOnce}
+	c, err := s.B.Create(layer, opts)
+	if errors.Is(err, calls.ErrInvalid) {
+		return badRequest(err)
+	}
 	if err != nil {
-		if errors.Is(err, errNoImage) || isNoImage(err) {
+		if errors.Is(err, image.ErrNotFound) {
 			return notFound(fmt.Errorf("No such image: %s", req.Image))
 		}
 		return err
 	}
-	lock.Close()
 	writeJSON(w, http.StatusCreated, ctypes.CreateResponse{ID: c.ID, Warnings: []string{}})
 	return nil
 }
 
 func (s *Server) containerStart(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	c, err := container.Find(s.Store, id)
+	c, err := s.B.Find(id)
 	if err != nil {
 		return err
 	}
-	if container.CurrentState(s.Store, c.ID).Status == container.Running {
+	if s.B.State(c.ID).Status == container.Running {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	if _, _, err := container.Start(s.Store, c.ID, false, container.IO{Warn: s.Warn}); err != nil {
+	if err := s.B.Start(c.ID); err != nil {
 		// The client words the exit code from the message (126, 127).
 		return badRequest(err)
 	}
@@ -297,11 +303,11 @@ func (s *Server) containerStart(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) containerStop(w http.ResponseWriter, r *http.Request) error {
-	c, err := container.Find(s.Store, r.PathValue("id"))
+	c, err := s.B.Find(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	if container.CurrentState(s.Store, c.ID).Status != container.Running {
+	if s.B.State(c.ID).Status != container.Running {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
@@ -313,7 +319,7 @@ func (s *Server) containerStop(w http.ResponseWriter, r *http.Request) error {
 		}
 		timeout = time.Duration(n) * time.Second
 	}
-	if _, err := container.Stop(s.Store, c.ID, timeout); err != nil {
+	if err := s.B.Stop(c.ID, timeout); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -329,7 +335,7 @@ func (s *Server) containerKill(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequest(err)
 	}
-	if _, err := container.Kill(s.Store, r.PathValue("id"), sig); err != nil {
+	if err := s.B.Kill(r.PathValue("id"), sig); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -337,7 +343,7 @@ func (s *Server) containerKill(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request) error {
-	c, err := container.Find(s.Store, r.PathValue("id"))
+	c, err := s.B.Find(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -347,10 +353,10 @@ func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request) error 
 			timeout = time.Duration(n) * time.Second
 		}
 	}
-	if _, err := container.Stop(s.Store, c.ID, timeout); err != nil {
+	if err := s.B.Stop(c.ID, timeout); err != nil {
 		return err
 	}
-	if _, _, err := container.Start(s.Store, c.ID, false, container.IO{Warn: s.Warn}); err != nil {
+	if err := s.B.Start(c.ID); err != nil {
 		return badRequest(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -362,7 +368,7 @@ func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request) error 
 // Docker sends it, so that a client knows its wait is in place before it
 // starts the container.
 func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
-	c, err := container.Find(s.Store, r.PathValue("id"))
+	c, err := s.B.Find(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -373,7 +379,7 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 	if cond != "not-running" && cond != "next-exit" && cond != "removed" {
 		return badRequest(fmt.Errorf("condition=%q: valid values are not-running, next-exit, removed", cond))
 	}
-	base := container.CurrentState(s.Store, c.ID)
+	base := s.B.State(c.ID)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	if f, ok := w.(http.Flusher); ok {
@@ -391,9 +397,9 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) waitFor(r *http.Request, c *container.Container, cond string, base container.State) (int, error) {
 	lastCode := -1
 	for {
-		if _, err := container.Find(s.Store, c.ID); err != nil {
+		if _, err := s.B.Find(c.ID); err != nil {
 			// Gone: removed (--rm), its code kept by its monitor.
-			if code, ok := container.RemovedExit(s.Store, c.ID); ok {
+			if code, ok := s.B.RemovedExit(c.ID); ok {
 				return code, nil
 			}
 			if lastCode >= 0 {
@@ -401,7 +407,7 @@ func (s *Server) waitFor(r *http.Request, c *container.Container, cond string, b
 			}
 			return 0, nil
 		}
-		st := container.CurrentState(s.Store, c.ID)
+		st := s.B.State(c.ID)
 		if st.Status == container.Exited && !st.Restarting {
 			ended := base.Status != container.Exited || st.FinishedAt.After(base.FinishedAt)
 			lastCode = st.ExitCode
@@ -424,7 +430,7 @@ func (s *Server) waitFor(r *http.Request, c *container.Container, cond string, b
 }
 
 func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request) error {
-	if _, err := container.RemoveRef(s.Store, r.PathValue("id"), boolParam(r, "force"), boolParam(r, "v")); err != nil {
+	if err := s.B.Remove(r.PathValue("id"), boolParam(r, "force"), boolParam(r, "v")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -432,7 +438,7 @@ func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) containerRename(w http.ResponseWriter, r *http.Request) error {
-	if err := container.Rename(s.Store, r.PathValue("id"), r.URL.Query().Get("name")); err != nil {
+	if err := s.B.Rename(r.PathValue("id"), r.URL.Query().Get("name")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -440,14 +446,11 @@ func (s *Server) containerRename(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) containerPrune(w http.ResponseWriter, r *http.Request) error {
-	removed, err := container.Prune(s.Store)
+	removed, err := s.B.Prune()
 	if err != nil {
 		return err
 	}
-	resp := ctypes.PruneReport{ContainersDeleted: []string{}}
-	for _, c := range removed {
-		resp.ContainersDeleted = append(resp.ContainersDeleted, c.ID)
-	}
+	resp := ctypes.PruneReport{ContainersDeleted: append([]string{}, removed...)}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
@@ -488,7 +491,7 @@ func streams(w io.Writer, raw bool, flush func()) (stdout, stderr io.Writer) {
 }
 
 func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
-	c, err := container.Find(s.Store, r.PathValue("id"))
+	c, err := s.B.Find(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -522,7 +525,7 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 	if !boolParam(r, "stderr") {
 		errw = io.Discard
 	}
-	err = container.Logs(s.Store, c.ID, o, out, errw)
+	err = s.B.Logs(c.ID, o, out, errw)
 	if errors.Is(err, container.ErrNotFound) {
 		return nil // removed since: its status is sent already
 	}
@@ -571,7 +574,7 @@ func hijack(w http.ResponseWriter, r *http.Request, contentType string) (net.Con
 // until it ends, by following its log. Standard input is not attached: a
 // detached sandbox has no way in for it (exec has).
 func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
-	c, err := container.Find(s.Store, r.PathValue("id"))
+	c, err := s.B.Find(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -599,8 +602,8 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	// Attached before the start (docker run): wait for it. A --rm
 	// container may be gone before we look: its monitor kept its log.
 	gone := func() bool {
-		if _, err := container.Find(s.Store, c.ID); err != nil {
-			for i := 0; i < 50 && !container.RemovedLogs(s.Store, c.ID, out, errw); i++ {
+		if _, err := s.B.Find(c.ID); err != nil {
+			for i := 0; i < 50 && !s.B.RemovedLogs(c.ID, out, errw); i++ {
 				time.Sleep(20 * time.Millisecond)
 			}
 			return true
@@ -614,7 +617,7 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	if boolParam(r, "logs") {
 		tail = -1
 	}
-	for container.CurrentState(s.Store, c.ID).Status == container.Created {
+	for s.B.State(c.ID).Status == container.Created {
 		tail = -1
 		if gone() {
 			return nil
@@ -624,7 +627,7 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	if boolParam(r, "stdin") && c.Config.Interactive {
 		// The client's input, to the monitor that holds the payload's.
 		go func() {
-			in, err := container.AttachStdin(s.Store, c.ID)
+			in, err := s.B.AttachStdin(c.ID)
 			if err != nil {
 				return
 			}
@@ -636,7 +639,7 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		}()
 	}
 	o := container.LogOptions{Follow: boolParam(r, "stream"), Tail: tail}
-	if err := container.Logs(s.Store, c.ID, o, out, errw); err != nil && gone() {
+	if err := s.B.Logs(c.ID, o, out, errw); err != nil && gone() {
 		return nil
 	}
 	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
@@ -648,14 +651,14 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 // containerResize sizes an interactive container's terminal (through its
 // monitor); for others it is accepted and does nothing, as Docker does.
 func (s *Server) containerResize(w http.ResponseWriter, r *http.Request) error {
-	c, err := container.Find(s.Store, r.PathValue("id"))
+	c, err := s.B.Find(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	h, err1 := strconv.Atoi(r.URL.Query().Get("h"))
 	wd, err2 := strconv.Atoi(r.URL.Query().Get("w"))
 	if err1 == nil && err2 == nil {
-		container.ResizeTTY(s.Store, c.ID, h, wd)
+		s.B.ResizeTTY(c.ID, h, wd)
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil

@@ -16,36 +16,7 @@ import (
 
 	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/container"
-	"github.com/sandbox-dev/sandbox/image"
 )
-
-// configFor turns a create request into a container config the way `run`
-// turns flags into one: the request is the top launch layer over
-// config.toml's defaults, checked by the same checks, then by the same
-// limit check. Fields sandbox cannot honour are refused, each named.
-func (s *Server) configFor(req ctypes.CreateRequest, name string) (container.Config, error) {
-	a, err := appFromRequest(req, name)
-	if err != nil {
-		return container.Config{}, badRequest(err)
-	}
-	merged := config.Merge(config.Defaults(), s.User.Defaults, a)
-	if err := merged.Check(); err != nil {
-		return container.Config{}, badRequest(err)
-	}
-	cfg := container.FromApp(merged)
-	cfg.Detach = true
-	cfg.Rm = req.HostConfig != nil && req.HostConfig.AutoRemove
-	cfg.KeepExit = cfg.Rm // its waiter learns its code after it is gone
-	cfg.Interactive, cfg.TTY, cfg.StdinOnce = req.OpenStdin, req.Tty, req.StdinOnce
-	container.ApplyUser(&cfg, s.User)
-	if err := cfg.Validate(); err != nil {
-		return container.Config{}, badRequest(err)
-	}
-	if err := container.CheckLimits(&cfg); err != nil {
-		return container.Config{}, badRequest(err)
-	}
-	return cfg, nil
-}
 
 // appFromRequest is the launch layer a create request makes.
 func appFromRequest(req ctypes.CreateRequest, name string) (*config.App, error) {
@@ -431,11 +402,6 @@ func mountFromAPI(m mount.Mount) (config.Mount, error) {
 	}
 	return cm, nil
 }
-
-// errNoImage marks a create whose image is not in the store.
-var errNoImage = errors.New("no such image")
-
-func isNoImage(err error) bool { return errors.Is(err, image.ErrNotFound) }
 
 // freePort is a host port free now on ip (127.0.0.1, sandbox's default
 // address, when not given), for proto.

@@ -7,7 +7,9 @@
 // entry point the command line calls (package container, image), on the
 // same store, so a container made through the API is one `sandbox ps`
 // lists, and the service holds no state that a restart of it would lose
-// (exec sessions aside, which Docker also forgets). A create request goes
+// (exec sessions aside, which Docker also forgets). It reaches the store
+// only through a calls.Backend (package api/backend answers it) and uses
+// nothing else of the library but its types and pure functions. A create request goes
 // through the same launch merge and checks as `sandbox run` (config.toml's
 // defaults, then the request as the top layer): a limit that cannot be
 // enforced is refused as run refuses it.

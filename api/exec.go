@@ -37,11 +37,11 @@ type execSession struct {
 var errNoExec = errors.New("no such exec instance")
 
 func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) error {
-	c, err := container.Find(s.Store, r.PathValue("id"))
+	c, err := s.B.Find(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	if container.CurrentState(s.Store, c.ID).Status != container.Running {
+	if s.B.State(c.ID).Status != container.Running {
 		return conflict(fmt.Errorf("container %s is not running", c.Name))
 	}
 	var req ctypes.ExecCreateRequest
@@ -87,9 +87,11 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	}
 	e.running = true
 	e.mu.Unlock()
-	socket, err := container.ExecSocket(s.Store, e.container)
-	if err != nil {
-		return err
+	if s.B.State(e.container).Status != container.Running {
+		e.mu.Lock()
+		e.running = false
+		e.mu.Unlock()
+		return conflict(fmt.Errorf("%w: %s", container.ErrNotRunning, e.container[:12]))
 	}
 	req := runtime.ExecRequest{Args: e.req.Cmd, Env: e.req.Env, Cwd: e.req.WorkingDir, User: e.req.User, TTY: e.req.Tty}
 	if cs := firstSize(start.ConsoleSize, e.req.ConsoleSize); cs != nil {
@@ -117,7 +119,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		}
 		e.mu.Unlock()
 	}
-	code, err := s.runExec(e, socket, req, conn)
+	code, err := s.runExec(e, req, conn)
 	if err != nil {
 		// Said on the process's stderr, as the stream's format has it.
 		if req.TTY {
@@ -148,9 +150,9 @@ func firstSize(a, b *[2]uint) *[2]uint {
 
 // runExec relays conn to the exec'd process until it ends: the raw pty
 // with a terminal, else stdin in and a multiplexed stdout and stderr out.
-func (s *Server) runExec(e *execSession, socket string, req runtime.ExecRequest, conn net.Conn) (int, error) {
+func (s *Server) runExec(e *execSession, req runtime.ExecRequest, conn net.Conn) (int, error) {
 	if req.TTY {
-		sess, err := runtime.StartExec(socket, req, nil, nil, nil)
+		sess, err := s.B.Exec(e.container, req, nil, nil, nil)
 		if err != nil {
 			return 0, err
 		}
@@ -218,7 +220,7 @@ func (s *Server) runExec(e *execSession, socket string, req runtime.ExecRequest,
 			r.Close()
 		}()
 	}
-	sess, err := runtime.StartExec(socket, req, stdin, files[0], files[1])
+	sess, err := s.B.Exec(e.container, req, stdin, files[0], files[1])
 	if err != nil {
 		files[0].Close()
 		files[1].Close()

@@ -5,16 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
 	itypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
 
-	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/api/calls"
 	"github.com/sandbox-dev/sandbox/image"
 )
 
@@ -35,11 +33,11 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 			return badRequest(fmt.Errorf("invalid filter %q (served: reference, dangling)", k))
 		}
 	}
-	rows, err := s.Store.List()
+	rows, err := s.B.Images()
 	if err != nil {
 		return err
 	}
-	users, _ := container.UsersOf(s.Store)
+	users, _ := s.B.ImageUsers()
 	byID := map[string]*itypes.Summary{}
 	var order []string
 	for _, row := range rows {
@@ -122,11 +120,11 @@ func (s *Server) imageRoutes(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) imageInspect(w http.ResponseWriter, name string) error {
-	d, err := s.Store.Inspect(name)
+	d, err := s.B.InspectImage(name)
 	if err != nil {
 		return notFoundImage(name, err)
 	}
-	img, err := s.Store.Resolve(name)
+	img, err := s.B.Resolve(name)
 	if err != nil {
 		return notFoundImage(name, err)
 	}
@@ -158,7 +156,7 @@ func notFoundImage(name string, err error) error {
 }
 
 func (s *Server) imageHistory(w http.ResponseWriter, name string) error {
-	rows, err := s.Store.History(name)
+	rows, err := s.B.History(name)
 	if err != nil {
 		return notFoundImage(name, err)
 	}
@@ -183,7 +181,7 @@ func (s *Server) imageTag(w http.ResponseWriter, r *http.Request, name string) e
 	if tag != "" {
 		dst += ":" + tag
 	}
-	if err := s.Store.Tag(name, dst); err != nil {
+	if err := s.B.Tag(name, dst); err != nil {
 		return notFoundImage(name, err)
 	}
 	w.WriteHeader(http.StatusCreated)
@@ -191,7 +189,7 @@ func (s *Server) imageTag(w http.ResponseWriter, r *http.Request, name string) e
 }
 
 func (s *Server) imageRemove(w http.ResponseWriter, r *http.Request, name string) error {
-	res, err := s.Store.Remove(name, boolParam(r, "force"), func() (map[string][]string, error) { return container.UsersOf(s.Store) })
+	res, err := s.B.RemoveImage(name, boolParam(r, "force"))
 	if err != nil {
 		return notFoundImage(name, err)
 	}
@@ -217,7 +215,7 @@ func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request) error {
 			all = true
 		}
 	}
-	res, err := s.Store.Prune(all, func() (map[string][]string, error) { return container.UsersOf(s.Store) })
+	res, err := s.B.PruneImages(all)
 	if err != nil {
 		return err
 	}
@@ -250,27 +248,25 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	case !strings.Contains(ref[strings.LastIndex(ref, "/")+1:], ":") && !strings.Contains(ref, "@"):
 		ref += ":latest"
 	}
-	send := jsonStream(w)
+	send, _ := jsonStream(w)
 	short := ref
 	if i := strings.LastIndexAny(ref, ":@"); i > strings.LastIndex(ref, "/") {
 		short = ref[i+1:]
 	}
 	send(jsonstream.Message{Status: "Pulling from " + strings.TrimSuffix(ref, ":"+short), ID: short})
-	o := s.Pull
-	o.Platform = q.Get("platform")
-	o.Events = func(e image.ProgressEvent) {
+	events := func(e image.ProgressEvent) {
 		m := jsonstream.Message{ID: e.Layer, Status: e.Status}
 		if e.Status == "Downloading" {
 			m.Progress = &jsonstream.Progress{Current: e.Current, Total: e.Total}
 		}
 		send(m)
 	}
-	img, err := s.Store.Pull(context.Background(), ref, o)
+	img, err := s.B.Pull(context.Background(), ref, q.Get("platform"), events)
 	if err != nil {
 		send(jsonstream.Message{Error: &jsonstream.Error{Message: err.Error()}})
 		return nil
 	}
-	if d, err := s.Store.Inspect(img.ID); err == nil && len(d.RepoDigests) > 0 {
+	if d, err := s.B.InspectImage(img.ID); err == nil && len(d.RepoDigests) > 0 {
 		_, digest, _ := strings.Cut(d.RepoDigests[0], "@")
 		send(jsonstream.Message{Status: "Digest: " + digest})
 	}
@@ -293,12 +289,12 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 	if tag := r.URL.Query().Get("tag"); tag != "" {
 		ref += ":" + tag
 	}
-	if _, err := s.Store.Resolve(ref); err != nil {
+	if _, err := s.B.Resolve(ref); err != nil {
 		return notFoundImage(ref, err)
 	}
-	send := jsonStream(w)
+	send, _ := jsonStream(w)
 	send(jsonstream.Message{Status: "The push refers to repository [" + name + "]"})
-	digest, err := s.Store.Push(context.Background(), ref, ref, s.Pull)
+	digest, err := s.B.Push(context.Background(), ref)
 	if err != nil {
 		send(jsonstream.Message{Error: &jsonstream.Error{Message: err.Error()}})
 		return nil
@@ -317,13 +313,13 @@ func (s *Server) imageSave(w http.ResponseWriter, names []string) error {
 		return badRequest(errors.New("no image named"))
 	}
 	for _, n := range names {
-		if _, err := s.Store.Resolve(n); err != nil {
+		if _, err := s.B.Resolve(n); err != nil {
 			return notFoundImage(n, err)
 		}
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.WriteHeader(http.StatusOK)
-	if err := s.Store.Save(names, "docker-archive", w); err != nil && s.Warn != nil {
+	if err := s.B.Save(names, w); err != nil && s.Warn != nil {
 		s.Warn("saving " + strings.Join(names, ", ") + ": " + err.Error())
 	}
 	return nil
@@ -331,28 +327,14 @@ func (s *Server) imageSave(w http.ResponseWriter, names []string) error {
 
 // imageLoad is POST /images/load: a docker-archive or OCI tar in the body.
 func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) error {
-	dir, release, err := s.Store.TempDir()
-	if err != nil {
-		return err
-	}
-	defer release()
-	p := dir + "/load.tar"
-	f, err := os.Create(p)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(f, r.Body)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return badRequest(fmt.Errorf("reading the archive: %w", err))
-	}
-	imgs, err := s.Store.Load(p, s.Warn)
-	if err != nil {
+	imgs, err := s.B.Load(r.Body)
+	if errors.Is(err, calls.ErrInvalid) {
 		return badRequest(err)
 	}
-	send := jsonStream(w)
+	if err != nil {
+		return err
+	}
+	send, _ := jsonStream(w)
 	for _, img := range imgs {
 		names := img.Names
 		if len(names) == 0 {

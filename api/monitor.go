@@ -16,7 +16,6 @@ import (
 	itypes "github.com/moby/moby/api/types/image"
 	vtypes "github.com/moby/moby/api/types/volume"
 
-	"github.com/sandbox-dev/sandbox/cgroups"
 	"github.com/sandbox-dev/sandbox/container"
 )
 
@@ -25,20 +24,20 @@ import (
 // the machine's (/proc/stat), as Docker computes it; a container without a
 // cgroup of its own (no cgroup v2 delegation) reads as zeros.
 func (s *Server) containerStats(w http.ResponseWriter, r *http.Request) error {
-	c, err := container.Find(s.Store, r.PathValue("id"))
+	c, err := s.B.Find(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	stream := r.URL.Query().Get("stream") == "" || boolParam(r, "stream")
 	sample := func() (ctypes.StatsResponse, bool) {
-		st := container.CurrentState(s.Store, c.ID)
+		st := s.B.State(c.ID)
 		out := ctypes.StatsResponse{ID: c.ID, Name: "/" + c.Name, OSType: "linux", Read: time.Now()}
 		out.CPUStats.SystemUsage = systemCPUNanos()
 		out.CPUStats.OnlineCPUs = uint32(goruntime.NumCPU())
 		if st.Status != container.Running || st.Cgroup == "" {
 			return out, st.Status == container.Running
 		}
-		u, err := cgroups.Open(st.Cgroup).Usage()
+		u, err := s.B.Usage(st.Cgroup)
 		if err != nil {
 			return out, true
 		}
@@ -101,11 +100,11 @@ func systemCPUNanos() uint64 {
 
 // containerTop lists the container's processes: its init's descendants.
 func (s *Server) containerTop(w http.ResponseWriter, r *http.Request) error {
-	c, err := container.Find(s.Store, r.PathValue("id"))
+	c, err := s.B.Find(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	st := container.CurrentState(s.Store, c.ID)
+	st := s.B.State(c.ID)
 	if st.Status != container.Running {
 		return conflict(fmt.Errorf("container %s is not running", c.Name))
 	}
@@ -198,9 +197,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	}
 	snapshot := func() map[string]seen {
 		out := map[string]seen{}
-		rows, _ := container.PS(s.Store, true, nil)
+		rows, _ := s.B.PS(true, nil)
 		for _, row := range rows {
-			c, err := container.Find(s.Store, row.ID)
+			c, err := s.B.Find(row.ID)
 			if err != nil {
 				continue
 			}
@@ -369,11 +368,11 @@ func eventMatches(m events.Message, fs []string) bool {
 
 // systemDF is GET /system/df in the shape API 1.41 clients read.
 func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) error {
-	imgs, err := s.Store.List()
+	imgs, err := s.B.Images()
 	if err != nil {
 		return err
 	}
-	usage, err := s.Store.DiskUsage()
+	usage, err := s.B.DiskUsage()
 	if err != nil {
 		return err
 	}
@@ -386,7 +385,7 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) error {
 		seen[im.ID] = true
 		images = append(images, itypes.Summary{ID: withSHA(im.ID), Created: im.Created.Unix(), Size: im.Size, RepoTags: []string{}, RepoDigests: []string{}, Labels: map[string]string{}})
 	}
-	rows, err := container.PS(s.Store, true, nil)
+	rows, err := s.B.PS(true, nil)
 	if err != nil {
 		return err
 	}
@@ -395,9 +394,9 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) error {
 		ctrs = append(ctrs, ctypes.Summary{ID: row.ID, Names: []string{"/" + row.Name}, Image: row.Image, Created: row.Created.Unix(),
 			State: ctypes.ContainerState(row.State.Status), Status: statusText(row)})
 	}
-	vols, _ := container.Volumes(s.Store)
+	vols, _ := s.B.Volumes()
 	volumes := []vtypes.Volume{}
-	users, _ := container.VolumeUsers(s.Store)
+	users, _ := s.B.VolumeUsers()
 	for _, v := range vols {
 		vo := volumeOut(v)
 		vo.UsageData = &vtypes.UsageData{Size: -1, RefCount: int64(len(users[v.Name]))}

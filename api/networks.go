@@ -42,7 +42,7 @@ func (s *Server) networkList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	nets, err := container.Networks(s.Store)
+	nets, err := s.B.Networks()
 	if err != nil {
 		return err
 	}
@@ -92,10 +92,10 @@ func networkMatches(n ntypes.Inspect, fs []string) bool {
 
 // findNetwork finds a network by name or ID prefix.
 func (s *Server) findNetwork(ref string) (container.Network, error) {
-	if n, err := container.InspectNetwork(s.Store, ref); err == nil {
+	if n, err := s.B.InspectNetwork(ref); err == nil {
 		return n, nil
 	}
-	nets, err := container.Networks(s.Store)
+	nets, err := s.B.Networks()
 	if err != nil {
 		return container.Network{}, err
 	}
@@ -120,9 +120,9 @@ func (s *Server) networkInspect(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := networkOut(n)
-	rows, _ := container.PS(s.Store, false, nil)
+	rows, _ := s.B.PS(false, nil)
 	for _, row := range rows {
-		c, err := container.Find(s.Store, row.ID)
+		c, err := s.B.Find(row.ID)
 		if err != nil || !containsName(network.Names(c.Config.Network), n.Name) {
 			continue
 		}
@@ -173,7 +173,7 @@ func (s *Server) networkCreate(w http.ResponseWriter, r *http.Request) error {
 			o.Gateway = c.Gateway.String()
 		}
 	}
-	n, err := container.CreateNetwork(s.Store, req.Name, o)
+	n, err := s.B.CreateNetwork(req.Name, o)
 	if err != nil {
 		if strings.Contains(err.Error(), "exists already") {
 			return conflict(err)
@@ -189,7 +189,7 @@ func (s *Server) networkRemove(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := container.RemoveNetwork(s.Store, n.Name); err != nil {
+	if err := s.B.RemoveNetwork(n.Name); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -197,7 +197,7 @@ func (s *Server) networkRemove(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) networkPrune(w http.ResponseWriter, r *http.Request) error {
-	removed, err := container.PruneNetworks(s.Store)
+	removed, err := s.B.PruneNetworks()
 	if err != nil {
 		return err
 	}
@@ -221,7 +221,7 @@ func (s *Server) networkConnect(w http.ResponseWriter, r *http.Request) error {
 	if req.EndpointConfig != nil {
 		aliases = req.EndpointConfig.Aliases
 	}
-	if err := container.ConnectNetwork(s.Store, n.Name, req.Container, aliases); err != nil {
+	if err := s.B.ConnectNetwork(n.Name, req.Container, aliases); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
@@ -237,7 +237,7 @@ func (s *Server) networkDisconnect(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if err := container.DisconnectNetwork(s.Store, n.Name, req.Container); err != nil {
+	if err := s.B.DisconnectNetwork(n.Name, req.Container); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

@@ -21,7 +21,7 @@ import (
 	"github.com/moby/moby/api/types/jsonstream"
 	"golang.org/x/sys/unix"
 
-	"github.com/sandbox-dev/sandbox/config"
+	"github.com/sandbox-dev/sandbox/api/calls"
 	"github.com/sandbox-dev/sandbox/container"
 	"github.com/sandbox-dev/sandbox/image"
 )
@@ -34,13 +34,9 @@ const (
 	MinVersion = "1.24"
 )
 
-// Server serves the API over one store.
+// Server serves the API over one store, which it reaches through B.
 type Server struct {
-	Store *image.Store
-	// User is config.toml: launch defaults, the cgroups policy, the
-	// storage driver; Pull how images are fetched (registries, TLS).
-	User config.User
-	Pull image.PullOptions
+	B calls.Backend
 	// Idle ends Serve after that long with no request in flight (0:
 	// never).
 	Idle time.Duration
@@ -304,22 +300,33 @@ func randomID() string {
 	return hex.EncodeToString(b)
 }
 
-// jsonStream starts a 200 answer of Docker's JSON messages (pull, push,
-// build, load) and returns the function that sends each one at once; it
-// may be called from several goroutines.
-func jsonStream(w http.ResponseWriter) func(jsonstream.Message) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
+// jsonStream makes a 200 answer of Docker's JSON messages (pull, push,
+// build, load) and returns the function that sends each one at once (the
+// first also sends the status), and one that says whether any was sent;
+// both may be called from several goroutines.
+func jsonStream(w http.ResponseWriter) (send func(jsonstream.Message), started func() bool) {
 	flusher, _ := w.(http.Flusher)
 	var mu sync.Mutex
-	return func(m jsonstream.Message) {
+	begun := false
+	send = func(m jsonstream.Message) {
 		mu.Lock()
 		defer mu.Unlock()
+		if !begun {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			begun = true
+		}
 		json.NewEncoder(w).Encode(m)
 		if flusher != nil {
 			flusher.Flush()
 		}
 	}
+	started = func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return begun
+	}
+	return send, started
 }
 
 type attachCount struct {

@@ -53,11 +53,11 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
-	rows, err := container.PS(s.Store, true, nil)
+	rows, err := s.B.PS(true, nil)
 	if err != nil {
 		return err
 	}
-	imgs, err := s.Store.List()
+	imgs, err := s.B.Images()
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		Architecture:       goruntime.GOARCH,
 		NCPU:               goruntime.NumCPU(),
 		MemTotal:           memTotal(),
-		DockerRootDir:      s.Store.Root,
+		DockerRootDir:      s.B.StoreRoot(),
 		Name:               hostname(),
 		ServerVersion:      s.SandboxVersion,
 		IndexServerAddress: "https://index.docker.io/v1/",

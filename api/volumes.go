@@ -25,7 +25,7 @@ func (s *Server) volumeList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	vols, err := container.Volumes(s.Store)
+	vols, err := s.B.Volumes()
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func (s *Server) volumeCreate(w http.ResponseWriter, r *http.Request) error {
 	if len(req.DriverOpts) > 0 {
 		return badRequest(errors.New("volume driver options are not served: a volume is a directory in the store"))
 	}
-	v, err := container.CreateVolumeWith(s.Store, req.Name, req.Labels)
+	v, err := s.B.CreateVolume(req.Name, req.Labels)
 	if err != nil {
 		return badRequest(err)
 	}
@@ -80,7 +80,7 @@ func (s *Server) volumeCreate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) volumeInspect(w http.ResponseWriter, r *http.Request) error {
-	v, err := container.InspectVolume(s.Store, r.PathValue("name"))
+	v, err := s.B.InspectVolume(r.PathValue("name"))
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func (s *Server) volumeInspect(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) volumeRemove(w http.ResponseWriter, r *http.Request) error {
-	if err := container.RemoveVolume(s.Store, r.PathValue("name")); err != nil {
+	if err := s.B.RemoveVolume(r.PathValue("name")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -97,7 +97,7 @@ func (s *Server) volumeRemove(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) volumePrune(w http.ResponseWriter, r *http.Request) error {
-	removed, err := container.PruneVolumes(s.Store)
+	removed, err := s.B.PruneVolumes()
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,325 @@
+package backend
+
+import (
+	"archive/tar"
+	"bufio"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/api/calls"
+	"github.com/sandbox-dev/sandbox/build"
+	"github.com/sandbox-dev/sandbox/cgroups"
+	"github.com/sandbox-dev/sandbox/config"
+	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/runtime"
+)
+
+// Backend is calls.Backend on one store.
+type Backend struct {
+	Store *image.Store
+	// User is config.toml: launch defaults, the cgroups policy, the
+	// storage driver; Pull how images are fetched (registries, TLS).
+	User        config.User
+	PullOptions image.PullOptions
+	// Warn says one line to whoever runs the service.
+	Warn func(string)
+}
+
+var _ calls.Backend = (*Backend)(nil)
+
+func (b *Backend) io() container.IO { return container.IO{Warn: b.Warn} }
+
+func (b *Backend) PS(all bool, filters []string) ([]container.Row, error) {
+	return container.PS(b.Store, all, filters)
+}
+
+func (b *Backend) Find(ref string) (*container.Container, error) { return container.Find(b.Store, ref) }
+
+func (b *Backend) Inspect(ref string) (*container.Details, error) {
+	return container.Inspect(b.Store, ref)
+}
+
+func (b *Backend) State(id string) container.State { return container.CurrentState(b.Store, id) }
+
+// Create turns a create request's launch layer into a container the way
+// `run` turns flags into one: the layer over config.toml's defaults,
+// checked by the same checks, then by the same limit check.
+func (b *Backend) Create(layer *config.App, o calls.CreateOptions) (*container.Container, error) {
+	merged := config.Merge(config.Defaults(), b.User.Defaults, layer)
+	if err := merged.Check(); err != nil {
+		return nil, fmt.Errorf("%w: %w", calls.ErrInvalid, err)
+	}
+	cfg := container.FromApp(merged)
+	cfg.Detach = true
+	cfg.Rm = o.Rm
+	cfg.KeepExit = cfg.Rm // its waiter learns its code after it is gone
+	cfg.Interactive, cfg.TTY, cfg.StdinOnce = o.Interactive, o.TTY, o.StdinOnce
+	container.ApplyUser(&cfg, b.User)
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", calls.ErrInvalid, err)
+	}
+	if err := container.CheckLimits(&cfg); err != nil {
+		return nil, fmt.Errorf("%w: %w", calls.ErrInvalid, err)
+	}
+	c, lock, err := container.Create(b.Store, cfg, b.io())
+	if err != nil {
+		return nil, err
+	}
+	lock.Close()
+	return c, nil
+}
+
+func (b *Backend) Start(id string) error {
+	_, _, err := container.Start(b.Store, id, false, b.io())
+	return err
+}
+
+func (b *Backend) Stop(id string, timeout time.Duration) error {
+	_, err := container.Stop(b.Store, id, timeout)
+	return err
+}
+
+func (b *Backend) Kill(ref string, sig unix.Signal) error {
+	_, err := container.Kill(b.Store, ref, sig)
+	return err
+}
+
+func (b *Backend) RemovedExit(id string) (int, bool) { return container.RemovedExit(b.Store, id) }
+
+func (b *Backend) Remove(ref string, force, volumes bool) error {
+	_, err := container.RemoveRef(b.Store, ref, force, volumes)
+	return err
+}
+
+func (b *Backend) Rename(ref, name string) error { return container.Rename(b.Store, ref, name) }
+
+func (b *Backend) Prune() ([]string, error) {
+	removed, err := container.Prune(b.Store)
+	var ids []string
+	for _, c := range removed {
+		ids = append(ids, c.ID)
+	}
+	return ids, err
+}
+
+func (b *Backend) Logs(id string, o container.LogOptions, stdout, stderr io.Writer) error {
+	return container.Logs(b.Store, id, o, stdout, stderr)
+}
+
+func (b *Backend) RemovedLogs(id string, stdout, stderr io.Writer) bool {
+	return container.RemovedLogs(b.Store, id, stdout, stderr)
+}
+
+func (b *Backend) AttachStdin(id string) (io.WriteCloser, error) {
+	return container.AttachStdin(b.Store, id)
+}
+
+func (b *Backend) ResizeTTY(id string, rows, cols int) { container.ResizeTTY(b.Store, id, rows, cols) }
+
+func (b *Backend) Exec(id string, req runtime.ExecRequest, stdin, stdout, stderr *os.File) (*runtime.ExecSession, error) {
+	socket, err := container.ExecSocket(b.Store, id)
+	if err != nil {
+		return nil, err
+	}
+	return runtime.StartExec(socket, req, stdin, stdout, stderr)
+}
+
+func (b *Backend) Usage(cgroup string) (cgroups.Usage, error) { return cgroups.Open(cgroup).Usage() }
+
+func (b *Backend) Volumes() ([]container.Volume, error) { return container.Volumes(b.Store) }
+
+func (b *Backend) VolumeUsers() (map[string][]*container.Container, error) {
+	return container.VolumeUsers(b.Store)
+}
+
+func (b *Backend) CreateVolume(name string, labels map[string]string) (container.Volume, error) {
+	return container.CreateVolumeWith(b.Store, name, labels)
+}
+
+func (b *Backend) InspectVolume(name string) (container.Volume, error) {
+	return container.InspectVolume(b.Store, name)
+}
+
+func (b *Backend) RemoveVolume(name string) error { return container.RemoveVolume(b.Store, name) }
+
+func (b *Backend) PruneVolumes() ([]string, error) { return container.PruneVolumes(b.Store) }
+
+func (b *Backend) Networks() ([]container.Network, error) { return container.Networks(b.Store) }
+
+func (b *Backend) InspectNetwork(name string) (container.Network, error) {
+	return container.InspectNetwork(b.Store, name)
+}
+
+func (b *Backend) CreateNetwork(name string, o container.NetworkOptions) (container.Network, error) {
+	return container.CreateNetwork(b.Store, name, o)
+}
+
+func (b *Backend) RemoveNetwork(name string) error { return container.RemoveNetwork(b.Store, name) }
+
+func (b *Backend) PruneNetworks() ([]string, error) { return container.PruneNetworks(b.Store) }
+
+func (b *Backend) ConnectNetwork(name, ref string, aliases []string) error {
+	return container.ConnectNetwork(b.Store, name, ref, aliases)
+}
+
+func (b *Backend) DisconnectNetwork(name, ref string) error {
+	return container.DisconnectNetwork(b.Store, name, ref)
+}
+
+func (b *Backend) Images() ([]image.Summary, error) { return b.Store.List() }
+
+func (b *Backend) ImageUsers() (map[string][]string, error) { return container.UsersOf(b.Store) }
+
+func (b *Backend) InspectImage(ref string) (*image.Details, error) { return b.Store.Inspect(ref) }
+
+func (b *Backend) Resolve(ref string) (*image.Image, error) { return b.Store.Resolve(ref) }
+
+func (b *Backend) History(ref string) ([]image.HistoryRow, error) { return b.Store.History(ref) }
+
+func (b *Backend) Tag(src, dst string) error { return b.Store.Tag(src, dst) }
+
+func (b *Backend) RemoveImage(ref string, force bool) (image.RemoveResult, error) {
+	return b.Store.Remove(ref, force, b.ImageUsers)
+}
+
+func (b *Backend) PruneImages(all bool) (image.RemoveResult, error) {
+	return b.Store.Prune(all, b.ImageUsers)
+}
+
+func (b *Backend) Pull(ctx context.Context, ref, platform string, events func(image.ProgressEvent)) (*image.Image, error) {
+	o := b.PullOptions
+	o.Platform = platform
+	o.Events = events
+	return b.Store.Pull(ctx, ref, o)
+}
+
+func (b *Backend) Push(ctx context.Context, ref string) (string, error) {
+	return b.Store.Push(ctx, ref, ref, b.PullOptions)
+}
+
+func (b *Backend) Save(refs []string, w io.Writer) error {
+	return b.Store.Save(refs, "docker-archive", w)
+}
+
+// Load reads a docker-archive or OCI tar into the store, through a file
+// in the store's temporary directory (the formats need to seek).
+func (b *Backend) Load(archive io.Reader) ([]*image.Image, error) {
+	dir, release, err := b.Store.TempDir()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	p := dir + "/load.tar"
+	f, err := os.Create(p)
+	if err != nil {
+		return nil, err
+	}
+	_, err = io.Copy(f, archive)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading the archive: %w", calls.ErrInvalid, err)
+	}
+	imgs, err := b.Store.Load(p, b.Warn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", calls.ErrInvalid, err)
+	}
+	return imgs, nil
+}
+
+func (b *Backend) DiskUsage() (image.Usage, error) { return b.Store.DiskUsage() }
+
+// Build unpacks the context into the store's temporary directory and
+// builds it, each RUN in a sandbox made from config.toml's defaults.
+func (b *Backend) Build(o calls.BuildOptions, context io.Reader, out *os.File) (*image.Image, error) {
+	dir, release, err := b.Store.TempDir()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if err := untarContext(context, dir); err != nil {
+		return nil, fmt.Errorf("%w: reading the build context: %w", calls.ErrInvalid, err)
+	}
+	bo := build.Options{Context: dir, File: o.File, Tags: o.Tags, BuildArgs: o.BuildArgs, Target: o.Target,
+		NoCache: o.NoCache, Network: o.Network, Quiet: o.Quiet, Pull: b.PullOptions, Out: out, Warn: b.Warn}
+	if bo.File != "" {
+		// The API names it inside the context; the build, from here.
+		bo.File = path.Join(dir, path.Clean("/"+bo.File))
+	}
+	bo.Run = container.FromApp(config.Merge(config.Defaults(), b.User.Defaults))
+	container.ApplyUser(&bo.Run, b.User)
+	bo.Run.StopTimeout = nil
+	return build.Build(b.Store, bo)
+}
+
+func (b *Backend) StoreRoot() string { return b.Store.Root }
+
+// untarContext unpacks a build context into dir (inside it, whatever the
+// names say), gunzipping it first when it is compressed.
+func untarContext(body io.Reader, dir string) error {
+	br := bufio.NewReader(body)
+	var in io.Reader = br
+	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return err
+		}
+		in = gz
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	tr := tar.NewReader(in)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rel := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
+		if rel == "" {
+			continue
+		}
+		mode := os.FileMode(h.Mode).Perm()
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := root.MkdirAll(rel, 0o755); err != nil {
+				return err
+			}
+			root.Chmod(rel, mode|0o700)
+		case tar.TypeReg:
+			root.MkdirAll(path.Dir(rel), 0o755)
+			f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode|0o600)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, tr)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+			root.Chtimes(rel, h.ModTime, h.ModTime)
+		case tar.TypeSymlink:
+			root.MkdirAll(path.Dir(rel), 0o755)
+			if err := root.Symlink(h.Linkname, rel); err != nil {
+				return err
+			}
+		}
+	}
+}

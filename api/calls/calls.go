@@ -1,0 +1,110 @@
+package calls
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/cgroups"
+	"github.com/sandbox-dev/sandbox/config"
+	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/runtime"
+)
+
+// ErrInvalid marks a request the store refused as invalid (a launch value
+// its check refused, a limit that cannot be enforced): the API answers
+// 400 for it.
+var ErrInvalid = errors.New("invalid request")
+
+// CreateOptions are what a create request sets beside its launch layer.
+type CreateOptions struct {
+	Rm, Interactive, TTY, StdinOnce bool
+}
+
+// BuildOptions are a build request's, without what the store fills in
+// (its pull options, the containers RUN starts) or the context, which
+// the backend unpacks where it builds.
+type BuildOptions struct {
+	File, Target, Network string
+	Tags                  []string
+	NoCache, Quiet        bool
+	BuildArgs             map[string]string
+}
+
+// Backend is everything the API asks of the store, its containers, images,
+// volumes and networks: the library's entry points with the store and the
+// user's config.toml bound. Only types and pure functions of the library
+// are used beside it, so that the server can live in a program apart from
+// the library's code (docs/api.md).
+type Backend interface {
+	// Containers.
+	PS(all bool, filters []string) ([]container.Row, error)
+	Find(ref string) (*container.Container, error)
+	Inspect(ref string) (*container.Details, error)
+	State(id string) container.State
+	// Create makes a detached container from a create request's launch
+	// layer, over config.toml's defaults, checked as run checks it.
+	Create(layer *config.App, o CreateOptions) (*container.Container, error)
+	Start(id string) error
+	Stop(id string, timeout time.Duration) error
+	Kill(ref string, sig unix.Signal) error
+	// RemovedExit is the exit code a removed --rm container left for its
+	// waiters.
+	RemovedExit(id string) (int, bool)
+	Remove(ref string, force, volumes bool) error
+	Rename(ref, name string) error
+	Prune() ([]string, error)
+	Logs(id string, o container.LogOptions, stdout, stderr io.Writer) error
+	RemovedLogs(id string, stdout, stderr io.Writer) bool
+	AttachStdin(id string) (io.WriteCloser, error)
+	ResizeTTY(id string, rows, cols int)
+	// Exec starts req in running container id with those descriptors
+	// (with req.TTY, none: the session has a console).
+	Exec(id string, req runtime.ExecRequest, stdin, stdout, stderr *os.File) (*runtime.ExecSession, error)
+	// Usage is a running container's cgroup's counters.
+	Usage(cgroup string) (cgroups.Usage, error)
+
+	// Volumes.
+	Volumes() ([]container.Volume, error)
+	VolumeUsers() (map[string][]*container.Container, error)
+	CreateVolume(name string, labels map[string]string) (container.Volume, error)
+	InspectVolume(name string) (container.Volume, error)
+	RemoveVolume(name string) error
+	PruneVolumes() ([]string, error)
+
+	// Networks.
+	Networks() ([]container.Network, error)
+	InspectNetwork(name string) (container.Network, error)
+	CreateNetwork(name string, o container.NetworkOptions) (container.Network, error)
+	RemoveNetwork(name string) error
+	PruneNetworks() ([]string, error)
+	ConnectNetwork(name, ref string, aliases []string) error
+	DisconnectNetwork(name, ref string) error
+
+	// Images.
+	Images() ([]image.Summary, error)
+	// ImageUsers maps image IDs to the containers made from them.
+	ImageUsers() (map[string][]string, error)
+	InspectImage(ref string) (*image.Details, error)
+	Resolve(ref string) (*image.Image, error)
+	History(ref string) ([]image.HistoryRow, error)
+	Tag(src, dst string) error
+	RemoveImage(ref string, force bool) (image.RemoveResult, error)
+	PruneImages(all bool) (image.RemoveResult, error)
+	Pull(ctx context.Context, ref, platform string, events func(image.ProgressEvent)) (*image.Image, error)
+	Push(ctx context.Context, ref string) (string, error)
+	Save(refs []string, w io.Writer) error
+	Load(archive io.Reader) ([]*image.Image, error)
+	DiskUsage() (image.Usage, error)
+	// Build builds the context (a tar, gzipped or not) with o; out gets
+	// the build's output lines.
+	Build(o BuildOptions, context io.Reader, out *os.File) (*image.Image, error)
+
+	// StoreRoot is where the store lives (/info's DockerRootDir).
+	StoreRoot() string
+}
