@@ -239,6 +239,10 @@ func status(err error) int {
 	switch {
 	case errors.As(err, &he):
 		return he.status
+	case errors.Is(err, calls.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, calls.ErrNoPath):
+		return http.StatusNotFound
 	case errors.Is(err, container.ErrNotFound), errors.Is(err, image.ErrNotFound), errors.Is(err, container.ErrNoVolume),
 		errors.Is(err, container.ErrNoNetwork), errors.Is(err, container.ErrNoPod):
 		return http.StatusNotFound

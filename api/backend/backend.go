@@ -56,7 +56,7 @@ func (b *Backend) State(id string) container.State { return container.CurrentSta
 func (b *Backend) Create(layer *config.App, o calls.CreateOptions) (*container.Container, error) {
 	merged := config.Merge(config.Defaults(), b.User.Defaults, layer)
 	if err := merged.Check(); err != nil {
-		return nil, fmt.Errorf("%w: %w", calls.ErrInvalid, err)
+		return nil, calls.Mark(calls.ErrInvalid, err)
 	}
 	cfg := container.FromApp(merged)
 	cfg.Detach = true
@@ -65,10 +65,10 @@ func (b *Backend) Create(layer *config.App, o calls.CreateOptions) (*container.C
 	cfg.Interactive, cfg.TTY, cfg.StdinOnce = o.Interactive, o.TTY, o.StdinOnce
 	container.ApplyUser(&cfg, b.User)
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", calls.ErrInvalid, err)
+		return nil, calls.Mark(calls.ErrInvalid, err)
 	}
 	if err := container.CheckLimits(&cfg); err != nil {
-		return nil, fmt.Errorf("%w: %w", calls.ErrInvalid, err)
+		return nil, calls.Mark(calls.ErrInvalid, err)
 	}
 	c, lock, err := container.Create(b.Store, cfg, b.io())
 	if err != nil {
@@ -228,11 +228,11 @@ func (b *Backend) Load(archive io.Reader) ([]*image.Image, error) {
 		err = cerr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading the archive: %w", calls.ErrInvalid, err)
+		return nil, calls.Mark(calls.ErrInvalid, fmt.Errorf("reading the archive: %w", err))
 	}
 	imgs, err := b.Store.Load(p, b.Warn)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", calls.ErrInvalid, err)
+		return nil, calls.Mark(calls.ErrInvalid, err)
 	}
 	return imgs, nil
 }
@@ -248,7 +248,7 @@ func (b *Backend) Build(o calls.BuildOptions, context io.Reader, out *os.File) (
 	}
 	defer release()
 	if err := untarContext(context, dir); err != nil {
-		return nil, fmt.Errorf("%w: reading the build context: %w", calls.ErrInvalid, err)
+		return nil, calls.Mark(calls.ErrInvalid, fmt.Errorf("reading the build context: %w", err))
 	}
 	bo := build.Options{Context: dir, File: o.File, Tags: o.Tags, BuildArgs: o.BuildArgs, Target: o.Target,
 		NoCache: o.NoCache, Network: o.Network, Quiet: o.Quiet, Pull: b.PullOptions, Out: out, Warn: b.Warn}

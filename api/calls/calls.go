@@ -16,10 +16,23 @@ import (
 	"github.com/sandbox-dev/sandbox/runtime"
 )
 
-// ErrInvalid marks a request the store refused as invalid (a launch value
-// its check refused, a limit that cannot be enforced): the API answers
-// 400 for it.
-var ErrInvalid = errors.New("invalid request")
+// Kinds of failure the server answers with their own status: ErrInvalid
+// a request the store refused as invalid (a launch value its check
+// refused, a limit that cannot be enforced), 400; ErrNoPath a path a
+// copy names that the container lacks, 404. Mark attaches one to an
+// error.
+var (
+	ErrInvalid = errors.New("invalid request")
+	ErrNoPath  = errors.New("no such path")
+)
+
+// Mark makes err match kind (errors.Is) and keeps its message.
+func Mark(kind, err error) error { return &marked{kind: kind, err: err} }
+
+type marked struct{ kind, err error }
+
+func (m *marked) Error() string   { return m.err.Error() }
+func (m *marked) Unwrap() []error { return []error{m.kind, m.err} }
 
 // CreateOptions are what a create request sets beside its launch layer.
 type CreateOptions struct {
@@ -66,6 +79,13 @@ type Backend interface {
 	// Exec starts req in running container id with those descriptors
 	// (with req.TTY, none: the session has a console).
 	Exec(id string, req runtime.ExecRequest, stdin, stdout, stderr *os.File) (*runtime.ExecSession, error)
+	// ArchiveStat is Docker's X-Docker-Container-Path-Stat of path in
+	// running container id; ArchiveGet writes path as a tar to w;
+	// ArchivePut unpacks the tar r at path. The container's init does
+	// each copy (runtime.ExecRequest.Archive).
+	ArchiveStat(id, path string) (string, error)
+	ArchiveGet(id, path string, w io.Writer) error
+	ArchivePut(id, path string, keepOwners bool, r io.Reader) error
 	// Usage is a running container's cgroup's counters.
 	Usage(cgroup string) (cgroups.Usage, error)
 
