@@ -14,8 +14,8 @@ import (
 	ctypes "github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/api/calls"
 	"github.com/sandbox-dev/sandbox/container"
-	"github.com/sandbox-dev/sandbox/runtime"
 )
 
 // execSession is an exec made by POST /containers/ID/exec and run by
@@ -93,7 +93,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		e.mu.Unlock()
 		return conflict(fmt.Errorf("%w: %s", container.ErrNotRunning, e.container[:12]))
 	}
-	req := runtime.ExecRequest{Args: e.req.Cmd, Env: e.req.Env, Cwd: e.req.WorkingDir, User: e.req.User, TTY: e.req.Tty}
+	req := calls.ExecRequest{Args: e.req.Cmd, Env: e.req.Env, Cwd: e.req.WorkingDir, User: e.req.User, TTY: e.req.Tty}
 	if cs := firstSize(start.ConsoleSize, e.req.ConsoleSize); cs != nil {
 		req.Rows, req.Cols = uint16(cs[0]), uint16(cs[1])
 	}
@@ -128,7 +128,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 			_, stderr := streams(conn, false, nil)
 			fmt.Fprintf(stderr, "sandbox: %v\n", err)
 		}
-		code = runtime.ExitCode(err)
+		code = calls.ExitCode(err)
 	}
 	e.mu.Lock()
 	e.running, e.code, e.console = false, &code, nil
@@ -150,7 +150,7 @@ func firstSize(a, b *[2]uint) *[2]uint {
 
 // runExec relays conn to the exec'd process until it ends: the raw pty
 // with a terminal, else stdin in and a multiplexed stdout and stderr out.
-func (s *Server) runExec(e *execSession, req runtime.ExecRequest, conn net.Conn) (int, error) {
+func (s *Server) runExec(e *execSession, req calls.ExecRequest, conn net.Conn) (int, error) {
 	if req.TTY {
 		sess, err := s.B.Exec(e.container, req, nil, nil, nil)
 		if err != nil {
@@ -158,25 +158,25 @@ func (s *Server) runExec(e *execSession, req runtime.ExecRequest, conn net.Conn)
 		}
 		defer sess.Close()
 		e.mu.Lock()
-		e.console = sess.Console
+		e.console = sess.Console()
 		if e.size != nil {
 			unix.IoctlSetWinsize(int(e.console.Fd()), unix.TIOCSWINSZ, e.size)
 		}
 		e.mu.Unlock()
 		copied := make(chan struct{})
 		go func() {
-			io.Copy(conn, sess.Console) // ends with EIO when the pty's last user closes it
+			io.Copy(conn, sess.Console()) // ends with EIO when the pty's last user closes it
 			close(copied)
 		}()
 		if e.req.AttachStdin {
-			go io.Copy(sess.Console, conn)
+			go io.Copy(sess.Console(), conn)
 		}
 		code, err := sess.Wait()
 		select {
 		case <-copied:
 		case <-time.After(time.Second): // children holding the pty
 		}
-		sess.Console.Close()
+		sess.Console().Close()
 		return code, err
 	}
 	null, err := os.Open(os.DevNull)

@@ -89,7 +89,7 @@ func (b *Backend) archiveRun(id string, req runtime.ExecRequest, in io.Reader, o
 	copied := make(chan struct{}, 2)
 	go func() { io.Copy(out, outR); copied <- struct{}{} }()
 	go func() { io.Copy(&stderr, io.LimitReader(errR, 8192)); io.Copy(io.Discard, errR); copied <- struct{}{} }()
-	sess, err := b.Exec(id, req, files[0], files[1], files[2])
+	sess, err := b.exec(id, req, files[0], files[1], files[2])
 	if err != nil {
 		outW.Close()
 		errW.Close()

@@ -125,12 +125,40 @@ func (b *Backend) AttachStdin(id string) (io.WriteCloser, error) {
 
 func (b *Backend) ResizeTTY(id string, rows, cols int) { container.ResizeTTY(b.Store, id, rows, cols) }
 
-func (b *Backend) Exec(id string, req runtime.ExecRequest, stdin, stdout, stderr *os.File) (*runtime.ExecSession, error) {
+func (b *Backend) Exec(id string, req calls.ExecRequest, stdin, stdout, stderr *os.File) (calls.ExecSession, error) {
+	r := runtime.ExecRequest{Args: req.Args, Env: req.Env, Cwd: req.Cwd, User: req.User, TTY: req.TTY, Rows: req.Rows, Cols: req.Cols}
+	sess, err := b.exec(id, r, stdin, stdout, stderr)
+	if err != nil {
+		return nil, exitError(err)
+	}
+	return execSession{sess}, nil
+}
+
+// exec starts r (an exec, or a copy request) in running container id.
+func (b *Backend) exec(id string, r runtime.ExecRequest, stdin, stdout, stderr *os.File) (*runtime.ExecSession, error) {
 	socket, err := container.ExecSocket(b.Store, id)
 	if err != nil {
 		return nil, err
 	}
-	return runtime.StartExec(socket, req, stdin, stdout, stderr)
+	return runtime.StartExec(socket, r, stdin, stdout, stderr)
+}
+
+// exitError carries the exit code a runtime failure calls for.
+func exitError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &calls.ExitError{Code: runtime.ExitCode(err), Err: err}
+}
+
+type execSession struct{ s *runtime.ExecSession }
+
+func (e execSession) Console() *os.File { return e.s.Console }
+func (e execSession) Close()            { e.s.Close() }
+
+func (e execSession) Wait() (int, error) {
+	code, err := e.s.Wait()
+	return code, exitError(err)
 }
 
 func (b *Backend) Usage(cgroup string) (cgroups.Usage, error) { return cgroups.Open(cgroup).Usage() }

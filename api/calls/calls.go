@@ -13,7 +13,6 @@ import (
 	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/container"
 	"github.com/sandbox-dev/sandbox/image"
-	"github.com/sandbox-dev/sandbox/runtime"
 )
 
 // Kinds of failure the server answers with their own status: ErrInvalid
@@ -37,6 +36,46 @@ func (m *marked) Unwrap() []error { return []error{m.kind, m.err} }
 // CreateOptions are what a create request sets beside its launch layer.
 type CreateOptions struct {
 	Rm, Interactive, TTY, StdinOnce bool
+}
+
+// ExecRequest is a process to start in a running container: its
+// arguments, what it adds to the container's environment, its working
+// directory and user ("": the container's), and with TTY a terminal of
+// Rows by Cols.
+type ExecRequest struct {
+	Args, Env  []string
+	Cwd, User  string
+	TTY        bool
+	Rows, Cols uint16
+}
+
+// ExecSession is a process started by Backend.Exec.
+type ExecSession interface {
+	// Console is its terminal's master (ExecRequest.TTY), or nil.
+	Console() *os.File
+	// Wait returns its exit code once it has ended.
+	Wait() (int, error)
+	Close()
+}
+
+// ExitError is a failure that calls for an exit code of its own (126,
+// 127: an exec whose command cannot run).
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// ExitCode is the exit code err calls for: an ExitError's, else 125
+// (sandbox's own failure).
+func ExitCode(err error) int {
+	var e *ExitError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return 125
 }
 
 // BuildOptions are a build request's, without what the store fills in
@@ -78,7 +117,7 @@ type Backend interface {
 	ResizeTTY(id string, rows, cols int)
 	// Exec starts req in running container id with those descriptors
 	// (with req.TTY, none: the session has a console).
-	Exec(id string, req runtime.ExecRequest, stdin, stdout, stderr *os.File) (*runtime.ExecSession, error)
+	Exec(id string, req ExecRequest, stdin, stdout, stderr *os.File) (ExecSession, error)
 	// ArchiveStat is Docker's X-Docker-Container-Path-Stat of path in
 	// running container id; ArchiveGet writes path as a tar to w;
 	// ArchivePut unpacks the tar r at path. The container's init does
