@@ -74,7 +74,7 @@ func (s *Server) imageBuild(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}()
-	img, err := s.B.Build(o, r.Body, outW)
+	imageID, err := s.B.Build(o, r.Body, outW)
 	outW.Close()
 	<-lines
 	outR.Close()
@@ -85,7 +85,7 @@ func (s *Server) imageBuild(w http.ResponseWriter, r *http.Request) error {
 		send(jsonstream.Message{Error: &jsonstream.Error{Message: err.Error()}})
 		return nil
 	}
-	id := withSHA(img.ID)
+	id := withSHA(imageID)
 	aux := json.RawMessage(fmt.Sprintf(`{"ID":%q}`, id))
 	send(jsonstream.Message{Aux: &aux})
 	if !o.Quiet {

@@ -20,7 +20,8 @@ import (
 
 	"github.com/sandbox-dev/sandbox/api/calls"
 	"github.com/sandbox-dev/sandbox/container"
-	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/image/imagetypes"
+
 	"github.com/sandbox-dev/sandbox/network"
 )
 
@@ -275,7 +276,7 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 		return badRequest(err)
 	}
 	if err != nil {
-		if errors.Is(err, image.ErrNotFound) {
+		if errors.Is(err, imagetypes.ErrNotFound) {
 			return notFound(fmt.Errorf("No such image: %s", req.Image))
 		}
 		return err

@@ -13,7 +13,7 @@ import (
 	"github.com/moby/moby/api/types/jsonstream"
 
 	"github.com/sandbox-dev/sandbox/api/calls"
-	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/image/imagetypes"
 )
 
 func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
@@ -124,17 +124,13 @@ func (s *Server) imageInspect(w http.ResponseWriter, name string) error {
 	if err != nil {
 		return notFoundImage(name, err)
 	}
-	img, err := s.B.Resolve(name)
-	if err != nil {
-		return notFoundImage(name, err)
-	}
 	out := itypes.InspectResponse{
 		ID: withSHA(d.Id), RepoTags: orEmpty(d.RepoTags), RepoDigests: orEmpty(d.RepoDigests),
 		Created: d.Created.Format(time.RFC3339Nano), Architecture: d.Architecture, Os: d.Os, Size: d.Size,
 		RootFS: itypes.RootFS{Type: d.RootFS.Type, Layers: d.RootFS.Layers},
 	}
 	// The image config as the registry had it, in the API's own type.
-	if b, err := json.Marshal(img.Config.Config); err == nil {
+	if b, err := json.Marshal(d.Config); err == nil {
 		json.Unmarshal(b, &out.Config)
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -149,7 +145,7 @@ func orEmpty(s []string) []string {
 }
 
 func notFoundImage(name string, err error) error {
-	if errors.Is(err, image.ErrNotFound) {
+	if errors.Is(err, imagetypes.ErrNotFound) {
 		return notFound(fmt.Errorf("No such image: %s", name))
 	}
 	return err
@@ -254,19 +250,19 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 		short = ref[i+1:]
 	}
 	send(jsonstream.Message{Status: "Pulling from " + strings.TrimSuffix(ref, ":"+short), ID: short})
-	events := func(e image.ProgressEvent) {
+	events := func(e imagetypes.ProgressEvent) {
 		m := jsonstream.Message{ID: e.Layer, Status: e.Status}
 		if e.Status == "Downloading" {
 			m.Progress = &jsonstream.Progress{Current: e.Current, Total: e.Total}
 		}
 		send(m)
 	}
-	img, err := s.B.Pull(context.Background(), ref, q.Get("platform"), events)
+	id, err := s.B.Pull(context.Background(), ref, q.Get("platform"), events)
 	if err != nil {
 		send(jsonstream.Message{Error: &jsonstream.Error{Message: err.Error()}})
 		return nil
 	}
-	if d, err := s.B.InspectImage(img.ID); err == nil && len(d.RepoDigests) > 0 {
+	if d, err := s.B.InspectImage(id); err == nil && len(d.RepoDigests) > 0 {
 		_, digest, _ := strings.Cut(d.RepoDigests[0], "@")
 		send(jsonstream.Message{Status: "Digest: " + digest})
 	}
@@ -289,7 +285,7 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 	if tag := r.URL.Query().Get("tag"); tag != "" {
 		ref += ":" + tag
 	}
-	if _, err := s.B.Resolve(ref); err != nil {
+	if _, err := s.B.InspectImage(ref); err != nil {
 		return notFoundImage(ref, err)
 	}
 	send, _ := jsonStream(w)
@@ -313,7 +309,7 @@ func (s *Server) imageSave(w http.ResponseWriter, names []string) error {
 		return badRequest(errors.New("no image named"))
 	}
 	for _, n := range names {
-		if _, err := s.B.Resolve(n); err != nil {
+		if _, err := s.B.InspectImage(n); err != nil {
 			return notFoundImage(n, err)
 		}
 	}

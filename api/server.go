@@ -23,7 +23,7 @@ import (
 
 	"github.com/sandbox-dev/sandbox/api/calls"
 	"github.com/sandbox-dev/sandbox/container"
-	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/image/imagetypes"
 )
 
 // The API versions served: the newest is what Debian 12's docker.io
@@ -243,12 +243,12 @@ func status(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, calls.ErrNoPath):
 		return http.StatusNotFound
-	case errors.Is(err, container.ErrNotFound), errors.Is(err, image.ErrNotFound), errors.Is(err, container.ErrNoVolume),
+	case errors.Is(err, container.ErrNotFound), errors.Is(err, imagetypes.ErrNotFound), errors.Is(err, container.ErrNoVolume),
 		errors.Is(err, container.ErrNoNetwork), errors.Is(err, container.ErrNoPod):
 		return http.StatusNotFound
 	case errors.Is(err, container.ErrNameInUse), errors.Is(err, container.ErrRunning), errors.Is(err, container.ErrVolumeInUse),
-		errors.Is(err, container.ErrNetworkInUse), errors.Is(err, image.ErrInUse), errors.Is(err, container.ErrNotRunning),
-		errors.Is(err, image.ErrAmbiguous):
+		errors.Is(err, container.ErrNetworkInUse), errors.Is(err, imagetypes.ErrInUse), errors.Is(err, container.ErrNotRunning),
+		errors.Is(err, imagetypes.ErrAmbiguous):
 		return http.StatusConflict
 	}
 	return http.StatusInternalServerError

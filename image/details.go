@@ -1,31 +1,16 @@
 package image
 
 import (
-	"time"
-
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/sandbox-dev/sandbox/image/imagetypes"
 )
 
-// Details is what `sandbox inspect IMAGE` prints, with docker's field names.
-type Details struct {
-	Id           string
-	RepoTags     []string
-	RepoDigests  []string
-	Created      time.Time
-	Architecture string
-	Os           string
-	Config       v1.Config
-	RootFS       RootFS
-	Size         int64
-	History      []v1.History
-}
+// Details is what `sandbox inspect IMAGE` prints (package imagetypes).
+type Details = imagetypes.Details
 
-// RootFS is inspect's RootFS as Docker prints it: the layers' diff IDs,
-// bottom first, under "Layers" (the image config's "diff_ids").
-type RootFS struct {
-	Type   string
-	Layers []string
-}
+// RootFS is inspect's RootFS (package imagetypes).
+type RootFS = imagetypes.RootFS
 
 // Inspect returns the details of an image.
 func (s *Store) Inspect(ref string) (*Details, error) {
@@ -62,14 +47,8 @@ func (s *Store) record(id string) (*Record, bool) {
 	return r, ok
 }
 
-// HistoryRow is one line of `sandbox history`.
-type HistoryRow struct {
-	ID        string // the image's ID on the newest row, else "<missing>"
-	Created   time.Time
-	CreatedBy string
-	Size      int64
-	Comment   string
-}
+// HistoryRow is one row of `sandbox history` (package imagetypes).
+type HistoryRow = imagetypes.HistoryRow
 
 // History lists how the image was built, newest first, each step with the
 // size of the layer it made (0 for steps that made none).
@@ -124,15 +103,8 @@ func (s *Store) History(ref string) ([]HistoryRow, error) {
 	return rows, nil
 }
 
-// Usage is the image half of `sandbox system df`.
-type Usage struct {
-	Images, Layers int
-	// Size counts every layer once, however many images share it;
-	// Shared is the part of Size in layers more than one image uses.
-	Size, Shared int64
-	// PerImage is each image's size: the sum of its layers.
-	PerImage map[string]int64
-}
+// Usage totals the images and layers (package imagetypes).
+type Usage = imagetypes.Usage
 
 // DiskUsage totals the images and layers.
 func (s *Store) DiskUsage() (Usage, error) {

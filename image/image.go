@@ -7,6 +7,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/sandbox-dev/sandbox/image/imagetypes"
 )
 
 // Image is a resolved image, ready to run.
@@ -88,17 +90,8 @@ func (s *Store) image(idx *index, rec *Record) (*Image, error) {
 	return img, nil
 }
 
-// Summary is one row of `sandbox images`.
-type Summary struct {
-	Repository, Tag string
-	ID              string
-	Digest          string // the manifest's
-	Created         time.Time
-	Size            int64
-	// Intermediate is an unnamed build step another image was built on:
-	// `images` shows it only with -a, as Docker and Podman do.
-	Intermediate bool
-}
+// Summary is one row of `sandbox images` (package imagetypes).
+type Summary = imagetypes.Summary
 
 // List returns one row per name of each image, and one row for an image
 // without a name, newest first.

@@ -1,7 +1,6 @@
 package image
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,11 +9,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/image/imagetypes"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
 
 // ErrInUse is returned when removing an image containers still use.
-var ErrInUse = errors.New("image is in use")
+var ErrInUse = imagetypes.ErrInUse
 
 // Tag gives the image src the name dst (name[:tag]); a name another image
 // had moves to this one, as in docker.
@@ -43,12 +43,8 @@ func (s *Store) Tag(src, dst string) error {
 	return s.writeIndex(idx)
 }
 
-// RemoveResult says what Remove did.
-type RemoveResult struct {
-	Untagged []string
-	Deleted  []string // image IDs
-	Freed    int64    // bytes of layers removed
-}
+// RemoveResult is what rmi and prune did (package imagetypes).
+type RemoveResult = imagetypes.RemoveResult
 
 // Remove removes what ref names, as `docker rmi` does: a name of an image
 // that has other names is only untagged; the last name, or an ID, deletes

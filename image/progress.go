@@ -5,6 +5,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/sandbox-dev/sandbox/image/imagetypes"
 )
 
 // progress draws one line per layer on a terminal, podman style, redrawn
@@ -29,14 +31,8 @@ type bar struct {
 	status      string
 }
 
-// ProgressEvent is one layer's progress of a pull (PullOptions.Events):
-// "Downloading" with bytes so far and in all, then "Pull complete", or
-// "Already exists".
-type ProgressEvent struct {
-	Layer          string // the layer's short ID
-	Status         string
-	Current, Total int64
-}
+// ProgressEvent is one layer's progress of a pull (package imagetypes).
+type ProgressEvent = imagetypes.ProgressEvent
 
 func newProgress(w io.Writer, events func(ProgressEvent)) *progress {
 	p := &progress{w: w, events: events, said: map[string]bool{}, bars: map[string]*bar{}, quit: make(chan struct{})}

@@ -15,14 +15,15 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/image/imagetypes"
 	"github.com/sandbox-dev/sandbox/runtime"
 	"github.com/sandbox-dev/sandbox/userns"
 )
 
-// Sentinel errors for states callers act on.
+// Sentinel errors for states callers act on (package imagetypes).
 var (
-	ErrNotFound  = errors.New("image not found")
-	ErrAmbiguous = errors.New("ambiguous image reference")
+	ErrNotFound  = imagetypes.ErrNotFound
+	ErrAmbiguous = imagetypes.ErrAmbiguous
 )
 
 // Store is the on-disk image store rooted at Root.

@@ -209,8 +209,6 @@ func (b *Backend) ImageUsers() (map[string][]string, error) { return container.U
 
 func (b *Backend) InspectImage(ref string) (*image.Details, error) { return b.Store.Inspect(ref) }
 
-func (b *Backend) Resolve(ref string) (*image.Image, error) { return b.Store.Resolve(ref) }
-
 func (b *Backend) History(ref string) ([]image.HistoryRow, error) { return b.Store.History(ref) }
 
 func (b *Backend) Tag(src, dst string) error { return b.Store.Tag(src, dst) }
@@ -223,11 +221,15 @@ func (b *Backend) PruneImages(all bool) (image.RemoveResult, error) {
 	return b.Store.Prune(all, b.ImageUsers)
 }
 
-func (b *Backend) Pull(ctx context.Context, ref, platform string, events func(image.ProgressEvent)) (*image.Image, error) {
+func (b *Backend) Pull(ctx context.Context, ref, platform string, events func(image.ProgressEvent)) (string, error) {
 	o := b.PullOptions
 	o.Platform = platform
 	o.Events = events
-	return b.Store.Pull(ctx, ref, o)
+	img, err := b.Store.Pull(ctx, ref, o)
+	if err != nil {
+		return "", err
+	}
+	return img.ID, nil
 }
 
 func (b *Backend) Push(ctx context.Context, ref string) (string, error) {
@@ -240,7 +242,7 @@ func (b *Backend) Save(refs []string, w io.Writer) error {
 
 // Load reads a docker-archive or OCI tar into the store, through a file
 // in the store's temporary directory (the formats need to seek).
-func (b *Backend) Load(archive io.Reader) ([]*image.Image, error) {
+func (b *Backend) Load(archive io.Reader) ([]calls.LoadedImage, error) {
 	dir, release, err := b.Store.TempDir()
 	if err != nil {
 		return nil, err
@@ -262,21 +264,25 @@ func (b *Backend) Load(archive io.Reader) ([]*image.Image, error) {
 	if err != nil {
 		return nil, calls.Mark(calls.ErrInvalid, err)
 	}
-	return imgs, nil
+	var out []calls.LoadedImage
+	for _, img := range imgs {
+		out = append(out, calls.LoadedImage{ID: img.ID, Names: img.Names})
+	}
+	return out, nil
 }
 
 func (b *Backend) DiskUsage() (image.Usage, error) { return b.Store.DiskUsage() }
 
 // Build unpacks the context into the store's temporary directory and
 // builds it, each RUN in a sandbox made from config.toml's defaults.
-func (b *Backend) Build(o calls.BuildOptions, context io.Reader, out *os.File) (*image.Image, error) {
+func (b *Backend) Build(o calls.BuildOptions, context io.Reader, out *os.File) (string, error) {
 	dir, release, err := b.Store.TempDir()
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	defer release()
 	if err := untarContext(context, dir); err != nil {
-		return nil, calls.Mark(calls.ErrInvalid, fmt.Errorf("reading the build context: %w", err))
+		return "", calls.Mark(calls.ErrInvalid, fmt.Errorf("reading the build context: %w", err))
 	}
 	bo := build.Options{Context: dir, File: o.File, Tags: o.Tags, BuildArgs: o.BuildArgs, Target: o.Target,
 		NoCache: o.NoCache, Network: o.Network, Quiet: o.Quiet, Pull: b.PullOptions, Out: out, Warn: b.Warn}
@@ -287,7 +293,11 @@ func (b *Backend) Build(o calls.BuildOptions, context io.Reader, out *os.File) (
 	bo.Run = container.FromApp(config.Merge(config.Defaults(), b.User.Defaults))
 	container.ApplyUser(&bo.Run, b.User)
 	bo.Run.StopTimeout = nil
-	return build.Build(b.Store, bo)
+	img, err := build.Build(b.Store, bo)
+	if err != nil {
+		return "", err
+	}
+	return img.ID, nil
 }
 
 func (b *Backend) StoreRoot() string { return b.Store.Root }

@@ -12,7 +12,7 @@ import (
 	"github.com/sandbox-dev/sandbox/cgroups"
 	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/container"
-	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/image/imagetypes"
 )
 
 // Kinds of failure the server answers with their own status: ErrInvalid
@@ -76,6 +76,13 @@ func ExitCode(err error) int {
 		return e.Code
 	}
 	return 125
+}
+
+// LoadedImage is an image a load stored: its ID and the names the archive
+// gave it.
+type LoadedImage struct {
+	ID    string
+	Names []string
 }
 
 // BuildOptions are a build request's, without what the store fills in
@@ -146,23 +153,23 @@ type Backend interface {
 	DisconnectNetwork(name, ref string) error
 
 	// Images.
-	Images() ([]image.Summary, error)
+	Images() ([]imagetypes.Summary, error)
 	// ImageUsers maps image IDs to the containers made from them.
 	ImageUsers() (map[string][]string, error)
-	InspectImage(ref string) (*image.Details, error)
-	Resolve(ref string) (*image.Image, error)
-	History(ref string) ([]image.HistoryRow, error)
+	InspectImage(ref string) (*imagetypes.Details, error)
+	History(ref string) ([]imagetypes.HistoryRow, error)
 	Tag(src, dst string) error
-	RemoveImage(ref string, force bool) (image.RemoveResult, error)
-	PruneImages(all bool) (image.RemoveResult, error)
-	Pull(ctx context.Context, ref, platform string, events func(image.ProgressEvent)) (*image.Image, error)
+	RemoveImage(ref string, force bool) (imagetypes.RemoveResult, error)
+	PruneImages(all bool) (imagetypes.RemoveResult, error)
+	// Pull returns the pulled image's ID.
+	Pull(ctx context.Context, ref, platform string, events func(imagetypes.ProgressEvent)) (string, error)
 	Push(ctx context.Context, ref string) (string, error)
 	Save(refs []string, w io.Writer) error
-	Load(archive io.Reader) ([]*image.Image, error)
-	DiskUsage() (image.Usage, error)
-	// Build builds the context (a tar, gzipped or not) with o; out gets
-	// the build's output lines.
-	Build(o BuildOptions, context io.Reader, out *os.File) (*image.Image, error)
+	Load(archive io.Reader) ([]LoadedImage, error)
+	DiskUsage() (imagetypes.Usage, error)
+	// Build builds the context (a tar, gzipped or not) with o and
+	// returns the image's ID; out gets the build's output lines.
+	Build(o BuildOptions, context io.Reader, out *os.File) (string, error)
 
 	// StoreRoot is where the store lives (/info's DockerRootDir).
 	StoreRoot() string
