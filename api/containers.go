@@ -19,10 +19,8 @@ import (
 	ntypes "github.com/moby/moby/api/types/network"
 
 	"github.com/sandbox-dev/sandbox/api/calls"
-	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/container/containertypes"
 	"github.com/sandbox-dev/sandbox/image/imagetypes"
-
-	"github.com/sandbox-dev/sandbox/network"
 )
 
 // filters turns the API's filters parameter ({"label": {"a=b": true}} or,
@@ -88,13 +86,13 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
 		sum := ctypes.Summary{
 			ID: row.ID, Names: []string{"/" + row.Name}, Image: row.Image, ImageID: withSHA(c.ImageID),
 			Command: strings.Join(row.Command, " "), Created: row.Created.Unix(),
-			Labels: labelMap(c.Config.Labels), State: ctypes.ContainerState(row.State.Status), Status: statusText(row),
+			Labels: labelMap(c.Labels), State: ctypes.ContainerState(row.State.Status), Status: statusText(row),
 			Ports: portSummaries(c), Mounts: mountPoints(c),
 		}
-		sum.HostConfig.NetworkMode = networkMode(c.Config.Network)
+		sum.HostConfig.NetworkMode = networkMode(c.Network)
 		sum.NetworkSettings = &ctypes.NetworkSettingsSummary{Networks: map[string]*ntypes.EndpointSettings{}}
-		for _, name := range network.Names(c.Config.Network) {
-			ep := &ntypes.EndpointSettings{Aliases: c.Config.NetworkAliases}
+		for _, name := range c.Networks {
+			ep := &ntypes.EndpointSettings{Aliases: c.NetworkAliases}
 			for _, e := range row.State.Networks {
 				if e.Network == name {
 					ep.IPAddress, _ = netip.ParseAddr(e.IP)
@@ -111,16 +109,16 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
 }
 
 // statusText is the STATUS column as Docker words it.
-func statusText(row container.Row) string {
+func statusText(row containertypes.Row) string {
 	st := row.State
 	switch st.Status {
-	case container.Running:
+	case containertypes.Running:
 		up := "Up " + humanDuration(time.Since(st.StartedAt))
 		if row.Health != "" {
 			up += " (" + row.Health + ")"
 		}
 		return up
-	case container.Exited:
+	case containertypes.Exited:
 		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, humanDuration(time.Since(st.FinishedAt)))
 	}
 	return "Created"
@@ -166,18 +164,18 @@ func networkMode(n string) string {
 	return n
 }
 
-func portSummaries(c *container.Container) []ctypes.PortSummary {
+func portSummaries(c *calls.Container) []ctypes.PortSummary {
 	out := []ctypes.PortSummary{}
-	for _, p := range container.Ports(c) {
+	for _, p := range c.Ports {
 		ip, _ := netip.ParseAddr(p.HostIP)
 		out = append(out, ctypes.PortSummary{IP: ip, PrivatePort: uint16(p.ContainerPort), PublicPort: uint16(p.HostPort), Type: p.Proto})
 	}
 	return out
 }
 
-func mountPoints(c *container.Container) []ctypes.MountPoint {
+func mountPoints(c *calls.Container) []ctypes.MountPoint {
 	out := []ctypes.MountPoint{}
-	for _, m := range c.Config.Volumes {
+	for _, m := range c.Mounts {
 		mp := ctypes.MountPoint{Type: mount.Type(m.Type), Source: m.Source, Destination: m.Target, RW: !m.ReadOnly, Name: m.Volume}
 		if m.Volume != "" {
 			mp.Type, mp.Driver = mount.TypeVolume, "local"
@@ -192,10 +190,6 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	c, err := s.B.Find(d.Id)
-	if err != nil {
-		return err
-	}
 	st := &ctypes.State{
 		Status: ctypes.ContainerState(d.State.Status), Running: d.State.Running, Restarting: d.State.Restarting,
 		OOMKilled: d.State.OOMKilled, Pid: d.State.Pid, ExitCode: d.State.ExitCode,
@@ -207,20 +201,20 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) error 
 			st.Health.Log = append(st.Health.Log, &ctypes.HealthcheckResult{Start: l.Start, End: l.End, ExitCode: l.ExitCode, Output: l.Output})
 		}
 	}
-	cfg := c.Config
+	c := &d.Container
 	out := ctypes.InspectResponse{
-		ID: d.Id, Created: d.Created.Format(time.RFC3339Nano), Path: d.Path, Args: d.Args, State: st,
-		Image: withSHA(d.Image), Name: "/" + d.Name, RestartCount: d.RestartCount, Driver: "overlay", Platform: "linux",
-		Config: &ctypes.Config{Hostname: cfg.Hostname, User: cfg.User, Tty: cfg.TTY, OpenStdin: cfg.Interactive, Env: cfg.Env,
-			Cmd: cfg.Cmd, Image: c.Image, WorkingDir: cfg.Workdir, Entrypoint: cfg.Entrypoint, Labels: labelMap(cfg.Labels),
-			AttachStdout: !cfg.Detach, AttachStderr: !cfg.Detach},
-		HostConfig: &ctypes.HostConfig{NetworkMode: ctypes.NetworkMode(networkMode(cfg.Network)), AutoRemove: cfg.Rm,
-			RestartPolicy: ctypes.RestartPolicy{Name: ctypes.RestartPolicyMode(restartName(cfg.Restart))}, ReadonlyRootfs: cfg.ReadOnly,
-			Privileged: cfg.Privileged, CapAdd: cfg.Security.CapAdd, CapDrop: cfg.Security.CapDrop, PortBindings: ntypes.PortMap{}},
+		ID: c.ID, Created: c.Created.Format(time.RFC3339Nano), Path: d.Path, Args: d.Args, State: st,
+		Image: withSHA(c.ImageID), Name: "/" + c.Name, RestartCount: d.RestartCount, Driver: "overlay", Platform: "linux",
+		Config: &ctypes.Config{Hostname: c.Hostname, User: c.User, Tty: c.TTY, OpenStdin: c.Interactive, Env: c.Env,
+			Cmd: c.Cmd, Image: c.Image, WorkingDir: c.Workdir, Entrypoint: c.Entrypoint, Labels: labelMap(c.Labels),
+			AttachStdout: !c.Detach, AttachStderr: !c.Detach},
+		HostConfig: &ctypes.HostConfig{NetworkMode: ctypes.NetworkMode(networkMode(c.Network)), AutoRemove: c.Rm,
+			RestartPolicy: ctypes.RestartPolicy{Name: ctypes.RestartPolicyMode(restartName(c.Restart))}, ReadonlyRootfs: c.ReadOnly,
+			Privileged: c.Privileged, CapAdd: c.CapAdd, CapDrop: c.CapDrop, PortBindings: ntypes.PortMap{}},
 		Mounts:          mountPoints(c),
 		NetworkSettings: &ctypes.NetworkSettings{Ports: ntypes.PortMap{}, Networks: map[string]*ntypes.EndpointSettings{}},
 	}
-	for _, p := range container.Ports(c) {
+	for _, p := range c.Ports {
 		port, err := ntypes.ParsePort(fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto))
 		if err != nil {
 			continue
@@ -230,7 +224,7 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) error 
 		out.HostConfig.PortBindings[port] = append(out.HostConfig.PortBindings[port], b)
 		out.NetworkSettings.Ports[port] = append(out.NetworkSettings.Ports[port], b)
 	}
-	for name, e := range d.NetworkSettings.Networks {
+	for name, e := range d.Endpoints {
 		ep := &ntypes.EndpointSettings{NetworkID: e.NetworkID, Aliases: e.Aliases, DNSNames: e.DNSNames, IPPrefixLen: e.IPPrefixLen}
 		ep.IPAddress, _ = netip.ParseAddr(e.IPAddress)
 		ep.Gateway, _ = netip.ParseAddr(e.Gateway)
@@ -291,7 +285,7 @@ func (s *Server) containerStart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if s.B.State(c.ID).Status == container.Running {
+	if s.B.State(c.ID).Status == containertypes.Running {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
@@ -308,7 +302,7 @@ func (s *Server) containerStop(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if s.B.State(c.ID).Status != container.Running {
+	if s.B.State(c.ID).Status != containertypes.Running {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
@@ -332,11 +326,7 @@ func (s *Server) containerKill(w http.ResponseWriter, r *http.Request) error {
 	if name == "" {
 		name = "KILL"
 	}
-	sig, err := container.ParseSignal(name)
-	if err != nil {
-		return badRequest(err)
-	}
-	if err := s.B.Kill(r.PathValue("id"), sig); err != nil {
+	if err := s.B.Kill(r.PathValue("id"), name); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -395,7 +385,7 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) waitFor(r *http.Request, c *container.Container, cond string, base container.State) (int, error) {
+func (s *Server) waitFor(r *http.Request, c *calls.Container, cond string, base containertypes.State) (int, error) {
 	lastCode := -1
 	for {
 		if _, err := s.B.Find(c.ID); err != nil {
@@ -409,8 +399,8 @@ func (s *Server) waitFor(r *http.Request, c *container.Container, cond string, b
 			return 0, nil
 		}
 		st := s.B.State(c.ID)
-		if st.Status == container.Exited && !st.Restarting {
-			ended := base.Status != container.Exited || st.FinishedAt.After(base.FinishedAt)
+		if st.Status == containertypes.Exited && !st.Restarting {
+			ended := base.Status != containertypes.Exited || st.FinishedAt.After(base.FinishedAt)
 			lastCode = st.ExitCode
 			switch {
 			case cond == "not-running":
@@ -419,7 +409,7 @@ func (s *Server) waitFor(r *http.Request, c *container.Container, cond string, b
 				return st.ExitCode, nil
 			}
 		}
-		if st.Status == container.Created && cond == "not-running" {
+		if st.Status == containertypes.Created && cond == "not-running" {
 			return 0, nil
 		}
 		select {
@@ -497,7 +487,7 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	o := container.LogOptions{Follow: boolParam(r, "follow"), Tail: -1, Timestamps: boolParam(r, "timestamps")}
+	o := containertypes.LogOptions{Follow: boolParam(r, "follow"), Tail: -1, Timestamps: boolParam(r, "timestamps")}
 	if t := q.Get("tail"); t != "" && t != "all" {
 		n, err := strconv.Atoi(t)
 		if err != nil {
@@ -509,7 +499,7 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 		return badRequest(errors.New("logs since and until are not served: sandbox's logs have no index by time"))
 	}
 	ct := "application/vnd.docker.multiplexed-stream"
-	if c.Config.TTY {
+	if c.TTY {
 		ct = "application/vnd.docker.raw-stream"
 	}
 	w.Header().Set("Content-Type", ct)
@@ -519,7 +509,7 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 		flush = f.Flush
 		f.Flush()
 	}
-	out, errw := streams(w, c.Config.TTY, flush)
+	out, errw := streams(w, c.TTY, flush)
 	if !boolParam(r, "stdout") {
 		out = io.Discard
 	}
@@ -527,7 +517,7 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 		errw = io.Discard
 	}
 	err = s.B.Logs(c.ID, o, out, errw)
-	if errors.Is(err, container.ErrNotFound) {
+	if errors.Is(err, containertypes.ErrNotFound) {
 		return nil // removed since: its status is sent already
 	}
 	return err
@@ -583,7 +573,7 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		return badRequest(errors.New("attach needs stream=1 or logs=1"))
 	}
 	ct := "application/vnd.docker.multiplexed-stream"
-	if c.Config.TTY {
+	if c.TTY {
 		ct = "application/vnd.docker.raw-stream"
 	}
 	conn, err := hijack(w, r, ct)
@@ -593,7 +583,7 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	defer conn.Close()
 	s.attachBegin(c.ID)
 	defer s.attachEnd(c.ID)
-	out, errw := streams(conn, c.Config.TTY, nil)
+	out, errw := streams(conn, c.TTY, nil)
 	if !boolParam(r, "stdout") {
 		out = io.Discard
 	}
@@ -618,14 +608,14 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	if boolParam(r, "logs") {
 		tail = -1
 	}
-	for s.B.State(c.ID).Status == container.Created {
+	for s.B.State(c.ID).Status == containertypes.Created {
 		tail = -1
 		if gone() {
 			return nil
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if boolParam(r, "stdin") && c.Config.Interactive {
+	if boolParam(r, "stdin") && c.Interactive {
 		// The client's input, to the monitor that holds the payload's.
 		go func() {
 			in, err := s.B.AttachStdin(c.ID)
@@ -639,7 +629,7 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 			}
 		}()
 	}
-	o := container.LogOptions{Follow: boolParam(r, "stream"), Tail: tail}
+	o := containertypes.LogOptions{Follow: boolParam(r, "stream"), Tail: tail}
 	if err := s.B.Logs(c.ID, o, out, errw); err != nil && gone() {
 		return nil
 	}

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/api/calls"
-	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/container/containertypes"
 )
 
 // execSession is an exec made by POST /containers/ID/exec and run by
@@ -41,7 +41,7 @@ func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if s.B.State(c.ID).Status != container.Running {
+	if s.B.State(c.ID).Status != containertypes.Running {
 		return conflict(fmt.Errorf("container %s is not running", c.Name))
 	}
 	var req ctypes.ExecCreateRequest
@@ -87,11 +87,11 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	}
 	e.running = true
 	e.mu.Unlock()
-	if s.B.State(e.container).Status != container.Running {
+	if s.B.State(e.container).Status != containertypes.Running {
 		e.mu.Lock()
 		e.running = false
 		e.mu.Unlock()
-		return conflict(fmt.Errorf("%w: %s", container.ErrNotRunning, e.container[:12]))
+		return conflict(fmt.Errorf("%w: %s", containertypes.ErrNotRunning, e.container[:12]))
 	}
 	req := calls.ExecRequest{Args: e.req.Cmd, Env: e.req.Env, Cwd: e.req.WorkingDir, User: e.req.User, TTY: e.req.Tty}
 	if cs := firstSize(start.ConsoleSize, e.req.ConsoleSize); cs != nil {

@@ -16,7 +16,7 @@ import (
 	itypes "github.com/moby/moby/api/types/image"
 	vtypes "github.com/moby/moby/api/types/volume"
 
-	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/container/containertypes"
 )
 
 // containerStats is GET /containers/ID/stats: one sample (stream=false),
@@ -34,8 +34,8 @@ func (s *Server) containerStats(w http.ResponseWriter, r *http.Request) error {
 		out := ctypes.StatsResponse{ID: c.ID, Name: "/" + c.Name, OSType: "linux", Read: time.Now()}
 		out.CPUStats.SystemUsage = systemCPUNanos()
 		out.CPUStats.OnlineCPUs = uint32(goruntime.NumCPU())
-		if st.Status != container.Running || st.Cgroup == "" {
-			return out, st.Status == container.Running
+		if st.Status != containertypes.Running || st.Cgroup == "" {
+			return out, st.Status == containertypes.Running
 		}
 		u, err := s.B.Usage(st.Cgroup)
 		if err != nil {
@@ -105,7 +105,7 @@ func (s *Server) containerTop(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	st := s.B.State(c.ID)
-	if st.Status != container.Running {
+	if st.Status != containertypes.Running {
 		return conflict(fmt.Errorf("container %s is not running", c.Name))
 	}
 	if a := r.URL.Query().Get("ps_args"); a != "" && a != "-ef" {
@@ -203,7 +203,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				continue
 			}
-			out[row.ID] = seen{row.State.Status, row.Name, row.Image, labelMap(c.Config.Labels), row.State.FinishedAt, row.State.ExitCode}
+			out[row.ID] = seen{row.State.Status, row.Name, row.Image, labelMap(c.Labels), row.State.FinishedAt, row.State.ExitCode}
 		}
 		return out
 	}
@@ -280,7 +280,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		for id, c := range cur {
 			p, existed := prev[id]
 			if h, ok := held[id]; ok {
-				sameExit := c.status == container.Exited && c.finished.Equal(h.exited.finished)
+				sameExit := c.status == containertypes.Exited && c.finished.Equal(h.exited.finished)
 				if sameExit && !release(id, h.exited) {
 					cur[id] = p // seen again at the next tick
 					continue
@@ -297,10 +297,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			if !existed {
 				ok = send(id, c, "create", nil)
 			}
-			if c.status == container.Running && (!existed || p.status != container.Running) {
+			if c.status == containertypes.Running && (!existed || p.status != containertypes.Running) {
 				ok = ok && send(id, c, "start", nil)
 			}
-			if c.status == container.Exited && (existed && p.status == container.Running || !c.finished.Equal(p.finished) && existed) {
+			if c.status == containertypes.Exited && (existed && p.status == containertypes.Running || !c.finished.Equal(p.finished) && existed) {
 				if !release(id, c) {
 					cur[id] = p
 					continue
@@ -317,7 +317,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			}
 			// Removed: a die still held, or for a container removed while
 			// running, goes before its destroy.
-			if h, isHeld := held[id]; isHeld || p.status == container.Running {
+			if h, isHeld := held[id]; isHeld || p.status == containertypes.Running {
 				if !isHeld {
 					h.exited = p
 				}

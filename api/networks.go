@@ -9,14 +9,13 @@ import (
 
 	ntypes "github.com/moby/moby/api/types/network"
 
-	"github.com/sandbox-dev/sandbox/container"
-	"github.com/sandbox-dev/sandbox/network"
+	"github.com/sandbox-dev/sandbox/container/containertypes"
 )
 
 // The modes every Docker client expects to find as networks.
 var builtinNetworks = []string{"bridge", "host", "none"}
 
-func networkOut(n container.Network) ntypes.Inspect {
+func networkOut(n containertypes.Network) ntypes.Inspect {
 	out := ntypes.Inspect{Network: ntypes.Network{Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Driver,
 		Internal: n.Internal, Labels: n.Labels, Options: map[string]string{}, IPAM: ntypes.IPAM{Driver: "default", Options: map[string]string{}}},
 		Containers: map[string]ntypes.EndpointResource{}}
@@ -91,20 +90,20 @@ func networkMatches(n ntypes.Inspect, fs []string) bool {
 }
 
 // findNetwork finds a network by name or ID prefix.
-func (s *Server) findNetwork(ref string) (container.Network, error) {
+func (s *Server) findNetwork(ref string) (containertypes.Network, error) {
 	if n, err := s.B.InspectNetwork(ref); err == nil {
 		return n, nil
 	}
 	nets, err := s.B.Networks()
 	if err != nil {
-		return container.Network{}, err
+		return containertypes.Network{}, err
 	}
 	for _, n := range nets {
 		if strings.HasPrefix(n.ID, ref) {
 			return n, nil
 		}
 	}
-	return container.Network{}, fmt.Errorf("%w: %q", container.ErrNoNetwork, ref)
+	return containertypes.Network{}, fmt.Errorf("%w: %q", containertypes.ErrNoNetwork, ref)
 }
 
 func (s *Server) networkInspect(w http.ResponseWriter, r *http.Request) error {
@@ -123,7 +122,7 @@ func (s *Server) networkInspect(w http.ResponseWriter, r *http.Request) error {
 	rows, _ := s.B.PS(false, nil)
 	for _, row := range rows {
 		c, err := s.B.Find(row.ID)
-		if err != nil || !containsName(network.Names(c.Config.Network), n.Name) {
+		if err != nil || !containsName(c.Networks, n.Name) {
 			continue
 		}
 		er := ntypes.EndpointResource{Name: c.Name}
@@ -163,7 +162,7 @@ func (s *Server) networkCreate(w http.ResponseWriter, r *http.Request) error {
 	if req.EnableIPv6 != nil && *req.EnableIPv6 {
 		return badRequest(errors.New("IPv6 networks are not served: networks are IPv4 only"))
 	}
-	o := container.NetworkOptions{Labels: req.Labels}
+	o := containertypes.NetworkOptions{Labels: req.Labels}
 	if req.IPAM != nil && len(req.IPAM.Config) > 0 {
 		c := req.IPAM.Config[0]
 		if c.Subnet.IsValid() {

@@ -22,7 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/api/calls"
-	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/container/containertypes"
 	"github.com/sandbox-dev/sandbox/image/imagetypes"
 )
 
@@ -243,11 +243,11 @@ func status(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, calls.ErrNoPath):
 		return http.StatusNotFound
-	case errors.Is(err, container.ErrNotFound), errors.Is(err, imagetypes.ErrNotFound), errors.Is(err, container.ErrNoVolume),
-		errors.Is(err, container.ErrNoNetwork), errors.Is(err, container.ErrNoPod):
+	case errors.Is(err, containertypes.ErrNotFound), errors.Is(err, imagetypes.ErrNotFound), errors.Is(err, containertypes.ErrNoVolume),
+		errors.Is(err, containertypes.ErrNoNetwork), errors.Is(err, containertypes.ErrNoPod):
 		return http.StatusNotFound
-	case errors.Is(err, container.ErrNameInUse), errors.Is(err, container.ErrRunning), errors.Is(err, container.ErrVolumeInUse),
-		errors.Is(err, container.ErrNetworkInUse), errors.Is(err, imagetypes.ErrInUse), errors.Is(err, container.ErrNotRunning),
+	case errors.Is(err, containertypes.ErrNameInUse), errors.Is(err, containertypes.ErrRunning), errors.Is(err, containertypes.ErrVolumeInUse),
+		errors.Is(err, containertypes.ErrNetworkInUse), errors.Is(err, imagetypes.ErrInUse), errors.Is(err, containertypes.ErrNotRunning),
 		errors.Is(err, imagetypes.ErrAmbiguous):
 		return http.StatusConflict
 	}

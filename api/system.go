@@ -11,7 +11,7 @@ import (
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 
-	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/container/containertypes"
 )
 
 func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
@@ -88,7 +88,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, row := range rows {
 		switch row.State.Status {
-		case container.Running:
+		case containertypes.Running:
 			info.ContainersRunning++
 		default:
 			info.ContainersStopped++

@@ -8,10 +8,10 @@ import (
 
 	vtypes "github.com/moby/moby/api/types/volume"
 
-	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/container/containertypes"
 )
 
-func volumeOut(v container.Volume) vtypes.Volume {
+func volumeOut(v containertypes.Volume) vtypes.Volume {
 	labels := v.Labels
 	if labels == nil {
 		labels = map[string]string{}
@@ -41,7 +41,7 @@ func (s *Server) volumeList(w http.ResponseWriter, r *http.Request) error {
 }
 
 // volumeMatches applies name= and label=KEY[=VALUE] filters.
-func volumeMatches(v container.Volume, fs []string) bool {
+func volumeMatches(v containertypes.Volume, fs []string) bool {
 	for _, f := range fs {
 		k, val, _ := strings.Cut(f, "=")
 		switch k {

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,12 +11,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/container/containertypes"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
 
 // ErrNameInUse is returned when --name is taken by another container.
-var ErrNameInUse = errors.New("container name already in use")
+var ErrNameInUse = containertypes.ErrNameInUse
 
 // Container is container.json: what the container was created from and
 // with. It never changes after create.

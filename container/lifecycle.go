@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/cgroups"
+	"github.com/sandbox-dev/sandbox/container/containertypes"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/network"
 	"github.com/sandbox-dev/sandbox/network/bridge"
@@ -24,7 +25,7 @@ import (
 const DefaultStopTimeout = 10 * time.Second
 
 // ErrRunning is returned when an operation needs a stopped container.
-var ErrRunning = errors.New("container is running")
+var ErrRunning = containertypes.ErrRunning
 
 // Create makes a container from cfg without starting it (pulling the image
 // first when the store lacks it and stdio.Pull allows). The returned lock

@@ -1,7 +1,6 @@
 package container
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -10,11 +9,12 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sandbox-dev/sandbox/container/containertypes"
 	"github.com/sandbox-dev/sandbox/image"
 )
 
 // ErrNotFound is returned when no container has the given name or ID.
-var ErrNotFound = errors.New("no such container")
+var ErrNotFound = containertypes.ErrNotFound
 
 // List returns every container record, newest first. Records a killed
 // create left half-written are skipped.

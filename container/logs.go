@@ -10,15 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sandbox-dev/sandbox/container/containertypes"
 	"github.com/sandbox-dev/sandbox/image"
 )
 
-// LogOptions shape `sandbox logs`.
-type LogOptions struct {
-	Follow     bool
-	Tail       int // the last N lines; negative for all
-	Timestamps bool
-}
+// LogOptions are `logs`' choices (package containertypes).
+type LogOptions = containertypes.LogOptions
 
 // Logs writes what a detached container printed: its stdout lines to
 // stdout, its stderr lines to stderr. With Follow it keeps going until the

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sandbox-dev/sandbox/container/containertypes"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/network"
 	"github.com/sandbox-dev/sandbox/network/bridge"
@@ -23,40 +24,19 @@ import (
 // While a network has running members, its switch (network/bridge) runs
 // in the user's runtime directory; the record is all that outlives them.
 
-// ErrNoNetwork is a network that does not exist; ErrNetworkInUse one a
-// container is on.
 var (
-	ErrNoNetwork    = errors.New("no such network")
-	ErrNetworkInUse = errors.New("network in use")
+	ErrNoNetwork    = containertypes.ErrNoNetwork
+	ErrNetworkInUse = containertypes.ErrNetworkInUse
 )
 
-// Network is a network's record, in Podman's words (`network inspect`).
-type Network struct {
-	Name       string            `json:"name"`
-	ID         string            `json:"id"`
-	Driver     string            `json:"driver"`
-	Interface  string            `json:"network_interface,omitempty"`
-	Created    time.Time         `json:"created"`
-	Subnets    []Subnet          `json:"subnets"`
-	IPv6       bool              `json:"ipv6_enabled"`
-	Internal   bool              `json:"internal"`
-	DNSEnabled bool              `json:"dns_enabled"`
-	Labels     map[string]string `json:"labels,omitempty"`
-}
+// Network is a user-defined network's record (package containertypes).
+type Network = containertypes.Network
 
-// Subnet is a network's IPv4 subnet and its gateway (the switch's address:
-// it answers DNS there).
-type Subnet struct {
-	Subnet  string `json:"subnet"`
-	Gateway string `json:"gateway"`
-}
+// Subnet is a network's subnet and gateway (package containertypes).
+type Subnet = containertypes.Subnet
 
-// NetworkOptions are `network create`'s choices.
-type NetworkOptions struct {
-	Subnet  string // CIDR; empty: the first free 10.89.N.0/24
-	Gateway string // empty: the subnet's first address
-	Labels  map[string]string
-}
+// NetworkOptions are `network create`'s choices (package containertypes).
+type NetworkOptions = containertypes.NetworkOptions
 
 func networksDir(s *image.Store) string { return filepath.Join(s.Root, "networks") }
 

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/sandbox-dev/sandbox/container/containertypes"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
@@ -19,7 +20,7 @@ import (
 // otherwise (records, logs, exec, ps), with Config.Pod set.
 
 // ErrNoPod is a pod that does not exist.
-var ErrNoPod = errors.New("no such pod")
+var ErrNoPod = containertypes.ErrNoPod
 
 var errPodPorts = errors.New("ports are the pod's: publish them with `sandbox pod create -p`")
 

@@ -7,27 +7,14 @@ import (
 	"time"
 
 	"github.com/sandbox-dev/sandbox/config"
+	"github.com/sandbox-dev/sandbox/container/containertypes"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/network"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
 
-// Row is one line of `sandbox ps`.
-type Row struct {
-	ID      string
-	Name    string
-	Image   string
-	Command []string
-	Created time.Time
-	State   State
-	// Ports are the published ports, as "127.0.0.1:8080->80/tcp".
-	Ports []string
-	// Pod is the pod the container is in (its infra's included).
-	Pod string
-	// Health is its health while it runs with a check: starting,
-	// healthy or unhealthy.
-	Health string
-}
+// Row is one line of `sandbox ps` (package containertypes).
+type Row = containertypes.Row
 
 // PS lists containers: running ones, or all; filters are "status=…",
 // "name=…" (substring), "id=…" (prefix), "ancestor=…" (image as given),

@@ -12,46 +12,20 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/cgroups"
+	"github.com/sandbox-dev/sandbox/container/containertypes"
 	"github.com/sandbox-dev/sandbox/image"
-	"github.com/sandbox-dev/sandbox/network/bridge"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
 
-// Statuses of a container.
+// Statuses of a container (package containertypes).
 const (
-	Created = "created"
-	Running = "running"
-	Exited  = "exited"
+	Created = containertypes.Created
+	Running = containertypes.Running
+	Exited  = containertypes.Exited
 )
 
-// State is state.json: what the process that runs a container (the CLI in
-// the foreground, the monitor when detached) last recorded. Whether it is
-// running is never taken from here alone: Status derives it from the
-// recorded init process, by pid and start time, so a container whose
-// processes were killed, or that a reboot ended, is never shown running.
-type State struct {
-	Status     string    `json:"status"`
-	Pid        int       `json:"pid,omitempty"`         // the init, in the host's PID namespace
-	PidStart   uint64    `json:"pid_start,omitempty"`   // its start time, clock ticks since boot
-	ExitCode   int       `json:"exit_code"`             // meaningful once exited
-	OOMKilled  bool      `json:"oom_killed,omitempty"`  // memory.events counted an OOM kill
-	Cgroup     string    `json:"cgroup,omitempty"`      // while running: its cgroup, under /sys/fs/cgroup
-	StartedAt  time.Time `json:"started_at,omitempty"`  //
-	FinishedAt time.Time `json:"finished_at,omitempty"` //
-	// Killed says the exit was inferred: the recorder died (SIGKILL, a
-	// reboot) without writing it, so the init was killed with it.
-	Killed bool `json:"killed,omitempty"`
-	// Restarting says the monitor waits to start it again (its restart
-	// policy); RestartCount counts the restarts since the user started it.
-	Restarting   bool `json:"restarting,omitempty"`
-	RestartCount int  `json:"restart_count,omitempty"`
-	// NetHelper and NetHelperPid are the user-mode network helper of a
-	// private network while the container runs.
-	NetHelper    string `json:"net_helper,omitempty"`
-	NetHelperPid int    `json:"net_helper_pid,omitempty"`
-	// Networks are its places on user-defined networks while it runs.
-	Networks []bridge.Endpoint `json:"networks,omitempty"`
-}
+// State is state.json (package containertypes).
+type State = containertypes.State
 
 func statePath(s *image.Store, id string) string { return filepath.Join(Dir(s, id), "state.json") }
 
@@ -195,7 +169,7 @@ func waitExit(st State, timeout time.Duration) bool {
 }
 
 // ErrNotRunning is returned when signalling a container that is not running.
-var ErrNotRunning = errors.New("container is not running")
+var ErrNotRunning = containertypes.ErrNotRunning
 
 // ErrNoExec: the container runs, but takes no exec (Config.servesExec).
 var ErrNoExec = errors.New("container takes no exec")

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/sandbox-dev/sandbox/container/containertypes"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
@@ -19,21 +20,13 @@ import (
 // containers mount by name (-v NAME:/path, --mount type=volume) and that
 // outlive them: rm never removes one; `volume rm` refuses one in use.
 
-// ErrNoVolume is a volume that does not exist; ErrVolumeInUse one a
-// container mounts.
 var (
-	ErrNoVolume    = errors.New("no such volume")
-	ErrVolumeInUse = errors.New("volume in use")
+	ErrNoVolume    = containertypes.ErrNoVolume
+	ErrVolumeInUse = containertypes.ErrVolumeInUse
 )
 
-// Volume is what `volume inspect` shows, in Docker's words.
-type Volume struct {
-	Name       string            `json:"Name"`
-	Driver     string            `json:"Driver"`
-	Mountpoint string            `json:"Mountpoint"`
-	CreatedAt  time.Time         `json:"CreatedAt"`
-	Labels     map[string]string `json:"Labels,omitempty"`
-}
+// Volume is what `volume inspect` shows (package containertypes).
+type Volume = containertypes.Volume
 
 func volumeDir(s *image.Store, name string) string { return filepath.Join(s.Root, "volumes", name) }
 

@@ -12,14 +12,14 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/sandbox-dev/sandbox/api/calls"
 	"github.com/sandbox-dev/sandbox/build"
 	"github.com/sandbox-dev/sandbox/cgroups"
 	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/container/containertypes"
 	"github.com/sandbox-dev/sandbox/image"
+	"github.com/sandbox-dev/sandbox/network"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
 
@@ -38,22 +38,68 @@ var _ calls.Backend = (*Backend)(nil)
 
 func (b *Backend) io() container.IO { return container.IO{Warn: b.Warn} }
 
-func (b *Backend) PS(all bool, filters []string) ([]container.Row, error) {
+func (b *Backend) PS(all bool, filters []string) ([]containertypes.Row, error) {
 	return container.PS(b.Store, all, filters)
 }
 
-func (b *Backend) Find(ref string) (*container.Container, error) { return container.Find(b.Store, ref) }
-
-func (b *Backend) Inspect(ref string) (*container.Details, error) {
-	return container.Inspect(b.Store, ref)
+func (b *Backend) Find(ref string) (*calls.Container, error) {
+	c, err := container.Find(b.Store, ref)
+	if err != nil {
+		return nil, err
+	}
+	return view(c), nil
 }
 
-func (b *Backend) State(id string) container.State { return container.CurrentState(b.Store, id) }
+// view is what the API shows of c.
+func view(c *container.Container) *calls.Container {
+	cfg := c.Config
+	v := &calls.Container{ID: c.ID, Name: c.Name, Image: c.Image, ImageID: c.ImageID, Created: c.Created,
+		Network: cfg.Network, Networks: network.Names(cfg.Network), NetworkAliases: cfg.NetworkAliases,
+		Labels: cfg.Labels, Env: cfg.Env, Cmd: cfg.Cmd, Entrypoint: cfg.Entrypoint, Hostname: cfg.Hostname,
+		User: cfg.User, Workdir: cfg.Workdir, Restart: cfg.Restart, CapAdd: cfg.Security.CapAdd, CapDrop: cfg.Security.CapDrop,
+		TTY: cfg.TTY, Interactive: cfg.Interactive, Detach: cfg.Detach, Rm: cfg.Rm, ReadOnly: cfg.ReadOnly, Privileged: cfg.Privileged}
+	for _, m := range cfg.Volumes {
+		v.Mounts = append(v.Mounts, calls.Mount{Type: m.Type, Source: m.Source, Target: m.Target, Volume: m.Volume, ReadOnly: m.ReadOnly})
+	}
+	for _, p := range container.Ports(c) {
+		v.Ports = append(v.Ports, calls.Port{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Proto: p.Proto})
+	}
+	return v
+}
+
+func (b *Backend) Inspect(ref string) (*calls.Details, error) {
+	d, err := container.Inspect(b.Store, ref)
+	if err != nil {
+		return nil, err
+	}
+	c, err := container.Find(b.Store, d.Id)
+	if err != nil {
+		return nil, err
+	}
+	out := &calls.Details{Container: *view(c), Path: d.Path, Args: d.Args, RestartCount: d.RestartCount,
+		State: calls.DetailsState{Status: d.State.Status, Running: d.State.Running, Restarting: d.State.Restarting,
+			OOMKilled: d.State.OOMKilled, Pid: d.State.Pid, ExitCode: d.State.ExitCode,
+			StartedAt: d.State.StartedAt, FinishedAt: d.State.FinishedAt},
+		Endpoints: map[string]calls.Endpoint{}}
+	if h := d.State.Health; h != nil {
+		out.State.Health = &calls.Health{Status: h.Status, FailingStreak: h.FailingStreak}
+		for _, l := range h.Log {
+			out.State.Health.Log = append(out.State.Health.Log, calls.HealthLog{Start: l.Start, End: l.End, ExitCode: l.ExitCode, Output: l.Output})
+		}
+	}
+	for name, e := range d.NetworkSettings.Networks {
+		out.Endpoints[name] = calls.Endpoint{NetworkID: e.NetworkID, IPAddress: e.IPAddress, IPPrefixLen: e.IPPrefixLen,
+			Gateway: e.Gateway, MacAddress: e.MacAddress, Aliases: e.Aliases, DNSNames: e.DNSNames}
+	}
+	return out, nil
+}
+
+func (b *Backend) State(id string) containertypes.State { return container.CurrentState(b.Store, id) }
 
 // Create turns a create request's launch layer into a container the way
 // `run` turns flags into one: the layer over config.toml's defaults,
 // checked by the same checks, then by the same limit check.
-func (b *Backend) Create(layer *config.App, o calls.CreateOptions) (*container.Container, error) {
+func (b *Backend) Create(layer *config.App, o calls.CreateOptions) (*calls.Container, error) {
 	merged := config.Merge(config.Defaults(), b.User.Defaults, layer)
 	if err := merged.Check(); err != nil {
 		return nil, calls.Mark(calls.ErrInvalid, err)
@@ -75,7 +121,7 @@ func (b *Backend) Create(layer *config.App, o calls.CreateOptions) (*container.C
 		return nil, err
 	}
 	lock.Close()
-	return c, nil
+	return view(c), nil
 }
 
 func (b *Backend) Start(id string) error {
@@ -88,8 +134,12 @@ func (b *Backend) Stop(id string, timeout time.Duration) error {
 	return err
 }
 
-func (b *Backend) Kill(ref string, sig unix.Signal) error {
-	_, err := container.Kill(b.Store, ref, sig)
+func (b *Backend) Kill(ref string, signal string) error {
+	sig, err := container.ParseSignal(signal)
+	if err != nil {
+		return calls.Mark(calls.ErrInvalid, err)
+	}
+	_, err = container.Kill(b.Store, ref, sig)
 	return err
 }
 
@@ -111,7 +161,7 @@ func (b *Backend) Prune() ([]string, error) {
 	return ids, err
 }
 
-func (b *Backend) Logs(id string, o container.LogOptions, stdout, stderr io.Writer) error {
+func (b *Backend) Logs(id string, o containertypes.LogOptions, stdout, stderr io.Writer) error {
 	return container.Logs(b.Store, id, o, stdout, stderr)
 }
 
@@ -165,8 +215,15 @@ func (b *Backend) Usage(cgroup string) (cgroups.Usage, error) { return cgroups.O
 
 func (b *Backend) Volumes() ([]container.Volume, error) { return container.Volumes(b.Store) }
 
-func (b *Backend) VolumeUsers() (map[string][]*container.Container, error) {
-	return container.VolumeUsers(b.Store)
+func (b *Backend) VolumeUsers() (map[string][]string, error) {
+	users, err := container.VolumeUsers(b.Store)
+	out := map[string][]string{}
+	for name, cs := range users {
+		for _, c := range cs {
+			out[name] = append(out[name], c.ID)
+		}
+	}
+	return out, err
 }
 
 func (b *Backend) CreateVolume(name string, labels map[string]string) (container.Volume, error) {

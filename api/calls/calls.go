@@ -7,11 +7,9 @@ import (
 	"os"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/sandbox-dev/sandbox/cgroups"
 	"github.com/sandbox-dev/sandbox/config"
-	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/container/containertypes"
 	"github.com/sandbox-dev/sandbox/image/imagetypes"
 )
 
@@ -36,6 +34,91 @@ func (m *marked) Unwrap() []error { return []error{m.kind, m.err} }
 // CreateOptions are what a create request sets beside its launch layer.
 type CreateOptions struct {
 	Rm, Interactive, TTY, StdinOnce bool
+}
+
+// Container is what the API shows of a container's record: its names,
+// and of its config what Docker's inspect and list carry.
+type Container struct {
+	ID, Name string
+	// Image is the reference as the user gave it; ImageID what it
+	// resolved to.
+	Image, ImageID string
+	Created        time.Time
+	// Network is its mode or networks' names, comma separated; Networks
+	// the user-defined networks' names among them.
+	Network                                            string
+	Networks                                           []string
+	NetworkAliases                                     []string
+	Labels, Env                                        []string
+	Cmd                                                []string
+	Entrypoint                                         []string
+	Hostname, User                                     string
+	Workdir                                            string
+	Restart                                            string
+	CapAdd                                             []string
+	CapDrop                                            []string
+	Mounts                                             []Mount
+	Ports                                              []Port
+	TTY, Interactive, Detach, Rm, ReadOnly, Privileged bool
+}
+
+// Mount is a container's volume, bind or tmpfs; Volume names a named
+// volume.
+type Mount struct {
+	Type, Source, Target, Volume string
+	ReadOnly                     bool
+}
+
+// Port is a published port.
+type Port struct {
+	HostIP                  string
+	HostPort, ContainerPort int
+	Proto                   string
+}
+
+// Details is inspect's: the state and networks beside the record.
+type Details struct {
+	Container
+	Path         string
+	Args         []string
+	RestartCount int
+	State        DetailsState
+	// Networks are its places on user-defined networks, by name.
+	Endpoints map[string]Endpoint
+}
+
+// DetailsState is inspect's State.
+type DetailsState struct {
+	Status                         string
+	Running, Restarting, OOMKilled bool
+	Pid, ExitCode                  int
+	StartedAt, FinishedAt          time.Time
+	Health                         *Health
+}
+
+// Health is a running health check's record.
+type Health struct {
+	Status        string
+	FailingStreak int
+	Log           []HealthLog
+}
+
+// HealthLog is one test's result.
+type HealthLog struct {
+	Start, End time.Time
+	ExitCode   int
+	Output     string
+}
+
+// Endpoint is a container's place on one network.
+type Endpoint struct {
+	NetworkID   string
+	IPAddress   string
+	IPPrefixLen int
+	Gateway     string
+	MacAddress  string
+	Aliases     []string
+	DNSNames    []string
 }
 
 // ExecRequest is a process to start in a running container: its
@@ -102,23 +185,24 @@ type BuildOptions struct {
 // the library's code (docs/api.md).
 type Backend interface {
 	// Containers.
-	PS(all bool, filters []string) ([]container.Row, error)
-	Find(ref string) (*container.Container, error)
-	Inspect(ref string) (*container.Details, error)
-	State(id string) container.State
+	PS(all bool, filters []string) ([]containertypes.Row, error)
+	Find(ref string) (*Container, error)
+	Inspect(ref string) (*Details, error)
+	State(id string) containertypes.State
 	// Create makes a detached container from a create request's launch
 	// layer, over config.toml's defaults, checked as run checks it.
-	Create(layer *config.App, o CreateOptions) (*container.Container, error)
+	Create(layer *config.App, o CreateOptions) (*Container, error)
 	Start(id string) error
 	Stop(id string, timeout time.Duration) error
-	Kill(ref string, sig unix.Signal) error
+	// Kill sends the signal named (KILL, SIGKILL, 9).
+	Kill(ref string, signal string) error
 	// RemovedExit is the exit code a removed --rm container left for its
 	// waiters.
 	RemovedExit(id string) (int, bool)
 	Remove(ref string, force, volumes bool) error
 	Rename(ref, name string) error
 	Prune() ([]string, error)
-	Logs(id string, o container.LogOptions, stdout, stderr io.Writer) error
+	Logs(id string, o containertypes.LogOptions, stdout, stderr io.Writer) error
 	RemovedLogs(id string, stdout, stderr io.Writer) bool
 	AttachStdin(id string) (io.WriteCloser, error)
 	ResizeTTY(id string, rows, cols int)
@@ -136,17 +220,19 @@ type Backend interface {
 	Usage(cgroup string) (cgroups.Usage, error)
 
 	// Volumes.
-	Volumes() ([]container.Volume, error)
-	VolumeUsers() (map[string][]*container.Container, error)
-	CreateVolume(name string, labels map[string]string) (container.Volume, error)
-	InspectVolume(name string) (container.Volume, error)
+	Volumes() ([]containertypes.Volume, error)
+	// VolumeUsers maps volume names to the IDs of the containers that
+	// mount them.
+	VolumeUsers() (map[string][]string, error)
+	CreateVolume(name string, labels map[string]string) (containertypes.Volume, error)
+	InspectVolume(name string) (containertypes.Volume, error)
 	RemoveVolume(name string) error
 	PruneVolumes() ([]string, error)
 
 	// Networks.
-	Networks() ([]container.Network, error)
-	InspectNetwork(name string) (container.Network, error)
-	CreateNetwork(name string, o container.NetworkOptions) (container.Network, error)
+	Networks() ([]containertypes.Network, error)
+	InspectNetwork(name string) (containertypes.Network, error)
+	CreateNetwork(name string, o containertypes.NetworkOptions) (containertypes.Network, error)
 	RemoveNetwork(name string) error
 	PruneNetworks() ([]string, error)
 	ConnectNetwork(name, ref string, aliases []string) error
