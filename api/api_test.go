@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -9,6 +10,10 @@ import (
 
 	ctypes "github.com/moby/moby/api/types/container"
 	ntypes "github.com/moby/moby/api/types/network"
+
+	"github.com/sandbox-dev/sandbox/api/backend"
+	"github.com/sandbox-dev/sandbox/api/calls"
+	"github.com/sandbox-dev/sandbox/config"
 )
 
 func TestVersionLess(t *testing.T) {
@@ -41,6 +46,24 @@ func TestFilters(t *testing.T) {
 
 func sortedStrings(in []string) []string { return slices.Sorted(slices.Values(in)) }
 
+// appFrom is the launch layer the backend makes of a create request, after
+// the request crossed as JSON, as it does to the store's process.
+func appFrom(req ctypes.CreateRequest, name string) (*config.App, error) {
+	cr, err := createRequest(req, name)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(cr)
+	if err != nil {
+		return nil, err
+	}
+	var crossed calls.CreateRequest
+	if err := json.Unmarshal(b, &crossed); err != nil {
+		return nil, err
+	}
+	return backend.Layer(crossed)
+}
+
 // A create request becomes the same launch values as the flags would;
 // what sandbox cannot honour is refused by name.
 func TestAppFromRequest(t *testing.T) {
@@ -52,7 +75,7 @@ func TestAppFromRequest(t *testing.T) {
 			Resources:     ctypes.Resources{Memory: 64 << 20, NanoCPUs: 1500000000, PidsLimit: &pids}},
 		NetworkingConfig: &ntypes.NetworkingConfig{EndpointsConfig: map[string]*ntypes.EndpointSettings{"app": {Aliases: []string{"web"}}}},
 	}
-	a, err := appFromRequest(req, "/named")
+	a, err := appFrom(req, "/named")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,19 +89,19 @@ func TestAppFromRequest(t *testing.T) {
 
 	req.HostConfig.CPUShares = 512
 	req.HostConfig.Links = []string{"x:y"}
-	_, err = appFromRequest(req, "")
+	_, err = appFrom(req, "")
 	if err == nil || !strings.Contains(err.Error(), "CpuShares") || !strings.Contains(err.Error(), "Links") {
 		t.Errorf("unsupported fields were not refused by name: %v", err)
 	}
 	req.HostConfig.CPUShares, req.HostConfig.Links = 0, nil
 	req.HostConfig.NetworkMode = "bridge"
 	req.NetworkingConfig = nil
-	a, err = appFromRequest(req, "")
+	a, err = appFrom(req, "")
 	if err != nil || a.Network != "slirp" {
 		t.Errorf("Docker's bridge: network %q, %v; want slirp", a.Network, err)
 	}
 	req.Config.Labels = map[string]string{"=bad": "x"}
-	if _, err := appFromRequest(req, ""); err == nil {
+	if _, err := appFrom(req, ""); err == nil {
 		t.Error("a label without a key passed its key's check")
 	}
 }
@@ -86,7 +109,7 @@ func TestAppFromRequest(t *testing.T) {
 // A healthcheck's exec form becomes a shell command of its quoted words.
 func TestHealthcheckExecForm(t *testing.T) {
 	req := ctypes.CreateRequest{Config: &ctypes.Config{Image: "bb", Healthcheck: &ctypes.HealthConfig{Test: []string{"CMD", "test", "-e", "/it's"}, Interval: 2 * time.Second}}}
-	a, err := appFromRequest(req, "")
+	a, err := appFrom(req, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +127,7 @@ func TestEphemeralPorts(t *testing.T) {
 		Config:     &ctypes.Config{Image: "bb", ExposedPorts: ntypes.PortSet{p80: {}, p53: {}}},
 		HostConfig: &ctypes.HostConfig{PortBindings: ntypes.PortMap{p80: {{HostPort: ""}}}, PublishAllPorts: true},
 	}
-	a, err := appFromRequest(req, "")
+	a, err := appFrom(req, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/moby/moby/api/types/jsonstream"
 
 	"github.com/sandbox-dev/sandbox/api/calls"
-	"github.com/sandbox-dev/sandbox/config"
 )
 
 // imageBuild is POST /build: the body is the context as a tar (gzip
@@ -48,11 +47,6 @@ func (s *Server) imageBuild(w http.ResponseWriter, r *http.Request) error {
 		o.Network = "slirp"
 	default:
 		return badRequest(fmt.Errorf("networkmode %q: RUN's network is host, none or bridge (slirp)", nm))
-	}
-	for _, t := range o.Tags {
-		if _, err := config.Lookup("image").CheckString(t, ""); err != nil {
-			return badRequest(fmt.Errorf("t=%q: %w", t, err))
-		}
 	}
 
 	send, started := jsonStream(w)

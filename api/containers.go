@@ -259,13 +259,11 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 	if req.Config == nil {
 		return badRequest(errors.New("the request has no container config"))
 	}
-	layer, err := appFromRequest(req, r.URL.Query().Get("name"))
+	cr, err := createRequest(req, r.URL.Query().Get("name"))
 	if err != nil {
 		return badRequest(err)
 	}
-	opts := calls.CreateOptions{Rm: req.HostConfig != nil && req.HostConfig.AutoRemove,
-		Interactive: req.OpenStdin, TTY: req.Tty, StdinOnce: req.StdinOnce}
-	c, err := s.B.Create(layer, opts)
+	c, err := s.B.Create(cr)
 	if errors.Is(err, calls.ErrInvalid) {
 		return badRequest(err)
 	}

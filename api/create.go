@@ -14,55 +14,29 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	ntypes "github.com/moby/moby/api/types/network"
 
-	"github.com/sandbox-dev/sandbox/config"
-	"github.com/sandbox-dev/sandbox/container"
+	"github.com/sandbox-dev/sandbox/api/calls"
 )
 
-// appFromRequest is the launch layer a create request makes.
-func appFromRequest(req ctypes.CreateRequest, name string) (*config.App, error) {
-	a := &config.App{Env: map[string]string{}, Sources: map[string]string{}}
+// createRequest is a create request in the launch file's words
+// (calls.CreateRequest): the backend checks each value with its key's own
+// check. What sandbox cannot honour is refused here, each field named.
+func createRequest(req ctypes.CreateRequest, name string) (calls.CreateRequest, error) {
+	out := calls.CreateRequest{CreateOptions: calls.CreateOptions{
+		Rm:          req.HostConfig != nil && req.HostConfig.AutoRemove,
+		Interactive: req.OpenStdin, TTY: req.Tty, StdinOnce: req.StdinOnce}}
 	var errs []error
-	// Each value passes its launch key's own check, as a flag's does.
-	set := func(key string, v any) {
-		k := config.Lookup(key)
-		var err error
-		switch x := v.(type) {
-		case string:
-			x, err = k.CheckString(x, "")
-			v = x
-		case []string:
-			for i := range x {
-				if x[i], err = k.CheckString(x[i], ""); err != nil {
-					break
-				}
-			}
-		case int64:
-			err = k.CheckNumber(float64(x))
-		case float64:
-			err = k.CheckNumber(x)
-		}
-		if err != nil {
-			errs = append(errs, k.FlagError(v, err))
-			return
-		}
-		k.Set(a, v, "flag")
-	}
+	set := func(key string, v any) { out.Settings = append(out.Settings, calls.Setting{Key: key, Value: v}) }
 	refuse := func(field, why string) { errs = append(errs, fmt.Errorf("%s: %s", field, why)) }
 	c := req.Config
 	set("image", c.Image)
 	if name != "" {
 		set("name", strings.TrimPrefix(name, "/"))
 	}
-	if len(c.Cmd) > 0 {
-		a.Command, a.Sources["command"] = c.Cmd, "flag"
-	}
+	out.Command = c.Cmd
 	if c.Entrypoint != nil {
-		a.Entrypoint, a.EntrypointSet, a.Sources["entrypoint"] = c.Entrypoint, true, "flag"
+		out.Entrypoint, out.EntrypointSet = c.Entrypoint, true
 	}
-	for _, kv := range c.Env {
-		k, v, _ := strings.Cut(kv, "=")
-		a.Env[k], a.Sources["env."+k] = v, "flag"
-	}
+	out.Env = c.Env
 	for key, v := range map[string]string{"workdir": c.WorkingDir, "user": c.User, "hostname": c.Hostname} {
 		if v != "" {
 			set(key, v)
@@ -108,10 +82,7 @@ func appFromRequest(req ctypes.CreateRequest, name string) (*config.App, error) 
 		}
 	}
 	// A mount counts in the merge only with its source noted, as a flag's.
-	addMount := func(m config.Mount) {
-		a.Mounts = append(a.Mounts, m)
-		a.Sources["mount "+m.Target] = "flag"
-	}
+
 	var anonymous []string
 	for path := range c.Volumes {
 		anonymous = append(anonymous, path)
@@ -171,41 +142,25 @@ func appFromRequest(req ctypes.CreateRequest, name string) (*config.App, error) 
 		sort.Strings(ports)
 		set("ports", ports)
 	}
-	for _, b := range hc.Binds {
-		m, err := container.ParseVolume(b)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		addMount(config.Mount{Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
-	}
+	out.Binds = hc.Binds
 	for _, m := range hc.Mounts {
-		cm, err := mountFromAPI(m)
+		ms, err := mountFromAPI(m)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		addMount(cm)
+		out.Mounts = append(out.Mounts, ms)
 	}
 	for path, opts := range hc.Tmpfs {
 		spec := path
 		if opts != "" {
 			spec += ":" + opts
 		}
-		m, err := container.ParseTmpfs(spec)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		addMount(m)
+		out.Tmpfs = append(out.Tmpfs, spec)
 	}
 	// Config.Volumes without a mount of their own: anonymous volumes.
 	sort.Strings(anonymous)
-	for _, p := range anonymous {
-		if a.Sources["mount "+p] == "" {
-			addMount(config.Mount{Type: "volume", Target: p})
-		}
-	}
+	out.Anonymous = anonymous
 	if p := hc.RestartPolicy.Name; p != "" && p != "no" {
 		switch p {
 		case "unless-stopped":
@@ -333,9 +288,9 @@ func appFromRequest(req ctypes.CreateRequest, name string) (*config.App, error) 
 		set("init", true)
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return calls.CreateRequest{}, errors.Join(errs...)
 	}
-	return a, nil
+	return out, nil
 }
 
 // networkSetting is the network key a request makes: its NetworkMode,
@@ -382,8 +337,8 @@ func dedupe(in []string) []string {
 }
 
 // mountFromAPI is one HostConfig.Mounts entry.
-func mountFromAPI(m mount.Mount) (config.Mount, error) {
-	cm := config.Mount{Type: string(m.Type), Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
+func mountFromAPI(m mount.Mount) (calls.MountSpec, error) {
+	cm := calls.MountSpec{Type: string(m.Type), Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
 	switch m.Type {
 	case mount.TypeBind:
 		if m.BindOptions != nil && m.BindOptions.Propagation != "" {

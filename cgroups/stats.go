@@ -6,21 +6,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sandbox-dev/sandbox/cgroups/cgrouptypes"
 )
 
-// Usage is one reading of a container's cgroup.
-type Usage struct {
-	At          time.Time
-	CPUUsec     uint64 // cpu.stat usage_usec
-	NrPeriods   uint64 // cpu.stat nr_periods
-	NrThrottled uint64 // cpu.stat nr_throttled
-	Memory      uint64 // memory.current
-	MemoryLimit uint64 // memory.max; 0: none
-	Pids        uint64 // pids.current
-	PidsLimit   uint64 // pids.max; 0: none
-	IORead      uint64 // io.stat rbytes, all devices
-	IOWrite     uint64 // io.stat wbytes, all devices
-}
+// Usage is one reading of a container's cgroup (package cgrouptypes).
+type Usage = cgrouptypes.Usage
 
 // Usage reads the cgroup's counters. A controller that is not enabled
 // there reads as zero.

@@ -1,8 +1,9 @@
 package config
 
 import (
-	"github.com/sandbox-dev/sandbox/cdi"
 	"os"
+
+	"github.com/sandbox-dev/sandbox/cdi"
 
 	"errors"
 	"fmt"
@@ -274,6 +275,56 @@ func (k *Key) Set(a *App, v any, src string) {
 		}
 	}
 	a.Sources[k.Name] = src
+}
+
+// Normalize turns v, a value as encoding/json decodes it into an any (a
+// string, bool, float64, or []any of strings), into what Set takes for
+// k: a whole number for an integer field, a []string for a list. Values
+// already of Set's types pass as they are.
+func (k *Key) Normalize(v any) (any, error) {
+	bad := fmt.Errorf("%s: want a %s, not %s", k.Name, k.Type, showValue(v))
+	switch k.field(&App{}).(type) {
+	case *string:
+		if s, ok := v.(string); ok {
+			return s, nil
+		}
+	case *bool, **bool:
+		if b, ok := v.(bool); ok {
+			return b, nil
+		}
+	case *int, *int64:
+		switch x := v.(type) {
+		case int64:
+			return x, nil
+		case float64:
+			if x == math.Trunc(x) && math.Abs(x) < 1<<62 {
+				return int64(x), nil
+			}
+		}
+	case *float64:
+		switch x := v.(type) {
+		case float64:
+			return x, nil
+		case int64:
+			return float64(x), nil
+		}
+	case *[]string:
+		switch x := v.(type) {
+		case []string:
+			return x, nil
+		case []any:
+			out := make([]string, 0, len(x))
+			for _, e := range x {
+				s, ok := e.(string)
+				if !ok {
+					return nil, bad
+				}
+				out = append(out, s)
+			}
+			return out, nil
+		}
+	}
+	return nil, bad
 }
 
 // copyTo copies k's value from src to dst.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -81,6 +82,36 @@ func TestKeysDecodeEveryKey(t *testing.T) {
 		a.WriteTOML(&out, false)
 		if !strings.Contains(out.String(), last+" = ") {
 			t.Errorf("%s = %s: WriteTOML wrote no %s:\n%s", k.Name, v, last, out.String())
+		}
+	}
+}
+
+// Normalize takes values as encoding/json decodes them into an any and
+// gives what Set takes; a value of the wrong type is refused, naming the
+// key.
+func TestNormalize(t *testing.T) {
+	for _, c := range []struct {
+		key  string
+		in   any
+		want any
+	}{
+		{"stop_timeout", float64(7), int64(7)},
+		{"resources.cpus", float64(1.5), 1.5},
+		{"labels", []any{"a=b", "c=d"}, []string{"a=b", "c=d"}},
+		{"read_only", true, true},
+		{"hostname", "box", "box"},
+	} {
+		got, err := Lookup(c.key).Normalize(c.in)
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(c.want) || fmt.Sprintf("%T", got) != fmt.Sprintf("%T", c.want) {
+			t.Errorf("Normalize(%s, %v) = %#v, %v; want %#v", c.key, c.in, got, err, c.want)
+		}
+	}
+	for _, c := range []struct {
+		key string
+		in  any
+	}{{"stop_timeout", 1.5}, {"stop_timeout", "7"}, {"labels", []any{"a", 1.0}}, {"read_only", "yes"}} {
+		if _, err := Lookup(c.key).Normalize(c.in); err == nil || !strings.Contains(err.Error(), c.key) {
+			t.Errorf("Normalize(%s, %#v) = %v; want an error naming the key", c.key, c.in, err)
 		}
 	}
 }

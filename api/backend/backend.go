@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/sandbox-dev/sandbox/api/calls"
 	"github.com/sandbox-dev/sandbox/build"
 	"github.com/sandbox-dev/sandbox/cgroups"
+	"github.com/sandbox-dev/sandbox/cgroups/cgrouptypes"
 	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/container"
 	"github.com/sandbox-dev/sandbox/container/containertypes"
@@ -96,19 +98,23 @@ func (b *Backend) Inspect(ref string) (*calls.Details, error) {
 
 func (b *Backend) State(id string) containertypes.State { return container.CurrentState(b.Store, id) }
 
-// Create turns a create request's launch layer into a container the way
-// `run` turns flags into one: the layer over config.toml's defaults,
+// Create turns a create request into a container the way `run` turns
+// flags into one: its launch layer (Layer) over config.toml's defaults,
 // checked by the same checks, then by the same limit check.
-func (b *Backend) Create(layer *config.App, o calls.CreateOptions) (*calls.Container, error) {
+func (b *Backend) Create(r calls.CreateRequest) (*calls.Container, error) {
+	layer, err := Layer(r)
+	if err != nil {
+		return nil, calls.Mark(calls.ErrInvalid, err)
+	}
 	merged := config.Merge(config.Defaults(), b.User.Defaults, layer)
 	if err := merged.Check(); err != nil {
 		return nil, calls.Mark(calls.ErrInvalid, err)
 	}
 	cfg := container.FromApp(merged)
 	cfg.Detach = true
-	cfg.Rm = o.Rm
+	cfg.Rm = r.Rm
 	cfg.KeepExit = cfg.Rm // its waiter learns its code after it is gone
-	cfg.Interactive, cfg.TTY, cfg.StdinOnce = o.Interactive, o.TTY, o.StdinOnce
+	cfg.Interactive, cfg.TTY, cfg.StdinOnce = r.Interactive, r.TTY, r.StdinOnce
 	container.ApplyUser(&cfg, b.User)
 	if err := cfg.Validate(); err != nil {
 		return nil, calls.Mark(calls.ErrInvalid, err)
@@ -122,6 +128,97 @@ func (b *Backend) Create(layer *config.App, o calls.CreateOptions) (*calls.Conta
 	}
 	lock.Close()
 	return view(c), nil
+}
+
+// Layer is the launch layer a create request makes: each setting passes
+// its key's own check, as a flag's value does, and every refusal is
+// reported. Values may come as encoding/json decodes them.
+func Layer(r calls.CreateRequest) (*config.App, error) {
+	a := &config.App{Env: map[string]string{}, Sources: map[string]string{}}
+	var errs []error
+	for _, st := range r.Settings {
+		k := config.Lookup(st.Key)
+		if k == nil {
+			errs = append(errs, fmt.Errorf("%q is not a launch key (docs/config.md)", st.Key))
+			continue
+		}
+		v, err := k.Normalize(st.Value)
+		if err == nil {
+			v, err = check(k, v)
+		}
+		if err != nil {
+			errs = append(errs, k.FlagError(st.Value, err))
+			continue
+		}
+		k.Set(a, v, "flag")
+	}
+	if len(r.Command) > 0 {
+		a.Command, a.Sources["command"] = r.Command, "flag"
+	}
+	if r.EntrypointSet {
+		a.Entrypoint, a.EntrypointSet, a.Sources["entrypoint"] = r.Entrypoint, true, "flag"
+	}
+	for _, kv := range r.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		a.Env[k], a.Sources["env."+k] = v, "flag"
+	}
+	add := func(m config.Mount) {
+		a.Mounts = append(a.Mounts, m)
+		a.Sources["mount "+m.Target] = "flag"
+	}
+	for _, spec := range r.Binds {
+		m, err := container.ParseVolume(spec)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		add(config.Mount{Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+	}
+	for _, m := range r.Mounts {
+		add(config.Mount{Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Size: m.Size, Mode: m.Mode})
+	}
+	for _, spec := range r.Tmpfs {
+		m, err := container.ParseTmpfs(spec)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		add(m)
+	}
+	// Anonymous volumes where no other mount is.
+	for _, p := range r.Anonymous {
+		if a.Sources["mount "+p] == "" {
+			add(config.Mount{Type: "volume", Target: p})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return a, nil
+}
+
+// check runs k's own check on v (each element of a list), as a flag's
+// value gets it; it may normalize the value.
+func check(k *config.Key, v any) (any, error) {
+	switch x := v.(type) {
+	case string:
+		return k.CheckString(x, "")
+	case []string:
+		out := make([]string, len(x))
+		for i := range x {
+			s, err := k.CheckString(x[i], "")
+			if err != nil {
+				return nil, err
+			}
+			out[i] = s
+		}
+		return out, nil
+	case int64:
+		return x, k.CheckNumber(float64(x))
+	case float64:
+		return x, k.CheckNumber(x)
+	}
+	return v, nil
 }
 
 func (b *Backend) Start(id string) error {
@@ -211,7 +308,9 @@ func (e execSession) Wait() (int, error) {
 	return code, exitError(err)
 }
 
-func (b *Backend) Usage(cgroup string) (cgroups.Usage, error) { return cgroups.Open(cgroup).Usage() }
+func (b *Backend) Usage(cgroup string) (cgrouptypes.Usage, error) {
+	return cgroups.Open(cgroup).Usage()
+}
 
 func (b *Backend) Volumes() ([]container.Volume, error) { return container.Volumes(b.Store) }
 
@@ -333,6 +432,11 @@ func (b *Backend) DiskUsage() (image.Usage, error) { return b.Store.DiskUsage() 
 // Build unpacks the context into the store's temporary directory and
 // builds it, each RUN in a sandbox made from config.toml's defaults.
 func (b *Backend) Build(o calls.BuildOptions, context io.Reader, out *os.File) (string, error) {
+	for _, t := range o.Tags {
+		if _, err := config.Lookup("image").CheckString(t, ""); err != nil {
+			return "", calls.Mark(calls.ErrInvalid, fmt.Errorf("t=%q: %w", t, err))
+		}
+	}
 	dir, release, err := b.Store.TempDir()
 	if err != nil {
 		return "", err

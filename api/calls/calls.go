@@ -7,8 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/sandbox-dev/sandbox/cgroups"
-	"github.com/sandbox-dev/sandbox/config"
+	"github.com/sandbox-dev/sandbox/cgroups/cgrouptypes"
 	"github.com/sandbox-dev/sandbox/container/containertypes"
 	"github.com/sandbox-dev/sandbox/image/imagetypes"
 )
@@ -30,6 +29,40 @@ type marked struct{ kind, err error }
 
 func (m *marked) Error() string   { return m.err.Error() }
 func (m *marked) Unwrap() []error { return []error{m.kind, m.err} }
+
+// CreateRequest is a create request in the launch file's words: each
+// Setting a launch key (docs/config.md) with its value as its flag would
+// give it, checked by that key's own check; the command, entrypoint and
+// environment; and the mounts, as -v's and --tmpfs's words, --mount's
+// fields, and the image-style anonymous volumes (targets) that no other
+// mount covers. The backend lays it over config.toml's defaults.
+type CreateRequest struct {
+	Settings      []Setting
+	Command       []string
+	Entrypoint    []string
+	EntrypointSet bool
+	Env           []string // KEY=VALUE, a later one wins
+	Binds, Tmpfs  []string
+	Mounts        []MountSpec
+	Anonymous     []string
+	CreateOptions
+}
+
+// Setting is one launch key's value: a string, bool, number or list of
+// strings.
+type Setting struct {
+	Key   string
+	Value any
+}
+
+// MountSpec is a --mount: bind, volume (Source its name, "" for an
+// anonymous one) or tmpfs (Size bytes, Mode permissions; 0: defaults).
+type MountSpec struct {
+	Type, Source, Target string
+	ReadOnly             bool
+	Size                 int64
+	Mode                 uint32
+}
 
 // CreateOptions are what a create request sets beside its launch layer.
 type CreateOptions struct {
@@ -189,9 +222,9 @@ type Backend interface {
 	Find(ref string) (*Container, error)
 	Inspect(ref string) (*Details, error)
 	State(id string) containertypes.State
-	// Create makes a detached container from a create request's launch
-	// layer, over config.toml's defaults, checked as run checks it.
-	Create(layer *config.App, o CreateOptions) (*Container, error)
+	// Create makes a detached container from a create request, over
+	// config.toml's defaults, checked as run checks it.
+	Create(r CreateRequest) (*Container, error)
 	Start(id string) error
 	Stop(id string, timeout time.Duration) error
 	// Kill sends the signal named (KILL, SIGKILL, 9).
@@ -217,7 +250,7 @@ type Backend interface {
 	ArchiveGet(id, path string, w io.Writer) error
 	ArchivePut(id, path string, keepOwners bool, r io.Reader) error
 	// Usage is a running container's cgroup's counters.
-	Usage(cgroup string) (cgroups.Usage, error)
+	Usage(cgroup string) (cgrouptypes.Usage, error)
 
 	// Volumes.
 	Volumes() ([]containertypes.Volume, error)
