@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
-	"github.com/sandbox-dev/sandbox/api"
+	"github.com/sandbox-dev/sandbox/api/calls"
 	"github.com/sandbox-dev/sandbox/cgroups"
 	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/container"
@@ -164,7 +164,7 @@ func gatherInfo() (*infoData, error) {
 	d.Network = networkInfo(user)
 	d.Security = securityInfo(user, m)
 	sock := serviceSocket(paths)
-	d.API = infoAPI{Version: api.Version, Socket: sock, Start: "sandbox system service", DockerHost: "export DOCKER_HOST=" + sock}
+	d.API = infoAPI{Version: calls.Version, Socket: sock, Start: "sandbox system service", DockerHost: "export DOCKER_HOST=" + sock}
 	d.Startup = startupInfo(paths.Runtime)
 	d.CDI.Dirs = user.CDISpecDirs
 	if len(d.CDI.Dirs) == 0 {

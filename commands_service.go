@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
-	"github.com/sandbox-dev/sandbox/api"
 	"github.com/sandbox-dev/sandbox/api/backend"
+	"github.com/sandbox-dev/sandbox/api/calls"
+	"github.com/sandbox-dev/sandbox/api/service"
 	"github.com/sandbox-dev/sandbox/config"
 )
 
@@ -23,7 +25,7 @@ func systemServiceCommand() *command {
 	return &command{
 		name:  "system service",
 		usage: "[--time SECONDS] [unix:///PATH]",
-		summary: "Serve the Docker Engine API (" + api.Version + ") on a socket only you can use, for the docker CLI, Compose and the like " +
+		summary: "Serve the Docker Engine API (" + calls.Version + ") on a socket only you can use, for the docker CLI, Compose and the like " +
 			"(DOCKER_HOST=unix://$XDG_RUNTIME_DIR/sandbox/sandbox.sock; docs/api.md).",
 		flags: func(fs *pflag.FlagSet) {
 			fs.IntVarP(&idle, "time", "t", 5, "exit after this many seconds without a request (0: never)")
@@ -42,22 +44,23 @@ func systemServiceCommand() *command {
 				uri = args[0]
 			}
 			// Socket activation (a systemd user socket unit) first.
-			l, err := api.Activated()
+			l, err := service.Activated()
 			if err != nil {
 				return err
 			}
 			where := fmt.Sprintf("%s (export DOCKER_HOST=%s)", uri, uri)
+			o := service.Options{Idle: time.Duration(idle) * time.Second, Version: version, RunDir: s.paths.Runtime}
 			if l != nil {
 				where = "the socket systemd passed"
-			} else if l, err = api.Listen(uri); err != nil {
+			} else if l, err = service.Listen(uri); err != nil {
 				return err
+			} else {
+				o.Unlink = strings.TrimPrefix(uri, "unix://")
 			}
-			defer l.Close()
-			b := &backend.Backend{Store: s.store, User: s.user, Warn: warn, PullOptions: *(&pullFlags{tlsVerify: true}).options(s, true)}
-			b.PullOptions.InsecureLoopback = true // as Docker's daemon: 127.0.0.0/8 may be plain HTTP
-			srv := &api.Server{B: b, Idle: time.Duration(idle) * time.Second, SandboxVersion: version, Warn: warn}
-			fmt.Fprintf(os.Stderr, "sandbox: serving the Docker API %s on %s\n", api.Version, where)
-			return srv.Serve(l)
+			o.Backend = &backend.Backend{Store: s.store, User: s.user, Warn: warn, PullOptions: *(&pullFlags{tlsVerify: true}).options(s, true)}
+			o.Backend.PullOptions.InsecureLoopback = true // as Docker's daemon: 127.0.0.0/8 may be plain HTTP
+			fmt.Fprintf(os.Stderr, "sandbox: serving the Docker API %s on %s\n", calls.Version, where)
+			return service.Run(l, o)
 		},
 	}
 }

@@ -21,6 +21,7 @@ func TestServerLinksNoLibrary(t *testing.T) {
 		"github.com/sandbox-dev/sandbox/container/containertypes": true,
 		"github.com/sandbox-dev/sandbox/image/imagetypes":         true,
 		"github.com/sandbox-dev/sandbox/cgroups/cgrouptypes":      true,
+		"github.com/sandbox-dev/sandbox/transfer/wire":            true,
 		"github.com/sandbox-dev/sandbox/network/bridge":           true,
 	}
 	for _, p := range strings.Fields(string(out)) {

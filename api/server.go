@@ -10,14 +10,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/moby/moby/api/types/jsonstream"
 	"golang.org/x/sys/unix"
 
@@ -26,12 +24,11 @@ import (
 	"github.com/sandbox-dev/sandbox/image/imagetypes"
 )
 
-// The API versions served: the newest is what Debian 12's docker.io
-// (20.10) speaks; a newer client negotiates down to it (/_ping's
-// API-Version header).
+// The API versions served (package calls, which the CLI reads them from
+// too).
 const (
-	Version    = "1.41"
-	MinVersion = "1.24"
+	Version    = calls.Version
+	MinVersion = calls.MinVersion
 )
 
 // Server serves the API over one store, which it reaches through B.
@@ -55,53 +52,6 @@ type Server struct {
 	mu       sync.Mutex
 	inflight int
 	last     time.Time
-}
-
-// Listen makes the unix socket at uri (unix:///path, or a path): its
-// directory made 0700 if missing, a stale socket replaced, the socket
-// 0600. Only a unix socket: a TCP port would serve every local user.
-func Listen(uri string) (net.Listener, error) {
-	path, ok := strings.CutPrefix(uri, "unix://")
-	if !ok && strings.Contains(uri, "://") {
-		return nil, fmt.Errorf("%q: only unix:///PATH is served (a TCP port would let every user of this machine drive your containers)", uri)
-	}
-	if !filepath.IsAbs(path) {
-		return nil, fmt.Errorf("%q: give an absolute socket path, like unix:///run/user/1000/sandbox/sandbox.sock", uri)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	if c, err := net.Dial("unix", path); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("%s: a service already listens there", path)
-	}
-	os.Remove(path)
-	old := unix.Umask(0o177)
-	l, err := net.Listen("unix", path)
-	unix.Umask(old)
-	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", path, err)
-	}
-	return l, os.Chmod(path, 0o600)
-}
-
-// Activated returns the listener systemd passed this process (socket
-// activation, read by go-systemd's activation package), or nil when it
-// passed none.
-func Activated() (net.Listener, error) {
-	files := activation.Files(true)
-	if len(files) == 0 {
-		return nil, nil
-	}
-	if len(files) > 1 {
-		return nil, fmt.Errorf("systemd passed %d sockets: the service listens on one (a socket unit with one ListenStream=)", len(files))
-	}
-	l, err := net.FileListener(files[0])
-	files[0].Close()
-	if err != nil {
-		return nil, fmt.Errorf("the socket systemd passed (%s): %w", files[0].Name(), err)
-	}
-	return l, nil
 }
 
 // Serve answers requests on l until the idle time passes (or forever).

@@ -12,6 +12,14 @@ import (
 	"github.com/sandbox-dev/sandbox/image/imagetypes"
 )
 
+// The API versions served: the newest is what Debian 12's docker.io
+// (20.10) speaks; a newer client negotiates down to it (/_ping's
+// API-Version header).
+const (
+	Version    = "1.41"
+	MinVersion = "1.24"
+)
+
 // Kinds of failure the server answers with their own status: ErrInvalid
 // a request the store refused as invalid (a launch value its check
 // refused, a limit that cannot be enforced), 400; ErrNoPath a path a

@@ -8,6 +8,10 @@
 // Either side may ask and either side answers: the CLI asks the program
 // to resolve, fetch, write or log in, and while the program writes an
 // image it asks the CLI for the stored layers it needs (OpStoredLayer).
-// The package imports only the standard library and x/sys, as both
-// programs link it and the CLI must stay light.
+// The Docker API server's program (cmd/sandbox-api) speaks the same
+// protocol to the CLI that serves the store for it: its calls carry
+// their arguments and results as JSON in Msg.Data (package api/calls).
+//
+// The package imports only the standard library and x/sys, as every
+// program links it and the CLI must stay light.
 package wire

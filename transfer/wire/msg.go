@@ -1,6 +1,10 @@
 package wire
 
-import "errors"
+import (
+	"encoding/json"
+	"errors"
+	"os"
+)
 
 // Operations. The CLI asks the program for all but OpStoredLayer, which
 // the program asks of the CLI while it writes an image.
@@ -66,6 +70,14 @@ type Msg struct {
 	Digest       string  `json:"digest,omitempty"`
 	// Modified is a time in RFC 3339 form, with nanoseconds.
 	Modified string `json:"modified,omitempty"`
+
+	// Data is the arguments or the result of a call that is not the
+	// transfer program's (the Docker API server's calls to the store,
+	// api/calls), as that caller encodes them.
+	Data json.RawMessage `json:"data,omitempty"`
+	// Files are the descriptors an answer carries (a handler's answer
+	// sends and closes them; Call's caller owns those it gets).
+	Files []*os.File `json:"-"`
 }
 
 // Image is an image as the program found it (OpResolve, OpArchive) or as

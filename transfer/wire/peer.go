@@ -60,7 +60,8 @@ func (p *Peer) Shutdown() error { return p.c.Shutdown(unix.SHUT_WR) }
 // Call sends m with files and waits for its answer. A failed request is
 // an *Error. Call closes files once they are sent (or could not be): the
 // other side holds its own copies, and a pipe's end left open here would
-// keep its reader from ever seeing the end.
+// keep its reader from ever seeing the end. The answer's Files, if any,
+// are the caller's to close.
 func (p *Peer) Call(m *Msg, files ...*os.File) (*Msg, error) {
 	ch := make(chan *Msg, 1)
 	p.mu.Lock()
@@ -111,13 +112,15 @@ func (p *Peer) read() {
 			break
 		}
 		if m.Reply {
-			CloseFiles(files)
+			m.Files = files
 			p.mu.Lock()
 			ch := p.pending[m.ID]
 			delete(p.pending, m.ID)
 			p.mu.Unlock()
 			if ch != nil {
 				ch <- m
+			} else {
+				CloseFiles(files)
 			}
 			continue
 		}
@@ -159,5 +162,6 @@ func (p *Peer) serve(m *Msg, files []*os.File) {
 		}
 	}
 	// The other side may have gone; it no longer needs the answer.
-	_ = p.c.Send(r)
+	_ = p.c.Send(r, r.Files...)
+	CloseFiles(r.Files)
 }

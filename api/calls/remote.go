@@ -1,0 +1,428 @@
+package calls
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/cgroups/cgrouptypes"
+	"github.com/sandbox-dev/sandbox/container/containertypes"
+	"github.com/sandbox-dev/sandbox/image/imagetypes"
+	"github.com/sandbox-dev/sandbox/transfer/wire"
+)
+
+// Remote is a Backend in another process, reached through peer: the
+// server's program calls the CLI that holds the store so.
+type Remote struct {
+	Peer *wire.Peer
+}
+
+var _ Backend = Remote{}
+
+// call sends op with args and the files (which it closes) and decodes
+// the results into ptrs.
+func (r Remote) call(op string, args []any, files []*os.File, ptrs ...any) error {
+	_, err := r.callMsg(op, args, files, ptrs...)
+	return err
+}
+
+// callMsg is call that also returns the answer (its Files are the
+// caller's).
+func (r Remote) callMsg(op string, args []any, files []*os.File, ptrs ...any) (*wire.Msg, error) {
+	if args == nil {
+		args = []any{}
+	}
+	b, err := json.Marshal(args)
+	if err != nil {
+		wire.CloseFiles(files)
+		return nil, err
+	}
+	m, err := r.Peer.Call(&wire.Msg{Op: op, Data: b}, files...)
+	return m, results(m, err, ptrs...)
+}
+
+// outPipes are pipes whose write ends a call passes and whose read ends
+// are copied to ws while it runs; wait waits for the copies.
+func outPipes(ws ...io.Writer) (writeEnds []*os.File, wait func(), err error) {
+	var wg sync.WaitGroup
+	var reads []*os.File
+	for _, w := range ws {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			wire.CloseFiles(reads)
+			wire.CloseFiles(writeEnds)
+			return nil, nil, err
+		}
+		reads, writeEnds = append(reads, pr), append(writeEnds, pw)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			io.Copy(w, pr)
+			// A reader gone (a client that hung up) fails the writer's
+			// next write, which ends the call.
+			pr.Close()
+		}()
+	}
+	return writeEnds, wg.Wait, nil
+}
+
+// inPipe is a pipe whose read end a call passes and whose write end is
+// fed from src meanwhile.
+func inPipe(src io.Reader) (*os.File, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		io.Copy(pw, src)
+		pw.Close()
+	}()
+	return pr, nil
+}
+
+func (r Remote) PS(all bool, filters []string) (rows []containertypes.Row, err error) {
+	err = r.call("PS", []any{all, filters}, nil, &rows)
+	return rows, err
+}
+
+func (r Remote) Find(ref string) (c *Container, err error) {
+	err = r.call("Find", []any{ref}, nil, &c)
+	return c, err
+}
+
+func (r Remote) Inspect(ref string) (d *Details, err error) {
+	err = r.call("Inspect", []any{ref}, nil, &d)
+	return d, err
+}
+
+func (r Remote) State(id string) (st containertypes.State) {
+	r.call("State", []any{id}, nil, &st)
+	return st
+}
+
+func (r Remote) Create(req CreateRequest) (c *Container, err error) {
+	err = r.call("Create", []any{req}, nil, &c)
+	return c, err
+}
+
+func (r Remote) Start(id string) error { return r.call("Start", []any{id}, nil) }
+
+func (r Remote) Stop(id string, timeout time.Duration) error {
+	return r.call("Stop", []any{id, timeout}, nil)
+}
+
+func (r Remote) Kill(ref, signal string) error { return r.call("Kill", []any{ref, signal}, nil) }
+
+func (r Remote) RemovedExit(id string) (code int, ok bool) {
+	r.call("RemovedExit", []any{id}, nil, &code, &ok)
+	return code, ok
+}
+
+func (r Remote) Remove(ref string, force, volumes bool) error {
+	return r.call("Remove", []any{ref, force, volumes}, nil)
+}
+
+func (r Remote) Rename(ref, name string) error { return r.call("Rename", []any{ref, name}, nil) }
+
+func (r Remote) Prune() (ids []string, err error) {
+	err = r.call("Prune", nil, nil, &ids)
+	return ids, err
+}
+
+func (r Remote) Logs(id string, o containertypes.LogOptions, stdout, stderr io.Writer) error {
+	ends, wait, err := outPipes(stdout, stderr)
+	if err != nil {
+		return err
+	}
+	err = r.call("Logs", []any{id, o}, ends)
+	wait()
+	return err
+}
+
+func (r Remote) RemovedLogs(id string, stdout, stderr io.Writer) (ok bool) {
+	ends, wait, err := outPipes(stdout, stderr)
+	if err != nil {
+		return false
+	}
+	r.call("RemovedLogs", []any{id}, ends, &ok)
+	wait()
+	return ok
+}
+
+// AttachStdin's answer carries the socket to the container's monitor.
+func (r Remote) AttachStdin(id string) (io.WriteCloser, error) {
+	m, err := r.callMsg("AttachStdin", []any{id}, nil)
+	if m != nil && err != nil {
+		wire.CloseFiles(m.Files)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(m.Files) != 1 {
+		wire.CloseFiles(m.Files)
+		return nil, io.ErrUnexpectedEOF
+	}
+	defer m.Files[0].Close()
+	c, err := net.FileConn(m.Files[0])
+	if err != nil {
+		return nil, err
+	}
+	return c.(io.WriteCloser), nil
+}
+
+func (r Remote) ResizeTTY(id string, rows, cols int) { r.call("ResizeTTY", []any{id, rows, cols}, nil) }
+
+// Exec passes the descriptors it is given (null for a nil one); its
+// answer names the session and, with a terminal, carries the console.
+func (r Remote) Exec(id string, req ExecRequest, stdin, stdout, stderr *os.File) (ExecSession, error) {
+	var files []*os.File
+	if !req.TTY {
+		for _, f := range []*os.File{stdin, stdout, stderr} {
+			var err error
+			if f == nil {
+				f, err = os.OpenFile(os.DevNull, os.O_RDWR, 0)
+			} else {
+				f, err = dup(f)
+			}
+			if err != nil {
+				wire.CloseFiles(files)
+				return nil, err
+			}
+			files = append(files, f)
+		}
+	}
+	var handle int
+	m, err := r.callMsg("Exec", []any{id, req}, files, &handle)
+	if m != nil && err != nil {
+		wire.CloseFiles(m.Files)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := &remoteExec{r: r, handle: handle}
+	if len(m.Files) > 0 {
+		s.console = m.Files[0]
+		wire.CloseFiles(m.Files[1:])
+	}
+	return s, nil
+}
+
+// dup is a copy of f that a call may close: the caller keeps its own.
+func dup(f *os.File) (*os.File, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+type remoteExec struct {
+	r       Remote
+	handle  int
+	console *os.File
+}
+
+func (e *remoteExec) Console() *os.File { return e.console }
+
+func (e *remoteExec) Wait() (code int, err error) {
+	err = e.r.call("ExecWait", []any{e.handle}, nil, &code)
+	return code, err
+}
+
+func (e *remoteExec) Close() { e.r.call("ExecClose", []any{e.handle}, nil) }
+
+func (r Remote) ArchiveStat(id, path string) (stat string, err error) {
+	err = r.call("ArchiveStat", []any{id, path}, nil, &stat)
+	return stat, err
+}
+
+func (r Remote) ArchiveGet(id, path string, w io.Writer) error {
+	ends, wait, err := outPipes(w)
+	if err != nil {
+		return err
+	}
+	err = r.call("ArchiveGet", []any{id, path}, ends)
+	wait()
+	return err
+}
+
+func (r Remote) ArchivePut(id, path string, keepOwners bool, src io.Reader) error {
+	in, err := inPipe(src)
+	if err != nil {
+		return err
+	}
+	return r.call("ArchivePut", []any{id, path, keepOwners}, []*os.File{in})
+}
+
+func (r Remote) Usage(cgroup string) (u cgrouptypes.Usage, err error) {
+	err = r.call("Usage", []any{cgroup}, nil, &u)
+	return u, err
+}
+
+func (r Remote) Volumes() (vs []containertypes.Volume, err error) {
+	err = r.call("Volumes", nil, nil, &vs)
+	return vs, err
+}
+
+func (r Remote) VolumeUsers() (users map[string][]string, err error) {
+	err = r.call("VolumeUsers", nil, nil, &users)
+	return users, err
+}
+
+func (r Remote) CreateVolume(name string, labels map[string]string) (v containertypes.Volume, err error) {
+	err = r.call("CreateVolume", []any{name, labels}, nil, &v)
+	return v, err
+}
+
+func (r Remote) InspectVolume(name string) (v containertypes.Volume, err error) {
+	err = r.call("InspectVolume", []any{name}, nil, &v)
+	return v, err
+}
+
+func (r Remote) RemoveVolume(name string) error { return r.call("RemoveVolume", []any{name}, nil) }
+
+func (r Remote) PruneVolumes() (names []string, err error) {
+	err = r.call("PruneVolumes", nil, nil, &names)
+	return names, err
+}
+
+func (r Remote) Networks() (ns []containertypes.Network, err error) {
+	err = r.call("Networks", nil, nil, &ns)
+	return ns, err
+}
+
+func (r Remote) InspectNetwork(name string) (n containertypes.Network, err error) {
+	err = r.call("InspectNetwork", []any{name}, nil, &n)
+	return n, err
+}
+
+func (r Remote) CreateNetwork(name string, o containertypes.NetworkOptions) (n containertypes.Network, err error) {
+	err = r.call("CreateNetwork", []any{name, o}, nil, &n)
+	return n, err
+}
+
+func (r Remote) RemoveNetwork(name string) error { return r.call("RemoveNetwork", []any{name}, nil) }
+
+func (r Remote) PruneNetworks() (names []string, err error) {
+	err = r.call("PruneNetworks", nil, nil, &names)
+	return names, err
+}
+
+func (r Remote) ConnectNetwork(name, ref string, aliases []string) error {
+	return r.call("ConnectNetwork", []any{name, ref, aliases}, nil)
+}
+
+func (r Remote) DisconnectNetwork(name, ref string) error {
+	return r.call("DisconnectNetwork", []any{name, ref}, nil)
+}
+
+func (r Remote) Images() (rows []imagetypes.Summary, err error) {
+	err = r.call("Images", nil, nil, &rows)
+	return rows, err
+}
+
+func (r Remote) ImageUsers() (users map[string][]string, err error) {
+	err = r.call("ImageUsers", nil, nil, &users)
+	return users, err
+}
+
+func (r Remote) InspectImage(ref string) (d *imagetypes.Details, err error) {
+	err = r.call("InspectImage", []any{ref}, nil, &d)
+	return d, err
+}
+
+func (r Remote) History(ref string) (rows []imagetypes.HistoryRow, err error) {
+	err = r.call("History", []any{ref}, nil, &rows)
+	return rows, err
+}
+
+func (r Remote) Tag(src, dst string) error { return r.call("Tag", []any{src, dst}, nil) }
+
+func (r Remote) RemoveImage(ref string, force bool) (res imagetypes.RemoveResult, err error) {
+	err = r.call("RemoveImage", []any{ref, force}, nil, &res)
+	return res, err
+}
+
+func (r Remote) PruneImages(all bool) (res imagetypes.RemoveResult, err error) {
+	err = r.call("PruneImages", []any{all}, nil, &res)
+	return res, err
+}
+
+// Pull's progress comes as JSON lines through a pipe it passes.
+func (r Remote) Pull(_ context.Context, ref, platform string, events func(imagetypes.ProgressEvent)) (id string, err error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return "", err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			var e imagetypes.ProgressEvent
+			if json.Unmarshal(sc.Bytes(), &e) == nil && events != nil {
+				events(e)
+			}
+		}
+		pr.Close()
+	}()
+	err = r.call("Pull", []any{ref, platform}, []*os.File{pw}, &id)
+	<-done
+	return id, err
+}
+
+func (r Remote) Push(_ context.Context, ref string) (digest string, err error) {
+	err = r.call("Push", []any{ref}, nil, &digest)
+	return digest, err
+}
+
+func (r Remote) Save(refs []string, w io.Writer) error {
+	ends, wait, err := outPipes(w)
+	if err != nil {
+		return err
+	}
+	err = r.call("Save", []any{refs}, ends)
+	wait()
+	return err
+}
+
+func (r Remote) Load(archive io.Reader) (imgs []LoadedImage, err error) {
+	in, err := inPipe(archive)
+	if err != nil {
+		return nil, err
+	}
+	err = r.call("Load", nil, []*os.File{in}, &imgs)
+	return imgs, err
+}
+
+func (r Remote) DiskUsage() (u imagetypes.Usage, err error) {
+	err = r.call("DiskUsage", nil, nil, &u)
+	return u, err
+}
+
+// Build passes the context through a pipe, and out as it is.
+func (r Remote) Build(o BuildOptions, context io.Reader, out *os.File) (id string, err error) {
+	in, err := inPipe(context)
+	if err != nil {
+		return "", err
+	}
+	o2, err := dup(out)
+	if err != nil {
+		in.Close()
+		return "", err
+	}
+	err = r.call("Build", []any{o}, []*os.File{in, o2}, &id)
+	return id, err
+}
+
+func (r Remote) StoreRoot() (root string) {
+	r.call("StoreRoot", nil, nil, &root)
+	return root
+}

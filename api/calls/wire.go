@@ -1,0 +1,137 @@
+package calls
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/sandbox-dev/sandbox/container/containertypes"
+	"github.com/sandbox-dev/sandbox/image/imagetypes"
+	"github.com/sandbox-dev/sandbox/transfer/wire"
+)
+
+// A Backend call crosses the socket between the server's program and the
+// CLI that holds the store (package transfer/wire) as one request: its
+// Op the method's name, its Data the arguments as a JSON array in the
+// method's order, with the descriptors the call passes (pipes for
+// streams, the exec's stdio); the answer's Data is the results as a JSON
+// array, and an error keeps its message and the sentinels it matched
+// (errorCode).
+
+// sentinels are the errors the server tells apart, by the codes they
+// cross the socket as.
+var sentinels = []struct {
+	code string
+	err  error
+}{
+	{"invalid", ErrInvalid},
+	{"no-path", ErrNoPath},
+	{"no-container", containertypes.ErrNotFound},
+	{"name-in-use", containertypes.ErrNameInUse},
+	{"no-pod", containertypes.ErrNoPod},
+	{"running", containertypes.ErrRunning},
+	{"not-running", containertypes.ErrNotRunning},
+	{"no-network", containertypes.ErrNoNetwork},
+	{"network-in-use", containertypes.ErrNetworkInUse},
+	{"no-volume", containertypes.ErrNoVolume},
+	{"volume-in-use", containertypes.ErrVolumeInUse},
+	{"no-image", imagetypes.ErrNotFound},
+	{"ambiguous-image", imagetypes.ErrAmbiguous},
+	{"image-in-use", imagetypes.ErrInUse},
+}
+
+// ErrorCode is err's code on the socket: the sentinels it matches, and an
+// ExitError's exit code, comma separated.
+func ErrorCode(err error) string {
+	var codes []string
+	for _, s := range sentinels {
+		if errors.Is(err, s.err) {
+			codes = append(codes, s.code)
+		}
+	}
+	var e *ExitError
+	if errors.As(err, &e) {
+		codes = append(codes, "exit="+strconv.Itoa(e.Code))
+	}
+	return strings.Join(codes, ",")
+}
+
+// remoteError is an error as it crossed the socket: its message, and the
+// sentinels and exit code its code names.
+type remoteError struct {
+	msg   string
+	kinds []error
+}
+
+func (e *remoteError) Error() string   { return e.msg }
+func (e *remoteError) Unwrap() []error { return e.kinds }
+
+// decodeError rebuilds a failed call's error from its answer.
+func decodeError(err error) error {
+	var we *wire.Error
+	if !errors.As(err, &we) {
+		return err // the connection's own failure
+	}
+	e := &remoteError{msg: we.Msg}
+	for _, code := range strings.Split(we.Code, ",") {
+		if n, ok := strings.CutPrefix(code, "exit="); ok {
+			c, _ := strconv.Atoi(n)
+			e.kinds = append(e.kinds, &ExitError{Code: c, Err: errors.New(we.Msg)})
+			continue
+		}
+		for _, s := range sentinels {
+			if s.code == code {
+				e.kinds = append(e.kinds, s.err)
+			}
+		}
+	}
+	return e
+}
+
+// Args decodes a request's arguments into ptrs, in order.
+func Args(m *wire.Msg, ptrs ...any) error {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(m.Data, &raw); err != nil {
+		return fmt.Errorf("%s: reading the arguments: %w", m.Op, err)
+	}
+	if len(raw) != len(ptrs) {
+		return fmt.Errorf("%s: %d arguments, want %d", m.Op, len(raw), len(ptrs))
+	}
+	for i, p := range ptrs {
+		if err := json.Unmarshal(raw[i], p); err != nil {
+			return fmt.Errorf("%s: argument %d: %w", m.Op, i, err)
+		}
+	}
+	return nil
+}
+
+// Results is an answer carrying vals, and err's code when it failed.
+func Results(err error, vals ...any) (*wire.Msg, error) {
+	b, merr := json.Marshal(vals)
+	if merr != nil {
+		return nil, merr
+	}
+	if err != nil {
+		return &wire.Msg{Data: b}, wire.Coded(ErrorCode(err), err)
+	}
+	return &wire.Msg{Data: b}, nil
+}
+
+// results decodes an answer's results into ptrs; a failed call's error
+// comes back as it was (decodeError), its results decoded too.
+func results(r *wire.Msg, callErr error, ptrs ...any) error {
+	if r != nil && len(r.Data) > 0 && len(ptrs) > 0 {
+		var raw []json.RawMessage
+		if err := json.Unmarshal(r.Data, &raw); err == nil && len(raw) == len(ptrs) {
+			for i, p := range ptrs {
+				json.Unmarshal(raw[i], p)
+			}
+		}
+	}
+	if callErr != nil {
+		return decodeError(callErr)
+	}
+	return nil
+}
