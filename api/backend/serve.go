@@ -3,12 +3,10 @@ package backend
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -18,370 +16,334 @@ import (
 	"github.com/sandbox-dev/sandbox/transfer/wire"
 )
 
-// Server answers a remote server's calls (calls.Remote) with b: the
+// Server answers a remote server's calls (calls.Remote) with B: the
 // store's side of the socket to the API server's program.
 type Server struct {
 	B *Backend
 
+	once     sync.Once
+	handlers map[string]handler
+
 	mu    sync.Mutex
 	next  int
-	execs map[int]calls.ExecSession
+	execs map[int]keptFiles
 }
+
+// handler answers one call; files are the descriptors it came with.
+type handler func(m *wire.Msg, files []*os.File) (*wire.Msg, error)
 
 // Handle answers one call (a wire.Handler). It owns files: it closes
-// them once the call is done.
+// them once the call is done, but for an exec's, which its session keeps.
 func (s *Server) Handle(m *wire.Msg, files []*os.File) (*wire.Msg, error) {
-	defer func() { wire.CloseFiles(files) }() // an exec keeps them: nil then
-	file := func(i int) *os.File {
-		if i < len(files) {
-			return files[i]
-		}
-		return nil
+	s.once.Do(s.init)
+	h := s.handlers[m.Op]
+	if h == nil {
+		wire.CloseFiles(files)
+		return nil, fmt.Errorf("unknown call %q", m.Op)
 	}
-	b := s.B
-	switch m.Op {
-	case "PS":
-		var all bool
-		var filters []string
-		if err := calls.Args(m, &all, &filters); err != nil {
-			return nil, err
-		}
-		rows, err := b.PS(all, filters)
-		return calls.Results(err, rows)
-	case "Find", "Inspect", "State", "Start", "Prune", "RemovedExit", "RemoveVolume", "InspectVolume", "RemoveNetwork",
-		"InspectNetwork", "InspectImage", "History", "Push", "Usage", "StoreRoot", "Volumes", "VolumeUsers", "PruneVolumes",
-		"Networks", "PruneNetworks", "Images", "ImageUsers", "DiskUsage", "ExecWait", "ExecClose":
-		return s.oneArg(m)
-	case "Create":
-		var r calls.CreateRequest
-		if err := calls.Args(m, &r); err != nil {
-			return nil, err
-		}
-		c, err := b.Create(r)
-		return calls.Results(err, c)
-	case "Stop":
-		var id string
-		var timeout time.Duration
-		if err := calls.Args(m, &id, &timeout); err != nil {
-			return nil, err
-		}
-		return calls.Results(b.Stop(id, timeout))
-	case "Kill", "Rename", "Tag", "DisconnectNetwork":
-		var x, y string
-		if err := calls.Args(m, &x, &y); err != nil {
-			return nil, err
-		}
-		switch m.Op {
-		case "Kill":
-			return calls.Results(b.Kill(x, y))
-		case "Rename":
-			return calls.Results(b.Rename(x, y))
-		case "Tag":
-			return calls.Results(b.Tag(x, y))
-		}
-		return calls.Results(b.DisconnectNetwork(x, y))
-	case "Remove":
-		var ref string
-		var force, volumes bool
-		if err := calls.Args(m, &ref, &force, &volumes); err != nil {
-			return nil, err
-		}
-		return calls.Results(b.Remove(ref, force, volumes))
-	case "Logs":
-		var id string
-		var o containertypes.LogOptions
-		if err := calls.Args(m, &id, &o); err != nil {
-			return nil, err
-		}
-		if len(files) != 2 {
-			return nil, errors.New("Logs: want two descriptors")
-		}
-		return calls.Results(b.Logs(id, o, files[0], files[1]))
-	case "RemovedLogs":
-		var id string
-		if err := calls.Args(m, &id); err != nil {
-			return nil, err
-		}
-		if len(files) != 2 {
-			return nil, errors.New("RemovedLogs: want two descriptors")
-		}
-		return calls.Results(nil, b.RemovedLogs(id, files[0], files[1]))
-	case "AttachStdin":
-		var id string
-		if err := calls.Args(m, &id); err != nil {
-			return nil, err
-		}
-		w, err := b.AttachStdin(id)
-		if err != nil {
-			return calls.Results(err)
-		}
-		defer w.Close()
-		uc, ok := w.(*net.UnixConn)
-		if !ok {
-			return nil, fmt.Errorf("AttachStdin: a %T cannot be passed", w)
-		}
-		f, err := uc.File()
-		if err != nil {
-			return nil, err
-		}
-		r, err := calls.Results(nil)
-		r.Files = []*os.File{f}
-		return r, err
-	case "ResizeTTY":
-		var id string
-		var rows, cols int
-		if err := calls.Args(m, &id, &rows, &cols); err != nil {
-			return nil, err
-		}
-		b.ResizeTTY(id, rows, cols)
-		return calls.Results(nil)
-	case "Exec":
-		var id string
-		var req calls.ExecRequest
-		if err := calls.Args(m, &id, &req); err != nil {
-			return nil, err
-		}
-		sess, err := b.Exec(id, req, file(0), file(1), file(2))
-		if err != nil {
-			return calls.Results(err, 0)
-		}
-		var reply []*os.File
-		if c := sess.Console(); c != nil {
-			fd, err := unix.FcntlInt(c.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-			if err != nil {
-				sess.Close()
-				return nil, err
-			}
-			reply = append(reply, os.NewFile(uintptr(fd), "console"))
-		}
-		s.mu.Lock()
-		if s.execs == nil {
-			s.execs = map[int]calls.ExecSession{}
-		}
-		s.next++
-		h := s.next
-		// The session relays the descriptors until it is closed.
-		s.execs[h] = keptFiles{sess, files}
-		files = nil
-		s.mu.Unlock()
-		r, err := calls.Results(nil, h)
-		if r != nil {
-			r.Files = reply
-		}
-		return r, err
-	case "ArchiveStat":
-		var id, path string
-		if err := calls.Args(m, &id, &path); err != nil {
-			return nil, err
-		}
-		stat, err := b.ArchiveStat(id, path)
-		return calls.Results(err, stat)
-	case "ArchiveGet":
-		var id, path string
-		if err := calls.Args(m, &id, &path); err != nil {
-			return nil, err
-		}
-		if len(files) != 1 {
-			return nil, errors.New("ArchiveGet: want a descriptor")
-		}
-		return calls.Results(b.ArchiveGet(id, path, files[0]))
-	case "ArchivePut":
-		var id, path string
-		var keep bool
-		if err := calls.Args(m, &id, &path, &keep); err != nil {
-			return nil, err
-		}
-		if len(files) != 1 {
-			return nil, errors.New("ArchivePut: want a descriptor")
-		}
-		return calls.Results(b.ArchivePut(id, path, keep, files[0]))
-	case "CreateVolume":
-		var name string
-		var labels map[string]string
-		if err := calls.Args(m, &name, &labels); err != nil {
-			return nil, err
-		}
-		v, err := b.CreateVolume(name, labels)
-		return calls.Results(err, v)
-	case "CreateNetwork":
-		var name string
-		var o containertypes.NetworkOptions
-		if err := calls.Args(m, &name, &o); err != nil {
-			return nil, err
-		}
-		n, err := b.CreateNetwork(name, o)
-		return calls.Results(err, n)
-	case "ConnectNetwork":
-		var name, ref string
-		var aliases []string
-		if err := calls.Args(m, &name, &ref, &aliases); err != nil {
-			return nil, err
-		}
-		return calls.Results(b.ConnectNetwork(name, ref, aliases))
-	case "RemoveImage", "PruneImages":
-		var res imagetypes.RemoveResult
-		var err error
-		if m.Op == "RemoveImage" {
-			var ref string
-			var force bool
-			if err := calls.Args(m, &ref, &force); err != nil {
-				return nil, err
-			}
-			res, err = b.RemoveImage(ref, force)
-		} else {
-			var all bool
-			if err := calls.Args(m, &all); err != nil {
-				return nil, err
-			}
-			res, err = b.PruneImages(all)
-		}
-		return calls.Results(err, res)
-	case "Pull":
-		var ref, platform string
-		if err := calls.Args(m, &ref, &platform); err != nil {
-			return nil, err
-		}
-		events := file(0)
-		var mu sync.Mutex
-		id, err := b.Pull(context.Background(), ref, platform, func(e imagetypes.ProgressEvent) {
-			if events == nil {
-				return
-			}
-			line, _ := json.Marshal(e)
-			mu.Lock()
-			events.Write(append(line, '\n'))
-			mu.Unlock()
-		})
-		return calls.Results(err, id)
-	case "Save":
-		var refs []string
-		if err := calls.Args(m, &refs); err != nil {
-			return nil, err
-		}
-		if len(files) != 1 {
-			return nil, errors.New("Save: want a descriptor")
-		}
-		return calls.Results(b.Save(refs, files[0]))
-	case "Load":
-		if len(files) != 1 {
-			return nil, errors.New("Load: want a descriptor")
-		}
-		imgs, err := b.Load(files[0])
-		return calls.Results(err, imgs)
-	case "Build":
-		var o calls.BuildOptions
-		if err := calls.Args(m, &o); err != nil {
-			return nil, err
-		}
-		if len(files) != 2 {
-			return nil, errors.New("Build: want two descriptors")
-		}
-		id, err := b.Build(o, files[0], files[1])
-		return calls.Results(err, id)
+	if m.Op != "Exec" {
+		defer wire.CloseFiles(files)
 	}
-	return nil, fmt.Errorf("unknown call %q", m.Op)
+	return h(m, files)
 }
 
-// oneArg answers the calls that take one argument, or none.
-func (s *Server) oneArg(m *wire.Msg) (*wire.Msg, error) {
-	b := s.B
-	var arg []any
-	var str string
-	var n int
-	switch m.Op {
-	case "Prune", "StoreRoot", "Volumes", "VolumeUsers", "PruneVolumes", "Networks", "PruneNetworks", "Images",
-		"ImageUsers", "DiskUsage":
-	case "ExecWait", "ExecClose":
-		arg = []any{&n}
-	default:
-		arg = []any{&str}
+// The adapters of Backend's methods by their shapes: their arguments
+// decoded from the request, their results encoded in the answer.
+
+func none[R any](f func() (R, error)) handler {
+	return func(m *wire.Msg, _ []*os.File) (*wire.Msg, error) {
+		if err := calls.Args(m); err != nil {
+			return nil, err
+		}
+		r, err := f()
+		return calls.Results(err, r)
 	}
-	if err := calls.Args(m, arg...); err != nil {
+}
+
+func one[A, R any](f func(A) (R, error)) handler {
+	return func(m *wire.Msg, _ []*os.File) (*wire.Msg, error) {
+		var a A
+		if err := calls.Args(m, &a); err != nil {
+			return nil, err
+		}
+		r, err := f(a)
+		return calls.Results(err, r)
+	}
+}
+
+func two[A, B, R any](f func(A, B) (R, error)) handler {
+	return func(m *wire.Msg, _ []*os.File) (*wire.Msg, error) {
+		var a A
+		var b B
+		if err := calls.Args(m, &a, &b); err != nil {
+			return nil, err
+		}
+		r, err := f(a, b)
+		return calls.Results(err, r)
+	}
+}
+
+func oneErr[A any](f func(A) error) handler {
+	return one(func(a A) (struct{}, error) { return struct{}{}, f(a) })
+}
+
+func twoErr[A, B any](f func(A, B) error) handler {
+	return two(func(a A, b B) (struct{}, error) { return struct{}{}, f(a, b) })
+}
+
+func threeErr[A, B, C any](f func(A, B, C) error) handler {
+	return func(m *wire.Msg, _ []*os.File) (*wire.Msg, error) {
+		var a A
+		var b B
+		var c C
+		if err := calls.Args(m, &a, &b, &c); err != nil {
+			return nil, err
+		}
+		return calls.Results(f(a, b, c))
+	}
+}
+
+// withFiles is a call that needs n descriptors (streams).
+func withFiles(n int, h handler) handler {
+	return func(m *wire.Msg, files []*os.File) (*wire.Msg, error) {
+		if len(files) != n {
+			return nil, fmt.Errorf("%s: %d descriptors, want %d", m.Op, len(files), n)
+		}
+		return h(m, files)
+	}
+}
+
+func (s *Server) init() {
+	b := s.B
+	s.handlers = map[string]handler{
+		"PS":          two(b.PS),
+		"Find":        one(b.Find),
+		"Inspect":     one(b.Inspect),
+		"State":       one(func(id string) (containertypes.State, error) { return b.State(id), nil }),
+		"Create":      one(b.Create),
+		"Start":       oneErr(b.Start),
+		"Stop":        twoErr(b.Stop),
+		"Kill":        twoErr(b.Kill),
+		"RemovedExit": s.removedExit,
+		"Remove":      threeErr(b.Remove),
+		"Rename":      twoErr(b.Rename),
+		"Prune":       none(b.Prune),
+		"Logs": withFiles(2, func(m *wire.Msg, f []*os.File) (*wire.Msg, error) {
+			var id string
+			var o containertypes.LogOptions
+			if err := calls.Args(m, &id, &o); err != nil {
+				return nil, err
+			}
+			return calls.Results(b.Logs(id, o, f[0], f[1]))
+		}),
+		"RemovedLogs": withFiles(2, func(m *wire.Msg, f []*os.File) (*wire.Msg, error) {
+			var id string
+			if err := calls.Args(m, &id); err != nil {
+				return nil, err
+			}
+			return calls.Results(nil, b.RemovedLogs(id, f[0], f[1]))
+		}),
+		"AttachStdin": s.attachStdin,
+		"ResizeTTY": func(m *wire.Msg, _ []*os.File) (*wire.Msg, error) {
+			var id string
+			var rows, cols int
+			if err := calls.Args(m, &id, &rows, &cols); err != nil {
+				return nil, err
+			}
+			b.ResizeTTY(id, rows, cols)
+			return calls.Results(nil)
+		},
+		"Exec":        s.exec,
+		"ExecWait":    s.execWait,
+		"ExecClose":   s.execClose,
+		"ArchiveStat": two(b.ArchiveStat),
+		"ArchiveGet": withFiles(1, func(m *wire.Msg, f []*os.File) (*wire.Msg, error) {
+			var id, path string
+			if err := calls.Args(m, &id, &path); err != nil {
+				return nil, err
+			}
+			return calls.Results(b.ArchiveGet(id, path, f[0]))
+		}),
+		"ArchivePut": withFiles(1, func(m *wire.Msg, f []*os.File) (*wire.Msg, error) {
+			var id, path string
+			var keep bool
+			if err := calls.Args(m, &id, &path, &keep); err != nil {
+				return nil, err
+			}
+			return calls.Results(b.ArchivePut(id, path, keep, f[0]))
+		}),
+		"Usage":             one(b.Usage),
+		"Volumes":           none(b.Volumes),
+		"VolumeUsers":       none(b.VolumeUsers),
+		"CreateVolume":      two(b.CreateVolume),
+		"InspectVolume":     one(b.InspectVolume),
+		"RemoveVolume":      oneErr(b.RemoveVolume),
+		"PruneVolumes":      none(b.PruneVolumes),
+		"Networks":          none(b.Networks),
+		"InspectNetwork":    one(b.InspectNetwork),
+		"CreateNetwork":     two(b.CreateNetwork),
+		"RemoveNetwork":     oneErr(b.RemoveNetwork),
+		"PruneNetworks":     none(b.PruneNetworks),
+		"ConnectNetwork":    threeErr(b.ConnectNetwork),
+		"DisconnectNetwork": twoErr(b.DisconnectNetwork),
+		"Images":            none(b.Images),
+		"ImageUsers":        none(b.ImageUsers),
+		"InspectImage":      one(b.InspectImage),
+		"History":           one(b.History),
+		"Tag":               twoErr(b.Tag),
+		"RemoveImage":       two(b.RemoveImage),
+		"PruneImages":       one(b.PruneImages),
+		"Pull":              withFiles(1, s.pull),
+		"Push":              one(func(ref string) (string, error) { return b.Push(context.Background(), ref) }),
+		"Save": withFiles(1, func(m *wire.Msg, f []*os.File) (*wire.Msg, error) {
+			var refs []string
+			if err := calls.Args(m, &refs); err != nil {
+				return nil, err
+			}
+			return calls.Results(b.Save(refs, f[0]))
+		}),
+		"Load": withFiles(1, func(m *wire.Msg, f []*os.File) (*wire.Msg, error) {
+			if err := calls.Args(m); err != nil {
+				return nil, err
+			}
+			imgs, err := b.Load(f[0])
+			return calls.Results(err, imgs)
+		}),
+		"DiskUsage": none(b.DiskUsage),
+		"Build": withFiles(2, func(m *wire.Msg, f []*os.File) (*wire.Msg, error) {
+			var o calls.BuildOptions
+			if err := calls.Args(m, &o); err != nil {
+				return nil, err
+			}
+			id, err := b.Build(o, f[0], f[1])
+			return calls.Results(err, id)
+		}),
+		"StoreRoot": none(func() (string, error) { return b.StoreRoot(), nil }),
+	}
+}
+
+func (s *Server) removedExit(m *wire.Msg, _ []*os.File) (*wire.Msg, error) {
+	var id string
+	if err := calls.Args(m, &id); err != nil {
 		return nil, err
 	}
-	switch m.Op {
-	case "Find":
-		c, err := b.Find(str)
-		return calls.Results(err, c)
-	case "Inspect":
-		d, err := b.Inspect(str)
-		return calls.Results(err, d)
-	case "State":
-		return calls.Results(nil, b.State(str))
-	case "Start":
-		return calls.Results(b.Start(str))
-	case "Prune":
-		ids, err := b.Prune()
-		return calls.Results(err, ids)
-	case "RemovedExit":
-		code, ok := b.RemovedExit(str)
-		return calls.Results(nil, code, ok)
-	case "RemoveVolume":
-		return calls.Results(b.RemoveVolume(str))
-	case "InspectVolume":
-		v, err := b.InspectVolume(str)
-		return calls.Results(err, v)
-	case "RemoveNetwork":
-		return calls.Results(b.RemoveNetwork(str))
-	case "InspectNetwork":
-		n, err := b.InspectNetwork(str)
-		return calls.Results(err, n)
-	case "InspectImage":
-		d, err := b.InspectImage(str)
-		return calls.Results(err, d)
-	case "History":
-		rows, err := b.History(str)
-		return calls.Results(err, rows)
-	case "Push":
-		digest, err := b.Push(context.Background(), str)
-		return calls.Results(err, digest)
-	case "Usage":
-		u, err := b.Usage(str)
-		return calls.Results(err, u)
-	case "StoreRoot":
-		return calls.Results(nil, b.StoreRoot())
-	case "Volumes":
-		vs, err := b.Volumes()
-		return calls.Results(err, vs)
-	case "VolumeUsers":
-		users, err := b.VolumeUsers()
-		return calls.Results(err, users)
-	case "PruneVolumes":
-		names, err := b.PruneVolumes()
-		return calls.Results(err, names)
-	case "Networks":
-		ns, err := b.Networks()
-		return calls.Results(err, ns)
-	case "PruneNetworks":
-		names, err := b.PruneNetworks()
-		return calls.Results(err, names)
-	case "Images":
-		rows, err := b.Images()
-		return calls.Results(err, rows)
-	case "ImageUsers":
-		users, err := b.ImageUsers()
-		return calls.Results(err, users)
-	case "DiskUsage":
-		u, err := b.DiskUsage()
-		return calls.Results(err, u)
-	case "ExecWait", "ExecClose":
-		s.mu.Lock()
-		sess := s.execs[n]
-		if m.Op == "ExecClose" {
-			delete(s.execs, n)
-		}
-		s.mu.Unlock()
-		if sess == nil {
-			return nil, fmt.Errorf("no exec session %d", n)
-		}
-		if m.Op == "ExecClose" {
-			sess.Close()
-			return calls.Results(nil)
-		}
-		code, err := sess.Wait()
-		return calls.Results(err, code)
+	code, ok := s.B.RemovedExit(id)
+	return calls.Results(nil, code, ok)
+}
+
+// attachStdin answers with the socket to the container's monitor.
+func (s *Server) attachStdin(m *wire.Msg, _ []*os.File) (*wire.Msg, error) {
+	var id string
+	if err := calls.Args(m, &id); err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("unknown call %q", m.Op)
+	w, err := s.B.AttachStdin(id)
+	if err != nil {
+		return calls.Results(err)
+	}
+	defer w.Close()
+	uc, ok := w.(*net.UnixConn)
+	if !ok {
+		return nil, fmt.Errorf("AttachStdin: a %T cannot be passed", w)
+	}
+	f, err := uc.File()
+	if err != nil {
+		return nil, err
+	}
+	r, err := calls.Results(nil)
+	r.Files = []*os.File{f}
+	return r, err
+}
+
+// pull sends each progress event as a JSON line on its descriptor.
+func (s *Server) pull(m *wire.Msg, f []*os.File) (*wire.Msg, error) {
+	var ref, platform string
+	if err := calls.Args(m, &ref, &platform); err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	id, err := s.B.Pull(context.Background(), ref, platform, func(e imagetypes.ProgressEvent) {
+		line, _ := json.Marshal(e)
+		mu.Lock()
+		f[0].Write(append(line, '\n'))
+		mu.Unlock()
+	})
+	return calls.Results(err, id)
+}
+
+// exec starts an exec with the descriptors it came with (none with a
+// terminal), which its session keeps until ExecClose, and answers with
+// the session's handle and, with a terminal, its console.
+func (s *Server) exec(m *wire.Msg, files []*os.File) (*wire.Msg, error) {
+	var id string
+	var req calls.ExecRequest
+	if err := calls.Args(m, &id, &req); err != nil {
+		wire.CloseFiles(files)
+		return nil, err
+	}
+	var stdio [3]*os.File
+	copy(stdio[:], files)
+	sess, err := s.B.Exec(id, req, stdio[0], stdio[1], stdio[2])
+	if err != nil {
+		wire.CloseFiles(files)
+		return calls.Results(err, 0)
+	}
+	var reply []*os.File
+	if c := sess.Console(); c != nil {
+		fd, err := unix.FcntlInt(c.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			sess.Close()
+			wire.CloseFiles(files)
+			return nil, err
+		}
+		reply = append(reply, os.NewFile(uintptr(fd), "console"))
+	}
+	s.mu.Lock()
+	if s.execs == nil {
+		s.execs = map[int]keptFiles{}
+	}
+	s.next++
+	h := s.next
+	s.execs[h] = keptFiles{sess, files}
+	s.mu.Unlock()
+	r, err := calls.Results(nil, h)
+	r.Files = reply
+	return r, err
+}
+
+func (s *Server) session(m *wire.Msg) (int, keptFiles, error) {
+	var h int
+	if err := calls.Args(m, &h); err != nil {
+		return 0, keptFiles{}, err
+	}
+	s.mu.Lock()
+	k, ok := s.execs[h]
+	s.mu.Unlock()
+	if !ok {
+		return 0, keptFiles{}, fmt.Errorf("no exec session %d", h)
+	}
+	return h, k, nil
+}
+
+func (s *Server) execWait(m *wire.Msg, _ []*os.File) (*wire.Msg, error) {
+	_, k, err := s.session(m)
+	if err != nil {
+		return nil, err
+	}
+	code, err := k.Wait()
+	return calls.Results(err, code)
+}
+
+func (s *Server) execClose(m *wire.Msg, _ []*os.File) (*wire.Msg, error) {
+	h, k, err := s.session(m)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	delete(s.execs, h)
+	s.mu.Unlock()
+	k.Close()
+	return calls.Results(nil)
 }
 
 // keptFiles is an exec session and the descriptors it relays, closed
