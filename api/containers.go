@@ -73,16 +73,13 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
 			return badRequest(fmt.Errorf("invalid filter %q (served: %s)", k, strings.Join(supportedPSFilters, ", ")))
 		}
 	}
-	rows, err := s.B.PS(boolParam(r, "all"), fs)
+	list, err := s.B.PS(boolParam(r, "all"), fs)
 	if err != nil {
 		return badRequest(err)
 	}
 	out := []ctypes.Summary{}
-	for _, row := range rows {
-		c, err := s.B.Find(row.ID)
-		if err != nil {
-			continue // removed meanwhile
-		}
+	for _, l := range list {
+		row, c := l.Row, l.Container
 		sum := ctypes.Summary{
 			ID: row.ID, Names: []string{"/" + row.Name}, Image: row.Image, ImageID: withSHA(c.ImageID),
 			Command: strings.Join(row.Command, " "), Created: row.Created.Unix(),

@@ -197,12 +197,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	}
 	snapshot := func() map[string]seen {
 		out := map[string]seen{}
-		rows, _ := s.B.PS(true, nil)
-		for _, row := range rows {
-			c, err := s.B.Find(row.ID)
-			if err != nil {
-				continue
-			}
+		list, _ := s.B.PS(true, nil)
+		for _, l := range list {
+			row, c := l.Row, l.Container
 			out[row.ID] = seen{row.State.Status, row.Name, row.Image, labelMap(c.Labels), row.State.FinishedAt, row.State.ExitCode}
 		}
 		return out
@@ -385,12 +382,13 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) error {
 		seen[im.ID] = true
 		images = append(images, itypes.Summary{ID: withSHA(im.ID), Created: im.Created.Unix(), Size: im.Size, RepoTags: []string{}, RepoDigests: []string{}, Labels: map[string]string{}})
 	}
-	rows, err := s.B.PS(true, nil)
+	list, err := s.B.PS(true, nil)
 	if err != nil {
 		return err
 	}
 	ctrs := []ctypes.Summary{}
-	for _, row := range rows {
+	for _, l := range list {
+		row := l.Row
 		ctrs = append(ctrs, ctypes.Summary{ID: row.ID, Names: []string{"/" + row.Name}, Image: row.Image, Created: row.Created.Unix(),
 			State: ctypes.ContainerState(row.State.Status), Status: statusText(row)})
 	}

@@ -119,10 +119,10 @@ func (s *Server) networkInspect(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := networkOut(n)
-	rows, _ := s.B.PS(false, nil)
-	for _, row := range rows {
-		c, err := s.B.Find(row.ID)
-		if err != nil || !containsName(c.Networks, n.Name) {
+	list, _ := s.B.PS(false, nil)
+	for _, l := range list {
+		row, c := l.Row, l.Container
+		if !containsName(c.Networks, n.Name) {
 			continue
 		}
 		er := ntypes.EndpointResource{Name: c.Name}

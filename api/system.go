@@ -86,7 +86,8 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		DefaultRuntime:     "sandbox",
 		Labels:             []string{"sandbox.api-version=" + Version},
 	}
-	for _, row := range rows {
+	for _, l := range rows {
+		row := l.Row
 		switch row.State.Status {
 		case containertypes.Running:
 			info.ContainersRunning++

@@ -40,8 +40,20 @@ var _ calls.Backend = (*Backend)(nil)
 
 func (b *Backend) io() container.IO { return container.IO{Warn: b.Warn} }
 
-func (b *Backend) PS(all bool, filters []string) ([]containertypes.Row, error) {
-	return container.PS(b.Store, all, filters)
+func (b *Backend) PS(all bool, filters []string) ([]calls.Listed, error) {
+	rows, err := container.PS(b.Store, all, filters)
+	if err != nil {
+		return nil, err
+	}
+	var out []calls.Listed
+	for _, row := range rows {
+		c, err := container.Find(b.Store, row.ID)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		out = append(out, calls.Listed{Row: row, Container: view(c)})
+	}
+	return out, nil
 }
 
 func (b *Backend) Find(ref string) (*calls.Container, error) {

@@ -103,6 +103,12 @@ type Container struct {
 	TTY, Interactive, Detach, Rm, ReadOnly, Privileged bool
 }
 
+// Listed is one container of a list: its ps row and its record.
+type Listed struct {
+	Row       containertypes.Row
+	Container *Container
+}
+
 // Mount is a container's volume, bind or tmpfs; Volume names a named
 // volume.
 type Mount struct {
@@ -226,7 +232,9 @@ type BuildOptions struct {
 // the library's code (docs/api.md).
 type Backend interface {
 	// Containers.
-	PS(all bool, filters []string) ([]containertypes.Row, error)
+	// PS lists containers as `ps` does (all, or running ones; filters
+	// are ps's), each with its record; one removed meanwhile is left out.
+	PS(all bool, filters []string) ([]Listed, error)
 	Find(ref string) (*Container, error)
 	Inspect(ref string) (*Details, error)
 	State(id string) containertypes.State

@@ -87,9 +87,9 @@ func inPipe(src io.Reader) (*os.File, error) {
 	return pr, nil
 }
 
-func (r Remote) PS(all bool, filters []string) (rows []containertypes.Row, err error) {
-	err = r.call("PS", []any{all, filters}, nil, &rows)
-	return rows, err
+func (r Remote) PS(all bool, filters []string) (list []Listed, err error) {
+	err = r.call("PS", []any{all, filters}, nil, &list)
+	return list, err
 }
 
 func (r Remote) Find(ref string) (c *Container, err error) {
