@@ -22,7 +22,7 @@ func TestServerLinksNoLibrary(t *testing.T) {
 		"github.com/sandbox-dev/sandbox/image/imagetypes":         true,
 		"github.com/sandbox-dev/sandbox/cgroups/cgrouptypes":      true,
 		"github.com/sandbox-dev/sandbox/transfer/wire":            true,
-		"github.com/sandbox-dev/sandbox/network/bridge":           true,
+		"github.com/sandbox-dev/sandbox/network/endpoint":         true,
 	}
 	for _, p := range strings.Fields(string(out)) {
 		if strings.HasPrefix(p, "github.com/sandbox-dev/sandbox") && !allowed[p] {

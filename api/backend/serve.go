@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/api/calls"
 	"github.com/sandbox-dev/sandbox/container/containertypes"
@@ -34,7 +33,7 @@ type handler func(m *wire.Msg, files []*os.File) (*wire.Msg, error)
 
 // Handle answers one call (a wire.Handler). It owns files: it closes
 // them once the call is done, but for an exec's, which its session keeps.
-func (s *Server) Handle(m *wire.Msg, files []*os.File) (*wire.Msg, error) {
+func (s *Server) Handle(m *wire.Msg, files []*os.File) (r *wire.Msg, err error) {
 	s.once.Do(s.init)
 	h := s.handlers[m.Op]
 	if h == nil {
@@ -44,6 +43,13 @@ func (s *Server) Handle(m *wire.Msg, files []*os.File) (*wire.Msg, error) {
 	if m.Op != "Exec" {
 		defer wire.CloseFiles(files)
 	}
+	// A bug in the library fails its call, as it failed its request when
+	// the server ran in this process, not the whole service.
+	defer func() {
+		if p := recover(); p != nil {
+			r, err = nil, fmt.Errorf("%s: internal error: %v\n%s", m.Op, p, debug.Stack())
+		}
+	}()
 	return h(m, files)
 }
 
@@ -128,20 +134,22 @@ func (s *Server) init() {
 		"Remove":      threeErr(b.Remove),
 		"Rename":      twoErr(b.Rename),
 		"Prune":       none(b.Prune),
-		"Logs": withFiles(2, func(m *wire.Msg, f []*os.File) (*wire.Msg, error) {
+		"Logs": withFiles(1, func(m *wire.Msg, f []*os.File) (*wire.Msg, error) {
 			var id string
 			var o containertypes.LogOptions
 			if err := calls.Args(m, &id, &o); err != nil {
 				return nil, err
 			}
-			return calls.Results(b.Logs(id, o, f[0], f[1]))
+			out, errw := calls.OutputFrames(f[0])
+			return calls.Results(b.Logs(id, o, out, errw))
 		}),
-		"RemovedLogs": withFiles(2, func(m *wire.Msg, f []*os.File) (*wire.Msg, error) {
+		"RemovedLogs": withFiles(1, func(m *wire.Msg, f []*os.File) (*wire.Msg, error) {
 			var id string
 			if err := calls.Args(m, &id); err != nil {
 				return nil, err
 			}
-			return calls.Results(nil, b.RemovedLogs(id, f[0], f[1]))
+			out, errw := calls.OutputFrames(f[0])
+			return calls.Results(nil, b.RemovedLogs(id, out, errw))
 		}),
 		"AttachStdin": s.attachStdin,
 		"ResizeTTY": func(m *wire.Msg, _ []*os.File) (*wire.Msg, error) {
@@ -170,7 +178,7 @@ func (s *Server) init() {
 			if err := calls.Args(m, &id, &path, &keep); err != nil {
 				return nil, err
 			}
-			return calls.Results(b.ArchivePut(id, path, keep, f[0]))
+			return calls.Results(b.ArchivePut(id, path, keep, calls.FramedReader(f[0])))
 		}),
 		"Usage":             one(b.Usage),
 		"Volumes":           none(b.Volumes),
@@ -206,7 +214,7 @@ func (s *Server) init() {
 			if err := calls.Args(m); err != nil {
 				return nil, err
 			}
-			imgs, err := b.Load(f[0])
+			imgs, err := b.Load(calls.FramedReader(f[0]))
 			return calls.Results(err, imgs)
 		}),
 		"DiskUsage": none(b.DiskUsage),
@@ -215,7 +223,7 @@ func (s *Server) init() {
 			if err := calls.Args(m, &o); err != nil {
 				return nil, err
 			}
-			id, err := b.Build(o, f[0], f[1])
+			id, err := b.Build(o, calls.FramedReader(f[0]), f[1])
 			return calls.Results(err, id)
 		}),
 		"StoreRoot": none(func() (string, error) { return b.StoreRoot(), nil }),
@@ -288,15 +296,12 @@ func (s *Server) exec(m *wire.Msg, files []*os.File) (*wire.Msg, error) {
 		wire.CloseFiles(files)
 		return calls.Results(err, 0)
 	}
+	// The console goes to the program, which alone uses it: the answer
+	// closes this process's copy once sent (a copy kept here would hold
+	// a pty of the machine's for as long as the service runs).
 	var reply []*os.File
 	if c := sess.Console(); c != nil {
-		fd, err := unix.FcntlInt(c.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-		if err != nil {
-			sess.Close()
-			wire.CloseFiles(files)
-			return nil, err
-		}
-		reply = append(reply, os.NewFile(uintptr(fd), "console"))
+		reply = append(reply, c)
 	}
 	s.mu.Lock()
 	if s.execs == nil {

@@ -2,9 +2,11 @@ package backend
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/sandbox-dev/sandbox/api/calls"
+	"github.com/sandbox-dev/sandbox/transfer/wire"
 )
 
 // TestEveryCallServed: each method of calls.Backend, which calls.Remote
@@ -26,5 +28,15 @@ func TestEveryCallServed(t *testing.T) {
 		if !methods[name] {
 			t.Errorf("handler %q answers no method of calls.Backend", name)
 		}
+	}
+}
+
+// A panic in the library fails its call with an error, instead of
+// taking the whole service down (the backend here has no store).
+func TestHandleRecoversPanic(t *testing.T) {
+	s := &Server{B: &Backend{}}
+	_, err := s.Handle(&wire.Msg{Op: "Find", Data: []byte(`["x"]`)}, nil)
+	if err == nil || !strings.Contains(err.Error(), "internal error") {
+		t.Fatalf("Handle = %v, want an internal error", err)
 	}
 }

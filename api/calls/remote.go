@@ -74,17 +74,43 @@ func outPipes(ws ...io.Writer) (writeEnds []*os.File, wait func(), err error) {
 }
 
 // inPipe is a pipe whose read end a call passes and whose write end is
-// fed from src meanwhile.
-func inPipe(src io.Reader) (*os.File, error) {
+// fed from src meanwhile, framed (stream.go) so that a src that fails
+// midway is not taken for a short one. done stops the feeding and waits
+// for it: the caller's src (a request's body) is not read after the
+// call.
+func inPipe(src io.Reader) (readEnd *os.File, done func(), err error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	fed := make(chan struct{})
 	go func() {
-		io.Copy(pw, src)
+		defer close(fed)
+		sendFramed(pw, src)
 		pw.Close()
 	}()
-	return pr, nil
+	return pr, func() {
+		// A write after this fails, which ends the feeder at its next.
+		pw.Close()
+		<-fed
+	}, nil
+}
+
+// outputs is a pipe whose write end a call passes for a container's
+// stdout and stderr (framed, in one stream, so their order is kept) and
+// whose frames go to stdout and stderr meanwhile; wait waits for them.
+func outputs(stdout, stderr io.Writer) (writeEnd *os.File, wait func(), err error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		readFrames(pr, stdout, stderr)
+		pr.Close()
+	}()
+	return pw, func() { <-done }, nil
 }
 
 func (r Remote) PS(all bool, filters []string) (list []Listed, err error) {
@@ -137,21 +163,21 @@ func (r Remote) Prune() (ids []string, err error) {
 }
 
 func (r Remote) Logs(id string, o containertypes.LogOptions, stdout, stderr io.Writer) error {
-	ends, wait, err := outPipes(stdout, stderr)
+	w, wait, err := outputs(stdout, stderr)
 	if err != nil {
 		return err
 	}
-	err = r.call("Logs", []any{id, o}, ends)
+	err = r.call("Logs", []any{id, o}, []*os.File{w})
 	wait()
 	return err
 }
 
 func (r Remote) RemovedLogs(id string, stdout, stderr io.Writer) (ok bool) {
-	ends, wait, err := outPipes(stdout, stderr)
+	w, wait, err := outputs(stdout, stderr)
 	if err != nil {
 		return false
 	}
-	r.call("RemovedLogs", []any{id}, ends, &ok)
+	r.call("RemovedLogs", []any{id}, []*os.File{w}, &ok)
 	wait()
 	return ok
 }
@@ -254,10 +280,11 @@ func (r Remote) ArchiveGet(id, path string, w io.Writer) error {
 }
 
 func (r Remote) ArchivePut(id, path string, keepOwners bool, src io.Reader) error {
-	in, err := inPipe(src)
+	in, done, err := inPipe(src)
 	if err != nil {
 		return err
 	}
+	defer done()
 	return r.call("ArchivePut", []any{id, path, keepOwners}, []*os.File{in})
 }
 
@@ -394,10 +421,11 @@ func (r Remote) Save(refs []string, w io.Writer) error {
 }
 
 func (r Remote) Load(archive io.Reader) (imgs []LoadedImage, err error) {
-	in, err := inPipe(archive)
+	in, done, err := inPipe(archive)
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	err = r.call("Load", nil, []*os.File{in}, &imgs)
 	return imgs, err
 }
@@ -409,10 +437,11 @@ func (r Remote) DiskUsage() (u imagetypes.Usage, err error) {
 
 // Build passes the context through a pipe, and out as it is.
 func (r Remote) Build(o BuildOptions, context io.Reader, out *os.File) (id string, err error) {
-	in, err := inPipe(context)
+	in, done, err := inPipe(context)
 	if err != nil {
 		return "", err
 	}
+	defer done()
 	o2, err := dup(out)
 	if err != nil {
 		in.Close()

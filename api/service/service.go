@@ -65,12 +65,12 @@ func Listen(uri string) (*os.File, error) {
 func Activated() (*os.File, error) {
 	pid, _ := strconv.Atoi(os.Getenv("LISTEN_PID"))
 	n, _ := strconv.Atoi(os.Getenv("LISTEN_FDS"))
-	if pid != os.Getpid() || n == 0 {
-		return nil, nil
-	}
-	// Not for the processes this one starts.
+	// Not for the processes this one starts, whoever they were meant for.
 	for _, v := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} {
 		os.Unsetenv(v)
+	}
+	if pid != os.Getpid() || n == 0 {
+		return nil, nil
 	}
 	if n > 1 {
 		return nil, fmt.Errorf("systemd passed %d sockets: the service listens on one (a socket unit with one ListenStream=)", n)

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/sandbox-dev/sandbox/network/bridge"
+	"github.com/sandbox-dev/sandbox/network/endpoint"
 )
 
 // ErrNameInUse is returned when --name is taken by another container.
@@ -55,7 +55,7 @@ type State struct {
 	NetHelper    string `json:"net_helper,omitempty"`
 	NetHelperPid int    `json:"net_helper_pid,omitempty"`
 	// Networks are its places on user-defined networks while it runs.
-	Networks []bridge.Endpoint `json:"networks,omitempty"`
+	Networks []endpoint.Endpoint `json:"networks,omitempty"`
 }
 
 // Row is one line of `sandbox ps`.

@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"github.com/sandbox-dev/sandbox/network/endpoint"
+
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,16 +40,9 @@ type Member struct {
 	Aliases []string `json:"aliases,omitempty"`
 }
 
-// Endpoint is a member's place on a network: what its interface gets.
-type Endpoint struct {
-	Network string `json:"network"`
-	IP      string `json:"ip"`
-	Prefix  int    `json:"prefix"`
-	MAC     string `json:"mac"`
-	Gateway string `json:"gateway"`
-	// Interface is the member's interface on it (eth1…), set by the caller.
-	Interface string `json:"interface,omitempty"`
-}
+// Endpoint is a member's place on a network (package endpoint, which the
+// container's state records too).
+type Endpoint = endpoint.Endpoint
 
 // request and reply are the messages on the switch's socket, one per
 // SOCK_SEQPACKET datagram.
