@@ -47,7 +47,14 @@ func Logs(s *image.Store, ref string, o LogOptions, stdout, stderr io.Writer) er
 	}
 	defer f.Close()
 	br := bufio.NewReader(f)
-	print := func(line string) { printLogLine(line, o.Timestamps, stdout, stderr) }
+	// A reader that went away (a client that hung up) ends a follow:
+	// the first write that fails is the answer.
+	var werr error
+	print := func(line string) {
+		if werr == nil {
+			werr = printLogLine(line, o.Timestamps, stdout, stderr)
+		}
+	}
 	// What is there now, the last Tail lines of it.
 	var lines []string
 	for {
@@ -69,10 +76,10 @@ func Logs(s *image.Store, ref string, o LogOptions, stdout, stderr io.Writer) er
 	for _, l := range lines {
 		print(l)
 	}
-	if !o.Follow {
-		return nil
+	if !o.Follow || werr != nil {
+		return werr
 	}
-	for {
+	for werr == nil {
 		line, err := br.ReadString('\n')
 		if err == nil {
 			print(strings.TrimSuffix(line, "\n"))
@@ -89,15 +96,16 @@ func Logs(s *image.Store, ref string, o LogOptions, stdout, stderr io.Writer) er
 					print(l)
 				}
 			}
-			return nil
+			return werr
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	return werr
 }
 
 // printLogLine writes one line of a CRI log (TIME STREAM TAG MESSAGE) to
 // the stream it came from.
-func printLogLine(line string, timestamps bool, stdout, stderr io.Writer) {
+func printLogLine(line string, timestamps bool, stdout, stderr io.Writer) error {
 	ts, rest, _ := strings.Cut(line, " ")
 	stream, rest, _ := strings.Cut(rest, " ")
 	tag, msg, _ := strings.Cut(rest, " ")
@@ -108,11 +116,11 @@ func printLogLine(line string, timestamps bool, stdout, stderr io.Writer) {
 	if timestamps {
 		msg = ts + " " + msg
 	}
-	if tag == "P" {
-		fmt.Fprint(w, msg)
-	} else {
-		fmt.Fprint(w, msg+"\n")
+	if tag != "P" {
+		msg += "\n"
 	}
+	_, err := io.WriteString(w, msg)
+	return err
 }
 
 // RemovedLogs writes the log a removed container with KeepExit left (its

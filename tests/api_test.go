@@ -477,6 +477,29 @@ func TestAPIService(t *testing.T) {
 		if _, err := os.Stat(b.sock); err == nil {
 			t.Errorf("the idle service left its socket %s", b.sock)
 		}
+
+		// A logs -f whose client went away ends with it: the service goes
+		// idle while the container still runs and prints.
+		c := startService(t, s, "gone-"+u.mode, 2)
+		s.mustID(t, "run", "-d", "--name", "chatter", "bb", "sh", "-c", "while true; do echo x; sleep 0.1; done")
+		follower := s.u.startWith(t, c.clientOpts(dockerCLI), "logs", "-f", "chatter")
+		time.Sleep(time.Second)
+		follower.kill()
+		<-follower.done
+		select {
+		case <-c.p.done:
+			if c.p.res.code != 0 {
+				t.Errorf("the idle service exited %d:\n%s", c.p.res.code, c.p.res)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("the service with --time 2 still runs 30 s after its logs -f client was killed")
+			c.p.kill()
+			<-c.p.done
+		}
+		if st := s.must(t, "inspect", "--format", "{{.State.Status}}", "chatter").stdout; st != "running\n" {
+			t.Errorf("chatter is %q after its logs client went", st)
+		}
+		s.must(t, "rm", "-f", "chatter")
 	})
 }
 
