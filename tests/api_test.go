@@ -62,6 +62,23 @@ func startService(t *testing.T, s *store, name string, idle int) *apiService {
 	return &apiService{s: s, sock: sock, p: p}
 }
 
+// waitIdleExit waits for a service started with --time 2 to exit, with
+// status 0, after what (the event that should leave it idle); it kills
+// one still running 30 s on.
+func (a *apiService) waitIdleExit(t *testing.T, after string) {
+	t.Helper()
+	select {
+	case <-a.p.done:
+		if a.p.res.code != 0 {
+			t.Errorf("the idle service exited %d:\n%s", a.p.res.code, a.p.res)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("the service with --time 2 still runs 30 s after %s", after)
+		a.p.kill()
+		<-a.p.done
+	}
+}
+
 func (a *apiService) clientOpts(bin string) runOpts {
 	o := a.s.opts
 	o.bin = bin
@@ -466,14 +483,7 @@ func TestAPIService(t *testing.T) {
 			t.Errorf("the service exited during a 3-second request, with --time 2")
 		default:
 		}
-		select {
-		case <-b.p.done:
-			if b.p.res.code != 0 {
-				t.Errorf("the idle service exited %d:\n%s", b.p.res.code, b.p.res)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("the service with --time 2 still runs 30 s after its last request")
-		}
+		b.waitIdleExit(t, "its last request")
 		if _, err := os.Stat(b.sock); err == nil {
 			t.Errorf("the idle service left its socket %s", b.sock)
 		}
@@ -486,16 +496,7 @@ func TestAPIService(t *testing.T) {
 		time.Sleep(time.Second)
 		follower.kill()
 		<-follower.done
-		select {
-		case <-c.p.done:
-			if c.p.res.code != 0 {
-				t.Errorf("the idle service exited %d:\n%s", c.p.res.code, c.p.res)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("the service with --time 2 still runs 30 s after its logs -f client was killed")
-			c.p.kill()
-			<-c.p.done
-		}
+		c.waitIdleExit(t, "its logs -f client was killed")
 		if st := s.must(t, "inspect", "--format", "{{.State.Status}}", "chatter").stdout; st != "running\n" {
 			t.Errorf("chatter is %q after its logs client went", st)
 		}
