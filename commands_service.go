@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -52,10 +51,8 @@ func systemServiceCommand() *command {
 			o := service.Options{Idle: time.Duration(idle) * time.Second, Version: version, RunDir: s.paths.Runtime}
 			if l != nil {
 				where = "the socket systemd passed"
-			} else if l, err = service.Listen(uri); err != nil {
+			} else if l, o.Unlink, err = service.Listen(uri); err != nil {
 				return err
-			} else {
-				o.Unlink = strings.TrimPrefix(uri, "unix://")
 			}
 			o.Backend = &backend.Backend{Store: s.store, User: s.user, Warn: warn, PullOptions: *(&pullFlags{tlsVerify: true}).options(s, true)}
 			o.Backend.PullOptions.InsecureLoopback = true // as Docker's daemon: 127.0.0.0/8 may be plain HTTP

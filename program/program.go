@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sandbox-dev/sandbox/runtime"
 )
 
@@ -89,4 +91,32 @@ func (b Blob) Command(f *os.File, args ...string) *exec.Cmd {
 		Env:        []string{},
 		ExtraFiles: []*os.File{f},
 	}
+}
+
+// StartWithSocket installs the program in dir (Open), starts it with
+// args, env, a unix stream socket to the caller as wire.SocketFD and extra as
+// the descriptors after it, and returns the running command and the
+// caller's end of the socket. Its stderr is the caller's; its stdout
+// and stdin are /dev/null (such a program answers on its socket).
+func (b Blob) StartWithSocket(dir string, args, env []string, extra ...*os.File) (*exec.Cmd, *os.File, error) {
+	exe, err := b.Open(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", b.Name, err)
+	}
+	defer exe.Close()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: making its socket: %w", b.Name, err)
+	}
+	local, remote := os.NewFile(uintptr(fds[0]), b.Name), os.NewFile(uintptr(fds[1]), b.Name)
+	defer remote.Close()
+	cmd := b.Command(exe, args...)
+	cmd.Env = env
+	cmd.ExtraFiles = append(append(cmd.ExtraFiles, remote), extra...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		local.Close()
+		return nil, nil, fmt.Errorf("%s: starting its program: %w", b.Name, err)
+	}
+	return cmd, local, nil
 }

@@ -45,27 +45,12 @@ func Start(ctx context.Context, runDir string, stored StoredLayer) (*Session, er
 	if !blob.Available() {
 		return startInProcess(ctx, stored)
 	}
-	exe, err := blob.Open(runDir)
-	if err != nil {
-		return nil, fmt.Errorf("transfer: %w", err)
-	}
-	defer exe.Close()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("transfer: making its socket: %w", err)
-	}
-	local, remote := os.NewFile(uintptr(fds[0]), "transfer"), os.NewFile(uintptr(fds[1]), "transfer")
-	defer remote.Close()
-	cmd := blob.Command(exe)
 	// The program reads the user's registry configuration as the CLI
 	// would: credentials (REGISTRY_AUTH_FILE, DOCKER_CONFIG, HOME and the
 	// credential helpers on PATH), proxies and certificate locations.
-	cmd.Env = os.Environ()
-	cmd.ExtraFiles = append(cmd.ExtraFiles, remote) // descriptor 4
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		local.Close()
-		return nil, fmt.Errorf("transfer: starting its program: %w", err)
+	cmd, local, err := blob.StartWithSocket(runDir, nil, os.Environ())
+	if err != nil {
+		return nil, err
 	}
 	s := &Session{cmd: cmd, stored: stored}
 	s.peer = wire.NewPeer(local, s.handle)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -48,29 +47,22 @@ func (r Remote) callMsg(op string, args []any, files []*os.File, ptrs ...any) (*
 	return m, results(m, err, ptrs...)
 }
 
-// outPipes are pipes whose write ends a call passes and whose read ends
-// are copied to ws while it runs; wait waits for the copies.
-func outPipes(ws ...io.Writer) (writeEnds []*os.File, wait func(), err error) {
-	var wg sync.WaitGroup
-	var reads []*os.File
-	for _, w := range ws {
-		pr, pw, err := os.Pipe()
-		if err != nil {
-			wire.CloseFiles(reads)
-			wire.CloseFiles(writeEnds)
-			return nil, nil, err
-		}
-		reads, writeEnds = append(reads, pr), append(writeEnds, pw)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			io.Copy(w, pr)
-			// A reader gone (a client that hung up) fails the writer's
-			// next write, which ends the call.
-			pr.Close()
-		}()
+// outPipe is a pipe whose write end a call passes and whose read end is
+// copied to w while it runs; wait waits for the copy.
+func outPipe(w io.Writer) (writeEnd *os.File, wait func(), err error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
 	}
-	return writeEnds, wg.Wait, nil
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		io.Copy(w, pr)
+		// A reader gone (a client that hung up) fails the writer's next
+		// write, which ends the call.
+		pr.Close()
+	}()
+	return pw, func() { <-done }, nil
 }
 
 // inPipe is a pipe whose read end a call passes and whose write end is
@@ -270,11 +262,11 @@ func (r Remote) ArchiveStat(id, path string) (stat string, err error) {
 }
 
 func (r Remote) ArchiveGet(id, path string, w io.Writer) error {
-	ends, wait, err := outPipes(w)
+	end, wait, err := outPipe(w)
 	if err != nil {
 		return err
 	}
-	err = r.call("ArchiveGet", []any{id, path}, ends)
+	err = r.call("ArchiveGet", []any{id, path}, []*os.File{end})
 	wait()
 	return err
 }
@@ -411,11 +403,11 @@ func (r Remote) Push(_ context.Context, ref string) (digest string, err error) {
 }
 
 func (r Remote) Save(refs []string, w io.Writer) error {
-	ends, wait, err := outPipes(w)
+	end, wait, err := outPipe(w)
 	if err != nil {
 		return err
 	}
-	err = r.call("Save", []any{refs}, ends)
+	err = r.call("Save", []any{refs}, []*os.File{end})
 	wait()
 	return err
 }

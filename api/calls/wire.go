@@ -120,18 +120,25 @@ func Results(err error, vals ...any) (*wire.Msg, error) {
 }
 
 // results decodes an answer's results into ptrs; a failed call's error
-// comes back as it was (decodeError), its results decoded too.
+// comes back as it was (decodeError), its results decoded too. Results
+// that do not decode are the call's error when it had none.
 func results(r *wire.Msg, callErr error, ptrs ...any) error {
+	var derr error
 	if r != nil && len(r.Data) > 0 && len(ptrs) > 0 {
 		var raw []json.RawMessage
-		if err := json.Unmarshal(r.Data, &raw); err == nil && len(raw) == len(ptrs) {
-			for i, p := range ptrs {
-				json.Unmarshal(raw[i], p)
-			}
+		derr = json.Unmarshal(r.Data, &raw)
+		if derr == nil && len(raw) != len(ptrs) {
+			derr = fmt.Errorf("%d results, want %d", len(raw), len(ptrs))
+		}
+		for i := 0; derr == nil && i < len(ptrs); i++ {
+			derr = json.Unmarshal(raw[i], ptrs[i])
 		}
 	}
 	if callErr != nil {
 		return decodeError(callErr)
+	}
+	if derr != nil {
+		return fmt.Errorf("reading the store's answer: %w", derr)
 	}
 	return nil
 }

@@ -22,28 +22,29 @@ var blob = program.Blob{Name: "api", Program: "sandbox-api", Gzipped: apibin.Gzi
 
 // Listen makes the unix socket at uri (unix:///path, or a path): its
 // directory made 0700 if missing, a stale socket replaced, the socket
-// 0600. Only a unix socket: a TCP port would serve every local user.
-func Listen(uri string) (*os.File, error) {
+// 0600. Only a unix socket: a TCP port would serve every local user. It
+// returns the socket and its path (for Options.Unlink).
+func Listen(uri string) (*os.File, string, error) {
 	path, ok := strings.CutPrefix(uri, "unix://")
 	if !ok && strings.Contains(uri, "://") {
-		return nil, fmt.Errorf("%q: only unix:///PATH is served (a TCP port would let every user of this machine drive your containers)", uri)
+		return nil, "", fmt.Errorf("%q: only unix:///PATH is served (a TCP port would let every user of this machine drive your containers)", uri)
 	}
 	if !filepath.IsAbs(path) {
-		return nil, fmt.Errorf("%q: give an absolute socket path, like unix:///run/user/1000/sandbox/sandbox.sock", uri)
+		return nil, "", fmt.Errorf("%q: give an absolute socket path, like unix:///run/user/1000/sandbox/sandbox.sock", uri)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if c, err := net.Dial("unix", path); err == nil {
 		c.Close()
-		return nil, fmt.Errorf("%s: a service already listens there", path)
+		return nil, "", fmt.Errorf("%s: a service already listens there", path)
 	}
 	os.Remove(path)
 	old := unix.Umask(0o177)
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	unix.Umask(old)
 	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", path, err)
+		return nil, "", fmt.Errorf("listening on %s: %w", path, err)
 	}
 	// The program serves it from now on; removing it stays ours
 	// (Options.Unlink).
@@ -51,9 +52,9 @@ func Listen(uri string) (*os.File, error) {
 	f, err := l.File()
 	l.Close()
 	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", path, err)
+		return nil, "", fmt.Errorf("listening on %s: %w", path, err)
 	}
-	return f, os.Chmod(path, 0o600)
+	return f, path, os.Chmod(path, 0o600)
 }
 
 // Activated returns the socket systemd passed this process (socket
@@ -105,24 +106,9 @@ func Run(l *os.File, o Options) error {
 	if !blob.Available() {
 		return serveInProcess(l, o)
 	}
-	exe, err := blob.Open(o.RunDir)
+	cmd, local, err := blob.StartWithSocket(o.RunDir, []string{strconv.Itoa(int(o.Idle / time.Second)), o.Version}, []string{}, l)
 	if err != nil {
-		return fmt.Errorf("api: %w", err)
-	}
-	defer exe.Close()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("api: making its socket: %w", err)
-	}
-	local, remote := os.NewFile(uintptr(fds[0]), "api"), os.NewFile(uintptr(fds[1]), "api")
-	cmd := blob.Command(exe, strconv.Itoa(int(o.Idle/time.Second)), o.Version)
-	cmd.ExtraFiles = append(cmd.ExtraFiles, remote, l) // descriptors 4 and 5
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	err = cmd.Start()
-	remote.Close()
-	if err != nil {
-		local.Close()
-		return fmt.Errorf("api: starting its program: %w", err)
+		return err
 	}
 	l.Close()
 	srv := &backend.Server{B: o.Backend}

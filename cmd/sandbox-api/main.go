@@ -32,8 +32,8 @@ import (
 // started through), the socket to the CLI, the listening socket.
 const (
 	exeFD      = 3
-	socketFD   = 4
-	listenerFD = 5
+	socketFD   = wire.SocketFD
+	listenerFD = wire.SocketFD + 1
 )
 
 // progName is the process's name, NUL-terminated (at most 15 bytes).

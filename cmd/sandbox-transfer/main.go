@@ -23,11 +23,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/transfer/server"
+	"github.com/sandbox-dev/sandbox/transfer/wire"
 )
 
 // socketFD is the descriptor the CLI passes the socket as (3 is the
 // program's own executable, which it was started through).
-const socketFD = 4
+const socketFD = wire.SocketFD
 
 // exeFD is the program's own executable, which the CLI started it
 // through.

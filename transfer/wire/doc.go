@@ -15,3 +15,7 @@
 // The package imports only the standard library and x/sys, as every
 // program links it and the CLI must stay light.
 package wire
+
+// SocketFD is the descriptor a carried program gets its socket to the CLI
+// as (program.Blob.StartWithSocket); 3 is the program itself.
+const SocketFD = 4
