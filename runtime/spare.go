@@ -81,11 +81,13 @@ func StartSpare() {
 		Path: "/proc/self/fd/3", Args: spareArgs(req),
 		Env:        append([]string{initEnv + "=1"}, initRuntimeEnv...),
 		ExtraFiles: []*os.File{exe},
-		// Its own session, no parent-death signal: it outlives us.
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+		// Its own process group (spawn.Attr.Setpgid), no parent-death
+		// signal: it outlives us.
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
 	var err error
 	if a, ok := spawn.FromCmd(cmd); ok {
+		a.Idle = true // after the command: its exit comes first
 		_, err = spawn.Start(a)
 	} else {
 		err = cmd.Start()

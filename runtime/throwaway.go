@@ -150,8 +150,8 @@ func removeAt(dirfd int, name string) error {
 // process of its own, the init program's "remove" stage, which removes
 // them as root of the container's user namespace (userns, held open past
 // PID 1's end: files of any id in its map) while the command returns: a
-// raw start's PID 1 has no Go to do it. It runs in a session of its own
-// with no parent-death signal, and holds the container's lock until the
+// raw start's PID 1 has no Go to do it. It runs in a process group of
+// its own, at idle priority (spawn.Attr.Idle), with no parent-death signal, and holds the container's lock until the
 // files are gone, as the Go init does.
 //
 // With spare (subid mode), the process started is the maker of the next
@@ -163,7 +163,7 @@ func startRemoval(userns, exe *os.File, r Removal, spare *spareRequest) error {
 	cmd := &exec.Cmd{
 		Path: fmt.Sprintf("/proc/self/fd/%d", removalExeFD), Args: []string{initName, "remove", r.Name}, Env: env,
 		// In the order of the removal descriptors' numbers.
-		ExtraFiles: []*os.File{r.Dir, r.Keep, exe, userns}, SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+		ExtraFiles: []*os.File{r.Dir, r.Keep, exe, userns}, SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
 	if spare != nil {
 		cmd.Args = append(spareArgs(spare), r.Name)
@@ -172,6 +172,7 @@ func startRemoval(userns, exe *os.File, r Removal, spare *spareRequest) error {
 	if !ok {
 		return errors.New("entering the container's user namespace needs a vfork-style start")
 	}
+	a.Idle = true // after the command: its exit comes first
 	if spare == nil {
 		// setns before the execve: its own thread, nothing shared but the
 		// memory of a child that only makes system calls.

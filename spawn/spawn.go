@@ -26,7 +26,22 @@ type Attr struct {
 	Cloneflags uintptr    // namespaces (CLONE_NEW*)
 	CgroupFD   int        // -1: the caller's cgroup
 	Setsid     bool
-	Pdeathsig  syscall.Signal
+	// Setpgid puts the child in a process group of its own, in the
+	// caller's session: out of reach of the terminal's signals as a
+	// session of its own would be, but in the caller's scheduling
+	// group where the kernel groups tasks by session (autogroup), so
+	// that Idle works against the caller's own threads.
+	Setpgid   bool
+	Pdeathsig syscall.Signal
+	// Idle starts the child at SCHED_IDLE: work that may go on after the
+	// command (a removal, a spare's making) and must not delay its end.
+	// On two cores a child started as the command exits took the CPU
+	// the command's last threads were woken on for its whole runtime
+	// start (0.5 ms): an idle-policy task gives way at once to any other
+	// that wakes in its scheduling group (so not with Setsid where the
+	// kernel groups by session: Setpgid). Best effort: a refusal leaves
+	// the usual policy.
+	Idle bool
 	// UIDMap and GIDMap, when set, are the lines the child writes to its
 	// own uid_map and gid_map (after "deny" to setgroups) before its
 	// execve, so that it executes as root in its new user namespace.
@@ -131,7 +146,7 @@ func FromCmd(cmd *exec.Cmd) (*Attr, bool) {
 	if !Supported() {
 		return nil, false
 	}
-	a := &Attr{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Cloneflags: sys.Cloneflags, CgroupFD: -1, Setsid: sys.Setsid, Pdeathsig: sys.Pdeathsig, AmbientCaps: sys.AmbientCaps}
+	a := &Attr{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Cloneflags: sys.Cloneflags, CgroupFD: -1, Setsid: sys.Setsid, Setpgid: sys.Setpgid, Pdeathsig: sys.Pdeathsig, AmbientCaps: sys.AmbientCaps}
 	if a.Env == nil {
 		a.Env = os.Environ()
 	}
@@ -139,7 +154,7 @@ func FromCmd(cmd *exec.Cmd) (*Attr, bool) {
 		a.CgroupFD = sys.CgroupFD
 	}
 	// What Start does not do, os/exec does.
-	if cmd.Dir != "" || sys.Credential != nil || sys.Chroot != "" || sys.Setpgid || sys.Setctty || sys.Noctty ||
+	if cmd.Dir != "" || sys.Credential != nil || sys.Chroot != "" || sys.Pgid != 0 || sys.Setctty || sys.Noctty ||
 		sys.Foreground || sys.Ptrace || sys.Unshareflags != 0 || sys.PidFD != nil {
 		return nil, false
 	}
@@ -185,6 +200,9 @@ type vforkReq struct {
 	fds              []int32 // fds[i] becomes descriptor i; every fds[i] ≥ len(fds)
 	errW             uintptr // close-on-exec: a failure is written here
 	setsid           bool
+	setpgid          bool
+	idle             bool
+	schedParam       int32 // sched_setscheduler's priority: 0
 	pdeath           uintptr
 	writes           []fileWrite // the id maps, in order
 	// ambient: the capabilities to raise, as a mask of capset's two
@@ -256,6 +274,7 @@ type fileWrite struct {
 const (
 	stepSetsid = iota + 1
 	stepPdeath
+	stepSetpgid
 	stepMaps    // + the index of the write
 	stepDup     = stepMaps + 8
 	stepExec    = stepDup + 1
@@ -279,7 +298,7 @@ func Start(a *Attr) (int, error) {
 	// The signal mask is set on this thread and must be restored on it.
 	goruntime.LockOSThread()
 	defer goruntime.UnlockOSThread()
-	r := &vforkReq{setsid: a.Setsid, pdeath: uintptr(a.Pdeathsig)}
+	r := &vforkReq{setsid: a.Setsid, setpgid: a.Setpgid, idle: a.Idle, pdeath: uintptr(a.Pdeathsig)}
 	// clone3 only where it is needed (a cgroup to start in), as Go does:
 	// some seccomp filters refuse it (with EPERM or ENOSYS) but not clone.
 	r.trap, r.arg1, r.arg2 = unix.SYS_CLONE, uintptr(a.Cloneflags)|unix.CLONE_VM|unix.CLONE_VFORK|uintptr(unix.SIGCHLD), 0
@@ -702,6 +721,8 @@ func stepName(step uint32, a *Attr) string {
 		return "setsid"
 	case step == stepPdeath:
 		return "setting the parent-death signal"
+	case step == stepSetpgid:
+		return "setpgid"
 	case step >= stepMaps && step < stepDup:
 		return "writing the id maps (" + strings.TrimSpace(a.UIDMap) + ")"
 	case step == stepDup:
@@ -757,6 +778,14 @@ func vforkChild(r *vforkReq) {
 		if _, _, e := syscall.RawSyscall(unix.SYS_SETSID, 0, 0, 0); e != 0 {
 			vforkFail(r, stepSetsid, e)
 		}
+	}
+	if r.setpgid {
+		if _, _, e := syscall.RawSyscall(unix.SYS_SETPGID, 0, 0, 0); e != 0 {
+			vforkFail(r, stepSetpgid, e)
+		}
+	}
+	if r.idle {
+		syscall.RawSyscall(unix.SYS_SCHED_SETSCHEDULER, 0, unix.SCHED_IDLE, uintptr(unsafe.Pointer(&r.schedParam)))
 	}
 	if r.pdeath != 0 {
 		if _, _, e := syscall.RawSyscall(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, r.pdeath, 0); e != 0 {

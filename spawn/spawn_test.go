@@ -262,7 +262,7 @@ func TestFromCmd(t *testing.T) {
 		"two map lines": func(c *exec.Cmd) {
 			c.SysProcAttr.UidMappings = append(c.SysProcAttr.UidMappings, syscall.SysProcIDMap{ContainerID: 1, HostID: 100000, Size: 10})
 		},
-		"a process group": func(c *exec.Cmd) { c.SysProcAttr.Setpgid = true },
+		"a process group to join": func(c *exec.Cmd) { c.SysProcAttr.Setpgid, c.SysProcAttr.Pgid = true, 1 },
 	} {
 		c := *cmd
 		sys := *cmd.SysProcAttr
@@ -271,6 +271,39 @@ func TestFromCmd(t *testing.T) {
 		if _, ok := FromCmd(&c); ok {
 			t.Errorf("FromCmd took a command with %s", name)
 		}
+	}
+}
+
+// Setpgid gives the child a process group of its own in our session, and
+// Idle the idle scheduling policy (which its own children inherit).
+func TestStartIdleInOwnGroup(t *testing.T) {
+	if !haveVfork {
+		t.Skip("no rawVfork on " + goruntime.GOARCH)
+	}
+	pid, err := Start(&Attr{Path: "/bin/sleep", Args: []string{"sleep", "10"}, Setpgid: true, Idle: true, CgroupFD: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		unix.Kill(pid, unix.SIGKILL)
+		Wait(pid)
+	}()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fields after the command's name, which ends at the last ')':
+	// state is field 3, pgrp 5, session 6, policy 41.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 39 {
+		t.Fatalf("/proc/%d/stat: %q", pid, b)
+	}
+	sid, _ := unix.Getsid(0)
+	if f[2] != fmt.Sprint(pid) || f[3] != fmt.Sprint(sid) {
+		t.Errorf("child's process group %s and session %s, want %d and ours, %d", f[2], f[3], pid, sid)
+	}
+	if f[38] != fmt.Sprint(unix.SCHED_IDLE) {
+		t.Errorf("child's scheduling policy %s, want SCHED_IDLE (%d)", f[38], unix.SCHED_IDLE)
 	}
 }
 

@@ -125,7 +125,16 @@ func main() {
 
 	tools := []*tool{{name: "sandbox", argv: append(env[len(env)-2:], *sandbox, "run", "--rm", "bb", "true")}}
 	if *against != "" {
-		tools = append(tools, &tool{name: "against", argv: append(env[len(env)-2:], *against, "run", "--rm", "bb", "true")})
+		// Each build its own runtime directory: two builds whose init
+		// programs differ would otherwise each remove the other's copy
+		// and install their own again on every run (runtime.InstalledProgram).
+		own := map[string]string{}
+		for _, name := range []string{"sandbox", "against"} {
+			own[name] = filepath.Join(work, "run-"+name)
+			check(os.MkdirAll(own[name], 0o700))
+		}
+		tools[0].argv = append([]string{"XDG_RUNTIME_DIR=" + own["sandbox"]}, tools[0].argv...)
+		tools = append(tools, &tool{name: "against", argv: append(append([]string{"XDG_RUNTIME_DIR=" + own["against"]}, env[len(env)-2:]...), *against, "run", "--rm", "bb", "true")})
 	}
 	if p, err := exec.LookPath("bwrap"); err == nil {
 		tools = append(tools, &tool{name: "bwrap", argv: bwrapArgv(p, rootfs, "/bin/true")})
