@@ -21,11 +21,15 @@ const Stage = "idle"
 // vector of the Go stage that it executes on work. The entry reads them
 // by position (idle_amd64.s). With exe -1 there is no Go stage: the
 // payload's end ends the idle stage, with the payload's exit code (or 128
-// and its signal) as its own, and nothing else wakes it.
+// and its signal) as its own, and nothing else wakes it; as a PID 1 it
+// first kills and reaps every other process of its namespace, then
+// writes that code, one byte, to descriptor status (unless -1), so that
+// whoever reads it knows the container is over before this process's
+// own end, in which the kernel takes its namespaces down.
 //
 // (A raw start, which has no Go stage at all, gives -1 for exe and the
 // descriptors.)
-func Args(name string, pid, exe, stdout, stderr, exec int, forward uint64, reapOthers bool, resume []string) []string {
+func Args(name string, pid, exe, stdout, stderr, exec int, forward uint64, reapOthers bool, status int, resume []string) []string {
 	reap := "0"
 	if reapOthers {
 		reap = "1"
@@ -33,6 +37,6 @@ func Args(name string, pid, exe, stdout, stderr, exec int, forward uint64, reapO
 	return append([]string{name, Stage,
 		strconv.Itoa(pid), strconv.Itoa(exe),
 		strconv.Itoa(stdout), strconv.Itoa(stderr), strconv.Itoa(exec),
-		strconv.FormatUint(forward, 10), reap,
+		strconv.FormatUint(forward, 10), reap, strconv.Itoa(status),
 	}, resume...)
 }

@@ -2,8 +2,10 @@
 
 // System calls and constants, linux/amd64.
 #define SYS_READ		0
+#define SYS_WRITE		1
 #define SYS_RT_SIGPROCMASK	14
 #define SYS_WAIT4		61
+#define SYS_GETPID		39
 #define SYS_KILL		62
 #define SYS_PRCTL		157
 #define SYS_EXIT_GROUP		231
@@ -14,7 +16,10 @@
 
 #define PR_SET_DUMPABLE	4
 #define PR_SET_NAME	15
+#define SIGKILL		9
 #define SIGCHLD		17
+#define ECHILD		10
+#define WALL		0x40000000
 #define CLD_EXITED	1
 #define SIG_SETMASK	2
 #define EINTR		4
@@ -27,10 +32,11 @@
 
 // The arguments (idle.Args): argv[2] the payload's pid, [3] the program's
 // descriptor, [4] [5] [6] stdout, stderr, the exec socket, [7] the mask of
-// signals to forward, [8] 1 to reap other children, [9:] the Go stage's
-// argument vector.
-#define ARGC_MIN	10
-#define RESUME_ARGV	(9*8)
+// signals to forward, [8] 1 to reap other children, [9] the descriptor
+// that gets the payload's exit code with no Go stage (or -1), [10:] the
+// Go stage's argument vector.
+#define ARGC_MIN	11
+#define RESUME_ARGV	(10*8)
 
 // The frame, below the stack the kernel made.
 #define F_POLL		0	// 4 struct pollfd: the signalfd, stdout, stderr, exec
@@ -42,6 +48,8 @@
 #define F_ZERO		72	// an empty signal set, and an empty path
 #define F_SIGFD		80
 #define F_REAP		88	// 1: reap the other children too
+#define F_STATUS	96	// where the exit code goes with no Go stage, or -1
+#define F_CODE		104	// that exit code, the byte written
 #define F_SSI		128	// struct signalfd_siginfo (128 bytes)
 #define F_WSI		256	// siginfo_t (128 bytes)
 #define FRAME		384
@@ -151,6 +159,8 @@ TEXT idleMain<>(SB), NOSPLIT|NOFRAME, $0-0
 	MOVQ	AX, F_MASK(R15)
 	ARG(8)
 	MOVQ	AX, F_REAP(R15)
+	ARG(9)
+	MOVQ	AX, F_STATUS(R15)
 	MOVW	$POLLIN, (F_POLL+4)(R15)
 	MOVW	$POLLIN, (F_POLL+12)(R15)
 	MOVW	$POLLIN, (F_POLL+20)(R15)
@@ -236,7 +246,11 @@ waitany:
 // payloadEnded: with a Go stage to go to, it records the status (wake);
 // without one (EXE is -1: a raw start, docs/handshake.md) the container
 // ends here, with the payload's status as this process's: its exit code,
-// or 128 and the signal that ended it.
+// or 128 and the signal that ended it. As a PID 1 it first ends every
+// other process of its namespace and reaps them, so that once the code
+// is written to STATUS (if not -1) nothing of the container runs: the
+// reader need not wait for this process's own end, in which the kernel
+// takes the container's mounts down.
 payloadEnded:
 	CMPQ	F_EXE(R15), $0
 	JGE	wake
@@ -251,6 +265,39 @@ reaped:
 	MOVQ	$WNOHANG, DX
 	XORQ	R10, R10
 	SYSCALL
+	// kill(-1) reaches the whole namespace only from its PID 1; from
+	// any other process it would reach every process of the user.
+	MOVQ	$SYS_GETPID, AX
+	SYSCALL
+	CMPQ	AX, $1
+	JNE	report
+	MOVQ	$SYS_KILL, AX
+	MOVQ	$-1, DI
+	MOVQ	$SIGKILL, SI
+	SYSCALL
+reapAll:
+	MOVQ	$SYS_WAIT4, AX
+	MOVQ	$-1, DI
+	XORQ	SI, SI
+	MOVQ	$WALL, DX
+	XORQ	R10, R10
+	SYSCALL
+	CMPQ	AX, $-ECHILD
+	JEQ	report
+	CMPQ	AX, $-EINTR
+	JEQ	reapAll
+	CMPQ	AX, $0
+	JGT	reapAll
+report:
+	CMPQ	F_STATUS(R15), $0
+	JLT	end
+	MOVB	BL, F_CODE(R15)
+	MOVQ	$SYS_WRITE, AX
+	MOVQ	F_STATUS(R15), DI
+	LEAQ	F_CODE(R15), SI
+	MOVQ	$1, DX
+	SYSCALL
+end:
 	MOVQ	$SYS_EXIT_GROUP, AX
 	MOVQ	BX, DI
 	SYSCALL

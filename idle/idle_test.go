@@ -1,6 +1,7 @@
 package idle_test
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -171,7 +172,8 @@ func TestIdleKeepsParentDeathSignal(t *testing.T) {
 
 // Without a Go stage to go to (EXE -1, a raw start), the idle stage ends
 // with its payload, the payload's status as its own: the exit code, or
-// 128 and the signal.
+// 128 and the signal, which it writes first, one byte, to the descriptor
+// given. (Not a PID 1 here: it must leave every other process alone.)
 func TestEndsWithPayload(t *testing.T) {
 	bin := buildHelper(t)
 	t.Setenv("IDLETEST_NOSTAGE", "1")
@@ -183,8 +185,18 @@ func TestEndsWithPayload(t *testing.T) {
 		{"sleep 0.2; exit 0", 0},
 		{"sleep 0.2; kill -TERM $$", 128 + 15},
 	} {
-		cmd, out := startIdle(t, bin, tt.script, nil, "reap")
-		err := cmd.Wait()
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd, out := startIdle(t, bin, tt.script, w, "reap")
+		w.Close()
+		err = cmd.Wait()
+		written, _ := io.ReadAll(r)
+		r.Close()
+		if len(written) != 1 || int(written[0]) != tt.want {
+			t.Errorf("%q: the idle stage wrote %v, want the one byte %d", tt.script, written, tt.want)
+		}
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
 			code = ee.ExitCode()

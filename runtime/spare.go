@@ -345,7 +345,7 @@ func spareMain(args []string) {
 		os.Exit(125)
 	}
 	if len(args) == 6 {
-		rm := Removal{Dir: os.NewFile(removalDirFD, "dir"), Keep: os.NewFile(removalLockFD, "lock"), Name: args[5]}
+		rm := Removal{Dir: os.NewFile(removalDirFD, "dir"), Keep: os.NewFile(removalLockFD, "lock"), Name: args[5], Init: initPidfd()}
 		ns, exe := os.NewFile(removalNSFD, "userns"), os.NewFile(removalExeFD, "exe")
 		err := startRemoval(ns, exe, rm, nil)
 		// The lock stays with the removal alone. Closed through their
@@ -353,6 +353,9 @@ func spareMain(args []string) {
 		// its number again later, by then the spare's lock or pipe.
 		for _, f := range []*os.File{rm.Dir, rm.Keep, exe, ns} {
 			f.Close()
+		}
+		if rm.Init != nil {
+			rm.Init.Close()
 		}
 		if err != nil {
 			Trace("no removal process: %v", err)
@@ -487,7 +490,7 @@ func spareHoldMain() {
 	if idle.Entered() {
 		// No forwarding, and no payload: SIGALRM, SIGTERM or SIGKILL end
 		// it, each the default way.
-		syscall.Exec("/proc/self/exe", idle.Args(spareHoldName, 0, -1, -1, -1, -1, 0, true, []string{"-"}), nil)
+		syscall.Exec("/proc/self/exe", idle.Args(spareHoldName, 0, -1, -1, -1, -1, 0, true, -1, []string{"-"}), nil)
 	}
 	// The CLI as its own init (no idle stage): the Go runtime ignores
 	// SIGALRM, so the sleep ends it.

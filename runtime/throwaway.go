@@ -31,6 +31,11 @@ type Removal struct {
 	Dir  *os.File
 	Name string
 	Keep *os.File
+	// Init, for a raw start's removal, is a pidfd of the container's PID
+	// 1, which may still be taking the container's mounts down as it
+	// ends (RawEarly.finish): the removal waits for its end first. Nil:
+	// it has ended.
+	Init *os.File
 }
 
 // handOffRemoval waits for the payload's status, then gives the init the
@@ -165,6 +170,9 @@ func startRemoval(userns, exe *os.File, r Removal, spare *spareRequest) error {
 		// In the order of the removal descriptors' numbers.
 		ExtraFiles: []*os.File{r.Dir, r.Keep, exe, userns}, SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
+	if r.Init != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, r.Init)
+	}
 	if spare != nil {
 		cmd.Args = append(spareArgs(spare), r.Name)
 	}
@@ -191,7 +199,27 @@ const (
 	removalLockFD = 4 // the container's lock, held until they are gone
 	removalExeFD  = 5 // the init program
 	removalNSFD   = 6 // the container's user namespace
+	removalInitFD = 7 // a pidfd of the container's PID 1, if it may not have ended (Removal.Init)
 )
+
+// waitInitGone waits until the process whose pidfd is removalInitFD has
+// ended: at once where that descriptor is not open.
+func waitInitGone() {
+	fds := []unix.PollFd{{Fd: removalInitFD, Events: unix.POLLIN}}
+	for {
+		if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+			return
+		}
+	}
+}
+
+// initPidfd is removalInitFD as a file, or nil where it is not open.
+func initPidfd() *os.File {
+	if _, err := unix.FcntlInt(removalInitFD, unix.F_GETFD, 0); err != nil {
+		return nil
+	}
+	return os.NewFile(removalInitFD, "pidfd")
+}
 
 // removeMain is the "remove" stage: descriptor 3 is the directory that
 // holds the files named NAME, 4 the lock it holds until they are gone.
@@ -200,6 +228,8 @@ func removeMain(args []string) {
 	if len(args) != 1 {
 		os.Exit(125)
 	}
+	// No file is taken from under a mount the ending PID 1 still has.
+	waitInitGone()
 	if err := removeAt(removalDirFD, args[0]); err != nil {
 		Trace("removing the container's files: %v", err)
 		os.Exit(1)

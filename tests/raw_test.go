@@ -117,6 +117,29 @@ func TestRawStartEscape(t *testing.T) {
 	})
 }
 
+// TestRawStartEndsEveryProcess: a raw start returns once nothing of its
+// container runs, though it does not wait for its PID 1's own end (the
+// kernel taking the mounts down): a process the payload left behind, its
+// output closed and slow to end (64 MiB to give back), is gone by then,
+// not even a zombie, and the exit code is the payload's. (The Go init
+// returns at its payload's end by design: "A throwaway run".)
+func TestRawStartEndsEveryProcess(t *testing.T) {
+	const script = `awk 'BEGIN { s = "x"; for (i = 0; i < 26; i++) s = s s; print length(s) > "/tmp/ready"; close("/tmp/ready"); while (1) {} }' </dev/null >/dev/null 2>&1 &
+while [ ! -s /tmp/ready ]; do sleep 0.01; done; exit 3`
+	forEachUser(t, func(t *testing.T, u *user) {
+		r := u.run(t, "run", "--rm", u.bb(t), "sh", "-c", script)
+		wantCode(t, r, 3)
+		procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+		for _, p := range procs {
+			b, _ := os.ReadFile(p)
+			var st syscall.Stat_t
+			if strings.Contains(string(b), " (awk) ") && syscall.Stat(filepath.Dir(p), &st) == nil && st.Uid == u.uid {
+				t.Errorf("%s, the payload's awk, still there after the command returned: %s", filepath.Dir(p), b)
+			}
+		}
+	})
+}
+
 // TestRawStartInput: the user's input reaches the payload whichever init
 // runs it: a raw start, or the Go init for what only it handles (a flag,
 // the host image). A raw start that gives way to the Go init once begun

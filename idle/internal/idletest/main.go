@@ -46,16 +46,19 @@ func start(script, outfd string, reap bool) {
 		os.Exit(5)
 	}
 	stage := exe
-	if os.Getenv("IDLETEST_NOSTAGE") != "" {
-		stage = -1 // no Go stage: the idle stage ends with the payload
-	}
 	out, _ := strconv.Atoi(outfd)
 	if out >= 0 {
 		unix.FcntlInt(uintptr(out), unix.F_SETFD, 0)
 	}
+	// No Go stage: the idle stage ends with the payload, and the
+	// descriptor given gets its exit code instead of being watched.
+	status := -1
+	if os.Getenv("IDLETEST_NOSTAGE") != "" {
+		stage, status, out = -1, out, -1
+	}
 	fmt.Printf("payload %d\n", pid)
 	forward := uint64(1)<<(unix.SIGUSR1-1) | uint64(1)<<(unix.SIGTERM-1)
-	args := idle.Args("idletest", pid, stage, out, -1, -1, forward, reap, []string{"idletest", "resumed", strconv.Itoa(pid), outfd})
+	args := idle.Args("idletest", pid, stage, out, -1, -1, forward, reap, status, []string{"idletest", "resumed", strconv.Itoa(pid), outfd})
 	runtime.LockOSThread()
 	if os.Getenv("IDLETEST_PDEATHSIG") != "" {
 		unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
