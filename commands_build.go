@@ -31,8 +31,8 @@ func buildCommand() *command {
 		summary: "Build an image from a Containerfile (or Dockerfile) and a context directory.",
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVarP(&file, "file", "f", "", "the Containerfile (default: Containerfile, then Dockerfile, in CONTEXT)")
-			fs.StringArrayVarP(&tags, "tag", "t", nil, "name the image (repeatable)")
-			fs.StringArrayVar(&buildArgs, "build-arg", nil, "KEY=VALUE for an ARG (KEY alone: from the environment)")
+			stringArrayVarP(fs, &tags, "tag", "t", "name the image (repeatable)")
+			stringArrayVarP(fs, &buildArgs, "build-arg", "", "KEY=VALUE for an ARG (KEY alone: from the environment)")
 			fs.StringVar(&target, "target", "", "build this stage (default: the last)")
 			fs.BoolVar(&noCache, "no-cache", false, "run every step again")
 			fs.StringVar(&network, "net", "host", "RUN's network: host, none or slirp")

@@ -268,7 +268,7 @@ func execCommand() *command {
 		flags: func(fs *pflag.FlagSet) {
 			fs.BoolVarP(&interactive, "interactive", "i", false, "keep standard input open")
 			fs.BoolVarP(&tty, "tty", "t", false, "give the command a terminal")
-			fs.StringArrayVarP(&env, "env", "e", nil, "set an environment variable")
+			stringArrayVarP(fs, &env, "env", "e", "set an environment variable")
 			fs.StringVarP(&workdir, "workdir", "w", "", "working directory")
 			fs.StringVarP(&user, "user", "u", "", "user to run as")
 		},
@@ -304,7 +304,7 @@ func psCommand() *command {
 			fs.BoolVarP(&all, "all", "a", false, "list stopped containers too")
 			fs.BoolVarP(&quiet, "quiet", "q", false, "print only IDs")
 			fs.StringVar(&spec, "format", "", `"json" for a JSON array, or a Go template ("table {{.Names}}\t{{.Status}}"): ID, Image, Command, CreatedAt, RunningFor, Status, State, Ports, Names, PodName`)
-			fs.StringArrayVarP(&filters, "filter", "f", nil, "status=created|running|exited, name=SUBSTRING, id=PREFIX, ancestor=IMAGE, pod=NAME, label=KEY[=VALUE]")
+			stringArrayVarP(fs, &filters, "filter", "f", "status=created|running|exited, name=SUBSTRING, id=PREFIX, ancestor=IMAGE, pod=NAME, label=KEY[=VALUE]")
 			fs.BoolVar(&pod, "pod", false, "add the pod's name (PODNAME) to the table")
 		},
 		interspersed: true,

@@ -388,7 +388,7 @@ func commitCommand() *command {
 		usage:   "[FLAGS] CONTAINER [NAME[:TAG]]",
 		summary: "Make a new image from a container's changes.",
 		flags: func(fs *pflag.FlagSet) {
-			fs.StringArrayVarP(&o.Changes, "change", "c", nil, `apply an instruction: "CMD …", "ENTRYPOINT …", "ENV K=V", "WORKDIR …", "USER …", "LABEL K=V", "EXPOSE …" (or INSTR=VALUE)`)
+			stringArrayVarP(fs, &o.Changes, "change", "c", `apply an instruction: "CMD …", "ENTRYPOINT …", "ENV K=V", "WORKDIR …", "USER …", "LABEL K=V", "EXPOSE …" (or INSTR=VALUE)`)
 			fs.StringVarP(&o.Message, "message", "m", "", "a comment for the new layer")
 			fs.StringVarP(&o.Author, "author", "a", "", "the author")
 		},

@@ -22,7 +22,7 @@ func networkCreateCommand() *command {
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&o.Subnet, "subnet", "", "the network's IPv4 subnet (default: the first free 10.89.N.0/24)")
 			fs.StringVar(&o.Gateway, "gateway", "", "the address the network's DNS answers on (default: the subnet's first)")
-			fs.StringArrayVar(&labels, "label", nil, "a KEY=VALUE label")
+			stringArrayVarP(fs, &labels, "label", "", "a KEY=VALUE label")
 			fs.StringVarP(&driver, "driver", "d", "bridge", "the driver: bridge, the only one")
 		},
 		args: exactly(1, "needs a network NAME"),
@@ -134,7 +134,7 @@ func networkConnectCommand() *command {
 		usage:   "[--alias NAME] NETWORK CONTAINER",
 		summary: "Put a stopped container on a network, from its next start.",
 		flags: func(fs *pflag.FlagSet) {
-			fs.StringArrayVar(&aliases, "alias", nil, "another name for it on its networks")
+			stringArrayVarP(fs, &aliases, "alias", "", "another name for it on its networks")
 		},
 		args: exactly(2, "needs a NETWORK and a CONTAINER"),
 		run: func(fs *pflag.FlagSet, args []string) error {

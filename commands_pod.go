@@ -21,7 +21,7 @@ func podCreateCommand() *command {
 		summary: "Make a pod: containers run in it (run --pod NAME) share its network, published ports, IPC and hostname.",
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&name, "name", "", "the pod's name")
-			fs.StringArrayVarP(&ports, "publish", "p", nil, "publish a port of the pod on the host")
+			stringArrayVarP(fs, &ports, "publish", "p", "publish a port of the pod on the host")
 			fs.StringVar(&net, "net", "", "the pod's network: slirp (private, the default), host or none")
 			fs.StringVar(&hostname, "hostname", "", "the pod's hostname (default: its short ID)")
 		},

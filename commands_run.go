@@ -42,15 +42,15 @@ func (f *runFlags) add(fs *pflag.FlagSet, all bool) {
 	fs.BoolVar(&f.explain, "explain", false, "with --dry-run: say where each setting came from")
 	launchFlags(fs, all)
 	// The flags whose value is not one key's as it is.
-	fs.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable (KEY=VALUE, or KEY to copy it)")
-	fs.StringArrayVar(&f.envFiles, "env-file", nil, "read KEY=VALUE lines from a file")
-	fs.StringArrayVarP(&f.volumes, "volume", "v", nil, "mount a host path or a named volume: SRC:DST[:ro]; /DST alone: an anonymous volume")
-	fs.StringArrayVar(&f.mounts, "mount", nil, "a mount, Docker's way: type=bind,source=SRC,target=DST[,readonly] or type=tmpfs,target=DST[,tmpfs-size=SIZE][,tmpfs-mode=OCTAL]")
-	fs.StringArrayVar(&f.tmpfs, "tmpfs", nil, "a tmpfs: PATH[:size=SIZE,mode=OCTAL,ro]")
+	stringArrayVarP(fs, &f.env, "env", "e", "set an environment variable (KEY=VALUE, or KEY to copy it)")
+	stringArrayVarP(fs, &f.envFiles, "env-file", "", "read KEY=VALUE lines from a file")
+	stringArrayVarP(fs, &f.volumes, "volume", "v", "mount a host path or a named volume: SRC:DST[:ro]; /DST alone: an anonymous volume")
+	stringArrayVarP(fs, &f.mounts, "mount", "", "a mount, Docker's way: type=bind,source=SRC,target=DST[,readonly] or type=tmpfs,target=DST[,tmpfs-size=SIZE][,tmpfs-mode=OCTAL]")
+	stringArrayVarP(fs, &f.tmpfs, "tmpfs", "", "a tmpfs: PATH[:size=SIZE,mode=OCTAL,ro]")
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "replace the image's entrypoint")
-	fs.StringArrayVar(&f.securityOpts, "security-opt", nil, "seccomp=default|unconfined|PROFILE.json, no-new-privileges[=false], fakeroot=true|false")
-	fs.StringArrayVar(&f.readBPS, "device-read-bps", nil, "read bandwidth limit: DEVICE:RATE, like /dev/vda:10MiB")
-	fs.StringArrayVar(&f.writeBPS, "device-write-bps", nil, "write bandwidth limit: DEVICE:RATE")
+	stringArrayVarP(fs, &f.securityOpts, "security-opt", "", "seccomp=default|unconfined|PROFILE.json, no-new-privileges[=false], fakeroot=true|false")
+	stringArrayVarP(fs, &f.readBPS, "device-read-bps", "", "read bandwidth limit: DEVICE:RATE, like /dev/vda:10MiB")
+	stringArrayVarP(fs, &f.writeBPS, "device-write-bps", "", "write bandwidth limit: DEVICE:RATE")
 	fs.StringVar(&f.driver, "storage-driver", "", "overlay, fuse-overlayfs or vfs (default: the first that works)")
 	f.pull.add(fs)
 	if all {
@@ -81,7 +81,7 @@ func launchFlags(fs *pflag.FlagSet, all bool) {
 			case config.Number:
 				fs.Float64P(name, short, 0, usage)
 			case config.Strings:
-				fs.StringArrayP(name, short, nil, usage)
+				stringArrayVarP(fs, new([]string), name, short, usage)
 			default:
 				fs.StringP(name, short, "", usage)
 			}
