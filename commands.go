@@ -65,7 +65,7 @@ func openStore(paths config.Paths, user config.User) (*setup, error) {
 	// Said once, when the store is made (and again by the store if the map
 	// later changes); `sandbox info` always shows it.
 	if s.store.New && m.Mode == userns.ModeSingle && opts.Force == "" {
-		warn("single-id mode (only root exists in containers): " + m.Reason)
+		warn("single-id mode (only root exists in containers): " + m.Reason())
 		warn("fake root is on: inside, chown and setuid-family calls succeed without effect, so package managers work (--security-opt fakeroot=false turns it off; docs/security.md)")
 	}
 	return s, nil

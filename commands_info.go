@@ -155,7 +155,7 @@ func gatherInfo() (*infoData, error) {
 		return nil, err
 	}
 	refusal := userns.CheckRefusal("")
-	d.UserNS = infoUserNS{Available: refusal == nil, Mode: string(m.Mode), Reason: m.Reason, UIDMap: fmt.Sprint(m.UIDs), GIDMap: fmt.Sprint(m.GIDs)}
+	d.UserNS = infoUserNS{Available: refusal == nil, Mode: string(m.Mode), Reason: m.Reason(), UIDMap: fmt.Sprint(m.UIDs), GIDMap: fmt.Sprint(m.GIDs)}
 	if refusal != nil {
 		d.UserNS.Refusal, d.UserNS.Why, d.UserNS.Fix = refusal.Setting, refusal.Why, refusal.Fix
 	}

@@ -88,8 +88,8 @@ func (o Options) resolve() (config, error) {
 		subUIDFile: o.SubUIDFile,
 		subGIDFile: o.SubGIDFile,
 		getsubids:  o.Getsubids,
-		newUIDMap:  findHelper(o.NewUIDMap, "newuidmap"),
-		newGIDMap:  findHelper(o.NewGIDMap, "newgidmap"),
+		newUIDMap:  o.NewUIDMap, // found by detectSubID, where it needs them
+		newGIDMap:  o.NewGIDMap,
 	}
 	if c.name == "" {
 		if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
@@ -156,6 +156,18 @@ func Detect(opts Options) (Mapping, error) {
 	if c.force == ModeSingle {
 		return c.single("single-id mode requested"), nil
 	}
+	if c.force == "" && c.noRanges() {
+		// The commonest reason: single-id mode at once, and why (with
+		// all else that stands in subid mode's way) only when asked.
+		m := c.single("")
+		m.explain = func() string {
+			if _, problems := c.detectSubID(); len(problems) > 0 {
+				return strings.Join(problems, "; ")
+			}
+			return "no subordinate uid or gid range for " + c.who() + " when the command started"
+		}
+		return m, nil
+	}
 	m, problems := c.detectSubID()
 	if len(problems) == 0 {
 		return m, nil
@@ -172,14 +184,23 @@ func (c config) single(reason string) Mapping {
 		Mode:   ModeSingle,
 		UIDs:   []IDMap{{ContainerID: 0, HostID: c.uid, Size: 1}},
 		GIDs:   []IDMap{{ContainerID: 0, HostID: c.gid, Size: 1}},
-		Reason: reason,
+		reason: reason,
 	}
+}
+
+// noRanges reports whether the user has no subordinate uid range and no
+// gid range, all sources read without error.
+func (c config) noRanges() bool {
+	uids, uidSrc, err1 := c.ranges(false)
+	gids, gidSrc, err2 := c.ranges(true)
+	return err1 == nil && err2 == nil && len(uids) == 0 && len(gids) == 0 && uidSrc != "" && gidSrc != ""
 }
 
 // detectSubID builds the subid mapping, or returns every reason it cannot
 // (all of them, so the user can fix everything in one go).
 func (c config) detectSubID() (Mapping, []string) {
 	var problems []string
+	c.newUIDMap, c.newGIDMap = findHelper(c.newUIDMap, "newuidmap"), findHelper(c.newGIDMap, "newgidmap")
 
 	uidRanges, uidSrc, err := c.ranges(false)
 	if err != nil {
@@ -223,12 +244,12 @@ func (c config) detectSubID() (Mapping, []string) {
 	}
 	nu, ng := mapTotal(uids)-1, mapTotal(gids)-1
 	if nu == ng {
-		m.Reason = fmt.Sprintf("using %d subordinate ids from %s", nu, src)
+		m.reason = fmt.Sprintf("using %d subordinate ids from %s", nu, src)
 	} else {
-		m.Reason = fmt.Sprintf("using %d subordinate uids and %d subordinate gids from %s", nu, ng, src)
+		m.reason = fmt.Sprintf("using %d subordinate uids and %d subordinate gids from %s", nu, ng, src)
 	}
 	if n := uidIgnored + gidIgnored; n > 0 {
-		m.Reason += fmt.Sprintf(" (ignoring %d range(s) that overlap the user's own id or an earlier range, or exceed the kernel's limit of %d map lines)", n, maxMapLines)
+		m.reason += fmt.Sprintf(" (ignoring %d range(s) that overlap the user's own id or an earlier range, or exceed the kernel's limit of %d map lines)", n, maxMapLines)
 	}
 	return m, nil
 }

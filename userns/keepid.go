@@ -21,7 +21,7 @@ func (m Mapping) KeepID(uid, gid uint32) (Mapping, error) {
 	}
 	k := m
 	k.UIDs, k.GIDs = keepIDMaps(m.UIDs, uid, size), keepIDMaps(m.GIDs, gid, size)
-	k.Reason = m.Reason + "; keep-id: your ids are yours inside"
+	k.reason, k.explain = m.Reason()+"; keep-id: your ids are yours inside", nil
 	return k, nil
 }
 

@@ -34,9 +34,23 @@ type Mapping struct {
 	Mode      Mode
 	UIDs      []IDMap
 	GIDs      []IDMap
-	Reason    string // one sentence, always set: why this mode was chosen
 	NewUIDMap string // helper paths, set in subid mode
 	NewGIDMap string
+	// reason says why this mode was chosen (Reason); explain, when set,
+	// says it on demand instead: single-id mode for want of any range,
+	// whose full account (a free range to add, the helpers' state) costs
+	// a start a tenth of a millisecond and is read only by a warning and
+	// `sandbox info`.
+	reason  string
+	explain func() string
+}
+
+// Reason is one sentence: why this mode was chosen.
+func (m Mapping) Reason() string {
+	if m.explain != nil {
+		return m.explain()
+	}
+	return m.reason
 }
 
 // String renders the maps compactly and stably, e.g.

@@ -443,7 +443,7 @@ func TestDetect(t *testing.T) {
 				return
 			}
 			if m.Mode != tt.wantMode {
-				t.Errorf("mode %q, want %q (reason: %s)", m.Mode, tt.wantMode, m.Reason)
+				t.Errorf("mode %q, want %q (reason: %s)", m.Mode, tt.wantMode, m.Reason())
 			}
 			if tt.wantMap != "" && m.String() != tt.wantMap {
 				t.Errorf("map %s, want %s", m, tt.wantMap)
@@ -451,12 +451,12 @@ func TestDetect(t *testing.T) {
 			if tt.wantSize != 0 && m.Size() != tt.wantSize {
 				t.Errorf("size %d, want %d", m.Size(), tt.wantSize)
 			}
-			if m.Reason == "" {
+			if m.Reason() == "" {
 				t.Error("empty reason")
 			}
 			for _, s := range tt.wantReason {
-				if !strings.Contains(m.Reason, s) {
-					t.Errorf("reason %q lacks %q", m.Reason, s)
+				if !strings.Contains(m.Reason(), s) {
+					t.Errorf("reason %q lacks %q", m.Reason(), s)
 				}
 			}
 			if m.Mode == ModeSubID && (m.NewUIDMap != opts.NewUIDMap || m.NewGIDMap != opts.NewGIDMap) {
@@ -484,8 +484,8 @@ func TestDetectHelpersNotFound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "newuidmap and newgidmap not found (install the uidmap package)"; m.Mode != ModeSingle || m.Reason != want {
-		t.Errorf("got %s %q, want single %q", m.Mode, m.Reason, want)
+	if want := "newuidmap and newgidmap not found (install the uidmap package)"; m.Mode != ModeSingle || m.Reason() != want {
+		t.Errorf("got %s %q, want single %q", m.Mode, m.Reason(), want)
 	}
 
 	// Found in the fallback directories although not in PATH.
@@ -496,7 +496,7 @@ func TestDetectHelpersNotFound(t *testing.T) {
 		t.Fatal(err)
 	}
 	if m.Mode != ModeSubID || m.NewUIDMap != e.newuidmap || m.NewGIDMap != e.newgidmap {
-		t.Errorf("got %s %q %q (%s), want subid with helpers from %s", m.Mode, m.NewUIDMap, m.NewGIDMap, m.Reason, e.dir)
+		t.Errorf("got %s %q %q (%s), want subid with helpers from %s", m.Mode, m.NewUIDMap, m.NewGIDMap, m.Reason(), e.dir)
 	}
 }
 
@@ -663,9 +663,9 @@ func TestApplyReal(t *testing.T) {
 		t.Fatal(err)
 	}
 	if m.Mode != ModeSubID {
-		t.Skipf("uid %d cannot use subid mode here: %s", os.Getuid(), m.Reason)
+		t.Skipf("uid %d cannot use subid mode here: %s", os.Getuid(), m.Reason())
 	}
-	t.Logf("mapping %s (%s)", m, m.Reason)
+	t.Logf("mapping %s (%s)", m, m.Reason())
 
 	cmd, stdin, out := startNSChild(t)
 	pid := cmd.Process.Pid
