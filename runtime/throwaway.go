@@ -109,7 +109,7 @@ func removeAfterExit(exit chan unix.WaitStatus) {
 	unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
 	report(status{Type: "removing"})
 	closeStatus()
-	if err := removeAt(fds[0], string(buf[1:n])); err != nil {
+	if err := removeContainerAt(fds[0], string(buf[1:n])); err != nil {
 		Trace("removing the container's files: %v", err)
 	}
 	os.Exit(code)
@@ -118,7 +118,17 @@ func removeAfterExit(exit chan unix.WaitStatus) {
 // removeAt removes name, a tree under the directory dirfd, without
 // following symbolic links. Whoever else removes the same tree meanwhile
 // (a sweep) is no error.
-func removeAt(dirfd int, name string) error {
+func removeAt(dirfd int, name string) error { return removeAtLast(dirfd, name, "") }
+
+// removeContainerAt removes a container's files, name under dirfd, its
+// lock last: a sweep takes a directory in tmp/ whose lock is not there
+// to be held for a dead command's (image.Store.SweepTemp) and would
+// remove it beside us.
+func removeContainerAt(dirfd int, name string) error { return removeAtLast(dirfd, name, "lock") }
+
+// removeAtLast is removeAt, with the entry named last, if any, of the
+// top directory removed after its others.
+func removeAtLast(dirfd int, name, last string) error {
 	err := unix.Unlinkat(dirfd, name, 0)
 	if err == nil || err == unix.ENOENT {
 		return nil
@@ -140,7 +150,15 @@ func removeAt(dirfd int, name string) error {
 		errs = append(errs, rerr)
 	}
 	for _, n := range names {
+		if n == last {
+			continue // after the others
+		}
 		if err := removeAt(fd, n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if last != "" && len(errs) == 0 { // a lock stays while anything else does
+		if err := removeAt(fd, last); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -230,7 +248,7 @@ func removeMain(args []string) {
 	}
 	// No file is taken from under a mount the ending PID 1 still has.
 	waitInitGone()
-	if err := removeAt(removalDirFD, args[0]); err != nil {
+	if err := removeContainerAt(removalDirFD, args[0]); err != nil {
 		Trace("removing the container's files: %v", err)
 		os.Exit(1)
 	}
