@@ -330,7 +330,6 @@ func (l *launched) open() (*setup, error) { return openStore(l.paths, l.user) }
 // ready prepares the launch and opens the store: what run, create, shell
 // and up do first. The stdio it returns may pull the image.
 func (f *runFlags) ready(fs *pflag.FlagSet, img string, cmd []string) (*setup, container.Config, container.IO, error) {
-	container.Prewarm() // every caller creates a container next
 	l, err := f.prepare(fs, img, cmd)
 	if err != nil {
 		return nil, container.Config{}, container.IO{}, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -78,6 +79,11 @@ type Resources struct {
 	IO         []IOLimit
 }
 
+// IsZero says no limit is set: what `omitzero` asks of it, here for
+// generated encoders (easyjson, which compares with == otherwise, and a
+// slice forbids that) as reflection tells encoding/json.
+func (r Resources) IsZero() bool { return reflect.ValueOf(r).IsZero() }
+
 // IOLimit is a bandwidth limit on one block device.
 type IOLimit struct {
 	Device    string // path, like /dev/vda
@@ -99,6 +105,9 @@ type Security struct {
 	// ids, where the ids exist.
 	FakeRoot *bool `json:",omitempty"`
 }
+
+// IsZero says nothing is set, as Resources.IsZero.
+func (s Security) IsZero() bool { return reflect.ValueOf(s).IsZero() }
 
 // SeccompProfile checks a seccomp setting ("default", "unconfined", or a
 // profile file) and returns it with a path made absolute against dir.

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/codec"
 	"github.com/sandbox-dev/sandbox/container/containertypes"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/runtime"
@@ -21,6 +22,8 @@ var ErrNameInUse = containertypes.ErrNameInUse
 
 // Container is container.json: what the container was created from and
 // with. It never changes after create.
+//
+//easyjson:json
 type Container struct {
 	ID      string    `json:"id"`
 	Name    string    `json:"name"`
@@ -104,7 +107,7 @@ func create(s *image.Store, img *image.Image, cfg Config, id string, run bool) (
 		if cfg.Rm {
 			write = image.WriteFileNoSync
 		}
-		err = write(filepath.Join(dir, "container.json"), mustJSON(c), 0o600)
+		err = write(filepath.Join(dir, "container.json"), recordJSON(c), 0o600)
 	}
 	if err != nil {
 		os.RemoveAll(dir)
@@ -135,7 +138,7 @@ func load(s *image.Store, id string) (*Container, error) {
 		return nil, err
 	}
 	var c Container
-	if err := json.Unmarshal(b, &c); err != nil {
+	if err := codec.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("reading container %s: %w", id, err)
 	}
 	return &c, nil

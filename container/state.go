@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/cgroups"
+	"github.com/sandbox-dev/sandbox/codec"
 	"github.com/sandbox-dev/sandbox/container/containertypes"
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/runtime"
@@ -36,20 +37,20 @@ func readState(s *image.Store, id string) State {
 		return State{Status: Created}
 	}
 	var st State
-	if json.Unmarshal(b, &st) != nil {
+	if codec.Unmarshal(b, (*stateDoc)(&st)) != nil {
 		return State{Status: Created}
 	}
 	return st
 }
 
 func writeState(s *image.Store, id string, st State) error {
-	b, err := json.MarshalIndent(st, "", "  ")
+	b, err := codec.Indented(stateDoc(st))
 	if err != nil {
 		return err
 	}
 	// Renamed into place, not synced: state is rebuilt from the processes
 	// when it is stale, and a power cut ends the container anyway.
-	return image.WriteFileNoSync(statePath(s, id), append(b, '\n'), 0o600)
+	return image.WriteFileNoSync(statePath(s, id), b, 0o600)
 }
 
 // CurrentState is the container's state as it truly is: a recorded

@@ -68,12 +68,11 @@ func HostImage() *Image {
 }
 
 func (s *Store) image(idx *index, rec *Record) (*Image, error) {
-	f, err := os.Open(s.blobPath(rec.ID))
+	b, err := os.ReadFile(s.blobPath(rec.ID))
 	if err != nil {
 		return nil, fmt.Errorf("reading the config of image %s: %w", ShortID(rec.ID), err)
 	}
-	defer f.Close()
-	cfg, err := v1.ParseConfigFile(f)
+	cfg, err := decodeConfig(b)
 	if err != nil {
 		return nil, fmt.Errorf("parsing the config of image %s: %w", ShortID(rec.ID), err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/codec"
 	"github.com/sandbox-dev/sandbox/image/imagetypes"
 	"github.com/sandbox-dev/sandbox/runtime"
 	"github.com/sandbox-dev/sandbox/userns"
@@ -42,6 +43,8 @@ type Store struct {
 
 // storeMeta (store.json) records what the store's layers were unpacked
 // with: their files' owners are only right under the same id map.
+//
+//easyjson:json
 type storeMeta struct {
 	Version int    `json:"version"`
 	IDMap   string `json:"idmap"`
@@ -60,6 +63,8 @@ type Record struct {
 }
 
 // index is images.json: references and image records.
+//
+//easyjson:json
 type index struct {
 	Refs   map[string]string  `json:"refs"`   // "name:tag" → image ID
 	Images map[string]*Record `json:"images"` // image ID → record
@@ -108,7 +113,7 @@ func Open(root string, m userns.Mapping, warn func(string)) (*Store, error) {
 	case err != nil:
 		return nil, fmt.Errorf("reading %q: %w", metaPath, err)
 	default:
-		if err := json.Unmarshal(b, &meta); err != nil {
+		if err := codec.Unmarshal(b, &meta); err != nil {
 			return nil, fmt.Errorf("reading %q: %w (the file is not JSON; it is only ever replaced atomically, so it was edited by hand)", metaPath, err)
 		}
 		if meta.IDMap != m.String() && warn != nil {
@@ -261,7 +266,7 @@ func (s *Store) readIndex() (*index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the image list: %w", err)
 	}
-	if err := json.Unmarshal(b, idx); err != nil {
+	if err := codec.Unmarshal(b, idx); err != nil {
 		return nil, fmt.Errorf("reading %q: %w", filepath.Join(s.Root, "images.json"), err)
 	}
 	if idx.Refs == nil {
