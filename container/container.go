@@ -87,15 +87,21 @@ func create(s *image.Store, img *image.Image, cfg Config, id string, run bool) (
 		return nil, nil, fmt.Errorf("%w: %q is used by container %s; choose another --name or remove that container with `sandbox rm %s`", ErrNameInUse, c.Name, names[c.Name], c.Name)
 	}
 	dir := Dir(s, c.ID)
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("creating the container directory: %w", err)
+	// A skeleton a removal made (image.SkeletonName) is one rename where
+	// making the directories is six inodes; the first, in containers/,
+	// where ext4 spreads directories (spreadSubdirs), took 0.13 ms alone.
+	made := os.Rename(filepath.Join(s.Root, "tmp", image.SkeletonName), dir) == nil
+	if !made {
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("creating the container directory: %w", err)
+		}
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err == nil {
 		err = unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 	}
-	for _, d := range []string{"upper", "work", "merged", "userdata"} {
-		if err == nil {
+	for _, d := range containerDirs {
+		if err == nil && !made {
 			err = os.Mkdir(filepath.Join(dir, d), 0o755)
 		}
 	}
@@ -116,6 +122,10 @@ func create(s *image.Store, img *image.Image, cfg Config, id string, run bool) (
 	addNameEntry(s, c.ID, c.Name, c.Config.Rm)
 	return c, lock, nil
 }
+
+// containerDirs are the directories in a container's own: its overlay's
+// upper, work and mount point, and the files made for it (/etc's).
+var containerDirs = []string{"upper", "work", "merged", "userdata"}
 
 // names maps every container name to its short ID.
 func names(s *image.Store) (map[string]string, error) {

@@ -250,6 +250,13 @@ const (
 	TrashContainerPrefix = "rm-"
 )
 
+// SkeletonName is a container's directory made ahead, its subdirectories
+// and lock in place and nothing else, that the next container's creation
+// takes with one rename instead of making them (container.create): a raw
+// start's removal leaves one as it ends. Complete once under this name
+// (made as a .pending- entry first), so a sweep leaves it alone.
+const SkeletonName = "skel"
+
 // deadStaging are the tmp/ entries no live command holds: a directory
 // whose lock file is free or gone, a lock file whose directory is gone, a
 // pending lock older than an hour.
@@ -259,6 +266,9 @@ func (s *Store) deadStaging() []string {
 	var dead []string
 	for _, e := range entries {
 		name := e.Name()
+		if name == SkeletonName {
+			continue
+		}
 		if strings.HasPrefix(name, ".pending-") {
 			// A lock on its way to its name; one left by a killed command
 			// is dead once old enough that no live one can be it.

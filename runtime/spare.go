@@ -336,16 +336,17 @@ func spareArgs(req *spareRequest) []string {
 }
 
 // spareMain is the "spare" stage, the maker: RUNDIR UIDMAP GIDMAP
-// NEWUIDMAP NEWGIDMAP, and NAME when it starts a removal first (as
-// startRemoval passes it: the removal descriptors). It makes one spare
+// NEWUIDMAP NEWGIDMAP, and NAME [SKELETON DIR...] when it starts a
+// removal first (as startRemoval passes them, with the removal
+// descriptors). It makes one spare
 // unless one is there or another maker is at work, and exits.
 func spareMain(args []string) {
 	setName(spareMakerName)
-	if len(args) != 5 && len(args) != 6 {
+	if len(args) < 5 {
 		os.Exit(125)
 	}
-	if len(args) == 6 {
-		rm := Removal{Dir: os.NewFile(removalDirFD, "dir"), Keep: os.NewFile(removalLockFD, "lock"), Name: args[5], Init: initPidfd()}
+	if len(args) > 5 {
+		rm := Removal{Dir: os.NewFile(removalDirFD, "dir"), Keep: os.NewFile(removalLockFD, "lock"), Name: args[5], Skeleton: args[6:], Init: initPidfd()}
 		ns, exe := os.NewFile(removalNSFD, "userns"), os.NewFile(removalExeFD, "exe")
 		err := startRemoval(ns, exe, rm, nil)
 		// The lock stays with the removal alone. Closed through their

@@ -36,6 +36,12 @@ type Removal struct {
 	// ends (RawEarly.finish): the removal waits for its end first. Nil:
 	// it has ended.
 	Init *os.File
+	// Skeleton, when set, is what a raw start's removal makes in Dir once
+	// the files are gone: a directory named Skeleton[0] holding the
+	// directories Skeleton[1:] and an empty file "lock", for the next
+	// container to take (image.SkeletonName says why). Made under a
+	// ".pending-" name first; left alone if one is there already.
+	Skeleton []string
 }
 
 // handOffRemoval waits for the payload's status, then gives the init the
@@ -184,7 +190,7 @@ func removeAtLast(dirfd int, name, last string) error {
 func startRemoval(userns, exe *os.File, r Removal, spare *spareRequest) error {
 	env := append([]string{initEnv + "=1"}, initRuntimeEnv...)
 	cmd := &exec.Cmd{
-		Path: fmt.Sprintf("/proc/self/fd/%d", removalExeFD), Args: []string{initName, "remove", r.Name}, Env: env,
+		Path: fmt.Sprintf("/proc/self/fd/%d", removalExeFD), Args: append([]string{initName, "remove", r.Name}, r.Skeleton...), Env: env,
 		// In the order of the removal descriptors' numbers.
 		ExtraFiles: []*os.File{r.Dir, r.Keep, exe, userns}, SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
@@ -192,7 +198,7 @@ func startRemoval(userns, exe *os.File, r Removal, spare *spareRequest) error {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, r.Init)
 	}
 	if spare != nil {
-		cmd.Args = append(spareArgs(spare), r.Name)
+		cmd.Args = append(append(spareArgs(spare), r.Name), r.Skeleton...)
 	}
 	a, ok := spawn.FromCmd(cmd)
 	if !ok {
@@ -239,11 +245,13 @@ func initPidfd() *os.File {
 	return os.NewFile(removalInitFD, "pidfd")
 }
 
-// removeMain is the "remove" stage: descriptor 3 is the directory that
-// holds the files named NAME, 4 the lock it holds until they are gone.
+// removeMain is the "remove" stage: NAME [SKELETON DIR...]. Descriptor
+// 3 is the directory that holds the files named NAME, 4 the lock it
+// holds until they are gone; then it makes the skeleton, if asked
+// (Removal.Skeleton).
 func removeMain(args []string) {
 	setName("sandbox-rm")
-	if len(args) != 1 {
+	if len(args) < 1 || len(args) == 2 {
 		os.Exit(125)
 	}
 	// No file is taken from under a mount the ending PID 1 still has.
@@ -252,5 +260,47 @@ func removeMain(args []string) {
 		Trace("removing the container's files: %v", err)
 		os.Exit(1)
 	}
+	if len(args) > 2 {
+		if err := makeSkeleton(removalDirFD, args[1], args[2:]); err != nil {
+			Trace("making a skeleton: %v", err)
+		}
+	}
 	os.Exit(0)
+}
+
+// makeSkeleton makes, in the directory dirfd, a directory called name
+// holding the directories dirs and an empty "lock" (0600), as a
+// container's creation would (mode 0700 and 0755, under the umask), unless
+// one is there already: under a pending name first, renamed into place
+// without replacing anything, so that no one takes it half made.
+func makeSkeleton(dirfd int, name string, dirs []string) error {
+	pending := fmt.Sprintf(".pending-%s-%d", name, os.Getpid())
+	if err := unix.Mkdirat(dirfd, pending, 0o700); err != nil {
+		return err
+	}
+	err := func() error {
+		fd, err := unix.Openat(dirfd, pending, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		for _, d := range dirs {
+			if err := unix.Mkdirat(fd, d, 0o755); err != nil {
+				return err
+			}
+		}
+		lock, err := unix.Openat(fd, "lock", unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return err
+		}
+		unix.Close(lock)
+		return unix.Renameat2(dirfd, pending, dirfd, name, unix.RENAME_NOREPLACE)
+	}()
+	if err != nil {
+		removeAt(dirfd, pending)
+		if err == unix.EEXIST {
+			return nil // the one there will do
+		}
+	}
+	return err
 }

@@ -76,3 +76,38 @@ func indexZero(b []byte) int {
 	}
 	return -1
 }
+
+// makeSkeleton makes the directory complete or not at all, and leaves one
+// that is there already as it is.
+func TestMakeSkeleton(t *testing.T) {
+	old := unix.Umask(0o022)
+	defer unix.Umask(old)
+	tmp := t.TempDir()
+	fd, err := unix.Open(tmp, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := makeSkeleton(fd, "skel", []string{"upper", "work"}); err != nil {
+		t.Fatal(err)
+	}
+	for p, mode := range map[string]os.FileMode{"skel": os.ModeDir | 0o700, "skel/upper": os.ModeDir | 0o755, "skel/work": os.ModeDir | 0o755, "skel/lock": 0o600} {
+		fi, err := os.Lstat(filepath.Join(tmp, p))
+		if err != nil || fi.Mode() != mode {
+			t.Errorf("%s: %v %v, want mode %v", p, fi.Mode(), err, mode)
+		}
+	}
+	mark := filepath.Join(tmp, "skel", "upper", "mark")
+	if err := os.WriteFile(mark, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := makeSkeleton(fd, "skel", []string{"upper", "work"}); err != nil {
+		t.Errorf("a second skeleton where one is: %v", err)
+	}
+	if _, err := os.Stat(mark); err != nil {
+		t.Errorf("the skeleton there was replaced: %v", err)
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 1 {
+		t.Errorf("left in the directory: %v", ents)
+	}
+}

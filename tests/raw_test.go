@@ -140,6 +140,44 @@ while [ ! -s /tmp/ready ]; do sleep 0.01; done; exit 3`
 	})
 }
 
+// TestRawStartLeavesSkeleton: a raw start's removal leaves a container
+// directory made ahead in the store's tmp/ (image.SkeletonName), and the
+// next container's creation takes it whole, in one rename: the container
+// lives in that very directory, with its lock and nothing else.
+func TestRawStartLeavesSkeleton(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		bb := u.bb(t)
+		skel := filepath.Join(u.store(), "tmp", "skel")
+		u.mustRun(t, "run", "--rm", bb, "true")
+		var before syscall.Stat_t
+		for deadline := time.Now().Add(10 * time.Second); syscall.Stat(skel, &before) != nil; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s 10 s after a raw start", skel)
+			}
+		}
+		ents, _ := os.ReadDir(skel)
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		if want := []string{"lock", "merged", "upper", "userdata", "work"}; !slices.Equal(names, want) {
+			t.Errorf("the skeleton holds %q, want %q", names, want)
+		}
+		id := strings.TrimSpace(u.mustRun(t, "create", bb, "true").stdout)
+		defer u.run(t, "rm", id)
+		var taken syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(u.store(), "containers", id), &taken); err != nil {
+			t.Fatal(err)
+		}
+		if taken.Ino != before.Ino {
+			t.Errorf("the container's directory is inode %d, not the skeleton's %d", taken.Ino, before.Ino)
+		}
+		if _, err := os.Stat(skel); !os.IsNotExist(err) {
+			t.Errorf("the skeleton is still there after a create took it: %v", err)
+		}
+	})
+}
+
 // TestRawStartInput: the user's input reaches the payload whichever init
 // runs it: a raw start, or the Go init for what only it handles (a flag,
 // the host image). A raw start that gives way to the Go init once begun
