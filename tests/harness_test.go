@@ -648,24 +648,40 @@ func dirEntries(t *testing.T, dir string) []string {
 	return names
 }
 
-// settledEntries is dirEntries once what is being removed in the
-// background is gone: a --rm run returns as soon as its container is out
-// of the store, and its init removes the files as it ends (tmp/rm-ID).
-// It waits up to five seconds for the container trash to go.
+// settledEntries is a store's tmp/ (dir) as stagingEntries lists it, once
+// what is being removed in the background is gone: a --rm run returns as
+// soon as its container is out of the store, and its init removes the
+// files as it ends (tmp/rm-ID), then makes the next container's
+// directory ahead (tmp/.pending-skel-PID, then tmp/skel). It waits up to
+// five seconds for that to end.
 func settledEntries(t *testing.T, dir string) []string {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		names := dirEntries(t, dir)
+		names := stagingEntries(t, dir)
 		busy := false
 		for _, n := range names {
-			busy = busy || strings.HasPrefix(n, "rm-")
+			busy = busy || strings.HasPrefix(n, "rm-") || strings.HasPrefix(n, ".pending-skel-")
 		}
 		if !busy || time.Now().After(deadline) {
 			return names
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// stagingEntries is a store's tmp/ (dir) but the container directory made
+// ahead, tmp/skel (image.SkeletonName): no leftover of any command, but
+// what the next container's creation takes.
+func stagingEntries(t *testing.T, dir string) []string {
+	t.Helper()
+	var names []string
+	for _, n := range dirEntries(t, dir) {
+		if n != "skel" {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 // fuseUnusable says why the test users cannot use fuse-overlayfs here, or

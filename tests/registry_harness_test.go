@@ -737,10 +737,10 @@ func (s *store) layers(t *testing.T) []string {
 	return dirEntries(t, filepath.Join(s.root, "layers"))
 }
 
-// tmpEntries lists tmp/.
+// tmpEntries lists tmp/ as stagingEntries does (the skeleton left out).
 func (s *store) tmpEntries(t *testing.T) []string {
 	t.Helper()
-	return dirEntries(t, filepath.Join(s.root, "tmp"))
+	return stagingEntries(t, filepath.Join(s.root, "tmp"))
 }
 
 // stagedBytes is the size of the regular files under tmp/ but not under
