@@ -125,16 +125,27 @@ func main() {
 
 	tools := []*tool{{name: "sandbox", argv: append(env[len(env)-2:], *sandbox, "run", "--rm", "bb", "true")}}
 	if *against != "" {
-		// Each build its own runtime directory: two builds whose init
-		// programs differ would otherwise each remove the other's copy
-		// and install their own again on every run (runtime.InstalledProgram).
-		own := map[string]string{}
-		for _, name := range []string{"sandbox", "against"} {
-			own[name] = filepath.Join(work, "run-"+name)
-			check(os.MkdirAll(own[name], 0o700))
+		// Each build its own runtime directory and store: two builds
+		// whose init programs differ would otherwise each remove the
+		// other's copy and install their own again on every run
+		// (runtime.InstalledProgram), and one would take the container
+		// directory the other's last removal made ahead (tmp/skel).
+		for i, b := range []struct{ name, bin string }{{"sandbox", *sandbox}, {"against", *against}} {
+			run, data := filepath.Join(work, "run-"+b.name), filepath.Join(work, "data-"+b.name)
+			check(os.MkdirAll(run, 0o700))
+			own := []string{"XDG_RUNTIME_DIR=" + run, "XDG_DATA_HOME=" + data, env[len(env)-1]}
+			imp := exec.Command(b.bin, "import", tarball, "bb")
+			imp.Env = append(os.Environ(), own...)
+			if out, err := imp.CombinedOutput(); err != nil {
+				fail("%s import: %v: %s", b.name, err, out)
+			}
+			t := &tool{name: b.name, argv: append(own, b.bin, "run", "--rm", "bb", "true")}
+			if i == 0 {
+				tools[0] = t
+			} else {
+				tools = append(tools, t)
+			}
 		}
-		tools[0].argv = append([]string{"XDG_RUNTIME_DIR=" + own["sandbox"]}, tools[0].argv...)
-		tools = append(tools, &tool{name: "against", argv: append(append([]string{"XDG_RUNTIME_DIR=" + own["against"]}, env[len(env)-2:]...), *against, "run", "--rm", "bb", "true")})
 	}
 	if p, err := exec.LookPath("bwrap"); err == nil {
 		tools = append(tools, &tool{name: "bwrap", argv: bwrapArgv(p, rootfs, "/bin/true")})
@@ -217,12 +228,19 @@ func working(tools []*tool) []*tool {
 var settle = 10 * time.Millisecond
 
 // rounds runs every tool once per round, n rounds, recording run's times.
-// Who goes first rotates, and each run waits for the last one's
-// leftovers to settle.
+// Who goes first rotates, and every other cycle of rotations the order
+// is reversed: with rotation alone each tool always follows the same one
+// (sandbox after bwrap, against after sandbox), and two copies of one
+// binary timed that way differed by 0.09 ms. Each run waits for the
+// last one's leftovers to settle.
 func rounds(tools []*tool, n int, run func(argv []string, i int) (time.Duration, error)) {
 	for i := 0; i < n; i++ {
 		for j := range tools {
-			t := tools[(i+j)%len(tools)]
+			k := (i + j) % len(tools)
+			if (i/len(tools))%2 == 1 {
+				k = len(tools) - 1 - k
+			}
+			t := tools[k]
 			time.Sleep(settle)
 			d, err := run(t.argv, i)
 			if err != nil {
