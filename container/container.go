@@ -4,7 +4,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -101,8 +103,12 @@ func create(s *image.Store, img *image.Image, cfg Config, id string, run bool) (
 		err = unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 	}
 	for _, d := range containerDirs {
-		if err == nil && !made {
-			err = os.Mkdir(filepath.Join(dir, d), 0o755)
+		// Made also in a skeleton, which an older binary may have laid
+		// out with fewer: there they exist already.
+		if err == nil {
+			if err = os.Mkdir(filepath.Join(dir, d), 0o755); made && errors.Is(err, fs.ErrExist) {
+				err = nil
+			}
 		}
 	}
 	if err == nil {

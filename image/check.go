@@ -235,7 +235,7 @@ func (s *Store) checkStaging(c *Check) {
 		case strings.HasPrefix(name, trashPrefixGC):
 			what = "a layer a killed command was removing"
 		case strings.HasPrefix(name, ".pending-"):
-			what = "a lock file a killed command left"
+			what = "a lock file or container skeleton a killed command left"
 		case strings.HasPrefix(name, TrashContainerPrefix):
 			what = "a container a killed command was removing"
 		}

@@ -296,17 +296,25 @@ func bootTime() time.Duration {
 
 // isPidfdOf says whether fd is a pidfd of pid (its fdinfo names it).
 func isPidfdOf(fd, pid int) bool {
+	got, ok := pidfdPid(fd)
+	return ok && got == pid
+}
+
+// pidfdPid is the process descriptor fd names, when fd is a pidfd
+// (its fdinfo has a Pid line); a pid of 0 or -1 is one gone.
+func pidfdPid(fd int) (int, bool) {
 	if fd < 0 {
-		return false
+		return 0, false
 	}
 	b, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(fd))
 	if err != nil {
-		return false
+		return 0, false
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "Pid:"); ok {
-			return strings.TrimSpace(v) == strconv.Itoa(pid)
+			pid, err := strconv.Atoi(strings.TrimSpace(v))
+			return pid, err == nil
 		}
 	}
-	return false
+	return 0, false
 }

@@ -45,8 +45,11 @@ type RawEarly struct {
 	// else of the container runs (idle.Args' status), before its own end,
 	// in which the kernel takes the mounts down; closed without one when
 	// PID 1 ended otherwise. codeR is its pipe's read end.
-	code    chan int
-	codeR   *os.File
+	code  chan int
+	codeR *os.File
+	// init is a pidfd of PID 1, opened before it can be reaped (nil on
+	// kernels before 5.3): the removal waits on it for PID 1's end.
+	init    *os.File
 	sigs    chan os.Signal
 	stop    func()
 	cgroup  bool
@@ -153,6 +156,9 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 			return
 		}
 		e.pid = pid
+		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+			e.init = os.NewFile(uintptr(fd), "pidfd")
+		}
 		if f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", pid)); err == nil {
 			e.userns = f
 		}
@@ -227,6 +233,9 @@ func (e *RawEarly) release() {
 	if e.userns != nil {
 		e.userns.Close()
 	}
+	if e.init != nil {
+		e.init.Close()
+	}
 }
 
 // Run gives PID 1 its setup and runs spec to its end, returning the
@@ -295,9 +304,11 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 				unix.Kill(e.pid, s.(syscall.Signal))
 			}
 		case code, ok := <-e.code:
-			// With a cgroup to remove once it is empty, PID 1's own end
-			// is waited for.
-			if !ok || e.cgroup {
+			// PID 1's own end is waited for unless a removal waits for
+			// it instead: a container kept (no --rm) may be started
+			// again at once, and its overlay must be down by then; and
+			// a cgroup is removed once it is empty.
+			if !ok || e.cgroup || opts.HandOffRemoval == nil {
 				e.code = nil
 				continue
 			}
@@ -322,33 +333,18 @@ func (e *RawEarly) finish(code int, opts Options, waited bool) int {
 	e.relay.Finish()
 	if opts.HandOffRemoval != nil && e.userns != nil {
 		if rm, ok := opts.HandOffRemoval(); ok {
-			rm.Init = e.pidfd(waited)
+			if e.init == nil && !waited {
+				<-e.ended // no pidfd to hand on (Linux before 5.3)
+			}
+			rm.Init = e.init
 			if err := startRemoval(e.userns, e.exe, rm, e.spare); err != nil {
 				Trace("no removal process: %v", err) // the next sweep removes the files
 			}
 			rm.Dir.Close()
-			if rm.Init != nil {
-				rm.Init.Close()
-			}
 			Trace("removal handed over")
 		}
 	}
 	return code
-}
-
-// pidfd is a pidfd of PID 1 for the removal to wait on, or nil once it
-// is reaped (waited); where the kernel has no pidfd (before 5.3), PID 1
-// is waited for here.
-func (e *RawEarly) pidfd(waited bool) *os.File {
-	if waited {
-		return nil
-	}
-	fd, err := unix.PidfdOpen(e.pid, 0)
-	if err != nil {
-		<-e.ended
-		return nil
-	}
-	return os.NewFile(uintptr(fd), "pidfd")
 }
 
 // clearWorkDir empties an overlay's work directory, which a refused

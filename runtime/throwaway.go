@@ -34,7 +34,7 @@ type Removal struct {
 	// Init, for a raw start's removal, is a pidfd of the container's PID
 	// 1, which may still be taking the container's mounts down as it
 	// ends (RawEarly.finish): the removal waits for its end first. Nil:
-	// it has ended.
+	// it has ended. The caller keeps it open.
 	Init *os.File
 	// Skeleton, when set, is what a raw start's removal makes in Dir once
 	// the files are gone: a directory named Skeleton[0] holding the
@@ -180,8 +180,11 @@ func removeAtLast(dirfd int, name, last string) error {
 // them as root of the container's user namespace (userns, held open past
 // PID 1's end: files of any id in its map) while the command returns: a
 // raw start's PID 1 has no Go to do it. It runs in a process group of
-// its own, at idle priority (spawn.Attr.Idle), with no parent-death signal, and holds the container's lock until the
-// files are gone, as the Go init does.
+// its own, at idle priority (spawn.Attr.Idle), with no parent-death
+// signal, and holds the container's lock until the files are gone, as
+// the Go init does. Idle priority is a trade: under load that leaves no
+// core idle the files stay in tmp/ longer (an idle task gets a small
+// share, not none), where the next command's start would otherwise pay.
 //
 // With spare (subid mode), the process started is the maker of the next
 // spare user namespace instead (spare.go), in this user namespace: it
@@ -227,8 +230,12 @@ const (
 )
 
 // waitInitGone waits until the process whose pidfd is removalInitFD has
-// ended: at once where that descriptor is not open.
+// ended: at once where that descriptor is no pidfd (none was passed, and
+// the number may be anything the runtime opened since).
 func waitInitGone() {
+	if _, ok := pidfdPid(removalInitFD); !ok {
+		return
+	}
 	fds := []unix.PollFd{{Fd: removalInitFD, Events: unix.POLLIN}}
 	for {
 		if _, err := unix.Poll(fds, -1); err != unix.EINTR {
@@ -237,9 +244,9 @@ func waitInitGone() {
 	}
 }
 
-// initPidfd is removalInitFD as a file, or nil where it is not open.
+// initPidfd is removalInitFD as a file, or nil where it is no pidfd.
 func initPidfd() *os.File {
-	if _, err := unix.FcntlInt(removalInitFD, unix.F_GETFD, 0); err != nil {
+	if _, ok := pidfdPid(removalInitFD); !ok {
 		return nil
 	}
 	return os.NewFile(removalInitFD, "pidfd")
@@ -251,7 +258,7 @@ func initPidfd() *os.File {
 // (Removal.Skeleton).
 func removeMain(args []string) {
 	setName("sandbox-rm")
-	if len(args) < 1 || len(args) == 2 {
+	if len(args) < 1 {
 		os.Exit(125)
 	}
 	// No file is taken from under a mount the ending PID 1 still has.
@@ -260,7 +267,7 @@ func removeMain(args []string) {
 		Trace("removing the container's files: %v", err)
 		os.Exit(1)
 	}
-	if len(args) > 2 {
+	if len(args) > 1 { // a skeleton's name and its directories
 		if err := makeSkeleton(removalDirFD, args[1], args[2:]); err != nil {
 			Trace("making a skeleton: %v", err)
 		}

@@ -127,8 +127,11 @@ func TestRawStartEndsEveryProcess(t *testing.T) {
 	const script = `awk 'BEGIN { s = "x"; for (i = 0; i < 26; i++) s = s s; print length(s) > "/tmp/ready"; close("/tmp/ready"); while (1) {} }' </dev/null >/dev/null 2>&1 &
 while [ ! -s /tmp/ready ]; do sleep 0.01; done; exit 3`
 	forEachUser(t, func(t *testing.T, u *user) {
-		r := u.run(t, "run", "--rm", u.bb(t), "sh", "-c", script)
+		r := u.runWith(t, runOpts{env: []string{"SANDBOX_TRACE=1"}}, "run", "--rm", u.bb(t), "sh", "-c", script)
 		wantCode(t, r, 3)
+		if !strings.Contains(r.stderr, "payload's code") {
+			t.Fatalf("the command waited for PID 1's end, not for the payload's code:\n%s", r.stderr)
+		}
 		procs, _ := filepath.Glob("/proc/[0-9]*/stat")
 		for _, p := range procs {
 			b, _ := os.ReadFile(p)
@@ -154,6 +157,9 @@ func TestRawStartLeavesSkeleton(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("no %s 10 s after a raw start", skel)
 			}
+		}
+		if before.Uid != u.uid || before.Mode&0o777 != 0o700 {
+			t.Errorf("the skeleton is owned by %d, mode %o; want the user's (%d), 0700", before.Uid, before.Mode&0o777, u.uid)
 		}
 		ents, _ := os.ReadDir(skel)
 		var names []string
