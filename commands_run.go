@@ -116,7 +116,7 @@ func keyFlag(fs *pflag.FlagSet, k *config.Key, name string) (any, error) {
 		}
 		return n, nil
 	case config.Strings:
-		vals, _ := fs.GetStringArray(name)
+		vals := fs.Lookup(name).Value.(*stringArray).GetSlice()
 		var errs []error
 		out := make([]string, len(vals))
 		for i, v := range vals {

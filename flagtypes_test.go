@@ -28,7 +28,7 @@ func TestStringArray(t *testing.T) {
 	if err != nil || !slices.Equal(back, want) {
 		t.Errorf("GetStringArray = %q, %v; want %q", back, err, want)
 	}
-	if v, ok := fs.Lookup("env").Value.(pflag.SliceValue); !ok || !slices.Equal(v.GetSlice(), want) {
-		t.Errorf("not a SliceValue with the values")
+	if v, ok := fs.Lookup("env").Value.(interface{ GetSlice() []string }); !ok || !slices.Equal(v.GetSlice(), want) {
+		t.Errorf("not a slice value (cobra's SliceValue) with the values")
 	}
 }

@@ -10,6 +10,9 @@ package codec
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 
 	"github.com/mailru/easyjson/jlexer"
 	"github.com/mailru/easyjson/jwriter"
@@ -29,11 +32,21 @@ func Marshal(v Marshaler) ([]byte, error) {
 }
 
 // Unmarshal decodes b into v. Keys match exactly: where encoding/json
-// would also take a key in another case, this ignores it.
+// would also take a key in another case, this ignores it. Its errors say
+// what encoding/json's said: a file that ends early, or the byte where
+// it stops being what the type wants.
 func Unmarshal(b []byte, v Unmarshaler) error {
 	l := jlexer.Lexer{Data: b}
 	v.UnmarshalEasyJSON(&l)
-	return l.Error()
+	err := l.Error()
+	var le *jlexer.LexerError
+	switch {
+	case errors.Is(err, io.EOF):
+		return fmt.Errorf("not JSON: %w", io.ErrUnexpectedEOF)
+	case errors.As(err, &le):
+		return fmt.Errorf("not the JSON expected at byte %d: %s", le.Offset, le.Reason)
+	}
+	return err
 }
 
 // Indented is v encoded as the store's files are written: indented by

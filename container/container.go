@@ -155,7 +155,7 @@ func load(s *image.Store, id string) (*Container, error) {
 	}
 	var c Container
 	if err := codec.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("reading container %s: %w", id, err)
+		return nil, fmt.Errorf("reading container %s (%s): %w (`sandbox system check` reports it, `sandbox rm -f %s` removes it)", id, recordPath(s, id), err, id)
 	}
 	return &c, nil
 }

@@ -859,7 +859,7 @@ func Rename(s *image.Store, ref, name string) error {
 	// from, so the old entry is distrusted from then on, whatever kills
 	// this rename, and the next pass reads the record.
 	c.Name = name
-	if err := image.WriteFileAtomic(recordPath(s, c.ID), mustJSON(c), 0o600); err != nil {
+	if err := image.WriteFileAtomic(recordPath(s, c.ID), recordJSON(c), 0o600); err != nil {
 		return err
 	}
 	dropNameEntries(s, c.ID)

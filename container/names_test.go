@@ -193,7 +193,7 @@ func TestNameIndexStaleEntries(t *testing.T) {
 	y := mustCreate(t, s, Config{Name: "db"})
 	ref := y.ID[:6]
 	x.Name = ref // renamed by an older sandbox: the record only
-	if err := image.WriteFileAtomic(filepath.Join(Dir(s, x.ID), "container.json"), mustJSON(x), 0o600); err != nil {
+	if err := image.WriteFileAtomic(filepath.Join(Dir(s, x.ID), "container.json"), recordJSON(x), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := Find(s, ref); err != nil || got.ID != x.ID {

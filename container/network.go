@@ -386,7 +386,7 @@ func editNetworks(s *image.Store, ref string, edit func(c *Container, names []st
 	if len(names) == 0 {
 		c.Config.Network, c.Config.NetworkAliases = "slirp", nil
 	}
-	return image.WriteFileAtomic(recordPath(s, c.ID), mustJSON(c), 0o600)
+	return image.WriteFileAtomic(recordPath(s, c.ID), recordJSON(c), 0o600)
 }
 
 // changeLive joins or leaves networks for a running container: the one

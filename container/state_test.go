@@ -227,7 +227,7 @@ func addContainer(t *testing.T, s *image.Store, c *Container) {
 	if err := os.Mkdir(Dir(s, c.ID), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(Dir(s, c.ID), "container.json"), mustJSON(c), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(Dir(s, c.ID), "container.json"), recordJSON(c), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -38,7 +38,7 @@ func sweepFixture(t *testing.T) (*image.Store, map[string]string) {
 		}
 		if c != nil {
 			c.ID = id
-			record = string(mustJSON(c))
+			record = string(recordJSON(c))
 		}
 		if record != "" {
 			if err := os.WriteFile(filepath.Join(dir, "container.json"), []byte(record), 0o600); err != nil {

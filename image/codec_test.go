@@ -12,8 +12,8 @@ import (
 // encoding/json does: a failure here after a type changed means go
 // generate ./image.
 func TestCodecsMatchSource(t *testing.T) {
-	codectest.Check(t, &index{}, func() codectest.Codec { return &index{} })
-	codectest.Check(t, &storeMeta{}, func() codectest.Codec { return &storeMeta{} })
+	codectest.Check(t, &index{})
+	codectest.Check(t, &storeMeta{})
 	digest := v1.Hash{Algorithm: "sha256", Hex: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"}
-	codectest.Check(t, &configDoc{}, func() codectest.Codec { return &configDoc{} }, digest)
+	codectest.Check(t, &configDoc{}, digest)
 }

@@ -156,19 +156,20 @@ func Detect(opts Options) (Mapping, error) {
 	if c.force == ModeSingle {
 		return c.single("single-id mode requested"), nil
 	}
-	if c.force == "" && c.noRanges() {
+	rr := c.readRanges()
+	if c.force == "" && rr.none() {
 		// The commonest reason: single-id mode at once, and why (with
 		// all else that stands in subid mode's way) only when asked.
 		m := c.single("")
 		m.explain = func() string {
-			if _, problems := c.detectSubID(); len(problems) > 0 {
+			if _, problems := c.detectSubID(c.readRanges()); len(problems) > 0 {
 				return strings.Join(problems, "; ")
 			}
 			return "no subordinate uid or gid range for " + c.who() + " when the command started"
 		}
 		return m, nil
 	}
-	m, problems := c.detectSubID()
+	m, problems := c.detectSubID(rr)
 	if len(problems) == 0 {
 		return m, nil
 	}
@@ -188,27 +189,38 @@ func (c config) single(reason string) Mapping {
 	}
 }
 
-// noRanges reports whether the user has no subordinate uid range and no
-// gid range, all sources read without error.
-func (c config) noRanges() bool {
-	uids, uidSrc, err1 := c.ranges(false)
-	gids, gidSrc, err2 := c.ranges(true)
-	return err1 == nil && err2 == nil && len(uids) == 0 && len(gids) == 0 && uidSrc != "" && gidSrc != ""
+// userRanges are the user's subordinate ranges as c.ranges read them,
+// once a start (a getsubids source costs a process each).
+type userRanges struct {
+	uids, gids     []Range
+	uidSrc, gidSrc string
+	uidErr, gidErr error
 }
 
-// detectSubID builds the subid mapping, or returns every reason it cannot
-// (all of them, so the user can fix everything in one go).
-func (c config) detectSubID() (Mapping, []string) {
+func (c config) readRanges() userRanges {
+	var r userRanges
+	r.uids, r.uidSrc, r.uidErr = c.ranges(false)
+	r.gids, r.gidSrc, r.gidErr = c.ranges(true)
+	return r
+}
+
+// none says the user has no uid range and no gid range, every source
+// read without error.
+func (r userRanges) none() bool {
+	return r.uidErr == nil && r.gidErr == nil && len(r.uids) == 0 && len(r.gids) == 0
+}
+
+// detectSubID builds the subid mapping from rr, or returns every reason
+// it cannot (all of them, so the user can fix everything in one go).
+func (c config) detectSubID(rr userRanges) (Mapping, []string) {
 	var problems []string
 	c.newUIDMap, c.newGIDMap = findHelper(c.newUIDMap, "newuidmap"), findHelper(c.newGIDMap, "newgidmap")
 
-	uidRanges, uidSrc, err := c.ranges(false)
-	if err != nil {
-		problems = append(problems, err.Error())
-	}
-	gidRanges, gidSrc, err := c.ranges(true)
-	if err != nil {
-		problems = append(problems, err.Error())
+	uidRanges, uidSrc, gidRanges, gidSrc := rr.uids, rr.uidSrc, rr.gids, rr.gidSrc
+	for _, err := range []error{rr.uidErr, rr.gidErr} {
+		if err != nil {
+			problems = append(problems, err.Error())
+		}
 	}
 	// Report missing ranges only where reading them did not already fail.
 	uidMissing := len(uidRanges) == 0 && uidSrc != ""

@@ -22,34 +22,40 @@ type Codec interface {
 	codec.Unmarshaler
 }
 
-// Check fills v (a pointer, as fresh returns) with a value in every
-// field, and checks that what each encoder writes each decoder reads back
-// equal, and that both encoders write the same JSON, order aside. fresh
-// returns a new zero value of the same type; fixed are values to use as
-// they are wherever their type is found (one that checks its own JSON,
-// a digest).
-func Check(t *testing.T, v Codec, fresh func() Codec, fixed ...any) {
+// Check checks v's type (v a pointer to a zero value) both empty and with
+// a value in every field: what each encoder writes each decoder reads
+// back equal, and both encoders write the same JSON, order aside. fixed
+// are values to use as they are wherever their type is found (one that
+// checks its own JSON, a digest).
+func Check(t *testing.T, v Codec, fixed ...any) {
 	t.Helper()
-	f := filler{}
+	fresh := func() Codec { return reflect.New(reflect.TypeOf(v).Elem()).Interface().(Codec) }
+	check(t, "empty", fresh(), fresh)
+	f := filler{t: t}
 	for _, x := range fixed {
-		f[reflect.TypeOf(x)] = reflect.ValueOf(x)
+		f.fixed = append(f.fixed, reflect.ValueOf(x))
 	}
 	f.fill(reflect.ValueOf(v).Elem(), 1)
+	check(t, "filled", v, fresh)
+}
+
+func check(t *testing.T, what string, v Codec, fresh func() Codec) {
+	t.Helper()
 	gen, err := codec.Marshal(v)
 	if err != nil {
-		t.Fatalf("%T: easyjson: %v", v, err)
+		t.Fatalf("%T, %s: easyjson: %v", v, what, err)
 	}
 	std, err := json.Marshal(v)
 	if err != nil {
-		t.Fatalf("%T: encoding/json: %v", v, err)
+		t.Fatalf("%T, %s: encoding/json: %v", v, what, err)
 	}
 	var a, b any
 	if err := json.Unmarshal(gen, &a); err != nil {
-		t.Fatalf("%T: the generated encoder wrote no JSON: %v\n%s", v, err, gen)
+		t.Fatalf("%T, %s: the generated encoder wrote no JSON: %v\n%s", v, what, err, gen)
 	}
 	json.Unmarshal(std, &b)
 	if !reflect.DeepEqual(a, b) {
-		t.Errorf("%T: the generated encoder wrote\n%s\nwhere encoding/json writes\n%s", v, gen, std)
+		t.Errorf("%T, %s: the generated encoder wrote\n%s\nwhere encoding/json writes\n%s", v, what, gen, std)
 	}
 	for _, c := range []struct {
 		what string
@@ -61,25 +67,31 @@ func Check(t *testing.T, v Codec, fresh func() Codec, fixed ...any) {
 	} {
 		back := fresh()
 		if err := c.dec(c.data, back); err != nil {
-			t.Errorf("%T: %s: %v", v, c.what, err)
+			t.Errorf("%T, %s: %s: %v", v, what, c.what, err)
 			continue
 		}
 		if !reflect.DeepEqual(back, v) {
-			t.Errorf("%T: %s came back as\n%+v\nnot\n%+v", v, c.what, back, v)
+			t.Errorf("%T, %s: %s came back as\n%+v\nnot\n%+v", v, what, c.what, back, v)
 		}
 	}
 }
 
 // filler sets every exported field it can reach in a value to a value
 // that is not zero: strings, numbers, booleans, two elements in slices
-// and maps, a pointer's target, a time; a type it holds a value of, to
-// that value.
-type filler map[reflect.Type]reflect.Value
+// and maps, each of an array's, a pointer's target, a time; a type it
+// holds a value of (fixed), to that value. A kind it cannot fill (an
+// interface) fails the test: a field left zero would go unchecked.
+type filler struct {
+	t     *testing.T
+	fixed []reflect.Value
+}
 
 func (f filler) fill(v reflect.Value, n int) {
-	if x, ok := f[v.Type()]; ok {
-		v.Set(x)
-		return
+	for _, x := range f.fixed {
+		if x.Type() == v.Type() {
+			v.Set(x)
+			return
+		}
 	}
 	if v.Type() == reflect.TypeOf(time.Time{}) {
 		v.Set(reflect.ValueOf(time.Date(2026, 12, 6, 7, 8, 9, n, time.UTC)))
@@ -114,11 +126,17 @@ func (f filler) fill(v reflect.Value, n int) {
 			m.SetMapIndex(k, e)
 		}
 		v.Set(m)
+	case reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			f.fill(v.Index(i), n+i+1)
+		}
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
 			if sf := v.Type().Field(i); sf.IsExported() && sf.Tag.Get("json") != "-" {
 				f.fill(v.Field(i), n+i)
 			}
 		}
+	default:
+		f.t.Fatalf("codectest cannot fill a %s (%s): give a value of it to Check", v.Kind(), v.Type())
 	}
 }
