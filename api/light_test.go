@@ -1,9 +1,10 @@
 package api
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/sandbox-dev/sandbox/program/programtest"
 )
 
 // TestServerLinksNoLibrary: the server reaches the store only through
@@ -11,10 +12,6 @@ import (
 // packages of plain records. A program that carries it then changes only
 // when the server or those records do.
 func TestServerLinksNoLibrary(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Skipf("go list: %v", err)
-	}
 	allowed := map[string]bool{
 		"github.com/sandbox-dev/sandbox/api":                      true,
 		"github.com/sandbox-dev/sandbox/api/calls":                true,
@@ -24,7 +21,7 @@ func TestServerLinksNoLibrary(t *testing.T) {
 		"github.com/sandbox-dev/sandbox/transfer/wire":            true,
 		"github.com/sandbox-dev/sandbox/network/endpoint":         true,
 	}
-	for _, p := range strings.Fields(string(out)) {
+	for _, p := range programtest.Deps(t, ".") {
 		if strings.HasPrefix(p, "github.com/sandbox-dev/sandbox") && !allowed[p] {
 			t.Errorf("the API server links %s: reach the store through calls.Backend, and keep records the server reads in leaf packages", p)
 		}

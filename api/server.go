@@ -20,8 +20,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/api/calls"
-	"github.com/sandbox-dev/sandbox/container/containertypes"
-	"github.com/sandbox-dev/sandbox/image/imagetypes"
 )
 
 // The API versions served (package calls, which the CLI reads them from
@@ -186,20 +184,11 @@ func conflict(err error) error   { return &httpError{http.StatusConflict, err} }
 // say which.
 func status(err error) int {
 	var he *httpError
-	switch {
-	case errors.As(err, &he):
+	if errors.As(err, &he) {
 		return he.status
-	case errors.Is(err, calls.ErrInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, calls.ErrNoPath):
-		return http.StatusNotFound
-	case errors.Is(err, containertypes.ErrNotFound), errors.Is(err, imagetypes.ErrNotFound), errors.Is(err, containertypes.ErrNoVolume),
-		errors.Is(err, containertypes.ErrNoNetwork), errors.Is(err, containertypes.ErrNoPod):
-		return http.StatusNotFound
-	case errors.Is(err, containertypes.ErrNameInUse), errors.Is(err, containertypes.ErrRunning), errors.Is(err, containertypes.ErrVolumeInUse),
-		errors.Is(err, containertypes.ErrNetworkInUse), errors.Is(err, imagetypes.ErrInUse), errors.Is(err, containertypes.ErrNotRunning),
-		errors.Is(err, imagetypes.ErrAmbiguous):
-		return http.StatusConflict
+	}
+	if s := calls.Status(err); s != 0 {
+		return s
 	}
 	return http.StatusInternalServerError
 }

@@ -282,7 +282,6 @@ func (k *Key) Set(a *App, v any, src string) {
 // k: a whole number for an integer field, a []string for a list. Values
 // already of Set's types pass as they are.
 func (k *Key) Normalize(v any) (any, error) {
-	bad := fmt.Errorf("%s: want a %s, not %s", k.Name, k.Type, showValue(v))
 	switch k.field(&App{}).(type) {
 	case *string:
 		if s, ok := v.(string); ok {
@@ -317,14 +316,19 @@ func (k *Key) Normalize(v any) (any, error) {
 			for _, e := range x {
 				s, ok := e.(string)
 				if !ok {
-					return nil, bad
+					return nil, k.wrongType(v)
 				}
 				out = append(out, s)
 			}
 			return out, nil
 		}
 	}
-	return nil, bad
+	return nil, k.wrongType(v)
+}
+
+// wrongType is Normalize's refusal of v.
+func (k *Key) wrongType(v any) error {
+	return fmt.Errorf("%s: want a %s, not %s", k.Name, k.Type, showValue(v))
 }
 
 // copyTo copies k's value from src to dst.

@@ -20,24 +20,30 @@ type Row = containertypes.Row
 // "name=…" (substring), "id=…" (prefix), "ancestor=…" (image as given),
 // "pod=…" (its name), "label=KEY" or "label=KEY=VALUE" (all must hold).
 func PS(s *image.Store, all bool, filters []string) ([]Row, error) {
+	rows, _, err := PSRecords(s, all, filters)
+	return rows, err
+}
+
+// PSRecords is PS with each row's record beside it (records[i] is
+// rows[i]'s), from the same read of the store.
+func PSRecords(s *image.Store, all bool, filters []string) (rows []Row, records []*Container, err error) {
 	want := map[string][]string{}
 	for _, f := range filters {
 		k, v, ok := strings.Cut(f, "=")
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("invalid filter %q: want KEY=VALUE", f)
+			return nil, nil, fmt.Errorf("invalid filter %q: want KEY=VALUE", f)
 		case k == "status" && v != Created && v != Running && v != Exited:
-			return nil, fmt.Errorf("invalid status %q: use created, running or exited", v)
+			return nil, nil, fmt.Errorf("invalid status %q: use created, running or exited", v)
 		case k != "status" && k != "name" && k != "id" && k != "ancestor" && k != "pod" && k != "label":
-			return nil, fmt.Errorf("unknown filter %q: use status, name, id, ancestor, pod or label", k)
+			return nil, nil, fmt.Errorf("unknown filter %q: use status, name, id, ancestor, pod or label", k)
 		}
 		want[k] = append(want[k], v)
 	}
 	cs, err := List(s)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var rows []Row
 	for _, c := range cs {
 		st := CurrentState(s, c.ID)
 		if !all && len(want["status"]) == 0 && st.Status != Running && !st.Restarting {
@@ -54,8 +60,9 @@ func PS(s *image.Store, all bool, filters []string) ([]Row, error) {
 			continue
 		}
 		rows = append(rows, Row{ID: c.ID, Name: c.Name, Image: c.Image, Command: commandOf(s, c), Created: c.Created, State: st, Ports: portStrings(c), Pod: c.Config.Pod, Health: healthStatus(s, c, st)})
+		records = append(records, c)
 	}
-	return rows, nil
+	return rows, records, nil
 }
 
 // matchesAll: every value must hold (labels, as Docker ANDs them).

@@ -41,17 +41,13 @@ var _ calls.Backend = (*Backend)(nil)
 func (b *Backend) io() container.IO { return container.IO{Warn: b.Warn} }
 
 func (b *Backend) PS(all bool, filters []string) ([]calls.Listed, error) {
-	rows, err := container.PS(b.Store, all, filters)
+	rows, records, err := container.PSRecords(b.Store, all, filters)
 	if err != nil {
 		return nil, err
 	}
 	var out []calls.Listed
-	for _, row := range rows {
-		c, err := container.Find(b.Store, row.ID)
-		if err != nil {
-			continue // removed meanwhile
-		}
-		out = append(out, calls.Listed{Row: row, Container: view(c)})
+	for i, row := range rows {
+		out = append(out, calls.Listed{Row: row, Container: view(records[i])})
 	}
 	return out, nil
 }
@@ -86,10 +82,8 @@ func (b *Backend) Inspect(ref string) (*calls.Details, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := container.Find(b.Store, d.Id)
-	if err != nil {
-		return nil, err
-	}
+	// The record as Inspect read it: what view reads of it, d has.
+	c := &container.Container{ID: d.Id, Name: d.Name, Image: d.ImageName, ImageID: d.Image, Created: d.Created, Config: d.Config}
 	out := &calls.Details{Container: *view(c), Path: d.Path, Args: d.Args, RestartCount: d.RestartCount,
 		State: calls.DetailsState{Status: d.State.Status, Running: d.State.Running, Restarting: d.State.Restarting,
 			OOMKilled: d.State.OOMKilled, Pid: d.State.Pid, ExitCode: d.State.ExitCode,

@@ -32,16 +32,13 @@ type Server struct {
 type handler func(m *wire.Msg, files []*os.File) (*wire.Msg, error)
 
 // Handle answers one call (a wire.Handler). It owns files: it closes
-// them once the call is done, but for an exec's, which its session keeps.
+// them once the call is done (a handler that keeps one keeps a copy).
 func (s *Server) Handle(m *wire.Msg, files []*os.File) (r *wire.Msg, err error) {
 	s.once.Do(s.init)
+	defer wire.CloseFiles(files)
 	h := s.handlers[m.Op]
 	if h == nil {
-		wire.CloseFiles(files)
 		return nil, fmt.Errorf("unknown call %q", m.Op)
-	}
-	if m.Op != "Exec" {
-		defer wire.CloseFiles(files)
 	}
 	// A bug in the library fails its call, as it failed its request when
 	// the server ran in this process, not the whole service.
@@ -286,14 +283,24 @@ func (s *Server) exec(m *wire.Msg, files []*os.File) (*wire.Msg, error) {
 	var id string
 	var req calls.ExecRequest
 	if err := calls.Args(m, &id, &req); err != nil {
-		wire.CloseFiles(files)
 		return nil, err
 	}
+	// The session keeps the descriptors past the call: copies of
+	// Handle's, which it closes.
+	var kept []*os.File
+	for _, f := range files {
+		c, err := wire.Dup(f)
+		if err != nil {
+			wire.CloseFiles(kept)
+			return nil, err
+		}
+		kept = append(kept, c)
+	}
 	var stdio [3]*os.File
-	copy(stdio[:], files)
+	copy(stdio[:], kept)
 	sess, err := s.B.Exec(id, req, stdio[0], stdio[1], stdio[2])
 	if err != nil {
-		wire.CloseFiles(files)
+		wire.CloseFiles(kept)
 		return calls.Results(err, 0)
 	}
 	// The console goes to the program, which alone uses it: the answer
@@ -309,7 +316,7 @@ func (s *Server) exec(m *wire.Msg, files []*os.File) (*wire.Msg, error) {
 	}
 	s.next++
 	h := s.next
-	s.execs[h] = keptFiles{sess, files}
+	s.execs[h] = keptFiles{sess, kept}
 	s.mu.Unlock()
 	r, err := calls.Results(nil, h)
 	r.Files = reply

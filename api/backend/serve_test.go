@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -35,8 +36,19 @@ func TestEveryCallServed(t *testing.T) {
 // taking the whole service down (the backend here has no store).
 func TestHandleRecoversPanic(t *testing.T) {
 	s := &Server{B: &Backend{}}
-	_, err := s.Handle(&wire.Msg{Op: "Find", Data: []byte(`["x"]`)}, nil)
-	if err == nil || !strings.Contains(err.Error(), "internal error") {
+	s.once.Do(s.init)
+	s.handlers["Find"] = func(*wire.Msg, []*os.File) (*wire.Msg, error) { panic("a bug") }
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	_, err = s.Handle(&wire.Msg{Op: "Find", Data: []byte(`["x"]`)}, []*os.File{r})
+	if err == nil || !strings.Contains(err.Error(), "internal error") || !strings.Contains(err.Error(), "a bug") {
 		t.Fatalf("Handle = %v, want an internal error", err)
+	}
+	// The call's descriptors are closed however it ended.
+	if _, err := w.Write([]byte("x")); err == nil {
+		t.Error("the call's descriptor is still open after a panic")
 	}
 }

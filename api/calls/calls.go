@@ -130,7 +130,7 @@ type Details struct {
 	Args         []string
 	RestartCount int
 	State        DetailsState
-	// Networks are its places on user-defined networks, by name.
+	// Endpoints are its places on user-defined networks, by name.
 	Endpoints map[string]Endpoint
 }
 

@@ -9,8 +9,6 @@ import (
 	"os"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/sandbox-dev/sandbox/cgroups/cgrouptypes"
 	"github.com/sandbox-dev/sandbox/container/containertypes"
 	"github.com/sandbox-dev/sandbox/image/imagetypes"
@@ -33,7 +31,7 @@ func (r Remote) call(op string, args []any, files []*os.File, ptrs ...any) error
 }
 
 // callMsg is call that also returns the answer (its Files are the
-// caller's).
+// caller's unless the call failed: then they are closed).
 func (r Remote) callMsg(op string, args []any, files []*os.File, ptrs ...any) (*wire.Msg, error) {
 	if args == nil {
 		args = []any{}
@@ -44,25 +42,40 @@ func (r Remote) callMsg(op string, args []any, files []*os.File, ptrs ...any) (*
 		return nil, err
 	}
 	m, err := r.Peer.Call(&wire.Msg{Op: op, Data: b}, files...)
-	return m, results(m, err, ptrs...)
+	if err = results(m, err, ptrs...); err != nil && m != nil {
+		wire.CloseFiles(m.Files)
+	}
+	return m, err
 }
 
-// outPipe is a pipe whose write end a call passes and whose read end is
-// copied to w while it runs; wait waits for the copy.
-func outPipe(w io.Writer) (writeEnd *os.File, wait func(), err error) {
+// callReading is call with one more descriptor last: a pipe's write end
+// whose read end read takes while the call runs (the output of a logs,
+// an archive, a save, a pull's progress). It returns once both are done.
+func (r Remote) callReading(op string, args []any, read func(io.Reader), ptrs ...any) error {
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		io.Copy(w, pr)
+		read(pr)
 		// A reader gone (a client that hung up) fails the writer's next
 		// write, which ends the call.
 		pr.Close()
 	}()
-	return pw, func() { <-done }, nil
+	err = r.call(op, args, []*os.File{pw}, ptrs...)
+	<-done
+	return err
+}
+
+// copyTo is a callReading reader that copies to w.
+func copyTo(w io.Writer) func(io.Reader) { return func(r io.Reader) { io.Copy(w, r) } }
+
+// framesTo is a callReading reader of a container's stdout and stderr,
+// framed in one stream so that their order is kept (stream.go).
+func framesTo(stdout, stderr io.Writer) func(io.Reader) {
+	return func(r io.Reader) { readFrames(r, stdout, stderr) }
 }
 
 // inPipe is a pipe whose read end a call passes and whose write end is
@@ -86,23 +99,6 @@ func inPipe(src io.Reader) (readEnd *os.File, done func(), err error) {
 		pw.Close()
 		<-fed
 	}, nil
-}
-
-// outputs is a pipe whose write end a call passes for a container's
-// stdout and stderr (framed, in one stream, so their order is kept) and
-// whose frames go to stdout and stderr meanwhile; wait waits for them.
-func outputs(stdout, stderr io.Writer) (writeEnd *os.File, wait func(), err error) {
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return nil, nil, err
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		readFrames(pr, stdout, stderr)
-		pr.Close()
-	}()
-	return pw, func() { <-done }, nil
 }
 
 func (r Remote) PS(all bool, filters []string) (list []Listed, err error) {
@@ -155,31 +151,17 @@ func (r Remote) Prune() (ids []string, err error) {
 }
 
 func (r Remote) Logs(id string, o containertypes.LogOptions, stdout, stderr io.Writer) error {
-	w, wait, err := outputs(stdout, stderr)
-	if err != nil {
-		return err
-	}
-	err = r.call("Logs", []any{id, o}, []*os.File{w})
-	wait()
-	return err
+	return r.callReading("Logs", []any{id, o}, framesTo(stdout, stderr))
 }
 
 func (r Remote) RemovedLogs(id string, stdout, stderr io.Writer) (ok bool) {
-	w, wait, err := outputs(stdout, stderr)
-	if err != nil {
-		return false
-	}
-	r.call("RemovedLogs", []any{id}, []*os.File{w}, &ok)
-	wait()
+	r.callReading("RemovedLogs", []any{id}, framesTo(stdout, stderr), &ok)
 	return ok
 }
 
 // AttachStdin's answer carries the socket to the container's monitor.
 func (r Remote) AttachStdin(id string) (io.WriteCloser, error) {
 	m, err := r.callMsg("AttachStdin", []any{id}, nil)
-	if m != nil && err != nil {
-		wire.CloseFiles(m.Files)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -188,11 +170,7 @@ func (r Remote) AttachStdin(id string) (io.WriteCloser, error) {
 		return nil, io.ErrUnexpectedEOF
 	}
 	defer m.Files[0].Close()
-	c, err := net.FileConn(m.Files[0])
-	if err != nil {
-		return nil, err
-	}
-	return c.(io.WriteCloser), nil
+	return net.FileConn(m.Files[0])
 }
 
 func (r Remote) ResizeTTY(id string, rows, cols int) { r.call("ResizeTTY", []any{id, rows, cols}, nil) }
@@ -207,7 +185,7 @@ func (r Remote) Exec(id string, req ExecRequest, stdin, stdout, stderr *os.File)
 			if f == nil {
 				f, err = os.OpenFile(os.DevNull, os.O_RDWR, 0)
 			} else {
-				f, err = dup(f)
+				f, err = wire.Dup(f)
 			}
 			if err != nil {
 				wire.CloseFiles(files)
@@ -218,9 +196,6 @@ func (r Remote) Exec(id string, req ExecRequest, stdin, stdout, stderr *os.File)
 	}
 	var handle int
 	m, err := r.callMsg("Exec", []any{id, req}, files, &handle)
-	if m != nil && err != nil {
-		wire.CloseFiles(m.Files)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -230,15 +205,6 @@ func (r Remote) Exec(id string, req ExecRequest, stdin, stdout, stderr *os.File)
 		wire.CloseFiles(m.Files[1:])
 	}
 	return s, nil
-}
-
-// dup is a copy of f that a call may close: the caller keeps its own.
-func dup(f *os.File) (*os.File, error) {
-	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	return os.NewFile(uintptr(fd), f.Name()), nil
 }
 
 type remoteExec struct {
@@ -262,13 +228,7 @@ func (r Remote) ArchiveStat(id, path string) (stat string, err error) {
 }
 
 func (r Remote) ArchiveGet(id, path string, w io.Writer) error {
-	end, wait, err := outPipe(w)
-	if err != nil {
-		return err
-	}
-	err = r.call("ArchiveGet", []any{id, path}, []*os.File{end})
-	wait()
-	return err
+	return r.callReading("ArchiveGet", []any{id, path}, copyTo(w))
 }
 
 func (r Remote) ArchivePut(id, path string, keepOwners bool, src io.Reader) error {
@@ -376,13 +336,7 @@ func (r Remote) PruneImages(all bool) (res imagetypes.RemoveResult, err error) {
 
 // Pull's progress comes as JSON lines through a pipe it passes.
 func (r Remote) Pull(_ context.Context, ref, platform string, events func(imagetypes.ProgressEvent)) (id string, err error) {
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return "", err
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	err = r.callReading("Pull", []any{ref, platform}, func(pr io.Reader) {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			var e imagetypes.ProgressEvent
@@ -390,10 +344,7 @@ func (r Remote) Pull(_ context.Context, ref, platform string, events func(imaget
 				events(e)
 			}
 		}
-		pr.Close()
-	}()
-	err = r.call("Pull", []any{ref, platform}, []*os.File{pw}, &id)
-	<-done
+	}, &id)
 	return id, err
 }
 
@@ -403,13 +354,7 @@ func (r Remote) Push(_ context.Context, ref string) (digest string, err error) {
 }
 
 func (r Remote) Save(refs []string, w io.Writer) error {
-	end, wait, err := outPipe(w)
-	if err != nil {
-		return err
-	}
-	err = r.call("Save", []any{refs}, []*os.File{end})
-	wait()
-	return err
+	return r.callReading("Save", []any{refs}, copyTo(w))
 }
 
 func (r Remote) Load(archive io.Reader) (imgs []LoadedImage, err error) {
@@ -434,7 +379,7 @@ func (r Remote) Build(o BuildOptions, context io.Reader, out *os.File) (id strin
 		return "", err
 	}
 	defer done()
-	o2, err := dup(out)
+	o2, err := wire.Dup(out)
 	if err != nil {
 		in.Close()
 		return "", err

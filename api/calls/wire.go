@@ -22,24 +22,36 @@ import (
 
 // sentinels are the errors the server tells apart, by the codes they
 // cross the socket as.
+// The HTTP status of each (the numbers: net/http stays out of the CLI).
 var sentinels = []struct {
-	code string
-	err  error
+	code   string
+	err    error
+	status int
 }{
-	{"invalid", ErrInvalid},
-	{"no-path", ErrNoPath},
-	{"no-container", containertypes.ErrNotFound},
-	{"name-in-use", containertypes.ErrNameInUse},
-	{"no-pod", containertypes.ErrNoPod},
-	{"running", containertypes.ErrRunning},
-	{"not-running", containertypes.ErrNotRunning},
-	{"no-network", containertypes.ErrNoNetwork},
-	{"network-in-use", containertypes.ErrNetworkInUse},
-	{"no-volume", containertypes.ErrNoVolume},
-	{"volume-in-use", containertypes.ErrVolumeInUse},
-	{"no-image", imagetypes.ErrNotFound},
-	{"ambiguous-image", imagetypes.ErrAmbiguous},
-	{"image-in-use", imagetypes.ErrInUse},
+	{"invalid", ErrInvalid, 400},
+	{"no-path", ErrNoPath, 404},
+	{"no-container", containertypes.ErrNotFound, 404},
+	{"name-in-use", containertypes.ErrNameInUse, 409},
+	{"no-pod", containertypes.ErrNoPod, 404},
+	{"running", containertypes.ErrRunning, 409},
+	{"not-running", containertypes.ErrNotRunning, 409},
+	{"no-network", containertypes.ErrNoNetwork, 404},
+	{"network-in-use", containertypes.ErrNetworkInUse, 409},
+	{"no-volume", containertypes.ErrNoVolume, 404},
+	{"volume-in-use", containertypes.ErrVolumeInUse, 409},
+	{"no-image", imagetypes.ErrNotFound, 404},
+	{"ambiguous-image", imagetypes.ErrAmbiguous, 409},
+	{"image-in-use", imagetypes.ErrInUse, 409},
+}
+
+// Status is the HTTP status of the first sentinel err matches, or 0.
+func Status(err error) int {
+	for _, s := range sentinels {
+		if errors.Is(err, s.err) {
+			return s.status
+		}
+	}
+	return 0
 }
 
 // ErrorCode is err's code on the socket: the sentinels it matches, and an

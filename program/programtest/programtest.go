@@ -87,17 +87,26 @@ func gunzip(b []byte) ([]byte, error) {
 	return io.ReadAll(zr)
 }
 
+// Deps are the packages pkg (a directory) links, as go list says. Only a
+// machine without the go command skips: a failing go list fails.
+func Deps(t *testing.T, pkg string) []string {
+	t.Helper()
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skipf("no go command: %v", err)
+	}
+	out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+	}
+	return strings.Fields(string(out))
+}
+
 // CheckCLIStaysLight fails t for each package the sandbox binary (the
 // module's root, two directories above a blob package) links that heavy
 // says belongs to a carried program instead: what it is, kept in where.
-// Without a go command to list them it skips.
 func CheckCLIStaysLight(t *testing.T, heavy func(pkg string) bool, what, where string) {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-deps", "../..").Output()
-	if err != nil {
-		t.Skipf("go list: %v", err)
-	}
-	for _, p := range strings.Fields(string(out)) {
+	for _, p := range Deps(t, "../..") {
 		if heavy(p) {
 			t.Errorf("the sandbox binary imports %s: keep %s in %s", p, what, where)
 		}

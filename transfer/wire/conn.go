@@ -226,5 +226,16 @@ func CloseFiles(files []*os.File) {
 	}
 }
 
-// errClosed is a call on a peer whose connection has ended.
-var errClosed = errors.New("the transfer program has gone")
+// Dup is a copy of f that a call (or a handler) may close: the caller
+// keeps its own.
+func Dup(f *os.File) (*os.File, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+// errClosed is a call on a peer whose connection has ended: the program
+// at the other end (the transfer or the API program) has exited.
+var errClosed = errors.New("the program at the other end of the socket has gone (what it said, if anything, is above)")
