@@ -115,37 +115,31 @@ func main() {
 		return
 	}
 
-	// A private store, so the user's own is left alone.
-	env := append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(work, "data"), "XDG_CONFIG_HOME="+filepath.Join(work, "config"))
-	imp := exec.Command(*sandbox, "import", tarball, "bb")
-	imp.Env = env
-	if out, err := imp.CombinedOutput(); err != nil {
-		fail("sandbox import: %v: %s", err, out)
-	}
-
-	tools := []*tool{{name: "sandbox", argv: append(env[len(env)-2:], *sandbox, "run", "--rm", "bb", "true")}}
+	// A private store, so the user's own is left alone. With -against,
+	// each build its own store and runtime directory: two builds whose
+	// init programs differ would otherwise each remove the other's copy
+	// and install their own again on every run (runtime.InstalledProgram),
+	// and one would take the container directory the other's last
+	// removal made ahead (tmp/skel).
+	config := "XDG_CONFIG_HOME=" + filepath.Join(work, "config")
+	builds := []struct{ name, bin string }{{"sandbox", *sandbox}}
 	if *against != "" {
-		// Each build its own runtime directory and store: two builds
-		// whose init programs differ would otherwise each remove the
-		// other's copy and install their own again on every run
-		// (runtime.InstalledProgram), and one would take the container
-		// directory the other's last removal made ahead (tmp/skel).
-		for i, b := range []struct{ name, bin string }{{"sandbox", *sandbox}, {"against", *against}} {
-			run, data := filepath.Join(work, "run-"+b.name), filepath.Join(work, "data-"+b.name)
+		builds = append(builds, struct{ name, bin string }{"against", *against})
+	}
+	var tools []*tool
+	for _, b := range builds {
+		own := []string{"XDG_DATA_HOME=" + filepath.Join(work, "data"), config}
+		if *against != "" {
+			run := filepath.Join(work, "run-"+b.name)
 			check(os.MkdirAll(run, 0o700))
-			own := []string{"XDG_RUNTIME_DIR=" + run, "XDG_DATA_HOME=" + data, env[len(env)-1]}
-			imp := exec.Command(b.bin, "import", tarball, "bb")
-			imp.Env = append(os.Environ(), own...)
-			if out, err := imp.CombinedOutput(); err != nil {
-				fail("%s import: %v: %s", b.name, err, out)
-			}
-			t := &tool{name: b.name, argv: append(own, b.bin, "run", "--rm", "bb", "true")}
-			if i == 0 {
-				tools[0] = t
-			} else {
-				tools = append(tools, t)
-			}
+			own = []string{"XDG_RUNTIME_DIR=" + run, "XDG_DATA_HOME=" + filepath.Join(work, "data-"+b.name), config}
 		}
+		imp := exec.Command(b.bin, "import", tarball, "bb")
+		imp.Env = append(os.Environ(), own...)
+		if out, err := imp.CombinedOutput(); err != nil {
+			fail("%s import: %v: %s", b.name, err, out)
+		}
+		tools = append(tools, &tool{name: b.name, argv: append(own, b.bin, "run", "--rm", "bb", "true")})
 	}
 	if p, err := exec.LookPath("bwrap"); err == nil {
 		tools = append(tools, &tool{name: "bwrap", argv: bwrapArgv(p, rootfs, "/bin/true")})
