@@ -4,11 +4,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -89,10 +88,10 @@ func create(s *image.Store, img *image.Image, cfg Config, id string, run bool) (
 		return nil, nil, fmt.Errorf("%w: %q is used by container %s; choose another --name or remove that container with `sandbox rm %s`", ErrNameInUse, c.Name, names[c.Name], c.Name)
 	}
 	dir := Dir(s, c.ID)
-	// A skeleton a removal made (image.SkeletonName) is one rename where
-	// making the directories is six inodes; the first, in containers/,
-	// where ext4 spreads directories (spreadSubdirs), took 0.13 ms alone.
-	made := os.Rename(filepath.Join(s.Root, "tmp", image.SkeletonName), dir) == nil
+	// A skeleton a removal made (skeletonName) is one rename where making
+	// the directories is six inodes; the first, in containers/, where
+	// ext4 spreads directories (spreadSubdirs), took 0.13 ms alone.
+	made := os.Rename(filepath.Join(s.Root, "tmp", skeletonName), dir) == nil
 	if !made {
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			return nil, nil, fmt.Errorf("creating the container directory: %w", err)
@@ -103,12 +102,8 @@ func create(s *image.Store, img *image.Image, cfg Config, id string, run bool) (
 		err = unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 	}
 	for _, d := range containerDirs {
-		// Made also in a skeleton, which an older binary may have laid
-		// out with fewer: there they exist already.
-		if err == nil {
-			if err = os.Mkdir(filepath.Join(dir, d), 0o755); made && errors.Is(err, fs.ErrExist) {
-				err = nil
-			}
+		if err == nil && !made {
+			err = os.Mkdir(filepath.Join(dir, d), 0o755)
 		}
 	}
 	if err == nil {
@@ -132,6 +127,11 @@ func create(s *image.Store, img *image.Image, cfg Config, id string, run bool) (
 // containerDirs are the directories in a container's own: its overlay's
 // upper, work and mount point, and the files made for it (/etc's).
 var containerDirs = []string{"upper", "work", "merged", "userdata"}
+
+// skeletonName is tmp/'s name for a container's directory made ahead
+// with these directories (image.SkeletonPrefix): the layout is in it, so
+// that a skeleton an older binary made with another is never taken.
+var skeletonName = image.SkeletonPrefix + strings.Join(containerDirs, "+")
 
 // names maps every container name to its short ID.
 func names(s *image.Store) (map[string]string, error) {

@@ -374,7 +374,7 @@ func handOffRemoval(s *image.Store, c *Container, lock *os.File) (runtime.Remova
 		tmp.Close()
 		return runtime.Removal{}, false
 	}
-	return runtime.Removal{Dir: tmp, Name: name, Keep: lock, Skeleton: append([]string{image.SkeletonName}, containerDirs...)}, true
+	return runtime.Removal{Dir: tmp, Name: name, Keep: lock, Skeleton: append([]string{skeletonName}, containerDirs...)}, true
 }
 
 // recording is what runRecorded does around the run besides recording.

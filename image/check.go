@@ -250,12 +250,15 @@ const (
 	TrashContainerPrefix = "rm-"
 )
 
-// SkeletonName is a container's directory made ahead, its subdirectories
-// and lock in place and nothing else, that the next container's creation
-// takes with one rename instead of making them (container.create): a raw
-// start's removal leaves one as it ends. Complete once under this name
-// (made as a .pending- entry first), so a sweep leaves it alone.
-const SkeletonName = "skel"
+// SkeletonPrefix begins the name of a container's directory made ahead,
+// its subdirectories and lock in place and nothing else, that the next
+// container's creation takes with one rename instead of making them
+// (container.create): a raw start's removal leaves one as it ends. The
+// rest of the name is the layout (a skeleton of another layout, an
+// older binary's, is never taken, and the next removal removes it).
+// Complete once under its name (made as a .pending- entry first), so a
+// sweep leaves it alone.
+const SkeletonPrefix = "skel-"
 
 // deadStaging are the tmp/ entries no live command holds: a directory
 // whose lock file is free or gone, a lock file whose directory is gone, a
@@ -266,7 +269,7 @@ func (s *Store) deadStaging() []string {
 	var dead []string
 	for _, e := range entries {
 		name := e.Name()
-		if name == SkeletonName {
+		if strings.HasPrefix(name, SkeletonPrefix) {
 			continue
 		}
 		if strings.HasPrefix(name, ".pending-") {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -39,7 +40,7 @@ type Removal struct {
 	// Skeleton, when set, is what a raw start's removal makes in Dir once
 	// the files are gone: a directory named Skeleton[0] holding the
 	// directories Skeleton[1:] and an empty file "lock", for the next
-	// container to take (image.SkeletonName says why). Made under a
+	// container to take (image.SkeletonPrefix says why). Made under a
 	// ".pending-" name first; left alone if one is there already.
 	Skeleton []string
 }
@@ -305,9 +306,33 @@ func makeSkeleton(dirfd int, name string, dirs []string) error {
 	}()
 	if err != nil {
 		removeAt(dirfd, pending)
-		if err == unix.EEXIST {
-			return nil // the one there will do
+		if err != unix.EEXIST {
+			return err
+		}
+		// The one there will do.
+	}
+	removeOtherSkeletons(dirfd, name)
+	return nil
+}
+
+// removeOtherSkeletons removes the skeletons beside name that another
+// layout made (the same name up to its first '-', the rest another):
+// an older binary's, which no create takes.
+func removeOtherSkeletons(dirfd int, name string) {
+	i := strings.IndexByte(name, '-')
+	if i < 0 {
+		return
+	}
+	fd, err := unix.Openat(dirfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	d := os.NewFile(uintptr(fd), "tmp") // its own descriptor: closing it leaves dirfd
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	for _, n := range names {
+		if n != name && strings.HasPrefix(n, name[:i+1]) {
+			removeAt(dirfd, n)
 		}
 	}
-	return err
 }

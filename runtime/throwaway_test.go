@@ -88,20 +88,27 @@ func TestMakeSkeleton(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	if err := makeSkeleton(fd, "skel", []string{"upper", "work"}); err != nil {
+	// Another layout's, an older binary's: the next skeleton removes it.
+	if err := os.MkdirAll(filepath.Join(tmp, "skel-old", "upper"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for p, mode := range map[string]os.FileMode{"skel": os.ModeDir | 0o700, "skel/upper": os.ModeDir | 0o755, "skel/work": os.ModeDir | 0o755, "skel/lock": 0o600} {
+	if err := makeSkeleton(fd, "skel-upper+work", []string{"upper", "work"}); err != nil {
+		t.Fatal(err)
+	}
+	for p, mode := range map[string]os.FileMode{"skel-upper+work": os.ModeDir | 0o700, "skel-upper+work/upper": os.ModeDir | 0o755, "skel-upper+work/work": os.ModeDir | 0o755, "skel-upper+work/lock": 0o600} {
 		fi, err := os.Lstat(filepath.Join(tmp, p))
 		if err != nil || fi.Mode() != mode {
 			t.Errorf("%s: %v %v, want mode %v", p, fi.Mode(), err, mode)
 		}
 	}
-	mark := filepath.Join(tmp, "skel", "upper", "mark")
+	if _, err := os.Stat(filepath.Join(tmp, "skel-old")); !os.IsNotExist(err) {
+		t.Errorf("another layout's skeleton is still there: %v", err)
+	}
+	mark := filepath.Join(tmp, "skel-upper+work", "upper", "mark")
 	if err := os.WriteFile(mark, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := makeSkeleton(fd, "skel", []string{"upper", "work"}); err != nil {
+	if err := makeSkeleton(fd, "skel-upper+work", []string{"upper", "work"}); err != nil {
 		t.Errorf("a second skeleton where one is: %v", err)
 	}
 	if _, err := os.Stat(mark); err != nil {

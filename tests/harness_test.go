@@ -652,7 +652,7 @@ func dirEntries(t *testing.T, dir string) []string {
 // what is being removed in the background is gone: a --rm run returns as
 // soon as its container is out of the store, and its init removes the
 // files as it ends (tmp/rm-ID), then makes the next container's
-// directory ahead (tmp/.pending-skel-PID, then tmp/skel). It waits up to
+// directory ahead (tmp/.pending-skel-…, then tmp/skel-LAYOUT). It waits up to
 // five seconds for that to end.
 func settledEntries(t *testing.T, dir string) []string {
 	t.Helper()
@@ -671,13 +671,13 @@ func settledEntries(t *testing.T, dir string) []string {
 }
 
 // stagingEntries is a store's tmp/ (dir) but the container directory made
-// ahead, tmp/skel (image.SkeletonName): no leftover of any command, but
-// what the next container's creation takes.
+// ahead, tmp/skel-LAYOUT (image.SkeletonPrefix): no leftover of any
+// command, but what the next container's creation takes.
 func stagingEntries(t *testing.T, dir string) []string {
 	t.Helper()
 	var names []string
 	for _, n := range dirEntries(t, dir) {
-		if n != "skel" {
+		if !strings.HasPrefix(n, "skel-") {
 			names = append(names, n)
 		}
 	}

@@ -144,13 +144,13 @@ while [ ! -s /tmp/ready ]; do sleep 0.01; done; exit 3`
 }
 
 // TestRawStartLeavesSkeleton: a raw start's removal leaves a container
-// directory made ahead in the store's tmp/ (image.SkeletonName), and the
+// directory made ahead in the store's tmp/ (image.SkeletonPrefix), and the
 // next container's creation takes it whole, in one rename: the container
 // lives in that very directory, with its lock and nothing else.
 func TestRawStartLeavesSkeleton(t *testing.T) {
 	forEachUser(t, func(t *testing.T, u *user) {
 		bb := u.bb(t)
-		skel := filepath.Join(u.store(), "tmp", "skel")
+		skel := filepath.Join(u.store(), "tmp", "skel-upper+work+merged+userdata")
 		u.mustRun(t, "run", "--rm", bb, "true")
 		var before syscall.Stat_t
 		for deadline := time.Now().Add(10 * time.Second); syscall.Stat(skel, &before) != nil; time.Sleep(20 * time.Millisecond) {

@@ -120,7 +120,7 @@ func main() {
 	// init programs differ would otherwise each remove the other's copy
 	// and install their own again on every run (runtime.InstalledProgram),
 	// and one would take the container directory the other's last
-	// removal made ahead (tmp/skel).
+	// removal made ahead (tmp/skel-…).
 	config := "XDG_CONFIG_HOME=" + filepath.Join(work, "config")
 	builds := []struct{ name, bin string }{{"sandbox", *sandbox}}
 	if *against != "" {
