@@ -298,7 +298,14 @@ type mover struct {
 	splice bool
 	output bool // to the user's side: splice only a pipe's worth (spliceMin)
 	buf    []byte
+	// small takes the reads until one fills it: most payloads write a
+	// few lines or nothing, and a relayBuf made only to read the end of
+	// file cost each start 40 µs (a large allocation's fresh pages).
+	small [smallRead]byte
 }
+
+// smallRead is the most a mover reads before it makes its relayBuf.
+const smallRead = 4 << 10
 
 // move moves up to size bytes from sfd; a failed write is a writeError.
 func (m *mover) move(sfd, size int) (int, error) {
@@ -313,14 +320,18 @@ func (m *mover) move(sfd, size int) (int, error) {
 			return int(n), err
 		}
 	}
-	if m.buf == nil {
-		m.buf = make([]byte, relayBuf)
+	buf := m.buf
+	if buf == nil {
+		buf = m.small[:]
 	}
-	n, err := unix.Read(sfd, m.buf[:min(size, len(m.buf))])
+	n, err := unix.Read(sfd, buf[:min(size, len(buf))])
 	if err == nil && n > 0 {
-		if werr := writeAll(m.dfd, m.buf[:n]); werr != nil {
+		if werr := writeAll(m.dfd, buf[:n]); werr != nil {
 			return 0, writeError{werr}
 		}
+	}
+	if m.buf == nil && n == len(m.small) {
+		m.buf = make([]byte, relayBuf)
 	}
 	return n, err
 }

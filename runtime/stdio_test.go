@@ -385,3 +385,45 @@ func TestRelayStdinAfterPayloadClosed(t *testing.T) {
 		t.Fatalf("the user's typed-ahead input was taken: left %q, %v", buf[:n], err)
 	}
 }
+
+// TestMoverReadsSmallFirst: a mover that reads and writes relays every
+// size whole, around its small buffer's size too, and makes its large
+// buffer only once a read fills the small one (an end of file alone, or
+// a line, costs no relayBuf).
+func TestMoverReadsSmallFirst(t *testing.T) {
+	for _, size := range []int{0, 1, smallRead - 1, smallRead, smallRead + 1, 300 << 10} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			src, srcW := pipe(t)
+			dst, err := os.CreateTemp(t.TempDir(), "out")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dst.Close()
+			want := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
+			go func() {
+				srcW.Write(want)
+				srcW.Close()
+			}()
+			m := mover{dfd: int(dst.Fd())} // no splice: reads and writes
+			for {
+				n, err := m.move(int(src.Fd()), relayBuf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n == 0 {
+					break
+				}
+			}
+			got, err := os.ReadFile(dst.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("relayed %d bytes, want %d", len(got), len(want))
+			}
+			if large := m.buf != nil; large != (size >= smallRead) {
+				t.Errorf("%d bytes: large buffer made %v, want %v", size, large, size >= smallRead)
+			}
+		})
+	}
+}
