@@ -1,10 +1,9 @@
 package container
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,7 +50,7 @@ func recordPath(s *image.Store, id string) string { return filepath.Join(Dir(s, 
 // being run by this process: a sweeper that can take it knows nobody is.
 func create(s *image.Store, img *image.Image, cfg Config, id string, run bool) (*Container, *os.File, error) {
 	if id == "" {
-		id = randomHex(32)
+		id = image.RandomHex(32)
 	}
 	c := &Container{ID: id, Name: cfg.Name, Image: cfg.Image, ImageID: img.ID, Created: time.Now().UTC(), Config: cfg, Run: run}
 	unlock, err := s.Lock()
@@ -281,19 +280,13 @@ func mustJSON(v any) []byte {
 	return append(b, '\n')
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 var (
 	adjectives = []string{"brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty", "proud", "quick", "quiet", "sharp", "silly", "sleepy", "sunny", "tender", "vivid", "witty", "zen"}
 	nouns      = []string{"albatross", "badger", "cheetah", "dolphin", "eagle", "falcon", "gecko", "heron", "ibis", "jaguar", "koala", "lemur", "marmot", "narwhal", "otter", "panda", "quokka", "raven", "salmon", "tapir", "urchin", "walrus", "yak", "zebra"}
 )
 
+// generateName is a name for a container given none (two words, as
+// Docker's); unique is what Create checks, not what the random words give.
 func generateName() string {
-	b := make([]byte, 2)
-	rand.Read(b)
-	return adjectives[int(b[0])%len(adjectives)] + "_" + nouns[int(b[1])%len(nouns)]
+	return adjectives[rand.IntN(len(adjectives))] + "_" + nouns[rand.IntN(len(nouns))]
 }

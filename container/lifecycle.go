@@ -168,7 +168,7 @@ func Run(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 // the init in the cgroup. Run validated cfg; the cgroup's plan refuses
 // limits that cannot be enforced, as CheckLimits does.
 func runEarly(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
-	id := randomHex(32)
+	id := image.RandomHex(32)
 	cg, err := containerCgroup(&Container{ID: id, Config: cfg}, stdio.Warn)
 	if err != nil {
 		return nil, 0, &runtime.Error{Code: 125, Msg: err.Error(), Err: err}

@@ -75,14 +75,14 @@ func CreateNetwork(s *image.Store, name string, o NetworkOptions) (Network, erro
 	if err != nil {
 		return Network{}, err
 	}
-	n := Network{Name: name, ID: randomHex(32), Driver: "bridge", Created: time.Now().UTC(),
+	n := Network{Name: name, ID: image.RandomHex(32), Driver: "bridge", Created: time.Now().UTC(),
 		Subnets: []Subnet{{Subnet: subnet.String(), Gateway: gw.String()}}, DNSEnabled: true, Labels: o.Labels}
 	if err := os.MkdirAll(networksDir(s), 0o700); err != nil {
 		return Network{}, err
 	}
 	// Written aside and linked into place: of two creates of one name,
 	// one wins.
-	tmp := networkPath(s, name) + "." + randomHex(4)
+	tmp := networkPath(s, name) + "." + image.RandomHex(4)
 	if err := image.WriteFileAtomic(tmp, mustJSON(n), 0o600); err != nil {
 		return Network{}, err
 	}

@@ -39,7 +39,7 @@ func CreateVolume(s *image.Store, name string) (Volume, error) {
 // CreateVolumeWith is CreateVolume with labels for a new volume.
 func CreateVolumeWith(s *image.Store, name string, labels map[string]string) (Volume, error) {
 	if name == "" {
-		name = randomHex(32)
+		name = image.RandomHex(32)
 	}
 	if err := checkKey("name", name); err != nil {
 		return Volume{}, fmt.Errorf("volume name %q: %w", name, err)
@@ -148,7 +148,7 @@ func removeVolumeData(s *image.Store, name string) error {
 // tmp/ where the caller removes it: files a container wrote may belong
 // to subordinate ids.
 func takeVolumeOut(s *image.Store, name string) (string, error) {
-	trash := filepath.Join(s.Root, "tmp", "vol-"+name+"-"+randomHex(4))
+	trash := filepath.Join(s.Root, "tmp", "vol-"+name+"-"+image.RandomHex(4))
 	if err := os.Rename(volumeDir(s, name), trash); err != nil {
 		return "", fmt.Errorf("removing volume %s: %w", name, err)
 	}

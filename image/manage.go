@@ -221,7 +221,7 @@ func (s *Store) collectLocked() (int64, error) {
 		}
 		// Out of layers/ first, in one rename: a half-removed layer must
 		// never be found by name.
-		trash := filepath.Join(s.Root, "tmp", trashPrefixGC+e.Name()+"-"+randomHex(4))
+		trash := filepath.Join(s.Root, "tmp", trashPrefixGC+e.Name()+"-"+RandomHex(4))
 		if err := os.Rename(filepath.Join(s.Root, "layers", e.Name()), trash); err != nil {
 			return freed, fmt.Errorf("removing layer %s: %w", e.Name()[:12], err)
 		}
