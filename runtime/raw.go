@@ -60,6 +60,13 @@ type RawEarly struct {
 	// spare, in subid mode, asks the removal to make the next spare user
 	// namespace (spare.go).
 	spare *spareRequest
+	// stage is where PID 1 makes the kernel filesystems staged says
+	// before it has its setup (stagePlan); "" when it does not.
+	stage  string
+	staged kernelFS
+	// readyErr is ready's one value, once waitReady has taken it.
+	readyErr  error
+	readyDone bool
 }
 
 // BeginRaw clones a raw start's PID 1 for opts (their stdio, map, init
@@ -126,6 +133,14 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		return nil, errors.New("the clone needs os/exec")
 	}
 	a.Hold, a.UserNS = &spawn.Hold{}, spare
+	// /proc, /dev and /sys need neither the image nor the record: PID 1
+	// makes them aside while we resolve and create, where its maps are
+	// there from its clone on (its own one-line maps, or a spare's).
+	// With the defaults of a launch: Run checks the spec against them.
+	if dir := filepath.Dir(e.exe.Name()); filepath.IsAbs(dir) && (opts.Mapping.Mode != userns.ModeSubID || spare != nil) {
+		e.stage, e.staged = dir, newKernelFS(opts.Mapping.Size(), 0, true, false)
+		a.Early = stagePlan(e.stage, e.staged)
+	}
 	a.Payload = &spawn.Payload{Init: 3, PidArg: 2}
 	if traceOn {
 		a.Stamps = &e.stamps
@@ -216,12 +231,38 @@ func (e *RawEarly) Abort() bool {
 		return false
 	}
 	e.aborted = true
-	if err := <-e.ready; !errors.Is(err, errNotRaw) {
+	if err := e.waitReady(); !errors.Is(err, errNotRaw) {
 		e.hold.Abort()
 		<-e.ended
 	}
 	e.release()
 	return true
+}
+
+// waitReady waits for the clone (BeginRaw's ready), once.
+func (e *RawEarly) waitReady() error {
+	if !e.readyDone {
+		e.readyErr, e.readyDone = <-e.ready, true
+	}
+	return e.readyErr
+}
+
+// stageFor is the directory of the kernel filesystems PID 1 made aside
+// for spec, or "" when it made none, or not as spec needs them: then the
+// setup makes them in the root as the Go init does.
+func (e *RawEarly) stageFor(spec *Spec) string {
+	if e.stage == "" || e.waitReady() != nil {
+		return ""
+	}
+	if err := e.hold.Early(); err != nil {
+		Trace("no kernel filesystems made aside: %v", err)
+		return ""
+	}
+	// --tmpfs mounts come before the masks in the Go init's order.
+	if spec.kernelFS() != e.staged || len(spec.Tmpfs) > 0 {
+		return ""
+	}
+	return e.stage
 }
 
 // release lets go of what BeginRaw took, once PID 1 is gone.
@@ -247,7 +288,8 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 		e.Abort()
 		return 0, nil, false
 	}
-	r, err := prepareRaw(spec, e.cgroup)
+	stage := e.stageFor(spec)
+	r, err := prepareRaw(spec, e.cgroup, stage)
 	if errors.Is(err, errNotRaw) {
 		Trace("no raw start: %v", err)
 		e.Abort()
@@ -258,7 +300,7 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 		return 0, err, true
 	}
 	e.aborted = true // from here on, PID 1 ends by itself
-	if err := <-e.ready; err != nil {
+	if err := e.waitReady(); err != nil {
 		if !errors.Is(err, errNotRaw) {
 			<-e.ended // aborted on the clone's thread
 		}
@@ -402,7 +444,7 @@ type rawStart struct {
 // prepareRaw builds a raw start for spec from the plan steps the Go init
 // runs (setupRootfs, sealThread, the spawner's prepare): PID 1's setup,
 // and the payload child's seal and entry.
-func prepareRaw(spec *Spec, cgroup bool) (*rawStart, error) {
+func prepareRaw(spec *Spec, cgroup bool, stage string) (*rawStart, error) {
 	r := &rawStart{}
 	u, err := rawUser(spec)
 	if err != nil {
@@ -428,11 +470,19 @@ func prepareRaw(spec *Spec, cgroup bool) (*rawStart, error) {
 	r.overlay = p.Len()
 	p.Syscall(fmt.Sprintf("mounting overlay at %q with %d layers", l.Target, len(l.Layers)),
 		unix.SYS_MOUNT, p.Str("overlay"), p.Str(l.Target), p.Str("overlay"), 0, p.Str(data))
-	if err := addRootfs(p, spec); err != nil {
-		return r, &Error{Code: 125, Msg: err.Error(), Err: err}
-	}
-	if !spec.Privileged {
+	if stage != "" {
+		// Made aside by PID 1 (stagePlan), masks and all.
+		Trace("raw: kernel filesystems made aside")
+		p.OpenRoot()
+		for _, d := range kernelDirs {
+			p.Clone(filepath.Join(stage, d), d)
+		}
+		err = addRootfsFiles(p, spec)
+	} else if err = addRootfs(p, spec); err == nil && !spec.Privileged {
 		addMasks(p)
+	}
+	if err != nil {
+		return r, &Error{Code: 125, Msg: err.Error(), Err: err}
 	}
 	p.CloseRoot()
 	addPivot(p, l.Target, spec.ReadOnly)
