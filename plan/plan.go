@@ -65,7 +65,13 @@ type op struct {
 	fstype, data *byte
 	mkdirs       []mkdir
 	fallback     func() error // Run's answer to this op's failure
-	what         string       // for errors: "mounting proc on /proc"
+	// what says, for errors, what the op does ("mounting proc on
+	// /proc"): given for an opSyscall, a format with one %d for whatArg
+	// when whatFormat; made from the op's own fields for the rest
+	// (describe), only when an error needs it.
+	what       string
+	whatArg    uintptr
+	whatFormat bool
 	// opSyscall's number and arguments.
 	trap uintptr
 	args [6]uintptr
@@ -126,13 +132,13 @@ func (p *Plan) Err() error { return p.err }
 // says whether the target is made if missing, as a directory when dir.
 func (p *Plan) add(o op, rel string, made bool) {
 	clean := path.Clean(strings.TrimPrefix(rel, "/"))
+	o.rel = cstr(clean)
 	if clean == "." || clean == ".." || strings.HasPrefix(clean, "../") {
 		if p.err == nil {
-			p.err = fmt.Errorf("%s: the path %q is not inside the container", o.what, rel)
+			p.err = fmt.Errorf("%s: the path %q is not inside the container", p.describe(&o), rel)
 		}
 		return
 	}
-	o.rel = cstr(clean)
 	dir, name := path.Split(clean)
 	o.name = cstr(name)
 	if dir == "" {
@@ -160,16 +166,14 @@ func (p *Plan) add(o op, rel string, made bool) {
 // Mount mounts a filesystem (mount(2)'s source, fstype, flags and data) on
 // the directory rel, made if missing.
 func (p *Plan) Mount(rel, source, fstype string, flags uintptr, data string) {
-	p.add(op{kind: opMount, dir: true, src: cstr(source), fstype: cstr(fstype), flags: flags, data: cstr(data),
-		what: fmt.Sprintf("mounting %s on /%s", fstype, strings.TrimPrefix(rel, "/"))}, rel, true)
+	p.add(op{kind: opMount, dir: true, src: cstr(source), fstype: cstr(fstype), flags: flags, data: cstr(data)}, rel, true)
 }
 
 // Bind binds the host path src on rel, which is made if missing (a
 // directory when dir, else an empty file); recursively when rec, and
 // then, when ro, made read-only.
 func (p *Plan) Bind(src, rel string, dir, rec, ro bool) {
-	p.add(op{kind: opBind, dir: dir, rec: rec, ro: ro, src: cstr(src),
-		what: fmt.Sprintf("binding %q on /%s", src, strings.TrimPrefix(rel, "/"))}, rel, true)
+	p.add(op{kind: opBind, dir: dir, rec: rec, ro: ro, src: cstr(src)}, rel, true)
 }
 
 // BindIn binds srcRel, a path in the root, on rel, which must exist
@@ -182,20 +186,19 @@ func (p *Plan) BindIn(srcRel, rel string, rec, ro bool) {
 		}
 		return
 	}
-	p.add(op{kind: opBindIn, rec: rec, ro: ro, src: cstr(src),
-		what: fmt.Sprintf("binding /%s on /%s", src, strings.TrimPrefix(rel, "/"))}, rel, false)
+	p.add(op{kind: opBindIn, rec: rec, ro: ro, src: cstr(src)}, rel, false)
 }
 
 // Symlink makes rel a symlink to target unless rel exists; its directory
 // must exist.
 func (p *Plan) Symlink(target, rel string) {
-	p.add(op{kind: opSymlink, src: cstr(target), what: "creating /" + strings.TrimPrefix(rel, "/")}, rel, false)
+	p.add(op{kind: opSymlink, src: cstr(target)}, rel, false)
 }
 
 // IfExists makes the next op run only if rel exists (as a directory, when
 // dir), rel's last component not followed.
 func (p *Plan) IfExists(rel string, dir bool) {
-	p.add(op{kind: opIfExists, dir: dir, what: "looking up /" + strings.TrimPrefix(rel, "/")}, rel, false)
+	p.add(op{kind: opIfExists, dir: dir}, rel, false)
 }
 
 // ReadOnlyTree makes every mount at and below rel read-only, in one call
@@ -203,7 +206,7 @@ func (p *Plan) IfExists(rel string, dir bool) {
 // calls fallback instead (a mount at a time, say); an executor without
 // Go fails there.
 func (p *Plan) ReadOnlyTree(rel string, fallback func() error) {
-	p.add(op{kind: opReadOnlyTree, fallback: fallback, what: "making /" + strings.TrimPrefix(rel, "/") + " read-only"}, rel, false)
+	p.add(op{kind: opReadOnlyTree, fallback: fallback}, rel, false)
 }
 
 // Attach moves the detached mount tree open at fd (open_tree's, named
@@ -220,8 +223,7 @@ func (p *Plan) Attach(fd int, name, rel string, dir bool) {
 // three system calls, the copies new mounts, listed after those made
 // before them.
 func (p *Plan) Clone(src, rel string) {
-	p.add(op{kind: opClone, dir: true, src: cstr(src),
-		what: fmt.Sprintf("mounting %s on /%s", src, strings.TrimPrefix(rel, "/"))}, rel, true)
+	p.add(op{kind: opClone, dir: true, src: cstr(src)}, rel, true)
 }
 
 // MkdirAll makes the directory rel in the root, and those on the way.
@@ -232,13 +234,13 @@ func (p *Plan) MkdirAll(what, rel string) {
 // OpenRoot opens Root for the ops after it that name a path in it: after
 // the root filesystem is mounted there, so that they see the mount.
 func (p *Plan) OpenRoot() {
-	p.ops = append(p.ops, op{kind: opOpenRoot, what: fmt.Sprintf("opening the container root %q", p.Root)})
+	p.ops = append(p.ops, op{kind: opOpenRoot})
 }
 
 // OpenRootAt is OpenRoot of another directory, path: "/" once the plan
 // has pivoted into the container's root, say.
 func (p *Plan) OpenRootAt(path string) {
-	p.ops = append(p.ops, op{kind: opOpenRoot, src: cstr(path), what: fmt.Sprintf("opening %q", path)})
+	p.ops = append(p.ops, op{kind: opOpenRoot, src: cstr(path)})
 }
 
 // Append adds q's ops after p's: the same steps in one plan. An OpenRoot
@@ -253,7 +255,7 @@ func (p *Plan) Append(q *Plan) {
 
 // CloseRoot closes what OpenRoot opened (before a pivot_root, say).
 func (p *Plan) CloseRoot() {
-	p.ops = append(p.ops, op{kind: opCloseRoot, what: "closing the container root"})
+	p.ops = append(p.ops, op{kind: opCloseRoot})
 }
 
 // Syscall adds system call trap with arguments args, each a number or
@@ -262,6 +264,15 @@ func (p *Plan) Syscall(what string, trap uintptr, args ...uintptr) {
 	o := op{kind: opSyscall, what: what, trap: trap}
 	copy(o.args[:], args)
 	p.ops = append(p.ops, o)
+}
+
+// Syscallf is Syscall described by format with arg for its one %d,
+// formatted only should the call fail: a plan of forty steps formats
+// nothing as it is built.
+func (p *Plan) Syscallf(format string, arg uintptr, trap uintptr, args ...uintptr) {
+	p.Syscall(format, trap, args...)
+	o := &p.ops[len(p.ops)-1]
+	o.whatArg, o.whatFormat = arg, true
 }
 
 // Try is Syscall whose failure is no failure of the plan.
@@ -313,7 +324,7 @@ func (p *Plan) Run() error {
 		o := &p.ops[at]
 		if o.fallback != nil {
 			if err := o.fallback(); err != nil {
-				return fmt.Errorf("%s: %w", o.what, err)
+				return fmt.Errorf("%s: %w", p.describe(o), err)
 			}
 			from = at + 1
 			continue
@@ -336,9 +347,9 @@ func (p *Plan) Failure(at int, e syscall.Errno) error {
 	}
 	o := &p.ops[at]
 	if hint := o.explain[e]; hint != "" {
-		return fmt.Errorf("%s: %w (%s)", o.what, e, hint)
+		return fmt.Errorf("%s: %w (%s)", p.describe(o), e, hint)
 	}
-	return fmt.Errorf("%s: %w", o.what, e)
+	return fmt.Errorf("%s: %w", p.describe(o), e)
 }
 
 func (p *Plan) closeRoot() {
@@ -346,6 +357,46 @@ func (p *Plan) closeRoot() {
 		unix.Close(int(p.rootFD))
 		p.rootFD = ^uintptr(0)
 	}
+}
+
+// describe is what o does, for its error.
+func (p *Plan) describe(o *op) string {
+	rel := gostr(o.rel)
+	switch o.kind {
+	case opMount:
+		return "mounting " + gostr(o.fstype) + " on /" + rel
+	case opBind:
+		return fmt.Sprintf("binding %q on /%s", gostr(o.src), rel)
+	case opBindIn:
+		return "binding /" + gostr(o.src) + " on /" + rel
+	case opSymlink:
+		return "creating /" + rel
+	case opIfExists:
+		return "looking up /" + rel
+	case opReadOnlyTree:
+		return "making /" + rel + " read-only"
+	case opClone:
+		return "mounting " + gostr(o.src) + " on /" + rel
+	case opOpenRoot:
+		if o.src != nil {
+			return fmt.Sprintf("opening %q", gostr(o.src))
+		}
+		return fmt.Sprintf("opening the container root %q", p.Root)
+	case opCloseRoot:
+		return "closing the container root"
+	}
+	if o.whatFormat {
+		return fmt.Sprintf(o.what, o.whatArg)
+	}
+	return o.what
+}
+
+// gostr is the Go string of a cstr.
+func gostr(b *byte) string {
+	if b == nil {
+		return ""
+	}
+	return unix.BytePtrToString(b)
 }
 
 // cstr is s as a NUL-terminated string that the executor can pass to the

@@ -75,7 +75,7 @@ func addRestrict(p *plan.Plan, spec *Spec) {
 	}
 	for c := 0; c <= last; c++ {
 		if !slices.Contains(keep, c) {
-			p.Syscall(fmt.Sprintf("dropping capability %d from the bounding set", c), unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c))
+			p.Syscallf("dropping capability %d from the bounding set", uintptr(c), unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c))
 		}
 	}
 	// No ambient capability reaches a payload, whoever it runs as: a
