@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,9 +81,7 @@ func create(s *image.Store, img *image.Image, cfg Config, id string, run bool) (
 	defer removeTrash(s, trash) // after the unlock below: slow, and needs no lock
 	defer unlock()
 	if c.Name == "" {
-		for c.Name == "" || names[c.Name] != "" {
-			c.Name = generateName()
-		}
+		c.Name = freeName(names)
 	} else if names[c.Name] != "" {
 		return nil, nil, fmt.Errorf("%w: %q is used by container %s; choose another --name or remove that container with `sandbox rm %s`", ErrNameInUse, c.Name, names[c.Name], c.Name)
 	}
@@ -285,8 +284,18 @@ var (
 	nouns      = []string{"albatross", "badger", "cheetah", "dolphin", "eagle", "falcon", "gecko", "heron", "ibis", "jaguar", "koala", "lemur", "marmot", "narwhal", "otter", "panda", "quokka", "raven", "salmon", "tapir", "urchin", "walrus", "yak", "zebra"}
 )
 
-// generateName is a name for a container given none (two words, as
-// Docker's); unique is what Create checks, not what the random words give.
-func generateName() string {
-	return adjectives[rand.IntN(len(adjectives))] + "_" + nouns[rand.IntN(len(nouns))]
+// freeName is a name for a container given none that taken does not
+// hold: two words, as Docker's, and once eight tries found theirs taken
+// (there are 528 pairs), a number too, from a range that grows with the
+// tries, so that the search ends however many containers there are.
+func freeName(taken map[string]string) string {
+	for try := 0; ; try++ {
+		name := adjectives[rand.IntN(len(adjectives))] + "_" + nouns[rand.IntN(len(nouns))]
+		if try >= 8 {
+			name += strconv.Itoa(rand.IntN(10 * try))
+		}
+		if taken[name] == "" {
+			return name
+		}
+	}
 }

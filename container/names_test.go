@@ -228,3 +228,22 @@ func TestNameIndexStaleEntries(t *testing.T) {
 		t.Error("the directory whose record was lost was not swept")
 	}
 }
+
+// TestFreeNameWhenEveryPairIsTaken: with every two-word name taken, a
+// container given no name still gets one, free (the search ended in a
+// loop for good before).
+func TestFreeNameWhenEveryPairIsTaken(t *testing.T) {
+	taken := map[string]string{}
+	for _, a := range adjectives {
+		for _, n := range nouns {
+			taken[a+"_"+n] = "id"
+		}
+	}
+	for i := 0; i < 100; i++ {
+		name := freeName(taken)
+		if taken[name] != "" {
+			t.Fatalf("freeName gave %q, which is taken", name)
+		}
+		taken[name] = "id"
+	}
+}
