@@ -4,16 +4,14 @@ package container
 
 import (
 	json "encoding/json"
-	time "time"
-
 	jlexer "github.com/mailru/easyjson/jlexer"
 	jwriter "github.com/mailru/easyjson/jwriter"
-
 	cdi "github.com/sandbox-dev/sandbox/cdi"
 	config "github.com/sandbox-dev/sandbox/config"
 	fuseoverlay "github.com/sandbox-dev/sandbox/fuseoverlay"
 	endpoint "github.com/sandbox-dev/sandbox/network/endpoint"
 	runtime "github.com/sandbox-dev/sandbox/runtime"
+	time "time"
 )
 
 // suppress unused package warning

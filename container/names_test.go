@@ -2,11 +2,13 @@ package container
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -239,11 +241,24 @@ func TestFreeNameWhenEveryPairIsTaken(t *testing.T) {
 			taken[a+"_"+n] = "id"
 		}
 	}
-	for i := 0; i < 100; i++ {
-		name := freeName(taken)
-		if taken[name] != "" {
-			t.Fatalf("freeName gave %q, which is taken", name)
+	done := make(chan string)
+	go func() {
+		defer close(done)
+		for i := 0; i < 100; i++ {
+			name := freeName(taken)
+			if taken[name] != "" {
+				done <- fmt.Sprintf("freeName gave %q, which is taken", name)
+				return
+			}
+			taken[name] = "id"
 		}
-		taken[name] = "id"
+	}()
+	select {
+	case msg, ok := <-done:
+		if ok {
+			t.Fatal(msg)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("freeName found no free name in 10 s")
 	}
 }

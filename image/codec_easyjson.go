@@ -4,11 +4,10 @@ package image
 
 import (
 	json "encoding/json"
-	time "time"
-
 	_v1 "github.com/google/go-containerregistry/pkg/v1"
 	jlexer "github.com/mailru/easyjson/jlexer"
 	jwriter "github.com/mailru/easyjson/jwriter"
+	time "time"
 )
 
 // suppress unused package warning

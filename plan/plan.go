@@ -362,6 +362,9 @@ func (p *Plan) closeRoot() {
 // describe is what o does, for its error.
 func (p *Plan) describe(o *op) string {
 	rel := gostr(o.rel)
+	if rel == "." {
+		rel = "" // the root itself: "/", where add refuses it
+	}
 	switch o.kind {
 	case opMount:
 		return "mounting " + gostr(o.fstype) + " on /" + rel

@@ -229,3 +229,54 @@ func mountHelper() error {
 	}
 	return nil
 }
+
+// TestDescribe: each op's description, made only for its error, says
+// what the op does as the built ones did.
+func TestDescribe(t *testing.T) {
+	p := New("/r")
+	p.OpenRoot()
+	p.OpenRootAt("/")
+	p.Mount("/dev/pts/", "devpts", "devpts", 0, "")
+	p.Bind("/etc/hosts", "etc/hosts", false, false, false)
+	p.BindIn("dev/null", "proc/kcore", false, false)
+	p.Symlink("pts/ptmx", "dev/ptmx")
+	p.IfExists("proc/acpi", true)
+	p.ReadOnlyTree("sys", nil)
+	p.Clone("/stage/proc", "proc")
+	p.Attach(3, "vol", "data", true)
+	p.MkdirAll("making /w", "w")
+	p.CloseRoot()
+	p.Syscall("entering %d", unix.SYS_CHDIR, 0)
+	p.Syscallf("dropping capability %d from the bounding set", 7, unix.SYS_PRCTL, 0, 0)
+	p.ReadOnlyAt("making the root read-only", "/")
+	want := []string{
+		`opening the container root "/r"`,
+		`opening "/"`,
+		"mounting devpts on /dev/pts",
+		`binding "/etc/hosts" on /etc/hosts`,
+		"binding /dev/null on /proc/kcore",
+		"creating /dev/ptmx",
+		"looking up /proc/acpi",
+		"making /sys read-only",
+		"mounting /stage/proc on /proc",
+		`mounting volume "vol" on /data`,
+		"making /w",
+		"closing the container root",
+		"entering %d",
+		"dropping capability 7 from the bounding set",
+		"making the root read-only",
+	}
+	if len(p.ops) != len(want) {
+		t.Fatalf("%d ops, want %d", len(p.ops), len(want))
+	}
+	for i, w := range want {
+		if got := p.describe(&p.ops[i]); got != w {
+			t.Errorf("op %d: %q, want %q", i, got, w)
+		}
+	}
+	q := New("/r")
+	q.Mount("/", "tmpfs", "tmpfs", 0, "")
+	if err := q.Err(); err == nil || !strings.HasPrefix(err.Error(), "mounting tmpfs on /: ") {
+		t.Errorf("a mount on the root itself: %v, want it named as on /", err)
+	}
+}
