@@ -178,9 +178,9 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 			e.userns = f
 		}
 		if e.cgroup {
-			// Into its cgroup before it does anything (a held start
-			// cannot be cloned into it); its cgroup namespace comes with
-			// its setup.
+			// Into its cgroup before it starts anything (a held start
+			// cannot be cloned into it; its early plan, mounts only, may
+			// run meanwhile); its cgroup namespace comes with its setup.
 			err = joinCgroup(opts.CgroupFD, pid)
 		}
 		if err == nil && opts.Mapping.Mode == userns.ModeSubID && spare == nil {
@@ -259,15 +259,13 @@ func (e *RawEarly) waitReady() error {
 // for spec, or "" when it made none, or not as spec needs them: then the
 // setup makes them in the root as the Go init does.
 func (e *RawEarly) stageFor(spec *Spec) string {
-	if e.stage == "" || e.waitReady() != nil {
+	// --tmpfs mounts and --device binds come before the masks in the Go
+	// init's order: one on a masked path covers the mask there.
+	if e.stage == "" || spec.kernelFS() != e.staged || len(spec.Tmpfs) > 0 || len(spec.Devices) > 0 || e.waitReady() != nil {
 		return ""
 	}
 	if err := e.hold.Early(); err != nil {
 		Trace("no kernel filesystems made aside: %v", err)
-		return ""
-	}
-	// --tmpfs mounts come before the masks in the Go init's order.
-	if spec.kernelFS() != e.staged || len(spec.Tmpfs) > 0 {
 		return ""
 	}
 	return e.stage
@@ -327,12 +325,14 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 	if err != nil {
 		<-e.ended
 		var se *spawn.StepError
-		if errors.As(err, &se) && se.Step == spawn.StepSetup && (se.Index == r.overlay || r.setup.HasFallback(se.Index)) {
+		if errors.As(err, &se) && se.Step == spawn.StepSetup && (se.Index == r.overlay || r.setup.HasFallback(se.Index) || r.isClone(se.Index)) {
 			// The kernel refused the overlay, or a step the Go init has
 			// another way for (a /sys submount that refuses to be made
-			// read-only): the Go init starts it, and says why. What the
-			// overlay left in the work directory (a volatile mount's mark)
-			// would make the kernel refuse the next one.
+			// read-only), or the kernel filesystems made aside were gone
+			// (another build's install removed the directory they were
+			// on): the Go init starts it, and says why. What the overlay
+			// left in the work directory (a volatile mount's mark) would
+			// make the kernel refuse the next one.
 			Trace("no raw start: %v", r.setup.Failure(se.Index, se.Errno))
 			clearWorkDir(spec.Rootfs.Work)
 			return 0, nil, false
@@ -398,12 +398,34 @@ func (e *RawEarly) finish(code int, opts Options, waited bool) int {
 }
 
 // clearWorkDir empties an overlay's work directory, which a refused
-// mount may have marked.
+// mount may have marked, or a mount whose setup failed after it left
+// (a volatile mount's work/incompat/volatile makes the next one refuse).
+// overlayfs makes its work/work with mode 0, as its owner: us.
 func clearWorkDir(dir string) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		os.RemoveAll(filepath.Join(dir, e.Name()))
+		p := filepath.Join(dir, e.Name())
+		openUp(p)
+		os.RemoveAll(p)
 	}
+}
+
+// openUp gives the owner back the directories at and below p, so that
+// they can be emptied.
+func openUp(p string) {
+	if fi, err := os.Lstat(p); err != nil || !fi.IsDir() {
+		return
+	}
+	os.Chmod(p, 0o700)
+	entries, _ := os.ReadDir(p)
+	for _, e := range entries {
+		openUp(filepath.Join(p, e.Name()))
+	}
+}
+
+// isClone says whether setup's step i clones a tree made aside.
+func (r *rawStart) isClone(i int) bool {
+	return r.clones > 0 && i >= r.clones && i < r.clones+len(kernelDirs)
 }
 
 // rawRefusal says why spec needs the Go init, or "" if a raw start runs
@@ -444,6 +466,7 @@ func rawRefusal(spec *Spec, opts Options) string {
 type rawStart struct {
 	setup, seal, enter *plan.Plan
 	overlay            int // the index of the overlay's mount in setup
+	clones             int // the index of the first of setup's Clone steps (kernelDirs'), 0 if none
 	paths              []string
 	search             bool
 	env                []string
@@ -482,6 +505,7 @@ func prepareRaw(spec *Spec, cgroup bool, stage string) (*rawStart, error) {
 		// Made aside by PID 1 (stagePlan), masks and all.
 		Trace("raw: kernel filesystems made aside")
 		p.OpenRoot()
+		r.clones = p.Len()
 		for _, d := range kernelDirs {
 			p.Clone(filepath.Join(stage, d), d)
 		}

@@ -705,11 +705,22 @@ func (h *Hold) Early() error {
 		return ErrNoEarly
 	}
 	wait := unix.Timespec{Nsec: int64(5 * time.Millisecond)}
-	for waited := time.Duration(0); atomic.LoadUint32(&h.r.earlyState) == earlyRunning; waited += 5 * time.Millisecond {
-		if waited >= earlyWait {
+	deadline := time.Now().Add(earlyWait)
+	for atomic.LoadUint32(&h.r.earlyState) == earlyRunning {
+		syscall.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&h.r.earlyState)), futexWaitPrivate, uintptr(earlyRunning), uintptr(unsafe.Pointer(&wait)), 0, 0)
+		if atomic.LoadUint32(&h.r.earlyState) != earlyRunning {
+			break
+		}
+		// A child that died before its plan (a step of its start
+		// failed, or it was killed) ends the wait: Go says why.
+		var info unix.Siginfo
+		// (ECHILD: the goroutine that waits for it has reaped it.)
+		if err := unix.Waitid(unix.P_PID, h.pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil); err == unix.ECHILD || err == nil && info.Signo != 0 {
+			return fmt.Errorf("the held child ended before its early plan")
+		}
+		if time.Now().After(deadline) {
 			return fmt.Errorf("the held child's early plan: no end in %v", earlyWait)
 		}
-		syscall.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&h.r.earlyState)), futexWaitPrivate, uintptr(earlyRunning), uintptr(unsafe.Pointer(&wait)), 0, 0)
 	}
 	if atomic.LoadUint32(&h.r.earlyState) == earlyFailed {
 		return &StepError{Step: StepEarly, Index: h.r.earlyAt, Errno: h.r.earlyErrno}

@@ -680,3 +680,34 @@ func TestHeldChildEarlyPlan(t *testing.T) {
 		})
 	}
 }
+
+// TestHeldChildEarlyPlanChildGone: a held child that dies before its early
+// plan (a step of its start fails: here its id maps, with no user
+// namespace to write them in) ends Hold.Early's wait with that end, not
+// after its whole timeout.
+func TestHeldChildEarlyPlanChildGone(t *testing.T) {
+	if !haveVfork {
+		t.Skip("no rawVfork on " + goruntime.GOARCH + ": callers use os/exec")
+	}
+	exe, err := os.Open("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exe.Close()
+	p := plan.New("/")
+	p.Syscall("entering /", unix.SYS_CHDIR, p.Str("/"))
+	a := &Attr{Args: []string{"true", "0"}, Files: []*os.File{nil, nil, nil, exe}, CgroupFD: -1,
+		UIDMap: "0 0 1", GIDMap: "0 0 1",
+		Hold: &Hold{}, Payload: &Payload{Init: 3, PidArg: 1}, Early: p}
+	pid, err := Start(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Wait(pid)
+	if err := a.Hold.Early(); err == nil || !strings.Contains(err.Error(), "ended before") {
+		t.Fatalf("Early() = %v for a child that died before its plan; want the child's end, not the timeout's", err)
+	}
+	if err := a.Hold.Go(nil, &Payload{Init: 3, PidArg: 1}); err == nil {
+		t.Error("Go() = nil for a child that died at its start")
+	}
+}

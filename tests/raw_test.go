@@ -14,11 +14,14 @@ import (
 // rawProbe prints what a payload sees of its sandbox, with what differs
 // between two containers of the same image (ids, the overlay's options,
 // namespaces, pids: the Go init's threads take pids before its payload)
-// left out.
+// left out. The mounts are listed by mount point, those stacked on one
+// point in their order (a raw start makes the masks with /proc and /sys,
+// the Go init after the rest: the table's order differs, what is on top
+// at each point must not).
 const rawProbe = `
 echo "ids: $(id)"; echo "pwd: $(pwd)"; echo "home: $HOME"; echo "host: $(hostname)"; echo "umask: $(umask)"
 env | grep -v -e '^HOSTNAME=' -e '^PWD=' | sort
-mount | sed 's/^overlay on \/ type overlay .*/overlay on \/ type overlay/' | sort
+mount | sed 's/^overlay on \/ type overlay .*/overlay on \/ type overlay/' | sort -s -k3,3
 grep -E '^(Cap|NoNewPrivs|Seccomp|Sig(Blk|Ign))' /proc/self/status
 grep -v '^Limit' /proc/self/limits
 ls -ln /dev /dev/pts | awk '{print $1, $3, $4, $NF}'
