@@ -42,8 +42,6 @@ func Execute(p *Plan, from int) (int, syscall.Errno) {
 			e = doReadOnlyTree(p, o)
 		case opAttach:
 			e = doAttach(p, o)
-		case opClone:
-			e = doClone(p, o)
 		case opMkdirAll:
 			var fd uintptr
 			if fd, e = target(p, o); e == 0 {
@@ -129,24 +127,6 @@ func doAttach(p *Plan, o *op) syscall.Errno {
 	_, e = sys6(unix.SYS_MOVE_MOUNT, o.flags, uintptr(unsafe.Pointer(p.empty)), fd, uintptr(unsafe.Pointer(p.empty)),
 		unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH, 0)
 	closeFD(fd)
-	return e
-}
-
-//go:nosplit
-//go:norace
-func doClone(p *Plan, o *op) syscall.Errno {
-	tree, e := sys6(unix.SYS_OPEN_TREE, atFDCWD, uintptr(unsafe.Pointer(o.src)),
-		unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE, 0, 0, 0)
-	if e != 0 {
-		return e
-	}
-	fd, e := target(p, o)
-	if e == 0 {
-		_, e = sys6(unix.SYS_MOVE_MOUNT, tree, uintptr(unsafe.Pointer(p.empty)), fd, uintptr(unsafe.Pointer(p.empty)),
-			unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH, 0)
-		closeFD(fd)
-	}
-	closeFD(tree)
 	return e
 }
 

@@ -44,9 +44,6 @@ const (
 	opSyscall
 	// opReadOnlyAt makes the mount at an absolute path read-only.
 	opReadOnlyAt
-	// opClone copies the mount tree at an absolute path, every mount
-	// below it too, on a directory in the root, made if missing.
-	opClone
 )
 
 // mkdir is one directory to make on the way to a target: mkdirat of name
@@ -217,15 +214,6 @@ func (p *Plan) Attach(fd int, name, rel string, dir bool) {
 		what: fmt.Sprintf("mounting volume %q on /%s", name, strings.TrimPrefix(rel, "/"))}, rel, true)
 }
 
-// Clone copies the mount tree at src, an absolute path, with every mount
-// below it, on the directory rel, made if missing (open_tree's clone and
-// move_mount, Linux 5.2): what was mounted aside becomes the root's in
-// three system calls, the copies new mounts, listed after those made
-// before them.
-func (p *Plan) Clone(src, rel string) {
-	p.add(op{kind: opClone, dir: true, src: cstr(src)}, rel, true)
-}
-
 // MkdirAll makes the directory rel in the root, and those on the way.
 func (p *Plan) MkdirAll(what, rel string) {
 	p.add(op{kind: opMkdirAll, dir: true, what: what}, rel, true)
@@ -378,8 +366,6 @@ func (p *Plan) describe(o *op) string {
 		return "looking up /" + rel
 	case opReadOnlyTree:
 		return "making /" + rel + " read-only"
-	case opClone:
-		return "mounting " + gostr(o.src) + " on /" + rel
 	case opOpenRoot:
 		if o.src != nil {
 			return fmt.Sprintf("opening %q", gostr(o.src))

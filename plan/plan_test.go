@@ -186,41 +186,6 @@ func mountHelper() error {
 	if !fallbackRan {
 		return fmt.Errorf("ReadOnlyTree's fallback did not run after its failure")
 	}
-	// Clone: a tree mounted aside (a tmpfs, a read-only one below it)
-	// becomes the root's, its submount and flags with it.
-	aside, err := os.MkdirTemp("", "plan-aside")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(aside)
-	if err := unix.Mount("tmpfs", aside, "tmpfs", 0, "size=1m"); err != nil {
-		return err
-	}
-	os.Mkdir(filepath.Join(aside, "sub"), 0o755)
-	os.WriteFile(filepath.Join(aside, "seen"), []byte("aside"), 0o644)
-	if err := unix.Mount("tmpfs", filepath.Join(aside, "sub"), "tmpfs", unix.MS_RDONLY, "size=1m"); err != nil {
-		return err
-	}
-	p = New(root)
-	p.OpenRoot()
-	p.Clone(aside, "cloned/x")
-	if err := p.Run(); err != nil {
-		return err
-	}
-	if mounts, err = os.ReadFile("/proc/self/mountinfo"); err != nil {
-		return err
-	}
-	for _, rel := range []string{"cloned/x", "cloned/x/sub"} {
-		if !strings.Contains(string(mounts), " "+filepath.Join(root, rel)+" ") {
-			return fmt.Errorf("Clone: nothing mounted on %s:\n%s", rel, mounts)
-		}
-	}
-	if b, err := os.ReadFile(filepath.Join(root, "cloned/x/seen")); err != nil || string(b) != "aside" {
-		return fmt.Errorf("Clone: cloned/x/seen reads %q, %v, want the file made aside", b, err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "cloned/x/sub/f"), nil, 0o644); !errors.Is(err, syscall.EROFS) {
-		return fmt.Errorf("Clone: writing in the read-only submount's copy: %v, want EROFS", err)
-	}
 	p = New(root)
 	p.OpenRoot()
 	p.Mount("x", "nosuchfs", "nosuchfs", 0, "")
@@ -242,7 +207,6 @@ func TestDescribe(t *testing.T) {
 	p.Symlink("pts/ptmx", "dev/ptmx")
 	p.IfExists("proc/acpi", true)
 	p.ReadOnlyTree("sys", nil)
-	p.Clone("/stage/proc", "proc")
 	p.Attach(3, "vol", "data", true)
 	p.MkdirAll("making /w", "w")
 	p.CloseRoot()
@@ -258,7 +222,6 @@ func TestDescribe(t *testing.T) {
 		"creating /dev/ptmx",
 		"looking up /proc/acpi",
 		"making /sys read-only",
-		"mounting /stage/proc on /proc",
 		`mounting volume "vol" on /data`,
 		"making /w",
 		"closing the container root",

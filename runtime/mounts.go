@@ -58,40 +58,13 @@ func setupRootfs(spec *Spec) error {
 	return nil
 }
 
-// stagePlan is a raw start's early plan (spawn.Attr.Early): PID 1, as
-// soon as it is cloned, mounts a tmpfs on dir in its own mount namespace
-// and makes in it the kernel filesystems k says, masks and all, while
-// the CLI resolves the image and makes the container; its setup then
-// clones them into the root (plan.Clone) in three steps instead of
-// thirty. dir is the init program's directory: there for sure, and the
-// program is open already. The tmpfs goes with the old root at the
-// pivot.
-func stagePlan(dir string, k kernelFS) *plan.Plan {
-	p := plan.New(dir)
-	addPropagation(p)
-	p.Syscall(fmt.Sprintf("mounting a tmpfs on %q", dir), unix.SYS_MOUNT, p.Str("tmpfs"), p.Str(dir), p.Str("tmpfs"),
-		unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, p.Str("mode=700,size=64k"))
-	p.OpenRoot()
-	addKernelFS(p, k)
-	if k.masks {
-		addMasks(p)
-	}
-	p.CloseRoot()
-	return p
-}
-
-// addPropagation keeps what is mounted in the namespace from leaking
-// back into the host's view. In a namespace owned by an unprivileged
-// user the kernel already demotes shared mounts to slaves; say so
-// explicitly rather than rely on it.
-func addPropagation(p *plan.Plan) {
-	p.Syscall("making the mount namespace private", unix.SYS_MOUNT, p.Str(""), p.Str("/"), p.Str(""), unix.MS_REC|unix.MS_SLAVE, 0)
-}
-
 // addNamespaceSetup adds what comes before the root filesystem: the
 // mount namespace's propagation and the hostname.
 func addNamespaceSetup(p *plan.Plan, spec *Spec) {
-	addPropagation(p)
+	// Nothing we mount may leak back into the host's view. In a namespace
+	// owned by an unprivileged user the kernel already demotes shared
+	// mounts to slaves; say so explicitly rather than rely on it.
+	p.Syscall("making the mount namespace private", unix.SYS_MOUNT, p.Str(""), p.Str("/"), p.Str(""), unix.MS_REC|unix.MS_SLAVE, 0)
 	if spec.Hostname != "" {
 		name := []byte(spec.Hostname)
 		p.Syscall(fmt.Sprintf("setting the hostname %q", spec.Hostname), unix.SYS_SETHOSTNAME, p.Ptr(name, unsafe.Pointer(&name[0])), uintptr(len(name)))
@@ -165,72 +138,9 @@ func prepareRootfs(spec *Spec, rootDir string, vols []detachedVolume) error {
 // a directory or a file as its source is); nothing inside the root is, so
 // the plan can be made before the root exists.
 func addRootfs(p *plan.Plan, spec *Spec) error {
-	p.OpenRoot()
-	addKernelFS(p, spec.kernelFS())
-	return addRootfsFiles(p, spec)
-}
-
-// kernelFS says how a container's /proc, /dev and /sys are made: its
-// mounts that neither its image nor its record has a part in, which a
-// raw start's PID 1 makes aside beside the CLI's work (stagePlan).
-type kernelFS struct {
-	ttyGroup    bool  // devpts's files in group 5, the tty group: the map has it
-	shmSize     int64 // /dev/shm's size in bytes; 0 for 64 MiB
-	sysFromHost bool  // the host's /sys read-only, where sysfs cannot be mounted
-	masks       bool  // what addMasks hides is hidden (not --privileged)
-}
-
-func newKernelFS(gids uint32, shmSize int64, sysFromHost, privileged bool) kernelFS {
-	return kernelFS{ttyGroup: gids > 5, shmSize: shmSize, sysFromHost: sysFromHost, masks: !privileged}
-}
-
-func (s *Spec) kernelFS() kernelFS {
-	return newKernelFS(s.GIDs, s.ShmSize, s.SysFromHost, s.Privileged)
-}
-
-// kernelDirs are addKernelFS's mount points, the directories of the root
-// that a staged start clones (stagePlan).
-var kernelDirs = []string{"proc", "dev", "sys"}
-
-// addKernelFS adds /proc, /dev with its nodes, and /sys, in the root
-// that p has open.
-func addKernelFS(p *plan.Plan, k kernelFS) {
 	rootDir := p.Root
+	p.OpenRoot()
 	const nsd = unix.MS_NOSUID | unix.MS_NODEV
-	p.Mount("proc", "proc", "proc", nsd|unix.MS_NOEXEC, "")
-	p.Mount("dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k")
-	for _, d := range devices {
-		p.Bind("/dev/"+d, "dev/"+d, false, false, false) // character devices: files
-	}
-	ptsOpts := "newinstance,ptmxmode=0666,mode=0620"
-	if k.ttyGroup {
-		ptsOpts += ",gid=5" // the tty group, when the map has it
-	}
-	p.Mount("dev/pts", "devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, ptsOpts)
-	p.Symlink("pts/ptmx", "dev/ptmx")
-	shm := "size=65536k"
-	if k.shmSize > 0 {
-		shm = "size=" + strconv.FormatInt(k.shmSize, 10)
-	}
-	p.Mount("dev/shm", "shm", "tmpfs", nsd|unix.MS_NOEXEC, "mode=1777,"+shm)
-	p.Mount("dev/mqueue", "mqueue", "mqueue", nsd|unix.MS_NOEXEC, "")
-	p.Symlink("/proc/self/fd", "dev/fd")
-	p.Symlink("/proc/self/fd/0", "dev/stdin")
-	p.Symlink("/proc/self/fd/1", "dev/stdout")
-	p.Symlink("/proc/self/fd/2", "dev/stderr")
-	if k.sysFromHost {
-		// Mounting sysfs needs a network namespace of our own; with the
-		// host's network, show the host's /sys read-only instead.
-		p.Bind("/sys", "sys", true, true, true)
-		p.ReadOnlyTree("sys", func() error { return readOnlySubmounts(filepath.Join(rootDir, "sys")) })
-	} else {
-		p.Mount("sys", "sysfs", "sysfs", nsd|unix.MS_NOEXEC|unix.MS_RDONLY, "")
-	}
-}
-
-// addRootfsFiles adds the container's own mounts after addKernelFS: its
-// devices, --tmpfs mounts, generated /etc files and apt's configuration.
-func addRootfsFiles(p *plan.Plan, spec *Spec) error {
 	var err error
 	bind := func(src, rel string, rec, ro bool) {
 		if err != nil {
@@ -243,11 +153,40 @@ func addRootfsFiles(p *plan.Plan, spec *Spec) error {
 		}
 		p.Bind(src, rel, fi.IsDir(), rec, ro)
 	}
+	p.Mount("proc", "proc", "proc", nsd|unix.MS_NOEXEC, "")
+	p.Mount("dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k")
+	for _, d := range devices {
+		bind("/dev/"+d, "dev/"+d, false, false)
+	}
 	for _, d := range spec.Devices {
 		bind(d.Source, d.Target, false, d.ReadOnly)
 	}
+	ptsOpts := "newinstance,ptmxmode=0666,mode=0620"
+	if spec.GIDs > 5 {
+		ptsOpts += ",gid=5" // the tty group, when the map has it
+	}
+	p.Mount("dev/pts", "devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, ptsOpts)
+	p.Symlink("pts/ptmx", "dev/ptmx")
+	shm := "size=65536k"
+	if spec.ShmSize > 0 {
+		shm = "size=" + strconv.FormatInt(spec.ShmSize, 10)
+	}
+	p.Mount("dev/shm", "shm", "tmpfs", nsd|unix.MS_NOEXEC, "mode=1777,"+shm)
+	p.Mount("dev/mqueue", "mqueue", "mqueue", nsd|unix.MS_NOEXEC, "")
+	p.Symlink("/proc/self/fd", "dev/fd")
+	p.Symlink("/proc/self/fd/0", "dev/stdin")
+	p.Symlink("/proc/self/fd/1", "dev/stdout")
+	p.Symlink("/proc/self/fd/2", "dev/stderr")
+	if spec.SysFromHost {
+		// Mounting sysfs needs a network namespace of our own; with the
+		// host's network, show the host's /sys read-only instead.
+		bind("/sys", "sys", true, true)
+		p.ReadOnlyTree("sys", func() error { return readOnlySubmounts(filepath.Join(rootDir, "sys")) })
+	} else {
+		p.Mount("sys", "sysfs", "sysfs", nsd|unix.MS_NOEXEC|unix.MS_RDONLY, "")
+	}
 	for _, t := range spec.Tmpfs {
-		p.Mount(t, "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777")
+		p.Mount(t, "tmpfs", "tmpfs", nsd, "mode=1777")
 	}
 	for _, f := range []struct{ src, dst string }{
 		{spec.Hosts, "etc/hosts"}, {spec.Resolv, "etc/resolv.conf"}, {spec.HostnameFile, "etc/hostname"},

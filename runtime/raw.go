@@ -60,13 +60,6 @@ type RawEarly struct {
 	// spare, in subid mode, asks the removal to make the next spare user
 	// namespace (spare.go).
 	spare *spareRequest
-	// stage is where PID 1 makes the kernel filesystems staged says
-	// before it has its setup (stagePlan); "" when it does not.
-	stage  string
-	staged kernelFS
-	// readyErr is ready's one value, once waitReady has taken it.
-	readyErr  error
-	readyDone bool
 }
 
 // BeginRaw clones a raw start's PID 1 for opts (their stdio, map, init
@@ -133,14 +126,6 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		return nil, errors.New("the clone needs os/exec")
 	}
 	a.Hold, a.UserNS = &spawn.Hold{}, spare
-	// /proc, /dev and /sys need neither the image nor the record: PID 1
-	// makes them aside while we resolve and create, where its maps are
-	// there from its clone on (its own one-line maps, or a spare's).
-	// With the defaults of a launch: Run checks the spec against them.
-	if dir := filepath.Dir(e.exe.Name()); filepath.IsAbs(dir) && (opts.Mapping.Mode != userns.ModeSubID || spare != nil) {
-		e.stage, e.staged = dir, newKernelFS(opts.Mapping.Size(), 0, true, false)
-		a.Early = stagePlan(e.stage, e.staged)
-	}
 	a.Payload = &spawn.Payload{Init: 3, PidArg: 2}
 	if traceOn {
 		a.Stamps = &e.stamps
@@ -178,9 +163,9 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 			e.userns = f
 		}
 		if e.cgroup {
-			// Into its cgroup before it starts anything (a held start
-			// cannot be cloned into it; its early plan, mounts only, may
-			// run meanwhile); its cgroup namespace comes with its setup.
+			// Into its cgroup before it does anything (a held start
+			// cannot be cloned into it); its cgroup namespace comes with
+			// its setup.
 			err = joinCgroup(opts.CgroupFD, pid)
 		}
 		if err == nil && opts.Mapping.Mode == userns.ModeSubID && spare == nil {
@@ -195,14 +180,6 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		ws, _ := spawn.Wait(pid)
 		e.ended <- ws
 	}()
-	// Let the clone run now. Left in this P's queue, it ran only once
-	// this goroutine blocked (the other P, idle, did not take it: an
-	// execution trace, 0.3–0.6 ms on), and PID 1's early plan, which the
-	// setup waits for (stageFor), with it. Yielding puts us on the global
-	// queue, where the idle P takes us at once: −0.16 ms a start without
-	// subordinate ids, −0.14 ms with them (before the early plan it was
-	// no gain).
-	goruntime.Gosched()
 	return e, nil
 }
 
@@ -239,36 +216,12 @@ func (e *RawEarly) Abort() bool {
 		return false
 	}
 	e.aborted = true
-	if err := e.waitReady(); !errors.Is(err, errNotRaw) {
+	if err := <-e.ready; !errors.Is(err, errNotRaw) {
 		e.hold.Abort()
 		<-e.ended
 	}
 	e.release()
 	return true
-}
-
-// waitReady waits for the clone (BeginRaw's ready), once.
-func (e *RawEarly) waitReady() error {
-	if !e.readyDone {
-		e.readyErr, e.readyDone = <-e.ready, true
-	}
-	return e.readyErr
-}
-
-// stageFor is the directory of the kernel filesystems PID 1 made aside
-// for spec, or "" when it made none, or not as spec needs them: then the
-// setup makes them in the root as the Go init does.
-func (e *RawEarly) stageFor(spec *Spec) string {
-	// --tmpfs mounts and --device binds come before the masks in the Go
-	// init's order: one on a masked path covers the mask there.
-	if e.stage == "" || spec.kernelFS() != e.staged || len(spec.Tmpfs) > 0 || len(spec.Devices) > 0 || e.waitReady() != nil {
-		return ""
-	}
-	if err := e.hold.Early(); err != nil {
-		Trace("no kernel filesystems made aside: %v", err)
-		return ""
-	}
-	return e.stage
 }
 
 // release lets go of what BeginRaw took, once PID 1 is gone.
@@ -294,8 +247,7 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 		e.Abort()
 		return 0, nil, false
 	}
-	stage := e.stageFor(spec)
-	r, err := prepareRaw(spec, e.cgroup, stage)
+	r, err := prepareRaw(spec, e.cgroup)
 	if errors.Is(err, errNotRaw) {
 		Trace("no raw start: %v", err)
 		e.Abort()
@@ -306,7 +258,7 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 		return 0, err, true
 	}
 	e.aborted = true // from here on, PID 1 ends by itself
-	if err := e.waitReady(); err != nil {
+	if err := <-e.ready; err != nil {
 		if !errors.Is(err, errNotRaw) {
 			<-e.ended // aborted on the clone's thread
 		}
@@ -325,14 +277,12 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 	if err != nil {
 		<-e.ended
 		var se *spawn.StepError
-		if errors.As(err, &se) && se.Step == spawn.StepSetup && (se.Index == r.overlay || r.setup.HasFallback(se.Index) || r.isClone(se.Index)) {
+		if errors.As(err, &se) && se.Step == spawn.StepSetup && (se.Index == r.overlay || r.setup.HasFallback(se.Index)) {
 			// The kernel refused the overlay, or a step the Go init has
 			// another way for (a /sys submount that refuses to be made
-			// read-only), or the kernel filesystems made aside were gone
-			// (another build's install removed the directory they were
-			// on): the Go init starts it, and says why. What the overlay
-			// left in the work directory (a volatile mount's mark) would
-			// make the kernel refuse the next one.
+			// read-only): the Go init starts it, and says why. What the
+			// overlay left in the work directory (a volatile mount's mark)
+			// would make the kernel refuse the next one.
 			Trace("no raw start: %v", r.setup.Failure(se.Index, se.Errno))
 			clearWorkDir(spec.Rootfs.Work)
 			return 0, nil, false
@@ -423,11 +373,6 @@ func openUp(p string) {
 	}
 }
 
-// isClone says whether setup's step i clones a tree made aside.
-func (r *rawStart) isClone(i int) bool {
-	return r.clones > 0 && i >= r.clones && i < r.clones+len(kernelDirs)
-}
-
 // rawRefusal says why spec needs the Go init, or "" if a raw start runs
 // it: a plain foreground run of an image on the host's network, with no
 // volume, terminal, hook or pod.
@@ -466,7 +411,6 @@ func rawRefusal(spec *Spec, opts Options) string {
 type rawStart struct {
 	setup, seal, enter *plan.Plan
 	overlay            int // the index of the overlay's mount in setup
-	clones             int // the index of the first of setup's Clone steps (kernelDirs'), 0 if none
 	paths              []string
 	search             bool
 	env                []string
@@ -475,7 +419,7 @@ type rawStart struct {
 // prepareRaw builds a raw start for spec from the plan steps the Go init
 // runs (setupRootfs, sealThread, the spawner's prepare): PID 1's setup,
 // and the payload child's seal and entry.
-func prepareRaw(spec *Spec, cgroup bool, stage string) (*rawStart, error) {
+func prepareRaw(spec *Spec, cgroup bool) (*rawStart, error) {
 	r := &rawStart{}
 	u, err := rawUser(spec)
 	if err != nil {
@@ -501,20 +445,11 @@ func prepareRaw(spec *Spec, cgroup bool, stage string) (*rawStart, error) {
 	r.overlay = p.Len()
 	p.Syscall(fmt.Sprintf("mounting overlay at %q with %d layers", l.Target, len(l.Layers)),
 		unix.SYS_MOUNT, p.Str("overlay"), p.Str(l.Target), p.Str("overlay"), 0, p.Str(data))
-	if stage != "" {
-		// Made aside by PID 1 (stagePlan), masks and all.
-		Trace("raw: kernel filesystems made aside")
-		p.OpenRoot()
-		r.clones = p.Len()
-		for _, d := range kernelDirs {
-			p.Clone(filepath.Join(stage, d), d)
-		}
-		err = addRootfsFiles(p, spec)
-	} else if err = addRootfs(p, spec); err == nil && !spec.Privileged {
-		addMasks(p)
-	}
-	if err != nil {
+	if err := addRootfs(p, spec); err != nil {
 		return r, &Error{Code: 125, Msg: err.Error(), Err: err}
+	}
+	if !spec.Privileged {
+		addMasks(p)
 	}
 	p.CloseRoot()
 	addPivot(p, l.Target, spec.ReadOnly)

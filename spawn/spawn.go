@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -66,13 +65,6 @@ type Attr struct {
 	// A cgroup to start in is the caller's to join it to.
 	Payload *Payload
 	Hold    *Hold
-	// Early, with Hold, runs in the held child before it waits for
-	// Hold.Go: work that needs neither the image nor the container (a
-	// raw start's /proc, /dev and /sys, made aside), so that it overlaps
-	// the caller's. Only where the child's maps are written at its clone
-	// (by itself, or a spare's): without them it cannot make a file.
-	// Hold.Early says how it went.
-	Early *plan.Plan
 	// UserNS is a user namespace made beforehand, its maps written (a
 	// spare: docs/handshake.md, "A spare user namespace"), for the child
 	// to start in instead of a new one: Cloneflags must then not ask for
@@ -132,7 +124,6 @@ const (
 	StepInit
 	StepClone
 	StepEnter
-	StepEarly
 )
 
 // ErrUnsupported is Start's answer when it cannot start anything here (no
@@ -223,13 +214,6 @@ type vforkReq struct {
 	dfl     [4]uint64 // a struct sigaction that says SIG_DFL
 	ignored uint64    // signal N ignored in the parent: bit N-1
 	setup   *plan.Plan
-	// A held child's early plan (Attr.Early), and what became of it:
-	// earlyState is earlyRunning until it ended, then earlyDone or
-	// earlyFailed (at op earlyAt, with earlyErrno).
-	early      *plan.Plan
-	earlyState uint32
-	earlyAt    int
-	earlyErrno syscall.Errno
 	// A raw PID 1 (Attr.Payload): the payload's seal, candidates and
 	// vectors, the init's descriptor, and where the payload's pid goes
 	// (pidBuf, argv[pidArg] of the init).
@@ -356,13 +340,6 @@ func Start(a *Attr) (int, error) {
 	r.capHdr.Version = unix.LINUX_CAPABILITY_VERSION_3
 	r.setup = a.Setup
 	r.stamps = a.Stamps
-	if a.Early != nil {
-		if a.Hold == nil {
-			return 0, fmt.Errorf("starting %s: an early plan needs a held start", a.Path)
-		}
-		r.early = a.Early
-		r.keep = append(r.keep, a.Early)
-	}
 	if p := a.Payload; p != nil {
 		if p.Init < 0 || p.Init >= len(a.Files) || p.PidArg < 0 || p.PidArg >= len(argv)-1 {
 			return 0, fmt.Errorf("starting %s: a raw PID 1 needs its program among the files and a pid argument", a.Path)
@@ -686,51 +663,6 @@ func (h *Hold) Go(setup *plan.Plan, p *Payload) error {
 	return err
 }
 
-// The states of a held child's early plan (vforkReq.earlyState).
-const (
-	earlyRunning uint32 = iota
-	earlyDone
-	earlyFailed
-)
-
-// earlyWait is how long Early waits for the early plan: a child that
-// has not ended it by then (killed, say) is taken as having failed it.
-const earlyWait = 200 * time.Millisecond
-
-// Early waits until the held child has run its early plan (Attr.Early),
-// and returns nil if the whole plan ran: a *StepError (StepEarly) names
-// the op that failed. ErrNoEarly: there was none.
-func (h *Hold) Early() error {
-	if h.r == nil || h.r.early == nil {
-		return ErrNoEarly
-	}
-	wait := unix.Timespec{Nsec: int64(5 * time.Millisecond)}
-	deadline := time.Now().Add(earlyWait)
-	for atomic.LoadUint32(&h.r.earlyState) == earlyRunning {
-		syscall.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&h.r.earlyState)), futexWaitPrivate, uintptr(earlyRunning), uintptr(unsafe.Pointer(&wait)), 0, 0)
-		if atomic.LoadUint32(&h.r.earlyState) != earlyRunning {
-			break
-		}
-		// A child that died before its plan (a step of its start
-		// failed, or it was killed) ends the wait: Go says why.
-		var info unix.Siginfo
-		// (ECHILD: the goroutine that waits for it has reaped it.)
-		if err := unix.Waitid(unix.P_PID, h.pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil); err == unix.ECHILD || err == nil && info.Signo != 0 {
-			return fmt.Errorf("the held child ended before its early plan")
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the held child's early plan: no end in %v", earlyWait)
-		}
-	}
-	if atomic.LoadUint32(&h.r.earlyState) == earlyFailed {
-		return &StepError{Step: StepEarly, Index: h.r.earlyAt, Errno: h.r.earlyErrno}
-	}
-	return nil
-}
-
-// ErrNoEarly is Hold.Early's answer for a start without an early plan.
-var ErrNoEarly = errors.New("no early plan")
-
 // Abort ends the held child, which exits at once; the caller reaps it.
 func (h *Hold) Abort() {
 	if h.r == nil || h.done {
@@ -755,9 +687,6 @@ func (h *Hold) abort() {
 func heldChild(r *vforkReq) {
 	vforkChild(r)
 	closeInherited(r)
-	if r.early != nil {
-		runEarly(r)
-	}
 	for atomic.LoadUint32(&r.goState) == 0 {
 		syscall.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&r.goState)), futexWaitPrivate, 0, uintptr(unsafe.Pointer(&r.holdWait)), 0, 0)
 		if atomic.LoadUint32(&r.goState) == 0 && callerGone(r) {
@@ -772,21 +701,6 @@ func heldChild(r *vforkReq) {
 		}
 	}
 	rawInit(r)
-}
-
-// runEarly runs a held child's early plan and says how it went
-// (Hold.Early). A frame of its own: heldChild's must stay small for the
-// nosplit chain under rawInit.
-//
-//go:nosplit
-//go:norace
-func runEarly(r *vforkReq) {
-	state := earlyDone
-	if at, e := plan.Execute(r.early, 0); at >= 0 {
-		r.earlyAt, r.earlyErrno, state = at, e, earlyFailed
-	}
-	atomic.StoreUint32(&r.earlyState, state)
-	syscall.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&r.earlyState)), futexWakePrivate, 1, 0, 0, 0)
 }
 
 // callerGone says whether the caller that holds this held child has

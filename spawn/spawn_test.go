@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"syscall"
@@ -15,8 +14,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/sandbox-dev/sandbox/plan"
 )
 
 // run starts a and reaps it.
@@ -621,93 +618,5 @@ func TestEnteredChildKilledAfterClone(t *testing.T) {
 	}
 	if err := unix.Kill(inner.Process.Pid, 0); err != unix.ESRCH {
 		t.Fatalf("the container's child is still there (kill 0: %v)", err)
-	}
-}
-
-// TestHeldChildEarlyPlan: a held child runs its early plan before it
-// waits (Hold.Early waits for it): a plan that runs whole says nil, one
-// whose step fails names the step and its errno, and a start without one
-// says ErrNoEarly.
-func TestHeldChildEarlyPlan(t *testing.T) {
-	if !haveVfork {
-		t.Skip("no rawVfork on " + goruntime.GOARCH + ": callers use os/exec")
-	}
-	exe, err := os.Open("/bin/true")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer exe.Close()
-	missing := filepath.Join(t.TempDir(), "missing")
-	for _, c := range []struct {
-		name string
-		plan func() *plan.Plan
-		want error
-	}{
-		{"none", func() *plan.Plan { return nil }, ErrNoEarly},
-		{"whole", func() *plan.Plan {
-			p := plan.New("/")
-			p.Syscall("entering /", unix.SYS_CHDIR, p.Str("/"))
-			return p
-		}, nil},
-		{"failing", func() *plan.Plan {
-			p := plan.New("/")
-			p.Syscall("entering /", unix.SYS_CHDIR, p.Str("/"))
-			p.Syscall("entering a missing directory", unix.SYS_CHDIR, p.Str(missing))
-			return p
-		}, &StepError{Step: StepEarly, Index: 1, Errno: unix.ENOENT}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			a := &Attr{Args: []string{"true", "0"}, Files: []*os.File{nil, nil, nil, exe}, CgroupFD: -1,
-				Hold: &Hold{}, Payload: &Payload{Init: 3, PidArg: 1}, Early: c.plan()}
-			pid, err := Start(a)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				a.Hold.Abort()
-				Wait(pid)
-			}()
-			err = a.Hold.Early()
-			var se, want *StepError
-			switch {
-			case errors.As(c.want, &want):
-				if !errors.As(err, &se) || *se != *want {
-					t.Errorf("Early() = %v, want %v", err, want)
-				}
-			case err != c.want:
-				t.Errorf("Early() = %v, want %v", err, c.want)
-			}
-		})
-	}
-}
-
-// TestHeldChildEarlyPlanChildGone: a held child that dies before its early
-// plan (a step of its start fails: here its id maps, with no user
-// namespace to write them in) ends Hold.Early's wait with that end, not
-// after its whole timeout.
-func TestHeldChildEarlyPlanChildGone(t *testing.T) {
-	if !haveVfork {
-		t.Skip("no rawVfork on " + goruntime.GOARCH + ": callers use os/exec")
-	}
-	exe, err := os.Open("/bin/true")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer exe.Close()
-	p := plan.New("/")
-	p.Syscall("entering /", unix.SYS_CHDIR, p.Str("/"))
-	a := &Attr{Args: []string{"true", "0"}, Files: []*os.File{nil, nil, nil, exe}, CgroupFD: -1,
-		UIDMap: "0 0 1", GIDMap: "0 0 1",
-		Hold: &Hold{}, Payload: &Payload{Init: 3, PidArg: 1}, Early: p}
-	pid, err := Start(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer Wait(pid)
-	if err := a.Hold.Early(); err == nil || !strings.Contains(err.Error(), "ended before") {
-		t.Fatalf("Early() = %v for a child that died before its plan; want the child's end, not the timeout's", err)
-	}
-	if err := a.Hold.Go(nil, &Payload{Init: 3, PidArg: 1}); err == nil {
-		t.Error("Go() = nil for a child that died at its start")
 	}
 }
