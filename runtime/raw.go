@@ -349,27 +349,12 @@ func (e *RawEarly) finish(code int, opts Options, waited bool) int {
 
 // clearWorkDir empties an overlay's work directory, which a refused
 // mount may have marked, or a mount whose setup failed after it left
-// (a volatile mount's work/incompat/volatile makes the next one refuse).
-// overlayfs makes its work/work with mode 0, as its owner: us.
+// (a volatile mount's incompat marker makes the next one refuse); their
+// mode-0 directories are the user's own (removeOwned).
 func clearWorkDir(dir string) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		p := filepath.Join(dir, e.Name())
-		openUp(p)
-		os.RemoveAll(p)
-	}
-}
-
-// openUp gives the owner back the directories at and below p, so that
-// they can be emptied.
-func openUp(p string) {
-	if fi, err := os.Lstat(p); err != nil || !fi.IsDir() {
-		return
-	}
-	os.Chmod(p, 0o700)
-	entries, _ := os.ReadDir(p)
-	for _, e := range entries {
-		openUp(filepath.Join(p, e.Name()))
+		removeOwned(filepath.Join(dir, e.Name()))
 	}
 }
 
