@@ -87,7 +87,7 @@ func StartSpare() {
 	}
 	var err error
 	if a, ok := spawn.FromCmd(cmd); ok {
-		a.Idle = true // after the command: its exit comes first
+		a.Idle, a.Detach = true, true // after the command, not waited for (startRemoval)
 		_, err = spawn.Start(a)
 	} else {
 		err = cmd.Start()

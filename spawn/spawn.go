@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	goruntime "runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -42,6 +43,14 @@ type Attr struct {
 	// kernel groups by session: Setpgid). Best effort: a refusal leaves
 	// the usual policy.
 	Idle bool
+	// Detach returns once the child is cloned, without waiting for its
+	// execve: the child runs on a stack of its own beside the caller,
+	// which goes on (or exits) at once. What the child reads stays
+	// allocated for the rest of the process's life (detached), and a
+	// failure before its execve is not reported: only for a child whose
+	// failure nobody waits for (a removal the next sweep can finish).
+	// Not with a user namespace to enter, a cgroup to start in or a Hold.
+	Detach bool
 	// UIDMap and GIDMap, when set, are the lines the child writes to its
 	// own uid_map and gid_map (after "deny" to setgroups) before its
 	// execve, so that it executes as root in its new user namespace.
@@ -350,6 +359,9 @@ func Start(a *Attr) (int, error) {
 	if (a.Hold != nil) != r.raw || r.raw && (a.CgroupFD >= 0 || len(a.AmbientCaps) > 0) {
 		return 0, fmt.Errorf("starting %s: a raw PID 1 needs a Hold, and neither a cgroup to start in nor ambient capabilities", a.Path)
 	}
+	if a.Detach && (a.Hold != nil || a.UserNS != nil || a.CgroupFD >= 0) {
+		return 0, fmt.Errorf("starting %s: a detached start takes neither a Hold, a user namespace to enter nor a cgroup to start in", a.Path)
+	}
 	if a.Hold != nil || a.UserNS != nil {
 		r.heldStack = make([]byte, payloadStack)
 		r.heldStackTop = (uintptr(unsafe.Pointer(&r.heldStack[0])) + payloadStack) &^ 15
@@ -471,9 +483,17 @@ func Start(a *Attr) (int, error) {
 		return int(pid), nil
 	}
 	var pid, errno uintptr
-	if a.UserNS != nil {
+	switch {
+	case a.Detach:
+		// innerChild is what vforkSpawn's child runs, on a stack of its
+		// own: the caller is not suspended, and that stack must outlive
+		// this call.
+		r.heldStack = make([]byte, payloadStack)
+		r.heldStackTop = (uintptr(unsafe.Pointer(&r.heldStack[0])) + payloadStack) &^ 15
+		pid, errno = rawCloneStack(r.arg1&^unix.CLONE_VFORK, r.heldStackTop, r, innerEntry(), 0)
+	case a.UserNS != nil:
 		pid, errno = rawCloneStack(unix.CLONE_VM|uintptr(unix.SIGCHLD), r.nsStackTop, r, nsEntry(), 0)
-	} else {
+	default:
 		pid, errno = vforkSpawn(r)
 	}
 	unix.PthreadSigmask(unix.SIG_SETMASK, &r.mask, nil)
@@ -497,6 +517,14 @@ func Start(a *Attr) (int, error) {
 		}
 		return 0, os.NewSyscallError(name, syscall.Errno(errno))
 	}
+	if a.Detach {
+		// The child reads r, argv, envp and its setup until its execve,
+		// which nothing here waits for.
+		detachedMu.Lock()
+		detached = append(detached, []any{r, argv, envp, a})
+		detachedMu.Unlock()
+		return int(pid), nil
+	}
 	if a.UserNS != nil {
 		var err error
 		if pid, err = enteredChild(r, int(pid), errR, a); err != nil {
@@ -508,6 +536,14 @@ func Start(a *Attr) (int, error) {
 	}
 	return int(pid), nil
 }
+
+// detached holds what detached children (Attr.Detach) read until their
+// execve, for the rest of the process's life: nothing says when they are
+// done with it, and they are few (one a command).
+var (
+	detachedMu sync.Mutex
+	detached   [][]any
+)
 
 // waitExec waits until the child has executed (its end of the status
 // pipe closed) or exited, and a raw start's payload child too, and

@@ -620,3 +620,61 @@ func TestEnteredChildKilledAfterClone(t *testing.T) {
 		t.Fatalf("the container's child is still there (kill 0: %v)", err)
 	}
 }
+
+// A detached child (Attr.Detach) runs beside the caller, which does not
+// wait for its execve: it still gets exactly its descriptors and
+// arguments, even with a garbage collection right after Start (what it
+// reads must stay put until its execve), and is the caller's to reap. A
+// failure before its execve is not reported, but the child ends (253),
+// and what a detached start cannot do is refused.
+func TestStartDetached(t *testing.T) {
+	if !haveVfork {
+		t.Skip("no rawVfork on " + goruntime.GOARCH + ": callers use os/exec")
+	}
+	const n = 20
+	pids := make([]int, 0, n)
+	outs := make([]*os.File, 0, n)
+	for i := range n {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, err := Start(&Attr{Path: "/bin/sh", Args: []string{"sh", "-c", `echo "$0 $1" >&3`, "child", fmt.Sprint(i)},
+			Files: []*os.File{nil, nil, nil, w}, CgroupFD: -1, Setpgid: true, Idle: true, Detach: true})
+		w.Close()
+		if err != nil {
+			r.Close()
+			t.Fatal(err)
+		}
+		goruntime.GC()
+		pids, outs = append(pids, pid), append(outs, r)
+	}
+	for i, pid := range pids {
+		b, _ := io.ReadAll(outs[i])
+		outs[i].Close()
+		ws, err := Wait(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := string(b), fmt.Sprintf("child %d\n", i); got != want || ws.ExitStatus() != 0 {
+			t.Errorf("detached child %d wrote %q and exited %d, want %q and 0", i, got, ws.ExitStatus(), want)
+		}
+	}
+
+	pid, err := Start(&Attr{Path: "/nonexistent/program", Args: []string{"x"}, CgroupFD: -1, Detach: true})
+	if err != nil {
+		t.Fatalf("a detached start reported its child's failure: %v", err)
+	}
+	if ws, err := Wait(pid); err != nil || ws.ExitStatus() != 253 {
+		t.Errorf("a detached child that could not execute: %v, exit %d, want 253", err, ws.ExitStatus())
+	}
+
+	self, err := os.Open("/proc/self/ns/user")
+	if err != nil {
+		t.Skip("no user namespaces here")
+	}
+	defer self.Close()
+	if _, err := Start(&Attr{Path: "/bin/true", Args: []string{"true"}, CgroupFD: -1, Detach: true, UserNS: self}); err == nil {
+		t.Error("a detached start into a user namespace was not refused")
+	}
+}
