@@ -46,10 +46,10 @@ type Attr struct {
 	// Detach returns once the child is cloned, without waiting for its
 	// execve: the child runs on a stack of its own beside the caller,
 	// which goes on (or exits) at once. What the child reads stays
-	// allocated for the rest of the process's life (detached), and a
-	// failure before its execve is not reported: only for a child whose
-	// failure nobody waits for (a removal the next sweep can finish).
-	// Not with a user namespace to enter, a cgroup to start in or a Hold.
+	// allocated until its execve (detached), and a failure before that
+	// is not reported: only for a child whose failure nobody waits for
+	// (a removal the next sweep can finish). Not with a user namespace
+	// to enter, a cgroup to start in or a Hold.
 	Detach bool
 	// UIDMap and GIDMap, when set, are the lines the child writes to its
 	// own uid_map and gid_map (after "deny" to setgroups) before its
@@ -519,10 +519,9 @@ func Start(a *Attr) (int, error) {
 	}
 	if a.Detach {
 		// The child reads r, argv, envp and its setup until its execve,
-		// which nothing here waits for.
-		detachedMu.Lock()
-		detached = append(detached, []any{r, argv, envp, a})
-		detachedMu.Unlock()
+		// which nothing here waits for; its status pipe says when.
+		held = true
+		keepDetached(detachedChild{errR: errR, keep: []any{r, argv, envp, a}})
 		return int(pid), nil
 	}
 	if a.UserNS != nil {
@@ -538,12 +537,36 @@ func Start(a *Attr) (int, error) {
 }
 
 // detached holds what detached children (Attr.Detach) read until their
-// execve, for the rest of the process's life: nothing says when they are
-// done with it, and they are few (one a command).
+// execve, with the read end of each one's status pipe: the pipe's end
+// (the execve closed the child's end, or its exit did) says the child is
+// done with our memory. Each detached start lets go of those that are, so
+// that a process that lives on (the API service) keeps only the children
+// still starting.
 var (
 	detachedMu sync.Mutex
-	detached   [][]any
+	detached   []detachedChild
 )
+
+type detachedChild struct {
+	errR *os.File
+	keep []any
+}
+
+func keepDetached(c detachedChild) {
+	detachedMu.Lock()
+	defer detachedMu.Unlock()
+	still := detached[:0]
+	for _, d := range detached {
+		fds := []unix.PollFd{{Fd: int32(d.errR.Fd()), Events: unix.POLLIN}}
+		if n, err := unix.Poll(fds, 0); err == nil && n == 1 {
+			d.errR.Close() // its end is closed, or it wrote a failure and exited
+			continue
+		}
+		still = append(still, d)
+	}
+	clear(detached[len(still):])
+	detached = append(still, c)
+}
 
 // waitExec waits until the child has executed (its end of the status
 // pipe closed) or exited, and a raw start's payload child too, and

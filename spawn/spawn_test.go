@@ -661,6 +661,20 @@ func TestStartDetached(t *testing.T) {
 		}
 	}
 
+	// What the children read is let go once they are done with it: by
+	// the next detached start, all those above have executed.
+	truePid, err := Start(&Attr{Path: "/bin/true", Args: []string{"true"}, CgroupFD: -1, Detach: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	detachedMu.Lock()
+	kept := len(detached)
+	detachedMu.Unlock()
+	Wait(truePid)
+	if kept > 1 {
+		t.Errorf("%d detached children's memory kept after the others executed, want only the newest", kept)
+	}
+
 	pid, err := Start(&Attr{Path: "/nonexistent/program", Args: []string{"x"}, CgroupFD: -1, Detach: true})
 	if err != nil {
 		t.Fatalf("a detached start reported its child's failure: %v", err)
