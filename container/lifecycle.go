@@ -189,6 +189,7 @@ func runEarly(s *image.Store, cfg Config, stdio IO) (*Container, int, error) {
 	if rawCandidate(cfg) {
 		// A raw start's PID 1, held until its spec exists
 		// (runtime.BeginRaw); where one cannot start, the Go init.
+		opts.Throwaway = cfg.Rm
 		raw, err := runtime.BeginRaw(opts)
 		if err == nil {
 			c, img, lock, err := createAs(s, cfg, stdio, id, true)

@@ -29,10 +29,19 @@ const Stage = "idle"
 //
 // (A raw start, which has no Go stage at all, gives -1 for exe and the
 // descriptors.)
-func Args(name string, pid, exe, stdout, stderr, exec int, forward uint64, reapOthers bool, status int, resume []string) []string {
+//
+// linger, with reapOthers and a status descriptor, keeps the stage alive
+// after it wrote the code, its descriptors 0 to 2 closed first, until its
+// parent-death signal or 50 ms: its end, in which the kernel takes the
+// container's mounts down, then comes after its parent's (a throwaway
+// run's command, which does not wait for it) rather than beside it.
+func Args(name string, pid, exe, stdout, stderr, exec int, forward uint64, reapOthers bool, status int, linger bool, resume []string) []string {
 	reap := "0"
 	if reapOthers {
 		reap = "1"
+		if linger && status >= 0 {
+			reap = "2"
+		}
 	}
 	return append([]string{name, Stage,
 		strconv.Itoa(pid), strconv.Itoa(exe),

@@ -13,6 +13,7 @@
 #define SYS_PPOLL		271
 #define SYS_SIGNALFD4		289
 #define SYS_EXECVEAT		322
+#define SYS_CLOSE		3
 
 #define PR_SET_DUMPABLE	4
 #define PR_SET_NAME	15
@@ -47,9 +48,10 @@
 #define F_ENVP		64
 #define F_ZERO		72	// an empty signal set, and an empty path
 #define F_SIGFD		80
-#define F_REAP		88	// 1: reap the other children too
+#define F_REAP		88	// 1: reap the other children too; 2: and linger (idle.Args)
 #define F_STATUS	96	// where the exit code goes with no Go stage, or -1
 #define F_CODE		104	// that exit code, the byte written
+#define F_TS		112	// a struct timespec: how long the end lingers
 #define F_SSI		128	// struct signalfd_siginfo (128 bytes)
 #define F_WSI		256	// siginfo_t (128 bytes)
 #define FRAME		384
@@ -291,11 +293,39 @@ reapAll:
 report:
 	CMPQ	F_STATUS(R15), $0
 	JLT	end
+	CMPQ	F_REAP(R15), $2
+	JNE	write
+	// Lingering (below): the payload's output pipes, 0 to 2, closed
+	// first, so that whoever relays them sees their end with the code.
+	MOVQ	$SYS_CLOSE, AX
+	MOVQ	$0, DI
+	SYSCALL
+	MOVQ	$SYS_CLOSE, AX
+	MOVQ	$1, DI
+	SYSCALL
+	MOVQ	$SYS_CLOSE, AX
+	MOVQ	$2, DI
+	SYSCALL
+write:
 	MOVB	BL, F_CODE(R15)
 	MOVQ	$SYS_WRITE, AX
 	MOVQ	F_STATUS(R15), DI
 	LEAQ	F_CODE(R15), SI
 	MOVQ	$1, DX
+	SYSCALL
+	CMPQ	F_REAP(R15), $2
+	JNE	end
+	// Linger until the parent's end (its parent-death signal) or 50 ms:
+	// the kernel's taking down of the container's mounts, at this
+	// process's end, then comes after the command's exit, not beside it.
+	MOVQ	$0, F_TS(R15)
+	MOVQ	$50000000, (F_TS+8)(R15)
+	MOVQ	$SYS_PPOLL, AX
+	XORQ	DI, DI
+	XORQ	SI, SI
+	LEAQ	F_TS(R15), DX
+	XORQ	R10, R10
+	MOVQ	$8, R8
 	SYSCALL
 end:
 	MOVQ	$SYS_EXIT_GROUP, AX

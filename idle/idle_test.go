@@ -211,3 +211,62 @@ func TestEndsWithPayload(t *testing.T) {
 		}
 	}
 }
+
+// TestLingersAfterCode: told to linger (idle.Args' linger), the idle
+// stage with no Go stage closes its descriptors 0 to 2, writes the
+// payload's code, and only then waits, for its parent-death signal or
+// 50 ms, before it ends with that code: a reader of the code sees the
+// payload's output end with it, and the stage's own end (the kernel's
+// teardown of a container's mounts) comes after.
+func TestLingersAfterCode(t *testing.T) {
+	bin := buildHelper(t)
+	t.Setenv("IDLETEST_NOSTAGE", "1")
+	t.Setenv("IDLETEST_LINGER", "1")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd, out := startIdle(t, bin, "sleep 0.2; exit 5", w, "reap")
+	w.Close()
+	var code [1]byte
+	if n, _ := io.ReadFull(r, code[:]); n != 1 || code[0] != 5 {
+		t.Fatalf("the idle stage wrote %v, want the one byte 5\n%s", code[:n], out)
+	}
+	pid := itoa(cmd.Process.Pid)
+	// Read at once: the stage is still there, asleep (it lingers 50 ms;
+	// one that went on to its end would be running or a zombie), with
+	// nothing at 0, 1 and 2. (Its /proc/PID/fd is root's alone: the
+	// stage is not dumpable.)
+	// (Running, for a moment, between its write and its wait.)
+	for i := 0; ; i++ {
+		stat, _ := os.ReadFile("/proc/" + pid + "/stat")
+		state := ""
+		if f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:])); len(f) > 0 {
+			state = f[0]
+		}
+		if state == "S" {
+			break
+		}
+		if state != "R" || i == 100 {
+			t.Fatalf("the idle stage is not asleep after it wrote the code: %s", stat)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	if os.Geteuid() == 0 {
+		ents, err := os.ReadDir("/proc/" + pid + "/fd")
+		if err != nil {
+			t.Fatalf("the idle stage ended as it wrote the code, or its descriptors cannot be read: %v", err)
+		}
+		for _, e := range ents {
+			if e.Name() == "0" || e.Name() == "1" || e.Name() == "2" {
+				t.Errorf("descriptor %s of the idle stage still open after it wrote the code", e.Name())
+			}
+		}
+	}
+	err = cmd.Wait()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 5 {
+		t.Errorf("the lingering idle stage ended with %v, want exit code 5\n%s", err, out)
+	}
+}

@@ -232,7 +232,7 @@ func (s *idleStage) goIdle() error {
 			return err
 		}
 	}
-	args := idle.Args(initName, s.st.Pid, s.st.ExeFD, s.outs[0].fdOrNone(), s.outs[1].fdOrNone(), s.ex.fd(), signalMask(initSignals), true, -1,
+	args := idle.Args(initName, s.st.Pid, s.st.ExeFD, s.outs[0].fdOrNone(), s.outs[1].fdOrNone(), s.ex.fd(), signalMask(initSignals), true, -1, false,
 		[]string{initName, "resident", strconv.Itoa(int(s.state.Fd())), "resume", strconv.Itoa(s.gen + 1), strconv.Itoa(s.ex.fd())})
 	Trace("init goes idle")
 	err := execIdle(s.st.ExeFD, args, s.st.diesWithParent())

@@ -153,6 +153,11 @@ type Options struct {
 	// that (throwaway.go). It applies with no terminal, no private
 	// network, no cgroup and no Handoff; false: Run goes on as usual.
 	HandOffRemoval func() (Removal, bool)
+	// Throwaway says the run will set HandOffRemoval (a --rm run), known
+	// before the spec is: a raw start's PID 1, whose end the command then
+	// does not wait for, lingers after it wrote the payload's code until
+	// the command's own end (idle.Args), without a cgroup to remove.
+	Throwaway bool
 	// PodInfra starts the init as a pod's infra: in the host's PID
 	// namespace (its members' pids are then the host's), with no root of
 	// its own (Spec.PodInfra). PodSocket, instead, starts the init as a

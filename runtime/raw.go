@@ -103,7 +103,7 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 	// the payload's exit code goes to descriptor 4.
 	cmd := &exec.Cmd{
 		Path: "/proc/self/fd/3", Stdin: child[0], Stdout: child[1], Stderr: child[2], ExtraFiles: []*os.File{e.exe, codeW},
-		Args: idle.Args(initName, 0, -1, -1, -1, -1, signalMask(initSignals), true, rawCodeFD, []string{"-"}),
+		Args: idle.Args(initName, 0, -1, -1, -1, -1, signalMask(initSignals), true, rawCodeFD, opts.Throwaway && opts.CgroupFD <= 0, []string{"-"}),
 		Env:  []string{},
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: cloneflags,

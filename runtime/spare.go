@@ -491,7 +491,7 @@ func spareHoldMain() {
 	if idle.Entered() {
 		// No forwarding, and no payload: SIGALRM, SIGTERM or SIGKILL end
 		// it, each the default way.
-		syscall.Exec("/proc/self/exe", idle.Args(spareHoldName, 0, -1, -1, -1, -1, 0, true, -1, []string{"-"}), nil)
+		syscall.Exec("/proc/self/exe", idle.Args(spareHoldName, 0, -1, -1, -1, -1, 0, true, -1, false, []string{"-"}), nil)
 	}
 	// The CLI as its own init (no idle stage): the Go runtime ignores
 	// SIGALRM, so the sleep ends it.

@@ -262,7 +262,7 @@ func watchIdle(w watchState, outs []*output, lw *LogWriter, resume []string, wai
 		return errBusy // it has ended (or is gone): the Go stage records it
 	}
 	w.out, w.err, w.gen = outs[0].fdOrNone(), outs[1].fdOrNone(), w.gen+1
-	args := idle.Args(watchName, w.pid, w.exe, w.out, w.err, -1, signalMask(watchSignals()), false, -1, watchArgs(w, resume))
+	args := idle.Args(watchName, w.pid, w.exe, w.out, w.err, -1, signalMask(watchSignals()), false, -1, false, watchArgs(w, resume))
 	pass := []int{w.log, w.resume, w.exe}
 	for _, fd := range []int{w.out, w.err} {
 		if fd >= 0 {

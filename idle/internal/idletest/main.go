@@ -58,7 +58,7 @@ func start(script, outfd string, reap bool) {
 	}
 	fmt.Printf("payload %d\n", pid)
 	forward := uint64(1)<<(unix.SIGUSR1-1) | uint64(1)<<(unix.SIGTERM-1)
-	args := idle.Args("idletest", pid, stage, out, -1, -1, forward, reap, status, []string{"idletest", "resumed", strconv.Itoa(pid), outfd})
+	args := idle.Args("idletest", pid, stage, out, -1, -1, forward, reap, status, os.Getenv("IDLETEST_LINGER") != "", []string{"idletest", "resumed", strconv.Itoa(pid), outfd})
 	runtime.LockOSThread()
 	if os.Getenv("IDLETEST_PDEATHSIG") != "" {
 		unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
