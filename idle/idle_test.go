@@ -233,6 +233,7 @@ func TestLingersAfterCode(t *testing.T) {
 	if n, _ := io.ReadFull(r, code[:]); n != 1 || code[0] != 5 {
 		t.Fatalf("the idle stage wrote %v, want the one byte 5\n%s", code[:n], out)
 	}
+	read := time.Now()
 	pid := itoa(cmd.Process.Pid)
 	// Read at once: the stage is still there, asleep (it lingers 50 ms;
 	// one that went on to its end would be running or a zombie), with
@@ -246,6 +247,11 @@ func TestLingersAfterCode(t *testing.T) {
 			state = f[0]
 		}
 		if state == "S" {
+			break
+		}
+		if state == "Z" && time.Since(read) > 40*time.Millisecond {
+			// This test was too slow to see the 50 ms: no verdict here.
+			t.Logf("the idle stage ended %v after its code, before this test looked", time.Since(read))
 			break
 		}
 		if state != "R" || i == 100 {

@@ -334,7 +334,12 @@ func (e *RawEarly) finish(code int, opts Options, waited bool) int {
 	if opts.HandOffRemoval != nil && e.userns != nil {
 		if rm, ok := opts.HandOffRemoval(); ok {
 			if e.init == nil && !waited {
-				<-e.ended // no pidfd to hand on (Linux before 5.3)
+				// No pidfd to hand on (Linux before 5.3, or a filter that
+				// refuses it): its end is waited for here. It wrote the
+				// code, so nothing of the container runs; a PID 1 that
+				// lingers (idle.Args) would wait for us.
+				unix.Kill(e.pid, unix.SIGKILL)
+				<-e.ended
 			}
 			rm.Init = e.init
 			if err := startRemoval(e.userns, e.exe, rm, e.spare); err != nil {

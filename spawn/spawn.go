@@ -359,8 +359,9 @@ func Start(a *Attr) (int, error) {
 	if (a.Hold != nil) != r.raw || r.raw && (a.CgroupFD >= 0 || len(a.AmbientCaps) > 0) {
 		return 0, fmt.Errorf("starting %s: a raw PID 1 needs a Hold, and neither a cgroup to start in nor ambient capabilities", a.Path)
 	}
-	if a.Detach && (a.Hold != nil || a.UserNS != nil || a.CgroupFD >= 0) {
-		return 0, fmt.Errorf("starting %s: a detached start takes neither a Hold, a user namespace to enter nor a cgroup to start in", a.Path)
+	if a.Detach && (a.Hold != nil || a.UserNS != nil || a.CgroupFD >= 0 || a.Cloneflags&(unix.CLONE_FILES|unix.CLONE_SIGHAND|unix.CLONE_THREAD) != 0) {
+		// (What the caller closes once it returns must not be the child's.)
+		return 0, fmt.Errorf("starting %s: a detached start takes neither a Hold, a user namespace to enter, a cgroup to start in nor shared descriptors or handlers", a.Path)
 	}
 	if a.Hold != nil || a.UserNS != nil {
 		r.heldStack = make([]byte, payloadStack)
@@ -557,9 +558,13 @@ func keepDetached(c detachedChild) {
 	defer detachedMu.Unlock()
 	still := detached[:0]
 	for _, d := range detached {
+		// POLLHUP: every write end is closed. A child that failed wrote
+		// first and still runs on its stack; one that executed or died let
+		// go of our memory before its descriptors closed (execve switches
+		// memory first, an exit frees it before the files).
 		fds := []unix.PollFd{{Fd: int32(d.errR.Fd()), Events: unix.POLLIN}}
-		if n, err := unix.Poll(fds, 0); err == nil && n == 1 {
-			d.errR.Close() // its end is closed, or it wrote a failure and exited
+		if n, err := unix.Poll(fds, 0); err == nil && n == 1 && fds[0].Revents&unix.POLLHUP != 0 {
+			d.errR.Close()
 			continue
 		}
 		still = append(still, d)
