@@ -278,9 +278,12 @@ func RemountFlags(f uintptr) uintptr {
 //go:nosplit
 //go:norace
 func target(p *Plan, o *op) (uintptr, syscall.Errno) {
-	fd, e := openIn(p.rootFD, o.rel, &p.howPath)
-	if e != syscall.ENOENT {
-		return fd, e
+	var fd uintptr
+	var e syscall.Errno
+	if !o.fresh {
+		if fd, e = openIn(p.rootFD, o.rel, &p.howPath); e != syscall.ENOENT {
+			return fd, e
+		}
 	}
 	// The directories on the way, then the target.
 	for j := 0; j < len(o.mkdirs); j++ {
@@ -295,10 +298,8 @@ func target(p *Plan, o *op) (uintptr, syscall.Errno) {
 		}
 	}
 	if !o.dir {
-		if fd, e = openIn(p.rootFD, o.rel, &p.howCreate); e != 0 {
-			return 0, e
-		}
-		closeFD(fd)
+		// Made open for writing: that descriptor is the target.
+		return openIn(p.rootFD, o.rel, &p.howCreate)
 	}
 	return openIn(p.rootFD, o.rel, &p.howPath)
 }

@@ -61,6 +61,7 @@ type op struct {
 	src          *byte // a host path (opBind), a path in the root (opBindIn), a symlink's text
 	fstype, data *byte
 	mkdirs       []mkdir
+	fresh        bool // the target is missing for sure (add): made without a look
 	fallback     func() error // Run's answer to this op's failure
 	// what says, for errors, what the op does ("mounting proc on
 	// /proc"): given for an opSyscall, a format with one %d for whatArg
@@ -102,6 +103,12 @@ type Plan struct {
 	rootFD uintptr
 	// keep holds what opSyscall's arguments point to.
 	keep []any
+	// What the plan knows as it is built, so that an op does not make
+	// again what an earlier one made: directories sure to exist once the
+	// earlier ops ran (known), directories that were empty then (emptied:
+	// a tmpfs mounted, or a directory made in one), and every target so
+	// far (seen).
+	known, emptied, seen map[string]bool
 }
 
 const resolve = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
@@ -144,26 +151,60 @@ func (p *Plan) add(o op, rel string, made bool) {
 		o.parent = cstr(strings.TrimSuffix(dir, "/"))
 	}
 	if made {
-		// Every ancestor, and the target itself when it is a directory.
+		// Every ancestor, and the target itself when it is a directory,
+		// but those an earlier op made or mounted on.
 		parts := strings.Split(clean, "/")
 		if !o.dir {
 			parts = parts[:len(parts)-1]
 		}
-		for i := range parts {
+		start := 0
+		for i := len(parts); i > 0; i-- {
+			if p.known[strings.Join(parts[:i], "/")] {
+				start = i
+				break
+			}
+		}
+		for i := start; i < len(parts); i++ {
 			parent := "."
 			if i > 0 {
 				parent = strings.Join(parts[:i], "/")
 			}
 			o.mkdirs = append(o.mkdirs, mkdir{parent: cstr(parent), name: cstr(parts[i])})
 		}
+		// In a directory that was empty, a target no op made is missing:
+		// no look first.
+		o.fresh = p.emptied[strings.TrimSuffix(dir, "/")] && !p.seen[clean]
 	}
 	p.ops = append(p.ops, o)
+	p.learn(o, clean, made)
+}
+
+// learn records what o, for the target clean, leaves in place.
+func (p *Plan) learn(o op, clean string, made bool) {
+	if p.known == nil {
+		p.known, p.emptied, p.seen = map[string]bool{}, map[string]bool{}, map[string]bool{}
+	}
+	dir := path.Dir(clean)
+	p.seen[clean] = true
+	if !made {
+		return
+	}
+	for d := dir; d != "." && d != "/"; d = path.Dir(d) {
+		p.known[d] = true
+	}
+	if o.dir {
+		p.known[clean] = true
+		p.emptied[clean] = o.kind == opMkdirAll && p.emptied[dir]
+	}
 }
 
 // Mount mounts a filesystem (mount(2)'s source, fstype, flags and data) on
 // the directory rel, made if missing.
 func (p *Plan) Mount(rel, source, fstype string, flags uintptr, data string) {
 	p.add(op{kind: opMount, dir: true, src: cstr(source), fstype: cstr(fstype), flags: flags, data: cstr(data)}, rel, true)
+	if fstype == "tmpfs" && p.emptied != nil {
+		p.emptied[path.Clean(strings.TrimPrefix(rel, "/"))] = true // nothing in it yet
+	}
 }
 
 // Bind binds the host path src on rel, which is made if missing (a

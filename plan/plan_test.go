@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -156,14 +157,25 @@ func mountHelper() error {
 	p.BindIn("null", "nothing", false, false) // skipped, or it would fail
 	p.ReadOnlyTree("missing", func() error { fallbackRan = true; return nil })
 	p.Mount("after", "tmpfs", "tmpfs", 0, "size=1m")
+	// In an empty tmpfs the plan makes targets without a look first
+	// (TestSkipsWhatEarlierOpsMade): a file, a directory, a file in it.
+	p.Mount("t", "tmpfs", "tmpfs", 0, "size=1m")
+	p.Bind(filepath.Join(host, "file"), "t/f", false, false, false)
+	p.Mount("t/sub", "tmpfs", "tmpfs", 0, "size=1m")
+	p.Bind(filepath.Join(host, "file"), "t/sub/g", false, false, true)
 	if err := p.Run(); err != nil {
 		return err
+	}
+	for _, rel := range []string{"t/f", "t/sub/g"} {
+		if b, err := os.ReadFile(filepath.Join(root, rel)); err != nil || string(b) != "host" {
+			return fmt.Errorf("%s reads %q, %v; want the host file bound", rel, b, err)
+		}
 	}
 	mounts, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return err
 	}
-	for _, rel := range []string{"a/b/c", escaped, up2, "etc/f", "hostdir", "hostdir/file", "after"} {
+	for _, rel := range []string{"a/b/c", escaped, up2, "etc/f", "hostdir", "hostdir/file", "after", "t", "t/f", "t/sub", "t/sub/g"} {
 		if !strings.Contains(string(mounts), " "+filepath.Join(root, rel)+" ") {
 			return fmt.Errorf("nothing mounted on %s:\n%s", rel, mounts)
 		}
@@ -241,5 +253,50 @@ func TestDescribe(t *testing.T) {
 	q.Mount("/", "tmpfs", "tmpfs", 0, "")
 	if err := q.Err(); err == nil || !strings.HasPrefix(err.Error(), "mounting tmpfs on /: ") {
 		t.Errorf("a mount on the root itself: %v, want it named as on /", err)
+	}
+}
+
+// TestSkipsWhatEarlierOpsMade: an op does not make again the directories
+// an earlier op made or mounted on, and in a directory that was empty (a
+// tmpfs the plan mounted, or a directory made in one) it makes its
+// target without looking for it first; elsewhere, as before.
+func TestSkipsWhatEarlierOpsMade(t *testing.T) {
+	p := New("/r")
+	p.OpenRoot()
+	p.Mount("dev", "tmpfs", "tmpfs", 0, "")
+	p.Bind("/dev/null", "dev/null", false, false, false)
+	p.Mount("dev/pts", "devpts", "devpts", 0, "")
+	p.Bind("/dev/ptmx", "dev/pts/x", false, false, false)
+	p.Bind("/etc/hosts", "etc/hosts", false, false, false)
+	p.Bind("/dev/null", "dev/null", false, false, false)
+	if err := p.Err(); err != nil {
+		t.Fatal(err)
+	}
+	type want struct {
+		rel    string
+		mkdirs []string
+		fresh  bool
+	}
+	wants := []want{
+		{"dev", []string{"./dev"}, false},
+		{"dev/null", nil, true},
+		{"dev/pts", []string{"dev/pts"}, true},
+		{"dev/pts/x", nil, false}, // devpts is not empty
+		{"etc/hosts", []string{"./etc"}, false},
+		{"dev/null", nil, false}, // made before: looked for
+	}
+	ops := p.ops[1:] // after OpenRoot
+	if len(ops) != len(wants) {
+		t.Fatalf("%d ops, want %d", len(ops), len(wants))
+	}
+	for i, w := range wants {
+		o := ops[i]
+		var mk []string
+		for _, m := range o.mkdirs {
+			mk = append(mk, gostr(m.parent)+"/"+gostr(m.name))
+		}
+		if gostr(o.rel) != w.rel || !slices.Equal(mk, w.mkdirs) || o.fresh != w.fresh {
+			t.Errorf("op %d: %s makes %q, fresh %v; want %s making %q, fresh %v", i, gostr(o.rel), mk, o.fresh, w.rel, w.mkdirs, w.fresh)
+		}
 	}
 }
