@@ -16,4 +16,10 @@
 // or a new file at the host's tree; a mount then goes to /proc/self/fd/N
 // of the opened target. This needs Linux 5.6 (openat2); read-only binds
 // use mount_setattr (5.12) and fall back to a remount before that.
+//
+// The builder remembers what earlier ops leave in place: a directory an
+// op made or mounted on is not made again, and in a directory that was
+// empty (a tmpfs the plan mounted) a target is made without a look first;
+// a file made for a bind is opened for writing, and that descriptor is
+// the mount's target.
 package plan
