@@ -61,7 +61,7 @@ type op struct {
 	src          *byte // a host path (opBind), a path in the root (opBindIn), a symlink's text
 	fstype, data *byte
 	mkdirs       []mkdir
-	fresh        bool // the target is missing for sure (add): made without a look
+	fresh        bool         // the target is missing for sure (add): made without a look
 	fallback     func() error // Run's answer to this op's failure
 	// what says, for errors, what the op does ("mounting proc on
 	// /proc"): given for an opSyscall, a format with one %d for whatArg
@@ -123,6 +123,7 @@ func New(root string) *Plan {
 	p.howLstatDir = openHow{flags: unix.O_PATH | unix.O_NOFOLLOW | unix.O_DIRECTORY | unix.O_CLOEXEC, resolve: resolve}
 	p.attrRO = unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
 	p.empty = cstr("")
+	p.known, p.emptied, p.seen = map[string]bool{}, map[string]bool{}, map[string]bool{}
 	return p
 }
 
@@ -181,9 +182,6 @@ func (p *Plan) add(o op, rel string, made bool) {
 
 // learn records what o, for the target clean, leaves in place.
 func (p *Plan) learn(o op, clean string, made bool) {
-	if p.known == nil {
-		p.known, p.emptied, p.seen = map[string]bool{}, map[string]bool{}, map[string]bool{}
-	}
 	dir := path.Dir(clean)
 	p.seen[clean] = true
 	if !made {
@@ -202,7 +200,7 @@ func (p *Plan) learn(o op, clean string, made bool) {
 // the directory rel, made if missing.
 func (p *Plan) Mount(rel, source, fstype string, flags uintptr, data string) {
 	p.add(op{kind: opMount, dir: true, src: cstr(source), fstype: cstr(fstype), flags: flags, data: cstr(data)}, rel, true)
-	if fstype == "tmpfs" && p.emptied != nil {
+	if fstype == "tmpfs" {
 		p.emptied[path.Clean(strings.TrimPrefix(rel, "/"))] = true // nothing in it yet
 	}
 }

@@ -363,7 +363,9 @@ func Start(a *Attr) (int, error) {
 		// (What the caller closes once it returns must not be the child's.)
 		return 0, fmt.Errorf("starting %s: a detached start takes neither a Hold, a user namespace to enter, a cgroup to start in nor shared descriptors or handlers", a.Path)
 	}
-	if a.Hold != nil || a.UserNS != nil {
+	if a.Hold != nil || a.UserNS != nil || a.Detach {
+		// (A detached child runs on it too: the caller is not suspended,
+		// and the stack outlives this call.)
 		r.heldStack = make([]byte, payloadStack)
 		r.heldStackTop = (uintptr(unsafe.Pointer(&r.heldStack[0])) + payloadStack) &^ 15
 		r.holdWait = unix.Timespec{Nsec: 50e6}
@@ -486,11 +488,7 @@ func Start(a *Attr) (int, error) {
 	var pid, errno uintptr
 	switch {
 	case a.Detach:
-		// innerChild is what vforkSpawn's child runs, on a stack of its
-		// own: the caller is not suspended, and that stack must outlive
-		// this call.
-		r.heldStack = make([]byte, payloadStack)
-		r.heldStackTop = (uintptr(unsafe.Pointer(&r.heldStack[0])) + payloadStack) &^ 15
+		// innerChild is what vforkSpawn's child runs, here on heldStack.
 		pid, errno = rawCloneStack(r.arg1&^unix.CLONE_VFORK, r.heldStackTop, r, innerEntry(), 0)
 	case a.UserNS != nil:
 		pid, errno = rawCloneStack(unix.CLONE_VM|uintptr(unix.SIGCHLD), r.nsStackTop, r, nsEntry(), 0)
