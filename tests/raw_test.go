@@ -152,6 +152,10 @@ func TestRawStartLeavesSkeleton(t *testing.T) {
 		bb := u.bb(t)
 		skel := filepath.Join(u.store(), "tmp", "skel-upper+work+merged+userdata")
 		u.mustRun(t, "run", "--rm", bb, "true")
+		// The removal runs on after the command. Until no removal is under
+		// way, this one's or an earlier test's, a late one would make a
+		// skeleton again after the create below took this one.
+		settledEntries(t, filepath.Join(u.store(), "tmp"))
 		var before syscall.Stat_t
 		for deadline := time.Now().Add(10 * time.Second); syscall.Stat(skel, &before) != nil; time.Sleep(20 * time.Millisecond) {
 			if time.Now().After(deadline) {
