@@ -25,16 +25,23 @@ import (
 type treeMemory struct {
 	anon, file, treeAnon int64
 	peak                 int64 // ru_maxrss over the timed rounds, when known
-	byName               map[string]int64
+	byName               map[string]split
 }
+
+// split is one process's resident size: anonymous and file-backed (KiB).
+// hwm is its VmHWM, the peak resident size the kernel kept (shared
+// memory, such as a memfd's pages, included), which a peak between two
+// samples still shows.
+type split struct{ anon, file, hwm int64 }
 
 func (m treeMemory) String() string {
 	names := slices.Sorted(maps.Keys(m.byName))
 	var each []string
 	for _, n := range names {
-		each = append(each, fmt.Sprintf("%s %.1f", n, float64(m.byName[n])/1024))
+		b := m.byName[n]
+		each = append(each, fmt.Sprintf("%s %.1f (%.1f+%.1f; VmHWM %.1f)", n, float64(b.anon+b.file)/1024, float64(b.anon)/1024, float64(b.file)/1024, float64(b.hwm)/1024))
 	}
-	return fmt.Sprintf("largest process: %.1f MiB anonymous + %.1f MiB file-backed (code); whole tree at once: %.1f MiB anonymous; largest of each name (MiB): %s",
+	return fmt.Sprintf("largest process: %.1f MiB anonymous + %.1f MiB file-backed (code); whole tree at once: %.1f MiB anonymous; largest of each name (MiB: anonymous+file): %s",
 		float64(m.anon)/1024, float64(m.file)/1024, float64(m.treeAnon)/1024, strings.Join(each, ", "))
 }
 
@@ -47,7 +54,7 @@ type memSampler struct {
 }
 
 func sampleTree(pid int) *memSampler {
-	s := &memSampler{stop: make(chan struct{}), got: treeMemory{byName: map[string]int64{}}}
+	s := &memSampler{stop: make(chan struct{}), got: treeMemory{byName: map[string]split{}}}
 	s.done.Add(1)
 	go func() {
 		defer s.done.Done()
@@ -75,11 +82,16 @@ func (s *memSampler) Stop() treeMemory {
 func (s *memSampler) sample(root int) {
 	var sum int64
 	for _, pid := range tree(root) {
-		anon, file, name, ok := rss(pid)
+		anon, file, hwm, name, ok := rss(pid)
 		if !ok {
 			continue
 		}
-		s.got.byName[name] = max(s.got.byName[name], anon+file)
+		b := s.got.byName[name]
+		if anon+file > b.anon+b.file {
+			b.anon, b.file = anon, file
+		}
+		b.hwm = max(b.hwm, hwm)
+		s.got.byName[name] = b
 		sum += anon
 		if anon+file > s.got.anon+s.got.file {
 			s.got.anon, s.got.file = anon, file
@@ -105,11 +117,11 @@ func tree(root int) []int {
 	return out
 }
 
-// rss reads a process's RssAnon and RssFile (KiB) and its name.
-func rss(pid int) (anon, file int64, name string, ok bool) {
+// rss reads a process's RssAnon, RssFile and VmHWM (KiB) and its name.
+func rss(pid int) (anon, file, hwm int64, name string, ok bool) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, "", false
+		return 0, 0, 0, "", false
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -121,9 +133,11 @@ func rss(pid int) (anon, file int64, name string, ok bool) {
 			anon, ok = n, true
 		case "RssFile":
 			file = n
+		case "VmHWM":
+			hwm = n
 		case "Name":
 			name = strings.TrimSpace(v)
 		}
 	}
-	return anon, file, name, ok
+	return anon, file, hwm, name, ok
 }
