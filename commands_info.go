@@ -217,7 +217,7 @@ func storeInfo(paths config.Paths, user config.User, m userns.Mapping, refused b
 		st.Driver, st.DriverReason = "unknown", err.Error()
 		return st
 	}
-	driver, why, err := runtime.ProbeStorage(m, scratch)
+	driver, why, err := runtime.ProbeStorage(m, s.RunDir, scratch)
 	release()
 	switch {
 	case err != nil && refused:

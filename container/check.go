@@ -183,12 +183,12 @@ func Reset(s *image.Store) error {
 		return fmt.Errorf("%w (the images were kept: run system reset again)", err)
 	}
 	for _, name := range storeEntries {
-		if err := runtime.RemoveAll(s.Mapping, filepath.Join(s.Root, name)); err != nil {
+		if err := runtime.RemoveAll(s.Mapping, s.RunDir, filepath.Join(s.Root, name)); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if s.RunDir != "" {
-		errs = append(errs, runtime.RemoveAll(s.Mapping, s.RunDir))
+		errs = append(errs, runtime.RemoveAll(s.Mapping, "", s.RunDir))
 	}
 	os.Remove(s.Root) // only when empty
 	return errors.Join(errs...)

@@ -72,7 +72,7 @@ func Layer(s *image.Store, c *Container, mtime *time.Time) (r io.ReadCloser, who
 	args = append(append(args, filepath.Join(dir, "upper")), skip...)
 	pr, pw := io.Pipe()
 	go func() {
-		pw.CloseWithError(runtime.RunTaskIO(s.Mapping, layer.PackTask, args, nil, pw))
+		pw.CloseWithError(runtime.RunTaskIO(s.Mapping, s.RunDir, layer.PackTask, args, nil, pw))
 	}()
 	return pr, whole
 }

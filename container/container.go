@@ -266,7 +266,7 @@ func sweepLocked(s *image.Store) (names map[string]string, trash []string, err e
 // commands left there.
 func removeTrash(s *image.Store, trash []string) {
 	for _, t := range trash {
-		runtime.RemoveAll(s.Mapping, t)
+		runtime.RemoveAll(s.Mapping, s.RunDir, t)
 	}
 	s.SweepTemp()
 }

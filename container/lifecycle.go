@@ -749,7 +749,7 @@ func remove(s *image.Store, c *Container, leftCgroup bool) error {
 		}
 		return fmt.Errorf("removing container %s: %w", c.Name, err)
 	}
-	return runtime.RemoveAll(s.Mapping, trash)
+	return runtime.RemoveAll(s.Mapping, s.RunDir, trash)
 }
 
 // RemoveRef removes the container ref names; force stops it first, and

@@ -129,7 +129,7 @@ func RemoveVolume(s *image.Store, name string) error {
 	if err != nil {
 		return err
 	}
-	return runtime.RemoveAll(s.Mapping, trash)
+	return runtime.RemoveAll(s.Mapping, s.RunDir, trash)
 }
 
 // removeVolumeData removes volume name, in use or not.
@@ -141,7 +141,7 @@ func removeVolumeData(s *image.Store, name string) error {
 	if err != nil {
 		return err
 	}
-	return runtime.RemoveAll(s.Mapping, trash)
+	return runtime.RemoveAll(s.Mapping, s.RunDir, trash)
 }
 
 // takeVolumeOut moves volume name out of volumes/ in one rename, into

@@ -162,7 +162,7 @@ func (s *Store) checkLayers(c *Check) error {
 		return nil
 	}
 	var out bytes.Buffer
-	if err := runtime.RunTaskIO(s.Mapping, layer.VerifyTask, dirs, nil, &out); err != nil {
+	if err := runtime.RunTaskIO(s.Mapping, s.RunDir, layer.VerifyTask, dirs, nil, &out); err != nil {
 		return fmt.Errorf("checking the layers' content: %w", err)
 	}
 	got := map[string]string{}
@@ -352,7 +352,7 @@ func (s *Store) RepairImages(c *Check, keep map[string]bool) error {
 		errs = append(errs, err)
 	}
 	for _, name := range c.Staging {
-		errs = append(errs, runtime.RemoveAll(s.Mapping, filepath.Join(s.Root, "tmp", name)))
+		errs = append(errs, runtime.RemoveAll(s.Mapping, s.RunDir, filepath.Join(s.Root, "tmp", name)))
 	}
 	return errors.Join(errs...)
 }

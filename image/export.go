@@ -26,7 +26,7 @@ func (s *Store) OpenLayer(diffID string) (io.ReadCloser, error) {
 	}
 	pr, pw := io.Pipe()
 	go func() {
-		pw.CloseWithError(runtime.RunTaskIO(s.Mapping, layer.AssembleTask, []string{dir}, nil, pw))
+		pw.CloseWithError(runtime.RunTaskIO(s.Mapping, s.RunDir, layer.AssembleTask, []string{dir}, nil, pw))
 	}()
 	return &checkedReader{r: pr, c: pr, h: sha256.New(), want: diffID}, nil
 }

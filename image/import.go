@@ -57,7 +57,7 @@ func (s *Store) addLayer(r io.Reader, want string, verify func() error) (layerSt
 	// whole stream.
 	f := startFeed(r, pw)
 	runtime.Trace("layer: starting the unpack task")
-	terr := runtime.RunTask(s.Mapping, layer.UnpackTask, []string{staging, mode}, pr)
+	terr := runtime.RunTask(s.Mapping, s.RunDir, layer.UnpackTask, []string{staging, mode}, pr)
 	// Ours was the last reader left: a feed still writing gets EPIPE.
 	pr.Close()
 	runtime.Trace("layer: unpack task done")

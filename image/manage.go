@@ -225,7 +225,7 @@ func (s *Store) collectLocked() (int64, error) {
 		if err := os.Rename(filepath.Join(s.Root, "layers", e.Name()), trash); err != nil {
 			return freed, fmt.Errorf("removing layer %s: %w", e.Name()[:12], err)
 		}
-		if err := runtime.RemoveAll(s.Mapping, trash); err != nil {
+		if err := runtime.RemoveAll(s.Mapping, s.RunDir, trash); err != nil {
 			return freed, err
 		}
 	}

@@ -189,7 +189,7 @@ func (s *Store) TempDir() (dir string, release func(), err error) {
 		return "", nil, fmt.Errorf("creating a staging directory: %w", err)
 	}
 	release = func() {
-		runtime.RemoveAll(s.Mapping, dir)
+		runtime.RemoveAll(s.Mapping, s.RunDir, dir)
 		os.Remove(dir + ".lock")
 		lock.Close()
 	}
@@ -237,7 +237,7 @@ func lockedFile(path string) (*os.File, error) {
 // SweepTemp removes staging directories left by killed commands.
 func (s *Store) SweepTemp() {
 	for _, name := range s.deadStaging() {
-		runtime.RemoveAll(s.Mapping, filepath.Join(s.Root, "tmp", name))
+		runtime.RemoveAll(s.Mapping, s.RunDir, filepath.Join(s.Root, "tmp", name))
 	}
 }
 

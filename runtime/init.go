@@ -24,22 +24,13 @@ import (
 // child side. The CLI checks it first thing in main.
 func IsInit() bool { return len(os.Args) > 1 && os.Getenv(initEnv) == "1" }
 
-// Main runs the child side in this binary: a task, or the container's
-// PID 1 where no init blob is carried (InitMain). It never returns. The
-// stages are described in docs/handshake.md.
-func Main() {
-	args := os.Args[1:]
-	if args[0] == "task" || (args[0] == "mapwait" && len(args) > 1 && args[1] == "task") {
-		Trace("task main")
-		if args[0] == "mapwait" {
-			mapWait()
-		}
-		runTask()
-	}
-	InitMain()
-}
+// Main is InitMain in this binary, which runs the child side where the
+// init program is not used (none is carried, or none could be opened).
+// It never returns. The stages are described in docs/handshake.md.
+func Main() { InitMain() }
 
-// InitMain is the container's PID 1: cmd/sandbox-init's main, or Main's
+// InitMain is the child side: a container's PID 1 or one of its helper
+// stages, or a task (RunTask). It is cmd/sandbox-init's main, or Main's
 // when this binary is its own init. It never returns.
 func InitMain() {
 	Trace("init main (%s)", os.Args[1])
@@ -65,6 +56,8 @@ func InitMain() {
 		textMain()
 	case "remove":
 		removeMain(args[1:])
+	case "task":
+		runTask()
 	case "spare":
 		spareMain(args[1:])
 	case "spare-hold":
@@ -426,6 +419,11 @@ func runTask() {
 	unix.CloseOnExec(fdStatus)
 	var t taskArgs
 	readPayload(&t)
+	if traceOn {
+		// Which program runs it: the init program, unless none is carried.
+		exe, _ := os.Readlink("/proc/self/exe")
+		Trace("task %s in %s", t.Name, exe)
+	}
 	fn, ok := task.Lookup(t.Name)
 	if !ok {
 		fail(125, "unknown task %q (known: %s)", t.Name, strings.Join(task.Names(), ", "))

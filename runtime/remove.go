@@ -58,14 +58,14 @@ func init() {
 // belong to subordinate ids, or sit in directories without write
 // permission, which the user cannot remove directly: then the removal runs
 // again inside a user namespace with the store's map, where the user is
-// root over every id the map has.
-func RemoveAll(m userns.Mapping, path string) error {
+// root over every id the map has (a task: initDir is RunTask's).
+func RemoveAll(m userns.Mapping, initDir, path string) error {
 	err := removeOwned(path)
 	if err == nil {
 		return nil
 	}
 	Trace("removing %s in the user namespace: %v", path, err)
-	if terr := RunTask(m, "rm", []string{path}, nil); terr != nil {
+	if terr := RunTask(m, initDir, "rm", []string{path}, nil); terr != nil {
 		return fmt.Errorf("removing %q: %v (inside the user namespace: %w)", path, err, terr)
 	}
 	return nil
@@ -80,9 +80,9 @@ func init() {
 
 // ProbeStorage reports which storage driver works for containers here, and
 // why, by trying in a user namespace like a container's. scratch is an
-// empty directory the caller removes afterwards.
-func ProbeStorage(m userns.Mapping, scratch string) (fuseoverlay.Driver, string, error) {
-	if err := RunTask(m, "probe-storage", []string{scratch}, nil); err != nil {
+// empty directory the caller removes afterwards; initDir is RunTask's.
+func ProbeStorage(m userns.Mapping, initDir, scratch string) (fuseoverlay.Driver, string, error) {
+	if err := RunTask(m, initDir, "probe-storage", []string{scratch}, nil); err != nil {
 		return "", "", err
 	}
 	b, err := os.ReadFile(filepath.Join(scratch, "result"))

@@ -199,3 +199,42 @@ func TestImportFormats(t *testing.T) {
 		})
 	})
 }
+
+// TestTasksRunInInit: the tasks that run in a user namespace (a layer
+// unpacked, a container's changes packed, a layer's tar rebuilt or
+// checked) run in the small init program, not in the sandbox binary,
+// whose code would be most of their peak memory (runtime.RunTask).
+func TestTasksRunInInit(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		tarball := busyboxTar(t)
+		trace := runOpts{env: []string{"SANDBOX_TRACE=1"}}
+		steps := []struct {
+			task string
+			args []string
+		}{
+			{"unpack", []string{"import", tarball, "tasks-bb"}},
+			{"pack", []string{"commit", "tasks-c", "tasks-bb2"}},
+			{"assemble", []string{"save", "-o", filepath.Join(u.home, "tasks-bb2.tar"), "tasks-bb2"}},
+			{"verify", []string{"system", "check"}},
+		}
+		u.mustRun(t, "create", "--name", "tasks-c", u.bb(t), "true")
+		defer u.run(t, "rm", "tasks-c")
+		defer u.run(t, "rmi", "tasks-bb", "tasks-bb2")
+		defer os.Remove(filepath.Join(u.home, "tasks-bb2.tar"))
+		for _, s := range steps {
+			r := u.runWith(t, trace, s.args...)
+			wantCode(t, r, 0)
+			var line string
+			for _, l := range strings.Split(r.stderr, "\n") {
+				if _, rest, ok := strings.Cut(l, ": task "+s.task+" in "); ok {
+					line = rest
+				}
+			}
+			if line == "" {
+				t.Errorf("%s: no %s task traced:\n%s", strings.Join(s.args, " "), s.task, r.stderr)
+			} else if !strings.Contains(line, "sandbox-init") {
+				t.Errorf("%s: the %s task ran in %s, not in the init program", strings.Join(s.args, " "), s.task, line)
+			}
+		}
+	})
+}

@@ -1,9 +1,13 @@
 // Command sandbox-init is the container's PID 1: the child side of the
 // parent/child handshake (docs/handshake.md). It is small on purpose — it
-// links only the runtime's child side, the standard library and x/sys —
-// because every sandbox start pays for its start-up and every running
-// sandbox for its memory. The sandbox binary carries it built
-// (runtime/initbin) and executes it from a sealed memfd.
+// links only the runtime's child side, the layer code of the tasks, the
+// standard library, x/sys and klauspost's gzip — because every sandbox
+// start pays for its start-up and every running sandbox for its memory.
+// It also runs every
+// task (runtime.RunTask: a layer unpacked, packed or checked), whose
+// peak memory would otherwise be the whole CLI's code. The sandbox binary
+// carries it built (runtime/initbin) and executes it from a file it
+// installs, or a sealed memfd.
 package main
 
 // The program starts at the idle stage's entry, which starts the Go
@@ -16,6 +20,8 @@ import (
 	goruntime "runtime"
 
 	_ "github.com/sandbox-dev/sandbox/idle"
+	// Its tasks (runtime's own register with it).
+	_ "github.com/sandbox-dev/sandbox/image/layer"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
 

@@ -21,8 +21,9 @@ import (
 
 // The unpack task runs inside a user namespace with the store's id map (see
 // runtime.RunTask), so that what Unpack chowns lands on the right host ids.
-// Tasks are registered with package task, which the whole sandbox binary
-// carries and the small container init does not.
+// Tasks are registered with package task, in the small init program
+// (cmd/sandbox-init), which runs them, and in the whole sandbox binary,
+// which runs them where no init program is carried.
 func init() {
 	task.Register(UnpackTask, unpackTask)
 	task.Register(AssembleTask, assembleTask)

@@ -48,13 +48,23 @@ func TestInitStaysSmall(t *testing.T) {
 		// The container's mounts as a list of system calls: a leaf of
 		// system calls, no package initialisation.
 		"github.com/sandbox-dev/sandbox/plan": true,
+		// The tasks (runtime.RunTask): the init program runs them, so
+		// that a task's peak memory is not the CLI's code. Their package
+		// initialisation (klauspost's flate tables, archive/tar,
+		// crypto/sha256: 0.06 ms) runs only where the init's Go runtime
+		// starts, never in a raw start's PID 1.
+		"github.com/sandbox-dev/sandbox/image/layer": true,
+		"github.com/klauspost/compress/gzip":         true, "github.com/klauspost/compress/flate": true,
+		"github.com/klauspost/compress/internal/le": true, "github.com/klauspost/compress/internal/regmask": true,
 	}
 	for _, p := range strings.Fields(string(out)) {
 		if !allowed[p] {
 			t.Errorf("cmd/sandbox-init imports %s: keep heavy packages out of the init (or allow this one here with a reason)", p)
 		}
 	}
-	if len(Binary) > 4<<20 {
-		t.Errorf("the init blob is %d bytes: over 4 MiB, it no longer starts in a fraction of the CLI's time", len(Binary))
+	// 4.5 MB with the tasks, which starts paired with the 3.8 MB one
+	// without them measured the same (300 rounds in each order).
+	if len(Binary) > 5<<20 {
+		t.Errorf("the init blob is %d bytes: over 5 MiB, it no longer starts in a fraction of the CLI's time", len(Binary))
 	}
 }
