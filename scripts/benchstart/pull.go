@@ -12,8 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -190,13 +190,30 @@ var sampled *treeMemory
 
 // measure runs a command and returns its wall time and peak RSS (KiB, the
 // largest of the command and the children it waited for).
+//
+// The peak comes from GNU time, which forks the command. The rusage of a
+// child this program started itself would not do: Go starts a child with
+// vfork, and the kernel keeps in the child's peak the parent's as the
+// child executes (exec_mmap), so it would read this program's own peak
+// (16–18 MiB after pushing the test images) wherever the command's was
+// lower.
 func measure(stdin io.Reader, env []string, argv0 string, args ...string) (time.Duration, int64, error) {
-	cmd := current.command(append([]string{argv0}, args...)...)
+	gnuTime, err := exec.LookPath("/usr/bin/time")
+	if err != nil {
+		fail("GNU time not installed (apt-get install time): the bench reads each command's peak RSS from it")
+	}
+	out, err := os.CreateTemp("", "benchstart-time-")
+	if err != nil {
+		return 0, 0, err
+	}
+	out.Close()
+	defer os.Remove(out.Name())
+	cmd := current.command(append([]string{gnuTime, "-q", "-f", "%M", "-o", out.Name(), argv0}, args...)...)
 	cmd.Env = append(cmd.Environ(), env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &out, stdin
+	var output bytes.Buffer
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = &output, &output, stdin
 	start := time.Now()
-	err := cmd.Start()
+	err = cmd.Start()
 	if err == nil {
 		var s *memSampler
 		if sampled != nil {
@@ -209,11 +226,19 @@ func measure(stdin io.Reader, env []string, argv0 string, args ...string) (time.
 	}
 	d := time.Since(start)
 	if err != nil {
-		return 0, 0, fmt.Errorf("%s %s: %v: %s", argv0, strings.Join(args, " "), err, out.String())
+		return 0, 0, fmt.Errorf("%s %s: %v: %s", argv0, strings.Join(args, " "), err, output.String())
 	}
-	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss
+	b, err := os.ReadFile(out.Name())
+	if err != nil {
+		return 0, 0, err
+	}
+	lines := strings.Fields(string(b))
+	if len(lines) == 0 {
+		return 0, 0, fmt.Errorf("GNU time wrote no peak RSS for %s", argv0)
+	}
+	rss, err := strconv.ParseInt(lines[len(lines)-1], 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("GNU time's peak RSS for %s: %w", argv0, err)
 	}
 	return d, rss, nil
 }
