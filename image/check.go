@@ -162,7 +162,7 @@ func (s *Store) checkLayers(c *Check) error {
 		return nil
 	}
 	var out bytes.Buffer
-	if err := runtime.RunTaskIO(s.Mapping, s.RunDir, layer.VerifyTask, dirs, nil, &out); err != nil {
+	if err := runtime.RunTaskIO(s.Mapping, "", verifyTask, dirs, nil, &out); err != nil {
 		return fmt.Errorf("checking the layers' content: %w", err)
 	}
 	got := map[string]string{}

@@ -1080,11 +1080,13 @@ func (c *child) close() {
 // returns its error. stdin, when non-nil, is the task's input stream.
 //
 // The task runs in the init program (cmd/sandbox-init, which registers
-// every task), installed in initDir as a container's init is (openInit;
-// "": a sealed memfd), not in this binary: the init starts with a fifth of
-// the code mapped, and a task's peak resident size is mostly its code
-// (the unpack task of a pull: 8.2 of 15.4 MiB in this binary, 3.6 of 11.8
-// in the init). Where no init is carried, this binary runs the task.
+// the layer tasks and runtime's own), installed in initDir as a
+// container's init is (openInit), not in this binary: the init starts
+// with a fifth of the code mapped, and a task's peak resident size is
+// mostly its code (the unpack task of a pull: 8.2 of 15.4 MiB in this
+// binary, 3.6 of 11.0 in the init). With initDir "", or where no init is
+// carried, this binary runs it: a task the init does not register (the
+// store check's verify).
 func RunTask(m userns.Mapping, initDir, name string, args []string, stdin io.Reader) error {
 	return RunTaskIO(m, initDir, name, args, stdin, nil)
 }
@@ -1094,7 +1096,10 @@ func RunTaskIO(m userns.Mapping, initDir, name string, args []string, stdin io.R
 	cfg := childConfig{
 		mapping: m, cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, stage: "task", cgroupFD: -1,
 		payload: taskArgs{Name: name, Args: args}, stdin: stdin, stderr: os.Stderr,
-		exe: openInit(initDir), trace: traceOn,
+		trace: traceOn,
+	}
+	if initDir != "" {
+		cfg.exe = openInit(initDir)
 	}
 	if cfg.exe != nil {
 		defer cfg.exe.Close()

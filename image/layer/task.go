@@ -2,8 +2,6 @@ package layer
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,7 +26,6 @@ func init() {
 	task.Register(UnpackTask, unpackTask)
 	task.Register(AssembleTask, assembleTask)
 	task.Register(PackTask, packTask)
-	task.Register(VerifyTask, verifyTask)
 }
 
 // PackTask writes a container's writable layer (an overlay upper
@@ -155,43 +152,4 @@ func unpackTask(args []string, stdin io.Reader) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(args[0], "stats.json"), b, 0o644)
-}
-
-// VerifyTask rebuilds each layer directory given as an argument from its
-// split record and writes one line per layer to stdout: the directory, a
-// tab, and "sha256:<hex>" of the rebuilt tar, or "error: " and why it could
-// not be rebuilt (a file gone, the record unreadable). One task serves
-// every layer, so a store check sets up one user namespace, not one per
-// layer.
-const VerifyTask = "verify"
-
-func verifyTask(args []string, _ io.Reader) error {
-	w := bufio.NewWriter(os.Stdout)
-	for _, dir := range args {
-		sum, err := rebuildDigest(dir)
-		if err != nil {
-			fmt.Fprintf(w, "%s\terror: %s\n", dir, strings.ReplaceAll(err.Error(), "\n", " "))
-		} else {
-			fmt.Fprintf(w, "%s\t%s\n", dir, sum)
-		}
-	}
-	return w.Flush()
-}
-
-// rebuildDigest is the digest of the tar a layer directory rebuilds to.
-func rebuildDigest(dir string) (string, error) {
-	f, err := os.Open(filepath.Join(dir, SplitName))
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return "", fmt.Errorf("reading %q: %w", f.Name(), err)
-	}
-	h := sha256.New()
-	if err := Assemble(zr, filepath.Join(dir, "diff"), h); err != nil {
-		return "", err
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
