@@ -38,7 +38,7 @@ func (b Blob) Available() bool { return len(b.Gzipped) > 0 }
 // goes: a damaged blob must not run, and an error at the end tells the
 // installer to keep nothing of it.
 func (b Blob) decompress(w io.Writer) error {
-	zr, err := gzip.NewReader(bytes.NewReader(b.Gzipped))
+	zr, err := gzip.NewReader(runtime.ProgramBytesReader(b.Gzipped))
 	if err != nil {
 		return fmt.Errorf("decompressing the %s program: %w", b.Name, err)
 	}

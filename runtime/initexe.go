@@ -60,7 +60,7 @@ func openInit(dir string) *os.File {
 func installedInit(dir string) (*os.File, error) {
 	return InstalledProgram(dir, "init", initbin.Digest, int64(len(initbin.Binary)),
 		func(w io.Writer) error {
-			_, err := w.Write(initbin.Binary)
+			_, err := io.Copy(w, ProgramBytesReader(initbin.Binary))
 			return err
 		})
 }

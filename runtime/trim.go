@@ -3,9 +3,12 @@ package runtime
 import (
 	"bufio"
 	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -88,3 +91,104 @@ var programRanges = sync.OnceValue(func() [][2]uintptr {
 	}
 	return out
 })
+
+// ReleaseProgramBytes lets go of the pages that lie wholly inside b, which
+// must be bytes of this program's own file that nothing writes: a
+// carried program (an embedded blob), read once to install it. Reading
+// it maps its pages into this process, and they would count in its
+// resident size from then on (the init program: 4.3 MiB, which a pull
+// that installed it peaked with). Their content is the file's, so they
+// fault back in unchanged if read again. b is left alone unless its pages
+// are in a private mapping of this program's file: never the heap.
+func ReleaseProgramBytes(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	page := uintptr(os.Getpagesize())
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	lo, hi := (start+page-1)&^(page-1), (start+uintptr(len(b)))&^(page-1)
+	if hi <= lo || !inProgramFile(lo, hi) {
+		return
+	}
+	unix.Syscall(unix.SYS_MADVISE, lo, hi-lo, unix.MADV_DONTNEED)
+}
+
+// inProgramFile says whether [lo, hi) lies in one private mapping of this
+// program's file (/proc/self/maps).
+func inProgramFile(lo, hi uintptr) bool {
+	var exe unix.Stat_t
+	if err := unix.Stat("/proc/self/exe", &exe); err != nil {
+		return false
+	}
+	dev := fmt.Sprintf("%02x:%02x", unix.Major(exe.Dev), unix.Minor(exe.Dev))
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return false
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		// address perms offset dev inode path
+		fs := bytes.Fields(line)
+		if len(fs) < 6 || len(fs[1]) != 4 || fs[1][3] != 'p' {
+			continue
+		}
+		if ino, err := strconv.ParseUint(string(fs[4]), 10, 64); err != nil || ino != exe.Ino || string(fs[3]) != dev {
+			continue
+		}
+		a, z, ok := bytes.Cut(fs[0], []byte("-"))
+		if !ok {
+			continue
+		}
+		start, err1 := strconv.ParseUint(string(a), 16, 64)
+		end, err2 := strconv.ParseUint(string(z), 16, 64)
+		if err1 == nil && err2 == nil && uintptr(start) <= lo && hi <= uintptr(end) {
+			return true
+		}
+	}
+	return false
+}
+
+// ProgramBytesReader reads b, bytes of this program's own file that
+// nothing writes (ReleaseProgramBytes), letting go of its pages as it
+// goes: a MiB at a time, so that reading a carried program to install it
+// adds at most that to the resident size.
+func ProgramBytesReader(b []byte) io.Reader { return &programBytes{b: b} }
+
+type programBytes struct {
+	b             []byte
+	off, released int
+}
+
+func (r *programBytes) Read(p []byte) (int, error) {
+	if r.off == len(r.b) {
+		r.release()
+		return 0, io.EOF
+	}
+	n := copy(p, r.b[r.off:])
+	r.off += n
+	if r.off-r.released >= 1<<20 {
+		r.release()
+	}
+	return n, nil
+}
+
+// WriteTo writes the rest of b a MiB at a time, with no copy.
+func (r *programBytes) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for r.off < len(r.b) {
+		n, err := w.Write(r.b[r.off:min(len(r.b), r.off+1<<20)])
+		r.off += n
+		total += int64(n)
+		r.release()
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// release lets go of what has been read: all of it again, so that a page
+// across the last boundary goes too once it is read past.
+func (r *programBytes) release() {
+	ReleaseProgramBytes(r.b[:r.off])
+	r.released = r.off
+}

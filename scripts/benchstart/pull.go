@@ -202,13 +202,16 @@ func measure(stdin io.Reader, env []string, argv0 string, args ...string) (time.
 	if err != nil {
 		fail("GNU time not installed (apt-get install time): the bench reads each command's peak RSS from it")
 	}
-	out, err := os.CreateTemp("", "benchstart-time-")
-	if err != nil {
-		return 0, 0, err
+	// GNU time writes the file as the command's user: in a directory of
+	// that user's, made by GNU time itself (a file of ours in /tmp would
+	// be refused to it, fs.protected_regular).
+	dir := os.TempDir()
+	if current != nil {
+		dir = current.dir
 	}
-	out.Close()
-	defer os.Remove(out.Name())
-	cmd := current.command(append([]string{gnuTime, "-q", "-f", "%M", "-o", out.Name(), argv0}, args...)...)
+	out := filepath.Join(dir, fmt.Sprintf("benchstart-time-%d-%d", os.Getpid(), rand.Int63()))
+	defer os.Remove(out)
+	cmd := current.command(append([]string{gnuTime, "-q", "-f", "%M", "-o", out, argv0}, args...)...)
 	cmd.Env = append(cmd.Environ(), env...)
 	var output bytes.Buffer
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = &output, &output, stdin
@@ -228,7 +231,7 @@ func measure(stdin io.Reader, env []string, argv0 string, args ...string) (time.
 	if err != nil {
 		return 0, 0, fmt.Errorf("%s %s: %v: %s", argv0, strings.Join(args, " "), err, output.String())
 	}
-	b, err := os.ReadFile(out.Name())
+	b, err := os.ReadFile(out)
 	if err != nil {
 		return 0, 0, err
 	}
