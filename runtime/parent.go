@@ -1081,10 +1081,10 @@ func (c *child) close() {
 //
 // The task runs in the init program (cmd/sandbox-init, which registers
 // the layer tasks and runtime's own), installed in initDir as a
-// container's init is (openInit), not in this binary: the init starts
-// with a fifth of the code mapped, and a task's peak resident size is
-// mostly its code (the unpack task of a pull: 8.2 of 15.4 MiB in this
-// binary, 3.6 of 11.0 in the init). With initDir "", or where no init is
+// container's init is (openInit), not in this binary, whose code would
+// be most of a task's peak resident size (the unpack task of a pull:
+// 8.2 of 15.7–17.0 MiB in this binary, 3.6–3.8 of 10.6–11.0 in the
+// init). With initDir "", or where no init is
 // carried, this binary runs it: a task the init does not register (the
 // store check's verify).
 func RunTask(m userns.Mapping, initDir, name string, args []string, stdin io.Reader) error {
