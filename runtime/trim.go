@@ -3,10 +3,10 @@ package runtime
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -69,25 +69,9 @@ var programRanges = sync.OnceValue(func() [][2]uintptr {
 		if len(line) == 0 || bytes.IndexByte(line, ':') < bytes.IndexByte(line, ' ') || bytes.IndexByte(line, '-') < 0 {
 			continue // another field of a mapping
 		}
-		// A mapping: address perms offset dev inode path.
-		ours = false
-		fs := bytes.Fields(line)
-		if len(fs) < 6 || (string(fs[1]) != "r-xp" && string(fs[1]) != "r--p") {
-			continue
-		}
-		if ino, err := strconv.ParseUint(string(fs[4]), 10, 64); err != nil || ino != exe.Ino {
-			continue
-		}
-		lo, hi, ok := bytes.Cut(fs[0], []byte("-"))
-		if !ok {
-			continue
-		}
-		start, err1 := strconv.ParseUint(string(lo), 16, 64)
-		end, err2 := strconv.ParseUint(string(hi), 16, 64)
-		if err1 != nil || err2 != nil || end <= start {
-			continue
-		}
-		cur, ours = [2]uintptr{uintptr(start), uintptr(end)}, true
+		start, end, perms, mine := programMapping(line, &exe)
+		ours = mine && (perms == "r-xp" || perms == "r--p")
+		cur = [2]uintptr{start, end}
 	}
 	return out
 })
@@ -120,31 +104,39 @@ func inProgramFile(lo, hi uintptr) bool {
 	if err := unix.Stat("/proc/self/exe", &exe); err != nil {
 		return false
 	}
-	dev := fmt.Sprintf("%02x:%02x", unix.Major(exe.Dev), unix.Minor(exe.Dev))
 	b, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		return false
 	}
 	for _, line := range bytes.Split(b, []byte("\n")) {
-		// address perms offset dev inode path
-		fs := bytes.Fields(line)
-		if len(fs) < 6 || len(fs[1]) != 4 || fs[1][3] != 'p' {
-			continue
-		}
-		if ino, err := strconv.ParseUint(string(fs[4]), 10, 64); err != nil || ino != exe.Ino || string(fs[3]) != dev {
-			continue
-		}
-		a, z, ok := bytes.Cut(fs[0], []byte("-"))
-		if !ok {
-			continue
-		}
-		start, err1 := strconv.ParseUint(string(a), 16, 64)
-		end, err2 := strconv.ParseUint(string(z), 16, 64)
-		if err1 == nil && err2 == nil && uintptr(start) <= lo && hi <= uintptr(end) {
+		start, end, perms, ok := programMapping(line, &exe)
+		if ok && strings.HasSuffix(perms, "p") && start <= lo && hi <= end {
 			return true
 		}
 	}
 	return false
+}
+
+// programMapping parses a mapping's line of /proc/self/maps or smaps
+// (address perms offset dev inode path) and says whether it maps this
+// program's file, whose stat exe is.
+func programMapping(line []byte, exe *unix.Stat_t) (start, end uintptr, perms string, ok bool) {
+	fs := bytes.Fields(line)
+	if len(fs) < 6 {
+		return 0, 0, "", false
+	}
+	// The inode alone: on an overlay, the maps name the file's device
+	// below it, and its stat the overlay's.
+	if ino, err := strconv.ParseUint(string(fs[4]), 10, 64); err != nil || ino == 0 || ino != exe.Ino {
+		return 0, 0, "", false
+	}
+	a, z, found := bytes.Cut(fs[0], []byte("-"))
+	lo, err1 := strconv.ParseUint(string(a), 16, 64)
+	hi, err2 := strconv.ParseUint(string(z), 16, 64)
+	if !found || err1 != nil || err2 != nil || hi <= lo {
+		return 0, 0, "", false
+	}
+	return uintptr(lo), uintptr(hi), string(fs[1]), true
 }
 
 // ProgramBytesReader reads b, bytes of this program's own file that
