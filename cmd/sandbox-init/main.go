@@ -3,11 +3,10 @@
 // links only the runtime's child side, the layer code of the tasks, the
 // standard library, x/sys and klauspost's gzip — because every sandbox
 // start pays for its start-up and every running sandbox for its memory.
-// It also runs every
-// task (runtime.RunTask: a layer unpacked, packed or checked), whose
-// peak memory would otherwise be the whole CLI's code. The sandbox binary
-// carries it built (runtime/initbin) and executes it from a file it
-// installs, or a sealed memfd.
+// It also runs the tasks (runtime.RunTask: a layer unpacked, packed or
+// rebuilt, a tree removed), whose peak memory would otherwise be mostly
+// the CLI's code. The sandbox binary carries it built (runtime/initbin)
+// and executes it from a file it installs, or a sealed memfd.
 package main
 
 // The program starts at the idle stage's entry, which starts the Go
