@@ -31,8 +31,9 @@ import (
 // container can reach the file: not by path (no volume may contain the
 // runtime directory, container.Validate), not through /proc/1/exe (the init
 // is not dumpable, and a running program's file cannot be opened for
-// writing: ETXTBSY). Where the directory is unusable, a sealed memfd holds
-// the init instead; where no blob exists, this binary is its own init.
+// writing: ETXTBSY). Where the directory is unusable (or mounted noexec),
+// a sealed memfd holds the init instead; where no blob exists, this
+// binary is its own init.
 
 // openInit returns the init program as a read-only descriptor to execute,
 // or nil: then the caller executes this binary.
@@ -77,6 +78,13 @@ func installedInit(dir string) (*os.File, error) {
 func InstalledProgram(dir, name, digest string, size int64, write func(io.Writer) error) (*os.File, error) {
 	if err := PrivateDir(dir); err != nil {
 		return nil, err
+	}
+	// A program there could not be executed (EACCES at the execve): the
+	// caller takes a sealed memfd instead. /tmp, where the runtime
+	// directory is without XDG_RUNTIME_DIR, is often mounted noexec.
+	var fs unix.Statfs_t
+	if err := unix.Statfs(dir, &fs); err == nil && fs.Flags&unix.ST_NOEXEC != 0 {
+		return nil, fmt.Errorf("%q is on a filesystem mounted noexec", dir)
 	}
 	version := filepath.Join(dir, name+"-"+strings.TrimSpace(digest)[:16])
 	if err := PrivateDir(version); err != nil {
