@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -91,6 +93,10 @@ func InstalledProgram(dir, name, digest string, size int64, write func(io.Writer
 		return nil, err
 	}
 	path := filepath.Join(version, "sandbox-"+name)
+	// One install at a time in this process: a pull's unpack tasks,
+	// started three at once, would each write a copy.
+	installMu.Lock()
+	defer installMu.Unlock()
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err == nil {
 		if err = checkInstalled(f, size); err == nil {
@@ -99,8 +105,14 @@ func InstalledProgram(dir, name, digest string, size int64, write func(io.Writer
 		f.Close()
 		Trace("reinstalling %s: %v", path, err)
 	}
+	// No child may be started while the file is open for writing: one
+	// that inherited the descriptor would hold it until its own execve,
+	// and an execve of the program meanwhile fails with ETXTBSY (Go issue
+	// 22315). os/exec and package spawn take the write side of ForkLock.
+	syscall.ForkLock.RLock()
 	tmp, err := os.CreateTemp(dir, "."+name+"-*")
 	if err != nil {
+		syscall.ForkLock.RUnlock()
 		return nil, fmt.Errorf("installing the sandbox %s in %q: %w", name, dir, err)
 	}
 	defer os.Remove(tmp.Name())
@@ -115,6 +127,7 @@ func InstalledProgram(dir, name, digest string, size int64, write func(io.Writer
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
+	syscall.ForkLock.RUnlock()
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)
 	}
@@ -141,6 +154,9 @@ func InstalledProgram(dir, name, digest string, size int64, write func(io.Writer
 	}
 	return f, nil
 }
+
+// installMu serialises InstalledProgram.
+var installMu sync.Mutex
 
 // installChunk is how much of a program InstalledProgram writes at a
 // time. On filesystems with large folios (ext4 from Linux 6.16) a write

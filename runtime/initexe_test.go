@@ -2,8 +2,10 @@ package runtime
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -128,5 +130,45 @@ func TestInstalledInit(t *testing.T) {
 	}
 	if _, err := installedInit(dir); err == nil {
 		t.Fatal("installed into a directory others can enter")
+	}
+}
+
+// TestInstallWhileStarting: commands that install the init while they
+// start children (a first pull's three unpack tasks at once) all get an
+// init they can execute: no child holds the file open for writing into
+// the moment another executes it (ETXTBSY).
+func TestInstallWhileStarting(t *testing.T) {
+	if len(initbin.Binary) == 0 {
+		t.Skip("no init blob for this architecture: the whole binary is the init")
+	}
+	for round := 0; round < 200; round++ {
+		dir := filepath.Join(t.TempDir(), "run")
+		errs := make(chan error, 8)
+		for range 8 {
+			go func() {
+				f, err := installedInit(dir)
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer f.Close()
+				// Run without sandbox's handshake, the init says so and
+				// exits 125: what matters is that it was executed.
+				cmd := exec.Command(fdPath(f))
+				cmd.ExtraFiles = []*os.File{f}
+				cmd.Path = "/proc/self/fd/3"
+				err = cmd.Run()
+				var ee *exec.ExitError
+				if errors.As(err, &ee) && ee.ExitCode() == 125 {
+					err = nil
+				}
+				errs <- err
+			}()
+		}
+		for range 8 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
 	}
 }

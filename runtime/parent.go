@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/capability"
+	"github.com/sandbox-dev/sandbox/runtime/initbin"
 	"github.com/sandbox-dev/sandbox/spawn"
 	"github.com/sandbox-dev/sandbox/userns"
 )
@@ -1081,12 +1082,12 @@ func (c *child) close() {
 //
 // The task runs in the init program (cmd/sandbox-init, which registers
 // the layer tasks and runtime's own), installed in initDir as a
-// container's init is (openInit), not in this binary, whose code would
-// be most of a task's peak resident size (the unpack task of a pull:
-// 8.2 of 15.7–17.0 MiB in this binary, 3.6–3.8 of 10.6–11.0 in the
-// init). With initDir "", or where no init is
-// carried, this binary runs it: a task the init does not register (the
-// store check's verify).
+// container's init is, not in this binary, whose code would be most of
+// a task's peak resident size (the unpack task of a pull: 8.2 of
+// 15.7–17.0 MiB in this binary, 3.6–3.8 of 10.6–11.0 in the init).
+// This binary runs it with initDir "" (a task the init does not
+// register: the store check's verify), where no init is carried, and
+// where it cannot be installed in initDir (a noexec filesystem).
 func RunTask(m userns.Mapping, initDir, name string, args []string, stdin io.Reader) error {
 	return RunTaskIO(m, initDir, name, args, stdin, nil)
 }
@@ -1098,8 +1099,14 @@ func RunTaskIO(m userns.Mapping, initDir, name string, args []string, stdin io.R
 		payload: taskArgs{Name: name, Args: args}, stdin: stdin, stderr: os.Stderr,
 		trace: traceOn,
 	}
-	if initDir != "" {
-		cfg.exe = openInit(initDir)
+	if initDir != "" && len(initbin.Binary) > 0 {
+		// Installed, or this binary: a memfd per task (a pull's layers,
+		// with a noexec runtime directory) would copy 4 MB each time.
+		if f, err := installedInit(initDir); err == nil {
+			cfg.exe = f
+		} else {
+			Trace("task %s in this binary: %v", name, err)
+		}
 	}
 	if cfg.exe != nil {
 		defer cfg.exe.Close()

@@ -18,12 +18,13 @@ import (
 // init has run its whole start-up (spec decoding, mounts, seccomp) by the
 // time it settles, and the kernel maps the program 64 KiB around every
 // fault: 2.7 MiB of its 3 MiB stay mapped, although the rest of its life
-// runs a few loops. A command that moves or builds images, and a layer
-// task, run for seconds after a start that mapped the CLI's code in 2 MiB
-// regions (package textpages). The pages stay in the page cache, shared;
-// what runs later faults its own back in, 4 KiB at a time
-// (MADV_NOHUGEPAGE: not whole regions again). Writable mappings are never
-// touched: their changed pages would be lost.
+// runs a few loops. A command that moves or builds images runs for
+// seconds after a start that mapped the CLI's code in 2 MiB regions
+// (package textpages), and a layer task for as long as its data takes.
+// The pages stay in the page cache, shared; what runs later faults its
+// own back in (MADV_NOHUGEPAGE; but on Linux 6.18 a large folio of the
+// page cache is mapped whole at a fault even so). Writable mappings are
+// never touched: their changed pages would be lost.
 func DropProgramPages() {
 	for _, r := range programRanges() {
 		unix.Syscall(unix.SYS_MADVISE, r[0], r[1]-r[0], unix.MADV_NOHUGEPAGE)

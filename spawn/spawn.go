@@ -461,6 +461,12 @@ func Start(a *Attr) (int, error) {
 	for i := range all.Val {
 		all.Val[i] = ^uint64(0)
 	}
+	// As os/exec's fork does: no descriptor made meanwhile without
+	// close-on-exec, and no file open for writing that must not be
+	// inherited (a program being installed, runtime.InstalledProgram:
+	// a child holding it until its execve makes every execve of that
+	// program fail with ETXTBSY), reaches the child's copy of the table.
+	syscall.ForkLock.Lock()
 	unix.PthreadSigmask(unix.SIG_SETMASK, &all, &r.mask)
 	if h := a.Hold; h != nil {
 		var pid, errno uintptr
@@ -470,6 +476,7 @@ func Start(a *Attr) (int, error) {
 			pid, errno = rawCloneStack(r.arg1&^unix.CLONE_VFORK, r.heldStackTop, r, heldEntry(), 0)
 		}
 		unix.PthreadSigmask(unix.SIG_SETMASK, &r.mask, nil)
+		syscall.ForkLock.Unlock()
 		unix.Close(int(r.errW))
 		if errno != 0 {
 			return 0, os.NewSyscallError("clone", syscall.Errno(errno))
@@ -496,6 +503,7 @@ func Start(a *Attr) (int, error) {
 		pid, errno = vforkSpawn(r)
 	}
 	unix.PthreadSigmask(unix.SIG_SETMASK, &r.mask, nil)
+	syscall.ForkLock.Unlock()
 	unix.Close(int(r.errW))
 	// What the children read stays until they are done with it: a raw
 	// start's payload child outlives PID 1's execve.

@@ -13,9 +13,10 @@ import (
 // TestNoexecRuntimeDir: with the runtime directory on a filesystem
 // mounted noexec (/tmp often is, and it is the runtime directory's parent
 // without XDG_RUNTIME_DIR), the programs sandbox carries run from sealed
-// memfds instead of files installed there: an import (the unpack task), a
-// container, an exec into a detached one and a pull's transfer program
-// all work, and nothing is installed there.
+// memfds instead of files installed there, and tasks in the sandbox
+// binary: an import (the unpack task), a container, an exec into a
+// detached one and a pull's transfer program all work, and nothing is
+// installed there.
 func TestNoexecRuntimeDir(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a noexec tmpfs needs root (the suite runs as root in CI)")
@@ -29,6 +30,7 @@ func TestNoexecRuntimeDir(t *testing.T) {
 		if err := unix.Mount("tmpfs", rd, "tmpfs", unix.MS_NOEXEC|unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
 			t.Fatalf("mounting a noexec tmpfs on %s: %v", rd, err)
 		}
+		defer os.Remove(rd)
 		defer unix.Unmount(rd, unix.MNT_DETACH)
 		o := runOpts{env: []string{"XDG_RUNTIME_DIR=" + rd}}
 

@@ -1,7 +1,9 @@
 // Command sandbox-init is the container's PID 1: the child side of the
 // parent/child handshake (docs/handshake.md). It is small on purpose — it
-// links only the runtime's child side, the layer code of the tasks, the
-// standard library, x/sys and klauspost's gzip — because every sandbox
+// links only the runtime's child side and the leaf packages it uses, the
+// layer code of the tasks, the standard library, x/sys, x/term, x/net's
+// DNS message codec and klauspost's gzip (TestInitStaysSmall in
+// runtime/initbin holds the list) — because every sandbox
 // start pays for its start-up and every running sandbox for its memory.
 // It also runs the tasks (runtime.RunTask: a layer unpacked, packed or
 // rebuilt, a tree removed), whose peak memory would otherwise be mostly
