@@ -86,16 +86,17 @@ var programRanges = sync.OnceValue(func() [][2]uintptr {
 // fault back in unchanged if read again. b is left alone unless its pages
 // are in a private mapping of this program's file: never the heap.
 func ReleaseProgramBytes(b []byte) {
-	if len(b) == 0 {
-		return
+	if lo, hi := innerPages(b); hi > lo && inProgramFile(lo, hi) {
+		unix.Syscall(unix.SYS_MADVISE, lo, hi-lo, unix.MADV_DONTNEED)
 	}
+}
+
+// innerPages is the range of the pages that lie wholly inside b (empty:
+// hi <= lo): no page that b shares with anything else.
+func innerPages(b []byte) (lo, hi uintptr) {
 	page := uintptr(os.Getpagesize())
 	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	lo, hi := (start+page-1)&^(page-1), (start+uintptr(len(b)))&^(page-1)
-	if hi <= lo || !inProgramFile(lo, hi) {
-		return
-	}
-	unix.Syscall(unix.SYS_MADVISE, lo, hi-lo, unix.MADV_DONTNEED)
+	return (start + page - 1) &^ (page - 1), (start + uintptr(len(b))) &^ (page - 1)
 }
 
 // inProgramFile says whether [lo, hi) lies in one private mapping of this
@@ -144,11 +145,17 @@ func programMapping(line []byte, exe *unix.Stat_t) (start, end uintptr, perms st
 // nothing writes (ReleaseProgramBytes), letting go of its pages as it
 // goes: a MiB at a time, so that reading a carried program to install it
 // adds at most that to the resident size.
-func ProgramBytesReader(b []byte) io.Reader { return &programBytes{b: b} }
+func ProgramBytesReader(b []byte) io.Reader {
+	r := &programBytes{b: b}
+	lo, hi := innerPages(b)
+	r.ours = hi > lo && inProgramFile(lo, hi) // once: the mapping stays
+	return r
+}
 
 type programBytes struct {
 	b             []byte
 	off, released int
+	ours          bool // b's pages are the program file's (inProgramFile)
 }
 
 func (r *programBytes) Read(p []byte) (int, error) {
@@ -179,9 +186,11 @@ func (r *programBytes) WriteTo(w io.Writer) (int64, error) {
 	return total, nil
 }
 
-// release lets go of what has been read: all of it again, so that a page
-// across the last boundary goes too once it is read past.
+// release lets go of every page wholly read so far: again those already
+// let go (a no-op), so that a page across the last boundary goes too.
 func (r *programBytes) release() {
-	ReleaseProgramBytes(r.b[:r.off])
+	if lo, hi := innerPages(r.b[:r.off]); r.ours && hi > lo {
+		unix.Syscall(unix.SYS_MADVISE, lo, hi-lo, unix.MADV_DONTNEED)
+	}
 	r.released = r.off
 }

@@ -3,8 +3,8 @@
 // links only the runtime's child side and the leaf packages it uses, the
 // layer code of the tasks, the standard library, x/sys, x/term, x/net's
 // DNS message codec and klauspost's gzip (TestInitStaysSmall in
-// runtime/initbin holds the list) — because every sandbox
-// start pays for its start-up and every running sandbox for its memory.
+// runtime/initbin holds the list) — because every sandbox start pays for
+// its start-up and every running sandbox for its memory.
 // It also runs the tasks (runtime.RunTask: a layer unpacked, packed or
 // rebuilt, a tree removed), whose peak memory would otherwise be mostly
 // the CLI's code. The sandbox binary carries it built (runtime/initbin)
