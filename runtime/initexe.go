@@ -81,13 +81,6 @@ func InstalledProgram(dir, name, digest string, size int64, write func(io.Writer
 	if err := PrivateDir(dir); err != nil {
 		return nil, err
 	}
-	// A program there could not be executed (EACCES at the execve): the
-	// caller takes a sealed memfd instead. /tmp, where the runtime
-	// directory is without XDG_RUNTIME_DIR, is often mounted noexec.
-	var fs unix.Statfs_t
-	if err := unix.Statfs(dir, &fs); err == nil && fs.Flags&unix.ST_NOEXEC != 0 {
-		return nil, fmt.Errorf("%q is on a filesystem mounted noexec", dir)
-	}
 	version := filepath.Join(dir, name+"-"+strings.TrimSpace(digest)[:16])
 	if err := PrivateDir(version); err != nil {
 		return nil, err
@@ -104,6 +97,15 @@ func InstalledProgram(dir, name, digest string, size int64, write func(io.Writer
 		}
 		f.Close()
 		Trace("reinstalling %s: %v", path, err)
+	}
+	// A program installed there could not be executed (EACCES at the
+	// execve): the caller takes a sealed memfd instead. /tmp, where the
+	// runtime directory is without XDG_RUNTIME_DIR, is often mounted
+	// noexec. Checked only here, off a start's path: nothing is ever
+	// installed on such a filesystem.
+	var fs unix.Statfs_t
+	if err := unix.Statfs(dir, &fs); err == nil && fs.Flags&unix.ST_NOEXEC != 0 {
+		return nil, fmt.Errorf("%q is on a filesystem mounted noexec", dir)
 	}
 	// No child may be started while the file is open for writing: one
 	// that inherited the descriptor would hold it until its own execve,
