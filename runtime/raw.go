@@ -150,10 +150,10 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		e.relay.CloseChild()
 		codeW.Close()
 		go readCode(codeR, e.code)
-		if spare != nil {
-			spare.Close()
-		}
 		if err != nil {
+			if spare != nil {
+				spare.Close()
+			}
 			e.ready <- fmt.Errorf("%w: %v", errNotRaw, err)
 			return
 		}
@@ -161,8 +161,13 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
 			e.init = os.NewFile(uintptr(fd), "pidfd")
 		}
-		if f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", pid)); err == nil {
-			e.userns = f
+		// A spare is PID 1's user namespace: kept open for the removal
+		// rather than opened again through /proc.
+		e.userns = spare
+		if spare == nil {
+			if f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", pid)); err == nil {
+				e.userns = f
+			}
 		}
 		if e.cgroup {
 			// Into its cgroup before it does anything (a held start
