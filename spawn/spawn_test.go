@@ -12,8 +12,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/plan"
 )
 
 // run starts a and reaps it.
@@ -691,4 +694,63 @@ func TestStartDetached(t *testing.T) {
 	if _, err := Start(&Attr{Path: "/bin/true", Args: []string{"true"}, CgroupFD: -1, Detach: true, UserNS: self}); err == nil {
 		t.Error("a detached start into a user namespace was not refused")
 	}
+}
+
+// A detached child, which nobody waits for and which may then wait
+// itself at the idle policy before its execve, lets go at once of every
+// descriptor of ours it got beyond its own: a pipe among them (a
+// command's standard output) would keep its reader waiting after the
+// command had exited. Here the child waits in its setup, before its
+// execve, until the test lets it go; the pipe must end meanwhile.
+func TestStartDetachedLetsGoOfTheRest(t *testing.T) {
+	if !haveVfork {
+		t.Skip("no rawVfork on " + goruntime.GOARCH + ": callers use os/exec")
+	}
+	out, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	// Not close-on-exec, as a standard output inherited from a shell.
+	inherited, err := unix.FcntlInt(w.Fd(), unix.F_DUPFD, 100)
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, hold, err := os.Pipe()
+	if err != nil {
+		unix.Close(inherited)
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	buf := new([1]byte) // the child reads into it: ours, kept past its end
+	setup := plan.New("/")
+	setup.Syscall("waiting to be let go", unix.SYS_READ, 3, uintptr(unsafe.Pointer(&buf[0])), 1)
+	pid, err := Start(&Attr{Path: "/bin/true", Args: []string{"true"}, Files: []*os.File{nil, nil, nil, release},
+		CgroupFD: -1, Setpgid: true, Idle: true, Detach: true, Setup: setup})
+	unix.Close(inherited)
+	release.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, out)
+		close(ended)
+	}()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Error("a detached child that has not executed yet still holds a pipe of ours it inherited")
+	}
+	var ws unix.WaitStatus
+	if got, _ := unix.Wait4(pid, &ws, unix.WNOHANG, nil); got != 0 {
+		t.Errorf("the child ended (%v) before it was let go: the check above proved nothing", ws)
+	}
+	hold.Write([]byte{1})
+	if ws, err := Wait(pid); err != nil || ws.ExitStatus() != 0 {
+		t.Errorf("the child, let go: %v, exit %d, want 0", err, ws.ExitStatus())
+	}
+	goruntime.KeepAlive(buf)
+	goruntime.KeepAlive(setup)
 }
