@@ -48,8 +48,10 @@ type Attr struct {
 	// which goes on (or exits) at once. What the child reads stays
 	// allocated until its execve (detached), and a failure before that
 	// is not reported: only for a child whose failure nobody waits for
-	// (a removal the next sweep can finish). Not with a user namespace
-	// to enter, a cgroup to start in or a Hold.
+	// (a removal the next sweep can finish). The child closes every
+	// descriptor it inherited but its own at once, before Idle takes
+	// effect, not at its execve. Not with a user namespace to enter, a
+	// cgroup to start in or a Hold.
 	Detach bool
 	// UIDMap and GIDMap, when set, are the lines the child writes to its
 	// own uid_map and gid_map (after "deny" to setgroups) before its
