@@ -34,12 +34,14 @@ var errNotRaw = errors.New("the spec needs the Go init")
 type RawEarly struct {
 	exe    *os.File
 	relay  *Relay
-	hold   *spawn.Hold
 	stamps [4]unix.Timespec
 	pid    int
-	// ready says how the clone went (errNotRaw: nothing was started),
-	// and then its cgroup and, in subid mode, its maps.
-	ready chan error
+	// setup carries PID 1's setup from Run to the clone's thread (nil
+	// from Abort), and went how the clone went (errNotRaw: nothing was
+	// started; then its cgroup and, in subid mode, its maps) and, after
+	// that, how the setup went (rawWent).
+	setup chan *rawGo
+	went  chan rawWent
 	ended chan syscall.WaitStatus
 	// code is the payload's exit code as PID 1 writes it once nothing
 	// else of the container runs (idle.Args' status), before its own end,
@@ -126,11 +128,12 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 	e.sigs = make(chan os.Signal, 16)
 	_, e.stop = notifyAsync(e.sigs, forwardedSignals...)
 	Trace("raw start")
-	e.hold, e.cgroup = a.Hold, opts.CgroupFD > 0
-	e.ready = make(chan error, 1)
+	e.cgroup = opts.CgroupFD > 0
+	e.setup, e.went = make(chan *rawGo, 1), make(chan rawWent, 1)
 	// All of it on a thread of its own, so that the caller goes on with
 	// the store work at once: the spare, the clone, the cgroup, the maps,
-	// and then the wait for PID 1's end. The parent-death signal is tied to the
+	// PID 1's go once Run has its setup, and then the wait for PID 1's
+	// end. The parent-death signal is tied to the
 	// thread that clones: it stays locked, and waits, until PID 1 is
 	// gone.
 	go func() {
@@ -154,7 +157,8 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 			if spare != nil {
 				spare.Close()
 			}
-			e.ready <- fmt.Errorf("%w: %v", errNotRaw, err)
+			<-e.setup
+			e.went <- rawWent{clone: fmt.Errorf("%w: %v", errNotRaw, err)}
 			return
 		}
 		e.pid = pid
@@ -180,10 +184,22 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 				err = explainRefusal(&Error{Code: 125, Msg: err.Error(), Err: err})
 			}
 		}
-		if err != nil {
+		// PID 1 goes on from here, as soon as both its clone and its
+		// setup are done: when the setup came first (the caller waits),
+		// this thread wakes PID 1 itself. Handing the clone's outcome
+		// back for the caller to do it cost 0.07–0.15 ms (traced): the
+		// caller's goroutine waited for a thread and a processor.
+		g := <-e.setup
+		switch {
+		case err != nil:
 			a.Hold.Abort()
+			e.went <- rawWent{clone: err}
+		case g == nil: // Abort
+			a.Hold.Abort()
+			e.went <- rawWent{clone: errAborted}
+		default:
+			e.went <- rawWent{setup: a.Hold.Go(g.setup, g.payload)}
 		}
-		e.ready <- err
 		ws, _ := spawn.Wait(pid)
 		e.ended <- ws
 	}()
@@ -223,13 +239,29 @@ func (e *RawEarly) Abort() bool {
 		return false
 	}
 	e.aborted = true
-	if err := <-e.ready; !errors.Is(err, errNotRaw) {
-		e.hold.Abort()
+	e.setup <- nil
+	if w := <-e.went; !errors.Is(w.clone, errNotRaw) {
 		<-e.ended
 	}
 	e.release()
 	return true
 }
+
+// rawGo is PID 1's setup and payload, for Hold.Go.
+type rawGo struct {
+	setup   *plan.Plan
+	payload *spawn.Payload
+}
+
+// rawWent is how a raw start went on the clone's thread: the clone
+// (errNotRaw: nothing was started; errAborted: Abort), and then PID 1's
+// setup and the payload's start (Hold.Go's error).
+type rawWent struct {
+	clone, setup error
+}
+
+// errAborted says a held PID 1 was ended before its setup (Abort).
+var errAborted = errors.New("aborted")
 
 // release lets go of what BeginRaw took, once PID 1 is gone.
 func (e *RawEarly) release() {
@@ -265,7 +297,9 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 		return 0, err, true
 	}
 	e.aborted = true // from here on, PID 1 ends by itself
-	if err := <-e.ready; err != nil {
+	e.setup <- &rawGo{r.setup, &spawn.Payload{Seal: r.seal, Enter: r.enter, Paths: r.paths, Search: r.search, Args: spec.Process.Args, Env: r.env, Init: 3, PidArg: 2}}
+	w := <-e.went
+	if err := w.clone; err != nil {
 		if !errors.Is(err, errNotRaw) {
 			<-e.ended // aborted on the clone's thread
 		}
@@ -277,7 +311,7 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 		return 0, err, true
 	}
 	defer e.release()
-	err = e.hold.Go(r.setup, &spawn.Payload{Seal: r.seal, Enter: r.enter, Paths: r.paths, Search: r.search, Args: spec.Process.Args, Env: r.env, Init: 3, PidArg: 2})
+	err = w.setup
 	for i, what := range []string{"raw: payload's child cloned", "raw: mounts done, pivoted", "raw: payload sealed", "raw: PID 1 executes its idle stage"} {
 		traceAt(e.stamps[i], "%s", what)
 	}
