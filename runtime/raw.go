@@ -162,17 +162,6 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 			return
 		}
 		e.pid = pid
-		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
-			e.init = os.NewFile(uintptr(fd), "pidfd")
-		}
-		// A spare is PID 1's user namespace: kept open for the removal
-		// rather than opened again through /proc.
-		e.userns = spare
-		if spare == nil {
-			if f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", pid)); err == nil {
-				e.userns = f
-			}
-		}
 		if e.cgroup {
 			// Into its cgroup before it does anything (a held start
 			// cannot be cloned into it); its cgroup namespace comes with
@@ -190,16 +179,32 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		// back for the caller to do it cost 0.07–0.15 ms (traced): the
 		// caller's goroutine waited for a thread and a processor.
 		g := <-e.setup
+		var w rawWent
 		switch {
 		case err != nil:
 			a.Hold.Abort()
-			e.went <- rawWent{clone: err}
+			w.clone = err
 		case g == nil: // Abort
 			a.Hold.Abort()
-			e.went <- rawWent{clone: errAborted}
+			w.clone = errAborted
 		default:
-			e.went <- rawWent{setup: a.Hold.Go(g.setup, g.payload)}
+			w.setup = a.Hold.Go(g.setup, g.payload)
 		}
+		// What only the removal needs, opened once PID 1 is on its way
+		// (off the setup's path), but before it can be reaped: this
+		// thread reaps it.
+		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+			e.init = os.NewFile(uintptr(fd), "pidfd")
+		}
+		// A spare is PID 1's user namespace: kept open for the removal
+		// rather than opened again through /proc.
+		e.userns = spare
+		if spare == nil {
+			if f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", pid)); err == nil {
+				e.userns = f
+			}
+		}
+		e.went <- w
 		ws, _ := spawn.Wait(pid)
 		e.ended <- ws
 	}()
