@@ -169,15 +169,15 @@ func main() {
 	// lasts (a shell) would keep it waiting.
 	runtime.StartTextHeal(textRunDir)
 	runtime.StartSpare()
-	// The kernel's unmapping of our memory then comes after the shell
-	// has our status, not before (package teardown). Without a holder
-	// the exit is as it always was.
 	// Our standard streams end here, with our last write: the holder
 	// below starts with a copy of our descriptors, which it closes only
 	// once it runs, and a reader of a pipe we write to (`sandbox run …
 	// | cat`, a harness) waits for every copy's end. EOF then came up to
 	// 0.15 ms after our exit (the 90th percentile; milliseconds at worst).
 	unix.CloseRange(0, 2, 0)
+	// The kernel's unmapping of our memory then comes after the shell
+	// has our status, not before (package teardown). Without a holder
+	// the exit is as it always was.
 	teardown.Defer()
 	os.Exit(code)
 }

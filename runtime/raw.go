@@ -61,7 +61,7 @@ type RawEarly struct {
 	userns *os.File
 	// spare, in subid mode, asks the removal to make the next spare user
 	// namespace (spare.go); set by BeginRaw's thread before it reports
-	// on ready.
+	// on went.
 	spare *spareRequest
 }
 
@@ -133,15 +133,14 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 	// All of it on a thread of its own, so that the caller goes on with
 	// the store work at once: the spare, the clone, the cgroup, the maps,
 	// PID 1's go once Run has its setup, and then the wait for PID 1's
-	// end. The parent-death signal is tied to the
-	// thread that clones: it stays locked, and waits, until PID 1 is
-	// gone.
+	// end. The parent-death signal is tied to the thread that clones: it
+	// stays locked, and waits, until PID 1 is gone.
 	go func() {
 		goruntime.LockOSThread()
 		// In subid mode, a spare user namespace spares this start
 		// newuidmap and newgidmap (spare.go). Taken here rather than
 		// before this thread starts: its checks (0.1–0.25 ms) then often
-		// run beside the caller's store work (−0.13 to −0.16 ms a start,
+		// run beside the caller's store work (−0.13 to −0.17 ms a start,
 		// paired).
 		spare, next := takeSpare(opts.InitDir, opts.Mapping)
 		e.spare = next
