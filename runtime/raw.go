@@ -188,6 +188,14 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 			w.clone = errAborted
 		default:
 			w.setup = a.Hold.Go(g.setup, g.payload)
+			if a.Hold.Reaped() {
+				// A step failed, and Go reaped PID 1: nothing of it is
+				// left to open or wait for (its pid may be another
+				// process's by now). Run waits for an end all the same.
+				e.went <- w
+				e.ended <- 0
+				return
+			}
 		}
 		// What only the removal needs, opened once PID 1 is on its way
 		// (off the setup's path), but before it can be reaped: this
@@ -351,9 +359,10 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 		case code, ok := <-e.code:
 			// PID 1's own end is waited for unless a removal waits for
 			// it instead: a container kept (no --rm) may be started
-			// again at once, and its overlay must be down by then; and
-			// a cgroup is removed once it is empty.
-			if !ok || e.cgroup || opts.HandOffRemoval == nil {
+			// again at once, and its overlay must be down by then; a
+			// cgroup is removed once it is empty; and with no user
+			// namespace of PID 1's open there is no removal to hand it to.
+			if !ok || e.cgroup || opts.HandOffRemoval == nil || e.userns == nil {
 				e.code = nil
 				continue
 			}

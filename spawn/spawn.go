@@ -707,11 +707,12 @@ const nsStack = 4 << 10
 // clone overlaps the caller's work (and, in subid mode, newuidmap writes
 // its maps meanwhile: the child needs nothing of them until it mounts).
 type Hold struct {
-	r    *vforkReq
-	pid  int
-	errR *os.File
-	attr *Attr
-	done bool
+	r      *vforkReq
+	pid    int
+	errR   *os.File
+	attr   *Attr
+	done   bool
+	reaped bool
 }
 
 // Go gives the held child its setup and the rest of its payload, lets
@@ -732,9 +733,14 @@ func (h *Hold) Go(setup *plan.Plan, p *Payload) error {
 	atomic.StoreUint32(&h.r.goState, 1)
 	syscall.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&h.r.goState)), futexWakePrivate, 1, 0, 0, 0)
 	err := waitExec(h.errR, h.pid, h.attr)
+	h.reaped = err != nil // waitExec reaps a child that failed
 	goruntime.KeepAlive(h.r)
 	return err
 }
+
+// Reaped says whether Go reaped the child, which a failed step ends: its
+// pid may then be another process's already, and must not be waited for.
+func (h *Hold) Reaped() bool { return h.reaped }
 
 // Abort ends the held child, which exits at once; the caller reaps it.
 func (h *Hold) Abort() {
@@ -914,8 +920,7 @@ func vforkChild(r *vforkReq) {
 		// after the command had exited (up to 0.2 s under load). All but
 		// the status pipe's end, which says when this child is done with
 		// our memory.
-		syscall.RawSyscall(unix.SYS_CLOSE_RANGE, uintptr(len(fds)), r.errW-1, 0)
-		syscall.RawSyscall(unix.SYS_CLOSE_RANGE, r.errW+1, ^uintptr(0), 0)
+		closeInherited(r)
 	} else {
 		syscall.RawSyscall(unix.SYS_CLOSE_RANGE, uintptr(len(fds)), ^uintptr(0), unix.CLOSE_RANGE_CLOEXEC)
 	}
@@ -926,13 +931,14 @@ func vforkChild(r *vforkReq) {
 	}
 }
 
-// closeInherited closes, in a held child, every descriptor the parent had
-// open at the clone but its own (put in place by vforkChild) and the
-// status pipe. A child that executes at once loses them to close-on-exec;
-// a held one would keep them while it waits, and a pipe whose end another
-// start of the parent waits for (a task's status pipe, made just before
-// this clone) would then not end until the wait does: a deadlock, since
-// the hold is released only after that task.
+// closeInherited closes, in a held or detached child, every descriptor
+// the parent had open at the clone but its own (put in place by
+// vforkChild) and the status pipe. A child that executes at once loses
+// them to close-on-exec; a held one would keep them while it waits, and a
+// pipe whose end another start of the parent waits for (a task's status
+// pipe, made just before this clone) would then not end until the wait
+// does: a deadlock, since the hold is released only after that task. A
+// detached one may wait too, at the idle policy (vforkChild).
 //
 //go:nosplit
 //go:norace
