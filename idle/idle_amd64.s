@@ -385,3 +385,32 @@ forward:
 done:
 	MOVQ	R9, AX
 	RET
+
+// forward is a signal handler that sends the signal (DI, in the kernel's
+// calling convention) on to forwardPid, and nothing else: see
+// ForwardWhileExecuting. It runs on whatever stack the kernel gave it
+// (SA_ONSTACK: the thread's signal stack) and uses none of it; every
+// register it changes comes back from the signal frame at rt_sigreturn.
+TEXT ·forward(SB), NOSPLIT|NOFRAME, $0-0
+	MOVL	DI, SI
+	MOVL	·forwardPid(SB), DI
+	MOVQ	$SYS_KILL, AX
+	SYSCALL
+	RET
+
+// forwardReturn is forward's restorer: the return into rt_sigreturn.
+TEXT ·forwardReturn(SB), NOSPLIT|NOFRAME, $0-0
+	MOVQ	$15, AX	// SYS_rt_sigreturn
+	SYSCALL
+	INT	$3
+
+// func forwardAddrs() (handler, restorer uintptr): the addresses of
+// forward and forwardReturn themselves (a Go func value of an assembly
+// function would be the address of its ABI wrapper, which expects a
+// goroutine).
+TEXT ·forwardAddrs(SB), NOSPLIT, $0-16
+	LEAQ	·forward(SB), AX
+	MOVQ	AX, handler+0(FP)
+	LEAQ	·forwardReturn(SB), AX
+	MOVQ	AX, restorer+8(FP)
+	RET

@@ -235,7 +235,7 @@ func (s *idleStage) goIdle() error {
 	args := idle.Args(initName, s.st.Pid, s.st.ExeFD, s.outs[0].fdOrNone(), s.outs[1].fdOrNone(), s.ex.fd(), signalMask(initSignals), true, -1, false,
 		[]string{initName, "resident", strconv.Itoa(int(s.state.Fd())), "resume", strconv.Itoa(s.gen + 1), strconv.Itoa(s.ex.fd())})
 	Trace("init goes idle")
-	err := execIdle(s.st.ExeFD, args, s.st.diesWithParent())
+	err := execIdle(s.st.ExeFD, args, s.st.diesWithParent(), s.st.Pid, signalMask(initSignals))
 	closeOnExec(pass)
 	reapMu.Unlock()
 	undo()
@@ -263,16 +263,26 @@ func (s *idleStage) idleFDs() []int {
 
 // execIdle executes the program exe as the idle stage, args from
 // idle.Args, with every signal blocked on the thread that executes: what
-// comes from then on waits for the idle stage's signalfd. (One the
-// runtime has caught already on another thread and not yet forwarded is
-// lost.) It returns only if the execve failed, the mask as it was. The
-// caller runs with GOMAXPROCS 1 (execFD).
+// comes from then on to that thread waits in the kernel (a pending signal
+// and the mask survive the execve) for the idle stage's signalfd. It
+// returns only if the execve failed, the mask and handlers as they were.
+// The caller runs with GOMAXPROCS 1 (execFD).
+//
+// A signal of forward (the idle stage's mask, bit n-1 for signal n) that
+// the runtime caught on another thread, and had not sent on to pid yet,
+// was lost with this image: `sandbox stop` just as a resident init went
+// idle, 200 ms after its start, ended the container by SIGKILL after the
+// timeout in 4–6 of 15 tries (traced: the runtime's handler got SIGTERM
+// as the execve began, and the execve ended that thread). So from here
+// on a handler of a few instructions sends each such signal on to pid as
+// it arrives (idle.ForwardWhileExecuting), and what the runtime caught
+// before that gets 2 ms to be sent on by its goroutines.
 //
 // With diesWithParent, the parent-death signal is set on the executing
 // thread first: it is a thread's (the main thread's, where it was set at
 // the start), and the thread that executes is the one the next image
 // keeps.
-func execIdle(exe int, args []string, diesWithParent bool) error {
+func execIdle(exe int, args []string, diesWithParent bool, pid int, forward uint64) error {
 	goruntime.LockOSThread()
 	defer goruntime.UnlockOSThread()
 	if diesWithParent {
@@ -281,7 +291,10 @@ func execIdle(exe int, args []string, diesWithParent bool) error {
 	all := unix.Sigset_t{Val: [16]uint64{^uint64(0)}}
 	var old unix.Sigset_t
 	unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old)
+	restore := idle.ForwardWhileExecuting(pid, forward)
+	time.Sleep(2 * time.Millisecond)
 	err := execFD(exe, args, os.Environ())
+	restore()
 	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	return fmt.Errorf("executing the idle stage: %w", err)
 }

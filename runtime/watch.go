@@ -277,7 +277,7 @@ func watchIdle(w watchState, outs []*output, lw *LogWriter, resume []string, wai
 		}
 	}
 	Trace("the watcher goes idle")
-	err := execIdle(w.exe, args, false)
+	err := execIdle(w.exe, args, false, w.pid, signalMask(watchSignals()))
 	closeOnExec(pass)
 	undo()
 	return err

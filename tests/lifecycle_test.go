@@ -925,6 +925,33 @@ func TestContainerConcurrency(t *testing.T) {
 	})
 }
 
+// TestStopAsInitGoesIdle: a resident init executes its idle stage 200 ms
+// after its start (runtime.residentSettle). A stop's SIGTERM that came as
+// it did, caught by the Go runtime on a thread the execve then ended, was
+// lost: the container ended by SIGKILL after the timeout (137, not 143),
+// in about half the tries that fell in that moment. The stops here are
+// spread across it, half a millisecond apart.
+func TestStopAsInitGoesIdle(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "stopidle")
+		lost := 0
+		for i := range 40 {
+			id := s.mustID(t, "run", "-d", "bb", "sh", "-c", "echo started; sleep 1000")
+			after := 188*time.Millisecond + time.Duration(i)*time.Millisecond/2
+			time.Sleep(after)
+			s.must(t, "stop", "-t", "2", id)
+			if r := s.must(t, "wait", id); r.stdout != "143\n" {
+				lost++
+				t.Logf("stop %v after the start: exit %q, want 143 (SIGTERM)", after, strings.TrimSpace(r.stdout))
+			}
+			s.must(t, "rm", id)
+		}
+		if lost > 0 {
+			t.Errorf("%d of 40 stops lost their SIGTERM", lost)
+		}
+	})
+}
+
 // TestContainerIDPrefix: a 12-character ID and a 5-character prefix name a
 // container for every command; shorter than 3 characters is no prefix; an
 // ambiguous prefix is refused with the candidates.
