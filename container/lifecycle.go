@@ -641,7 +641,7 @@ func Stop(s *image.Store, ref string, timeout time.Duration) (*Container, error)
 		}
 	}
 	if timeout > 0 {
-		if err := signalInit(st, sig); err != nil && !errors.Is(err, ErrNotRunning) {
+		if err := signalPayload(s, c, st, sig); err != nil && !errors.Is(err, ErrNotRunning) {
 			return c, err
 		}
 	}
@@ -686,7 +686,7 @@ func Kill(s *image.Store, ref string, sig unix.Signal) (*Container, error) {
 	}
 	// SIGKILL and SIGSTOP cannot be forwarded by the init: they hit it,
 	// and with it the whole container.
-	return c, signalInit(st, sig)
+	return c, signalPayload(s, c, st, sig)
 }
 
 // Wait blocks until the container exits and returns its exit code.

@@ -126,6 +126,21 @@ func alive(pid int, start uint64) bool {
 // signalInit sends sig to the container's init, if it is still the process
 // that was recorded (a pidfd pins it against pid reuse between the check
 // and the signal).
+// signalPayload sends sig to c's payload: through its init's exec
+// socket where it has one and sig is one the init forwards, else to the
+// init, which forwards it. A signal sent to the init itself is lost when
+// it comes as the init executes its Go stage again (docs/handshake.md,
+// "The idle stage"); a request on the socket waits until the init takes
+// it.
+func signalPayload(s *image.Store, c *Container, st State, sig unix.Signal) error {
+	if sig != unix.SIGKILL && runtime.Forwarded(sig) && c.Config.servesExec() && st.Pid > 0 {
+		if err := runtime.SignalPayload(filepath.Join(liveDir(s, c), "exec.sock"), sig, time.Second); err == nil {
+			return nil
+		}
+	}
+	return signalInit(st, sig)
+}
+
 func signalInit(st State, sig unix.Signal) error {
 	if st.Pid <= 0 {
 		return ErrNotRunning

@@ -46,6 +46,10 @@ type ExecRequest struct {
 	// came with it (a sealed memfd): one longer than maxInline, which a
 	// packet could not carry.
 	InFile bool `json:",omitempty"`
+	// Signal, when set, asks the init to send that signal on to the
+	// payload, as it does one sent to itself, and to answer once it has
+	// (SignalPayload).
+	Signal int `json:",omitempty"`
 }
 
 // execReply is the init's answer: the pid, then later the exit code; or an
@@ -190,7 +194,7 @@ func readDataMemfd(f *os.File, what string, max int, tooLong func(int) error) ([
 var execOwner uint32
 
 // serveExec answers exec requests for as long as the init lives.
-func serveExec(l *net.UnixListener, spec *Spec, sp *spawner) {
+func serveExec(l *net.UnixListener, spec *Spec, sp *spawner, pid int) {
 	// Made at the first exec: a container never exec'd into keeps no
 	// goroutine and no timer for it.
 	drop := sync.OnceValue(func() *lazyDrop { return newLazyDrop(execDropDelay, DropProgramPages) })
@@ -201,7 +205,7 @@ func serveExec(l *net.UnixListener, spec *Spec, sp *spawner) {
 		}
 		execsActive.Add(1)
 		go func() {
-			handleExec(conn, spec, sp)
+			handleExec(conn, spec, sp, pid)
 			touchActive()
 			execsActive.Add(-1)
 			debug.FreeOSMemory()
@@ -294,7 +298,7 @@ func readRequest(conn *net.UnixConn, maxFDs int) (payload []byte, files []*os.Fi
 	return buf[:n], files, true
 }
 
-func handleExec(conn *net.UnixConn, spec *Spec, sp *spawner) {
+func handleExec(conn *net.UnixConn, spec *Spec, sp *spawner, pid int) {
 	defer conn.Close()
 	payload, files, ok := readRequest(conn, 4)
 	if !ok {
@@ -332,6 +336,18 @@ func handleExec(conn *net.UnixConn, spec *Spec, sp *spawner) {
 			reply(execReply{Error: "a malformed exec request", Code: 125})
 			return
 		}
+	}
+	if req.Signal != 0 {
+		if !forwarded(unix.Signal(req.Signal)) || pid <= 0 {
+			reply(execReply{Error: fmt.Sprintf("signal %d is not one the init sends on", req.Signal), Code: 125})
+			return
+		}
+		if err := unix.Kill(pid, unix.Signal(req.Signal)); err != nil {
+			reply(execReply{Error: fmt.Sprintf("sending signal %d to the payload: %v", req.Signal, err), Code: 125})
+			return
+		}
+		reply(execReply{})
+		return
 	}
 	if req.Tap != nil {
 		fds, err := makeTaps([]Tap{*req.Tap})
@@ -479,6 +495,51 @@ func Exec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (int, 
 		}
 	}()
 	return e.Wait()
+}
+
+// SignalPayload asks the init listening on socket to send sig on to the
+// payload and waits, up to timeout, for its answer. A signal sent to the
+// init itself is lost when it comes as the init executes its Go stage
+// again (docs/handshake.md, "The idle stage"); a request waits in the
+// socket's backlog until the init takes it. Only a signal the init
+// forwards (Forwarded) is asked for.
+func SignalPayload(socket string, sig unix.Signal, timeout time.Duration) error {
+	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: socket, Net: "unixpacket"})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(timeout))
+	b, _ := json.Marshal(ExecRequest{Signal: int(sig)})
+	if _, err := conn.Write(b); err != nil {
+		return err
+	}
+	buf := make([]byte, 1024)
+	n, err := conn.Read(buf)
+	if err != nil {
+		return err
+	}
+	var r execReply
+	if err := json.Unmarshal(buf[:n], &r); err != nil {
+		return err
+	}
+	if r.Error != "" {
+		return errors.New(r.Error)
+	}
+	return nil
+}
+
+// Forwarded says whether the init sends sig on to the payload when it
+// gets it.
+func Forwarded(sig unix.Signal) bool { return forwarded(sig) }
+
+func forwarded(sig unix.Signal) bool {
+	for _, s := range initSignals {
+		if s == sig {
+			return true
+		}
+	}
+	return false
 }
 
 // ExecSession is a process started through a container's exec socket,

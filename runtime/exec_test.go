@@ -3,7 +3,9 @@ package runtime
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -333,4 +335,42 @@ func TestLazyDrop(t *testing.T) {
 	}
 	d.kick()
 	waitDrops(2)
+}
+
+// A signal request on the exec socket reaches the payload (the signal
+// the CLI's stop and kill send this way: one sent to the init itself is
+// lost as it changes stage); one the init does not forward is refused.
+func TestSignalRequest(t *testing.T) {
+	defer func(o uint32) { execOwner = o }(execOwner)
+	execOwner = uint32(os.Getuid())
+	sock := filepath.Join(t.TempDir(), "exec.sock")
+	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: sock, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := exec.Command("sleep", "30")
+	if err := payload.Start(); err != nil {
+		l.Close()
+		t.Skip("no sleep to signal:", err)
+	}
+	defer payload.Process.Kill()
+	done := make(chan struct{})
+	go func() {
+		serveExec(l, &Spec{}, nil, payload.Process.Pid)
+		close(done)
+	}()
+	defer func() {
+		l.Close()
+		<-done
+	}()
+	if err := SignalPayload(sock, unix.SIGKILL, 5*time.Second); err == nil {
+		t.Error("a request for SIGKILL, which the init does not forward, was granted")
+	}
+	if err := SignalPayload(sock, unix.SIGTERM, 5*time.Second); err != nil {
+		t.Fatalf("SignalPayload(SIGTERM): %v", err)
+	}
+	st, _ := payload.Process.Wait()
+	if ws := st.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != unix.SIGTERM {
+		t.Errorf("the payload ended %v, want killed by SIGTERM", st)
+	}
 }

@@ -141,6 +141,7 @@ type execServer struct {
 	l    *net.UnixListener
 	spec *Spec
 	sp   *spawner
+	pid  int // the payload's: where a signal request's signal goes
 	done chan struct{}
 }
 
@@ -148,7 +149,7 @@ func (e *execServer) start() {
 	e.done = make(chan struct{})
 	e.l.SetDeadline(time.Time{})
 	go func() {
-		serveExec(e.l, e.spec, e.sp)
+		serveExec(e.l, e.spec, e.sp, e.pid)
 		close(e.done)
 	}()
 }

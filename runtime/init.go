@@ -332,7 +332,7 @@ func runInit() {
 	// A resident init serves execs from its next image (residentInit).
 	var ex *execServer
 	if execL != nil && spec.Resident == nil {
-		ex = &execServer{l: execL, spec: &spec, sp: sp}
+		ex = &execServer{l: execL, spec: &spec, sp: sp, pid: pid}
 		if exe < 0 {
 			ex.start()
 		}

@@ -126,7 +126,7 @@ func residentInit(spec *Spec, pid int, exit chan unix.WaitStatus, execL *net.Uni
 	unix.Close(exe)
 	var ex *execServer
 	if execL != nil {
-		ex = &execServer{l: execL, spec: spec, sp: sp}
+		ex = &execServer{l: execL, spec: spec, sp: sp, pid: pid}
 	}
 	residentRun(spec.Resident, exit, ex, nil)
 }
@@ -376,7 +376,7 @@ func residentMain(args []string) {
 		if !ok {
 			fail(125, "the exec socket is not a unix socket")
 		}
-		ex = &execServer{l: ul, spec: &st.Spec, sp: sp}
+		ex = &execServer{l: ul, spec: &st.Spec, sp: sp, pid: st.Pid}
 	}
 	residentRun(st.Spec.Resident, exit, ex, &idleStage{st: &st, state: f, gen: gen})
 }

@@ -952,6 +952,34 @@ func TestStopAsInitGoesIdle(t *testing.T) {
 	})
 }
 
+// TestStopAsIdleStageWakes: an idle init executes its Go stage again when
+// the payload writes. A signal sent to the init in that moment cannot be
+// forwarded (the Go runtime catches it before any code of ours runs), so
+// stop sends its SIGTERM as a request on the exec socket, which waits
+// there until the init takes it. Sent to the init, it was lost in 9 of
+// 16 stops timed to the wake. The stops here are spread across it, half
+// a millisecond apart.
+func TestStopAsIdleStageWakes(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "stopwake")
+		lost := 0
+		for i := range 20 {
+			id := s.mustID(t, "run", "-d", "bb", "sh", "-c", "sleep 0.5; echo woken; sleep 1000")
+			after := 488*time.Millisecond + time.Duration(i)*time.Millisecond/2
+			time.Sleep(after)
+			s.must(t, "stop", "-t", "2", id)
+			if r := s.must(t, "wait", id); r.stdout != "143\n" {
+				lost++
+				t.Logf("stop %v after the start: exit %q, want 143 (SIGTERM)", after, strings.TrimSpace(r.stdout))
+			}
+			s.must(t, "rm", id)
+		}
+		if lost > 0 {
+			t.Errorf("%d of 20 stops lost their SIGTERM", lost)
+		}
+	})
+}
+
 // TestContainerIDPrefix: a 12-character ID and a 5-character prefix name a
 // container for every command; shorter than 3 characters is no prefix; an
 // ambiguous prefix is refused with the candidates.
