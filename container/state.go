@@ -134,7 +134,9 @@ func alive(pid int, start uint64) bool {
 // it.
 func signalPayload(s *image.Store, c *Container, st State, sig unix.Signal) error {
 	if sig != unix.SIGKILL && runtime.Forwarded(sig) && c.Config.servesExec() && st.Pid > 0 {
-		if err := runtime.SignalPayload(filepath.Join(liveDir(s, c), "exec.sock"), sig, time.Second); err == nil {
+		// Asked, the init sends it on (or will, once it takes the
+		// request): sent again here it would reach the payload twice.
+		if asked, _ := runtime.SignalPayload(filepath.Join(liveDir(s, c), "exec.sock"), st.Pid, sig, time.Second); asked {
 			return nil
 		}
 	}

@@ -38,6 +38,11 @@ const (
 // this one in any case: an execve sets every handler back to the
 // default.
 func ForwardWhileExecuting(pid int, mask uint64) (restore func()) {
+	if pid <= 0 {
+		// kill(0) and kill(-1) would reach a process group, or every
+		// process there is.
+		return func() {}
+	}
 	forwardPid = int32(pid)
 	handler, restorer := forwardAddrs()
 	act := kernelSigaction{

@@ -497,36 +497,54 @@ func Exec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (int, 
 	return e.Wait()
 }
 
-// SignalPayload asks the init listening on socket to send sig on to the
-// payload and waits, up to timeout, for its answer. A signal sent to the
-// init itself is lost when it comes as the init executes its Go stage
-// again (docs/handshake.md, "The idle stage"); a request waits in the
-// socket's backlog until the init takes it. Only a signal the init
-// forwards (Forwarded) is asked for.
-func SignalPayload(socket string, sig unix.Signal, timeout time.Duration) error {
+// SignalPayload asks the init listening on socket, which must be the
+// process initPid, to send sig on to the payload, and waits up to timeout
+// for its answer. A signal sent to the init itself is lost when it comes
+// as the init executes its Go stage again (docs/handshake.md, "The idle
+// stage"); a request waits in the socket's backlog until the init takes
+// it. Only a signal the init forwards (Forwarded) is asked for.
+//
+// asked is false when the init surely did not send it (no socket, another
+// process's, a refusal): the caller may send it another way. Once the
+// request is in the socket, an answer that does not come in time leaves
+// asked true, since the init will still take it: a second sending would
+// reach the payload twice.
+func SignalPayload(socket string, initPid int, sig unix.Signal, timeout time.Duration) (asked bool, err error) {
 	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: socket, Net: "unixpacket"})
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Close()
+	// The socket's path is the container's, not its run's: one that a run
+	// started since made is not the init the caller means.
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
+	if cerr != nil || int(cred.Pid) != initPid {
+		return false, fmt.Errorf("the exec socket %q is not the init's (%d)", socket, initPid)
+	}
 	conn.SetDeadline(time.Now().Add(timeout))
 	b, _ := json.Marshal(ExecRequest{Signal: int(sig)})
 	if _, err := conn.Write(b); err != nil {
-		return err
+		return false, err
 	}
 	buf := make([]byte, 1024)
 	n, err := conn.Read(buf)
 	if err != nil {
-		return err
+		return true, err
 	}
 	var r execReply
 	if err := json.Unmarshal(buf[:n], &r); err != nil {
-		return err
+		return true, err
 	}
 	if r.Error != "" {
-		return errors.New(r.Error)
+		return false, errors.New(r.Error)
 	}
-	return nil
+	return true, nil
 }
 
 // Forwarded says whether the init sends sig on to the payload when it

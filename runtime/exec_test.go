@@ -363,11 +363,15 @@ func TestSignalRequest(t *testing.T) {
 		l.Close()
 		<-done
 	}()
-	if err := SignalPayload(sock, unix.SIGKILL, 5*time.Second); err == nil {
-		t.Error("a request for SIGKILL, which the init does not forward, was granted")
+	me := os.Getpid() // the listener's creator, as the init is
+	if asked, err := SignalPayload(sock, me, unix.SIGKILL, 5*time.Second); asked || err == nil {
+		t.Errorf("a request for SIGKILL, which the init does not forward: asked %v, %v; want a refusal", asked, err)
 	}
-	if err := SignalPayload(sock, unix.SIGTERM, 5*time.Second); err != nil {
-		t.Fatalf("SignalPayload(SIGTERM): %v", err)
+	if asked, err := SignalPayload(sock, me+1, unix.SIGTERM, 5*time.Second); asked || err == nil {
+		t.Errorf("a request to a socket that is not the given init's: asked %v, %v; want none made", asked, err)
+	}
+	if asked, err := SignalPayload(sock, me, unix.SIGTERM, 5*time.Second); !asked || err != nil {
+		t.Fatalf("SignalPayload(SIGTERM): asked %v, %v", asked, err)
 	}
 	st, _ := payload.Process.Wait()
 	if ws := st.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != unix.SIGTERM {

@@ -277,7 +277,9 @@ func (s *idleStage) idleFDs() []int {
 // as the execve began, and the execve ended that thread). So from here
 // on a handler of a few instructions sends each such signal on to pid as
 // it arrives (idle.ForwardWhileExecuting), and what the runtime caught
-// before that gets 2 ms to be sent on by its goroutines.
+// before that gets 2 ms to be sent on by its goroutines: a bound, not a
+// proof (a CPU limit could hold them longer). One that another thread
+// takes in the microseconds in which the execve ends it is still lost.
 //
 // With diesWithParent, the parent-death signal is set on the executing
 // thread first: it is a thread's (the main thread's, where it was set at
