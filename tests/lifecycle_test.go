@@ -929,26 +929,10 @@ func TestContainerConcurrency(t *testing.T) {
 // after its start (runtime.residentSettle). A stop's SIGTERM that came as
 // it did, caught by the Go runtime on a thread the execve then ended, was
 // lost: the container ended by SIGKILL after the timeout (137, not 143),
-// in about half the tries that fell in that moment. The stops here are
-// spread across it, half a millisecond apart.
+// in about half the tries that fell in that moment.
 func TestStopAsInitGoesIdle(t *testing.T) {
 	forEachUser(t, func(t *testing.T, u *user) {
-		s := u.lcStore(t, "stopidle")
-		lost := 0
-		for i := range 40 {
-			id := s.mustID(t, "run", "-d", "bb", "sh", "-c", "echo started; sleep 1000")
-			after := 188*time.Millisecond + time.Duration(i)*time.Millisecond/2
-			time.Sleep(after)
-			s.must(t, "stop", "-t", "2", id)
-			if r := s.must(t, "wait", id); r.stdout != "143\n" {
-				lost++
-				t.Logf("stop %v after the start: exit %q, want 143 (SIGTERM)", after, strings.TrimSpace(r.stdout))
-			}
-			s.must(t, "rm", id)
-		}
-		if lost > 0 {
-			t.Errorf("%d of 40 stops lost their SIGTERM", lost)
-		}
+		stopsAcross(t, u.lcStore(t, "stopidle"), "echo started; sleep 1000", 188*time.Millisecond, 40)
 	})
 }
 
@@ -957,27 +941,32 @@ func TestStopAsInitGoesIdle(t *testing.T) {
 // forwarded (the Go runtime catches it before any code of ours runs), so
 // stop sends its SIGTERM as a request on the exec socket, which waits
 // there until the init takes it. Sent to the init, it was lost in 9 of
-// 16 stops timed to the wake. The stops here are spread across it, half
-// a millisecond apart.
+// 16 stops timed to the wake.
 func TestStopAsIdleStageWakes(t *testing.T) {
 	forEachUser(t, func(t *testing.T, u *user) {
-		s := u.lcStore(t, "stopwake")
-		lost := 0
-		for i := range 20 {
-			id := s.mustID(t, "run", "-d", "bb", "sh", "-c", "sleep 0.5; echo woken; sleep 1000")
-			after := 488*time.Millisecond + time.Duration(i)*time.Millisecond/2
-			time.Sleep(after)
-			s.must(t, "stop", "-t", "2", id)
-			if r := s.must(t, "wait", id); r.stdout != "143\n" {
-				lost++
-				t.Logf("stop %v after the start: exit %q, want 143 (SIGTERM)", after, strings.TrimSpace(r.stdout))
-			}
-			s.must(t, "rm", id)
-		}
-		if lost > 0 {
-			t.Errorf("%d of 20 stops lost their SIGTERM", lost)
-		}
+		stopsAcross(t, u.lcStore(t, "stopwake"), "sleep 0.5; echo woken; sleep 1000", 488*time.Millisecond, 20)
 	})
+}
+
+// stopsAcross runs script in n detached containers, one after another,
+// and stops each from after its start on, half a millisecond later each
+// time; every stop's SIGTERM must reach the payload (exit 143).
+func stopsAcross(t *testing.T, s *store, script string, from time.Duration, n int) {
+	lost := 0
+	for i := range n {
+		id := s.mustID(t, "run", "-d", "bb", "sh", "-c", script)
+		after := from + time.Duration(i)*time.Millisecond/2
+		time.Sleep(after)
+		s.must(t, "stop", "-t", "2", id)
+		if r := s.must(t, "wait", id); r.stdout != "143\n" {
+			lost++
+			t.Logf("stop %v after the start: exit %q, want 143 (SIGTERM)", after, strings.TrimSpace(r.stdout))
+		}
+		s.must(t, "rm", id)
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d stops lost their SIGTERM", lost, n)
+	}
 }
 
 // TestContainerIDPrefix: a 12-character ID and a 5-character prefix name a
