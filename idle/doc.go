@@ -15,5 +15,7 @@
 // own entry, and Entered then reports that the idle stage is there to
 // go to. A program linked without it (the CLI, run as its own init)
 // never goes idle. docs/handshake.md, "The idle stage", says how the
-// stages hand over.
+// stages hand over. ForwardWhileExecuting covers the Go stage's side of
+// that hand-over: the signals that come while it executes the idle
+// stage.
 package idle
