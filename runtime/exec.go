@@ -259,13 +259,12 @@ func (d *lazyDrop) kick() {
 // when the peer is not the user who owns the container (execOwner) or
 // nothing could be read.
 func readRequest(conn *net.UnixConn, maxFDs int) (payload []byte, files []*os.File, ok bool) {
-	raw, err := conn.SyscallConn()
-	if err != nil {
+	cred, err := peerCred(conn)
+	if err != nil || cred.Uid != execOwner {
 		return nil, nil, false
 	}
-	var cred *unix.Ucred
-	raw.Control(func(fd uintptr) { cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
-	if err != nil || cred.Uid != execOwner {
+	raw, err := conn.SyscallConn()
+	if err != nil {
 		return nil, nil, false
 	}
 	// A buffer of the request's own size, which a peek that truncates
@@ -338,7 +337,7 @@ func handleExec(conn *net.UnixConn, spec *Spec, sp *spawner, pid int) {
 		}
 	}
 	if req.Signal != 0 {
-		if !forwarded(unix.Signal(req.Signal)) || pid <= 0 {
+		if !Forwarded(unix.Signal(req.Signal)) || pid <= 0 {
 			reply(execReply{Error: fmt.Sprintf("signal %d is not one the init sends on", req.Signal), Code: 125})
 			return
 		}
@@ -517,14 +516,7 @@ func SignalPayload(socket string, initPid int, sig unix.Signal, timeout time.Dur
 	defer conn.Close()
 	// The socket's path is the container's, not its run's: one that a run
 	// started since made is not the init the caller means.
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return false, err
-	}
-	var cred *unix.Ucred
-	var cerr error
-	raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
-	if cerr != nil || int(cred.Pid) != initPid {
+	if cred, err := peerCred(conn); err != nil || int(cred.Pid) != initPid {
 		return false, fmt.Errorf("the exec socket %q is not the init's (%d)", socket, initPid)
 	}
 	conn.SetDeadline(time.Now().Add(timeout))
@@ -547,11 +539,24 @@ func SignalPayload(socket string, initPid int, sig unix.Signal, timeout time.Dur
 	return true, nil
 }
 
+// peerCred is the credentials of conn's peer (SO_PEERCRED): the process
+// that connected, or that made the listening socket, as this process's
+// namespaces see it.
+func peerCred(conn *net.UnixConn) (*unix.Ucred, error) {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	if cerr := raw.Control(func(fd uintptr) { cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) }); cerr != nil {
+		return nil, cerr
+	}
+	return cred, err
+}
+
 // Forwarded says whether the init sends sig on to the payload when it
 // gets it.
-func Forwarded(sig unix.Signal) bool { return forwarded(sig) }
-
-func forwarded(sig unix.Signal) bool {
+func Forwarded(sig unix.Signal) bool {
 	for _, s := range initSignals {
 		if s == sig {
 			return true

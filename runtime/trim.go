@@ -77,20 +77,6 @@ var programRanges = sync.OnceValue(func() [][2]uintptr {
 	return out
 })
 
-// ReleaseProgramBytes lets go of the pages that lie wholly inside b, which
-// must be bytes of this program's own file that nothing writes: a
-// carried program (an embedded blob), read once to install it. Reading
-// it maps its pages into this process, and they would count in its
-// resident size from then on (the init program: 4.3 MiB, which a pull
-// that installed it peaked with). Their content is the file's, so they
-// fault back in unchanged if read again. b is left alone unless its pages
-// are in a private mapping of this program's file: never the heap.
-func ReleaseProgramBytes(b []byte) {
-	if lo, hi := innerPages(b); hi > lo && inProgramFile(lo, hi) {
-		unix.Syscall(unix.SYS_MADVISE, lo, hi-lo, unix.MADV_DONTNEED)
-	}
-}
-
 // innerPages is the range of the pages that lie wholly inside b (empty:
 // hi <= lo): no page that b shares with anything else.
 func innerPages(b []byte) (lo, hi uintptr) {
@@ -142,9 +128,13 @@ func programMapping(line []byte, exe *unix.Stat_t) (start, end uintptr, perms st
 }
 
 // ProgramBytesReader reads b, bytes of this program's own file that
-// nothing writes (ReleaseProgramBytes), letting go of its pages as it
-// goes: a MiB at a time, so that reading a carried program to install it
-// adds at most that to the resident size.
+// nothing writes (a carried program, an embedded blob, read once to
+// install it), letting go of its pages as it goes, a MiB at a time.
+// Read, they would count in this process's resident size from then on
+// (the init program: 4.3 MiB, which a pull that installed it peaked
+// with); let go, they fault back in unchanged from the file if read
+// again. b's pages are let go only if they are in a private mapping of
+// this program's file: never the heap.
 func ProgramBytesReader(b []byte) io.Reader {
 	r := &programBytes{b: b}
 	lo, hi := innerPages(b)
