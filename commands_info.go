@@ -45,6 +45,10 @@ type infoStartup struct {
 	TextStage            string // what the text stage wrote this boot, or why it has not
 }
 
+// textStageWorking is info's TextStage while a stage holds its mark
+// (scripts/benchstart waits for it to change).
+const textStageWorking = "working (it waits for the command that started it to exit, then for processes that hold the program's pages)"
+
 // infoAPI says how to reach the Docker API service.
 type infoAPI struct {
 	Version, Socket, Start, DockerHost string
@@ -187,7 +191,9 @@ func startupInfo(runDir string) infoStartup {
 		return infoStartup{TextStage: "not for this binary: " + err.Error()}
 	}
 	i := infoStartup{Regions: st.Regions, HugeRegions: st.Huge, TextStage: st.Said}
-	if i.TextStage == "" {
+	if st.Working {
+		i.TextStage = textStageWorking
+	} else if i.TextStage == "" {
 		i.TextStage = "not run this boot for this build: it runs as the next command that opens the store ends"
 	}
 	return i

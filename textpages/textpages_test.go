@@ -246,6 +246,67 @@ func TestHealHeld(t *testing.T) {
 	}
 }
 
+// executeBetween makes afterDrop fault each region dropped back in, as
+// a process executing the program does (a mapping without advice,
+// touched page by page), during Heal's first passes passes (all of them
+// when passes is 0); it counts the passes that did.
+func executeBetween(t *testing.T, f *os.File, passes int) *int {
+	raced := new(int)
+	seen := map[int64]int{}
+	afterDrop = func(off int64) {
+		seen[off]++
+		if passes > 0 && seen[off] > passes {
+			return
+		}
+		b, err := unix.Mmap(int(f.Fd()), off, Size, unix.PROT_READ|unix.PROT_EXEC, unix.MAP_PRIVATE)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for i := 0; i < Size; i += 4096 {
+			sink += b[i]
+		}
+		unix.Munmap(b)
+		if off == 0 {
+			*raced++
+		}
+	}
+	t.Cleanup(func() { afterDrop = nil })
+	return raced
+}
+
+// TestHealWhileExecuted: a region that a process executing the program
+// faults back in between Heal's drop and its read comes back small, as
+// it would on a filesystem without large folios. A few such passes
+// must not make Heal give up (the stage's verdict held until the next
+// boot, and every start stayed slow): it tries again.
+func TestHealWhileExecuted(t *testing.T) {
+	_, f, regions := smallFolioProgram(t, 5<<20, 4<<20)
+	raced := executeBetween(t, f, noHugeStrikes-1)
+	n, err := Heal(f, regions, time.Now().Add(2*time.Minute))
+	if err != nil || n != len(regions) {
+		t.Fatalf("Heal while the program was executed for %d passes = %d, %v; want %d", noHugeStrikes-1, n, err, len(regions))
+	}
+	if *raced != noHugeStrikes-1 {
+		t.Errorf("the program was executed between drop and read in %d passes, want %d", *raced, noHugeStrikes-1)
+	}
+}
+
+// TestHealNoHugeFolios: where every pass sees the dropped regions come
+// back small (what a filesystem without large folios does), Heal says so
+// after noHugeStrikes passes rather than at its deadline.
+func TestHealNoHugeFolios(t *testing.T) {
+	_, f, regions := smallFolioProgram(t, 5<<20, 4<<20)
+	raced := executeBetween(t, f, 0)
+	n, err := Heal(f, regions, time.Now().Add(2*time.Minute))
+	if !errors.Is(err, ErrNoHugeFolios) || n != 0 {
+		t.Fatalf("Heal with every region back small = %d, %v; want 0, ErrNoHugeFolios", n, err)
+	}
+	if *raced != noHugeStrikes {
+		t.Errorf("Heal gave up after %d passes, want %d", *raced, noHugeStrikes)
+	}
+}
+
 // hold maps f's page at off and touches it; the returned func lets go.
 func hold(f *os.File, off int64) (func(), error) {
 	b, err := unix.Mmap(int(f.Fd()), off, 4096, unix.PROT_READ, unix.MAP_SHARED)
@@ -356,4 +417,35 @@ func TestClaimRecheck(t *testing.T) {
 		t.Error("the regions are whole, but the old mark was claimed again")
 	}
 	checkedNow("whole regions")
+}
+
+// TestFlocked: info says a stage works while one holds its mark, and
+// looks without taking the lock itself.
+func TestFlocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mark")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	if flocked(&st) {
+		t.Fatal("a mark nobody locked reads as locked")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if !flocked(&st) {
+		t.Fatal("a mark held with flock does not read as locked (/proc/locks)")
+	}
+	unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	if flocked(&st) {
+		t.Error("a mark let go still reads as locked")
+	}
 }

@@ -108,6 +108,7 @@ func benchAll(sandbox, work, rootfs, tarball string, n int, single, subid, debia
 		if _, err := u.run(sandbox, "import", tarball, "bb"); err != nil {
 			fail("%v", err)
 		}
+		waitTextStage(u, nil, sandbox)
 		podmanPath, _ := exec.LookPath("podman")
 		var podman []string // podman and its global flags
 		if podmanPath != "" {

@@ -27,6 +27,7 @@ func benchBuild(sandbox, work, tarball string, n int) {
 	if out, err := imp.CombinedOutput(); err != nil {
 		fail("sandbox import: %v: %s", err, out)
 	}
+	waitTextStage(nil, env, sandbox)
 	type builder struct {
 		name         string
 		cold, cached []string

@@ -147,6 +147,7 @@ func main() {
 		if out, err := imp.CombinedOutput(); err != nil {
 			fail("%s import: %v: %s", b.name, err, out)
 		}
+		waitTextStage(nil, own, b.bin)
 		tools = append(tools, &tool{name: b.name, argv: append(own, b.bin, "run", "--rm", "bb", "true")})
 	}
 	if p, err := exec.LookPath("bwrap"); err == nil {
@@ -451,4 +452,30 @@ func copyExecutable(src, dst string) error {
 		return err
 	}
 	return os.WriteFile(dst, b, 0o755)
+}
+
+// waitTextStage waits until the text stage that a command of bin started
+// (the import before the rounds: a command that opened the store starts
+// it as it ends) has finished, and prints what it did. A stage at work
+// during the rounds drops the binary's pages under the runs being timed,
+// and a run started meanwhile maps its code in small folios: rounds
+// timed then measured a slower program than a user runs.
+func waitTextStage(u *benchUser, env []string, bin string) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		cmd := u.command(bin, "info", "--format", "{{.Startup.TextStage}}")
+		if env != nil {
+			cmd.Env = append(cmd.Environ(), env...)
+		}
+		out, err := cmd.Output()
+		said := strings.TrimSpace(string(out))
+		if err != nil || !strings.HasPrefix(said, "working") || time.Now().After(deadline) {
+			if err != nil {
+				said = err.Error()
+			}
+			fmt.Printf("%s's text stage: %s\n", filepath.Base(bin), said)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

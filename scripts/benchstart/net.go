@@ -27,6 +27,7 @@ func benchNet(sandbox, work, tarball string, n int) {
 	if out, err := exec.Command(sandbox, "import", tarball, "bb").CombinedOutput(); err != nil {
 		fail("sandbox import: %v: %s", err, out)
 	}
+	waitTextStage(nil, nil, sandbox)
 	probeBin := filepath.Join(work, "netprobe")
 	build := exec.Command("go", "build", "-buildvcs=false", "-o", probeBin, "./tests/testdata/netprobe")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")

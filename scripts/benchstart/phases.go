@@ -28,6 +28,7 @@ func benchPhases(sandbox, work, tarball string, n int) {
 	if out, err := imp.CombinedOutput(); err != nil {
 		fail("sandbox import: %v: %s", err, out)
 	}
+	waitTextStage(nil, env, sandbox)
 	env = append(env, "SANDBOX_TRACE=1")
 	marks := map[string][]float64{}
 	for i := 0; i < n+1; i++ {

@@ -27,6 +27,7 @@ func benchSeal(sandbox, work, rootfs, tarball string, n int) {
 	if out, err := exec.Command(sandbox, "import", tarball, "bb").CombinedOutput(); err != nil {
 		fail("sandbox import: %v: %s", err, out)
 	}
+	waitTextStage(nil, nil, sandbox)
 	tools := []*tool{
 		{name: "default", argv: []string{sandbox, "run", "--rm", "bb", "true"}},
 		{name: "unconfined", argv: []string{sandbox, "run", "--rm", "--security-opt", "seccomp=unconfined", "bb", "true"}},
