@@ -141,6 +141,12 @@ func benchAll(sandbox, work, rootfs, tarball string, n int, single, subid, debia
 		printMedians("run --rm true, start to exit, vs podman", start["podman"], n)
 		rows = append(rows, ratioRow(fmt.Sprintf("run --rm true (%s) vs bwrap", who.label), start["bwrap"], "sandbox", "bwrap", 1.5))
 		rows = append(rows, ratioRow(fmt.Sprintf("run --rm true (%s) vs podman", who.label), start["podman"], "sandbox", "podman", 0.05))
+		if bwrap != "" {
+			b2b := backToBack(map[string][]string{"sandbox": tools["sandbox"], "bwrap": bwrapTrue}, 2*n,
+				func(argv []string, _ int) (time.Duration, error) { return u.time(argv...) })
+			printMedians("run --rm true, back to back (no pause between runs), vs bwrap", b2b, 4*n)
+			rows = append(rows, ratioRow(fmt.Sprintf("run --rm true back to back (%s) vs bwrap", who.label), b2b, "sandbox", "bwrap", 0))
+		}
 
 		// Exec into a running container.
 		rmExec := func() { u.run(sandbox, "rm", "-f", "bench-exec") }
