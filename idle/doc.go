@@ -17,5 +17,6 @@
 // never goes idle. docs/handshake.md, "The idle stage", says how the
 // stages hand over. ForwardWhileExecuting covers the Go stage's side of
 // that hand-over: the signals that come while it executes the idle
-// stage.
+// stage. The CLI uses it too, to send a raw start's PID 1 the signals it
+// is sent.
 package idle

@@ -5,6 +5,9 @@ import (
 	"unsafe"
 )
 
+// Forwards says ForwardWhileExecuting sends signals on here.
+const Forwards = true
+
 // forward and forwardReturn, in idle_amd64.s, are reached only through
 // the addresses forwardAddrs gives.
 func forwardAddrs() (handler, restorer uintptr)
@@ -36,7 +39,10 @@ const (
 // thread while the execve runs (which blocks nothing on the threads it
 // is about to end) dies with them. The new image's handlers replace
 // this one in any case: an execve sets every handler back to the
-// default.
+// default. And for one that only passes signals on (the CLI, to a raw
+// start's PID 1), without os/signal's round trip to the runtime's
+// signal thread for each signal it enables. The handler has one pid for
+// the whole process: one caller at a time.
 func ForwardWhileExecuting(pid int, mask uint64) (restore func()) {
 	if pid <= 0 {
 		// kill(0) and kill(-1) would reach a process group, or every

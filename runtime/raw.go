@@ -11,6 +11,7 @@ import (
 	goruntime "runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -51,7 +52,10 @@ type RawEarly struct {
 	codeR *os.File
 	// init is a pidfd of PID 1, opened before it can be reaped (nil on
 	// kernels before 5.3): the removal waits on it for PID 1's end.
-	init    *os.File
+	init *os.File
+	// sigs relays the forwarded signals where os/signal catches them
+	// (nil where the forwarding handler sends them); stop undoes either.
+	// Both set by the clone's thread before it reports on went.
 	sigs    chan os.Signal
 	stop    func()
 	cgroup  bool
@@ -124,6 +128,7 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		a.Stamps = &e.stamps
 	}
 	Trace("raw start")
+	e.stop = func() {} // until the clone's thread sets up the forwarding
 	e.cgroup = opts.CgroupFD > 0
 	e.setup, e.went = make(chan *rawGo, 1), make(chan rawWent, 1)
 	// All of it on a thread of its own, so that the caller goes on with
@@ -157,6 +162,26 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 			return
 		}
 		e.pid = pid
+		// The signals the user sends us go to PID 1 from here on, which
+		// holds them blocked until its idle stage forwards them to the
+		// payload. Sent by a handler of a few instructions (package idle)
+		// rather than relayed by os/signal, whose Notify enables each
+		// signal with a round trip to the runtime's signal thread: ten
+		// of them held the other processor for 0.2–0.6 ms (an execution
+		// trace), and the goroutine making them, queued before this one,
+		// delayed the clone (−0.095 to −0.135 ms a start without
+		// subordinate ids, −0.13 to −0.18 ms with them: two pairs of
+		// 200–300 rounds in each order). One handler holds one pid: a
+		// second raw start in this process (the API service runs several)
+		// relays them as before. Until the clone, a signal has its
+		// default effect on the CLI (and then there is no PID 1 to end).
+		if idle.Forwards && rawForwarding.CompareAndSwap(false, true) {
+			unforward := idle.ForwardWhileExecuting(pid, rawForwardMask)
+			e.stop = func() { unforward(); rawForwarding.Store(false) }
+		} else {
+			e.sigs = make(chan os.Signal, 16)
+			_, e.stop = notifyAsync(e.sigs, forwardedSignals...)
+		}
 		if e.cgroup {
 			// Into its cgroup before it does anything (a held start
 			// cannot be cloned into it); its cgroup namespace comes with
@@ -211,18 +236,24 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		ws, _ := spawn.Wait(pid)
 		e.ended <- ws
 	}()
-	// The signals the user sends go to PID 1, which forwards them to the
-	// payload. Caught after the clone's goroutine is queued, as Begin
-	// does, and for its reason: Notify's round trips to the runtime's
-	// signal thread (0.2–0.6 ms here, an execution trace) held the other
-	// processor while the clone's goroutine, queued behind them, waited
-	// (−0.065 ms a start with subordinate ids, −0.09 without, paired).
-	// One that comes first has its default effect on the CLI, and PID 1
-	// ends with it (its parent-death signal).
-	e.sigs = make(chan os.Signal, 16)
-	_, e.stop = notifyAsync(e.sigs, forwardedSignals...)
 	return e, nil
 }
+
+// rawForwarding says a raw start of this process has the forwarding
+// handler, whose pid is one for the whole process.
+var rawForwarding atomic.Bool
+
+// rawForwardMask is forwardedSignals as the handler's mask, less
+// SIGWINCH, which a raw start (it has no terminal) does not forward.
+var rawForwardMask = func() uint64 {
+	var m uint64
+	for _, s := range forwardedSignals {
+		if s != unix.SIGWINCH {
+			m |= 1 << (s.(syscall.Signal) - 1)
+		}
+	}
+	return m
+}()
 
 // rawCodeFD is PID 1's descriptor for the payload's exit code.
 const rawCodeFD = 4
@@ -283,7 +314,7 @@ var errAborted = errors.New("aborted")
 
 // release lets go of what BeginRaw took, once PID 1 is gone.
 func (e *RawEarly) release() {
-	e.stop() // in the background (notifyAsync)
+	e.stop() // notifyAsync's in the background
 	e.relay.Finish()
 	e.exe.Close()
 	e.codeR.Close()

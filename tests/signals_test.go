@@ -108,6 +108,48 @@ func TestSignals(t *testing.T) {
 			noMounts(t)
 		})
 
+		// Signals that do not end the payload reach it too, each as it
+		// comes: the payload traps USR1 (its loop then sleeps 0.06 s
+		// instead of 0.05, which the test sees on the host), then HUP,
+		// whose trap exits 7. A CLI that did not pass them on would die
+		// of USR1 (its default action) and never show the longer sleep.
+		t.Run("forwarded", func(t *testing.T) {
+			cli := u.start(t, "run", "--rm", bb, "sh", "-c", `d=0.05; trap "d=0.06" USR1; trap "echo got-hup; exit 7" HUP; while :; do sleep $d; done`)
+			sleeping := func(what string) bool {
+				for _, p := range listProcs() {
+					if p.cmdline == what && descendantOf(p.pid, cli.pid) {
+						return true
+					}
+				}
+				return false
+			}
+			if !waitFor(20*time.Second, func() bool { return sleeping("sleep 0.05") }) {
+				cli.kill()
+				r, _ := cli.wait(5 * time.Second)
+				t.Fatalf("the payload's loop never showed up on the host:\n%s", r)
+			}
+			if err := syscall.Kill(cli.pid, syscall.SIGUSR1); err != nil {
+				t.Fatal(err)
+			}
+			if !waitFor(10*time.Second, func() bool { return sleeping("sleep 0.06") }) {
+				cli.kill()
+				r, _ := cli.wait(5 * time.Second)
+				t.Fatalf("SIGUSR1 to sandbox did not reach the payload's trap:\n%s", r)
+			}
+			if err := syscall.Kill(cli.pid, syscall.SIGHUP); err != nil {
+				t.Fatal(err)
+			}
+			r, ok := cli.wait(10 * time.Second)
+			if !ok {
+				t.Fatalf("sandbox did not exit within 10 s of SIGHUP:\n%s", r)
+			}
+			wantCode(t, r, 7)
+			if !strings.Contains(r.stdout, "got-hup") {
+				t.Errorf("the payload's HUP trap did not run:\n%s", r)
+			}
+			noMounts(t)
+		})
+
 		t.Run("SIGKILL", func(t *testing.T) {
 			cli := u.start(t, "run", "--rm", bb, "sleep", "1000")
 			payload, init := containerProcs(t, cli)
