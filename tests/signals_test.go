@@ -115,27 +115,27 @@ func TestSignals(t *testing.T) {
 		// of USR1 (its default action) and never show the longer sleep.
 		t.Run("forwarded", func(t *testing.T) {
 			cli := u.start(t, "run", "--rm", bb, "sh", "-c", `d=0.05; trap "d=0.06" USR1; trap "echo got-hup; exit 7" HUP; while :; do sleep $d; done`)
-			sleeping := func(what string) bool {
-				for _, p := range listProcs() {
-					if p.cmdline == what && descendantOf(p.pid, cli.pid) {
-						return true
+			// sleeping waits until the loop sleeps for what (or fails t).
+			sleeping := func(what, fail string) {
+				t.Helper()
+				if !waitFor(20*time.Second, func() bool {
+					for _, p := range listProcs() {
+						if p.cmdline == what && descendantOf(p.pid, cli.pid) {
+							return true
+						}
 					}
+					return false
+				}) {
+					cli.kill()
+					r, _ := cli.wait(5 * time.Second)
+					t.Fatalf("%s:\n%s", fail, r)
 				}
-				return false
 			}
-			if !waitFor(20*time.Second, func() bool { return sleeping("sleep 0.05") }) {
-				cli.kill()
-				r, _ := cli.wait(5 * time.Second)
-				t.Fatalf("the payload's loop never showed up on the host:\n%s", r)
-			}
+			sleeping("sleep 0.05", "the payload's loop never showed up on the host")
 			if err := syscall.Kill(cli.pid, syscall.SIGUSR1); err != nil {
 				t.Fatal(err)
 			}
-			if !waitFor(10*time.Second, func() bool { return sleeping("sleep 0.06") }) {
-				cli.kill()
-				r, _ := cli.wait(5 * time.Second)
-				t.Fatalf("SIGUSR1 to sandbox did not reach the payload's trap:\n%s", r)
-			}
+			sleeping("sleep 0.06", "SIGUSR1 to sandbox did not reach the payload's trap")
 			if err := syscall.Kill(cli.pid, syscall.SIGHUP); err != nil {
 				t.Fatal(err)
 			}

@@ -360,11 +360,7 @@ func pairedRounds(u *benchUser, tools map[string][]string, n int) map[string]tim
 			times[name] = append(times[name], d)
 		}
 	}
-	out := map[string]time.Duration{}
-	for name, ds := range times {
-		out[name] = median(ds)
-	}
-	return out
+	return medians(times)
 }
 
 // vsEach measures sandbox against each peer in rounds of their own, and

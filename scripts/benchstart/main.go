@@ -532,6 +532,11 @@ func backToBack(tools map[string][]string, k int, run func(argv []string, i int)
 			}
 		}
 	}
+	return medians(times)
+}
+
+// medians is each tool's median time.
+func medians(times map[string][]time.Duration) map[string]time.Duration {
 	out := map[string]time.Duration{}
 	for name, ts := range times {
 		out[name] = median(ts)
