@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,6 +25,7 @@ type benchUser struct {
 	uid, gid int
 	env      []string
 	dir      string // the user's own work directory
+	runtime  string // its XDG_RUNTIME_DIR, this run's own
 }
 
 // current is the user measure (pull.go) runs commands as; nil: this one.
@@ -45,13 +47,14 @@ func lookupUser(name, work string) *benchUser {
 				syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}
+		endSpares(run)
 		os.RemoveAll(run)
 	})
 	for _, d := range []string{dir, filepath.Join(dir, "data"), filepath.Join(dir, "config"), run} {
 		check(os.MkdirAll(d, 0o700))
 		check(os.Chown(d, uid, gid))
 	}
-	return &benchUser{name: name, uid: uid, gid: gid, dir: dir, env: []string{
+	return &benchUser{name: name, uid: uid, gid: gid, dir: dir, runtime: run, env: []string{
 		"HOME=" + u.HomeDir, "USER=" + name, "LOGNAME=" + name, "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
 		"XDG_RUNTIME_DIR=" + run, "XDG_DATA_HOME=" + filepath.Join(dir, "data"), "XDG_CONFIG_HOME=" + filepath.Join(dir, "config"),
 	}}
@@ -451,12 +454,17 @@ func sumPSS(u *benchUser, mine func(pid int) bool) int64 {
 }
 
 // isSandboxProc selects sandbox's own processes: the monitor and watcher,
-// the init (by name), and anything still running the CLI's binary.
+// the init (by name), the holder of this run's spare user namespace, and
+// anything still running the CLI's binary. Not the holders that other
+// runs left (a bench's own runtime directory, a test's): they live up to
+// 10 minutes after it, and five of them weigh more than a container.
 func isSandboxProc(sandbox string, u *benchUser) func(pid int) bool {
 	return func(pid int) bool {
 		switch comm(pid) {
-		case "sandbox-init", "sandbox-monitor", "sandbox-spare": // a spare user namespace's holder too
+		case "sandbox-init", "sandbox-monitor":
 			return true
+		case "sandbox-spare":
+			return slices.Contains(spareHolders(u.runtime), pid)
 		}
 		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 		return exe == sandbox

@@ -44,7 +44,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -140,6 +142,7 @@ func main() {
 			builds[i].bin, b.bin = fresh, fresh
 			run := filepath.Join(work, "run-"+b.name)
 			check(os.MkdirAll(run, 0o700))
+			defer endSpares(run)
 			own = []string{"XDG_RUNTIME_DIR=" + run, "XDG_DATA_HOME=" + filepath.Join(work, "data-"+b.name), config}
 		}
 		imp := exec.Command(b.bin, "import", tarball, "bb")
@@ -542,4 +545,29 @@ func medians(times map[string][]time.Duration) map[string]time.Duration {
 		out[name] = median(ts)
 	}
 	return out
+}
+
+// spareHolders are the holders of the spare user namespaces that sandbox
+// made under the runtime directory xdgRuntime ($XDG_RUNTIME_DIR): its
+// records are named ready-PID (docs/handshake.md, "A spare user
+// namespace"). A holder lives for up to 10 minutes after the directory
+// is gone, so a bench that removes its own ends them; and counts only
+// these when it sums sandbox's memory, not those another run left.
+func spareHolders(xdgRuntime string) []int {
+	names, _ := filepath.Glob(filepath.Join(xdgRuntime, "sandbox", "spare", "ready-*"))
+	var pids []int
+	for _, n := range names {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(n), "ready-"))
+		if err == nil && pid > 1 && comm(pid) == "sandbox-spare" {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// endSpares ends the holders spareHolders finds.
+func endSpares(xdgRuntime string) {
+	for _, pid := range spareHolders(xdgRuntime) {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
 }
