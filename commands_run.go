@@ -390,6 +390,7 @@ func runCommand() *command {
 			if err != nil {
 				return err
 			}
+			io.OwnSignals = true // one container, this command's
 			c, code, err := container.Run(s.store, cfg, io)
 			if err != nil {
 				return err
@@ -439,6 +440,7 @@ func shellCommand() *command {
 			if err != nil {
 				return err
 			}
+			io.OwnSignals = true // one container, this command's
 			_, code, err := container.Run(s.store, cfg, io)
 			if err != nil {
 				return err

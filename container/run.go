@@ -27,6 +27,9 @@ type IO struct {
 	// Pull, when not nil, fetches an image the store lacks (docker's
 	// "Unable to find image locally" then pull).
 	Pull *image.PullOptions
+	// OwnSignals: the signals this process is sent are all for this
+	// container (runtime.Options.OwnSignals).
+	OwnSignals bool
 }
 
 // buildSpec turns the container, its image and its config into what the

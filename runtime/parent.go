@@ -159,6 +159,13 @@ type Options struct {
 	// does not wait for, lingers after it wrote the payload's code until
 	// the command's own end (idle.Args), without a cgroup to remove.
 	Throwaway bool
+	// OwnSignals says every signal this process is sent is for this
+	// container: the CLI's own foreground run or shell, which starts no
+	// other container meanwhile. A raw start then passes them to PID 1
+	// by a handler (package idle) rather than through os/signal, whose
+	// handler is the process's one: a start beside it (the API
+	// service's, a build's) would get none of them.
+	OwnSignals bool
 	// PodInfra starts the init as a pod's infra: in the host's PID
 	// namespace (its members' pids are then the host's), with no root of
 	// its own (Spec.PodInfra). PodSocket, instead, starts the init as a

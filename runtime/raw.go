@@ -11,6 +11,7 @@ import (
 	goruntime "runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -171,13 +172,18 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		// trace), and the goroutine making them, queued before this one,
 		// delayed the clone (−0.095 to −0.135 ms a start without
 		// subordinate ids, −0.13 to −0.18 ms with them: two pairs of
-		// 200–300 rounds in each order). One handler holds one pid: a
-		// second raw start in this process (the API service runs several)
-		// relays them as before. Until the clone, a signal has its
-		// default effect on the CLI (and then there is no PID 1 to end).
-		if idle.Forwards && rawForwarding.CompareAndSwap(false, true) {
-			unforward := idle.ForwardWhileExecuting(pid, rawForwardMask)
-			e.stop = func() { unforward(); rawForwarding.Store(false) }
+		// 200–300 rounds in each order). The handler is the process's,
+		// with one pid: only where the caller says every signal is this
+		// container's (OwnSignals: the CLI's run and shell); a start
+		// beside others (the API service's, a build's) relays them as
+		// before, each start's channel getting each signal. Until the
+		// clone, a signal has its default effect on the CLI (and then
+		// there is no PID 1 to end).
+		var unforward func() // once; nil where os/signal relays them
+		if opts.OwnSignals && idle.Forwards && rawForwarding.CompareAndSwap(false, true) {
+			restore := idle.ForwardWhileExecuting(pid, rawForwardMask)
+			unforward = sync.OnceFunc(func() { restore(); rawForwarding.Store(false) })
+			e.stop = unforward
 		} else {
 			e.sigs = make(chan os.Signal, 16)
 			_, e.stop = notifyAsync(e.sigs, forwardedSignals...)
@@ -212,7 +218,11 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 			if a.Hold.Reaped() {
 				// A step failed, and Go reaped PID 1: nothing of it is
 				// left to open or wait for (its pid may be another
-				// process's by now). Run waits for an end all the same.
+				// process's by now, so the handler sends to it no
+				// longer). Run waits for an end all the same.
+				if unforward != nil {
+					unforward()
+				}
 				e.went <- w
 				e.ended <- 0
 				return
@@ -233,6 +243,14 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 			}
 		}
 		e.went <- w
+		if unforward != nil {
+			// PID 1's end first, without reaping it: until it is reaped
+			// its pid is no other process's, so the handler that sends
+			// there is put back before (Run's end puts it back too,
+			// whichever comes first).
+			waitExited(pid)
+			unforward()
+		}
 		ws, _ := spawn.Wait(pid)
 		e.ended <- ws
 	}()

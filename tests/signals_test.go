@@ -113,8 +113,10 @@ func TestSignals(t *testing.T) {
 		// instead of 0.05, which the test sees on the host), then HUP,
 		// whose trap exits 7. A CLI that did not pass them on would die
 		// of USR1 (its default action) and never show the longer sleep.
+		// A raw start's (the trace says it was one), whose PID 1 gets
+		// them from a handler in the CLI rather than through os/signal.
 		t.Run("forwarded", func(t *testing.T) {
-			cli := u.start(t, "run", "--rm", bb, "sh", "-c", `d=0.05; trap "d=0.06" USR1; trap "echo got-hup; exit 7" HUP; while :; do sleep $d; done`)
+			cli := u.startWith(t, runOpts{env: []string{"SANDBOX_TRACE=1"}}, "run", "--rm", bb, "sh", "-c", `d=0.05; trap "d=0.06" USR1; trap "echo got-hup; exit 7" HUP; while :; do sleep $d; done`)
 			// sleeping waits until the loop sleeps for what (or fails t).
 			sleeping := func(what, fail string) {
 				t.Helper()
@@ -146,6 +148,9 @@ func TestSignals(t *testing.T) {
 			wantCode(t, r, 7)
 			if !strings.Contains(r.stdout, "got-hup") {
 				t.Errorf("the payload's HUP trap did not run:\n%s", r)
+			}
+			if !strings.Contains(r.stderr, "raw: PID 1 executes its idle stage") || strings.Contains(r.stderr, "no raw start") {
+				t.Errorf("not a raw start, whose forwarding this tests:\n%s", r)
 			}
 			noMounts(t)
 		})

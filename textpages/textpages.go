@@ -115,12 +115,13 @@ func Heal(f *os.File, regions []int64, until time.Time) (int, error) {
 		if err != nil || n == len(regions) {
 			return n, err
 		}
-		// A region that left the cache whole and came back small says
-		// the filesystem makes no large folios, or that a process
-		// executing the program faulted it back in (small) between our
-		// drop and our read: a script that runs sandbox in a loop as the
-		// stage works. One region made whole proves the first wrong;
-		// otherwise only a few passes in a row say it.
+		// A region that left the cache whole, that nothing faulted back
+		// in before our read (pass looks), and that came back small all
+		// the same says the filesystem makes no large folios. Or that a
+		// process executing the program faulted it in between pass's
+		// look and its read, or that no free 2 MiB of memory was there:
+		// one region made whole proves those; otherwise a few passes in
+		// a row say it.
 		if small && n == 0 {
 			strikes++
 			if strikes == noHugeStrikes {
@@ -145,6 +146,10 @@ const noHugeStrikes = 3
 // cache and Heal's read of it: where a process executing the program
 // faults it in.
 var afterDrop func(off int64)
+
+// mappedWhole is pmdMapped; a test makes it find no region whole, as on
+// a filesystem without large folios.
+var mappedWhole = pmdMapped
 
 // Huge returns how many of f's regions the page cache holds as 2 MiB
 // folios: each is mapped (without any advice, as an execve maps it) and
@@ -183,7 +188,7 @@ func pass(fd int, regions []int64, huge []bool, heal bool) (n int, small bool, e
 		defer unix.MunmapPtr(res, span)
 		skip := (Size - uintptr(res)%Size) % Size
 		addrs := make([]unsafe.Pointer, len(todo))
-		dropped := make([]bool, len(todo))
+		dropped, raced := make([]bool, len(todo)), make([]bool, len(todo))
 		slots := map[uintptr]int{}
 		vec := make([]byte, Size/4096)
 		for k, i := range todo {
@@ -201,12 +206,19 @@ func pass(fd int, regions []int64, huge []bool, heal bool) (n int, small bool, e
 				if afterDrop != nil {
 					afterDrop(regions[i])
 				}
+				// Back in the cache already: a process executing the
+				// program faulted it in meanwhile, small. Not the
+				// filesystem's doing.
+				if dropped[k] {
+					_, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(addr), Size, uintptr(unsafe.Pointer(&vec[0])))
+					raced[k] = e == 0 && bytes.IndexByte(vec, 1) >= 0
+				}
 			}
 			sink += *(*byte)(addr)
 			addrs[k] = addr
 			slots[uintptr(addr)] = i
 		}
-		mapped, err := pmdMapped(slots)
+		mapped, err := mappedWhole(slots)
 		if err != nil {
 			return 0, false, err
 		}
@@ -214,7 +226,7 @@ func pass(fd int, regions []int64, huge []bool, heal bool) (n int, small bool, e
 			huge[i] = true
 		}
 		for k, i := range todo {
-			if heal && !huge[i] && dropped[k] {
+			if heal && !huge[i] && dropped[k] && !raced[k] {
 				small = true
 			}
 			if heal && !huge[i] {
@@ -398,7 +410,9 @@ func SelfStatus(dir string) (Status, error) {
 
 // flocked reports whether some process holds a flock on the file whose
 // status st is, as /proc/locks lists it. Taking the lock to see would
-// make a Claim at that moment fail to take it.
+// make a Claim at that moment fail to take it. /proc/locks names the
+// superblock's device, which st's is not on a btrfs subvolume: there a
+// stage at work reads as not, which only `sandbox info` shows.
 func flocked(st *unix.Stat_t) bool {
 	b, err := os.ReadFile("/proc/locks")
 	if err != nil {
