@@ -3,7 +3,6 @@ package container
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,7 +135,7 @@ func HealthcheckRun(s *image.Store, ref string) (runtime.HealthLog, error) {
 		return runtime.HealthLog{}, fmt.Errorf("%w: %s", ErrNotRunning, c.Name)
 	}
 	inStart := time.Since(st.StartedAt) < c.Config.Health.StartPeriod
-	return runtime.RunHealthCheck(filepath.Join(liveDir(s, c), "exec.sock"), Dir(s, c.ID), *c.Config.Health, inStart), nil
+	return runtime.RunHealthCheck(execSocket(liveDir(s, c)), Dir(s, c.ID), *c.Config.Health, inStart), nil
 }
 
 // HealthOf is a running container's health (nil: no check, or not running).

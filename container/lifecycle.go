@@ -442,7 +442,7 @@ func runRecorded(s *image.Store, c *Container, spec *runtime.Spec, opts runtime.
 	liveDir := ""
 	if c.Config.servesExec() {
 		if dir, err := runDir(s, c); err == nil {
-			spec.ExecSocket = filepath.Join(dir, "exec.sock")
+			spec.ExecSocket = execSocket(dir)
 			liveDir = dir
 		}
 	}
@@ -612,6 +612,9 @@ func runDir(s *image.Store, c *Container) (string, error) {
 
 // liveDir is where runDir makes the container's runtime directory.
 func liveDir(s *image.Store, c *Container) string { return filepath.Join(s.RunDir, c.ID[:16]) }
+
+// execSocket is the exec socket of the run whose live directory is dir.
+func execSocket(dir string) string { return filepath.Join(dir, "exec.sock") }
 
 // Stop asks the container to end with SIGTERM (or the image's stop
 // signal), waits up to timeout (negative: the container's stop_timeout),
@@ -880,7 +883,7 @@ func ExecSocket(s *image.Store, ref string) (string, error) {
 	if err := c.noExec(); err != nil {
 		return "", err
 	}
-	return filepath.Join(liveDir(s, c), "exec.sock"), nil
+	return execSocket(liveDir(s, c)), nil
 }
 
 // servesExec says whether a run of the container takes exec requests:
@@ -921,7 +924,7 @@ func Exec(s *image.Store, ref string, req runtime.ExecRequest, stdio IO) (int, e
 		return 0, err
 	}
 	runtime.Trace("exec: container found")
-	return runtime.Exec(filepath.Join(dir, "exec.sock"), req, stdio.Stdin, stdio.Stdout, stdio.Stderr)
+	return runtime.Exec(execSocket(dir), req, stdio.Stdin, stdio.Stdout, stdio.Stderr)
 }
 
 // signalByName parses "SIGTERM", "TERM" or "15".

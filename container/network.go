@@ -459,7 +459,7 @@ func joinLive(s *image.Store, c *Container, st State, dir, name string) (bridge.
 	}
 	defer l.Close()
 	l.Endpoint.Interface = iface
-	tap, err := runtime.MakeTap(filepath.Join(liveDir(s, c), "exec.sock"), tapOf(l.Endpoint))
+	tap, err := runtime.MakeTap(execSocket(liveDir(s, c)), tapOf(l.Endpoint))
 	if err != nil {
 		return bridge.Endpoint{}, fmt.Errorf("making %s in container %s: %w", iface, c.Name, err)
 	}

@@ -3,7 +3,6 @@ package container
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"time"
 
@@ -119,7 +118,7 @@ func podOptions(s *image.Store, cfg Config, opts *runtime.Options) error {
 		if err != nil {
 			return err
 		}
-		opts.PodSocket = filepath.Join(liveDir(s, infra), "exec.sock")
+		opts.PodSocket = execSocket(liveDir(s, infra))
 	}
 	return nil
 }

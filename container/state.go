@@ -123,9 +123,6 @@ func alive(pid int, start uint64) bool {
 	return err == nil && got == start
 }
 
-// signalInit sends sig to the container's init, if it is still the process
-// that was recorded (a pidfd pins it against pid reuse between the check
-// and the signal).
 // signalPayload sends sig to c's payload: through its init's exec
 // socket where it has one and sig is one the init forwards, else to the
 // init, which forwards it. A signal sent to the init itself is lost when
@@ -136,13 +133,16 @@ func signalPayload(s *image.Store, c *Container, st State, sig unix.Signal) erro
 	if sig != unix.SIGKILL && runtime.Forwarded(sig) && c.Config.servesExec() && st.Pid > 0 {
 		// Asked, the init sends it on (or will, once it takes the
 		// request): sent again here it would reach the payload twice.
-		if asked, _ := runtime.SignalPayload(filepath.Join(liveDir(s, c), "exec.sock"), st.Pid, sig, time.Second); asked {
+		if asked, _ := runtime.SignalPayload(execSocket(liveDir(s, c)), st.Pid, sig, time.Second); asked {
 			return nil
 		}
 	}
 	return signalInit(st, sig)
 }
 
+// signalInit sends sig to the container's init, if it is still the process
+// that was recorded (a pidfd pins it against pid reuse between the check
+// and the signal).
 func signalInit(st State, sig unix.Signal) error {
 	if st.Pid <= 0 {
 		return ErrNotRunning

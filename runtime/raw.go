@@ -181,7 +181,9 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		// there is no PID 1 to end).
 		var unforward func() // once; nil where os/signal relays them
 		if opts.OwnSignals && idle.Forwards && rawForwarding.CompareAndSwap(false, true) {
-			restore := idle.ForwardWhileExecuting(pid, rawForwardMask)
+			// The watcher's signals: those a start forwards but SIGWINCH
+			// (a raw start has no terminal to follow).
+			restore := idle.ForwardWhileExecuting(pid, signalMask(watchSignals()))
 			unforward = sync.OnceFunc(func() { restore(); rawForwarding.Store(false) })
 			e.stop = unforward
 		} else {
@@ -260,18 +262,6 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 // rawForwarding says a raw start of this process has the forwarding
 // handler, whose pid is one for the whole process.
 var rawForwarding atomic.Bool
-
-// rawForwardMask is forwardedSignals as the handler's mask, less
-// SIGWINCH, which a raw start (it has no terminal) does not forward.
-var rawForwardMask = func() uint64 {
-	var m uint64
-	for _, s := range forwardedSignals {
-		if s != unix.SIGWINCH {
-			m |= 1 << (s.(syscall.Signal) - 1)
-		}
-	}
-	return m
-}()
 
 // rawCodeFD is PID 1's descriptor for the payload's exit code.
 const rawCodeFD = 4

@@ -198,10 +198,9 @@ func pass(fd int, regions []int64, huge []bool, heal bool) (n int, small bool, e
 			}
 			if heal {
 				unix.Fadvise(fd, regions[i], Size, unix.FADV_DONTNEED)
-				// Did the whole region leave the cache? (mincore looks,
-				// it does not fault anything in.)
-				_, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(addr), Size, uintptr(unsafe.Pointer(&vec[0])))
-				dropped[k] = e == 0 && bytes.IndexByte(vec, 1) < 0 // bit 0: resident, the only one Linux sets
+				// Did the whole region leave the cache?
+				seen, some := resident(addr, vec)
+				dropped[k] = seen && !some
 				unix.Syscall(unix.SYS_MADVISE, uintptr(addr), Size, unix.MADV_HUGEPAGE)
 				if afterDrop != nil {
 					afterDrop(regions[i])
@@ -210,8 +209,8 @@ func pass(fd int, regions []int64, huge []bool, heal bool) (n int, small bool, e
 				// program faulted it in meanwhile, small. Not the
 				// filesystem's doing.
 				if dropped[k] {
-					_, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(addr), Size, uintptr(unsafe.Pointer(&vec[0])))
-					raced[k] = e == 0 && bytes.IndexByte(vec, 1) >= 0
+					seen, some := resident(addr, vec)
+					raced[k] = seen && some
 				}
 			}
 			sink += *(*byte)(addr)
@@ -241,6 +240,14 @@ func pass(fd int, regions []int64, huge []bool, heal bool) (n int, small bool, e
 		}
 	}
 	return count(huge), small, nil
+}
+
+// resident reports whether mincore could look at the region mapped at
+// addr (seen), and whether any of its pages is in the page cache. mincore
+// looks; it faults nothing in. vec has a byte per page.
+func resident(addr unsafe.Pointer, vec []byte) (seen, some bool) {
+	_, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(addr), Size, uintptr(unsafe.Pointer(&vec[0])))
+	return e == 0, e == 0 && bytes.IndexByte(vec, 1) >= 0 // bit 0: resident, the only one Linux sets
 }
 
 func count(huge []bool) int {
