@@ -9,6 +9,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -113,4 +114,51 @@ func shape(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestUnpackReusesContentBuffers: small files' contents go through a few
+// reused buffers, not one allocation each, and every file still gets its
+// own contents (a buffer handed back too early would show as another
+// file's bytes).
+func TestUnpackReusesContentBuffers(t *testing.T) {
+	const files, size = 200, 100_000
+	var entries []entry
+	for i := 0; i < files; i++ {
+		body := bytes.Repeat([]byte{byte(i)}, size)
+		copy(body, fmt.Sprintf("file %d", i))
+		entries = append(entries, fileE(fmt.Sprintf("f%03d", i), string(body), 0o644))
+	}
+	tarball := mustTar(t, entries...)
+	dir := t.TempDir()
+	var before, after goruntime.MemStats
+	goruntime.ReadMemStats(&before)
+	if _, err := Unpack(bytes.NewReader(tarball), dir, Options{Workers: 2}); err != nil {
+		t.Fatal(err)
+	}
+	goruntime.ReadMemStats(&after)
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.hdr.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != e.body {
+			t.Fatalf("%s: wrong contents (starts %q)", e.hdr.Name, b[:12])
+		}
+	}
+	// One buffer a file would be 20 MB; the pool and the budget keep
+	// it near 2 × asyncBytes, whatever else Unpack allocates.
+	if got := after.TotalAlloc - before.TotalAlloc; got > files*size/4 {
+		t.Errorf("unpacking %d files of %d bytes allocated %d bytes: the contents' buffers are not reused", files, size, got)
+	}
+}
+
+func TestBufClass(t *testing.T) {
+	for _, c := range []struct{ n, class int }{{1, 0}, {bufMin, 0}, {bufMin + 1, 1}, {asyncMax, bufClasses - 1}} {
+		if got := bufClass(c.n); got != c.class {
+			t.Errorf("bufClass(%d) = %d, want %d", c.n, got, c.class)
+		}
+	}
+	if bufMin<<(bufClasses-1) != asyncMax {
+		t.Errorf("the largest class (%d) is not asyncMax (%d)", bufMin<<(bufClasses-1), asyncMax)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -114,10 +115,19 @@ const UnpackTask = "unpack"
 // stdinBuffer is the unpack task's read buffer.
 const stdinBuffer = 64 << 10
 
+// unpackGCPercent is the unpack task's GOGC. A Debian base's small files
+// are 60 MB of buffers, each garbage once written, over 2 MB live (the
+// split record's compressor, the files waiting): at the default 100 the
+// heap grew to twice that, at least 4 MB, between collections, and the
+// task's peak RSS was 12 MiB. At 50 it is 9 MiB; the collector runs
+// twice as often over those 2 MB, for no time the unpack shows.
+const unpackGCPercent = 50
+
 func unpackTask(args []string, stdin io.Reader) error {
 	if len(args) != 2 {
 		return errors.New("unpack: want a staging directory and a chown mode")
 	}
+	debug.SetGCPercent(unpackGCPercent)
 	diff := filepath.Join(args[0], "diff")
 	if err := os.Mkdir(diff, 0o755); err != nil {
 		return err
