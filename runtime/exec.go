@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -556,14 +557,7 @@ func peerCred(conn *net.UnixConn) (*unix.Ucred, error) {
 
 // Forwarded says whether the init sends sig on to the payload when it
 // gets it.
-func Forwarded(sig unix.Signal) bool {
-	for _, s := range initSignals {
-		if s == sig {
-			return true
-		}
-	}
-	return false
-}
+func Forwarded(sig unix.Signal) bool { return slices.Contains(initSignals, os.Signal(sig)) }
 
 // ExecSession is a process started through a container's exec socket,
 // driven by its caller: Exec for the command line, the API's exec for
