@@ -7,6 +7,7 @@ import (
 	"os"
 	goruntime "runtime"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
@@ -20,6 +21,7 @@ import (
 	"github.com/sandbox-dev/sandbox/image"
 	"github.com/sandbox-dev/sandbox/network"
 	"github.com/sandbox-dev/sandbox/runtime"
+	"github.com/sandbox-dev/sandbox/sysmon"
 	"github.com/sandbox-dev/sandbox/textpages"
 	"github.com/sandbox-dev/sandbox/userns"
 )
@@ -43,6 +45,7 @@ type infoData struct {
 type infoStartup struct {
 	Regions, HugeRegions int
 	TextStage            string // what the text stage wrote this boot, or why it has not
+	MonitorSlack         string // the runtime's monitor thread's timer slack (package sysmon)
 }
 
 // textStageWorking is info's TextStage while a stage holds its mark
@@ -185,12 +188,23 @@ func gatherInfo() (*infoData, error) {
 	return d, nil
 }
 
+// monitorSlack says what sysmon.Settle left the runtime's monitor thread.
+func monitorSlack() string {
+	switch {
+	case !sysmon.Entered():
+		return fmt.Sprintf("the kernel's default: built without -ldflags=%q", sysmon.LinkFlags)
+	case sysmon.Monitor() == 0:
+		return "the kernel's default: the monitor thread was not found at the start"
+	}
+	return fmt.Sprintf("%v (thread %d)", time.Duration(sysmon.Slack), sysmon.Monitor())
+}
+
 func startupInfo(runDir string) infoStartup {
 	st, err := textpages.SelfStatus(runDir)
 	if err != nil {
-		return infoStartup{TextStage: "not for this binary: " + err.Error()}
+		return infoStartup{TextStage: "not for this binary: " + err.Error(), MonitorSlack: monitorSlack()}
 	}
-	i := infoStartup{Regions: st.Regions, HugeRegions: st.Huge, TextStage: st.Said}
+	i := infoStartup{Regions: st.Regions, HugeRegions: st.Huge, TextStage: st.Said, MonitorSlack: monitorSlack()}
 	if st.Working {
 		i.TextStage = textStageWorking
 	} else if i.TextStage == "" {
@@ -398,6 +412,6 @@ func printInfo(d *infoData) {
 	for _, e := range cd.Errors {
 		fmt.Printf("  spec with errors: %s\n", e)
 	}
-	fmt.Printf("start-up:\n  code in 2 MiB pages: %d of %d regions\n  text stage: %s\n", d.Startup.HugeRegions, d.Startup.Regions, d.Startup.TextStage)
+	fmt.Printf("start-up:\n  code in 2 MiB pages: %d of %d regions\n  text stage: %s\n  monitor thread's timer slack: %s\n", d.Startup.HugeRegions, d.Startup.Regions, d.Startup.TextStage, d.Startup.MonitorSlack)
 	fmt.Printf("docker api (%s, docs/api.md):\n  serve it: %s\n  point clients at it: %s\n", d.API.Version, d.API.Start, d.API.DockerHost)
 }

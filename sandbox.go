@@ -17,6 +17,7 @@ import (
 
 	"github.com/sandbox-dev/sandbox/container"
 	"github.com/sandbox-dev/sandbox/runtime"
+	"github.com/sandbox-dev/sandbox/sysmon"
 	"github.com/sandbox-dev/sandbox/teardown"
 )
 
@@ -150,6 +151,10 @@ func init() {
 }
 
 func main() {
+	// First: the threads the runtime started from the entry point have
+	// its timer slack, which is for the monitor thread alone (package
+	// sysmon).
+	sysmon.Settle()
 	// The same binary is the container's init: it must take that path
 	// before anything else runs.
 	if runtime.IsInit() {
@@ -164,6 +169,7 @@ func main() {
 	// explicitly. Kernels before 5.11 lack the flag; then nothing changes.
 	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	code := profiled(func() int { return dispatch(os.Args[1:]) })
+	sysmon.Done()
 	// After the command, not before: the stage works once this process,
 	// which holds the pages it must drop, has exited, and a command that
 	// lasts (a shell) would keep it waiting.

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/sysmon"
 	"github.com/sandbox-dev/sandbox/textpages"
 )
 
@@ -130,4 +132,32 @@ func copyInSmallWrites(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Remove(dst) })
+}
+
+// TestMonitorSlack: the binary under test is linked with the entry of
+// package sysmon, which gives the runtime's monitor thread a timer slack
+// of its own (info says so), and no payload inherits it: each reads its
+// own slack from inside, in a raw start, a start through the Go init (a
+// volume) and an exec, and finds the one the test's commands start with.
+func TestMonitorSlack(t *testing.T) {
+	runtime.LockOSThread()
+	want, _, _ := unix.Syscall(unix.SYS_PRCTL, unix.PR_GET_TIMERSLACK, 0, 0)
+	runtime.UnlockOSThread()
+	forEachUser(t, func(t *testing.T, u *user) {
+		s := u.lcStore(t, "slack")
+		r := s.must(t, "info", "--format", "{{.Startup.MonitorSlack}}")
+		if !strings.HasPrefix(r.stdout, time.Duration(sysmon.Slack).String()+" (thread ") {
+			t.Errorf("info says the monitor thread's slack is %q, want %v (thread …)", r.stdout, time.Duration(sysmon.Slack))
+		}
+		vol := u.mustMkdir(t, filepath.Join(u.home, "slack-vol-"+u.mode))
+		s.mustID(t, "run", "-d", "--name", "slack", "bb", "sleep", "1000")
+		for _, args := range [][]string{
+			{"run", "--rm", "bb"},
+			{"run", "--rm", "-v", vol + ":/v", "bb"},
+			{"exec", "slack"},
+		} {
+			r := s.must(t, append(args, "cat", "/proc/self/timerslack_ns")...)
+			wantStdout(t, r, fmt.Sprintf("%d\n", want))
+		}
+	})
 }

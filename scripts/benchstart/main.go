@@ -48,6 +48,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sandbox-dev/sandbox/sysmon"
 )
 
 type tool struct {
@@ -81,7 +83,7 @@ func main() {
 	defer os.RemoveAll(work)
 	if *sandbox == "" {
 		*sandbox = filepath.Join(work, "sandbox")
-		build := exec.Command("go", "build", "-o", *sandbox, ".")
+		build := exec.Command("go", "build", "-ldflags="+sysmon.LinkFlags, "-o", *sandbox, ".")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		build.Stderr = os.Stderr
 		check(build.Run())

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sandbox-dev/sandbox/sysmon"
 )
 
 // systemdImage is the cached Debian image with systemd (no kernel or
@@ -37,7 +39,7 @@ func TestSystemdUserScopeInVM(t *testing.T) {
 	guest := filepath.Join(work, "guest.test")
 	sandbox := filepath.Join(work, "sandbox")
 	goBuild(t, "test", "-c", "-tags", "vmguest", "-o", guest, "./guest")
-	goBuild(t, "build", "-o", sandbox, "github.com/sandbox-dev/sandbox")
+	goBuild(t, "build", "-ldflags="+sysmon.LinkFlags, "-o", sandbox, "github.com/sandbox-dev/sandbox")
 	busybox, err := staticBusybox()
 	if err != nil {
 		t.Skip(err)

@@ -1,0 +1,40 @@
+// Command sysmontest is sysmon_test's helper: linked with or without
+// sysmon.LinkFlags, it settles, says what it found and what a child it
+// starts has, waits for its input to end (the test reads its threads'
+// slack meanwhile), then puts the runtime's handler back and sends
+// itself the signal, which the runtime must ignore.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"github.com/sandbox-dev/sandbox/sysmon"
+)
+
+func main() {
+	monitor := sysmon.Settle()
+	out, err := exec.Command("/bin/cat", "/proc/self/timerslack_ns").Output()
+	if err != nil {
+		fmt.Println("child failed:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("entered=%v monitor=%d child=%s\n", sysmon.Entered(), monitor, strings.TrimSpace(string(out)))
+	io.Copy(io.Discard, os.Stdin)
+	sysmon.Done()
+	// The handler of signal 64 must be the runtime's again (its flags
+	// have SA_SIGINFO; the package's handler's do not).
+	var act [4]uint64
+	if _, _, e := syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, 64, 0, uintptr(unsafe.Pointer(&act)), 8, 0, 0); e != 0 {
+		fmt.Println("rt_sigaction:", e)
+		os.Exit(1)
+	}
+	const saSiginfo = 4
+	syscall.Kill(os.Getpid(), 64)
+	fmt.Printf("after done: runtime's handler=%v\n", act[1]&saSiginfo != 0)
+}

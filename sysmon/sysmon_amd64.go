@@ -1,0 +1,233 @@
+package sysmon
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+)
+
+// LinkFlags are the linker flags that give a program entry as its entry
+// point (go build -ldflags=LinkFlags).
+const LinkFlags = "-E github.com/sandbox-dev/sandbox/sysmon.entry"
+
+// sig carries the request to each thread: SIGRTMAX, which the Go runtime
+// ignores unless a program asks for it (its signal table: notify only),
+// and which sandbox never asks for.
+const sig = 64
+
+// entrySlack is Slack for entry, which runs before any of the runtime's
+// code: a variable the linker initialises.
+var entrySlack uint64 = Slack
+
+// Set by entry (sysmon_amd64.s) before the runtime starts.
+var (
+	entered    uint8  // 1: the program started at entry
+	startSlack uint64 // the slack the process started with
+)
+
+// reset counts the threads that ran handler.
+var reset uint32
+
+// entry, handler and handlerReturn are in sysmon_amd64.s; handlerAddrs
+// gives the last two's addresses.
+func entry()
+func handlerAddrs() (handler, restorer uintptr)
+
+// kernelSigaction is the kernel's struct sigaction on linux/amd64.
+type kernelSigaction struct {
+	handler  uintptr
+	flags    uint64
+	restorer uintptr
+	mask     uint64
+}
+
+const (
+	saRestorer = 0x04000000
+	saOnstack  = 0x08000000
+
+	prSetTimerslack = 29
+)
+
+// Entered says whether the program started at entry (linked with
+// LinkFlags).
+func Entered() bool { return entered != 0 }
+
+// Monitor is the monitor thread's id once Settle has run, if it kept
+// Slack; else 0.
+func Monitor() int { return monitor }
+
+// Settle gives every thread but the monitor the slack the process
+// started with, if the program started at entry, and returns the
+// monitor's thread id (0: none has Slack; it found no thread it could
+// tell for the monitor, and set them all back). Each thread runs the
+// handler as the kernel delivers it the signal: this one before Settle
+// returns, the others soon after; Settle does not wait for them. Done
+// puts the runtime's handler back.
+//
+// Only system calls, into buffers of the package's: this is the first
+// thing the CLI does, and os.File's first use (the poller's set-up, the
+// allocations) cost it more than the rest.
+func Settle() int {
+	if entered == 0 {
+		return 0
+	}
+	handler, restorer := handlerAddrs()
+	act := kernelSigaction{handler: handler, flags: saOnstack | saRestorer, restorer: restorer, mask: ^uint64(0)}
+	if _, _, e := syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&act)), uintptr(unsafe.Pointer(&runtimeAction)), 8, 0, 0); e != 0 {
+		return 0
+	}
+	installed = true
+	pid := syscall.Getpid()
+	tids := threads(tidBuf[:0])
+	monitor = monitorThread(pid, tids)
+	// This thread too (the handler runs as tgkill returns): the
+	// goroutine may move to another thread meanwhile.
+	sent := sentBuf[:0]
+	if monitor != 0 {
+		sent = append(sent, monitor)
+	}
+	// Again until no thread is new: one cloned by a thread not yet
+	// signalled has the slack of the entry. (A thread signalled before
+	// its clone returns runs the handler first: the kernel restarts a
+	// clone when a signal waits, so the new thread gets the slack the
+	// handler set.)
+	for round := 0; round < 10 && len(tids) > 0; round++ {
+		more := false
+		for _, tid := range tids {
+			if slices.Contains(sent, tid) || len(sent) == cap(sent) {
+				continue
+			}
+			sent, more = append(sent, tid), true
+			if _, _, e := syscall.RawSyscall(syscall.SYS_TGKILL, uintptr(pid), uintptr(tid), sig); e == 0 {
+				signalled++
+			}
+		}
+		if !more {
+			break
+		}
+		tids = threads(tidBuf[:0])
+	}
+	return monitor
+}
+
+// Done puts the runtime's handler of the signal back once every thread
+// Settle signalled has run the handler (the handler in place when the
+// kernel delivers a signal is the one that runs); otherwise it leaves
+// it, which is harmless: the runtime would ignore that signal, and the
+// handler only sets the slack the thread it lands on started with.
+func Done() {
+	if installed && atomic.LoadUint32(&reset) >= signalled {
+		syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&runtimeAction)), 0, 8, 0, 0)
+		installed = false
+	}
+}
+
+// Settle's state, and its buffers.
+var (
+	monitor       int // the monitor thread, which kept Slack
+	runtimeAction kernelSigaction
+	installed     bool
+	signalled     uint32
+	tidBuf        [256]int
+	sentBuf       [256]int
+	dirents       [8192]byte
+	path          [64]byte
+)
+
+// threads appends the process's thread ids to tids.
+func threads(tids []int) []int {
+	fd, ok := open("/proc/self/task", syscall.O_RDONLY|syscall.O_DIRECTORY)
+	if !ok {
+		return tids
+	}
+	defer syscall.RawSyscall(syscall.SYS_CLOSE, fd, 0, 0)
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_GETDENTS64, fd, uintptr(unsafe.Pointer(&dirents[0])), uintptr(len(dirents)))
+		if e != 0 || n == 0 {
+			return tids
+		}
+		// struct linux_dirent64: ino (8), off (8), reclen (2), type
+		// (1), the name ending in a zero.
+		for off := 0; off < int(n); {
+			reclen := int(*(*uint16)(unsafe.Pointer(&dirents[off+16])))
+			tid, digits := 0, 0
+			for i := off + 19; i < off+reclen && dirents[i] >= '0' && dirents[i] <= '9'; i++ {
+				tid, digits = tid*10+int(dirents[i]-'0'), digits+1
+			}
+			if digits > 0 && len(tids) < cap(tids) {
+				tids = append(tids, tid)
+			}
+			off += reclen
+		}
+	}
+}
+
+// open opens name (which must fit path, with its zero) by system call.
+func open(name string, flags int) (uintptr, bool) {
+	if len(name) >= len(path) {
+		return 0, false
+	}
+	copy(path[:], name)
+	path[len(name)] = 0
+	fd, _, e := syscall.RawSyscall6(syscall.SYS_OPENAT, uintptr(atFdcwd), uintptr(unsafe.Pointer(&path[0])), uintptr(flags|syscall.O_CLOEXEC), 0, 0, 0)
+	return fd, e == 0
+}
+
+// atFdcwd is AT_FDCWD, a variable so that it converts to uintptr.
+var atFdcwd = -100
+
+// monitorThread returns the id of the runtime's monitor thread among
+// tids, or 0. The runtime makes it first (runtime.main, before anything
+// else can start a thread), so its id is the lowest after the process's
+// (ids wrap around at pid_max: then the lowest of all). And it is the
+// one thread that waits in nanosleep (runtime.usleep) while the program
+// works; the others wait on futexes. Both must hold.
+func monitorThread(pid int, tids []int) int {
+	after, lowest := 0, 0
+	for _, tid := range tids {
+		if tid == pid {
+			continue
+		}
+		if tid > pid && (after == 0 || tid < after) {
+			after = tid
+		}
+		if lowest == 0 || tid < lowest {
+			lowest = tid
+		}
+	}
+	tid := after
+	if tid == 0 {
+		tid = lowest
+	}
+	if tid == 0 {
+		return 0
+	}
+	// The file says "running" while the thread runs (a scan of the
+	// runtime's takes a few microseconds of its every wake-up): then
+	// again, after a yield.
+	name := "/proc/self/task/" + strconv.Itoa(tid) + "/syscall"
+	want := strconv.Itoa(syscall.SYS_NANOSLEEP) + " "
+	for try := 0; ; try++ {
+		fd, ok := open(name, syscall.O_RDONLY)
+		if !ok {
+			return 0
+		}
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&path[0])), uintptr(len(path)))
+		syscall.RawSyscall(syscall.SYS_CLOSE, fd, 0, 0)
+		said := ""
+		if e == 0 {
+			said = string(path[:n])
+		}
+		switch {
+		case strings.HasPrefix(said, want):
+			return tid
+		case strings.HasPrefix(said, "running") && try < 3:
+			syscall.RawSyscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
+		default:
+			return 0
+		}
+	}
+}

@@ -1,0 +1,59 @@
+#include "textflag.h"
+
+#define SYS_PRCTL		157
+#define PR_SET_TIMERSLACK	29
+#define PR_GET_TIMERSLACK	30
+
+// entry is where the kernel starts a program linked with LinkFlags: it
+// keeps the slack the process has, sets Slack, and starts the Go
+// runtime as the linker's own entry would (0(SP) is still argc).
+TEXT ·entry(SB), NOSPLIT|NOFRAME, $0-0
+	MOVQ	$PR_GET_TIMERSLACK, DI
+	XORQ	SI, SI
+	XORQ	DX, DX
+	XORQ	R10, R10
+	XORQ	R8, R8
+	MOVQ	$SYS_PRCTL, AX
+	SYSCALL
+	TESTQ	AX, AX
+	JLE	start	// no slack to go back to: leave it
+	MOVQ	AX, ·startSlack(SB)
+	MOVQ	$PR_SET_TIMERSLACK, DI
+	MOVQ	·entrySlack(SB), SI
+	MOVQ	$SYS_PRCTL, AX
+	SYSCALL
+	TESTQ	AX, AX
+	JNE	start
+	MOVB	$1, ·entered(SB)
+start:
+	JMP	_rt0_amd64_linux(SB)
+
+// handler runs on each thread Settle signals, every signal blocked:
+// prctl(PR_SET_TIMERSLACK, startSlack), then reset++. The kernel
+// restores every register at rt_sigreturn.
+TEXT ·handler(SB), NOSPLIT|NOFRAME, $0-0
+	MOVQ	$PR_SET_TIMERSLACK, DI
+	MOVQ	·startSlack(SB), SI
+	XORQ	DX, DX
+	XORQ	R10, R10
+	XORQ	R8, R8
+	MOVQ	$SYS_PRCTL, AX
+	SYSCALL
+	LOCK
+	INCL	·reset(SB)
+	RET
+
+// handlerReturn is handler's restorer: the return into rt_sigreturn.
+TEXT ·handlerReturn(SB), NOSPLIT|NOFRAME, $0-0
+	MOVQ	$15, AX	// SYS_rt_sigreturn
+	SYSCALL
+	INT	$3
+
+// func handlerAddrs() (handler, restorer uintptr): the addresses of the
+// assembly functions themselves, not of Go's ABI wrappers.
+TEXT ·handlerAddrs(SB), NOSPLIT, $0-16
+	LEAQ	·handler(SB), AX
+	MOVQ	AX, handler+0(FP)
+	LEAQ	·handlerReturn(SB), AX
+	MOVQ	AX, restorer+8(FP)
+	RET

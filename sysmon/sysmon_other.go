@@ -1,0 +1,18 @@
+//go:build !amd64
+
+package sysmon
+
+// LinkFlags is empty here: the entry is written for linux/amd64.
+const LinkFlags = ""
+
+// Entered is false here.
+func Entered() bool { return false }
+
+// Monitor is 0 here.
+func Monitor() int { return 0 }
+
+// Settle does nothing here.
+func Settle() int { return 0 }
+
+// Done does nothing here.
+func Done() {}
