@@ -47,8 +47,6 @@ type kernelSigaction struct {
 const (
 	saRestorer = 0x04000000
 	saOnstack  = 0x08000000
-
-	prSetTimerslack = 29
 )
 
 // Entered says whether the program started at entry (linked with
@@ -83,8 +81,9 @@ func Settle() int {
 	pid := syscall.Getpid()
 	tids := threads(tidBuf[:0])
 	monitor = monitorThread(pid, tids)
-	// This thread too (the handler runs as tgkill returns): the
-	// goroutine may move to another thread meanwhile.
+	// This thread too, by signal (the handler runs as tgkill returns):
+	// the goroutine may move to another thread meanwhile, and locking
+	// it to this one would start the runtime's template thread here.
 	sent := sentBuf[:0]
 	if monitor != 0 {
 		sent = append(sent, monitor)
@@ -131,9 +130,9 @@ var (
 	runtimeAction kernelSigaction
 	installed     bool
 	signalled     uint32
-	tidBuf        [256]int
-	sentBuf       [256]int
-	dirents       [8192]byte
+	tidBuf        [64]int // a process has a few threads as its main starts
+	sentBuf       [64]int
+	dirents       [1024]byte
 	path          [64]byte
 )
 
