@@ -191,8 +191,10 @@ func gatherInfo() (*infoData, error) {
 // monitorSlack says what sysmon.Settle left the runtime's monitor thread.
 func monitorSlack() string {
 	switch {
-	case !sysmon.Entered():
+	case !sysmon.Linked():
 		return fmt.Sprintf("the kernel's default: built without -ldflags=%q", sysmon.LinkFlags)
+	case !sysmon.Entered():
+		return "the kernel's default: the command started with signal 64 blocked, which sets other threads back"
 	case sysmon.Monitor() == 0:
 		return "the kernel's default: the monitor thread was not found at the start"
 	}

@@ -30,5 +30,8 @@
 // thread".
 //
 // A binary built without the flag (`go build .`) starts as any Go program
-// does: Settle then does nothing, and the start is that much slower.
+// does: Settle then does nothing, and the start is that much slower. So
+// does one started with signal 64 blocked (the runtime's threads keep
+// the mask they start with, and no handler would run): entry leaves the
+// slack alone then.
 package sysmon

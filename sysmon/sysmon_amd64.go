@@ -24,8 +24,10 @@ var entrySlack uint64 = Slack
 
 // Set by entry (sysmon_amd64.s) before the runtime starts.
 var (
-	entered    uint8  // 1: the program started at entry
+	linked     uint8  // 1: the program started at entry
+	entered    uint8  // 1: and entry set Slack
 	startSlack uint64 // the slack the process started with
+	startMask  uint64 // the signals it started with blocked
 )
 
 // reset counts the threads that ran handler.
@@ -49,8 +51,12 @@ const (
 	saOnstack  = 0x08000000
 )
 
-// Entered says whether the program started at entry (linked with
+// Linked says whether the program started at entry (linked with
 // LinkFlags).
+func Linked() bool { return linked != 0 }
+
+// Entered says whether entry set Slack: it did not where the process
+// started with signal 64 blocked.
 func Entered() bool { return entered != 0 }
 
 // Monitor is the monitor thread's id once Settle has run, if it kept

@@ -3,11 +3,28 @@
 #define SYS_PRCTL		157
 #define PR_SET_TIMERSLACK	29
 #define PR_GET_TIMERSLACK	30
+#define SYS_RT_SIGPROCMASK	14
+#define SIG_BLOCK		0
+#define SIGRTMAX_BIT		$0x8000000000000000	// signal 64, which Settle sends
 
 // entry is where the kernel starts a program linked with LinkFlags: it
 // keeps the slack the process has, sets Slack, and starts the Go
-// runtime as the linker's own entry would (0(SP) is still argc).
+// runtime as the linker's own entry would (0(SP) is still argc). Not
+// where the process started with signal 64 blocked: the runtime's
+// threads keep that mask, and Settle could not set them back.
 TEXT ·entry(SB), NOSPLIT|NOFRAME, $0-0
+	MOVB	$1, ·linked(SB)
+	MOVQ	$SYS_RT_SIGPROCMASK, AX
+	MOVQ	$SIG_BLOCK, DI
+	XORQ	SI, SI
+	LEAQ	·startMask(SB), DX
+	MOVQ	$8, R10
+	SYSCALL
+	TESTQ	AX, AX
+	JNE	start
+	MOVQ	SIGRTMAX_BIT, AX
+	TESTQ	AX, ·startMask(SB)
+	JNE	start
 	MOVQ	$PR_GET_TIMERSLACK, DI
 	XORQ	SI, SI
 	XORQ	DX, DX

@@ -5,6 +5,9 @@ package sysmon
 // LinkFlags is empty here: the entry is written for linux/amd64.
 const LinkFlags = ""
 
+// Linked is false here.
+func Linked() bool { return false }
+
 // Entered is false here.
 func Entered() bool { return false }
 

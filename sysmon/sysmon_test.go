@@ -23,7 +23,7 @@ const startSlack = 77000
 // helper builds internal/sysmontest, linked with flags, and starts it
 // with startSlack; it returns the process, its first line and what ends
 // it (its input's end) and returns the rest of its output.
-func helper(t *testing.T, flags string) (*exec.Cmd, string, func() string) {
+func helper(t *testing.T, flags string, args ...string) (*exec.Cmd, string, func() string) {
 	t.Helper()
 	if runtime.GOARCH != "amd64" {
 		t.Skip("the entry is written for linux/amd64 only")
@@ -41,7 +41,7 @@ func helper(t *testing.T, flags string) (*exec.Cmd, string, func() string) {
 	old, _, _ := syscall.RawSyscall(syscall.SYS_PRCTL, 30, 0, 0) // PR_GET_TIMERSLACK
 	syscall.RawSyscall(syscall.SYS_PRCTL, 29, startSlack, 0)     // PR_SET_TIMERSLACK
 	defer syscall.RawSyscall(syscall.SYS_PRCTL, 29, old, 0)
-	cmd := exec.Command(bin)
+	cmd := exec.Command(bin, args...)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -95,13 +95,13 @@ func threadSlacks(t *testing.T, pid int) map[int]int {
 // started with; and Done puts the runtime's handler back.
 func TestSettle(t *testing.T) {
 	cmd, first, end := helper(t, sysmon.LinkFlags)
-	var entered bool
+	var linked, entered bool
 	var monitor, child int
-	if _, err := fmt.Sscanf(first, "entered=%t monitor=%d child=%d", &entered, &monitor, &child); err != nil {
+	if _, err := fmt.Sscanf(first, "linked=%t entered=%t monitor=%d child=%d", &linked, &entered, &monitor, &child); err != nil {
 		t.Fatalf("the helper said %q: %v", first, err)
 	}
-	if !entered || monitor == 0 {
-		t.Fatalf("the helper started at the entry: %v; monitor thread found: %d (want both)", entered, monitor)
+	if !linked || !entered || monitor == 0 {
+		t.Fatalf("the helper started at the entry: %v; set the slack: %v; monitor thread found: %d (want all)", linked, entered, monitor)
 	}
 	if child != startSlack {
 		t.Errorf("a child started after Settle has a slack of %d ns, want the process's own %d", child, startSlack)
@@ -123,10 +123,16 @@ func TestSettle(t *testing.T) {
 	}
 }
 
-// TestWithoutEntry: built without the flags, nothing changes.
+// TestWithoutEntry: built without the flags, or started with the signal
+// blocked (the entry leaves the slack then), nothing changes.
 func TestWithoutEntry(t *testing.T) {
-	cmd, first, end := helper(t, "")
-	if want := fmt.Sprintf("entered=false monitor=0 child=%d", startSlack); first != want {
+	t.Run("unlinked", func(t *testing.T) { unchanged(t, "", "linked=false") })
+	t.Run("blocked", func(t *testing.T) { unchanged(t, sysmon.LinkFlags, "linked=true", "blocked") })
+}
+
+func unchanged(t *testing.T, flags, linked string, args ...string) {
+	cmd, first, end := helper(t, flags, args...)
+	if want := fmt.Sprintf("%s entered=false monitor=0 child=%d", linked, startSlack); first != want {
 		t.Errorf("the helper said %q, want %q", first, want)
 	}
 	t.Run("threads", func(t *testing.T) {

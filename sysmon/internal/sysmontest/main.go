@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"unsafe"
@@ -19,12 +20,22 @@ import (
 
 func main() {
 	monitor := sysmon.Settle()
+	if len(os.Args) > 1 && os.Args[1] == "blocked" {
+		// Again, started with signal 64 blocked: execve keeps the
+		// calling thread's mask (and slack, settled first).
+		runtime.LockOSThread()
+		set := uint64(1) << 63
+		syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, 0, uintptr(unsafe.Pointer(&set)), 0, 8, 0, 0)
+		err := syscall.Exec("/proc/self/exe", os.Args[:1], os.Environ())
+		fmt.Println("exec:", err)
+		os.Exit(1)
+	}
 	out, err := exec.Command("/bin/cat", "/proc/self/timerslack_ns").Output()
 	if err != nil {
 		fmt.Println("child failed:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("entered=%v monitor=%d child=%s\n", sysmon.Entered(), monitor, strings.TrimSpace(string(out)))
+	fmt.Printf("linked=%v entered=%v monitor=%d child=%s\n", sysmon.Linked(), sysmon.Entered(), monitor, strings.TrimSpace(string(out)))
 	io.Copy(io.Discard, os.Stdin)
 	sysmon.Done()
 	// The handler of signal 64 must be the runtime's again (its flags
