@@ -2,32 +2,19 @@ package idle
 
 import (
 	"syscall"
-	"unsafe"
+
+	"github.com/sandbox-dev/sandbox/rawsig"
 )
 
 // Forwards says ForwardWhileExecuting sends signals on here.
 const Forwards = true
 
-// forward and forwardReturn, in idle_amd64.s, are reached only through
-// the addresses forwardAddrs gives.
-func forwardAddrs() (handler, restorer uintptr)
+// forward, in idle_amd64.s, is reached only through the address
+// forwardAddr gives.
+func forwardAddr() uintptr
 
 // forwardPid is the process forward sends signals to.
 var forwardPid int32
-
-// kernelSigaction is the kernel's struct sigaction on linux/amd64.
-type kernelSigaction struct {
-	handler  uintptr
-	flags    uint64
-	restorer uintptr
-	mask     uint64
-}
-
-const (
-	saRestorer = 0x04000000
-	saOnstack  = 0x08000000
-	saRestart  = 0x10000000
-)
 
 // ForwardWhileExecuting makes each signal of mask (bit n-1 for signal
 // n) go straight on to pid from the moment it arrives, by a handler of
@@ -50,27 +37,22 @@ func ForwardWhileExecuting(pid int, mask uint64) (restore func()) {
 		return func() {}
 	}
 	forwardPid = int32(pid)
-	handler, restorer := forwardAddrs()
-	act := kernelSigaction{
-		handler:  handler,
-		flags:    saOnstack | saRestart | saRestorer,
-		restorer: restorer,
-		mask:     ^uint64(0),
-	}
-	var old [64]kernelSigaction
+	handler := forwardAddr()
+	var old [64]rawsig.Action
 	var set [64]bool
 	for sig := 1; sig <= 64; sig++ {
 		if mask&(1<<(sig-1)) == 0 || sig == int(syscall.SIGKILL) || sig == int(syscall.SIGSTOP) {
 			continue
 		}
-		if _, _, e := syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), uintptr(unsafe.Pointer(&old[sig-1])), 8, 0, 0); e == 0 {
+		var err error
+		if old[sig-1], err = rawsig.Install(sig, handler, rawsig.OnStack|rawsig.Restart); err == nil {
 			set[sig-1] = true
 		}
 	}
 	return func() {
 		for sig := 1; sig <= 64; sig++ {
 			if set[sig-1] {
-				syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&old[sig-1])), 0, 8, 0, 0)
+				old[sig-1].Restore(sig)
 			}
 		}
 	}

@@ -398,19 +398,10 @@ TEXT ·forward(SB), NOSPLIT|NOFRAME, $0-0
 	SYSCALL
 	RET
 
-// forwardReturn is forward's restorer: the return into rt_sigreturn.
-TEXT ·forwardReturn(SB), NOSPLIT|NOFRAME, $0-0
-	MOVQ	$15, AX	// SYS_rt_sigreturn
-	SYSCALL
-	INT	$3
-
-// func forwardAddrs() (handler, restorer uintptr): the addresses of
-// forward and forwardReturn themselves (a Go func value of an assembly
-// function would be the address of its ABI wrapper, which expects a
-// goroutine).
-TEXT ·forwardAddrs(SB), NOSPLIT, $0-16
+// func forwardAddr() uintptr: forward's own address (a Go func value
+// of an assembly function would be the address of its ABI wrapper,
+// which expects a goroutine). Its restorer is rawsig's.
+TEXT ·forwardAddr(SB), NOSPLIT, $0-8
 	LEAQ	·forward(SB), AX
-	MOVQ	AX, handler+0(FP)
-	LEAQ	·forwardReturn(SB), AX
-	MOVQ	AX, restorer+8(FP)
+	MOVQ	AX, ret+0(FP)
 	RET

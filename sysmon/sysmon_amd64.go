@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"github.com/sandbox-dev/sandbox/rawsig"
 )
 
 // LinkFlags are the linker flags that give a program entry as its entry
@@ -33,23 +35,10 @@ var (
 // reset counts the threads that ran handler.
 var reset uint32
 
-// entry, handler and handlerReturn are in sysmon_amd64.s; handlerAddrs
-// gives the last two's addresses.
+// entry and handler are in sysmon_amd64.s; handlerAddr gives handler's
+// address.
 func entry()
-func handlerAddrs() (handler, restorer uintptr)
-
-// kernelSigaction is the kernel's struct sigaction on linux/amd64.
-type kernelSigaction struct {
-	handler  uintptr
-	flags    uint64
-	restorer uintptr
-	mask     uint64
-}
-
-const (
-	saRestorer = 0x04000000
-	saOnstack  = 0x08000000
-)
+func handlerAddr() uintptr
 
 // Linked says whether the program started at entry (linked with
 // LinkFlags).
@@ -78,9 +67,8 @@ func Settle() int {
 	if entered == 0 {
 		return 0
 	}
-	handler, restorer := handlerAddrs()
-	act := kernelSigaction{handler: handler, flags: saOnstack | saRestorer, restorer: restorer, mask: ^uint64(0)}
-	if _, _, e := syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&act)), uintptr(unsafe.Pointer(&runtimeAction)), 8, 0, 0); e != 0 {
+	var err error
+	if runtimeAction, err = rawsig.Install(sig, handlerAddr(), rawsig.OnStack); err != nil {
 		return 0
 	}
 	installed = true
@@ -125,7 +113,7 @@ func Settle() int {
 // handler only sets the slack the thread it lands on started with.
 func Done() {
 	if installed && atomic.LoadUint32(&reset) >= signalled {
-		syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&runtimeAction)), 0, 8, 0, 0)
+		runtimeAction.Restore(sig)
 		installed = false
 	}
 }
@@ -133,7 +121,7 @@ func Done() {
 // Settle's state, and its buffers.
 var (
 	monitor       int // the monitor thread, which kept Slack
-	runtimeAction kernelSigaction
+	runtimeAction rawsig.Action
 	installed     bool
 	signalled     uint32
 	tidBuf        [64]int // a process has a few threads as its main starts

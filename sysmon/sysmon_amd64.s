@@ -60,17 +60,9 @@ TEXT ·handler(SB), NOSPLIT|NOFRAME, $0-0
 	INCL	·reset(SB)
 	RET
 
-// handlerReturn is handler's restorer: the return into rt_sigreturn.
-TEXT ·handlerReturn(SB), NOSPLIT|NOFRAME, $0-0
-	MOVQ	$15, AX	// SYS_rt_sigreturn
-	SYSCALL
-	INT	$3
-
-// func handlerAddrs() (handler, restorer uintptr): the addresses of the
-// assembly functions themselves, not of Go's ABI wrappers.
-TEXT ·handlerAddrs(SB), NOSPLIT, $0-16
+// func handlerAddr() uintptr: handler's own address, not that of Go's
+// ABI wrapper. Its restorer is rawsig's.
+TEXT ·handlerAddr(SB), NOSPLIT, $0-8
 	LEAQ	·handler(SB), AX
-	MOVQ	AX, handler+0(FP)
-	LEAQ	·handlerReturn(SB), AX
-	MOVQ	AX, restorer+8(FP)
+	MOVQ	AX, ret+0(FP)
 	RET

@@ -45,6 +45,10 @@ func TestInitStaysSmall(t *testing.T) {
 		// The idle stage: the program's entry and a loop of system
 		// calls in assembly, no package initialisation.
 		"github.com/sandbox-dev/sandbox/idle": true,
+		// idle's handler of forwarded signals is put in place by it: the
+		// kernel's struct sigaction and a restorer, no package
+		// initialisation.
+		"github.com/sandbox-dev/sandbox/rawsig": true,
 		// The container's mounts as a list of system calls: a leaf of
 		// system calls, no package initialisation.
 		"github.com/sandbox-dev/sandbox/plan": true,
