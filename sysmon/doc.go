@@ -24,10 +24,12 @@
 // it alone), so that no other thread and no child has it.
 //
 // Measured (paired rounds of `run --rm`, 200 each, both orders, both test
-// users): 0.18 to 0.31 ms sooner with a slack of 4 ms; 0.08 to 0.22 ms
-// with 1 ms. Set from main instead, for the rest of the command only, it
-// gained nothing measurable. docs/ARCHITECTURE.md, "The runtime's monitor
-// thread".
+// users): with the runtime itself changed to set the slack as the thread
+// starts, 0.18 to 0.31 ms sooner with 4 ms, 0.08 to 0.22 ms with 1 ms;
+// with this package's entry and Settle (which costs 0.05 to 0.12 ms of
+// its own), 0.13 to 0.17 ms. Set from main instead, for the rest of the
+// command only, it gained nothing measurable. docs/ARCHITECTURE.md, "The
+// runtime's monitor thread".
 //
 // A binary built without the flag (`go build .`) starts as any Go program
 // does: Settle then does nothing, and the start is that much slower. So
