@@ -12,7 +12,8 @@ import (
 )
 
 // LinkFlags are the linker flags that give a program entry as its entry
-// point (go build -ldflags=LinkFlags).
+// point (go build -ldflags=LinkFlags), in the static build sandbox is
+// (CGO_ENABLED=0): with cgo, the C library's own entry must run first.
 const LinkFlags = "-E github.com/sandbox-dev/sandbox/sysmon.entry"
 
 // sig carries the request to each thread: SIGRTMAX, which the Go runtime
