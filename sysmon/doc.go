@@ -28,9 +28,8 @@
 // starts, 0.18 to 0.31 ms sooner with 4 ms, 0.08 to 0.22 ms with 1 ms;
 // with this package's entry and Settle (which costs 0.05 to 0.12 ms of
 // its own), 0.12 to 0.32 ms (eight pairs, 0.19 on average). Set from
-// main instead, for the rest of the
-// command only, it gained nothing measurable. docs/ARCHITECTURE.md, "The
-// runtime's monitor thread".
+// main instead, for the rest of the command only, it gained nothing
+// measurable. docs/ARCHITECTURE.md, "The runtime's monitor thread".
 //
 // A binary built without the flag (`go build .`) starts as any Go program
 // does: Settle then does nothing, and the start is that much slower. So
