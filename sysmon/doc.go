@@ -15,9 +15,9 @@
 // The kernel lets a thread wake up to its timer slack after the time it
 // asked for (prctl PR_SET_TIMERSLACK). A thread sets only its own (another
 // thread's needs CAP_SYS_NICE), and a thread starts with its creator's.
-// So the CLI is linked with an entry point of its own (-ldflags
-// "-E github.com/sandbox-dev/sandbox/sysmon.entry", LinkFlags) that sets
-// the slack to Slack before it starts the runtime: the monitor thread,
+// So a CLI linked with this package's entry point (-ldflags
+// "-E github.com/sandbox-dev/sandbox/sysmon.entry", LinkFlags) sets the
+// slack to Slack before it starts the runtime: the monitor thread,
 // the first the runtime makes, starts with it. Settle, the first thing
 // main does, gives every other thread the slack the process started with
 // again (each runs a handler of a few instructions for a signal sent to
@@ -31,9 +31,10 @@
 // main instead, for the rest of the command only, it gained nothing
 // measurable. docs/ARCHITECTURE.md, "The runtime's monitor thread".
 //
-// A binary built without the flag (`go build .`) starts as any Go program
-// does: Settle then does nothing, and the start is that much slower. So
-// does one started with signal 64 blocked (the runtime's threads keep
-// the mask they start with, and no handler would run): entry leaves the
-// slack alone then.
+// A binary built without the flags (`go build .`, as the README builds
+// it: a module cannot give the linker flags of its own) starts as any Go
+// program does: Settle then does nothing, and the start is that much
+// slower. So does one started with signal 64 blocked (the runtime's
+// threads keep the mask they start with, and no handler would run):
+// entry leaves the slack alone then.
 package sysmon

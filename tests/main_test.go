@@ -31,8 +31,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/sandbox-dev/sandbox/sysmon"
 )
 
 var (
@@ -154,8 +152,7 @@ func buildSandbox() error {
 		return err
 	}
 	sandboxBin = filepath.Join(binDir, "sandbox")
-	// Linked as the README builds it (package sysmon).
-	cmd := exec.Command("go", "build", "-ldflags="+sysmon.LinkFlags, "-o", sandboxBin, "github.com/sandbox-dev/sandbox")
+	cmd := exec.Command("go", "build", "-o", sandboxBin, "github.com/sandbox-dev/sandbox")
 	cmd.Dir = filepath.Dir(gomod)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -62,7 +62,8 @@ type tool struct {
 func main() {
 	n := flag.Int("n", 50, "rounds")
 	flag.DurationVar(&settle, "settle", settle, "pause before each timed run")
-	sandbox := flag.String("sandbox", "", "sandbox binary (default: build it)")
+	sandbox := flag.String("sandbox", "", "sandbox binary (default: build it as the README does)")
+	entry := flag.Bool("entry", false, "with no -sandbox: build it with package sysmon's entry (-ldflags "+strconv.Quote(sysmon.LinkFlags)+")")
 	against := flag.String("against", "", "another sandbox binary (an older build) to time in the same rounds, with the paired difference")
 	pull := flag.Bool("pull", false, "measure pull+unpack from a local registry instead of start-up")
 	debian := flag.String("debian-rootfs", "", "with -pull: a Debian rootfs tarball to serve as debian:bookworm")
@@ -83,7 +84,12 @@ func main() {
 	defer os.RemoveAll(work)
 	if *sandbox == "" {
 		*sandbox = filepath.Join(work, "sandbox")
-		build := exec.Command("go", "build", "-ldflags="+sysmon.LinkFlags, "-o", *sandbox, ".")
+		// As the README builds it; -entry links sysmon's entry too.
+		args := []string{"build", "-o", *sandbox, "."}
+		if *entry {
+			args = append(args[:1], "-ldflags="+sysmon.LinkFlags, "-o", *sandbox, ".")
+		}
+		build := exec.Command("go", args...)
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		build.Stderr = os.Stderr
 		check(build.Run())

@@ -15,8 +15,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/sandbox-dev/sandbox/sysmon"
 )
 
 // systemdImage is the cached Debian image with systemd (no kernel or
@@ -39,7 +37,7 @@ func TestSystemdUserScopeInVM(t *testing.T) {
 	guest := filepath.Join(work, "guest.test")
 	sandbox := filepath.Join(work, "sandbox")
 	goBuild(t, "test", "-c", "-tags", "vmguest", "-o", guest, "./guest")
-	goBuild(t, "build", "-ldflags="+sysmon.LinkFlags, "-o", sandbox, "github.com/sandbox-dev/sandbox")
+	goBuild(t, "build", "-o", sandbox, "github.com/sandbox-dev/sandbox")
 	busybox, err := staticBusybox()
 	if err != nil {
 		t.Skip(err)

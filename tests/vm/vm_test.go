@@ -20,8 +20,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/sandbox-dev/sandbox/sysmon"
 )
 
 // cacheDir keeps the kernel between runs (it is fetched with apt-get
@@ -50,7 +48,7 @@ func TestCgroupV2InVM(t *testing.T) {
 	guest := filepath.Join(work, "guest.test")
 	sandbox := filepath.Join(work, "sandbox")
 	goBuild(t, "test", "-c", "-tags", "vmguest", "-o", guest, "./guest")
-	goBuild(t, "build", "-ldflags="+sysmon.LinkFlags, "-o", sandbox, "github.com/sandbox-dev/sandbox")
+	goBuild(t, "build", "-o", sandbox, "github.com/sandbox-dev/sandbox")
 
 	initrd := filepath.Join(work, "initramfs.cpio")
 	if err := buildInitramfs(initrd, guest, sandbox, modDir); err != nil {
