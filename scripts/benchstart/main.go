@@ -87,7 +87,7 @@ func main() {
 		// As the README builds it; -entry links sysmon's entry too.
 		args := []string{"build", "-o", *sandbox, "."}
 		if *entry {
-			args = append(args[:1], "-ldflags="+sysmon.LinkFlags, "-o", *sandbox, ".")
+			args = []string{"build", "-ldflags=" + sysmon.LinkFlags, "-o", *sandbox, "."}
 		}
 		build := exec.Command("go", args...)
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
