@@ -54,9 +54,9 @@ func Entered() bool { return entered != 0 }
 func Monitor() int { return monitor }
 
 // Settle gives every thread but the monitor the slack the process
-// started with, if the program started at entry, and returns the
-// monitor's thread id (0: none has Slack; it found no thread it could
-// tell for the monitor, and set them all back). Each thread runs the
+// started with, if the program started at entry (Monitor then says
+// which thread kept Slack: none where it could tell none for the
+// monitor, and set them all back). Each thread runs the
 // handler as the kernel delivers it the signal: this one before Settle
 // returns, the others soon after; Settle does not wait for them. Done
 // puts the runtime's handler back.
@@ -64,13 +64,13 @@ func Monitor() int { return monitor }
 // Only system calls, into buffers of the package's: this is the first
 // thing the CLI does, and os.File's first use (the poller's set-up, the
 // allocations) cost it more than the rest.
-func Settle() int {
+func Settle() {
 	if entered == 0 {
-		return 0
+		return
 	}
 	var err error
 	if runtimeAction, err = rawsig.Install(sig, handlerAddr(), rawsig.OnStack); err != nil {
-		return 0
+		return
 	}
 	installed = true
 	pid := syscall.Getpid()
@@ -91,7 +91,7 @@ func Settle() int {
 	for round := 0; round < 10 && len(tids) > 0; round++ {
 		more := false
 		for _, tid := range tids {
-			if slices.Contains(sent, tid) || len(sent) == cap(sent) {
+			if slices.Contains(sent, tid) {
 				continue
 			}
 			sent, more = append(sent, tid), true
@@ -104,7 +104,6 @@ func Settle() int {
 		}
 		tids = threads(tidBuf[:0])
 	}
-	return monitor
 }
 
 // Done puts the runtime's handler of the signal back once every thread
@@ -125,9 +124,10 @@ var (
 	runtimeAction rawsig.Action
 	installed     bool
 	signalled     uint32
-	tidBuf        [64]int // a process has a few threads as its main starts
-	sentBuf       [64]int
+	tidBuf        [16]int // a process has a few threads as its main starts (more: append grows them)
+	sentBuf       [16]int
 	dirents       [1024]byte
+	nameBuf       [16]string
 	path          [64]byte
 )
 
@@ -143,18 +143,11 @@ func threads(tids []int) []int {
 		if e != 0 || n == 0 {
 			return tids
 		}
-		// struct linux_dirent64: ino (8), off (8), reclen (2), type
-		// (1), the name ending in a zero.
-		for off := 0; off < int(n); {
-			reclen := int(*(*uint16)(unsafe.Pointer(&dirents[off+16])))
-			tid, digits := 0, 0
-			for i := off + 19; i < off+reclen && dirents[i] >= '0' && dirents[i] <= '9'; i++ {
-				tid, digits = tid*10+int(dirents[i]-'0'), digits+1
-			}
-			if digits > 0 && len(tids) < cap(tids) {
+		_, _, names := syscall.ParseDirent(dirents[:n], -1, nameBuf[:0])
+		for _, name := range names {
+			if tid, err := strconv.Atoi(name); err == nil {
 				tids = append(tids, tid)
 			}
-			off += reclen
 		}
 	}
 }

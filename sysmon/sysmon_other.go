@@ -15,7 +15,7 @@ func Entered() bool { return false }
 func Monitor() int { return 0 }
 
 // Settle does nothing here.
-func Settle() int { return 0 }
+func Settle() {}
 
 // Done does nothing here.
 func Done() {}

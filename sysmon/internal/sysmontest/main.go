@@ -19,7 +19,7 @@ import (
 )
 
 func main() {
-	monitor := sysmon.Settle()
+	sysmon.Settle()
 	if len(os.Args) > 1 && os.Args[1] == "blocked" {
 		// Again, started with signal 64 blocked: execve keeps the
 		// calling thread's mask (and slack, settled first).
@@ -35,7 +35,7 @@ func main() {
 		fmt.Println("child failed:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("linked=%v entered=%v monitor=%d child=%s\n", sysmon.Linked(), sysmon.Entered(), monitor, strings.TrimSpace(string(out)))
+	fmt.Printf("linked=%v entered=%v monitor=%d child=%s\n", sysmon.Linked(), sysmon.Entered(), sysmon.Monitor(), strings.TrimSpace(string(out)))
 	io.Copy(io.Discard, os.Stdin)
 	sysmon.Done()
 	// The handler of signal 64 must be the runtime's again (its flags
