@@ -194,7 +194,7 @@ func monitorSlack() string {
 	case !sysmon.Linked():
 		return fmt.Sprintf("the kernel's default: built without -ldflags=%q", sysmon.LinkFlags)
 	case !sysmon.Entered():
-		return "the kernel's default: the command started with signal 64 blocked, which sets other threads back"
+		return "the kernel's default: the command started with signal 64 blocked, so the entry set none (unblock it to get the slack)"
 	case sysmon.Monitor() == 0:
 		return "the kernel's default: the monitor thread was not found at the start"
 	}
@@ -202,11 +202,13 @@ func monitorSlack() string {
 }
 
 func startupInfo(runDir string) infoStartup {
+	i := infoStartup{MonitorSlack: monitorSlack()}
 	st, err := textpages.SelfStatus(runDir)
 	if err != nil {
-		return infoStartup{TextStage: "not for this binary: " + err.Error(), MonitorSlack: monitorSlack()}
+		i.TextStage = "not for this binary: " + err.Error()
+		return i
 	}
-	i := infoStartup{Regions: st.Regions, HugeRegions: st.Huge, TextStage: st.Said, MonitorSlack: monitorSlack()}
+	i.Regions, i.HugeRegions, i.TextStage = st.Regions, st.Huge, st.Said
 	if st.Working {
 		i.TextStage = textStageWorking
 	} else if i.TextStage == "" {

@@ -10,8 +10,9 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/sysmon"
 )
@@ -38,9 +39,9 @@ func helper(t *testing.T, flags string, args ...string) (*exec.Cmd, string, func
 	// caller's), with this thread's slack.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	old, _, _ := syscall.RawSyscall(syscall.SYS_PRCTL, 30, 0, 0) // PR_GET_TIMERSLACK
-	syscall.RawSyscall(syscall.SYS_PRCTL, 29, startSlack, 0)     // PR_SET_TIMERSLACK
-	defer syscall.RawSyscall(syscall.SYS_PRCTL, 29, old, 0)
+	old, _, _ := unix.RawSyscall(unix.SYS_PRCTL, unix.PR_GET_TIMERSLACK, 0, 0)
+	unix.RawSyscall(unix.SYS_PRCTL, unix.PR_SET_TIMERSLACK, startSlack, 0)
+	defer unix.RawSyscall(unix.SYS_PRCTL, unix.PR_SET_TIMERSLACK, old, 0)
 	cmd := exec.Command(bin, args...)
 	in, err := cmd.StdinPipe()
 	if err != nil {

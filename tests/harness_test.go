@@ -707,9 +707,10 @@ func fuseUnusable() string {
 	return ""
 }
 
-// testPrograms are the static helper programs of tests/testdata, built
-// once per run (testProgram).
-var testPrograms sync.Map // name → *builtProgram
+// testPrograms are the static programs the suite builds besides the
+// CLI, each once per run (builtOnce): tests/testdata's helpers, the CLI
+// with other linker flags.
+var testPrograms sync.Map // file name → *builtProgram
 
 type builtProgram struct {
 	once sync.Once
@@ -723,16 +724,25 @@ type builtProgram struct {
 // not replace it) and returns its path.
 func testProgram(t *testing.T, name string) string {
 	t.Helper()
-	v, _ := testPrograms.LoadOrStore(name, &builtProgram{})
+	// Not named plainly after it: TestImportConfinement looks for
+	// strays named "escape".
+	return builtOnce(t, "testdata-"+name, "./testdata/"+name)
+}
+
+// builtOnce builds pkg (with the go build flags given) as a static
+// binary named file next to the sandbox binary, once per run, and
+// returns its path.
+func builtOnce(t *testing.T, file, pkg string, flags ...string) string {
+	t.Helper()
+	v, _ := testPrograms.LoadOrStore(file, &builtProgram{})
 	p := v.(*builtProgram)
 	p.once.Do(func() {
-		// Not named plainly after it: TestImportConfinement looks for
-		// strays named "escape".
-		bin := filepath.Join(filepath.Dir(sandboxBin), "testdata-"+name)
-		cmd := exec.Command("go", "build", "-buildvcs=false", "-o", bin, "./testdata/"+name)
+		bin := filepath.Join(filepath.Dir(sandboxBin), file)
+		args := append(append([]string{"build", "-buildvcs=false"}, flags...), "-o", bin, pkg)
+		cmd := exec.Command("go", args...)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			p.err = fmt.Errorf("building testdata/%s: %v: %s", name, err, out)
+			p.err = fmt.Errorf("building %s: %v: %s", pkg, err, out)
 			return
 		}
 		p.path, p.err = bin, os.Chmod(bin, 0o755)

@@ -3,11 +3,9 @@ package tests
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -176,24 +174,5 @@ func TestMonitorSlack(t *testing.T) {
 // beside the one under test.
 func entrySandbox(t *testing.T) string {
 	t.Helper()
-	entryOnce.Do(func() {
-		bin := filepath.Join(filepath.Dir(sandboxBin), "sandbox-entry")
-		cmd := exec.Command("go", "build", "-ldflags="+sysmon.LinkFlags, "-o", bin, "github.com/sandbox-dev/sandbox")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			entryErr = fmt.Errorf("building the CLI with %s: %v: %s", sysmon.LinkFlags, err, out)
-			return
-		}
-		entryBin, entryErr = bin, os.Chmod(bin, 0o755)
-	})
-	if entryErr != nil {
-		t.Fatal(entryErr)
-	}
-	return entryBin
+	return builtOnce(t, "sandbox-entry", "github.com/sandbox-dev/sandbox", "-ldflags="+sysmon.LinkFlags)
 }
-
-var (
-	entryOnce sync.Once
-	entryBin  string
-	entryErr  error
-)

@@ -221,7 +221,8 @@ func (w *writers) putLocked(b []byte) {
 	if cap(b) == 0 || w.freeBytes+cap(b) > asyncBytes {
 		return
 	}
-	w.free[bufClass(cap(b))] = append(w.free[bufClass(cap(b))], b[:0])
+	c := bufClass(cap(b))
+	w.free[c] = append(w.free[c], b[:0])
 	w.freeBytes += cap(b)
 }
 
