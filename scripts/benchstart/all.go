@@ -151,13 +151,10 @@ func benchAll(sandbox, work, rootfs, tarball string, n int, single, subid, debia
 			rows = append(rows, ratioRow(fmt.Sprintf("run --rm true back to back (%s) vs bwrap", who.label), b2b, "sandbox", "bwrap", 0))
 			// With subordinate ids the spare's maker works 5–10 ms after
 			// each of sandbox's runs; at 10 ms pauses it keeps the
-			// processors awake for bwrap's next run, which then runs
+			// processors awake for bwrap's next run, which then ran
 			// 0.3–0.4 ms faster than for the other user. 40 ms lets it
-			// end first: both users' bwrap then take the same time.
-			saved := settle
-			settle = 40 * time.Millisecond
-			long := pairedRounds(u, map[string][]string{"sandbox": tools["sandbox"], "bwrap": bwrapTrue}, n)
-			settle = saved
+			// end first. No target: the are at the usual pause.
+			long := pairedRounds(u, map[string][]string{"sandbox": tools["sandbox"], "bwrap": bwrapTrue}, n, 40*time.Millisecond)
 			printMedians("run --rm true, 40 ms pauses, vs bwrap", long, n)
 			rows = append(rows, ratioRow(fmt.Sprintf("run --rm true, 40 ms pauses (%s) vs bwrap", who.label), long, "sandbox", "bwrap", 0))
 		}
@@ -349,9 +346,10 @@ func debianMirror() string {
 	return ""
 }
 
-// pairedRounds runs each tool once per round, in a rotating order, and
-// returns the medians. A tool that fails is dropped with a note.
-func pairedRounds(u *benchUser, tools map[string][]string, n int) map[string]time.Duration {
+// pairedRounds runs each tool once per round, in a rotating order, each
+// run after pause, and returns the medians. A tool that fails is dropped
+// with a note.
+func pairedRounds(u *benchUser, tools map[string][]string, n int, pause time.Duration) map[string]time.Duration {
 	var names []string
 	for _, name := range []string{"sandbox", "bwrap", "podman"} {
 		if argv, ok := tools[name]; ok {
@@ -366,7 +364,7 @@ func pairedRounds(u *benchUser, tools map[string][]string, n int) map[string]tim
 	for i := 0; i < n; i++ {
 		for j := range names {
 			name := names[(i+j)%len(names)]
-			time.Sleep(settle) // the last run's leftovers (rounds says why)
+			time.Sleep(pause) // the last run's leftovers (rounds says why)
 			d, err := u.time(tools[name]...)
 			if err != nil {
 				fail("%s: %v", name, err)
@@ -386,7 +384,7 @@ func vsEach(u *benchUser, tools map[string][]string, n int) map[string]map[strin
 	out := map[string]map[string]time.Duration{}
 	for name, argv := range tools {
 		if name != "sandbox" {
-			out[name] = pairedRounds(u, map[string][]string{"sandbox": tools["sandbox"], name: argv}, n)
+			out[name] = pairedRounds(u, map[string][]string{"sandbox": tools["sandbox"], name: argv}, n, settle)
 		}
 	}
 	return out
