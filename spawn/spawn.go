@@ -85,6 +85,11 @@ type Attr struct {
 	// namespace entered after them would not own. Not with a cgroup to
 	// start in (the inner clone is clone's, not clone3's).
 	UserNS *os.File
+	// MountNS and IPCNS, with UserNS, are a mount and an IPC namespace
+	// of that user namespace that the entering child enters too (a
+	// spare's root, made in them: docs/handshake.md, "A spare root"):
+	// Cloneflags must then not ask for CLONE_NEWNS, or CLONE_NEWIPC.
+	MountNS, IPCNS *os.File
 	// Stamps, when set, gets CLOCK_MONOTONIC at a raw start's steps: the
 	// payload's child cloned, the setup done, the payload's seal done,
 	// and PID 1's execve; zero where a step did not happen.
@@ -253,6 +258,8 @@ type vforkReq struct {
 	// entry it clones the child with (on heldStack), and that child's
 	// pid, which it leaves here before it exits.
 	userNS     uintptr
+	mountNS    uintptr // ^0 where there is none (Attr.MountNS)
+	ipcNS      uintptr // ^0 where there is none (Attr.IPCNS)
 	nsStack    []byte
 	nsStackTop uintptr
 	innerFlags uintptr
@@ -293,6 +300,8 @@ const (
 	stepAmbient = stepExec + 1
 	stepUserNS  = stepAmbient + 1
 	stepInner   = stepUserNS + 1
+	stepMountNS = stepInner + 1
+	stepIPCNS   = stepMountNS + 1
 	// A raw start's steps: stepRaw*StepX + index (StepError).
 	stepRaw = 1 << 16
 )
@@ -310,7 +319,8 @@ func Start(a *Attr) (int, error) {
 	// The signal mask is set on this thread and must be restored on it.
 	goruntime.LockOSThread()
 	defer goruntime.UnlockOSThread()
-	r := &vforkReq{setsid: a.Setsid, setpgid: a.Setpgid, idle: a.Idle, detach: a.Detach, pdeath: uintptr(a.Pdeathsig)}
+	r := &vforkReq{setsid: a.Setsid, setpgid: a.Setpgid, idle: a.Idle, detach: a.Detach, pdeath: uintptr(a.Pdeathsig),
+		mountNS: ^uintptr(0), ipcNS: ^uintptr(0)}
 	// clone3 only where it is needed (a cgroup to start in), as Go does:
 	// some seccomp filters refuse it (with EPERM or ENOSYS) but not clone.
 	r.trap, r.arg1, r.arg2 = unix.SYS_CLONE, uintptr(a.Cloneflags)|unix.CLONE_VM|unix.CLONE_VFORK|uintptr(unix.SIGCHLD), 0
@@ -377,6 +387,9 @@ func Start(a *Attr) (int, error) {
 		if a.Cloneflags&unix.CLONE_NEWUSER != 0 || a.UIDMap != "" || len(a.AmbientCaps) > 0 || a.CgroupFD >= 0 {
 			return 0, fmt.Errorf("starting %s: a user namespace to enter takes neither a new user namespace, maps, ambient capabilities nor a cgroup to start in", a.Path)
 		}
+		if a.MountNS != nil && a.Cloneflags&unix.CLONE_NEWNS != 0 || a.IPCNS != nil && a.Cloneflags&unix.CLONE_NEWIPC != 0 {
+			return 0, fmt.Errorf("starting %s: a mount or IPC namespace to enter takes no new one of its kind", a.Path)
+		}
 		r.nsStack = make([]byte, nsStack)
 		r.nsStackTop = (uintptr(unsafe.Pointer(&r.nsStack[0])) + nsStack) &^ 15
 		// Its exit signal is the entering child's (SIGCHLD): CLONE_PARENT
@@ -402,9 +415,21 @@ func Start(a *Attr) (int, error) {
 		}
 	}()
 	files := a.Files
+	// The namespaces to enter are passed like the others, above every
+	// target, but not among them: the user namespace, then the mount and
+	// IPC namespaces where there are.
+	var nsFiles []*os.File
 	if a.UserNS != nil {
-		// Passed like the others, above every target; not among them.
-		files = append(files[:len(files):len(files)], a.UserNS)
+		nsFiles = append(nsFiles, a.UserNS)
+		if a.MountNS != nil {
+			nsFiles = append(nsFiles, a.MountNS)
+		}
+		if a.IPCNS != nil {
+			nsFiles = append(nsFiles, a.IPCNS)
+		}
+		files = append(files[:len(files):len(files)], nsFiles...)
+	} else if a.MountNS != nil || a.IPCNS != nil {
+		return 0, fmt.Errorf("starting %s: a mount or IPC namespace to enter needs the user namespace that owns it", a.Path)
 	}
 	for i, f := range files {
 		if f == nil {
@@ -421,8 +446,15 @@ func Start(a *Attr) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("passing descriptor %d: %w", len(r.fds), err)
 		}
-		if i == len(a.Files) {
-			r.userNS = uintptr(fd)
+		if i >= len(a.Files) {
+			switch f := nsFiles[i-len(a.Files)]; f {
+			case a.UserNS:
+				r.userNS = uintptr(fd)
+			case a.MountNS:
+				r.mountNS = uintptr(fd)
+			case a.IPCNS:
+				r.ipcNS = uintptr(fd)
+			}
 			defer unix.Close(fd)
 			continue
 		}
@@ -674,6 +706,18 @@ func nsChild(r *vforkReq) {
 	if _, _, e := syscall.RawSyscall(unix.SYS_SETNS, r.userNS, unix.CLONE_NEWUSER, 0); e != 0 {
 		vforkFail(r, stepUserNS, e)
 	}
+	// Entered as that namespace's root: this child shares no fs_struct
+	// (no CLONE_FS), which entering a mount namespace needs.
+	if r.mountNS != ^uintptr(0) {
+		if _, _, e := syscall.RawSyscall(unix.SYS_SETNS, r.mountNS, unix.CLONE_NEWNS, 0); e != 0 {
+			vforkFail(r, stepMountNS, e)
+		}
+	}
+	if r.ipcNS != ^uintptr(0) {
+		if _, _, e := syscall.RawSyscall(unix.SYS_SETNS, r.ipcNS, unix.CLONE_NEWIPC, 0); e != 0 {
+			vforkFail(r, stepIPCNS, e)
+		}
+	}
 	// The kernel stores the child's pid in r.innerPid as it makes it
 	// (CLONE_PARENT_SETTID), before this child could die: a signal that
 	// ended it right after the clone would otherwise leave the caller a
@@ -814,6 +858,10 @@ func stepName(step uint32, a *Attr) string {
 		return "entering the spare user namespace"
 	case step == stepInner:
 		return "cloning the child in the spare user namespace"
+	case step == stepMountNS:
+		return "entering the spare's mount namespace"
+	case step == stepIPCNS:
+		return "entering the spare's IPC namespace"
 	}
 	return fmt.Sprintf("step %d", step)
 }

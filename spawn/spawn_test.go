@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"syscall"
@@ -519,6 +520,82 @@ func TestStartInUserNS(t *testing.T) {
 	var ws unix.WaitStatus
 	if pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil); pid != 0 {
 		t.Errorf("a child (%d, %v) is left after the failed start", pid, err)
+	}
+}
+
+// A vfork-style start into a user namespace with a mount and an IPC
+// namespace of it made beforehand (a spare's root): the child is in all
+// three and sees what was mounted there (a tmpfs holding a file, made by
+// the holder); one given a mount namespace and CLONE_NEWNS is refused.
+func TestStartInSpareMountNS(t *testing.T) {
+	if !haveVfork {
+		t.Skip("no rawVfork on " + goruntime.GOARCH + ": callers use os/exec")
+	}
+	// The mark outside the tmpfs: the holder's view of dir is its own.
+	dir, ready := t.TempDir(), filepath.Join(t.TempDir(), "ready")
+	holder := exec.Command("sh", "-c", `mount -t tmpfs spare "$1" && echo made > "$1/mark" && : > "$2" && exec sleep 60`, "sh", dir, ready)
+	var stderr strings.Builder
+	holder.Stderr = &stderr
+	holder.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWIPC,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+	}
+	if err := holder.Start(); err != nil {
+		t.Skipf("no user namespace for the test: %v", err)
+	}
+	t.Cleanup(func() {
+		holder.Process.Kill()
+		holder.Wait()
+	})
+	for i := 0; ; i++ {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if i == 500 {
+			t.Skipf("the holder mounted no tmpfs in its namespaces (no mounts in a user namespace here?): %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var links []string
+	var files []*os.File
+	for _, kind := range []string{"user", "mnt", "ipc"} {
+		path := fmt.Sprintf("/proc/%d/ns/%s", holder.Process.Pid, kind)
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		link, err := os.Readlink(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, links = append(files, f), append(links, link)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	a := &Attr{Path: "/bin/sh", Args: []string{"sh", "-c", `for n in user mnt ipc; do readlink /proc/self/ns/$n; done; cat "$0/mark"`, dir}, Env: []string{},
+		Files: []*os.File{nil, w, nil}, CgroupFD: -1, Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWUTS,
+		UserNS: files[0], MountNS: files[1], IPCNS: files[2]}
+	pid, err := Start(a)
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(r)
+	if ws, err := Wait(pid); err != nil || ws.ExitStatus() != 0 {
+		t.Errorf("the child ended %v, %v (is it ours?)", ws, err)
+	}
+	if want := strings.Join(links, "\n") + "\nmade\n"; string(out) != want {
+		t.Errorf("the child printed %q, want %q", out, want)
+	}
+	a = &Attr{Path: "/bin/true", Args: []string{"true"}, Env: []string{}, CgroupFD: -1,
+		Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS, UserNS: files[0], MountNS: files[1]}
+	if pid, err := Start(a); err == nil || !strings.Contains(err.Error(), "no new one of its kind") {
+		t.Errorf("a start into a mount namespace asking for a new one too: pid %d, %v; want a refusal", pid, err)
 	}
 }
 
