@@ -88,7 +88,7 @@ func addPivot(p *plan.Plan, rootDir string, readOnly bool) {
 
 // devices are bound from the host: a tmpfs made in a user namespace is
 // always nodev, so device nodes must come from the host's devtmpfs.
-var devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
+var hostDevices = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
 // AptConfigPath is where Spec.AptConfig goes, relative to the root.
 const AptConfigPath = "etc/apt/apt.conf.d/00sandbox-fakeroot"
@@ -108,7 +108,7 @@ var (
 // masks (addMasks). Without volumes and sysctls that is one plan.
 func prepareRootfs(spec *Spec, rootDir string, vols []detachedVolume) error {
 	p := plan.New(rootDir)
-	if err := addRootfs(p, spec); err != nil {
+	if err := addRootfs(p, spec, false); err != nil {
 		return err
 	}
 	if len(spec.Mounts) == 0 && len(spec.Sysctls) == 0 {
@@ -134,56 +134,17 @@ func prepareRootfs(spec *Spec, rootDir string, vols []detachedVolume) error {
 
 // addRootfs adds what every container has, once its root filesystem is
 // mounted: /proc, /dev and its nodes, /sys, the --tmpfs mounts and the
-// generated /etc files. Host paths are looked at here (a bind's target is
-// a directory or a file as its source is); nothing inside the root is, so
-// the plan can be made before the root exists.
-func addRootfs(p *plan.Plan, spec *Spec) error {
-	rootDir := p.Root
+// generated /etc files; with premade, /dev and /sys are there already
+// (a spare's root: spareRoot). Host paths are looked at here (a bind's
+// target is a directory or a file as its source is); nothing inside the
+// root is, so the plan can be made before the root exists.
+func addRootfs(p *plan.Plan, spec *Spec, premade bool) error {
 	p.OpenRoot()
 	const nsd = unix.MS_NOSUID | unix.MS_NODEV
-	var err error
-	bind := func(src, rel string, rec, ro bool) {
-		if err != nil {
-			return
-		}
-		fi, e := os.Stat(src)
-		if e != nil {
-			err = fmt.Errorf("binding %q: %w", src, e)
-			return
-		}
-		p.Bind(src, rel, fi.IsDir(), rec, ro)
-	}
 	p.Mount("proc", "proc", "proc", nsd|unix.MS_NOEXEC, "")
-	p.Mount("dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k")
-	for _, d := range devices {
-		bind("/dev/"+d, "dev/"+d, false, false)
-	}
-	for _, d := range spec.Devices {
-		bind(d.Source, d.Target, false, d.ReadOnly)
-	}
-	ptsOpts := "newinstance,ptmxmode=0666,mode=0620"
-	if spec.GIDs > 5 {
-		ptsOpts += ",gid=5" // the tty group, when the map has it
-	}
-	p.Mount("dev/pts", "devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, ptsOpts)
-	p.Symlink("pts/ptmx", "dev/ptmx")
-	shm := "size=65536k"
-	if spec.ShmSize > 0 {
-		shm = "size=" + strconv.FormatInt(spec.ShmSize, 10)
-	}
-	p.Mount("dev/shm", "shm", "tmpfs", nsd|unix.MS_NOEXEC, "mode=1777,"+shm)
-	p.Mount("dev/mqueue", "mqueue", "mqueue", nsd|unix.MS_NOEXEC, "")
-	p.Symlink("/proc/self/fd", "dev/fd")
-	p.Symlink("/proc/self/fd/0", "dev/stdin")
-	p.Symlink("/proc/self/fd/1", "dev/stdout")
-	p.Symlink("/proc/self/fd/2", "dev/stderr")
-	if spec.SysFromHost {
-		// Mounting sysfs needs a network namespace of our own; with the
-		// host's network, show the host's /sys read-only instead.
-		bind("/sys", "sys", true, true)
-		p.ReadOnlyTree("sys", func() error { return readOnlySubmounts(filepath.Join(rootDir, "sys")) })
-	} else {
-		p.Mount("sys", "sysfs", "sysfs", nsd|unix.MS_NOEXEC|unix.MS_RDONLY, "")
+	b := binder{p: p}
+	if !premade {
+		addDevSys(p, devSysOf(spec), spec.Devices, &b)
 	}
 	for _, t := range spec.Tmpfs {
 		p.Mount(t, "tmpfs", "tmpfs", nsd, "mode=1777")
@@ -192,17 +153,87 @@ func addRootfs(p *plan.Plan, spec *Spec) error {
 		{spec.Hosts, "etc/hosts"}, {spec.Resolv, "etc/resolv.conf"}, {spec.HostnameFile, "etc/hostname"},
 	} {
 		if f.src != "" {
-			bind(f.src, f.dst, false, false)
+			b.bind(f.src, f.dst, false, false)
 		}
 	}
 	if spec.AptConfig != "" {
 		p.IfExists(filepath.Dir(AptConfigPath), true)
-		bind(spec.AptConfig, AptConfigPath, false, true)
+		b.bind(spec.AptConfig, AptConfigPath, false, true)
 	}
-	if err == nil {
-		err = p.Err()
+	if b.err == nil {
+		b.err = p.Err()
 	}
-	return err
+	return b.err
+}
+
+// binder adds binds of host paths to a plan, each a directory or a file
+// as its source is; err is the first source it could not look at.
+type binder struct {
+	p   *plan.Plan
+	err error
+}
+
+func (b *binder) bind(src, rel string, rec, ro bool) {
+	if b.err != nil {
+		return
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		b.err = fmt.Errorf("binding %q: %w", src, err)
+		return
+	}
+	b.p.Bind(src, rel, fi.IsDir(), rec, ro)
+}
+
+// devSys is what a container's /dev and /sys depend on besides its
+// devices: the same for every start of a launch, so that a spare's
+// holder can make them ahead for the next (spareRoot).
+type devSys struct {
+	Pts, Shm    string // devpts's and /dev/shm's mount options
+	SysFromHost bool   // the host's /sys, read-only, instead of a sysfs
+}
+
+// devSysOf is spec's.
+func devSysOf(spec *Spec) devSys {
+	d := devSys{Pts: "newinstance,ptmxmode=0666,mode=0620", Shm: "mode=1777,size=65536k", SysFromHost: spec.SysFromHost}
+	if spec.GIDs > 5 {
+		d.Pts += ",gid=5" // the tty group, when the map has it
+	}
+	if spec.ShmSize > 0 {
+		d.Shm = "mode=1777,size=" + strconv.FormatInt(spec.ShmSize, 10)
+	}
+	return d
+}
+
+// addDevSys adds /dev (a tmpfs, the host's device nodes bound in, then
+// devices, a devpts of its own, shm, mqueue and the links) and /sys to
+// a plan whose root is open.
+func addDevSys(p *plan.Plan, d devSys, devices []Device, b *binder) {
+	const nsd = unix.MS_NOSUID | unix.MS_NODEV
+	p.Mount("dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k")
+	for _, n := range hostDevices {
+		b.bind("/dev/"+n, "dev/"+n, false, false)
+	}
+	for _, dev := range devices {
+		b.bind(dev.Source, dev.Target, false, dev.ReadOnly)
+	}
+	p.Mount("dev/pts", "devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, d.Pts)
+	p.Symlink("pts/ptmx", "dev/ptmx")
+	p.Mount("dev/shm", "shm", "tmpfs", nsd|unix.MS_NOEXEC, d.Shm)
+	p.Mount("dev/mqueue", "mqueue", "mqueue", nsd|unix.MS_NOEXEC, "")
+	p.Symlink("/proc/self/fd", "dev/fd")
+	p.Symlink("/proc/self/fd/0", "dev/stdin")
+	p.Symlink("/proc/self/fd/1", "dev/stdout")
+	p.Symlink("/proc/self/fd/2", "dev/stderr")
+	if d.SysFromHost {
+		// Mounting sysfs needs a network namespace of our own; with the
+		// host's network, show the host's /sys read-only instead.
+		b.bind("/sys", "sys", true, true)
+		sys := filepath.Join(p.Root, "sys")
+		p.ReadOnlyTree("sys", func() error { return readOnlySubmounts(sys) })
+	} else {
+		p.Mount("sys", "sysfs", "sysfs", nsd|unix.MS_NOEXEC|unix.MS_RDONLY, "")
+	}
 }
 
 // addMasks hides what docker and podman hide: each path that exists in

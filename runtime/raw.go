@@ -534,7 +534,7 @@ func prepareRaw(spec *Spec, cgroup bool) (*rawStart, error) {
 	r.overlay = p.Len()
 	p.Syscall(fmt.Sprintf("mounting overlay at %q with %d layers", l.Target, len(l.Layers)),
 		unix.SYS_MOUNT, p.Str("overlay"), p.Str(l.Target), p.Str("overlay"), 0, p.Str(data))
-	if err := addRootfs(p, spec); err != nil {
+	if err := addRootfs(p, spec, false); err != nil {
 		return r, &Error{Code: 125, Msg: err.Error(), Err: err}
 	}
 	if !spec.Privileged {
