@@ -257,7 +257,8 @@ func foregroundOptions(s *image.Store, cfg Config, stdio IO) runtime.Options {
 	if err != nil {
 		m = s.Mapping // createAs refuses the container, saying why
 	}
-	opts := runtime.Options{Mapping: m, Stdout: stdio.Stdout, Stderr: stdio.Stderr, InitDir: s.RunDir, OwnSignals: stdio.OwnSignals}
+	opts := runtime.Options{Mapping: m, Stdout: stdio.Stdout, Stderr: stdio.Stderr, InitDir: s.RunDir, OwnSignals: stdio.OwnSignals,
+		StoreTmp: filepath.Join(s.Root, "tmp")}
 	if cfg.Interactive {
 		opts.Stdin = stdio.Stdin
 	}

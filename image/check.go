@@ -238,6 +238,8 @@ func (s *Store) checkStaging(c *Check) {
 			what = "a lock file or container skeleton a killed command left"
 		case strings.HasPrefix(name, TrashContainerPrefix):
 			what = "a container a killed command was removing"
+		case strings.HasPrefix(name, runtime.SpareRootPrefix):
+			what = "a spare root whose holder has ended"
 		}
 		c.add(Problem{Kind: "staging", ID: "tmp/" + name, What: what, Repair: "remove it"})
 	}

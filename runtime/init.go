@@ -61,7 +61,7 @@ func InitMain() {
 	case "spare":
 		spareMain(args[1:])
 	case "spare-hold":
-		spareHoldMain()
+		spareHoldMain(args[1:])
 	}
 	fail(125, "unknown sandbox-init stage %q", args[0])
 }

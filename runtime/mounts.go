@@ -61,14 +61,19 @@ func setupRootfs(spec *Spec) error {
 // addNamespaceSetup adds what comes before the root filesystem: the
 // mount namespace's propagation and the hostname.
 func addNamespaceSetup(p *plan.Plan, spec *Spec) {
-	// Nothing we mount may leak back into the host's view. In a namespace
-	// owned by an unprivileged user the kernel already demotes shared
-	// mounts to slaves; say so explicitly rather than rely on it.
-	p.Syscall("making the mount namespace private", unix.SYS_MOUNT, p.Str(""), p.Str("/"), p.Str(""), unix.MS_REC|unix.MS_SLAVE, 0)
+	addPrivate(p)
 	if spec.Hostname != "" {
 		name := []byte(spec.Hostname)
 		p.Syscall(fmt.Sprintf("setting the hostname %q", spec.Hostname), unix.SYS_SETHOSTNAME, p.Ptr(name, unsafe.Pointer(&name[0])), uintptr(len(name)))
 	}
+}
+
+// addPrivate makes the mount namespace's mounts slaves: nothing we mount
+// may leak back into the host's view. In a namespace owned by an
+// unprivileged user the kernel already demotes shared mounts to slaves;
+// this says so explicitly rather than rely on it.
+func addPrivate(p *plan.Plan) {
+	p.Syscall("making the mount namespace private", unix.SYS_MOUNT, p.Str(""), p.Str("/"), p.Str(""), unix.MS_REC|unix.MS_SLAVE, 0)
 }
 
 // addPivot makes rootDir the root and detaches the old one, so nothing of

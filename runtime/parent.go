@@ -112,6 +112,10 @@ type Options struct {
 	// InitDir is the user's private runtime directory, where the init
 	// program is installed (initexe.go); empty: a memfd holds it.
 	InitDir string
+	// StoreTmp is the store's tmp/ directory, where the holder of a
+	// spare user namespace makes a raw start's next root (spareroot.go);
+	// empty: no spare root is made or taken.
+	StoreTmp string
 	// CgroupFD, when more than 0, is a cgroup directory the init starts in
 	// (clone3 CLONE_INTO_CGROUP): it is under its limits from its first
 	// instruction, and so is everything it starts.
@@ -699,7 +703,7 @@ func startChild(cfg childConfig) (*child, error) {
 	// and with no cgroup to start in.
 	if cfg.spareDir != "" && m.Mode == userns.ModeSubID && cfg.podSocket == "" && cfg.cgroupFD < 0 && spawn.Supported() {
 		var next *spareRequest
-		c.userns, next = takeSpare(cfg.spareDir, m)
+		c.userns, _, next = takeSpare(cfg.spareDir, m, false)
 		pendingSpare.Store(next)
 	}
 	if m.Mode == userns.ModeSubID {

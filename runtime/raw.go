@@ -68,6 +68,11 @@ type RawEarly struct {
 	// namespace (spare.go); set by BeginRaw's thread before it reports
 	// on went.
 	spare *spareRequest
+	// root is the spare root PID 1 was cloned into the namespaces of
+	// (spareroot.go), nil if none; set by BeginRaw's thread before it
+	// closes rootKnown.
+	root      *heldRoot
+	rootKnown chan struct{}
 }
 
 // BeginRaw clones a raw start's PID 1 for opts (their stdio, map, init
@@ -77,7 +82,7 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 	if !spawn.Supported() {
 		return nil, errors.New("no vfork-style start here")
 	}
-	e := &RawEarly{ended: make(chan syscall.WaitStatus, 1)}
+	e := &RawEarly{ended: make(chan syscall.WaitStatus, 1), rootKnown: make(chan struct{})}
 	if e.exe = openInit(opts.InitDir); e.exe == nil {
 		return nil, errors.New("no installed init program")
 	}
@@ -144,13 +149,22 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		// before this thread starts: its checks (0.1–0.25 ms) then often
 		// run beside the caller's store work (−0.13 to −0.17 ms a start,
 		// paired).
-		spare, next := takeSpare(opts.InitDir, opts.Mapping)
+		spare, root, next := takeSpare(opts.InitDir, opts.Mapping, opts.StoreTmp != "")
 		e.spare = next
 		if spare != nil {
 			a.Cloneflags &^= unix.CLONE_NEWUSER
 			a.UserNS = spare
 		}
+		if root != nil {
+			// PID 1 in the namespaces its spare root was made in, whether
+			// Run takes that root or mounts its own.
+			a.Cloneflags &^= unix.CLONE_NEWNS | unix.CLONE_NEWIPC
+			a.MountNS, a.IPCNS = root.mnt, root.ipc
+		}
+		e.root = root
+		close(e.rootKnown)
 		pid, err := spawn.Start(a)
+		root.closeNS()
 		e.relay.CloseChild()
 		codeW.Close()
 		go readCode(codeR, e.code)
@@ -158,6 +172,7 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 			if spare != nil {
 				spare.Close()
 			}
+			root.end()
 			<-e.setup
 			e.went <- rawWent{clone: fmt.Errorf("%w: %v", errNotRaw, err)}
 			return
@@ -323,6 +338,8 @@ var errAborted = errors.New("aborted")
 // release lets go of what BeginRaw took, once PID 1 is gone.
 func (e *RawEarly) release() {
 	e.stop() // notifyAsync's in the background
+	<-e.rootKnown
+	e.root.end()
 	e.relay.Finish()
 	e.exe.Close()
 	e.codeR.Close()
@@ -343,7 +360,8 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 		e.Abort()
 		return 0, nil, false
 	}
-	r, err := prepareRaw(spec, e.cgroup)
+	<-e.rootKnown
+	r, err := prepareRaw(spec, e.cgroup, e.root, spareRootOf(spec, opts.StoreTmp))
 	if errors.Is(err, errNotRaw) {
 		Trace("no raw start: %v", err)
 		e.Abort()
@@ -356,6 +374,10 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 	e.aborted = true // from here on, PID 1 ends by itself
 	e.setup <- &rawGo{r.setup, &spawn.Payload{Seal: r.seal, Enter: r.enter, Paths: r.paths, Search: r.search, Args: spec.Process.Args, Env: r.env, Init: 3, PidArg: 2}}
 	w := <-e.went
+	if e.spare != nil {
+		// The next spare's holder makes this start's root for the next.
+		e.spare.root = spareRootOf(spec, opts.StoreTmp)
+	}
 	if err := w.clone; err != nil {
 		if !errors.Is(err, errNotRaw) {
 			<-e.ended // aborted on the clone's thread
@@ -499,7 +521,8 @@ func rawRefusal(spec *Spec, opts Options) string {
 // pivot), and the payload's candidates and environment.
 type rawStart struct {
 	setup, seal, enter *plan.Plan
-	overlay            int // the index of the overlay's mount in setup
+	overlay            int  // the index of the overlay's mount in setup, -1 if none
+	premade            bool // the root, /dev and /sys are a spare root's
 	paths              []string
 	search             bool
 	env                []string
@@ -507,9 +530,29 @@ type rawStart struct {
 
 // prepareRaw builds a raw start for spec from the plan steps the Go init
 // runs (setupRootfs, sealThread, the spawner's prepare): PID 1's setup,
-// and the payload child's seal and entry.
-func prepareRaw(spec *Spec, cgroup bool) (*rawStart, error) {
-	r := &rawStart{}
+// and the payload child's seal and entry. held is the spare root PID 1's
+// mount namespace has, if any, and want the one spec asks for: where
+// they are the same, the container takes the spare's (heldRoot.take),
+// as the last step here, and PID 1 mounts neither the overlay nor /dev
+// and /sys. Either way the held root's holder is ended.
+func prepareRaw(spec *Spec, cgroup bool, held *heldRoot, want *spareRoot) (*rawStart, error) {
+	r, err := buildRaw(spec, cgroup, held != nil && want != nil)
+	if err != nil || held == nil {
+		held.end()
+		return r, err
+	}
+	if !r.premade {
+		held.end()
+	} else if !held.take(want, spec.Rootfs) {
+		return buildRaw(spec, cgroup, false)
+	}
+	return r, nil
+}
+
+// buildRaw is prepareRaw's plans, with premade: the root, /dev and /sys
+// are in place already.
+func buildRaw(spec *Spec, cgroup, premade bool) (*rawStart, error) {
+	r := &rawStart{premade: premade, overlay: -1}
 	u, err := rawUser(spec)
 	if err != nil {
 		return r, err
@@ -525,16 +568,12 @@ func prepareRaw(spec *Spec, cgroup bool) (*rawStart, error) {
 		p.Syscall("making the sandbox's cgroup namespace", unix.SYS_UNSHARE, unix.CLONE_NEWCGROUP)
 	}
 	addNamespaceSetup(p, spec)
-	// The layers by path: descriptors opened here would be of this mount
-	// namespace, whose mounts an overlay in the child's refuses.
-	data, err := fuseoverlay.OverlayPathOptions(l.Layers, l.Upper, l.Work, l.Volatile)
-	if err != nil {
-		return r, fmt.Errorf("%w: %v", errNotRaw, err)
+	if !premade {
+		if r.overlay, err = addOverlay(p, l.Layers, l.Upper, l.Work, l.Volatile); err != nil {
+			return r, fmt.Errorf("%w: %v", errNotRaw, err)
+		}
 	}
-	r.overlay = p.Len()
-	p.Syscall(fmt.Sprintf("mounting overlay at %q with %d layers", l.Target, len(l.Layers)),
-		unix.SYS_MOUNT, p.Str("overlay"), p.Str(l.Target), p.Str("overlay"), 0, p.Str(data))
-	if err := addRootfs(p, spec, false); err != nil {
+	if err := addRootfs(p, spec, premade); err != nil {
 		return r, &Error{Code: 125, Msg: err.Error(), Err: err}
 	}
 	if !spec.Privileged {

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -51,10 +52,12 @@ const (
 )
 
 // spareRequest is what the maker of the next spare needs: the user's
-// runtime directory and the map.
+// runtime directory and the map, and the root its holder makes too, if
+// any (a raw start's: spareroot.go).
 type spareRequest struct {
 	runDir string
 	m      userns.Mapping
+	root   *spareRoot
 }
 
 // pendingSpare is the request for the next spare after a start of the Go
@@ -104,22 +107,25 @@ func spareOff() bool { return os.Getenv("SANDBOX_NO_SPARE") != "" }
 
 // takeSpare is a spare user namespace with m's maps, open, or nil, and,
 // in subid mode, the request for the next one (startRemoval makes it).
-func takeSpare(runDir string, m userns.Mapping) (*os.File, *spareRequest) {
+// withRoot takes the spare's root too, where its holder made one (a raw
+// start): its namespaces, and its holder left alive until the start
+// takes the root or not (heldRoot.take). Otherwise the holder ends here.
+func takeSpare(runDir string, m userns.Mapping, withRoot bool) (*os.File, *heldRoot, *spareRequest) {
 	if runDir == "" || m.Mode != userns.ModeSubID || !rootIsUser(m) || spareOff() {
-		return nil, nil
+		return nil, nil, nil
 	}
 	// Only in a runtime directory no one else can enter: without
 	// XDG_RUNTIME_DIR it is /tmp/sandbox-UID, which another user could
 	// make first and fill with records naming processes of ours (one in
 	// a running container: its namespace has our maps and is ours).
 	if PrivateDir(runDir) != nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	next := &spareRequest{runDir: runDir, m: m}
 	dir := filepath.Join(runDir, spareDirName)
 	d, err := os.Open(dir)
 	if err != nil {
-		return nil, next
+		return nil, nil, next
 	}
 	names, _ := d.Readdirnames(-1)
 	d.Close()
@@ -137,15 +143,15 @@ func takeSpare(runDir string, m userns.Mapping) (*os.File, *spareRequest) {
 		if err != nil {
 			continue
 		}
-		ns, err := useSpare(string(b), m)
+		ns, root, err := useSpare(string(b), m, withRoot)
 		if err != nil {
 			Trace("spare user namespace %s not used: %v", id, err)
 			continue
 		}
 		Trace("spare user namespace taken")
-		return ns, next
+		return ns, root, next
 	}
-	return nil, next
+	return nil, nil, next
 }
 
 // rootIsUser says whether m maps the container's root to the user, as
@@ -166,19 +172,22 @@ func rootIsUser(m userns.Mapping) bool {
 }
 
 // useSpare opens the user namespace of the holder a record names, once
-// it has checked it, and ends the holder.
-func useSpare(record string, m userns.Mapping) (*os.File, error) {
-	f := strings.Fields(record)
-	if len(f) != 3 {
-		return nil, fmt.Errorf("a malformed record %q", record)
+// it has checked it, and ends the holder; with withRoot, where the
+// holder made a root, it opens that root's namespaces too and leaves the
+// holder to the root's end (heldRoot.end).
+func useSpare(record string, m userns.Mapping, withRoot bool) (*os.File, *heldRoot, error) {
+	first, rootDir, _ := strings.Cut(strings.TrimSuffix(record, "\n"), "\n")
+	f := strings.Fields(first)
+	if len(f) != 3 && len(f) != 4 {
+		return nil, nil, fmt.Errorf("a malformed record %q", record)
 	}
 	if f[2] != nsLimits() {
-		return nil, fmt.Errorf("made under other limits (%s, not %s)", f[2], nsLimits())
+		return nil, nil, fmt.Errorf("made under other limits (%s, not %s)", f[2], nsLimits())
 	}
 	pid, err1 := strconv.Atoi(f[0])
 	start, err2 := strconv.ParseUint(f[1], 10, 64)
-	if err1 != nil || err2 != nil || pid <= 0 {
-		return nil, fmt.Errorf("a malformed record %q", record)
+	if err1 != nil || err2 != nil || pid <= 0 || (len(f) == 4) != (rootDir != "") {
+		return nil, nil, fmt.Errorf("a malformed record %q", record)
 	}
 	// The pidfd names this process whatever becomes of its pid: the
 	// checks below read /proc by pid, so the kill through the pidfd,
@@ -187,29 +196,51 @@ func useSpare(record string, m userns.Mapping) (*os.File, error) {
 	// the namespace is not used).
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		return nil, fmt.Errorf("its holder %d: %w", pid, err)
+		return nil, nil, fmt.Errorf("its holder %d: %w", pid, err)
 	}
-	defer unix.Close(pidfd)
 	got, name, err := ProcessStart(pid)
 	if err != nil || got != start || name != spareHoldName {
-		return nil, fmt.Errorf("process %d is not the holder that was recorded (%q, started %d, %v)", pid, name, got, err)
+		unix.Close(pidfd)
+		return nil, nil, fmt.Errorf("process %d is not the holder that was recorded (%q, started %d, %v)", pid, name, got, err)
 	}
 	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", pid))
 	if err != nil {
-		return nil, err
+		unix.Close(pidfd)
+		return nil, nil, err
 	}
-	// Still the holder that was checked (the pidfd says so), it goes
-	// whatever the checks say: only the container will be in the
-	// namespace, and a holder of the wrong one is of no use.
 	err = checkSpare(ns, pid, m)
-	if kerr := unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0); err == nil && kerr != nil {
-		err = fmt.Errorf("ending its holder: %w", kerr)
+	var root *heldRoot
+	if err == nil && withRoot && rootDir != "" {
+		root = &heldRoot{key: f[3], dir: rootDir, pidfd: -1}
+		if root.mnt, err = os.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid)); err == nil {
+			root.ipc, err = os.Open(fmt.Sprintf("/proc/%d/ns/ipc", pid))
+		}
 	}
-	if err != nil {
-		ns.Close()
-		return nil, err
+	// A signal through the pidfd proves the reads by pid were the
+	// holder's: had it ended and its pid been reused, it fails with
+	// ESRCH, and the namespaces are not used. Still the holder that was
+	// checked, it goes whatever the checks say (only the container will
+	// be in the namespace, and a holder of the wrong one is of no use),
+	// but for the holder of a root the start takes: that one goes once
+	// the start has decided (heldRoot.end).
+	sig := unix.SIGKILL
+	if err == nil && root != nil {
+		sig = 0
 	}
-	return ns, nil
+	if kerr := unix.PidfdSendSignal(pidfd, sig, nil, 0); err == nil && kerr != nil {
+		err = fmt.Errorf("signalling its holder: %w", kerr)
+	}
+	if err != nil || root == nil {
+		unix.Close(pidfd)
+		if err != nil {
+			ns.Close()
+			root.closeNS()
+			return nil, nil, err
+		}
+		return ns, nil, nil
+	}
+	root.pidfd = pidfd
+	return ns, root, nil
 }
 
 // nsLimits are the soft limits a new user namespace keeps as its own
@@ -330,23 +361,44 @@ func ProcessStart(pid int) (start uint64, name string, err error) {
 }
 
 // spareArgs are the maker's arguments for req: the runtime directory, the
-// maps and the helpers that write them.
+// maps and the helpers that write them, and the root as JSON ("-" for
+// none).
 func spareArgs(req *spareRequest) []string {
-	return []string{spareMakerName, "spare", req.runDir, mapText(req.m.UIDs), mapText(req.m.GIDs), req.m.NewUIDMap, req.m.NewGIDMap}
+	root := "-"
+	if req.root != nil {
+		if b, err := json.Marshal(req.root); err == nil {
+			root = string(b)
+		}
+	}
+	return []string{spareMakerName, "spare", req.runDir, mapText(req.m.UIDs), mapText(req.m.GIDs), req.m.NewUIDMap, req.m.NewGIDMap, root}
+}
+
+// parseSpareRoot reads spareArgs' root: nil for none, or one it cannot
+// read (no root is made then).
+func parseSpareRoot(arg string) *spareRoot {
+	if arg == "-" {
+		return nil
+	}
+	var r spareRoot
+	if err := json.Unmarshal([]byte(arg), &r); err != nil || r.Tmp == "" || len(r.Layers) == 0 {
+		Trace("no spare root: %q: %v", arg, err)
+		return nil
+	}
+	return &r
 }
 
 // spareMain is the "spare" stage, the maker: RUNDIR UIDMAP GIDMAP
-// NEWUIDMAP NEWGIDMAP, and NAME [SKELETON DIR...] when it starts a
+// NEWUIDMAP NEWGIDMAP ROOT, and NAME [SKELETON DIR...] when it starts a
 // removal first (as startRemoval passes them, with the removal
 // descriptors). It makes one spare
 // unless one is there or another maker is at work, and exits.
 func spareMain(args []string) {
 	setName(spareMakerName)
-	if len(args) < 5 {
+	if len(args) < 6 {
 		os.Exit(125)
 	}
-	if len(args) > 5 {
-		rm := Removal{Dir: os.NewFile(removalDirFD, "dir"), Keep: os.NewFile(removalLockFD, "lock"), Name: args[5], Skeleton: args[6:], Init: initPidfd()}
+	if len(args) > 6 {
+		rm := Removal{Dir: os.NewFile(removalDirFD, "dir"), Keep: os.NewFile(removalLockFD, "lock"), Name: args[6], Skeleton: args[7:], Init: initPidfd()}
 		ns, exe := os.NewFile(removalNSFD, "userns"), os.NewFile(removalExeFD, "exe")
 		err := startRemoval(ns, exe, rm, nil)
 		// The lock stays with the removal alone. Closed through their
@@ -372,7 +424,7 @@ func spareMain(args []string) {
 		Trace("no spare user namespace: %v", err)
 		os.Exit(1)
 	}
-	if err := makeSpare(filepath.Join(args[0], spareDirName), m); err != nil {
+	if err := makeSpare(filepath.Join(args[0], spareDirName), m, parseSpareRoot(args[5])); err != nil {
 		Trace("making a spare user namespace: %v", err)
 		os.Exit(1)
 	}
@@ -380,8 +432,8 @@ func spareMain(args []string) {
 }
 
 // makeSpare makes a spare with m's maps in dir, unless one is there or
-// another maker is at work.
-func makeSpare(dir string, m userns.Mapping) error {
+// another maker is at work; its holder makes root too, if given.
+func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
@@ -410,6 +462,16 @@ func makeSpare(dir string, m userns.Mapping) error {
 			os.Remove(filepath.Join(dir, n))
 		}
 	}
+	var key string
+	if root != nil {
+		sweepSpareRoots(root.Tmp)
+		// The layers as they are now: should one change before the
+		// holder mounts it, the key names what a start would not want.
+		if key, err = root.key(); err != nil {
+			Trace("no spare root: %v", err)
+			root = nil
+		}
+	}
 	named, w, err := os.Pipe()
 	if err != nil {
 		return err
@@ -419,7 +481,35 @@ func makeSpare(dir string, m userns.Mapping) error {
 		Path: "/proc/self/exe", Args: []string{spareHoldName, "spare-hold"},
 		Env:         append([]string{initEnv + "=1"}, initRuntimeEnv...),
 		Stdout:      w,
-		SysProcAttr: &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER, Setsid: true},
+		// In our process group, not a session of its own yet: the
+		// kernel schedules a session as one group (autogroup), in which
+		// the idle policy we run at (and it inherits) would count only
+		// against its own tasks, and its mounts would take the CPU from
+		// a command started meanwhile. It makes its own session once
+		// its work is done (spareHoldMain).
+		SysProcAttr: &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER, Setpgid: true, Pgid: unix.Getpgrp()},
+	}
+	var goW *os.File // the holder's go-ahead to make the root, once its maps are written
+	if root != nil {
+		b, err := json.Marshal(root)
+		if err != nil {
+			return err
+		}
+		var goR *os.File
+		if goR, goW, err = os.Pipe(); err != nil {
+			return err
+		}
+		defer goR.Close()
+		defer goW.Close()
+		hold.Args = append(hold.Args, string(b))
+		hold.Stdin = goR
+		hold.SysProcAttr.Cloneflags |= unix.CLONE_NEWNS | unix.CLONE_NEWIPC
+		// Its maps are written after its execve, which leaves no
+		// capability to a process whose ids are not yet mapped: these
+		// go through it as ambient (as the Go init's, parent.go), and
+		// once the maps are written it is the namespace's root, whose
+		// every capability the root needs.
+		hold.SysProcAttr.AmbientCaps = allCaps()
 	}
 	err = hold.Start()
 	w.Close()
@@ -428,12 +518,16 @@ func makeSpare(dir string, m userns.Mapping) error {
 	}
 	pid := hold.Process.Pid
 	err = m.Apply(pid)
+	if err == nil && goW != nil {
+		_, err = goW.Write([]byte{1})
+	}
 	if err == nil {
-		// Its end of the pipe closes once it has its name, which a start
-		// checks.
+		// Its end of the pipe closes once it has its name (and its root,
+		// if asked), which a start checks; what it wrote before is why
+		// it could not.
 		named.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, rerr := named.Read(make([]byte, 1)); rerr != io.EOF {
-			err = fmt.Errorf("the holder did not get ready: %v", rerr)
+		if b, rerr := io.ReadAll(named); rerr != nil || len(b) > 0 {
+			err = fmt.Errorf("the holder did not get ready: %s%v", b, rerr)
 		}
 	}
 	if err == nil {
@@ -462,7 +556,12 @@ func makeSpare(dir string, m userns.Mapping) error {
 	if err == nil {
 		// Whole or not at all: renamed into place once written.
 		tmp := filepath.Join(dir, fmt.Sprintf(".new-%d", pid))
-		if err = os.WriteFile(tmp, fmt.Appendf(nil, "%d %d %s\n", pid, start, nsLimits()), 0o600); err == nil {
+		record := fmt.Appendf(nil, "%d %d %s\n", pid, start, nsLimits())
+		if root != nil {
+			// The key, and on a line of its own the root's directory.
+			record = fmt.Appendf(nil, "%d %d %s %s\n%s\n", pid, start, nsLimits(), key, filepath.Join(root.Tmp, SpareRootPrefix+strconv.Itoa(pid)))
+		}
+		if err = os.WriteFile(tmp, record, 0o600); err == nil {
 			err = os.Rename(tmp, filepath.Join(dir, spareReady+strconv.Itoa(pid)))
 		}
 	}
@@ -482,12 +581,42 @@ func makeSpare(dir string, m userns.Mapping) error {
 // descriptors (the maker waits for that: the name is then in place) and
 // executes its program's idle stage: two pages of stack and the few of
 // the stage's code, instead of a Go runtime (1.5 MiB of PSS).
-func spareHoldMain() {
+//
+// With a root to make (ROOT, spareroot.go), it waits for the maker's
+// byte on its stdin (its maps are written), makes the root, and keeps its
+// lock open as descriptor 3; what went wrong, it writes to its stdout
+// and exits.
+func spareHoldMain(args []string) {
 	setName(spareHoldName)
 	// alarm(2) by its other name: the system call exists on amd64 only,
 	// ITIMER_REAL everywhere, and both survive the execve.
 	unix.Setitimer(unix.ItimerReal, unix.Itimerval{Value: unix.NsecToTimeval(int64(spareLife))})
-	unix.CloseRange(0, ^uint(0), 0)
+	if len(args) > 0 {
+		var root spareRoot
+		err := json.Unmarshal([]byte(args[0]), &root)
+		if err == nil {
+			if n, rerr := os.Stdin.Read(make([]byte, 1)); n != 1 {
+				err = fmt.Errorf("no go-ahead: %v", rerr)
+			}
+		}
+		lock := -1
+		if err == nil {
+			lock, err = makeSpareRoot(&root, os.Getpid())
+		}
+		if err == nil && lock != 3 {
+			err = unix.Dup3(lock, 3, 0)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stdout, "making its root: %v", err)
+			os.Exit(1)
+		}
+		unix.CloseRange(0, 2, 0)
+		unix.CloseRange(4, ^uint(0), 0)
+	} else {
+		unix.CloseRange(0, ^uint(0), 0)
+	}
+	// Out of the terminal's reach (its signals, its hangup) from here on.
+	unix.Setsid()
 	if idle.Entered() {
 		// No forwarding, and no payload: SIGALRM, SIGTERM or SIGKILL end
 		// it, each the default way.

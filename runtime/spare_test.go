@@ -49,9 +49,11 @@ func TestUseSpareRefuses(t *testing.T) {
 	}
 	for _, rec := range []string{"", "12", "x y", "-3 5 " + lim, fmt.Sprintf("%d %d", os.Getpid(), start),
 		fmt.Sprintf("%d %d %s", os.Getpid(), start, lim), fmt.Sprintf("%d %d %s", os.Getpid(), start+1, lim),
-		fmt.Sprintf("%d %d 1,2,3,4", os.Getpid(), start)} {
-		ns, err := useSpare(rec, m)
-		if ns != nil || err == nil {
+		fmt.Sprintf("%d %d 1,2,3,4", os.Getpid(), start),
+		// A key with no root's directory, and a directory with no key.
+		fmt.Sprintf("%d %d %s abc\n", os.Getpid(), start, lim), fmt.Sprintf("%d %d %s\n/tmp/spare-1\n", os.Getpid(), start, lim)} {
+		ns, root, err := useSpare(rec, m, true)
+		if ns != nil || root != nil || err == nil {
 			t.Errorf("useSpare(%q) = %v, %v; want a refusal", rec, ns, err)
 		}
 		if ns != nil {
@@ -79,7 +81,7 @@ func TestRootIsUser(t *testing.T) {
 	if rootIsUser(keepID) {
 		t.Error("keep-id's map is taken for one whose root is the user")
 	}
-	if ns, next := takeSpare(t.TempDir(), keepID); ns != nil || next != nil {
+	if ns, _, next := takeSpare(t.TempDir(), keepID, true); ns != nil || next != nil {
 		t.Errorf("takeSpare for keep-id's map: %v, %v; want neither a spare nor a request for one", ns, next)
 	}
 }
@@ -104,7 +106,7 @@ func TestTakeSpareNeedsPrivateDir(t *testing.T) {
 		if err := os.WriteFile(record, fmt.Appendf(nil, "1 %d %s\n", start, nsLimits()), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		ns, next := takeSpare(run, m)
+		ns, _, next := takeSpare(run, m, true)
 		if ns != nil {
 			ns.Close()
 			t.Fatalf("mode %v: a spare was taken from a record naming pid 1", mode)

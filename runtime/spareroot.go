@@ -1,0 +1,270 @@
+package runtime
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/fuseoverlay"
+	"github.com/sandbox-dev/sandbox/plan"
+)
+
+// A spare root (docs/handshake.md, "A spare root") is the root of the
+// next raw start of the image a raw start just ran, made ahead by the
+// holder of the next spare user namespace: in a mount and an IPC
+// namespace of that user namespace, the overlay of the image's layers
+// is mounted on the merged directory of SpareRootPrefix+PID in the
+// store's tmp/ (PID the holder's), on that directory's own upper and
+// work, with /dev and /sys mounted in it (addDevSys). The holder holds
+// an flock on SpareRootPrefix+PID+".lock" for as long as it lives, so
+// that a sweep of tmp/ leaves the directory alone (image's staging rule:
+// a directory whose lock is held).
+//
+// A raw start that takes the spare enters those namespaces with it. If
+// its own spec asks for the same root (spareRoot.key), it exchanges the
+// directory's upper, work and merged with its container's (three
+// renameat2 calls with RENAME_EXCHANGE: the overlay goes with its
+// directories, the mount with its mount point), and PID 1 mounts only
+// /proc, the /etc files and the masks before its pivot. If not, PID 1
+// mounts the root as always; the spare's overlay, left at tmp/, goes
+// with the old root at the pivot. Either way the start then ends the
+// holder, and the directory, then the container's empty ones or the
+// unused spare's, is the sweep's.
+
+// SpareRootPrefix begins the name of a spare root's directory in the
+// store's tmp/, and of its lock beside it.
+const SpareRootPrefix = "spare-"
+
+// spareRoot is what a spare root is made of, as the start that asks for
+// one and the holder that makes it both say it: it travels as JSON from
+// one to the other, and its key is what a later start compares.
+type spareRoot struct {
+	Tmp      string // the store's tmp/, where its directory is made
+	Layers   []string
+	Volatile bool
+	DevSys   devSys
+}
+
+// spareRootOf is the root spec's start would take from a spare, or nil
+// where it takes none: one of its devices is bound into /dev (no spare
+// holds those), or no store directory was given.
+func spareRootOf(spec *Spec, tmp string) *spareRoot {
+	if tmp == "" || len(spec.Devices) > 0 || len(spec.Rootfs.Layers) == 0 {
+		return nil
+	}
+	return &spareRoot{Tmp: tmp, Layers: spec.Rootfs.Layers, Volatile: spec.Rootfs.Volatile, DevSys: devSysOf(spec)}
+}
+
+// key names r and the layer directories it would mount, as they are
+// now: the device, inode and change time of each. A layer removed and
+// unpacked again under the same name (an rmi, then a pull) is another
+// directory, which an overlay made on the first does not show.
+//
+// Written out by hand, every field NUL-separated, rather than marshalled:
+// a start computes it on its path, where encoding/json's first use of a
+// type cost 0.1 ms (traced).
+func (r *spareRoot) key() (string, error) {
+	b := make([]byte, 0, 512)
+	b = append(b, r.Tmp...)
+	b = append(b, 0)
+	b = strconv.AppendBool(b, r.Volatile)
+	b = append(b, 0)
+	b = append(b, r.DevSys.Pts...)
+	b = append(b, 0)
+	b = append(b, r.DevSys.Shm...)
+	b = append(b, 0)
+	b = strconv.AppendBool(b, r.DevSys.SysFromHost)
+	for _, l := range r.Layers {
+		var st unix.Stat_t
+		if err := unix.Stat(l, &st); err != nil {
+			return "", fmt.Errorf("layer %q: %w", l, err)
+		}
+		b = append(b, 0)
+		b = append(b, l...)
+		for _, n := range []int64{int64(st.Dev), int64(st.Ino), st.Ctim.Sec, st.Ctim.Nsec} {
+			b = append(b, 0)
+			b = strconv.AppendInt(b, n, 10)
+		}
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// spareRootDirs are the directories of a spare root that a start takes
+// into its container's directory, as the container names them.
+var spareRootDirs = []string{"upper", "work", "merged"}
+
+// makeSpareRoot is the holder's part: with every capability of its new
+// user, mount and IPC namespaces, their maps written, it makes r's
+// directory for itself (pid), takes its lock, and mounts the root. The
+// lock's descriptor is left open (not close-on-exec) for the holder to
+// keep.
+func makeSpareRoot(r *spareRoot, pid int) (lock int, err error) {
+	dir := filepath.Join(r.Tmp, SpareRootPrefix+strconv.Itoa(pid))
+	lock, err = unix.Open(dir+".lock", unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return -1, fmt.Errorf("opening the spare root's lock: %w", err)
+	}
+	if err := unix.Flock(lock, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		unix.Close(lock)
+		return -1, fmt.Errorf("locking the spare root's lock: %w", err)
+	}
+	// One that an earlier process of this pid left (its lock free now):
+	// as the namespace's root, with the store's map, this process may
+	// remove whatever a container wrote there.
+	if err := os.RemoveAll(dir); err != nil {
+		removeOwned(dir)
+	}
+	err = os.Mkdir(dir, 0o700)
+	for _, d := range spareRootDirs {
+		if err == nil {
+			err = os.Mkdir(filepath.Join(dir, d), 0o755)
+		}
+	}
+	if err == nil {
+		var p *plan.Plan
+		if p, err = spareRootPlan(r, dir); err == nil {
+			err = p.Run()
+		}
+	}
+	if err != nil {
+		unix.Close(lock)
+		return -1, err
+	}
+	return lock, nil
+}
+
+// sweepSpareRoots removes from tmp the spare roots whose holder has
+// ended (their lock is free): a start took the root and left its
+// container's empty directories there, or none took it in time. The
+// maker sweeps as it makes the next; a sweep of the store's tmp/ takes
+// what is left when none follows.
+func sweepSpareRoots(tmp string) {
+	d, err := os.Open(tmp)
+	if err != nil {
+		return
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	for _, n := range names {
+		base, ok := strings.CutSuffix(n, ".lock")
+		if !ok || !strings.HasPrefix(base, SpareRootPrefix) {
+			continue
+		}
+		lock, err := unix.Open(filepath.Join(tmp, n), unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(lock, unix.LOCK_EX|unix.LOCK_NB) == nil {
+			removeOwned(filepath.Join(tmp, base))
+			os.Remove(filepath.Join(tmp, n))
+		}
+		unix.Close(lock)
+	}
+}
+
+// spareRootPlan mounts r on dir's merged: the namespace's mounts made
+// private first, as PID 1's are (addNamespaceSetup), then the overlay,
+// /dev and /sys.
+func spareRootPlan(r *spareRoot, dir string) (*plan.Plan, error) {
+	p := plan.New(filepath.Join(dir, "merged"))
+	addPrivate(p)
+	if _, err := addOverlay(p, r.Layers, filepath.Join(dir, "upper"), filepath.Join(dir, "work"), r.Volatile); err != nil {
+		return nil, err
+	}
+	p.OpenRoot()
+	b := binder{p: p}
+	addDevSys(p, r.DevSys, nil, &b)
+	if b.err == nil {
+		b.err = p.Err()
+	}
+	return p, b.err
+}
+
+// addOverlay adds the mount of the overlay of layers (bottom first) on
+// upper and work at p's root, by path (descriptors opened here would
+// belong to this mount namespace, whose mounts an overlay made in
+// another refuses), and returns its index in p.
+func addOverlay(p *plan.Plan, layers []string, upper, work string, volatile bool) (int, error) {
+	data, err := fuseoverlay.OverlayPathOptions(layers, upper, work, volatile)
+	if err != nil {
+		return -1, err
+	}
+	at := p.Len()
+	p.Syscall(fmt.Sprintf("mounting overlay at %q with %d layers", p.Root, len(layers)),
+		unix.SYS_MOUNT, p.Str("overlay"), p.Str(p.Root), p.Str("overlay"), 0, p.Str(data))
+	return at, nil
+}
+
+// heldRoot is a spare root a start took with its spare: the namespaces
+// it was made in, for PID 1 to enter (until the clone), and its holder,
+// alive until the start has decided (take or end), so that no sweep
+// takes the directory meanwhile.
+type heldRoot struct {
+	mnt, ipc *os.File
+	key, dir string
+	pidfd    int // -1 once ended
+}
+
+// closeNS closes the namespaces, once PID 1 is in them.
+func (h *heldRoot) closeNS() {
+	if h == nil {
+		return
+	}
+	for _, f := range []*os.File{h.mnt, h.ipc} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	h.mnt, h.ipc = nil, nil
+}
+
+// end ends the holder, whose lock then frees the directory for a sweep.
+func (h *heldRoot) end() {
+	if h == nil || h.pidfd < 0 {
+		return
+	}
+	unix.PidfdSendSignal(h.pidfd, unix.SIGKILL, nil, 0)
+	unix.Close(h.pidfd)
+	h.pidfd = -1
+}
+
+// take gives the container whose root is l the spare root's directories
+// if want, r's key, is the spare's: their directories exchanged, so that
+// l.Target is the spare's mount point (as PID 1's mount namespace, the
+// spare's, has it), with its overlay on what are now l.Upper and l.Work.
+// Either way it ends the holder. false: the start mounts its own root.
+func (h *heldRoot) take(r *spareRoot, l fuseoverlay.Layout) bool {
+	if h == nil {
+		return false
+	}
+	defer h.end()
+	if r == nil {
+		return false
+	}
+	want, err := r.key()
+	if err != nil || want != h.key {
+		Trace("spare root not taken: another image or launch")
+		return false
+	}
+	ours := []string{l.Upper, l.Work, l.Target}
+	for i, d := range spareRootDirs {
+		err := unix.Renameat2(unix.AT_FDCWD, filepath.Join(h.dir, d), unix.AT_FDCWD, ours[i], unix.RENAME_EXCHANGE)
+		if err == nil {
+			continue
+		}
+		Trace("spare root not taken: exchanging %s: %v", d, err)
+		for j := i - 1; j >= 0; j-- { // back as they were
+			unix.Renameat2(unix.AT_FDCWD, filepath.Join(h.dir, spareRootDirs[j]), unix.AT_FDCWD, ours[j], unix.RENAME_EXCHANGE)
+		}
+		return false
+	}
+	Trace("spare root taken")
+	return true
+}
