@@ -146,11 +146,13 @@ func prepareRootfs(spec *Spec, rootDir string, vols []detachedVolume) error {
 func addRootfs(p *plan.Plan, spec *Spec, premade bool) error {
 	p.OpenRoot()
 	const nsd = unix.MS_NOSUID | unix.MS_NODEV
-	p.Mount("proc", "proc", "proc", nsd|unix.MS_NOEXEC, "")
 	b := binder{p: p}
 	if !premade {
 		addDevSys(p, devSysOf(spec), spec.Devices, &b)
 	}
+	// /proc after /dev and /sys, premade or not: the container's mount
+	// table is in the same order either way.
+	p.Mount("proc", "proc", "proc", nsd|unix.MS_NOEXEC, "")
 	for _, t := range spec.Tmpfs {
 		p.Mount(t, "tmpfs", "tmpfs", nsd, "mode=1777")
 	}

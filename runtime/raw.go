@@ -463,6 +463,9 @@ func (e *RawEarly) finish(code int, opts Options, waited bool) int {
 				<-e.ended
 			}
 			rm.Init = e.init
+			if e.root != nil && filepath.Dir(e.root.dir) == opts.StoreTmp {
+				rm.Spare = filepath.Base(e.root.dir)
+			}
 			if err := startRemoval(e.userns, e.exe, rm, e.spare); err != nil {
 				Trace("no removal process: %v", err) // the next sweep removes the files
 			}

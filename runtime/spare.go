@@ -388,8 +388,8 @@ func parseSpareRoot(arg string) *spareRoot {
 }
 
 // spareMain is the "spare" stage, the maker: RUNDIR UIDMAP GIDMAP
-// NEWUIDMAP NEWGIDMAP ROOT, and NAME [SKELETON DIR...] when it starts a
-// removal first (as startRemoval passes them, with the removal
+// NEWUIDMAP NEWGIDMAP ROOT, and the remove stage's NAME SPARE [SKELETON
+// DIR...] (Removal.args) when it starts a removal first (as startRemoval passes them, with the removal
 // descriptors). It makes one spare
 // unless one is there or another maker is at work, and exits.
 func spareMain(args []string) {
@@ -398,7 +398,13 @@ func spareMain(args []string) {
 		os.Exit(125)
 	}
 	if len(args) > 6 {
-		rm := Removal{Dir: os.NewFile(removalDirFD, "dir"), Keep: os.NewFile(removalLockFD, "lock"), Name: args[6], Skeleton: args[7:], Init: initPidfd()}
+		if len(args) < 8 {
+			os.Exit(125)
+		}
+		rm := Removal{Dir: os.NewFile(removalDirFD, "dir"), Keep: os.NewFile(removalLockFD, "lock"), Name: args[6], Skeleton: args[8:], Init: initPidfd()}
+		if args[7] != "-" {
+			rm.Spare = args[7]
+		}
 		ns, exe := os.NewFile(removalNSFD, "userns"), os.NewFile(removalExeFD, "exe")
 		err := startRemoval(ns, exe, rm, nil)
 		// The lock stays with the removal alone. Closed through their
@@ -479,8 +485,8 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 	defer named.Close()
 	hold := &exec.Cmd{
 		Path: "/proc/self/exe", Args: []string{spareHoldName, "spare-hold"},
-		Env:         append([]string{initEnv + "=1"}, initRuntimeEnv...),
-		Stdout:      w,
+		Env:    append([]string{initEnv + "=1"}, initRuntimeEnv...),
+		Stdout: w,
 		// In our process group, not a session of its own yet: the
 		// kernel schedules a session as one group (autogroup), in which
 		// the idle policy we run at (and it inherits) would count only

@@ -169,6 +169,22 @@ func sweepSpareRoots(tmp string) {
 	}
 }
 
+// removeSpareRootAt removes the spare root name in the directory dirfd,
+// and then its lock, if no holder holds that lock.
+func removeSpareRootAt(dirfd int, name string) {
+	lock, err := unix.Openat(dirfd, name+".lock", unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(lock)
+	if unix.Flock(lock, unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return
+	}
+	if removeAt(dirfd, name) == nil {
+		unix.Unlinkat(dirfd, name+".lock", 0)
+	}
+}
+
 // spareRootPlan mounts r on dir's merged: the namespace's mounts made
 // private first, as PID 1's are (addNamespaceSetup), then the overlay,
 // /dev and /sys.

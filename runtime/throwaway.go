@@ -43,6 +43,21 @@ type Removal struct {
 	// container to take (image.SkeletonPrefix says why). Made under a
 	// ".pending-" name first; left alone if one is there already.
 	Skeleton []string
+	// Spare, when set, is the name in Dir of the spare root whose
+	// namespaces the container's PID 1 entered (spareroot.go), its holder
+	// ended: the removal removes it and its lock first (what it holds is
+	// the container's empty directories, or the root it did not take).
+	Spare string
+}
+
+// args are the remove stage's arguments for r: NAME SPARE [SKELETON
+// DIR...], SPARE "-" for none.
+func (r Removal) args() []string {
+	spare := r.Spare
+	if spare == "" {
+		spare = "-"
+	}
+	return append([]string{r.Name, spare}, r.Skeleton...)
 }
 
 // handOffRemoval waits for the payload's status, then gives the init the
@@ -194,7 +209,7 @@ func removeAtLast(dirfd int, name, last string) error {
 func startRemoval(userns, exe *os.File, r Removal, spare *spareRequest) error {
 	env := append([]string{initEnv + "=1"}, initRuntimeEnv...)
 	cmd := &exec.Cmd{
-		Path: fmt.Sprintf("/proc/self/fd/%d", removalExeFD), Args: append([]string{initName, "remove", r.Name}, r.Skeleton...), Env: env,
+		Path: fmt.Sprintf("/proc/self/fd/%d", removalExeFD), Args: append([]string{initName, "remove"}, r.args()...), Env: env,
 		// In the order of the removal descriptors' numbers.
 		ExtraFiles: []*os.File{r.Dir, r.Keep, exe, userns}, SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
@@ -202,7 +217,7 @@ func startRemoval(userns, exe *os.File, r Removal, spare *spareRequest) error {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, r.Init)
 	}
 	if spare != nil {
-		cmd.Args = append(append(spareArgs(spare), r.Name), r.Skeleton...)
+		cmd.Args = append(spareArgs(spare), r.args()...)
 	}
 	a, ok := spawn.FromCmd(cmd)
 	if !ok {
@@ -256,23 +271,27 @@ func initPidfd() *os.File {
 	return os.NewFile(removalInitFD, "pidfd")
 }
 
-// removeMain is the "remove" stage: NAME [SKELETON DIR...]. Descriptor
-// 3 is the directory that holds the files named NAME, 4 the lock it
-// holds until they are gone; then it makes the skeleton, if asked
-// (Removal.Skeleton).
+// removeMain is the "remove" stage: NAME SPARE [SKELETON DIR...]
+// (Removal.args). Descriptor 3 is the directory that holds the files
+// named NAME, 4 the lock it holds until they are gone; it removes the
+// spare root named SPARE first, if any, and then makes the skeleton, if
+// asked (Removal.Skeleton).
 func removeMain(args []string) {
 	setName("sandbox-rm")
-	if len(args) < 1 {
+	if len(args) < 2 {
 		os.Exit(125)
 	}
 	// No file is taken from under a mount the ending PID 1 still has.
 	waitInitGone()
+	if args[1] != "-" {
+		removeSpareRootAt(removalDirFD, args[1])
+	}
 	if err := removeContainerAt(removalDirFD, args[0]); err != nil {
 		Trace("removing the container's files: %v", err)
 		os.Exit(1)
 	}
-	if len(args) > 1 { // a skeleton's name and its directories
-		if err := makeSkeleton(removalDirFD, args[1], args[2:]); err != nil {
+	if len(args) > 2 { // a skeleton's name and its directories
+		if err := makeSkeleton(removalDirFD, args[2], args[3:]); err != nil {
 			Trace("making a skeleton: %v", err)
 		}
 	}

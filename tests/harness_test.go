@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sandbox-dev/sandbox/runtime"
 )
 
 // defaultTimeout bounds every sandbox command; a hung command is killed
@@ -671,13 +673,16 @@ func settledEntries(t *testing.T, dir string) []string {
 }
 
 // stagingEntries is a store's tmp/ (dir) but the container directory made
-// ahead, tmp/skel-LAYOUT (image.SkeletonPrefix): no leftover of any
-// command, but what the next container's creation takes.
+// ahead, tmp/skel-LAYOUT (image.SkeletonPrefix), and the spare roots,
+// tmp/spare-PID and its lock (runtime.SpareRootPrefix): no leftover of
+// any command, but what the next container's creation, or the next raw
+// start, takes. (A spare root whose holder has ended, the next maker or
+// the removal of the run that took it removes: TestSpareRoot checks it.)
 func stagingEntries(t *testing.T, dir string) []string {
 	t.Helper()
 	var names []string
 	for _, n := range dirEntries(t, dir) {
-		if !strings.HasPrefix(n, "skel-") {
+		if !strings.HasPrefix(n, "skel-") && !strings.HasPrefix(n, runtime.SpareRootPrefix) {
 			names = append(names, n)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -375,6 +376,123 @@ func TestSpareUserNS(t *testing.T) {
 		}
 		if _, err := os.Stat(bad); !os.IsNotExist(err) {
 			t.Errorf("the refused record is still there (%v)", err)
+		}
+	})
+}
+
+// TestSpareRoot: a throwaway run leaves, with the next spare user
+// namespace, its image's root made ahead (docs/handshake.md, "A spare
+// root"), which the next run of that image takes: it sees the mounts a
+// run without a spare sees (each mount point, its options and type), a
+// root of its own (nothing the last run wrote), and what it writes goes
+// to its own container's directory. A run of another image mounts its
+// own root, and so does a run of an image removed and imported again
+// (its layer unpacked anew, under the same name). The directory of a
+// spare root whose holder has ended does not stay.
+func TestSpareRoot(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		if u.mode != "subid" {
+			t.Skip("spare user namespaces need subordinate ids")
+		}
+		s := u.lcStore(t, "spareroot")
+		tmp := filepath.Join(s.root, "tmp")
+		spares := filepath.Join(u.runtimeDir(), "sandbox", "spare")
+		// waitRoot waits for a spare whose holder made a root in this
+		// store, and returns that holder's pid.
+		waitRoot := func() int {
+			t.Helper()
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				recs, _ := filepath.Glob(filepath.Join(spares, "ready-*"))
+				for _, rec := range recs {
+					b, _ := os.ReadFile(rec)
+					var holder int
+					fmt.Sscan(string(b), &holder)
+					if lines := strings.Split(string(b), "\n"); len(lines) > 1 && lines[1] == filepath.Join(tmp, fmt.Sprintf("spare-%d", holder)) {
+						return holder
+					}
+				}
+			}
+			t.Fatalf("no spare root for %s in %s 10 s after a throwaway run", tmp, spares)
+			return 0
+		}
+		trace := s.opts
+		trace.env = append(slices.Clone(trace.env), "SANDBOX_TRACE=1")
+		noSpare := s.opts
+		noSpare.env = append(slices.Clone(noSpare.env), "SANDBOX_NO_SPARE=1")
+		probe := []string{"run", "--rm", "bb", "sh", "-c",
+			`test -e /mark && echo stale; echo x > /mark; awk '{print $5, $6, $9}' /proc/self/mountinfo | sort`}
+
+		s.must(t, "run", "--rm", "bb", "true")
+		for round := 0; round < 2; round++ {
+			holder := waitRoot()
+			r := u.runWith(t, trace, probe...)
+			wantCode(t, r, 0)
+			if !strings.Contains(r.stderr, "spare root taken") {
+				t.Fatalf("round %d: the run did not take the spare root of holder %d:\n%s", round, holder, r)
+			}
+			if strings.Contains(r.stdout, "stale") {
+				t.Errorf("round %d: the run found what the last one wrote:\n%s", round, r)
+			}
+			without := u.runWith(t, noSpare, probe...)
+			wantCode(t, without, 0)
+			if r.stdout != without.stdout {
+				t.Errorf("round %d: with a spare root the payload sees the mounts\n%s\nwhere a run without a spare sees\n%s", round, r.stdout, without.stdout)
+			}
+			dir := filepath.Join(tmp, fmt.Sprintf("spare-%d", holder))
+			if !waitFor(10*time.Second, func() bool { return !exists(dir) && !exists(dir+".lock") }) {
+				t.Errorf("round %d: the spare root %s taken is still there: %v", round, dir, dirEntries(t, tmp))
+			}
+		}
+
+		// What the payload writes goes to its container's directory.
+		waitRoot()
+		p := s.start(t, "run", "--rm", "--name", "live", "bb", "sh", "-c", "echo y > /y; exec sleep 30")
+		if !waitFor(10*time.Second, func() bool {
+			m, _ := filepath.Glob(filepath.Join(s.root, "containers", "*", "upper", "y"))
+			return len(m) == 1
+		}) {
+			t.Errorf("what a run on a spare root wrote is not in its container's upper directory")
+		}
+		s.must(t, "kill", "live")
+		p.wait(10 * time.Second)
+
+		// Another image: bb with a layer of its own.
+		s.must(t, "run", "--name", "m2", "bb", "sh", "-c", "echo two > /two")
+		s.must(t, "commit", "m2", "bb2")
+		s.must(t, "rm", "m2")
+		s.must(t, "run", "--rm", "bb", "true")
+		waitRoot()
+		r := u.runWith(t, trace, "run", "--rm", "bb2", "cat", "/two")
+		wantCode(t, r, 0)
+		if !strings.Contains(r.stderr, "spare root not taken") || r.stdout != "two\n" {
+			t.Errorf("a run of another image than the spare root's:\n%s", r)
+		}
+
+		// The same image removed and imported again.
+		s.must(t, "run", "--rm", "bb", "true")
+		waitRoot()
+		s.must(t, "rmi", "bb2", "bb")
+		s.must(t, "import", busyboxTar(t), "bb")
+		r = u.runWith(t, trace, "run", "--rm", "bb", "cat", "/bin/busybox")
+		wantCode(t, r, 0)
+		if !strings.Contains(r.stderr, "spare root not taken") || len(r.stdout) < 100000 {
+			t.Errorf("a run of an image imported again after its spare root was made: %d bytes out\n%s", len(r.stdout), r.stderr)
+		}
+
+		// Only the directories of holders alive are left.
+		if !waitFor(10*time.Second, func() bool {
+			for _, n := range dirEntries(t, tmp) {
+				pid, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(n, "spare-"), ".lock"))
+				if !strings.HasPrefix(n, "spare-") || err != nil {
+					continue
+				}
+				if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err != nil || string(st) != "sandbox-spare\n" {
+					return false
+				}
+			}
+			return true
+		}) {
+			t.Errorf("spare roots whose holder ended are left in %s: %v", tmp, dirEntries(t, tmp))
 		}
 	})
 }
