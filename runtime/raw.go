@@ -145,15 +145,17 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 	go func() {
 		goruntime.LockOSThread()
 		// In subid mode, a spare user namespace spares this start
-		// newuidmap and newgidmap (spare.go). Taken here rather than
+		// newuidmap and newgidmap (spare.go), and in either mode its
+		// root (spareroot.go) the mounts of the root. Taken here rather than
 		// before this thread starts: its checks (0.1–0.25 ms) then often
 		// run beside the caller's store work (−0.13 to −0.17 ms a start,
 		// paired).
 		spare, root, next := takeSpare(opts.InitDir, opts.Mapping, opts.StoreTmp != "")
 		e.spare = next
 		if spare != nil {
+			// Its maps are written (in single-id mode by its maker).
 			a.Cloneflags &^= unix.CLONE_NEWUSER
-			a.UserNS = spare
+			a.UserNS, a.UIDMap, a.GIDMap = spare, "", ""
 		}
 		if root != nil {
 			// PID 1 in the namespaces its spare root was made in, whether
@@ -375,8 +377,12 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 	e.setup <- &rawGo{r.setup, &spawn.Payload{Seal: r.seal, Enter: r.enter, Paths: r.paths, Search: r.search, Args: spec.Process.Args, Env: r.env, Init: 3, PidArg: 2}}
 	w := <-e.went
 	if e.spare != nil {
-		// The next spare's holder makes this start's root for the next.
+		// The next spare's holder makes this start's root for the next;
+		// in single-id mode a spare is made for its root alone.
 		e.spare.root = spareRootOf(spec, opts.StoreTmp)
+		if e.spare.root == nil && opts.Mapping.Mode != userns.ModeSubID {
+			e.spare = nil
+		}
 	}
 	if err := w.clone; err != nil {
 		if !errors.Is(err, errNotRaw) {

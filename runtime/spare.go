@@ -110,8 +110,12 @@ func spareOff() bool { return os.Getenv("SANDBOX_NO_SPARE") != "" }
 // withRoot takes the spare's root too, where its holder made one (a raw
 // start): its namespaces, and its holder left alive until the start
 // takes the root or not (heldRoot.take). Otherwise the holder ends here.
+//
+// In single-id mode, where a start writes its one-line maps itself, a
+// spare is only worth its entering (a child more) with a root: so only
+// withRoot asks for, or takes, one there.
 func takeSpare(runDir string, m userns.Mapping, withRoot bool) (*os.File, *heldRoot, *spareRequest) {
-	if runDir == "" || m.Mode != userns.ModeSubID || !rootIsUser(m) || spareOff() {
+	if runDir == "" || !(m.Mode == userns.ModeSubID || m.Mode == userns.ModeSingle && withRoot) || !rootIsUser(m) || spareOff() {
 		return nil, nil, nil
 	}
 	// Only in a runtime directory no one else can enter: without
@@ -361,7 +365,8 @@ func ProcessStart(pid int) (start uint64, name string, err error) {
 }
 
 // spareArgs are the maker's arguments for req: the runtime directory, the
-// maps and the helpers that write them, and the root as JSON ("-" for
+// maps and the helpers that write them ("-" for both in single-id mode,
+// where the maker writes them itself), and the root as JSON ("-" for
 // none).
 func spareArgs(req *spareRequest) []string {
 	root := "-"
@@ -370,7 +375,11 @@ func spareArgs(req *spareRequest) []string {
 			root = string(b)
 		}
 	}
-	return []string{spareMakerName, "spare", req.runDir, mapText(req.m.UIDs), mapText(req.m.GIDs), req.m.NewUIDMap, req.m.NewGIDMap, root}
+	newUID, newGID := req.m.NewUIDMap, req.m.NewGIDMap
+	if req.m.Mode != userns.ModeSubID {
+		newUID, newGID = "-", "-"
+	}
+	return []string{spareMakerName, "spare", req.runDir, mapText(req.m.UIDs), mapText(req.m.GIDs), newUID, newGID, root}
 }
 
 // parseSpareRoot reads spareArgs' root: nil for none, or one it cannot
@@ -426,6 +435,9 @@ func spareMain(args []string) {
 		os.Exit(125)
 	}
 	m := userns.Mapping{Mode: userns.ModeSubID, UIDs: uids, GIDs: gids, NewUIDMap: args[3], NewGIDMap: args[4]}
+	if args[3] == "-" {
+		m = userns.Mapping{Mode: userns.ModeSingle, UIDs: uids, GIDs: gids}
+	}
 	if err := PrivateDir(args[0]); err != nil { // as takeSpare checks it
 		Trace("no spare user namespace: %v", err)
 		os.Exit(1)
@@ -510,12 +522,18 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 		hold.Args = append(hold.Args, string(b))
 		hold.Stdin = goR
 		hold.SysProcAttr.Cloneflags |= unix.CLONE_NEWNS | unix.CLONE_NEWIPC
-		// Its maps are written after its execve, which leaves no
-		// capability to a process whose ids are not yet mapped: these
-		// go through it as ambient (as the Go init's, parent.go), and
-		// once the maps are written it is the namespace's root, whose
-		// every capability the root needs.
-		hold.SysProcAttr.AmbientCaps = allCaps()
+		if m.Mode == userns.ModeSubID {
+			// Its maps are written after its execve, which leaves no
+			// capability to a process whose ids are not yet mapped:
+			// these go through it as ambient (as the Go init's,
+			// parent.go), and once the maps are written it is the
+			// namespace's root, whose every capability the root needs.
+			hold.SysProcAttr.AmbientCaps = allCaps()
+		}
+	}
+	if m.Mode != userns.ModeSubID {
+		// One line each, ours: written before its execve, by os/exec.
+		hold.SysProcAttr.UidMappings, hold.SysProcAttr.GidMappings = m.SysProcIDMaps()
 	}
 	err = hold.Start()
 	w.Close()
@@ -523,7 +541,9 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 		return fmt.Errorf("starting the holder: %w", err)
 	}
 	pid := hold.Process.Pid
-	err = m.Apply(pid)
+	if m.Mode == userns.ModeSubID {
+		err = m.Apply(pid)
+	}
 	if err == nil && goW != nil {
 		_, err = goW.Write([]byte{1})
 	}
