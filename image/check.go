@@ -226,6 +226,12 @@ func (s *Store) checkBlobs(c *Check) {
 func (s *Store) checkStaging(c *Check) {
 	dead := s.deadStaging()
 	for _, name := range dead {
+		if strings.HasPrefix(name, runtime.SpareRootPrefix) {
+			// A spare root whose holder has ended (a start took it, or
+			// took only its user namespace) is no damage: the next
+			// maker, or any command's sweep, removes it.
+			continue
+		}
 		c.Staging = append(c.Staging, name)
 		if base, ok := strings.CutSuffix(name, ".lock"); ok && slices.Contains(dead, base) {
 			continue // reported with its directory
@@ -238,8 +244,6 @@ func (s *Store) checkStaging(c *Check) {
 			what = "a lock file or container skeleton a killed command left"
 		case strings.HasPrefix(name, TrashContainerPrefix):
 			what = "a container a killed command was removing"
-		case strings.HasPrefix(name, runtime.SpareRootPrefix):
-			what = "a spare root whose holder has ended"
 		}
 		c.add(Problem{Kind: "staging", ID: "tmp/" + name, What: what, Repair: "remove it"})
 	}

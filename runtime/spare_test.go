@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sandbox-dev/sandbox/userns"
 )
@@ -118,6 +120,95 @@ func TestTakeSpareNeedsPrivateDir(t *testing.T) {
 			}
 		} else if next == nil || err == nil {
 			t.Errorf("private runtime directory: request %v, record still there: %v; want a request and the record taken", next, err == nil)
+		}
+	}
+}
+
+// TestSpareRootKey: a spare root's key is the same for the same root and
+// layers, and differs for any other field, for a layer directory made
+// anew under the same name (an rmi, then a pull), and for another
+// store; a missing layer has none. The maker's arguments carry the root
+// whole.
+func TestSpareRootKey(t *testing.T) {
+	dir := t.TempDir()
+	layer := filepath.Join(dir, "layer")
+	if err := os.Mkdir(layer, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root := spareRoot{Tmp: filepath.Join(dir, "tmp"), Layers: []string{layer}, Volatile: true,
+		DevSys: devSys{Pts: "newinstance", Shm: "size=1", SysFromHost: true}}
+	key := func(r spareRoot) string {
+		t.Helper()
+		k, err := r.key()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	first := key(root)
+	if again := key(root); again != first {
+		t.Errorf("the same root has two keys: %s, %s", first, again)
+	}
+	others := map[string]spareRoot{}
+	for name, change := range map[string]func(r *spareRoot){
+		"tmp":      func(r *spareRoot) { r.Tmp += "2" },
+		"volatile": func(r *spareRoot) { r.Volatile = false },
+		"pts":      func(r *spareRoot) { r.DevSys.Pts += ",gid=5" },
+		"shm":      func(r *spareRoot) { r.DevSys.Shm = "size=2" },
+		"sys":      func(r *spareRoot) { r.DevSys.SysFromHost = false },
+		"layers":   func(r *spareRoot) { r.Layers = []string{layer, layer} },
+	} {
+		r := root
+		r.Layers = slices.Clone(root.Layers)
+		change(&r)
+		others[name] = r
+	}
+	for name, r := range others {
+		if key(r) == first {
+			t.Errorf("a root with another %s has the same key", name)
+		}
+	}
+	time.Sleep(10 * time.Millisecond) // another change time, to the nanosecond
+	if err := os.Remove(layer); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.key(); err == nil {
+		t.Error("a root whose layer is gone has a key")
+	}
+	if err := os.Mkdir(layer, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if key(root) == first {
+		t.Error("a layer directory made anew under the same name keeps the root's key")
+	}
+
+	req := &spareRequest{runDir: dir, m: userns.Mapping{Mode: userns.ModeSingle,
+		UIDs: []userns.IDMap{{ContainerID: 0, HostID: 1000, Size: 1}}, GIDs: []userns.IDMap{{ContainerID: 0, HostID: 1000, Size: 1}}}, root: &root}
+	args := spareArgs(req)
+	if len(args) != 8 || args[5] != "-" || args[6] != "-" {
+		t.Fatalf("single-id mode's maker arguments %q: want no helpers (-)", args)
+	}
+	if got := parseSpareRoot(args[7]); got == nil || key(*got) != key(root) {
+		t.Errorf("the root %+v came through the maker's arguments as %+v", root, got)
+	}
+	req.root = nil
+	if got := parseSpareRoot(spareArgs(req)[7]); got != nil {
+		t.Errorf("no root came through as %+v", got)
+	}
+}
+
+// TestRemovalArgs: the remove stage's arguments name the spare root to
+// remove, or "-", before the skeleton.
+func TestRemovalArgs(t *testing.T) {
+	for _, c := range []struct {
+		r    Removal
+		want []string
+	}{
+		{Removal{Name: "rm-1"}, []string{"rm-1", "-"}},
+		{Removal{Name: "rm-1", Spare: "spare-7", Skeleton: []string{"skel-a", "a"}}, []string{"rm-1", "spare-7", "skel-a", "a"}},
+	} {
+		if got := c.r.args(); !slices.Equal(got, c.want) {
+			t.Errorf("%+v: args %q, want %q", c.r, got, c.want)
 		}
 	}
 }
