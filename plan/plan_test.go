@@ -126,12 +126,25 @@ func mountHelper() error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(root)
 	host, err := os.MkdirTemp("", "plan-host")
 	if err != nil {
+		os.Remove(root)
 		return err
 	}
-	defer os.RemoveAll(host)
+	// The root is a tmpfs of its own: the mounts the plan makes in it,
+	// and the file it binds over host's, go with it at the end, which
+	// then leaves both directories empty to remove (they stayed in /tmp,
+	// busy, when removed with the mounts in place).
+	if err := unix.Mount("tmpfs", root, "tmpfs", 0, "size=1m"); err != nil {
+		os.Remove(root)
+		os.RemoveAll(host)
+		return err
+	}
+	defer func() {
+		unix.Unmount(root, unix.MNT_DETACH)
+		os.RemoveAll(root)
+		os.RemoveAll(host)
+	}()
 	os.WriteFile(filepath.Join(host, "file"), []byte("host"), 0o644)
 	os.Symlink("/", filepath.Join(root, "out"))
 	os.Symlink("../../..", filepath.Join(root, "up"))
