@@ -82,7 +82,7 @@ func TestImportConfinement(t *testing.T) {
 						t.Errorf("the import succeeded but /abs/file is not inside any layer")
 					}
 				}
-				if left := dirEntries(t, filepath.Join(u.store(), "tmp")); len(left) > 0 {
+				if left := stagingEntries(t, filepath.Join(u.store(), "tmp")); len(left) > 0 {
 					t.Errorf("the import left staging files behind: %v", left)
 				}
 			})
