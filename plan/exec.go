@@ -42,7 +42,7 @@ func Execute(p *Plan, from int) (int, syscall.Errno) {
 			e = doReadOnlyTree(p, o)
 		case opAttach:
 			e = doAttach(p, o)
-		case opMkdirAll:
+		case opMake:
 			var fd uintptr
 			if fd, e = target(p, o); e == 0 {
 				closeFD(fd)

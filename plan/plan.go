@@ -33,8 +33,9 @@ const (
 	// opAttach moves a detached mount tree (a descriptor of open_tree)
 	// on a directory or file in the root, made if missing.
 	opAttach
-	// opMkdirAll makes a directory in the root and those on the way.
-	opMkdirAll
+	// opMake makes a directory, or an empty file, in the root unless it
+	// exists, and the directories on the way.
+	opMake
 	// opOpenRoot opens the root, which ops with a path in it need; a
 	// plan opens it after the root filesystem is mounted there.
 	opOpenRoot
@@ -192,7 +193,7 @@ func (p *Plan) learn(o op, clean string, made bool) {
 	}
 	if o.dir {
 		p.known[clean] = true
-		p.emptied[clean] = o.kind == opMkdirAll && p.emptied[dir]
+		p.emptied[clean] = o.kind == opMake && p.emptied[dir]
 	}
 }
 
@@ -255,7 +256,14 @@ func (p *Plan) Attach(fd int, name, rel string, dir bool) {
 
 // MkdirAll makes the directory rel in the root, and those on the way.
 func (p *Plan) MkdirAll(what, rel string) {
-	p.add(op{kind: opMkdirAll, dir: true, what: what}, rel, true)
+	p.Make(what, rel, true)
+}
+
+// Make makes rel in the root unless it exists, a directory when dir,
+// else an empty file (as a bind's target is made), and the directories
+// on the way.
+func (p *Plan) Make(what, rel string, dir bool) {
+	p.add(op{kind: opMake, dir: dir, what: what}, rel, true)
 }
 
 // OpenRoot opens Root for the ops after it that name a path in it: after

@@ -313,3 +313,29 @@ func TestSkipsWhatEarlierOpsMade(t *testing.T) {
 		}
 	}
 }
+
+// TestMake: Make makes a missing file empty, or a directory, and the
+// directories on the way, and leaves what is there as it is.
+func TestMake(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "kept"), []byte("kept"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := New(root)
+	p.OpenRoot()
+	p.Make("making /a/b/file", "a/b/file", false)
+	p.Make("making /a/c", "a/c", true)
+	p.Make("making /kept", "kept", false)
+	if err := p.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(filepath.Join(root, "a/b/file")); err != nil || !fi.Mode().IsRegular() || fi.Size() != 0 {
+		t.Errorf("a/b/file: %v, %v; want an empty file", fi, err)
+	}
+	if fi, err := os.Lstat(filepath.Join(root, "a/c")); err != nil || !fi.IsDir() {
+		t.Errorf("a/c: %v, %v; want a directory", fi, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "kept")); err != nil || string(b) != "kept" {
+		t.Errorf("kept reads %q, %v; want it as it was", b, err)
+	}
+}

@@ -156,12 +156,8 @@ func addRootfs(p *plan.Plan, spec *Spec, premade bool) error {
 	for _, t := range spec.Tmpfs {
 		p.Mount(t, "tmpfs", "tmpfs", nsd, "mode=1777")
 	}
-	for _, f := range []struct{ src, dst string }{
-		{spec.Hosts, "etc/hosts"}, {spec.Resolv, "etc/resolv.conf"}, {spec.HostnameFile, "etc/hostname"},
-	} {
-		if f.src != "" {
-			b.bind(f.src, f.dst, false, false)
-		}
+	for _, f := range etcFiles(spec) {
+		b.bind(f.src, f.dst, false, false)
 	}
 	if spec.AptConfig != "" {
 		p.IfExists(filepath.Dir(AptConfigPath), true)
@@ -171,6 +167,20 @@ func addRootfs(p *plan.Plan, spec *Spec, premade bool) error {
 		b.err = p.Err()
 	}
 	return b.err
+}
+
+// etcFile is a file made for the container and bound in at dst.
+type etcFile struct{ src, dst string }
+
+// etcFiles are spec's generated /etc files, by target.
+func etcFiles(spec *Spec) []etcFile {
+	var files []etcFile
+	for _, f := range []etcFile{{spec.Hosts, "etc/hosts"}, {spec.Resolv, "etc/resolv.conf"}, {spec.HostnameFile, "etc/hostname"}} {
+		if f.src != "" {
+			files = append(files, f)
+		}
+	}
+	return files
 }
 
 // binder adds binds of host paths to a plan, each a directory or a file

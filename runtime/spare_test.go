@@ -157,6 +157,7 @@ func TestSpareRootKey(t *testing.T) {
 		"shm":      func(r *spareRoot) { r.DevSys.Shm = "size=2" },
 		"sys":      func(r *spareRoot) { r.DevSys.SysFromHost = false },
 		"layers":   func(r *spareRoot) { r.Layers = []string{layer, layer} },
+		"targets":  func(r *spareRoot) { r.Targets = []string{"etc/hosts"} },
 	} {
 		r := root
 		r.Layers = slices.Clone(root.Layers)

@@ -49,6 +49,11 @@ type spareRoot struct {
 	Layers   []string
 	Volatile bool
 	DevSys   devSys
+	// Targets are the files of the image's root that the start binds
+	// its /etc files on (etcFiles), made ahead where missing, as PID 1's
+	// plan would make them, with /proc: made in the overlay's upper, each
+	// costs a start 0.04-0.1 ms (strace -T).
+	Targets []string
 }
 
 // spareRootOf is the root spec's start would take from a spare, or nil
@@ -58,7 +63,11 @@ func spareRootOf(spec *Spec, tmp string) *spareRoot {
 	if tmp == "" || len(spec.Devices) > 0 || len(spec.Rootfs.Layers) == 0 {
 		return nil
 	}
-	return &spareRoot{Tmp: tmp, Layers: spec.Rootfs.Layers, Volatile: spec.Rootfs.Volatile, DevSys: devSysOf(spec)}
+	r := &spareRoot{Tmp: tmp, Layers: spec.Rootfs.Layers, Volatile: spec.Rootfs.Volatile, DevSys: devSysOf(spec)}
+	for _, f := range etcFiles(spec) {
+		r.Targets = append(r.Targets, f.dst)
+	}
+	return r
 }
 
 // key names r and the layer directories it would mount, as they are
@@ -80,6 +89,11 @@ func (r *spareRoot) key() (string, error) {
 	b = append(b, r.DevSys.Shm...)
 	b = append(b, 0)
 	b = strconv.AppendBool(b, r.DevSys.SysFromHost)
+	for _, t := range r.Targets {
+		b = append(b, 0)
+		b = append(b, t...)
+	}
+	b = append(b, 0, 0) // the targets end, the layers begin
 	for _, l := range r.Layers {
 		var st unix.Stat_t
 		if err := unix.Stat(l, &st); err != nil {
@@ -197,6 +211,10 @@ func spareRootPlan(r *spareRoot, dir string) (*plan.Plan, error) {
 	p.OpenRoot()
 	b := binder{p: p}
 	addDevSys(p, r.DevSys, nil, &b)
+	p.MkdirAll("making /proc", "proc")
+	for _, t := range r.Targets {
+		p.Make("making /"+t, t, false)
+	}
 	if b.err == nil {
 		b.err = p.Err()
 	}
