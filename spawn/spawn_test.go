@@ -404,19 +404,7 @@ func madeUserNS(t *testing.T) (*os.File, string) {
 	if !haveVfork {
 		t.Skip("no rawVfork on " + goruntime.GOARCH + ": callers use os/exec")
 	}
-	holder := exec.Command("sleep", "60")
-	holder.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:  unix.CLONE_NEWUSER,
-		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
-	}
-	if err := holder.Start(); err != nil {
-		t.Skipf("no user namespace for the test: %v", err)
-	}
-	t.Cleanup(func() {
-		holder.Process.Kill()
-		holder.Wait()
-	})
+	holder := startHolder(t, exec.Command("sleep", "60"), unix.CLONE_NEWUSER)
 	path := fmt.Sprintf("/proc/%d/ns/user", holder.Process.Pid)
 	ns, err := os.Open(path)
 	if err != nil {
@@ -428,6 +416,48 @@ func madeUserNS(t *testing.T) (*os.File, string) {
 		t.Fatal(err)
 	}
 	return ns, link
+}
+
+// runToEnd starts a with a pipe as its stdout (Files: nil, the pipe,
+// nil), and returns what it wrote once it has exited 0, as our child.
+func runToEnd(t *testing.T, a *Attr) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	a.Files = []*os.File{nil, w, nil}
+	pid, err := Start(a)
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(r)
+	if ws, err := Wait(pid); err != nil || ws.ExitStatus() != 0 {
+		t.Errorf("the child ended %v, %v (is it ours?)", ws, err)
+	}
+	return string(out)
+}
+
+// startHolder starts cmd in new namespaces (cloneflags, a user namespace
+// among them, mapping this test's ids alone), ended when the test ends;
+// it skips where user namespaces do not work.
+func startHolder(t *testing.T, cmd *exec.Cmd, cloneflags uintptr) *exec.Cmd {
+	t.Helper()
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  cloneflags,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+	}
+	if err := cmd.Start(); err != nil {
+		t.Skipf("no user namespace for the test: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd
 }
 
 // A held start into a user namespace made beforehand: the held child is
@@ -493,26 +523,12 @@ func TestHeldChildInUserNS(t *testing.T) {
 // an execve that fails is reported and leaves no child.
 func TestStartInUserNS(t *testing.T) {
 	ns, link := madeUserNS(t)
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	a := &Attr{Path: "/bin/sh", Args: []string{"sh", "-c", `readlink /proc/self/ns/user; echo "pid $$ uid $(id -u)"`}, Env: []string{},
-		Files: []*os.File{nil, w, nil}, CgroupFD: -1, Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS, UserNS: ns}
-	pid, err := Start(a)
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _ := io.ReadAll(r)
-	if ws, err := Wait(pid); err != nil || ws.ExitStatus() != 0 {
-		t.Errorf("the child ended %v, %v (is it ours?)", ws, err)
-	}
+	out := runToEnd(t, &Attr{Path: "/bin/sh", Args: []string{"sh", "-c", `readlink /proc/self/ns/user; echo "pid $$ uid $(id -u)"`}, Env: []string{},
+		CgroupFD: -1, Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS, UserNS: ns})
 	if want := link + "\npid 1 uid 0\n"; string(out) != want {
 		t.Errorf("the child printed %q, want %q", out, want)
 	}
-	a = &Attr{Path: "/nonexistent/program", Args: []string{"x"}, Env: []string{}, CgroupFD: -1, Cloneflags: unix.CLONE_NEWPID, UserNS: ns}
+	a := &Attr{Path: "/nonexistent/program", Args: []string{"x"}, Env: []string{}, CgroupFD: -1, Cloneflags: unix.CLONE_NEWPID, UserNS: ns}
 	if pid, err := Start(a); !errors.Is(err, syscall.ENOENT) {
 		t.Errorf("a start of a missing program into the namespace: pid %d, %v; want ENOENT", pid, err)
 	}
@@ -536,18 +552,7 @@ func TestStartInSpareMountNS(t *testing.T) {
 	holder := exec.Command("sh", "-c", `mount -t tmpfs spare "$1" && echo made > "$1/mark" && : > "$2" && exec sleep 60`, "sh", dir, ready)
 	var stderr strings.Builder
 	holder.Stderr = &stderr
-	holder.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWIPC,
-		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
-	}
-	if err := holder.Start(); err != nil {
-		t.Skipf("no user namespace for the test: %v", err)
-	}
-	t.Cleanup(func() {
-		holder.Process.Kill()
-		holder.Wait()
-	})
+	startHolder(t, holder, unix.CLONE_NEWUSER|unix.CLONE_NEWNS|unix.CLONE_NEWIPC)
 	for i := 0; ; i++ {
 		if _, err := os.Stat(ready); err == nil {
 			break
@@ -572,27 +577,13 @@ func TestStartInSpareMountNS(t *testing.T) {
 		}
 		files, links = append(files, f), append(links, link)
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	a := &Attr{Path: "/bin/sh", Args: []string{"sh", "-c", `for n in user mnt ipc; do readlink /proc/self/ns/$n; done; cat "$0/mark"`, dir}, Env: []string{},
-		Files: []*os.File{nil, w, nil}, CgroupFD: -1, Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWUTS,
-		UserNS: files[0], MountNS: files[1], IPCNS: files[2]}
-	pid, err := Start(a)
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _ := io.ReadAll(r)
-	if ws, err := Wait(pid); err != nil || ws.ExitStatus() != 0 {
-		t.Errorf("the child ended %v, %v (is it ours?)", ws, err)
-	}
+	out := runToEnd(t, &Attr{Path: "/bin/sh", Args: []string{"sh", "-c", `for n in user mnt ipc; do readlink /proc/self/ns/$n; done; cat "$0/mark"`, dir}, Env: []string{},
+		CgroupFD: -1, Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWUTS,
+		UserNS: files[0], MountNS: files[1], IPCNS: files[2]})
 	if want := strings.Join(links, "\n") + "\nmade\n"; string(out) != want {
 		t.Errorf("the child printed %q, want %q", out, want)
 	}
-	a = &Attr{Path: "/bin/true", Args: []string{"true"}, Env: []string{}, CgroupFD: -1,
+	a := &Attr{Path: "/bin/true", Args: []string{"true"}, Env: []string{}, CgroupFD: -1,
 		Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS, UserNS: files[0], MountNS: files[1]}
 	if pid, err := Start(a); err == nil || !strings.Contains(err.Error(), "no new one of its kind") {
 		t.Errorf("a start into a mount namespace asking for a new one too: pid %d, %v; want a refusal", pid, err)
