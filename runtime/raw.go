@@ -69,8 +69,9 @@ type RawEarly struct {
 	// on went.
 	spare *spareRequest
 	// root is the spare root PID 1 was cloned into the namespaces of
-	// (spareroot.go), nil if none; set by BeginRaw's thread before it
-	// closes rootKnown.
+	// (spareroot.go), nil if none; set by BeginRaw's thread, after the
+	// clone, before it closes rootKnown. Only Run's goroutine uses it
+	// from then on (prepareRaw, release).
 	root      *heldRoot
 	rootKnown chan struct{}
 }
@@ -163,10 +164,17 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 			a.Cloneflags &^= unix.CLONE_NEWNS | unix.CLONE_NEWIPC
 			a.MountNS, a.IPCNS = root.mnt, root.ipc
 		}
-		e.root = root
-		close(e.rootKnown)
 		pid, err := spawn.Start(a)
 		root.closeNS()
+		if err != nil {
+			root.end()
+			root = nil
+		}
+		// Known to Run only once PID 1 is in its namespaces (or none
+		// is): Run takes the root, and ends its holder, from then on
+		// alone.
+		e.root = root
+		close(e.rootKnown)
 		e.relay.CloseChild()
 		codeW.Close()
 		go readCode(codeR, e.code)
@@ -174,7 +182,6 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 			if spare != nil {
 				spare.Close()
 			}
-			root.end()
 			<-e.setup
 			e.went <- rawWent{clone: fmt.Errorf("%w: %v", errNotRaw, err)}
 			return
@@ -552,7 +559,13 @@ func prepareRaw(spec *Spec, cgroup bool, held *heldRoot, want *spareRoot) (*rawS
 	}
 	if !r.premade {
 		held.end()
-	} else if !held.take(want, spec.Rootfs) {
+		return r, nil
+	}
+	taken, err := held.take(want, spec.Rootfs)
+	if err != nil {
+		return r, &Error{Code: 125, Msg: err.Error(), Err: err}
+	}
+	if !taken {
 		return buildRaw(spec, cgroup, false)
 	}
 	return r, nil

@@ -213,11 +213,20 @@ func useSpare(record string, m userns.Mapping, withRoot bool) (*os.File, *heldRo
 		return nil, nil, err
 	}
 	err = checkSpare(ns, pid, m)
+	if err == nil && m.Mode != userns.ModeSubID && rootDir == "" {
+		// Its maps a start writes itself: entering it costs a child more.
+		err = errors.New("in single-id mode a spare is of use with a root only")
+	}
 	var root *heldRoot
 	if err == nil && withRoot && rootDir != "" {
-		root = &heldRoot{key: f[3], dir: rootDir, pidfd: -1}
-		if root.mnt, err = os.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid)); err == nil {
-			root.ipc, err = os.Open(fmt.Sprintf("/proc/%d/ns/ipc", pid))
+		// The root's directory is ours from its lock on, whenever its
+		// holder ends; without it (a sweep at work), the namespace alone
+		// is taken.
+		if lock := lockSpareRoot(rootDir); lock >= 0 {
+			root = &heldRoot{key: f[3], dir: rootDir, pidfd: -1, lock: lock}
+			if root.mnt, err = os.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid)); err == nil {
+				root.ipc, err = os.Open(fmt.Sprintf("/proc/%d/ns/ipc", pid))
+			}
 		}
 	}
 	// A signal through the pidfd proves the reads by pid were the
@@ -239,6 +248,9 @@ func useSpare(record string, m userns.Mapping, withRoot bool) (*os.File, *heldRo
 		if err != nil {
 			ns.Close()
 			root.closeNS()
+			if root != nil {
+				unix.Close(root.lock)
+			}
 			return nil, nil, err
 		}
 		return ns, nil, nil
@@ -490,6 +502,9 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 			root = nil
 		}
 	}
+	if root == nil && m.Mode != userns.ModeSubID {
+		return nil // in single-id mode a spare is made for its root alone
+	}
 	named, w, err := os.Pipe()
 	if err != nil {
 		return err
@@ -614,6 +629,9 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 // and exits.
 func spareHoldMain(args []string) {
 	setName(spareHoldName)
+	// It lives for minutes: in the directory it was started in, it would
+	// keep that directory's filesystem from being unmounted.
+	os.Chdir("/")
 	// alarm(2) by its other name: the system call exists on amd64 only,
 	// ITIMER_REAL everywhere, and both survive the execve.
 	unix.Setitimer(unix.ItimerReal, unix.Itimerval{Value: unix.NsecToTimeval(int64(spareLife))})
@@ -629,7 +647,10 @@ func spareHoldMain(args []string) {
 		if err == nil {
 			lock, err = makeSpareRoot(&root, os.Getpid())
 		}
-		if err == nil && lock != 3 {
+		switch {
+		case err == nil && lock == 3:
+			_, err = unix.FcntlInt(3, unix.F_SETFD, 0) // kept across the execve
+		case err == nil:
 			err = unix.Dup3(lock, 3, 0)
 		}
 		if err != nil {

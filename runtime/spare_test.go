@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/userns"
 )
 
@@ -51,15 +52,20 @@ func TestUseSpareRefuses(t *testing.T) {
 	}
 	for _, rec := range []string{"", "12", "x y", "-3 5 " + lim, fmt.Sprintf("%d %d", os.Getpid(), start),
 		fmt.Sprintf("%d %d %s", os.Getpid(), start, lim), fmt.Sprintf("%d %d %s", os.Getpid(), start+1, lim),
-		fmt.Sprintf("%d %d 1,2,3,4", os.Getpid(), start),
-		// A key with no root's directory, and a directory with no key.
-		fmt.Sprintf("%d %d %s abc\n", os.Getpid(), start, lim), fmt.Sprintf("%d %d %s\n/tmp/spare-1\n", os.Getpid(), start, lim)} {
+		fmt.Sprintf("%d %d 1,2,3,4", os.Getpid(), start)} {
 		ns, root, err := useSpare(rec, m, true)
 		if ns != nil || root != nil || err == nil {
 			t.Errorf("useSpare(%q) = %v, %v; want a refusal", rec, ns, err)
 		}
 		if ns != nil {
 			ns.Close()
+		}
+	}
+	// A key with no root's directory, and a directory with no key: read
+	// as malformed before any process is looked at.
+	for _, rec := range []string{fmt.Sprintf("%d %d %s abc\n", os.Getpid(), start, lim), fmt.Sprintf("%d %d %s\n/tmp/spare-1\n", os.Getpid(), start, lim)} {
+		if _, _, err := useSpare(rec, m, true); err == nil || !strings.Contains(err.Error(), "malformed") {
+			t.Errorf("useSpare(%q): %v; want a malformed record", rec, err)
 		}
 	}
 	if _, name, _ := ProcessStart(os.Getpid()); name == "" || strings.ContainsAny(name, "()") {
@@ -210,6 +216,71 @@ func TestRemovalArgs(t *testing.T) {
 	} {
 		if got := c.r.args(); !slices.Equal(got, c.want) {
 			t.Errorf("%+v: args %q, want %q", c.r, got, c.want)
+		}
+	}
+}
+
+// TestSpareRootTake: a held root whose key is the spec's gives the
+// container its directories (exchanged: each side has the other's); one
+// that cannot give all three puts back those it gave; another key gives
+// nothing.
+func TestSpareRootTake(t *testing.T) {
+	dir := t.TempDir()
+	layer, spare, ctr := filepath.Join(dir, "layer"), filepath.Join(dir, "tmp", "spare-1"), filepath.Join(dir, "ctr")
+	for _, d := range []string{layer, spare, ctr} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each directory holds a file naming its side.
+	mark := func(base string, names ...string) {
+		for _, n := range names {
+			if err := os.MkdirAll(filepath.Join(base, n), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(base, n, "side"), []byte(base), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	side := func(path string) string {
+		b, _ := os.ReadFile(filepath.Join(path, "side"))
+		return string(b)
+	}
+	l := fuseoverlay.Layout{Upper: filepath.Join(ctr, "upper"), Work: filepath.Join(ctr, "work"), Target: filepath.Join(ctr, "merged")}
+	root := &spareRoot{Tmp: filepath.Dir(spare), Layers: []string{layer}}
+	key, err := root.key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := func(k string) *heldRoot { return &heldRoot{key: k, dir: spare, pidfd: -1, lock: -1} }
+
+	// The spare lacks merged: the third exchange fails, the first two are put back.
+	mark(spare, "upper", "work")
+	mark(ctr, "upper", "work", "merged")
+	if taken, err := held(key).take(root, l); taken || err != nil {
+		t.Fatalf("take of a spare without merged: %v, %v; want not taken, no error", taken, err)
+	}
+	for _, d := range []string{"upper", "work", "merged"} {
+		if got := side(filepath.Join(ctr, d)); got != ctr {
+			t.Errorf("after a failed take, the container's %s is %q's", d, got)
+		}
+	}
+	// Another key: nothing moves.
+	mark(spare, "merged")
+	if taken, err := held("other").take(root, l); taken || err != nil {
+		t.Fatalf("take with another key: %v, %v; want not taken", taken, err)
+	}
+	if got := side(l.Upper); got != ctr {
+		t.Errorf("after a take with another key, the container's upper is %q's", got)
+	}
+	// The key: all three exchanged.
+	if taken, err := held(key).take(root, l); !taken || err != nil {
+		t.Fatalf("take: %v, %v; want taken", taken, err)
+	}
+	for _, d := range []string{"upper", "work", "merged"} {
+		if got, back := side(filepath.Join(ctr, d)), side(filepath.Join(spare, d)); got != spare || back != ctr {
+			t.Errorf("after a take, the container's %s is %q's and the spare's %q's", d, got, back)
 		}
 	}
 }

@@ -22,9 +22,11 @@ import (
 // is mounted on the merged directory of SpareRootPrefix+PID in the
 // store's tmp/ (PID the holder's), on that directory's own upper and
 // work, with /dev and /sys mounted in it (addDevSys). The holder holds
-// an flock on SpareRootPrefix+PID+".lock" for as long as it lives, so
-// that a sweep of tmp/ leaves the directory alone (image's staging rule:
-// a directory whose lock is held).
+// a shared flock on SpareRootPrefix+PID+".lock" for as long as it lives,
+// and a start that takes the root holds one of its own until it has
+// taken it or not, so that a sweep of tmp/ (which needs the lock
+// exclusive: image's staging rule, a directory whose lock is held)
+// leaves the directory alone meanwhile, whenever the holder ends.
 //
 // A raw start that takes the spare enters those namespaces with it. If
 // its own spec asks for the same root (spareRoot.key), it exchanges the
@@ -121,17 +123,37 @@ var spareRootDirs = []string{"upper", "work", "merged"}
 // keep.
 func makeSpareRoot(r *spareRoot, pid int) (lock int, err error) {
 	dir := filepath.Join(r.Tmp, SpareRootPrefix+strconv.Itoa(pid))
-	lock, err = unix.Open(dir+".lock", unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW, 0o600)
+	// Locked under a pending name and renamed into place: a sweep that
+	// found it unlocked (made, not yet locked) would take it for a dead
+	// one's and unlink it (image's staging rule ages pending names out
+	// after an hour instead).
+	pending := filepath.Join(r.Tmp, ".pending-"+SpareRootPrefix+strconv.Itoa(pid)+".lock")
+	lock, err = unix.Open(pending, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return -1, fmt.Errorf("opening the spare root's lock: %w", err)
 	}
-	if err := unix.Flock(lock, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	fail := func(err error) (int, error) {
 		unix.Close(lock)
-		return -1, fmt.Errorf("locking the spare root's lock: %w", err)
+		os.Remove(pending)
+		return -1, err
 	}
-	// One that an earlier process of this pid left (its lock free now):
-	// as the namespace's root, with the store's map, this process may
-	// remove whatever a container wrote there.
+	if err := unix.Flock(lock, unix.LOCK_SH|unix.LOCK_NB); err != nil {
+		return fail(fmt.Errorf("locking the spare root's lock: %w", err))
+	}
+	// What an earlier process of this pid left, once no one holds it (a
+	// start taking that one's root would): as the namespace's root, with
+	// the store's map, this process may remove whatever a container
+	// wrote there.
+	if old, err := unix.Open(dir+".lock", unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
+		err = unix.Flock(old, unix.LOCK_EX|unix.LOCK_NB)
+		unix.Close(old)
+		if err != nil {
+			return fail(fmt.Errorf("an earlier spare root of pid %d is still in use", pid))
+		}
+	}
+	if err := os.Rename(pending, dir+".lock"); err != nil {
+		return fail(err)
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		removeOwned(dir)
 	}
@@ -244,6 +266,22 @@ type heldRoot struct {
 	mnt, ipc *os.File
 	key, dir string
 	pidfd    int // -1 once ended
+	lock     int // a shared flock of the root's lock, -1 once ended
+}
+
+// lockSpareRoot takes a shared flock of the spare root dir's lock, so
+// that no sweep removes dir whatever becomes of its holder; -1 where
+// one is at work (it holds the lock exclusive), or the lock is gone.
+func lockSpareRoot(dir string) int {
+	fd, err := unix.Open(dir+".lock", unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	if unix.Flock(fd, unix.LOCK_SH|unix.LOCK_NB) != nil {
+		unix.Close(fd)
+		return -1
+	}
+	return fd
 }
 
 // closeNS closes the namespaces, once PID 1 is in them.
@@ -259,14 +297,16 @@ func (h *heldRoot) closeNS() {
 	h.mnt, h.ipc = nil, nil
 }
 
-// end ends the holder, whose lock then frees the directory for a sweep.
+// end ends the holder and lets go of the lock: the directory is then a
+// sweep's.
 func (h *heldRoot) end() {
 	if h == nil || h.pidfd < 0 {
 		return
 	}
 	unix.PidfdSendSignal(h.pidfd, unix.SIGKILL, nil, 0)
 	unix.Close(h.pidfd)
-	h.pidfd = -1
+	unix.Close(h.lock)
+	h.pidfd, h.lock = -1, -1
 }
 
 // take gives the container whose root is l the spare root's directories
@@ -274,18 +314,20 @@ func (h *heldRoot) end() {
 // l.Target is the spare's mount point (as PID 1's mount namespace, the
 // spare's, has it), with its overlay on what are now l.Upper and l.Work.
 // Either way it ends the holder. false: the start mounts its own root.
-func (h *heldRoot) take(r *spareRoot, l fuseoverlay.Layout) bool {
+// An error says an exchange could not be put back: the container's
+// directories are mixed with the spare's, and the start must not go on.
+func (h *heldRoot) take(r *spareRoot, l fuseoverlay.Layout) (bool, error) {
 	if h == nil {
-		return false
+		return false, nil
 	}
 	defer h.end()
 	if r == nil {
-		return false
+		return false, nil
 	}
 	want, err := r.key()
 	if err != nil || want != h.key {
 		Trace("spare root not taken: another image or launch")
-		return false
+		return false, nil
 	}
 	ours := []string{l.Upper, l.Work, l.Target}
 	for i, d := range spareRootDirs {
@@ -295,10 +337,12 @@ func (h *heldRoot) take(r *spareRoot, l fuseoverlay.Layout) bool {
 		}
 		Trace("spare root not taken: exchanging %s: %v", d, err)
 		for j := i - 1; j >= 0; j-- { // back as they were
-			unix.Renameat2(unix.AT_FDCWD, filepath.Join(h.dir, spareRootDirs[j]), unix.AT_FDCWD, ours[j], unix.RENAME_EXCHANGE)
+			if berr := unix.Renameat2(unix.AT_FDCWD, filepath.Join(h.dir, spareRootDirs[j]), unix.AT_FDCWD, ours[j], unix.RENAME_EXCHANGE); berr != nil {
+				return false, fmt.Errorf("putting back the container's %s after exchanging its %s with the spare root %s failed: %w", spareRootDirs[j], d, h.dir, berr)
+			}
 		}
-		return false
+		return false, nil
 	}
 	Trace("spare root taken")
-	return true
+	return true, nil
 }

@@ -419,13 +419,14 @@ func Start(a *Attr) (int, error) {
 	// target, but not among them: the user namespace, then the mount and
 	// IPC namespaces where there are.
 	var nsFiles []*os.File
+	var nsFDs []*uintptr // where each one's descriptor goes, by position
 	if a.UserNS != nil {
-		nsFiles = append(nsFiles, a.UserNS)
+		nsFiles, nsFDs = append(nsFiles, a.UserNS), append(nsFDs, &r.userNS)
 		if a.MountNS != nil {
-			nsFiles = append(nsFiles, a.MountNS)
+			nsFiles, nsFDs = append(nsFiles, a.MountNS), append(nsFDs, &r.mountNS)
 		}
 		if a.IPCNS != nil {
-			nsFiles = append(nsFiles, a.IPCNS)
+			nsFiles, nsFDs = append(nsFiles, a.IPCNS), append(nsFDs, &r.ipcNS)
 		}
 		files = append(files[:len(files):len(files)], nsFiles...)
 	} else if a.MountNS != nil || a.IPCNS != nil {
@@ -447,14 +448,7 @@ func Start(a *Attr) (int, error) {
 			return 0, fmt.Errorf("passing descriptor %d: %w", len(r.fds), err)
 		}
 		if i >= len(a.Files) {
-			switch f := nsFiles[i-len(a.Files)]; f {
-			case a.UserNS:
-				r.userNS = uintptr(fd)
-			case a.MountNS:
-				r.mountNS = uintptr(fd)
-			case a.IPCNS:
-				r.ipcNS = uintptr(fd)
-			}
+			*nsFDs[i-len(a.Files)] = uintptr(fd)
 			defer unix.Close(fd)
 			continue
 		}

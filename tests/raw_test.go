@@ -423,11 +423,25 @@ func TestSpareRoot(t *testing.T) {
 		trace.env = append(slices.Clone(trace.env), "SANDBOX_TRACE=1")
 		noSpare := s.opts
 		noSpare.env = append(slices.Clone(noSpare.env), "SANDBOX_NO_SPARE=1")
-		probe := []string{"run", "--rm", "bb", "sh", "-c",
-			`test -e /mark && echo stale; echo x > /mark; awk '{print $5, $6, $9}' /proc/self/mountinfo | sort`}
+		// The container's mount and IPC namespaces, then (after "--")
+		// what must read the same with a spare root and without: its
+		// descriptors, /dev/mqueue's queues, and each mount's point,
+		// options, type, source and filesystem options (the overlay's
+		// directories left out: they are the spare's, by name).
+		probe := []string{"run", "--rm", "bb", "sh", "-c", `test -e /mark && echo stale; echo x > /mark
+readlink /proc/self/ns/mnt; readlink /proc/self/ns/ipc; echo --
+ls /proc/self/fd /dev/mqueue
+awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | sed -E 's/(lowerdir|upperdir|workdir)=[^,]*//g' | sort`}
+		var namespaces []string
 
 		for round := 0; round < 2; round++ {
 			holder := waitRoot()
+			if round == 1 {
+				// A command's sweep of tmp/ (an import's) leaves a spare
+				// root alone, and `system check` finds nothing wrong.
+				s.must(t, "import", busyboxTar(t), "bb-again")
+				wantStdoutContains(t, s.must(t, "system", "check"), "no problems")
+			}
 			r := u.runWith(t, trace, probe...)
 			wantCode(t, r, 0)
 			if !strings.Contains(r.stderr, "spare root taken") {
@@ -438,13 +452,27 @@ func TestSpareRoot(t *testing.T) {
 			}
 			without := u.runWith(t, noSpare, probe...)
 			wantCode(t, without, 0)
-			if r.stdout != without.stdout {
-				t.Errorf("round %d: with a spare root the payload sees the mounts\n%s\nwhere a run without a spare sees\n%s", round, r.stdout, without.stdout)
+			ns, seen, _ := strings.Cut(r.stdout, "--\n")
+			nsWithout, seenWithout, _ := strings.Cut(without.stdout, "--\n")
+			if seen != seenWithout || !strings.Contains(seen, "overlay") {
+				t.Errorf("round %d: with a spare root the payload sees\n%s\nwhere a run without a spare sees\n%s", round, seen, seenWithout)
 			}
+			if slices.Contains(namespaces, ns) || ns == nsWithout || strings.Count(ns, "\n") != 2 {
+				t.Errorf("round %d: the container's mount and IPC namespaces %q were another's too (%q)", round, ns, namespaces)
+			}
+			namespaces = append(namespaces, ns, nsWithout)
 			dir := filepath.Join(tmp, fmt.Sprintf("spare-%d", holder))
 			if !waitFor(10*time.Second, func() bool { return !exists(dir) && !exists(dir+".lock") }) {
 				t.Errorf("round %d: the spare root %s taken is still there: %v", round, dir, dirEntries(t, tmp))
 			}
+		}
+
+		// Another /dev/shm: the root is not taken.
+		waitRoot()
+		r := u.runWith(t, trace, "run", "--rm", "--shm-size", "2m", "bb", "grep", " /dev/shm ", "/proc/self/mounts")
+		wantCode(t, r, 0)
+		if !strings.Contains(r.stderr, "spare root not taken") || !strings.Contains(r.stdout, "size=2048k") {
+			t.Errorf("a run with another --shm-size than the spare root's:\n%s", r)
 		}
 
 		// What the payload writes goes to its container's directory.
@@ -464,7 +492,7 @@ func TestSpareRoot(t *testing.T) {
 		s.must(t, "commit", "m2", "bb2")
 		s.must(t, "rm", "m2")
 		waitRoot()
-		r := u.runWith(t, trace, "run", "--rm", "bb2", "cat", "/two")
+		r = u.runWith(t, trace, "run", "--rm", "bb2", "cat", "/two")
 		wantCode(t, r, 0)
 		if !strings.Contains(r.stderr, "spare root not taken") || r.stdout != "two\n" {
 			t.Errorf("a run of another image than the spare root's:\n%s", r)
