@@ -500,7 +500,7 @@ awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | 
 
 		// The same image removed and imported again.
 		waitRoot()
-		s.must(t, "rmi", "bb2", "bb")
+		s.must(t, "rmi", "bb2", "bb", "bb-again")
 		s.must(t, "import", busyboxTar(t), "bb")
 		r = u.runWith(t, trace, "run", "--rm", "bb", "cat", "/bin/busybox")
 		wantCode(t, r, 0)
