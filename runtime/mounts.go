@@ -21,7 +21,7 @@ import (
 func setupRootfs(spec *Spec) error {
 	rootDir := spec.Rootfs.Target
 	pre := plan.New(rootDir)
-	addNamespaceSetup(pre, spec)
+	addNamespaceSetup(pre, spec, true)
 	if err := pre.Run(); err != nil {
 		return err
 	}
@@ -60,8 +60,15 @@ func setupRootfs(spec *Spec) error {
 
 // addNamespaceSetup adds what comes before the root filesystem: the
 // mount namespace's propagation and the hostname.
-func addNamespaceSetup(p *plan.Plan, spec *Spec) {
-	addPrivate(p)
+//
+// private is false in a spare root's mount namespace (spareroot.go),
+// whose holder made its mounts slaves before it mounted anything, and
+// which no other process has been in since: the walk over the host's
+// mounts again cost 0.03 ms (strace -T).
+func addNamespaceSetup(p *plan.Plan, spec *Spec, private bool) {
+	if private {
+		addPrivate(p)
+	}
 	if spec.Hostname != "" {
 		name := []byte(spec.Hostname)
 		p.Syscall(fmt.Sprintf("setting the hostname %q", spec.Hostname), unix.SYS_SETHOSTNAME, p.Ptr(name, unsafe.Pointer(&name[0])), uintptr(len(name)))

@@ -552,7 +552,7 @@ type rawStart struct {
 // as the last step here, and PID 1 mounts neither the overlay nor /dev
 // and /sys. Either way the held root's holder is ended.
 func prepareRaw(spec *Spec, cgroup bool, held *heldRoot, want *spareRoot) (*rawStart, error) {
-	r, err := buildRaw(spec, cgroup, held != nil && want != nil)
+	r, err := buildRaw(spec, cgroup, held != nil && want != nil, held != nil)
 	if err != nil || held == nil {
 		held.end()
 		return r, err
@@ -566,14 +566,15 @@ func prepareRaw(spec *Spec, cgroup bool, held *heldRoot, want *spareRoot) (*rawS
 		return r, &Error{Code: 125, Msg: err.Error(), Err: err}
 	}
 	if !taken {
-		return buildRaw(spec, cgroup, false)
+		return buildRaw(spec, cgroup, false, true)
 	}
 	return r, nil
 }
 
 // buildRaw is prepareRaw's plans, with premade: the root, /dev and /sys
-// are in place already.
-func buildRaw(spec *Spec, cgroup, premade bool) (*rawStart, error) {
+// are in place already; inSpare: PID 1 is in a spare root's mount
+// namespace, whose mounts are slaves already.
+func buildRaw(spec *Spec, cgroup, premade, inSpare bool) (*rawStart, error) {
 	r := &rawStart{premade: premade, overlay: -1}
 	u, err := rawUser(spec)
 	if err != nil {
@@ -589,7 +590,7 @@ func buildRaw(spec *Spec, cgroup, premade bool) (*rawStart, error) {
 		// to: the container sees its cgroup as /.
 		p.Syscall("making the sandbox's cgroup namespace", unix.SYS_UNSHARE, unix.CLONE_NEWCGROUP)
 	}
-	addNamespaceSetup(p, spec)
+	addNamespaceSetup(p, spec, !inSpare)
 	if !premade {
 		if r.overlay, err = addOverlay(p, l.Layers, l.Upper, l.Work, l.Volatile); err != nil {
 			return r, fmt.Errorf("%w: %v", errNotRaw, err)
