@@ -552,7 +552,11 @@ type rawStart struct {
 // as the last step here, and PID 1 mounts neither the overlay nor /dev
 // and /sys. Either way the held root's holder is ended.
 func prepareRaw(spec *Spec, cgroup bool, held *heldRoot, want *spareRoot) (*rawStart, error) {
-	r, err := buildRaw(spec, cgroup, held != nil && want != nil, held != nil)
+	var cached *spareUser
+	if held != nil && want != nil {
+		cached = held.user
+	}
+	r, err := buildRaw(spec, cgroup, held != nil && want != nil, held != nil, cached)
 	if err != nil || held == nil {
 		held.end()
 		return r, err
@@ -566,17 +570,18 @@ func prepareRaw(spec *Spec, cgroup bool, held *heldRoot, want *spareRoot) (*rawS
 		return r, &Error{Code: 125, Msg: err.Error(), Err: err}
 	}
 	if !taken {
-		return buildRaw(spec, cgroup, false, true)
+		return buildRaw(spec, cgroup, false, true, nil)
 	}
 	return r, nil
 }
 
 // buildRaw is prepareRaw's plans, with premade: the root, /dev and /sys
 // are in place already; inSpare: PID 1 is in a spare root's mount
-// namespace, whose mounts are slaves already.
-func buildRaw(spec *Spec, cgroup, premade, inSpare bool) (*rawStart, error) {
+// namespace, whose mounts are slaves already; cached: the user a spare
+// root's maker looked up, for a premade root of the same layers.
+func buildRaw(spec *Spec, cgroup, premade, inSpare bool, cached *spareUser) (*rawStart, error) {
 	r := &rawStart{premade: premade, overlay: -1}
-	u, err := rawUser(spec)
+	u, err := rawUser(spec, cached)
 	if err != nil {
 		return r, err
 	}
@@ -665,11 +670,33 @@ func addCredential(p *plan.Plan, spec *Spec, u execUser) {
 // rawUser is who the payload runs as, from the image's /etc/passwd and
 // /etc/group read through the layers; errNotRaw where the Go init must
 // say what is wrong (an unknown name, an id outside the map).
-func rawUser(spec *Spec) (execUser, error) {
+//
+// cached, when set, is the user a spare root's maker looked up in the
+// same layers (spareUser): used if it is for the same --user.
+func rawUser(spec *Spec, cached *spareUser) (execUser, error) {
+	var u execUser
+	if cached != nil && cached.User == spec.Process.User {
+		u = cached.Found
+	} else {
+		var err error
+		if u, err = imageUser(spec.Rootfs, spec.Process.User); err != nil {
+			return u, err
+		}
+	}
+	if u.UID >= spec.UIDs || u.GID >= spec.GIDs {
+		return u, fmt.Errorf("%w: user %q", errNotRaw, spec.Process.User)
+	}
+	return u, nil
+}
+
+// imageUser is user (as --user gives it) in the /etc/passwd and
+// /etc/group of the root l, read through its layers; errNotRaw where the
+// Go init must say what is wrong.
+func imageUser(l fuseoverlay.Layout, user string) (execUser, error) {
 	var files [2]io.Reader
 	for i, rel := range []string{"etc/passwd", "etc/group"} {
 		files[i] = strings.NewReader("")
-		path, err := spec.Rootfs.Lookup(rel)
+		path, err := l.Lookup(rel)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -682,9 +709,9 @@ func rawUser(spec *Spec) (execUser, error) {
 		}
 		files[i] = strings.NewReader(string(b))
 	}
-	u, err := resolveUserFrom(spec.Process.User, files[0], files[1])
-	if err != nil || u.UID >= spec.UIDs || u.GID >= spec.GIDs {
-		return u, fmt.Errorf("%w: user %q", errNotRaw, spec.Process.User)
+	u, err := resolveUserFrom(user, files[0], files[1])
+	if err != nil {
+		return u, fmt.Errorf("%w: user %q", errNotRaw, user)
 	}
 	return u, nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/idle"
 	"github.com/sandbox-dev/sandbox/spawn"
 	"github.com/sandbox-dev/sandbox/userns"
@@ -180,7 +181,8 @@ func rootIsUser(m userns.Mapping) bool {
 // holder made a root, it opens that root's namespaces too and leaves the
 // holder to the root's end (heldRoot.end).
 func useSpare(record string, m userns.Mapping, withRoot bool) (*os.File, *heldRoot, error) {
-	first, rootDir, _ := strings.Cut(strings.TrimSuffix(record, "\n"), "\n")
+	first, rest, _ := strings.Cut(strings.TrimSuffix(record, "\n"), "\n")
+	rootDir, userLine, _ := strings.Cut(rest, "\n")
 	f := strings.Fields(first)
 	if len(f) != 3 && len(f) != 4 {
 		return nil, nil, fmt.Errorf("a malformed record %q", record)
@@ -224,6 +226,12 @@ func useSpare(record string, m userns.Mapping, withRoot bool) (*os.File, *heldRo
 		// is taken.
 		if lock := lockSpareRoot(rootDir); lock >= 0 {
 			root = &heldRoot{key: f[3], dir: rootDir, pidfd: -1, lock: lock}
+			if userLine != "" {
+				var u spareUser
+				if json.Unmarshal([]byte(userLine), &u) == nil {
+					root.user = &u
+				}
+			}
 			if root.mnt, err = os.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid)); err == nil {
 				root.ipc, err = os.Open(fmt.Sprintf("/proc/%d/ns/ipc", pid))
 			}
@@ -599,8 +607,14 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 		tmp := filepath.Join(dir, fmt.Sprintf(".new-%d", pid))
 		record := fmt.Appendf(nil, "%d %d %s\n", pid, start, nsLimits())
 		if root != nil {
-			// The key, and on a line of its own the root's directory.
+			// The key, and on a line of its own the root's directory;
+			// then the user looked up, if found.
 			record = fmt.Appendf(nil, "%d %d %s %s\n%s\n", pid, start, nsLimits(), key, filepath.Join(root.Tmp, SpareRootPrefix+strconv.Itoa(pid)))
+			if u, err := imageUser(fuseoverlay.Layout{Layers: root.Layers}, root.User); err == nil {
+				if b, err := json.Marshal(spareUser{User: root.User, Found: u}); err == nil {
+					record = append(append(record, b...), '\n')
+				}
+			}
 		}
 		if err = os.WriteFile(tmp, record, 0o600); err == nil {
 			err = os.Rename(tmp, filepath.Join(dir, spareReady+strconv.Itoa(pid)))

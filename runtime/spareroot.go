@@ -56,6 +56,21 @@ type spareRoot struct {
 	// plan would make them, with /proc: made in the overlay's upper, each
 	// costs a start 0.04-0.1 ms (strace -T).
 	Targets []string
+	// User is the --user of the start that asked: the maker looks it up
+	// in the layers (spareUser) for a next start of the same. Not part
+	// of the key: a start with another takes the root and looks its own
+	// up.
+	User string
+}
+
+// spareUser is a user a spare root's maker looked up in the root's
+// layers (imageUser), kept on the record's third line as JSON: a start
+// on that root with the same --user takes it instead of reading
+// /etc/passwd and /etc/group through the layers itself (0.12 ms,
+// traced).
+type spareUser struct {
+	User  string
+	Found execUser
 }
 
 // spareRootOf is the root spec's start would take from a spare, or nil
@@ -65,7 +80,7 @@ func spareRootOf(spec *Spec, tmp string) *spareRoot {
 	if tmp == "" || len(spec.Devices) > 0 || len(spec.Rootfs.Layers) == 0 {
 		return nil
 	}
-	r := &spareRoot{Tmp: tmp, Layers: spec.Rootfs.Layers, Volatile: spec.Rootfs.Volatile, DevSys: devSysOf(spec)}
+	r := &spareRoot{Tmp: tmp, Layers: spec.Rootfs.Layers, Volatile: spec.Rootfs.Volatile, DevSys: devSysOf(spec), User: spec.Process.User}
 	for _, f := range etcFiles(spec) {
 		r.Targets = append(r.Targets, f.dst)
 	}
@@ -265,8 +280,9 @@ func addOverlay(p *plan.Plan, layers []string, upper, work string, volatile bool
 type heldRoot struct {
 	mnt, ipc *os.File
 	key, dir string
-	pidfd    int // -1 once ended
-	lock     int // a shared flock of the root's lock, -1 once ended
+	pidfd    int        // -1 once ended
+	lock     int        // a shared flock of the root's lock, -1 once ended
+	user     *spareUser // nil where the maker looked none up
 }
 
 // lockSpareRoot takes a shared flock of the spare root dir's lock, so
