@@ -227,10 +227,7 @@ func useSpare(record string, m userns.Mapping, withRoot bool) (*os.File, *heldRo
 		if lock := lockSpareRoot(rootDir); lock >= 0 {
 			root = &heldRoot{key: f[3], dir: rootDir, pidfd: -1, lock: lock}
 			if userLine != "" {
-				var u spareUser
-				if json.Unmarshal([]byte(userLine), &u) == nil {
-					root.user = &u
-				}
+				root.user = parseSpareUser(userLine)
 			}
 			if root.mnt, err = os.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid)); err == nil {
 				root.ipc, err = os.Open(fmt.Sprintf("/proc/%d/ns/ipc", pid))
@@ -611,9 +608,7 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 			// then the user looked up, if found.
 			record = fmt.Appendf(nil, "%d %d %s %s\n%s\n", pid, start, nsLimits(), key, filepath.Join(root.Tmp, SpareRootPrefix+strconv.Itoa(pid)))
 			if u, err := imageUser(fuseoverlay.Layout{Layers: root.Layers}, root.User); err == nil {
-				if b, err := json.Marshal(spareUser{User: root.User, Found: u}); err == nil {
-					record = append(append(record, b...), '\n')
-				}
+				record = fmt.Appendf(record, "%s\n", spareUser{User: root.User, Found: u})
 			}
 		}
 		if err = os.WriteFile(tmp, record, 0o600); err == nil {

@@ -284,3 +284,24 @@ func TestSpareRootTake(t *testing.T) {
 		}
 	}
 }
+
+// TestSpareUserLine: the record's user line reads back as written, for
+// users and homes with spaces and quotes, with and without groups; a
+// line that is not one reads as none.
+func TestSpareUserLine(t *testing.T) {
+	for _, u := range []spareUser{
+		{User: "", Found: execUser{Home: "/root"}},
+		{User: "app user:grp", Found: execUser{UID: 1000, GID: 100, Home: `/home/a "b"`, Groups: []uint32{5, 27, 100}}},
+	} {
+		got := parseSpareUser(u.String())
+		if got == nil || got.User != u.User || got.Found.UID != u.Found.UID || got.Found.GID != u.Found.GID ||
+			got.Found.Home != u.Found.Home || !slices.Equal(got.Found.Groups, u.Found.Groups) {
+			t.Errorf("%+v came back as %+v from %q", u, got, u.String())
+		}
+	}
+	for _, line := range []string{"", `"" 0 0`, `"" x 0 "/" -`, `"" 0 0 "/" 1,x`} {
+		if got := parseSpareUser(line); got != nil {
+			t.Errorf("parseSpareUser(%q) = %+v, want none", line, got)
+		}
+	}
+}
