@@ -608,7 +608,9 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 			// then the user looked up, if found.
 			record = fmt.Appendf(nil, "%d %d %s %s\n%s\n", pid, start, nsLimits(), key, filepath.Join(root.Tmp, SpareRootPrefix+strconv.Itoa(pid)))
 			if u, err := imageUser(fuseoverlay.Layout{Layers: root.Layers}, root.User); err == nil {
-				record = fmt.Appendf(record, "%s\n", spareUser{User: root.User, Found: u})
+				if su := (spareUser{User: root.User, Found: u}); su.recordable() {
+					record = append(append(record, su.String()...), '\n')
+				}
 			}
 		}
 		if err = os.WriteFile(tmp, record, 0o600); err == nil {

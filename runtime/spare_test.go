@@ -299,7 +299,7 @@ func TestSpareUserLine(t *testing.T) {
 			t.Errorf("%+v came back as %+v from %q", u, got, u.String())
 		}
 	}
-	for _, line := range []string{"", `"" 0 0`, `"" x 0 "/" -`, `"" 0 0 "/" 1,x`} {
+	for _, line := range []string{"", "\x000\x000", "\x00x\x000\x00/\x00", "\x000\x000\x00/\x001,x"} {
 		if got := parseSpareUser(line); got != nil {
 			t.Errorf("parseSpareUser(%q) = %+v, want none", line, got)
 		}

@@ -74,33 +74,47 @@ type spareUser struct {
 	Found execUser
 }
 
-// String is u as the record's line: the user and home quoted, the ids,
-// the groups comma-separated ("-" for none). Not JSON: the start reads
-// it on its path, where encoding/json's first use of a type costs 0.1 ms.
+// String is u as the record's line: the user, the ids, the home and
+// the groups, NUL-separated (none of them holds a NUL, nor a newline:
+// the maker writes no line for a user that does), the groups
+// comma-separated. Neither JSON nor fmt's scanning: the start reads it
+// on its path, where the first use of either's code costs it 0.1 ms.
 func (u spareUser) String() string {
-	groups := "-"
-	if len(u.Found.Groups) > 0 {
-		var b []byte
-		for i, g := range u.Found.Groups {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendUint(b, uint64(g), 10)
+	b := append([]byte(u.User), 0)
+	b = strconv.AppendUint(b, uint64(u.Found.UID), 10)
+	b = append(b, 0)
+	b = strconv.AppendUint(b, uint64(u.Found.GID), 10)
+	b = append(b, 0)
+	b = append(b, u.Found.Home...)
+	b = append(b, 0)
+	for i, g := range u.Found.Groups {
+		if i > 0 {
+			b = append(b, ',')
 		}
-		groups = string(b)
+		b = strconv.AppendUint(b, uint64(g), 10)
 	}
-	return fmt.Sprintf("%q %d %d %q %s", u.User, u.Found.UID, u.Found.GID, u.Found.Home, groups)
+	return string(b)
+}
+
+// recordable says whether u can be a record's line (String).
+func (u spareUser) recordable() bool {
+	return !strings.ContainsAny(u.User, "\x00\n") && !strings.ContainsAny(u.Found.Home, "\x00\n")
 }
 
 // parseSpareUser reads what String writes; nil where it cannot.
 func parseSpareUser(line string) *spareUser {
-	var u spareUser
-	var groups string
-	if n, err := fmt.Sscanf(line, "%q %d %d %q %s", &u.User, &u.Found.UID, &u.Found.GID, &u.Found.Home, &groups); n != 5 || err != nil {
+	f := strings.Split(line, "\x00")
+	if len(f) != 5 {
 		return nil
 	}
-	if groups != "-" {
-		for _, g := range strings.Split(groups, ",") {
+	uid, err1 := strconv.ParseUint(f[1], 10, 32)
+	gid, err2 := strconv.ParseUint(f[2], 10, 32)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	u := &spareUser{User: f[0], Found: execUser{UID: uint32(uid), GID: uint32(gid), Home: f[3]}}
+	if f[4] != "" {
+		for _, g := range strings.Split(f[4], ",") {
 			n, err := strconv.ParseUint(g, 10, 32)
 			if err != nil {
 				return nil
@@ -108,7 +122,7 @@ func parseSpareUser(line string) *spareUser {
 			u.Found.Groups = append(u.Found.Groups, uint32(n))
 		}
 	}
-	return &u
+	return u
 }
 
 // spareRootOf is the root spec's start would take from a spare, or nil
