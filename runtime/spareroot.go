@@ -37,8 +37,9 @@ import (
 // /proc, the /etc files and the masks before its pivot. If not, PID 1
 // mounts the root as always; the spare's overlay, left at tmp/, goes
 // with the old root at the pivot. Either way the start then ends the
-// holder, and the directory, then the container's empty ones or the
-// unused spare's, is the sweep's.
+// holder, and the directory (then holding the container's empty ones,
+// or the unused root) goes with the run's removal (Removal.Spare), or
+// else with a sweep.
 
 // SpareRootPrefix begins the name of a spare root's directory in the
 // store's tmp/, and of its lock beside it.
