@@ -436,6 +436,16 @@ awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | 
 
 		for round := 0; round < 2; round++ {
 			holder := waitRoot()
+			if round == 0 {
+				// The holder keeps its root's lock, and the idle stage
+				// its signalfd: nothing else.
+				fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", holder))
+				sigfd, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/0", holder))
+				lock, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/3", holder))
+				if err != nil || len(fds) != 2 || sigfd != "anon_inode:[signalfd]" || lock != filepath.Join(tmp, fmt.Sprintf("spare-%d.lock", holder)) {
+					t.Errorf("the holder %d has descriptors %v (%v), 0 %q, 3 %q; want the idle stage's signalfd and its lock alone", holder, fds, err, sigfd, lock)
+				}
+			}
 			if round == 1 {
 				// A command's sweep of tmp/ (an import's) leaves a spare
 				// root alone, and `system check` finds nothing wrong.
