@@ -370,8 +370,11 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 		e.Abort()
 		return 0, nil, false
 	}
+	// The root this spec asks for: the one to take, and the one the next
+	// spare's holder makes (below).
+	want := spareRootOf(spec, opts.StoreTmp)
 	<-e.rootKnown
-	r, err := prepareRaw(spec, e.cgroup, e.root, spareRootOf(spec, opts.StoreTmp), e.rootCloned)
+	r, err := prepareRaw(spec, e.cgroup, e.root, want, e.rootCloned)
 	if errors.Is(err, errNotRaw) {
 		Trace("no raw start: %v", err)
 		e.Abort()
@@ -387,7 +390,7 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 	if e.spare != nil {
 		// The next spare's holder makes this start's root for the next;
 		// in single-id mode a spare is made for its root alone.
-		e.spare.root = spareRootOf(spec, opts.StoreTmp)
+		e.spare.root = want
 		if e.spare.root == nil && opts.Mapping.Mode != userns.ModeSubID {
 			e.spare = nil
 		}

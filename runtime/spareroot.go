@@ -222,9 +222,7 @@ func makeSpareRoot(r *spareRoot, pid int) (lock int, err error) {
 	if err := os.Rename(pending, dir+".lock"); err != nil {
 		return fail(err)
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		removeOwned(dir)
-	}
+	removeOwned(dir)
 	err = os.Mkdir(dir, 0o700)
 	for _, d := range spareRootDirs {
 		if err == nil {
@@ -393,9 +391,6 @@ func (h *heldRoot) take(r *spareRoot, l fuseoverlay.Layout) (bool, error) {
 		return false, nil
 	}
 	defer h.end()
-	if r == nil {
-		return false, nil
-	}
 	want, err := r.key()
 	if err != nil || want != h.key {
 		Trace("spare root not taken: another image or launch")
@@ -410,7 +405,7 @@ func (h *heldRoot) take(r *spareRoot, l fuseoverlay.Layout) (bool, error) {
 		Trace("spare root not taken: exchanging %s: %v", d, err)
 		for j := i - 1; j >= 0; j-- { // back as they were
 			if berr := unix.Renameat2(unix.AT_FDCWD, filepath.Join(h.dir, spareRootDirs[j]), unix.AT_FDCWD, ours[j], unix.RENAME_EXCHANGE); berr != nil {
-				return false, fmt.Errorf("putting back the container's %s after exchanging its %s with the spare root %s failed: %w", spareRootDirs[j], d, h.dir, berr)
+				return false, fmt.Errorf("putting back the container's %s after exchanging its %s with the spare root %s failed: %w (the container is removed with this run; run it again, or with SANDBOX_NO_SPARE=1 to start without spare roots)", spareRootDirs[j], d, h.dir, berr)
 			}
 		}
 		return false, nil
