@@ -141,7 +141,7 @@ func Compile(p *specs.LinuxSeccomp, first []specs.LinuxSyscall) (*Program, error
 		return nil, err
 	}
 
-	c := &compiler{def: def, blocks: map[string]label{}, uses: map[string]int{}}
+	c := &compiler{def: def, blocks: map[string]label{}, uses: map[string]int{}, pool: map[uint32]label{}}
 	c.asm.items = make([]asmItem, 0, 2048)
 	spans := make(map[*archInfo][]span)
 	for _, a := range archs {
@@ -216,6 +216,11 @@ type compiler struct {
 	uses    map[string]int   // how many spans jump to each block
 	order   []*verdict       // shared blocks in the order they were made
 	orderAt []label          // and their labels
+	// The search's returns not yet placed (pooled), by value, in the
+	// order first asked for, and the item of the first jump to one.
+	pool      map[uint32]label
+	poolOrder []uint32
+	poolFrom  int
 }
 
 // spans works out the verdict of every syscall number on one
