@@ -415,14 +415,20 @@ func parseSpareRoot(arg string) *spareRoot {
 
 // spareMain is the "spare" stage, the maker: RUNDIR UIDMAP GIDMAP
 // NEWUIDMAP NEWGIDMAP ROOT, and the remove stage's NAME SPARE [SKELETON
-// DIR...] (Removal.args) when it starts a removal first (as startRemoval passes them, with the removal
-// descriptors). It makes one spare
-// unless one is there or another maker is at work, and exits.
+// DIR...] (Removal.args) when it starts a removal too (as startRemoval
+// passes them, with the removal descriptors). It makes one spare unless
+// one is there or another maker is at work, starts the removal, and
+// exits.
 func spareMain(args []string) {
 	setName(spareMakerName)
 	if len(args) < 6 {
 		os.Exit(125)
 	}
+	// The removal, if one was handed to us, is started once the spare is
+	// made (or not made): the two would share the CPU a start leaves,
+	// and the spare is what the next start waits for. Its descriptors
+	// are closed at our execve of the holder until then.
+	removal := func() {}
 	if len(args) > 6 {
 		if len(args) < 8 {
 			os.Exit(125)
@@ -432,23 +438,31 @@ func spareMain(args []string) {
 			rm.Spare = args[7]
 		}
 		ns, exe := os.NewFile(removalNSFD, "userns"), os.NewFile(removalExeFD, "exe")
-		err := startRemoval(ns, exe, rm, nil)
-		// The lock stays with the removal alone. Closed through their
-		// files, not by number: a file left to the collector would close
-		// its number again later, by then the spare's lock or pipe.
-		for _, f := range []*os.File{rm.Dir, rm.Keep, exe, ns} {
-			f.Close()
+		for _, f := range []*os.File{rm.Dir, rm.Keep, exe, ns, rm.Init} {
+			if f != nil {
+				unix.CloseOnExec(int(f.Fd()))
+			}
 		}
-		if rm.Init != nil {
-			rm.Init.Close()
-		}
-		if err != nil {
-			Trace("no removal process: %v", err)
+		removal = func() {
+			err := startRemoval(ns, exe, rm, nil)
+			// The lock stays with the removal alone. Closed through their
+			// files, not by number: a file left to the collector would close
+			// its number again later, by then the spare's lock or pipe.
+			for _, f := range []*os.File{rm.Dir, rm.Keep, exe, ns} {
+				f.Close()
+			}
+			if rm.Init != nil {
+				rm.Init.Close()
+			}
+			if err != nil {
+				Trace("no removal process: %v", err)
+			}
 		}
 	}
 	uids, ok1 := parseMapText(args[1])
 	gids, ok2 := parseMapText(args[2])
 	if !ok1 || !ok2 {
+		removal()
 		os.Exit(125)
 	}
 	m := userns.Mapping{Mode: userns.ModeSubID, UIDs: uids, GIDs: gids, NewUIDMap: args[3], NewGIDMap: args[4]}
@@ -456,10 +470,13 @@ func spareMain(args []string) {
 		m = userns.Mapping{Mode: userns.ModeSingle, UIDs: uids, GIDs: gids}
 	}
 	if err := PrivateDir(args[0]); err != nil { // as takeSpare checks it
+		removal()
 		Trace("no spare user namespace: %v", err)
 		os.Exit(1)
 	}
-	if err := makeSpare(filepath.Join(args[0], spareDirName), m, parseSpareRoot(args[5])); err != nil {
+	err := makeSpare(filepath.Join(args[0], spareDirName), m, parseSpareRoot(args[5]))
+	removal()
+	if err != nil {
 		Trace("making a spare user namespace: %v", err)
 		os.Exit(1)
 	}

@@ -204,7 +204,7 @@ func removeAtLast(dirfd int, name, last string) error {
 //
 // With spare (subid mode), the process started is the maker of the next
 // spare user namespace instead (spare.go), in this user namespace: it
-// starts the removal, then makes the spare, so that the command's path
+// makes the spare, then starts the removal, so that the command's path
 // has one process start either way.
 func startRemoval(userns, exe *os.File, r Removal, spare *spareRequest) error {
 	env := append([]string{initEnv + "=1"}, initRuntimeEnv...)

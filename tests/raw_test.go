@@ -438,12 +438,24 @@ awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | 
 			holder := waitRoot()
 			if round == 0 {
 				// The holder keeps its root's lock, and the idle stage
-				// its signalfd: nothing else.
-				fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", holder))
-				sigfd, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/0", holder))
-				lock, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/3", holder))
-				if err != nil || len(fds) != 2 || sigfd != "anon_inode:[signalfd]" || lock != filepath.Join(tmp, fmt.Sprintf("spare-%d.lock", holder)) {
-					t.Errorf("the holder %d has descriptors %v (%v), 0 %q, 3 %q; want the idle stage's signalfd and its lock alone", holder, fds, err, sigfd, lock)
+				// its signalfd: nothing else. The record can come a few
+				// instructions before the signalfd (the stage names
+				// itself first, and the maker waits for the name): the
+				// steady state is looked for, for up to a second.
+				var fds []os.DirEntry
+				var err error
+				var sigfd, lock string
+				for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
+					fds, err = os.ReadDir(fmt.Sprintf("/proc/%d/fd", holder))
+					sigfd, _ = os.Readlink(fmt.Sprintf("/proc/%d/fd/0", holder))
+					lock, _ = os.Readlink(fmt.Sprintf("/proc/%d/fd/3", holder))
+					if err == nil && len(fds) == 2 && sigfd == "anon_inode:[signalfd]" && lock == filepath.Join(tmp, fmt.Sprintf("spare-%d.lock", holder)) {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Errorf("the holder %d has descriptors %v (%v), 0 %q, 3 %q; want the idle stage's signalfd and its lock alone", holder, fds, err, sigfd, lock)
+						break
+					}
 				}
 			}
 			if round == 1 {
