@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -427,7 +428,10 @@ func spareMain(args []string) {
 	// The removal, if one was handed to us, is started once the spare is
 	// made (or not made): the two would share the CPU a start leaves,
 	// and the spare is what the next start waits for. Its descriptors
-	// are closed at our execve of the holder until then.
+	// are close-on-exec until then: the holder and newuidmap get none.
+	// Once, whichever comes first: the spare's end, a panic, or
+	// removalLate after our start (a maker waiting on newuidmap or on its
+	// holder must not keep the container's files and lock for that long).
 	removal := func() {}
 	if len(args) > 6 {
 		if len(args) < 8 {
@@ -443,7 +447,7 @@ func spareMain(args []string) {
 				unix.CloseOnExec(int(f.Fd()))
 			}
 		}
-		removal = func() {
+		removal = sync.OnceFunc(func() {
 			err := startRemoval(ns, exe, rm, nil)
 			// The lock stays with the removal alone. Closed through their
 			// files, not by number: a file left to the collector would close
@@ -457,7 +461,9 @@ func spareMain(args []string) {
 			if err != nil {
 				Trace("no removal process: %v", err)
 			}
-		}
+		})
+		defer removal()
+		time.AfterFunc(removalLate, removal)
 	}
 	uids, ok1 := parseMapText(args[1])
 	gids, ok2 := parseMapText(args[2])
@@ -482,6 +488,11 @@ func spareMain(args []string) {
 	}
 	os.Exit(0)
 }
+
+// removalLate is how long after its start a maker starts the removal it
+// was handed even if the spare is not made yet (spareMain): making one
+// takes 9–12 ms here.
+const removalLate = 100 * time.Millisecond
 
 // makeSpare makes a spare with m's maps in dir, unless one is there or
 // another maker is at work; its holder makes root too, if given.

@@ -115,8 +115,10 @@ func (c *compiler) search(s []span) {
 }
 
 // poolReach is how many items after its first jump a pool's returns are
-// placed at the latest: a conditional jump reaches 255 instructions (a
-// further one costs an unconditional jump more, which the assembler adds).
+// placed, once a right half begins (the only place where nothing falls
+// through): a conditional jump reaches 255 instructions. A search whose
+// left halves are long can place them further; such a jump costs an
+// unconditional one more, which the assembler adds (assemble).
 const poolReach = 200
 
 // pooled returns the label of the pool's return for s when s is one span

@@ -252,16 +252,18 @@ func working(tools []*tool) []*tool {
 	return ok
 }
 
-// settle is the pause before each timed run: what the previous command
-// left working after it exited (sandbox's maker of the next spare, its
-// holder and the removal, at idle priority: the spare is ready 9–12 ms
-// after the command's exit, December 7) should not run beside the next
-// tool's start on a two-core machine, slowing it. Each tool's run is
-// preceded by the pause and, in the rotation, often by the other tool's
-// run: with bwrap's run and two pauses between two of sandbox's, every
-// one of 100 took the spare. Not much longer: after 60 ms idle every
-// start here is slower (bwrap's 2.5 → 3.0 ms), which flattered the
-// ratios in the other direction; -all measures 40 ms pauses besides.
+// settle is the pause before each timed run, for what the previous
+// command left working after it exited. sandbox's leftovers (the maker
+// of the next spare, its holder, then the removal, at idle priority)
+// take longer than the pause: the spare is ready 9–12 ms after the
+// command's exit (December 7), and the removal follows. So they may run
+// beside the next tool's start: beside bwrap's, or beside sandbox's
+// where the rotation has sandbox follow itself after one pause. With
+// bwrap's run and two pauses between two of sandbox's, every one of 100
+// took the spare. Not much longer: after 60 ms idle every start here is
+// slower (bwrap's 2.5 → 3.0 ms), which flattered the ratios in the other
+// direction; -all measures 40 ms pauses besides, which leave nothing
+// working.
 var settle = 10 * time.Millisecond
 
 // rounds runs every tool once per round, n rounds, recording run's times.
