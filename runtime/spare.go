@@ -21,6 +21,7 @@ import (
 
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/idle"
+	"github.com/sandbox-dev/sandbox/plan"
 	"github.com/sandbox-dev/sandbox/spawn"
 	"github.com/sandbox-dev/sandbox/userns"
 )
@@ -525,12 +526,21 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 			os.Remove(filepath.Join(dir, n))
 		}
 	}
-	var key string
+	var key, rootDir string
+	var rootLock *os.File // the root's lock, which the holder inherits
 	if root != nil {
 		sweepSpareRoots(root.Tmp)
 		// The layers as they are now: should one change before the
 		// holder mounts it, the key names what a start would not want.
-		if key, err = root.key(); err != nil {
+		key, err = root.key()
+		if err == nil {
+			var fd int
+			if fd, rootDir, err = prepareSpareRoot(root, os.Getpid()); err == nil {
+				rootLock = os.NewFile(uintptr(fd), "spare root lock")
+				defer rootLock.Close()
+			}
+		}
+		if err != nil {
 			Trace("no spare root: %v", err)
 			root = nil
 		}
@@ -538,70 +548,32 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 	if root == nil && m.Mode != userns.ModeSubID {
 		return nil // in single-id mode a spare is made for its root alone
 	}
-	named, w, err := os.Pipe()
+	var pid int
+	var hold *goHolder
+	if m.Mode != userns.ModeSubID && spawn.Supported() {
+		pid, err = startRawHolder(m, root, rootDir, rootLock)
+	} else {
+		hold, err = startGoHolder(m, root, rootDir, rootLock)
+		if err == nil {
+			pid = hold.cmd.Process.Pid
+		}
+	}
 	if err != nil {
 		return err
 	}
-	defer named.Close()
-	hold := &exec.Cmd{
-		Path: "/proc/self/exe", Args: []string{spareHoldName, "spare-hold"},
-		Env:    append([]string{initEnv + "=1"}, initRuntimeEnv...),
-		Stdout: w,
-		// In our process group, not a session of its own yet: the
-		// kernel schedules a session as one group (autogroup), in which
-		// the idle policy we run at (and it inherits) would count only
-		// against its own tasks, and its mounts would take the CPU from
-		// a command started meanwhile. It makes its own session once
-		// its work is done (spareHoldMain).
-		SysProcAttr: &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER, Setpgid: true, Pgid: unix.Getpgrp()},
+	// Ends the holder on a failure below.
+	kill := func() {
+		unix.Kill(pid, unix.SIGKILL)
+		if hold != nil {
+			hold.cmd.Wait()
+		} else {
+			spawn.Wait(pid)
+		}
 	}
-	var goW *os.File // the holder's go-ahead to make the root, once its maps are written
-	if root != nil {
-		b, err := json.Marshal(root)
-		if err != nil {
+	if hold != nil {
+		if err = hold.ready(m); err != nil {
+			kill()
 			return err
-		}
-		var goR *os.File
-		if goR, goW, err = os.Pipe(); err != nil {
-			return err
-		}
-		defer goR.Close()
-		defer goW.Close()
-		hold.Args = append(hold.Args, string(b))
-		hold.Stdin = goR
-		hold.SysProcAttr.Cloneflags |= unix.CLONE_NEWNS | unix.CLONE_NEWIPC
-		if m.Mode == userns.ModeSubID {
-			// Its maps are written after its execve, which leaves no
-			// capability to a process whose ids are not yet mapped:
-			// these go through it as ambient (as the Go init's,
-			// parent.go), and once the maps are written it is the
-			// namespace's root, whose every capability the root needs.
-			hold.SysProcAttr.AmbientCaps = allCaps()
-		}
-	}
-	if m.Mode != userns.ModeSubID {
-		// One line each, ours: written before its execve, by os/exec.
-		hold.SysProcAttr.UidMappings, hold.SysProcAttr.GidMappings = m.SysProcIDMaps()
-	}
-	err = hold.Start()
-	w.Close()
-	if err != nil {
-		return fmt.Errorf("starting the holder: %w", err)
-	}
-	pid := hold.Process.Pid
-	if m.Mode == userns.ModeSubID {
-		err = m.Apply(pid)
-	}
-	if err == nil && goW != nil {
-		_, err = goW.Write([]byte{1})
-	}
-	if err == nil {
-		// Its end of the pipe closes once it has its name (and its root,
-		// if asked), which a start checks; what it wrote before is why
-		// it could not.
-		named.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if b, rerr := io.ReadAll(named); rerr != nil || len(b) > 0 {
-			err = fmt.Errorf("the holder did not get ready: %s%v", b, rerr)
 		}
 	}
 	if err == nil {
@@ -634,7 +606,7 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 		if root != nil {
 			// The key, and on a line of its own the root's directory;
 			// then the user looked up, if found.
-			record = fmt.Appendf(nil, "%d %d %s %s\n%s\n", pid, start, nsLimits(), key, filepath.Join(root.Tmp, SpareRootPrefix+strconv.Itoa(pid)))
+			record = fmt.Appendf(nil, "%d %d %s %s\n%s\n", pid, start, nsLimits(), key, rootDir)
 			if u, err := imageUser(fuseoverlay.Layout{Layers: root.Layers}, root.User); err == nil {
 				if su := (spareUser{User: root.User, Found: u}); su.recordable() {
 					record = append(append(record, su.String()...), '\n')
@@ -646,35 +618,131 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 		}
 	}
 	if err != nil {
-		hold.Process.Kill()
-		hold.Wait()
+		kill()
 		return err
 	}
 	Trace("spare user namespace %d ready", pid)
-	return hold.Process.Release()
+	if hold != nil {
+		return hold.cmd.Process.Release()
+	}
+	return nil
 }
 
-// spareHoldMain is the "spare-hold" stage, the holder: it holds its user
-// namespace until a start takes it (and kills it) or spareLife passes.
-// It names itself, sets an alarm for spareLife (which outlives the
-// execve, and whose default action ends the process), closes its
-// descriptors (the maker waits for that: the name is then in place) and
-// executes its program's idle stage: two pages of stack and the few of
-// the stage's code, instead of a Go runtime (1.5 MiB of PSS).
+// goHolder is a spare's holder started as our program's "spare-hold"
+// stage (spareHoldMain): in subid mode, where newuidmap and newgidmap
+// write its maps once it runs, and where package spawn cannot start one
+// (other architectures).
+type goHolder struct {
+	cmd   *exec.Cmd
+	named *os.File // its stdout: ends once it is ready; what it wrote says why not
+	goW   *os.File // its go-ahead to make the root, once its maps are written; nil without a root
+}
+
+// startGoHolder starts a goHolder in a new user namespace (and mount and
+// IPC namespaces, with root to make on rootDir, lock its descriptor 3);
+// ready then writes its maps and waits for it.
+func startGoHolder(m userns.Mapping, root *spareRoot, rootDir string, lock *os.File) (*goHolder, error) {
+	named, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	h := &goHolder{named: named, cmd: &exec.Cmd{
+		Path: "/proc/self/exe", Args: []string{spareHoldName, "spare-hold"},
+		Env:    append([]string{initEnv + "=1"}, initRuntimeEnv...),
+		Stdout: w,
+		// In our process group, not a session of its own yet: the
+		// kernel schedules a session as one group (autogroup), in which
+		// the idle policy we run at (and it inherits) would count only
+		// against its own tasks, and its mounts would take the CPU from
+		// a command started meanwhile. It makes its own session once
+		// its work is done (spareHoldMain).
+		SysProcAttr: &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER, Setpgid: true, Pgid: unix.Getpgrp()},
+	}}
+	fail := func(err error) (*goHolder, error) {
+		named.Close()
+		if h.goW != nil {
+			h.goW.Close()
+		}
+		return nil, err
+	}
+	if root != nil {
+		b, err := json.Marshal(root)
+		if err != nil {
+			return fail(err)
+		}
+		goR, goW, err := os.Pipe()
+		if err != nil {
+			return fail(err)
+		}
+		defer goR.Close()
+		h.goW = goW
+		h.cmd.Args = append(h.cmd.Args, string(b), rootDir)
+		h.cmd.Stdin = goR
+		h.cmd.ExtraFiles = []*os.File{lock}
+		h.cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWNS | unix.CLONE_NEWIPC
+		if m.Mode == userns.ModeSubID {
+			// Its maps are written after its execve, which leaves no
+			// capability to a process whose ids are not yet mapped:
+			// these go through it as ambient (as the Go init's,
+			// parent.go), and once the maps are written it is the
+			// namespace's root, whose every capability the root needs.
+			h.cmd.SysProcAttr.AmbientCaps = allCaps()
+		}
+	}
+	if m.Mode != userns.ModeSubID {
+		// One line each, ours: written before its execve, by os/exec.
+		h.cmd.SysProcAttr.UidMappings, h.cmd.SysProcAttr.GidMappings = m.SysProcIDMaps()
+	}
+	if err := h.cmd.Start(); err != nil {
+		return fail(fmt.Errorf("starting the holder: %w", err))
+	}
+	return h, nil
+}
+
+// ready writes the holder's maps (subid mode), gives it the go-ahead
+// for its root, if any, and waits for it to have its name.
+func (h *goHolder) ready(m userns.Mapping) error {
+	defer h.named.Close()
+	var err error
+	if m.Mode == userns.ModeSubID {
+		err = m.Apply(h.cmd.Process.Pid)
+	}
+	if h.goW != nil {
+		if err == nil {
+			_, err = h.goW.Write([]byte{1})
+		}
+		h.goW.Close()
+	}
+	if err == nil {
+		// Its end of the pipe closes once it has its name (and its root,
+		// if asked), which a start checks; what it wrote before is why
+		// it could not.
+		h.named.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if b, rerr := io.ReadAll(h.named); rerr != nil || len(b) > 0 {
+			err = fmt.Errorf("the holder did not get ready: %s%v", b, rerr)
+		}
+	}
+	return err
+}
+
+// spareHoldMain is the "spare-hold" stage, the holder of a spare in
+// subid mode (in single-id mode a holder is a raw child: startRawHolder):
+// it holds its user namespace until a start takes it (and kills it) or
+// spareLife passes. It names itself, sets an alarm for spareLife (which
+// outlives the execve, and whose default action ends the process),
+// closes its descriptors (the maker waits for that: the name is then in
+// place) and executes its program's idle stage: two pages of stack and
+// the few of the stage's code, instead of a Go runtime (1.5 MiB of PSS).
 //
-// With a root to make (ROOT, spareroot.go), it waits for the maker's
-// byte on its stdin (its maps are written), makes the root, and keeps its
-// lock open as descriptor 3; what went wrong, it writes to its stdout
-// and exits.
+// With a root to make (ROOT DIR, spareroot.go), it waits for the maker's
+// byte on its stdin (its maps are written) and runs holdPlan, which does
+// the rest of the above; its maker made DIR and passes the root's lock
+// as descriptor 3, which it keeps. What went wrong, it writes to its
+// stdout and exits.
 func spareHoldMain(args []string) {
 	setName(spareHoldName)
-	// It lives for minutes: in the directory it was started in, it would
-	// keep that directory's filesystem from being unmounted.
-	os.Chdir("/")
-	// alarm(2) by its other name: the system call exists on amd64 only,
-	// ITIMER_REAL everywhere, and both survive the execve.
-	unix.Setitimer(unix.ItimerReal, unix.Itimerval{Value: unix.NsecToTimeval(int64(spareLife))})
-	if len(args) > 0 {
+	if len(args) == 2 {
 		var root spareRoot
 		err := json.Unmarshal([]byte(args[0]), &root)
 		if err == nil {
@@ -682,34 +750,71 @@ func spareHoldMain(args []string) {
 				err = fmt.Errorf("no go-ahead: %v", rerr)
 			}
 		}
-		lock := -1
+		var p *plan.Plan
 		if err == nil {
-			lock, err = makeSpareRoot(&root, os.Getpid())
+			p, err = holdPlan(&root, args[1])
 		}
-		switch {
-		case err == nil && lock == 3:
-			_, err = unix.FcntlInt(3, unix.F_SETFD, 0) // kept across the execve
-		case err == nil:
-			err = unix.Dup3(lock, 3, 0)
+		if err == nil {
+			err = p.Run()
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stdout, "making its root: %v", err)
 			os.Exit(1)
 		}
-		unix.CloseRange(0, 2, 0)
 		unix.CloseRange(4, ^uint(0), 0)
 	} else {
+		os.Chdir("/")
+		// alarm(2) by its other name: the system call exists on amd64
+		// only, ITIMER_REAL everywhere, and both survive the execve.
+		unix.Setitimer(unix.ItimerReal, unix.Itimerval{Value: unix.NsecToTimeval(int64(spareLife))})
 		unix.CloseRange(0, ^uint(0), 0)
+		// Out of the terminal's reach (its signals, its hangup) from here on.
+		unix.Setsid()
 	}
-	// Out of the terminal's reach (its signals, its hangup) from here on.
-	unix.Setsid()
 	if idle.Entered() {
 		// No forwarding, and no payload: SIGALRM, SIGTERM or SIGKILL end
 		// it, each the default way.
-		syscall.Exec("/proc/self/exe", idle.Args(spareHoldName, 0, -1, -1, -1, -1, 0, true, -1, false, []string{"-"}), nil)
+		syscall.Exec("/proc/self/exe", holderArgs(), nil)
 	}
 	// The CLI as its own init (no idle stage): the Go runtime ignores
 	// SIGALRM, so the sleep ends it.
 	time.Sleep(spareLife)
 	os.Exit(0)
+}
+
+// holderArgs are the idle stage's arguments for a holder.
+func holderArgs() []string {
+	return idle.Args(spareHoldName, 0, -1, -1, -1, -1, 0, true, -1, false, []string{"-"})
+}
+
+// startRawHolder starts a spare's holder in single-id mode, where it
+// writes its own one-line maps: a child of package spawn, with no Go,
+// that makes its user, mount and IPC namespaces, runs holdPlan and
+// executes the idle stage of our program (the init program's), lock as
+// its descriptor 3. It saves the holder a Go runtime's start (1.5–3 ms
+// at the idle policy, on the path of the spare the next start waits
+// for). Its pid once it has executed the stage; nothing is left running
+// on an error.
+func startRawHolder(m userns.Mapping, root *spareRoot, dir string, lock *os.File) (int, error) {
+	p, err := holdPlan(root, dir)
+	if err != nil {
+		return 0, err
+	}
+	uids, gids := mapText(m.UIDs), mapText(m.GIDs)
+	pid, err := spawn.Start(&spawn.Attr{
+		Path: "/proc/self/exe", Args: holderArgs(),
+		Files:      []*os.File{nil, nil, nil, lock},
+		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWIPC,
+		CgroupFD:   -1,
+		UIDMap:     uids, GIDMap: gids,
+		Setup: p,
+	})
+	if err != nil {
+		var se *spawn.StepError
+		if errors.As(err, &se) && se.Step == spawn.StepSetup {
+			err = fmt.Errorf("%s: %w", p.Failure(se.Index, se.Errno), err)
+		}
+		return 0, fmt.Errorf("starting the holder: %w", err)
+	}
+	return pid, nil
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -184,39 +185,38 @@ func (r *spareRoot) key() (string, error) {
 // into its container's directory, as the container names them.
 var spareRootDirs = []string{"upper", "work", "merged"}
 
-// makeSpareRoot is the holder's part: with every capability of its new
-// user, mount and IPC namespaces, their maps written, it makes r's
-// directory for itself (pid), takes its lock, and mounts the root. The
-// lock's descriptor is left open (not close-on-exec) for the holder to
-// keep.
-func makeSpareRoot(r *spareRoot, pid int) (lock int, err error) {
-	dir := filepath.Join(r.Tmp, SpareRootPrefix+strconv.Itoa(pid))
+// prepareSpareRoot is the maker's part of a spare root, before it starts
+// the holder: it makes r's directory, named for id (the maker's pid),
+// with the overlay's directories, and takes the directory's lock, which
+// it returns open (close-on-exec) for the holder to inherit and keep.
+// As the user, on the host: the namespace's root is the user, so the
+// holder owns all of it.
+func prepareSpareRoot(r *spareRoot, id int) (lock int, dir string, err error) {
+	dir = filepath.Join(r.Tmp, SpareRootPrefix+strconv.Itoa(id))
 	// Locked under a pending name and renamed into place: a sweep that
 	// found it unlocked (made, not yet locked) would take it for a dead
 	// one's and unlink it (image's staging rule ages pending names out
 	// after an hour instead).
-	pending := filepath.Join(r.Tmp, ".pending-"+SpareRootPrefix+strconv.Itoa(pid)+".lock")
+	pending := filepath.Join(r.Tmp, ".pending-"+SpareRootPrefix+strconv.Itoa(id)+".lock")
 	lock, err = unix.Open(pending, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return -1, fmt.Errorf("opening the spare root's lock: %w", err)
+		return -1, "", fmt.Errorf("opening the spare root's lock: %w", err)
 	}
-	fail := func(err error) (int, error) {
+	fail := func(err error) (int, string, error) {
 		unix.Close(lock)
 		os.Remove(pending)
-		return -1, err
+		return -1, "", err
 	}
 	if err := unix.Flock(lock, unix.LOCK_SH|unix.LOCK_NB); err != nil {
 		return fail(fmt.Errorf("locking the spare root's lock: %w", err))
 	}
 	// What an earlier process of this pid left, once no one holds it (a
-	// start taking that one's root would): as the namespace's root, with
-	// the store's map, this process may remove whatever a container
-	// wrote there.
+	// start taking that one's root would).
 	if old, err := unix.Open(dir+".lock", unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
 		err = unix.Flock(old, unix.LOCK_EX|unix.LOCK_NB)
 		unix.Close(old)
 		if err != nil {
-			return fail(fmt.Errorf("an earlier spare root of pid %d is still in use", pid))
+			return fail(fmt.Errorf("an earlier spare root of pid %d is still in use", id))
 		}
 	}
 	if err := os.Rename(pending, dir+".lock"); err != nil {
@@ -229,17 +229,33 @@ func makeSpareRoot(r *spareRoot, pid int) (lock int, err error) {
 			err = os.Mkdir(filepath.Join(dir, d), 0o755)
 		}
 	}
-	if err == nil {
-		var p *plan.Plan
-		if p, err = spareRootPlan(r, dir); err == nil {
-			err = p.Run()
-		}
-	}
 	if err != nil {
 		unix.Close(lock)
-		return -1, err
+		return -1, "", err
 	}
-	return lock, nil
+	return lock, dir, nil
+}
+
+// holdPlan is what a holder does in its namespaces once its maps are
+// written: it mounts r on dir (spareRootPlan), sets its alarm for
+// spareLife (ITIMER_REAL, which outlives the execve and whose default
+// action ends the process), leaves the directory it was started in (it
+// would keep that filesystem from being unmounted), closes its standard
+// descriptors (the idle stage's signalfd takes 0) and makes a session of
+// its own, out of the terminal's reach: only now, since the kernel
+// schedules a session as one group (autogroup), where the idle policy
+// it inherits would count only against its own tasks while it mounts.
+func holdPlan(r *spareRoot, dir string) (*plan.Plan, error) {
+	p, err := spareRootPlan(r, dir)
+	if err != nil {
+		return nil, err
+	}
+	itv := &unix.Itimerval{Value: unix.NsecToTimeval(int64(spareLife))}
+	p.Syscall("setting the holder's alarm", unix.SYS_SETITIMER, unix.ITIMER_REAL, p.Ptr(itv, unsafe.Pointer(itv)), 0)
+	p.Syscall("leaving the directory the holder started in", unix.SYS_CHDIR, p.Str("/"))
+	p.Syscall("closing the holder's standard descriptors", unix.SYS_CLOSE_RANGE, 0, 2, 0)
+	p.Syscall("making the holder's session", unix.SYS_SETSID)
+	return p, p.Err()
 }
 
 // sweepSpareRoots removes from tmp the spare roots whose holder has

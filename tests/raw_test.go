@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // rawProbe prints what a payload sees of its sandbox, with what differs
@@ -396,11 +398,12 @@ func TestSpareRoot(t *testing.T) {
 		tmp := filepath.Join(s.root, "tmp")
 		spares := filepath.Join(u.runtimeDir(), "sandbox", "spare")
 		// waitRoot runs bb in this store and waits for a spare whose
-		// holder made its root, and returns that holder's pid. Again
-		// where none comes: the maker of an earlier test's run, at work
-		// meanwhile, may have had the lock (makers leave it to the one
-		// at work) and made its own.
-		waitRoot := func() int {
+		// holder made its root in this store's tmp/, and returns that
+		// holder's pid and the root's directory (named for its maker).
+		// Again where none comes: the maker of an earlier test's run, at
+		// work meanwhile, may have had the lock (makers leave it to the
+		// one at work) and made its own.
+		waitRoot := func() (int, string) {
 			t.Helper()
 			for try := 0; try < 5; try++ {
 				s.must(t, "run", "--rm", "bb", "true")
@@ -410,14 +413,14 @@ func TestSpareRoot(t *testing.T) {
 						b, _ := os.ReadFile(rec)
 						var holder int
 						fmt.Sscan(string(b), &holder)
-						if lines := strings.Split(string(b), "\n"); len(lines) > 1 && lines[1] == filepath.Join(tmp, fmt.Sprintf("spare-%d", holder)) {
-							return holder
+						if lines := strings.Split(string(b), "\n"); len(lines) > 1 && filepath.Dir(lines[1]) == tmp && strings.HasPrefix(filepath.Base(lines[1]), "spare-") {
+							return holder, lines[1]
 						}
 					}
 				}
 			}
 			t.Fatalf("no spare root for %s in %s after five throwaway runs", tmp, spares)
-			return 0
+			return 0, ""
 		}
 		trace := s.opts
 		trace.env = append(slices.Clone(trace.env), "SANDBOX_TRACE=1")
@@ -435,7 +438,7 @@ id; echo "$HOME"; ls /proc/self/fd /dev/mqueue
 awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | sed -E 's/(lowerdir|upperdir|workdir)=[^,]*//g' | sort`}
 
 		for round := 0; round < 2; round++ {
-			holder := waitRoot()
+			holder, dir := waitRoot()
 			if round == 0 {
 				// The holder keeps its root's lock, and the idle stage
 				// its signalfd: nothing else. The record can come a few
@@ -449,7 +452,7 @@ awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | 
 					fds, err = os.ReadDir(fmt.Sprintf("/proc/%d/fd", holder))
 					sigfd, _ = os.Readlink(fmt.Sprintf("/proc/%d/fd/0", holder))
 					lock, _ = os.Readlink(fmt.Sprintf("/proc/%d/fd/3", holder))
-					if err == nil && len(fds) == 2 && sigfd == "anon_inode:[signalfd]" && lock == filepath.Join(tmp, fmt.Sprintf("spare-%d.lock", holder)) {
+					if err == nil && len(fds) == 2 && sigfd == "anon_inode:[signalfd]" && lock == dir+".lock" {
 						break
 					}
 					if time.Now().After(deadline) {
@@ -477,7 +480,6 @@ awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | 
 			if r.stdout != without.stdout || !strings.Contains(r.stdout, "overlay") {
 				t.Errorf("round %d: with a spare root the payload sees\n%s\nwhere a run without a spare sees\n%s", round, r.stdout, without.stdout)
 			}
-			dir := filepath.Join(tmp, fmt.Sprintf("spare-%d", holder))
 			if !waitFor(10*time.Second, func() bool { return !exists(dir) && !exists(dir+".lock") }) {
 				t.Errorf("round %d: the spare root %s taken is still there: %v", round, dir, dirEntries(t, tmp))
 			}
@@ -524,14 +526,21 @@ awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | 
 			t.Errorf("a run of an image imported again after its spare root was made: %d bytes out\n%s", len(r.stdout), r.stderr)
 		}
 
-		// Only the directories of holders alive are left.
+		// Only the directories of holders alive are left: each one's
+		// lock is held (a holder keeps it), as a sweep judges.
 		if !waitFor(10*time.Second, func() bool {
 			for _, n := range dirEntries(t, tmp) {
-				pid, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(n, "spare-"), ".lock"))
-				if !strings.HasPrefix(n, "spare-") || err != nil {
+				base := strings.TrimSuffix(n, ".lock")
+				if _, err := strconv.Atoi(strings.TrimPrefix(base, "spare-")); !strings.HasPrefix(n, "spare-") || err != nil {
 					continue
 				}
-				if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err != nil || string(st) != "sandbox-spare\n" {
+				lock, err := unix.Open(filepath.Join(tmp, base+".lock"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+				if err != nil {
+					return false // a directory without its lock
+				}
+				free := unix.Flock(lock, unix.LOCK_EX|unix.LOCK_NB) == nil
+				unix.Close(lock)
+				if free {
 					return false
 				}
 			}
