@@ -550,16 +550,22 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 	}
 	var pid int
 	var hold *goHolder
-	if m.Mode != userns.ModeSubID && spawn.Supported() {
-		pid, err = startRawHolder(m, root, rootDir, rootLock)
-	} else {
-		hold, err = startGoHolder(m, root, rootDir, rootLock)
-		if err == nil {
-			pid = hold.cmd.Process.Pid
+	if m.Mode != userns.ModeSubID && spawn.Supported() && idle.Entered() {
+		if pid, err = startRawHolder(m, root, rootDir, rootLock); err != nil {
+			// A step the Go holder has another way for (a /sys submount
+			// that refuses to be made read-only: plan's fallbacks), as a
+			// raw start gives way to the Go init; what a volatile
+			// overlay left in the work directory would refuse the next.
+			Trace("no raw holder: %v", err)
+			clearWorkDir(filepath.Join(rootDir, "work"))
+			pid = 0
 		}
 	}
-	if err != nil {
-		return err
+	if pid == 0 {
+		if hold, err = startGoHolder(m, root, rootDir, rootLock); err != nil {
+			return err
+		}
+		pid = hold.cmd.Process.Pid
 	}
 	// Ends the holder on a failure below.
 	kill := func() {
@@ -794,7 +800,10 @@ func holderArgs() []string {
 // its descriptor 3. It saves the holder a Go runtime's start (1.5–3 ms
 // at the idle policy, on the path of the spare the next start waits
 // for). Its pid once it has executed the stage; nothing is left running
-// on an error.
+// on an error. We are suspended meanwhile (a vfork-style clone, with
+// syscall.ForkLock held: the removal's start waits too), for as long
+// as its mounts take (about a millisecond; a mount that hangs would
+// hang us, as it would a start's PID 1).
 func startRawHolder(m userns.Mapping, root *spareRoot, dir string, lock *os.File) (int, error) {
 	p, err := holdPlan(root, dir)
 	if err != nil {

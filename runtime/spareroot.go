@@ -22,9 +22,11 @@ import (
 // holder of the next spare user namespace: in a mount and an IPC
 // namespace of that user namespace, the overlay of the image's layers
 // is mounted on the merged directory of SpareRootPrefix+PID in the
-// store's tmp/ (PID the holder's), on that directory's own upper and
-// work, with /dev and /sys mounted in it (addDevSys). The holder holds
-// a shared flock on SpareRootPrefix+PID+".lock" for as long as it lives,
+// store's tmp/ (PID the maker's, which made the directory:
+// prepareSpareRoot), on that directory's own upper and work, with /dev
+// and /sys mounted in it (addDevSys). The holder holds a shared flock on
+// SpareRootPrefix+PID+".lock" (the maker's, inherited) for as long as it
+// lives,
 // and a start that takes the root holds one of its own until it has
 // taken it or not, so that a sweep of tmp/ (which needs the lock
 // exclusive: image's staging rule, a directory whose lock is held)
