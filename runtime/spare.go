@@ -35,9 +35,10 @@ import (
 //
 // A maker (the init program's "spare" stage, started as a command ends:
 // by a raw start's removal hand-off, or by StartSpare)
-// clones the holder, the "spare-hold" stage, into a new user namespace,
-// writes its maps and leaves a record, ready-PID, holding "PID START
-// LIMITS" (nsLimits),
+// starts the holder in a new user namespace (the "spare-hold" stage, or
+// in single-id mode, where a spare always has a root, a child with no Go:
+// startRawHolder), has its maps written and leaves a record, ready-PID,
+// holding "PID START LIMITS" (nsLimits),
 // in the spare directory of the user's runtime directory. A start takes
 // the record (renames it to taken-PID: one start gets it), checks that
 // the process is that holder (its start time and name), that its maps
@@ -496,7 +497,8 @@ func spareMain(args []string) {
 const removalLate = 100 * time.Millisecond
 
 // makeSpare makes a spare with m's maps in dir, unless one is there or
-// another maker is at work; its holder makes root too, if given.
+// another maker is at work; with root, it makes the root's directory
+// (prepareSpareRoot) and its holder mounts the root there.
 func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
@@ -566,6 +568,12 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 			return err
 		}
 		pid = hold.cmd.Process.Pid
+	}
+	if rootLock != nil {
+		// The holder has its own copy: ours would keep the lock held
+		// past a start that took the root and ended the holder, until
+		// we exit, and its removal would leave the directory to a sweep.
+		rootLock.Close()
 	}
 	// Ends the holder on a failure below.
 	kill := func() {
@@ -767,7 +775,9 @@ func spareHoldMain(args []string) {
 			fmt.Fprintf(os.Stdout, "making its root: %v", err)
 			os.Exit(1)
 		}
-		unix.CloseRange(4, ^uint(0), 0)
+		// Close-on-exec rather than closed: the Go runtime keeps
+		// descriptors of its own (its cgroup's CPU limit) until the execve.
+		unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	} else {
 		os.Chdir("/")
 		// alarm(2) by its other name: the system call exists on amd64
