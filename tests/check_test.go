@@ -128,7 +128,7 @@ func TestSystemCheck(t *testing.T) {
 		r = s.do(t, "system", "check")
 		wantCode(t, r, 0)
 		wantStdoutContains(t, r, "no problems")
-		if left := s.tmpEntries(t); len(left) != 0 {
+		if left := s.leftEntries(t); len(left) != 0 {
 			t.Errorf("tmp/ after --repair: %v", left)
 		}
 

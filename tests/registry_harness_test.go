@@ -743,6 +743,14 @@ func (s *store) tmpEntries(t *testing.T) []string {
 	return stagingEntries(t, filepath.Join(s.root, "tmp"))
 }
 
+// leftEntries is tmpEntries once the removal of an earlier throwaway run
+// is done (settledEntries): what a command left behind. A removal starts
+// once the next spare is made, milliseconds after its run's command.
+func (s *store) leftEntries(t *testing.T) []string {
+	t.Helper()
+	return settledEntries(t, filepath.Join(s.root, "tmp"))
+}
+
 // stagedBytes is the size of the regular files under tmp/ but not under
 // its entries in old (what a pull in progress has unpacked so far).
 func (s *store) stagedBytes(old map[string]bool) int64 {

@@ -205,7 +205,7 @@ func TestRegistryPullKilled(t *testing.T) {
 		}
 
 		s.pull(t, big)
-		if left := s.tmpEntries(t); len(left) != 0 {
+		if left := s.leftEntries(t); len(left) != 0 {
 			t.Errorf("tmp/ is not empty after the pull that followed the kills: %v", left)
 		}
 		r := s.mustRun(t, "run", "--rm", big, "sha256sum", "/big/data")
@@ -253,7 +253,7 @@ func TestRegistryPullCorruptBlob(t *testing.T) {
 				if got := s.layers(t); !slices.Equal(got, layersBefore) {
 					t.Errorf("layers/ changed by the failed pull: before %v, after %v", layersBefore, got)
 				}
-				if left := s.tmpEntries(t); len(left) != 0 {
+				if left := s.leftEntries(t); len(left) != 0 {
 					t.Errorf("tmp/ is not empty after the failed pull: %v", left)
 				}
 				r = s.mustRun(t, "images")
@@ -310,7 +310,7 @@ func TestRegistryConcurrentPulls(t *testing.T) {
 		if got := s.layers(t); len(got) != 4 {
 			t.Errorf("layers/ holds %d layers, want 4: %v", len(got), got)
 		}
-		if left := s.tmpEntries(t); len(left) != 0 {
+		if left := s.leftEntries(t); len(left) != 0 {
 			t.Errorf("tmp/ is not empty after the pulls: %v", left)
 		}
 		rows := s.imagesJSON(t)
