@@ -153,9 +153,21 @@ func TestMonitorSlack(t *testing.T) {
 			t.Errorf("info of the README's build says the monitor thread's slack is %q", r.stdout)
 		}
 		s.opts.bin = entry
-		r = s.must(t, "info", "--format", "{{.Startup.MonitorSlack}}")
-		if !strings.HasPrefix(r.stdout, time.Duration(sysmon.Slack).String()+" (thread ") {
-			t.Errorf("info of the build with the entry says the monitor thread's slack is %q, want %v (thread …)", r.stdout, time.Duration(sysmon.Slack))
+		// The monitor is told apart by its waiting in nanosleep when the
+		// command starts (package sysmon); on a loaded machine (the VM
+		// tests beside these) it can be running both times it is looked
+		// at, and the command then leaves every thread as it was. Three
+		// commands that all miss it fail the test.
+		for try := 1; ; try++ {
+			r = s.must(t, "info", "--format", "{{.Startup.MonitorSlack}}")
+			if strings.HasPrefix(r.stdout, time.Duration(sysmon.Slack).String()+" (thread ") {
+				break
+			}
+			if try == 3 {
+				t.Errorf("info of the build with the entry says the monitor thread's slack is %q, want %v (thread …)", r.stdout, time.Duration(sysmon.Slack))
+				break
+			}
+			t.Logf("try %d: the monitor thread's slack is %q", try, r.stdout)
 		}
 		vol := u.mustMkdir(t, filepath.Join(u.home, "slack-vol-"+u.mode))
 		s.mustID(t, "run", "-d", "--name", "slack", "bb", "sleep", "1000")
