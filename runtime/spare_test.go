@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/userns"
 )
@@ -303,5 +305,46 @@ func TestSpareUserLine(t *testing.T) {
 		if got := parseSpareUser(line); got != nil {
 			t.Errorf("parseSpareUser(%q) = %+v, want none", line, got)
 		}
+	}
+}
+
+// TestStillNamed: a sweep that opened a spare root's lock before a maker
+// renamed a new one over its name does not take the old lock, free, for
+// the new one's.
+func TestStillNamed(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "spare-1.lock")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if !stillNamed(fd, unix.AT_FDCWD, path) {
+		t.Fatal("the lock open is the one named, but stillNamed says not")
+	}
+	dirfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dirfd)
+	if !stillNamed(fd, dirfd, "spare-1.lock") {
+		t.Fatal("the lock open is the one named in dirfd, but stillNamed says not")
+	}
+	pending := filepath.Join(dir, ".pending-spare-1.lock")
+	if err := os.WriteFile(pending, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(pending, path); err != nil {
+		t.Fatal(err)
+	}
+	if stillNamed(fd, unix.AT_FDCWD, path) || stillNamed(fd, dirfd, "spare-1.lock") {
+		t.Fatal("a new lock renamed over the name is taken for the one open")
+	}
+	os.Remove(path)
+	if stillNamed(fd, unix.AT_FDCWD, path) {
+		t.Fatal("a lock whose name is gone is taken for named")
 	}
 }

@@ -281,12 +281,25 @@ func sweepSpareRoots(tmp string) {
 		if err != nil {
 			continue
 		}
-		if unix.Flock(lock, unix.LOCK_EX|unix.LOCK_NB) == nil {
+		if unix.Flock(lock, unix.LOCK_EX|unix.LOCK_NB) == nil && stillNamed(lock, unix.AT_FDCWD, filepath.Join(tmp, n)) {
 			removeOwned(filepath.Join(tmp, base))
 			os.Remove(filepath.Join(tmp, n))
 		}
 		unix.Close(lock)
 	}
+}
+
+// stillNamed says whether the lock file open as fd is still the one at
+// path (in dirfd): a maker may have renamed a new, held lock over the
+// name since it was opened (prepareSpareRoot, an earlier root of the
+// same pid), and a free old lock would then let a sweep remove the new
+// root's directory and lock.
+func stillNamed(fd, dirfd int, path string) bool {
+	var open, named unix.Stat_t
+	if unix.Fstat(fd, &open) != nil || unix.Fstatat(dirfd, path, &named, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return false
+	}
+	return open.Dev == named.Dev && open.Ino == named.Ino
 }
 
 // removeSpareRootAt removes the spare root name in the directory dirfd,
@@ -297,7 +310,7 @@ func removeSpareRootAt(dirfd int, name string) {
 		return
 	}
 	defer unix.Close(lock)
-	if unix.Flock(lock, unix.LOCK_EX|unix.LOCK_NB) != nil {
+	if unix.Flock(lock, unix.LOCK_EX|unix.LOCK_NB) != nil || !stillNamed(lock, dirfd, name+".lock") {
 		return
 	}
 	if removeAt(dirfd, name) == nil {
