@@ -756,37 +756,36 @@ func (h *goHolder) ready(m userns.Mapping) error {
 // stdout and exits.
 func spareHoldMain(args []string) {
 	setName(spareHoldName)
+	// Without a root, only holdPlan's end (holdEnd); with one, its
+	// mounts first, once the maps are written, and its lock kept at 3.
+	p, keep := plan.New("/"), 3
+	var err error
 	if len(args) == 2 {
 		var root spareRoot
-		err := json.Unmarshal([]byte(args[0]), &root)
+		err = json.Unmarshal([]byte(args[0]), &root)
 		if err == nil {
 			if n, rerr := os.Stdin.Read(make([]byte, 1)); n != 1 {
 				err = fmt.Errorf("no go-ahead: %v", rerr)
 			}
 		}
-		var p *plan.Plan
 		if err == nil {
 			p, err = holdPlan(&root, args[1])
 		}
-		if err == nil {
-			err = p.Run()
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stdout, "making its root: %v", err)
-			os.Exit(1)
-		}
-		// Close-on-exec rather than closed: the Go runtime keeps
-		// descriptors of its own (its cgroup's CPU limit) until the execve.
-		unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+		keep = 4
 	} else {
-		os.Chdir("/")
-		// alarm(2) by its other name: the system call exists on amd64
-		// only, ITIMER_REAL everywhere, and both survive the execve.
-		unix.Setitimer(unix.ItimerReal, unix.Itimerval{Value: unix.NsecToTimeval(int64(spareLife))})
-		unix.CloseRange(0, ^uint(0), 0)
-		// Out of the terminal's reach (its signals, its hangup) from here on.
-		unix.Setsid()
+		holdEnd(p)
+		err = p.Err()
 	}
+	if err == nil {
+		err = p.Run()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stdout, "making its root: %v", err)
+		os.Exit(1)
+	}
+	// Close-on-exec rather than closed: the Go runtime keeps
+	// descriptors of its own (its cgroup's CPU limit) until the execve.
+	unix.CloseRange(uint(keep), ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	if idle.Entered() {
 		// No forwarding, and no payload: SIGALRM, SIGTERM or SIGKILL end
 		// it, each the default way.

@@ -343,8 +343,31 @@ func TestStillNamed(t *testing.T) {
 	if stillNamed(fd, unix.AT_FDCWD, path) || stillNamed(fd, dirfd, "spare-1.lock") {
 		t.Fatal("a new lock renamed over the name is taken for the one open")
 	}
+	// freeLock: the new lock, held by its holder (shared), is not a
+	// sweep's; once let go, it is.
+	held, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(held, unix.LOCK_SH); err != nil {
+		t.Fatal(err)
+	}
+	if l := freeLock(dirfd, "spare-1.lock"); l >= 0 {
+		unix.Close(l)
+		t.Fatal("freeLock took a lock a holder holds")
+	}
+	unix.Close(held)
+	l := freeLock(dirfd, "spare-1.lock")
+	if l < 0 {
+		t.Fatal("freeLock did not take a free lock")
+	}
+	unix.Close(l)
 	os.Remove(path)
 	if stillNamed(fd, unix.AT_FDCWD, path) {
 		t.Fatal("a lock whose name is gone is taken for named")
+	}
+	if l := freeLock(dirfd, "spare-1.lock"); l >= 0 {
+		unix.Close(l)
+		t.Fatal("freeLock took a lock that is gone")
 	}
 }

@@ -238,26 +238,32 @@ func prepareSpareRoot(r *spareRoot, id int) (lock int, dir string, err error) {
 	return lock, dir, nil
 }
 
-// holdPlan is what a holder does in its namespaces once its maps are
-// written: it mounts r on dir (spareRootPlan), sets its alarm for
-// spareLife (ITIMER_REAL, which outlives the execve and whose default
-// action ends the process), leaves the directory it was started in (it
-// would keep that filesystem from being unmounted), closes its standard
-// descriptors (the idle stage's signalfd takes 0) and makes a session of
-// its own, out of the terminal's reach: only now, since the kernel
-// schedules a session as one group (autogroup), where the idle policy
-// it inherits would count only against its own tasks while it mounts.
+// holdPlan is what a holder with a root does in its namespaces once its
+// maps are written: it mounts r on dir (spareRootPlan), then holdEnd.
 func holdPlan(r *spareRoot, dir string) (*plan.Plan, error) {
 	p, err := spareRootPlan(r, dir)
 	if err != nil {
 		return nil, err
 	}
+	holdEnd(p)
+	return p, p.Err()
+}
+
+// holdEnd adds what every holder does last before its idle stage: it
+// sets its alarm for spareLife (ITIMER_REAL, which outlives the execve
+// and whose default action ends the process), leaves the directory it
+// was started in (it would keep that filesystem from being unmounted),
+// closes its standard descriptors (its maker waits for that; the idle
+// stage's signalfd takes 0) and makes a session of its own, out of the
+// terminal's reach: only now, since the kernel schedules a session as
+// one group (autogroup), where the idle policy it inherits would count
+// only against its own tasks while it mounts.
+func holdEnd(p *plan.Plan) {
 	itv := &unix.Itimerval{Value: unix.NsecToTimeval(int64(spareLife))}
 	p.Syscall("setting the holder's alarm", unix.SYS_SETITIMER, unix.ITIMER_REAL, p.Ptr(itv, unsafe.Pointer(itv)), 0)
 	p.Syscall("leaving the directory the holder started in", unix.SYS_CHDIR, p.Str("/"))
 	p.Syscall("closing the holder's standard descriptors", unix.SYS_CLOSE_RANGE, 0, 2, 0)
 	p.Syscall("making the holder's session", unix.SYS_SETSID)
-	return p, p.Err()
 }
 
 // sweepSpareRoots removes from tmp the spare roots whose holder has
@@ -277,16 +283,27 @@ func sweepSpareRoots(tmp string) {
 		if !ok || !strings.HasPrefix(base, SpareRootPrefix) {
 			continue
 		}
-		lock, err := unix.Open(filepath.Join(tmp, n), unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			continue
-		}
-		if unix.Flock(lock, unix.LOCK_EX|unix.LOCK_NB) == nil && stillNamed(lock, unix.AT_FDCWD, filepath.Join(tmp, n)) {
+		if lock := freeLock(unix.AT_FDCWD, filepath.Join(tmp, n)); lock >= 0 {
 			removeOwned(filepath.Join(tmp, base))
 			os.Remove(filepath.Join(tmp, n))
+			unix.Close(lock)
 		}
-		unix.Close(lock)
 	}
+}
+
+// freeLock takes a spare root's lock, at path in dirfd, exclusive, for a
+// sweep to remove the root: its descriptor, or -1 where a holder or a
+// start holds it, or it is gone.
+func freeLock(dirfd int, path string) int {
+	fd, err := unix.Openat(dirfd, path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil || !stillNamed(fd, dirfd, path) {
+		unix.Close(fd)
+		return -1
+	}
+	return fd
 }
 
 // stillNamed says whether the lock file open as fd is still the one at
@@ -305,14 +322,11 @@ func stillNamed(fd, dirfd int, path string) bool {
 // removeSpareRootAt removes the spare root name in the directory dirfd,
 // and then its lock, if no holder holds that lock.
 func removeSpareRootAt(dirfd int, name string) {
-	lock, err := unix.Openat(dirfd, name+".lock", unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
+	lock := freeLock(dirfd, name+".lock")
+	if lock < 0 {
 		return
 	}
 	defer unix.Close(lock)
-	if unix.Flock(lock, unix.LOCK_EX|unix.LOCK_NB) != nil || !stillNamed(lock, dirfd, name+".lock") {
-		return
-	}
 	if removeAt(dirfd, name) == nil {
 		unix.Unlinkat(dirfd, name+".lock", 0)
 	}
