@@ -7,6 +7,7 @@
 #define SYS_WAIT4		61
 #define SYS_GETPID		39
 #define SYS_KILL		62
+#define SYS_SCHED_SETSCHEDULER	144
 #define SYS_PRCTL		157
 #define SYS_EXIT_GROUP		231
 #define SYS_WAITID		247
@@ -15,8 +16,10 @@
 #define SYS_EXECVEAT		322
 #define SYS_CLOSE		3
 
+#define PR_SET_PDEATHSIG	1
 #define PR_SET_DUMPABLE	4
 #define PR_SET_NAME	15
+#define SCHED_IDLE	5
 #define SIGKILL		9
 #define SIGCHLD		17
 #define ECHILD		10
@@ -51,6 +54,7 @@
 #define F_REAP		88	// 1: reap the other children too; 2: and linger (idle.Args)
 #define F_STATUS	96	// where the exit code goes with no Go stage, or -1
 #define F_CODE		104	// that exit code, the byte written
+#define F_SCHED		108	// a struct sched_param, for the idle policy
 #define F_TS		112	// a struct timespec: how long the end lingers
 #define F_SSI		128	// struct signalfd_siginfo (128 bytes)
 #define F_WSI		256	// siginfo_t (128 bytes)
@@ -315,14 +319,38 @@ write:
 	SYSCALL
 	CMPQ	F_REAP(R15), $2
 	JNE	end
-	// Linger until the parent's end (its parent-death signal) or 50 ms:
-	// the kernel's taking down of the container's mounts, at this
-	// process's end, then comes after the command's exit, not beside it.
+	// Linger until the code's reader is gone, or 50 ms: the kernel's
+	// taking down of the container's mounts, at this process's end, then
+	// comes after the command's exit, not beside it. The reader's end is
+	// the command's whole exit: its read end closes with its last thread.
+	// Not the parent-death signal, which comes when the thread that cloned
+	// us ends, the first of the command's to end as often as not: it is
+	// disarmed here.
+	MOVQ	$SYS_PRCTL, AX
+	MOVQ	$PR_SET_PDEATHSIG, DI
+	XORQ	SI, SI
+	XORQ	DX, DX
+	XORQ	R10, R10
+	XORQ	R8, R8
+	SYSCALL
+	// The idle policy: the teardown at the end gives way at once to the
+	// command's parent, which wakes with it (best effort).
+	MOVL	$0, F_SCHED(R15)
+	MOVQ	$SYS_SCHED_SETSCHEDULER, AX
+	XORQ	DI, DI
+	MOVQ	$SCHED_IDLE, SI
+	LEAQ	F_SCHED(R15), DX
+	SYSCALL
+	// One pollfd, the status pipe's write end, asking for nothing: poll
+	// reports POLLERR on it once the pipe has no reader.
+	MOVQ	F_STATUS(R15), AX
+	MOVL	AX, F_POLL(R15)
+	MOVL	$0, (F_POLL+4)(R15)
 	MOVQ	$0, F_TS(R15)
 	MOVQ	$50000000, (F_TS+8)(R15)
 	MOVQ	$SYS_PPOLL, AX
-	XORQ	DI, DI
-	XORQ	SI, SI
+	LEAQ	F_POLL(R15), DI
+	MOVQ	$1, SI
 	LEAQ	F_TS(R15), DX
 	XORQ	R10, R10
 	MOVQ	$8, R8

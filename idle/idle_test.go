@@ -214,8 +214,8 @@ func TestEndsWithPayload(t *testing.T) {
 
 // TestLingersAfterCode: told to linger (idle.Args' linger), the idle
 // stage with no Go stage closes its descriptors 0 to 2, writes the
-// payload's code, and only then waits, for its parent-death signal or
-// 50 ms, before it ends with that code: a reader of the code sees the
+// payload's code, and only then waits, until the code's reader is gone
+// or 50 ms, before it ends with that code: a reader of the code sees the
 // payload's output end with it, and the stage's own end (the kernel's
 // teardown of a container's mounts) comes after.
 func TestLingersAfterCode(t *testing.T) {
@@ -259,6 +259,11 @@ func TestLingersAfterCode(t *testing.T) {
 		}
 		time.Sleep(100 * time.Microsecond)
 	}
+	// At the idle policy while it lingers: its end then gives way to the
+	// command's parent, which wakes with it.
+	if p := policy(pid); p != schedIdle {
+		t.Errorf("the lingering idle stage runs at scheduling policy %q, want %s (SCHED_IDLE)", p, schedIdle)
+	}
 	if os.Geteuid() == 0 {
 		ents, err := os.ReadDir("/proc/" + pid + "/fd")
 		if err != nil {
@@ -275,4 +280,91 @@ func TestLingersAfterCode(t *testing.T) {
 	if !ok || ee.ExitCode() != 5 {
 		t.Errorf("the lingering idle stage ended with %v, want exit code 5\n%s", err, out)
 	}
+}
+
+// TestLingerOutlivesClonerThread: a lingering stage with a parent-death
+// signal armed, as a raw start's PID 1 has, is not ended by it once it
+// wrote the code. That signal comes with the end of the thread that
+// started the stage, which a command's exit_group may end first of all
+// its threads: the stage's end, the kernel's teardown of the container's
+// mounts, then ran beside the rest of the command's exit. It ends with
+// the payload's code once the reader is gone (or after 50 ms), not
+// killed.
+func TestLingerOutlivesClonerThread(t *testing.T) {
+	bin := buildHelper(t)
+	t.Setenv("IDLETEST_NOSTAGE", "1")
+	t.Setenv("IDLETEST_LINGER", "1")
+	t.Setenv("IDLETEST_PDEATHSIG", "1")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	type started struct {
+		cmd  *exec.Cmd
+		out  *strings.Builder
+		code []byte
+		err  error
+	}
+	// The stage is started from a thread that ends once the stage wrote
+	// the code, while the code's reader is still open.
+	var onThread func(done chan<- started)
+	onThread = func(done chan<- started) {
+		// Never unlocked: the runtime ends the thread with the goroutine.
+		runtime.LockOSThread()
+		if syscall.Gettid() == os.Getpid() {
+			// The main thread, which the runtime never ends: on another,
+			// this one held meanwhile so that the next is not it.
+			inner := make(chan started)
+			go onThread(inner)
+			done <- <-inner
+			runtime.UnlockOSThread()
+			return
+		}
+		out := &strings.Builder{}
+		cmd := exec.Command(bin, "start", "exit 5", "3", "reap")
+		cmd.ExtraFiles = []*os.File{w}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			done <- started{err: err}
+			return
+		}
+		w.Close()
+		code := make([]byte, 1)
+		n, err := io.ReadFull(r, code)
+		done <- started{cmd: cmd, out: out, code: code[:n], err: err}
+	}
+	done := make(chan started)
+	go onThread(done)
+	st := <-done
+	if st.cmd == nil {
+		t.Fatal(st.err)
+	}
+	t.Cleanup(func() { st.cmd.Process.Kill(); st.cmd.Wait() })
+	if len(st.code) != 1 || st.code[0] != 5 {
+		t.Fatalf("the idle stage wrote %v (%v), want the one byte 5\n%s", st.code, st.err, st.out)
+	}
+	r.Close()
+	err = st.cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 5 {
+		t.Errorf("the lingering idle stage ended with %v once the thread that started it had ended, want exit code 5 (not its parent-death signal)\n%s", err, st.out)
+	}
+}
+
+// schedIdle is SCHED_IDLE as /proc/PID/stat's policy field gives it.
+const schedIdle = "5"
+
+// policy is the scheduling policy of pid, from /proc/PID/stat (field 41),
+// or "" where it cannot be read.
+func policy(pid string) string {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 39 {
+		return ""
+	}
+	return f[38] // the fields after the name start at field 3
 }

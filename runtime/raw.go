@@ -48,9 +48,12 @@ type RawEarly struct {
 	// code is the payload's exit code as PID 1 writes it once nothing
 	// else of the container runs (idle.Args' status), before its own end,
 	// in which the kernel takes the mounts down; closed without one when
-	// PID 1 ended otherwise. codeR is its pipe's read end.
-	code  chan int
-	codeR *os.File
+	// PID 1 ended otherwise. codeR is its pipe's read end; with linger,
+	// PID 1 lingers after writing the code until codeR is closed
+	// (idle.Args), which release leaves to the process's exit.
+	code   chan int
+	codeR  *os.File
+	linger bool
 	// init is a pidfd of PID 1, opened before it can be reaped (nil on
 	// kernels before 5.3): the removal waits on it for PID 1's end.
 	init *os.File
@@ -104,6 +107,7 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		return nil, err
 	}
 	e.codeR, e.code = codeR, make(chan int, 1)
+	e.linger = opts.Throwaway && opts.CgroupFD <= 0
 	cloneflags := uintptr(unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
 	// The idle stage's arguments: the payload's pid (0 here) is put in
 	// place by PID 1 once it knows it (spawn.Payload.PidArg); with no Go
@@ -111,7 +115,7 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 	// the payload's exit code goes to descriptor 4.
 	cmd := &exec.Cmd{
 		Path: "/proc/self/fd/3", Stdin: child[0], Stdout: child[1], Stderr: child[2], ExtraFiles: []*os.File{e.exe, codeW},
-		Args: idle.Args(initName, 0, -1, -1, -1, -1, signalMask(initSignals), true, rawCodeFD, opts.Throwaway && opts.CgroupFD <= 0, []string{"-"}),
+		Args: idle.Args(initName, 0, -1, -1, -1, -1, signalMask(initSignals), true, rawCodeFD, e.linger, []string{"-"}),
 		Env:  []string{},
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: cloneflags,
@@ -352,7 +356,14 @@ func (e *RawEarly) release() {
 	e.root.end()
 	e.relay.Finish()
 	e.exe.Close()
-	e.codeR.Close()
+	if !e.linger {
+		e.codeR.Close()
+	}
+	// Else left open: PID 1 ends once it closes, with this process's
+	// exit, so that the kernel takes its mounts down after that exit, not
+	// beside it (a command exits within a millisecond of this). A
+	// long-lived caller lets go of it at its next collection; PID 1 waits
+	// 50 ms at most anyway.
 	if e.userns != nil {
 		e.userns.Close()
 	}

@@ -10,8 +10,13 @@
 // leaves it. Defer, called just before the CLI exits, clones a holder:
 // a process that shares the address space (CLONE_VM) and nothing else
 // (it closes every descriptor it got a copy of), waits for the CLI's
-// exit by its parent-death signal, and then exits itself, doing the
-// teardown after the shell has its status. Measured: the exit of
+// exit on a pidfd of it, and then exits itself, doing the teardown after
+// the shell has its status. A pidfd, not a parent-death signal: that
+// signal comes when the thread that cloned the holder exits, and
+// exit_group ends that thread first, before the CLI's other threads, the
+// last of which then did the teardown after all (0.36 ms, traced). It
+// waits at the idle policy, so that the shell, woken with it, has a core
+// at once. Measured (before the pidfd): the exit of
 // `sandbox version` 0.98 → 0.54 ms, of `run --rm` 1.49 → 0.72 ms
 // (medians of 30, from the exit call to the parent's wait).
 //

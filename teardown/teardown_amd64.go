@@ -11,9 +11,9 @@ import (
 // rawHold clones the holder: see hold_amd64.s.
 func rawHold(stack, ppid uintptr) (pid, errno uintptr)
 
-// holderStack is the holder's stack. It makes only system calls, which
-// do not use it, but the kernel wants one, and it must not be a stack the
-// Go runtime may move or reuse.
+// holderStack is the holder's stack. It makes only system calls, and
+// keeps there only the pollfd of its wait, but the kernel wants one, and
+// it must not be a stack the Go runtime may move or reuse.
 var holderStack [256]byte
 
 // Defer clones the holder and returns its pid. Call it only as the

@@ -19,12 +19,15 @@ import (
 const kcmpVM = 1
 
 // helperEnv makes the test binary a process that calls Defer, prints the
-// holder's pid, and exits once its stdin closes.
+// holder's pid, and exits once its stdin closes. With "thread", Defer is
+// called on a thread that then exits, as exit_group ends the thread that
+// calls it before the process's other threads: the holder must outlive
+// that thread.
 const helperEnv = "TEARDOWN_TEST_HELPER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "1" {
-		pid, err := Defer()
+	if mode := os.Getenv(helperEnv); mode != "" {
+		pid, err := helperDefer(mode == "thread")
 		if err != nil {
 			fmt.Println("error", err)
 			os.Exit(1)
@@ -36,14 +39,61 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// The holder shares the helper's memory, holds none of its descriptors,
-// and ends once the helper has.
+// helperDefer calls Defer; threadOwn: on a thread of its own, returned
+// once that thread is gone.
+func helperDefer(threadOwn bool) (int, error) {
+	if !threadOwn {
+		return Defer()
+	}
+	type result struct {
+		pid, tid int
+		err      error
+	}
+	var onThread func(done chan<- result)
+	onThread = func(done chan<- result) {
+		// Never unlocked: the runtime ends the thread with the goroutine.
+		goruntime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			// The main thread, which the runtime never ends: on another,
+			// this one held meanwhile so that the next is not it.
+			inner := make(chan result)
+			go onThread(inner)
+			done <- <-inner
+			goruntime.UnlockOSThread()
+			return
+		}
+		pid, err := Defer()
+		done <- result{pid, unix.Gettid(), err}
+	}
+	done := make(chan result)
+	go onThread(done)
+	r := <-done
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", r.tid)); err != nil {
+			return r.pid, r.err
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("the thread %d that called Defer did not end", r.tid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// The holder shares the helper's memory, holds none of its descriptors
+// (only its pidfd of the helper), lives as long as any thread of the
+// helper does, and ends once the helper has.
 func TestHolder(t *testing.T) {
 	if goruntime.GOARCH != "amd64" {
 		t.Skip("the holder is written for amd64 only")
 	}
+	t.Run("main", func(t *testing.T) { testHolder(t, "main") })
+	t.Run("cloning thread gone", func(t *testing.T) { testHolder(t, "thread") })
+}
+
+func testHolder(t *testing.T, mode string) {
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -72,14 +122,26 @@ func TestHolder(t *testing.T) {
 		}
 	})
 	// Defer returns as soon as the holder exists, maybe before it has
-	// closed its descriptors: wait until it sleeps in pause.
+	// closed its descriptors: wait until it sleeps in its poll.
 	waitState(t, holder, "S")
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", holder))
 	if err != nil {
 		t.Fatalf("the holder %d: %v", holder, err)
 	}
-	if len(fds) != 0 {
-		t.Errorf("the holder has %d descriptors open, want none (a pipe it held would keep the CLI's reader waiting)", len(fds))
+	// Its one descriptor is the pidfd it waits on; any other is a copy of
+	// the helper's (a pipe it held would keep the CLI's reader waiting).
+	for _, fd := range fds {
+		target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", holder, fd.Name()))
+		if target != "anon_inode:[pidfd]" || len(fds) != 1 {
+			t.Errorf("the holder has descriptor %s open (%s), want only its pidfd of the helper", fd.Name(), target)
+		}
+	}
+	if len(fds) == 0 {
+		t.Errorf("the holder has no descriptor open, want its pidfd of the helper (it ended its wait?)")
+	}
+	// At the idle policy: its teardown gives way to the CLI's parent.
+	if p := policy(holder); p != "5" {
+		t.Errorf("the holder runs at scheduling policy %q, want 5 (SCHED_IDLE)", p)
 	}
 	// kcmp says 0 where the two share one address space (a kernel built
 	// without it, CONFIG_KCMP, cannot tell).
@@ -125,4 +187,19 @@ func state(pid int) string {
 		return ""
 	}
 	return s[i+2 : i+3]
+}
+
+// policy is the scheduling policy of pid, from /proc/PID/stat (field 41),
+// or "" where it cannot be read.
+func policy(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 39 {
+		return ""
+	}
+	return f[38] // the fields after the name start at field 3
 }
