@@ -299,8 +299,20 @@ report:
 	JLT	end
 	CMPQ	F_REAP(R15), $2
 	JNE	write
-	// Lingering (below): the payload's output pipes, 0 to 2, closed
-	// first, so that whoever relays them sees their end with the code.
+	// Lingering (below) is not cut short by the parent-death signal,
+	// which comes when the thread that cloned us ends, the first of the
+	// command's to end as often as not: disarmed before the code is
+	// written, whose reader may end that thread at once. Nothing of the
+	// container runs any more for it to end.
+	MOVQ	$SYS_PRCTL, AX
+	MOVQ	$PR_SET_PDEATHSIG, DI
+	XORQ	SI, SI
+	XORQ	DX, DX
+	XORQ	R10, R10
+	XORQ	R8, R8
+	SYSCALL
+	// The payload's output pipes, 0 to 2, closed first, so that whoever
+	// relays them sees their end with the code.
 	MOVQ	$SYS_CLOSE, AX
 	MOVQ	$0, DI
 	SYSCALL
@@ -323,16 +335,6 @@ write:
 	// taking down of the container's mounts, at this process's end, then
 	// comes after the command's exit, not beside it. The reader's end is
 	// the command's whole exit: its read end closes with its last thread.
-	// Not the parent-death signal, which comes when the thread that cloned
-	// us ends, the first of the command's to end as often as not: it is
-	// disarmed here.
-	MOVQ	$SYS_PRCTL, AX
-	MOVQ	$PR_SET_PDEATHSIG, DI
-	XORQ	SI, SI
-	XORQ	DX, DX
-	XORQ	R10, R10
-	XORQ	R8, R8
-	SYSCALL
 	// The idle policy: the teardown at the end gives way at once to the
 	// command's parent, which wakes with it (best effort).
 	MOVL	$0, F_SCHED(R15)
