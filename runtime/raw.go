@@ -445,6 +445,9 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 	if opts.OnStarted != nil {
 		opts.OnStarted(e.pid)
 	}
+	if e.spare != nil {
+		e.spare.argv() // while the payload runs: the removal's start needs it
+	}
 	for {
 		select {
 		case s := <-e.sigs:

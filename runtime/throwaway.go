@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -217,7 +218,7 @@ func startRemoval(userns, exe *os.File, r Removal, spare *spareRequest) error {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, r.Init)
 	}
 	if spare != nil {
-		cmd.Args = append(spareArgs(spare), r.args()...)
+		cmd.Args = slices.Concat(spare.argv(), r.args())
 	}
 	a, ok := spawn.FromCmd(cmd)
 	if !ok {
