@@ -35,9 +35,9 @@ import (
 //
 // A maker (the init program's "spare" stage, started as a command ends:
 // by a raw start's removal hand-off, or by StartSpare)
-// starts the holder in a new user namespace (the "spare-hold" stage, or
-// in single-id mode, where a spare always has a root, a child with no Go:
-// startRawHolder), has its maps written and leaves a record, ready-PID,
+// starts the holder in a new user namespace (a held child with no Go,
+// startRawHolder, or the "spare-hold" stage where that cannot be), has
+// its maps written and leaves a record, ready-PID,
 // holding "PID START LIMITS" (nsLimits),
 // in the spare directory of the user's runtime directory. A start takes
 // the record (renames it to taken-PID: one start gets it), checks that
@@ -564,14 +564,16 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 	}
 	var pid int
 	var hold *goHolder
-	if m.Mode != userns.ModeSubID && spawn.Supported() && idle.Entered() {
+	if spawn.Supported() && idle.Entered() {
 		if pid, err = startRawHolder(m, root, rootDir, rootLock); err != nil {
 			// A step the Go holder has another way for (a /sys submount
 			// that refuses to be made read-only: plan's fallbacks), as a
 			// raw start gives way to the Go init; what a volatile
 			// overlay left in the work directory would refuse the next.
 			Trace("no raw holder: %v", err)
-			clearWorkDir(filepath.Join(rootDir, "work"))
+			if root != nil {
+				clearWorkDir(filepath.Join(rootDir, "work"))
+			}
 			pid = 0
 		}
 	}
@@ -655,9 +657,8 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 }
 
 // goHolder is a spare's holder started as our program's "spare-hold"
-// stage (spareHoldMain): in subid mode, where newuidmap and newgidmap
-// write its maps once it runs, and where package spawn cannot start one
-// (other architectures).
+// stage (spareHoldMain): where package spawn cannot start one (other
+// architectures), or where a raw holder failed (startRawHolder).
 type goHolder struct {
 	cmd   *exec.Cmd
 	named *os.File // its stdout: ends once it is ready; what it wrote says why not
@@ -752,9 +753,8 @@ func (h *goHolder) ready(m userns.Mapping) error {
 	return err
 }
 
-// spareHoldMain is the "spare-hold" stage, the holder of a spare in
-// subid mode (in single-id mode a holder is a raw child: startRawHolder):
-// it holds its user namespace until a start takes it (and kills it) or
+// spareHoldMain is the "spare-hold" stage, the holder of a spare where a
+// raw one (startRawHolder) cannot be or failed: it holds its user namespace until a start takes it (and kills it) or
 // spareLife passes. It names itself, sets an alarm for spareLife (which
 // outlives the execve, and whose default action ends the process),
 // closes its descriptors (the maker waits for that: the name is then in
@@ -814,32 +814,52 @@ func holderArgs() []string {
 	return idle.Args(spareHoldName, 0, -1, -1, -1, -1, 0, true, -1, false, []string{"-"})
 }
 
-// startRawHolder starts a spare's holder in single-id mode, where it
-// writes its own one-line maps: a child of package spawn, with no Go,
-// that makes its user, mount and IPC namespaces, runs holdPlan and
-// executes the idle stage of our program (the init program's), lock as
-// its descriptor 3. It saves the holder a Go runtime's start (1.5–3 ms
-// at the idle policy, on the path of the spare the next start waits
-// for). Its pid once it has executed the stage; nothing is left running
-// on an error. We are suspended meanwhile (a vfork-style clone, with
-// syscall.ForkLock held: the removal's start waits too), for as long
-// as its mounts take (about a millisecond; a mount that hangs would
-// hang us, as it would a start's PID 1).
+// startRawHolder starts a spare's holder as a child of package spawn,
+// with no Go: it makes its user namespace (and mount and IPC namespaces,
+// with a root to make on dir, lock as its descriptor 3) and waits,
+// beside us (spawn's Hold), for its maps: its own one line each in
+// single-id mode, newuidmap's and newgidmap's in subid mode. Then it runs
+// holdPlan and executes the idle stage of our program (the init
+// program's). It saves the holder a Go runtime's start (1.5–3 ms at the
+// idle policy, on the path of the spare the next start waits for). Its
+// pid once it has executed the stage; nothing is left running on an
+// error. Held rather than vfork-style, we are not suspended, nor
+// syscall.ForkLock held, while it waits or mounts (the removal's start
+// need not wait); we wait for its execve, which a mount that hangs would
+// hold up, as it would a start's PID 1.
 func startRawHolder(m userns.Mapping, root *spareRoot, dir string, lock *os.File) (int, error) {
 	p, err := holdPlan(root, dir)
 	if err != nil {
 		return 0, err
 	}
-	uids, gids := mapText(m.UIDs), mapText(m.GIDs)
-	pid, err := spawn.Start(&spawn.Attr{
+	hold := &spawn.Hold{}
+	a := &spawn.Attr{
 		Path: "/proc/self/exe", Args: holderArgs(),
-		Files:      []*os.File{nil, nil, nil, lock},
-		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWIPC,
+		Files:      []*os.File{nil, nil, nil},
+		Cloneflags: unix.CLONE_NEWUSER,
 		CgroupFD:   -1,
-		UIDMap:     uids, GIDMap: gids,
-		Setup: p,
-	})
+		Hold:       hold,
+	}
+	if root != nil {
+		a.Files = append(a.Files, lock)
+		a.Cloneflags |= unix.CLONE_NEWNS | unix.CLONE_NEWIPC
+	}
+	if m.Mode != userns.ModeSubID {
+		a.UIDMap, a.GIDMap = mapText(m.UIDs), mapText(m.GIDs)
+	}
+	pid, err := spawn.Start(a)
 	if err != nil {
+		return 0, fmt.Errorf("starting the holder: %w", err)
+	}
+	if m.Mode == userns.ModeSubID {
+		if err := m.Apply(pid); err != nil {
+			hold.Abort()
+			spawn.Wait(pid)
+			return 0, err
+		}
+	}
+	if err := hold.Go(p, nil); err != nil {
+		// Go reaped it.
 		var se *spawn.StepError
 		if errors.As(err, &se) && se.Step == spawn.StepSetup {
 			err = fmt.Errorf("%s: %w", p.Failure(se.Index, se.Errno), err)

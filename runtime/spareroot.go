@@ -238,12 +238,16 @@ func prepareSpareRoot(r *spareRoot, id int) (lock int, dir string, err error) {
 	return lock, dir, nil
 }
 
-// holdPlan is what a holder with a root does in its namespaces once its
-// maps are written: it mounts r on dir (spareRootPlan), then holdEnd.
+// holdPlan is what a holder does in its namespaces once its maps are
+// written: with a root r, it mounts r on dir (spareRootPlan); then
+// holdEnd.
 func holdPlan(r *spareRoot, dir string) (*plan.Plan, error) {
-	p, err := spareRootPlan(r, dir)
-	if err != nil {
-		return nil, err
+	p := plan.New("/")
+	if r != nil {
+		var err error
+		if p, err = spareRootPlan(r, dir); err != nil {
+			return nil, err
+		}
 	}
 	holdEnd(p)
 	return p, p.Err()

@@ -74,6 +74,11 @@ type Attr struct {
 	// executes the program open at Files[Payload.Init] (execveat) with
 	// Args, the payload's pid at Args[Payload.PidArg]; Path is not used.
 	// A cgroup to start in is the caller's to join it to.
+	//
+	// Hold without Payload holds any other child the same way: it then
+	// runs Hold.Go's setup and executes Path, as a vfork-style child would
+	// have at once. For a child whose maps another writes (newuidmap)
+	// before its setup needs them, without suspending its caller.
 	Payload *Payload
 	Hold    *Hold
 	// UserNS is a user namespace made beforehand, its maps written (a
@@ -368,8 +373,8 @@ func Start(a *Attr) (int, error) {
 		r.raw, r.initFD = true, uintptr(p.Init)
 		argv[p.PidArg] = &r.pidBuf[0]
 	}
-	if (a.Hold != nil) != r.raw || r.raw && (a.CgroupFD >= 0 || len(a.AmbientCaps) > 0) {
-		return 0, fmt.Errorf("starting %s: a raw PID 1 needs a Hold, and neither a cgroup to start in nor ambient capabilities", a.Path)
+	if r.raw && (a.Hold == nil || len(a.AmbientCaps) > 0) || a.Hold != nil && a.CgroupFD >= 0 {
+		return 0, fmt.Errorf("starting %s: a raw PID 1 needs a Hold and no ambient capabilities, and a held child no cgroup to start in", a.Path)
 	}
 	if a.Detach && (a.Hold != nil || a.UserNS != nil || a.CgroupFD >= 0 || a.Cloneflags&(unix.CLONE_FILES|unix.CLONE_SIGHAND|unix.CLONE_THREAD) != 0) {
 		// (What the caller closes once it returns must not be the child's.)
@@ -745,16 +750,23 @@ type Hold struct {
 
 // Go gives the held child its setup and the rest of its payload, lets
 // it go on, and waits until it and the payload's child have executed
-// (nil) or one failed (its error; the child is reaped then).
+// (nil) or one failed (its error; the child is reaped then). p is nil for
+// a child held without a payload (Attr.Hold alone).
 func (h *Hold) Go(setup *plan.Plan, p *Payload) error {
 	if h.r == nil || h.done {
 		return errors.New("no held child to go on")
 	}
 	h.done = true
 	defer h.errR.Close()
-	if err := h.r.setPayload(p); err != nil {
+	if (p != nil) != h.r.raw {
 		h.abort()
-		return err
+		return errors.New("a held raw PID 1 goes on with its payload, any other held child without one")
+	}
+	if p != nil {
+		if err := h.r.setPayload(p); err != nil {
+			h.abort()
+			return err
+		}
 	}
 	h.r.setup = setup
 	h.r.keep = append(h.r.keep, setup)
@@ -787,7 +799,8 @@ func (h *Hold) abort() {
 
 // heldChild is a held start's child, on a stack of its own beside the
 // caller (rawCloneStack): the child's early steps, then a wait for
-// Hold.Go, then a raw PID 1's.
+// Hold.Go, then a raw PID 1's, or without a payload the setup and the
+// execve of a vfork-style child.
 //
 //go:nosplit
 //go:norace
@@ -806,6 +819,11 @@ func heldChild(r *vforkReq) {
 		for {
 			syscall.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0)
 		}
+	}
+	if !r.raw {
+		vforkSetup(r)
+		vforkExec(r)
+		return
 	}
 	rawInit(r)
 }

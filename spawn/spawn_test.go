@@ -822,3 +822,76 @@ func TestStartDetachedLetsGoOfTheRest(t *testing.T) {
 	goruntime.KeepAlive(buf)
 	goruntime.KeepAlive(setup)
 }
+
+// A child held without a payload (Attr.Hold alone) waits, in its new
+// user namespace, while its caller writes its maps (as newuidmap does),
+// and only on Hold.Go runs its setup and executes Path: as root there,
+// with every capability. Abort ends such a child before it executes.
+func TestHeldChildWithoutPayload(t *testing.T) {
+	if !haveVfork {
+		t.Skip("no rawVfork on " + goruntime.GOARCH + ": callers use os/exec")
+	}
+	if err := unix.Access("/proc/self/ns/user", unix.R_OK); err != nil {
+		t.Skip("no user namespaces here")
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	dir := t.TempDir()
+	hold := &Hold{}
+	pid, err := Start(&Attr{
+		Path: "/bin/sh", Args: []string{"sh", "-c", "cat /proc/self/uid_map; grep ^CapEff: /proc/self/status; cd \"$0/made\" && echo in-made", dir},
+		Env: []string{"PATH=/usr/bin:/bin"}, Files: []*os.File{nil, outW, outW},
+		Cloneflags: unix.CLONE_NEWUSER, CgroupFD: -1, Hold: hold,
+	})
+	outW.Close()
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	// Its maps, written from here as newuidmap would: the child must not
+	// have executed yet, or it would have run without them.
+	uid, gid := os.Geteuid(), os.Getegid()
+	for _, w := range [][2]string{{"setgroups", "deny"}, {"uid_map", fmt.Sprintf("0 %d 1\n", uid)}, {"gid_map", fmt.Sprintf("0 %d 1\n", gid)}} {
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/%s", pid, w[0]), []byte(w[1]), 0); err != nil {
+			hold.Abort()
+			Wait(pid)
+			t.Fatalf("writing the held child's %s: %v", w[0], err)
+		}
+	}
+	setup := plan.New(dir)
+	setup.OpenRoot()
+	setup.MkdirAll("making made", "made")
+	if err := setup.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := hold.Go(setup, nil); err != nil {
+		t.Fatalf("Go: %v", err)
+	}
+	ws, err := Wait(pid)
+	out, _ := io.ReadAll(outR)
+	if err != nil || !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Fatalf("the held child ended with %v (%v); output:\n%s", ws, err, out)
+	}
+	got := strings.Fields(string(out))
+	if len(got) != 6 || got[0] != "0" || got[1] != fmt.Sprint(uid) || got[3] != "CapEff:" || got[4] == "0000000000000000" || got[5] != "in-made" {
+		t.Errorf("the held child printed %q, want its map (0 %d 1), a full CapEff and in-made (its setup ran, in %s)", got, uid, dir)
+	}
+
+	// Aborted: it ends without executing.
+	hold = &Hold{}
+	pid, err = Start(&Attr{Path: "/bin/sh", Args: []string{"sh", "-c", "exit 7"}, CgroupFD: -1, Hold: hold})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	hold.Abort()
+	if ws, err := Wait(pid); err != nil || !ws.Exited() || ws.ExitStatus() == 7 {
+		t.Errorf("an aborted held child ended with %v (%v), want an exit without executing (not 7)", ws, err)
+	}
+	// A held child's Go must not be given a payload, nor a raw PID 1's be
+	// refused one.
+	if err := (&Hold{r: &vforkReq{}, errR: os.NewFile(^uintptr(0), "none")}).Go(nil, &Payload{}); err == nil {
+		t.Errorf("Go with a payload for a child held without one: no error")
+	}
+}
