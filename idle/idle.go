@@ -35,10 +35,12 @@ const Stage = "idle"
 // status pipe has no reader or 50 ms: its end, in which the kernel takes
 // the container's mounts down, then comes after its parent's (a throwaway
 // run's command, which does not wait for it, and whose read end closes
-// with its last thread) rather than beside it. It disarms its
-// parent-death signal first: that signal comes with the end of the
-// thread that cloned it, which may be the first of the command's threads
-// to end, and the teardown then ran beside the rest of the command's exit.
+// with its last thread) rather than beside it, at nice 19, giving way
+// to the command's parent, which wakes with it. It disarms its
+// parent-death signal before it writes the code: that signal comes with
+// the end of the thread that cloned it, which may be the first of the
+// command's threads to end, and the teardown then ran beside the rest of
+// the command's exit.
 func Args(name string, pid, exe, stdout, stderr, exec int, forward uint64, reapOthers bool, status int, linger bool, resume []string) []string {
 	reap := "0"
 	if reapOthers {

@@ -7,7 +7,7 @@
 #define SYS_WAIT4		61
 #define SYS_GETPID		39
 #define SYS_KILL		62
-#define SYS_SCHED_SETSCHEDULER	144
+#define SYS_SETPRIORITY		141
 #define SYS_PRCTL		157
 #define SYS_EXIT_GROUP		231
 #define SYS_WAITID		247
@@ -19,7 +19,7 @@
 #define PR_SET_PDEATHSIG	1
 #define PR_SET_DUMPABLE	4
 #define PR_SET_NAME	15
-#define SCHED_IDLE	5
+#define PRIO_PROCESS	0
 #define SIGKILL		9
 #define SIGCHLD		17
 #define ECHILD		10
@@ -54,7 +54,6 @@
 #define F_REAP		88	// 1: reap the other children too; 2: and linger (idle.Args)
 #define F_STATUS	96	// where the exit code goes with no Go stage, or -1
 #define F_CODE		104	// that exit code, the byte written
-#define F_SCHED		108	// a struct sched_param, for the idle policy
 #define F_TS		112	// a struct timespec: how long the end lingers
 #define F_SSI		128	// struct signalfd_siginfo (128 bytes)
 #define F_WSI		256	// siginfo_t (128 bytes)
@@ -335,13 +334,15 @@ write:
 	// taking down of the container's mounts, at this process's end, then
 	// comes after the command's exit, not beside it. The reader's end is
 	// the command's whole exit: its read end closes with its last thread.
-	// The idle policy: the teardown at the end gives way at once to the
-	// command's parent, which wakes with it (best effort).
-	MOVL	$0, F_SCHED(R15)
-	MOVQ	$SYS_SCHED_SETSCHEDULER, AX
-	XORQ	DI, DI
-	MOVQ	$SCHED_IDLE, SI
-	LEAQ	F_SCHED(R15), DX
+	// Nice 19: the teardown at the end gives way to the command's
+	// parent, which wakes with it (best effort). Not the idle policy:
+	// the teardown takes the kernel's mount namespace lock, which every
+	// mount on the host waits for, and an idle-policy task holding it on
+	// a busy machine may wait long for a slice (as fast, measured).
+	MOVQ	$SYS_SETPRIORITY, AX
+	MOVQ	$PRIO_PROCESS, DI
+	XORQ	SI, SI
+	MOVQ	$19, DX
 	SYSCALL
 	// One pollfd, the status pipe's write end, asking for nothing: poll
 	// reports POLLERR on it once the pipe has no reader.

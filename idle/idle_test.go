@@ -1,6 +1,7 @@
 package idle_test
 
 import (
+	"encoding/binary"
 	"io"
 	"os"
 	"os/exec"
@@ -235,44 +236,26 @@ func TestLingersAfterCode(t *testing.T) {
 	}
 	read := time.Now()
 	pid := itoa(cmd.Process.Pid)
-	// Read at once: the stage is still there, asleep (it lingers 50 ms;
-	// one that went on to its end would be running or a zombie), with
-	// nothing at 0, 1 and 2. (Its /proc/PID/fd is root's alone: the
-	// stage is not dumpable.)
-	// (Running, for a moment, between its write and its wait.)
-	for i := 0; ; i++ {
-		stat, _ := os.ReadFile("/proc/" + pid + "/stat")
-		state := ""
-		if f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:])); len(f) > 0 {
-			state = f[0]
+	// Read at once: the stage is still there, asleep (it lingers up to
+	// 50 ms, the code's reader open), with nothing at 0, 1 and 2, at
+	// nice 19, waiting in ppoll on the status pipe for its reader's end.
+	// (Its /proc/PID/fd, syscall and mem are root's alone: the stage is
+	// not dumpable.)
+	if asleep(t, pid, read) {
+		if n := statField(pid, 19); n != "19" {
+			t.Errorf("the lingering idle stage runs at nice %q, want 19: its end must give way to the command's parent", n)
 		}
-		if state == "S" {
-			break
-		}
-		if state == "Z" && time.Since(read) > 40*time.Millisecond {
-			// This test was too slow to see the 50 ms: no verdict here.
-			t.Logf("the idle stage ended %v after its code, before this test looked", time.Since(read))
-			break
-		}
-		if state != "R" || i == 100 {
-			t.Fatalf("the idle stage is not asleep after it wrote the code: %s", stat)
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
-	// At the idle policy while it lingers: its end then gives way to the
-	// command's parent, which wakes with it.
-	if p := policy(pid); p != schedIdle {
-		t.Errorf("the lingering idle stage runs at scheduling policy %q, want %s (SCHED_IDLE)", p, schedIdle)
-	}
-	if os.Geteuid() == 0 {
-		ents, err := os.ReadDir("/proc/" + pid + "/fd")
-		if err != nil {
-			t.Fatalf("the idle stage ended as it wrote the code, or its descriptors cannot be read: %v", err)
-		}
-		for _, e := range ents {
-			if e.Name() == "0" || e.Name() == "1" || e.Name() == "2" {
-				t.Errorf("descriptor %s of the idle stage still open after it wrote the code", e.Name())
+		if os.Geteuid() == 0 {
+			ents, err := os.ReadDir("/proc/" + pid + "/fd")
+			if err != nil {
+				t.Fatalf("the idle stage ended as it wrote the code, or its descriptors cannot be read: %v", err)
 			}
+			for _, e := range ents {
+				if e.Name() == "0" || e.Name() == "1" || e.Name() == "2" {
+					t.Errorf("descriptor %s of the idle stage still open after it wrote the code", e.Name())
+				}
+			}
+			checkLingerWait(t, pid, 3)
 		}
 	}
 	err = cmd.Wait()
@@ -304,6 +287,7 @@ func TestLingerOutlivesClonerThread(t *testing.T) {
 		cmd  *exec.Cmd
 		out  *strings.Builder
 		code []byte
+		tid  int
 		err  error
 	}
 	// The stage is started from a thread that ends once the stage wrote
@@ -332,7 +316,7 @@ func TestLingerOutlivesClonerThread(t *testing.T) {
 		w.Close()
 		code := make([]byte, 1)
 		n, err := io.ReadFull(r, code)
-		done <- started{cmd: cmd, out: out, code: code[:n], err: err}
+		done <- started{cmd: cmd, out: out, code: code[:n], tid: syscall.Gettid(), err: err}
 	}
 	done := make(chan started)
 	go onThread(done)
@@ -344,6 +328,18 @@ func TestLingerOutlivesClonerThread(t *testing.T) {
 	if len(st.code) != 1 || st.code[0] != 5 {
 		t.Fatalf("the idle stage wrote %v (%v), want the one byte 5\n%s", st.code, st.err, st.out)
 	}
+	// The thread gone first, the reader still open: an armed parent-death
+	// signal has come by now, and the stage's end below says whether it
+	// did (killed) or the stage went on lingering (its code). Only then
+	// the reader's end, which ends the linger.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, err := os.Stat("/proc/self/task/" + itoa(st.tid)); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the thread %d that started the stage did not end", st.tid)
+		}
+	}
 	r.Close()
 	err = st.cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 5 {
@@ -351,20 +347,74 @@ func TestLingerOutlivesClonerThread(t *testing.T) {
 	}
 }
 
-// schedIdle is SCHED_IDLE as /proc/PID/stat's policy field gives it.
-const schedIdle = "5"
-
-// policy is the scheduling policy of pid, from /proc/PID/stat (field 41),
-// or "" where it cannot be read.
-func policy(pid string) string {
+// statField is field n (from 1, as proc(5) numbers them) of
+// /proc/PID/stat, or "" where it cannot be read.
+func statField(pid string, n int) string {
 	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		return ""
 	}
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 39 {
+	if n < 3 || len(f) < n-2 {
 		return ""
 	}
-	return f[38] // the fields after the name start at field 3
+	return f[n-3] // the fields after the name start at field 3
+}
+
+// asleep waits, briefly, for a stage that wrote its code at read to be
+// asleep in its linger, and says whether it saw that. A stage still
+// running after the loop, or already gone (a slow machine), leaves no
+// verdict: logged, and the checks of its sleep skipped.
+func asleep(t *testing.T, pid string, read time.Time) bool {
+	t.Helper()
+	for i := 0; ; i++ {
+		switch state := statField(pid, 3); {
+		case state == "S":
+			return true
+		case state == "Z" && time.Since(read) > 40*time.Millisecond:
+			t.Logf("the idle stage ended %v after its code, before this test looked: its sleep not checked", time.Since(read))
+			return false
+		case state == "R" && i == 200:
+			t.Logf("the idle stage still runs %v after its code (a loaded machine): its sleep not checked", time.Since(read))
+			return false
+		case state != "R":
+			t.Fatalf("the idle stage is not asleep after it wrote the code: state %q", state)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// checkLingerWait checks, as root, that the lingering stage pid waits in
+// ppoll on one descriptor, fd (the status pipe's write end), asking for
+// nothing: POLLERR alone wakes it, once the pipe has no reader. Its 50 ms
+// alone would end it too, later; no timing can tell the two apart here.
+func checkLingerWait(t *testing.T, pid string, fd int32) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + pid + "/syscall")
+	if err != nil {
+		t.Fatalf("reading the stage's system call: %v", err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 || f[0] != strconv.Itoa(syscall.SYS_PPOLL) || f[2] != "0x1" {
+		t.Fatalf("the lingering stage waits in %q, want ppoll (%d) on one descriptor", b, syscall.SYS_PPOLL)
+	}
+	addr, err := strconv.ParseUint(strings.TrimPrefix(f[1], "0x"), 16, 64)
+	if err != nil {
+		t.Fatalf("the stage's ppoll descriptors at %q: %v", f[1], err)
+	}
+	mem, err := os.Open("/proc/" + pid + "/mem")
+	if err != nil {
+		t.Fatalf("reading the stage's memory: %v", err)
+	}
+	defer mem.Close()
+	var pfd [8]byte // struct pollfd: int fd, short events, short revents
+	if _, err := mem.ReadAt(pfd[:], int64(addr)); err != nil {
+		t.Fatalf("reading the stage's pollfd: %v", err)
+	}
+	gotFD := int32(binary.LittleEndian.Uint32(pfd[0:4]))
+	events := binary.LittleEndian.Uint16(pfd[4:6])
+	if gotFD != fd || events != 0 {
+		t.Errorf("the lingering stage polls descriptor %d for events %#x, want %d (the status pipe) for none (POLLERR: no reader)", gotFD, events, fd)
+	}
 }

@@ -50,10 +50,12 @@ type RawEarly struct {
 	// in which the kernel takes the mounts down; closed without one when
 	// PID 1 ended otherwise. codeR is its pipe's read end; with linger,
 	// PID 1 lingers after writing the code until codeR is closed
-	// (idle.Args), which release leaves to the process's exit.
-	code   chan int
-	codeR  *os.File
-	linger bool
+	// (idle.Args), which release leaves to the process's exit once the
+	// code came (gotCode).
+	code    chan int
+	codeR   *os.File
+	linger  bool
+	gotCode bool
 	// init is a pidfd of PID 1, opened before it can be reaped (nil on
 	// kernels before 5.3): the removal waits on it for PID 1's end.
 	init *os.File
@@ -356,14 +358,15 @@ func (e *RawEarly) release() {
 	e.root.end()
 	e.relay.Finish()
 	e.exe.Close()
-	if !e.linger {
+	if !e.linger || !e.gotCode {
 		e.codeR.Close()
 	}
 	// Else left open: PID 1 ends once it closes, with this process's
 	// exit, so that the kernel takes its mounts down after that exit, not
-	// beside it (a command exits within a millisecond of this). A
-	// long-lived caller lets go of it at its next collection; PID 1 waits
-	// 50 ms at most anyway.
+	// beside it (a command exits within a millisecond of this). A caller
+	// that lives on would let go of it at its next collection, PID 1
+	// lingering its 50 ms meanwhile; none does: raw starts are the CLI's
+	// (the API service's runs are detached, which a raw start is not).
 	if e.userns != nil {
 		e.userns.Close()
 	}
@@ -469,6 +472,7 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 			// own end (the kernel taking the mounts down, 0.3 ms here)
 			// goes on beside ours; the removal waits for it.
 			Trace("payload's code")
+			e.gotCode = true
 			return e.finish(code, opts, false), nil, true
 		case ws := <-e.ended:
 			Trace("init exited")

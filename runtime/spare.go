@@ -565,7 +565,9 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 	var pid int
 	var hold *goHolder
 	if spawn.Supported() && idle.Entered() {
-		if pid, err = startRawHolder(m, root, rootDir, rootLock); err != nil {
+		if pid, err = startRawHolder(m, root, rootDir, rootLock); errors.Is(err, errHolderMaps) {
+			return err
+		} else if err != nil {
 			// A step the Go holder has another way for (a /sys submount
 			// that refuses to be made read-only: plan's fallbacks), as a
 			// raw start gives way to the Go init; what a volatile
@@ -814,6 +816,11 @@ func holderArgs() []string {
 	return idle.Args(spareHoldName, 0, -1, -1, -1, -1, 0, true, -1, false, []string{"-"})
 }
 
+// errHolderMaps says newuidmap or newgidmap refused a holder's maps: the
+// Go holder would run them again, to the same end, so makeSpare does not
+// fall back to it.
+var errHolderMaps = errors.New("writing the holder's maps")
+
 // startRawHolder starts a spare's holder as a child of package spawn,
 // with no Go: it makes its user namespace (and mount and IPC namespaces,
 // with a root to make on dir, lock as its descriptor 3) and waits,
@@ -855,11 +862,11 @@ func startRawHolder(m userns.Mapping, root *spareRoot, dir string, lock *os.File
 		if err := m.Apply(pid); err != nil {
 			hold.Abort()
 			spawn.Wait(pid)
-			return 0, err
+			return 0, fmt.Errorf("%w: %w", errHolderMaps, err)
 		}
 	}
 	if err := hold.Go(p, nil); err != nil {
-		// Go reaped it.
+		// Go reaped it (Hold.Go: on every error).
 		var se *spawn.StepError
 		if errors.As(err, &se) && se.Step == spawn.StepSetup {
 			err = fmt.Errorf("%s: %w", p.Failure(se.Index, se.Errno), err)

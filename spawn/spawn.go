@@ -758,14 +758,21 @@ func (h *Hold) Go(setup *plan.Plan, p *Payload) error {
 	}
 	h.done = true
 	defer h.errR.Close()
-	if (p != nil) != h.r.raw {
+	// On every error the child is ended and reaped, as the doc says.
+	fail := func(err error) error {
 		h.abort()
-		return errors.New("a held raw PID 1 goes on with its payload, any other held child without one")
+		if h.pid > 0 {
+			Wait(h.pid)
+			h.reaped = true
+		}
+		return err
+	}
+	if (p != nil) != h.r.raw {
+		return fail(errors.New("a held raw PID 1 goes on with its payload, any other held child without one"))
 	}
 	if p != nil {
 		if err := h.r.setPayload(p); err != nil {
-			h.abort()
-			return err
+			return fail(err)
 		}
 	}
 	h.r.setup = setup

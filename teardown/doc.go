@@ -25,5 +25,7 @@
 // must never run in it). It lives for as long as the CLI's exit and its
 // own teardown take, and ends an orphan, reaped by whoever reaps the
 // CLI's orphans (init, or the nearest subreaper), as a throwaway run's
-// init is. Elsewhere than linux/amd64, Defer does nothing.
+// init is. Elsewhere than linux/amd64, Defer does nothing; where the
+// kernel lacks pidfds, or a seccomp filter refuses pidfd_open, the
+// holder ends at once and the CLI's exit tears down as without one.
 package teardown

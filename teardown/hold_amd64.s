@@ -4,9 +4,9 @@
 //
 // clone(CLONE_VM) with the stack given and no exit signal. The child
 // never returns from here: it makes no calls and no pushes, uses
-// registers, which it got as copies, and writes only its poll's pollfd at
-// the top of the stack given, so nothing of the parent's Go state is
-// touched.
+// registers, which it got as copies, and writes only its poll's pollfd
+// and its sched_param at the top of the stack given, so nothing of the
+// parent's Go state is touched.
 TEXT ·rawHold(SB),NOSPLIT|NOFRAME,$0-32
 	MOVQ	ppid+8(FP), R12
 	MOVQ	$0x100, DI // CLONE_VM
@@ -46,8 +46,9 @@ child:
 	// that cloned us exits, and exit_group ends the calling thread first,
 	// so the holder died before the CLI's other threads, and the last of
 	// them tore the address space down on the shell's path after all.
-	// A kernel without pidfds (before 5.3, and close_range needs 5.9):
-	// end at once.
+	// A kernel without pidfds (before 5.3, and close_range needs 5.9),
+	// or a seccomp filter that refuses pidfd_open: end at once, the
+	// CLI's exit then tears down as it would without a holder.
 	MOVQ	$434, AX
 	MOVQ	R12, DI
 	MOVQ	$0, SI

@@ -12,12 +12,14 @@ import (
 func rawHold(stack, ppid uintptr) (pid, errno uintptr)
 
 // holderStack is the holder's stack. It makes only system calls, and
-// keeps there only the pollfd of its wait, but the kernel wants one, and
-// it must not be a stack the Go runtime may move or reuse.
+// keeps there only the pollfd of its wait and the sched_param of its
+// policy, but the kernel wants one, and it must not be a stack the Go
+// runtime may move or reuse.
 var holderStack [256]byte
 
 // Defer clones the holder and returns its pid. Call it only as the
-// process exits: the holder ends with the calling thread.
+// process exits: the holder, which holds the whole address space, ends
+// once every thread of the process has (a pidfd of it).
 func Defer() (int, error) {
 	// Every signal blocked on this thread while it clones, so that the
 	// holder starts with them all blocked; restored here after. Locked:
