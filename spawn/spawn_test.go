@@ -34,12 +34,7 @@ func run(t *testing.T, a *Attr) (syscall.WaitStatus, error) {
 // as root there, with every capability), has exactly the descriptors it
 // was given at 0, 1, 2, 3, its own session, and default signal handling.
 func TestStartVfork(t *testing.T) {
-	if !haveVfork {
-		t.Skip("no rawVfork on " + goruntime.GOARCH + ": callers use os/exec")
-	}
-	if err := unix.Access("/proc/self/ns/user", unix.R_OK); err != nil {
-		t.Skip("no user namespaces here")
-	}
+	needUserNS(t)
 	sh := "/bin/sh"
 	outR, outW, err := os.Pipe()
 	if err != nil {
@@ -150,12 +145,7 @@ func TestStartVforkExecFailure(t *testing.T) {
 // AmbientCaps survive the execve of a child whose id maps do not exist
 // yet (so it is not root in its namespace): the subid-mode start.
 func TestStartVforkAmbient(t *testing.T) {
-	if !haveVfork {
-		t.Skip("no rawVfork on " + goruntime.GOARCH)
-	}
-	if err := unix.Access("/proc/self/ns/user", unix.R_OK); err != nil {
-		t.Skip("no user namespaces here")
-	}
+	needUserNS(t)
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -828,12 +818,7 @@ func TestStartDetachedLetsGoOfTheRest(t *testing.T) {
 // and only on Hold.Go runs its setup and executes Path: as root there,
 // with every capability. Abort ends such a child before it executes.
 func TestHeldChildWithoutPayload(t *testing.T) {
-	if !haveVfork {
-		t.Skip("no rawVfork on " + goruntime.GOARCH + ": callers use os/exec")
-	}
-	if err := unix.Access("/proc/self/ns/user", unix.R_OK); err != nil {
-		t.Skip("no user namespaces here")
-	}
+	needUserNS(t)
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -899,5 +884,18 @@ func TestHeldChildWithoutPayload(t *testing.T) {
 	}
 	if err := (&Hold{r: &vforkReq{raw: true}, errR: os.NewFile(^uintptr(0), "none")}).Go(nil, nil); err == nil {
 		t.Errorf("Go without a payload for a held raw PID 1: no error")
+	}
+}
+
+// needUserNS skips a test that starts a child in a user namespace where
+// package spawn cannot start one (callers use os/exec there) or the
+// kernel has no user namespaces.
+func needUserNS(t *testing.T) {
+	t.Helper()
+	if !haveVfork {
+		t.Skip("no rawVfork on " + goruntime.GOARCH + ": callers use os/exec")
+	}
+	if err := unix.Access("/proc/self/ns/user", unix.R_OK); err != nil {
+		t.Skip("no user namespaces here")
 	}
 }
