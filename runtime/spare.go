@@ -439,13 +439,14 @@ func spareMain(args []string) {
 	if len(args) < 6 {
 		os.Exit(125)
 	}
-	// The removal, if one was handed to us, is started once the spare is
+	// The removal, if one was handed to us, is done once the spare is
 	// made (or not made): the two would share the CPU a start leaves,
-	// and the spare is what the next start waits for. Its descriptors
-	// are close-on-exec until then: the holder and newuidmap get none.
-	// Once, whichever comes first: the spare's end, a panic, or
-	// removalLate after our start (a maker waiting on newuidmap or on its
-	// holder must not keep the container's files and lock for that long).
+	// and the spare is what the next start waits for. Here where we can,
+	// else by the remove stage we start. Its descriptors are
+	// close-on-exec until then: newuidmap gets none. Once, whichever
+	// comes first: the spare's end, a panic, or removalLate after our
+	// start (a maker waiting on newuidmap or on its holder must not keep
+	// the container's files and lock for that long).
 	removal := func() {}
 	if len(args) > 6 {
 		if len(args) < 8 {
@@ -462,10 +463,21 @@ func spareMain(args []string) {
 			}
 		}
 		removal = sync.OnceFunc(func() {
-			err := startRemoval(ns, exe, rm, nil)
-			// The lock stays with the removal alone. Closed through their
-			// files, not by number: a file left to the collector would close
-			// its number again later, by then the spare's lock or pipe.
+			// Here, as the user on the host, where we can: a process
+			// fewer a run (its Go runtime's start, 2–3 ms of CPU the
+			// next start may share). Files of other ids of the
+			// container's map (a payload's user of its own) refuse us:
+			// then the remove stage in the container's user namespace
+			// takes what is left.
+			var err error
+			if rerr := removeFiles(rm.args()); rerr != nil {
+				Trace("removing the container's files here: %v; starting the removal", rerr)
+				err = startRemoval(ns, exe, rm, nil)
+			}
+			// The files are gone, or the lock stays with the removal
+			// alone. Closed through their files, not by number: a file
+			// left to the collector would close its number again later,
+			// by then the spare's lock or pipe.
 			for _, f := range []*os.File{rm.Dir, rm.Keep, exe, ns} {
 				f.Close()
 			}

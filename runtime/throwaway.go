@@ -160,6 +160,13 @@ func removeAtLast(dirfd int, name, last string) error {
 		return err
 	}
 	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err == unix.EACCES && unix.Fchmodat(dirfd, name, 0o700, 0) == nil {
+		// A directory of ours with its owner's bits cleared (an
+		// overlay's work/work), where we are not the namespace's root
+		// (a maker removing on the host): ours to open once restored.
+		// A directory, not a link to one: unlinkat said EISDIR.
+		fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	}
 	if err == unix.ENOENT {
 		return nil
 	}
@@ -282,21 +289,33 @@ func removeMain(args []string) {
 	if len(args) < 2 {
 		os.Exit(125)
 	}
+	if err := removeFiles(args); err != nil {
+		Trace("removing the container's files: %v", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// removeFiles is the removal's work, NAME SPARE [SKELETON DIR...]
+// (Removal.args), on the removal descriptors: once PID 1 has ended, the
+// spare root named SPARE, then the container's files, then the skeleton.
+// An error says the container's files are not all gone (a skeleton not
+// made is only traced).
+func removeFiles(args []string) error {
 	// No file is taken from under a mount the ending PID 1 still has.
 	waitInitGone()
 	if args[1] != "-" {
 		removeSpareRootAt(removalDirFD, args[1])
 	}
 	if err := removeContainerAt(removalDirFD, args[0]); err != nil {
-		Trace("removing the container's files: %v", err)
-		os.Exit(1)
+		return err
 	}
 	if len(args) > 2 { // a skeleton's name and its directories
 		if err := makeSkeleton(removalDirFD, args[2], args[3:]); err != nil {
 			Trace("making a skeleton: %v", err)
 		}
 	}
-	os.Exit(0)
+	return nil
 }
 
 // makeSkeleton makes, in the directory dirfd, a directory called name
