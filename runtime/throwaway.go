@@ -160,11 +160,7 @@ func removeAtLast(dirfd int, name, last string) error {
 		return err
 	}
 	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err == unix.EACCES && unix.Fchmodat(dirfd, name, 0o700, 0) == nil {
-		// A directory of ours with its owner's bits cleared (an
-		// overlay's work/work), where we are not the namespace's root
-		// (a maker removing on the host): ours to open once restored.
-		// A directory, not a link to one: unlinkat said EISDIR.
+	if err == unix.EACCES && chmodDir(dirfd, name) {
 		fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	}
 	if err == unix.ENOENT {
@@ -197,6 +193,21 @@ func removeAtLast(dirfd int, name, last string) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// chmodDir gives the directory name under dirfd its owner's bits back,
+// where it is ours with them cleared (an overlay's work/work), for a
+// removal that is not the namespace's root (a maker, on the host). By an
+// O_PATH descriptor, which needs no permission on it and follows no
+// link: chmod through its /proc/self/fd name reaches that directory
+// alone, whatever the name is by then.
+func chmodDir(dirfd int, name string) bool {
+	fd, err := unix.Openat(dirfd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return unix.Chmod(fmt.Sprintf("/proc/self/fd/%d", fd), 0o700) == nil
 }
 
 // startRemoval hands a throwaway container's files (a Removal) to a
