@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sandbox-dev/sandbox/internal/endthread"
 )
 
 // buildHelper links internal/idletest with the idle stage's entry, as
@@ -283,67 +285,41 @@ func TestLingerOutlivesClonerThread(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	type started struct {
-		cmd  *exec.Cmd
-		out  *strings.Builder
-		code []byte
-		tid  int
-		err  error
-	}
 	// The stage is started from a thread that ends once the stage wrote
-	// the code, while the code's reader is still open.
-	var onThread func(done chan<- started)
-	onThread = func(done chan<- started) {
-		// Never unlocked: the runtime ends the thread with the goroutine.
-		runtime.LockOSThread()
-		if syscall.Gettid() == os.Getpid() {
-			// The main thread, which the runtime never ends: on another,
-			// this one held meanwhile so that the next is not it.
-			inner := make(chan started)
-			go onThread(inner)
-			done <- <-inner
-			runtime.UnlockOSThread()
-			return
-		}
-		out := &strings.Builder{}
-		cmd := exec.Command(bin, "start", "exit 5", "3", "reap")
+	// the code, while the code's reader is still open. Run returns once
+	// that thread is gone: an armed parent-death signal has come by then,
+	// and the stage's end below says whether it did (killed) or the stage
+	// went on lingering (its code). Only then the reader's end, which
+	// ends the linger.
+	var cmd *exec.Cmd
+	out := &strings.Builder{}
+	code := make([]byte, 1)
+	var n int
+	var startErr, readErr error
+	terr := endthread.Run(func() {
+		cmd = exec.Command(bin, "start", "exit 5", "3", "reap")
 		cmd.ExtraFiles = []*os.File{w}
 		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			done <- started{err: err}
+		if startErr = cmd.Start(); startErr != nil {
 			return
 		}
 		w.Close()
-		code := make([]byte, 1)
-		n, err := io.ReadFull(r, code)
-		done <- started{cmd: cmd, out: out, code: code[:n], tid: syscall.Gettid(), err: err}
+		n, readErr = io.ReadFull(r, code)
+	})
+	if startErr != nil {
+		t.Fatal(startErr)
 	}
-	done := make(chan started)
-	go onThread(done)
-	st := <-done
-	if st.cmd == nil {
-		t.Fatal(st.err)
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if terr != nil {
+		t.Fatal(terr)
 	}
-	t.Cleanup(func() { st.cmd.Process.Kill(); st.cmd.Wait() })
-	if len(st.code) != 1 || st.code[0] != 5 {
-		t.Fatalf("the idle stage wrote %v (%v), want the one byte 5\n%s", st.code, st.err, st.out)
-	}
-	// The thread gone first, the reader still open: an armed parent-death
-	// signal has come by now, and the stage's end below says whether it
-	// did (killed) or the stage went on lingering (its code). Only then
-	// the reader's end, which ends the linger.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		if _, err := os.Stat("/proc/self/task/" + itoa(st.tid)); err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the thread %d that started the stage did not end", st.tid)
-		}
+	if n != 1 || code[0] != 5 {
+		t.Fatalf("the idle stage wrote %v (%v), want the one byte 5\n%s", code[:n], readErr, out)
 	}
 	r.Close()
-	err = st.cmd.Wait()
+	err = cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 5 {
-		t.Errorf("the lingering idle stage ended with %v once the thread that started it had ended, want exit code 5 (not its parent-death signal)\n%s", err, st.out)
+		t.Errorf("the lingering idle stage ended with %v once the thread that started it had ended, want exit code 5 (not its parent-death signal)\n%s", err, out)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/internal/endthread"
 )
 
 // kcmpVM is KCMP_VM of linux/kcmp.h, which x/sys does not name.
@@ -45,39 +47,12 @@ func helperDefer(threadOwn bool) (int, error) {
 	if !threadOwn {
 		return Defer()
 	}
-	type result struct {
-		pid, tid int
-		err      error
+	var pid int
+	var err error
+	if terr := endthread.Run(func() { pid, err = Defer() }); terr != nil {
+		return 0, terr
 	}
-	var onThread func(done chan<- result)
-	onThread = func(done chan<- result) {
-		// Never unlocked: the runtime ends the thread with the goroutine.
-		goruntime.LockOSThread()
-		if unix.Gettid() == unix.Getpid() {
-			// The main thread, which the runtime never ends: on another,
-			// this one held meanwhile so that the next is not it.
-			inner := make(chan result)
-			go onThread(inner)
-			done <- <-inner
-			goruntime.UnlockOSThread()
-			return
-		}
-		pid, err := Defer()
-		done <- result{pid, unix.Gettid(), err}
-	}
-	done := make(chan result)
-	go onThread(done)
-	r := <-done
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", r.tid)); err != nil {
-			return r.pid, r.err
-		}
-		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("the thread %d that called Defer did not end", r.tid)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	return pid, err
 }
 
 // The holder shares the helper's memory, holds none of its descriptors
