@@ -768,12 +768,13 @@ func (h *goHolder) ready(m userns.Mapping) error {
 }
 
 // spareHoldMain is the "spare-hold" stage, the holder of a spare where a
-// raw one (startRawHolder) cannot be or failed: it holds its user namespace until a start takes it (and kills it) or
-// spareLife passes. It names itself, sets an alarm for spareLife (which
-// outlives the execve, and whose default action ends the process),
-// closes its descriptors (the maker waits for that: the name is then in
-// place) and executes its program's idle stage: two pages of stack and
-// the few of the stage's code, instead of a Go runtime (1.5 MiB of PSS).
+// raw one (startRawHolder) cannot be or failed: it holds its user
+// namespace until a start takes it (and kills it) or spareLife passes.
+// It names itself, sets an alarm for spareLife (which outlives the
+// execve, and whose default action ends the process), closes its
+// descriptors (the maker waits for that: the name is then in place) and
+// executes its program's idle stage: two pages of stack and the few of
+// the stage's code, instead of a Go runtime (1.5 MiB of PSS).
 //
 // With a root to make (ROOT DIR, spareroot.go), it waits for the maker's
 // byte on its stdin (its maps are written) and runs holdPlan, which does
