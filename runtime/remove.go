@@ -1,13 +1,13 @@
 package runtime
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/task"
@@ -16,32 +16,10 @@ import (
 
 // removeOwned removes path as the user. A directory of the user's that
 // denies its owner (overlayfs makes its work/work, and a volatile mount's
-// incompat marker, mode 0) is opened up and the removal tried again: that
-// costs a chmod where a task in the user namespace costs a process.
-func removeOwned(path string) error {
-	for range 8 {
-		err := os.RemoveAll(path)
-		if err == nil || errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		var pe *os.PathError
-		if !errors.As(err, &pe) || !errors.Is(err, os.ErrPermission) {
-			return err
-		}
-		// The denied name, or the directory it sits in, is one of ours
-		// with its owner's bits cleared.
-		fixed := false
-		for _, dir := range []string{pe.Path, filepath.Dir(pe.Path)} {
-			if st, serr := os.Lstat(dir); serr == nil && st.IsDir() && st.Mode().Perm()&0o700 != 0o700 && ownedByUs(st) {
-				fixed = os.Chmod(dir, 0o700) == nil || fixed
-			}
-		}
-		if !fixed {
-			return err
-		}
-	}
-	return os.RemoveAll(path)
-}
+// incompat marker, mode 0) gets its owner's bits back and the removal
+// goes on (removeAt): that costs a chmod where a task in the user
+// namespace costs a process.
+func removeOwned(path string) error { return removeAt(unix.AT_FDCWD, path) }
 
 func init() {
 	task.Register("rm", func(args []string, _ io.Reader) error {
@@ -91,9 +69,4 @@ func ProbeStorage(m userns.Mapping, initDir, scratch string) (fuseoverlay.Driver
 	}
 	driver, reason, _ := strings.Cut(string(b), "\n")
 	return fuseoverlay.Driver(driver), reason, nil
-}
-
-func ownedByUs(fi os.FileInfo) bool {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && int(st.Uid) == os.Getuid()
 }

@@ -175,16 +175,26 @@ func removeAtLast(dirfd int, name, last string) error {
 	if rerr != nil {
 		errs = append(errs, rerr)
 	}
+	// An entry refused for want of write permission on this directory:
+	// once more after its owner's bits are back (fchmod works only where
+	// the directory is ours, and then it denied its owner).
+	child := func(n string) error {
+		err := removeAt(fd, n)
+		if errors.Is(err, unix.EACCES) && unix.Fchmod(fd, 0o700) == nil {
+			err = removeAt(fd, n)
+		}
+		return err
+	}
 	for _, n := range names {
 		if n == last {
 			continue // after the others
 		}
-		if err := removeAt(fd, n); err != nil {
+		if err := child(n); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if last != "" && len(errs) == 0 { // a lock stays while anything else does
-		if err := removeAt(fd, last); err != nil {
+		if err := child(last); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -197,8 +207,8 @@ func removeAtLast(dirfd int, name, last string) error {
 
 // chmodDir gives the directory name under dirfd its owner's bits back,
 // where it is ours with them cleared (an overlay's work/work), for a
-// removal that is not the namespace's root (a maker, on the host). By an
-// O_PATH descriptor, which needs no permission on it and follows no
+// removal that is not the namespace's root (the user on the host). By
+// an O_PATH descriptor, which needs no permission on it and follows no
 // link: chmod through its /proc/self/fd name reaches that directory
 // alone, whatever the name is by then.
 func chmodDir(dirfd int, name string) bool {

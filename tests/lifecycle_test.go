@@ -1351,6 +1351,12 @@ func TestRunRmThrowaway(t *testing.T) {
 		if left := settledEntries(t, filepath.Join(s.root, "tmp")); len(left) > 0 {
 			t.Errorf("after run --rm with files of other ids, tmp/ holds %v", left)
 		}
+		// Directories of root's that deny their owner writing, nested:
+		// removed too (as the user on the host, their owner's bits back).
+		wantCode(t, s.u.runWith(t, o, "run", "--rm", "bb", "sh", "-c", "mkdir -p /w/x && touch /w/x/f && chmod 555 /w/x /w"), 0)
+		if left := settledEntries(t, filepath.Join(s.root, "tmp")); len(left) > 0 {
+			t.Errorf("after run --rm with read-only directories, tmp/ holds %v", left)
+		}
 		r = s.must(t, append([]string{"run", "--name", "kept", "bb"}, showRoot...)...)
 		if strings.Contains(r.stdout, "volatile") {
 			t.Errorf("a kept container's root is volatile: %q", r.stdout)
