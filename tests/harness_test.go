@@ -684,7 +684,7 @@ func stagingEntries(t *testing.T, dir string) []string {
 	for _, n := range dirEntries(t, dir) {
 		// A removal's skeleton and a spare's root, made or being made
 		// (under a pending name), belong to the runs before: a removal
-		// now starts once the next spare is made, up to 100 ms after its
+		// is done once the next spare is made, up to 100 ms after its
 		// command.
 		n2 := strings.TrimPrefix(n, ".pending-")
 		if !strings.HasPrefix(n2, "skel-") && !strings.HasPrefix(n2, runtime.SpareRootPrefix) {
