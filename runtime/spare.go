@@ -555,13 +555,15 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 	var key, rootDir string
 	var rootLock *os.File // the root's lock, which the holder inherits
 	if root != nil {
-		sweepSpareRoots(root.Tmp)
+		swept := sweepSpareRoots(root.Tmp)
 		// The layers as they are now: should one change before the
 		// holder mounts it, the key names what a start would not want.
 		key, err = root.key()
-		if err == nil {
+		if err != nil {
+			swept.release()
+		} else {
 			var fd int
-			if fd, rootDir, err = prepareSpareRoot(root, os.Getpid()); err == nil {
+			if fd, rootDir, err = prepareSpareRoot(root, os.Getpid(), swept); err == nil {
 				rootLock = os.NewFile(uintptr(fd), "spare root lock")
 				defer rootLock.Close()
 			}

@@ -371,3 +371,127 @@ func TestStillNamed(t *testing.T) {
 		t.Fatal("freeLock took a lock that is gone")
 	}
 }
+
+// TestSweepKeepsFreshRoot: of the spare roots whose lock is free, the
+// sweep keeps one that holds only fresh directories (freshRoot) and
+// removes the others; one whose lock is held it leaves alone. The next
+// root takes the kept one whole under its own name, its old lock gone.
+func TestSweepKeepsFreshRoot(t *testing.T) {
+	tmp := t.TempDir()
+	old := unix.Umask(0o022)
+	defer unix.Umask(old)
+	fresh := func(name string) string {
+		dir := filepath.Join(tmp, name)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range spareRootDirs {
+			if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(dir+".lock", nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	xattrs := true
+	if err := unix.Setxattr(tmp, "user.probe", []byte("x"), 0); err != nil {
+		xattrs = false // a filesystem without user attributes: that case is skipped
+	} else {
+		unix.Removexattr(tmp, "user.probe")
+	}
+	// Each way a root is not fresh, as freshRoot must see it.
+	spoil := map[string]func(dir string) error{
+		"a file in upper":     func(dir string) error { return os.WriteFile(filepath.Join(dir, "upper", "f"), nil, 0o644) },
+		"a directory in work": func(dir string) error { return os.Mkdir(filepath.Join(dir, "work", "work"), 0) },
+		"upper mode 0700":     func(dir string) error { return os.Chmod(filepath.Join(dir, "upper"), 0o700) },
+		"the root mode 0755":  func(dir string) error { return os.Chmod(dir, 0o755) },
+		"merged missing":      func(dir string) error { return os.Remove(filepath.Join(dir, "merged")) },
+		"an extra entry":      func(dir string) error { return os.Mkdir(filepath.Join(dir, "userdata"), 0o755) },
+		"upper a symlink": func(dir string) error {
+			os.Remove(filepath.Join(dir, "upper"))
+			return os.Symlink(tmp, filepath.Join(dir, "upper"))
+		},
+	}
+	if xattrs {
+		spoil["an attribute on upper"] = func(dir string) error {
+			return unix.Setxattr(filepath.Join(dir, "upper"), "user.overlay.impure", []byte("y"), 0)
+		}
+	}
+	var spoiled []string
+	i := 10
+	for what, f := range spoil {
+		dir := fresh(fmt.Sprintf("spare-%d", i))
+		i++
+		if err := f(dir); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if freshRoot(dir) {
+			t.Errorf("freshRoot says a root with %s is fresh", what)
+		}
+		spoiled = append(spoiled, dir)
+	}
+	held := fresh("spare-2")
+	hl, err := os.Open(held + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hl.Close()
+	if err := unix.Flock(int(hl.Fd()), unix.LOCK_SH); err != nil {
+		t.Fatal(err)
+	}
+	keep := fresh("spare-1")
+	if !freshRoot(keep) {
+		t.Fatalf("freshRoot says a root made as a skeleton makes one is not fresh")
+	}
+
+	kept := sweepSpareRoots(tmp)
+	if kept == nil || kept.dir != keep {
+		t.Fatalf("the sweep kept %+v; want %s", kept, keep)
+	}
+	for _, dir := range spoiled {
+		if exists(dir) || exists(dir+".lock") {
+			t.Errorf("the sweep left %s, which is not fresh", dir)
+		}
+	}
+	if !exists(held) || !exists(held+".lock") {
+		t.Errorf("the sweep removed %s, whose lock is held", held)
+	}
+	// A second sweep meanwhile leaves the kept one alone: its lock is held.
+	if again := sweepSpareRoots(tmp); again != nil || !exists(keep) {
+		t.Errorf("a second sweep took the kept root: %+v", again)
+	}
+
+	lock, dir, err := prepareSpareRoot(&spareRoot{Tmp: tmp}, 99, kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(lock)
+	if dir != filepath.Join(tmp, "spare-99") || !freshRoot(dir) {
+		t.Errorf("the new root %s is not the kept one renamed: %v", dir, dirEntries(t, tmp))
+	}
+	if exists(keep) || exists(keep+".lock") {
+		t.Errorf("the kept root's old name or lock is still there: %v", dirEntries(t, tmp))
+	}
+	if fl := unix.Flock(lock, unix.LOCK_SH|unix.LOCK_NB); fl != nil || freeLock(unix.AT_FDCWD, dir+".lock") >= 0 {
+		t.Errorf("the new root's lock is not held")
+	}
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+func dirEntries(t *testing.T, dir string) []string {
+	t.Helper()
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(-1)
+	slices.Sort(names)
+	return names
+}

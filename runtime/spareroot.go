@@ -189,11 +189,13 @@ var spareRootDirs = []string{"upper", "work", "merged"}
 
 // prepareSpareRoot is the maker's part of a spare root, before it starts
 // the holder: it makes r's directory, named for id (the maker's pid),
-// with the overlay's directories, and takes the directory's lock, which
-// it returns open (close-on-exec) for the holder to inherit and keep.
+// with the overlay's directories, or renames the one the sweep kept
+// (reuse, which it takes or removes either way), and takes the
+// directory's lock, which it returns open (close-on-exec) for the holder
+// to inherit and keep.
 // As the user, on the host: the namespace's root is the user, so the
 // holder owns all of it.
-func prepareSpareRoot(r *spareRoot, id int) (lock int, dir string, err error) {
+func prepareSpareRoot(r *spareRoot, id int, reuse *sweptRoot) (lock int, dir string, err error) {
 	dir = filepath.Join(r.Tmp, SpareRootPrefix+strconv.Itoa(id))
 	// Locked under a pending name and renamed into place: a sweep that
 	// found it unlocked (made, not yet locked) would take it for a dead
@@ -202,9 +204,11 @@ func prepareSpareRoot(r *spareRoot, id int) (lock int, dir string, err error) {
 	pending := filepath.Join(r.Tmp, ".pending-"+SpareRootPrefix+strconv.Itoa(id)+".lock")
 	lock, err = unix.Open(pending, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
+		reuse.release()
 		return -1, "", fmt.Errorf("opening the spare root's lock: %w", err)
 	}
 	fail := func(err error) (int, string, error) {
+		reuse.release()
 		unix.Close(lock)
 		os.Remove(pending)
 		return -1, "", err
@@ -225,6 +229,9 @@ func prepareSpareRoot(r *spareRoot, id int) (lock int, dir string, err error) {
 		return fail(err)
 	}
 	removeOwned(dir)
+	if reuse.take(dir) {
+		return lock, dir, nil
+	}
 	err = os.Mkdir(dir, 0o700)
 	for _, d := range spareRootDirs {
 		if err == nil {
@@ -275,24 +282,117 @@ func holdEnd(p *plan.Plan) {
 // container's empty directories there, or none took it in time. The
 // maker sweeps as it makes the next; a sweep of the store's tmp/ takes
 // what is left when none follows.
-func sweepSpareRoots(tmp string) {
+//
+// The first that holds only fresh directories (freshRoot) it keeps,
+// still locked, for the next root to take whole (sweptRoot.take): the
+// common case, a start that took the last root. On ext4 here removing a
+// directory costs 0.15–0.3 ms and making one 0.04–0.45 ms (the first of
+// a tree, placed by the allocator), and a root is four of each, on the
+// way from a command's exit to the next spare.
+func sweepSpareRoots(tmp string) *sweptRoot {
 	d, err := os.Open(tmp)
 	if err != nil {
-		return
+		return nil
 	}
 	names, _ := d.Readdirnames(-1)
 	d.Close()
+	var kept *sweptRoot
 	for _, n := range names {
 		base, ok := strings.CutSuffix(n, ".lock")
 		if !ok || !strings.HasPrefix(base, SpareRootPrefix) {
 			continue
 		}
-		if lock := freeLock(unix.AT_FDCWD, filepath.Join(tmp, n)); lock >= 0 {
-			removeOwned(filepath.Join(tmp, base))
-			os.Remove(filepath.Join(tmp, n))
-			unix.Close(lock)
+		lock := freeLock(unix.AT_FDCWD, filepath.Join(tmp, n))
+		if lock < 0 {
+			continue
+		}
+		dir := filepath.Join(tmp, base)
+		if kept == nil && freshRoot(dir) {
+			kept = &sweptRoot{dir: dir, lock: lock}
+			continue
+		}
+		removeOwned(dir)
+		os.Remove(filepath.Join(tmp, n))
+		unix.Close(lock)
+	}
+	return kept
+}
+
+// sweptRoot is a spare root's directory that a sweep kept for the next
+// root (sweepSpareRoots), its lock held exclusive meanwhile: no other
+// sweep removes it.
+type sweptRoot struct {
+	dir  string
+	lock int
+}
+
+// take renames the kept directory to dir, which must not exist, and lets
+// go of its old lock; false, with the directory removed, where it cannot
+// (dir is there, or the rename fails): the caller makes one instead. A
+// nil r takes nothing.
+func (r *sweptRoot) take(dir string) bool {
+	if r == nil {
+		return false
+	}
+	err := unix.Renameat2(unix.AT_FDCWD, r.dir, unix.AT_FDCWD, dir, unix.RENAME_NOREPLACE)
+	if err != nil {
+		removeOwned(r.dir)
+	}
+	os.Remove(r.dir + ".lock")
+	unix.Close(r.lock)
+	return err == nil
+}
+
+// release removes the kept directory and its lock, untaken.
+func (r *sweptRoot) release() {
+	if r == nil {
+		return
+	}
+	removeOwned(r.dir)
+	os.Remove(r.dir + ".lock")
+	unix.Close(r.lock)
+}
+
+// freshRoot says whether the spare root's directory dir holds exactly
+// spareRootDirs, each as a container's creation (or a maker) makes it and
+// nothing has used it since: a directory of ours, mode 0755, empty, with
+// no extended attribute (an overlay marks the upper and work directories
+// it used with some). Such are the container's directories that a start
+// exchanged for the root it took; an unused root (its overlay's files,
+// a volatile mount's marker) is removed instead.
+func freshRoot(dir string) bool {
+	var st unix.Stat_t
+	if unix.Lstat(dir, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Getuid() || st.Mode&0o7777 != 0o700 {
+		return false
+	}
+	names, err := readNames(dir)
+	if err != nil || len(names) != len(spareRootDirs) {
+		return false
+	}
+	for _, d := range spareRootDirs {
+		p := filepath.Join(dir, d)
+		if unix.Lstat(p, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Getuid() || st.Mode&0o7777 != 0o755 {
+			return false
+		}
+		if n, err := unix.Llistxattr(p, nil); err != nil || n != 0 {
+			return false
+		}
+		if inside, err := readNames(p); err != nil || len(inside) != 0 {
+			return false
 		}
 	}
+	return true
+}
+
+// readNames lists the directory dir's entries, following no link.
+func readNames(dir string) ([]string, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	d := os.NewFile(uintptr(fd), dir)
+	defer d.Close()
+	return d.Readdirnames(-1)
 }
 
 // freeLock takes a spare root's lock, at path in dirfd, exclusive, for a
