@@ -328,6 +328,9 @@ func removeFiles(args []string) error {
 	if args[1] != "-" {
 		removeSpareRootAt(removalDirFD, args[1])
 	}
+	if len(args) > 2 && recycleSkeleton(removalDirFD, args[0], args[2], args[3:]) {
+		return nil
+	}
 	if err := removeContainerAt(removalDirFD, args[0]); err != nil {
 		return err
 	}
@@ -337,6 +340,122 @@ func removeFiles(args []string) error {
 		}
 	}
 	return nil
+}
+
+// recycleSkeleton makes the container's directory name, in dirfd, the
+// skeleton the removal would make (makeSkeleton): it empties the
+// directories dirs, keeps each that is then as a skeleton's (the user's,
+// mode 0755, no extended attribute but the user.* ones an overlay puts
+// on its upper, which it removes), removes every other entry but the
+// lock, and renames the directory into place under a pending name, its
+// lock replaced by a new one. On ext4 here a directory removed costs
+// 0.15–0.3 ms and one made 0.04 ms, the skeleton's own 0.3–0.45 ms
+// (the allocator places it): five of each, after every throwaway run.
+//
+// false, with nothing renamed, where a skeleton is there already or an
+// entry cannot be removed (files of other ids; the caller's removal
+// takes the rest). Once renamed, true: the container's files are gone,
+// whether the skeleton is made or not.
+func recycleSkeleton(dirfd int, name, skeleton string, dirs []string) bool {
+	var st unix.Stat_t
+	if unix.Fstatat(dirfd, skeleton, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+		return false
+	}
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	d := os.NewFile(uintptr(fd), name)
+	defer d.Close()
+	if unix.Fstat(fd, &st) != nil || !ownedWithMode(&st, 0o700) {
+		return false
+	}
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return false
+	}
+	for _, n := range names {
+		switch {
+		case n == "lock":
+		case slices.Contains(dirs, n):
+			if !emptySkeletonDir(fd, n, st.Dev) && removeAt(fd, n) != nil {
+				return false
+			}
+		case removeAt(fd, n) != nil:
+			return false
+		}
+	}
+	for _, n := range dirs {
+		if err := unix.Mkdirat(fd, n, 0o755); err != nil && err != unix.EEXIST {
+			return false
+		}
+	}
+	pending := fmt.Sprintf(".pending-%s-%d", skeleton, os.Getpid())
+	if unix.Renameat2(dirfd, name, dirfd, pending, unix.RENAME_NOREPLACE) != nil {
+		return false
+	}
+	// A new lock: the container's, which this removal holds until it
+	// ends, would refuse the next container its flock.
+	unix.Unlinkat(fd, "lock", 0)
+	lock, err := unix.Openat(fd, "lock", unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		unix.Close(lock)
+		err = unix.Renameat2(dirfd, pending, dirfd, skeleton, unix.RENAME_NOREPLACE)
+	}
+	if err != nil {
+		removeAt(dirfd, pending)
+		return true
+	}
+	removeOtherSkeletons(dirfd, skeleton)
+	return true
+}
+
+// emptySkeletonDir empties the directory name in dirfd, on the device
+// dev, and says whether it is then as makeSkeleton makes one: a directory
+// of the user's, mode 0755, with no extended attribute once the user.*
+// ones are removed (overlayfs marks the upper directory it used,
+// user.overlay.uuid). A directory on another device is a mount point
+// here: it is left as it is (false), not emptied.
+func emptySkeletonDir(dirfd int, name string, dev uint64) bool {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	d := os.NewFile(uintptr(fd), name)
+	defer d.Close()
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Dev != dev || !ownedWithMode(&st, 0o755) {
+		return false
+	}
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return false
+	}
+	for _, n := range names {
+		if removeAt(fd, n) != nil {
+			return false
+		}
+	}
+	buf := make([]byte, 1024)
+	size, err := unix.Flistxattr(fd, buf)
+	if err != nil {
+		return false
+	}
+	for _, attr := range strings.Split(string(buf[:size]), "\x00") {
+		if attr == "" {
+			continue
+		}
+		if !strings.HasPrefix(attr, "user.") || unix.Fremovexattr(fd, attr) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// ownedWithMode says whether st is a directory of the user's with
+// exactly mode's permission bits.
+func ownedWithMode(st *unix.Stat_t, mode uint32) bool {
+	return st.Mode&unix.S_IFMT == unix.S_IFDIR && int(st.Uid) == os.Getuid() && st.Mode&0o7777 == mode
 }
 
 // makeSkeleton makes, in the directory dirfd, a directory called name

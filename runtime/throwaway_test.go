@@ -118,3 +118,120 @@ func TestMakeSkeleton(t *testing.T) {
 		t.Errorf("left in the directory: %v", ents)
 	}
 }
+
+// recycleSkeleton turns a used container's directory into the next
+// skeleton: the same directories, emptied, an overlay's user.* marks
+// removed, every other entry gone, a new lock that no one holds; a
+// directory not as a skeleton's is made again. Where a skeleton is there
+// already it does nothing.
+func TestRecycleSkeleton(t *testing.T) {
+	old := unix.Umask(0o022)
+	defer unix.Umask(old)
+	dirs := []string{"upper", "work", "merged", "userdata"}
+	const skel = "skel-upper+work+merged+userdata"
+	tmp := t.TempDir()
+	tmpfd, err := unix.Open(tmp, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(tmpfd)
+	xattrs := unix.Setxattr(tmp, "user.probe", []byte("x"), 0) == nil
+	// used makes a container's directory as a raw run leaves it, and
+	// returns its lock, held.
+	used := func(name string) *os.File {
+		dir := filepath.Join(tmp, name)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"upper/etc", "upper/proc", "work/work/incompat/volatile", "merged", "userdata"} {
+			if err := os.MkdirAll(filepath.Join(dir, p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, f := range []string{"upper/etc/hosts", "work/work/incompat/volatile/dirty", "userdata/hosts", "container.json", "state.json", "lock"} {
+			if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chmod(filepath.Join(dir, "work", "work"), 0); err != nil {
+			t.Fatal(err)
+		}
+		if xattrs {
+			if err := unix.Setxattr(filepath.Join(dir, "upper"), "user.overlay.uuid", []byte("0123"), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
+		return lock
+	}
+	ino := func(p string) uint64 {
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return 0
+		}
+		return st.Ino
+	}
+	lock := used("rm-c")
+	defer lock.Close()
+	top, upper := ino(filepath.Join(tmp, "rm-c")), ino(filepath.Join(tmp, "rm-c", "upper"))
+	// The user's merged made 0700 (a payload's chmod of /, on upper,
+	// would be the same): that one is made again.
+	if err := os.Chmod(filepath.Join(tmp, "rm-c", "merged"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if !recycleSkeleton(tmpfd, "rm-c", skel, dirs) {
+		t.Fatalf("not recycled: %v", dirEntries(t, tmp))
+	}
+	if got := dirEntries(t, tmp); len(got) != 1 || got[0] != skel {
+		t.Fatalf("left in tmp/: %v; want %s alone", got, skel)
+	}
+	s := filepath.Join(tmp, skel)
+	if got := dirEntries(t, s); fmt.Sprint(got) != "[lock merged upper userdata work]" {
+		t.Errorf("the skeleton holds %v", got)
+	}
+	if ino(s) != top || ino(filepath.Join(s, "upper")) != upper {
+		t.Errorf("the skeleton is not the container's directory and upper, recycled")
+	}
+	for _, d := range dirs {
+		p := filepath.Join(s, d)
+		fi, err := os.Lstat(p)
+		if err != nil || fi.Mode() != os.ModeDir|0o755 {
+			t.Errorf("%s: %v %v, want a directory, mode 0755", d, fi.Mode(), err)
+		}
+		if n, err := unix.Llistxattr(p, nil); err != nil || n != 0 {
+			t.Errorf("%s keeps extended attributes (%d bytes of names, %v)", d, n, err)
+		}
+		if got := dirEntries(t, p); len(got) != 0 {
+			t.Errorf("%s holds %v", d, got)
+		}
+	}
+	nl, err := os.OpenFile(filepath.Join(s, "lock"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nl.Close()
+	if fi, _ := nl.Stat(); fi.Mode() != 0o600 || fi.Size() != 0 {
+		t.Errorf("the new lock: mode %v, size %d", fi.Mode(), fi.Size())
+	}
+	if err := unix.Flock(int(nl.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Errorf("the skeleton's lock is held (the container's, not a new one): %v", err)
+	}
+	unix.Flock(int(nl.Fd()), unix.LOCK_UN)
+
+	// A skeleton there already: the next container's directory is left
+	// to the removal.
+	lock2 := used("rm-d")
+	defer lock2.Close()
+	if recycleSkeleton(tmpfd, "rm-d", skel, dirs) {
+		t.Errorf("recycled where a skeleton was there already")
+	}
+	if got := dirEntries(t, filepath.Join(tmp, "rm-d")); len(got) != 7 {
+		t.Errorf("the container's directory was touched: %v", got)
+	}
+}
