@@ -1357,6 +1357,25 @@ func TestRunRmThrowaway(t *testing.T) {
 		if left := settledEntries(t, filepath.Join(s.root, "tmp")); len(left) > 0 {
 			t.Errorf("after run --rm with read-only directories, tmp/ holds %v", left)
 		}
+		// A payload that changes its root's mode and leaves files and a
+		// closed directory: its container's directory becomes the next
+		// skeleton, and a container made on it (no spare root: its own
+		// overlay on the skeleton's upper) sees none of that.
+		wantCode(t, s.u.runWith(t, o, "run", "--rm", "bb", "sh", "-c", "chmod 700 / && echo x > /mark && mkdir -m 0 /dd"), 0)
+		skel := filepath.Join(s.root, "tmp", "skel-upper+work+merged+userdata")
+		if !waitFor(10*time.Second, func() bool { return exists(filepath.Join(skel, "lock")) }) {
+			t.Fatalf("no skeleton after run --rm: tmp/ holds %v", dirEntries(t, filepath.Join(s.root, "tmp")))
+		}
+		if got := dirEntries(t, skel); strings.Join(got, " ") != "lock merged upper userdata work" {
+			t.Errorf("the skeleton holds %v", got)
+		}
+		noSpare := o
+		noSpare.env = append(append([]string{}, o.env...), "SANDBOX_NO_SPARE=1")
+		r = s.u.runWith(t, noSpare, "run", "--rm", "bb", "sh", "-c", "stat -c %a /; ls -a /")
+		wantCode(t, r, 0)
+		if mode, rest, _ := strings.Cut(r.stdout, "\n"); mode != "755" || strings.Contains(rest, "mark") || strings.Contains(rest, "dd") {
+			t.Errorf("a container made on the skeleton sees its root mode %s and %q; want 755, and no mark, no dd", mode, rest)
+		}
 		r = s.must(t, append([]string{"run", "--name", "kept", "bb"}, showRoot...)...)
 		if strings.Contains(r.stdout, "volatile") {
 			t.Errorf("a kept container's root is volatile: %q", r.stdout)
