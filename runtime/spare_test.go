@@ -373,16 +373,16 @@ func TestStillNamed(t *testing.T) {
 }
 
 // TestSweepKeepsFreshRoot: of the spare roots whose lock is free, the
-// sweep keeps one that holds only fresh directories (freshRoot) and
-// removes the others; one whose lock is held it leaves alone. The next
-// root takes the kept one whole under its own name, its old lock gone.
+// sweep keeps one it can make fresh (recycleDir) and removes the others;
+// one whose lock is held it leaves alone. The next root takes the kept
+// one whole under its own name, its old lock gone.
 func TestSweepKeepsFreshRoot(t *testing.T) {
 	tmp := t.TempDir()
 	old := unix.Umask(0o022)
 	defer unix.Umask(old)
-	fresh := func(name string) string {
+	root := func(name string, mode os.FileMode) string {
 		dir := filepath.Join(tmp, name)
-		if err := os.Mkdir(dir, 0o700); err != nil {
+		if err := os.Mkdir(dir, mode); err != nil {
 			t.Fatal(err)
 		}
 		for _, d := range spareRootDirs {
@@ -395,44 +395,9 @@ func TestSweepKeepsFreshRoot(t *testing.T) {
 		}
 		return dir
 	}
-	xattrs := true
-	if err := unix.Setxattr(tmp, "user.probe", []byte("x"), 0); err != nil {
-		xattrs = false // a filesystem without user attributes: that case is skipped
-	} else {
-		unix.Removexattr(tmp, "user.probe")
-	}
-	// Each way a root is not fresh, as freshRoot must see it.
-	spoil := map[string]func(dir string) error{
-		"a file in upper":     func(dir string) error { return os.WriteFile(filepath.Join(dir, "upper", "f"), nil, 0o644) },
-		"a directory in work": func(dir string) error { return os.Mkdir(filepath.Join(dir, "work", "work"), 0) },
-		"upper mode 0700":     func(dir string) error { return os.Chmod(filepath.Join(dir, "upper"), 0o700) },
-		"the root mode 0755":  func(dir string) error { return os.Chmod(dir, 0o755) },
-		"merged missing":      func(dir string) error { return os.Remove(filepath.Join(dir, "merged")) },
-		"an extra entry":      func(dir string) error { return os.Mkdir(filepath.Join(dir, "userdata"), 0o755) },
-		"upper a symlink": func(dir string) error {
-			os.Remove(filepath.Join(dir, "upper"))
-			return os.Symlink(tmp, filepath.Join(dir, "upper"))
-		},
-	}
-	if xattrs {
-		spoil["an attribute on upper"] = func(dir string) error {
-			return unix.Setxattr(filepath.Join(dir, "upper"), "user.overlay.impure", []byte("y"), 0)
-		}
-	}
-	var spoiled []string
-	i := 10
-	for what, f := range spoil {
-		dir := fresh(fmt.Sprintf("spare-%d", i))
-		i++
-		if err := f(dir); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		if freshRoot(dir) {
-			t.Errorf("freshRoot says a root with %s is fresh", what)
-		}
-		spoiled = append(spoiled, dir)
-	}
-	held := fresh("spare-2")
+	// Not as a maker makes one (its own mode): removed, never kept.
+	odd := root("spare-3", 0o755)
+	held := root("spare-2", 0o700)
 	hl, err := os.Open(held + ".lock")
 	if err != nil {
 		t.Fatal(err)
@@ -441,19 +406,27 @@ func TestSweepKeepsFreshRoot(t *testing.T) {
 	if err := unix.Flock(int(hl.Fd()), unix.LOCK_SH); err != nil {
 		t.Fatal(err)
 	}
-	keep := fresh("spare-1")
-	if !freshRoot(keep) {
-		t.Fatalf("freshRoot says a root made as a skeleton makes one is not fresh")
+	// A root no start took: its overlay's files, a volatile mount's
+	// marker in a directory closed to its owner.
+	keep := root("spare-1", 0o700)
+	for _, p := range []string{"upper/etc", "work/work/incompat/volatile"} {
+		if err := os.MkdirAll(filepath.Join(keep, p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(keep, "upper/etc/hosts"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(keep, "work/work"), 0); err != nil {
+		t.Fatal(err)
 	}
 
 	kept := sweepSpareRoots(tmp)
 	if kept == nil || kept.dir != keep {
 		t.Fatalf("the sweep kept %+v; want %s", kept, keep)
 	}
-	for _, dir := range spoiled {
-		if exists(dir) || exists(dir+".lock") {
-			t.Errorf("the sweep left %s, which is not fresh", dir)
-		}
+	if exists(odd) || exists(odd+".lock") {
+		t.Errorf("the sweep left %s, which is not as a maker makes a root", odd)
 	}
 	if !exists(held) || !exists(held+".lock") {
 		t.Errorf("the sweep removed %s, whose lock is held", held)
@@ -468,9 +441,10 @@ func TestSweepKeepsFreshRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(lock)
-	if dir != filepath.Join(tmp, "spare-99") || !freshRoot(dir) {
-		t.Errorf("the new root %s is not the kept one renamed: %v", dir, dirEntries(t, tmp))
+	if dir != filepath.Join(tmp, "spare-99") {
+		t.Fatalf("the new root is %s", dir)
 	}
+	wantFresh(t, dir, spareRootDirs, "")
 	if exists(keep) || exists(keep+".lock") {
 		t.Errorf("the kept root's old name or lock is still there: %v", dirEntries(t, tmp))
 	}
