@@ -25,25 +25,17 @@ import (
 // some entry cannot be removed (files of other ids) or a directory not
 // made: what is left is the caller's to remove.
 func recycleDir(dirfd int, name string, dirs []string, keep string) bool {
-	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
+	d, names, ok := openOwnDir(dirfd, name, 0o700)
+	if !ok {
 		return false
 	}
-	d := os.NewFile(uintptr(fd), name)
 	defer d.Close()
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil || !ownedWithMode(&st, 0o700) {
-		return false
-	}
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return false
-	}
+	fd := int(d.Fd())
 	for _, n := range names {
 		switch {
 		case n == keep:
 		case slices.Contains(dirs, n):
-			if !freshDir(fd, n, st.Dev) && removeAt(fd, n) != nil {
+			if !freshDir(fd, n) && removeAt(fd, n) != nil {
 				return false
 			}
 		case removeAt(fd, n) != nil:
@@ -58,29 +50,19 @@ func recycleDir(dirfd int, name string, dirs []string, keep string) bool {
 	return true
 }
 
-// freshDir empties the directory name in dirfd, on the device dev, and
-// says whether it is then as a container's creation makes one: a
-// directory of the user's, mode 0755, with no extended attribute once
-// the user.* ones are removed (overlayfs marks an upper directory it
-// used, user.overlay.uuid). A payload's chmod or xattr on its root is
-// its upper's: such a directory is not fresh, and is made again. One on
-// another device is a mount point here: left as it is (false), not
-// emptied.
-func freshDir(dirfd int, name string, dev uint64) bool {
-	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
+// freshDir empties the directory name in dirfd and says whether it is
+// then as a container's creation makes one: a directory of the user's,
+// mode 0755, with no extended attribute once the user.* ones are removed
+// (overlayfs marks an upper directory it used, user.overlay.uuid). A
+// payload's chmod or xattr on its root is its upper's: such a directory
+// is not fresh, and is made again.
+func freshDir(dirfd int, name string) bool {
+	d, names, ok := openOwnDir(dirfd, name, 0o755)
+	if !ok {
 		return false
 	}
-	d := os.NewFile(uintptr(fd), name)
 	defer d.Close()
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil || st.Dev != dev || !ownedWithMode(&st, 0o755) {
-		return false
-	}
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return false
-	}
+	fd := int(d.Fd())
 	for _, n := range names {
 		if removeAt(fd, n) != nil {
 			return false
@@ -102,10 +84,23 @@ func freshDir(dirfd int, name string, dev uint64) bool {
 	return true
 }
 
-// ownedWithMode says whether st is a directory of the user's with
-// exactly mode's permission bits.
-func ownedWithMode(st *unix.Stat_t, mode uint32) bool {
-	return st.Mode&unix.S_IFMT == unix.S_IFDIR && int(st.Uid) == os.Getuid() && st.Mode&0o7777 == mode
+// openOwnDir opens the directory name in dirfd, following no link, and
+// lists it; ok only where it is the user's with exactly mode's
+// permission bits, and no mount point (then the caller closes d).
+func openOwnDir(dirfd int, name string, mode uint32) (d *os.File, names []string, ok bool) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, false
+	}
+	d = os.NewFile(uintptr(fd), name)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR && int(st.Uid) == os.Getuid() && st.Mode&0o7777 == mode && !mountRoot(fd) {
+		if names, err = d.Readdirnames(-1); err == nil {
+			return d, names, true
+		}
+	}
+	d.Close()
+	return nil, nil, false
 }
 
 // recycleSkeleton makes the container's directory name, in dirfd, the

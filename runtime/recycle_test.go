@@ -1,9 +1,12 @@
 package runtime
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -243,5 +246,59 @@ func TestRecycleSkeleton(t *testing.T) {
 	}
 	if got := dirEntries(t, filepath.Join(tmp, "rm-d")); len(got) != 7 {
 		t.Errorf("the container's directory was touched: %v", got)
+	}
+}
+
+// A removal, and a recycling, stop at a mount point: what is mounted
+// there stays, and the caller hears of it. As root, in a mount namespace
+// of the test's own thread.
+func TestRemoveStopsAtMountPoint(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("mounting a tmpfs needs root (CI runs the unit tests as root)")
+	}
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "c")
+	for _, d := range []string{"upper", "work", "merged"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() {
+		// The thread stays locked: it ends with the goroutine, and its
+		// mount namespace with it.
+		goruntime.LockOSThread()
+		done <- func() error {
+			if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+				return err
+			}
+			if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+				return err
+			}
+			merged := filepath.Join(dir, "merged")
+			if err := unix.Mount("tmpfs", merged, "tmpfs", 0, "mode=0755"); err != nil {
+				return err
+			}
+			mark := filepath.Join(merged, "mounted")
+			if err := os.WriteFile(mark, nil, 0o600); err != nil {
+				return err
+			}
+			if recycleDir(unix.AT_FDCWD, dir, []string{"upper", "work", "merged"}, "") {
+				return fmt.Errorf("recycleDir went through the mount point")
+			}
+			if err := removeOwned(dir); err == nil || !strings.Contains(err.Error(), "mount point") {
+				return fmt.Errorf("removeOwned through a mount point: %v, want an error naming it", err)
+			}
+			if !exists(mark) {
+				return fmt.Errorf("what was mounted was removed")
+			}
+			return unix.Unmount(merged, 0)
+		}()
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
