@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/task"
 )
 
 // wantFresh fails t unless dir holds exactly dirs and keep (if not ""),
@@ -50,41 +52,70 @@ func ino(p string) uint64 {
 }
 
 // TestRecycleDir: whatever a run left in a directory of the layout,
-// recycleDir leaves the layout fresh, keeping the directories it can
-// (the same inodes) and making again those a payload changed; where
-// the directory itself is not as made, it does nothing.
+// recycleDir leaves the layout as a container's creation makes it,
+// keeping the directories it can (the same inodes) and making again
+// those a payload or an overlay touched: upper and work both, once
+// either was used; where the directory itself is not as made, it does
+// nothing.
 func TestRecycleDir(t *testing.T) {
 	old := unix.Umask(0o022)
 	defer unix.Umask(old)
 	dirs := []string{"upper", "work", "merged"}
 	xattrs := unix.Setxattr(t.TempDir(), "user.probe", []byte("x"), 0) == nil
-	for _, c := range []struct {
+	root := os.Getuid() == 0
+	type tc struct {
 		what   string
 		spoil  func(dir string) error
 		ok     bool
-		remade string // a directory made again, not kept
-	}{
-		{"nothing", func(string) error { return nil }, true, ""},
-		{"files and directories, one closed", func(dir string) error {
-			if err := os.MkdirAll(filepath.Join(dir, "upper/etc/x"), 0o755); err != nil {
+		remade []string // directories made again, not kept
+	}
+	cases := []tc{
+		{"nothing", func(string) error { return nil }, true, nil},
+		{"files in merged, a directory closed", func(dir string) error {
+			if err := os.MkdirAll(filepath.Join(dir, "merged/etc/x"), 0o755); err != nil {
 				return err
 			}
-			if err := os.WriteFile(filepath.Join(dir, "upper/etc/hosts"), nil, 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, "merged/etc/hosts"), nil, 0o644); err != nil {
 				return err
 			}
-			return os.Chmod(filepath.Join(dir, "upper/etc"), 0)
-		}, true, ""},
-		{"upper mode 0700", func(dir string) error { return os.Chmod(filepath.Join(dir, "upper"), 0o700) }, true, "upper"},
-		{"merged missing", func(dir string) error { return os.Remove(filepath.Join(dir, "merged")) }, true, ""},
-		{"an entry besides", func(dir string) error { return os.Mkdir(filepath.Join(dir, "userdata"), 0o755) }, true, ""},
+			return os.Chmod(filepath.Join(dir, "merged/etc"), 0)
+		}, true, nil},
+		{"work used by an overlay", func(dir string) error {
+			return os.Mkdir(filepath.Join(dir, "work/work"), 0)
+		}, true, []string{"upper", "work"}},
+		{"a file in upper", func(dir string) error {
+			return os.WriteFile(filepath.Join(dir, "upper/f"), nil, 0o644)
+		}, true, []string{"upper", "work"}},
+		{"upper mode 0700", func(dir string) error { return os.Chmod(filepath.Join(dir, "upper"), 0o700) }, true, []string{"upper", "work"}},
+		{"merged mode 0700", func(dir string) error { return os.Chmod(filepath.Join(dir, "merged"), 0o700) }, true, []string{"merged"}},
+		{"merged missing", func(dir string) error { return os.Remove(filepath.Join(dir, "merged")) }, true, []string{"merged"}},
+		{"an entry besides", func(dir string) error { return os.Mkdir(filepath.Join(dir, "userdata"), 0o755) }, true, nil},
 		{"upper a symbolic link", func(dir string) error {
 			if err := os.Remove(filepath.Join(dir, "upper")); err != nil {
 				return err
 			}
 			return os.Symlink(filepath.Dir(dir), filepath.Join(dir, "upper"))
-		}, true, ""},
-		{"the directory mode 0755", func(dir string) error { return os.Chmod(dir, 0o755) }, false, ""},
-	} {
+		}, true, []string{"upper", "work"}},
+		{"the directory mode 0755", func(dir string) error { return os.Chmod(dir, 0o755) }, false, nil},
+	}
+	if xattrs {
+		cases = append(cases,
+			tc{"an overlay's mark on upper", func(dir string) error {
+				return unix.Setxattr(filepath.Join(dir, "upper"), "user.overlay.uuid", []byte("0123"), 0)
+			}, true, []string{"upper", "work"}},
+			tc{"an attribute on merged", func(dir string) error {
+				return unix.Setxattr(filepath.Join(dir, "merged"), "user.x", []byte("y"), 0)
+			}, true, []string{"merged"}})
+	}
+	if root {
+		cases = append(cases,
+			tc{"merged of another owner", func(dir string) error { return os.Lchown(filepath.Join(dir, "merged"), 1234, -1) }, true, []string{"merged"}},
+			tc{"merged of another group", func(dir string) error { return os.Lchown(filepath.Join(dir, "merged"), -1, 1234) }, true, []string{"merged"}},
+			tc{"a trusted attribute on merged", func(dir string) error {
+				return unix.Setxattr(filepath.Join(dir, "merged"), "trusted.x", []byte("y"), 0)
+			}, true, []string{"merged"}})
+	}
+	for _, c := range cases {
 		t.Run(c.what, func(t *testing.T) {
 			parent := t.TempDir()
 			dir := filepath.Join(parent, "c")
@@ -93,11 +124,6 @@ func TestRecycleDir(t *testing.T) {
 			}
 			for _, d := range dirs {
 				if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if xattrs {
-				if err := unix.Setxattr(filepath.Join(dir, "work"), "user.overlay.uuid", []byte("0123"), 0); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -122,8 +148,7 @@ func TestRecycleDir(t *testing.T) {
 				var st unix.Stat_t
 				return held[d] != nil && unix.Fstat(int(held[d].Fd()), &st) == nil && st.Nlink > 0
 			}
-			got := recycleDir(unix.AT_FDCWD, dir, dirs, "")
-			if got != c.ok {
+			if got := recycleDir(unix.AT_FDCWD, dir, dirs, ""); got != c.ok {
 				t.Fatalf("recycleDir = %v, want %v", got, c.ok)
 			}
 			if !exists(filepath.Join(parent, "mark")) {
@@ -134,22 +159,22 @@ func TestRecycleDir(t *testing.T) {
 			}
 			wantFresh(t, dir, dirs, "")
 			for _, d := range dirs {
-				if _, ok := held[d]; ok && d != c.remade && !kept(d) {
-					t.Errorf("%s was made again, not kept", d)
+				if _, was := held[d]; !was {
+					continue
 				}
-			}
-			if c.remade != "" && kept(c.remade) {
-				t.Errorf("%s, not as made, was kept", c.remade)
+				if remade := slices.Contains(c.remade, d); remade == kept(d) {
+					t.Errorf("%s: kept %v, want %v", d, kept(d), !remade)
+				}
 			}
 		})
 	}
 }
 
 // recycleSkeleton turns a used container's directory into the next
-// skeleton: the same directories, emptied, an overlay's user.* marks
-// removed, every other entry gone, a new lock that no one holds; a
-// directory not as a skeleton's is made again. Where a skeleton is there
-// already it does nothing.
+// skeleton: the same directory, its userdata emptied and kept, its
+// overlay's upper and work made again, every other entry gone, a new
+// lock that no one holds. Where a skeleton is there already it does
+// nothing.
 func TestRecycleSkeleton(t *testing.T) {
 	old := unix.Umask(0o022)
 	defer unix.Umask(old)
@@ -199,15 +224,15 @@ func TestRecycleSkeleton(t *testing.T) {
 	lock := used("rm-c")
 	defer lock.Close()
 	top := ino(filepath.Join(tmp, "rm-c"))
-	upper, err := os.Open(filepath.Join(tmp, "rm-c", "upper"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer upper.Close()
-	// The user's merged made 0700 (a payload's chmod of /, on upper,
-	// would be the same): that one is made again.
-	if err := os.Chmod(filepath.Join(tmp, "rm-c", "merged"), 0o700); err != nil {
-		t.Fatal(err)
+	// Each directory held open: one made again has no link left.
+	held := map[string]*os.File{}
+	for _, d := range dirs {
+		f, err := os.Open(filepath.Join(tmp, "rm-c", d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		held[d] = f
 	}
 	if !recycleSkeleton(tmpfd, "rm-c", skel, dirs) {
 		t.Fatalf("not recycled: %v", dirEntries(t, tmp))
@@ -217,12 +242,15 @@ func TestRecycleSkeleton(t *testing.T) {
 	}
 	s := filepath.Join(tmp, skel)
 	wantFresh(t, s, dirs, "lock")
-	var ust unix.Stat_t
-	if unix.Fstat(int(upper.Fd()), &ust) != nil || ust.Nlink == 0 || ino(filepath.Join(s, "upper")) != ust.Ino || ino(s) != top {
-		t.Errorf("the skeleton is not the container's directory and upper, recycled")
+	if ino(s) != top {
+		t.Errorf("the skeleton is not the container's directory")
 	}
-	if fi, err := os.Lstat(filepath.Join(s, "merged")); err != nil || fi.Mode() != os.ModeDir|0o755 {
-		t.Errorf("merged, 0700 in the container, was not made again: %v %v", fi.Mode(), err)
+	for _, d := range dirs {
+		var st unix.Stat_t
+		kept := unix.Fstat(int(held[d].Fd()), &st) == nil && st.Nlink > 0
+		if want := !slices.Contains(overlayDirs, d); kept != want {
+			t.Errorf("%s: kept %v, want %v (an overlay's directories are made again once used)", d, kept, want)
+		}
 	}
 	nl, err := os.OpenFile(filepath.Join(s, "lock"), os.O_RDWR, 0)
 	if err != nil {
@@ -291,6 +319,15 @@ func TestRemoveStopsAtMountPoint(t *testing.T) {
 			}
 			if err := removeOwned(dir); err == nil || !strings.Contains(err.Error(), "mount point") {
 				return fmt.Errorf("removeOwned through a mount point: %v, want an error naming it", err)
+			}
+			// The removal in the user namespace (RemoveAll's second
+			// try) is the same walk.
+			rm, ok := task.Lookup("rm")
+			if !ok {
+				return fmt.Errorf("no rm task")
+			}
+			if err := rm([]string{dir}, nil); err == nil || !strings.Contains(err.Error(), "mount point") {
+				return fmt.Errorf("the rm task through a mount point: %v, want an error naming it", err)
 			}
 			if !exists(mark) {
 				return fmt.Errorf("what was mounted was removed")

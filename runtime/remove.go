@@ -24,7 +24,10 @@ func removeOwned(path string) error { return removeAt(unix.AT_FDCWD, path) }
 func init() {
 	task.Register("rm", func(args []string, _ io.Reader) error {
 		for _, p := range args {
-			if err := os.RemoveAll(p); err != nil {
+			// The same walk as the user's: it follows no link and stops
+			// at a mount point, which the task's mount namespace, a copy
+			// of the host's, has too.
+			if err := removeOwned(p); err != nil {
 				return err
 			}
 		}

@@ -38,11 +38,13 @@ type Removal struct {
 	// ends (RawEarly.finish): the removal waits for its end first. Nil:
 	// it has ended. The caller keeps it open.
 	Init *os.File
-	// Skeleton, when set, is what a raw start's removal makes in Dir once
-	// the files are gone: a directory named Skeleton[0] holding the
-	// directories Skeleton[1:] and an empty file "lock", for the next
-	// container to take (image.SkeletonPrefix says why). Made under a
-	// ".pending-" name first; left alone if one is there already.
+	// Skeleton, when set, is what a raw start's removal leaves in Dir:
+	// a directory named Skeleton[0] holding the directories Skeleton[1:]
+	// and an empty file "lock", for the next container to take
+	// (image.SkeletonPrefix says why). The container's own directory,
+	// emptied (recycleSkeleton), or else one made once the files are
+	// gone; under a ".pending-" name first; left alone if one is there
+	// already.
 	Skeleton []string
 	// Spare, when set, is the name in Dir of the spare root whose
 	// namespaces the container's PID 1 entered (spareroot.go), its holder
@@ -319,8 +321,8 @@ func initPidfd() *os.File {
 // removeMain is the "remove" stage: NAME SPARE [SKELETON DIR...]
 // (Removal.args). Descriptor 3 is the directory that holds the files
 // named NAME, 4 the lock it holds until they are gone; it removes the
-// spare root named SPARE first, if any, and then makes the skeleton, if
-// asked (Removal.Skeleton).
+// spare root named SPARE first, if any, and then the files, leaving the
+// skeleton, if asked (Removal.Skeleton).
 func removeMain(args []string) {
 	setName("sandbox-rm")
 	if len(args) < 2 {
@@ -335,9 +337,10 @@ func removeMain(args []string) {
 
 // removeFiles is the removal's work, NAME SPARE [SKELETON DIR...]
 // (Removal.args), on the removal descriptors: once PID 1 has ended, the
-// spare root named SPARE, then the container's files, then the skeleton.
-// An error says the container's files are not all gone (a skeleton not
-// made is only traced).
+// spare root named SPARE, then the container's files: its directory
+// made the skeleton where it can be (recycleSkeleton), else removed and
+// a skeleton made. An error says the container's files are not all gone
+// (a skeleton not made is only traced).
 func removeFiles(args []string) error {
 	// No file is taken from under a mount the ending PID 1 still has.
 	waitInitGone()

@@ -1357,24 +1357,46 @@ func TestRunRmThrowaway(t *testing.T) {
 		if left := settledEntries(t, filepath.Join(s.root, "tmp")); len(left) > 0 {
 			t.Errorf("after run --rm with read-only directories, tmp/ holds %v", left)
 		}
-		// A payload that changes its root's mode and leaves files and a
-		// closed directory: its container's directory becomes the next
-		// skeleton, and a container made on it (no spare root: its own
-		// overlay on the skeleton's upper) sees none of that.
-		wantCode(t, s.u.runWith(t, o, "run", "--rm", "bb", "sh", "-c", "chmod 700 / && echo x > /mark && mkdir -m 0 /dd"), 0)
+		// A payload that changes its root's mode and group and leaves
+		// files and a closed directory: its container's directory becomes
+		// the next skeleton (the same directory), and a container made on
+		// it (no spare root: its own overlay on the skeleton's upper)
+		// sees none of that.
 		skel := filepath.Join(s.root, "tmp", "skel-upper+work+merged+userdata")
+		p := s.start(t, "run", "--rm", "--name", "spoiler", "bb", "sh", "-c", "chmod 700 / && chgrp 1 / && echo x > /mark && mkdir -m 0 /dd && exec sleep 30")
+		var ctrDir string
+		if !waitFor(10*time.Second, func() bool {
+			m, _ := filepath.Glob(filepath.Join(s.root, "containers", "*", "upper", "mark"))
+			if len(m) == 1 {
+				ctrDir = filepath.Dir(filepath.Dir(m[0]))
+			}
+			return len(m) == 1
+		}) {
+			t.Fatalf("the payload's mark is not in its container's upper directory")
+		}
+		var ctr unix.Stat_t
+		if err := unix.Stat(ctrDir, &ctr); err != nil {
+			t.Fatal(err)
+		}
+		os.RemoveAll(skel) // the one there from the runs above: this run's removal makes the next
+		s.must(t, "kill", "spoiler")
+		p.wait(10 * time.Second)
 		if !waitFor(10*time.Second, func() bool { return exists(filepath.Join(skel, "lock")) }) {
 			t.Fatalf("no skeleton after run --rm: tmp/ holds %v", dirEntries(t, filepath.Join(s.root, "tmp")))
 		}
 		if got := dirEntries(t, skel); strings.Join(got, " ") != "lock merged upper userdata work" {
 			t.Errorf("the skeleton holds %v", got)
 		}
+		var sk unix.Stat_t
+		if err := unix.Stat(skel, &sk); err != nil || sk.Ino != ctr.Ino {
+			t.Errorf("the skeleton is not the container's directory recycled (inode %d, the container's %d, %v)", sk.Ino, ctr.Ino, err)
+		}
 		noSpare := o
 		noSpare.env = append(append([]string{}, o.env...), "SANDBOX_NO_SPARE=1")
-		r = s.u.runWith(t, noSpare, "run", "--rm", "bb", "sh", "-c", "stat -c %a /; ls -a /")
+		r = s.u.runWith(t, noSpare, "run", "--rm", "bb", "sh", "-c", "stat -c '%a %g' /; ls -a /")
 		wantCode(t, r, 0)
-		if mode, rest, _ := strings.Cut(r.stdout, "\n"); mode != "755" || strings.Contains(rest, "mark") || strings.Contains(rest, "dd") {
-			t.Errorf("a container made on the skeleton sees its root mode %s and %q; want 755, and no mark, no dd", mode, rest)
+		if mode, rest, _ := strings.Cut(r.stdout, "\n"); mode != "755 0" || strings.Contains(rest, "mark") || strings.Contains(rest, "dd") {
+			t.Errorf("a container made on the skeleton sees its root mode and group %q and %q; want 755 0, and no mark, no dd", mode, rest)
 		}
 		r = s.must(t, append([]string{"run", "--name", "kept", "bb"}, showRoot...)...)
 		if strings.Contains(r.stdout, "volatile") {

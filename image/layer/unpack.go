@@ -9,11 +9,12 @@ import (
 	"path"
 	goruntime "runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/internal/umask"
 )
 
 // Options controls Unpack.
@@ -113,7 +114,7 @@ func Unpack(r io.Reader, dir string, opts Options) (Stats, error) {
 		opts:     opts,
 		buf:      make([]byte, copyBufferSize),
 		dirs:     make(map[string]dirMeta),
-		umask:    currentUmask(),
+		umask:    umask.Current(), // umask.Unknown: every mode is set again
 		verified: make(map[string]bool),
 	}
 	defer u.dropParent()
@@ -857,22 +858,6 @@ func openNoFollowMode(pfd int, base string, flags int, perm uint32) (int, error)
 		return err
 	})
 	return fd, err
-}
-
-// currentUmask reads the process's umask without changing it (changing it
-// to read it would race with other goroutines creating files).
-func currentUmask() uint32 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
-				if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
-					return uint32(m)
-				}
-			}
-		}
-	}
-	return 0o777 // unknown: always chmod
 }
 
 // eintr retries a system call interrupted by a signal, which the Go runtime

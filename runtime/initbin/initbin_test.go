@@ -42,6 +42,10 @@ func TestInitStaysSmall(t *testing.T) {
 		// The "text" stage: a leaf of system calls and an ELF header's
 		// read, no package initialisation.
 		"github.com/sandbox-dev/sandbox/textpages": true,
+		// The process's umask read from /proc (the recycling of a run's
+		// directories, the unpack task): the standard library only, no
+		// package initialisation.
+		"github.com/sandbox-dev/sandbox/internal/umask": true,
 		// The idle stage: the program's entry and a loop of system
 		// calls in assembly, no package initialisation.
 		"github.com/sandbox-dev/sandbox/idle": true,
