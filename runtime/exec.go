@@ -418,7 +418,9 @@ func handleExec(conn *net.UnixConn, spec *Spec, sp *spawner, pid int) {
 	if master != nil {
 		master.Close()
 	}
+	controls := make(chan struct{})
 	go func() {
+		defer close(controls)
 		buf := make([]byte, 4096)
 		for {
 			n, err := conn.Read(buf)
@@ -427,12 +429,29 @@ func handleExec(conn *net.UnixConn, spec *Spec, sp *spawner, pid int) {
 			}
 			var c execControl
 			if json.Unmarshal(buf[:n], &c) == nil && c.Signal > 0 {
-				unix.Kill(pid, unix.Signal(c.Signal))
+				sp.signal(pid, unix.Signal(c.Signal))
 			}
 		}
 	}()
 	code := exitCode(<-exit)
 	reply(execReply{Exit: &code})
+	endSession(conn, controls)
+}
+
+// sessionLinger bounds how long an exec session's end waits for its
+// client to close (endSession).
+const sessionLinger = time.Second
+
+// endSession waits, after the exit reply, until the client has closed the
+// connection (the control reader, which reads until then, closes
+// controls), for at most sessionLinger. A socket closed with a message
+// of its client's unread (a signal it forwarded as the process ended)
+// makes the client's next read fail with ECONNRESET, the exit reply
+// queued behind it: the client reported "the container stopped" for a
+// container still running.
+func endSession(conn *net.UnixConn, controls <-chan struct{}) {
+	conn.SetReadDeadline(time.Now().Add(sessionLinger))
+	<-controls
 }
 
 // mergeEnvs overlays extra KEY=VALUE entries on base.
@@ -662,10 +681,19 @@ func (e *ExecSession) Signal(sig unix.Signal) error {
 // is copied.
 func (e *ExecSession) Wait() (int, error) {
 	buf := make([]byte, 4096)
+	reset := false
 	for {
 		n, err := e.conn.Read(buf)
+		if errors.Is(err, unix.ECONNRESET) && !reset {
+			// An init that closed with a message of ours unread (a signal
+			// forwarded as the process ended; inits before endSession):
+			// the read that reports the reset clears it, and the exit
+			// reply, if it came, is next.
+			reset = true
+			continue
+		}
 		if err != nil {
-			return 0, &Error{Code: 125, Msg: "the container stopped before the process ended"}
+			return 0, &Error{Code: 125, Msg: "the container stopped before the process ended", Err: err}
 		}
 		var r execReply
 		if json.Unmarshal(buf[:n], &r) == nil && r.Exit != nil {
@@ -673,6 +701,9 @@ func (e *ExecSession) Wait() (int, error) {
 			if e.relay != nil {
 				e.relay.Finish()
 			}
+			// The session is over: the init, which waits for our close
+			// before its own (endSession), may go idle.
+			e.conn.Close()
 			return *r.Exit, nil
 		}
 	}

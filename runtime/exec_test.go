@@ -378,3 +378,124 @@ func TestSignalRequest(t *testing.T) {
 		t.Errorf("the payload ended %v, want killed by SIGTERM", st)
 	}
 }
+
+// execPair is an exec socket's two ends, as the init accepts and the
+// client dials them.
+func execPair(t *testing.T) (init, client *net.UnixConn) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "exec.sock")
+	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: sock, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err = net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: sock, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if init, err = l.AcceptUnix(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { init.Close(); client.Close() })
+	return init, client
+}
+
+// An init that closes the session with a message of the client's unread
+// (a signal forwarded as the process ended) leaves the client a reset
+// before the exit reply: Wait reads on, and gets the exit code.
+func TestExecWaitAfterReset(t *testing.T) {
+	init, client := execPair(t)
+	if _, err := client.Write([]byte(`{"signal":28}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := init.Write([]byte(`{"exit":7}`)); err != nil {
+		t.Fatal(err)
+	}
+	init.Close() // the signal unread
+	code, err := (&ExecSession{conn: client}).Wait()
+	if err != nil || code != 7 {
+		t.Fatalf("Wait = %d, %v; want 7", code, err)
+	}
+}
+
+// The init's end of a session waits for the client's close once the
+// exit reply is sent (endSession): a signal the client sent meanwhile is
+// read, and the client reads the reply with no reset, whatever its
+// version.
+func TestEndSessionWaitsForClient(t *testing.T) {
+	init, client := execPair(t)
+	controls := make(chan struct{})
+	signals := make(chan string, 1)
+	go func() {
+		defer close(controls)
+		buf := make([]byte, 512)
+		for {
+			n, err := init.Read(buf)
+			if err != nil {
+				return
+			}
+			signals <- string(buf[:n])
+		}
+	}()
+	if _, err := client.Write([]byte(`{"signal":28}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := init.Write([]byte(`{"exit":0}`)); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan struct{})
+	go func() {
+		endSession(init, controls)
+		init.Close()
+		close(ended)
+	}()
+	buf := make([]byte, 512)
+	n, err := client.Read(buf) // a raw read, no retry: an older client's
+	if err != nil || string(buf[:n]) != `{"exit":0}` {
+		t.Fatalf("the client read %q, %v; want the exit reply", buf[:n], err)
+	}
+	// It must not end while the client is open. (The bound only gives an
+	// end that does not wait the time to show itself; one that waits
+	// cannot end here whatever the machine's speed.)
+	select {
+	case <-ended:
+		t.Fatalf("the session ended before its client closed")
+	case <-time.After(100 * time.Millisecond):
+	}
+	client.Close()
+	<-ended
+	select {
+	case got := <-signals:
+		if got != `{"signal":28}` {
+			t.Errorf("the init read %q, want the client's signal", got)
+		}
+	default:
+		t.Errorf("the init closed the session with the client's signal unread")
+	}
+}
+
+// A control message's signal reaches an exec'd process only while its
+// status is not delivered: after that its pid may be another process's.
+func TestSpawnerSignalOnlyOwnProcess(t *testing.T) {
+	start := func() *exec.Cmd {
+		c := exec.Command("sleep", "30")
+		if err := c.Start(); err != nil {
+			t.Skip("no sleep to signal:", err)
+		}
+		return c
+	}
+	ours, other := start(), start()
+	sp := &spawner{exits: map[int]chan unix.WaitStatus{ours.Process.Pid: make(chan unix.WaitStatus, 1)}}
+	sp.signal(ours.Process.Pid, unix.SIGTERM)
+	if st, _ := ours.Process.Wait(); !st.Sys().(syscall.WaitStatus).Signaled() {
+		t.Errorf("the process the spawner started ended %v, want killed by SIGTERM", st)
+	}
+	// other's pid, as a delivered one's might be by now: the spawner's
+	// SIGUSR1 would end it before (or, pending with it, instead of) the
+	// SIGTERM sent after.
+	sp.signal(other.Process.Pid, unix.SIGUSR1)
+	other.Process.Signal(syscall.SIGTERM)
+	if st, _ := other.Process.Wait(); st.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+		t.Errorf("a process the spawner has no record of ended %v, want killed by SIGTERM alone", st)
+	}
+}

@@ -213,6 +213,19 @@ func (s *spawner) adopt(pid int) chan unix.WaitStatus {
 	return exit
 }
 
+// signal sends sig to pid, a process the spawner started, unless its
+// status has been delivered already: by then the pid may be another
+// process's. (A status is delivered right after the reap, under the
+// lock this takes; a pid given again in between would take the kernel
+// running through every other pid first.)
+func (s *spawner) signal(pid int, sig unix.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.exits[pid]; ok {
+		unix.Kill(pid, sig)
+	}
+}
+
 // reaped hands a reaped child's status to its starter. Children nobody
 // started through the spawner (orphans re-parented to us, fuse-overlayfs)
 // are just forgotten.
