@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -693,7 +694,11 @@ func (e *ExecSession) Wait() (int, error) {
 			continue
 		}
 		if err != nil {
-			return 0, &Error{Code: 125, Msg: "the container stopped before the process ended", Err: err}
+			msg := "the container stopped before the process ended"
+			if !errors.Is(err, io.EOF) {
+				msg += fmt.Sprintf(" (reading the init's reply: %v)", err)
+			}
+			return 0, &Error{Code: 125, Msg: msg, Err: err}
 		}
 		var r execReply
 		if json.Unmarshal(buf[:n], &r) == nil && r.Exit != nil {
