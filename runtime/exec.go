@@ -419,9 +419,19 @@ func handleExec(conn *net.UnixConn, spec *Spec, sp *spawner, pid int) {
 	if master != nil {
 		master.Close()
 	}
-	controls := make(chan struct{})
+	controls := readControls(conn, func(sig unix.Signal) { sp.signal(pid, sig) })
+	code := exitCode(<-exit)
+	reply(execReply{Exit: &code})
+	endSession(conn, controls)
+}
+
+// readControls reads the client's control messages on conn until it
+// closes (or a read fails), and passes each signal asked for to signal;
+// the channel it returns is closed then.
+func readControls(conn *net.UnixConn, signal func(unix.Signal)) <-chan struct{} {
+	done := make(chan struct{})
 	go func() {
-		defer close(controls)
+		defer close(done)
 		buf := make([]byte, 4096)
 		for {
 			n, err := conn.Read(buf)
@@ -430,13 +440,11 @@ func handleExec(conn *net.UnixConn, spec *Spec, sp *spawner, pid int) {
 			}
 			var c execControl
 			if json.Unmarshal(buf[:n], &c) == nil && c.Signal > 0 {
-				sp.signal(pid, unix.Signal(c.Signal))
+				signal(unix.Signal(c.Signal))
 			}
 		}
 	}()
-	code := exitCode(<-exit)
-	reply(execReply{Exit: &code})
-	endSession(conn, controls)
+	return done
 }
 
 // sessionLinger bounds how long an exec session's end waits for its

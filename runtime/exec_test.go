@@ -424,19 +424,8 @@ func TestExecWaitAfterReset(t *testing.T) {
 // version.
 func TestEndSessionWaitsForClient(t *testing.T) {
 	init, client := execPair(t)
-	controls := make(chan struct{})
-	signals := make(chan string, 1)
-	go func() {
-		defer close(controls)
-		buf := make([]byte, 512)
-		for {
-			n, err := init.Read(buf)
-			if err != nil {
-				return
-			}
-			signals <- string(buf[:n])
-		}
-	}()
+	signals := make(chan unix.Signal, 1)
+	controls := readControls(init, func(sig unix.Signal) { signals <- sig })
 	if _, err := client.Write([]byte(`{"signal":28}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -466,8 +455,8 @@ func TestEndSessionWaitsForClient(t *testing.T) {
 	<-ended
 	select {
 	case got := <-signals:
-		if got != `{"signal":28}` {
-			t.Errorf("the init read %q, want the client's signal", got)
+		if got != unix.SIGWINCH {
+			t.Errorf("the init read signal %v, want the client's SIGWINCH", got)
 		}
 	default:
 		t.Errorf("the init closed the session with the client's signal unread")

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"fmt"
 	"os"
 	"slices"
 
@@ -124,7 +123,7 @@ func openOwnDir(dirfd int, name string, mode uint32) (d *os.File, st unix.Stat_t
 // recycleSkeleton makes the container's directory name, in dirfd, the
 // skeleton the removal would make (makeSkeleton): emptied to the
 // directories dirs and its lock (recycleDir), renamed under a pending
-// name, its lock replaced by a new one, and renamed into place.
+// name and put into place as makeSkeleton's is (publishSkeleton).
 //
 // false, with nothing renamed, where a skeleton is there already or
 // recycleDir fails (the caller's removal takes the rest). Once renamed,
@@ -138,23 +137,12 @@ func recycleSkeleton(dirfd int, name, skeleton string, dirs []string) bool {
 	if !recycleDir(dirfd, name, dirs, "lock") {
 		return false
 	}
-	pending := fmt.Sprintf(".pending-%s-%d", skeleton, os.Getpid())
+	pending := skeletonPending(skeleton)
 	if unix.Renameat2(dirfd, name, dirfd, pending, unix.RENAME_NOREPLACE) != nil {
 		return false
 	}
-	// A new lock: the container's, which this removal holds until it
-	// ends, would refuse the next container its flock.
-	lockPath := pending + "/lock"
-	unix.Unlinkat(dirfd, lockPath, 0)
-	lock, err := unix.Openat(dirfd, lockPath, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err == nil {
-		unix.Close(lock)
-		err = unix.Renameat2(dirfd, pending, dirfd, skeleton, unix.RENAME_NOREPLACE)
+	if err := publishSkeleton(dirfd, pending, skeleton); err != nil {
+		Trace("making a skeleton: %v", err)
 	}
-	if err != nil {
-		removeAt(dirfd, pending)
-		return true
-	}
-	removeOtherSkeletons(dirfd, skeleton)
 	return true
 }

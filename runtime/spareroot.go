@@ -317,9 +317,7 @@ func sweepSpareRoots(tmp string) *sweptRoot {
 			kept = &sweptRoot{dir: dir, lock: lock}
 			continue
 		}
-		removeOwned(dir)
-		os.Remove(filepath.Join(tmp, n))
-		unix.Close(lock)
+		(&sweptRoot{dir: dir, lock: lock}).release()
 	}
 	return kept
 }
@@ -349,7 +347,8 @@ func (r *sweptRoot) take(dir string) bool {
 	return err == nil
 }
 
-// release removes the kept directory and its lock, untaken.
+// release removes the directory and its lock, untaken (the sweep's
+// removal of a free root too).
 func (r *sweptRoot) release() {
 	if r == nil {
 		return

@@ -367,28 +367,39 @@ func removeFiles(args []string) error {
 // one is there already: under a pending name first, renamed into place
 // without replacing anything, so that no one takes it half made.
 func makeSkeleton(dirfd int, name string, dirs []string) error {
-	pending := fmt.Sprintf(".pending-%s-%d", name, os.Getpid())
+	pending := skeletonPending(name)
 	if err := unix.Mkdirat(dirfd, pending, 0o700); err != nil {
 		return err
 	}
-	err := func() error {
-		fd, err := unix.Openat(dirfd, pending, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
+	for _, d := range dirs {
+		if err := unix.Mkdirat(dirfd, pending+"/"+d, 0o755); err != nil {
+			removeAt(dirfd, pending)
 			return err
 		}
-		defer unix.Close(fd)
-		for _, d := range dirs {
-			if err := unix.Mkdirat(fd, d, 0o755); err != nil {
-				return err
-			}
-		}
-		lock, err := unix.Openat(fd, "lock", unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
-		if err != nil {
-			return err
-		}
+	}
+	return publishSkeleton(dirfd, pending, name)
+}
+
+// skeletonPending is the name a skeleton is made under, in the store's
+// tmp/, before publishSkeleton renames it into place: a sweep leaves a
+// .pending- name alone for an hour.
+func skeletonPending(name string) string {
+	return fmt.Sprintf(".pending-%s-%d", name, os.Getpid())
+}
+
+// publishSkeleton puts the skeleton made under pending, in dirfd, into
+// place as name: with a new empty lock (one there, a removed
+// container's, may be held), by a rename that replaces nothing (a
+// skeleton there will do). Whatever fails, pending is gone after; an
+// error but for one there already. Then another layout's skeletons go.
+func publishSkeleton(dirfd int, pending, name string) error {
+	lockPath := pending + "/lock"
+	unix.Unlinkat(dirfd, lockPath, 0)
+	lock, err := unix.Openat(dirfd, lockPath, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err == nil {
 		unix.Close(lock)
-		return unix.Renameat2(dirfd, pending, dirfd, name, unix.RENAME_NOREPLACE)
-	}()
+		err = unix.Renameat2(dirfd, pending, dirfd, name, unix.RENAME_NOREPLACE)
+	}
 	if err != nil {
 		removeAt(dirfd, pending)
 		if err != unix.EEXIST {
