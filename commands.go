@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	goruntime "runtime"
 
 	"github.com/spf13/pflag"
@@ -47,7 +48,9 @@ func openStore(paths config.Paths, user config.User) (*setup, error) {
 	if s.user.UserNS == "single" {
 		opts.Force = userns.ModeSingle
 	}
-	m, err := userns.Detect(opts)
+	// Every start needs the map; its answer is kept in the runtime
+	// directory for as long as what it was made from is unchanged.
+	m, err := userns.DetectCached(opts, filepath.Join(s.paths.Runtime, "idmap"))
 	if err != nil {
 		return nil, err
 	}

@@ -55,6 +55,7 @@ type config struct {
 	uid, gid               uint32
 	name                   string
 	subUIDFile, subGIDFile string
+	nsswitch               string
 	getsubids              string // "" = do not use getsubids
 	newUIDMap, newGIDMap   string // "" = not found
 }
@@ -104,15 +105,15 @@ func (o Options) resolve() (config, error) {
 	if c.subGIDFile == "" {
 		c.subGIDFile = "/etc/subgid"
 	}
+	c.nsswitch = o.NSSwitch
+	if c.nsswitch == "" {
+		c.nsswitch = "/etc/nsswitch.conf"
+	}
 	switch c.getsubids {
 	case "-":
 		c.getsubids = ""
 	case "":
-		nss := o.NSSwitch
-		if nss == "" {
-			nss = "/etc/nsswitch.conf"
-		}
-		if subidBeyondFiles(nss) {
+		if subidBeyondFiles(c.nsswitch) {
 			if p, err := exec.LookPath("getsubids"); err == nil {
 				c.getsubids = p
 			}

@@ -5,7 +5,8 @@
 // always with a one-sentence reason. It also writes the maps of a child
 // process with the setuid helpers.
 //
-// Use: Detect once, then start the container process in a new user
+// Use: Detect once (DetectCached where a start asks: the answer kept in a
+// file of the runtime directory while nothing it was read from changes), then start the container process in a new user
 // namespace. In subid mode, keep the child blocked and call Mapping.Apply
 // with its pid (an unprivileged process may not write such maps itself). In
 // single mode, hand Mapping.SysProcIDMaps to syscall.SysProcAttr and let the

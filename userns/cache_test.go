@@ -1,0 +1,206 @@
+package userns
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// cacheEnv is a detectEnv with setuid helpers, alice's ranges and a
+// private directory for the cache file.
+func cacheEnv(t *testing.T) (*detectEnv, Options, string) {
+	t.Helper()
+	e := newDetectEnv(t)
+	writeFile(t, e.dir, "subuid", "alice:100000:65536\n", 0o644)
+	writeFile(t, e.dir, "subgid", "alice:100000:65536\n", 0o644)
+	fakeStat(t, func(path string) (helperInfo, error) {
+		if _, err := os.Stat(path); err != nil {
+			return helperInfo{}, err
+		}
+		return helperInfo{mode: 0o755 | fs.ModeSetuid}, nil
+	})
+	run := filepath.Join(t.TempDir(), "run")
+	if err := os.Mkdir(run, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return e, e.opts(), filepath.Join(run, "idmap")
+}
+
+// forge rewrites the map a cache file keeps, leaving its key and inputs:
+// a DetectCached that answers with the forged map read the file.
+func forge(t *testing.T, file string, perm fs.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("no cache file written: %v", err)
+	}
+	s := strings.Replace(string(b), "u1:100000:65536", "u1:100000:4242", 1)
+	if s == string(b) {
+		t.Fatalf("cache file holds no map to forge:\n%s", b)
+	}
+	os.Remove(file)
+	if err := os.WriteFile(file, []byte(s), perm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const forged = "u0:1000:1,u1:100000:4242;g0:1001:1,g1:100000:65536"
+
+func detectCached(t *testing.T, opts Options, file string) Mapping {
+	t.Helper()
+	m, err := DetectCached(opts, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestDetectCached(t *testing.T) {
+	const fresh = "u0:1000:1,u1:100000:65536;g0:1001:1,g1:100000:65536"
+	t.Run("answers from the file while nothing changed", func(t *testing.T) {
+		_, opts, file := cacheEnv(t)
+		if m := detectCached(t, opts, file); m.String() != fresh || m.Mode != ModeSubID {
+			t.Fatalf("first answer %s %s, want subid %s", m.Mode, m, fresh)
+		}
+		forge(t, file, 0o600)
+		m := detectCached(t, opts, file)
+		if m.String() != forged {
+			t.Fatalf("second answer %s, want the file's %s", m, forged)
+		}
+		if m.NewUIDMap != opts.NewUIDMap || m.NewGIDMap != opts.NewGIDMap || !strings.Contains(m.Reason(), "using 65536 subordinate ids") {
+			t.Errorf("helpers %q %q, reason %q: not what Detect said", m.NewUIDMap, m.NewGIDMap, m.Reason())
+		}
+	})
+	// Each change to what Detect read makes the file stale.
+	changes := map[string]func(t *testing.T, e *detectEnv, opts *Options){
+		"a subid file": func(t *testing.T, e *detectEnv, _ *Options) {
+			writeFile(t, e.dir, "subuid", "alice:100000:65536\nalice:300000:10\n", 0o644)
+		},
+		"a helper":      func(t *testing.T, e *detectEnv, _ *Options) { os.Chmod(e.newuidmap, 0o700) },
+		"a helper gone": func(t *testing.T, e *detectEnv, _ *Options) { os.Remove(e.newgidmap) },
+		"the options":   func(_ *testing.T, _ *detectEnv, o *Options) { o.UserName = "bob" },
+		"the nsswitch": func(t *testing.T, e *detectEnv, o *Options) {
+			o.NSSwitch = writeFile(t, e.dir, "nss", "passwd: files\n", 0o644)
+		},
+		"$USER": func(t *testing.T, _ *detectEnv, _ *Options) { t.Setenv("USER", "someone-else") },
+		"$PATH": func(t *testing.T, _ *detectEnv, _ *Options) { t.Setenv("PATH", "/nonexistent") },
+		"a file written": func(t *testing.T, e *detectEnv, _ *Options) {
+			writeFile(t, e.dir, "subgid", "alice:100000:65536\n", 0o644)
+		},
+	}
+	for name, change := range changes {
+		t.Run("stale after "+name, func(t *testing.T) {
+			e, opts, file := cacheEnv(t)
+			detectCached(t, opts, file)
+			forge(t, file, 0o600)
+			change(t, e, &opts)
+			want, err := Detect(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := detectCached(t, opts, file); m.String() == forged || m.String() != want.String() || m.Reason() != want.Reason() {
+				t.Fatalf("answer %s (%s), want Detect's %s (%s)", m, m.Reason(), want, want.Reason())
+			}
+		})
+	}
+	// A file anyone else could have written is not read.
+	refused := map[string]func(t *testing.T, file string){
+		"readable by others": func(t *testing.T, file string) { os.Chmod(file, 0o644) },
+		"a symbolic link": func(t *testing.T, file string) {
+			other := file + ".real"
+			if err := os.Rename(file, other); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(other, file); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"of another version": func(t *testing.T, file string) {
+			b, _ := os.ReadFile(file)
+			os.WriteFile(file, []byte(strings.Replace(string(b), cacheVersion, "sandbox id map 0", 1)), 0o600)
+		},
+		"cut short": func(t *testing.T, file string) {
+			b, _ := os.ReadFile(file)
+			os.WriteFile(file, b[:len(b)/2], 0o600)
+		},
+		"with a relative helper": func(t *testing.T, file string) {
+			b, _ := os.ReadFile(file)
+			os.WriteFile(file, []byte(strings.Replace(string(b), `newuidmap "/`, `newuidmap "`, 1)), 0o600)
+		},
+	}
+	for name, spoil := range refused {
+		t.Run("not read when "+name, func(t *testing.T) {
+			_, opts, file := cacheEnv(t)
+			detectCached(t, opts, file)
+			forge(t, file, 0o600)
+			spoil(t, file)
+			if m := detectCached(t, opts, file); m.String() != fresh {
+				t.Fatalf("answer %s, want Detect's %s", m, fresh)
+			}
+		})
+	}
+	t.Run("single-id mode explains on demand", func(t *testing.T) {
+		e, opts, file := cacheEnv(t)
+		writeFile(t, e.dir, "subuid", "", 0o644)
+		writeFile(t, e.dir, "subgid", "", 0o644)
+		detectCached(t, opts, file)
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), `input "`+e.newuidmap) {
+			t.Errorf("the cache lists the helpers, which Detect did not look at:\n%s", b)
+		}
+		m := detectCached(t, opts, file)
+		if m.Mode != ModeSingle || !strings.Contains(m.Reason(), `no subordinate uid and gid ranges for "alice"`) {
+			t.Errorf("got %s %q", m.Mode, m.Reason())
+		}
+	})
+	t.Run("none kept where getsubids answers", func(t *testing.T) {
+		e, opts, file := cacheEnv(t)
+		opts.Getsubids = e.getsubidsOK
+		detectCached(t, opts, file)
+		if _, err := os.Stat(file); err == nil {
+			t.Error("a cache file was written for an answer getsubids may change")
+		}
+	})
+	t.Run("none kept with a relative directory in PATH", func(t *testing.T) {
+		_, opts, file := cacheEnv(t)
+		opts.NewUIDMap, opts.NewGIDMap = "", ""
+		t.Setenv("PATH", "bin:/usr/bin")
+		detectCached(t, opts, file)
+		if _, err := os.Stat(file); err == nil {
+			t.Error("a cache file was written for a search of the current directory")
+		}
+	})
+	t.Run("none written into a directory others can enter", func(t *testing.T) {
+		_, opts, file := cacheEnv(t)
+		os.Chmod(filepath.Dir(file), 0o755)
+		detectCached(t, opts, file)
+		if _, err := os.Stat(file); err == nil {
+			t.Error("a cache file was written into a directory not the user's alone")
+		}
+	})
+}
+
+// TestHelperTrail: the search's directories are part of the answer, so
+// a helper put earlier in PATH makes the file stale.
+func TestHelperTrail(t *testing.T) {
+	_, opts, file := cacheEnv(t)
+	first, second := t.TempDir(), t.TempDir()
+	for _, n := range []string{"newuidmap", "newgidmap"} {
+		writeFile(t, second, n, "#!/bin/sh\n", 0o755)
+	}
+	t.Setenv("PATH", first+":"+second)
+	opts.NewUIDMap, opts.NewGIDMap = "", ""
+	m := detectCached(t, opts, file)
+	if m.NewUIDMap != filepath.Join(second, "newuidmap") {
+		t.Fatalf("helper %q, want the one in %s", m.NewUIDMap, second)
+	}
+	writeFile(t, first, "newuidmap", "#!/bin/sh\n", 0o755)
+	if m := detectCached(t, opts, file); m.NewUIDMap != filepath.Join(first, "newuidmap") {
+		t.Fatalf("helper %q after one was put earlier in PATH, want %s", m.NewUIDMap, filepath.Join(first, "newuidmap"))
+	}
+}
