@@ -195,26 +195,43 @@ func readDataMemfd(f *os.File, what string, max int, tooLong func(int) error) ([
 // user who owns the container: the only peer readRequest answers.
 var execOwner uint32
 
-// serveExec answers exec requests for as long as the init lives.
+// serveExec answers exec requests until l is closed or its deadline
+// passes (execServer.stop). A failed accept that may pass (too many
+// open descriptors, a connection reset before it was taken) is tried
+// again after a pause: returning would leave every exec waiting in the
+// backlog until the init next changes stage.
 func serveExec(l *net.UnixListener, spec *Spec, sp *spawner, pid int) {
-	// Made at the first exec: a container never exec'd into keeps no
-	// goroutine and no timer for it.
-	drop := sync.OnceValue(func() *lazyDrop { return newLazyDrop(execDropDelay, DropProgramPages) })
+	pause := time.Duration(0)
 	for {
 		conn, err := l.AcceptUnix()
 		if err != nil {
-			return
+			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			pause = min(max(2*pause, 5*time.Millisecond), acceptPauseMax)
+			time.Sleep(pause)
+			continue
 		}
+		pause = 0
 		execsActive.Add(1)
 		go func() {
 			handleExec(conn, spec, sp, pid)
 			touchActive()
 			execsActive.Add(-1)
 			debug.FreeOSMemory()
-			drop().kick()
+			execDrop().kick()
 		}()
 	}
 }
+
+// acceptPauseMax bounds the pause after a failed accept: what an exec
+// waits at most once the cause has passed, and goIdle's stop.
+const acceptPauseMax = 100 * time.Millisecond
+
+// execDrop is the process's one lazyDrop, made at the first exec: a
+// container never exec'd into keeps no goroutine and no timer for it,
+// and the exec server's restarts (an idle move undone) make no other.
+var execDrop = sync.OnceValue(func() *lazyDrop { return newLazyDrop(execDropDelay, DropProgramPages) })
 
 // execDropDelay is how long an init serves no exec before it unmaps its
 // program's pages again. An exec, and the collection after it, run

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -486,5 +487,119 @@ func TestSpawnerSignalOnlyOwnProcess(t *testing.T) {
 	other.Process.Signal(syscall.SIGTERM)
 	if st, _ := other.Process.Wait(); st.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
 		t.Errorf("a process the spawner has no record of ended %v, want killed by SIGTERM alone", st)
+	}
+}
+
+// signalServer is an exec server (execServer) on a fresh socket, for a
+// payload of sleep that a signal request ends.
+func signalServer(t *testing.T) (*execServer, string, *exec.Cmd) {
+	t.Helper()
+	t.Cleanup(func(o uint32) func() { return func() { execOwner = o } }(execOwner))
+	execOwner = uint32(os.Getuid())
+	sock := filepath.Join(t.TempDir(), "exec.sock")
+	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: sock, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	payload := exec.Command("sleep", "30")
+	if err := payload.Start(); err != nil {
+		t.Skip("no sleep to signal:", err)
+	}
+	t.Cleanup(func() { payload.Process.Kill(); payload.Wait() })
+	return &execServer{l: l, spec: &Spec{}, pid: payload.Process.Pid}, sock, payload
+}
+
+// Stopping and starting the exec server (an idle move undone) keeps one
+// lazyDrop, whose goroutine and timer live as long as the process.
+func TestExecServerRestartKeepsOneDrop(t *testing.T) {
+	drops := func() int {
+		buf := make([]byte, 1<<20)
+		return strings.Count(string(buf[:goruntime.Stack(buf, true)]), "runtime.newLazyDrop.func1")
+	}
+	before := drops() // other tests' own, and this process's if made
+	ex, sock, _ := signalServer(t)
+	for i := 0; i < 3; i++ {
+		ex.start()
+		// A refused request is served all the same: the exec's goroutine
+		// kicks the drop.
+		if asked, err := SignalPayload(sock, os.Getpid(), unix.SIGKILL, 5*time.Second); asked || err == nil {
+			t.Fatalf("SIGKILL request: asked %v, %v; want a refusal", asked, err)
+		}
+		ex.stop()
+	}
+	// The exec goroutines kick after their reply: give them the time.
+	for deadline := time.Now().Add(5 * time.Second); execsActive.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := drops() - before; n > 1 {
+		t.Fatalf("%d lazyDrop goroutines more after three starts of the exec server, want at most 1", n)
+	}
+	if execDrop() == nil {
+		t.Fatal("no lazyDrop made by the execs")
+	}
+}
+
+// An accept that fails for want of a descriptor does not end the exec
+// server: the connection waits in the backlog, and is served once one is
+// free.
+func TestServeExecAfterAcceptError(t *testing.T) {
+	ex, sock, payload := signalServer(t)
+	ex.start()
+	defer ex.stop()
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	// No descriptor left for the accept: the limit at the lowest free
+	// number, below which every number is taken.
+	free := 0
+	for {
+		if _, err := unix.FcntlInt(uintptr(free), unix.F_GETFD, 0); errors.Is(err, unix.EBADF) {
+			break
+		}
+		free++
+	}
+	low := old
+	low.Cur = uint64(free)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	err = unix.Connect(fd, &unix.SockaddrUnix{Name: sock})
+	time.Sleep(50 * time.Millisecond) // the accept fails meanwhile
+	if rerr := unix.Setrlimit(unix.RLIMIT_NOFILE, &old); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "client")
+	defer f.Close()
+	b, _ := json.Marshal(ExecRequest{Signal: int(unix.SIGTERM)})
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	reply := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 1024)
+		n, _ := f.Read(buf)
+		reply <- string(buf[:max(n, 0)])
+	}()
+	select {
+	case r := <-reply:
+		if strings.Contains(r, "error") {
+			t.Fatalf("reply %s", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no reply: the exec server stopped at the failed accept")
+	}
+	st, _ := payload.Process.Wait()
+	if ws := st.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != unix.SIGTERM {
+		t.Errorf("the payload ended %v, want killed by SIGTERM", st)
 	}
 }
