@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -67,8 +66,7 @@ type spareRequest struct {
 
 // argv is spareArgs(req), made once. A raw start makes it while its
 // payload runs (RawEarly.Run), off the path from the payload's end to
-// the command's, where encoding/json's first use of a spareRoot took
-// 0.2 ms (traced). Set root first.
+// the command's. Set root first.
 func (req *spareRequest) argv() []string {
 	if req.args == nil {
 		req.args = spareArgs(req)
@@ -403,9 +401,7 @@ func ProcessStart(pid int) (start uint64, name string, err error) {
 func spareArgs(req *spareRequest) []string {
 	root := "-"
 	if req.root != nil {
-		if b, err := json.Marshal(req.root); err == nil {
-			root = string(b)
-		}
+		root = req.root.text()
 	}
 	newUID, newGID := req.m.NewUIDMap, req.m.NewGIDMap
 	if req.m.Mode != userns.ModeSubID {
@@ -420,12 +416,12 @@ func parseSpareRoot(arg string) *spareRoot {
 	if arg == "-" {
 		return nil
 	}
-	var r spareRoot
-	if err := json.Unmarshal([]byte(arg), &r); err != nil || r.Tmp == "" || len(r.Layers) == 0 {
+	r, err := parseSpareRootText(arg)
+	if err != nil || r.Tmp == "" || len(r.Layers) == 0 {
 		Trace("no spare root: %q: %v", arg, err)
 		return nil
 	}
-	return &r
+	return r
 }
 
 // spareMain is the "spare" stage, the maker: RUNDIR UIDMAP GIDMAP
@@ -710,17 +706,13 @@ func startGoHolder(m userns.Mapping, root *spareRoot, rootDir string, lock *os.F
 		return nil, err
 	}
 	if root != nil {
-		b, err := json.Marshal(root)
-		if err != nil {
-			return fail(err)
-		}
 		goR, goW, err := os.Pipe()
 		if err != nil {
 			return fail(err)
 		}
 		defer goR.Close()
 		h.goW = goW
-		h.cmd.Args = append(h.cmd.Args, string(b), rootDir)
+		h.cmd.Args = append(h.cmd.Args, root.text(), rootDir)
 		h.cmd.Stdin = goR
 		h.cmd.ExtraFiles = []*os.File{lock}
 		h.cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWNS | unix.CLONE_NEWIPC
@@ -790,15 +782,15 @@ func spareHoldMain(args []string) {
 	p, keep := plan.New("/"), 3
 	var err error
 	if len(args) == 2 {
-		var root spareRoot
-		err = json.Unmarshal([]byte(args[0]), &root)
+		var root *spareRoot
+		root, err = parseSpareRootText(args[0])
 		if err == nil {
 			if n, rerr := os.Stdin.Read(make([]byte, 1)); n != 1 {
 				err = fmt.Errorf("no go-ahead: %v", rerr)
 			}
 		}
 		if err == nil {
-			p, err = holdPlan(&root, args[1])
+			p, err = holdPlan(root, args[1])
 		}
 		keep = 4
 	} else {

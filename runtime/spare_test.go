@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
+	"github.com/sandbox-dev/sandbox/internal/quoted"
 	"github.com/sandbox-dev/sandbox/userns"
 )
 
@@ -475,4 +477,52 @@ func dirEntries(t *testing.T, dir string) []string {
 	names, _ := d.Readdirnames(-1)
 	slices.Sort(names)
 	return names
+}
+
+// TestSpareRootText: a spare root comes back whole through its text,
+// every field of it set (filled by reflection, so that a field added to
+// spareRoot and not to text fails here), awkward bytes and all; and no
+// other text is taken for one.
+func TestSpareRootText(t *testing.T) {
+	n := 0
+	var fill func(v reflect.Value)
+	fill = func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.String:
+			n++
+			v.SetString(fmt.Sprintf("f%d \"q\" sp ace\nnl\\%d", n, n))
+		case reflect.Bool:
+			v.SetBool(true)
+		case reflect.Slice:
+			s := reflect.MakeSlice(v.Type(), 2, 2)
+			for i := 0; i < 2; i++ {
+				fill(s.Index(i))
+			}
+			v.Set(s)
+		case reflect.Struct:
+			for i := 0; i < v.NumField(); i++ {
+				fill(v.Field(i))
+			}
+		default:
+			t.Fatalf("spareRoot has a field of kind %s: give text and this test a way for it", v.Kind())
+		}
+	}
+	var full spareRoot
+	fill(reflect.ValueOf(&full).Elem())
+	for _, r := range []spareRoot{full, {Tmp: "/t", Layers: []string{"/l"}}, {}} {
+		text := r.text()
+		if strings.ContainsAny(text, "\x00\n") {
+			t.Errorf("text %q holds a NUL or a newline: no argument can", text)
+		}
+		got, err := parseSpareRootText(text)
+		if err != nil || !reflect.DeepEqual(*got, r) {
+			t.Errorf("%+v came back from %q as %+v, %v", r, text, got, err)
+		}
+	}
+	for _, bad := range []string{"", "-", `{"Tmp":"/t"}`, quoted.Join("root/0", "/t", "false", "", "", "false", "", "0"),
+		quoted.Join(spareRootForm, "/t", "false", "", "", "false", "", "2", "/l"), quoted.Join(spareRootForm, "/t", "maybe", "", "", "false", "", "0")} {
+		if got, err := parseSpareRootText(bad); err == nil {
+			t.Errorf("%q read as %+v", bad, got)
+		}
+	}
 }

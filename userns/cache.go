@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/internal/quoted"
 )
 
 // cacheVersion heads a cache file; a file of another version is a miss.
@@ -148,7 +150,7 @@ func stats(paths []string) []string {
 	return out
 }
 
-// The cache file is lines of a word and a quoted value:
+// The cache file is lines of a word and its values (package quoted):
 //
 //	sandbox id map 1
 //	key "force="          (cacheKey, in order)
@@ -165,16 +167,21 @@ func stats(paths []string) []string {
 func writeCache(file string, key, inputs, st []string, m Mapping) {
 	var b bytes.Buffer
 	b.WriteString(cacheVersion + "\n")
+	line := func(word string, vals ...string) {
+		b.WriteString(word + " " + quoted.Join(vals...) + "\n")
+	}
 	for _, k := range key {
-		fmt.Fprintf(&b, "key %s\n", strconv.Quote(k))
+		line("key", k)
 	}
 	for i, p := range inputs {
-		fmt.Fprintf(&b, "input %s %s\n", strconv.Quote(p), strconv.Quote(st[i]))
+		line("input", p, st[i])
 	}
-	fmt.Fprintf(&b, "mode %s\nmaps %s\n", strconv.Quote(string(m.Mode)), strconv.Quote(m.String()))
-	fmt.Fprintf(&b, "newuidmap %s\nnewgidmap %s\n", strconv.Quote(m.NewUIDMap), strconv.Quote(m.NewGIDMap))
+	line("mode", string(m.Mode))
+	line("maps", m.String())
+	line("newuidmap", m.NewUIDMap)
+	line("newgidmap", m.NewGIDMap)
 	if m.explain == nil {
-		fmt.Fprintf(&b, "reason %s\n", strconv.Quote(m.reason))
+		line("reason", m.reason)
 	}
 	// Only into a directory that is the user's alone, as readCache
 	// trusts nothing else; a missing one is made by the start's later
@@ -238,7 +245,7 @@ func parseCache(sc *bufio.Scanner, key []string) (Mapping, error) {
 	hasReason := false
 	for sc.Scan() {
 		word, rest, _ := strings.Cut(sc.Text(), " ")
-		vals, err := unquoteAll(rest)
+		vals, err := quoted.Split(rest)
 		if err != nil {
 			return Mapping{}, err
 		}
@@ -281,21 +288,6 @@ func parseCache(sc *bufio.Scanner, key []string) (Mapping, error) {
 		return Mapping{}, errStale
 	}
 	return m, nil
-}
-
-// unquoteAll splits s into its quoted strings.
-func unquoteAll(s string) ([]string, error) {
-	var out []string
-	for s != "" {
-		q, err := strconv.QuotedPrefix(s)
-		if err != nil {
-			return nil, err
-		}
-		v, _ := strconv.Unquote(q)
-		out = append(out, v)
-		s = strings.TrimPrefix(s[len(q):], " ")
-	}
-	return out, nil
 }
 
 // parseMaps reads Mapping.String's form back.
