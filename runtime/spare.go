@@ -396,7 +396,7 @@ func ProcessStart(pid int) (start uint64, name string, err error) {
 
 // spareArgs are the maker's arguments for req: the runtime directory, the
 // maps and the helpers that write them ("-" for both in single-id mode,
-// where the maker writes them itself), and the root as JSON ("-" for
+// where the maker writes them itself), and the root as its text ("-" for
 // none).
 func spareArgs(req *spareRequest) []string {
 	root := "-"
