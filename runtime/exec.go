@@ -610,6 +610,11 @@ func Forwarded(sig unix.Signal) bool { return slices.Contains(initSignals, os.Si
 type ExecSession struct {
 	conn  *net.UnixConn
 	relay *Relay
+	// init is a pidfd of the socket's maker (the init, by SO_PEERCRED at
+	// the dial), nil where none could be had: a session that ends without
+	// the exit then says whether the container stopped or its init only
+	// closed the session.
+	init *os.File
 	// Console is the pty's master with req.TTY: the caller relays it.
 	Console *os.File
 }
@@ -637,7 +642,7 @@ func StartExec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (
 	if err != nil {
 		return nil, &Error{Code: 125, Msg: fmt.Sprintf("reaching the container's init at %q: %v (is it running?)", socket, err), Err: err}
 	}
-	e := &ExecSession{conn: conn}
+	e := &ExecSession{conn: conn, init: peerPidfd(conn)}
 	var fds []int
 	if !req.TTY {
 		// Pipes, never our own descriptors: a process the exec leaves
@@ -720,6 +725,9 @@ func (e *ExecSession) Wait() (int, error) {
 		}
 		if err != nil {
 			msg := "the container stopped before the process ended"
+			if e.initAlive() {
+				msg = "the container's init ended the exec session without the process's exit status, the container still running (its log may say why)"
+			}
 			if !errors.Is(err, io.EOF) {
 				msg += fmt.Sprintf(" (reading the init's reply: %v)", err)
 			}
@@ -733,7 +741,7 @@ func (e *ExecSession) Wait() (int, error) {
 			}
 			// The session is over: the init, which waits for our close
 			// before its own (endSession), may go idle.
-			e.conn.Close()
+			e.closeConn()
 			return *r.Exit, nil
 		}
 	}
@@ -744,5 +752,41 @@ func (e *ExecSession) Close() {
 	if e.relay != nil {
 		e.relay.Finish()
 	}
+	e.closeConn()
+}
+
+// peerPidfd is a pidfd of conn's peer (SO_PEERCRED: for a dialled
+// socket, the process that made the listening one), nil where there is
+// none (a kernel before 5.3, a peer in no namespace of ours).
+func peerPidfd(conn *net.UnixConn) *os.File {
+	cred, err := peerCred(conn)
+	if err != nil || cred.Pid <= 0 {
+		return nil
+	}
+	fd, err := unix.PidfdOpen(int(cred.Pid), 0)
+	if err != nil {
+		return nil
+	}
+	return os.NewFile(uintptr(fd), "pidfd")
+}
+
+// closeConn closes the connection and the init's pidfd.
+func (e *ExecSession) closeConn() {
 	e.conn.Close()
+	if e.init != nil {
+		e.init.Close()
+		e.init = nil
+	}
+}
+
+// initAlive says whether the init the session dialled still runs: its
+// pidfd polls readable once it has exited. Unknown (no pidfd) is false,
+// the message that was always given.
+func (e *ExecSession) initAlive() bool {
+	if e.init == nil {
+		return false
+	}
+	fds := []unix.PollFd{{Fd: int32(e.init.Fd()), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n == 0
 }

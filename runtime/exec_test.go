@@ -603,3 +603,57 @@ func TestServeExecAfterAcceptError(t *testing.T) {
 		t.Errorf("the payload ended %v, want killed by SIGTERM", st)
 	}
 }
+
+// A session that ends without the exit reply says whether the init it
+// dialled still runs: "the container stopped" only where it does not.
+func TestExecWaitSaysWhetherInitRuns(t *testing.T) {
+	sleeper := exec.Command("sleep", "30")
+	if err := sleeper.Start(); err != nil {
+		t.Skip("no sleep:", err)
+	}
+	defer sleeper.Wait()
+	defer sleeper.Process.Kill()
+	gone := exec.Command("true")
+	if err := gone.Start(); err != nil {
+		t.Skip("no true:", err)
+	}
+	goneFD, err := unix.PidfdOpen(gone.Process.Pid, 0)
+	if err != nil {
+		t.Skip("no pidfd here:", err)
+	}
+	gone.Wait()
+	sleepFD, err := unix.PidfdOpen(sleeper.Process.Pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		init *os.File
+		want string
+	}{
+		{"init running", os.NewFile(uintptr(sleepFD), "pidfd"), "the container still running"},
+		{"init gone", os.NewFile(uintptr(goneFD), "pidfd"), "the container stopped before the process ended"},
+		{"init unknown", nil, "the container stopped before the process ended"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			init, client := execPair(t)
+			init.Close() // no exit reply
+			e := &ExecSession{conn: client, init: c.init}
+			defer e.Close()
+			_, err := e.Wait()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Wait: %v; want an error saying %q", err, c.want)
+			}
+		})
+	}
+	// StartExec's pidfd is of the socket's maker: here, this process.
+	_, client := execPair(t)
+	f := peerPidfd(client)
+	if f == nil {
+		t.Fatal("no pidfd of the listening socket's maker")
+	}
+	defer f.Close()
+	if !(&ExecSession{init: f}).initAlive() {
+		t.Error("the listening socket's maker, this process, reads as ended")
+	}
+}
