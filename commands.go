@@ -50,7 +50,7 @@ func openStore(paths config.Paths, user config.User) (*setup, error) {
 	}
 	// Every start needs the map; its answer is kept in the runtime
 	// directory for as long as what it was made from is unchanged.
-	m, err := userns.DetectCached(opts, filepath.Join(s.paths.Runtime, "idmap"))
+	m, err := userns.DetectCached(opts, filepath.Join(s.paths.Runtime, "idmap"), runtime.Trace)
 	if err != nil {
 		return nil, err
 	}

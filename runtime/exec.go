@@ -196,16 +196,25 @@ func readDataMemfd(f *os.File, what string, max int, tooLong func(int) error) ([
 var execOwner uint32
 
 // serveExec answers exec requests until l is closed or its deadline
-// passes (execServer.stop). A failed accept that may pass (too many
-// open descriptors, a connection reset before it was taken) is tried
-// again after a pause: returning would leave every exec waiting in the
-// backlog until the init next changes stage.
+// passes (execServer.stop). An accept that fails for want of a resource
+// (descriptors, memory) is tried again after a pause: returning would
+// leave every exec waiting in the backlog until the init next changes
+// stage. Any other failure ends the serving, said on stderr (the
+// container's log). Go's accept tries again by itself after a
+// connection reset before it was taken.
 func serveExec(l *net.UnixListener, spec *Spec, sp *spawner, pid int) {
 	pause := time.Duration(0)
 	for {
 		conn, err := l.AcceptUnix()
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if afterAcceptError != nil {
+				afterAcceptError(err)
+			}
+			if !errors.Is(err, unix.EMFILE) && !errors.Is(err, unix.ENFILE) && !errors.Is(err, unix.ENOBUFS) && !errors.Is(err, unix.ENOMEM) {
+				fmt.Fprintf(os.Stderr, "sandbox-init: no more execs served: %v\n", err)
 				return
 			}
 			pause = min(max(2*pause, 5*time.Millisecond), acceptPauseMax)
@@ -223,6 +232,10 @@ func serveExec(l *net.UnixListener, spec *Spec, sp *spawner, pid int) {
 		}()
 	}
 }
+
+// afterAcceptError, when set (by a test), hears each failed accept
+// serveExec does not stop at.
+var afterAcceptError func(error)
 
 // acceptPauseMax bounds the pause after a failed accept: what an exec
 // waits at most once the cause has passed, and goIdle's stop.

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/internal/owndir"
 	"github.com/sandbox-dev/sandbox/runtime/initbin"
 )
 
@@ -221,7 +222,7 @@ func PrivateDir(dir string) error {
 	if err := unix.Stat(dir, &st); err != nil {
 		return err
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Getuid() || st.Mode&0o077 != 0 {
+	if !owndir.Private(&st, os.Getuid()) {
 		return fmt.Errorf("%q must be a directory of yours that only you can enter", dir)
 	}
 	return nil

@@ -520,7 +520,8 @@ func TestSpareRootText(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "-", `{"Tmp":"/t"}`, quoted.Join("root/0", "/t", "false", "", "", "false", "", "0"),
-		quoted.Join(spareRootForm, "/t", "false", "", "", "false", "", "2", "/l"), quoted.Join(spareRootForm, "/t", "maybe", "", "", "false", "", "0")} {
+		quoted.Join(spareRootForm, "/t", "false", "", "", "false", "", "2", "/l"), quoted.Join(spareRootForm, "/t", "maybe", "", "", "false", "", "0"),
+		quoted.Join(spareRootForm, "/t", "false", "", "", "false", "", "9223372036854775806", "/l")} {
 		if got, err := parseSpareRootText(bad); err == nil {
 			t.Errorf("%q read as %+v", bad, got)
 		}

@@ -98,7 +98,7 @@ func parseSpareRootText(s string) (*spareRoot, error) {
 	volatile, err1 := strconv.ParseBool(f[2])
 	sysFromHost, err2 := strconv.ParseBool(f[5])
 	n, err3 := strconv.Atoi(f[7])
-	if err1 != nil || err2 != nil || err3 != nil || n < 0 || 8+n > len(f) {
+	if err1 != nil || err2 != nil || err3 != nil || n < 0 || n > len(f)-8 {
 		return nil, errNotSpareRoot
 	}
 	r := &spareRoot{Tmp: f[1], Volatile: volatile, DevSys: devSys{Pts: f[3], Shm: f[4], SysFromHost: sysFromHost}, User: f[6]}

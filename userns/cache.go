@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandbox-dev/sandbox/internal/owndir"
 	"github.com/sandbox-dev/sandbox/internal/quoted"
 )
 
@@ -27,25 +29,32 @@ const passwdFile = "/etc/passwd"
 // changes: the options, the process's uid and gid, $USER and $PATH, and
 // every file and directory Detect read or searched (/etc/passwd for the
 // user's name, nsswitch.conf, the subid files, each directory of the
-// helpers' search up to where it found them, and the helpers), each
-// compared by its inode, size, mode, owner and change times. Every
-// container start asks for the map: Detect cost 0.3 ms of it (the
-// name's lookup, four files read, the helpers' search), reading this
-// file and a dozen stats a fifth of that.
+// helpers' search up to where it found them and the name it looked for
+// in each, and the helpers), each compared by its inode, size, mode,
+// owner and change times. Every container start asks for the map:
+// Detect cost 0.3 ms of it (the name's lookup, four files read, the
+// helpers' search), reading this file and a dozen stats a fifth of that.
 //
 // Where the answer depends on what no stat can see (getsubids asking
-// nsswitch's other sources, a relative directory in $PATH), or file is
-// "", it is Detect's. A file that is not a regular file of the user's,
-// readable by them alone, is a miss: the helpers' paths in it are
-// programs a start runs.
-func DetectCached(opts Options, file string) (Mapping, error) {
-	if file == "" {
+// nsswitch's other sources, a relative directory in $PATH, a name that
+// NSS looks up with cgo), or file is "", it is Detect's. The file is
+// read only from a directory of the user's alone (package owndir), and
+// only as a regular file of theirs, readable by them alone: the helpers'
+// paths in it are programs a start runs. trace, when not nil, hears why
+// the file did not answer.
+func DetectCached(opts Options, file string, trace func(format string, args ...any)) (Mapping, error) {
+	if trace == nil {
+		trace = func(string, ...any) {}
+	}
+	if file == "" || !namesFromFiles && opts.UserName == "" {
 		return Detect(opts)
 	}
 	key := cacheKey(opts)
-	if m, ok := readCache(file, key, opts); ok {
+	m, err := readCache(file, key, opts)
+	if err == nil {
 		return m, nil
 	}
+	trace("id map: %v", err)
 	c, err := opts.resolve()
 	if err != nil {
 		return Mapping{}, err
@@ -55,21 +64,28 @@ func DetectCached(opts Options, file string) (Mapping, error) {
 		return Detect(opts)
 	}
 	before := stats(inputs)
-	m, err := Detect(opts)
+	m, err = Detect(opts)
 	if err != nil {
 		return m, err
 	}
 	// Only an answer made from what is still there is kept: a file that
-	// changed while Detect read it may have been read half old.
+	// changed while Detect read it may have been read half old. And
+	// what Detect went by must be what is watched: the inputs again,
+	// the same, ending at the helpers it chose.
 	after := stats(inputs)
-	if !slices.Equal(before, after) {
+	again, _, ok := c.inputs(opts)
+	if !slices.Equal(before, after) || !ok || !slices.Equal(inputs, again) ||
+		m.Mode == ModeSubID && !(slices.Contains(inputs, m.NewUIDMap) && slices.Contains(inputs, m.NewGIDMap)) {
+		trace("id map: its inputs changed while it was read")
 		return m, nil
 	}
 	if m.explain != nil {
 		// No range at all: the helpers were not looked at.
 		inputs, after = inputs[:files], after[:files]
 	}
-	writeCache(file, key, inputs, after, m)
+	if err := writeCache(file, key, inputs, after, m); err != nil {
+		trace("id map: not kept: %v", err)
+	}
 	return m, nil
 }
 
@@ -98,7 +114,7 @@ func (c config) inputs(opts Options) (paths []string, files int, ok bool) {
 	paths = append(paths, c.nsswitch, c.subUIDFile, c.subGIDFile)
 	files = len(paths)
 	for _, h := range []struct{ explicit, name string }{{c.newUIDMap, "newuidmap"}, {c.newGIDMap, "newgidmap"}} {
-		trail, ok := helperTrail(h.explicit, findHelper(h.explicit, h.name))
+		trail, ok := helperTrail(h.explicit, h.name)
 		if !ok {
 			return nil, 0, false
 		}
@@ -111,43 +127,67 @@ func (c config) inputs(opts Options) (paths []string, files int, ok bool) {
 	return paths, files, true
 }
 
-// helperTrail is what findHelper looked at to find found ("" when it
-// found nothing): each directory it searched, whose change (a helper
-// added) would change the answer, and the helper, whose change (its
-// mode, owner or capabilities) would change CheckHelper's.
-func helperTrail(explicit, found string) (trail []string, ok bool) {
+// helperTrail is what findHelper looks at for name: the explicit path
+// alone; or each directory it searches (exec.LookPath's $PATH, then,
+// where that finds none, helperDirs) with the name in it, up to the one
+// it finds. A directory's change (a helper added or removed) or the
+// name's in it (made executable, a dangling link's target made, its
+// mode, owner or capabilities changed) would change the answer. !ok
+// where $PATH searches the current directory, which moves.
+func helperTrail(explicit, name string) (trail []string, ok bool) {
 	if explicit != "" {
 		return []string{explicit}, true
 	}
 	dirs := filepath.SplitList(os.Getenv("PATH"))
 	for _, d := range dirs {
 		if !filepath.IsAbs(d) {
-			return nil, false // the current directory's: it moves
+			return nil, false
 		}
 	}
-	for _, d := range append(dirs, helperDirs...) {
-		trail = append(trail, d)
-		if found != "" && filepath.Dir(found) == filepath.Clean(d) {
-			return append(trail, found), true
+	found, err := exec.LookPath(name)
+	if err != nil {
+		dirs = append(dirs, helperDirs...)
+		found = findHelper("", name)
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		trail = append(trail, filepath.Clean(d), p)
+		if p == found {
+			break
 		}
 	}
 	return trail, true
 }
 
-// stats is each path's identity and change times, "-" for one that does
-// not exist or cannot be read.
-func stats(paths []string) []string {
-	out := make([]string, len(paths))
+// fileStat is a path's stat as the cache compares it: its identity and
+// change times ("-" for a path that does not exist or cannot be read),
+// and the later of those times.
+type fileStat struct {
+	sig    string
+	newest unix.Timespec
+}
+
+// stats is each path's fileStat.
+func stats(paths []string) []fileStat {
+	out := make([]fileStat, len(paths))
 	for i, p := range paths {
 		var st unix.Stat_t
 		if unix.Stat(p, &st) != nil {
-			out[i] = "-"
+			out[i].sig = "-"
 			continue
 		}
-		out[i] = fmt.Sprintf("%x:%x:%o:%d:%d:%d:%d.%d:%d.%d", st.Dev, st.Ino, st.Mode, st.Uid, st.Gid, st.Size,
+		out[i].sig = fmt.Sprintf("%x:%x:%o:%d:%d:%d:%d.%d:%d.%d", st.Dev, st.Ino, st.Mode, st.Uid, st.Gid, st.Size,
 			st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
+		out[i].newest = later(st.Mtim, st.Ctim)
 	}
 	return out
+}
+
+func later(a, b unix.Timespec) unix.Timespec {
+	if a.Sec > b.Sec || a.Sec == b.Sec && a.Nsec > b.Nsec {
+		return a
+	}
+	return b
 }
 
 // The cache file is lines of a word and its values (package quoted):
@@ -164,17 +204,19 @@ func stats(paths []string) []string {
 // reason is absent where Detect explains on demand (single-id mode for
 // want of any range): the explanation is then Detect's again.
 
-func writeCache(file string, key, inputs, st []string, m Mapping) {
+func writeCache(file string, key, inputs []string, st []fileStat, m Mapping) error {
 	var b bytes.Buffer
 	b.WriteString(cacheVersion + "\n")
 	line := func(word string, vals ...string) {
 		b.WriteString(word + " " + quoted.Join(vals...) + "\n")
 	}
+	// The key and the inputs come first: a file cut short (a disk
+	// full) is then one that lacks its answer, which parseCache refuses.
 	for _, k := range key {
 		line("key", k)
 	}
 	for i, p := range inputs {
-		line("input", p, st[i])
+		line("input", p, st[i].sig)
 	}
 	line("mode", string(m.Mode))
 	line("maps", m.String())
@@ -186,18 +228,36 @@ func writeCache(file string, key, inputs, st []string, m Mapping) {
 	// Only into a directory that is the user's alone, as readCache
 	// trusts nothing else; a missing one is made by the start's later
 	// steps, and the next command writes the file.
-	var st2 unix.Stat_t
 	dir := filepath.Dir(file)
-	if unix.Stat(dir, &st2) != nil || int(st2.Uid) != os.Getuid() || st2.Mode&0o077 != 0 {
-		return
+	fd, ok := owndir.Open(dir, os.Getuid())
+	if !ok {
+		return fmt.Errorf("%s is not a directory of yours alone", dir)
 	}
+	unix.Close(fd)
 	f, err := os.CreateTemp(dir, ".idmap-*")
 	if err != nil {
-		return
+		return err
 	}
 	_, err = f.Write(b.Bytes())
+	// A change within the file system clock's tick of this write could
+	// leave an input's times as they were when read (a clock of one to
+	// four milliseconds before Linux 6.13, and after it for a file no
+	// one asked the times of): the file is kept only if every input
+	// changed last before it was written, git's rule for its index.
+	var written unix.Stat_t
+	if err == nil {
+		err = unix.Fstat(int(f.Fd()), &written)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		for i, s := range st {
+			if s.sig != "-" && !before(s.newest, written.Mtim) {
+				err = fmt.Errorf("%s changed within the clock's tick of the answer", inputs[i])
+				break
+			}
+		}
 	}
 	if err == nil {
 		err = os.Rename(f.Name(), file)
@@ -205,35 +265,50 @@ func writeCache(file string, key, inputs, st []string, m Mapping) {
 	if err != nil {
 		os.Remove(f.Name())
 	}
+	return err
 }
 
-// errStale is any reason a cache file does not answer.
-var errStale = errors.New("stale")
+// before says a is earlier than b.
+func before(a, b unix.Timespec) bool {
+	return a.Sec < b.Sec || a.Sec == b.Sec && a.Nsec < b.Nsec
+}
+
+// errStale is the reason a cache file that is not one does not answer.
+var errStale = errors.New("the file kept is not an answer of this version")
 
 // readCache is the answer file keeps for key, if every input it lists
-// is as it was when it was written.
-func readCache(file string, key []string, opts Options) (Mapping, bool) {
-	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+// is as it was when it was written; otherwise why not.
+func readCache(file string, key []string, opts Options) (Mapping, error) {
+	dir, ok := owndir.Open(filepath.Dir(file), os.Getuid())
+	if !ok {
+		return Mapping{}, fmt.Errorf("%s is not a directory of yours alone", filepath.Dir(file))
+	}
+	// O_NONBLOCK: a FIFO put there blocks no start.
+	fd, err := unix.Openat(dir, filepath.Base(file), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	unix.Close(dir)
 	if err != nil {
-		return Mapping{}, false
+		return Mapping{}, fmt.Errorf("no answer kept: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), file)
 	defer f.Close()
 	var st unix.Stat_t
 	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Getuid() || st.Mode&0o077 != 0 {
-		return Mapping{}, false
+		return Mapping{}, fmt.Errorf("%s is not a file of yours alone", file)
 	}
 	m, err := parseCache(bufio.NewScanner(f), key)
 	if err != nil {
-		return Mapping{}, false
+		return Mapping{}, err
 	}
 	if m.explain == nil && m.reason == "" {
 		m.explain = func() string {
-			fresh, _ := Detect(opts)
-			return fresh.Reason()
+			c, err := opts.resolve()
+			if err != nil {
+				return err.Error()
+			}
+			return c.explainNoRanges()
 		}
 	}
-	return m, true
+	return m, nil
 }
 
 func parseCache(sc *bufio.Scanner, key []string) (Mapping, error) {
@@ -252,12 +327,12 @@ func parseCache(sc *bufio.Scanner, key []string) (Mapping, error) {
 		switch {
 		case word == "key" && len(vals) == 1:
 			if keys >= len(key) || vals[0] != key[keys] {
-				return Mapping{}, errStale
+				return Mapping{}, errors.New("kept for other options, ids, $USER or $PATH")
 			}
 			keys++
 		case word == "input" && len(vals) == 2:
-			if stats(vals[:1])[0] != vals[1] {
-				return Mapping{}, errStale
+			if stats(vals[:1])[0].sig != vals[1] {
+				return Mapping{}, fmt.Errorf("%s changed", vals[0])
 			}
 		case word == "mode" && len(vals) == 1:
 			m.Mode = Mode(vals[0])

@@ -6,7 +6,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
+
+// tick outlasts the file system clock's: what a test writes before it
+// is older than a cache file written after (writeCache keeps none
+// otherwise), and what it changes after is newer.
+const tick = 20 * time.Millisecond
 
 // cacheEnv is a detectEnv with setuid helpers, alice's ranges and a
 // private directory for the cache file.
@@ -25,7 +31,10 @@ func cacheEnv(t *testing.T) (*detectEnv, Options, string) {
 	if err := os.Mkdir(run, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	return e, e.opts(), filepath.Join(run, "idmap")
+	opts := e.opts()
+	opts.NSSwitch = writeFile(t, e.dir, "nsswitch.conf", "passwd: files\n", 0o644)
+	time.Sleep(tick)
+	return e, opts, filepath.Join(run, "idmap")
 }
 
 // forge rewrites the map a cache file keeps, leaving its key and inputs:
@@ -50,7 +59,7 @@ const forged = "u0:1000:1,u1:100000:4242;g0:1001:1,g1:100000:65536"
 
 func detectCached(t *testing.T, opts Options, file string) Mapping {
 	t.Helper()
-	m, err := DetectCached(opts, file)
+	m, err := DetectCached(opts, file, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +154,7 @@ func TestDetectCached(t *testing.T) {
 		e, opts, file := cacheEnv(t)
 		writeFile(t, e.dir, "subuid", "", 0o644)
 		writeFile(t, e.dir, "subgid", "", 0o644)
+		time.Sleep(tick)
 		detectCached(t, opts, file)
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -153,9 +163,37 @@ func TestDetectCached(t *testing.T) {
 		if strings.Contains(string(b), `input "`+e.newuidmap) {
 			t.Errorf("the cache lists the helpers, which Detect did not look at:\n%s", b)
 		}
+		// The second answer is the file's: its map, forged.
+		os.WriteFile(file, []byte(strings.Replace(string(b), "g0:1001:1", "g0:4242:1", 1)), 0o600)
 		m := detectCached(t, opts, file)
-		if m.Mode != ModeSingle || !strings.Contains(m.Reason(), `no subordinate uid and gid ranges for "alice"`) {
-			t.Errorf("got %s %q", m.Mode, m.Reason())
+		if m.Mode != ModeSingle || m.String() != "u0:1000:1;g0:4242:1" {
+			t.Fatalf("got %s %s, want the file's single map", m.Mode, m)
+		}
+		if !strings.Contains(m.Reason(), `no subordinate uid and gid ranges for "alice"`) {
+			t.Errorf("reason %q", m.Reason())
+		}
+		// Ranges added since: the reason says there were none when the
+		// command started, not that they are used.
+		writeFile(t, e.dir, "subuid", "alice:100000:65536\n", 0o644)
+		writeFile(t, e.dir, "subgid", "alice:100000:65536\n", 0o644)
+		if r := m.Reason(); !strings.Contains(r, "when the command started") {
+			t.Errorf("reason %q after ranges were added, want none when the command started", r)
+		}
+	})
+	t.Run("none kept while an input is as new as the answer", func(t *testing.T) {
+		e, opts, file := cacheEnv(t)
+		// Its times ahead of any clock: as a change in the tick the
+		// answer is written in would leave them.
+		future := time.Now().Add(time.Hour)
+		if err := os.Chtimes(filepath.Join(e.dir, "subuid"), future, future); err != nil {
+			t.Fatal(err)
+		}
+		detectCached(t, opts, file)
+		if _, err := os.Stat(file); err == nil {
+			t.Error("a cache file was kept with an input changed in its tick")
+		}
+		if leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(file), ".idmap-*")); len(leftovers) > 0 {
+			t.Errorf("the refused answer's file is left: %q", leftovers)
 		}
 	})
 	t.Run("none kept where getsubids answers", func(t *testing.T) {
@@ -185,22 +223,39 @@ func TestDetectCached(t *testing.T) {
 	})
 }
 
-// TestHelperTrail: the search's directories are part of the answer, so
-// a helper put earlier in PATH makes the file stale.
+// TestHelperTrail: the search's directories, and the name in each, are
+// part of the answer, so a helper put earlier in PATH, or one there made
+// executable, makes the file stale.
 func TestHelperTrail(t *testing.T) {
-	_, opts, file := cacheEnv(t)
-	first, second := t.TempDir(), t.TempDir()
-	for _, n := range []string{"newuidmap", "newgidmap"} {
-		writeFile(t, second, n, "#!/bin/sh\n", 0o755)
-	}
-	t.Setenv("PATH", first+":"+second)
-	opts.NewUIDMap, opts.NewGIDMap = "", ""
-	m := detectCached(t, opts, file)
-	if m.NewUIDMap != filepath.Join(second, "newuidmap") {
-		t.Fatalf("helper %q, want the one in %s", m.NewUIDMap, second)
-	}
-	writeFile(t, first, "newuidmap", "#!/bin/sh\n", 0o755)
-	if m := detectCached(t, opts, file); m.NewUIDMap != filepath.Join(first, "newuidmap") {
-		t.Fatalf("helper %q after one was put earlier in PATH, want %s", m.NewUIDMap, filepath.Join(first, "newuidmap"))
+	for _, how := range []string{"added", "made executable"} {
+		t.Run(how, func(t *testing.T) {
+			_, opts, file := cacheEnv(t)
+			first, second := t.TempDir(), t.TempDir()
+			for _, n := range []string{"newuidmap", "newgidmap"} {
+				writeFile(t, second, n, "#!/bin/sh\n", 0o755)
+			}
+			if how == "made executable" {
+				// LookPath passes over it: not executable.
+				writeFile(t, first, "newuidmap", "#!/bin/sh\n", 0o644)
+			}
+			t.Setenv("PATH", first+":"+second)
+			opts.NewUIDMap, opts.NewGIDMap = "", ""
+			time.Sleep(tick)
+			if m := detectCached(t, opts, file); m.NewUIDMap != filepath.Join(second, "newuidmap") {
+				t.Fatalf("helper %q, want the one in %s", m.NewUIDMap, second)
+			}
+			if _, err := os.Stat(file); err != nil {
+				t.Fatalf("no answer kept: %v", err)
+			}
+			time.Sleep(tick)
+			if how == "added" {
+				writeFile(t, first, "newuidmap", "#!/bin/sh\n", 0o755)
+			} else if err := os.Chmod(filepath.Join(first, "newuidmap"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if m := detectCached(t, opts, file); m.NewUIDMap != filepath.Join(first, "newuidmap") {
+				t.Fatalf("helper %q after one earlier in PATH was %s, want %s", m.NewUIDMap, how, filepath.Join(first, "newuidmap"))
+			}
+		})
 	}
 }

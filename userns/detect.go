@@ -162,12 +162,7 @@ func Detect(opts Options) (Mapping, error) {
 		// The commonest reason: single-id mode at once, and why (with
 		// all else that stands in subid mode's way) only when asked.
 		m := c.single("")
-		m.explain = func() string {
-			if _, problems := c.detectSubID(c.readRanges()); len(problems) > 0 {
-				return strings.Join(problems, "; ")
-			}
-			return "no subordinate uid or gid range for " + c.who() + " when the command started"
-		}
+		m.explain = c.explainNoRanges
 		return m, nil
 	}
 	m, problems := c.detectSubID(rr)
@@ -179,6 +174,16 @@ func Detect(opts Options) (Mapping, error) {
 		return Mapping{}, fmt.Errorf("cannot use subid mode: %s", reason)
 	}
 	return c.single(reason), nil
+}
+
+// explainNoRanges says why single-id mode was chosen for want of any
+// range: all that stands in subid mode's way now, read again, or, where
+// nothing does any more, that there was none when the command started.
+func (c config) explainNoRanges() string {
+	if _, problems := c.detectSubID(c.readRanges()); len(problems) > 0 {
+		return strings.Join(problems, "; ")
+	}
+	return "no subordinate uid or gid range for " + c.who() + " when the command started"
 }
 
 func (c config) single(reason string) Mapping {

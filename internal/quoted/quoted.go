@@ -27,6 +27,9 @@ func Join(fields ...string) string { return string(Append(nil, fields...)) }
 func Split(s string) ([]string, error) {
 	var out []string
 	for s != "" {
+		if s[0] != '"' { // strconv also reads `raw` and 'c', which Join never writes
+			return nil, ErrMalformed
+		}
 		q, err := strconv.QuotedPrefix(s)
 		if err != nil {
 			return nil, ErrMalformed

@@ -26,7 +26,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestSplitRefuses(t *testing.T) {
-	for _, s := range []string{`a`, `"a`, `"a""b"`, `"a"  "b"`, `"a" `, ` "a"`, `"\q"`} {
+	for _, s := range []string{`a`, `"a`, `"a""b"`, `"a"  "b"`, `"a" `, ` "a"`, `"\q"`, "`raw`", `'x'`, `"a" 'b'`} {
 		if got, err := Split(s); !errors.Is(err, ErrMalformed) {
 			t.Errorf("Split(%q) = %q, %v; want ErrMalformed", s, got, err)
 		}
