@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -19,7 +20,7 @@ import (
 )
 
 // cacheVersion heads a cache file; a file of another version is a miss.
-const cacheVersion = "sandbox id map 1"
+const cacheVersion = "sandbox id map 2"
 
 // passwdFile is what os/user reads for a uid's name without cgo.
 const passwdFile = "/etc/passwd"
@@ -192,8 +193,8 @@ func later(a, b unix.Timespec) unix.Timespec {
 
 // The cache file is lines of a word and its values (package quoted):
 //
-//	sandbox id map 1
-//	key "force="          (cacheKey, in order)
+//	sandbox id map 2
+//	key "{Force: UID:0 …}"    (cacheKey, in order: options, uid, gid, $USER, $PATH)
 //	input "/etc/passwd" "803:1a2b:100644:0:0:1234:…"
 //	mode "subid"
 //	maps "u0:1000:1,u1:100000:65536;g0:1000:1,g1:100000:65536"
@@ -234,7 +235,8 @@ func writeCache(file string, key, inputs []string, st []fileStat, m Mapping) err
 		return fmt.Errorf("%s is not a directory of yours alone", dir)
 	}
 	unix.Close(fd)
-	f, err := os.CreateTemp(dir, ".idmap-*")
+	sweepTemps(dir)
+	f, err := os.CreateTemp(dir, tempPattern)
 	if err != nil {
 		return err
 	}
@@ -266,6 +268,23 @@ func writeCache(file string, key, inputs []string, st []fileStat, m Mapping) err
 		os.Remove(f.Name())
 	}
 	return err
+}
+
+// tempPattern names writeCache's file before its rename.
+const tempPattern = ".idmap-*"
+
+// sweepTemps removes what a writeCache killed before its rename left in
+// dir: any such file a minute old (a live one is written and renamed
+// within milliseconds). It runs only where an answer is written, not at
+// every start.
+func sweepTemps(dir string) {
+	left, _ := filepath.Glob(filepath.Join(dir, tempPattern))
+	for _, p := range left {
+		var st unix.Stat_t
+		if unix.Lstat(p, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && time.Since(time.Unix(st.Mtim.Unix())) > time.Minute {
+			os.Remove(p)
+		}
+	}
 }
 
 // before says a is earlier than b.

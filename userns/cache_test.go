@@ -204,6 +204,21 @@ func TestDetectCached(t *testing.T) {
 			t.Error("a cache file was written for an answer getsubids may change")
 		}
 	})
+	t.Run("a killed write's file swept once a minute old", func(t *testing.T) {
+		_, opts, file := cacheEnv(t)
+		dir := filepath.Dir(file)
+		old := writeFile(t, dir, ".idmap-old", "sandbox id map", 0o600)
+		young := writeFile(t, dir, ".idmap-young", "sandbox id map", 0o600)
+		then := time.Now().Add(-2 * time.Minute)
+		os.Chtimes(old, then, then)
+		detectCached(t, opts, file)
+		if _, err := os.Stat(old); err == nil {
+			t.Error("a temporary file two minutes old is left")
+		}
+		if _, err := os.Stat(young); err != nil {
+			t.Errorf("a temporary file just written was swept: %v", err)
+		}
+	})
 	t.Run("none kept with a relative directory in PATH", func(t *testing.T) {
 		_, opts, file := cacheEnv(t)
 		opts.NewUIDMap, opts.NewGIDMap = "", ""
