@@ -162,10 +162,10 @@ func helperTrail(explicit, name string) (trail []string, ok bool) {
 
 // fileStat is a path's stat as the cache compares it: its identity and
 // change times ("-" for a path that does not exist or cannot be read),
-// and the later of those times.
+// and those times.
 type fileStat struct {
-	sig    string
-	newest unix.Timespec
+	sig          string
+	mtime, ctime unix.Timespec
 }
 
 // stats is each path's fileStat.
@@ -179,16 +179,9 @@ func stats(paths []string) []fileStat {
 		}
 		out[i].sig = fmt.Sprintf("%x:%x:%o:%d:%d:%d:%d.%d:%d.%d", st.Dev, st.Ino, st.Mode, st.Uid, st.Gid, st.Size,
 			st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
-		out[i].newest = later(st.Mtim, st.Ctim)
+		out[i].mtime, out[i].ctime = st.Mtim, st.Ctim
 	}
 	return out
-}
-
-func later(a, b unix.Timespec) unix.Timespec {
-	if a.Sec > b.Sec || a.Sec == b.Sec && a.Nsec > b.Nsec {
-		return a
-	}
-	return b
 }
 
 // The cache file is lines of a word and its values (package quoted):
@@ -254,8 +247,13 @@ func writeCache(file string, key, inputs []string, st []fileStat, m Mapping) err
 		err = cerr
 	}
 	if err == nil {
+		// An input dated well ahead of the clock (a file unpacked with
+		// its times, a clock set back) cannot be changed to those same
+		// times: it is no reason to keep no answer, ever.
+		soon := unix.NsecToTimespec(written.Mtim.Nano() + int64(time.Second))
+		racy := func(t unix.Timespec) bool { return !before(t, written.Mtim) && before(t, soon) }
 		for i, s := range st {
-			if s.sig != "-" && !before(s.newest, written.Mtim) {
+			if s.sig != "-" && (racy(s.mtime) || racy(s.ctime)) {
 				err = fmt.Errorf("%s changed within the clock's tick of the answer", inputs[i])
 				break
 			}

@@ -182,10 +182,10 @@ func TestDetectCached(t *testing.T) {
 	})
 	t.Run("none kept while an input is as new as the answer", func(t *testing.T) {
 		e, opts, file := cacheEnv(t)
-		// Its times ahead of any clock: as a change in the tick the
-		// answer is written in would leave them.
-		future := time.Now().Add(time.Hour)
-		if err := os.Chtimes(filepath.Join(e.dir, "subuid"), future, future); err != nil {
+		// Its times just ahead of the answer's: as a change in the
+		// tick the answer is written in leaves them.
+		soon := time.Now().Add(300 * time.Millisecond)
+		if err := os.Chtimes(filepath.Join(e.dir, "subuid"), soon, soon); err != nil {
 			t.Fatal(err)
 		}
 		detectCached(t, opts, file)
@@ -202,6 +202,18 @@ func TestDetectCached(t *testing.T) {
 		detectCached(t, opts, file)
 		if _, err := os.Stat(file); err == nil {
 			t.Error("a cache file was written for an answer getsubids may change")
+		}
+	})
+	t.Run("kept with an input dated far ahead", func(t *testing.T) {
+		e, opts, file := cacheEnv(t)
+		later := time.Now().Add(time.Hour)
+		if err := os.Chtimes(filepath.Join(e.dir, "subuid"), later, later); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(tick) // its ctime, now, behind the answer's
+		detectCached(t, opts, file)
+		if _, err := os.Stat(file); err != nil {
+			t.Errorf("no answer kept for an input dated an hour ahead (no change can give it those times): %v", err)
 		}
 	})
 	t.Run("a killed write's file swept once a minute old", func(t *testing.T) {
