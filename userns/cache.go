@@ -177,8 +177,21 @@ func stats(paths []string) []fileStat {
 			out[i].sig = "-"
 			continue
 		}
-		out[i].sig = fmt.Sprintf("%x:%x:%o:%d:%d:%d:%d.%d:%d.%d", st.Dev, st.Ino, st.Mode, st.Uid, st.Gid, st.Size,
-			st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
+		// By hand, not fmt: a start makes a dozen of these.
+		b := make([]byte, 0, 96)
+		for j, n := range []uint64{st.Dev, st.Ino, uint64(st.Mode), uint64(st.Uid), uint64(st.Gid), uint64(st.Size)} {
+			if j > 0 {
+				b = append(b, ':')
+			}
+			b = strconv.AppendUint(b, n, 16)
+		}
+		for _, t := range []unix.Timespec{st.Mtim, st.Ctim} {
+			b = append(b, ':')
+			b = strconv.AppendInt(b, t.Sec, 10)
+			b = append(b, '.')
+			b = strconv.AppendInt(b, t.Nsec, 10)
+		}
+		out[i].sig = string(b)
 		out[i].mtime, out[i].ctime = st.Mtim, st.Ctim
 	}
 	return out
@@ -188,7 +201,7 @@ func stats(paths []string) []fileStat {
 //
 //	sandbox id map 2
 //	key "{Force: UID:0 …}"    (cacheKey, in order: options, uid, gid, $USER, $PATH)
-//	input "/etc/passwd" "803:1a2b:100644:0:0:1234:…"
+//	input "/etc/passwd" "fe00:124018:81a4:0:0:5cf:1796616895.349451527:…" (stat, hex; the times)
 //	mode "subid"
 //	maps "u0:1000:1,u1:100000:65536;g0:1000:1,g1:100000:65536"
 //	newuidmap "/usr/bin/newuidmap"
