@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	goruntime "runtime"
 
 	"github.com/spf13/pflag"
@@ -49,8 +48,9 @@ func openStore(paths config.Paths, user config.User) (*setup, error) {
 		opts.Force = userns.ModeSingle
 	}
 	// Every start needs the map; its answer is kept in the runtime
-	// directory for as long as what it was made from is unchanged.
-	m, err := userns.DetectCached(opts, filepath.Join(s.paths.Runtime, "idmap"), runtime.Trace)
+	// directory (idmap-*) for as long as what it was made from is
+	// unchanged.
+	m, err := userns.DetectCached(opts, s.paths.Runtime, runtime.Trace)
 	if err != nil {
 		return nil, err
 	}

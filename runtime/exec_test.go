@@ -342,7 +342,7 @@ func TestLazyDrop(t *testing.T) {
 // the CLI's stop and kill send this way: one sent to the init itself is
 // lost as it changes stage); one the init does not forward is refused.
 func TestSignalRequest(t *testing.T) {
-	defer func(o uint32) { execOwner = o }(execOwner)
+	defer restoreExecOwner(execOwner)
 	execOwner = uint32(os.Getuid())
 	sock := filepath.Join(t.TempDir(), "exec.sock")
 	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: sock, Net: "unixpacket"})
@@ -490,18 +490,20 @@ func TestSpawnerSignalOnlyOwnProcess(t *testing.T) {
 	}
 }
 
+// restoreExecOwner sets execOwner back to o once the sessions'
+// goroutines, which read it, are done.
+func restoreExecOwner(o uint32) {
+	for deadline := time.Now().Add(5 * time.Second); execsActive.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	execOwner = o
+}
+
 // signalServer is an exec server (execServer) on a fresh socket, for a
 // payload of sleep that a signal request ends.
 func signalServer(t *testing.T) (*execServer, string, *exec.Cmd) {
 	t.Helper()
-	old := execOwner
-	t.Cleanup(func() {
-		// Once the sessions' goroutines are done with it.
-		for deadline := time.Now().Add(5 * time.Second); execsActive.Load() > 0 && time.Now().Before(deadline); {
-			time.Sleep(time.Millisecond)
-		}
-		execOwner = old
-	})
+	t.Cleanup(func(o uint32) func() { return func() { restoreExecOwner(o) } }(execOwner))
 	execOwner = uint32(os.Getuid())
 	sock := filepath.Join(t.TempDir(), "exec.sock")
 	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: sock, Net: "unixpacket"})
@@ -568,8 +570,9 @@ func TestServeExecAfterAcceptError(t *testing.T) {
 	// number, below which every number is taken. The limit is the
 	// process's: this package's tests run one at a time (none calls
 	// t.Parallel), and it is set back as soon as the accept has failed.
-	// prlimit, not Setrlimit: that would also change what Go gives the
-	// children of later tests.
+	// Set back, it is the raised limit Go started this process with,
+	// and children of later tests get it (Go would otherwise give them
+	// the one this process was started with); none of them looks.
 	var old unix.Rlimit
 	if err := unix.Prlimit(0, unix.RLIMIT_NOFILE, nil, &old); err != nil {
 		t.Fatal(err)
@@ -630,40 +633,46 @@ func TestServeExecAfterAcceptError(t *testing.T) {
 }
 
 // A session that ends without the exit reply says whether the init it
-// dialled still runs: "the container stopped" only where it does not.
+// dialled still runs: "the container stopped" only where it does not,
+// and where it ends soon after the session (a PID namespace's init
+// closes its files before it has ended).
 func TestExecWaitSaysWhetherInitRuns(t *testing.T) {
-	sleeper := exec.Command("sleep", "30")
-	if err := sleeper.Start(); err != nil {
-		t.Skip("no sleep:", err)
+	defer func(w time.Duration) { initEndWait = w }(initEndWait)
+	initEndWait = 500 * time.Millisecond
+	pidfdOf := func(argv ...string) (*os.File, *exec.Cmd) {
+		c := exec.Command(argv[0], argv[1:]...)
+		if err := c.Start(); err != nil {
+			t.Skip("cannot start", argv, err)
+		}
+		fd, err := unix.PidfdOpen(c.Process.Pid, 0)
+		if err != nil {
+			t.Skip("no pidfd here:", err)
+		}
+		return os.NewFile(uintptr(fd), "pidfd"), c
 	}
+	running, sleeper := pidfdOf("sleep", "30")
 	defer sleeper.Wait()
 	defer sleeper.Process.Kill()
-	gone := exec.Command("true")
-	if err := gone.Start(); err != nil {
-		t.Skip("no true:", err)
-	}
-	goneFD, err := unix.PidfdOpen(gone.Process.Pid, 0)
-	if err != nil {
-		t.Skip("no pidfd here:", err)
-	}
-	gone.Wait()
-	sleepFD, err := unix.PidfdOpen(sleeper.Process.Pid, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gone, g := pidfdOf("true")
+	g.Wait()
 	for _, c := range []struct {
 		name string
-		init *os.File
+		init func() *os.File
 		want string
 	}{
-		{"init running", os.NewFile(uintptr(sleepFD), "pidfd"), "the container still running"},
-		{"init gone", os.NewFile(uintptr(goneFD), "pidfd"), "the container stopped before the process ended"},
-		{"init unknown", nil, "the container stopped before the process ended"},
+		{"init running", func() *os.File { return running }, "the container still running"},
+		{"init gone", func() *os.File { return gone }, "the container stopped before the process ended"},
+		{"init ending after the session", func() *os.File {
+			f, c := pidfdOf("sleep", "0.15")
+			go c.Wait()
+			return f
+		}, "the container stopped before the process ended"},
+		{"init unknown", func() *os.File { return nil }, "the container stopped before the process ended"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			init, client := execPair(t)
 			init.Close() // no exit reply
-			e := &ExecSession{conn: client, init: c.init}
+			e := &ExecSession{conn: client, init: c.init()}
 			defer e.Close()
 			_, err := e.Wait()
 			if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -677,8 +686,9 @@ func TestExecWaitSaysWhetherInitRuns(t *testing.T) {
 	if f == nil {
 		t.Fatal("no pidfd of the listening socket's maker")
 	}
-	defer f.Close()
-	if !(&ExecSession{init: f}).initAlive() {
+	e := &ExecSession{conn: client, init: f}
+	defer e.Close()
+	if !e.initAlive(0) {
 		t.Error("the listening socket's maker, this process, reads as ended")
 	}
 }

@@ -3,6 +3,8 @@ package userns
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -25,32 +27,39 @@ const cacheVersion = "sandbox id map 2"
 // passwdFile is what os/user reads for a uid's name without cgo.
 const passwdFile = "/etc/passwd"
 
-// DetectCached is Detect with its answer kept in file, a file of the
+// DetectCached is Detect with its answer kept in a file of dir, the
 // user's runtime directory, for as long as nothing it was made from
-// changes: the options, the process's uid and gid, $USER and $PATH, and
-// every file and directory Detect read or searched (/etc/passwd for the
-// user's name, nsswitch.conf, the subid files, each directory of the
-// helpers' search up to where it found them and the name it looked for
-// in each, and the helpers), each compared by its inode, size, mode,
-// owner and change times. Every container start asks for the map:
-// Detect cost 0.3 ms of it (the name's lookup, four files read, the
-// helpers' search), reading this file and a dozen stats a fifth of that.
+// changes: the options, the process's uid and gid, $USER and $PATH (the
+// file is named by a digest of them, so that callers of two settings
+// each keep theirs), and every file and directory Detect read or
+// searched (/etc/passwd for the user's name, nsswitch.conf, the subid
+// files, each directory of the helpers' search up to where it found
+// them and the name it looked for in each, and the helpers), each
+// compared by its inode, size, mode, owner and change times. Every
+// container start asks for the map: Detect cost 0.3 ms of it (the
+// name's lookup, four files read, the helpers' search), reading this
+// file and a dozen stats a fifth of that.
 //
 // Where the answer depends on what no stat can see (getsubids asking
 // nsswitch's other sources, a relative directory in $PATH, a name that
-// NSS looks up with cgo), or file is "", it is Detect's. The file is
-// read only from a directory of the user's alone (package owndir), and
-// only as a regular file of theirs, readable by them alone: the helpers'
+// NSS looks up with cgo), or dir is "", it is Detect's. The file is read
+// only from a directory of the user's alone (package owndir), and only
+// as a regular file of theirs, readable by them alone: the helpers'
 // paths in it are programs a start runs. trace, when not nil, hears why
-// the file did not answer.
-func DetectCached(opts Options, file string, trace func(format string, args ...any)) (Mapping, error) {
+// the file did not answer, and why none was kept.
+func DetectCached(opts Options, dir string, trace func(format string, args ...any)) (Mapping, error) {
 	if trace == nil {
 		trace = func(string, ...any) {}
 	}
-	if file == "" || !namesFromFiles && opts.UserName == "" {
+	if dir == "" {
+		return Detect(opts)
+	}
+	if !namesFromFiles && opts.UserName == "" {
+		trace("id map: none kept: with cgo, NSS looks the user's name up")
 		return Detect(opts)
 	}
 	key := cacheKey(opts)
+	file := filepath.Join(dir, cacheName(key))
 	m, err := readCache(file, key, opts)
 	if err == nil {
 		return m, nil
@@ -62,11 +71,16 @@ func DetectCached(opts Options, file string, trace func(format string, args ...a
 	}
 	inputs, files, ok := c.inputs(opts)
 	if !ok {
+		trace("id map: none kept: getsubids or a relative directory of $PATH decides it")
 		return Detect(opts)
 	}
+	// The file to keep it in is made first: its time is what writeCache
+	// holds the inputs' against.
+	w, werr := newCacheWriter(dir)
 	before := stats(inputs)
 	m, err = Detect(opts)
 	if err != nil {
+		w.abandon()
 		return m, err
 	}
 	// Only an answer made from what is still there is kept: a file that
@@ -77,17 +91,28 @@ func DetectCached(opts Options, file string, trace func(format string, args ...a
 	again, _, ok := c.inputs(opts)
 	if !slices.Equal(before, after) || !ok || !slices.Equal(inputs, again) ||
 		m.Mode == ModeSubID && !(slices.Contains(inputs, m.NewUIDMap) && slices.Contains(inputs, m.NewGIDMap)) {
-		trace("id map: its inputs changed while it was read")
+		w.abandon()
+		trace("id map: none kept: its inputs changed while it was read")
 		return m, nil
 	}
 	if m.explain != nil {
 		// No range at all: the helpers were not looked at.
 		inputs, after = inputs[:files], after[:files]
 	}
-	if err := writeCache(file, key, inputs, after, m); err != nil {
-		trace("id map: not kept: %v", err)
+	if werr == nil {
+		werr = w.commit(file, cacheText(key, inputs, after, m), inputs, after)
+	}
+	if werr != nil {
+		trace("id map: none kept: %v", werr)
 	}
 	return m, nil
+}
+
+// cacheName is the file's name for key: "idmap-" and 16 hex digits of
+// its digest.
+func cacheName(key []string) string {
+	h := sha256.Sum256([]byte(strings.Join(key, "\x00")))
+	return "idmap-" + hex.EncodeToString(h[:8])
 }
 
 // cacheKey is what, besides files, Detect's answer depends on.
@@ -145,15 +170,25 @@ func helperTrail(explicit, name string) (trail []string, ok bool) {
 			return nil, false
 		}
 	}
+	look := func(d string) { trail = append(trail, filepath.Clean(d), filepath.Join(d, name)) }
 	found, err := exec.LookPath(name)
-	if err != nil {
-		dirs = append(dirs, helperDirs...)
-		found = findHelper("", name)
+	if err == nil {
+		for _, d := range dirs {
+			look(d)
+			if filepath.Join(d, name) == found {
+				return trail, true
+			}
+		}
+		return trail, true
 	}
+	// LookPath searched all of $PATH; then the fallback.
 	for _, d := range dirs {
-		p := filepath.Join(d, name)
-		trail = append(trail, filepath.Clean(d), p)
-		if p == found {
+		look(d)
+	}
+	found = findHelper("", name)
+	for _, d := range helperDirs {
+		look(d)
+		if filepath.Join(d, name) == found {
 			break
 		}
 	}
@@ -211,7 +246,9 @@ func stats(paths []string) []fileStat {
 // reason is absent where Detect explains on demand (single-id mode for
 // want of any range): the explanation is then Detect's again.
 
-func writeCache(file string, key, inputs []string, st []fileStat, m Mapping) error {
+// cacheText is the file's text for the answer m, made from inputs
+// whose stats were st.
+func cacheText(key, inputs []string, st []fileStat, m Mapping) []byte {
 	var b bytes.Buffer
 	b.WriteString(cacheVersion + "\n")
 	line := func(word string, vals ...string) {
@@ -232,59 +269,92 @@ func writeCache(file string, key, inputs []string, st []fileStat, m Mapping) err
 	if m.explain == nil {
 		line("reason", m.reason)
 	}
-	// Only into a directory that is the user's alone, as readCache
-	// trusts nothing else; a missing one is made by the start's later
-	// steps, and the next command writes the file.
-	dir := filepath.Dir(file)
+	return b.Bytes()
+}
+
+// cacheWriter is the file an answer is kept in, made before its inputs
+// are read, under a temporary name; ref is its time of making.
+type cacheWriter struct {
+	f   *os.File
+	ref unix.Timespec
+}
+
+// newCacheWriter makes the file in dir, only a directory that is the
+// user's alone, as readCache trusts nothing else (a missing one is made
+// by the start's later steps, and the next command keeps the answer).
+func newCacheWriter(dir string) (*cacheWriter, error) {
 	fd, ok := owndir.Open(dir, os.Getuid())
 	if !ok {
-		return fmt.Errorf("%s is not a directory of yours alone", dir)
+		return nil, fmt.Errorf("%s is not a directory of yours alone", dir)
 	}
 	unix.Close(fd)
 	sweepTemps(dir)
 	f, err := os.CreateTemp(dir, tempPattern)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = f.Write(b.Bytes())
-	// A change within the file system clock's tick of this write could
-	// leave an input's times as they were when read (a clock of one to
-	// four milliseconds before Linux 6.13, and after it for a file no
-	// one asked the times of): the file is kept only if every input
-	// changed last before it was written, git's rule for its index.
-	var written unix.Stat_t
-	if err == nil {
-		err = unix.Fstat(int(f.Fd()), &written)
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	return &cacheWriter{f: f, ref: st.Mtim}, nil
+}
+
+// abandon removes the file, if any was made.
+func (w *cacheWriter) abandon() {
+	if w != nil {
+		w.f.Close()
+		os.Remove(w.f.Name())
 	}
-	if err == nil {
-		// An input dated well ahead of the clock (a file unpacked with
-		// its times, a clock set back) cannot be changed to those same
-		// times: it is no reason to keep no answer, ever.
-		soon := unix.NsecToTimespec(written.Mtim.Nano() + int64(time.Second))
-		racy := func(t unix.Timespec) bool { return !before(t, written.Mtim) && before(t, soon) }
-		for i, s := range st {
-			if s.sig != "-" && (racy(s.mtime) || racy(s.ctime)) {
-				err = fmt.Errorf("%s changed within the clock's tick of the answer", inputs[i])
-				break
-			}
+}
+
+// commit writes text and renames the file to name, if every input
+// changed last before the file was made: a change after that gets times
+// no earlier than the file's, which the next start's stats then see,
+// while a change in the same tick of the file system's clock could
+// leave an input's times as they were read (a clock of one to four
+// milliseconds before Linux 6.13; a second on some file systems, whose
+// times then have no fraction). Git's rule for its index.
+func (w *cacheWriter) commit(name string, text []byte, inputs []string, st []fileStat) error {
+	// An input dated well ahead of the clock (a file unpacked with its
+	// times, a clock set back) cannot be changed to those same times:
+	// it is no reason to keep no answer, ever.
+	soon := unix.NsecToTimespec(w.ref.Nano() + int64(time.Second))
+	racy := func(t unix.Timespec) bool {
+		end := t // the last moment a change could have been stamped t
+		if t.Nsec == 0 {
+			end = unix.NsecToTimespec(t.Nano() + int64(time.Second) - 1)
+		}
+		return !before(end, w.ref) && before(t, soon)
+	}
+	var err error
+	for i, s := range st {
+		if s.sig != "-" && (racy(s.mtime) || racy(s.ctime)) {
+			err = fmt.Errorf("%s changed within the clock's tick of the answer", inputs[i])
+			break
 		}
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), file)
+		_, err = w.f.Write(text)
+	}
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(w.f.Name(), name)
 	}
 	if err != nil {
-		os.Remove(f.Name())
+		os.Remove(w.f.Name())
 	}
 	return err
 }
 
-// tempPattern names writeCache's file before its rename.
+// tempPattern names a cacheWriter's file before its rename.
 const tempPattern = ".idmap-*"
 
-// sweepTemps removes what a writeCache killed before its rename left in
+// sweepTemps removes what a cacheWriter killed before its rename left in
 // dir: any such file a minute old (a live one is written and renamed
 // within milliseconds). It runs only where an answer is written, not at
 // every start.

@@ -34,7 +34,17 @@ func cacheEnv(t *testing.T) (*detectEnv, Options, string) {
 	opts := e.opts()
 	opts.NSSwitch = writeFile(t, e.dir, "nsswitch.conf", "passwd: files\n", 0o644)
 	time.Sleep(tick)
-	return e, opts, filepath.Join(run, "idmap")
+	return e, opts, filepath.Join(run, cacheName(cacheKey(opts)))
+}
+
+// kept is the answers kept in the directory of file, whatever their key.
+func kept(t *testing.T, file string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(filepath.Dir(file), "idmap-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // forge rewrites the map a cache file keeps, leaving its key and inputs:
@@ -59,7 +69,7 @@ const forged = "u0:1000:1,u1:100000:4242;g0:1001:1,g1:100000:65536"
 
 func detectCached(t *testing.T, opts Options, file string) Mapping {
 	t.Helper()
-	m, err := DetectCached(opts, file, t.Logf)
+	m, err := DetectCached(opts, filepath.Dir(file), t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,8 +199,8 @@ func TestDetectCached(t *testing.T) {
 			t.Fatal(err)
 		}
 		detectCached(t, opts, file)
-		if _, err := os.Stat(file); err == nil {
-			t.Error("a cache file was kept with an input changed in its tick")
+		if k := kept(t, file); len(k) > 0 {
+			t.Errorf("an answer was kept with an input changed in its tick: %q", k)
 		}
 		if leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(file), ".idmap-*")); len(leftovers) > 0 {
 			t.Errorf("the refused answer's file is left: %q", leftovers)
@@ -200,8 +210,8 @@ func TestDetectCached(t *testing.T) {
 		e, opts, file := cacheEnv(t)
 		opts.Getsubids = e.getsubidsOK
 		detectCached(t, opts, file)
-		if _, err := os.Stat(file); err == nil {
-			t.Error("a cache file was written for an answer getsubids may change")
+		if k := kept(t, file); len(k) > 0 {
+			t.Errorf("an answer getsubids may change was kept: %q", k)
 		}
 	})
 	t.Run("kept with an input dated far ahead", func(t *testing.T) {
@@ -214,6 +224,37 @@ func TestDetectCached(t *testing.T) {
 		detectCached(t, opts, file)
 		if _, err := os.Stat(file); err != nil {
 			t.Errorf("no answer kept for an input dated an hour ahead (no change can give it those times): %v", err)
+		}
+	})
+	t.Run("none kept with an input of whole seconds in the answer's second", func(t *testing.T) {
+		// A file system of one-second times stamps every change within
+		// a second with it: one in the answer's second may follow it.
+		e, opts, file := cacheEnv(t)
+		now := time.Now()
+		second := now.Truncate(time.Second).Add(time.Second)
+		time.Sleep(second.Sub(now) + 50*time.Millisecond)
+		if err := os.Chtimes(filepath.Join(e.dir, "subuid"), second, second); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(tick) // its ctime, now, behind the answer's
+		detectCached(t, opts, file)
+		if k := kept(t, file); len(k) > 0 {
+			t.Errorf("an answer was kept with an input stamped in its own second: %q", k)
+		}
+	})
+	t.Run("each setting keeps its own", func(t *testing.T) {
+		_, opts, file := cacheEnv(t)
+		path := os.Getenv("PATH")
+		detectCached(t, opts, file)
+		t.Setenv("PATH", path+":/nonexistent")
+		detectCached(t, opts, file)
+		if k := kept(t, file); len(k) != 2 {
+			t.Fatalf("answers kept: %q, want two, one for each $PATH", k)
+		}
+		t.Setenv("PATH", path)
+		forge(t, file, 0o600)
+		if m := detectCached(t, opts, file); m.String() != forged {
+			t.Errorf("answer %s after the other $PATH's, want the kept one", m)
 		}
 	})
 	t.Run("a killed write's file swept once a minute old", func(t *testing.T) {
@@ -236,18 +277,48 @@ func TestDetectCached(t *testing.T) {
 		opts.NewUIDMap, opts.NewGIDMap = "", ""
 		t.Setenv("PATH", "bin:/usr/bin")
 		detectCached(t, opts, file)
-		if _, err := os.Stat(file); err == nil {
-			t.Error("a cache file was written for a search of the current directory")
+		if k := kept(t, file); len(k) > 0 {
+			t.Errorf("an answer was kept for a search of the current directory: %q", k)
 		}
 	})
 	t.Run("none written into a directory others can enter", func(t *testing.T) {
 		_, opts, file := cacheEnv(t)
 		os.Chmod(filepath.Dir(file), 0o755)
 		detectCached(t, opts, file)
-		if _, err := os.Stat(file); err == nil {
-			t.Error("a cache file was written into a directory not the user's alone")
+		if k := kept(t, file); len(k) > 0 {
+			t.Errorf("an answer was kept in a directory not the user's alone: %q", k)
 		}
 	})
+}
+
+// A helper found only by the fallback (helperDirs), in a directory that
+// $PATH has too, is watched with every directory of $PATH: one put later
+// in $PATH is found first by the next Detect.
+func TestHelperTrailFallback(t *testing.T) {
+	_, opts, file := cacheEnv(t)
+	first, second := t.TempDir(), t.TempDir()
+	for _, n := range []string{"newuidmap", "newgidmap"} {
+		writeFile(t, first, n, "#!/bin/sh\n", 0o644) // LookPath passes over them
+	}
+	saved := helperDirs
+	helperDirs = []string{first}
+	t.Cleanup(func() { helperDirs = saved })
+	t.Setenv("PATH", first+":"+second)
+	opts.NewUIDMap, opts.NewGIDMap = "", ""
+	time.Sleep(tick)
+	if m := detectCached(t, opts, file); m.NewUIDMap != filepath.Join(first, "newuidmap") {
+		t.Fatalf("helper %q, want the fallback's in %s", m.NewUIDMap, first)
+	}
+	if k := kept(t, file); len(k) != 1 {
+		t.Fatalf("answers kept: %q, want one", k)
+	}
+	time.Sleep(tick)
+	for _, n := range []string{"newuidmap", "newgidmap"} {
+		writeFile(t, second, n, "#!/bin/sh\n", 0o755)
+	}
+	if m := detectCached(t, opts, file); m.NewUIDMap != filepath.Join(second, "newuidmap") {
+		t.Fatalf("helper %q after an executable one was put in $PATH, want %s", m.NewUIDMap, filepath.Join(second, "newuidmap"))
+	}
 }
 
 // TestHelperTrail: the search's directories, and the name in each, are
@@ -271,8 +342,8 @@ func TestHelperTrail(t *testing.T) {
 			if m := detectCached(t, opts, file); m.NewUIDMap != filepath.Join(second, "newuidmap") {
 				t.Fatalf("helper %q, want the one in %s", m.NewUIDMap, second)
 			}
-			if _, err := os.Stat(file); err != nil {
-				t.Fatalf("no answer kept: %v", err)
+			if k := kept(t, file); len(k) != 1 {
+				t.Fatalf("answers kept: %q, want one", k)
 			}
 			time.Sleep(tick)
 			if how == "added" {

@@ -8,10 +8,12 @@ func Private(st *unix.Stat_t, uid int) bool {
 	return st.Mode&unix.S_IFMT == unix.S_IFDIR && int(st.Uid) == uid && st.Mode&0o077 == 0
 }
 
-// Open opens dir for the *at calls, and only where it is Private for
-// uid; a symbolic link at dir is refused as well.
+// Open opens dir for the *at calls, and only where what it names (a
+// symbolic link followed, as runtime.PrivateDir follows it: another
+// user's link in a sticky directory such as /tmp is not followed, under
+// the kernel's protected_symlinks) is Private for uid.
 func Open(dir string, uid int) (int, bool) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, false
 	}

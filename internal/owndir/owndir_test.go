@@ -24,6 +24,8 @@ func TestOpen(t *testing.T) {
 	open := mk("open", 0o755)
 	link := filepath.Join(base, "link")
 	os.Symlink(own, link)
+	openLink := filepath.Join(base, "open-link")
+	os.Symlink(open, openLink)
 	file := filepath.Join(base, "file")
 	os.WriteFile(file, nil, 0o600)
 	for _, c := range []struct {
@@ -34,7 +36,8 @@ func TestOpen(t *testing.T) {
 		{own, os.Getuid(), true},
 		{own, os.Getuid() + 1, false},
 		{open, os.Getuid(), false},
-		{link, os.Getuid(), false},
+		{link, os.Getuid(), true},
+		{openLink, os.Getuid(), false},
 		{file, os.Getuid(), false},
 		{filepath.Join(base, "none"), os.Getuid(), false},
 	} {
