@@ -523,6 +523,13 @@ func descendantOf(pid, ancestor int) bool {
 	return false
 }
 
+// afterCommand bounds the wait for what a command leaves to run after
+// its exit (the removal, the next spare's maker): at the idle policy it
+// gets a processor only where nothing else wants one, and the suite runs
+// packages side by side (tests/vm's emulated machines take both of CI's
+// processors for minutes). Once, in a full suite, 10 s did not do.
+const afterCommand = time.Minute
+
 // waitFor polls cond every 20 ms until it holds or timeout passes.
 func waitFor(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)

@@ -160,9 +160,9 @@ func TestRawStartLeavesSkeleton(t *testing.T) {
 		// skeleton again after the create below took this one.
 		settledEntries(t, filepath.Join(u.store(), "tmp"))
 		var before syscall.Stat_t
-		for deadline := time.Now().Add(10 * time.Second); syscall.Stat(skel, &before) != nil; time.Sleep(20 * time.Millisecond) {
+		for deadline := time.Now().Add(afterCommand); syscall.Stat(skel, &before) != nil; time.Sleep(20 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatalf("no %s 10 s after a raw start", skel)
+				t.Fatalf("no %s %v after a raw start", skel, afterCommand)
 			}
 		}
 		if before.Uid != u.uid || before.Mode&0o777 != 0o700 {
@@ -271,12 +271,12 @@ func TestSpareUserNS(t *testing.T) {
 		// A spare is made as a run's removal is handed over: wait for it.
 		waitSpare := func() string {
 			t.Helper()
-			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			for deadline := time.Now().Add(afterCommand); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 				if m := records(); len(m) > 0 {
 					return m[0]
 				}
 			}
-			t.Fatalf("no spare user namespace in %s 10 s after a throwaway run", dir)
+			t.Fatalf("no spare user namespace in %s %v after a throwaway run", dir, afterCommand)
 			return ""
 		}
 		u.mustRun(t, "run", "--rm", bb, "true")
