@@ -109,11 +109,14 @@ func DetectCached(opts Options, dir string, trace func(format string, args ...an
 }
 
 // cacheName is the file's name for key: "idmap-" and 16 hex digits of
-// its digest.
+// its digest (cachePattern).
 func cacheName(key []string) string {
 	h := sha256.Sum256([]byte(strings.Join(key, "\x00")))
 	return "idmap-" + hex.EncodeToString(h[:8])
 }
+
+// cachePattern matches every cacheName.
+const cachePattern = "idmap-*"
 
 // cacheKey is what, besides files, Detect's answer depends on.
 func cacheKey(opts Options) []string {
@@ -354,16 +357,24 @@ func (w *cacheWriter) commit(name string, text []byte, inputs []string, st []fil
 // tempPattern names a cacheWriter's file before its rename.
 const tempPattern = ".idmap-*"
 
-// sweepTemps removes what a cacheWriter killed before its rename left in
-// dir: any such file a minute old (a live one is written and renamed
-// within milliseconds). It runs only where an answer is written, not at
-// every start.
+// sweepTemps removes from dir what a cacheWriter killed before its
+// rename left (a minute old: a live one is renamed within milliseconds),
+// and the answers of settings unused for a day (each setting keeps its
+// own, and a setting of one day, a script's $PATH, say, would otherwise
+// stay until the next boot empties the directory). An answer in use is
+// read, not written again, so it may go too: its next start writes it
+// again. It runs only where an answer is written, not at every start.
 func sweepTemps(dir string) {
-	left, _ := filepath.Glob(filepath.Join(dir, tempPattern))
-	for _, p := range left {
-		var st unix.Stat_t
-		if unix.Lstat(p, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && time.Since(time.Unix(st.Mtim.Unix())) > time.Minute {
-			os.Remove(p)
+	for _, sweep := range []struct {
+		pattern string
+		age     time.Duration
+	}{{tempPattern, time.Minute}, {cachePattern, 24 * time.Hour}} {
+		left, _ := filepath.Glob(filepath.Join(dir, sweep.pattern))
+		for _, p := range left {
+			var st unix.Stat_t
+			if unix.Lstat(p, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && time.Since(time.Unix(st.Mtim.Unix())) > sweep.age {
+				os.Remove(p)
+			}
 		}
 	}
 }

@@ -257,19 +257,25 @@ func TestDetectCached(t *testing.T) {
 			t.Errorf("answer %s after the other $PATH's, want the kept one", m)
 		}
 	})
-	t.Run("a killed write's file swept once a minute old", func(t *testing.T) {
+	t.Run("a killed write's file swept once a minute old, an answer once a day", func(t *testing.T) {
 		_, opts, file := cacheEnv(t)
 		dir := filepath.Dir(file)
 		old := writeFile(t, dir, ".idmap-old", "sandbox id map", 0o600)
 		young := writeFile(t, dir, ".idmap-young", "sandbox id map", 0o600)
-		then := time.Now().Add(-2 * time.Minute)
-		os.Chtimes(old, then, then)
-		detectCached(t, opts, file)
-		if _, err := os.Stat(old); err == nil {
-			t.Error("a temporary file two minutes old is left")
+		stale := writeFile(t, dir, "idmap-0000000000000000", "sandbox id map", 0o600)
+		recent := writeFile(t, dir, "idmap-1111111111111111", "sandbox id map", 0o600)
+		for p, age := range map[string]time.Duration{old: 2 * time.Minute, stale: 25 * time.Hour, recent: 23 * time.Hour} {
+			then := time.Now().Add(-age)
+			os.Chtimes(p, then, then)
 		}
-		if _, err := os.Stat(young); err != nil {
-			t.Errorf("a temporary file just written was swept: %v", err)
+		detectCached(t, opts, file)
+		for p, want := range map[string]bool{old: false, young: true, stale: false, recent: true} {
+			if _, err := os.Stat(p); (err == nil) != want {
+				t.Errorf("%s left: %v, want %v", filepath.Base(p), err == nil, want)
+			}
+		}
+		if _, err := os.Stat(file); err != nil {
+			t.Errorf("the answer just made is gone: %v", err)
 		}
 	})
 	t.Run("none kept with a relative directory in PATH", func(t *testing.T) {
