@@ -297,68 +297,66 @@ func TestDetectCached(t *testing.T) {
 	})
 }
 
-// A helper found only by the fallback (helperDirs), in a directory that
-// $PATH has too, is watched with every directory of $PATH: one put later
-// in $PATH is found first by the next Detect.
-func TestHelperTrailFallback(t *testing.T) {
-	_, opts, file := cacheEnv(t)
-	first, second := t.TempDir(), t.TempDir()
-	for _, n := range []string{"newuidmap", "newgidmap"} {
-		writeFile(t, first, n, "#!/bin/sh\n", 0o644) // LookPath passes over them
-	}
-	saved := helperDirs
-	helperDirs = []string{first}
-	t.Cleanup(func() { helperDirs = saved })
-	t.Setenv("PATH", first+":"+second)
-	opts.NewUIDMap, opts.NewGIDMap = "", ""
-	time.Sleep(tick)
-	if m := detectCached(t, opts, file); m.NewUIDMap != filepath.Join(first, "newuidmap") {
-		t.Fatalf("helper %q, want the fallback's in %s", m.NewUIDMap, first)
-	}
-	if k := kept(t, file); len(k) != 1 {
-		t.Fatalf("answers kept: %q, want one", k)
-	}
-	time.Sleep(tick)
-	for _, n := range []string{"newuidmap", "newgidmap"} {
-		writeFile(t, second, n, "#!/bin/sh\n", 0o755)
-	}
-	if m := detectCached(t, opts, file); m.NewUIDMap != filepath.Join(second, "newuidmap") {
-		t.Fatalf("helper %q after an executable one was put in $PATH, want %s", m.NewUIDMap, filepath.Join(second, "newuidmap"))
-	}
-}
-
 // TestHelperTrail: the search's directories, and the name in each, are
-// part of the answer, so a helper put earlier in PATH, or one there made
-// executable, makes the file stale.
+// part of the answer: a helper put earlier in $PATH, or one there made
+// executable, makes the answer stale; and where only the fallback
+// (helperDirs) found one, in a directory that $PATH has too, so does an
+// executable one put later in $PATH, which the next Detect finds first.
 func TestHelperTrail(t *testing.T) {
-	for _, how := range []string{"added", "made executable"} {
-		t.Run(how, func(t *testing.T) {
-			_, opts, file := cacheEnv(t)
-			first, second := t.TempDir(), t.TempDir()
-			for _, n := range []string{"newuidmap", "newgidmap"} {
-				writeFile(t, second, n, "#!/bin/sh\n", 0o755)
+	const script = "#!/bin/sh\n"
+	for _, c := range []struct {
+		name     string
+		setup    func(t *testing.T, first, second string)
+		change   func(t *testing.T, first, second string)
+		fallback bool   // helperDirs is first alone
+		was, now string // where the helper is found: "first" or "second"
+	}{
+		{"added", func(t *testing.T, first, second string) {
+			writeFile(t, second, "newuidmap", script, 0o755)
+			writeFile(t, second, "newgidmap", script, 0o755)
+		}, func(t *testing.T, first, second string) {
+			writeFile(t, first, "newuidmap", script, 0o755)
+		}, false, "second", "first"},
+		{"made executable", func(t *testing.T, first, second string) {
+			writeFile(t, second, "newuidmap", script, 0o755)
+			writeFile(t, second, "newgidmap", script, 0o755)
+			writeFile(t, first, "newuidmap", script, 0o644) // LookPath passes over it
+		}, func(t *testing.T, first, second string) {
+			if err := os.Chmod(filepath.Join(first, "newuidmap"), 0o755); err != nil {
+				t.Fatal(err)
 			}
-			if how == "made executable" {
-				// LookPath passes over it: not executable.
-				writeFile(t, first, "newuidmap", "#!/bin/sh\n", 0o644)
+		}, false, "second", "first"},
+		{"after the fallback", func(t *testing.T, first, second string) {
+			writeFile(t, first, "newuidmap", script, 0o644) // LookPath passes over them
+			writeFile(t, first, "newgidmap", script, 0o644)
+		}, func(t *testing.T, first, second string) {
+			writeFile(t, second, "newuidmap", script, 0o755)
+			writeFile(t, second, "newgidmap", script, 0o755)
+		}, true, "first", "second"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, opts, file := cacheEnv(t)
+			dirs := map[string]string{"first": t.TempDir(), "second": t.TempDir()}
+			first, second := dirs["first"], dirs["second"]
+			c.setup(t, first, second)
+			if c.fallback {
+				saved := helperDirs
+				helperDirs = []string{first}
+				t.Cleanup(func() { helperDirs = saved })
 			}
 			t.Setenv("PATH", first+":"+second)
 			opts.NewUIDMap, opts.NewGIDMap = "", ""
 			time.Sleep(tick)
-			if m := detectCached(t, opts, file); m.NewUIDMap != filepath.Join(second, "newuidmap") {
-				t.Fatalf("helper %q, want the one in %s", m.NewUIDMap, second)
+			if m, want := detectCached(t, opts, file), filepath.Join(dirs[c.was], "newuidmap"); m.NewUIDMap != want {
+				t.Fatalf("helper %q, want %s", m.NewUIDMap, want)
 			}
 			if k := kept(t, file); len(k) != 1 {
 				t.Fatalf("answers kept: %q, want one", k)
 			}
 			time.Sleep(tick)
-			if how == "added" {
-				writeFile(t, first, "newuidmap", "#!/bin/sh\n", 0o755)
-			} else if err := os.Chmod(filepath.Join(first, "newuidmap"), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if m := detectCached(t, opts, file); m.NewUIDMap != filepath.Join(first, "newuidmap") {
-				t.Fatalf("helper %q after one earlier in PATH was %s, want %s", m.NewUIDMap, how, filepath.Join(first, "newuidmap"))
+			c.change(t, first, second)
+			if m, want := detectCached(t, opts, file), filepath.Join(dirs[c.now], "newuidmap"); m.NewUIDMap != want {
+				t.Fatalf("helper %q after the change, want %s", m.NewUIDMap, want)
 			}
 		})
 	}
