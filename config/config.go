@@ -76,7 +76,7 @@ func DefaultPaths() Paths {
 	}
 	run := os.Getenv("XDG_RUNTIME_DIR")
 	if run == "" {
-		run = FallbackRuntime()
+		run = filepath.Join(os.TempDir(), "sandbox-"+strconv.Itoa(os.Getuid()))
 	} else {
 		run = filepath.Join(run, "sandbox")
 	}
@@ -85,15 +85,6 @@ func DefaultPaths() Paths {
 		Runtime: run,
 		Config:  filepath.Join(cfg, "sandbox", "config.toml"),
 	}
-}
-
-// FallbackRuntime is the runtime directory of a command run without
-// XDG_RUNTIME_DIR (cron, an ssh session without pam_systemd). It is the
-// user's too where XDG_RUNTIME_DIR is set: what a later command finds
-// in it (the installed init, the id map's answers) is trusted, so no
-// sandbox may reach it either (container.resolveVolumes).
-func FallbackRuntime() string {
-	return filepath.Join(os.TempDir(), "sandbox-"+strconv.Itoa(os.Getuid()))
 }
 
 // userKeys are config.toml's own keys (the launch keys it may set are

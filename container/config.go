@@ -225,12 +225,8 @@ func resolveVolumes(vols []runtime.Mount, runDir string) ([]runtime.Mount, error
 		if err != nil {
 			return nil, err
 		}
-		// This command's runtime directory, and the one a command without
-		// XDG_RUNTIME_DIR uses, which trusts what it finds there as much.
-		for _, dir := range []string{runDir, config.FallbackRuntime()} {
-			if err := outsideRunDir(resolved, dir); err != nil {
-				return nil, err
-			}
+		if err := outsideRunDir(resolved, runDir); err != nil {
+			return nil, err
 		}
 		out[i].Source, out[i].Dev, out[i].Ino = resolved, dev, ino
 	}

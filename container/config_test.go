@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sandbox-dev/sandbox/config"
 	"github.com/sandbox-dev/sandbox/fuseoverlay"
 	"github.com/sandbox-dev/sandbox/runtime"
 )
@@ -361,36 +360,6 @@ func TestOutsideRunDir(t *testing.T) {
 		err := outsideRunDir(tc.source, run)
 		if tc.refused != errors.Is(err, ErrVolumeRunDir) {
 			t.Errorf("outsideRunDir(%q) = %v, refused: want %v", tc.source, err, tc.refused)
-		}
-	}
-}
-
-// TestVolumesOutsideFallbackRunDir: where XDG_RUNTIME_DIR is set, the
-// runtime directory of a command run without it ($TMPDIR/sandbox-UID)
-// is refused as a volume all the same, and what holds it: a later such
-// command trusts what it finds there.
-func TestVolumesOutsideFallbackRunDir(t *testing.T) {
-	tmp := t.TempDir()
-	t.Setenv("TMPDIR", tmp)
-	fallback := config.FallbackRuntime()
-	if filepath.Dir(fallback) != tmp {
-		t.Fatalf("fallback runtime directory %q, want one in $TMPDIR %q", fallback, tmp)
-	}
-	if err := os.Mkdir(fallback, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	beside := filepath.Join(tmp, ".X11-unix")
-	os.Mkdir(beside, 0o755)
-	run := filepath.Join(t.TempDir(), "xdg", "sandbox") // this command's, elsewhere
-	for _, tc := range []struct {
-		source  string
-		refused bool
-	}{
-		{tmp, true}, {fallback, true}, {beside, false},
-	} {
-		_, err := resolveVolumes([]runtime.Mount{{Type: "bind", Source: tc.source, Target: "/x"}}, run)
-		if tc.refused != errors.Is(err, ErrVolumeRunDir) {
-			t.Errorf("a volume of %q: %v, refused: want %v", tc.source, err, tc.refused)
 		}
 	}
 }
