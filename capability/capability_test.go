@@ -71,3 +71,22 @@ func TestNormalize(t *testing.T) {
 		}
 	}
 }
+
+// TestLast: the binary search finds what the kernel says.
+func TestLast(t *testing.T) {
+	if got, want := Last(), lastFromProc(); got != want {
+		t.Errorf("Last() = %d, /proc/sys/kernel/cap_last_cap says %d", got, want)
+	}
+}
+
+func BenchmarkLast(b *testing.B) {
+	for b.Loop() {
+		Last()
+	}
+}
+
+func BenchmarkLastFromProc(b *testing.B) {
+	for b.Loop() {
+		lastFromProc()
+	}
+}
