@@ -329,7 +329,7 @@ func checkSpare(ns *os.File, pid int, m userns.Mapping) error {
 // sameMaps says whether text (a uid_map or gid_map as /proc shows it,
 // in whatever order) has exactly the lines want.
 func sameMaps(text string, want []userns.IDMap) bool {
-	got, ok := parseMapText(text)
+	got, ok := userns.ParseMapText(text)
 	if !ok {
 		return false
 	}
@@ -338,36 +338,6 @@ func sameMaps(text string, want []userns.IDMap) bool {
 	slices.SortFunc(got, byContainer)
 	slices.SortFunc(w, byContainer)
 	return slices.Equal(got, w)
-}
-
-// mapText is maps as the lines of a uid_map: "INSIDE OUTSIDE COUNT".
-func mapText(maps []userns.IDMap) string {
-	var b strings.Builder
-	for _, e := range maps {
-		fmt.Fprintf(&b, "%d %d %d\n", e.ContainerID, e.HostID, e.Size)
-	}
-	return b.String()
-}
-
-// parseMapText reads what mapText writes, or /proc shows.
-func parseMapText(text string) ([]userns.IDMap, bool) {
-	var maps []userns.IDMap
-	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 3 {
-			return nil, false
-		}
-		var v [3]uint32
-		for i := range f {
-			n, err := strconv.ParseUint(f[i], 10, 32)
-			if err != nil {
-				return nil, false
-			}
-			v[i] = uint32(n)
-		}
-		maps = append(maps, userns.IDMap{ContainerID: v[0], HostID: v[1], Size: v[2]})
-	}
-	return maps, len(maps) > 0
 }
 
 // ProcessStart reads a live process's start time (clock ticks since
@@ -407,7 +377,7 @@ func spareArgs(req *spareRequest) []string {
 	if req.m.Mode != userns.ModeSubID {
 		newUID, newGID = "-", "-"
 	}
-	return []string{spareMakerName, "spare", req.runDir, mapText(req.m.UIDs), mapText(req.m.GIDs), newUID, newGID, root}
+	return []string{spareMakerName, "spare", req.runDir, userns.MapText(req.m.UIDs), userns.MapText(req.m.GIDs), newUID, newGID, root}
 }
 
 // parseSpareRoot reads spareArgs' root: nil for none, or one it cannot
@@ -487,8 +457,8 @@ func spareMain(args []string) {
 		defer removal()
 		time.AfterFunc(removalLate, removal)
 	}
-	uids, ok1 := parseMapText(args[1])
-	gids, ok2 := parseMapText(args[2])
+	uids, ok1 := userns.ParseMapText(args[1])
+	gids, ok2 := userns.ParseMapText(args[2])
 	if !ok1 || !ok2 {
 		removal()
 		os.Exit(125)
@@ -859,7 +829,7 @@ func startRawHolder(m userns.Mapping, root *spareRoot, dir string, lock *os.File
 		a.Cloneflags |= unix.CLONE_NEWNS | unix.CLONE_NEWIPC
 	}
 	if m.Mode != userns.ModeSubID {
-		a.UIDMap, a.GIDMap = mapText(m.UIDs), mapText(m.GIDs)
+		a.UIDMap, a.GIDMap = userns.MapText(m.UIDs), userns.MapText(m.GIDs)
 	}
 	pid, err := spawn.Start(a)
 	if err != nil {

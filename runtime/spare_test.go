@@ -18,8 +18,8 @@ import (
 )
 
 // TestSameMaps: a spare's maps, as /proc shows them (padded, in any
-// order), match the store's lines exactly or not at all; mapText writes
-// what parseMapText reads.
+// order), match the store's lines exactly or not at all; userns.MapText
+// writes what userns.ParseMapText reads.
 func TestSameMaps(t *testing.T) {
 	want := []userns.IDMap{{ContainerID: 0, HostID: 1000, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}}
 	for _, c := range []struct {
@@ -28,7 +28,7 @@ func TestSameMaps(t *testing.T) {
 	}{
 		{"         0       1000          1\n         1     100000      65536\n", true},
 		{"         1     100000      65536\n         0       1000          1\n", true},
-		{mapText(want), true},
+		{userns.MapText(want), true},
 		{"         0       1000          1\n", false},
 		{"         0       1000          1\n         1     100000      65535\n", false},
 		{"         0       1000          1\n         1     100000      65536\n         65537 200000 1\n", false},

@@ -22,7 +22,7 @@ import (
 )
 
 // cacheVersion heads a cache file; a file of another version is a miss.
-const cacheVersion = "sandbox id map 2"
+const cacheVersion = "sandbox id map 3"
 
 // passwdFile is what os/user reads for a uid's name without cgo.
 const passwdFile = "/etc/passwd"
@@ -72,13 +72,13 @@ func DetectCached(opts Options, dir string, trace func(format string, args ...an
 	inputs, files, ok := c.inputs(opts)
 	if !ok {
 		trace("id map: none kept: getsubids or a relative directory of $PATH decides it")
-		return Detect(opts)
+		return c.detect()
 	}
 	// The file to keep it in is made first: its time is what writeCache
 	// holds the inputs' against.
 	w, werr := newCacheWriter(dir)
 	before := stats(inputs)
-	m, err = Detect(opts)
+	m, err = c.detect()
 	if err != nil {
 		w.abandon()
 		return m, err
@@ -237,11 +237,12 @@ func stats(paths []string) []fileStat {
 
 // The cache file is lines of a word and its values (package quoted):
 //
-//	sandbox id map 2
+//	sandbox id map 3
 //	key "{Force: UID:0 …}"    (cacheKey, in order: options, uid, gid, $USER, $PATH)
 //	input "/etc/passwd" "fe00:124018:81a4:0:0:5cf:1796616895.349451527:…" (stat, hex; the times)
 //	mode "subid"
-//	maps "u0:1000:1,u1:100000:65536;g0:1000:1,g1:100000:65536"
+//	uids "0 1000 1\n1 100000 65536\n"    (MapText)
+//	gids "0 1000 1\n1 100000 65536\n"
 //	newuidmap "/usr/bin/newuidmap"
 //	newgidmap "/usr/bin/newgidmap"
 //	reason "using 65536 subordinate ids from /etc/subuid"
@@ -266,7 +267,8 @@ func cacheText(key, inputs []string, st []fileStat, m Mapping) []byte {
 		line("input", p, st[i].sig)
 	}
 	line("mode", string(m.Mode))
-	line("maps", m.String())
+	line("uids", MapText(m.UIDs))
+	line("gids", MapText(m.GIDs))
 	line("newuidmap", m.NewUIDMap)
 	line("newgidmap", m.NewGIDMap)
 	if m.explain == nil {
@@ -291,7 +293,7 @@ func newCacheWriter(dir string) (*cacheWriter, error) {
 		return nil, fmt.Errorf("%s is not a directory of yours alone", dir)
 	}
 	unix.Close(fd)
-	sweepTemps(dir)
+	sweepCache(dir)
 	f, err := os.CreateTemp(dir, tempPattern)
 	if err != nil {
 		return nil, err
@@ -357,14 +359,14 @@ func (w *cacheWriter) commit(name string, text []byte, inputs []string, st []fil
 // tempPattern names a cacheWriter's file before its rename.
 const tempPattern = ".idmap-*"
 
-// sweepTemps removes from dir what a cacheWriter killed before its
+// sweepCache removes from dir what a cacheWriter killed before its
 // rename left (a minute old: a live one is renamed within milliseconds),
 // and the answers of settings unused for a day (each setting keeps its
 // own, and a setting of one day, a script's $PATH, say, would otherwise
 // stay until the next boot empties the directory). An answer in use is
 // read, not written again, so it may go too: its next start writes it
 // again. It runs only where an answer is written, not at every start.
-func sweepTemps(dir string) {
+func sweepCache(dir string) {
 	for _, sweep := range []struct {
 		pattern string
 		age     time.Duration
@@ -428,7 +430,7 @@ func parseCache(sc *bufio.Scanner, key []string) (Mapping, error) {
 	}
 	var m Mapping
 	keys := 0
-	hasReason := false
+	hasReason, ok := false, false
 	for sc.Scan() {
 		word, rest, _ := strings.Cut(sc.Text(), " ")
 		vals, err := quoted.Split(rest)
@@ -447,9 +449,13 @@ func parseCache(sc *bufio.Scanner, key []string) (Mapping, error) {
 			}
 		case word == "mode" && len(vals) == 1:
 			m.Mode = Mode(vals[0])
-		case word == "maps" && len(vals) == 1:
-			if m.UIDs, m.GIDs, err = parseMaps(vals[0]); err != nil {
-				return Mapping{}, err
+		case word == "uids" && len(vals) == 1:
+			if m.UIDs, ok = ParseMapText(vals[0]); !ok {
+				return Mapping{}, errStale
+			}
+		case word == "gids" && len(vals) == 1:
+			if m.GIDs, ok = ParseMapText(vals[0]); !ok {
+				return Mapping{}, errStale
 			}
 		case word == "newuidmap" && len(vals) == 1:
 			m.NewUIDMap = vals[0]
@@ -474,40 +480,4 @@ func parseCache(sc *bufio.Scanner, key []string) (Mapping, error) {
 		return Mapping{}, errStale
 	}
 	return m, nil
-}
-
-// parseMaps reads Mapping.String's form back.
-func parseMaps(s string) (uids, gids []IDMap, err error) {
-	u, g, ok := strings.Cut(s, ";")
-	if !ok {
-		return nil, nil, errStale
-	}
-	if uids, err = parseMapList(u, 'u'); err != nil {
-		return nil, nil, err
-	}
-	gids, err = parseMapList(g, 'g')
-	return uids, gids, err
-}
-
-func parseMapList(s string, kind byte) ([]IDMap, error) {
-	var out []IDMap
-	for _, e := range strings.Split(s, ",") {
-		if len(e) < 2 || e[0] != kind {
-			return nil, errStale
-		}
-		f := strings.Split(e[1:], ":")
-		if len(f) != 3 {
-			return nil, errStale
-		}
-		var n [3]uint32
-		for i, v := range f {
-			x, err := strconv.ParseUint(v, 10, 32)
-			if err != nil {
-				return nil, errStale
-			}
-			n[i] = uint32(x)
-		}
-		out = append(out, IDMap{ContainerID: n[0], HostID: n[1], Size: n[2]})
-	}
-	return out, nil
 }

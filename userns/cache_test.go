@@ -55,7 +55,7 @@ func forge(t *testing.T, file string, perm fs.FileMode) {
 	if err != nil {
 		t.Fatalf("no cache file written: %v", err)
 	}
-	s := strings.Replace(string(b), "u1:100000:65536", "u1:100000:4242", 1)
+	s := strings.Replace(string(b), `uids "0 1000 1\n1 100000 65536`, `uids "0 1000 1\n1 100000 4242`, 1)
 	if s == string(b) {
 		t.Fatalf("cache file holds no map to forge:\n%s", b)
 	}
@@ -174,7 +174,7 @@ func TestDetectCached(t *testing.T) {
 			t.Errorf("the cache lists the helpers, which Detect did not look at:\n%s", b)
 		}
 		// The second answer is the file's: its map, forged.
-		os.WriteFile(file, []byte(strings.Replace(string(b), "g0:1001:1", "g0:4242:1", 1)), 0o600)
+		os.WriteFile(file, []byte(strings.Replace(string(b), `gids "0 1001 1`, `gids "0 4242 1`, 1)), 0o600)
 		m := detectCached(t, opts, file)
 		if m.Mode != ModeSingle || m.String() != "u0:1000:1;g0:4242:1" {
 			t.Fatalf("got %s %s, want the file's single map", m.Mode, m)

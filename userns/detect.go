@@ -154,6 +154,11 @@ func Detect(opts Options) (Mapping, error) {
 	if err != nil {
 		return Mapping{}, err
 	}
+	return c.detect()
+}
+
+// detect is Detect for the options c resolved.
+func (c config) detect() (Mapping, error) {
 	if c.force == ModeSingle {
 		return c.single("single-id mode requested"), nil
 	}

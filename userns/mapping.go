@@ -137,3 +137,41 @@ func sysProcMaps(maps []IDMap) []syscall.SysProcIDMap {
 	}
 	return out
 }
+
+// MapText is maps as the lines of a uid_map or gid_map: "INSIDE OUTSIDE
+// COUNT" each (what the helpers and a spare's maker are given, and what
+// the id map's cache keeps).
+func MapText(maps []IDMap) string {
+	var b []byte
+	for _, e := range maps {
+		b = strconv.AppendUint(b, uint64(e.ContainerID), 10)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, uint64(e.HostID), 10)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, uint64(e.Size), 10)
+		b = append(b, '\n')
+	}
+	return string(b)
+}
+
+// ParseMapText reads what MapText writes, or /proc shows (padded);
+// false for anything else, or no line.
+func ParseMapText(text string) ([]IDMap, bool) {
+	var maps []IDMap
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			return nil, false
+		}
+		var v [3]uint32
+		for i := range f {
+			n, err := strconv.ParseUint(f[i], 10, 32)
+			if err != nil {
+				return nil, false
+			}
+			v[i] = uint32(n)
+		}
+		maps = append(maps, IDMap{ContainerID: v[0], HostID: v[1], Size: v[2]})
+	}
+	return maps, len(maps) > 0
+}
