@@ -749,7 +749,7 @@ func (e *ExecSession) Wait() (int, error) {
 		if err != nil {
 			msg := "the container stopped before the process ended"
 			if e.initAlive(initEndWait) {
-				msg = "the container's init ended the exec session without the process's exit status, the container still running (its log may say why)"
+				msg = "the container's init ended the exec session without the process's exit status, the container still running (`sandbox logs` of the container may say why; the exec can be run again)"
 			}
 			if !errors.Is(err, io.EOF) {
 				msg += fmt.Sprintf(" (reading the init's reply: %v)", err)
