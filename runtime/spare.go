@@ -398,8 +398,8 @@ func parseSpareRoot(arg string) *spareRoot {
 // NEWUIDMAP NEWGIDMAP ROOT, and the remove stage's NAME SPARE [SKELETON
 // DIR...] (Removal.args) when it starts a removal too (as startRemoval
 // passes them, with the removal descriptors). It makes one spare unless
-// one is there or another maker is at work, starts the removal, and
-// exits.
+// one is there once the maker before it, if any, has ended
+// (waitMakerLock), starts the removal, and exits.
 func spareMain(args []string) {
 	setName(spareMakerName)
 	if len(args) < 6 {
@@ -486,9 +486,9 @@ func spareMain(args []string) {
 // takes 9–12 ms here.
 const removalLate = 100 * time.Millisecond
 
-// makeSpare makes a spare with m's maps in dir, unless one is there or
-// another maker is at work; with root, it makes the root's directory
-// (prepareSpareRoot) and its holder mounts the root there.
+// makeSpare makes a spare with m's maps in dir, unless one is there
+// once no other maker is at work; with root, it makes the root's
+// directory (prepareSpareRoot) and its holder mounts the root there.
 func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
@@ -498,8 +498,8 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 		return err
 	}
 	defer lock.Close()
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return nil // another maker is at work
+	if !waitMakerLock(lock, makerLockWait) {
+		return errors.New("another maker held the lock for too long")
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -636,6 +636,35 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 		return hold.cmd.Process.Release()
 	}
 	return nil
+}
+
+// makerLockWait bounds a maker's wait for the one before it
+// (waitMakerLock): making a spare takes 10-40 ms here, seconds at the
+// idle policy under load; a maker stuck longer (a hung newuidmap) must
+// not gather every later one behind it.
+const makerLockWait = 20 * time.Second
+
+// waitMakerLock takes the makers' lock, waiting up to bound for another
+// maker to let it go, and says whether it has it. A maker that found the
+// lock taken used to end at once, which lost a spare: the maker before
+// it, at the idle policy, can be stalled between renaming its record
+// into place and letting go of the lock, while a start takes that record
+// and starts us. The one before then ends without making another (it
+// made one), and we would too. Waiting, we look at the directory once it
+// has ended, and find the spare gone. Polled, not a blocking flock: a
+// blocking one could not be bounded without a signal.
+func waitMakerLock(lock *os.File, bound time.Duration) bool {
+	deadline := time.Now().Add(bound)
+	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return true
+		}
+		if err != unix.EWOULDBLOCK && err != unix.EINTR || time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(pause)
+	}
 }
 
 // goHolder is a spare's holder started as our program's "spare-hold"

@@ -257,7 +257,9 @@ func TestExecThrowaway(t *testing.T) {
 // next one, which takes it: its payload sees the maps a start without a
 // spare gets, each container has a namespace of its own, and the holder
 // is gone once taken. A start of the Go init takes one too. A record
-// that names no holder is dropped and the run goes on without it.
+// that names no holder is dropped and the run goes on without it. A
+// maker that finds another at work waits for it, and makes the spare
+// if none is left.
 // Without subordinate ids a spare is made only with a root, which
 // TestSpareRoot tries.
 func TestSpareUserNS(t *testing.T) {
@@ -380,6 +382,32 @@ func TestSpareUserNS(t *testing.T) {
 		if _, err := os.Stat(bad); !os.IsNotExist(err) {
 			t.Errorf("the refused record is still there (%v)", err)
 		}
+
+		// A maker that finds the one before it still at work waits for
+		// it, then makes the spare its run took: the one before, stalled
+		// at the idle policy after renaming its record into place,
+		// lets go of the lock only after the next start has taken that
+		// record. The test holds the lock as that maker would.
+		waitSpare()
+		lock, err := os.OpenFile(filepath.Join(dir, "make.lock"), os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lock.Close()
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
+		r = u.runWith(t, trace, "run", "--rm", bb, "true")
+		wantCode(t, r, 0)
+		if !strings.Contains(r.stderr, "spare user namespace taken") {
+			t.Fatalf("the run did not take the spare:\n%s", r)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if m := records(); len(m) > 0 {
+			t.Errorf("a spare %v was made while another maker held the lock", m)
+		}
+		syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+		waitSpare()
 	})
 }
 
