@@ -266,13 +266,25 @@ const (
 // sweep leaves it alone.
 const SkeletonPrefix = "skel-"
 
-// deadStaging are the tmp/ entries no live command holds: a directory
-// whose lock file is free or gone, a lock file whose directory is gone, a
-// pending lock older than an hour.
+// deadStaging are the tmp/ entries no live command holds
+// (eachDeadStaging), for a check to list.
 func (s *Store) deadStaging() []string {
+	var dead []string
+	s.eachDeadStaging(func(name string) { dead = append(dead, name) })
+	return dead
+}
+
+// eachDeadStaging calls fn with each tmp/ entry no live command holds: a
+// directory whose lock file is free or gone, a lock file whose directory
+// is gone, a pending lock older than an hour. A directory with a free
+// lock, and then its lock file, fn gets while the lock is held here, so
+// that the removal is done before anyone takes the lock: a spare root's
+// maker takes a free root's lock to make that directory the next root
+// (runtime's sweepSpareRoots), and a sweep that let go of the lock before
+// removing emptied the next spare's root under its holder.
+func (s *Store) eachDeadStaging(fn func(name string)) {
 	tmp := filepath.Join(s.Root, "tmp")
 	entries, _ := os.ReadDir(tmp)
-	var dead []string
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, SkeletonPrefix) {
@@ -282,30 +294,27 @@ func (s *Store) deadStaging() []string {
 			// A lock on its way to its name; one left by a killed command
 			// is dead once old enough that no live one can be it.
 			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
-				dead = append(dead, name)
+				fn(name)
 			}
 			continue
 		}
 		base, isLock := strings.CutSuffix(name, ".lock")
 		if !isLock {
 			if _, err := os.Stat(filepath.Join(tmp, name+".lock")); errors.Is(err, os.ErrNotExist) && !removing(tmp, name) {
-				dead = append(dead, name)
+				fn(name)
 			}
 			continue
 		}
-		lock, err := os.OpenFile(filepath.Join(tmp, name), os.O_RDWR, 0)
-		if err != nil {
+		lock := runtime.FreeLock(unix.AT_FDCWD, filepath.Join(tmp, name))
+		if lock < 0 {
 			continue
 		}
-		if unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			if _, err := os.Stat(filepath.Join(tmp, base)); err == nil {
-				dead = append(dead, base)
-			}
-			dead = append(dead, name)
+		if _, err := os.Lstat(filepath.Join(tmp, base)); err == nil {
+			fn(base)
 		}
-		lock.Close()
+		fn(name)
+		unix.Close(lock)
 	}
-	return dead
 }
 
 // removing says whether a container's directory in tmp/ is being removed

@@ -234,12 +234,20 @@ func lockedFile(path string) (*os.File, error) {
 	return f, nil
 }
 
-// SweepTemp removes staging directories left by killed commands.
+// SweepTemp removes staging directories left by killed commands, each
+// under its lock, where it has one (eachDeadStaging).
 func (s *Store) SweepTemp() {
-	for _, name := range s.deadStaging() {
+	s.eachDeadStaging(func(name string) {
+		if sweepHook != nil {
+			sweepHook(name)
+		}
 		runtime.RemoveAll(s.Mapping, s.RunDir, filepath.Join(s.Root, "tmp", name))
-	}
+	})
 }
+
+// sweepHook, when set (a test), is called with each entry SweepTemp is
+// about to remove.
+var sweepHook func(name string)
 
 // RandomHex is n random bytes in hex: the IDs of containers, volumes and
 // networks, and staging names. Read with getrandom(2) itself: crypto/rand's

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sandbox-dev/sandbox/runtime"
 	"github.com/sandbox-dev/sandbox/userns"
 )
 
@@ -605,6 +606,51 @@ func TestSweepLeavesRemovalInProgress(t *testing.T) {
 	s.SweepTemp()
 	if exists(trash) {
 		t.Error("a sweep left a container directory nobody holds")
+	}
+}
+
+// TestSweepRemovesUnderLock: a sweep removes a dead staging directory
+// and its lock file while it holds that lock, so that no one who takes
+// the lock once it is free (a spare root's maker, recycling a free root
+// for its next one) finds the directory half removed.
+func TestSweepRemovesUnderLock(t *testing.T) {
+	s, err := Open(t.TempDir(), mapA, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(s.Root, "tmp")
+	for _, name := range []string{runtime.SpareRootPrefix + "7", "staging-1"} {
+		if err := os.MkdirAll(filepath.Join(tmp, name, "upper"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(tmp, name+".lock"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var swept []string
+	defer func() { sweepHook = nil }()
+	sweepHook = func(name string) {
+		swept = append(swept, name)
+		lock, err := os.OpenFile(filepath.Join(tmp, strings.TrimSuffix(name, ".lock")+".lock"), os.O_RDWR, 0)
+		if err != nil {
+			t.Errorf("removing %s: its lock file is gone already: %v", name, err)
+			return
+		}
+		defer lock.Close()
+		if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != unix.EWOULDBLOCK {
+			t.Errorf("removing %s without holding its lock (a flock beside it: %v)", name, err)
+		}
+	}
+	s.SweepTemp()
+	slices.Sort(swept)
+	want := []string{runtime.SpareRootPrefix + "7", runtime.SpareRootPrefix + "7.lock", "staging-1", "staging-1.lock"}
+	if !slices.Equal(swept, want) {
+		t.Errorf("swept %q, want %q", swept, want)
+	}
+	for _, name := range want {
+		if exists(filepath.Join(tmp, name)) {
+			t.Errorf("%s is still there after a sweep", name)
+		}
 	}
 }
 

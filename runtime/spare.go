@@ -597,13 +597,17 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 	if err == nil {
 		// Its execve of the idle stage names it "exe" until the stage
 		// names itself again: a start that read it then would refuse it.
-		// The record waits for the name (microseconds, at most 100 ms).
+		// The record waits for the name: microseconds, but the holder
+		// runs at the idle policy, which a loaded machine can hold off
+		// for a second or more; a bound of 100 ms lost spares there.
 		var name string
-		for deadline := time.Now().Add(100 * time.Millisecond); ; time.Sleep(50 * time.Microsecond) {
+		deadline := time.Now().Add(holderNameWait)
+		for pause := 50 * time.Microsecond; ; pause = min(2*pause, 10*time.Millisecond) {
 			start, name, err = ProcessStart(pid)
 			if err != nil || name == spareHoldName || time.Now().After(deadline) {
 				break
 			}
+			time.Sleep(pause)
 		}
 		if err == nil && name != spareHoldName {
 			err = fmt.Errorf("the holder is named %q, not %q", name, spareHoldName)
@@ -637,6 +641,11 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 	}
 	return nil
 }
+
+// holderNameWait bounds a maker's wait for its holder's name (a holder
+// that executed the idle stage and died before naming itself stays a
+// zombie named "exe" until we reap it).
+const holderNameWait = 5 * time.Second
 
 // makerLockWait bounds a maker's wait for the one before it
 // (waitMakerLock): making a spare takes 10-40 ms here, seconds at the

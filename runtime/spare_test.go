@@ -345,7 +345,7 @@ func TestStillNamed(t *testing.T) {
 	if stillNamed(fd, unix.AT_FDCWD, path) || stillNamed(fd, dirfd, "spare-1.lock") {
 		t.Fatal("a new lock renamed over the name is taken for the one open")
 	}
-	// freeLock: the new lock, held by its holder (shared), is not a
+	// FreeLock: the new lock, held by its holder (shared), is not a
 	// sweep's; once let go, it is.
 	held, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -354,12 +354,12 @@ func TestStillNamed(t *testing.T) {
 	if err := unix.Flock(held, unix.LOCK_SH); err != nil {
 		t.Fatal(err)
 	}
-	if l := freeLock(dirfd, "spare-1.lock"); l >= 0 {
+	if l := FreeLock(dirfd, "spare-1.lock"); l >= 0 {
 		unix.Close(l)
 		t.Fatal("freeLock took a lock a holder holds")
 	}
 	unix.Close(held)
-	l := freeLock(dirfd, "spare-1.lock")
+	l := FreeLock(dirfd, "spare-1.lock")
 	if l < 0 {
 		t.Fatal("freeLock did not take a free lock")
 	}
@@ -368,7 +368,7 @@ func TestStillNamed(t *testing.T) {
 	if stillNamed(fd, unix.AT_FDCWD, path) {
 		t.Fatal("a lock whose name is gone is taken for named")
 	}
-	if l := freeLock(dirfd, "spare-1.lock"); l >= 0 {
+	if l := FreeLock(dirfd, "spare-1.lock"); l >= 0 {
 		unix.Close(l)
 		t.Fatal("freeLock took a lock that is gone")
 	}
@@ -457,7 +457,7 @@ func TestSweepKeepsFreshRoot(t *testing.T) {
 	if exists(keep) || exists(keep+".lock") {
 		t.Errorf("the kept root's old name or lock is still there: %v", dirEntries(t, tmp))
 	}
-	if freeLock(unix.AT_FDCWD, dir+".lock") >= 0 {
+	if FreeLock(unix.AT_FDCWD, dir+".lock") >= 0 {
 		t.Errorf("the new root's lock is not held")
 	}
 }

@@ -348,7 +348,7 @@ func sweepSpareRoots(tmp string) *sweptRoot {
 		if !ok || !strings.HasPrefix(base, SpareRootPrefix) {
 			continue
 		}
-		lock := freeLock(unix.AT_FDCWD, filepath.Join(tmp, n))
+		lock := FreeLock(unix.AT_FDCWD, filepath.Join(tmp, n))
 		if lock < 0 {
 			continue
 		}
@@ -401,10 +401,12 @@ func (r *sweptRoot) release() {
 	unix.Close(r.lock)
 }
 
-// freeLock takes a spare root's lock, at path in dirfd, exclusive, for a
-// sweep to remove the root: its descriptor, or -1 where a holder or a
-// start holds it, or it is gone.
-func freeLock(dirfd int, path string) int {
+// FreeLock takes a lock file of the store's tmp/ (a spare root's, or a
+// staging directory's), at path in dirfd, exclusive, for a sweep to
+// remove what it guards before letting go: its descriptor, or -1 where a
+// holder, a start or a command holds it, or it is gone or no longer
+// named path.
+func FreeLock(dirfd int, path string) int {
 	fd, err := unix.Openat(dirfd, path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1
@@ -432,7 +434,7 @@ func stillNamed(fd, dirfd int, path string) bool {
 // removeSpareRootAt removes the spare root name in the directory dirfd,
 // and then its lock, if no holder holds that lock.
 func removeSpareRootAt(dirfd int, name string) {
-	lock := freeLock(dirfd, name+".lock")
+	lock := FreeLock(dirfd, name+".lock")
 	if lock < 0 {
 		return
 	}
