@@ -29,9 +29,9 @@ const passwdFile = "/etc/passwd"
 
 // DetectCached is Detect with its answer kept in a file of dir, the
 // user's runtime directory, for as long as nothing it was made from
-// changes: the options, the process's uid and gid, $USER and $PATH (the
-// file is named by a digest of them, so that callers of two settings
-// each keep theirs), and every file and directory Detect read or
+// changes: the options, the process's uid, gid and groups, $USER and
+// $PATH (the file is named by a digest of them, so that callers of two
+// settings each keep theirs), and every file and directory Detect read or
 // searched (/etc/passwd for the user's name, nsswitch.conf, the subid
 // files, each directory of the helpers' search up to where it found
 // them and the name it looked for in each, and the helpers), each
@@ -118,12 +118,22 @@ func cacheName(key []string) string {
 // cachePattern matches every cacheName.
 const cachePattern = "idmap-*"
 
-// cacheKey is what, besides files, Detect's answer depends on.
+// cacheKey is what, besides files, Detect's answer depends on. The
+// supplementary groups decide, with the ids, which helpers LookPath
+// finds executable: a distribution may give newuidmap to one group
+// (mode 4754), and a user added to it has it at the next login, with
+// no file the cache watches changed (/etc/group is not read here).
 func cacheKey(opts Options) []string {
+	groups, _ := unix.Getgroups()
+	gs := make([]string, len(groups))
+	for i, g := range groups {
+		gs[i] = strconv.Itoa(g)
+	}
 	return []string{
 		fmt.Sprintf("%+v", opts),
 		"uid=" + strconv.Itoa(os.Getuid()),
 		"gid=" + strconv.Itoa(os.Getgid()),
+		"groups=" + strings.Join(gs, ","),
 		"USER=" + os.Getenv("USER"),
 		"PATH=" + os.Getenv("PATH"),
 	}
@@ -238,7 +248,7 @@ func stats(paths []string) []fileStat {
 // The cache file is lines of a word and its values (package quoted):
 //
 //	sandbox id map 3
-//	key "{Force: UID:0 …}"    (cacheKey, in order: options, uid, gid, $USER, $PATH)
+//	key "{Force: UID:0 …}"    (cacheKey, in order: options, uid, gid, groups, $USER, $PATH)
 //	input "/etc/passwd" "fe00:124018:81a4:0:0:5cf:1796616895.349451527:…" (stat, hex; the times)
 //	mode "subid"
 //	uids "0 1000 1\n1 100000 65536\n"    (MapText)

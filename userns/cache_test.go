@@ -7,6 +7,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/internal/endthread"
 )
 
 // tick outlasts the file system clock's: what a test writes before it
@@ -124,6 +129,49 @@ func TestDetectCached(t *testing.T) {
 			}
 		})
 	}
+	// The supplementary groups decide what LookPath finds executable:
+	// with other groups, the file kept under the first is not read.
+	t.Run("stale after the groups change", func(t *testing.T) {
+		if os.Getuid() != 0 {
+			t.Skip("setting a thread's groups needs root (CAP_SETGID)")
+		}
+		_, opts, file := cacheEnv(t)
+		dir := filepath.Dir(file)
+		// on runs f on a thread of its own with the groups gs: the raw
+		// call sets the thread's alone (syscall.Setgroups sets every
+		// thread's).
+		on := func(gs []uint32, f func()) {
+			t.Helper()
+			var errno unix.Errno
+			if err := endthread.Run(func() {
+				if _, _, errno = unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(gs)), uintptr(unsafe.Pointer(&gs[0])), 0); errno == 0 {
+					f()
+				}
+			}); err != nil || errno != 0 {
+				t.Fatalf("setgroups %v: %v %v", gs, errno, err)
+			}
+		}
+		var kept string
+		var m Mapping
+		var err error
+		on([]uint32{4241}, func() {
+			if _, err = DetectCached(opts, dir, t.Logf); err == nil {
+				kept = filepath.Join(dir, cacheName(cacheKey(opts)))
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		forge(t, kept, 0o600)
+		on([]uint32{4241}, func() { m, err = DetectCached(opts, dir, t.Logf) })
+		if err != nil || m.String() != forged {
+			t.Fatalf("with the same groups: %s, %v; want the file's %s", m, err, forged)
+		}
+		on([]uint32{4241, 4242}, func() { m, err = DetectCached(opts, dir, t.Logf) })
+		if err != nil || m.String() != fresh {
+			t.Fatalf("with another group: %s, %v; want Detect's %s", m, err, fresh)
+		}
+	})
 	// A file anyone else could have written is not read.
 	refused := map[string]func(t *testing.T, file string){
 		"readable by others": func(t *testing.T, file string) { os.Chmod(file, 0o644) },
