@@ -270,7 +270,10 @@ const SkeletonPrefix = "skel-"
 // (eachDeadStaging), for a check to list.
 func (s *Store) deadStaging() []string {
 	var dead []string
-	s.eachDeadStaging(func(name string) { dead = append(dead, name) })
+	s.eachDeadStaging(func(name string) error {
+		dead = append(dead, name)
+		return nil
+	})
 	return dead
 }
 
@@ -281,8 +284,10 @@ func (s *Store) deadStaging() []string {
 // that the removal is done before anyone takes the lock: a spare root's
 // maker takes a free root's lock to make that directory the next root
 // (runtime's sweepSpareRoots), and a sweep that let go of the lock before
-// removing emptied the next spare's root under its holder.
-func (s *Store) eachDeadStaging(fn func(name string)) {
+// removing emptied the next spare's root under its holder. Where fn
+// fails for the directory, the lock file is left: the directory would
+// otherwise be one whose lock is gone, which any sweep removes unlocked.
+func (s *Store) eachDeadStaging(fn func(name string) error) {
 	tmp := filepath.Join(s.Root, "tmp")
 	entries, _ := os.ReadDir(tmp)
 	for _, e := range entries {
@@ -309,10 +314,9 @@ func (s *Store) eachDeadStaging(fn func(name string)) {
 		if lock < 0 {
 			continue
 		}
-		if _, err := os.Lstat(filepath.Join(tmp, base)); err == nil {
-			fn(base)
+		if _, err := os.Lstat(filepath.Join(tmp, base)); err != nil || fn(base) == nil {
+			fn(name)
 		}
-		fn(name)
 		unix.Close(lock)
 	}
 }

@@ -237,11 +237,11 @@ func lockedFile(path string) (*os.File, error) {
 // SweepTemp removes staging directories left by killed commands, each
 // under its lock, where it has one (eachDeadStaging).
 func (s *Store) SweepTemp() {
-	s.eachDeadStaging(func(name string) {
+	s.eachDeadStaging(func(name string) error {
 		if sweepHook != nil {
 			sweepHook(name)
 		}
-		runtime.RemoveAll(s.Mapping, s.RunDir, filepath.Join(s.Root, "tmp", name))
+		return runtime.RemoveAll(s.Mapping, s.RunDir, filepath.Join(s.Root, "tmp", name))
 	})
 }
 

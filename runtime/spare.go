@@ -49,6 +49,7 @@ const (
 	spareReady     = "ready-"
 	spareTaken     = "taken-"
 	spareLock      = "make.lock"
+	spareQueue     = "make.queue" // held by the one maker waiting for make.lock
 	spareMakerName = "sandbox-mkspare"
 	spareHoldName  = "sandbox-spare"
 	spareLife      = 10 * time.Minute
@@ -472,7 +473,7 @@ func spareMain(args []string) {
 		Trace("no spare user namespace: %v", err)
 		os.Exit(1)
 	}
-	err := makeSpare(filepath.Join(args[0], spareDirName), m, parseSpareRoot(args[5]))
+	err := makeSpare(filepath.Join(args[0], spareDirName), m, parseSpareRoot(args[5]), removal)
 	removal()
 	if err != nil {
 		Trace("making a spare user namespace: %v", err)
@@ -487,9 +488,11 @@ func spareMain(args []string) {
 const removalLate = 100 * time.Millisecond
 
 // makeSpare makes a spare with m's maps in dir, unless one is there
-// once no other maker is at work; with root, it makes the root's
-// directory (prepareSpareRoot) and its holder mounts the root there.
-func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
+// once no other maker is at work (waitMakerLock); with root, it makes the
+// root's directory (prepareSpareRoot) and its holder mounts the root
+// there. beforeWait runs before any wait for another maker: the removal
+// the maker was handed, which would otherwise wait with it.
+func makeSpare(dir string, m userns.Mapping, root *spareRoot, beforeWait func()) error {
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
@@ -498,8 +501,8 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 		return err
 	}
 	defer lock.Close()
-	if !waitMakerLock(lock, makerLockWait) {
-		return errors.New("another maker held the lock for too long")
+	if queued, err := waitMakerLock(dir, lock, beforeWait); err != nil || !queued {
+		return err
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -642,35 +645,59 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot) error {
 	return nil
 }
 
-// holderNameWait bounds a maker's wait for its holder's name (a holder
-// that executed the idle stage and died before naming itself stays a
-// zombie named "exe" until we reap it).
+// holderNameWait bounds a maker's wait for its live holder to name
+// itself (a holder that died first ends the wait at once: ProcessStart
+// reads its zombie, named "exe").
 const holderNameWait = 5 * time.Second
 
 // makerLockWait bounds a maker's wait for the one before it
 // (waitMakerLock): making a spare takes 10-40 ms here, seconds at the
 // idle policy under load; a maker stuck longer (a hung newuidmap) must
-// not gather every later one behind it.
+// not keep the one waiting behind it for ever.
 const makerLockWait = 20 * time.Second
 
-// waitMakerLock takes the makers' lock, waiting up to bound for another
-// maker to let it go, and says whether it has it. A maker that found the
-// lock taken used to end at once, which lost a spare: the maker before
-// it, at the idle policy, can be stalled between renaming its record
-// into place and letting go of the lock, while a start takes that record
-// and starts us. The one before then ends without making another (it
-// made one), and we would too. Waiting, we look at the directory once it
-// has ended, and find the spare gone. Polled, not a blocking flock: a
+// waitMakerLock takes the makers' lock (make.lock), waiting for a maker
+// at work to let go where one is, and says whether this maker is to go
+// on and look for a spare.
+//
+// A maker that found the lock taken used to end at once, which lost a
+// spare: the maker before it, at the idle policy, can be stalled between
+// renaming its record into place and letting go of the lock, while a
+// start takes that record and starts us; the one before then ends
+// without making another (it made one), and so did we. So one maker
+// waits, and looks once the one at work has ended: the one holding
+// make.queue. A maker that finds that taken too ends at once, since the
+// waiting one looks after it has the lock and lets go of make.queue, so
+// after our start took its spare; at most two makers are then alive, one
+// at work and one waiting, however many commands end meanwhile.
+// beforeWait runs before the wait. Polled, not a blocking flock: a
 // blocking one could not be bounded without a signal.
-func waitMakerLock(lock *os.File, bound time.Duration) bool {
-	deadline := time.Now().Add(bound)
+func waitMakerLock(dir string, lock *os.File, beforeWait func()) (bool, error) {
+	if unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+		return true, nil
+	}
+	queue, err := os.OpenFile(filepath.Join(dir, spareQueue), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return false, err
+	}
+	defer queue.Close()
+	if unix.Flock(int(queue.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return false, nil // another waits, and looks after us
+	}
+	if beforeWait != nil {
+		beforeWait()
+	}
+	deadline := time.Now().Add(makerLockWait)
 	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
 		err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
-			return true
+			return true, nil // make.queue let go of as we return: after this
 		}
-		if err != unix.EWOULDBLOCK && err != unix.EINTR || time.Now().After(deadline) {
-			return false
+		if err != unix.EWOULDBLOCK && err != unix.EINTR {
+			return false, fmt.Errorf("taking the makers' lock: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return false, fmt.Errorf("another maker held the lock for %v", makerLockWait)
 		}
 		time.Sleep(pause)
 	}

@@ -260,13 +260,15 @@ func prepareSpareRoot(r *spareRoot, id int, reuse *sweptRoot) (lock int, dir str
 		return fail(fmt.Errorf("locking the spare root's lock: %w", err))
 	}
 	// What an earlier process of this pid left, once no one holds it (a
-	// start taking that one's root would).
-	if old, err := unix.Open(dir+".lock", unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
-		err = unix.Flock(old, unix.LOCK_EX|unix.LOCK_NB)
-		unix.Close(old)
-		if err != nil {
+	// start taking that one's root would). Its lock is held until ours
+	// has its name and its directory is emptied: a store's sweep that
+	// took it free in between would remove our root with it.
+	if old, oerr := unix.Open(dir+".lock", unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); oerr == nil {
+		if err := unix.Flock(old, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			unix.Close(old)
 			return fail(fmt.Errorf("an earlier spare root of pid %d is still in use", id))
 		}
+		defer unix.Close(old)
 	}
 	if err := os.Rename(pending, dir+".lock"); err != nil {
 		return fail(err)

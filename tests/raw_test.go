@@ -402,7 +402,34 @@ func TestSpareUserNS(t *testing.T) {
 		if !strings.Contains(r.stderr, "spare user namespace taken") {
 			t.Fatalf("the run did not take the spare:\n%s", r)
 		}
-		time.Sleep(300 * time.Millisecond)
+		// One maker waits; those of the runs after it end at once (the
+		// waiting one looks after them), whatever the number of runs.
+		for i := 0; i < 3; i++ {
+			u.mustRun(t, "run", "--rm", bb, "true")
+		}
+		makers := func() (n int) {
+			procs, _ := filepath.Glob("/proc/[0-9]*")
+			for _, p := range procs {
+				comm, _ := os.ReadFile(p + "/comm")
+				var st syscall.Stat_t
+				if strings.TrimSpace(string(comm)) == "sandbox-mkspare" && syscall.Stat(p, &st) == nil && st.Uid == u.uid {
+					n++
+				}
+			}
+			return n
+		}
+		// Each maker removes its run's container first (rm-ID in tmp/),
+		// so once those are gone every maker has begun.
+		removed := func() bool {
+			left, _ := filepath.Glob(filepath.Join(u.store(), "tmp", "rm-*"))
+			return len(left) == 0
+		}
+		if !waitFor(afterCommand, removed) {
+			t.Fatalf("the runs' containers were not removed %v after they ended", afterCommand)
+		}
+		if !waitFor(10*time.Second, func() bool { return makers() == 1 }) {
+			t.Errorf("%d spare makers alive while one holds the lock, after four runs; want the one waiting", makers())
+		}
 		if m := records(); len(m) > 0 {
 			t.Errorf("a spare %v was made while another maker held the lock", m)
 		}
