@@ -120,9 +120,10 @@ const cachePattern = "idmap-*"
 
 // cacheKey is what, besides files, Detect's answer depends on. The
 // supplementary groups decide, with the ids, which helpers LookPath
-// finds executable: a distribution may give newuidmap to one group
-// (mode 4754), and a user added to it has it at the next login, with
-// no file the cache watches changed (/etc/group is not read here).
+// finds executable and whether the one found may be run (CheckHelper):
+// a distribution may give newuidmap to one group (mode 4754), and a
+// user added to it has it at the next login, with no file the cache
+// watches changed (/etc/group is not read here).
 func cacheKey(opts Options) []string {
 	groups, _ := unix.Getgroups()
 	gs := make([]string, len(groups))

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // helperDirs are searched for newuidmap/newgidmap when PATH has none: the
@@ -19,7 +21,13 @@ var helperDirs = []string{"/usr/bin", "/usr/sbin", "/bin", "/sbin"}
 type helperInfo struct {
 	mode fs.FileMode
 	uid  uint32 // owner
+	gid  uint32 // group
 	caps bool   // has the security.capability xattr
+	// notOurs: its mode lets others run it but not us (a helper given to
+	// one group, mode 4754, where we are not in it), by access(2) with
+	// our effective ids and groups. Inverted so that tests' helpers are
+	// runnable unless they say otherwise.
+	notOurs bool
 }
 
 // statHelper looks at a helper file. A variable because a setuid-root file
@@ -31,8 +39,9 @@ var statHelper = func(path string) (helperInfo, error) {
 	}
 	info := helperInfo{mode: fi.Mode()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		info.uid = st.Uid
+		info.uid, info.gid = st.Uid, st.Gid
 	}
+	info.notOurs = unix.Faccessat(unix.AT_FDCWD, path, unix.X_OK, unix.AT_EACCESS) == unix.EACCES
 	// Any answer but a size means "no capabilities" (ENODATA: no such
 	// attribute, ENOTSUP: the file system has no xattrs).
 	if _, err := syscall.Getxattr(path, "security.capability", nil); err == nil {
@@ -56,6 +65,9 @@ func CheckHelper(path string) error {
 	}
 	if !info.mode.IsRegular() || info.mode.Perm()&0o111 == 0 {
 		return fmt.Errorf("%s at %s is not an executable file; reinstall the uidmap package", name, path)
+	}
+	if info.notOurs {
+		return fmt.Errorf("%s at %s may be run only by its owner (uid %d) or group (gid %d), mode %#o, and you are neither; ask to be added to that group and log in again", name, path, info.uid, info.gid, info.mode.Perm())
 	}
 	if info.caps {
 		return nil

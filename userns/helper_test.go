@@ -1,0 +1,68 @@
+package userns
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/internal/endthread"
+)
+
+// TestCheckHelperNotOurs: a setuid helper given to one group (mode 4754)
+// is refused, saying so, to a user outside that group, and taken by one
+// in it: access(2) decides, by the effective ids and the groups (which
+// the id map's cache keys its answer by). Each check runs on a thread of
+// its own with other credentials, set by the raw calls (the syscall
+// package's set every thread's).
+func TestCheckHelperNotOurs(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("making a setuid-root helper and taking other ids needs root")
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	helper := filepath.Join(dir, "newuidmap")
+	if err := os.WriteFile(helper, []byte("#!/bin/sh\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Chmod(helper, 0o4754); err != nil { // root, group 0
+		t.Fatal(err)
+	}
+	as := func(groups []uint32) (err error) {
+		t.Helper()
+		var errno unix.Errno
+		terr := endthread.Run(func() {
+			calls := [][4]uintptr{
+				{unix.SYS_SETGROUPS, uintptr(len(groups)), uintptr(unsafe.Pointer(&groups[0]))},
+				{unix.SYS_SETRESGID, ^uintptr(0), 4243, ^uintptr(0)},
+				{unix.SYS_SETRESUID, ^uintptr(0), 4242, ^uintptr(0)},
+			}
+			for _, c := range calls {
+				if _, _, errno = unix.RawSyscall(c[0], c[1], c[2], c[3]); errno != 0 {
+					return
+				}
+			}
+			err = CheckHelper(helper)
+		})
+		if terr != nil || errno != 0 {
+			t.Fatalf("taking uid 4242, gid 4243, groups %v: %v %v", groups, errno, terr)
+		}
+		return err
+	}
+	if err := as([]uint32{4244}); err == nil || !strings.Contains(err.Error(), "may be run only by its owner (uid 0) or group (gid 0)") {
+		t.Errorf("outside the helper's group: %v; want it refused, saying why", err)
+	}
+	if err := as([]uint32{4244, 0}); err != nil {
+		t.Errorf("in the helper's group: %v; want it taken", err)
+	}
+	if err := CheckHelper(helper); err != nil {
+		t.Errorf("as root: %v", err)
+	}
+}
