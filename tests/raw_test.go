@@ -455,9 +455,9 @@ func TestSpareRoot(t *testing.T) {
 		// waitRoot runs bb in this store and waits for a spare whose
 		// holder made its root in this store's tmp/, and returns that
 		// holder's pid and the root's directory (named for its maker).
-		// Again where none comes: the maker of an earlier test's run, at
-		// work meanwhile, may have had the lock (makers leave it to the
-		// one at work) and made its own.
+		// Again where none comes: a spare of an earlier test's run (of
+		// another store) may be there, or made meanwhile by a maker our
+		// run's waited for; a maker makes none while one is there.
 		waitRoot := func() (int, string) {
 			t.Helper()
 			for try := 0; try < 5; try++ {
@@ -535,7 +535,9 @@ awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | 
 			if r.stdout != without.stdout || !strings.Contains(r.stdout, "overlay") {
 				t.Errorf("round %d: with a spare root the payload sees\n%s\nwhere a run without a spare sees\n%s", round, r.stdout, without.stdout)
 			}
-			if !waitFor(10*time.Second, func() bool { return !exists(dir) && !exists(dir+".lock") }) {
+			// Removed by the run's removal or the next maker's sweep, both
+			// at the idle policy.
+			if !waitFor(afterCommand, func() bool { return !exists(dir) && !exists(dir+".lock") }) {
 				t.Errorf("round %d: the spare root %s taken is still there: %v", round, dir, dirEntries(t, tmp))
 			}
 		}
@@ -582,8 +584,9 @@ awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | 
 		}
 
 		// Only the directories of holders alive are left: each one's
-		// lock is held (a holder keeps it), as a sweep judges.
-		if !waitFor(10*time.Second, func() bool {
+		// lock is held (a holder keeps it), as a sweep judges. (The
+		// sweeps and removals run at the idle policy.)
+		if !waitFor(afterCommand, func() bool {
 			for _, n := range dirEntries(t, tmp) {
 				base := strings.TrimSuffix(n, ".lock")
 				if _, err := strconv.Atoi(strings.TrimPrefix(base, "spare-")); !strings.HasPrefix(n, "spare-") || err != nil {
