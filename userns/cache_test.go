@@ -7,11 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/sandbox-dev/sandbox/internal/endthread"
 )
 
 // tick outlasts the file system clock's: what a test writes before it
@@ -137,20 +132,7 @@ func TestDetectCached(t *testing.T) {
 		}
 		_, opts, file := cacheEnv(t)
 		dir := filepath.Dir(file)
-		// on runs f on a thread of its own with the groups gs: the raw
-		// call sets the thread's alone (syscall.Setgroups sets every
-		// thread's).
-		on := func(gs []uint32, f func()) {
-			t.Helper()
-			var errno unix.Errno
-			if err := endthread.Run(func() {
-				if _, _, errno = unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(gs)), uintptr(unsafe.Pointer(&gs[0])), 0); errno == 0 {
-					f()
-				}
-			}); err != nil || errno != 0 {
-				t.Fatalf("setgroups %v: %v %v", gs, errno, err)
-			}
-		}
+		on := func(gs []uint32, f func()) { t.Helper(); onThreadAs(t, -1, -1, gs, f) }
 		var kept string
 		var m Mapping
 		var err error

@@ -37,23 +37,7 @@ func TestCheckHelperNotOurs(t *testing.T) {
 	}
 	as := func(groups []uint32) (err error) {
 		t.Helper()
-		var errno unix.Errno
-		terr := endthread.Run(func() {
-			calls := [][4]uintptr{
-				{unix.SYS_SETGROUPS, uintptr(len(groups)), uintptr(unsafe.Pointer(&groups[0]))},
-				{unix.SYS_SETRESGID, ^uintptr(0), 4243, ^uintptr(0)},
-				{unix.SYS_SETRESUID, ^uintptr(0), 4242, ^uintptr(0)},
-			}
-			for _, c := range calls {
-				if _, _, errno = unix.RawSyscall(c[0], c[1], c[2], c[3]); errno != 0 {
-					return
-				}
-			}
-			err = CheckHelper(helper)
-		})
-		if terr != nil || errno != 0 {
-			t.Fatalf("taking uid 4242, gid 4243, groups %v: %v %v", groups, errno, terr)
-		}
+		onThreadAs(t, 4242, 4243, groups, func() { err = CheckHelper(helper) })
 		return err
 	}
 	if err := as([]uint32{4244}); err == nil || !strings.Contains(err.Error(), "may be run only by its owner (uid 0) or group (gid 0)") {
@@ -64,5 +48,34 @@ func TestCheckHelperNotOurs(t *testing.T) {
 	}
 	if err := CheckHelper(helper); err != nil {
 		t.Errorf("as root: %v", err)
+	}
+}
+
+// onThreadAs runs f on a thread of its own (ended after it) with the
+// groups given and, where not -1, the effective uid and gid: set by the
+// raw calls, which change the calling thread's credentials alone (the
+// syscall package's change every thread's). The groups go first, while
+// the thread is still root. (SYS_SETGROUPS takes 32-bit ids on amd64
+// and arm64, where these tests run.)
+func onThreadAs(t *testing.T, uid, gid int, groups []uint32, f func()) {
+	t.Helper()
+	var errno unix.Errno
+	terr := endthread.Run(func() {
+		calls := [][4]uintptr{{unix.SYS_SETGROUPS, uintptr(len(groups)), uintptr(unsafe.Pointer(&groups[0]))}}
+		if gid >= 0 {
+			calls = append(calls, [4]uintptr{unix.SYS_SETRESGID, ^uintptr(0), uintptr(gid), ^uintptr(0)})
+		}
+		if uid >= 0 {
+			calls = append(calls, [4]uintptr{unix.SYS_SETRESUID, ^uintptr(0), uintptr(uid), ^uintptr(0)})
+		}
+		for _, c := range calls {
+			if _, _, errno = unix.RawSyscall(c[0], c[1], c[2], c[3]); errno != 0 {
+				return
+			}
+		}
+		f()
+	})
+	if terr != nil || errno != 0 {
+		t.Fatalf("taking uid %d, gid %d, groups %v on a thread: %v %v", uid, gid, groups, errno, terr)
 	}
 }
