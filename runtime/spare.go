@@ -652,9 +652,11 @@ const holderNameWait = 5 * time.Second
 
 // makerLockWait bounds a maker's wait for the one before it
 // (waitMakerLock): making a spare takes 10-40 ms here, seconds at the
-// idle policy under load; a maker stuck longer (a hung newuidmap) must
-// not keep the one waiting behind it for ever.
-const makerLockWait = 20 * time.Second
+// idle policy under load. Only one maker waits, so the bound costs one
+// sleeping process; it ends the wait that a maker stuck for good (a hung
+// newuidmap) would make endless, and must not end one behind a maker
+// that a loaded machine only holds off.
+const makerLockWait = 2 * time.Minute
 
 // waitMakerLock takes the makers' lock (make.lock), waiting for a maker
 // at work to let go where one is, and says whether this maker is to go
