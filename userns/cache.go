@@ -35,7 +35,8 @@ const passwdFile = "/etc/passwd"
 // searched (/etc/passwd for the user's name, nsswitch.conf, the subid
 // files, each directory of the helpers' search up to where it found
 // them and the name it looked for in each, and the helpers), each
-// compared by its inode, size, mode, owner and change times. Every
+// compared by its inode, size, mode, owner and change times; and the
+// helpers must still be ones we may run (access(2)). Every
 // container start asks for the map: Detect cost 0.3 ms of it (the
 // name's lookup, four files read, the helpers' search), reading this
 // file and a dozen stats a fifth of that.
@@ -422,6 +423,16 @@ func readCache(file string, key []string, opts Options) (Mapping, error) {
 	m, err := parseCache(bufio.NewScanner(f), key)
 	if err != nil {
 		return Mapping{}, err
+	}
+	// Whether we may run a helper depends on its mount too (noexec),
+	// which no stat shows: access(2) asks, with the effective ids and
+	// groups, as Detect's checks did.
+	if m.Mode == ModeSubID {
+		for _, h := range []string{m.NewUIDMap, m.NewGIDMap} {
+			if err := unix.Faccessat(unix.AT_FDCWD, h, unix.X_OK, unix.AT_EACCESS); err != nil {
+				return Mapping{}, fmt.Errorf("%s may no longer be run: %w", h, err)
+			}
+		}
 	}
 	if m.explain == nil && m.reason == "" {
 		m.explain = func() string {

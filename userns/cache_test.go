@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/internal/endthread"
 )
 
 // tick outlasts the file system clock's: what a test writes before it
@@ -152,6 +156,39 @@ func TestDetectCached(t *testing.T) {
 		on([]uint32{4241, 4242}, func() { m, err = DetectCached(opts, dir, t.Logf) })
 		if err != nil || m.String() != fresh {
 			t.Fatalf("with another group: %s, %v; want Detect's %s", m, err, fresh)
+		}
+	})
+	// A helper's mount made noexec changes no stat it has: the file is
+	// not read then. (Bound and remounted in a mount namespace of a
+	// thread's own.)
+	t.Run("stale once a helper's mount is noexec", func(t *testing.T) {
+		if os.Getuid() != 0 {
+			t.Skip("mounting needs root")
+		}
+		e, opts, file := cacheEnv(t)
+		detectCached(t, opts, file)
+		forge(t, file, 0o600)
+		var m Mapping
+		var err, merr error
+		terr := endthread.Run(func() {
+			d := filepath.Dir(e.newuidmap)
+			for _, step := range []func() error{
+				func() error { return unix.Unshare(unix.CLONE_NEWNS) },
+				func() error { return unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "") },
+				func() error { return unix.Mount(d, d, "", unix.MS_BIND, "") },
+				func() error { return unix.Mount("", d, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_NOEXEC, "") },
+			} {
+				if merr = step(); merr != nil {
+					return
+				}
+			}
+			m, err = DetectCached(opts, filepath.Dir(file), t.Logf)
+		})
+		if terr != nil || merr != nil {
+			t.Fatalf("mounting the helpers' directory noexec: %v %v", merr, terr)
+		}
+		if err != nil || m.String() != fresh {
+			t.Fatalf("with the helpers' mount noexec: %s, %v; want Detect's %s", m, err, fresh)
 		}
 	})
 	// A file anyone else could have written is not read.
