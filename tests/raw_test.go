@@ -407,16 +407,8 @@ func TestSpareUserNS(t *testing.T) {
 		for i := 0; i < 3; i++ {
 			u.mustRun(t, "run", "--rm", bb, "true")
 		}
-		makers := func() (n int) {
-			procs, _ := filepath.Glob("/proc/[0-9]*")
-			for _, p := range procs {
-				comm, _ := os.ReadFile(p + "/comm")
-				var st syscall.Stat_t
-				if strings.TrimSpace(string(comm)) == "sandbox-mkspare" && syscall.Stat(p, &st) == nil && st.Uid == u.uid {
-					n++
-				}
-			}
-			return n
+		makers := func() int {
+			return len(userProcs(u, func(p procInfo) bool { return p.comm == "sandbox-mkspare" }))
 		}
 		// Each maker removes its run's container first (rm-ID in tmp/),
 		// so once those are gone every maker has begun.
