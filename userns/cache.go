@@ -425,11 +425,10 @@ func readCache(file string, key []string, opts Options) (Mapping, error) {
 		return Mapping{}, err
 	}
 	// Whether we may run a helper depends on its mount too (noexec),
-	// which no stat shows: access(2) asks, with the effective ids and
-	// groups, as Detect's checks did.
+	// which no stat shows: asked again, as Detect's checks asked it.
 	if m.Mode == ModeSubID {
 		for _, h := range []string{m.NewUIDMap, m.NewGIDMap} {
-			if err := unix.Faccessat(unix.AT_FDCWD, h, unix.X_OK, unix.AT_EACCESS); err != nil {
+			if err := mayRun(h); err != nil {
 				return Mapping{}, fmt.Errorf("%s may no longer be run: %w", h, err)
 			}
 		}

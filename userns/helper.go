@@ -41,13 +41,21 @@ var statHelper = func(path string) (helperInfo, error) {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		info.uid, info.gid = st.Uid, st.Gid
 	}
-	info.notOurs = unix.Faccessat(unix.AT_FDCWD, path, unix.X_OK, unix.AT_EACCESS) == unix.EACCES
+	info.notOurs = mayRun(path) == unix.EACCES
 	// Any answer but a size means "no capabilities" (ENODATA: no such
 	// attribute, ENOTSUP: the file system has no xattrs).
 	if _, err := syscall.Getxattr(path, "security.capability", nil); err == nil {
 		info.caps = true
 	}
 	return info, nil
+}
+
+// mayRun is access(2)'s answer to whether we may execute path, by our
+// effective ids and groups: its mode, and its mount (noexec), which no
+// stat shows. CheckHelper asks it, and the id map's cache again at each
+// start (readCache).
+func mayRun(path string) error {
+	return unix.Faccessat(unix.AT_FDCWD, path, unix.X_OK, unix.AT_EACCESS)
 }
 
 // CheckHelper explains whether a newuidmap-like helper is usable: the file
