@@ -36,7 +36,8 @@ const passwdFile = "/etc/passwd"
 // files, each directory of the helpers' search up to where it found
 // them and the name it looked for in each, and the helpers), each
 // compared by its inode, size, mode, owner and change times; and the
-// helpers must still be ones we may run (access(2)). Every
+// helpers must still be ones we may run (access(2)), on a file system
+// not mounted nosuid. Every
 // container start asks for the map: Detect cost 0.3 ms of it (the
 // name's lookup, four files read, the helpers' search), reading this
 // file and a dozen stats a fifth of that.
@@ -424,12 +425,16 @@ func readCache(file string, key []string, opts Options) (Mapping, error) {
 	if err != nil {
 		return Mapping{}, err
 	}
-	// Whether we may run a helper depends on its mount too (noexec),
-	// which no stat shows: asked again, as Detect's checks asked it.
+	// Whether a helper can do its work depends on its mount too (noexec,
+	// nosuid), which no stat shows: asked again, as Detect's checks
+	// asked it.
 	if m.Mode == ModeSubID {
 		for _, h := range []string{m.NewUIDMap, m.NewGIDMap} {
 			if err := mayRun(h); err != nil {
 				return Mapping{}, fmt.Errorf("%s may no longer be run: %w", h, err)
+			}
+			if _, nosuid := mountFlags(h); nosuid {
+				return Mapping{}, fmt.Errorf("%s is now on a file system mounted nosuid", h)
 			}
 		}
 	}

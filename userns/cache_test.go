@@ -158,39 +158,41 @@ func TestDetectCached(t *testing.T) {
 			t.Fatalf("with another group: %s, %v; want Detect's %s", m, err, fresh)
 		}
 	})
-	// A helper's mount made noexec changes no stat it has: the file is
-	// not read then. (Bound and remounted in a mount namespace of a
-	// thread's own.)
-	t.Run("stale once a helper's mount is noexec", func(t *testing.T) {
-		if os.Getuid() != 0 {
-			t.Skip("mounting needs root")
-		}
-		e, opts, file := cacheEnv(t)
-		detectCached(t, opts, file)
-		forge(t, file, 0o600)
-		var m Mapping
-		var err, merr error
-		terr := endthread.Run(func() {
-			d := filepath.Dir(e.newuidmap)
-			for _, step := range []func() error{
-				func() error { return unix.Unshare(unix.CLONE_NEWNS) },
-				func() error { return unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "") },
-				func() error { return unix.Mount(d, d, "", unix.MS_BIND, "") },
-				func() error { return unix.Mount("", d, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_NOEXEC, "") },
-			} {
-				if merr = step(); merr != nil {
-					return
-				}
+	// A helper's mount made noexec or nosuid changes no stat it has:
+	// the file is not read then. (Bound and remounted in a mount
+	// namespace of a thread's own.)
+	for opt, flag := range map[string]uintptr{"noexec": unix.MS_NOEXEC, "nosuid": unix.MS_NOSUID} {
+		t.Run("stale once a helper's mount is "+opt, func(t *testing.T) {
+			if os.Getuid() != 0 {
+				t.Skip("mounting needs root")
 			}
-			m, err = DetectCached(opts, filepath.Dir(file), t.Logf)
+			e, opts, file := cacheEnv(t)
+			detectCached(t, opts, file)
+			forge(t, file, 0o600)
+			var m Mapping
+			var err, merr error
+			terr := endthread.Run(func() {
+				d := filepath.Dir(e.newuidmap)
+				for _, step := range []func() error{
+					func() error { return unix.Unshare(unix.CLONE_NEWNS) },
+					func() error { return unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "") },
+					func() error { return unix.Mount(d, d, "", unix.MS_BIND, "") },
+					func() error { return unix.Mount("", d, "", unix.MS_BIND|unix.MS_REMOUNT|flag, "") },
+				} {
+					if merr = step(); merr != nil {
+						return
+					}
+				}
+				m, err = DetectCached(opts, filepath.Dir(file), t.Logf)
+			})
+			if terr != nil || merr != nil {
+				t.Fatalf("mounting the helpers' directory %s: %v %v", opt, merr, terr)
+			}
+			if err != nil || m.String() != fresh {
+				t.Fatalf("with the helpers' mount %s: %s, %v; want Detect's %s", opt, m, err, fresh)
+			}
 		})
-		if terr != nil || merr != nil {
-			t.Fatalf("mounting the helpers' directory noexec: %v %v", merr, terr)
-		}
-		if err != nil || m.String() != fresh {
-			t.Fatalf("with the helpers' mount noexec: %s, %v; want Detect's %s", m, err, fresh)
-		}
-	})
+	}
 	// A file anyone else could have written is not read.
 	refused := map[string]func(t *testing.T, file string){
 		"readable by others": func(t *testing.T, file string) { os.Chmod(file, 0o644) },

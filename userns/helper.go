@@ -28,6 +28,11 @@ type helperInfo struct {
 	// our effective ids and groups. Inverted so that tests' helpers are
 	// runnable unless they say otherwise.
 	notOurs bool
+	// noexec, nosuid: its file system is mounted so. access(2) refuses
+	// a noexec one as it refuses a file not ours (EACCES); a nosuid one
+	// it allows, but there the setuid bit and file capabilities do
+	// nothing, and every start would fail at the helper.
+	noexec, nosuid bool
 }
 
 // statHelper looks at a helper file. A variable because a setuid-root file
@@ -42,6 +47,7 @@ var statHelper = func(path string) (helperInfo, error) {
 		info.uid, info.gid = st.Uid, st.Gid
 	}
 	info.notOurs = mayRun(path) == unix.EACCES
+	info.noexec, info.nosuid = mountFlags(path)
 	// Any answer but a size means "no capabilities" (ENODATA: no such
 	// attribute, ENOTSUP: the file system has no xattrs).
 	if _, err := syscall.Getxattr(path, "security.capability", nil); err == nil {
@@ -56,6 +62,17 @@ var statHelper = func(path string) (helperInfo, error) {
 // start (readCache).
 func mayRun(path string) error {
 	return unix.Faccessat(unix.AT_FDCWD, path, unix.X_OK, unix.AT_EACCESS)
+}
+
+// mountFlags says whether path's file system is mounted noexec and
+// nosuid, neither where statfs fails. CheckHelper asks it, and the id
+// map's cache again at each start (readCache): no stat shows a remount.
+func mountFlags(path string) (noexec, nosuid bool) {
+	var sfs unix.Statfs_t
+	if unix.Statfs(path, &sfs) != nil {
+		return false, false
+	}
+	return sfs.Flags&unix.ST_NOEXEC != 0, sfs.Flags&unix.ST_NOSUID != 0
 }
 
 // CheckHelper explains whether a newuidmap-like helper is usable: the file
@@ -73,6 +90,13 @@ func CheckHelper(path string) error {
 	}
 	if !info.mode.IsRegular() || info.mode.Perm()&0o111 == 0 {
 		return fmt.Errorf("%s at %s is not an executable file; reinstall the uidmap package", name, path)
+	}
+	if info.noexec || info.nosuid {
+		opt := "noexec"
+		if !info.noexec {
+			opt = "nosuid"
+		}
+		return fmt.Errorf("%s at %s is on a file system mounted %s, where it cannot take the ids it maps; remount that file system without %s, or install the uidmap package on another", name, path, opt, opt)
 	}
 	if info.notOurs {
 		return fmt.Errorf("%s at %s may be run only by its owner (uid %d) or group (gid %d), mode %#o, and you are neither; ask to be added to that group and log in again", name, path, info.uid, info.gid, info.mode.Perm())

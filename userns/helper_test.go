@@ -51,6 +51,53 @@ func TestCheckHelperNotOurs(t *testing.T) {
 	}
 }
 
+// TestCheckHelperMountFlags: a setuid-root helper on a file system
+// mounted noexec, or nosuid, is refused, naming the mount option to
+// change (access(2) alone would blame noexec on the file's mode, and
+// let nosuid pass, where the setuid bit does nothing). The tmpfs is
+// mounted in a mount namespace of a thread's own.
+func TestCheckHelperMountFlags(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("mounting and making a setuid-root helper needs root")
+	}
+	dir := t.TempDir()
+	for _, c := range []struct {
+		flags uintptr
+		want  string
+	}{
+		{0, ""},
+		{unix.MS_NOEXEC, "mounted noexec"},
+		{unix.MS_NOSUID, "mounted nosuid"},
+	} {
+		var err, merr error
+		terr := endthread.Run(func() {
+			helper := filepath.Join(dir, "newuidmap")
+			for _, step := range []func() error{
+				func() error { return unix.Unshare(unix.CLONE_NEWNS) },
+				func() error { return unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "") },
+				func() error { return unix.Mount("tmpfs", dir, "tmpfs", 0, "mode=755") },
+				func() error { return os.WriteFile(helper, []byte("#!/bin/sh\n"), 0o755) },
+				func() error { return unix.Chmod(helper, 0o4755) },
+				func() error { return unix.Mount("", dir, "", unix.MS_REMOUNT|c.flags, "mode=755") },
+			} {
+				if merr = step(); merr != nil {
+					return
+				}
+			}
+			err = CheckHelper(helper)
+		})
+		if terr != nil || merr != nil {
+			t.Fatalf("a tmpfs with flags %#x: %v %v", c.flags, merr, terr)
+		}
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("on a plain tmpfs: %v; want the helper taken", err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("on a tmpfs with flags %#x: %v; want it refused, %q", c.flags, err, c.want)
+		}
+	}
+}
+
 // onThreadAs runs f on a thread of its own (ended after it) with the
 // groups given and, where not -1, the effective uid and gid: set by the
 // raw calls, which change the calling thread's credentials alone (the
