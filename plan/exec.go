@@ -58,6 +58,13 @@ func Execute(p *Plan, from int) (int, syscall.Errno) {
 			if _, e = sys6(o.trap, o.args[0], o.args[1], o.args[2], o.args[3], o.args[4], o.args[5]); e == 0 || o.try {
 				e = 0
 			}
+		case opFSMount:
+			e = doFSMount(o)
+		case opOpenFixed:
+			var fd uintptr
+			if fd, e = sys6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(o.src)), o.flags|unix.O_CLOEXEC, 0, 0, 0); e == 0 {
+				e = fixFD(fd, o.args[0])
+			}
 		case opReadOnlyAt:
 			var fd uintptr
 			if fd, e = sys6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(o.src)), unix.O_PATH|unix.O_CLOEXEC, 0, 0, 0); e == 0 {
@@ -126,6 +133,45 @@ func doAttach(p *Plan, o *op) syscall.Errno {
 	}
 	_, e = sys6(unix.SYS_MOVE_MOUNT, o.flags, uintptr(unsafe.Pointer(p.empty)), fd, uintptr(unsafe.Pointer(p.empty)),
 		unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH, 0)
+	closeFD(fd)
+	return e
+}
+
+// doFSMount is opFSMount: the filesystem's context, its source, the
+// superblock, then the mount at its descriptor.
+//
+//go:nosplit
+//go:norace
+func doFSMount(o *op) syscall.Errno {
+	ctx, e := sys6(unix.SYS_FSOPEN, uintptr(unsafe.Pointer(o.fstype)), unix.FSOPEN_CLOEXEC, 0, 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	if _, e = sys6(unix.SYS_FSCONFIG, ctx, unix.FSCONFIG_SET_STRING, uintptr(unsafe.Pointer(o.data)), uintptr(unsafe.Pointer(o.src)), 0, 0); e == 0 {
+		_, e = sys6(unix.SYS_FSCONFIG, ctx, unix.FSCONFIG_CMD_CREATE, 0, 0, 0, 0)
+	}
+	var fd uintptr
+	if e == 0 {
+		fd, e = sys6(unix.SYS_FSMOUNT, ctx, unix.FSMOUNT_CLOEXEC, o.flags, 0, 0, 0)
+	}
+	closeFD(ctx)
+	if e != 0 {
+		return e
+	}
+	return fixFD(fd, o.args[0])
+}
+
+// fixFD moves descriptor fd to want (dup3 without close-on-exec), unless
+// it is there already.
+//
+//go:nosplit
+//go:norace
+func fixFD(fd, want uintptr) syscall.Errno {
+	if fd == want {
+		_, e := sys6(unix.SYS_FCNTL, fd, unix.F_SETFD, 0, 0, 0, 0)
+		return e
+	}
+	_, e := sys6(unix.SYS_DUP3, fd, want, 0, 0, 0, 0)
 	closeFD(fd)
 	return e
 }

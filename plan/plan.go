@@ -45,6 +45,11 @@ const (
 	opSyscall
 	// opReadOnlyAt makes the mount at an absolute path read-only.
 	opReadOnlyAt
+	// opFSMount makes a detached mount of a new filesystem (fsopen,
+	// fsconfig, fsmount) at a fixed descriptor.
+	opFSMount
+	// opOpenFixed opens a host path at a fixed descriptor.
+	opOpenFixed
 )
 
 // mkdir is one directory to make on the way to a target: mkdirat of name
@@ -252,6 +257,30 @@ func (p *Plan) ReadOnlyTree(rel string, fallback func() error) {
 func (p *Plan) Attach(fd int, name, rel string, dir bool) {
 	p.add(op{kind: opAttach, dir: dir, flags: uintptr(fd),
 		what: fmt.Sprintf("mounting volume %q on /%s", name, strings.TrimPrefix(rel, "/"))}, rel, true)
+}
+
+// AttachTree is Attach described by what ("mounting /proc"), for a tree
+// the plan made itself (FSMount) rather than a volume.
+func (p *Plan) AttachTree(what string, fd int, rel string, dir bool) {
+	p.add(op{kind: opAttach, dir: dir, flags: uintptr(fd), what: what}, rel, true)
+}
+
+// FSMount makes a new filesystem of type fstype, named source, as a
+// detached mount with the MOUNT_ATTR_* flags attrs, at descriptor fd
+// (not close-on-exec; one open there is closed): fsopen, fsconfig and
+// fsmount (Linux 5.2), which checks what a mount(2) would, such as a
+// proc's visibility, in the mount namespace of the caller at the time,
+// so that the tree can then be attached (AttachTree) in another.
+func (p *Plan) FSMount(what, fstype, source string, attrs uintptr, fd int) {
+	p.ops = append(p.ops, op{kind: opFSMount, fstype: cstr(fstype), src: cstr(source), data: cstr("source"),
+		flags: attrs, args: [6]uintptr{uintptr(fd)}, what: what})
+}
+
+// OpenFixed opens the host path path with flags at descriptor fd (not
+// close-on-exec; one open there is closed): a namespace's file that a
+// later op or another process finds by its number.
+func (p *Plan) OpenFixed(what, path string, flags uintptr, fd int) {
+	p.ops = append(p.ops, op{kind: opOpenFixed, src: cstr(path), flags: flags, args: [6]uintptr{uintptr(fd)}, what: what})
 }
 
 // MkdirAll makes the directory rel in the root, and those on the way.

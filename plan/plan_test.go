@@ -176,8 +176,24 @@ func mountHelper() error {
 	p.Bind(filepath.Join(host, "file"), "t/f", false, false, false)
 	p.Mount("t/sub", "tmpfs", "tmpfs", 0, "size=1m")
 	p.Bind(filepath.Join(host, "file"), "t/sub/g", false, false, true)
+	// A detached tmpfs made at a fixed descriptor, then attached; a
+	// namespace's file opened at another. Both kept across an execve.
+	const treeFD, nsFD = 100, 101
+	p.FSMount("making a tmpfs", "tmpfs", "plan-tree", unix.MOUNT_ATTR_NOSUID, treeFD)
+	p.AttachTree("mounting the tmpfs", treeFD, "tree", true)
+	p.OpenFixed("opening the mount namespace", "/proc/self/ns/mnt", unix.O_RDONLY, nsFD)
 	if err := p.Run(); err != nil {
 		return err
+	}
+	defer unix.Close(treeFD)
+	defer unix.Close(nsFD)
+	for _, fd := range []int{treeFD, nsFD} {
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil || flags&unix.FD_CLOEXEC != 0 {
+			return fmt.Errorf("descriptor %d: flags %#x, %v; want it open, not close-on-exec", fd, flags, err)
+		}
+	}
+	if l, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", nsFD)); err != nil || !strings.HasPrefix(l, "mnt:[") {
+		return fmt.Errorf("descriptor %d is %q, %v; want the mount namespace", nsFD, l, err)
 	}
 	for _, rel := range []string{"t/f", "t/sub/g"} {
 		if b, err := os.ReadFile(filepath.Join(root, rel)); err != nil || string(b) != "host" {
@@ -187,6 +203,9 @@ func mountHelper() error {
 	mounts, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return err
+	}
+	if !strings.Contains(string(mounts), " "+filepath.Join(root, "tree")+" rw,nosuid,relatime - tmpfs plan-tree ") {
+		return fmt.Errorf("no tmpfs plan-tree attached on tree:\n%s", mounts)
 	}
 	for _, rel := range []string{"a/b/c", escaped, up2, "etc/f", "hostdir", "hostdir/file", "after", "t", "t/f", "t/sub", "t/sub/g"} {
 		if !strings.Contains(string(mounts), " "+filepath.Join(root, rel)+" ") {
