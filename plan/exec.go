@@ -61,10 +61,7 @@ func Execute(p *Plan, from int) (int, syscall.Errno) {
 		case opFSMount:
 			e = doFSMount(o)
 		case opOpenFixed:
-			var fd uintptr
-			if fd, e = sys6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(o.src)), o.flags|unix.O_CLOEXEC, 0, 0, 0); e == 0 {
-				e = fixFD(fd, o.args[0])
-			}
+			e = doOpenFixed(o)
 		case opReadOnlyAt:
 			var fd uintptr
 			if fd, e = sys6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(o.src)), unix.O_PATH|unix.O_CLOEXEC, 0, 0, 0); e == 0 {
@@ -155,6 +152,18 @@ func doFSMount(o *op) syscall.Errno {
 		fd, e = sys6(unix.SYS_FSMOUNT, ctx, unix.FSMOUNT_CLOEXEC, o.flags, 0, 0, 0)
 	}
 	closeFD(ctx)
+	if e != 0 {
+		return e
+	}
+	return fixFD(fd, o.args[0])
+}
+
+// doOpenFixed is opOpenFixed.
+//
+//go:nosplit
+//go:norace
+func doOpenFixed(o *op) syscall.Errno {
+	fd, e := sys6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(o.src)), o.flags|unix.O_CLOEXEC, 0, 0, 0)
 	if e != 0 {
 		return e
 	}

@@ -81,6 +81,12 @@ type Attr struct {
 	// before its setup needs them, without suspending its caller.
 	Payload *Payload
 	Hold    *Hold
+	// Early, with Hold, runs in the held child before it waits: work that
+	// must be done where it starts (a /proc made while a visible one is in
+	// its mount namespace: FSMount) and that needs nothing of what Go
+	// brings. Its failure does not end the child; Hold.Early says how it
+	// went, and the caller then gives Go a setup that does without it.
+	Early *plan.Plan
 	// UserNS is a user namespace made beforehand, its maps written (a
 	// spare: docs/handshake.md, "A spare user namespace"), for the child
 	// to start in instead of a new one: Cloneflags must then not ask for
@@ -117,11 +123,15 @@ type Payload struct {
 	// Init is the index in Attr.Files of the program PID 1 becomes;
 	// PidArg the index in Attr.Args that gets the payload's pid.
 	Init, PidArg int
+	// Join, when set, runs in PID 1 before it clones the payload's child,
+	// so that the child starts where it leaves PID 1: the entering of a
+	// mount namespace made ahead, whose root is the container's.
+	Join *plan.Plan
 }
 
 // StepError is a raw start's failure in its child: the step (StepSetup:
 // op Index of Attr.Setup; StepSeal: op Index of Payload.Seal; StepEnter:
-// op Index of Payload.Enter; StepExec:
+// op Index of Payload.Enter; StepJoin: op Index of Payload.Join; StepExec:
 // the execve of Payload.Paths[Index]; StepNotFound: a search that found
 // nothing, Errno the last refusal) and its errno.
 type StepError struct {
@@ -145,6 +155,7 @@ const (
 	StepInit
 	StepClone
 	StepEnter
+	StepJoin
 )
 
 // ErrUnsupported is Start's answer when it cannot start anything here (no
@@ -235,11 +246,17 @@ type vforkReq struct {
 	mask    unix.Sigset_t
 	dfl     [4]uint64 // a struct sigaction that says SIG_DFL
 	setup   *plan.Plan
+	// early is Attr.Early; earlyState is 0 until it has run, then 1, or
+	// 2 with earlyErr and earlyAt where it failed.
+	early      *plan.Plan
+	earlyState uint32
+	earlyErr   uint32
+	earlyAt    int32
 	// A raw PID 1 (Attr.Payload): the payload's seal, candidates and
 	// vectors, the init's descriptor, and where the payload's pid goes
 	// (pidBuf, argv[pidArg] of the init).
-	raw         bool
-	seal, enter *plan.Plan
+	raw               bool
+	seal, enter, join *plan.Plan
 	// The payload's child runs on a stack of its own (stackTop, in
 	// stack) beside PID 1, which sets pivoted to 1 once the root is in
 	// place (2: it failed) and wakes it.
@@ -366,6 +383,12 @@ func Start(a *Attr) (int, error) {
 	r.capHdr.Version = unix.LINUX_CAPABILITY_VERSION_3
 	r.setup = a.Setup
 	r.stamps = a.Stamps
+	if a.Early != nil {
+		if a.Hold == nil {
+			return 0, fmt.Errorf("starting %s: an early plan is a held child's", a.Path)
+		}
+		r.early = a.Early
+	}
 	if p := a.Payload; p != nil {
 		if p.Init < 0 || p.Init >= len(a.Files) || p.PidArg < 0 || p.PidArg >= len(argv)-1 {
 			return 0, fmt.Errorf("starting %s: a raw PID 1 needs its program among the files and a pid argument", a.Path)
@@ -645,7 +668,7 @@ func (r *vforkReq) setPayload(p *Payload) error {
 		}
 		paths = append(paths, b)
 	}
-	r.seal, r.enter, r.search = p.Seal, p.Enter, p.Search
+	r.seal, r.enter, r.join, r.search = p.Seal, p.Enter, p.Join, p.Search
 	r.stack = make([]byte, payloadStack)
 	r.execed, r.execWait, r.probeWait = 1, unix.Timespec{Nsec: 20e6}, unix.Timespec{Nsec: 50e3}
 	r.stackTop = (uintptr(unsafe.Pointer(&r.stack[0])) + payloadStack) &^ 15
@@ -785,6 +808,27 @@ func (h *Hold) Go(setup *plan.Plan, p *Payload) error {
 	return err
 }
 
+// Early waits until the held child has run Attr.Early, and returns nil or
+// the step that failed, as a *StepError of Step StepSetup whose Index is
+// the op's in Early. The child waits on for Go either way. A child that
+// has not got there in a second (stopped, say) counts as failed.
+func (h *Hold) Early() error {
+	if h.r == nil || h.r.early == nil {
+		return errors.New("no early plan")
+	}
+	wait := unix.Timespec{Nsec: 10e6}
+	for i := 0; i < 100 && atomic.LoadUint32(&h.r.earlyState) == 0; i++ {
+		syscall.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&h.r.earlyState)), futexWaitPrivate, 0, uintptr(unsafe.Pointer(&wait)), 0, 0)
+	}
+	switch atomic.LoadUint32(&h.r.earlyState) {
+	case 1:
+		return nil
+	case 2:
+		return &StepError{Step: StepSetup, Index: int(h.r.earlyAt), Errno: syscall.Errno(h.r.earlyErr)}
+	}
+	return errors.New("the held child did not run its early plan in a second")
+}
+
 // Reaped says whether Go reaped the child, which a failed step ends: its
 // pid may then be another process's already, and must not be waited for.
 func (h *Hold) Reaped() bool { return h.reaped }
@@ -814,6 +858,9 @@ func (h *Hold) abort() {
 func heldChild(r *vforkReq) {
 	vforkChild(r)
 	closeInherited(r)
+	if r.early != nil {
+		heldEarly(r)
+	}
 	for atomic.LoadUint32(&r.goState) == 0 {
 		syscall.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&r.goState)), futexWaitPrivate, 0, uintptr(unsafe.Pointer(&r.holdWait)), 0, 0)
 		if atomic.LoadUint32(&r.goState) == 0 && callerGone(r) {
@@ -832,7 +879,35 @@ func heldChild(r *vforkReq) {
 		vforkExec(r)
 		return
 	}
+	if r.join != nil {
+		rawJoin(r)
+	}
 	rawInit(r)
+}
+
+// rawJoin runs Payload.Join, before rawInit clones the payload's child:
+// a frame of its own beside rawInit's, not below it (the linker checks
+// that the nosplit frames fit).
+//
+//go:nosplit
+//go:norace
+func rawJoin(r *vforkReq) {
+	if at, e := plan.Execute(r.join, 0); at >= 0 {
+		vforkFail(r, uint32(stepRaw*StepJoin+at), e)
+	}
+}
+
+// heldEarly runs Attr.Early and says how it went (Hold.Early).
+//
+//go:nosplit
+//go:norace
+func heldEarly(r *vforkReq) {
+	state := uint32(1)
+	if at, e := plan.Execute(r.early, 0); at >= 0 {
+		state, r.earlyAt, r.earlyErr = 2, int32(at), uint32(e)
+	}
+	atomic.StoreUint32(&r.earlyState, state)
+	syscall.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&r.earlyState)), futexWakePrivate, 1, 0, 0, 0)
 }
 
 // callerGone says whether the caller that holds this held child has

@@ -899,3 +899,71 @@ func needUserNS(t *testing.T) {
 		t.Skip("no user namespaces here")
 	}
 }
+
+// A held child's early plan runs before Go, where it was cloned: here it
+// opens its user namespace at descriptor 3, which the program it then
+// executes finds there. An early plan that fails says which op, and the
+// child still goes on when told to.
+func TestHeldChildEarly(t *testing.T) {
+	needUserNS(t)
+	start := func(early *plan.Plan, script string) (*Hold, int, *os.File) {
+		t.Helper()
+		outR, outW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hold := &Hold{}
+		pid, err := Start(&Attr{
+			Path: "/bin/sh", Args: []string{"sh", "-c", script}, Env: []string{"PATH=/usr/bin:/bin"},
+			Files:      []*os.File{nil, outW, outW, nil},
+			Cloneflags: unix.CLONE_NEWUSER, UIDMap: fmt.Sprintf("0 %d 1\n", os.Geteuid()), GIDMap: fmt.Sprintf("0 %d 1\n", os.Getegid()),
+			CgroupFD: -1, Hold: hold, Early: early,
+		})
+		outW.Close()
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSPC) {
+			t.Skipf("no user namespace for this user here: %v", err)
+		}
+		if err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		return hold, pid, outR
+	}
+	finish := func(hold *Hold, pid int, outR *os.File) string {
+		t.Helper()
+		defer outR.Close()
+		if err := hold.Go(nil, nil); err != nil {
+			t.Fatalf("Go: %v", err)
+		}
+		ws, err := Wait(pid)
+		out, _ := io.ReadAll(outR)
+		if err != nil || !ws.Exited() || ws.ExitStatus() != 0 {
+			t.Fatalf("the held child ended with %v (%v); output:\n%s", ws, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+
+	early := plan.New("/")
+	early.OpenFixed("opening the user namespace", "/proc/self/ns/user", unix.O_RDONLY, 3)
+	hold, pid, outR := start(early, "readlink /proc/self/fd/3; readlink /proc/self/ns/user")
+	if err := hold.Early(); err != nil {
+		hold.Abort()
+		Wait(pid)
+		t.Fatalf("Early: %v", err)
+	}
+	out := finish(hold, pid, outR)
+	if got := strings.Fields(out); len(got) != 2 || !strings.HasPrefix(got[0], "user:[") || got[0] != got[1] {
+		t.Errorf("the child printed %q; want its own user namespace at descriptor 3, twice", out)
+	}
+
+	bad := plan.New("/")
+	bad.Syscall("a step that works", unix.SYS_GETPID)
+	bad.Syscall("closing what is not open", unix.SYS_CLOSE, 999)
+	hold, pid, outR = start(bad, "echo went on")
+	var se *StepError
+	if err := hold.Early(); !errors.As(err, &se) || se.Index != 1 || se.Errno != unix.EBADF {
+		t.Errorf("Early of a plan whose second op fails: %v; want a StepError at index 1, EBADF", err)
+	}
+	if out := finish(hold, pid, outR); out != "went on" {
+		t.Errorf("after a failed early plan the child printed %q, want it to go on", out)
+	}
+}
