@@ -60,7 +60,7 @@ func Execute(p *Plan, from int) (int, syscall.Errno) {
 			}
 		case opFSMount:
 			e = doFSMount(o)
-		case opOpenFixed:
+		case opOpenFixed, opOpenTreeFixed:
 			e = doOpenFixed(o)
 		case opReadOnlyAt:
 			var fd uintptr
@@ -158,12 +158,16 @@ func doFSMount(o *op) syscall.Errno {
 	return fixFD(fd, o.args[0])
 }
 
-// doOpenFixed is opOpenFixed.
+// doOpenFixed is opOpenFixed and opOpenTreeFixed.
 //
 //go:nosplit
 //go:norace
 func doOpenFixed(o *op) syscall.Errno {
-	fd, e := sys6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(o.src)), o.flags|unix.O_CLOEXEC, 0, 0, 0)
+	trap, flags := uintptr(unix.SYS_OPENAT), o.flags|unix.O_CLOEXEC
+	if o.kind == opOpenTreeFixed {
+		trap, flags = unix.SYS_OPEN_TREE, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC
+	}
+	fd, e := sys6(trap, atFDCWD, uintptr(unsafe.Pointer(o.src)), flags, 0, 0, 0)
 	if e != 0 {
 		return e
 	}

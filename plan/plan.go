@@ -50,6 +50,9 @@ const (
 	opFSMount
 	// opOpenFixed opens a host path at a fixed descriptor.
 	opOpenFixed
+	// opOpenTreeFixed clones the mount at a host path, detached
+	// (open_tree), at a fixed descriptor.
+	opOpenTreeFixed
 )
 
 // mkdir is one directory to make on the way to a target: mkdirat of name
@@ -281,6 +284,14 @@ func (p *Plan) FSMount(what, fstype, source string, attrs uintptr, fd int) {
 // later op or another process finds by its number.
 func (p *Plan) OpenFixed(what, path string, flags uintptr, fd int) {
 	p.ops = append(p.ops, op{kind: opOpenFixed, src: cstr(path), flags: flags, args: [6]uintptr{uintptr(fd)}, what: what})
+}
+
+// OpenTreeFixed clones the host path path as a detached bind mount
+// (open_tree with OPEN_TREE_CLONE, Linux 5.2) at descriptor fd (not
+// close-on-exec; one open there is closed): a host file to attach
+// (AttachTree) in a mount namespace where its path is out of reach.
+func (p *Plan) OpenTreeFixed(what, path string, fd int) {
+	p.ops = append(p.ops, op{kind: opOpenTreeFixed, src: cstr(path), args: [6]uintptr{uintptr(fd)}, what: what})
 }
 
 // MkdirAll makes the directory rel in the root, and those on the way.

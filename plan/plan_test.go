@@ -182,11 +182,19 @@ func mountHelper() error {
 	p.FSMount("making a tmpfs", "tmpfs", "plan-tree", unix.MOUNT_ATTR_NOSUID, treeFD)
 	p.AttachTree("mounting the tmpfs", treeFD, "tree", true)
 	p.OpenFixed("opening the mount namespace", "/proc/self/ns/mnt", unix.O_RDONLY, nsFD)
+	// A host file cloned at a descriptor, then attached as a bind.
+	const fileFD = 102
+	p.OpenTreeFixed("cloning the host file", filepath.Join(host, "file"), fileFD)
+	p.AttachTree("binding the host file", fileFD, "etc/tree-f", false)
 	if err := p.Run(); err != nil {
 		return err
 	}
 	defer unix.Close(treeFD)
 	defer unix.Close(nsFD)
+	defer unix.Close(fileFD)
+	if b, err := os.ReadFile(filepath.Join(root, "etc/tree-f")); err != nil || string(b) != "host" {
+		return fmt.Errorf("etc/tree-f reads %q, %v; want the host file attached", b, err)
+	}
 	for _, fd := range []int{treeFD, nsFD} {
 		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil || flags&unix.FD_CLOEXEC != 0 {
 			return fmt.Errorf("descriptor %d: flags %#x, %v; want it open, not close-on-exec", fd, flags, err)

@@ -160,9 +160,7 @@ func addRootfs(p *plan.Plan, spec *Spec, premade bool) error {
 	// /proc after /dev and /sys, premade or not: the container's mount
 	// table is in the same order either way.
 	p.Mount("proc", "proc", "proc", nsd|unix.MS_NOEXEC, "")
-	for _, t := range spec.Tmpfs {
-		p.Mount(t, "tmpfs", "tmpfs", nsd, "mode=1777")
-	}
+	addTmpfs(p, spec)
 	for _, f := range etcFiles(spec) {
 		b.bind(f.src, f.dst, false, false)
 	}
@@ -174,6 +172,27 @@ func addRootfs(p *plan.Plan, spec *Spec, premade bool) error {
 		b.err = p.Err()
 	}
 	return b.err
+}
+
+// addJoinedRootfs is addRootfs in a spare root's namespace, joined
+// (rawRoot.joined), where /dev and /sys are in place and the root is
+// "/": the /proc made before the join, detached at procFD, then the /etc
+// files cloned before it, from etcFD on (etcFiles' order), attached,
+// then the --tmpfs mounts. The caller closes the descriptors.
+func addJoinedRootfs(p *plan.Plan, spec *Spec, procFD, etcFD int) {
+	p.OpenRoot()
+	p.AttachTree("mounting proc on /proc", procFD, "proc", true)
+	for i, f := range etcFiles(spec) {
+		p.AttachTree(fmt.Sprintf("binding %q on /%s", f.src, f.dst), etcFD+i, f.dst, false)
+	}
+	addTmpfs(p, spec)
+}
+
+// addTmpfs adds the --tmpfs mounts.
+func addTmpfs(p *plan.Plan, spec *Spec) {
+	for _, t := range spec.Tmpfs {
+		p.Mount(t, "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777")
+	}
 }
 
 // etcFile is a file made for the container and bound in at dst.

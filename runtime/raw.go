@@ -170,6 +170,15 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 			// Run takes that root or mounts its own.
 			a.Cloneflags &^= unix.CLONE_NEWNS | unix.CLONE_NEWIPC
 			a.MountNS, a.IPCNS = root.mnt, root.ipc
+			if root.join != nil {
+				// And the namespace whose root is the spare's alone, to
+				// join should Run take it, once PID 1 has made its /proc
+				// here, before it waits (rawEarlyPlan).
+				// rawJoinFD, then rawProcFD and the /etc files' trees
+				// (rawEtcFD), above which the status pipe is.
+				a.Files = append(a.Files, root.join, nil, nil, nil, nil)
+				a.Early = rawEarlyPlan()
+			}
 		}
 		// Known to Run before the clone, which its plans need not wait
 		// for (0.2 ms, traced, when they did); its exchange waits for
@@ -177,6 +186,13 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		e.root = root
 		close(e.rootKnown)
 		pid, err := spawn.Start(a)
+		if err == nil && a.Early != nil {
+			if eerr := a.Hold.Early(); eerr != nil {
+				Trace("the spare root's namespace not joinable: %v", eerr)
+			} else {
+				root.joinable = true
+			}
+		}
 		root.closeNS()
 		if err != nil {
 			root.end()
@@ -294,8 +310,32 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 // handler, whose pid is one for the whole process.
 var rawForwarding atomic.Bool
 
-// rawCodeFD is PID 1's descriptor for the payload's exit code.
-const rawCodeFD = 4
+// rawCodeFD is PID 1's descriptor for the payload's exit code;
+// rawJoinFD, rawProcFD and rawEtcFD, where it may join a spare root's
+// namespace, that namespace, the /proc it makes before (rawEarlyPlan)
+// and the first of the /etc files it clones before it joins (buildRaw),
+// up to rawLastFD. Its plans close them all before its execve, whichever
+// way it goes.
+const (
+	rawCodeFD = 4
+	rawJoinFD = 5
+	rawProcFD = 6
+	rawEtcFD  = 7
+	rawLastFD = rawEtcFD + 2 // etcFiles: three at most
+)
+
+// rawEarlyPlan is what PID 1 does before it waits, where it may join a
+// spare root's namespace (heldRoot.join): it makes its /proc, detached,
+// at rawProcFD. Only here: the kernel lets a user namespace mount a new
+// proc only where one is fully visible already, which is so in the
+// holder's mount namespace (the host's tree) and not in the one joined
+// (the container's root alone). A proc is of the PID namespace of its
+// maker, PID 1's; the tree is attached once PID 1 has joined.
+func rawEarlyPlan() *plan.Plan {
+	p := plan.New("/")
+	p.FSMount("making /proc", "proc", "proc", unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, rawProcFD)
+	return p
+}
 
 // readCode sends the one byte PID 1 writes to r, the payload's exit
 // code, or closes code if none comes.
@@ -399,7 +439,7 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 		return 0, err, true
 	}
 	e.aborted = true // from here on, PID 1 ends by itself
-	e.setup <- &rawGo{r.setup, &spawn.Payload{Seal: r.seal, Enter: r.enter, Paths: r.paths, Search: r.search, Args: spec.Process.Args, Env: r.env, Init: 3, PidArg: 2}}
+	e.setup <- &rawGo{r.setup, &spawn.Payload{Seal: r.seal, Enter: r.enter, Join: r.join, Paths: r.paths, Search: r.search, Args: spec.Process.Args, Env: r.env, Init: 3, PidArg: 2}}
 	w := <-e.went
 	if e.spare != nil {
 		// The next spare's holder makes this start's root for the next;
@@ -559,8 +599,9 @@ func rawRefusal(spec *Spec, opts Options) string {
 // pivot), and the payload's candidates and environment.
 type rawStart struct {
 	setup, seal, enter *plan.Plan
-	overlay            int  // the index of the overlay's mount in setup, -1 if none
-	premade            bool // the root, /dev and /sys are a spare root's
+	join               *plan.Plan // PID 1's, before the payload's clone: nil but in a spare root's namespace
+	overlay            int        // the index of the overlay's mount in setup, -1 if none
+	premade            bool       // the root, /dev and /sys are a spare root's
 	paths              []string
 	search             bool
 	env                []string
@@ -575,11 +616,14 @@ type rawStart struct {
 // neither the overlay nor /dev and /sys. Either way the held root's
 // holder is ended.
 func prepareRaw(spec *Spec, cgroup bool, held *heldRoot, want *spareRoot, cloned <-chan bool) (*rawStart, error) {
-	var cached *spareUser
+	how := rawRoot{inSpare: held != nil, extraFDs: held != nil && held.join != nil}
 	if held != nil && want != nil {
-		cached = held.user
+		how.premade, how.cached = true, held.user
+		// Joined as expected; built again below if PID 1 could not make
+		// its /proc.
+		how.joined = held.join != nil
 	}
-	r, err := buildRaw(spec, cgroup, held != nil && want != nil, held != nil, cached)
+	r, err := buildRaw(spec, cgroup, how)
 	if err != nil || held == nil {
 		held.end()
 		return r, err
@@ -593,23 +637,45 @@ func prepareRaw(spec *Spec, cgroup bool, held *heldRoot, want *spareRoot, cloned
 		held.end()
 		return r, nil
 	}
+	if how.joined && !held.joinable {
+		how.joined = false
+		if r, err = buildRaw(spec, cgroup, how); err != nil {
+			held.end()
+			return r, err
+		}
+	}
 	taken, err := held.take(want, spec.Rootfs)
 	if err != nil {
 		return r, &Error{Code: 125, Msg: err.Error(), Err: err}
 	}
 	if !taken {
-		return buildRaw(spec, cgroup, false, true, nil)
+		return buildRaw(spec, cgroup, rawRoot{inSpare: true, extraFDs: how.extraFDs})
+	}
+	if how.joined {
+		Trace("spare root's namespace joined")
 	}
 	return r, nil
 }
 
-// buildRaw is prepareRaw's plans, with premade: the root, /dev and /sys
-// are in place already; inSpare: PID 1 is in a spare root's mount
-// namespace, whose mounts are slaves already; cached: the user a spare
-// root's maker looked up, for a premade root of the same layers.
-func buildRaw(spec *Spec, cgroup, premade, inSpare bool, cached *spareUser) (*rawStart, error) {
-	r := &rawStart{premade: premade, overlay: -1}
-	u, err := rawUser(spec, cached)
+// rawRoot is where a raw start's PID 1 finds its root. premade: the
+// root, /dev and /sys are a spare root's, in place already; inSpare: PID
+// 1 is in a spare root's mount namespace, whose mounts are slaves
+// already; joined: PID 1 joins the namespace its holder made with that
+// root pivoted into (joinNSPlan), with the /proc it made before
+// (rawEarlyPlan) and the /etc files it clones before; extraFDs: PID 1
+// has rawJoinFD to rawLastFD, joined or not, to close before its execve;
+// cached: the user a spare root's maker looked up, for a premade root of
+// the same layers.
+type rawRoot struct {
+	premade, inSpare, joined, extraFDs bool
+	cached                             *spareUser
+}
+
+// buildRaw is prepareRaw's plans for a PID 1 that finds its root as how
+// says.
+func buildRaw(spec *Spec, cgroup bool, how rawRoot) (*rawStart, error) {
+	r := &rawStart{premade: how.premade, overlay: -1}
+	u, err := rawUser(spec, how.cached)
 	if err != nil {
 		return r, err
 	}
@@ -618,25 +684,52 @@ func buildRaw(spec *Spec, cgroup, premade, inSpare bool, cached *spareUser) (*ra
 
 	l := spec.Rootfs
 	p := plan.New(l.Target)
+	if how.joined {
+		// The holder's namespace whose root is the container's, entered
+		// by the payload's child first of all, and by PID 1 once it has
+		// cloned the /etc files from the host's tree, out of reach there.
+		j := plan.New("/")
+		j.Syscall("entering the spare root's mount namespace", unix.SYS_SETNS, rawJoinFD, unix.CLONE_NEWNS)
+		j.Syscall("closing the spare root's mount namespace", unix.SYS_CLOSE, rawJoinFD)
+		r.join = j
+		p = plan.New("/")
+		for i, f := range etcFiles(spec) {
+			p.OpenTreeFixed(fmt.Sprintf("cloning %q", f.src), f.src, rawEtcFD+i)
+		}
+		p.Append(j)
+	}
 	if cgroup {
 		// Its own cgroup namespace, rooted at the cgroup it was moved
 		// to: the container sees its cgroup as /.
 		p.Syscall("making the sandbox's cgroup namespace", unix.SYS_UNSHARE, unix.CLONE_NEWCGROUP)
 	}
-	addNamespaceSetup(p, spec, !inSpare)
-	if !premade {
+	addNamespaceSetup(p, spec, !how.inSpare)
+	if !how.premade {
 		if r.overlay, err = addOverlay(p, l.Layers, l.Upper, l.Work, l.Volatile); err != nil {
 			return r, fmt.Errorf("%w: %v", errNotRaw, err)
 		}
 	}
-	if err := addRootfs(p, spec, premade); err != nil {
+	if how.joined {
+		addJoinedRootfs(p, spec, rawProcFD, rawEtcFD)
+		p.Syscall("closing /proc's and the /etc files' trees", unix.SYS_CLOSE_RANGE, rawProcFD, rawLastFD, 0)
+	} else if err := addRootfs(p, spec, how.premade); err != nil {
 		return r, &Error{Code: 125, Msg: err.Error(), Err: err}
 	}
 	if !spec.Privileged {
 		addMasks(p)
 	}
 	p.CloseRoot()
-	addPivot(p, l.Target, spec.ReadOnly)
+	if how.joined {
+		if spec.ReadOnly {
+			p.ReadOnlyAt("making the root read-only", "/")
+		}
+	} else {
+		addPivot(p, l.Target, spec.ReadOnly)
+	}
+	if how.extraFDs && !how.joined {
+		// Not the idle stage's: PID 1's, for a join that did not come.
+		p.Syscall("closing what PID 1 had to join the spare root's mount namespace", unix.SYS_CLOSE_RANGE, rawJoinFD, rawLastFD, 0)
+	}
 	cwd := spec.Process.Cwd
 	if cwd == "" {
 		cwd = "/"
@@ -762,6 +855,11 @@ func (r *rawStart) explain(spec *Spec, err error) error {
 	case spawn.StepEnter:
 		e := r.enter.Failure(se.Index, se.Errno)
 		return &Error{Code: 125, Msg: e.Error(), Err: e}
+	case spawn.StepJoin:
+		if r.join != nil {
+			e := r.join.Failure(se.Index, se.Errno)
+			return &Error{Code: 125, Msg: e.Error(), Err: e}
+		}
 	case spawn.StepExec:
 		return execError(name, se.Errno)
 	case spawn.StepNotFound:

@@ -246,6 +246,9 @@ func useSpare(record string, m userns.Mapping, withRoot bool) (*os.File, *heldRo
 			if root.mnt, err = os.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid)); err == nil {
 				root.ipc, err = os.Open(fmt.Sprintf("/proc/%d/ns/ipc", pid))
 			}
+			if err == nil {
+				root.join = openJoinNS(pid, ns)
+			}
 		}
 	}
 	// A signal through the pidfd proves the reads by pid were the
@@ -299,8 +302,42 @@ func nsLimits() string {
 	return b.String()
 }
 
-// nsGetOwnerUID is NS_GET_OWNER_UID, _IO(0xb7, 0x4), which x/sys lacks.
-const nsGetOwnerUID = 0xb704
+// nsGetOwnerUID is NS_GET_OWNER_UID, _IO(0xb7, 0x4), which x/sys lacks;
+// nsGetUserNS and nsGetNSType are NS_GET_USERNS and NS_GET_NSTYPE.
+const (
+	nsGetOwnerUID = 0xb704
+	nsGetUserNS   = 0xb701
+	nsGetNSType   = 0xb703
+)
+
+// openJoinNS opens the mount namespace a raw holder keeps at holdJoinFD
+// (joinNSPlan): the container's root alone, pivoted into. It must be a
+// mount namespace owned by userNS, the holder's user namespace; nil
+// where the holder keeps none (the Go holder, or an older build's).
+func openJoinNS(pid int, userNS *os.File) *os.File {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/fd/%d", pid, holdJoinFD))
+	if err != nil {
+		return nil
+	}
+	typ, _, e := syscall.Syscall(unix.SYS_IOCTL, f.Fd(), nsGetNSType, 0)
+	if e != 0 || typ != unix.CLONE_NEWNS {
+		f.Close()
+		return nil
+	}
+	owner, _, e := syscall.Syscall(unix.SYS_IOCTL, f.Fd(), nsGetUserNS, 0)
+	if e != 0 {
+		f.Close()
+		return nil
+	}
+	var got, want unix.Stat_t
+	err = unix.Fstat(int(owner), &got)
+	unix.Close(int(owner))
+	if err != nil || unix.Fstat(int(userNS.Fd()), &want) != nil || got.Dev != want.Dev || got.Ino != want.Ino {
+		f.Close()
+		return nil
+	}
+	return f
+}
 
 // checkSpare checks that ns (the user namespace of pid) is the user's own
 // and has exactly m's maps.
@@ -827,7 +864,7 @@ func spareHoldMain(args []string) {
 			}
 		}
 		if err == nil {
-			p, err = holdPlan(root, args[1])
+			p, err = holdPlan(root, args[1], false)
 		}
 		keep = 4
 	} else {
@@ -879,7 +916,7 @@ var errHolderMaps = errors.New("writing the holder's maps")
 // need not wait); we wait for its execve, which a mount that hangs would
 // hold up, as it would a start's PID 1.
 func startRawHolder(m userns.Mapping, root *spareRoot, dir string, lock *os.File) (int, error) {
-	p, err := holdPlan(root, dir)
+	p, err := holdPlan(root, dir, true)
 	if err != nil {
 		return 0, err
 	}
@@ -892,7 +929,9 @@ func startRawHolder(m userns.Mapping, root *spareRoot, dir string, lock *os.File
 		Hold:       hold,
 	}
 	if root != nil {
-		a.Files = append(a.Files, lock)
+		// The lock at 3; 4 and 5 held for the mount namespaces the plan
+		// opens there (joinNSPlan), above which the status pipe is.
+		a.Files = append(a.Files, lock, nil, nil)
 		a.Cloneflags |= unix.CLONE_NEWNS | unix.CLONE_NEWIPC
 	}
 	if m.Mode != userns.ModeSubID {

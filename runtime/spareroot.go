@@ -176,7 +176,10 @@ func parseSpareUser(line string) *spareUser {
 // where it takes none: one of its devices is bound into /dev (no spare
 // holds those), or no store directory was given.
 func spareRootOf(spec *Spec, tmp string) *spareRoot {
-	if tmp == "" || len(spec.Devices) > 0 || len(spec.Rootfs.Layers) == 0 {
+	// Not with the fakeroot's apt configuration, bound from the host:
+	// a start that joins the holder's namespace (joinNSPlan) binds no
+	// host path.
+	if tmp == "" || len(spec.Devices) > 0 || len(spec.Rootfs.Layers) == 0 || spec.AptConfig != "" {
 		return nil
 	}
 	r := &spareRoot{Tmp: tmp, Layers: spec.Rootfs.Layers, Volatile: spec.Rootfs.Volatile, DevSys: devSysOf(spec), User: spec.Process.User}
@@ -229,6 +232,15 @@ func (r *spareRoot) key() (string, error) {
 // spareRootDirs are the directories of a spare root that a start takes
 // into its container's directory, as the container names them.
 var spareRootDirs = []string{"upper", "work", "merged"}
+
+// The descriptors a raw holder keeps the mount namespaces at while it
+// makes the one a start joins (joinNSPlan): the holder's own at
+// holdSavedFD until it is back in it, the joined one at holdJoinFD for
+// its life, where a start opens it (openJoinNS).
+const (
+	holdJoinFD  = 4
+	holdSavedFD = 5
+)
 
 // prepareSpareRoot is the maker's part of a spare root, before it starts
 // the holder: it makes r's directory, named for id (the maker's pid),
@@ -291,18 +303,43 @@ func prepareSpareRoot(r *spareRoot, id int, reuse *sweptRoot) (lock int, dir str
 }
 
 // holdPlan is what a holder does in its namespaces once its maps are
-// written: with a root r, it mounts r on dir (spareRootPlan); then
-// holdEnd.
-func holdPlan(r *spareRoot, dir string) (*plan.Plan, error) {
+// written: with a root r, it mounts r on dir (spareRootPlan), and with
+// join (a raw holder, whose descriptors 4 and 5 are free for it) makes
+// the mount namespace a start joins (joinNSPlan); then holdEnd.
+func holdPlan(r *spareRoot, dir string, join bool) (*plan.Plan, error) {
 	p := plan.New("/")
 	if r != nil {
 		var err error
 		if p, err = spareRootPlan(r, dir); err != nil {
 			return nil, err
 		}
+		if join {
+			joinNSPlan(p, dir)
+		}
 	}
 	holdEnd(p)
 	return p, p.Err()
+}
+
+// joinNSPlan adds the making of the mount namespace a start joins
+// (docs/handshake.md, "A spare root", step 2): a copy of the holder's,
+// made once its root is mounted, in which the root is pivoted into and
+// the host's tree detached. The holder keeps it open at holdJoinFD and
+// goes back to its own, which keeps the host's tree: a start's PID 1
+// starts there, where a proc may still be mounted (the kernel refuses a
+// user namespace a new proc where none is fully visible) and the host's
+// /etc files of the container are still in reach, and enters the joined
+// one once it has made its /proc and taken those files (rawEarlyPlan,
+// buildRaw).
+func joinNSPlan(p *plan.Plan, dir string) {
+	merged := filepath.Join(dir, "merged")
+	p.CloseRoot()
+	p.OpenFixed("keeping the holder's mount namespace", "/proc/thread-self/ns/mnt", unix.O_RDONLY, holdSavedFD)
+	p.Syscall("making the mount namespace a start joins", unix.SYS_UNSHARE, unix.CLONE_NEWNS)
+	p.OpenFixed("keeping the mount namespace a start joins", "/proc/thread-self/ns/mnt", unix.O_RDONLY, holdJoinFD)
+	addPivot(p, merged, false)
+	p.Syscall("going back to the holder's mount namespace", unix.SYS_SETNS, holdSavedFD, unix.CLONE_NEWNS)
+	p.Syscall("closing the holder's mount namespace", unix.SYS_CLOSE, holdSavedFD)
 }
 
 // holdEnd adds what every holder does last before its idle stage: it
@@ -489,6 +526,12 @@ func addOverlay(p *plan.Plan, layers []string, upper, work string, volatile bool
 // takes the directory meanwhile.
 type heldRoot struct {
 	mnt, ipc *os.File
+	// join is the mount namespace its holder keeps for a start to join
+	// (joinNSPlan), nil where it keeps none; joinable says PID 1 made
+	// its /proc, which it needs there (rawEarlyPlan), set before the
+	// clone's outcome is sent.
+	join     *os.File
+	joinable bool
 	key, dir string
 	pidfd    int        // -1 once ended
 	lock     int        // a shared flock of the root's lock, -1 once ended
@@ -516,12 +559,12 @@ func (h *heldRoot) closeNS() {
 	if h == nil {
 		return
 	}
-	for _, f := range []*os.File{h.mnt, h.ipc} {
+	for _, f := range []*os.File{h.mnt, h.ipc, h.join} {
 		if f != nil {
 			f.Close()
 		}
 	}
-	h.mnt, h.ipc = nil, nil
+	h.mnt, h.ipc, h.join = nil, nil, nil
 }
 
 // end ends the holder and lets go of the lock: the directory is then a

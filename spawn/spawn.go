@@ -123,9 +123,11 @@ type Payload struct {
 	// Init is the index in Attr.Files of the program PID 1 becomes;
 	// PidArg the index in Attr.Args that gets the payload's pid.
 	Init, PidArg int
-	// Join, when set, runs in PID 1 before it clones the payload's child,
-	// so that the child starts where it leaves PID 1: the entering of a
-	// mount namespace made ahead, whose root is the container's.
+	// Join, when set, runs in the payload's child first, before its
+	// seal: the entering of a mount namespace made ahead, whose root is
+	// the container's, which PID 1's setup enters too, later, once it has
+	// taken from its own what it needs there. The child then need not
+	// wait for PID 1 to be there.
 	Join *plan.Plan
 }
 
@@ -879,22 +881,7 @@ func heldChild(r *vforkReq) {
 		vforkExec(r)
 		return
 	}
-	if r.join != nil {
-		rawJoin(r)
-	}
 	rawInit(r)
-}
-
-// rawJoin runs Payload.Join, before rawInit clones the payload's child:
-// a frame of its own beside rawInit's, not below it (the linker checks
-// that the nosplit frames fit).
-//
-//go:nosplit
-//go:norace
-func rawJoin(r *vforkReq) {
-	if at, e := plan.Execute(r.join, 0); at >= 0 {
-		vforkFail(r, uint32(stepRaw*StepJoin+at), e)
-	}
 }
 
 // heldEarly runs Attr.Early and says how it went (Hold.Early).
@@ -1197,6 +1184,11 @@ func release(r *vforkReq, v uint32) {
 func payloadChild(r *vforkReq) {
 	if _, _, e := syscall.RawSyscall(unix.SYS_SETSID, 0, 0, 0); e != 0 {
 		vforkFail(r, stepSetsid, e)
+	}
+	if r.join != nil {
+		if at, e := plan.Execute(r.join, 0); at >= 0 {
+			vforkFail(r, uint32(stepRaw*StepJoin+at), e)
+		}
 	}
 	if r.seal != nil {
 		if at, e := plan.Execute(r.seal, 0); at >= 0 {
