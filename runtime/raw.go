@@ -616,12 +616,12 @@ type rawStart struct {
 // neither the overlay nor /dev and /sys. Either way the held root's
 // holder is ended.
 func prepareRaw(spec *Spec, cgroup bool, held *heldRoot, want *spareRoot, cloned <-chan bool) (*rawStart, error) {
-	how := rawRoot{inSpare: held != nil, extraFDs: held != nil && held.join != nil}
+	how := rawRoot{inSpare: held != nil, extraFDs: held != nil && held.hasJoin}
 	if held != nil && want != nil {
 		how.premade, how.cached = true, held.user
 		// Joined as expected; built again below if PID 1 could not make
 		// its /proc.
-		how.joined = held.join != nil
+		how.joined = held.hasJoin
 	}
 	r, err := buildRaw(spec, cgroup, how)
 	if err != nil || held == nil {

@@ -248,6 +248,7 @@ func useSpare(record string, m userns.Mapping, withRoot bool) (*os.File, *heldRo
 			}
 			if err == nil {
 				root.join = openJoinNS(pid, ns)
+				root.hasJoin = root.join != nil
 			}
 		}
 	}
@@ -317,26 +318,40 @@ const (
 func openJoinNS(pid int, userNS *os.File) *os.File {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/fd/%d", pid, holdJoinFD))
 	if err != nil {
+		Trace("no mount namespace to join: %v", err)
 		return nil
 	}
-	typ, _, e := syscall.Syscall(unix.SYS_IOCTL, f.Fd(), nsGetNSType, 0)
-	if e != 0 || typ != unix.CLONE_NEWNS {
-		f.Close()
-		return nil
-	}
-	owner, _, e := syscall.Syscall(unix.SYS_IOCTL, f.Fd(), nsGetUserNS, 0)
-	if e != 0 {
-		f.Close()
-		return nil
-	}
-	var got, want unix.Stat_t
-	err = unix.Fstat(int(owner), &got)
-	unix.Close(int(owner))
-	if err != nil || unix.Fstat(int(userNS.Fd()), &want) != nil || got.Dev != want.Dev || got.Ino != want.Ino {
+	if err := checkJoinNS(f, userNS); err != nil {
+		Trace("no mount namespace to join: descriptor %d of the holder: %v", holdJoinFD, err)
 		f.Close()
 		return nil
 	}
 	return f
+}
+
+// checkJoinNS checks that f is a mount namespace owned by userNS.
+func checkJoinNS(f, userNS *os.File) error {
+	typ, _, e := syscall.Syscall(unix.SYS_IOCTL, f.Fd(), nsGetNSType, 0)
+	if e != 0 || typ != unix.CLONE_NEWNS {
+		return fmt.Errorf("not a mount namespace (%d, %v)", typ, e)
+	}
+	owner, _, e := syscall.Syscall(unix.SYS_IOCTL, f.Fd(), nsGetUserNS, 0)
+	if e != 0 {
+		return fmt.Errorf("its owner: %w", e)
+	}
+	var got, want unix.Stat_t
+	err := unix.Fstat(int(owner), &got)
+	unix.Close(int(owner))
+	if err == nil {
+		err = unix.Fstat(int(userNS.Fd()), &want)
+	}
+	if err != nil {
+		return err
+	}
+	if got.Dev != want.Dev || got.Ino != want.Ino {
+		return errors.New("owned by another user namespace")
+	}
+	return nil
 }
 
 // checkSpare checks that ns (the user namespace of pid) is the user's own

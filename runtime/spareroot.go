@@ -527,11 +527,12 @@ func addOverlay(p *plan.Plan, layers []string, upper, work string, volatile bool
 type heldRoot struct {
 	mnt, ipc *os.File
 	// join is the mount namespace its holder keeps for a start to join
-	// (joinNSPlan), nil where it keeps none; joinable says PID 1 made
-	// its /proc, which it needs there (rawEarlyPlan), set before the
-	// clone's outcome is sent.
-	join     *os.File
-	joinable bool
+	// (joinNSPlan), nil where it keeps none and once PID 1 has it (as
+	// mnt and ipc); hasJoin says it was there, for good. joinable says
+	// PID 1 made its /proc, which it needs there (rawEarlyPlan), set
+	// before the clone's outcome is sent.
+	join              *os.File
+	hasJoin, joinable bool
 	key, dir string
 	pidfd    int        // -1 once ended
 	lock     int        // a shared flock of the root's lock, -1 once ended

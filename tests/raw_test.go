@@ -105,8 +105,16 @@ func TestRawStartEscape(t *testing.T) {
 		if !strings.HasPrefix(stage, "sandbox-init\x00idle\x00") {
 			t.Fatalf("PID 1 is %q: not a raw start", strings.ReplaceAll(stage, "\x00", " "))
 		}
+		// Each on a spare root, in the mount namespace its holder made
+		// ("A spare root"), as a start after another runs.
+		trace := e.s.opts
+		trace.env = append(slices.Clone(trace.env), "SANDBOX_TRACE=1")
 		for _, args := range [][]string{{"seccomp", "default"}, {"term", "notty"}, {"ptrace1", "2"}} {
-			r := e.s.run(t, append([]string{"run", "--rm", "bbprobe", "/escape"}, args...)...)
+			waitSpareRoot(t, u, e.s, "bbprobe")
+			r := u.runWith(t, trace, append([]string{"run", "--rm", "bbprobe", "/escape"}, args...)...)
+			if !strings.Contains(r.stderr, "spare root's namespace joined") {
+				t.Errorf("escape %v did not start in a spare root's namespace:\n%s", args, r.stderr)
+			}
 			checks := parseChecks(r.stdout)
 			if len(checks) == 0 {
 				t.Errorf("escape %v printed no check:\n%s", args, r)
@@ -439,36 +447,39 @@ func TestSpareUserNS(t *testing.T) {
 // own root, and so does a run of an image removed and imported again
 // (its layer unpacked anew, under the same name). The directory of a
 // spare root whose holder has ended does not stay.
+// waitSpareRoot runs image in s and waits for a spare whose holder made
+// its root in s's tmp/, and returns that holder's pid and the root's
+// directory (named for its maker). Again where none comes: a spare of an
+// earlier test's run (of another store) may be there, or made meanwhile
+// by a maker our run's waited for; a maker makes none while one is
+// there.
+func waitSpareRoot(t *testing.T, u *user, s *store, image string) (int, string) {
+	t.Helper()
+	tmp := filepath.Join(s.root, "tmp")
+	spares := filepath.Join(u.runtimeDir(), "sandbox", "spare")
+	for try := 0; try < 5; try++ {
+		s.mustRun(t, "run", "--rm", image, "true")
+		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			recs, _ := filepath.Glob(filepath.Join(spares, "ready-*"))
+			for _, rec := range recs {
+				b, _ := os.ReadFile(rec)
+				var holder int
+				fmt.Sscan(string(b), &holder)
+				if lines := strings.Split(string(b), "\n"); len(lines) > 1 && filepath.Dir(lines[1]) == tmp && strings.HasPrefix(filepath.Base(lines[1]), "spare-") {
+					return holder, lines[1]
+				}
+			}
+		}
+	}
+	t.Fatalf("no spare root for %s in %s after five throwaway runs", tmp, spares)
+	return 0, ""
+}
+
 func TestSpareRoot(t *testing.T) {
 	forEachUser(t, func(t *testing.T, u *user) {
 		s := u.lcStore(t, "spareroot")
 		tmp := filepath.Join(s.root, "tmp")
-		spares := filepath.Join(u.runtimeDir(), "sandbox", "spare")
-		// waitRoot runs bb in this store and waits for a spare whose
-		// holder made its root in this store's tmp/, and returns that
-		// holder's pid and the root's directory (named for its maker).
-		// Again where none comes: a spare of an earlier test's run (of
-		// another store) may be there, or made meanwhile by a maker our
-		// run's waited for; a maker makes none while one is there.
-		waitRoot := func() (int, string) {
-			t.Helper()
-			for try := 0; try < 5; try++ {
-				s.must(t, "run", "--rm", "bb", "true")
-				for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-					recs, _ := filepath.Glob(filepath.Join(spares, "ready-*"))
-					for _, rec := range recs {
-						b, _ := os.ReadFile(rec)
-						var holder int
-						fmt.Sscan(string(b), &holder)
-						if lines := strings.Split(string(b), "\n"); len(lines) > 1 && filepath.Dir(lines[1]) == tmp && strings.HasPrefix(filepath.Base(lines[1]), "spare-") {
-							return holder, lines[1]
-						}
-					}
-				}
-			}
-			t.Fatalf("no spare root for %s in %s after five throwaway runs", tmp, spares)
-			return 0, ""
-		}
+		waitRoot := func() (int, string) { t.Helper(); return waitSpareRoot(t, u, s, "bb") }
 		trace := s.opts
 		trace.env = append(slices.Clone(trace.env), "SANDBOX_TRACE=1")
 		noSpare := s.opts
@@ -487,23 +498,28 @@ awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | 
 		for round := 0; round < 2; round++ {
 			holder, dir := waitRoot()
 			if round == 0 {
-				// The holder keeps its root's lock, and the idle stage
-				// its signalfd: nothing else. The record can come a few
-				// instructions before the signalfd (the stage names
-				// itself first, and the maker waits for the name): the
-				// steady state is looked for, for up to a second.
+				// The holder keeps its root's lock and the mount
+				// namespace a start joins (its root alone), and the idle
+				// stage its signalfd: nothing else, and not its own
+				// mount namespace, which holds the host's tree. The
+				// record can come a few instructions before the signalfd
+				// (the stage names itself first, and the maker waits for
+				// the name): the steady state is looked for, for up to a
+				// second.
 				var fds []os.DirEntry
 				var err error
-				var sigfd, lock string
+				var sigfd, lock, join, own string
 				for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
 					fds, err = os.ReadDir(fmt.Sprintf("/proc/%d/fd", holder))
 					sigfd, _ = os.Readlink(fmt.Sprintf("/proc/%d/fd/0", holder))
 					lock, _ = os.Readlink(fmt.Sprintf("/proc/%d/fd/3", holder))
-					if err == nil && len(fds) == 2 && sigfd == "anon_inode:[signalfd]" && lock == dir+".lock" {
+					join, _ = os.Readlink(fmt.Sprintf("/proc/%d/fd/4", holder))
+					own, _ = os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", holder))
+					if err == nil && len(fds) == 3 && sigfd == "anon_inode:[signalfd]" && lock == dir+".lock" && strings.HasPrefix(join, "mnt:[") && join != own {
 						break
 					}
 					if time.Now().After(deadline) {
-						t.Errorf("the holder %d has descriptors %v (%v), 0 %q, 3 %q; want the idle stage's signalfd and its lock alone", holder, fds, err, sigfd, lock)
+						t.Errorf("the holder %d has descriptors %v (%v), 0 %q, 3 %q, 4 %q (its own mount namespace %q); want the idle stage's signalfd, its lock and another mount namespace alone", holder, fds, err, sigfd, lock, join, own)
 						break
 					}
 				}
@@ -516,8 +532,8 @@ awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | 
 			}
 			r := u.runWith(t, trace, probe...)
 			wantCode(t, r, 0)
-			if !strings.Contains(r.stderr, "spare root taken") {
-				t.Fatalf("round %d: the run did not take the spare root of holder %d:\n%s", round, holder, r)
+			if !strings.Contains(r.stderr, "spare root taken") || !strings.Contains(r.stderr, "spare root's namespace joined") {
+				t.Fatalf("round %d: the run did not take the spare root of holder %d, and join its namespace:\n%s", round, holder, r)
 			}
 			if strings.Contains(r.stdout, "stale") {
 				t.Errorf("round %d: the run found what the last one wrote:\n%s", round, r)
