@@ -533,11 +533,11 @@ type heldRoot struct {
 	// before the clone's outcome is sent.
 	join              *os.File
 	hasJoin, joinable bool
-	key, dir string
-	pidfd    int        // -1 once ended
-	lock     int        // a shared flock of the root's lock, -1 once ended
-	user     *spareUser // nil where the maker looked none up
-	ended    sync.Once  // end: by the clone's thread or by Run's goroutine, once
+	key, dir          string
+	pidfd             int        // -1 once ended
+	lock              int        // a shared flock of the root's lock, -1 once ended
+	user              *spareUser // nil where the maker looked none up
+	ended             sync.Once  // end: by the clone's thread or by Run's goroutine, once
 }
 
 // lockSpareRoot takes a shared flock of the spare root dir's lock, so
