@@ -178,6 +178,7 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 				// (rawEtcFD), above which the status pipe is.
 				a.Files = append(a.Files, root.join, nil, nil, nil, nil)
 				a.Early = rawEarlyPlan()
+				root.early = a.Hold.Early
 			}
 		}
 		// Known to Run before the clone, which its plans need not wait
@@ -186,13 +187,6 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 		e.root = root
 		close(e.rootKnown)
 		pid, err := spawn.Start(a)
-		if err == nil && a.Early != nil {
-			if eerr := a.Hold.Early(); eerr != nil {
-				Trace("the spare root's namespace not joinable: %v", eerr)
-			} else {
-				root.joinable = true
-			}
-		}
 		root.closeNS()
 		if err != nil {
 			root.end()
@@ -441,6 +435,10 @@ func (e *RawEarly) Run(spec *Spec, opts Options) (code int, err error, ok bool) 
 	e.aborted = true // from here on, PID 1 ends by itself
 	e.setup <- &rawGo{r.setup, &spawn.Payload{Seal: r.seal, Enter: r.enter, Join: r.join, Paths: r.paths, Search: r.search, Args: spec.Process.Args, Env: r.env, Init: 3, PidArg: 2}}
 	w := <-e.went
+	// A holder kept alive for PID 1's join (heldRoot.take) goes now; at
+	// the idle policy, as its maker, it takes the host's tree in its
+	// namespace down as it ends, off the command's path.
+	e.root.end()
 	if e.spare != nil {
 		// The next spare's holder makes this start's root for the next;
 		// in single-id mode a spare is made for its root alone.
@@ -637,14 +635,14 @@ func prepareRaw(spec *Spec, cgroup bool, held *heldRoot, want *spareRoot, cloned
 		held.end()
 		return r, nil
 	}
-	if how.joined && !held.joinable {
+	if how.joined && !held.joinable() {
 		how.joined = false
 		if r, err = buildRaw(spec, cgroup, how); err != nil {
 			held.end()
 			return r, err
 		}
 	}
-	taken, err := held.take(want, spec.Rootfs)
+	taken, err := held.take(want, spec.Rootfs, how.joined)
 	if err != nil {
 		return r, &Error{Code: 125, Msg: err.Error(), Err: err}
 	}

@@ -247,7 +247,7 @@ func useSpare(record string, m userns.Mapping, withRoot bool) (*os.File, *heldRo
 				root.ipc, err = os.Open(fmt.Sprintf("/proc/%d/ns/ipc", pid))
 			}
 			if err == nil {
-				root.join = openJoinNS(pid, ns)
+				root.join = openJoinNS(pidfd, pid, ns)
 				root.hasJoin = root.join != nil
 			}
 		}
@@ -315,11 +315,21 @@ const (
 // (joinNSPlan): the container's root alone, pivoted into. It must be a
 // mount namespace owned by userNS, the holder's user namespace; nil
 // where the holder keeps none (the Go holder, or an older build's).
-func openJoinNS(pid int, userNS *os.File) *os.File {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/fd/%d", pid, holdJoinFD))
-	if err != nil {
-		Trace("no mount namespace to join: %v", err)
+// Taken through the holder's pidfd (one call; the user owns the
+// holder's namespace, so may), else through /proc (where Yama's
+// ptrace_scope 3 refuses every attach, which pidfd_getfd counts as).
+func openJoinNS(pidfd, pid int, userNS *os.File) *os.File {
+	var f *os.File
+	if fd, err := unix.PidfdGetfd(pidfd, holdJoinFD, 0); err == nil {
+		f = os.NewFile(uintptr(fd), "mnt")
+	} else if errors.Is(err, unix.EBADF) {
+		Trace("no mount namespace to join: the holder has no descriptor %d", holdJoinFD)
 		return nil
+	} else {
+		if f, err = os.Open(fmt.Sprintf("/proc/%d/fd/%d", pid, holdJoinFD)); err != nil {
+			Trace("no mount namespace to join: %v", err)
+			return nil
+		}
 	}
 	if err := checkJoinNS(f, userNS); err != nil {
 		Trace("no mount namespace to join: descriptor %d of the holder: %v", holdJoinFD, err)

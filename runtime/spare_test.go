@@ -262,7 +262,7 @@ func TestSpareRootTake(t *testing.T) {
 	// The spare lacks merged: the third exchange fails, the first two are put back.
 	mark(spare, "upper", "work")
 	mark(ctr, "upper", "work", "merged")
-	if taken, err := held(key).take(root, l); taken || err != nil {
+	if taken, err := held(key).take(root, l, false); taken || err != nil {
 		t.Fatalf("take of a spare without merged: %v, %v; want not taken, no error", taken, err)
 	}
 	for _, d := range []string{"upper", "work", "merged"} {
@@ -272,14 +272,14 @@ func TestSpareRootTake(t *testing.T) {
 	}
 	// Another key: nothing moves.
 	mark(spare, "merged")
-	if taken, err := held("other").take(root, l); taken || err != nil {
+	if taken, err := held("other").take(root, l, false); taken || err != nil {
 		t.Fatalf("take with another key: %v, %v; want not taken", taken, err)
 	}
 	if got := side(l.Upper); got != ctr {
 		t.Errorf("after a take with another key, the container's upper is %q's", got)
 	}
 	// The key: all three exchanged.
-	if taken, err := held(key).take(root, l); !taken || err != nil {
+	if taken, err := held(key).take(root, l, false); !taken || err != nil {
 		t.Fatalf("take: %v, %v; want taken", taken, err)
 	}
 	for _, d := range []string{"upper", "work", "merged"} {

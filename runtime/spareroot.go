@@ -528,16 +528,31 @@ type heldRoot struct {
 	mnt, ipc *os.File
 	// join is the mount namespace its holder keeps for a start to join
 	// (joinNSPlan), nil where it keeps none and once PID 1 has it (as
-	// mnt and ipc); hasJoin says it was there, for good. joinable says
-	// PID 1 made its /proc, which it needs there (rawEarlyPlan), set
-	// before the clone's outcome is sent.
-	join              *os.File
-	hasJoin, joinable bool
-	key, dir          string
-	pidfd             int        // -1 once ended
-	lock              int        // a shared flock of the root's lock, -1 once ended
-	user              *spareUser // nil where the maker looked none up
-	ended             sync.Once  // end: by the clone's thread or by Run's goroutine, once
+	// mnt and ipc); hasJoin says it was there, for good. early is PID
+	// 1's Hold.Early, which says whether it made its /proc, which it
+	// needs there (rawEarlyPlan): asked only once PID 1 is cloned, and
+	// late, when it has long been done (waiting for it on the clone's
+	// thread delayed the clone's outcome, which the start waits for).
+	join     *os.File
+	hasJoin  bool
+	early    func() error
+	key, dir string
+	pidfd    int        // -1 once ended
+	lock     int        // a shared flock of the root's lock, -1 once ended
+	user     *spareUser // nil where the maker looked none up
+	ended    sync.Once  // end: by the clone's thread or by Run's goroutine, once
+}
+
+// joinable says whether PID 1, cloned, made its /proc (early).
+func (h *heldRoot) joinable() bool {
+	if h.early == nil {
+		return false
+	}
+	if err := h.early(); err != nil {
+		Trace("the spare root's namespace not joinable: %v", err)
+		return false
+	}
+	return true
 }
 
 // lockSpareRoot takes a shared flock of the spare root dir's lock, so
@@ -586,14 +601,24 @@ func (h *heldRoot) end() {
 // if want, r's key, is the spare's: their directories exchanged, so that
 // l.Target is the spare's mount point (as PID 1's mount namespace, the
 // spare's, has it), with its overlay on what are now l.Upper and l.Work.
-// Either way it ends the holder. false: the start mounts its own root.
-// An error says an exchange could not be put back: the container's
-// directories are mixed with the spare's, and the start must not go on.
-func (h *heldRoot) take(r *spareRoot, l fuseoverlay.Layout) (bool, error) {
+// Either way it ends the holder, but for a root taken with keep: PID 1
+// is to join the holder's other namespace (joinNSPlan), and the holder
+// then lives until PID 1 has (the caller ends it), so that PID 1, the
+// last process in the holder's own namespace but for the holder, does
+// not take that namespace down, the host's tree in it, as it leaves it:
+// the kernel does that in the leaving call. false: the start mounts its
+// own root. An error says an exchange could not be put back: the
+// container's directories are mixed with the spare's, and the start
+// must not go on.
+func (h *heldRoot) take(r *spareRoot, l fuseoverlay.Layout, keep bool) (taken bool, err error) {
 	if h == nil {
 		return false, nil
 	}
-	defer h.end()
+	defer func() {
+		if !keep || !taken || err != nil {
+			h.end()
+		}
+	}()
 	want, err := r.key()
 	if err != nil || want != h.key {
 		Trace("spare root not taken: another image or launch")
