@@ -173,9 +173,9 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 			if root.join != nil {
 				// And the namespace whose root is the spare's alone, to
 				// join should Run take it, once PID 1 has made its /proc
-				// here, before it waits (rawEarlyPlan).
-				// rawJoinFD, then rawProcFD and the /etc files' trees
-				// (rawEtcFD), above which the status pipe is.
+				// here, before it waits (rawEarlyPlan): at rawJoinFD,
+				// then rawProcFD and the /etc files' trees (rawEtcFD)
+				// held, so that the status pipe is above them.
 				a.Files = append(a.Files, root.join, nil, nil, nil, nil)
 				a.Early = rawEarlyPlan()
 				root.early = a.Hold.Early
@@ -597,7 +597,7 @@ func rawRefusal(spec *Spec, opts Options) string {
 // pivot), and the payload's candidates and environment.
 type rawStart struct {
 	setup, seal, enter *plan.Plan
-	join               *plan.Plan // PID 1's, before the payload's clone: nil but in a spare root's namespace
+	join               *plan.Plan // the payload child's, before its seal: nil but where PID 1 joins a spare root's namespace
 	overlay            int        // the index of the overlay's mount in setup, -1 if none
 	premade            bool       // the root, /dev and /sys are a spare root's
 	paths              []string
@@ -611,8 +611,9 @@ type rawStart struct {
 // mount namespace has, if any, and want the one spec asks for: where
 // they are the same, the container takes the spare's (heldRoot.take),
 // as the last step here, once cloned says PID 1 exists, and PID 1 mounts
-// neither the overlay nor /dev and /sys. Either way the held root's
-// holder is ended.
+// neither the overlay nor /dev and /sys (and, joining its holder's
+// other namespace, pivots no more). Either way the held root's holder
+// is ended, but where PID 1 joins: then Run ends it once PID 1 has.
 func prepareRaw(spec *Spec, cgroup bool, held *heldRoot, want *spareRoot, cloned <-chan bool) (*rawStart, error) {
 	how := rawRoot{inSpare: held != nil, extraFDs: held != nil && held.hasJoin}
 	if held != nil && want != nil {

@@ -120,6 +120,12 @@ func StartSpare() {
 // spareOff says spares are not used (SANDBOX_NO_SPARE=1, for comparing).
 func spareOff() bool { return os.Getenv("SANDBOX_NO_SPARE") != "" }
 
+// joinOff says a start on a spare root does not join the namespace its
+// holder keeps (SANDBOX_NO_SPARE_JOIN=1, for comparing): PID 1 mounts
+// /proc, the /etc files and the masks and pivots in the holder's own,
+// as where a Go holder made the root.
+func joinOff() bool { return os.Getenv("SANDBOX_NO_SPARE_JOIN") != "" }
+
 // takeSpare is a spare user namespace with m's maps, open, or nil, and,
 // in subid mode, the request for the next one (startRemoval makes it).
 // withRoot takes the spare's root too, where its holder made one (a raw
@@ -246,7 +252,7 @@ func useSpare(record string, m userns.Mapping, withRoot bool) (*os.File, *heldRo
 			if root.mnt, err = os.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid)); err == nil {
 				root.ipc, err = os.Open(fmt.Sprintf("/proc/%d/ns/ipc", pid))
 			}
-			if err == nil {
+			if err == nil && !joinOff() {
 				root.join = openJoinNS(pidfd, pid, ns)
 				root.hasJoin = root.join != nil
 			}

@@ -550,6 +550,21 @@ awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | 
 			}
 		}
 
+		// Taken without the namespace to join (as a Go holder's root is):
+		// PID 1 mounts and pivots in the holder's own, and the payload
+		// sees the same.
+		waitRoot()
+		noJoin := trace
+		noJoin.env = append(slices.Clone(noJoin.env), "SANDBOX_NO_SPARE_JOIN=1")
+		r0 := u.runWith(t, noJoin, probe...)
+		wantCode(t, r0, 0)
+		if !strings.Contains(r0.stderr, "spare root taken") || strings.Contains(r0.stderr, "joined") {
+			t.Errorf("a run with SANDBOX_NO_SPARE_JOIN=1 did not take the spare root without joining:\n%s", r0)
+		}
+		if without := u.runWith(t, noSpare, probe...); r0.stdout != without.stdout {
+			t.Errorf("with a spare root, not joined, the payload sees\n%s\nwhere a run without a spare sees\n%s", r0.stdout, without.stdout)
+		}
+
 		// Another /dev/shm: the root is not taken.
 		waitRoot()
 		r := u.runWith(t, trace, "run", "--rm", "--shm-size", "2m", "bb", "grep", " /dev/shm ", "/proc/self/mounts")
