@@ -22,4 +22,10 @@
 // empty (a tmpfs the plan mounted) a target is made without a look first;
 // a file made for a bind is opened for writing, and that descriptor is
 // the mount's target.
+//
+// A few ops work with the new mount API at fixed descriptors (FSMount,
+// OpenFixed, OpenTreeFixed, then AttachTree): a mount made, or a host
+// file cloned, in one mount namespace and attached after a setns into
+// another, where the kernel would refuse the mount (a proc where none is
+// visible) or the host's path is out of reach.
 package plan
