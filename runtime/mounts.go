@@ -120,14 +120,14 @@ var (
 // masks (addMasks). Without volumes and sysctls that is one plan.
 func prepareRootfs(spec *Spec, rootDir string, vols []detachedVolume) error {
 	p := plan.New(rootDir)
+	if err := addRootfs(p, spec, false); err != nil {
+		return err
+	}
 	if len(spec.Mounts) == 0 && len(spec.Sysctls) == 0 {
-		if err := addRootfs(p, spec, false, !spec.Privileged); err != nil {
-			return err
+		if !spec.Privileged {
+			addMasks(p)
 		}
 		return p.Run()
-	}
-	if err := addRootfs(p, spec, false, false); err != nil {
-		return err
 	}
 	if err := p.Run(); err != nil {
 		return err
@@ -145,31 +145,21 @@ func prepareRootfs(spec *Spec, rootDir string, vols []detachedVolume) error {
 }
 
 // addRootfs adds what every container has, once its root filesystem is
-// mounted: /proc, /dev and its nodes, /sys, with masks their masks
-// (addMasks, which a caller with volumes adds after them instead), the
-// --tmpfs mounts and the generated /etc files; with premade, /dev and /sys are there already
+// mounted: /proc, /dev and its nodes, /sys, the --tmpfs mounts and the
+// generated /etc files; with premade, /dev and /sys are there already
 // (a spare's root: spareRoot). Host paths are looked at here (a bind's
 // target is a directory or a file as its source is); nothing inside the
 // root is, so the plan can be made before the root exists.
-func addRootfs(p *plan.Plan, spec *Spec, premade, masks bool) error {
+func addRootfs(p *plan.Plan, spec *Spec, premade bool) error {
 	p.OpenRoot()
 	const nsd = unix.MS_NOSUID | unix.MS_NODEV
 	b := binder{p: p}
 	if !premade {
 		addDevSys(p, devSysOf(spec), spec.Devices, &b)
 	}
-	// /proc after /dev and /sys, premade or not, and each one's masks
-	// right after it, then the rest: the container's mount table is in
-	// the same order whichever way it was made, a spare root's joined
-	// namespace included ("A spare root"), where the holder masks /sys
-	// and PID 1 its /proc before either is attached.
-	if masks {
-		addMasksUnder(p, "sys/")
-	}
+	// /proc after /dev and /sys, premade or not: the container's mount
+	// table is in the same order either way.
 	p.Mount("proc", "proc", "proc", nsd|unix.MS_NOEXEC, "")
-	if masks {
-		addMasksUnder(p, "proc/")
-	}
 	addTmpfs(p, spec)
 	for _, f := range etcFiles(spec) {
 		b.bind(f.src, f.dst, false, false)
@@ -293,62 +283,17 @@ func addDevSys(p *plan.Plan, d devSys, devices []Device, b *binder) {
 // the root is masked (a file by /dev/null, a directory by an empty
 // read-only tmpfs) or made read-only. The root is open already.
 func addMasks(p *plan.Plan) {
-	addMasksUnder(p, "")
-}
-
-// addMasksUnder is addMasks of the masks under prefix ("sys/", say;
-// "" for all of them).
-func addMasksUnder(p *plan.Plan, prefix string) {
 	for _, f := range maskedFiles {
-		if strings.HasPrefix(f, prefix) {
-			p.IfExists(f, false)
-			p.BindIn("dev/null", f, false, false)
-		}
+		p.IfExists(f, false)
+		p.BindIn("dev/null", f, false, false)
 	}
 	for _, d := range maskedDirs {
-		if strings.HasPrefix(d, prefix) {
-			p.IfExists(d, true)
-			p.Mount(d, "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_RDONLY, "size=0")
-		}
+		p.IfExists(d, true)
+		p.Mount(d, "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_RDONLY, "size=0")
 	}
 	for _, r := range readOnlyPaths {
-		if strings.HasPrefix(r, prefix) {
-			p.IfExists(r, false)
-			p.BindIn(r, r, true, true)
-		}
-	}
-}
-
-// addProcTreeMasks is addMasks of the masks under /proc, in the detached
-// tree of a /proc not yet attached (the root is open at its root:
-// plan.OpenRootFD), with clones (plan.CloneAttach), where mount(2)
-// refuses: the same mounts, the same options. /dev/null is the host's,
-// which the container's binds. scratchFD is a descriptor free for the
-// tmpfs masks, each made there, attached and closed in turn.
-func addProcTreeMasks(p *plan.Plan, scratchFD int) {
-	const proc = "proc/"
-	for _, f := range maskedFiles {
-		if rel, ok := strings.CutPrefix(f, proc); ok {
-			p.IfExists(rel, false)
-			p.CloneAttach("/dev/null", false, rel, false, false)
-		}
-	}
-	for _, d := range maskedDirs {
-		if rel, ok := strings.CutPrefix(d, proc); ok {
-			// Made whether or not the directory is there: IfExists skips
-			// one op, the attach.
-			p.FSMount("making an empty read-only tmpfs", "tmpfs", "tmpfs",
-				unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_RDONLY, scratchFD, "size=0", "ro")
-			p.IfExists(rel, true)
-			p.AttachTree(fmt.Sprintf("masking /%s", d), scratchFD, rel, true)
-			p.Syscall("closing the tmpfs", unix.SYS_CLOSE, uintptr(scratchFD))
-		}
-	}
-	for _, r := range readOnlyPaths {
-		if rel, ok := strings.CutPrefix(r, proc); ok {
-			p.IfExists(rel, false)
-			p.CloneAttach(rel, true, rel, true, true)
-		}
+		p.IfExists(r, false)
+		p.BindIn(r, r, true, true)
 	}
 }
 

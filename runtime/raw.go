@@ -325,18 +325,9 @@ const (
 // holder's mount namespace (the host's tree) and not in the one joined
 // (the container's root alone). A proc is of the PID namespace of its
 // maker, PID 1's; the tree is attached once PID 1 has joined.
-//
-// The masks under /proc go on it there too (addProcTreeMasks): they are
-// the same for every start but a --privileged one's, which does not join
-// (buildRaw). Made on PID 1's path after the join, they cost it 0.5 ms a
-// start (a build without them, for the bound, paired, three runs in each
-// order for each user: −0.51 ms with subordinate ids, −0.47 without).
 func rawEarlyPlan() *plan.Plan {
 	p := plan.New("/")
 	p.FSMount("making /proc", "proc", "proc", unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, rawProcFD)
-	p.OpenRootFD(rawProcFD)
-	addProcTreeMasks(p, rawEtcFD) // free until the /etc files are cloned
-	p.CloseRoot()
 	return p
 }
 
@@ -628,9 +619,8 @@ func prepareRaw(spec *Spec, cgroup bool, held *heldRoot, want *spareRoot, cloned
 	if held != nil && want != nil {
 		how.premade, how.cached = true, held.user
 		// Joined as expected; built again below if PID 1 could not make
-		// its /proc. Not --privileged, whose /proc and /sys are not
-		// masked: PID 1's /proc is, and the joined namespace's /sys.
-		how.joined = held.hasJoin && !spec.Privileged
+		// its /proc.
+		how.joined = held.hasJoin
 	}
 	r, err := buildRaw(spec, cgroup, how)
 	if err != nil || held == nil {
@@ -721,11 +711,12 @@ func buildRaw(spec *Spec, cgroup bool, how rawRoot) (*rawStart, error) {
 	if how.joined {
 		addJoinedRootfs(p, spec, rawProcFD, rawEtcFD)
 		p.Syscall("closing /proc's and the /etc files' trees", unix.SYS_CLOSE_RANGE, rawProcFD, rawLastFD, 0)
-	} else if err := addRootfs(p, spec, how.premade, !spec.Privileged); err != nil {
+	} else if err := addRootfs(p, spec, how.premade); err != nil {
 		return r, &Error{Code: 125, Msg: err.Error(), Err: err}
 	}
-	// (Joined, the masks were made on PID 1's /proc before it waited, and
-	// on /sys by the holder.)
+	if !spec.Privileged {
+		addMasks(p)
+	}
 	p.CloseRoot()
 	if how.joined {
 		if spec.ReadOnly {

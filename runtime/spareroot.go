@@ -337,12 +337,6 @@ func joinNSPlan(p *plan.Plan, dir string) {
 	p.OpenFixed("keeping the holder's mount namespace", "/proc/thread-self/ns/mnt", unix.O_RDONLY, holdSavedFD)
 	p.Syscall("making the mount namespace a start joins", unix.SYS_UNSHARE, unix.CLONE_NEWNS)
 	p.OpenFixed("keeping the mount namespace a start joins", "/proc/thread-self/ns/mnt", unix.O_RDONLY, holdJoinFD)
-	// The masks under /sys, which every start that joins has (not a
-	// --privileged one: it does not join). Those under /proc are PID
-	// 1's, on its own /proc (rawEarlyPlan).
-	p.OpenRoot()
-	addMasksUnder(p, "sys/")
-	p.CloseRoot()
 	addPivot(p, merged, false)
 	p.Syscall("going back to the holder's mount namespace", unix.SYS_SETNS, holdSavedFD, unix.CLONE_NEWNS)
 	p.Syscall("closing the holder's mount namespace", unix.SYS_CLOSE, holdSavedFD)
