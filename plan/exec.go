@@ -62,10 +62,6 @@ func Execute(p *Plan, from int) (int, syscall.Errno) {
 			e = doFSMount(o)
 		case opOpenFixed, opOpenTreeFixed:
 			e = doOpenFixed(o)
-		case opOpenRootFD:
-			e = doOpenRootFD(p, o)
-		case opCloneAttach:
-			e = doCloneAttach(p, o)
 		case opReadOnlyAt:
 			var fd uintptr
 			if fd, e = sys6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(o.src)), unix.O_PATH|unix.O_CLOEXEC, 0, 0, 0); e == 0 {
@@ -148,16 +144,7 @@ func doFSMount(o *op) syscall.Errno {
 	if e != 0 {
 		return e
 	}
-	_, e = sys6(unix.SYS_FSCONFIG, ctx, unix.FSCONFIG_SET_STRING, uintptr(unsafe.Pointer(o.data)), uintptr(unsafe.Pointer(o.src)), 0, 0)
-	opts := o.opts
-	for i := 0; i < len(opts) && e == 0; i++ {
-		if opts[i].value == nil {
-			_, e = sys6(unix.SYS_FSCONFIG, ctx, unix.FSCONFIG_SET_FLAG, uintptr(unsafe.Pointer(opts[i].key)), 0, 0, 0)
-		} else {
-			_, e = sys6(unix.SYS_FSCONFIG, ctx, unix.FSCONFIG_SET_STRING, uintptr(unsafe.Pointer(opts[i].key)), uintptr(unsafe.Pointer(opts[i].value)), 0, 0)
-		}
-	}
-	if e == 0 {
+	if _, e = sys6(unix.SYS_FSCONFIG, ctx, unix.FSCONFIG_SET_STRING, uintptr(unsafe.Pointer(o.data)), uintptr(unsafe.Pointer(o.src)), 0, 0); e == 0 {
 		_, e = sys6(unix.SYS_FSCONFIG, ctx, unix.FSCONFIG_CMD_CREATE, 0, 0, 0, 0)
 	}
 	var fd uintptr
@@ -185,69 +172,6 @@ func doOpenFixed(o *op) syscall.Errno {
 		return e
 	}
 	return fixFD(fd, o.args[0])
-}
-
-// doOpenRootFD is opOpenRootFD: the tree's root, opened as a root of its
-// own so that CloseRoot leaves the tree's descriptor alone.
-//
-//go:nosplit
-//go:norace
-func doOpenRootFD(p *Plan, o *op) syscall.Errno {
-	if p.rootFD != ^uintptr(0) {
-		closeFD(p.rootFD)
-		p.rootFD = ^uintptr(0)
-	}
-	fd, e := sys6(unix.SYS_OPENAT, o.args[0], uintptr(unsafe.Pointer(&dot[0])), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, 0, 0)
-	if e == 0 {
-		p.rootFD = fd
-	}
-	return e
-}
-
-// dot is ".", NUL-terminated.
-var dot = [2]byte{'.', 0}
-
-// doCloneAttach is opCloneAttach: the source opened (in the root by
-// openat2, as every path there), cloned, made read-only if asked, and
-// moved on the target, which must exist.
-//
-//go:nosplit
-//go:norace
-func doCloneAttach(p *Plan, o *op) syscall.Errno {
-	var src uintptr
-	var e syscall.Errno
-	if o.srcInRoot {
-		src, e = openIn(p.rootFD, o.src, &p.howPath)
-	} else {
-		src, e = sys6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(o.src)), unix.O_PATH|unix.O_CLOEXEC, 0, 0, 0)
-	}
-	if e != 0 {
-		return e
-	}
-	flags := uintptr(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC | unix.AT_EMPTY_PATH)
-	if o.rec {
-		flags |= unix.AT_RECURSIVE
-	}
-	tree, e := sys6(unix.SYS_OPEN_TREE, src, uintptr(unsafe.Pointer(p.empty)), flags, 0, 0, 0)
-	closeFD(src)
-	if e != 0 {
-		return e
-	}
-	if o.ro {
-		_, e = sys6(unix.SYS_MOUNT_SETATTR, tree, uintptr(unsafe.Pointer(p.empty)),
-			unix.AT_EMPTY_PATH, uintptr(unsafe.Pointer(&p.attrRO)), unsafe.Sizeof(p.attrRO), 0)
-	}
-	var dst uintptr
-	if e == 0 {
-		dst, e = openIn(p.rootFD, o.rel, &p.howPath)
-	}
-	if e == 0 {
-		_, e = sys6(unix.SYS_MOVE_MOUNT, tree, uintptr(unsafe.Pointer(p.empty)), dst, uintptr(unsafe.Pointer(p.empty)),
-			unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH, 0)
-		closeFD(dst)
-	}
-	closeFD(tree)
-	return e
 }
 
 // fixFD moves descriptor fd to want (dup3 without close-on-exec), unless

@@ -53,13 +53,6 @@ const (
 	// opOpenTreeFixed clones the mount at a host path, detached
 	// (open_tree), at a fixed descriptor.
 	opOpenTreeFixed
-	// opOpenRootFD opens the root of a detached mount tree at a
-	// descriptor as the root.
-	opOpenRootFD
-	// opCloneAttach clones a host path, or a path in the root, and
-	// attaches the clone on an existing path in the root, with the new
-	// mount API: a bind that works in a detached tree too.
-	opCloneAttach
 )
 
 // mkdir is one directory to make on the way to a target: mkdirat of name
@@ -92,15 +85,7 @@ type op struct {
 	try  bool // any errno counts as success
 	// explain adds to an errno what the user can do about it.
 	explain map[syscall.Errno]string
-	// opFSMount's options: fsconfig's key and value (a flag where value
-	// is nil), in order.
-	opts []fsOpt
-	// srcInRoot: opCloneAttach's source is a path in the root.
-	srcInRoot bool
 }
-
-// fsOpt is one fsconfig option, NUL-terminated.
-type fsOpt struct{ key, value *byte }
 
 // openHow is struct open_how of openat2(2).
 type openHow struct{ flags, mode, resolve uint64 }
@@ -289,42 +274,9 @@ func (p *Plan) AttachTree(what string, fd int, rel string, dir bool) {
 // fsmount (Linux 5.2), which checks what a mount(2) would, such as a
 // proc's visibility, in the mount namespace of the caller at the time,
 // so that the tree can then be attached (AttachTree) in another.
-//
-// Each of opts is fsconfig's "key=value", or a flag ("ro").
-func (p *Plan) FSMount(what, fstype, source string, attrs uintptr, fd int, opts ...string) {
-	o := op{kind: opFSMount, fstype: cstr(fstype), src: cstr(source), data: cstr("source"),
-		flags: attrs, args: [6]uintptr{uintptr(fd)}, what: what}
-	for _, kv := range opts {
-		k, v, ok := strings.Cut(kv, "=")
-		f := fsOpt{key: cstr(k)}
-		if ok {
-			f.value = cstr(v)
-		}
-		o.opts = append(o.opts, f)
-	}
-	p.ops = append(p.ops, o)
-}
-
-// OpenRootFD makes the root of the detached mount tree open at fd (a
-// FSMount's) the root for the ops after it, which then work in that tree
-// (CloneAttach, AttachTree, IfExists, Make), until CloseRoot.
-func (p *Plan) OpenRootFD(fd int) {
-	p.ops = append(p.ops, op{kind: opOpenRootFD, args: [6]uintptr{uintptr(fd)}, what: "opening a detached tree's root"})
-}
-
-// CloneAttach binds src on rel, an existing path in the root: a host
-// path, or with inRoot a path in the root, cloned (open_tree, with
-// rec its submounts), made read-only when ro, and attached (move_mount).
-// Unlike Bind and BindIn, it works in a detached tree (OpenRootFD),
-// where mount(2) refuses.
-func (p *Plan) CloneAttach(src string, inRoot bool, rel string, rec, ro bool) {
-	o := op{kind: opCloneAttach, rec: rec, ro: ro, srcInRoot: inRoot}
-	if inRoot {
-		o.src = cstr(path.Clean(strings.TrimPrefix(src, "/")))
-	} else {
-		o.src = cstr(src)
-	}
-	p.add(o, rel, false)
+func (p *Plan) FSMount(what, fstype, source string, attrs uintptr, fd int) {
+	p.ops = append(p.ops, op{kind: opFSMount, fstype: cstr(fstype), src: cstr(source), data: cstr("source"),
+		flags: attrs, args: [6]uintptr{uintptr(fd)}, what: what})
 }
 
 // OpenFixed opens the host path path with flags at descriptor fd (not
@@ -501,8 +453,6 @@ func (p *Plan) describe(o *op) string {
 		return "looking up /" + rel
 	case opReadOnlyTree:
 		return "making /" + rel + " read-only"
-	case opCloneAttach:
-		return fmt.Sprintf("binding %q on /%s", gostr(o.src), rel)
 	case opOpenRoot:
 		if o.src != nil {
 			return fmt.Sprintf("opening %q", gostr(o.src))

@@ -179,17 +179,7 @@ func mountHelper() error {
 	// A detached tmpfs made at a fixed descriptor, then attached; a
 	// namespace's file opened at another. Both kept across an execve.
 	const treeFD, nsFD = 100, 101
-	p.FSMount("making a tmpfs", "tmpfs", "plan-tree", unix.MOUNT_ATTR_NOSUID, treeFD, "size=1m")
-	// Worked on while detached: a host file bound in, and a directory
-	// of the tree bound read-only on another, by clones.
-	p.OpenRootFD(treeFD)
-	p.Make("making f", "f", false)
-	p.MkdirAll("making d", "d")
-	p.MkdirAll("making d2", "d2")
-	p.CloneAttach(filepath.Join(host, "file"), false, "f", false, false)
-	p.CloneAttach("d", true, "d2", true, true)
-	p.CloseRoot()
-	p.OpenRoot()
+	p.FSMount("making a tmpfs", "tmpfs", "plan-tree", unix.MOUNT_ATTR_NOSUID, treeFD)
 	p.AttachTree("mounting the tmpfs", treeFD, "tree", true)
 	p.OpenFixed("opening the mount namespace", "/proc/self/ns/mnt", unix.O_RDONLY, nsFD)
 	// A host file cloned at a descriptor, then attached as a bind.
@@ -222,14 +212,8 @@ func mountHelper() error {
 	if err != nil {
 		return err
 	}
-	if !strings.Contains(string(mounts), " "+filepath.Join(root, "tree")+" rw,nosuid,relatime - tmpfs plan-tree rw,size=1024k") {
-		return fmt.Errorf("no tmpfs plan-tree of 1m attached on tree:\n%s", mounts)
-	}
-	if b, err := os.ReadFile(filepath.Join(root, "tree/f")); err != nil || string(b) != "host" {
-		return fmt.Errorf("tree/f reads %q, %v; want the host file bound while the tree was detached", b, err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "tree/d2/x"), nil, 0o644); !errors.Is(err, syscall.EROFS) {
-		return fmt.Errorf("writing in tree/d2, a read-only clone of tree/d: %v, want EROFS", err)
+	if !strings.Contains(string(mounts), " "+filepath.Join(root, "tree")+" rw,nosuid,relatime - tmpfs plan-tree ") {
+		return fmt.Errorf("no tmpfs plan-tree attached on tree:\n%s", mounts)
 	}
 	for _, rel := range []string{"a/b/c", escaped, up2, "etc/f", "hostdir", "hostdir/file", "after", "t", "t/f", "t/sub", "t/sub/g"} {
 		if !strings.Contains(string(mounts), " "+filepath.Join(root, rel)+" ") {
