@@ -565,6 +565,51 @@ awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | 
 			t.Errorf("with a spare root, not joined, the payload sees\n%s\nwhere a run without a spare sees\n%s", r0.stdout, without.stdout)
 		}
 
+		// What the payload writes goes to its container's directory. (Before
+		// any run of another launch, whose spare root a start of this one
+		// would not take.)
+		waitRoot()
+		p := u.startWith(t, trace, "run", "--rm", "--name", "live", "bb", "sh", "-c", "echo y > /y; exec sleep 30")
+		if !waitFor(10*time.Second, func() bool {
+			m, _ := filepath.Glob(filepath.Join(s.root, "containers", "*", "upper", "y"))
+			return len(m) == 1
+		}) {
+			t.Errorf("what a run on a spare root wrote is not in its container's upper directory")
+		}
+		// Its PID 1 holds what one started without a spare holds: none of
+		// the descriptors it joined with (the namespace, its /proc's
+		// tree, the /etc files' trees), nor the idle stage more.
+		fdsOf := func(name string) []string {
+			t.Helper()
+			pid, _ := strconv.Atoi(strings.TrimSpace(s.must(t, "inspect", "--format", "{{.State.Pid}}", name).stdout))
+			var fds []string
+			entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+			for _, e := range entries {
+				l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name()))
+				fds = append(fds, e.Name()+" "+strings.Split(l, ":[")[0])
+			}
+			if err != nil || len(fds) == 0 {
+				t.Errorf("PID 1 (%d) of %s: descriptors %v, %v", pid, name, fds, err)
+			}
+			return fds
+		}
+		joinedFDs := fdsOf("live")
+		p2 := u.startWith(t, noSpare, "run", "--rm", "--name", "live2", "bb", "sleep", "30")
+		if !waitFor(10*time.Second, func() bool {
+			r := s.run(t, "inspect", "--format", "{{.State.Pid}}", "live2")
+			return r.code == 0 && strings.TrimSpace(r.stdout) != "0"
+		}) {
+			t.Errorf("live2 did not start")
+		}
+		if plainFDs := fdsOf("live2"); !slices.Equal(joinedFDs, plainFDs) {
+			t.Errorf("PID 1 on a joined spare root has descriptors %q; one started without a spare %q", joinedFDs, plainFDs)
+		}
+		s.must(t, "kill", "live", "live2")
+		if r, _ := p.wait(10 * time.Second); !strings.Contains(r.stderr, "spare root's namespace joined") {
+			t.Errorf("the run whose PID 1's descriptors were compared did not join a spare root's namespace:\n%s", r.stderr)
+		}
+		p2.wait(10 * time.Second)
+
 		// Another /dev/shm: the root is not taken.
 		waitRoot()
 		r := u.runWith(t, trace, "run", "--rm", "--shm-size", "2m", "bb", "grep", " /dev/shm ", "/proc/self/mounts")
@@ -572,18 +617,6 @@ awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | 
 		if !strings.Contains(r.stderr, "spare root not taken") || !strings.Contains(r.stdout, "size=2048k") {
 			t.Errorf("a run with another --shm-size than the spare root's:\n%s", r)
 		}
-
-		// What the payload writes goes to its container's directory.
-		waitRoot()
-		p := s.start(t, "run", "--rm", "--name", "live", "bb", "sh", "-c", "echo y > /y; exec sleep 30")
-		if !waitFor(10*time.Second, func() bool {
-			m, _ := filepath.Glob(filepath.Join(s.root, "containers", "*", "upper", "y"))
-			return len(m) == 1
-		}) {
-			t.Errorf("what a run on a spare root wrote is not in its container's upper directory")
-		}
-		s.must(t, "kill", "live")
-		p.wait(10 * time.Second)
 
 		// Another image: bb with a layer of its own.
 		s.must(t, "run", "--name", "m2", "bb", "sh", "-c", "echo two > /two")
