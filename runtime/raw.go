@@ -176,7 +176,7 @@ func BeginRaw(opts Options) (*RawEarly, error) {
 				// here, before it waits (rawEarlyPlan): at rawJoinFD,
 				// then rawProcFD and the /etc files' trees (rawEtcFD)
 				// held, so that the status pipe is above them.
-				a.Files = append(a.Files, root.join, nil, nil, nil, nil)
+				a.Files = heldFiles(a.Files, rawJoinFD, root.join, rawLastFD)
 				a.Early = rawEarlyPlan()
 				root.early = a.Hold.Early
 			}
@@ -317,6 +317,22 @@ const (
 	rawEtcFD  = 7
 	rawLastFD = rawEtcFD + 2 // etcFiles: three at most
 )
+
+// heldFiles is files with f at descriptor at and every descriptor after
+// it up to last held (nil: /dev/null until a plan puts what it makes
+// there), so that spawn's status pipe, numbered above them all, is not
+// among them. It panics where files does not end just before at: the
+// numbers are constants of the plans that use them.
+func heldFiles(files []*os.File, at int, f *os.File, last int) []*os.File {
+	if len(files) != at || last < at {
+		panic(fmt.Sprintf("descriptors %d to %d held after %d files", at, last, len(files)))
+	}
+	files = append(files, f)
+	for len(files) <= last {
+		files = append(files, nil)
+	}
+	return files
+}
 
 // rawEarlyPlan is what PID 1 does before it waits, where it may join a
 // spare root's namespace (heldRoot.join): it makes its /proc, detached,

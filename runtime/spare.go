@@ -962,7 +962,7 @@ func startRawHolder(m userns.Mapping, root *spareRoot, dir string, lock *os.File
 	if root != nil {
 		// The lock at 3; 4 and 5 held for the mount namespaces the plan
 		// opens there (joinNSPlan), above which the status pipe is.
-		a.Files = append(a.Files, lock, nil, nil)
+		a.Files = heldFiles(append(a.Files, lock), holdJoinFD, nil, holdSavedFD)
 		a.Cloneflags |= unix.CLONE_NEWNS | unix.CLONE_NEWIPC
 	}
 	if m.Mode != userns.ModeSubID {
