@@ -555,12 +555,16 @@ func spareMain(args []string) {
 // takes 9–12 ms here.
 const removalLate = 100 * time.Millisecond
 
-// makeSpare makes a spare with m's maps in dir, unless one is there
-// once no other maker is at work (waitMakerLock); with root, it makes the
-// root's directory (prepareSpareRoot) and its holder mounts the root
-// there. beforeWait runs before any wait for another maker: the removal
-// the maker was handed, which would otherwise wait with it.
+// makeSpare keeps spareDepth spares with m's maps ready in dir, once no
+// other maker is at work (waitMakerLock); with root, each with that
+// root, and a ready spare made for another root is ended first
+// (dropSpare). beforeWait runs before any wait for another maker, and
+// again once the first spare is made: the removal the maker was handed,
+// which would otherwise wait with it (it runs once).
 func makeSpare(dir string, m userns.Mapping, root *spareRoot, beforeWait func()) error {
+	if beforeWait == nil {
+		beforeWait = func() {}
+	}
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
@@ -572,40 +576,11 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot, beforeWait func())
 	if queued, err := waitMakerLock(dir, lock, beforeWait); err != nil || !queued {
 		return err
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), spareReady) {
-			return nil // one is there
-		}
-	}
-	// What a start or a maker killed midway left: a record taken but not
-	// removed, or one never renamed into place.
-	for _, e := range entries {
-		n := e.Name()
-		if fi, err := e.Info(); err == nil && (strings.HasPrefix(n, spareTaken) || strings.HasPrefix(n, ".new-")) && time.Since(fi.ModTime()) > time.Minute {
-			os.Remove(filepath.Join(dir, n))
-		}
-	}
-	var key, rootDir string
-	var rootLock *os.File // the root's lock, which the holder inherits
+	var key string
 	if root != nil {
-		swept := sweepSpareRoots(root.Tmp)
 		// The layers as they are now: should one change before the
 		// holder mounts it, the key names what a start would not want.
-		key, err = root.key()
-		if err != nil {
-			swept.release()
-		} else {
-			var fd int
-			if fd, rootDir, err = prepareSpareRoot(root, os.Getpid(), swept); err == nil {
-				rootLock = os.NewFile(uintptr(fd), "spare root lock")
-				defer rootLock.Close()
-			}
-		}
-		if err != nil {
+		if key, err = root.key(); err != nil {
 			Trace("no spare root: %v", err)
 			root = nil
 		}
@@ -613,11 +588,133 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot, beforeWait func())
 	if root == nil && m.Mode != userns.ModeSubID {
 		return nil // in single-id mode a spare is made for its root alone
 	}
+	for n := 0; n < spareDepth; n++ {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		ready := 0
+		for _, e := range entries {
+			name := e.Name()
+			switch {
+			case strings.HasPrefix(name, spareReady):
+				if root != nil && spareKey(filepath.Join(dir, name)) != key {
+					dropSpare(dir, name)
+				} else {
+					ready++
+				}
+			case n == 0 && (strings.HasPrefix(name, spareTaken) || strings.HasPrefix(name, ".new-")):
+				// What a start or a maker killed midway left: a record
+				// taken but not removed, or one never renamed into place.
+				if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Minute {
+					os.Remove(filepath.Join(dir, name))
+				}
+			}
+		}
+		if ready >= spareDepth {
+			return nil
+		}
+		rooted, err := makeOneSpare(dir, m, root, key, spareRootName(os.Getpid(), n))
+		if err != nil {
+			return err
+		}
+		beforeWait()
+		if root != nil && !rooted {
+			// Made without its root (Trace says why): the next would be
+			// dropped for that, and made the same way.
+			return nil
+		}
+	}
+	return nil
+}
+
+// spareDepth is how many spares a maker keeps ready. With one, a start
+// that came within the maker's time of the one before (20-25 ms after
+// its exit with subordinate ids on a slow machine: the maker's own start,
+// then newuidmap and newgidmap) found none and made its user namespace
+// and root itself; two cover two starts in a row, and each start's maker
+// makes one again. Each costs a sleeping holder (80 KiB of PSS) for up
+// to spareLife.
+const spareDepth = 2
+
+// spareRootName names the n-th spare root a maker of pid makes: its
+// directory in the store's tmp/ (prepareSpareRoot).
+func spareRootName(pid, n int) string {
+	if n == 0 {
+		return strconv.Itoa(pid)
+	}
+	return strconv.Itoa(pid) + "." + strconv.Itoa(n)
+}
+
+// spareKey is the key of the root a ready record's holder made, or ""
+// for a spare without one (or a record no longer there).
+func spareKey(record string) string {
+	b, err := os.ReadFile(record)
+	if err != nil {
+		return ""
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	if f := strings.Fields(first); len(f) == 4 {
+		return f[3]
+	}
+	return ""
+}
+
+// dropSpare ends the holder of a ready record and removes the record; a
+// start that took the record first keeps it. The kill goes through a
+// pidfd opened before the holder's start time and name are read: had
+// the holder ended and its pid been reused, it fails (as useSpare's).
+func dropSpare(dir, name string) {
+	taken := filepath.Join(dir, spareTaken+strings.TrimPrefix(name, spareReady))
+	if os.Rename(filepath.Join(dir, name), taken) != nil {
+		return
+	}
+	b, err := os.ReadFile(taken)
+	os.Remove(taken)
+	var pid int
+	var start uint64
+	if err != nil {
+		return
+	}
+	if _, err := fmt.Sscan(string(b), &pid, &start); err != nil || pid <= 0 {
+		return
+	}
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(pidfd)
+	if got, comm, err := ProcessStart(pid); err == nil && got == start && comm == spareHoldName {
+		unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+		Trace("spare %d, made for another root, ended", pid)
+	}
+}
+
+// makeOneSpare makes a spare with m's maps in dir; with root, it makes
+// the root's directory (prepareSpareRoot, named for id) and its holder
+// mounts the root there, for a start to take by key.
+func makeOneSpare(dir string, m userns.Mapping, root *spareRoot, key, id string) (rooted bool, err error) {
+	var rootDir string
+	var rootLock *os.File // the root's lock, which the holder inherits
+	if root != nil {
+		var fd int
+		if fd, rootDir, err = prepareSpareRoot(root, id, sweepSpareRoots(root.Tmp)); err == nil {
+			rootLock = os.NewFile(uintptr(fd), "spare root lock")
+			defer rootLock.Close()
+		}
+		if err != nil {
+			Trace("no spare root: %v", err)
+			root = nil
+		}
+	}
+	if root == nil && m.Mode != userns.ModeSubID {
+		return false, nil // in single-id mode a spare is made for its root alone
+	}
 	var pid int
 	var hold *goHolder
 	if spawn.Supported() && idle.Entered() {
 		if pid, err = startRawHolder(m, root, rootDir, rootLock); errors.Is(err, errHolderMaps) {
-			return err
+			return false, err
 		} else if err != nil {
 			// A step the Go holder has another way for (a /sys submount
 			// that refuses to be made read-only: plan's fallbacks), as a
@@ -632,7 +729,7 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot, beforeWait func())
 	}
 	if pid == 0 {
 		if hold, err = startGoHolder(m, root, rootDir, rootLock); err != nil {
-			return err
+			return false, err
 		}
 		pid = hold.cmd.Process.Pid
 	}
@@ -654,7 +751,7 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot, beforeWait func())
 	if hold != nil {
 		if err = hold.ready(m); err != nil {
 			kill()
-			return err
+			return false, err
 		}
 	}
 	if err == nil {
@@ -704,13 +801,13 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot, beforeWait func())
 	}
 	if err != nil {
 		kill()
-		return err
+		return false, err
 	}
 	Trace("spare user namespace %d ready", pid)
 	if hold != nil {
-		return hold.cmd.Process.Release()
+		return root != nil, hold.cmd.Process.Release()
 	}
-	return nil
+	return root != nil, nil
 }
 
 // holderNameWait bounds a maker's wait for its live holder to name

@@ -445,7 +445,7 @@ func TestSweepKeepsFreshRoot(t *testing.T) {
 		t.Errorf("a second sweep took the kept root: %+v", again)
 	}
 
-	lock, dir, err := prepareSpareRoot(&spareRoot{Tmp: tmp}, 99, kept)
+	lock, dir, err := prepareSpareRoot(&spareRoot{Tmp: tmp}, "99", kept)
 	if err != nil {
 		t.Fatal(err)
 	}

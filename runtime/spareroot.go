@@ -250,13 +250,13 @@ const (
 // to inherit and keep.
 // As the user, on the host: the namespace's root is the user, so the
 // holder owns all of it.
-func prepareSpareRoot(r *spareRoot, id int, reuse *sweptRoot) (lock int, dir string, err error) {
-	dir = filepath.Join(r.Tmp, SpareRootPrefix+strconv.Itoa(id))
+func prepareSpareRoot(r *spareRoot, id string, reuse *sweptRoot) (lock int, dir string, err error) {
+	dir = filepath.Join(r.Tmp, SpareRootPrefix+id)
 	// Locked under a pending name and renamed into place: a sweep that
 	// found it unlocked (made, not yet locked) would take it for a dead
 	// one's and unlink it (image's staging rule ages pending names out
 	// after an hour instead).
-	pending := filepath.Join(r.Tmp, ".pending-"+SpareRootPrefix+strconv.Itoa(id)+".lock")
+	pending := filepath.Join(r.Tmp, ".pending-"+SpareRootPrefix+id+".lock")
 	lock, err = unix.Open(pending, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		reuse.release()
@@ -278,7 +278,7 @@ func prepareSpareRoot(r *spareRoot, id int, reuse *sweptRoot) (lock int, dir str
 	if old, oerr := unix.Open(dir+".lock", unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); oerr == nil {
 		if err := unix.Flock(old, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 			unix.Close(old)
-			return fail(fmt.Errorf("an earlier spare root of pid %d is still in use", id))
+			return fail(fmt.Errorf("an earlier spare root named %q is still in use", SpareRootPrefix+id))
 		}
 		defer unix.Close(old)
 	}
@@ -395,7 +395,7 @@ func sweepSpareRoots(tmp string) *sweptRoot {
 		// Not one named for this maker, an ended process's of the same
 		// pid: prepareSpareRoot, which takes that name, would find its
 		// lock held (ours, on another descriptor) and make none.
-		if kept == nil && base != SpareRootPrefix+strconv.Itoa(os.Getpid()) && recycleDir(unix.AT_FDCWD, dir, spareRootDirs, "") {
+		if own := SpareRootPrefix + strconv.Itoa(os.Getpid()); kept == nil && base != own && !strings.HasPrefix(base, own+".") && recycleDir(unix.AT_FDCWD, dir, spareRootDirs, "") {
 			kept = &sweptRoot{dir: dir, lock: lock}
 			continue
 		}

@@ -278,16 +278,14 @@ func TestSpareUserNS(t *testing.T) {
 			m, _ := filepath.Glob(filepath.Join(dir, "ready-*"))
 			return m
 		}
-		// A spare is made as a run's removal is handed over: wait for it.
+		// A spare is made as a run's removal is handed over: wait for it,
+		// and for its maker's end (it keeps two ready), and put aside all
+		// but one, so that the next start takes that one.
 		waitSpare := func() string {
 			t.Helper()
-			for deadline := time.Now().Add(afterCommand); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-				if m := records(); len(m) > 0 {
-					return m[0]
-				}
-			}
-			t.Fatalf("no spare user namespace in %s %v after a throwaway run", dir, afterCommand)
-			return ""
+			rec := settledSpares(t, u)[0]
+			putAsideSpares(t, u, rec)
+			return rec
 		}
 		u.mustRun(t, "run", "--rm", bb, "true")
 		if u.mode != "subid" {
@@ -368,8 +366,8 @@ func TestSpareUserNS(t *testing.T) {
 		}
 
 		// A record that names no holder (pid 1, another start time): the
-		// run drops it and makes its own namespace. The spare the last
-		// run left is put aside (and ended) so that the bad one is the
+		// run drops it and makes its own namespace. The spares the last
+		// run left are put aside (and ended) so that the bad one is the
 		// only one there.
 		real = waitSpare()
 		b, _ = os.ReadFile(real)
@@ -460,12 +458,12 @@ func waitSpareRoot(t *testing.T, u *user, s *store, image string) (int, string) 
 	for try := 0; try < 5; try++ {
 		s.mustRun(t, "run", "--rm", image, "true")
 		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			recs, _ := filepath.Glob(filepath.Join(spares, "ready-*"))
-			for _, rec := range recs {
+			for _, rec := range settledSpares(t, u) {
 				b, _ := os.ReadFile(rec)
 				var holder int
 				fmt.Sscan(string(b), &holder)
 				if lines := strings.Split(string(b), "\n"); len(lines) > 1 && filepath.Dir(lines[1]) == tmp && strings.HasPrefix(filepath.Base(lines[1]), "spare-") {
+					putAsideSpares(t, u, rec)
 					return holder, lines[1]
 				}
 			}
@@ -473,6 +471,49 @@ func waitSpareRoot(t *testing.T, u *user, s *store, image string) (int, string) 
 	}
 	t.Fatalf("no spare root for %s in %s after five throwaway runs", tmp, spares)
 	return 0, ""
+}
+
+// settledSpares waits until no maker lives and returns the ready
+// records then: a maker keeps two spares ready (runtime's spareDepth),
+// the second may still be in the making when the first is there, and a
+// maker for another root (an earlier command's, waiting for the lock)
+// would end those of ours.
+func settledSpares(t *testing.T, u *user) []string {
+	t.Helper()
+	dir := filepath.Join(u.runtimeDir(), "sandbox", "spare")
+	var recs []string
+	if !waitFor(afterCommand, func() bool {
+		// By its argv[0]: its name is its program's descriptor's until
+		// it names itself.
+		if len(userProcs(u, func(p procInfo) bool { return strings.HasPrefix(p.cmdline, "sandbox-mkspare ") })) > 0 {
+			return false
+		}
+		recs, _ = filepath.Glob(filepath.Join(dir, "ready-*"))
+		return len(recs) > 0
+	}) {
+		t.Fatalf("no spare, or a maker still at work, %v after a throwaway run: %v", afterCommand, recs)
+	}
+	return recs
+}
+
+// putAsideSpares removes every ready record but keep and ends its holder,
+// so that the next start takes keep's spare: the checks that follow name
+// its holder and root.
+func putAsideSpares(t *testing.T, u *user, keep string) {
+	t.Helper()
+	recs, _ := filepath.Glob(filepath.Join(u.runtimeDir(), "sandbox", "spare", "ready-*"))
+	for _, rec := range recs {
+		if rec == keep {
+			continue
+		}
+		b, _ := os.ReadFile(rec)
+		var holder int
+		fmt.Sscan(string(b), &holder)
+		os.Remove(rec)
+		if holder > 0 {
+			syscall.Kill(holder, syscall.SIGKILL)
+		}
+	}
 }
 
 func TestSpareRoot(t *testing.T) {
@@ -610,6 +651,54 @@ awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | 
 		}
 		p2.wait(10 * time.Second)
 
+		// Two spare roots are kept ready (runtime's spareDepth), so two
+		// runs in a row, the second started as the first ends, both take
+		// one. A run of another launch has its maker end the spares made
+		// for the last one, and keep two of its own.
+		record := func(rec string) (holder int, key string) {
+			b, _ := os.ReadFile(rec)
+			first, _, _ := strings.Cut(string(b), "\n")
+			if f := strings.Fields(first); len(f) == 4 {
+				holder, _ = strconv.Atoi(f[0])
+				key = f[3]
+			}
+			return holder, key
+		}
+		keysOf := func(recs []string) (holders []procInfo, keys []string) {
+			for _, rec := range recs {
+				h, k := record(rec)
+				p, ok := readProc(h)
+				if !ok || p.comm != "sandbox-spare" {
+					t.Errorf("the holder %d of %s is not there (%+v)", h, rec, p)
+				}
+				holders, keys = append(holders, p), append(keys, k)
+			}
+			return holders, keys
+		}
+		s.mustRun(t, "run", "--rm", "bb", "true")
+		before, bbKeys := keysOf(settledSpares(t, u))
+		if len(before) != 2 || bbKeys[0] == "" || bbKeys[0] != bbKeys[1] {
+			t.Errorf("after a throwaway run, spares %v with keys %q; want two of that run's root", before, bbKeys)
+		}
+		for i := 0; i < 2; i++ {
+			if r := u.runWith(t, trace, "run", "--rm", "bb", "true"); !strings.Contains(r.stderr, "spare root taken") {
+				t.Errorf("run %d of two in a row took no spare root:\n%s", i+1, r)
+			}
+		}
+		before, bbKeys = keysOf(settledSpares(t, u))
+		if r := u.runWith(t, trace, "run", "--rm", "--shm-size", "4m", "bb", "true"); !strings.Contains(r.stderr, "spare root not taken") {
+			t.Errorf("a run of another launch took a spare root:\n%s", r)
+		}
+		after, shmKeys := keysOf(settledSpares(t, u))
+		if len(after) != 2 || shmKeys[0] == "" || shmKeys[0] != shmKeys[1] || slices.Contains(bbKeys, shmKeys[0]) {
+			t.Errorf("after a run of another launch, spares %v with keys %q (those before: %v, %q); want two of its own root", after, shmKeys, before, bbKeys)
+		}
+		for _, h := range before {
+			if !waitFor(10*time.Second, func() bool { return !alive(h) }) {
+				t.Errorf("the holder %d of a spare made for the launch before still runs", h.pid)
+			}
+		}
+
 		// Another /dev/shm: the root is not taken.
 		waitRoot()
 		r := u.runWith(t, trace, "run", "--rm", "--shm-size", "2m", "bb", "grep", " /dev/shm ", "/proc/self/mounts")
@@ -645,7 +734,9 @@ awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | 
 		if !waitFor(afterCommand, func() bool {
 			for _, n := range dirEntries(t, tmp) {
 				base := strings.TrimSuffix(n, ".lock")
-				if _, err := strconv.Atoi(strings.TrimPrefix(base, "spare-")); !strings.HasPrefix(n, "spare-") || err != nil {
+				// spare-PID, or spare-PID.N for a maker's second.
+				pid, _, _ := strings.Cut(strings.TrimPrefix(base, "spare-"), ".")
+				if _, err := strconv.Atoi(pid); !strings.HasPrefix(n, "spare-") || err != nil {
 					continue
 				}
 				lock, err := unix.Open(filepath.Join(tmp, base+".lock"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
