@@ -256,11 +256,13 @@ func working(tools []*tool) []*tool {
 // command left working after it exited. sandbox's leftovers (the maker
 // of the next spare, its holder, then the removal, at idle priority)
 // take longer than the pause: the spare is ready 9–12 ms after the
-// command's exit (December 7), and the removal follows. So they may run
+// command's exit on a fast machine, 20–25 ms with subordinate ids on a
+// slow one (December 7), and the removal follows. So they may run
 // beside the next tool's start: beside bwrap's, or beside sandbox's
-// where the rotation has sandbox follow itself after one pause. With
-// bwrap's run and two pauses between two of sandbox's, every one of 100
-// took the spare. Not much longer: after 60 ms idle every start here is
+// where the rotation has sandbox follow itself after one pause. There,
+// with one spare kept, sandbox found none and took 37 ms instead of 20
+// on the slow machine; a maker keeps two since, and such a run finds the
+// second (docs/ARCHITECTURE.md, "Two spares, built"). Not much longer: after 60 ms idle every start here is
 // slower (bwrap's 2.5 → 3.0 ms), which flattered the ratios in the other
 // direction; -all measures 40 ms pauses besides, which leave nothing
 // working.
