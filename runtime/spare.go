@@ -466,22 +466,23 @@ func parseSpareRoot(arg string) *spareRoot {
 // spareMain is the "spare" stage, the maker: RUNDIR UIDMAP GIDMAP
 // NEWUIDMAP NEWGIDMAP ROOT, and the remove stage's NAME SPARE [SKELETON
 // DIR...] (Removal.args) when it starts a removal too (as startRemoval
-// passes them, with the removal descriptors). It makes one spare unless
-// one is there once the maker before it, if any, has ended
-// (waitMakerLock), starts the removal, and exits.
+// passes them, with the removal descriptors). Once the maker before it,
+// if any, has ended (waitMakerLock), it makes spares until spareDepth
+// are ready (makeSpare), doing the removal after the first, and exits.
 func spareMain(args []string) {
 	setName(spareMakerName)
 	if len(args) < 6 {
 		os.Exit(125)
 	}
-	// The removal, if one was handed to us, is done once the spare is
-	// made (or not made): the two would share the CPU a start leaves,
+	// The removal, if one was handed to us, is done once the first spare
+	// is made (or not made): the two would share the CPU a start leaves,
 	// and the spare is what the next start waits for. Here where we can,
 	// else by the remove stage we start. Its descriptors are
 	// close-on-exec until then: newuidmap gets none. Once, whichever
-	// comes first: the spare's end, a panic, or removalLate after our
-	// start (a maker waiting on newuidmap or on its holder must not keep
-	// the container's files and lock for that long).
+	// comes first: the first spare's end, a panic, or removalLate after
+	// our start (a maker waiting on newuidmap or on its holder must not
+	// keep the container's files and lock for that long). It runs under
+	// make.lock: a maker queued behind us waits for it too.
 	removal := func() {}
 	if len(args) > 6 {
 		if len(args) < 8 {
@@ -556,11 +557,13 @@ func spareMain(args []string) {
 const removalLate = 100 * time.Millisecond
 
 // makeSpare keeps spareDepth spares with m's maps ready in dir, once no
-// other maker is at work (waitMakerLock); with root, each with that
-// root, and a ready spare made for another root is ended first
-// (dropSpare). beforeWait runs before any wait for another maker, and
-// again once the first spare is made: the removal the maker was handed,
-// which would otherwise wait with it (it runs once).
+// other maker is at work (waitMakerLock), making each with root where
+// one is asked for. Ready spares made for another root count: each is of
+// use to a start, which takes its user namespace and mounts its own
+// root, and a start cannot choose one by its key (it takes one before
+// its image is resolved). beforeWait runs before any wait for another
+// maker, and again once the first spare is made: the removal the maker
+// was handed, which would otherwise wait with it (it runs once).
 func makeSpare(dir string, m userns.Mapping, root *spareRoot, beforeWait func()) error {
 	if beforeWait == nil {
 		beforeWait = func() {}
@@ -598,11 +601,7 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot, beforeWait func())
 			name := e.Name()
 			switch {
 			case strings.HasPrefix(name, spareReady):
-				if root != nil && spareKey(filepath.Join(dir, name)) != key {
-					dropSpare(dir, name)
-				} else {
-					ready++
-				}
+				ready++
 			case n == 0 && (strings.HasPrefix(name, spareTaken) || strings.HasPrefix(name, ".new-")):
 				// What a start or a maker killed midway left: a record
 				// taken but not removed, or one never renamed into place.
@@ -620,9 +619,7 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot, beforeWait func())
 		}
 		beforeWait()
 		if root != nil && !rooted {
-			// Made without its root (Trace says why): the next would be
-			// dropped for that, and made the same way.
-			return nil
+			return nil // made without its root (Trace says why): so would the next be
 		}
 	}
 	return nil
@@ -633,8 +630,8 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot, beforeWait func())
 // its exit with subordinate ids on a slow machine: the maker's own start,
 // then newuidmap and newgidmap) found none and made its user namespace
 // and root itself; two cover two starts in a row, and each start's maker
-// makes one again. Each costs a sleeping holder (80 KiB of PSS) for up
-// to spareLife.
+// makes the one its start took again. Each costs a sleeping holder (80
+// KiB of PSS) for up to spareLife.
 const spareDepth = 2
 
 // spareRootName names the n-th spare root a maker of pid makes: its
@@ -644,50 +641,6 @@ func spareRootName(pid, n int) string {
 		return strconv.Itoa(pid)
 	}
 	return strconv.Itoa(pid) + "." + strconv.Itoa(n)
-}
-
-// spareKey is the key of the root a ready record's holder made, or ""
-// for a spare without one (or a record no longer there).
-func spareKey(record string) string {
-	b, err := os.ReadFile(record)
-	if err != nil {
-		return ""
-	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	if f := strings.Fields(first); len(f) == 4 {
-		return f[3]
-	}
-	return ""
-}
-
-// dropSpare ends the holder of a ready record and removes the record; a
-// start that took the record first keeps it. The kill goes through a
-// pidfd opened before the holder's start time and name are read: had
-// the holder ended and its pid been reused, it fails (as useSpare's).
-func dropSpare(dir, name string) {
-	taken := filepath.Join(dir, spareTaken+strings.TrimPrefix(name, spareReady))
-	if os.Rename(filepath.Join(dir, name), taken) != nil {
-		return
-	}
-	b, err := os.ReadFile(taken)
-	os.Remove(taken)
-	var pid int
-	var start uint64
-	if err != nil {
-		return
-	}
-	if _, err := fmt.Sscan(string(b), &pid, &start); err != nil || pid <= 0 {
-		return
-	}
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return
-	}
-	defer unix.Close(pidfd)
-	if got, comm, err := ProcessStart(pid); err == nil && got == start && comm == spareHoldName {
-		unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
-		Trace("spare %d, made for another root, ended", pid)
-	}
 }
 
 // makeOneSpare makes a spare with m's maps in dir; with root, it makes

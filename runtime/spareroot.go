@@ -25,10 +25,10 @@ import (
 // namespace of that user namespace, the overlay of the image's layers
 // is mounted on the merged directory of SpareRootPrefix+PID in the
 // store's tmp/ (PID the maker's, which made the directory:
-// prepareSpareRoot), on that directory's own upper and work, with /dev
-// and /sys mounted in it (addDevSys). The holder holds a shared flock on
-// SpareRootPrefix+PID+".lock" (the maker's, inherited) for as long as it
-// lives,
+// prepareSpareRoot; PID.N for the N+1th a maker makes: spareRootName),
+// on that directory's own upper and work, with /dev and /sys mounted in
+// it (addDevSys). The holder holds a shared flock on that name's
+// ".lock" (the maker's, inherited) for as long as it lives,
 // and a start that takes the root holds one of its own until it has
 // taken it or not, so that a sweep of tmp/ (which needs the lock
 // exclusive: image's staging rule, a directory whose lock is held)
@@ -243,7 +243,7 @@ const (
 )
 
 // prepareSpareRoot is the maker's part of a spare root, before it starts
-// the holder: it makes r's directory, named for id (the maker's pid),
+// the holder: it makes r's directory, named for id (spareRootName),
 // with the overlay's directories, or renames the one the sweep kept
 // (reuse, which it takes or removes either way), and takes the
 // directory's lock, which it returns open (close-on-exec) for the holder

@@ -266,8 +266,8 @@ func TestExecThrowaway(t *testing.T) {
 // spare gets, each container has a namespace of its own, and the holder
 // is gone once taken. A start of the Go init takes one too. A record
 // that names no holder is dropped and the run goes on without it. A
-// maker that finds another at work waits for it, and makes the spare
-// if none is left.
+// maker that finds another at work waits for it, and makes spares
+// while fewer than two are left.
 // Without subordinate ids a spare is made only with a root, which
 // TestSpareRoot tries.
 func TestSpareUserNS(t *testing.T) {
@@ -283,7 +283,7 @@ func TestSpareUserNS(t *testing.T) {
 		// but one, so that the next start takes that one.
 		waitSpare := func() string {
 			t.Helper()
-			rec := settledSpares(t, u)[0]
+			rec := settledSpares(t, u, u.store())[0]
 			putAsideSpares(t, u, rec)
 			return rec
 		}
@@ -449,8 +449,9 @@ func TestSpareUserNS(t *testing.T) {
 // its root in s's tmp/, and returns that holder's pid and the root's
 // directory (named for its maker). Again where none comes: a spare of an
 // earlier test's run (of another store) may be there, or made meanwhile
-// by a maker our run's waited for; a maker makes none while one is
-// there.
+// by a maker our run's waited for; a maker makes none while two are
+// there. The others are put aside (putAsideSpares), so that the next
+// start takes the one returned.
 func waitSpareRoot(t *testing.T, u *user, s *store, image string) (int, string) {
 	t.Helper()
 	tmp := filepath.Join(s.root, "tmp")
@@ -458,7 +459,7 @@ func waitSpareRoot(t *testing.T, u *user, s *store, image string) (int, string) 
 	for try := 0; try < 5; try++ {
 		s.mustRun(t, "run", "--rm", image, "true")
 		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			for _, rec := range settledSpares(t, u) {
+			for _, rec := range settledSpares(t, u, s.root) {
 				b, _ := os.ReadFile(rec)
 				var holder int
 				fmt.Sscan(string(b), &holder)
@@ -473,16 +474,22 @@ func waitSpareRoot(t *testing.T, u *user, s *store, image string) (int, string) 
 	return 0, ""
 }
 
-// settledSpares waits until no maker lives and returns the ready
-// records then: a maker keeps two spares ready (runtime's spareDepth),
-// the second may still be in the making when the first is there, and a
-// maker for another root (an earlier command's, waiting for the lock)
-// would end those of ours.
-func settledSpares(t *testing.T, u *user) []string {
+// settledSpares waits until the containers of the runs before are
+// removed from the store's tmp/ (in which the store at storeRoot is),
+// which their makers do once they have made their first spare, then
+// until no maker lives, and returns the ready records then: a maker
+// keeps two spares ready (runtime's spareDepth), and the second may
+// still be in the making when the first is there. (A maker is started
+// detached: before its execve it is the command by its argv, so that
+// no maker alive says nothing until its removal is done.)
+func settledSpares(t *testing.T, u *user, storeRoot string) []string {
 	t.Helper()
 	dir := filepath.Join(u.runtimeDir(), "sandbox", "spare")
 	var recs []string
 	if !waitFor(afterCommand, func() bool {
+		if left, _ := filepath.Glob(filepath.Join(storeRoot, "tmp", "rm-*")); len(left) > 0 {
+			return false
+		}
 		// By its argv[0]: its name is its program's descriptor's until
 		// it names itself.
 		if len(userProcs(u, func(p procInfo) bool { return strings.HasPrefix(p.cmdline, "sandbox-mkspare ") })) > 0 {
@@ -491,7 +498,7 @@ func settledSpares(t *testing.T, u *user) []string {
 		recs, _ = filepath.Glob(filepath.Join(dir, "ready-*"))
 		return len(recs) > 0
 	}) {
-		t.Fatalf("no spare, or a maker still at work, %v after a throwaway run: %v", afterCommand, recs)
+		t.Fatalf("no spare, a container not removed, or a maker still at work, %v after a throwaway run: %v", afterCommand, recs)
 	}
 	return recs
 }
@@ -653,8 +660,9 @@ awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | 
 
 		// Two spare roots are kept ready (runtime's spareDepth), so two
 		// runs in a row, the second started as the first ends, both take
-		// one. A run of another launch has its maker end the spares made
-		// for the last one, and keep two of its own.
+		// one. A run of another launch takes one of them, and its maker
+		// makes one of its own beside the other: spares of another root
+		// are of use too (their user namespace), so none is ended.
 		record := func(rec string) (holder int, key string) {
 			b, _ := os.ReadFile(rec)
 			first, _, _ := strings.Cut(string(b), "\n")
@@ -676,7 +684,7 @@ awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | 
 			return holders, keys
 		}
 		s.mustRun(t, "run", "--rm", "bb", "true")
-		before, bbKeys := keysOf(settledSpares(t, u))
+		before, bbKeys := keysOf(settledSpares(t, u, s.root))
 		if len(before) != 2 || bbKeys[0] == "" || bbKeys[0] != bbKeys[1] {
 			t.Errorf("after a throwaway run, spares %v with keys %q; want two of that run's root", before, bbKeys)
 		}
@@ -685,18 +693,25 @@ awk '{ print $5, $6, substr($0, index($0, " - ") + 3) }' /proc/self/mountinfo | 
 				t.Errorf("run %d of two in a row took no spare root:\n%s", i+1, r)
 			}
 		}
-		before, bbKeys = keysOf(settledSpares(t, u))
+		before, bbKeys = keysOf(settledSpares(t, u, s.root))
 		if r := u.runWith(t, trace, "run", "--rm", "--shm-size", "4m", "bb", "true"); !strings.Contains(r.stderr, "spare root not taken") {
 			t.Errorf("a run of another launch took a spare root:\n%s", r)
 		}
-		after, shmKeys := keysOf(settledSpares(t, u))
-		if len(after) != 2 || shmKeys[0] == "" || shmKeys[0] != shmKeys[1] || slices.Contains(bbKeys, shmKeys[0]) {
-			t.Errorf("after a run of another launch, spares %v with keys %q (those before: %v, %q); want two of its own root", after, shmKeys, before, bbKeys)
-		}
+		after, keys := keysOf(settledSpares(t, u, s.root))
+		alive1 := 0
 		for _, h := range before {
-			if !waitFor(10*time.Second, func() bool { return !alive(h) }) {
-				t.Errorf("the holder %d of a spare made for the launch before still runs", h.pid)
+			if alive(h) {
+				alive1++
 			}
+		}
+		ofBB := 0
+		for _, k := range keys {
+			if k == bbKeys[0] {
+				ofBB++
+			}
+		}
+		if len(after) != 2 || alive1 != 1 || ofBB != 1 || slices.Contains(keys, "") {
+			t.Errorf("after a run of another launch, spares %v with keys %q (those before: %v, %q, %d alive); want the one it left and one of its own root", after, keys, before, bbKeys, alive1)
 		}
 
 		// Another /dev/shm: the root is not taken.

@@ -254,7 +254,8 @@ func working(tools []*tool) []*tool {
 
 // settle is the pause before each timed run, for what the previous
 // command left working after it exited. sandbox's leftovers (the maker
-// of the next spare, its holder, then the removal, at idle priority)
+// of the next spare, its holder, the removal, then a second spare where
+// one was taken, at idle priority)
 // take longer than the pause: the spare is ready 9–12 ms after the
 // command's exit on a fast machine, 20–25 ms with subordinate ids on a
 // slow one (December 7), and the removal follows. So they may run
