@@ -85,7 +85,17 @@ func waitOut(t *testing.T, cmd *exec.Cmd, out *strings.Builder) string {
 func TestIdleForwardsSignalAndWakesOnExit(t *testing.T) {
 	bin := buildHelper(t)
 	cmd, out := startIdle(t, bin, "exec sleep 30", nil, "reap")
-	status, _ := os.ReadFile("/proc/" + itoa(cmd.Process.Pid) + "/status")
+	// Asleep once it has set up: its execve shows in cmdline a few
+	// instructions before it sleeps, and a loaded machine can hold it
+	// there (State R, failed once in a full suite). A stage that spins
+	// is never seen asleep.
+	var status []byte
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		status, _ = os.ReadFile("/proc/" + itoa(cmd.Process.Pid) + "/status")
+		if strings.Contains(string(status), "\nState:\tS") || time.Now().After(deadline) {
+			break
+		}
+	}
 	if !strings.Contains(string(status), "\nState:\tS") {
 		t.Fatalf("the idle stage is not asleep:\n%s", status)
 	}
