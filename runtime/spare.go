@@ -563,11 +563,9 @@ const removalLate = 100 * time.Millisecond
 // root, and a start cannot choose one by its key (it takes one before
 // its image is resolved). beforeWait runs before any wait for another
 // maker, and again once the first spare is made: the removal the maker
-// was handed, which would otherwise wait with it (it runs once).
+// was handed, which would otherwise wait with it (it runs once; a no-op
+// where none was handed).
 func makeSpare(dir string, m userns.Mapping, root *spareRoot, beforeWait func()) error {
-	if beforeWait == nil {
-		beforeWait = func() {}
-	}
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
@@ -635,12 +633,21 @@ func makeSpare(dir string, m userns.Mapping, root *spareRoot, beforeWait func())
 const spareDepth = 2
 
 // spareRootName names the n-th spare root a maker of pid makes: its
-// directory in the store's tmp/ (prepareSpareRoot).
+// directory in the store's tmp/ (prepareSpareRoot), after
+// SpareRootPrefix.
 func spareRootName(pid, n int) string {
 	if n == 0 {
 		return strconv.Itoa(pid)
 	}
 	return strconv.Itoa(pid) + "." + strconv.Itoa(n)
+}
+
+// isSpareRootOf says whether base (a name in tmp/) is one spareRootName
+// gives a maker of pid, whatever its n.
+func isSpareRootOf(base string, pid int) bool {
+	name, ok := strings.CutPrefix(base, SpareRootPrefix)
+	p, _, _ := strings.Cut(name, ".")
+	return ok && p == strconv.Itoa(pid)
 }
 
 // makeOneSpare makes a spare with m's maps in dir; with root, it makes

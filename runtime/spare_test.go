@@ -527,3 +527,18 @@ func TestSpareRootText(t *testing.T) {
 		}
 	}
 }
+
+// isSpareRootOf knows every name spareRootName gives a maker, and no
+// other maker's or another kind of entry's.
+func TestSpareRootNames(t *testing.T) {
+	for n := 0; n < spareDepth+1; n++ {
+		if name := SpareRootPrefix + spareRootName(12, n); !isSpareRootOf(name, 12) || isSpareRootOf(name, 1) || isSpareRootOf(name, 123) {
+			t.Errorf("%q: isSpareRootOf 12 %v, 1 %v, 123 %v; want only 12", name, isSpareRootOf(name, 12), isSpareRootOf(name, 1), isSpareRootOf(name, 123))
+		}
+	}
+	for _, name := range []string{SpareRootPrefix + "123", SpareRootPrefix + "12x", "skel-12", "12", SpareRootPrefix} {
+		if isSpareRootOf(name, 12) {
+			t.Errorf("isSpareRootOf(%q, 12) = true", name)
+		}
+	}
+}

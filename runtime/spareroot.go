@@ -395,7 +395,7 @@ func sweepSpareRoots(tmp string) *sweptRoot {
 		// Not one named for this maker, an ended process's of the same
 		// pid: prepareSpareRoot, which takes that name, would find its
 		// lock held (ours, on another descriptor) and make none.
-		if own := SpareRootPrefix + strconv.Itoa(os.Getpid()); kept == nil && base != own && !strings.HasPrefix(base, own+".") && recycleDir(unix.AT_FDCWD, dir, spareRootDirs, "") {
+		if kept == nil && !isSpareRootOf(base, os.Getpid()) && recycleDir(unix.AT_FDCWD, dir, spareRootDirs, "") {
 			kept = &sweptRoot{dir: dir, lock: lock}
 			continue
 		}

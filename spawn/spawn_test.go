@@ -854,15 +854,7 @@ func TestHeldChildWithoutPayload(t *testing.T) {
 	if err := setup.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := hold.Go(setup, nil); err != nil {
-		t.Fatalf("Go: %v", err)
-	}
-	ws, err := Wait(pid)
-	out, _ := io.ReadAll(outR)
-	if err != nil || !ws.Exited() || ws.ExitStatus() != 0 {
-		t.Fatalf("the held child ended with %v (%v); output:\n%s", ws, err, out)
-	}
-	got := strings.Fields(string(out))
+	got := strings.Fields(string(goAndWait(t, hold, setup, pid, outR)))
 	if len(got) != 6 || got[0] != "0" || got[1] != fmt.Sprint(uid) || got[3] != "CapEff:" || got[4] == "0000000000000000" || got[5] != "in-made" {
 		t.Errorf("the held child printed %q, want its map (0 %d 1), a full CapEff and in-made (its setup ran, in %s)", got, uid, dir)
 	}
@@ -890,6 +882,21 @@ func TestHeldChildWithoutPayload(t *testing.T) {
 // needUserNS skips a test that starts a child in a user namespace where
 // package spawn cannot start one (callers use os/exec there) or the
 // kernel has no user namespaces.
+// goAndWait lets a held child go with setup, waits for its end, which
+// must be a success, and returns what it wrote to outR.
+func goAndWait(t *testing.T, hold *Hold, setup *plan.Plan, pid int, outR *os.File) []byte {
+	t.Helper()
+	if err := hold.Go(setup, nil); err != nil {
+		t.Fatalf("Go: %v", err)
+	}
+	ws, err := Wait(pid)
+	out, _ := io.ReadAll(outR)
+	if err != nil || !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Fatalf("the held child ended with %v (%v); output:\n%s", ws, err, out)
+	}
+	return out
+}
+
 func needUserNS(t *testing.T) {
 	t.Helper()
 	if !haveVfork {
@@ -931,15 +938,7 @@ func TestHeldChildEarly(t *testing.T) {
 	finish := func(hold *Hold, pid int, outR *os.File) string {
 		t.Helper()
 		defer outR.Close()
-		if err := hold.Go(nil, nil); err != nil {
-			t.Fatalf("Go: %v", err)
-		}
-		ws, err := Wait(pid)
-		out, _ := io.ReadAll(outR)
-		if err != nil || !ws.Exited() || ws.ExitStatus() != 0 {
-			t.Fatalf("the held child ended with %v (%v); output:\n%s", ws, err, out)
-		}
-		return strings.TrimSpace(string(out))
+		return strings.TrimSpace(string(goAndWait(t, hold, nil, pid, outR)))
 	}
 
 	early := plan.New("/")

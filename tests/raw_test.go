@@ -418,10 +418,7 @@ func TestSpareUserNS(t *testing.T) {
 		}
 		// Each maker removes its run's container first (rm-ID in tmp/),
 		// so once those are gone every maker has begun.
-		removed := func() bool {
-			left, _ := filepath.Glob(filepath.Join(u.store(), "tmp", "rm-*"))
-			return len(left) == 0
-		}
+		removed := func() bool { return len(pendingRemovals(u.store())) == 0 }
 		if !waitFor(afterCommand, removed) {
 			t.Fatalf("the runs' containers were not removed %v after they ended", afterCommand)
 		}
@@ -481,26 +478,44 @@ func waitSpareRoot(t *testing.T, u *user, s *store, image string) (int, string) 
 // keeps two spares ready (runtime's spareDepth), and the second may
 // still be in the making when the first is there. (A maker is started
 // detached: before its execve it is the command by its argv, so that
-// no maker alive says nothing until its removal is done.)
+// no maker alive says nothing until its removal is done.) A container
+// whose removal is pending is one whose lock is held, by the maker it
+// was handed to: one an earlier test's killed run left (its lock free)
+// waits for a sweep, and is not waited for here.
 func settledSpares(t *testing.T, u *user, storeRoot string) []string {
 	t.Helper()
 	dir := filepath.Join(u.runtimeDir(), "sandbox", "spare")
-	var recs []string
+	var recs, left []string
+	var makers []procInfo
 	if !waitFor(afterCommand, func() bool {
-		if left, _ := filepath.Glob(filepath.Join(storeRoot, "tmp", "rm-*")); len(left) > 0 {
-			return false
-		}
+		left = pendingRemovals(storeRoot)
 		// By its argv[0]: its name is its program's descriptor's until
 		// it names itself.
-		if len(userProcs(u, func(p procInfo) bool { return strings.HasPrefix(p.cmdline, "sandbox-mkspare ") })) > 0 {
-			return false
-		}
+		makers = userProcs(u, func(p procInfo) bool { return strings.HasPrefix(p.cmdline, "sandbox-mkspare ") })
 		recs, _ = filepath.Glob(filepath.Join(dir, "ready-*"))
-		return len(recs) > 0
+		return len(left) == 0 && len(makers) == 0 && len(recs) > 0
 	}) {
-		t.Fatalf("no spare, a container not removed, or a maker still at work, %v after a throwaway run: %v", afterCommand, recs)
+		t.Fatalf("%v after a throwaway run: spares %v, containers not removed %v, makers alive %+v", afterCommand, recs, left, makers)
 	}
 	return recs
+}
+
+// pendingRemovals are the containers in the store's tmp/ whose lock a
+// live process holds: their removal is under way (or handed over).
+func pendingRemovals(storeRoot string) []string {
+	var held []string
+	dirs, _ := filepath.Glob(filepath.Join(storeRoot, "tmp", "rm-*"))
+	for _, d := range dirs {
+		lock, err := os.Open(filepath.Join(d, "lock"))
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == syscall.EWOULDBLOCK {
+			held = append(held, d)
+		}
+		lock.Close()
+	}
+	return held
 }
 
 // putAsideSpares removes every ready record but keep and ends its holder,
