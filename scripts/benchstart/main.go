@@ -140,11 +140,12 @@ func main() {
 	for i, b := range builds {
 		own := []string{"XDG_DATA_HOME=" + filepath.Join(work, "data"), config}
 		if *against != "" {
-			// A copy made now of each: a binary's code is in 2 MiB
-			// folios only once the text stage has made it so, and one
-			// that lost them (reclaim, or a process that held its pages
-			// when the stage ran) started 0.3 ms slower than a fresh
-			// copy of itself in paired rounds.
+			// A copy made now of each, in one write: a large write
+			// fills 2 MiB folios (ext4 since Linux 6.16), so each build
+			// starts with its code in them, as the text stage leaves a
+			// user's binary; one that lost them (reclaim, or a process
+			// that held its pages when the stage ran) started 0.3 ms
+			// slower than a fresh copy of itself in paired rounds.
 			fresh := filepath.Join(work, "bin-"+b.name)
 			check(copyExecutable(b.bin, fresh))
 			builds[i].bin, b.bin = fresh, fresh
