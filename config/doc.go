@@ -1,4 +1,6 @@
-// Package config owns the user's defaults (config.toml) and, later, TOML
-// launch files: schema, units and validation. Today it holds the storage
-// locations and the defaults the CLI merges with its flags.
+// Package config owns the user's defaults (config.toml) and the TOML
+// launch files (app.toml): the storage locations, the schema of every key
+// (keys.go, values.go), decoding with each value's position, units,
+// validation, and the layered merge of defaults, config.toml, a launch
+// file and the command's flags.
 package config

@@ -1,6 +1,7 @@
-// Package spawn starts processes with a vfork-style clone: clone3 with
-// CLONE_VM|CLONE_VFORK and, if asked, new namespaces, a child that only
-// makes system calls, then execve.
+// Package spawn starts processes with a vfork-style clone: clone with
+// CLONE_VM|CLONE_VFORK and, if asked, new namespaces (clone3, for
+// CLONE_INTO_CGROUP, only where a cgroup is given: some seccomp filters
+// refuse clone3), a child that only makes system calls, then execve.
 //
 // Go's os/exec never uses CLONE_VM|CLONE_VFORK together with
 // CLONE_NEWUSER, because its child waits for the parent to write the id
