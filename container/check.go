@@ -163,7 +163,7 @@ func checkContainer(s *image.Store, id string, ic *image.Check) (*Container, str
 // storeEntries are what a store holds (image.Open and the commands make
 // them): Reset removes these and nothing else, so a storage_root that
 // holds other files keeps them.
-var storeEntries = []string{"containers", namesDirName, "layers", "blobs", "tmp", "notes", "volumes", "kube", "images.json", "images.json.damaged", "buildcache.json", "store.json", "gc.lock", "lock"}
+var storeEntries = []string{"containers", namesDirName, "layers", "blobs", "tmp", "notes", volumesDirName, networksDirName, "kube", "images.json", "images.json.damaged", "buildcache.json", "store.json", "gc.lock", "lock"}
 
 // Reset is `system reset`: every container is stopped and removed, then
 // the store's own files, then the store's directory if that left it

@@ -38,7 +38,10 @@ type Subnet = containertypes.Subnet
 // NetworkOptions are `network create`'s choices (package containertypes).
 type NetworkOptions = containertypes.NetworkOptions
 
-func networksDir(s *image.Store) string { return filepath.Join(s.Root, "networks") }
+// networksDirName is the store's directory of network records.
+const networksDirName = "networks"
+
+func networksDir(s *image.Store) string { return filepath.Join(s.Root, networksDirName) }
 
 func networkPath(s *image.Store, name string) string {
 	return filepath.Join(networksDir(s), name+".json")

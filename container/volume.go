@@ -28,7 +28,12 @@ var (
 // Volume is what `volume inspect` shows (package containertypes).
 type Volume = containertypes.Volume
 
-func volumeDir(s *image.Store, name string) string { return filepath.Join(s.Root, "volumes", name) }
+// volumesDirName is the store's directory of named volumes.
+const volumesDirName = "volumes"
+
+func volumeDir(s *image.Store, name string) string {
+	return filepath.Join(s.Root, volumesDirName, name)
+}
 
 // CreateVolume makes volume name (a random one when empty), or returns it
 // if it exists.
@@ -73,7 +78,7 @@ func InspectVolume(s *image.Store, name string) (Volume, error) {
 
 // Volumes lists the volumes, by name.
 func Volumes(s *image.Store) ([]Volume, error) {
-	entries, err := os.ReadDir(filepath.Join(s.Root, "volumes"))
+	entries, err := os.ReadDir(filepath.Join(s.Root, volumesDirName))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}

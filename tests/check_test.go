@@ -155,13 +155,16 @@ func TestSystemCheck(t *testing.T) {
 }
 
 // TestSystemReset asks first, then removes every container (a running one
-// too) and image, and only the store's own files.
+// too), image, network and volume, and only the store's own files; a
+// store that held nothing else is gone.
 func TestSystemReset(t *testing.T) {
 	forEachUser(t, func(t *testing.T, u *user) {
 		s := u.lcStore(t, "reset")
 		id := s.mustID(t, "run", "-d", "bb", "sleep", "300")
 		init := s.initOf(t, id)
 		s.mustID(t, "create", "--name", "idle", "bb", "true")
+		s.must(t, "network", "create", "resetnet")
+		s.must(t, "volume", "create", "resetvol")
 		mine := u.mustWrite(t, filepath.Join(s.root, "mine.txt"), "the user's\n", 0o644)
 
 		r := s.withStdin(t, "n\n", "system", "reset")
@@ -175,7 +178,7 @@ func TestSystemReset(t *testing.T) {
 		if !waitFor(10*time.Second, func() bool { return !alive(init) }) {
 			t.Errorf("the running container's init (pid %d) survived the reset", init.pid)
 		}
-		for _, e := range []string{"containers", "layers", "blobs", "images.json", "store.json"} {
+		for _, e := range []string{"containers", "layers", "blobs", "images.json", "store.json", "networks", "volumes"} {
 			if _, err := os.Stat(filepath.Join(s.root, e)); err == nil {
 				t.Errorf("%s is still in the store after reset", e)
 			}
@@ -189,6 +192,22 @@ func TestSystemReset(t *testing.T) {
 		r = s.must(t, "images", "--format", "{{.Repository}}")
 		if strings.TrimSpace(r.stdout) != "" {
 			t.Errorf("after reset, images lists:\n%s", r.stdout)
+		}
+		if r = s.must(t, "network", "ls", "-q"); strings.Contains(r.stdout, "resetnet") {
+			t.Errorf("after reset, network ls lists:\n%s", r.stdout)
+		}
+
+		// Without the user's file, a store with a network in it goes
+		// whole.
+		os.Remove(mine)
+		s.must(t, "network", "create", "resetnet")
+		s.must(t, "system", "reset", "--force")
+		if entries, err := os.ReadDir(s.root); err == nil {
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			t.Errorf("the store %s is still there after a reset, holding %v", s.root, names)
 		}
 	})
 }
