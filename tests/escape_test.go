@@ -172,7 +172,47 @@ func TestEscape(t *testing.T) {
 		t.Run("rundir-volume", e.testRunDirVolume)
 		t.Run("init-descriptors", e.testInitDescriptors)
 		t.Run("capabilities", e.testCapabilities)
+		t.Run("ptrace-idle", e.testPtraceIdle)
 	})
+}
+
+// testPtraceIdle: PID 1 keeps every capability of the container's
+// namespace, more than the payload's, so the payload cannot trace it
+// whatever its dumpable flag says. The probe, a detached container's
+// payload (its init resident), tries without pause while its output
+// wakes the init now and then: the init goes idle and wakes, executing
+// its idle stage and its Go stage again, under its attempts, and no
+// moment of a stage change may let it attach. (TestRawStartEscape tries
+// the same behind a raw start.)
+func (e *escEnv) testPtraceIdle(t *testing.T) {
+	args := append([]string{"run", "-d", "--name", "ptrace"}, e.probeVol()...)
+	id := e.s.mustID(t, append(args, "bb", "/probe", "ptrace1", "5")...)
+	init := e.s.initOf(t, id)
+	// What the init ran as while the probe tried: the test is worth its
+	// name only if it went idle and woke again under the probe.
+	stages := map[string]bool{}
+	for alive(init) {
+		if p, ok := readProc(init.pid); ok {
+			if f := strings.Fields(p.cmdline); len(f) > 1 {
+				stages[f[1]] = true
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	r := e.s.mustRun(t, "wait", "ptrace")
+	logs := e.s.mustRun(t, "logs", "ptrace").stdout
+	if r.stdout != "0\n" {
+		t.Errorf("the probe exited with %q:\n%s", r.stdout, logs)
+	}
+	wantChecks(t, "run -d, PID 1 idle and waking", logs, "ptrace1")
+	if !stages["idle"] || !stages["resident"] {
+		var seen []string
+		for st := range stages {
+			seen = append(seen, st)
+		}
+		sort.Strings(seen)
+		t.Errorf("the init did not both go idle and wake under the probe: its stages seen were %v", seen)
+	}
 }
 
 // testCapabilities: in subid mode the init keeps its namespace's
