@@ -188,6 +188,11 @@ func kubePlayCommand() *command {
 			var cfgs []container.Config
 			for _, app := range apps {
 				cfg, err := kubeConfig(s, app, abs)
+				if err == nil && cfg.Pod != "" {
+					if err = container.CheckMember(cfg); err != nil {
+						err = fmt.Errorf("%s: %w", cfg.Name, err)
+					}
+				}
 				if err != nil {
 					if os.IsNotExist(statErr) {
 						os.RemoveAll(dataDir)
@@ -216,6 +221,9 @@ func kubePlayCommand() *command {
 				return err
 			}
 			// Pods of several containers first: their members join them.
+			// The IDs are printed once all is made: a play that fails
+			// midway removes what it made, and says nothing of it.
+			var ids []string
 			for _, p := range pods {
 				p.Config.Cgroups = s.user.Cgroups
 				c, err := container.CreatePod(s.store, p.Name, p.Config, io)
@@ -223,7 +231,7 @@ func kubePlayCommand() *command {
 					return undo(err)
 				}
 				madePods = append(madePods, p.Name)
-				fmt.Println(c.ID)
+				ids = append(ids, c.ID)
 			}
 			for _, cfg := range cfgs {
 				var c *container.Container
@@ -243,7 +251,10 @@ func kubePlayCommand() *command {
 					return undo(err)
 				}
 				made = append(made, c.ID)
-				fmt.Println(c.ID)
+				ids = append(ids, c.ID)
+			}
+			for _, id := range ids {
+				fmt.Println(id)
 			}
 			return nil
 		},

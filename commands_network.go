@@ -132,7 +132,7 @@ func networkConnectCommand() *command {
 	return &command{
 		name:    "network connect",
 		usage:   "[--alias NAME] NETWORK CONTAINER",
-		summary: "Put a stopped container on a network, from its next start.",
+		summary: "Put a container on a network: a running one with a network of its own at once, a stopped one from its next start.",
 		flags: func(fs *pflag.FlagSet) {
 			stringArrayVarP(fs, &aliases, "alias", "", "another name for it on its networks")
 		},
@@ -151,7 +151,7 @@ func networkDisconnectCommand() *command {
 	return &command{
 		name:    "network disconnect",
 		usage:   "NETWORK CONTAINER",
-		summary: "Take a stopped container off a network, from its next start.",
+		summary: "Take a container off a network: a running one at once, a stopped one from its next start.",
 		args:    exactly(2, "needs a NETWORK and a CONTAINER"),
 		run: func(fs *pflag.FlagSet, args []string) error {
 			s, err := openSetup()

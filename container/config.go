@@ -289,7 +289,8 @@ func ParseVolume(spec string) (runtime.Mount, error) {
 		return runtime.Mount{}, fmt.Errorf("invalid volume %q: the container path %q must be absolute", spec, parts[1])
 	}
 	// As Docker: a source without a slash names a volume; one with a
-	// slash, or ".", "..", is a host path (./dir is a directory here).
+	// slash, or starting with "." (".", "..", ".data": no volume name
+	// starts so), is a host path (./dir is a directory here).
 	m := runtime.Mount{Type: "volume", Source: parts[0], Target: filepath.Clean(parts[1])}
 	if strings.Contains(parts[0], "/") || strings.HasPrefix(parts[0], ".") {
 		src, err := filepath.Abs(parts[0])

@@ -28,6 +28,10 @@ func KubePod(name string, cfgs []Config, names []string) (kube.Pod, error) {
 	first := cfgs[0]
 	p := kube.Pod{Name: name, Restart: first.Restart, Hostname: first.Hostname, Network: first.Network,
 		AddHosts: first.AddHosts, DNS: first.DNS}
+	if !network.IsMode(first.Network) {
+		// User-defined networks: the pod gets a network of its own.
+		p.Network, p.Networks = "slirp", network.Names(first.Network)
+	}
 	for i, cfg := range cfgs {
 		c, err := kubeContainer(names[i], cfg)
 		if err != nil {
@@ -49,6 +53,16 @@ func kubeContainer(name string, cfg Config) (kube.Container, error) {
 		NoNewPrivileges: &cfg.Security.NoNewPrivileges, Seccomp: cfg.Security.Seccomp,
 		StopTimeout: cfg.StopTimeout, Devices: cfg.Devices,
 	}
+	for key, set := range map[string]bool{
+		"labels": len(cfg.Labels) > 0, "ulimits": len(cfg.Ulimits) > 0, "sysctls": len(cfg.Sysctls) > 0,
+		"health_cmd": cfg.Health != nil, "group_add": len(cfg.GroupAdd) > 0, "shm_size": cfg.ShmSize > 0,
+		"userns": cfg.UserNS != "", "network_aliases": len(cfg.NetworkAliases) > 0, "privileged": cfg.Privileged,
+	} {
+		if set {
+			c.LeftOut = append(c.LeftOut, key)
+		}
+	}
+	sort.Strings(c.LeftOut)
 	// Later values of a name win, in the place of its first.
 	at := map[string]int{}
 	for _, kv := range cfg.Env {
@@ -69,9 +83,18 @@ func kubeContainer(name string, cfg Config) (kube.Container, error) {
 	}
 	for _, v := range cfg.Volumes {
 		m := kube.Mount{Type: v.Type, Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly}
-		if v.Type == "tmpfs" {
+		switch {
+		case v.Type == "tmpfs":
 			m.Source = ""
 			m.Size = tmpfsSize(v.Options)
+		case v.Volume != "":
+			// A volume a created container holds is bound from its
+			// directory in the store: Kubernetes gets its name (none
+			// for an anonymous one), not that path.
+			m.Type, m.Source = "volume", v.Volume
+			if v.Anonymous {
+				m.Source = ""
+			}
 		}
 		c.Mounts = append(c.Mounts, m)
 	}

@@ -70,13 +70,11 @@ func ParseMount(s string) (config.Mount, error) {
 	}
 	switch {
 	case m.Type == "":
-		bad("type", "missing: type=bind or type=tmpfs")
+		bad("type", "missing: type=bind, type=volume or type=tmpfs")
 	case m.Target == "" || !filepath.IsAbs(m.Target):
 		bad("target", "missing or not absolute: the path in the container")
 	case m.Type == "bind" && m.Source == "":
 		bad("source", "missing: the host path to bind")
-	case m.Type == "volume" && m.Source == "":
-		bad("source", "missing: the volume's name")
 	case m.Type == "tmpfs" && m.Source != "":
 		bad("source", "a tmpfs has no source")
 	case m.Type != "tmpfs" && (m.Size != 0 || m.Mode != 0):

@@ -73,6 +73,32 @@ func PodMembers(s *image.Store, name string) ([]*Container, error) {
 	return append(infra, members...), nil
 }
 
+// memberErrors are what a member of a pod may not set whatever its pod:
+// the pod's ports, hostname and (for now) limits.
+func memberErrors(cfg Config) []error {
+	var errs []error
+	if len(cfg.Ports) > 0 {
+		errs = append(errs, errPodPorts)
+	}
+	if cfg.Hostname != "" {
+		errs = append(errs, errors.New("the hostname is the pod's: set it with `sandbox pod create --hostname`"))
+	}
+	if cfg.Resources.Memory > 0 || cfg.Resources.CPUs > 0 || cfg.Resources.Pids > 0 || len(cfg.Resources.IO) > 0 {
+		errs = append(errs, errors.New("limits on a member of a pod are not supported yet"))
+	}
+	return errs
+}
+
+// CheckMember refuses what joinPod would refuse of cfg whatever its pod,
+// for a caller that makes a pod and its members (kube play) to check each
+// member before it makes anything.
+func CheckMember(cfg Config) error {
+	if err := errors.Join(memberErrors(cfg)...); err != nil {
+		return fmt.Errorf("--pod %s: %w", cfg.Pod, err)
+	}
+	return nil
+}
+
 // joinPod makes cfg a member of its pod: the pod's network and hostname,
 // nothing of its own there. With running, the pod must run.
 func joinPod(s *image.Store, cfg *Config, running bool) (*Container, error) {
@@ -83,19 +109,10 @@ func joinPod(s *image.Store, cfg *Config, running bool) (*Container, error) {
 	if CurrentState(s, infra.ID).Status != Running {
 		return nil, fmt.Errorf("%w: pod %s is not running (sandbox pod start %s)", ErrNotRunning, cfg.Pod, cfg.Pod)
 	}
-	var errs []error
-	if len(cfg.Ports) > 0 {
-		errs = append(errs, errPodPorts)
-	}
+	errs := memberErrors(*cfg)
 	// "host" is also every launch's default: only another choice is one.
 	if cfg.Network != "" && cfg.Network != "host" && cfg.Network != infra.Config.Network {
 		errs = append(errs, fmt.Errorf("network %q: a member has the pod's network (%s)", cfg.Network, infra.Config.Network))
-	}
-	if cfg.Hostname != "" {
-		errs = append(errs, errors.New("the hostname is the pod's: set it with `sandbox pod create --hostname`"))
-	}
-	if cfg.Resources.Memory > 0 || cfg.Resources.CPUs > 0 || cfg.Resources.Pids > 0 || len(cfg.Resources.IO) > 0 {
-		errs = append(errs, errors.New("limits on a member of a pod are not supported yet"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("--pod %s: %w", cfg.Pod, err)

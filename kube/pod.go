@@ -16,6 +16,9 @@ type Pod struct {
 	// Network is sandbox's network mode: "host" (or empty), "none", or a
 	// private one ("slirp", "pasta", "slirp4netns").
 	Network string `json:"network,omitempty"`
+	// Networks are the user-defined networks the containers were on,
+	// which Kubernetes has no equivalent of: generate says so.
+	Networks []string `json:"networks,omitempty"`
 	// AddHosts are extra /etc/hosts lines, "NAME:IP".
 	AddHosts   []string    `json:"add_hosts,omitempty"`
 	DNS        []string    `json:"dns,omitempty"`
@@ -34,10 +37,13 @@ type Container struct {
 	Env        []EnvVar `json:"env,omitempty"`
 	Workdir    string   `json:"workdir,omitempty"`
 	// User is "uid[:gid]" or a name.
-	User     string  `json:"user,omitempty"`
-	ReadOnly bool    `json:"read_only,omitempty"`
-	Ports    []Port  `json:"ports,omitempty"`
-	Mounts   []Mount `json:"mounts,omitempty"`
+	User     string `json:"user,omitempty"`
+	ReadOnly bool   `json:"read_only,omitempty"`
+	// LeftOut are the launch keys set for the container that nothing in
+	// Kubernetes carries: generate says so for each.
+	LeftOut []string `json:"left_out,omitempty"`
+	Ports   []Port   `json:"ports,omitempty"`
+	Mounts  []Mount  `json:"mounts,omitempty"`
 	// Limits; zero is none.
 	Memory     int64   `json:"memory,omitempty"`
 	MemorySwap int64   `json:"memory_swap,omitempty"`
@@ -74,7 +80,7 @@ type Port struct {
 // Mount is a bind of a host path, a tmpfs, a directory of the pod's own
 // (Kubernetes' emptyDir on disk), or files (a ConfigMap's keys).
 type Mount struct {
-	Type   string `json:"type"` // "bind", "tmpfs", "dir" or "files"
+	Type   string `json:"type"` // "bind", "tmpfs", "volume" (named: Source), "dir" or "files"
 	Source string `json:"source,omitempty"`
 	// Volume names the pod's volume a "dir" or "files" mount is.
 	Volume string `json:"volume,omitempty"`

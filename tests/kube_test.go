@@ -278,12 +278,17 @@ func TestKubePlay(t *testing.T) {
 			{"apiVersion: v1\nkind: Pod\nmetadata: {name: nocmd}\nspec:\n  containers:\n  - {name: a, image: busybox, args: [sleep, '100']}\n  - {name: b, image: busybox}\n", "no command given"},
 			{"apiVersion: v1\nkind: Pod\nmetadata: {name: typo}\nspec:\n  containers:\n  - {name: a, image: busybox, comand: [true]}\n", `line 6: spec.containers[].comand: unknown field`},
 			{"apiVersion: v1\nkind: Service\nmetadata: {name: svc}\n", `kind "Service"`},
+			// A member takes no limits yet: refused before the pod is made.
+			{"apiVersion: v1\nkind: Pod\nmetadata: {name: lim}\nspec:\n  containers:\n  - {name: a, image: busybox, args: [sleep, '100'], resources: {limits: {memory: 64Mi}}}\n  - {name: b, image: busybox, args: [sleep, '100']}\n", "lim-a: --pod lim: limits on a member of a pod are not supported yet"},
 		} {
 			f := u.mustWrite(t, filepath.Join(u.home, "bad.yaml"), bad.yaml, 0o644)
 			r := s.do(t, "kube", "play", f)
 			wantCode(t, r, 125)
 			if !strings.Contains(r.stderr, bad.want) {
 				t.Errorf("stderr lacks %q:\n%s", bad.want, r)
+			}
+			if r.stdout != "" {
+				t.Errorf("a refused play printed what it made: %q", r.stdout)
 			}
 			if r := s.must(t, "ps", "-aq"); r.stdout != "" {
 				t.Errorf("a refused play made containers: %q", r.stdout)
@@ -330,5 +335,45 @@ func TestKubePlayRoundTrip(t *testing.T) {
 			s.must(t, "kube", "down", yamlFile)
 			s.must(t, "rm", id)
 		}
+	})
+}
+
+// TestKubeNamedVolume: a named volume goes to Kubernetes as a
+// persistentVolumeClaim of its name, and kube play makes it that named
+// volume again, with its data: not a hostPath named after the volume, as
+// generate wrote until December 8.
+func TestKubeNamedVolume(t *testing.T) {
+	forEachUser(t, func(t *testing.T, u *user) {
+		s, conf := u.launchStore(t, "kubevol")
+		u.mustWrite(t, conf, "cgroups = \"best-effort\"\n", 0o644)
+		s.must(t, "run", "--rm", "-v", "kdata:/data", "busybox", "sh", "-c", "echo kept > /data/f")
+		id := s.mustID(t, "create", "--name", "reader", "-v", "kdata:/data:ro", "busybox", "cat", "/data/f")
+		yamlFile := filepath.Join(u.home, "reader.yaml")
+		s.must(t, "kube", "generate", "-f", yamlFile, "reader")
+		b, err := os.ReadFile(yamlFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "claimName: kdata") || strings.Contains(string(b), "hostPath") {
+			t.Errorf("the named volume is not the claim kdata:\n%s", b)
+		}
+		want := s.inspectConfig(t, id).Volumes
+		s.must(t, "rm", id)
+		r := s.must(t, "kube", "play", "--start=false", yamlFile)
+		if strings.Contains(r.stderr, "not honoured") {
+			t.Errorf("play of generate's own YAML lists fields:\n%s", r.stderr)
+		}
+		played := strings.TrimSpace(r.stdout)
+		if got := s.inspectConfig(t, played).Volumes; !reflect.DeepEqual(got, want) {
+			t.Errorf("kube play's volumes %+v, the container's were %+v", got, want)
+		}
+		// Run as the pod runs it: the volume's data is there.
+		s.must(t, "kube", "down", yamlFile)
+		played = strings.TrimSpace(s.must(t, "kube", "play", yamlFile).stdout)
+		if !waitFor(10*time.Second, func() bool { return s.do(t, "logs", played).stdout == "kept\n" }) {
+			t.Errorf("the played container's output is %q, want the volume's file; ps -a:\n%s", s.do(t, "logs", played), s.do(t, "ps", "-a").stdout)
+		}
+		s.must(t, "kube", "down", yamlFile)
+		wantStdout(t, s.must(t, "volume", "ls", "-q"), "kdata\n")
 	})
 }

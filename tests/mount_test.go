@@ -31,13 +31,19 @@ func TestMountFlags(t *testing.T) {
 		file := u.mustWrite(t, filepath.Join(u.home, "mounts.toml"), "image = \"bb\"\ncommand = [\"sh\", \"-c\", \"df -k /dev/shm /cache | tail -2 | awk '{print $2}'\"]\nshm_size = \"16MiB\"\n[[mount]]\ntype = \"tmpfs\"\ntarget = \"/cache\"\nsize = \"2MiB\"\n", 0o644)
 		wantStdout(t, s.must(t, "run", "--rm", "--config", file), "16384\n2048\n")
 
+		// type=volume without a source: an anonymous volume, as Docker
+		// makes one, which --rm removes with the container.
+		wantStdout(t, s.must(t, "run", "--rm", "--mount", "type=volume,target=/anon", "bb", "sh", "-c", "echo hi > /anon/f && cat /anon/f"), "hi\n")
+		if r := s.must(t, "volume", "ls", "-q"); r.stdout != "" {
+			t.Errorf("the anonymous volume outlived its --rm container: volume ls -q says %q", r.stdout)
+		}
+
 		for _, bad := range []struct {
 			args []string
 			want string
 		}{
 			{[]string{"--mount", "type=bind,source=/tmp,target=/x,bind-propagation=rshared"}, "bind-propagation: not supported"},
 			{[]string{"--mount", "type=tmpfs,target=/x,size=1m"}, "size: unknown key (the keys are type, source/src"},
-			{[]string{"--mount", "type=volume,target=/x"}, "source: missing: the volume's name"},
 			{[]string{"--mount", "type=nfs,target=/x"}, `type: "nfs": use bind, volume or tmpfs`},
 			{[]string{"--mount", "type=tmpfs,target=/x,tmpfs-mode=999"}, `tmpfs-mode: "999": an octal mode`},
 			{[]string{"--mount", "type=bind,target=/x"}, "source: missing"},

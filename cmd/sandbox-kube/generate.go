@@ -107,6 +107,9 @@ func (g *generator) podSpec(p kube.Pod) corev1.PodSpec {
 	case "none":
 		g.note("network = \"none\": a Kubernetes pod always has a network; it gets the cluster's")
 	}
+	for _, n := range p.Networks {
+		g.note("network %s: a user-defined network has no Kubernetes equivalent; the pod gets the cluster's network", n)
+	}
 	if p.Hostname != "" {
 		if h := dnsLabel(p.Hostname); h == p.Hostname {
 			spec.Hostname = h
@@ -188,6 +191,15 @@ func (g *generator) container(c kube.Container, spec *corev1.PodSpec) corev1.Con
 				ed.SizeLimit = resource.NewQuantity(m.Size, resource.BinarySI)
 			}
 			vol.EmptyDir = ed
+		case "volume":
+			// A named volume is a claim of that name, as Podman writes
+			// it; an anonymous one is the pod's alone, as an emptyDir is.
+			if m.Source != "" {
+				vol.PersistentVolumeClaim = &corev1.PersistentVolumeClaimVolumeSource{ClaimName: m.Source}
+			} else {
+				vol.EmptyDir = &corev1.EmptyDirVolumeSource{}
+				g.note("container %s: the anonymous volume at %s becomes an emptyDir, which lives as long as the pod", name, m.Target)
+			}
 		default:
 			vol.HostPath = &corev1.HostPathVolumeSource{Path: m.Source}
 		}
@@ -218,6 +230,9 @@ func (g *generator) container(c kube.Container, spec *corev1.PodSpec) corev1.Con
 	}
 	if c.IOLimits > 0 {
 		g.note("container %s: %d block-device I/O limits have no Kubernetes field; left out", name, c.IOLimits)
+	}
+	for _, key := range c.LeftOut {
+		g.note("container %s: %s has no Kubernetes field here; left out", name, key)
 	}
 	k.SecurityContext = g.securityContext(c, name)
 	return k
@@ -284,8 +299,13 @@ func (g *generator) volumeName(m kube.Mount) string {
 		base = strings.Trim(base[:50], "-")
 	}
 	suffix := "-host"
-	if m.Type == "tmpfs" {
+	switch {
+	case m.Type == "tmpfs":
 		suffix = "-tmpfs"
+	case m.Type == "volume" && m.Source != "":
+		suffix = "-pvc"
+	case m.Type == "volume":
+		suffix = "-dir"
 	}
 	name := base + suffix
 	for i := 1; g.volumes[name]; i++ {

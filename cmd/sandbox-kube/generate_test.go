@@ -27,6 +27,7 @@ func fullPod() kube.Pod {
 				{Type: "bind", Source: "/home/u/www", Target: "/www", ReadOnly: true},
 				{Type: "tmpfs", Target: "/tmp", Size: 64 << 20},
 				{Type: "bind", Source: "/home/u/other", Target: "/www/"},
+				{Type: "volume", Source: "data", Target: "/data", ReadOnly: true},
 			},
 			Memory: 256 << 20, CPUs: 1.5, Pids: 100, MemorySwap: 512 << 20, IOLimits: 1,
 			CapAdd: []string{"CAP_NET_ADMIN"}, CapDrop: []string{"all"}, NoNewPrivileges: &yes,
@@ -39,7 +40,10 @@ func fullPod() kube.Pod {
 // says, the YAML decodes strictly into the API types, and what cannot be
 // said is noted.
 func TestGeneratePod(t *testing.T) {
-	out, notes, err := generate(fullPod(), "pod")
+	p := fullPod()
+	p.Networks = []string{"backend"}
+	p.Containers[0].LeftOut = []string{"labels", "ulimits"}
+	out, notes, err := generate(p, "pod")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +77,7 @@ func TestGeneratePod(t *testing.T) {
 	if len(c.Ports) != 2 || c.Ports[0] != (corev1.ContainerPort{ContainerPort: 80, HostPort: 8080, HostIP: "127.0.0.1", Protocol: "TCP"}) || c.Ports[1].Protocol != "UDP" || c.Ports[1].HostPort != 0 {
 		t.Errorf("ports = %+v", c.Ports)
 	}
-	if len(s.Volumes) != 3 || len(c.VolumeMounts) != 3 {
+	if len(s.Volumes) != 4 || len(c.VolumeMounts) != 4 {
 		t.Fatalf("volumes %+v mounts %+v", s.Volumes, c.VolumeMounts)
 	}
 	if v := s.Volumes[0]; v.Name != "www-host" || v.HostPath == nil || v.HostPath.Path != "/home/u/www" || !c.VolumeMounts[0].ReadOnly || c.VolumeMounts[0].MountPath != "/www" {
@@ -84,6 +88,9 @@ func TestGeneratePod(t *testing.T) {
 	}
 	if s.Volumes[2].Name != "www-host-1" {
 		t.Errorf("a second volume at the same place is named %q, want www-host-1", s.Volumes[2].Name)
+	}
+	if v := s.Volumes[3]; v.Name != "data-pvc" || v.PersistentVolumeClaim == nil || v.PersistentVolumeClaim.ClaimName != "data" || v.HostPath != nil || !c.VolumeMounts[3].ReadOnly {
+		t.Errorf("named volume %+v mount %+v, want the claim data", v, c.VolumeMounts[3])
 	}
 	if c.Resources.Limits.Memory().Value() != 256<<20 || c.Resources.Limits.Cpu().MilliValue() != 1500 {
 		t.Errorf("limits = %v", c.Resources.Limits)
@@ -103,7 +110,8 @@ func TestGeneratePod(t *testing.T) {
 	if pod.Annotations["devices.sandbox.dev/web-1"] != "/dev/fuse,/dev/zero:/dev/z" {
 		t.Errorf("devices annotation = %q", pod.Annotations["devices.sandbox.dev/web-1"])
 	}
-	for _, want := range []string{"host-gateway", "pids limit", "memory_swap", "I/O limits", "devices have no Kubernetes field"} {
+	for _, want := range []string{"host-gateway", "pids limit", "memory_swap", "I/O limits", "devices have no Kubernetes field",
+		"network backend: a user-defined network", "web-1: labels has no Kubernetes field", "web-1: ulimits has no Kubernetes field"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("no note says %q:\n%s", want, joined)
 		}

@@ -306,6 +306,10 @@ func mountFrom(v corev1.Volume, m corev1.VolumeMount, maps map[string]map[string
 		}
 	case v.EmptyDir != nil:
 		out.Type = "dir"
+	case v.PersistentVolumeClaim != nil:
+		// A claim is a named volume of that name, made on first use.
+		out.Type, out.Source = "volume", v.PersistentVolumeClaim.ClaimName
+		out.ReadOnly = out.ReadOnly || v.PersistentVolumeClaim.ReadOnly
 	case v.ConfigMap != nil:
 		data, ok := maps[v.ConfigMap.Name]
 		if !ok {
@@ -325,7 +329,7 @@ func mountFrom(v corev1.Volume, m corev1.VolumeMount, maps map[string]map[string
 			out.Files[it.Path] = val
 		}
 	default:
-		return out, errors.New("only hostPath, emptyDir and configMap volumes run here")
+		return out, errors.New("only hostPath, emptyDir, configMap and persistentVolumeClaim volumes run here")
 	}
 	return out, nil
 }
@@ -361,6 +365,7 @@ var (
 		"containers[].securityContext.seccompProfile.*", "containers[].imagePullPolicy",
 		"volumes", "volumes[]", "volumes[].name", "volumes[].hostPath", "volumes[].hostPath.path", "volumes[].emptyDir.*",
 		"volumes[].configMap", "volumes[].configMap.name", "volumes[].configMap.items.*",
+		"volumes[].persistentVolumeClaim", "volumes[].persistentVolumeClaim.claimName", "volumes[].persistentVolumeClaim.readOnly",
 		"restartPolicy", "hostname", "hostNetwork", "hostAliases.*", "terminationGracePeriodSeconds", "dnsPolicy", "dnsConfig", "dnsConfig.nameservers",
 	}
 )
