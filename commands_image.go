@@ -505,7 +505,7 @@ func loadCommand() *command {
 		name:         "load",
 		long:         true,
 		usage:        "-i FILE.tar",
-		summary:      "Load images from a docker-archive (the `docker save` format).",
+		summary:      "Load images from a docker-archive (the `docker save` format) or an oci-archive.",
 		flags:        func(fs *pflag.FlagSet) { fs.StringVarP(&input, "input", "i", "", "the archive to read") },
 		interspersed: true,
 		run: func(fs *pflag.FlagSet, args []string) error {
