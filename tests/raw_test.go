@@ -167,6 +167,17 @@ func TestRawStartLeavesSkeleton(t *testing.T) {
 		// way, this one's or an earlier test's, a late one would make a
 		// skeleton again after the create below took this one.
 		settledEntries(t, filepath.Join(u.store(), "tmp"))
+		// Nor is it done once its directory is gone: where it could not
+		// recycle that (a skeleton was there already), it removes it and
+		// then makes a skeleton if none is there, and the create below
+		// may take the old one in between (seen once in a full suite).
+		// Its process gone, it is done.
+		removers := func(p procInfo) bool {
+			return strings.HasPrefix(p.cmdline, "sandbox-mkspare ") || strings.HasPrefix(p.cmdline, "sandbox-init remove ")
+		}
+		if !waitFor(afterCommand, func() bool { return len(userProcs(u, removers)) == 0 }) {
+			t.Fatalf("a removal still runs %v after a raw start: %+v", afterCommand, userProcs(u, removers))
+		}
 		var before syscall.Stat_t
 		for deadline := time.Now().Add(afterCommand); syscall.Stat(skel, &before) != nil; time.Sleep(20 * time.Millisecond) {
 			if time.Now().After(deadline) {
