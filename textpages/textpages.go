@@ -350,8 +350,10 @@ func claim(dir, exe string) *os.File {
 	return f
 }
 
-// lost reports whether the regions of program exe that the Heal its mark
-// (f) tells of made 2 MiB folios are no longer all such folios. The
+// lost reports whether fewer of program exe's regions are 2 MiB folios
+// now than the Heal its mark (f) tells of made so (by count: a region
+// some process held as it worked may be small still, and is no reason
+// to start a stage again every Recheck). The
 // check is the mark's new time, so that commands after this one wait
 // Recheck again. A mark where Heal made no region whole (a filesystem
 // without large folios, or every region held for as long as it tried) or
@@ -362,12 +364,28 @@ func lost(f *os.File, exe string) bool {
 	if os.Chtimes(f.Name(), now, now) != nil {
 		return false
 	}
-	said := make([]byte, 1)
-	if n, _ := f.ReadAt(said, 0); n != 1 || said[0] < '1' || said[0] > '9' {
+	said := make([]byte, 16)
+	k, _ := f.ReadAt(said, 0)
+	made := madeWhole(said[:k])
+	if made == 0 {
 		return false
 	}
-	n, total, err := count2M(exe)
-	return err == nil && n < total
+	n, _, err := count2M(exe)
+	return err == nil && n < made
+}
+
+// madeWhole is the count of regions a mark says its Heal made whole:
+// the number it starts with ("3 of 5 regions …"), 0 for none or for a
+// mark that says nothing yet.
+func madeWhole(said []byte) int {
+	n := 0
+	for _, c := range said {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
 }
 
 // count2M returns how many of program exe's regions are 2 MiB folios

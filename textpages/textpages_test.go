@@ -411,6 +411,17 @@ func TestClaimRecheck(t *testing.T) {
 		}
 		checkedNow(fmt.Sprintf("mark %q", said))
 	}
+	// One region made whole of two (the other held by some process as
+	// the stage worked): still whole, the mark is not claimed again.
+	if n, err := Heal(f, regions[:1], time.Now().Add(5*time.Second)); err != nil || n != 1 {
+		t.Fatalf("Heal of the first region = %d, %v", n, err)
+	}
+	write("1 of 2 regions in 2 MiB folios after 10m0s\n", old)
+	if g := claim(dir, path); g != nil {
+		g.Close()
+		t.Error("the one region the last stage made whole still is, but the old mark was claimed again")
+	}
+	checkedNow("one region of two whole")
 	if n, err := Heal(f, regions, time.Now().Add(5*time.Second)); err != nil || n != len(regions) {
 		t.Fatalf("Heal = %d, %v", n, err)
 	}
