@@ -121,7 +121,7 @@ func textMain() {
 	}
 	start := time.Now()
 	n, err := textpages.Heal(prog, regions, start.Add(textRetry))
-	said := fmt.Sprintf("%d of %d regions in 2 MiB folios after %v", n, len(regions), time.Since(start).Round(time.Millisecond))
+	said := textpages.Outcome(n, len(regions), time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		said += ", then: " + err.Error()
 	}

@@ -191,7 +191,10 @@ func (e *escEnv) testPtraceIdle(t *testing.T) {
 	// What the init ran as while the probe tried: the test is worth its
 	// name only if it went idle and woke again under the probe.
 	stages := map[string]bool{}
-	for alive(init) {
+	for deadline := time.Now().Add(30 * time.Second); alive(init); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the probe's container still runs 30 s after it started (the probe tries for 5 s)")
+		}
 		if p, ok := readProc(init.pid); ok {
 			if f := strings.Fields(p.cmdline); len(f) > 1 {
 				stages[f[1]] = true

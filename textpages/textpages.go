@@ -364,29 +364,24 @@ func lost(f *os.File, exe string) bool {
 	if os.Chtimes(f.Name(), now, now) != nil {
 		return false
 	}
-	said := make([]byte, 16)
+	said := make([]byte, 32)
 	k, _ := f.ReadAt(said, 0)
-	made := madeWhole(said[:k])
-	if made == 0 {
+	var made int
+	if _, err := fmt.Sscanf(string(said[:k]), outcomeMade, &made); err != nil || made == 0 {
 		return false
 	}
 	n, _, err := count2M(exe)
 	return err == nil && n < made
 }
 
-// madeWhole is the count of regions a mark says its Heal made whole:
-// the number it starts with ("3 of 5 regions …"), 0 for none or for a
-// mark that says nothing yet.
-func madeWhole(said []byte) int {
-	n := 0
-	for _, c := range said {
-		if c < '0' || c > '9' {
-			break
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n
+// Outcome is what a stage writes in its mark once Heal has made made of
+// total regions whole, in took: lost reads the count back (outcomeMade).
+func Outcome(made, total int, took time.Duration) string {
+	return fmt.Sprintf("%d of %d regions in 2 MiB folios after %v", made, total, took)
 }
+
+// outcomeMade is Outcome's start, as fmt.Sscanf reads it.
+const outcomeMade = "%d of"
 
 // count2M returns how many of program exe's regions are 2 MiB folios
 // now, and how many it has.

@@ -387,7 +387,7 @@ func TestClaimRecheck(t *testing.T) {
 			t.Errorf("%s: the check did not become the mark's time", what)
 		}
 	}
-	whole := "2 of 2 regions in 2 MiB folios after 5ms\n"
+	whole := Outcome(2, 2, 5*time.Millisecond) + "\n"
 
 	write(whole, time.Now())
 	if g := claim(dir, path); g != nil {
@@ -403,7 +403,7 @@ func TestClaimRecheck(t *testing.T) {
 	if b, _ := os.ReadFile(mark); len(b) != 0 {
 		t.Errorf("claimed again, the mark still says %q", b)
 	}
-	for _, said := range []string{"0 of 2 regions in 2 MiB folios after 10m0s\n", ""} {
+	for _, said := range []string{Outcome(0, 2, 10*time.Minute) + "\n", ""} {
 		write(said, old)
 		if g := claim(dir, path); g != nil {
 			g.Close()
@@ -416,7 +416,7 @@ func TestClaimRecheck(t *testing.T) {
 	if n, err := Heal(f, regions[:1], time.Now().Add(5*time.Second)); err != nil || n != 1 {
 		t.Fatalf("Heal of the first region = %d, %v", n, err)
 	}
-	write("1 of 2 regions in 2 MiB folios after 10m0s\n", old)
+	write(Outcome(1, 2, 10*time.Minute)+"\n", old)
 	if g := claim(dir, path); g != nil {
 		g.Close()
 		t.Error("the one region the last stage made whole still is, but the old mark was claimed again")

@@ -264,10 +264,10 @@ func working(tools []*tool) []*tool {
 // where the rotation has sandbox follow itself after one pause. There,
 // with one spare kept, sandbox found none and took 37 ms instead of 20
 // on the slow machine; a maker keeps two since, and such a run finds the
-// second (docs/ARCHITECTURE.md, "Two spares, built"). Not much longer: after 60 ms idle every start here is
-// slower (bwrap's 2.5 → 3.0 ms), which flattered the ratios in the other
-// direction; -all measures 40 ms pauses besides, which leave nothing
-// working.
+// second (docs/ARCHITECTURE.md, "Two spares, built"). Not much longer:
+// after 60 ms idle every start here is slower (bwrap's 2.5 → 3.0 ms),
+// which flattered the ratios in the other direction; -all measures 40 ms
+// pauses besides, which leave nothing working.
 var settle = 10 * time.Millisecond
 
 // rounds runs every tool once per round, n rounds, recording run's times.
